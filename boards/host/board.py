@@ -1,0 +1,70 @@
+"""The simulated board: one pack's pin map, buses and drivers, as a real board file has.
+
+Where a real board builds machine.I2C and machine.Pin on GPIO numbers, this one builds
+the host's machine layer on named pins and plugs the simulated chips into the buses.
+The firmware receives the same kind of object either way (see App.__init__).
+"""
+
+from boards.host import machine
+from drivers.bq76952 import BQ76952
+from drivers.drycontact import DryContact
+from drivers.fets import Fets
+from drivers.panel import Panel
+
+LED_PINS = ("LED_RUN", "LED_ALM", "LED_SOC1", "LED_SOC2", "LED_SOC3", "LED_SOC4", "LED_MS")
+DIP_PINS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
+WDT_TIMEOUT_MS = 4000
+
+
+class HostBoard:
+    def __init__(
+        self, clock, chip, model, dip_bits=0, boot_count=1, reset_cause=machine.PWRON_RESET
+    ):
+        self.clock = clock
+        self.model = model
+        self.boot_count = boot_count
+        self._reset_cause = reset_cause
+        self.pins = {}
+        out = machine.Pin.OUT
+        inp = machine.Pin.IN
+        up = machine.Pin.PULL_UP
+        leds = [self._pin(name, out) for name in LED_PINS]
+        dip = [self._pin(name, inp, up) for name in DIP_PINS]
+        for i in range(len(DIP_PINS)):
+            dip[i].sim_drive(0 if dip_bits & (1 << i) else None)  # ON pulls to ground
+        button = self._pin("BTN_RESET", inp, up)
+        relay_chg = self._pin("RELAY_CHG", out)
+        relay_dsg = self._pin("RELAY_DSG", out)
+        passive = self._pin("IN_PASSIVE", inp, up)
+        rsd = self._pin("IN_RSD", inp, up)
+        self.reverse_in = self._pin("IN_REVERSE", inp, up)
+        pre = self._pin("FET_PRECHARGE", out)
+        pre.sim_listen(self._precharge_changed)
+        self.i2c = machine.I2C(0, scl="I2C_SCL", sda="I2C_SDA", freq=400000, devices={0x08: chip})
+        self.afe = BQ76952(self.i2c)
+        self.fets = Fets(self.afe, pre)
+        self.panel = Panel(leds, dip, button)
+        self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
+        self.wdt = machine.WDT(0, timeout=WDT_TIMEOUT_MS, clock=clock)
+
+    def _pin(self, name, mode, pull=-1):
+        pin = machine.Pin(name, mode, pull)
+        self.pins[name] = pin
+        return pin
+
+    def _precharge_changed(self, pin, level):
+        m = self.model
+        m.set_fets(m.chg_on, m.dsg_on, bool(level))
+
+    def ticks_ms(self):
+        return self.clock.ticks_ms()
+
+    def sleep_ms(self, ms):
+        raise RuntimeError("the simulator moves time; App.run() is for real boards")
+
+    def reset_cause(self):
+        return self._reset_cause
+
+    # -- what the simulator reads back ------------------------------------------------
+    def led_levels(self):
+        return [self.pins[name].level for name in LED_PINS]

@@ -1,0 +1,205 @@
+"""A `machine`-compatible layer for the simulated board.
+
+Pin, I2C, SPI, UART and WDT keep MicroPython's method names and semantics, so drivers
+run unchanged; behind them are simulated devices instead of silicon. The extra
+constructor arguments (`devices`, `clock`) and the `sim_*` methods are the simulator's
+side of the wire and are never called by firmware.
+
+Device protocols (what a simulated chip implements):
+- I2C: i2c_read(reg, buf) fills buf; i2c_write(reg, data). Raise OSError to NACK.
+- SPI: spi_transfer(wbuf, rbuf) for one transfer while its chip-select pin is low
+  (rbuf may be None), spi_end() when chip-select goes high again.
+"""
+
+import errno
+
+# reset causes, as machine.reset_cause() returns them on rp2 and esp32
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_FALLING = 4
+    IRQ_RISING = 8
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        self.id = id
+        self.mode = self.IN
+        self.pull = None
+        self._out = 0
+        self._driven = None  # level forced from outside (inputs), None = floating
+        self._listeners = []
+        self._irq = None
+        self._irq_trigger = 0
+        self.init(mode, pull, value)
+
+    def init(self, mode=-1, pull=-1, value=None):
+        if mode != -1:
+            self.mode = mode
+        if pull != -1:
+            self.pull = pull
+        if value is not None:
+            self.value(value)
+
+    def value(self, x=None):
+        if x is None:
+            if self.mode == self.OUT:
+                return self._out
+            if self._driven is not None:
+                return self._driven
+            return 1 if self.pull == self.PULL_UP else 0
+        level = 1 if x else 0
+        if level != self._out:
+            self._out = level
+            for listener in self._listeners:
+                listener(self, level)
+        return None
+
+    __call__ = value
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING):
+        self._irq = handler
+        self._irq_trigger = trigger
+
+    # -- the simulator's side ------------------------------------------------------
+    def sim_drive(self, level):
+        """Drive an input from outside (None lets it float to its pull)."""
+        before = self.value()
+        self._driven = level
+        after = self.value()
+        if self._irq is not None and before != after:
+            edge = self.IRQ_RISING if after else self.IRQ_FALLING
+            if self._irq_trigger & edge:
+                self._irq(self)
+
+    def sim_listen(self, callback):
+        """Call callback(pin, level) whenever firmware changes this output."""
+        self._listeners.append(callback)
+
+    @property
+    def level(self):
+        return self._out
+
+
+class I2C:
+    def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000, devices=None):
+        self.id = id
+        self.freq = freq
+        self.devices = devices if devices is not None else {}
+
+    def _device(self, addr):
+        dev = self.devices.get(addr)
+        if dev is None:
+            raise OSError(errno.ENODEV)
+        return dev
+
+    def scan(self):
+        return sorted(self.devices)
+
+    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        self._device(addr).i2c_read(memaddr, buf)
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        buf = bytearray(nbytes)
+        self._device(addr).i2c_read(memaddr, buf)
+        return bytes(buf)
+
+    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        self._device(addr).i2c_write(memaddr, buf)
+
+    def writeto(self, addr, buf, stop=True):
+        dev = self._device(addr)
+        if len(buf):
+            dev.i2c_write(buf[0], buf[1:])
+        return len(buf)
+
+
+class SPI:
+    MSB = 0
+    LSB = 1
+
+    def __init__(
+        self,
+        id=0,
+        baudrate=1000000,
+        *,
+        polarity=0,
+        phase=0,
+        bits=8,
+        firstbit=0,
+        sck=None,
+        mosi=None,
+        miso=None,
+        devices=(),
+    ):
+        self.id = id
+        self.baudrate = baudrate
+        self._devices = []
+        for cs, dev in devices:
+            self.attach(cs, dev)
+
+    def attach(self, cs_pin, device):
+        """Wire a simulated device whose chip select is cs_pin (active low)."""
+        self._devices.append((cs_pin, device))
+
+        def _edge(pin, level):
+            if level:
+                device.spi_end()
+
+        cs_pin.sim_listen(_edge)
+
+    def _selected(self):
+        for cs, dev in self._devices:
+            if not cs.level:
+                return dev
+        return None
+
+    def write(self, buf):
+        dev = self._selected()
+        if dev is not None:
+            dev.spi_transfer(buf, None)
+
+    def readinto(self, buf, write=0):
+        wbuf = bytes([write]) * len(buf)
+        self.write_readinto(wbuf, buf)
+
+    def read(self, nbytes, write=0):
+        buf = bytearray(nbytes)
+        self.readinto(buf, write)
+        return bytes(buf)
+
+    def write_readinto(self, write_buf, read_buf):
+        dev = self._selected()
+        if dev is None:
+            for i in range(len(read_buf)):
+                read_buf[i] = 0xFF  # nobody drives MISO: it floats high
+            return
+        dev.spi_transfer(write_buf, read_buf)
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000, *, clock=None):
+        self.timeout = timeout
+        self.clock = clock
+        self.fed_ms = clock.t_ms if clock is not None else 0
+
+    def feed(self):
+        if self.clock is not None:
+            self.fed_ms = self.clock.t_ms
+
+    def sim_expired(self):
+        return self.clock is not None and self.clock.t_ms - self.fed_ms > self.timeout

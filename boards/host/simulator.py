@@ -1,0 +1,401 @@
+"""The simulated world: packs (model + simulated chips + the real firmware), the site's
+current, scenario events, and the trace.
+
+Time is discrete-event: each step jumps to the earliest of the firmware's next deadline,
+the next scenario event and the next trace line; the pack models integrate across the
+jump. Everything here runs under CPython and MicroPython (benchmarks run firmware and
+model in one MicroPython process); tools/sim.py is the front end for people.
+"""
+
+from app import App
+from bms import events as ev
+from boards.host import machine
+from boards.host.board import HostBoard
+from boards.host.bq76952_sim import BQ76952Sim
+from boards.host.clock import SimClock
+from boards.host.pack_model import PackModel, Rng
+from boards.host.scenario import parse_fault
+
+MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
+TEMP_SLOTS = {"cell1": 0, "cell2": 1, "cell3": 2, "cell4": 3, "ambient": 4, "mos": 5}
+NTC_OPEN_DC = -500  # what an open thermistor reads as (below the chip's range)
+NTC_SHORT_DC = 1500
+_FOREVER = 1 << 60
+
+
+def dip_bits(text):
+    """'0000010' (position 1 first) -> bit mask with bit 0 = position 1."""
+    bits = 0
+    for i in range(len(text)):
+        if text[i] == "1":
+            bits |= 1 << i
+    return bits
+
+
+class SimPack:
+    """One pack: the physical model, its simulated chips and board, and the firmware."""
+
+    def __init__(self, index, clock, seed, initial, dip, config):
+        self.index = index
+        self.clock = clock
+        self.config = config
+        self.dip = dip
+        self.model = PackModel(
+            seed=seed * 100 + index,
+            soc_pct=initial["soc_pct"],
+            temp_c=initial["temp_c"],
+            cell_spread_mv=initial["cell_spread_mv"],
+        )
+        self.chip = BQ76952Sim(self.model, Rng(seed * 100 + index + 50))
+        self.boot_count = 0
+        self.board = None
+        self.app = None
+        self.powered = False
+        self.events_seen = 0
+        self.reboots = 0
+
+    def power_on(self, cause=machine.PWRON_RESET):
+        self.boot_count += 1
+        self.board = HostBoard(self.clock, self.chip, self.model, self.dip, self.boot_count, cause)
+        self._apply_inputs()
+        self.app = App(self.board, self.config)
+        self.powered = True
+        self.app.start(self.clock.ticks_ms())
+        self.events_seen = 0
+
+    def power_off(self):
+        self.powered = False
+        self.app = None
+        self.model.set_fets(False, False, False)
+
+    # inputs are physical: they survive a reboot of the firmware
+    inputs = None
+
+    def set_input(self, name, asserted):
+        if self.inputs is None:
+            self.inputs = {}
+        self.inputs[name] = asserted
+        self._apply_inputs()
+
+    def _apply_inputs(self):
+        if self.board is None:
+            return
+        pins = self.board.pins
+        for name, pin_name in (("passive", "IN_PASSIVE"), ("rsd", "IN_RSD")):
+            asserted = (self.inputs or {}).get(name, False)
+            pins[pin_name].sim_drive(0 if asserted else None)
+        pins["IN_REVERSE"].sim_drive(0 if self.model.reverse else None)
+
+    def press_button(self, pressed):
+        if self.board is not None:
+            self.board.pins["BTN_RESET"].sim_drive(0 if pressed else None)
+
+    def apply_fault(self, fault):
+        name, arg = parse_fault("fault", fault)
+        m = self.model
+        chip = self.chip
+        if name == "clear":
+            m.short = m.reverse = m.precharge_fault = m.stuck_chg = m.stuck_dsg = False
+            chip.lost = False
+            chip.open_cells = 0
+            chip.current_offset_ma = 0
+            chip.ntc_fault = [None] * 6
+            chip.crc_corrupt = False
+        elif name == "short_circuit":
+            m.short = True
+        elif name == "reverse_polarity":
+            m.reverse = True
+        elif name == "afe_lost":
+            chip.lost = True
+        elif name == "afe_crc":
+            chip.crc_corrupt = True
+        elif name == "precharge_fail":
+            m.precharge_fault = True
+        elif name == "fet_stuck":
+            if arg == "charge":
+                m.stuck_chg = True
+            else:
+                m.stuck_dsg = True
+        elif name == "current_offset":
+            chip.current_offset_ma = arg
+        elif name == "cell_open":
+            chip.open_cells |= 1 << (arg - 1)
+        elif name in ("ntc_open", "ntc_short"):
+            chip.ntc_fault[arg - 1] = NTC_OPEN_DC if name == "ntc_open" else NTC_SHORT_DC
+        chip.sync_faults()
+        self._apply_inputs()
+        m.dirty = True
+
+    def set_temp_override(self, sensor, value_c):
+        dc = None if value_c is None else int(round(value_c * 10))
+        slots = range(4) if sensor == "cells" else (TEMP_SLOTS[sensor],)
+        for slot in slots:
+            self.chip.temp_override[slot] = dc
+
+    def step_to(self, t_ms):
+        self.model.advance(t_ms)
+
+    def poll(self, now_ticks):
+        app = self.app
+        if app is None:
+            return _FOREVER
+        if app.tick_due(now_ticks):
+            self.chip.refresh()
+        wait = app.poll(now_ticks)
+        if self.board.wdt.sim_expired():
+            self.reboots += 1
+            self.power_on(machine.WDT_RESET)
+            return 0
+        return wait
+
+
+class Simulator:
+    def __init__(self, scenario, seed=None, start_ticks=0):
+        """scenario: a validated scenario dict (boards.host.scenario)."""
+        self.scenario = scenario
+        self.seed = seed if seed is not None else scenario.get("seed", 1)
+        self.clock = SimClock(start_ticks)
+        self.demand_a = 0.0
+        dip = dip_bits(scenario["dip"])
+        self.packs = []
+        for i in range(scenario["packs"]):
+            # the protocol DIP positions are set on the master only; slaves keep default
+            bits = dip if i == 0 else dip & 0x01
+            pack = SimPack(
+                i + 1, self.clock, self.seed, scenario["initial"], bits, scenario["config"]
+            )
+            self.packs.append(pack)
+        self._events = scenario["events"]
+        self._next_event = 0
+        self._button_releases = []  # (t_ms, pack)
+        for pack in self.packs:
+            pack.power_on()
+
+    @property
+    def t_ms(self):
+        return self.clock.t_ms
+
+    # -- scenario events ----------------------------------------------------------------
+    def _targets(self, e):
+        if "pack" in e:
+            return [self.packs[e["pack"] - 1]]
+        return self.packs
+
+    def apply(self, e):
+        """Apply one scenario event now (the models are already at the current time)."""
+        targets = self._targets(e)
+        if "current_a" in e:
+            self.demand_a = float(e["current_a"])
+            share = self.demand_a / len(targets)
+            for pack in targets:
+                pack.model.demand_a = share
+        if "ambient_c" in e:
+            for pack in targets:
+                pack.model.ambient_c = float(e["ambient_c"])
+        if "cell_mv" in e:
+            for k, v in e["cell_mv"].items():
+                for pack in targets:
+                    pack.chip.cell_override[int(k) - 1] = v
+        if "pack_mv" in e:
+            for pack in targets:
+                pack.chip.stack_override = e["pack_mv"]
+        if "temp_c" in e:
+            for sensor, v in e["temp_c"].items():
+                for pack in targets:
+                    pack.set_temp_override(sensor, v)
+        if "fault" in e:
+            for pack in targets:
+                pack.apply_fault(e["fault"])
+        if "input" in e:
+            for name, v in e["input"].items():
+                for pack in targets:
+                    pack.set_input(name, v)
+        if "button" in e:
+            release = self.clock.t_ms + int(e.get("hold_s", 0.5) * 1000)
+            for pack in targets:
+                pack.press_button(True)
+                self._button_releases.append((release, pack))
+        if "power" in e:
+            for pack in targets:
+                if e["power"] == "off" and pack.powered:
+                    pack.power_off()
+                elif e["power"] == "on" and not pack.powered:
+                    pack.power_on()
+
+    def _due_events(self, t_ms):
+        while self._next_event < len(self._events):
+            e = self._events[self._next_event]
+            if int(e["at_s"] * 1000) > t_ms:
+                break
+            self.apply(e)
+            self._next_event += 1
+        if self._button_releases:
+            keep = []
+            for release, pack in self._button_releases:
+                if release <= t_ms:
+                    pack.press_button(False)
+                else:
+                    keep.append((release, pack))
+            self._button_releases = keep
+
+    def _next_event_ms(self):
+        t = _FOREVER
+        if self._next_event < len(self._events):
+            t = int(self._events[self._next_event]["at_s"] * 1000)
+        for release, _pack in self._button_releases:
+            if release < t:
+                t = release
+        return t
+
+    # -- running ------------------------------------------------------------------------
+    def set_trace(self, callback, trace_ms=None):
+        """Call callback(records) every trace_ms (default: the firmware tick) with one
+        record per pack, from the current time on."""
+        if trace_ms is None:
+            app = self.packs[0].app
+            trace_ms = app.tick_ms if app is not None else 100
+        self._trace = callback
+        self._trace_ms = trace_ms
+        self._next_trace = self.clock.t_ms
+
+    _trace = None
+    _next_trace = _FOREVER
+    _done_t = -1  # the last time fully processed
+
+    def run(self, end_ms):
+        """Advance the world to end_ms (absolute simulated ms); can be called again."""
+        clock = self.clock
+        packs = self.packs
+        while True:
+            t = clock.t_ms
+            if t != self._done_t:
+                for pack in packs:
+                    pack.step_to(t)
+                self._due_events(t)
+                now_ticks = clock.ticks_ms()
+                wait = _FOREVER
+                for pack in packs:
+                    w = pack.poll(now_ticks)
+                    if w < wait:
+                        wait = w
+                self._wait = wait
+                if t >= self._next_trace:
+                    self._trace([self.record(pack) for pack in packs])
+                    self._next_trace += self._trace_ms
+                self._done_t = t
+            if t >= end_ms:
+                return
+            wait = self._wait
+            nxt = t + (wait if wait > 0 else 1)
+            ne = self._next_event_ms()
+            if ne < nxt:
+                nxt = ne
+            if self._next_trace < nxt:
+                nxt = self._next_trace
+            if end_ms < nxt:
+                nxt = end_ms
+            clock.set(nxt)
+
+    # -- the trace ----------------------------------------------------------------------
+    def record(self, pack):
+        """One trace line for this pack (../shared/spec/sim.md), as a dict; its `events`
+        are the log entries since the previous record of this pack."""
+        rec = self.state(pack)
+        rec["events"] = self._new_events(pack) if pack.app is not None else []
+        return rec
+
+    def state(self, pack):
+        """What the trace shows of this pack now, without `events`."""
+        m = pack.model
+        app = pack.app
+        rec = {
+            "t_ms": self.clock.t_ms,
+            "pack": pack.index,
+            "role": "master" if pack.index == 1 else "slave",
+        }
+        chg, dsg, pre = m.fet_states()
+        if app is None:
+            rec.update(
+                {
+                    "cells_mv": None,
+                    "pack_mv": None,
+                    "current_ma": None,
+                    "temps_dc": None,
+                    "soc_pct": None,
+                    "soh_pct": None,
+                    "true_soc_pct": round(m.true_soc_pct(), 2),
+                    "mode": "off",
+                    "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
+                    "relays": {"charge": False, "discharge": False},
+                    "leds": {"run": 0, "alm": 0, "soc": [0, 0, 0, 0], "ms": 0},
+                    "protections": [],
+                    "warnings": [],
+                    "balancing": [],
+                    "limits": None,
+                }
+            )
+            return rec
+        s = app.sample
+        t = s.temps_dc
+        leds = pack.board.led_levels()
+        pins = pack.board.pins
+        rec.update(
+            {
+                "cells_mv": list(s.cells_mv),
+                "pack_mv": s.stack_mv,
+                "current_ma": s.current_ma,
+                "temps_dc": {"cells": [t[0], t[1], t[2], t[3]], "ambient": t[4], "mos": t[5]},
+                "soc_pct": None,
+                "soh_pct": None,
+                "true_soc_pct": round(m.true_soc_pct(), 2),
+                "mode": None,
+                "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
+                "relays": {
+                    "charge": bool(pins["RELAY_CHG"].level),
+                    "discharge": bool(pins["RELAY_DSG"].level),
+                },
+                "leds": {"run": leds[0], "alm": leds[1], "soc": leds[2:6], "ms": leds[6]},
+                "protections": None,
+                "warnings": None,
+                "balancing": None,
+                "limits": None,
+            }
+        )
+        return rec
+
+    def _new_events(self, pack):
+        log = pack.app.events
+        out = []
+        seq = pack.events_seen
+        if seq < log.oldest_seq():
+            seq = log.oldest_seq()
+        while seq < log.next_seq:
+            out.append(event_dict(log.get(seq)))
+            seq += 1
+        pack.events_seen = seq
+        return out
+
+
+def event_dict(record):
+    seq, t_ms, code, what, value, extra = record
+    return {
+        "seq": seq,
+        "t_ms": t_ms,
+        "code": ev.NAMES[code],
+        "what": what,
+        "value": value,
+        "extra": extra,
+    }
+
+
+def event_text(app, record):
+    """One event as a line for people."""
+    seq, t_ms, code, what, value, extra = record
+    return "#%d %8.1f s %-10s what=%d value=%d extra=%d" % (
+        seq,
+        t_ms / 1000,
+        ev.NAMES[code],
+        what,
+        value,
+        extra,
+    )

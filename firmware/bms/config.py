@@ -1,0 +1,206 @@
+"""The configuration table: every threshold, delay and release as a named integer.
+
+Each key carries its unit in its name (_mv, _ma, _dc = 0.1 degC, _ms, _mah, _pct).
+Defaults are the product manual's values where it gives one, otherwise our derived
+defaults (../shared/spec/pack.md, "Derived defaults"): those are engineering choices,
+not the manufacturer's. A value is accepted only if it is an int inside its range and
+the whole set stays consistent (a release beyond its trip is refused); an update is all
+or nothing, and a refusal names the key and the allowed range.
+"""
+
+# key, default, lowest, highest. Grouped as in pack.md; "manual" marks the manual's numbers.
+SPEC = (
+    # the pack (manual: 100 Ah rated, 16 cells)
+    ("capacity_mah", 100000, 10000, 1000000),
+    ("tick_ms", 100, 20, 1000),
+    ("current_zero_ma", 500, 0, 5000),  # manual: below 0.5 A reported as 0 A
+    ("effective_current_ma", 2000, 100, 20000),  # "effective" current for COVP/CUVP/SCP releases
+    # cell and pack voltage protections
+    ("covp_trip_mv", 3600, 3300, 3800),
+    ("covp_delay_ms", 1000, 0, 60000),
+    ("covp_release_mv", 3400, 3000, 3800),
+    ("covp_warn_mv", 3550, 3000, 3800),
+    ("povp_trip_mv", 57600, 52800, 60800),  # manual: max 57.6 V
+    ("povp_delay_ms", 1000, 0, 60000),
+    ("povp_release_mv", 54400, 48000, 60800),
+    ("povp_warn_mv", 56800, 48000, 60800),
+    ("cuvp_trip_mv", 2800, 2000, 3200),
+    ("cuvp_delay_ms", 1000, 0, 60000),
+    ("cuvp_release_mv", 3000, 2000, 3400),
+    ("cuvp_warn_mv", 3000, 2000, 3400),
+    ("puvp_trip_mv", 44800, 32000, 51200),  # manual: min 44.8 V
+    ("puvp_delay_ms", 1000, 0, 60000),
+    ("puvp_release_mv", 48000, 32000, 54400),
+    ("puvp_warn_mv", 48000, 32000, 54400),
+    # temperatures (cell sensors and ambient; MOS separately)
+    ("chtp_trip_dc", 500, 300, 700),  # manual: charge up to 50 C
+    ("chtp_delay_ms", 2000, 0, 60000),
+    ("chtp_release_dc", 450, 200, 700),
+    ("chtp_warn_dc", 450, 200, 700),
+    ("dhtp_trip_dc", 550, 300, 800),
+    ("dhtp_delay_ms", 2000, 0, 60000),
+    ("dhtp_release_dc", 500, 200, 800),
+    ("dhtp_warn_dc", 500, 200, 800),
+    ("cltp_trip_dc", -50, -300, 100),  # manual: charge from -5 C
+    ("cltp_delay_ms", 2000, 0, 60000),
+    ("cltp_release_dc", 0, -300, 150),
+    ("cltp_warn_dc", 0, -300, 150),
+    ("dltp_trip_dc", -100, -400, 100),  # manual: discharge from -10 C
+    ("dltp_delay_ms", 2000, 0, 60000),
+    ("dltp_release_dc", -50, -400, 150),
+    ("dltp_warn_dc", -50, -400, 150),
+    ("mos_otp_trip_dc", 900, 600, 1250),
+    ("mos_otp_delay_ms", 2000, 0, 60000),
+    ("mos_otp_release_dc", 700, 300, 1250),
+    ("mos_otp_warn_dc", 800, 300, 1250),
+    # charge over-current: two steps, automatic release, lockout
+    ("cocp1_trip_ma", 72000, 10000, 150000),
+    ("cocp1_delay_ms", 10000, 0, 600000),
+    ("cocp2_trip_ma", 90000, 10000, 200000),
+    ("cocp2_delay_ms", 1000, 0, 600000),
+    ("cocp_release_ms", 60000, 1000, 3600000),
+    ("cocp_warn_ma", 60000, 10000, 150000),
+    # discharge over-current (manual: 100 A continuous if the discharge started at or
+    # below 30 C, else our 50 A; 101-119 A for 5 min; 120-200 A for 15 s)
+    ("docp_cont_ma", 100000, 10000, 200000),
+    ("docp_cont_hot_ma", 50000, 10000, 200000),
+    ("docp_cont_temp_dc", 300, 0, 600),
+    ("docp1_delay_ms", 300000, 0, 3600000),
+    ("docp2_trip_ma", 120000, 10000, 300000),
+    ("docp2_delay_ms", 15000, 0, 600000),
+    ("docp3_trip_ma", 200000, 10000, 500000),
+    ("docp3_delay_ms", 500, 0, 60000),
+    ("docp_release_ms", 60000, 1000, 3600000),
+    ("docp_warn_ma", 95000, 10000, 300000),
+    ("ocp_lock_count", 3, 1, 20),
+    ("ocp_lock_window_ms", 600000, 10000, 86400000),
+    # short circuit: detected by the analog front end's hardware comparator
+    ("scp_trip_ma", 400000, 100000, 1000000),
+    ("scp_delay_us", 250, 15, 1000),
+    # warnings without a protection
+    ("imbalance_warn_mv", 300, 10, 2000),
+    # balancing
+    ("balance_start_mv", 3400, 3000, 3650),
+    ("balance_delta_mv", 30, 5, 500),
+    # sensor and MOS failures (released by RESET only)
+    ("sensor_cell_low_mv", 1000, 0, 2500),
+    ("sensor_cell_high_mv", 4500, 3700, 5000),
+    ("sensor_ntc_open_dc", -400, -550, -200),
+    ("sensor_ntc_short_dc", 1250, 900, 1500),
+    ("sensor_sum_diff_mv", 2000, 200, 10000),
+    ("sensor_offset_ma", 2000, 100, 10000),
+    ("sensor_delay_ms", 3000, 0, 60000),
+    ("mos_fail_ma", 2000, 500, 20000),
+    ("mos_fail_delay_ms", 2000, 100, 60000),
+    # pre-charge of a capacitive inverter input before the discharge FET closes
+    ("precharge_margin_mv", 2000, 200, 10000),
+    ("precharge_timeout_ms", 3000, 100, 30000),
+    ("precharge_tries", 3, 1, 10),
+    # sleep (low-power mode)
+    ("sleep_cuvp_ms", 1800000, 60000, 86400000),
+    ("sleep_idle_ms", 172800000, 60000, 500000000),
+    # SOC calibration to full
+    ("full_cell_mv", 3450, 3350, 3650),
+    ("full_current_ma", 5000, 500, 20000),
+    ("full_hold_ms", 30000, 1000, 600000),
+    # force-charge request to the inverter (manual: low SOC cut-off 4 %)
+    ("force_charge_soc_pct", 4, 0, 50),
+    ("force_charge_cell_mv", 3000, 2500, 3300),
+    ("force_charge_release_soc_pct", 8, 1, 60),
+)
+
+# (a, relation, b): the set is consistent only when  a relation b  holds.
+RULES = (
+    ("covp_release_mv", "<", "covp_trip_mv"),
+    ("covp_warn_mv", "<", "covp_trip_mv"),
+    ("povp_release_mv", "<", "povp_trip_mv"),
+    ("povp_warn_mv", "<", "povp_trip_mv"),
+    ("cuvp_release_mv", ">", "cuvp_trip_mv"),
+    ("cuvp_warn_mv", ">", "cuvp_trip_mv"),
+    ("puvp_release_mv", ">", "puvp_trip_mv"),
+    ("puvp_warn_mv", ">", "puvp_trip_mv"),
+    ("cuvp_trip_mv", "<", "covp_trip_mv"),
+    ("puvp_trip_mv", "<", "povp_trip_mv"),
+    ("chtp_release_dc", "<", "chtp_trip_dc"),
+    ("chtp_warn_dc", "<=", "chtp_trip_dc"),
+    ("dhtp_release_dc", "<", "dhtp_trip_dc"),
+    ("dhtp_warn_dc", "<=", "dhtp_trip_dc"),
+    ("cltp_release_dc", ">", "cltp_trip_dc"),
+    ("cltp_warn_dc", ">=", "cltp_trip_dc"),
+    ("dltp_release_dc", ">", "dltp_trip_dc"),
+    ("dltp_warn_dc", ">=", "dltp_trip_dc"),
+    ("mos_otp_release_dc", "<", "mos_otp_trip_dc"),
+    ("mos_otp_warn_dc", "<=", "mos_otp_trip_dc"),
+    ("cocp1_trip_ma", "<", "cocp2_trip_ma"),
+    ("cocp2_delay_ms", "<=", "cocp1_delay_ms"),
+    ("cocp_warn_ma", "<=", "cocp1_trip_ma"),
+    ("docp_cont_hot_ma", "<=", "docp_cont_ma"),
+    ("docp_cont_ma", "<", "docp2_trip_ma"),
+    ("docp2_trip_ma", "<", "docp3_trip_ma"),
+    ("docp2_delay_ms", "<=", "docp1_delay_ms"),
+    ("docp3_delay_ms", "<=", "docp2_delay_ms"),
+    ("docp_warn_ma", "<=", "docp_cont_ma"),
+    ("docp3_trip_ma", "<", "scp_trip_ma"),
+    ("sensor_cell_low_mv", "<", "cuvp_trip_mv"),
+    ("sensor_cell_high_mv", ">", "covp_trip_mv"),
+    ("balance_start_mv", "<", "covp_trip_mv"),
+    ("full_cell_mv", "<", "covp_trip_mv"),
+    ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _holds(a, relation, b):
+    if relation == "<":
+        return a < b
+    if relation == "<=":
+        return a <= b
+    if relation == ">":
+        return a > b
+    return a >= b
+
+
+class Config:
+    """The active configuration; read the values as attributes (cfg.covp_trip_mv)."""
+
+    def __init__(self, overrides=None):
+        for key, default, _lo, _hi in SPEC:
+            setattr(self, key, default)
+        if overrides:
+            self.update(overrides)
+
+    def as_dict(self):
+        return {key: getattr(self, key) for key, _d, _lo, _hi in SPEC}
+
+    def update(self, values):
+        """Apply a dict of new values, all or nothing; raises ConfigError naming the key."""
+        merged = self.as_dict()
+        for key in values:
+            value = values[key]
+            if key not in merged:
+                raise ConfigError("unknown config key %r" % key)
+            lo, hi = _range(key)
+            if type(value) is not int:
+                raise ConfigError("%s must be an integer in %d..%d, not %r" % (key, lo, hi, value))
+            if not lo <= value <= hi:
+                raise ConfigError(
+                    "%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi)
+                )
+            merged[key] = value
+        for a, relation, b in RULES:
+            if not _holds(merged[a], relation, merged[b]):
+                raise ConfigError(
+                    "%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b])
+                )
+        for key in values:
+            setattr(self, key, values[key])
+
+
+def _range(key):
+    for name, _default, lo, hi in SPEC:
+        if name == key:
+            return lo, hi
+    raise ConfigError("unknown config key %r" % key)

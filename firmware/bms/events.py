@@ -1,0 +1,90 @@
+"""The event log: a fixed-size ring of integer records with a running sequence number.
+
+A record is (seq, t_ms, code, what, value, extra): `code` says what happened (a trip, a
+mode change...), `what` which protection, mode or input, and `value`/`extra` the
+measurements that caused it. Logging writes into preallocated lists, so it is safe in
+the tick. Readers (the trace, persistence, the protocols) ask for records after a
+sequence number they remember; if they fall more than SIZE behind they see the gap.
+"""
+
+from array import array
+
+from micropython import const
+
+SIZE = const(256)
+
+# codes
+BOOT = const(1)  # what: reset cause, value: boot count
+MODE = const(2)  # what: new mode, value: old mode
+TRIP = const(3)  # what: protection, value: the measurement, extra: cell/sensor index
+RELEASE = const(4)  # what: protection, value: the measurement, extra: release path
+LOCK = const(5)  # what: protection, value: trips in the window
+LATCH = const(6)  # what: protection
+WARN = const(7)  # what: warning, value: the measurement
+WARN_CLEAR = const(8)  # what: warning
+DIP = const(9)  # what: DIP bits read at boot, value: bits in use (differs = change pending)
+RESET = const(10)  # what: button action, value: hold time ms
+EXCEPTION = const(11)  # what: where (tick stage), value: count
+CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept)
+SAFE_STATE = const(13)  # what: reason
+INPUT = const(14)  # what: input (passive/rsd), value: new level
+SENSOR = const(15)  # what: front-end status (lost, back), value: failed reads
+PRECHARGE = const(16)  # what: attempt, value: ld_mv, extra: stack_mv
+SOC = const(17)  # what: calibration kind, value: new SOC 0.01 %, extra: old
+LIMIT = const(18)  # what: limit flag changed
+COMM = const(19)  # what: link, value: 1 up / 0 lost
+
+NAMES = (
+    None,
+    "BOOT",
+    "MODE",
+    "TRIP",
+    "RELEASE",
+    "LOCK",
+    "LATCH",
+    "WARN",
+    "WARN_CLEAR",
+    "DIP",
+    "RESET",
+    "EXCEPTION",
+    "CONFIG",
+    "SAFE_STATE",
+    "INPUT",
+    "SENSOR",
+    "PRECHARGE",
+    "SOC",
+    "LIMIT",
+    "COMM",
+)
+
+
+class EventLog:
+    def __init__(self, size=SIZE):
+        self.size = size
+        self.next_seq = 0  # sequence number the next record gets
+        # typed arrays: 4 bytes a slot for times and values, 1 for code and what
+        self.t_ms = array("i", bytes(4 * size))
+        self.code = bytearray(size)
+        self.what = bytearray(size)
+        self.value = array("i", bytes(4 * size))
+        self.extra = array("i", bytes(4 * size))
+
+    def log(self, t_ms, code, what=0, value=0, extra=0):
+        i = self.next_seq % self.size
+        self.t_ms[i] = t_ms
+        self.code[i] = code
+        self.what[i] = what
+        self.value[i] = value
+        self.extra[i] = extra
+        self.next_seq += 1
+
+    def oldest_seq(self):
+        n = self.next_seq - self.size
+        return n if n > 0 else 0
+
+    def get(self, seq):
+        """The record with this sequence number as a tuple, or None if overwritten or unborn."""
+        if seq < self.oldest_seq() or seq >= self.next_seq:
+            return None
+        i = seq % self.size
+        return (seq, self.t_ms[i], self.code[i], self.what[i], self.value[i], self.extra[i])

@@ -1,0 +1,71 @@
+"""One measurement of the pack, preallocated once and refilled every tick.
+
+The front-end driver writes the raw fields; reduce() then computes, once per tick, the
+aggregates that every protection, estimator and protocol reads (max/min/sum of the
+cells and where they are, hottest and coldest sensor), so nothing downstream walks the
+16 cells again.
+"""
+
+from micropython import const
+
+CELLS = const(16)
+TEMPS = const(6)
+# temps_dc slots: four cell sensors, then ambient (the BMS board) and the MOSFETs
+T_AMBIENT = const(4)
+T_MOS = const(5)
+
+
+class Sample:
+    def __init__(self):
+        self.cells_mv = [0] * CELLS
+        self.stack_mv = 0  # top of the cell stack: the battery voltage
+        self.pack_mv = 0  # PACK terminal, outside the FETs
+        self.ld_mv = 0  # load side of the discharge FET (pre-charge progress)
+        self.current_ma = 0  # + charging, - discharging
+        self.temps_dc = [0] * TEMPS  # 0.1 degC
+        self.valid = False  # False when the last read failed
+        # aggregates, filled by reduce()
+        self.max_mv = 0
+        self.min_mv = 0
+        self.max_cell = 0  # index 0..15
+        self.min_cell = 0
+        self.sum_mv = 0
+        self.tmax_dc = 0  # cell sensors and ambient
+        self.tmin_dc = 0
+        self.cell_tmax_dc = 0  # cell sensors only
+        self.cell_tmin_dc = 0
+        self.cell_tavg_dc = 0
+
+    def reduce(self):
+        cells = self.cells_mv
+        hi = lo = total = cells[0]
+        hi_i = lo_i = 0
+        for i in range(1, CELLS):
+            v = cells[i]
+            total += v
+            if v > hi:
+                hi = v
+                hi_i = i
+            elif v < lo:
+                lo = v
+                lo_i = i
+        self.max_mv = hi
+        self.min_mv = lo
+        self.max_cell = hi_i
+        self.min_cell = lo_i
+        self.sum_mv = total
+        t = self.temps_dc
+        thi = tlo = tsum = t[0]
+        for i in range(1, 4):
+            v = t[i]
+            tsum += v
+            if v > thi:
+                thi = v
+            if v < tlo:
+                tlo = v
+        self.cell_tmax_dc = thi
+        self.cell_tmin_dc = tlo
+        self.cell_tavg_dc = tsum // 4
+        amb = t[T_AMBIENT]
+        self.tmax_dc = amb if amb > thi else thi
+        self.tmin_dc = amb if amb < tlo else tlo

@@ -1,0 +1,23 @@
+"""Millisecond tick arithmetic that survives the wrap of the board's ticks_ms().
+
+On RP2040 and ESP32 ticks_ms() counts modulo 2**30 (wrapping every 12.4 days), so
+every duration in the core is a difference taken here, never a plain subtraction.
+Differences are valid up to half the period (6.2 days); longer spans are counted in
+coarser units by the code that needs them.
+"""
+
+from micropython import const
+
+PERIOD = const(0x40000000)
+_MASK = const(0x3FFFFFFF)
+_HALF = const(0x20000000)
+
+
+def diff(end, start):
+    """end - start in ms, signed, as time.ticks_diff does on the board."""
+    return ((end - start + _HALF) & _MASK) - _HALF
+
+
+def add(start, delta):
+    """start + delta in ms, wrapped like time.ticks_add."""
+    return (start + delta) & _MASK

@@ -1,0 +1,66 @@
+"""Helpers shared by the host tests (both runtimes).
+
+- cpython_only: the one allowed reason to skip (tools/test.py refuses any other).
+- make_sim / run_trace: a simulator from a scenario dict, and its trace as a list.
+- ROOT: the repository, for tests that read files.
+"""
+
+import hostpath
+
+import sys
+import unittest
+
+from boards.host.scenario import validate
+from boards.host.simulator import Simulator
+
+MICROPYTHON = sys.implementation.name == "micropython"
+ROOT = hostpath.ROOT
+
+
+def cpython_only(why):
+    """Mark a test (or class) that needs CPython: hypothesis, a real client library..."""
+    return unittest.skipIf(MICROPYTHON, "CPython-only: " + why)
+
+
+def scenario(**keys):
+    """A validated scenario dict; `inverter` defaults to none (forced bench current)."""
+    keys.setdefault("inverter", "none")
+    return validate(keys)
+
+
+def make_sim(seed=1, start_ticks=0, **keys):
+    return Simulator(scenario(**keys), seed=seed, start_ticks=start_ticks)
+
+
+def run_trace(sim, seconds, trace_ms=None):
+    """Run sim for `seconds` more and return the trace records written meanwhile."""
+    records = []
+    sim.set_trace(records.extend, trace_ms)
+    sim.run(sim.t_ms + int(seconds * 1000))
+    return records
+
+
+def listdir_py(folder):
+    """Every .py file under ROOT/folder, recursively, as paths relative to ROOT."""
+    import os
+
+    out = []
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        for name in sorted(os.listdir(ROOT + "/" + d)):
+            path = d + "/" + name
+            if name.endswith(".py"):
+                out.append(path)
+            elif "." not in name and name != "__pycache__":
+                try:
+                    os.listdir(ROOT + "/" + path)
+                except OSError:
+                    continue
+                stack.append(path)
+    return out
+
+
+def read(path):
+    with open(ROOT + "/" + path) as f:
+        return f.read()

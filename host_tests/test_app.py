@@ -1,0 +1,175 @@
+"""The scheduler: tick and LED beat timing, the exception safety net, the watchdog."""
+
+import unittest
+
+from support import make_sim
+
+from app import SAFE_HOLD_MS, STAGE_READ
+from bms import events as ev
+from bms.config import Config
+from boards.host import machine
+
+
+def codes(app, code):
+    out = []
+    log = app.events
+    for seq in range(log.oldest_seq(), log.next_seq):
+        r = log.get(seq)
+        if r[2] == code:
+            out.append(r)
+    return out
+
+
+class Boom(Exception):
+    pass
+
+
+class ScheduleTest(unittest.TestCase):
+    def test_tick_every_100_ms_and_leds_every_50(self):
+        sim = make_sim()
+        app = sim.packs[0].app
+        beats = []
+        real_beat = app.led_beat
+        app.led_beat = lambda now: (beats.append(now), real_beat(now))
+        sim.run(1000)
+        self.assertEqual(app.ticks, 11)  # t = 0, 100, ... 1000
+        self.assertEqual(beats[:4], [0, 50, 100, 150])
+        self.assertEqual(len(beats), 21)
+
+    def test_tick_period_comes_from_config(self):
+        sim = make_sim(config={"tick_ms": 250})
+        sim.run(1000)
+        self.assertEqual(sim.packs[0].app.ticks, 5)
+
+    def test_measured_time_step(self):
+        sim = make_sim()
+        sim.run(500)
+        self.assertEqual(sim.packs[0].app.dt_ms, 100)
+
+    def test_schedule_survives_the_ticks_wrap(self):
+        sim = make_sim(start_ticks=(1 << 30) - 2000)
+        app = sim.packs[0].app
+        sim.run(10000)
+        self.assertEqual(app.ticks, 101)
+        self.assertEqual(app.dt_ms, 100)
+
+    def test_late_poll_ticks_once_then_keeps_the_period(self):
+        sim = make_sim()
+        app = sim.packs[0].app
+        sim.run(0)
+        n = app.ticks
+        now = sim.clock.ticks_ms() + 350
+        sim.packs[0].chip.refresh()
+        app.poll(now)
+        self.assertEqual(app.ticks, n + 1)
+        self.assertEqual(app.dt_ms, 350)
+        self.assertFalse(app.tick_due(now + 99))
+        self.assertTrue(app.tick_due(now + 100))
+
+    def test_measurements_reach_the_sample(self):
+        sim = make_sim(initial={"soc_pct": 50, "temp_c": 20})
+        sim.run(1000)
+        s = sim.packs[0].app.sample
+        self.assertTrue(s.valid)
+        for mv in s.cells_mv:
+            self.assertTrue(3280 < mv < 3310, mv)
+        self.assertAlmostEqual(s.stack_mv, sum(s.cells_mv), delta=40)
+        for dc in s.temps_dc:
+            self.assertTrue(190 <= dc <= 215, dc)
+
+
+class SafetyNetTest(unittest.TestCase):
+    def break_reads(self, app):
+        def boom(sample):
+            raise Boom("simulated bug")
+
+        app.afe.read = boom
+
+    def test_exception_commands_safe_state_logs_and_recovers(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        app = pack.app
+        sim.run(1000)
+        fed = pack.board.wdt.fed_ms
+        real_read = app.afe.read
+        self.break_reads(app)
+        sim.run(1100)
+        self.assertEqual(app.exceptions, 1)
+        self.assertEqual(pack.model.fet_states(), (False, False, False))
+        self.assertFalse(pack.board.pins["RELAY_CHG"].level)
+        self.assertFalse(pack.board.pins["RELAY_DSG"].level)
+        self.assertEqual(pack.board.pins["LED_ALM"].level, 1)
+        self.assertEqual(pack.board.wdt.fed_ms, fed)  # an unhealthy tick does not feed
+        logged = codes(app, ev.EXCEPTION)
+        self.assertEqual(len(logged), 1)
+        self.assertEqual(logged[0][3], STAGE_READ)
+        app.afe.read = real_read
+        sim.run(1200)
+        self.assertEqual(app.exceptions, 1)
+        self.assertEqual(pack.board.wdt.fed_ms, 1200)
+        # the safe state (ALM on) holds for SAFE_HOLD_MS of healthy ticks, then clears
+        sim.run(1100 + SAFE_HOLD_MS)
+        self.assertEqual(pack.board.pins["LED_ALM"].level, 1)
+        sim.run(1200 + SAFE_HOLD_MS)
+        self.assertEqual(pack.board.pins["LED_ALM"].level, 0)
+
+    def test_exception_while_commanding_safe_state_does_not_escape(self):
+        sim = make_sim()
+        app = sim.packs[0].app
+        self.break_reads(app)
+
+        def broken(*args):
+            raise OSError(5)
+
+        app.fets.off = broken
+        sim.run(300)
+        self.assertEqual(app.exceptions, 4)  # t = 0, 100, 200, 300
+        self.assertEqual(sim.packs[0].board.pins["RELAY_DSG"].level, 0)
+
+    def test_persistent_failure_is_reset_by_the_watchdog(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        self.break_reads(pack.app)
+        sim.run(4000)
+        self.assertEqual(pack.reboots, 0)
+        sim.run(4200)
+        self.assertEqual(pack.reboots, 1)
+        boot = codes(pack.app, ev.BOOT)
+        self.assertEqual(boot[0][3], machine.WDT_RESET)
+        self.assertEqual(boot[0][4], 2)  # second boot
+        sim.run(6000)
+        self.assertEqual(pack.app.exceptions, 0)  # the fresh firmware reads fine
+
+    def test_lost_front_end_is_unhealthy_but_no_exception(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        sim.run(500)
+        pack.apply_fault("afe_lost")
+        sim.run(1000)
+        self.assertFalse(pack.app.sample.valid)
+        self.assertFalse(pack.app.healthy)
+        self.assertEqual(pack.app.exceptions, 0)
+        self.assertGreater(pack.app.afe.errors, 0)
+
+
+class BootTest(unittest.TestCase):
+    def test_boot_logs_boot_and_dip(self):
+        sim = make_sim(dip="1000010")
+        app = sim.packs[0].app
+        self.assertEqual(codes(app, ev.BOOT)[0][3:5], (machine.PWRON_RESET, 1))
+        self.assertEqual(codes(app, ev.DIP)[0][3], 0b0100001)
+
+    def test_refused_config_keeps_defaults_and_is_logged(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        pack.config = {"covp_trip_mv": 3300, "covp_release_mv": 3350}
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual(pack.app.cfg.covp_trip_mv, Config().covp_trip_mv)
+        self.assertEqual(codes(pack.app, ev.CONFIG)[0][3], 1)
+
+    def test_accepted_config_is_used(self):
+        sim = make_sim(config={"covp_trip_mv": 3650})
+        app = sim.packs[0].app
+        self.assertEqual(app.cfg.covp_trip_mv, 3650)
+        self.assertEqual(codes(app, ev.CONFIG)[0][3], 0)

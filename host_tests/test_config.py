@@ -1,0 +1,164 @@
+"""The config table: pack.md's defaults, and refusals that name the key and the range."""
+
+import unittest
+
+from bms.config import RULES, SPEC, Config, ConfigError
+
+
+class DefaultsTest(unittest.TestCase):
+    def test_defaults_are_pack_md_values(self):
+        c = Config()
+        # manual / pack.md "Derived defaults", row by row
+        expected = {
+            "capacity_mah": 100000,
+            "current_zero_ma": 500,
+            "covp_trip_mv": 3600,
+            "covp_delay_ms": 1000,
+            "covp_release_mv": 3400,
+            "covp_warn_mv": 3550,
+            "povp_trip_mv": 57600,
+            "povp_delay_ms": 1000,
+            "povp_release_mv": 54400,
+            "povp_warn_mv": 56800,
+            "cuvp_trip_mv": 2800,
+            "cuvp_delay_ms": 1000,
+            "cuvp_release_mv": 3000,
+            "cuvp_warn_mv": 3000,
+            "puvp_trip_mv": 44800,
+            "puvp_delay_ms": 1000,
+            "puvp_release_mv": 48000,
+            "puvp_warn_mv": 48000,
+            "effective_current_ma": 2000,
+            "chtp_trip_dc": 500,
+            "chtp_delay_ms": 2000,
+            "chtp_release_dc": 450,
+            "chtp_warn_dc": 450,
+            "dhtp_trip_dc": 550,
+            "dhtp_delay_ms": 2000,
+            "dhtp_release_dc": 500,
+            "dhtp_warn_dc": 500,
+            "cltp_trip_dc": -50,
+            "cltp_delay_ms": 2000,
+            "cltp_release_dc": 0,
+            "cltp_warn_dc": 0,
+            "dltp_trip_dc": -100,
+            "dltp_delay_ms": 2000,
+            "dltp_release_dc": -50,
+            "dltp_warn_dc": -50,
+            "mos_otp_trip_dc": 900,
+            "mos_otp_delay_ms": 2000,
+            "mos_otp_release_dc": 700,
+            "mos_otp_warn_dc": 800,
+            "cocp1_trip_ma": 72000,
+            "cocp1_delay_ms": 10000,
+            "cocp2_trip_ma": 90000,
+            "cocp2_delay_ms": 1000,
+            "cocp_release_ms": 60000,
+            "cocp_warn_ma": 60000,
+            "docp_cont_ma": 100000,
+            "docp_cont_hot_ma": 50000,
+            "docp_cont_temp_dc": 300,
+            "docp1_delay_ms": 300000,
+            "docp2_trip_ma": 120000,
+            "docp2_delay_ms": 15000,
+            "docp3_trip_ma": 200000,
+            "docp3_delay_ms": 500,
+            "docp_release_ms": 60000,
+            "docp_warn_ma": 95000,
+            "ocp_lock_count": 3,
+            "ocp_lock_window_ms": 600000,
+            "scp_trip_ma": 400000,
+            "scp_delay_us": 250,
+            "imbalance_warn_mv": 300,
+            "balance_start_mv": 3400,
+            "balance_delta_mv": 30,
+            "sensor_cell_low_mv": 1000,
+            "sensor_cell_high_mv": 4500,
+            "sensor_ntc_open_dc": -400,
+            "sensor_ntc_short_dc": 1250,
+            "sensor_sum_diff_mv": 2000,
+            "sensor_offset_ma": 2000,
+            "sensor_delay_ms": 3000,
+            "mos_fail_ma": 2000,
+            "mos_fail_delay_ms": 2000,
+            "precharge_margin_mv": 2000,
+            "precharge_timeout_ms": 3000,
+            "precharge_tries": 3,
+            "sleep_cuvp_ms": 30 * 60 * 1000,
+            "sleep_idle_ms": 48 * 3600 * 1000,
+            "full_cell_mv": 3450,
+            "full_current_ma": 5000,
+            "full_hold_ms": 30000,
+            "force_charge_soc_pct": 4,
+            "force_charge_cell_mv": 3000,
+            "force_charge_release_soc_pct": 8,
+        }
+        for key in expected:
+            self.assertEqual(getattr(c, key), expected[key], key)
+
+    def test_every_default_is_inside_its_range_and_below_2_30(self):
+        for key, default, lo, hi in SPEC:
+            self.assertTrue(lo <= default <= hi, key)
+            self.assertLess(abs(hi), 2**30, key)
+            self.assertLess(abs(lo), 2**30, key)
+
+    def test_defaults_satisfy_every_rule(self):
+        Config().update({})  # raises if a rule fails
+        keys = [row[0] for row in SPEC]
+        for a, _rel, b in RULES:
+            self.assertIn(a, keys)
+            self.assertIn(b, keys)
+
+    def test_keys_are_unique_and_carry_a_unit(self):
+        keys = [row[0] for row in SPEC]
+        self.assertEqual(len(keys), len(set(keys)))
+        units = ("_mv", "_ma", "_dc", "_ms", "_us", "_mah", "_pct", "_count", "_tries")
+        for key in keys:
+            self.assertTrue(any(key.endswith(u) for u in units), key)
+
+
+class RefusalTest(unittest.TestCase):
+    def refused(self, values):
+        with self.assertRaises(ConfigError) as ctx:
+            Config().update(values)
+        return str(ctx.exception)
+
+    def test_out_of_range_names_key_and_range(self):
+        msg = self.refused({"covp_trip_mv": 4200})
+        self.assertIn("covp_trip_mv", msg)
+        self.assertIn("3300..3800", msg)
+
+    def test_range_edges_are_inclusive(self):
+        c = Config()
+        c.update({"covp_trip_mv": 3800})
+        self.assertEqual(c.covp_trip_mv, 3800)
+        self.refused({"covp_trip_mv": 3801})
+        self.refused({"capacity_mah": 9999})
+
+    def test_unknown_key(self):
+        self.assertIn("covp_trip_v", self.refused({"covp_trip_v": 3600}))
+
+    def test_wrong_types(self):
+        for bad in (3.6, "3600", True, None, [3600]):
+            msg = self.refused({"covp_trip_mv": bad})
+            self.assertIn("covp_trip_mv", msg)
+            self.assertIn("integer", msg)
+
+    def test_release_beyond_trip_is_refused(self):
+        msg = self.refused({"covp_release_mv": 3650})
+        self.assertIn("covp_release_mv", msg)
+        self.assertIn("covp_trip_mv", msg)
+        self.refused({"cuvp_release_mv": 2700})
+        self.refused({"chtp_release_dc": 500})
+        self.refused({"cltp_release_dc": -60})
+
+    def test_update_is_all_or_nothing(self):
+        c = Config()
+        with self.assertRaises(ConfigError):
+            c.update({"covp_trip_mv": 3650, "covp_delay_ms": -1})
+        self.assertEqual(c.covp_trip_mv, 3600)
+        self.assertEqual(c.covp_delay_ms, 1000)
+
+    def test_consistent_change_of_several_keys(self):
+        c = Config({"covp_trip_mv": 3650, "covp_release_mv": 3450, "covp_warn_mv": 3600})
+        self.assertEqual((c.covp_trip_mv, c.covp_release_mv, c.covp_warn_mv), (3650, 3450, 3600))

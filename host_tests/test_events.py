@@ -1,0 +1,33 @@
+"""The event log ring buffer: sequence numbers, overwrite, no gaps hidden."""
+
+import unittest
+
+from bms import events as ev
+
+
+class EventLogTest(unittest.TestCase):
+    def test_records_in_order_with_sequence(self):
+        log = ev.EventLog()
+        log.log(100, ev.TRIP, 1, 3650, 4)
+        log.log(200, ev.RELEASE, 1, 3390, 0)
+        self.assertEqual(log.get(0), (0, 100, ev.TRIP, 1, 3650, 4))
+        self.assertEqual(log.get(1), (1, 200, ev.RELEASE, 1, 3390, 0))
+        self.assertIsNone(log.get(2))
+
+    def test_at_least_256_entries(self):
+        self.assertGreaterEqual(ev.SIZE, 256)
+
+    def test_ring_overwrites_oldest(self):
+        log = ev.EventLog(8)
+        for i in range(20):
+            log.log(i, ev.MODE, i)
+        self.assertEqual(log.oldest_seq(), 12)
+        self.assertIsNone(log.get(11))
+        self.assertEqual(log.get(12)[3], 12)
+        self.assertEqual(log.get(19)[3], 19)
+
+    def test_every_code_has_a_name(self):
+        for name in dir(ev):
+            value = getattr(ev, name)
+            if name.isupper() and name not in ("SIZE", "NAMES"):
+                self.assertEqual(ev.NAMES[value], name)

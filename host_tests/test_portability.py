@@ -1,0 +1,60 @@
+"""The rules that keep the firmware portable and the core pure, checked on the source."""
+
+import unittest
+
+from support import listdir_py, read
+
+FORBIDDEN_IN_CORE = ("machine", "time", "utime", "os", "network", "socket", "select", "boards")
+NOT_IN_MICROPYTHON = ("dataclasses", "enum", "typing", "abc")
+
+
+def imports(text):
+    """(module, line) for every import statement in the text."""
+    out = []
+    for line in text.splitlines():
+        words = line.strip().split()
+        if len(words) >= 2 and words[0] in ("import", "from"):
+            out.append((words[1].split(".")[0].rstrip(","), line))
+    return out
+
+
+class PortabilityTest(unittest.TestCase):
+    def test_core_is_pure(self):
+        files = listdir_py("firmware/bms")
+        self.assertTrue(files)
+        for path in files:
+            for module, line in imports(read(path)):
+                self.assertNotIn(module, FORBIDDEN_IN_CORE, "%s: %s" % (path, line))
+                self.assertIn(module, ("micropython", "bms", "array"), "%s: %s" % (path, line))
+
+    def test_drivers_and_protocols_take_their_buses_and_never_import_a_board(self):
+        for path in listdir_py("firmware/drivers") + listdir_py("firmware/protocols"):
+            for module, line in imports(read(path)):
+                self.assertNotIn(module, ("machine", "boards", "time"), "%s: %s" % (path, line))
+
+    def test_micropython_subset(self):
+        for path in listdir_py("firmware"):
+            text = read(path)
+            for module, line in imports(text):
+                self.assertNotIn(module, NOT_IN_MICROPYTHON, "%s: %s" % (path, line))
+            self.assertNotIn(":=", text, path)
+            self.assertNotIn("ModuleNotFoundError", text, path)
+            for line in text.splitlines():
+                self.assertFalse(line.strip().startswith("match "), path)
+
+    def test_every_module_says_what_it_owns(self):
+        for folder in ("firmware", "boards", "tools"):
+            for path in listdir_py(folder):
+                if path.startswith("tools/upy/") or path.endswith("/micropython.py"):
+                    continue
+                text = read(path).lstrip()
+                self.assertTrue(text.startswith('"""'), "%s has no docstring at the top" % path)
+
+    def test_firmware_integers_do_not_use_floats_in_the_core(self):
+        # a cheap guard: no float literals or true division in the pure core
+        for path in listdir_py("firmware/bms"):
+            for n, line in enumerate(read(path).splitlines()):
+                code = line.split("#")[0]
+                if '"' in code or "'" in code:
+                    continue
+                self.assertNotIn(" / ", code, "%s:%d true division" % (path, n + 1))

@@ -1,0 +1,98 @@
+"""Measurements taken inside one MicroPython process (run by tools/bench.py).
+
+    micropython tools/bench_upy.py heap [MPYDIR]   heap used by the firmware after import
+                                                   and boot (from MPYDIR's .mpy files, as a
+                                                   board loads them, if given)
+    micropython tools/bench_upy.py tick            tick time and allocation in steady state
+
+Prints one JSON object. The simulated pack's own work (model integration, refreshing
+the chip's registers) happens outside the measured region, as it is not firmware.
+"""
+
+import hostpath  # noqa: F401
+
+import gc
+import json
+import sys
+import time
+
+N_TICKS = 1000
+
+
+def heap():
+    from boards.host.bq76952_sim import BQ76952Sim
+    from boards.host.clock import SimClock
+    from boards.host.pack_model import PackModel, Rng
+
+    clock = SimClock()
+    model = PackModel()
+    chip = BQ76952Sim(model, Rng(1))
+    chip.refresh()
+    gc.collect()
+    before = gc.mem_alloc()
+    from app import App
+    from boards.host.board import HostBoard
+
+    board = HostBoard(clock, chip, model)
+    app = App(board)
+    app.start(clock.ticks_ms())
+    app.poll(clock.ticks_ms())
+    gc.collect()
+    return {"heap_peak_bytes": gc.mem_alloc() - before}
+
+
+def steady_sim():
+    """A pack in normal service: discharging 20 A, warmed up for 30 s."""
+    from boards.host.scenario import validate
+    from boards.host.simulator import Simulator
+
+    scenario = validate(
+        {"inverter": "none", "initial": {"soc_pct": 60}, "events": [{"at_s": 0, "current_a": -20}]}
+    )
+    sim = Simulator(scenario)
+    sim.run(30000)
+    return sim, sim.packs[0]
+
+
+def tick():
+    sim, pack = steady_sim()
+    app = pack.app
+    chip = pack.chip
+    clock = sim.clock
+    times = []
+    alloc = 0
+    gc.collect()
+    gc.disable()
+    for i in range(N_TICKS):
+        clock.advance(100)
+        pack.step_to(clock.t_ms)
+        chip.refresh()
+        now = clock.ticks_ms()
+        if i % 100 == 0:
+            gc.collect()
+        a = gc.mem_alloc()
+        t0 = time.ticks_us()
+        app.tick(now)
+        t1 = time.ticks_us()
+        alloc += gc.mem_alloc() - a
+        times.append(time.ticks_diff(t1, t0))
+    gc.enable()
+    times.sort()
+    return {
+        "tick_us": times[len(times) // 2],
+        "tick_us_p99": times[len(times) * 99 // 100],
+        "alloc_bytes_per_tick": alloc / N_TICKS,
+        "ticks_measured": N_TICKS,
+    }
+
+
+def main(argv):
+    what = argv[0] if argv else "tick"
+    if what == "heap" and len(argv) > 1:
+        sys.path.insert(0, argv[1])  # precompiled firmware ahead of the sources
+    result = heap() if what == "heap" else tick()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

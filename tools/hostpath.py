@@ -1,0 +1,36 @@
+"""Puts the repository's code on sys.path for host programs, under CPython and MicroPython.
+
+Import it first from any program in tools/: afterwards `bms`, `drivers`, `protocols` and
+`app` (from firmware/) and `boards.host` import the same way on both runtimes.
+"""
+
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def _parent(path):
+    i = path.rfind("/")
+    return path[:i] if i > 0 else "/"
+
+
+def _absolute(path):
+    if path.startswith("/"):
+        return path
+    import os
+
+    return os.getcwd() + "/" + path
+
+
+TOOLS = _parent(_absolute(__file__))
+ROOT = _parent(TOOLS)
+FIRMWARE = ROOT + "/firmware"
+TESTS = ROOT + "/host_tests"
+
+_extra = [ROOT, FIRMWARE]
+# Each runtime gets what the other has built in: MicroPython our unittest, CPython the
+# `micropython` module (const and friends).
+_extra.append(TOOLS + "/upy" if MICROPYTHON else ROOT + "/boards/host/cpython")
+for _p in reversed(_extra):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)

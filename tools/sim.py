@@ -1,0 +1,275 @@
+"""The BMS simulator: the real firmware against a simulated board and pack.
+
+Runs under CPython (with a live terminal view) and under MicroPython (--fast, or a
+plain status line in real time). The interface is the contract in
+../shared/spec/sim.md; `tools/sim.py --help` lists it with our choices and extensions.
+"""
+
+import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
+
+import json
+import sys
+import time
+
+from boards.host.scenario import ScenarioError, check_dip, load, validate
+from boards.host.simulator import Simulator
+
+HELP = """usage: tools/sim.py [options]
+
+Runs the BMS firmware against a simulated pack (see ../shared/spec/sim.md).
+
+options:
+  --packs N        packs on the bus, 1 to 32 (default 1, or the scenario's packs)
+  --dip BITS       the master's DIP switch, 7 characters 0/1, position 1 first
+                   (0000000 = 9600 baud, protocol ID0; slaves keep 0000000)
+  --inverter KIND  can, rs485 or none (the simulated inverter on the master's Link IN)
+  --scenario FILE  a scenario file (JSON); without one the pack idles
+  --duration S     simulated seconds to run (default: the scenario's duration_s,
+                   else until Ctrl-C; --fast needs one of the two)
+  --fast           as fast as the host allows, no live view
+  --trace FILE     write the trace as JSON Lines, one object per pack per period
+  --trace-ms MS    trace period in simulated ms (default: the firmware tick, 100)
+  --can-log FILE   write every CAN frame in candump -L format
+  --rs485-pty      real time only: serve the master's RS485 port 1 on a pseudo-terminal
+  --seed N         seed for the pack model's random choices (default 1)
+  -h, --help       this text
+
+Scenario extensions beyond sim.md (they change no existing key):
+  "seed": N                     the same as --seed (the option wins)
+  "config": {"key": value}      firmware config overrides, validated by the firmware
+                                (firmware/bms/config.py lists the keys and ranges)
+  event "ambient_c": C          the air temperature around the pack (the model's),
+                                where temp_c overrides what a sensor reports
+Choices where sim.md is silent:
+  - a trace line is written at t=0 and then every period, after the firmware has run
+    at that instant; `events` holds the log entries since the previous line
+  - current_ma is what the firmware reports: 0 below the 0.5 A threshold
+  - initial.cell_spread_mv spreads the cells' open-circuit voltages over that many mV
+    around the OCV at soc_pct (seeded order); on the flat part of the LiFePO4 curve a
+    few mV are several % of SOC
+  - ntc_open:N / ntc_short:N number the sensors 1-4 cells, 5 ambient, 6 MOS; an open
+    NTC reads -50.0 C, a shorted one 150.0 C
+  - cell_open:N: cell N reads 0 mV and cell N+1 reads both (the shared sense wire)
+  - button hold_s defaults to 0.5 s
+Exit status: 0 on a completed run, 2 on bad options or a bad scenario.
+"""
+
+# features whose issue has not landed yet are refused, not faked
+NOT_YET = {
+    "--can-log": "CAN logging arrives with the CAN stack (issue 6)",
+    "--rs485-pty": "the RS485 pseudo-terminal arrives with the RS485 stack (issue 6)",
+}
+INVERTERS_READY = ("none",)
+MAX_PACKS_READY = 1
+
+
+class UsageError(Exception):
+    pass
+
+
+_VALUED = (
+    "--packs",
+    "--dip",
+    "--inverter",
+    "--scenario",
+    "--duration",
+    "--trace",
+    "--trace-ms",
+    "--can-log",
+    "--seed",
+)
+_FLAGS = ("--fast", "--rs485-pty", "--help", "-h")
+
+
+def _int(opt, text, lo, hi):
+    try:
+        v = int(text)
+    except ValueError:
+        raise UsageError("%s needs an integer, not %r" % (opt, text)) from None
+    if not lo <= v <= hi:
+        raise UsageError("%s must be %d..%d" % (opt, lo, hi))
+    return v
+
+
+def parse_args(argv):
+    opts = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        value = None
+        if arg.startswith("--") and "=" in arg:
+            arg, value = arg.split("=", 1)
+        if arg in _FLAGS:
+            if value is not None:
+                raise UsageError("%s takes no value" % arg)
+            opts[arg] = True
+        elif arg in _VALUED:
+            if value is None:
+                i += 1
+                if i >= len(argv):
+                    raise UsageError("%s needs a value" % arg)
+                value = argv[i]
+            opts[arg] = value
+        else:
+            raise UsageError("unknown option %s (see --help)" % arg)
+        i += 1
+    if "--packs" in opts:
+        opts["--packs"] = _int("--packs", opts["--packs"], 1, 32)
+    if "--seed" in opts:
+        opts["--seed"] = _int("--seed", opts["--seed"], 0, 2**31 - 1)
+    if "--trace-ms" in opts:
+        opts["--trace-ms"] = _int("--trace-ms", opts["--trace-ms"], 1, 86400000)
+    if "--duration" in opts:
+        try:
+            opts["--duration"] = float(opts["--duration"])
+        except ValueError:
+            raise UsageError("--duration needs a number of seconds") from None
+        if not opts["--duration"] > 0:
+            raise UsageError("--duration must be positive")
+    if "--dip" in opts:
+        try:
+            check_dip("--dip", opts["--dip"])
+        except ScenarioError as exc:
+            raise UsageError(str(exc)) from None
+    if "--inverter" in opts and opts["--inverter"] not in ("can", "rs485", "none"):
+        raise UsageError("--inverter must be can, rs485 or none")
+    return opts
+
+
+def build(opts):
+    """The scenario (file or defaults) with the command-line options applied."""
+    scenario = load(opts["--scenario"]) if "--scenario" in opts else validate({})
+    if "--packs" in opts:
+        scenario["packs"] = opts["--packs"]
+        validate(scenario)  # events may name packs beyond the new count
+    if "--dip" in opts:
+        scenario["dip"] = opts["--dip"]
+    if "--inverter" in opts:
+        scenario["inverter"] = opts["--inverter"]
+    explicit_inverter = "inverter" in scenario
+    for opt, why in NOT_YET.items():
+        if opt in opts:
+            raise UsageError("%s is not available yet: %s" % (opt, why))
+    if scenario["packs"] > MAX_PACKS_READY:
+        raise UsageError(
+            "more than one pack is not available yet: the pack-to-pack link has not landed"
+        )
+    if explicit_inverter and scenario["inverter"] not in INVERTERS_READY:
+        raise UsageError(
+            "inverter %s is not available yet: the inverter protocols arrive with issue 6"
+            % scenario["inverter"]
+        )
+    if not explicit_inverter:
+        scenario["inverter"] = "none"  # the default `can` inverter arrives with issue 6
+    duration = opts.get("--duration", scenario.get("duration_s"))
+    if "--fast" in opts and duration is None:
+        raise UsageError("--fast needs --duration or a scenario with duration_s")
+    return scenario, duration
+
+
+class TraceWriter:
+    def __init__(self, path):
+        try:
+            self.f = open(path, "w")
+        except OSError:
+            raise UsageError("cannot write trace file %s" % path) from None
+        self.lines = 0
+
+    def __call__(self, records):
+        f = self.f
+        for rec in records:
+            f.write(json.dumps(rec, separators=(",", ":")))
+            f.write("\n")
+            self.lines += 1
+
+    def close(self):
+        self.f.close()
+
+
+def _clock():
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms() / 1000
+    return time.monotonic()
+
+
+def run_fast(sim, end_ms):
+    sim.run(end_ms)
+
+
+def run_realtime(sim, end_ms, view):
+    start = _clock()
+    t0 = sim.t_ms
+    try:
+        while end_ms is None or sim.t_ms < end_ms:
+            target = t0 + int((_clock() - start) * 1000)
+            if end_ms is not None and target > end_ms:
+                target = end_ms
+            sim.run(target)
+            view(sim)
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        pass
+
+
+def _plain_view(out):
+    state = {"last": -1}
+
+    def view(sim):
+        second = sim.t_ms // 1000
+        if second == state["last"]:
+            return
+        state["last"] = second
+        app = sim.packs[0].app
+        if app is None:
+            out.write("t=%ds pack off\n" % second)
+            return
+        s = app.sample
+        out.write(
+            "t=%ds %d mV %d mA cells %d..%d mV\n"
+            % (second, s.stack_mv, s.current_ma, s.min_mv, s.max_mv)
+        )
+
+    return view
+
+
+def main(argv, out=None):
+    """Run the simulator; returns the exit status. Messages go to `out` (stdout)."""
+    out = out or sys.stdout
+    try:
+        opts = parse_args(argv)
+        if opts.get("--help") or opts.get("-h"):
+            out.write(HELP)
+            return 0
+        scenario, duration = build(opts)
+        sim = Simulator(scenario, seed=opts.get("--seed"))
+        trace = TraceWriter(opts["--trace"]) if "--trace" in opts else None
+    except (UsageError, ScenarioError) as exc:
+        out.write("sim.py: error: %s\n" % exc)
+        return 2
+    if trace is not None:
+        sim.set_trace(trace, opts.get("--trace-ms"))
+    end_ms = None if duration is None else int(duration * 1000)
+    try:
+        if "--fast" in opts:
+            run_fast(sim, end_ms)
+        else:
+            view = None
+            if not hostpath.MICROPYTHON:
+                try:
+                    from live_view import LiveView
+                except ImportError:
+                    LiveView = None
+                if LiveView is not None:
+                    with LiveView(sim) as live:
+                        run_realtime(sim, end_ms, live.update)
+                    view = True
+            if view is None:
+                run_realtime(sim, end_ms, _plain_view(out))
+    finally:
+        if trace is not None:
+            trace.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
