@@ -1,10 +1,12 @@
 """The scheduler: owns the tick and wires the board's drivers to the pure core.
 
 Every `tick_ms` (100 ms by default) it reads the front end into the preallocated
-Sample, runs the core and writes the outputs; every 50 ms it refreshes the LEDs. It
-feeds the watchdog only after a healthy tick. Any unexpected exception commands the
-safe state first (all FETs off, both dry contacts open, ALM on), then logs the event,
-and the next tick starts afresh.
+Sample and the inputs into Inputs, runs the core (bms/core.py) and writes its decisions
+to the FETs and dry contacts; every 50 ms it refreshes the LEDs from the core's
+patterns. It feeds the watchdog only after a healthy tick (a valid reading, no
+exception). Any unexpected exception commands the safe state first (all FETs off, both
+dry contacts open, ALM on), then logs the event; the safe state then holds for
+SAFE_HOLD_MS of healthy ticks before the core may close a FET again.
 
 On a board, main.py runs App(board).run(). On the host, the simulator calls poll()
 with the simulated time instead, so the same code runs in both places.
@@ -15,12 +17,14 @@ from micropython import const
 from bms import events as ev
 from bms import ticks
 from bms.config import Config, ConfigError
+from bms.core import Bms, Inputs
 from bms.sample import Sample
 from drivers.panel import LED_ALM
 
 _LED_MS = const(50)
 # after an unexpected exception the safe state holds until this long of healthy ticks
 SAFE_HOLD_MS = const(3000)
+_AGE_CAP_MS = const(0x20000000)
 
 # tick stages, logged with an exception to say where it happened
 STAGE_READ = const(1)
@@ -29,14 +33,11 @@ STAGE_WRITE = const(3)
 STAGE_LED = const(4)
 STAGE_BOOT = const(5)
 
-# safe-state reasons
-SAFE_EXCEPTION = const(1)
-SAFE_BOOT = const(2)
-
 
 class App:
-    def __init__(self, board, config=None):
-        """board: the pin map and drivers (boards/*); config: overrides of the defaults."""
+    def __init__(self, board, config=None, stored_soc=None):
+        """board: the pin map and drivers (boards/*); config: overrides of the defaults;
+        stored_soc: the persisted (q_mas, full_mas, cycles), if any."""
         self.board = board
         self.afe = board.afe
         self.fets = board.fets
@@ -45,18 +46,22 @@ class App:
         self.wdt = board.wdt
         self.events = ev.EventLog()
         self.sample = Sample()
+        self.inputs = Inputs()
         self.cfg = Config()
         self._overrides = config
+        self._stored_soc = stored_soc
+        self.bms = None
         self.dip = 0
         self.exceptions = 0
         self.ticks = 0
         self.healthy = False
-        self.leds = 0
         self.safe_hold_ms = 0  # healthy time still needed before leaving the safe state
+        self._failed = False  # the last tick or beat raised
         self._stage = STAGE_BOOT
         self._next_tick = 0
         self._next_led = 0
         self._last_tick = 0
+        self._boot = 0
         self.dt_ms = 0
 
     # -- boot ----------------------------------------------------------------------
@@ -70,6 +75,7 @@ class App:
                 self.events.log(now, ev.CONFIG, 0, len(self._overrides))
             except ConfigError:
                 self.events.log(now, ev.CONFIG, 1, len(self._overrides))
+        self.bms = Bms(self.cfg, self.events, self._stored_soc)
         self.dip = self.panel.read_dip()
         self.events.log(now, ev.DIP, self.dip)
         self.afe_ok = self.afe.probe() and self.afe.enable_fet_control()
@@ -79,6 +85,7 @@ class App:
         self._next_tick = now
         self._next_led = now
         self._last_tick = now
+        self._boot = now
 
     # -- scheduling ----------------------------------------------------------------
     def tick_due(self, now):
@@ -117,6 +124,7 @@ class App:
         except Exception as exc:  # noqa: BLE001 - the safety net: anything at all
             self._fail(now, exc)
             return
+        self._failed = False
         if self.healthy:
             self.wdt.feed()
 
@@ -125,31 +133,50 @@ class App:
         self.dt_ms = ticks.diff(now, self._last_tick)
         self._last_tick = now
         s = self.sample
-        if self.afe.read(s):
+        afe = self.afe
+        if afe.read(s):
             s.reduce()
-        self._stage = STAGE_CORE
-        # The protections, modes, estimates and limits run here (the next issues);
-        # until they do, nothing may close a FET.
-        self._stage = STAGE_WRITE
-        if self.safe_hold_ms > 0:
+        inp = self.inputs
+        inp.scd = afe.short_circuit()
+        inp.reverse = self.fets.reversed()
+        dry = self.dry
+        inp.rsd = dry.rapid_shutdown()
+        inp.passive = dry.passive()
+        inp.button = self.panel.pressed()
+        if self.safe_hold_ms > 0 and s.valid:
             self.safe_hold_ms -= self.dt_ms
-            self.leds = LED_ALM
-        else:
-            self.leds = 0
-        self.fets.set(False, False, False)
-        self.dry.write(False, False)
+        inp.hold = self.safe_hold_ms > 0
+        age = ticks.diff(now, self._boot)
+        inp.comm_age_ms = age if age < _AGE_CAP_MS else _AGE_CAP_MS
+        self._stage = STAGE_CORE
+        b = self.bms
+        b.step(s, inp, now, self.dt_ms)
+        self._stage = STAGE_WRITE
+        self.fets.set(b.chg, b.dsg, b.pre)
+        dry.write(b.relay_chg, b.relay_dsg)
+        if b.restart:
+            b.restart = False
+            self.board.restart()
         self.ticks += 1
         self.healthy = s.valid
 
     def led_beat(self, now):
-        self.panel.show(self.leds)
+        if self._failed or self.bms is None:
+            self.panel.show(LED_ALM)
+            return
+        try:
+            logic = self.bms.panel
+            self.panel.show(logic.leds(ticks.diff(now, logic.origin)))
+        except Exception as exc:  # noqa: BLE001
+            self._stage = STAGE_LED
+            self._fail(now, exc)
 
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot
         stop the next."""
         self.exceptions += 1
+        self._failed = True
         self.safe_hold_ms = SAFE_HOLD_MS
-        self.leds = LED_ALM
         try:
             self.fets.off()
         except Exception:  # noqa: BLE001

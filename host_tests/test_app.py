@@ -7,6 +7,7 @@ from support import make_sim
 from app import SAFE_HOLD_MS, STAGE_READ
 from bms import events as ev
 from bms.config import Config
+from bms.core import FAULT, STANDBY
 from boards.host import machine
 
 
@@ -107,11 +108,14 @@ class SafetyNetTest(unittest.TestCase):
         sim.run(1200)
         self.assertEqual(app.exceptions, 1)
         self.assertEqual(pack.board.wdt.fed_ms, 1200)
-        # the safe state (ALM on) holds for SAFE_HOLD_MS of healthy ticks, then clears
-        sim.run(1100 + SAFE_HOLD_MS)
+        # the safe state (ALM on, FETs open) holds SAFE_HOLD_MS from the failed tick
+        sim.run(1000 + SAFE_HOLD_MS)
         self.assertEqual(pack.board.pins["LED_ALM"].level, 1)
-        sim.run(1200 + SAFE_HOLD_MS)
+        self.assertEqual(app.bms.mode, FAULT)
+        self.assertFalse(app.bms.dsg)
+        sim.run(1100 + SAFE_HOLD_MS)
         self.assertEqual(pack.board.pins["LED_ALM"].level, 0)
+        self.assertEqual(app.bms.mode, STANDBY)
 
     def test_exception_while_commanding_safe_state_does_not_escape(self):
         sim = make_sim()

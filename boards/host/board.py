@@ -42,7 +42,7 @@ class HostBoard:
         pre.sim_listen(self._precharge_changed)
         self.i2c = machine.I2C(0, scl="I2C_SCL", sda="I2C_SDA", freq=400000, devices={0x08: chip})
         self.afe = BQ76952(self.i2c)
-        self.fets = Fets(self.afe, pre)
+        self.fets = Fets(self.afe, pre, self.reverse_in)
         self.panel = Panel(leds, dip, button)
         self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
         self.wdt = machine.WDT(0, timeout=WDT_TIMEOUT_MS, clock=clock)
@@ -64,6 +64,12 @@ class HostBoard:
 
     def reset_cause(self):
         return self._reset_cause
+
+    restart_requested = False
+
+    def restart(self):
+        """What machine.reset() does on a board; the simulator reboots the firmware."""
+        self.restart_requested = True
 
     # -- what the simulator reads back ------------------------------------------------
     def led_levels(self):

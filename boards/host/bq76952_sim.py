@@ -52,6 +52,9 @@ class BQ76952Sim:
         self.open_cells = 0  # bit mask of cells whose sense wire is off
         self.ntc_fault = [None] * len(TEMP_REGS)  # 0.1 degC an open/shorted NTC reads as
         self.crc_corrupt = False
+        self.scd = False  # the hardware short-circuit detector has fired
+        self.scd_since_ms = 0
+        self.scd_recovery_ms = 5000  # SCD Recovery Time
         self.reads = 0
         self.writes = 0
         noise = []
@@ -66,6 +69,9 @@ class BQ76952Sim:
     def refresh(self):
         """Copy the model's present state into the register image."""
         model = self.model
+        if self.scd and not model.short and model.t_ms - self.scd_since_ms >= self.scd_recovery_ms:
+            self.scd = False  # SCD recovers after its recovery time with the short gone
+            self._apply_fets()
         cells = model.cells_mv()
         noise = self._noise
         k = self._noise_at
@@ -123,9 +129,17 @@ class BQ76952Sim:
         chg = bool(enabled) and not self.fet_control & _FC_CHG_OFF
         dsg = bool(enabled) and not self.fet_control & _FC_DSG_OFF
         model = self.model
+        if dsg and model.short and not model.stuck_dsg:
+            # the comparator fires within its 250 us delay: both drivers off at once
+            self.scd = True
+            self.scd_since_ms = model.t_ms
+        if self.scd:
+            chg = dsg = False
         model.set_fets(chg, dsg, model.pre_on)
         real_chg, real_dsg, _ = model.fet_states()
         self.regs[0x7F] = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
+        self.regs[0x03] = 0x80 if self.scd else 0  # Safety Status A: SCD
+        self.regs[0x02] = self.regs[0x03]  # Safety Alert A
 
     # -- I2C ----------------------------------------------------------------------------
     def i2c_read(self, reg, buf):

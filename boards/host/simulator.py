@@ -22,6 +22,25 @@ NTC_OPEN_DC = -500  # what an open thermistor reads as (below the chip's range)
 NTC_SHORT_DC = 1500
 _FOREVER = 1 << 60
 
+# a pack whose BMS is not powered: nothing measured, everything dark and open
+OFF_STATE = {
+    "cells_mv": None,
+    "pack_mv": None,
+    "current_ma": None,
+    "current_raw_ma": None,
+    "temps_dc": None,
+    "soc_pct": None,
+    "soh_pct": None,
+    "mode": "off",
+    "relays": {"charge": False, "discharge": False},
+    "leds": {"run": 0, "alm": 0, "soc": [0, 0, 0, 0], "ms": 0},
+    "protections": [],
+    "warnings": [],
+    "balancing": [],
+    "limits": None,
+    "inputs": None,
+}
+
 
 def dip_bits(text):
     """'0000010' (position 1 first) -> bit mask with bit 0 = position 1."""
@@ -145,6 +164,10 @@ class SimPack:
         if self.board.wdt.sim_expired():
             self.reboots += 1
             self.power_on(machine.WDT_RESET)
+            return 0
+        if self.board.restart_requested:
+            self.reboots += 1
+            self.power_on(machine.SOFT_RESET)
             return 0
         return wait
 
@@ -308,59 +331,40 @@ class Simulator:
         """What the trace shows of this pack now, without `events`."""
         m = pack.model
         app = pack.app
+        chg, dsg, pre = m.fet_states()
         rec = {
             "t_ms": self.clock.t_ms,
             "pack": pack.index,
             "role": "master" if pack.index == 1 else "slave",
+            "true_soc_pct": round(m.true_soc_pct(), 2),
+            "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
         }
-        chg, dsg, pre = m.fet_states()
-        if app is None:
-            rec.update(
-                {
-                    "cells_mv": None,
-                    "pack_mv": None,
-                    "current_ma": None,
-                    "temps_dc": None,
-                    "soc_pct": None,
-                    "soh_pct": None,
-                    "true_soc_pct": round(m.true_soc_pct(), 2),
-                    "mode": "off",
-                    "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
-                    "relays": {"charge": False, "discharge": False},
-                    "leds": {"run": 0, "alm": 0, "soc": [0, 0, 0, 0], "ms": 0},
-                    "protections": [],
-                    "warnings": [],
-                    "balancing": [],
-                    "limits": None,
-                }
-            )
+        if app is None or app.bms is None:
+            rec.update(OFF_STATE)
             return rec
         s = app.sample
         t = s.temps_dc
+        b = app.bms
         leds = pack.board.led_levels()
         pins = pack.board.pins
-        rec.update(
-            {
-                "cells_mv": list(s.cells_mv),
-                "pack_mv": s.stack_mv,
-                "current_ma": s.current_ma,
-                "temps_dc": {"cells": [t[0], t[1], t[2], t[3]], "ambient": t[4], "mos": t[5]},
-                "soc_pct": None,
-                "soh_pct": None,
-                "true_soc_pct": round(m.true_soc_pct(), 2),
-                "mode": None,
-                "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
-                "relays": {
-                    "charge": bool(pins["RELAY_CHG"].level),
-                    "discharge": bool(pins["RELAY_DSG"].level),
-                },
-                "leds": {"run": leds[0], "alm": leds[1], "soc": leds[2:6], "ms": leds[6]},
-                "protections": None,
-                "warnings": None,
-                "balancing": None,
-                "limits": None,
-            }
-        )
+        rec["cells_mv"] = list(s.cells_mv)
+        rec["pack_mv"] = s.stack_mv
+        rec["current_ma"] = b.reported_ma
+        rec["current_raw_ma"] = s.current_ma
+        rec["temps_dc"] = {"cells": [t[0], t[1], t[2], t[3]], "ambient": t[4], "mos": t[5]}
+        rec["soc_pct"] = b.soc.shown_cpct / 100 if b.started else None
+        rec["soh_pct"] = b.soc.soh_pct() if b.started else None
+        rec["mode"] = MODES[b.mode]
+        rec["relays"] = {
+            "charge": bool(pins["RELAY_CHG"].level),
+            "discharge": bool(pins["RELAY_DSG"].level),
+        }
+        rec["leds"] = {"run": leds[0], "alm": leds[1], "soc": leds[2:6], "ms": leds[6]}
+        rec["protections"] = b.protection_names()
+        rec["warnings"] = b.warning_names()
+        rec["balancing"] = None
+        rec["limits"] = None
+        rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         return rec
 
     def _new_events(self, pack):

@@ -11,7 +11,7 @@ or nothing, and a refusal names the key and the allowed range.
 # key, default, lowest, highest. Grouped as in pack.md; "manual" marks the manual's numbers.
 SPEC = (
     # the pack (manual: 100 Ah rated, 16 cells)
-    ("capacity_mah", 100000, 10000, 1000000),
+    ("capacity_mah", 100000, 10000, 250000),  # charge is counted in mAs: keep it < 2**30
     ("tick_ms", 100, 20, 1000),
     ("current_zero_ma", 500, 0, 5000),  # manual: below 0.5 A reported as 0 A
     ("effective_current_ma", 2000, 100, 20000),  # "effective" current for COVP/CUVP/SCP releases
@@ -77,8 +77,12 @@ SPEC = (
     # short circuit: detected by the analog front end's hardware comparator
     ("scp_trip_ma", 400000, 100000, 1000000),
     ("scp_delay_us", 250, 15, 1000),
-    # warnings without a protection
+    # warnings: set at the warning value, cleared this far back inside it
     ("imbalance_warn_mv", 300, 10, 2000),
+    ("warn_hyst_mv", 20, 0, 500),
+    ("warn_hyst_pack_mv", 200, 0, 5000),
+    ("warn_hyst_dc", 20, 0, 200),
+    ("warn_hyst_ma", 5000, 0, 50000),
     # balancing
     ("balance_start_mv", 3400, 3000, 3650),
     ("balance_delta_mv", 30, 5, 500),
@@ -96,6 +100,21 @@ SPEC = (
     ("precharge_margin_mv", 2000, 200, 10000),
     ("precharge_timeout_ms", 3000, 100, 30000),
     ("precharge_tries", 3, 1, 10),
+    # modes, inputs and the panel
+    ("mode_debounce_ms", 1000, 0, 60000),  # a current-driven mode change must hold this long
+    ("boot_settle_ms", 2000, 0, 60000),  # FETs stay open this long after the first reading
+    ("charger_detect_mv", 1000, 100, 10000),  # PACK above the stack by this with FETs open
+    (
+        "passive_action",
+        0,
+        0,
+        3,
+    ),  # passive input: 0 log only, 1 stop charge, 2 stop discharge, 3 both
+    ("button_min_ms", 50, 10, 1000),  # shorter presses are bounce
+    ("button_sleep_ms", 3000, 500, 10000),  # from here to button_restart_ms: sleep / wake
+    ("button_restart_ms", 6000, 1000, 30000),  # held this long: restart (the manual's 6 s)
+    ("precharge_retry_ms", 2000, 0, 60000),  # pause between pre-charge tries
+    ("inverter_lost_ms", 60000, 5000, 600000),
     # sleep (low-power mode)
     ("sleep_cuvp_ms", 1800000, 60000, 86400000),
     ("sleep_idle_ms", 172800000, 60000, 500000000),
@@ -103,6 +122,7 @@ SPEC = (
     ("full_cell_mv", 3450, 3350, 3650),
     ("full_current_ma", 5000, 500, 20000),
     ("full_hold_ms", 30000, 1000, 600000),
+    ("soc_self_discharge_ma", 3, 0, 100),  # the cells' own leak, about 2 % a month
     # force-charge request to the inverter (manual: low SOC cut-off 4 %)
     ("force_charge_soc_pct", 4, 0, 50),
     ("force_charge_cell_mv", 3000, 2500, 3300),
@@ -146,6 +166,9 @@ RULES = (
     ("balance_start_mv", "<", "covp_trip_mv"),
     ("full_cell_mv", "<", "covp_trip_mv"),
     ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
+    ("button_min_ms", "<", "button_sleep_ms"),
+    ("button_sleep_ms", "<", "button_restart_ms"),
+    ("warn_hyst_mv", "<", "imbalance_warn_mv"),
 )
 
 

@@ -32,6 +32,8 @@ class Sample:
         self.sum_mv = 0
         self.tmax_dc = 0  # cell sensors and ambient
         self.tmin_dc = 0
+        self.tmax_slot = 0  # which temps_dc slot holds tmax_dc / tmin_dc
+        self.tmin_slot = 0
         self.cell_tmax_dc = 0  # cell sensors only
         self.cell_tmin_dc = 0
         self.cell_tavg_dc = 0
@@ -56,16 +58,27 @@ class Sample:
         self.sum_mv = total
         t = self.temps_dc
         thi = tlo = tsum = t[0]
+        hi_i = lo_i = 0
         for i in range(1, 4):
             v = t[i]
             tsum += v
             if v > thi:
                 thi = v
+                hi_i = i
             if v < tlo:
                 tlo = v
+                lo_i = i
         self.cell_tmax_dc = thi
         self.cell_tmin_dc = tlo
         self.cell_tavg_dc = tsum // 4
         amb = t[T_AMBIENT]
-        self.tmax_dc = amb if amb > thi else thi
-        self.tmin_dc = amb if amb < tlo else tlo
+        if amb > thi:
+            thi = amb
+            hi_i = T_AMBIENT
+        if amb < tlo:
+            tlo = amb
+            lo_i = T_AMBIENT
+        self.tmax_dc = thi
+        self.tmin_dc = tlo
+        self.tmax_slot = hi_i
+        self.tmin_slot = lo_i

@@ -46,6 +46,14 @@ _FC_PCHG_OFF = const(0x08)
 FET_CHG = const(0x01)
 FET_DSG = const(0x04)
 
+# Safety Status A (0x03) bits
+SAFETY_A_CUV = const(0x04)
+SAFETY_A_COV = const(0x08)
+SAFETY_A_OCC = const(0x10)
+SAFETY_A_OCD1 = const(0x20)
+SAFETY_A_OCD2 = const(0x40)
+SAFETY_A_SCD = const(0x80)
+
 # Units: DA Configuration gives stack/PACK/LD in 10 mV and current in 10 mA, so that
 # the signed 16-bit CC2 covers +-327 A; temperatures are in 0.1 K.
 _USER_V_MV = const(10)
@@ -71,6 +79,9 @@ class BQ76952:
         self._meas = bytearray(40)  # 0x14..0x3B
         self._temps = bytearray(20)  # 0x68..0x7B
         self._status = bytearray(6)  # 0x02..0x07 safety alert/status A, B, C
+        self.safety_a = 0  # Safety Status A, B, C from the last read()
+        self.safety_b = 0
+        self.safety_c = 0
         self._one = bytearray(1)
         self._two = bytearray(2)
         self._sub = bytearray(3)
@@ -140,11 +151,20 @@ class BQ76952:
 
     # -- measurements --------------------------------------------------------------
     def read(self, sample):
-        """Fill sample's raw fields; returns and records whether every transfer worked."""
-        ok = self._read(_CMD_CELL1, self._meas) and self._read(_CMD_INT_TEMP, self._temps)
+        """Fill sample's raw fields and the safety status; returns and records whether
+        every transfer worked."""
+        ok = (
+            self._read(_CMD_CELL1, self._meas)
+            and self._read(_CMD_INT_TEMP, self._temps)
+            and self._read(_CMD_SAFETY_ALERT_A, self._status)
+        )
         sample.valid = ok
         if not ok:
             return False
+        st = self._status
+        self.safety_a = st[1]
+        self.safety_b = st[3]
+        self.safety_c = st[5]
         m = self._meas
         cells = sample.cells_mv
         for i in range(16):
@@ -162,6 +182,10 @@ class BQ76952:
             k = _TEMP_OFFSETS[slot]
             temps[slot] = (t[k] | t[k + 1] << 8) - _KELVIN_DC
         return True
+
+    def short_circuit(self):
+        """The chip's short-circuit detector fired (Safety Status A, SCD)."""
+        return bool(self.safety_a & SAFETY_A_SCD)
 
     def read_fet_status(self):
         """FET Status byte (FET_CHG, FET_DSG...), or None if the bus failed."""

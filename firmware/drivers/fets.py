@@ -3,7 +3,8 @@
 The charge and discharge FETs hang off the BQ76952's high-side drivers, which also
 open them on their own when the chip's hardware protections fire; the pre-charge FET
 (a resistor path that lifts the inverter's input capacitors before the discharge FET
-closes) is driven from a GPIO. set() writes only what changed; state() reports what the
+closes) is driven from a GPIO, and a comparator on the PACK terminals reports reversed
+polarity on another (active low). set() writes only what changed; state() reports what the
 FETs really are (the front end's FET Status), which is what the core checks against
 what it commanded.
 """
@@ -12,9 +13,10 @@ from drivers.bq76952 import FET_CHG, FET_DSG
 
 
 class Fets:
-    def __init__(self, afe, precharge_pin):
+    def __init__(self, afe, precharge_pin, reverse_pin):
         self.afe = afe
         self.pre_pin = precharge_pin
+        self.reverse_pin = reverse_pin
         self.chg = False  # last commanded
         self.dsg = False
         self.pre = False
@@ -41,6 +43,10 @@ class Fets:
         self.dsg = False
         self._sent = self.afe.set_fets(False, False) or self.afe.all_fets_off()
         return self._sent
+
+    def reversed(self):
+        """A source is connected to the pack terminals the wrong way round."""
+        return not self.reverse_pin.value()
 
     def state(self):
         """(charge on, discharge on) as the front end reports them, or None."""

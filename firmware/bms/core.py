@@ -1,0 +1,363 @@
+"""The BMS core: one tick of measurements and inputs in, every decision out.
+
+Per tick, in this order: the values every protection row reads (from the snapshot's
+aggregates), the protection engine, the RESET button, sleep, the pack mode, the FETs
+(with pre-charge) and the dry contacts, the SOC, and the panel's LED patterns.
+
+Decisions, read by app.py after step():
+- chg, dsg, pre: the FET commands; relay_chg, relay_dsg: the dry contacts (closed while
+  charging / discharging is allowed);
+- mode: off/standby/charge/discharge/fault/sleep; reported_ma: the current as reported
+  (0 below the 0.5 A threshold);
+- panel: the LED patterns (bms/panel.py); restart: the RESET button asks for a restart.
+
+Choices beyond the manual, each in one place below:
+- FETs stay open until boot_settle_ms of valid readings have passed, so no protection
+  is skipped because its delay had not run yet at power-up;
+- the diode guard: while only charge-direction protections (COVP, CHTP...) hold the
+  charge FET open and the pack discharges at least effective_current_ma, the charge FET
+  closes so the discharge does not heat its body diode (and the reverse). It never
+  applies while a fault opens both FETs, during rapid shutdown, sleep or the safe state;
+- current-driven mode changes must hold mode_debounce_ms; fault and sleep are immediate;
+- RESET clears latched and locked protections only; protections that release by
+  themselves keep their state.
+"""
+
+from micropython import const
+
+from bms import button as btn
+from bms import events as ev
+from bms import panel as pnl
+from bms import protections as pt
+from bms import ticks
+from bms.precharge import Precharge
+from bms.protect import OPEN_CHG, OPEN_DSG, Engine
+from bms.sample import CELLS, T_MOS
+from bms.soc import Soc
+
+OFF = const(0)
+STANDBY = const(1)
+CHARGE = const(2)
+DISCHARGE = const(3)
+FAULT = const(4)
+SLEEP = const(5)
+MODE_NAMES = ("off", "standby", "charge", "discharge", "fault", "sleep")
+
+
+def _mask(*names):
+    m = 0
+    for n in names:
+        m |= 1 << n
+    return m
+
+
+FAILURES = _mask(pt.SCP, pt.REVERSE, pt.SENSOR_FAIL, pt.MOS_FAIL, pt.PRECHARGE_FAIL)
+TEMPERATURES = _mask(pt.CHTP, pt.DHTP, pt.CLTP, pt.DLTP, pt.MOS_OTP)
+UNDER_VOLTAGES = _mask(pt.CUVP, pt.PUVP)
+# the manual's "warning" for the ALM LED: imbalance, low/high voltage, high current, temperature
+LED_WARNINGS = _mask(
+    pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT, pt.HIGH_TEMP, pt.LOW_TEMP
+)
+_COVP = 1 << pt.COVP
+_CUVP = 1 << pt.CUVP
+_DOCP = 1 << pt.DOCP
+_COCP = 1 << pt.COCP
+
+# INPUT event `what`
+IN_PASSIVE = const(1)
+IN_RSD = const(2)
+_LONG_MS = const(0x20000000)  # cap of the long timers (sleep), kept below 2**30
+
+
+class Inputs:
+    """What the app reads besides the front end, refilled every tick."""
+
+    def __init__(self):
+        self.scd = False  # the front end reports a short circuit
+        self.reverse = False  # the reverse-polarity detector
+        self.rsd = False  # rapid-shutdown input (dry contact 6)
+        self.passive = False  # passive input (dry contact 5)
+        self.button = False  # RESET held
+        self.hold = False  # the app's safe-state hold after an unexpected exception
+        self.comm_age_ms = 0  # ms since the inverter last spoke (capped)
+
+
+class Bms:
+    def __init__(self, cfg, events, stored_soc=None):
+        self.cfg = cfg
+        self.events = events
+        self.vals = [0] * pt.N_VALS
+        self.extra = [0] * pt.N_VALS
+        self.engine = Engine(pt.build(cfg), events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
+        self.precharge = Precharge(cfg, events)
+        self.button = btn.Button(cfg)
+        self.panel = pnl.PanelLogic()
+        self.soc = Soc(cfg, events)
+        self.stored_soc = stored_soc
+        self.zero_ma = cfg.current_zero_ma
+        self.eff_ma = cfg.effective_current_ma
+        # decisions
+        self.chg = False
+        self.dsg = False
+        self.pre = False
+        self.allow_chg = False
+        self.allow_dsg = False
+        self.relay_chg = False
+        self.relay_dsg = False
+        self.mode = STANDBY
+        self.reported_ma = 0
+        self.restart = False
+        self.sleeping = False
+        self.docp_cont_ma = cfg.docp_cont_ma
+        # state
+        self.started = False
+        self._settle_ms = 0
+        self._guard_chg = False
+        self._guard_dsg = False
+        self._pending_mode = -1
+        self._pending_since = 0
+        self._discharging = False
+        self._cuvp_ms = 0
+        self._idle_ms = 0
+        self._last_names = 0
+        self._passive = False
+        self._rsd = False
+        self.parallel = False  # more than one pack on the link (M/S LED)
+
+    # -- the tick --------------------------------------------------------------------
+    def step(self, s, inp, now, dt_ms):
+        cfg = self.cfg
+        valid = s.valid
+        i = s.current_ma
+        zero = self.zero_ma
+        self.reported_ma = i if (i >= zero or i <= -zero) else 0
+        eff = self.eff_ma
+        chg_flow = i >= eff
+        dsg_flow = i <= -eff
+        charger = valid and not self.chg and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
+        if valid:
+            self._fill(s, inp)
+            if not self.started:
+                self._start(s, now)
+            # a discharge starting: its temperature sets DOCP's continuous limit
+            discharging = self.reported_ma < 0
+            if discharging and not self._discharging:
+                self._set_docp_limit(s)
+            self._discharging = discharging
+        self._inputs(inp, now)
+        action = self.button.step(inp.button, now)
+        if action != btn.NONE:
+            self._button(action, now)
+        vals = self.vals
+        vals[pt.V_AFE_BAD] = 0 if valid else 1
+        vals[pt.V_SCD] = 1 if inp.scd else 0
+        vals[pt.V_REVERSE] = 1 if inp.reverse else 0
+        vals[pt.V_PRECHARGE_FAIL] = 1 if self.precharge.failed else 0
+        before = self.engine.names
+        self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
+        names = self.engine.names
+        if self.started:
+            if names & _COVP and not before & _COVP:
+                self.soc.calibrate_full(now)
+            if names & _CUVP and not before & _CUVP:
+                self.soc.calibrate_empty(now)
+        self._sleep(names, chg_flow or charger, inp, now, dt_ms)
+        self._mode(names, inp, now)
+        fets_open = not (self.chg or self.dsg or self.pre)
+        self._fets(s, inp, now, dt_ms)
+        if self.started and valid:
+            self.soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, fets_open, now)
+        self._panel(names, inp, now)
+
+    def _start(self, s, now):
+        self.started = True
+        self.soc.start(s.sum_mv // CELLS, self.stored_soc, now)
+        self._set_docp_limit(s)
+
+    def _fill(self, s, inp):
+        """The values every row reads, from the snapshot's aggregates."""
+        vals = self.vals
+        extra = self.extra
+        i = s.current_ma
+        vals[pt.V_MAX_CELL] = s.max_mv
+        extra[pt.V_MAX_CELL] = s.max_cell + 1
+        vals[pt.V_MIN_CELL] = s.min_mv
+        extra[pt.V_MIN_CELL] = s.min_cell + 1
+        vals[pt.V_STACK] = s.stack_mv
+        vals[pt.V_TMAX] = s.tmax_dc
+        extra[pt.V_TMAX] = s.tmax_slot + 1
+        vals[pt.V_TMIN] = s.tmin_dc
+        extra[pt.V_TMIN] = s.tmin_slot + 1
+        mos = s.temps_dc[T_MOS]
+        vals[pt.V_MOS_T] = mos
+        extra[pt.V_MOS_T] = T_MOS + 1
+        vals[pt.V_CHG_I] = i if i > 0 else 0
+        vals[pt.V_DSG_I] = -i if i < 0 else 0
+        if -self.zero_ma < i < self.zero_ma:
+            vals[pt.V_IMBALANCE] = s.max_mv - s.min_mv  # held while current flows
+        if mos > s.tmax_dc:
+            vals[pt.V_ALL_TMAX] = mos
+            extra[pt.V_ALL_TMAX] = T_MOS + 1
+        else:
+            vals[pt.V_ALL_TMAX] = s.tmax_dc
+            extra[pt.V_ALL_TMAX] = s.tmax_slot + 1
+        if mos < s.tmin_dc:
+            vals[pt.V_ALL_TMIN] = mos
+            extra[pt.V_ALL_TMIN] = T_MOS + 1
+        else:
+            vals[pt.V_ALL_TMIN] = s.tmin_dc
+            extra[pt.V_ALL_TMIN] = s.tmin_slot + 1
+        d = s.sum_mv - s.stack_mv
+        vals[pt.V_SUM_DIFF] = d if d > 0 else -d
+        # what the sensor reads while the previous tick had every FET open
+        still = not (self.chg or self.dsg or self.pre)
+        vals[pt.V_REST_I] = (i if i > 0 else -i) if still else 0
+        # current against a FET commanded off (pre-charge current is below the limit)
+        bad = 0
+        if not self.chg and i > 0:
+            bad = i
+        elif not self.dsg and not self.pre and i < 0:
+            bad = -i
+        vals[pt.V_MOS_FAIL_I] = bad
+        vals[pt.V_INVERTER_AGE] = inp.comm_age_ms
+
+    def _set_docp_limit(self, s):
+        """The manual: 100 A continuous when the discharge starts at or below 30 C."""
+        cfg = self.cfg
+        hot = s.cell_tmax_dc > cfg.docp_cont_temp_dc
+        limit = cfg.docp_cont_hot_ma if hot else cfg.docp_cont_ma
+        self.docp_cont_ma = limit
+        self.engine.set_trip(pt.DOCP_CONT_ROW, limit)
+
+    def _inputs(self, inp, now):
+        if inp.passive != self._passive:
+            self._passive = inp.passive
+            self.events.log(now, ev.INPUT, IN_PASSIVE, 1 if inp.passive else 0)
+        if inp.rsd != self._rsd:
+            self._rsd = inp.rsd
+            self.events.log(now, ev.INPUT, IN_RSD, 1 if inp.rsd else 0)
+
+    def _button(self, action, now):
+        self.events.log(now, ev.RESET, action, self.button.held_ms)
+        if action == btn.RESET:
+            self.engine.reset(now)
+            self.precharge.reset()
+            self.sleeping = False
+        elif action == btn.SLEEP_WAKE:
+            self.sleeping = not self.sleeping
+        elif action == btn.RESTART:
+            self.restart = True
+
+    def _sleep(self, names, charging, inp, now, dt_ms):
+        cfg = self.cfg
+        if self.sleeping:
+            if charging:
+                self.sleeping = False
+            return
+        # CUVP held without charge
+        if names & _CUVP and not charging:
+            self._cuvp_ms = min(self._cuvp_ms + dt_ms, _LONG_MS)
+        else:
+            self._cuvp_ms = 0
+        # idle without communication
+        if self.reported_ma == 0 and inp.comm_age_ms >= cfg.sleep_idle_ms:
+            self._idle_ms = min(self._idle_ms + dt_ms, _LONG_MS)
+        else:
+            self._idle_ms = 0
+        if self._cuvp_ms >= cfg.sleep_cuvp_ms or self._idle_ms >= cfg.sleep_idle_ms:
+            self.sleeping = True
+            self._cuvp_ms = 0
+            self._idle_ms = 0
+
+    def _mode(self, names, inp, now):
+        if self.sleeping:
+            target = SLEEP
+        elif names & FAILURES or inp.hold:
+            target = FAULT
+        else:
+            r = self.reported_ma
+            target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
+            if self.mode != SLEEP and self.mode != FAULT and target != self.mode:
+                if self._pending_mode != target:
+                    self._pending_mode = target
+                    self._pending_since = now
+                if ticks.diff(now, self._pending_since) < self.cfg.mode_debounce_ms:
+                    return
+        self._pending_mode = -1
+        if target != self.mode:
+            self.events.log(now, ev.MODE, target, self.mode)
+            self.mode = target
+
+    def _fets(self, s, inp, now, dt_ms):
+        cfg = self.cfg
+        if self.started and s.valid and self._settle_ms < cfg.boot_settle_ms:
+            self._settle_ms += dt_ms
+        eng = self.engine
+        stop = inp.rsd or inp.hold or self.sleeping or self._settle_ms < cfg.boot_settle_ms
+        passive = cfg.passive_action if inp.passive else 0
+        allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
+        allow_dsg = not (stop or eng.blocked & OPEN_DSG or passive & 2)
+        # the diode guard (see the module docstring)
+        i = s.current_ma
+        guard = not (stop or eng.hard or passive)
+        if guard and not allow_chg and (self._guard_chg or i <= -self.eff_ma):
+            self._guard_chg = self.reported_ma < 0
+        else:
+            self._guard_chg = False
+        if guard and not allow_dsg and (self._guard_dsg or i >= self.eff_ma):
+            self._guard_dsg = self.reported_ma > 0
+        else:
+            self._guard_dsg = False
+        self.allow_chg = allow_chg
+        self.allow_dsg = allow_dsg
+        self.chg = allow_chg or self._guard_chg
+        pre = self.precharge
+        pre.step(allow_dsg or self._guard_dsg, s.stack_mv, s.ld_mv, now)
+        self.dsg = pre.dsg
+        self.pre = pre.pre
+        self.relay_chg = allow_chg
+        self.relay_dsg = allow_dsg
+
+    def _panel(self, names, inp, now):
+        if self.sleeping:
+            show = pnl.SHOW_OFF
+        elif names & FAILURES or inp.hold:
+            show = pnl.SHOW_FAILURE
+        elif names & TEMPERATURES:
+            show = pnl.SHOW_TEMPERATURE
+        elif names & _DOCP:
+            show = pnl.SHOW_DOCP
+        elif names & UNDER_VOLTAGES:
+            show = pnl.SHOW_UVP
+        elif inp.rsd:
+            show = pnl.SHOW_RSD
+        elif names & _COCP:
+            show = pnl.SHOW_COCP
+        elif self.mode == CHARGE:
+            show = pnl.SHOW_CHARGE
+        elif self.mode == DISCHARGE:
+            show = pnl.SHOW_DISCHARGE
+        else:
+            show = pnl.SHOW_STANDBY
+        self.panel.select(show, names & LED_WARNINGS, self.soc.shown_cpct, self.parallel, now)
+
+    # -- for the trace, the protocols and the panel ----------------------------------
+    def protection_names(self):
+        """Active protections by the manual's names, locked ones with ':LOCKED', and RSD
+        while the rapid-shutdown input holds the pack off."""
+        out = []
+        names = self.engine.names
+        for n in range(1, pt.FIRST_WARNING):
+            if names & (1 << n):
+                out.append(pt.NAMES[n] + (":LOCKED" if self.engine.locked & (1 << n) else ""))
+        if self._rsd:
+            out.append("RSD")
+        return out
+
+    def warning_names(self):
+        out = []
+        names = self.engine.names
+        for n in range(pt.FIRST_WARNING, len(pt.NAMES)):
+            if names & (1 << n):
+                out.append(pt.NAMES[n])
+        return out

@@ -1,0 +1,114 @@
+"""The front panel's LED patterns, exactly as the manual's table (section 3.3.3.4).
+
+select() is called every tick with the state and picks one pattern per LED; leds() is
+called on the 50 ms beat and turns the patterns into levels at that instant. Flash
+patterns start with their ON phase at the moment the selection changes, so a new state
+is visible at once and every waveform is reproducible.
+
+Patterns: FLASH1 0.25 s on / 3.75 s off, FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5.
+"""
+
+from micropython import const
+
+OFF = const(0)
+ON = const(1)
+FLASH1 = const(2)
+FLASH2 = const(3)
+FLASH3 = const(4)
+_ON_MS = (0, 1, 250, 500, 500)
+_PERIOD_MS = (1, 1, 4000, 1000, 2000)
+
+# LED slots (bit order of drivers.panel)
+RUN = const(0)
+ALM = const(1)
+SOC1 = const(2)
+MS = const(6)
+
+# what the panel shows, in priority order (the first that applies wins)
+SHOW_OFF = const(0)  # power off or asleep
+SHOW_FAILURE = const(1)  # cell/NTC/sensor failure, MOS failure, reversed polarity/SCP, pre-charge
+SHOW_TEMPERATURE = const(2)  # CHTP/DHTP/CLTP/DLTP and MOS over-temperature
+SHOW_DOCP = const(3)
+SHOW_UVP = const(4)  # CUVP/PUVP
+SHOW_RSD = const(5)  # rapid shutdown asserted (not in the manual: ours)
+SHOW_COCP = const(6)
+SHOW_CHARGE = const(7)
+SHOW_DISCHARGE = const(8)
+SHOW_STANDBY = const(9)
+
+# the temperature row's SOC LEDs are garbled in the manual; our reading: 1-2 on, 3-4 off
+TEMPERATURE_SOC = (ON, ON, OFF, OFF)
+
+
+def soc_leds(soc_cpct):
+    """SOC LEDs lit: LED1 above 0 %, LED2 from 25 %, LED3 from 50 %, LED4 from 75 %."""
+    if soc_cpct <= 0:
+        return 0
+    if soc_cpct < 2500:
+        return 1
+    if soc_cpct < 5000:
+        return 2
+    if soc_cpct < 7500:
+        return 3
+    return 4
+
+
+class PanelLogic:
+    def __init__(self):
+        self.pattern = bytearray(7)
+        self._next = bytearray(7)
+        self.origin = 0
+        self.show = SHOW_OFF
+
+    def select(self, show, warning, soc_cpct, ms_on, now):
+        """Pick the patterns for `show` (a SHOW_* code)."""
+        p = self._next
+        for i in range(7):
+            p[i] = OFF
+        lit = soc_leds(soc_cpct)
+        alarm = FLASH3 if warning else OFF
+        if show == SHOW_FAILURE or show == SHOW_DOCP:
+            p[ALM] = ON
+        elif show == SHOW_TEMPERATURE:
+            p[ALM] = ON
+            for k in range(4):
+                p[SOC1 + k] = TEMPERATURE_SOC[k]
+        elif show == SHOW_UVP:
+            p[ALM] = FLASH3
+        elif show != SHOW_OFF:
+            if show == SHOW_RSD:
+                p[ALM] = ON
+            elif show == SHOW_COCP:
+                p[RUN] = FLASH1
+            elif show == SHOW_CHARGE:
+                p[RUN] = ON
+                p[ALM] = alarm
+            elif show == SHOW_DISCHARGE:
+                p[RUN] = FLASH3
+                p[ALM] = alarm
+            else:
+                p[RUN] = FLASH1
+                p[ALM] = alarm
+            for k in range(lit):
+                p[SOC1 + k] = ON
+            if show == SHOW_CHARGE:
+                p[SOC1 + (lit - 1 if lit else 0)] = FLASH2
+        if show != SHOW_OFF and ms_on:
+            p[MS] = ON
+        self.show = show
+        changed = False
+        for i in range(7):
+            if p[i] != self.pattern[i]:
+                changed = True
+                self.pattern[i] = p[i]
+        if changed:
+            self.origin = now
+
+    def leds(self, elapsed_ms):
+        """The LED bit mask `elapsed_ms` after the selection last changed."""
+        mask = 0
+        for i in range(7):
+            pat = self.pattern[i]
+            if pat == ON or (pat > ON and elapsed_ms % _PERIOD_MS[pat] < _ON_MS[pat]):
+                mask |= 1 << i
+        return mask

@@ -1,0 +1,90 @@
+"""Pre-charge: lift the inverter's input capacitors before the discharge FET closes.
+
+When discharging becomes allowed while the load side (the front end's LD pin) is more
+than `precharge_margin_mv` below the stack, the pre-charge FET (a resistor path) is
+switched on first. The discharge FET closes, and the pre-charge FET opens, at the first
+tick the load side is within the margin. A try that has not got there within
+`precharge_timeout_ms` ends with the pre-charge FET off and, after
+`precharge_retry_ms`, the next try; when `precharge_tries` tries have failed, `failed`
+is set (the PRECHARGE_FAIL protection latches on it) until RESET. A load side already
+within the margin (an inverter holding its bus up, a charger) needs no pre-charge.
+"""
+
+from micropython import const
+
+from bms import events as ev
+from bms import ticks
+
+IDLE = const(0)
+RUNNING = const(1)
+WAITING = const(2)
+CLOSED = const(3)
+
+# PRECHARGE event `what`
+STARTED = const(1)
+DONE = const(2)
+TIMED_OUT = const(3)
+
+
+class Precharge:
+    def __init__(self, cfg, events):
+        self.margin_mv = cfg.precharge_margin_mv
+        self.timeout_ms = cfg.precharge_timeout_ms
+        self.retry_ms = cfg.precharge_retry_ms
+        self.max_tries = cfg.precharge_tries
+        self.events = events
+        self.state = IDLE
+        self.tries = 0
+        self.since = 0
+        self.failed = False
+        self.dsg = False  # outputs of step()
+        self.pre = False
+
+    def reset(self):
+        """RESET: forget failed tries."""
+        self.tries = 0
+        self.failed = False
+        if self.state == WAITING:
+            self.state = IDLE
+
+    def step(self, want_dsg, stack_mv, ld_mv, now):
+        """Decide the discharge and pre-charge FETs for this tick."""
+        if not want_dsg or self.failed:
+            self.state = IDLE if self.state != WAITING else WAITING
+            self.dsg = False
+            self.pre = False
+            return
+        st = self.state
+        near = ld_mv >= stack_mv - self.margin_mv
+        if st == CLOSED:
+            return
+        if st == RUNNING:
+            if near:
+                self.events.log(now, ev.PRECHARGE, DONE, ld_mv, self.tries + 1)
+                self._close()
+            elif ticks.diff(now, self.since) >= self.timeout_ms:
+                self.tries += 1
+                self.events.log(now, ev.PRECHARGE, TIMED_OUT, ld_mv, self.tries)
+                self.pre = False
+                self.since = now
+                if self.tries >= self.max_tries:
+                    self.failed = True
+                    self.state = IDLE
+                else:
+                    self.state = WAITING
+            return
+        if st == WAITING and ticks.diff(now, self.since) < self.retry_ms:
+            return
+        if near:
+            self._close()
+            return
+        self.state = RUNNING
+        self.since = now
+        self.pre = True
+        self.events.log(now, ev.PRECHARGE, STARTED, ld_mv, self.tries + 1)
+
+    def _close(self):
+        self.state = CLOSED
+        self.tries = 0
+        self.dsg = True
+        self.pre = False

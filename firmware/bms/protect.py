@@ -1,0 +1,276 @@
+"""The protection engine: one state machine, driven by a table of rows.
+
+Each row watches one value (a slot of the per-tick `vals` list) and walks
+IDLE -> PENDING (the delay runs) -> TRIPPED -> IDLE again (released), or stays in
+LATCHED (released only by RESET or its own release path) or LOCKED (too many trips in
+the lockout window; RESET only). Warnings are rows with no FET action.
+
+Comparisons are normalised when the table is built: a row is over its trip when
+`vals[src] * sign >= trip` and back in range when `vals[src] * sign <= rel`, so "> 50 C"
+is stored as ">= 501" and "<= 2.80 V" as "-v >= -2800". The delay is counted from the
+first tick that saw the condition: a 1000 ms row whose condition starts at t trips at the
+tick where now - t >= 1000, not one tick earlier.
+
+Release paths, each a flag or field of the row:
+- value: the row's value back in range, and every row of its release group too (the
+  manual releases COVP and POVP only when both the pack and every cell are in range);
+- time: `rel_after` ms after the trip (over-current);
+- current: effective discharge (REL_DSG) or charge (REL_CHG) current; REL_CHARGER also
+  accepts a charger seen at the terminals while the FETs are open;
+- RESET: clears LATCHED and LOCKED rows.
+The engine allocates nothing per tick; events go to the event log.
+"""
+
+from micropython import const
+
+from bms import events as ev
+from bms import ticks
+
+IDLE = const(0)
+PENDING = const(1)
+TRIPPED = const(2)
+LATCHED = const(3)
+LOCKED = const(4)
+
+# FET action bits
+OPEN_CHG = const(1)
+OPEN_DSG = const(2)
+_BOTH = const(3)
+
+# flags
+F_WARNING = const(0x01)  # reported as a warning; opens nothing
+F_LATCH = const(0x02)  # trips into LATCHED
+F_REL_DSG = const(0x04)  # released by effective discharge current
+F_REL_CHG = const(0x08)  # released by effective charge current
+F_REL_CHARGER = const(0x10)  # released by a charger at the terminals (FETs open)
+F_ANY_SAMPLE = const(0x20)  # evaluated even when the front-end reading is invalid
+
+# release paths, logged as the RELEASE event's `extra`
+BY_VALUE = const(1)
+BY_TIME = const(2)
+BY_CURRENT = const(3)
+BY_CHARGER = const(4)
+BY_RESET = const(5)
+
+_NO_REL = const(0x3FFFFFFF)  # a release value never reached: only other paths release
+
+
+class Row:
+    """One row of the table, as written in bms/protections.py (normalised by Engine)."""
+
+    def __init__(
+        self,
+        name,
+        src,
+        over,
+        inclusive,
+        trip,
+        delay_ms,
+        rel=None,
+        rel_after_ms=0,
+        action=0,
+        flags=0,
+        group=0,
+        lock=0,
+    ):
+        self.name = name  # index into the protection or warning names
+        self.src = src  # slot in vals
+        self.over = over  # True: trips above; False: trips below
+        self.inclusive = inclusive  # True: >= / <=; False: > / <
+        self.trip = trip
+        self.delay_ms = delay_ms
+        self.rel = rel  # release value (inclusive), None: no value release
+        self.rel_after_ms = rel_after_ms
+        self.action = action
+        self.flags = flags
+        self.group = group  # release group, 0: none
+        self.lock = lock  # lockout group, 0: none
+
+
+class Engine:
+    def __init__(self, rows, events, lock_count=3, lock_window_ms=600000, groups=4, locks=4):
+        n = len(rows)
+        self.n = n
+        self.events = events
+        self.name = bytearray(n)
+        self.src = bytearray(n)
+        self.sign = [1] * n
+        self.trip = [0] * n
+        self.delay = [0] * n
+        self.rel = [0] * n
+        self.rel_after = [0] * n
+        self.action = bytearray(n)
+        self.flags = bytearray(n)
+        self.group = bytearray(n)
+        self.lock = bytearray(n)
+        self.state = bytearray(n)
+        self.since = [0] * n  # when PENDING began, or when it tripped
+        self.group_ok = bytearray(groups + 1)
+        self.lock_count = lock_count
+        self.lock_window_ms = lock_window_ms
+        # the last `lock_count` trip times of each lockout group, and how many are valid
+        self.lock_times = [[0] * lock_count for _ in range(locks + 1)]
+        self.lock_n = bytearray(locks + 1)
+        for i in range(n):
+            self.set_row(i, rows[i])
+        # after step(): FET action bits of every active row; whether one of them opens
+        # both FETs (a fault: no diode guard); active and locked names as bit masks
+        self.blocked = 0
+        self.hard = False
+        self.names = 0
+        self.locked = 0
+
+    def set_row(self, i, row):
+        sign = 1 if row.over else -1
+        self.name[i] = row.name
+        self.src[i] = row.src
+        self.sign[i] = sign
+        self.trip[i] = row.trip * sign + (0 if row.inclusive else 1)
+        self.delay[i] = row.delay_ms
+        self.rel[i] = _NO_REL if row.rel is None else row.rel * sign
+        self.rel_after[i] = row.rel_after_ms
+        self.action[i] = row.action
+        self.flags[i] = row.flags
+        self.group[i] = row.group
+        self.lock[i] = row.lock
+
+    def set_trip(self, i, value, over=True, inclusive=False):
+        """Change one row's trip value at run time (DOCP's continuous limit)."""
+        self.trip[i] = value * (1 if over else -1) + (0 if inclusive else 1)
+
+    def active(self, i):
+        return self.state[i] >= TRIPPED
+
+    # -- the tick --------------------------------------------------------------------
+    def step(self, vals, extra, now, valid, chg_ma, dsg_ma, charger):
+        """Evaluate every row. vals: the values by slot; extra: the cell or sensor index
+        for each slot (logged); valid: the front-end reading is good; chg_ma / dsg_ma:
+        effective charge and discharge current flow; charger: a charger is seen."""
+        n = self.n
+        state = self.state
+        src = self.src
+        sign = self.sign
+        trip = self.trip
+        rel = self.rel
+        flags = self.flags
+        group = self.group
+        group_ok = self.group_ok
+        for g in range(len(group_ok)):
+            group_ok[g] = 1
+        for i in range(n):
+            g = group[i]
+            if g and vals[src[i]] * sign[i] > rel[i]:
+                group_ok[g] = 0
+        blocked = 0
+        hard = False
+        names = 0
+        locked = 0
+        action = self.action
+        for i in range(n):
+            st = state[i]
+            f = flags[i]
+            if not valid and not f & F_ANY_SAMPLE:
+                if st >= TRIPPED:
+                    blocked |= action[i]
+                    hard = hard or action[i] == _BOTH
+                    names |= 1 << self.name[i]
+                continue
+            v = vals[src[i]] * sign[i]
+            if st == IDLE:
+                if v >= trip[i]:
+                    if self.delay[i] == 0:
+                        self._trip(i, now, vals, extra)
+                    else:
+                        state[i] = PENDING
+                        self.since[i] = now
+            elif st == PENDING:
+                if v < trip[i]:
+                    state[i] = IDLE
+                elif ticks.diff(now, self.since[i]) >= self.delay[i]:
+                    self._trip(i, now, vals, extra)
+            elif st == TRIPPED or st == LATCHED:
+                how = 0
+                if f & F_REL_DSG and dsg_ma:
+                    how = BY_CURRENT
+                elif f & F_REL_CHG and chg_ma:
+                    how = BY_CURRENT
+                elif f & F_REL_CHARGER and charger:
+                    how = BY_CHARGER
+                elif st == TRIPPED:
+                    after = self.rel_after[i]
+                    if after:
+                        if ticks.diff(now, self.since[i]) >= after:
+                            how = BY_TIME
+                    elif v <= rel[i] and group_ok[group[i]]:
+                        how = BY_VALUE
+                if how:
+                    self._release(i, now, vals, how)
+            st = state[i]
+            if st >= TRIPPED:
+                a = action[i]
+                blocked |= a
+                if a == _BOTH:
+                    hard = True
+                names |= 1 << self.name[i]
+                if st == LOCKED:
+                    locked |= 1 << self.name[i]
+        self.blocked = blocked
+        self.hard = hard
+        self.names = names
+        self.locked = locked
+
+    def _trip(self, i, now, vals, extra):
+        s = self.src[i]
+        value = vals[s]
+        warning = self.flags[i] & F_WARNING
+        self.since[i] = now
+        lk = self.lock[i]
+        if lk and self._count_lock(lk, now):
+            self.state[i] = LOCKED
+            self.events.log(now, ev.TRIP, self.name[i], value, extra[s])
+            self.events.log(now, ev.LOCK, self.name[i], self.lock_count)
+            return
+        if self.flags[i] & F_LATCH:
+            self.state[i] = LATCHED
+            self.events.log(now, ev.TRIP, self.name[i], value, extra[s])
+            self.events.log(now, ev.LATCH, self.name[i], value)
+            return
+        self.state[i] = TRIPPED
+        self.events.log(now, ev.WARN if warning else ev.TRIP, self.name[i], value, extra[s])
+
+    def _count_lock(self, lk, now):
+        """Record a trip of lockout group lk; True when it is the lock_count-th trip
+        within the window."""
+        times = self.lock_times[lk]
+        count = self.lock_count
+        k = self.lock_n[lk]
+        if k == count:
+            for j in range(count - 1):
+                times[j] = times[j + 1]
+            k -= 1
+        times[k] = now
+        k += 1
+        self.lock_n[lk] = k
+        return k == count and ticks.diff(now, times[0]) <= self.lock_window_ms
+
+    def _release(self, i, now, vals, how):
+        self.state[i] = IDLE
+        code = ev.WARN_CLEAR if self.flags[i] & F_WARNING else ev.RELEASE
+        self.events.log(now, code, self.name[i], vals[self.src[i]], how)
+
+    def reset(self, now):
+        """RESET: clear latched and locked rows and the lockout history."""
+        for i in range(self.n):
+            if self.state[i] == LATCHED or self.state[i] == LOCKED:
+                self.state[i] = IDLE
+                self.events.log(now, ev.RELEASE, self.name[i], 0, BY_RESET)
+        for lk in range(len(self.lock_n)):
+            self.lock_n[lk] = 0
+
+    def clear(self):
+        """Every row back to IDLE without events (a new configuration)."""
+        for i in range(self.n):
+            self.state[i] = IDLE
+        self.blocked = 0
+        self.names = 0
+        self.locked = 0

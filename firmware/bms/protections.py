@@ -1,0 +1,200 @@
+"""The table of protections and warnings: one row each, built from the config.
+
+This is the one place where thresholds meet the engine (bms/protect.py). The rows follow
+the manual (section 3.4) and pack.md's derived defaults; where a protection has several
+steps (COCP two, DOCP three) or several sources (SENSOR_FAIL), each is a row with the same
+name. Names are the manual's, as the trace shows them.
+
+Values (the `vals` slots) are filled once per tick by the core from the measurement
+snapshot's aggregates, so no row walks the cells.
+"""
+
+from micropython import const
+
+from bms.protect import (
+    F_ANY_SAMPLE,
+    F_LATCH,
+    F_REL_CHARGER,
+    F_REL_CHG,
+    F_REL_DSG,
+    F_WARNING,
+    OPEN_CHG,
+    OPEN_DSG,
+    Row,
+)
+
+# names: protections first, then warnings (one id space, the event log's `what`)
+NAMES = (
+    None,
+    "COVP",
+    "POVP",
+    "CUVP",
+    "PUVP",
+    "CHTP",
+    "DHTP",
+    "CLTP",
+    "DLTP",
+    "COCP",
+    "DOCP",
+    "SCP",
+    "REVERSE",
+    "SENSOR_FAIL",
+    "MOS_FAIL",
+    "PRECHARGE_FAIL",
+    "MOS_OTP",
+    "CELL_IMBALANCE",
+    "LOW_VOLTAGE",
+    "HIGH_VOLTAGE",
+    "HIGH_CURRENT",
+    "HIGH_TEMP",
+    "LOW_TEMP",
+    "INVERTER_LOST",
+    "PACK_LOST",
+)
+COVP = const(1)
+POVP = const(2)
+CUVP = const(3)
+PUVP = const(4)
+CHTP = const(5)
+DHTP = const(6)
+CLTP = const(7)
+DLTP = const(8)
+COCP = const(9)
+DOCP = const(10)
+SCP = const(11)
+REVERSE = const(12)
+SENSOR_FAIL = const(13)
+MOS_FAIL = const(14)
+PRECHARGE_FAIL = const(15)
+MOS_OTP = const(16)
+CELL_IMBALANCE = const(17)
+LOW_VOLTAGE = const(18)
+HIGH_VOLTAGE = const(19)
+HIGH_CURRENT = const(20)
+HIGH_TEMP = const(21)
+LOW_TEMP = const(22)
+INVERTER_LOST = const(23)
+PACK_LOST = const(24)
+FIRST_WARNING = const(17)
+
+# value slots
+V_MAX_CELL = const(0)
+V_MIN_CELL = const(1)
+V_STACK = const(2)
+V_TMAX = const(3)  # cell sensors and ambient
+V_TMIN = const(4)
+V_MOS_T = const(5)
+V_CHG_I = const(6)  # charge current, 0 while discharging
+V_DSG_I = const(7)  # discharge current as a positive number
+V_SCD = const(8)  # the front end's short-circuit flag
+V_REVERSE = const(9)  # the reverse-polarity detector
+V_IMBALANCE = const(10)  # max - min cell at rest (held while current flows)
+V_ALL_TMAX = const(11)  # all six sensors (a shorted NTC reads hot)
+V_ALL_TMIN = const(12)  # (an open NTC reads cold)
+V_SUM_DIFF = const(13)  # |sum of cells - stack|
+V_REST_I = const(14)  # |current| while every FET is open (a sensor offset)
+V_AFE_BAD = const(15)  # 1 while the front end's readings are invalid
+V_MOS_FAIL_I = const(16)  # current in a direction whose FET is commanded off
+V_PRECHARGE_FAIL = const(17)  # 1 once the pre-charge tries are used up
+V_INVERTER_AGE = const(18)  # ms since the inverter last spoke (capped)
+N_VALS = const(19)
+
+# release groups and lockout groups
+G_CHARGE_END = const(1)
+G_DISCHARGE_END = const(2)
+L_COCP = const(1)
+L_DOCP = const(2)
+
+BOTH = OPEN_CHG | OPEN_DSG
+OVER = True
+UNDER = False
+INCL = True  # >= or <=
+EXCL = False  # > or <
+
+# the DOCP row whose trip follows the start temperature of the discharge
+DOCP_CONT_ROW = const(11)
+
+
+def build(c):
+    """The rows for config c, in a fixed order (DOCP_CONT_ROW indexes into it)."""
+    latch = F_LATCH
+    # fmt: off
+    rows = [
+        # charge end and discharge end (release groups: pack and cells both in range)
+        Row(COVP, V_MAX_CELL, OVER, INCL, c.covp_trip_mv, c.covp_delay_ms, c.covp_release_mv,
+            action=OPEN_CHG, flags=F_REL_DSG, group=G_CHARGE_END),
+        Row(POVP, V_STACK, OVER, INCL, c.povp_trip_mv, c.povp_delay_ms, c.povp_release_mv,
+            action=OPEN_CHG, flags=F_REL_DSG, group=G_CHARGE_END),
+        Row(CUVP, V_MIN_CELL, UNDER, INCL, c.cuvp_trip_mv, c.cuvp_delay_ms, c.cuvp_release_mv,
+            action=OPEN_DSG, flags=F_REL_CHG, group=G_DISCHARGE_END),
+        Row(PUVP, V_STACK, UNDER, INCL, c.puvp_trip_mv, c.puvp_delay_ms, c.puvp_release_mv,
+            action=OPEN_DSG, flags=F_REL_CHG, group=G_DISCHARGE_END),
+        # temperatures (cell sensors and ambient; the MOSFETs on their own sensor)
+        Row(CHTP, V_TMAX, OVER, EXCL, c.chtp_trip_dc, c.chtp_delay_ms, c.chtp_release_dc,
+            action=OPEN_CHG),
+        Row(DHTP, V_TMAX, OVER, EXCL, c.dhtp_trip_dc, c.dhtp_delay_ms, c.dhtp_release_dc,
+            action=OPEN_DSG),
+        Row(CLTP, V_TMIN, UNDER, EXCL, c.cltp_trip_dc, c.cltp_delay_ms, c.cltp_release_dc,
+            action=OPEN_CHG),
+        Row(DLTP, V_TMIN, UNDER, EXCL, c.dltp_trip_dc, c.dltp_delay_ms, c.dltp_release_dc,
+            action=OPEN_DSG),
+        Row(MOS_OTP, V_MOS_T, OVER, EXCL, c.mos_otp_trip_dc, c.mos_otp_delay_ms,
+            c.mos_otp_release_dc, action=BOTH),
+        # over-current: steps, released after a delay, locked after repeated trips
+        Row(COCP, V_CHG_I, OVER, EXCL, c.cocp1_trip_ma, c.cocp1_delay_ms,
+            rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
+        Row(COCP, V_CHG_I, OVER, EXCL, c.cocp2_trip_ma, c.cocp2_delay_ms,
+            rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
+        # DOCP_CONT_ROW: above the continuous limit (set when a discharge starts)
+        Row(DOCP, V_DSG_I, OVER, EXCL, c.docp_cont_ma, c.docp1_delay_ms,
+            rel_after_ms=c.docp_release_ms, action=OPEN_DSG, lock=L_DOCP),
+        Row(DOCP, V_DSG_I, OVER, INCL, c.docp2_trip_ma, c.docp2_delay_ms,
+            rel_after_ms=c.docp_release_ms, action=OPEN_DSG, lock=L_DOCP),
+        Row(DOCP, V_DSG_I, OVER, EXCL, c.docp3_trip_ma, c.docp3_delay_ms,
+            rel_after_ms=c.docp_release_ms, action=OPEN_DSG, lock=L_DOCP),
+        # latched: short circuit and reversed polarity (released by charging or RESET)
+        Row(SCP, V_SCD, OVER, INCL, 1, 0, action=BOTH,
+            flags=latch | F_REL_CHG | F_REL_CHARGER),
+        Row(REVERSE, V_REVERSE, OVER, INCL, 1, 0, action=BOTH,
+            flags=latch | F_REL_CHG | F_REL_CHARGER),
+        # sensor failures (RESET only)
+        Row(SENSOR_FAIL, V_MIN_CELL, UNDER, EXCL, c.sensor_cell_low_mv, c.sensor_delay_ms,
+            action=BOTH, flags=latch),
+        Row(SENSOR_FAIL, V_MAX_CELL, OVER, EXCL, c.sensor_cell_high_mv, c.sensor_delay_ms,
+            action=BOTH, flags=latch),
+        Row(SENSOR_FAIL, V_ALL_TMIN, UNDER, EXCL, c.sensor_ntc_open_dc, c.sensor_delay_ms,
+            action=BOTH, flags=latch),
+        Row(SENSOR_FAIL, V_ALL_TMAX, OVER, EXCL, c.sensor_ntc_short_dc, c.sensor_delay_ms,
+            action=BOTH, flags=latch),
+        Row(SENSOR_FAIL, V_SUM_DIFF, OVER, EXCL, c.sensor_sum_diff_mv, c.sensor_delay_ms,
+            action=BOTH, flags=latch),
+        Row(SENSOR_FAIL, V_REST_I, OVER, EXCL, c.sensor_offset_ma, c.sensor_delay_ms,
+            action=BOTH, flags=latch),
+        Row(SENSOR_FAIL, V_AFE_BAD, OVER, INCL, 1, c.sensor_delay_ms, action=BOTH,
+            flags=latch | F_ANY_SAMPLE),
+        Row(MOS_FAIL, V_MOS_FAIL_I, OVER, EXCL, c.mos_fail_ma, c.mos_fail_delay_ms,
+            action=BOTH, flags=latch),
+        Row(PRECHARGE_FAIL, V_PRECHARGE_FAIL, OVER, INCL, 1, 0, action=OPEN_DSG, flags=latch),
+    ]
+    hv = c.warn_hyst_mv
+    hp = c.warn_hyst_pack_mv
+    ht = c.warn_hyst_dc
+    hi = c.warn_hyst_ma
+    w = F_WARNING
+    rows += [
+        Row(HIGH_VOLTAGE, V_MAX_CELL, OVER, INCL, c.covp_warn_mv, 0, c.covp_warn_mv - hv, flags=w),
+        Row(HIGH_VOLTAGE, V_STACK, OVER, INCL, c.povp_warn_mv, 0, c.povp_warn_mv - hp, flags=w),
+        Row(LOW_VOLTAGE, V_MIN_CELL, UNDER, INCL, c.cuvp_warn_mv, 0, c.cuvp_warn_mv + hv, flags=w),
+        Row(LOW_VOLTAGE, V_STACK, UNDER, INCL, c.puvp_warn_mv, 0, c.puvp_warn_mv + hp, flags=w),
+        Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.chtp_warn_dc, 0, c.chtp_warn_dc - ht, flags=w),
+        Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.dhtp_warn_dc, 0, c.dhtp_warn_dc - ht, flags=w),
+        Row(HIGH_TEMP, V_MOS_T, OVER, INCL, c.mos_otp_warn_dc, 0, c.mos_otp_warn_dc - ht, flags=w),
+        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.cltp_warn_dc, 0, c.cltp_warn_dc + ht, flags=w),
+        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.dltp_warn_dc, 0, c.dltp_warn_dc + ht, flags=w),
+        Row(HIGH_CURRENT, V_CHG_I, OVER, EXCL, c.cocp_warn_ma, 0, c.cocp_warn_ma - hi, flags=w),
+        Row(HIGH_CURRENT, V_DSG_I, OVER, EXCL, c.docp_warn_ma, 0, c.docp_warn_ma - hi, flags=w),
+        Row(CELL_IMBALANCE, V_IMBALANCE, OVER, EXCL, c.imbalance_warn_mv, 0,
+            c.imbalance_warn_mv - hv, flags=w),
+    ]
+    # fmt: on
+    return rows

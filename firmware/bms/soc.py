@@ -1,0 +1,232 @@
+"""State of charge and health: coulomb counting with the calibrations a LiFePO4 pack allows.
+
+Integers only: charge in mAs (100 Ah = 3.6e8 mAs, under 2**30) with a remainder in
+uA*s, SOC in 0.01 % (0..10000).
+
+- Counting uses the measured time step of each tick and the measured current minus the
+  offset learned while every FET is open (when no current can flow), and a small
+  self-discharge allowance. It integrates currents below the 0.5 A reporting threshold
+  too: an inverter's standby draw adds up.
+- The start: from the open-circuit voltage where the LiFePO4 curve is steep enough to
+  tell (below OCV_LOW_KNEE_MV or above OCV_HIGH_KNEE_MV per cell), otherwise from the
+  persisted value, and from the curve only when nothing was persisted (a first boot).
+  After OCV_REST_MS at rest in a knee, the count is corrected toward the curve.
+- Full: max cell >= full_cell_mv with 0 < charge current < full_current_ma for
+  full_hold_ms, or a COVP trip: 100 %. Empty: a CUVP trip: 0 %.
+- Between a calibration to empty and one to full (or the reverse) the charge counted is
+  the pack's full capacity: it is learned (within 50..110 % of rated) and SOH = full /
+  rated. Cycles count discharged charge in units of the full capacity.
+- Shown SOC: capped at 99 % in daily cycling until a calibration to full (the manual's
+  Q1), which may make it jump to 100 %.
+"""
+
+from micropython import const
+
+from bms import events as ev
+from bms import ticks
+
+# OCV (mV per cell, average) -> SOC (0.01 %): a generic LiFePO4 curve at 25 C
+_OCV_MV = (
+    2800,
+    3000,
+    3100,
+    3180,
+    3230,
+    3260,
+    3280,
+    3295,
+    3305,
+    3320,
+    3330,
+    3340,
+    3360,
+    3400,
+    3450,
+    3500,
+)
+_OCV_CPCT = (
+    0,
+    300,
+    800,
+    1500,
+    2000,
+    2800,
+    3500,
+    5000,
+    6000,
+    7000,
+    8000,
+    9000,
+    9500,
+    9800,
+    9900,
+    10000,
+)
+OCV_LOW_KNEE_MV = const(3200)
+OCV_HIGH_KNEE_MV = const(3370)
+OCV_REST_MS = const(1800000)  # 30 min at rest before trusting the curve during operation
+_OCV_CORRECT_CPCT = const(200)  # correct only when the count is this far off
+
+# SOC event `what`
+CAL_START_OCV = const(1)
+CAL_START_STORED = const(2)
+CAL_FULL = const(3)
+CAL_EMPTY = const(4)
+CAL_REST_OCV = const(5)
+LEARNED_CAPACITY = const(6)
+
+_CAP = const(10000)
+_MAX_DT_MS = const(2000)  # keeps current * dt below 2**30
+
+
+def soc_from_ocv(cell_mv):
+    """SOC (0.01 %) of a rested cell at this voltage, linear between table points."""
+    if cell_mv <= _OCV_MV[0]:
+        return 0
+    for i in range(1, len(_OCV_MV)):
+        hi = _OCV_MV[i]
+        if cell_mv <= hi:
+            lo = _OCV_MV[i - 1]
+            c0 = _OCV_CPCT[i - 1]
+            return c0 + (_OCV_CPCT[i] - c0) * (cell_mv - lo) // (hi - lo)
+    return _CAP
+
+
+class Soc:
+    def __init__(self, cfg, events):
+        self.events = events
+        self.rated_mas = cfg.capacity_mah * 3600
+        self.full_mas = self.rated_mas
+        self.full_cell_mv = cfg.full_cell_mv
+        self.full_current_ma = cfg.full_current_ma
+        self.full_hold_ms = cfg.full_hold_ms
+        self.zero_ma = cfg.current_zero_ma
+        self.leak_ma = cfg.soc_self_discharge_ma
+        self.q_mas = self.full_mas // 2
+        self.rem_uas = 0
+        self.cpct = 5000  # estimate, 0.01 %
+        self.shown_cpct = 5000  # what the panel and the inverter see
+        self.known = False
+        self.full_seen = False  # calibrated to full since the last dip below 99 %
+        self.offset_ma = 0
+        self.cycles = 0
+        self.dsg_mas = 0  # discharged since the last whole cycle
+        self.cal = 0  # the last calibration: CAL_FULL, CAL_EMPTY or 0
+        self.cal_q = 0  # counted charge at that calibration (for capacity learning)
+        self.count_since_cal = 0  # mAs counted (signed) since the last calibration
+        self._full_since = -1
+        self._rest_since = 0
+        self._offset_acc = 0
+        self._offset_n = 0
+
+    # -- start ---------------------------------------------------------------------
+    def start(self, avg_cell_mv, stored, now):
+        """stored: (q_mas, full_mas, cycles) persisted earlier, or None."""
+        if stored is not None:
+            q, full, cycles = stored
+            if self.rated_mas // 2 <= full <= self.rated_mas * 11 // 10:
+                self.full_mas = full
+            self.cycles = cycles
+        knee = avg_cell_mv < OCV_LOW_KNEE_MV or avg_cell_mv > OCV_HIGH_KNEE_MV
+        if stored is not None and not knee:
+            self._set(min(max(stored[0], 0), self.full_mas), now, CAL_START_STORED)
+        else:
+            self._set_cpct(soc_from_ocv(avg_cell_mv), now, CAL_START_OCV)
+        self.known = True
+        self._rest_since = now
+
+    def _set_cpct(self, cpct, now, why):
+        self._set(cpct * (self.full_mas // _CAP), now, why)
+
+    def _set(self, q, now, why):
+        old = self.cpct
+        self.q_mas = q
+        self.rem_uas = 0
+        self._update()
+        self.events.log(now, ev.SOC, why, self.cpct, old)
+
+    def _update(self):
+        c = self.q_mas // (self.full_mas // _CAP)
+        self.cpct = c if c < _CAP else _CAP
+        if self.full_seen and self.cpct < 9900:
+            self.full_seen = False
+        self.shown_cpct = self.cpct if self.full_seen or self.cpct < 9900 else 9900
+
+    # -- every tick ------------------------------------------------------------------
+    def step(self, current_ma, dt_ms, max_cell_mv, avg_cell_mv, fets_open, now):
+        if dt_ms > _MAX_DT_MS:
+            dt_ms = _MAX_DT_MS
+        if fets_open:
+            self._learn_offset(current_ma)
+        i = current_ma - self.offset_ma - self.leak_ma
+        self.rem_uas += i * dt_ms
+        whole = self.rem_uas // 1000
+        self.rem_uas -= whole * 1000
+        q = self.q_mas + whole
+        self.count_since_cal += whole
+        if whole < 0:
+            self.dsg_mas -= whole
+            if self.dsg_mas >= self.full_mas:
+                self.dsg_mas -= self.full_mas
+                self.cycles += 1
+        self.q_mas = 0 if q < 0 else (self.full_mas if q > self.full_mas else q)
+        self._update()
+        # full: high cell, small charge current, held (once per charge)
+        if (
+            not self.full_seen
+            and max_cell_mv >= self.full_cell_mv
+            and 0 < current_ma < self.full_current_ma
+        ):
+            if self._full_since < 0:
+                self._full_since = now
+            elif ticks.diff(now, self._full_since) >= self.full_hold_ms:
+                self.calibrate_full(now)
+        else:
+            self._full_since = -1
+        # rest: correct toward the curve in its knees
+        if -self.zero_ma < current_ma < self.zero_ma:
+            if ticks.diff(now, self._rest_since) >= OCV_REST_MS:
+                self._rest_correct(avg_cell_mv, now)
+                self._rest_since = now
+        else:
+            self._rest_since = now
+
+    def _learn_offset(self, current_ma):
+        """Average what the sensor reads while no current can flow."""
+        self._offset_acc += current_ma
+        self._offset_n += 1
+        if self._offset_n >= 32:
+            self.offset_ma = self._offset_acc // self._offset_n
+            self._offset_acc = 0
+            self._offset_n = 0
+
+    def _rest_correct(self, avg_cell_mv, now):
+        if OCV_LOW_KNEE_MV <= avg_cell_mv <= OCV_HIGH_KNEE_MV:
+            return
+        target = soc_from_ocv(avg_cell_mv)
+        if abs(target - self.cpct) >= _OCV_CORRECT_CPCT:
+            self._set_cpct(target, now, CAL_REST_OCV)
+
+    # -- calibrations --------------------------------------------------------------
+    def calibrate_full(self, now):
+        self._learn(CAL_FULL, now)
+        self._full_since = -1
+        self.full_seen = True
+        self._set(self.full_mas, now, CAL_FULL)
+
+    def calibrate_empty(self, now):
+        self._learn(CAL_EMPTY, now)
+        self._set(0, now, CAL_EMPTY)
+
+    def _learn(self, kind, now):
+        """A full swing between the two calibrations measures the capacity."""
+        if self.cal and self.cal != kind:
+            measured = abs(self.count_since_cal)
+            if self.rated_mas // 2 <= measured <= self.rated_mas * 11 // 10:
+                self.full_mas = measured
+                self.events.log(now, ev.SOC, LEARNED_CAPACITY, measured // 3600, self.soh_pct())
+        self.cal = kind
+        self.count_since_cal = 0
+
+    def soh_pct(self):
+        return self.full_mas * 100 // self.rated_mas

@@ -1,0 +1,549 @@
+"""Every protection and warning row, exact to pack.md: both sides of every trip and
+release value, every delay to the tick, every release path.
+
+The expected numbers are written out from pack.md, not read from the config, so a
+changed default fails here.
+"""
+
+import unittest
+
+from core_rig import TICK, Rig
+
+from bms import events as ev
+from bms import protections as pt
+from bms.protect import BY_CHARGER, BY_CURRENT, BY_RESET, BY_TIME, BY_VALUE
+
+
+def cell(r, v):
+    r.cell(3, v)
+
+
+def stack(r, v):
+    r.stack(v)
+
+
+def temp(r, v):
+    r.temps(v, 1)
+
+
+def ambient(r, v):
+    r.temps(v, 4)
+
+
+def mos(r, v):
+    r.temps(v, 5)
+
+
+def charge(r, v):
+    r.current(v)
+
+
+def discharge(r, v):
+    r.current(-v)
+
+
+def spread(r, v):
+    r.cell(7, 3300 + v)
+
+
+# name, setter, trips at, does not trip at, delay ms, releases at, does not release at,
+# (charge FET, discharge FET) while tripped
+VALUE_ROWS = (
+    ("COVP", cell, 3600, 3599, 1000, 3400, 3401, (False, True)),
+    ("POVP", stack, 57600, 57599, 1000, 54400, 54401, (False, True)),
+    ("CUVP", cell, 2800, 2801, 1000, 3000, 2999, (True, False)),
+    ("PUVP", stack, 44800, 44801, 1000, 48000, 47999, (True, False)),
+    ("CHTP", temp, 501, 500, 2000, 450, 451, (False, True)),
+    ("CHTP", ambient, 501, 500, 2000, 450, 451, (False, True)),
+    ("DHTP", temp, 551, 550, 2000, 500, 501, (False, False)),  # CHTP is tripped too
+    ("CLTP", temp, -51, -50, 2000, 0, -1, (False, True)),
+    ("CLTP", ambient, -51, -50, 2000, 0, -1, (False, True)),
+    ("DLTP", temp, -101, -100, 2000, -50, -51, (False, False)),  # and CLTP
+    ("MOS_OTP", mos, 901, 900, 2000, 700, 701, (False, False)),
+)
+
+WARNING_ROWS = (
+    ("HIGH_VOLTAGE", cell, 3550, 3549, 3530, 3531),
+    ("HIGH_VOLTAGE", stack, 56800, 56799, 56600, 56601),
+    ("LOW_VOLTAGE", cell, 3000, 3001, 3020, 3019),
+    ("LOW_VOLTAGE", stack, 48000, 48001, 48200, 48199),
+    ("HIGH_TEMP", temp, 450, 449, 430, 431),
+    ("HIGH_TEMP", mos, 800, 799, 780, 781),
+    ("LOW_TEMP", temp, 0, 1, 20, 19),
+    ("HIGH_CURRENT", charge, 60001, 60000, 55000, 55001),
+    ("HIGH_CURRENT", discharge, 95001, 95000, 90000, 90001),
+    ("CELL_IMBALANCE", spread, 301, 300, 280, 281),
+)
+
+# latched sensor failures: setter, fails at, does not at (3 s delay, RESET only)
+SENSOR_ROWS = (
+    ("cell below 1.0 V", cell, 999, 1000),
+    ("cell above 4.5 V", cell, 4501, 4500),
+    ("NTC open", temp, -401, -400),
+    ("NTC open (MOS)", mos, -401, -400),
+    ("NTC shorted", ambient, 1251, 1250),
+    ("sum vs stack", lambda r, v: r._stack(52800 + v), 2001, 2000),
+    ("sum vs stack, low", lambda r, v: r._stack(52800 - v), 2001, 2000),
+)
+
+
+class RowTest(unittest.TestCase):
+    def assert_trips_after(self, r, name, delay_ms):
+        """The condition is set: the first tick sees it, and the row trips exactly
+        delay_ms later, not one tick earlier."""
+        r.tick()
+        if delay_ms == 0:
+            self.assertTrue(r.active(name), "%s at its first tick" % name)
+            return
+        self.assertFalse(r.active(name), "%s tripped without delay" % name)
+        r.run_ms(delay_ms - TICK)
+        self.assertFalse(r.active(name), "%s tripped one tick early" % name)
+        r.tick()
+        self.assertTrue(r.active(name), "%s not tripped at its delay" % name)
+
+    def test_value_rows(self):
+        for name, setter, trip_at, trip_not, delay, rel_at, rel_not, fets in VALUE_ROWS:
+            with self.subTest(name=name, setter=setter.__name__):
+                r = Rig().settle()
+                setter(r, trip_not)
+                r.run_ms(delay + 5000)
+                self.assertFalse(r.active(name))
+                setter(r, trip_at)
+                self.assert_trips_after(r, name, delay)
+                self.assertEqual(r.fets(), fets)
+                trip = r.logged(ev.TRIP, pt.NAMES.index(name))[-1]
+                self.assertEqual(trip[1], r.now)
+                self.assertEqual(trip[4], trip_at)
+                setter(r, rel_not)
+                r.run_ms(30000)
+                self.assertTrue(r.active(name), "released before its release value")
+                setter(r, rel_at)
+                r.tick()
+                self.assertFalse(r.active(name))
+                released = r.logged(ev.RELEASE, pt.NAMES.index(name))[-1]
+                self.assertEqual(released[4:], (rel_at, BY_VALUE))
+
+    def test_value_rows_trip_when_the_condition_holds_through_a_dip_only_from_the_last_start(self):
+        r = Rig().settle()
+        cell(r, 3600)
+        r.run_ms(800)
+        cell(r, 3599)  # back below before the delay: the timer starts over
+        r.tick()
+        cell(r, 3600)
+        self.assert_trips_after(r, "COVP", 1000)
+
+    def test_warning_rows(self):
+        for name, setter, at, below, clear_at, clear_not in WARNING_ROWS:
+            with self.subTest(name=name, setter=setter.__name__):
+                r = Rig().settle()
+                setter(r, below)
+                r.run_ms(5000)
+                self.assertFalse(r.active(name))
+                setter(r, at)
+                self.assert_trips_after(r, name, 0)
+                self.assertEqual(r.logged(ev.WARN, pt.NAMES.index(name))[-1][4], at)
+                self.assertIn(name, r.bms.warning_names())
+                setter(r, clear_not)
+                r.run_ms(5000)
+                self.assertTrue(r.active(name))
+                setter(r, clear_at)
+                r.tick()
+                self.assertFalse(r.active(name))
+                self.assertTrue(r.logged(ev.WARN_CLEAR, pt.NAMES.index(name)))
+
+    def test_warnings_open_no_fet(self):
+        r = Rig().settle()
+        cell(r, 3550)
+        r.cell(9, 3000)
+        r.temps(450, 0)
+        r.tick(3)
+        names = ["CELL_IMBALANCE", "LOW_VOLTAGE", "HIGH_VOLTAGE", "HIGH_TEMP"]
+        self.assertEqual(r.bms.warning_names(), names)
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual(r.bms.protection_names(), [])
+
+    def test_imbalance_is_judged_at_rest_only(self):
+        r = Rig().settle()
+        r.current(-30000)
+        spread(r, 400)
+        r.run_ms(5000)
+        self.assertFalse(r.active("CELL_IMBALANCE"))
+        r.current(0)
+        r.tick()
+        self.assertTrue(r.active("CELL_IMBALANCE"))
+        r.current(-30000)
+        spread(r, 0)
+        r.run_ms(5000)
+        self.assertTrue(r.active("CELL_IMBALANCE"))  # held while current flows
+
+
+class ReleaseGroupTest(unittest.TestCase):
+    def test_covp_waits_for_the_pack_too(self):
+        r = Rig().settle()
+        cell(r, 3600)
+        r.run_ms(1200)
+        self.assertTrue(r.active("COVP"))
+        cell(r, 3400)
+        r.stack(54401)
+        r.run_ms(5000)
+        self.assertTrue(r.active("COVP"))
+        r.stack(54400)
+        r.tick()
+        self.assertFalse(r.active("COVP"))
+
+    def test_povp_waits_for_every_cell_too(self):
+        r = Rig().settle()
+        r.stack(57600)
+        r.run_ms(1200)
+        self.assertTrue(r.active("POVP"))
+        r.stack(54400)
+        cell(r, 3401)
+        r._stack(54400)  # the pack in range, one cell not
+        r.run_ms(5000)
+        self.assertTrue(r.active("POVP"))
+        cell(r, 3400)
+        r._stack(54400)
+        r.tick()
+        self.assertFalse(r.active("POVP"))
+
+    def test_puvp_waits_for_every_cell(self):
+        r = Rig().settle()
+        r.stack(44800)
+        r.run_ms(1200)
+        self.assertTrue(r.active("PUVP"))
+        r.stack(48000)
+        cell(r, 2999)
+        r._stack(48000)
+        r.run_ms(5000)
+        self.assertTrue(r.active("PUVP"))
+        cell(r, 3000)
+        r._stack(48000)
+        r.tick()
+        self.assertFalse(r.active("PUVP"))
+
+
+class CurrentReleaseTest(unittest.TestCase):
+    def check(self, name, setter, trip_at, current_not, current_at):
+        r = Rig().settle()
+        setter(r, trip_at)
+        r.run_ms(1200)
+        self.assertTrue(r.active(name))
+        r.current(current_not)
+        r.run_ms(5000)
+        self.assertTrue(r.active(name))
+        r.current(current_at)
+        r.tick()
+        self.assertFalse(r.active(name))
+        self.assertEqual(r.logged(ev.RELEASE, pt.NAMES.index(name))[-1][5], BY_CURRENT)
+
+    def test_covp_released_by_effective_discharge(self):
+        self.check("COVP", cell, 3650, -1999, -2000)
+
+    def test_povp_released_by_effective_discharge(self):
+        self.check("POVP", stack, 57700, -1999, -2000)
+
+    def test_cuvp_released_by_effective_charge(self):
+        self.check("CUVP", cell, 2700, 1999, 2000)
+
+    def test_puvp_released_by_effective_charge(self):
+        self.check("PUVP", stack, 44000, 1999, 2000)
+
+    def test_temperature_is_not_released_by_current(self):
+        r = Rig().settle()
+        temp(r, 520)
+        r.run_ms(2100)
+        r.current(-50000)
+        r.run_ms(10000)
+        self.assertTrue(r.active("CHTP"))
+
+
+# name, trip current (+ charge), the last current that does not trip, delay
+OVERCURRENT_STEPS = (
+    ("COCP", 72001, 72000, 10000),
+    ("COCP", 90001, 90000, 1000),
+    ("DOCP", -100001, -100000, 300000),
+    ("DOCP", -120000, -119999, 15000),
+    ("DOCP", -200001, -200000, 500),
+)
+
+
+class OverCurrentTest(unittest.TestCase):
+    def test_steps_trip_exactly_and_release_after_60_s(self):
+        for name, at, below, delay in OVERCURRENT_STEPS:
+            with self.subTest(name=name, at=at):
+                r = Rig().settle()
+                r.current(below)
+                r.run_ms(delay)
+                self.assertFalse(r.active(name), "tripped at %d mA" % below)
+                r.current(0)
+                r.tick()
+                r.current(at)
+                RowTest.assert_trips_after(self, r, name, delay)
+                fets = (False, True) if name == "COCP" else (True, False)
+                self.assertEqual(r.fets(), fets)
+                r.current(0)
+                r.run_ms(60000 - TICK)
+                self.assertTrue(r.active(name), "released before 60 s")
+                r.tick()
+                self.assertFalse(r.active(name))
+                self.assertEqual(r.logged(ev.RELEASE, pt.NAMES.index(name))[-1][5], BY_TIME)
+
+    def test_continuous_limit_is_50_a_when_the_discharge_starts_above_30_c(self):
+        for start_dc, limit in ((300, 100000), (301, 50000)):
+            with self.subTest(start_dc=start_dc):
+                r = Rig().settle()
+                r.temps(start_dc, 0)
+                r.current(-(limit + 1))
+                RowTest.assert_trips_after(self, r, "DOCP", 300000)
+                r = Rig().settle()
+                r.temps(start_dc, 0)
+                r.current(-limit)
+                r.run_ms(310000)
+                self.assertFalse(r.active("DOCP"))
+
+    def test_limit_is_fixed_for_the_whole_discharge(self):
+        r = Rig().settle()
+        r.current(-60000)  # starts cool: 100 A applies all the way
+        r.tick()
+        r.temps(400)
+        r.run_ms(400000)
+        self.assertFalse(r.active("DOCP"))
+        self.assertEqual(r.bms.docp_cont_ma, 100000)
+        r.current(0)
+        r.tick(2)
+        r.current(-60000)  # a new discharge, now hot: 50 A
+        RowTest.assert_trips_after(self, r, "DOCP", 300000)
+
+    def test_a_higher_step_trips_first(self):
+        r = Rig().settle()
+        r.current(-250000)
+        r.run_ms(600)
+        self.assertTrue(r.active("DOCP"))
+        self.assertEqual(r.logged(ev.TRIP, pt.DOCP)[0][4], 250000)
+
+
+class LockoutTest(unittest.TestCase):
+    def trip_cocp(self, r):
+        r.current(95000)
+        r.run_ms(1100)
+        self.assertTrue(r.active("COCP"))
+        r.current(0)
+
+    def test_third_trip_within_10_min_locks_until_reset(self):
+        r = Rig().settle()
+        for _ in range(2):
+            self.trip_cocp(r)
+            r.run_ms(60000)
+            self.assertFalse(r.active("COCP"))
+        self.trip_cocp(r)
+        self.assertTrue(r.locked("COCP"))
+        self.assertEqual(r.bms.protection_names(), ["COCP:LOCKED"])
+        self.assertTrue(r.logged(ev.LOCK, pt.COCP))
+        r.run_ms(3600000)
+        self.assertTrue(r.locked("COCP"))
+        self.assertEqual(r.fets(), (False, True))
+        r.inp.button = True
+        r.tick()
+        r.inp.button = False
+        r.tick()
+        self.assertFalse(r.active("COCP"))
+        self.assertEqual(r.logged(ev.RELEASE, pt.COCP)[-1][5], BY_RESET)
+        self.assertEqual(r.fets(), (True, True))
+        self.trip_cocp(r)  # the count starts over after RESET
+        self.assertFalse(r.locked("COCP"))
+
+    def test_trips_spread_over_more_than_10_min_do_not_lock(self):
+        r = Rig().settle()
+        start = r.now
+        for k in range(3):
+            self.trip_cocp(r)
+            if k < 2:
+                r.run_ms(300000)
+        self.assertGreater(r.now - start, 600000)
+        self.assertFalse(r.locked("COCP"))
+
+    def trips_at(self, offsets_ms):
+        """COCP trips at t0 and then at t0 + each offset; returns the rig."""
+        r = Rig().settle()
+        r.current(95000)
+        r.run_ms(1100)
+        t0 = r.now
+        for offset in offsets_ms:
+            r.current(0)
+            r.run_ms(t0 + offset - 1100 - r.now)
+            r.current(95000)
+            r.run_ms(1100)
+            self.assertEqual(r.now - t0, offset)
+            self.assertTrue(r.active("COCP"))
+        return r
+
+    def test_window_edge(self):
+        self.assertTrue(self.trips_at((300000, 600000)).locked("COCP"))
+        self.assertFalse(self.trips_at((300000, 600100)).locked("COCP"))
+
+    def test_docp_steps_count_together(self):
+        r = Rig().settle()
+        for current, delay in ((-250000, 500), (-130000, 15000), (-250000, 500)):
+            r.current(current)
+            r.run_ms(delay + TICK)
+            r.current(0)
+            if not r.locked("DOCP"):
+                r.run_ms(60000)
+        self.assertTrue(r.locked("DOCP"))
+        self.assertEqual(r.bms.protection_names(), ["DOCP:LOCKED"])
+
+
+class LatchTest(unittest.TestCase):
+    def test_scp_latches_and_releases_by_charge(self):
+        r = Rig().settle()
+        r.inp.scd = True
+        r.tick()
+        self.assertTrue(r.active("SCP"))
+        self.assertEqual(r.fets(), (False, False))
+        self.assertTrue(r.logged(ev.LATCH, pt.SCP))
+        r.inp.scd = False
+        r.current(1999)
+        r.run_ms(600000)
+        self.assertTrue(r.active("SCP"))
+        r.current(2000)
+        r.tick()
+        self.assertFalse(r.active("SCP"))
+        self.assertEqual(r.logged(ev.RELEASE, pt.SCP)[-1][5], BY_CURRENT)
+
+    def test_scp_releases_on_a_charger_at_the_terminals(self):
+        r = Rig().settle()
+        r.inp.scd = True
+        r.tick()
+        r.inp.scd = False
+        stack_mv = r.s.stack_mv
+        r.link(stack_mv + 999)
+        r.run_ms(5000)
+        self.assertTrue(r.active("SCP"))
+        r.link(stack_mv + 1000)
+        r.tick()
+        self.assertFalse(r.active("SCP"))
+        self.assertEqual(r.logged(ev.RELEASE, pt.SCP)[-1][5], BY_CHARGER)
+
+    def test_reverse_polarity_latches_until_reset(self):
+        r = Rig().settle()
+        r.inp.reverse = True
+        r.tick()
+        self.assertTrue(r.active("REVERSE"))
+        r.inp.reverse = False
+        r.run_ms(60000)
+        self.assertTrue(r.active("REVERSE"))
+        self.assertEqual(r.mode(), "fault")
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        r.tick()
+        self.assertFalse(r.active("REVERSE"))
+
+    def test_sensor_failures_latch_after_3_s_until_reset(self):
+        for label, setter, at, below in SENSOR_ROWS:
+            with self.subTest(label):
+                r = Rig().settle()
+                setter(r, below)
+                r.run_ms(10000)
+                self.assertFalse(r.active("SENSOR_FAIL"))
+                setter(r, at)
+                RowTest.assert_trips_after(self, r, "SENSOR_FAIL", 3000)
+                self.assertEqual(r.fets(), (False, False))
+                self.assertEqual(r.mode(), "fault")
+                setter(r, below)
+                r.run_ms(60000)
+                self.assertTrue(r.active("SENSOR_FAIL"), "released without RESET")
+                r.inp.button = True
+                r.tick(2)
+                r.inp.button = False
+                r.tick()
+                self.assertFalse(r.active("SENSOR_FAIL"))
+
+    def test_invalid_readings_for_3_s_are_a_sensor_failure(self):
+        r = Rig().settle()
+        r.s.valid = False
+        RowTest.assert_trips_after(self, r, "SENSOR_FAIL", 3000)
+        self.assertEqual(r.fets(), (False, False))
+
+    def test_invalid_readings_freeze_the_other_rows(self):
+        r = Rig().settle()
+        cell(r, 3650)
+        r.run_ms(1200)
+        self.assertTrue(r.active("COVP"))
+        cell(r, 3300)  # would release, but the reading is not valid
+        r.s.valid = False
+        r.run_ms(1000)
+        self.assertTrue(r.active("COVP"))
+        r.s.valid = True
+        r.tick()
+        self.assertFalse(r.active("COVP"))
+
+    def test_current_offset_at_rest(self):
+        # at rest = the previous tick had every FET open (here: rapid shutdown)
+        r = Rig().settle()
+        r.inp.rsd = True
+        r.current(2000)
+        r.run_ms(10000)
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        r.current(-2001)
+        RowTest.assert_trips_after(self, r, "SENSOR_FAIL", 3000)
+
+    def test_current_through_an_open_fet_is_a_mos_failure(self):
+        r = Rig().settle()
+        cell(r, 3650)
+        r.run_ms(1200)  # COVP: charge FET commanded off
+        self.assertEqual(r.fets(), (False, True))
+        r.current(2000)
+        r.run_ms(10000)
+        self.assertFalse(r.active("MOS_FAIL"))
+        r.current(2001)
+        RowTest.assert_trips_after(self, r, "MOS_FAIL", 2000)
+        self.assertEqual(r.fets(), (False, False))
+        r.current(0)
+        r.run_ms(60000)
+        self.assertTrue(r.active("MOS_FAIL"))
+
+    def test_reset_leaves_self_releasing_protections_alone(self):
+        r = Rig().settle()
+        cell(r, 3650)
+        r.run_ms(1200)
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        r.tick()
+        self.assertTrue(r.active("COVP"))
+
+
+class ActionTest(unittest.TestCase):
+    def test_each_row_opens_the_fets_the_manual_says(self):
+        from bms.protect import OPEN_CHG, OPEN_DSG
+        from bms.protections import build
+
+        expected = {
+            "COVP": OPEN_CHG,
+            "POVP": OPEN_CHG,
+            "CHTP": OPEN_CHG,
+            "CLTP": OPEN_CHG,
+            "COCP": OPEN_CHG,
+            "CUVP": OPEN_DSG,
+            "PUVP": OPEN_DSG,
+            "DHTP": OPEN_DSG,
+            "DLTP": OPEN_DSG,
+            "DOCP": OPEN_DSG,
+            "PRECHARGE_FAIL": OPEN_DSG,
+            "MOS_OTP": 3,
+            "SCP": 3,
+            "REVERSE": 3,
+            "SENSOR_FAIL": 3,
+            "MOS_FAIL": 3,
+        }
+        seen = set()
+        for row in build(Rig().cfg):
+            name = pt.NAMES[row.name]
+            seen.add(name)
+            if row.name >= pt.FIRST_WARNING:
+                self.assertEqual(row.action, 0, name)
+            else:
+                self.assertEqual(row.action, expected[name], name)
+        for name in expected:
+            self.assertIn(name, seen)
