@@ -5,6 +5,8 @@ Bms.step() every 100 ms of its own clock and records what the core decided, so a
 can pin a threshold or a delay to the exact tick.
 """
 
+import support
+
 from bms import events as ev
 from bms import protections as pt
 from bms.config import Config
@@ -85,6 +87,16 @@ class Rig:
     def run_ms(self, ms):
         self.tick(ms // TICK)
 
+    def wait(self, ms, step=60000):
+        """Let long stretches pass in coarse steps (hour-long timers); every timer in
+        the core counts measured steps, so coarse ticks are exact for them."""
+        while ms >= step:
+            self.now += step
+            self.s.reduce()
+            self.bms.step(self.s, self.inp, self.now, step)
+            ms -= step
+        self.run_ms(ms)
+
     def settle(self):
         """Past the boot settle time with FETs closed (ready to test a protection)."""
         self.tick(self.cfg.boot_settle_ms // TICK + 1)
@@ -106,10 +118,4 @@ class Rig:
 
     def logged(self, code, what=None):
         """The records with this event code (and `what`), oldest first."""
-        out = []
-        log = self.events
-        for seq in range(log.oldest_seq(), log.next_seq):
-            r = log.get(seq)
-            if r[2] == code and (what is None or r[3] == what):
-                out.append(r)
-        return out
+        return support.logged(self.events, code, what)

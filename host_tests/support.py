@@ -2,6 +2,7 @@
 
 - cpython_only: the one allowed reason to skip (tools/test.py refuses any other).
 - make_sim / run_trace: a simulator from a scenario dict, and its trace as a list.
+- logged: the event-log records of one code.
 - ROOT: the repository, for tests that read files.
 """
 
@@ -38,6 +39,16 @@ def run_trace(sim, seconds, trace_ms=None):
     sim.set_trace(records.extend, trace_ms)
     sim.run(sim.t_ms + int(seconds * 1000))
     return records
+
+
+def logged(log, code, what=None):
+    """The event-log records with this code (and `what`), oldest first."""
+    out = []
+    for seq in range(log.oldest_seq(), log.next_seq):
+        r = log.get(seq)
+        if r[2] == code and (what is None or r[3] == what):
+            out.append(r)
+    return out
 
 
 def listdir_py(folder):

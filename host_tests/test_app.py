@@ -2,7 +2,7 @@
 
 import unittest
 
-from support import make_sim
+from support import logged, make_sim
 
 from app import SAFE_HOLD_MS, STAGE_READ
 from bms import events as ev
@@ -12,13 +12,7 @@ from boards.host import machine
 
 
 def codes(app, code):
-    out = []
-    log = app.events
-    for seq in range(log.oldest_seq(), log.next_seq):
-        r = log.get(seq)
-        if r[2] == code:
-            out.append(r)
-    return out
+    return logged(app.events, code)
 
 
 class Boom(Exception):

@@ -66,7 +66,6 @@ _COCP = 1 << pt.COCP
 # INPUT event `what`
 IN_PASSIVE = const(1)
 IN_RSD = const(2)
-_LONG_MS = const(0x20000000)  # cap of the long timers (sleep), kept below 2**30
 
 
 class Inputs:
@@ -111,14 +110,15 @@ class Bms:
         self.docp_cont_ma = cfg.docp_cont_ma
         # state
         self.started = False
-        self._settle_ms = 0
+        self.settled = False  # boot_settle_ms since the first valid reading
+        self._first_ms = 0
         self._guard_chg = False
         self._guard_dsg = False
         self._pending_mode = -1
         self._pending_since = 0
         self._discharging = False
-        self._cuvp_ms = 0
-        self._idle_ms = 0
+        self._cuvp_since = -1
+        self._idle_since = -1
         self._last_names = 0
         self._passive = False
         self._rsd = False
@@ -161,16 +161,17 @@ class Bms:
                 self.soc.calibrate_full(now)
             if names & _CUVP and not before & _CUVP:
                 self.soc.calibrate_empty(now)
-        self._sleep(names, chg_flow or charger, inp, now, dt_ms)
+        self._sleep(names, chg_flow or charger, inp, now)
         self._mode(names, inp, now)
         fets_open = not (self.chg or self.dsg or self.pre)
-        self._fets(s, inp, now, dt_ms)
+        self._fets(s, inp, now)
         if self.started and valid:
             self.soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, fets_open, now)
         self._panel(names, inp, now)
 
     def _start(self, s, now):
         self.started = True
+        self._first_ms = now
         self.soc.start(s.sum_mv // CELLS, self.stored_soc, now)
         self._set_docp_limit(s)
 
@@ -248,26 +249,31 @@ class Bms:
         elif action == btn.RESTART:
             self.restart = True
 
-    def _sleep(self, names, charging, inp, now, dt_ms):
+    def _sleep(self, names, charge_seen, inp, now):
+        """Low-power mode after CUVP held without charge, or a long idle without
+        communication; both are held-for timers from the first tick that saw them
+        (config caps them below the 6.2-day reach of a tick difference)."""
         cfg = self.cfg
         if self.sleeping:
-            if charging:
+            if charge_seen:
                 self.sleeping = False
             return
-        # CUVP held without charge
-        if names & _CUVP and not charging:
-            self._cuvp_ms = min(self._cuvp_ms + dt_ms, _LONG_MS)
+        if names & _CUVP and self.reported_ma <= 0 and not charge_seen:
+            if self._cuvp_since < 0:
+                self._cuvp_since = now
         else:
-            self._cuvp_ms = 0
-        # idle without communication
+            self._cuvp_since = -1
         if self.reported_ma == 0 and inp.comm_age_ms >= cfg.sleep_idle_ms:
-            self._idle_ms = min(self._idle_ms + dt_ms, _LONG_MS)
+            if self._idle_since < 0:
+                self._idle_since = now
         else:
-            self._idle_ms = 0
-        if self._cuvp_ms >= cfg.sleep_cuvp_ms or self._idle_ms >= cfg.sleep_idle_ms:
+            self._idle_since = -1
+        if (self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= cfg.sleep_cuvp_ms) or (
+            self._idle_since >= 0 and ticks.diff(now, self._idle_since) >= cfg.sleep_idle_ms
+        ):
             self.sleeping = True
-            self._cuvp_ms = 0
-            self._idle_ms = 0
+            self._cuvp_since = -1
+            self._idle_since = -1
 
     def _mode(self, names, inp, now):
         if self.sleeping:
@@ -288,12 +294,12 @@ class Bms:
             self.events.log(now, ev.MODE, target, self.mode)
             self.mode = target
 
-    def _fets(self, s, inp, now, dt_ms):
+    def _fets(self, s, inp, now):
         cfg = self.cfg
-        if self.started and s.valid and self._settle_ms < cfg.boot_settle_ms:
-            self._settle_ms += dt_ms
+        if not self.settled and self.started:
+            self.settled = ticks.diff(now, self._first_ms) >= cfg.boot_settle_ms
         eng = self.engine
-        stop = inp.rsd or inp.hold or self.sleeping or self._settle_ms < cfg.boot_settle_ms
+        stop = inp.rsd or inp.hold or self.sleeping or not self.settled
         passive = cfg.passive_action if inp.passive else 0
         allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
         allow_dsg = not (stop or eng.blocked & OPEN_DSG or passive & 2)

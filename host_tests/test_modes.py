@@ -1,0 +1,303 @@
+"""Pack modes, sleep and wake, the RESET button, the inputs and the outputs."""
+
+import unittest
+
+from core_rig import TICK, Rig
+
+from bms import button as btn
+from bms import events as ev
+from bms.core import DISCHARGE, FAULT, SLEEP
+
+MIN = 60 * 1000
+HOUR = 60 * MIN
+
+
+def press(r, ms):
+    """Hold RESET for ms (to the tick), then release it."""
+    r.inp.button = True
+    r.tick()
+    r.run_ms(ms)
+    r.inp.button = False
+    r.tick()
+
+
+class ModeTest(unittest.TestCase):
+    def test_current_threshold_is_half_an_amp(self):
+        r = Rig().settle()
+        for ma, reported in ((499, 0), (500, 500), (-499, 0), (-500, -500), (0, 0)):
+            r.current(ma)
+            r.tick()
+            self.assertEqual(r.bms.reported_ma, reported)
+
+    def test_small_currents_do_not_change_the_mode(self):
+        r = Rig().settle()
+        r.current(499)
+        r.run_ms(60000)
+        self.assertEqual(r.mode(), "standby")
+        r.current(-499)
+        r.run_ms(60000)
+        self.assertEqual(r.mode(), "standby")
+
+    def test_mode_follows_current_after_the_debounce(self):
+        r = Rig().settle()
+        for ma, mode in ((500, "charge"), (-500, "discharge"), (0, "standby")):
+            r.current(ma)
+            r.tick()  # the first tick that sees it
+            r.run_ms(1000 - TICK)
+            self.assertNotEqual(r.mode(), mode, "changed one tick early")
+            r.tick()
+            self.assertEqual(r.mode(), mode)
+            self.assertEqual(r.logged(ev.MODE)[-1][1], r.now)
+
+    def test_a_blip_shorter_than_the_debounce_changes_nothing(self):
+        r = Rig().settle()
+        r.current(20000)
+        r.run_ms(900)
+        r.current(0)
+        r.run_ms(5000)
+        self.assertEqual(r.mode(), "standby")
+        self.assertEqual(r.logged(ev.MODE), [])
+
+    def test_fault_is_immediate_and_logged(self):
+        r = Rig().settle()
+        r.current(-20000)
+        r.run_ms(2000)
+        r.inp.scd = True
+        r.tick()
+        self.assertEqual(r.mode(), "fault")
+        self.assertEqual(r.logged(ev.MODE)[-1][3:5], (FAULT, DISCHARGE))
+
+
+class SleepTest(unittest.TestCase):
+    def test_cuvp_held_30_min_without_charge_sleeps(self):
+        r = Rig().settle()
+        r.cell(5, 2700)
+        r.run_ms(1100)
+        self.assertTrue(r.active("CUVP"))
+        t_trip = r.now
+        r.wait(30 * MIN - TICK)
+        self.assertFalse(r.bms.sleeping)
+        r.tick()
+        self.assertTrue(r.bms.sleeping)
+        self.assertEqual(r.now - t_trip, 30 * MIN)
+        self.assertEqual(r.mode(), "sleep")
+        self.assertEqual(r.fets(), (False, False))
+        self.assertFalse(r.bms.relay_chg or r.bms.relay_dsg)
+        self.assertEqual(r.logged(ev.MODE)[-1][3], SLEEP)
+
+    def test_a_charge_restarts_the_cuvp_sleep_timer(self):
+        r = Rig().settle()
+        r.cell(5, 2700)
+        r.wait(20 * MIN)
+        r.current(1500)  # below the effective current: not released, but a charge
+        r.tick()
+        self.assertTrue(r.active("CUVP"))
+        r.current(0)
+        r.tick()  # the timer starts again here
+        r.wait(30 * MIN - TICK)
+        self.assertFalse(r.bms.sleeping)
+        r.tick()
+        self.assertTrue(r.bms.sleeping)
+
+    def test_48_h_idle_without_communication_sleeps(self):
+        r = Rig().settle()
+        r.inp.comm_age_ms = 48 * HOUR
+        r.tick()  # the first tick idle without communication
+        r.wait(48 * HOUR - TICK)
+        self.assertFalse(r.bms.sleeping)
+        r.tick()
+        self.assertTrue(r.bms.sleeping)
+
+    def test_communication_keeps_it_awake(self):
+        r = Rig().settle()
+        r.inp.comm_age_ms = 1000
+        r.wait(72 * HOUR)
+        self.assertFalse(r.bms.sleeping)
+
+    def test_current_keeps_it_awake(self):
+        r = Rig().settle()
+        r.inp.comm_age_ms = 48 * HOUR
+        r.wait(47 * HOUR)
+        r.current(-600)
+        r.tick()
+        r.current(0)
+        r.wait(47 * HOUR)
+        self.assertFalse(r.bms.sleeping)
+
+    def asleep(self):
+        r = Rig().settle()
+        press(r, 3000)
+        self.assertTrue(r.bms.sleeping)
+        return r
+
+    def test_wake_by_charge_current(self):
+        r = self.asleep()
+        r.current(2000)
+        r.tick()
+        self.assertFalse(r.bms.sleeping)
+
+    def test_wake_by_a_charger_at_the_terminals(self):
+        r = self.asleep()
+        r.link(r.s.stack_mv + 1000)
+        r.tick()
+        self.assertFalse(r.bms.sleeping)
+
+    def test_wake_by_reset(self):
+        r = self.asleep()
+        press(r, 200)
+        self.assertFalse(r.bms.sleeping)
+        self.assertEqual(r.mode(), "standby")
+
+    def test_sleep_wake_press_toggles(self):
+        r = self.asleep()
+        press(r, 4000)
+        self.assertFalse(r.bms.sleeping)
+
+
+class ButtonTest(unittest.TestCase):
+    def test_press_lengths(self):
+        # the button is sampled every tick: a press seen on n ticks lasted n * 100 ms
+        cases = (
+            (100, btn.RESET),
+            (2900, btn.RESET),
+            (3000, btn.SLEEP_WAKE),
+            (5900, btn.SLEEP_WAKE),
+        )
+        for held, action in cases:
+            with self.subTest(held=held):
+                r = Rig().settle()
+                press(r, held - TICK)
+                self.assertEqual(r.logged(ev.RESET)[-1][3:5], (action, held))
+
+    def test_six_seconds_restarts_while_held(self):
+        r = Rig().settle()
+        r.inp.button = True
+        r.tick()
+        r.run_ms(6000 - TICK)
+        self.assertFalse(r.bms.restart)
+        r.tick()
+        self.assertTrue(r.bms.restart)
+        self.assertEqual(r.logged(ev.RESET)[-1][3:5], (btn.RESTART, 6000))
+        r.bms.restart = False
+        r.run_ms(2000)
+        r.inp.button = False
+        r.tick()
+        self.assertEqual(len(r.logged(ev.RESET)), 1)  # nothing more on release
+
+    def test_button_unit_bounce(self):
+        class Cfg:
+            button_min_ms = 50
+            button_sleep_ms = 3000
+            button_restart_ms = 6000
+
+        b = btn.Button(Cfg())
+        self.assertEqual(b.step(True, 0), btn.NONE)
+        self.assertEqual(b.step(False, 40), btn.NONE)
+        self.assertEqual(b.step(True, 100), btn.NONE)
+        self.assertEqual(b.step(False, 150), btn.RESET)
+
+
+class InputTest(unittest.TestCase):
+    def test_rapid_shutdown_opens_everything_within_one_tick(self):
+        r = Rig().settle()
+        r.current(-30000)
+        r.run_ms(2000)
+        r.inp.rsd = True
+        r.tick()
+        self.assertEqual(r.fets(), (False, False))
+        self.assertFalse(r.bms.pre)
+        self.assertFalse(r.bms.relay_chg or r.bms.relay_dsg)
+        self.assertIn("RSD", r.bms.protection_names())
+        self.assertEqual(r.logged(ev.INPUT)[-1][3:5], (2, 1))
+        r.inp.rsd = False
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual(r.logged(ev.INPUT)[-1][3:5], (2, 0))
+
+    def test_passive_input_is_logged_and_acts_as_configured(self):
+        for action, fets in (
+            (0, (True, True)),
+            (1, (False, True)),
+            (2, (True, False)),
+            (3, (False, False)),
+        ):
+            with self.subTest(action=action):
+                r = Rig({"passive_action": action}).settle()
+                r.inp.passive = True
+                r.tick()
+                self.assertEqual(r.fets(), fets)
+                self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), fets)
+                self.assertEqual(r.logged(ev.INPUT)[-1][3:5], (1, 1))
+
+
+class OutputTest(unittest.TestCase):
+    def test_fets_stay_open_until_the_boot_settle_time(self):
+        r = Rig()
+        r.run_ms(2000)
+        self.assertEqual(r.fets(), (False, False))
+        self.assertFalse(r.bms.relay_chg)
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))
+        self.assertTrue(r.bms.relay_chg and r.bms.relay_dsg)
+
+    def test_dry_contacts_follow_what_is_allowed(self):
+        r = Rig().settle()
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, True))
+        r.cell(2, 3650)
+        r.run_ms(1100)
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (False, True))
+        r.cell(2, 3300)
+        r.cell(4, 2700)
+        r.run_ms(1100)
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, False))
+
+    def test_diode_guard_closes_the_charge_fet_for_a_discharge(self):
+        r = Rig().settle()
+        r.temps(520, 0)
+        r.run_ms(2100)
+        self.assertTrue(r.active("CHTP"))
+        self.assertEqual(r.fets(), (False, True))
+        r.current(-1999)
+        r.tick()
+        self.assertEqual(r.fets(), (False, True))
+        r.current(-2000)
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))  # discharging through the FET, not its diode
+        self.assertFalse(r.bms.relay_chg)  # still not allowed to charge
+        r.current(-600)
+        r.tick()
+        self.assertTrue(r.bms.chg)  # holds while the discharge lasts
+        r.current(0)
+        r.tick()
+        self.assertEqual(r.fets(), (False, True))
+        r.current(5000)  # the charger comes back: the FET is open before it can charge
+        r.tick()
+        self.assertEqual(r.fets(), (False, True))
+
+    def test_diode_guard_closes_the_discharge_fet_for_a_charge(self):
+        r = Rig().settle()
+        r.current(-250000)
+        r.run_ms(600)
+        self.assertTrue(r.active("DOCP"))
+        r.current(0)
+        r.tick()
+        self.assertEqual(r.fets(), (True, False))
+        r.current(1999)
+        r.tick()
+        self.assertEqual(r.fets(), (True, False))
+        r.current(2000)  # charging through the discharge FET's diode
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))
+        self.assertFalse(r.bms.relay_dsg)
+        r.current(-3000)  # a discharge: the FET opens again at once
+        r.tick()
+        self.assertEqual(r.fets(), (True, False))
+
+    def test_no_diode_guard_when_a_fault_opens_both(self):
+        r = Rig().settle()
+        r.temps(950, 5)
+        r.run_ms(2100)
+        self.assertTrue(r.active("MOS_OTP"))
+        r.current(-30000)
+        r.run_ms(1000)
+        self.assertEqual(r.fets(), (False, False))

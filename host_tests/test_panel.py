@@ -1,0 +1,198 @@
+"""The front panel, exactly as the manual's LED table: waveforms at 50 ms resolution.
+
+Expected waveforms are written out from the manual (FLASH1 0.25 s on / 3.75 s off,
+FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5) as strings of 50 ms samples over 4 s, starting when
+the panel's state began.
+"""
+
+import unittest
+
+from core_rig import Rig
+from support import make_sim
+
+from bms import panel as pnl
+
+STEP = 50
+SAMPLES = 80  # 4 s
+ON = "1" * SAMPLES
+OFF = "0" * SAMPLES
+FLASH1 = "1" * 5 + "0" * 75
+FLASH2 = ("1" * 10 + "0" * 10) * 4
+FLASH3 = ("1" * 10 + "0" * 30) * 2
+LEDS = ("run", "alm", "soc1", "soc2", "soc3", "soc4", "ms")
+
+
+def waveforms(logic, start=0):
+    """Each LED's levels, 50 ms apart, for 4 s from `start` ms after the state began."""
+    out = {name: "" for name in LEDS}
+    for k in range(SAMPLES):
+        mask = logic.leds(start + k * STEP)
+        for i in range(7):
+            out[LEDS[i]] += "1" if mask & (1 << i) else "0"
+    return out
+
+
+# the manual's table at 60 % SOC (three SOC LEDs lit): show, warning -> RUN, ALM, SOC1..4
+TABLE = (
+    ("standby", pnl.SHOW_STANDBY, 0, FLASH1, OFF, (ON, ON, ON, OFF)),
+    ("standby warning", pnl.SHOW_STANDBY, 1, FLASH1, FLASH3, (ON, ON, ON, OFF)),
+    ("charge", pnl.SHOW_CHARGE, 0, ON, OFF, (ON, ON, FLASH2, OFF)),
+    ("charge warning", pnl.SHOW_CHARGE, 1, ON, FLASH3, (ON, ON, FLASH2, OFF)),
+    ("charge COCP", pnl.SHOW_COCP, 0, FLASH1, OFF, (ON, ON, ON, OFF)),
+    ("discharge", pnl.SHOW_DISCHARGE, 0, FLASH3, OFF, (ON, ON, ON, OFF)),
+    ("discharge warning", pnl.SHOW_DISCHARGE, 1, FLASH3, FLASH3, (ON, ON, ON, OFF)),
+    ("discharge CUVP/PUVP", pnl.SHOW_UVP, 0, OFF, FLASH3, (OFF, OFF, OFF, OFF)),
+    ("discharge DOCP", pnl.SHOW_DOCP, 0, OFF, ON, (OFF, OFF, OFF, OFF)),
+    ("temperature", pnl.SHOW_TEMPERATURE, 0, OFF, ON, (ON, ON, OFF, OFF)),
+    ("failure", pnl.SHOW_FAILURE, 0, OFF, ON, (OFF, OFF, OFF, OFF)),
+    ("sleep / off", pnl.SHOW_OFF, 0, OFF, OFF, (OFF, OFF, OFF, OFF)),
+    ("rapid shutdown", pnl.SHOW_RSD, 0, OFF, ON, (ON, ON, ON, OFF)),
+)
+
+
+class PatternTest(unittest.TestCase):
+    def test_every_row_of_the_manuals_table(self):
+        for label, show, warning, run, alm, soc in TABLE:
+            with self.subTest(label):
+                logic = pnl.PanelLogic()
+                logic.select(show, warning, 6000, False, 0)
+                w = waveforms(logic)
+                self.assertEqual(w["run"], run)
+                self.assertEqual(w["alm"], alm)
+                self.assertEqual((w["soc1"], w["soc2"], w["soc3"], w["soc4"]), soc)
+                self.assertEqual(w["ms"], OFF)  # single pack: M/S off
+
+    def test_patterns_repeat(self):
+        logic = pnl.PanelLogic()
+        logic.select(pnl.SHOW_STANDBY, 1, 6000, False, 0)
+        self.assertEqual(waveforms(logic, 4000)["run"], FLASH1)
+        self.assertEqual(waveforms(logic, 4000)["alm"], FLASH3)
+        self.assertEqual(waveforms(logic, 40000)["run"], FLASH1)
+
+    def test_flashing_restarts_with_a_new_state_only(self):
+        logic = pnl.PanelLogic()
+        logic.select(pnl.SHOW_STANDBY, 0, 6000, False, 1000)
+        logic.select(pnl.SHOW_STANDBY, 0, 6000, False, 1700)  # same state: same phase
+        self.assertEqual(logic.origin, 1000)
+        logic.select(pnl.SHOW_DISCHARGE, 0, 6000, False, 2000)
+        self.assertEqual(logic.origin, 2000)
+
+    def test_soc_leds_by_25_percent(self):
+        cases = (
+            (0, 0),
+            (1, 1),
+            (2499, 1),
+            (2500, 2),
+            (4999, 2),
+            (5000, 3),
+            (7499, 3),
+            (7500, 4),
+            (10000, 4),
+        )
+        for cpct, lit in cases:
+            self.assertEqual(pnl.soc_leds(cpct), lit, cpct)
+
+    def test_charging_flashes_the_highest_lit_led(self):
+        for cpct, flashing in ((500, 0), (3000, 1), (6000, 2), (9000, 3), (0, 0)):
+            logic = pnl.PanelLogic()
+            logic.select(pnl.SHOW_CHARGE, 0, cpct, False, 0)
+            w = waveforms(logic)
+            for k in range(4):
+                expected = FLASH2 if k == flashing else (ON if k < flashing else OFF)
+                self.assertEqual(w["soc%d" % (k + 1)], expected, (cpct, k))
+
+    def test_ms_led_on_the_master_in_parallel_mode(self):
+        logic = pnl.PanelLogic()
+        logic.select(pnl.SHOW_STANDBY, 0, 6000, True, 0)
+        self.assertEqual(waveforms(logic)["ms"], ON)
+        logic.select(pnl.SHOW_OFF, 0, 6000, True, 0)
+        self.assertEqual(waveforms(logic)["ms"], OFF)
+
+
+class SelectionTest(unittest.TestCase):
+    """The core picks the row of the table that applies, highest priority first."""
+
+    def show(self, r):
+        return r.bms.panel.show
+
+    def test_states(self):
+        r = Rig().settle()
+        self.assertEqual(self.show(r), pnl.SHOW_STANDBY)
+        r.current(10000)
+        r.run_ms(1100)
+        self.assertEqual(self.show(r), pnl.SHOW_CHARGE)
+        r.current(95000)
+        r.run_ms(1100)
+        self.assertEqual(self.show(r), pnl.SHOW_COCP)
+        r.current(-20000)
+        r.run_ms(1100)
+        self.assertEqual(self.show(r), pnl.SHOW_COCP)  # until COCP releases (60 s)
+        r.run_ms(60000)
+        self.assertEqual(self.show(r), pnl.SHOW_DISCHARGE)
+
+    def test_priorities(self):
+        r = Rig().settle()
+        r.cell(2, 2700)
+        r.run_ms(1100)
+        self.assertEqual(self.show(r), pnl.SHOW_UVP)
+        r.current(-250000)
+        r.run_ms(600)
+        self.assertEqual(self.show(r), pnl.SHOW_DOCP)
+        r.current(0)
+        r.temps(600, 0)
+        r.run_ms(2100)
+        self.assertEqual(self.show(r), pnl.SHOW_TEMPERATURE)
+        r.inp.scd = True
+        r.tick()
+        self.assertEqual(self.show(r), pnl.SHOW_FAILURE)
+
+    def test_covp_shows_standby_with_the_high_voltage_warning(self):
+        r = Rig().settle()
+        r.cell(2, 3650)
+        r.run_ms(1100)
+        self.assertTrue(r.active("COVP"))
+        self.assertEqual(self.show(r), pnl.SHOW_STANDBY)
+        self.assertEqual(waveforms(r.bms.panel)["alm"], FLASH3)
+
+    def test_inverter_and_pack_warnings_do_not_light_alm(self):
+        from bms.core import LED_WARNINGS
+        from bms.protections import INVERTER_LOST, PACK_LOST
+
+        self.assertFalse(LED_WARNINGS & (1 << INVERTER_LOST))
+        self.assertFalse(LED_WARNINGS & (1 << PACK_LOST))
+
+
+class PinTest(unittest.TestCase):
+    """End to end: the LED pins of the simulated board, sampled every 50 ms."""
+
+    def pin_waveform(self, sim, start_ms, name):
+        out = ""
+        pin = sim.packs[0].board.pins[name]
+        for k in range(SAMPLES):
+            sim.run(start_ms + k * STEP)
+            out += "1" if pin.level else "0"
+        return out
+
+    def test_standby_run_flash1_from_its_start(self):
+        sim = make_sim(initial={"soc_pct": 60})
+        sim.run(0)
+        origin = sim.packs[0].app.bms.panel.origin
+        self.assertEqual(self.pin_waveform(sim, origin, "LED_RUN"), FLASH1)
+        self.assertEqual(self.pin_waveform(sim, origin + 4000, "LED_SOC3"), ON)
+        self.assertEqual(self.pin_waveform(sim, origin + 8000, "LED_SOC4"), OFF)
+
+    def test_charging_top_soc_led_flash2(self):
+        sim = make_sim(initial={"soc_pct": 60}, events=[{"at_s": 5, "current_a": 20}])
+        sim.run(8000)
+        self.assertEqual(sim.packs[0].app.bms.panel.show, pnl.SHOW_CHARGE)
+        origin = sim.packs[0].app.bms.panel.origin
+        sim_start = origin + 4000
+        self.assertEqual(self.pin_waveform(sim, sim_start, "LED_SOC3"), FLASH2)
+        self.assertEqual(self.pin_waveform(sim, sim_start + 4000, "LED_RUN"), ON)
+
+    def test_power_off_is_all_dark(self):
+        sim = make_sim(events=[{"at_s": 3, "power": "off"}])
+        sim.run(3000)
+        self.assertEqual(
+            sim.record(sim.packs[0])["leds"], {"run": 0, "alm": 0, "soc": [0, 0, 0, 0], "ms": 0}
+        )

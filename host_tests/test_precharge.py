@@ -1,0 +1,103 @@
+"""Pre-charge before the discharge FET closes: 2 V margin, 3 s per try, 3 tries."""
+
+import unittest
+
+from core_rig import TICK, Rig
+from support import logged, make_sim
+
+from bms import events as ev
+from bms import precharge as pc
+
+
+def settled_with_link(link_mv):
+    r = Rig()
+    r.link(link_mv)
+    r.run_ms(r.cfg.boot_settle_ms)  # the next tick may close the FETs
+    return r
+
+
+class PrechargeTest(unittest.TestCase):
+    def test_no_precharge_when_the_load_side_is_already_up(self):
+        r = settled_with_link(52800 - 2000)
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))
+        self.assertFalse(r.bms.pre)
+        self.assertEqual(r.logged(ev.PRECHARGE), [])
+
+    def test_precharge_until_within_2_v(self):
+        r = settled_with_link(0)
+        r.tick()
+        self.assertEqual(r.fets(), (True, False))
+        self.assertTrue(r.bms.pre)
+        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (pc.STARTED, 0, 1))
+        r.link(52800 - 2001)
+        r.tick()
+        self.assertFalse(r.bms.dsg)
+        r.link(52800 - 2000)
+        r.tick()
+        self.assertTrue(r.bms.dsg)
+        self.assertFalse(r.bms.pre)
+        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (pc.DONE, 50800, 1))
+
+    def test_three_tries_of_3_s_then_failure(self):
+        r = settled_with_link(10000)
+        r.tick()
+        start = r.now
+        for attempt in (1, 2, 3):
+            self.assertTrue(r.bms.pre, "try %d" % attempt)
+            r.run_ms(3000 - TICK)
+            self.assertTrue(r.bms.pre, "try %d ended early" % attempt)
+            r.tick()
+            self.assertFalse(r.bms.pre)
+            self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (pc.TIMED_OUT, 10000, attempt))
+            if attempt < 3:
+                r.run_ms(2000 - TICK)
+                self.assertFalse(r.bms.pre, "retried early")
+                r.tick()
+        self.assertEqual(r.now - start, 3 * 3000 + 2 * 2000)
+        r.tick()
+        self.assertTrue(r.active("PRECHARGE_FAIL"))
+        self.assertEqual(r.fets(), (True, False))  # charging stays possible
+        self.assertEqual(r.mode(), "fault")
+        r.run_ms(60000)
+        self.assertFalse(r.bms.pre)
+        self.assertTrue(r.active("PRECHARGE_FAIL"))
+        r.link(52800)  # the wiring fixed; only RESET clears the failure
+        r.run_ms(5000)
+        self.assertTrue(r.active("PRECHARGE_FAIL"))
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        r.tick(2)
+        self.assertFalse(r.active("PRECHARGE_FAIL"))
+        self.assertEqual(r.fets(), (True, True))
+
+    def test_a_protection_during_precharge_aborts_it(self):
+        r = settled_with_link(0)
+        r.tick()
+        self.assertTrue(r.bms.pre)
+        r.cell(3, 2700)
+        r.run_ms(1100)
+        self.assertTrue(r.active("CUVP"))
+        self.assertFalse(r.bms.pre)
+        self.assertFalse(r.bms.dsg)
+
+
+class PhysicsTest(unittest.TestCase):
+    def test_real_link_precharges_in_about_a_second(self):
+        sim = make_sim(initial={"soc_pct": 50})
+        sim.run(2000)
+        pack = sim.packs[0]
+        self.assertTrue(pack.model.pre_on)
+        sim.run(4000)
+        records = logged(pack.app.events, ev.PRECHARGE, pc.DONE)
+        self.assertEqual(len(records), 1)
+        self.assertTrue(2000 < records[0][1] <= 3500)
+        self.assertEqual(pack.model.fet_states(), (True, True, False))
+
+    def test_faulty_link_fails_after_three_tries(self):
+        sim = make_sim(events=[{"at_s": 0, "fault": "precharge_fail"}])
+        sim.run(2000 + 3 * 3000 + 2 * 2000 + 200)
+        app = sim.packs[0].app
+        self.assertIn("PRECHARGE_FAIL", app.bms.protection_names())
+        self.assertEqual(sim.packs[0].model.fet_states(), (True, False, False))
