@@ -14,14 +14,22 @@ with the simulated time instead, so the same code runs in both places.
 
 from micropython import const
 
+from bms import dip as dipsw
 from bms import events as ev
 from bms import ticks
 from bms.config import Config, ConfigError
 from bms.core import Bms, Inputs
+from bms.protections import SENSOR_FAIL
 from bms.sample import Sample
 from drivers.panel import LED_ALM
 
 _LED_MS = const(50)
+_SENSOR_FAIL_BIT = 1 << SENSOR_FAIL
+PWRON_RESET = const(1)  # machine.PWRON_RESET on rp2 and esp32
+_HOUSEKEEPING_MS = const(1000)
+_EVENT_FLUSH_MS = const(60000)  # routine events reach flash within this
+_STATE_SAVE_MS = const(600000)  # the SOC is saved at least this often
+_STATE_SAVE_CPCT = const(100)  # or when it moved this much (0.01 %), or the mode changed
 # after an unexpected exception the safe state holds until this long of healthy ticks
 SAFE_HOLD_MS = const(3000)
 _AGE_CAP_MS = const(0x20000000)
@@ -32,24 +40,28 @@ STAGE_CORE = const(2)
 STAGE_WRITE = const(3)
 STAGE_LED = const(4)
 STAGE_BOOT = const(5)
+STAGE_STORE = const(6)
+
+# events written to flash at the next housekeeping beat rather than within a minute
+_URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
 
 
 class App:
-    def __init__(self, board, config=None, stored_soc=None):
-        """board: the pin map and drivers (boards/*); config: overrides of the defaults;
-        stored_soc: the persisted (q_mas, full_mas, cycles), if any."""
+    def __init__(self, board, config=None):
+        """board: the pin map and drivers (boards/*); config: overrides of the defaults."""
         self.board = board
         self.afe = board.afe
         self.fets = board.fets
         self.panel = board.panel
         self.dry = board.dry
         self.wdt = board.wdt
+        self.store = board.store
         self.events = ev.EventLog()
         self.sample = Sample()
         self.inputs = Inputs()
         self.cfg = Config()
         self._overrides = config
-        self._stored_soc = stored_soc
+        self.state = {}
         self.bms = None
         self.dip = 0
         self.exceptions = 0
@@ -62,22 +74,42 @@ class App:
         self._next_led = 0
         self._last_tick = 0
         self._boot = 0
+        self._next_house = 0
+        self._last_flush = 0
+        self._last_save = 0
+        self._saved_cpct = 0
+        self._saved_cal = 0
+        self._saved_mode = 0
+        self._saved_latched = []
         self.dt_ms = 0
+        self.store_errors = 0
 
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
-        self.events.log(now, ev.BOOT, self.board.reset_cause(), self.board.boot_count)
         self.fets.off()
         self.dry.open_all()
+        self.state = self._restore()
+        boots = self.state.get("boots", 0) + 1
+        self.state["boots"] = boots
+        self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
         if self._overrides:
             try:
                 self.cfg.update(self._overrides)
                 self.events.log(now, ev.CONFIG, 0, len(self._overrides))
             except ConfigError:
                 self.events.log(now, ev.CONFIG, 1, len(self._overrides))
-        self.bms = Bms(self.cfg, self.events, self._stored_soc)
+        self.bms = Bms(self.cfg, self.events, self._stored_soc())
+        # faults that need a person survive a watchdog reset; a power cycle is that person
+        if self.board.reset_cause() == PWRON_RESET:
+            self.state["latched"] = []
+        else:
+            self.bms.engine.restore_latched(self.state.get("latched", []), now)
+        self._saved_latched = self.bms.engine.latched()
         self.dip = self.panel.read_dip()
-        self.events.log(now, ev.DIP, self.dip)
+        self.protocol = dipsw.effective_protocol(self.dip)
+        self.baud = dipsw.baud(self.dip)
+        self.events.log(now, ev.DIP, self.dip, self.protocol, self.baud // 100)
+        self._dip_seen = self.dip
         self.afe_ok = self.afe.probe() and self.afe.enable_fet_control()
         if not self.afe_ok:
             self.events.log(now, ev.SENSOR, 0, self.afe.errors)
@@ -86,6 +118,25 @@ class App:
         self._next_led = now
         self._last_tick = now
         self._boot = now
+        self._next_house = now
+        self._last_flush = now
+        self._last_save = now
+        self._save_state()
+
+    def _restore(self):
+        """The persisted state and event log; storage trouble never stops a boot."""
+        try:
+            self.store.load_events(self.events)
+            return self.store.load_state()
+        except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
+            self.store_errors += 1
+            return {}
+
+    def _stored_soc(self):
+        st = self.state
+        if "soc_q" in st and "soc_full" in st:
+            return (st["soc_q"], st["soc_full"], st.get("cycles", 0))
+        return None
 
     # -- scheduling ----------------------------------------------------------------
     def tick_due(self, now):
@@ -103,6 +154,9 @@ class App:
             self._next_led = ticks.add(self._next_led, _LED_MS)
             if ticks.diff(now, self._next_led) >= 0:
                 self._next_led = ticks.add(now, _LED_MS)
+        if ticks.diff(now, self._next_house) >= 0:
+            self._next_house = ticks.add(now, _HOUSEKEEPING_MS)
+            self.housekeeping(now)
         a = ticks.diff(self._next_tick, now)
         b = ticks.diff(self._next_led, now)
         return a if a < b else b
@@ -154,11 +208,15 @@ class App:
         self._stage = STAGE_WRITE
         self.fets.set(b.chg, b.dsg, b.pre)
         dry.write(b.relay_chg, b.relay_dsg)
-        if b.restart:
+        if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
             b.restart = False
+            self.state["latched"] = []
+            self.store.save_state(self.state)
             self.board.restart()
         self.ticks += 1
-        self.healthy = s.valid
+        # healthy: a valid reading, or the sensor failure already latched (the safe state
+        # is established and held; a reset loop would only flood the event log)
+        self.healthy = s.valid or b.engine.names & _SENSOR_FAIL_BIT
 
     def led_beat(self, now):
         if self._failed or self.bms is None:
@@ -170,6 +228,62 @@ class App:
         except Exception as exc:  # noqa: BLE001
             self._stage = STAGE_LED
             self._fail(now, exc)
+
+    # -- the slow beat: outside the tick, may allocate -----------------------------
+    def housekeeping(self, now):
+        """Once a second: a DIP change (effective after restart), events and state to
+        flash. Storage failures are counted and logged, never allowed to stop the tick."""
+        try:
+            if not self.afe_ok or not self.sample.valid:
+                # the front end silent: re-probe it (and hand it its FETs again)
+                self.afe_ok = self.afe.probe() and self.afe.enable_fet_control()
+            bits = self.panel.read_dip()
+            if bits != self._dip_seen:
+                self._dip_seen = bits
+                self.events.log(now, ev.DIP, bits, dipsw.effective_protocol(bits), self.dip)
+            self._flush(now)
+            b = self.bms
+            soc = b.soc
+            moved = abs(soc.cpct - self._saved_cpct) >= _STATE_SAVE_CPCT
+            due = ticks.diff(now, self._last_save) >= _STATE_SAVE_MS
+            changed = soc.cal_count != self._saved_cal or b.mode != self._saved_mode
+            changed = changed or b.engine.latched() != self._saved_latched
+            if b.started and (moved or due or changed):
+                self._save_state()
+                self._last_save = now
+        except Exception:  # noqa: BLE001
+            self.store_errors += 1
+
+    def _flush(self, now):
+        log = self.events
+        seq = self.store.flushed_seq
+        if seq >= log.next_seq:
+            return
+        urgent = False
+        for k in range(max(seq, log.oldest_seq()), log.next_seq):
+            if log.get(k)[2] in _URGENT:
+                urgent = True
+                break
+        if urgent or ticks.diff(now, self._last_flush) >= _EVENT_FLUSH_MS:
+            self.store.append_events(log)
+            self._last_flush = now
+
+    def _save_state(self):
+        st = self.state
+        b = self.bms
+        if b is not None and b.started:
+            soc = b.soc
+            st["soc_q"] = soc.q_mas
+            st["soc_full"] = soc.full_mas
+            st["cycles"] = soc.cycles
+            self._saved_cpct = soc.cpct
+            self._saved_cal = soc.cal_count
+            self._saved_mode = b.mode
+            self._saved_latched = st["latched"] = b.engine.latched()
+        try:
+            self.store.save_state(st)
+        except Exception:  # noqa: BLE001
+            self.store_errors += 1
 
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot

@@ -16,6 +16,19 @@ from boards.host.simulator import Simulator
 
 MICROPYTHON = sys.implementation.name == "micropython"
 ROOT = hostpath.ROOT
+# scratch files, one folder per runtime: make test runs both suites at once
+BUILD = ROOT + "/build/" + sys.implementation.name
+
+
+def ensure_build():
+    import os
+
+    for path in (ROOT + "/build", BUILD):
+        try:
+            os.mkdir(path)
+        except OSError:
+            pass
+    return BUILD
 
 
 def cpython_only(why):

@@ -66,14 +66,45 @@ class ReadTest(unittest.TestCase):
 
 
 class FetTest(unittest.TestCase):
-    def test_fets_follow_fet_control_after_fet_enable(self):
-        model, _c, afe = rig()
+    def rig_with_pins(self):
+        model, chip, afe = rig()
+        cfetoff = machine.Pin("CFETOFF", machine.Pin.OUT, value=1)
+        dfetoff = machine.Pin("DFETOFF", machine.Pin.OUT, value=1)
+        chip.attach_fet_pins(cfetoff, dfetoff)
+        return model, chip, afe, cfetoff, dfetoff
+
+    def test_pins_decide_once_the_chip_controls_its_fets(self):
+        model, chip, afe, cfetoff, dfetoff = self.rig_with_pins()
         self.assertTrue(afe.enable_fet_control())
-        self.assertEqual(model.fet_states(), (False, False, False))
-        afe.set_fets(True, False)
+        self.assertEqual(chip.manufacturing_status & 0x10, 0x10)  # FET_EN
+        self.assertEqual(chip.fet_control, 0x0A)  # only the pre-charge drivers held off
+        self.assertEqual(model.fet_states()[:2], (False, False))
+        cfetoff(0)
         self.assertEqual(model.fet_states()[:2], (True, False))
-        afe.set_fets(True, True)
+        dfetoff(0)
         self.assertEqual(model.fet_states()[:2], (True, True))
         self.assertEqual(afe.read_fet_status() & 0x05, 0x05)
+        dfetoff(1)
+        self.assertEqual(model.fet_states()[:2], (True, False))
+
+    def test_i2c_can_still_force_them_off(self):
+        model, _chip, afe, cfetoff, dfetoff = self.rig_with_pins()
+        afe.enable_fet_control()
+        cfetoff(0)
+        dfetoff(0)
+        afe.set_fets(False, True)
+        self.assertEqual(model.fet_states()[:2], (False, True))
         afe.all_fets_off()
+        self.assertEqual(model.fet_states()[:2], (False, False))
+
+    def test_enabling_twice_does_not_toggle_fet_en_back_off(self):
+        _m, chip, afe, _c, _d = self.rig_with_pins()
+        afe.enable_fet_control()
+        afe.enable_fet_control()
+        self.assertEqual(chip.manufacturing_status & 0x10, 0x10)
+
+    def test_without_fet_en_the_pins_do_nothing(self):
+        model, _chip, _afe, cfetoff, dfetoff = self.rig_with_pins()
+        cfetoff(0)
+        dfetoff(0)
         self.assertEqual(model.fet_states()[:2], (False, False))

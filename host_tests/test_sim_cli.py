@@ -2,13 +2,11 @@
 
 import io
 import json
-import os
 import unittest
 
 import sim
-from support import ROOT, cpython_only, make_sim
+from support import BUILD, cpython_only, ensure_build, make_sim
 
-BUILD = ROOT + "/build"
 TRACE_KEYS = (
     "t_ms",
     "pack",
@@ -30,13 +28,6 @@ TRACE_KEYS = (
     "limits",
     "events",
 )
-
-
-def ensure_build():
-    try:
-        os.mkdir(BUILD)
-    except OSError:
-        pass
 
 
 def write(name, text):

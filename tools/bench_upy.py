@@ -32,8 +32,9 @@ def heap():
     before = gc.mem_alloc()
     from app import App
     from boards.host.board import HostBoard
+    from boards.host.flash import MemFS
 
-    board = HostBoard(clock, chip, model)
+    board = HostBoard(clock, chip, model, MemFS())
     app = App(board)
     app.start(clock.ticks_ms())
     app.poll(clock.ticks_ms())

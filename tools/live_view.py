@@ -63,7 +63,7 @@ class LiveView:
         log = app.events
         seq = max(self._seen, log.oldest_seq())
         while seq < log.next_seq:
-            self.events.append(event_text(app, log.get(seq)))
+            self.events.append(event_text(log.get(seq)))
             seq += 1
         self._seen = seq
         del self.events[:-8]

@@ -40,6 +40,8 @@ Scenario extensions beyond sim.md (they change no existing key):
                                 (firmware/bms/config.py lists the keys and ranges)
   event "ambient_c": C          the air temperature around the pack (the model's),
                                 where temp_c overrides what a sensor reports
+  event "dip": "BITS"           flip a pack's DIP switch while it runs (the firmware
+                                logs the change and applies it at the next restart)
 Choices where sim.md is silent:
   - a trace line is written at t=0 and then every period, after the firmware has run
     at that instant; `events` holds the log entries since the previous line

@@ -10,6 +10,7 @@ from drivers.bq76952 import BQ76952
 from drivers.drycontact import DryContact
 from drivers.fets import Fets
 from drivers.panel import Panel
+from drivers.store import Store
 
 LED_PINS = ("LED_RUN", "LED_ALM", "LED_SOC1", "LED_SOC2", "LED_SOC3", "LED_SOC4", "LED_MS")
 DIP_PINS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
@@ -17,12 +18,10 @@ WDT_TIMEOUT_MS = 4000
 
 
 class HostBoard:
-    def __init__(
-        self, clock, chip, model, dip_bits=0, boot_count=1, reset_cause=machine.PWRON_RESET
-    ):
+    def __init__(self, clock, chip, model, flash, dip_bits=0, reset_cause=machine.PWRON_RESET):
+        """flash: the pack's simulated flash filesystem (it outlives the board)."""
         self.clock = clock
         self.model = model
-        self.boot_count = boot_count
         self._reset_cause = reset_cause
         self.pins = {}
         out = machine.Pin.OUT
@@ -30,8 +29,7 @@ class HostBoard:
         up = machine.Pin.PULL_UP
         leds = [self._pin(name, out) for name in LED_PINS]
         dip = [self._pin(name, inp, up) for name in DIP_PINS]
-        for i in range(len(DIP_PINS)):
-            dip[i].sim_drive(0 if dip_bits & (1 << i) else None)  # ON pulls to ground
+        self.set_dip(dip_bits)
         button = self._pin("BTN_RESET", inp, up)
         relay_chg = self._pin("RELAY_CHG", out)
         relay_dsg = self._pin("RELAY_DSG", out)
@@ -40,15 +38,24 @@ class HostBoard:
         self.reverse_in = self._pin("IN_REVERSE", inp, up)
         pre = self._pin("FET_PRECHARGE", out)
         pre.sim_listen(self._precharge_changed)
+        # the chip's FET-off inputs: pulled up on the board, so they read off until driven
+        cfetoff = self._pin("AFE_CFETOFF", out, value=1)
+        dfetoff = self._pin("AFE_DFETOFF", out, value=1)
+        chip.attach_fet_pins(cfetoff, dfetoff)
         self.i2c = machine.I2C(0, scl="I2C_SCL", sda="I2C_SDA", freq=400000, devices={0x08: chip})
         self.afe = BQ76952(self.i2c)
-        self.fets = Fets(self.afe, pre, self.reverse_in)
+        self.fets = Fets(self.afe, cfetoff, dfetoff, pre, self.reverse_in)
         self.panel = Panel(leds, dip, button)
         self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
         self.wdt = machine.WDT(0, timeout=WDT_TIMEOUT_MS, clock=clock)
+        self.store = Store(flash)
 
-    def _pin(self, name, mode, pull=-1):
-        pin = machine.Pin(name, mode, pull)
+    def set_dip(self, bits):
+        for i in range(len(DIP_PINS)):
+            self.pins[DIP_PINS[i]].sim_drive(0 if bits & (1 << i) else None)  # ON grounds it
+
+    def _pin(self, name, mode, pull=-1, value=None):
+        pin = machine.Pin(name, mode, pull, value)
         self.pins[name] = pin
         return pin
 

@@ -120,6 +120,27 @@ class BQ76952Sim:
             struct.pack_into("<H", self.regs, TEMP_REGS[slot], dc + KELVIN_DC)
         struct.pack_into("<H", self.regs, _T_INT, int(model.ambient_c * 10 + 0.5) + KELVIN_DC + 30)
 
+    def attach_fet_pins(self, cfetoff, dfetoff):
+        """The CFETOFF/DFETOFF inputs (high forces that FET off), from a new board."""
+        self.cfetoff = cfetoff
+        self.dfetoff = dfetoff
+        cfetoff.sim_listen(self._pin_changed)
+        dfetoff.sim_listen(self._pin_changed)
+        self._apply_fets()
+
+    def _pin_changed(self, pin, level):
+        self._apply_fets()
+
+    def power_on_reset(self):
+        """The chip loses power with the BMS (the power switch): registers to defaults."""
+        self.manufacturing_status = 0
+        self.fet_control = 0x0F
+        self.scd = False
+        self._apply_fets()
+
+    cfetoff = None
+    dfetoff = None
+
     def sync_faults(self):
         """Re-evaluate the FETs after the simulator changed a fault."""
         self._apply_fets()
@@ -128,6 +149,10 @@ class BQ76952Sim:
         enabled = self.manufacturing_status & _MFG_FET_EN
         chg = bool(enabled) and not self.fet_control & _FC_CHG_OFF
         dsg = bool(enabled) and not self.fet_control & _FC_DSG_OFF
+        if self.cfetoff is None or self.cfetoff.level:
+            chg = False
+        if self.dfetoff is None or self.dfetoff.level:
+            dsg = False
         model = self.model
         if dsg and model.short and not model.stuck_dsg:
             # the comparator fires within its 250 us delay: both drivers off at once

@@ -190,7 +190,7 @@ class PackModel:
         self.chg_on = False
         self.dsg_on = False
         self.pre_on = False
-        self.demand_a = 0.0  # what the site asks: + charge, - discharge
+        self._demand_a = 0.0
         self.charger_v = CHARGER_OPEN_V
         self.short = False
         self.reverse = False
@@ -205,6 +205,7 @@ class PackModel:
         self.chg_on = chg
         self.dsg_on = dsg
         self.pre_on = pre
+        self.settle()
 
     def fet_states(self):
         """What the FETs really do, stuck ones included."""
@@ -233,17 +234,13 @@ class PackModel:
             return -self.charger_v
         return 0.0
 
-    def advance(self, t_ms):
-        """Integrate up to t_ms with the FETs, demand and faults held as they are."""
-        dt_ms = t_ms - self.t_ms
-        if dt_ms <= 0:
-            return
-        self.t_ms = t_ms
-        dt = dt_ms / 1000.0
+    def settle(self):
+        """Recompute what flows now from the present conditions (FETs, demand, faults);
+        runs after every change of them and at the end of every advance()."""
         chg, dsg, pre = self.fet_states()
         current = 0.0
         link = LINK_FLOATING
-        demand = self.demand_a
+        demand = self._demand_a
         if self.reverse:
             link = LINK_REVERSED
         elif self.short:
@@ -261,17 +258,43 @@ class PackModel:
             link = LINK_CONNECTED
         if link == LINK_FLOATING:
             if self.link == LINK_CONNECTED:
-                self.v_link = self.stack_v()
-            current = self._link_step(dt, pre)
+                self.v_link = self.stack_v()  # the capacitor starts where the pack left it
+            if pre:
+                current = -(self.stack_v() - self.v_link) / R_PRECHARGE_OHM
         self.link = link
-        if current != self.current_a or self.polar_a:
+        if current != self.current_a:
             self.dirty = True
         self.current_a = current
+
+    @property
+    def demand_a(self):
+        """What the site asks: + charge, - discharge (A)."""
+        return self._demand_a
+
+    @demand_a.setter
+    def demand_a(self, amps):
+        self._demand_a = amps
+        self.settle()
+
+    def advance(self, t_ms):
+        """Integrate up to t_ms with the flow settled at the last change, then settle."""
+        dt_ms = t_ms - self.t_ms
+        if dt_ms > 0:
+            self.t_ms = t_ms
+            self._integrate(dt_ms / 1000.0)
+        self.settle()
+
+    def _integrate(self, dt):
+        chg, dsg, pre = self.fet_states()
+        current = self.current_a
+        if self.link == LINK_FLOATING:
+            current = self._link_step(dt, pre)
         if current or self.polar_a:
             k = math.exp(-dt / TAU_RC_S)
             self.polar_a = current + (self.polar_a - current) * k
             if not current and abs(self.polar_a) < 1e-4:
                 self.polar_a = 0.0
+            self.dirty = True
         q = self.q_as
         bleed = self.bleed_a
         for i in range(N_CELLS):

@@ -42,6 +42,7 @@ EVENT_KEYS = (
     "input",
     "power",
     "inverter",
+    "dip",
 )
 
 
@@ -147,6 +148,8 @@ def _check_event(where, e, packs):
                 raise ScenarioError("%s.input.%s must be true or false" % (where, k))
     if "power" in e and e["power"] not in ("on", "off"):
         raise ScenarioError("%s.power must be on or off" % where)
+    if "dip" in e:
+        check_dip(where + ".dip", e["dip"])
     if "inverter" in e and e["inverter"] not in ("silent", "talking"):
         raise ScenarioError("%s.inverter must be silent or talking" % where)
     if len(e) == 1 + ("pack" in e):

@@ -9,10 +9,12 @@ model in one MicroPython process); tools/sim.py is the front end for people.
 
 from app import App
 from bms import events as ev
+from bms import protections as pt
 from boards.host import machine
 from boards.host.board import HostBoard
 from boards.host.bq76952_sim import BQ76952Sim
 from boards.host.clock import SimClock
+from boards.host.flash import MemFS
 from boards.host.pack_model import PackModel, Rng
 from boards.host.scenario import parse_fault
 
@@ -66,7 +68,7 @@ class SimPack:
             cell_spread_mv=initial["cell_spread_mv"],
         )
         self.chip = BQ76952Sim(self.model, Rng(seed * 100 + index + 50))
-        self.boot_count = 0
+        self.flash = MemFS()
         self.board = None
         self.app = None
         self.powered = False
@@ -74,8 +76,9 @@ class SimPack:
         self.reboots = 0
 
     def power_on(self, cause=machine.PWRON_RESET):
-        self.boot_count += 1
-        self.board = HostBoard(self.clock, self.chip, self.model, self.dip, self.boot_count, cause)
+        if cause == machine.PWRON_RESET:
+            self.chip.power_on_reset()
+        self.board = HostBoard(self.clock, self.chip, self.model, self.flash, self.dip, cause)
         self._apply_inputs()
         self.app = App(self.board, self.config)
         self.powered = True
@@ -104,6 +107,12 @@ class SimPack:
             asserted = (self.inputs or {}).get(name, False)
             pins[pin_name].sim_drive(0 if asserted else None)
         pins["IN_REVERSE"].sim_drive(0 if self.model.reverse else None)
+
+    def set_dip(self, bits):
+        """Flip the DIP switch (the firmware reads it at boot; a change waits for one)."""
+        self.dip = bits
+        if self.board is not None:
+            self.board.set_dip(bits)
 
     def press_button(self, pressed):
         if self.board is not None:
@@ -238,6 +247,9 @@ class Simulator:
             for pack in targets:
                 pack.press_button(True)
                 self._button_releases.append((release, pack))
+        if "dip" in e:
+            for pack in targets:
+                pack.set_dip(dip_bits(e["dip"]))
         if "power" in e:
             for pack in targets:
                 if e["power"] == "off" and pack.powered:
@@ -380,26 +392,63 @@ class Simulator:
         return out
 
 
+# names for the event log's integers (the firmware keeps integers; people read these)
+_RESET_CAUSES = (None, "power_on", "hard", "watchdog", "deep_sleep", "soft")
+_BUTTON = (None, "reset", "sleep_wake", "restart")
+_RELEASE_PATHS = (None, "value", "time", "current", "charger", "reset")
+_PRECHARGE = (None, "started", "done", "timed_out")
+_SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
+_STAGES = (None, "read", "core", "write", "led", "boot", "store")
+_INPUTS = (None, "passive", "rsd")
+
+
+def _name(table, i):
+    return table[i] if 0 <= i < len(table) and table[i] is not None else i
+
+
+def _bits(bits):
+    return "".join("1" if bits & (1 << i) else "0" for i in range(7))
+
+
 def event_dict(record):
+    """One event-log record as the trace shows it: names where the firmware has codes."""
     seq, t_ms, code, what, value, extra = record
-    return {
-        "seq": seq,
-        "t_ms": t_ms,
-        "code": ev.NAMES[code],
-        "what": what,
-        "value": value,
-        "extra": extra,
-    }
+    name = ev.NAMES[code]
+    out = {"seq": seq, "t_ms": t_ms, "code": name, "what": what, "value": value, "extra": extra}
+    if code in (ev.TRIP, ev.RELEASE, ev.LOCK, ev.LATCH, ev.WARN, ev.WARN_CLEAR):
+        out["what"] = _name(pt.NAMES, what)
+        if code == ev.RELEASE or code == ev.WARN_CLEAR:
+            out["extra"] = _name(_RELEASE_PATHS, extra)
+    elif code == ev.MODE:
+        out["what"] = _name(MODES, what)
+        out["value"] = _name(MODES, value)
+    elif code == ev.BOOT:
+        out["what"] = _name(_RESET_CAUSES, what)
+    elif code == ev.RESET:
+        out["what"] = _name(_BUTTON, what)
+    elif code == ev.PRECHARGE:
+        out["what"] = _name(_PRECHARGE, what)
+    elif code == ev.SOC:
+        out["what"] = _name(_SOC, what)
+    elif code == ev.EXCEPTION:
+        out["what"] = _name(_STAGES, what)
+    elif code == ev.INPUT:
+        out["what"] = _name(_INPUTS, what)
+    elif code == ev.DIP:
+        out["what"] = _bits(what)
+    elif code == ev.CONFIG:
+        out["what"] = "refused" if what else "accepted"
+    return out
 
 
-def event_text(app, record):
+def event_text(record):
     """One event as a line for people."""
-    seq, t_ms, code, what, value, extra = record
-    return "#%d %8.1f s %-10s what=%d value=%d extra=%d" % (
-        seq,
-        t_ms / 1000,
-        ev.NAMES[code],
-        what,
-        value,
-        extra,
+    d = event_dict(record)
+    return "#%d %8.1f s %-10s %s %s %s" % (
+        d["seq"],
+        d["t_ms"] / 1000,
+        d["code"],
+        d["what"],
+        d["value"],
+        d["extra"],
     )

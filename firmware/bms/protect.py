@@ -119,6 +119,7 @@ class Engine:
         self.hard = False
         self.names = 0
         self.locked = 0
+        self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
 
     def set_row(self, i, row):
         sign = 1 if row.over else -1
@@ -236,7 +237,14 @@ class Engine:
             self.events.log(now, ev.LATCH, self.name[i], value)
             return
         self.state[i] = TRIPPED
-        self.events.log(now, ev.WARN if warning else ev.TRIP, self.name[i], value, extra[s])
+        if warning:
+            # warnings are announced by name: once, however many of its rows are active
+            bit = 1 << self.name[i]
+            if not self.warned & bit:
+                self.warned |= bit
+                self.events.log(now, ev.WARN, self.name[i], value, extra[s])
+        else:
+            self.events.log(now, ev.TRIP, self.name[i], value, extra[s])
 
     def _count_lock(self, lk, now):
         """Record a trip of lockout group lk; True when it is the lock_count-th trip
@@ -255,8 +263,15 @@ class Engine:
 
     def _release(self, i, now, vals, how):
         self.state[i] = IDLE
-        code = ev.WARN_CLEAR if self.flags[i] & F_WARNING else ev.RELEASE
-        self.events.log(now, code, self.name[i], vals[self.src[i]], how)
+        name = self.name[i]
+        if not self.flags[i] & F_WARNING:
+            self.events.log(now, ev.RELEASE, name, vals[self.src[i]], how)
+            return
+        for j in range(self.n):
+            if self.name[j] == name and self.state[j] >= TRIPPED:
+                return  # another row still holds this warning
+        self.warned &= ~(1 << name)
+        self.events.log(now, ev.WARN_CLEAR, name, vals[self.src[i]], how)
 
     def reset(self, now):
         """RESET: clear latched and locked rows and the lockout history."""
@@ -267,6 +282,26 @@ class Engine:
         for lk in range(len(self.lock_n)):
             self.lock_n[lk] = 0
 
+    def latched(self):
+        """[row, state, row, state...] of the rows only RESET clears (to persist)."""
+        out = []
+        for i in range(self.n):
+            st = self.state[i]
+            if st == LATCHED or st == LOCKED:
+                out.append(i)
+                out.append(st)
+        return out
+
+    def restore_latched(self, pairs, now):
+        """Put back what latched() returned before a reset; logged with value -1."""
+        for k in range(0, len(pairs) - 1, 2):
+            i = pairs[k]
+            st = pairs[k + 1]
+            if type(i) is int and 0 <= i < self.n and (st == LATCHED or st == LOCKED):
+                self.state[i] = st
+                self.since[i] = now
+                self.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, self.name[i], -1)
+
     def clear(self):
         """Every row back to IDLE without events (a new configuration)."""
         for i in range(self.n):
@@ -274,3 +309,4 @@ class Engine:
         self.blocked = 0
         self.names = 0
         self.locked = 0
+        self.warned = 0

@@ -112,6 +112,7 @@ class Soc:
         self.cycles = 0
         self.dsg_mas = 0  # discharged since the last whole cycle
         self.cal = 0  # the last calibration: CAL_FULL, CAL_EMPTY or 0
+        self.cal_count = 0  # calibrations so far (the app saves the state after each)
         self.cal_q = 0  # counted charge at that calibration (for capacity learning)
         self.count_since_cal = 0  # mAs counted (signed) since the last calibration
         self._full_since = -1
@@ -140,6 +141,7 @@ class Soc:
 
     def _set(self, q, now, why):
         old = self.cpct
+        self.cal_count += 1
         self.q_mas = q
         self.rem_uas = 0
         self._update()

@@ -33,6 +33,8 @@ _CMD_FET_STATUS = const(0x7F)
 _SUB_DEVICE_NUMBER = const(0x0001)
 _SUB_RESET = const(0x0012)
 _SUB_FET_ENABLE = const(0x0022)
+_SUB_MANUFACTURING_STATUS = const(0x0057)
+_MFG_FET_EN = const(0x10)
 _SUB_ALL_FETS_OFF = const(0x0095)
 _SUB_FET_CONTROL = const(0x0097)
 
@@ -146,8 +148,15 @@ class BQ76952:
         return self.device_number() == DEVICE_NUMBER_ID
 
     def enable_fet_control(self):
-        """Hand the FETs to the chip's FET logic, all forced off until set_fets()."""
-        return self.set_fets(False, False) and self.subcommand(_SUB_FET_ENABLE)
+        """Put the FETs under the chip's own logic (FET_EN) with no host override over
+        I2C: from then on the CFETOFF/DFETOFF pins and the chip's protections decide."""
+        buf = self._two
+        if not self.subcommand_read(_SUB_MANUFACTURING_STATUS, buf):
+            return False
+        enabled = buf[0] & _MFG_FET_EN  # read now: set_fets() reuses the scratch buffer
+        if not self.set_fets(True, True):
+            return False
+        return bool(enabled) or self.subcommand(_SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
 
     # -- measurements --------------------------------------------------------------
     def read(self, sample):

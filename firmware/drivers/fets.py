@@ -1,48 +1,45 @@
-"""The power FETs: charge and discharge through the front end's drivers, pre-charge on a pin.
+"""The power FETs and the power-stage sensing around them.
 
-The charge and discharge FETs hang off the BQ76952's high-side drivers, which also
-open them on their own when the chip's hardware protections fire; the pre-charge FET
-(a resistor path that lifts the inverter's input capacitors before the discharge FET
-closes) is driven from a GPIO, and a comparator on the PACK terminals reports reversed
-polarity on another (active low). set() writes only what changed; state() reports what the
-FETs really are (the front end's FET Status), which is what the core checks against
-what it commanded.
+The charge and discharge FETs hang off the BQ76952's drivers; the MCU holds them off
+through the chip's CFETOFF and DFETOFF pins (high = off, pulled up on the board, so an
+MCU in reset or a dead I2C bus still means off), while the chip itself may open them on
+its own hardware protections. The pre-charge FET (a resistor path that lifts the
+inverter's input capacitors before the discharge FET closes) is driven from a GPIO, and
+a comparator on the PACK terminals reports reversed polarity on another (active low).
+set() touches only pins, so commanding the FETs never depends on the bus.
 """
 
 from drivers.bq76952 import FET_CHG, FET_DSG
 
 
 class Fets:
-    def __init__(self, afe, precharge_pin, reverse_pin):
+    def __init__(self, afe, chg_off_pin, dsg_off_pin, precharge_pin, reverse_pin):
         self.afe = afe
+        self.chg_off_pin = chg_off_pin
+        self.dsg_off_pin = dsg_off_pin
         self.pre_pin = precharge_pin
         self.reverse_pin = reverse_pin
-        self.chg = False  # last commanded
-        self.dsg = False
-        self.pre = False
-        self._sent = False
-        precharge_pin.value(0)
+        self.off()
 
     def set(self, chg, dsg, pre):
-        """Command the FETs; returns False if the front end did not take the command."""
+        if chg != self.chg:
+            self.chg_off_pin.value(0 if chg else 1)
+            self.chg = chg
+        if dsg != self.dsg:
+            self.dsg_off_pin.value(0 if dsg else 1)
+            self.dsg = dsg
         if pre != self.pre:
             self.pre_pin.value(1 if pre else 0)
             self.pre = pre
-        if self._sent and chg == self.chg and dsg == self.dsg:
-            return True
-        self.chg = chg
-        self.dsg = dsg
-        self._sent = self.afe.set_fets(chg, dsg)
-        return self._sent
 
     def off(self):
-        """The safe state, whatever was commanded before; tries every path."""
+        """The safe state, whatever was commanded before."""
+        self.chg_off_pin.value(1)
+        self.dsg_off_pin.value(1)
         self.pre_pin.value(0)
-        self.pre = False
         self.chg = False
         self.dsg = False
-        self._sent = self.afe.set_fets(False, False) or self.afe.all_fets_off()
-        return self._sent
+        self.pre = False
 
     def reversed(self):
         """A source is connected to the pack terminals the wrong way round."""

@@ -1,0 +1,164 @@
+"""Persistence: the event log and the state survive reboots and power cuts."""
+
+import unittest
+
+from support import logged, make_sim
+
+from bms import dip as dipsw
+from bms import events as ev
+from boards.host.flash import MemFS
+from drivers.store import Store
+
+
+def filled_log(n, start_t=0):
+    log = ev.EventLog()
+    for i in range(n):
+        log.log(start_t + i, ev.MODE, i % 6, i * 10, -i)
+    return log
+
+
+class StoreTest(unittest.TestCase):
+    def test_round_trip(self):
+        fs = MemFS()
+        store = Store(fs)
+        log = filled_log(10)
+        self.assertEqual(store.append_events(log), 10)
+        self.assertEqual(store.append_events(log), 0)
+        restored = ev.EventLog()
+        self.assertEqual(Store(fs).load_events(restored), 10)
+        self.assertEqual(restored.next_seq, 10)
+        for seq in range(10):
+            self.assertEqual(restored.get(seq), log.get(seq))
+
+    def test_rotation_keeps_the_newest_and_bounds_the_files(self):
+        fs = MemFS()
+        store = Store(fs, per_file=256)
+        log = ev.EventLog()
+        for i in range(1000):
+            log.log(i, ev.WARN, 1, i, 0)
+            if i % 7 == 0:
+                store.append_events(log)
+        store.append_events(log)
+        self.assertLessEqual(sum(len(b) for b in fs.files.values()), 2 * 256 * 20)
+        restored = ev.EventLog()
+        Store(fs).load_events(restored)
+        self.assertEqual(restored.next_seq, 1000)
+        self.assertEqual(restored.oldest_seq(), 1000 - 256)
+        self.assertEqual(restored.get(999)[4], 999)
+
+    def test_appending_continues_after_a_reload(self):
+        fs = MemFS()
+        log = filled_log(300)
+        Store(fs).append_events(log)
+        log2 = ev.EventLog()
+        store2 = Store(fs)
+        store2.load_events(log2)
+        log2.log(9999, ev.BOOT, 1, 2)
+        store2.append_events(log2)
+        log3 = ev.EventLog()
+        Store(fs).load_events(log3)
+        self.assertEqual(log3.get(300)[1:4], (9999, ev.BOOT, 1))
+        self.assertEqual(log3.get(299), log.get(299))
+
+    def test_a_torn_record_is_dropped_and_appends_stay_aligned(self):
+        fs = MemFS()
+        Store(fs).append_events(filled_log(5))
+        fs.files["events0.bin"].extend(b"\x01\x02\x03")  # power cut mid-record
+        log = ev.EventLog()
+        store = Store(fs)
+        self.assertEqual(store.load_events(log), 5)
+        log.log(77, ev.BOOT, 1, 1)
+        store.append_events(log)
+        again = ev.EventLog()
+        Store(fs).load_events(again)
+        self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
+
+    def test_state_is_replaced_atomically_and_survives_garbage(self):
+        fs = MemFS()
+        store = Store(fs)
+        self.assertEqual(store.load_state(), {})
+        store.save_state({"boots": 3, "soc_q": 123})
+        self.assertEqual(store.load_state(), {"boots": 3, "soc_q": 123})
+        self.assertNotIn("state.tmp", fs.files)
+        fs.files["state.json"] = bytearray(b"{not json")
+        self.assertEqual(store.load_state(), {})
+
+
+class RebootTest(unittest.TestCase):
+    def test_power_cycle_keeps_events_boots_and_soc(self):
+        sim = make_sim(
+            initial={"soc_pct": 55},
+            events=[
+                {"at_s": 5, "current_a": -50},
+                {"at_s": 600, "current_a": 0},
+                {"at_s": 700, "power": "off"},
+                {"at_s": 710, "power": "on"},
+            ],
+        )
+        sim.run(5000)
+        pack = sim.packs[0]
+        soc_start = pack.app.bms.soc.cpct
+        sim.run(699000)
+        before_seq = pack.app.events.next_seq
+        soc_before = pack.app.bms.soc.cpct
+        self.assertLess(soc_before, soc_start - 800)  # 50 A for almost 10 min: 8.2 Ah
+        sim.run(712000)
+        app = pack.app
+        boots = logged(app.events, ev.BOOT)
+        self.assertEqual([b[4] for b in boots], [1, 2])
+        self.assertGreaterEqual(app.events.next_seq, before_seq + 2)
+        start = logged(app.events, ev.SOC)[-1]
+        self.assertEqual(start[3], 2)  # CAL_START_STORED: on the plateau the stored count wins
+        self.assertLessEqual(abs(app.bms.soc.cpct - soc_before), 5)
+
+    def flushed(self, app, code):
+        return [k for k in range(app.store.flushed_seq) if app.events.get(k)[2] == code]
+
+    def test_urgent_events_reach_flash_within_a_second(self):
+        sim = make_sim(events=[{"at_s": 10.05, "cell_mv": {"2": 3700}}])
+        sim.run(11100)
+        app = sim.packs[0].app
+        trip = logged(app.events, ev.TRIP)[0]
+        self.assertEqual(trip[1], 11100)  # first seen at 10.1 s, tripped 1 s later
+        self.assertEqual(self.flushed(app, ev.TRIP), [])  # the next housekeeping beat: 12.0 s
+        sim.run(12000)
+        self.assertEqual(len(self.flushed(app, ev.TRIP)), 1)
+
+    def test_routine_events_reach_flash_within_a_minute(self):
+        sim = make_sim(events=[{"at_s": 70, "current_a": 10}])
+        sim.run(72000)
+        app = sim.packs[0].app
+        mode = logged(app.events, ev.MODE)[-1]
+        self.assertEqual(self.flushed(app, ev.MODE), [])
+        sim.run(mode[1] + 60000)
+        self.assertEqual(len(self.flushed(app, ev.MODE)), 1)
+
+
+class DipTest(unittest.TestCase):
+    def test_decoding(self):
+        def bits(text):
+            return sum(1 << i for i in range(7) if text[i] == "1")
+
+        self.assertEqual(dipsw.baud(bits("0000000")), 9600)
+        self.assertEqual(dipsw.baud(bits("1000000")), 115200)
+        self.assertEqual(dipsw.protocol_id(bits("0000000")), 0)
+        self.assertEqual(dipsw.protocol_id(bits("1000010")), 1)  # the manual's X000010
+        self.assertEqual(dipsw.protocol_id(bits("0000001")), 2)  # X000001
+        self.assertEqual(dipsw.protocol_id(bits("0000011")), dipsw.RESERVED_ID)
+        self.assertEqual(dipsw.effective_protocol(bits("0000011")), 0)
+        self.assertEqual(dipsw.reserved_bits(bits("0101000")), 0b0101)
+
+    def test_a_change_is_logged_and_applies_after_restart(self):
+        sim = make_sim(dip="0000000", events=[{"at_s": 5, "dip": "1000010"}])
+        pack = sim.packs[0]
+        self.assertEqual((pack.app.protocol, pack.app.baud), (0, 9600))
+        sim.run(7000)
+        changes = logged(pack.app.events, ev.DIP)
+        self.assertEqual(len(changes), 2)
+        self.assertEqual(
+            changes[1][3:6], (0b0100001, 1, 0)
+        )  # new bits, their protocol, the old bits
+        self.assertEqual((pack.app.protocol, pack.app.baud), (0, 9600))
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual((pack.app.protocol, pack.app.baud), (1, 115200))
