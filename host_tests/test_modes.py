@@ -233,7 +233,8 @@ class InputTest(unittest.TestCase):
 class OutputTest(unittest.TestCase):
     def test_fets_stay_open_until_the_boot_settle_time(self):
         r = Rig()
-        r.run_ms(2000)
+        self.assertEqual(r.cfg.boot_settle_ms, 3000)
+        r.run_ms(3000)
         self.assertEqual(r.fets(), (False, False))
         self.assertFalse(r.bms.relay_chg)
         r.tick()

@@ -8,6 +8,8 @@ from support import logged, make_sim
 from bms import events as ev
 from bms import precharge as pc
 
+BOOT_SETTLE_MS = 3000
+
 
 def settled_with_link(link_mv):
     r = Rig()
@@ -86,18 +88,18 @@ class PrechargeTest(unittest.TestCase):
 class PhysicsTest(unittest.TestCase):
     def test_real_link_precharges_in_about_a_second(self):
         sim = make_sim(initial={"soc_pct": 50})
-        sim.run(2000)
+        sim.run(BOOT_SETTLE_MS)
         pack = sim.packs[0]
         self.assertTrue(pack.model.pre_on)
-        sim.run(4000)
+        sim.run(BOOT_SETTLE_MS + 2000)
         records = logged(pack.app.events, ev.PRECHARGE, pc.DONE)
         self.assertEqual(len(records), 1)
-        self.assertTrue(2000 < records[0][1] <= 3500)
+        self.assertTrue(BOOT_SETTLE_MS < records[0][1] <= BOOT_SETTLE_MS + 1500)
         self.assertEqual(pack.model.fet_states(), (True, True, False))
 
     def test_faulty_link_fails_after_three_tries(self):
         sim = make_sim(events=[{"at_s": 0, "fault": "precharge_fail"}])
-        sim.run(2000 + 3 * 3000 + 2 * 2000 + 200)
+        sim.run(BOOT_SETTLE_MS + 3 * 3000 + 2 * 2000 + 200)
         app = sim.packs[0].app
         self.assertIn("PRECHARGE_FAIL", app.bms.protection_names())
         self.assertEqual(sim.packs[0].model.fet_states(), (True, False, False))

@@ -478,6 +478,15 @@ class LatchTest(unittest.TestCase):
         r.tick()
         self.assertFalse(r.active("COVP"))
 
+    def test_current_offset_present_at_power_up_is_caught_before_any_fet_closes(self):
+        r = Rig()
+        r.current(2500)
+        r.run_ms(3000)
+        self.assertEqual(r.fets(), (False, False))
+        r.tick()  # settle ends on the tick the 3 s sensor delay runs out
+        self.assertTrue(r.active("SENSOR_FAIL"))
+        self.assertEqual(r.fets(), (False, False))
+
     def test_current_offset_at_rest(self):
         # at rest = the previous tick had every FET open (here: rapid shutdown)
         r = Rig().settle()

@@ -102,7 +102,9 @@ SPEC = (
     ("precharge_tries", 3, 1, 10),
     # modes, inputs and the panel
     ("mode_debounce_ms", 1000, 0, 60000),  # a current-driven mode change must hold this long
-    ("boot_settle_ms", 2000, 0, 60000),  # FETs stay open this long after the first reading
+    # FETs stay open this long after the first reading: every boot-time check (the
+    # sensor failures, with their 3 s, among them) gets its full delay first
+    ("boot_settle_ms", 3000, 0, 60000),
     ("charger_detect_mv", 1000, 100, 10000),  # PACK above the stack by this with FETs open
     (
         "passive_action",
@@ -166,6 +168,7 @@ RULES = (
     ("balance_start_mv", "<", "covp_trip_mv"),
     ("full_cell_mv", "<", "covp_trip_mv"),
     ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
+    ("sensor_delay_ms", "<=", "boot_settle_ms"),
     ("button_min_ms", "<", "button_sleep_ms"),
     ("button_sleep_ms", "<", "button_restart_ms"),
     ("warn_hyst_mv", "<", "imbalance_warn_mv"),
