@@ -63,6 +63,7 @@ class App:
         self._overrides = config
         self.state = {}
         self.bms = None
+        self.afe_ok = False
         self.dip = 0
         self.exceptions = 0
         self.ticks = 0
@@ -110,9 +111,7 @@ class App:
         self.baud = dipsw.baud(self.dip)
         self.events.log(now, ev.DIP, self.dip, self.protocol, self.baud // 100)
         self._dip_seen = self.dip
-        self.afe_ok = self.afe.probe() and self.afe.enable_fet_control()
-        if not self.afe_ok:
-            self.events.log(now, ev.SENSOR, 0, self.afe.errors)
+        self.afe_ok = self._afe_setup(now)
         self.tick_ms = self.cfg.tick_ms
         self._next_tick = now
         self._next_led = now
@@ -122,6 +121,19 @@ class App:
         self._last_flush = now
         self._last_save = now
         self._save_state()
+
+    def _afe_setup(self, now, reprobe=False):
+        """Find the front end, give it our configuration (read back), hand it the FETs.
+        On a re-probe, a chip still in CRC mode kept its configuration: CONFIG_UPDATE
+        would only drop the FETs, so it is skipped."""
+        afe = self.afe
+        ok = afe.probe()
+        if ok and not (reprobe and afe.crc and afe.configured):
+            ok = afe.configure(self.cfg)
+        ok = ok and afe.enable_fet_control()
+        if not reprobe or ok != self.afe_ok:  # log changes, not every retry
+            self.events.log(now, ev.SENSOR, 1 if ok else 0, afe.errors)
+        return ok
 
     def _restore(self):
         """The persisted state and event log; storage trouble never stops a boot."""
@@ -141,6 +153,10 @@ class App:
     # -- scheduling ----------------------------------------------------------------
     def tick_due(self, now):
         return ticks.diff(now, self._next_tick) >= 0
+
+    def works_at(self, now):
+        """Whether poll(now) does more than refresh the LEDs (a tick or housekeeping)."""
+        return ticks.diff(now, self._next_tick) >= 0 or ticks.diff(now, self._next_house) >= 0
 
     def poll(self, now):
         """Run whatever is due at `now`; returns ms until something is due again."""
@@ -208,6 +224,9 @@ class App:
         self._stage = STAGE_WRITE
         self.fets.set(b.chg, b.dsg, b.pre)
         dry.write(b.relay_chg, b.relay_dsg)
+        if b.balancer.issue:
+            b.balancer.issue = False
+            afe.set_balancing(b.balancer.mask)
         if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
             b.restart = False
             self.state["latched"] = []
@@ -235,8 +254,7 @@ class App:
         flash. Storage failures are counted and logged, never allowed to stop the tick."""
         try:
             if not self.afe_ok or not self.sample.valid:
-                # the front end silent: re-probe it (and hand it its FETs again)
-                self.afe_ok = self.afe.probe() and self.afe.enable_fet_control()
+                self.afe_ok = self._afe_setup(now, reprobe=True)
             bits = self.panel.read_dip()
             if bits != self._dip_seen:
                 self._dip_seen = bits

@@ -64,6 +64,7 @@ class Rig:
         s.pack_mv = s.ld_mv = s.stack_mv if self.link_mv is None else self.link_mv
 
     def link(self, mv):
+        """The load side (PACK and LD pins) at mv; None: it follows the stack."""
         self.link_mv = mv
         self._link()
 
@@ -78,11 +79,18 @@ class Rig:
         self.s.current_ma = ma
 
     # -- time --------------------------------------------------------------------------
+    comm_since = None  # when set, inp.comm_age_ms grows from it as time passes
+
+    def _step(self, dt):
+        self.now += dt
+        if self.comm_since is not None:
+            self.inp.comm_age_ms = self.now - self.comm_since
+        self.s.reduce()
+        self.bms.step(self.s, self.inp, self.now, dt)
+
     def tick(self, n=1):
         for _ in range(n):
-            self.now += TICK
-            self.s.reduce()
-            self.bms.step(self.s, self.inp, self.now, TICK)
+            self._step(TICK)
 
     def run_ms(self, ms):
         self.tick(ms // TICK)
@@ -91,9 +99,7 @@ class Rig:
         """Let long stretches pass in coarse steps (hour-long timers); every timer in
         the core counts measured steps, so coarse ticks are exact for them."""
         while ms >= step:
-            self.now += step
-            self.s.reduce()
-            self.bms.step(self.s, self.inp, self.now, step)
+            self._step(step)
             ms -= step
         self.run_ms(ms)
 

@@ -1,110 +1,419 @@
-"""The BQ76952 driver against the register-level simulated chip."""
+"""The BQ76952 driver: against TI's published numbers and vectors, and the simulated chip.
+
+The wire-level tests record what the driver puts on the bus and compare it with TI's
+documents (SLUSE13, SLUUBY2, SLUAA11), so the driver is not only checked against our own
+simulator.
+"""
 
 import unittest
 
+from bms.config import Config
 from bms.sample import Sample
+from boards.host import bq76952_sim as sim_chip
 from boards.host import machine
 from boards.host.bq76952_sim import BQ76952Sim
 from boards.host.pack_model import PackModel, Rng
+from drivers import bq76952 as drv
 from drivers.bq76952 import BQ76952
 
 
-def rig(soc=50.0, temp=25.0):
+class Recorder:
+    """An I2C device in front of another that writes down every transfer."""
+
+    def __init__(self, device=None, regs=None):
+        self.device = device
+        self.regs = regs if regs is not None else bytearray(256)
+        self.log = []
+
+    def i2c_read(self, reg, buf):
+        if self.device is not None:
+            self.device.i2c_read(reg, buf)
+        else:
+            for i in range(len(buf)):
+                buf[i] = self.regs[reg + i]
+        self.log.append(("r", reg, bytes(buf)))
+
+    def i2c_write(self, reg, data):
+        self.log.append(("w", reg, bytes(data)))
+        if self.device is not None:
+            self.device.i2c_write(reg, data)
+
+    def writes(self):
+        return [(reg, data) for op, reg, data in self.log if op == "w"]
+
+    def reads(self):
+        return [(reg, len(data)) for op, reg, data in self.log if op == "r"]
+
+
+def rig(soc=50.0, temp=25.0, configured=True):
     model = PackModel(soc_pct=soc, temp_c=temp)
     chip = BQ76952Sim(model, Rng(1))
-    i2c = machine.I2C(0, devices={0x08: chip})
-    return model, chip, BQ76952(i2c)
+    rec = Recorder(chip)
+    afe = BQ76952(machine.I2C(0, devices={0x08: rec}), r_sense_uohm=sim_chip.R_SENSE_UOHM)
+    if configured:
+        assert afe.probe() and afe.configure(Config()) and afe.enable_fet_control()
+    chip.refresh()
+    return model, chip, afe, rec
 
 
-class IdentityTest(unittest.TestCase):
-    def test_probe_reads_device_number(self):
-        _m, _c, afe = rig()
-        self.assertEqual(afe.device_number(), 0x7695)
+class CrcTest(unittest.TestCase):
+    # TI SLUAA11 section 4 (and SLUAAM4 for the last one)
+    VECTORS = (
+        ((0x10, 0x3E, 0x22), 0x63),
+        ((0x00,), 0x00),
+        ((0x10, 0x14, 0x11, 0x68), 0x33),
+        ((0x0B,), 0x31),
+        ((0x10, 0x14, 0x11, 0xC5), 0x79),
+    )
+
+    def test_ti_vectors_driver(self):
+        for data, crc in self.VECTORS:
+            self.assertEqual(drv.crc8(bytes(data)), crc, data)
+
+    def test_ti_vectors_simulated_chip(self):
+        for data, crc in self.VECTORS:
+            self.assertEqual(sim_chip.crc8(data), crc, data)
+
+    def test_fet_enable_on_the_wire_in_crc_mode_is_tis_example(self):
+        rec = Recorder()
+        afe = BQ76952(machine.I2C(0, devices={0x08: rec}))
+        afe.crc = True
+        afe.subcommand(drv.SUB_FET_ENABLE)
+        # SLUAA11: [0x10 0x3E 0x22] -> 0x63, [0x00] -> 0x00
+        self.assertEqual(rec.writes(), [(0x3E, bytes((0x22, 0x63, 0x00, 0x00)))])
+
+    def test_a_read_checks_tis_first_byte_vector(self):
+        rec = Recorder()
+        rec.regs[0] = 0x68
+        rec.regs[1] = 0x33  # SLUAA11: CRC of 0x10 0x14 0x11 0x68
+        rec.regs[2] = 0x0B
+        rec.regs[3] = 0x31
+        afe = BQ76952(machine.I2C(0, devices={0x08: _Shift(rec, 0x14)}))
+        afe.crc = True
+        views = (memoryview(bytearray(2)), memoryview(bytearray(4)))
+        self.assertTrue(afe._raw_read(0x14, views))
+        rec.regs[1] = 0x34
+        self.assertFalse(afe._raw_read(0x14, views))
+        self.assertEqual(afe.crc_errors, 3)
+
+
+class _Shift:
+    """Serves regs[0..] for reads of `base`: a fixed reply for one register."""
+
+    def __init__(self, rec, base):
+        self.rec = rec
+        self.base = base
+
+    def i2c_read(self, reg, buf):
+        for i in range(len(buf)):
+            buf[i] = self.rec.regs[i]
+
+    def i2c_write(self, reg, data):
+        pass
+
+
+class WireTest(unittest.TestCase):
+    def afe(self):
+        rec = Recorder()
+        return BQ76952(machine.I2C(0, devices={0x08: rec})), rec
+
+    def test_trm_checksum_and_length_examples(self):
+        afe, rec = self.afe()
+        afe.dm_write(0x9180, b"\x7a\x30")  # TRM 13.1: Cell 1 Gain = 0x307A
+        afe.dm_write(0x9261, b"\x8c")  # Enabled Protections A = 0x8C
+        self.assertEqual(
+            rec.writes(),
+            [
+                (0x3E, bytes((0x80, 0x91, 0x7A, 0x30))),
+                (0x60, bytes((0x44, 0x06))),
+                (0x3E, bytes((0x61, 0x92, 0x8C))),
+                (0x60, bytes((0x80, 0x05))),
+            ],
+        )
+
+    def test_measurement_blocks_use_the_datasheet_registers(self):
+        afe, rec = self.afe()
+        afe.read(Sample())
+        # cells 1-16 from 0x14 to CC2 at 0x3A, the ten temperatures from 0x68,
+        # Safety Alert/Status A-C from 0x02
+        self.assertEqual(rec.reads(), [(0x14, 40), (0x68, 20), (0x02, 6)])
+
+    def test_subcommand_numbers(self):
+        afe, rec = self.afe()
+        afe.subcommand(drv.SUB_DEVICE_NUMBER)
+        afe.subcommand(drv.SUB_SET_CFGUPDATE)
+        afe.subcommand(drv.SUB_EXIT_CFGUPDATE)
+        afe.set_balancing(0x0005)
+        afe.set_fets(False, True)
+        self.assertEqual(
+            rec.writes(),
+            [
+                (0x3E, b"\x01\x00"),  # DEVICE_NUMBER
+                (0x3E, b"\x90\x00"),  # SET_CFGUPDATE
+                (0x3E, b"\x92\x00"),  # EXIT_CFGUPDATE
+                (0x3E, b"\x83\x00\x05\x00"),  # CB_ACTIVE_CELLS, cells 1 and 3
+                (0x60, bytes((~(0x83 + 0x05) & 0xFF, 6))),
+                (0x3E, b"\x97\x00\x0e"),  # FET_CONTROL: PCHG, CHG, PDSG off; DSG allowed
+                (0x60, bytes((~(0x97 + 0x0E) & 0xFF, 5))),
+            ],
+        )
+
+    def test_data_memory_encodings(self):
+        table = dict(drv.data_memory(Config(), 250))
+        self.assertEqual(table[0x9303], b"\x06")  # 10 mA, 10 mV
+        self.assertEqual(table[0x9304], b"\xff\xff")  # 16 cells
+        self.assertEqual(table[0x9278], bytes((74,)))  # COV 74 * 50.6 = 3744 mV > 3600
+        self.assertEqual(table[0x9275], bytes((49,)))  # CUV 49 * 50.6 = 2479 mV < 2800
+        self.assertEqual(table[0x9279], (604).to_bytes(2, "little"))  # 3.3 ms * 606 = 2 s
+        self.assertEqual(table[0x9280], bytes((15,)))  # OCC 30 mV over 0.25 mOhm = 120 A
+        self.assertEqual(table[0x9282], bytes((30,)))  # OCD1 60 mV = 240 A
+        self.assertEqual(table[0x9286], bytes((5,)))  # SCD 100 mV = 400 A
+        self.assertEqual(table[0x9287], bytes((17,)))  # (17 - 1) * 15 us = 240 us
+        self.assertEqual(table[0x9239], bytes((0x12,)))  # I2C fast with CRC
+        import struct
+
+        gain = struct.unpack("<f", table[0x91A8])[0]
+        self.assertAlmostEqual(gain, 7.5684 / 0.25, places=3)
+        cap = struct.unpack("<f", table[0x91AC])[0]
+        self.assertAlmostEqual(cap / gain, 298261.6178, delta=1.0)
+
+
+class ConfigureTest(unittest.TestCase):
+    def test_configure_writes_verifies_and_switches_to_crc(self):
+        _model, chip, afe, _rec = rig()
+        self.assertTrue(afe.configured)
+        self.assertTrue(afe.crc)
+        self.assertTrue(chip.crc)
+        self.assertFalse(chip.cfgupdate)
+        for address, data in drv.data_memory(Config(), 250):
+            i = address - 0x9180
+            self.assertEqual(bytes(chip.dm[i : i + len(data)]), data, hex(address))
+        self.assertEqual(chip.manufacturing_status & 0x10, 0x10)
+
+    def test_a_write_that_does_not_take_fails_the_verification(self):
+        model = PackModel()
+        chip = BQ76952Sim(model, Rng(1))
+        real = chip._subcommand
+
+        def drop_ov(sub, payload):
+            if sub != 0x9278:
+                real(sub, payload)
+
+        chip._subcommand = drop_ov
+        afe = BQ76952(machine.I2C(0, devices={0x08: chip}), r_sense_uohm=250)
         self.assertTrue(afe.probe())
+        self.assertFalse(afe.configure(Config()))
+        self.assertFalse(afe.configured)
+
+    def test_probe_finds_a_chip_already_in_crc_mode(self):
+        _m, chip, _afe, _rec = rig()
+        fresh = BQ76952(machine.I2C(0, devices={0x08: chip}), r_sense_uohm=250)
+        self.assertTrue(fresh.probe())  # the MCU rebooted; the chip kept CRC mode
+        self.assertTrue(fresh.crc)
 
     def test_probe_fails_without_a_chip(self):
         afe = BQ76952(machine.I2C(0))
         self.assertFalse(afe.probe())
-        self.assertEqual(afe.errors, 3)  # one try and two retries
+
+    def test_identity(self):
+        _m, _c, afe, _r = rig()
+        self.assertEqual(afe.device_number(), 0x7695)
 
 
 class ReadTest(unittest.TestCase):
     def test_read_matches_the_model_within_noise(self):
-        model, chip, afe = rig(soc=70.0, temp=18.0)
-        chip.refresh()
+        model, chip, afe, _rec = rig(soc=70.0, temp=18.0)
         s = Sample()
         self.assertTrue(afe.read(s))
-        self.assertTrue(s.valid)
         truth = model.cells_mv()
         for i in range(16):
             self.assertLessEqual(abs(s.cells_mv[i] - truth[i]), 2, i)
         self.assertAlmostEqual(s.stack_mv, sum(truth), delta=10)
-        self.assertLessEqual(abs(s.current_ma), 20)  # noise of the idle current sensor
+        self.assertLessEqual(abs(s.current_ma), 20)  # the idle sensor's noise
         for slot in range(4):
             self.assertAlmostEqual(s.temps_dc[slot], 180, delta=5)
         self.assertEqual(s.temps_dc[4], 180)
         self.assertEqual(s.temps_dc[5], 180)
 
-    def test_current_sign_and_units(self):
-        model, chip, afe = rig()
+    def test_current_sign_units_and_gain(self):
+        model, chip, afe, _rec = rig()
         model.set_fets(True, True, False)
         model.demand_a = -42.5
-        model.advance(100)
         chip.refresh()
         s = Sample()
         afe.read(s)
         self.assertAlmostEqual(s.current_ma, -42500, delta=20)
+        model.demand_a = 250.0  # beyond a 16-bit mA reading: the 10 mA unit covers it
+        chip.refresh()
+        afe.read(s)
+        self.assertAlmostEqual(s.current_ma, 250000, delta=20)
+
+    def test_the_default_gain_would_read_wrong(self):
+        model, chip, afe, _rec = rig(configured=False)
+        model.set_fets(True, True, False)
+        model.demand_a = -40.0
+        chip.refresh()
+        s = Sample()
+        afe.read(s)  # default units (1 mA) and default CC gain: nonsense
+        self.assertGreater(abs(s.current_ma + 40000), 10000)
+
+    def test_corrupted_replies_are_caught_by_crc(self):
+        _m, chip, afe, _rec = rig()
+        chip.crc_corrupt = True
+        s = Sample()
+        self.assertFalse(afe.read(s))
+        self.assertFalse(s.valid)
+        self.assertEqual(afe.crc_errors, 3)
+
+    def test_an_occasional_bad_reply_is_retried(self):
+        _m, chip, afe, _rec = rig()
+        real = chip.i2c_read
+        calls = [0]
+
+        def flaky(reg, buf):
+            real(reg, buf)
+            calls[0] += 1
+            if calls[0] % 3 == 1:
+                buf[0] ^= 0x01
+
+        chip.i2c_read = flaky
+        s = Sample()
+        self.assertTrue(afe.read(s))
+        self.assertGreater(afe.crc_errors, 0)
 
     def test_lost_chip_marks_reading_invalid(self):
-        _m, chip, afe = rig()
+        _m, chip, afe, _rec = rig()
         chip.lost = True
         s = Sample()
         s.valid = True
+        before = afe.errors
         self.assertFalse(afe.read(s))
         self.assertFalse(s.valid)
-        self.assertEqual(afe.errors, 3)
+        self.assertEqual(afe.errors - before, 3)  # one try and two retries
+
+    def test_short_circuit_flag(self):
+        model, chip, afe, _rec = rig()
+        self.attach(chip, 0, 0)
+        model.short = True
+        chip.sync_faults()
+        chip.refresh()
+        s = Sample()
+        afe.read(s)
+        self.assertTrue(afe.short_circuit())
+        self.assertEqual(model.fet_states()[:2], (False, False))
+
+    def attach(self, chip, cfet, dfet):
+        c = machine.Pin("C", machine.Pin.OUT, value=cfet)
+        d = machine.Pin("D", machine.Pin.OUT, value=dfet)
+        chip.attach_fet_pins(c, d)
+        return c, d
 
 
 class FetTest(unittest.TestCase):
-    def rig_with_pins(self):
-        model, chip, afe = rig()
-        cfetoff = machine.Pin("CFETOFF", machine.Pin.OUT, value=1)
-        dfetoff = machine.Pin("DFETOFF", machine.Pin.OUT, value=1)
-        chip.attach_fet_pins(cfetoff, dfetoff)
-        return model, chip, afe, cfetoff, dfetoff
-
     def test_pins_decide_once_the_chip_controls_its_fets(self):
-        model, chip, afe, cfetoff, dfetoff = self.rig_with_pins()
-        self.assertTrue(afe.enable_fet_control())
+        model, chip, afe, _rec = rig()
         self.assertEqual(chip.manufacturing_status & 0x10, 0x10)  # FET_EN
         self.assertEqual(chip.fet_control, 0x0A)  # only the pre-charge drivers held off
+        c, d = ReadTest.attach(None, chip, 1, 1)
         self.assertEqual(model.fet_states()[:2], (False, False))
-        cfetoff(0)
+        c(0)
         self.assertEqual(model.fet_states()[:2], (True, False))
-        dfetoff(0)
+        d(0)
         self.assertEqual(model.fet_states()[:2], (True, True))
         self.assertEqual(afe.read_fet_status() & 0x05, 0x05)
-        dfetoff(1)
-        self.assertEqual(model.fet_states()[:2], (True, False))
 
     def test_i2c_can_still_force_them_off(self):
-        model, _chip, afe, cfetoff, dfetoff = self.rig_with_pins()
-        afe.enable_fet_control()
-        cfetoff(0)
-        dfetoff(0)
+        model, chip, afe, _rec = rig()
+        ReadTest.attach(None, chip, 0, 0)
         afe.set_fets(False, True)
         self.assertEqual(model.fet_states()[:2], (False, True))
         afe.all_fets_off()
         self.assertEqual(model.fet_states()[:2], (False, False))
 
     def test_enabling_twice_does_not_toggle_fet_en_back_off(self):
-        _m, chip, afe, _c, _d = self.rig_with_pins()
-        afe.enable_fet_control()
+        _m, chip, afe, _r = rig()
         afe.enable_fet_control()
         self.assertEqual(chip.manufacturing_status & 0x10, 0x10)
 
-    def test_without_fet_en_the_pins_do_nothing(self):
-        model, _chip, _afe, cfetoff, dfetoff = self.rig_with_pins()
-        cfetoff(0)
-        dfetoff(0)
+    def test_config_update_drops_the_fets(self):
+        model, chip, afe, _r = rig()
+        ReadTest.attach(None, chip, 0, 0)
+        self.assertEqual(model.fet_states()[:2], (True, True))
+        afe.subcommand(drv.SUB_SET_CFGUPDATE)
         self.assertEqual(model.fet_states()[:2], (False, False))
+        afe.subcommand(drv.SUB_EXIT_CFGUPDATE)
+        self.assertEqual(model.fet_states()[:2], (True, True))
+
+
+class OwnProtectionTest(unittest.TestCase):
+    def test_the_chip_opens_the_charge_fet_on_its_own_cov(self):
+        model, chip, afe, _r = rig()
+        ReadTest.attach(None, chip, 0, 0)
+        chip.cell_override[4] = 3750  # above its COV (3744 mV), beyond the firmware's 3600
+        for _ in range(20):  # 2 s
+            chip.refresh()
+        self.assertEqual(model.fet_states()[:2], (True, True))
+        chip.refresh()
+        self.assertEqual(model.fet_states()[:2], (False, True))
+        s = Sample()
+        afe.read(s)
+        self.assertEqual(afe.safety_a & drv.SAFETY_A_COV, drv.SAFETY_A_COV)
+        chip.cell_override[4] = None
+        chip.refresh()
+        self.assertEqual(model.fet_states()[:2], (True, True))
+
+    def test_the_chip_opens_the_discharge_fet_on_its_own_cuv(self):
+        model, chip, _afe, _r = rig()
+        ReadTest.attach(None, chip, 0, 0)
+        chip.cell_override[9] = 2480  # its CUV is 49 * 50.6 = 2479 mV: not yet
+        for _ in range(30):
+            chip.refresh()
+        self.assertEqual(model.fet_states()[:2], (True, True))
+        chip.cell_override[9] = 2479
+        for _ in range(21):  # held 2 s
+            chip.refresh()
+        self.assertEqual(model.fet_states()[:2], (True, False))
+
+    def test_the_chip_opens_the_discharge_fet_on_its_own_over_current(self):
+        model, chip, _afe, _r = rig()
+        ReadTest.attach(None, chip, 0, 0)
+        model.demand_a = -260.0  # beyond its OCD1 (240 A, 426 ms)
+        for _ in range(5):  # 0 .. 400 ms held
+            chip.refresh()
+        self.assertEqual(model.fet_states()[:2], (True, True))
+        chip.refresh()  # 500 ms
+        self.assertEqual(model.fet_states()[:2], (True, False))
+
+
+class BalancingTest(unittest.TestCase):
+    def test_bleeds_the_commanded_cells(self):
+        model, chip, afe, _r = rig(soc=95)
+        self.assertTrue(afe.set_balancing(0b0000_0000_0100_0101))
+        self.assertEqual(chip.cb_mask, 0b101 | 1 << 6)
+        self.assertGreater(model.bleed_a[0], 0.05)
+        self.assertEqual(model.bleed_a[1], 0.0)
+
+    def test_refuses_neighbours_and_too_many(self):
+        model, chip, afe, _r = rig()
+        afe.set_balancing(0b11)
+        self.assertEqual(chip.cb_mask, 0)
+        afe.set_balancing(0x5555)  # 8 cells: our configured maximum
+        self.assertEqual(chip.cb_mask, 0x5555)
+        self.assertEqual(sum(1 for a in model.bleed_a if a), 8)
+
+    def test_stops_by_itself_unless_repeated(self):
+        model, chip, afe, _r = rig()
+        afe.set_balancing(0b100)
+        for _ in range(190):
+            model.advance(model.t_ms + 100)
+            chip.refresh()
+        self.assertTrue(model.bleed_a[2])
+        afe.set_balancing(0b100)  # re-issued before the 20 s interval ends
+        for _ in range(190):
+            model.advance(model.t_ms + 100)
+            chip.refresh()
+        self.assertTrue(model.bleed_a[2])
+        for _ in range(20):
+            model.advance(model.t_ms + 100)
+            chip.refresh()
+        self.assertFalse(model.bleed_a[2])

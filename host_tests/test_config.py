@@ -112,7 +112,7 @@ class DefaultsTest(unittest.TestCase):
     def test_keys_are_unique_and_carry_a_unit(self):
         keys = [row[0] for row in SPEC]
         self.assertEqual(len(keys), len(set(keys)))
-        units = ("_mv", "_ma", "_dc", "_ms", "_us", "_mah", "_pct", "_count", "_tries")
+        units = ("_mv", "_ma", "_dc", "_ms", "_us", "_mah", "_pct", "_count", "_tries", "_cells")
         codes = ("passive_action",)  # an enumeration, documented at its row
         for key in keys:
             self.assertTrue(key in codes or any(key.endswith(u) for u in units), key)

@@ -100,12 +100,28 @@ class SleepTest(unittest.TestCase):
         self.assertTrue(r.bms.sleeping)
 
     def test_48_h_idle_without_communication_sleeps(self):
-        r = Rig().settle()
-        r.inp.comm_age_ms = 48 * HOUR
-        r.tick()  # the first tick idle without communication
-        r.wait(48 * HOUR - TICK)
+        r = Rig()
+        r.comm_since = r.now  # nobody talks: the age grows from boot, as app.py gives it
+        r.tick()  # the first idle tick
+        start = r.now
+        r.wait(48 * HOUR - 2 * TICK)
         self.assertFalse(r.bms.sleeping)
         r.tick()
+        self.assertEqual(r.now - start, 48 * HOUR - TICK)
+        self.assertFalse(r.bms.sleeping)
+        r.tick()
+        self.assertTrue(r.bms.sleeping)
+
+    def test_idle_and_silence_must_both_last(self):
+        r = Rig().settle()
+        r.current(-20000)
+        r.wait(47 * HOUR)  # silent for 47 h, but discharging
+        r.current(0)
+        r.comm_since = r.now - 47 * HOUR
+        r.tick()  # idle from here
+        r.wait(2 * HOUR)
+        self.assertFalse(r.bms.sleeping)  # idle only 2 h
+        r.wait(46 * HOUR)
         self.assertTrue(r.bms.sleeping)
 
     def test_communication_keeps_it_awake(self):
@@ -241,6 +257,37 @@ class OutputTest(unittest.TestCase):
         self.assertEqual(r.fets(), (True, True))
         self.assertTrue(r.bms.relay_chg and r.bms.relay_dsg)
 
+    def test_discharge_contact_waits_for_the_discharge_fet(self):
+        r = Rig()
+        r.link(0)
+        r.run_ms(3100)
+        self.assertTrue(r.bms.pre)
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, False))
+        r.run_ms(3000 + 2000 + 3000 + 2000 + 3000)  # three failed tries
+        r.tick()  # the failure latches on the next tick
+        self.assertTrue(r.active("PRECHARGE_FAIL"))
+        self.assertFalse(r.bms.relay_dsg)
+        r2 = Rig()
+        r2.link(0)
+        r2.run_ms(3100)
+        r2.link(None)
+        r2.tick()
+        self.assertTrue(r2.bms.dsg)
+        self.assertTrue(r2.bms.relay_dsg)
+
+    def test_lost_readings_open_the_fets_before_the_failure_latches(self):
+        r = Rig().settle()
+        r.current(-20000)
+        r.s.valid = False
+        r.run_ms(200)
+        self.assertEqual(r.fets(), (True, True))
+        r.tick()  # 300 ms blind
+        self.assertEqual(r.fets(), (False, False))
+        self.assertFalse(r.active("SENSOR_FAIL"))  # that takes its 3 s
+        r.s.valid = True
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))  # readings back before: nothing latched
+
     def test_dry_contacts_follow_what_is_allowed(self):
         r = Rig().settle()
         self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, True))
@@ -293,6 +340,30 @@ class OutputTest(unittest.TestCase):
         r.current(-3000)  # a discharge: the FET opens again at once
         r.tick()
         self.assertEqual(r.fets(), (True, False))
+
+    def test_no_diode_guard_against_a_locked_protection(self):
+        r = Rig().settle()
+        for _ in range(3):
+            r.current(-250000)
+            r.run_ms(600)
+            r.current(0)
+            if not r.locked("DOCP"):
+                r.run_ms(60000)
+        self.assertTrue(r.locked("DOCP"))
+        r.current(10000)
+        r.run_ms(1000)
+        self.assertEqual(r.fets(), (True, False))
+
+    def test_diode_guard_on_a_direct_reversal(self):
+        r = Rig().settle()
+        r.temps(520, 0)
+        r.run_ms(2100)
+        r.current(-20000)
+        r.tick()
+        self.assertTrue(r.bms.chg)  # guarding the discharge
+        r.current(20000)  # straight to charging: open again on that tick
+        r.tick()
+        self.assertFalse(r.bms.chg)
 
     def test_no_diode_guard_when_a_fault_opens_both(self):
         r = Rig().settle()

@@ -56,9 +56,11 @@ VALUE_ROWS = (
     ("CHTP", temp, 501, 500, 2000, 450, 451, (False, True)),
     ("CHTP", ambient, 501, 500, 2000, 450, 451, (False, True)),
     ("DHTP", temp, 551, 550, 2000, 500, 501, (False, False)),  # CHTP is tripped too
+    ("DHTP", ambient, 551, 550, 2000, 500, 501, (False, False)),
     ("CLTP", temp, -51, -50, 2000, 0, -1, (False, True)),
     ("CLTP", ambient, -51, -50, 2000, 0, -1, (False, True)),
     ("DLTP", temp, -101, -100, 2000, -50, -51, (False, False)),  # and CLTP
+    ("DLTP", ambient, -101, -100, 2000, -50, -51, (False, False)),
     ("MOS_OTP", mos, 901, 900, 2000, 700, 701, (False, False)),
 )
 
@@ -223,11 +225,18 @@ class ReleaseGroupTest(unittest.TestCase):
 
 
 class CurrentReleaseTest(unittest.TestCase):
-    def check(self, name, setter, trip_at, current_not, current_at):
+    """Effective current releases once the value is off its trip (between trip and
+    release, where only the current can release it), never while the trip holds."""
+
+    def check(self, name, setter, trip_at, between, current_not, current_at):
         r = Rig().settle()
         setter(r, trip_at)
         r.run_ms(1200)
         self.assertTrue(r.active(name))
+        r.current(current_at)
+        r.run_ms(5000)
+        self.assertTrue(r.active(name), "released while still at its trip value")
+        setter(r, between)
         r.current(current_not)
         r.run_ms(5000)
         self.assertTrue(r.active(name))
@@ -237,16 +246,26 @@ class CurrentReleaseTest(unittest.TestCase):
         self.assertEqual(r.logged(ev.RELEASE, pt.NAMES.index(name))[-1][5], BY_CURRENT)
 
     def test_covp_released_by_effective_discharge(self):
-        self.check("COVP", cell, 3650, -1999, -2000)
+        self.check("COVP", cell, 3650, 3550, -1999, -2000)
 
     def test_povp_released_by_effective_discharge(self):
-        self.check("POVP", stack, 57700, -1999, -2000)
+        self.check("POVP", stack, 57700, 56000, -1999, -2000)
 
     def test_cuvp_released_by_effective_charge(self):
-        self.check("CUVP", cell, 2700, 1999, 2000)
+        self.check("CUVP", cell, 2700, 2900, 1999, 2000)
 
     def test_puvp_released_by_effective_charge(self):
-        self.check("PUVP", stack, 44000, 1999, 2000)
+        self.check("PUVP", stack, 44000, 46000, 1999, 2000)
+
+    def test_cuvp_waits_for_its_cells_only(self):
+        r = Rig().settle()
+        cell(r, 2700)
+        r.run_ms(1200)
+        self.assertTrue(r.active("CUVP"))
+        r.cells([3000] * 16)
+        r._stack(47990)  # every cell back, the stack a hair under 48.0 V
+        r.tick()
+        self.assertFalse(r.active("CUVP"))
 
     def test_temperature_is_not_released_by_current(self):
         r = Rig().settle()
@@ -381,6 +400,24 @@ class LockoutTest(unittest.TestCase):
         self.assertTrue(self.trips_at((300000, 600000)).locked("COCP"))
         self.assertFalse(self.trips_at((300000, 600100)).locked("COCP"))
 
+    def test_two_steps_tripping_together_are_one_event(self):
+        for name, first, second, gap in (
+            ("COCP", 80000, 95000, 9000),
+            ("DOCP", -130000, -250000, 14500),
+        ):
+            with self.subTest(name):
+                r = Rig().settle()
+                r.current(first)
+                r.run_ms(gap)  # the slow step nearly due...
+                r.current(second)
+                r.run_ms(1600)  # ...and the fast one: both trip on one tick
+                self.assertEqual(len(r.logged(ev.TRIP, pt.NAMES.index(name))), 2)
+                r.current(0)
+                r.run_ms(60000)
+                r.current(second)
+                r.run_ms(1600)
+                self.assertFalse(r.locked(name), "two events counted as three")
+
     def test_docp_steps_count_together(self):
         r = Rig().settle()
         for current, delay in ((-250000, 500), (-130000, 15000), (-250000, 500)):
@@ -409,6 +446,60 @@ class LatchTest(unittest.TestCase):
         r.tick()
         self.assertFalse(r.active("SCP"))
         self.assertEqual(r.logged(ev.RELEASE, pt.SCP)[-1][5], BY_CURRENT)
+
+    def test_scp_holds_while_the_front_end_still_reports_the_short(self):
+        r = Rig().settle()
+        r.inp.scd = True
+        r.tick()
+        r.current(5000)
+        r.link(r.s.stack_mv + 5000)
+        r.run_ms(3000)
+        self.assertTrue(r.active("SCP"))
+        self.assertEqual(len(r.logged(ev.TRIP, pt.SCP)), 1)  # no release-trip churn
+        self.assertEqual(r.fets(), (False, False))
+        r.inp.scd = False
+        r.tick()
+        self.assertFalse(r.active("SCP"))
+
+    def test_reverse_released_by_charge_current_and_by_a_charger(self):
+        for how, path in (("current", BY_CURRENT), ("charger", BY_CHARGER)):
+            with self.subTest(how):
+                r = Rig().settle()
+                r.inp.reverse = True
+                r.tick()
+                r.inp.reverse = False
+                if how == "current":
+                    r.current(2000)
+                else:
+                    r.link(r.s.stack_mv + 1000)
+                r.tick()
+                self.assertFalse(r.active("REVERSE"))
+                self.assertEqual(r.logged(ev.RELEASE, pt.REVERSE)[-1][5], path)
+
+    def test_reverse_is_judged_without_a_front_end_reading(self):
+        r = Rig().settle()
+        r.s.valid = False
+        r.inp.reverse = True
+        r.tick()
+        self.assertTrue(r.active("REVERSE"))
+
+    def test_reset_leaves_a_sensor_fault_that_is_still_there(self):
+        for label, setup in (
+            ("front end lost", lambda r: setattr(r.s, "valid", False)),
+            ("cell out of range", lambda r: cell(r, 900)),
+            ("NTC open", lambda r: temp(r, -450)),
+        ):
+            with self.subTest(label):
+                r = Rig().settle()
+                setup(r)
+                r.run_ms(3100)
+                self.assertTrue(r.active("SENSOR_FAIL"))
+                r.inp.button = True
+                r.tick(2)
+                r.inp.button = False
+                r.run_ms(5000)
+                self.assertTrue(r.active("SENSOR_FAIL"))
+                self.assertEqual(r.fets(), (False, False))
 
     def test_scp_releases_on_a_charger_at_the_terminals(self):
         r = Rig().settle()
@@ -497,6 +588,23 @@ class LatchTest(unittest.TestCase):
         r.current(-2001)
         RowTest.assert_trips_after(self, r, "SENSOR_FAIL", 3000)
 
+    def test_discharge_through_an_open_fet_is_a_mos_failure(self):
+        r = Rig().settle()
+        cell(r, 2700)
+        r.run_ms(1200)  # CUVP: discharge FET commanded off
+        self.assertEqual(r.fets(), (True, False))
+        r.current(-2001)
+        RowTest.assert_trips_after(self, r, "MOS_FAIL", 2000)
+
+    def test_precharge_current_is_not_a_mos_failure(self):
+        r = Rig()
+        r.link(0)
+        r.run_ms(3100)
+        self.assertTrue(r.bms.pre)
+        r.current(-1500)  # the pre-charge resistor's current, discharge FET off
+        r.run_ms(2900)
+        self.assertFalse(r.active("MOS_FAIL"))
+
     def test_current_through_an_open_fet_is_a_mos_failure(self):
         r = Rig().settle()
         cell(r, 3650)
@@ -547,7 +655,7 @@ class ActionTest(unittest.TestCase):
             "MOS_FAIL": 3,
         }
         seen = set()
-        for row in build(Rig().cfg):
+        for row in build(Rig().cfg)[0]:
             name = pt.NAMES[row.name]
             seen.add(name)
             if row.name >= pt.FIRST_WARNING:

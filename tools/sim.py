@@ -52,6 +52,8 @@ Choices where sim.md is silent:
   - ntc_open:N / ntc_short:N number the sensors 1-4 cells, 5 ambient, 6 MOS; an open
     NTC reads -50.0 C, a shorted one 150.0 C
   - cell_open:N: cell N reads 0 mV and cell N+1 reads both (the shared sense wire)
+  - extension: fault "current_gain:X" makes the current sensor read X * 0.1 % high
+    (negative: low), as current_offset:MA adds an offset
   - button hold_s defaults to 0.5 s (README: 50 ms-3 s RESET, 3-6 s sleep/wake, 6 s restart)
   - pack_mv overrides the stack (battery) voltage the front end reports; a value more
     than 2 V from the sum of the cells is itself a sensor failure after 3 s (pack.md)

@@ -15,6 +15,7 @@ from drivers.store import Store
 LED_PINS = ("LED_RUN", "LED_ALM", "LED_SOC1", "LED_SOC2", "LED_SOC3", "LED_SOC4", "LED_MS")
 DIP_PINS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
 WDT_TIMEOUT_MS = 4000
+R_SENSE_UOHM = 250  # the current shunt: 0.25 mOhm (400 A = 100 mV)
 
 
 class HostBoard:
@@ -43,8 +44,8 @@ class HostBoard:
         dfetoff = self._pin("AFE_DFETOFF", out, value=1)
         chip.attach_fet_pins(cfetoff, dfetoff)
         self.i2c = machine.I2C(0, scl="I2C_SCL", sda="I2C_SDA", freq=400000, devices={0x08: chip})
-        self.afe = BQ76952(self.i2c)
-        self.fets = Fets(self.afe, cfetoff, dfetoff, pre, self.reverse_in)
+        self.afe = BQ76952(self.i2c, r_sense_uohm=R_SENSE_UOHM)
+        self.fets = Fets(cfetoff, dfetoff, pre, self.reverse_in)
         self.panel = Panel(leds, dip, button)
         self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
         self.wdt = machine.WDT(0, timeout=WDT_TIMEOUT_MS, clock=clock)

@@ -1,12 +1,26 @@
 """A register-level simulation of the TI BQ76952 on the simulated I2C bus.
 
-It answers the firmware exactly as the chip does on the wire: little-endian direct
-commands (with auto-increment block reads), subcommands through 0x3E/0x3F with the
-response in 0x40.. and its checksum and length in 0x60/0x61, and FET control. Behind
-the registers is the pack model: refresh() copies the model's state into the register
-image the way the chip's measurement loop does, with measurement noise and the
-simulator's sensor overrides and faults applied. Reads only copy bytes, so a firmware
-tick against this chip allocates nothing.
+It answers the firmware as the chip does on the wire (TI SLUSE13 / SLUUBY2; the facts we
+rely on are listed in ../shared/spec/hardware.md section 1):
+- direct commands, little-endian, with auto-increment block reads;
+- subcommands through 0x3E/0x3F, the response in 0x40.. with its checksum and length in
+  0x60/0x61; writes with data are executed when 0x60/0x61 arrive with a good checksum;
+- data memory (0x9180-0x93FF): reads return a 32-byte block; writes are taken only in
+  CONFIG_UPDATE (Battery Status bit 0), which stops the chip's measurements and
+  protections and turns the FETs off, as the chip does;
+- the I2C CRC mode (Comm Type 0x11/0x12, taken at SWAP_COMM_MODE or reset): every byte
+  followed by a CRC-8; a bad CRC in a write is NACKed (OSError);
+- the FETs: FET_EN (FET_ENABLE toggles it), FET_CONTROL, the CFETOFF/DFETOFF pins, and
+  the chip's own protections (COV, CUV, OCC, OCD1/2, SCD, OTC/OTD/OTF, UTC/UTD) with the
+  thresholds and FET actions in its data memory;
+- host balancing (CB_ACTIVE_CELLS): the bleed current on the model's cells, ended by the
+  chip itself after Cell Balance Interval without a new command, refused for adjacent
+  cells, more cells than Cell Balance Max Cells, or outside its temperature limits;
+- the current through the CC Gain written to it (a wrong gain reads wrong, as on a board).
+
+refresh() copies the pack model into the register image the way the chip's measurement
+loop does, with measurement noise and the simulator's overrides and faults applied.
+Reads only copy bytes, so a firmware tick against this chip allocates nothing.
 """
 
 import errno
@@ -17,23 +31,76 @@ from boards.host.pack_model import N_CELLS
 DEVICE_NUMBER = 0x7695
 FW_VERSION = 0x0100
 KELVIN_DC = 2732
+R_SENSE_UOHM = 250  # the shunt on the simulated board (boards/host/board.py says the same)
+BLEED_OHM = 56.0  # external balancing resistors
 
 # FET Status bits
 _CHG_FET = 0x01
-_PCHG_FET = 0x02
 _DSG_FET = 0x04
-_PDSG_FET = 0x08
-
-# FET_CONTROL bits (1 = forced off)
+_MFG_FET_EN = 0x10
 _FC_DSG_OFF = 0x01
 _FC_CHG_OFF = 0x04
 
-_MFG_FET_EN = 0x10
+# temperature registers, by Sample slot: TS1, TS2, TS3, HDQ (cells), DCHG (ambient), DDSG (MOS)
+TEMP_REGS = (0x70, 0x72, 0x74, 0x76, 0x78, 0x7A)
+_T_INT = 0x68
 
-# temperature registers and which model quantity feeds them
-_T_INT, _T_TS1, _T_TS2, _T_TS3, _T_HDQ, _T_DCHG, _T_DDSG = 0x68, 0x70, 0x72, 0x74, 0x76, 0x78, 0x7A
-# Sample slot -> register: four cell zones, ambient (board), MOS
-TEMP_REGS = (_T_TS1, _T_TS2, _T_TS3, _T_HDQ, _T_DCHG, _T_DDSG)
+_DM_BASE = 0x9180
+_DM_SIZE = 0x280
+# data-memory defaults after reset that the chip's behaviour reads (TRM)
+_DM_DEFAULTS = (
+    (0x91A8, struct.pack("<f", 7.4768)),  # CC Gain
+    (0x91AC, struct.pack("<f", 2230042.46)),  # Capacity Gain
+    (0x9239, b"\x00"),  # Comm Type: default (fast I2C, no CRC)
+    (0x92FD, b"\x07"),  # TS1 thermistor
+    (0x9303, b"\x05"),  # DA Configuration: 1 mA, 10 mV
+    (0x9308, b"\x0d"),  # FET Options
+    (0x9261, b"\x88"),  # Enabled Protections A: COV SCD
+    (0x9265, b"\x98"),  # CHG FET Protections A
+    (0x9266, b"\xd5"),  # CHG FET Protections B
+    (0x9269, b"\xe4"),  # DSG FET Protections A
+    (0x926A, b"\xe6"),  # DSG FET Protections B
+    (0x9275, bytes((50,))),  # CUV 2530 mV
+    (0x9276, struct.pack("<H", 74)),
+    (0x9278, bytes((86,))),  # COV 4352 mV
+    (0x9279, struct.pack("<H", 74)),
+    (0x9280, bytes((2,))),  # OCC 4 mV
+    (0x9281, bytes((4,))),
+    (0x9282, bytes((4,))),  # OCD1 8 mV
+    (0x9283, bytes((1,))),
+    (0x9284, bytes((3,))),  # OCD2 6 mV
+    (0x9285, bytes((7,))),
+    (0x9286, bytes((0,))),  # SCD 10 mV
+    (0x9287, bytes((2,))),
+    (0x9294, bytes((5,))),
+    (0x929A, bytes((55,))),  # OTC
+    (0x929D, bytes((60,))),  # OTD
+    (0x92A0, bytes((80,))),  # OTF
+    (0x92A6, bytes((0,))),  # UTC
+    (0x92A9, bytes((0,))),  # UTD
+    (0x9336, bytes((0xEC,))),  # balancing min cell temp -20 C
+    (0x9337, bytes((60,))),
+    (0x9338, bytes((70,))),
+    (0x9339, bytes((20,))),  # Cell Balance Interval, s
+    (0x933A, bytes((1,))),  # Cell Balance Max Cells
+)
+SCD_MV = (10, 20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500)
+# what each of the chip's protections compares (indexes into refresh's measurements;
+# under-limits are negated so every check is value >= threshold)
+_MAX_CELL, _MIN_CELL, _CHARGE_MA, _DISCHARGE_MA, _CELL_T, _FET_T, _COLD_T = range(7)
+
+
+def crc8(data, crc=0):
+    """CRC-8, poly 0x07, init 0, bit by bit (written apart from the driver's table)."""
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+_CRC1 = bytes(crc8((i,)) for i in range(256))  # the CRC of one byte, for speed
+_FAST_FRAME = hasattr(bytes, "translate")  # CPython: framing by slices
 
 
 class BQ76952Sim:
@@ -42,36 +109,76 @@ class BQ76952Sim:
         self.regs = bytearray(256)
         self._mv = memoryview(self.regs)
         self._views = {}
-        self.manufacturing_status = 0  # FET_EN clear after reset: FETs in test mode
-        self.fet_control = 0x0F  # all drivers forced off
+        self.framed = bytearray(512)  # the registers as CRC mode sends them: data, CRC
+        self._framed_mv = memoryview(self.framed)
+        self._unframed = bytearray(64)
+        self._unframed_mv = memoryview(self._unframed)
         self.lost = False  # afe_lost: stops answering
+        self.crc_corrupt = False  # afe_crc: every reply byte arrives with a bit flipped
         self.cell_override = [None] * N_CELLS  # mV the chip reports instead of the model
         self.stack_override = None
         self.temp_override = [None] * len(TEMP_REGS)
-        self.current_offset_ma = 0
-        self.open_cells = 0  # bit mask of cells whose sense wire is off
         self.ntc_fault = [None] * len(TEMP_REGS)  # 0.1 degC an open/shorted NTC reads as
-        self.crc_corrupt = False
-        self.scd = False  # the hardware short-circuit detector has fired
-        self.scd_since_ms = 0
-        self.scd_recovery_ms = 5000  # SCD Recovery Time
+        self.current_offset_ma = 0
+        self.current_gain_permille = 0  # sensor gain error, 0.1 %
+        self.open_cells = 0  # bit mask of cells whose sense wire is off
+        self.cfetoff = None
+        self.dfetoff = None
         self.reads = 0
         self.writes = 0
+        self.t_ms = 0
         noise = []
         for _ in range(1021):
             noise.append(rng.next() % 3 - 1)
         self._noise = noise
         self._noise_at = 0
         self._cell_vals = [0] * N_CELLS
+        self.power_on_reset()
+
+    # -- state -------------------------------------------------------------------------
+    def power_on_reset(self):
+        """The chip powers up (with the BMS): registers and data memory to defaults."""
+        self.dm = bytearray(_DM_SIZE)
+        for address, data in _DM_DEFAULTS:
+            self._dm_put(address, data)
+        self.crc = False
+        self.cfgupdate = False
+        self.manufacturing_status = 0
+        self.fet_control = 0x0F
+        self.trips = 0  # own protections active: bits of Safety Status A (low byte), B (high)
+        self._pending = {}  # protection bit -> ms its condition has held
+        self.cb_mask = 0
+        self.cb_since_ms = 0
+        self._load_protections()
         self._apply_fets()
 
-    # -- the chip's measurement loop --------------------------------------------------
+    def _dm_put(self, address, data):
+        i = address - _DM_BASE
+        self.dm[i : i + len(data)] = data
+
+    def dm_u1(self, address):
+        return self.dm[address - _DM_BASE]
+
+    def dm_i1(self, address):
+        v = self.dm_u1(address)
+        return v - 256 if v > 127 else v
+
+    def dm_u2(self, address):
+        i = address - _DM_BASE
+        return self.dm[i] | self.dm[i + 1] << 8
+
+    def dm_f4(self, address):
+        i = address - _DM_BASE
+        return struct.unpack("<f", bytes(self.dm[i : i + 4]))[0]
+
+    # -- the chip's measurement loop ----------------------------------------------------
     def refresh(self):
-        """Copy the model's present state into the register image."""
+        """Copy the model's present state into the register image, then run the chip's
+        own protections and balancing timer."""
         model = self.model
-        if self.scd and not model.short and model.t_ms - self.scd_since_ms >= self.scd_recovery_ms:
-            self.scd = False  # SCD recovers after its recovery time with the short gone
-            self._apply_fets()
+        self.t_ms = model.t_ms
+        if self.cfgupdate:
+            return  # measurements and protections stop in CONFIG_UPDATE
         cells = model.cells_mv()
         noise = self._noise
         k = self._noise_at
@@ -93,33 +200,178 @@ class BQ76952Sim:
             over = self.cell_override[i]
             if over is not None:
                 vals[i] = over
-        struct.pack_into("<16H", self.regs, 0x14, *[min(max(v, 0), 65535) for v in vals])
+        struct.pack_into("<16H", self.regs, 0x14, *vals)
         stack_mv = self.stack_override if self.stack_override is not None else true_sum
         link_mv = model.link_v() * 1000.0
         if link_mv < 0:
             link_mv = 0.0  # the PACK and LD pins cannot measure below ground
-        current_ma = model.current_a * 1000.0 + self.current_offset_ma + 10 * noise[(k + 5) % 1021]
-        cc2 = int(current_ma / 10.0)
+        self.current_ma = self._current_ma(model.current_a, noise[(k + 5) % 1021])
+        volts = 10.0 if self.dm_u1(0x9303) & 0x04 else 1.0  # USER_VOLTS_CV
+        cc2 = int(self.current_ma / self._user_amps_ma())
         cc2 = min(max(cc2, -32768), 32767)
         struct.pack_into(
             "<HHHh",
             self.regs,
             0x34,
-            int(stack_mv / 10 + 0.5),
-            int(link_mv / 10 + 0.5),
-            int(link_mv / 10 + 0.5),
+            int(stack_mv / volts + 0.5),
+            int(link_mv / volts + 0.5),
+            int(link_mv / volts + 0.5),
             cc2,
         )
         zones = model.zone_temps_c()
         temps = (zones[0], zones[1], zones[2], zones[3], model.ambient_c, model.t_mos_c)
+        self.temps_dc = [0] * len(TEMP_REGS)
         for slot in range(len(TEMP_REGS)):
             over = self.ntc_fault[slot]
             if over is None:
                 over = self.temp_override[slot]
             dc = over if over is not None else int(temps[slot] * 10 + 0.5)
+            self.temps_dc[slot] = dc
             struct.pack_into("<H", self.regs, TEMP_REGS[slot], dc + KELVIN_DC)
         struct.pack_into("<H", self.regs, _T_INT, int(model.ambient_c * 10 + 0.5) + KELVIN_DC + 30)
+        self._protections(vals)
+        self._balancing()
+        self._status_regs()
+        self._frame(0x14, 0x3C)
+        self._frame(0x68, 0x7C)
 
+    def _user_amps_ma(self):
+        return (0.1, 1.0, 10.0, 100.0)[self.dm_u1(0x9303) & 0x03]
+
+    def _current_ma(self, true_a, noise):
+        """What CC2 reads: the true current through the gain the firmware wrote, plus
+        the simulator's sensor faults."""
+        gain_ratio = self.dm_f4(0x91A8) / (7568.4 / R_SENSE_UOHM)
+        ma = true_a * 1000.0 * gain_ratio * (1 + self.current_gain_permille / 1000.0)
+        return ma + self.current_offset_ma + 10 * noise
+
+    # -- the chip's own protections ----------------------------------------------------
+    def _load_protections(self):
+        """The enabled protections as (bit, kind, threshold, delay ms, hysteresis), in
+        the units refresh() compares: mV, mA, 0.1 degC. Rebuilt when data memory changes."""
+        en_a = self.dm_u1(0x9261)
+        en_b = self.dm_u1(0x9262)
+        ma_per_2mv = 2 * 1000000 // R_SENSE_UOHM  # mA that put 2 mV across the shunt
+        rows = (
+            (
+                0x08,
+                en_a & 0x08,
+                _MAX_CELL,
+                self.dm_u1(0x9278) * 506 // 10,
+                3.3 * (2 + self.dm_u2(0x9279)),
+                101,
+            ),
+            (
+                0x04,
+                en_a & 0x04,
+                _MIN_CELL,
+                -(self.dm_u1(0x9275) * 506 // 10),
+                3.3 * (2 + self.dm_u2(0x9276)),
+                101,
+            ),
+            (
+                0x10,
+                en_a & 0x10,
+                _CHARGE_MA,
+                self.dm_u1(0x9280) * ma_per_2mv,
+                3.3 * (2 + self.dm_u1(0x9281)),
+                None,
+            ),
+            (
+                0x20,
+                en_a & 0x20,
+                _DISCHARGE_MA,
+                self.dm_u1(0x9282) * ma_per_2mv,
+                3.3 * (2 + self.dm_u1(0x9283)),
+                None,
+            ),
+            (
+                0x40,
+                en_a & 0x40,
+                _DISCHARGE_MA,
+                self.dm_u1(0x9284) * ma_per_2mv,
+                3.3 * (2 + self.dm_u1(0x9285)),
+                None,
+            ),
+            (0x1000, en_b & 0x10, _CELL_T, self.dm_i1(0x929A) * 10 + 1, 2000, 50),
+            (0x2000, en_b & 0x20, _CELL_T, self.dm_i1(0x929D) * 10 + 1, 2000, 50),
+            (0x8000, en_b & 0x80, _FET_T, self.dm_u1(0x92A0) * 10 + 1, 2000, 150),
+            (0x0100, en_b & 0x01, _COLD_T, -(self.dm_i1(0x92A6) * 10 - 1), 2000, 50),
+            (0x0200, en_b & 0x02, _COLD_T, -(self.dm_i1(0x92A9) * 10 - 1), 2000, 50),
+        )
+        self._checks = [r for r in rows if r[1]]
+
+    def _protections(self, cells):
+        """The hardware backstop: each enabled protection trips when its condition holds
+        for its delay; its FETs open (as its FET-protection bits say)."""
+        dt = 100
+        i_ma = self.current_ma
+        t = self.temps_dc
+        measured = (
+            max(cells),
+            -min(cells),
+            i_ma,
+            -i_ma,
+            max(t[0], t[1], t[2], t[3]),
+            t[5],
+            -min(t[0], t[1], t[2], t[3]),
+        )
+        before = self.trips
+        scd_before = self.scd
+        for bit, _en, kind, threshold, delay, hyst in self._checks:
+            v = measured[kind]
+            if self.trips & bit:
+                # over-current recovers when the current stops; the rest with hysteresis
+                if (v <= 0) if hyst is None else (v < threshold - hyst):
+                    self.trips &= ~bit
+                continue
+            if v >= threshold:
+                held = self._pending.get(bit, -dt) + dt  # the first sample that sees it: 0
+                self._pending[bit] = held
+                if held >= delay:
+                    self.trips |= bit
+            else:
+                self._pending[bit] = -dt
+        if (
+            self.scd
+            and not self.model.short
+            and self.t_ms - self.scd_since_ms >= 1000 * self.dm_u1(0x9294)
+        ):
+            self.scd = False  # SCD recovers after its recovery time with the short gone
+        if self.trips != before or self.scd != scd_before:
+            self._apply_fets()
+
+    # -- balancing ---------------------------------------------------------------------
+    def _balancing(self):
+        mask = self.cb_mask
+        if not mask:
+            return
+        cell_t = self.temps_dc[:4]
+        if self.t_ms - self.cb_since_ms >= 1000 * self.dm_u1(0x9339):
+            mask = 0  # not re-commanded within the interval: the chip stops
+        elif min(cell_t) < self.dm_i1(0x9336) * 10 or max(cell_t) > self.dm_i1(0x9337) * 10:
+            mask = 0  # outside the balancing temperature window (resumes when back)
+        self.model.set_bleed(mask, 3.4 / BLEED_OHM)
+        if not mask and self.t_ms - self.cb_since_ms >= 1000 * self.dm_u1(0x9339):
+            self.cb_mask = 0
+
+    def _set_balancing(self, mask):
+        adjacent = mask & (mask >> 1)
+        count = 0
+        for i in range(N_CELLS):
+            count += (mask >> i) & 1
+        if adjacent or count > self.dm_u1(0x933A):
+            mask = 0  # the chip will not bleed two neighbours, or more than its limit
+        self.cb_mask = mask
+        self.cb_since_ms = self.t_ms
+        self.model.set_bleed(mask, 3.4 / BLEED_OHM)
+
+    scd = False
+    scd_since_ms = 0
+    current_ma = 0.0
+    temps_dc = (250, 250, 250, 250, 250, 250)
+
+    # -- FETs --------------------------------------------------------------------------
     def attach_fet_pins(self, cfetoff, dfetoff):
         """The CFETOFF/DFETOFF inputs (high forces that FET off), from a new board."""
         self.cfetoff = cfetoff
@@ -131,22 +383,12 @@ class BQ76952Sim:
     def _pin_changed(self, pin, level):
         self._apply_fets()
 
-    def power_on_reset(self):
-        """The chip loses power with the BMS (the power switch): registers to defaults."""
-        self.manufacturing_status = 0
-        self.fet_control = 0x0F
-        self.scd = False
-        self._apply_fets()
-
-    cfetoff = None
-    dfetoff = None
-
     def sync_faults(self):
         """Re-evaluate the FETs after the simulator changed a fault."""
         self._apply_fets()
 
     def _apply_fets(self):
-        enabled = self.manufacturing_status & _MFG_FET_EN
+        enabled = self.manufacturing_status & _MFG_FET_EN and not self.cfgupdate
         chg = bool(enabled) and not self.fet_control & _FC_CHG_OFF
         dsg = bool(enabled) and not self.fet_control & _FC_DSG_OFF
         if self.cfetoff is None or self.cfetoff.level:
@@ -154,37 +396,90 @@ class BQ76952Sim:
         if self.dfetoff is None or self.dfetoff.level:
             dsg = False
         model = self.model
-        if dsg and model.short and not model.stuck_dsg:
-            # the comparator fires within its 250 us delay: both drivers off at once
+        if dsg and model.short and not model.stuck_dsg and self.dm_u1(0x9261) & 0x80:
+            # the comparator fires within its delay (microseconds): at once
             self.scd = True
             self.scd_since_ms = model.t_ms
-        if self.scd:
-            chg = dsg = False
+        own = self.trips | (0x80 if self.scd else 0)
+        if own & (self.dm_u1(0x9265) | self.dm_u1(0x9266) << 8):  # CHG FET Protections A, B
+            chg = False
+        if own & (self.dm_u1(0x9269) | self.dm_u1(0x926A) << 8):  # DSG FET Protections A, B
+            dsg = False
         model.set_fets(chg, dsg, model.pre_on)
-        real_chg, real_dsg, _ = model.fet_states()
-        self.regs[0x7F] = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
-        self.regs[0x03] = 0x80 if self.scd else 0  # Safety Status A: SCD
-        self.regs[0x02] = self.regs[0x03]  # Safety Alert A
+        self._status_regs()
 
-    # -- I2C ----------------------------------------------------------------------------
+    def _status_regs(self):
+        real_chg, real_dsg, _ = self.model.fet_states()
+        regs = self.regs
+        regs[0x7F] = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
+        a = (self.trips & 0xFF) | (0x80 if self.scd else 0)
+        regs[0x02] = regs[0x03] = a  # Safety Alert / Status A
+        regs[0x04] = regs[0x05] = self.trips >> 8  # B
+        status = 0x0001 if self.cfgupdate else 0
+        if self.trips or self.scd:
+            status |= 0x0800  # SS: a safety fault
+        regs[0x12] = status & 0xFF
+        regs[0x13] = status >> 8
+        self._frame(0x00, 0x14)
+        self._frame(0x7F, 0x80)
+
+    # -- I2C -----------------------------------------------------------------------------
     def i2c_read(self, reg, buf):
         if self.lost:
             raise OSError(errno.ETIMEDOUT)
         self.reads += 1
         n = len(buf)
+        if self.crc:
+            self._crc_read(reg, buf)
+            return
         key = reg << 8 | n
         view = self._views.get(key)
         if view is None:
             view = self._mv[reg : reg + n]
             self._views[key] = view
         buf[:] = view
+        if self.crc_corrupt:
+            buf[0] ^= 0x10  # undetectable without CRC
+
+    def _frame(self, lo, hi):
+        """Bring the CRC-framed image of registers lo..hi-1 up to date."""
+        if _FAST_FRAME:
+            data = bytes(self.regs[lo:hi])
+            self.framed[2 * lo : 2 * hi : 2] = data
+            self.framed[2 * lo + 1 : 2 * hi : 2] = data.translate(_CRC1)
+            return
+        regs = self.regs
+        f = self.framed
+        t = _CRC1
+        for r in range(lo, hi):
+            d = regs[r]
+            f[2 * r] = d
+            f[2 * r + 1] = t[d]
+
+    def _crc_read(self, reg, buf):
+        """Data bytes each followed by its CRC; the first CRC covers the address bytes."""
+        n2 = len(buf)
+        key = 0x10000 | reg << 8 | n2
+        view = self._views.get(key)
+        if view is None:
+            view = self._framed_mv[2 * reg : 2 * reg + n2]
+            self._views[key] = view
+        buf[:] = view
+        t = _CRC1
+        buf[1] = t[t[t[t[0x10] ^ reg] ^ 0x11] ^ buf[0]]  # CRC of 0x10, reg, 0x11, d0
+        if self.crc_corrupt:
+            for k in range(0, n2, 2):
+                buf[k] ^= 0x10
 
     def i2c_write(self, reg, data):
         if self.lost:
             raise OSError(errno.ETIMEDOUT)
         self.writes += 1
+        if self.crc:
+            data = self._crc_unframe(reg, data)
         n = len(data)
         self.regs[reg : reg + n] = data
+        self._frame(reg, reg + n)
         if reg == 0x3E and n == 2:
             self._subcommand(self.regs[0x3E] | self.regs[0x3F] << 8, None)
         elif reg == 0x60 and n == 2:
@@ -194,32 +489,71 @@ class BQ76952Sim:
             if (~(head + sum(payload))) & 0xFF == self.regs[0x60]:
                 self._subcommand(self.regs[0x3E] | self.regs[0x3F] << 8, payload)
 
+    def _crc_unframe(self, reg, data):
+        """Check and strip the CRCs of a write; a bad one is NACKed."""
+        n = len(data) // 2
+        if len(data) % 2 or n > len(self._unframed):
+            raise OSError(errno.EIO)
+        t = _CRC1
+        out = self._unframed
+        for k in range(n):
+            d = data[2 * k]
+            want = t[t[t[0x10] ^ reg] ^ d] if k == 0 else t[d]
+            if data[2 * k + 1] != want:
+                raise OSError(errno.EIO)
+            out[k] = d
+        key = 0x20000 | n
+        view = self._views.get(key)
+        if view is None:
+            view = self._unframed_mv[:n]
+            self._views[key] = view
+        return view
+
     def _respond(self, data):
         n = len(data)
         self.regs[0x40 : 0x40 + n] = data
         self.regs[0x60] = ~(self.regs[0x3E] + self.regs[0x3F] + sum(data)) & 0xFF
         self.regs[0x61] = n + 4
+        self._frame(0x3E, 0x62)
 
     def _subcommand(self, sub, payload):
+        if _DM_BASE <= sub < _DM_BASE + _DM_SIZE:
+            i = sub - _DM_BASE
+            if payload is None:
+                self._respond(bytes(self.dm[i : i + 32]))
+            elif self.cfgupdate:
+                self.dm[i : i + len(payload)] = payload
+            return
         if sub == 0x0001:
             self._respond(struct.pack("<H", DEVICE_NUMBER))
         elif sub == 0x0002:
-            self._respond(struct.pack("<HHH", DEVICE_NUMBER, FW_VERSION, 0))
+            self._respond(struct.pack(">HHH", DEVICE_NUMBER, FW_VERSION, 0))
         elif sub == 0x0057:
             self._respond(struct.pack("<H", self.manufacturing_status))
         elif sub == 0x0022:  # FET_ENABLE toggles FET_EN
             self.manufacturing_status ^= _MFG_FET_EN
-            self._apply_fets()
         elif sub == 0x0095:  # ALL_FETS_OFF
             self.fet_control = 0x0F
-            self._apply_fets()
         elif sub == 0x0096:  # ALL_FETS_ON
             self.fet_control = 0x00
-            self._apply_fets()
         elif sub == 0x0097 and payload:  # FET_CONTROL
             self.fet_control = payload[0] & 0x0F
-            self._apply_fets()
+        elif sub == 0x0083:  # CB_ACTIVE_CELLS
+            if payload is None:
+                self._respond(struct.pack("<H", self.cb_mask))
+            else:
+                self._set_balancing(payload[0] | payload[1] << 8)
+        elif sub == 0x0090:  # SET_CFGUPDATE: measurements, protections and FETs stop
+            self.cfgupdate = True
+        elif sub == 0x0092:  # EXIT_CFGUPDATE
+            self.cfgupdate = False
+            self._load_protections()
+            self.manufacturing_status = self.dm_u2(0x9343) or self.manufacturing_status
+        elif sub == 0x29BC:  # SWAP_COMM_MODE: take the Comm Type from data memory
+            self.crc = self.dm_u1(0x9239) in (0x11, 0x12)
         elif sub == 0x0012:  # RESET
-            self.manufacturing_status = 0
-            self.fet_control = 0x0F
-            self._apply_fets()
+            self.power_on_reset()
+            return
+        else:
+            return
+        self._apply_fets()

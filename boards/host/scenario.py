@@ -12,7 +12,14 @@ from bms.config import Config, ConfigError
 
 MAX_PACKS = 32
 FAULTS = ("short_circuit", "reverse_polarity", "afe_lost", "afe_crc", "precharge_fail", "clear")
-FAULTS_WITH_ARG = ("ntc_open", "ntc_short", "cell_open", "current_offset", "fet_stuck")
+FAULTS_WITH_ARG = (
+    "ntc_open",
+    "ntc_short",
+    "cell_open",
+    "current_offset",
+    "current_gain",
+    "fet_stuck",
+)
 TEMP_SENSORS = ("cells", "cell1", "cell2", "cell3", "cell4", "ambient", "mos")
 INVERTERS = ("can", "rs485", "none")
 
@@ -101,6 +108,8 @@ def parse_fault(where, v):
         raise ScenarioError("%s: %s needs a number after the colon" % (where, name)) from None
     if name == "current_offset":
         return name, _check_int(where, n, -100000, 100000)
+    if name == "current_gain":  # 0.1 % units: current_gain:5 reads 0.5 % high
+        return name, _check_int(where, n, -500, 500)
     if name == "cell_open":
         return name, _check_int(where, n, 1, 16)
     return name, _check_int(

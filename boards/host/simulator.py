@@ -127,6 +127,7 @@ class SimPack:
             chip.lost = False
             chip.open_cells = 0
             chip.current_offset_ma = 0
+            chip.current_gain_permille = 0
             chip.ntc_fault = [None] * 6
             chip.crc_corrupt = False
         elif name == "short_circuit":
@@ -146,6 +147,8 @@ class SimPack:
                 m.stuck_dsg = True
         elif name == "current_offset":
             chip.current_offset_ma = arg
+        elif name == "current_gain":
+            chip.current_gain_permille = arg
         elif name == "cell_open":
             chip.open_cells |= 1 << (arg - 1)
         elif name in ("ntc_open", "ntc_short"):
@@ -163,20 +166,27 @@ class SimPack:
     def step_to(self, t_ms):
         self.model.advance(t_ms)
 
-    def poll(self, now_ticks):
+    def poll(self, t_ms, now_ticks):
         app = self.app
         if app is None:
+            self.model.advance(t_ms)
             return _FOREVER
-        if app.tick_due(now_ticks):
-            self.chip.refresh()
+        if app.works_at(now_ticks):
+            # the firmware will read the chip or may change the FETs: bring the pack up
+            # to now first (a wake for the LEDs alone leaves the model where it is)
+            self.model.advance(t_ms)
+            if app.tick_due(now_ticks):
+                self.chip.refresh()
         wait = app.poll(now_ticks)
+        cause = 0
         if self.board.wdt.sim_expired():
+            cause = machine.WDT_RESET
+        elif self.board.restart_requested:
+            cause = machine.SOFT_RESET
+        if cause:
             self.reboots += 1
-            self.power_on(machine.WDT_RESET)
-            return 0
-        if self.board.restart_requested:
-            self.reboots += 1
-            self.power_on(machine.SOFT_RESET)
+            self.model.advance(t_ms)
+            self.power_on(cause)
             return 0
         return wait
 
@@ -214,7 +224,10 @@ class Simulator:
         return self.packs
 
     def apply(self, e):
-        """Apply one scenario event now (the models are already at the current time)."""
+        """Apply one scenario event now."""
+        t = self.clock.t_ms
+        for pack in self.packs:
+            pack.step_to(t)  # conditions change now: integrate up to here first
         targets = self._targets(e)
         if "current_a" in e:
             self.demand_a = float(e["current_a"])
@@ -304,17 +317,17 @@ class Simulator:
         while True:
             t = clock.t_ms
             if t != self._done_t:
-                for pack in packs:
-                    pack.step_to(t)
                 self._due_events(t)
                 now_ticks = clock.ticks_ms()
                 wait = _FOREVER
                 for pack in packs:
-                    w = pack.poll(now_ticks)
+                    w = pack.poll(t, now_ticks)
                     if w < wait:
                         wait = w
                 self._wait = wait
                 if t >= self._next_trace:
+                    for pack in packs:
+                        pack.step_to(t)
                     self._trace([self.record(pack) for pack in packs])
                     self._next_trace += self._trace_ms
                 self._done_t = t
@@ -374,7 +387,7 @@ class Simulator:
         rec["leds"] = {"run": leds[0], "alm": leds[1], "soc": leds[2:6], "ms": leds[6]}
         rec["protections"] = b.protection_names()
         rec["warnings"] = b.warning_names()
-        rec["balancing"] = None
+        rec["balancing"] = b.balancer.cells()
         rec["limits"] = None
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         return rec
@@ -400,6 +413,7 @@ _PRECHARGE = (None, "started", "done", "timed_out")
 _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
 _STAGES = (None, "read", "core", "write", "led", "boot", "store")
 _INPUTS = (None, "passive", "rsd")
+_SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 
 
 def _name(table, i):
@@ -434,6 +448,8 @@ def event_dict(record):
         out["what"] = _name(_STAGES, what)
     elif code == ev.INPUT:
         out["what"] = _name(_INPUTS, what)
+    elif code == ev.SENSOR:
+        out["what"] = _name(_SENSOR, what)
     elif code == ev.DIP:
         out["what"] = _bits(what)
     elif code == ev.CONFIG:

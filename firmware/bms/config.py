@@ -86,6 +86,9 @@ SPEC = (
     # balancing
     ("balance_start_mv", 3400, 3000, 3650),
     ("balance_delta_mv", 30, 5, 500),
+    ("balance_min_temp_dc", 0, -200, 400),  # no bleeding outside this window
+    ("balance_max_temp_dc", 450, 0, 600),
+    ("balance_max_cells", 8, 1, 8),  # never two neighbours, so 8 at most
     # sensor and MOS failures (released by RESET only)
     ("sensor_cell_low_mv", 1000, 0, 2500),
     ("sensor_cell_high_mv", 4500, 3700, 5000),
@@ -94,6 +97,7 @@ SPEC = (
     ("sensor_sum_diff_mv", 2000, 200, 10000),
     ("sensor_offset_ma", 2000, 100, 10000),
     ("sensor_delay_ms", 3000, 0, 60000),
+    ("afe_blind_ms", 300, 100, 3000),  # invalid readings this long open the FETs at once
     ("mos_fail_ma", 2000, 500, 20000),
     ("mos_fail_delay_ms", 2000, 100, 60000),
     # pre-charge of a capacitive inverter input before the discharge FET closes
@@ -168,7 +172,9 @@ RULES = (
     ("balance_start_mv", "<", "covp_trip_mv"),
     ("full_cell_mv", "<", "covp_trip_mv"),
     ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
+    ("balance_min_temp_dc", "<", "balance_max_temp_dc"),
     ("sensor_delay_ms", "<=", "boot_settle_ms"),
+    ("afe_blind_ms", "<=", "sensor_delay_ms"),
     ("button_min_ms", "<", "button_sleep_ms"),
     ("button_sleep_ms", "<", "button_restart_ms"),
     ("warn_hyst_mv", "<", "imbalance_warn_mv"),

@@ -30,6 +30,7 @@ from bms import events as ev
 from bms import panel as pnl
 from bms import protections as pt
 from bms import ticks
+from bms.balance import Balancer
 from bms.precharge import Precharge
 from bms.protect import OPEN_CHG, OPEN_DSG, Engine
 from bms.sample import CELLS, T_MOS
@@ -58,10 +59,17 @@ UNDER_VOLTAGES = _mask(pt.CUVP, pt.PUVP)
 LED_WARNINGS = _mask(
     pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT, pt.HIGH_TEMP, pt.LOW_TEMP
 )
+# protections during which no cell is bled: all but the charge-end ones (bleeding the
+# high cell is what COVP/POVP need)
+_NO_BALANCING = ((1 << pt.FIRST_WARNING) - 2) & ~_mask(pt.COVP, pt.POVP)
 _COVP = 1 << pt.COVP
 _CUVP = 1 << pt.CUVP
 _DOCP = 1 << pt.DOCP
 _COCP = 1 << pt.COCP
+
+# SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
+SENSOR_BLIND = const(2)
+SENSOR_BACK = const(3)
 
 # INPUT event `what`
 IN_PASSIVE = const(1)
@@ -87,11 +95,13 @@ class Bms:
         self.events = events
         self.vals = [0] * pt.N_VALS
         self.extra = [0] * pt.N_VALS
-        self.engine = Engine(pt.build(cfg), events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
+        rows, self._docp_row = pt.build(cfg)
+        self.engine = Engine(rows, events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
         self.precharge = Precharge(cfg, events)
         self.button = btn.Button(cfg)
         self.panel = pnl.PanelLogic()
         self.soc = Soc(cfg, events)
+        self.balancer = Balancer(cfg)
         self.stored_soc = stored_soc
         self.zero_ma = cfg.current_zero_ma
         self.eff_ma = cfg.effective_current_ma
@@ -119,7 +129,7 @@ class Bms:
         self._discharging = False
         self._cuvp_since = -1
         self._idle_since = -1
-        self._last_names = 0
+        self._blind_ms = 0  # how long the readings have been invalid
         self._passive = False
         self._rsd = False
         self.parallel = False  # more than one pack on the link (M/S LED)
@@ -156,17 +166,33 @@ class Bms:
         before = self.engine.names
         self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
         names = self.engine.names
-        if self.started:
-            if names & _COVP and not before & _COVP:
+        # SOC calibrations on the trips, from a plausible reading only (a loose sense
+        # wire trips COVP and CUVP together and says nothing about the charge)
+        full = names & _COVP and not before & _COVP
+        empty = names & _CUVP and not before & _CUVP
+        plausible = cfg.sensor_cell_low_mv <= s.min_mv and s.max_mv <= cfg.sensor_cell_high_mv
+        if self.started and valid and plausible and not (full and empty):
+            if full:
                 self.soc.calibrate_full(now)
-            if names & _CUVP and not before & _CUVP:
+            if empty:
                 self.soc.calibrate_empty(now)
         self._sleep(names, chg_flow or charger, inp, now)
         self._mode(names, inp, now)
         fets_open = not (self.chg or self.dsg or self.pre)
-        self._fets(s, inp, now)
+        self._fets(s, inp, now, dt_ms)
         if self.started and valid:
             self.soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, fets_open, now)
+        # balancing: charging or idle, and nothing but the charge-end protections active
+        if (
+            self.settled
+            and valid
+            and self.reported_ma >= 0
+            and not (names & _NO_BALANCING)
+            and not (inp.rsd or inp.hold or self.sleeping)
+        ):
+            self.balancer.step(s, True, now)
+        else:
+            self.balancer.stop()
         self._panel(names, inp, now)
 
     def _start(self, s, now):
@@ -228,7 +254,7 @@ class Bms:
         hot = s.cell_tmax_dc > cfg.docp_cont_temp_dc
         limit = cfg.docp_cont_hot_ma if hot else cfg.docp_cont_ma
         self.docp_cont_ma = limit
-        self.engine.set_trip(pt.DOCP_CONT_ROW, limit)
+        self.engine.set_trip(self._docp_row, limit, True, False)
 
     def _inputs(self, inp, now):
         if inp.passive != self._passive:
@@ -241,7 +267,7 @@ class Bms:
     def _button(self, action, now):
         self.events.log(now, ev.RESET, action, self.button.held_ms)
         if action == btn.RESET:
-            self.engine.reset(now)
+            self.engine.reset()
             self.precharge.reset()
             self.sleeping = False
         elif action == btn.SLEEP_WAKE:
@@ -250,9 +276,10 @@ class Bms:
             self.restart = True
 
     def _sleep(self, names, charge_seen, inp, now):
-        """Low-power mode after CUVP held without charge, or a long idle without
-        communication; both are held-for timers from the first tick that saw them
-        (config caps them below the 6.2-day reach of a tick difference)."""
+        """Low-power mode after CUVP held without charge, or after sleep_idle_ms both
+        idle (0 A reported) and without communication. The timers run from the first
+        tick that saw their condition (config caps them below the 6.2-day reach of a
+        tick difference)."""
         cfg = self.cfg
         if self.sleeping:
             if charge_seen:
@@ -263,13 +290,14 @@ class Bms:
                 self._cuvp_since = now
         else:
             self._cuvp_since = -1
-        if self.reported_ma == 0 and inp.comm_age_ms >= cfg.sleep_idle_ms:
+        if self.reported_ma == 0:
             if self._idle_since < 0:
                 self._idle_since = now
         else:
             self._idle_since = -1
+        idle = self._idle_since >= 0 and ticks.diff(now, self._idle_since) >= cfg.sleep_idle_ms
         if (self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= cfg.sleep_cuvp_ms) or (
-            self._idle_since >= 0 and ticks.diff(now, self._idle_since) >= cfg.sleep_idle_ms
+            idle and inp.comm_age_ms >= cfg.sleep_idle_ms
         ):
             self.sleeping = True
             self._cuvp_since = -1
@@ -294,23 +322,44 @@ class Bms:
             self.events.log(now, ev.MODE, target, self.mode)
             self.mode = target
 
-    def _fets(self, s, inp, now):
+    def _fets(self, s, inp, now, dt_ms):
         cfg = self.cfg
         if not self.settled and self.started:
             self.settled = ticks.diff(now, self._first_ms) >= cfg.boot_settle_ms
         eng = self.engine
-        stop = inp.rsd or inp.hold or self.sleeping or not self.settled
+        # blind: no valid reading for afe_blind_ms. The FETs open at once; the sensor
+        # failure itself latches after sensor_delay_ms (pack.md)
+        if s.valid:
+            if self._blind_ms >= cfg.afe_blind_ms:
+                self.events.log(now, ev.SENSOR, SENSOR_BACK, self._blind_ms)
+            self._blind_ms = 0
+        else:
+            if self._blind_ms < cfg.afe_blind_ms <= self._blind_ms + dt_ms:
+                self.events.log(now, ev.SENSOR, SENSOR_BLIND, self._blind_ms + dt_ms)
+            self._blind_ms = min(self._blind_ms + dt_ms, cfg.sensor_delay_ms)
+        blind = self._blind_ms >= cfg.afe_blind_ms
+        stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
         passive = cfg.passive_action if inp.passive else 0
         allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
         allow_dsg = not (stop or eng.blocked & OPEN_DSG or passive & 2)
-        # the diode guard (see the module docstring)
+        # the diode guard (see the module docstring); never against a latched or locked row
         i = s.current_ma
         guard = not (stop or eng.hard or passive)
-        if guard and not allow_chg and (self._guard_chg or i <= -self.eff_ma):
+        if (
+            guard
+            and not allow_chg
+            and not eng.blocked_hold & OPEN_CHG
+            and (self._guard_chg or i <= -self.eff_ma)
+        ):
             self._guard_chg = self.reported_ma < 0
         else:
             self._guard_chg = False
-        if guard and not allow_dsg and (self._guard_dsg or i >= self.eff_ma):
+        if (
+            guard
+            and not allow_dsg
+            and not eng.blocked_hold & OPEN_DSG
+            and (self._guard_dsg or i >= self.eff_ma)
+        ):
             self._guard_dsg = self.reported_ma > 0
         else:
             self._guard_dsg = False
@@ -321,8 +370,9 @@ class Bms:
         pre.step(allow_dsg or self._guard_dsg, s.stack_mv, s.ld_mv, now)
         self.dsg = pre.dsg
         self.pre = pre.pre
+        # dry contact 2 says "discharge enabled" once the discharge path is really there
         self.relay_chg = allow_chg
-        self.relay_dsg = allow_dsg
+        self.relay_dsg = allow_dsg and self.dsg
 
     def _panel(self, names, inp, now):
         if self.sleeping:

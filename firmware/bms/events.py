@@ -26,13 +26,12 @@ DIP = const(9)  # what: DIP bits read at boot, value: bits in use (differs = cha
 RESET = const(10)  # what: button action, value: hold time ms
 EXCEPTION = const(11)  # what: where (tick stage), value: count
 CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept)
-SAFE_STATE = const(13)  # what: reason
-INPUT = const(14)  # what: input (passive/rsd), value: new level
-SENSOR = const(15)  # what: front-end status (lost, back), value: failed reads
-PRECHARGE = const(16)  # what: attempt, value: ld_mv, extra: stack_mv
-SOC = const(17)  # what: calibration kind, value: new SOC 0.01 %, extra: old
-LIMIT = const(18)  # what: limit flag changed
-COMM = const(19)  # what: link, value: 1 up / 0 lost
+INPUT = const(13)  # what: input (passive/rsd), value: new level
+SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back; value
+PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
+SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
+LIMIT = const(17)  # what: limit flag changed
+COMM = const(18)  # what: link, value: 1 up / 0 lost
 
 NAMES = (
     None,
@@ -48,7 +47,6 @@ NAMES = (
     "RESET",
     "EXCEPTION",
     "CONFIG",
-    "SAFE_STATE",
     "INPUT",
     "SENSOR",
     "PRECHARGE",

@@ -50,7 +50,8 @@ class Precharge:
     def step(self, want_dsg, stack_mv, ld_mv, now):
         """Decide the discharge and pre-charge FETs for this tick."""
         if not want_dsg or self.failed:
-            self.state = IDLE if self.state != WAITING else WAITING
+            if self.state != WAITING:  # a retry pause runs on
+                self.state = IDLE
             self.dsg = False
             self.pre = False
             return

@@ -12,12 +12,19 @@ first tick that saw the condition: a 1000 ms row whose condition starts at t tri
 tick where now - t >= 1000, not one tick earlier.
 
 Release paths, each a flag or field of the row:
-- value: the row's value back in range, and every row of its release group too (the
-  manual releases COVP and POVP only when both the pack and every cell are in range);
+- value: the row's value back in range; with F_GROUP also every row of its release
+  group (the manual releases COVP and POVP only when both the pack and every cell are
+  back; PUVP waits for the cells, CUVP for its cells only);
 - time: `rel_after` ms after the trip (over-current);
-- current: effective discharge (REL_DSG) or charge (REL_CHG) current; REL_CHARGER also
-  accepts a charger seen at the terminals while the FETs are open;
+- current: effective discharge (F_REL_DSG) or charge (F_REL_CHG) current; F_REL_CHARGER
+  also accepts a charger seen at the terminals while the FETs are open;
 - RESET: clears LATCHED and LOCKED rows.
+Current, charger and RESET releases need the trip condition itself gone (a still
+shorted output, a cell still at 3.65 V, a sensor still failed keep their row): releasing
+a live fault would only close a FET for a tick before it trips again.
+
+Lockouts count over-current events, not rows: a trip counts only when no other row of
+its lockout group is already active, so two steps tripping on one tick are one event.
 The engine allocates nothing per tick; events go to the event log.
 """
 
@@ -44,6 +51,7 @@ F_REL_DSG = const(0x04)  # released by effective discharge current
 F_REL_CHG = const(0x08)  # released by effective charge current
 F_REL_CHARGER = const(0x10)  # released by a charger at the terminals (FETs open)
 F_ANY_SAMPLE = const(0x20)  # evaluated even when the front-end reading is invalid
+F_GROUP = const(0x40)  # a value release waits for every row of its release group
 
 # release paths, logged as the RELEASE event's `extra`
 BY_VALUE = const(1)
@@ -87,6 +95,11 @@ class Row:
         self.lock = lock  # lockout group, 0: none
 
 
+def normalised_trip(value, over, inclusive):
+    """A trip value as the engine compares it: value*sign >= this."""
+    return value * (1 if over else -1) + (0 if inclusive else 1)
+
+
 class Engine:
     def __init__(self, rows, events, lock_count=3, lock_window_ms=600000, groups=4, locks=4):
         n = len(rows)
@@ -112,41 +125,43 @@ class Engine:
         self.lock_times = [[0] * lock_count for _ in range(locks + 1)]
         self.lock_n = bytearray(locks + 1)
         for i in range(n):
-            self.set_row(i, rows[i])
-        # after step(): FET action bits of every active row; whether one of them opens
-        # both FETs (a fault: no diode guard); active and locked names as bit masks
+            row = rows[i]
+            sign = 1 if row.over else -1
+            self.name[i] = row.name
+            self.src[i] = row.src
+            self.sign[i] = sign
+            self.trip[i] = normalised_trip(row.trip, row.over, row.inclusive)
+            self.delay[i] = row.delay_ms
+            self.rel[i] = _NO_REL if row.rel is None else row.rel * sign
+            self.rel_after[i] = row.rel_after_ms
+            self.action[i] = row.action
+            self.flags[i] = row.flags
+            self.group[i] = row.group
+            self.lock[i] = row.lock
+        # after step(): FET action bits of every active row; those of latched or locked
+        # rows; whether an active row opens both FETs (a fault); names as bit masks
         self.blocked = 0
+        self.blocked_hold = 0
         self.hard = False
         self.names = 0
         self.locked = 0
         self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
+        self._reset = False
 
-    def set_row(self, i, row):
-        sign = 1 if row.over else -1
-        self.name[i] = row.name
-        self.src[i] = row.src
-        self.sign[i] = sign
-        self.trip[i] = row.trip * sign + (0 if row.inclusive else 1)
-        self.delay[i] = row.delay_ms
-        self.rel[i] = _NO_REL if row.rel is None else row.rel * sign
-        self.rel_after[i] = row.rel_after_ms
-        self.action[i] = row.action
-        self.flags[i] = row.flags
-        self.group[i] = row.group
-        self.lock[i] = row.lock
-
-    def set_trip(self, i, value, over=True, inclusive=False):
+    def set_trip(self, i, value, over, inclusive):
         """Change one row's trip value at run time (DOCP's continuous limit)."""
-        self.trip[i] = value * (1 if over else -1) + (0 if inclusive else 1)
+        self.trip[i] = normalised_trip(value, over, inclusive)
 
-    def active(self, i):
-        return self.state[i] >= TRIPPED
+    def reset(self):
+        """RESET: at the next step, clear the latched and locked rows whose condition has
+        gone, and the lockout history."""
+        self._reset = True
 
     # -- the tick --------------------------------------------------------------------
-    def step(self, vals, extra, now, valid, chg_ma, dsg_ma, charger):
+    def step(self, vals, extra, now, valid, chg_flow, dsg_flow, charger):
         """Evaluate every row. vals: the values by slot; extra: the cell or sensor index
-        for each slot (logged); valid: the front-end reading is good; chg_ma / dsg_ma:
-        effective charge and discharge current flow; charger: a charger is seen."""
+        for each slot (logged); valid: the front-end reading is good; chg_flow /
+        dsg_flow: effective charge / discharge current; charger: a charger is seen."""
         n = self.n
         state = self.state
         src = self.src
@@ -156,6 +171,12 @@ class Engine:
         flags = self.flags
         group = self.group
         group_ok = self.group_ok
+        action = self.action
+        reset = self._reset
+        self._reset = False
+        if reset:
+            for lk in range(len(self.lock_n)):
+                self.lock_n[lk] = 0
         for g in range(len(group_ok)):
             group_ok[g] = 1
         for i in range(n):
@@ -163,59 +184,61 @@ class Engine:
             if g and vals[src[i]] * sign[i] > rel[i]:
                 group_ok[g] = 0
         blocked = 0
+        hold = 0
         hard = False
         names = 0
         locked = 0
-        action = self.action
         for i in range(n):
             st = state[i]
             f = flags[i]
-            if not valid and not f & F_ANY_SAMPLE:
-                if st >= TRIPPED:
-                    blocked |= action[i]
-                    hard = hard or action[i] == _BOTH
-                    names |= 1 << self.name[i]
-                continue
-            v = vals[src[i]] * sign[i]
-            if st == IDLE:
-                if v >= trip[i]:
-                    if self.delay[i] == 0:
+            if valid or f & F_ANY_SAMPLE:
+                v = vals[src[i]] * sign[i]
+                if st == IDLE:
+                    if v >= trip[i]:
+                        if self.delay[i] == 0:
+                            self._trip(i, now, vals, extra)
+                        else:
+                            state[i] = PENDING
+                            self.since[i] = now
+                elif st == PENDING:
+                    if v < trip[i]:
+                        state[i] = IDLE
+                    elif ticks.diff(now, self.since[i]) >= self.delay[i]:
                         self._trip(i, now, vals, extra)
-                    else:
-                        state[i] = PENDING
-                        self.since[i] = now
-            elif st == PENDING:
-                if v < trip[i]:
-                    state[i] = IDLE
-                elif ticks.diff(now, self.since[i]) >= self.delay[i]:
-                    self._trip(i, now, vals, extra)
-            elif st == TRIPPED or st == LATCHED:
-                how = 0
-                if f & F_REL_DSG and dsg_ma:
-                    how = BY_CURRENT
-                elif f & F_REL_CHG and chg_ma:
-                    how = BY_CURRENT
-                elif f & F_REL_CHARGER and charger:
-                    how = BY_CHARGER
-                elif st == TRIPPED:
-                    after = self.rel_after[i]
-                    if after:
-                        if ticks.diff(now, self.since[i]) >= after:
-                            how = BY_TIME
-                    elif v <= rel[i] and group_ok[group[i]]:
-                        how = BY_VALUE
-                if how:
-                    self._release(i, now, vals, how)
+                elif v < trip[i]:  # TRIPPED, LATCHED or LOCKED, the condition gone
+                    how = 0
+                    if reset and st >= LATCHED:
+                        how = BY_RESET
+                    elif st == LOCKED:
+                        pass
+                    elif f & F_REL_DSG and dsg_flow:
+                        how = BY_CURRENT
+                    elif f & F_REL_CHG and chg_flow:
+                        how = BY_CURRENT
+                    elif f & F_REL_CHARGER and charger:
+                        how = BY_CHARGER
+                    elif st == TRIPPED:
+                        after = self.rel_after[i]
+                        if after:
+                            if ticks.diff(now, self.since[i]) >= after:
+                                how = BY_TIME
+                        elif v <= rel[i] and (not f & F_GROUP or group_ok[group[i]]):
+                            how = BY_VALUE
+                    if how:
+                        self._release(i, now, vals, how)
             st = state[i]
             if st >= TRIPPED:
                 a = action[i]
                 blocked |= a
+                if st >= LATCHED:
+                    hold |= a
                 if a == _BOTH:
                     hard = True
                 names |= 1 << self.name[i]
                 if st == LOCKED:
                     locked |= 1 << self.name[i]
         self.blocked = blocked
+        self.blocked_hold = hold
         self.hard = hard
         self.names = names
         self.locked = locked
@@ -223,31 +246,36 @@ class Engine:
     def _trip(self, i, now, vals, extra):
         s = self.src[i]
         value = vals[s]
-        warning = self.flags[i] & F_WARNING
+        name = self.name[i]
         self.since[i] = now
-        lk = self.lock[i]
-        if lk and self._count_lock(lk, now):
-            self.state[i] = LOCKED
-            self.events.log(now, ev.TRIP, self.name[i], value, extra[s])
-            self.events.log(now, ev.LOCK, self.name[i], self.lock_count)
-            return
-        if self.flags[i] & F_LATCH:
-            self.state[i] = LATCHED
-            self.events.log(now, ev.TRIP, self.name[i], value, extra[s])
-            self.events.log(now, ev.LATCH, self.name[i], value)
-            return
-        self.state[i] = TRIPPED
-        if warning:
+        if self.flags[i] & F_WARNING:
+            self.state[i] = TRIPPED
             # warnings are announced by name: once, however many of its rows are active
-            bit = 1 << self.name[i]
+            bit = 1 << name
             if not self.warned & bit:
                 self.warned |= bit
-                self.events.log(now, ev.WARN, self.name[i], value, extra[s])
+                self.events.log(now, ev.WARN, name, value, extra[s])
+            return
+        self.events.log(now, ev.TRIP, name, value, extra[s])
+        lk = self.lock[i]
+        if lk and not self._group_active(lk) and self._count_lock(lk, now):
+            self.state[i] = LOCKED
+            self.events.log(now, ev.LOCK, name, self.lock_count)
+        elif self.flags[i] & F_LATCH:
+            self.state[i] = LATCHED
+            self.events.log(now, ev.LATCH, name, value)
         else:
-            self.events.log(now, ev.TRIP, self.name[i], value, extra[s])
+            self.state[i] = TRIPPED
+
+    def _group_active(self, lk):
+        """A row of lockout group lk is already active: this trip is the same event."""
+        for j in range(self.n):
+            if self.lock[j] == lk and self.state[j] >= TRIPPED:
+                return True
+        return False
 
     def _count_lock(self, lk, now):
-        """Record a trip of lockout group lk; True when it is the lock_count-th trip
+        """Record an event of lockout group lk; True when it is the lock_count-th
         within the window."""
         times = self.lock_times[lk]
         count = self.lock_count
@@ -273,15 +301,7 @@ class Engine:
         self.warned &= ~(1 << name)
         self.events.log(now, ev.WARN_CLEAR, name, vals[self.src[i]], how)
 
-    def reset(self, now):
-        """RESET: clear latched and locked rows and the lockout history."""
-        for i in range(self.n):
-            if self.state[i] == LATCHED or self.state[i] == LOCKED:
-                self.state[i] = IDLE
-                self.events.log(now, ev.RELEASE, self.name[i], 0, BY_RESET)
-        for lk in range(len(self.lock_n)):
-            self.lock_n[lk] = 0
-
+    # -- persistence ---------------------------------------------------------------
     def latched(self):
         """[row, state, row, state...] of the rows only RESET clears (to persist)."""
         out = []
@@ -301,12 +321,3 @@ class Engine:
                 self.state[i] = st
                 self.since[i] = now
                 self.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, self.name[i], -1)
-
-    def clear(self):
-        """Every row back to IDLE without events (a new configuration)."""
-        for i in range(self.n):
-            self.state[i] = IDLE
-        self.blocked = 0
-        self.names = 0
-        self.locked = 0
-        self.warned = 0

@@ -13,6 +13,7 @@ from micropython import const
 
 from bms.protect import (
     F_ANY_SAMPLE,
+    F_GROUP,
     F_LATCH,
     F_REL_CHARGER,
     F_REL_CHG,
@@ -111,24 +112,23 @@ UNDER = False
 INCL = True  # >= or <=
 EXCL = False  # > or <
 
-# the DOCP row whose trip follows the start temperature of the discharge
-DOCP_CONT_ROW = const(11)
-
 
 def build(c):
-    """The rows for config c, in a fixed order (DOCP_CONT_ROW indexes into it)."""
+    """The rows for config c, and the index of the DOCP row whose trip follows the
+    temperature at the start of each discharge (the continuous limit)."""
     latch = F_LATCH
     # fmt: off
     rows = [
         # charge end and discharge end (release groups: pack and cells both in range)
         Row(COVP, V_MAX_CELL, OVER, INCL, c.covp_trip_mv, c.covp_delay_ms, c.covp_release_mv,
-            action=OPEN_CHG, flags=F_REL_DSG, group=G_CHARGE_END),
+            action=OPEN_CHG, flags=F_REL_DSG | F_GROUP, group=G_CHARGE_END),
         Row(POVP, V_STACK, OVER, INCL, c.povp_trip_mv, c.povp_delay_ms, c.povp_release_mv,
-            action=OPEN_CHG, flags=F_REL_DSG, group=G_CHARGE_END),
+            action=OPEN_CHG, flags=F_REL_DSG | F_GROUP, group=G_CHARGE_END),
+        # the manual: CUVP releases when every cell is back; PUVP also waits for the cells
         Row(CUVP, V_MIN_CELL, UNDER, INCL, c.cuvp_trip_mv, c.cuvp_delay_ms, c.cuvp_release_mv,
             action=OPEN_DSG, flags=F_REL_CHG, group=G_DISCHARGE_END),
         Row(PUVP, V_STACK, UNDER, INCL, c.puvp_trip_mv, c.puvp_delay_ms, c.puvp_release_mv,
-            action=OPEN_DSG, flags=F_REL_CHG, group=G_DISCHARGE_END),
+            action=OPEN_DSG, flags=F_REL_CHG | F_GROUP, group=G_DISCHARGE_END),
         # temperatures (cell sensors and ambient; the MOSFETs on their own sensor)
         Row(CHTP, V_TMAX, OVER, EXCL, c.chtp_trip_dc, c.chtp_delay_ms, c.chtp_release_dc,
             action=OPEN_CHG),
@@ -145,7 +145,10 @@ def build(c):
             rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
         Row(COCP, V_CHG_I, OVER, EXCL, c.cocp2_trip_ma, c.cocp2_delay_ms,
             rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
-        # DOCP_CONT_ROW: above the continuous limit (set when a discharge starts)
+    ]
+    # above the continuous limit; its trip is set when a discharge starts
+    docp_cont = len(rows)
+    rows += [
         Row(DOCP, V_DSG_I, OVER, EXCL, c.docp_cont_ma, c.docp1_delay_ms,
             rel_after_ms=c.docp_release_ms, action=OPEN_DSG, lock=L_DOCP),
         Row(DOCP, V_DSG_I, OVER, INCL, c.docp2_trip_ma, c.docp2_delay_ms,
@@ -155,8 +158,9 @@ def build(c):
         # latched: short circuit and reversed polarity (released by charging or RESET)
         Row(SCP, V_SCD, OVER, INCL, 1, 0, action=BOTH,
             flags=latch | F_REL_CHG | F_REL_CHARGER),
+        # (its detector is a comparator pin: judged even without a front-end reading)
         Row(REVERSE, V_REVERSE, OVER, INCL, 1, 0, action=BOTH,
-            flags=latch | F_REL_CHG | F_REL_CHARGER),
+            flags=latch | F_REL_CHG | F_REL_CHARGER | F_ANY_SAMPLE),
         # sensor failures (RESET only)
         Row(SENSOR_FAIL, V_MIN_CELL, UNDER, EXCL, c.sensor_cell_low_mv, c.sensor_delay_ms,
             action=BOTH, flags=latch),
@@ -197,4 +201,4 @@ def build(c):
             c.imbalance_warn_mv - hv, flags=w),
     ]
     # fmt: on
-    return rows
+    return rows, docp_cont

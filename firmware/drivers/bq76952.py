@@ -1,42 +1,59 @@
-"""TI BQ76952 analog front end over I2C: cell, stack, current and temperature readings.
+"""TI BQ76952 analog front end over I2C: configuration, measurements, FETs, balancing.
 
-Takes a machine.I2C (or anything with readfrom_mem_into/writeto_mem) and the 7-bit
-address. Register numbers are from TI's BQ76952 datasheet SLUSE13 and technical
-reference SLUUBY2 (see ../shared/spec/hardware.md section 1).
+Takes a machine.I2C (or anything with readfrom_mem_into/writeto_mem), the 7-bit
+address and the board's current-sense resistor. Register numbers, encodings and the
+CRC rules are TI's: datasheet SLUSE13, technical reference SLUUBY2 (and its family
+manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
 
-The measurement reads are three block transfers into preallocated buffers (cells to
-CC2 current, the temperature pins, the safety status), so reading does not allocate.
-A failed transfer is retried a limited number of times; after that the reading is
-marked invalid and the caller decides (a long run of invalid readings is a sensor
-failure in the core).
+- Transfers: direct commands are little-endian and read as blocks (the chip
+  auto-increments the register), into preallocated buffers, so a measurement tick
+  allocates nothing. Subcommands go through 0x3E/0x3F with the response in 0x40..,
+  data-memory writes end with the checksum (~sum of address and data) and the length
+  (data + 4) written together to 0x60/0x61.
+- CRC mode (Comm Type 0x12): every byte on the wire is followed by a CRC-8 (poly 0x07,
+  init 0); the first covers the address bytes too. probe() finds the chip's mode with
+  reads only (a write framed for the wrong mode could start an arbitrary subcommand).
+- configure() writes our data memory in CONFIG_UPDATE on every boot and reads every
+  value back: 16 cells, 10 mA / 10 mV units (CC2 covers +-327 A), the thermistor pins,
+  the CFETOFF/DFETOFF pins as FET-off inputs, and the chip's own protections set beyond
+  the firmware's thresholds as a hardware backstop (short circuit included).
+- Errors: every transfer is retried _RETRIES times; after that the reading is marked
+  invalid and the core decides (3 s of invalid readings is a sensor failure).
 """
+
+import struct
 
 from micropython import const
 
 ADDRESS = const(0x08)
 DEVICE_NUMBER_ID = const(0x7695)
+_ADDR_W = const(0x10)  # the 7-bit address on the wire, write and read: CRC inputs
+_ADDR_R = const(0x11)
 
 # direct commands
-_CMD_SAFETY_ALERT_A = const(0x02)
-_CMD_CELL1 = const(
-    0x14
-)  # cells 1..16 at 0x14..0x32, then stack 0x34, PACK 0x36, LD 0x38, CC2 0x3A
-_CMD_SUBCMD = const(0x3E)
-_CMD_BUFFER = const(0x40)
-_CMD_CHECKSUM = const(0x60)
-_CMD_INT_TEMP = const(
-    0x68
-)  # 0x68..0x7A: internal, CFETOFF, DFETOFF, ALERT, TS1-3, HDQ, DCHG, DDSG
-_CMD_FET_STATUS = const(0x7F)
+CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07
+CMD_BATTERY_STATUS = const(0x12)
+CMD_CELL1 = const(0x14)  # cells 1..16 at 0x14..0x32, stack 0x34, PACK 0x36, LD 0x38, CC2 0x3A
+CMD_SUBCMD = const(0x3E)
+CMD_BUFFER = const(0x40)
+CMD_CHECKSUM = const(0x60)
+CMD_INT_TEMP = const(0x68)  # 0x68..0x7A: internal, CFETOFF, DFETOFF, ALERT, TS1-3, HDQ, DCHG, DDSG
+CMD_FET_STATUS = const(0x7F)
 
 # subcommands
-_SUB_DEVICE_NUMBER = const(0x0001)
-_SUB_RESET = const(0x0012)
-_SUB_FET_ENABLE = const(0x0022)
-_SUB_MANUFACTURING_STATUS = const(0x0057)
+SUB_DEVICE_NUMBER = const(0x0001)
+SUB_RESET = const(0x0012)
+SUB_FET_ENABLE = const(0x0022)
+SUB_MANUFACTURING_STATUS = const(0x0057)
+SUB_CB_ACTIVE_CELLS = const(0x0083)
+SUB_SET_CFGUPDATE = const(0x0090)
+SUB_EXIT_CFGUPDATE = const(0x0092)
+SUB_ALL_FETS_OFF = const(0x0095)
+SUB_FET_CONTROL = const(0x0097)
+SUB_SWAP_COMM_MODE = const(0x29BC)
+
 _MFG_FET_EN = const(0x10)
-_SUB_ALL_FETS_OFF = const(0x0095)
-_SUB_FET_CONTROL = const(0x0097)
+_BS_CFGUPDATE = const(0x01)
 
 # FET_CONTROL bits: 1 forces that driver off; 0 lets the chip turn it on
 _FC_DSG_OFF = const(0x01)
@@ -56,140 +73,387 @@ SAFETY_A_OCD1 = const(0x20)
 SAFETY_A_OCD2 = const(0x40)
 SAFETY_A_SCD = const(0x80)
 
-# Units: DA Configuration gives stack/PACK/LD in 10 mV and current in 10 mA, so that
-# the signed 16-bit CC2 covers +-327 A; temperatures are in 0.1 K.
+# units set by DA Configuration = 0x06: stack/PACK/LD in 10 mV, current in 10 mA
 _USER_V_MV = const(10)
 _USER_A_MA = const(10)
 _KELVIN_DC = const(2732)
 
-# which temperature pin feeds which Sample.temps_dc slot: TS1, TS2, TS3, HDQ on the
-# cells, DCHG on the BMS board (ambient), DDSG on the MOSFET heatsink. Offsets are
-# into the 20-byte block read from 0x68.
+# Sample.temps_dc slot -> offset into the 20-byte block from 0x68: TS1, TS2, TS3, HDQ on
+# the cells, DCHG on the BMS board (ambient), DDSG on the MOSFET heatsink
 _TEMP_OFFSETS = (8, 10, 12, 14, 16, 18)
 
 _RETRIES = const(2)
+_POLLS = const(20)  # subcommand completion polls (each an I2C read, ~100 us)
+COMM_TYPE_I2C_FAST_CRC = const(0x12)
+
+# the chip's own protections sit this far beyond the firmware's (a backstop only)
+_COV_MARGIN_MV = const(150)
+_CUV_MARGIN_MV = const(300)
+_OCC_MARGIN_MA = const(30000)
+_OCD_MARGIN_MA = const(40000)
+_OT_MARGIN_C = const(5)
+_HW_DELAY_MS = const(2000)  # CUV/COV delay: longer than the firmware's 1 s
+
+
+def _crc_table():
+    table = bytearray(256)
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        table[i] = crc
+    return bytes(table)
+
+
+CRC_TABLE = _crc_table()
+
+
+def crc8(data, crc=0):
+    """CRC-8 (poly 0x07, init 0) as the BQ76952 computes it."""
+    for b in data:
+        crc = CRC_TABLE[crc ^ b]
+    return crc
+
+
+def _u1(v):
+    return struct.pack("<B", v)
+
+
+def _i1(v):
+    return struct.pack("<b", v)
+
+
+def _u2(v):
+    return struct.pack("<H", v)
+
+
+def _i2(v):
+    return struct.pack("<h", v)
+
+
+def _f4(v):
+    return struct.pack("<f", v)
+
+
+def _delay_code(ms):
+    """CUV/COV/OCC/OCD delays: 3.3 ms * (2 + n) (TRM; one public driver forgets the 2)."""
+    return int(ms * 10 // 33) - 2
+
+
+def data_memory(cfg, r_sense_uohm):
+    """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2)."""
+    shunt_mv = r_sense_uohm / 1000.0  # mV across the shunt per A
+    cc_gain = 7568.4 / r_sense_uohm  # TRM 4.12: 7.5684 / Rsense[mOhm]
+    cov = (cfg.covp_trip_mv + _COV_MARGIN_MV) * 10 // 506  # 50.6 mV units
+    cuv = (cfg.cuvp_trip_mv - _CUV_MARGIN_MV) * 10 // 506
+    occ = int((cfg.cocp2_trip_ma + _OCC_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)  # 2 mV units
+    ocd1 = int((cfg.docp3_trip_ma + _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)
+    ocd2 = int((cfg.docp3_trip_ma + 2 * _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)
+    scd_mv = cfg.scp_trip_ma / 1000 * shunt_mv
+    scd = 0
+    for i in range(len(SCD_MV)):
+        if SCD_MV[i] <= scd_mv:
+            scd = i
+    scd_delay = cfg.scp_delay_us // 15 + 1  # (n - 1) * 15 us
+    return [
+        # setup
+        (0x9303, _u1(0x06)),  # DA Configuration: 10 mA, 10 mV (CC2 +-327 A)
+        (0x9304, _u2(0xFFFF)),  # Vcell Mode: all 16 cells
+        (0x91A8, _f4(cc_gain)),  # CC Gain
+        (0x91AC, _f4(cc_gain * 298261.6178)),  # Capacity Gain
+        (0x92FA, _u1(0x02)),  # CFETOFF pin: CHG off input [uncertain encoding: TRM family]
+        (0x92FB, _u1(0x02)),  # DFETOFF pin: DSG off input
+        (0x92FD, _u1(0x07)),  # TS1: 18k NTC, cell temperature
+        (0x92FE, _u1(0x07)),  # TS2
+        (0x92FF, _u1(0x07)),  # TS3
+        (0x9300, _u1(0x07)),  # HDQ: fourth cell sensor
+        (0x9301, _u1(0x0B)),  # DCHG: 18k NTC, measured only (ambient)
+        (0x9302, _u1(0x0F)),  # DDSG: 18k NTC, FET temperature
+        (0x9308, _u1(0x0D)),  # FET Options: series FETs, host and FET control enabled
+        (0x9343, _u2(0x0010)),  # Mfg Status Init: FET_EN, the chip runs its FETs
+        (0x9335, _u1(0x00)),  # Balancing Configuration: host commands allowed
+        (0x9336, _i1(cfg.balance_min_temp_dc // 10)),  # balancing: min cell temp C
+        (0x9337, _i1(cfg.balance_max_temp_dc // 10 + _OT_MARGIN_C)),  # max cell temp C
+        (0x9338, _i1(70)),  # max internal temp C
+        (0x933A, _u1(cfg.balance_max_cells)),  # Cell Balance Max Cells
+        # the chip's protections, beyond the firmware's
+        (0x9261, _u1(0xFC)),  # Enabled Protections A: SCD OCD2 OCD1 OCC COV CUV
+        (0x9262, _u1(0xB3)),  # Enabled Protections B: OTF OTD OTC UTD UTC
+        (0x9265, _u1(0x98)),  # CHG FET Protections A: SCD OCC COV (TRM: 0x98 or 0x18)
+        (0x9269, _u1(0xE4)),  # DSG FET Protections A: SCD OCD2 OCD1 CUV
+        (0x9275, _u1(cuv)),
+        (0x9276, _u2(_delay_code(_HW_DELAY_MS))),
+        (0x9278, _u1(cov)),
+        (0x9279, _u2(_delay_code(_HW_DELAY_MS))),
+        (0x9280, _u1(occ)),
+        (0x9281, _u1(127)),  # OCC delay: the longest, 426 ms
+        (0x9282, _u1(ocd1)),
+        (0x9283, _u1(127)),
+        (0x9284, _u1(ocd2)),
+        (0x9285, _u1(_delay_code(50))),
+        (0x9286, _u1(scd)),
+        (0x9287, _u1(scd_delay)),
+        (0x9294, _u1(5)),  # SCD recovery: 5 s (the firmware latches SCP anyway)
+        (0x929A, _i1(cfg.chtp_trip_dc // 10 + _OT_MARGIN_C)),  # OTC C
+        (0x929D, _i1(cfg.dhtp_trip_dc // 10 + _OT_MARGIN_C)),  # OTD C
+        (0x92A0, _u1(cfg.mos_otp_trip_dc // 10 + _OT_MARGIN_C)),  # OTF C
+        (0x92A6, _i1(cfg.cltp_trip_dc // 10 - _OT_MARGIN_C)),  # UTC C
+        (0x92A9, _i1(cfg.dltp_trip_dc // 10 - _OT_MARGIN_C)),  # UTD C
+        (0x9239, _u1(COMM_TYPE_I2C_FAST_CRC)),  # Comm Type: fast I2C with CRC
+    ]
+
+
+# SCD Threshold enumeration, mV across the shunt (TRM)
+SCD_MV = (10, 20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500)
 
 
 class BQ76952:
-    def __init__(self, i2c, addr=ADDRESS):
+    def __init__(self, i2c, addr=ADDRESS, r_sense_uohm=250):
         self.i2c = i2c
         self.addr = addr
+        self.r_sense_uohm = r_sense_uohm
+        self.crc = False  # the chip's I2C CRC mode, found by probe()
+        self.errors = 0  # failed transfers, for diagnostics
+        self.crc_errors = 0
         # bound once: a bound method made per call would allocate on MicroPython
         self._readfrom_mem_into = i2c.readfrom_mem_into
         self._writeto_mem = i2c.writeto_mem
-        self.errors = 0  # failed transfers, for diagnostics
-        self._meas = bytearray(40)  # 0x14..0x3B
-        self._temps = bytearray(20)  # 0x68..0x7B
-        self._status = bytearray(6)  # 0x02..0x07 safety alert/status A, B, C
+        # measurement blocks, twice the size for CRC mode (data, CRC, data, CRC...)
+        self._meas = bytearray(80)  # 0x14..0x3B
+        self._temps = bytearray(40)  # 0x68..0x7B
+        self._status = bytearray(12)  # 0x02..0x07
+        self._meas_v = (memoryview(self._meas)[:40], memoryview(self._meas))
+        self._temps_v = (memoryview(self._temps)[:20], memoryview(self._temps))
+        self._status_v = (memoryview(self._status)[:6], memoryview(self._status))
+        self._one = bytearray(2)
+        self._one_v = (memoryview(self._one)[:1], memoryview(self._one))
+        self._two = bytearray(4)
+        self._two_v = (memoryview(self._two)[:2], memoryview(self._two))
+        self._block = bytearray(64)  # a data-memory or subcommand response
+        self._block_v = (memoryview(self._block)[:32], memoryview(self._block))
+        self._wbuf = bytearray(72)  # outgoing bytes (with CRCs in CRC mode)
+        self._wviews = {}  # length -> memoryview of _wbuf, made once per length
+        self._scratch = bytearray(36)  # subcommand and data-memory payloads
         self.safety_a = 0  # Safety Status A, B, C from the last read()
         self.safety_b = 0
         self.safety_c = 0
-        self._one = bytearray(1)
-        self._two = bytearray(2)
-        self._sub = bytearray(3)
+        self.balancing = 0  # the mask last written to CB_ACTIVE_CELLS
+        self.configured = False
 
-    # -- bus helpers ---------------------------------------------------------------
-    def _transfer(self, op, reg, buf):
+    # -- framing -------------------------------------------------------------------
+    def _raw_read(self, reg, views):
+        """Read into views[crc] (data bytes only, or data/CRC pairs); checks the CRCs."""
+        buf = views[1] if self.crc else views[0]
         for _ in range(_RETRIES + 1):
             try:
-                op(self.addr, reg, buf)
+                self._readfrom_mem_into(self.addr, reg, buf)
+            except OSError:
+                self.errors += 1
+                continue
+            if not self.crc or self._crc_ok(reg, buf):
+                return True
+            self.crc_errors += 1
+            self.errors += 1
+        return False
+
+    def _crc_ok(self, reg, buf):
+        t = CRC_TABLE
+        if buf[1] != t[t[t[t[_ADDR_W] ^ reg] ^ _ADDR_R] ^ buf[0]]:
+            return False
+        for k in range(2, len(buf), 2):
+            if buf[k + 1] != t[buf[k]]:
+                return False
+        return True
+
+    def _wview(self, n):
+        view = self._wviews.get(n)
+        if view is None:
+            view = memoryview(self._wbuf)[:n]
+            self._wviews[n] = view
+        return view
+
+    def _raw_write(self, reg, data, n):
+        """Write data[0:n] to reg, framed with CRCs in CRC mode."""
+        w = self._wbuf
+        if self.crc:
+            t = CRC_TABLE
+            w[0] = data[0]
+            w[1] = t[t[t[_ADDR_W] ^ reg] ^ data[0]]
+            for k in range(1, n):
+                b = data[k]
+                w[2 * k] = b
+                w[2 * k + 1] = t[b]
+            view = self._wview(2 * n)
+        else:
+            for k in range(n):
+                w[k] = data[k]
+            view = self._wview(n)
+        for _ in range(_RETRIES + 1):
+            try:
+                self._writeto_mem(self.addr, reg, view)
                 return True
             except OSError:
                 self.errors += 1
         return False
 
-    def _read(self, reg, buf):
-        return self._transfer(self._readfrom_mem_into, reg, buf)
+    def _value(self, buf, k):
+        """The k-th data byte of a buffer read in the current mode."""
+        return buf[2 * k] if self.crc else buf[k]
 
-    def _write(self, reg, data):
-        return self._transfer(self._writeto_mem, reg, data)
-
-    def subcommand(self, sub, data=None):
-        """Issue a subcommand, with an optional data payload (1-32 bytes)."""
+    # -- subcommands and data memory ----------------------------------------------------
+    def subcommand(self, sub, data=None, n=0):
+        """A subcommand, with data[0:n] if given (then checksum and length follow)."""
+        s = self._scratch
+        s[0] = sub & 0xFF
+        s[1] = sub >> 8
+        for k in range(n):
+            s[2 + k] = data[k]
+        if not self._raw_write(CMD_SUBCMD, s, 2 + n):
+            return False
         if data is None:
-            buf = self._two
-            buf[0] = sub & 0xFF
-            buf[1] = sub >> 8
-            return self._write(_CMD_SUBCMD, buf)
-        if len(data) == 1:
-            buf = self._sub
-            buf[0] = sub & 0xFF
-            buf[1] = sub >> 8
-            buf[2] = data[0]
-        else:
-            buf = bytes((sub & 0xFF, sub >> 8)) + bytes(data)
-        if not self._write(_CMD_SUBCMD, buf):
-            return False
+            return True
         total = 0
-        for b in buf:
-            total += b
-        trailer = self._two
-        trailer[0] = ~total & 0xFF
-        trailer[1] = len(buf) + 2
-        return self._write(_CMD_CHECKSUM, trailer)
+        for k in range(2 + n):
+            total += s[k]
+        s[0] = ~total & 0xFF
+        s[1] = n + 4
+        return self._raw_write(CMD_CHECKSUM, s, 2)
 
-    def subcommand_read(self, sub, buf):
-        """Issue a read subcommand and copy its response into buf; False on failure."""
-        if not self.subcommand(sub):
+    def _wait(self, sub):
+        """Poll 0x3E/0x3F until the chip echoes the subcommand (done)."""
+        for _ in range(_POLLS):
+            if self._raw_read(CMD_SUBCMD, self._two_v):
+                b = self._two
+                if self._value(b, 0) | self._value(b, 1) << 8 == sub:
+                    return True
+        return False
+
+    def subcommand_read(self, sub, n):
+        """Issue a read subcommand; its first n response bytes land in self.response()."""
+        if not self.subcommand(sub) or not self._wait(sub):
             return False
-        echo = self._two
-        if not self._read(_CMD_SUBCMD, echo) or echo[0] | echo[1] << 8 != sub:
-            return False
-        return self._read(_CMD_BUFFER, buf)
+        return self._read_block(n)
 
-    # -- identity ------------------------------------------------------------------
-    def device_number(self):
-        buf = self._two
-        if not self.subcommand_read(_SUB_DEVICE_NUMBER, buf):
-            return None
-        return buf[0] | buf[1] << 8
+    def _read_block(self, n):
+        views = self._block_v
+        if n != 32:
+            views = (memoryview(self._block)[:n], memoryview(self._block)[: 2 * n])
+        return self._raw_read(CMD_BUFFER, views)
 
+    def response(self, k):
+        """Byte k of the last subcommand or data-memory response."""
+        return self._value(self._block, k)
+
+    def dm_read(self, address, n):
+        """Read n bytes of data memory at address into the response buffer."""
+        return self.subcommand_read(address, n)
+
+    def dm_write(self, address, data):
+        return self.subcommand(address, data, len(data))
+
+    # -- identity and setup ----------------------------------------------------------
     def probe(self):
-        return self.device_number() == DEVICE_NUMBER_ID
+        """Find the chip's I2C mode with reads only, then check its device number."""
+        for crc in (self.crc, not self.crc):
+            self.crc = crc
+            if self._raw_read(CMD_BATTERY_STATUS, self._two_v):
+                # a CRC-mode chip read without CRC returns data/CRC pairs: the check
+                # above cannot tell, the device number below can
+                if self.device_number() == DEVICE_NUMBER_ID:
+                    return True
+        return False
+
+    def device_number(self):
+        if not self.subcommand_read(SUB_DEVICE_NUMBER, 2):
+            return None
+        return self.response(0) | self.response(1) << 8
+
+    def battery_status(self):
+        if not self._raw_read(CMD_BATTERY_STATUS, self._two_v):
+            return None
+        return self._value(self._two, 0) | self._value(self._two, 1) << 8
+
+    def configure(self, cfg):
+        """Write our data memory in CONFIG_UPDATE, leave it, read every value back, and
+        switch to CRC mode. True only if all of it worked."""
+        self.configured = False
+        table = data_memory(cfg, self.r_sense_uohm)
+        if not self.subcommand(SUB_SET_CFGUPDATE) or not self._status_bit(_BS_CFGUPDATE, True):
+            return False
+        for address, data in table:
+            if not self.dm_write(address, data):
+                self.subcommand(SUB_EXIT_CFGUPDATE)
+                return False
+        if not self.subcommand(SUB_EXIT_CFGUPDATE) or not self._status_bit(_BS_CFGUPDATE, False):
+            return False
+        for address, data in table:
+            if not self.dm_read(address, 32):
+                return False
+            for k in range(len(data)):
+                if self.response(k) != data[k]:
+                    return False
+        if not self.crc:
+            if not self.subcommand(SUB_SWAP_COMM_MODE):
+                return False
+            self.crc = True
+        self.configured = self.device_number() == DEVICE_NUMBER_ID
+        return self.configured
+
+    def _status_bit(self, bit, want):
+        for _ in range(_POLLS):
+            status = self.battery_status()
+            if status is not None and bool(status & bit) == want:
+                return True
+        return False
 
     def enable_fet_control(self):
         """Put the FETs under the chip's own logic (FET_EN) with no host override over
         I2C: from then on the CFETOFF/DFETOFF pins and the chip's protections decide."""
-        buf = self._two
-        if not self.subcommand_read(_SUB_MANUFACTURING_STATUS, buf):
+        if not self.subcommand_read(SUB_MANUFACTURING_STATUS, 2):
             return False
-        enabled = buf[0] & _MFG_FET_EN  # read now: set_fets() reuses the scratch buffer
+        enabled = self.response(0) & _MFG_FET_EN
         if not self.set_fets(True, True):
             return False
-        return bool(enabled) or self.subcommand(_SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
+        return bool(enabled) or self.subcommand(SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
 
     # -- measurements --------------------------------------------------------------
     def read(self, sample):
         """Fill sample's raw fields and the safety status; returns and records whether
         every transfer worked."""
         ok = (
-            self._read(_CMD_CELL1, self._meas)
-            and self._read(_CMD_INT_TEMP, self._temps)
-            and self._read(_CMD_SAFETY_ALERT_A, self._status)
+            self._raw_read(CMD_CELL1, self._meas_v)
+            and self._raw_read(CMD_INT_TEMP, self._temps_v)
+            and self._raw_read(CMD_SAFETY_ALERT_A, self._status_v)
         )
         sample.valid = ok
         if not ok:
             return False
-        st = self._status
-        self.safety_a = st[1]
-        self.safety_b = st[3]
-        self.safety_c = st[5]
+        st = 2 if self.crc else 1  # stride between data bytes
+        s = self._status
+        self.safety_a = s[st]
+        self.safety_b = s[3 * st]
+        self.safety_c = s[5 * st]
         m = self._meas
         cells = sample.cells_mv
         for i in range(16):
-            cells[i] = m[2 * i] | m[2 * i + 1] << 8
-        sample.stack_mv = (m[32] | m[33] << 8) * _USER_V_MV
-        sample.pack_mv = (m[34] | m[35] << 8) * _USER_V_MV
-        sample.ld_mv = (m[36] | m[37] << 8) * _USER_V_MV
-        raw = m[38] | m[39] << 8
+            k = 2 * i * st
+            cells[i] = m[k] | m[k + st] << 8
+        k = 32 * st
+        sample.stack_mv = (m[k] | m[k + st] << 8) * _USER_V_MV
+        k += 2 * st
+        sample.pack_mv = (m[k] | m[k + st] << 8) * _USER_V_MV
+        k += 2 * st
+        sample.ld_mv = (m[k] | m[k + st] << 8) * _USER_V_MV
+        k += 2 * st
+        raw = m[k] | m[k + st] << 8
         if raw & 0x8000:
             raw -= 0x10000
         sample.current_ma = raw * _USER_A_MA
         t = self._temps
         temps = sample.temps_dc
         for slot in range(6):
-            k = _TEMP_OFFSETS[slot]
-            temps[slot] = (t[k] | t[k + 1] << 8) - _KELVIN_DC
+            k = _TEMP_OFFSETS[slot] * st
+            temps[slot] = (t[k] | t[k + st] << 8) - _KELVIN_DC
         return True
 
     def short_circuit(self):
@@ -198,20 +462,32 @@ class BQ76952:
 
     def read_fet_status(self):
         """FET Status byte (FET_CHG, FET_DSG...), or None if the bus failed."""
-        if not self._read(_CMD_FET_STATUS, self._one):
+        if not self._raw_read(CMD_FET_STATUS, self._one_v):
             return None
         return self._one[0]
 
     # -- outputs -------------------------------------------------------------------
     def set_fets(self, chg, dsg):
-        """Allow (True) or force off (False) the charge and discharge FETs."""
+        """Allow (True) or force off (False) the charge and discharge FETs over I2C."""
         bits = _FC_PCHG_OFF | _FC_PDSG_OFF
         if not chg:
             bits |= _FC_CHG_OFF
         if not dsg:
             bits |= _FC_DSG_OFF
         self._one[0] = bits
-        return self.subcommand(_SUB_FET_CONTROL, self._one)
+        return self.subcommand(SUB_FET_CONTROL, self._one, 1)
 
     def all_fets_off(self):
-        return self.subcommand(_SUB_ALL_FETS_OFF)
+        return self.subcommand(SUB_ALL_FETS_OFF)
+
+    def set_balancing(self, mask):
+        """Bleed the cells in mask (bit 0 = cell 1) through CB_ACTIVE_CELLS; 0 stops. The
+        chip ends host balancing by itself unless the command is repeated, so the caller
+        re-issues it (every few seconds) for as long as it should last."""
+        b = self._two
+        b[0] = mask & 0xFF
+        b[1] = mask >> 8
+        ok = self.subcommand(SUB_CB_ACTIVE_CELLS, b, 2)
+        if ok:
+            self.balancing = mask
+        return ok

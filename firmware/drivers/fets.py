@@ -9,12 +9,9 @@ a comparator on the PACK terminals reports reversed polarity on another (active 
 set() touches only pins, so commanding the FETs never depends on the bus.
 """
 
-from drivers.bq76952 import FET_CHG, FET_DSG
-
 
 class Fets:
-    def __init__(self, afe, chg_off_pin, dsg_off_pin, precharge_pin, reverse_pin):
-        self.afe = afe
+    def __init__(self, chg_off_pin, dsg_off_pin, precharge_pin, reverse_pin):
         self.chg_off_pin = chg_off_pin
         self.dsg_off_pin = dsg_off_pin
         self.pre_pin = precharge_pin
@@ -44,10 +41,3 @@ class Fets:
     def reversed(self):
         """A source is connected to the pack terminals the wrong way round."""
         return not self.reverse_pin.value()
-
-    def state(self):
-        """(charge on, discharge on) as the front end reports them, or None."""
-        status = self.afe.read_fet_status()
-        if status is None:
-            return None
-        return bool(status & FET_CHG), bool(status & FET_DSG)

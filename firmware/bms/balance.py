@@ -1,0 +1,72 @@
+"""Cell balancing: which cells to bleed, decided every BALANCE_PERIOD_MS.
+
+pack.md: bleed the cells more than balance_delta_mv above the lowest while the highest
+is at or above balance_start_mv and the pack is charging or idle. Never while a
+protection forbids it (the caller says), outside the temperature window, or with an
+invalid reading. The chip bleeds no two neighbouring cells at once and at most
+balance_max_cells, so the choice respects that: the highest eligible cells first,
+skipping neighbours of cells already chosen (a skipped cell gets its turn once its
+neighbour has come down). Every decision is re-issued to the chip (`issue`), which
+also keeps the chip's own balancing timer from running out.
+"""
+
+from micropython import const
+
+from bms import ticks
+from bms.sample import CELLS
+
+BALANCE_PERIOD_MS = const(10000)
+
+
+class Balancer:
+    def __init__(self, cfg):
+        self.start_mv = cfg.balance_start_mv
+        self.delta_mv = cfg.balance_delta_mv
+        self.min_dc = cfg.balance_min_temp_dc
+        self.max_dc = cfg.balance_max_temp_dc
+        self.max_cells = cfg.balance_max_cells
+        self.mask = 0  # bit i = cell i+1 bleeding
+        self.issue = False  # a decision to send to the front end
+        self._next = 0
+        self._started = False
+
+    def step(self, s, allowed, now):
+        if self._started and ticks.diff(now, self._next) < 0:
+            return
+        self._started = True
+        self._next = ticks.add(now, BALANCE_PERIOD_MS)
+        self.issue = True
+        if (
+            not allowed
+            or not s.valid
+            or s.max_mv < self.start_mv
+            or s.cell_tmin_dc < self.min_dc
+            or s.cell_tmax_dc > self.max_dc
+        ):
+            self.mask = 0
+            return
+        cells = s.cells_mv
+        floor = s.min_mv + self.delta_mv
+        mask = 0
+        for _ in range(self.max_cells):
+            best = -1
+            best_mv = floor
+            for i in range(CELLS):
+                v = cells[i]
+                if v > best_mv and not mask & (7 << i >> 1):
+                    best = i
+                    best_mv = v
+            if best < 0:
+                break
+            mask |= 1 << best
+        self.mask = mask
+
+    def stop(self):
+        """Stop at once (a protection, the safe state); sent at the next issue."""
+        if self.mask:
+            self.mask = 0
+            self.issue = True
+
+    def cells(self):
+        """The cells being bled, numbered 1-16 (for the trace)."""
+        return [i + 1 for i in range(CELLS) if self.mask & (1 << i)]

@@ -1,0 +1,203 @@
+"""SOC and SOH: counting, the start, the calibrations, the 99 % ceiling, learning."""
+
+import unittest
+
+from support import logged, make_sim
+
+from bms import events as ev
+from bms import soc as socm
+from bms.config import Config
+
+RATED_MAS = 100000 * 3600
+HOUR_MS = 3600 * 1000
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000
+
+
+def fresh(stored=None, avg_mv=3300, **config):
+    log = ev.EventLog()
+    s = socm.Soc(Config(config), log)
+    s.start(avg_mv, stored, 1000)
+    return s, log
+
+
+def run(s, current_ma, ms, step=100, max_cell=3300, avg=3300, fets_open=False, t0=None):
+    """Feed the estimator `current_ma` for `ms`; returns the time reached."""
+    now = t0 if t0 is not None else s._t
+    for _ in range(ms // step):
+        now += step
+        s.step(current_ma, step, max_cell, avg, fets_open, now)
+    s._t = now
+    return now
+
+
+socm.Soc._t = 1000  # the tests' own clock, carried on the estimator
+
+
+class OcvTest(unittest.TestCase):
+    def test_curve_rises_and_clamps(self):
+        last = -1
+        for mv in range(2700, 3600, 5):
+            v = socm.soc_from_ocv(mv)
+            self.assertGreaterEqual(v, last)
+            last = v
+        self.assertEqual(socm.soc_from_ocv(2700), 0)
+        self.assertEqual(socm.soc_from_ocv(3600), 10000)
+        self.assertEqual(socm.soc_from_ocv(3295), 5000)
+
+    def test_start_in_a_knee_trusts_the_curve(self):
+        s, log = fresh(stored=(RATED_MAS // 2, RATED_MAS, 3), avg_mv=3150)
+        self.assertEqual(s.cpct, socm.soc_from_ocv(3150))
+        self.assertEqual(logged(log, ev.SOC)[0][3], socm.CAL_START_OCV)
+        self.assertEqual(s.cycles, 3)
+
+    def test_start_on_the_plateau_trusts_the_stored_count(self):
+        s, log = fresh(stored=(RATED_MAS * 62 // 100, RATED_MAS, 0), avg_mv=3300)
+        self.assertEqual(s.cpct, 6200)
+        self.assertEqual(logged(log, ev.SOC)[0][3], socm.CAL_START_STORED)
+
+    def test_first_boot_on_the_plateau_estimates_from_the_curve(self):
+        s, _log = fresh(stored=None, avg_mv=3300)
+        self.assertEqual(s.cpct, socm.soc_from_ocv(3300))
+
+
+class CountTest(unittest.TestCase):
+    def test_counts_in_measured_steps(self):
+        s, _ = fresh(stored=(RATED_MAS // 2, RATED_MAS, 0))
+        run(s, 10000, HOUR_MS)  # 10 Ah in
+        self.assertEqual(s.q_mas, RATED_MAS // 2 + 36000000 - 3 * 3600)  # minus the leak
+        self.assertEqual(s.cpct, 6000 - 1)
+        run(s, -10000, HOUR_MS, step=1000)
+        self.assertEqual(s.q_mas, RATED_MAS // 2 - 2 * 3 * 3600)
+
+    def test_small_currents_below_the_reporting_threshold_still_count(self):
+        s, _ = fresh(stored=(RATED_MAS // 2, RATED_MAS, 0), soc_self_discharge_ma=0)
+        run(s, -300, 10 * HOUR_MS, step=1000)  # an inverter's idle draw
+        self.assertEqual(s.q_mas, RATED_MAS // 2 - 300 * 36000)
+
+    def test_fractions_of_a_mas_are_kept(self):
+        s, _ = fresh(stored=(RATED_MAS // 2, RATED_MAS, 0), soc_self_discharge_ma=0)
+        run(s, 7, 1000, step=100)  # 7 mA for 100 ms = 0.7 mAs a step
+        self.assertEqual(s.q_mas, RATED_MAS // 2 + 7)
+        run(s, -13, 1000, step=100)
+        self.assertEqual(s.q_mas, RATED_MAS // 2 + 7 - 13)
+
+    def test_offset_is_learned_while_every_fet_is_open(self):
+        s, _ = fresh(stored=(RATED_MAS // 2, RATED_MAS, 0), soc_self_discharge_ma=0)
+        run(s, 50, 3200, fets_open=True)  # 32 readings of a 50 mA offset
+        self.assertEqual(s.offset_ma, 50)
+        q = s.q_mas
+        run(s, 50, HOUR_MS, step=1000)
+        self.assertEqual(s.q_mas, q)
+
+    def test_counts_stay_small_integers(self):
+        s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), capacity_mah=250000)
+        run(s, 400000, 5000, step=2000)
+        self.assertLess(s.q_mas, 2**30)
+        self.assertLess(abs(s.rem_uas), 2**30)
+
+
+class CalibrationTest(unittest.TestCase):
+    def full_condition(self, s, current_ma, max_cell, ms):
+        return run(s, current_ma, ms, max_cell=max_cell)
+
+    def test_full_after_30_s_of_high_cell_and_small_current(self):
+        s, log = fresh(stored=(RATED_MAS * 90 // 100, RATED_MAS, 0))
+        run(s, 4999, 30000, max_cell=3450)  # the first step starts the 30 s: 29.9 s held
+        self.assertLess(s.cpct, 10000)
+        run(s, 4999, 100, max_cell=3450)
+        self.assertEqual(s.cpct, 10000)
+        self.assertEqual(s.shown_cpct, 10000)
+        self.assertEqual(logged(log, ev.SOC)[-1][3], socm.CAL_FULL)
+
+    def test_no_full_calibration_at_the_edges(self):
+        for current, cell in ((5000, 3450), (0, 3450), (4000, 3449)):
+            s, _ = fresh(stored=(RATED_MAS * 90 // 100, RATED_MAS, 0))
+            run(s, current, 120000, max_cell=cell)
+            self.assertLess(s.cpct, 10000, (current, cell))
+
+    def test_calibrates_once_per_charge(self):
+        s, log = fresh(stored=(RATED_MAS * 90 // 100, RATED_MAS, 0))
+        run(s, 3000, 600000, max_cell=3460)
+        self.assertEqual(len([r for r in logged(log, ev.SOC) if r[3] == socm.CAL_FULL]), 1)
+
+    def test_99_percent_ceiling_until_calibrated(self):
+        s, _ = fresh(stored=(RATED_MAS * 98 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
+        run(s, 20000, HOUR_MS // 10)  # counted to full without a calibration
+        self.assertEqual(s.cpct, 10000)
+        self.assertEqual(s.shown_cpct, 9900)
+        s.calibrate_full(s._t)
+        self.assertEqual(s.shown_cpct, 10000)
+        run(s, -10000, 60000)  # 99.83 %: still the calibrated value
+        self.assertEqual(s.shown_cpct, s.cpct)
+        run(s, -10000, 60000 * 10)  # below 99 %: the next top shows 99 again
+        self.assertLess(s.cpct, 9900)
+        run(s, 10000, HOUR_MS)
+        self.assertEqual(s.shown_cpct, 9900)
+
+    def test_capacity_learned_between_full_and_empty(self):
+        s, log = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
+        s.calibrate_full(s._t)
+        run(s, -95000, HOUR_MS, step=1000)  # 95 Ah out
+        s.calibrate_empty(s._t)
+        self.assertEqual(s.full_mas, 95000 * 3600)
+        self.assertEqual(s.soh_pct(), 95)
+        self.assertEqual(s.cpct, 0)
+        learned = [r for r in logged(log, ev.SOC) if r[3] == socm.LEARNED_CAPACITY]
+        self.assertEqual(learned[0][4:6], (95000, 95))
+
+    def test_implausible_capacity_is_not_learned(self):
+        s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
+        s.calibrate_full(s._t)
+        run(s, -40000, HOUR_MS, step=1000)  # only 40 Ah: a CUVP from a weak cell
+        s.calibrate_empty(s._t)
+        self.assertEqual(s.full_mas, RATED_MAS)
+
+    def test_cycles_count_whole_capacities_discharged(self):
+        s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
+        for _ in range(3):
+            run(s, -50000, HOUR_MS, step=1000)
+            run(s, 50000, HOUR_MS, step=1000)
+        self.assertEqual(s.cycles, 1)  # 150 Ah discharged
+        run(s, -50000, HOUR_MS, step=1000)
+        self.assertEqual(s.cycles, 2)
+
+    def test_rest_in_a_knee_corrects_the_count(self):
+        s, log = fresh(stored=(RATED_MAS * 30 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
+        run(s, 0, socm.OCV_REST_MS - 100, avg=3100)
+        self.assertEqual(s.cpct, 3000)
+        run(s, 0, 100, avg=3100)
+        self.assertEqual(s.cpct, socm.soc_from_ocv(3100))
+        self.assertEqual(logged(log, ev.SOC)[-1][3], socm.CAL_REST_OCV)
+
+    def test_rest_on_the_plateau_changes_nothing(self):
+        s, _ = fresh(stored=(RATED_MAS * 30 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
+        run(s, 0, 2 * socm.OCV_REST_MS, step=1000, avg=3300)
+        self.assertEqual(s.cpct, 3000)
+
+
+class SimulatedTest(unittest.TestCase):
+    def test_converges_after_the_first_full_charge_from_an_unknown_start(self):
+        sim = make_sim(
+            initial={"soc_pct": 35, "cell_spread_mv": 10},
+            config={"tick_ms": 1000},
+            events=[{"at_s": 0, "current_a": 40}],
+        )
+        recs = []
+        sim.set_trace(recs.append, 60000)
+        sim.run(3 * 3600 * 1000)
+        full = [r for r in recs if r[0]["protections"] == ["COVP"]]
+        self.assertTrue(full, "never reached full")
+        after = [r[0] for r in recs if r[0]["t_ms"] >= full[0][0]["t_ms"]]
+        for r in after:
+            self.assertLessEqual(abs(r["soc_pct"] - r["true_soc_pct"]), 3.0, r["t_ms"])
+
+    def test_calibrates_to_empty_at_cuvp(self):
+        sim = make_sim(initial={"soc_pct": 6}, events=[{"at_s": 0, "current_a": -80}])
+        sim.run(30 * 60 * 1000)
+        app = sim.packs[0].app
+        self.assertTrue(logged(app.events, ev.TRIP, 3))  # CUVP
+        self.assertEqual(app.bms.soc.cpct, 0)
