@@ -208,6 +208,7 @@ class App:
             s.reduce()
         inp = self.inputs
         inp.scd = afe.short_circuit()
+        inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16
         inp.reverse = self.fets.reversed()
         dry = self.dry
         inp.rsd = dry.rapid_shutdown()

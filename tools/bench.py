@@ -8,7 +8,19 @@ Figures (each with its goal where there is one):
 - alloc_bytes_per_tick: gc.mem_alloc() growth over 1000 steady-state ticks (goal: 0);
 - heap_peak_bytes: MicroPython heap held by the firmware after import (from .mpy files,
   as on a board) and boot. The unix port is 64-bit, so pointers and small-object headers
-  are twice the size they are on RP2040/ESP32.
+  are twice the size they are on RP2040/ESP32;
+- soc_max_error_pct_30d: 30 days of daily cycles with the current sensor reading 0.5 %
+  high plus 50 mA, from a first boot that does not know the SOC: the largest
+  |soc_pct - true_soc_pct| after the first full charge (goal: <= 3), and the error at
+  boot;
+- balance_spread_mv_end: a pack starting with 80 mV between its cells at the top, the
+  same daily cycles: the spread at rest at the top on the last day (goal: < 30), and the
+  day it first got there.
+
+The two long scenarios are written to bench/scenarios/ (run them with tools/sim.py) and
+run with the firmware's tick at 1 s (tick_ms, a config key): the estimator and the
+balancer integrate measured time steps and every protection still runs, at 1 s
+resolution; at the default 100 ms the same 30 days take ten times the host time.
 """
 
 import hostpath
@@ -66,11 +78,128 @@ FIGURES = (
     ("tick_us_p99", "us", "", None),
     ("alloc_bytes_per_tick", "B", "0", lambda v: v == 0),
     ("heap_peak_bytes", "B", "", None),
+    ("soc_error_pct_at_boot", "%", "", None),
+    ("soc_max_error_pct_30d", "%", "<= 3", lambda v: v <= 3),
+    ("balance_spread_mv_end", "mV", "< 30", lambda v: v < 30),
+    ("balance_days_to_30mv", "d", "", None),
 )
+
+
+SCENARIOS = hostpath.ROOT + "/bench/scenarios"
+DAY_S = 86400
+
+
+def daily_cycles(days, soc_pct, spread_mv, faults, name):
+    """A home's day: charged from the sun at 20 A 09:00-15:00 (until the pack is full),
+    10 A of evening load 18:00-24:00, 3 A through the night, idle in between."""
+    events = [{"at_s": 0, "fault": f} for f in faults]
+    for d in range(days):
+        t = d * DAY_S
+        events += [
+            {"at_s": t + 7 * 3600, "current_a": 0},
+            {"at_s": t + 9 * 3600, "current_a": 20},
+            {"at_s": t + 15 * 3600, "current_a": 0},
+            {"at_s": t + 18 * 3600, "current_a": -10},
+            {"at_s": t + DAY_S - 1, "current_a": -3},
+        ]
+    return {
+        "name": name,
+        "duration_s": days * DAY_S,
+        "inverter": "none",
+        "initial": {"soc_pct": soc_pct, "temp_c": 25, "cell_spread_mv": spread_mv},
+        "config": {"tick_ms": 1000},
+        "events": events,
+    }
+
+
+def long_scenarios():
+    soc = daily_cycles(
+        30,
+        40,
+        2,
+        ["current_gain:5", "current_offset:50"],
+        "SOC accuracy: 30 days, current sensor 0.5 % high plus 50 mA",
+    )
+    bal = daily_cycles(14, 99, 80, [], "balancing: 80 mV between the cells at the top")
+    out = {}
+    for key, scenario in (("soc_30d", soc), ("balance_14d", bal)):
+        path = SCENARIOS + "/" + key + ".json"
+        os.makedirs(SCENARIOS, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(scenario, f, indent=1)
+            f.write("\n")
+        out[key] = path
+    return out
+
+
+def run_long(paths):
+    """Both scenarios at once (one per core); returns their traces' paths."""
+    procs = {}
+    traces = {}
+    for key, path in paths.items():
+        trace = hostpath.ROOT + "/build/bench_" + key + ".jsonl"
+        traces[key] = trace
+        cmd = [
+            sys.executable,
+            "tools/sim.py",
+            "--scenario",
+            path,
+            "--fast",
+            "--trace",
+            trace,
+            "--trace-ms",
+            "60000",
+        ]
+        procs[key] = subprocess.Popen(cmd, cwd=hostpath.ROOT)
+    for key, proc in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit("bench: the %s scenario failed" % key)
+    return traces
+
+
+def soc_figures(trace):
+    worst = 0.0
+    at_boot = None
+    calibrated = False
+    with open(trace) as f:
+        for line in f:
+            r = json.loads(line)
+            err = abs(r["soc_pct"] - r["true_soc_pct"]) if r["soc_pct"] is not None else None
+            if at_boot is None and err is not None:
+                at_boot = err
+            calibrated = calibrated or "COVP" in r["protections"]
+            if calibrated and err is not None:
+                worst = max(worst, err)
+    return {"soc_max_error_pct_30d": round(worst, 2), "soc_error_pct_at_boot": round(at_boot, 2)}
+
+
+def balance_figures(trace):
+    """The cells' spread at rest at the top: its mean over 17:00-18:00 each day, before
+    the evening load (one sample would carry the cells' measurement noise)."""
+    sums = {}
+    with open(trace) as f:
+        for line in f:
+            r = json.loads(line)
+            t = r["t_ms"] // 1000
+            if 17 * 3600 <= t % DAY_S < 18 * 3600 and r["cells_mv"]:
+                day = sums.setdefault(t // DAY_S, [0, 0])
+                day[0] += max(r["cells_mv"]) - min(r["cells_mv"])
+                day[1] += 1
+    by_day = [round(sums[d][0] / sums[d][1], 1) for d in sorted(sums)]
+    first = next((d for d, mv in enumerate(by_day) if mv < 30), None)
+    return {
+        "balance_spread_mv_end": by_day[-1],
+        "balance_spread_mv_by_day": by_day,
+        "balance_days_to_30mv": first,
+    }
 
 
 def measure():
     results = {}
+    paths = long_scenarios()
+    long_runs = run_long(paths)
+    results.update(soc_figures(long_runs["soc_30d"]))
+    results.update(balance_figures(long_runs["balance_14d"]))
     results["sim_speed_x_cpython"] = round(sim_speed(sys.executable), 1)
     results["sim_speed_x_micropython"] = round(sim_speed(UPY), 1)
     results["sim_speed_x"] = results["sim_speed_x_cpython"]

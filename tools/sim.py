@@ -46,6 +46,9 @@ Choices where sim.md is silent:
   - a trace line is written at t=0 and then every period, after the firmware has run
     at that instant; `events` holds the log entries since the previous line
   - current_ma is what the firmware reports: 0 below the 0.5 A threshold
+  - true_soc_pct is the string's usable SOC: the charge that can still be discharged
+    before the first cell is empty, over that plus the charge that can still go in
+    before the first cell is full (the cells' mean when they are balanced)
   - initial.cell_spread_mv spreads the cells' open-circuit voltages over that many mV
     around the OCV at soc_pct (seeded order); on the flat part of the LiFePO4 curve a
     few mV are several % of SOC

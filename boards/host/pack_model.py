@@ -348,10 +348,24 @@ class PackModel:
         return 100.0 * self.q_as[i] / self.cap_as[i]
 
     def true_soc_pct(self):
-        total = 0.0
+        """The string's usable SOC: what can still be discharged before the first cell is
+        empty, over that plus what can still be charged before the first cell is full (0 %
+        and 100 % of each cell's own curve). Equal to the cells' mean when they are
+        balanced; the right yardstick for a BMS, whose full and empty are those of the
+        string."""
+        out_as = in_as = 1e30
         for i in range(N_CELLS):
-            total += self.q_as[i] / self.cap_as[i]
-        return 100.0 * total / N_CELLS
+            q = self.q_as[i]
+            if q < out_as:
+                out_as = q
+            room = self.cap_as[i] - q
+            if room < in_as:
+                in_as = room
+        if out_as <= 0:
+            return 0.0
+        if in_as <= 0:
+            return 100.0
+        return 100.0 * out_as / (out_as + in_as)
 
     def cells_mv(self):
         """Terminal voltage of each cell (mV, floats), recomputed only when something moved."""

@@ -448,6 +448,8 @@ def event_dict(record):
         out["what"] = _name(_STAGES, what)
     elif code == ev.INPUT:
         out["what"] = _name(_INPUTS, what)
+    elif code == ev.AFE_SAFETY:
+        out["what"] = "chip"
     elif code == ev.SENSOR:
         out["what"] = _name(_SENSOR, what)
     elif code == ev.DIP:

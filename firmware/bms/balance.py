@@ -1,7 +1,10 @@
 """Cell balancing: which cells to bleed, decided every BALANCE_PERIOD_MS.
 
 pack.md: bleed the cells more than balance_delta_mv above the lowest while the highest
-is at or above balance_start_mv and the pack is charging or idle. Never while a
+is at or above balance_start_mv and the pack is charging or idle. A cell already
+bleeding goes on until it is within balance_stop_mv of the lowest, as the chip's own
+balancing does with its start and stop deltas (without it the cells settle at the
+start threshold and measurement noise flips the bleeding on and off). Never while a
 protection forbids it (the caller says), outside the temperature window, or with an
 invalid reading. The chip bleeds no two neighbouring cells at once and at most
 balance_max_cells, so the choice respects that: the highest eligible cells first,
@@ -22,6 +25,7 @@ class Balancer:
     def __init__(self, cfg):
         self.start_mv = cfg.balance_start_mv
         self.delta_mv = cfg.balance_delta_mv
+        self.stop_mv = cfg.balance_stop_mv
         self.min_dc = cfg.balance_min_temp_dc
         self.max_dc = cfg.balance_max_temp_dc
         self.max_cells = cfg.balance_max_cells
@@ -46,14 +50,17 @@ class Balancer:
             self.mask = 0
             return
         cells = s.cells_mv
-        floor = s.min_mv + self.delta_mv
+        start = s.min_mv + self.delta_mv
+        keep = s.min_mv + self.stop_mv
+        was = self.mask
         mask = 0
         for _ in range(self.max_cells):
             best = -1
-            best_mv = floor
+            best_mv = 0
             for i in range(CELLS):
                 v = cells[i]
-                if v > best_mv and not mask & (7 << i >> 1):
+                floor = keep if was & (1 << i) else start
+                if v > floor and v > best_mv and not mask & (7 << i >> 1):
                     best = i
                     best_mv = v
             if best < 0:

@@ -85,7 +85,8 @@ SPEC = (
     ("warn_hyst_ma", 5000, 0, 50000),
     # balancing
     ("balance_start_mv", 3400, 3000, 3650),
-    ("balance_delta_mv", 30, 5, 500),
+    ("balance_delta_mv", 30, 5, 500),  # pack.md: bleed cells above min + 30 mV...
+    ("balance_stop_mv", 15, 0, 500),  # ...and keep bleeding one until min + 15 (hysteresis)
     ("balance_min_temp_dc", 0, -200, 400),  # no bleeding outside this window
     ("balance_max_temp_dc", 450, 0, 600),
     ("balance_max_cells", 8, 1, 8),  # never two neighbours, so 8 at most
@@ -173,6 +174,7 @@ RULES = (
     ("full_cell_mv", "<", "covp_trip_mv"),
     ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
     ("balance_min_temp_dc", "<", "balance_max_temp_dc"),
+    ("balance_stop_mv", "<", "balance_delta_mv"),
     ("sensor_delay_ms", "<=", "boot_settle_ms"),
     ("afe_blind_ms", "<=", "sensor_delay_ms"),
     ("button_min_ms", "<", "button_sleep_ms"),

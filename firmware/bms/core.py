@@ -87,6 +87,7 @@ class Inputs:
         self.button = False  # RESET held
         self.hold = False  # the app's safe-state hold after an unexpected exception
         self.comm_age_ms = 0  # ms since the inverter last spoke (capped)
+        self.afe_safety = 0  # the front end's Safety Status A | B << 8 | C << 16
 
 
 class Bms:
@@ -132,6 +133,7 @@ class Bms:
         self._blind_ms = 0  # how long the readings have been invalid
         self._passive = False
         self._rsd = False
+        self._afe_safety = 0
         self.parallel = False  # more than one pack on the link (M/S LED)
 
     # -- the tick --------------------------------------------------------------------
@@ -257,6 +259,9 @@ class Bms:
         self.engine.set_trip(self._docp_row, limit, True, False)
 
     def _inputs(self, inp, now):
+        if inp.afe_safety != self._afe_safety:  # the chip's own protections acted
+            self.events.log(now, ev.AFE_SAFETY, 0, inp.afe_safety, self._afe_safety)
+            self._afe_safety = inp.afe_safety
         if inp.passive != self._passive:
             self._passive = inp.passive
             self.events.log(now, ev.INPUT, IN_PASSIVE, 1 if inp.passive else 0)

@@ -32,6 +32,9 @@ PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
 SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
 LIMIT = const(17)  # what: limit flag changed
 COMM = const(18)  # what: link, value: 1 up / 0 lost
+AFE_SAFETY = const(
+    19
+)  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
 
 NAMES = (
     None,
@@ -53,6 +56,7 @@ NAMES = (
     "SOC",
     "LIMIT",
     "COMM",
+    "AFE_SAFETY",
 )
 
 

@@ -1,0 +1,147 @@
+"""Cell balancing: which cells bleed, when, and what stops it."""
+
+import unittest
+
+from core_rig import Rig
+
+from bms.balance import BALANCE_PERIOD_MS, Balancer
+from bms.config import Config
+from bms.sample import Sample
+
+
+def sample(cells, temp=250):
+    s = Sample()
+    s.valid = True
+    s.cells_mv[:] = cells
+    for i in range(6):
+        s.temps_dc[i] = temp
+    s.reduce()
+    return s
+
+
+def top(spread_at=None):
+    cells = [3420] * 16
+    for i, mv in (spread_at or {}).items():
+        cells[i] = mv
+    return cells
+
+
+class ChoiceTest(unittest.TestCase):
+    def decide(self, cells, allowed=True, temp=250, config=None):
+        b = Balancer(Config(config or {}))
+        b.step(sample(cells, temp), allowed, 0)
+        return b
+
+    def test_bleeds_cells_above_min_plus_30_mv(self):
+        b = self.decide(top({2: 3451, 7: 3450, 12: 3449}))
+        # min 3420: only 3451 is more than 30 mV above it (pack.md: "> min + 30 mV")
+        self.assertEqual(b.cells(), [3])
+
+    def test_only_at_the_top(self):
+        cells = [3370] * 16
+        cells[4] = 3399  # 29 mV above the rest, and the highest below 3.40 V
+        self.assertEqual(self.decide(cells).cells(), [])
+        cells[4] = 3401
+        self.assertEqual(self.decide(cells).cells(), [5])
+        cells[4] = 3450
+        cells[9] = 3401  # the highest at the top: every cell 30 mV above min bleeds
+        self.assertEqual(self.decide(cells).cells(), [5, 10])
+
+    def test_never_two_neighbours_highest_first(self):
+        b = self.decide(top({4: 3480, 5: 3490, 6: 3470}))
+        self.assertEqual(b.cells(), [6])  # 6 is highest; 5 and 7 are its neighbours
+        b = self.decide(top({4: 3480, 5: 3460, 6: 3470}))
+        self.assertEqual(b.cells(), [5, 7])
+
+    def test_at_most_the_configured_number(self):
+        cells = [3500 if i % 2 == 0 else 3420 for i in range(16)]
+        self.assertEqual(len(self.decide(cells).cells()), 8)
+        self.assertEqual(len(self.decide(cells, config={"balance_max_cells": 3}).cells()), 3)
+
+    def test_temperature_window(self):
+        cells = top({3: 3480})
+        self.assertEqual(self.decide(cells, temp=450).cells(), [4])
+        self.assertEqual(self.decide(cells, temp=451).cells(), [])
+        self.assertEqual(self.decide(cells, temp=0).cells(), [4])
+        self.assertEqual(self.decide(cells, temp=-1).cells(), [])
+
+    def test_not_when_not_allowed(self):
+        self.assertEqual(self.decide(top({3: 3480}), allowed=False).cells(), [])
+
+    def test_a_bleeding_cell_goes_on_to_min_plus_15_mv(self):
+        b = Balancer(Config())
+        s = sample(top({3: 3451}))
+        b.step(s, True, 0)
+        self.assertEqual(b.cells(), [4])
+        for mv, bleeding in ((3440, [4]), (3436, [4]), (3435, []), (3440, [])):
+            s.cells_mv[3] = mv
+            s.reduce()
+            b.step(s, True, b._next)
+            self.assertEqual(b.cells(), bleeding, mv)
+
+    def test_decides_every_period_and_issues_each_decision(self):
+        b = Balancer(Config())
+        s = sample(top({3: 3480}))
+        b.step(s, True, 0)
+        self.assertTrue(b.issue)
+        b.issue = False
+        s.cells_mv[3] = 3430  # within 15 mV of the rest: done
+        s.reduce()
+        b.step(s, True, BALANCE_PERIOD_MS - 100)
+        self.assertFalse(b.issue)
+        self.assertEqual(b.cells(), [4])
+        b.step(s, True, BALANCE_PERIOD_MS)
+        self.assertTrue(b.issue)
+        self.assertEqual(b.cells(), [])
+
+
+class CoreTest(unittest.TestCase):
+    def balancing_rig(self):
+        r = Rig().settle()
+        r.cells(top({3: 3480}))
+        r.run_ms(10000)
+        self.assertEqual(r.bms.balancer.cells(), [4])
+        return r
+
+    def test_while_charging_or_idle_not_discharging(self):
+        r = self.balancing_rig()
+        r.current(20000)
+        r.run_ms(10000)
+        self.assertEqual(r.bms.balancer.cells(), [4])
+        r.current(-600)
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [])
+
+    def test_during_covp_but_not_other_protections(self):
+        r = self.balancing_rig()
+        r.cell(3, 3650)
+        r.run_ms(11000)
+        self.assertTrue(r.active("COVP"))
+        self.assertEqual(r.bms.balancer.cells(), [4])
+        r.temps(520, 0)
+        r.run_ms(2100)
+        self.assertTrue(r.active("CHTP"))
+        self.assertEqual(r.bms.balancer.cells(), [])
+
+    def test_stops_in_the_safe_state_and_rapid_shutdown(self):
+        r = self.balancing_rig()
+        r.inp.rsd = True
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [])
+        self.assertTrue(r.bms.balancer.issue)
+
+
+class SimulatedTest(unittest.TestCase):
+    def test_the_chip_bleeds_what_the_firmware_chose(self):
+        from support import make_sim
+
+        sim = make_sim(initial={"soc_pct": 99, "cell_spread_mv": 60})
+        sim.run(30000)
+        pack = sim.packs[0]
+        chosen = pack.app.bms.balancer.mask
+        self.assertTrue(chosen)
+        self.assertEqual(pack.chip.cb_mask, chosen)
+        for i in range(16):
+            self.assertEqual(bool(pack.model.bleed_a[i]), bool(chosen & (1 << i)))
+        rec = sim.record(pack)
+        self.assertEqual(rec["balancing"], pack.app.bms.balancer.cells())
