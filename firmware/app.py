@@ -22,6 +22,7 @@ from bms.core import Bms, Inputs
 from bms.protections import SENSOR_FAIL
 from bms.sample import Sample
 from drivers.panel import LED_ALM
+from inverter_link import InverterLink
 
 _LED_MS = const(50)
 _SENSOR_FAIL_BIT = 1 << SENSOR_FAIL
@@ -32,7 +33,6 @@ _STATE_SAVE_MS = const(600000)  # the SOC is saved at least this often
 _STATE_SAVE_CPCT = const(100)  # or when it moved this much (0.01 %), or the mode changed
 # after an unexpected exception the safe state holds until this long of healthy ticks
 SAFE_HOLD_MS = const(3000)
-_AGE_CAP_MS = const(0x20000000)
 
 # tick stages, logged with an exception to say where it happened
 STAGE_READ = const(1)
@@ -41,6 +41,10 @@ STAGE_WRITE = const(3)
 STAGE_LED = const(4)
 STAGE_BOOT = const(5)
 STAGE_STORE = const(6)
+STAGE_COMMS = const(7)
+# on a board, the longest sleep between polls: the UART's receive buffer and the CAN
+# controller's two receive buffers must be emptied before they overflow
+COMM_POLL_MS = const(5)
 
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
@@ -56,6 +60,7 @@ class App:
         self.dry = board.dry
         self.wdt = board.wdt
         self.store = board.store
+        self.link = None
         self.events = ev.EventLog()
         self.sample = Sample()
         self.inputs = Inputs()
@@ -74,7 +79,6 @@ class App:
         self._next_tick = 0
         self._next_led = 0
         self._last_tick = 0
-        self._boot = 0
         self._next_house = 0
         self._last_flush = 0
         self._last_save = 0
@@ -100,6 +104,7 @@ class App:
             except ConfigError:
                 self.events.log(now, ev.CONFIG, 1, len(self._overrides))
         self.bms = Bms(self.cfg, self.events, self._stored_soc())
+        self.bms.limits.no_full_s = self.state.get("no_full_s", 0)
         # faults that need a person survive a watchdog reset; a power cycle is that person
         if self.board.reset_cause() == PWRON_RESET:
             self.state["latched"] = []
@@ -111,12 +116,21 @@ class App:
         self.baud = dipsw.baud(self.dip)
         self.events.log(now, ev.DIP, self.dip, self.protocol, self.baud // 100)
         self._dip_seen = self.dip
+        board = self.board
+        if board.rs485 is not None:
+            board.rs485.set_baud(self.baud)
+        self.link = InverterLink(board.can, board.rs485, self.protocol)
+        if board.can is not None:
+            self.events.log(now, ev.COMM, ev.COMM_CAN, 1 if self.link.start(now) else 0)
+        else:
+            self.link.start(now)
+        self._present = False
+        self._bus_off = 0
         self.afe_ok = self._afe_setup(now)
         self.tick_ms = self.cfg.tick_ms
         self._next_tick = now
         self._next_led = now
         self._last_tick = now
-        self._boot = now
         self._next_house = now
         self._last_flush = now
         self._last_save = now
@@ -173,9 +187,24 @@ class App:
         if ticks.diff(now, self._next_house) >= 0:
             self._next_house = ticks.add(now, _HOUSEKEEPING_MS)
             self.housekeeping(now)
-        a = ticks.diff(self._next_tick, now)
+        wait = ticks.diff(self._next_tick, now)
         b = ticks.diff(self._next_led, now)
-        return a if a < b else b
+        if b < wait:
+            wait = b
+        c = self.comms(now)
+        return c if c < wait else wait
+
+    def comms(self, now):
+        """The inverter link, between ticks; returns ms until it has a frame due."""
+        b = self.bms
+        if b is None or b.sample is None:
+            return 1000  # nothing to report before the first tick
+        try:
+            return self.link.poll(b, now)
+        except Exception as exc:  # noqa: BLE001
+            self._stage = STAGE_COMMS
+            self._fail(now, exc)
+            return 1000
 
     def run(self):
         """The board's main loop; never returns."""
@@ -184,7 +213,7 @@ class App:
         while True:
             wait = self.poll(board.ticks_ms())
             if wait > 0:
-                board.sleep_ms(wait)
+                board.sleep_ms(wait if wait < COMM_POLL_MS else COMM_POLL_MS)
 
     # -- the tick ------------------------------------------------------------------
     def tick(self, now):
@@ -217,8 +246,7 @@ class App:
         if self.safe_hold_ms > 0 and s.valid:
             self.safe_hold_ms -= self.dt_ms
         inp.hold = self.safe_hold_ms > 0
-        age = ticks.diff(now, self._boot)
-        inp.comm_age_ms = age if age < _AGE_CAP_MS else _AGE_CAP_MS
+        inp.comm_age_ms = self.link.age_ms(now)
         self._stage = STAGE_CORE
         b = self.bms
         b.step(s, inp, now, self.dt_ms)
@@ -260,6 +288,7 @@ class App:
             if bits != self._dip_seen:
                 self._dip_seen = bits
                 self.events.log(now, ev.DIP, bits, dipsw.effective_protocol(bits), self.dip)
+            self._link_events(now)
             self._flush(now)
             b = self.bms
             soc = b.soc
@@ -272,6 +301,17 @@ class App:
                 self._last_save = now
         except Exception:  # noqa: BLE001
             self.store_errors += 1
+
+    def _link_events(self, now):
+        link = self.link
+        present = link.age_ms(now) < self.cfg.inverter_lost_ms
+        if present and not self._present:
+            self.events.log(now, ev.COMM, ev.COMM_INVERTER, 1, link.protocol)
+        self._present = present  # its loss is the INVERTER_LOST warning
+        can = self.board.can
+        if can is not None and can.bus_off != self._bus_off:
+            self._bus_off = can.bus_off
+            self.events.log(now, ev.COMM, ev.COMM_BUS_OFF, can.bus_off, can.tec)
 
     def _flush(self, now):
         log = self.events
@@ -295,6 +335,7 @@ class App:
             st["soc_q"] = soc.q_mas
             st["soc_full"] = soc.full_mas
             st["cycles"] = soc.cycles
+            st["no_full_s"] = b.limits.no_full_s
             self._saved_cpct = soc.cpct
             self._saved_cal = soc.cal_count
             self._saved_mode = b.mode

@@ -14,6 +14,7 @@ from bms.core import MODE_NAMES, Bms, Inputs
 from bms.sample import CELLS, Sample
 
 TICK = 100
+_TICKS_MASK = 0x3FFFFFFF
 NOMINAL_MV = 3300
 NOMINAL_DC = 250
 
@@ -82,7 +83,7 @@ class Rig:
     comm_since = None  # when set, inp.comm_age_ms grows from it as time passes
 
     def _step(self, dt):
-        self.now += dt
+        self.now = (self.now + dt) & _TICKS_MASK  # a board's ticks_ms wraps at 2**30
         if self.comm_since is not None:
             self.inp.comm_age_ms = self.now - self.comm_since
         self.s.reduce()

@@ -73,14 +73,14 @@ class OptionsTest(unittest.TestCase):
         self.assertIn(
             "not available yet", self.assert_refused("--packs", "2", "--fast", "--duration", "1")
         )
-        self.assertIn(
-            "not available yet",
-            self.assert_refused("--inverter", "can", "--fast", "--duration", "1"),
-        )
-        self.assertIn(
-            "not available yet", self.assert_refused("--can-log", "x.log", "--duration", "1")
-        )
-        self.assertIn("not available yet", self.assert_refused("--rs485-pty"))
+
+    def test_inverter_options(self):
+        for kind in ("can", "rs485", "none", "growatt"):
+            rc, text = run_main("--inverter", kind, "--fast", "--duration", "2")
+            self.assertEqual((rc, text), (0, ""), kind)
+        self.assertIn("real time", self.assert_refused("--rs485-pty", "--fast", "--duration", "1"))
+        text = self.assert_refused("--can-log", BUILD + "/no/such/dir/x.log", "--duration", "1")
+        self.assertIn("CAN log", text)
 
     def test_bad_scenario_files(self):
         self.assertIn("cannot read", self.assert_refused("--scenario", BUILD + "/none.json"))

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from boards.host.scenario import ScenarioError, check_dip, load, validate
+from boards.host.scenario import INVERTERS, ScenarioError, check_dip, load, validate
 from boards.host.simulator import Simulator
 
 HELP = """usage: tools/sim.py [options]
@@ -22,7 +22,8 @@ options:
   --packs N        packs on the bus, 1 to 32 (default 1, or the scenario's packs)
   --dip BITS       the master's DIP switch, 7 characters 0/1, position 1 first
                    (0000000 = 9600 baud, protocol ID0; slaves keep 0000000)
-  --inverter KIND  can, rs485 or none (the simulated inverter on the master's Link IN)
+  --inverter KIND  can (default), rs485, none, or growatt (the simulated inverter on
+                   the master's Link IN; see "The simulated inverter" below)
   --scenario FILE  a scenario file (JSON); without one the pack idles
   --duration S     simulated seconds to run (default: the scenario's duration_s,
                    else until Ctrl-C; --fast needs one of the two)
@@ -30,7 +31,9 @@ options:
   --trace FILE     write the trace as JSON Lines, one object per pack per period
   --trace-ms MS    trace period in simulated ms (default: the firmware tick, 100)
   --can-log FILE   write every CAN frame in candump -L format
-  --rs485-pty      real time only: serve the master's RS485 port 1 on a pseudo-terminal
+  --rs485-pty      real time only (CPython): serve the master's RS485 port 1 on a
+                   pseudo-terminal and print "RS485 port: /dev/pts/N"; it replaces the
+                   simulated RS485 inverter (a CAN inverter stays on the bus)
   --seed N         seed for the pack model's random choices (default 1)
   -h, --help       this text
 
@@ -64,15 +67,31 @@ Choices where sim.md is silent:
     after a pre-charge of about a second: current flows from about 4 s
   - trace extras: "current_raw_ma" (before the 0.5 A reporting threshold) and "inputs"
     (the dry-contact inputs); "protections" also shows RSD while rapid shutdown holds
+The simulated inverter:
+  - can: with the DIP's protocol ID0 or ID1 it sends 0x305 (8 x 00) every second and
+    reads 0x351, 0x356 and 0x35C; with ID2 it is a Schneider gateway (29-bit 0x310
+    heartbeat; reads 0x321, 0x322, 0x323, 0x325). growatt (extension): Growatt's 0x301
+    request every second; it reads the 0x311-0x319 answer (protocol ID1).
+  - rs485: the Pylon RS485 master: each second 0x42 then 0x92 to address 2, each after
+    the previous reply or 500 ms, at the DIP's baud rate (position 1 ON: 115200).
+  - what it does with current_a (the site's demand): caps charging at CCL and
+    discharging at DCL, needs the enable flags, stops discharging at DVL (until 2 V
+    above it), charges at 10 A on a force-charge request, and holds CVL as a charger
+    in constant voltage (a source at CVL behind the pack's resistance). It re-decides
+    once a second, and stops using the battery after 10 s without limits from it.
+  - event "inverter": "silent" stops its heartbeat or polls; over CAN it keeps
+    listening and obeying, over RS485 it gets no limits and stops after 10 s.
+  - a CAN frame nobody else acknowledges is retried, as on a real bus: with
+    --inverter none the pack's controller goes error-passive and the log stays empty
+    (the log is a listen-only tap: it acknowledges nothing)
+  - --can-log timestamps are wall-clock seconds of the run's start plus simulated time
+  - the simulated UART wakes the firmware 32 bit times after a request's last byte
+    (the RP2040 UART's receive timeout), so a reply starts about 3.3 ms after the
+    request at 9600 baud; firmware CPU time is not simulated
 Exit status: 0 on a completed run, 2 on bad options or a bad scenario.
 """
 
 # features whose issue has not landed yet are refused, not faked
-NOT_YET = {
-    "--can-log": "CAN logging arrives with the CAN stack (issue 6)",
-    "--rs485-pty": "the RS485 pseudo-terminal arrives with the RS485 stack (issue 6)",
-}
-INVERTERS_READY = ("none",)
 MAX_PACKS_READY = 1
 
 
@@ -144,8 +163,13 @@ def parse_args(argv):
             check_dip("--dip", opts["--dip"])
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
-    if "--inverter" in opts and opts["--inverter"] not in ("can", "rs485", "none"):
-        raise UsageError("--inverter must be can, rs485 or none")
+    if "--inverter" in opts and opts["--inverter"] not in INVERTERS:
+        raise UsageError("--inverter must be can, rs485, none or growatt")
+    if "--rs485-pty" in opts:
+        if "--fast" in opts:
+            raise UsageError("--rs485-pty runs in real time only (a client needs real time)")
+        if hostpath.MICROPYTHON:
+            raise UsageError("--rs485-pty needs CPython (os.openpty)")
     return opts
 
 
@@ -159,21 +183,11 @@ def build(opts):
         scenario["dip"] = opts["--dip"]
     if "--inverter" in opts:
         scenario["inverter"] = opts["--inverter"]
-    explicit_inverter = "inverter" in scenario
-    for opt, why in NOT_YET.items():
-        if opt in opts:
-            raise UsageError("%s is not available yet: %s" % (opt, why))
     if scenario["packs"] > MAX_PACKS_READY:
         raise UsageError(
             "more than one pack is not available yet: the pack-to-pack link has not landed"
         )
-    if explicit_inverter and scenario["inverter"] not in INVERTERS_READY:
-        raise UsageError(
-            "inverter %s is not available yet: the inverter protocols arrive with issue 6"
-            % scenario["inverter"]
-        )
-    if not explicit_inverter:
-        scenario["inverter"] = "none"  # the default `can` inverter arrives with issue 6
+    scenario.setdefault("inverter", "can")
     duration = opts.get("--duration", scenario.get("duration_s"))
     if "--fast" in opts and duration is None:
         raise UsageError("--fast needs --duration or a scenario with duration_s")
@@ -209,17 +223,26 @@ def run_fast(sim, end_ms):
     sim.run(end_ms)
 
 
-def run_realtime(sim, end_ms, view):
+def run_realtime(sim, end_ms, view, pty=None):
+    """Keep simulated time with the wall clock; with a pty, poll it every 5 ms so a
+    client's request is answered within a few ms of real time."""
     start = _clock()
     t0 = sim.t_ms
+    pause = 0.005 if pty is not None else 0.05
+    last_view = -1.0
     try:
         while end_ms is None or sim.t_ms < end_ms:
+            if pty is not None:
+                pty.pump()
             target = t0 + int((_clock() - start) * 1000)
             if end_ms is not None and target > end_ms:
                 target = end_ms
             sim.run(target)
-            view(sim)
-            time.sleep(0.05)
+            now = _clock()
+            if now - last_view >= 0.05:
+                view(sim)
+                last_view = now
+            time.sleep(pause)
     except KeyboardInterrupt:
         pass
 
@@ -254,11 +277,26 @@ def main(argv, out=None):
             out.write(HELP)
             return 0
         scenario, duration = build(opts)
-        sim = Simulator(scenario, seed=opts.get("--seed"))
+        can_log = _open_log(opts["--can-log"]) if "--can-log" in opts else None
+        pty = None
+        if "--rs485-pty" in opts:
+            from boards.host.pty_port import PtyPort
+
+            pty = PtyPort()
+        sim = Simulator(
+            scenario,
+            seed=opts.get("--seed"),
+            can_log=can_log,
+            rs485_port=pty,
+            epoch_s=int(time.time()),
+        )
         trace = TraceWriter(opts["--trace"]) if "--trace" in opts else None
     except (UsageError, ScenarioError) as exc:
         out.write("sim.py: error: %s\n" % exc)
         return 2
+    if pty is not None:
+        out.write("RS485 port: %s\n" % pty.name)
+        out.flush()
     if trace is not None:
         sim.set_trace(trace, opts.get("--trace-ms"))
     end_ms = None if duration is None else int(duration * 1000)
@@ -274,14 +312,25 @@ def main(argv, out=None):
                     LiveView = None
                 if LiveView is not None:
                     with LiveView(sim) as live:
-                        run_realtime(sim, end_ms, live.update)
+                        run_realtime(sim, end_ms, live.update, pty)
                     view = True
             if view is None:
-                run_realtime(sim, end_ms, _plain_view(out))
+                run_realtime(sim, end_ms, _plain_view(out), pty)
     finally:
         if trace is not None:
             trace.close()
+        if can_log is not None:
+            can_log.close()
+        if pty is not None:
+            pty.close()
     return 0
+
+
+def _open_log(path):
+    try:
+        return open(path, "w")
+    except OSError:
+        raise UsageError("cannot write CAN log file %s" % path) from None
 
 
 if __name__ == "__main__":

@@ -9,18 +9,33 @@ from boards.host import machine
 from drivers.bq76952 import BQ76952
 from drivers.drycontact import DryContact
 from drivers.fets import Fets
+from drivers.mcp2515 import MCP2515
 from drivers.panel import Panel
+from drivers.rs485 import Rs485
 from drivers.store import Store
 
 LED_PINS = ("LED_RUN", "LED_ALM", "LED_SOC1", "LED_SOC2", "LED_SOC3", "LED_SOC4", "LED_MS")
 DIP_PINS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
 WDT_TIMEOUT_MS = 4000
 R_SENSE_UOHM = 250  # the current shunt: 0.25 mOhm (400 A = 100 mV)
+CAN_OSC_HZ = 8000000  # the MCP2515's crystal
 
 
 class HostBoard:
-    def __init__(self, clock, chip, model, flash, dip_bits=0, reset_cause=machine.PWRON_RESET):
-        """flash: the pack's simulated flash filesystem (it outlives the board)."""
+    def __init__(
+        self,
+        clock,
+        chip,
+        model,
+        flash,
+        dip_bits=0,
+        reset_cause=machine.PWRON_RESET,
+        can_chip=None,
+        link_port=None,
+    ):
+        """flash: the pack's simulated flash filesystem (it outlives the board); can_chip:
+        the simulated MCP2515 (on the simulator's CAN bus), or None for a board without
+        one; link_port: the RS485 port 1 (Link IN) end of a simulated wire, or None."""
         self.clock = clock
         self.model = model
         self._reset_cause = reset_cause
@@ -50,6 +65,19 @@ class HostBoard:
         self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
         self.wdt = machine.WDT(0, timeout=WDT_TIMEOUT_MS, clock=clock)
         self.store = Store(flash)
+        self.can = None
+        if can_chip is not None:
+            cs = self._pin("CAN_CS", out, value=1)
+            self.can_int = self._pin("CAN_INT", inp, up)
+            can_chip.attach_int(self.can_int)
+            self.spi = machine.SPI(1, baudrate=10000000, devices=[(cs, can_chip)])
+            self.can = MCP2515(self.spi, cs, CAN_OSC_HZ, self.can_int)
+        self.rs485 = None
+        if link_port is not None:
+            de = self._pin("RS485_DE", out, value=0)
+            link_port.attach_de(de)
+            uart = machine.UART(1, 9600, port=link_port, timeout=0)
+            self.rs485 = Rs485(uart, de)
 
     def set_dip(self, bits):
         for i in range(len(DIP_PINS)):

@@ -37,6 +37,7 @@ class Pin:
         self._out = 0
         self._driven = None  # level forced from outside (inputs), None = floating
         self._listeners = []
+        self._watchers = []
         self._irq = None
         self._irq_trigger = 0
         self.init(mode, pull, value)
@@ -81,10 +82,17 @@ class Pin:
         before = self.value()
         self._driven = level
         after = self.value()
-        if self._irq is not None and before != after:
-            edge = self.IRQ_RISING if after else self.IRQ_FALLING
-            if self._irq_trigger & edge:
-                self._irq(self)
+        if before != after:
+            if self._irq is not None:
+                edge = self.IRQ_RISING if after else self.IRQ_FALLING
+                if self._irq_trigger & edge:
+                    self._irq(self)
+            for watcher in self._watchers:
+                watcher(self, after)
+
+    def sim_watch(self, callback):
+        """Call callback(pin, level) whenever the outside world changes this input."""
+        self._watchers.append(callback)
 
     def sim_listen(self, callback):
         """Call callback(pin, level) whenever firmware changes this output."""
@@ -203,3 +211,46 @@ class WDT:
 
     def sim_expired(self):
         return self.clock is not None and self.clock.t_ms - self.fed_ms > self.timeout
+
+
+class UART:
+    """machine.UART over a simulated port (boards/host/uart_sim.py): the port owns the
+    wire timing; this class keeps MicroPython's method names and return values."""
+
+    def __init__(self, id, baudrate=9600, bits=8, parity=None, stop=1, *, port=None, **kw):
+        self.id = id
+        self.port = port
+        self.init(baudrate, bits, parity, stop, **kw)
+
+    def init(self, baudrate=9600, bits=8, parity=None, stop=1, *, timeout=0, **kw):
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.port.set_format(baudrate, bits, parity, stop)
+
+    def any(self):
+        return self.port.available()
+
+    def readinto(self, buf, nbytes=-1):
+        """Up to len(buf) (or nbytes) bytes that have arrived; None when there are none
+        (the non-blocking read of a UART made with timeout=0)."""
+        n = self.port.read_into(buf, len(buf) if nbytes < 0 else nbytes)
+        return n if n else None
+
+    def read(self, nbytes=-1):
+        n = self.port.available() if nbytes < 0 else nbytes
+        if not n:
+            return None
+        buf = bytearray(n)
+        got = self.port.read_into(buf, n)
+        return bytes(buf[:got]) if got else None
+
+    def write(self, buf):
+        return self.port.write(buf)
+
+    def txdone(self):
+        return self.port.txdone()
+
+    def flush(self):
+        """Blocks on a board until sent; time does not move here, so it cannot wait."""
+        if not self.port.txdone():
+            raise OSError(errno.ETIMEDOUT)

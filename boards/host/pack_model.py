@@ -225,7 +225,7 @@ class PackModel:
         """Voltage on the inverter side of the FETs (what the PACK and LD pins see)."""
         link = self.link
         if link == LINK_CONNECTED:
-            return self.stack_v() - self.current_a * 2 * RDS_ON_OHM
+            return self.stack_v() + self.current_a * 2 * RDS_ON_OHM  # + charging
         if link == LINK_CHARGER:
             return self.charger_v
         if link == LINK_FLOATING:
@@ -338,6 +338,18 @@ class PackModel:
         if (current > 0 and not dsg) or (current < 0 and not chg):
             p_mos += abs(current) * DIODE_V
         self.t_mos_c += dt * (p_mos - G_MOS_W_K * (self.t_mos_c - self.t_cells_c)) / C_MOS_J_K
+
+    def current_at(self, v_link):
+        """The current (A, + charging) that puts the pack's terminals at v_link now: what a
+        charger in constant voltage at v_link drives into it (through both FETs)."""
+        f = self._r_factor()
+        emf = 0.0
+        r = 2 * RDS_ON_OHM
+        for i in range(N_CELLS):
+            emf += ocv_mv(100.0 * self.q_as[i] / self.cap_as[i]) / 1000.0
+            emf += self.polar_a * self.r1[i]
+            r += self.r0[i] * f
+        return (v_link - emf) / r
 
     def _r_factor(self):
         """Cell resistance rises in the cold: about x2 at 0 C, x3 at -10 C."""

@@ -21,7 +21,7 @@ FAULTS_WITH_ARG = (
     "fet_stuck",
 )
 TEMP_SENSORS = ("cells", "cell1", "cell2", "cell3", "cell4", "ambient", "mos")
-INVERTERS = ("can", "rs485", "none")
+INVERTERS = ("can", "rs485", "none", "growatt")  # growatt: an extension (0x301 requests)
 
 TOP_KEYS = (
     "name",

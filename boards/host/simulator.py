@@ -11,12 +11,16 @@ from app import App
 from bms import events as ev
 from bms import protections as pt
 from boards.host import machine
-from boards.host.board import HostBoard
+from boards.host.board import CAN_OSC_HZ, HostBoard
 from boards.host.bq76952_sim import BQ76952Sim
+from boards.host.canbus import CanBus, CandumpLog
 from boards.host.clock import SimClock
 from boards.host.flash import MemFS
+from boards.host.inverter_sim import CONTROL_US, CanInverter, Rs485Inverter
+from boards.host.mcp2515_sim import MCP2515Sim
 from boards.host.pack_model import PackModel, Rng
 from boards.host.scenario import parse_fault
+from boards.host.uart_sim import Rs485Wire
 
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 TEMP_SLOTS = {"cell1": 0, "cell2": 1, "cell3": 2, "cell4": 3, "ambient": 4, "mos": 5}
@@ -56,11 +60,19 @@ def dip_bits(text):
 class SimPack:
     """One pack: the physical model, its simulated chips and board, and the firmware."""
 
-    def __init__(self, index, clock, seed, initial, dip, config):
+    def __init__(self, index, clock, seed, initial, dip, config, bus=None, link_port=None):
+        """bus: the CAN bus its controller sits on; link_port: the RS485 port 1 wire end
+        (the master's Link IN), or None."""
         self.index = index
         self.clock = clock
         self.config = config
         self.dip = dip
+        self.can_chip = None
+        if bus is not None:
+            self.can_chip = bus.attach(MCP2515Sim(osc_hz=CAN_OSC_HZ))
+        self.link_port = link_port
+        self.wake = False  # the firmware has something to handle now (CAN INT)
+        self.next_us = 0  # when the firmware is next due by its own schedule
         self.model = PackModel(
             seed=seed * 100 + index,
             soc_pct=initial["soc_pct"],
@@ -78,17 +90,69 @@ class SimPack:
     def power_on(self, cause=machine.PWRON_RESET):
         if cause == machine.PWRON_RESET:
             self.chip.power_on_reset()
-        self.board = HostBoard(self.clock, self.chip, self.model, self.flash, self.dip, cause)
+            if self.can_chip is not None:
+                self.can_chip.reset()
+        self.board = HostBoard(
+            self.clock,
+            self.chip,
+            self.model,
+            self.flash,
+            self.dip,
+            cause,
+            can_chip=self.can_chip,
+            link_port=self.link_port,
+        )
+        if self.can_chip is not None:
+            self.board.can_int.sim_watch(self._can_int)
         self._apply_inputs()
         self.app = App(self.board, self.config)
         self.powered = True
         self.app.start(self.clock.ticks_ms())
         self.events_seen = 0
+        self.next_us = self.clock.t_us
 
     def power_off(self):
         self.powered = False
         self.app = None
+        self.board = None
         self.model.set_fets(False, False, False)
+        if self.can_chip is not None:
+            self.can_chip.reset()  # unpowered: it neither sends nor acknowledges
+        if self.link_port is not None:
+            self.link_port.attach_de(None)
+            self.link_port.clear()
+
+    def _can_int(self, pin, level):
+        if not level:
+            self.wake = True
+            self.bus_stop()
+
+    bus_stop = None  # set by the simulator: make the bus return at this frame
+
+    def next_wake_us(self, t_us):
+        """When this pack's firmware must run next: its own schedule, a burst that ends
+        on its RS485 port, or the end of its own reply (to release the bus)."""
+        if self.app is None:
+            return _FOREVER
+        t = self.next_us
+        port = self.link_port
+        if port is not None:
+            w = port.wake_us
+            if w is not None and w < t:
+                t = w
+            if port.de is not None and port.de.level and t_us < port.tx_end_us < t:
+                t = port.tx_end_us
+        return t
+
+    def due(self, t_us):
+        port = self.link_port
+        woke = self.wake or t_us >= self.next_us
+        if port is not None:
+            if port.take_wake(t_us):
+                woke = True
+            elif port.de is not None and port.de.level and port.tx_end_us <= t_us:
+                woke = True
+        return woke
 
     # inputs are physical: they survive a reboot of the firmware
     inputs = None
@@ -167,6 +231,7 @@ class SimPack:
         self.model.advance(t_ms)
 
     def poll(self, t_ms, now_ticks):
+        self.wake = False
         app = self.app
         if app is None:
             self.model.advance(t_ms)
@@ -192,26 +257,62 @@ class SimPack:
 
 
 class Simulator:
-    def __init__(self, scenario, seed=None, start_ticks=0):
-        """scenario: a validated scenario dict (boards.host.scenario)."""
+    def __init__(
+        self, scenario, seed=None, start_ticks=0, can_log=None, rs485_port=None, epoch_s=0
+    ):
+        """scenario: a validated scenario dict (boards.host.scenario); can_log: a file to
+        write every CAN frame to (candump -L); rs485_port: a port object to use as the
+        master's RS485 port 1 instead of the simulated wire (tools/sim.py --rs485-pty);
+        epoch_s: the wall-clock second the log's time 0 stands for."""
         self.scenario = scenario
         self.seed = seed if seed is not None else scenario.get("seed", 1)
         self.clock = SimClock(start_ticks)
         self.demand_a = 0.0
         dip = dip_bits(scenario["dip"])
+        self.bus = CanBus()
+        self.can_log = None
+        if can_log is not None:
+            self.can_log = self.bus.attach(CandumpLog(can_log, epoch_s))
+        self.wire = Rs485Wire(self.clock)  # the master's Link IN
+        if rs485_port is not None:
+            rs485_port.clock = self.clock
+            master_port = rs485_port
+        else:
+            master_port = self.wire.port()
         self.packs = []
         for i in range(scenario["packs"]):
             # the protocol DIP positions are set on the master only; slaves keep default
             bits = dip if i == 0 else dip & 0x01
             pack = SimPack(
-                i + 1, self.clock, self.seed, scenario["initial"], bits, scenario["config"]
+                i + 1,
+                self.clock,
+                self.seed,
+                scenario["initial"],
+                bits,
+                scenario["config"],
+                bus=self.bus,
+                link_port=master_port if i == 0 else None,
             )
+            pack.bus_stop = self._bus_stop
             self.packs.append(pack)
+        kind = scenario.get("inverter", "can")
+        self.inverter = None
+        if kind == "rs485" and rs485_port is None:
+            self.inverter = Rs485Inverter(self.clock, self.wire.port(), address=2)
+            self.inverter.port.set_format(115200 if dip & 0x01 else 9600)
+        elif kind in ("can", "growatt"):
+            pid = (dip >> 5) & 0x03
+            variant = "growatt" if kind == "growatt" else ("schneider" if pid == 2 else "pylon")
+            self.inverter = self.bus.attach(CanInverter(self.clock, variant))
+        self._next_control_us = 0
         self._events = scenario["events"]
         self._next_event = 0
         self._button_releases = []  # (t_ms, pack)
         for pack in self.packs:
             pack.power_on()
+
+    def _bus_stop(self):
+        self.bus.stop = True
 
     @property
     def t_ms(self):
@@ -231,9 +332,14 @@ class Simulator:
         targets = self._targets(e)
         if "current_a" in e:
             self.demand_a = float(e["current_a"])
-            share = self.demand_a / len(targets)
-            for pack in targets:
-                pack.model.demand_a = share
+            if self.inverter is not None:
+                self._control(self.clock.t_us)
+            else:
+                share = self.demand_a / len(targets)
+                for pack in targets:
+                    pack.model.demand_a = share
+        if "inverter" in e and self.inverter is not None:
+            self.inverter.set_silent(e["inverter"] == "silent", self.clock.t_us)
         if "ambient_c" in e:
             for pack in targets:
                 pack.model.ambient_c = float(e["ambient_c"])
@@ -308,41 +414,86 @@ class Simulator:
 
     _trace = None
     _next_trace = _FOREVER
-    _done_t = -1  # the last time fully processed
+    _done_us = -1  # the last time fully processed
+
+    def _control(self, t_us):
+        """The inverter re-decides its current (the master's pack carries it)."""
+        pack = self.packs[0]
+        pack.step_to(t_us // 1000)
+        amps = self.inverter.decide(self.demand_a, pack.model, t_us)
+        if amps != pack.model.demand_a:
+            pack.model.demand_a = amps
+        self._next_control_us = t_us + CONTROL_US
 
     def run(self, end_ms):
         """Advance the world to end_ms (absolute simulated ms); can be called again."""
         clock = self.clock
-        packs = self.packs
+        end_us = end_ms * 1000
         while True:
-            t = clock.t_ms
-            if t != self._done_t:
-                self._due_events(t)
-                now_ticks = clock.ticks_ms()
-                wait = _FOREVER
-                for pack in packs:
-                    w = pack.poll(t, now_ticks)
-                    if w < wait:
-                        wait = w
-                self._wait = wait
-                if t >= self._next_trace:
-                    for pack in packs:
-                        pack.step_to(t)
-                    self._trace([self.record(pack) for pack in packs])
-                    self._next_trace += self._trace_ms
-                self._done_t = t
-            if t >= end_ms:
+            t_us = clock.t_us
+            if t_us != self._done_us:
+                self._step(t_us)
+                self._done_us = t_us
+            if t_us >= end_us:
                 return
-            wait = self._wait
-            nxt = t + (wait if wait > 0 else 1)
-            ne = self._next_event_ms()
-            if ne < nxt:
-                nxt = ne
-            if self._next_trace < nxt:
-                nxt = self._next_trace
-            if end_ms < nxt:
-                nxt = end_ms
-            clock.set(nxt)
+            clock.set_us(self._next_us(t_us, end_us))
+
+    def _step(self, t_us):
+        t = t_us // 1000
+        self._due_events(t)
+        bus = self.bus
+        bus.stop = False
+        while bus.now_us < t_us:
+            bus.run_until(t_us)
+            bus.stop = False
+        inv = self.inverter
+        if inv is not None:
+            inv.step(t_us)
+            if t_us >= self._next_control_us:
+                self._control(t_us)
+        now_ticks = self.clock.ticks_ms()
+        for pack in self.packs:
+            if pack.due(t_us):
+                w = pack.poll(t, now_ticks)
+                pack.next_us = (t + (w if w > 0 else 1)) * 1000  # the firmware counts ms
+        if inv is not None:
+            inv.step(t_us)  # frames or bytes the firmware just sent start now
+        if t >= self._next_trace:
+            for pack in self.packs:
+                pack.step_to(t)
+            self._trace([self.record(pack) for pack in self.packs])
+            self._next_trace += self._trace_ms
+
+    def _next_us(self, t_us, end_us):
+        nxt = end_us
+        for pack in self.packs:
+            w = pack.next_wake_us(t_us)
+            if w < nxt:
+                nxt = w
+        ne = self._next_event_ms() * 1000
+        if ne < nxt:
+            nxt = ne
+        if self._next_trace * 1000 < nxt:
+            nxt = self._next_trace * 1000
+        inv = self.inverter
+        if inv is not None:
+            if self._next_control_us < nxt:
+                nxt = self._next_control_us
+            w = inv.next_event_us()
+            if w is not None and w < nxt:
+                nxt = w
+            port = getattr(inv, "port", None)
+            if port is not None and port.wake_us is not None and port.wake_us < nxt:
+                nxt = port.wake_us
+        if nxt <= t_us:
+            nxt = t_us + 1
+        # the bus runs ahead to there, unless a frame wakes a firmware first
+        bus = self.bus
+        bus.stop = False
+        bus.run_until(nxt)
+        if bus.stop and t_us < bus.now_us < nxt:
+            nxt = bus.now_us
+        return nxt
 
     # -- the trace ----------------------------------------------------------------------
     def record(self, pack):
@@ -388,7 +539,17 @@ class Simulator:
         rec["protections"] = b.protection_names()
         rec["warnings"] = b.warning_names()
         rec["balancing"] = b.balancer.cells()
-        rec["limits"] = None
+        lim = b.limits
+        rec["limits"] = {
+            "cvl_mv": lim.cvl_mv,
+            "ccl_ma": lim.ccl_ma,
+            "dcl_ma": lim.dcl_ma,
+            "dvl_mv": lim.dvl_mv,
+            "charge_enable": lim.charge_enable,
+            "discharge_enable": lim.discharge_enable,
+            "force_charge": lim.force_charge,
+            "full_charge_request": lim.full_request,
+        }
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         return rec
 
@@ -414,6 +575,7 @@ _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned
 _STAGES = (None, "read", "core", "write", "led", "boot", "store")
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
+_COMM = ("can", "inverter", "bus_off")
 
 
 def _name(table, i):
@@ -452,6 +614,8 @@ def event_dict(record):
         out["what"] = "chip"
     elif code == ev.SENSOR:
         out["what"] = _name(_SENSOR, what)
+    elif code == ev.COMM:
+        out["what"] = _name(_COMM, what)
     elif code == ev.DIP:
         out["what"] = _bits(what)
     elif code == ev.CONFIG:

@@ -130,6 +130,19 @@ SPEC = (
     ("full_current_ma", 5000, 500, 20000),
     ("full_hold_ms", 30000, 1000, 600000),
     ("soc_self_discharge_ma", 3, 0, 100),  # the cells' own leak, about 2 % a month
+    # what the pack asks the inverter for (manual: inverter settings; pack.md)
+    ("cvl_mv", 56000, 52000, 57600),  # absorption
+    ("float_mv", 54600, 52000, 57600),
+    ("float_exit_mv", 52000, 46000, 56000),  # the manual's re-start voltage
+    ("dvl_mv", 48000, 44800, 52000),  # low voltage cut-off
+    ("ccl_ma", 50000, 0, 70000),  # standard 50 A, at most 70 A
+    ("dcl_ma", 100000, 0, 100000),  # at most 100 A (50 A after a warm start, as DOCP)
+    ("taper_start_mv", 3450, 3300, 3650),  # CCL falls from here on the highest cell...
+    ("taper_end_mv", 3550, 3300, 3650),  # ...to ccl_taper_floor_pct of itself here
+    ("ccl_taper_floor_pct", 10, 0, 100),
+    ("dcl_taper_start_mv", 3100, 2900, 3300),  # DCL falls from here to 10 % at CUVP
+    ("charge_cold_full_dc", 100, -100, 300),  # full charge current from here up
+    ("discharge_cold_full_dc", 0, -200, 300),
     # force-charge request to the inverter (manual: low SOC cut-off 4 %)
     ("force_charge_soc_pct", 4, 0, 50),
     ("force_charge_cell_mv", 3000, 2500, 3300),
@@ -175,6 +188,13 @@ RULES = (
     ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
     ("balance_min_temp_dc", "<", "balance_max_temp_dc"),
     ("balance_stop_mv", "<", "balance_delta_mv"),
+    ("float_mv", "<", "cvl_mv"),
+    ("float_exit_mv", "<", "float_mv"),
+    ("dvl_mv", "<", "float_exit_mv"),
+    ("taper_start_mv", "<", "taper_end_mv"),
+    ("dcl_taper_start_mv", ">", "cuvp_trip_mv"),
+    ("charge_cold_full_dc", ">", "cltp_trip_dc"),
+    ("discharge_cold_full_dc", ">", "dltp_trip_dc"),
     ("sensor_delay_ms", "<=", "boot_settle_ms"),
     ("afe_blind_ms", "<=", "sensor_delay_ms"),
     ("button_min_ms", "<", "button_sleep_ms"),

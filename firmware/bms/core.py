@@ -31,6 +31,7 @@ from bms import panel as pnl
 from bms import protections as pt
 from bms import ticks
 from bms.balance import Balancer
+from bms.limits import Limits
 from bms.precharge import Precharge
 from bms.protect import OPEN_CHG, OPEN_DSG, Engine
 from bms.sample import CELLS, T_MOS
@@ -103,6 +104,8 @@ class Bms:
         self.panel = pnl.PanelLogic()
         self.soc = Soc(cfg, events)
         self.balancer = Balancer(cfg)
+        self.limits = Limits(cfg)
+        self.sample = None  # the last sample stepped (what the protocols report)
         self.stored_soc = stored_soc
         self.zero_ma = cfg.current_zero_ma
         self.eff_ma = cfg.effective_current_ma
@@ -131,6 +134,7 @@ class Bms:
         self._cuvp_since = -1
         self._idle_since = -1
         self._blind_ms = 0  # how long the readings have been invalid
+        self._was_full = False
         self._passive = False
         self._rsd = False
         self._afe_safety = 0
@@ -184,6 +188,16 @@ class Bms:
         self._fets(s, inp, now, dt_ms)
         if self.started and valid:
             self.soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, fets_open, now)
+        # what to ask of the inverter (a calibration to full starts the float voltage)
+        soc = self.soc
+        if soc.full_seen and not self._was_full:
+            self.limits.charged_full()
+        self._was_full = soc.full_seen
+        if self.started and valid:
+            self.limits.step(
+                s, self.allow_chg, self.allow_dsg, soc.cpct, self.docp_cont_ma, now, dt_ms
+            )
+        self.sample = s
         # balancing: charging or idle, and nothing but the charge-end protections active
         if (
             self.settled

@@ -31,10 +31,14 @@ SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 bac
 PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
 SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
 LIMIT = const(17)  # what: limit flag changed
-COMM = const(18)  # what: link, value: 1 up / 0 lost
+COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode count)
 AFE_SAFETY = const(
     19
 )  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
+# COMM's what
+COMM_CAN = const(0)  # the CAN controller at boot
+COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
+COMM_BUS_OFF = const(2)  # the CAN controller went bus-off (extra: its error count)
 
 NAMES = (
     None,

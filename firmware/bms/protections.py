@@ -199,6 +199,9 @@ def build(c):
         Row(HIGH_CURRENT, V_DSG_I, OVER, EXCL, c.docp_warn_ma, 0, c.docp_warn_ma - hi, flags=w),
         Row(CELL_IMBALANCE, V_IMBALANCE, OVER, EXCL, c.imbalance_warn_mv, 0,
             c.imbalance_warn_mv - hv, flags=w),
+        # the inverter silent (no heartbeat, no poll): cleared as soon as it speaks again
+        Row(INVERTER_LOST, V_INVERTER_AGE, OVER, INCL, c.inverter_lost_ms, 0,
+            c.inverter_lost_ms - 1, flags=w | F_ANY_SAMPLE),
     ]
     # fmt: on
     return rows, docp_cont

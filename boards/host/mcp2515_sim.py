@@ -1,0 +1,825 @@
+"""A register-level MCP2515 CAN controller behind the simulated SPI bus, and a node of CanBus.
+
+It answers the firmware as the chip does on the wire (Microchip DS20001801J; the facts are
+collected in ../shared/spec/hardware.md section 2 and the MCP2515 fact sheet):
+- the SPI instructions: RESET, READ (auto-increment), READ RX BUFFER (clears RXnIF when CS
+  rises), WRITE, LOAD TX BUFFER, RTS, READ STATUS, RX STATUS, BIT MODIFY (a plain write on
+  the registers that are not bit-modifiable). A transaction may be split over several
+  transfers while CS stays low;
+- the register map with its reset values, CANSTAT/CANCTRL at every xE/xF address, the
+  modes (REQOP -> OPMOD), configuration-only registers (CNF1-3, TXRTSCTRL, filters, masks;
+  filters and masks read 0 outside configuration mode);
+- bit timing: in normal mode the chip talks only if CNF1-3 give the bus's bit rate from
+  its crystal (osc_hz) with a valid segment split; otherwise it sends nothing, does not
+  acknowledge, and counts a receive error for every frame it cannot decode;
+- three TX buffers (TXREQ, TXP priority with ties to the higher buffer, TXnIF, ABTF, MLOA,
+  TXERR, ABAT, one-shot), two RX buffers with masks RXM0/1 and filters RXF0-5, rollover
+  (BUKT), RXnOVR, FILHIT, the standard and extended id layouts, remote frames;
+- CANINTE/CANINTF, CANSTAT ICOD and the INT pin (low while an enabled flag is set);
+- TEC/REC and EFLG (warning >= 96, passive >= 128, bus-off when TEC exceeds 255) with the
+  ISO 11898-1 steps, and the automatic recovery after 128 x 11 recessive bits;
+- loopback (frames go to the chip's own RX buffers, not to the bus), listen-only (no ACK,
+  no sending, counters frozen) and sleep (woken into listen-only by bus activity when
+  WAKIE is set).
+
+Reads and writes only move bytes through a preallocated register file, so a firmware tick
+that talks to this chip allocates nothing.
+"""
+
+# SPI instructions
+_RESET = 0xC0
+_READ = 0x03
+_WRITE = 0x02
+_READ_STATUS = 0xA0
+_RX_STATUS = 0xB0
+_BIT_MODIFY = 0x05
+
+# registers
+BFPCTRL = 0x0C
+TXRTSCTRL = 0x0D
+CANSTAT = 0x0E
+CANCTRL = 0x0F
+TEC = 0x1C
+REC = 0x1D
+CNF3 = 0x28
+CNF2 = 0x29
+CNF1 = 0x2A
+CANINTE = 0x2B
+CANINTF = 0x2C
+EFLG = 0x2D
+TXB0CTRL = 0x30
+TXB1CTRL = 0x40
+TXB2CTRL = 0x50
+RXB0CTRL = 0x60
+RXB1CTRL = 0x70
+
+# operation modes (REQOP / OPMOD, bits 7:5)
+MODE_NORMAL = 0
+MODE_SLEEP = 1
+MODE_LOOPBACK = 2
+MODE_LISTEN = 3
+MODE_CONFIG = 4
+
+# CANCTRL
+_ABAT = 0x10
+_OSM = 0x08
+# CANINTE / CANINTF
+_RX0IF = 0x01
+_RX1IF = 0x02
+_TX0IF = 0x04
+_ERRIF = 0x20
+_WAKIF = 0x40
+_MERRF = 0x80
+# TXBnCTRL
+_ABTF = 0x40
+_MLOA = 0x20
+_TXERR = 0x10
+_TXREQ = 0x08
+# EFLG
+_RX1OVR = 0x80
+_RX0OVR = 0x40
+_TXBO = 0x20
+_TXEP = 0x10
+_RXEP = 0x08
+_TXWAR = 0x04
+_RXWAR = 0x02
+_EWARN = 0x01
+# RXBnCTRL
+_BUKT = 0x04
+_RXRTR = 0x08
+
+_FILTERS = (0x00, 0x04, 0x08, 0x10, 0x14, 0x18)  # RXF0-5 (0x0C-0x0F are not a filter)
+_MASKS = (0x20, 0x24)
+
+# SPI states
+_ST_CMD = 0
+_ST_ADDR_READ = 1
+_ST_READ = 2
+_ST_ADDR_WRITE = 3
+_ST_WRITE = 4
+_ST_BM_ADDR = 5
+_ST_BM_MASK = 6
+_ST_BM_DATA = 7
+_ST_REPEAT = 8
+_ST_IGNORE = 9
+
+
+def _flags(addrs):
+    table = bytearray(128)
+    for a in addrs:
+        table[a] = 1
+    return table
+
+
+_FILTER_ADDRS = [f + i for f in _FILTERS + _MASKS for i in range(4)]
+# written only in configuration mode; filters and masks also read 0 outside it
+_CONFIG_ONLY = _flags(_FILTER_ADDRS + [CNF3, CNF2, CNF1, TXRTSCTRL])
+_HIDDEN = _flags(_FILTER_ADDRS)
+_BIT_MODIFIABLE = _flags(
+    [BFPCTRL, TXRTSCTRL, CNF3, CNF2, CNF1, CANINTE, CANINTF, EFLG]
+    + [TXB0CTRL, TXB1CTRL, TXB2CTRL, RXB0CTRL, RXB1CTRL]
+    + [0x0F + 16 * i for i in range(8)]
+)
+
+
+def _icod_table():
+    # highest-priority enabled flag: ERR, WAK, TXB0, TXB1, TXB2, RXB0, RXB1
+    table = bytearray(256)
+    order = ((0x20, 1), (0x40, 2), (0x04, 3), (0x08, 4), (0x10, 5), (0x01, 6), (0x02, 7))
+    for f in range(256):
+        for bit, code in order:
+            if f & bit:
+                table[f] = code
+                break
+    return table
+
+
+_ICOD = _icod_table()
+
+
+class MCP2515Sim:
+    """One MCP2515. osc_hz: the board's crystal, 8 or 16 MHz. int_pin: an optional
+    machine.Pin-like object with sim_drive(level), driven like the chip's INT output.
+
+    Wire it to the SPI stub as a device (SPI(devices=[(cs_pin, chip)])) and attach it to a
+    CanBus with bus.attach(chip); the bus gives it its clock (t_us).
+    """
+
+    def __init__(self, osc_hz=8000000, int_pin=None):
+        if osc_hz not in (8000000, 16000000):
+            raise ValueError("osc_hz: the simulated board has an 8 or 16 MHz crystal")
+        self.osc_hz = osc_hz
+        self.int_pin = int_pin
+        self.bus = None
+        self.t_us = 0
+        self.regs = bytearray(128)
+        self._int_level = -1
+        self._fx = [0] * 6  # filter EXIDE
+        self._fv = [0] * 6  # filter SID << 18 | EID
+        self._mv = [0, 0]  # mask SID << 18 | EID
+        self._txcache = [None, None, None]
+        self.reset()
+
+    # -- the simulator's side -----------------------------------------------------------
+    def reset(self):
+        """Power-on or RESET: every register to its default, configuration mode."""
+        r = self.regs
+        for i in range(128):
+            r[i] = 0
+        self._mode = MODE_CONFIG
+        self._tec = 0
+        self._rec = 0
+        self._boff = False
+        self._boff_occ = 0  # occurrences of 11 recessive bits counted while bus-off
+        self._boff_run = 0  # where the current recessive run began
+        self._wire = -1  # the TX buffer whose frame is on the bus
+        self._timing_ok = False
+        self._canctrl(0x87)
+        self._filters_dirty = True
+        self._rx1_rolled = False
+        for n in range(3):
+            self._txcache[n] = None
+        self._st = _ST_CMD
+        self._ptr = 0
+        self._mask = 0
+        self._repeat = 0
+        self._rxclr = 0
+        self._irq_update()
+
+    @property
+    def mode(self):
+        """The operation mode (OPMOD): MODE_NORMAL, MODE_SLEEP, ... MODE_CONFIG."""
+        return self._mode
+
+    @property
+    def tec(self):
+        """The transmit error counter, beyond 255 while bus-off (the register stops at 255)."""
+        return self._tec
+
+    @property
+    def rec(self):
+        return self._rec
+
+    @property
+    def bus_off(self):
+        self._check_bus_off()
+        return self._boff
+
+    @property
+    def bitrate_bps(self):
+        """The bit rate CNF1-3 give from the crystal, 0 if the segments are not valid."""
+        r = self.regs
+        cnf1, cnf2, cnf3 = r[CNF1], r[CNF2], r[CNF3]
+        brp = cnf1 & 0x3F
+        sjw = (cnf1 >> 6) + 1
+        prop = (cnf2 & 7) + 1
+        ps1 = ((cnf2 >> 3) & 7) + 1
+        if cnf2 & 0x80:
+            ps2 = (cnf3 & 7) + 1
+        else:
+            ps2 = ps1 if ps1 > 2 else 2  # BTLMODE 0: PS2 = max(PS1, IPT)
+        # DS 5.3: PS2 >= 2 TQ (IPT), Prop + PS1 >= PS2, PS2 > SJW
+        if ps2 < 2 or prop + ps1 < ps2 or sjw >= ps2:
+            return 0
+        return self.osc_hz // (2 * (brp + 1) * (1 + prop + ps1 + ps2))
+
+    def _bus_bitrate(self):
+        return self.bus.bitrate if self.bus is not None else 500000
+
+    def _bit_us(self):
+        return self.bus.bit_us if self.bus is not None else 2
+
+    def _now(self):
+        if self.bus is not None:
+            self.t_us = self.bus.now_us
+        return self.t_us
+
+    # -- SPI ---------------------------------------------------------------------------------
+    def spi_transfer(self, wbuf, rbuf):
+        regs = self.regs
+        for i in range(len(wbuf)):
+            b = wbuf[i]
+            out = 0xFF  # SO is high-impedance outside read phases; the board pulls it up
+            st = self._st
+            if st == _ST_READ:
+                a = self._ptr
+                out = regs[a]
+                if _HIDDEN[a] and self._mode != MODE_CONFIG:
+                    out = 0
+                self._ptr = (a + 1) & 0x7F
+            elif st == _ST_WRITE:
+                self._write(self._ptr, b)
+                self._ptr = (self._ptr + 1) & 0x7F
+            elif st == _ST_CMD:
+                self._command(b)
+            elif st == _ST_ADDR_READ:
+                self._ptr = b & 0x7F
+                self._st = _ST_READ
+            elif st == _ST_ADDR_WRITE:
+                self._ptr = b & 0x7F
+                self._st = _ST_WRITE
+            elif st == _ST_REPEAT:
+                out = self._repeat
+            elif st == _ST_BM_ADDR:
+                self._ptr = b & 0x7F
+                self._st = _ST_BM_MASK
+            elif st == _ST_BM_MASK:
+                self._mask = b if _BIT_MODIFIABLE[self._ptr] else 0xFF
+                self._st = _ST_BM_DATA
+            elif st == _ST_BM_DATA:
+                a = self._ptr
+                m = self._mask
+                self._write(a, (regs[a] & ~m) | (b & m))
+                self._st = _ST_IGNORE
+            if rbuf is not None:
+                rbuf[i] = out
+
+    def spi_end(self):
+        if self._rxclr:
+            self.regs[CANINTF] &= ~self._rxclr
+            self._rxclr = 0
+        self._st = _ST_CMD
+        self._irq_update()
+
+    def _command(self, b):
+        self._now()
+        if self._boff:
+            self._check_bus_off()
+        if b == _READ:
+            self._st = _ST_ADDR_READ
+        elif b == _WRITE:
+            self._st = _ST_ADDR_WRITE
+        elif b == _BIT_MODIFY:
+            self._st = _ST_BM_ADDR
+        elif (b & 0xF9) == 0x90:  # READ RX BUFFER 1001 0nm0
+            nm = (b >> 1) & 3
+            self._ptr = (0x61, 0x66, 0x71, 0x76)[nm]
+            self._rxclr = _RX0IF if nm < 2 else _RX1IF
+            self._st = _ST_READ
+        elif (b & 0xF8) == 0x40 and (b & 7) < 6:  # LOAD TX BUFFER 0100 0abc
+            self._ptr = 0x31 + (((b >> 1) & 3) << 4) + (5 if b & 1 else 0)  # SIDH or D0
+            self._st = _ST_WRITE
+        elif (b & 0xF8) == 0x80:  # RTS 1000 0nnn
+            r = self.regs
+            for n in range(3):
+                if b & (1 << n):
+                    ctrl = TXB0CTRL + 16 * n
+                    self._txctrl(ctrl, r[ctrl] | _TXREQ)
+            self._st = _ST_IGNORE
+        elif b == _READ_STATUS:
+            self._repeat = self._read_status()
+            self._st = _ST_REPEAT
+        elif b == _RX_STATUS:
+            self._repeat = self._rx_status()
+            self._st = _ST_REPEAT
+        elif b == _RESET:
+            self.reset()
+            self._st = _ST_IGNORE
+        else:
+            self._st = _ST_IGNORE
+
+    def _read_status(self):
+        r = self.regs
+        f = r[CANINTF]
+        return (
+            (f & 0x03)
+            | ((r[TXB0CTRL] & _TXREQ) >> 1)
+            | ((f & 0x04) << 1)
+            | ((r[TXB1CTRL] & _TXREQ) << 1)
+            | ((f & 0x08) << 2)
+            | ((r[TXB2CTRL] & _TXREQ) << 3)
+            | ((f & 0x10) << 3)
+        )
+
+    def _rx_status(self):
+        r = self.regs
+        f = r[CANINTF] & 3
+        if f == 0:
+            return 0
+        # the message described is RXB0's when both buffers are full
+        if f & _RX0IF:
+            base, hit = 0x61, r[RXB0CTRL] & 1
+        else:
+            base, hit = 0x71, r[RXB1CTRL] & 7
+            if self._rx1_rolled:
+                hit += 6  # 110/111: RXF0/RXF1 rolled over into RXB1
+        sidl = r[base + 1]
+        ide = sidl & 0x08
+        if ide:
+            rtr = r[base + 4] & 0x40
+        else:
+            rtr = sidl & 0x10  # SRR marks a standard remote frame
+        return (f << 6) | (0x10 if ide else 0) | (0x08 if rtr else 0) | hit
+
+    # -- registers ---------------------------------------------------------------------------
+    def _write(self, a, v):
+        r = self.regs
+        low = a & 0x0F
+        if low == 0x0F:
+            self._canctrl(v)
+        elif low == 0x0E or a == TEC or a == REC:
+            pass  # CANSTAT, TEC and REC are read-only
+        elif _CONFIG_ONLY[a]:
+            if self._mode == MODE_CONFIG:
+                if a == TXRTSCTRL:
+                    r[a] = (r[a] & 0x38) | (v & 0x07)  # bits 5:3 are the pin levels
+                else:
+                    r[a] = v
+                    self._filters_dirty = True
+        elif a < 0x30:
+            if a == BFPCTRL:
+                r[a] = v & 0x3F
+            elif a == CANINTE:
+                r[a] = v
+            elif a == CANINTF:
+                woken = v & _WAKIF and not r[a] & _WAKIF
+                r[a] = v
+                # the MCU may set WAKIF to make a wake-up attempt (DS 10.2)
+                if woken and self._mode == MODE_SLEEP and r[CANINTE] & _WAKIF:
+                    self._enter(MODE_LISTEN)
+            elif a == EFLG:
+                r[a] = (r[a] & 0x3F) | (v & 0xC0)  # only RX1OVR and RX0OVR are writable
+        elif low == 0:
+            if a < RXB0CTRL:
+                self._txctrl(a, v)
+            elif a == RXB0CTRL:
+                r[a] = (r[a] & 0x09) | (v & 0x64) | ((v & _BUKT) >> 1)  # BUKT1 copies BUKT
+            else:
+                r[a] = (r[a] & 0x0F) | (v & 0x60)
+        elif a < RXB0CTRL:  # TX buffer bytes SIDH..D7
+            if low == 2:
+                v &= 0xEB  # TXBnSIDL bits 4 and 2 are unimplemented
+            elif low == 5:
+                v &= 0x4F  # TXBnDLC: RTR and DLC3:0
+            r[a] = v
+            self._txcache[(a >> 4) - 3] = None
+        # the RX buffers are read-only
+
+    def _canctrl(self, v):
+        r = self.regs
+        old = r[CANCTRL]
+        for i in range(8):
+            r[0x0F + 16 * i] = v
+        if v & _ABAT and not old & _ABAT:
+            # abort what waits; a frame on the wire finishes (and is aborted if it fails)
+            for n in range(3):
+                ctrl = TXB0CTRL + 16 * n
+                if r[ctrl] & _TXREQ and n != self._wire:
+                    r[ctrl] = (r[ctrl] & ~_TXREQ) | _ABTF
+        reqop = v >> 5
+        if reqop <= MODE_CONFIG:
+            self._enter(reqop)
+
+    def _enter(self, mode):
+        # The DS says a mode change waits for pending transmissions; simulated time does
+        # not move during a firmware step, so the change is immediate and a frame already
+        # on the wire still completes.
+        r = self.regs
+        if (r[CANCTRL] >> 5) != mode:
+            v = (r[CANCTRL] & 0x1F) | (mode << 5)
+            for i in range(8):
+                r[0x0F + 16 * i] = v
+        old = self._mode
+        if mode == old:
+            return
+        self._mode = mode
+        if mode == MODE_CONFIG:
+            # entering configuration mode clears the error counters (DS 10.1)
+            self._tec = 0
+            self._rec = 0
+            self._boff = False
+            self._error_state(False)
+        elif old == MODE_CONFIG:
+            self._timing_ok = self.bitrate_bps == self._bus_bitrate()
+        self._irq_update()
+        if mode == MODE_LOOPBACK:
+            self._loopback()
+
+    def _txctrl(self, a, v):
+        r = self.regs
+        old = r[a]
+        n = (a >> 4) - 3
+        if v & _TXREQ and not old & _TXREQ:
+            r[a] = v & 0x0B  # setting TXREQ clears ABTF, MLOA and TXERR
+            if self._mode == MODE_LOOPBACK:
+                self._loopback()
+        elif old & _TXREQ and not v & _TXREQ:
+            r[a] = (old & 0x70) | (v & 0x03)
+            if n != self._wire:
+                r[a] |= _ABTF
+        else:
+            r[a] = (old & 0x78) | (v & 0x03)
+
+    def _irq_update(self):
+        r = self.regs
+        f = r[CANINTF] & r[CANINTE]
+        stat = (self._mode << 5) | (_ICOD[f] << 1)
+        if r[CANSTAT] != stat:
+            for i in range(8):
+                r[0x0E + 16 * i] = stat
+        level = 0 if f else 1
+        if level != self._int_level:
+            self._int_level = level
+            if self.int_pin is not None:
+                self.int_pin.sim_drive(level)
+
+    # -- transmit ------------------------------------------------------------------------------
+    def _next_tx(self):
+        # highest TXP first; on a tie the higher buffer number (DS 3.2)
+        r = self.regs
+        best = -1
+        best_p = -1
+        for n in (2, 1, 0):
+            c = r[TXB0CTRL + 16 * n]
+            if c & _TXREQ and (c & 3) > best_p:
+                best = n
+                best_p = c & 3
+        return best
+
+    def _tx_frame(self, n):
+        f = self._txcache[n]
+        if f is None:
+            r = self.regs
+            base = 0x31 + 16 * n
+            sidh, sidl, eid8, eid0, dlc = (
+                r[base],
+                r[base + 1],
+                r[base + 2],
+                r[base + 3],
+                r[base + 4],
+            )
+            can_id = (sidh << 3) | (sidl >> 5)
+            ext = (sidl & 0x08) != 0
+            if ext:
+                can_id = (can_id << 18) | ((sidl & 3) << 16) | (eid8 << 8) | eid0
+            rtr = (dlc & 0x40) != 0
+            length = dlc & 0x0F
+            if length > 8:
+                length = 8  # DLC 9-15 sends 8 bytes (DS 3.1); the wire keeps only 8 here
+            if rtr:
+                data = bytes(length)
+            else:
+                data = bytes(r[base + 5 : base + 5 + length])
+            f = (can_id, ext, rtr, data)
+            self._txcache[n] = f
+        return f
+
+    def _loopback(self):
+        r = self.regs
+        while not r[CANCTRL] & _ABAT:
+            n = self._next_tx()
+            if n < 0:
+                break
+            r[TXB0CTRL + 16 * n] &= ~_TXREQ
+            r[CANINTF] |= _TX0IF << n
+            f = self._tx_frame(n)
+            self._accept(f[0], f[1], f[2], f[3])
+        self._irq_update()
+
+    # -- CanBus node ---------------------------------------------------------------------------
+    def can_attached(self, bus):
+        self.bus = bus
+        self.t_us = bus.now_us
+        if self._mode != MODE_CONFIG:
+            self._timing_ok = self.bitrate_bps == bus.bitrate
+
+    def can_offer(self):
+        r = self.regs
+        if not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ:
+            return None
+        if self._mode != MODE_NORMAL or not self._timing_ok or r[CANCTRL] & _ABAT:
+            return None
+        if self._boff:
+            self._check_bus_off()
+            if self._boff:
+                return None
+        n = self._next_tx()
+        self._wire = n
+        return self._tx_frame(n)
+
+    def can_acks(self):
+        if self._mode != MODE_NORMAL or not self._timing_ok:
+            return False
+        if self._boff:
+            self._check_bus_off()
+        return not self._boff
+
+    def can_retry_stable(self, tx):
+        """Another unacknowledged attempt changes nothing once error-passive (the ACK
+        exception) with its error flags already up; nor does it for a chip that neither
+        receives nor sleeps."""
+        r = self.regs
+        if not tx:
+            return self._mode != MODE_NORMAL and self._mode != MODE_SLEEP
+        return (
+            self._tec >= 128
+            and not self._boff
+            and not r[CANCTRL] & (_OSM | _ABAT)
+            and r[CANINTF] & _MERRF
+            and self._wire >= 0
+            and r[TXB0CTRL + 16 * self._wire] & _TXERR
+        )
+
+    def attach_int(self, pin):
+        """A new INT pin (the board was rebuilt after a reboot); drive it at once."""
+        self.int_pin = pin
+        self._int_level = -1
+        self._irq_update()
+
+    def can_lost(self, t_us):
+        self.t_us = t_us
+        n = self._wire
+        self._wire = -1
+        if n < 0:
+            return
+        ctrl = TXB0CTRL + 16 * n
+        r = self.regs
+        r[ctrl] |= _MLOA
+        if r[CANCTRL] & _OSM:
+            r[ctrl] &= ~_TXREQ  # one-shot: attempted once
+
+    def can_sent(self, frame, t_us):
+        self.t_us = t_us
+        n = self._wire
+        self._wire = -1
+        if n < 0:
+            return  # reset while the frame was on the wire
+        r = self.regs
+        r[TXB0CTRL + 16 * n] &= ~_TXREQ
+        r[CANINTF] |= _TX0IF << n
+        if self._tec > 0:
+            self._tec -= 1
+            self._error_state(True)
+        self._irq_update()
+
+    def can_receive(self, frame, t_us):
+        self.t_us = t_us
+        if self._boff and self._bus_off_event(t_us):
+            return
+        mode = self._mode
+        if mode == MODE_NORMAL:
+            if not self._timing_ok:
+                self._rx_error()
+            else:
+                if self._rec:
+                    self._rec = 127 if self._rec > 127 else self._rec - 1
+                    self._error_state(True)
+                self._accept(frame[0], frame[1], frame[2], frame[3])
+        elif mode == MODE_LISTEN:
+            if self._timing_ok:
+                self._accept(frame[0], frame[1], frame[2], frame[3])
+        elif mode == MODE_SLEEP:
+            self._wake()
+        self._irq_update()
+
+    def can_error(self, t_us, tx):
+        self.t_us = t_us
+        r = self.regs
+        if tx:
+            n = self._wire
+            self._wire = -1
+            if n < 0:
+                return  # reset while the frame was on the wire
+            ctrl = TXB0CTRL + 16 * n
+            c = r[ctrl] | _TXERR
+            if not c & _TXREQ or r[CANCTRL] & _ABAT:
+                c = (c & ~_TXREQ) | _ABTF  # aborted while on the wire: no retry
+            elif r[CANCTRL] & _OSM:
+                c &= ~_TXREQ  # one-shot: attempted once
+            r[ctrl] = c
+            r[CANINTF] |= _MERRF
+            passive = self._tec >= 128 or self._rec >= 128
+            bus = self.bus
+            # ISO 11898-1: an error-passive transmitter does not count an ACK error
+            if not (passive and bus is not None and bus.ack_error):
+                self._tec += 8
+                if self._tec > 255 and not self._boff:
+                    self._boff = True
+                    self._boff_occ = 0
+                    # the error delimiter and intermission are the first 11 recessive bits
+                    self._boff_run = t_us - 11 * self._bit_us()
+            self._error_state(True)
+        elif self._boff:
+            if not self._bus_off_event(t_us) and self._mode == MODE_NORMAL:
+                self._rx_error()
+        elif self._mode == MODE_NORMAL:
+            self._rx_error()
+        elif self._mode == MODE_SLEEP:
+            self._wake()
+        self._irq_update()
+
+    def _wake(self):
+        if self.regs[CANINTE] & _WAKIF:
+            self.regs[CANINTF] |= _WAKIF
+            self._enter(MODE_LISTEN)  # the chip wakes into listen-only (DS 10.2)
+
+    # -- errors --------------------------------------------------------------------------------
+    def _rx_error(self):
+        if self._rec < 255:
+            self._rec += 1
+        self.regs[CANINTF] |= _MERRF
+        self._error_state(True)
+
+    def _error_state(self, flag):
+        r = self.regs
+        tec, rec = self._tec, self._rec
+        e = 0
+        if self._boff:
+            e |= _TXBO
+        if tec >= 128:
+            e |= _TXEP
+        if rec >= 128:
+            e |= _RXEP
+        if tec >= 96:
+            e |= _TXWAR | _EWARN
+        if rec >= 96:
+            e |= _RXWAR | _EWARN
+        r[TEC] = tec if tec < 255 else 255
+        r[REC] = rec if rec < 255 else 255
+        old = r[EFLG]
+        new = (old & 0xC0) | e
+        if new != old:
+            r[EFLG] = new
+            if flag:
+                r[CANINTF] |= _ERRIF  # ERRIE: interrupt on an EFLG condition change
+
+    def _bus_off_event(self, t_us):
+        """Count the recessive run that ended with the frame now delivered; still bus-off?"""
+        bus = self.bus
+        span = 11 * self._bit_us()
+        gap = bus.frame_start_us - self._boff_run
+        if gap > 0:
+            self._boff_occ += gap // span
+        if self._boff_occ >= 128:
+            self._recover()
+            return False
+        # ACK delimiter + EOF + intermission (or error delimiter + intermission): 11 bits
+        self._boff_run = t_us - span
+        return True
+
+    def _check_bus_off(self):
+        bus = self.bus
+        if not self._boff or bus is None:
+            return
+        end = bus.frame_start_us if bus.in_frame else bus.now_us
+        gap = end - self._boff_run
+        if gap > 0 and self._boff_occ + gap // (11 * self._bit_us()) >= 128:
+            self._recover()
+
+    def _recover(self):
+        self._boff = False
+        self._tec = 0
+        self._rec = 0
+        self._error_state(True)
+        self._irq_update()
+
+    # -- receive -------------------------------------------------------------------------------
+    def _load_filters(self):
+        r = self.regs
+        for n in range(6):
+            a = _FILTERS[n]
+            sidl = r[a + 1]
+            self._fx[n] = sidl & 0x08
+            self._fv[n] = (
+                (((r[a] << 3) | (sidl >> 5)) << 18)
+                | ((sidl & 3) << 16)
+                | (r[a + 2] << 8)
+                | r[a + 3]
+            )
+        for m in range(2):
+            a = _MASKS[m]
+            sidl = r[a + 1]
+            self._mv[m] = (
+                (((r[a] << 3) | (sidl >> 5)) << 18)
+                | ((sidl & 3) << 16)
+                | (r[a + 2] << 8)
+                | r[a + 3]
+            )
+        self._filters_dirty = False
+
+    def _match(self, n, m, can_id, ext, rtr, data):
+        # mask bit 0: don't care; 1: the message bit must equal the filter bit (DS 4.5)
+        fv = self._fv[n]
+        mv = self._mv[m]
+        if ext:
+            return self._fx[n] and not (fv ^ can_id) & mv
+        if self._fx[n] or ((fv >> 18) ^ can_id) & (mv >> 18):
+            return False
+        # standard frames: EID15:0 of filter and mask apply to data bytes 0 and 1
+        md = mv & 0xFFFF
+        if not md:
+            return True
+        nd = 0 if rtr else len(data)
+        if (md & 0xFF00 and nd < 1) or (md & 0xFF and nd < 2):
+            return False  # masked bits of a byte the frame does not have
+        d = (data[0] << 8 if nd else 0) | (data[1] if nd > 1 else 0)
+        return not (fv ^ d) & md
+
+    def _accept(self, can_id, ext, rtr, data):
+        r = self.regs
+        if self._filters_dirty:
+            self._load_filters()
+        rxm = (r[RXB0CTRL] >> 5) & 3
+        hit = -1
+        if rxm == 0 or rxm == 3:  # 1 and 2 are reserved: nothing passes them
+            if self._match(0, 0, can_id, ext, rtr, data):
+                hit = 0
+            elif self._match(1, 0, can_id, ext, rtr, data):
+                hit = 1
+            elif rxm == 3:
+                hit = 0  # masks and filters off: FILHIT shows RXF0
+        if hit >= 0:
+            if not r[CANINTF] & _RX0IF:
+                self._load_rx(0x61, can_id, ext, rtr, data)
+                r[RXB0CTRL] = (r[RXB0CTRL] & 0x66) | (_RXRTR if rtr else 0) | hit
+                r[CANINTF] |= _RX0IF
+            elif r[RXB0CTRL] & _BUKT:
+                self._to_rxb1(hit, True, can_id, ext, rtr, data)
+            else:
+                self._overflow(_RX0OVR)
+            return
+        rxm = (r[RXB1CTRL] >> 5) & 3
+        if rxm == 0 or rxm == 3:
+            for n in range(2, 6):
+                if self._match(n, 1, can_id, ext, rtr, data):
+                    hit = n
+                    break
+            if hit < 0 and rxm == 3:
+                hit = 2  # masks and filters off: FILHIT shows RXF2
+        if hit >= 0:
+            self._to_rxb1(hit, False, can_id, ext, rtr, data)
+
+    def _to_rxb1(self, hit, rolled, can_id, ext, rtr, data):
+        r = self.regs
+        if r[CANINTF] & _RX1IF:
+            self._overflow(_RX1OVR)  # also for a rolled-over message (DS figure 4-3)
+            return
+        self._load_rx(0x71, can_id, ext, rtr, data)
+        r[RXB1CTRL] = (r[RXB1CTRL] & 0x60) | (_RXRTR if rtr else 0) | hit
+        r[CANINTF] |= _RX1IF
+        self._rx1_rolled = rolled
+
+    def _overflow(self, bit):
+        r = self.regs
+        if not r[EFLG] & bit:
+            r[EFLG] |= bit
+            r[CANINTF] |= _ERRIF
+
+    def _load_rx(self, base, can_id, ext, rtr, data):
+        r = self.regs
+        n = len(data)
+        if ext:
+            sid = can_id >> 18
+            r[base] = sid >> 3
+            r[base + 1] = ((sid & 7) << 5) | 0x08 | ((can_id >> 16) & 3)
+            r[base + 2] = (can_id >> 8) & 0xFF
+            r[base + 3] = can_id & 0xFF
+            r[base + 4] = (0x40 if rtr else 0) | n  # RXBnDLC.RTR: extended frames only
+        else:
+            r[base] = can_id >> 3
+            r[base + 1] = ((can_id & 7) << 5) | (0x10 if rtr else 0)  # SRR: standard remote
+            r[base + 2] = 0
+            r[base + 3] = 0
+            r[base + 4] = n
+        if not rtr and n:
+            r[base + 5 : base + 5 + n] = data

@@ -1,0 +1,335 @@
+"""Microchip MCP2515 CAN controller over SPI: 500 kbit/s, three TX and two RX buffers.
+
+Takes a machine.SPI, its chip-select Pin and the board's crystal (8 or 16 MHz).
+Register numbers, instructions and encodings are from Microchip DS20001801
+(../shared/spec/hardware.md section 2). Frames are sent and received through
+preallocated buffers: no allocation per frame.
+
+- init(): RESET, bit timing for 500 kbit/s, both RX buffers filtered (filters()),
+  rollover from RXB0 to RXB1, RX interrupts on the INT pin, normal mode (confirmed by
+  CANSTAT). Writes to the bit timing and filters only take in configuration mode.
+- send(): the first TX buffer whose TXREQ is clear (READ STATUS tells), LOAD TX BUFFER,
+  RTS. Returns False when all three are busy (the caller retries at its next poll).
+- recv(): READ STATUS, then READ RX BUFFER of a full buffer; its RXnIF clears when chip
+  select rises, freeing it.
+- check(): the error state. The chip counts its own errors (TEC/REC) and recovers from
+  bus-off by itself after 128 x 11 recessive bits; the driver counts error-passive and
+  bus-off episodes and RX overflows, and drops frames queued while bus-off so that stale
+  values are not sent late.
+"""
+
+from micropython import const
+
+_RESET = const(0xC0)
+_READ = const(0x03)
+_WRITE = const(0x02)
+_BIT_MODIFY = const(0x05)
+_READ_STATUS = const(0xA0)
+_LOAD_TX = (0x40, 0x42, 0x44)  # TXB0/1/2 from SIDH
+_RTS = (0x81, 0x82, 0x84)
+_READ_RX = (0x90, 0x94)  # RXB0/1 from SIDH
+
+_RXF0 = const(0x00)
+_RXF2 = const(0x08)
+_CANSTAT = const(0x0E)
+_CANCTRL = const(0x0F)
+_TEC = const(0x1C)
+_RXM0 = const(0x20)
+_RXM1 = const(0x24)
+_CNF3 = const(0x28)
+_CANINTE = const(0x2B)
+_CANINTF = const(0x2C)
+_EFLG = const(0x2D)
+_RXB0CTRL = const(0x60)
+_RXB1CTRL = const(0x70)
+
+_MODE_MASK = const(0xE0)
+MODE_NORMAL = const(0x00)
+MODE_LOOPBACK = const(0x40)
+MODE_CONFIG = const(0x80)
+_ABAT = const(0x10)
+
+# READ STATUS bits
+_ST_RX0IF = const(0x01)
+_ST_RX1IF = const(0x02)
+_ST_TXREQ = (0x04, 0x10, 0x40)
+
+# EFLG bits
+_RX1OVR = const(0x80)
+_RX0OVR = const(0x40)
+_TXBO = const(0x20)
+_TXREQ = const(0x08)  # TXBnCTRL
+_TXB_CTRL = (0x30, 0x40, 0x50)
+_TXEP = const(0x10)
+_RXEP = const(0x08)
+_MERRF = const(0x80)
+_ERRIF = const(0x20)
+
+_EXIDE = const(0x08)
+_RTR = const(0x40)
+_BUKT = const(0x04)
+
+# CNF1, CNF2, CNF3 for 500 kbit/s (Microchip's tables; both decode to exactly 500 kbit/s)
+BIT_TIMING_500K = {8000000: (0x00, 0x90, 0x82), 16000000: (0x00, 0xF0, 0x86)}
+
+
+class CanFrame:
+    """One frame, preallocated by its user and refilled by recv()."""
+
+    def __init__(self):
+        self.can_id = 0
+        self.ext = False
+        self.rtr = False
+        self.dlc = 0
+        self.data = bytearray(8)
+
+
+class MCP2515:
+    def __init__(self, spi, cs, osc_hz=8000000, int_pin=None):
+        """int_pin: the chip's INT output (active low), if the board wires it: then a
+        poll with nothing received costs one pin read instead of an SPI transfer."""
+        self.spi = spi
+        self.cs = cs
+        self.osc_hz = osc_hz
+        self.int_pin = int_pin
+        self._w = bytearray(16)  # outgoing bytes
+        self._r = bytearray(16)  # incoming bytes
+        self._views = {}  # n -> (write view, read view) of the first n bytes
+        self.ok = False
+        # counters
+        self.sent = 0
+        self.received = 0
+        self.tx_busy = 0  # send() found no free buffer
+        self.rx_overflows = 0
+        self.bus_off = 0  # bus-off episodes
+        self.passive = 0  # error-passive episodes
+        self.dropped_stale = 0  # frames dropped while bus-off
+        self.tec = 0
+        self.rec = 0
+        self._eflg = 0
+        cs.value(1)
+
+    # -- SPI -------------------------------------------------------------------------
+    def _views_for(self, n):
+        v = self._views.get(n)
+        if v is None:
+            v = (memoryview(self._w)[:n], memoryview(self._r)[:n])
+            self._views[n] = v
+        return v
+
+    def _xfer(self, n):
+        """Exchange the first n bytes of _w, the answer into _r."""
+        w, r = self._views_for(n)
+        self.cs.value(0)
+        try:
+            self.spi.write_readinto(w, r)
+        finally:
+            self.cs.value(1)
+
+    def read_reg(self, addr):
+        w = self._w
+        w[0] = _READ
+        w[1] = addr
+        w[2] = 0
+        self._xfer(3)
+        return self._r[2]
+
+    def write_regs(self, addr, *values):
+        w = self._w
+        w[0] = _WRITE
+        w[1] = addr
+        for i in range(len(values)):
+            w[2 + i] = values[i]
+        self._xfer(2 + len(values))
+
+    def modify(self, addr, mask, value):
+        w = self._w
+        w[0] = _BIT_MODIFY
+        w[1] = addr
+        w[2] = mask
+        w[3] = value
+        self._xfer(4)
+
+    def status(self):
+        w = self._w
+        w[0] = _READ_STATUS
+        w[1] = 0
+        self._xfer(2)
+        return self._r[1]
+
+    # -- setup -------------------------------------------------------------------------
+    def reset(self):
+        self._w[0] = _RESET
+        self._xfer(1)
+
+    def set_mode(self, mode):
+        """Request a mode and confirm it from CANSTAT (pending frames finish first)."""
+        self.modify(_CANCTRL, _MODE_MASK, mode)
+        for _ in range(50):
+            if self.read_reg(_CANSTAT) & _MODE_MASK == mode:
+                return True
+        return False
+
+    def init(self, filters=None, mode=MODE_NORMAL):
+        """Reset and configure for 500 kbit/s. filters: (mask0, [f0, f1], mask1, [f2..f5])
+        as (can_id, ext) pairs, or None to accept every frame. The caller lets the
+        crystal start (a few ms after power-up) before calling this."""
+        self.ok = False
+        cnf = BIT_TIMING_500K.get(self.osc_hz)
+        if cnf is None:
+            return False
+        self.reset()
+        if self.read_reg(_CANSTAT) & _MODE_MASK != MODE_CONFIG:
+            return False  # no chip, or not in configuration mode after RESET
+        self.write_regs(_CNF3, cnf[2], cnf[1], cnf[0])
+        if (self.read_reg(_CNF3 + 2), self.read_reg(_CNF3 + 1)) != (cnf[0], cnf[1]):
+            return False
+        if filters is None:
+            self.write_regs(_RXB0CTRL, 0x60 | _BUKT)  # RXM 11: everything, rollover
+            self.write_regs(_RXB1CTRL, 0x60)
+        else:
+            mask0, f01, mask1, f25 = filters
+            self._put_id(_RXM0, mask0[0], mask0[1], False)
+            self._put_id(_RXM1, mask1[0], mask1[1], False)
+            for k in range(2):
+                can_id, ext = f01[k if k < len(f01) else 0]
+                self._put_id(_RXF0 + 4 * k, can_id, ext, True)
+            for k in range(4):
+                can_id, ext = f25[k if k < len(f25) else 0]
+                addr = (_RXF2, 0x10, 0x14, 0x18)[k]  # RXF3-5 sit after a gap
+                self._put_id(addr, can_id, ext, True)
+            self.write_regs(_RXB0CTRL, _BUKT)  # RXM 00: through the filters, rollover
+            self.write_regs(_RXB1CTRL, 0x00)
+        self.write_regs(_CANINTE, 0x03 | _ERRIF)  # RX0, RX1 and errors on INT
+        self.ok = self.set_mode(mode)
+        return self.ok
+
+    def _put_id(self, addr, can_id, ext, is_filter):
+        """An id in the SIDH/SIDL/EID8/EID0 layout (filters carry EXIDE, masks do not)."""
+        if ext:
+            sidh = (can_id >> 21) & 0xFF
+            sidl = ((can_id >> 13) & 0xE0) | ((can_id >> 16) & 0x03)
+            if is_filter:
+                sidl |= _EXIDE
+            self.write_regs(addr, sidh, sidl, (can_id >> 8) & 0xFF, can_id & 0xFF)
+        else:
+            self.write_regs(addr, (can_id >> 3) & 0xFF, (can_id << 5) & 0xE0, 0, 0)
+
+    # -- frames ----------------------------------------------------------------------
+    def send(self, can_id, data, n, ext=False, rtr=False):
+        """Queue a frame in a free TX buffer and request its transmission."""
+        if self._eflg & _TXBO:
+            self.dropped_stale += 1
+            return False
+        st = self.status()
+        for b in range(3):
+            if not st & _ST_TXREQ[b]:
+                break
+        else:
+            self.tx_busy += 1
+            return False
+        w = self._w
+        w[0] = _LOAD_TX[b]
+        if ext:
+            w[1] = (can_id >> 21) & 0xFF
+            w[2] = ((can_id >> 13) & 0xE0) | _EXIDE | ((can_id >> 16) & 0x03)
+            w[3] = (can_id >> 8) & 0xFF
+            w[4] = can_id & 0xFF
+        else:
+            w[1] = (can_id >> 3) & 0xFF
+            w[2] = (can_id << 5) & 0xE0
+            w[3] = 0
+            w[4] = 0
+        w[5] = (n & 0x0F) | (_RTR if rtr else 0)
+        if rtr:
+            n = 0  # a remote frame carries its DLC but no data
+        for i in range(n):
+            w[6 + i] = data[i]
+        self._xfer(6 + n)
+        w[0] = _RTS[b]
+        self._xfer(1)
+        self.sent += 1
+        return True
+
+    def attention(self):
+        """Whether the chip may have something to say (a frame, an error change)."""
+        return self.int_pin is None or not self.int_pin.value()
+
+    def recv(self, frame):
+        """Read one received frame into frame (a CanFrame); False when none waits."""
+        st = self.status()
+        if st & _ST_RX0IF:
+            b = 0
+        elif st & _ST_RX1IF:
+            b = 1
+        else:
+            return False
+        w = self._w
+        w[0] = _READ_RX[b]
+        for i in range(1, 14):
+            w[i] = 0
+        self._xfer(14)  # the buffer's RXnIF clears as chip select rises
+        r = self._r
+        sidh = r[1]
+        sidl = r[2]
+        std = sidh << 3 | sidl >> 5
+        if sidl & _EXIDE:  # IDE
+            frame.can_id = std << 18 | (sidl & 0x03) << 16 | r[3] << 8 | r[4]
+            frame.ext = True
+            frame.rtr = bool(r[5] & _RTR)
+        else:
+            frame.can_id = std
+            frame.ext = False
+            frame.rtr = bool(sidl & 0x10)  # SRR: a standard remote frame
+        n = r[5] & 0x0F
+        if n > 8:
+            n = 8
+        frame.dlc = n
+        data = frame.data
+        for i in range(n):
+            data[i] = r[6 + i]
+        self.received += 1
+        return True
+
+    def check(self):
+        """Read the error state; count episodes; recover what the driver must. Call it
+        about once a second and when the INT pin says ERRIF."""
+        w = self._w
+        w[0] = _READ
+        w[1] = _TEC
+        w[2] = 0
+        w[3] = 0
+        self._xfer(4)
+        self.tec = self._r[2]
+        self.rec = self._r[3]
+        eflg = self.read_reg(_EFLG)
+        rose = eflg & ~self._eflg
+        if rose & _TXBO:
+            self.bus_off += 1
+            self.dropped_stale += self.abort()  # stale by the time the bus is back
+        if rose & (_TXEP | _RXEP):
+            self.passive += 1
+        if eflg & (_RX0OVR | _RX1OVR):
+            self.rx_overflows += 1
+            self.modify(_EFLG, _RX0OVR | _RX1OVR, 0)
+        intf = self.read_reg(_CANINTF)
+        if intf & (_MERRF | _ERRIF):
+            self.modify(_CANINTF, _MERRF | _ERRIF, 0)
+        self._eflg = eflg & ~(_RX0OVR | _RX1OVR)
+        return eflg
+
+    def tx_pending(self):
+        """Whether a frame still waits in a TX buffer (not yet acknowledged on the bus)."""
+        return bool(self.status() & (_ST_TXREQ[0] | _ST_TXREQ[1] | _ST_TXREQ[2]))
+
+    def abort(self):
+        """Drop every frame still waiting to go out; returns how many there were. Clearing
+        each TXREQ also stops the retries of the frame on the wire (ABAT alone would not:
+        it lets that frame run on, DS20001801 3.4)."""
+        st = self.status()
+        n = 0
+        for b in range(3):
+            if st & _ST_TXREQ[b]:
+                n += 1
+                self.modify(_TXB_CTRL[b], _TXREQ, 0)
+        return n

@@ -1,0 +1,219 @@
+"""The master's link to the inverter: which frames go out when, and who is listening.
+
+Chooses the protocol set from the DIP switch (protocols.md "Our choices"):
+- ID0: the Pylon set plus the SMA/Victron frames on CAN, and the Pylon RS485 server on
+  port 1 at the same time;
+- ID1: the Pylon set as the ID1 inverters read it, plus Growatt's set whenever a 0x301
+  request arrives;
+- ID2: the Schneider set (29-bit ids, each frame on its own period).
+The periodic set is spread evenly over its period (one frame per slot), so every id
+goes out once per period and never twice within 200 ms; frames are encoded into one
+preallocated buffer at the moment they are queued, so they carry the newest values.
+
+Supervision: the inverter is present while its heartbeat (0x305/0x307, Growatt's 0x301,
+Schneider's 0x310) or its RS485 polls keep coming; `age_ms()` is the time since it last
+spoke (since boot if it never did), which the core turns into INVERTER_LOST. Nothing
+here blocks: the app calls poll() outside the protection tick and as often as it can.
+"""
+
+from micropython import const
+
+from bms import ticks
+from drivers.mcp2515 import CanFrame
+from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
+
+_SET_PERIOD_MS = const(1000)
+_STALE_MS = const(150)  # a frame unsent this long has no listener (no ACK): drop it
+_CHECK_MS = const(1000)  # the CAN controller's error state
+_AGE_CAP_MS = const(0x20000000)
+_NEVER = const(-1)
+
+# ID1: the Pylon V1.2 set with 0x379; ID0: the same plus the SMA/Victron frames. Each
+# frame once a second.
+ID1_SET = tuple(
+    (can_id, pylon_can)
+    for can_id in (
+        pylon_can.LIMITS,
+        pylon_can.SOC,
+        pylon_can.MEASURE,
+        pylon_can.ALARMS,
+        pylon_can.REQUESTS,
+        pylon_can.NAME,
+        pylon_can.CAPACITY,
+    )
+)
+ID0_SET = ID1_SET + tuple(
+    (can_id, victron_can)
+    for can_id in (
+        victron_can.ALARMS_PAIRS,
+        victron_can.OVERVIEW,
+        victron_can.MODULES,
+        victron_can.EXTREMES,
+    )
+)
+_HEARTBEATS_STD = (pylon_can.KEEPALIVE, 0x307, growatt_can.REQUEST)
+# receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs
+_STD_EXACT = (0x7FF, False)
+FILTERS_STD = (
+    _STD_EXACT,
+    [(pylon_can.KEEPALIVE, False), (0x307, False)],
+    _STD_EXACT,
+    [(growatt_can.REQUEST, False)],
+)
+_EXT_EXACT = (0x1FFFFFFF, True)
+FILTERS_EXT = (
+    _EXT_EXACT,
+    [(schneider_can.HEARTBEAT, True)],
+    _EXT_EXACT,
+    [(schneider_can.HEARTBEAT, True)],
+)
+
+
+class InverterLink:
+    def __init__(self, can, rs485, protocol, address=2):
+        """can: drivers.mcp2515.MCP2515 or None; rs485: drivers.rs485.Rs485 (port 1,
+        Link IN) or None; protocol: the DIP's effective protocol id (0, 1, 2)."""
+        self.can = can
+        self.rs485 = rs485
+        self.protocol = protocol
+        self.server = pylon_rs485.Server(address) if rs485 is not None and protocol == 0 else None
+        self.buf = bytearray(8)
+        self.rx = CanFrame()
+        self.ext = protocol == 2
+        if protocol == 2:
+            self.frames = tuple((can_id, schneider_can) for can_id, _p in schneider_can.FRAMES)
+            self.periods = tuple(period for _id, period in schneider_can.FRAMES)
+        else:
+            self.frames = ID1_SET if protocol == 1 else ID0_SET
+            self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
+        n = len(self.frames)
+        self.next_ms = [0] * n
+        self.can_ok = False
+        self.heard = _NEVER  # when the inverter last spoke
+        self._since = 0  # boot: the age counts from here until it first speaks
+        self._growatt = 0  # Growatt frames still to send for the last 0x301 (count down)
+        self._pending_since = _NEVER
+        self._next_check = 0
+        # counters
+        self.heartbeats = 0
+        self.polls = 0
+        self.rx_other = 0  # frames that are not a heartbeat (another node's)
+        self.tx_skipped = 0  # no free TX buffer when a frame was due
+        self.stale_dropped = 0
+
+    def start(self, now):
+        self._since = now
+        self._next_check = now
+        if self.can is not None:
+            self.can_ok = self.can.init(FILTERS_EXT if self.ext else FILTERS_STD)
+        # spread the set over its period: slot k of n starts k/n of the way in
+        n = len(self.frames)
+        for k in range(n):
+            self.next_ms[k] = ticks.add(now, self.periods[k] * k // n)
+        return self.can_ok
+
+    def age_ms(self, now):
+        ref = self._since if self.heard == _NEVER else self.heard
+        age = ticks.diff(now, ref)
+        return age if age < _AGE_CAP_MS else _AGE_CAP_MS
+
+    def _spoke(self, now):
+        self.heard = now
+
+    def poll(self, b, now):
+        """Receive, answer, send what is due; returns ms until a frame is next due.
+        b: the core (bms.core.Bms), whose state the frames report; it must have stepped
+        at least once (b.sample set)."""
+        wait = 1000
+        if self.rs485 is not None:
+            self._rs485(b, now)
+        can = self.can
+        if can is not None and self.can_ok:
+            if can.attention() and not self._receive(now):
+                self._next_check = now  # INT without a frame: an error flag to read
+            if ticks.diff(now, self._next_check) >= 0:
+                self._next_check = ticks.add(now, _CHECK_MS)
+                can.check()
+            wait = self._send(b, now)
+        return wait
+
+    def _rs485(self, b, now):
+        port = self.rs485
+        server = self.server
+        while True:
+            n = port.poll(now)
+            if not n:
+                return
+            if server is None:
+                continue
+            others = server.not_ours
+            length = server.handle(port.frame, n, b, now)
+            if length or server.not_ours != others:
+                # a frame for us (whatever its errors), or a poll of another battery:
+                # either way the inverter is there
+                self.polls += 1
+                self._spoke(now)
+            if length:
+                port.send(server.reply(length))
+
+    def _receive(self, now):
+        """Read every waiting frame; returns how many."""
+        can = self.can
+        f = self.rx
+        n = 0
+        while can.recv(f):
+            n += 1
+            if f.ext:
+                if f.can_id == schneider_can.HEARTBEAT and self.ext:
+                    self.heartbeats += 1
+                    self._spoke(now)
+                else:
+                    self.rx_other += 1
+            elif f.can_id in _HEARTBEATS_STD and not self.ext:
+                self.heartbeats += 1
+                self._spoke(now)
+                if f.can_id == growatt_can.REQUEST and self.protocol == 1:
+                    self._growatt = growatt_can.LAST - growatt_can.FIRST + 1
+            else:
+                self.rx_other += 1
+        return n
+
+    def _send(self, b, now):
+        can = self.can
+        buf = self.buf
+        while self._growatt:
+            can_id = growatt_can.LAST + 1 - self._growatt
+            n = growatt_can.encode(can_id, buf, b)
+            if not can.send(can_id, buf, n):
+                return 1  # the rest as TX buffers free up
+            self._growatt -= 1
+        wait = 1000
+        nxt = self.next_ms
+        for k in range(len(nxt)):
+            due = ticks.diff(nxt[k], now)
+            if due <= 0:
+                self._drop_stale(now)
+                can_id, codec = self.frames[k]
+                n = codec.encode(can_id, buf, b)
+                if not can.send(can_id, buf, n, self.ext):
+                    self.tx_skipped += 1  # skipped, not delayed: the next one is fresh
+                period = self.periods[k]
+                nxt[k] = ticks.add(nxt[k], period)
+                if ticks.diff(nxt[k], now) <= 0:  # fell behind: keep the spacing
+                    nxt[k] = ticks.add(now, period)
+                due = ticks.diff(nxt[k], now)
+            if due < wait:
+                wait = due
+        return wait
+
+    def _drop_stale(self, now):
+        """Frames nobody acknowledges would go out late and in a burst once a listener
+        appears (two of one id within 200 ms): drop those waiting longer than _STALE_MS."""
+        can = self.can
+        if not can.tx_pending():
+            self._pending_since = _NEVER
+        elif self._pending_since == _NEVER:
+            self._pending_since = now
+        elif ticks.diff(now, self._pending_since) >= _STALE_MS:
+            self.stale_dropped += can.abort()
+            self._pending_since = _NEVER

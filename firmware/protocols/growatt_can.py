@@ -1,0 +1,64 @@
+"""Growatt's own LV CAN set, sent in answer to its 0x301 request (protocol ID1).
+
+Source: ../shared/spec/protocols.md section 2c (GW-DOC Rev 04 via Battery-Emulator).
+Big endian, 11-bit ids; the inverter sends 0x301 `11 22 33 44 55 66 77 88` every
+second and the battery answers with 0x311-0x319 at once.
+[UNCERTAIN] 0x312's four fault/alarm bytes are not mapped in any public source; we send
+the Pylon 0x359 layout there, which Growatt-compatible inverters show as flags.
+"""
+
+from micropython import const
+
+from protocols import pylon_can
+from protocols.fields import clear, div_round, u16be
+
+REQUEST = const(0x301)
+FIRST = const(0x311)
+LAST = const(0x319)
+
+
+def encode(can_id, buf, b):
+    """Fill buf (8 bytes) with frame can_id (0x311-0x319) from the core b; returns its
+    length (0: not ours)."""
+    clear(buf)
+    s = b.sample
+    lim = b.limits
+    soc = b.soc
+    if can_id == 0x311:
+        u16be(buf, 0, div_round(lim.cvl_mv, 100))
+        u16be(buf, 2, lim.ccl_ma // 100)
+        u16be(buf, 4, lim.dcl_ma // 100)
+        r = b.reported_ma
+        u16be(buf, 6, 2 if r > 0 else (3 if r < 0 else 1))  # 01 idle, 10 charge, 11 discharge
+    elif can_id == 0x312:
+        pylon_can.alarm_bytes(buf, b.engine.names, b.reported_ma > 0)
+        buf[4] = 1  # pack number
+        buf[5] = 0x50  # manufacturer code "PN"
+        buf[6] = 0x4E
+        buf[7] = 16  # cells
+    elif can_id == 0x313:
+        u16be(buf, 0, div_round(s.stack_mv, 10))
+        u16be(buf, 2, div_round(b.reported_ma, 100))
+        u16be(buf, 4, s.cell_tmax_dc)
+        buf[6] = soc.shown_cpct // 100
+        buf[7] = soc.soh_pct() & 0x7F
+    elif can_id == 0x314:
+        u16be(buf, 0, soc.q_mas // 36000)  # 10 mAh
+        u16be(buf, 2, soc.full_mas // 36000)
+        u16be(buf, 4, s.max_mv - s.min_mv)
+        u16be(buf, 6, soc.cycles)
+    elif 0x315 <= can_id <= 0x318:
+        first = (can_id - 0x315) * 4
+        for k in range(4):
+            u16be(buf, 2 * k, s.cells_mv[first + k])
+    elif can_id == 0x319:
+        flags = pylon_can.request_flags(lim) & 0xF0  # bits 1-0 = 00: LFP
+        buf[0] = flags
+        u16be(buf, 1, s.max_mv)
+        u16be(buf, 3, s.min_mv)
+        buf[5] = s.max_cell + 1
+        buf[6] = s.min_cell + 1
+        buf[7] = 1  # the pack with the extreme cells
+    else:
+        return 0
+    return 8

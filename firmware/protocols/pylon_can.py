@@ -1,0 +1,113 @@
+"""The Pylontech LV CAN set (V1.2) that Victron, SMA, Deye, Sol-Ark and others read.
+
+Source: ../shared/spec/protocols.md section 1 (PYL-CAN V1.2, with the Sol-Ark V1.3 rule
+that every frame is 8 bytes, zero-padded, and the discharge voltage in 0x351 bytes 6-7
+that real packs send). Little endian; 500 kbit/s, 11-bit ids.
+
+Each encoder fills an 8-byte buffer from the core (bms.core.Bms: its sample, SOC, limits
+and active protection/warning names).
+"""
+
+from micropython import const
+
+from bms import protections as pt
+from protocols.fields import clear, div_round, u16le
+
+LIMITS = const(0x351)
+SOC = const(0x355)
+MEASURE = const(0x356)
+ALARMS = const(0x359)
+REQUESTS = const(0x35C)
+NAME = const(0x35E)
+CAPACITY = const(0x379)
+KEEPALIVE = const(0x305)  # from the inverter
+
+MANUFACTURER = b"PYLON   "  # Deye and others look for a name starting with PYLON
+
+
+def _m(*names):
+    bits = 0
+    for n in names:
+        bits |= 1 << n
+    return bits
+
+
+# 0x359: (byte, bit, names that set it) -- protocols.md section 1, the table "0x359 bits"
+ALARM_BITS = (
+    (0, 1, _m(pt.COVP, pt.POVP)),  # protection: cell or module over-voltage
+    (0, 2, _m(pt.CUVP, pt.PUVP)),  # under-voltage
+    (0, 3, _m(pt.CHTP, pt.DHTP, pt.MOS_OTP)),  # cell over-temperature
+    (0, 4, _m(pt.CLTP, pt.DLTP)),  # cell under-temperature
+    (0, 7, _m(pt.DOCP, pt.SCP)),  # discharge over-current
+    (1, 0, _m(pt.COCP)),  # charge over-current
+    (1, 3, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL)),  # system error
+    (2, 1, _m(pt.HIGH_VOLTAGE)),  # alarms (warnings): cell or module high voltage
+    (2, 2, _m(pt.LOW_VOLTAGE)),
+    (2, 3, _m(pt.HIGH_TEMP)),
+    (2, 4, _m(pt.LOW_TEMP)),
+    (2, 7, _m(pt.HIGH_CURRENT)),  # discharge high current (charge: byte 3 bit 0)
+    (3, 3, _m(pt.PACK_LOST)),  # internal communication failure
+)
+
+
+def alarm_bytes(buf, names, charging):
+    """The four 0x359 flag bytes (also used by the Growatt set) into buf[0:4]."""
+    for i in range(4):
+        buf[i] = 0
+    for byte, bit, mask in ALARM_BITS:
+        if names & mask:
+            buf[byte] |= 1 << bit
+    if names & (1 << pt.HIGH_CURRENT) and charging:
+        buf[2] &= ~0x80
+        buf[3] |= 0x01  # charge high current
+
+
+def encode(can_id, buf, b):
+    """Fill buf (8 bytes) with frame can_id from the core b; returns its length (0: not
+    ours)."""
+    clear(buf)
+    s = b.sample
+    lim = b.limits
+    if can_id == LIMITS:
+        u16le(buf, 0, div_round(lim.cvl_mv, 100))  # 0.1 V
+        u16le(buf, 2, lim.ccl_ma // 100)  # 0.1 A
+        u16le(buf, 4, lim.dcl_ma // 100)
+        u16le(buf, 6, div_round(lim.dvl_mv, 100))
+    elif can_id == SOC:
+        soc = b.soc.shown_cpct
+        u16le(buf, 0, soc // 100)  # %
+        u16le(buf, 2, b.soc.soh_pct())
+        u16le(buf, 4, soc)  # 0.01 %
+    elif can_id == MEASURE:
+        u16le(buf, 0, div_round(s.stack_mv, 10))  # 0.01 V
+        u16le(buf, 2, div_round(b.reported_ma, 100))  # 0.1 A, + charging
+        u16le(buf, 4, s.cell_tavg_dc)  # 0.1 C
+    elif can_id == ALARMS:
+        alarm_bytes(buf, b.engine.names, b.reported_ma > 0)
+        buf[4] = 1  # modules
+        buf[5] = 0x50  # 'P'
+        buf[6] = 0x4E  # 'N'
+    elif can_id == REQUESTS:
+        buf[0] = request_flags(lim)
+    elif can_id == NAME:
+        buf[0:8] = MANUFACTURER
+    elif can_id == CAPACITY:
+        u16le(buf, 0, b.cfg.capacity_mah // 1000)  # installed capacity, Ah
+    else:
+        return 0
+    return 8
+
+
+def request_flags(lim):
+    """0x35C byte 0: b7 charge enable, b6 discharge enable, b5/b4 force charge I/II (both:
+    inverters read one or the other), b3 full charge request."""
+    flags = 0
+    if lim.charge_enable:
+        flags |= 0x80
+    if lim.discharge_enable:
+        flags |= 0x40
+    if lim.force_charge:
+        flags |= 0x30
+    if lim.full_request:
+        flags |= 0x08
+    return flags

@@ -1,0 +1,373 @@
+"""The Pylontech LV RS485 protocol V3.3: the battery's side, for protocol ID0.
+
+Source: ../shared/spec/protocols.md section 4 (Pylon RS485 V3.3 and python-pylontech's
+exact behaviour). A frame is `~ VER ADR CID1 CID2 LENGTH INFO CHKSUM \\r`, every field
+hex ASCII. LENGTH is LCHKSUM (top nibble) and LENID (the INFO's character count);
+CHKSUM is the two's complement of the sum of the characters between `~` and CHKSUM.
+
+Lenient in what it takes: lower-case hex, INFO longer than LENID (the rest is ignored),
+ADR 0 (or any) for 0x4F and 0x51, any VER. Exact in what it sends: upper case, `\\r`
+only (python-pylontech reads up to `\\n` and asserts the checksum of what it got).
+Replies carry an RTN: 00 normal, 02 CHKSUM error, 03 LCHKSUM error, 04 CID2 invalid,
+05 command format error, 06 invalid data. A frame for another address gets no reply
+(another battery may answer it); a line that is not a frame at all is dropped. Each
+case is counted. Replies are built in preallocated buffers.
+"""
+
+from micropython import const
+
+from bms import protections as pt
+from protocols.fields import div_round
+from protocols.pylon_can import request_flags
+
+CID1_BATTERY = const(0x46)
+PROTOCOL_VERSION = const(0x33)  # V3.3, reported in the VER field of the 0x4F reply
+
+RTN_OK = const(0x00)
+RTN_VER = const(0x01)
+RTN_CHKSUM = const(0x02)
+RTN_LCHKSUM = const(0x03)
+RTN_CID2 = const(0x04)
+RTN_FORMAT = const(0x05)
+RTN_DATA = const(0x06)
+RTN_ADR = const(0x90)
+
+ANALOG = const(0x42)
+ALARMS = const(0x44)
+PARAMETERS = const(0x47)
+VERSION = const(0x4F)
+MANUFACTURER = const(0x51)
+MANAGEMENT = const(0x92)
+SERIAL = const(0x93)
+SET_MANAGEMENT = const(0x94)
+SOFTWARE = const(0x96)
+
+SET_EXPIRY_MS = const(10000)  # 0x94 limits lapse unless re-sent within 10 s
+KELVIN_OFFSET = const(2731)  # temperatures: 0.1 K with this offset (25.5 C = 2986)
+
+BATTERY_NAME = b"OB-LFP-16S"  # 10 characters
+MANUFACTURER_NAME = b"OPEN BMS FIRMWARE   "  # 20 characters
+SERIAL_NUMBER = b"OPENBMS000000001"  # 16 characters
+SW_VERSION = b"\x01\x00"
+MAIN_VERSION = b"\x01\x00\x00"
+
+_HEX = b"0123456789ABCDEF"
+_MAX_INFO = const(96)  # bytes of INFO in a reply (0x42 needs 66)
+
+
+def _nib(c):
+    if 48 <= c <= 57:
+        return c - 48
+    c |= 0x20  # lower case letters
+    if 97 <= c <= 102:
+        return c - 87
+    return -1
+
+
+def lchksum(lenid):
+    return (-((lenid & 0xF) + (lenid >> 4 & 0xF) + (lenid >> 8 & 0xF))) & 0xF
+
+
+class Server:
+    def __init__(self, address=2):
+        self.address = address
+        self.info = bytearray(_MAX_INFO)  # the reply's INFO, binary
+        self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
+        self._views = {}
+        self.req = bytearray(64)  # the request's INFO, binary
+        # counters
+        self.replies = 0
+        self.not_frames = 0  # garbage, no `~`, non-hex, too short
+        self.not_ours = 0  # another address
+        self.bad_chksum = 0
+        self.bad_lchksum = 0
+        self.bad_cid = 0
+        self.bad_format = 0
+        self.bad_data = 0  # 0x94 values out of range
+        self.extra_info = 0
+        # 0x94: limits set by the inverter, valid until set_until_ms
+        self.set_cv_mv = 0
+        self.set_dv_mv = 0
+        self.set_ccl_ma = 0
+        self.set_dcl_ma = 0
+        self.set_until = 0
+        self.set_active = False
+
+    # -- reading a frame -----------------------------------------------------------
+    def _byte(self, frame, k):
+        hi = _nib(frame[k])
+        lo = _nib(frame[k + 1])
+        return -1 if hi < 0 or lo < 0 else hi << 4 | lo
+
+    def handle(self, frame, n, b, now):
+        """frame[0:n]: the characters between `~` and `\\r`. Returns the reply's length
+        in self.out (0: no reply). b: the core (bms.core.Bms)."""
+        if n < 16:
+            self.not_frames += 1
+            return 0
+        for k in range(n):
+            if _nib(frame[k]) < 0:
+                self.not_frames += 1
+                return 0
+        ver = self._byte(frame, 0)
+        adr = self._byte(frame, 2)
+        cid1 = self._byte(frame, 4)
+        cid2 = self._byte(frame, 6)
+        anyone = cid2 == VERSION or cid2 == MANUFACTURER
+        if adr != self.address and not anyone:
+            self.not_ours += 1
+            return 0
+        total = 0
+        for k in range(n - 4):
+            total += frame[k]
+        got = self._byte(frame, n - 4) << 8 | self._byte(frame, n - 2)
+        if got != (-total) & 0xFFFF:
+            self.bad_chksum += 1
+            return self._reply(ver, RTN_CHKSUM, 0)
+        length = self._byte(frame, 8) << 8 | self._byte(frame, 10)
+        lenid = length & 0xFFF
+        if length >> 12 != lchksum(lenid):
+            self.bad_lchksum += 1
+            return self._reply(ver, RTN_LCHKSUM, 0)
+        have = n - 16
+        if have < lenid or lenid & 1:
+            self.bad_format += 1
+            return self._reply(ver, RTN_FORMAT, 0)
+        if have > lenid:
+            self.extra_info += 1  # lenient: the extra characters are ignored
+        req = self.req
+        m = lenid // 2
+        if m > len(req):
+            self.bad_format += 1
+            return self._reply(ver, RTN_FORMAT, 0)
+        for k in range(m):
+            req[k] = self._byte(frame, 12 + 2 * k)
+        if cid1 != CID1_BATTERY:
+            self.bad_cid += 1
+            return self._reply(ver, RTN_CID2, 0)
+        return self._dispatch(ver, cid2, m, b, now)
+
+    # -- commands ------------------------------------------------------------------
+    def _dispatch(self, ver, cid2, m, b, now):
+        req = self.req
+        cmd = req[0] if m else self.address
+        if cid2 == ANALOG:
+            return self._reply(ver, RTN_OK, self._analog(b, cmd))
+        if cid2 == ALARMS:
+            return self._reply(ver, RTN_OK, self._alarms(b, cmd))
+        if cid2 == PARAMETERS:
+            return self._reply(ver, RTN_OK, self._parameters(b))
+        if cid2 == VERSION:
+            return self._reply(PROTOCOL_VERSION, RTN_OK, 0)
+        if cid2 == MANUFACTURER:
+            info = self.info
+            info[0:10] = BATTERY_NAME
+            info[10:12] = SW_VERSION
+            info[12:32] = MANUFACTURER_NAME
+            return self._reply(ver, RTN_OK, 32)
+        if cid2 == MANAGEMENT:
+            return self._reply(ver, RTN_OK, self._management(b, cmd))
+        if cid2 == SERIAL:
+            self.info[0] = self.address
+            self.info[1:17] = SERIAL_NUMBER
+            return self._reply(ver, RTN_OK, 17)
+        if cid2 == SOFTWARE:
+            self.info[0] = self.address
+            self.info[1:3] = SW_VERSION
+            self.info[3:6] = MAIN_VERSION
+            return self._reply(ver, RTN_OK, 6)
+        if cid2 == SET_MANAGEMENT:
+            return self._reply(ver, self._set_management(b, m, now), 0)
+        self.bad_cid += 1
+        return self._reply(ver, RTN_CID2, 0)
+
+    def _put16(self, k, v):
+        self.info[k] = (v >> 8) & 0xFF
+        self.info[k + 1] = v & 0xFF
+        return k + 2
+
+    def _analog(self, b, cmd):
+        s = b.sample
+        soc = b.soc
+        info = self.info
+        info[0] = 0x11  # INFOFLAG
+        info[1] = 1 if cmd == 0xFF else cmd  # module count (system query) or the address
+        info[2] = 16
+        k = 3
+        for i in range(16):
+            k = self._put16(k, s.cells_mv[i])
+        t = s.temps_dc
+        info[k] = 6
+        k += 1
+        # T1 the BMS board, T2-T5 the cell groups, T6 the MOSFETs
+        for slot in (4, 0, 1, 2, 3, 5):
+            k = self._put16(k, t[slot] + KELVIN_OFFSET)
+        k = self._put16(k, div_round(b.reported_ma, 100))
+        k = self._put16(k, s.stack_mv)
+        k = self._put16(k, 0xFFFF)  # remaining capacity 1: unused above 65 Ah
+        info[k] = 4  # user-defined items: 4 for a pack over 65 Ah
+        k += 1
+        k = self._put16(k, 0xFFFF)  # total capacity 1
+        k = self._put16(k, soc.cycles)
+        for v in (soc.q_mas // 3600, soc.full_mas // 3600):  # mAh, 3 bytes each
+            info[k] = (v >> 16) & 0xFF
+            info[k + 1] = (v >> 8) & 0xFF
+            info[k + 2] = v & 0xFF
+            k += 3
+        return k
+
+    def _alarms(self, b, cmd):
+        s = b.sample
+        cfg = b.cfg
+        names = b.engine.names
+        info = self.info
+        info[0] = 0x00  # DATAFLAG
+        info[1] = self.address if cmd == 0xFF else cmd
+        info[2] = 16
+        k = 3
+        errors = 0
+        for i in range(16):
+            v = s.cells_mv[i]
+            if v > 4200 or v < 1000:
+                state = 0xF0
+                errors |= 1 << i
+            elif v >= cfg.covp_warn_mv:
+                state = 0x02
+            elif v <= cfg.cuvp_warn_mv:
+                state = 0x01
+            else:
+                state = 0
+            info[k] = state
+            k += 1
+        info[k] = 6
+        k += 1
+        for slot in (4, 0, 1, 2, 3, 5):
+            v = s.temps_dc[slot]
+            high = cfg.mos_otp_warn_dc if slot == 5 else cfg.chtp_warn_dc
+            info[k] = 0x02 if v >= high else (0x01 if v <= cfg.cltp_warn_dc else 0)
+            k += 1
+        high_current = names & (1 << pt.HIGH_CURRENT)
+        info[k] = 0x02 if high_current and b.reported_ma > 0 else 0  # charge current
+        info[k + 1] = (
+            0x02
+            if names & (1 << pt.HIGH_VOLTAGE)
+            else (0x01 if names & (1 << pt.LOW_VOLTAGE) else 0)
+        )
+        info[k + 2] = 0x02 if high_current and b.reported_ma < 0 else 0  # discharge current
+        k += 3
+        st1 = 0
+        for bit, name in (
+            (7, pt.PUVP),
+            (6, pt.CHTP),
+            (5, pt.DHTP),
+            (4, pt.DOCP),
+            (2, pt.COCP),
+            (1, pt.CUVP),
+            (0, pt.POVP),
+            (0, pt.COVP),
+        ):
+            if names & (1 << name):
+                st1 |= 1 << bit
+        st2 = (8 if b.reported_ma < 0 else 0) | (4 if b.dsg else 0) | (2 if b.chg else 0)
+        st2 |= 1 if b.pre else 0
+        st3 = (0x80 if b.reported_ma > 0 else 0) | (0x40 if b.reported_ma < 0 else 0)
+        if b.soc.shown_cpct >= 10000:
+            st3 |= 0x08
+        info[k] = st1
+        info[k + 1] = st2
+        info[k + 2] = st3
+        info[k + 3] = errors & 0xFF
+        info[k + 4] = errors >> 8
+        return k + 5
+
+    def _parameters(self, b):
+        cfg = b.cfg
+        info = self.info
+        info[0] = 0x11  # INFOFLAG
+        k = 1
+        for v in (
+            cfg.covp_warn_mv,
+            cfg.cuvp_warn_mv,
+            cfg.cuvp_trip_mv,
+            cfg.chtp_trip_dc + KELVIN_OFFSET,
+            cfg.cltp_trip_dc + KELVIN_OFFSET,
+            cfg.ccl_ma // 100,
+            cfg.povp_warn_mv,
+            cfg.puvp_warn_mv,
+            cfg.puvp_trip_mv,
+            cfg.dhtp_trip_dc + KELVIN_OFFSET,
+            cfg.dltp_trip_dc + KELVIN_OFFSET,
+            -(cfg.dcl_ma // 100),  # negative, as real packs send it
+        ):
+            k = self._put16(k, v)
+        return k
+
+    def _management(self, b, cmd):
+        lim = b.limits
+        info = self.info
+        info[0] = self.address if cmd == 0xFF else cmd
+        k = self._put16(1, lim.cvl_mv)
+        k = self._put16(k, lim.dvl_mv)
+        k = self._put16(k, lim.ccl_ma // 100)
+        k = self._put16(k, -(lim.dcl_ma // 100))  # negative, as python-pylontech expects
+        info[k] = request_flags(lim)
+        return k + 1
+
+    def _set_management(self, b, m, now):
+        """0x94: the inverter narrows the limits for 10 s (it can only make them stricter:
+        bms.limits applies the tighter of the two)."""
+        if m < 9:
+            self.bad_format += 1
+            return RTN_FORMAT
+        r = self.req
+        cv = r[1] << 8 | r[2]
+        dv = r[3] << 8 | r[4]
+        ccl = (r[5] << 8 | r[6]) * 100
+        dcl = r[7] << 8 | r[8]
+        if dcl & 0x8000:
+            dcl = 0x10000 - dcl  # negative, as 0x92 sends it: lenient, the size is meant
+        dcl *= 100
+        if not (40000 <= dv < cv <= 60000) or ccl > 200000 or dcl > 200000:
+            self.bad_data += 1
+            return RTN_DATA
+        b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
+        return RTN_OK
+
+    # -- writing a reply -----------------------------------------------------------
+    def _reply(self, ver, rtn, info_len):
+        out = self.out
+        out[0] = 0x7E  # ~
+        k = 1
+        for v in (ver, self.address, CID1_BATTERY, rtn):
+            out[k] = _HEX[v >> 4]
+            out[k + 1] = _HEX[v & 0xF]
+            k += 2
+        lenid = 2 * info_len
+        length = lchksum(lenid) << 12 | lenid
+        for shift in (12, 8, 4, 0):
+            out[k] = _HEX[(length >> shift) & 0xF]
+            k += 1
+        info = self.info
+        for i in range(info_len):
+            v = info[i]
+            out[k] = _HEX[v >> 4]
+            out[k + 1] = _HEX[v & 0xF]
+            k += 2
+        total = 0
+        for i in range(1, k):
+            total += out[i]
+        check = (-total) & 0xFFFF
+        for shift in (12, 8, 4, 0):
+            out[k] = _HEX[(check >> shift) & 0xF]
+            k += 1
+        out[k] = 0x0D  # \r only: python-pylontech's readline would break on \r\n
+        self.replies += 1
+        return k + 1
+
+    def reply(self, n):
+        """The first n bytes of the reply, as a memoryview made once per length."""
+        view = self._views.get(n)
+        if view is None:
+            view = memoryview(self.out)[:n]
+            self._views[n] = view
+        return view

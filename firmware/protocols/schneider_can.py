@@ -1,0 +1,125 @@
+"""The Schneider Conext set (protocol ID2): provisional and kept to this module.
+
+Source: ../shared/spec/protocols.md section 3, whose only public implementation is
+Battery-Emulator's SCHNEIDER-CAN ("testing ongoing"): every fact here is [UNCERTAIN].
+29-bit ids, big endian; the gateway's heartbeat is 0x310. Manufacturer and model ids
+must be requested from Schneider Electric Solar: we send 0.
+"""
+
+from micropython import const
+
+from bms import protections as pt
+from protocols.fields import clear, div_round, u16be, u32be
+
+HEARTBEAT = const(0x310)
+
+# id, period ms (protocols.md section 3)
+FRAMES = (
+    (0x320, 2000),
+    (0x321, 500),
+    (0x322, 500),
+    (0x323, 500),
+    (0x324, 500),
+    (0x325, 500),
+    (0x326, 2000),
+    (0x327, 2000),
+    (0x328, 10000),
+    (0x330, 10000),
+    (0x331, 10000),
+    (0x332, 10000),
+    (0x333, 10000),
+)
+
+# 0x325 warning/fault bits (read as bit indexes; enum vs bit index is unclear upstream)
+_FAULT_BITS = (
+    (0, 1 << pt.COCP),
+    (1, 1 << pt.DOCP | 1 << pt.SCP),
+    (2, 1 << pt.CHTP | 1 << pt.DHTP | 1 << pt.MOS_OTP),
+    (3, 1 << pt.CLTP | 1 << pt.DLTP),
+    (4, 1 << pt.COVP | 1 << pt.POVP),
+    (5, 1 << pt.CUVP | 1 << pt.PUVP),
+    (8, 1 << pt.SENSOR_FAIL | 1 << pt.MOS_FAIL | 1 << pt.REVERSE | 1 << pt.PRECHARGE_FAIL),
+)
+_WARN_BITS = (
+    (2, 1 << pt.HIGH_TEMP),
+    (3, 1 << pt.LOW_TEMP),
+    (4, 1 << pt.HIGH_VOLTAGE),
+    (5, 1 << pt.LOW_VOLTAGE),
+    (6, 1 << pt.CELL_IMBALANCE),
+    (7, 1 << pt.PACK_LOST),
+)
+SERIAL = b"OPENBMS-0000001 "  # 16 characters, sent as chars 19..0 over 0x330-0x332
+
+
+def _bits(names, table):
+    v = 0
+    for bit, mask in table:
+        if names & mask:
+            v |= 1 << bit
+    return v
+
+
+def encode(can_id, buf, b):
+    """Fill buf (8 bytes) with frame can_id from the core b; returns its length."""
+    clear(buf)
+    s = b.sample
+    lim = b.limits
+    if can_id == 0x320:
+        u16be(buf, 0, 2)  # protocol version
+        return 2
+    if can_id == 0x321:
+        u32be(buf, 0, lim.cvl_mv // 10)  # 0.01 V
+        u32be(buf, 4, lim.dvl_mv // 10)
+    elif can_id == 0x322:
+        u32be(buf, 0, lim.ccl_ma // 10)  # 0.01 A
+        u32be(buf, 4, lim.dcl_ma // 10)
+    elif can_id == 0x323:
+        u32be(buf, 0, s.stack_mv // 10)
+        u32be(buf, 4, div_round(b.reported_ma, 10))
+    elif can_id == 0x324:
+        u16be(buf, 0, s.cell_tavg_dc)
+        u16be(buf, 2, b.soc.shown_cpct // 10)  # 0.1 %
+        return 4
+    elif can_id == 0x325:
+        cmd = 0
+        if lim.force_charge:
+            cmd |= 1
+        if lim.charge_enable:
+            cmd |= 2
+        if lim.discharge_enable:
+            cmd |= 4
+        if not (lim.charge_enable or lim.discharge_enable):
+            cmd |= 8  # stop
+        names = b.engine.names
+        warnings = _bits(names, _WARN_BITS)
+        if names & (1 << pt.HIGH_CURRENT):  # code 0 charge / 1 discharge over-current
+            warnings |= 1 if b.reported_ma > 0 else 2
+        u16be(buf, 0, cmd)
+        u16be(buf, 2, warnings)
+        u16be(buf, 4, _bits(names, _FAULT_BITS))
+        return 6
+    elif can_id == 0x326:
+        state = 4 if b.mode == 4 else 3  # faulted / online
+        u16be(buf, 0, state)
+        u16be(buf, 2, b.soc.cycles)
+        u16be(buf, 4, b.soc.soh_pct())
+        u16be(buf, 6, b.soc.full_mas // 3600000)  # Ah
+    elif can_id == 0x327:
+        u16be(buf, 0, s.cell_tmax_dc)
+        u16be(buf, 2, s.cell_tmin_dc)
+        u16be(buf, 4, s.max_mv)
+        u16be(buf, 6, s.min_mv)
+    elif can_id == 0x328:
+        pass  # lifetime energy: not counted by this firmware (sent as 0)
+    elif can_id == 0x330:
+        buf[4:8] = SERIAL[0:4]  # manufacturer and model ids 0: to be assigned by Schneider
+    elif can_id == 0x331:
+        buf[0:8] = SERIAL[4:12]
+    elif can_id == 0x332:
+        buf[0:4] = SERIAL[12:16]
+    elif can_id == 0x333:
+        buf[0:6] = b"SEBMS\x00"
+        return 6
+    else:
+        return 0
+    return 8

@@ -1,0 +1,96 @@
+"""The SMA / Victron frames sent with the Pylon set under protocol ID0.
+
+Source: ../shared/spec/protocols.md section 2a (SMA FSS-ConnectingBat-TI-en-10) and 2b
+(Victron: mandatory 0x35A and 0x35F, optional 0x372, 0x373). Little endian, 8 bytes.
+
+0x35A carries 2-bit pairs: the lower bit set means "active", the upper bit "OK" (set
+only one; both or neither means no change). Pairs we do not have (contactor, generator,
+reserved) are sent as 00.
+"""
+
+from micropython import const
+
+from bms import protections as pt
+from protocols.fields import clear, div_round, u16le
+
+ALARMS_PAIRS = const(0x35A)
+OVERVIEW = const(0x35F)
+MODULES = const(0x372)
+EXTREMES = const(0x373)
+
+_ACTIVE = const(1)
+_OK = const(2)
+
+CHEMISTRY = b"LF"  # LiFePO4, ASCII as the overview's type field [UNCERTAIN byte split]
+HW_VERSION = const(0x0100)
+SW_VERSION = const(0x0100)
+
+
+def _m(*names):
+    bits = 0
+    for n in names:
+        bits |= 1 << n
+    return bits
+
+
+_PROTECTIONS = (1 << pt.FIRST_WARNING) - 2  # every protection name
+_WARNINGS = _m(
+    pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT, pt.HIGH_TEMP, pt.LOW_TEMP
+)
+
+# (pair index 0..15 within the 4 bytes, names for alarms, names for warnings); pair k is
+# byte k // 4, bits 2*(k % 4). None: a pair we cannot judge (sent as 00).
+PAIRS = (
+    (0, _PROTECTIONS, _WARNINGS),  # general
+    (1, _m(pt.COVP, pt.POVP), _m(pt.HIGH_VOLTAGE)),  # battery high voltage
+    (2, _m(pt.CUVP, pt.PUVP), _m(pt.LOW_VOLTAGE)),  # battery low voltage
+    (3, _m(pt.DHTP, pt.CHTP, pt.MOS_OTP), _m(pt.HIGH_TEMP)),  # high temperature
+    (4, _m(pt.DLTP, pt.CLTP), _m(pt.LOW_TEMP)),  # low temperature
+    (5, _m(pt.CHTP), _m(pt.HIGH_TEMP)),  # high temperature while charging
+    (6, _m(pt.CLTP), _m(pt.LOW_TEMP)),  # low temperature while charging
+    (7, _m(pt.DOCP), 0),  # high (discharge) current; warning set by the sign below
+    (8, _m(pt.COCP), 0),  # high charge current
+    (10, _m(pt.SCP), 0),  # short circuit
+    (11, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL), _m(pt.PACK_LOST)),  # BMS
+    (12, 0, _m(pt.CELL_IMBALANCE)),  # cell imbalance
+)
+
+
+def _pair(buf, base, k, active):
+    buf[base + k // 4] |= (_ACTIVE if active else _OK) << (2 * (k % 4))
+
+
+def encode(can_id, buf, b):
+    """Fill buf (8 bytes) with frame can_id from the core b; returns its length (0: not
+    ours)."""
+    clear(buf)
+    s = b.sample
+    if can_id == ALARMS_PAIRS:
+        names = b.engine.names
+        high_current = names & (1 << pt.HIGH_CURRENT)
+        charging = b.reported_ma > 0
+        for k, alarms, warnings in PAIRS:
+            _pair(buf, 0, k, names & alarms)
+            _pair(buf, 4, k, names & warnings)
+        buf[5] &= ~0xC0  # pair 7: high (discharge) current warning, by direction
+        _pair(buf, 4, 7, high_current and not charging)
+        buf[6] &= ~0x03  # pair 8: high charge current warning
+        _pair(buf, 4, 8, high_current and charging)
+    elif can_id == OVERVIEW:
+        buf[0:2] = CHEMISTRY
+        u16le(buf, 2, HW_VERSION)
+        u16le(buf, 4, b.cfg.capacity_mah // 1000)
+        u16le(buf, 6, SW_VERSION)
+    elif can_id == MODULES:
+        u16le(buf, 0, 1)  # modules OK
+        u16le(buf, 2, 0 if b.allow_chg else 1)  # modules blocking charge
+        u16le(buf, 4, 0 if b.allow_dsg else 1)  # modules blocking discharge
+        u16le(buf, 6, 0)  # offline
+    elif can_id == EXTREMES:
+        u16le(buf, 0, s.min_mv)
+        u16le(buf, 2, s.max_mv)
+        u16le(buf, 4, div_round(s.cell_tmin_dc, 10) + 273)  # K
+        u16le(buf, 6, div_round(s.cell_tmax_dc, 10) + 273)
+    else:
+        return 0
+    return 8
