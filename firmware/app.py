@@ -304,7 +304,7 @@ class App:
 
     def _link_events(self, now):
         link = self.link
-        present = link.age_ms(now) < self.cfg.inverter_lost_ms
+        present = link.heard_ever() and link.age_ms(now) < self.cfg.inverter_lost_ms
         if present and not self._present:
             self.events.log(now, ev.COMM, ev.COMM_INVERTER, 1, link.protocol)
         self._present = present  # its loss is the INVERTER_LOST warning

@@ -23,8 +23,10 @@ from drivers.mcp2515 import CanFrame
 from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
 
 _SET_PERIOD_MS = const(1000)
+_GRID_MS = const(50)  # frames go out on the LED beat's grid: no extra wake-ups
 _STALE_MS = const(150)  # a frame unsent this long has no listener (no ACK): drop it
 _CHECK_MS = const(1000)  # the CAN controller's error state
+_TEC_WARNING = const(96)
 _AGE_CAP_MS = const(0x20000000)
 _NEVER = const(-1)
 
@@ -94,6 +96,7 @@ class InverterLink:
         self._growatt = 0  # Growatt frames still to send for the last 0x301 (count down)
         self._pending_since = _NEVER
         self._next_check = 0
+        self._due = 0  # the earliest of next_ms
         # counters
         self.heartbeats = 0
         self.polls = 0
@@ -106,16 +109,22 @@ class InverterLink:
         self._next_check = now
         if self.can is not None:
             self.can_ok = self.can.init(FILTERS_EXT if self.ext else FILTERS_STD)
-        # spread the set over its period: slot k of n starts k/n of the way in
+        # spread the set over its period: frame k of n starts k/n of the way in, on the
+        # grid (ID0: 11 frames 50-100 ms apart)
         n = len(self.frames)
         for k in range(n):
-            self.next_ms[k] = ticks.add(now, self.periods[k] * k // n)
+            offset = self.periods[k] * k // n // _GRID_MS * _GRID_MS
+            self.next_ms[k] = ticks.add(now, offset)
+        self._due = now
         return self.can_ok
 
     def age_ms(self, now):
         ref = self._since if self.heard == _NEVER else self.heard
         age = ticks.diff(now, ref)
         return age if age < _AGE_CAP_MS else _AGE_CAP_MS
+
+    def heard_ever(self):
+        return self.heard != _NEVER
 
     def _spoke(self, now):
         self.heard = now
@@ -187,6 +196,9 @@ class InverterLink:
             if not can.send(can_id, buf, n):
                 return 1  # the rest as TX buffers free up
             self._growatt -= 1
+        wait = ticks.diff(self._due, now)
+        if wait > 0:
+            return wait
         wait = 1000
         nxt = self.next_ms
         for k in range(len(nxt)):
@@ -204,12 +216,18 @@ class InverterLink:
                 due = ticks.diff(nxt[k], now)
             if due < wait:
                 wait = due
+        self._due = ticks.add(now, wait)
         return wait
 
     def _drop_stale(self, now):
         """Frames nobody acknowledges would go out late and in a burst once a listener
-        appears (two of one id within 200 ms): drop those waiting longer than _STALE_MS."""
+        appears (two of one id within 200 ms): drop those waiting longer than _STALE_MS.
+        Nobody acknowledging raises the error count (read each second) within 16 frames:
+        below the warning level every frame is being taken, and there is nothing to ask."""
         can = self.can
+        if can.tec < _TEC_WARNING:
+            self._pending_since = _NEVER
+            return
         if not can.tx_pending():
             self._pending_since = _NEVER
         elif self._pending_since == _NEVER:

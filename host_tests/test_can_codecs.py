@@ -243,14 +243,14 @@ class PylonTest(FrameCase):
         self.assertFrame(pylon_can, 0x351, r.bms, "14 02 C0 12 C0 12 C2 01")
 
     def test_limits_from_the_core(self):
-        # nominal: CVL 56.0 V, CCL 50 A, DCL 100 A, DVL 48.0 V
-        self.assertFrame(pylon_can, 0x351, make().bms, "30 02 F4 01 E8 03 E0 01")
+        # nominal: CVL 56.0 V, CCL 50 A, DCL 50 A, DVL 48.0 V
+        self.assertFrame(pylon_can, 0x351, make().bms, "30 02 F4 01 F4 01 E0 01")
         # COVP: charge stopped by CCL 0 and CVL lowered to the pack (53.15 V), never 0
         r = make()
         r.cell(3, 3650)
         r.run_ms(1100)
         self.assertTrue(r.active("COVP"))
-        self.assertFrame(pylon_can, 0x351, r.bms, "14 02 00 00 E8 03 E0 01")
+        self.assertFrame(pylon_can, 0x351, r.bms, "14 02 00 00 F4 01 E0 01")
         # CUVP: DCL 0
         r = make()
         r.cell(3, 2700)
@@ -497,14 +497,16 @@ class VictronTest(FrameCase):
 
 class GrowattTest(FrameCase):
     def test_limits_and_status(self):
-        # CVL 56.0 V, CCL 50 A, DCL 100 A, status 01 idle
-        self.assertFrame(growatt_can, 0x311, make().bms, "02 30 01 F4 03 E8 00 01")
-        self.assertFrame(growatt_can, 0x311, make(current=20000).bms, "02 30 01 F4 03 E8 00 02")
-        self.assertFrame(growatt_can, 0x311, make(current=-20000).bms, "02 30 01 F4 03 E8 00 03")
+        # CVL 56.0 V, CCL 50 A, DCL 50 A, status 01 idle
+        self.assertFrame(growatt_can, 0x311, make().bms, "02 30 01 F4 01 F4 00 01")
+        self.assertFrame(growatt_can, 0x311, make(current=20000).bms, "02 30 01 F4 01 F4 00 02")
+        self.assertFrame(growatt_can, 0x311, make(current=-20000).bms, "02 30 01 F4 01 F4 00 03")
         r = make()
         lim = r.bms.limits
         lim.cvl_mv, lim.ccl_ma, lim.dcl_ma = 56800, 100000, 100000  # the worked example
         self.assertFrame(growatt_can, 0x311, r.bms, "02 38 03 E8 03 E8 00 01")
+        lim.ccl_ma, lim.dcl_ma = 30000, 40000  # CCL and DCL in their own bytes
+        self.assertFrame(growatt_can, 0x311, r.bms, "02 38 01 2C 01 90 00 01")
 
     def test_alarms_pack_manufacturer_cells(self):
         self.assertFrame(growatt_can, 0x312, make().bms, "00 00 00 00 01 50 4E 10")
@@ -605,8 +607,8 @@ class SchneiderTest(FrameCase):
         self.assertFrame(schneider_can, 0x320, b, "00 02 00 00 00 00 00 00", 2)
         # CVL 56.00 V, DVL 48.00 V in 0.01 V
         self.assertFrame(schneider_can, 0x321, b, "00 00 15 E0 00 00 12 C0")
-        # CCL 50.00 A, DCL 100.00 A in 0.01 A
-        self.assertFrame(schneider_can, 0x322, b, "00 00 13 88 00 00 27 10")
+        # CCL 50.00 A, DCL 50.00 A in 0.01 A
+        self.assertFrame(schneider_can, 0x322, b, "00 00 13 88 00 00 13 88")
         # 53.12 V, -12.50 A (s32)
         self.assertFrame(schneider_can, 0x323, b, "00 00 14 C0 FF FF FB 1E")
         # average cell temperature 25.1 C, SOC 81.2 %
@@ -623,6 +625,9 @@ class SchneiderTest(FrameCase):
         self.assertFrame(schneider_can, 0x331, b, "42 4D 53 2D 30 30 30 30")
         self.assertFrame(schneider_can, 0x332, b, "30 30 31 20 00 00 00 00")
         self.assertFrame(schneider_can, 0x333, b, "53 45 42 4D 53 00 00 00", 6)
+        lim = b.limits
+        lim.ccl_ma, lim.dcl_ma = 30000, 40000  # CCL and DCL in their own fields
+        self.assertFrame(schneider_can, 0x322, b, "00 00 0B B8 00 00 0F A0")
 
     def test_negative_temperatures_and_charging(self):
         r = make(temps=[-55, -120, -60, -73, 0, 0], current=30000)

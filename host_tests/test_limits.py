@@ -29,7 +29,7 @@ class LimitTest(unittest.TestCase):
         r = Rig().settle()
         self.assertEqual(
             (lim(r).cvl_mv, lim(r).ccl_ma, lim(r).dcl_ma, lim(r).dvl_mv),
-            (56000, 50000, 100000, 48000),
+            (56000, 50000, 50000, 48000),  # the standard 50 A both ways
         )
         self.assertTrue(lim(r).charge_enable and lim(r).discharge_enable)
 
@@ -42,20 +42,20 @@ class LimitTest(unittest.TestCase):
 
     def test_discharge_current_tapers_near_empty(self):
         r = Rig().settle()
-        for cell_mv, dcl in ((3100, 100000), (2950, 55000), (2800, 10000)):
+        for cell_mv, dcl in ((3100, 50000), (2950, 27500), (2800, 5000)):
             r.cell(0, cell_mv)
             r.tick()
             self.assertEqual(lim(r).dcl_ma, dcl, cell_mv)
 
     def test_temperature_derating(self):
         cases = (
-            (450, 50000, 100000),
-            (475, 25000, 100000),
-            (500, 0, 100000),
-            (525, 0, 50000),
-            (100, 50000, 100000),
-            (-50, 5000, 60000),
-            (0, 20050, 100000),
+            (450, 50000, 50000),
+            (475, 25000, 50000),
+            (500, 0, 50000),
+            (525, 0, 25000),
+            (100, 50000, 50000),
+            (-50, 5000, 30000),
+            (0, 20050, 50000),
         )
         for dc, ccl, dcl in cases:
             r = Rig().settle()
@@ -64,8 +64,12 @@ class LimitTest(unittest.TestCase):
             self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (ccl, dcl), dc)
 
     def test_dcl_follows_the_warm_start_limit(self):
-        r = Rig().settle()
-        r.temps(310, 0)
+        r = Rig({"dcl_ma": 100000}).settle()  # the most the pack allows
+        r.current(-20000)
+        r.tick()
+        self.assertEqual(lim(r).dcl_ma, 100000)
+        r = Rig({"dcl_ma": 100000}).settle()
+        r.temps(310, 0)  # a discharge that starts above 30 C: 50 A (DOCP's limit)
         r.current(-20000)
         r.tick()
         self.assertEqual(lim(r).dcl_ma, 50000)
@@ -142,6 +146,14 @@ class RequestTest(unittest.TestCase):
         r.cell(9, 3000)
         r.tick()
         self.assertTrue(lim(r).force_charge)
+        # the cell recovers at once under charge; the request holds until 4 % more
+        r.cell(9, 3300)
+        r.bms.soc._set_cpct(5399, r.now, 0)
+        r.tick()
+        self.assertTrue(lim(r).force_charge)
+        r.bms.soc._set_cpct(5400, r.now, 0)
+        r.tick()
+        self.assertFalse(lim(r).force_charge)
 
     def test_full_charge_request_after_30_days_below_97_percent(self):
         r = Rig(NO_LEAK).settle()

@@ -273,7 +273,7 @@ class PylibRequestTest(ServerCase):
             44800,  # module under V
             550 + 2731,  # discharge high T 55.0 C
             -100 + 2731,  # discharge low T -10.0 C
-            0x10000 - 1000,  # discharge I limit -100.0 A
+            0x10000 - 500,  # discharge I limit -50.0 A
         )
         self.assertEqual(raw, wire(0x20, 2, 0x46, 0, info))
         self.counts(replies=1)
@@ -281,8 +281,8 @@ class PylibRequestTest(ServerCase):
     def test_management_info(self):
         raw = self.ask(b"20024692E00202FD2E")
         # CV 56.0 V, DV 48.0 V; the -12.4 C cell sensor derates CCL to 10 % (5.0 A) and
-        # DCL to 20 % (-20.0 A); charge and discharge enabled
-        info = bytes([2]) + pack16(56000, 48000, 50, 0x10000 - 200) + bytes([0xC0])
+        # DCL to 20 % (-10.0 A); charge and discharge enabled
+        info = bytes([2]) + pack16(56000, 48000, 50, 0x10000 - 100) + bytes([0xC0])
         self.assertEqual(raw, wire(0x20, 2, 0x46, 0, info))
         d = decode(self, raw).info
         lim = self.r.bms.limits
@@ -292,11 +292,11 @@ class PylibRequestTest(ServerCase):
 
     def test_management_info_nominal(self):
         self.r = make()
-        # CV 56.0 V, DV 48.0 V, CCL 50.0 A, DCL -100.0 A, charge and discharge enabled
-        info = bytes([2]) + pack16(56000, 48000, 500, 0x10000 - 1000) + bytes([0xC0])
+        # CV 56.0 V, DV 48.0 V, CCL 50.0 A, DCL -50.0 A, charge and discharge enabled
+        info = bytes([2]) + pack16(56000, 48000, 500, 0x10000 - 500) + bytes([0xC0])
         raw = self.ask(b"20024692E00202FD2E")
         self.assertEqual(raw, wire(0x20, 2, 0x46, 0, info))
-        self.assertEqual(raw, b"~20024600B01402DAC0BB8001F4FC18C0F915\r")
+        self.assertEqual(raw, b"~20024600B01402DAC0BB8001F4FE0CC0F909\r")
 
     def test_management_flags(self):
         lim = self.r.bms.limits
@@ -318,7 +318,7 @@ class PylibRequestTest(ServerCase):
         r.run_ms(1100)
         self.r = r
         d = decode(self, self.ask(b"20024692E00202FD2E")).info
-        self.assertEqual(d[1:], pack16(53150, 48000, 0, 0x10000 - 1000) + bytes([0x40]))
+        self.assertEqual(d[1:], pack16(53150, 48000, 0, 0x10000 - 500) + bytes([0x40]))
 
     def test_serial_number(self):
         raw = self.ask(b"20024693E00202FD2D")
@@ -546,7 +546,7 @@ class SetManagementTest(ServerCase):
         self.assertEqual(r.now - start, 9900)
         self.assertEqual(self.limits(), (55000, 49000, 30000, 40000))
         r.tick()
-        self.assertEqual(self.limits(), (56000, 48000, 50000, 100000))
+        self.assertEqual(self.limits(), (56000, 48000, 50000, 50000))
         self.assertFalse(lim.ext_active)
 
     def test_re_sent_in_time_it_holds(self):
@@ -559,14 +559,14 @@ class SetManagementTest(ServerCase):
         self.assertEqual(r.now - start, 14900)
         self.assertEqual(self.limits(), (54000, 49000, 30000, 40000))
         r.tick()
-        self.assertEqual(self.limits(), (56000, 48000, 50000, 100000))
+        self.assertEqual(self.limits(), (56000, 48000, 50000, 50000))
         self.counts(replies=2)
 
     def test_only_ever_stricter(self):
         raw = self.ask(set_request(58000, 44000, 1000, 2000))  # looser than our own
         self.assertEqual(decode(self, raw).rtn, 0)
         self.r.tick()
-        self.assertEqual(self.limits(), (56000, 48000, 50000, 100000))
+        self.assertEqual(self.limits(), (56000, 48000, 50000, 50000))
 
     def test_out_of_range(self):
         lim = self.r.bms.limits
@@ -801,12 +801,12 @@ class PythonPylontechTest(ServerCase):
             (m.ChargeVoltageLimit, m.DischargeVoltageLimit, m.ChargeCurrentLimit),
             (56.0, 48.0, 5.0),  # derated by the -12.4 C cell sensor
         )
-        self.assertEqual(m.DischargeCurrentLimit, -20.0)
+        self.assertEqual(m.DischargeCurrentLimit, -10.0)
         self.assertTrue(m.status.ChargeEnable and m.status.DischargeEnable)
         self.assertFalse(m.status.ShouldCharge)
         s = p.get_system_parameters()
         self.assertEqual((s.CellHighVoltageLimit, s.ChargeHighTemperatureLimit), (3.55, 50.0))
-        self.assertEqual(s.DischargeCurrentLimit, -100.0)
+        self.assertEqual(s.DischargeCurrentLimit, -50.0)
         sn = p.get_module_serial_number(2)
         self.assertEqual(sn.ModuleSerialNumber, pylon_rs485.SERIAL_NUMBER)
         info = p.get_manufacturer_info()

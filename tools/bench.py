@@ -15,7 +15,17 @@ Figures (each with its goal where there is one):
   boot;
 - balance_spread_mv_end: a pack starting with 80 mV between its cells at the top, the
   same daily cycles: the spread at rest at the top on the last day (goal: < 30), and the
-  day it first got there.
+  day it first got there;
+- can_bus_load_pct_1pack: the share of the simulated 500 kbit/s bus that one pack and
+  the CAN inverter use (protocol ID0: eleven frames a second, the inverter's 0x305),
+  over a minute of service, each frame with its exact stuffed length;
+- rs485_reply_ms: the simulated RS485 inverter polling at 9600 baud: from the stop bit
+  of its request's last byte to the start bit of our reply's first byte, median and
+  worst over a minute. The simulated UART wakes the firmware 32 bit times after the
+  line falls idle (the RP2040 UART's receive timeout); the firmware's own CPU time
+  is given apart, as rs485_handle_0x42_us (MicroPython on the host);
+- alloc_bytes_per_comms_poll: gc.mem_alloc() growth per call of the app's link poll
+  (CAN frames, heartbeats, RS485 requests and replies) in service (goal: 0).
 
 The two long scenarios are written to bench/scenarios/ (run them with tools/sim.py) and
 run with the firmware's tick at 1 s (tick_ms, a config key): the estimator and the
@@ -82,6 +92,11 @@ FIGURES = (
     ("soc_max_error_pct_30d", "%", "<= 3", lambda v: v <= 3),
     ("balance_spread_mv_end", "mV", "< 30", lambda v: v < 30),
     ("balance_days_to_30mv", "d", "", None),
+    ("can_bus_load_pct_1pack", "%", "", None),
+    ("rs485_reply_ms", "ms", "", None),
+    ("rs485_reply_ms_max", "ms", "", None),
+    ("rs485_handle_0x42_us", "us", "", None),
+    ("alloc_bytes_per_comms_poll", "B", "0", lambda v: v == 0),
 )
 
 
@@ -194,6 +209,26 @@ def balance_figures(trace):
     }
 
 
+def link_figures():
+    from boards.host.scenario import validate
+    from boards.host.simulator import Simulator
+
+    sim = Simulator(validate({"inverter": "can", "events": [{"at_s": 0, "current_a": -20}]}))
+    sim.run(10000)
+    since = sim.bus.now_us
+    sim.run(70000)
+    load = sim.bus.load_pct(since)
+    sim = Simulator(validate({"inverter": "rs485", "events": [{"at_s": 0, "current_a": -20}]}))
+    sim.run(70000)
+    reply = sorted(sim.inverter.reply_us)
+    return {
+        "can_bus_load_pct_1pack": round(load, 2),
+        "rs485_reply_ms": round(reply[len(reply) // 2] / 1000, 2),
+        "rs485_reply_ms_max": round(reply[-1] / 1000, 2),
+        "rs485_replies_measured": len(reply),
+    }
+
+
 def measure():
     results = {}
     paths = long_scenarios()
@@ -203,7 +238,9 @@ def measure():
     results["sim_speed_x_cpython"] = round(sim_speed(sys.executable), 1)
     results["sim_speed_x_micropython"] = round(sim_speed(UPY), 1)
     results["sim_speed_x"] = results["sim_speed_x_cpython"]
+    results.update(link_figures())
     results.update(upy_json("tick"))
+    results.update(upy_json("comms"))
     results.update(upy_json("heap", compile_bytecode()))
     return results
 

@@ -4,6 +4,9 @@
                                                    and boot (from MPYDIR's .mpy files, as a
                                                    board loads them, if given)
     micropython tools/bench_upy.py tick            tick time and allocation in steady state
+    micropython tools/bench_upy.py comms           the inverter link: allocation per poll
+                                                   (CAN set and RS485 answers), and the
+                                                   RS485 server's time for a 0x42 request
 
 Prints one JSON object. The simulated pack's own work (model integration, refreshing
 the chip's registers) happens outside the measured region, as it is not firmware.
@@ -87,11 +90,66 @@ def tick():
     }
 
 
+def comms():
+    """The link between ticks, in service: the CAN inverter's heartbeat and our frames,
+    and the RS485 inverter's polls, over 60 simulated seconds. Every call of the app's
+    comms() is measured; the simulation around it is not."""
+    from boards.host.scenario import validate
+    from boards.host.simulator import Simulator
+
+    alloc = 0
+    calls = 0
+    for kind in ("can", "rs485"):
+        sim = Simulator(validate({"inverter": kind, "events": [{"at_s": 0, "current_a": -20}]}))
+        sim.run(10000)
+        app = sim.packs[0].app
+        real = app.comms
+        box = [0, 0]
+
+        def measured(now, real=real, box=box):
+            a = gc.mem_alloc()
+            wait = real(now)
+            box[0] += gc.mem_alloc() - a
+            box[1] += 1
+            return wait
+
+        app.comms = measured
+        gc.collect()
+        gc.disable()
+        for k in range(60):
+            sim.run(11000 + 1000 * k)
+            gc.collect()
+        gc.enable()
+        alloc += box[0]
+        calls += box[1]
+    # the RS485 server answering python-pylontech's 0x42 request
+    server = app.link.server
+    frame = bytearray(b"20024642E00202FD33")
+    b = app.bms
+    now = sim.clock.ticks_ms()
+    times = []
+    for _ in range(200):
+        t0 = time.ticks_us()
+        server.handle(frame, len(frame), b, now)
+        times.append(time.ticks_diff(time.ticks_us(), t0))
+    times.sort()
+    return {
+        "alloc_bytes_per_comms_poll": alloc / calls,
+        "comms_polls_measured": calls,
+        "rs485_handle_0x42_us": times[len(times) // 2],
+    }
+
+
 def main(argv):
     what = argv[0] if argv else "tick"
     if what == "heap" and len(argv) > 1:
         sys.path.insert(0, argv[1])  # precompiled firmware ahead of the sources
-    result = heap() if what == "heap" else tick()
+    if what == "heap":
+        result = heap()
+    elif what == "comms":
+        result = comms()
+    else:
+        result = tick()
     print(json.dumps(result))
 
 

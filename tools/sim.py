@@ -300,9 +300,13 @@ def main(argv, out=None):
     if trace is not None:
         sim.set_trace(trace, opts.get("--trace-ms"))
     end_ms = None if duration is None else int(duration * 1000)
+    _stop_on_sigterm()
     try:
         if "--fast" in opts:
-            run_fast(sim, end_ms)
+            try:
+                run_fast(sim, end_ms)
+            except KeyboardInterrupt:
+                pass
         else:
             view = None
             if not hostpath.MICROPYTHON:
@@ -324,6 +328,23 @@ def main(argv, out=None):
         if pty is not None:
             pty.close()
     return 0
+
+
+def _stop_on_sigterm():
+    """A SIGTERM (a test or a service manager stopping us) ends the run as Ctrl-C does:
+    the trace and the CAN log are flushed and closed."""
+    try:
+        import signal
+    except ImportError:
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except (AttributeError, ValueError, OSError):
+        pass  # not the main thread, or a port without signals
 
 
 def _open_log(path):

@@ -196,10 +196,11 @@ class BQ76952Sim:
                     if i + 1 < N_CELLS:
                         vals[i + 1] += vals[i]
                     vals[i] = 0
-        for i in range(N_CELLS):
-            over = self.cell_override[i]
-            if over is not None:
-                vals[i] = over
+        overrides = self.cell_override
+        if overrides.count(None) != N_CELLS:
+            for i in range(N_CELLS):
+                if overrides[i] is not None:
+                    vals[i] = overrides[i]
         struct.pack_into("<16H", self.regs, 0x14, *vals)
         stack_mv = self.stack_override if self.stack_override is not None else true_sum
         link_mv = model.link_v() * 1000.0

@@ -252,49 +252,53 @@ class CanBus:
         """Process the bus up to t_us: frames end and are delivered, waiting frames start."""
         while True:
             if self._cur < 0 and not self._arbitrate():
-                if t_us <= self.now_us:
-                    return
-                # idle until t_us; offers that appeared lazily (a bus-off recovery) start then
-                self.now_us = t_us
-                if not self._arbitrate():
-                    return
+                # idle until t_us; an offer that appears meanwhile (a bus-off recovery)
+                # starts at the next call, from t_us
+                if t_us > self.now_us:
+                    self.now_us = t_us
+                return
             end = self._cur_end
             if end > t_us:
                 if t_us > self.now_us:
                     self.now_us = t_us
                 return
+            if self._cur_kind == 2 and self._skip_retries(t_us):
+                return
             self.now_us = end
-            sender = self._cur
-            kind = self._cur_kind
-            cycle = end - self.frame_start_us
             self._complete()
             if self.stop:
                 return
-            if kind == 2 and t_us - end >= cycle:
-                self._skip_retries(sender, cycle, t_us)
 
-    def _skip_retries(self, sender, cycle, t_us):
-        """A frame nobody acknowledged, about to be retried with nothing changing: jump
-        over the whole retry cycles that end by t_us."""
+    def _skip_retries(self, t_us):
+        """The frame on the wire is a retry nobody will acknowledge, and its failure would
+        change nothing (every node says so, and no other frame waits): jump over the
+        retries that end by t_us, leaving the one then in progress on the wire."""
+        sender = self._cur
         offer = self._offer
         for j in range(len(offer)):
-            if (offer[j]() is not None) != (j == sender):
-                return
+            f = offer[j]()
+            if (f is not None) != (j == sender) or (f is not None and f != self._cur_frame):
+                return False
         stable = self._stable
         for j in range(len(stable)):
             if stable[j] is None or not stable[j](j == sender):
-                return
-        k = (t_us - self.now_us) // cycle
-        start = self.now_us
-        self.now_us = start + k * cycle
-        self.busy_us += k * cycle
+                return False
+        start = self.frame_start_us
+        cycle = self._cur_end - start
+        k = (t_us - start) // cycle  # whole retries by t_us (at least the present one)
+        span = k * cycle
+        self.busy_us += span
         self.errors += k
         self.skipped += k
         h = self._h_count % self._hist  # one record for the run, fully busy
         self._h_start[h] = start
-        self._h_end[h] = self.now_us
+        self._h_end[h] = start + span
         self._h_cum[h] = self.busy_us
         self._h_count += 1
+        self.frame_start_us = start + span
+        self._cur_end = start + span + cycle
+        self.now_us = t_us
+        return True
 
     def _arbitrate(self):
         offer = self._offer

@@ -137,6 +137,10 @@ def _icod_table():
 _ICOD = _icod_table()
 
 
+_LOAD_FROM_SIDH = (0x40, 0x42, 0x44)
+_READ_RX_FROM_SIDH = (0x90, 0x94)
+
+
 class MCP2515Sim:
     """One MCP2515. osc_hz: the board's crystal, 8 or 16 MHz. int_pin: an optional
     machine.Pin-like object with sim_drive(level), driven like the chip's INT output.
@@ -237,7 +241,47 @@ class MCP2515Sim:
     # -- SPI ---------------------------------------------------------------------------------
     def spi_transfer(self, wbuf, rbuf):
         regs = self.regs
-        for i in range(len(wbuf)):
+        n = len(wbuf)
+        if self._st == _ST_CMD and n > 1:
+            b = wbuf[0]
+            if b == _READ_STATUS:  # every poll and every frame sent asks this
+                self._command(b)
+                if rbuf is not None:
+                    rbuf[0] = 0xFF
+                    for i in range(1, n):
+                        rbuf[i] = self._repeat
+                return
+            # fast paths for the transfers a driver makes for every frame: loading a TX
+            # buffer from SIDH, and reading an RX buffer; same effect as byte by byte
+            if b in _LOAD_FROM_SIDH and n <= 14:
+                self._command(b)
+                a = self._ptr
+                for i in range(1, n):
+                    v = wbuf[i]
+                    low = (a + i - 1) & 0x0F
+                    if low == 2:
+                        v &= 0xEB
+                    elif low == 5:
+                        v &= 0x4F
+                    regs[a + i - 1] = v
+                self._txcache[(a >> 4) - 3] = None
+                self._ptr = (a + n - 1) & 0x7F
+                self._st = _ST_WRITE
+                if rbuf is not None:
+                    for i in range(n):
+                        rbuf[i] = 0xFF
+                return
+            if b in _READ_RX_FROM_SIDH and n <= 14:
+                self._command(b)
+                a = self._ptr
+                if rbuf is not None:
+                    rbuf[0] = 0xFF
+                    for i in range(1, n):
+                        rbuf[i] = regs[a + i - 1]
+                self._ptr = (a + n - 1) & 0x7F
+                self._st = _ST_READ
+                return
+        for i in range(n):
             b = wbuf[i]
             out = 0xFF  # SO is high-impedance outside read phases; the board pulls it up
             st = self._st

@@ -383,13 +383,27 @@ class PackModel:
         """Terminal voltage of each cell (mV, floats), recomputed only when something moved."""
         if self.dirty:
             f = self._r_factor()
-            i_now = self.current_a
+            i_now = self.current_a * f * 1000.0
+            polar = self.polar_a * 1000.0
             out = self._cells_mv
+            q = self.q_as
+            cap = self.cap_as
+            r0 = self.r0
+            r1 = self.r1
+            lut = _LUT
+            top = len(_LUT) - 1
             for i in range(N_CELLS):
-                soc = 100.0 * self.q_as[i] / self.cap_as[i]
-                out[i] = ocv_mv(soc) + 1000.0 * (
-                    i_now * self.r0[i] * f + self.polar_a * self.r1[i]
-                )
+                # ocv_mv(), inlined: this runs for every cell at every reading
+                x = (100.0 * q[i] / cap[i] - _LUT_LO) / _LUT_STEP
+                if x <= 0:
+                    v = lut[0]
+                else:
+                    k = int(x)
+                    if k >= top:
+                        v = lut[top]
+                    else:
+                        v = lut[k] + (lut[k + 1] - lut[k]) * (x - k)
+                out[i] = v + i_now * r0[i] + polar * r1[i]
             self.dirty = False
         return self._cells_mv
 

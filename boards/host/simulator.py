@@ -304,6 +304,7 @@ class Simulator:
             pid = (dip >> 5) & 0x03
             variant = "growatt" if kind == "growatt" else ("schneider" if pid == 2 else "pylon")
             self.inverter = self.bus.attach(CanInverter(self.clock, variant))
+        self._inv_port = getattr(self.inverter, "port", None)
         self._next_control_us = 0
         self._events = scenario["events"]
         self._next_event = 0
@@ -366,6 +367,8 @@ class Simulator:
             for pack in targets:
                 pack.press_button(True)
                 self._button_releases.append((release, pack))
+                if release < self._event_ms:
+                    self._event_ms = release
         if "dip" in e:
             for pack in targets:
                 pack.set_dip(dip_bits(e["dip"]))
@@ -391,6 +394,7 @@ class Simulator:
                 else:
                     keep.append((release, pack))
             self._button_releases = keep
+        self._event_ms = self._next_event_ms()
 
     def _next_event_ms(self):
         t = _FOREVER
@@ -400,6 +404,8 @@ class Simulator:
             if release < t:
                 t = release
         return t
+
+    _event_ms = 0  # when _due_events has something to do (cached _next_event_ms())
 
     # -- running ------------------------------------------------------------------------
     def set_trace(self, callback, trace_ms=None):
@@ -440,12 +446,12 @@ class Simulator:
 
     def _step(self, t_us):
         t = t_us // 1000
-        self._due_events(t)
+        if t >= self._event_ms:
+            self._due_events(t)
         bus = self.bus
-        bus.stop = False
         while bus.now_us < t_us:
-            bus.run_until(t_us)
             bus.stop = False
+            bus.run_until(t_us)
         inv = self.inverter
         if inv is not None:
             inv.step(t_us)
@@ -456,8 +462,6 @@ class Simulator:
             if pack.due(t_us):
                 w = pack.poll(t, now_ticks)
                 pack.next_us = (t + (w if w > 0 else 1)) * 1000  # the firmware counts ms
-        if inv is not None:
-            inv.step(t_us)  # frames or bytes the firmware just sent start now
         if t >= self._next_trace:
             for pack in self.packs:
                 pack.step_to(t)
@@ -470,9 +474,8 @@ class Simulator:
             w = pack.next_wake_us(t_us)
             if w < nxt:
                 nxt = w
-        ne = self._next_event_ms() * 1000
-        if ne < nxt:
-            nxt = ne
+        if self._event_ms * 1000 < nxt:
+            nxt = self._event_ms * 1000
         if self._next_trace * 1000 < nxt:
             nxt = self._next_trace * 1000
         inv = self.inverter
@@ -482,7 +485,7 @@ class Simulator:
             w = inv.next_event_us()
             if w is not None and w < nxt:
                 nxt = w
-            port = getattr(inv, "port", None)
+            port = self._inv_port
             if port is not None and port.wake_us is not None and port.wake_us < nxt:
                 nxt = port.wake_us
         if nxt <= t_us:
@@ -572,7 +575,7 @@ _BUTTON = (None, "reset", "sleep_wake", "restart")
 _RELEASE_PATHS = (None, "value", "time", "current", "charger", "reset")
 _PRECHARGE = (None, "started", "done", "timed_out")
 _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
-_STAGES = (None, "read", "core", "write", "led", "boot", "store")
+_STAGES = (None, "read", "core", "write", "led", "boot", "store", "comms")
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")

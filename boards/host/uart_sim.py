@@ -17,6 +17,7 @@ firmware then.
 
 _GARBLED = 0xFF
 RX_IDLE_BITS = 32
+RX_RING = 1024
 
 
 class Rs485Wire:
@@ -34,14 +35,22 @@ class Rs485Wire:
 
 
 class Port:
+    """One end of the wire. What it receives waits in a preallocated ring of RX_RING
+    bytes (each with its arrival time and sender), as in a UART's receive buffer: reading
+    and writing allocate nothing, and bytes beyond the ring are lost (`overruns`)."""
+
     def __init__(self, wire, de_pin, baud):
         self.wire = wire
         self.clock = wire.clock
         self.de = de_pin
         self.baud = baud
         self.char_bits = 10
-        self.rx = []  # (end_us, byte, sender) in arrival order, read from rx[_rd]
-        self._rd = 0
+        self._end = [0] * RX_RING  # arrival time (end of the stop bit) of each byte
+        self._byte = bytearray(RX_RING)
+        self._from = [None] * RX_RING  # the sending port
+        self._rd = 0  # ring indices: read, write (count modulo nothing: ever growing)
+        self._wr = 0
+        self.overruns = 0
         self.tx_start_us = -1  # first byte of the latest write that reached the wire
         self.tx_end_us = 0  # when the last queued byte has left
         self.wake_us = None
@@ -91,27 +100,31 @@ class Port:
 
     def available(self):
         now = self.clock.t_us
-        rx = self.rx
         k = self._rd
-        while k < len(rx) and rx[k][0] <= now:
+        end = self._end
+        while k < self._wr and end[k % RX_RING] <= now:
             k += 1
         return k - self._rd
 
     def read_into(self, buf, n):
-        """Like a UART's read: no allocation (a read index, compacted on arrival)."""
+        if self._rd >= self._wr:
+            return 0
         k = self.available()
         if k > n:
             k = n
-        rx = self.rx
         rd = self._rd
+        data = self._byte
         for i in range(k):
-            buf[i] = rx[rd + i][1]
+            buf[i] = data[(rd + i) % RX_RING]
         self._rd = rd + k
         return k
 
+    def pending(self):
+        """How many received bytes are not read yet (arrived or still arriving)."""
+        return self._wr - self._rd
+
     def clear(self):
-        self.rx = []
-        self._rd = 0
+        self._rd = self._wr
         self.wake_us = None
 
     # -- the wire's side ------------------------------------------------------------------
@@ -120,14 +133,18 @@ class Port:
 
     def _arrive(self, sender, start, buf):
         same = sender.baud == self.baud and sender.char_bits == self.char_bits
-        if self._rd:
-            del self.rx[: self._rd]
-            self._rd = 0
-        rx = self.rx
         self.burst_start_us = start
+        wr = self._wr
         for i in range(len(buf)):
-            end = start + sender.char_us(i + 1)
-            rx.append((end, buf[i] if same else _GARBLED, sender))
+            if wr - self._rd >= RX_RING:
+                self.overruns += len(buf) - i
+                break
+            k = wr % RX_RING
+            self._end[k] = start + sender.char_us(i + 1)
+            self._byte[k] = buf[i] if same else _GARBLED
+            self._from[k] = sender
+            wr += 1
+        self._wr = wr
         self.wake_us = start + sender.char_us(len(buf)) + self.idle_us()
 
     def _de_changed(self, pin, level):
@@ -139,20 +156,34 @@ class Port:
         cut = 0
         for other in self.wire.ports:  # the rest of our bytes never make it
             if other is not self:
-                rx = other.rx[other._rd :]
-                keep = [r for r in rx if r[2] is not self or r[0] <= now]
-                if len(rx) - len(keep) > cut:
-                    cut = len(rx) - len(keep)
-                other.rx = keep
-                other._rd = 0
-                if other.wake_us is not None:  # the line went idle after the last byte
-                    last = 0
-                    for r in keep:
-                        if r[0] > last:
-                            last = r[0]
-                    other.wake_us = last + other.idle_us() if last else None
+                n = other._drop_from(self, now)
+                if n > cut:
+                    cut = n
         self.wire.cut += cut
         self.tx_end_us = now
+
+    def _drop_from(self, sender, now):
+        """Remove the bytes from sender still in flight at now; returns how many."""
+        rd = self._rd
+        wr = rd
+        dropped = 0
+        last = 0
+        for k in range(rd, self._wr):
+            i = k % RX_RING
+            if self._from[i] is sender and self._end[i] > now:
+                dropped += 1
+                continue
+            j = wr % RX_RING
+            self._end[j] = self._end[i]
+            self._byte[j] = self._byte[i]
+            self._from[j] = self._from[i]
+            if self._end[j] > last:
+                last = self._end[j]
+            wr += 1
+        self._wr = wr
+        if dropped and self.wake_us is not None:  # idle after the last byte that made it
+            self.wake_us = last + self.idle_us() if wr > rd else None
+        return dropped
 
     def take_wake(self, now_us):
         """True once when the latest burst has fully arrived by now_us."""

@@ -136,7 +136,7 @@ SPEC = (
     ("float_exit_mv", 52000, 46000, 56000),  # the manual's re-start voltage
     ("dvl_mv", 48000, 44800, 52000),  # low voltage cut-off
     ("ccl_ma", 50000, 0, 70000),  # standard 50 A, at most 70 A
-    ("dcl_ma", 100000, 0, 100000),  # at most 100 A (50 A after a warm start, as DOCP)
+    ("dcl_ma", 50000, 0, 100000),  # standard 50 A, at most 100 A (50 A after a warm start)
     ("taper_start_mv", 3450, 3300, 3650),  # CCL falls from here on the highest cell...
     ("taper_end_mv", 3550, 3300, 3650),  # ...to ccl_taper_floor_pct of itself here
     ("ccl_taper_floor_pct", 10, 0, 100),

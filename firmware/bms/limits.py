@@ -12,7 +12,10 @@ From the manual's inverter settings (pack.md) and our derived choices:
   as DOCP's continuous limit), tapering as the lowest cell nears empty, derated near the
   discharge temperature limits; 0 when discharging is not allowed;
 - DVL: the low-voltage cut-off (48.0 V);
-- force charge: SOC <= 4 % or a cell <= 3.00 V, held until SOC >= 8 %;
+- force charge: SOC <= 4 % or a cell <= 3.00 V, held until SOC >= 8 %; a request a low
+  cell raises while the SOC reads above that holds until the SOC has risen by as much
+  (4 %) from where it was: otherwise the first amps of charge lift the cell, the request
+  ends, the load returns and the request comes again, every few seconds;
 - full charge: requested when the SOC has not reached 97 % for 30 days, until it does.
 All integer arithmetic; the derating factors are in 0.1 % (permille).
 """
@@ -50,6 +53,7 @@ class Limits:
         self.charge_enable = False
         self.discharge_enable = False
         self.force_charge = False
+        self._fc_until = 0  # the SOC (0.01 %) that ends the request
         self.full_request = False
         self.floating = False
         self.no_full_s = 0  # seconds since the SOC last reached 97 % (persisted by the app)
@@ -112,8 +116,13 @@ class Limits:
         self.discharge_enable = dcl > 0
         # requests
         if soc_cpct <= c.force_charge_soc_pct * 100 or s.min_mv <= c.force_charge_cell_mv:
-            self.force_charge = True
-        elif soc_cpct >= c.force_charge_release_soc_pct * 100:
+            if not self.force_charge:
+                self.force_charge = True
+                rise = (c.force_charge_release_soc_pct - c.force_charge_soc_pct) * 100
+                until = soc_cpct + rise
+                release = c.force_charge_release_soc_pct * 100
+                self._fc_until = until if until > release else release
+        elif soc_cpct >= self._fc_until:
             self.force_charge = False
         self._ms += dt_ms
         if self._ms >= 1000:

@@ -55,9 +55,10 @@ class Rs485:
     def poll(self, now):
         """Returns the length of a complete frame now in self.frame (0: none yet). Call
         again until it returns 0: a read can hold several frames."""
-        self.service()
         if self.sending:
-            return 0  # our own transmission: the transceiver's receiver is off
+            self.service()
+            if self.sending:
+                return 0  # our own transmission: the transceiver's receiver is off
         while True:
             if self._pos >= self._len:
                 got = self.uart.readinto(self._chunk)

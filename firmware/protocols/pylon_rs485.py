@@ -52,6 +52,19 @@ SW_VERSION = b"\x01\x00"
 MAIN_VERSION = b"\x01\x00\x00"
 
 _HEX = b"0123456789ABCDEF"
+# module-level tuples: a literal tuple in a loop is built (allocated) each time it runs
+_NIBBLES = (12, 8, 4, 0)  # shifts of a 16-bit value's hex digits, first to last
+_TEMP_ORDER = (4, 0, 1, 2, 3, 5)  # T1 the BMS board, T2-T5 the cell groups, T6 the MOSFETs
+# 0x44 status 1: (bit, protections that set it)
+_STATUS1 = (
+    (7, 1 << pt.PUVP),
+    (6, 1 << pt.CHTP),
+    (5, 1 << pt.DHTP),
+    (4, 1 << pt.DOCP),
+    (2, 1 << pt.COCP),
+    (1, 1 << pt.CUVP),
+    (0, 1 << pt.POVP | 1 << pt.COVP),
+)
 _MAX_INFO = const(96)  # bytes of INFO in a reply (0x42 needs 66)
 
 
@@ -186,6 +199,13 @@ class Server:
         self.info[k + 1] = v & 0xFF
         return k + 2
 
+    def _put24(self, k, v):
+        info = self.info
+        info[k] = (v >> 16) & 0xFF
+        info[k + 1] = (v >> 8) & 0xFF
+        info[k + 2] = v & 0xFF
+        return k + 3
+
     def _analog(self, b, cmd):
         s = b.sample
         soc = b.soc
@@ -199,8 +219,7 @@ class Server:
         t = s.temps_dc
         info[k] = 6
         k += 1
-        # T1 the BMS board, T2-T5 the cell groups, T6 the MOSFETs
-        for slot in (4, 0, 1, 2, 3, 5):
+        for slot in _TEMP_ORDER:
             k = self._put16(k, t[slot] + KELVIN_OFFSET)
         k = self._put16(k, div_round(b.reported_ma, 100))
         k = self._put16(k, s.stack_mv)
@@ -209,12 +228,8 @@ class Server:
         k += 1
         k = self._put16(k, 0xFFFF)  # total capacity 1
         k = self._put16(k, soc.cycles)
-        for v in (soc.q_mas // 3600, soc.full_mas // 3600):  # mAh, 3 bytes each
-            info[k] = (v >> 16) & 0xFF
-            info[k + 1] = (v >> 8) & 0xFF
-            info[k + 2] = v & 0xFF
-            k += 3
-        return k
+        k = self._put24(k, soc.q_mas // 3600)  # remaining, mAh
+        return self._put24(k, soc.full_mas // 3600)  # full
 
     def _alarms(self, b, cmd):
         s = b.sample
@@ -241,7 +256,7 @@ class Server:
             k += 1
         info[k] = 6
         k += 1
-        for slot in (4, 0, 1, 2, 3, 5):
+        for slot in _TEMP_ORDER:
             v = s.temps_dc[slot]
             high = cfg.mos_otp_warn_dc if slot == 5 else cfg.chtp_warn_dc
             info[k] = 0x02 if v >= high else (0x01 if v <= cfg.cltp_warn_dc else 0)
@@ -256,17 +271,8 @@ class Server:
         info[k + 2] = 0x02 if high_current and b.reported_ma < 0 else 0  # discharge current
         k += 3
         st1 = 0
-        for bit, name in (
-            (7, pt.PUVP),
-            (6, pt.CHTP),
-            (5, pt.DHTP),
-            (4, pt.DOCP),
-            (2, pt.COCP),
-            (1, pt.CUVP),
-            (0, pt.POVP),
-            (0, pt.COVP),
-        ):
-            if names & (1 << name):
+        for bit, mask in _STATUS1:
+            if names & mask:
                 st1 |= 1 << bit
         st2 = (8 if b.reported_ma < 0 else 0) | (4 if b.dsg else 0) | (2 if b.chg else 0)
         st2 |= 1 if b.pre else 0
@@ -284,22 +290,19 @@ class Server:
         cfg = b.cfg
         info = self.info
         info[0] = 0x11  # INFOFLAG
-        k = 1
-        for v in (
-            cfg.covp_warn_mv,
-            cfg.cuvp_warn_mv,
-            cfg.cuvp_trip_mv,
-            cfg.chtp_trip_dc + KELVIN_OFFSET,
-            cfg.cltp_trip_dc + KELVIN_OFFSET,
-            cfg.ccl_ma // 100,
-            cfg.povp_warn_mv,
-            cfg.puvp_warn_mv,
-            cfg.puvp_trip_mv,
-            cfg.dhtp_trip_dc + KELVIN_OFFSET,
-            cfg.dltp_trip_dc + KELVIN_OFFSET,
-            -(cfg.dcl_ma // 100),  # negative, as real packs send it
-        ):
-            k = self._put16(k, v)
+        # one call per field: a tuple of them would be built (allocated) on every reply
+        k = self._put16(1, cfg.covp_warn_mv)
+        k = self._put16(k, cfg.cuvp_warn_mv)
+        k = self._put16(k, cfg.cuvp_trip_mv)
+        k = self._put16(k, cfg.chtp_trip_dc + KELVIN_OFFSET)
+        k = self._put16(k, cfg.cltp_trip_dc + KELVIN_OFFSET)
+        k = self._put16(k, cfg.ccl_ma // 100)
+        k = self._put16(k, cfg.povp_warn_mv)
+        k = self._put16(k, cfg.puvp_warn_mv)
+        k = self._put16(k, cfg.puvp_trip_mv)
+        k = self._put16(k, cfg.dhtp_trip_dc + KELVIN_OFFSET)
+        k = self._put16(k, cfg.dltp_trip_dc + KELVIN_OFFSET)
+        k = self._put16(k, -(cfg.dcl_ma // 100))  # negative, as real packs send it
         return k
 
     def _management(self, b, cmd):
@@ -337,14 +340,14 @@ class Server:
     def _reply(self, ver, rtn, info_len):
         out = self.out
         out[0] = 0x7E  # ~
-        k = 1
-        for v in (ver, self.address, CID1_BATTERY, rtn):
-            out[k] = _HEX[v >> 4]
-            out[k + 1] = _HEX[v & 0xF]
-            k += 2
+        # (no tuple of the four: built at run time, it would allocate on every reply)
+        k = self._hex2(1, ver)
+        k = self._hex2(k, self.address)
+        k = self._hex2(k, CID1_BATTERY)
+        k = self._hex2(k, rtn)
         lenid = 2 * info_len
         length = lchksum(lenid) << 12 | lenid
-        for shift in (12, 8, 4, 0):
+        for shift in _NIBBLES:
             out[k] = _HEX[(length >> shift) & 0xF]
             k += 1
         info = self.info
@@ -357,12 +360,18 @@ class Server:
         for i in range(1, k):
             total += out[i]
         check = (-total) & 0xFFFF
-        for shift in (12, 8, 4, 0):
+        for shift in _NIBBLES:
             out[k] = _HEX[(check >> shift) & 0xF]
             k += 1
         out[k] = 0x0D  # \r only: python-pylontech's readline would break on \r\n
         self.replies += 1
         return k + 1
+
+    def _hex2(self, k, v):
+        out = self.out
+        out[k] = _HEX[v >> 4]
+        out[k + 1] = _HEX[v & 0xF]
+        return k + 2
 
     def reply(self, n):
         """The first n bytes of the reply, as a memoryview made once per length."""

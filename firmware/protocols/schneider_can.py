@@ -48,6 +48,10 @@ _WARN_BITS = (
     (6, 1 << pt.CELL_IMBALANCE),
     (7, 1 << pt.PACK_LOST),
 )
+# 0x326 state by the core's mode (off, standby, charge, discharge, fault, sleep): online
+# while the FETs serve; starting during the boot checks
+_STARTING = const(2)
+_STATES = (0, 3, 3, 3, 4, 1)
 SERIAL = b"OPENBMS-0000001 "  # 16 characters, sent as chars 19..0 over 0x330-0x332
 
 
@@ -99,7 +103,7 @@ def encode(can_id, buf, b):
         u16be(buf, 4, _bits(names, _FAULT_BITS))
         return 6
     elif can_id == 0x326:
-        state = 4 if b.mode == 4 else 3  # faulted / online
+        state = _STATES[b.mode] if b.started else _STARTING
         u16be(buf, 0, state)
         u16be(buf, 2, b.soc.cycles)
         u16be(buf, 4, b.soc.soh_pct())

@@ -1,0 +1,390 @@
+"""The master's inverter link in the simulator: frame timing, supervision, the inverter.
+
+Everything here runs the real firmware against the simulated board: the MCP2515 on the
+simulated CAN bus, the RS485 wire, and the simulated inverters of boards/host/
+inverter_sim.py, which decode our frames with their own code.
+"""
+
+import unittest
+
+import micropython
+from support import logged, make_sim, run_trace
+
+from bms import events as ev
+from bms import protections as pt
+from boards.host.canbus import frame_bits
+from protocols import schneider_can
+
+ID0 = (0x351, 0x355, 0x356, 0x359, 0x35A, 0x35C, 0x35E, 0x35F, 0x372, 0x373, 0x379)
+ID1 = (0x351, 0x355, 0x356, 0x359, 0x35C, 0x35E, 0x379)
+_LOST = 1 << pt.INVERTER_LOST
+
+
+class Tap:
+    """A listen-only node (it acknowledges nothing): every frame delivered on the bus,
+    with the time it started (its end less its exact length)."""
+
+    def __init__(self):
+        self.frames = []
+
+    def can_offer(self):
+        return None
+
+    def can_sent(self, frame, t_us):
+        pass
+
+    def can_receive(self, frame, t_us):
+        can_id, ext, rtr, data = frame
+        start = t_us - 2 * frame_bits(can_id, ext, rtr, data)
+        self.frames.append((can_id, ext, bytes(data), start))
+
+    def can_acks(self):
+        return False
+
+    def times(self, can_id):
+        return [t for i, _e, _d, t in self.frames if i == can_id]
+
+
+def tapped(**keys):
+    sim = make_sim(**keys)
+    tap = sim.bus.attach(Tap())
+    return sim, tap
+
+
+def framed(body):
+    """A Pylon RS485 frame around body, with its checksum (two's complement of the sum)."""
+    total = 0
+    for c in body:
+        total += c
+    return b"~" + body + ("%04X" % ((-total) & 0xFFFF)).encode() + b"\r"
+
+
+def lost(sim):
+    return bool(sim.packs[0].app.bms.engine.names & _LOST)
+
+
+class FrameTimingTest(unittest.TestCase):
+    def test_id0_set_once_a_second_spread_over_the_second(self):
+        sim, tap = tapped(inverter="can")
+        sim.run(11000)
+        for can_id in ID0:
+            times = [t for t in tap.times(can_id) if t >= 1000000]
+            self.assertEqual(len(times), 10, hex(can_id))
+            gaps = set(b - a for a, b in zip(times, times[1:]))
+            self.assertEqual(gaps, {1000000}, hex(can_id))  # never closer than 200 ms
+        starts = sorted(t for i, e, _d, t in tap.frames if i in ID0 and 2000000 <= t < 3000000)
+        slots = [s // 1000 - 2000 for s in starts]
+        # k/11 of the second, on the 50 ms grid of the LED beat
+        self.assertEqual(slots, [0, 50, 150, 250, 350, 450, 500, 600, 700, 800, 900])
+        for _i, ext, data, _t in tap.frames:
+            if _i in ID0:
+                self.assertEqual((ext, len(data)), (False, 8))
+
+    def test_id1_sends_the_pylon_set_only(self):
+        sim, tap = tapped(inverter="can", dip="0000010")
+        sim.run(5000)
+        sent = set(i for i, e, _d, t in tap.frames if i != 0x305)
+        self.assertEqual(sent, set(ID1))
+
+    def test_growatt_request_gets_the_whole_answer_at_once(self):
+        sim, tap = tapped(inverter="growatt", dip="0000010")
+        sim.run(6000)
+        requests = tap.times(0x301)
+        self.assertEqual(len(requests), 6)
+        t_req = requests[-1]
+        answer = [(t, i) for i, _e, _d, t in tap.frames if 0x311 <= i <= 0x319 and t > t_req]
+        self.assertEqual(sorted(i for _t, i in answer), list(range(0x311, 0x31A)))
+        self.assertLess(max(t for t, _i in answer) - t_req, 20000)  # within 20 ms of it
+        self.assertEqual(sim.inverter.ccl_ma, 50000)
+        self.assertFalse(lost(sim))
+
+    def test_schneider_periods_and_29_bit_ids(self):
+        sim, tap = tapped(inverter="can", dip="0000001")
+        sim.run(21000)
+        for can_id, period in schneider_can.FRAMES:
+            times = [t for i, e, _d, t in tap.frames if i == can_id and e and t >= 1000000]
+            self.assertEqual(len(times), 20000 // period, hex(can_id))
+            for a, b in zip(times, times[1:]):  # the gateway's heartbeat may delay one
+                self.assertLess(abs(b - a - period * 1000), 300, hex(can_id))
+        std = [i for i, e, _d, _t in tap.frames if not e]
+        self.assertEqual(std, [])
+        self.assertEqual(sim.inverter.ccl_ma, 50000)  # the gateway read 0x322
+        self.assertFalse(lost(sim))
+
+    def test_nobody_listening_frames_are_dropped_not_sent_late(self):
+        sim, tap = tapped(inverter="none")
+        sim.run(5000)
+        self.assertEqual(tap.frames, [])  # a listen-only tap acknowledges nothing
+        link = sim.packs[0].app.link
+        self.assertGreater(link.stale_dropped, 0)
+        # an acknowledging listener appears: no id twice within 200 ms, no burst
+        sim.bus.attach(Acker())
+        sim.run(10000)
+        for can_id in ID0:
+            times = [t for t in tap.times(can_id)]
+            self.assertGreaterEqual(len(times), 4, hex(can_id))
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            self.assertGreaterEqual(min(gaps), 200000, hex(can_id))
+
+
+class Acker(Tap):
+    """A node that acknowledges, as any controller in normal mode does."""
+
+    def can_acks(self):
+        return True
+
+
+class SupervisionTest(unittest.TestCase):
+    def test_heartbeat_keeps_the_link_present(self):
+        sim = make_sim(inverter="can")
+        sim.run(120000)
+        app = sim.packs[0].app
+        self.assertEqual(app.link.heartbeats, 120)
+        self.assertFalse(lost(sim))
+        self.assertLessEqual(app.link.age_ms(sim.clock.ticks_ms()), 1000)
+        self.assertEqual(len(logged(app.events, ev.COMM, ev.COMM_INVERTER)), 1)
+
+    def test_lost_after_60_s_of_silence_and_back_by_itself(self):
+        sim = make_sim(
+            inverter="can",
+            events=[{"at_s": 10, "inverter": "silent"}, {"at_s": 100, "inverter": "talking"}],
+        )
+        trace = run_trace(sim, 101, trace_ms=100)
+        by_t = dict((r["t_ms"], r) for r in trace)
+        # the last heartbeat came at 9 s: lost from the tick where 60 s have passed
+        self.assertNotIn("INVERTER_LOST", by_t[68900]["warnings"])
+        self.assertIn("INVERTER_LOST", by_t[69000]["warnings"])
+        # it talks again at 100 s; the tick after its frame has arrived clears it
+        self.assertIn("INVERTER_LOST", by_t[100000]["warnings"])
+        self.assertNotIn("INVERTER_LOST", by_t[100100]["warnings"])
+        app = sim.packs[0].app
+        warn = logged(app.events, ev.WARN, pt.INVERTER_LOST)
+        clear = logged(app.events, ev.WARN_CLEAR, pt.INVERTER_LOST)
+        self.assertEqual([r[1] for r in warn], [69000])
+        self.assertEqual([r[1] for r in clear], [100100])
+        # protecting and reporting all along: the FETs stayed on, the frames kept going
+        self.assertTrue(all(r["fets"]["discharge"] for r in trace if r["t_ms"] >= 5000))
+        # not a panel warning: the ALM LED stays dark
+        self.assertEqual(by_t[80000]["leds"]["alm"], 0)
+
+    def test_black_start_without_an_inverter(self):
+        sim = make_sim(inverter="none", events=[{"at_s": 1, "current_a": -20}])
+        trace = run_trace(sim, 90, trace_ms=1000)
+        by_t = dict((r["t_ms"], r) for r in trace)
+        self.assertTrue(by_t[10000]["fets"]["discharge"])
+        self.assertLess(by_t[10000]["current_ma"], -19000)
+        self.assertNotIn("INVERTER_LOST", by_t[59000]["warnings"])
+        self.assertIn("INVERTER_LOST", by_t[60000]["warnings"])  # never heard: from boot
+        self.assertTrue(by_t[90000]["fets"]["discharge"])
+        self.assertLess(by_t[90000]["current_ma"], -19000)
+        self.assertEqual(by_t[90000]["protections"], [])
+
+    def test_inverter_started_by_the_battery(self):
+        # the battery powers the inverter up, which starts talking later (black start)
+        sim = make_sim(
+            inverter="can",
+            events=[{"at_s": 0, "inverter": "silent"}, {"at_s": 70, "inverter": "talking"}],
+        )
+        trace = run_trace(sim, 75, trace_ms=1000)
+        by_t = dict((r["t_ms"], r) for r in trace)
+        self.assertIn("INVERTER_LOST", by_t[65000]["warnings"])
+        self.assertEqual(by_t[72000]["warnings"], [])
+        self.assertTrue(by_t[72000]["fets"]["discharge"])
+
+    def test_rs485_polls_keep_the_link_present(self):
+        sim = make_sim(
+            inverter="rs485",
+            events=[{"at_s": 20, "inverter": "silent"}, {"at_s": 90, "inverter": "talking"}],
+        )
+        trace = run_trace(sim, 95, trace_ms=500)
+        by_t = dict((r["t_ms"], r) for r in trace)
+        inv = sim.inverter
+        self.assertEqual(inv.timeouts, 0)
+        self.assertEqual(inv.bad, 0)
+        self.assertEqual(inv.replies, 2 * (20 + 5))  # 0x42 and 0x92 each second
+        limits = (inv.cvl_mv, inv.ccl_ma, inv.dcl_ma, inv.dvl_mv)
+        self.assertEqual(limits, (56000, 50000, 50000, 48000))
+        self.assertEqual(by_t[19500]["warnings"], [])
+        self.assertIn("INVERTER_LOST", by_t[80000]["warnings"])
+        self.assertEqual(by_t[91000]["warnings"], [])
+        server = sim.packs[0].app.link.server
+        self.assertEqual(server.replies, inv.replies)
+        port = sim.packs[0].app.board.rs485
+        self.assertEqual((port.garbage, port.overlong, port.timeouts), (0, 0, 0))
+        self.assertEqual(sim.wire.collisions, 0)
+
+
+class InverterObeysTest(unittest.TestCase):
+    def test_charge_and_discharge_capped_at_the_limits(self):
+        sim = make_sim(
+            inverter="can",
+            initial={"soc_pct": 50},
+            events=[{"at_s": 0, "current_a": 80}, {"at_s": 30, "current_a": -150}],
+        )
+        trace = run_trace(sim, 40, trace_ms=1000)
+        by_t = dict((r["t_ms"], r) for r in trace)
+        self.assertEqual(by_t[2000]["current_ma"], 0)  # the BMS has not enabled charging
+        self.assertAlmostEqual(by_t[20000]["current_raw_ma"], 50000, delta=300)  # CCL
+        self.assertAlmostEqual(by_t[38000]["current_raw_ma"], -50000, delta=300)  # DCL
+        for r in trace:
+            self.assertEqual(r["protections"], [], r["t_ms"])
+            self.assertNotIn("HIGH_CURRENT", r["warnings"])
+
+    def test_full_charge_holds_cvl_then_floats(self):
+        sim = make_sim(
+            inverter="can", initial={"soc_pct": 92}, events=[{"at_s": 0, "current_a": 60}]
+        )
+        trace = run_trace(sim, 1800, trace_ms=10000)
+        top = max(r["pack_mv"] for r in trace)
+        self.assertLessEqual(top, 56000 + 60)  # CVL, within the inverter's 1 s steps
+        self.assertEqual([r for r in trace if r["protections"]], [])  # COVP never needed
+        end = trace[-1]
+        self.assertGreaterEqual(end["soc_pct"], 99.9)
+        self.assertEqual(end["limits"]["cvl_mv"], 54600)  # float after the full charge
+        self.assertLess(abs(end["current_ma"]), 2000)  # tapered off
+        full = logged(sim.packs[0].app.events, ev.SOC, 3)  # calibrated to full
+        self.assertEqual(len(full), 1)
+
+    def test_discharge_stops_at_dvl_then_force_charge(self):
+        sim = make_sim(
+            inverter="can",
+            initial={"soc_pct": 8},
+            events=[{"at_s": 0, "current_a": -50}],
+            config={"soc_self_discharge_ma": 0},
+        )
+        trace = run_trace(sim, 600, trace_ms=5000)
+        cut = [r for r in trace if r["t_ms"] > 10000 and r["current_ma"] >= 0]
+        self.assertTrue(cut)
+        # the inverter's DVL stop (or the force-charge request) came before CUVP/PUVP
+        self.assertEqual([r for r in trace if r["protections"]], [])
+        forced = [r for r in trace if r["limits"]["force_charge"]]
+        self.assertTrue(forced)
+        charging = [r for r in trace if r["current_ma"] > 9000]
+        self.assertTrue(charging)  # the inverter charges on the force-charge request
+        self.assertGreaterEqual(charging[0]["t_ms"], forced[0]["t_ms"])
+
+    def test_no_limits_from_the_battery_no_current(self):
+        # a silent CAN controller: the inverter hears nothing and leaves the battery alone
+        sim = make_sim(inverter="can", events=[{"at_s": 0, "current_a": 30}])
+        sim.packs[0].app.link.can_ok = False
+        trace = run_trace(sim, 30, trace_ms=1000)
+        self.assertLess(max(abs(r["current_raw_ma"]) for r in trace), 100)  # sensor noise
+        self.assertEqual(sim.inverter.limits_us, None)
+
+
+class BadInputTest(unittest.TestCase):
+    def test_garbage_on_the_rs485_wire(self):
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        peer = sim.wire.port()
+        app = sim.packs[0].app
+        ticks = app.ticks
+        frames = (
+            b"\x00\xff garbage \xfe",
+            b"~" + b"2" * 400 + b"\r",  # overlong
+            b"~20024642E00202FD34\r",  # bad checksum
+            framed(b"20024642F00202"),  # bad LCHKSUM
+            framed(b"20024699E00202"),  # unknown CID2
+            framed(b"20034642E00203"),  # another address
+            framed(b"20024642e00202"),  # lower-case hex
+            b"~20024642E00202FD33\r",  # good
+        )
+        t = 5000
+        replies = []
+        for raw in frames:
+            peer.write(raw)
+            t += 500
+            sim.run(t)
+            n = peer.available()
+            buf = bytearray(n)
+            peer.read_into(buf, n)
+            replies.append(bytes(buf))
+        rtn = [r[7:9] if r else None for r in replies]
+        self.assertEqual(rtn, [None, None, b"02", b"03", b"04", None, b"00", b"00"])
+        server = app.link.server
+        port = app.board.rs485
+        self.assertEqual((server.bad_chksum, server.bad_lchksum, server.bad_cid), (1, 1, 1))
+        self.assertEqual((server.not_ours, port.overlong), (1, 1))
+        self.assertGreater(port.garbage, 0)
+        self.assertEqual(app.exceptions, 0)
+        self.assertEqual(app.ticks - ticks, 40)  # the tick never stalled
+
+    def test_can_errors_and_bus_off(self):
+        sim = make_sim(inverter="can")
+        sim.run(5000)
+        app = sim.packs[0].app
+        chip = sim.packs[0].can_chip
+        sim.bus.inject_errors(chip, 40)  # 40 x 8 > 255: bus-off
+        ticks = app.ticks
+        sim.run(8000)
+        self.assertEqual(app.board.can.bus_off, 1)
+        self.assertEqual(len(logged(app.events, ev.COMM, ev.COMM_BUS_OFF)), 1)
+        sent = app.board.can.sent
+        sim.run(15000)  # recovered by itself: frames flow again
+        self.assertGreater(app.board.can.sent, sent + 50)
+        self.assertEqual(chip.tec, 0)
+        self.assertEqual(app.exceptions, 0)
+        self.assertEqual(app.ticks - ticks, 100)
+        self.assertFalse(lost(sim))
+        # errors on the inverter's side are retried by it; the link stays up
+        sim.bus.inject_errors(sim.inverter, 5)
+        sim.run(20000)
+        self.assertEqual(app.link.heartbeats, 20)
+
+    def test_exception_in_the_link_commands_the_safe_state(self):
+        sim = make_sim(inverter="can")
+        sim.run(10000)
+        app = sim.packs[0].app
+
+        def boom(b, now):
+            raise ValueError("bad frame handling")
+
+        real = app.link.poll
+        app.link.poll = boom
+        sim.run(10100)
+        self.assertEqual(sim.packs[0].model.fet_states(), (False, False, False))
+        stages = [r[3] for r in logged(app.events, ev.EXCEPTION)]
+        self.assertEqual(stages[0], 7)  # comms
+        app.link.poll = real
+        sim.run(20000)
+        self.assertTrue(sim.packs[0].model.fet_states()[1])
+
+
+class AllocationTest(unittest.TestCase):
+    def test_the_link_allocates_nothing(self):
+        # under MicroPython an allocation with the heap locked raises MemoryError, which
+        # the app's safety net would count; under CPython heap_lock is a stand-in
+        for kind in ("can", "rs485", "growatt"):
+            dip = "0000010" if kind == "growatt" else "0000000"
+            sim = make_sim(inverter=kind, dip=dip, events=[{"at_s": 0, "current_a": -20}])
+            sim.run(5000)  # warmed up: views and buffers made once
+            app = sim.packs[0].app
+            real = app.comms
+
+            def locked(now, real=real):
+                micropython.heap_lock()
+                try:
+                    return real(now)
+                finally:
+                    micropython.heap_unlock()
+
+            app.comms = locked
+            sim.run(15000)
+            self.assertEqual(app.exceptions, 0, kind)
+            self.assertGreater(app.link.polls + app.link.heartbeats, 9, kind)
+
+
+class PersistTest(unittest.TestCase):
+    def test_days_without_a_full_charge_survive_a_restart(self):
+        sim = make_sim(inverter="can")
+        sim.run(5000)
+        pack = sim.packs[0]
+        pack.app.bms.limits.no_full_s = 12345
+        pack.app._save_state()
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual(pack.app.bms.limits.no_full_s, 12345)
+
+
+if __name__ == "__main__":
+    unittest.main()
