@@ -35,7 +35,16 @@ class LimitTest(unittest.TestCase):
 
     def test_charge_current_tapers_at_the_top(self):
         r = Rig().settle()
-        for cell_mv, ccl in ((3450, 50000), (3500, 27500), (3550, 5000), (3600, 5000)):
+        cases = (
+            (3450, 50000),
+            (3500, 27500),
+            (3550, 5000),  # the floor, 10 %...
+            (3565, 2500),
+            (3579, 170),
+            (3580, 0),  # ...to nothing short of COVP (3.60 V)
+            (3600, 0),
+        )
+        for cell_mv, ccl in cases:
             r.cell(0, cell_mv)
             r.tick()
             self.assertEqual(lim(r).ccl_ma, ccl, cell_mv)

@@ -174,3 +174,21 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual(at(t, 19900)["protections"], ["REVERSE"])
         self.assertEqual(events(t, "RELEASE", "REVERSE")[0]["extra"], "charger")
         self.assertGreater(at(t, 25000)["current_ma"], 9000)
+
+    def test_inverter_lost(self):
+        t = run("inverter_lost.json", trace_ms=1000)
+        self.assertNotIn("INVERTER_LOST", at(t, 68000)["warnings"])
+        self.assertIn("INVERTER_LOST", at(t, 69000)["warnings"])  # last heartbeat at 9 s
+        self.assertEqual(at(t, 101000)["warnings"], [])
+        self.assertLess(at(t, 80000)["current_ma"], -19000)  # it still obeys what it hears
+        self.assertEqual(events(t, "WARN", "INVERTER_LOST")[0]["t_ms"], 69000)
+        self.assertEqual(len(events(t, "COMM", "inverter")), 2)  # heard at boot and again
+
+    def test_charge_to_full(self):
+        t = run("charge_to_full.json", trace_ms=10000)
+        self.assertTrue(all(r["protections"] == [] for r in t))
+        self.assertLessEqual(max(r["pack_mv"] for r in t), 56060)
+        self.assertEqual(len(events(t, "SOC", "full")), 1)
+        end = t[-1]
+        self.assertEqual(end["limits"]["cvl_mv"], 54600)
+        self.assertGreaterEqual(end["soc_pct"], 99.9)

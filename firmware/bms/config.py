@@ -140,6 +140,9 @@ SPEC = (
     ("taper_start_mv", 3450, 3300, 3650),  # CCL falls from here on the highest cell...
     ("taper_end_mv", 3550, 3300, 3650),  # ...to ccl_taper_floor_pct of itself here
     ("ccl_taper_floor_pct", 10, 0, 100),
+    # ...and from there to 0 here, short of COVP: a pack whose cells are apart reaches
+    # CVL late, and its highest cell must not be pushed into COVP meanwhile
+    ("ccl_zero_mv", 3580, 3300, 3800),
     ("dcl_taper_start_mv", 3100, 2900, 3300),  # DCL falls from here to 10 % at CUVP
     ("charge_cold_full_dc", 100, -100, 300),  # full charge current from here up
     ("discharge_cold_full_dc", 0, -200, 300),
@@ -192,6 +195,8 @@ RULES = (
     ("float_exit_mv", "<", "float_mv"),
     ("dvl_mv", "<", "float_exit_mv"),
     ("taper_start_mv", "<", "taper_end_mv"),
+    ("taper_end_mv", "<", "ccl_zero_mv"),
+    ("ccl_zero_mv", "<", "covp_trip_mv"),
     ("dcl_taper_start_mv", ">", "cuvp_trip_mv"),
     ("charge_cold_full_dc", ">", "cltp_trip_dc"),
     ("discharge_cold_full_dc", ">", "dltp_trip_dc"),

@@ -6,7 +6,9 @@ From the manual's inverter settings (pack.md) and our derived choices:
   FLOAT_EXIT_HOLD_MS; when charging is not allowed, lowered to the present pack voltage
   (never 0: Victron reads CVL = 0 as over-voltage), never below DVL + 1 V;
 - CCL: the standard charge current (50 A, up to 70 A by config), tapering from
-  taper_start_mv to taper_end_mv on the highest cell, derated near the charge
+  taper_start_mv to taper_end_mv on the highest cell (to ccl_taper_floor_pct), then to
+  0 at ccl_zero_mv, short of COVP: with cells apart the pack reaches CVL late, and the
+  highest cell alone would otherwise be pushed into COVP; derated near the charge
   temperature limits; 0 when charging is not allowed;
 - DCL: the discharge current (100 A, or 50 A when the discharge started above 30 C,
   as DOCP's continuous limit), tapering as the lowest cell nears empty, derated near the
@@ -84,6 +86,7 @@ class Limits:
         # currents
         floor = c.ccl_taper_floor_pct * 10
         ccl = c.ccl_ma * _ramp(s.max_mv, c.taper_start_mv, c.taper_end_mv, floor) // _PERMILLE
+        ccl = ccl * _ramp(s.max_mv, c.taper_end_mv, c.ccl_zero_mv) // _PERMILLE
         ccl = ccl * _ramp(s.tmax_dc, c.chtp_warn_dc, c.chtp_trip_dc) // _PERMILLE
         ccl = ccl * _ramp(s.tmin_dc, c.charge_cold_full_dc, c.cltp_trip_dc, 100) // _PERMILLE
         dcl = c.dcl_ma if c.dcl_ma < dcl_cap_ma else dcl_cap_ma
