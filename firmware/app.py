@@ -87,6 +87,7 @@ class App:
         self._saved_mode = 0
         self._saved_latched = []
         self.dt_ms = 0
+        self.work_wait_ms = 0
         self.store_errors = 0
 
     # -- boot ----------------------------------------------------------------------
@@ -188,11 +189,15 @@ class App:
             self._next_house = ticks.add(now, _HOUSEKEEPING_MS)
             self.housekeeping(now)
         wait = ticks.diff(self._next_tick, now)
-        b = ticks.diff(self._next_led, now)
-        if b < wait:
-            wait = b
         c = self.comms(now)
-        return c if c < wait else wait
+        if c < wait:
+            wait = c
+        h = ticks.diff(self._next_house, now)
+        # what is due next besides the LED beat (a simulator that samples the LEDs only
+        # now and then need not wake the firmware for the beats in between)
+        self.work_wait_ms = wait if wait < h else h
+        b = ticks.diff(self._next_led, now)
+        return b if b < wait else wait
 
     def comms(self, now):
         """The inverter link, between ticks; returns ms until it has a frame due."""

@@ -23,7 +23,9 @@ from drivers.mcp2515 import CanFrame
 from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
 
 _SET_PERIOD_MS = const(1000)
-_GRID_MS = const(50)  # frames go out on the LED beat's grid: no extra wake-ups
+# frames go out on the tick's grid, right after the tick that computed their values
+# (and with no wake-up of their own)
+_GRID_MS = const(100)
 _STALE_MS = const(150)  # a frame unsent this long has no listener (no ACK): drop it
 _CHECK_MS = const(1000)  # the CAN controller's error state
 _TEC_WARNING = const(96)
@@ -83,11 +85,17 @@ class InverterLink:
         self.rx = CanFrame()
         self.ext = protocol == 2
         if protocol == 2:
-            self.frames = tuple((can_id, schneider_can) for can_id, _p in schneider_can.FRAMES)
-            self.periods = tuple(period for _id, period in schneider_can.FRAMES)
+            table = schneider_can.FRAMES
+            self.frames = tuple((can_id, schneider_can) for can_id, _p, _o in table)
+            self.periods = tuple(period for _id, period, _o in table)
+            self.offsets = tuple(offset for _id, _p, offset in table)
         else:
             self.frames = ID1_SET if protocol == 1 else ID0_SET
+            n = len(self.frames)
             self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
+            # frame k of n k/n of the way into the second, on the grid (ID0: 11 frames
+            # in the 10 ticks of a second)
+            self.offsets = tuple(_SET_PERIOD_MS * k // n // _GRID_MS * _GRID_MS for k in range(n))
         n = len(self.frames)
         self.next_ms = [0] * n
         self.can_ok = False
@@ -109,12 +117,8 @@ class InverterLink:
         self._next_check = now
         if self.can is not None:
             self.can_ok = self.can.init(FILTERS_EXT if self.ext else FILTERS_STD)
-        # spread the set over its period: frame k of n starts k/n of the way in, on the
-        # grid (ID0: 11 frames 50-100 ms apart)
-        n = len(self.frames)
-        for k in range(n):
-            offset = self.periods[k] * k // n // _GRID_MS * _GRID_MS
-            self.next_ms[k] = ticks.add(now, offset)
+        for k in range(len(self.frames)):
+            self.next_ms[k] = ticks.add(now, self.offsets[k])
         self._due = now
         return self.can_ok
 

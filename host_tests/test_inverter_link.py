@@ -74,11 +74,12 @@ class FrameTimingTest(unittest.TestCase):
             self.assertEqual(gaps, {1000000}, hex(can_id))  # never closer than 200 ms
         starts = sorted(t for i, e, _d, t in tap.frames if i in ID0 and 2000000 <= t < 3000000)
         slots = [s // 1000 - 2000 for s in starts]
-        # k/11 of the second, on the 50 ms grid of the LED beat
-        self.assertEqual(slots, [0, 50, 150, 250, 350, 450, 500, 600, 700, 800, 900])
+        # k/11 of the second, on the 100 ms grid of the tick
+        self.assertEqual(slots, [0, 0, 100, 200, 300, 400, 500, 600, 700, 800, 900])
         for _i, ext, data, _t in tap.frames:
             if _i in ID0:
                 self.assertEqual((ext, len(data)), (False, 8))
+        self.assertEqual(sim.packs[0].app.link.tx_skipped, 0)
 
     def test_id1_sends_the_pylon_set_only(self):
         sim, tap = tapped(inverter="can", dip="0000010")
@@ -101,13 +102,14 @@ class FrameTimingTest(unittest.TestCase):
     def test_schneider_periods_and_29_bit_ids(self):
         sim, tap = tapped(inverter="can", dip="0000001")
         sim.run(21000)
-        for can_id, period in schneider_can.FRAMES:
+        for can_id, period, _offset in schneider_can.FRAMES:
             times = [t for i, e, _d, t in tap.frames if i == can_id and e and t >= 1000000]
             self.assertEqual(len(times), 20000 // period, hex(can_id))
             for a, b in zip(times, times[1:]):  # the gateway's heartbeat may delay one
                 self.assertLess(abs(b - a - period * 1000), 300, hex(can_id))
         std = [i for i, e, _d, _t in tap.frames if not e]
         self.assertEqual(std, [])
+        self.assertEqual(sim.packs[0].app.link.tx_skipped, 0)  # never more than 3 at once
         self.assertEqual(sim.inverter.ccl_ma, 50000)  # the gateway read 0x322
         self.assertFalse(lost(sim))
 

@@ -220,6 +220,7 @@ def _clock():
 
 
 def run_fast(sim, end_ms):
+    sim.every_led_beat = False  # no live view: the LEDs are sampled by the trace only
     sim.run(end_ms)
 
 
@@ -243,6 +244,7 @@ def run_realtime(sim, end_ms, view, pty=None):
                 view(sim)
                 last_view = now
             time.sleep(pause)
+        view(sim)  # the final state
     except KeyboardInterrupt:
         pass
 

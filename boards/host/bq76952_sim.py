@@ -133,6 +133,7 @@ class BQ76952Sim:
         self._noise = noise
         self._noise_at = 0
         self._cell_vals = [0] * N_CELLS
+        self.temps_dc = [250] * len(TEMP_REGS)  # what the sensors read now (0.1 C)
         self.power_on_reset()
 
     # -- state -------------------------------------------------------------------------
@@ -184,11 +185,11 @@ class BQ76952Sim:
         k = self._noise_at
         self._noise_at = (k + 17) % 1021
         vals = self._cell_vals
-        true_sum = 0.0
-        for i in range(N_CELLS):
-            v = cells[i]
-            true_sum += v
+        true_sum = sum(cells)
+        i = 0
+        for v in cells:
             vals[i] = int(v + 0.5) + noise[(k + 37 * i) % 1021]
+            i += 1
         if self.open_cells:
             # an open sense wire between cells n and n+1: n reads nothing, n+1 spans both
             for i in range(N_CELLS):
@@ -221,14 +222,25 @@ class BQ76952Sim:
         )
         zones = model.zone_temps_c()
         temps = (zones[0], zones[1], zones[2], zones[3], model.ambient_c, model.t_mos_c)
-        self.temps_dc = [0] * len(TEMP_REGS)
-        for slot in range(len(TEMP_REGS)):
+        dcs = self.temps_dc
+        for slot in range(6):
             over = self.ntc_fault[slot]
             if over is None:
                 over = self.temp_override[slot]
-            dc = over if over is not None else int(temps[slot] * 10 + 0.5)
-            self.temps_dc[slot] = dc
-            struct.pack_into("<H", self.regs, TEMP_REGS[slot], dc + KELVIN_DC)
+            dcs[slot] = over if over is not None else int(temps[slot] * 10 + 0.5)
+        # TEMP_REGS: six words in a row from 0x70
+        k = KELVIN_DC
+        struct.pack_into(
+            "<6H",
+            self.regs,
+            0x70,
+            dcs[0] + k,
+            dcs[1] + k,
+            dcs[2] + k,
+            dcs[3] + k,
+            dcs[4] + k,
+            dcs[5] + k,
+        )
         struct.pack_into("<H", self.regs, _T_INT, int(model.ambient_c * 10 + 0.5) + KELVIN_DC + 30)
         self._protections(vals)
         self._balancing()
@@ -370,7 +382,6 @@ class BQ76952Sim:
     scd = False
     scd_since_ms = 0
     current_ma = 0.0
-    temps_dc = (250, 250, 250, 250, 250, 250)
 
     # -- FETs --------------------------------------------------------------------------
     def attach_fet_pins(self, cfetoff, dfetoff):

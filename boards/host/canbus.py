@@ -207,6 +207,7 @@ class CanBus:
         self._lost = []
         self._acks = []
         self._stable = []
+        self._bits = {}  # frame -> frame_bits(frame)
         self._inject = {}
         self._losers = []
         self._cur = -1  # index of the sending node, -1 at idle
@@ -322,7 +323,13 @@ class CanBus:
         if best < 0:
             return False
         start = self.now_us
-        bits = frame_bits(frame[0], frame[1], frame[2], frame[3])
+        bits = self._bits.get(frame)
+        if bits is None:
+            # most frames repeat their content (names, capacities, steady values)
+            if len(self._bits) >= 512:
+                self._bits.clear()
+            bits = frame_bits(frame[0], frame[1], frame[2], frame[3])
+            self._bits[frame] = bits
         kind = 0
         if self._inject:
             left = self._inject.get(best, 0)

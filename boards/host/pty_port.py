@@ -20,6 +20,7 @@ class PtyPort:
         self.name = os.ttyname(self.slave)
         self.rx = bytearray()
         self.de = None
+        self.de_high = False
         self.wake_us = None
         self.tx_end_us = 0
         self.burst_start_us = 0

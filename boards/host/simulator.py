@@ -140,7 +140,7 @@ class SimPack:
             w = port.wake_us
             if w is not None and w < t:
                 t = w
-            if port.de is not None and port.de.level and t_us < port.tx_end_us < t:
+            if port.de_high and t_us < port.tx_end_us < t:
                 t = port.tx_end_us
         return t
 
@@ -150,7 +150,7 @@ class SimPack:
         if port is not None:
             if port.take_wake(t_us):
                 woke = True
-            elif port.de is not None and port.de.level and port.tx_end_us <= t_us:
+            elif port.de_high and port.tx_end_us <= t_us:
                 woke = True
         return woke
 
@@ -305,6 +305,10 @@ class Simulator:
             variant = "growatt" if kind == "growatt" else ("schneider" if pid == 2 else "pylon")
             self.inverter = self.bus.attach(CanInverter(self.clock, variant))
         self._inv_port = getattr(self.inverter, "port", None)
+        # False: wake the firmware for its LED beat only where a trace line samples the
+        # LEDs (their state then is exactly what every beat would have left); a run
+        # nobody watches between trace lines goes faster (tools/sim.py --fast)
+        self.every_led_beat = True
         self._next_control_us = 0
         self._events = scenario["events"]
         self._next_event = 0
@@ -458,11 +462,14 @@ class Simulator:
             if t_us >= self._next_control_us:
                 self._control(t_us)
         now_ticks = self.clock.ticks_ms()
+        sample = t >= self._next_trace
         for pack in self.packs:
-            if pack.due(t_us):
+            if pack.due(t_us) or sample:
                 w = pack.poll(t, now_ticks)
+                if not self.every_led_beat and pack.app is not None:
+                    w = pack.app.work_wait_ms
                 pack.next_us = (t + (w if w > 0 else 1)) * 1000  # the firmware counts ms
-        if t >= self._next_trace:
+        if sample:
             for pack in self.packs:
                 pack.step_to(t)
             self._trace([self.record(pack) for pack in self.packs])

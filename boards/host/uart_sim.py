@@ -61,7 +61,9 @@ class Port:
     def attach_de(self, pin):
         """The transceiver's driver-enable pin (None: this end drives while it sends)."""
         self.de = pin
+        self.de_high = False  # the pin's level, kept by its listener
         if pin is not None:
+            self.de_high = bool(pin.level)
             pin.sim_listen(self._de_changed)
 
     # -- the machine.UART side --------------------------------------------------------
@@ -148,6 +150,7 @@ class Port:
         self.wake_us = start + sender.char_us(len(buf)) + self.idle_us()
 
     def _de_changed(self, pin, level):
+        self.de_high = bool(level)
         if level:
             return
         now = self.clock.t_us

@@ -13,21 +13,22 @@ from protocols.fields import clear, div_round, u16be, u32be
 
 HEARTBEAT = const(0x310)
 
-# id, period ms (protocols.md section 3)
+# id, period ms (protocols.md section 3), offset ms within the period: on the 100 ms
+# tick grid, one 500 ms frame in every slot and at most one slower frame beside it
 FRAMES = (
-    (0x320, 2000),
-    (0x321, 500),
-    (0x322, 500),
-    (0x323, 500),
-    (0x324, 500),
-    (0x325, 500),
-    (0x326, 2000),
-    (0x327, 2000),
-    (0x328, 10000),
-    (0x330, 10000),
-    (0x331, 10000),
-    (0x332, 10000),
-    (0x333, 10000),
+    (0x320, 2000, 0),
+    (0x321, 500, 0),
+    (0x322, 500, 100),
+    (0x323, 500, 200),
+    (0x324, 500, 300),
+    (0x325, 500, 400),
+    (0x326, 2000, 700),
+    (0x327, 2000, 1400),
+    (0x328, 10000, 300),
+    (0x330, 10000, 2300),
+    (0x331, 10000, 4300),
+    (0x332, 10000, 6300),
+    (0x333, 10000, 8300),
 )
 
 # 0x325 warning/fault bits (read as bit indexes; enum vs bit index is unclear upstream)
