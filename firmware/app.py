@@ -45,6 +45,7 @@ STAGE_COMMS = const(7)
 # on a board, the longest sleep between polls: the UART's receive buffer and the CAN
 # controller's two receive buffers must be emptied before they overflow
 COMM_POLL_MS = const(5)
+CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
 
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
@@ -88,6 +89,10 @@ class App:
         self._saved_latched = []
         self.dt_ms = 0
         self.work_wait_ms = 0
+        self._present = False  # the inverter, as last logged
+        self._bus_off = 0  # the CAN controller's bus-off count, as last logged
+        self._can_failed = False
+        self._can_retry_at = 0
         self.store_errors = 0
 
     # -- boot ----------------------------------------------------------------------
@@ -121,12 +126,8 @@ class App:
         if board.rs485 is not None:
             board.rs485.set_baud(self.baud)
         self.link = InverterLink(board.can, board.rs485, self.protocol)
-        if board.can is not None:
-            self.events.log(now, ev.COMM, ev.COMM_CAN, 1 if self.link.start(now) else 0)
-        else:
-            self.link.start(now)
-        self._present = False
-        self._bus_off = 0
+        self.link.start(now)
+        self._can_setup(now)
         self.afe_ok = self._afe_setup(now)
         self.tick_ms = self.cfg.tick_ms
         self._next_tick = now
@@ -307,8 +308,24 @@ class App:
         except Exception:  # noqa: BLE001
             self.store_errors += 1
 
+    def _can_setup(self, now):
+        """(Re)start the CAN controller; a missing or failing one is logged and tried
+        again every CAN_RETRY_MS, never allowed to stop the pack."""
+        if self.board.can is None:
+            return
+        try:
+            ok = self.link.start_can()
+        except Exception:  # noqa: BLE001 - an SPI failure must not stop the boot
+            ok = False
+        if ok or not self._can_failed:  # a failure is logged once, not at every retry
+            self.events.log(now, ev.COMM, ev.COMM_CAN, 1 if ok else 0)
+        self._can_failed = not ok
+        self._can_retry_at = ticks.add(now, CAN_RETRY_MS)
+
     def _link_events(self, now):
         link = self.link
+        if self._can_failed and ticks.diff(now, self._can_retry_at) >= 0:
+            self._can_setup(now)
         present = link.heard_ever() and link.age_ms(now) < self.cfg.inverter_lost_ms
         if present and not self._present:
             self.events.log(now, ev.COMM, ev.COMM_INVERTER, 1, link.protocol)

@@ -6,9 +6,10 @@ Chooses the protocol set from the DIP switch (protocols.md "Our choices"):
 - ID1: the Pylon set as the ID1 inverters read it, plus Growatt's set whenever a 0x301
   request arrives;
 - ID2: the Schneider set (29-bit ids, each frame on its own period).
-The periodic set is spread evenly over its period (one frame per slot), so every id
-goes out once per period and never twice within 200 ms; frames are encoded into one
-preallocated buffer at the moment they are queued, so they carry the newest values.
+The periodic set is spread over its period on the tick's 100 ms grid (never more than
+two frames in a slot, the controller has three TX buffers), so every id goes out once
+per period and never twice within 200 ms; frames are encoded into one preallocated
+buffer at the moment they are queued, so they carry the newest values.
 
 Supervision: the inverter is present while its heartbeat (0x305/0x307, Growatt's 0x301,
 Schneider's 0x310) or its RS485 polls keep coming; `age_ms()` is the time since it last
@@ -31,6 +32,7 @@ _CHECK_MS = const(1000)  # the CAN controller's error state
 _TEC_WARNING = const(96)
 _AGE_CAP_MS = const(0x20000000)
 _NEVER = const(-1)
+_RX_PER_POLL = const(16)  # a busy bus cannot keep the loop reading
 
 # ID1: the Pylon V1.2 set with 0x379; ID0: the same plus the SMA/Victron frames. Each
 # frame once a second.
@@ -113,13 +115,18 @@ class InverterLink:
         self.stale_dropped = 0
 
     def start(self, now):
+        """The schedule from now; the CAN controller is started by start_can()."""
         self._since = now
         self._next_check = now
-        if self.can is not None:
-            self.can_ok = self.can.init(FILTERS_EXT if self.ext else FILTERS_STD)
         for k in range(len(self.frames)):
             self.next_ms[k] = ticks.add(now, self.offsets[k])
         self._due = now
+
+    def start_can(self):
+        """Reset and configure the CAN controller; True when it runs."""
+        self.can_ok = self.can is not None and self.can.init(
+            FILTERS_EXT if self.ext else FILTERS_STD
+        )
         return self.can_ok
 
     def age_ms(self, now):
@@ -174,7 +181,7 @@ class InverterLink:
         can = self.can
         f = self.rx
         n = 0
-        while can.recv(f):
+        while n < _RX_PER_POLL and can.recv(f):
             n += 1
             if f.ext:
                 if f.can_id == schneider_can.HEARTBEAT and self.ext:

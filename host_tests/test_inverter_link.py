@@ -352,6 +352,35 @@ class BadInputTest(unittest.TestCase):
         self.assertTrue(sim.packs[0].model.fet_states()[1])
 
 
+class ControllerTest(unittest.TestCase):
+    def test_a_dead_can_controller_is_retried_and_never_stops_the_pack(self):
+        sim = make_sim(inverter="none", events=[{"at_s": 1, "current_a": -20}])
+        pack = sim.packs[0]
+        chip = pack.can_chip
+
+        def dead(wbuf, rbuf):
+            if rbuf is not None:
+                for i in range(len(rbuf)):
+                    rbuf[i] = 0xFF  # nobody drives MISO
+
+        chip.spi_transfer = dead
+        pack.power_off()
+        pack.power_on()  # boots with the controller silent
+        sim.run(25000)
+        app = pack.app
+        comm = [r[4] for r in logged(app.events, ev.COMM, ev.COMM_CAN)]
+        self.assertEqual(comm, [0])  # failed, logged once though retried at 10 s and 20 s
+        self.assertFalse(app.link.can_ok)
+        self.assertTrue(pack.model.fet_states()[1])  # the pack serves all the same
+        self.assertLess(app.sample.current_ma, -19000)
+        self.assertEqual(app.exceptions, 0)
+        del chip.spi_transfer  # it answers again: started at the next retry (30 s)
+        sim.run(31000)
+        comm = [r[4] for r in logged(app.events, ev.COMM, ev.COMM_CAN)]
+        self.assertEqual(comm, [0, 1])
+        self.assertTrue(app.link.can_ok)
+
+
 class AllocationTest(unittest.TestCase):
     def test_the_link_allocates_nothing(self):
         # under MicroPython an allocation with the heap locked raises MemoryError, which

@@ -85,6 +85,9 @@ The simulated inverter:
     --inverter none the pack's controller goes error-passive and the log stays empty
     (the log is a listen-only tap: it acknowledges nothing)
   - --can-log timestamps are wall-clock seconds of the run's start plus simulated time
+  - with --fast the firmware is woken for its 50 ms LED beat only where a trace line
+    samples the LEDs (their state there is the same as with every beat); a trace
+    period of 50 ms resolves the waveforms as in real time
   - the simulated UART wakes the firmware 32 bit times after a request's last byte
     (the RP2040 UART's receive timeout), so a reply starts about 3.3 ms after the
     request at 9600 baud; firmware CPU time is not simulated
