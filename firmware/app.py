@@ -46,6 +46,7 @@ STAGE_COMMS = const(7)
 # controller's two receive buffers must be emptied before they overflow
 COMM_POLL_MS = const(5)
 CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
@@ -267,7 +268,7 @@ class App:
             self.state["latched"] = []
             self.store.save_state(self.state)
             self.board.restart()
-        self.ticks += 1
+        self.ticks = (self.ticks + 1) & _COUNT_MASK
         # healthy: a valid reading, or the sensor failure already latched (the safe state
         # is established and held; a reset loop would only flood the event log)
         self.healthy = s.valid or b.engine.names & _SENSOR_FAIL_BIT
@@ -309,21 +310,28 @@ class App:
             self.store_errors += 1
 
     def _can_setup(self, now):
-        """(Re)start the CAN controller; a missing or failing one is logged and tried
-        again every CAN_RETRY_MS, never allowed to stop the pack."""
+        """(Re)start the CAN controller; a missing or failing one is logged (with the
+        driver's FAULT_* as extra) and tried again every CAN_RETRY_MS, never allowed to
+        stop the pack."""
         if self.board.can is None:
             return
         try:
-            ok = self.link.start_can()
+            ok = self.link.start_can(now)
         except Exception:  # noqa: BLE001 - an SPI failure must not stop the boot
             ok = False
         if ok or not self._can_failed:  # a failure is logged once, not at every retry
-            self.events.log(now, ev.COMM, ev.COMM_CAN, 1 if ok else 0)
+            self.events.log(now, ev.COMM, ev.COMM_CAN, 1 if ok else 0, self.link.can_fault)
         self._can_failed = not ok
         self._can_retry_at = ticks.add(now, CAN_RETRY_MS)
 
     def _link_events(self, now):
         link = self.link
+        if not (self._can_failed or link.can_ok or self.board.can is None):
+            # the controller failed while running (the link put it down): logged once
+            # with why, and started again at once, since a reset chip needs only that
+            self.events.log(now, ev.COMM, ev.COMM_CAN, 0, link.can_fault)
+            self._can_failed = True
+            self._can_retry_at = now
         if self._can_failed and ticks.diff(now, self._can_retry_at) >= 0:
             self._can_setup(now)
         present = link.heard_ever() and link.age_ms(now) < self.cfg.inverter_lost_ms
@@ -370,7 +378,7 @@ class App:
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot
         stop the next."""
-        self.exceptions += 1
+        self.exceptions = (self.exceptions + 1) & _COUNT_MASK
         self._failed = True
         self.safe_hold_ms = SAFE_HOLD_MS
         try:

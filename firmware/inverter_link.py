@@ -13,14 +13,19 @@ buffer at the moment they are queued, so they carry the newest values.
 
 Supervision: the inverter is present while its heartbeat (0x305/0x307, Growatt's 0x301,
 Schneider's 0x310) or its RS485 polls keep coming; `age_ms()` is the time since it last
-spoke (since boot if it never did), which the core turns into INVERTER_LOST. Nothing
-here blocks: the app calls poll() outside the protection tick and as often as it can.
+spoke (since boot if it never did; it stops at about 6.2 days and stays there), which
+the core turns into INVERTER_LOST. Nothing here blocks: the app calls poll() outside the
+protection tick and as often as it can.
+
+A CAN controller that fails while running (the SPI raises OSError, the chip was reset or
+browned out, nothing drives MISO) is put down here: can_ok False, can_fault says why.
+The pack and the RS485 port carry on; the app starts the controller again (start_can()).
 """
 
 from micropython import const
 
 from bms import ticks
-from drivers.mcp2515 import CanFrame
+from drivers.mcp2515 import FAULT_NONE, FAULT_SPI, CanFrame
 from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
 
 _SET_PERIOD_MS = const(1000)
@@ -30,9 +35,11 @@ _GRID_MS = const(100)
 _STALE_MS = const(150)  # a frame unsent this long has no listener (no ACK): drop it
 _CHECK_MS = const(1000)  # the CAN controller's error state
 _TEC_WARNING = const(96)
-_AGE_CAP_MS = const(0x20000000)
+# the longest tick difference: the age stops here (and stays, see age_ms())
+_AGE_CAP_MS = const(0x1FFFFFFF)
 _NEVER = const(-1)
 _RX_PER_POLL = const(16)  # a busy bus cannot keep the loop reading
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
 # ID1: the Pylon V1.2 set with 0x379; ID0: the same plus the SMA/Victron frames. Each
 # frame once a second.
@@ -57,12 +64,13 @@ ID0_SET = ID1_SET + tuple(
         victron_can.EXTREMES,
     )
 )
-_HEARTBEATS_STD = (pylon_can.KEEPALIVE, 0x307, growatt_can.REQUEST)
+VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
+_HEARTBEATS_STD = (pylon_can.KEEPALIVE, VICTRON_KEEPALIVE, growatt_can.REQUEST)
 # receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs
 _STD_EXACT = (0x7FF, False)
 FILTERS_STD = (
     _STD_EXACT,
-    [(pylon_can.KEEPALIVE, False), (0x307, False)],
+    [(pylon_can.KEEPALIVE, False), (VICTRON_KEEPALIVE, False)],
     _STD_EXACT,
     [(growatt_can.REQUEST, False)],
 )
@@ -101,6 +109,7 @@ class InverterLink:
         n = len(self.frames)
         self.next_ms = [0] * n
         self.can_ok = False
+        self.can_fault = FAULT_NONE  # why can_ok is False: drivers.mcp2515's FAULT_*
         self.heard = _NEVER  # when the inverter last spoke
         self._since = 0  # boot: the age counts from here until it first speaks
         self._growatt = 0  # Growatt frames still to send for the last 0x301 (count down)
@@ -113,6 +122,7 @@ class InverterLink:
         self.rx_other = 0  # frames that are not a heartbeat (another node's)
         self.tx_skipped = 0  # no free TX buffer when a frame was due
         self.stale_dropped = 0
+        self.can_faults = 0  # times the running controller failed
 
     def start(self, now):
         """The schedule from now; the CAN controller is started by start_can()."""
@@ -122,17 +132,45 @@ class InverterLink:
             self.next_ms[k] = ticks.add(now, self.offsets[k])
         self._due = now
 
-    def start_can(self):
-        """Reset and configure the CAN controller; True when it runs."""
-        self.can_ok = self.can is not None and self.can.init(
-            FILTERS_EXT if self.ext else FILTERS_STD
-        )
+    def start_can(self, now):
+        """Reset and configure the CAN controller; True when it runs, else can_fault
+        says why."""
+        can = self.can
+        if can is None:
+            self.can_ok = False
+            return False
+        try:
+            self.can_ok = can.init(FILTERS_EXT if self.ext else FILTERS_STD)
+            self.can_fault = can.fault
+        except OSError:
+            self.can_ok = False
+            self.can_fault = FAULT_SPI
+        if self.can_ok:
+            # spread over the period again from now: the frames missed while CAN was
+            # down would otherwise all fall due at once, and stay bunched
+            for k in range(len(self.frames)):
+                self.next_ms[k] = ticks.add(now, self.offsets[k])
+            self._due = now
+            self._next_check = ticks.add(now, _CHECK_MS)
+            self._growatt = 0
+            self._pending_since = _NEVER
         return self.can_ok
 
     def age_ms(self, now):
-        ref = self._since if self.heard == _NEVER else self.heard
-        age = ticks.diff(now, ref)
-        return age if age < _AGE_CAP_MS else _AGE_CAP_MS
+        """ms since the inverter last spoke (since start() if it never did), at most
+        _AGE_CAP_MS. A tick difference turns negative past half the tick period (6.2
+        days), so once the cap is reached the reference is moved along to stay the cap
+        behind now: the age stays there until the inverter speaks. Called every tick."""
+        heard = self.heard != _NEVER
+        age = ticks.diff(now, self.heard if heard else self._since)
+        if 0 <= age < _AGE_CAP_MS:
+            return age
+        ref = ticks.add(now, -_AGE_CAP_MS)
+        if heard:
+            self.heard = ref
+        else:
+            self._since = ref
+        return _AGE_CAP_MS
 
     def heard_ever(self):
         return self.heard != _NEVER
@@ -141,29 +179,32 @@ class InverterLink:
         self.heard = now
 
     def poll(self, b, now):
-        """Receive, answer, send what is due; returns ms until a frame is next due.
+        """Receive, answer, send what is due; returns ms until a frame is next due (or,
+        while an RS485 reply goes out, until its last stop bit is).
         b: the core (bms.core.Bms), whose state the frames report; it must have stepped
         at least once (b.sample set)."""
         wait = 1000
-        if self.rs485 is not None:
-            self._rs485(b, now)
-        can = self.can
-        if can is not None and self.can_ok:
-            if can.attention() and not self._receive(now):
-                self._next_check = now  # INT without a frame: an error flag to read
-            if ticks.diff(now, self._next_check) >= 0:
-                self._next_check = ticks.add(now, _CHECK_MS)
-                can.check()
-            wait = self._send(b, now)
-        return wait
+        # while our reply goes out, wake when its last stop bit is due, to release DE
+        rs_wait = self._rs485(b, now) if self.rs485 is not None else 1000
+        if self.can is not None and self.can_ok:
+            try:
+                wait = self._can(b, now)
+            except OSError:  # the SPI failed: CAN stops, the pack and RS485 carry on
+                self._can_down(FAULT_SPI)
+        return wait if wait < rs_wait else rs_wait
 
     def _rs485(self, b, now):
+        """Answer every request waiting; returns ms until the port next needs a poll."""
         port = self.rs485
         server = self.server
         while True:
             n = port.poll(now)
             if not n:
-                return
+                if port.sending:
+                    # the UART's end can lag its due time by up to 1 ms: then retry in 1
+                    left = port.tx_left_ms(now)
+                    return left if left > 0 else 1
+                return 1000
             if server is None:
                 continue
             others = server.not_ours
@@ -171,10 +212,30 @@ class InverterLink:
             if length or server.not_ours != others:
                 # a frame for us (whatever its errors), or a poll of another battery:
                 # either way the inverter is there
-                self.polls += 1
+                self.polls = (self.polls + 1) & _COUNT_MASK
                 self._spoke(now)
             if length:
-                port.send(server.reply(length))
+                port.send(server.reply(length), now)
+
+    def _can(self, b, now):
+        """Receive, read the error state when due, send what is due; returns ms until a
+        frame is next due. A controller that stopped answering as configured is put
+        down here: the app starts it again (App._can_setup)."""
+        can = self.can
+        if can.attention() and not self._receive(now) and can.int_pin is not None:
+            self._next_check = now  # INT without a frame: an error flag to read
+        if ticks.diff(now, self._next_check) >= 0:
+            self._next_check = ticks.add(now, _CHECK_MS)
+            can.check()
+        wait = self._send(b, now) if can.ok else 1000
+        if not can.ok:  # reset, browned out, or nothing drives MISO
+            self._can_down(can.fault)
+        return wait
+
+    def _can_down(self, fault):
+        self.can_ok = False
+        self.can_fault = fault
+        self.can_faults = (self.can_faults + 1) & _COUNT_MASK
 
     def _receive(self, now):
         """Read every waiting frame; returns how many."""
@@ -185,17 +246,17 @@ class InverterLink:
             n += 1
             if f.ext:
                 if f.can_id == schneider_can.HEARTBEAT and self.ext:
-                    self.heartbeats += 1
+                    self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                     self._spoke(now)
                 else:
-                    self.rx_other += 1
+                    self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             elif f.can_id in _HEARTBEATS_STD and not self.ext:
-                self.heartbeats += 1
+                self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
                 if f.can_id == growatt_can.REQUEST and self.protocol == 1:
                     self._growatt = growatt_can.LAST - growatt_can.FIRST + 1
             else:
-                self.rx_other += 1
+                self.rx_other = (self.rx_other + 1) & _COUNT_MASK
         return n
 
     def _send(self, b, now):
@@ -219,7 +280,8 @@ class InverterLink:
                 can_id, codec = self.frames[k]
                 n = codec.encode(can_id, buf, b)
                 if not can.send(can_id, buf, n, self.ext):
-                    self.tx_skipped += 1  # skipped, not delayed: the next one is fresh
+                    # skipped, not delayed: the next one is fresh
+                    self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
                 period = self.periods[k]
                 nxt[k] = ticks.add(nxt[k], period)
                 if ticks.diff(nxt[k], now) <= 0:  # fell behind: keep the spacing
@@ -244,5 +306,5 @@ class InverterLink:
         elif self._pending_since == _NEVER:
             self._pending_since = now
         elif ticks.diff(now, self._pending_since) >= _STALE_MS:
-            self.stale_dropped += can.abort()
+            self.stale_dropped = (self.stale_dropped + can.abort()) & _COUNT_MASK
             self._pending_since = _NEVER

@@ -9,12 +9,14 @@ import support
 
 from bms import events as ev
 from bms import protections as pt
+from bms import ticks
 from bms.config import Config
 from bms.core import MODE_NAMES, Bms, Inputs
 from bms.sample import CELLS, Sample
 
 TICK = 100
 _TICKS_MASK = 0x3FFFFFFF
+_AGE_CAP_MS = 0x1FFFFFFF  # inverter_link's cap: a silence never shrinks back
 NOMINAL_MV = 3300
 NOMINAL_DC = 250
 
@@ -85,7 +87,8 @@ class Rig:
     def _step(self, dt):
         self.now = (self.now + dt) & _TICKS_MASK  # a board's ticks_ms wraps at 2**30
         if self.comm_since is not None:
-            self.inp.comm_age_ms = self.now - self.comm_since
+            age = ticks.diff(self.now, self.comm_since)  # as the link's age: capped
+            self.inp.comm_age_ms = age if 0 <= age < _AGE_CAP_MS else _AGE_CAP_MS
         self.s.reduce()
         self.bms.step(self.s, self.inp, self.now, dt)
 

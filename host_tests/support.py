@@ -3,6 +3,7 @@
 - cpython_only: the one allowed reason to skip (tools/test.py refuses any other).
 - make_sim / run_trace: a simulator from a scenario dict, and its trace as a list.
 - logged: the event-log records of one code.
+- count_spi: the command byte of every SPI transfer a simulated chip sees from now on.
 - ROOT: the repository, for tests that read files.
 """
 
@@ -88,3 +89,17 @@ def listdir_py(folder):
 def read(path):
     with open(ROOT + "/" + path) as f:
         return f.read()
+
+
+def count_spi(chip):
+    """Record the first (command) byte of every SPI transfer to the simulated chip; returns
+    the list it fills."""
+    calls = []
+    real = chip.spi_transfer
+
+    def counted(wbuf, rbuf):
+        calls.append(wbuf[0])
+        real(wbuf, rbuf)
+
+    chip.spi_transfer = counted
+    return calls

@@ -117,35 +117,37 @@ def pylon_alarm_bytes(names, charging):
 # 9 contactor, 10 short circuit, 11 BMS internal, 12 cell imbalance, 13-15 reserved /
 # generator. The pack judges all but 9 and 13-15, which it sends as 00.
 VICTRON_USED = (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)
-# name -> (alarm pairs, warning pairs)
+# name -> the pairs it sets: in the alarm half when it is a fault or locked until RESET,
+# else in the warning half (a one-direction stop must not put a Sunny Island in standby)
 VICTRON_PAIRS = {
-    "COVP": ((0, 1), ()),
-    "POVP": ((0, 1), ()),
-    "CUVP": ((0, 2), ()),
-    "PUVP": ((0, 2), ()),
-    "CHTP": ((0, 3, 5), ()),
-    "DHTP": ((0, 3), ()),
-    "MOS_OTP": ((0, 3), ()),
-    "CLTP": ((0, 4, 6), ()),
-    "DLTP": ((0, 4), ()),
-    "COCP": ((0, 8), ()),
-    "DOCP": ((0, 7), ()),
-    "SCP": ((0, 10), ()),
-    "REVERSE": ((0, 11), ()),
-    "SENSOR_FAIL": ((0, 11), ()),
-    "MOS_FAIL": ((0, 11), ()),
-    "PRECHARGE_FAIL": ((0, 11), ()),
-    "CELL_IMBALANCE": ((), (0, 12)),
-    "LOW_VOLTAGE": ((), (0, 2)),
-    "HIGH_VOLTAGE": ((), (0, 1)),
-    "HIGH_TEMP": ((), (0, 3, 5)),
-    "LOW_TEMP": ((), (0, 4, 6)),
-    "INVERTER_LOST": ((), ()),
-    "PACK_LOST": ((), (11,)),  # BMS internal only (the codec keeps it out of "general")
+    "COVP": (0, 1),
+    "POVP": (0, 1),
+    "CUVP": (0, 2),
+    "PUVP": (0, 2),
+    "CHTP": (0, 3, 5),
+    "DHTP": (0, 3),
+    "MOS_OTP": (0, 3),
+    "CLTP": (0, 4, 6),
+    "DLTP": (0, 4),
+    "COCP": (0, 8),
+    "DOCP": (0, 7),
+    "SCP": (0, 10),
+    "REVERSE": (0, 11),
+    "SENSOR_FAIL": (0, 11),
+    "MOS_FAIL": (0, 11),
+    "PRECHARGE_FAIL": (0, 11),
+    "CELL_IMBALANCE": (0, 12),
+    "LOW_VOLTAGE": (0, 2),
+    "HIGH_VOLTAGE": (0, 1),
+    "HIGH_TEMP": (0, 3, 5),
+    "LOW_TEMP": (0, 4, 6),
+    "INVERTER_LOST": (),
+    "PACK_LOST": (11,),  # BMS internal only (the codec keeps it out of "general")
 }
+VICTRON_FAULTS = ("SCP", "REVERSE", "SENSOR_FAIL", "MOS_FAIL", "PRECHARGE_FAIL", "MOS_OTP")
 
 
-def victron_pairs(names, charging):
+def victron_pairs(names, charging, locked=0):
     alarms = set()
     warnings = set()
     for name in ALL_NAMES:
@@ -153,15 +155,15 @@ def victron_pairs(names, charging):
             continue
         if name == "HIGH_CURRENT":
             warnings.update((0, 8) if charging else (0, 7))
+        elif name in VICTRON_FAULTS or locked & bit(name):
+            alarms.update(VICTRON_PAIRS[name])
         else:
-            a, w = VICTRON_PAIRS[name]
-            alarms.update(a)
-            warnings.update(w)
+            warnings.update(VICTRON_PAIRS[name])
     return alarms, warnings
 
 
-def victron_alarm_bytes(names, charging):
-    alarms, warnings = victron_pairs(names, charging)
+def victron_alarm_bytes(names, charging, locked=0):
+    alarms, warnings = victron_pairs(names, charging, locked)
     out = bytearray(8)
     for base, active in ((0, alarms), (4, warnings)):
         for k in VICTRON_USED:
@@ -416,13 +418,25 @@ class VictronTest(FrameCase):
                     b.engine.names = names
                     expected = victron_alarm_bytes(names, charging)
                     self.assertEqual(encode(victron_can, 0x35A, b), (8, expected), name)
+                    # locked until RESET: an alarm, whatever the protection
+                    b.engine.locked = names & ((1 << pt.FIRST_WARNING) - 1)
+                    expected = victron_alarm_bytes(names, charging, b.engine.locked)
+                    self.assertEqual(encode(victron_can, 0x35A, b), (8, expected), name)
+                    b.engine.locked = 0
 
     def test_pairs_worked_out(self):
         b = make().bms
-        b.engine.names = bit("COVP")  # general and high-voltage alarms
-        self.assertFrame(victron_can, 0x35A, b, "A5 AA A2 02 AA AA A2 02")
+        b.engine.names = bit("COVP")  # general and high-voltage warnings: charging stops
+        self.assertFrame(victron_can, 0x35A, b, "AA AA A2 02 A5 AA A2 02")
         b.engine.names = bit("CHTP")  # general, high temp, high temp while charging
-        self.assertFrame(victron_can, 0x35A, b, "69 A6 A2 02 AA AA A2 02")
+        self.assertFrame(victron_can, 0x35A, b, "AA AA A2 02 69 A6 A2 02")
+        b.engine.names = bit("MOS_OTP")  # both FETs open: general and high temp alarms
+        self.assertFrame(victron_can, 0x35A, b, "69 AA A2 02 AA AA A2 02")
+        b.engine.names = bit("COCP")  # high charge current warning
+        self.assertFrame(victron_can, 0x35A, b, "AA AA A2 02 A9 AA A1 02")
+        b.engine.locked = b.engine.names  # locked out until RESET: the alarm
+        self.assertFrame(victron_can, 0x35A, b, "A9 AA A1 02 AA AA A2 02")
+        b.engine.locked = 0
         b.engine.names = bit("SCP")
         self.assertFrame(victron_can, 0x35A, b, "A9 AA 92 02 AA AA A2 02")
         b.engine.names = bit("SENSOR_FAIL")
@@ -438,7 +452,7 @@ class VictronTest(FrameCase):
         r = make()
         r.cell(3, 3650)  # COVP, high voltage and imbalance warnings
         r.run_ms(1100)
-        self.assertFrame(victron_can, 0x35A, r.bms, "A5 AA A2 02 A5 AA A2 01")
+        self.assertFrame(victron_can, 0x35A, r.bms, "AA AA A2 02 A5 AA A2 01")
         r.cell(3, 3300)
         r.tick()
         self.assertFrame(victron_can, 0x35A, r.bms, "AA AA A2 02 AA AA A2 02")
@@ -766,7 +780,7 @@ class CodecPropertyTest(unittest.TestCase):
         self.assertEqual(frames[0x379], hx("6400000000000000"))
         # Victron
         d = frames[0x35A]
-        alarms, warnings = victron_pairs(names, charging)
+        alarms, warnings = victron_pairs(names, charging, b.engine.locked)
         for half, active in ((0, alarms), (4, warnings)):
             for k in range(16):
                 pair = d[half + k // 4] >> (2 * (k % 4)) & 3
@@ -778,7 +792,7 @@ class CodecPropertyTest(unittest.TestCase):
         d = frames[0x372]
         self.assertEqual(
             (le16(d, 0), le16(d, 2), le16(d, 4), le16(d, 6)),
-            (1, 0 if b.allow_chg else 1, 0 if b.allow_dsg else 1, 0),
+            (1, 0 if b.allow_chg else 1, 0 if b.relay_dsg else 1, 0),
         )
         d = frames[0x373]
         self.assertEqual((le16(d, 0), le16(d, 2)), (min(s.cells_mv), max(s.cells_mv)))

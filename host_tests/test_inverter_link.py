@@ -2,17 +2,25 @@
 
 Everything here runs the real firmware against the simulated board: the MCP2515 on the
 simulated CAN bus, the RS485 wire, and the simulated inverters of boards/host/
-inverter_sim.py, which decode our frames with their own code.
+inverter_sim.py, which decode our frames with their own code. A few tests drive the
+link itself (its age over days, its SPI traffic without an INT pin).
 """
 
 import unittest
 
 import micropython
-from support import logged, make_sim, run_trace
+from core_rig import Rig
+from support import count_spi, logged, make_sim, run_trace
 
 from bms import events as ev
 from bms import protections as pt
-from boards.host.canbus import frame_bits
+from bms import ticks
+from boards.host import machine
+from boards.host.canbus import CanBus, frame_bits
+from boards.host.mcp2515_sim import MCP2515Sim
+from drivers import mcp2515
+from drivers.mcp2515 import MCP2515
+from inverter_link import InverterLink
 from protocols import schneider_can
 
 ID0 = (0x351, 0x355, 0x356, 0x359, 0x35A, 0x35C, 0x35E, 0x35F, 0x372, 0x373, 0x379)
@@ -268,7 +276,10 @@ class InverterObeysTest(unittest.TestCase):
     def test_no_limits_from_the_battery_no_current(self):
         # a silent CAN controller: the inverter hears nothing and leaves the battery alone
         sim = make_sim(inverter="can", events=[{"at_s": 0, "current_a": 30}])
-        sim.packs[0].app.link.can_ok = False
+        pack = sim.packs[0]
+        pack.can_chip.spi_transfer = floating  # nothing answers on its SPI
+        pack.power_off()
+        pack.power_on()
         trace = run_trace(sim, 30, trace_ms=1000)
         self.assertLess(max(abs(r["current_raw_ma"]) for r in trace), 100)  # sensor noise
         self.assertEqual(sim.inverter.limits_us, None)
@@ -415,6 +426,168 @@ class PersistTest(unittest.TestCase):
         pack.power_off()
         pack.power_on()
         self.assertEqual(pack.app.bms.limits.no_full_s, 12345)
+
+
+# -- the CAN controller failing while the pack runs, the link age, counters ---------------
+
+HOUR_MS = 3600000
+
+
+def floating(wbuf, rbuf):
+    """An SPI transfer with nothing driving MISO: every byte reads 0xFF."""
+    if rbuf is not None:
+        for i in range(len(rbuf)):
+            rbuf[i] = 0xFF
+
+
+def spi_error(wbuf, rbuf):
+    raise OSError(5)  # EIO, as an esp32 SPI transfer raises it
+
+
+def comm_can(app):
+    """The COMM_CAN events as (t_ms, 1 up / 0 failed, the driver's FAULT_*)."""
+    return [(r[1], r[4], r[5]) for r in logged(app.events, ev.COMM, ev.COMM_CAN)]
+
+
+class CanFailureTest(unittest.TestCase):
+    def fail_at_10_s(self, how, back_s=30, end_s=45):
+        sim = make_sim(inverter="can", events=[{"at_s": 1, "current_a": -20}])
+        sim.run(10000)
+        pack = sim.packs[0]
+        chip = pack.can_chip
+        if how is None:
+            chip.reset()  # a brown-out of the controller alone: configuration mode
+        else:
+            chip.spi_transfer = how
+        trace = run_trace(sim, back_s - 10, trace_ms=1000)
+        self.assertEqual(pack.app.link.can_ok, how is None)
+        if how is not None:
+            del chip.spi_transfer
+        trace += run_trace(sim, end_s - back_s, trace_ms=1000)
+        app = pack.app
+        # the pack served all along: no safe state, no exception, no warning
+        self.assertEqual(app.exceptions, 0)
+        self.assertEqual(logged(app.events, ev.EXCEPTION), [])
+        for r in trace:
+            self.assertEqual(r["fets"]["discharge"], True, r["t_ms"])
+            self.assertEqual((r["protections"], r["warnings"]), ([], []), r["t_ms"])
+        self.assertLess(app.sample.current_ma, -19000)
+        self.assertEqual(app.link.can_faults, 1)
+        self.assertTrue(app.link.can_ok)
+        return sim, app
+
+    def test_spi_errors_leave_the_pack_on_and_can_comes_back(self):
+        sim, app = self.fail_at_10_s(spi_error)
+        # down at 10 s, logged with why at the next housekeeping beat and tried at once,
+        # again at 21 s (not logged), and up at the retry after the SPI works (31 s)
+        self.assertEqual(comm_can(app), [(0, 1, 0), (11000, 0, mcp2515.FAULT_SPI), (31000, 1, 0)])
+        self.assertGreater(sim.inverter.limits_us, 44000000)  # the inverter hears us again
+        self.assertEqual(app.link.tx_skipped, 0)  # the set spread over the second again
+
+    def test_a_reset_controller_is_started_again_at_once(self):
+        sim, app = self.fail_at_10_s(None, 30, 30)
+        # the fourth frame after the reset found no free buffer and read CANSTAT: found
+        # in configuration mode, restarted at the next beat
+        self.assertEqual(
+            comm_can(app), [(0, 1, 0), (11000, 0, mcp2515.FAULT_MODE_LOST), (11000, 1, 0)]
+        )
+        self.assertEqual(app.board.can.tx_busy, 1)
+        self.assertEqual(app.link.tx_skipped, 1)
+        self.assertGreater(sim.inverter.limits_us, 29000000)
+        self.assertEqual(sim.inverter.received[0x351], 29)  # missed only at 10 s
+
+    def test_a_floating_miso_is_noticed_and_nothing_made_up(self):
+        sim, app = self.fail_at_10_s(floating)
+        self.assertEqual(
+            comm_can(app), [(0, 1, 0), (11000, 0, mcp2515.FAULT_GARBLED), (31000, 1, 0)]
+        )
+        link = app.link
+        self.assertEqual(link.rx_other, 0)  # no 0x1FFFFFFF frames out of the 0xFF reads
+        self.assertEqual(link.heartbeats, 10 + 14)  # 1-10 s and 32-45 s
+        self.assertEqual(app.board.can.bus_off, 0)
+        self.assertEqual(logged(app.events, ev.COMM, ev.COMM_BUS_OFF), [])
+
+
+class AgeTest(unittest.TestCase):
+    """The link age past half the tick period (6.2 days), where a tick difference wraps."""
+
+    def test_age_stops_at_the_cap_and_stays(self):
+        cap = 0x1FFFFFFF  # the longest tick difference
+        t0 = 0x3FFF0000  # the board's ticks_ms wraps a minute later
+        link = InverterLink(None, None, 0)
+        link.start(t0)
+        self.assertEqual(link.age_ms(ticks.add(t0, cap - 1)), cap - 1)
+        self.assertEqual(link.age_ms(ticks.add(t0, cap)), cap)
+        self.assertEqual(link.age_ms(ticks.add(t0, cap + 1)), cap)
+        link = InverterLink(None, None, 0)
+        link.start(t0)
+        ages = [link.age_ms(ticks.add(t0, h * HOUR_MS)) for h in range(0, 24 * 20 + 1)]
+        self.assertEqual(ages, [min(h * HOUR_MS, cap) for h in range(0, 24 * 20 + 1)])
+        self.assertFalse(link.heard_ever())
+        now = ticks.add(t0, 20 * 24 * HOUR_MS)
+        link._spoke(now)  # it speaks after 20 days
+        self.assertEqual(link.age_ms(now), 0)
+        self.assertEqual(link.age_ms(ticks.add(now, 1000)), 1000)
+        # heard, then silent for 13 days (past a whole tick period)
+        ages = [link.age_ms(ticks.add(now, h * HOUR_MS)) for h in range(0, 24 * 13 + 1)]
+        self.assertEqual(ages, [min(h * HOUR_MS, cap) for h in range(0, 24 * 13 + 1)])
+        self.assertTrue(link.heard_ever())
+
+    def test_a_week_of_silence_logs_no_inverter_up(self):
+        sim = make_sim(inverter="can")
+        sim.run(5000)
+        app = sim.packs[0].app
+        base = sim.clock.ticks_ms()
+        gap = ticks.diff(base, app.link.heard)  # its last heartbeat
+        self.assertEqual(len(logged(app.events, ev.COMM, ev.COMM_INVERTER)), 1)
+        ages = []
+        for h in range(1, 24 * 8):  # the housekeeping beat, hour by hour
+            now = ticks.add(base, h * HOUR_MS)
+            app._link_events(now)
+            ages.append(app.link.age_ms(now))
+        self.assertEqual(len(logged(app.events, ev.COMM, ev.COMM_INVERTER)), 1)
+        self.assertEqual(ages, [min(h * HOUR_MS + gap, 0x1FFFFFFF) for h in range(1, 24 * 8)])
+        self.assertEqual(min(ages[149:]), 0x1FFFFFFF)  # from 150 h on
+        self.assertFalse(app._present)
+
+
+class NoIntPinTest(unittest.TestCase):
+    def test_one_spi_transfer_per_idle_poll(self):
+        # without INT, a poll reads READ STATUS and nothing else; the error state is read
+        # once a second (two READs) and after a send that found no buffer
+        bus = CanBus()
+        bus.attach(Acker())
+        chip = bus.attach(MCP2515Sim(8000000))
+        cs = machine.Pin("CS", machine.Pin.OUT, value=1)
+        spi = machine.SPI(0)
+        spi.attach(cs, chip)
+        link = InverterLink(MCP2515(spi, cs, 8000000), None, 0)
+        link.start(0)
+        self.assertTrue(link.start_can(0))
+        core = Rig().settle().bms
+        calls = count_spi(chip)
+        for t in range(0, 2000, 5):
+            if t == 1000:
+                del calls[:]
+            bus.run_until(t * 1000)
+            link.poll(core, t)
+        # 200 polls, 11 frames (READ STATUS, LOAD TX, RTS), one check
+        self.assertEqual(len(calls), 200 + 11 * 3 + 2)
+        self.assertEqual(calls.count(0x03), 2)
+        self.assertEqual(link.can.sent, 22)
+        self.assertTrue(link.can_ok)
+
+
+class CounterTest(unittest.TestCase):
+    def test_link_and_app_counters_wrap_at_2_30(self):
+        sim = make_sim(inverter="can")
+        sim.run(5000)
+        app = sim.packs[0].app
+        top = 0x3FFFFFFF
+        app.link.heartbeats = top
+        app.ticks = top
+        sim.run(6000)  # one heartbeat, ten ticks
+        self.assertEqual((app.link.heartbeats, app.ticks), (0, 9))
 
 
 if __name__ == "__main__":

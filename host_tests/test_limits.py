@@ -3,8 +3,11 @@
 import unittest
 
 from core_rig import Rig
+from support import cpython_only
 
-from bms.limits import FLOAT_EXIT_HOLD_MS, _ramp
+from bms import events as ev
+from bms.config import Config
+from bms.limits import FLOAT_EXIT_HOLD_MS, LIM_FLOAT, LIM_FORCE, LIM_FULL, Limits, _ramp
 
 DAY_MS = 86400 * 1000
 NO_LEAK = {"soc_self_discharge_ma": 0}  # SOC exactly where a test puts it
@@ -97,7 +100,75 @@ class LimitTest(unittest.TestCase):
         r2.temps(520, 0)
         r2.run_ms(2100)
         self.assertTrue(r2.active("CHTP"))
-        self.assertEqual(lim(r2).cvl_mv, 49000)  # DVL + 1 V at the least
+        # lowered, never raised: below DVL + 1 V it asks for neither (DVL stays 48.0 V)
+        self.assertEqual((lim(r2).cvl_mv, lim(r2).dvl_mv), (46400, 48000))
+
+    def test_cvl_lowered_to_the_pack_whenever_ccl_is_0(self):
+        # Victron reads only CVL and CCL: a taper or a derating to 0 stops by voltage too
+        r = Rig().settle()
+        r.cell(0, 3579)
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (170, 56000))
+        r.cell(0, 3580)
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (0, 3580 + 15 * 3300))
+        self.assertFalse(r.active("COVP"))
+        r.cell(0, 3579)
+        r.tick()
+        self.assertEqual(lim(r).cvl_mv, 56000)
+        r = Rig().settle()
+        r.temps(499)
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (1000, 56000))
+        r.temps(500)  # 50.0 C: derated to 0 a tenth of a degree short of CHTP
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (0, 16 * 3300))
+        self.assertFalse(lim(r).charge_enable)
+
+    def test_a_pack_above_the_lowered_cvl_keeps_it(self):
+        r = Rig().settle()
+        r.cells([3540] * 15 + [3650])  # 56.75 V: COVP, and the SOC calibrates to full
+        r.run_ms(1100)
+        self.assertTrue(r.active("COVP"))
+        self.assertEqual(lim(r).cvl_mv, 54600)  # the float voltage, below the pack
+
+    def test_no_reading_asks_for_nothing(self):
+        r = Rig().settle()
+        r.cells([3290] * 16)
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (50000, 50000))
+        r.s.valid = False
+        r.tick()  # at once, before SENSOR_FAIL (3 s) or the FETs open
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (0, 0))
+        self.assertFalse(lim(r).charge_enable or lim(r).discharge_enable)
+        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv), (16 * 3290, 48000))
+        r.run_ms(5000)
+        self.assertTrue(r.active("SENSOR_FAIL"))
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma, lim(r).cvl_mv), (0, 0, 16 * 3290))
+
+    def test_before_the_first_reading(self):
+        r = Rig()
+        r.s.valid = False
+        r.tick()
+        self.assertEqual(
+            (lim(r).cvl_mv, lim(r).ccl_ma, lim(r).dcl_ma, lim(r).dvl_mv), (48000, 0, 0, 48000)
+        )
+
+    def test_no_discharge_while_the_path_is_pre_charging(self):
+        r = Rig()
+        r.link(0)  # the inverter's capacitors empty: pre-charge holds the discharge FET
+        r.settle()
+        self.assertTrue(r.bms.pre)
+        self.assertFalse(r.bms.dsg)
+        self.assertEqual(lim(r).dcl_ma, 0)
+        self.assertFalse(lim(r).discharge_enable)
+        self.assertEqual(lim(r).ccl_ma, 50000)
+        r.link(None)  # charged: the discharge FET closes, then the inverter may draw
+        r.tick()
+        self.assertTrue(r.bms.dsg)
+        r.tick()
+        self.assertEqual(lim(r).dcl_ma, 50000)
+        self.assertTrue(lim(r).discharge_enable)
 
     def test_discharge_forbidden(self):
         r = Rig().settle()
@@ -176,3 +247,154 @@ class RequestTest(unittest.TestCase):
         r.tick()
         self.assertFalse(lim(r).full_request)
         self.assertEqual(lim(r).no_full_s, 0)
+
+    def test_force_charge_is_not_asked_while_charging_is_forbidden(self):
+        r = Rig(NO_LEAK).settle()
+        r.bms.soc._set_cpct(300, r.now, 0)
+        r.temps(-60, 0)  # CLTP: below -5 C (one sensor)
+        r.run_ms(2100)
+        self.assertTrue(r.active("CLTP"))
+        self.assertFalse(lim(r).force_charge)
+        r.temps(250, 0)  # warm again: the request held all along is sent
+        r.run_ms(2100)
+        self.assertFalse(r.active("CLTP"))
+        self.assertTrue(lim(r).force_charge)
+
+    def test_full_charge_is_not_asked_while_charging_is_forbidden(self):
+        r = Rig(NO_LEAK).settle()
+        r.bms.soc._set_cpct(9000, r.now, 0)
+        r.wait(30 * DAY_MS, step=60000)
+        self.assertTrue(lim(r).full_request)
+        r.cell(3, 3650)
+        r.run_ms(1100)
+        self.assertTrue(r.active("COVP"))
+        self.assertFalse(lim(r).full_request)
+
+    def test_requests_are_logged(self):
+        r = Rig(NO_LEAK).settle()
+        r.bms.soc._set_cpct(400, r.now, 0)
+        r.tick()
+        r.bms.soc._set_cpct(800, r.now, 0)
+        r.tick()
+        rows = [(e[3], e[4], e[5]) for e in r.logged(ev.LIMIT)]
+        self.assertEqual(rows, [(LIM_FORCE, 1, 400), (LIM_FORCE, 0, 800)])
+        r.bms.soc.calibrate_full(r.now)
+        r.tick()
+        self.assertEqual(r.logged(ev.LIMIT)[-1][3:5], (LIM_FLOAT, 1))
+        r.bms.soc._set_cpct(9000, r.now, 0)
+        r.wait(30 * DAY_MS, step=60000)
+        self.assertEqual(r.logged(ev.LIMIT)[-1][3:5], (LIM_FULL, 1))
+
+
+class ExternalTest(unittest.TestCase):
+    """Pylon RS485 0x94: an inverter's own limits, where stricter, within our envelope."""
+
+    def test_stricter_values_apply_until_they_expire(self):
+        r = Rig().settle()
+        lim(r).set_external(55000, 49000, 30000, 40000, r.now, 10000)
+        r.tick()
+        self.assertEqual(
+            (lim(r).cvl_mv, lim(r).dvl_mv, lim(r).ccl_ma, lim(r).dcl_ma),
+            (55000, 49000, 30000, 40000),
+        )
+        r.run_ms(9800)
+        self.assertEqual(lim(r).cvl_mv, 55000)
+        r.tick()  # 10 s after: our own again
+        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv, lim(r).ccl_ma), (56000, 48000, 50000))
+
+    def test_looser_values_change_nothing(self):
+        r = Rig().settle()
+        lim(r).set_external(57600, 44800, 70000, 100000, r.now, 10000)
+        r.tick()
+        self.assertEqual(
+            (lim(r).cvl_mv, lim(r).dvl_mv, lim(r).ccl_ma, lim(r).dcl_ma),
+            (56000, 48000, 50000, 50000),
+        )
+
+    def test_an_external_dv_never_reaches_cvl(self):
+        r = Rig().settle()
+        lim(r).set_external(60000, 59000, 50000, 50000, r.now, 10000)
+        r.tick()
+        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv), (56000, 55000))
+        r.cell(3, 3650)  # COVP: CVL lowered to the pack, never raised by the external DV
+        r.run_ms(1100)
+        self.assertTrue(r.active("COVP"))
+        self.assertEqual(lim(r).cvl_mv, 15 * 3300 + 3650)
+        self.assertLess(lim(r).cvl_mv, 56000)
+
+    def test_an_external_cv_below_dvl(self):
+        r = Rig().settle()
+        lim(r).set_external(40000, 44800, 50000, 50000, r.now, 10000)
+        r.tick()
+        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv), (49000, 48000))
+
+
+class _S:
+    """The reduced sample fields the limits read."""
+
+    def __init__(self, stack_mv, max_mv, min_mv, tmax_dc, tmin_dc):
+        self.stack_mv = stack_mv
+        self.max_mv = max_mv
+        self.min_mv = min_mv
+        self.tmax_dc = tmax_dc
+        self.tmin_dc = tmin_dc
+
+
+@cpython_only("hypothesis")
+class InvariantTest(unittest.TestCase):
+    def test_what_the_pack_asks_is_always_consistent(self):
+        from hypothesis import given, settings
+        from hypothesis import strategies as st
+
+        cfg = Config({})
+        step = st.tuples(
+            st.integers(2000, 3800),  # min cell
+            st.integers(0, 800),  # spread
+            st.integers(-300, 700),  # tmin
+            st.integers(0, 300),  # tmax above tmin
+            st.booleans(),  # allow_chg
+            st.booleans(),  # allow_dsg
+            st.integers(0, 10000),  # SOC
+            st.booleans(),  # valid
+            st.one_of(
+                st.none(),
+                st.tuples(
+                    st.integers(30000, 65000),
+                    st.integers(30000, 65000),
+                    st.integers(0, 100000),
+                    st.integers(0, 100000),
+                ),
+            ),
+        )
+
+        @settings(max_examples=300, deadline=None)
+        @given(st.lists(step, min_size=1, max_size=30), st.booleans())
+        def check(steps, full):
+            lim = Limits(cfg)
+            if full:
+                lim.charged_full()
+            now = 0
+            for min_mv, spread, tmin, dt, chg, dsg, soc, valid, ext in steps:
+                s = _S(min_mv * 16 + spread, min_mv + spread, min_mv, tmin + dt, tmin)
+                if ext is not None:
+                    lim.set_external(ext[0], ext[1], ext[2], ext[3], now, 10000)
+                now += 1000
+                if valid:
+                    lim.step(s, chg, dsg, soc, 100000, now, 1000)
+                else:
+                    lim.blind()
+                    chg = dsg = False
+                self.assertTrue(40000 <= lim.cvl_mv <= cfg.cvl_mv, lim.cvl_mv)
+                if valid and (not chg or lim.ccl_ma == 0) and s.stack_mv >= 40000:
+                    self.assertLessEqual(lim.cvl_mv, s.stack_mv)
+                self.assertGreaterEqual(lim.dvl_mv, cfg.dvl_mv)
+                if lim.dvl_mv > cfg.dvl_mv and lim.ccl_ma > 0:  # (else CVL is the pack's)
+                    self.assertLessEqual(lim.dvl_mv, lim.cvl_mv - 1000)
+                self.assertTrue(0 <= lim.ccl_ma <= (cfg.ccl_ma if chg else 0))
+                self.assertTrue(0 <= lim.dcl_ma <= (cfg.dcl_ma if dsg else 0))
+                self.assertEqual(lim.charge_enable, lim.ccl_ma > 0)
+                self.assertEqual(lim.discharge_enable, lim.dcl_ma > 0)
+                if lim.force_charge or lim.full_request:
+                    self.assertGreater(lim.ccl_ma, 0)
+
+        check()

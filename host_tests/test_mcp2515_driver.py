@@ -9,11 +9,13 @@ and their bit times) and what the other driver reads back, not the driver's own 
 import unittest
 
 import micropython
+from support import count_spi
 
 from boards.host import machine
 from boards.host import mcp2515_sim as sim
 from boards.host.canbus import CanBus, frame_bits
 from boards.host.mcp2515_sim import MCP2515Sim
+from drivers import mcp2515
 from drivers.mcp2515 import BIT_TIMING_500K, MCP2515, MODE_LOOPBACK, CanFrame
 
 OSC8 = 8000000
@@ -104,6 +106,21 @@ def drain(drv):
     while drv.recv(f):
         out.append((f.can_id, f.ext, f.rtr, f.dlc, bytes(f.data[: f.dlc])))
     return out
+
+
+def jammed(test):
+    """Node a with three frames queued on a bus that corrupts its next 32 attempts, and a
+    listener b; returns (bus, a, a's chip, b, the bit time of one failed attempt in us)."""
+    bus = CanBus()
+    a, chip_a = node(bus, OSC8)
+    b, _ = node(bus, OSC16, cs="CS_B")
+    test.assertTrue(a.init())
+    test.assertTrue(b.init())
+    for i in range(3):
+        test.assertTrue(a.send(0x351 + i, DATA8, 8))
+    bus.inject_errors(chip_a, 32)
+    # equal priority: buffer 2 (0x353) is tried first and fails every time
+    return bus, a, chip_a, b, (frame_bits(0x353, False, False, DATA8) + 6) * BIT_US
 
 
 class InitTest(unittest.TestCase):
@@ -494,16 +511,7 @@ class ErrorTest(unittest.TestCase):
         self.assertEqual((a.tec, a.passive), (127, 1))
 
     def test_bus_off_and_recovery(self):
-        bus = CanBus()
-        a, chip_a = node(bus, OSC8)
-        b, _ = node(bus, OSC16)
-        self.assertTrue(a.init())
-        self.assertTrue(b.init())
-        for i in range(3):
-            self.assertTrue(a.send(0x351 + i, DATA8, 8))
-        bus.inject_errors(chip_a, 32)
-        # equal priority: buffer 2 (0x353) is tried first and fails every time
-        attempt = (frame_bits(0x353, False, False, DATA8) + 6) * BIT_US
+        bus, a, chip_a, b, attempt = jammed(self)
         bus.run_until(16 * attempt)
         self.assertEqual(a.check(), 0x15)
         self.assertEqual((a.tec, a.passive, a.bus_off), (128, 1, 0))
@@ -688,3 +696,225 @@ class AllocationTest(unittest.TestCase):
         self.assertEqual(exts, [bool(k & 1) for k in range(18)])
         self.assertEqual(bytes(frame.data), DATA8)
         self.assertEqual((a.sent, b.received, b.rx_overflows), (36, 36, 0))
+
+
+def floating(wbuf, rbuf):
+    """An SPI transfer with nothing driving MISO: every byte reads 0xFF."""
+    if rbuf is not None:
+        for i in range(len(rbuf)):
+            rbuf[i] = 0xFF
+
+
+def stuck_low(wbuf, rbuf):
+    if rbuf is not None:
+        for i in range(len(rbuf)):
+            rbuf[i] = 0
+
+
+class ResetPollTest(unittest.TestCase):
+    """After RESET the driver polls CANSTAT for configuration mode, 10 times 0.5 ms apart
+    (the ~5 ms the Linux mcp251x driver allows), while the chip's oscillator starts."""
+
+    def start(self, hold_us, sleep=True):
+        bus = CanBus()
+        chip = MCP2515Sim(OSC8)
+        bus.attach(chip)
+        chip.reset_hold_us = hold_us
+        pin = machine.Pin("CS", machine.Pin.OUT, value=1)
+        spi = machine.SPI(0)
+        spi.attach(pin, chip)
+        slept = []
+
+        def sleep_us(us):
+            slept.append(us)
+            bus.run_until(bus.now_us + us)
+
+        drv = MCP2515(spi, pin, OSC8, sleep_us=sleep_us if sleep else None)
+        return drv, chip, slept
+
+    def test_the_chip_answers_within_the_polls(self):
+        for hold_us, sleeps in ((0, 0), (1, 1), (2000, 4), (4500, 9)):
+            drv, chip, slept = self.start(hold_us)
+            self.assertTrue(drv.init(), hold_us)
+            self.assertEqual(slept, [500] * sleeps, hold_us)
+            self.assertEqual((drv.ok, drv.fault), (True, mcp2515.FAULT_NONE))
+            self.assertEqual(chip.mode, sim.MODE_NORMAL)
+            self.assertEqual(chip.bitrate_bps, 500000)
+
+    def test_a_chip_slower_than_5_ms_is_given_up(self):
+        drv, chip, slept = self.start(4501)
+        self.assertFalse(drv.init())
+        self.assertEqual(slept, [500] * 10)
+        self.assertEqual((drv.ok, drv.fault), (False, mcp2515.FAULT_NO_RESET))
+        self.assertEqual(chip.mode, sim.MODE_CONFIG)
+        chip.reset_hold_us = 1000  # running by now: a RESET holds it only briefly
+        self.assertTrue(drv.init())  # the next try (the app's retry) works
+        self.assertEqual(slept, [500] * 12)
+        self.assertEqual(drv.fault, mcp2515.FAULT_NONE)
+
+    def test_without_a_sleep_function_the_polls_come_at_once(self):
+        drv, chip, slept = self.start(0, sleep=False)
+        self.assertTrue(drv.init())
+        drv, chip, slept = self.start(1, sleep=False)
+        self.assertFalse(drv.init())
+        self.assertEqual(drv.fault, mcp2515.FAULT_NO_RESET)
+
+    def test_init_faults(self):
+        drv, chip = node(CanBus(), 12000000, chip_osc=OSC8)
+        self.assertFalse(drv.init())
+        self.assertEqual(drv.fault, mcp2515.FAULT_CRYSTAL)
+        drv, chip = node(CanBus())
+        chip.spi_transfer = floating
+        self.assertFalse(drv.init())
+        self.assertEqual(drv.fault, mcp2515.FAULT_NO_RESET)
+        del chip.spi_transfer
+        self.assertTrue(drv.init())
+        self.assertEqual(drv.fault, mcp2515.FAULT_NONE)
+
+
+class FaultTest(unittest.TestCase):
+    """A running chip that was reset, or an SPI bus nobody drives: ok goes False and fault
+    says why, from check(), recv() or a failed send()."""
+
+    def setUp(self):
+        self.bus = CanBus()
+        self.a, self.chip_a = node(self.bus, OSC8, cs="CS_A")
+        self.b, self.chip_b = node(self.bus, OSC16, cs="CS_B")
+        self.assertTrue(self.a.init())
+        self.assertTrue(self.b.init())
+
+    def test_a_reset_chip_is_seen_by_check(self):
+        a = self.a
+        self.assertEqual(a.check(), 0)
+        self.assertTrue(a.ok)
+        self.chip_a.reset()  # a brown-out of the chip alone: configuration mode
+        self.assertEqual(a.check(), -1)
+        self.assertEqual((a.ok, a.fault), (False, mcp2515.FAULT_MODE_LOST))
+        self.assertTrue(a.init())
+        self.assertEqual((a.ok, a.fault), (True, mcp2515.FAULT_NONE))
+        self.assertEqual(a.check(), 0)
+
+    def test_a_reset_chip_is_seen_by_the_send_that_finds_no_buffer(self):
+        a = self.a
+        self.chip_a.reset()
+        for i in range(3):  # configuration mode takes them but sends nothing
+            self.assertTrue(a.send(0x351 + i, DATA8, 8))
+        self.assertTrue(a.ok)
+        self.assertFalse(a.send(0x354, DATA8, 8))
+        self.assertEqual((a.ok, a.fault, a.tx_busy), (False, mcp2515.FAULT_MODE_LOST, 1))
+        self.assertEqual(a.bus_off, 0)
+
+    def test_loopback_is_the_mode_check_expects_after_init_in_loopback(self):
+        a = self.a
+        self.assertTrue(a.init(mode=MODE_LOOPBACK))
+        self.assertEqual(a.check(), 0)
+        self.assertTrue(a.ok)
+        self.chip_a.reset()
+        self.assertEqual(a.check(), -1)
+        self.assertEqual(a.fault, mcp2515.FAULT_MODE_LOST)
+
+    def test_floating_miso(self):
+        a, b = self.a, self.b
+        self.assertTrue(a.send(0x305, DATA8, 8))
+        self.bus.run_until(self.bus.next_event_us())
+        self.chip_b.spi_transfer = floating
+        f = CanFrame()
+        self.assertFalse(b.recv(f))  # READ STATUS reads 0xFF: RXB0 "full", SIDL bit 2 set
+        self.assertEqual((b.ok, b.fault, b.received), (False, mcp2515.FAULT_GARBLED, 0))
+        b.ok = True
+        self.assertEqual(b.check(), -1)
+        self.assertEqual((b.ok, b.fault), (False, mcp2515.FAULT_GARBLED))
+        self.assertEqual((b.bus_off, b.passive, b.rx_overflows), (0, 0, 0))  # none made up
+        b.ok = True
+        self.assertFalse(b.send(0x351, DATA8, 8))  # every TXREQ reads set
+        self.assertEqual((b.ok, b.fault, b.tx_busy, b.sent), (False, mcp2515.FAULT_GARBLED, 1, 0))
+        del self.chip_b.spi_transfer
+        self.assertTrue(b.init())
+        self.assertEqual(drain(b), [])  # RESET emptied the buffer
+        self.assertEqual(b.check(), 0)
+
+    def test_miso_stuck_low(self):
+        a = self.a
+        self.chip_a.spi_transfer = stuck_low
+        self.assertEqual(a.check(), -1)  # CANSTAT says normal, CANCTRL's clock bits read 0
+        self.assertEqual((a.ok, a.fault), (False, mcp2515.FAULT_GARBLED))
+
+
+class FailedSendTest(unittest.TestCase):
+    def test_a_failed_send_sees_bus_off_before_check(self):
+        bus, a, chip_a, b, attempt = jammed(self)
+        t_off = 32 * attempt
+        bus.run_until(t_off - 1)
+        self.assertFalse(a.send(0x360, DATA8, 8))  # the three are still retried
+        self.assertEqual((a.tx_busy, a.bus_off, a.passive, a.dropped_stale), (1, 0, 1, 0))
+        bus.run_until(t_off)
+        self.assertFalse(a.send(0x360, DATA8, 8))  # no check() in between
+        self.assertEqual((a.tx_busy, a.bus_off, a.dropped_stale), (2, 1, 3))
+        self.assertFalse(a.tx_pending())  # aborted: stale by the time the bus is back
+        self.assertFalse(a.send(0x361, DATA8, 8))  # refused while bus-off
+        self.assertEqual((a.tx_busy, a.dropped_stale), (2, 4))
+        # back after 128 x 11 recessive bits: the first send after it reads the state
+        # again and goes, without waiting for check()
+        t_back = t_off - 11 * BIT_US + 128 * 11 * BIT_US
+        bus.run_until(t_back - 1)
+        self.assertFalse(a.send(0x361, DATA8, 8))
+        self.assertEqual(a.dropped_stale, 5)
+        bus.run_until(t_back)
+        self.assertTrue(a.send(0x362, DATA8, 8))
+        bus.run_until(bus.next_event_us())
+        self.assertEqual(drain(b), [(0x362, False, False, 8, DATA8)])
+        self.assertEqual((a.sent, a.bus_off, a.dropped_stale), (4, 1, 5))
+
+    def test_a_successful_send_reads_no_error_state(self):
+        bus = CanBus()
+        a, chip = node(bus)
+        self.assertTrue(a.init())
+        calls = count_spi(chip)
+        self.assertTrue(a.send(0x351, DATA8, 8))
+        self.assertEqual(calls, [0xA0, 0x40, 0x81])  # READ STATUS, LOAD TX, RTS
+        del calls[:]
+        self.assertTrue(a.send(0x352, DATA8, 8))
+        self.assertTrue(a.send(0x353, DATA8, 8))
+        del calls[:]
+        self.assertFalse(a.send(0x354, DATA8, 8))
+        self.assertEqual(calls, [0xA0, 0x03])  # READ STATUS, then one READ of the state
+        del calls[:]
+        a.check()
+        self.assertEqual(calls, [0x03, 0x03])  # the state, then TEC/REC
+
+    def test_a_failed_send_allocates_nothing(self):
+        a, _ = node(CanBus())  # alone: nobody acknowledges, the buffers stay full
+        self.assertTrue(a.init())
+        for i in range(3):
+            self.assertTrue(a.send(0x351 + i, DATA8, 8))
+        a.check()  # warm-up: the views for each transfer length
+        micropython.heap_lock()
+        try:
+            sent = a.send(0x354, DATA8, 8)
+            busy = a.tx_busy
+        finally:
+            micropython.heap_unlock()
+        self.assertEqual((sent, busy, a.ok), (False, 1, True))
+
+
+class CounterTest(unittest.TestCase):
+    def test_counters_wrap_at_2_30(self):
+        bus = CanBus()
+        a, _ = node(bus)
+        b, _ = node(bus, OSC16, cs="CS_B")
+        self.assertTrue(a.init())
+        self.assertTrue(b.init())
+        top = 0x3FFFFFFF
+        a.sent = top
+        b.received = top
+        self.assertTrue(a.send(0x351, DATA8, 8))
+        bus.run_until(bus.next_event_us())
+        self.assertEqual(len(drain(b)), 1)
+        self.assertEqual((a.sent, b.received), (0, 0))
+        lone, _ = node(CanBus(), cs="CS_C")  # nobody acknowledges: its buffers stay full
+        self.assertTrue(lone.init())
+        for i in range(3):
+            self.assertTrue(lone.send(0x360 + i, DATA8, 8))
+        lone.tx_busy = top
+        self.assertFalse(lone.send(0x363, DATA8, 8))
+        self.assertEqual(lone.tx_busy, 0)

@@ -694,3 +694,39 @@ class AllocationTest(unittest.TestCase):
         self.assertEqual(bytes(got_read[2:]), b"\x6a\x20\x00\x00\x08" + DATA8)
         self.assertEqual(bytes(got_rx), b"\x6a\x20\x00\x00\x08" + DATA8)
         self.assertEqual(spi_b.status(), 0x04)  # RX0IF cleared, TXB0.TXREQ set
+
+
+class ResetHoldTest(unittest.TestCase):
+    """The oscillator start-up after a reset (reset_hold_us): the chip ignores SPI meanwhile
+    and SO is not driven (the board's pull-up reads 0xFF)."""
+
+    def test_reset_instruction_holds_the_chip_for_reset_hold_us(self):
+        bus = CanBus()
+        chip, spi = node(bus, mode=NORMAL)
+        chip.reset_hold_us = 2000
+        self.assertEqual(spi.reg(0x0E), 0x00)  # no hold before a reset
+        bus.run_until(1000)
+        spi.xfer(0xC0)
+        self.assertEqual(chip.mode, sim.MODE_CONFIG)
+        bus.run_until(2999)
+        self.assertEqual(spi.reg(0x0E), 0xFF)
+        self.assertEqual(spi.status(), 0xFF)
+        spi.write(0x2B, 0x23)  # ignored
+        bus.run_until(3000)
+        self.assertEqual(spi.reg(0x0E), 0x80)
+        self.assertEqual(spi.reg(0x2B), 0x00)  # the write during the hold did not take
+        spi.write(0x2B, 0x23)
+        self.assertEqual(spi.reg(0x2B), 0x23)
+
+    def test_power_on_reset_holds_too_and_no_hold_by_default(self):
+        chip, spi = node(None, mode=CONFIG)
+        self.assertEqual(chip.reset_hold_us, 0)
+        spi.xfer(0xC0)
+        self.assertEqual(spi.reg(0x0E), 0x80)  # at once
+        chip.reset_hold_us = 500
+        chip.t_us = 100
+        chip.reset()
+        chip.t_us = 599
+        self.assertEqual(spi.reg(0x0E), 0xFF)
+        chip.t_us = 600
+        self.assertEqual(spi.reg(0x0E), 0x80)

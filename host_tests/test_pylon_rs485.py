@@ -27,8 +27,12 @@ COUNTERS = (
     "bad_cid",
     "bad_format",
     "bad_data",
+    "bad_adr",
     "extra_info",
+    "blind",
 )
+# commands whose INFO starts with the command byte naming the pack (protocols.md 4.1)
+WITH_CMD = (0x42, 0x44, 0x92, 0x93, 0x94, 0x96)
 # reply INFO length (bytes) of every command the server knows (protocols.md 4.3)
 INFO_BYTES = {0x42: 65, 0x44: 34, 0x47: 25, 0x4F: 0, 0x51: 32, 0x92: 10, 0x93: 17, 0x96: 6}
 
@@ -455,8 +459,12 @@ class ErrorTest(ServerCase):
         self.assertEqual(lower[:14], b"20024692e00202")
         self.assertEqual(lower, lower.lower())  # the CHKSUM too, over the lower-case sum
         self.assertEqual(self.ask(lower), self.ask(b"20024692E00202FD2E"))
-        raw = self.ask(body(0x20, 2, 0x46, 0x42, b"\xab", lower=True))
-        self.assertEqual(decode(self, raw).info[1], 0xAB)  # upper case out
+        # 0x94 with letters in its values: CV 55.0 V = d6d8, DV 49.0 V = bf68
+        lower = set_request(55000, 49000, 300, 400, lower=True)
+        self.assertIn(b"d6d8bf68", lower)
+        self.assertEqual(self.ask(lower), wire(0x20, 2, 0x46, 0))  # upper case out
+        lim = self.r.bms.limits
+        self.assertEqual((lim.ext_cv_mv, lim.ext_dv_mv), (55000, 49000))
         self.counts(replies=3)
 
     def test_extra_info_accepted(self):
@@ -481,7 +489,8 @@ class ErrorTest(ServerCase):
         # more INFO than the server keeps (64 bytes)
         raw = self.ask(body(0x20, 2, 0x46, 0x42, bytes(65)))
         self.assertEqual(raw, wire(0x20, 2, 0x46, 0x05))
-        self.assertEqual(decode(self, self.ask(body(0x20, 2, 0x46, 0x42, bytes(64)))).rtn, 0)
+        info = b"\x02" + bytes(63)
+        self.assertEqual(decode(self, self.ask(body(0x20, 2, 0x46, 0x42, info))).rtn, 0)
         self.counts(replies=3, bad_format=2)
 
     def test_not_frames(self):
@@ -507,12 +516,78 @@ class ErrorTest(ServerCase):
         self.assertEqual(self.ask(line, n=18), self.ask(b"20024642E00202FD33"))
         self.counts(replies=2)
 
+    def test_command_byte_of_another_pack_is_an_adr_error(self):
+        # protocols.md 4.1: the INFO command byte equals ADR. At our ADR nobody else
+        # answers, so a command byte naming another pack gets RTN 90, never our data
+        for cid2 in WITH_CMD:
+            for cmd in (0, 1, 3, 7, 0x12, 0xFE):
+                raw = self.ask(body(0x20, 2, 0x46, cid2, bytes([cmd]) + bytes(8)))
+                self.assertEqual(raw, wire(0x20, 2, 0x46, 0x90), (cid2, cmd))
+        self.assertFalse(self.r.bms.limits.ext_active)  # the 0x94s set nothing
+        self.counts(replies=36, bad_adr=36)
+
+    def test_command_byte_of_ours_or_all_is_answered(self):
+        for cid2 in WITH_CMD:
+            for cmd in (2, 0xFF):
+                info = bytes([cmd]) + (pack16(55000, 49000, 300, 400) if cid2 == 0x94 else b"")
+                reply = decode(self, self.ask(body(0x20, 2, 0x46, cid2, info)))
+                self.assertEqual((reply.adr, reply.rtn), (2, 0), (cid2, cmd))
+            # no INFO at all: the command byte is taken as ours (0x94 needs its values)
+            reply = decode(self, self.ask(body(0x20, 2, 0x46, cid2)))
+            self.assertEqual(reply.rtn, 0x05 if cid2 == 0x94 else 0, cid2)
+        self.counts(replies=18, bad_format=1)
+
+    def test_analog_values_refused_while_the_readings_are_lost(self):
+        # RTN 91: the front end's cells are stale; the alarms and the (zero) limits still
+        # answer, so the inverter learns why and asks for no current
+        self.r.s.valid = False
+        self.r.tick()
+        raw = self.ask(body(0x20, 2, 0x46, 0x42, b"\x02"))
+        self.assertEqual(raw, wire(0x20, 2, 0x46, 0x91))
+        reply = decode(self, self.ask(body(0x20, 2, 0x46, 0x92, b"\x02")))
+        self.assertEqual(reply.rtn, 0)
+        self.assertEqual(reply.info[5:9], bytes(4))  # CCL 0, DCL 0
+        self.assertEqual(decode(self, self.ask(body(0x20, 2, 0x46, 0x44, b"\x02"))).rtn, 0)
+        self.counts(replies=3, blind=1)
+        self.r.s.valid = True
+        self.r.tick()
+        self.assertEqual(decode(self, self.ask(body(0x20, 2, 0x46, 0x42, b"\x02"))).rtn, 0)
+
+    def test_command_byte_follows_the_address(self):
+        server = Server(address=3)
+        ok = decode(self, self.ask(body(0x20, 3, 0x46, 0x92, b"\x03"), server))
+        self.assertEqual((ok.adr, ok.rtn, ok.info[0]), (3, 0, 3))
+        raw = self.ask(body(0x20, 3, 0x46, 0x92, b"\x02"), server)
+        self.assertEqual(raw, wire(0x20, 3, 0x46, 0x90))
+        self.counts(server, replies=2, bad_adr=1)
+
+    def test_commands_without_a_command_byte_ignore_it(self):
+        # 0x47, 0x4F and 0x51 take no INFO (protocols.md 4.3): one sent is not an address
+        for cid2 in (0x47, 0x4F, 0x51):
+            reply = decode(self, self.ask(body(0x20, 2, 0x46, cid2, b"\x07")))
+            self.assertEqual(reply.rtn, 0, cid2)
+        self.counts(replies=3)
+
+    def test_counters_wrap_below_2_30(self):
+        # a 32-bit port's small ints end at 2**30 - 1: past it each increment allocates
+        server = self.server
+        names = ("replies", "not_ours", "bad_adr", "bad_chksum", "not_frames", "bad_data")
+        for name in names:
+            setattr(server, name, 0x3FFFFFFF)
+        self.ask(body(0x20, 2, 0x46, 0x92, b"\x03"))  # bad_adr and replies
+        self.ask(body(0x20, 3, 0x46, 0x92, b"\x03"))  # not_ours
+        self.ask(b"20024642E00202FD34")  # bad_chksum (and replies again)
+        self.ask(b"junk")  # not_frames
+        self.ask(set_request(57000, 49000, 300, 400))  # bad_data (and replies)
+        self.assertEqual([getattr(server, name) for name in names], [2, 0, 0, 0, 0, 0])
+
 
 # -- 0x94 set charge/discharge management ----------------------------------------------------
 
 
-def set_request(cv, dv, ccl_da, dcl_da, adr=2, cmd=2):
-    return body(0x20, adr, 0x46, 0x94, bytes([cmd]) + pack16(cv, dv, ccl_da, dcl_da))
+def set_request(cv, dv, ccl_da, dcl_da, adr=2, cmd=2, lower=False):
+    info = bytes([cmd]) + pack16(cv, dv, ccl_da, dcl_da)
+    return body(0x20, adr, 0x46, 0x94, info, lower=lower)
 
 
 class SetManagementTest(ServerCase):
@@ -563,29 +638,68 @@ class SetManagementTest(ServerCase):
         self.counts(replies=2)
 
     def test_only_ever_stricter(self):
-        raw = self.ask(set_request(58000, 44000, 1000, 2000))  # looser than our own
+        # our own envelope's edges, currents above ours: taken, and nothing widens
+        raw = self.ask(set_request(56000, 48000, 1000, 2000))
         self.assertEqual(decode(self, raw).rtn, 0)
         self.r.tick()
         self.assertEqual(self.limits(), (56000, 48000, 50000, 50000))
 
-    def test_out_of_range(self):
+    def refused(self, cv, dv, ccl=300, dcl=400):
+        self.r.bms.limits.ext_active = False
+        raw = self.ask(set_request(cv, dv, ccl, dcl))
+        self.assertEqual(raw, wire(0x20, 2, 0x46, 0x06), (cv, dv))
+        self.assertFalse(self.r.bms.limits.ext_active, (cv, dv))
+
+    def taken(self, cv, dv, ccl=300, dcl=400):
         lim = self.r.bms.limits
-        for cv, dv, ccl, dcl in (
-            (49000, 49000, 300, 400),  # DV not below CV
-            (48000, 49000, 300, 400),
-            (60001, 49000, 300, 400),  # CV above 60 V
-            (55000, 39999, 300, 400),  # DV below 40 V
-            (55000, 49000, 2001, 400),  # CCL above 200 A
-            (55000, 49000, 300, 2001),  # DCL above 200 A
-            (55000, 49000, 300, 0x10000 - 2001),  # a negative DCL above 200 A
-        ):
-            raw = self.ask(set_request(cv, dv, ccl, dcl))
-            self.assertEqual(raw, wire(0x20, 2, 0x46, 0x06), (cv, dv, ccl, dcl))
-            self.assertFalse(lim.ext_active)
-        # the edges are in range
-        self.assertEqual(decode(self, self.ask(set_request(60000, 40000, 2000, 2000))).rtn, 0)
-        self.assertEqual(decode(self, self.ask(set_request(40001, 40000, 0, 0))).rtn, 0)
-        self.counts(replies=9, bad_data=7)
+        lim.ext_active = False
+        raw = self.ask(set_request(cv, dv, ccl, dcl))
+        self.assertEqual(raw, wire(0x20, 2, 0x46, 0), (cv, dv))
+        got = (lim.ext_active, lim.ext_cv_mv, lim.ext_dv_mv)
+        self.assertEqual(got, (True, cv, dv), (cv, dv))
+        return lim.ext_ccl_ma, lim.ext_dcl_ma
+
+    def test_voltages_outside_our_envelope_refused(self):
+        # review S1-1/T-2: DV from the config's DVL (48.0 V), CV up to its CVL (56.0 V),
+        # CV at least 1.0 V above DV; RTN 06 and counted otherwise
+        cfg = self.r.bms.cfg
+        self.assertEqual((cfg.dvl_mv, cfg.cvl_mv), (48000, 56000))
+        self.refused(56001, 48000)  # CV above our CVL
+        self.taken(56000, 48000)
+        self.refused(55000, 47999)  # DV below our DVL
+        self.taken(55000, 48000)
+        self.refused(56000, 55001)  # CV less than 1.0 V above DV
+        self.taken(56000, 55000)
+        self.refused(52000, 51001)
+        self.taken(52000, 51000)
+        self.refused(49000, 49000)  # DV not below CV
+        self.refused(48000, 49000)
+        self.refused(60000, 59000)  # the review's case: CV 60.0 V, DV 59.0 V
+        self.refused(0xFFFF, 0)
+        self.counts(replies=12, bad_data=8)
+
+    def test_envelope_follows_the_config(self):
+        self.r = Rig(dict(NO_LEAK, cvl_mv=55000, dvl_mv=47000)).settle()
+        self.r.tick()
+        self.refused(55001, 47000)
+        self.taken(55000, 47000)
+        self.refused(54000, 46999)
+        self.taken(54000, 47000)
+        self.counts(replies=4, bad_data=2)
+
+    def test_currents_clamped_to_ours(self):
+        # a maximum above ours means "no narrower than ours": clamped, not refused
+        self.assertEqual(self.taken(55000, 49000, 501, 501), (50000, 50000))
+        self.assertEqual(self.taken(55000, 49000, 500, 500), (50000, 50000))
+        self.assertEqual(self.taken(55000, 49000, 499, 0x10000 - 499), (49900, 49900))
+        self.assertEqual(self.taken(55000, 49000, 0xFFFF, 0x8000), (50000, 50000))
+        self.assertEqual(self.taken(55000, 49000, 0, 0), (0, 0))
+        self.r = Rig(dict(NO_LEAK, ccl_ma=30000, dcl_ma=40000)).settle()
+        self.r.tick()
+        self.assertEqual(self.taken(55000, 49000, 301, 401), (30000, 40000))
+        self.assertEqual(self.taken(55000, 49000, 300, 400), (30000, 40000))
+        self.assertEqual(self.taken(55000, 49000, 299, 399), (29900, 39900))
+        self.counts(replies=8)
 
     def test_negative_dcl_is_taken_as_its_size(self):
         # 0x92 sends DCL negative; an inverter may send 0x94's the same way
@@ -684,6 +798,9 @@ class ServerPropertyTest(ServerCase):
                 return
             self.assertIsNotNone(reply)
             self.assertEqual(reply.ver, 0x33 if cid2 == 0x4F else ver)
+            if cid2 in WITH_CMD and info and info[0] not in (2, 0xFF):
+                self.assertEqual((reply.rtn, reply.info), (0x90, b""))
+                return
             if cid2 == 0x94:
                 self.assertEqual(len(reply.info), 0)
                 self.assertIn(reply.rtn, (0x00, 0x06) if len(info) >= 9 else (0x05,))

@@ -12,14 +12,22 @@ start, so rounding never accumulates).
 import unittest
 
 import micropython
+from core_rig import Rig
+from support import make_sim
 
+from app import COMM_POLL_MS
 from boards.host import machine
 from boards.host.clock import SimClock
+from boards.host.inverter_sim import Rs485Inverter
 from boards.host.uart_sim import RX_IDLE_BITS, Rs485Wire
 from drivers.rs485 import FRAME_MAX, Rs485
+from inverter_link import InverterLink
 
 REQ = b"~20024642E00202FD\r"  # 18 characters, a 0x42 request's length
 GAP_MS = 100
+WRAP = 0x3FFFFFFF  # the largest small int on a 32-bit port: counters wrap to 0 after it
+ASK_42 = b"~20024642E00202FD33\r"  # python-pylontech's 0x42: a 148-character reply
+ASK_92 = b"~20024692E00202FD2E\r"  # its 0x92: a 38-character reply
 
 
 def ceil_div(a, b):
@@ -33,6 +41,25 @@ def char_end(start, k, baud, bits=10):
 
 def idle(baud):
     return ceil_div(RX_IDLE_BITS * 1000000, baud)
+
+
+def framed(body):
+    """A Pylon RS485 frame around body, with its checksum (two's complement of the sum)."""
+    total = 0
+    for c in body:
+        total += c
+    return b"~" + body + ("%04X" % ((-total) & 0xFFFF)).encode() + b"\r"
+
+
+# requests and their reply lengths (18 + 2 x INFO bytes): lengths whose transmission ends
+# anywhere in a COMM_POLL_MS step, so a loop that polls only every 5 ms is late for some
+ASKS = (
+    (ASK_42, 148),  # 154.17 ms at 9600
+    (ASK_92, 38),  # 39.58 ms
+    (framed(b"200246470000"), 68),  # 70.83 ms
+    (framed(b"200246510000"), 82),  # 85.42 ms
+    (framed(b"20024696E00202"), 30),  # 31.25 ms
+)
 
 
 def drain(port):
@@ -280,7 +307,9 @@ class WakeTest(unittest.TestCase):
         self.assertEqual(self.b.wake_us, 100000 + 18750 + 3334)
 
 
-class DeGatingTest(unittest.TestCase):
+class TwoPorts(unittest.TestCase):
+    """Port a with a DE pin, port b without, at 9600 baud on one wire."""
+
     def setUp(self):
         self.clock = SimClock()
         self.wire = Rs485Wire(self.clock)
@@ -288,6 +317,8 @@ class DeGatingTest(unittest.TestCase):
         self.a = self.wire.port(self.de, 9600)
         self.b = self.wire.port(None, 9600)
 
+
+class DeGatingTest(TwoPorts):
     def test_bytes_written_with_de_low_never_arrive(self):
         self.clock.set_us(10)
         self.assertEqual(self.a.write(REQ), 18)
@@ -347,6 +378,76 @@ class DeGatingTest(unittest.TestCase):
         self.clock.set_us(4000)
         self.de.value(0)
         self.assertEqual(self.b.wake_us, 3125 + 3334)
+
+
+class ReceiverOffWhileDrivingTest(TwoPorts):
+    """/RE tied to DE: a port hears nothing while its own DE is high."""
+
+    def test_bytes_arriving_while_de_is_high_are_dropped(self):
+        self.de.value(1)  # at 0
+        self.clock.set_us(1000)
+        self.b.write(REQ)
+        self.clock.set_us(9000)  # 7 characters have arrived (8th ends at 9334)...
+        self.assertEqual(self.a.available(), 0)  # ...but the receiver is off
+        # DE drops at 10000: the 9th character (9334-10375) was under way, the 10th
+        # starts at 10375: characters 1-9 are lost
+        self.clock.set_us(10000)
+        self.de.value(0)
+        self.assertEqual(self.a.rx_dropped_de, 9)
+        self.clock.set_us(char_end(1000, 18, 9600))
+        self.assertEqual(drain(self.a), REQ[9:])
+        self.assertEqual(self.a.wake_us, char_end(1000, 18, 9600) + idle(9600))
+        self.assertEqual((self.wire.cut, self.wire.lost), (0, 0))
+
+    def test_a_byte_ending_as_de_rises_is_kept(self):
+        self.b.write(b"~AB\r")
+        self.clock.set_us(char_end(0, 4, 9600))  # the CR's stop bit ends now
+        self.de.value(1)
+        self.assertEqual(self.a.available(), 4)
+        self.clock.set_us(20000)
+        self.de.value(0)
+        self.assertEqual(self.a.rx_dropped_de, 0)
+        self.assertEqual(drain(self.a), b"~AB\r")
+
+    def test_a_byte_ending_just_after_de_rises_is_dropped(self):
+        self.b.write(b"~AB\r")
+        self.clock.set_us(char_end(0, 4, 9600) - 1)
+        self.de.value(1)
+        self.assertEqual(self.a.available(), 3)
+        self.clock.set_us(20000)
+        self.de.value(0)
+        self.assertEqual(self.a.rx_dropped_de, 1)
+        self.assertEqual(drain(self.a), b"~AB")
+
+    def test_a_byte_starting_as_de_drops_is_kept(self):
+        self.de.value(1)
+        self.clock.set_us(5000)
+        self.b.write(REQ)
+        self.de.value(0)  # the same microsecond as the first start bit
+        self.clock.set_us(5000 + 18750)
+        self.assertEqual(self.a.rx_dropped_de, 0)
+        self.assertEqual(drain(self.a), REQ)
+
+    def test_a_byte_starting_just_before_de_drops_is_dropped(self):
+        self.de.value(1)
+        self.clock.set_us(5000)
+        self.b.write(REQ)
+        self.clock.set_us(5001)
+        self.de.value(0)
+        self.clock.set_us(5000 + 18750)
+        self.assertEqual(self.a.rx_dropped_de, 1)
+        self.assertEqual(drain(self.a), REQ[1:])
+
+    def test_a_port_without_de_hears_everything(self):
+        self.b.write(REQ)
+        self.clock.set_us(18750)
+        self.assertEqual((drain(self.b), self.b.rx_dropped_de), (b"", 0))
+        c = self.wire.port(None, 9600)
+        self.a.write(b"x")  # DE low: lost, nothing for anyone
+        self.clock.set_us(20000)
+        self.b.write(REQ)
+        self.clock.set_us(20000 + 18750)
+        self.assertEqual((drain(c), c.rx_dropped_de), (REQ, 0))
 
 
 class MismatchAndCollisionTest(unittest.TestCase):
@@ -421,7 +522,7 @@ class DriverTransmitTest(unittest.TestCase):
         reply = b"~" + b"0" * 148 + b"\r"  # a 0x42 reply's length, 150 characters
         end = 3000 + char_end(0, 150, 9600)
         lp.at(3000)
-        lp.rs.send(reply)
+        lp.rs.send(reply, lp.now())
         self.assertEqual(lp.de.value(), 1)
         self.assertTrue(lp.rs.sending)
         self.assertEqual(lp.rs.sent, 1)
@@ -441,7 +542,7 @@ class DriverTransmitTest(unittest.TestCase):
 
     def test_poll_releases_de(self):
         lp = Loop()
-        lp.rs.send(b"~X\r")
+        lp.rs.send(b"~X\r", lp.now())
         self.assertEqual(lp.rs.poll(lp.at(3125 - 1)), 0)
         self.assertEqual(lp.de.value(), 1)
         self.assertEqual(lp.rs.poll(lp.at(3125)), 0)
@@ -451,7 +552,7 @@ class DriverTransmitTest(unittest.TestCase):
         lp = Loop()
         lp.peer.write(REQ)
         lp.at(18750)  # a whole request is waiting in the UART
-        lp.rs.send(b"~" + b"0" * 20 + b"\r")
+        lp.rs.send(b"~" + b"0" * 20 + b"\r", lp.now())
         self.assertEqual(lp.rs.poll(lp.at(18750 + 10000)), 0)
         self.assertEqual(lp.counters(), (0, 0, 0, 0, 0))
         self.assertEqual(lp.port.available(), 18)  # not read meanwhile
@@ -461,7 +562,7 @@ class DriverTransmitTest(unittest.TestCase):
 
     def test_dropping_de_mid_reply_cuts_it(self):
         lp = Loop()
-        lp.rs.send(REQ)
+        lp.rs.send(REQ, lp.now())
         lp.at(4000)
         lp.de.value(0)  # something drops DE three characters in
         self.assertEqual(lp.wire.cut, 15)
@@ -490,6 +591,284 @@ class DriverTransmitTest(unittest.TestCase):
         lp.at(t + 18750)
         self.assertEqual(lp.frames(), [REQ[1:-1]])
         self.assertEqual(lp.counters(), (1, 0, 0, 1, 0))
+
+
+class ShortWriteUart(FifoUart):
+    """A UART that takes only `room` bytes of a write (None: none, on a timeout)."""
+
+    def __init__(self, room):
+        FifoUart.__init__(self, b"")
+        self.room = room
+
+    def write(self, buf):
+        return self.room if self.room is None or self.room < len(buf) else len(buf)
+
+    def txdone(self):
+        return False
+
+
+class DriverTxTimeTest(unittest.TestCase):
+    def test_tx_left_ms_at_9600(self):
+        lp = Loop()
+        self.assertEqual(lp.rs.tx_left_ms(lp.now()), 0)  # not sending
+        now = lp.at(3400)
+        lp.rs.send(b"~" + b"0" * 148 + b"\r", now)  # 150 characters: 156.25 ms, so 157
+        self.assertEqual(lp.rs.tx_left_ms(now), 157)
+        self.assertEqual(lp.rs.tx_left_ms(now + 156), 1)
+        self.assertEqual(lp.rs.tx_left_ms(now + 157), 0)
+        self.assertEqual(lp.rs.tx_left_ms(now + 900), 0)
+        lp.at(3400 + char_end(0, 150, 9600))
+        lp.rs.service()
+        self.assertFalse(lp.rs.sending)
+        self.assertEqual(lp.rs.tx_left_ms(now + 10), 0)  # done: 0 whatever the clock says
+
+    def test_tx_left_ms_at_115200(self):
+        lp = Loop()
+        lp.rs.set_baud(115200)
+        now = lp.now()
+        lp.rs.send(b"~" + b"0" * 148 + b"\r", now)  # 13.02 ms: 14
+        self.assertEqual(lp.rs.tx_left_ms(now), 14)
+        lp.rs.service()
+        lp.rs.send(b"~" + b"0" * 142 + b"\r", now)  # 144 characters: exactly 12.5 ms
+        self.assertEqual(lp.rs.tx_left_ms(now), 13)
+
+    def test_tx_left_ms_across_the_ticks_wrap(self):
+        lp = Loop(start_ticks=(1 << 30) - 10)
+        now = lp.now()
+        lp.rs.send(REQ, now)  # 18.75 ms: due at tick 9, past the wrap
+        self.assertEqual(lp.rs.tx_left_ms(now), 19)
+        self.assertEqual(lp.rs.tx_left_ms(8), 1)
+        self.assertEqual(lp.rs.tx_left_ms(9), 0)
+
+    def test_short_write_drops_de_and_counts(self):
+        for room in (None, 0, 17):
+            de = machine.Pin("DE", machine.Pin.OUT, value=0)
+            rs = Rs485(ShortWriteUart(room), de)
+            rs.send(REQ, 0)
+            self.assertEqual(de.value(), 0, room)
+            self.assertFalse(rs.sending, room)
+            self.assertEqual((rs.tx_errors, rs.sent), (1, 0), room)
+            self.assertEqual(rs.tx_left_ms(0), 0)
+        rs = Rs485(ShortWriteUart(18), de)
+        rs.send(REQ, 0)  # the whole of it
+        self.assertEqual((de.value(), rs.sending, rs.tx_errors, rs.sent), (1, True, 0, 1))
+
+    def test_counters_wrap_below_2_30(self):
+        lp = Loop()
+        rs = lp.rs
+        for name in ("frames", "garbage", "overlong", "timeouts", "restarts", "sent"):
+            setattr(rs, name, WRAP)
+        lp.peer.write(b"x~A~" + b"B" * (FRAME_MAX + 1) + b"\r~C")
+        lp.at(char_end(0, FRAME_MAX + 8, 9600))
+        self.assertEqual(lp.frames(), [])
+        lp.rs.poll(lp.now() + GAP_MS + 1)  # "~C" times out
+        lp.peer.write(REQ)
+        lp.at(10**6)
+        self.assertEqual(lp.frames(), [REQ[1:-1]])
+        rs.send(b"~X\r", lp.now())
+        # garbage: "x" wraps it to 0, the CR after the overlong frame counts 1
+        self.assertEqual(
+            (rs.frames, rs.garbage, rs.overlong, rs.timeouts, rs.restarts, rs.sent),
+            (0, 1, 0, 0, 0, 0),
+        )
+        rs = Rs485(ShortWriteUart(0), machine.Pin("DE", machine.Pin.OUT, value=0))
+        rs.tx_errors = WRAP
+        rs.send(REQ, 0)
+        self.assertEqual(rs.tx_errors, 0)
+
+
+class BoardLoop:
+    """The firmware's RS485 side as App.run drives it on a board: InverterLink.poll, then
+    sleep min(wait, COMM_POLL_MS) ms of real time; the master is a peer port. Records
+    when DE rose and fell (us)."""
+
+    def __init__(self, baud=9600, phase_us=0):
+        self.lp = Loop(baud)
+        lp = self.lp
+        lp.rs.set_baud(baud)
+        self.rig = Rig({"soc_self_discharge_ma": 0}).settle()
+        self.link = InverterLink(None, lp.rs, 0)
+        self.edges = []
+        lp.de.sim_listen(lambda pin, level: self.edges.append((lp.clock.t_us, level)))
+        self.next_us = phase_us  # the loop's polls fall at this sub-ms phase
+        self.polls = []
+
+    def run_until(self, t_us):
+        """Every poll due by t_us; the clock then stands at t_us."""
+        lp = self.lp
+        while self.next_us <= t_us:
+            now = lp.at(self.next_us)
+            wait = self.link.poll(self.rig.bms, now)
+            self.polls.append((self.next_us, wait))
+            if wait <= 0:
+                raise AssertionError("poll returned %d: the loop would spin" % wait)
+            self.next_us += 1000 * (wait if wait < COMM_POLL_MS else COMM_POLL_MS)
+        lp.at(t_us)
+
+    def ask(self, frame, t_us):
+        """The peer sends frame at t_us (the master talks whenever it likes, not on our
+        loop's grid); the loop runs until our reply has started. Returns when its last
+        stop bit is due on the wire (None: no reply within a second)."""
+        lp = self.lp
+        self.run_until(t_us)
+        lp.peer.write(frame)
+        rises = self.rises()
+        while self.rises() == rises:
+            if self.next_us > t_us + 1000000:
+                return None
+            self.run_until(self.next_us)
+        return lp.port.tx_end_us
+
+    def rises(self):
+        return len([t for t, level in self.edges if level])
+
+    def finish(self, t_us):
+        """Run to t_us; returns (what the peer received, when our DE last fell)."""
+        self.run_until(t_us)
+        falls = [t for t, level in self.edges if not level]
+        return drain(self.lp.peer), falls[-1]
+
+
+class DeReleaseTest(unittest.TestCase):
+    """Review R-4: DE must drop within about a character of our reply's last stop bit,
+    or a master that turns around quickly loses its next request to our receiver."""
+
+    def check_release(self, baud, limit_us):
+        char = ceil_div(10 * 1000000, baud)
+        for phase in (0, 1, 250, 500, 749, 999):
+            for t0 in (20000, 20333, 20999):
+                for ask, length in ASKS:
+                    loop = BoardLoop(baud, phase)
+                    end = loop.ask(ask, t0)
+                    reply, fall = loop.finish(end + 100000)
+                    self.assertEqual(len(reply), length)
+                    self.assertEqual(reply[7:9], b"00")
+                    held = fall - end
+                    where = (baud, phase, t0, len(reply), held)
+                    self.assertGreaterEqual(held, 0, where)  # never cut
+                    self.assertLessEqual(held, limit_us, where)
+                    self.assertEqual(loop.lp.wire.cut, 0, where)
+        return char
+
+    def test_de_released_within_two_characters_at_9600(self):
+        char = self.check_release(9600, 2 * ceil_div(10 * 1000000, 9600))
+        self.assertEqual(char, 1042)
+
+    def test_de_released_within_a_tick_at_115200(self):
+        # the loop counts whole ms: at 115200 (87 us a character) 1 ms is the bound
+        self.check_release(115200, 1000)
+
+    def test_wait_while_sending_is_the_time_left(self):
+        loop = BoardLoop(9600, 0)
+        loop.finish(loop.ask(ASK_42, 20000) + 100000)
+        # the request (20 characters) ends at 40834 and is read at the 45000 poll; the
+        # reply (148 characters, 154.17 ms) is due in 155 ms: every poll meanwhile
+        # names that moment, so the loop (COMM_POLL_MS steps) wakes on it, and DE drops
+        # 833 us after the last stop bit
+        sending = [(t, w) for t, w in loop.polls if 45000 <= t < 200000]
+        self.assertEqual(len(sending), 31)
+        self.assertEqual(set(t + 1000 * w for t, w in sending), {200000})
+        self.assertEqual(loop.edges, [(45000, 1), (200000, 0)])
+        self.assertEqual([w for t, w in loop.polls if t == 200000], [1000])
+
+    def test_wait_is_1_ms_while_the_uart_lags_its_due_time(self):
+        # sent at x.9 ms (tick x): 39.58 ms of reply are due at tick x + 40, but the last
+        # stop bit leaves at x + 40.48: at tick x + 40 the link asks for 1 ms more
+        loop = BoardLoop(9600, 900)
+        end = loop.ask(ASK_92, 20000)
+        sent = loop.edges[-1][0]
+        self.assertEqual((sent % 1000, end - sent), (900, 39584))
+        base = sent - 900
+        link, lp = loop.link, loop.lp
+        self.assertEqual(link.poll(loop.rig.bms, lp.at(base + 39999)), 1)  # tick x + 39
+        self.assertEqual(link.poll(loop.rig.bms, lp.at(base + 40000)), 1)  # due, not done
+        self.assertEqual(lp.de.value(), 1)
+        self.assertEqual(link.poll(loop.rig.bms, lp.at(base + 41000)), 1000)
+        self.assertEqual(lp.de.value(), 0)
+        self.assertEqual(drain(lp.peer)[7:9], b"00")
+
+    def test_link_poll_counter_wraps_below_2_30(self):
+        loop = BoardLoop(9600, 0)
+        loop.link.polls = WRAP
+        loop.ask(ASK_92, 20000)
+        self.assertEqual(loop.link.polls, 0)
+        loop.link.server.not_ours = WRAP
+        loop.run_until(200000)
+        loop.lp.peer.write(framed(b"20034692E00203"))  # another pack's: still a poll
+        loop.run_until(300000)
+        self.assertEqual((loop.link.polls, loop.link.server.not_ours), (1, 0))
+
+    def test_a_quick_master_is_heard(self):
+        # the master asks again 2 characters after our reply: with DE released in time
+        # its request reaches our receiver whole and is answered
+        loop = BoardLoop(9600, 500)
+        for ask, length in ASKS:
+            end = loop.ask(ask, loop.lp.clock.t_us + 10000)
+            self.assertIsNotNone(end, length)
+            end = loop.ask(ASK_92, end + 2 * 1042)
+            self.assertIsNotNone(end, length)
+            replies, _fall = loop.finish(end + 10000)
+            self.assertEqual(len(replies), length + 38)
+        self.assertEqual(loop.lp.port.rx_dropped_de, 0)
+        self.assertEqual(loop.link.server.replies, 2 * len(ASKS))
+
+
+class SimulatedMasterTurnaroundTest(unittest.TestCase):
+    """The simulated inverter (boards/host/inverter_sim.Rs485Inverter) waits its
+    turnaround after our reply before its next request."""
+
+    def run_sim(self, turnaround_us):
+        sim = make_sim(inverter="rs485")
+        inv = sim.inverter
+        inv.turnaround_us = turnaround_us
+        port = sim.packs[0].link_port
+        starts = []
+        write = inv.port.write
+
+        def spy(buf):
+            n = write(buf)
+            starts.append(inv.port.tx_start_us)
+            return n
+
+        inv.port.write = spy
+        ends = []
+        real = port.write
+
+        def spy_ours(buf):
+            n = real(buf)
+            ends.append(port.tx_end_us)
+            return n
+
+        port.write = spy_ours
+        sim.run(5000)
+        return sim, starts, ends
+
+    def check(self, turnaround_us):
+        sim, starts, ends = self.run_sim(turnaround_us)
+        inv = sim.inverter
+        self.assertEqual((inv.timeouts, inv.bad), (0, 0))
+        self.assertGreaterEqual(inv.replies, 8)
+        self.assertEqual(sim.packs[0].link_port.rx_dropped_de, 0)
+        self.assertEqual(sim.wire.collisions, 0)
+        # each 0x92 (the second request of a cycle) after the 0x42's reply
+        gaps = []
+        for k in range(1, len(starts)):
+            prior = [e for e in ends if e <= starts[k]]
+            if prior and starts[k] - prior[-1] < 100000:
+                gaps.append(starts[k] - prior[-1])
+        self.assertGreaterEqual(len(gaps), 4)
+        return gaps
+
+    def test_turnaround_after_our_reply(self):
+        self.assertEqual(Rs485Inverter.TURNAROUND_US, 4000)
+        gaps = self.check(Rs485Inverter.TURNAROUND_US)
+        self.assertEqual(set(gaps), {4000})
+
+    def test_no_turnaround(self):
+        # the simulator wakes our firmware at the stop bit, so even a master that does
+        # not wait is heard (on a board that takes the release timing above)
+        gaps = self.check(0)
+        self.assertEqual(set(gaps), {0})
 
 
 # -- the driver: receive --------------------------------------------------------------------
@@ -655,7 +1034,7 @@ class EchoTest(unittest.TestCase):
         lp.at(18750)
         self.assertEqual(lp.frames(), [REQ[1:-1]])
         lp.at(20000)
-        lp.rs.send(b"~ANSWER\r")
+        lp.rs.send(b"~ANSWER\r", lp.now())
         self.assertEqual(lp.rs.poll(lp.at(20000 + 5000)), 0)  # sending
         return lp.at(20000 + char_end(0, 8, 9600))
 
@@ -696,7 +1075,7 @@ class EchoTest(unittest.TestCase):
         lp.peer.write(b"~R1\r~R2\r")
         lp.at(char_end(0, 8, 9600))
         self.assertEqual(lp.rs.poll(lp.now()), 2)
-        lp.rs.send(b"~ANSWER\r")
+        lp.rs.send(b"~ANSWER\r", lp.now())
         lp.at(100000)
         self.assertEqual(lp.frames(), [b"R2"])
         self.assertEqual(lp.counters(), (2, 0, 0, 0, 0))

@@ -7,8 +7,9 @@ Kinds (sim.md `--inverter`):
   0x301 request every second instead and reads 0x311/0x313/0x319; with protocol ID2 it
   is a Schneider gateway: 29-bit 0x310 heartbeat, reading 0x321/0x322/0x323/0x325.
 - Rs485Inverter: the Pylon RS485 master: every second it asks 0x42 (analog values) and
-  0x92 (charge/discharge management) of address 2, each after the previous reply (or a
-  500 ms timeout); its frames are built here, independently of the firmware's codec.
+  0x92 (charge/discharge management) of address 2, each a turnaround (4 ms) after the
+  previous reply's last byte (or after a 500 ms timeout); its frames are built here,
+  independently of the firmware's codec.
 Both decode with their own code (not the firmware's), so a wrong byte in the firmware
 shows up as a wrong current in the simulation.
 
@@ -259,17 +260,26 @@ def rs485_parse(raw):
 
 
 class Rs485Inverter(Inverter):
-    """The master on the RS485 wire (boards/host/uart_sim.py Port)."""
+    """The master on the RS485 wire (boards/host/uart_sim.py Port).
+
+    turnaround_us: how long after a reply's last byte it sends its next request. A
+    master turns its own line around and parses the reply first; 4 ms is about the
+    Modbus RTU 3.5-character silence at 9600 baud. With 0 it sends as soon as it has
+    read the reply (in the simulator possibly the microsecond the reply ends), which a
+    battery that has not yet released DE (its receiver off, /RE tied to DE) loses."""
 
     POLLS = (0x42, 0x92)
     REPLY_TIMEOUT_US = 500000
+    TURNAROUND_US = 4000
 
-    def __init__(self, clock, port, address=2):
+    def __init__(self, clock, port, address=2, turnaround_us=TURNAROUND_US):
         Inverter.__init__(self, clock)
         self.port = port
         self.address = address
+        self.turnaround_us = turnaround_us
         self.next_cycle_us = 0
         self.step_i = -1  # index into POLLS of the request in flight, -1 idle
+        self.send_at_us = None  # the next request of this cycle waits for the turnaround
         self.sent_end_us = 0
         self.deadline_us = 0
         self.rx = bytearray()
@@ -281,6 +291,8 @@ class Rs485Inverter(Inverter):
         self._buf = bytearray(64)
 
     def next_event_us(self):
+        if self.send_at_us is not None:
+            return self.send_at_us
         if self.step_i >= 0:
             return self.deadline_us
         return None if self.silent else self.next_cycle_us
@@ -309,15 +321,22 @@ class Rs485Inverter(Inverter):
             if self._first_us is None and self.step_i >= 0:
                 self._first_us = port.burst_start_us  # the reply's first start bit
             self.rx += self._buf[:n]
-        if self.step_i >= 0:
+        if self.send_at_us is not None:
+            if now_us >= self.send_at_us:
+                self.send_at_us = None
+                if self.silent:
+                    self.step_i = -1
+                else:
+                    self._send(now_us)
+        elif self.step_i >= 0:
             rx = bytes(self.rx)
             soi = rx.find(b"~")
             if soi >= 0 and rx[-1:] == b"\r":
                 self._reply(rx[soi:], now_us)
-                self._advance(now_us)
+                self._advance(now_us, port.rx_last_us + self.turnaround_us)
             elif now_us >= self.deadline_us:
                 self.timeouts += 1
-                self._advance(now_us)
+                self._advance(now_us, now_us)
         elif not self.silent and now_us >= self.next_cycle_us:
             self.next_cycle_us += 1000000
             if self.next_cycle_us <= now_us:
@@ -325,10 +344,12 @@ class Rs485Inverter(Inverter):
             self.step_i = 0
             self._send(now_us)
 
-    def _advance(self, now_us):
+    def _advance(self, now_us, send_at_us):
         self.step_i += 1
         if self.step_i >= len(self.POLLS) or self.silent:
             self.step_i = -1
+        elif send_at_us > now_us:
+            self.send_at_us = send_at_us
         else:
             self._send(now_us)
 

@@ -20,7 +20,10 @@ collected in ../shared/spec/hardware.md section 2 and the MCP2515 fact sheet):
   ISO 11898-1 steps, and the automatic recovery after 128 x 11 recessive bits;
 - loopback (frames go to the chip's own RX buffers, not to the bus), listen-only (no ACK,
   no sending, counters frozen) and sleep (woken into listen-only by bus activity when
-  WAKIE is set).
+  WAKIE is set);
+- the oscillator start-up after a reset, when reset_hold_us is set: the chip is held in
+  reset that long, ignoring SPI (SO is not driven, so every byte reads 0xFF). It is 0 by
+  default: the chip answers at once.
 
 Reads and writes only move bytes through a preallocated register file, so a firmware tick
 that talks to this chip allocates nothing.
@@ -162,11 +165,16 @@ class MCP2515Sim:
         self._fv = [0] * 6  # filter SID << 18 | EID
         self._mv = [0, 0]  # mask SID << 18 | EID
         self._txcache = [None, None, None]
+        self.reset_hold_us = 0  # after a reset the chip ignores SPI this long
+        self._held_until = -1
         self.reset()
 
     # -- the simulator's side -----------------------------------------------------------
     def reset(self):
-        """Power-on or RESET: every register to its default, configuration mode."""
+        """Power-on or RESET: every register to its default, configuration mode; held in
+        reset for reset_hold_us (the oscillator start-up)."""
+        if self.reset_hold_us:
+            self._held_until = self._now() + self.reset_hold_us
         r = self.regs
         for i in range(128):
             r[i] = 0
@@ -242,6 +250,14 @@ class MCP2515Sim:
     def spi_transfer(self, wbuf, rbuf):
         regs = self.regs
         n = len(wbuf)
+        if self._held_until >= 0:
+            if self._now() < self._held_until:
+                if rbuf is not None:
+                    for i in range(n):
+                        rbuf[i] = 0xFF  # held in reset: SO is not driven
+                self._st = _ST_IGNORE  # until chip select rises
+                return
+            self._held_until = -1
         if self._st == _ST_CMD and n > 1:
             b = wbuf[0]
             if b == _READ_STATUS:  # every poll and every frame sent asks this

@@ -586,6 +586,8 @@ _STAGES = (None, "read", "core", "write", "led", "boot", "store", "comms")
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")
+# by the bit of bms.limits' LIM_* flags
+_LIMITS = (None, "force_charge", "full_charge_request", None, "float")
 
 
 def _name(table, i):
@@ -626,6 +628,8 @@ def event_dict(record):
         out["what"] = _name(_SENSOR, what)
     elif code == ev.COMM:
         out["what"] = _name(_COMM, what)
+    elif code == ev.LIMIT:
+        out["what"] = _name(_LIMITS, what)
     elif code == ev.DIP:
         out["what"] = _bits(what)
     elif code == ev.CONFIG:

@@ -5,6 +5,9 @@ A character takes (start + data + parity + stop) bits at the port's baud rate: 8
 sending; each byte reaches the other ports when its stop bit ends. A port with a
 driver-enable pin puts bytes on the wire only while DE is high: bytes written with DE
 low never arrive, and dropping DE while bytes are still going cuts them (counted).
+A port's receiver is off while its own DE is high (/RE tied to DE, the usual wiring):
+a byte whose reception overlaps that time is dropped (counted in `rx_dropped_de`), so
+a peer that starts talking before we have released the bus loses its first bytes.
 Ports whose baud rates differ receive garbage (0xFF, as a framing error reads).
 Two ports driving at once collide; the wire counts it (what arrives is undefined on a
 real bus; here both streams arrive, so a test can see what a collision would hide).
@@ -16,6 +19,7 @@ firmware then.
 """
 
 _GARBLED = 0xFF
+_FOREVER = 1 << 62
 RX_IDLE_BITS = 32
 RX_RING = 1024
 
@@ -56,6 +60,9 @@ class Port:
         self.wake_us = None
         self.burst_start_us = 0  # the first start bit of the latest burst received
         self.bytes_out = 0
+        self.rx_dropped_de = 0  # bytes that arrived while our own DE was high
+        self.rx_last_us = 0  # when the last byte read had arrived (end of its stop bit)
+        self._de_rise_us = 0
         self.attach_de(de_pin)
 
     def attach_de(self, pin):
@@ -64,6 +71,7 @@ class Port:
         self.de_high = False  # the pin's level, kept by its listener
         if pin is not None:
             self.de_high = bool(pin.level)
+            self._de_rise_us = self.clock.t_us
             pin.sim_listen(self._de_changed)
 
     # -- the machine.UART side --------------------------------------------------------
@@ -102,6 +110,8 @@ class Port:
 
     def available(self):
         now = self.clock.t_us
+        if self.de_high and self._de_rise_us < now:
+            now = self._de_rise_us  # the receiver is off: later bytes will be dropped
         k = self._rd
         end = self._end
         while k < self._wr and end[k % RX_RING] <= now:
@@ -118,6 +128,8 @@ class Port:
         data = self._byte
         for i in range(k):
             buf[i] = data[(rd + i) % RX_RING]
+        if k:
+            self.rx_last_us = self._end[(rd + k - 1) % RX_RING]
         self._rd = rd + k
         return k
 
@@ -151,29 +163,35 @@ class Port:
 
     def _de_changed(self, pin, level):
         self.de_high = bool(level)
-        if level:
-            return
         now = self.clock.t_us
+        if level:
+            self._de_rise_us = now
+            return
+        # what arrived while our receiver was off
+        self.rx_dropped_de += self._drop_from(None, self._de_rise_us, now)
         if self.tx_end_us <= now:
             return
         cut = 0
         for other in self.wire.ports:  # the rest of our bytes never make it
             if other is not self:
-                n = other._drop_from(self, now)
+                n = other._drop_from(self, now, _FOREVER)
                 if n > cut:
                     cut = n
         self.wire.cut += cut
         self.tx_end_us = now
 
-    def _drop_from(self, sender, now):
-        """Remove the bytes from sender still in flight at now; returns how many."""
+    def _drop_from(self, sender, lo, hi):
+        """Remove the bytes (from sender; None: anyone) whose reception overlaps the
+        time from lo to hi; returns how many."""
         rd = self._rd
         wr = rd
         dropped = 0
         last = 0
         for k in range(rd, self._wr):
             i = k % RX_RING
-            if self._from[i] is sender and self._end[i] > now:
+            end = self._end[i]
+            source = self._from[i]
+            if (sender is None or source is sender) and end > lo and end - source.char_us() < hi:
                 dropped += 1
                 continue
             j = wr % RX_RING

@@ -193,10 +193,15 @@ class Bms:
         if soc.full_seen and not self._was_full:
             self.limits.charged_full()
         self._was_full = soc.full_seen
+        lim = self.limits
         if self.started and valid:
-            self.limits.step(
-                s, self.allow_chg, self.allow_dsg, soc.cpct, self.docp_cont_ma, now, dt_ms
-            )
+            # a discharge path still pre-charging is not there yet for the inverter
+            dsg = self.allow_dsg and self.dsg
+            changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt_ms)
+        else:
+            changed = lim.blind()
+        if changed:
+            self._limit_events(changed, lim.flags, soc.cpct, now)
         self.sample = s
         # balancing: charging or idle, and nothing but the charge-end protections active
         if (
@@ -210,6 +215,13 @@ class Bms:
         else:
             self.balancer.stop()
         self._panel(names, inp, now)
+
+    def _limit_events(self, changed, flags, soc_cpct, now):
+        bit = 1
+        while bit <= changed:
+            if changed & bit:
+                self.events.log(now, ev.LIMIT, bit, 1 if flags & bit else 0, soc_cpct)
+            bit <<= 1
 
     def _start(self, s, now):
         self.started = True

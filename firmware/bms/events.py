@@ -30,13 +30,13 @@ INPUT = const(13)  # what: input (passive/rsd), value: new level
 SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back; value
 PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
 SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
-LIMIT = const(17)  # what: limit flag changed
+LIMIT = const(17)  # what: bms.limits LIM_* request, value: 1 on / 0 off, extra: SOC 0.01 %
 COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode count)
 AFE_SAFETY = const(
     19
 )  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
 # COMM's what
-COMM_CAN = const(0)  # the CAN controller at boot
+COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: driver fault code)
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
 COMM_BUS_OFF = const(2)  # the CAN controller went bus-off (extra: its error count)
 

@@ -3,22 +3,32 @@
 From the manual's inverter settings (pack.md) and our derived choices:
 - CVL: the absorption voltage (56.0 V); after a calibration to full, the float voltage
   (54.6 V) until the pack has stayed below the re-start voltage (52.0 V) for
-  FLOAT_EXIT_HOLD_MS; when charging is not allowed, lowered to the present pack voltage
-  (never 0: Victron reads CVL = 0 as over-voltage), never below DVL + 1 V;
+  FLOAT_EXIT_HOLD_MS; whenever charging stops (not allowed, or CCL tapered or derated
+  to 0), lowered to the present pack voltage, never raised: Victron reads only CVL and
+  CCL, and stops a charger by its voltage (never 0 though: Victron reads CVL = 0 as
+  over-voltage). Below DVL + 1 V that puts CVL under DVL, which asks for neither;
 - CCL: the standard charge current (50 A, up to 70 A by config), tapering from
   taper_start_mv to taper_end_mv on the highest cell (to ccl_taper_floor_pct), then to
   0 at ccl_zero_mv, short of COVP: with cells apart the pack reaches CVL late, and the
   highest cell alone would otherwise be pushed into COVP; derated near the charge
   temperature limits; 0 when charging is not allowed;
-- DCL: the discharge current (100 A, or 50 A when the discharge started above 30 C,
-  as DOCP's continuous limit), tapering as the lowest cell nears empty, derated near the
-  discharge temperature limits; 0 when discharging is not allowed;
+- DCL: the discharge current (50 A standard, up to 100 A by config, never above DOCP's
+  continuous limit for this discharge), tapering as the lowest cell nears empty, derated
+  near the discharge temperature limits; 0 when discharging is not allowed (the core
+  counts a discharge path still pre-charging as not allowed);
 - DVL: the low-voltage cut-off (48.0 V);
 - force charge: SOC <= 4 % or a cell <= 3.00 V, held until SOC >= 8 %; a request a low
   cell raises while the SOC reads above that holds until the SOC has risen by as much
   (4 %) from where it was: otherwise the first amps of charge lift the cell, the request
   ends, the load returns and the request comes again, every few seconds;
-- full charge: requested when the SOC has not reached 97 % for 30 days, until it does.
+- full charge: requested when the SOC has not reached 97 % for 30 days, until it does;
+- both requests are sent only while the pack can take a charge (CCL > 0): an inverter
+  grid-charging into an open charge FET helps nobody;
+- an inverter's own limits (Pylon RS485 0x94) apply where stricter, within our envelope
+  (DVL from ours up to CVL - 1 V);
+- no valid reading (blind()): CCL = DCL = 0, no requests, CVL no higher than the last
+  pack voltage known.
+step() and blind() return the requests that changed (LIM_*), for the event log.
 All integer arithmetic; the derating factors are in 0.1 % (permille).
 """
 
@@ -30,6 +40,14 @@ FLOAT_EXIT_HOLD_MS = const(60000)
 _FULL_SOC_CPCT = const(9700)
 _FULL_REQUEST_S = const(30 * 86400)
 _PERMILLE = const(1000)
+_GAP_MV = const(1000)  # DVL stays at least this far below CVL
+_CVL_FLOOR_MV = const(40000)  # 16 x 2.5 V: CVL is never lower (never 0)
+
+# the requests and states worth an event (step()'s change mask, the LIMIT event's `what`);
+# the enables follow the protections, which have events of their own
+LIM_FORCE = const(1)
+LIM_FULL = const(2)
+LIM_FLOAT = const(4)
 
 
 def _ramp(x, x_full, x_zero, floor=0):
@@ -54,7 +72,8 @@ class Limits:
         self.dvl_mv = cfg.dvl_mv
         self.charge_enable = False
         self.discharge_enable = False
-        self.force_charge = False
+        self.force_charge = False  # as sent (only while the pack can take a charge)
+        self._force = False  # as judged from the SOC and the cells
         self._fc_until = 0  # the SOC (0.01 %) that ends the request
         self.full_request = False
         self.floating = False
@@ -68,11 +87,15 @@ class Limits:
         self.ext_dcl_ma = 0
         self._ms = 0
         self._low_since = -1
+        self._stack_mv = cfg.dvl_mv  # the last pack voltage read (none yet: DVL)
+        self.flags = 0  # LIM_* as last stepped
 
     def step(self, s, allow_chg, allow_dsg, soc_cpct, dcl_cap_ma, now, dt_ms):
         """s: the reduced sample; allow_*: what the protections allow; soc_cpct: the SOC
-        estimate; dcl_cap_ma: DOCP's continuous limit for this discharge."""
+        estimate; dcl_cap_ma: DOCP's continuous limit for this discharge. Returns the LIM_*
+        flags that changed."""
         c = self.cfg
+        self._stack_mv = s.stack_mv
         # float after full, back to absorption once the pack has been low a while
         if self.floating:
             if s.stack_mv < c.float_exit_mv:
@@ -99,16 +122,17 @@ class Limits:
                 self.ext_active = False  # not re-sent in time: back to our own
             else:
                 cvl = cvl if cvl < self.ext_cv_mv else self.ext_cv_mv
-                dvl = dvl if dvl > self.ext_dv_mv else self.ext_dv_mv
+                dv = self.ext_dv_mv
+                if dv > cvl - _GAP_MV:  # below our float voltage, an absorption-high DVL
+                    dv = cvl - _GAP_MV
+                dvl = dvl if dvl > dv else dv
                 ccl = ccl if ccl < self.ext_ccl_ma else self.ext_ccl_ma
                 dcl = dcl if dcl < self.ext_dcl_ma else self.ext_dcl_ma
-        if not allow_chg:
+        if not allow_chg or ccl == 0:
             ccl = 0
             # stop a charger by its voltage, not only by its current (Victron)
             if s.stack_mv < cvl:
-                cvl = s.stack_mv
-            if cvl < dvl + 1000:
-                cvl = dvl + 1000
+                cvl = s.stack_mv if s.stack_mv > _CVL_FLOOR_MV else _CVL_FLOOR_MV
         if not allow_dsg:
             dcl = 0
         self.cvl_mv = cvl
@@ -119,14 +143,14 @@ class Limits:
         self.discharge_enable = dcl > 0
         # requests
         if soc_cpct <= c.force_charge_soc_pct * 100 or s.min_mv <= c.force_charge_cell_mv:
-            if not self.force_charge:
-                self.force_charge = True
+            if not self._force:
+                self._force = True
                 rise = (c.force_charge_release_soc_pct - c.force_charge_soc_pct) * 100
                 until = soc_cpct + rise
                 release = c.force_charge_release_soc_pct * 100
                 self._fc_until = until if until > release else release
         elif soc_cpct >= self._fc_until:
-            self.force_charge = False
+            self._force = False
         self._ms += dt_ms
         if self._ms >= 1000:
             whole = self._ms // 1000
@@ -135,11 +159,40 @@ class Limits:
                 self.no_full_s += whole
         if soc_cpct >= _FULL_SOC_CPCT:
             self.no_full_s = 0
-        self.full_request = self.no_full_s >= _FULL_REQUEST_S
+        self.force_charge = self._force and ccl > 0
+        self.full_request = self.no_full_s >= _FULL_REQUEST_S and ccl > 0
+        return self._changed()
+
+    def blind(self):
+        """No valid reading: ask for no current and nothing else; CVL no higher than the
+        last pack voltage read, DVL kept. Returns the LIM_* flags that changed."""
+        self.ccl_ma = 0
+        self.dcl_ma = 0
+        self.charge_enable = False
+        self.discharge_enable = False
+        self.force_charge = False
+        self.full_request = False
+        if self._stack_mv < self.cvl_mv:
+            self.cvl_mv = self._stack_mv if self._stack_mv > _CVL_FLOOR_MV else _CVL_FLOOR_MV
+        return self._changed()
+
+    def _changed(self):
+        f = 0
+        if self.force_charge:
+            f |= LIM_FORCE
+        if self.full_request:
+            f |= LIM_FULL
+        if self.floating:
+            f |= LIM_FLOAT
+        changed = f ^ self.flags
+        self.flags = f
+        return changed
 
     def set_external(self, cv_mv, dv_mv, ccl_ma, dcl_ma, now, expiry_ms):
-        """Limits an inverter asked for: applied where stricter, until now + expiry_ms."""
-        self.ext_cv_mv = cv_mv
+        """Limits an inverter asked for: applied where stricter, until now + expiry_ms.
+        A CV below DVL + 1 V is taken as DVL + 1 V (the server refuses it already)."""
+        floor = self.cfg.dvl_mv + _GAP_MV
+        self.ext_cv_mv = cv_mv if cv_mv > floor else floor
         self.ext_dv_mv = dv_mv
         self.ext_ccl_ma = ccl_ma
         self.ext_dcl_ma = dcl_ma

@@ -5,17 +5,25 @@ Register numbers, instructions and encodings are from Microchip DS20001801
 (../shared/spec/hardware.md section 2). Frames are sent and received through
 preallocated buffers: no allocation per frame.
 
-- init(): RESET, bit timing for 500 kbit/s, both RX buffers filtered (filters()),
-  rollover from RXB0 to RXB1, RX interrupts on the INT pin, normal mode (confirmed by
-  CANSTAT). Writes to the bit timing and filters only take in configuration mode.
+- init(): RESET, CANSTAT polled until configuration mode (the oscillator may still be
+  starting: up to ~5 ms), bit timing for 500 kbit/s, both RX buffers filtered
+  (filters()), rollover from RXB0 to RXB1, RX interrupts on the INT pin, normal mode
+  (confirmed by CANSTAT). Writes to the bit timing and filters only take in
+  configuration mode.
 - send(): the first TX buffer whose TXREQ is clear (READ STATUS tells), LOAD TX BUFFER,
-  RTS. Returns False when all three are busy (the caller retries at its next poll).
+  RTS. Returns False when all three are busy (the caller retries at its next poll); a
+  failed send also reads the error state, so a bus-off is seen at once.
 - recv(): READ STATUS, then READ RX BUFFER of a full buffer; its RXnIF clears when chip
   select rises, freeing it.
 - check(): the error state. The chip counts its own errors (TEC/REC) and recovers from
   bus-off by itself after 128 x 11 recessive bits; the driver counts error-passive and
   bus-off episodes and RX overflows, and drops frames queued while bus-off so that stale
   values are not sent late.
+- ok and fault: whether the chip runs as init() left it. check(), send() and recv() also
+  see a chip that was reset or browned out (back in configuration mode) and reads that
+  no chip gives (MISO floating or stuck: bits the chip does not implement read 1); then
+  ok goes False, fault (FAULT_*) says why, and the caller starts it again with init().
+  An OSError from the SPI is the caller's to catch (FAULT_SPI names it).
 """
 
 from micropython import const
@@ -47,7 +55,27 @@ _MODE_MASK = const(0xE0)
 MODE_NORMAL = const(0x00)
 MODE_LOOPBACK = const(0x40)
 MODE_CONFIG = const(0x80)
-_ABAT = const(0x10)
+# what a chip reads in the bits this driver never changes: CANSTAT bits 4 and 0 are
+# unimplemented (0); CANCTRL keeps ABAT and OSM clear and CLKEN/CLKPRE as RESET sets them
+_CANSTAT_UNIMPLEMENTED = const(0x11)
+_CANCTRL_LOW = const(0x1F)
+_CANCTRL_LOW_SET = const(0x07)
+_SIDL_UNIMPLEMENTED = const(0x04)  # RXBnSIDL bit 2
+# CANSTAT after RESET: polled this often, this far apart (the Linux mcp251x driver gives
+# the oscillator 5 ms)
+_RESET_POLLS = const(10)
+_RESET_POLL_US = const(500)
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
+
+# why ok is False
+FAULT_NONE = const(0)
+FAULT_CRYSTAL = const(1)  # no bit timing for this crystal
+FAULT_NO_RESET = const(2)  # no configuration mode after RESET: absent, unpowered, no clock
+FAULT_TIMING = const(3)  # the bit timing did not read back
+FAULT_NO_MODE = const(4)  # the requested mode was not confirmed
+FAULT_MODE_LOST = const(5)  # left its mode by itself: reset or browned out
+FAULT_GARBLED = const(6)  # reads no chip gives: MISO floating or stuck
+FAULT_SPI = const(7)  # the SPI raised OSError (set by the caller that caught it)
 
 # READ STATUS bits
 _ST_RX0IF = const(0x01)
@@ -85,17 +113,22 @@ class CanFrame:
 
 
 class MCP2515:
-    def __init__(self, spi, cs, osc_hz=8000000, int_pin=None):
+    def __init__(self, spi, cs, osc_hz=8000000, int_pin=None, sleep_us=None):
         """int_pin: the chip's INT output (active low), if the board wires it: then a
-        poll with nothing received costs one pin read instead of an SPI transfer."""
+        poll with nothing received costs one pin read instead of an SPI transfer.
+        sleep_us: time.sleep_us, the wait between CANSTAT polls after RESET; without it
+        the polls follow each other at once."""
         self.spi = spi
         self.cs = cs
         self.osc_hz = osc_hz
         self.int_pin = int_pin
+        self.sleep_us = sleep_us
         self._w = bytearray(16)  # outgoing bytes
         self._r = bytearray(16)  # incoming bytes
         self._views = {}  # n -> (write view, read view) of the first n bytes
         self.ok = False
+        self.fault = FAULT_NONE
+        self._mode = MODE_NORMAL  # the mode set_mode() confirmed last
         # counters
         self.sent = 0
         self.received = 0
@@ -163,10 +196,12 @@ class MCP2515:
         self._xfer(1)
 
     def set_mode(self, mode):
-        """Request a mode and confirm it from CANSTAT (pending frames finish first)."""
+        """Request a mode and confirm it from CANSTAT (pending frames finish first);
+        check() expects the chip to stay in the mode confirmed last."""
         self.modify(_CANCTRL, _MODE_MASK, mode)
         for _ in range(50):
             if self.read_reg(_CANSTAT) & _MODE_MASK == mode:
+                self._mode = mode
                 return True
         return False
 
@@ -177,12 +212,21 @@ class MCP2515:
         self.ok = False
         cnf = BIT_TIMING_500K.get(self.osc_hz)
         if cnf is None:
+            self.fault = FAULT_CRYSTAL
             return False
         self.reset()
-        if self.read_reg(_CANSTAT) & _MODE_MASK != MODE_CONFIG:
-            return False  # no chip, or not in configuration mode after RESET
+        sleep = self.sleep_us
+        for _ in range(_RESET_POLLS):
+            if self.read_reg(_CANSTAT) & _MODE_MASK == MODE_CONFIG:
+                break
+            if sleep is not None:
+                sleep(_RESET_POLL_US)
+        else:
+            self.fault = FAULT_NO_RESET
+            return False
         self.write_regs(_CNF3, cnf[2], cnf[1], cnf[0])
         if (self.read_reg(_CNF3 + 2), self.read_reg(_CNF3 + 1)) != (cnf[0], cnf[1]):
+            self.fault = FAULT_TIMING
             return False
         if filters is None:
             self.write_regs(_RXB0CTRL, 0x60 | _BUKT)  # RXM 11: everything, rollover
@@ -201,7 +245,9 @@ class MCP2515:
             self.write_regs(_RXB0CTRL, _BUKT)  # RXM 00: through the filters, rollover
             self.write_regs(_RXB1CTRL, 0x00)
         self.write_regs(_CANINTE, 0x03 | _ERRIF)  # RX0, RX1 and errors on INT
+        self._eflg = 0  # RESET cleared the error state
         self.ok = self.set_mode(mode)
+        self.fault = FAULT_NONE if self.ok else FAULT_NO_MODE
         return self.ok
 
     def _put_id(self, addr, can_id, ext, is_filter):
@@ -219,14 +265,17 @@ class MCP2515:
     def send(self, can_id, data, n, ext=False, rtr=False):
         """Queue a frame in a free TX buffer and request its transmission."""
         if self._eflg & _TXBO:
-            self.dropped_stale += 1
-            return False
+            self._state()  # recovered since?
+            if self._eflg & _TXBO or not self.ok:
+                self.dropped_stale = (self.dropped_stale + 1) & _COUNT_MASK
+                return False
         st = self.status()
         for b in range(3):
             if not st & _ST_TXREQ[b]:
                 break
         else:
-            self.tx_busy += 1
+            self.tx_busy = (self.tx_busy + 1) & _COUNT_MASK
+            self._state()  # nothing leaves: perhaps bus-off, gone before check() looks
             return False
         w = self._w
         w[0] = _LOAD_TX[b]
@@ -248,7 +297,7 @@ class MCP2515:
         self._xfer(6 + n)
         w[0] = _RTS[b]
         self._xfer(1)
-        self.sent += 1
+        self.sent = (self.sent + 1) & _COUNT_MASK
         return True
 
     def attention(self):
@@ -272,6 +321,10 @@ class MCP2515:
         r = self._r
         sidh = r[1]
         sidl = r[2]
+        if sidl & _SIDL_UNIMPLEMENTED:  # not a chip's answer: a floating MISO reads 0xFF
+            self.ok = False
+            self.fault = FAULT_GARBLED
+            return False
         std = sidh << 3 | sidl >> 5
         if sidl & _EXIDE:  # IDE
             frame.can_id = std << 18 | (sidl & 0x03) << 16 | r[3] << 8 | r[4]
@@ -288,31 +341,57 @@ class MCP2515:
         data = frame.data
         for i in range(n):
             data[i] = r[6 + i]
-        self.received += 1
+        self.received = (self.received + 1) & _COUNT_MASK
         return True
 
     def check(self):
-        """Read the error state; count episodes; recover what the driver must. Call it
-        about once a second and when the INT pin says ERRIF."""
+        """Read the error state and the error counters; count episodes; recover what
+        the driver must. Call it about once a second and when the INT pin says ERRIF.
+        Returns EFLG, or -1 when the chip no longer runs as init() left it (ok False)."""
+        eflg = self._state()
+        if eflg >= 0:
+            w = self._w
+            w[0] = _READ
+            w[1] = _TEC
+            w[2] = 0
+            w[3] = 0
+            self._xfer(4)
+            self.tec = self._r[2]
+            self.rec = self._r[3]
+        return eflg
+
+    def _state(self):
+        """CANINTF, EFLG, and CANSTAT and CANCTRL (mirrored at 0x2E and 0x2F) in one
+        READ: EFLG with its episodes counted as they begin, or -1 when the chip no longer
+        runs as init() left it."""
         w = self._w
         w[0] = _READ
-        w[1] = _TEC
-        w[2] = 0
-        w[3] = 0
-        self._xfer(4)
-        self.tec = self._r[2]
-        self.rec = self._r[3]
-        eflg = self.read_reg(_EFLG)
+        w[1] = _CANINTF
+        for i in range(2, 6):
+            w[i] = 0
+        self._xfer(6)
+        r = self._r
+        intf = r[2]
+        eflg = r[3]
+        stat = r[4]
+        if stat & _CANSTAT_UNIMPLEMENTED or r[5] & _CANCTRL_LOW != _CANCTRL_LOW_SET:
+            self.ok = False
+            self.fault = FAULT_GARBLED
+            return -1
+        if stat & _MODE_MASK != self._mode:
+            self.ok = False
+            self.fault = FAULT_MODE_LOST
+            return -1
         rose = eflg & ~self._eflg
         if rose & _TXBO:
-            self.bus_off += 1
-            self.dropped_stale += self.abort()  # stale by the time the bus is back
+            self.bus_off = (self.bus_off + 1) & _COUNT_MASK
+            # stale by the time the bus is back
+            self.dropped_stale = (self.dropped_stale + self.abort()) & _COUNT_MASK
         if rose & (_TXEP | _RXEP):
-            self.passive += 1
+            self.passive = (self.passive + 1) & _COUNT_MASK
         if eflg & (_RX0OVR | _RX1OVR):
-            self.rx_overflows += 1
+            self.rx_overflows = (self.rx_overflows + 1) & _COUNT_MASK
             self.modify(_EFLG, _RX0OVR | _RX1OVR, 0)
-        intf = self.read_reg(_CANINTF)
         if intf & (_MERRF | _ERRIF):
             self.modify(_CANINTF, _MERRF | _ERRIF, 0)
         self._eflg = eflg & ~(_RX0OVR | _RX1OVR)

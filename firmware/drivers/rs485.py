@@ -2,11 +2,21 @@
 
 Half duplex: the driver-enable (DE) pin is raised for a reply and released only once the
 UART reports its shift register empty (`txdone()`), never on a timer: released early,
-the last byte is cut; released late, the master's next request is lost. Received bytes
-are assembled into frames that start with SOI (`~`) and end with EOI (`\\r`), in a
-bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout), one longer
-than the buffer, and bytes outside any frame are dropped and counted. The UART is made
-with `timeout=0` by the board, so reads never block the protection tick.
+the last byte is cut; released late, the master's next request is lost (with /RE tied
+to DE, the usual wiring, our receiver is off while DE is high). So `send` records when
+the last stop bit is due (10 bits a byte at the baud rate, rounded up to whole ms) and
+`tx_left_ms` tells the main loop how long to sleep before it polls again to release DE.
+Received bytes are assembled into frames that start with SOI (`~`) and end with EOI
+(`\\r`), in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
+one longer than the buffer, and bytes outside any frame are dropped and counted.
+
+The board makes the UART with `timeout=0`, so reads never block the protection tick,
+and with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest
+is 210), so `write` queues a reply at once instead of blocking until it has fitted
+through the hardware FIFO (on ESP32 a 150-byte reply takes 20 ms at 9600 baud) or
+taking only part of it. A short write is a failed reply: DE drops at once and it is
+counted in `tx_errors`. Counters wrap at 2**30 (as SNMP counters do): past that a
+32-bit port's small int would become a heap-allocated long.
 """
 
 from micropython import const
@@ -18,17 +28,21 @@ _EOI = const(0x0D)
 _LF = const(0x0A)
 FRAME_MAX = const(256)  # a Pylon 0x42 request is 18 characters, its reply 150
 _CHUNK = const(64)
+_CHAR_BITS = const(10)  # 8N1: start, 8 data, stop
+_COUNT_MASK = const(0x3FFFFFFF)
 
 
 class Rs485:
-    def __init__(self, uart, de, gap_ms=100, echo=False):
-        """uart: a machine.UART made with timeout=0; de: the transceiver's DE pin (output,
-        high drives the bus); gap_ms: the inter-byte timeout within a frame; echo: the
-        transceiver's receiver stays on while driving (RE not tied to DE), so our own
-        bytes come back and are skipped."""
+    def __init__(self, uart, de, gap_ms=100, echo=False, baud=9600):
+        """uart: a machine.UART made with timeout=0 and txbuf >= FRAME_MAX; de: the
+        transceiver's DE pin (output, high drives the bus); gap_ms: the inter-byte
+        timeout within a frame; echo: the transceiver's receiver stays on while driving
+        (RE not tied to DE), so our own bytes come back and are skipped; baud: the
+        UART's rate until set_baud (it times our transmissions)."""
         self.uart = uart
         self.de = de
         self.gap_ms = gap_ms
+        self.baud = baud
         self.echo = echo
         self._ahead = 0  # bytes that came before our echo: parsed, not skipped
         self._skip = 0  # our own echo still to come
@@ -41,6 +55,7 @@ class Rs485:
         self._pos = 0
         self._len = 0
         self.sending = False
+        self._tx_end = 0  # when the last stop bit of our transmission is due (ticks ms)
         # counters
         self.frames = 0
         self.garbage = 0  # bytes outside a frame
@@ -48,8 +63,10 @@ class Rs485:
         self.timeouts = 0
         self.restarts = 0  # SOI inside a frame: the partial one is dropped
         self.sent = 0
+        self.tx_errors = 0  # short writes: the UART took less than the whole reply
 
     def set_baud(self, baud):
+        self.baud = baud
         self.uart.init(baudrate=baud, bits=8, parity=None, stop=1, timeout=0)
 
     def poll(self, now):
@@ -66,7 +83,7 @@ class Rs485:
                     # nothing more: a frame unfinished for gap_ms will not be finished
                     if self._in and ticks.diff(now, self._last) > self.gap_ms:
                         self._in = False
-                        self.timeouts += 1
+                        self.timeouts = (self.timeouts + 1) & _COUNT_MASK
                     return 0
                 self._pos = 0
                 self._len = got
@@ -82,33 +99,54 @@ class Rs485:
                     continue
                 if c == _SOI:
                     if self._in:
-                        self.restarts += 1
+                        self.restarts = (self.restarts + 1) & _COUNT_MASK
                     self._in = True
                     self.n = 0
                 elif not self._in:
                     if c != _LF:  # a CR LF ending is tolerated, not counted
-                        self.garbage += 1
+                        self.garbage = (self.garbage + 1) & _COUNT_MASK
                 elif c == _EOI:
                     self._in = False
-                    self.frames += 1
+                    self.frames = (self.frames + 1) & _COUNT_MASK
                     return self.n
                 elif self.n >= FRAME_MAX:
                     self._in = False
-                    self.overlong += 1
+                    self.overlong = (self.overlong + 1) & _COUNT_MASK
                 else:
                     self.frame[self.n] = c
                     self.n += 1
 
-    def send(self, data):
-        """Start sending data (a buffer that stays unchanged until the send is done)."""
+    def send(self, data, now):
+        """Start sending data (a buffer that stays unchanged until the send is done) at
+        now (ticks ms)."""
+        n = len(data)
         self.de.value(1)
         self.sending = True
         if self.echo:
             # what already waits (read or in the UART) came first; then our echo
             self._ahead = self._len - self._pos + self.uart.any()
-            self._skip += len(data)
-        self.uart.write(data)
-        self.sent += 1
+            self._skip += n
+        # rounded up; now is whole ms, so the real end can still be up to 1 ms later,
+        # which the caller's 1 ms retry while `sending` covers
+        ms = -((-n * _CHAR_BITS * 1000) // self.baud)
+        self._tx_end = ticks.add(now, ms)
+        got = self.uart.write(data)
+        if got is None or got < n:
+            # a cut reply is no reply; holding DE for the rest would only block the bus
+            self.de.value(0)
+            self.sending = False
+            if self.echo:
+                self._skip -= n  # what did go out is judged as received bytes
+            self.tx_errors = (self.tx_errors + 1) & _COUNT_MASK
+            return
+        self.sent = (self.sent + 1) & _COUNT_MASK
+
+    def tx_left_ms(self, now):
+        """ms until our transmission's last stop bit is due (0: not sending, or due)."""
+        if not self.sending:
+            return 0
+        left = ticks.diff(self._tx_end, now)
+        return left if left > 0 else 0
 
     def service(self):
         """Release the bus once the last stop bit has left the UART."""

@@ -8,10 +8,18 @@ CHKSUM is the two's complement of the sum of the characters between `~` and CHKS
 Lenient in what it takes: lower-case hex, INFO longer than LENID (the rest is ignored),
 ADR 0 (or any) for 0x4F and 0x51, any VER. Exact in what it sends: upper case, `\\r`
 only (python-pylontech reads up to `\\n` and asserts the checksum of what it got).
-Replies carry an RTN: 00 normal, 02 CHKSUM error, 03 LCHKSUM error, 04 CID2 invalid,
-05 command format error, 06 invalid data. A frame for another address gets no reply
-(another battery may answer it); a line that is not a frame at all is dropped. Each
-case is counted. Replies are built in preallocated buffers.
+Replies carry an RTN: 00 normal, 02 CHKSUM error, 03 LCHKSUM error, 04 CID2 invalid, 05
+command format error, 06 invalid data, 90 ADR error, 91 internal communication error
+(0x42 while the front end's readings are lost: stale cells are not reported). A frame
+for another address gets no reply (another battery may answer it); a frame at our
+address whose INFO command byte names another pack (not our address, not 0xFF) gets RTN
+90, never our data labelled as theirs; a line that is not a frame at all is dropped.
+Each case is counted; counters wrap at 2**30 (as SNMP counters do) so they stay small
+ints. Replies are built in preallocated buffers.
+
+0x94 (set charge/discharge management) is taken only inside our own envelope (the
+config's DVL <= DV, DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
+currents are clamped to our configured CCL/DCL.
 """
 
 from micropython import const
@@ -31,6 +39,7 @@ RTN_CID2 = const(0x04)
 RTN_FORMAT = const(0x05)
 RTN_DATA = const(0x06)
 RTN_ADR = const(0x90)
+RTN_INTERNAL = const(0x91)  # internal communication error: the front end's readings lost
 
 ANALOG = const(0x42)
 ALARMS = const(0x44)
@@ -66,6 +75,10 @@ _STATUS1 = (
     (0, 1 << pt.POVP | 1 << pt.COVP),
 )
 _MAX_INFO = const(96)  # bytes of INFO in a reply (0x42 needs 66)
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
+_SET_MIN_GAP_MV = const(1000)  # 0x94: CV at least this far above DV
+# commands whose INFO starts with a command byte that names the pack (protocols.md 4.1)
+_WITH_CMD = (ANALOG, ALARMS, MANAGEMENT, SERIAL, SET_MANAGEMENT, SOFTWARE)
 
 
 def _nib(c):
@@ -97,6 +110,8 @@ class Server:
         self.bad_cid = 0
         self.bad_format = 0
         self.bad_data = 0  # 0x94 values out of range
+        self.bad_adr = 0  # at our address, but the command byte names another pack
+        self.blind = 0  # 0x42 refused (RTN 91) while the readings are lost
         self.extra_info = 0
         # 0x94: limits set by the inverter, valid until set_until_ms
         self.set_cv_mv = 0
@@ -116,11 +131,11 @@ class Server:
         """frame[0:n]: the characters between `~` and `\\r`. Returns the reply's length
         in self.out (0: no reply). b: the core (bms.core.Bms)."""
         if n < 16:
-            self.not_frames += 1
+            self.not_frames = (self.not_frames + 1) & _COUNT_MASK
             return 0
         for k in range(n):
             if _nib(frame[k]) < 0:
-                self.not_frames += 1
+                self.not_frames = (self.not_frames + 1) & _COUNT_MASK
                 return 0
         ver = self._byte(frame, 0)
         adr = self._byte(frame, 2)
@@ -128,35 +143,36 @@ class Server:
         cid2 = self._byte(frame, 6)
         anyone = cid2 == VERSION or cid2 == MANUFACTURER
         if adr != self.address and not anyone:
-            self.not_ours += 1
+            self.not_ours = (self.not_ours + 1) & _COUNT_MASK
             return 0
         total = 0
         for k in range(n - 4):
             total += frame[k]
         got = self._byte(frame, n - 4) << 8 | self._byte(frame, n - 2)
         if got != (-total) & 0xFFFF:
-            self.bad_chksum += 1
+            self.bad_chksum = (self.bad_chksum + 1) & _COUNT_MASK
             return self._reply(ver, RTN_CHKSUM, 0)
         length = self._byte(frame, 8) << 8 | self._byte(frame, 10)
         lenid = length & 0xFFF
         if length >> 12 != lchksum(lenid):
-            self.bad_lchksum += 1
+            self.bad_lchksum = (self.bad_lchksum + 1) & _COUNT_MASK
             return self._reply(ver, RTN_LCHKSUM, 0)
         have = n - 16
         if have < lenid or lenid & 1:
-            self.bad_format += 1
+            self.bad_format = (self.bad_format + 1) & _COUNT_MASK
             return self._reply(ver, RTN_FORMAT, 0)
         if have > lenid:
-            self.extra_info += 1  # lenient: the extra characters are ignored
+            # lenient: the extra characters are ignored
+            self.extra_info = (self.extra_info + 1) & _COUNT_MASK
         req = self.req
         m = lenid // 2
         if m > len(req):
-            self.bad_format += 1
+            self.bad_format = (self.bad_format + 1) & _COUNT_MASK
             return self._reply(ver, RTN_FORMAT, 0)
         for k in range(m):
             req[k] = self._byte(frame, 12 + 2 * k)
         if cid1 != CID1_BATTERY:
-            self.bad_cid += 1
+            self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
             return self._reply(ver, RTN_CID2, 0)
         return self._dispatch(ver, cid2, m, b, now)
 
@@ -164,7 +180,14 @@ class Server:
     def _dispatch(self, ver, cid2, m, b, now):
         req = self.req
         cmd = req[0] if m else self.address
+        if cmd != self.address and cmd != 0xFF and cid2 in _WITH_CMD:
+            # the frame's ADR is ours, so no other pack answers: say why, not silence
+            self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
+            return self._reply(ver, RTN_ADR, 0)
         if cid2 == ANALOG:
+            if not b.sample.valid:  # the last cells read are stale: say so, not them
+                self.blind = (self.blind + 1) & _COUNT_MASK
+                return self._reply(ver, RTN_INTERNAL, 0)
             return self._reply(ver, RTN_OK, self._analog(b, cmd))
         if cid2 == ALARMS:
             return self._reply(ver, RTN_OK, self._alarms(b, cmd))
@@ -191,7 +214,7 @@ class Server:
             return self._reply(ver, RTN_OK, 6)
         if cid2 == SET_MANAGEMENT:
             return self._reply(ver, self._set_management(b, m, now), 0)
-        self.bad_cid += 1
+        self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, RTN_CID2, 0)
 
     def _put16(self, k, v):
@@ -318,9 +341,14 @@ class Server:
 
     def _set_management(self, b, m, now):
         """0x94: the inverter narrows the limits for 10 s (it can only make them stricter:
-        bms.limits applies the tighter of the two)."""
+        bms.limits applies the tighter of the two). Voltages outside our own envelope are
+        refused (RTN 06): whatever bms.limits makes of them, a DV above what the pack can
+        hold or a CV above our absorption voltage is never a request we carry out.
+        Currents are a maximum, so one above ours is clamped to ours rather than refused:
+        refusing would also throw away the voltages of a master that sends its own
+        rating."""
         if m < 9:
-            self.bad_format += 1
+            self.bad_format = (self.bad_format + 1) & _COUNT_MASK
             return RTN_FORMAT
         r = self.req
         cv = r[1] << 8 | r[2]
@@ -330,9 +358,14 @@ class Server:
         if dcl & 0x8000:
             dcl = 0x10000 - dcl  # negative, as 0x92 sends it: lenient, the size is meant
         dcl *= 100
-        if not (40000 <= dv < cv <= 60000) or ccl > 200000 or dcl > 200000:
-            self.bad_data += 1
+        cfg = b.cfg
+        if dv < cfg.dvl_mv or cv > cfg.cvl_mv or cv < dv + _SET_MIN_GAP_MV:
+            self.bad_data = (self.bad_data + 1) & _COUNT_MASK
             return RTN_DATA
+        if ccl > cfg.ccl_ma:
+            ccl = cfg.ccl_ma
+        if dcl > cfg.dcl_ma:
+            dcl = cfg.dcl_ma
         b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
         return RTN_OK
 
@@ -364,7 +397,7 @@ class Server:
             out[k] = _HEX[(check >> shift) & 0xF]
             k += 1
         out[k] = 0x0D  # \r only: python-pylontech's readline would break on \r\n
-        self.replies += 1
+        self.replies = (self.replies + 1) & _COUNT_MASK
         return k + 1
 
     def _hex2(self, k, v):

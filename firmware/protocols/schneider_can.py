@@ -53,7 +53,9 @@ _WARN_BITS = (
 # while the FETs serve; starting during the boot checks
 _STARTING = const(2)
 _STATES = (0, 3, 3, 3, 4, 1)
-SERIAL = b"OPENBMS-0000001 "  # 16 characters, sent as chars 19..0 over 0x330-0x332
+# 16 characters in the 20 slots (chars 19..0) of 0x330 bytes 4-7, 0x331 and 0x332: they
+# fill chars 19..4; 0x332 bytes 4-7 (chars 3..0) go out as 00
+SERIAL = b"OPENBMS-0000001 "
 
 
 def _bits(names, table):

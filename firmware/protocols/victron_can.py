@@ -6,6 +6,13 @@ Source: ../shared/spec/protocols.md section 2a (SMA FSS-ConnectingBat-TI-en-10) 
 0x35A carries 2-bit pairs: the lower bit set means "active", the upper bit "OK" (set
 only one; both or neither means no change). Pairs we do not have (contactor, generator,
 reserved) are sent as 00.
+
+Alarm or warning: a Sunny Island goes to standby on any alarm (section 2a), which in an
+off-grid house is a blackout and, after CUVP, leaves nothing to recharge the pack with.
+So a trip that stops one direction (over/under voltage, temperature, over-current),
+which the limits and 0x35C already stop, is sent in the warning half; the alarm half
+carries what needs a person: the faults (short circuit, reversed polarity, sensor, MOS,
+pre-charge, MOS over-temperature) and a protection locked out until RESET.
 """
 
 from micropython import const
@@ -34,30 +41,33 @@ def _m(*names):
 
 
 _PROTECTIONS = (1 << pt.FIRST_WARNING) - 2  # every protection name
+_FAULTS = _m(pt.SCP, pt.REVERSE, pt.SENSOR_FAIL, pt.MOS_FAIL, pt.PRECHARGE_FAIL, pt.MOS_OTP)
 _WARNINGS = _m(
     pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT, pt.HIGH_TEMP, pt.LOW_TEMP
 )
 
-# (pair index 0..15 within the 4 bytes, names for alarms, names for warnings); pair k is
-# byte k // 4, bits 2*(k % 4). None: a pair we cannot judge (sent as 00).
+# (pair index 0..15 within the 4 bytes, the names it reports); pair k is byte k // 4,
+# bits 2*(k % 4). A name that is a fault or locked sets the alarm, any other the warning.
 PAIRS = (
-    (0, _PROTECTIONS, _WARNINGS),  # general
-    (1, _m(pt.COVP, pt.POVP), _m(pt.HIGH_VOLTAGE)),  # battery high voltage
-    (2, _m(pt.CUVP, pt.PUVP), _m(pt.LOW_VOLTAGE)),  # battery low voltage
-    (3, _m(pt.DHTP, pt.CHTP, pt.MOS_OTP), _m(pt.HIGH_TEMP)),  # high temperature
-    (4, _m(pt.DLTP, pt.CLTP), _m(pt.LOW_TEMP)),  # low temperature
-    (5, _m(pt.CHTP), _m(pt.HIGH_TEMP)),  # high temperature while charging
-    (6, _m(pt.CLTP), _m(pt.LOW_TEMP)),  # low temperature while charging
-    (7, _m(pt.DOCP), 0),  # high (discharge) current; warning set by the sign below
-    (8, _m(pt.COCP), 0),  # high charge current
-    (10, _m(pt.SCP), 0),  # short circuit
-    (11, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL), _m(pt.PACK_LOST)),  # BMS
-    (12, 0, _m(pt.CELL_IMBALANCE)),  # cell imbalance
+    (0, _PROTECTIONS | _WARNINGS),  # general
+    (1, _m(pt.COVP, pt.POVP, pt.HIGH_VOLTAGE)),  # battery high voltage
+    (2, _m(pt.CUVP, pt.PUVP, pt.LOW_VOLTAGE)),  # battery low voltage
+    (3, _m(pt.DHTP, pt.CHTP, pt.MOS_OTP, pt.HIGH_TEMP)),  # high temperature
+    (4, _m(pt.DLTP, pt.CLTP, pt.LOW_TEMP)),  # low temperature
+    (5, _m(pt.CHTP, pt.HIGH_TEMP)),  # high temperature while charging
+    (6, _m(pt.CLTP, pt.LOW_TEMP)),  # low temperature while charging
+    (7, _m(pt.DOCP)),  # high (discharge) current; the warning also by the sign below
+    (8, _m(pt.COCP)),  # high charge current
+    (10, _m(pt.SCP)),  # short circuit
+    (11, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL, pt.PACK_LOST)),  # BMS
+    (12, _m(pt.CELL_IMBALANCE)),  # cell imbalance
 )
 
 
 def _pair(buf, base, k, active):
-    buf[base + k // 4] |= (_ACTIVE if active else _OK) << (2 * (k % 4))
+    shift = 2 * (k % 4)
+    i = base + k // 4
+    buf[i] = buf[i] & ~(3 << shift) | (_ACTIVE if active else _OK) << shift
 
 
 def encode(can_id, buf, b):
@@ -67,15 +77,16 @@ def encode(can_id, buf, b):
     s = b.sample
     if can_id == ALARMS_PAIRS:
         names = b.engine.names
+        hard = names & (_FAULTS | b.engine.locked)
+        soft = names & ~hard
         high_current = names & (1 << pt.HIGH_CURRENT)
         charging = b.reported_ma > 0
-        for k, alarms, warnings in PAIRS:
-            _pair(buf, 0, k, names & alarms)
-            _pair(buf, 4, k, names & warnings)
-        buf[5] &= ~0xC0  # pair 7: high (discharge) current warning, by direction
-        _pair(buf, 4, 7, high_current and not charging)
-        buf[6] &= ~0x03  # pair 8: high charge current warning
-        _pair(buf, 4, 8, high_current and charging)
+        for k, mask in PAIRS:
+            _pair(buf, 0, k, hard & mask)
+            _pair(buf, 4, k, soft & mask)
+        # pairs 7 and 8: the high current warning by direction
+        _pair(buf, 4, 7, soft & (1 << pt.DOCP) or high_current and not charging)
+        _pair(buf, 4, 8, soft & (1 << pt.COCP) or high_current and charging)
     elif can_id == OVERVIEW:
         buf[0:2] = CHEMISTRY
         u16le(buf, 2, HW_VERSION)
@@ -84,7 +95,7 @@ def encode(can_id, buf, b):
     elif can_id == MODULES:
         u16le(buf, 0, 1)  # modules OK
         u16le(buf, 2, 0 if b.allow_chg else 1)  # modules blocking charge
-        u16le(buf, 4, 0 if b.allow_dsg else 1)  # modules blocking discharge
+        u16le(buf, 4, 0 if b.relay_dsg else 1)  # blocking discharge (or pre-charging)
         u16le(buf, 6, 0)  # offline
     elif can_id == EXTREMES:
         u16le(buf, 0, s.min_mv)
