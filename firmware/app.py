@@ -158,7 +158,7 @@ class App:
             self.store.load_events(self.events)
             return self.store.load_state()
         except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
-            self.store_errors += 1
+            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
             return {}
 
     def _stored_soc(self):
@@ -177,6 +177,14 @@ class App:
 
     def poll(self, now):
         """Run whatever is due at `now`; returns ms until something is due again."""
+        rs = self.board.rs485
+        if rs is not None and rs.sending:
+            # release the RS485 bus before anything else: a tick takes a while on a board,
+            # and the master's next request must not find our driver still on
+            try:
+                rs.service()
+            except Exception as exc:  # noqa: BLE001 - the safety net, as for comms
+                self._fail(now, exc)
         if ticks.diff(now, self._next_tick) >= 0:
             self.tick(now)
             self._next_tick = ticks.add(self._next_tick, self.tick_ms)
@@ -307,7 +315,7 @@ class App:
                 self._save_state()
                 self._last_save = now
         except Exception:  # noqa: BLE001
-            self.store_errors += 1
+            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
 
     def _can_setup(self, now):
         """(Re)start the CAN controller; a missing or failing one is logged (with the
@@ -373,7 +381,7 @@ class App:
         try:
             self.store.save_state(st)
         except Exception:  # noqa: BLE001
-            self.store_errors += 1
+            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
 
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot

@@ -146,10 +146,16 @@ class InverterLink:
             self.can_ok = False
             self.can_fault = FAULT_SPI
         if self.can_ok:
-            # spread over the period again from now: the frames missed while CAN was
-            # down would otherwise all fall due at once, and stay bunched
-            for k in range(len(self.frames)):
-                self.next_ms[k] = ticks.add(now, self.offsets[k])
+            # the missed frames are skipped by whole periods: each id keeps its slot in
+            # the schedule (never two of one id within 200 ms, no burst of the missed)
+            nxt = self.next_ms
+            for k in range(len(nxt)):
+                period = self.periods[k]
+                ahead = ticks.diff(nxt[k], now)
+                if ahead < 0:
+                    nxt[k] = ticks.add(nxt[k], (period - 1 - ahead) // period * period)
+                elif ahead > period:  # down for days: the tick difference wrapped
+                    nxt[k] = ticks.add(now, self.offsets[k])
             self._due = now
             self._next_check = ticks.add(now, _CHECK_MS)
             self._growatt = 0

@@ -451,7 +451,8 @@ def comm_can(app):
 
 class CanFailureTest(unittest.TestCase):
     def fail_at_10_s(self, how, back_s=30, end_s=45):
-        sim = make_sim(inverter="can", events=[{"at_s": 1, "current_a": -20}])
+        sim, tap = tapped(inverter="can", events=[{"at_s": 1, "current_a": -20}])
+        self.tap = tap
         sim.run(10000)
         pack = sim.packs[0]
         chip = pack.can_chip
@@ -474,6 +475,12 @@ class CanFailureTest(unittest.TestCase):
         self.assertLess(app.sample.current_ma, -19000)
         self.assertEqual(app.link.can_faults, 1)
         self.assertTrue(app.link.can_ok)
+        # restarted in its old slots: the missed frames skipped by whole seconds
+        for can_id in ID0:
+            times = tap.times(can_id)
+            for a, b in zip(times, times[1:]):  # whole seconds, give or take a frame ahead
+                off = (b - a + 500000) % 1000000 - 500000
+                self.assertTrue(b - a > 500000 and abs(off) < 1000, (hex(can_id), a, b))
         return sim, app
 
     def test_spi_errors_leave_the_pack_on_and_can_comes_back(self):
@@ -495,6 +502,25 @@ class CanFailureTest(unittest.TestCase):
         self.assertEqual(app.link.tx_skipped, 1)
         self.assertGreater(sim.inverter.limits_us, 29000000)
         self.assertEqual(sim.inverter.received[0x351], 29)  # missed only at 10 s
+
+    def test_a_restart_keeps_each_frame_in_its_slot(self):
+        # off the beat (a board's checks and housekeeping drift): the missed frames are
+        # skipped by whole periods, never re-spread from the restart (that put two of one
+        # id 150 ms apart)
+        sim = make_sim(inverter="can")
+        sim.run(10000)
+        link = sim.packs[0].app.link
+        before = list(link.next_ms)
+        now = 13456
+        self.assertTrue(link.start_can(now))
+        for k, period in enumerate(link.periods):
+            moved = link.next_ms[k] - before[k]
+            self.assertEqual(moved % period, 0, k)
+            self.assertTrue(0 <= link.next_ms[k] - now < period, k)
+        # down for days (the tick difference wrapped): spread from now again
+        link.next_ms[0] = now + 0x10000000
+        self.assertTrue(link.start_can(now))
+        self.assertEqual(link.next_ms[0], now + link.offsets[0])
 
     def test_a_floating_miso_is_noticed_and_nothing_made_up(self):
         sim, app = self.fail_at_10_s(floating)

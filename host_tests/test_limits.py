@@ -43,7 +43,7 @@ class LimitTest(unittest.TestCase):
             (3500, 27500),
             (3550, 5000),  # the floor, 10 %...
             (3565, 2500),
-            (3579, 170),
+            (3579, 100),  # in whole 0.1 A: 170 mA goes out as 0.1 A
             (3580, 0),  # ...to nothing short of COVP (3.60 V)
             (3600, 0),
         )
@@ -67,7 +67,7 @@ class LimitTest(unittest.TestCase):
             (525, 0, 25000),
             (100, 50000, 50000),
             (-50, 5000, 30000),
-            (0, 20050, 50000),
+            (0, 20000, 50000),  # 20050 mA in whole 0.1 A
         )
         for dc, ccl, dcl in cases:
             r = Rig().settle()
@@ -108,14 +108,19 @@ class LimitTest(unittest.TestCase):
         r = Rig().settle()
         r.cell(0, 3579)
         r.tick()
-        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (170, 56000))
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (100, 56000))
         r.cell(0, 3580)
         r.tick()
         self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (0, 3580 + 15 * 3300))
         self.assertFalse(r.active("COVP"))
-        r.cell(0, 3579)
+        # resumed only 20 mV lower: a cell hovering at 3.58 V must not flip CVL each tick
+        for mv in (3579, 3580, 3561):
+            r.cell(0, mv)
+            r.tick()
+            self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (0, mv + 15 * 3300), mv)
+        r.cell(0, 3560)
         r.tick()
-        self.assertEqual(lim(r).cvl_mv, 56000)
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (3300, 56000))
         r = Rig().settle()
         r.temps(499)
         r.tick()
@@ -123,6 +128,21 @@ class LimitTest(unittest.TestCase):
         r.temps(500)  # 50.0 C: derated to 0 a tenth of a degree short of CHTP
         r.tick()
         self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (0, 16 * 3300))
+        self.assertFalse(lim(r).charge_enable)
+        r.temps(491)  # resumed a degree lower
+        r.tick()
+        self.assertEqual(lim(r).ccl_ma, 0)
+        r.temps(490)
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (10000, 56000))
+
+    def test_a_current_below_0_1_a_is_0(self):
+        # the frames carry 0.1 A: 3 mA would go out as 0.0 A with charging enabled
+        r = Rig().settle()
+        r.temps(499)
+        r.cell(0, 3579)
+        r.tick()  # 50000 x 2 % x 0.34 %: 3 mA
+        self.assertEqual((lim(r).ccl_ma, lim(r).cvl_mv), (0, 3579 + 15 * 3300))
         self.assertFalse(lim(r).charge_enable)
 
     def test_a_pack_above_the_lowered_cvl_keeps_it(self):
@@ -315,7 +335,11 @@ class ExternalTest(unittest.TestCase):
         r = Rig().settle()
         lim(r).set_external(60000, 59000, 50000, 50000, r.now, 10000)
         r.tick()
-        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv), (56000, 55000))
+        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv), (56000, 52000))  # the re-start V
+        r.bms.soc.calibrate_full(r.now)  # float 54.6 V...
+        lim(r).set_external(60000, 54000, 50000, 50000, r.now, 10000)
+        r.tick()
+        self.assertEqual((lim(r).cvl_mv, lim(r).dvl_mv), (54600, 52000))
         r.cell(3, 3650)  # COVP: CVL lowered to the pack, never raised by the external DV
         r.run_ms(1100)
         self.assertTrue(r.active("COVP"))
@@ -384,10 +408,11 @@ class InvariantTest(unittest.TestCase):
                 else:
                     lim.blind()
                     chg = dsg = False
-                self.assertTrue(40000 <= lim.cvl_mv <= cfg.cvl_mv, lim.cvl_mv)
-                if valid and (not chg or lim.ccl_ma == 0) and s.stack_mv >= 40000:
+                self.assertTrue(41000 <= lim.cvl_mv <= cfg.cvl_mv, lim.cvl_mv)
+                if valid and (not chg or lim.ccl_ma == 0) and s.stack_mv >= 41000:
                     self.assertLessEqual(lim.cvl_mv, s.stack_mv)
-                self.assertGreaterEqual(lim.dvl_mv, cfg.dvl_mv)
+                self.assertTrue(cfg.dvl_mv <= lim.dvl_mv <= cfg.float_exit_mv, lim.dvl_mv)
+                self.assertEqual((lim.ccl_ma % 100, lim.dcl_ma % 100), (0, 0))
                 if lim.dvl_mv > cfg.dvl_mv and lim.ccl_ma > 0:  # (else CVL is the pack's)
                     self.assertLessEqual(lim.dvl_mv, lim.cvl_mv - 1000)
                 self.assertTrue(0 <= lim.ccl_ma <= (cfg.ccl_ma if chg else 0))
@@ -398,3 +423,19 @@ class InvariantTest(unittest.TestCase):
                     self.assertGreater(lim.ccl_ma, 0)
 
         check()
+
+
+class HoverTest(unittest.TestCase):
+    def test_a_cell_hovering_at_the_top_neither_flips_nor_floods_the_log(self):
+        r = Rig(NO_LEAK).settle()
+        r.bms.soc._set_cpct(9000, r.now, 0)
+        r.wait(30 * DAY_MS, step=60000)
+        self.assertTrue(lim(r).full_request)
+        before = len(r.logged(ev.LIMIT))
+        sent = set()
+        for k in range(300):
+            r.cell(0, 3579 if k % 2 else 3580)
+            r.tick()
+            sent.add((lim(r).ccl_ma, lim(r).full_request))
+        self.assertEqual(sent, {(0, False)})  # stopped at the first 3.58 V, and held
+        self.assertEqual(len(r.logged(ev.LIMIT)), before)  # the request itself holds

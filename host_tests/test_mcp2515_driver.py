@@ -820,8 +820,8 @@ class FaultTest(unittest.TestCase):
         self.chip_b.spi_transfer = floating
         f = CanFrame()
         self.assertFalse(b.recv(f))  # READ STATUS reads 0xFF: RXB0 "full", SIDL bit 2 set
-        self.assertEqual((b.ok, b.fault, b.received), (False, mcp2515.FAULT_GARBLED, 0))
-        b.ok = True
+        # dropped and counted; check() judges the chip
+        self.assertEqual((b.ok, b.rx_garbled, b.received), (True, 1, 0))
         self.assertEqual(b.check(), -1)
         self.assertEqual((b.ok, b.fault), (False, mcp2515.FAULT_GARBLED))
         self.assertEqual((b.bus_off, b.passive, b.rx_overflows), (0, 0, 0))  # none made up
@@ -832,6 +832,27 @@ class FaultTest(unittest.TestCase):
         self.assertTrue(b.init())
         self.assertEqual(drain(b), [])  # RESET emptied the buffer
         self.assertEqual(b.check(), 0)
+
+    def test_one_glitch_is_read_again_not_a_dead_chip(self):
+        a = self.a
+        real = self.chip_a.spi_transfer
+        glitches = [1]
+
+        def once(wbuf, rbuf):
+            if glitches[0] and wbuf[0] == 0x03:  # the first READ answers 0xFF
+                glitches[0] = 0
+                floating(wbuf, rbuf)
+            else:
+                real(wbuf, rbuf)
+
+        self.chip_a.spi_transfer = once
+        self.assertEqual(a.check(), 0)
+        self.assertEqual((a.ok, a.fault), (True, mcp2515.FAULT_NONE))
+        glitches[0] = 1
+        f = CanFrame()
+        self.chip_a.spi_transfer = floating
+        self.assertFalse(a.recv(f))  # a garbled frame: dropped, the chip still up
+        self.assertEqual((a.ok, a.rx_garbled), (True, 1))
 
     def test_miso_stuck_low(self):
         a = self.a

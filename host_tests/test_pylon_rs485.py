@@ -660,17 +660,17 @@ class SetManagementTest(ServerCase):
         return lim.ext_ccl_ma, lim.ext_dcl_ma
 
     def test_voltages_outside_our_envelope_refused(self):
-        # review S1-1/T-2: DV from the config's DVL (48.0 V), CV up to its CVL (56.0 V),
-        # CV at least 1.0 V above DV; RTN 06 and counted otherwise
+        # review S1-1/T-2: DV from the config's DVL (48.0 V) to its re-start voltage
+        # (52.0 V), CV up to its CVL (56.0 V), CV at least 1.0 V above DV; else RTN 06
         cfg = self.r.bms.cfg
         self.assertEqual((cfg.dvl_mv, cfg.cvl_mv), (48000, 56000))
         self.refused(56001, 48000)  # CV above our CVL
         self.taken(56000, 48000)
         self.refused(55000, 47999)  # DV below our DVL
         self.taken(55000, 48000)
-        self.refused(56000, 55001)  # CV less than 1.0 V above DV
-        self.taken(56000, 55000)
-        self.refused(52000, 51001)
+        self.refused(56000, 52001)  # DV above the re-start voltage (52.0 V)
+        self.taken(56000, 52000)
+        self.refused(52000, 51001)  # CV less than 1.0 V above DV
         self.taken(52000, 51000)
         self.refused(49000, 49000)  # DV not below CV
         self.refused(48000, 49000)

@@ -640,6 +640,15 @@ class DriverTxTimeTest(unittest.TestCase):
         self.assertEqual(lp.rs.tx_left_ms(8), 1)
         self.assertEqual(lp.rs.tx_left_ms(9), 0)
 
+    def test_a_uart_never_done_releases_de_100_ms_after_the_due_end(self):
+        de = machine.Pin("DE", machine.Pin.OUT, value=0)
+        rs = Rs485(ShortWriteUart(1000), de)  # takes everything, never reports done
+        rs.send(REQ, 0)  # 18 characters at 9600: due at 19 ms
+        self.assertEqual(rs.poll(118), 0)
+        self.assertEqual((de.value(), rs.sending, rs.tx_errors), (1, True, 0))
+        self.assertEqual(rs.poll(119), 0)
+        self.assertEqual((de.value(), rs.sending, rs.tx_errors, rs.sent), (0, False, 1, 1))
+
     def test_short_write_drops_de_and_counts(self):
         for room in (None, 0, 17):
             de = machine.Pin("DE", machine.Pin.OUT, value=0)

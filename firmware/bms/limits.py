@@ -11,7 +11,9 @@ From the manual's inverter settings (pack.md) and our derived choices:
   taper_start_mv to taper_end_mv on the highest cell (to ccl_taper_floor_pct), then to
   0 at ccl_zero_mv, short of COVP: with cells apart the pack reaches CVL late, and the
   highest cell alone would otherwise be pushed into COVP; derated near the charge
-  temperature limits; 0 when charging is not allowed;
+  temperature limits; 0 when charging is not allowed. Both currents in whole 0.1 A (the
+  frames' unit). Once CCL has reached 0 it stays 0 until the highest cell is _RESUME_MV
+  below ccl_zero_mv and the warmest sensor _RESUME_DC below CHTP's trip;
 - DCL: the discharge current (50 A standard, up to 100 A by config, never above DOCP's
   continuous limit for this discharge), tapering as the lowest cell nears empty, derated
   near the discharge temperature limits; 0 when discharging is not allowed (the core
@@ -25,7 +27,7 @@ From the manual's inverter settings (pack.md) and our derived choices:
 - both requests are sent only while the pack can take a charge (CCL > 0): an inverter
   grid-charging into an open charge FET helps nobody;
 - an inverter's own limits (Pylon RS485 0x94) apply where stricter, within our envelope
-  (DVL from ours up to CVL - 1 V);
+  (DVL from ours up to the re-start voltage 52.0 V, and to CVL - 1 V);
 - no valid reading (blind()): CCL = DCL = 0, no requests, CVL no higher than the last
   pack voltage known.
 step() and blind() return the requests that changed (LIM_*), for the event log.
@@ -41,7 +43,12 @@ _FULL_SOC_CPCT = const(9700)
 _FULL_REQUEST_S = const(30 * 86400)
 _PERMILLE = const(1000)
 _GAP_MV = const(1000)  # DVL stays at least this far below CVL
-_CVL_FLOOR_MV = const(40000)  # 16 x 2.5 V: CVL is never lower (never 0)
+_CVL_FLOOR_MV = const(41000)  # CVL is never lower (never 0; SMA takes 41 V at the least)
+_STEP_MA = const(100)  # the frames' 0.1 A: a current that rounds to 0 there is 0 here
+# a charge stopped by the taper or a derating resumes only this far back from where it
+# stopped (without it, a cell hovering at ccl_zero_mv flips CVL and CCL every tick)
+_RESUME_MV = const(20)
+_RESUME_DC = const(10)
 
 # the requests and states worth an event (step()'s change mask, the LIMIT event's `what`);
 # the enables follow the protections, which have events of their own
@@ -88,6 +95,7 @@ class Limits:
         self._ms = 0
         self._low_since = -1
         self._stack_mv = cfg.dvl_mv  # the last pack voltage read (none yet: DVL)
+        self._held = False  # charging stopped by CCL reaching 0, until it may resume
         self.flags = 0  # LIM_* as last stepped
 
     def step(self, s, allow_chg, allow_dsg, soc_cpct, dcl_cap_ma, now, dt_ms):
@@ -128,6 +136,15 @@ class Limits:
                 dvl = dvl if dvl > dv else dv
                 ccl = ccl if ccl < self.ext_ccl_ma else self.ext_ccl_ma
                 dcl = dcl if dcl < self.ext_dcl_ma else self.ext_dcl_ma
+        ccl -= ccl % _STEP_MA
+        dcl -= dcl % _STEP_MA
+        if ccl == 0:
+            self._held = True
+        elif self._held:
+            if s.max_mv <= c.ccl_zero_mv - _RESUME_MV and s.tmax_dc <= c.chtp_trip_dc - _RESUME_DC:
+                self._held = False
+            else:
+                ccl = 0
         if not allow_chg or ccl == 0:
             ccl = 0
             # stop a charger by its voltage, not only by its current (Victron)
@@ -159,9 +176,10 @@ class Limits:
                 self.no_full_s += whole
         if soc_cpct >= _FULL_SOC_CPCT:
             self.no_full_s = 0
+        full = self.no_full_s >= _FULL_REQUEST_S
         self.force_charge = self._force and ccl > 0
-        self.full_request = self.no_full_s >= _FULL_REQUEST_S and ccl > 0
-        return self._changed()
+        self.full_request = full and ccl > 0
+        return self._changed(full)
 
     def blind(self):
         """No valid reading: ask for no current and nothing else; CVL no higher than the
@@ -174,13 +192,15 @@ class Limits:
         self.full_request = False
         if self._stack_mv < self.cvl_mv:
             self.cvl_mv = self._stack_mv if self._stack_mv > _CVL_FLOOR_MV else _CVL_FLOOR_MV
-        return self._changed()
+        return self._changed(self.no_full_s >= _FULL_REQUEST_S)
 
-    def _changed(self):
+    def _changed(self, full):
+        """The requests as judged, not as sent: sending follows CCL, which may come and
+        go at the top of a charge; the log must not."""
         f = 0
-        if self.force_charge:
+        if self._force:
             f |= LIM_FORCE
-        if self.full_request:
+        if full:
             f |= LIM_FULL
         if self.floating:
             f |= LIM_FLOAT
@@ -190,10 +210,12 @@ class Limits:
 
     def set_external(self, cv_mv, dv_mv, ccl_ma, dcl_ma, now, expiry_ms):
         """Limits an inverter asked for: applied where stricter, until now + expiry_ms.
-        A CV below DVL + 1 V is taken as DVL + 1 V (the server refuses it already)."""
-        floor = self.cfg.dvl_mv + _GAP_MV
+        Kept within our envelope (the server refuses what lies outside already): CV at
+        least DVL + 1 V, DV at most the re-start voltage."""
+        c = self.cfg
+        floor = c.dvl_mv + _GAP_MV
         self.ext_cv_mv = cv_mv if cv_mv > floor else floor
-        self.ext_dv_mv = dv_mv
+        self.ext_dv_mv = dv_mv if dv_mv < c.float_exit_mv else c.float_exit_mv
         self.ext_ccl_ma = ccl_ma
         self.ext_dcl_ma = dcl_ma
         self.ext_until = ticks.add(now, expiry_ms)

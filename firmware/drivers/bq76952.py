@@ -29,6 +29,7 @@ ADDRESS = const(0x08)
 DEVICE_NUMBER_ID = const(0x7695)
 _ADDR_W = const(0x10)  # the 7-bit address on the wire, write and read: CRC inputs
 _ADDR_R = const(0x11)
+_COUNT_MASK = const(0x3FFFFFFF)  # error counters wrap: a dead chip counts every tick
 
 # direct commands
 CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07
@@ -248,12 +249,12 @@ class BQ76952:
             try:
                 self._readfrom_mem_into(self.addr, reg, buf)
             except OSError:
-                self.errors += 1
+                self.errors = (self.errors + 1) & _COUNT_MASK
                 continue
             if not self.crc or self._crc_ok(reg, buf):
                 return True
-            self.crc_errors += 1
-            self.errors += 1
+            self.crc_errors = (self.crc_errors + 1) & _COUNT_MASK
+            self.errors = (self.errors + 1) & _COUNT_MASK
         return False
 
     def _crc_ok(self, reg, buf):
@@ -293,7 +294,7 @@ class BQ76952:
                 self._writeto_mem(self.addr, reg, view)
                 return True
             except OSError:
-                self.errors += 1
+                self.errors = (self.errors + 1) & _COUNT_MASK
         return False
 
     def _value(self, buf, k):

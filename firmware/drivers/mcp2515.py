@@ -134,6 +134,7 @@ class MCP2515:
         self.received = 0
         self.tx_busy = 0  # send() found no free buffer
         self.rx_overflows = 0
+        self.rx_garbled = 0  # frames dropped because their header no chip would send
         self.bus_off = 0  # bus-off episodes
         self.passive = 0  # error-passive episodes
         self.dropped_stale = 0  # frames dropped while bus-off
@@ -321,9 +322,10 @@ class MCP2515:
         r = self._r
         sidh = r[1]
         sidl = r[2]
-        if sidl & _SIDL_UNIMPLEMENTED:  # not a chip's answer: a floating MISO reads 0xFF
-            self.ok = False
-            self.fault = FAULT_GARBLED
+        if sidl & _SIDL_UNIMPLEMENTED:
+            # not a chip's answer (a floating MISO reads 0xFF): dropped and counted; one
+            # glitch is not a dead chip, so check() (soon: the caller asks for it) judges
+            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
             return False
         std = sidh << 3 | sidl >> 5
         if sidl & _EXIDE:  # IDE
@@ -367,21 +369,26 @@ class MCP2515:
         w = self._w
         w[0] = _READ
         w[1] = _CANINTF
-        for i in range(2, 6):
-            w[i] = 0
-        self._xfer(6)
         r = self._r
+        fault = FAULT_NONE
+        for _ in range(2):  # read again before judging: one SPI glitch is not a dead chip
+            for i in range(2, 6):
+                w[i] = 0
+            self._xfer(6)
+            stat = r[4]
+            if stat & _CANSTAT_UNIMPLEMENTED or r[5] & _CANCTRL_LOW != _CANCTRL_LOW_SET:
+                fault = FAULT_GARBLED
+            elif stat & _MODE_MASK != self._mode:
+                fault = FAULT_MODE_LOST
+            else:
+                fault = FAULT_NONE
+                break
+        if fault != FAULT_NONE:
+            self.ok = False
+            self.fault = fault
+            return -1
         intf = r[2]
         eflg = r[3]
-        stat = r[4]
-        if stat & _CANSTAT_UNIMPLEMENTED or r[5] & _CANCTRL_LOW != _CANCTRL_LOW_SET:
-            self.ok = False
-            self.fault = FAULT_GARBLED
-            return -1
-        if stat & _MODE_MASK != self._mode:
-            self.ok = False
-            self.fault = FAULT_MODE_LOST
-            return -1
         rose = eflg & ~self._eflg
         if rose & _TXBO:
             self.bus_off = (self.bus_off + 1) & _COUNT_MASK

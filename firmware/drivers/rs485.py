@@ -10,13 +10,14 @@ Received bytes are assembled into frames that start with SOI (`~`) and end with 
 (`\\r`), in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
 one longer than the buffer, and bytes outside any frame are dropped and counted.
 
-The board makes the UART with `timeout=0`, so reads never block the protection tick,
-and with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest
-is 210), so `write` queues a reply at once instead of blocking until it has fitted
-through the hardware FIFO (on ESP32 a 150-byte reply takes 20 ms at 9600 baud) or
-taking only part of it. A short write is a failed reply: DE drops at once and it is
-counted in `tx_errors`. Counters wrap at 2**30 (as SNMP counters do): past that a
-32-bit port's small int would become a heap-allocated long.
+The board makes the UART with `timeout=0`, so reads never block the protection tick, and
+with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest is
+210), so `write` queues a reply at once instead of blocking until it has fitted through
+the hardware FIFO (on ESP32 a 150-byte reply takes 20 ms at 9600 baud) or taking only
+part of it. A short write is a failed reply: DE drops at once and it is counted in
+`tx_errors`, as is a UART still not done _TX_STUCK_MS after the due end. Counters wrap
+at 2**30 (as SNMP counters do): past that a 32-bit port's small int would become a
+heap-allocated long.
 """
 
 from micropython import const
@@ -30,6 +31,7 @@ FRAME_MAX = const(256)  # a Pylon 0x42 request is 18 characters, its reply 150
 _CHUNK = const(64)
 _CHAR_BITS = const(10)  # 8N1: start, 8 data, stop
 _COUNT_MASK = const(0x3FFFFFFF)
+_TX_STUCK_MS = const(100)  # past the due end: the UART will not say done, DE is dropped
 
 
 class Rs485:
@@ -75,7 +77,12 @@ class Rs485:
         if self.sending:
             self.service()
             if self.sending:
-                return 0  # our own transmission: the transceiver's receiver is off
+                if ticks.diff(now, self._tx_end) < _TX_STUCK_MS:
+                    return 0  # our own transmission: the transceiver's receiver is off
+                # a UART that never reports done must not hold the bus for good
+                self.de.value(0)
+                self.sending = False
+                self.tx_errors = (self.tx_errors + 1) & _COUNT_MASK
         while True:
             if self._pos >= self._len:
                 got = self.uart.readinto(self._chunk)

@@ -18,7 +18,8 @@ Each case is counted; counters wrap at 2**30 (as SNMP counters do) so they stay 
 ints. Replies are built in preallocated buffers.
 
 0x94 (set charge/discharge management) is taken only inside our own envelope (the
-config's DVL <= DV, DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
+config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V, and a DVL
+over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
 currents are clamped to our configured CCL/DCL.
 """
 
@@ -359,7 +360,12 @@ class Server:
             dcl = 0x10000 - dcl  # negative, as 0x92 sends it: lenient, the size is meant
         dcl *= 100
         cfg = b.cfg
-        if dv < cfg.dvl_mv or cv > cfg.cvl_mv or cv < dv + _SET_MIN_GAP_MV:
+        if (
+            dv < cfg.dvl_mv
+            or dv > cfg.float_exit_mv
+            or cv > cfg.cvl_mv
+            or cv < dv + _SET_MIN_GAP_MV
+        ):
             self.bad_data = (self.bad_data + 1) & _COUNT_MASK
             return RTN_DATA
         if ccl > cfg.ccl_ma:
