@@ -23,6 +23,8 @@ import unittest
 
 from support import ROOT, cpython_only, ensure_build
 
+from boards.host.inverter_sim import s16be, s32be, u16be, u32be
+
 DBC = ROOT + "/tools/bms_id0.dbc"
 SIM = ROOT + "/tools/sim.py"
 
@@ -137,24 +139,6 @@ def recent(trace_by_ms, t):
 
 def by_ms(trace):
     return {r["t_ms"]: r for r in trace}
-
-
-def u16be(d, k):
-    return d[k] << 8 | d[k + 1]
-
-
-def s16be(d, k):
-    v = u16be(d, k)
-    return v - 0x10000 if v & 0x8000 else v
-
-
-def u32be(d, k):
-    return d[k] << 24 | d[k + 1] << 16 | d[k + 2] << 8 | d[k + 3]
-
-
-def s32be(d, k):
-    v = u32be(d, k)
-    return v - 0x100000000 if v & 0x80000000 else v
 
 
 class Mismatches:

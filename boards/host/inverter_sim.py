@@ -31,30 +31,30 @@ _GROWATT_REQUEST = (0x301, False, False, bytes((0x11, 0x22, 0x33, 0x44, 0x55, 0x
 _SCHNEIDER_HEARTBEAT = (0x310, True, False, bytes(8))
 
 
-def _u16le(d, k):
+def u16le(d, k):
     return d[k] | d[k + 1] << 8
 
 
-def _s16le(d, k):
-    v = _u16le(d, k)
+def s16le(d, k):
+    v = u16le(d, k)
     return v - 0x10000 if v & 0x8000 else v
 
 
-def _u16be(d, k):
+def u16be(d, k):
     return d[k] << 8 | d[k + 1]
 
 
-def _s16be(d, k):
-    v = _u16be(d, k)
+def s16be(d, k):
+    v = u16be(d, k)
     return v - 0x10000 if v & 0x8000 else v
 
 
-def _u32be(d, k):
+def u32be(d, k):
     return d[k] << 24 | d[k + 1] << 16 | d[k + 2] << 8 | d[k + 3]
 
 
-def _s32be(d, k):
-    v = _u32be(d, k)
+def s32be(d, k):
+    v = u32be(d, k)
     return v - 0x100000000 if v & 0x80000000 else v
 
 
@@ -176,13 +176,13 @@ class CanInverter(Inverter):
 
     def _pylon(self, can_id, d, t_us):
         if can_id == 0x351 and len(d) >= 8:
-            self.cvl_mv = _u16le(d, 0) * 100
-            self.ccl_ma = _s16le(d, 2) * 100
-            self.dcl_ma = _s16le(d, 4) * 100
-            self.dvl_mv = _u16le(d, 6) * 100
+            self.cvl_mv = u16le(d, 0) * 100
+            self.ccl_ma = s16le(d, 2) * 100
+            self.dcl_ma = s16le(d, 4) * 100
+            self.dvl_mv = u16le(d, 6) * 100
             self.limits_us = t_us
         elif can_id == 0x356 and len(d) >= 2:
-            self.pack_mv = _s16le(d, 0) * 10
+            self.pack_mv = s16le(d, 0) * 10
         elif can_id == 0x35C and len(d) >= 1:
             self.charge_enable = bool(d[0] & 0x80)
             self.discharge_enable = bool(d[0] & 0x40)
@@ -190,13 +190,13 @@ class CanInverter(Inverter):
 
     def _growatt(self, can_id, d, t_us):
         if can_id == 0x311 and len(d) >= 6:
-            self.cvl_mv = _u16be(d, 0) * 100
-            self.ccl_ma = _u16be(d, 2) * 100
-            self.dcl_ma = _u16be(d, 4) * 100
+            self.cvl_mv = u16be(d, 0) * 100
+            self.ccl_ma = u16be(d, 2) * 100
+            self.dcl_ma = u16be(d, 4) * 100
             self.dvl_mv = 48000  # Growatt's set carries no discharge voltage: its own cut-off
             self.limits_us = t_us
         elif can_id == 0x313 and len(d) >= 2:
-            self.pack_mv = _u16be(d, 0) * 10
+            self.pack_mv = u16be(d, 0) * 10
         elif can_id == 0x319 and len(d) >= 1:
             self.charge_enable = bool(d[0] & 0x80)
             self.discharge_enable = bool(d[0] & 0x40)
@@ -204,16 +204,16 @@ class CanInverter(Inverter):
 
     def _schneider(self, can_id, d, t_us):
         if can_id == 0x321 and len(d) >= 8:
-            self.cvl_mv = _u32be(d, 0) * 10
-            self.dvl_mv = _u32be(d, 4) * 10
+            self.cvl_mv = u32be(d, 0) * 10
+            self.dvl_mv = u32be(d, 4) * 10
         elif can_id == 0x322 and len(d) >= 8:
-            self.ccl_ma = _s32be(d, 0) * 10
-            self.dcl_ma = _s32be(d, 4) * 10
+            self.ccl_ma = s32be(d, 0) * 10
+            self.dcl_ma = s32be(d, 4) * 10
             self.limits_us = t_us
         elif can_id == 0x323 and len(d) >= 4:
-            self.pack_mv = _u32be(d, 0) * 10
+            self.pack_mv = u32be(d, 0) * 10
         elif can_id == 0x325 and len(d) >= 2:
-            cmd = _u16be(d, 0)
+            cmd = u16be(d, 0)
             self.force_charge = bool(cmd & 1)
             self.charge_enable = bool(cmd & 2)
             self.discharge_enable = bool(cmd & 4)
@@ -364,10 +364,10 @@ class Rs485Inverter(Inverter):
         info = got[3]
         cid2 = self.POLLS[self.step_i]
         if cid2 == 0x92 and len(info) >= 10:
-            self.cvl_mv = _u16be(info, 1)
-            self.dvl_mv = _u16be(info, 3)
-            self.ccl_ma = _s16be(info, 5) * 100
-            self.dcl_ma = -_s16be(info, 7) * 100  # sent negative
+            self.cvl_mv = u16be(info, 1)
+            self.dvl_mv = u16be(info, 3)
+            self.ccl_ma = s16be(info, 5) * 100
+            self.dcl_ma = -s16be(info, 7) * 100  # sent negative
             flags = info[9]
             self.charge_enable = bool(flags & 0x80)
             self.discharge_enable = bool(flags & 0x40)
@@ -379,4 +379,4 @@ class Rs485Inverter(Inverter):
             if len(info) > k:
                 k += 1 + 2 * info[k]  # temperatures
                 if len(info) >= k + 4:
-                    self.pack_mv = _u16be(info, k + 2)
+                    self.pack_mv = u16be(info, k + 2)

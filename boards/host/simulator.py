@@ -590,6 +590,20 @@ _COMM = ("can", "inverter", "bus_off")
 _LIMITS = (None, "force_charge", "full_charge_request", None, "float")
 
 
+# the event codes whose `what` is an index into a table of names
+_WHAT_NAMES = {
+    ev.BOOT: _RESET_CAUSES,
+    ev.RESET: _BUTTON,
+    ev.PRECHARGE: _PRECHARGE,
+    ev.SOC: _SOC,
+    ev.EXCEPTION: _STAGES,
+    ev.INPUT: _INPUTS,
+    ev.SENSOR: _SENSOR,
+    ev.COMM: _COMM,
+    ev.LIMIT: _LIMITS,
+}
+
+
 def _name(table, i):
     return table[i] if 0 <= i < len(table) and table[i] is not None else i
 
@@ -610,26 +624,10 @@ def event_dict(record):
     elif code == ev.MODE:
         out["what"] = _name(MODES, what)
         out["value"] = _name(MODES, value)
-    elif code == ev.BOOT:
-        out["what"] = _name(_RESET_CAUSES, what)
-    elif code == ev.RESET:
-        out["what"] = _name(_BUTTON, what)
-    elif code == ev.PRECHARGE:
-        out["what"] = _name(_PRECHARGE, what)
-    elif code == ev.SOC:
-        out["what"] = _name(_SOC, what)
-    elif code == ev.EXCEPTION:
-        out["what"] = _name(_STAGES, what)
-    elif code == ev.INPUT:
-        out["what"] = _name(_INPUTS, what)
+    elif code in _WHAT_NAMES:
+        out["what"] = _name(_WHAT_NAMES[code], what)
     elif code == ev.AFE_SAFETY:
         out["what"] = "chip"
-    elif code == ev.SENSOR:
-        out["what"] = _name(_SENSOR, what)
-    elif code == ev.COMM:
-        out["what"] = _name(_COMM, what)
-    elif code == ev.LIMIT:
-        out["what"] = _name(_LIMITS, what)
     elif code == ev.DIP:
         out["what"] = _bits(what)
     elif code == ev.CONFIG:
