@@ -65,6 +65,7 @@ class App:
         self.link = None
         self.events = ev.EventLog()
         self.sample = Sample()
+        self._spare = Sample()  # what the front end reads into (see _tick)
         self.inputs = Inputs()
         self.cfg = Config()
         self._overrides = config
@@ -95,6 +96,7 @@ class App:
         self._can_failed = False
         self._can_retry_at = 0
         self.store_errors = 0
+        self.implausible = 0  # front-end readings refused as outside physics
 
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
@@ -141,14 +143,16 @@ class App:
 
     def _afe_setup(self, now, reprobe=False):
         """Find the front end, give it our configuration (read back), hand it the FETs.
-        On a re-probe, a chip still in CRC mode kept its configuration: CONFIG_UPDATE
-        would only drop the FETs, so it is skipped."""
+        The driver says whether the chip still holds our configuration (no reset since):
+        only then is CONFIG_UPDATE, which drops the FETs, skipped on a re-probe."""
         afe = self.afe
         ok = afe.probe()
-        if ok and not (reprobe and afe.crc and afe.configured):
+        again = ok and not (reprobe and afe.configured)
+        if again:
             ok = afe.configure(self.cfg)
         ok = ok and afe.enable_fet_control()
-        if not reprobe or ok != self.afe_ok:  # log changes, not every retry
+        # log changes and every configuration that took, not every failed retry
+        if not reprobe or ok != self.afe_ok or (again and ok):
             self.events.log(now, ev.SENSOR, 1 if ok else 0, afe.errors)
         return ok
 
@@ -246,10 +250,22 @@ class App:
         self._stage = STAGE_READ
         self.dt_ms = ticks.diff(now, self._last_tick)
         self._last_tick = now
+        # the front end reads into the spare sample, which becomes the sample only when
+        # the reading is good: an invalid one (failed transfer, failed CRC, a value
+        # outside physics) leaves the last good values, marked invalid (the blind path)
         s = self.sample
         afe = self.afe
-        if afe.read(s):
-            s.reduce()
+        spare = self._spare
+        if afe.read(spare):
+            if spare.reduce():
+                self.sample = spare
+                self._spare = s
+                s = spare
+            else:
+                self.implausible = (self.implausible + 1) & _COUNT_MASK
+                s.valid = False
+        else:
+            s.valid = False
         inp = self.inputs
         inp.scd = afe.short_circuit()
         inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16

@@ -5,6 +5,7 @@ documents (SLUSE13, SLUUBY2, SLUAA11), so the driver is not only checked against
 simulator.
 """
 
+import struct
 import unittest
 
 from bms.config import Config
@@ -132,11 +133,20 @@ class WireTest(unittest.TestCase):
         )
 
     def test_measurement_blocks_use_the_datasheet_registers(self):
+        _m, _chip, afe, rec = rig()
+        rec.log = []
+        self.assertTrue(afe.read(Sample()))
+        # Battery Status at 0x12, cells 1-16 from 0x14 to CC2 at 0x3A, the ten
+        # temperatures from 0x68, Safety Alert/Status A-C from 0x02: each byte with its CRC
+        self.assertEqual(rec.reads(), [(0x12, 84), (0x68, 40), (0x02, 12)])
+
+    def test_an_unconfigured_chip_is_not_read(self):
         afe, rec = self.afe()
-        afe.read(Sample())
-        # cells 1-16 from 0x14 to CC2 at 0x3A, the ten temperatures from 0x68,
-        # Safety Alert/Status A-C from 0x02
-        self.assertEqual(rec.reads(), [(0x14, 40), (0x68, 20), (0x02, 6)])
+        s = Sample()
+        s.valid = True
+        self.assertFalse(afe.read(s))
+        self.assertFalse(s.valid)
+        self.assertEqual(rec.reads(), [])
 
     def test_subcommand_numbers(self):
         afe, rec = self.afe()
@@ -249,13 +259,26 @@ class ReadTest(unittest.TestCase):
         self.assertAlmostEqual(s.current_ma, 250000, delta=20)
 
     def test_the_default_gain_would_read_wrong(self):
-        model, chip, afe, _rec = rig(configured=False)
+        model, chip, afe, _rec = rig()
+        chip._dm_put(0x91A8, struct.pack("<f", 7.4768))  # the chip's default CC Gain
         model.set_fets(True, True, False)
         model.demand_a = -40.0
         chip.refresh()
         s = Sample()
-        afe.read(s)  # default units (1 mA) and default CC gain: nonsense
-        self.assertGreater(abs(s.current_ma + 40000), 10000)
+        self.assertTrue(afe.read(s))
+        self.assertGreater(abs(s.current_ma + 40000), 10000)  # nonsense
+        chip._dm_put(0x91A8, struct.pack("<f", 7568.4 / sim_chip.R_SENSE_UOHM))
+        chip.refresh()
+        afe.read(s)
+        self.assertAlmostEqual(s.current_ma, -40000, delta=20)
+
+    def test_signed_fields(self):
+        model, chip, afe, _rec = rig()
+        chip.cell_override[0] = -120  # an open sense wire can read below zero (TRM: I2)
+        chip.refresh()
+        s = Sample()
+        self.assertTrue(afe.read(s))
+        self.assertEqual(s.cells_mv[0], -120)
 
     def test_corrupted_replies_are_caught_by_crc(self):
         _m, chip, afe, _rec = rig()
@@ -417,3 +440,87 @@ class BalancingTest(unittest.TestCase):
             model.advance(model.t_ms + 100)
             chip.refresh()
         self.assertFalse(model.bleed_a[2])
+
+
+class CrcModeHeldTest(unittest.TestCase):
+    """The CRC mode is a fact the driver keeps: no error path drops it (issue 10)."""
+
+    def test_a_noisy_bus_never_takes_the_driver_out_of_crc_mode(self):
+        model, chip, afe, _rec = rig(soc=60.0)
+        chip.crc_corrupt = True
+        s = Sample()
+        for _ in range(5):
+            self.assertFalse(afe.read(s))
+            self.assertFalse(afe.probe())  # the re-probe of the app's housekeeping
+            self.assertTrue(afe.crc)
+            self.assertTrue(afe.configured)  # the chip was not reset: it keeps our setup
+        self.assertFalse(s.valid)
+        chip.crc_corrupt = False
+        chip.refresh()
+        self.assertTrue(afe.probe())
+        self.assertTrue(afe.read(s))
+        truth = model.cells_mv()
+        for i in range(16):
+            self.assertLessEqual(abs(s.cells_mv[i] - truth[i]), 2, i)
+
+    def test_a_chip_answering_without_crc_is_not_taken_unless_it_was_reset(self):
+        _m, chip, afe, _rec = rig()
+        chip.crc = False  # no CRC, yet no POR: not a reset, so not believed
+        self.assertFalse(afe.probe())
+        self.assertTrue(afe.crc)
+        self.assertFalse(afe.read(Sample()))
+
+    def test_a_reset_chip_is_found_without_crc_and_configured_again(self):
+        _m, chip, afe, _rec = rig()
+        chip.power_on_reset()  # a brown-out of the front end: defaults, no CRC, POR
+        chip.refresh()
+        s = Sample()
+        self.assertFalse(afe.read(s))  # its replies carry no CRC
+        self.assertTrue(afe.probe())
+        self.assertFalse(afe.crc)
+        self.assertFalse(afe.configured)
+        self.assertFalse(afe.read(s))  # nothing is read from it before configure()
+        self.assertTrue(afe.configure(Config()))
+        self.assertTrue(afe.crc and chip.crc and not chip.por)
+        chip.refresh()
+        self.assertTrue(afe.read(s))
+
+    def test_a_chip_reset_into_crc_mode_is_seen_by_its_por_flag(self):
+        _m, chip, afe, _rec = rig()
+        chip.otp_crc = True  # its OTP holds CRC mode: the CRC checks still pass
+        chip.power_on_reset()
+        chip.refresh()
+        s = Sample()
+        self.assertFalse(afe.read(s))  # POR: its data memory is the default one
+        self.assertFalse(afe.configured)
+        self.assertEqual(afe.resets, 1)
+        self.assertTrue(afe.probe())
+        self.assertFalse(afe.configured)
+        self.assertTrue(afe.configure(Config()))
+        chip.refresh()
+        self.assertTrue(afe.read(s))
+
+    def test_config_update_started_elsewhere_invalidates_the_readings(self):
+        _m, chip, afe, _rec = rig()
+        chip._subcommand(drv.SUB_SET_CFGUPDATE, None)
+        self.assertFalse(afe.read(Sample()))
+        self.assertFalse(afe.configured)
+
+    def test_a_mode_swap_that_did_not_take_is_found_again(self):
+        model = PackModel()
+        chip = BQ76952Sim(model, Rng(1))
+        real = chip._subcommand
+
+        def no_swap(sub, payload):
+            if sub != drv.SUB_SWAP_COMM_MODE:
+                real(sub, payload)
+
+        chip._subcommand = no_swap
+        afe = BQ76952(machine.I2C(0, devices={0x08: chip}), r_sense_uohm=250)
+        self.assertTrue(afe.probe())
+        self.assertFalse(afe.configure(Config()))  # no answer in CRC mode
+        self.assertTrue(afe.crc)
+        # it never answered in CRC mode, so its plain answer is believed (POR is clear)
+        self.assertTrue(afe.probe())
+        self.assertFalse(afe.crc)
+        self.assertFalse(afe.configured)

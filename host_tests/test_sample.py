@@ -2,7 +2,18 @@
 
 import unittest
 
-from bms.sample import CELLS, T_AMBIENT, T_MOS, Sample
+from bms.sample import (
+    CELL_MV_MAX,
+    CELL_MV_MIN,
+    CELLS,
+    LINK_MV_LIMIT,
+    STACK_MV_MAX,
+    T_AMBIENT,
+    T_MOS,
+    TEMP_DC_MAX,
+    TEMP_DC_MIN,
+    Sample,
+)
 
 
 class SampleTest(unittest.TestCase):
@@ -40,3 +51,45 @@ class SampleTest(unittest.TestCase):
         temps[T_AMBIENT] = -120
         s = self.filled([3300] * CELLS, temps)
         self.assertEqual((s.tmax_dc, s.tmin_dc), (260, -120))
+
+
+class PhysicsTest(unittest.TestCase):
+    """reduce() says whether a value could be measured at all (issue 10): both sides of
+    every bound."""
+
+    def sample(self):
+        s = Sample()
+        s.cells_mv[:] = [3300] * CELLS
+        s.temps_dc[:] = [250] * 6
+        s.stack_mv = 52800
+        s.pack_mv = s.ld_mv = 52700
+        return s
+
+    def test_a_normal_reading_is_possible(self):
+        self.assertTrue(self.sample().reduce())
+
+    def check(self, field, inside, outside, index=None):
+        for value, ok in ((inside, True), (outside, False)):
+            s = self.sample()
+            if index is None:
+                setattr(s, field, value)
+            else:
+                getattr(s, field)[index] = value
+            self.assertEqual(s.reduce(), ok, (field, index, value))
+
+    def test_cells(self):
+        for i in (0, 7, 15):
+            self.check("cells_mv", CELL_MV_MAX, CELL_MV_MAX + 1, i)
+            self.check("cells_mv", CELL_MV_MIN, CELL_MV_MIN - 1, i)
+
+    def test_stack_pack_and_load(self):
+        self.check("stack_mv", STACK_MV_MAX, STACK_MV_MAX + 1)
+        self.check("stack_mv", 0, -1)
+        for field in ("pack_mv", "ld_mv"):
+            self.check(field, LINK_MV_LIMIT, LINK_MV_LIMIT + 1)
+            self.check(field, -LINK_MV_LIMIT, -LINK_MV_LIMIT - 1)
+
+    def test_every_temperature_sensor(self):
+        for slot in range(6):
+            self.check("temps_dc", TEMP_DC_MAX, TEMP_DC_MAX + 1, slot)
+            self.check("temps_dc", TEMP_DC_MIN, TEMP_DC_MIN - 1, slot)

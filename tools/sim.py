@@ -60,13 +60,19 @@ Choices where sim.md is silent:
   - cell_open:N: cell N reads 0 mV and cell N+1 reads both (the shared sense wire)
   - extension: fault "current_gain:X" makes the current sensor read X * 0.1 % high
     (negative: low), as current_offset:MA adds an offset
+  - afe_crc flips a bit in every byte the front end sends: every CRC fails, readings
+    are invalid (the FETs open after 300 ms blind, SENSOR_FAIL latches after 3 s)
+  - extension: fault "afe_reset" resets the front end once (a brown-out): it comes
+    back with its defaults, without CRC, and the firmware configures it again
   - button hold_s defaults to 0.5 s (README: 50 ms-3 s RESET, 3-6 s sleep/wake, 6 s restart)
   - pack_mv overrides the stack (battery) voltage the front end reports; a value more
     than 2 V from the sum of the cells is itself a sensor failure after 3 s (pack.md)
   - the BMS closes its FETs 3 s after power-up (its boot checks), the discharge FET
     after a pre-charge of about a second: current flows from about 4 s
-  - trace extras: "current_raw_ma" (before the 0.5 A reporting threshold) and "inputs"
-    (the dry-contact inputs); "protections" also shows RSD while rapid shutdown holds
+  - trace extras: "current_raw_ma" (before the 0.5 A reporting threshold), "inputs"
+    (the dry-contact inputs) and "valid" (false while the front end gives no good
+    reading: the measured fields then hold the last good one); "protections" also
+    shows RSD while rapid shutdown holds
 The simulated inverter:
   - can: with the DIP's protocol ID0 or ID1 it sends 0x305 (8 x 00) every second and
     reads 0x351, 0x356 and 0x35C; with ID2 it is a Schneider gateway (29-bit 0x310

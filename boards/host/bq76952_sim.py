@@ -8,8 +8,11 @@ rely on are listed in ../shared/spec/hardware.md section 1):
 - data memory (0x9180-0x93FF): reads return a 32-byte block; writes are taken only in
   CONFIG_UPDATE (Battery Status bit 0), which stops the chip's measurements and
   protections and turns the FETs off, as the chip does;
-- the I2C CRC mode (Comm Type 0x11/0x12, taken at SWAP_COMM_MODE or reset): every byte
-  followed by a CRC-8; a bad CRC in a write is NACKed (OSError);
+- the I2C CRC mode (Comm Type 0x11/0x12, taken at SWAP_COMM_MODE, or at reset when
+  `otp_crc` says the OTP holds it): every byte followed by a CRC-8; a bad CRC in a write
+  is NACKed (OSError);
+- Battery Status POR, set by a reset (power_on_reset(), the RESET subcommand, the
+  simulator's `afe_reset` fault) and cleared by EXIT_CFGUPDATE;
 - the FETs: FET_EN (FET_ENABLE toggles it), FET_CONTROL, the CFETOFF/DFETOFF pins, and
   the chip's own protections (COV, CUV, OCC, OCD1/2, SCD, OTC/OTD/OTF, UTC/UTD) with the
   thresholds and FET actions in its data memory;
@@ -115,6 +118,8 @@ class BQ76952Sim:
         self._unframed_mv = memoryview(self._unframed)
         self.lost = False  # afe_lost: stops answering
         self.crc_corrupt = False  # afe_crc: every reply byte arrives with a bit flipped
+        self.corrupt = None  # a test's noise: called with each reply buffer, may flip bits
+        self.otp_crc = False  # Comm Type programmed in OTP: the chip powers up in CRC mode
         self.cell_override = [None] * N_CELLS  # mV the chip reports instead of the model
         self.stack_override = None
         self.temp_override = [None] * len(TEMP_REGS)
@@ -142,8 +147,9 @@ class BQ76952Sim:
         self.dm = bytearray(_DM_SIZE)
         for address, data in _DM_DEFAULTS:
             self._dm_put(address, data)
-        self.crc = False
+        self.crc = self.otp_crc
         self.cfgupdate = False
+        self.por = True  # Battery Status POR: set at reset, cleared by EXIT_CFGUPDATE
         self.manufacturing_status = 0
         self.fet_control = 0x0F
         self.trips = 0  # own protections active: bits of Safety Status A (low byte), B (high)
@@ -202,7 +208,7 @@ class BQ76952Sim:
             for i in range(N_CELLS):
                 if overrides[i] is not None:
                     vals[i] = overrides[i]
-        struct.pack_into("<16H", self.regs, 0x14, *vals)
+        struct.pack_into("<16h", self.regs, 0x14, *vals)  # TRM: I2
         stack_mv = self.stack_override if self.stack_override is not None else true_sum
         link_mv = model.link_v() * 1000.0
         if link_mv < 0:
@@ -427,7 +433,7 @@ class BQ76952Sim:
         a = (self.trips & 0xFF) | (0x80 if self.scd else 0)
         regs[0x02] = regs[0x03] = a  # Safety Alert / Status A
         regs[0x04] = regs[0x05] = self.trips >> 8  # B
-        status = 0x0001 if self.cfgupdate else 0
+        status = (0x0001 if self.cfgupdate else 0) | (0x0008 if self.por else 0)
         if self.trips or self.scd:
             status |= 0x0800  # SS: a safety fault
         regs[0x12] = status & 0xFF
@@ -452,6 +458,8 @@ class BQ76952Sim:
         buf[:] = view
         if self.crc_corrupt:
             buf[0] ^= 0x10  # undetectable without CRC
+        if self.corrupt is not None:
+            self.corrupt(buf)
 
     def _frame(self, lo, hi):
         """Bring the CRC-framed image of registers lo..hi-1 up to date."""
@@ -482,6 +490,8 @@ class BQ76952Sim:
         if self.crc_corrupt:
             for k in range(0, n2, 2):
                 buf[k] ^= 0x10
+        if self.corrupt is not None:
+            self.corrupt(buf)
 
     def i2c_write(self, reg, data):
         if self.lost:
@@ -557,8 +567,9 @@ class BQ76952Sim:
                 self._set_balancing(payload[0] | payload[1] << 8)
         elif sub == 0x0090:  # SET_CFGUPDATE: measurements, protections and FETs stop
             self.cfgupdate = True
-        elif sub == 0x0092:  # EXIT_CFGUPDATE
+        elif sub == 0x0092:  # EXIT_CFGUPDATE (clears POR)
             self.cfgupdate = False
+            self.por = False
             self._load_protections()
             self.manufacturing_status = self.dm_u2(0x9343) or self.manufacturing_status
         elif sub == 0x29BC:  # SWAP_COMM_MODE: take the Comm Type from data memory

@@ -11,7 +11,15 @@ import json
 from bms.config import Config, ConfigError
 
 MAX_PACKS = 32
-FAULTS = ("short_circuit", "reverse_polarity", "afe_lost", "afe_crc", "precharge_fail", "clear")
+FAULTS = (
+    "short_circuit",
+    "reverse_polarity",
+    "afe_lost",
+    "afe_crc",
+    "afe_reset",  # an extension: the front end resets once (a brown-out)
+    "precharge_fail",
+    "clear",
+)
 FAULTS_WITH_ARG = (
     "ntc_open",
     "ntc_short",

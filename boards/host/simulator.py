@@ -34,6 +34,7 @@ OFF_STATE = {
     "pack_mv": None,
     "current_ma": None,
     "current_raw_ma": None,
+    "valid": False,
     "temps_dc": None,
     "soc_pct": None,
     "soh_pct": None,
@@ -202,6 +203,8 @@ class SimPack:
             chip.lost = True
         elif name == "afe_crc":
             chip.crc_corrupt = True
+        elif name == "afe_reset":
+            chip.power_on_reset()
         elif name == "precharge_fail":
             m.precharge_fault = True
         elif name == "fet_stuck":
@@ -537,6 +540,7 @@ class Simulator:
         rec["pack_mv"] = s.stack_mv
         rec["current_ma"] = b.reported_ma
         rec["current_raw_ma"] = s.current_ma
+        rec["valid"] = s.valid
         rec["temps_dc"] = {"cells": [t[0], t[1], t[2], t[3]], "ambient": t[4], "mos": t[5]}
         rec["soc_pct"] = b.soc.shown_cpct / 100 if b.started else None
         rec["soh_pct"] = b.soc.soh_pct() if b.started else None

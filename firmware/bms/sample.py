@@ -3,7 +3,12 @@
 The front-end driver writes the raw fields; reduce() then computes, once per tick, the
 aggregates that every protection, estimator and protocol reads (max/min/sum of the
 cells and where they are, hottest and coldest sensor), so nothing downstream walks the
-16 cells again.
+16 cells again, and says whether the values are physically possible at all.
+
+A value outside physics is corrupt data, not a measurement: the caller marks such a
+sample invalid (the blind path), so no protection row ever judges it. The bounds are
+wide on purpose: a failed sensor (an open sense wire, an open or shorted thermistor)
+still reads inside them, so that its own SENSOR_FAIL row names it.
 """
 
 from micropython import const
@@ -13,6 +18,14 @@ TEMPS = const(6)
 # temps_dc slots: four cell sensors, then ambient (the BMS board) and the MOSFETs
 T_AMBIENT = const(4)
 T_MOS = const(5)
+
+# what a front end can measure on a 16-cell pack (mV, 0.1 degC)
+CELL_MV_MIN = const(-500)
+CELL_MV_MAX = const(5500)
+STACK_MV_MAX = const(88000)  # 16 x 5.5 V
+LINK_MV_LIMIT = const(88000)  # PACK and LD pins, either sign (reversed polarity)
+TEMP_DC_MIN = const(-2732)  # 0 K
+TEMP_DC_MAX = const(3000)
 
 
 class Sample:
@@ -39,6 +52,7 @@ class Sample:
         self.cell_tavg_dc = 0
 
     def reduce(self):
+        """Fill the aggregates; True when every value is physically possible."""
         cells = self.cells_mv
         hi = lo = total = cells[0]
         hi_i = lo_i = 0
@@ -82,3 +96,17 @@ class Sample:
         self.tmin_dc = tlo
         self.tmax_slot = hi_i
         self.tmin_slot = lo_i
+        mos = t[T_MOS]
+        if mos > thi:
+            thi = mos
+        elif mos < tlo:
+            tlo = mos
+        return (
+            CELL_MV_MIN <= lo
+            and hi <= CELL_MV_MAX
+            and 0 <= self.stack_mv <= STACK_MV_MAX
+            and -LINK_MV_LIMIT <= self.pack_mv <= LINK_MV_LIMIT
+            and -LINK_MV_LIMIT <= self.ld_mv <= LINK_MV_LIMIT
+            and TEMP_DC_MIN <= tlo
+            and thi <= TEMP_DC_MAX
+        )

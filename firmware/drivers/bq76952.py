@@ -12,11 +12,19 @@ manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
   (data + 4) written together to 0x60/0x61.
 - CRC mode (Comm Type 0x12): every byte on the wire is followed by a CRC-8 (poly 0x07,
   init 0); the first covers the address bytes too. probe() finds the chip's mode with
-  reads only (a write framed for the wrong mode could start an arbitrary subcommand).
+  reads and the device number (a write framed for the wrong mode could start an
+  arbitrary subcommand, and a chip in CRC mode NACKs a write without its CRCs).
 - configure() writes our data memory in CONFIG_UPDATE on every boot and reads every
   value back: 16 cells, 10 mA / 10 mV units (CC2 covers +-327 A), the thermistor pins,
   the CFETOFF/DFETOFF pins as FET-off inputs, and the chip's own protections set beyond
-  the firmware's thresholds as a hardware backstop (short circuit included).
+  the firmware's thresholds as a hardware backstop (short circuit included). It ends in
+  CRC mode.
+- Readings come only from a configured chip in CRC mode. Once the chip has answered in
+  CRC mode, no error path takes the driver out of it: a noisy bus reads as failed CRCs
+  (invalid readings), never as a chip without CRC. The driver leaves CRC mode only for a
+  chip that shows it was reset (Battery Status POR, which EXIT_CFGUPDATE clears), and
+  such a chip gives no reading until configure() has run again. Every measurement read
+  carries Battery Status, so a reset (or CONFIG_UPDATE) is seen at the next tick.
 - Errors: every transfer is retried _RETRIES times; after that the reading is marked
   invalid and the core decides (3 s of invalid readings is a sensor failure).
 """
@@ -33,7 +41,7 @@ _COUNT_MASK = const(0x3FFFFFFF)  # error counters wrap: a dead chip counts every
 
 # direct commands
 CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07
-CMD_BATTERY_STATUS = const(0x12)
+CMD_BATTERY_STATUS = const(0x12)  # read with the cells: 0x12..0x3B in one block
 CMD_CELL1 = const(0x14)  # cells 1..16 at 0x14..0x32, stack 0x34, PACK 0x36, LD 0x38, CC2 0x3A
 CMD_SUBCMD = const(0x3E)
 CMD_BUFFER = const(0x40)
@@ -54,7 +62,10 @@ SUB_FET_CONTROL = const(0x0097)
 SUB_SWAP_COMM_MODE = const(0x29BC)
 
 _MFG_FET_EN = const(0x10)
+# Battery Status bits
 _BS_CFGUPDATE = const(0x01)
+BS_POR = const(0x08)  # the chip was reset since our last EXIT_CFGUPDATE
+_BS_UNCONFIGURED = const(0x09)  # POR or CFGUPDATE: measurements are not ours
 
 # FET_CONTROL bits: 1 forces that driver off; 0 lets the chip turn it on
 _FC_DSG_OFF = const(0x01)
@@ -79,9 +90,9 @@ _USER_V_MV = const(10)
 _USER_A_MA = const(10)
 _KELVIN_DC = const(2732)
 
-# Sample.temps_dc slot -> offset into the 20-byte block from 0x68: TS1, TS2, TS3, HDQ on
-# the cells, DCHG on the BMS board (ambient), DDSG on the MOSFET heatsink
-_TEMP_OFFSETS = (8, 10, 12, 14, 16, 18)
+# Sample.temps_dc slot -> offset of its low data byte in the CRC-framed block from 0x68:
+# TS1, TS2, TS3, HDQ on the cells, DCHG on the BMS board (ambient), DDSG on the MOSFETs
+_TEMP_OFFSETS = (16, 20, 24, 28, 32, 36)
 
 _RETRIES = const(2)
 _POLLS = const(20)  # subcommand completion polls (each an I2C read, ~100 us)
@@ -213,17 +224,19 @@ class BQ76952:
         self.i2c = i2c
         self.addr = addr
         self.r_sense_uohm = r_sense_uohm
-        self.crc = False  # the chip's I2C CRC mode, found by probe()
+        self.crc = False  # the I2C CRC mode we speak: the chip's, found by probe()
+        self.crc_seen = False  # the chip has answered in CRC mode: only a reset leaves it
         self.errors = 0  # failed transfers, for diagnostics
         self.crc_errors = 0
+        self.resets = 0  # readings refused because the chip showed POR or CFGUPDATE
         # bound once: a bound method made per call would allocate on MicroPython
         self._readfrom_mem_into = i2c.readfrom_mem_into
         self._writeto_mem = i2c.writeto_mem
         # measurement blocks, twice the size for CRC mode (data, CRC, data, CRC...)
-        self._meas = bytearray(80)  # 0x14..0x3B
+        self._meas = bytearray(84)  # 0x12..0x3B: Battery Status, then the measurements
         self._temps = bytearray(40)  # 0x68..0x7B
         self._status = bytearray(12)  # 0x02..0x07
-        self._meas_v = (memoryview(self._meas)[:40], memoryview(self._meas))
+        self._meas_v = (memoryview(self._meas)[:42], memoryview(self._meas))
         self._temps_v = (memoryview(self._temps)[:20], memoryview(self._temps))
         self._status_v = (memoryview(self._status)[:6], memoryview(self._status))
         self._one = bytearray(2)
@@ -354,15 +367,35 @@ class BQ76952:
 
     # -- identity and setup ----------------------------------------------------------
     def probe(self):
-        """Find the chip's I2C mode with reads only, then check its device number."""
-        for crc in (self.crc, not self.crc):
+        """Find the chip: its Battery Status and device number, in the mode we speak, then
+        in the other. A chip that has answered in CRC mode is taken without CRC only when
+        it shows POR (it was reset, so its CRC mode went with our configuration); a noisy
+        bus is not a reset. Whenever the chip's mode or POR says our configuration is
+        gone, `configured` drops and no reading is given until configure() has run."""
+        mode = self.crc
+        for crc in (mode, not mode):
             self.crc = crc
-            if self._raw_read(CMD_BATTERY_STATUS, self._two_v):
-                # a CRC-mode chip read without CRC returns data/CRC pairs: the check
-                # above cannot tell, the device number below can
-                if self.device_number() == DEVICE_NUMBER_ID:
-                    return True
+            status = self._identify()
+            if status < 0 or (crc != mode and self.crc_seen and not status & BS_POR):
+                continue
+            if crc:
+                self.crc_seen = True
+            elif status & BS_POR:
+                self.crc_seen = False
+            if crc != mode or status & _BS_UNCONFIGURED:
+                self.configured = False
+            return True
+        self.crc = mode  # no answer: the chip's mode is still the one we knew
         return False
+
+    def _identify(self):
+        """Battery Status if the chip answers with its device number, else -1. (Read
+        without CRC, a chip in CRC mode gives data/CRC pairs that the status read cannot
+        tell from data; the device number needs a write, which such a chip NACKs.)"""
+        status = self.battery_status()
+        if status is None or self.device_number() != DEVICE_NUMBER_ID:
+            return -1
+        return status
 
     def device_number(self):
         if not self.subcommand_read(SUB_DEVICE_NUMBER, 2):
@@ -397,7 +430,10 @@ class BQ76952:
             if not self.subcommand(SUB_SWAP_COMM_MODE):
                 return False
             self.crc = True
+        # the first answer in CRC mode: from here on only a reset (POR) leaves it
         self.configured = self.device_number() == DEVICE_NUMBER_ID
+        if self.configured:
+            self.crc_seen = True
         return self.configured
 
     def _status_bit(self, bit, want):
@@ -420,41 +456,40 @@ class BQ76952:
     # -- measurements --------------------------------------------------------------
     def read(self, sample):
         """Fill sample's raw fields and the safety status; returns and records whether
-        every transfer worked."""
+        the reading is ours: a configured chip, in CRC mode, every transfer good, and no
+        reset or CONFIG_UPDATE since configure()."""
         ok = (
-            self._raw_read(CMD_CELL1, self._meas_v)
+            self.configured
+            and self._raw_read(CMD_BATTERY_STATUS, self._meas_v)
             and self._raw_read(CMD_INT_TEMP, self._temps_v)
             and self._raw_read(CMD_SAFETY_ALERT_A, self._status_v)
         )
+        m = self._meas
+        if ok and (m[0] & _BS_UNCONFIGURED):  # crc mode: Battery Status low byte first
+            self.configured = False  # reset, or CONFIG_UPDATE: needs configure() again
+            self.resets = (self.resets + 1) & _COUNT_MASK
+            ok = False
         sample.valid = ok
         if not ok:
             return False
-        st = 2 if self.crc else 1  # stride between data bytes
         s = self._status
-        self.safety_a = s[st]
-        self.safety_b = s[3 * st]
-        self.safety_c = s[5 * st]
-        m = self._meas
+        self.safety_a = s[2]
+        self.safety_b = s[6]
+        self.safety_c = s[10]
+        # signed fields (TRM: I2) as (raw ^ 0x8000) - 0x8000; data bytes at even offsets
         cells = sample.cells_mv
         for i in range(16):
-            k = 2 * i * st
-            cells[i] = m[k] | m[k + st] << 8
-        k = 32 * st
-        sample.stack_mv = (m[k] | m[k + st] << 8) * _USER_V_MV
-        k += 2 * st
-        sample.pack_mv = (m[k] | m[k + st] << 8) * _USER_V_MV
-        k += 2 * st
-        sample.ld_mv = (m[k] | m[k + st] << 8) * _USER_V_MV
-        k += 2 * st
-        raw = m[k] | m[k + st] << 8
-        if raw & 0x8000:
-            raw -= 0x10000
-        sample.current_ma = raw * _USER_A_MA
+            k = 4 * i + 4
+            cells[i] = ((m[k] | m[k + 2] << 8) ^ 0x8000) - 0x8000
+        sample.stack_mv = (((m[68] | m[70] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
+        sample.pack_mv = (((m[72] | m[74] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
+        sample.ld_mv = (((m[76] | m[78] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
+        sample.current_ma = (((m[80] | m[82] << 8) ^ 0x8000) - 0x8000) * _USER_A_MA
         t = self._temps
         temps = sample.temps_dc
         for slot in range(6):
-            k = _TEMP_OFFSETS[slot] * st
-            temps[slot] = (t[k] | t[k + st] << 8) - _KELVIN_DC
+            k = _TEMP_OFFSETS[slot]
+            temps[slot] = (t[k] | t[k + 2] << 8) - _KELVIN_DC
         return True
 
     def short_circuit(self):
