@@ -12,8 +12,8 @@ import hostpath
 import sys
 import unittest
 
-from boards.host.scenario import validate
-from boards.host.simulator import Simulator
+from boards.host.world.engine import Simulator
+from boards.host.world.scenario import validate
 
 MICROPYTHON = sys.implementation.name == "micropython"
 ROOT = hostpath.ROOT

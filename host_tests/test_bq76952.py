@@ -10,10 +10,10 @@ import unittest
 
 from bms.config import Config
 from bms.sample import Sample
-from boards.host import bq76952_sim as sim_chip
 from boards.host import machine
-from boards.host.bq76952_sim import BQ76952Sim
-from boards.host.pack_model import PackModel, Rng
+from boards.host.world.chips import bq76952 as sim_chip
+from boards.host.world.chips.bq76952 import BQ76952Sim
+from boards.host.world.pack_model import PackModel, Rng
 from drivers import bq76952 as drv
 from drivers.bq76952 import BQ76952
 

@@ -10,7 +10,7 @@ import unittest
 
 from support import cpython_only
 
-from boards.host.canbus import (
+from boards.host.world.bus.canbus import (
     CanBus,
     CandumpLog,
     arbitration_key,

@@ -1,8 +1,8 @@
 """The master's inverter link in the simulator: frame timing, supervision, the inverter.
 
 Everything here runs the real firmware against the simulated board: the MCP2515 on the
-simulated CAN bus, the RS485 wire, and the simulated inverters of boards/host/
-inverter_sim.py, which decode our frames with their own code. A few tests drive the
+simulated CAN bus, the RS485 wire, and the simulated inverters of
+boards/host/world/inverters.py, which decode our frames with their own code. A few tests drive the
 link itself (its age over days, its SPI traffic without an INT pin).
 """
 
@@ -16,8 +16,8 @@ from bms import events as ev
 from bms import protections as pt
 from bms import ticks
 from boards.host import machine
-from boards.host.canbus import CanBus, frame_bits
-from boards.host.mcp2515_sim import MCP2515Sim
+from boards.host.world.bus.canbus import CanBus, frame_bits
+from boards.host.world.chips.mcp2515 import MCP2515Sim
 from drivers import mcp2515
 from drivers.mcp2515 import MCP2515
 from inverter_link import InverterLink

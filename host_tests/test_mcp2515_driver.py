@@ -1,7 +1,8 @@
 """The firmware's MCP2515 driver against the register-level simulated chip on the simulated bus.
 
 Each board is a drivers.mcp2515.MCP2515 talking over the machine stubs' SPI to a
-boards.host.mcp2515_sim.MCP2515Sim, which is a node of a boards.host.canbus.CanBus. What
+boards.host.world.chips.mcp2515.MCP2515Sim, which is a node of a
+boards.host.world.bus.canbus.CanBus. What
 is checked is what the chip holds (its registers), what goes over the wire (frame tuples
 and their bit times) and what the other driver reads back, not the driver's own bytes.
 """
@@ -12,9 +13,9 @@ import micropython
 from support import count_spi
 
 from boards.host import machine
-from boards.host import mcp2515_sim as sim
-from boards.host.canbus import CanBus, frame_bits
-from boards.host.mcp2515_sim import MCP2515Sim
+from boards.host.world.bus.canbus import CanBus, frame_bits
+from boards.host.world.chips import mcp2515 as sim
+from boards.host.world.chips.mcp2515 import MCP2515Sim
 from drivers import mcp2515
 from drivers.mcp2515 import BIT_TIMING_500K, MCP2515, MODE_LOOPBACK, CanFrame
 

@@ -10,9 +10,9 @@ import unittest
 import micropython
 
 from boards.host import machine
-from boards.host import mcp2515_sim as sim
-from boards.host.canbus import CanBus, frame_bits
-from boards.host.mcp2515_sim import MCP2515Sim
+from boards.host.world.bus.canbus import CanBus, frame_bits
+from boards.host.world.chips import mcp2515 as sim
+from boards.host.world.chips.mcp2515 import MCP2515Sim
 
 CNF_8MHZ_500K = (0x82, 0x90, 0x00)  # CNF3, CNF2, CNF1 in address order 0x28..0x2A
 CNF_16MHZ_500K = (0x86, 0xF0, 0x00)

@@ -1,4 +1,4 @@
-"""tools/bms_id0.dbc, tools/monitor.py and tools/victron_check.py: the protocol cross-check.
+"""tools/bms_id0.dbc, tools/monitor*.py and tools/victron_check.py: the protocol cross-check.
 
 Every expected value here comes from ../shared/spec/protocols.md (worked examples, real
 frames, test vectors) or from a third-party decoder (the public Pylon DBC, the
@@ -304,9 +304,9 @@ class AgreesWithPublicDbcTest(unittest.TestCase):
 @cpython_only("cantools")
 class CanDecodeTest(unittest.TestCase):
     def setUp(self):
-        import monitor
+        import monitor_decode_can
 
-        self.m = monitor
+        self.m = monitor_decode_can
 
     def test_parse_candump(self):
         p = self.m.parse_candump_line
@@ -389,9 +389,9 @@ def pack_block():
 @cpython_only("python-pylontech")
 class Rs485Test(unittest.TestCase):
     def setUp(self):
-        import monitor
+        import monitor_decode_rs485
 
-        self.m = monitor
+        self.m = monitor_decode_rs485
 
     def test_pylib_management_vector(self):
         frame = self.m.decode_rs485_frame(PYLIB_92_REPLY)
@@ -700,8 +700,10 @@ class VictronCheckTest(unittest.TestCase):
 class MonitorCliTest(unittest.TestCase):
     def setUp(self):
         import monitor
+        import monitor_decode_rs485
 
         self.m = monitor
+        self.rs485 = monitor_decode_rs485
 
     def test_log_file(self):
         path = write("monitor.log", "\n".join(good_log(2)) + "\nnot a frame\n")
@@ -725,9 +727,8 @@ class MonitorCliTest(unittest.TestCase):
         self.assertIn("PYLON", text)
 
     def test_rs485_file(self):
-        stream = (
-            self.m.encode_rs485_request(2, 0x92) + PYLIB_92_REPLY + PYLIB_92_REPLY[:-3] + b"00\r"
-        )
+        request = self.rs485.encode_rs485_request(2, 0x92)
+        stream = request + PYLIB_92_REPLY + PYLIB_92_REPLY[:-3] + b"00\r"
         path = write("monitor.rs485", stream)
         rc, text = run_main(self.m, "--rs485", path)
         self.assertEqual(rc, 0)
@@ -813,7 +814,7 @@ class MonitorCliTest(unittest.TestCase):
                 ready, _, _ = select.select([master], [], [], 5)
                 self.assertTrue(ready, "the monitor sent no request")
                 request += os.read(master, 64)
-            os.write(master, self.m.encode_rs485(0x33, 0x02, 0x46, 0x00))
+            os.write(master, self.rs485.encode_rs485(0x33, 0x02, 0x46, 0x00))
             worker.join()
         finally:
             os.close(master)

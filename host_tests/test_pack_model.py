@@ -2,7 +2,7 @@
 
 import unittest
 
-from boards.host.pack_model import (
+from boards.host.world.pack_model import (
     LINK_CHARGER,
     LINK_CONNECTED,
     LINK_FLOATING,

@@ -23,7 +23,7 @@ import unittest
 
 from support import ROOT, cpython_only, ensure_build
 
-from boards.host.inverter_sim import s16be, s32be, u16be, u32be
+from boards.host.world.inverters import s16be, s32be, u16be, u32be
 
 DBC = ROOT + "/tools/bms_id0.dbc"
 SIM = ROOT + "/tools/sim.py"

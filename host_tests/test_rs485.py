@@ -1,4 +1,4 @@
-"""The RS485 link: the simulated wire (boards/host/uart_sim.py) with the machine.UART stub,
+"""The RS485 link: the simulated wire (boards/host/world/bus/uart.py) with the machine.UART stub,
 and the firmware's driver (drivers.rs485.Rs485) on top of it.
 
 Times are microseconds of the SimClock. Character times are computed here from the UART
@@ -18,8 +18,8 @@ from support import make_sim
 from app import COMM_POLL_MS
 from boards.host import machine
 from boards.host.clock import SimClock
-from boards.host.inverter_sim import Rs485Inverter
-from boards.host.uart_sim import RX_IDLE_BITS, Rs485Wire
+from boards.host.world.bus.uart import RX_IDLE_BITS, Rs485Wire
+from boards.host.world.inverters import Rs485Inverter
 from drivers.rs485 import FRAME_MAX, Rs485
 from inverter_link import InverterLink
 
@@ -823,7 +823,7 @@ class DeReleaseTest(unittest.TestCase):
 
 
 class SimulatedMasterTurnaroundTest(unittest.TestCase):
-    """The simulated inverter (boards/host/inverter_sim.Rs485Inverter) waits its
+    """The simulated inverter (boards/host/world/inverters.Rs485Inverter) waits its
     turnaround after our reply before its next request."""
 
     def run_sim(self, turnaround_us):

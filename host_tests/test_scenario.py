@@ -2,7 +2,7 @@
 
 import unittest
 
-from boards.host.scenario import ScenarioError, parse, parse_fault
+from boards.host.world.scenario import ScenarioError, parse, parse_fault
 
 
 class ScenarioTest(unittest.TestCase):

@@ -210,8 +210,8 @@ def balance_figures(trace):
 
 
 def link_figures():
-    from boards.host.scenario import validate
-    from boards.host.simulator import Simulator
+    from boards.host.world.engine import Simulator
+    from boards.host.world.scenario import validate
 
     sim = Simulator(validate({"inverter": "can", "events": [{"at_s": 0, "current_a": -20}]}))
     sim.run(10000)

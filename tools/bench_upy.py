@@ -23,9 +23,9 @@ N_TICKS = 1000
 
 
 def heap():
-    from boards.host.bq76952_sim import BQ76952Sim
     from boards.host.clock import SimClock
-    from boards.host.pack_model import PackModel, Rng
+    from boards.host.world.chips.bq76952 import BQ76952Sim
+    from boards.host.world.pack_model import PackModel, Rng
 
     clock = SimClock()
     model = PackModel()
@@ -47,8 +47,8 @@ def heap():
 
 def steady_sim():
     """A pack in normal service: discharging 20 A, warmed up for 30 s."""
-    from boards.host.scenario import validate
-    from boards.host.simulator import Simulator
+    from boards.host.world.engine import Simulator
+    from boards.host.world.scenario import validate
 
     scenario = validate(
         {"inverter": "none", "initial": {"soc_pct": 60}, "events": [{"at_s": 0, "current_a": -20}]}
@@ -94,8 +94,8 @@ def comms():
     """The link between ticks, in service: the CAN inverter's heartbeat and our frames,
     and the RS485 inverter's polls, over 60 simulated seconds. Every call of the app's
     comms() is measured; the simulation around it is not."""
-    from boards.host.scenario import validate
-    from boards.host.simulator import Simulator
+    from boards.host.world.engine import Simulator
+    from boards.host.world.scenario import validate
 
     alloc = 0
     calls = 0

@@ -1,7 +1,8 @@
 """Puts the repository's code on sys.path for host programs, under CPython and MicroPython.
 
 Import it first from any program in tools/: afterwards `bms`, `drivers`, `protocols` and
-`app` (from firmware/) and `boards.host` import the same way on both runtimes.
+`app` (from firmware/), the host board `boards.host` and its simulated world
+`boards.host.world` import the same way on both runtimes.
 """
 
 import sys

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from boards.host.simulator import event_text
+from boards.host.world.engine import event_text
 
 BAR_LO_MV = 2500
 BAR_HI_MV = 3700

@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
-from boards.host.scenario import INVERTERS, ScenarioError, check_dip, load, validate
-from boards.host.simulator import Simulator
+from boards.host.world.engine import Simulator
+from boards.host.world.scenario import INVERTERS, ScenarioError, check_dip, load, validate
 
 HELP = """usage: tools/sim.py [options]
 
@@ -291,7 +291,7 @@ def main(argv, out=None):
         can_log = _open_log(opts["--can-log"]) if "--can-log" in opts else None
         pty = None
         if "--rs485-pty" in opts:
-            from boards.host.pty_port import PtyPort
+            from boards.host.world.bus.pty import PtyPort
 
             pty = PtyPort()
         sim = Simulator(

@@ -10,7 +10,7 @@ choices, row 0). Independent of firmware/protocols/: it is a cross-check.
 
 import sys
 
-from monitor import parse_candump_line
+from monitor_decode_can import parse_candump_line
 
 # protocols.md 2b (GIST): the ids Venus OS needs, with their minimum DLC
 MANDATORY_DLC = {0x351: 8, 0x355: 4, 0x356: 6, 0x35A: 8, 0x35E: 2, 0x35F: 6}

@@ -1,7 +1,9 @@
-"""The simulated board: one pack's pin map, buses and drivers, as a real board file has.
+"""The host board: one pack's pin map, buses and drivers, as a real board file has.
 
 Where a real board builds machine.I2C and machine.Pin on GPIO numbers, this one builds
-the host's machine layer on named pins and plugs the simulated chips into the buses.
+the host's machine layer on named pins. What sits on its buses comes from the simulated
+world (boards/host/world/): the engine hands it the chips, the pack model and the RS485
+wire end as constructor arguments, so the board never imports the world.
 The firmware receives the same kind of object either way (see App.__init__).
 """
 

@@ -1,4 +1,4 @@
-"""The simulated clock: time moves only when the simulator or a test advances it.
+"""The host board's clock: time moves only when the world's engine or a test advances it.
 
 `t_us` is the absolute simulated time from the start of the run, and `t_ms` the same in
 whole ms (the buses need microseconds; the firmware and the pack model see ms).

@@ -1,4 +1,4 @@
-"""A flash filesystem in memory for the simulated board, surviving power cycles.
+"""A flash filesystem in memory for the host board, surviving power cycles.
 
 The firmware's store driver takes any object with open/remove/rename/stat; on a board
 that is the real littlefs (through a thin adapter in the board file). Files here are

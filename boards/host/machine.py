@@ -1,9 +1,9 @@
-"""A `machine`-compatible layer for the simulated board.
+"""A `machine`-compatible layer for the host board.
 
 Pin, I2C, SPI, UART and WDT keep MicroPython's method names and semantics, so drivers
-run unchanged; behind them are simulated devices instead of silicon. The extra
-constructor arguments (`devices`, `clock`) and the `sim_*` methods are the simulator's
-side of the wire and are never called by firmware.
+run unchanged; behind them are simulated devices instead of silicon (boards/host/world/
+supplies them). The extra constructor arguments (`devices`, `clock`, `port`) and the
+`sim_*` methods are the world's side of the wire and are never called by firmware.
 
 Device protocols (what a simulated chip implements):
 - I2C: i2c_read(reg, buf) fills buf; i2c_write(reg, data). Raise OSError to NACK.
@@ -214,7 +214,7 @@ class WDT:
 
 
 class UART:
-    """machine.UART over a simulated port (boards/host/uart_sim.py): the port owns the
+    """machine.UART over a simulated port (boards/host/world/bus/uart.py): the port owns the
     wire timing; this class keeps MicroPython's method names and return values."""
 
     def __init__(self, id, baudrate=9600, bits=8, parity=None, stop=1, *, port=None, **kw):

@@ -26,7 +26,7 @@ A node is any object with (methods marked * are optional; the bus looks them up 
   with can_error but without this method is never skipped over.
 
 `stop`: set it (from a node or a pin watcher) to make run_until() return at the end of
-the frame being delivered, so the simulator can wake a firmware at that instant.
+the frame being delivered, so the engine can wake a firmware at that instant.
 
 Time is in integer microseconds. run_until(t) processes the bus up to t; a frame starts
 at the bus's current time when it is idle and some node offers one. So bring the bus to

@@ -1,4 +1,4 @@
-"""A register-level simulation of the TI BQ76952 on the simulated I2C bus.
+"""A register-level simulation of the TI BQ76952 on the host board's I2C bus.
 
 It answers the firmware as the chip does on the wire (TI SLUSE13 / SLUUBY2; the facts we
 rely on are listed in ../shared/spec/hardware.md section 1):
@@ -29,7 +29,7 @@ Reads only copy bytes, so a firmware tick against this chip allocates nothing.
 import errno
 import struct
 
-from boards.host.pack_model import N_CELLS
+from boards.host.world.pack_model import N_CELLS
 
 DEVICE_NUMBER = 0x7695
 FW_VERSION = 0x0100

@@ -12,7 +12,7 @@ Ports whose baud rates differ receive garbage (0xFF, as a framing error reads).
 Two ports driving at once collide; the wire counts it (what arrives is undefined on a
 real bus; here both streams arrive, so a test can see what a collision would hide).
 
-The simulator asks each port for `wake_us`: when the line has been idle for
+The engine asks each port for `wake_us`: when the line has been idle for
 RX_IDLE_BITS after the last byte of the latest burst (the receive timeout that raises
 the UART's interrupt: 32 bit periods on the RP2040's PL011), and wakes that port's
 firmware then.

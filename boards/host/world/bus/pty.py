@@ -1,9 +1,10 @@
 """A pseudo-terminal as the master's RS485 port 1, for real clients (CPython only).
 
-`tools/sim.py --rs485-pty` puts this where the simulated wire's port would be: bytes the
-firmware writes go to the terminal at once (a pty has no baud rate), and bytes a client
-writes arrive when the real-time loop calls pump(). The slave side is put in raw mode so
-that the line discipline neither echoes nor turns the protocol's CR into LF.
+`tools/sim.py --rs485-pty` puts this where a port of the simulated wire (bus/uart.py)
+would be: bytes the firmware writes go to the terminal at once (a pty has no baud rate),
+and bytes a client writes arrive when the real-time loop calls pump(). The slave side is
+put in raw mode so that the line discipline neither echoes nor turns the protocol's CR
+into LF.
 """
 
 import os

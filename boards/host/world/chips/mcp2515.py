@@ -1,4 +1,4 @@
-"""A register-level MCP2515 CAN controller behind the simulated SPI bus, and a node of CanBus.
+"""A register-level MCP2515 CAN controller behind the host board's SPI, a node of CanBus.
 
 It answers the firmware as the chip does on the wire (Microchip DS20001801J; the facts are
 collected in ../shared/spec/hardware.md section 2 and the MCP2515 fact sheet):

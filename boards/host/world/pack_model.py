@@ -17,7 +17,7 @@ What it models, per pack:
   the FETs block it, and faults (short circuit, a pre-charge that cannot finish).
 
 Floats are fine here: this is the host's model, not firmware. advance() integrates up
-to a time with everything held constant since the last call, so the simulator calls it
+to a time with everything held constant since the last call, so the engine calls it
 before changing anything (FETs, demand, faults).
 """
 

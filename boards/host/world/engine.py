@@ -1,7 +1,9 @@
-"""The simulated world: packs (model + simulated chips + the real firmware), the site's
-current, scenario events, and the trace.
+"""The world's engine (the simulator): packs (model + simulated chips + host board + the
+real firmware), the buses between them, the inverter, the site's current, scenario events,
+and the trace.
 
-Time is discrete-event: each step jumps to the earliest of the firmware's next deadline,
+It owns time: one SimClock (boards/host/clock.py) that only this engine advances. Time is
+discrete-event: each step jumps to the earliest of the firmware's next deadline,
 the next scenario event and the next trace line; the pack models integrate across the
 jump. Everything here runs under CPython and MicroPython (benchmarks run firmware and
 model in one MicroPython process); tools/sim.py is the front end for people.
@@ -12,15 +14,15 @@ from bms import events as ev
 from bms import protections as pt
 from boards.host import machine
 from boards.host.board import CAN_OSC_HZ, HostBoard
-from boards.host.bq76952_sim import BQ76952Sim
-from boards.host.canbus import CanBus, CandumpLog
 from boards.host.clock import SimClock
 from boards.host.flash import MemFS
-from boards.host.inverter_sim import CONTROL_US, CanInverter, Rs485Inverter
-from boards.host.mcp2515_sim import MCP2515Sim
-from boards.host.pack_model import PackModel, Rng
-from boards.host.scenario import parse_fault
-from boards.host.uart_sim import Rs485Wire
+from boards.host.world.bus.canbus import CanBus, CandumpLog
+from boards.host.world.bus.uart import Rs485Wire
+from boards.host.world.chips.bq76952 import BQ76952Sim
+from boards.host.world.chips.mcp2515 import MCP2515Sim
+from boards.host.world.inverters import CONTROL_US, CanInverter, Rs485Inverter
+from boards.host.world.pack_model import PackModel, Rng
+from boards.host.world.scenario import parse_fault
 
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 TEMP_SLOTS = {"cell1": 0, "cell2": 1, "cell3": 2, "cell4": 3, "ambient": 4, "mos": 5}
@@ -263,7 +265,7 @@ class Simulator:
     def __init__(
         self, scenario, seed=None, start_ticks=0, can_log=None, rs485_port=None, epoch_s=0
     ):
-        """scenario: a validated scenario dict (boards.host.scenario); can_log: a file to
+        """scenario: a validated scenario dict (boards.host.world.scenario); can_log: a file to
         write every CAN frame to (candump -L); rs485_port: a port object to use as the
         master's RS485 port 1 instead of the simulated wire (tools/sim.py --rs485-pty);
         epoch_s: the wall-clock second the log's time 0 stands for."""

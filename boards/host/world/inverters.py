@@ -119,7 +119,7 @@ class Inverter:
 
 
 class CanInverter(Inverter):
-    """A CAN bus node (boards/host/canbus.py)."""
+    """A CAN bus node (boards/host/world/bus/canbus.py)."""
 
     def __init__(self, clock, variant="pylon"):
         Inverter.__init__(self, clock)
@@ -260,7 +260,7 @@ def rs485_parse(raw):
 
 
 class Rs485Inverter(Inverter):
-    """The master on the RS485 wire (boards/host/uart_sim.py Port).
+    """The master on the RS485 wire (boards/host/world/bus/uart.py Port).
 
     turnaround_us: how long after a reply's last byte it sends its next request. A
     master turns its own line around and parses the reply first; 4 ms is about the
