@@ -14,7 +14,7 @@ from test_scenarios import at, events, fets, run
 
 from bms import events as ev
 from bms.config import Config
-from boards.host.pack_model import Rng
+from boards.host.world.pack_model import Rng
 
 CFG = Config()
 # what the pack really shows in these runs: LiFePO4 at 60 % and 25 C, 10 A out
