@@ -103,6 +103,16 @@ class RowTest(unittest.TestCase):
         r.tick()
         self.assertTrue(r.active(name), "%s not tripped at its delay" % name)
 
+    def assert_released_after(self, r, name, delay_ms):
+        """The release value is set: the first tick sees it, and the row releases exactly
+        delay_ms later (the same rule as a trip), not one tick earlier."""
+        r.tick()
+        self.assertTrue(r.active(name), "%s released without delay" % name)
+        r.run_ms(delay_ms - TICK)
+        self.assertTrue(r.active(name), "%s released one tick early" % name)
+        r.tick()
+        self.assertFalse(r.active(name), "%s not released at its delay" % name)
+
     def test_value_rows(self):
         for name, setter, trip_at, trip_not, delay, rel_at, rel_not, fets in VALUE_ROWS:
             with self.subTest(name=name, setter=setter.__name__):
@@ -120,17 +130,29 @@ class RowTest(unittest.TestCase):
                 r.run_ms(30000)
                 self.assertTrue(r.active(name), "released before its release value")
                 setter(r, rel_at)
-                r.tick()
-                self.assertFalse(r.active(name))
+                self.assert_released_after(r, name, delay)
                 released = r.logged(ev.RELEASE, pt.NAMES.index(name))[-1]
                 self.assertEqual(released[4:], (rel_at, BY_VALUE))
 
-    def test_value_rows_trip_when_the_condition_holds_through_a_dip_only_from_the_last_start(self):
+    def test_a_dip_back_in_range_delays_the_trip_by_its_length_only(self):
         r = Rig().settle()
         cell(r, 3600)
-        r.run_ms(800)
-        cell(r, 3599)  # back below before the delay: the timer starts over
+        r.tick()  # seen: the count starts
+        r.run_ms(800)  # 800 ms held
+        cell(r, 3599)  # one look in range: the 100 ms after it are not counted
+        r.tick()  # (the 100 ms before it are: the condition was seen at their start)
+        cell(r, 3600)
         r.tick()
+        self.assertFalse(r.active("COVP"))
+        r.tick()  # 1000 ms held, one tick after a continuous condition would trip
+        self.assertTrue(r.active("COVP"))
+
+    def test_a_whole_delay_in_range_clears_the_count(self):
+        r = Rig().settle()
+        cell(r, 3600)
+        r.run_ms(900)
+        cell(r, 3500)
+        r.run_ms(1000)  # in range for the whole delay: idle again
         cell(r, 3600)
         self.assert_trips_after(r, "COVP", 1000)
 
@@ -142,15 +164,14 @@ class RowTest(unittest.TestCase):
                 r.run_ms(5000)
                 self.assertFalse(r.active(name))
                 setter(r, at)
-                self.assert_trips_after(r, name, 0)
+                self.assert_trips_after(r, name, 1000)  # warn_delay_ms
                 self.assertEqual(r.logged(ev.WARN, pt.NAMES.index(name))[-1][4], at)
                 self.assertIn(name, r.bms.warning_names())
                 setter(r, clear_not)
                 r.run_ms(5000)
                 self.assertTrue(r.active(name))
                 setter(r, clear_at)
-                r.tick()
-                self.assertFalse(r.active(name))
+                self.assert_released_after(r, name, 1000)
                 self.assertTrue(r.logged(ev.WARN_CLEAR, pt.NAMES.index(name)))
 
     def test_warnings_open_no_fet(self):
@@ -158,7 +179,7 @@ class RowTest(unittest.TestCase):
         cell(r, 3550)
         r.cell(9, 3000)
         r.temps(450, 0)
-        r.tick(3)
+        r.run_ms(1100)
         names = ["CELL_IMBALANCE", "LOW_VOLTAGE", "HIGH_VOLTAGE", "HIGH_TEMP"]
         self.assertEqual(r.bms.warning_names(), names)
         self.assertEqual(r.fets(), (True, True))
@@ -171,8 +192,7 @@ class RowTest(unittest.TestCase):
         r.run_ms(5000)
         self.assertFalse(r.active("CELL_IMBALANCE"))
         r.current(0)
-        r.tick()
-        self.assertTrue(r.active("CELL_IMBALANCE"))
+        self.assert_trips_after(r, "CELL_IMBALANCE", 1000)
         r.current(-30000)
         spread(r, 0)
         r.run_ms(5000)
@@ -190,8 +210,7 @@ class ReleaseGroupTest(unittest.TestCase):
         r.run_ms(5000)
         self.assertTrue(r.active("COVP"))
         r.stack(54400)
-        r.tick()
-        self.assertFalse(r.active("COVP"))
+        RowTest.assert_released_after(self, r, "COVP", 1000)
 
     def test_povp_waits_for_every_cell_too(self):
         r = Rig().settle()
@@ -205,8 +224,7 @@ class ReleaseGroupTest(unittest.TestCase):
         self.assertTrue(r.active("POVP"))
         cell(r, 3400)
         r._stack(54400)
-        r.tick()
-        self.assertFalse(r.active("POVP"))
+        RowTest.assert_released_after(self, r, "POVP", 1000)
 
     def test_puvp_waits_for_every_cell(self):
         r = Rig().settle()
@@ -220,8 +238,7 @@ class ReleaseGroupTest(unittest.TestCase):
         self.assertTrue(r.active("PUVP"))
         cell(r, 3000)
         r._stack(48000)
-        r.tick()
-        self.assertFalse(r.active("PUVP"))
+        RowTest.assert_released_after(self, r, "PUVP", 1000)
 
 
 class CurrentReleaseTest(unittest.TestCase):
@@ -264,8 +281,7 @@ class CurrentReleaseTest(unittest.TestCase):
         self.assertTrue(r.active("CUVP"))
         r.cells([3000] * 16)
         r._stack(47990)  # every cell back, the stack a hair under 48.0 V
-        r.tick()
-        self.assertFalse(r.active("CUVP"))
+        RowTest.assert_released_after(self, r, "CUVP", 1000)
 
     def test_temperature_is_not_released_by_current(self):
         r = Rig().settle()
@@ -565,9 +581,8 @@ class LatchTest(unittest.TestCase):
         r.s.valid = False
         r.run_ms(1000)
         self.assertTrue(r.active("COVP"))
-        r.s.valid = True
-        r.tick()
-        self.assertFalse(r.active("COVP"))
+        r.s.valid = True  # the release is counted from the first valid reading
+        RowTest.assert_released_after(self, r, "COVP", 1000)
 
     def test_current_offset_present_at_power_up_is_caught_before_any_fet_closes(self):
         r = Rig()

@@ -67,9 +67,10 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual(fets(rec), (False, True, False))
         self.assertEqual(relays(rec), (False, True))
         self.assertEqual(rec["soc_pct"], 100.0)  # COVP calibrates to full
-        self.assertEqual(at(t, 19900)["protections"], ["COVP"])
-        self.assertEqual(at(t, 20000)["protections"], [])  # back in range: released
-        self.assertEqual(fets(at(t, 20000)), (True, True, False))
+        self.assertEqual(at(t, 20900)["protections"], ["COVP"])
+        # back in range from 20.0 s: released when that has held COVP's 1 s
+        self.assertEqual(at(t, 21000)["protections"], [])
+        self.assertEqual(fets(at(t, 21000)), (True, True, False))
         trip = events(t, "TRIP", "COVP")[0]
         self.assertEqual((trip["t_ms"], trip["value"], trip["extra"]), (11000, 3650, 3))
         self.assertEqual(events(t, "RELEASE", "COVP")[0]["extra"], "value")
@@ -101,9 +102,9 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual(
             (rec["leds"]["run"], rec["leds"]["alm"], rec["leds"]["soc"]), (0, 1, [1, 1, 0, 0])
         )
-        self.assertEqual(at(t, 29900)["protections"], ["CHTP"])  # 45.1 C: not yet
-        self.assertEqual(at(t, 30000)["protections"], [])  # 45.0 C: released
-        self.assertIn("HIGH_TEMP", at(t, 30000)["warnings"])  # still at the warning level
+        self.assertEqual(at(t, 31900)["protections"], ["CHTP"])  # 45.1 C: not yet; 45.0 C
+        self.assertEqual(at(t, 32000)["protections"], [])  # from 30 s, held CHTP's 2 s
+        self.assertIn("HIGH_TEMP", at(t, 32000)["warnings"])  # still at the warning level
 
     def test_short_circuit(self):
         t = run("short_circuit.json")

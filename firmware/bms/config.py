@@ -83,6 +83,7 @@ SPEC = (
     ("warn_hyst_pack_mv", 200, 0, 5000),
     ("warn_hyst_dc", 20, 0, 200),
     ("warn_hyst_ma", 5000, 0, 50000),
+    ("warn_delay_ms", 1000, 0, 60000),  # a warning, like a protection, must hold this long
     # balancing
     ("balance_start_mv", 3400, 3000, 3650),
     ("balance_delta_mv", 30, 5, 500),  # pack.md: bleed cells above min + 30 mV...

@@ -7,9 +7,27 @@ the lockout window; RESET only). Warnings are rows with no FET action.
 
 Comparisons are normalised when the table is built: a row is over its trip when
 `vals[src] * sign >= trip` and back in range when `vals[src] * sign <= rel`, so "> 50 C"
-is stored as ">= 501" and "<= 2.80 V" as "-v >= -2800". The delay is counted from the
-first tick that saw the condition: a 1000 ms row whose condition starts at t trips at the
-tick where now - t >= 1000, not one tick earlier.
+is stored as ">= 501" and "<= 2.80 V" as "-v >= -2800".
+
+The delay measures how long the condition has held, and brief returns into range do not
+wipe that time out (a chattering over-voltage, ripple, a loose sense wire). The rule:
+- the count starts at the first tick that sees the condition (PENDING); the time between
+  two looks counts as held when the condition was seen at the first of them;
+- time is kept in windows of one delay, from that first tick: the row trips at a tick
+  that sees the condition when the time it held in the current and the previous window
+  adds up to the delay;
+- a whole delay in range returns the row to IDLE, its count cleared.
+So a condition that holds without a break trips exactly `delay` after the first tick that
+saw it (1000 ms from t: at the tick where now - t >= 1000), one that holds more than half
+of the time trips within twice its delay (the two windows span up to two delays), and
+one that holds less than half of a pair of windows never does. An up/down counter (time
+in range counting down) cannot give both: at 60 % duty it needs five delays. Memory stays
+bounded to two delays, so old chatter cannot hold back a later trip.
+Value releases are judged by the same rule: the release condition (the value back inside
+its release, with its group) must hold for the row's delay. Warnings too (their delay is
+warn_delay_ms), so the ALM LED does not flicker on noise. The releases the manual makes
+immediate (effective current, a charger, RESET) and the over-current rows' time release
+are unchanged.
 
 Release paths, each a flag or field of the row:
 - value: the row's value back in range; with F_GROUP also every row of its release
@@ -117,7 +135,15 @@ class Engine:
         self.group = bytearray(n)
         self.lock = bytearray(n)
         self.state = bytearray(n)
-        self.since = [0] * n  # when PENDING began, or when it tripped
+        # the debounce rule's count, per row (trip side while PENDING, release side while
+        # TRIPPED): the current window's start (also the trip time), the time held in it
+        # and in the previous window, the time since the condition was last seen (-1:
+        # seen at the last look), and when the row was last looked at
+        self.since = [0] * n
+        self.held = [0] * n
+        self.prev = [0] * n
+        self.quiet = [0] * n
+        self.seen = [0] * n
         self.group_ok = bytearray(groups + 1)
         self.lock_count = lock_count
         self.lock_window_ms = lock_window_ms
@@ -199,33 +225,42 @@ class Engine:
                             self._trip(i, now, vals, extra)
                         else:
                             state[i] = PENDING
-                            self.since[i] = now
+                            self._begin(i, now, True)
                 elif st == PENDING:
-                    if v < trip[i]:
-                        state[i] = IDLE
-                    elif ticks.diff(now, self.since[i]) >= self.delay[i]:
+                    h = self._hold(i, now, v >= trip[i], self.delay[i])
+                    if h > 0:
                         self._trip(i, now, vals, extra)
-                elif v < trip[i]:  # TRIPPED, LATCHED or LOCKED, the condition gone
+                    elif h < 0:
+                        state[i] = IDLE
+                else:  # TRIPPED, LATCHED or LOCKED
+                    gone = v < trip[i]  # current, charger and RESET need the fault gone
                     how = 0
-                    if reset and st >= LATCHED:
+                    if gone and reset and st >= LATCHED:
                         how = BY_RESET
                     elif st == LOCKED:
                         pass
-                    elif f & F_REL_DSG and dsg_flow:
+                    elif gone and f & F_REL_DSG and dsg_flow:
                         how = BY_CURRENT
-                    elif f & F_REL_CHG and chg_flow:
+                    elif gone and f & F_REL_CHG and chg_flow:
                         how = BY_CURRENT
-                    elif f & F_REL_CHARGER and charger:
+                    elif gone and f & F_REL_CHARGER and charger:
                         how = BY_CHARGER
                     elif st == TRIPPED:
                         after = self.rel_after[i]
                         if after:
-                            if ticks.diff(now, self.since[i]) >= after:
+                            if gone and ticks.diff(now, self.since[i]) >= after:
                                 how = BY_TIME
-                        elif v <= rel[i] and (not f & F_GROUP or group_ok[group[i]]):
-                            how = BY_VALUE
+                        elif rel[i] != _NO_REL:
+                            back = v <= rel[i] and (not f & F_GROUP or group_ok[group[i]])
+                            h = self._hold(i, now, back, self.delay[i])
+                            if h > 0:
+                                how = BY_VALUE
+                            elif h < 0:
+                                self._begin(i, now, False)  # a whole delay out: count anew
                     if how:
                         self._release(i, now, vals, how)
+            elif st == TRIPPED:
+                self._begin(i, now, False)  # no reading: a release needs seen values
             st = state[i]
             if st >= TRIPPED:
                 a = action[i]
@@ -243,11 +278,46 @@ class Engine:
         self.names = names
         self.locked = locked
 
+    def _begin(self, i, now, on):
+        """Start row i's count at now, where its condition was seen (on) or not."""
+        self.since[i] = now
+        self.seen[i] = now
+        self.held[i] = 0
+        self.prev[i] = 0
+        self.quiet[i] = -1 if on else 0
+
+    def _hold(self, i, now, on, span):
+        """The debounce rule (module docstring) for row i, its condition seen `on` at
+        now: 1 when it has held for `span`, -1 when it was out for a whole span, else 0."""
+        if span <= 0:
+            return 1 if on else -1
+        seen = self.seen
+        dt = ticks.diff(now, seen[i])
+        seen[i] = now
+        held = self.held
+        el = ticks.diff(now, self.since[i])
+        if el >= span:  # a new window: the current one becomes the previous one
+            self.prev[i] = held[i] if el < 2 * span else 0
+            held[i] = 0
+            self.since[i] = ticks.add(self.since[i], el - el % span)
+        q = self.quiet[i]
+        if q < 0:  # seen at the last look: the time since counts as held
+            h = held[i] + dt
+            held[i] = h if h < span else span
+            q = 0
+        else:
+            q += dt
+        if on:
+            self.quiet[i] = -1
+            return 1 if held[i] + self.prev[i] >= span else 0
+        self.quiet[i] = q if q < span else span
+        return -1 if q >= span else 0
+
     def _trip(self, i, now, vals, extra):
         s = self.src[i]
         value = vals[s]
         name = self.name[i]
-        self.since[i] = now
+        self._begin(i, now, False)  # the trip time, and the release side's count
         if self.flags[i] & F_WARNING:
             self.state[i] = TRIPPED
             # warnings are announced by name: once, however many of its rows are active
@@ -319,5 +389,5 @@ class Engine:
             st = pairs[k + 1]
             if type(i) is int and 0 <= i < self.n and (st == LATCHED or st == LOCKED):
                 self.state[i] = st
-                self.since[i] = now
+                self._begin(i, now, False)
                 self.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, self.name[i], -1)

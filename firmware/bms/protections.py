@@ -185,19 +185,20 @@ def build(c):
     ht = c.warn_hyst_dc
     hi = c.warn_hyst_ma
     w = F_WARNING
+    d = c.warn_delay_ms  # warnings hold before they show, as protections do
     rows += [
-        Row(HIGH_VOLTAGE, V_MAX_CELL, OVER, INCL, c.covp_warn_mv, 0, c.covp_warn_mv - hv, flags=w),
-        Row(HIGH_VOLTAGE, V_STACK, OVER, INCL, c.povp_warn_mv, 0, c.povp_warn_mv - hp, flags=w),
-        Row(LOW_VOLTAGE, V_MIN_CELL, UNDER, INCL, c.cuvp_warn_mv, 0, c.cuvp_warn_mv + hv, flags=w),
-        Row(LOW_VOLTAGE, V_STACK, UNDER, INCL, c.puvp_warn_mv, 0, c.puvp_warn_mv + hp, flags=w),
-        Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.chtp_warn_dc, 0, c.chtp_warn_dc - ht, flags=w),
-        Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.dhtp_warn_dc, 0, c.dhtp_warn_dc - ht, flags=w),
-        Row(HIGH_TEMP, V_MOS_T, OVER, INCL, c.mos_otp_warn_dc, 0, c.mos_otp_warn_dc - ht, flags=w),
-        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.cltp_warn_dc, 0, c.cltp_warn_dc + ht, flags=w),
-        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.dltp_warn_dc, 0, c.dltp_warn_dc + ht, flags=w),
-        Row(HIGH_CURRENT, V_CHG_I, OVER, EXCL, c.cocp_warn_ma, 0, c.cocp_warn_ma - hi, flags=w),
-        Row(HIGH_CURRENT, V_DSG_I, OVER, EXCL, c.docp_warn_ma, 0, c.docp_warn_ma - hi, flags=w),
-        Row(CELL_IMBALANCE, V_IMBALANCE, OVER, EXCL, c.imbalance_warn_mv, 0,
+        Row(HIGH_VOLTAGE, V_MAX_CELL, OVER, INCL, c.covp_warn_mv, d, c.covp_warn_mv - hv, flags=w),
+        Row(HIGH_VOLTAGE, V_STACK, OVER, INCL, c.povp_warn_mv, d, c.povp_warn_mv - hp, flags=w),
+        Row(LOW_VOLTAGE, V_MIN_CELL, UNDER, INCL, c.cuvp_warn_mv, d, c.cuvp_warn_mv + hv, flags=w),
+        Row(LOW_VOLTAGE, V_STACK, UNDER, INCL, c.puvp_warn_mv, d, c.puvp_warn_mv + hp, flags=w),
+        Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.chtp_warn_dc, d, c.chtp_warn_dc - ht, flags=w),
+        Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.dhtp_warn_dc, d, c.dhtp_warn_dc - ht, flags=w),
+        Row(HIGH_TEMP, V_MOS_T, OVER, INCL, c.mos_otp_warn_dc, d, c.mos_otp_warn_dc - ht, flags=w),
+        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.cltp_warn_dc, d, c.cltp_warn_dc + ht, flags=w),
+        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.dltp_warn_dc, d, c.dltp_warn_dc + ht, flags=w),
+        Row(HIGH_CURRENT, V_CHG_I, OVER, EXCL, c.cocp_warn_ma, d, c.cocp_warn_ma - hi, flags=w),
+        Row(HIGH_CURRENT, V_DSG_I, OVER, EXCL, c.docp_warn_ma, d, c.docp_warn_ma - hi, flags=w),
+        Row(CELL_IMBALANCE, V_IMBALANCE, OVER, EXCL, c.imbalance_warn_mv, d,
             c.imbalance_warn_mv - hv, flags=w),
         # the inverter silent (no heartbeat, no poll): cleared as soon as it speaks again
         Row(INVERTER_LOST, V_INVERTER_AGE, OVER, INCL, c.inverter_lost_ms, 0,
