@@ -524,3 +524,42 @@ class CrcModeHeldTest(unittest.TestCase):
         self.assertTrue(afe.probe())
         self.assertFalse(afe.crc)
         self.assertFalse(afe.configured)
+
+
+class SleepTest(unittest.TestCase):
+    """SLEEP measures only every few seconds at rest: readings that would pass every
+    check while stale. configure() disables it; a chip that allows it again is not ours."""
+
+    def test_configure_disables_sleep(self):
+        model = PackModel()
+        chip = BQ76952Sim(model, Rng(1))
+        self.assertTrue(chip.sleep_en)  # the chip's default (Power Config[SLEEP])
+        _m, chip, afe, rec = rig()
+        self.assertFalse(chip.sleep_en)
+        self.assertIn((0x3E, b"\x9a\x00"), rec.writes())  # SLEEP_DISABLE (before CRC mode)
+        self.assertTrue(afe.read(Sample()))
+
+    def test_a_chip_that_may_sleep_again_gives_no_reading(self):
+        _m, chip, afe, _rec = rig()
+        chip._subcommand(0x0099, None)  # SLEEP_ENABLE, not from us
+        chip.refresh()
+        self.assertFalse(afe.read(Sample()))
+        self.assertFalse(afe.configured)
+        self.assertTrue(afe.probe() and afe.configure(Config()))
+        self.assertFalse(chip.sleep_en)
+        self.assertTrue(afe.read(Sample()))
+
+    def test_configure_fails_when_sleep_stays_enabled(self):
+        model = PackModel()
+        chip = BQ76952Sim(model, Rng(1))
+        real = chip._subcommand
+
+        def no_disable(sub, payload):
+            if sub != drv.SUB_SLEEP_DISABLE:
+                real(sub, payload)
+
+        chip._subcommand = no_disable
+        afe = BQ76952(machine.I2C(0, devices={0x08: chip}), r_sense_uohm=250)
+        self.assertTrue(afe.probe())
+        self.assertFalse(afe.configure(Config()))
+        self.assertFalse(afe.read(Sample()))

@@ -55,6 +55,7 @@ SUB_RESET = const(0x0012)
 SUB_FET_ENABLE = const(0x0022)
 SUB_MANUFACTURING_STATUS = const(0x0057)
 SUB_CB_ACTIVE_CELLS = const(0x0083)
+SUB_SLEEP_DISABLE = const(0x009A)
 SUB_SET_CFGUPDATE = const(0x0090)
 SUB_EXIT_CFGUPDATE = const(0x0092)
 SUB_ALL_FETS_OFF = const(0x0095)
@@ -64,8 +65,9 @@ SUB_SWAP_COMM_MODE = const(0x29BC)
 _MFG_FET_EN = const(0x10)
 # Battery Status bits
 _BS_CFGUPDATE = const(0x01)
+_BS_SLEEP_EN = const(0x04)  # the chip may enter SLEEP (measurements every few seconds)
 BS_POR = const(0x08)  # the chip was reset since our last EXIT_CFGUPDATE
-_BS_UNCONFIGURED = const(0x09)  # POR or CFGUPDATE: measurements are not ours
+_BS_UNCONFIGURED = const(0x0D)  # POR, CFGUPDATE or SLEEP_EN: measurements are not ours
 
 # FET_CONTROL bits: 1 forces that driver off; 0 lets the chip turn it on
 _FC_DSG_OFF = const(0x01)
@@ -426,6 +428,11 @@ class BQ76952:
             for k in range(len(data)):
                 if self.response(k) != data[k]:
                     return False
+        # SLEEP would measure only every few seconds at rest: a stale reading that passes
+        # every check. (Power Config[SLEEP] is read at power-up only; a reset sets POR and
+        # brings us back here.)
+        if not self.subcommand(SUB_SLEEP_DISABLE) or not self._status_bit(_BS_SLEEP_EN, False):
+            return False
         if not self.crc:
             if not self.subcommand(SUB_SWAP_COMM_MODE):
                 return False

@@ -12,7 +12,8 @@ rely on are listed in ../shared/spec/hardware.md section 1):
   `otp_crc` says the OTP holds it): every byte followed by a CRC-8; a bad CRC in a write
   is NACKed (OSError);
 - Battery Status POR, set by a reset (power_on_reset(), the RESET subcommand, the
-  simulator's `afe_reset` fault) and cleared by EXIT_CFGUPDATE;
+  simulator's `afe_reset` fault) and cleared by EXIT_CFGUPDATE; SLEEP_EN, from Power
+  Config at reset and the SLEEP_ENABLE/SLEEP_DISABLE subcommands;
 - the FETs: FET_EN (FET_ENABLE toggles it), FET_CONTROL, the CFETOFF/DFETOFF pins, and
   the chip's own protections (COV, CUV, OCC, OCD1/2, SCD, OTC/OTD/OTF, UTC/UTD) with the
   thresholds and FET actions in its data memory;
@@ -55,6 +56,7 @@ _DM_DEFAULTS = (
     (0x91A8, struct.pack("<f", 7.4768)),  # CC Gain
     (0x91AC, struct.pack("<f", 2230042.46)),  # Capacity Gain
     (0x9239, b"\x00"),  # Comm Type: default (fast I2C, no CRC)
+    (0x9234, struct.pack("<H", 0x2982)),  # Power Config: SLEEP allowed
     (0x92FD, b"\x07"),  # TS1 thermistor
     (0x9303, b"\x05"),  # DA Configuration: 1 mA, 10 mV
     (0x9308, b"\x0d"),  # FET Options
@@ -150,6 +152,10 @@ class BQ76952Sim:
         self.crc = self.otp_crc
         self.cfgupdate = False
         self.por = True  # Battery Status POR: set at reset, cleared by EXIT_CFGUPDATE
+        # Battery Status SLEEP_EN: Power Config[SLEEP] at power-up, then the SLEEP_ENABLE
+        # and SLEEP_DISABLE subcommands (SLEEP itself, the slow measurement loop of a
+        # chip at rest, is not simulated: the firmware keeps it disabled)
+        self.sleep_en = bool(self.dm_u2(0x9234) & 0x0100)
         self.manufacturing_status = 0
         self.fet_control = 0x0F
         self.trips = 0  # own protections active: bits of Safety Status A (low byte), B (high)
@@ -434,6 +440,8 @@ class BQ76952Sim:
         regs[0x02] = regs[0x03] = a  # Safety Alert / Status A
         regs[0x04] = regs[0x05] = self.trips >> 8  # B
         status = (0x0001 if self.cfgupdate else 0) | (0x0008 if self.por else 0)
+        if self.sleep_en:
+            status |= 0x0004
         if self.trips or self.scd:
             status |= 0x0800  # SS: a safety fault
         regs[0x12] = status & 0xFF
@@ -577,6 +585,10 @@ class BQ76952Sim:
         elif sub == 0x0012:  # RESET
             self.power_on_reset()
             return
+        elif sub == 0x0099:  # SLEEP_ENABLE
+            self.sleep_en = True
+        elif sub == 0x009A:  # SLEEP_DISABLE
+            self.sleep_en = False
         else:
             return
         self._apply_fets()
