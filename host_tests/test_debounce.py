@@ -10,6 +10,7 @@ the simulator (the acceptance run of the issue).
 """
 
 import unittest
+from array import array
 
 from support import cpython_only, make_sim, run_trace
 
@@ -96,7 +97,7 @@ class OneRow:
         self.row = row
         self.log = ev.EventLog()
         self.engine = Engine([row], self.log)
-        self.vals = [0] * pt.N_VALS
+        self.vals = array("i", bytes(4 * pt.N_VALS))
         self.extra = [0] * pt.N_VALS
         sign = 1 if row.over else -1
         edge = row.trip if row.inclusive else row.trip + sign

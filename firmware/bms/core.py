@@ -23,6 +23,8 @@ Choices beyond the manual, each in one place below:
   themselves keep their state.
 """
 
+from array import array
+
 from micropython import const
 
 from bms import button as btn
@@ -95,7 +97,7 @@ class Bms:
     def __init__(self, cfg, events, stored_soc=None):
         self.cfg = cfg
         self.events = events
-        self.vals = [0] * pt.N_VALS
+        self.vals = array("i", bytes(4 * pt.N_VALS))  # the engine reads it with viper
         self.extra = [0] * pt.N_VALS
         rows, self._docp_row = pt.build(cfg)
         self.engine = Engine(rows, events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)

