@@ -136,9 +136,10 @@ class WireTest(unittest.TestCase):
         _m, _chip, afe, rec = rig()
         rec.log = []
         self.assertTrue(afe.read(Sample()))
-        # Battery Status at 0x12, cells 1-16 from 0x14 to CC2 at 0x3A, the ten
-        # temperatures from 0x68, Safety Alert/Status A-C from 0x02: each byte with its CRC
-        self.assertEqual(rec.reads(), [(0x12, 84), (0x68, 40), (0x02, 12)])
+        # one block from Safety Alert/Status A-C at 0x02 through Battery Status (0x12), the
+        # cells 1-16 (0x14) to CC2 at 0x3A; the ten temperatures from 0x68: each byte with
+        # its CRC
+        self.assertEqual(rec.reads(), [(0x02, 116), (0x68, 40)])
 
     def test_an_unconfigured_chip_is_not_read(self):
         afe, rec = self.afe()

@@ -93,3 +93,10 @@ class PhysicsTest(unittest.TestCase):
         for slot in range(6):
             self.check("temps_dc", TEMP_DC_MAX, TEMP_DC_MAX + 1, slot)
             self.check("temps_dc", TEMP_DC_MIN, TEMP_DC_MIN - 1, slot)
+
+
+class SlotTest(unittest.TestCase):
+    def test_the_fill_kernel_reads_the_mos_sensor_slot(self):
+        from bms import protections
+
+        self.assertEqual(protections.MOS_SLOT, T_MOS)

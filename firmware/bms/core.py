@@ -99,6 +99,7 @@ class Bms:
         self.events = events
         self.vals = array("i", bytes(4 * pt.N_VALS))  # the engine reads it with viper
         self.extra = [0] * pt.N_VALS
+        self.extra[pt.V_MOS_T] = T_MOS + 1  # the one sensor this slot reads
         rows, self._docp_row = pt.build(cfg)
         self.engine = Engine(rows, events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
         self.precharge = Precharge(cfg, events)
@@ -233,50 +234,14 @@ class Bms:
 
     def _fill(self, s, inp):
         """The values every row reads, from the snapshot's aggregates."""
-        vals = self.vals
-        extra = self.extra
-        i = s.current_ma
-        vals[pt.V_MAX_CELL] = s.max_mv
-        extra[pt.V_MAX_CELL] = s.max_cell + 1
-        vals[pt.V_MIN_CELL] = s.min_mv
-        extra[pt.V_MIN_CELL] = s.min_cell + 1
-        vals[pt.V_STACK] = s.stack_mv
-        vals[pt.V_TMAX] = s.tmax_dc
-        extra[pt.V_TMAX] = s.tmax_slot + 1
-        vals[pt.V_TMIN] = s.tmin_dc
-        extra[pt.V_TMIN] = s.tmin_slot + 1
-        mos = s.temps_dc[T_MOS]
-        vals[pt.V_MOS_T] = mos
-        extra[pt.V_MOS_T] = T_MOS + 1
-        vals[pt.V_CHG_I] = i if i > 0 else 0
-        vals[pt.V_DSG_I] = -i if i < 0 else 0
-        if -self.zero_ma < i < self.zero_ma:
-            vals[pt.V_IMBALANCE] = s.max_mv - s.min_mv  # held while current flows
-        if mos > s.tmax_dc:
-            vals[pt.V_ALL_TMAX] = mos
-            extra[pt.V_ALL_TMAX] = T_MOS + 1
-        else:
-            vals[pt.V_ALL_TMAX] = s.tmax_dc
-            extra[pt.V_ALL_TMAX] = s.tmax_slot + 1
-        if mos < s.tmin_dc:
-            vals[pt.V_ALL_TMIN] = mos
-            extra[pt.V_ALL_TMIN] = T_MOS + 1
-        else:
-            vals[pt.V_ALL_TMIN] = s.tmin_dc
-            extra[pt.V_ALL_TMIN] = s.tmin_slot + 1
-        d = s.sum_mv - s.stack_mv
-        vals[pt.V_SUM_DIFF] = d if d > 0 else -d
-        # what the sensor reads while the previous tick had every FET open
-        still = not (self.chg or self.dsg or self.pre)
-        vals[pt.V_REST_I] = (i if i > 0 else -i) if still else 0
-        # current against a FET commanded off (pre-charge current is below the limit)
-        bad = 0
-        if not self.chg and i > 0:
-            bad = i
-        elif not self.dsg and not self.pre and i < 0:
-            bad = -i
-        vals[pt.V_MOS_FAIL_I] = bad
-        vals[pt.V_INVERTER_AGE] = inp.comm_age_ms
+        fets = 0
+        if self.chg:
+            fets = pt.FET_CHG
+        if self.dsg:
+            fets |= pt.FET_DSG
+        if self.pre:
+            fets |= pt.FET_PRE
+        pt.fill(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
 
     def _set_docp_limit(self, s):
         """The manual: 100 A continuous when the discharge starts at or below 30 C."""

@@ -59,13 +59,18 @@ class PanelLogic:
         self._next = bytearray(7)
         self.origin = 0
         self.show = SHOW_OFF
+        self._key = -1  # select()'s inputs last time: the same give the same patterns
 
     def select(self, show, warning, soc_cpct, ms_on, now):
         """Pick the patterns for `show` (a SHOW_* code)."""
+        lit = soc_leds(soc_cpct)
+        key = show | lit << 4 | (32 if warning else 0) | (64 if ms_on else 0)
+        if key == self._key:
+            return
+        self._key = key
         p = self._next
         for i in range(7):
             p[i] = OFF
-        lit = soc_leds(soc_cpct)
         alarm = FLASH3 if warning else OFF
         if show == SHOW_FAILURE or show == SHOW_DOCP:
             p[ALM] = ON

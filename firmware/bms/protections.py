@@ -9,6 +9,7 @@ Values (the `vals` slots) are filled once per tick by the core from the measurem
 snapshot's aggregates, so no row walks the cells.
 """
 
+import micropython
 from micropython import const
 
 from bms.protect import (
@@ -99,6 +100,7 @@ V_MOS_FAIL_I = const(16)  # current in a direction whose FET is commanded off
 V_PRECHARGE_FAIL = const(17)  # 1 once the pre-charge tries are used up
 V_INVERTER_AGE = const(18)  # ms since the inverter last spoke (capped)
 N_VALS = const(19)
+MOS_SLOT = const(5)  # bms.sample's T_MOS (a const of this module, for the viper kernel)
 
 # release groups and lockout groups
 G_CHARGE_END = const(1)
@@ -107,6 +109,73 @@ L_COCP = const(1)
 L_DOCP = const(2)
 
 BOTH = OPEN_CHG | OPEN_DSG
+
+# fill()'s FET bits: the FETs as commanded at the previous tick
+FET_CHG = const(1)
+FET_DSG = const(2)
+FET_PRE = const(4)
+
+ptr32 = int  # viper's pointer type, named for CPython (annotations are evaluated)
+
+
+@micropython.viper
+def fill(s, vals: ptr32, extra, zero_ma: int, fets: int, age_ms: int):
+    """The values every row reads, from the reduced sample s (its aggregates), into vals
+    (array('i')) with the cell or sensor number of each in extra (logged with a trip).
+    zero_ma: the current reported as 0 below it; fets: FET_* as commanded at the
+    previous tick; age_ms: since the inverter last spoke. (Viper: every tick.)"""
+    i = int(s.current_ma)
+    hi = int(s.max_mv)
+    lo = int(s.min_mv)
+    vals[V_MAX_CELL] = hi
+    extra[V_MAX_CELL] = int(s.max_cell) + 1
+    vals[V_MIN_CELL] = lo
+    extra[V_MIN_CELL] = int(s.min_cell) + 1
+    stack = int(s.stack_mv)
+    vals[V_STACK] = stack
+    tmax = int(s.tmax_dc)
+    tmin = int(s.tmin_dc)
+    tmax_n = int(s.tmax_slot) + 1
+    tmin_n = int(s.tmin_slot) + 1
+    vals[V_TMAX] = tmax
+    extra[V_TMAX] = tmax_n
+    vals[V_TMIN] = tmin
+    extra[V_TMIN] = tmin_n
+    mos = int(s.temps_dc[MOS_SLOT])
+    vals[V_MOS_T] = mos
+    vals[V_CHG_I] = i if i > 0 else 0
+    vals[V_DSG_I] = 0 - i if i < 0 else 0
+    if 0 - zero_ma < i and i < zero_ma:
+        vals[V_IMBALANCE] = hi - lo  # held while current flows
+    if mos > tmax:
+        vals[V_ALL_TMAX] = mos
+        extra[V_ALL_TMAX] = MOS_SLOT + 1
+    else:
+        vals[V_ALL_TMAX] = tmax
+        extra[V_ALL_TMAX] = tmax_n
+    if mos < tmin:
+        vals[V_ALL_TMIN] = mos
+        extra[V_ALL_TMIN] = MOS_SLOT + 1
+    else:
+        vals[V_ALL_TMIN] = tmin
+        extra[V_ALL_TMIN] = tmin_n
+    d = int(s.sum_mv) - stack
+    vals[V_SUM_DIFF] = d if d > 0 else 0 - d
+    # what the sensor reads while the previous tick had every FET open
+    if fets == 0:
+        vals[V_REST_I] = i if i > 0 else 0 - i
+    else:
+        vals[V_REST_I] = 0
+    # current against a FET commanded off (pre-charge current is below the limit)
+    bad = 0
+    if not (fets & FET_CHG) and i > 0:
+        bad = i
+    elif not (fets & (FET_DSG | FET_PRE)) and i < 0:
+        bad = 0 - i
+    vals[V_MOS_FAIL_I] = bad
+    vals[V_INVERTER_AGE] = age_ms
+
+
 OVER = True
 UNDER = False
 INCL = True  # >= or <=

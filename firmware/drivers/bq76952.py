@@ -31,7 +31,10 @@ manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
 
 import struct
 
+import micropython
 from micropython import const
+
+ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
 
 ADDRESS = const(0x08)
 DEVICE_NUMBER_ID = const(0x7695)
@@ -40,8 +43,8 @@ _ADDR_R = const(0x11)
 _COUNT_MASK = const(0x3FFFFFFF)  # error counters wrap: a dead chip counts every tick
 
 # direct commands
-CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07
-CMD_BATTERY_STATUS = const(0x12)  # read with the cells: 0x12..0x3B in one block
+CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07, then up to CC2
+CMD_BATTERY_STATUS = const(0x12)  # read with the measurements: 0x02..0x3B in one block
 CMD_CELL1 = const(0x14)  # cells 1..16 at 0x14..0x32, stack 0x34, PACK 0x36, LD 0x38, CC2 0x3A
 CMD_SUBCMD = const(0x3E)
 CMD_BUFFER = const(0x40)
@@ -94,7 +97,7 @@ _KELVIN_DC = const(2732)
 
 # Sample.temps_dc slot -> offset of its low data byte in the CRC-framed block from 0x68:
 # TS1, TS2, TS3, HDQ on the cells, DCHG on the BMS board (ambient), DDSG on the MOSFETs
-_TEMP_OFFSETS = (16, 20, 24, 28, 32, 36)
+_TEMP_OFFSETS = b"\x10\x14\x18\x1c\x20\x24"
 
 _RETRIES = const(2)
 _POLLS = const(20)  # subcommand completion polls (each an I2C read, ~100 us)
@@ -127,6 +130,45 @@ def crc8(data, crc=0):
     for b in data:
         crc = CRC_TABLE[crc ^ b]
     return crc
+
+
+# The per-tick work is in viper (machine code, byte pointers): a Python loop over the
+# 136 bytes of a measurement costs more than the whole tick's budget on an RP2040.
+@micropython.viper
+def _crc_good(t: ptr8, buf: ptr8, n: int, reg: int) -> bool:
+    """Every data byte of buf[0:n] (data, CRC pairs) carries its CRC; the first CRC
+    covers the address and register bytes too."""
+    if buf[1] != t[t[t[t[_ADDR_W] ^ reg] ^ _ADDR_R] ^ buf[0]]:
+        return False
+    k = 2
+    while k < n:
+        if buf[k + 1] != t[buf[k]]:
+            return False
+        k += 2
+    return True
+
+
+@micropython.viper
+def _decode(m: ptr8, t: ptr8, offsets: ptr8, sample):
+    """A CRC-mode measurement (registers 0x02 to 0x3B in m, the temperatures from 0x68 in
+    t) into sample: signed fields (TRM: I2), data bytes at even offsets (register r at
+    2 * (r - 0x02))."""
+    cells = sample.cells_mv
+    i = 0
+    while i < 16:
+        k = 4 * i + 36  # 0x14 + 2 i
+        cells[i] = ((m[k] | m[k + 2] << 8) ^ 0x8000) - 0x8000
+        i += 1
+    sample.stack_mv = (((m[100] | m[102] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV  # 0x34
+    sample.pack_mv = (((m[104] | m[106] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
+    sample.ld_mv = (((m[108] | m[110] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
+    sample.current_ma = (((m[112] | m[114] << 8) ^ 0x8000) - 0x8000) * _USER_A_MA  # 0x3A
+    temps = sample.temps_dc
+    i = 0
+    while i < 6:
+        k = offsets[i]
+        temps[i] = (t[k] | t[k + 2] << 8) - _KELVIN_DC
+        i += 1
 
 
 def _u1(v):
@@ -235,12 +277,12 @@ class BQ76952:
         self._readfrom_mem_into = i2c.readfrom_mem_into
         self._writeto_mem = i2c.writeto_mem
         # measurement blocks, twice the size for CRC mode (data, CRC, data, CRC...)
-        self._meas = bytearray(84)  # 0x12..0x3B: Battery Status, then the measurements
+        # one block 0x02..0x3B: Safety Alert/Status A-C, Battery Status, the cells, stack,
+        # PACK, LD, CC2 (two transfers a tick with the temperatures: each costs CPU)
+        self._meas = bytearray(116)
         self._temps = bytearray(40)  # 0x68..0x7B
-        self._status = bytearray(12)  # 0x02..0x07
-        self._meas_v = (memoryview(self._meas)[:42], memoryview(self._meas))
+        self._meas_v = (memoryview(self._meas)[:58], memoryview(self._meas))
         self._temps_v = (memoryview(self._temps)[:20], memoryview(self._temps))
-        self._status_v = (memoryview(self._status)[:6], memoryview(self._status))
         self._one = bytearray(2)
         self._one_v = (memoryview(self._one)[:1], memoryview(self._one))
         self._two = bytearray(4)
@@ -266,20 +308,11 @@ class BQ76952:
             except OSError:
                 self.errors = (self.errors + 1) & _COUNT_MASK
                 continue
-            if not self.crc or self._crc_ok(reg, buf):
+            if not self.crc or _crc_good(CRC_TABLE, buf, len(buf), reg):
                 return True
             self.crc_errors = (self.crc_errors + 1) & _COUNT_MASK
             self.errors = (self.errors + 1) & _COUNT_MASK
         return False
-
-    def _crc_ok(self, reg, buf):
-        t = CRC_TABLE
-        if buf[1] != t[t[t[t[_ADDR_W] ^ reg] ^ _ADDR_R] ^ buf[0]]:
-            return False
-        for k in range(2, len(buf), 2):
-            if buf[k + 1] != t[buf[k]]:
-                return False
-        return True
 
     def _wview(self, n):
         view = self._wviews.get(n)
@@ -467,36 +500,21 @@ class BQ76952:
         reset or CONFIG_UPDATE since configure()."""
         ok = (
             self.configured
-            and self._raw_read(CMD_BATTERY_STATUS, self._meas_v)
+            and self._raw_read(CMD_SAFETY_ALERT_A, self._meas_v)
             and self._raw_read(CMD_INT_TEMP, self._temps_v)
-            and self._raw_read(CMD_SAFETY_ALERT_A, self._status_v)
         )
         m = self._meas
-        if ok and (m[0] & _BS_UNCONFIGURED):  # crc mode: Battery Status low byte first
+        if ok and (m[32] & _BS_UNCONFIGURED):  # Battery Status (0x12), low byte
             self.configured = False  # reset, or CONFIG_UPDATE: needs configure() again
             self.resets = (self.resets + 1) & _COUNT_MASK
             ok = False
         sample.valid = ok
         if not ok:
             return False
-        s = self._status
-        self.safety_a = s[2]
-        self.safety_b = s[6]
-        self.safety_c = s[10]
-        # signed fields (TRM: I2) as (raw ^ 0x8000) - 0x8000; data bytes at even offsets
-        cells = sample.cells_mv
-        for i in range(16):
-            k = 4 * i + 4
-            cells[i] = ((m[k] | m[k + 2] << 8) ^ 0x8000) - 0x8000
-        sample.stack_mv = (((m[68] | m[70] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
-        sample.pack_mv = (((m[72] | m[74] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
-        sample.ld_mv = (((m[76] | m[78] << 8) ^ 0x8000) - 0x8000) * _USER_V_MV
-        sample.current_ma = (((m[80] | m[82] << 8) ^ 0x8000) - 0x8000) * _USER_A_MA
-        t = self._temps
-        temps = sample.temps_dc
-        for slot in range(6):
-            k = _TEMP_OFFSETS[slot]
-            temps[slot] = (t[k] | t[k + 2] << 8) - _KELVIN_DC
+        self.safety_a = m[2]
+        self.safety_b = m[6]
+        self.safety_c = m[10]
+        _decode(m, self._temps, _TEMP_OFFSETS, sample)
         return True
 
     def short_circuit(self):
