@@ -23,6 +23,7 @@ over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise 
 currents are clamped to our configured CCL/DCL.
 """
 
+import micropython
 from micropython import const
 
 from bms import protections as pt
@@ -82,6 +83,77 @@ _SET_MIN_GAP_MV = const(1000)  # 0x94: CV at least this far above DV
 _WITH_CMD = (ANALOG, ALARMS, MANAGEMENT, SERIAL, SET_MANAGEMENT, SOFTWARE)
 
 
+ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
+
+
+# The per-character work is viper (machine code): a 0x42 reply is 130 characters, and a
+# Python loop over them costs milliseconds on an RP2040.
+@micropython.viper
+def _hex_only(frame: ptr8, n: int) -> bool:
+    """frame[0:n] holds only hex digits (either case)."""
+    k = 0
+    while k < n:
+        c = frame[k]
+        if not (48 <= c and c <= 57):
+            c |= 0x20
+            if not (97 <= c and c <= 102):
+                return False
+        k += 1
+    return True
+
+
+@micropython.viper
+def _sum(buf: ptr8, lo: int, hi: int) -> int:
+    """The sum of buf[lo:hi]."""
+    total = 0
+    k = lo
+    while k < hi:
+        total += buf[k]
+        k += 1
+    return total
+
+
+@micropython.viper
+def _unhex(frame: ptr8, k: int, dst: ptr8, m: int):
+    """m bytes from the 2 m hex digits at frame[k:] (checked by _hex_only) into dst."""
+    i = 0
+    while i < m:
+        hi = frame[k]
+        lo = frame[k + 1]
+        hi = hi - 48 if hi <= 57 else (hi | 0x20) - 87
+        lo = lo - 48 if lo <= 57 else (lo | 0x20) - 87
+        dst[i] = hi << 4 | lo
+        k += 2
+        i += 1
+
+
+@micropython.viper
+def _hex(out: ptr8, k: int, src: ptr8, n: int, digits: ptr8) -> int:
+    """src[0:n] as 2 n upper-case hex digits into out[k:]; returns the index after."""
+    i = 0
+    while i < n:
+        v = src[i]
+        out[k] = digits[v >> 4]
+        out[k + 1] = digits[v & 0xF]
+        k += 2
+        i += 1
+    return k
+
+
+@micropython.viper
+def _put16s(info: ptr8, k: int, values, n: int) -> int:
+    """n values of a list as big-endian 16-bit words into info[k:]; returns the index
+    after."""
+    i = 0
+    while i < n:
+        v = int(values[i])
+        info[k] = (v >> 8) & 0xFF
+        info[k + 1] = v & 0xFF
+        k += 2
+        i += 1
+    return k
+
+
 def _nib(c):
     if 48 <= c <= 57:
         return c - 48
@@ -134,10 +206,9 @@ class Server:
         if n < 16:
             self.not_frames = (self.not_frames + 1) & _COUNT_MASK
             return 0
-        for k in range(n):
-            if _nib(frame[k]) < 0:
-                self.not_frames = (self.not_frames + 1) & _COUNT_MASK
-                return 0
+        if not _hex_only(frame, n):
+            self.not_frames = (self.not_frames + 1) & _COUNT_MASK
+            return 0
         ver = self._byte(frame, 0)
         adr = self._byte(frame, 2)
         cid1 = self._byte(frame, 4)
@@ -146,9 +217,7 @@ class Server:
         if adr != self.address and not anyone:
             self.not_ours = (self.not_ours + 1) & _COUNT_MASK
             return 0
-        total = 0
-        for k in range(n - 4):
-            total += frame[k]
+        total = _sum(frame, 0, n - 4)
         got = self._byte(frame, n - 4) << 8 | self._byte(frame, n - 2)
         if got != (-total) & 0xFFFF:
             self.bad_chksum = (self.bad_chksum + 1) & _COUNT_MASK
@@ -170,8 +239,7 @@ class Server:
         if m > len(req):
             self.bad_format = (self.bad_format + 1) & _COUNT_MASK
             return self._reply(ver, RTN_FORMAT, 0)
-        for k in range(m):
-            req[k] = self._byte(frame, 12 + 2 * k)
+        _unhex(frame, 12, req, m)
         if cid1 != CID1_BATTERY:
             self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
             return self._reply(ver, RTN_CID2, 0)
@@ -238,8 +306,7 @@ class Server:
         info[1] = 1 if cmd == 0xFF else cmd  # module count (system query) or the address
         info[2] = 16
         k = 3
-        for i in range(16):
-            k = self._put16(k, s.cells_mv[i])
+        k = _put16s(info, k, s.cells_mv, 16)
         t = s.temps_dc
         info[k] = 6
         k += 1
@@ -389,16 +456,8 @@ class Server:
         for shift in _NIBBLES:
             out[k] = _HEX[(length >> shift) & 0xF]
             k += 1
-        info = self.info
-        for i in range(info_len):
-            v = info[i]
-            out[k] = _HEX[v >> 4]
-            out[k + 1] = _HEX[v & 0xF]
-            k += 2
-        total = 0
-        for i in range(1, k):
-            total += out[i]
-        check = (-total) & 0xFFFF
+        k = _hex(out, k, self.info, info_len, _HEX)
+        check = (-_sum(out, 1, k)) & 0xFFFF
         for shift in _NIBBLES:
             out[k] = _HEX[(check >> shift) & 0xF]
             k += 1
