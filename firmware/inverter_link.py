@@ -116,6 +116,7 @@ class InverterLink:
         self._pending_since = _NEVER
         self._next_check = 0
         self._due = 0  # the earliest of next_ms
+        self._quiet_until = 0  # the earliest of _due and _next_check: poll()'s fast path
         # counters
         self.heartbeats = 0
         self.polls = 0
@@ -157,6 +158,7 @@ class InverterLink:
                 elif ahead > period:  # down for days: the tick difference wrapped
                     nxt[k] = ticks.add(now, self.offsets[k])
             self._due = now
+            self._quiet_until = now
             self._next_check = ticks.add(now, _CHECK_MS)
             self._growatt = 0
             self._pending_since = _NEVER
@@ -189,14 +191,27 @@ class InverterLink:
         while an RS485 reply goes out, until its last stop bit is).
         b: the core (bms.core.Bms), whose state the frames report; it must have stepped
         at least once (b.sample set)."""
+        rs = self.rs485
+        can_ok = self.can_ok
+        # the common case, in a few statements (the loop polls every few ms): no byte
+        # in, no reply going out, no CAN interrupt, no frame and no error check due; the
+        # slow path below would do nothing and return the same
+        if (rs is None or rs.quiet()) and (
+            not can_ok or ticks.diff(self._quiet_until, now) > 0 and not self.can.attention()
+        ):
+            return ticks.diff(self._due, now) if can_ok else 1000
         wait = 1000
         # while our reply goes out, wake when its last stop bit is due, to release DE
-        rs_wait = self._rs485(b, now) if self.rs485 is not None else 1000
-        if self.can is not None and self.can_ok:
+        rs_wait = self._rs485(b, now) if rs is not None else 1000
+        if self.can is not None and can_ok:
             try:
                 wait = self._can(b, now)
             except OSError:  # the SPI failed: CAN stops, the pack and RS485 carry on
                 self._can_down(FAULT_SPI)
+            due = self._due
+            if self._growatt or ticks.diff(self._next_check, due) < 0:
+                due = self._next_check if not self._growatt else now
+            self._quiet_until = due
         return wait if wait < rs_wait else rs_wait
 
     def _rs485(self, b, now):

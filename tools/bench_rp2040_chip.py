@@ -127,7 +127,10 @@ class FakeMcp2515Spi:
         elif op == 0x03:
             a = w[1]
             for i in range(2, n):
-                rd[i] = r[(a + i - 2) & 0x7F]
+                x = (a + i - 2) & 0x7F
+                if x & 0x0E == 0x0E:  # CANSTAT and CANCTRL answer at every xE and xF
+                    x = 0x0E | (x & 1)
+                rd[i] = r[x]
         elif op == 0x02:
             a = w[1]
             for i in range(2, n):

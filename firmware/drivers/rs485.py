@@ -71,6 +71,11 @@ class Rs485:
         self.baud = baud
         self.uart.init(baudrate=baud, bits=8, parity=None, stop=1, timeout=0)
 
+    def quiet(self):
+        """Nothing for poll() to do: no byte waiting or held, no frame half read (its gap
+        timer runs in poll()), no reply going out."""
+        return not (self.sending or self._in or self._pos < self._len or self.uart.any())
+
     def poll(self, now):
         """Returns the length of a complete frame now in self.frame (0: none yet). Call
         again until it returns 0: a read can hold several frames."""
