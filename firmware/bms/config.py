@@ -6,207 +6,63 @@ defaults (../shared/spec/pack.md, "Derived defaults"): those are engineering cho
 not the manufacturer's. A value is accepted only if it is an int inside its range and
 the whole set stays consistent (a release beyond its trip is refused); an update is all
 or nothing, and a refusal names the key and the allowed range.
+
+The table itself is in bms/config_table.py, written for people; at import it is packed
+into a tuple of keys, an array of numbers and a string of rule indices, and the table
+module is dropped. SPEC and RULES iterate the packed rows.
 """
 
-# key, default, lowest, highest. Grouped as in pack.md; "manual" marks the manual's numbers.
-SPEC = (
-    # the pack (manual: 100 Ah rated, 16 cells)
-    ("capacity_mah", 100000, 10000, 250000),  # charge is counted in mAs: keep it < 2**30
-    ("tick_ms", 100, 20, 1000),
-    ("current_zero_ma", 500, 0, 5000),  # manual: below 0.5 A reported as 0 A
-    ("effective_current_ma", 2000, 100, 20000),  # "effective" current for COVP/CUVP/SCP releases
-    # cell and pack voltage protections
-    ("covp_trip_mv", 3600, 3300, 3800),
-    ("covp_delay_ms", 1000, 0, 60000),
-    ("covp_release_mv", 3400, 3000, 3800),
-    ("covp_warn_mv", 3550, 3000, 3800),
-    ("povp_trip_mv", 57600, 52800, 60800),  # manual: max 57.6 V
-    ("povp_delay_ms", 1000, 0, 60000),
-    ("povp_release_mv", 54400, 48000, 60800),
-    ("povp_warn_mv", 56800, 48000, 60800),
-    ("cuvp_trip_mv", 2800, 2000, 3200),
-    ("cuvp_delay_ms", 1000, 0, 60000),
-    ("cuvp_release_mv", 3000, 2000, 3400),
-    ("cuvp_warn_mv", 3000, 2000, 3400),
-    ("puvp_trip_mv", 44800, 32000, 51200),  # manual: min 44.8 V
-    ("puvp_delay_ms", 1000, 0, 60000),
-    ("puvp_release_mv", 48000, 32000, 54400),
-    ("puvp_warn_mv", 48000, 32000, 54400),
-    # temperatures (cell sensors and ambient; MOS separately)
-    ("chtp_trip_dc", 500, 300, 700),  # manual: charge up to 50 C
-    ("chtp_delay_ms", 2000, 0, 60000),
-    ("chtp_release_dc", 450, 200, 700),
-    ("chtp_warn_dc", 450, 200, 700),
-    ("dhtp_trip_dc", 550, 300, 800),
-    ("dhtp_delay_ms", 2000, 0, 60000),
-    ("dhtp_release_dc", 500, 200, 800),
-    ("dhtp_warn_dc", 500, 200, 800),
-    ("cltp_trip_dc", -50, -300, 100),  # manual: charge from -5 C
-    ("cltp_delay_ms", 2000, 0, 60000),
-    ("cltp_release_dc", 0, -300, 150),
-    ("cltp_warn_dc", 0, -300, 150),
-    ("dltp_trip_dc", -100, -400, 100),  # manual: discharge from -10 C
-    ("dltp_delay_ms", 2000, 0, 60000),
-    ("dltp_release_dc", -50, -400, 150),
-    ("dltp_warn_dc", -50, -400, 150),
-    ("mos_otp_trip_dc", 900, 600, 1250),
-    ("mos_otp_delay_ms", 2000, 0, 60000),
-    ("mos_otp_release_dc", 700, 300, 1250),
-    ("mos_otp_warn_dc", 800, 300, 1250),
-    # charge over-current: two steps, automatic release, lockout
-    ("cocp1_trip_ma", 72000, 10000, 150000),
-    ("cocp1_delay_ms", 10000, 0, 600000),
-    ("cocp2_trip_ma", 90000, 10000, 200000),
-    ("cocp2_delay_ms", 1000, 0, 600000),
-    ("cocp_release_ms", 60000, 1000, 3600000),
-    ("cocp_warn_ma", 60000, 10000, 150000),
-    # discharge over-current (manual: 100 A continuous if the discharge started at or
-    # below 30 C, else our 50 A; 101-119 A for 5 min; 120-200 A for 15 s)
-    ("docp_cont_ma", 100000, 10000, 200000),
-    ("docp_cont_hot_ma", 50000, 10000, 200000),
-    ("docp_cont_temp_dc", 300, 0, 600),
-    ("docp1_delay_ms", 300000, 0, 3600000),
-    ("docp2_trip_ma", 120000, 10000, 300000),
-    ("docp2_delay_ms", 15000, 0, 600000),
-    ("docp3_trip_ma", 200000, 10000, 500000),
-    ("docp3_delay_ms", 500, 0, 60000),
-    ("docp_release_ms", 60000, 1000, 3600000),
-    ("docp_warn_ma", 95000, 10000, 300000),
-    ("ocp_lock_count", 3, 1, 20),
-    ("ocp_lock_window_ms", 600000, 10000, 86400000),
-    # short circuit: detected by the analog front end's hardware comparator
-    ("scp_trip_ma", 400000, 100000, 1000000),
-    ("scp_delay_us", 250, 15, 1000),
-    # warnings: set at the warning value, cleared this far back inside it
-    ("imbalance_warn_mv", 300, 10, 2000),
-    ("warn_hyst_mv", 20, 0, 500),
-    ("warn_hyst_pack_mv", 200, 0, 5000),
-    ("warn_hyst_dc", 20, 0, 200),
-    ("warn_hyst_ma", 5000, 0, 50000),
-    ("warn_delay_ms", 1000, 0, 60000),  # a warning, like a protection, must hold this long
-    # balancing
-    ("balance_start_mv", 3400, 3000, 3650),
-    ("balance_delta_mv", 30, 5, 500),  # pack.md: bleed cells above min + 30 mV...
-    ("balance_stop_mv", 15, 0, 500),  # ...and keep bleeding one until min + 15 (hysteresis)
-    ("balance_min_temp_dc", 0, -200, 400),  # no bleeding outside this window
-    ("balance_max_temp_dc", 450, 0, 600),
-    ("balance_max_cells", 8, 1, 8),  # never two neighbours, so 8 at most
-    # sensor and MOS failures (released by RESET only)
-    ("sensor_cell_low_mv", 1000, 0, 2500),
-    ("sensor_cell_high_mv", 4500, 3700, 5000),
-    ("sensor_ntc_open_dc", -400, -550, -200),
-    ("sensor_ntc_short_dc", 1250, 900, 1500),
-    ("sensor_sum_diff_mv", 2000, 200, 10000),
-    ("sensor_offset_ma", 2000, 100, 10000),
-    ("sensor_delay_ms", 3000, 0, 60000),
-    ("afe_blind_ms", 300, 100, 3000),  # invalid readings this long open the FETs at once
-    ("mos_fail_ma", 2000, 500, 20000),
-    ("mos_fail_delay_ms", 2000, 100, 60000),
-    # pre-charge of a capacitive inverter input before the discharge FET closes
-    ("precharge_margin_mv", 2000, 200, 10000),
-    ("precharge_timeout_ms", 3000, 100, 30000),
-    ("precharge_tries", 3, 1, 10),
-    # modes, inputs and the panel
-    ("mode_debounce_ms", 1000, 0, 60000),  # a current-driven mode change must hold this long
-    # FETs stay open this long after the first reading: every boot-time check (the
-    # sensor failures, with their 3 s, among them) gets its full delay first
-    ("boot_settle_ms", 3000, 0, 60000),
-    ("charger_detect_mv", 1000, 100, 10000),  # PACK above the stack by this with FETs open
-    (
-        "passive_action",
-        0,
-        0,
-        3,
-    ),  # passive input: 0 log only, 1 stop charge, 2 stop discharge, 3 both
-    ("button_min_ms", 50, 10, 1000),  # shorter presses are bounce
-    ("button_sleep_ms", 3000, 500, 10000),  # from here to button_restart_ms: sleep / wake
-    ("button_restart_ms", 6000, 1000, 30000),  # held this long: restart (the manual's 6 s)
-    ("precharge_retry_ms", 2000, 0, 60000),  # pause between pre-charge tries
-    ("inverter_lost_ms", 60000, 5000, 600000),
-    # sleep (low-power mode)
-    ("sleep_cuvp_ms", 1800000, 60000, 86400000),
-    ("sleep_idle_ms", 172800000, 60000, 500000000),
-    # SOC calibration to full
-    ("full_cell_mv", 3450, 3350, 3650),
-    ("full_current_ma", 5000, 500, 20000),
-    ("full_hold_ms", 30000, 1000, 600000),
-    ("soc_self_discharge_ma", 3, 0, 100),  # the cells' own leak, about 2 % a month
-    # what the pack asks the inverter for (manual: inverter settings; pack.md)
-    ("cvl_mv", 56000, 52000, 57600),  # absorption
-    ("float_mv", 54600, 52000, 57600),
-    ("float_exit_mv", 52000, 46000, 56000),  # the manual's re-start voltage
-    ("dvl_mv", 48000, 44800, 52000),  # low voltage cut-off
-    ("ccl_ma", 50000, 0, 70000),  # standard 50 A, at most 70 A
-    ("dcl_ma", 50000, 0, 100000),  # standard 50 A, at most 100 A (50 A after a warm start)
-    ("taper_start_mv", 3450, 3300, 3650),  # CCL falls from here on the highest cell...
-    ("taper_end_mv", 3550, 3300, 3650),  # ...to ccl_taper_floor_pct of itself here
-    ("ccl_taper_floor_pct", 10, 0, 100),
-    # ...and from there to 0 here, short of COVP: a pack whose cells are apart reaches
-    # CVL late, and its highest cell must not be pushed into COVP meanwhile
-    ("ccl_zero_mv", 3580, 3300, 3800),
-    ("dcl_taper_start_mv", 3100, 2900, 3300),  # DCL falls from here to 10 % at CUVP
-    ("charge_cold_full_dc", 100, -100, 300),  # full charge current from here up
-    ("discharge_cold_full_dc", 0, -200, 300),
-    # force-charge request to the inverter (manual: low SOC cut-off 4 %)
-    ("force_charge_soc_pct", 4, 0, 50),
-    ("force_charge_cell_mv", 3000, 2500, 3300),
-    ("force_charge_release_soc_pct", 8, 1, 60),
-)
+from array import array
 
-# (a, relation, b): the set is consistent only when  a relation b  holds.
-RULES = (
-    ("covp_release_mv", "<", "covp_trip_mv"),
-    ("covp_warn_mv", "<", "covp_trip_mv"),
-    ("povp_release_mv", "<", "povp_trip_mv"),
-    ("povp_warn_mv", "<", "povp_trip_mv"),
-    ("cuvp_release_mv", ">", "cuvp_trip_mv"),
-    ("cuvp_warn_mv", ">", "cuvp_trip_mv"),
-    ("puvp_release_mv", ">", "puvp_trip_mv"),
-    ("puvp_warn_mv", ">", "puvp_trip_mv"),
-    ("cuvp_trip_mv", "<", "covp_trip_mv"),
-    ("puvp_trip_mv", "<", "povp_trip_mv"),
-    ("chtp_release_dc", "<", "chtp_trip_dc"),
-    ("chtp_warn_dc", "<=", "chtp_trip_dc"),
-    ("dhtp_release_dc", "<", "dhtp_trip_dc"),
-    ("dhtp_warn_dc", "<=", "dhtp_trip_dc"),
-    ("cltp_release_dc", ">", "cltp_trip_dc"),
-    ("cltp_warn_dc", ">=", "cltp_trip_dc"),
-    ("dltp_release_dc", ">", "dltp_trip_dc"),
-    ("dltp_warn_dc", ">=", "dltp_trip_dc"),
-    ("mos_otp_release_dc", "<", "mos_otp_trip_dc"),
-    ("mos_otp_warn_dc", "<=", "mos_otp_trip_dc"),
-    ("cocp1_trip_ma", "<", "cocp2_trip_ma"),
-    ("cocp2_delay_ms", "<=", "cocp1_delay_ms"),
-    ("cocp_warn_ma", "<=", "cocp1_trip_ma"),
-    ("docp_cont_hot_ma", "<=", "docp_cont_ma"),
-    ("docp_cont_ma", "<", "docp2_trip_ma"),
-    ("docp2_trip_ma", "<", "docp3_trip_ma"),
-    ("docp2_delay_ms", "<=", "docp1_delay_ms"),
-    ("docp3_delay_ms", "<=", "docp2_delay_ms"),
-    ("docp_warn_ma", "<=", "docp_cont_ma"),
-    ("docp3_trip_ma", "<", "scp_trip_ma"),
-    ("sensor_cell_low_mv", "<", "cuvp_trip_mv"),
-    ("sensor_cell_high_mv", ">", "covp_trip_mv"),
-    ("balance_start_mv", "<", "covp_trip_mv"),
-    ("full_cell_mv", "<", "covp_trip_mv"),
-    ("force_charge_soc_pct", "<", "force_charge_release_soc_pct"),
-    ("balance_min_temp_dc", "<", "balance_max_temp_dc"),
-    ("balance_stop_mv", "<", "balance_delta_mv"),
-    ("float_mv", "<", "cvl_mv"),
-    ("float_exit_mv", "<", "float_mv"),
-    ("dvl_mv", "<", "float_exit_mv"),
-    ("taper_start_mv", "<", "taper_end_mv"),
-    ("taper_end_mv", "<", "ccl_zero_mv"),
-    ("ccl_zero_mv", "<", "covp_trip_mv"),
-    ("dcl_taper_start_mv", ">", "cuvp_trip_mv"),
-    ("charge_cold_full_dc", ">", "cltp_trip_dc"),
-    ("discharge_cold_full_dc", ">", "dltp_trip_dc"),
-    ("sensor_delay_ms", "<=", "boot_settle_ms"),
-    ("afe_blind_ms", "<=", "sensor_delay_ms"),
-    ("button_min_ms", "<", "button_sleep_ms"),
-    ("button_sleep_ms", "<", "button_restart_ms"),
-    ("warn_hyst_mv", "<", "imbalance_warn_mv"),
-)
+_RELATIONS = ("<", "<=", ">", ">=")
+
+
+def _pack():
+    """The keys, an array of (default, lowest, highest) per key, and the rules as index
+    triples, from bms.config_table, which is then dropped (tuples of tuples cost a board
+    15 KB of heap; these, 2 KB)."""
+    import sys
+
+    import bms
+    from bms import config_table as t
+
+    keys = tuple(row[0] for row in t.SPEC)
+    nums = array("i", [n for row in t.SPEC for n in row[1:]])
+    rules = bytes(
+        n
+        for a, relation, b in t.RULES
+        for n in (keys.index(a), _RELATIONS.index(relation), keys.index(b))
+    )
+    # dropped from the registry, the module's code goes too (kept, it holds 9 KB)
+    del sys.modules["bms.config_table"]
+    if hasattr(bms, "config_table"):
+        del bms.config_table
+    return keys, nums, rules
+
+
+KEYS, _NUMS, _RULE_INDEX = _pack()
+
+
+class _Spec:
+    """The rows as (key, default, lowest, highest)."""
+
+    def __iter__(self):
+        nums = _NUMS
+        for k in range(len(KEYS)):
+            yield KEYS[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
+
+
+class _Rules:
+    """The rules as (a, relation, b)."""
+
+    def __iter__(self):
+        r = _RULE_INDEX
+        for k in range(0, len(r), 3):
+            yield KEYS[r[k]], _RELATIONS[r[k + 1]], KEYS[r[k + 2]]
+
+
+SPEC = _Spec()
+RULES = _Rules()
 
 
 class ConfigError(ValueError):
@@ -227,13 +83,13 @@ class Config:
     """The active configuration; read the values as attributes (cfg.covp_trip_mv)."""
 
     def __init__(self, overrides=None):
-        for key, default, _lo, _hi in SPEC:
-            setattr(self, key, default)
+        for k in range(len(KEYS)):
+            setattr(self, KEYS[k], _NUMS[3 * k])
         if overrides:
             self.update(overrides)
 
     def as_dict(self):
-        return {key: getattr(self, key) for key, _d, _lo, _hi in SPEC}
+        return {key: getattr(self, key) for key in KEYS}
 
     def update(self, values):
         """Apply a dict of new values, all or nothing; raises ConfigError naming the key."""
@@ -260,7 +116,7 @@ class Config:
 
 
 def _range(key):
-    for name, _default, lo, hi in SPEC:
-        if name == key:
-            return lo, hi
-    raise ConfigError("unknown config key %r" % key)
+    if key not in KEYS:
+        raise ConfigError("unknown config key %r" % key)
+    k = 3 * KEYS.index(key)
+    return _NUMS[k + 1], _NUMS[k + 2]
