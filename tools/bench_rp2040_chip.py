@@ -500,6 +500,8 @@ def main():
     seconds = 5
     t = 6000 + seconds * 1000
     run(app, board, 6000, t, 5)
+    frames = board.spi.sent - sent0
+    replies = board.uart.replies - replies0
     total = tick.total() + led.total() + comms.total() + house.total()
     per_100ms = total // (seconds * 10)
     for m in (tick, read, core, led, comms, house):
@@ -523,8 +525,8 @@ def main():
     print("rp2040_rs485_reply_worst_cycles", c[6])
     print("rp2040_housekeeping_cycles", house.avg())
     print("rp2040_cycles_per_100ms", per_100ms)
-    print("rp2040_can_frames_per_s", (board.spi.sent - sent0) // seconds)
-    print("rp2040_rs485_replies_per_s", (board.uart.replies - replies0) // seconds)
+    print("rp2040_can_frames_per_s", frames // seconds)
+    print("rp2040_rs485_replies_per_s", replies // seconds)
     print("rp2040_heap_total_bytes", gc.mem_free() + gc.mem_alloc())
     print("rp2040_heap_imports_bytes", _FREE_BEFORE - _FREE_IMPORTED)
     print("rp2040_heap_free_boot_bytes", free_boot)
