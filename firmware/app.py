@@ -12,6 +12,7 @@ On a board, main.py runs App(board).run(). On the host, the simulator calls poll
 with the simulated time instead, so the same code runs in both places.
 """
 
+import micropython
 from micropython import const
 
 from bms import dip as dipsw
@@ -179,6 +180,7 @@ class App:
         """Whether poll(now) does more than refresh the LEDs (a tick or housekeeping)."""
         return ticks.diff(now, self._next_tick) >= 0 or ticks.diff(now, self._next_house) >= 0
 
+    @micropython.native
     def poll(self, now):
         """Run whatever is due at `now`; returns ms until something is due again."""
         rs = self.board.rs485
@@ -213,6 +215,7 @@ class App:
         b = ticks.diff(self._next_led, now)
         return b if b < wait else wait
 
+    @micropython.native
     def comms(self, now):
         """The inverter link, between ticks; returns ms until it has a frame due."""
         b = self.bms
@@ -235,6 +238,7 @@ class App:
                 board.sleep_ms(wait if wait < COMM_POLL_MS else COMM_POLL_MS)
 
     # -- the tick ------------------------------------------------------------------
+    @micropython.native
     def tick(self, now):
         self.healthy = False
         try:
@@ -246,6 +250,7 @@ class App:
         if self.healthy:
             self.wdt.feed()
 
+    @micropython.native
     def _tick(self, now):
         self._stage = STAGE_READ
         self.dt_ms = ticks.diff(now, self._last_tick)
@@ -297,6 +302,7 @@ class App:
         # is established and held; a reset loop would only flood the event log)
         self.healthy = s.valid or b.engine.names & _SENSOR_FAIL_BIT
 
+    @micropython.native
     def led_beat(self, now):
         if self._failed or self.bms is None:
             self.panel.show(LED_ALM)

@@ -529,6 +529,7 @@ def main():
     print("rp2040_rs485_replies_per_s", replies // seconds)
     print("rp2040_heap_total_bytes", gc.mem_free() + gc.mem_alloc())
     print("rp2040_heap_imports_bytes", _FREE_BEFORE - _FREE_IMPORTED)
+    print("rp2040_heap_free_start_bytes", _FREE_BEFORE)
     print("rp2040_heap_free_boot_bytes", free_boot)
     print("rp2040_heap_free_service_bytes", free_service)
     print("rp2040_alloc_bytes_per_tick", heaps[0].per_call())

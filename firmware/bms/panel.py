@@ -8,15 +8,20 @@ is visible at once and every waveform is reproducible.
 Patterns: FLASH1 0.25 s on / 3.75 s off, FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5.
 """
 
+from array import array
+
+import micropython
 from micropython import const
+
+ptr8 = ptr16 = int  # viper's pointer types, named for CPython (annotations are evaluated)
 
 OFF = const(0)
 ON = const(1)
 FLASH1 = const(2)
 FLASH2 = const(3)
 FLASH3 = const(4)
-_ON_MS = (0, 1, 250, 500, 500)
-_PERIOD_MS = (1, 1, 4000, 1000, 2000)
+_ON_MS = array("H", (0, 1, 250, 500, 500))
+_PERIOD_MS = array("H", (1, 1, 4000, 1000, 2000))
 
 # LED slots (bit order of drivers.panel)
 RUN = const(0)
@@ -111,9 +116,19 @@ class PanelLogic:
 
     def leds(self, elapsed_ms):
         """The LED bit mask `elapsed_ms` after the selection last changed."""
-        mask = 0
-        for i in range(7):
-            pat = self.pattern[i]
-            if pat == ON or (pat > ON and elapsed_ms % _PERIOD_MS[pat] < _ON_MS[pat]):
-                mask |= 1 << i
-        return mask
+        return _levels(self.pattern, _ON_MS, _PERIOD_MS, elapsed_ms)
+
+
+@micropython.viper
+def _levels(pattern: ptr8, on_ms: ptr16, period_ms: ptr16, elapsed_ms: int) -> int:
+    """The LEDs lit at elapsed_ms (viper: on the 50 ms beat, every beat)."""
+    if elapsed_ms < 0:
+        elapsed_ms = 0  # (C's remainder would differ from Python's below zero)
+    mask = 0
+    i = 0
+    while i < 7:
+        pat = pattern[i]
+        if pat == ON or (pat > ON and elapsed_ms % period_ms[pat] < on_ms[pat]):
+            mask |= 1 << i
+        i += 1
+    return mask

@@ -299,6 +299,7 @@ class BQ76952:
         self.configured = False
 
     # -- framing -------------------------------------------------------------------
+    @micropython.native
     def _raw_read(self, reg, views):
         """Read into views[crc] (data bytes only, or data/CRC pairs); checks the CRCs."""
         buf = views[1] if self.crc else views[0]
@@ -494,6 +495,7 @@ class BQ76952:
         return bool(enabled) or self.subcommand(SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
 
     # -- measurements --------------------------------------------------------------
+    @micropython.native
     def read(self, sample):
         """Fill sample's raw fields and the safety status; returns and records whether
         the reading is ours: a configured chip, in CRC mode, every transfer good, and no

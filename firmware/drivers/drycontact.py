@@ -6,6 +6,8 @@ input, input 6 the rapid-shutdown input; both read True while asserted. The inpu
 active low behind their opto-couplers.
 """
 
+import micropython
+
 
 class DryContact:
     def __init__(self, charge_relay, discharge_relay, passive_in, rsd_in):
@@ -15,6 +17,7 @@ class DryContact:
         self.rsd_in = rsd_in
         self.open_all()
 
+    @micropython.native
     def write(self, charge, discharge):
         if charge != self.charge or discharge != self.discharge:
             self.charge_relay.value(1 if charge else 0)

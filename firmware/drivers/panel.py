@@ -5,6 +5,7 @@ the pins whose bit changed are touched. The DIP switch and the button are active
 (a closed switch pulls its input to ground), which is how the board wires them.
 """
 
+import micropython
 from micropython import const
 
 LED_RUN = const(0x01)
@@ -25,6 +26,7 @@ class Panel:
         for pin in leds:
             pin.value(0)
 
+    @micropython.native
     def show(self, mask):
         changed = mask ^ self.shown
         if not changed:
