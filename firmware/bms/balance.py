@@ -34,6 +34,10 @@ class Balancer:
         self._next = 0
         self._started = False
 
+    def due(self, now):
+        """A decision is due (step() would decide, not return at once)."""
+        return not self._started or ticks.diff(now, self._next) >= 0
+
     def step(self, s, allowed, now):
         if self._started and ticks.diff(now, self._next) < 0:
             return

@@ -170,10 +170,7 @@ class Bms:
         if action != btn.NONE:
             self._button(action, now)
         vals = self.vals
-        vals[pt.V_AFE_BAD] = 0 if valid else 1
-        vals[pt.V_SCD] = 1 if inp.scd else 0
-        vals[pt.V_REVERSE] = 1 if inp.reverse else 0
-        vals[pt.V_PRECHARGE_FAIL] = 1 if self.precharge.failed else 0
+        pt.flags(vals, valid, inp.scd, inp.reverse, self.precharge.failed)
         before = self.engine.names
         self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
         names = self.engine.names
@@ -209,16 +206,20 @@ class Bms:
             self._limit_events(changed, lim.flags, soc.cpct, now)
         self.sample = s
         # balancing: charging or idle, and nothing but the charge-end protections active
-        if (
-            self.settled
-            and valid
-            and self.reported_ma >= 0
-            and not (names & _NO_BALANCING)
-            and not (inp.rsd or inp.hold or self.sleeping)
-        ):
-            self.balancer.step(s, True, now)
-        else:
-            self.balancer.stop()
+        # (judged only while it bleeds or has a decision due: otherwise neither branch
+        # below would change anything, and the tick is short of cycles on a board)
+        bal = self.balancer
+        if bal.mask or bal.due(now):
+            if (
+                self.settled
+                and valid
+                and self.reported_ma >= 0
+                and not (names & _NO_BALANCING)
+                and not (inp.rsd or inp.hold or self.sleeping)
+            ):
+                bal.step(s, True, now)
+            else:
+                bal.stop()
         self._panel(names, inp, now)
 
     def _limit_events(self, changed, flags, soc_cpct, now):

@@ -266,6 +266,7 @@ class Engine:
         self._reset = True
 
     # -- the tick --------------------------------------------------------------------
+    @micropython.native
     def step(self, vals, extra, now, valid, chg_flow, dsg_flow, charger):
         """Evaluate every row. vals: the values by slot (array('i')); extra: the cell or
         sensor index for each slot (logged); valid: the front-end reading is good;

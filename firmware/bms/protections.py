@@ -119,6 +119,15 @@ ptr32 = int  # viper's pointer type, named for CPython (annotations are evaluate
 
 
 @micropython.viper
+def flags(vals: ptr32, valid: bool, scd: bool, reverse: bool, precharge_failed: bool):
+    """The rows' yes/no values, set every tick (valid or not)."""
+    vals[V_AFE_BAD] = 0 if valid else 1
+    vals[V_SCD] = 1 if scd else 0
+    vals[V_REVERSE] = 1 if reverse else 0
+    vals[V_PRECHARGE_FAIL] = 1 if precharge_failed else 0
+
+
+@micropython.viper
 def fill(s, vals: ptr32, extra, zero_ma: int, fets: int, age_ms: int):
     """The values every row reads, from the reduced sample s (its aggregates), into vals
     (array('i')) with the cell or sensor number of each in extra (logged with a trip).
