@@ -12,20 +12,23 @@ per period and never twice within 200 ms; frames are encoded into one preallocat
 buffer at the moment they are queued, so they carry the newest values.
 
 Supervision: the inverter is present while its heartbeat (0x305/0x307, Growatt's 0x301,
-Schneider's 0x310) or its RS485 polls keep coming; `age_ms()` is the time since it last
-spoke (since boot if it never did; it stops at about 6.2 days and stays there), which
-the core turns into INVERTER_LOST. Nothing here blocks: the app calls poll() outside the
+Schneider's 0x310) or its RS485 polls keep coming; a heartbeat is a data frame, never a
+remote frame, and 0x305/0x307/0x301 carry 8 bytes (a frame that fails this is counted
+in rx_other, no sign of life). `age_ms()` is the time since it last spoke (since boot
+if it never did; it stops at about 6.2 days and stays there), which the core turns into
+INVERTER_LOST. Nothing here blocks: the app calls poll() outside the
 protection tick and as often as it can.
 
 A CAN controller that fails while running (the SPI raises OSError, the chip was reset or
-browned out, nothing drives MISO) is put down here: can_ok False, can_fault says why.
-The pack and the RS485 port carry on; the app starts the controller again (start_can()).
+browned out, nothing drives MISO, or it went bus-off _BUS_OFF_LIMIT times within
+_BUS_OFF_WINDOW_MS) is put down here: can_ok False, can_fault says why. The pack and the
+RS485 port carry on; the app starts the controller again (start_can()).
 """
 
 from micropython import const
 
 from bms import ticks
-from drivers.mcp2515 import FAULT_NONE, FAULT_SPI, CanFrame
+from drivers.mcp2515 import FAULT_BUS_OFF, FAULT_NONE, FAULT_SPI, CanFrame
 from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
 
 _SET_PERIOD_MS = const(1000)
@@ -40,6 +43,14 @@ _AGE_CAP_MS = const(0x1FFFFFFF)
 _NEVER = const(-1)
 _RX_PER_POLL = const(16)  # a busy bus cannot keep the loop reading
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
+# One bus-off is the bus's business (interference, a node restarting): the chip recovers
+# by itself after 128 x 11 recessive bits. Three within a minute is a pattern recovery
+# does not cure, most likely our own node (a bit timing that a glitch or a brown-out
+# changed makes every frame an error): the controller is put down and the app restarts
+# it (RESET, configuration written and read back). A bus that fails for other reasons
+# gets at most one restart per three episodes (each start begins the count again).
+_BUS_OFF_LIMIT = const(3)
+_BUS_OFF_WINDOW_MS = const(60000)
 
 # ID1: the Pylon V1.2 set with 0x379; ID0: the same plus the SMA/Victron frames. Each
 # frame once a second.
@@ -66,6 +77,10 @@ ID0_SET = ID1_SET + tuple(
 )
 VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
 _HEARTBEATS_STD = (pylon_can.KEEPALIVE, VICTRON_KEEPALIVE, growatt_can.REQUEST)
+# their length: 0x305 is 8 x 00 (Pylon, SMA, Sol-Ark), Victron's 0x307 "VIC" 8 bytes,
+# Growatt's 0x301 `11 22 .. 88` (../shared/spec/protocols.md); Schneider's 0x310 has no
+# documented length, so any is taken
+_HEARTBEAT_DLC = const(8)
 # receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs
 _STD_EXACT = (0x7FF, False)
 FILTERS_STD = (
@@ -120,10 +135,16 @@ class InverterLink:
         # counters
         self.heartbeats = 0
         self.polls = 0
-        self.rx_other = 0  # frames that are not a heartbeat (another node's)
+        # frames that are not a heartbeat: another node's, a remote frame, a heartbeat id
+        # with another length
+        self.rx_other = 0
         self.tx_skipped = 0  # no free TX buffer when a frame was due
         self.stale_dropped = 0
         self.can_faults = 0  # times the running controller failed
+        self._bus_off_seen = 0  # the driver's bus-off count when last looked at
+        self._bus_off_at = [0] * _BUS_OFF_LIMIT  # when the last episodes were seen (ring)
+        self._bus_off_k = 0  # the ring's oldest entry, where the next goes
+        self._bus_off_n = 0  # episodes in the ring since the controller was started
 
     def start(self, now):
         """The schedule from now; the CAN controller is started by start_can()."""
@@ -162,6 +183,8 @@ class InverterLink:
             self._next_check = ticks.add(now, _CHECK_MS)
             self._growatt = 0
             self._pending_since = _NEVER
+            self._bus_off_seen = can.bus_off  # a fresh start: the episodes count afresh
+            self._bus_off_n = 0
         return self.can_ok
 
     def age_ms(self, now):
@@ -251,7 +274,27 @@ class InverterLink:
         wait = self._send(b, now) if can.ok else 1000
         if not can.ok:  # reset, browned out, or nothing drives MISO
             self._can_down(can.fault)
+        elif can.bus_off != self._bus_off_seen:  # check() or a failed send saw one begin
+            self._bus_off(now)
         return wait
+
+    def _bus_off(self, now):
+        """Note the new bus-off episodes at now; the _BUS_OFF_LIMIT-th since the start
+        within _BUS_OFF_WINDOW_MS puts the controller down for a restart."""
+        count = self.can.bus_off
+        new = (count - self._bus_off_seen) & _COUNT_MASK
+        self._bus_off_seen = count
+        at = self._bus_off_at
+        k = self._bus_off_k
+        for _ in range(new if new < _BUS_OFF_LIMIT else _BUS_OFF_LIMIT):
+            at[k] = now
+            k = k + 1 if k + 1 < _BUS_OFF_LIMIT else 0
+            if self._bus_off_n < _BUS_OFF_LIMIT:
+                self._bus_off_n += 1
+        self._bus_off_k = k
+        # at[k] is now the oldest of the last _BUS_OFF_LIMIT
+        if self._bus_off_n >= _BUS_OFF_LIMIT and ticks.diff(now, at[k]) < _BUS_OFF_WINDOW_MS:
+            self._can_down(FAULT_BUS_OFF)
 
     def _can_down(self, fault):
         self.can_ok = False
@@ -265,13 +308,15 @@ class InverterLink:
         n = 0
         while n < _RX_PER_POLL and can.recv(f):
             n += 1
-            if f.ext:
+            if f.rtr:  # a request for data: nobody told us they are there
+                self.rx_other = (self.rx_other + 1) & _COUNT_MASK
+            elif f.ext:
                 if f.can_id == schneider_can.HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                     self._spoke(now)
                 else:
                     self.rx_other = (self.rx_other + 1) & _COUNT_MASK
-            elif f.can_id in _HEARTBEATS_STD and not self.ext:
+            elif f.can_id in _HEARTBEATS_STD and f.dlc == _HEARTBEAT_DLC and not self.ext:
                 self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
                 if f.can_id == growatt_can.REQUEST and self.protocol == 1:

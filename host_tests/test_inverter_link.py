@@ -616,5 +616,208 @@ class CounterTest(unittest.TestCase):
         self.assertEqual((app.link.heartbeats, app.ticks), (0, 9))
 
 
+# -- what counts as the inverter speaking on CAN; bus-off again and again ------------------
+
+PAYLOAD = bytes((0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88))
+GROWATT_SET = tuple(range(0x311, 0x31A))
+
+
+class HeartbeatFrameTest(unittest.TestCase):
+    """The link's controller (no INT pin, the link's filters) and a peer node that sends
+    what each test offers; the link is polled every 5 ms as the app does."""
+
+    def rig(self, protocol):
+        self.bus = bus = CanBus()
+        self.tap = bus.attach(Tap())
+        self.chip = bus.attach(MCP2515Sim(8000000))
+        peer_chip = bus.attach(MCP2515Sim(16000000))
+        spi = machine.SPI(0)
+        cs = machine.Pin("CS", machine.Pin.OUT, value=1)
+        peer_cs = machine.Pin("CS_PEER", machine.Pin.OUT, value=1)
+        spi.attach(cs, self.chip)
+        spi.attach(peer_cs, peer_chip)
+        self.peer = MCP2515(spi, peer_cs, 16000000)
+        self.assertTrue(self.peer.init())  # acknowledges the link's frames
+        self.link = InverterLink(MCP2515(spi, cs, 8000000), None, protocol)
+        self.link.start(0)
+        self.assertTrue(self.link.start_can(0))
+        self.core = Rig().settle().bms
+        self.t = 0
+        self.poll_for(100)
+
+    def poll_for(self, ms):
+        end = self.t + ms
+        while self.t < end:
+            self.t += 5
+            self.bus.run_until(self.t * 1000)
+            self.link.poll(self.core, self.t)
+
+    def offer(self, can_id, dlc, ext=False, rtr=False):
+        """The peer sends one frame (on the wire at once, read at the next poll, 5 ms
+        later); returns (heartbeats, rx_other, heard) 20 ms later."""
+        self.assertTrue(self.peer.send(can_id, PAYLOAD, dlc, ext, rtr))
+        self.poll_for(20)
+        link = self.link
+        return (link.heartbeats, link.rx_other, link.heard)
+
+    def check(self, cases):
+        hb, other, heard = 0, 0, -1
+        for can_id, dlc, ext, rtr, counts in cases:
+            t = self.t
+            got = self.offer(can_id, dlc, ext, rtr)
+            if counts:
+                hb += 1
+                heard = t + 5
+            else:
+                other += 1
+            self.assertEqual(got, (hb, other, heard), (hex(can_id), dlc, ext, rtr))
+        self.assertEqual(self.link.can.received, len(cases))
+
+    def test_id0_heartbeats_are_8_byte_data_frames(self):
+        self.rig(0)
+        self.check(
+            [
+                (0x305, 8, False, True, False),  # a remote frame with the keep-alive's id
+                (0x305, 0, False, True, False),
+                (0x305, 0, False, False, False),  # the keep-alive is 8 bytes
+                (0x305, 7, False, False, False),
+                (0x305, 8, False, False, True),
+                (0x307, 8, False, True, False),
+                (0x307, 2, False, False, False),
+                (0x307, 8, False, False, True),
+                (0x301, 8, False, True, False),
+                (0x301, 8, False, False, True),
+            ]
+        )
+
+    def test_id1_a_remote_0x301_gets_no_growatt_answer(self):
+        self.rig(1)
+        self.check([(0x301, 8, False, True, False), (0x301, 0, False, False, False)])
+        self.assertEqual([f for f in self.tap.frames if f[0] in GROWATT_SET], [])
+        t = self.t
+        self.assertEqual(self.offer(0x301, 8), (1, 2, t + 5))
+        self.assertEqual(
+            sorted(f[0] for f in self.tap.frames if f[0] in GROWATT_SET), list(GROWATT_SET)
+        )
+
+    def test_id2_schneider_heartbeat_any_length_never_remote(self):
+        self.rig(2)
+        self.check(
+            [
+                (schneider_can.HEARTBEAT, 8, True, True, False),
+                (schneider_can.HEARTBEAT, 0, True, True, False),
+                (schneider_can.HEARTBEAT, 8, True, False, True),
+                (schneider_can.HEARTBEAT, 0, True, False, True),  # no length documented
+                (schneider_can.HEARTBEAT, 3, True, False, True),
+            ]
+        )
+
+    def test_a_glitched_status_does_not_count_the_old_heartbeat_again(self):
+        # ID1: the filters put 0x305/0x307 in RXB0 and Growatt's 0x301 in RXB1; each
+        # buffer keeps its frame after it was read, and a stale 0x301 would also ask for
+        # another answer
+        self.rig(1)
+        link = self.link
+        heard = self.t + 5
+        self.assertEqual(self.offer(0x305, 8), (1, 0, heard))
+        self.assertEqual(self.offer(0x301, 8), (2, 0, heard + 20))
+        heard += 20
+        answers = len([f for f in self.tap.frames if f[0] in GROWATT_SET])
+        self.assertEqual(answers, 9)
+        for bit in (0x01, 0x02):  # RX0IF, then RX1IF, appears set in READ STATUS
+            self.chip.glitch_read(0xA0, 1, bit)
+            self.poll_for(20)
+            self.assertEqual((link.heartbeats, link.rx_other, link.heard), (2, 0, heard), bit)
+        self.assertEqual((link.can.received, link.can.rx_garbled), (2, 2))
+        self.assertEqual(len([f for f in self.tap.frames if f[0] in GROWATT_SET]), answers)
+        self.assertTrue(link.can_ok)  # a glitch: counted, not a dead controller
+
+
+class BusOffRestartTest(unittest.TestCase):
+    """Bus-off three times within 60 s puts the controller down (FAULT_BUS_OFF) and the
+    app restarts it at once; fewer, or further apart, are left to the chip's own
+    recovery."""
+
+    def bus_offs(self, at_s, end_s):
+        sim = make_sim(inverter="can")
+        pack = sim.packs[0]
+        for t in at_s:
+            sim.run(t * 1000)
+            sim.bus.inject_errors(pack.can_chip, 40)  # 40 x 8 > 255: bus-off
+        sim.run(end_s * 1000)
+        app = pack.app
+        self.assertEqual(app.board.can.bus_off, len(at_s))
+        self.assertEqual(len(logged(app.events, ev.COMM, ev.COMM_BUS_OFF)), len(at_s))
+        self.assertEqual(app.exceptions, 0)
+        self.assertTrue(app.link.can_ok)
+        self.assertGreater(sim.inverter.limits_us, (end_s - 2) * 1000000)  # frames flow
+        return app
+
+    def test_three_within_a_minute_restart_the_controller(self):
+        # each episode is seen ~8 ms after it begins (the next frame finds no free TX
+        # buffer and reads the error state); the third puts the link down at 15.007 s,
+        # the app logs why and restarts the controller at its next beat
+        app = self.bus_offs((5, 10, 15), 20)
+        down = mcp2515.FAULT_BUS_OFF
+        self.assertEqual(comm_can(app), [(0, 1, 0), (16000, 0, down), (16000, 1, 0)])
+        self.assertEqual(app.link.can_faults, 1)
+
+    def test_two_within_a_minute_are_the_chips_business(self):
+        app = self.bus_offs((5, 10, 70), 75)
+        self.assertEqual(comm_can(app), [(0, 1, 0)])
+        self.assertEqual(app.link.can_faults, 0)
+
+    def test_a_restart_begins_the_count_again(self):
+        app = self.bus_offs((5, 10, 15, 20, 25, 30), 35)
+        down = mcp2515.FAULT_BUS_OFF
+        self.assertEqual(
+            comm_can(app),
+            [(0, 1, 0), (16000, 0, down), (16000, 1, 0), (31000, 0, down), (31000, 1, 0)],
+        )
+        self.assertEqual(app.link.can_faults, 2)
+
+
+class Counting:
+    """A stand-in for the driver in _bus_off(): only its bus-off count is read."""
+
+    bus_off = 0
+
+
+class BusOffWindowTest(unittest.TestCase):
+    def link(self):
+        link = InverterLink(None, None, 0)
+        link.can = Counting()
+        link.can_ok = True
+        return link
+
+    def seen(self, link, now, episodes=1):
+        link.can.bus_off = (link.can.bus_off + episodes) & 0x3FFFFFFF
+        link._bus_off(now)
+        return (link.can_ok, link.can_fault, link.can_faults)
+
+    def test_the_third_within_60_s(self):
+        up = (True, mcp2515.FAULT_NONE, 0)
+        down = (False, mcp2515.FAULT_BUS_OFF, 1)
+        link = self.link()
+        self.assertEqual([self.seen(link, t) for t in (1000, 2000, 61000)], [up, up, up])
+        self.assertEqual(self.seen(link, 61999), down)  # 2000, 61000, 61999
+        link = self.link()
+        self.assertEqual([self.seen(link, t) for t in (1000, 2000, 60999)], [up, up, down])
+
+    def test_several_seen_at_one_look_and_the_count_wrapping(self):
+        link = self.link()
+        link.can.bus_off = link._bus_off_seen = 0x3FFFFFFE
+        self.assertEqual(self.seen(link, 5000, 3), (False, mcp2515.FAULT_BUS_OFF, 1))
+        self.assertEqual(link.can.bus_off, 1)
+
+    def test_the_window_across_the_tick_wrap(self):
+        link = self.link()
+        t0 = 0x3FFFFFFF - 10000  # ticks_ms wraps 10 s later
+        for dt in (0, 20000):
+            self.seen(link, ticks.add(t0, dt))
+        self.assertTrue(link.can_ok)
+        self.assertEqual(self.seen(link, ticks.add(t0, 59999)), (False, mcp2515.FAULT_BUS_OFF, 1))
+
+
 if __name__ == "__main__":
     unittest.main()

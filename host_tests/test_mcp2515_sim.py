@@ -730,3 +730,47 @@ class ResetHoldTest(unittest.TestCase):
         self.assertEqual(spi.reg(0x0E), 0xFF)
         chip.t_us = 600
         self.assertEqual(spi.reg(0x0E), 0x80)
+
+
+class GlitchTest(unittest.TestCase):
+    """The one-shot SPI faults tests inject: glitch_write() corrupts what the chip stores,
+    glitch_read() what the SPI master reads; each fires once."""
+
+    def test_glitch_write_flips_one_stored_byte_once(self):
+        chip, spi = node(None, mode=CONFIG)
+        chip.glitch_write(0x29, 0x81)
+        spi.write(0x28, 0x82, 0x90, 0x00, 0x23)  # CNF3, CNF2, CNF1, CANINTE in one WRITE
+        self.assertEqual(spi.read(0x28, 4), b"\x82\x11\x00\x23")  # only CNF2, as stored
+        spi.write(0x29, 0x90)
+        self.assertEqual(spi.reg(0x29), 0x90)  # once
+        chip.glitch_write(0x2B, 0x02)
+        spi.modify(0x2B, 0x20, 0x00)  # BIT MODIFY: the value it stores is flipped
+        self.assertEqual(spi.reg(0x2B), 0x01)
+        chip.glitch_write(0x0F, 0x08)
+        self.assertEqual(spi.mode(NORMAL), NORMAL)  # CANCTRL: OSM set besides REQOP
+        self.assertEqual(spi.reg(0x0F), 0x0F)
+        self.assertEqual(chip.mode, sim.MODE_NORMAL)
+
+    def test_glitch_write_survives_a_reset(self):
+        # a fault on the wire, not chip state: armed before the RESET that begins a setup
+        chip, spi = node(None, mode=CONFIG)
+        chip.glitch_write(0x20, 0xFF)
+        spi.xfer(0xC0)
+        spi.write(0x20, 0xFF, 0xE0)
+        self.assertEqual(spi.read(0x20, 2), b"\x00\xe0")
+
+    def test_glitch_read_flips_one_answer_byte_once(self):
+        chip, spi = node(None, mode=CONFIG)
+        self.assertEqual(spi.status(), 0x00)
+        chip.glitch_read(0xA0, 1, 0x01)
+        self.assertEqual(spi.reg(0x0E), 0x80)  # another instruction: not this one
+        self.assertEqual(spi.status(), 0x01)  # RX0IF appears set...
+        self.assertEqual(chip.regs[0x2C], 0x00)  # ...but the chip is unchanged
+        self.assertEqual(spi.status(), 0x00)  # once
+        spi.write(0x2B, 0x23)
+        chip.glitch_read(0x03, 2, 0x80)
+        self.assertEqual(spi.reg(0x2B), 0xA3)
+        self.assertEqual(spi.reg(0x2B), 0x23)
+        chip.glitch_read(0xB0, 1, 0x40)
+        self.assertEqual(spi.rx_status(), 0x40)
+        self.assertEqual(spi.rx_status(), 0x00)

@@ -7,14 +7,23 @@ preallocated buffers: no allocation per frame.
 
 - init(): RESET, CANSTAT polled until configuration mode (the oscillator may still be
   starting: up to ~5 ms), bit timing for 500 kbit/s, both RX buffers filtered
-  (filters()), rollover from RXB0 to RXB1, RX interrupts on the INT pin, normal mode
-  (confirmed by CANSTAT). Writes to the bit timing and filters only take in
-  configuration mode.
+  (filters()), rollover from RXB0 to RXB1, RX interrupts on the INT pin; then every
+  register written is read back (two block READs, still in configuration mode: masks
+  and filters read 0 in any other) and only if all hold what was written, normal mode
+  (confirmed by CANSTAT, the request by CANCTRL). An SPI error that corrupted one write
+  would otherwise leave a node at the wrong bit rate (error frames, bus-off), open or
+  shut filters, or an INT pin that never falls: it is a failed start instead
+  (FAULT_TIMING, FAULT_CONFIG), tried again by the caller. Writes to the bit timing and
+  filters only take in configuration mode.
 - send(): the first TX buffer whose TXREQ is clear (READ STATUS tells), LOAD TX BUFFER,
   RTS. Returns False when all three are busy (the caller retries at its next poll); a
   failed send also reads the error state, so a bus-off is seen at once.
-- recv(): READ STATUS, then READ RX BUFFER of a full buffer; its RXnIF clears when chip
-  select rises, freeing it.
+- recv(): READ STATUS, then for a full buffer RX STATUS, then READ RX BUFFER of a buffer
+  both say is full; its RXnIF clears when chip select rises, freeing it. A buffer keeps
+  its last frame after that: one glitched status bit would read the old frame again as
+  new, so the second status must agree (a buffer fills by itself but never empties: a
+  buffer only READ STATUS calls full is a glitch, counted in rx_garbled). A header no
+  chip gives (an unimplemented bit set) is dropped and counted the same way.
 - check(): the error state. The chip counts its own errors (TEC/REC) and recovers from
   bus-off by itself after 128 x 11 recessive bits; the driver counts error-passive and
   bus-off episodes and RX overflows, and drops frames queued while bus-off so that stale
@@ -33,6 +42,7 @@ _READ = const(0x03)
 _WRITE = const(0x02)
 _BIT_MODIFY = const(0x05)
 _READ_STATUS = const(0xA0)
+_RX_STATUS = const(0xB0)
 _LOAD_TX = (0x40, 0x42, 0x44)  # TXB0/1/2 from SIDH
 _RTS = (0x81, 0x82, 0x84)
 _READ_RX = (0x90, 0x94)  # RXB0/1 from SIDH
@@ -45,6 +55,8 @@ _TEC = const(0x1C)
 _RXM0 = const(0x20)
 _RXM1 = const(0x24)
 _CNF3 = const(0x28)
+_CNF2 = const(0x29)
+_CNF1 = const(0x2A)
 _CANINTE = const(0x2B)
 _CANINTF = const(0x2C)
 _EFLG = const(0x2D)
@@ -61,6 +73,17 @@ _CANSTAT_UNIMPLEMENTED = const(0x11)
 _CANCTRL_LOW = const(0x1F)
 _CANCTRL_LOW_SET = const(0x07)
 _SIDL_UNIMPLEMENTED = const(0x04)  # RXBnSIDL bit 2
+# RXBnDLC bit 7 is unimplemented (0); bits 5:4 are reserved, unknown ("x") in the data
+# sheet, so not judged
+_DLC_UNIMPLEMENTED = const(0x80)
+# what init() writes and reads back: the bits of RXBnCTRL it sets (RXM; BUKT in RXB0),
+# the others being read-only (BUKT1, RXRTR, FILHIT)
+_RXM_ANY = const(0x60)  # RXM 11: masks and filters off
+_RXB0CTRL_SET = const(0x64)
+_RXB1CTRL_SET = const(0x60)
+_CANINTE_SET = const(0x23)  # RX0IE, RX1IE, ERRIE
+# the driver's buffers: the longest transfer is init()'s read-back of RXF0..CANINTE
+_BUF_LEN = const(48)
 # CANSTAT after RESET: polled this often, this far apart (the Linux mcp251x driver gives
 # the oscillator 5 ms)
 _RESET_POLLS = const(10)
@@ -71,11 +94,15 @@ _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port all
 FAULT_NONE = const(0)
 FAULT_CRYSTAL = const(1)  # no bit timing for this crystal
 FAULT_NO_RESET = const(2)  # no configuration mode after RESET: absent, unpowered, no clock
-FAULT_TIMING = const(3)  # the bit timing did not read back
-FAULT_NO_MODE = const(4)  # the requested mode was not confirmed
+FAULT_TIMING = const(3)  # the bit timing (CNF1-3) did not read back
+FAULT_NO_MODE = const(4)  # the requested mode was not confirmed, or CANCTRL not as written
 FAULT_MODE_LOST = const(5)  # left its mode by itself: reset or browned out
 FAULT_GARBLED = const(6)  # reads no chip gives: MISO floating or stuck
 FAULT_SPI = const(7)  # the SPI raised OSError (set by the caller that caught it)
+FAULT_CONFIG = const(8)  # a mask, filter, RXBnCTRL or CANINTE did not read back
+# bus-off again and again: the link puts the controller down for a restart (set by
+# inverter_link, which has the clock)
+FAULT_BUS_OFF = const(9)
 
 # READ STATUS bits
 _ST_RX0IF = const(0x01)
@@ -123,8 +150,9 @@ class MCP2515:
         self.osc_hz = osc_hz
         self.int_pin = int_pin
         self.sleep_us = sleep_us
-        self._w = bytearray(16)  # outgoing bytes
-        self._r = bytearray(16)  # incoming bytes
+        self._w = bytearray(_BUF_LEN)  # outgoing bytes
+        self._r = bytearray(_BUF_LEN)  # incoming bytes
+        self._cfg = bytearray(_CANINTE + 1)  # what init() wrote to RXF0..CANINTE
         self._views = {}  # n -> (write view, read view) of the first n bytes
         self.ok = False
         self.fault = FAULT_NONE
@@ -134,7 +162,9 @@ class MCP2515:
         self.received = 0
         self.tx_busy = 0  # send() found no free buffer
         self.rx_overflows = 0
-        self.rx_garbled = 0  # frames dropped because their header no chip would send
+        # frames dropped because their header no chip would send, and reads the two
+        # status instructions disagreed on
+        self.rx_garbled = 0
         self.bus_off = 0  # bus-off episodes
         self.passive = 0  # error-passive episodes
         self.dropped_stale = 0  # frames dropped while bus-off
@@ -197,11 +227,22 @@ class MCP2515:
         self._xfer(1)
 
     def set_mode(self, mode):
-        """Request a mode and confirm it from CANSTAT (pending frames finish first);
-        check() expects the chip to stay in the mode confirmed last."""
+        """Request a mode and confirm it from CANSTAT (pending frames finish first), and the
+        request from CANCTRL (nothing else in it changed: ABAT and OSM clear, the clock
+        output as RESET left it); check() expects the chip to stay in the mode confirmed
+        last."""
         self.modify(_CANCTRL, _MODE_MASK, mode)
+        w = self._w
+        r = self._r
+        w[0] = _READ
+        w[1] = _CANSTAT
         for _ in range(50):
-            if self.read_reg(_CANSTAT) & _MODE_MASK == mode:
+            w[2] = 0
+            w[3] = 0
+            self._xfer(4)  # CANSTAT, CANCTRL
+            if r[2] & _MODE_MASK == mode:
+                if r[3] != mode | _CANCTRL_LOW_SET:
+                    return False
                 self._mode = mode
                 return True
         return False
@@ -225,14 +266,18 @@ class MCP2515:
         else:
             self.fault = FAULT_NO_RESET
             return False
-        self.write_regs(_CNF3, cnf[2], cnf[1], cnf[0])
-        if (self.read_reg(_CNF3 + 2), self.read_reg(_CNF3 + 1)) != (cnf[0], cnf[1]):
-            self.fault = FAULT_TIMING
-            return False
+        cfg = self._cfg
+        cfg[_CNF3] = cnf[2]
+        cfg[_CNF2] = cnf[1]
+        cfg[_CNF1] = cnf[0]
+        cfg[_CANINTE] = _CANINTE_SET  # RX0, RX1 and errors on INT
+        self.write_regs(_CNF3, cnf[2], cnf[1], cnf[0], _CANINTE_SET)  # adjacent: one WRITE
         if filters is None:
-            self.write_regs(_RXB0CTRL, 0x60 | _BUKT)  # RXM 11: everything, rollover
-            self.write_regs(_RXB1CTRL, 0x60)
+            first = _CNF3  # masks and filters unused: nothing to read back there
+            rxb0 = _RXM_ANY | _BUKT  # everything, rollover
+            rxb1 = _RXM_ANY
         else:
+            first = _RXF0
             mask0, f01, mask1, f25 = filters
             self._put_id(_RXM0, mask0[0], mask0[1], False)
             self._put_id(_RXM1, mask1[0], mask1[1], False)
@@ -243,24 +288,73 @@ class MCP2515:
                 can_id, ext = f25[k if k < len(f25) else 0]
                 addr = (_RXF2, 0x10, 0x14, 0x18)[k]  # RXF3-5 sit after a gap
                 self._put_id(addr, can_id, ext, True)
-            self.write_regs(_RXB0CTRL, _BUKT)  # RXM 00: through the filters, rollover
-            self.write_regs(_RXB1CTRL, 0x00)
-        self.write_regs(_CANINTE, 0x03 | _ERRIF)  # RX0, RX1 and errors on INT
+            rxb0 = _BUKT  # RXM 00: through the filters, rollover
+            rxb1 = 0x00
+        self.write_regs(_RXB0CTRL, rxb0)
+        self.write_regs(_RXB1CTRL, rxb1)
+        fault = self._read_back(first, rxb0, rxb1)
+        if fault != FAULT_NONE:
+            self.fault = fault
+            return False
         self._eflg = 0  # RESET cleared the error state
         self.ok = self.set_mode(mode)
         self.fault = FAULT_NONE if self.ok else FAULT_NO_MODE
         return self.ok
 
     def _put_id(self, addr, can_id, ext, is_filter):
-        """An id in the SIDH/SIDL/EID8/EID0 layout (filters carry EXIDE, masks do not)."""
+        """An id in the SIDH/SIDL/EID8/EID0 layout (filters carry EXIDE, masks do not),
+        written and noted in _cfg for the read-back."""
         if ext:
             sidh = (can_id >> 21) & 0xFF
             sidl = ((can_id >> 13) & 0xE0) | ((can_id >> 16) & 0x03)
             if is_filter:
                 sidl |= _EXIDE
-            self.write_regs(addr, sidh, sidl, (can_id >> 8) & 0xFF, can_id & 0xFF)
+            eid8 = (can_id >> 8) & 0xFF
+            eid0 = can_id & 0xFF
         else:
-            self.write_regs(addr, (can_id >> 3) & 0xFF, (can_id << 5) & 0xE0, 0, 0)
+            sidh = (can_id >> 3) & 0xFF
+            sidl = (can_id << 5) & 0xE0
+            eid8 = 0
+            eid0 = 0
+        cfg = self._cfg
+        cfg[addr] = sidh
+        cfg[addr + 1] = sidl
+        cfg[addr + 2] = eid8
+        cfg[addr + 3] = eid0
+        self.write_regs(addr, sidh, sidl, eid8, eid0)
+
+    def _read_block(self, addr, n):
+        """READ n registers from addr (auto-increment) in one transfer, into _r[2:2 + n]."""
+        w = self._w
+        w[0] = _READ
+        w[1] = addr
+        for i in range(2, 2 + n):
+            w[i] = 0
+        self._xfer(2 + n)
+
+    def _read_back(self, first, rxb0, rxb1):
+        """FAULT_NONE when every register init() wrote reads back what it wrote (from first,
+        RXF0 or CNF3, to CANINTE, and RXB0CTRL/RXB1CTRL), else FAULT_TIMING for CNF1-3 and
+        FAULT_CONFIG for the others. Called in configuration mode: masks and filters read 0
+        in any other. Every bit written to RXF0..CANINTE is one the chip implements (the
+        unimplemented SIDL bits are written 0), so those bytes must read back exactly; of
+        RXBnCTRL only the bits init() sets are compared, the others being read-only."""
+        self._read_block(first, _CANINTE + 1 - first)
+        r = self._r
+        cfg = self._cfg
+        base = 2 - first
+        for a in range(_CNF3, _CANINTE):
+            if r[base + a] != cfg[a]:
+                return FAULT_TIMING
+        for a in range(first, _CANINTE + 1):
+            # xC-xF between the filter blocks are not the driver's: BFPCTRL, TXRTSCTRL,
+            # TEC, REC, CANSTAT, CANCTRL
+            if a & 0x0C != 0x0C and r[base + a] != cfg[a]:
+                return FAULT_CONFIG
+        self._read_block(_RXB0CTRL, _RXB1CTRL + 1 - _RXB0CTRL)
+        if r[2] & _RXB0CTRL_SET != rxb0 or r[2 + _RXB1CTRL - _RXB0CTRL] & _RXB1CTRL_SET != rxb1:
+            return FAULT_CONFIG
+        return FAULT_NONE
 
     # -- frames ----------------------------------------------------------------------
     def send(self, can_id, data, n, ext=False, rtr=False):
@@ -306,15 +400,23 @@ class MCP2515:
         return self.int_pin is None or not self.int_pin.value()
 
     def recv(self, frame):
-        """Read one received frame into frame (a CanFrame); False when none waits."""
-        st = self.status()
-        if st & _ST_RX0IF:
-            b = 0
-        elif st & _ST_RX1IF:
-            b = 1
-        else:
+        """Read one received frame into frame (a CanFrame); False when none waits, and
+        when the two status reads disagree or the header is one no chip gives (both
+        counted in rx_garbled)."""
+        st = self.status() & (_ST_RX0IF | _ST_RX1IF)
+        if not st:
             return False
+        # RX STATUS bits 7:6 are RXB1 and RXB0 full: confirm before reading a buffer that
+        # still holds the frame read last (a new frame may fill one in between: only a
+        # buffer READ STATUS calls full and RX STATUS does not is a disagreement)
         w = self._w
+        w[0] = _RX_STATUS
+        w[1] = 0
+        self._xfer(2)
+        if st & ~(self._r[1] >> 6):
+            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+            return False
+        b = 0 if st & _ST_RX0IF else 1
         w[0] = _READ_RX[b]
         for i in range(1, 14):
             w[i] = 0
@@ -322,7 +424,7 @@ class MCP2515:
         r = self._r
         sidh = r[1]
         sidl = r[2]
-        if sidl & _SIDL_UNIMPLEMENTED:
+        if sidl & _SIDL_UNIMPLEMENTED or r[5] & _DLC_UNIMPLEMENTED:
             # not a chip's answer (a floating MISO reads 0xFF): dropped and counted; one
             # glitch is not a dead chip, so check() (soon: the caller asks for it) judges
             self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK

@@ -25,6 +25,14 @@ collected in ../shared/spec/hardware.md section 2 and the MCP2515 fact sheet):
   reset that long, ignoring SPI (SO is not driven, so every byte reads 0xFF). It is 0 by
   default: the chip answers at once.
 
+Two one-shot SPI faults for tests (a glitch on a wire, not chip state: armed until it
+strikes, a RESET does not clear it):
+- glitch_write(addr, xor): the next byte a WRITE or a BIT MODIFY stores at register addr
+  is stored with the bits of xor flipped (MOSI corrupted on the way in);
+- glitch_read(command, index, xor): the next transfer that begins with the instruction
+  byte command answers byte index with the bits of xor flipped (MISO corrupted on the
+  way out; the chip itself is unchanged).
+
 Reads and writes only move bytes through a preallocated register file, so a firmware tick
 that talks to this chip allocates nothing.
 """
@@ -167,6 +175,11 @@ class MCP2515Sim:
         self._txcache = [None, None, None]
         self.reset_hold_us = 0  # after a reset the chip ignores SPI this long
         self._held_until = -1
+        self._glitch_addr = -1  # glitch_write(): the register, the bits
+        self._glitch_wxor = 0
+        self._glitch_cmd = -1  # glitch_read(): the instruction, the byte, the bits
+        self._glitch_index = 0
+        self._glitch_rxor = 0
         self.reset()
 
     # -- the simulator's side -----------------------------------------------------------
@@ -235,6 +248,19 @@ class MCP2515Sim:
             return 0
         return self.osc_hz // (2 * (brp + 1) * (1 + prop + ps1 + ps2))
 
+    def glitch_write(self, addr, xor):
+        """The next byte a WRITE or BIT MODIFY stores at addr arrives with xor's bits
+        flipped (once)."""
+        self._glitch_addr = addr
+        self._glitch_wxor = xor
+
+    def glitch_read(self, command, index, xor):
+        """The next transfer beginning with the instruction byte command reads byte index
+        with xor's bits flipped (once)."""
+        self._glitch_cmd = command
+        self._glitch_index = index
+        self._glitch_rxor = xor
+
     def _bus_bitrate(self):
         return self.bus.bitrate if self.bus is not None else 500000
 
@@ -248,6 +274,12 @@ class MCP2515Sim:
 
     # -- SPI ---------------------------------------------------------------------------------
     def spi_transfer(self, wbuf, rbuf):
+        if self._glitch_cmd >= 0 and wbuf[0] == self._glitch_cmd and self._st == _ST_CMD:
+            self._glitch_cmd = -1
+            MCP2515Sim.spi_transfer(self, wbuf, rbuf)
+            if rbuf is not None and self._glitch_index < len(rbuf):
+                rbuf[self._glitch_index] ^= self._glitch_rxor
+            return
         regs = self.regs
         n = len(wbuf)
         if self._held_until >= 0:
@@ -308,6 +340,9 @@ class MCP2515Sim:
                     out = 0
                 self._ptr = (a + 1) & 0x7F
             elif st == _ST_WRITE:
+                if self._ptr == self._glitch_addr:
+                    self._glitch_addr = -1
+                    b ^= self._glitch_wxor
                 self._write(self._ptr, b)
                 self._ptr = (self._ptr + 1) & 0x7F
             elif st == _ST_CMD:
@@ -329,7 +364,11 @@ class MCP2515Sim:
             elif st == _ST_BM_DATA:
                 a = self._ptr
                 m = self._mask
-                self._write(a, (regs[a] & ~m) | (b & m))
+                v = (regs[a] & ~m) | (b & m)
+                if a == self._glitch_addr:
+                    self._glitch_addr = -1
+                    v ^= self._glitch_wxor
+                self._write(a, v)
                 self._st = _ST_IGNORE
             if rbuf is not None:
                 rbuf[i] = out
