@@ -74,7 +74,7 @@ class StoreTest(unittest.TestCase):
         Store(fs).load_events(again)
         self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
 
-    def test_state_is_replaced_atomically_and_survives_garbage(self):
+    def test_state_is_replaced_atomically_and_garbage_is_not_taken_for_none(self):
         fs = MemFS()
         store = Store(fs)
         self.assertEqual(store.load_state(), {})
@@ -82,6 +82,10 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(store.load_state(), {"boots": 3, "soc_q": 123})
         self.assertNotIn("state.tmp", fs.files)
         fs.files["state.json"] = bytearray(b"{not json")
+        with self.assertRaises(ValueError):  # the caller must not save over it
+            store.load_state()
+        store.set_aside()
+        self.assertEqual(bytes(fs.files["state.bad"]), b"{not json")
         self.assertEqual(store.load_state(), {})
 
 

@@ -25,6 +25,8 @@ WARN_CLEAR = const(8)  # what: warning
 DIP = const(9)  # what: DIP bits read at boot, value: bits in use (differs = change pending)
 RESET = const(10)  # what: button action, value: hold time ms
 EXCEPTION = const(11)  # what: where (tick stage), value: count
+# (at app.STAGE_STORE, storage trouble handled: value the store's error count, extra the
+# app.STORE_* operation when it starts failing, minus it when it works again)
 CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept)
 INPUT = const(13)  # what: input (passive/rsd), value: new level
 SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back; value

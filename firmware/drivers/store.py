@@ -6,20 +6,39 @@ behind a thin adapter in the board file; an in-memory one on the host).
 - Events are 20-byte binary records appended to two files in turn, each holding at
   most one log's worth; when the active file is full the other is truncated and takes
   over, so the flash always holds the newest records and no file grows without bound.
-  A record torn by a power cut mid-write is ignored at the next boot.
+  A record torn by a power cut mid-write is cut off at the next boot (the whole records
+  written to a temporary file renamed over it); if that fails the whole records still
+  load, and the cut is tried again before the next append.
 - The state (boot count, SOC, learned capacity, cycles) is JSON written to a temporary
   file and renamed over the old one: littlefs renames atomically, so a power cut leaves
   the old state or the new one, never a mix.
+- A file that does not exist is empty; any other error raises OSError (and bad state
+  content ValueError), so the caller can tell "nothing stored" from "not readable now"
+  and does not write over what it could not read.
 """
 
+import errno
 import json
 import struct
 
 _FMT = "<iiBBxxii"  # seq, t_ms, code, what, (pad), value, extra
 _SIZE = 20
 _FILES = ("events0.bin", "events1.bin")
+_EVENTS_TMP = "events.tmp"
 _STATE = "state.json"
 _STATE_TMP = "state.tmp"
+_STATE_BAD = "state.bad"
+
+
+def _read(fs, name):
+    """The file's bytes; None if it does not exist (any other OSError is raised)."""
+    try:
+        with fs.open(name, "rb") as f:
+            return f.read()
+    except OSError as e:
+        if e.args[0] == errno.ENOENT:
+            return None
+        raise
 
 
 class Store:
@@ -30,27 +49,40 @@ class Store:
         self.in_active = 0  # records in the active file
         self.flushed_seq = 0  # every record below this sequence number is on flash
         self.errors = 0
+        self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
 
     # -- events --------------------------------------------------------------------
-    def _read_file(self, name):
+    def _read_file(self, i):
         try:
-            with self.fs.open(name, "rb") as f:
-                data = f.read()
+            data = _read(self.fs, _FILES[i])
         except OSError:
+            return []
+        if data is None:
             return []
         whole = len(data) // _SIZE
         if whole * _SIZE != len(data):
-            # a record torn by a power cut: keep the whole ones so appends stay aligned
-            with self.fs.open(name, "wb") as f:
-                f.write(data[: whole * _SIZE])
+            # a record torn by a power cut: cut off so appends stay aligned; the whole
+            # ones load even if that fails (it is tried again before the next append)
+            try:
+                self._cut(i, data)
+            except OSError:
+                self.errors += 1
+                self.torn = i
         out = []
         for k in range(whole):
             out.append(struct.unpack_from(_FMT, data, k * _SIZE))
         return out
 
+    def _cut(self, i, data):
+        """File i without the torn record at its end: the whole records go to a temporary
+        file renamed over it, so a failure or a power cut leaves the old file, never less."""
+        with self.fs.open(_EVENTS_TMP, "wb") as f:
+            f.write(data[: len(data) // _SIZE * _SIZE])
+        self.fs.rename(_EVENTS_TMP, _FILES[i])
+
     def load_events(self, log):
         """Refill `log` with the newest records on flash; returns how many."""
-        files = [self._read_file(name) for name in _FILES]
+        files = [self._read_file(0), self._read_file(1)]
         records = files[0] + files[1]
         records.sort(key=lambda r: r[0])
         records = records[-log.size :]
@@ -65,6 +97,14 @@ class Store:
 
     def append_events(self, log):
         """Write the records logged since the last call; returns how many."""
+        if self.torn >= 0:
+            i = self.torn
+            data = _read(self.fs, _FILES[i]) or b""
+            if len(data) % _SIZE:
+                self._cut(i, data)
+            if i == self.active:
+                self.in_active = len(data) // _SIZE
+            self.torn = -1
         start = self.flushed_seq
         if start < log.oldest_seq():
             start = log.oldest_seq()  # overwritten before they could be written
@@ -90,12 +130,19 @@ class Store:
 
     # -- state ---------------------------------------------------------------------
     def load_state(self):
-        try:
-            with self.fs.open(_STATE, "r") as f:
-                state = json.loads(f.read())
-        except (OSError, ValueError):
+        """The state dict, {} if none was ever saved. Raises OSError if the file cannot be
+        read and ValueError if what it holds is not a state: never taken for "none"."""
+        data = _read(self.fs, _STATE)
+        if data is None:
             return {}
-        return state if type(state) is dict else {}
+        state = json.loads(data)
+        if type(state) is not dict:
+            raise ValueError("state")
+        return state
+
+    def set_aside(self):
+        """Keep a state that stays unreadable as state.bad; the next save starts afresh."""
+        self.fs.rename(_STATE, _STATE_BAD)
 
     def save_state(self, state):
         with self.fs.open(_STATE_TMP, "w") as f:

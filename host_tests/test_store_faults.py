@@ -1,0 +1,158 @@
+"""Persistence when the flash fails or holds bad data: nothing good is lost or overwritten,
+and a transient error heals (MemFS.fail makes the host flash fail on request)."""
+
+import unittest
+
+from support import logged, make_sim
+
+import app as app_module
+from bms import events as ev
+from boards.host import machine
+from boards.host.flash import MemFS
+from drivers.store import Store
+
+RATED_MAS = 100000 * 3600  # the default capacity
+LEARNED_MAS = 340000000
+
+
+def filled_log(n):
+    log = ev.EventLog()
+    for i in range(n):
+        log.log(i, ev.WARN, 0, i)
+    return log
+
+
+def seqs(fs, name):
+    data = fs.files[name]
+    return [int.from_bytes(data[k : k + 4], "little") for k in range(0, len(data), 20)]
+
+
+def latched_pack():
+    """A pack whose short circuit latched SCP (persisted), with a state on flash worth
+    keeping: a learned capacity, cycles and time without a full charge."""
+    sim = make_sim(
+        initial={"soc_pct": 60},
+        events=[
+            {"at_s": 4, "current_a": -20},
+            {"at_s": 10, "fault": "short_circuit"},
+            {"at_s": 12, "fault": "clear"},
+        ],
+    )
+    sim.run(15000)
+    pack = sim.packs[0]
+    st = pack.app.store.load_state()
+    st["soc_full"] = LEARNED_MAS
+    st["cycles"] = 17
+    st["no_full_s"] = 5000
+    pack.app.store.save_state(st)
+    return sim, pack, st
+
+
+def store_events(app):
+    """(value, extra) of the EXCEPTION events logged for the store."""
+    return [r[4:] for r in logged(app.events, ev.EXCEPTION, app_module.STAGE_STORE)]
+
+
+class BootRestoreTest(unittest.TestCase):
+    """Finding 1: a store error at boot never throws the good state away or saves over it."""
+
+    def test_a_torn_record_that_cannot_be_cut_loads_and_keeps_the_state(self):
+        sim, pack, st = latched_pack()
+        self.assertNotEqual(st["latched"], [])
+        first = pack.app.events.get(0)
+        fs = pack.flash
+        fs.files["events0.bin"].extend(b"\x01\x02\x03")  # a power cut mid-record
+        fs.fail("write", "events", times=-1)  # cutting it off fails, and so do appends
+        pack.power_on(machine.WDT_RESET)
+        app = pack.app
+        self.assertEqual(app.events.get(0), first)
+        self.assertEqual(app.state["boots"], st["boots"] + 1)
+        self.assertEqual(app.bms.engine.latched(), st["latched"])  # after a watchdog reset
+        st["boots"] += 1
+        self.assertEqual(app.store.load_state(), st)
+        # the records stay in RAM while the flash refuses them; logged once, counted
+        sim.run(sim.t_ms + 3000)
+        self.assertEqual(store_events(app), [(1, app_module.STORE_APPEND)])
+        self.assertEqual(app.store_errors, 4)  # at boot, then at the beats of 0, 1, 2 s
+        self.assertEqual(len(fs.files["events0.bin"]) % 20, 3)
+        fs.fail("write", "events", 0)
+        sim.run(sim.t_ms + 2000)
+        self.assertEqual(len(fs.files["events0.bin"]) % 20, 0)  # cut before appending
+        self.assertEqual(store_events(app)[-1], (4, -app_module.STORE_APPEND))
+        again = ev.EventLog()
+        Store(fs).load_events(again)
+        self.assertEqual(again.next_seq, app.events.next_seq)
+        for seq in range(again.next_seq):
+            self.assertEqual(again.get(seq), app.events.get(seq))
+
+    def test_a_state_read_error_at_boot_is_retried_never_saved_over(self):
+        sim, pack, st = latched_pack()
+        fs = pack.flash
+        before = bytes(fs.files["state.json"])
+        fs.fail("read", "state.json", times=2)  # at boot, and again at the end of start()
+        pack.power_on(machine.WDT_RESET)
+        app = pack.app
+        self.assertEqual(bytes(fs.files["state.json"]), before)
+        self.assertEqual(app.bms.engine.latched(), [])  # not known yet
+        self.assertEqual(store_events(app), [(1, app_module.STORE_STATE)])
+        self.assertEqual(app.store_errors, 2)
+        self.assertNotEqual(app.store_degraded, 0)
+        sim.run(sim.t_ms + 100)  # the first housekeeping beat reads it
+        self.assertEqual(
+            store_events(app), [(1, app_module.STORE_STATE), (2, -app_module.STORE_STATE)]
+        )
+        self.assertEqual(app.store_degraded, 0)
+        self.assertEqual(app.state["boots"], st["boots"] + 1)
+        self.assertEqual(app.bms.engine.latched(), st["latched"])
+        soc = app.bms.soc
+        self.assertEqual((soc.full_mas, soc.cycles), (LEARNED_MAS, 17))
+        self.assertGreaterEqual(app.bms.limits.no_full_s, 5000)
+        saved = app.store.load_state()
+        got = [saved[k] for k in ("boots", "soc_full", "cycles", "latched")]
+        self.assertEqual(got, [st["boots"] + 1, LEARNED_MAS, 17, st["latched"]])
+        self.assertGreaterEqual(saved["no_full_s"], 5000)
+
+    def test_a_state_that_stays_unreadable_is_set_aside_not_lost(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        garbled = b'{"boots": 4, "soc_q'
+        pack.flash.files["state.json"] = bytearray(garbled)
+        pack.power_on(machine.WDT_RESET)
+        self.assertEqual(bytes(pack.flash.files["state.json"]), garbled)
+        self.assertEqual(store_events(pack.app), [(1, app_module.STORE_STATE)])
+        sim.run(sim.t_ms + 1000)  # the beats at 0 and 1 s: four reads in a row so far
+        self.assertEqual(bytes(pack.flash.files["state.json"]), garbled)
+        self.assertEqual(pack.app.store_errors, 4)
+        sim.run(sim.t_ms + 1000)  # the fifth
+        self.assertEqual(bytes(pack.flash.files["state.bad"]), garbled)  # kept for a person
+        self.assertEqual(pack.app.store.load_state()["boots"], 1)  # a fresh one in its place
+        self.assertEqual(
+            store_events(pack.app),
+            [
+                (1, app_module.STORE_STATE),
+                (4, app_module.STORE_SET_ASIDE),
+                (4, -app_module.STORE_STATE),
+            ],
+        )
+
+
+class TornRecordTest(unittest.TestCase):
+    def test_a_torn_record_that_cannot_be_cut_still_loads_and_is_cut_before_appending(self):
+        fs = MemFS()
+        Store(fs).append_events(filled_log(5))
+        fs.files["events0.bin"].extend(b"\x01\x02\x03")  # a power cut mid-record
+        fs.fail("write", "events", times=2)  # the cut at the load and at the first append
+        log = ev.EventLog()
+        store = Store(fs)
+        self.assertEqual(store.load_events(log), 5)
+        self.assertEqual(store.errors, 1)
+        log.log(77, ev.BOOT, 1, 1)
+        with self.assertRaises(OSError):
+            store.append_events(log)
+        self.assertEqual(len(fs.files["events0.bin"]), 5 * 20 + 3)
+        self.assertEqual(store.append_events(log), 1)
+        self.assertEqual(seqs(fs, "events0.bin"), [0, 1, 2, 3, 4, 5])
+        self.assertNotIn("events.tmp", fs.files)
+        again = ev.EventLog()
+        Store(fs).load_events(again)
+        self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
