@@ -411,8 +411,8 @@ class App:
             changed = changed or b.engine.latched() != self._saved_latched
             # a state not read at boot is read first (see _save_state)
             if (b.started and (moved or due or changed)) or not self._state_read:
-                self._save_state(now)
-                self._last_save = now
+                if self._save_state(now):  # else still due: tried again at the next beat
+                    self._last_save = now
         except Exception:  # noqa: BLE001
             self.store_errors = (self.store_errors + 1) & _COUNT_MASK
 
@@ -478,16 +478,15 @@ class App:
             return False
         st = self.state
         b = self.bms
-        if b is not None and b.started:
+        started = b is not None and b.started
+        if started:
             soc = b.soc
+            latched = b.engine.latched()
             st["soc_q"] = soc.q_mas
             st["soc_full"] = soc.full_mas
             st["cycles"] = soc.cycles
             st["no_full_s"] = b.limits.no_full_s
-            self._saved_cpct = soc.cpct
-            self._saved_cal = soc.cal_count
-            self._saved_mode = b.mode
-            self._saved_latched = st["latched"] = b.engine.latched()
+            st["latched"] = latched
         if unlatch:
             st["latched"] = []
         try:
@@ -495,6 +494,11 @@ class App:
         except Exception:  # noqa: BLE001
             self._store_fail(now, STORE_SAVE)
             return False
+        if started:  # what is on flash now: housekeeping saves again when it changes
+            self._saved_cpct = soc.cpct
+            self._saved_cal = soc.cal_count
+            self._saved_mode = b.mode
+            self._saved_latched = latched
         if self.store_degraded:
             self._store_ok(now, STORE_SAVE)
         return True

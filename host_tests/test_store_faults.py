@@ -156,3 +156,41 @@ class TornRecordTest(unittest.TestCase):
         again = ev.EventLog()
         Store(fs).load_events(again)
         self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
+
+
+class SaveFaultTest(unittest.TestCase):
+    """Finding 2: a failed state save is not recorded as saved; the next beat tries again."""
+
+    def test_a_failed_save_of_a_latch_is_retried_at_the_next_beat(self):
+        sim = make_sim(
+            initial={"soc_pct": 60},
+            events=[{"at_s": 4, "current_a": -20}, {"at_s": 10, "fault": "short_circuit"}],
+        )
+        sim.run(9000)
+        pack = sim.packs[0]
+        app = pack.app
+        pack.flash.fail("write", "state")  # the save that follows the latch
+        sim.run(10000)
+        latched = app.bms.engine.latched()
+        self.assertNotEqual(latched, [])
+        self.assertEqual(app.store.load_state()["latched"], [])
+        self.assertEqual(app.store_errors, 1)
+        sim.run(11000)
+        self.assertEqual(app.store.load_state()["latched"], latched)
+        self.assertEqual(
+            store_events(app), [(1, app_module.STORE_SAVE), (1, -app_module.STORE_SAVE)]
+        )
+        sim.run(12000)  # the record of it working again reaches flash
+        syncs = pack.flash.syncs
+        sim.run(20000)  # saved: nothing more to write
+        self.assertEqual(pack.flash.syncs, syncs)
+
+    def test_a_failed_periodic_save_is_retried_at_the_next_beat(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        app = pack.app
+        sim.run(599000)
+        pack.flash.fail("write", "state", times=2)
+        sim.run(602000)
+        self.assertEqual(app.store_errors, 2)  # at 600 and 601 s
+        self.assertEqual(app._last_save, 602000)
