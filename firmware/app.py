@@ -464,10 +464,12 @@ class App:
             try:
                 self.store.append_events(log)
             except Exception:  # noqa: BLE001 - the records wait in RAM for the next beat
-                self._store_fail(now, STORE_APPEND)
+                # the event files not read at boot are read first (Store.append_events)
+                self._store_fail(now, STORE_APPEND if self.store.loaded else STORE_EVENTS)
                 return
             self._last_flush = now
             if self.store_degraded:
+                self._store_ok(now, STORE_EVENTS)
                 self._store_ok(now, STORE_APPEND)
 
     def _save_state(self, now, unlatch=False):

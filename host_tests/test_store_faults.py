@@ -194,3 +194,82 @@ class SaveFaultTest(unittest.TestCase):
         sim.run(602000)
         self.assertEqual(app.store_errors, 2)  # at 600 and 601 s
         self.assertEqual(app._last_save, 602000)
+
+
+class EventFileFaultTest(unittest.TestCase):
+    """Finding 5: a failed rotation or read never costs the newest records or reuses a
+    sequence number."""
+
+    def test_a_failed_rotation_keeps_the_active_file_and_its_retry_the_newest_records(self):
+        fs = MemFS()
+        store = Store(fs, per_file=4)
+        log = filled_log(8)
+        store.append_events(log)  # events0: 0-3, events1: 4-7 (active, full)
+        fs.fail("write", "events0.bin")  # truncating the next file fails
+        log.log(8, ev.WARN, 0, 8)
+        with self.assertRaises(OSError):
+            store.append_events(log)
+        self.assertEqual((store.active, store.in_active), (1, 4))
+        self.assertEqual(store.append_events(log), 1)
+        self.assertEqual(seqs(fs, "events0.bin"), [8])
+        self.assertEqual(seqs(fs, "events1.bin"), [4, 5, 6, 7])
+
+    def test_a_read_error_blocks_appending_until_a_load_succeeds(self):
+        fs = MemFS()
+        Store(fs, per_file=4).append_events(filled_log(10))  # events0: 8, 9; events1: 4-7
+        fs.fail("read", "events0.bin", times=2)  # at boot and at the first append
+        log = ev.EventLog()
+        store = Store(fs, per_file=4)
+        with self.assertRaises(OSError):
+            store.load_events(log)
+        self.assertEqual(store.errors, 1)
+        log.log(100, ev.BOOT, 1, 1)
+        log.log(101, ev.DIP, 0, 0)
+        with self.assertRaises(OSError):  # the load again, first: still failing
+            store.append_events(log)
+        self.assertEqual(seqs(fs, "events0.bin"), [8, 9])
+        self.assertEqual(seqs(fs, "events1.bin"), [4, 5, 6, 7])
+        self.assertEqual(store.append_events(log), 2)  # loaded: the two follow the flash's
+        self.assertEqual(seqs(fs, "events0.bin"), [8, 9, 10, 11])
+        self.assertEqual(log.get(10)[1:3], (100, ev.BOOT))
+        self.assertEqual(log.get(9), filled_log(10).get(9))
+        again = ev.EventLog()
+        Store(fs, per_file=4).load_events(again)
+        self.assertEqual((again.oldest_seq(), again.next_seq), (0, 12))
+        self.assertEqual(again.get(11)[1:3], (101, ev.DIP))
+
+    def test_a_failed_append_is_rewritten_not_lost(self):
+        fs = MemFS()
+        store = Store(fs, per_file=4)
+        log = filled_log(3)
+        store.append_events(log)
+        for i in range(3, 6):
+            log.log(i, ev.WARN, 0, i)
+        fs.fail("write", "events1.bin")  # 3 fits in events0, 4 and 5 go to events1: fails
+        with self.assertRaises(OSError):
+            store.append_events(log)
+        self.assertEqual(store.flushed_seq, 4)  # what reached flash is not written again
+        store.append_events(log)
+        self.assertEqual(seqs(fs, "events0.bin"), [0, 1, 2, 3])
+        self.assertEqual(seqs(fs, "events1.bin"), [4, 5])
+
+    def test_an_event_read_error_at_boot_heals_in_housekeeping(self):
+        sim = make_sim()
+        sim.run(3000)
+        pack = sim.packs[0]
+        old = pack.app.store.flushed_seq  # the records on flash
+        pack.flash.fail("read", "events1.bin", times=2)  # at boot and the first beat
+        pack.power_on(machine.WDT_RESET)
+        app = pack.app
+        self.assertEqual(app.events.get(0)[2], ev.EXCEPTION)  # nothing loaded: renumbered later
+        sim.run(sim.t_ms + 1000)
+        self.assertEqual(
+            store_events(app), [(1, app_module.STORE_EVENTS), (2, -app_module.STORE_EVENTS)]
+        )
+        self.assertEqual(app.events.get(old)[2:4], (ev.EXCEPTION, app_module.STAGE_STORE))
+        self.assertEqual(app.events.get(old + 1)[2:4], (ev.BOOT, machine.WDT_RESET))
+        sim.run(sim.t_ms + 1000)  # the record of it working again reaches flash too
+        again = ev.EventLog()
+        Store(pack.flash).load_events(again)
+        self.assertEqual(again.next_seq, app.events.next_seq)
+        self.assertEqual(again.get(old + 1), app.events.get(old + 1))

@@ -6,6 +6,9 @@ behind a thin adapter in the board file; an in-memory one on the host).
 - Events are 20-byte binary records appended to two files in turn, each holding at
   most one log's worth; when the active file is full the other is truncated and takes
   over, so the flash always holds the newest records and no file grows without bound.
+  Appending needs to know what the files hold: after a read error (not a missing file)
+  it waits, counted, for a load that succeeds, rather than reuse sequence numbers or
+  truncate the file with the newest records.
   A record torn by a power cut mid-write is cut off at the next boot (the whole records
   written to a temporary file renamed over it); if that fails the whole records still
   load, and the cut is tried again before the next append.
@@ -49,14 +52,12 @@ class Store:
         self.in_active = 0  # records in the active file
         self.flushed_seq = 0  # every record below this sequence number is on flash
         self.errors = 0
+        self.loaded = True  # False after a load that failed: appending waits for one
         self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
 
     # -- events --------------------------------------------------------------------
     def _read_file(self, i):
-        try:
-            data = _read(self.fs, _FILES[i])
-        except OSError:
-            return []
+        data = _read(self.fs, _FILES[i])
         if data is None:
             return []
         whole = len(data) // _SIZE
@@ -81,22 +82,38 @@ class Store:
         self.fs.rename(_EVENTS_TMP, _FILES[i])
 
     def load_events(self, log):
-        """Refill `log` with the newest records on flash; returns how many."""
-        files = [self._read_file(0), self._read_file(1)]
+        """Refill `log` with the newest records on flash; returns how many. Records the
+        log already holds (logged after a load failed) follow them with the next sequence
+        numbers, to be written by the next append. Raises OSError if a file cannot be
+        read: `log` is left as it was and append_events loads first."""
+        self.loaded = False
+        try:
+            files = [self._read_file(0), self._read_file(1)]
+        except OSError:
+            self.errors += 1
+            raise
+        held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
         records = files[0] + files[1]
         records.sort(key=lambda r: r[0])
         records = records[-log.size :]
+        log.next_seq = 0
         for seq, t_ms, code, what, value, extra in records:
             log.next_seq = seq
             log.log(t_ms, code, what, value, extra)
+        self.flushed_seq = log.next_seq
+        for r in held:
+            log.log(r[1], r[2], r[3], r[4], r[5])
         last = [f[-1][0] if f else -1 for f in files]
         self.active = 0 if last[0] >= last[1] else 1
         self.in_active = len(files[self.active])
-        self.flushed_seq = log.next_seq
+        self.loaded = True
         return len(records)
 
     def append_events(self, log):
-        """Write the records logged since the last call; returns how many."""
+        """Write the records logged since the last call; returns how many. Raises OSError
+        (what did not reach flash goes with the next call)."""
+        if not self.loaded:
+            self.load_events(log)
         if self.torn >= 0:
             i = self.torn
             data = _read(self.fs, _FILES[i]) or b""
@@ -112,20 +129,27 @@ class Store:
         seq = start
         while seq < log.next_seq:
             if self.in_active >= self.per_file:
-                self.active ^= 1
-                self.fs.open(_FILES[self.active], "wb").close()
+                # the other file takes over once truncated: if that fails, a retry must
+                # not find it active and truncate this one, which holds the newest records
+                other = self.active ^ 1
+                self.fs.open(_FILES[other], "wb").close()
+                self.active = other
                 self.in_active = 0
             n = min(log.next_seq - seq, self.per_file - self.in_active)
             buf = bytearray(n * _SIZE)
             for k in range(n):
                 _seq, t_ms, code, what, value, extra = log.get(seq + k)
                 struct.pack_into(_FMT, buf, k * _SIZE, seq + k, t_ms, code, what, value, extra)
-            with self.fs.open(_FILES[self.active], "ab") as f:
-                f.write(buf)
+            try:
+                with self.fs.open(_FILES[self.active], "ab") as f:
+                    f.write(buf)
+            except OSError:
+                self.torn = self.active  # a part may have landed: cut and counted first
+                raise
             self.in_active += n
             seq += n
             written += n
-        self.flushed_seq = seq
+            self.flushed_seq = seq
         return written
 
     # -- state ---------------------------------------------------------------------
