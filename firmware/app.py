@@ -57,6 +57,42 @@ COMM_POLL_MS = const(5)
 CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
+# what a persisted state may hold: key -> the range of its int (of each int in the list,
+# for latched: [row, state, ...]); anything else is dropped at load, never used (a float
+# cycles made a protocol encoder raise at every poll, a string boots the boot itself).
+# Below 2**30: a small int on every port.
+_STATE_RANGES = {
+    "boots": (0, _COUNT_MASK),
+    "soc_q": (0, _COUNT_MASK),
+    "soc_full": (1, _COUNT_MASK),
+    "cycles": (0, _COUNT_MASK),
+    "no_full_s": (0, _COUNT_MASK),
+    "latched": (0, 255),
+}
+
+
+def _in_range(v, r):
+    return type(v) is int and r[0] <= v <= r[1]
+
+
+def checked_state(raw):
+    """The keys of a persisted state whose values have the right type and range, and
+    how many others were dropped."""
+    st = {}
+    for key in raw:
+        v = raw[key]
+        r = _STATE_RANGES.get(key)
+        if r is None:
+            continue
+        if key == "latched":
+            ok = type(v) is list and all(_in_range(x, r) for x in v)
+        else:
+            ok = _in_range(v, r)
+        if ok:
+            st[key] = v
+    return st, len(raw) - len(st)
+
+
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
 
@@ -115,7 +151,7 @@ class App:
         self.fets.off()
         self.dry.open_all()
         self.state = self._restore(now)
-        boots = self.state.get("boots", 0) + 1
+        boots = (self.state.get("boots", 0) + 1) & _COUNT_MASK
         self.state["boots"] = boots
         self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
         if self._overrides:
@@ -174,8 +210,8 @@ class App:
         return {} if st is None else st
 
     def _load_state(self, now):
-        """The persisted state, or None if it cannot be read now (housekeeping tries
-        again; until then nothing is saved over it)."""
+        """The persisted state, its values checked, or None if it cannot be read now
+        (housekeeping tries again; until then nothing is saved over it)."""
         try:
             st = self.store.load_state()
         except ValueError:  # read, but not a state
@@ -185,6 +221,10 @@ class App:
         if st is None:
             self._store_fail(now, STORE_STATE)
             return None
+        st, dropped = checked_state(st)
+        if dropped:
+            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
+            self.events.log(now, ev.CONFIG, ev.CONFIG_STATE, dropped)
         self._state_read = True
         if self.store_degraded:
             self._store_ok(now, STORE_STATE)
@@ -211,7 +251,7 @@ class App:
         st = self._load_state(now)
         if st is None:
             return False
-        st["boots"] = st.get("boots", 0) + 1
+        st["boots"] = (st.get("boots", 0) + 1) & _COUNT_MASK
         self.state = st
         self._take_state(now)
         return True

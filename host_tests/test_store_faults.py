@@ -1,6 +1,7 @@
 """Persistence when the flash fails or holds bad data: nothing good is lost or overwritten,
 and a transient error heals (MemFS.fail makes the host flash fail on request)."""
 
+import json
 import unittest
 
 from support import logged, make_sim
@@ -273,3 +274,103 @@ class EventFileFaultTest(unittest.TestCase):
         Store(pack.flash).load_events(again)
         self.assertEqual(again.next_seq, app.events.next_seq)
         self.assertEqual(again.get(old + 1), app.events.get(old + 1))
+
+
+class StateFormatTest(unittest.TestCase):
+    """Finding 6: the state carries a version and a CRC; old files still load."""
+
+    def test_the_state_is_written_with_a_version_and_a_crc(self):
+        fs = MemFS()
+        store = Store(fs)
+        store.save_state({"boots": 3})
+        text = bytes(fs.files["state.json"]).decode()
+        self.assertTrue(text.startswith('{"v": 1, "state": {"boots": 3}, "crc": '), text)
+        self.assertEqual(json.loads(text)["state"], {"boots": 3})  # still JSON for people
+        self.assertEqual(store.load_state(), {"boots": 3})
+
+    def test_a_file_before_the_version_still_loads(self):
+        fs = MemFS()
+        fs.files["state.json"] = bytearray(b'{"boots": 3, "soc_q": 123}')
+        self.assertEqual(Store(fs).load_state(), {"boots": 3, "soc_q": 123})
+
+    def test_a_changed_byte_fails_the_crc(self):
+        fs = MemFS()
+        store = Store(fs)
+        store.save_state({"boots": 3, "soc_q": 123})
+        good = bytes(fs.files["state.json"])
+        fs.files["state.json"] = bytearray(good.replace(b"123", b"923"))
+        with self.assertRaises(ValueError):
+            store.load_state()
+        for bad in (b'{"v": 2, "state": {}}', b"[1, 2]", b"{not json", b""):
+            fs.files["state.json"] = bytearray(bad)
+            with self.assertRaises(ValueError):
+                store.load_state()
+        del fs.files["state.json"]
+        self.assertEqual(store.load_state(), {})  # none at all: a first boot
+
+    def test_the_crc_without_binascii_is_the_same(self):
+        import binascii
+
+        from drivers import store
+
+        for data in (b"", b"123456789", b'{"boots": 3}'):
+            self.assertEqual(store._crc32(data), binascii.crc32(data))
+
+
+class StateValuesTest(unittest.TestCase):
+    """Finding 6: restored values of the wrong type or range are dropped, never used."""
+
+    def test_bad_values_are_dropped_counted_and_logged(self):
+        sim = make_sim(initial={"soc_pct": 60})
+        pack = sim.packs[0]
+        bad = {
+            "boots": "7",
+            "soc_q": 100000000,
+            "soc_full": 350000000,
+            "cycles": 2.5,
+            "no_full_s": -4,
+            "latched": {"14": 3},
+            "mystery": 1,
+        }
+        pack.flash.files["state.json"] = bytearray(json.dumps(bad).encode())
+        pack.power_on(machine.WDT_RESET)
+        app = pack.app
+        self.assertEqual(app.state["boots"], 1)
+        self.assertEqual(logged(app.events, ev.CONFIG, ev.CONFIG_STATE)[0][4], 5)
+        self.assertEqual(app.bms.limits.no_full_s, 0)
+        sim.run(sim.t_ms + 1000)
+        soc = app.bms.soc
+        self.assertEqual((soc.full_mas, soc.cycles, type(soc.cycles)), (350000000, 0, int))
+        self.assertEqual(app.bms.engine.latched(), [])
+        saved = app.store.load_state()
+        self.assertEqual(
+            sorted(saved), ["boots", "cycles", "latched", "no_full_s", "soc_full", "soc_q"]
+        )
+        self.assertEqual((saved["boots"], saved["cycles"]), (1, 0))
+        self.assertTrue(bytes(pack.flash.files["state.json"]).startswith(b'{"v": 1, '))
+
+    def test_a_float_cycle_count_never_reaches_the_inverter(self):
+        sim = make_sim(initial={"soc_pct": 60}, inverter="growatt", dip="0000010")
+        pack = sim.packs[0]
+        st = {"boots": 2, "soc_q": 200000000, "soc_full": RATED_MAS, "cycles": 2.5}
+        pack.flash.files["state.json"] = bytearray(json.dumps(st).encode())
+        pack.power_on()
+        sim.run(sim.t_ms + 5000)
+        self.assertEqual(pack.app.exceptions, 0)  # every request answered (cycles in 0x311)
+        self.assertEqual(sim.inverter.ccl_ma, 50000)  # it heard the answers
+        self.assertEqual(pack.app.bms.soc.cycles, 0)
+
+    def test_values_at_the_edges_of_their_range(self):
+        top = (1 << 30) - 1
+        cases = (
+            ({"boots": top}, {"boots": top}),
+            ({"boots": top + 1}, {}),
+            ({"cycles": -1, "no_full_s": 0}, {"no_full_s": 0}),
+            ({"soc_full": 0}, {}),
+            ({"latched": [14, 3]}, {"latched": [14, 3]}),
+            ({"latched": [14, 3.0]}, {}),
+            ({"latched": [14, 256]}, {}),
+            ({"boots": True}, {}),
+        )
+        for raw, kept in cases:
+            self.assertEqual(app_module.checked_state(raw), (kept, len(raw) - len(kept)), raw)

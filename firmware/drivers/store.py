@@ -14,7 +14,9 @@ behind a thin adapter in the board file; an in-memory one on the host).
   load, and the cut is tried again before the next append.
 - The state (boot count, SOC, learned capacity, cycles) is JSON written to a temporary
   file and renamed over the old one: littlefs renames atomically, so a power cut leaves
-  the old state or the new one, never a mix.
+  the old state or the new one, never a mix. The file carries a version and a CRC of
+  the state's JSON, {"v": 1, "state": {...}, "crc": N}, so corrupt data is refused
+  rather than used; a file written before them (the bare state) still loads.
 - A file that does not exist is empty; any other error raises OSError (and bad state
   content ValueError), so the caller can tell "nothing stored" from "not readable now"
   and does not write over what it could not read.
@@ -24,6 +26,8 @@ import errno
 import json
 import struct
 
+from micropython import const
+
 _FMT = "<iiBBxxii"  # seq, t_ms, code, what, (pad), value, extra
 _SIZE = 20
 _FILES = ("events0.bin", "events1.bin")
@@ -31,6 +35,29 @@ _EVENTS_TMP = "events.tmp"
 _STATE = "state.json"
 _STATE_TMP = "state.tmp"
 _STATE_BAD = "state.bad"
+_HEAD = '{"v": 1, "state": '
+_TAIL = ', "crc": '
+_CRC_MASK = const(0x3FFFFFFF)  # 30 bits: a small int on every port
+
+
+def _crc32(data, crc=0):
+    """binascii.crc32, for a port built without it (only a save or a load runs it)."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = crc >> 1 ^ (0xEDB88320 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+try:
+    from binascii import crc32
+except ImportError:
+    crc32 = _crc32
+
+
+def _crc(text):
+    return crc32(text.encode()) & _CRC_MASK
 
 
 def _read(fs, name):
@@ -159,9 +186,16 @@ class Store:
         data = _read(self.fs, _STATE)
         if data is None:
             return {}
-        state = json.loads(data)
-        if type(state) is not dict:
-            raise ValueError("state")
+        text = data.decode()
+        if text.startswith(_HEAD):
+            end = text.rfind(_TAIL)
+            body = text[len(_HEAD) : end]
+            if end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
+                raise ValueError("state CRC")
+            text = body
+        state = json.loads(text)
+        if type(state) is not dict or "v" in state:
+            raise ValueError("state")  # not one, or of a version this firmware does not know
         return state
 
     def set_aside(self):
@@ -169,6 +203,7 @@ class Store:
         self.fs.rename(_STATE, _STATE_BAD)
 
     def save_state(self, state):
+        body = json.dumps(state)
         with self.fs.open(_STATE_TMP, "w") as f:
-            f.write(json.dumps(state))
+            f.write("%s%s%s%d}" % (_HEAD, body, _TAIL, _crc(body)))
         self.fs.rename(_STATE_TMP, _STATE)

@@ -594,6 +594,7 @@ _STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", 
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")
+_CONFIG = ("accepted", "refused", "state_dropped")
 # by the bit of bms.limits' LIM_* flags
 _LIMITS = (None, "force_charge", "full_charge_request", None, "float")
 
@@ -642,7 +643,7 @@ def event_dict(record):
     elif code == ev.DIP:
         out["what"] = _bits(what)
     elif code == ev.CONFIG:
-        out["what"] = "refused" if what else "accepted"
+        out["what"] = _name(_CONFIG, what)
     return out
 
 
