@@ -43,11 +43,56 @@ STAGE_LED = const(4)
 STAGE_BOOT = const(5)
 STAGE_STORE = const(6)
 STAGE_COMMS = const(7)
+# the storage operations, in the EXCEPTION events of STAGE_STORE: extra is the operation
+# when it starts failing and minus it when it works again (value: store_errors); a
+# failure is retried at the next housekeeping beat, logged once, counted every time
+STORE_EVENTS = const(1)  # reading the event files
+STORE_STATE = const(2)  # reading the state
+STORE_SAVE = const(3)  # writing the state
+STORE_APPEND = const(4)  # writing events
+STORE_SET_ASIDE = const(5)  # a state that stayed unreadable kept as state.bad (once)
+_BAD_READS = const(5)  # reads in a row of a state that is not one before it is set aside
 # on a board, the longest sleep between polls: the UART's receive buffer and the CAN
 # controller's two receive buffers must be emptied before they overflow
 COMM_POLL_MS = const(5)
 CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
+
+# what a persisted state may hold: key -> the range of its int (of each int in the list,
+# for latched: [row, state, ...]); anything else is dropped at load, never used (a float
+# cycles made a protocol encoder raise at every poll, a string boots the boot itself).
+# Below 2**30: a small int on every port.
+_STATE_RANGES = {
+    "boots": (0, _COUNT_MASK),
+    "soc_q": (0, _COUNT_MASK),
+    "soc_full": (1, _COUNT_MASK),
+    "cycles": (0, _COUNT_MASK),
+    "no_full_s": (0, _COUNT_MASK),
+    "latched": (0, 255),
+}
+
+
+def _in_range(v, r):
+    return type(v) is int and r[0] <= v <= r[1]
+
+
+def checked_state(raw):
+    """The keys of a persisted state whose values have the right type and range, and
+    how many others were dropped."""
+    st = {}
+    for key in raw:
+        v = raw[key]
+        r = _STATE_RANGES.get(key)
+        if r is None:
+            continue
+        if key == "latched":
+            ok = type(v) is list and all(_in_range(x, r) for x in v)
+        else:
+            ok = _in_range(v, r)
+        if ok:
+            st[key] = v
+    return st, len(raw) - len(st)
+
 
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
@@ -97,14 +142,17 @@ class App:
         self._can_failed = False
         self._can_retry_at = 0
         self.store_errors = 0
+        self.store_degraded = 0  # 1 << STORE_* of the storage operations failing now
+        self._state_read = False  # the state on flash was read (or there is none)
+        self._bad_reads = 0
         self.implausible = 0  # front-end readings refused as outside physics
 
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
         self.fets.off()
         self.dry.open_all()
-        self.state = self._restore()
-        boots = self.state.get("boots", 0) + 1
+        self.state = self._restore(now)
+        boots = (self.state.get("boots", 0) + 1) & _COUNT_MASK
         self.state["boots"] = boots
         self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
         if self._overrides:
@@ -113,13 +161,8 @@ class App:
                 self.events.log(now, ev.CONFIG, 0, len(self._overrides))
             except ConfigError:
                 self.events.log(now, ev.CONFIG, 1, len(self._overrides))
-        self.bms = Bms(self.cfg, self.events, self._stored_soc())
-        self.bms.limits.no_full_s = self.state.get("no_full_s", 0)
-        # faults that need a person survive a watchdog reset; a power cycle is that person
-        if self.board.reset_cause() == PWRON_RESET:
-            self.state["latched"] = []
-        else:
-            self.bms.engine.restore_latched(self.state.get("latched", []), now)
+        self.bms = Bms(self.cfg, self.events)
+        self._take_state(now)
         self._saved_latched = self.bms.engine.latched()
         self.dip = self.panel.read_dip()
         self.protocol = dipsw.effective_protocol(self.dip)
@@ -140,7 +183,7 @@ class App:
         self._next_house = now
         self._last_flush = now
         self._last_save = now
-        self._save_state()
+        self._save_state(now)
 
     def _afe_setup(self, now, reprobe=False):
         """Find the front end, give it our configuration (read back), hand it the FETs.
@@ -157,14 +200,94 @@ class App:
             self.events.log(now, ev.SENSOR, 1 if ok else 0, afe.errors)
         return ok
 
-    def _restore(self):
-        """The persisted state and event log; storage trouble never stops a boot."""
+    def _restore(self, now):
+        """The persisted event log and state, each on its own: storage trouble never stops
+        a boot, and a state that could not be read is not saved over (see _save_state)."""
         try:
             self.store.load_events(self.events)
-            return self.store.load_state()
         except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
+            self._store_fail(now, STORE_EVENTS)
+        st = self._load_state(now)
+        return {} if st is None else st
+
+    def _load_state(self, now):
+        """The persisted state, its values checked, or None if it cannot be read now
+        (housekeeping tries again; until then nothing is saved over it)."""
+        try:
+            st = self.store.load_state()
+        except ValueError:  # read, but not a state
+            st = self._set_aside(now)
+        except Exception:  # noqa: BLE001
+            st = None
+        if st is None:
+            self._store_fail(now, STORE_STATE)
+            return None
+        st, dropped = checked_state(st)
+        if dropped:
             self.store_errors = (self.store_errors + 1) & _COUNT_MASK
-            return {}
+            self.events.log(now, ev.CONFIG, ev.CONFIG_STATE, dropped)
+        self._state_read = True
+        if self.store_degraded:
+            self._store_ok(now, STORE_STATE)
+        return st
+
+    def _set_aside(self, now):
+        """A misread passes, bad content stays: after _BAD_READS reads in a row it is kept
+        as state.bad, and {} returned so that the state is saved again (a pack without
+        one forgets its latched faults at a watchdog reset). None until then."""
+        self._bad_reads += 1
+        if self._bad_reads < _BAD_READS:
+            return None
+        try:
+            self.store.set_aside()
+        except Exception:  # noqa: BLE001
+            return None
+        self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, STORE_SET_ASIDE)
+        return {}
+
+    def _adopt_state(self, now):
+        """Read the state that could not be read at boot, and take it as the boot would
+        have (latched faults after a watchdog reset, learned capacity, cycles, time
+        without a full charge); returns whether it was read."""
+        st = self._load_state(now)
+        if st is None:
+            return False
+        st["boots"] = (st.get("boots", 0) + 1) & _COUNT_MASK
+        self.state = st
+        self._take_state(now)
+        return True
+
+    def _take_state(self, now):
+        """Hand the persisted state to the core, at boot or later (see _adopt_state): a
+        core that has started keeps the charge it counted and takes the rest."""
+        st = self.state
+        b = self.bms
+        stored = self._stored_soc()
+        if not b.started:
+            b.stored_soc = stored
+        elif stored is not None:
+            b.soc.restore(stored[1], stored[2])
+        b.limits.no_full_s += st.get("no_full_s", 0)
+        # faults that need a person survive a watchdog reset; a power cycle is that person
+        if self.board.reset_cause() == PWRON_RESET:
+            st["latched"] = []
+        else:
+            b.engine.restore_latched(st.get("latched", []), now)
+
+    def _store_fail(self, now, op):
+        """A storage operation failed: counted, and logged when it starts failing (a flash
+        that keeps failing must not flood the event log)."""
+        self.store_errors = (self.store_errors + 1) & _COUNT_MASK
+        bit = 1 << op
+        if not self.store_degraded & bit:
+            self.store_degraded |= bit
+            self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, op)
+
+    def _store_ok(self, now, op):
+        bit = 1 << op
+        if self.store_degraded & bit:
+            self.store_degraded &= ~bit
+            self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, -op)
 
     def _stored_soc(self):
         st = self.state
@@ -294,8 +417,7 @@ class App:
             afe.set_balancing(b.balancer.mask)
         if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
             b.restart = False
-            self.state["latched"] = []
-            self.store.save_state(self.state)
+            self._save_state(now, True)
             self.board.restart()
         self.ticks = (self.ticks + 1) & _COUNT_MASK
         # healthy: a valid reading, or the sensor failure already latched (the safe state
@@ -333,9 +455,10 @@ class App:
             due = ticks.diff(now, self._last_save) >= _STATE_SAVE_MS
             changed = soc.cal_count != self._saved_cal or b.mode != self._saved_mode
             changed = changed or b.engine.latched() != self._saved_latched
-            if b.started and (moved or due or changed):
-                self._save_state()
-                self._last_save = now
+            # a state not read at boot is read first (see _save_state)
+            if (b.started and (moved or due or changed)) or not self._state_read:
+                if self._save_state(now):  # else still due: tried again at the next beat
+                    self._last_save = now
         except Exception:  # noqa: BLE001
             self.store_errors = (self.store_errors + 1) & _COUNT_MASK
 
@@ -384,26 +507,49 @@ class App:
                 urgent = True
                 break
         if urgent or ticks.diff(now, self._last_flush) >= _EVENT_FLUSH_MS:
-            self.store.append_events(log)
+            try:
+                self.store.append_events(log)
+            except Exception:  # noqa: BLE001 - the records wait in RAM for the next beat
+                # the event files not read at boot are read first (Store.append_events)
+                self._store_fail(now, STORE_APPEND if self.store.loaded else STORE_EVENTS)
+                return
             self._last_flush = now
+            if self.store_degraded:
+                self._store_ok(now, STORE_EVENTS)
+                self._store_ok(now, STORE_APPEND)
 
-    def _save_state(self):
+    def _save_state(self, now, unlatch=False):
+        """The state to flash (unlatch: with no latched faults, for a clean restart);
+        returns whether it got there. A state that could not be read is never saved
+        over: it is read first."""
+        if not self._state_read and not self._adopt_state(now):
+            return False
         st = self.state
         b = self.bms
-        if b is not None and b.started:
+        started = b is not None and b.started
+        if started:
             soc = b.soc
+            latched = b.engine.latched()
             st["soc_q"] = soc.q_mas
             st["soc_full"] = soc.full_mas
             st["cycles"] = soc.cycles
             st["no_full_s"] = b.limits.no_full_s
-            self._saved_cpct = soc.cpct
-            self._saved_cal = soc.cal_count
-            self._saved_mode = b.mode
-            self._saved_latched = st["latched"] = b.engine.latched()
+            st["latched"] = latched
+        if unlatch:
+            st["latched"] = []
         try:
             self.store.save_state(st)
         except Exception:  # noqa: BLE001
-            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
+            self._store_fail(now, STORE_SAVE)
+            return False
+        if started:  # what is on flash now: housekeeping saves again when it changes
+            self._saved_cpct = soc.cpct
+            self._saved_cal = soc.cal_count
+            self._saved_mode = b.mode
+            self._saved_latched = latched
+        if self.store_degraded:
+            self._store_ok(now, STORE_SAVE)
+        return True
 
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot

@@ -422,7 +422,7 @@ class PersistTest(unittest.TestCase):
         sim.run(5000)
         pack = sim.packs[0]
         pack.app.bms.limits.no_full_s = 12345
-        pack.app._save_state()
+        pack.app._save_state(pack.clock.ticks_ms())
         pack.power_off()
         pack.power_on()
         self.assertEqual(pack.app.bms.limits.no_full_s, 12345)

@@ -1,5 +1,6 @@
 """Persistence: the event log and the state survive reboots and power cuts."""
 
+import errno
 import unittest
 
 from support import logged, make_sim
@@ -73,7 +74,7 @@ class StoreTest(unittest.TestCase):
         Store(fs).load_events(again)
         self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
 
-    def test_state_is_replaced_atomically_and_survives_garbage(self):
+    def test_state_is_replaced_atomically_and_garbage_is_not_taken_for_none(self):
         fs = MemFS()
         store = Store(fs)
         self.assertEqual(store.load_state(), {})
@@ -81,7 +82,43 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(store.load_state(), {"boots": 3, "soc_q": 123})
         self.assertNotIn("state.tmp", fs.files)
         fs.files["state.json"] = bytearray(b"{not json")
+        with self.assertRaises(ValueError):  # the caller must not save over it
+            store.load_state()
+        store.set_aside()
+        self.assertEqual(bytes(fs.files["state.bad"]), b"{not json")
         self.assertEqual(store.load_state(), {})
+
+
+class FlashFaultTest(unittest.TestCase):
+    """The host flash fails on request (MemFS.fail), so tests reach the error paths."""
+
+    def test_fail_after_times_and_path_prefix(self):
+        fs = MemFS()
+        fs.files["events0.bin"] = bytearray(b"ab")
+        fs.fail("read", "events", times=2, after=1)
+        with fs.open("events0.bin", "rb") as f:  # the one let through
+            self.assertEqual(f.read(), b"ab")
+        for _ in range(2):
+            with self.assertRaises(OSError) as ctx:
+                fs.open("events0.bin", "rb")
+            self.assertEqual(ctx.exception.args[0], errno.EIO)
+        fs.open("events0.bin", "rb").close()  # both failures spent
+        fs.fail("write", "state", times=-1)
+        for _ in range(3):
+            with self.assertRaises(OSError):
+                fs.open("state.tmp", "w")
+        self.assertNotIn("state.tmp", fs.files)  # a failed open leaves the file as it was
+        fs.open("events1.bin", "ab").close()  # another path
+        fs.fail("write", "state", 0)
+        fs.open("state.tmp", "w").close()
+        fs.fail("rename")
+        with self.assertRaises(OSError):
+            fs.rename("state.tmp", "state.json")
+        fs.rename("state.tmp", "state.json")
+        fs.fail("remove", "state.json")
+        with self.assertRaises(OSError):
+            fs.remove("state.json")
+        self.assertIn("state.json", fs.files)
 
 
 class RebootTest(unittest.TestCase):

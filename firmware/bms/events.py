@@ -25,7 +25,9 @@ WARN_CLEAR = const(8)  # what: warning
 DIP = const(9)  # what: DIP bits read at boot, value: bits in use (differs = change pending)
 RESET = const(10)  # what: button action, value: hold time ms
 EXCEPTION = const(11)  # what: where (tick stage), value: count
-CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept)
+# (at app.STAGE_STORE, storage trouble handled: value the store's error count, extra the
+# app.STORE_* operation when it starts failing, minus it when it works again)
+CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept) / CONFIG_STATE
 INPUT = const(13)  # what: input (passive/rsd), value: new level
 SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back; value
 PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
@@ -35,6 +37,8 @@ COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode c
 AFE_SAFETY = const(
     19
 )  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
+# CONFIG's what: persisted state values of the wrong type or range dropped (value: how many)
+CONFIG_STATE = const(2)
 # COMM's what
 COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: driver fault code)
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning

@@ -6,20 +6,69 @@ behind a thin adapter in the board file; an in-memory one on the host).
 - Events are 20-byte binary records appended to two files in turn, each holding at
   most one log's worth; when the active file is full the other is truncated and takes
   over, so the flash always holds the newest records and no file grows without bound.
-  A record torn by a power cut mid-write is ignored at the next boot.
+  Appending needs to know what the files hold: after a read error (not a missing file)
+  it waits, counted, for a load that succeeds, rather than reuse sequence numbers or
+  truncate the file with the newest records.
+  A record torn by a power cut mid-write is cut off at the next boot (the whole records
+  written to a temporary file renamed over it); if that fails the whole records still
+  load, and the cut is tried again before the next append.
 - The state (boot count, SOC, learned capacity, cycles) is JSON written to a temporary
   file and renamed over the old one: littlefs renames atomically, so a power cut leaves
-  the old state or the new one, never a mix.
+  the old state or the new one, never a mix. The file carries a version and a CRC of
+  the state's JSON, {"v": 1, "state": {...}, "crc": N}, so corrupt data is refused
+  rather than used; a file written before them (the bare state) still loads.
+- A file that does not exist is empty; any other error raises OSError (and bad state
+  content ValueError), so the caller can tell "nothing stored" from "not readable now"
+  and does not write over what it could not read.
 """
 
+import errno
 import json
 import struct
+
+from micropython import const
 
 _FMT = "<iiBBxxii"  # seq, t_ms, code, what, (pad), value, extra
 _SIZE = 20
 _FILES = ("events0.bin", "events1.bin")
+_EVENTS_TMP = "events.tmp"
 _STATE = "state.json"
 _STATE_TMP = "state.tmp"
+_STATE_BAD = "state.bad"
+_HEAD = '{"v": 1, "state": '
+_TAIL = ', "crc": '
+_CRC_MASK = const(0x3FFFFFFF)  # 30 bits: a small int on every port
+
+
+def _crc32(data, crc=0):
+    """binascii.crc32, for a port built without it (only a save or a load runs it)."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = crc >> 1 ^ (0xEDB88320 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+try:
+    from binascii import crc32
+except ImportError:
+    crc32 = _crc32
+
+
+def _crc(text):
+    return crc32(text.encode()) & _CRC_MASK
+
+
+def _read(fs, name):
+    """The file's bytes; None if it does not exist (any other OSError is raised)."""
+    try:
+        with fs.open(name, "rb") as f:
+            return f.read()
+    except OSError as e:
+        if e.args[0] == errno.ENOENT:
+            return None
+        raise
 
 
 class Store:
@@ -30,41 +79,76 @@ class Store:
         self.in_active = 0  # records in the active file
         self.flushed_seq = 0  # every record below this sequence number is on flash
         self.errors = 0
+        self.loaded = True  # False after a load that failed: appending waits for one
+        self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
 
     # -- events --------------------------------------------------------------------
-    def _read_file(self, name):
-        try:
-            with self.fs.open(name, "rb") as f:
-                data = f.read()
-        except OSError:
+    def _read_file(self, i):
+        data = _read(self.fs, _FILES[i])
+        if data is None:
             return []
         whole = len(data) // _SIZE
         if whole * _SIZE != len(data):
-            # a record torn by a power cut: keep the whole ones so appends stay aligned
-            with self.fs.open(name, "wb") as f:
-                f.write(data[: whole * _SIZE])
+            # a record torn by a power cut: cut off so appends stay aligned; the whole
+            # ones load even if that fails (it is tried again before the next append)
+            try:
+                self._cut(i, data)
+            except OSError:
+                self.errors += 1
+                self.torn = i
         out = []
         for k in range(whole):
             out.append(struct.unpack_from(_FMT, data, k * _SIZE))
         return out
 
+    def _cut(self, i, data):
+        """File i without the torn record at its end: the whole records go to a temporary
+        file renamed over it, so a failure or a power cut leaves the old file, never less."""
+        with self.fs.open(_EVENTS_TMP, "wb") as f:
+            f.write(data[: len(data) // _SIZE * _SIZE])
+        self.fs.rename(_EVENTS_TMP, _FILES[i])
+
     def load_events(self, log):
-        """Refill `log` with the newest records on flash; returns how many."""
-        files = [self._read_file(name) for name in _FILES]
+        """Refill `log` with the newest records on flash; returns how many. Records the
+        log already holds (logged after a load failed) follow them with the next sequence
+        numbers, to be written by the next append. Raises OSError if a file cannot be
+        read: `log` is left as it was and append_events loads first."""
+        self.loaded = False
+        try:
+            files = [self._read_file(0), self._read_file(1)]
+        except OSError:
+            self.errors += 1
+            raise
+        held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
         records = files[0] + files[1]
         records.sort(key=lambda r: r[0])
         records = records[-log.size :]
+        log.next_seq = 0
         for seq, t_ms, code, what, value, extra in records:
             log.next_seq = seq
             log.log(t_ms, code, what, value, extra)
+        self.flushed_seq = log.next_seq
+        for r in held:
+            log.log(r[1], r[2], r[3], r[4], r[5])
         last = [f[-1][0] if f else -1 for f in files]
         self.active = 0 if last[0] >= last[1] else 1
         self.in_active = len(files[self.active])
-        self.flushed_seq = log.next_seq
+        self.loaded = True
         return len(records)
 
     def append_events(self, log):
-        """Write the records logged since the last call; returns how many."""
+        """Write the records logged since the last call; returns how many. Raises OSError
+        (what did not reach flash goes with the next call)."""
+        if not self.loaded:
+            self.load_events(log)
+        if self.torn >= 0:
+            i = self.torn
+            data = _read(self.fs, _FILES[i]) or b""
+            if len(data) % _SIZE:
+                self._cut(i, data)
+            if i == self.active:
+                self.in_active = len(data) // _SIZE
+            self.torn = -1
         start = self.flushed_seq
         if start < log.oldest_seq():
             start = log.oldest_seq()  # overwritten before they could be written
@@ -72,32 +156,54 @@ class Store:
         seq = start
         while seq < log.next_seq:
             if self.in_active >= self.per_file:
-                self.active ^= 1
-                self.fs.open(_FILES[self.active], "wb").close()
+                # the other file takes over once truncated: if that fails, a retry must
+                # not find it active and truncate this one, which holds the newest records
+                other = self.active ^ 1
+                self.fs.open(_FILES[other], "wb").close()
+                self.active = other
                 self.in_active = 0
             n = min(log.next_seq - seq, self.per_file - self.in_active)
             buf = bytearray(n * _SIZE)
             for k in range(n):
                 _seq, t_ms, code, what, value, extra = log.get(seq + k)
                 struct.pack_into(_FMT, buf, k * _SIZE, seq + k, t_ms, code, what, value, extra)
-            with self.fs.open(_FILES[self.active], "ab") as f:
-                f.write(buf)
+            try:
+                with self.fs.open(_FILES[self.active], "ab") as f:
+                    f.write(buf)
+            except OSError:
+                self.torn = self.active  # a part may have landed: cut and counted first
+                raise
             self.in_active += n
             seq += n
             written += n
-        self.flushed_seq = seq
+            self.flushed_seq = seq
         return written
 
     # -- state ---------------------------------------------------------------------
     def load_state(self):
-        try:
-            with self.fs.open(_STATE, "r") as f:
-                state = json.loads(f.read())
-        except (OSError, ValueError):
+        """The state dict, {} if none was ever saved. Raises OSError if the file cannot be
+        read and ValueError if what it holds is not a state: never taken for "none"."""
+        data = _read(self.fs, _STATE)
+        if data is None:
             return {}
-        return state if type(state) is dict else {}
+        text = data.decode()
+        if text.startswith(_HEAD):
+            end = text.rfind(_TAIL)
+            body = text[len(_HEAD) : end]
+            if end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
+                raise ValueError("state CRC")
+            text = body
+        state = json.loads(text)
+        if type(state) is not dict or "v" in state:
+            raise ValueError("state")  # not one, or of a version this firmware does not know
+        return state
+
+    def set_aside(self):
+        """Keep a state that stays unreadable as state.bad; the next save starts afresh."""
+        self.fs.rename(_STATE, _STATE_BAD)
 
     def save_state(self, state):
+        body = json.dumps(state)
         with self.fs.open(_STATE_TMP, "w") as f:
-            f.write(json.dumps(state))
+            f.write("%s%s%s%d}" % (_HEAD, body, _TAIL, _crc(body)))
         self.fs.rename(_STATE_TMP, _STATE)

@@ -9,7 +9,7 @@ jump. Everything here runs under CPython and MicroPython (benchmarks run firmwar
 model in one MicroPython process); tools/sim.py is the front end for people.
 """
 
-from app import App
+from app import STAGE_STORE, App
 from bms import events as ev
 from bms import protections as pt
 from boards.host import machine
@@ -589,9 +589,12 @@ _RELEASE_PATHS = (None, "value", "time", "current", "charger", "reset")
 _PRECHARGE = (None, "started", "done", "timed_out")
 _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
 _STAGES = (None, "read", "core", "write", "led", "boot", "store", "comms")
+# an EXCEPTION at the store stage: the failing operation (app.STORE_*) as extra
+_STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", "set_aside")
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")
+_CONFIG = ("accepted", "refused", "state_dropped")
 # by the bit of bms.limits' LIM_* flags
 _LIMITS = (None, "force_charge", "full_charge_request", None, "float")
 
@@ -632,12 +635,15 @@ def event_dict(record):
         out["value"] = _name(MODES, value)
     elif code in _WHAT_NAMES:
         out["what"] = _name(_WHAT_NAMES[code], what)
+        if code == ev.EXCEPTION and what == STAGE_STORE:  # negative: it works again
+            op = _name(_STORE_OPS, -extra if extra < 0 else extra)
+            out["extra"] = "%s_ok" % op if extra < 0 else op
     elif code == ev.AFE_SAFETY:
         out["what"] = "chip"
     elif code == ev.DIP:
         out["what"] = _bits(what)
     elif code == ev.CONFIG:
-        out["what"] = "refused" if what else "accepted"
+        out["what"] = _name(_CONFIG, what)
     return out
 
 
