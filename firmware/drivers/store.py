@@ -66,7 +66,7 @@ def _read(fs, name):
         with fs.open(name, "rb") as f:
             return f.read()
     except OSError as e:
-        if e.args[0] == errno.ENOENT:
+        if e.args and e.args[0] == errno.ENOENT:
             return None
         raise
 
