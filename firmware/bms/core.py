@@ -25,7 +25,6 @@ Choices beyond the manual, each in one place below:
 
 from array import array
 
-import micropython
 from micropython import const
 
 from bms import button as btn
@@ -145,7 +144,6 @@ class Bms:
         self.parallel = False  # more than one pack on the link (M/S LED)
 
     # -- the tick --------------------------------------------------------------------
-    @micropython.native
     def step(self, s, inp, now, dt_ms):
         cfg = self.cfg
         valid = s.valid
@@ -235,7 +233,6 @@ class Bms:
         self.soc.start(s.sum_mv // CELLS, self.stored_soc, now)
         self._set_docp_limit(s)
 
-    @micropython.native
     def _fill(self, s, inp):
         """The values every row reads, from the snapshot's aggregates."""
         fets = 0
@@ -255,7 +252,6 @@ class Bms:
         self.docp_cont_ma = limit
         self.engine.set_trip(self._docp_row, limit, True, False)
 
-    @micropython.native
     def _inputs(self, inp, now):
         if inp.afe_safety != self._afe_safety:  # the chip's own protections acted
             self.events.log(now, ev.AFE_SAFETY, 0, inp.afe_safety, self._afe_safety)
@@ -278,7 +274,6 @@ class Bms:
         elif action == btn.RESTART:
             self.restart = True
 
-    @micropython.native
     def _sleep(self, names, charge_seen, inp, now):
         """Low-power mode after CUVP held without charge, or after sleep_idle_ms both
         idle (0 A reported) and without communication. The timers run from the first
@@ -307,7 +302,6 @@ class Bms:
             self._cuvp_since = -1
             self._idle_since = -1
 
-    @micropython.native
     def _mode(self, names, inp, now):
         if self.sleeping:
             target = SLEEP
@@ -327,7 +321,6 @@ class Bms:
             self.events.log(now, ev.MODE, target, self.mode)
             self.mode = target
 
-    @micropython.native
     def _fets(self, s, inp, now, dt_ms):
         cfg = self.cfg
         if not self.settled and self.started:
@@ -380,7 +373,6 @@ class Bms:
         self.relay_chg = allow_chg
         self.relay_dsg = allow_dsg and self.dsg
 
-    @micropython.native
     def _panel(self, names, inp, now):
         if self.sleeping:
             show = pnl.SHOW_OFF

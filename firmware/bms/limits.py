@@ -36,7 +36,6 @@ read once, into a tuple (step() runs every tick: an attribute read costs about a
 thousand cycles on an RP2040), and a ramp is computed only off its flat part.
 """
 
-import micropython
 from micropython import const
 
 from bms import ticks
@@ -120,7 +119,6 @@ class Limits:
         self._held = False  # charging stopped by CCL reaching 0, until it may resume
         self.flags = 0  # LIM_* as last stepped
 
-    @micropython.native
     def step(self, s, allow_chg, allow_dsg, soc_cpct, dcl_cap_ma, now, dt_ms):
         """s: the reduced sample; allow_*: what the protections allow; soc_cpct: the SOC
         estimate; dcl_cap_ma: DOCP's continuous limit for this discharge. Returns the LIM_*

@@ -20,7 +20,6 @@ uA*s, SOC in 0.01 % (0..10000).
   Q1), which may make it jump to 100 %.
 """
 
-import micropython
 from micropython import const
 
 from bms import events as ev
@@ -153,7 +152,6 @@ class Soc:
         self._update()
         self.events.log(now, ev.SOC, why, self.cpct, old)
 
-    @micropython.native
     def _update(self):
         c = self.q_mas // (self.full_mas // _CAP)
         self.cpct = c if c < _CAP else _CAP
@@ -162,7 +160,6 @@ class Soc:
         self.shown_cpct = self.cpct if self.full_seen or self.cpct < 9900 else 9900
 
     # -- every tick ------------------------------------------------------------------
-    @micropython.native
     def step(self, current_ma, dt_ms, max_cell_mv, avg_cell_mv, fets_open, now):
         if dt_ms > _MAX_DT_MS:
             dt_ms = _MAX_DT_MS
