@@ -26,7 +26,6 @@ from micropython import const
 
 from bms import ticks
 from drivers.mcp2515 import FAULT_NONE, FAULT_SPI, CanFrame
-from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
 
 _SET_PERIOD_MS = const(1000)
 # frames go out on the tick's grid, right after the tick that computed their values
@@ -41,11 +40,57 @@ _NEVER = const(-1)
 _RX_PER_POLL = const(16)  # a busy bus cannot keep the loop reading
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
-# ID1: the Pylon V1.2 set with 0x379; ID0: the same plus the SMA/Victron frames. Each
-# frame once a second.
-ID1_SET = tuple(
-    (can_id, pylon_can)
-    for can_id in (
+# The codecs are imported by the first link that selects them (_load(), from
+# InverterLink.__init__), so a protocol set the DIP does not select never takes RAM on a
+# board. Until then these stand-ins carry the only names the shared receive path reads
+# (the ids it compares every frame against); _load() replaces them by the modules.
+
+
+class _GrowattIds:
+    REQUEST = const(0x301)  # growatt_can.REQUEST
+
+
+class _SchneiderIds:
+    HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
+
+
+growatt_can = _GrowattIds
+schneider_can = _SchneiderIds
+_PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
+VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
+_HEARTBEATS_STD = (_PYLON_KEEPALIVE, VICTRON_KEEPALIVE, _GrowattIds.REQUEST)
+# receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs
+_STD_EXACT = (0x7FF, False)
+FILTERS_STD = (
+    _STD_EXACT,
+    [(_PYLON_KEEPALIVE, False), (VICTRON_KEEPALIVE, False)],
+    _STD_EXACT,
+    [(_GrowattIds.REQUEST, False)],
+)
+_EXT_EXACT = (0x1FFFFFFF, True)
+FILTERS_EXT = (
+    _EXT_EXACT,
+    [(_SchneiderIds.HEARTBEAT, True)],
+    _EXT_EXACT,
+    [(_SchneiderIds.HEARTBEAT, True)],
+)
+
+
+def _load(protocol, server):
+    """Import the codecs of this protocol id (and the RS485 server's when it runs), bind
+    them where the link's code finds them, and return the CAN frame set: (id, codec) in
+    sending order. ID1: the Pylon V1.2 set with 0x379 (and Growatt's on request); ID0:
+    the same plus the SMA/Victron frames; ID2: the Schneider set."""
+    global growatt_can, schneider_can, pylon_rs485
+    if server:
+        from protocols import pylon_rs485
+    if protocol == 2:
+        from protocols import schneider_can
+
+        return tuple((can_id, schneider_can) for can_id, _p, _o in schneider_can.FRAMES)
+    from protocols import pylon_can
+
+    ids = (
         pylon_can.LIMITS,
         pylon_can.SOC,
         pylon_can.MEASURE,
@@ -54,33 +99,20 @@ ID1_SET = tuple(
         pylon_can.NAME,
         pylon_can.CAPACITY,
     )
-)
-ID0_SET = ID1_SET + tuple(
-    (can_id, victron_can)
-    for can_id in (
+    frames = tuple((can_id, pylon_can) for can_id in ids)
+    if protocol == 1:
+        from protocols import growatt_can
+
+        return frames
+    from protocols import victron_can
+
+    ids = (
         victron_can.ALARMS_PAIRS,
         victron_can.OVERVIEW,
         victron_can.MODULES,
         victron_can.EXTREMES,
     )
-)
-VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
-_HEARTBEATS_STD = (pylon_can.KEEPALIVE, VICTRON_KEEPALIVE, growatt_can.REQUEST)
-# receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs
-_STD_EXACT = (0x7FF, False)
-FILTERS_STD = (
-    _STD_EXACT,
-    [(pylon_can.KEEPALIVE, False), (VICTRON_KEEPALIVE, False)],
-    _STD_EXACT,
-    [(growatt_can.REQUEST, False)],
-)
-_EXT_EXACT = (0x1FFFFFFF, True)
-FILTERS_EXT = (
-    _EXT_EXACT,
-    [(schneider_can.HEARTBEAT, True)],
-    _EXT_EXACT,
-    [(schneider_can.HEARTBEAT, True)],
-)
+    return frames + tuple((can_id, victron_can) for can_id in ids)
 
 
 class InverterLink:
@@ -90,17 +122,17 @@ class InverterLink:
         self.can = can
         self.rs485 = rs485
         self.protocol = protocol
-        self.server = pylon_rs485.Server(address) if rs485 is not None and protocol == 0 else None
+        serve = rs485 is not None and protocol == 0
+        self.frames = _load(protocol, serve)
+        self.server = pylon_rs485.Server(address) if serve else None
         self.buf = bytearray(8)
         self.rx = CanFrame()
         self.ext = protocol == 2
         if protocol == 2:
             table = schneider_can.FRAMES
-            self.frames = tuple((can_id, schneider_can) for can_id, _p, _o in table)
             self.periods = tuple(period for _id, period, _o in table)
             self.offsets = tuple(offset for _id, _p, offset in table)
         else:
-            self.frames = ID1_SET if protocol == 1 else ID0_SET
             n = len(self.frames)
             self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
             # frame k of n k/n of the way into the second, on the grid (ID0: 11 frames
