@@ -66,3 +66,9 @@ class DeployTest(unittest.TestCase):
 
         self.assertEqual(flash.flash("rp2040", "auto", runner), [])
         self.assertEqual(calls[-1][-1], "reset")
+
+    def test_package_json_lists_what_the_bundle_holds(self):
+        import bundle
+        from support import read
+
+        self.assertEqual(read("package.json"), bundle.package_json())

@@ -8,6 +8,7 @@ into build/bundle/BOARD/ laid out as the board's filesystem. Prints each file's 
 the total, so a change that grows the firmware shows.
 
     python tools/bundle.py BOARD [OUT]
+    python tools/bundle.py --package-json     rewrites package.json (mip) from the same list
 """
 
 import hostpath
@@ -38,6 +39,22 @@ def sources(board):
     return out
 
 
+def package_json():
+    """package.json for `mpremote mip install --target / github:OWNER/REPO`: the sources
+    (compiled on the board at first import; `make flash` copies .mpy files instead), at
+    the places the bundle puts them, with main.py at the root."""
+    import json
+
+    urls = []
+    for board in sorted(MARCH):
+        for src, rel in sources(board):
+            dest = rel[:-4] + ".py" if rel.endswith(".mpy") else rel
+            entry = [dest, os.path.relpath(src, hostpath.ROOT)]
+            if entry not in urls:
+                urls.append(entry)
+    return json.dumps({"urls": urls, "version": "0.11.0"}, indent=1) + "\n"
+
+
 def build(board, dest=None):
     """Build the bundle; returns [(path on the board, bytes)]."""
     if board not in MARCH:
@@ -62,6 +79,10 @@ def build(board, dest=None):
 def main(argv):
     if not argv:
         raise SystemExit(__doc__)
+    if argv[0] == "--package-json":
+        with open(hostpath.ROOT + "/package.json", "w") as f:
+            f.write(package_json())
+        return 0
     dest, made = build(argv[0], argv[1] if len(argv) > 1 else None)
     for rel, size in made:
         print("%7d  %s" % (size, rel))
