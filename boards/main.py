@@ -2,7 +2,7 @@
 
 `make flash` copies it to the board's root as main.py, beside the firmware and the one
 board file of the bundle (build/bundle/BOARD/). Config overrides, if any, are a JSON
-object in config.json on the board (for example {"console_status": 1}): refused ones
+object in config.json on the board (for example {"console_status_ms": 1000}): refused ones
 are logged and the defaults kept, as App does on the host. tools/selftest.py imports
 this module for make_board() (the name is then "main", so nothing runs).
 """

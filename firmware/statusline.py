@@ -1,4 +1,5 @@
-"""The status line a board prints once a second on its USB console (config console_status).
+"""The status line a board prints on its USB console (config console_status_ms, 1000: each
+second).
 
 One compact line of integers, then one line per event logged since the last call, so a
 bench tester's tools/console.py draws the simulator's live view of a real pack:
@@ -15,7 +16,7 @@ K: locked ones; S: rapid shutdown holds; lim: CVL mV, CCL mA, DCL mA; B: cells b
 (bit 0 = cell 1). Runs in housekeeping, outside the tick, and may allocate.
 """
 
-_seen = [0]  # the next event sequence number to print
+_seen = [0, None]  # the next event sequence number to print; when the last line went
 _FORMAT = (
     "BMS t=%d m=%d ok=%d soc=%d i=%d v=%d c=%s T=%s F=%d%d%d R=%d%d L=%d N=%d K=%d S=%d"
     " lim=%d,%d,%d B=%d"
@@ -57,8 +58,13 @@ def line(app, now):
     )
 
 
-def emit(app, now, out=print):
-    """Print the status line and the events logged since the last call."""
+def emit(app, now, period_ms=1000, out=print):
+    """Print the status line (at most every period_ms; the caller runs once a second)
+    and the events logged since the last call."""
+    last = _seen[1]
+    if last is not None and now - last < period_ms - 500:
+        return
+    _seen[1] = now
     out(line(app, now))
     log = app.events
     seq = _seen[0]

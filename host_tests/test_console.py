@@ -1,6 +1,6 @@
 """The board's console status line (firmware/statusline.py) and tools/console.py reading it.
 
-A simulated pack with console_status 1 prints one status line a second from its
+A simulated pack with console_status_ms 1000 prints one status line a second from its
 housekeeping; tools/console.py turns it back into the simulator's state, so the live
 view draws it: the measurements, mode, FETs, relays, LEDs, protections and events the
 trace shows for the same pack at the same moment.
@@ -21,7 +21,8 @@ class ConsoleLineTest(unittest.TestCase):
         lines = []
         real = statusline.emit
         statusline._seen[0] = 0
-        statusline.emit = lambda app, now, out=None: real(app, now, lines.append)
+        statusline._seen[1] = None
+        statusline.emit = lambda app, now, period_ms=1000: real(app, now, period_ms, lines.append)
         try:
             sim.run(10000)
         finally:
@@ -33,14 +34,14 @@ class ConsoleLineTest(unittest.TestCase):
         self.assertEqual(lines, [])
 
     def test_one_line_a_second_and_the_events(self):
-        sim, lines = self.run_pack({"console_status": 1})
+        sim, lines = self.run_pack({"console_status_ms": 1000})
         status = [x for x in lines if x.startswith("BMS ")]
         self.assertEqual(len(status), 11)  # t = 0, 1, ... 10 s
         self.assertTrue(any(x.startswith("EV ") for x in lines))
         self.assertLess(max(len(x) for x in status), 256)  # under one console buffer
 
     def test_the_view_reads_what_the_trace_shows(self):
-        sim, lines = self.run_pack({"console_status": 1})
+        sim, lines = self.run_pack({"console_status_ms": 1000})
         st = parse_status([x for x in lines if x.startswith("BMS ")][-1])
         pack = sim.packs[0]
         trace = sim.state(pack)
@@ -61,7 +62,7 @@ class ConsoleLineTest(unittest.TestCase):
         from console import Console
         from rich.console import Console as RichConsole
 
-        _sim, lines = self.run_pack({"console_status": 1})
+        _sim, lines = self.run_pack({"console_status_ms": 1000})
         con = Console()
         for x in lines + ["Traceback: not ours"]:
             con.feed(x)

@@ -4,7 +4,7 @@
     .venv/bin/python tools/console.py --file LOG  # a saved console log, drawn once per line
 
 The board prints `BMS ...` and `EV ...` lines (firmware/statusline.py) once a second when
-its config has console_status 1. Each status line becomes the state the simulator's
+its config has console_status_ms 1000. Each status line becomes the state the simulator's
 view draws (tools/live_view.py), so a bench tester sees the real pack the way `make sim`
 shows a simulated one; events are named as the trace names them. Other console output
 (tracebacks, the REPL) is printed above the view. Ctrl-C stops.
