@@ -44,7 +44,7 @@ test-micropython: $(STAMP)
 	$(UPY_TEST) tools/test.py
 
 # The two suites run side by side (two cores); each prints its closing line.
-test: lint mpy
+test: lint mpy boards
 	@$(PY) tools/test.py > build/test-cpython.log 2>&1 & cp=$$!; \
 	$(UPY_TEST) tools/test.py > build/test-micropython.log 2>&1; up=$$?; \
 	wait $$cp; cr=$$?; \
@@ -56,3 +56,44 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build
+
+# --- issue 11: the chip boards (bundle, flash, REPL, type check) ---------------------
+# make bundle BOARD=rp2040|esp32    the files for a board, in build/bundle/BOARD (no device)
+# make flash BOARD=... [PORT=...]   copy the changed ones with mpremote, then reset
+# make repl [PORT=...]              the board's REPL (Ctrl-] leaves)
+# make typecheck                    the board files and main.py against each port's stubs
+BOARD ?= rp2040
+PORT ?= auto
+CHIP_BOARDS := rp2040 esp32
+
+.PHONY: bundle flash repl typecheck boards
+
+bundle: $(STAMP)
+	$(PY) tools/bundle.py $(BOARD)
+
+flash: bundle
+	$(PY) tools/flash.py $(BOARD) $(PORT)
+
+repl: $(STAMP)
+	$(VENV)/bin/mpremote connect $(PORT) repl
+
+# each port's stubs in a folder of its own (both define `machine`), from the pins in
+# requirements.txt's "# stubs BOARD:" lines
+build/stubs/%/.installed: requirements.txt $(STAMP)
+	rm -rf build/stubs/$*
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-compile --target build/stubs/$* \
+	  $$(sed -n 's/^# stubs $*: //p' requirements.txt)
+	touch $@
+
+typecheck: $(foreach b,$(CHIP_BOARDS),build/stubs/$(b)/.installed)
+	@for b in $(CHIP_BOARDS); do \
+	  case $$b in rp2040) plat=rp2;; *) plat=$$b;; esac; \
+	  MYPYPATH=build/stubs/$$b:firmware:. $(VENV)/bin/mypy --config-file boards/mypy.ini \
+	    --platform $$plat --custom-typeshed-dir build/stubs/$$b \
+	    --cache-dir build/mypy_cache/$$b -m boards.chip -m boards.$$b.board -m boards.main \
+	    || exit 1; \
+	done; echo "typecheck: boards/chip.py, boards/main.py and both board files pass mypy"
+
+# what CI checks for the boards: the type check and both bundles
+boards: typecheck
+	@for b in $(CHIP_BOARDS); do $(PY) tools/bundle.py $$b | tail -1 || exit 1; done

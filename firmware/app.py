@@ -449,6 +449,10 @@ class App:
                 self.events.log(now, ev.DIP, bits, dipsw.effective_protocol(bits), self.dip)
             self._link_events(now)
             self._flush(now)
+            if self.cfg.console_status_ms:
+                from statusline import emit  # imported only where it is switched on
+
+                emit(self, now, self.cfg.console_status_ms)
             b = self.bms
             soc = b.soc
             moved = abs(soc.cpct - self._saved_cpct) >= _STATE_SAVE_CPCT

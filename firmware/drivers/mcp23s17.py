@@ -1,0 +1,109 @@
+"""Microchip MCP23S17 16-bit I/O expander over SPI: pins that behave like machine.Pin.
+
+The chip boards have fewer GPIOs than the pack has signals (37 against the Pico's 26),
+so the slow ones sit on this expander: the seven panel LEDs and the two dry-contact
+relays (written only when they change) and the DIP switch (read at boot and once a
+second). It shares the CAN controller's SPI bus with its own chip select. Registers are
+Microchip's (DS20001952, IOCON.BANK = 0): IODIRA/B 0x00/0x01 (1 = input, the reset
+state), GPPUA/B 0x0C/0x0D (100 kOhm pull-ups), GPIOA/B 0x12/0x13, OLATA/B 0x14/0x15.
+With IOCON.HAEN clear (the reset state) the chip ignores its A2-A0 pins: opcode 0x40
+writes, 0x41 reads. Transfers use preallocated buffers: no allocation per call.
+"""
+
+from micropython import const
+
+_WRITE = const(0x40)
+_READ = const(0x41)
+_IODIR = const(0x00)
+_GPPU = const(0x0C)
+_GPIO = const(0x12)
+_OLAT = const(0x14)
+IN = const(0)
+OUT = const(1)
+
+
+class Mcp23s17:
+    def __init__(self, spi, cs):
+        """spi: the machine.SPI it shares (mode 0, up to 10 MHz); cs: its chip select."""
+        self.spi = spi
+        self.cs = cs
+        self._w = bytearray(3)
+        self._r = bytearray(3)
+        self.olat = bytearray(2)  # ports A and B, as written
+        self.iodir = bytearray(b"\xff\xff")  # the reset state: every pin an input
+        self.gppu = bytearray(2)
+        cs.value(1)
+
+    def _xfer(self, op, reg, value):
+        w = self._w
+        w[0] = op
+        w[1] = reg
+        w[2] = value
+        self.cs.value(0)
+        try:
+            self.spi.write_readinto(w, self._r)
+        finally:
+            self.cs.value(1)
+        return self._r[2]
+
+    def write_reg(self, reg, value):
+        self._xfer(_WRITE, reg, value)
+
+    def read_reg(self, reg):
+        return self._xfer(_READ, reg, 0)
+
+    def pin(self, n, mode, pull_up=False, value=0):
+        """Expander pin n (0-7 GPA0-7, 8-15 GPB0-7) as an input (with its pull-up) or an
+        output at `value`; the chip is configured at once (latch before direction, so an
+        output never shows another level first)."""
+        port = n >> 3
+        bit = 1 << (n & 7)
+        if mode == OUT:
+            self._set(self.olat, _OLAT, port, bit, value)
+            self._set(self.iodir, _IODIR, port, bit, 0)
+        else:
+            self._set(self.gppu, _GPPU, port, bit, pull_up)
+            self._set(self.iodir, _IODIR, port, bit, 1)
+        return ExpanderPin(self, port, bit)
+
+    def _set(self, shadow, reg, port, bit, on):
+        shadow[port] = (shadow[port] | bit) if on else (shadow[port] & ~bit)
+        self.write_reg(reg + port, shadow[port])
+
+    def verify(self):
+        """Whether the chip holds the direction and pull-ups written (one is there)."""
+        for port in range(2):
+            if self.read_reg(_IODIR + port) != self.iodir[port]:
+                return False
+            if self.read_reg(_GPPU + port) != self.gppu[port]:
+                return False
+        return True
+
+
+class ExpanderPin:
+    """One expander pin with machine.Pin's value(): read from GPIO, written to OLAT."""
+
+    def __init__(self, chip, port, bit):
+        self.chip = chip
+        self.port = port
+        self.bit = bit
+
+    def value(self, x=None):
+        chip = self.chip
+        if x is None:
+            return 1 if chip.read_reg(_GPIO + self.port) & self.bit else 0
+        # written every time, as a GPIO is: the callers write only on a change, and the
+        # safe state (DryContact.open_all) must reach a chip that lost its latch
+        olat = chip.olat
+        port = self.port
+        olat[port] = (olat[port] | self.bit) if x else (olat[port] & ~self.bit)
+        chip.write_reg(_OLAT + port, olat[port])
+        return None
+
+    __call__ = value
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)

@@ -1,0 +1,74 @@
+"""Deploying to a chip board without one: the bundle (make bundle) and make flash's plan.
+
+tools/flash.py is run against a stand-in for mpremote that answers the hash query as a
+board would and records the commands: only new or changed files are copied, folders are
+made first, the board is reset, and the report names what was copied.
+"""
+
+import unittest
+
+from support import ROOT, cpython_only
+
+
+@cpython_only("runs mpy-cross and mpremote's command lines (subprocess)")
+class DeployTest(unittest.TestCase):
+    def test_bundle_holds_the_firmware_main_and_one_board_file(self):
+        import bundle
+
+        dest, made = bundle.build("rp2040", ROOT + "/build/test_bundle")
+        paths = [p for p, _size in made]
+        self.assertIn("main.py", paths)
+        self.assertIn("app.mpy", paths)
+        self.assertIn("boards/rp2040/board.mpy", paths)
+        self.assertNotIn("boards/esp32/board.mpy", paths)
+        self.assertTrue(all(size > 0 for _p, size in made))
+        with open(dest + "/bms/ticks.mpy", "rb") as f:
+            head = f.read(4)
+        self.assertEqual(head[0], ord("M"))  # an .mpy, with native code for armv6m
+
+    def test_flash_copies_only_what_changed_then_resets(self):
+        import bundle
+        import flash
+
+        dest, _made = bundle.build("esp32")
+        local = flash.local_files(dest)
+        device = dict(local)
+        device["app.mpy"] = "0" * 64  # changed on the board
+        del device["protocols/pylon_can.mpy"]  # not there yet
+        calls = []
+
+        def runner(cmd):
+            calls.append(cmd)
+            if "exec" in cmd and "import hashlib" in cmd[-1]:
+                return "\n".join("H %s %s" % (p, h) for p, h in device.items())
+            return ""
+
+        copied = flash.flash("esp32", "/dev/ttyUSB0", runner)
+        self.assertEqual(copied, ["app.mpy", "protocols/pylon_can.mpy"])
+        cmd = calls[-1]
+        self.assertEqual(cmd[1:3], ["connect", "/dev/ttyUSB0"])
+        self.assertEqual(cmd[-1], "reset")
+        cps = [cmd[k + 2] for k in range(len(cmd)) if cmd[k] == "cp"]
+        self.assertEqual(cps, [":app.mpy", ":protocols/pylon_can.mpy"])
+        self.assertIn("protocols", cmd[cmd.index("exec") + 1])  # the folder made first
+
+    def test_nothing_changed_still_resets(self):
+        import bundle
+        import flash
+
+        dest, _made = bundle.build("rp2040")
+        local = flash.local_files(dest)
+        calls = []
+
+        def runner(cmd):
+            calls.append(cmd)
+            return "\n".join("H %s %s" % (p, h) for p, h in local.items())
+
+        self.assertEqual(flash.flash("rp2040", "auto", runner), [])
+        self.assertEqual(calls[-1][-1], "reset")
+
+    def test_package_json_lists_what_the_bundle_holds(self):
+        import bundle
+        from support import read
+
+        self.assertEqual(read("package.json"), bundle.package_json())

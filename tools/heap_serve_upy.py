@@ -1,0 +1,254 @@
+"""Boot and serve inside a heap the size of an ESP32's (run by host_tests/test_heap.py).
+
+    micropython -X heapsize=109wK tools/heap_serve_upy.py MPYDIR REPLIES_DIR
+
+The firmware from MPYDIR (.mpy files for the unix port), the App with its real drivers
+on small fakes of its buses (as tools/bench_rp2040_chip.py does on the emulated Pico):
+the BQ76952's measurement replies recorded from the simulated pack (REPLIES_DIR/
+bench_replies.py, written by tools/bench_rp2040.py's record_replies), a register-level
+MCP2515 that sends at once and receives the inverter's 0x305 each second, the RS485
+port with the Pylon master's 0x42 each second. No simulated world shares the heap, so
+a MemoryError here is the firmware's. Prints the heap held after boot and in service,
+and exits 1 on a MemoryError.
+"""
+
+import sys
+
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+
+import gc  # noqa: E402
+
+gc.collect()
+_BASE = gc.mem_alloc()
+
+import bench_replies as rec  # noqa: E402
+
+_CANINTF = 0x2C
+
+
+class Pin:
+    def __init__(self, level=1):
+        self.level = level
+
+    def value(self, x=None):
+        if x is None:
+            return self.level
+        self.level = 1 if x else 0
+
+
+class I2C:
+    def __init__(self, replies):
+        self.replies = replies
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        reply = self.replies.get(reg << 8 | len(buf))
+        if reply is None:
+            raise OSError(5)
+        for i in range(len(buf)):
+            buf[i] = reply[i]
+
+    def writeto_mem(self, addr, reg, buf):
+        pass
+
+
+class Mcp2515Spi:
+    """The MCP2515's instructions on a register file (modes, TX at once, one RX)."""
+
+    def __init__(self):
+        self.r = bytearray(128)
+        self.r[0x0E] = 0x80
+        self.r[0x0F] = 0x87
+        self.sent = 0
+
+    def deliver(self, std_id):
+        r = self.r
+        r[0x61] = std_id >> 3
+        r[0x62] = (std_id & 7) << 5
+        r[0x65] = 8
+        r[_CANINTF] |= 0x01
+
+    def write_readinto(self, w, rd):
+        r = self.r
+        op = w[0]
+        n = len(w)
+        if op == 0xC0:
+            for i in range(128):
+                r[i] = 0
+            r[0x0E] = 0x80
+            r[0x0F] = 0x87
+        elif op == 0x03:
+            for i in range(2, n):
+                x = (w[1] + i - 2) & 0x7F
+                rd[i] = r[0x0E | (x & 1)] if x & 0x0E == 0x0E else r[x]
+        elif op == 0x02 or op == 0x05:
+            a = w[1]
+            if op == 0x02:
+                for i in range(2, n):
+                    r[(a + i - 2) & 0x7F] = w[i]
+            else:
+                r[a] = (r[a] & ~w[2]) | (w[3] & w[2])
+            r[0x0E] = (r[0x0E] & 0x1F) | (r[0x0F] & 0xE0)
+        elif op == 0xA0:
+            for i in range(1, n):
+                rd[i] = r[_CANINTF] & 0x03
+        elif op & 0xF8 == 0x80:
+            self.sent += 1
+        elif op & 0xF9 == 0x90:
+            a = 0x61 if op & 4 == 0 else 0x71
+            for i in range(1, n):
+                rd[i] = r[a + i - 1]
+            r[_CANINTF] &= ~(1 if op & 4 == 0 else 2)
+
+
+class Uart:
+    def __init__(self):
+        self.rx = bytearray(64)
+        self.n = 0
+        self.at = 0
+        self.replies = 0
+
+    def init(self, **kw):
+        pass
+
+    def inject(self, data):
+        for i in range(len(data)):
+            self.rx[i] = data[i]
+        self.n = len(data)
+        self.at = 0
+
+    def any(self):
+        return self.n - self.at
+
+    def readinto(self, buf):
+        k = 0
+        while k < len(buf) and self.at < self.n:
+            buf[k] = self.rx[self.at]
+            self.at += 1
+            k += 1
+        return k if k else None
+
+    def write(self, data):
+        self.replies += 1
+        return len(data)
+
+    def txdone(self):
+        return True
+
+
+class RamFs:
+    def __init__(self):
+        self.files = {}
+
+    def open(self, name, mode="r"):
+        from io import BytesIO, StringIO
+
+        if "r" in mode:
+            if name not in self.files:
+                raise OSError(2)
+            data = self.files[name]
+            return BytesIO(data) if "b" in mode else StringIO(data.decode())
+        fs = self
+
+        class _W:
+            def __init__(self):
+                self.data = bytearray(fs.files.get(name, b"")) if "a" in mode else bytearray()
+
+            def write(self, b):
+                self.data += b if type(b) is not str else b.encode()
+                return len(b)
+
+            def close(self):
+                fs.files[name] = bytes(self.data)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                self.close()
+
+        return _W()
+
+    def remove(self, name):
+        self.files.pop(name, None)
+
+    def rename(self, a, b):
+        self.files[b] = self.files.pop(a)
+
+
+class Wdt:
+    def feed(self):
+        pass
+
+
+class Board:
+    def __init__(self):
+        from drivers.bq76952 import BQ76952
+        from drivers.drycontact import DryContact
+        from drivers.fets import Fets
+        from drivers.mcp2515 import MCP2515
+        from drivers.panel import Panel
+        from drivers.rs485 import Rs485
+        from drivers.store import Store
+
+        self.i2c = I2C(rec.I2C_BOOT)
+        self.afe = BQ76952(self.i2c, r_sense_uohm=rec.R_SENSE_UOHM)
+        self.fets = Fets(Pin(), Pin(), Pin(0), Pin())
+        self.panel = Panel([Pin(0) for _ in range(7)], [Pin() for _ in range(7)], Pin())
+        self.dry = DryContact(Pin(0), Pin(0), Pin(), Pin())
+        self.wdt = Wdt()
+        self.store = Store(RamFs())
+        self.spi = Mcp2515Spi()
+        self.can = MCP2515(self.spi, Pin(), 8000000, None)
+        self.uart = Uart()
+        self.rs485 = Rs485(self.uart, Pin(0))
+
+    def reset_cause(self):
+        return 1
+
+    def restart(self):
+        pass
+
+
+def main():
+    try:
+        from app import App
+
+        board = Board()
+        app = App(board)
+        afe = board.afe
+        afe.crc = afe.crc_seen = afe.configured = True
+        app._afe_setup = lambda now, reprobe=False: True  # the chip's boot configuration
+        app.start(0)
+        gc.collect()
+        boot = gc.mem_alloc() - _BASE
+        now = 0
+        while now < 60000:
+            if now % 1000 == 0:
+                board.spi.deliver(0x305)
+            if now % 1000 == 550:
+                board.uart.inject(rec.PYLON_42)
+            if app.bms.chg:
+                board.i2c.replies = rec.I2C_SERVICE
+            wait = app.poll(now)
+            now += wait if 0 < wait < 5 else 5
+        gc.collect()
+        service = gc.mem_alloc() - _BASE
+    except MemoryError as exc:
+        print("MemoryError:", exc)
+        return 1
+    print(
+        "boot %d service %d heap %d mode %d replies %d frames %d exceptions %d"
+        % (
+            boot,
+            service,
+            gc.mem_alloc() + gc.mem_free(),
+            app.bms.mode,
+            board.uart.replies,
+            board.spi.sent,
+            app.exceptions,
+        )
+    )
+    return 0
+
+
+sys.exit(main())
