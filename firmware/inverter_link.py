@@ -357,7 +357,8 @@ class InverterLink:
         self.can_faults = (self.can_faults + 1) & _COUNT_MASK
 
     def _receive(self, now):
-        """Read every waiting frame; returns how many."""
+        """Read every waiting frame (those the driver knows of: one that arrives while
+        this runs waits for the next poll, INT held low); returns how many."""
         can = self.can
         f = self.rx
         n = 0
@@ -379,6 +380,8 @@ class InverterLink:
                     self._growatt = gw.LAST - gw.FIRST + 1
             else:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
+            if not can.rx_more:  # the other buffer was empty: no READ STATUS to learn it
+                break
         return n
 
     def _send(self, b, now):

@@ -732,6 +732,26 @@ class HeartbeatFrameTest(unittest.TestCase):
         self.assertEqual(len([f for f in self.tap.frames if f[0] in GROWATT_SET]), answers)
         self.assertTrue(link.can_ok)  # a glitch: counted, not a dead controller
 
+    def test_a_poll_with_frames_asks_no_status_after_the_last(self):
+        # READ STATUS, RX STATUS, READ RX BUFFER per frame; after a frame, the RX STATUS
+        # already said whether the other buffer is full: no READ STATUS to hear "none"
+        self.rig(0)
+        link = self.link
+        calls = count_spi(self.chip)
+        for ids, reads in (((0x305,), [0x90]), ((0x305, 0x307), [0x90, 0x94])):
+            del calls[:]
+            for can_id in ids:  # RXB0, then RXB1 (rollover)
+                self.assertTrue(self.peer.send(can_id, PAYLOAD, 8))
+            self.t += 2
+            self.bus.run_until(self.t * 1000)
+            self.assertEqual(calls, [])
+            self.assertEqual(link._receive(self.t), len(ids))
+            self.assertEqual(calls, [x for rx in reads for x in (0xA0, 0xB0, rx)])
+        self.assertEqual((link.heartbeats, link.rx_other, link.can.rx_garbled), (3, 0, 0))
+        del calls[:]
+        self.assertEqual(link._receive(self.t), 0)  # nothing waits: READ STATUS alone
+        self.assertEqual(calls, [0xA0])
+
 
 class BusOffRestartTest(unittest.TestCase):
     """Bus-off three times within 60 s puts the controller down (FAULT_BUS_OFF) and the

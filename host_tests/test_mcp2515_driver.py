@@ -1158,6 +1158,33 @@ class RxConfirmTest(unittest.TestCase):
         self.assertTrue(b.recv(f))
         self.assertEqual(calls, [0xA0, 0xB0, 0x90])  # READ STATUS, RX STATUS, READ RX BUFFER
 
+    def test_rx_more_says_whether_the_other_buffer_was_full(self):
+        b, f = self.b, CanFrame()
+        self.deliver(0x305)
+        self.assertTrue(b.recv(f))
+        self.assertFalse(b.rx_more)
+        self.deliver(0x305, 0x307)  # RXB0, then RXB1 (rollover)
+        self.assertTrue(b.recv(f))
+        self.assertEqual((f.can_id, b.rx_more), (0x305, True))
+        self.assertTrue(b.recv(f))
+        self.assertEqual((f.can_id, b.rx_more), (0x307, False))
+        self.assertFalse(b.recv(f))
+        # a frame that comes in between READ STATUS and RX STATUS is seen by the second
+        self.deliver(0x305)
+        real = self.chip.spi_transfer
+
+        def arriving(wbuf, rbuf):
+            if wbuf[0] == 0xB0:
+                self.chip.spi_transfer = real
+                self.deliver(0x307)
+            real(wbuf, rbuf)
+
+        self.chip.spi_transfer = arriving
+        self.assertTrue(b.recv(f))
+        self.assertEqual((f.can_id, b.rx_more), (0x305, True))
+        self.assertEqual(drain(b), [(0x307, False, False, 8, DATA8)])
+        self.assertEqual(self.counts(), (5, 0))
+
     def test_confirmed_recv_allocates_nothing(self):
         b, f = self.b, CanFrame()
         self.deliver(0x305)

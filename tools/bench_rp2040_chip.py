@@ -90,6 +90,7 @@ class FakeMcp2515Spi:
     def __init__(self):
         self.regs = bytearray(128)
         self.sent = 0
+        self.delivered = 0  # frames deliver() put in RXB0
         self._reset()
 
     def _reset(self):
@@ -105,6 +106,7 @@ class FakeMcp2515Spi:
             r[_CANSTAT] = (r[_CANSTAT] & 0x1F) | (r[_CANCTRL] & 0xE0)
 
     def deliver(self, std_id, data):
+        self.delivered += 1
         r = self.regs
         r[0x61] = std_id >> 3
         r[0x62] = (std_id & 7) << 5
@@ -539,6 +541,9 @@ def main():
     print("rp2040_alloc_bytes_per_tick", heaps[0].per_call())
     print("rp2040_alloc_bytes_per_led_beat", heaps[1].per_call())
     print("rp2040_alloc_bytes_per_comms_poll", heaps[2].per_call())
+    # 0 when each heartbeat the fake delivered was read as one (READ STATUS, RX STATUS,
+    # READ RX BUFFER answered as the chip does); else the CAN figures leave the receiving out
+    print("rp2040_can_heartbeats_missed", board.spi.delivered - app.link.heartbeats)
 
 
 main()

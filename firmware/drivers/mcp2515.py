@@ -23,7 +23,9 @@ preallocated buffers: no allocation per frame.
   its last frame after that: one glitched status bit would read the old frame again as
   new, so the second status must agree (a buffer fills by itself but never empties: a
   buffer only READ STATUS calls full is a glitch, counted in rx_garbled). A header no
-  chip gives (an unimplemented bit set) is dropped and counted the same way.
+  chip gives (an unimplemented bit set) is dropped and counted the same way. rx_more
+  says whether RX STATUS saw the other buffer full too: a caller reading every frame
+  stops when it did not, instead of paying a READ STATUS to hear that nothing waits.
 - check(): the error state. The chip counts its own errors (TEC/REC) and recovers from
   bus-off by itself after 128 x 11 recessive bits; the driver counts error-passive and
   bus-off episodes and RX overflows, and drops frames queued while bus-off so that stale
@@ -154,8 +156,14 @@ class MCP2515:
         self._r = bytearray(_BUF_LEN)  # incoming bytes
         self._cfg = bytearray(_CANINTE + 1)  # what init() wrote to RXF0..CANINTE
         self._views = {}  # n -> (write view, read view) of the first n bytes
+        # recv()'s READ RX BUFFER of RXB0 and RXB1: the instruction, 13 bytes clocked in
+        self._rx_cmd = (bytearray(14), bytearray(14))
+        self._rx_cmd[0][0] = _READ_RX[0]
+        self._rx_cmd[1][0] = _READ_RX[1]
+        self._rx_ans = self._views_for(14)[1]
         self.ok = False
         self.fault = FAULT_NONE
+        self.rx_more = False  # recv(): the other RX buffer was full too
         self._mode = MODE_NORMAL  # the mode set_mode() confirmed last
         # counters
         self.sent = 0
@@ -183,7 +191,10 @@ class MCP2515:
 
     def _xfer(self, n):
         """Exchange the first n bytes of _w, the answer into _r."""
-        w, r = self._views_for(n)
+        v = self._views.get(n)  # (not a call to _views_for(): one call fewer per transfer)
+        if v is None:
+            v = self._views_for(n)
+        w, r = v
         self.cs.value(0)
         try:
             self.spi.write_readinto(w, r)
@@ -402,25 +413,36 @@ class MCP2515:
     def recv(self, frame):
         """Read one received frame into frame (a CanFrame); False when none waits, and
         when the two status reads disagree or the header is one no chip gives (both
-        counted in rx_garbled)."""
-        st = self.status() & (_ST_RX0IF | _ST_RX1IF)
+        counted in rx_garbled). rx_more: after a frame, whether RX STATUS said the other
+        buffer was full too; when it did not, the caller need not ask again at once (one
+        READ STATUS saved per poll): a frame that came in since waits for its next poll,
+        holding INT low."""
+        w = self._w
+        w[0] = _READ_STATUS  # (status() inlined: one call fewer on every poll)
+        w[1] = 0
+        self._xfer(2)
+        st = self._r[1] & (_ST_RX0IF | _ST_RX1IF)
         if not st:
             return False
         # RX STATUS bits 7:6 are RXB1 and RXB0 full: confirm before reading a buffer that
         # still holds the frame read last (a new frame may fill one in between: only a
         # buffer READ STATUS calls full and RX STATUS does not is a disagreement)
-        w = self._w
         w[0] = _RX_STATUS
-        w[1] = 0
         self._xfer(2)
-        if st & ~(self._r[1] >> 6):
+        full = self._r[1] >> 6
+        if st & ~full:
             self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
             return False
-        b = 0 if st & _ST_RX0IF else 1
-        w[0] = _READ_RX[b]
-        for i in range(1, 14):
-            w[i] = 0
-        self._xfer(14)  # the buffer's RXnIF clears as chip select rises
+        self.rx_more = full == _ST_RX0IF | _ST_RX1IF
+        # READ RX BUFFER from a command of its own (zeros after the instruction: nothing
+        # to clear per frame), the transfer inlined; the buffer's RXnIF clears as chip
+        # select rises
+        cs = self.cs
+        cs.value(0)
+        try:
+            self.spi.write_readinto(self._rx_cmd[0 if st & _ST_RX0IF else 1], self._rx_ans)
+        finally:
+            cs.value(1)
         r = self._r
         sidh = r[1]
         sidl = r[2]
