@@ -141,6 +141,8 @@ class CanInverter(Inverter):
     def step(self, now_us):
         if not self.silent and now_us >= self.next_hb_us:
             self.queue.append(self.heartbeat)
+            if self.bus is not None:
+                self.bus.quiet = False
             self.next_hb_us += HEARTBEAT_US
             if self.next_hb_us <= now_us:
                 self.next_hb_us = now_us + HEARTBEAT_US
@@ -151,6 +153,14 @@ class CanInverter(Inverter):
             self.next_hb_us = now_us
 
     # -- CAN node -------------------------------------------------------------------------
+    bus = None
+
+    def can_attached(self, bus):
+        self.bus = bus
+
+    def can_quiet(self):
+        return not self.queue
+
     def can_offer(self):
         return self.queue[0] if self.queue else None
 

@@ -199,6 +199,8 @@ class PackModel:
         self.stuck_dsg = False
         self.dirty = True  # cell voltages need recomputing
         self._cells_mv = [0.0] * N_CELLS
+        self.sum_mv = 0.0  # their sum, as cells_mv() last computed them
+        self.cells_version = 0  # counts the times cells_mv() computed them
 
     # -- conditions (call advance() first) -------------------------------------------
     def set_fets(self, chg, dsg, pre):
@@ -219,7 +221,8 @@ class PackModel:
 
     # -- physics ---------------------------------------------------------------------
     def stack_v(self):
-        return sum(self.cells_mv()) / 1000.0
+        self.cells_mv()
+        return self.sum_mv / 1000.0
 
     def link_v(self):
         """Voltage on the inverter side of the FETs (what the PACK and LD pins see)."""
@@ -296,9 +299,15 @@ class PackModel:
                 self.polar_a = 0.0
             self.dirty = True
         q = self.q_as
-        bleed = self.bleed_a
-        for i in range(N_CELLS):
-            q[i] += (current - bleed[i]) * dt
+        if self.balancing:
+            bleed = self.bleed_a
+            for i in range(N_CELLS):
+                q[i] += (current - bleed[i]) * dt
+        elif current:
+            # (current - 0.0) * dt, the same number for every cell
+            dq = current * dt
+            for i in range(N_CELLS):
+                q[i] += dq
         self.leak_s += dt
         if self.leak_s >= 60.0:  # self-discharge in one-minute batches: it is slow
             for i in range(N_CELLS):
@@ -405,6 +414,8 @@ class PackModel:
                         v = lut[k] + (lut[k + 1] - lut[k]) * (x - k)
                 out[i] = v + i_now * r0[i] + polar * r1[i]
             self.dirty = False
+            self.sum_mv = sum(out)
+            self.cells_version += 1
         return self._cells_mv
 
     def zone_temps_c(self):

@@ -19,6 +19,10 @@ A node is any object with (methods marked * are optional; the bus looks them up 
 - can_acks() *: whether it acknowledges frames now (default True). A frame that no other
   node acknowledges ends in an ACK error, as on a wire with only one active node.
 - can_attached(bus) *: called by attach(), so a controller can read the bus's clock.
+- can_quiet() *: True when can_offer() would return None and will go on doing so until
+  the node itself sets `bus.quiet = False` (a controller whose TX buffers are all
+  empty, a queue that is empty). While every node says so, the bus at idle does not ask
+  for offers at all; a node without this method is asked every time.
 - can_retry_stable(tx) *: whether one more failed attempt with nobody acknowledging
   would leave this node exactly as it is (tx: it is the sender). A lone sender that
   keeps retrying (an error-passive controller with no one else on the bus) is then
@@ -198,6 +202,7 @@ class CanBus:
         self.frame_start_us = 0  # of the frame in progress, or being delivered
         self.ack_error = False
         self.stop = False
+        self.quiet = False  # every node said can_quiet() at the last idle arbitration
         self.skipped = 0  # retries fast-forwarded
         self.nodes = []
         self._offer = []
@@ -207,6 +212,7 @@ class CanBus:
         self._lost = []
         self._acks = []
         self._stable = []
+        self._quiet = []  # can_quiet of every node, or None where a node has none
         self._bits = {}  # frame -> frame_bits(frame)
         self._inject = {}
         self._losers = []
@@ -233,6 +239,8 @@ class CanBus:
         if stable is None and getattr(node, "can_error", None) is None:
             stable = _always_stable
         self._stable.append(stable)
+        self._quiet.append(getattr(node, "can_quiet", None))
+        self.quiet = False
         hook = getattr(node, "can_attached", None)
         if hook is not None:
             hook(self)
@@ -245,14 +253,14 @@ class CanBus:
 
     def next_event_us(self):
         """When the frame in progress ends (a pending frame starts now), or None at idle."""
-        if self._cur < 0:
+        if self._cur < 0 and not self.quiet:
             self._arbitrate()
         return self._cur_end if self._cur >= 0 else None
 
     def run_until(self, t_us):
         """Process the bus up to t_us: frames end and are delivered, waiting frames start."""
         while True:
-            if self._cur < 0 and not self._arbitrate():
+            if self._cur < 0 and (self.quiet or not self._arbitrate()):
                 # idle until t_us; an offer that appears meanwhile (a bus-off recovery)
                 # starts at the next call, from t_us
                 if t_us > self.now_us:
@@ -305,22 +313,32 @@ class CanBus:
         offer = self._offer
         losers = self._losers
         best = -1
-        best_key = 0
+        best_key = -1  # computed once a second offer needs comparing
         frame = None
         for i in range(len(offer)):
             f = offer[i]()
             if f is None:
                 continue
+            if best < 0:
+                best, frame = i, f
+                continue
+            if best_key < 0:
+                best_key = arbitration_key(frame)
             key = arbitration_key(f)
             # equal keys: two nodes sending the same id, which a CAN design must not do;
             # the first attached keeps the bus
-            if best < 0 or key < best_key:
-                if best >= 0:
-                    losers.append(best)
+            if key < best_key:
+                losers.append(best)
                 best, best_key, frame = i, key, f
             else:
                 losers.append(i)
         if best < 0:
+            quiet = True
+            for q in self._quiet:
+                if q is None or not q():
+                    quiet = False
+                    break
+            self.quiet = quiet
             return False
         start = self.now_us
         bits = self._bits.get(frame)
@@ -498,6 +516,9 @@ class CandumpLog:
         pass
 
     def can_retry_stable(self, tx):
+        return True
+
+    def can_quiet(self):
         return True
 
     def can_acks(self):
