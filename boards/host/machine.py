@@ -170,8 +170,17 @@ class SPI:
         devices.append((cs_pin, device))
 
         def _edge(pin, level):
+            # _sel: the first device in the list whose chip select is low
             if level:
                 device.spi_end()
+                if self._sel is not device:
+                    return  # it was not the selected one: nothing changes
+                if len(devices) == 1:
+                    self._sel = None
+                    return
+            elif self._sel is None:
+                self._sel = device  # the only one low
+                return
             sel = None
             for cs, dev in devices:
                 if not cs._out:
@@ -180,7 +189,10 @@ class SPI:
             self._sel = sel
 
         cs_pin.sim_listen(_edge)
-        _edge(cs_pin, 0)
+        for cs, dev in devices:  # its chip select may be low already
+            if not cs._out:
+                self._sel = dev
+                break
 
     def write(self, buf):
         dev = self._sel

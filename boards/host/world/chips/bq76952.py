@@ -148,6 +148,8 @@ class BQ76952Sim:
         self._ntc_seen = None
         self._over_seen = None
         self._die = -1  # the die temperature register, as last written (-1: never)
+        self._dm_seq = 0  # counts the changes of data memory
+        self._pw_cells = -1  # what _pack_words() last computed from (-1: nothing yet)
         self.temps_dc = [250] * len(TEMP_REGS)  # what the sensors read now (0.1 C)
         self.power_on_reset()
 
@@ -216,7 +218,6 @@ class BQ76952Sim:
         k = self._noise_at
         self._noise_at = (k + 17) % 1021
         vals = self._cell_vals
-        true_sum = model.sum_mv  # sum(cells), as cells_mv() left it
         # noise[(k + 37 * i) % 1021] for cell i: _noise repeats its start, so no modulo
         j = k
         i = 0
@@ -238,27 +239,56 @@ class BQ76952Sim:
                     vals[i] = overrides[i]
         regs = self.regs
         struct.pack_into("<16h", regs, 0x14, *vals)  # TRM: I2
-        stack_mv = self.stack_override if self.stack_override is not None else true_sum
-        link_mv = model.link_v() * 1000.0
-        if link_mv < 0:
-            link_mv = 0.0  # the PACK and LD pins cannot measure below ground
+        if not (
+            model.cells_version == self._pw_cells
+            and model.current_a == self._pw_current
+            and model.link == self._pw_link
+            and model.v_link == self._pw_v_link
+            and model.charger_v == self._pw_charger_v
+            and self.stack_override == self._pw_stack_override
+            and self.current_gain_permille == self._pw_gain
+            and self.current_offset_ma == self._pw_offset
+            and self._dm_seq == self._pw_dm_seq
+        ):
+            self._pack_words(model)
         # CC2: the true current through the gain the firmware wrote, plus the
-        # simulator's sensor faults (see _current_ma)
-        ma = model.current_a * 1000.0 * self._gain_ratio
-        ma = ma * (1 + self.current_gain_permille / 1000.0)
-        ma = ma + self.current_offset_ma + 10 * noise[k + 5]
+        # simulator's sensor faults, plus the noise of this reading
+        ma = self._pw_ma + 10 * noise[k + 5]
         self.current_ma = ma
-        volts = self._volts
         cc2 = int(ma / self._user_amps)
         cc2 = min(max(cc2, -32768), 32767)
-        link = int(link_mv / volts + 0.5)
-        struct.pack_into("<HHHh", regs, 0x34, int(stack_mv / volts + 0.5), link, link, cc2)
+        link = self._pw_link_word
+        struct.pack_into("<HHHh", regs, 0x34, self._pw_stack_word, link, link, cc2)
         self._temperatures(model)
         self._protections(vals)
         if self.cb_mask:
             self._balancing()
         self._status_regs()
         self._frame(0x14, 0x3C)
+
+    def _pack_words(self, model):
+        """Stack, PACK and LD voltage words, and the current before its noise, from what
+        the model shows now (kept while none of it moves: refresh() checks)."""
+        self._pw_cells = model.cells_version
+        self._pw_current = model.current_a
+        self._pw_link = model.link
+        self._pw_v_link = model.v_link
+        self._pw_charger_v = model.charger_v
+        self._pw_stack_override = self.stack_override
+        self._pw_gain = self.current_gain_permille
+        self._pw_offset = self.current_offset_ma
+        self._pw_dm_seq = self._dm_seq
+        true_sum = model.sum_mv  # sum(cells), as cells_mv() left it
+        stack_mv = self.stack_override if self.stack_override is not None else true_sum
+        link_mv = model.link_v() * 1000.0
+        if link_mv < 0:
+            link_mv = 0.0  # the PACK and LD pins cannot measure below ground
+        volts = self._volts
+        self._pw_stack_word = int(stack_mv / volts + 0.5)
+        self._pw_link_word = int(link_mv / volts + 0.5)
+        ma = model.current_a * 1000.0 * self._gain_ratio
+        ma = ma * (1 + self.current_gain_permille / 1000.0)
+        self._pw_ma = ma + self.current_offset_ma
 
     def _temperatures(self, model):
         """The six sensors and the die, from the model's temperatures, the overrides and
@@ -317,6 +347,7 @@ class BQ76952Sim:
         self._user_amps = (0.1, 1.0, 10.0, 100.0)[da & 0x03]
         self._gain_ratio = self.dm_f4(0x91A8) / (7568.4 / R_SENSE_UOHM)
         self._t_seen = (None, None, None)  # the temperatures' registers: write them again
+        self._dm_seq += 1  # and the pack's words
 
     # -- the chip's own protections ----------------------------------------------------
     def _load_protections(self):
