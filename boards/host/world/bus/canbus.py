@@ -23,6 +23,10 @@ A node is any object with (methods marked * are optional; the bus looks them up 
   the node itself sets `bus.quiet = False` (a controller whose TX buffers are all
   empty, a queue that is empty). While every node says so, the bus at idle does not ask
   for offers at all; a node without this method is asked every time.
+- can_tells_changes *: True (an attribute) when the node sets `bus.retry_checked = None`
+  whenever its answers to can_offer() or can_retry_stable() may have changed other than
+  through the bus's own calls; while every node does, the bus asks them once per run of
+  retries instead of at every call.
 - can_retry_stable(tx) *: whether one more failed attempt with nobody acknowledging
   would leave this node exactly as it is (tx: it is the sender). A lone sender that
   keeps retrying (an error-passive controller with no one else on the bus) is then
@@ -203,6 +207,10 @@ class CanBus:
         self.ack_error = False
         self.stop = False
         self.quiet = False  # every node said can_quiet() at the last idle arbitration
+        # the frame whose retries _skip_retries() last found it may skip, while no node's
+        # state has moved since (nodes with can_tells_changes clear it when theirs does)
+        self.retry_checked = None
+        self._all_tell = True  # every node has can_tells_changes
         self.skipped = 0  # retries fast-forwarded
         self.nodes = []
         self._offer = []
@@ -241,6 +249,8 @@ class CanBus:
         self._stable.append(stable)
         self._quiet.append(getattr(node, "can_quiet", None))
         self.quiet = False
+        self._all_tell = self._all_tell and getattr(node, "can_tells_changes", False)
+        self.retry_checked = None
         hook = getattr(node, "can_attached", None)
         if hook is not None:
             hook(self)
@@ -248,6 +258,7 @@ class CanBus:
 
     def inject_errors(self, node, n):
         """The next n transmission attempts of node end in an error frame."""
+        self.retry_checked = None
         i = self.nodes.index(node)
         self._inject[i] = self._inject.get(i, 0) + n
 
@@ -282,16 +293,20 @@ class CanBus:
         """The frame on the wire is a retry nobody will acknowledge, and its failure would
         change nothing (every node says so, and no other frame waits): jump over the
         retries that end by t_us, leaving the one then in progress on the wire."""
-        sender = self._cur
-        offer = self._offer
-        for j in range(len(offer)):
-            f = offer[j]()
-            if (f is not None) != (j == sender) or (f is not None and f != self._cur_frame):
-                return False
-        stable = self._stable
-        for j in range(len(stable)):
-            if stable[j] is None or not stable[j](j == sender):
-                return False
+        if self.retry_checked is not self._cur_frame:
+            sender = self._cur
+            offer = self._offer
+            for j in range(len(offer)):
+                f = offer[j]()
+                if (f is not None) != (j == sender) or (f is not None and f != self._cur_frame):
+                    return False
+            stable = self._stable
+            for j in range(len(stable)):
+                if stable[j] is None or not stable[j](j == sender):
+                    return False
+            if self._all_tell:
+                # the same answers until a node's state moves (it clears retry_checked)
+                self.retry_checked = self._cur_frame
         start = self.frame_start_us
         cycle = self._cur_end - start
         k = (t_us - start) // cycle  # whole retries by t_us (at least the present one)
@@ -341,6 +356,7 @@ class CanBus:
             self.quiet = quiet
             return False
         start = self.now_us
+        self.retry_checked = None
         bits = self._bits.get(frame)
         if bits is None:
             # most frames repeat their content (names, capacities, steady values)
@@ -383,6 +399,7 @@ class CanBus:
         return False
 
     def _complete(self):
+        self.retry_checked = None
         i = self._cur
         frame = self._cur_frame
         t = self._cur_end
@@ -520,6 +537,8 @@ class CandumpLog:
 
     def can_quiet(self):
         return True
+
+    can_tells_changes = True  # nothing about it changes
 
     def can_acks(self):
         return self.acks

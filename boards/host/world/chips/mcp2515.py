@@ -193,6 +193,8 @@ class MCP2515Sim:
     def reset(self):
         """Power-on or RESET: every register to its default, configuration mode; held in
         reset for reset_hold_us (the oscillator start-up)."""
+        if self.bus is not None:
+            self.bus.retry_checked = None
         if self.reset_hold_us:
             self._held_until = self._now() + self.reset_hold_us
         r = self.regs
@@ -412,7 +414,12 @@ class MCP2515Sim:
                 return
         rbuf[at : at + k] = v
 
+    can_tells_changes = True  # (CanBus) every SPI transaction and reset() tells the bus
+
     def spi_end(self):
+        bus = self.bus
+        if bus is not None:
+            bus.retry_checked = None  # the transaction may have changed what it offers
         r = self.regs
         if self._rxclr:
             r[CANINTF] &= ~self._rxclr
