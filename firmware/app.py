@@ -351,7 +351,7 @@ class App:
             self._fail(now, exc)
             return 1000
 
-    def run(self):
+    def run(self):  # pragma: no cover - a board's loop: on the host the simulator calls poll()
         """The board's main loop; never returns."""
         board = self.board
         self.start(board.ticks_ms())

@@ -338,7 +338,26 @@ def main(argv, out=None):
             can_log.close()
         if pty is not None:
             pty.close()
+    out.write(_results_line(opts, trace, sim))
     return 0
+
+
+def _results_line(opts, trace, sim):
+    """Where the run's results went, as its last line (a --fast run that wrote no file
+    prints nothing: its exit status is its result)."""
+    written = []
+    if trace is not None:
+        written.append("trace in %s (%d lines)" % (opts["--trace"], trace.lines))
+    if "--can-log" in opts:
+        written.append("CAN log in %s" % opts["--can-log"])
+    if written:
+        return "sim.py: %d s simulated; %s\n" % (sim.t_ms // 1000, ", ".join(written))
+    if "--fast" in opts:
+        return ""
+    return (
+        "sim.py: %d s simulated; nothing written (--trace FILE keeps a trace, --can-log FILE"
+        " the CAN frames)\n" % (sim.t_ms // 1000)
+    )
 
 
 def _stop_on_sigterm():

@@ -52,11 +52,11 @@ class Pin:
 
     def value(self, x=None):
         if x is None:
-            if self.mode == self.OUT:
+            if self.mode == 1:  # OUT
                 return self._out
             if self._driven is not None:
                 return self._driven
-            return 1 if self.pull == self.PULL_UP else 0
+            return 1 if self.pull == 1 else 0  # PULL_UP
         level = 1 if x else 0
         if level != self._out:
             self._out = level
@@ -119,7 +119,10 @@ class I2C:
         return sorted(self.devices)
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
-        self._device(addr).i2c_read(memaddr, buf)
+        dev = self.devices.get(addr)
+        if dev is None:
+            raise OSError(errno.ENODEV)
+        dev.i2c_read(memaddr, buf)
 
     def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
         buf = bytearray(nbytes)
@@ -157,27 +160,42 @@ class SPI:
         self.id = id
         self.baudrate = baudrate
         self._devices = []
+        self._sel = None  # the device whose chip select is low (the first one), or None
         for cs, dev in devices:
             self.attach(cs, dev)
 
     def attach(self, cs_pin, device):
         """Wire a simulated device whose chip select is cs_pin (active low)."""
-        self._devices.append((cs_pin, device))
+        devices = self._devices
+        devices.append((cs_pin, device))
 
         def _edge(pin, level):
+            # _sel: the first device in the list whose chip select is low
             if level:
                 device.spi_end()
+                if self._sel is not device:
+                    return  # it was not the selected one: nothing changes
+                if len(devices) == 1:
+                    self._sel = None
+                    return
+            elif self._sel is None:
+                self._sel = device  # the only one low
+                return
+            sel = None
+            for cs, dev in devices:
+                if not cs._out:
+                    sel = dev
+                    break
+            self._sel = sel
 
         cs_pin.sim_listen(_edge)
-
-    def _selected(self):
-        for cs, dev in self._devices:
-            if not cs.level:
-                return dev
-        return None
+        for cs, dev in devices:  # its chip select may be low already
+            if not cs._out:
+                self._sel = dev
+                break
 
     def write(self, buf):
-        dev = self._selected()
+        dev = self._sel
         if dev is not None:
             dev.spi_transfer(buf, None)
 
@@ -191,7 +209,7 @@ class SPI:
         return bytes(buf)
 
     def write_readinto(self, write_buf, read_buf):
-        dev = self._selected()
+        dev = self._sel
         if dev is None:
             for i in range(len(read_buf)):
                 read_buf[i] = 0xFF  # nobody drives MISO: it floats high

@@ -141,6 +141,9 @@ class CanInverter(Inverter):
     def step(self, now_us):
         if not self.silent and now_us >= self.next_hb_us:
             self.queue.append(self.heartbeat)
+            if self.bus is not None:
+                self.bus.quiet = False
+                self.bus.retry_checked = None
             self.next_hb_us += HEARTBEAT_US
             if self.next_hb_us <= now_us:
                 self.next_hb_us = now_us + HEARTBEAT_US
@@ -151,6 +154,16 @@ class CanInverter(Inverter):
             self.next_hb_us = now_us
 
     # -- CAN node -------------------------------------------------------------------------
+    bus = None
+
+    def can_attached(self, bus):
+        self.bus = bus
+
+    def can_quiet(self):
+        return not self.queue
+
+    can_tells_changes = True  # its offer changes in step() (which tells) and can_sent()
+
     def can_offer(self):
         return self.queue[0] if self.queue else None
 
@@ -289,6 +302,7 @@ class Rs485Inverter(Inverter):
         self.reply_us = []  # last request byte -> first reply byte, per reply
         self._first_us = None
         self._buf = bytearray(64)
+        self._frames = {}  # address << 8 | cid2 -> request frame
 
     def next_event_us(self):
         if self.send_at_us is not None:
@@ -304,7 +318,11 @@ class Rs485Inverter(Inverter):
 
     def _send(self, now_us):
         cid2 = self.POLLS[self.step_i]
-        frame = rs485_request(self.address, cid2, bytes((self.address,)))
+        key = self.address << 8 | cid2
+        frame = self._frames.get(key)
+        if frame is None:  # the same request every time: built once
+            frame = rs485_request(self.address, cid2, bytes((self.address,)))
+            self._frames[key] = frame
         self.port.write(frame)
         self.sent_end_us = self.port.tx_end_us
         self.deadline_us = self.sent_end_us + self.REPLY_TIMEOUT_US

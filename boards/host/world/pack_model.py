@@ -199,6 +199,15 @@ class PackModel:
         self.stuck_dsg = False
         self.dirty = True  # cell voltages need recomputing
         self._cells_mv = [0.0] * N_CELLS
+        self.sum_mv = 0.0  # their sum, as cells_mv() last computed them
+        # what repeats at rest, kept rather than computed again (the same numbers)
+        self._rf_t = None  # _r_factor() at this cell temperature
+        self._rf = 1.0
+        self._zt_cells_c = self._zt_ambient_c = None  # zone_temps_c() at these
+        self._zones = None
+        self._rest_dt = None  # a step of _heat() without current that changed nothing
+        self._rest_cells_c = self._rest_ambient_c = self._rest_mos_c = None
+        self.cells_version = 0  # counts the times cells_mv() computed them
 
     # -- conditions (call advance() first) -------------------------------------------
     def set_fets(self, chg, dsg, pre):
@@ -219,7 +228,8 @@ class PackModel:
 
     # -- physics ---------------------------------------------------------------------
     def stack_v(self):
-        return sum(self.cells_mv()) / 1000.0
+        self.cells_mv()
+        return self.sum_mv / 1000.0
 
     def link_v(self):
         """Voltage on the inverter side of the FETs (what the PACK and LD pins see)."""
@@ -296,9 +306,15 @@ class PackModel:
                 self.polar_a = 0.0
             self.dirty = True
         q = self.q_as
-        bleed = self.bleed_a
-        for i in range(N_CELLS):
-            q[i] += (current - bleed[i]) * dt
+        if self.balancing:
+            bleed = self.bleed_a
+            for i in range(N_CELLS):
+                q[i] += (current - bleed[i]) * dt
+        elif current:
+            # (current - 0.0) * dt, the same number for every cell
+            dq = current * dt
+            for i in range(N_CELLS):
+                q[i] += dq
         self.leak_s += dt
         if self.leak_s >= 60.0:  # self-discharge in one-minute batches: it is slow
             for i in range(N_CELLS):
@@ -328,8 +344,21 @@ class PackModel:
         return -(stack - (v0 + v1) / 2) / R_PRECHARGE_OHM
 
     def _heat(self, dt, current, chg, dsg):
-        f = self._r_factor()
-        p_cells = current * current * N_CELLS * R0_CELL_OHM * f
+        if (
+            not current
+            and dt == self._rest_dt
+            and self.t_cells_c == self._rest_cells_c
+            and self.ambient_c == self._rest_ambient_c
+            and self.t_mos_c == self._rest_mos_c
+        ):
+            return  # at rest, and this same step changed nothing last time
+        if current:
+            f = self._r_factor()
+            p_cells = current * current * N_CELLS * R0_CELL_OHM * f
+        else:
+            p_cells = 0.0  # what the product above is without current
+        t_cells0 = self.t_cells_c
+        t_mos0 = self.t_mos_c
         self.t_cells_c += (
             dt * (p_cells - G_CELLS_W_K * (self.t_cells_c - self.ambient_c)) / C_CELLS_J_K
         )
@@ -338,6 +367,12 @@ class PackModel:
         if (current > 0 and not dsg) or (current < 0 and not chg):
             p_mos += abs(current) * DIODE_V
         self.t_mos_c += dt * (p_mos - G_MOS_W_K * (self.t_mos_c - self.t_cells_c)) / C_MOS_J_K
+        if not current and self.t_cells_c == t_cells0 and self.t_mos_c == t_mos0:
+            # settled to the last bit: the same step will change nothing again
+            self._rest_dt = dt
+            self._rest_cells_c = t_cells0
+            self._rest_ambient_c = self.ambient_c
+            self._rest_mos_c = t_mos0
 
     def current_at(self, v_link):
         """The current (A, + charging) that puts the pack's terminals at v_link now: what a
@@ -353,7 +388,11 @@ class PackModel:
 
     def _r_factor(self):
         """Cell resistance rises in the cold: about x2 at 0 C, x3 at -10 C."""
-        return math.exp(0.03 * (25.0 - self.t_cells_c))
+        t = self.t_cells_c
+        if t != self._rf_t:
+            self._rf_t = t
+            self._rf = math.exp(0.03 * (25.0 - t))
+        return self._rf
 
     # -- what the sensors see -----------------------------------------------------------
     def cell_soc(self, i):
@@ -405,10 +444,18 @@ class PackModel:
                         v = lut[k] + (lut[k + 1] - lut[k]) * (x - k)
                 out[i] = v + i_now * r0[i] + polar * r1[i]
             self.dirty = False
+            self.sum_mv = sum(out)
+            self.cells_version += 1
         return self._cells_mv
 
     def zone_temps_c(self):
-        rise = self.t_cells_c - self.ambient_c
-        return [
-            self.ambient_c + rise * self.zone_gain[z] + self.zone_offset_c[z] for z in range(4)
-        ]
+        """The four zone sensors' true temperatures (C): one list, kept while the cells' and
+        the ambient temperature stay where they are (read it, do not change it)."""
+        if self.t_cells_c != self._zt_cells_c or self.ambient_c != self._zt_ambient_c:
+            self._zt_cells_c = self.t_cells_c
+            self._zt_ambient_c = self.ambient_c
+            rise = self.t_cells_c - self.ambient_c
+            self._zones = [
+                self.ambient_c + rise * self.zone_gain[z] + self.zone_offset_c[z] for z in range(4)
+            ]
+        return self._zones

@@ -19,6 +19,14 @@ A node is any object with (methods marked * are optional; the bus looks them up 
 - can_acks() *: whether it acknowledges frames now (default True). A frame that no other
   node acknowledges ends in an ACK error, as on a wire with only one active node.
 - can_attached(bus) *: called by attach(), so a controller can read the bus's clock.
+- can_quiet() *: True when can_offer() would return None and will go on doing so until
+  the node itself sets `bus.quiet = False` (a controller whose TX buffers are all
+  empty, a queue that is empty). While every node says so, the bus at idle does not ask
+  for offers at all; a node without this method is asked every time.
+- can_tells_changes *: True (an attribute) when the node sets `bus.retry_checked = None`
+  whenever its answers to can_offer() or can_retry_stable() may have changed other than
+  through the bus's own calls; while every node does, the bus asks them once per run of
+  retries instead of at every call.
 - can_retry_stable(tx) *: whether one more failed attempt with nobody acknowledging
   would leave this node exactly as it is (tx: it is the sender). A lone sender that
   keeps retrying (an error-passive controller with no one else on the bus) is then
@@ -198,6 +206,11 @@ class CanBus:
         self.frame_start_us = 0  # of the frame in progress, or being delivered
         self.ack_error = False
         self.stop = False
+        self.quiet = False  # every node said can_quiet() at the last idle arbitration
+        # the frame whose retries _skip_retries() last found it may skip, while no node's
+        # state has moved since (nodes with can_tells_changes clear it when theirs does)
+        self.retry_checked = None
+        self._all_tell = True  # every node has can_tells_changes
         self.skipped = 0  # retries fast-forwarded
         self.nodes = []
         self._offer = []
@@ -207,6 +220,7 @@ class CanBus:
         self._lost = []
         self._acks = []
         self._stable = []
+        self._quiet = []  # can_quiet of every node, or None where a node has none
         self._bits = {}  # frame -> frame_bits(frame)
         self._inject = {}
         self._losers = []
@@ -233,6 +247,10 @@ class CanBus:
         if stable is None and getattr(node, "can_error", None) is None:
             stable = _always_stable
         self._stable.append(stable)
+        self._quiet.append(getattr(node, "can_quiet", None))
+        self.quiet = False
+        self._all_tell = self._all_tell and getattr(node, "can_tells_changes", False)
+        self.retry_checked = None
         hook = getattr(node, "can_attached", None)
         if hook is not None:
             hook(self)
@@ -240,19 +258,20 @@ class CanBus:
 
     def inject_errors(self, node, n):
         """The next n transmission attempts of node end in an error frame."""
+        self.retry_checked = None
         i = self.nodes.index(node)
         self._inject[i] = self._inject.get(i, 0) + n
 
     def next_event_us(self):
         """When the frame in progress ends (a pending frame starts now), or None at idle."""
-        if self._cur < 0:
+        if self._cur < 0 and not self.quiet:
             self._arbitrate()
         return self._cur_end if self._cur >= 0 else None
 
     def run_until(self, t_us):
         """Process the bus up to t_us: frames end and are delivered, waiting frames start."""
         while True:
-            if self._cur < 0 and not self._arbitrate():
+            if self._cur < 0 and (self.quiet or not self._arbitrate()):
                 # idle until t_us; an offer that appears meanwhile (a bus-off recovery)
                 # starts at the next call, from t_us
                 if t_us > self.now_us:
@@ -274,16 +293,20 @@ class CanBus:
         """The frame on the wire is a retry nobody will acknowledge, and its failure would
         change nothing (every node says so, and no other frame waits): jump over the
         retries that end by t_us, leaving the one then in progress on the wire."""
-        sender = self._cur
-        offer = self._offer
-        for j in range(len(offer)):
-            f = offer[j]()
-            if (f is not None) != (j == sender) or (f is not None and f != self._cur_frame):
-                return False
-        stable = self._stable
-        for j in range(len(stable)):
-            if stable[j] is None or not stable[j](j == sender):
-                return False
+        if self.retry_checked is not self._cur_frame:
+            sender = self._cur
+            offer = self._offer
+            for j in range(len(offer)):
+                f = offer[j]()
+                if (f is not None) != (j == sender) or (f is not None and f != self._cur_frame):
+                    return False
+            stable = self._stable
+            for j in range(len(stable)):
+                if stable[j] is None or not stable[j](j == sender):
+                    return False
+            if self._all_tell:
+                # the same answers until a node's state moves (it clears retry_checked)
+                self.retry_checked = self._cur_frame
         start = self.frame_start_us
         cycle = self._cur_end - start
         k = (t_us - start) // cycle  # whole retries by t_us (at least the present one)
@@ -305,24 +328,35 @@ class CanBus:
         offer = self._offer
         losers = self._losers
         best = -1
-        best_key = 0
+        best_key = -1  # computed once a second offer needs comparing
         frame = None
         for i in range(len(offer)):
             f = offer[i]()
             if f is None:
                 continue
+            if best < 0:
+                best, frame = i, f
+                continue
+            if best_key < 0:
+                best_key = arbitration_key(frame)
             key = arbitration_key(f)
             # equal keys: two nodes sending the same id, which a CAN design must not do;
             # the first attached keeps the bus
-            if best < 0 or key < best_key:
-                if best >= 0:
-                    losers.append(best)
+            if key < best_key:
+                losers.append(best)
                 best, best_key, frame = i, key, f
             else:
                 losers.append(i)
         if best < 0:
+            quiet = True
+            for q in self._quiet:
+                if q is None or not q():
+                    quiet = False
+                    break
+            self.quiet = quiet
             return False
         start = self.now_us
+        self.retry_checked = None
         bits = self._bits.get(frame)
         if bits is None:
             # most frames repeat their content (names, capacities, steady values)
@@ -365,6 +399,7 @@ class CanBus:
         return False
 
     def _complete(self):
+        self.retry_checked = None
         i = self._cur
         frame = self._cur_frame
         t = self._cur_end
@@ -499,6 +534,11 @@ class CandumpLog:
 
     def can_retry_stable(self, tx):
         return True
+
+    def can_quiet(self):
+        return True
+
+    can_tells_changes = True  # nothing about it changes
 
     def can_acks(self):
         return self.acks

@@ -19,6 +19,9 @@ firmware then.
 """
 
 _GARBLED = 0xFF
+# CPython copies a slice faster than a loop; MicroPython would allocate the slice (the
+# firmware's reads are checked with the heap locked)
+_SLICES = hasattr(bytes, "translate")
 _FOREVER = 1 << 62
 RX_IDLE_BITS = 32
 RX_RING = 1024
@@ -54,6 +57,8 @@ class Port:
         self._from = [None] * RX_RING  # the sending port
         self._rd = 0  # ring indices: read, write (count modulo nothing: ever growing)
         self._wr = 0
+        self._known = 0  # see available()
+        self._known_us = 0
         self.overruns = 0
         self.tx_start_us = -1  # first byte of the latest write that reached the wire
         self.tx_end_us = 0  # when the last queued byte has left
@@ -112,10 +117,17 @@ class Port:
         now = self.clock.t_us
         if self.de_high and self._de_rise_us < now:
             now = self._de_rise_us  # the receiver is off: later bytes will be dropped
+        # the bytes before _known had arrived by _known_us (time only moves on, and the
+        # ring below _known is rewritten only by _drop_from, which resets it)
         k = self._rd
+        if self._known > k and now >= self._known_us:
+            k = self._known
         end = self._end
-        while k < self._wr and end[k % RX_RING] <= now:
+        wr = self._wr
+        while k < wr and end[k % RX_RING] <= now:
             k += 1
+        self._known = k
+        self._known_us = now
         return k - self._rd
 
     def read_into(self, buf, n):
@@ -126,8 +138,12 @@ class Port:
             k = n
         rd = self._rd
         data = self._byte
-        for i in range(k):
-            buf[i] = data[(rd + i) % RX_RING]
+        at = rd % RX_RING
+        if _SLICES and at + k <= RX_RING:
+            buf[0:k] = data[at : at + k]
+        else:  # a slice would allocate (MicroPython), or the ring wraps
+            for i in range(k):
+                buf[i] = data[(rd + i) % RX_RING]
         if k:
             self.rx_last_us = self._end[(rd + k - 1) % RX_RING]
         self._rd = rd + k
@@ -149,16 +165,23 @@ class Port:
         same = sender.baud == self.baud and sender.char_bits == self.char_bits
         self.burst_start_us = start
         wr = self._wr
-        for i in range(len(buf)):
-            if wr - self._rd >= RX_RING:
-                self.overruns += len(buf) - i
-                break
-            k = wr % RX_RING
-            self._end[k] = start + sender.char_us(i + 1)
-            self._byte[k] = buf[i] if same else _GARBLED
-            self._from[k] = sender
-            wr += 1
-        self._wr = wr
+        n = len(buf)
+        room = RX_RING - (wr - self._rd)
+        if n > room:
+            self.overruns += n - room
+            n = room
+        # byte i ends sender.char_us(i + 1) after the start, rounded up
+        num = sender.char_bits * 1000000
+        baud = sender.baud
+        end = self._end
+        data = self._byte
+        came = self._from
+        for i in range(n):
+            k = (wr + i) % RX_RING
+            end[k] = start - ((-(i + 1) * num) // baud)
+            data[k] = buf[i] if same else _GARBLED
+            came[k] = sender
+        self._wr = wr + n
         self.wake_us = start + sender.char_us(len(buf)) + self.idle_us()
 
     def _de_changed(self, pin, level):
@@ -202,6 +225,7 @@ class Port:
                 last = self._end[j]
             wr += 1
         self._wr = wr
+        self._known = 0  # the ring was rewritten: count again
         if dropped and self.wake_us is not None:  # idle after the last byte that made it
             self.wake_us = last + self.idle_us() if wr > rd else None
         return dropped

@@ -137,9 +137,19 @@ class BQ76952Sim:
         noise = []
         for _ in range(1021):
             noise.append(rng.next() % 3 - 1)
-        self._noise = noise
+        # 1021 values in a ring, its start repeated after its end so that the cells'
+        # indices (up to 37 * 15 past the start) need no modulo
+        self._noise = noise + noise[: 37 * (N_CELLS - 1) + 1]
         self._noise_at = 0
         self._cell_vals = [0] * N_CELLS
+        self._rounded = [0] * N_CELLS  # the model's cells rounded to mV
+        self._cells_seen = -1  # the model's cells_version they were rounded from
+        self._t_seen = (None, None, None)
+        self._ntc_seen = None
+        self._over_seen = None
+        self._die = -1  # the die temperature register, as last written (-1: never)
+        self._dm_seq = 0  # counts the changes of data memory
+        self._pw_cells = -1  # what _pack_words() last computed from (-1: nothing yet)
         self.temps_dc = [250] * len(TEMP_REGS)  # what the sensors read now (0.1 C)
         self.power_on_reset()
 
@@ -168,6 +178,7 @@ class BQ76952Sim:
     def _dm_put(self, address, data):
         i = address - _DM_BASE
         self.dm[i : i + len(data)] = data
+        self._dm_changed()
 
     def dm_u1(self, address):
         return self.dm[address - _DM_BASE]
@@ -193,14 +204,26 @@ class BQ76952Sim:
         if self.cfgupdate:
             return  # measurements and protections stop in CONFIG_UPDATE
         cells = model.cells_mv()
+        if model.cells_version != self._cells_seen:
+            # the model's cells moved: round them again (they stay put at rest)
+            self._cells_seen = model.cells_version
+            rounded = self._rounded
+            i = 0
+            for v in cells:
+                rounded[i] = int(v + 0.5)
+                i += 1
+        else:
+            rounded = self._rounded
         noise = self._noise
         k = self._noise_at
         self._noise_at = (k + 17) % 1021
         vals = self._cell_vals
-        true_sum = sum(cells)
+        # noise[(k + 37 * i) % 1021] for cell i: _noise repeats its start, so no modulo
+        j = k
         i = 0
-        for v in cells:
-            vals[i] = int(v + 0.5) + noise[(k + 37 * i) % 1021]
+        for v in rounded:
+            vals[i] = v + noise[j]
+            j += 37
             i += 1
         if self.open_cells:
             # an open sense wire between cells n and n+1: n reads nothing, n+1 spans both
@@ -214,37 +237,98 @@ class BQ76952Sim:
             for i in range(N_CELLS):
                 if overrides[i] is not None:
                     vals[i] = overrides[i]
-        struct.pack_into("<16h", self.regs, 0x14, *vals)  # TRM: I2
+        regs = self.regs
+        struct.pack_into("<16h", regs, 0x14, *vals)  # TRM: I2
+        if not (
+            model.cells_version == self._pw_cells
+            and model.current_a == self._pw_current
+            and model.link == self._pw_link
+            and model.v_link == self._pw_v_link
+            and model.charger_v == self._pw_charger_v
+            and self.stack_override == self._pw_stack_override
+            and self.current_gain_permille == self._pw_gain
+            and self.current_offset_ma == self._pw_offset
+            and self._dm_seq == self._pw_dm_seq
+        ):
+            self._pack_words(model)
+        # CC2: the true current through the gain the firmware wrote, plus the
+        # simulator's sensor faults, plus the noise of this reading
+        ma = self._pw_ma + 10 * noise[k + 5]
+        self.current_ma = ma
+        cc2 = int(ma / self._user_amps)
+        cc2 = min(max(cc2, -32768), 32767)
+        link = self._pw_link_word
+        struct.pack_into("<HHHh", regs, 0x34, self._pw_stack_word, link, link, cc2)
+        self._temperatures(model)
+        self._protections(vals)
+        if self.cb_mask:
+            self._balancing()
+        self._status_regs()
+        self._frame(0x14, 0x3C)
+
+    def _pack_words(self, model):
+        """Stack, PACK and LD voltage words, and the current before its noise, from what
+        the model shows now (kept while none of it moves: refresh() checks)."""
+        self._pw_cells = model.cells_version
+        self._pw_current = model.current_a
+        self._pw_link = model.link
+        self._pw_v_link = model.v_link
+        self._pw_charger_v = model.charger_v
+        self._pw_stack_override = self.stack_override
+        self._pw_gain = self.current_gain_permille
+        self._pw_offset = self.current_offset_ma
+        self._pw_dm_seq = self._dm_seq
+        true_sum = model.sum_mv  # sum(cells), as cells_mv() left it
         stack_mv = self.stack_override if self.stack_override is not None else true_sum
         link_mv = model.link_v() * 1000.0
         if link_mv < 0:
             link_mv = 0.0  # the PACK and LD pins cannot measure below ground
-        self.current_ma = self._current_ma(model.current_a, noise[(k + 5) % 1021])
-        volts = 10.0 if self.dm_u1(0x9303) & 0x04 else 1.0  # USER_VOLTS_CV
-        cc2 = int(self.current_ma / self._user_amps_ma())
-        cc2 = min(max(cc2, -32768), 32767)
-        struct.pack_into(
-            "<HHHh",
-            self.regs,
-            0x34,
-            int(stack_mv / volts + 0.5),
-            int(link_mv / volts + 0.5),
-            int(link_mv / volts + 0.5),
-            cc2,
-        )
+        volts = self._volts
+        self._pw_stack_word = int(stack_mv / volts + 0.5)
+        self._pw_link_word = int(link_mv / volts + 0.5)
+        ma = model.current_a * 1000.0 * self._gain_ratio
+        ma = ma * (1 + self.current_gain_permille / 1000.0)
+        self._pw_ma = ma + self.current_offset_ma
+
+    def _temperatures(self, model):
+        """The six sensors and the die, from the model's temperatures, the overrides and
+        the NTC faults; registers written only when one of those moved."""
+        tc = model.t_cells_c
+        amb = model.ambient_c
+        tm = model.t_mos_c
+        if (
+            tc == self._t_seen[0]
+            and amb == self._t_seen[1]
+            and tm == self._t_seen[2]
+            and self.ntc_fault == self._ntc_seen
+            and self.temp_override == self._over_seen
+        ):
+            return
+        self._t_seen = (tc, amb, tm)
+        self._ntc_seen = list(self.ntc_fault)
+        self._over_seen = list(self.temp_override)
         zones = model.zone_temps_c()
-        temps = (zones[0], zones[1], zones[2], zones[3], model.ambient_c, model.t_mos_c)
+        temps = (zones[0], zones[1], zones[2], zones[3], amb, tm)
         dcs = self.temps_dc
+        changed = False
         for slot in range(6):
             over = self.ntc_fault[slot]
             if over is None:
                 over = self.temp_override[slot]
-            dcs[slot] = over if over is not None else int(temps[slot] * 10 + 0.5)
+            dc = over if over is not None else int(temps[slot] * 10 + 0.5)
+            if dc != dcs[slot]:
+                dcs[slot] = dc
+                changed = True
+        die = int(amb * 10 + 0.5) + KELVIN_DC + 30
+        if not changed and die == self._die:
+            return  # the same readings: the registers hold them
+        self._die = die
         # TEMP_REGS: six words in a row from 0x70
         k = KELVIN_DC
+        regs = self.regs
         struct.pack_into(
             "<6H",
-            self.regs,
+            regs,
             0x70,
             dcs[0] + k,
             dcs[1] + k,
@@ -253,22 +337,17 @@ class BQ76952Sim:
             dcs[4] + k,
             dcs[5] + k,
         )
-        struct.pack_into("<H", self.regs, _T_INT, int(model.ambient_c * 10 + 0.5) + KELVIN_DC + 30)
-        self._protections(vals)
-        self._balancing()
-        self._status_regs()
-        self._frame(0x14, 0x3C)
+        struct.pack_into("<H", regs, _T_INT, die)
         self._frame(0x68, 0x7C)
 
-    def _user_amps_ma(self):
-        return (0.1, 1.0, 10.0, 100.0)[self.dm_u1(0x9303) & 0x03]
-
-    def _current_ma(self, true_a, noise):
-        """What CC2 reads: the true current through the gain the firmware wrote, plus
-        the simulator's sensor faults."""
-        gain_ratio = self.dm_f4(0x91A8) / (7568.4 / R_SENSE_UOHM)
-        ma = true_a * 1000.0 * gain_ratio * (1 + self.current_gain_permille / 1000.0)
-        return ma + self.current_offset_ma + 10 * noise
+    def _dm_changed(self):
+        """Data memory was written: the values the measurement loop reads from it."""
+        da = self.dm_u1(0x9303)
+        self._volts = 10.0 if da & 0x04 else 1.0  # USER_VOLTS_CV
+        self._user_amps = (0.1, 1.0, 10.0, 100.0)[da & 0x03]
+        self._gain_ratio = self.dm_f4(0x91A8) / (7568.4 / R_SENSE_UOHM)
+        self._t_seen = (None, None, None)  # the temperatures' registers: write them again
+        self._dm_seq += 1  # and the pack's words
 
     # -- the chip's own protections ----------------------------------------------------
     def _load_protections(self):
@@ -325,6 +404,13 @@ class BQ76952Sim:
             (0x0200, en_b & 0x02, _COLD_T, -(self.dm_i1(0x92A9) * 10 - 1), 2000, 50),
         )
         self._checks = [r for r in rows if r[1]]
+        # per kind of measurement, the lowest threshold of its enabled rows
+        lowest = [1 << 60] * 7
+        for r in self._checks:
+            if r[3] < lowest[r[2]]:
+                lowest[r[2]] = r[3]
+        self._lowest = lowest
+        self._quiet = False  # judge every row at the next reading
 
     def _protections(self, cells):
         """The hardware backstop: each enabled protection trips when its condition holds
@@ -332,6 +418,32 @@ class BQ76952Sim:
         dt = 100
         i_ma = self.current_ma
         t = self.temps_dc
+        before = self.trips
+        scd_before = self.scd
+        lim = self._lowest
+        if not (
+            self._quiet
+            and max(cells) < lim[_MAX_CELL]
+            and -min(cells) < lim[_MIN_CELL]
+            and i_ma < lim[_CHARGE_MA]
+            and -i_ma < lim[_DISCHARGE_MA]
+            and max(t[0], t[1], t[2], t[3]) < lim[_CELL_T]
+            and t[5] < lim[_FET_T]
+            and -min(t[0], t[1], t[2], t[3]) < lim[_COLD_T]
+        ):
+            # (quiet, nothing tripped or pending, and every value below the lowest
+            # threshold of its kind: the rows below would change nothing)
+            self._check_rows(cells, i_ma, t, dt)
+        if (
+            self.scd
+            and not self.model.short
+            and self.t_ms - self.scd_since_ms >= 1000 * self.dm_u1(0x9294)
+        ):
+            self.scd = False  # SCD recovers after its recovery time with the short gone
+        if self.trips != before or self.scd != scd_before:
+            self._apply_fets()
+
+    def _check_rows(self, cells, i_ma, t, dt):
         measured = (
             max(cells),
             -min(cells),
@@ -341,8 +453,8 @@ class BQ76952Sim:
             t[5],
             -min(t[0], t[1], t[2], t[3]),
         )
-        before = self.trips
-        scd_before = self.scd
+        pending = self._pending
+        quiet = True
         for bit, _en, kind, threshold, delay, hyst in self._checks:
             v = measured[kind]
             if self.trips & bit:
@@ -351,20 +463,19 @@ class BQ76952Sim:
                     self.trips &= ~bit
                 continue
             if v >= threshold:
-                held = self._pending.get(bit, -dt) + dt  # the first sample that sees it: 0
-                self._pending[bit] = held
+                held = pending.get(bit, -dt) + dt  # the first sample that sees it: 0
+                pending[bit] = held
+                quiet = False
                 if held >= delay:
                     self.trips |= bit
             else:
-                self._pending[bit] = -dt
-        if (
-            self.scd
-            and not self.model.short
-            and self.t_ms - self.scd_since_ms >= 1000 * self.dm_u1(0x9294)
-        ):
-            self.scd = False  # SCD recovers after its recovery time with the short gone
-        if self.trips != before or self.scd != scd_before:
-            self._apply_fets()
+                pending[bit] = -dt
+        if quiet and not self.trips:
+            for row in self._checks:
+                if pending.get(row[0], -dt) >= 0:
+                    quiet = False  # released from a trip, its count not yet reset
+                    break
+        self._quiet = quiet and not self.trips
 
     # -- balancing ---------------------------------------------------------------------
     def _balancing(self):
@@ -435,19 +546,32 @@ class BQ76952Sim:
     def _status_regs(self):
         real_chg, real_dsg, _ = self.model.fet_states()
         regs = self.regs
-        regs[0x7F] = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
+        fet = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
+        if regs[0x7F] != fet:
+            regs[0x7F] = fet
+            self._frame(0x7F, 0x80)
         a = (self.trips & 0xFF) | (0x80 if self.scd else 0)
-        regs[0x02] = regs[0x03] = a  # Safety Alert / Status A
-        regs[0x04] = regs[0x05] = self.trips >> 8  # B
+        b = self.trips >> 8
         status = (0x0001 if self.cfgupdate else 0) | (0x0008 if self.por else 0)
         if self.sleep_en:
             status |= 0x0004
         if self.trips or self.scd:
             status |= 0x0800  # SS: a safety fault
-        regs[0x12] = status & 0xFF
-        regs[0x13] = status >> 8
-        self._frame(0x00, 0x14)
-        self._frame(0x7F, 0x80)
+        lo = status & 0xFF
+        hi = status >> 8
+        if (
+            regs[0x02] != a
+            or regs[0x03] != a
+            or regs[0x04] != b
+            or regs[0x05] != b
+            or regs[0x12] != lo
+            or regs[0x13] != hi
+        ):
+            regs[0x02] = regs[0x03] = a  # Safety Alert / Status A
+            regs[0x04] = regs[0x05] = b  # B
+            regs[0x12] = lo
+            regs[0x13] = hi
+            self._frame(0x00, 0x14)
 
     # -- I2C -----------------------------------------------------------------------------
     def i2c_read(self, reg, buf):
@@ -456,16 +580,26 @@ class BQ76952Sim:
         self.reads += 1
         n = len(buf)
         if self.crc:
-            self._crc_read(reg, buf)
-            return
-        key = reg << 8 | n
-        view = self._views.get(key)
-        if view is None:
-            view = self._mv[reg : reg + n]
-            self._views[key] = view
-        buf[:] = view
-        if self.crc_corrupt:
-            buf[0] ^= 0x10  # undetectable without CRC
+            # data bytes each followed by its CRC; the first CRC covers the address bytes
+            view = self._views.get(0x10000 | reg << 8 | n)
+            if view is None:
+                view = self._framed_mv[2 * reg : 2 * reg + n]
+                self._views[0x10000 | reg << 8 | n] = view
+            buf[:] = view
+            t = _CRC1
+            buf[1] = t[t[t[t[0x10] ^ reg] ^ 0x11] ^ buf[0]]  # CRC of 0x10, reg, 0x11, d0
+            if self.crc_corrupt:
+                for k in range(0, n, 2):
+                    buf[k] ^= 0x10
+        else:
+            key = reg << 8 | n
+            view = self._views.get(key)
+            if view is None:
+                view = self._mv[reg : reg + n]
+                self._views[key] = view
+            buf[:] = view
+            if self.crc_corrupt:
+                buf[0] ^= 0x10  # undetectable without CRC
         if self.corrupt is not None:
             self.corrupt(buf)
 
@@ -483,23 +617,6 @@ class BQ76952Sim:
             d = regs[r]
             f[2 * r] = d
             f[2 * r + 1] = t[d]
-
-    def _crc_read(self, reg, buf):
-        """Data bytes each followed by its CRC; the first CRC covers the address bytes."""
-        n2 = len(buf)
-        key = 0x10000 | reg << 8 | n2
-        view = self._views.get(key)
-        if view is None:
-            view = self._framed_mv[2 * reg : 2 * reg + n2]
-            self._views[key] = view
-        buf[:] = view
-        t = _CRC1
-        buf[1] = t[t[t[t[0x10] ^ reg] ^ 0x11] ^ buf[0]]  # CRC of 0x10, reg, 0x11, d0
-        if self.crc_corrupt:
-            for k in range(0, n2, 2):
-                buf[k] ^= 0x10
-        if self.corrupt is not None:
-            self.corrupt(buf)
 
     def i2c_write(self, reg, data):
         if self.lost:
@@ -553,6 +670,7 @@ class BQ76952Sim:
                 self._respond(bytes(self.dm[i : i + 32]))
             elif self.cfgupdate:
                 self.dm[i : i + len(payload)] = payload
+                self._dm_changed()
             return
         if sub == 0x0001:
             self._respond(struct.pack("<H", DEVICE_NUMBER))

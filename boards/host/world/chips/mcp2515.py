@@ -126,6 +126,25 @@ _FILTER_ADDRS = [f + i for f in _FILTERS + _MASKS for i in range(4)]
 # written only in configuration mode; filters and masks also read 0 outside it
 _CONFIG_ONLY = _flags(_FILTER_ADDRS + [CNF3, CNF2, CNF1, TXRTSCTRL])
 _HIDDEN = _flags(_FILTER_ADDRS)
+
+
+def _next_hidden():
+    # for each address, the first hidden one at or after it (0x80: none)
+    table = bytearray(129)
+    nxt = 0x80
+    for a in range(127, -1, -1):
+        if _HIDDEN[a]:
+            nxt = a
+        table[a] = nxt
+    table[128] = 0x80
+    return table
+
+
+_NEXT_HIDDEN = _next_hidden()
+_FF = [b"\xff" * n for n in range(17)]  # what SO reads where the chip does not drive it
+# CPython copies a slice of the driver's buffer faster than a loop; MicroPython would
+# allocate the slice (the tests run the SPI path with the heap locked)
+_SLICES = hasattr(bytes, "translate")
 _BIT_MODIFIABLE = _flags(
     [BFPCTRL, TXRTSCTRL, CNF3, CNF2, CNF1, CANINTE, CANINTF, EFLG]
     + [TXB0CTRL, TXB1CTRL, TXB2CTRL, RXB0CTRL, RXB1CTRL]
@@ -168,6 +187,7 @@ class MCP2515Sim:
         self.bus = None
         self.t_us = 0
         self.regs = bytearray(128)
+        self._views = {}  # (address << 8 | length) -> memoryview of regs
         self._int_level = -1
         self._fx = [0] * 6  # filter EXIDE
         self._fv = [0] * 6  # filter SID << 18 | EID
@@ -186,6 +206,8 @@ class MCP2515Sim:
     def reset(self):
         """Power-on or RESET: every register to its default, configuration mode; held in
         reset for reset_hold_us (the oscillator start-up)."""
+        if self.bus is not None:
+            self.bus.retry_checked = None
         if self.reset_hold_us:
             self._held_until = self._now() + self.reset_hold_us
         r = self.regs
@@ -290,44 +312,88 @@ class MCP2515Sim:
                 self._st = _ST_IGNORE  # until chip select rises
                 return
             self._held_until = -1
-        if self._st == _ST_CMD and n > 1:
+        if self._st == _ST_CMD and self._glitch_addr < 0:
+            # whole transfers the driver makes again and again, without a loop over their
+            # bytes: the same effect as the byte-by-byte machine below (what _command()
+            # does first, bringing the chip to the bus's time, is repeated inline); an armed
+            # glitch_write() takes the byte-by-byte machine, which knows where it lands
             b = wbuf[0]
-            if b == _READ_STATUS:  # every poll and every frame sent asks this
-                self._command(b)
+            if b == _READ_STATUS and n > 1:  # every poll and every frame sent asks this
+                bus = self.bus
+                if bus is not None:
+                    self.t_us = bus.now_us
+                if self._boff:
+                    self._check_bus_off()
+                r = self.regs
+                f = r[CANINTF]
+                v = (
+                    (f & 0x03)
+                    | ((r[TXB0CTRL] & _TXREQ) >> 1)
+                    | ((f & 0x04) << 1)
+                    | ((r[TXB1CTRL] & _TXREQ) << 1)
+                    | ((f & 0x08) << 2)
+                    | ((r[TXB2CTRL] & _TXREQ) << 3)
+                    | ((f & 0x10) << 3)
+                )  # _read_status()
+                self._repeat = v
+                self._st = _ST_REPEAT
                 if rbuf is not None:
                     rbuf[0] = 0xFF
                     for i in range(1, n):
-                        rbuf[i] = self._repeat
+                        rbuf[i] = v
                 return
-            # fast paths for the transfers a driver makes for every frame: loading a TX
-            # buffer from SIDH, and reading an RX buffer; same effect as byte by byte
             if b in _LOAD_FROM_SIDH and n <= 14:
                 self._command(b)
                 a = self._ptr
-                for i in range(1, n):
-                    v = wbuf[i]
-                    low = (a + i - 1) & 0x0F
-                    if low == 2:
-                        v &= 0xEB
-                    elif low == 5:
-                        v &= 0x4F
-                    regs[a + i - 1] = v
+                if _SLICES:
+                    regs[a : a + n - 1] = wbuf[1:n]
+                else:  # a slice of wbuf would allocate
+                    for i in range(1, n):
+                        regs[a + i - 1] = wbuf[i]
+                if n > 2:
+                    regs[a + 1] &= 0xEB  # TXBnSIDL bits 4 and 2 are unimplemented
+                    if n > 5:
+                        regs[a + 4] &= 0x4F  # TXBnDLC: RTR and DLC3:0
                 self._txcache[(a >> 4) - 3] = None
                 self._ptr = (a + n - 1) & 0x7F
                 self._st = _ST_WRITE
                 if rbuf is not None:
-                    for i in range(n):
-                        rbuf[i] = 0xFF
+                    rbuf[0:n] = _FF[n]
+                return
+            if n == 1:  # RTS, RESET: the instruction alone
+                self._command(b)
+                if rbuf is not None:
+                    rbuf[0] = 0xFF
                 return
             if b in _READ_RX_FROM_SIDH and n <= 14:
                 self._command(b)
                 a = self._ptr
                 if rbuf is not None:
                     rbuf[0] = 0xFF
-                    for i in range(1, n):
-                        rbuf[i] = regs[a + i - 1]
+                    self._copy_out(rbuf, 1, a, n - 1)
                 self._ptr = (a + n - 1) & 0x7F
                 self._st = _ST_READ
+                return
+            if b == _READ and n > 2:
+                a = wbuf[1] & 0x7F
+                k = n - 2
+                if a + k <= (0x80 if self._mode == MODE_CONFIG else _NEXT_HIDDEN[a]):
+                    self._command(b)
+                    if rbuf is not None:
+                        rbuf[0] = 0xFF
+                        rbuf[1] = 0xFF
+                        self._copy_out(rbuf, 2, a, k)
+                    self._ptr = (a + k) & 0x7F
+                    self._st = _ST_READ
+                    return
+            elif b == _BIT_MODIFY and n == 4:
+                self._command(b)
+                a = self._ptr = wbuf[1] & 0x7F
+                m = self._mask = wbuf[2] if _BIT_MODIFIABLE[a] else 0xFF
+                self._write(a, (regs[a] & ~m) | (wbuf[3] & m))
+                self._st = _ST_IGNORE
+                if rbuf is not None:
+                    rbuf[0:4] = _FF[4]
                 return
         for i in range(n):
             b = wbuf[i]
@@ -373,12 +439,36 @@ class MCP2515Sim:
             if rbuf is not None:
                 rbuf[i] = out
 
+    def _copy_out(self, rbuf, at, a, k):
+        """rbuf[at:at+k] = regs[a:a+k] through a memoryview made once per range (a fresh
+        slice would allocate); byte by byte where none can be made (the heap is locked)."""
+        key = a << 8 | k
+        v = self._views.get(key)
+        if v is None:
+            try:
+                v = self._views[key] = memoryview(self.regs)[a : a + k]
+            except MemoryError:
+                regs = self.regs
+                for i in range(k):
+                    rbuf[at + i] = regs[a + i]
+                return
+        rbuf[at : at + k] = v
+
+    can_tells_changes = True  # (CanBus) every SPI transaction and reset() tells the bus
+
     def spi_end(self):
+        bus = self.bus
+        if bus is not None:
+            bus.retry_checked = None  # the transaction may have changed what it offers
+        r = self.regs
         if self._rxclr:
-            self.regs[CANINTF] &= ~self._rxclr
+            r[CANINTF] &= ~self._rxclr
             self._rxclr = 0
         self._st = _ST_CMD
-        self._irq_update()
+        # _irq_update(), when CANSTAT or the INT pin would change
+        f = r[CANINTF] & r[CANINTE]
+        if (0 if f else 1) != self._int_level or r[CANSTAT] != (self._mode << 5) | (_ICOD[f] << 1):
+            self._irq_update()
 
     def _command(self, b):
         self._now()
@@ -540,6 +630,8 @@ class MCP2515Sim:
         n = (a >> 4) - 3
         if v & _TXREQ and not old & _TXREQ:
             r[a] = v & 0x0B  # setting TXREQ clears ABTF, MLOA and TXERR
+            if self.bus is not None:
+                self.bus.quiet = False  # a frame to offer
             if self._mode == MODE_LOOPBACK:
                 self._loopback()
         elif old & _TXREQ and not v & _TXREQ:
@@ -635,6 +727,11 @@ class MCP2515Sim:
         n = self._next_tx()
         self._wire = n
         return self._tx_frame(n)
+
+    def can_quiet(self):
+        """No TX buffer waits: nothing to offer until TXREQ is set (which tells the bus)."""
+        r = self.regs
+        return not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ
 
     def can_acks(self):
         if self._mode != MODE_NORMAL or not self._timing_ok:
