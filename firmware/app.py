@@ -49,6 +49,8 @@ COMM_POLL_MS = const(5)
 CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
+# the persisted state's numbers (App._restore): small ints, as the firmware wrote them
+_STATE_INTS = ("boots", "soc_q", "soc_full", "cycles", "no_full_s")
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
 
@@ -158,13 +160,23 @@ class App:
         return ok
 
     def _restore(self):
-        """The persisted state and event log; storage trouble never stops a boot."""
+        """The persisted state and event log; storage trouble never stops a boot. A value
+        of the wrong type or range (a corrupted file that still parses) is dropped, as if
+        it had never been saved: it would fail the boot or every tick after it."""
         try:
             self.store.load_events(self.events)
-            return self.store.load_state()
+            state = self.store.load_state()
         except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
             self.store_errors = (self.store_errors + 1) & _COUNT_MASK
             return {}
+        for key in _STATE_INTS:
+            if key in state:
+                v = state[key]
+                if not (type(v) is int and 0 <= v <= _COUNT_MASK):
+                    del state[key]
+        if type(state.get("latched", [])) is not list:
+            del state["latched"]
+        return state
 
     def _stored_soc(self):
         st = self.state

@@ -259,13 +259,16 @@ class InverterLink:
         self.can_faults = (self.can_faults + 1) & _COUNT_MASK
 
     def _receive(self, now):
-        """Read every waiting frame; returns how many."""
+        """Read every waiting frame; returns how many. A heartbeat is a data frame (every
+        protocol gives its bytes); a remote frame of its id is another node's request."""
         can = self.can
         f = self.rx
         n = 0
         while n < _RX_PER_POLL and can.recv(f):
             n += 1
-            if f.ext:
+            if f.rtr:
+                self.rx_other = (self.rx_other + 1) & _COUNT_MASK
+            elif f.ext:
                 if f.can_id == schneider_can.HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                     self._spoke(now)

@@ -75,22 +75,20 @@ def scratch(name):
     return folder + "/" + name
 
 
-class Locked:
-    """`with Locked():` the heap locked under MicroPython (an allocation raises
-    MemoryError); nothing under CPython."""
-
-    def __enter__(self):
-        if MICROPYTHON:
-            micropython.heap_lock()
-        return self
-
-    def __exit__(self, *exc):
-        if MICROPYTHON:
-            micropython.heap_unlock()
-        return False
+_locking = [False]  # after the warm-up (buffers and views made once, on first use)
 
 
-LOCKED = Locked()
+def lock():
+    """Under MicroPython after the warm-up: lock the heap (an allocation raises
+    MemoryError) until unlock(); a no-op under CPython. (A `with` block would allocate
+    its exit arguments.)"""
+    if MICROPYTHON and _locking[0]:
+        micropython.heap_lock()
+
+
+def unlock():
+    if MICROPYTHON and _locking[0]:
+        micropython.heap_unlock()
 
 
 # -- generators --------------------------------------------------------------------------------
@@ -370,6 +368,8 @@ class Decoder:
     """One decoder: a fixture, a generator and a checker."""
 
     name = ""
+    # findings reported to the owner of the code, not fixed here: (message prefix, owner)
+    known = ()
 
     def __init__(self, seed):
         self.seed = seed
@@ -454,10 +454,11 @@ class RsServer(Decoder):
 
         def call():
             b.sample.valid = not blind
+            lock()
             try:
-                with LOCKED:
-                    n = server.handle(chars, len(chars), b, now)
+                n = server.handle(chars, len(chars), b, now)
             finally:
+                unlock()
                 b.sample.valid = True
             return n, bytes(server.out[:n]) if n else None
 
@@ -557,7 +558,8 @@ RS_COUNTERS = ("frames", "garbage", "overlong", "timeouts", "restarts")
 def frame_reference(chunks, gap_ms, frame_max):
     """The RS485 port's framing, from its docstring: frames start with SOI and end with
     EOI; SOI inside a frame restarts it; a frame unfinished for gap_ms, one longer than
-    the buffer and bytes outside any frame (a LF aside) are dropped and counted. Each
+    the buffer, an empty one and bytes outside any frame (a LF aside) are dropped and
+    counted. Each
     input ends with an idle gap longer than gap_ms. Returns (frames, counts)."""
     counts = {"frames": 0, "garbage": 0, "overlong": 0, "timeouts": 0, "restarts": 0}
     frames = []
@@ -578,8 +580,11 @@ def frame_reference(chunks, gap_ms, frame_max):
                     counts["garbage"] += 1
             elif c == 0x0D:
                 inside = False
-                counts["frames"] += 1
-                frames.append(bytes(cur))
+                if cur:
+                    counts["frames"] += 1
+                    frames.append(bytes(cur))
+                else:
+                    counts["garbage"] += 1  # an empty frame is line noise
             elif len(cur) >= frame_max:
                 inside = False
                 counts["overlong"] += 1
@@ -766,7 +771,7 @@ class CanRx(Decoder):
         rx1 = beats[2:] if protocol != 2 else beats
         full0 = full1 = False
         delivered = []
-        for can_id, ext, rtr, data in frames:
+        for can_id, ext, rtr, _data in frames:
             key = (can_id, ext)
             if key in rx0:
                 if not full0:
@@ -779,7 +784,7 @@ class CanRx(Decoder):
                     delivered.append((can_id, ext, rtr))
         valid = 0
         growatt = False
-        for can_id, ext, rtr in delivered:
+        for can_id, _ext, rtr in delivered:
             if not rtr:  # a remote frame asks for data: it is not the heartbeat itself
                 valid += 1
                 growatt = growatt or (protocol == 1 and can_id == 0x301)
@@ -792,8 +797,11 @@ class CanRx(Decoder):
         self.t_us += dt * 1000
         for frame in frames:
             chip.can_receive(frame, self.t_us)
-        with LOCKED:
+        lock()
+        try:
             link.poll(self.b, self.now)
+        finally:
+            unlock()
         free_tx(chip)
         expect(link.can_ok and drv.ok, "the controller went down on frames")
         expect(
@@ -914,12 +922,12 @@ class Mcp2515Chip(Decoder):
         try:
             if op == "init":
                 ok = drv.init(self.filters)
-            elif op == "poll":
-                with LOCKED:
-                    self.link.poll(self.b, self.now)
             else:
-                with LOCKED:
-                    if op == "recv":
+                lock()
+                try:
+                    if op == "poll":
+                        self.link.poll(self.b, self.now)
+                    elif op == "recv":
                         ok = drv.recv(f)
                     elif op == "check":
                         ok = drv.check()
@@ -929,6 +937,8 @@ class Mcp2515Chip(Decoder):
                         ok = drv.tx_pending()
                     else:
                         ok = drv.abort()
+                finally:
+                    unlock()
         except OSError as exc:
             raised = exc
         finally:
@@ -1063,7 +1073,6 @@ class Bq76952Chip(Decoder):
         self.corrupt = corrupt
         self.reg = 0
         self.n_regs = 0
-        real_read = self.chip.i2c_read
 
         def tap_read(reg, buf):
             # (no allocation: the driver's read runs with the heap locked)
@@ -1153,8 +1162,11 @@ class Bq76952Chip(Decoder):
         ok = None
         try:
             if op == "read":
-                with LOCKED:
+                lock()
+                try:
                     ok = afe.read(s)
+                finally:
+                    unlock()
             elif op == "probe":
                 ok = afe.probe()
             elif op == "fet_status":
@@ -1299,20 +1311,32 @@ def corrupt_state(rng, text):
 
 class StoreLoad(Decoder):
     """drivers.store.Store's loaders on corrupted flash files, then one event written and
-    read back; every 32nd input also boots the app (after a watchdog reset, so latched
-    faults are restored) on the same flash and runs it for a second."""
+    read back; every 128th input also boots the app (after a watchdog reset, so latched
+    faults are restored) on the same flash and runs it for a second and a half."""
 
     name = "store"
+    # drivers/store.py belongs to the engineer changing the store (issue 14, items 4-5)
+    _OWNER = "drivers/store.py (reported to its owner, not fixed here)"
+    known = (
+        ("load_state raised", _OWNER),  # deep JSON nesting: RecursionError / MemoryError
+        ("load_events raised", _OWNER),
+        ("the new record is lost", _OWNER),  # a record with a negative or huge seq
+        ("sequence numbers changed on reload", _OWNER),
+        ("append_events after the load raised", _OWNER),  # seq >= 2**31: struct.error
+        ("records out of order", _OWNER),
+    )
 
     def __init__(self, seed):
         self.rng = Rng(seed + 99)
-        self.golden = [golden_store(self.rng, n) for n in (0, 5, 40, 300, 600)]
-        self.sim = None
-        self.n = 0
+        # mostly small flashes (each input is loaded three times); two files full and
+        # rotated (300 records) one time in 32
+        sizes = (0, 3, 12, 40, 300)
+        self.golden = [golden_store(self.rng, n) for n in sizes]
 
     def generate(self, rng):
         files = {}
-        for name, data in pick(rng, self.golden).items():
+        golden = self.golden[-1] if rng.next() % 32 == 0 else pick(rng, self.golden[:-1])
+        for name, data in golden.items():
             kind = rng.next() % 8
             if kind == 0:
                 continue  # the file is gone
@@ -1325,14 +1349,21 @@ class StoreLoad(Decoder):
             elif kind == 4:
                 data = data[: rng.next() % (len(data) + 1)]
             files[name] = bytes(data)
-        return files, rng.next() % 32 == 0
+        return files, rng.next() % 128 == 0
 
     def check(self, inp):
+        files, boot = inp
+        try:
+            self.loaders(files)
+        finally:
+            if boot:  # the app on the same flash, whatever the loaders made of it
+                self.boot(files)
+
+    def loaders(self, files):
         from bms import events as ev
         from boards.host.flash import MemFS
         from drivers.store import Store
 
-        files, boot = inp
         fs = MemFS()
         for name in files:
             fs.files[name] = bytearray(files[name])
@@ -1362,18 +1393,14 @@ class StoreLoad(Decoder):
         last = again.get(again.next_seq - 1)
         expect(last is not None and last[2:5] == (ev.BOOT, 3, 99), "the new record is lost")
         expect(again.next_seq == log.next_seq, "sequence numbers changed on reload")
-        if boot:
-            self.boot(files)
 
     def boot(self, files):
         from boards.host import machine
+        from boards.host.world.engine import Simulator
+        from boards.host.world.scenario import validate
 
-        if self.sim is None:
-            from boards.host.world.engine import Simulator
-            from boards.host.world.scenario import validate
-
-            self.sim = Simulator(validate({"inverter": "none"}))
-        sim = self.sim
+        # a new world each time (a bus keeps a history, bounded but long)
+        sim = Simulator(validate({"inverter": "none"}))
         pack = sim.packs[0]
         pack.power_off()
         pack.flash.files = {}
@@ -1383,13 +1410,11 @@ class StoreLoad(Decoder):
             pack.power_on(machine.WDT_RESET)
             sim.run(sim.t_ms + 1500)
         except Exception as exc:  # noqa: BLE001
-            self.sim = None
             raise Bad("the app's boot on this flash raised %r" % exc) from None
         app = pack.app
         expect(pack.reboots == 0 or app.exceptions == 0, "the app keeps failing")
         expect(app.exceptions == 0, "%d exceptions after a boot on this flash", app.exceptions)
         expect(app.sample.valid, "no reading after a boot on this flash")
-        pack.reboots = 0
 
 
 # -- the config loader ---------------------------------------------------------------------------
@@ -1408,7 +1433,8 @@ def config_values(rng, key, default, lo, hi):
 class ConfigLoad(Decoder):
     """bms.config.Config.update: all or nothing, judged against the table's ranges and
     rules; an accepted configuration must then run: every protection row built, the core
-    stepped, the front end's data memory encoded (the boot writes it)."""
+    stepped past its boot settle time, the front end's data memory encoded (the boot
+    writes it): every 16th accepted one."""
 
     name = "config"
 
@@ -1419,7 +1445,12 @@ class ConfigLoad(Decoder):
         self.rules = [r for r in RULES]
         self.cfg = Config()
         self.defaults = self.cfg.as_dict()
+        self.ranges = {}
+        for key, _default, lo, hi in self.spec:
+            self.ranges[key] = (lo, hi)
+        self.keys = sorted(self.ranges)
         self.accepted = 0
+        self.n = 0
 
     def generate(self, rng):
         d = {}
@@ -1434,9 +1465,7 @@ class ConfigLoad(Decoder):
         """Accept or refuse, from the table: every key known, every value an int in range,
         every rule true of the merged set."""
         merged = dict(self.defaults)
-        ranges = {}
-        for key, _default, lo, hi in self.spec:
-            ranges[key] = (lo, hi)
+        ranges = self.ranges
         for key in d:
             if key not in ranges:
                 return None
@@ -1462,16 +1491,28 @@ class ConfigLoad(Decoder):
         except ConfigError as exc:
             took = False
             expect(len(str(exc)) > 0, "a refusal without a message")
+        self.n += 1
+        # the keys given are the ones an update sets; all of them every 64th input
+        keys = self.keys if self.n % 64 == 0 else [k for k in d if k in self.ranges]
         if want is None:
             expect(not took, "accepted: %r", d)
-            expect(cfg.as_dict() == self.defaults, "a refused update changed the config")
+            for key in keys:
+                expect(getattr(cfg, key) == self.defaults[key], "a refused update set %s", key)
             return
         expect(took, "refused a valid set: %r", d)
-        expect(cfg.as_dict() == want, "accepted values differ")
+        for key in keys:
+            expect(
+                getattr(cfg, key) == want[key],
+                "%s = %r, not %r",
+                key,
+                getattr(cfg, key),
+                want[key],
+            )
         self.accepted += 1
-        if self.accepted % 4 == 1:
+        if self.accepted % 16 == 1:
             self.runs(cfg)
-        self.cfg = type(cfg)()
+        for key in d:
+            setattr(cfg, key, self.defaults[key])  # back to the defaults for the next input
 
     def runs(self, cfg):
         from bms import protections as pt
@@ -1480,7 +1521,7 @@ class ConfigLoad(Decoder):
         try:
             pt.build(cfg)
             data_memory(cfg, 250)
-            settled_core(cfg.as_dict(), ticks=min(cfg.boot_settle_ms // cfg.tick_ms + 5, 100))
+            settled_core(cfg.as_dict(), ticks=min(cfg.boot_settle_ms // cfg.tick_ms + 5, 60))
         except Exception as exc:  # noqa: BLE001
             raise Bad("an accepted configuration does not run: %r" % exc) from None
 
@@ -1682,6 +1723,7 @@ class Result:
         self.count = count
         self.ran = 0
         self.findings = []  # (case, what, input as text)
+        self.known = {}  # prefix -> [owner, how many, first case, what, input as text]
         self.growth = 0
         self.ms = 0
 
@@ -1704,26 +1746,36 @@ def run(cls, count, seed=1, case=None, max_findings=5):
     start = _clock_ms()
     dec = cls(seed)
     cases = range(count) if case is None else (case,)
-    warm = min(count // 10, 500) if case is None else -1
+    span = min(count // 10, 500) if case is None else 0
+    warm = span  # locking (MicroPython) and the memory baseline start here
     base = None
+    _locking[0] = case is not None
     for k in cases:
         if k == warm:
             base = mem()
+            _locking[0] = True
         inp = dec.generate(case_rng(seed, k))
+        what = None
         try:
             dec.check(inp)
         except Bad as exc:
-            result.findings.append((k, str(exc), dec.show(inp)))
+            what = str(exc)
         except Exception as exc:  # noqa: BLE001 - the property: nothing escapes
-            result.findings.append((k, "raised %r" % (exc,), dec.show(inp)))
-        else:
+            what = "raised %r" % (exc,)
+        if what is None:
             result.ran += 1
             continue
+        if _known(dec, result, k, what, inp):
+            result.ran += 1
+            continue
+        result.findings.append((k, what, dec.show(inp)))
         result.ran += 1
         if len(result.findings) >= max_findings:
             break
-        dec = cls(seed)  # a fresh fixture after a finding
+        dec = cls(seed)  # a fresh fixture after a finding, warmed up again
         base = None
+        _locking[0] = False
+        warm = k + 1 + span
     if base is not None:
         result.growth = mem() - base
         if result.growth > GROWTH_LIMIT:
@@ -1736,15 +1788,31 @@ def run(cls, count, seed=1, case=None, max_findings=5):
     return result
 
 
+def _known(dec, result, k, what, inp):
+    """Record a finding of a kind already reported to the code's owner; True if it is."""
+    for prefix, owner in dec.known:
+        if what.startswith(prefix):
+            entry = result.known.get(prefix)
+            if entry is None:
+                result.known[prefix] = [owner, 1, k, what, dec.show(inp)]
+            else:
+                entry[1] += 1
+            return True
+    return False
+
+
 def report(results, seed, out=None):
     out = out or sys.stdout
     runtime = sys.implementation.name
     out.write("fuzz (%s, seed %d)\n" % (runtime, seed))
-    out.write("%-14s %9s %9s %9s %8s\n" % ("decoder", "inputs", "findings", "seconds", "growth"))
+    head = ("decoder", "inputs", "findings", "known", "seconds", "growth")
+    out.write("%-14s %9s %9s %6s %8s %7s\n" % head)
     for r in results:
-        out.write(
-            "%-14s %9d %9d %9.1f %8d\n" % (r.name, r.ran, len(r.findings), r.ms / 1000, r.growth)
-        )
+        known = 0
+        for entry in r.known.values():
+            known += entry[1]
+        row = (r.name, r.ran, len(r.findings), known, r.ms / 1000, r.growth)
+        out.write("%-14s %9d %9d %6d %8.1f %7d\n" % row)
     for r in results:
         for case, what, text in r.findings:
             out.write("FINDING %s case %d: %s\n" % (r.name, case, what))
@@ -1755,6 +1823,16 @@ def report(results, seed, out=None):
                     "  reproduce: python tools/fuzz.py --only %s --seed %d --case %d\n"
                     % (r.name, seed, case)
                 )
+    for r in results:
+        for prefix in sorted(r.known):
+            owner, n, case, what, text = r.known[prefix]
+            out.write("KNOWN %s (%d inputs), owner %s\n" % (r.name, n, owner))
+            out.write("  first: case %d: %s\n" % (case, what))
+            out.write("  input: %s\n" % text)
+            out.write(
+                "  reproduce: python tools/fuzz.py --only %s --seed %d --case %d\n"
+                % (r.name, seed, case)
+            )
 
 
 def _parallel(names, count, seed, jobs):
