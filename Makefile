@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 FIRMWARE := $(shell find firmware -name '*.py' | sort)
 SIMARGS ?=
 
-.PHONY: sim test bench lint mpy test-cpython test-micropython clean
+.PHONY: sim test bench fuzz lint mpy test-cpython test-micropython clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,18 @@ test: lint mpy
 
 bench: $(STAMP)
 	$(PY) tools/bench.py
+
+# issue 14: every input decoder fuzzed (FUZZ_COUNT inputs each, two decoders at a time),
+# the fault matrix (from ticks_ms 0, then across the 2**30 wrap) and the exception
+# injection; each prints its figures and findings, and all of them run whatever one finds
+FUZZ_COUNT ?= 1000000
+fuzz: $(STAMP)
+	@st=0; \
+	$(PY) tools/fuzz.py --count $(FUZZ_COUNT) --jobs 2 || st=1; \
+	$(PY) tools/fault_matrix.py || st=1; \
+	$(PY) tools/fault_matrix.py --wrap || st=1; \
+	$(PY) tools/inject.py || st=1; \
+	exit $$st
 
 clean:
 	rm -rf build
