@@ -17,7 +17,7 @@ SIMARGS ?=
 # the CPython suite under pytest with coverage of firmware/ (settings in pyproject.toml)
 PYTEST_COV := $(PY) -m pytest -q -p no:cacheprovider --cov --cov-report=
 
-.PHONY: help sim test test-cpython test-micropython coverage bench bench-long lint mpy clean
+.PHONY: help sim test test-cpython test-micropython coverage bench bench-long fuzz lint mpy clean
 
 help:
 	@echo "make sim               the firmware against a simulated pack, live view (SIMARGS='...' passes options)"
@@ -27,6 +27,7 @@ help:
 	@echo "make coverage          the CPython suite with coverage of firmware/, per file"
 	@echo "make bench             speed, memory and link figures (about 5 minutes)"
 	@echo "make bench-long        the 30-day SOC and 14-day balancing figures (about 25 minutes)"
+	@echo "make fuzz              the reliability harness: fuzzing (1e6 inputs per decoder), fault matrix, exception injection"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make mpy               every firmware file compiled for RP2040 and ESP32"
 	@echo "make clean             remove build/"
@@ -89,6 +90,18 @@ bench: $(STAMP)
 
 bench-long: $(STAMP)
 	$(PY) tools/bench.py --long
+
+# issue 14: every input decoder fuzzed (FUZZ_COUNT inputs each, two decoders at a time),
+# the fault matrix (from ticks_ms 0, then across the 2**30 wrap) and the exception
+# injection; each prints its figures and findings, and all of them run whatever one finds
+FUZZ_COUNT ?= 1000000
+fuzz: $(STAMP)
+	@st=0; \
+	$(PY) tools/fuzz.py --count $(FUZZ_COUNT) --jobs 2 || st=1; \
+	$(PY) tools/fault_matrix.py || st=1; \
+	$(PY) tools/fault_matrix.py --wrap || st=1; \
+	$(PY) tools/inject.py || st=1; \
+	exit $$st
 
 clean:
 	rm -rf build

@@ -6,7 +6,9 @@ to the FETs and dry contacts; every 50 ms it refreshes the LEDs from the core's
 patterns. It feeds the watchdog only after a healthy tick (a valid reading, no
 exception). Any unexpected exception commands the safe state first (all FETs off, both
 dry contacts open, ALM on), then logs the event; the safe state then holds for
-SAFE_HOLD_MS of healthy ticks before the core may close a FET again.
+SAFE_HOLD_MS of healthy ticks before the core may close a FET again. An exception
+anywhere (the tick, the LED beat, the link, the housekeeping) while that hold still
+runs stops the feeding until a hold is over: a failure that repeats ends in a reset.
 
 On a board, main.py runs App(board).run(). On the host, the simulator calls poll()
 with the simulated time instead, so the same code runs in both places.
@@ -123,6 +125,7 @@ class App:
         self.ticks = 0
         self.healthy = False
         self.safe_hold_ms = 0  # healthy time still needed before leaving the safe state
+        self._again = False  # failed again during the hold: the watchdog is not fed
         self._failed = False  # the last tick or beat raised
         self._stage = STAGE_BOOT
         self._next_tick = 0
@@ -313,6 +316,7 @@ class App:
             try:
                 rs.service()
             except Exception as exc:  # noqa: BLE001 - the safety net, as for comms
+                self._stage = STAGE_COMMS
                 self._fail(now, exc)
         if ticks.diff(now, self._next_tick) >= 0:
             self.tick(now)
@@ -370,6 +374,10 @@ class App:
             self._fail(now, exc)
             return
         self._failed = False
+        if self.safe_hold_ms <= 0:
+            self._again = False
+        elif self._again:
+            return  # failing again before the safe state's hold was over: no more feeding
         if self.healthy:
             self.wdt.feed()
 
@@ -426,10 +434,10 @@ class App:
 
     @micropython.native
     def led_beat(self, now):
-        if self._failed or self.bms is None:
-            self.panel.show(LED_ALM)
-            return
         try:
+            if self._failed or self.bms is None:
+                self.panel.show(LED_ALM)
+                return
             logic = self.bms.panel
             self.panel.show(logic.leds(ticks.diff(now, logic.origin)))
         except Exception as exc:  # noqa: BLE001
@@ -439,15 +447,24 @@ class App:
     # -- the slow beat: outside the tick, may allocate -----------------------------
     def housekeeping(self, now):
         """Once a second: a DIP change (effective after restart), events and state to
-        flash. Storage failures are counted and logged, never allowed to stop the tick."""
+        flash. An exception in its own work is caught by the safety net, as one in the
+        tick, and the flash is written all the same (the events then tell why). Storage
+        failures are counted and logged once per episode, never allowed to stop the
+        tick."""
         try:
+            self._stage = STAGE_READ
             if not self.afe_ok or not self.sample.valid:
                 self.afe_ok = self._afe_setup(now, reprobe=True)
             bits = self.panel.read_dip()
             if bits != self._dip_seen:
                 self._dip_seen = bits
                 self.events.log(now, ev.DIP, bits, dipsw.effective_protocol(bits), self.dip)
+            self._stage = STAGE_COMMS
             self._link_events(now)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(now, exc)
+        try:
+            self._stage = STAGE_STORE
             self._flush(now)
             if self.cfg.console_status_ms:
                 from statusline import emit  # imported only where it is switched on
@@ -463,8 +480,8 @@ class App:
             if (b.started and (moved or due or changed)) or not self._state_read:
                 if self._save_state(now):  # else still due: tried again at the next beat
                     self._last_save = now
-        except Exception:  # noqa: BLE001
-            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
+        except Exception as exc:  # noqa: BLE001 - the store's own failures stay in the store
+            self._fail(now, exc)
 
     def _can_setup(self, now):
         """(Re)start the CAN controller; a missing or failing one is logged (with the
@@ -560,6 +577,10 @@ class App:
         stop the next."""
         self.exceptions = (self.exceptions + 1) & _COUNT_MASK
         self._failed = True
+        # failed again while the last failure's hold runs (in any stage: the tick, the
+        # LED beat, the link, the housekeeping): the watchdog is no longer fed until a
+        # hold is over, so a failure that repeats ends in a reset
+        self._again = self.safe_hold_ms > 0
         self.safe_hold_ms = SAFE_HOLD_MS
         try:
             self.fets.off()

@@ -357,14 +357,14 @@ class InverterLink:
         self.can_faults = (self.can_faults + 1) & _COUNT_MASK
 
     def _receive(self, now):
-        """Read every waiting frame (those the driver knows of: one that arrives while
-        this runs waits for the next poll, INT held low); returns how many."""
+        """Read every waiting frame; returns how many. A heartbeat is a data frame (every
+        protocol gives its bytes); a remote frame of its id is another node's request."""
         can = self.can
         f = self.rx
         n = 0
         while n < _RX_PER_POLL and can.recv(f):
             n += 1
-            if f.rtr:  # a request for data: nobody told us they are there
+            if f.rtr:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             elif f.ext:
                 if f.can_id == SCHNEIDER_HEARTBEAT and self.ext:

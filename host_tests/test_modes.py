@@ -146,11 +146,17 @@ class SleepTest(unittest.TestCase):
         self.assertTrue(r.bms.sleeping)
         return r
 
-    def test_wake_by_charge_current(self):
+    def test_a_current_read_while_asleep_is_an_offset_not_a_charge(self):
+        # asleep every FET is open and no current can flow: a current read is the
+        # sensor's offset, judged by its row (issue 14: it woke the pack, whose FETs
+        # then closed, so the offset was never judged)
         r = self.asleep()
-        r.current(2000)
-        r.tick()
-        self.assertFalse(r.bms.sleeping)
+        r.current(5000)
+        r.run_ms(3100)  # the first tick that sees it, then sensor_delay_ms
+        self.assertTrue(r.bms.sleeping)
+        self.assertTrue(r.active("MOS_FAIL"))  # current against FETs commanded off, 2 s
+        self.assertTrue(r.active("SENSOR_FAIL"))  # a current at rest, 3 s
+        self.assertEqual(r.fets(), (False, False))
 
     def test_wake_by_a_charger_at_the_terminals(self):
         r = self.asleep()

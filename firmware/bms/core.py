@@ -182,7 +182,7 @@ class Bms:
                 self.soc.calibrate_full(now)
             if empty:
                 self.soc.calibrate_empty(now)
-        self._sleep(names, chg_flow or charger, inp, now)
+        self._sleep(names, chg_flow, charger, inp, now)
         self._mode(names, inp, now)
         fets_open = not (self.chg or self.dsg or self.pre)
         self._fets(s, inp, now, dt_ms)
@@ -274,16 +274,19 @@ class Bms:
         elif action == btn.RESTART:
             self.restart = True
 
-    def _sleep(self, names, charge_seen, inp, now):
+    def _sleep(self, names, chg_flow, charger, inp, now):
         """Low-power mode after CUVP held without charge, or after sleep_idle_ms both
         idle (0 A reported) and without communication. The timers run from the first
         tick that saw their condition (config caps them below the 6.2-day reach of a
-        tick difference)."""
+        tick difference). Asleep, every FET is open and no current can flow: a charge
+        shows as a charger at the terminals, and a current read is the sensor's offset
+        (for its SENSOR_FAIL row to judge), not a charge that wakes the pack."""
         cfg = self.cfg
         if self.sleeping:
-            if charge_seen:
+            if charger:
                 self.sleeping = False
             return
+        charge_seen = chg_flow or charger
         if names & _CUVP and self.reported_ma <= 0 and not charge_seen:
             if self._cuvp_since < 0:
                 self._cuvp_since = now
@@ -344,9 +347,11 @@ class Bms:
         # the diode guard (see the module docstring); never against a latched or locked row
         i = s.current_ma
         guard = not (stop or eng.hard or passive)
+        # (the current it guards flows only while the other direction stays allowed)
         if (
             guard
             and not allow_chg
+            and allow_dsg
             and not eng.blocked_hold & OPEN_CHG
             and (self._guard_chg or i <= -self.eff_ma)
         ):
@@ -356,6 +361,7 @@ class Bms:
         if (
             guard
             and not allow_dsg
+            and allow_chg
             and not eng.blocked_hold & OPEN_DSG
             and (self._guard_dsg or i >= self.eff_ma)
         ):
@@ -376,8 +382,8 @@ class Bms:
     def _panel(self, names, inp, now):
         if self.sleeping:
             show = pnl.SHOW_OFF
-        elif names & FAILURES or inp.hold:
-            show = pnl.SHOW_FAILURE
+        elif names & FAILURES or inp.hold or self._blind_ms >= self.cfg.afe_blind_ms:
+            show = pnl.SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
         elif names & TEMPERATURES:
             show = pnl.SHOW_TEMPERATURE
         elif names & _DOCP:

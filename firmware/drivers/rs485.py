@@ -8,7 +8,8 @@ the last stop bit is due (10 bits a byte at the baud rate, rounded up to whole m
 `tx_left_ms` tells the main loop how long to sleep before it polls again to release DE.
 Received bytes are assembled into frames that start with SOI (`~`) and end with EOI
 (`\\r`), in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
-one longer than the buffer, and bytes outside any frame are dropped and counted.
+one longer than the buffer, an empty one (SOI EOI) and bytes outside any frame are dropped
+and counted.
 
 The board makes the UART with `timeout=0`, so reads never block the protection tick, and
 with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest is
@@ -119,8 +120,11 @@ class Rs485:
                         self.garbage = (self.garbage + 1) & _COUNT_MASK
                 elif c == _EOI:
                     self._in = False
-                    self.frames = (self.frames + 1) & _COUNT_MASK
-                    return self.n
+                    if self.n:
+                        self.frames = (self.frames + 1) & _COUNT_MASK
+                        return self.n
+                    # SOI EOI holds nothing: line noise (a 0 would end the caller's loop)
+                    self.garbage = (self.garbage + 1) & _COUNT_MASK
                 elif self.n >= FRAME_MAX:
                     self._in = False
                     self.overlong = (self.overlong + 1) & _COUNT_MASK

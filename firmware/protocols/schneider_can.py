@@ -56,6 +56,10 @@ _STATES = (0, 3, 3, 3, 4, 1)
 # 16 characters in the 20 slots (chars 19..0) of 0x330 bytes 4-7, 0x331 and 0x332: they
 # fill chars 19..4; 0x332 bytes 4-7 (chars 3..0) go out as 00
 SERIAL = b"OPENBMS-0000001 "
+# its pieces, cut once: a slice taken in encode() would allocate every 10 s
+_SERIAL_330 = SERIAL[0:4]
+_SERIAL_331 = SERIAL[4:12]
+_SERIAL_332 = SERIAL[12:16]
 
 
 def _bits(names, table):
@@ -119,11 +123,11 @@ def encode(can_id, buf, b):
     elif can_id == 0x328:
         pass  # lifetime energy: not counted by this firmware (sent as 0)
     elif can_id == 0x330:
-        buf[4:8] = SERIAL[0:4]  # manufacturer and model ids 0: to be assigned by Schneider
+        buf[4:8] = _SERIAL_330  # manufacturer and model ids 0: to be assigned by Schneider
     elif can_id == 0x331:
-        buf[0:8] = SERIAL[4:12]
+        buf[0:8] = _SERIAL_331
     elif can_id == 0x332:
-        buf[0:4] = SERIAL[12:16]
+        buf[0:4] = _SERIAL_332
     elif can_id == 0x333:
         buf[0:6] = b"SEBMS\x00"
         return 6

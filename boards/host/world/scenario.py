@@ -214,6 +214,8 @@ def parse(text):
         s = json.loads(text)
     except ValueError as exc:
         raise ScenarioError("malformed JSON: %s" % exc) from None
+    except RuntimeError:  # CPython's RecursionError: nested deeper than its decoder goes
+        raise ScenarioError("malformed JSON: nested too deep") from None
     if type(s) is not dict:
         raise ScenarioError("a scenario is a JSON object")
     return validate(s)
@@ -225,4 +227,6 @@ def load(path):
             text = f.read()
     except OSError:
         raise ScenarioError("cannot read scenario file %s" % path) from None
+    except ValueError:  # UnicodeError: not text
+        raise ScenarioError("scenario file %s is not UTF-8 text" % path) from None
     return parse(text)
