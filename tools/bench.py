@@ -51,7 +51,17 @@ Figures of `make bench` (each with its goal where there is one):
   line falls idle (the RP2040 UART's receive timeout); the firmware's own CPU time
   is given apart, as rs485_handle_0x42_us (MicroPython on the host);
 - alloc_bytes_per_comms_poll: gc.mem_alloc() growth per call of the app's link poll
-  (CAN frames, heartbeats, RS485 requests and replies) in service (goal: 0).
+  (CAN frames, heartbeats, RS485 requests and replies) in service (goal: 0);
+- rp2040_*: the firmware on the official MicroPython v1.24.1 RPI_PICO image in the
+  rp2040js emulator (tools/bench_rp2040.py says how; the emulator is 2-32 % optimistic):
+  rp2040_tick_cycles, the whole tick at 125 MHz (goal <= 250 000, 2 ms), its worst, and
+  its split: the front-end read, the core (Sample.reduce() is in the rest), the rest
+  (reduce, inputs, outputs); rp2040_led_beat_cycles (goal <= 25 000); a CAN frame sent
+  and an RS485 0x42 reply, each with the link's poll around it; the heap free after boot
+  and in service (goal >= 100 000), the allocation per tick (goal 0), the MCP2515's
+  receive overruns during the run (goal 0) and the inverter heartbeats not received
+  (goal 0). Without the emulator's files (firmware image, bootrom, rp2040js) they are
+  skipped, saying so, and nothing fails.
 
 Figures of `make bench-long` (about 25 minutes on a 2-core machine, both runs at once):
 soc_error_pct_at_boot, soc_max_error_pct_30d, balance_spread_mv_end,
@@ -154,6 +164,20 @@ FIGURES = (
     ("rs485_reply_ms_max", "ms", "", None, "bench"),
     ("rs485_handle_0x42_us", "us", "", None, "bench"),
     ("alloc_bytes_per_comms_poll", "B", "0", lambda v, r: v == 0, "bench"),
+    # on the emulated RP2040 (tools/bench_rp2040.py; skipped without the emulator's files)
+    ("rp2040_tick_cycles", "cy", "<= 250000", lambda v, r: v <= 250000, "bench"),
+    ("rp2040_tick_worst_cycles", "cy", "", None, "bench"),
+    ("rp2040_tick_read_cycles", "cy", "", None, "bench"),
+    ("rp2040_tick_core_cycles", "cy", "", None, "bench"),
+    ("rp2040_tick_rest_cycles", "cy", "", None, "bench"),
+    ("rp2040_led_beat_cycles", "cy", "<= 25000", lambda v, r: v <= 25000, "bench"),
+    ("rp2040_can_frame_cycles", "cy", "", None, "bench"),
+    ("rp2040_rs485_reply_cycles", "cy", "", None, "bench"),
+    ("rp2040_heap_free_boot_bytes", "B", "", None, "bench"),
+    ("rp2040_heap_free_service_bytes", "B", ">= 100000", lambda v, r: v >= 100000, "bench"),
+    ("rp2040_alloc_bytes_per_tick", "B", "0", lambda v, r: v == 0, "bench"),
+    ("rp2040_can_rx_overflows", "", "0", lambda v, r: v == 0, "bench"),
+    ("rp2040_can_heartbeats_missed", "", "0", lambda v, r: v == 0, "bench"),
     ("soc_error_pct_at_boot", "%", "", None, "bench-long"),
     ("soc_max_error_pct_30d", "%", "<= 3", lambda v, r: v <= 3, "bench-long"),
     ("balance_spread_mv_end", "mV", "< 30", lambda v, r: v < 30, "bench-long"),
@@ -311,7 +335,20 @@ def measure():
     results.update(upy_json("tick"))
     results.update(upy_json("comms"))
     results.update(heap_figures(upy_json("heap", compile_bytecode())))
+    results.update(rp2040_figures())
     return results
+
+
+def rp2040_figures():
+    """The RP2040 figures (tools/bench_rp2040.py), or none, saying why, when the
+    emulator's files are not on this machine (CI has no firmware image)."""
+    import bench_rp2040
+
+    figures, why = bench_rp2040.measure()
+    if figures is None:
+        print("bench: the RP2040 figures skipped: " + why)
+        return {}
+    return figures
 
 
 def heap_figures(h):
@@ -334,16 +371,16 @@ def measure_long():
 
 
 def report(results, measured):
-    print("%-26s %14s  %-10s %s" % ("figure", "value", "goal", ""))
+    print("%-32s %14s  %-10s %s" % ("figure", "value", "goal", ""))
     for key, unit, goal, check, run in FIGURES:
         if key not in results:
-            print("%-26s %12s %s  %-10s %s" % (key, "-", unit.ljust(2), goal, "(make %s)" % run))
+            print("%-32s %12s %s  %-10s %s" % (key, "-", unit.ljust(2), goal, "(make %s)" % run))
             continue
         value = results[key]
         verdict = "" if check is None else ("ok" if check(value, results) else "MISSED")
         if key not in measured:
             verdict = (verdict + " (make %s, earlier)" % run).strip()
-        print("%-26s %12s %s  %-10s %s" % (key, value, unit.ljust(2), goal, verdict))
+        print("%-32s %12s %s  %-10s %s" % (key, value, unit.ljust(2), goal, verdict))
 
 
 def _previous():

@@ -108,6 +108,9 @@ class FakeMcp2515Spi:
     def deliver(self, std_id, data):
         self.delivered += 1
         r = self.regs
+        if r[_CANINTF] & 0x01:  # RXB0 still full: the frame is lost, EFLG says RX0OVR
+            r[0x2D] |= 0x40
+            return
         r[0x61] = std_id >> 3
         r[0x62] = (std_id & 7) << 5
         r[0x65] = len(data)
@@ -544,6 +547,8 @@ def main():
     # 0 when each heartbeat the fake delivered was read as one (READ STATUS, RX STATUS,
     # READ RX BUFFER answered as the chip does); else the CAN figures leave the receiving out
     print("rp2040_can_heartbeats_missed", board.spi.delivered - app.link.heartbeats)
+    # the driver's count of receive overruns (EFLG RX0OVR/RX1OVR, read by its check())
+    print("rp2040_can_rx_overflows", board.can.rx_overflows)
 
 
 main()
