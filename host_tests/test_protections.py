@@ -679,3 +679,26 @@ class ActionTest(unittest.TestCase):
                 self.assertEqual(row.action, expected[name], name)
         for name in expected:
             self.assertIn(name, seen)
+
+
+class CoreMasksTest(unittest.TestCase):
+    """bms.core's protection masks are literals (consts, for the board's cycles): each
+    must be the bits of the protections it names."""
+
+    def test_masks_are_the_named_bits(self):
+        from bms import core
+
+        m = core._mask
+        self.assertEqual(
+            core.FAILURES, m(pt.SCP, pt.REVERSE, pt.SENSOR_FAIL, pt.MOS_FAIL, pt.PRECHARGE_FAIL)
+        )
+        self.assertEqual(core.TEMPERATURES, m(pt.CHTP, pt.DHTP, pt.CLTP, pt.DLTP, pt.MOS_OTP))
+        self.assertEqual(core.UNDER_VOLTAGES, m(pt.CUVP, pt.PUVP))
+        warnings = (pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT)
+        self.assertEqual(core.LED_WARNINGS, m(*warnings) | m(pt.HIGH_TEMP, pt.LOW_TEMP))
+        below_warnings = (1 << pt.FIRST_WARNING) - 2
+        self.assertEqual(core.NO_BALANCING, below_warnings & ~m(pt.COVP, pt.POVP))
+        self.assertEqual(core.COVP_BIT, m(pt.COVP))
+        self.assertEqual(core.CUVP_BIT, m(pt.CUVP))
+        self.assertEqual(core.DOCP_BIT, m(pt.DOCP))
+        self.assertEqual(core.COCP_BIT, m(pt.COCP))

@@ -33,7 +33,20 @@ from bms import panel as pnl
 from bms import protections as pt
 from bms import ticks
 from bms.balance import Balancer
+from bms.button import NONE as BUTTON_NONE
 from bms.limits import Limits
+from bms.panel import (
+    SHOW_CHARGE,
+    SHOW_COCP,
+    SHOW_DISCHARGE,
+    SHOW_DOCP,
+    SHOW_FAILURE,
+    SHOW_OFF,
+    SHOW_RSD,
+    SHOW_STANDBY,
+    SHOW_TEMPERATURE,
+    SHOW_UVP,
+)
 from bms.precharge import Precharge
 from bms.protect import OPEN_CHG, OPEN_DSG, Engine
 from bms.sample import CELLS, T_MOS
@@ -55,20 +68,24 @@ def _mask(*names):
     return m
 
 
-FAILURES = _mask(pt.SCP, pt.REVERSE, pt.SENSOR_FAIL, pt.MOS_FAIL, pt.PRECHARGE_FAIL)
-TEMPERATURES = _mask(pt.CHTP, pt.DHTP, pt.CLTP, pt.DLTP, pt.MOS_OTP)
-UNDER_VOLTAGES = _mask(pt.CUVP, pt.PUVP)
-# the manual's "warning" for the ALM LED: imbalance, low/high voltage, high current, temperature
-LED_WARNINGS = _mask(
-    pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT, pt.HIGH_TEMP, pt.LOW_TEMP
-)
+# The masks of protection bits as literals (bms.protections' numbers; test_core checks
+# them against _mask()): a const is folded into the code where a module global would
+# cost a dictionary lookup at every use, every tick
+# SCP, REVERSE, SENSOR_FAIL, MOS_FAIL, PRECHARGE_FAIL
+FAILURES = const(1 << 11 | 1 << 12 | 1 << 13 | 1 << 14 | 1 << 15)
+# CHTP, DHTP, CLTP, DLTP, MOS_OTP
+TEMPERATURES = const(1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 16)
+UNDER_VOLTAGES = const(1 << 3 | 1 << 4)  # CUVP, PUVP
+# the manual's "warning" for the ALM LED: imbalance, low/high voltage, high current,
+# temperature (CELL_IMBALANCE, LOW_VOLTAGE, HIGH_VOLTAGE, HIGH_CURRENT, HIGH_TEMP, LOW_TEMP)
+LED_WARNINGS = const(1 << 17 | 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 | 1 << 22)
 # protections during which no cell is bled: all but the charge-end ones (bleeding the
-# high cell is what COVP/POVP need)
-_NO_BALANCING = ((1 << pt.FIRST_WARNING) - 2) & ~_mask(pt.COVP, pt.POVP)
-_COVP = 1 << pt.COVP
-_CUVP = 1 << pt.CUVP
-_DOCP = 1 << pt.DOCP
-_COCP = 1 << pt.COCP
+# high cell is what COVP/POVP need): bits 1 to FIRST_WARNING - 1, less COVP and POVP
+NO_BALANCING = const(((1 << 17) - 2) & ~(1 << 1 | 1 << 2))
+COVP_BIT = const(1 << 1)
+CUVP_BIT = const(1 << 3)
+DOCP_BIT = const(1 << 10)
+COCP_BIT = const(1 << 9)
 
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
 SENSOR_BLIND = const(2)
@@ -125,6 +142,7 @@ class Bms:
         self.restart = False
         self.sleeping = False
         self.docp_cont_ma = cfg.docp_cont_ma
+        self._afe_blind_ms = cfg.afe_blind_ms  # (read every tick: one lookup, not two)
         # state
         self.started = False
         self.settled = False  # boot_settle_ms since the first valid reading
@@ -165,7 +183,7 @@ class Bms:
             self._discharging = discharging
         self._inputs(inp, now)
         action = self.button.step(inp.button, now)
-        if action != btn.NONE:
+        if action != BUTTON_NONE:
             self._button(action, now)
         vals = self.vals
         pt.flags(vals, valid, inp.scd, inp.reverse, self.precharge.failed)
@@ -174,19 +192,21 @@ class Bms:
         names = self.engine.names
         # SOC calibrations on the trips, from a plausible reading only (a loose sense
         # wire trips COVP and CUVP together and says nothing about the charge)
-        full = names & _COVP and not before & _COVP
-        empty = names & _CUVP and not before & _CUVP
-        plausible = cfg.sensor_cell_low_mv <= s.min_mv and s.max_mv <= cfg.sensor_cell_high_mv
-        if self.started and valid and plausible and not (full and empty):
-            if full:
-                self.soc.calibrate_full(now)
-            if empty:
-                self.soc.calibrate_empty(now)
+        live = self.started and valid
+        full = names & COVP_BIT and not before & COVP_BIT
+        empty = names & CUVP_BIT and not before & CUVP_BIT
+        if (full or empty) and live and not (full and empty):
+            if cfg.sensor_cell_low_mv <= s.min_mv and s.max_mv <= cfg.sensor_cell_high_mv:
+                if full:
+                    self.soc.calibrate_full(now)
+                if empty:
+                    self.soc.calibrate_empty(now)
         self._sleep(names, chg_flow, charger, inp, now)
         self._mode(names, inp, now)
         fets_open = not (self.chg or self.dsg or self.pre)
         self._fets(s, inp, now, dt_ms)
-        if self.started and valid:
+        live = self.started and valid  # (the first valid tick has started)
+        if live:
             self.soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, fets_open, now)
         # what to ask of the inverter (a calibration to full starts the float voltage)
         soc = self.soc
@@ -194,7 +214,7 @@ class Bms:
             self.limits.charged_full()
         self._was_full = soc.full_seen
         lim = self.limits
-        if self.started and valid:
+        if live:
             # a discharge path still pre-charging is not there yet for the inverter
             dsg = self.allow_dsg and self.dsg
             changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt_ms)
@@ -212,7 +232,7 @@ class Bms:
                 self.settled
                 and valid
                 and self.reported_ma >= 0
-                and not (names & _NO_BALANCING)
+                and not (names & NO_BALANCING)
                 and not (inp.rsd or inp.hold or self.sleeping)
             ):
                 bal.step(s, True, now)
@@ -287,7 +307,7 @@ class Bms:
                 self.sleeping = False
             return
         charge_seen = chg_flow or charger
-        if names & _CUVP and self.reported_ma <= 0 and not charge_seen:
+        if names & CUVP_BIT and self.reported_ma <= 0 and not charge_seen:
             if self._cuvp_since < 0:
                 self._cuvp_since = now
         else:
@@ -306,6 +326,7 @@ class Bms:
             self._idle_since = -1
 
     def _mode(self, names, inp, now):
+        mode = self.mode
         if self.sleeping:
             target = SLEEP
         elif names & FAILURES or inp.hold:
@@ -313,15 +334,15 @@ class Bms:
         else:
             r = self.reported_ma
             target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
-            if self.mode != SLEEP and self.mode != FAULT and target != self.mode:
+            if mode != SLEEP and mode != FAULT and target != mode:
                 if self._pending_mode != target:
                     self._pending_mode = target
                     self._pending_since = now
                 if ticks.diff(now, self._pending_since) < self.cfg.mode_debounce_ms:
                     return
         self._pending_mode = -1
-        if target != self.mode:
-            self.events.log(now, ev.MODE, target, self.mode)
+        if target != mode:
+            self.events.log(now, ev.MODE, target, mode)
             self.mode = target
 
     def _fets(self, s, inp, now, dt_ms):
@@ -331,15 +352,17 @@ class Bms:
         eng = self.engine
         # blind: no valid reading for afe_blind_ms. The FETs open at once; the sensor
         # failure itself latches after sensor_delay_ms (pack.md)
+        blind_ms = self._blind_ms
         if s.valid:
-            if self._blind_ms >= cfg.afe_blind_ms:
-                self.events.log(now, ev.SENSOR, SENSOR_BACK, self._blind_ms)
-            self._blind_ms = 0
+            if blind_ms:
+                if blind_ms >= self._afe_blind_ms:
+                    self.events.log(now, ev.SENSOR, SENSOR_BACK, blind_ms)
+                self._blind_ms = blind_ms = 0
         else:
-            if self._blind_ms < cfg.afe_blind_ms <= self._blind_ms + dt_ms:
-                self.events.log(now, ev.SENSOR, SENSOR_BLIND, self._blind_ms + dt_ms)
-            self._blind_ms = min(self._blind_ms + dt_ms, cfg.sensor_delay_ms)
-        blind = self._blind_ms >= cfg.afe_blind_ms
+            if blind_ms < self._afe_blind_ms <= blind_ms + dt_ms:
+                self.events.log(now, ev.SENSOR, SENSOR_BLIND, blind_ms + dt_ms)
+            self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
+        blind = blind_ms >= self._afe_blind_ms
         stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
         passive = cfg.passive_action if inp.passive else 0
         allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
@@ -381,25 +404,25 @@ class Bms:
 
     def _panel(self, names, inp, now):
         if self.sleeping:
-            show = pnl.SHOW_OFF
-        elif names & FAILURES or inp.hold or self._blind_ms >= self.cfg.afe_blind_ms:
-            show = pnl.SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
+            show = SHOW_OFF
+        elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
+            show = SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
         elif names & TEMPERATURES:
-            show = pnl.SHOW_TEMPERATURE
-        elif names & _DOCP:
-            show = pnl.SHOW_DOCP
+            show = SHOW_TEMPERATURE
+        elif names & DOCP_BIT:
+            show = SHOW_DOCP
         elif names & UNDER_VOLTAGES:
-            show = pnl.SHOW_UVP
+            show = SHOW_UVP
         elif inp.rsd:
-            show = pnl.SHOW_RSD
-        elif names & _COCP:
-            show = pnl.SHOW_COCP
+            show = SHOW_RSD
+        elif names & COCP_BIT:
+            show = SHOW_COCP
         elif self.mode == CHARGE:
-            show = pnl.SHOW_CHARGE
+            show = SHOW_CHARGE
         elif self.mode == DISCHARGE:
-            show = pnl.SHOW_DISCHARGE
+            show = SHOW_DISCHARGE
         else:
-            show = pnl.SHOW_STANDBY
+            show = SHOW_STANDBY
         self.panel.select(show, names & LED_WARNINGS, self.soc.shown_cpct, self.parallel, now)
 
     # -- for the trace, the protocols and the panel ----------------------------------
