@@ -49,6 +49,7 @@ from bms.panel import (
 )
 from bms.precharge import Precharge
 from bms.protect import OPEN_CHG, OPEN_DSG, Engine
+from bms.protections import fill as fill_vals
 from bms.sample import CELLS, T_MOS
 from bms.soc import Soc
 
@@ -262,7 +263,7 @@ class Bms:
             fets |= pt.FET_DSG
         if self.pre:
             fets |= pt.FET_PRE
-        pt.fill(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
+        fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
 
     def _set_docp_limit(self, s):
         """The manual: 100 A continuous when the discharge starts at or below 30 C."""
@@ -300,14 +301,13 @@ class Bms:
         tick that saw their condition (config caps them below the 6.2-day reach of a
         tick difference). Asleep, every FET is open and no current can flow: a charge
         shows as a charger at the terminals, and a current read is the sensor's offset
-        (for its SENSOR_FAIL row to judge), not a charge that wakes the pack."""
-        cfg = self.cfg
+        (for its SENSOR_FAIL row to judge), not a charge that wakes the pack.
+        (Few locals: a frame of more than 11 words is allocated on the heap, per call.)"""
         if self.sleeping:
             if charger:
                 self.sleeping = False
             return
-        charge_seen = chg_flow or charger
-        if names & CUVP_BIT and self.reported_ma <= 0 and not charge_seen:
+        if names & CUVP_BIT and self.reported_ma <= 0 and not (chg_flow or charger):
             if self._cuvp_since < 0:
                 self._cuvp_since = now
         else:
@@ -317,9 +317,13 @@ class Bms:
                 self._idle_since = now
         else:
             self._idle_since = -1
-        idle = self._idle_since >= 0 and ticks.diff(now, self._idle_since) >= cfg.sleep_idle_ms
-        if (self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= cfg.sleep_cuvp_ms) or (
-            idle and inp.comm_age_ms >= cfg.sleep_idle_ms
+        idle = (
+            self._idle_since >= 0
+            and ticks.diff(now, self._idle_since) >= self.cfg.sleep_idle_ms
+            and inp.comm_age_ms >= self.cfg.sleep_idle_ms
+        )
+        if idle or (
+            self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= self.cfg.sleep_cuvp_ms
         ):
             self.sleeping = True
             self._cuvp_since = -1
@@ -342,8 +346,11 @@ class Bms:
                     return
         self._pending_mode = -1
         if target != mode:
-            self.events.log(now, ev.MODE, target, mode)
-            self.mode = target
+            self._set_mode(target, now)
+
+    def _set_mode(self, target, now):
+        self.events.log(now, ev.MODE, target, self.mode)
+        self.mode = target
 
     def _fets(self, s, inp, now, dt_ms):
         cfg = self.cfg
@@ -403,6 +410,13 @@ class Bms:
         self.relay_dsg = allow_dsg and self.dsg
 
     def _panel(self, names, inp, now):
+        # (no local: a frame of more than 11 words is allocated on the heap, per call)
+        self.panel.select(
+            self._show(names, inp), names & LED_WARNINGS, self.soc.shown_cpct, self.parallel, now
+        )
+
+    def _show(self, names, inp):
+        """What the panel shows (a SHOW_* code)."""
         if self.sleeping:
             show = SHOW_OFF
         elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
@@ -423,7 +437,7 @@ class Bms:
             show = SHOW_DISCHARGE
         else:
             show = SHOW_STANDBY
-        self.panel.select(show, names & LED_WARNINGS, self.soc.shown_cpct, self.parallel, now)
+        return show
 
     # -- for the trace, the protocols and the panel ----------------------------------
     def protection_names(self):

@@ -55,30 +55,37 @@ class Precharge:
             self.dsg = False
             self.pre = False
             return
-        st = self.state
+        if self.state == CLOSED:
+            return
+        # (few locals, the rare paths in methods of their own: a frame of more than 11
+        # words is allocated on the heap at every call, and this one runs every tick)
         near = ld_mv >= stack_mv - self.margin_mv
-        if st == CLOSED:
+        if self.state == RUNNING:
+            self._running(near, ld_mv, now)
             return
-        if st == RUNNING:
-            if near:
-                self.events.log(now, ev.PRECHARGE, DONE, ld_mv, self.tries + 1)
-                self._close()
-            elif ticks.diff(now, self.since) >= self.timeout_ms:
-                self.tries += 1
-                self.events.log(now, ev.PRECHARGE, TIMED_OUT, ld_mv, self.tries)
-                self.pre = False
-                self.since = now
-                if self.tries >= self.max_tries:
-                    self.failed = True
-                    self.state = IDLE
-                else:
-                    self.state = WAITING
-            return
-        if st == WAITING and ticks.diff(now, self.since) < self.retry_ms:
+        if self.state == WAITING and ticks.diff(now, self.since) < self.retry_ms:
             return
         if near:
             self._close()
             return
+        self._start(ld_mv, now)
+
+    def _running(self, near, ld_mv, now):
+        if near:
+            self.events.log(now, ev.PRECHARGE, DONE, ld_mv, self.tries + 1)
+            self._close()
+        elif ticks.diff(now, self.since) >= self.timeout_ms:
+            self.tries += 1
+            self.events.log(now, ev.PRECHARGE, TIMED_OUT, ld_mv, self.tries)
+            self.pre = False
+            self.since = now
+            if self.tries >= self.max_tries:
+                self.failed = True
+                self.state = IDLE
+            else:
+                self.state = WAITING
+
+    def _start(self, ld_mv, now):
         self.state = RUNNING
         self.since = now
         self.pre = True

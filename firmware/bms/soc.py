@@ -165,19 +165,9 @@ class Soc:
             dt_ms = _MAX_DT_MS
         if fets_open:
             self._learn_offset(current_ma)
-        i = current_ma - self.offset_ma - self.leak_ma
-        self.rem_uas += i * dt_ms
-        whole = self.rem_uas // 1000
-        self.rem_uas -= whole * 1000
-        q = self.q_mas + whole
-        self.count_since_cal += whole
-        if whole < 0:
-            self.dsg_mas -= whole
-            if self.dsg_mas >= self.full_mas:
-                self.dsg_mas -= self.full_mas
-                self.cycles += 1
-        self.q_mas = 0 if q < 0 else (self.full_mas if q > self.full_mas else q)
-        self._update()
+        # (the count in a method of its own: a frame of more than 11 words is allocated
+        # on the heap at every call, and this one runs every tick)
+        self._count(current_ma, dt_ms)
         # full: high cell, small charge current, held (once per charge)
         if (
             not self.full_seen
@@ -197,6 +187,22 @@ class Soc:
                 self._rest_since = now
         else:
             self._rest_since = now
+
+    def _count(self, current_ma, dt_ms):
+        """The charge counted over dt_ms, the cycles, the SOC from it."""
+        i = current_ma - self.offset_ma - self.leak_ma
+        self.rem_uas += i * dt_ms
+        whole = self.rem_uas // 1000
+        self.rem_uas -= whole * 1000
+        q = self.q_mas + whole
+        self.count_since_cal += whole
+        if whole < 0:
+            self.dsg_mas -= whole
+            if self.dsg_mas >= self.full_mas:
+                self.dsg_mas -= self.full_mas
+                self.cycles += 1
+        self.q_mas = 0 if q < 0 else (self.full_mas if q > self.full_mas else q)
+        self._update()
 
     def _learn_offset(self, current_ma):
         """Average what the sensor reads while no current can flow."""
