@@ -30,6 +30,8 @@ Reads only copy bytes, so a firmware tick against this chip allocates nothing.
 import errno
 import struct
 
+import micropython
+
 from boards.host.world.pack_model import N_CELLS
 
 DEVICE_NUMBER = 0x7695
@@ -196,6 +198,7 @@ class BQ76952Sim:
         return struct.unpack("<f", bytes(self.dm[i : i + 4]))[0]
 
     # -- the chip's measurement loop ----------------------------------------------------
+    @micropython.native
     def refresh(self):
         """Copy the model's present state into the register image, then run the chip's
         own protections and balancing timer."""
@@ -208,10 +211,8 @@ class BQ76952Sim:
             # the model's cells moved: round them again (they stay put at rest)
             self._cells_seen = model.cells_version
             rounded = self._rounded
-            i = 0
-            for v in cells:
-                rounded[i] = int(v + 0.5)
-                i += 1
+            for i in range(N_CELLS):  # (native code: an index loop allocates nothing)
+                rounded[i] = int(cells[i] + 0.5)
         else:
             rounded = self._rounded
         noise = self._noise
@@ -220,11 +221,9 @@ class BQ76952Sim:
         vals = self._cell_vals
         # noise[(k + 37 * i) % 1021] for cell i: _noise repeats its start, so no modulo
         j = k
-        i = 0
-        for v in rounded:
-            vals[i] = v + noise[j]
+        for i in range(N_CELLS):
+            vals[i] = rounded[i] + noise[j]
             j += 37
-            i += 1
         if self.open_cells:
             # an open sense wire between cells n and n+1: n reads nothing, n+1 spans both
             for i in range(N_CELLS):
@@ -266,6 +265,7 @@ class BQ76952Sim:
         self._status_regs()
         self._frame(0x14, 0x3C)
 
+    @micropython.native
     def _pack_words(self, model):
         """Stack, PACK and LD voltage words, and the current before its noise, from what
         the model shows now (kept while none of it moves: refresh() checks)."""
@@ -290,6 +290,7 @@ class BQ76952Sim:
         ma = ma * (1 + self.current_gain_permille / 1000.0)
         self._pw_ma = ma + self.current_offset_ma
 
+    @micropython.native
     def _temperatures(self, model):
         """The six sensors and the die, from the model's temperatures, the overrides and
         the NTC faults; registers written only when one of those moved."""
@@ -412,6 +413,7 @@ class BQ76952Sim:
         self._lowest = lowest
         self._quiet = False  # judge every row at the next reading
 
+    @micropython.native
     def _protections(self, cells):
         """The hardware backstop: each enabled protection trips when its condition holds
         for its delay; its FETs open (as its FET-protection bits say)."""
@@ -543,6 +545,7 @@ class BQ76952Sim:
         model.set_fets(chg, dsg, model.pre_on)
         self._status_regs()
 
+    @micropython.native
     def _status_regs(self):
         real_chg, real_dsg, _ = self.model.fet_states()
         regs = self.regs
@@ -603,6 +606,7 @@ class BQ76952Sim:
         if self.corrupt is not None:
             self.corrupt(buf)
 
+    @micropython.native
     def _frame(self, lo, hi):
         """Bring the CRC-framed image of registers lo..hi-1 up to date."""
         if _FAST_FRAME:

@@ -37,6 +37,8 @@ Reads and writes only move bytes through a preallocated register file, so a firm
 that talks to this chip allocates nothing.
 """
 
+import micropython
+
 # SPI instructions
 _RESET = 0xC0
 _READ = 0x03
@@ -289,6 +291,7 @@ class MCP2515Sim:
     def _bit_us(self):
         return self.bus.bit_us if self.bus is not None else 2
 
+    @micropython.native
     def _now(self):
         if self.bus is not None:
             self.t_us = self.bus.now_us
@@ -456,6 +459,7 @@ class MCP2515Sim:
 
     can_tells_changes = True  # (CanBus) every SPI transaction and reset() tells the bus
 
+    @micropython.native
     def spi_end(self):
         bus = self.bus
         if bus is not None:
@@ -470,6 +474,7 @@ class MCP2515Sim:
         if (0 if f else 1) != self._int_level or r[CANSTAT] != (self._mode << 5) | (_ICOD[f] << 1):
             self._irq_update()
 
+    @micropython.native
     def _command(self, b):
         self._now()
         if self._boff:
@@ -541,6 +546,7 @@ class MCP2515Sim:
         return (f << 6) | (0x10 if ide else 0) | (0x08 if rtr else 0) | hit
 
     # -- registers ---------------------------------------------------------------------------
+    @micropython.native
     def _write(self, a, v):
         r = self.regs
         low = a & 0x0F
@@ -641,6 +647,7 @@ class MCP2515Sim:
         else:
             r[a] = (old & 0x78) | (v & 0x03)
 
+    @micropython.native
     def _irq_update(self):
         r = self.regs
         f = r[CANINTF] & r[CANINTE]
@@ -655,12 +662,13 @@ class MCP2515Sim:
                 self.int_pin.sim_drive(level)
 
     # -- transmit ------------------------------------------------------------------------------
+    @micropython.native
     def _next_tx(self):
         # highest TXP first; on a tie the higher buffer number (DS 3.2)
         r = self.regs
         best = -1
         best_p = -1
-        for n in (2, 1, 0):
+        for n in range(2, -1, -1):
             c = r[TXB0CTRL + 16 * n]
             if c & _TXREQ and (c & 3) > best_p:
                 best = n
@@ -714,6 +722,7 @@ class MCP2515Sim:
         if self._mode != MODE_CONFIG:
             self._timing_ok = self.bitrate_bps == bus.bitrate
 
+    @micropython.native
     def can_offer(self):
         r = self.regs
         if not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ:
@@ -728,11 +737,13 @@ class MCP2515Sim:
         self._wire = n
         return self._tx_frame(n)
 
+    @micropython.native
     def can_quiet(self):
         """No TX buffer waits: nothing to offer until TXREQ is set (which tells the bus)."""
         r = self.regs
         return not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ
 
+    @micropython.native
     def can_acks(self):
         if self._mode != MODE_NORMAL or not self._timing_ok:
             return False
@@ -774,6 +785,7 @@ class MCP2515Sim:
         if r[CANCTRL] & _OSM:
             r[ctrl] &= ~_TXREQ  # one-shot: attempted once
 
+    @micropython.native
     def can_sent(self, frame, t_us):
         self.t_us = t_us
         n = self._wire
@@ -788,6 +800,7 @@ class MCP2515Sim:
             self._error_state(True)
         self._irq_update()
 
+    @micropython.native
     def can_receive(self, frame, t_us):
         self.t_us = t_us
         if self._boff and self._bus_off_event(t_us):
@@ -951,6 +964,7 @@ class MCP2515Sim:
         d = (data[0] << 8 if nd else 0) | (data[1] if nd > 1 else 0)
         return not (fv ^ d) & md
 
+    @micropython.native
     def _accept(self, can_id, ext, rtr, data):
         r = self.regs
         if self._filters_dirty:
