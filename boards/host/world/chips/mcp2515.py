@@ -298,6 +298,7 @@ class MCP2515Sim:
         return self.t_us
 
     # -- SPI ---------------------------------------------------------------------------------
+    @micropython.native
     def spi_transfer(self, wbuf, rbuf):
         if self._glitch_cmd >= 0 and wbuf[0] == self._glitch_cmd and self._st == _ST_CMD:
             self._glitch_cmd = -1
@@ -360,8 +361,13 @@ class MCP2515Sim:
                 self._txcache[(a >> 4) - 3] = None
                 self._ptr = (a + n - 1) & 0x7F
                 self._st = _ST_WRITE
-                if rbuf is not None:
+                if rbuf is None:
+                    pass
+                elif _SLICES:
                     rbuf[0:n] = _FF[n]
+                else:  # MicroPython: native code, where a slice would allocate
+                    for i in range(n):
+                        rbuf[i] = 0xFF
                 return
             if n == 1:  # RTS, RESET: the instruction alone
                 self._command(b)
@@ -396,7 +402,7 @@ class MCP2515Sim:
                 self._write(a, (regs[a] & ~m) | (wbuf[3] & m))
                 self._st = _ST_IGNORE
                 if rbuf is not None:
-                    rbuf[0:4] = _FF[4]
+                    rbuf[0] = rbuf[1] = rbuf[2] = rbuf[3] = 0xFF
                 return
         for i in range(n):
             b = wbuf[i]
@@ -442,9 +448,16 @@ class MCP2515Sim:
             if rbuf is not None:
                 rbuf[i] = out
 
+    @micropython.native
     def _copy_out(self, rbuf, at, a, k):
         """rbuf[at:at+k] = regs[a:a+k] through a memoryview made once per range (a fresh
-        slice would allocate); byte by byte where none can be made (the heap is locked)."""
+        slice would allocate); byte by byte where none can be made (the heap is locked), and
+        under MicroPython (native code: the loop is quicker than a slice, which allocates)."""
+        if not _SLICES:
+            regs = self.regs
+            for i in range(k):
+                rbuf[at + i] = regs[a + i]
+            return
         key = a << 8 | k
         v = self._views.get(key)
         if v is None:
