@@ -108,6 +108,19 @@ def crc8(data, crc=0):
 
 _CRC1 = bytes(crc8((i,)) for i in range(256))  # the CRC of one byte, for speed
 _FAST_FRAME = hasattr(bytes, "translate")  # CPython: framing by slices
+ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
+
+
+@micropython.viper
+def _frame_bytes(regs: ptr8, framed: ptr8, t: ptr8, lo: int, hi: int):
+    """framed[2 r], framed[2 r + 1] = regs[r], its CRC, for r in lo..hi-1 (MicroPython:
+    machine code, where a loop of subscripts costs more than the rest of a reading)."""
+    r = lo
+    while r < hi:
+        d = regs[r]
+        framed[2 * r] = d
+        framed[2 * r + 1] = t[d]
+        r += 1
 
 
 class BQ76952Sim:
@@ -614,13 +627,7 @@ class BQ76952Sim:
             self.framed[2 * lo : 2 * hi : 2] = data
             self.framed[2 * lo + 1 : 2 * hi : 2] = data.translate(_CRC1)
             return
-        regs = self.regs
-        f = self.framed
-        t = _CRC1
-        for r in range(lo, hi):
-            d = regs[r]
-            f[2 * r] = d
-            f[2 * r + 1] = t[d]
+        _frame_bytes(self.regs, self.framed, _CRC1, lo, hi)
 
     def i2c_write(self, reg, data):
         if self.lost:
