@@ -360,16 +360,16 @@ def measure_long():
 
 
 def report(results, measured):
-    print("%-30s %14s  %-10s %s" % ("figure", "value", "goal", ""))
+    print("%-32s %14s  %-10s %s" % ("figure", "value", "goal", ""))
     for key, unit, goal, check, run in FIGURES:
         if key not in results:
-            print("%-30s %12s %s  %-10s %s" % (key, "-", unit.ljust(2), goal, "(make %s)" % run))
+            print("%-32s %12s %s  %-10s %s" % (key, "-", unit.ljust(2), goal, "(make %s)" % run))
             continue
         value = results[key]
         verdict = "" if check is None else ("ok" if check(value, results) else "MISSED")
         if key not in measured:
             verdict = (verdict + " (make %s, earlier)" % run).strip()
-        print("%-30s %12s %s  %-10s %s" % (key, value, unit.ljust(2), goal, verdict))
+        print("%-32s %12s %s  %-10s %s" % (key, value, unit.ljust(2), goal, verdict))
 
 
 def _previous():
