@@ -28,6 +28,7 @@ Reads only copy bytes, so a firmware tick against this chip allocates nothing.
 """
 
 import errno
+import math
 import struct
 
 import micropython
@@ -121,6 +122,19 @@ def _frame_bytes(regs: ptr8, framed: ptr8, t: ptr8, lo: int, hi: int):
         framed[2 * r] = d
         framed[2 * r + 1] = t[d]
         r += 1
+
+
+_FOREVER_C = 1e9
+_SLACK_MARGIN_C = 1e-9  # far above the float error of a zone's few operations (1e-14)
+
+
+def _step_room(temp_c):
+    """How far temp_c may move (C) without int(temp_c * 10 + 0.5) changing, or 0."""
+    y = temp_c * 10 + 0.5
+    d = y - math.floor(y)
+    if 1 - d < d:
+        d = 1 - d
+    return d / 10
 
 
 class BQ76952Sim:
@@ -310,19 +324,39 @@ class BQ76952Sim:
         tc = model.t_cells_c
         amb = model.ambient_c
         tm = model.t_mos_c
+        seen = self._t_seen
         if (
-            tc == self._t_seen[0]
-            and amb == self._t_seen[1]
-            and tm == self._t_seen[2]
+            amb == seen[1]
             and self.ntc_fault == self._ntc_seen
             and self.temp_override == self._over_seen
         ):
-            return
+            if tc == seen[0] and tm == seen[2]:
+                return
+            # at rest the temperatures creep towards the ambient for hours in their last
+            # digits: while they stay closer to where the readings were made than any
+            # reading is to its rounding step, no reading can change (the slacks below)
+            dc = tc - seen[0]
+            dm = tm - seen[2]
+            if -self._tc_slack < dc < self._tc_slack and -self._tm_slack < dm < self._tm_slack:
+                return
         self._t_seen = (tc, amb, tm)
         self._ntc_seen = list(self.ntc_fault)
         self._over_seen = list(self.temp_override)
         zones = model.zone_temps_c()
         temps = (zones[0], zones[1], zones[2], zones[3], amb, tm)
+        # how far the cells' and the MOS temperature may move before a reading could
+        # change: each reading's distance to its rounding step (0.1 C), through the gain
+        # from the cells' temperature to its zone; less a margin for the float arithmetic
+        gains = model.zone_gain
+        slack = _FOREVER_C
+        for z in range(4):
+            g = gains[z] if gains[z] > 0 else -gains[z]
+            if g:
+                room = _step_room(temps[z]) / g
+                if room < slack:
+                    slack = room
+        self._tc_slack = slack - _SLACK_MARGIN_C
+        self._tm_slack = _step_room(tm) - _SLACK_MARGIN_C
         dcs = self.temps_dc
         changed = False
         for slot in range(6):
@@ -519,6 +553,8 @@ class BQ76952Sim:
 
     scd = False
     scd_since_ms = 0
+    _tc_slack = 0.0  # see _temperatures()
+    _tm_slack = 0.0
     current_ma = 0.0
 
     # -- FETs --------------------------------------------------------------------------
