@@ -564,3 +564,45 @@ class SleepTest(unittest.TestCase):
         self.assertTrue(afe.probe())
         self.assertFalse(afe.configure(Config()))
         self.assertFalse(afe.read(Sample()))
+
+
+class CreepingTemperatureTest(unittest.TestCase):
+    """The refresh skips the temperature readings while the model's temperatures creep by
+    less than any reading's distance to its 0.1 C step: the readings must be exactly
+    those a full computation gives, on both sides of every step crossed."""
+
+    def expected(self, model):
+        zones = model.zone_temps_c()
+        temps = (zones[0], zones[1], zones[2], zones[3], model.ambient_c, model.t_mos_c)
+        return [int(t * 10 + 0.5) for t in temps]
+
+    def test_readings_follow_tiny_steps_across_the_rounding_steps(self):
+        model, chip, _afe, _rec = rig()
+        chip.refresh()
+        crossed = 0
+        before = list(chip.temps_dc)
+        # cells from 25.00 C up by 0.37 mC a step: every zone and the MOS cross several
+        # 0.1 C steps, most refreshes inside a step, some right after one
+        for k in range(1200):
+            model.t_cells_c = 25.0 + 0.00037 * k
+            model.t_mos_c = 25.0 + 0.00041 * k
+            chip.refresh()
+            self.assertEqual(chip.temps_dc, self.expected(model), k)
+            if chip.temps_dc != before:
+                crossed += 1
+                before = list(chip.temps_dc)
+        self.assertTrue(crossed >= 4, crossed)
+
+    def test_an_override_or_a_new_ambient_is_read_at_once(self):
+        model, chip, _afe, _rec = rig()
+        chip.refresh()
+        model.t_cells_c += 1e-7  # within the slack
+        chip.temp_override[0] = 400
+        chip.refresh()
+        self.assertEqual(chip.temps_dc[0], 400)
+        chip.temp_override[0] = None
+        model.ambient_c = 30.0
+        model.t_cells_c += 1e-7
+        chip.refresh()
+        self.assertEqual(chip.temps_dc, self.expected(model))
+        self.assertEqual(chip.temps_dc[4], 300)

@@ -6,6 +6,8 @@ whole ms (the buses need microseconds; the firmware and the pack model see ms).
 and ESP32, so a test can start the board just before the wrap.
 """
 
+import micropython
+
 _MASK = 0x3FFFFFFF
 
 
@@ -15,6 +17,7 @@ class SimClock:
         self.t_us = 0
         self.offset = start_ticks & _MASK
 
+    @micropython.native
     def ticks_ms(self):
         return (self.t_ms + self.offset) & _MASK
 
@@ -28,6 +31,7 @@ class SimClock:
         self.t_ms = t_ms
         self.t_us = t_ms * 1000
 
+    @micropython.native
     def set_us(self, t_us):
         self.t_us = t_us
         self.t_ms = t_us // 1000

@@ -13,6 +13,8 @@ Device protocols (what a simulated chip implements):
 
 import errno
 
+import micropython
+
 # reset causes, as machine.reset_cause() returns them on rp2 and esp32
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -50,6 +52,7 @@ class Pin:
         if value is not None:
             self.value(value)
 
+    @micropython.native
     def value(self, x=None):
         if x is None:
             if self.mode == 1:  # OUT
@@ -60,8 +63,9 @@ class Pin:
         level = 1 if x else 0
         if level != self._out:
             self._out = level
-            for listener in self._listeners:
-                listener(self, level)
+            listeners = self._listeners
+            for i in range(len(listeners)):  # (native code: an index loop allocates nothing)
+                listeners[i](self, level)
         return None
 
     __call__ = value
@@ -77,6 +81,7 @@ class Pin:
         self._irq_trigger = trigger
 
     # -- the simulator's side ------------------------------------------------------
+    @micropython.native
     def sim_drive(self, level):
         """Drive an input from outside (None lets it float to its pull)."""
         before = self.value()
@@ -87,8 +92,9 @@ class Pin:
                 edge = self.IRQ_RISING if after else self.IRQ_FALLING
                 if self._irq_trigger & edge:
                     self._irq(self)
-            for watcher in self._watchers:
-                watcher(self, after)
+            watchers = self._watchers
+            for i in range(len(watchers)):
+                watchers[i](self, after)
 
     def sim_watch(self, callback):
         """Call callback(pin, level) whenever the outside world changes this input."""
@@ -118,6 +124,7 @@ class I2C:
     def scan(self):
         return sorted(self.devices)
 
+    @micropython.native
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
         dev = self.devices.get(addr)
         if dev is None:
@@ -169,6 +176,7 @@ class SPI:
         devices = self._devices
         devices.append((cs_pin, device))
 
+        @micropython.native
         def _edge(pin, level):
             # _sel: the first device in the list whose chip select is low
             if level:
@@ -182,9 +190,9 @@ class SPI:
                 self._sel = device  # the only one low
                 return
             sel = None
-            for cs, dev in devices:
-                if not cs._out:
-                    sel = dev
+            for i in range(len(devices)):
+                if not devices[i][0]._out:
+                    sel = devices[i][1]
                     break
             self._sel = sel
 
@@ -208,6 +216,7 @@ class SPI:
         self.readinto(buf, write)
         return bytes(buf)
 
+    @micropython.native
     def write_readinto(self, write_buf, read_buf):
         dev = self._sel
         if dev is None:

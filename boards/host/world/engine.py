@@ -9,6 +9,8 @@ jump. Everything here runs under CPython and MicroPython (benchmarks run firmwar
 model in one MicroPython process); tools/sim.py is the front end for people.
 """
 
+import micropython
+
 from app import STAGE_STORE, App
 from bms import events as ev
 from bms import protections as pt
@@ -132,6 +134,7 @@ class SimPack:
 
     bus_stop = None  # set by the simulator: make the bus return at this frame
 
+    @micropython.native
     def next_wake_us(self, t_us):
         """When this pack's firmware must run next: its own schedule, a burst that ends
         on its RS485 port, or the end of its own reply (to release the bus)."""
@@ -147,6 +150,7 @@ class SimPack:
                 t = port.tx_end_us
         return t
 
+    @micropython.native
     def due(self, t_us):
         port = self.link_port
         woke = self.wake or t_us >= self.next_us
@@ -232,9 +236,11 @@ class SimPack:
         for slot in slots:
             self.chip.temp_override[slot] = dc
 
+    @micropython.native
     def step_to(self, t_ms):
         self.model.advance(t_ms)
 
+    @micropython.native
     def poll(self, t_ms, now_ticks):
         self.wake = False
         app = self.app
@@ -431,6 +437,7 @@ class Simulator:
     _next_trace = _FOREVER
     _done_us = -1  # the last time fully processed
 
+    @micropython.native
     def _control(self, t_us):
         """The inverter re-decides its current (the master's pack carries it)."""
         pack = self.packs[0]
@@ -453,6 +460,7 @@ class Simulator:
                 return
             clock.set_us(self._next_us(t_us, end_us))
 
+    @micropython.native
     def _step(self, t_us):
         t = t_us // 1000
         if t >= self._event_ms:
@@ -480,6 +488,7 @@ class Simulator:
             self._trace([self.record(pack) for pack in self.packs])
             self._next_trace += self._trace_ms
 
+    @micropython.native
     def _next_us(self, t_us, end_us):
         nxt = end_us
         for pack in self.packs:

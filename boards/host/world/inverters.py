@@ -21,6 +21,8 @@ charger in constant voltage does (a source at CVL behind the pack's resistance).
 Without fresh limits from the BMS for BMS_TIMEOUT_US it stops using the battery.
 """
 
+import micropython
+
 CONTROL_US = 1000000  # how often it re-decides its current
 BMS_TIMEOUT_US = 10000000
 FORCE_CHARGE_A = 10.0
@@ -76,9 +78,11 @@ class Inverter:
         self.low_cut = False
         self.current_a = 0.0
 
+    @micropython.native
     def fresh(self, now_us):
         return self.limits_us is not None and now_us - self.limits_us <= BMS_TIMEOUT_US
 
+    @micropython.native
     def decide(self, demand_a, model, now_us):
         """The current (A, + charging) it drives into the pack now."""
         if not self.fresh(now_us):
@@ -135,6 +139,7 @@ class CanInverter(Inverter):
             self.heartbeat = _KEEPALIVE
         self._req = 0  # Schneider's 0x325 commands, Growatt's 0x319 byte 0
 
+    @micropython.native
     def next_event_us(self):
         return None if self.silent else self.next_hb_us
 
@@ -159,17 +164,20 @@ class CanInverter(Inverter):
     def can_attached(self, bus):
         self.bus = bus
 
+    @micropython.native
     def can_quiet(self):
         return not self.queue
 
     can_tells_changes = True  # its offer changes in step() (which tells) and can_sent()
 
+    @micropython.native
     def can_offer(self):
         return self.queue[0] if self.queue else None
 
     def can_sent(self, frame, t_us):
         self.queue.pop(0)
 
+    @micropython.native
     def can_receive(self, frame, t_us):
         can_id, ext, rtr, d = frame
         self.received[can_id] = self.received.get(can_id, 0) + 1
@@ -187,6 +195,7 @@ class CanInverter(Inverter):
         else:
             self._pylon(can_id, d, t_us)
 
+    @micropython.native
     def _pylon(self, can_id, d, t_us):
         if can_id == 0x351 and len(d) >= 8:
             self.cvl_mv = u16le(d, 0) * 100
@@ -304,6 +313,7 @@ class Rs485Inverter(Inverter):
         self._buf = bytearray(64)
         self._frames = {}  # address << 8 | cid2 -> request frame
 
+    @micropython.native
     def next_event_us(self):
         if self.send_at_us is not None:
             return self.send_at_us

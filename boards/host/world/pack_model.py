@@ -23,6 +23,8 @@ before changing anything (FETs, demand, faults).
 
 import math
 
+import micropython
+
 N_CELLS = 16
 
 # LiFePO4 open-circuit voltage (mV) at 25 C by SOC (%), mid-hysteresis. 100 % is the
@@ -210,12 +212,14 @@ class PackModel:
         self.cells_version = 0  # counts the times cells_mv() computed them
 
     # -- conditions (call advance() first) -------------------------------------------
+    @micropython.native
     def set_fets(self, chg, dsg, pre):
         self.chg_on = chg
         self.dsg_on = dsg
         self.pre_on = pre
         self.settle()
 
+    @micropython.native
     def fet_states(self):
         """What the FETs really do, stuck ones included."""
         return self.chg_on or self.stuck_chg, self.dsg_on or self.stuck_dsg, self.pre_on
@@ -244,6 +248,7 @@ class PackModel:
             return -self.charger_v
         return 0.0
 
+    @micropython.native
     def settle(self):
         """Recompute what flows now from the present conditions (FETs, demand, faults);
         runs after every change of them and at the end of every advance()."""
@@ -286,6 +291,7 @@ class PackModel:
         self._demand_a = amps
         self.settle()
 
+    @micropython.native
     def advance(self, t_ms):
         """Integrate up to t_ms with the flow settled at the last change, then settle."""
         dt_ms = t_ms - self.t_ms
@@ -294,6 +300,7 @@ class PackModel:
             self._integrate(dt_ms / 1000.0)
         self.settle()
 
+    @micropython.native
     def _integrate(self, dt):
         chg, dsg, pre = self.fet_states()
         current = self.current_a
@@ -325,6 +332,7 @@ class PackModel:
             self.dirty = True
         self._heat(dt, current, chg, dsg)
 
+    @micropython.native
     def _link_step(self, dt, pre):
         """The inverter's input capacitor while the discharge FET is open; returns the
         pre-charge current it draws from the pack (A, negative)."""
@@ -343,6 +351,7 @@ class PackModel:
             return 0.0
         return -(stack - (v0 + v1) / 2) / R_PRECHARGE_OHM
 
+    @micropython.native
     def _heat(self, dt, current, chg, dsg):
         if (
             not current
@@ -418,6 +427,7 @@ class PackModel:
             return 100.0
         return 100.0 * out_as / (out_as + in_as)
 
+    @micropython.native
     def cells_mv(self):
         """Terminal voltage of each cell (mV, floats), recomputed only when something moved."""
         if self.dirty:
@@ -448,6 +458,7 @@ class PackModel:
             self.cells_version += 1
         return self._cells_mv
 
+    @micropython.native
     def zone_temps_c(self):
         """The four zone sensors' true temperatures (C): one list, kept while the cells' and
         the ambient temperature stay where they are (read it, do not change it)."""

@@ -43,6 +43,8 @@ then next_event_us() says when the frame in progress ends. Frames are delivered 
 at the end of their 3-bit intermission, when the bus is free again.
 """
 
+import micropython
+
 # -- frame length ------------------------------------------------------------------
 # The stuffed part of a frame (SOF to the end of the CRC) is processed 8 bits at a time:
 # one table for CRC-15 (polynomial 0x4599, register starting at 0) and one for the bit
@@ -268,6 +270,7 @@ class CanBus:
             self._arbitrate()
         return self._cur_end if self._cur >= 0 else None
 
+    @micropython.native
     def run_until(self, t_us):
         """Process the bus up to t_us: frames end and are delivered, waiting frames start."""
         while True:
@@ -324,6 +327,7 @@ class CanBus:
         self.now_us = t_us
         return True
 
+    @micropython.native
     def _arbitrate(self):
         offer = self._offer
         losers = self._losers
@@ -349,7 +353,9 @@ class CanBus:
                 losers.append(i)
         if best < 0:
             quiet = True
-            for q in self._quiet:
+            qs = self._quiet
+            for i in range(len(qs)):  # (native code: an index loop allocates nothing)
+                q = qs[i]
                 if q is None or not q():
                     quiet = False
                     break
@@ -385,12 +391,14 @@ class CanBus:
         self.in_frame = True
         if losers:
             lost = self._lost
-            for i in losers:
+            for j in range(len(losers)):
+                i = losers[j]
                 if lost[i] is not None:
                     lost[i](start)
             losers.clear()
         return True
 
+    @micropython.native
     def _acknowledged(self, sender):
         acks = self._acks
         for j in range(len(acks)):
@@ -398,6 +406,7 @@ class CanBus:
                 return True
         return False
 
+    @micropython.native
     def _complete(self):
         self.retry_checked = None
         i = self._cur

@@ -28,7 +28,10 @@ Reads only copy bytes, so a firmware tick against this chip allocates nothing.
 """
 
 import errno
+import math
 import struct
+
+import micropython
 
 from boards.host.world.pack_model import N_CELLS
 
@@ -106,6 +109,32 @@ def crc8(data, crc=0):
 
 _CRC1 = bytes(crc8((i,)) for i in range(256))  # the CRC of one byte, for speed
 _FAST_FRAME = hasattr(bytes, "translate")  # CPython: framing by slices
+ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
+
+
+@micropython.viper
+def _frame_bytes(regs: ptr8, framed: ptr8, t: ptr8, lo: int, hi: int):
+    """framed[2 r], framed[2 r + 1] = regs[r], its CRC, for r in lo..hi-1 (MicroPython:
+    machine code, where a loop of subscripts costs more than the rest of a reading)."""
+    r = lo
+    while r < hi:
+        d = regs[r]
+        framed[2 * r] = d
+        framed[2 * r + 1] = t[d]
+        r += 1
+
+
+_FOREVER_C = 1e9
+_SLACK_MARGIN_C = 1e-9  # far above the float error of a zone's few operations (1e-14)
+
+
+def _step_room(temp_c):
+    """How far temp_c may move (C) without int(temp_c * 10 + 0.5) changing, or 0."""
+    y = temp_c * 10 + 0.5
+    d = y - math.floor(y)
+    if 1 - d < d:
+        d = 1 - d
+    return d / 10
 
 
 class BQ76952Sim:
@@ -196,6 +225,7 @@ class BQ76952Sim:
         return struct.unpack("<f", bytes(self.dm[i : i + 4]))[0]
 
     # -- the chip's measurement loop ----------------------------------------------------
+    @micropython.native
     def refresh(self):
         """Copy the model's present state into the register image, then run the chip's
         own protections and balancing timer."""
@@ -208,10 +238,8 @@ class BQ76952Sim:
             # the model's cells moved: round them again (they stay put at rest)
             self._cells_seen = model.cells_version
             rounded = self._rounded
-            i = 0
-            for v in cells:
-                rounded[i] = int(v + 0.5)
-                i += 1
+            for i in range(N_CELLS):  # (native code: an index loop allocates nothing)
+                rounded[i] = int(cells[i] + 0.5)
         else:
             rounded = self._rounded
         noise = self._noise
@@ -220,11 +248,9 @@ class BQ76952Sim:
         vals = self._cell_vals
         # noise[(k + 37 * i) % 1021] for cell i: _noise repeats its start, so no modulo
         j = k
-        i = 0
-        for v in rounded:
-            vals[i] = v + noise[j]
+        for i in range(N_CELLS):
+            vals[i] = rounded[i] + noise[j]
             j += 37
-            i += 1
         if self.open_cells:
             # an open sense wire between cells n and n+1: n reads nothing, n+1 spans both
             for i in range(N_CELLS):
@@ -266,6 +292,7 @@ class BQ76952Sim:
         self._status_regs()
         self._frame(0x14, 0x3C)
 
+    @micropython.native
     def _pack_words(self, model):
         """Stack, PACK and LD voltage words, and the current before its noise, from what
         the model shows now (kept while none of it moves: refresh() checks)."""
@@ -290,25 +317,46 @@ class BQ76952Sim:
         ma = ma * (1 + self.current_gain_permille / 1000.0)
         self._pw_ma = ma + self.current_offset_ma
 
+    @micropython.native
     def _temperatures(self, model):
         """The six sensors and the die, from the model's temperatures, the overrides and
         the NTC faults; registers written only when one of those moved."""
         tc = model.t_cells_c
         amb = model.ambient_c
         tm = model.t_mos_c
+        seen = self._t_seen
         if (
-            tc == self._t_seen[0]
-            and amb == self._t_seen[1]
-            and tm == self._t_seen[2]
+            amb == seen[1]
             and self.ntc_fault == self._ntc_seen
             and self.temp_override == self._over_seen
         ):
-            return
+            if tc == seen[0] and tm == seen[2]:
+                return
+            # at rest the temperatures creep towards the ambient for hours in their last
+            # digits: while they stay closer to where the readings were made than any
+            # reading is to its rounding step, no reading can change (the slacks below)
+            dc = tc - seen[0]
+            dm = tm - seen[2]
+            if -self._tc_slack < dc < self._tc_slack and -self._tm_slack < dm < self._tm_slack:
+                return
         self._t_seen = (tc, amb, tm)
         self._ntc_seen = list(self.ntc_fault)
         self._over_seen = list(self.temp_override)
         zones = model.zone_temps_c()
         temps = (zones[0], zones[1], zones[2], zones[3], amb, tm)
+        # how far the cells' and the MOS temperature may move before a reading could
+        # change: each reading's distance to its rounding step (0.1 C), through the gain
+        # from the cells' temperature to its zone; less a margin for the float arithmetic
+        gains = model.zone_gain
+        slack = _FOREVER_C
+        for z in range(4):
+            g = gains[z] if gains[z] > 0 else -gains[z]
+            if g:
+                room = _step_room(temps[z]) / g
+                if room < slack:
+                    slack = room
+        self._tc_slack = slack - _SLACK_MARGIN_C
+        self._tm_slack = _step_room(tm) - _SLACK_MARGIN_C
         dcs = self.temps_dc
         changed = False
         for slot in range(6):
@@ -412,6 +460,7 @@ class BQ76952Sim:
         self._lowest = lowest
         self._quiet = False  # judge every row at the next reading
 
+    @micropython.native
     def _protections(self, cells):
         """The hardware backstop: each enabled protection trips when its condition holds
         for its delay; its FETs open (as its FET-protection bits say)."""
@@ -504,6 +553,8 @@ class BQ76952Sim:
 
     scd = False
     scd_since_ms = 0
+    _tc_slack = 0.0  # see _temperatures()
+    _tm_slack = 0.0
     current_ma = 0.0
 
     # -- FETs --------------------------------------------------------------------------
@@ -543,6 +594,7 @@ class BQ76952Sim:
         model.set_fets(chg, dsg, model.pre_on)
         self._status_regs()
 
+    @micropython.native
     def _status_regs(self):
         real_chg, real_dsg, _ = self.model.fet_states()
         regs = self.regs
@@ -603,6 +655,7 @@ class BQ76952Sim:
         if self.corrupt is not None:
             self.corrupt(buf)
 
+    @micropython.native
     def _frame(self, lo, hi):
         """Bring the CRC-framed image of registers lo..hi-1 up to date."""
         if _FAST_FRAME:
@@ -610,13 +663,7 @@ class BQ76952Sim:
             self.framed[2 * lo : 2 * hi : 2] = data
             self.framed[2 * lo + 1 : 2 * hi : 2] = data.translate(_CRC1)
             return
-        regs = self.regs
-        f = self.framed
-        t = _CRC1
-        for r in range(lo, hi):
-            d = regs[r]
-            f[2 * r] = d
-            f[2 * r + 1] = t[d]
+        _frame_bytes(self.regs, self.framed, _CRC1, lo, hi)
 
     def i2c_write(self, reg, data):
         if self.lost:

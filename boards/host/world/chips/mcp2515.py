@@ -37,6 +37,8 @@ Reads and writes only move bytes through a preallocated register file, so a firm
 that talks to this chip allocates nothing.
 """
 
+import micropython
+
 # SPI instructions
 _RESET = 0xC0
 _READ = 0x03
@@ -289,12 +291,14 @@ class MCP2515Sim:
     def _bit_us(self):
         return self.bus.bit_us if self.bus is not None else 2
 
+    @micropython.native
     def _now(self):
         if self.bus is not None:
             self.t_us = self.bus.now_us
         return self.t_us
 
     # -- SPI ---------------------------------------------------------------------------------
+    @micropython.native
     def spi_transfer(self, wbuf, rbuf):
         if self._glitch_cmd >= 0 and wbuf[0] == self._glitch_cmd and self._st == _ST_CMD:
             self._glitch_cmd = -1
@@ -357,8 +361,13 @@ class MCP2515Sim:
                 self._txcache[(a >> 4) - 3] = None
                 self._ptr = (a + n - 1) & 0x7F
                 self._st = _ST_WRITE
-                if rbuf is not None:
+                if rbuf is None:
+                    pass
+                elif _SLICES:
                     rbuf[0:n] = _FF[n]
+                else:  # MicroPython: native code, where a slice would allocate
+                    for i in range(n):
+                        rbuf[i] = 0xFF
                 return
             if n == 1:  # RTS, RESET: the instruction alone
                 self._command(b)
@@ -393,7 +402,7 @@ class MCP2515Sim:
                 self._write(a, (regs[a] & ~m) | (wbuf[3] & m))
                 self._st = _ST_IGNORE
                 if rbuf is not None:
-                    rbuf[0:4] = _FF[4]
+                    rbuf[0] = rbuf[1] = rbuf[2] = rbuf[3] = 0xFF
                 return
         for i in range(n):
             b = wbuf[i]
@@ -439,9 +448,16 @@ class MCP2515Sim:
             if rbuf is not None:
                 rbuf[i] = out
 
+    @micropython.native
     def _copy_out(self, rbuf, at, a, k):
         """rbuf[at:at+k] = regs[a:a+k] through a memoryview made once per range (a fresh
-        slice would allocate); byte by byte where none can be made (the heap is locked)."""
+        slice would allocate); byte by byte where none can be made (the heap is locked), and
+        under MicroPython (native code: the loop is quicker than a slice, which allocates)."""
+        if not _SLICES:
+            regs = self.regs
+            for i in range(k):
+                rbuf[at + i] = regs[a + i]
+            return
         key = a << 8 | k
         v = self._views.get(key)
         if v is None:
@@ -456,6 +472,7 @@ class MCP2515Sim:
 
     can_tells_changes = True  # (CanBus) every SPI transaction and reset() tells the bus
 
+    @micropython.native
     def spi_end(self):
         bus = self.bus
         if bus is not None:
@@ -470,6 +487,7 @@ class MCP2515Sim:
         if (0 if f else 1) != self._int_level or r[CANSTAT] != (self._mode << 5) | (_ICOD[f] << 1):
             self._irq_update()
 
+    @micropython.native
     def _command(self, b):
         self._now()
         if self._boff:
@@ -541,6 +559,7 @@ class MCP2515Sim:
         return (f << 6) | (0x10 if ide else 0) | (0x08 if rtr else 0) | hit
 
     # -- registers ---------------------------------------------------------------------------
+    @micropython.native
     def _write(self, a, v):
         r = self.regs
         low = a & 0x0F
@@ -641,6 +660,7 @@ class MCP2515Sim:
         else:
             r[a] = (old & 0x78) | (v & 0x03)
 
+    @micropython.native
     def _irq_update(self):
         r = self.regs
         f = r[CANINTF] & r[CANINTE]
@@ -655,12 +675,13 @@ class MCP2515Sim:
                 self.int_pin.sim_drive(level)
 
     # -- transmit ------------------------------------------------------------------------------
+    @micropython.native
     def _next_tx(self):
         # highest TXP first; on a tie the higher buffer number (DS 3.2)
         r = self.regs
         best = -1
         best_p = -1
-        for n in (2, 1, 0):
+        for n in range(2, -1, -1):
             c = r[TXB0CTRL + 16 * n]
             if c & _TXREQ and (c & 3) > best_p:
                 best = n
@@ -714,6 +735,7 @@ class MCP2515Sim:
         if self._mode != MODE_CONFIG:
             self._timing_ok = self.bitrate_bps == bus.bitrate
 
+    @micropython.native
     def can_offer(self):
         r = self.regs
         if not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ:
@@ -728,11 +750,13 @@ class MCP2515Sim:
         self._wire = n
         return self._tx_frame(n)
 
+    @micropython.native
     def can_quiet(self):
         """No TX buffer waits: nothing to offer until TXREQ is set (which tells the bus)."""
         r = self.regs
         return not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ
 
+    @micropython.native
     def can_acks(self):
         if self._mode != MODE_NORMAL or not self._timing_ok:
             return False
@@ -774,6 +798,7 @@ class MCP2515Sim:
         if r[CANCTRL] & _OSM:
             r[ctrl] &= ~_TXREQ  # one-shot: attempted once
 
+    @micropython.native
     def can_sent(self, frame, t_us):
         self.t_us = t_us
         n = self._wire
@@ -788,6 +813,7 @@ class MCP2515Sim:
             self._error_state(True)
         self._irq_update()
 
+    @micropython.native
     def can_receive(self, frame, t_us):
         self.t_us = t_us
         if self._boff and self._bus_off_event(t_us):
@@ -951,6 +977,7 @@ class MCP2515Sim:
         d = (data[0] << 8 if nd else 0) | (data[1] if nd > 1 else 0)
         return not (fv ^ d) & md
 
+    @micropython.native
     def _accept(self, can_id, ext, rtr, data):
         r = self.regs
         if self._filters_dirty:
