@@ -93,7 +93,9 @@ bench-long: $(STAMP)
 
 # issue 14: every input decoder fuzzed (FUZZ_COUNT inputs each, two decoders at a time),
 # the fault matrix (from ticks_ms 0, then across the 2**30 wrap) and the exception
-# injection; each prints its figures and findings, and all of them run whatever one finds
+# injection, the power cut at every step of every write (under MicroPython, where the
+# firmware runs on a board); each prints its figures and findings, and all of them run
+# whatever one finds
 FUZZ_COUNT ?= 1000000
 fuzz: $(STAMP)
 	@st=0; \
@@ -101,6 +103,7 @@ fuzz: $(STAMP)
 	$(PY) tools/fault_matrix.py || st=1; \
 	$(PY) tools/fault_matrix.py --wrap || st=1; \
 	$(PY) tools/inject.py || st=1; \
+	$(UPY) tools/powercut.py || st=1; \
 	exit $$st
 
 clean:
