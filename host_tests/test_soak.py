@@ -119,6 +119,27 @@ class DaysTest(unittest.TestCase):
         self.assertEqual(soak.lost_across(old, changed), 1)
 
 
+class TraceAcrossResetsTest(unittest.TestCase):
+    def test_a_reboot_does_not_show_the_loaded_records_again(self):
+        # engine.SimPack.power_on restarted the trace's events at sequence 0, so after each
+        # reset the trace showed every record loaded from flash again: a checker reading
+        # the trace counted old trips and exceptions twice
+        s = soak.Soak(1, 3, day_s=3600)
+        lines = []
+        s.sim.set_trace(lines.extend, 1000)
+        s.sim.run(5000)
+        flushed = s.pack.app.store.flushed_seq
+        s.watchdog_reset()
+        s.sim.run(8000)
+        after = [e for r in lines if r["t_ms"] >= 5000 for e in r["events"]]
+        self.assertEqual(after[0]["code"], "BOOT")
+        self.assertTrue(all(e["t_ms"] >= 5000 for e in after))
+        # numbered on from the last record on flash (those logged after it were lost)
+        self.assertEqual(after[0]["seq"], flushed)
+        boots = [e["what"] for r in lines for e in r["events"] if e["code"] == "BOOT"]
+        self.assertEqual(boots, ["power_on", "watchdog"])
+
+
 class SoakDayTest(unittest.TestCase):
     def test_a_day_compressed_into_an_hour(self):
         s = soak.Soak(1, 3, day_s=3600)

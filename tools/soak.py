@@ -21,7 +21,9 @@ An independent checker reads the trace (one line a second) with the thresholds o
 - a false trip: COVP, CUVP, CHTP, DHTP or SENSOR_FAIL coming on with no trace line in
   its delay (and two seconds) showing its cause;
 - events lost across resets: records the store had written before a reset (the
-  watchdog's, a restart) that the next boot does not hold;
+  watchdog's, a restart) that the next boot does not hold; beside it, the routine
+  records logged since the last flush (they reach flash within a minute by design) that
+  a reset took with it;
 - exceptions: EXCEPTION events and anything escaping the firmware;
 - the heap after each day (MicroPython, after a collection): flat;
 - the SOC error: the firmware's SOC against the model's truth, the largest and at the
@@ -57,6 +59,7 @@ KEYS = (
     "soak_missed_trips",
     "soak_false_trips",
     "soak_events_lost",
+    "soak_events_unflushed_at_reset",
     "soak_heap_growth_bytes",
     "soak_heap_after_day_bytes",
     "soak_soc_error_max_pct",
@@ -231,6 +234,7 @@ class Soak:
         self.checker = Checker()
         self.app = self.pack.app
         self.lost = 0
+        self.unflushed = 0
         self.resets = 0
         self.escaped = []
         self.heap = []
@@ -249,6 +253,8 @@ class Soak:
         self.resets += 1
         if old is not None and new is not None:
             self.lost += lost_across(old, new)
+            # routine records reach flash within a minute: those logged since are gone
+            self.unflushed += old.events.next_seq - old.store.flushed_seq
 
     def watchdog_reset(self):
         """What the engine does when the watchdog expires (SimPack.poll)."""
@@ -286,6 +292,7 @@ class Soak:
             "false": c.false,
             "judged": c.judged,
             "lost": self.lost,
+            "unflushed": self.unflushed,
             "resets": self.resets,
             "heap": self.heap,
             "soc_max": round(c.soc_max, 2),
@@ -323,6 +330,7 @@ def combine(parts):
         "soak_missed_trips": sum(len(p["missed"]) for p in parts),
         "soak_false_trips": sum(len(p["false"]) for p in parts),
         "soak_events_lost": sum(p["lost"] for p in parts),
+        "soak_events_unflushed_at_reset": sum(p["unflushed"] for p in parts),
         "soak_heap_growth_bytes": growth,
         "soak_heap_after_day_bytes": heap,
         "soak_soc_error_max_pct": max(p["soc_max"] for p in parts),
@@ -337,6 +345,7 @@ GOALS = (
     ("soak_missed_trips", "0", lambda v: v == 0),
     ("soak_false_trips", "0", lambda v: v == 0),
     ("soak_events_lost", "0", lambda v: v == 0),
+    ("soak_events_unflushed_at_reset", "(figure)", None),
     ("soak_heap_growth_bytes", "flat (< 4096)", lambda v: v < 4096),
     ("soak_soc_error_max_pct", "(figure)", None),
     ("soak_soc_error_end_of_day_pct", "(figure)", None),
@@ -404,6 +413,8 @@ def _merge(figures, context):
             results = json.load(f)
     except (OSError, ValueError):
         results = {}
+    for key in KEYS:  # this run's set replaces the last one's whole
+        results.pop(key, None)
     results.update(figures)
     results["_context_soak"] = context
     with open(path, "w") as f:
