@@ -57,7 +57,7 @@ CONFIG_NEW = {"covp_delay_ms": 2000, "console_status_ms": 0}
 
 
 class Run:
-    """One run of a case: uncut (cut < 0) or with the power cut after step `cut`."""
+    """One run of a case: uncut (cut < 0) or with the power cut at step `cut` (>= 1)."""
 
     def __init__(self, name, cut=-1):
         self.name = name
@@ -163,7 +163,7 @@ class Run:
                 self.fail("no state on flash")
             return
         try:
-            st = Store(MemFS()).load_state() if version is None else _load(version)
+            st = _load(version)
         except ValueError:
             if self.name == "set_aside":
                 return  # the bad state not yet set aside: it still is at this boot
