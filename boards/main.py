@@ -22,12 +22,13 @@ def make_board(watchdog=True):
     return Board(watchdog)
 
 
-def config_overrides():
-    """The board's config.json as a dict, or None (absent or unreadable: defaults)."""
+def config_overrides(fs=None):
+    """The board's config.json as a dict, or None (absent or unreadable: defaults). fs: a
+    filesystem object with open() instead of the board's own (the host's flash model)."""
     import json
 
     try:
-        with open(CONFIG_FILE) as f:
+        with (fs.open if fs else open)(CONFIG_FILE) as f:
             values = json.loads(f.read())
     except (OSError, ValueError):
         return None

@@ -9,9 +9,20 @@ Tests make it fail as a worn or disturbed flash does, to reach the firmware's er
 paths: fs.fail("read", "state.json") makes the next read of that file raise
 OSError(EIO), fs.fail("write", "events", times=-1) every open for writing of a path
 starting with "events" until fs.fail("write", "events", 0) (see MemFS.fail).
+
+It keeps littlefs's guarantees, which the store relies on: a file opened for writing
+keeps what it held (or, created, is empty) until close commits the new content at once,
+so an append is all there or not there; a rename replaces its target atomically.
+fs.cut_after(n) cuts the power after n more steps (each filesystem call, and each byte
+written, is one step; see MemFS.cut_after): the call in progress raises PowerCut, what
+was not committed is lost, and the files stay as they were until the next boot.
 """
 
 import errno
+
+
+class PowerCut(BaseException):
+    """The power went: nothing in the firmware may catch it (a BaseException)."""
 
 
 class _File:
@@ -20,14 +31,16 @@ class _File:
         self.path = path
         self.mode = mode
         self.pos = 0
-        fs.check("write" if "w" in mode or "a" in mode else "read", path)
-        if "w" in mode:
-            fs.files[path] = bytearray()
-        elif "a" in mode:
-            fs.files.setdefault(path, bytearray())
+        self.writing = "w" in mode or "a" in mode
+        fs.check("write" if self.writing else "read", path)
+        if self.writing:
+            old = fs.files.setdefault(path, bytearray())  # created: there, empty
+            # what this handle writes, committed at close (littlefs's sync)
+            self.new = bytearray(old) if "a" in mode else bytearray()
         elif path not in fs.files:
             raise OSError(errno.ENOENT)
         self.binary = "b" in mode
+        fs.step()
 
     def read(self, n=-1):
         data = self.fs.files[self.path]
@@ -46,12 +59,18 @@ class _File:
     def write(self, data):
         if not self.binary:
             data = data.encode()
-        self.fs.files[self.path].extend(data)
+        self.fs.step_bytes(self.new, data)
+        self.fs.step()
         return len(data)
 
     def close(self):
-        if "w" in self.mode or "a" in self.mode:
+        if self.fs.off:
+            raise PowerCut()  # a `with` closing after the cut: nothing reaches flash
+        if self.writing:
+            self.writing = False
+            self.fs.files[self.path] = self.new
             self.fs.syncs += 1
+        self.fs.step()
 
     def __enter__(self):
         return self
@@ -65,6 +84,33 @@ class MemFS:
         self.files = {}
         self.syncs = 0
         self.faults = {}  # (op, path prefix) -> [calls to let pass, calls to fail]
+        self.steps = 0  # filesystem calls and bytes written, for a power-cut harness
+        self.cut_at = -1  # the step at which the power goes (-1: never)
+        self.off = False  # the power went: nothing more is written until cut_after()
+
+    def cut_after(self, n):
+        """Cut the power at the n-th step from now (n >= 1; -1: never): it raises
+        PowerCut once it took effect. A step is every open, write, close, rename, remove
+        and stat, and every byte written."""
+        self.cut_at = -1 if n < 0 else self.steps + n
+        self.off = False
+
+    def step(self):
+        self.steps += 1
+        if self.steps == self.cut_at or self.off:
+            self.cut_at = -1
+            self.off = True
+            raise PowerCut()
+
+    def step_bytes(self, buf, data):
+        """Append data to buf, a step per byte (a cut may come at any byte)."""
+        if self.cut_at <= self.steps or self.cut_at > self.steps + len(data):
+            buf.extend(data)
+            self.steps += len(data)
+            return
+        for b in data:
+            buf.append(b)
+            self.step()
 
     def fail(self, op, path="", times=1, after=0):
         """Make `op` raise OSError(EIO) on paths starting with `path` ("": any): the next
@@ -92,14 +138,17 @@ class MemFS:
         if path not in self.files:
             raise OSError(errno.ENOENT)
         del self.files[path]
+        self.step()
 
     def rename(self, old, new):
         self.check("rename", old)
         if old not in self.files:
             raise OSError(errno.ENOENT)
         self.files[new] = self.files.pop(old)
+        self.step()
 
     def stat(self, path):
         if path not in self.files:
             raise OSError(errno.ENOENT)
+        self.step()
         return (0x8000, 0, 0, 0, 0, 0, len(self.files[path]), 0, 0, 0)

@@ -113,7 +113,8 @@ class SimPack:
         self.app = App(self.board, self.config)
         self.powered = True
         self.app.start(self.clock.ticks_ms())
-        self.events_seen = 0
+        # the trace shows what this boot logs, not the records it loaded from flash again
+        self.events_seen = self.app.store.flushed_seq
         self.next_us = self.clock.t_us
 
     def power_off(self):

@@ -1,0 +1,429 @@
+"""A long soak (issue 14, item 5): seeded random days of a pack's life, judged from its trace.
+
+    python tools/soak.py [--days N] [--jobs J] [--seed S] [--runtime micropython|cpython]
+    micropython tools/soak.py --worker --days N --seed S [--day-s S]
+
+The firmware runs at its default 100 ms tick on the simulated board with a CAN inverter.
+Each day (seeded, so a day reproduces from its seed) brings:
+- the sun, a charge from 7:00 to 18:00 that clouds cut now and then, and the house's
+  loads, heavier in the evening: the site's current changes every 15 minutes;
+- faults that must trip: a cell at 3650 mV or 2700 mV for 5 s, the cells at 60 C for
+  10 s, a short circuit (released by a RESET press a minute later);
+- glitches that must not: a cell at 3700 mV or an NTC at 70 C for 300 ms, corrupted
+  front-end replies for a second;
+- an inverter that goes silent for 5 to 30 minutes; RESET presses (1 s, and now and then
+  held 7 s, a restart); a watchdog reset at a random instant.
+An independent checker reads the trace (one line a second) with the thresholds of
+../shared/spec/pack.md written out here, not the firmware's tables:
+- a missed trip: a cell >= 3600 mV or <= 2800 mV held 1 s, a temperature > 50 C or
+  > 55 C held 2 s, a reading outside physics held 3 s, and the current it stops (charge,
+  discharge, both) still flowing after the delay, a tick and a trace period;
+- a false trip: COVP, CUVP, CHTP, DHTP or SENSOR_FAIL coming on with no trace line in
+  its delay (and two seconds) showing its cause;
+- events lost across resets: records the store had written before a reset (the
+  watchdog's, a restart) that the next boot does not hold; beside it, the routine
+  records logged since the last flush (they reach flash within a minute by design) that
+  a reset took with it;
+- exceptions: EXCEPTION events and anything escaping the firmware;
+- the heap after each day (MicroPython, after a collection): flat;
+- the SOC error: the firmware's SOC against the model's truth, the largest and at the
+  end of each day.
+`--jobs J` runs J lives side by side (seeds S, S+1, ...), the days split among them: a
+30-day soak on 2 cores is two 15-day lives. The workers run under MicroPython (the board's
+runtime) unless `--runtime cpython`; the parent prints each figure beside its goal and
+merges them into bench/results.json (its other keys kept). Exit status 1 if a goal is
+missed.
+"""
+
+import hostpath
+
+import json
+import sys
+import time
+
+DAY_S = 86400
+TRACE_MS = 1000
+TICK_MS = 100  # the firmware's default tick (a trip may come one tick after its delay)
+FLOW_MA = 500  # below this the manual reports 0 A
+# the checker's rules, from pack.md: name, delay ms, the FETs it stops ("c", "d", "cd")
+RULES = (
+    ("COVP", 1000, "c"),
+    ("CUVP", 1000, "d"),
+    ("CHTP", 2000, "c"),
+    ("DHTP", 2000, "d"),
+    ("SENSOR_FAIL", 3000, "cd"),
+)
+KEYS = (
+    "soak_days",
+    "soak_exceptions",
+    "soak_missed_trips",
+    "soak_false_trips",
+    "soak_events_lost",
+    "soak_events_unflushed_at_reset",
+    "soak_heap_growth_bytes",
+    "soak_heap_after_day_bytes",
+    "soak_soc_error_max_pct",
+    "soak_soc_error_end_of_day_pct",
+    "soak_trips_judged",
+    "soak_resets",
+)
+
+
+def cause(name, rec):
+    """Whether the trace line shows the condition of the rule `name` (pack.md)."""
+    cells = rec.get("cells_mv")
+    if not cells:
+        return False
+    t = rec["temps_dc"]
+    temps = t["cells"] + [t["ambient"]]
+    if name == "COVP":
+        return max(cells) >= 3600
+    if name == "CUVP":
+        return min(cells) <= 2800
+    if name == "CHTP":
+        return max(temps) > 500
+    if name == "DHTP":
+        return max(temps) > 550
+    # SENSOR_FAIL: a reading outside physics
+    return min(cells) < 1000 or max(cells) > 4500 or min(temps) < -400 or max(temps) > 1250
+
+
+class Checker:
+    """Judges the firmware from its trace alone."""
+
+    def __init__(self):
+        self.recent = []  # the last few lines (a window of the longest delay)
+        self.held = {}  # rule -> t_ms its cause was first seen (in an unbroken run)
+        self.missed = []
+        self.false = []
+        self.judged = 0
+        self.soc_max = 0.0
+        self.exceptions = []
+
+    def feed(self, rec):
+        t = rec["t_ms"]
+        self.recent.append(rec)
+        if len(self.recent) > 8:
+            self.recent.pop(0)
+        prev = self.recent[-2] if len(self.recent) > 1 else None
+        for name, delay, stops in RULES:
+            if cause(name, rec):
+                since = self.held.setdefault(name, t)
+                if t - since >= delay + TICK_MS + TRACE_MS and since >= 0:
+                    # stopped: no current in the direction the protection stops (a
+                    # FET may stay on for the other one, sparing its body diode)
+                    ma = rec["current_ma"]
+                    if ("c" in stops and ma > FLOW_MA) or ("d" in stops and ma < -FLOW_MA):
+                        self.missed.append((t, name))
+                    self.judged += 1
+                    self.held[name] = -1  # this episode is judged
+            else:
+                self.held.pop(name, None)
+            active = name in rec["protections"]
+            came = active and prev is not None and name not in prev["protections"]
+            if came and not any(
+                cause(name, r) for r in self.recent if t - r["t_ms"] <= delay + 2000
+            ):
+                self.false.append((t, name))
+        soc = rec.get("soc_pct")
+        if soc is not None:
+            err = abs(soc - rec["true_soc_pct"])
+            if err > self.soc_max:
+                self.soc_max = err
+        for e in rec["events"]:
+            if e["code"] == "EXCEPTION":
+                self.exceptions.append((t, e))
+
+
+def _rand_s(rng, lo, hi):
+    return int(rng.uniform(lo, hi))
+
+
+def day_events(rng, day, day_s):
+    """The scenario events of one day and the second of its watchdog reset."""
+    base = day * day_s
+    scale = day_s / DAY_S
+    ev = []
+    quarter = max(1, int(900 * scale))
+    for k in range(0, day_s, quarter):
+        hour = k / (3600 * scale)
+        sun = 0.0
+        if 7 <= hour < 18:
+            sun = 50.0 * (1 - abs(hour - 12.5) / 5.5)
+            if rng.uniform(0, 1) < 0.3:
+                sun *= rng.uniform(0.2, 0.8)  # a cloud
+        load = rng.uniform(3, 15) + (rng.uniform(15, 45) if 18 <= hour < 23 else 0)
+        ev.append({"at_s": base + k, "current_a": round(sun - load, 1)})
+    # one episode of each kind per day, each in a slot of its own (no two overlap)
+    kinds = ["covp", "cuvp", "hot", "glitch_cell", "glitch_ntc", "afe_crc", "scp"]
+    kinds += ["silence", "press", "restart" if rng.uniform(0, 1) < 0.3 else "press"]
+    slots = len(kinds) + 1
+    slot = day_s // slots
+    order = []
+    for kind in kinds:
+        order.insert(_rand_s(rng, 0, len(order) + 1), kind)
+    for i in range(len(order)):
+        kind = order[i]
+        at = base + i * slot + _rand_s(rng, 0, slot // 2)
+        cell = str(_rand_s(rng, 1, 17))
+        if kind == "covp":
+            ev.append({"at_s": at, "cell_mv": {cell: 3650}})
+            ev.append({"at_s": at + 5, "cell_mv": {cell: None}})
+        elif kind == "cuvp":
+            ev.append({"at_s": at, "cell_mv": {cell: 2700}})
+            ev.append({"at_s": at + 5, "cell_mv": {cell: None}})
+        elif kind == "hot":
+            ev.append({"at_s": at, "temp_c": {"cells": 60}})
+            ev.append({"at_s": at + 10, "temp_c": {"cells": None}})
+        elif kind == "glitch_cell":
+            ev.append({"at_s": at, "cell_mv": {cell: 3700}})
+            ev.append({"at_s": at + 0.3, "cell_mv": {cell: None}})
+        elif kind == "glitch_ntc":
+            ev.append({"at_s": at, "temp_c": {"cell1": 70}})
+            ev.append({"at_s": at + 0.3, "temp_c": {"cell1": None}})
+        elif kind == "afe_crc":
+            ev.append({"at_s": at, "fault": "afe_crc"})
+            ev.append({"at_s": at + 1, "fault": "clear"})
+        elif kind == "scp":
+            ev.append({"at_s": at, "fault": "short_circuit"})
+            ev.append({"at_s": at + 1, "fault": "clear"})
+            ev.append({"at_s": at + 60, "button": "reset", "hold_s": 1})
+        elif kind == "silence":
+            ev.append({"at_s": at, "inverter": "silent"})
+            ev.append({"at_s": at + _rand_s(rng, 300, 1800) * scale, "inverter": "talking"})
+        elif kind == "press":
+            ev.append({"at_s": at, "button": "reset", "hold_s": 1})
+        else:
+            ev.append({"at_s": at, "button": "reset", "hold_s": 7})
+    wdt_s = base + len(order) * slot + _rand_s(rng, 0, slot // 2)
+    return ev, wdt_s
+
+
+def lost_across(old, new):
+    """How many records the old firmware's store had written (among the newest a file
+    holds) the new firmware's log does not hold as they were."""
+    log = new.events
+    flushed = old.store.flushed_seq
+    lost = 0
+    for seq in range(max(flushed - old.store.per_file, old.events.oldest_seq()), flushed):
+        if seq >= log.oldest_seq() and log.get(seq) != old.events.get(seq):
+            lost += 1
+        elif seq < log.oldest_seq() and seq >= flushed - log.size + 8:
+            lost += 1  # fell out of a log that should still hold it
+    return lost
+
+
+class Soak:
+    def __init__(self, days, seed, day_s=DAY_S):
+        from boards.host.world.engine import Simulator
+        from boards.host.world.pack_model import Rng
+        from boards.host.world.scenario import validate
+
+        self.days = days
+        self.day_s = day_s
+        rng = Rng(seed)
+        events = []
+        self.wdt_s = []
+        for d in range(days):
+            ev, wdt = day_events(rng, d, day_s)
+            events.extend(ev)
+            self.wdt_s.append(wdt)
+        scenario = {"inverter": "can", "initial": {"soc_pct": 50}, "events": events}
+        self.sim = Simulator(validate(scenario), seed=seed)
+        self.pack = self.sim.packs[0]
+        self.checker = Checker()
+        self.app = self.pack.app
+        self.lost = 0
+        self.unflushed = 0
+        self.resets = 0
+        self.escaped = []
+        self.heap = []
+        self.soc_end = []
+        self.sim.set_trace(self.trace, TRACE_MS)
+
+    def trace(self, records):
+        rec = records[0]
+        app = self.pack.app
+        if app is not self.app:
+            self.after_reset(self.app, app)
+            self.app = app
+        self.checker.feed(rec)
+
+    def after_reset(self, old, new):
+        self.resets += 1
+        if old is not None and new is not None:
+            self.lost += lost_across(old, new)
+            # routine records reach flash within a minute: those logged since are gone
+            self.unflushed += old.events.next_seq - old.store.flushed_seq
+
+    def watchdog_reset(self):
+        """What the engine does when the watchdog expires (SimPack.poll)."""
+        from boards.host import machine
+
+        pack = self.pack
+        pack.reboots += 1
+        pack.model.advance(self.sim.t_ms)
+        pack.power_on(machine.WDT_RESET)
+        pack.next_us = self.sim.clock.t_us
+
+    def run(self):
+        import gc
+
+        for d in range(self.days):
+            try:
+                self.sim.run(self.wdt_s[d] * 1000)
+                self.watchdog_reset()
+                self.sim.run((d + 1) * self.day_s * 1000)
+            except Exception as exc:  # noqa: BLE001 - the figure: nothing escapes
+                self.escaped.append("day %d: %r" % (d, exc))
+                return
+            gc.collect()
+            self.heap.append(gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0)
+            rec = self.sim.state(self.pack)
+            soc = rec.get("soc_pct")
+            self.soc_end.append(None if soc is None else round(abs(soc - rec["true_soc_pct"]), 2))
+
+    def figures(self):
+        c = self.checker
+        return {
+            "days": self.days,
+            "exceptions": len(c.exceptions) + len(self.escaped),
+            "missed": c.missed,
+            "false": c.false,
+            "judged": c.judged,
+            "lost": self.lost,
+            "unflushed": self.unflushed,
+            "resets": self.resets,
+            "heap": self.heap,
+            "soc_max": round(c.soc_max, 2),
+            "soc_end": self.soc_end,
+            "detail": [str(e) for e in c.exceptions[:5]] + self.escaped,
+        }
+
+
+def worker(argv):
+    days = int(_opt(argv, "--days", 1))
+    seed = int(_opt(argv, "--seed", 1))
+    day_s = int(_opt(argv, "--day-s", DAY_S))
+    soak = Soak(days, seed, day_s)
+    soak.run()
+    print("SOAK " + json.dumps(soak.figures()))
+
+
+def _opt(argv, name, default):
+    return argv[argv.index(name) + 1] if name in argv else default
+
+
+def combine(parts):
+    """The workers' figures as bench/results.json keys."""
+    heap = []
+    growth = 0
+    for p in parts:
+        h = p["heap"]
+        heap.append(h)
+        if len(h) > 1:
+            growth = max(growth, max(h[1:]) - h[0])
+    soc_end = [x for p in parts for x in p["soc_end"] if x is not None]
+    return {
+        "soak_days": sum(p["days"] for p in parts),
+        "soak_exceptions": sum(p["exceptions"] for p in parts),
+        "soak_missed_trips": sum(len(p["missed"]) for p in parts),
+        "soak_false_trips": sum(len(p["false"]) for p in parts),
+        "soak_events_lost": sum(p["lost"] for p in parts),
+        "soak_events_unflushed_at_reset": sum(p["unflushed"] for p in parts),
+        "soak_heap_growth_bytes": growth,
+        "soak_heap_after_day_bytes": heap,
+        "soak_soc_error_max_pct": max(p["soc_max"] for p in parts),
+        "soak_soc_error_end_of_day_pct": max(soc_end) if soc_end else None,
+        "soak_trips_judged": sum(p["judged"] for p in parts),
+        "soak_resets": sum(p["resets"] for p in parts),
+    }
+
+
+GOALS = (
+    ("soak_exceptions", "0", lambda v: v == 0),
+    ("soak_missed_trips", "0", lambda v: v == 0),
+    ("soak_false_trips", "0", lambda v: v == 0),
+    ("soak_events_lost", "0", lambda v: v == 0),
+    ("soak_events_unflushed_at_reset", "(figure)", None),
+    ("soak_heap_growth_bytes", "flat (< 4096)", lambda v: v < 4096),
+    ("soak_soc_error_max_pct", "(figure)", None),
+    ("soak_soc_error_end_of_day_pct", "(figure)", None),
+    ("soak_trips_judged", "> 0", lambda v: v > 0),
+    ("soak_resets", "(figure)", None),
+)
+
+
+def main(argv):
+    import subprocess
+
+    start = time.time()
+    days = int(_opt(argv, "--days", 30))
+    jobs = int(_opt(argv, "--jobs", 2))
+    seed = int(_opt(argv, "--seed", 1))
+    runtime = _opt(argv, "--runtime", "micropython")
+    python = (
+        hostpath.ROOT + "/.venv/bin/" + ("micropython" if runtime == "micropython" else "python")
+    )
+    procs = []
+    for j in range(min(jobs, days)):
+        share = days // jobs + (1 if j < days % jobs else 0)
+        cmd = [python, hostpath.TOOLS + "/soak.py", "--worker", "--days", str(share)]
+        procs.append(subprocess.Popen(cmd + ["--seed", str(seed + j)], stdout=subprocess.PIPE))
+    parts = []
+    for p in procs:
+        out = p.communicate()[0].decode()
+        for line in out.splitlines():
+            if line.startswith("SOAK "):
+                parts.append(json.loads(line[5:]))
+        if p.returncode:
+            print(out)
+            raise SystemExit("soak: a worker failed (status %d)" % p.returncode)
+    figures = combine(parts)
+    ok = True
+    print("%-32s %-24s %-14s" % ("figure", "value", "goal"))
+    for key, goal, check in GOALS:
+        value = figures[key]
+        verdict = "" if check is None else ("ok" if check(value) else "MISSED")
+        ok = ok and verdict != "MISSED"
+        print("%-32s %-24s %-14s %s" % (key, value, goal, verdict))
+    print("heap after each day (bytes): %s" % figures["soak_heap_after_day_bytes"])
+    for p in parts:
+        for what in p["missed"][:5] + p["false"][:5] + p["detail"]:
+            print("finding: %s (seed and day reproduce it)" % (what,))
+    wall = round(time.time() - start)
+    _merge(
+        figures,
+        {
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "runtime": runtime,
+            "jobs": jobs,
+            "seed": seed,
+            "wall_s": wall,
+        },
+    )
+    print("make soak: %d s; results written to bench/results.json" % wall)
+    return 0 if ok else 1
+
+
+def _merge(figures, context):
+    path = hostpath.ROOT + "/bench/results.json"
+    try:
+        with open(path) as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        results = {}
+    for key in KEYS:  # this run's set replaces the last one's whole
+        results.pop(key, None)
+    results.update(figures)
+    results["_context_soak"] = context
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        worker(sys.argv[1:])
+    else:
+        sys.exit(main(sys.argv[1:]))
