@@ -932,6 +932,10 @@ class MCP2515Sim:
                 | r[a + 3]
             )
         self._filters_dirty = False
+        # identifiers these filters refuse whatever the frame's data (see _accept); on a
+        # bus of 32 packs most frames are someone else's, and refused again and again
+        self._refused = {}
+        self._data_free = not (self._mv[0] & 0xFFFF or self._mv[1] & 0xFFFF)
 
     def _match(self, n, m, can_id, ext, rtr, data):
         # mask bit 0: don't care; 1: the message bit must equal the filter bit (DS 4.5)
@@ -956,6 +960,11 @@ class MCP2515Sim:
         if self._filters_dirty:
             self._load_filters()
         rxm = (r[RXB0CTRL] >> 5) & 3
+        key = -1
+        if ext or self._data_free:
+            key = can_id | (0x20000000 if ext else 0) | rxm << 30 | (r[RXB1CTRL] & 0x60) << 27
+            if key in self._refused:
+                return
         hit = -1
         if rxm == 0 or rxm == 3:  # 1 and 2 are reserved: nothing passes them
             if self._match(0, 0, can_id, ext, rtr, data):
@@ -984,6 +993,8 @@ class MCP2515Sim:
                 hit = 2  # masks and filters off: FILHIT shows RXF2
         if hit >= 0:
             self._to_rxb1(hit, False, can_id, ext, rtr, data)
+        elif key >= 0:
+            self._refused[key] = True
 
     def _to_rxb1(self, hit, rolled, can_id, ext, rtr, data):
         r = self.regs
