@@ -38,11 +38,11 @@ def _current(v, e, r, path):
     if path == BOTH:
         return (v - e) / r
     if path == CHARGE_ONLY:
-        i = (v - e - DIODE_V) / r
-        return i if i > 0 else 0.0
+        knee = e + DIODE_V  # the same number share() bisects on: 0 exactly at the knee
+        return (v - knee) / r if v > knee else 0.0
     if path == DISCHARGE_ONLY:
-        i = (v - e + DIODE_V) / r
-        return i if i < 0 else 0.0
+        knee = e - DIODE_V
+        return (v - knee) / r if v < knee else 0.0
     return 0.0
 
 
