@@ -56,8 +56,9 @@ Parallel packs (--packs N, N > 1):
     port 2 (Link OUT) to pack k+1's port 1 (Link IN); the inverter (rs485) or nothing
     (can, none) on pack 1's Link IN; the last pack's Link OUT goes nowhere
   - every pack is its own firmware instance with its own flash, and its own crystal:
-    a seeded drift of -50..+50 ppm and its own tick counter (--seed picks them); one
-    pack alone runs on the engine's clock exactly
+    a seeded drift of -50..+50 ppm (--seed picks them), so packs powered at the same
+    instant drift apart; its events' t_ms are its own clock's. One pack alone runs on
+    the engine's clock exactly
   - the DC bus: each pack is its open-circuit voltage behind its cells', FETs' and
     cable's resistance; the packs share one bus voltage and the currents sum to what
     the inverter (capped by the limits it receives) or the forced current_a drives.

@@ -310,10 +310,9 @@ class Simulator:
             # the protocol DIP positions are set on the master only; slaves keep default
             bits = dip if i == 0 else dip & 0x01
             ticks = None
-            if n > 1:  # each board its own crystal (+-50 ppm) and tick counter
+            if n > 1:  # each board its own crystal: +-50 ppm from the engine's time
                 ppm = int(jitter.next() % 101) - 50
-                offset = start_ticks + jitter.next() % 100000
-                ticks = PackClock(self.clock, offset, ppm)
+                ticks = PackClock(self.clock, start_ticks, ppm)
             pack = SimPack(
                 i + 1,
                 self.clock,
