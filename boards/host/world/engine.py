@@ -167,7 +167,7 @@ class SimPack:
     def due(self, t_us):
         woke = self.wake or t_us >= self.next_us
         for port in self.ports:
-            if port.take_wake(t_us):
+            if port.wake_us is not None and port.take_wake(t_us):
                 woke = True
             elif port.de_high and port.tx_end_us <= t_us:
                 woke = True

@@ -790,9 +790,25 @@ class MCP2515Sim:
 
     def can_receive(self, frame, t_us):
         self.t_us = t_us
+        mode = self._mode
+        if (
+            mode == MODE_NORMAL
+            and not self._rec
+            and not self._boff
+            and self._timing_ok
+            and not self._filters_dirty
+            and (frame[1] or self._data_free)
+        ):
+            # someone else's frame, refused before: nothing here changes (on a bus of
+            # many packs, the common case); the key is _refused_key()'s, inlined
+            r = self.regs
+            key = frame[0] | (r[RXB0CTRL] & 0x60) << 25 | (r[RXB1CTRL] & 0x60) << 27
+            if frame[1]:
+                key |= 0x20000000
+            if key in self._refused:
+                return
         if self._boff and self._bus_off_event(t_us):
             return
-        mode = self._mode
         if mode == MODE_NORMAL:
             if not self._timing_ok:
                 self._rx_error()
@@ -955,16 +971,23 @@ class MCP2515Sim:
         d = (data[0] << 8 if nd else 0) | (data[1] if nd > 1 else 0)
         return not (fv ^ d) & md
 
+    def _refused_key(self, can_id, ext):
+        """The key of _refused for this identifier under the present receive modes, or -1
+        where the data bytes take part in filtering (standard frames, data masks set)."""
+        if not ext and not self._data_free:
+            return -1
+        r = self.regs
+        rxm = (r[RXB0CTRL] & 0x60) << 25 | (r[RXB1CTRL] & 0x60) << 27
+        return can_id | (0x20000000 if ext else 0) | rxm
+
     def _accept(self, can_id, ext, rtr, data):
         r = self.regs
         if self._filters_dirty:
             self._load_filters()
+        key = self._refused_key(can_id, ext)
+        if key >= 0 and key in self._refused:
+            return
         rxm = (r[RXB0CTRL] >> 5) & 3
-        key = -1
-        if ext or self._data_free:
-            key = can_id | (0x20000000 if ext else 0) | rxm << 30 | (r[RXB1CTRL] & 0x60) << 27
-            if key in self._refused:
-                return
         hit = -1
         if rxm == 0 or rxm == 3:  # 1 and 2 are reserved: nothing passes them
             if self._match(0, 0, can_id, ext, rtr, data):
