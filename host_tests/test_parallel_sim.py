@@ -218,3 +218,58 @@ class SharingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _line(pack, role, address, ccl_ma=50000, dcl_ma=100000):
+    return {
+        "t_ms": 20000,
+        "pack": pack,
+        "role": role,
+        "address": address,
+        "limits": {"ccl_ma": ccl_ma, "dcl_ma": dcl_ma},
+    }
+
+
+@cpython_only("tools/bench.py runs under CPython (subprocess)")
+class BenchFiguresTest(unittest.TestCase):
+    def setUp(self):
+        import bench
+
+        self.bench = bench
+
+    def system(self):
+        return [_line(1, "master", 1, 150000, 300000), _line(2, "slave", 2), _line(3, "slave", 3)]
+
+    def test_system_ready_needs_one_master_the_addresses_and_the_sum_limits(self):
+        ready = self.bench.system_ready
+        self.assertTrue(ready(self.system(), 3))
+        lines = self.system()
+        lines[2]["address"] = 2  # two packs on one address
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[1]["role"] = "master"
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[1]["role"] = None  # not reported (yet)
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[0]["limits"]["ccl_ma"] = 149999  # one slave not counted in CCL yet
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[0]["limits"]["dcl_ma"] = 200000  # nor in DCL
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[1]["limits"] = None  # a pack still off
+        self.assertFalse(ready(lines, 3))
+        self.assertFalse(ready(self.system()[:2], 3))
+
+    def test_power_up_scenario_switches_every_pack_on_once_in_a_seeded_order(self):
+        from boards.host.world.scenario import validate
+
+        scenario, last_s = self.bench.power_up_scenario(32)
+        validate(scenario)
+        ons = [e for e in scenario["events"] if e.get("power") == "on"]
+        self.assertEqual(sorted(e["pack"] for e in ons), list(range(1, 33)))
+        self.assertNotEqual([e["pack"] for e in ons], list(range(1, 33)))
+        self.assertEqual(last_s, 1 + 31 * 0.5)
+        self.assertEqual(scenario["events"][0], {"at_s": 0, "power": "off"})
