@@ -116,19 +116,31 @@ class TraceTest(unittest.TestCase):
 
     def test_role_is_what_the_firmware_says(self):
         s = make_sim(packs=2)
-        app = s.packs[1].app
-        had = "role" in app.__dict__
-        app.role = "slave"
-        self.assertEqual(s.state(s.packs[1])["role"], "slave")
-        app.role = "bogus"
-        self.assertIsNone(s.state(s.packs[1])["role"])
-        app.role = lambda: "master"
-        self.assertEqual(s.state(s.packs[1])["role"], "master")
-        if not had:
-            del app.role
+
+        class Firmware:  # stands in for App: the engine reads only these attributes
+            pass
+
+        class Pack:
+            app = Firmware()
+
+        fw = Pack.app
+        self.assertIsNone(s.role(Pack))  # the firmware says nothing: no guess
+        for said, shown in (("slave", "slave"), ("master", "master"), ("single", "master")):
+            fw.role = said
+            self.assertEqual(s.role(Pack), shown)
+        fw.role = "bogus"
+        self.assertIsNone(s.role(Pack))
+        fw.role = lambda: "slave"
+        self.assertEqual(s.role(Pack), "slave")
+        Pack.app = None  # off
+        self.assertIsNone(s.role(Pack))
+        one = make_sim(packs=1)
+        self.assertEqual(one.role(one.packs[0]), "master")  # a lone pack is its own master
+        rec = s.state(s.packs[1])
+        self.assertIn("address", rec)
         s.apply({"at_s": 0, "pack": 2, "power": "off"})
-        self.assertIsNone(s.state(s.packs[1])["role"])
-        self.assertEqual(make_sim(packs=1).state(make_sim(packs=1).packs[0])["role"], "master")
+        rec = s.state(s.packs[1])
+        self.assertEqual((rec["role"], rec["address"], rec["mode"]), (None, None, "off"))
 
     @cpython_only("rich renders the live view")
     def test_live_view_shows_one_line_per_pack_and_the_system(self):

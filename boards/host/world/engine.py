@@ -609,6 +609,8 @@ class Simulator:
             "true_soc_pct": round(m.true_soc_pct(), 2),
             "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
         }
+        if len(self.packs) > 1:
+            rec["address"] = None  # the firmware's own (below), null while it has none
         if app is None or app.bms is None:
             rec.update(OFF_STATE)
             return rec
@@ -647,7 +649,7 @@ class Simulator:
         }
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         address = getattr(app, "address", None)
-        if address is not None or len(self.packs) > 1:
+        if address is not None:
             rec["address"] = address
         return rec
 
