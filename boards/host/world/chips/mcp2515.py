@@ -171,6 +171,11 @@ _LOAD_FROM_SIDH = (0x40, 0x42, 0x44)
 _READ_RX_FROM_SIDH = (0x90, 0x94)
 
 
+# identifiers remembered as refused (the first ones seen: on a bus of packs, the
+# inverter set and the other packs' frames; a bounded memory whatever comes)
+REFUSED_MAX = 64
+
+
 class MCP2515Sim:
     """One MCP2515. osc_hz: the board's crystal, 8 or 16 MHz. int_pin: an optional
     machine.Pin-like object with sim_drive(level), driven like the chip's INT output.
@@ -1016,7 +1021,7 @@ class MCP2515Sim:
                 hit = 2  # masks and filters off: FILHIT shows RXF2
         if hit >= 0:
             self._to_rxb1(hit, False, can_id, ext, rtr, data)
-        elif key >= 0:
+        elif key >= 0 and len(self._refused) < REFUSED_MAX:
             self._refused[key] = True
 
     def _to_rxb1(self, hit, rolled, can_id, ext, rtr, data):
