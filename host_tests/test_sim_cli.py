@@ -69,10 +69,20 @@ class OptionsTest(unittest.TestCase):
         self.assertIn("needs a value", self.assert_refused("--seed"))
         self.assertIn("--fast needs", self.assert_refused("--fast"))
 
-    def test_features_not_yet_landed_are_refused_clearly(self):
-        self.assertIn(
-            "not available yet", self.assert_refused("--packs", "2", "--fast", "--duration", "1")
+    def test_packs_from_1_to_32(self):
+        self.assertIn("--packs", self.assert_refused("--packs", "0"))
+        self.assertIn("--packs", self.assert_refused("--packs=-1"))
+        self.assertEqual(sim.parse_args(["--packs", "32"])["--packs"], 32)
+        self.assertEqual(sim.parse_args(["--packs=1"])["--packs"], 1)
+        bad = write(
+            "bad_pack.json", '{"packs": 2, "events": [{"at_s": 1, "pack": 3, "power": "off"}]}'
         )
+        self.assertIn("pack", self.assert_refused("--scenario", bad, "--fast"))
+        # a scenario for 3 packs cut down to 2 by the option: its events are checked again
+        bad = write(
+            "three.json", '{"packs": 3, "events": [{"at_s": 1, "pack": 3, "power": "off"}]}'
+        )
+        self.assertIn("events[0].pack", self.assert_refused("--scenario", bad, "--packs", "2"))
 
     def test_inverter_options(self):
         for kind in ("can", "rs485", "none", "growatt"):

@@ -2,8 +2,11 @@
 
 The 16 cells as bars with their mV, pack voltage, current and temperatures, SOC, mode,
 FETs, dry contacts, the front panel's LEDs drawn in the product's order, active
-protections and warnings, and the last events. Everything shown comes from
-Simulator.state(), the same data the trace writes.
+protections and warnings, and the last events. With several packs, the system above it:
+one line per pack (role, address, mode, SOC, voltage, current, cells, FETs, M/S LED,
+alarms) and the master's system values (its limits to the inverter, the bus), with the
+details below for the master (pack 1 until a firmware reports its role). Everything
+shown comes from Simulator.state(), the same data the trace writes.
 """
 
 from rich.console import Group
@@ -69,6 +72,17 @@ class LiveView:
         del self.events[:-8]
 
     def update(self, sim):
+        if len(sim.packs) > 1:
+            states = [sim.state(p) for p in sim.packs]
+            master = _master(states)
+            if master is not None and sim.packs[master["pack"] - 1] is not self.pack:
+                self.pack = sim.packs[master["pack"] - 1]  # follow the master's details
+                self.events = []
+                self._seen = 0
+            self._collect_events()
+            detail = self.render(sim.state(self.pack))
+            self._live.update(Group(system_view(sim, states), detail))
+            return
         self._collect_events()
         self._live.update(self.render(sim.state(self.pack)))
 
@@ -169,3 +183,62 @@ class LiveView:
             ),
         )
         return Group(head, body, Panel(events, title="events"))
+
+
+def _master(states):
+    for st in states:
+        if st["role"] == "master":
+            return st
+    return None
+
+
+def _amps(ma):
+    return "-" if ma is None else "%+.1f" % (ma / 1000)
+
+
+def system_view(sim, states):
+    """The system of parallel packs: one line per pack, then the master's system values."""
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for name in ("pack", "role", "addr", "mode", "SOC %", "V", "A", "cells mV", "FETs", "M/S"):
+        table.add_column(name, justify="right" if name in ("V", "A", "SOC %") else "left")
+    table.add_column("alarms")
+    for st in states:
+        fets = st["fets"]
+        alarms = " ".join((st["protections"] or []) + (st["warnings"] or []))
+        cells = st["cells_mv"]
+        table.add_row(
+            str(st["pack"]),
+            st["role"] or "-",
+            "-" if st.get("address") is None else str(st["address"]),
+            st["mode"],
+            "-" if st["soc_pct"] is None else "%.1f" % st["soc_pct"],
+            "-" if st["pack_mv"] is None else "%.2f" % (st["pack_mv"] / 1000),
+            _amps(st["current_ma"]),
+            "%d..%d" % (min(cells), max(cells)) if cells else "-",
+            ("C" if fets["charge"] else "-") + ("D" if fets["discharge"] else "-"),
+            _lamp(st["leds"]["ms"], "green"),
+            Text(alarms, style="red" if st["protections"] else "yellow"),
+        )
+    master = _master(states)
+    line = Text()
+    if master is None:
+        line.append("no pack reports itself master", style="yellow")
+    else:
+        lim = master["limits"] or {}
+        line.append("system (master: pack %d)  " % master["pack"], style="bold")
+        if lim:
+            line.append(
+                "CVL %.1f V  CCL %.0f A  DCL %.0f A  "
+                % (lim["cvl_mv"] / 1000, lim["ccl_ma"] / 1000, lim["dcl_ma"] / 1000)
+            )
+        if master["soc_pct"] is not None:
+            line.append("SOC %.1f %%  " % master["soc_pct"])
+    dc = sim.dc
+    total = sum(p.model.current_a for p in sim.packs)
+    line.append("   bus ")
+    line.append("-" if dc is None or dc.v_bus is None else "%.2f V " % dc.v_bus)
+    line.append("%+.1f A" % total)
+    inv = sim.inverter
+    if inv is not None:
+        line.append("   inverter %+.1f A" % inv.current_a)
+    return Panel(Group(table, line), title="system: %d packs" % len(states))

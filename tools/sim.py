@@ -19,7 +19,8 @@ HELP = """usage: tools/sim.py [options]
 Runs the BMS firmware against a simulated pack (see ../shared/spec/sim.md).
 
 options:
-  --packs N        packs on the bus, 1 to 32 (default 1, or the scenario's packs)
+  --packs N        packs in parallel, 1 to 32 (default 1, or the scenario's packs;
+                   see "Parallel packs" below)
   --dip BITS       the master's DIP switch, 7 characters 0/1, position 1 first
                    (0000000 = 9600 baud, protocol ID0; slaves keep 0000000)
   --inverter KIND  can (default), rs485, none, or growatt (the simulated inverter on
@@ -45,6 +46,32 @@ Scenario extensions beyond sim.md (they change no existing key):
                                 where temp_c overrides what a sensor reports
   event "dip": "BITS"           flip a pack's DIP switch while it runs (the firmware
                                 logs the change and applies it at the next restart)
+  event "cable_mohm": MOHM      with "pack": that pack's cable (both conductors) to the
+                                inverter's busbar, 0..1000 mOhm; without "pack": every
+                                pack's. Default: 1 mOhm per pack along the chain (pack k
+                                has k mOhm), so the end of a long chain takes the least
+                                current. With one pack it changes nothing (in series)
+Parallel packs (--packs N, N > 1):
+  - wiring: one CAN bus for every pack and the inverter; RS485 daisy chain, pack k's
+    port 2 (Link OUT) to pack k+1's port 1 (Link IN); the inverter (rs485) or nothing
+    (can, none) on pack 1's Link IN; the last pack's Link OUT goes nowhere
+  - every pack is its own firmware instance with its own flash, and its own crystal:
+    a seeded drift of -50..+50 ppm (--seed picks them), so packs powered at the same
+    instant drift apart; its events' t_ms are its own clock's. One pack alone runs on
+    the engine's clock exactly
+  - the DC bus: each pack is its open-circuit voltage behind its cells', FETs' and
+    cable's resistance; the packs share one bus voltage and the currents sum to what
+    the inverter (capped by the limits it receives) or the forced current_a drives.
+    A FET that is off passes current one way only, through its body diode (0.7 V); a
+    pack that opens throws its share onto the others at that instant; the split is
+    redone on every FET change and every second. current_a with "pack" forces that
+    pack's own current off the bus (a bench supply on it) for the rest of the run
+  - power-up orders: a "power": "off" event at 0 s keeps its packs unpowered from the
+    start (they do not boot for an instant); "power": "on" later starts them
+  - trace: one line per pack per period; "role" is what the pack's firmware reports
+    (app.role: "master" or "slave"), null while it is off or reports nothing (the
+    simulator never guesses it); a lone pack is always "master". Extra key "address":
+    the firmware's app.address (null while it has none); present with several packs
 Choices where sim.md is silent:
   - a trace line is written at t=0 and then every period, after the firmware has run
     at that instant; `events` holds the log entries since the previous line
@@ -99,9 +126,6 @@ The simulated inverter:
     request at 9600 baud; firmware CPU time is not simulated
 Exit status: 0 on a completed run, 2 on bad options or a bad scenario.
 """
-
-# features whose issue has not landed yet are refused, not faked
-MAX_PACKS_READY = 1
 
 
 class UsageError(Exception):
@@ -192,10 +216,6 @@ def build(opts):
         scenario["dip"] = opts["--dip"]
     if "--inverter" in opts:
         scenario["inverter"] = opts["--inverter"]
-    if scenario["packs"] > MAX_PACKS_READY:
-        raise UsageError(
-            "more than one pack is not available yet: the pack-to-pack link has not landed"
-        )
     scenario.setdefault("inverter", "can")
     duration = opts.get("--duration", scenario.get("duration_s"))
     if "--fast" in opts and duration is None:

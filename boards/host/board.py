@@ -34,10 +34,12 @@ class HostBoard:
         reset_cause=machine.PWRON_RESET,
         can_chip=None,
         link_port=None,
+        link_out_port=None,
     ):
         """flash: the pack's simulated flash filesystem (it outlives the board); can_chip:
         the simulated MCP2515 (on the simulator's CAN bus), or None for a board without
-        one; link_port: the RS485 port 1 (Link IN) end of a simulated wire, or None."""
+        one; link_port: the RS485 port 1 (Link IN) end of a simulated wire, or None;
+        link_out_port: the RS485 port 2 (Link OUT) end, or None (then `rs485_out` is None)."""
         self.clock = clock
         self.model = model
         self._reset_cause = reset_cause
@@ -80,6 +82,12 @@ class HostBoard:
             link_port.attach_de(de)
             uart = machine.UART(1, 9600, port=link_port, timeout=0)
             self.rs485 = Rs485(uart, de)
+        self.rs485_out = None  # port 2, Link OUT: down the daisy chain to the next pack
+        if link_out_port is not None:
+            de2 = self._pin("RS485_DE2", out, value=0)
+            link_out_port.attach_de(de2)
+            uart2 = machine.UART(2, 9600, port=link_out_port, timeout=0)
+            self.rs485_out = Rs485(uart2, de2)
 
     def set_dip(self, bits):
         for i in range(len(DIP_PINS)):

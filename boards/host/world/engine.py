@@ -16,12 +16,13 @@ from bms import events as ev
 from bms import protections as pt
 from boards.host import machine
 from boards.host.board import CAN_OSC_HZ, HostBoard
-from boards.host.clock import SimClock
+from boards.host.clock import PackClock, SimClock
 from boards.host.flash import MemFS
 from boards.host.world.bus.canbus import CanBus, CandumpLog
 from boards.host.world.bus.uart import Rs485Wire
 from boards.host.world.chips.bq76952 import BQ76952Sim
 from boards.host.world.chips.mcp2515 import MCP2515Sim
+from boards.host.world.dc_bus import DcBus
 from boards.host.world.inverters import CONTROL_US, CanInverter, Rs485Inverter
 from boards.host.world.pack_model import PackModel, Rng
 from boards.host.world.scenario import parse_fault
@@ -65,17 +66,33 @@ def dip_bits(text):
 class SimPack:
     """One pack: the physical model, its simulated chips and board, and the firmware."""
 
-    def __init__(self, index, clock, seed, initial, dip, config, bus=None, link_port=None):
-        """bus: the CAN bus its controller sits on; link_port: the RS485 port 1 wire end
-        (the master's Link IN), or None."""
+    def __init__(
+        self,
+        index,
+        clock,
+        seed,
+        initial,
+        dip,
+        config,
+        bus=None,
+        link_port=None,
+        link_out_port=None,
+        ticks=None,
+    ):
+        """bus: the CAN bus its controller sits on; link_port, link_out_port: the ends of
+        the RS485 wires on its port 1 (Link IN) and port 2 (Link OUT), or None; ticks: the
+        board's own clock (a PackClock on the engine's), default the engine's clock."""
         self.index = index
         self.clock = clock
+        self.ticks = clock if ticks is None else ticks
         self.config = config
         self.dip = dip
         self.can_chip = None
         if bus is not None:
             self.can_chip = bus.attach(MCP2515Sim(osc_hz=CAN_OSC_HZ))
         self.link_port = link_port
+        self.link_out_port = link_out_port
+        self.ports = tuple(p for p in (link_port, link_out_port) if p is not None)
         self.wake = False  # the firmware has something to handle now (CAN INT)
         self.next_us = 0  # when the firmware is next due by its own schedule
         self.model = PackModel(
@@ -98,7 +115,7 @@ class SimPack:
             if self.can_chip is not None:
                 self.can_chip.reset()
         self.board = HostBoard(
-            self.clock,
+            self.ticks,
             self.chip,
             self.model,
             self.flash,
@@ -106,13 +123,14 @@ class SimPack:
             cause,
             can_chip=self.can_chip,
             link_port=self.link_port,
+            link_out_port=self.link_out_port,
         )
         if self.can_chip is not None:
             self.board.can_int.sim_watch(self._can_int)
         self._apply_inputs()
         self.app = App(self.board, self.config)
         self.powered = True
-        self.app.start(self.clock.ticks_ms())
+        self.app.start(self.ticks.ticks_ms())
         # the trace shows what this boot logs, not the records it loaded from flash again
         self.events_seen = self.app.store.flushed_seq
         self.next_us = self.clock.t_us
@@ -124,9 +142,9 @@ class SimPack:
         self.model.set_fets(False, False, False)
         if self.can_chip is not None:
             self.can_chip.reset()  # unpowered: it neither sends nor acknowledges
-        if self.link_port is not None:
-            self.link_port.attach_de(None)
-            self.link_port.clear()
+        for port in self.ports:
+            port.attach_de(None)
+            port.clear()
 
     def _can_int(self, pin, level):
         if not level:
@@ -142,8 +160,7 @@ class SimPack:
         if self.app is None:
             return _FOREVER
         t = self.next_us
-        port = self.link_port
-        if port is not None:
+        for port in self.ports:
             w = port.wake_us
             if w is not None and w < t:
                 t = w
@@ -153,10 +170,9 @@ class SimPack:
 
     @micropython.native
     def due(self, t_us):
-        port = self.link_port
         woke = self.wake or t_us >= self.next_us
-        if port is not None:
-            if port.take_wake(t_us):
+        for port in self.ports:
+            if port.wake_us is not None and port.take_wake(t_us):
                 woke = True
             elif port.de_high and port.tx_end_us <= t_us:
                 woke = True
@@ -291,10 +307,19 @@ class Simulator:
             master_port = rs485_port
         else:
             master_port = self.wire.port()
+        n = scenario["packs"]
+        # the daisy chain: pack k's Link OUT and pack k+1's Link IN share chain[k - 1]; the
+        # last pack's Link OUT is a wire with nothing at its other end
+        self.chain = [Rs485Wire(self.clock) for _ in range(n)]
+        jitter = Rng(self.seed * 7919 + 12345)
         self.packs = []
-        for i in range(scenario["packs"]):
+        for i in range(n):
             # the protocol DIP positions are set on the master only; slaves keep default
             bits = dip if i == 0 else dip & 0x01
+            ticks = None
+            if n > 1:  # each board its own crystal: +-50 ppm from the engine's time
+                ppm = int(jitter.next() % 101) - 50
+                ticks = PackClock(self.clock, start_ticks, ppm)
             pack = SimPack(
                 i + 1,
                 self.clock,
@@ -303,10 +328,16 @@ class Simulator:
                 bits,
                 scenario["config"],
                 bus=self.bus,
-                link_port=master_port if i == 0 else None,
+                link_port=master_port if i == 0 else self.chain[i - 1].port(),
+                link_out_port=self.chain[i].port(),
+                ticks=ticks,
             )
             pack.bus_stop = self._bus_stop
             self.packs.append(pack)
+        # packs in parallel share the DC bus (world/dc_bus.py); one pack takes it all
+        self.dc = None
+        if n > 1:
+            self.dc = DcBus([pack.model for pack in self.packs])
         kind = scenario.get("inverter", "can")
         self.inverter = None
         if kind == "rs485" and rs485_port is None:
@@ -325,8 +356,25 @@ class Simulator:
         self._events = scenario["events"]
         self._next_event = 0
         self._button_releases = []  # (t_ms, pack)
+        off = self._off_at_start()
         for pack in self.packs:
-            pack.power_on()
+            if pack.index not in off:
+                pack.power_on()
+
+    def _off_at_start(self):
+        """The packs a `power: off` event at 0 s names: they start unpowered (a power-up
+        order begins with them off) rather than booting for an instant."""
+        off = set()
+        for e in self._events:
+            if e["at_s"] > 0:
+                break
+            if "power" in e:
+                for pack in self._targets(e):
+                    if e["power"] == "off":
+                        off.add(pack.index)
+                    else:
+                        off.discard(pack.index)
+        return off
 
     def _bus_stop(self):
         self.bus.stop = True
@@ -348,13 +396,25 @@ class Simulator:
             pack.step_to(t)  # conditions change now: integrate up to here first
         targets = self._targets(e)
         if "current_a" in e:
-            self.demand_a = float(e["current_a"])
-            if self.inverter is not None:
+            if self.dc is not None and "pack" in e:
+                # one pack's own supply, off the DC bus (the bus keeps the site's current)
+                self.dc.forced[e["pack"] - 1] = True
+                targets[0].model.demand_a = float(e["current_a"])
+            elif self.inverter is not None:
+                self.demand_a = float(e["current_a"])
                 self._control(self.clock.t_us)
+            elif self.dc is not None:
+                self.demand_a = float(e["current_a"])
+                self.dc.split(self.demand_a)
             else:
+                self.demand_a = float(e["current_a"])
                 share = self.demand_a / len(targets)
                 for pack in targets:
                     pack.model.demand_a = share
+        if "cable_mohm" in e and self.dc is not None:  # one pack: in series, no effect
+            for pack in targets:
+                self.dc.cable_ohm[pack.index - 1] = e["cable_mohm"] / 1000.0
+            self.dc.dirty = True
         if "inverter" in e and self.inverter is not None:
             self.inverter.set_silent(e["inverter"] == "silent", self.clock.t_us)
         if "ambient_c" in e:
@@ -394,6 +454,8 @@ class Simulator:
                     pack.power_off()
                 elif e["power"] == "on" and not pack.powered:
                     pack.power_on()
+        if self.dc is not None:
+            self.dc.dirty = True  # faults, power and FETs may have changed the paths
 
     def _due_events(self, t_ms):
         while self._next_event < len(self._events):
@@ -440,7 +502,18 @@ class Simulator:
 
     @micropython.native
     def _control(self, t_us):
-        """The inverter re-decides its current (the master's pack carries it)."""
+        """The inverter re-decides its current (one pack carries it; several share it on
+        the DC bus); without an inverter the bus re-splits the same current."""
+        if self.dc is not None:
+            t = t_us // 1000
+            for pack in self.packs:
+                pack.step_to(t)
+            amps = self.demand_a
+            if self.inverter is not None:
+                amps = self.inverter.decide(self.demand_a, self.dc, t_us)
+            self.dc.split(amps)
+            self._next_control_us = t_us + CONTROL_US
+            return
         pack = self.packs[0]
         pack.step_to(t_us // 1000)
         amps = self.inverter.decide(self.demand_a, pack.model, t_us)
@@ -473,16 +546,22 @@ class Simulator:
         inv = self.inverter
         if inv is not None:
             inv.step(t_us)
-            if t_us >= self._next_control_us:
-                self._control(t_us)
-        now_ticks = self.clock.ticks_ms()
+        if t_us >= self._next_control_us and (inv is not None or self.dc is not None):
+            self._control(t_us)
         sample = t >= self._next_trace
         for pack in self.packs:
             if pack.due(t_us) or sample:
-                w = pack.poll(t, now_ticks)
+                ticks = pack.ticks
+                w = pack.poll(t, ticks.ticks_ms())
                 if not self.every_led_beat and pack.app is not None:
                     w = pack.app.work_wait_ms
-                pack.next_us = (t + (w if w > 0 else 1)) * 1000  # the firmware counts ms
+                # the firmware counts its own ms
+                pack.next_us = ticks.sim_us_at(ticks.t_ms + (w if w > 0 else 1))
+        dc = self.dc
+        if dc is not None and dc.dirty:  # a pack's FETs changed: its share moves now
+            for pack in self.packs:
+                pack.step_to(t)
+            dc.split(dc.total_a)
         if sample:
             for pack in self.packs:
                 pack.step_to(t)
@@ -501,9 +580,9 @@ class Simulator:
         if self._next_trace * 1000 < nxt:
             nxt = self._next_trace * 1000
         inv = self.inverter
+        if (inv is not None or self.dc is not None) and self._next_control_us < nxt:
+            nxt = self._next_control_us
         if inv is not None:
-            if self._next_control_us < nxt:
-                nxt = self._next_control_us
             w = inv.next_event_us()
             if w is not None and w < nxt:
                 nxt = w
@@ -536,10 +615,12 @@ class Simulator:
         rec = {
             "t_ms": self.clock.t_ms,
             "pack": pack.index,
-            "role": "master" if pack.index == 1 else "slave",
+            "role": self.role(pack),
             "true_soc_pct": round(m.true_soc_pct(), 2),
             "fets": {"charge": chg, "discharge": dsg, "precharge": pre},
         }
+        if len(self.packs) > 1:
+            rec["address"] = None  # the firmware's own (below), null while it has none
         if app is None or app.bms is None:
             rec.update(OFF_STATE)
             return rec
@@ -577,7 +658,24 @@ class Simulator:
             "full_charge_request": lim.full_request,
         }
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
+        address = getattr(app, "address", None)
+        if address is not None:
+            rec["address"] = address
         return rec
+
+    def role(self, pack):
+        """`master` or `slave` as the pack's firmware says (`app.role`, a string, or a
+        method giving one); a lone pack is its own master; None for a pack that is off or
+        whose firmware does not say (the simulator never guesses a role for it)."""
+        if len(self.packs) == 1:
+            return "master"
+        app = pack.app
+        role = getattr(app, "role", None) if app is not None else None
+        if callable(role):
+            role = role()
+        if role == "single":
+            role = "master"
+        return role if role in ("master", "slave") else None
 
     def _new_events(self, pack):
         log = pack.app.events

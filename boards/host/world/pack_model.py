@@ -212,12 +212,16 @@ class PackModel:
         self.cells_version = 0  # counts the times cells_mv() computed them
 
     # -- conditions (call advance() first) -------------------------------------------
+    on_fets = None  # called after the FETs change (the DC bus of parallel packs re-splits)
+
     @micropython.native
     def set_fets(self, chg, dsg, pre):
         self.chg_on = chg
         self.dsg_on = dsg
         self.pre_on = pre
         self.settle()
+        if self.on_fets is not None:
+            self.on_fets()
 
     @micropython.native
     def fet_states(self):
@@ -386,6 +390,12 @@ class PackModel:
     def current_at(self, v_link):
         """The current (A, + charging) that puts the pack's terminals at v_link now: what a
         charger in constant voltage at v_link drives into it (through both FETs)."""
+        emf, r = self.thevenin()
+        return (v_link - emf) / r
+
+    def thevenin(self):
+        """The pack seen from its terminals through both FETs, now: (its open-circuit
+        voltage with the polarisation, V; its series resistance, Ohm)."""
         f = self._r_factor()
         emf = 0.0
         r = 2 * RDS_ON_OHM
@@ -393,7 +403,7 @@ class PackModel:
             emf += ocv_mv(100.0 * self.q_as[i] / self.cap_as[i]) / 1000.0
             emf += self.polar_a * self.r1[i]
             r += self.r0[i] * f
-        return (v_link - emf) / r
+        return emf, r
 
     def _r_factor(self):
         """Cell resistance rises in the cold: about x2 at 0 C, x3 at -10 C."""

@@ -58,6 +58,7 @@ EVENT_KEYS = (
     "power",
     "inverter",
     "dip",
+    "cable_mohm",  # an extension: a pack's cable to the inverter's busbar (parallel packs)
 )
 
 
@@ -150,6 +151,8 @@ def _check_event(where, e, packs):
                 _check_number("%s.temp_c.%s" % (where, k), temps[k], -60, 200)
     if "ambient_c" in e:
         _check_number(where + ".ambient_c", e["ambient_c"], -40, 80)
+    if "cable_mohm" in e:
+        _check_number(where + ".cable_mohm", e["cable_mohm"], 0, 1000)
     if "fault" in e:
         parse_fault(where + ".fault", e["fault"])
     if "button" in e:

@@ -173,6 +173,11 @@ _LOAD_FROM_SIDH = (0x40, 0x42, 0x44)
 _READ_RX_FROM_SIDH = (0x90, 0x94)
 
 
+# identifiers remembered as refused (the first ones seen: on a bus of packs, the
+# inverter set and the other packs' frames; a bounded memory whatever comes)
+REFUSED_MAX = 64
+
+
 class MCP2515Sim:
     """One MCP2515. osc_hz: the board's crystal, 8 or 16 MHz. int_pin: an optional
     machine.Pin-like object with sim_drive(level), driven like the chip's INT output.
@@ -816,9 +821,25 @@ class MCP2515Sim:
     @micropython.native
     def can_receive(self, frame, t_us):
         self.t_us = t_us
+        mode = self._mode
+        if (
+            mode == MODE_NORMAL
+            and not self._rec
+            and not self._boff
+            and self._timing_ok
+            and not self._filters_dirty
+            and (frame[1] or self._data_free)
+        ):
+            # someone else's frame, refused before: nothing here changes (on a bus of
+            # many packs, the common case); the key is _refused_key()'s, inlined
+            r = self.regs
+            key = frame[0] | (r[RXB0CTRL] & 0x60) << 25 | (r[RXB1CTRL] & 0x60) << 27
+            if frame[1]:
+                key |= 0x20000000
+            if key in self._refused:
+                return
         if self._boff and self._bus_off_event(t_us):
             return
-        mode = self._mode
         if mode == MODE_NORMAL:
             if not self._timing_ok:
                 self._rx_error()
@@ -958,6 +979,10 @@ class MCP2515Sim:
                 | r[a + 3]
             )
         self._filters_dirty = False
+        # identifiers these filters refuse whatever the frame's data (see _accept); on a
+        # bus of 32 packs most frames are someone else's, and refused again and again
+        self._refused = {}
+        self._data_free = not (self._mv[0] & 0xFFFF or self._mv[1] & 0xFFFF)
 
     def _match(self, n, m, can_id, ext, rtr, data):
         # mask bit 0: don't care; 1: the message bit must equal the filter bit (DS 4.5)
@@ -977,11 +1002,23 @@ class MCP2515Sim:
         d = (data[0] << 8 if nd else 0) | (data[1] if nd > 1 else 0)
         return not (fv ^ d) & md
 
+    def _refused_key(self, can_id, ext):
+        """The key of _refused for this identifier under the present receive modes, or -1
+        where the data bytes take part in filtering (standard frames, data masks set)."""
+        if not ext and not self._data_free:
+            return -1
+        r = self.regs
+        rxm = (r[RXB0CTRL] & 0x60) << 25 | (r[RXB1CTRL] & 0x60) << 27
+        return can_id | (0x20000000 if ext else 0) | rxm
+
     @micropython.native
     def _accept(self, can_id, ext, rtr, data):
         r = self.regs
         if self._filters_dirty:
             self._load_filters()
+        key = self._refused_key(can_id, ext)
+        if key >= 0 and key in self._refused:
+            return
         rxm = (r[RXB0CTRL] >> 5) & 3
         hit = -1
         if rxm == 0 or rxm == 3:  # 1 and 2 are reserved: nothing passes them
@@ -1011,6 +1048,8 @@ class MCP2515Sim:
                 hit = 2  # masks and filters off: FILHIT shows RXF2
         if hit >= 0:
             self._to_rxb1(hit, False, can_id, ext, rtr, data)
+        elif key >= 0 and len(self._refused) < REFUSED_MAX:
+            self._refused[key] = True
 
     def _to_rxb1(self, hit, rolled, can_id, ext, rtr, data):
         r = self.regs

@@ -1,0 +1,287 @@
+"""Parallel packs in the simulator (issue 12): the wiring (one CAN bus, the RS485 daisy
+chain), each pack's own firmware, flash and crystal, power-up orders, one trace line per
+pack per period, and the site's current shared on the DC bus (a 4-pack scenario file)."""
+
+import io
+import json
+import unittest
+
+import sim
+from support import ROOT, cpython_only, ensure_build, make_sim, run_trace
+
+from boards.host.clock import PackClock, SimClock
+
+SCENARIO_4 = ROOT + "/host_tests/scenarios/parallel_4packs.json"
+
+
+def run_file(path, trace_ms):
+    out = io.StringIO()
+    trace = ensure_build() + "/parallel_trace.jsonl"
+    rc = sim.main(
+        ["--scenario", path, "--fast", "--trace", trace, "--trace-ms", str(trace_ms)], out
+    )
+    if rc != 0:
+        raise AssertionError("sim.py exited %d: %s" % (rc, out.getvalue()))
+    with open(trace) as f:
+        return [json.loads(line) for line in f]
+
+
+def lines_at(trace, t_ms):
+    return [r for r in trace if r["t_ms"] == t_ms]
+
+
+class WiringTest(unittest.TestCase):
+    def test_each_pack_is_its_own_board_on_one_can_bus_and_a_daisy_chain(self):
+        s = make_sim(packs=3, inverter="rs485")
+        p1, p2, p3 = s.packs
+        # one CAN bus: every controller and the inverter on it
+        for pack in s.packs:
+            self.assertIn(pack.can_chip, s.bus.nodes)
+        # the inverter on pack 1's Link IN; Link OUT k to Link IN k+1; the last goes nowhere
+        self.assertIs(p1.link_port.wire, s.inverter.port.wire)
+        self.assertIs(p1.link_out_port.wire, p2.link_port.wire)
+        self.assertIs(p2.link_out_port.wire, p3.link_port.wire)
+        self.assertEqual(p3.link_out_port.wire.ports, [p3.link_out_port])
+        for pack in s.packs:
+            self.assertIsNotNone(pack.board.rs485)
+            self.assertIsNotNone(pack.board.rs485_out)
+        # nothing shared but the buses
+        self.assertIsNot(p1.flash, p2.flash)
+        self.assertIsNot(p1.app, p2.app)
+        self.assertIsNot(p1.model, p2.model)
+
+    def test_bytes_from_a_link_out_reach_the_next_link_in_only(self):
+        s = make_sim(packs=3)
+        p1, p2, p3 = s.packs
+        p1.board.pins["RS485_DE2"].value(1)
+        p1.link_out_port.write(b"\xa5\x01\x02")
+        s.clock.advance(10)
+        self.assertEqual(p2.link_port.available(), 3)
+        self.assertEqual(p3.link_port.available(), 0)
+        self.assertEqual(p1.link_port.available(), 0)
+
+    def test_a_board_without_a_link_out_has_none(self):
+        s = make_sim(packs=1)
+        self.assertIsNotNone(s.packs[0].board.rs485_out)  # a real pack has both ports
+        from boards.host.board import HostBoard
+
+        p = s.packs[0]
+        board = HostBoard(s.clock, p.chip, p.model, p.flash)
+        self.assertIsNone(board.rs485)
+        self.assertIsNone(board.rs485_out)
+
+    def test_each_pack_has_its_own_crystal(self):
+        s = make_sim(packs=4)
+        ppm = [p.ticks.ppm for p in s.packs]
+        self.assertEqual(len(set(ppm)), 4)
+        for v in ppm:
+            self.assertTrue(-50 <= v <= 50, ppm)
+        self.assertEqual(ppm, [p.ticks.ppm for p in make_sim(packs=4).packs])  # seeded
+        self.assertNotEqual(ppm, [p.ticks.ppm for p in make_sim(seed=2, packs=4).packs])
+        one = make_sim(packs=1)  # a lone pack runs on the engine's clock exactly
+        self.assertIs(one.packs[0].ticks, one.clock)
+
+    def test_pack_clock_runs_fast_or_slow_and_converts_back_exactly(self):
+        base = SimClock()
+        for ppm in (-50, 0, 37):
+            c = PackClock(base, 1000, ppm)
+            for local_ms in (0, 1, 100, 123457, 3600000):
+                t = c.sim_us_at(local_ms)
+                base.set_us(t)
+                self.assertEqual(c.t_ms, local_ms)
+                self.assertEqual(c.ticks_ms(), local_ms + 1000)
+                if t:
+                    base.set_us(t - 1)
+                    self.assertLess(c.t_ms, local_ms)
+        base.set_us(0)
+        base.advance(1000000)  # 1000 s: 50 ppm is 50 ms
+        self.assertEqual(PackClock(base, 0, 50).t_ms, 1000050)
+        self.assertEqual(PackClock(base, 0, -50).t_ms, 999950)
+        self.assertEqual(PackClock(base, (1 << 30) - 10, 0).ticks_ms(), 1000000 - 10)
+
+
+class TraceTest(unittest.TestCase):
+    def test_one_line_per_pack_per_period_with_role_address_and_ms_led(self):
+        s = make_sim(packs=3)
+        trace = run_trace(s, 2, trace_ms=500)
+        self.assertEqual(
+            [r["t_ms"] for r in trace], [0] * 3 + [500] * 3 + [1000] * 3 + [1500] * 3 + [2000] * 3
+        )
+        self.assertEqual([r["pack"] for r in trace], [1, 2, 3] * 5)
+        for r in trace:
+            self.assertIn(r["role"], (None, "master", "slave"))
+            self.assertIn("address", r)
+            self.assertIn(r["leds"]["ms"], (0, 1))
+            self.assertEqual(len(r["cells_mv"]), 16)
+
+    def test_role_is_what_the_firmware_says(self):
+        s = make_sim(packs=2)
+
+        class Firmware:  # stands in for App: the engine reads only these attributes
+            pass
+
+        class Pack:
+            app = Firmware()
+
+        fw = Pack.app
+        self.assertIsNone(s.role(Pack))  # the firmware says nothing: no guess
+        for said, shown in (("slave", "slave"), ("master", "master"), ("single", "master")):
+            fw.role = said
+            self.assertEqual(s.role(Pack), shown)
+        fw.role = "bogus"
+        self.assertIsNone(s.role(Pack))
+        fw.role = lambda: "slave"
+        self.assertEqual(s.role(Pack), "slave")
+        Pack.app = None  # off
+        self.assertIsNone(s.role(Pack))
+        one = make_sim(packs=1)
+        self.assertEqual(one.role(one.packs[0]), "master")  # a lone pack is its own master
+        rec = s.state(s.packs[1])
+        self.assertIn("address", rec)
+        s.apply({"at_s": 0, "pack": 2, "power": "off"})
+        rec = s.state(s.packs[1])
+        self.assertEqual((rec["role"], rec["address"], rec["mode"]), (None, None, "off"))
+
+    @cpython_only("rich renders the live view")
+    def test_live_view_shows_one_line_per_pack_and_the_system(self):
+        from live_view import LiveView, system_view
+        from rich.console import Console
+
+        s = make_sim(packs=3, inverter="can", events=[{"at_s": 0, "current_a": 30}])
+        s.run(6000)
+
+        def text():
+            console = Console(record=True, width=140, file=io.StringIO())
+            console.print(system_view(s, [s.state(p) for p in s.packs]))
+            return console.export_text()
+
+        out = text()
+        self.assertIn("system: 3 packs", out)
+        self.assertEqual(len([ln for ln in out.splitlines() if " charge " in ln]), 3)
+        self.assertIn("no pack reports itself master", out)
+        self.assertIn("inverter +30.0 A", out)
+        s.packs[1].app.role = "master"
+        self.assertIn("system (master: pack 2)", text())
+        view = LiveView(s)
+        view.update(s)  # the details follow the master
+        self.assertIs(view.pack, s.packs[1])
+
+
+class SharingTest(unittest.TestCase):
+    def test_the_inverters_current_is_split_between_the_packs(self):
+        s = make_sim(packs=3, inverter="can", events=[{"at_s": 0, "current_a": -30}])
+        s.run(8000)
+        amps = [p.model.current_a for p in s.packs]
+        self.assertAlmostEqual(sum(amps), s.inverter.current_a, places=9)
+        self.assertAlmostEqual(sum(amps), -30.0, places=9)
+        self.assertLess(amps[0], amps[1])  # discharging: pack 1 gives the most
+        self.assertLess(amps[1], amps[2])
+
+    def test_cable_mohm_moves_the_share(self):
+        events = [
+            {"at_s": 0, "current_a": 40},
+            {"at_s": 0, "cable_mohm": 2},
+            {"at_s": 8, "pack": 2, "cable_mohm": 40},
+        ]
+        s = make_sim(packs=2, events=events)
+        s.run(7900)
+        a1, a2 = [p.model.current_a for p in s.packs]
+        self.assertAlmostEqual(a1 + a2, 40.0, places=9)
+        self.assertLess(abs(a1 - a2), 2.0)  # equal cables, nearly equal packs
+        s.run(8000)
+        a1, a2 = [p.model.current_a for p in s.packs]
+        self.assertAlmostEqual(a1 + a2, 40.0, places=9)
+        self.assertGreater(a1, 4 * a2)
+        self.assertEqual(s.dc.cable_ohm, [0.002, 0.040])
+
+    def test_four_pack_scenario_late_power_up_and_covp(self):
+        t = run_file(SCENARIO_4, 1000)
+        self.assertEqual(len(t), 27 * 4)
+        first = lines_at(t, 0)
+        self.assertEqual([r["mode"] for r in first], ["standby", "standby", "standby", "off"])
+        self.assertEqual(first[3]["events"], [])  # off from the start: it never booted
+        boots = [(r["pack"], r["t_ms"]) for r in t for e in r["events"] if e["code"] == "BOOT"]
+        self.assertEqual(boots, [(1, 0), (2, 0), (3, 0), (4, 5000)])
+
+        def amps(t_ms):
+            return [r["current_raw_ma"] for r in lines_at(t, t_ms)]
+
+        # three packs carry the 40 A, the end of the chain least (measured, +-0.2 A noise)
+        a = amps(8000)
+        self.assertEqual(a[3], 0)
+        self.assertLess(abs(sum(a) - 40000), 200)
+        self.assertTrue(a[0] > a[1] > a[2] > 0, a)
+        # pack 4 closes its FETs about 4 s after its power-up and takes its share
+        a = amps(12000)
+        self.assertLess(abs(sum(a) - 40000), 200)
+        self.assertTrue(a[0] > a[1] > a[2] > a[3] > 0, a)
+        # pack 2 in COVP from 16 s: its share goes onto the three others
+        rec = lines_at(t, 17000)[1]
+        self.assertEqual(rec["protections"], ["COVP"])
+        self.assertFalse(rec["fets"]["charge"])
+        a = amps(17000)
+        self.assertLess(abs(a[1]), 100)
+        self.assertLess(abs(sum(a) - 40000), 200)
+        # released at 23 s: back in the share
+        a = amps(25000)
+        self.assertTrue(a[1] > 5000, a)
+        self.assertLess(abs(sum(a) - 40000), 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+def _line(pack, role, address, ccl_ma=50000, dcl_ma=100000):
+    return {
+        "t_ms": 20000,
+        "pack": pack,
+        "role": role,
+        "address": address,
+        "limits": {"ccl_ma": ccl_ma, "dcl_ma": dcl_ma},
+    }
+
+
+@cpython_only("tools/bench.py runs under CPython (subprocess)")
+class BenchFiguresTest(unittest.TestCase):
+    def setUp(self):
+        import bench
+
+        self.bench = bench
+
+    def system(self):
+        return [_line(1, "master", 1, 150000, 300000), _line(2, "slave", 2), _line(3, "slave", 3)]
+
+    def test_system_ready_needs_one_master_the_addresses_and_the_sum_limits(self):
+        ready = self.bench.system_ready
+        self.assertTrue(ready(self.system(), 3))
+        lines = self.system()
+        lines[2]["address"] = 2  # two packs on one address
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[1]["role"] = "master"
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[1]["role"] = None  # not reported (yet)
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[0]["limits"]["ccl_ma"] = 149999  # one slave not counted in CCL yet
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[0]["limits"]["dcl_ma"] = 200000  # nor in DCL
+        self.assertFalse(ready(lines, 3))
+        lines = self.system()
+        lines[1]["limits"] = None  # a pack still off
+        self.assertFalse(ready(lines, 3))
+        self.assertFalse(ready(self.system()[:2], 3))
+
+    def test_power_up_scenario_switches_every_pack_on_once_in_a_seeded_order(self):
+        from boards.host.world.scenario import validate
+
+        scenario, last_s = self.bench.power_up_scenario(32)
+        validate(scenario)
+        ons = [e for e in scenario["events"] if e.get("power") == "on"]
+        self.assertEqual(sorted(e["pack"] for e in ons), list(range(1, 33)))
+        self.assertNotEqual([e["pack"] for e in ons], list(range(1, 33)))
+        self.assertEqual(last_s, 1 + 31 * 0.5)
+        self.assertEqual(scenario["events"][0], {"at_s": 0, "power": "off"})
