@@ -104,6 +104,7 @@ class SimPack:
             cause,
             can_chip=self.can_chip,
             link_port=self.link_port,
+            link_out_port=self.link_out,
         )
         if self.can_chip is not None:
             self.board.can_int.sim_watch(self._can_int)
@@ -121,9 +122,10 @@ class SimPack:
         self.model.set_fets(False, False, False)
         if self.can_chip is not None:
             self.can_chip.reset()  # unpowered: it neither sends nor acknowledges
-        if self.link_port is not None:
-            self.link_port.attach_de(None)
-            self.link_port.clear()
+        for port in (self.link_port, self.link_out):
+            if port is not None:
+                port.attach_de(None)
+                port.clear()
 
     def _can_int(self, pin, level):
         if not level:
@@ -131,6 +133,7 @@ class SimPack:
             self.bus_stop()
 
     bus_stop = None  # set by the simulator: make the bus return at this frame
+    link_out = None  # the RS485 port 2 (Link OUT) wire end, to the next pack's Link IN
 
     def next_wake_us(self, t_us):
         """When this pack's firmware must run next: its own schedule, a burst that ends
@@ -145,6 +148,9 @@ class SimPack:
                 t = w
             if port.de_high and t_us < port.tx_end_us < t:
                 t = port.tx_end_us
+        port = self.link_out
+        if port is not None and port.de_high and t_us < port.tx_end_us < t:
+            t = port.tx_end_us
         return t
 
     def due(self, t_us):
@@ -155,6 +161,9 @@ class SimPack:
                 woke = True
             elif port.de_high and port.tx_end_us <= t_us:
                 woke = True
+        port = self.link_out
+        if port is not None and port.de_high and port.tx_end_us <= t_us:
+            woke = True
         return woke
 
     # inputs are physical: they survive a reboot of the firmware
