@@ -10,7 +10,7 @@ computed with the codecs.
 import unittest
 
 from core_rig import Rig
-from support import logged
+from support import cpython_only, logged
 
 from bms import events as ev
 from bms import protections as pt
@@ -48,7 +48,8 @@ class BeaconBytesTest(unittest.TestCase):
 
 
 class PackLinkFramesTest(unittest.TestCase):
-    def rig(self):
+    @staticmethod
+    def rig(_self=None):
         r = Rig(NO_LEAK).settle()
         cells = [3300] * 16
         cells[4] = 3250  # cell 5 lowest
@@ -343,3 +344,44 @@ class BinaryFramesTest(unittest.TestCase):
         port = Rs485(_Uart(hx("A5 01 02 00 58")), _Pin())
         self.assertEqual(port.poll(0), 0)
         self.assertEqual(port.garbage, 5)
+
+
+@cpython_only("cantools")
+class PackLinkDbcTest(unittest.TestCase):
+    """tools/bms_packlink.dbc and the monitor read what the firmware sends."""
+
+    def test_the_monitor_decodes_every_summary_frame(self):
+        import monitor_decode_can as mon
+
+        r = PackLinkFramesTest.rig(None)
+        b = r.bms
+        b.limits.cvl_mv = 55500
+        b.limits.ccl_ma = 45000
+        b.engine.names = 1 << pt.COVP
+        buf = bytearray(8)
+        got = {}
+        for msg in (pl.CELLS, pl.MEASURE, pl.LIMITS, pl.STATUS):
+            pl.encode(msg, buf, b, True)
+            line = "(12.5) can0 %08X#%s" % (pl.can_id(msg, 7), bytes(buf).hex().upper())
+            f = mon.decode_can_line(line)
+            self.assertEqual(f.problems, [])
+            got[f.name] = f.signals
+        self.assertEqual(
+            sorted(got), ["pack7-cells", "pack7-limits", "pack7-measure", "pack7-status"]
+        )
+        s = b.sample
+        self.assertAlmostEqual(got["pack7-cells"]["Min_Cell_Voltage"], 3.25)
+        self.assertEqual(got["pack7-cells"]["Max_Cell_Number"], 12)
+        self.assertAlmostEqual(got["pack7-cells"]["SOC"], 51.23)
+        self.assertAlmostEqual(got["pack7-measure"]["Pack_Voltage"], s.stack_mv / 1000)
+        self.assertAlmostEqual(got["pack7-measure"]["Pack_Current"], -12.3)
+        self.assertAlmostEqual(got["pack7-measure"]["Max_Cell_Temperature"], 26.2)
+        lim = got["pack7-limits"]
+        self.assertAlmostEqual(lim["Charge_Voltage_Limit"], 55.5)
+        self.assertAlmostEqual(lim["Charge_Current_Limit"], 45.0)
+        self.assertEqual((lim["Master"], lim["Charge_FET"], lim["Force_Charge"]), (1, 1, 0))
+        st = got["pack7-status"]
+        self.assertEqual(
+            (st["Protection_Warning_Bits"], round(st["Full_Capacity"] * 10), st["Cycles"]),
+            (2, 987, 17),
+        )
