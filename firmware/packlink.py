@@ -2,12 +2,14 @@
 
 - Addressing (bms/addressing.py): the beacons heard on Link IN (port 1, handed over by
   the inverter link, which reads that port) and those sent out of Link OUT (port 2).
-- The pack link (protocols/packlink_can.py): every addressed pack, master included,
-  sends its four summary frames, one every _SLOT_MS, and its LIMITS frame at once when
-  its FET flags change (checked every _FLAGS_MS), so the master can take a pack that
-  opens out of the limits within a few tens of ms rather than a second.
+- The pack link (protocols/packlink_can.py): every addressed slave, and the master once
+  it has heard another pack, sends its four summary frames, one every _SLOT_MS, and its
+  LIMITS frame at once when its FET flags change (checked every _FLAGS_MS), so the
+  master can take a pack that opens out of the limits within a few tens of ms rather
+  than a second. A pack alone sends nothing on the pack link: a single pack's bus
+  carries the inverter set only, as before.
 - On the master, once another pack is heard: the table of packs and the system's values
-  (bms/system.py, imported only then, so a single pack never holds them). report(b)
+  (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
   alone. The system is computed on the link's beat (_BEAT_MS) and at once when a pack's
   FETs change, is lost or returns, never per tick.
@@ -18,6 +20,11 @@
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
+# imported at boot with everything else, not when the first other pack is heard: a
+# module loaded late, into a heap that has filled, makes the interned-name pool grow
+# there, and on an ESP32 that can fail for want of a contiguous block (host_tests/
+# test_heap.py showed it)
+import packsystem
 from micropython import const
 
 from bms import events as ev
@@ -50,14 +57,15 @@ class PackLink:
         link.muted = True  # until this pack knows it is the master
         self.beacon = bytearray(packchain.LENGTH)
         self.buf = bytearray(8)
-        self.packs = None  # bms.system.Packs, on a master that has heard another pack
-        self.view = None  # bms.system.SystemView, with it
+        self.packs = None  # packsystem.Packs, on a master that has heard another pack
+        self.view = None  # packsystem.SystemView, with it
         self.pack_lost = False
         self.ms_led = False
         self._msg = pl.CELLS  # the next summary frame
         self._next_slot = now
         self._next_flags = now
         self._next_beat = now
+        self._wake = now  # poll()'s fast path holds until then
         self._flags = -1  # the FET flags last sent
         self._limits_now = False  # LIMITS goes out at the next chance
         self._changes = 0
@@ -88,9 +96,11 @@ class PackLink:
 
     def take(self, f, now):
         """A 29-bit CAN frame; True when it is a pack-link frame (consumed)."""
-        msg, src = pl.split(f.can_id)
-        if not msg:
+        ident = f.can_id
+        if ident & pl.RANGE_MASK != pl.BASE:
             return False
+        msg = (ident >> 8) & 0xFF  # (no tuple from pl.split: this runs per frame)
+        src = ident & 0xFF
         self.peer_frames = (self.peer_frames + 1) & 0x3FFFFFFF
         adr = self.addr
         if not adr.master:
@@ -100,9 +110,8 @@ class PackLink:
         if src == adr.address or f.dlc != 8:
             return True  # our own address from another pack: a chain being re-addressed
         if self.packs is None:
-            from bms import system  # the first other pack: now the master needs them
-
-            self.packs = system.Packs(self.events)
+            self.packs = packsystem.Packs(self.events)
+            self._limits_now = True  # our own summary from now on (the slaves' master)
         if self.packs.take(src, msg, f.data, now):
             self._beat_now = True
         return True
@@ -118,12 +127,21 @@ class PackLink:
         return b
 
     def poll(self, b, now):
-        """Beacons, summaries, loss and the system; returns ms until something is due."""
+        """Beacons, summaries, loss and the system; returns ms until something is due.
+        Called as often as the loop turns: between wakes (at most _FLAGS_MS apart) it
+        returns at once unless a beacon, a LIMITS frame or the system is due now, or a
+        byte waits on Link OUT."""
+        out = self.out
         adr = self.addr
+        if (
+            ticks.diff(now, self._wake) < 0
+            and not (self._limits_now or self._beat_now or adr.send_now)
+            and (out is None or out.quiet())
+        ):
+            return ticks.diff(self._wake, now)
         send = adr.step(now)
         if adr.changes != self._changes:
             self._role_changed(now)
-        out = self.out
         if out is not None:
             if out.sending:
                 out.service()
@@ -132,24 +150,30 @@ class PackLink:
             if send and not out.sending:
                 packchain.encode_beacon(self.beacon, adr.address, adr.master)
                 out.send(self.beacon, now)
-        if not adr.address:
-            return 100
-        if ticks.diff(now, self._next_flags) >= 0:
+        flags_due = ticks.diff(now, self._next_flags) >= 0
+        if flags_due:
             self._next_flags = ticks.add(now, _FLAGS_MS)
-            if pl.flags(b, adr.master) != self._flags:
+        speaks = adr.address and (self.packs is not None or not adr.master)
+        if speaks:
+            if flags_due and pl.flags(b, adr.master) != self._flags:
                 self._limits_now = True
-        if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
-            self._summary(b, now)
-        if adr.master:
-            if self.packs is not None:
-                self._system(b, now)
-        else:
-            lost = ticks.diff(now, self._master_seen) >= LOST_MS
-            if lost != self._master_lost:
-                self._master_lost = lost
-                self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
-            self.pack_lost = lost
-        wait = ticks.diff(self._next_slot, now)
+            if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
+                self._summary(b, now)
+        if adr.address:
+            if adr.master:
+                if self.packs is not None:
+                    self._system(b, now)
+            else:
+                lost = ticks.diff(now, self._master_seen) >= LOST_MS
+                if lost != self._master_lost:
+                    self._master_lost = lost
+                    self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
+                self.pack_lost = lost
+        wake = self._next_flags
+        if speaks and ticks.diff(self._next_slot, wake) < 0:
+            wake = self._next_slot
+        self._wake = wake
+        wait = ticks.diff(wake, now)
         if out is not None and out.sending:  # wake to release DE after the last stop bit
             left = out.tx_left_ms(now)
             wait = left if 0 < left < wait else (1 if left <= 0 else wait)
@@ -168,7 +192,7 @@ class PackLink:
         self.ms_led = False
         self._master_seen = now
         self._master_lost = False
-        self._limits_now = True
+        self._limits_now = adr.address != 0 and not adr.master
 
     def _summary(self, b, now):
         """The next summary frame (LIMITS first when the flags changed)."""
@@ -199,9 +223,7 @@ class PackLink:
             return
         self._beat_now = False
         if self.view is None:
-            from bms.system import SystemView
-
-            self.view = SystemView(b)
+            self.view = packsystem.SystemView(b)
         self.view.aggregate(packs, now)
         self.pack_lost = packs.lost > 0
         self.ms_led = packs.count > 1

@@ -1,7 +1,7 @@
 """Parallel packs, the pure parts: the chain's beacon bytes, the pack link's CAN frames
 (exact bytes), the addressing state machine, the master's table of packs (loss and
 return) and the system's values (protocols/packchain.py, protocols/packlink_can.py,
-bms/addressing.py, bms/system.py), and the RS485 driver's binary frames beside Pylon's.
+bms/addressing.py, packsystem.py), and the RS485 driver's binary frames beside Pylon's.
 
 Expected bytes are written out from the layout tables in the modules' docstrings, never
 computed with the codecs.
@@ -10,12 +10,12 @@ computed with the codecs.
 import unittest
 
 from core_rig import Rig
+from packsystem import LOST_MS, Packs, SystemView
 from support import cpython_only, logged
 
 from bms import events as ev
 from bms import protections as pt
 from bms.addressing import BEACON_MS, LISTEN_MS, Addressing
-from bms.system import LOST_MS, Packs, SystemView
 from drivers.rs485 import Rs485
 from protocols import packchain
 from protocols import packlink_can as pl

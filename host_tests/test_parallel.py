@@ -1,19 +1,19 @@
 """Parallel packs, whole firmware instances: addressing in every power-up order, the M/S
 LED, slaves silent towards the inverter, the system's limits on the master, a pack lost
 and returning, hot add and remove, the master restarting (firmware/packlink.py with
-bms/addressing.py and bms/system.py, on the chain rig: each pack its own App, board,
+bms/addressing.py and packsystem.py, on the chain rig: each pack its own App, board,
 flash and clock reading; only the simulated CAN bus and RS485 wires between them).
 """
 
 import unittest
 
 from chain_rig import Chain
+from packsystem import LOST_MS
 from support import cpython_only, logged
 from test_inverter_link import Tap
 
 from bms import events as ev
 from bms.addressing import BEACON_MS, LISTEN_MS, MAX_PACKS, Addressing
-from bms.system import LOST_MS
 
 SPACING_MS = 700  # between the power-ups of a test's packs
 READY_MS = 10000  # the manual: "wait for 10s", then only the master's M/S LED is lit

@@ -25,7 +25,7 @@ BASE = const(0x1BA00000)
 SERVICE_BASE = const(0x1BB00000)
 FILTER = const(0x1BA00000)  # with MASK: bit 20 (pack link / service) and the low 16 free
 MASK = const(0x1FEF0000)
-_RANGE_MASK = const(0x1FFF0000)
+RANGE_MASK = const(0x1FFF0000)
 
 CELLS = const(0x01)
 MEASURE = const(0x02)
@@ -53,7 +53,7 @@ def can_id(msg, src):
 
 def split(ident):
     """(msg, src) of a pack-link id, or (0, 0) for any other id."""
-    if ident & _RANGE_MASK != BASE:
+    if ident & RANGE_MASK != BASE:
         return 0, 0
     return (ident >> 8) & 0xFF, ident & 0xFF
 

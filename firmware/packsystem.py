@@ -50,6 +50,7 @@ _OFF_CELLS = const(0)
 _OFF_MEASURE = const(8)
 _OFF_LIMITS = const(16)
 _OFF_STATUS = const(24)
+_BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
 
 
 class Packs:
@@ -186,11 +187,11 @@ class SystemView:
         own = self.own
         raw = packs.raw
         n = n_chg = n_dsg = 0
-        cvl = 0x7FFFFFFF
-        ccl_min = dcl_min = 0x7FFFFFFF
+        cvl = _BIG
+        ccl_min = dcl_min = _BIG
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
-        lo = 0x7FFFFFFF
+        lo = _BIG
         hi = -1
         tlo = 0x7FFF
         thi = -0x7FFF
