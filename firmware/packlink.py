@@ -33,7 +33,7 @@ from bms.addressing import Addressing
 from protocols import packchain
 from protocols import packlink_can as pl
 
-LOST_MS = const(3000)
+LOST_MS = packsystem.LOST_MS  # the master, lost on a slave, as a slave is on the master
 _SLOT_MS = const(250)  # one summary frame per slot: the four in a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)

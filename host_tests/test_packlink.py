@@ -385,3 +385,99 @@ class PackLinkDbcTest(unittest.TestCase):
             (st["Protection_Warning_Bits"], round(st["Full_Capacity"] * 10), st["Cycles"]),
             (2, 987, 17),
         )
+
+
+class _Can:
+    def __init__(self):
+        self.sent = []
+        self.free = True
+
+    def send(self, can_id, buf, n, ext=False):
+        if self.free:
+            self.sent.append((can_id, bytes(buf[:n]), ext))
+        return self.free
+
+
+class _Link:
+    def __init__(self):
+        self.can = _Can()
+        self.rs485 = None
+        self.can_ok = True
+
+
+class _Frame:
+    def __init__(self, can_id, data=bytes(8)):
+        self.can_id = can_id
+        self.data = data
+        self.dlc = len(data)
+
+
+class _WireUart(_Uart):
+    def __init__(self, data=b""):
+        super().__init__(data)
+        self.written = []
+
+    def write(self, data):
+        self.written.append(bytes(data))
+        return len(data)
+
+    def txdone(self):
+        return True
+
+
+class PackLinkUnitTest(unittest.TestCase):
+    """The glue on fakes: what the inverter link hands over, Link OUT, a full TX."""
+
+    def setUp(self):
+        from packlink import PackLink
+
+        self.r = Rig(NO_LEAK).settle()
+        self.r.tick()
+        self.log = ev.EventLog()
+        self.link = _Link()
+        self.uart = _WireUart(b"\x00\x13")  # noise coming back up Link OUT
+        self.port = Rs485(self.uart, _Pin())
+        self.pk = PackLink(self.link, self.port, self.log, 0)
+
+    def test_frames_from_link_in(self):
+        pk = self.pk
+        pk.frame_in(hx("C5 01 02 03"), 4, 0xC5, 10)  # the service link's: not ours
+        pk.frame_in(hx("A5 01 02 00 57"), 5, 0xA5, 10)  # a bad check
+        self.assertEqual((pk.beacons_in, pk.bad_frames), (0, 1))
+        pk.frame_in(hx("A5 01 02 00 58"), 5, 0xA5, 20)
+        self.assertEqual((pk.beacons_in, pk.addr.address), (1, 3))
+        pk.pylon_in(30)  # a slave's Link IN is never an inverter's
+        self.assertEqual((pk.addr.address, pk.addr.master), (3, False))
+        self.assertFalse(pk.take(_Frame(0x305), 40))  # not the pack link's
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.CELLS, 2)), 40))  # another slave's
+
+    def test_beacons_noise_and_a_full_tx(self):
+        pk = self.pk
+        b = self.r.bms
+        pk.pylon_in(5)  # an inverter on Link IN: the master at once
+        self.assertTrue(pk.addr.master)
+        self.assertFalse(self.link.muted)
+        pk.poll(b, 5)
+        self.assertEqual(self.uart.written, [hx("A5 01 01 01 58")])
+        self.assertEqual(pk.bad_frames, 0)  # the noise is bytes, not frames: the port's
+        self.assertEqual(self.port.garbage, 2)
+        self.assertEqual(self.link.can.sent, [])  # alone: silent on the pack link
+        # a slave's frame: the master keeps a table, and speaks from now on
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 2)), 6))
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # our own address
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 3), bytes(4)), 6))  # short
+        self.assertEqual(pk.packs.count, 0)
+        self.link.can.free = False
+        pk.poll(b, 7)
+        self.assertEqual(self.link.can.sent, [])
+        self.link.can.free = True
+        pk.poll(b, 8)  # LIMITS first, at once
+        self.assertEqual([i for i, _d, _e in self.link.can.sent], [pl.can_id(pl.LIMITS, 1)])
+
+    def test_the_system_passes_an_inverters_limits_to_the_pack(self):
+        b = self.r.bms
+        view = SystemView(b)
+        calls = []
+        b.limits.set_external = lambda *a: calls.append(a) or True
+        self.assertTrue(view.limits.set_external(1, 2, 3, 4, 5))
+        self.assertEqual(calls, [(1, 2, 3, 4, 5)])

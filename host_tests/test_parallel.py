@@ -14,6 +14,7 @@ from test_inverter_link import Tap
 
 from bms import events as ev
 from bms.addressing import BEACON_MS, LISTEN_MS, MAX_PACKS, Addressing
+from boards.host.world.bus.canbus import frame_bits
 
 SPACING_MS = 700  # between the power-ups of a test's packs
 READY_MS = 10000  # the manual: "wait for 10s", then only the master's M/S LED is lit
@@ -85,14 +86,26 @@ class AddressingTest(unittest.TestCase):
         self.assertTrue(c.app(1).link.muted)
         c.run(2)
         self.assertEqual(c.addresses(), [(1, True)])
+        roles = [(r[1], r[4], r[5]) for r in logged(c.app(1).events, ev.COMM, ev.COMM_ROLE)]
+        self.assertEqual(roles, [(LISTEN_MS, 1, 1)])  # address 1, the master
 
     @cpython_only("a 32-pack system is slow on the MicroPython unix port")
     def test_thirty_two_in_a_shuffled_order(self):
         order = [(k * 13) % 32 + 1 for k in range(32)]  # every pack once, out of order
         self.assertEqual(sorted(order), list(range(1, 33)))
-        c = chain_of(32, order, spacing_ms=50)
+        c = Chain(32, inverter="can")
+        tap = c.sim.bus.attach(Tap())
+        for k in order:
+            c.power(k)
+            c.run(50)
         c.run(5000)
         self.assertEqual(c.addresses(), expected(32))
+        # the bus load with the inverter set and every pack's summaries (goal: < 20 %)
+        start_us = c.t_ms * 1000
+        c.run(2000)
+        bits = sum(frame_bits(i, e, False, d) for i, e, d, t in tap.frames if t >= start_us)
+        self.assertLess(bits * 100 // (500000 * 2), 20)
+        self.assertGreater(bits, 32 * 4 * 2 * 128)  # every pack's four frames, twice
         self.assertEqual(c.ms_leds(), [1] + [0] * 31)
         view = c.link(1).view
         self.assertEqual(
