@@ -16,6 +16,7 @@ with the simulated time instead, so the same code runs in both places.
 
 import micropython
 from micropython import const
+from packlink import PackLink
 
 from bms import dip as dipsw
 from bms import events as ev
@@ -111,6 +112,7 @@ class App:
         self.wdt = board.wdt
         self.store = board.store
         self.link = None
+        self.packlink = None
         self.events = ev.EventLog()
         self.sample = Sample()
         self._spare = Sample()  # what the front end reads into (see _tick)
@@ -150,6 +152,23 @@ class App:
         self._bad_reads = 0
         self.implausible = 0  # front-end readings refused as outside physics
 
+    @property
+    def role(self):
+        """ "master" or "slave" once the chain has decided (a lone pack is its own
+        master), else None: what the trace and the service reads show."""
+        pk = self.packlink
+        if pk is None or not pk.addr.address:
+            return None
+        return "master" if pk.addr.master else "slave"
+
+    @property
+    def address(self):
+        """This pack's address in the chain (1 = the master), None until decided."""
+        pk = self.packlink
+        if pk is None or not pk.addr.address:
+            return None
+        return pk.addr.address
+
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
         self.fets.off()
@@ -177,6 +196,10 @@ class App:
             board.rs485.set_baud(self.baud)
         self.link = InverterLink(board.can, board.rs485, self.protocol)
         self.link.start(now)
+        out = board.rs485_out  # Link OUT: the next pack of a parallel system
+        if out is not None:
+            out.set_baud(self.baud)
+        self.packlink = PackLink(self.link, out, self.events, now)
         self._can_setup(now)
         self.afe_ok = self._afe_setup(now)
         self.tick_ms = self.cfg.tick_ms
@@ -349,7 +372,10 @@ class App:
         if b is None or b.sample is None:
             return 1000  # nothing to report before the first tick
         try:
-            return self.link.poll(b, now)
+            pk = self.packlink
+            w = pk.poll(b, now)
+            c = self.link.poll(pk.report(b), now)
+            return c if c < w else w
         except Exception as exc:  # noqa: BLE001
             self._stage = STAGE_COMMS
             self._fail(now, exc)
@@ -414,6 +440,9 @@ class App:
             self.safe_hold_ms -= self.dt_ms
         inp.hold = self.safe_hold_ms > 0
         inp.comm_age_ms = self.link.age_ms(now)
+        pk = self.packlink
+        inp.pack_lost = pk.pack_lost
+        self.bms.parallel = pk.ms_led
         self._stage = STAGE_CORE
         b = self.bms
         b.step(s, inp, now, self.dt_ms)

@@ -43,6 +43,7 @@ _TEC_WARNING = const(96)
 # the longest tick difference: the age stops here (and stays, see age_ms())
 _AGE_CAP_MS = const(0x1FFFFFFF)
 _NEVER = const(-1)
+_SOI = const(0x7E)  # a Pylon RS485 frame's first byte (drivers.rs485)
 _RX_PER_POLL = const(16)  # a busy bus cannot keep the loop reading
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper scans
@@ -70,18 +71,23 @@ _HEARTBEATS_STD = (PYLON_KEEPALIVE, VICTRON_KEEPALIVE, GROWATT_REQUEST)
 # Growatt's 0x301 `11 22 .. 88` (../shared/spec/protocols.md); Schneider's 0x310 has no
 # documented length, so any is taken
 _HEARTBEAT_DLC = const(8)
-# receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs
+# receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs. RXB0
+# (two deep with its rollover into RXB1) takes the busier pack link and service ranges
+# (protocols/packlink_can.py: one mask passes both), RXB1 the inverter's heartbeats
+PACK_RANGE = const(0x1BA00000)  # packlink_can.FILTER
+PACK_MASK = const(0x1FEF0000)  # packlink_can.MASK
+_PACKS = ((PACK_MASK, True), [(PACK_RANGE, True)])
 _STD_EXACT = (0x7FF, False)
 FILTERS_STD = (
+    _PACKS[0],
+    _PACKS[1],
     _STD_EXACT,
-    [(PYLON_KEEPALIVE, False), (VICTRON_KEEPALIVE, False)],
-    _STD_EXACT,
-    [(GROWATT_REQUEST, False)],
+    [(PYLON_KEEPALIVE, False), (VICTRON_KEEPALIVE, False), (GROWATT_REQUEST, False)],
 )
 _EXT_EXACT = (0x1FFFFFFF, True)
 FILTERS_EXT = (
-    _EXT_EXACT,
-    [(SCHNEIDER_HEARTBEAT, True)],
+    _PACKS[0],
+    _PACKS[1],
     _EXT_EXACT,
     [(SCHNEIDER_HEARTBEAT, True)],
 )
@@ -164,6 +170,12 @@ class InverterLink:
             self.growatt = growatt_can
         self.buf = bytearray(8)
         self.rx = CanFrame()
+        # parallel packs (packlink.py): a slave is muted (it never speaks to the
+        # inverter); the pack link's CAN frames go to peer.take(frame, now), the RS485
+        # frames that are not Pylon's to chain.frame_in(buf, n, kind, now)
+        self.muted = False
+        self.peer = None
+        self.chain = None
         self.ext = protocol == 2
         self.frames = _load(protocol)
         if protocol == 2:
@@ -304,7 +316,13 @@ class InverterLink:
                     left = port.tx_left_ms(now)
                     return left if left > 0 else 1
                 return 1000
-            if server is None:
+            if port.kind != _SOI:
+                if self.chain is not None:
+                    self.chain.frame_in(port.frame, n, port.kind, now)
+                continue
+            if self.muted and self.chain is not None:
+                self.chain.pylon_in(now)  # an inverter on our Link IN: we are the master
+            if server is None or self.muted:
                 continue
             others = server.not_ours
             length = server.handle(port.frame, n, b, now)
@@ -367,7 +385,9 @@ class InverterLink:
             if f.rtr:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             elif f.ext:
-                if f.can_id == SCHNEIDER_HEARTBEAT and self.ext:
+                if self.peer is not None and self.peer.take(f, now):
+                    pass
+                elif f.can_id == SCHNEIDER_HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                     self._spoke(now)
                 else:
@@ -376,7 +396,7 @@ class InverterLink:
                 self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
                 gw = self.growatt
-                if f.can_id == GROWATT_REQUEST and gw is not None:
+                if f.can_id == GROWATT_REQUEST and gw is not None and not self.muted:
                     self._growatt = gw.LAST - gw.FIRST + 1
             else:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
@@ -403,8 +423,9 @@ class InverterLink:
         while k >= 0:
             self._drop_stale(now)
             can_id, codec = self.frames[k]
-            n = codec.encode(can_id, buf, b)
-            if not can.send(can_id, buf, n, self.ext):
+            if self.muted:  # a slave: the schedule runs on, nothing is sent
+                pass
+            elif not can.send(can_id, buf, codec.encode(can_id, buf, b), self.ext):
                 # skipped, not delayed: the next one is fresh
                 self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
             period = self.periods[k]

@@ -53,7 +53,7 @@ class WiringTest(unittest.TestCase):
     def test_bytes_from_a_link_out_reach_the_next_link_in_only(self):
         s = make_sim(packs=3)
         p1, p2, p3 = s.packs
-        p1.board.pins["RS485_DE2"].value(1)
+        p1.board.pins["RS485_2_DE"].value(1)
         p1.link_out_port.write(b"\xa5\x01\x02")
         s.clock.advance(10)
         self.assertEqual(p2.link_port.available(), 3)
@@ -158,9 +158,10 @@ class TraceTest(unittest.TestCase):
         out = text()
         self.assertIn("system: 3 packs", out)
         self.assertEqual(len([ln for ln in out.splitlines() if " charge " in ln]), 3)
-        self.assertIn("no pack reports itself master", out)
+        self.assertIn("system (master: pack 1)", out)  # the chain's first: addressed
         self.assertIn("inverter +30.0 A", out)
-        s.packs[1].app.role = "master"
+        s.packs[0].app.packlink.addr.master = False  # as if the chain said so
+        s.packs[1].app.packlink.addr.master = True
         self.assertIn("system (master: pack 2)", text())
         view = LiveView(s)
         view.update(s)  # the details follow the master

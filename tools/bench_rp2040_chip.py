@@ -324,6 +324,7 @@ class BenchBoard:
         self.can = MCP2515(self.spi, Pin(1, out, value=1), 8000000, FakeInt(self.spi))
         self.uart = FakeUart()
         self.rs485 = Rs485(self.uart, Pin(0, out, value=0))
+        self.rs485_out = None  # Link OUT: no next pack on this bench
 
     def reset_cause(self):
         return 1

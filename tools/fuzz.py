@@ -694,6 +694,10 @@ HEARTBEATS = {  # protocol id: the frames that say the inverter is there (protoc
     1: ((0x305, False), (0x307, False), (0x301, False)),
     2: ((0x310, True),),
 }
+# the pack link's and service link's 29-bit range: one mask, RXB0 (protocols/packlink_can.py)
+PACK_ID = (0x1BA00101, True)
+PACK_RANGE = 0x1BA00000
+PACK_MASK = 0x1FEF0000
 _TX_CTRL = (0x30, 0x40, 0x50)
 _CANINTF = 0x2C
 
@@ -726,7 +730,7 @@ def can_frame(rng, protocol):
         ext = bool(rng.next() & 1)
         can_id = rng.next() & (0x1FFFFFFF if ext else 0x7FF)
     else:
-        can_id, ext = pick(rng, HEARTBEATS[0] + HEARTBEATS[2] + ((0x351, False),))
+        can_id, ext = pick(rng, HEARTBEATS[0] + HEARTBEATS[2] + ((0x351, False), PACK_ID))
         if kind == 1:
             can_id ^= 1 << (rng.next() % (29 if ext else 11))
         elif kind == 2:
@@ -765,20 +769,21 @@ class CanRx(Decoder):
         protocol, frames, dt = inp
         _p, chip, drv, link = self.nodes[protocol]
         beats = HEARTBEATS[protocol]
-        # which reach the driver: the link's filters (exact ids), RXB0 rolling over into
-        # RXB1, RXB1 for the Growatt request (DS20001801 4.2); the rest overflow
-        rx0 = beats[:2]
-        rx1 = beats[2:] if protocol != 2 else beats
+        # which reach the driver: the link's filters, RXB0 for the pack links' 29-bit
+        # range (one mask) rolling over into RXB1, RXB1 for the inverter's heartbeats
+        # (exact ids; DS20001801 4.2); the rest overflow. A bare link (no pack link on
+        # it) counts the pack frames as another node's
         full0 = full1 = False
         delivered = []
         for can_id, ext, rtr, data in frames:
             key = (can_id, ext)
-            if key in rx0:
+            packs = ext and can_id & PACK_MASK == PACK_RANGE
+            if packs:
                 if not full0:
                     full0 = True
                     delivered.insert(0, (can_id, ext, rtr, len(data)))
                     continue
-            if key in rx0 or key in rx1:
+            if packs or key in beats:
                 if not full1:
                     full1 = True
                     delivered.append((can_id, ext, rtr, len(data)))
@@ -787,7 +792,7 @@ class CanRx(Decoder):
         for can_id, ext, rtr, n in delivered:
             # a remote frame asks for data: it is not the heartbeat itself; the 11-bit
             # heartbeats are 8-byte frames (Schneider's 0x310: any length)
-            if not rtr and (ext or n == 8):
+            if not rtr and (ext or n == 8) and (can_id, ext) in beats:
                 valid += 1
                 growatt = growatt or (protocol == 1 and can_id == 0x301)
         heard = link.heard

@@ -201,6 +201,7 @@ class Board:
         self.can = MCP2515(self.spi, Pin(), 8000000, None)
         self.uart = Uart()
         self.rs485 = Rs485(self.uart, Pin(0))
+        self.rs485_out = None  # Link OUT: no next pack on this bench
 
     def reset_cause(self):
         return 1

@@ -2,13 +2,19 @@
 
 Owns the parsing of candump -L lines and the human-readable fields of every frame of
 tools/bms_id0.dbc (decoded through cantools, imported when first needed), written from
-../shared/spec/protocols.md alone (never from firmware/protocols/). tools/monitor.py is
-the command line; tools/victron_check.py reads logs with parse_candump_line.
+../shared/spec/protocols.md alone (never from firmware/protocols/), and of the pack link
+between parallel packs through tools/bms_packlink.dbc (29-bit ids, the sender's address
+in the low byte). tools/monitor.py is the command line; tools/victron_check.py reads
+logs with parse_candump_line.
 """
 
 import os
 
 DBC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bms_id0.dbc")
+PACKLINK_DBC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bms_packlink.dbc")
+PACKLINK_RANGE = 0x1BA00000  # id & PACKLINK_RANGE_MASK; the low byte is the sender
+PACKLINK_RANGE_MASK = 0x1FFF0000
+PACKLINK_MSG_MASK = 0x1FFFFF00
 
 
 class CanFrame:
@@ -38,17 +44,16 @@ class CanFrame:
         return ("CAN", self.extended, self.can_id)
 
 
-_db = None
+_dbs = {}
 
 
-def database():
-    """The pack's DBC, loaded once (strict: overlapping signals would be an error)."""
-    global _db
-    if _db is None:
+def database(path=DBC_PATH):
+    """A DBC, loaded once (strict: overlapping signals would be an error)."""
+    if path not in _dbs:
         import cantools
 
-        _db = cantools.database.load_file(DBC_PATH, strict=True)
-    return _db
+        _dbs[path] = cantools.database.load_file(path, strict=True)
+    return _dbs[path]
 
 
 def parse_candump_line(line):
@@ -281,6 +286,88 @@ CAN_FRAMES = {
     0x379: ("capacity", _fmt_capacity),
 }
 
+
+def _fmt_pack_cells(m, s):
+    return [
+        _num(m, s, "Min_Cell_Voltage", "Vmin"),
+        ("at", "cell %s" % s.get("Min_Cell_Number", "?")),
+        _num(m, s, "Max_Cell_Voltage", "Vmax"),
+        ("at", "cell %s" % s.get("Max_Cell_Number", "?")),
+        _num(m, s, "SOC"),
+    ]
+
+
+def _fmt_pack_measure(m, s):
+    return [
+        _num(m, s, "Pack_Voltage", "U"),
+        _num(m, s, "Pack_Current", "I"),
+        _num(m, s, "Min_Cell_Temperature", "Tmin"),
+        _num(m, s, "Max_Cell_Temperature", "Tmax"),
+    ]
+
+
+def _fmt_pack_limits(m, s):
+    out = [_num(m, s, n, lab) for n, lab in _LIMITS[:3]]
+    out.append(_num(m, s, "SOH"))
+    fets = [
+        w
+        for n, w in (("Charge_FET", "chg"), ("Discharge_FET", "dsg"), ("Precharge_FET", "pre"))
+        if s.get(n)
+    ]
+    out.append(("fets", " ".join(fets) or "open"))
+    flags = [
+        w
+        for n, w in (
+            ("Charge_Enable", "charge"),
+            ("Discharge_Enable", "discharge"),
+            ("Force_Charge", "force-charge"),
+            ("Full_Charge_Request", "full-charge"),
+            ("Master", "master"),
+        )
+        if s.get(n)
+    ]
+    out.append(("flags", " ".join(flags) or "none"))
+    return out
+
+
+def _fmt_pack_status(m, s):
+    bits = int(s.get("Protection_Warning_Bits", 0))
+    return [
+        ("bits", "0x%08X" % bits),
+        _num(m, s, "Full_Capacity", "capacity"),
+        ("cycles", str(s.get("Cycles", "?"))),
+    ]
+
+
+# pack-link message (id bits 8-15) -> (short name, formatter)
+PACKLINK_FRAMES = {
+    0x01: ("cells", _fmt_pack_cells),
+    0x02: ("measure", _fmt_pack_measure),
+    0x03: ("limits", _fmt_pack_limits),
+    0x04: ("status", _fmt_pack_status),
+}
+
+
+def _decode_packlink(frame):
+    """A pack-link frame: named pack<address>-<message>, decoded through its DBC."""
+    msg = (frame.can_id >> 8) & 0xFF
+    src = frame.can_id & 0xFF
+    known = PACKLINK_FRAMES.get(msg)
+    if known is None:
+        frame.name = "pack%d-msg%02X" % (src, msg)
+        frame.fields = [("data", frame.data.hex(" ").upper() or "-")]
+        return frame
+    frame.name = "pack%d-%s" % (src, known[0])
+    message = database(PACKLINK_DBC_PATH).get_message_by_frame_id(frame.can_id & PACKLINK_MSG_MASK)
+    frame.signals = message.decode(
+        frame.data, decode_choices=False, scaling=True, allow_truncated=True
+    )
+    frame.fields = known[1](message, frame.signals)
+    if len(frame.data) != PACK_DLC:
+        frame.problems.append("DLC %d (we send %d)" % (len(frame.data), PACK_DLC))
+    return frame
+
+
 # inverter-side frames the DBC does not carry: named, shown as hex (protocols.md 1-3)
 OTHER_FRAMES = {
     (False, 0x00F): "sma-quick-stop",
@@ -297,6 +384,8 @@ PACK_DLC = 8
 def decode_can_frame(t, can_id, extended, data):
     """A CanFrame from its parts; unknown ids keep their data as hex."""
     frame = CanFrame(t, can_id, extended, bytes(data))
+    if extended and can_id & PACKLINK_RANGE_MASK == PACKLINK_RANGE:
+        return _decode_packlink(frame)
     known = CAN_FRAMES.get(can_id) if not extended else None
     if known is None:
         frame.name = OTHER_FRAMES.get((extended, can_id), "?")

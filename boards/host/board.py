@@ -39,7 +39,7 @@ class HostBoard:
         """flash: the pack's simulated flash filesystem (it outlives the board); can_chip:
         the simulated MCP2515 (on the simulator's CAN bus), or None for a board without
         one; link_port: the RS485 port 1 (Link IN) end of a simulated wire, or None;
-        link_out_port: the RS485 port 2 (Link OUT) end, or None (then `rs485_out` is None)."""
+        link_out_port: the RS485 port 2 (Link OUT) end, to the next pack, or None."""
         self.clock = clock
         self.model = model
         self._reset_cause = reset_cause
@@ -76,18 +76,16 @@ class HostBoard:
             can_chip.attach_int(self.can_int)
             self.spi = machine.SPI(1, baudrate=10000000, devices=[(cs, can_chip)])
             self.can = MCP2515(self.spi, cs, CAN_OSC_HZ, self.can_int)
-        self.rs485 = None
-        if link_port is not None:
-            de = self._pin("RS485_DE", out, value=0)
-            link_port.attach_de(de)
-            uart = machine.UART(1, 9600, port=link_port, timeout=0)
-            self.rs485 = Rs485(uart, de)
-        self.rs485_out = None  # port 2, Link OUT: down the daisy chain to the next pack
-        if link_out_port is not None:
-            de2 = self._pin("RS485_DE2", out, value=0)
-            link_out_port.attach_de(de2)
-            uart2 = machine.UART(2, 9600, port=link_out_port, timeout=0)
-            self.rs485_out = Rs485(uart2, de2)
+        self.rs485 = self._rs485(1, "RS485_DE", link_port)
+        self.rs485_out = self._rs485(2, "RS485_2_DE", link_out_port)
+
+    def _rs485(self, uart_id, de_name, port):
+        """An RS485 port on a wire end (None when nothing is wired there)."""
+        if port is None:
+            return None
+        de = self._pin(de_name, machine.Pin.OUT, value=0)
+        port.attach_de(de)
+        return Rs485(machine.UART(uart_id, 9600, port=port, timeout=0), de)
 
     def set_dip(self, bits):
         for i in range(len(DIP_PINS)):

@@ -108,6 +108,7 @@ class Inputs:
         self.button = False  # RESET held
         self.hold = False  # the app's safe-state hold after an unexpected exception
         self.comm_age_ms = 0  # ms since the inverter last spoke (capped)
+        self.pack_lost = False  # a pack of the parallel system is lost (packlink.py)
         self.afe_safety = 0  # the front end's Safety Status A | B << 8 | C << 16
 
 
@@ -161,6 +162,7 @@ class Bms:
         self._rsd = False
         self._afe_safety = 0
         self.parallel = False  # more than one pack on the link (M/S LED)
+        self.modules = 1  # packs in what the frames report (the system's view has more)
 
     # -- the tick --------------------------------------------------------------------
     def step(self, s, inp, now, dt_ms):
@@ -188,6 +190,7 @@ class Bms:
             self._button(action, now)
         vals = self.vals
         pt.flags(vals, valid, inp.scd, inp.reverse, self.precharge.failed)
+        vals[pt.V_PACK_LOST] = 1 if inp.pack_lost else 0
         before = self.engine.names
         self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
         names = self.engine.names

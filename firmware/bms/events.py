@@ -43,6 +43,8 @@ CONFIG_STATE = const(2)
 COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: driver fault code)
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
 COMM_BUS_OFF = const(2)  # the CAN controller went bus-off (extra: its error count)
+COMM_PACK = const(3)  # a pack on the pack link: value 1 back / 0 lost, extra its address
+COMM_ROLE = const(4)  # this pack's chain address changed: value the address, extra 1 master
 
 NAMES = (
     None,

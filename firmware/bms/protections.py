@@ -99,7 +99,8 @@ V_AFE_BAD = const(15)  # 1 while the front end's readings are invalid
 V_MOS_FAIL_I = const(16)  # current in a direction whose FET is commanded off
 V_PRECHARGE_FAIL = const(17)  # 1 once the pre-charge tries are used up
 V_INVERTER_AGE = const(18)  # ms since the inverter last spoke (capped)
-N_VALS = const(19)
+V_PACK_LOST = const(19)  # 1 while a pack of the parallel system is lost (packlink.py)
+N_VALS = const(20)
 MOS_SLOT = const(5)  # bms.sample's T_MOS (a const of this module, for the viper kernel)
 
 # release groups and lockout groups
@@ -281,6 +282,8 @@ def build(c):
         # the inverter silent (no heartbeat, no poll): cleared as soon as it speaks again
         Row(INVERTER_LOST, V_INVERTER_AGE, OVER, INCL, c.inverter_lost_ms, 0,
             c.inverter_lost_ms - 1, flags=w | F_ANY_SAMPLE),
+        # a pack of the system silent (on the master), or the master (on a slave)
+        Row(PACK_LOST, V_PACK_LOST, OVER, INCL, 1, 0, 0, flags=w | F_ANY_SAMPLE),
     ]
     # fmt: on
     return rows, docp_cont

@@ -7,7 +7,9 @@ to DE, the usual wiring, our receiver is off while DE is high). So `send` record
 the last stop bit is due (10 bits a byte at the baud rate, rounded up to whole ms) and
 `tx_left_ms` tells the main loop how long to sleep before it polls again to release DE.
 Received bytes are assembled into frames that start with SOI (`~`) and end with EOI
-(`\\r`), in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
+(`\\r`), or, for a start byte registered with binary() (the pack chain's 0xA5), into
+binary frames of that fixed length; `kind` says which (SOI, or the start byte, kept in
+frame[0]). All in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
 one longer than the buffer, an empty one (SOI EOI) and bytes outside any frame are dropped
 and counted.
 
@@ -52,6 +54,9 @@ class Rs485:
         de.value(0)
         self.frame = bytearray(FRAME_MAX)  # the characters between SOI and EOI
         self.n = 0
+        self.kind = _SOI  # the last frame's start byte
+        self._lens = None  # binary frame length by start byte (binary())
+        self._need = 0  # the length of the binary frame being read (0: none)
         self._in = False
         self._last = 0
         self._chunk = bytearray(_CHUNK)
@@ -67,6 +72,13 @@ class Rs485:
         self.restarts = 0  # SOI inside a frame: the partial one is dropped
         self.sent = 0
         self.tx_errors = 0  # short writes: the UART took less than the whole reply
+
+    def binary(self, start, length):
+        """Frames starting with byte `start` are binary, `length` bytes long (start
+        included): another protocol sharing the port, picked by its first byte."""
+        if self._lens is None:
+            self._lens = bytearray(256)
+        self._lens[start] = length
 
     def set_baud(self, baud):
         self.baud = baud
@@ -96,6 +108,7 @@ class Rs485:
                     # nothing more: a frame unfinished for gap_ms will not be finished
                     if self._in and ticks.diff(now, self._last) > self.gap_ms:
                         self._in = False
+                        self._need = 0
                         self.timeouts = (self.timeouts + 1) & _COUNT_MASK
                     return 0
                 self._pos = 0
@@ -110,13 +123,30 @@ class Rs485:
                 elif self._skip:
                     self._skip -= 1
                     continue
+                if self._need:  # a binary frame: every byte is data, up to its length
+                    self.frame[self.n] = c
+                    self.n += 1
+                    if self.n >= self._need:
+                        self._in = False
+                        self._need = 0
+                        self.frames = (self.frames + 1) & _COUNT_MASK
+                        return self.n
+                    continue
                 if c == _SOI:
+                    self.kind = _SOI
                     if self._in:
                         self.restarts = (self.restarts + 1) & _COUNT_MASK
                     self._in = True
                     self.n = 0
                 elif not self._in:
-                    if c != _LF:  # a CR LF ending is tolerated, not counted
+                    lens = self._lens
+                    if lens is not None and lens[c]:
+                        self.kind = c
+                        self.frame[0] = c
+                        self.n = 1
+                        self._in = True
+                        self._need = lens[c]
+                    elif c != _LF:  # a CR LF ending is tolerated, not counted
                         self.garbage = (self.garbage + 1) & _COUNT_MASK
                 elif c == _EOI:
                     self._in = False

@@ -52,3 +52,15 @@ def div_round(a: int, b: int) -> int:
     if a >= 0:
         return (a + (b >> 1)) // b
     return 0 - ((0 - a + (b >> 1)) // b)
+
+
+@micropython.viper
+def u32le(buf: ptr8, off: int, v: int):
+    buf[off] = v & 0xFF
+    buf[off + 1] = (v >> 8) & 0xFF
+    buf[off + 2] = (v >> 16) & 0xFF
+    buf[off + 3] = (v >> 24) & 0xFF
+
+
+def u32le_at(buf, off):
+    return buf[off] | buf[off + 1] << 8 | buf[off + 2] << 16 | buf[off + 3] << 24

@@ -84,7 +84,7 @@ def encode(can_id, buf, b):
         u16le(buf, 4, s.cell_tavg_dc)  # 0.1 C
     elif can_id == ALARMS:
         alarm_bytes(buf, b.engine.names, b.reported_ma > 0)
-        buf[4] = 1  # modules
+        buf[4] = b.modules  # packs in the system
         buf[5] = 0x50  # 'P'
         buf[6] = 0x4E  # 'N'
     elif can_id == REQUESTS:

@@ -93,7 +93,7 @@ def encode(can_id, buf, b):
         u16le(buf, 4, b.cfg.capacity_mah // 1000)
         u16le(buf, 6, SW_VERSION)
     elif can_id == MODULES:
-        u16le(buf, 0, 1)  # modules OK
+        u16le(buf, 0, b.modules)  # modules OK
         u16le(buf, 2, 0 if b.allow_chg else 1)  # modules blocking charge
         u16le(buf, 4, 0 if b.relay_dsg else 1)  # blocking discharge (or pre-charging)
         u16le(buf, 6, 0)  # offline

@@ -1,0 +1,229 @@
+"""Parallel packs: the chain addressing on RS485 and the pack link on CAN, for one pack.
+
+- Addressing (bms/addressing.py): the beacons heard on Link IN (port 1, handed over by
+  the inverter link, which reads that port) and those sent out of Link OUT (port 2).
+- The pack link (protocols/packlink_can.py): every addressed slave, and the master once
+  it has heard another pack, sends its four summary frames, one every _SLOT_MS, and its
+  LIMITS frame at once when its FET flags change (checked every _FLAGS_MS), so the
+  master can take a pack that opens out of the limits within a few tens of ms rather
+  than a second. A pack alone sends nothing on the pack link: a single pack's bus
+  carries the inverter set only, as before.
+- On the master, once another pack is heard: the table of packs and the system's values
+  (packsystem.py, made only then, so a single pack holds no table). report(b)
+  gives the inverter link what to encode: the system, or the pack itself while it is
+  alone. The system is computed on the link's beat (_BEAT_MS) and at once when a pack's
+  FETs change, is lost or returns, never per tick.
+- Loss: a pack silent for LOST_MS (3 s) is lost on the master (PACK_LOST, an event with
+  its address, out of the limits at once); on a slave, the master silent that long
+  raises its own PACK_LOST (event with address 1); each pack keeps protecting itself.
+- The M/S LED (ms_led): on the master while at least one other pack is counted.
+Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
+"""
+
+# imported at boot with everything else, not when the first other pack is heard: a
+# module loaded late, into a heap that has filled, makes the interned-name pool grow
+# there, and on an ESP32 that can fail for want of a contiguous block (host_tests/
+# test_heap.py showed it)
+import packsystem
+from micropython import const
+
+from bms import events as ev
+from bms import ticks
+from bms.addressing import Addressing
+from protocols import packchain
+from protocols import packlink_can as pl
+
+LOST_MS = packsystem.LOST_MS  # the master, lost on a slave, as a slave is on the master
+_SLOT_MS = const(250)  # one summary frame per slot: the four in a second
+_FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
+_BEAT_MS = const(1000)
+
+
+class PackLink:
+    def __init__(self, link, port_out, events, now):
+        """link: the InverterLink (its CAN controller and RS485 port 1 reader); port_out:
+        drivers.rs485.Rs485 on Link OUT, or None; events: the event log."""
+        self.link = link
+        self.can = link.can
+        self.out = port_out
+        self.events = events
+        self.addr = Addressing(now)
+        if port_out is not None:
+            port_out.binary(packchain.START, packchain.LENGTH)
+        if link.rs485 is not None:
+            link.rs485.binary(packchain.START, packchain.LENGTH)
+        link.chain = self
+        link.peer = self
+        link.muted = True  # until this pack knows it is the master
+        self.beacon = bytearray(packchain.LENGTH)
+        self.buf = bytearray(8)
+        self.packs = None  # packsystem.Packs, on a master that has heard another pack
+        self.view = None  # packsystem.SystemView, with it
+        self.pack_lost = False
+        self.ms_led = False
+        self._msg = pl.CELLS  # the next summary frame
+        self._next_slot = now
+        self._next_flags = now
+        self._next_beat = now
+        self._wake = now  # poll()'s fast path holds until then
+        self._flags = -1  # the FET flags last sent
+        self._limits_now = False  # LIMITS goes out at the next chance
+        self._changes = 0
+        self._master_seen = now  # a slave: when the master was last heard
+        self._master_lost = False
+        # counters
+        self.beacons_in = 0
+        self.bad_frames = 0  # chain frames that failed their check
+        self.peer_frames = 0
+
+    # -- what the inverter link hands over ----------------------------------------------
+    def frame_in(self, buf, n, kind, now):
+        """A frame on Link IN that is not a Pylon one."""
+        if kind != packchain.START:
+            return  # another protocol's (the service link's 0xC5)
+        a = packchain.beacon_address(buf, n)
+        if a:
+            self.beacons_in = (self.beacons_in + 1) & 0x3FFFFFFF
+            self.addr.heard(a, now)
+        else:
+            self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
+
+    def pylon_in(self, now):
+        """A Pylon frame on Link IN while muted: an inverter there, we are the master."""
+        self.addr.inverter()
+        if self.addr.changes != self._changes:
+            self._role_changed(now)
+
+    def take(self, f, now):
+        """A 29-bit CAN frame; True when it is a pack-link frame (consumed)."""
+        ident = f.can_id
+        if ident & pl.RANGE_MASK != pl.BASE:
+            return False
+        msg = (ident >> 8) & 0xFF  # (no tuple from pl.split: this runs per frame)
+        src = ident & 0xFF
+        self.peer_frames = (self.peer_frames + 1) & 0x3FFFFFFF
+        adr = self.addr
+        if not adr.master:
+            if src == 1 and adr.address > 1:
+                self._master_seen = now
+            return True
+        if src == adr.address or f.dlc != 8:
+            return True  # our own address from another pack: a chain being re-addressed
+        if self.packs is None:
+            self.packs = packsystem.Packs(self.events)
+            self._limits_now = True  # our own summary from now on (the slaves' master)
+        if self.packs.take(src, msg, f.data, now):
+            self._beat_now = True
+        return True
+
+    _beat_now = False
+
+    # -- the loop's part -------------------------------------------------------------------
+    def report(self, b):
+        """What the inverter link encodes: the system on a master with others, else b."""
+        v = self.view
+        if v is not None and (self.packs.count > 1 or self.packs.lost):
+            return v
+        return b
+
+    def poll(self, b, now):
+        """Beacons, summaries, loss and the system; returns ms until something is due.
+        Called as often as the loop turns: between wakes (at most _FLAGS_MS apart) it
+        returns at once unless a beacon, a LIMITS frame or the system is due now, or a
+        byte waits on Link OUT."""
+        out = self.out
+        adr = self.addr
+        if (
+            ticks.diff(now, self._wake) < 0
+            and not (self._limits_now or self._beat_now or adr.send_now)
+            and (out is None or out.quiet())
+        ):
+            return ticks.diff(self._wake, now)
+        send = adr.step(now)
+        if adr.changes != self._changes:
+            self._role_changed(now)
+        if out is not None:
+            if out.sending:
+                out.service()
+            while out.poll(now):  # nothing comes back up the chain: noise, counted
+                self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
+            if send and not out.sending:
+                packchain.encode_beacon(self.beacon, adr.address, adr.master)
+                out.send(self.beacon, now)
+        flags_due = ticks.diff(now, self._next_flags) >= 0
+        if flags_due:
+            self._next_flags = ticks.add(now, _FLAGS_MS)
+        speaks = adr.address and (self.packs is not None or not adr.master)
+        if speaks:
+            if flags_due and pl.flags(b, adr.master) != self._flags:
+                self._limits_now = True
+            if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
+                self._summary(b, now)
+        if adr.address:
+            if adr.master:
+                if self.packs is not None:
+                    self._system(b, now)
+            else:
+                lost = ticks.diff(now, self._master_seen) >= LOST_MS
+                if lost != self._master_lost:
+                    self._master_lost = lost
+                    self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
+                self.pack_lost = lost
+        wake = self._next_flags
+        if speaks and ticks.diff(self._next_slot, wake) < 0:
+            wake = self._next_slot
+        self._wake = wake
+        wait = ticks.diff(wake, now)
+        if out is not None and out.sending:  # wake to release DE after the last stop bit
+            left = out.tx_left_ms(now)
+            wait = left if 0 < left < wait else (1 if left <= 0 else wait)
+        return wait if wait > 0 else 1
+
+    def _role_changed(self, now):
+        adr = self.addr
+        self._changes = adr.changes
+        self.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
+        self.link.muted = not adr.master
+        if self.packs is not None:
+            self.packs.forget()
+        self.view = None
+        self.packs = None
+        self.pack_lost = False
+        self.ms_led = False
+        self._master_seen = now
+        self._master_lost = False
+        self._limits_now = adr.address != 0 and not adr.master
+
+    def _summary(self, b, now):
+        """The next summary frame (LIMITS first when the flags changed)."""
+        adr = self.addr
+        msg = pl.LIMITS if self._limits_now else self._msg
+        buf = self.buf
+        pl.encode(msg, buf, b, adr.master)
+        if self.packs is not None:  # the master's own line in its table
+            if self.packs.take(adr.address, msg, buf, now):
+                self._beat_now = True
+        if self.link.can_ok and not self.can.send(pl.can_id(msg, adr.address), buf, 8, True):
+            return  # no free TX buffer: tried again at the next poll
+        if msg == pl.LIMITS:
+            self._flags = buf[7]
+            self._limits_now = False
+        if msg == self._msg:
+            self._msg = msg + 1 if msg < pl.N_MSGS else pl.CELLS
+            self._next_slot = ticks.add(now, _SLOT_MS)
+
+    def _system(self, b, now):
+        packs = self.packs
+        if packs.check(now):  # (fast unless a loss is due)
+            self._beat_now = True
+        beat = ticks.diff(now, self._next_beat) >= 0
+        if beat:
+            self._next_beat = ticks.add(now, _BEAT_MS)
+        if not (beat or self._beat_now):
+            return
+        self._beat_now = False
+        if self.view is None:
+            self.view = packsystem.SystemView(b)
+        self.view.aggregate(packs, now)
+        self.pack_lost = packs.lost > 0
+        self.ms_led = packs.count > 1

@@ -1,0 +1,287 @@
+"""The system of parallel packs, on the master: every pack's summary in, the system's
+values for the inverter out.
+
+Packs is the table of the summaries heard on the pack link (protocols/packlink_can.py,
+the master's own included), by chain address, as raw frames: take() copies 8 bytes and
+nothing else, so the receive path stays cheap; a pack counts once all four of its
+frames have come. check() finds the packs silent for LOST_MS (PACK_LOST, an event
+naming the pack; cleared and logged again when it returns).
+
+SystemView looks to the protocol encoders like the core (bms.core.Bms: sample, soc,
+limits, engine, cfg, reported_ma...), with the system's values, filled by aggregate()
+on the link's beat and whenever a pack's FETs change or a pack is lost, never per tick:
+- CVL: the lowest of the packs';
+- CCL: (packs whose charge FET is on) x (the lowest CCL among them), DCL likewise with
+  the discharge FETs. This is how the limits prevent cascades: packs in parallel share
+  the inverter's current, so each must be able to take the system's current divided by
+  the packs that take it; a pack that opens (COVP, CUVP, DOCP, a sensor failure) adds
+  0 at once and the others' share is still within the weakest one's limit, and a pack
+  tapering near full brings the whole system's current down instead of being pushed
+  into COVP by its neighbours' share;
+- SOC weighted by each pack's full capacity; SOH the mean; cycles the highest;
+- protections and warnings OR-ed (plus PACK_LOST while a pack is lost);
+- cell min/max over the system, with the pack they are in (min_pack, max_pack);
+- pack voltage the mean, current the sum, temperatures min/max; force and full charge
+  requested if any pack asks; `modules` the packs counted.
+"""
+
+from array import array
+
+from micropython import const
+
+from bms import events as ev
+from bms import ticks
+from bms.config import KEYS, Config
+from bms.protections import PACK_LOST
+from bms.sample import Sample
+from protocols import packlink_can as pl
+from protocols.fields import s16le, u16le_at, u32le_at
+
+LOST_MS = const(3000)
+_SLOTS = const(33)  # addresses 1..32 (0 unused)
+_FRAME = const(8)
+_ROW = const(32)  # four frames a pack
+_ALL = const(0x0F)
+_UNKNOWN = const(0)
+_PRESENT = const(1)
+_LOST = const(2)
+_PACK_LOST_BIT = 1 << PACK_LOST
+_OFF_CELLS = const(0)
+_OFF_MEASURE = const(8)
+_OFF_LIMITS = const(16)
+_OFF_STATUS = const(24)
+_BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
+
+
+class Packs:
+    def __init__(self, events):
+        self.events = events
+        self.raw = bytearray(_SLOTS * _ROW)
+        self.seen = array("i", bytes(4 * _SLOTS))
+        self.got = bytearray(_SLOTS)  # bit (msg - 1) of each frame heard since known
+        self.state = bytearray(_SLOTS)
+        self.lost = 0  # packs lost now
+        self.count = 0  # packs present now
+        self._due = 0  # the earliest a present pack can be lost (check()'s fast path)
+
+    def take(self, src, msg, data, now):
+        """A summary frame; returns True when the pack's FET flags changed or the pack
+        came (back): the system is then computed again at once."""
+        if not (1 <= src <= pl.MAX_ADDRESS and 1 <= msg <= pl.N_MSGS):
+            return False
+        raw = self.raw
+        off = src * _ROW + (msg - 1) * _FRAME
+        changed = msg == pl.LIMITS and raw[off + 7] != data[7]
+        for k in range(_FRAME):
+            raw[off + k] = data[k]
+        self.seen[src] = now
+        self.got[src] |= 1 << (msg - 1)
+        st = self.state[src]
+        if st != _PRESENT and self.got[src] == _ALL:
+            self.state[src] = _PRESENT
+            self.count += 1
+            if st == _LOST:
+                self.lost -= 1
+                self.events.log(now, ev.COMM, ev.COMM_PACK, 1, src)
+            return True
+        return changed and st == _PRESENT
+
+    def check(self, now):
+        """Mark the packs silent for LOST_MS lost; returns whether any was. Cheap to
+        call often: the table is walked only once the earliest loss is due."""
+        if ticks.diff(now, self._due) < 0:
+            return False
+        out = False
+        wait = LOST_MS
+        for a in range(1, _SLOTS):
+            if self.state[a] != _PRESENT:
+                continue
+            age = ticks.diff(now, self.seen[a])
+            if age >= LOST_MS:
+                self.state[a] = _LOST
+                self.got[a] = 0
+                self.count -= 1
+                self.lost += 1
+                self.events.log(now, ev.COMM, ev.COMM_PACK, 0, a)
+                out = True
+            elif LOST_MS - age < wait:
+                wait = LOST_MS - age
+        self._due = ticks.add(now, wait)
+        return out
+
+    def forget(self):
+        """Every pack unknown (this pack's role changed)."""
+        for a in range(_SLOTS):
+            self.state[a] = _UNKNOWN
+            self.got[a] = 0
+        self.lost = 0
+        self.count = 0
+
+    def present(self, a):
+        return self.state[a] == _PRESENT
+
+    def lost_list(self):
+        return [a for a in range(1, _SLOTS) if self.state[a] == _LOST]
+
+
+class _Soc:
+    def __init__(self):
+        self.shown_cpct = 0
+        self.cycles = 0
+        self.full_mas = 1
+        self.q_mas = 0
+        self.soh = 100
+
+    def soh_pct(self):
+        return self.soh
+
+
+class _Limits:
+    def __init__(self, own):
+        self.own = own
+        self.cvl_mv = own.cvl_mv
+        self.ccl_ma = 0
+        self.dcl_ma = 0
+        self.dvl_mv = own.dvl_mv
+        self.charge_enable = False
+        self.discharge_enable = False
+        self.force_charge = False
+        self.full_request = False
+
+    def set_external(self, *args):
+        # an inverter's own limits (Pylon 0x94) apply to the master's pack, as in one
+        return self.own.set_external(*args)
+
+
+class _Engine:
+    def __init__(self):
+        self.names = 0
+        self.locked = 0
+
+
+class SystemView:
+    """The system, shaped as the core for the protocol encoders (see the docstring)."""
+
+    def __init__(self, own):
+        self.own = own
+        self.sample = Sample()
+        self.soc = _Soc()
+        self.limits = _Limits(own.limits)
+        self.engine = _Engine()
+        cfg = Config()
+        for key in KEYS:
+            setattr(cfg, key, getattr(own.cfg, key))
+        self.cfg = cfg
+        self.rated_mah = own.cfg.capacity_mah
+        self.modules = 1
+        self.min_pack = 1
+        self.max_pack = 1
+        self.reported_ma = 0
+        self.chg = self.dsg = self.pre = False
+        self.allow_chg = self.relay_dsg = False
+        self.mode = own.mode
+        self.started = False
+
+    def aggregate(self, packs, now):
+        """The system's values from the packs present (the master's own among them)."""
+        own = self.own
+        raw = packs.raw
+        n = n_chg = n_dsg = 0
+        cvl = _BIG
+        ccl_min = dcl_min = _BIG
+        cap = soc_w = soh = cycles = names = 0
+        mv_sum = i_sum = t_mid = 0
+        lo = _BIG
+        hi = -1
+        tlo = 0x7FFF
+        thi = -0x7FFF
+        force = full = False
+        s = self.sample
+        for a in range(1, _SLOTS):
+            if not packs.present(a):
+                continue
+            o = a * _ROW
+            n += 1
+            f = raw[o + _OFF_LIMITS + 7]
+            v = u16le_at(raw, o + _OFF_LIMITS)
+            if v < cvl:
+                cvl = v
+            if f & pl.F_CHG_FET:
+                n_chg += 1
+                v = u16le_at(raw, o + _OFF_LIMITS + 2)
+                if v < ccl_min:
+                    ccl_min = v
+            if f & pl.F_DSG_FET:
+                n_dsg += 1
+                v = u16le_at(raw, o + _OFF_LIMITS + 4)
+                if v < dcl_min:
+                    dcl_min = v
+            force = force or f & pl.F_FORCE
+            full = full or f & pl.F_FULL
+            soh += raw[o + _OFF_LIMITS + 6]
+            c = u16le_at(raw, o + _OFF_STATUS + 4)
+            cap += c
+            soc_w += c * u16le_at(raw, o + _OFF_CELLS + 6)
+            v = u16le_at(raw, o + _OFF_STATUS + 6)
+            if v > cycles:
+                cycles = v
+            names |= u32le_at(raw, o + _OFF_STATUS)
+            v = u16le_at(raw, o + _OFF_CELLS)
+            if v < lo:
+                lo = v
+                s.min_cell = raw[o + _OFF_CELLS + 4] - 1
+                self.min_pack = a
+            v = u16le_at(raw, o + _OFF_CELLS + 2)
+            if v > hi:
+                hi = v
+                s.max_cell = raw[o + _OFF_CELLS + 5] - 1
+                self.max_pack = a
+            mv_sum += u16le_at(raw, o + _OFF_MEASURE)
+            i_sum += s16le(raw, o + _OFF_MEASURE + 2)
+            v = s16le(raw, o + _OFF_MEASURE + 4)
+            w = s16le(raw, o + _OFF_MEASURE + 6)
+            tlo = v if v < tlo else tlo
+            thi = w if w > thi else thi
+            t_mid += (v + w) // 2
+        self.modules = n
+        lim = self.limits
+        lim.dvl_mv = own.limits.dvl_mv
+        if n == 0:  # nothing counted yet (not even our own frames): the pack alone
+            lim.cvl_mv = own.limits.cvl_mv
+            lim.ccl_ma = lim.dcl_ma = 0
+            lim.charge_enable = lim.discharge_enable = False
+            lim.force_charge = lim.full_request = False
+            return
+        lim.cvl_mv = cvl
+        lim.ccl_ma = n_chg * ccl_min * 100 if n_chg else 0
+        lim.dcl_ma = n_dsg * dcl_min * 100 if n_dsg else 0
+        lim.charge_enable = lim.ccl_ma > 0
+        lim.discharge_enable = lim.dcl_ma > 0
+        lim.force_charge = bool(force) and lim.charge_enable
+        lim.full_request = bool(full) and lim.charge_enable
+        soc = self.soc
+        soc.shown_cpct = soc_w // cap if cap else own.soc.shown_cpct
+        soc.soh = soh // n
+        soc.cycles = cycles
+        soc.full_mas = own.soc.full_mas
+        soc.q_mas = (soc.full_mas // 10000) * soc.shown_cpct
+        self.engine.names = names | (_PACK_LOST_BIT if packs.lost else 0) | own.engine.names
+        self.engine.locked = own.engine.locked
+        self.cfg.capacity_mah = self.rated_mah * n
+        s.min_mv = lo
+        s.max_mv = hi
+        s.stack_mv = mv_sum // n
+        s.cell_tmin_dc = tlo
+        s.cell_tmax_dc = thi
+        s.cell_tavg_dc = t_mid // n
+        own_s = own.sample
+        s.cells_mv = own_s.cells_mv
+        s.temps_dc = own_s.temps_dc
+        s.valid = own_s.valid
+        self.reported_ma = i_sum * 100
+        self.chg = n_chg > 0
+        self.dsg = n_dsg > 0
+        self.allow_chg = lim.charge_enable
+        self.relay_dsg = lim.discharge_enable
+        self.mode = own.mode
+        self.started = own.started

@@ -1,0 +1,113 @@
+"""The pack link on the shared CAN bus: each pack's summary, for the master's system.
+
+Our own protocol (no public one exists for it). 29-bit identifiers in a private range
+that no inverter set uses (protocols.md: Pylon, SMA/Victron and Growatt use 11-bit ids,
+Schneider's 29-bit set is 0x310-0x333):
+    id = BASE | msg << 8 | src        (src: the sender's chain address 1..32, 0 = none yet)
+The service link (another module) uses SERVICE_BASE; one acceptance mask (FILTER, MASK)
+passes both ranges. Little endian, every frame 8 bytes. tools/bms_packlink.dbc decodes
+them. A pack sends its four frames once a second (and LIMITS at once when its FETs
+change: see packlink.py):
+
+| msg | bytes |
+|---|---|
+| CELLS 0x01 | u16 min cell mV, u16 max cell mV, u8 min cell 1-16, u8 max, u16 SOC 0.01 % |
+| MEASURE 0x02 | u16 pack mV, s16 current 0.1 A (+ charging), s16 min cell temp 0.1 C, s16 max |
+| LIMITS 0x03 | u16 CVL mV, u16 CCL 0.1 A, u16 DCL 0.1 A, u8 SOH %, u8 flags (F_*) |
+| STATUS 0x04 | u32 protection/warning bits (bms.protections), u16 capacity 0.1 Ah, u16 cycles |
+"""
+
+from micropython import const
+
+from protocols.fields import clear, div_round, u16le, u32le
+
+BASE = const(0x1BA00000)
+SERVICE_BASE = const(0x1BB00000)
+FILTER = const(0x1BA00000)  # with MASK: bit 20 (pack link / service) and the low 16 free
+MASK = const(0x1FEF0000)
+RANGE_MASK = const(0x1FFF0000)
+
+CELLS = const(0x01)
+MEASURE = const(0x02)
+LIMITS = const(0x03)
+STATUS = const(0x04)
+N_MSGS = const(4)
+MAX_ADDRESS = const(32)
+
+# LIMITS byte 7
+F_CHG_FET = const(0x01)  # the charge FET is on: the pack takes charge current now
+F_DSG_FET = const(0x02)  # the discharge path is there (on, pre-charge done)
+F_PRE_FET = const(0x04)
+F_CHG_OK = const(0x08)  # the pack asks for charge (charge enable)
+F_DSG_OK = const(0x10)
+F_FORCE = const(0x20)  # force charge request
+F_FULL = const(0x40)  # full charge request
+F_MASTER = const(0x80)
+
+_MAS_PER_DAH = const(360000)  # 0.1 Ah in mAs
+
+
+def can_id(msg, src):
+    return BASE | msg << 8 | src
+
+
+def split(ident):
+    """(msg, src) of a pack-link id, or (0, 0) for any other id."""
+    if ident & RANGE_MASK != BASE:
+        return 0, 0
+    return (ident >> 8) & 0xFF, ident & 0xFF
+
+
+def flags(b, master):
+    f = 0
+    if b.chg:
+        f = F_CHG_FET
+    if b.dsg and not b.pre:
+        f |= F_DSG_FET
+    if b.pre:
+        f |= F_PRE_FET
+    lim = b.limits
+    if lim.charge_enable:
+        f |= F_CHG_OK
+    if lim.discharge_enable:
+        f |= F_DSG_OK
+    if lim.force_charge:
+        f |= F_FORCE
+    if lim.full_request:
+        f |= F_FULL
+    if master:
+        f |= F_MASTER
+    return f
+
+
+def encode(msg, buf, b, master):
+    """Fill buf (8 bytes) with message msg from the core b (stepped at least once);
+    returns its length (0: no such message)."""
+    clear(buf)
+    s = b.sample
+    if msg == CELLS:
+        u16le(buf, 0, s.min_mv)
+        u16le(buf, 2, s.max_mv)
+        buf[4] = s.min_cell + 1
+        buf[5] = s.max_cell + 1
+        u16le(buf, 6, b.soc.shown_cpct)
+    elif msg == MEASURE:
+        u16le(buf, 0, s.stack_mv)
+        u16le(buf, 2, div_round(b.reported_ma, 100))
+        u16le(buf, 4, s.cell_tmin_dc)
+        u16le(buf, 6, s.cell_tmax_dc)
+    elif msg == LIMITS:
+        lim = b.limits
+        u16le(buf, 0, lim.cvl_mv)
+        u16le(buf, 2, lim.ccl_ma // 100)
+        u16le(buf, 4, lim.dcl_ma // 100)
+        buf[6] = b.soc.soh_pct()
+        buf[7] = flags(b, master)
+    elif msg == STATUS:
+        soc = b.soc
+        u32le(buf, 0, b.engine.names)
+        u16le(buf, 4, soc.full_mas // _MAS_PER_DAH)
+        u16le(buf, 6, soc.cycles & 0xFFFF)
+    else:
+        return 0
+    return 8

@@ -1,0 +1,483 @@
+"""Parallel packs, the pure parts: the chain's beacon bytes, the pack link's CAN frames
+(exact bytes), the addressing state machine, the master's table of packs (loss and
+return) and the system's values (protocols/packchain.py, protocols/packlink_can.py,
+bms/addressing.py, packsystem.py), and the RS485 driver's binary frames beside Pylon's.
+
+Expected bytes are written out from the layout tables in the modules' docstrings, never
+computed with the codecs.
+"""
+
+import unittest
+
+from core_rig import Rig
+from packsystem import LOST_MS, Packs, SystemView
+from support import cpython_only, logged
+
+from bms import events as ev
+from bms import protections as pt
+from bms.addressing import BEACON_MS, LISTEN_MS, Addressing
+from drivers.rs485 import Rs485
+from protocols import packchain
+from protocols import packlink_can as pl
+
+NO_LEAK = {"soc_self_discharge_ma": 0, "warn_delay_ms": 0}
+
+
+def hx(text):
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+class BeaconBytesTest(unittest.TestCase):
+    def test_beacon_bytes(self):
+        buf = bytearray(5)
+        self.assertEqual(packchain.encode_beacon(buf, 1, True), 5)
+        # A5 01 01 01, check = -(0xA5 + 1 + 1 + 1) & 0xFF = 0x58
+        self.assertEqual(bytes(buf), hx("A5 01 01 01 58"))
+        packchain.encode_beacon(buf, 32, False)
+        self.assertEqual(bytes(buf), hx("A5 01 20 00 3A"))
+
+    def test_beacon_decoding_both_sides(self):
+        good = hx("A5 01 20 00 3A")
+        self.assertEqual(packchain.beacon_address(good, 5), 32)
+        self.assertEqual(packchain.beacon_address(good, 4), 0)  # short
+        self.assertEqual(packchain.beacon_address(hx("A5 01 20 00 3B"), 5), 0)  # check
+        self.assertEqual(packchain.beacon_address(hx("A5 02 20 00 39"), 5), 0)  # msg
+        self.assertEqual(packchain.beacon_address(hx("A5 01 21 00 39"), 5), 0)  # 33
+        self.assertEqual(packchain.beacon_address(hx("A5 01 00 00 5A"), 5), 0)  # 0
+        self.assertEqual(packchain.beacon_address(hx("A5 01 01 00 59"), 5), 1)
+
+
+class PackLinkFramesTest(unittest.TestCase):
+    @staticmethod
+    def rig(_self=None):
+        r = Rig(NO_LEAK).settle()
+        cells = [3300] * 16
+        cells[4] = 3250  # cell 5 lowest
+        cells[11] = 3400  # cell 12 highest
+        r.cells(cells)
+        r.temps(250)
+        r.temps(231, 1)  # a cell sensor at 23.1 C
+        r.temps(262, 3)
+        r.current(-12340)
+        r.tick()
+        b = r.bms
+        b.soc.shown_cpct = 5123
+        b.soc.cycles = 17
+        b.soc.full_mas = 360000 * 987  # 98.7 Ah
+        return r
+
+    def frame(self, msg, b, master=False):
+        buf = bytearray(b"\xee" * 8)
+        self.assertEqual(pl.encode(msg, buf, b, master), 8)
+        return bytes(buf)
+
+    def test_ids(self):
+        self.assertEqual(pl.can_id(pl.CELLS, 1), 0x1BA00101)
+        self.assertEqual(pl.can_id(pl.STATUS, 32), 0x1BA00420)
+        self.assertEqual(pl.split(0x1BA00320), (3, 32))
+        self.assertEqual(pl.split(0x1BB00102), (0, 0))  # the service range
+        self.assertEqual(pl.split(0x351), (0, 0))
+        self.assertEqual(pl.split(0x1CA00101), (0, 0))
+        # the one acceptance mask passes both private ranges, and no inverter id
+        for ident in (0x1BA00101, 0x1BA0FF20, 0x1BB00102, 0x1BB0FFFF):
+            self.assertEqual(ident & pl.MASK, pl.FILTER & pl.MASK, hex(ident))
+        for ident in (0x310, 0x333, 0x351, 0x1BC00000, 0x1BA10000, 0x0BA00000):
+            self.assertNotEqual(ident & pl.MASK, pl.FILTER & pl.MASK, hex(ident))
+
+    def test_exact_bytes(self):
+        r = self.rig()
+        b = r.bms
+        s = b.sample
+        # CELLS: 3250 mV = 0x0CB2, 3400 = 0x0D48, cells 5 and 12, SOC 51.23 % = 0x1403
+        self.assertEqual(self.frame(pl.CELLS, b), hx("B2 0C 48 0D 05 0C 03 14"))
+        # MEASURE: the stack, -12.34 A -> -123 (0.1 A), cell temps 23.1 / 26.2 C
+        stack = s.stack_mv
+        expect = bytes((stack & 0xFF, stack >> 8)) + hx("85 FF E7 00 06 01")
+        self.assertEqual(self.frame(pl.MEASURE, b), expect)
+        lim = b.limits
+        lim.cvl_mv = 56000
+        lim.ccl_ma = 50000
+        lim.dcl_ma = 100000
+        # LIMITS: 56000 mV = 0xDAC0, 500 and 1000 (0.1 A), SOH 98 %, flags
+        flags = 0
+        if b.chg:
+            flags |= 0x01
+        if b.dsg and not b.pre:
+            flags |= 0x02
+        if lim.charge_enable:
+            flags |= 0x08
+        if lim.discharge_enable:
+            flags |= 0x10
+        self.assertEqual(flags, 0x1B)  # both FETs on, both directions asked for
+        self.assertEqual(self.frame(pl.LIMITS, b), hx("C0 DA F4 01 E8 03 62 1B"))
+        self.assertEqual(self.frame(pl.LIMITS, b, True), hx("C0 DA F4 01 E8 03 62 9B"))
+        lim.force_charge = True
+        lim.full_request = True
+        self.assertEqual(self.frame(pl.LIMITS, b)[7], 0x7B)
+        # STATUS: the names (none), 98.7 Ah = 987 (0.1 Ah), 17 cycles
+        self.assertEqual(self.frame(pl.STATUS, b), hx("00 00 00 00 DB 03 11 00"))
+        b.engine.names = 1 << pt.COVP | 1 << pt.PACK_LOST
+        self.assertEqual(self.frame(pl.STATUS, b)[:4], hx("02 00 00 01"))
+        buf = bytearray(8)
+        self.assertEqual(pl.encode(5, buf, b, False), 0)
+
+
+class AddressingTest(unittest.TestCase):
+    def test_alone_becomes_master_after_listening(self):
+        a = Addressing(1000)
+        self.assertFalse(a.step(1000 + LISTEN_MS - 1))
+        self.assertEqual((a.address, a.master), (0, False))
+        self.assertTrue(a.step(1000 + LISTEN_MS))  # the first beacon at once
+        self.assertEqual((a.address, a.master), (1, True))
+        t = 1000 + LISTEN_MS
+        self.assertFalse(a.step(t + BEACON_MS - 1))
+        self.assertTrue(a.step(t + BEACON_MS))
+
+    def test_a_beacon_makes_a_slave_and_steps_a_master_down(self):
+        a = Addressing(0)
+        a.heard(1, 100)
+        self.assertEqual((a.address, a.master), (2, False))
+        self.assertTrue(a.step(100))
+        self.assertTrue(a.step(10000))  # silence upstream: still a slave, beaconing on
+        self.assertEqual((a.address, a.master), (2, False))
+        b = Addressing(0)
+        b.step(LISTEN_MS)
+        self.assertTrue(b.master)
+        b.heard(4, LISTEN_MS + 50)  # packs upstream came up after us
+        self.assertEqual((b.address, b.master, b.changes), (5, False, 2))
+        b.heard(32, LISTEN_MS + 60)  # a 33rd pack gets no address
+        self.assertEqual(b.address, 0)
+        self.assertFalse(b.step(LISTEN_MS + 100000))
+
+    def test_an_inverter_on_link_in(self):
+        a = Addressing(0)
+        a.inverter()
+        self.assertEqual((a.address, a.master), (1, True))
+        b = Addressing(0)
+        b.heard(1, 10)
+        b.inverter()  # a slave's Link IN is a pack's: never an inverter
+        self.assertEqual((b.address, b.master), (2, False))
+
+
+def frames(
+    cells=(3300, 3300, 1, 1, 5000), measure=(52800, 0, 250, 250), limits=None, status=(0, 1000, 0)
+):
+    """The four raw frames of one pack, written out from the layout table."""
+    cvl, ccl, dcl, soh, flags = limits or (56000, 500, 1000, 100, 0x1B)
+
+    def le(v, n=2):
+        v &= (1 << (8 * n)) - 1
+        return bytes((v >> (8 * k)) & 0xFF for k in range(n))
+
+    lo, hi, lo_i, hi_i, soc = cells
+    out = {pl.CELLS: le(lo) + le(hi) + bytes((lo_i, hi_i)) + le(soc)}
+    mv, da, tlo, thi = measure
+    out[pl.MEASURE] = le(mv) + le(da) + le(tlo) + le(thi)
+    out[pl.LIMITS] = le(cvl) + le(ccl) + le(dcl) + bytes((soh, flags))
+    names, cap, cycles = status
+    out[pl.STATUS] = le(names, 4) + le(cap) + le(cycles)
+    return out
+
+
+class SystemTest(unittest.TestCase):
+    def setUp(self):
+        self.r = Rig(NO_LEAK).settle()
+        self.log = ev.EventLog()
+        self.packs = Packs(self.log)
+        self.view = SystemView(self.r.bms)
+
+    def give(self, src, now=1000, **kw):
+        changed = False
+        for msg, data in sorted(frames(**kw).items()):
+            changed = self.packs.take(src, msg, data, now) or changed
+        return changed
+
+    def limits(self):
+        self.view.aggregate(self.packs, 0)
+        lim = self.view.limits
+        return (lim.cvl_mv, lim.ccl_ma, lim.dcl_ma, self.view.modules)
+
+    def test_a_pack_counts_once_all_four_frames_came(self):
+        f = frames()
+        self.assertFalse(self.packs.take(2, pl.CELLS, f[pl.CELLS], 0))
+        self.assertFalse(self.packs.take(2, pl.MEASURE, f[pl.MEASURE], 0))
+        self.assertFalse(self.packs.take(2, pl.LIMITS, f[pl.LIMITS], 0))
+        self.assertEqual(self.packs.count, 0)
+        self.assertTrue(self.packs.take(2, pl.STATUS, f[pl.STATUS], 0))
+        self.assertEqual(self.packs.count, 1)
+        for src, msg in ((0, 1), (33, 1), (2, 0), (2, 5)):
+            self.assertFalse(self.packs.take(src, msg, f[pl.CELLS], 0))
+
+    def test_sums_over_the_packs_whose_fets_take_the_direction(self):
+        self.give(1)
+        self.give(2)
+        self.give(3)
+        self.assertEqual(self.limits(), (56000, 150000, 300000, 3))
+        # the lowest CVL; the weakest CCL sets every pack's share
+        self.give(2, limits=(55000, 300, 1000, 100, 0x1B))
+        self.assertEqual(self.limits(), (55000, 90000, 300000, 3))
+
+    def test_covp_cuvp_docp_sensor_fail(self):
+        covp = 1 << pt.COVP
+        self.give(1)
+        self.give(2)
+        self.give(3)
+        self.give(4)
+        # COVP: charge FET open (the discharge FET stays): 0 towards CCL
+        self.assertTrue(self.give(2, limits=(53000, 0, 1000, 100, 0x12), status=(covp, 1000, 0)))
+        again = frames(limits=(53000, 0, 1000, 100, 0x12))[pl.LIMITS]
+        self.assertFalse(self.packs.take(2, pl.LIMITS, again, 1100))  # the same flags
+        self.assertEqual(self.limits(), (53000, 150000, 400000, 4))
+        self.assertTrue(self.view.engine.names & covp)
+        # CUVP on pack 3: its discharge FET open
+        self.give(3, limits=(56000, 500, 0, 100, 0x09), status=(1 << pt.CUVP, 1000, 0))
+        self.assertEqual(self.limits(), (53000, 150000, 300000, 4))
+        # DOCP on pack 4 (discharge open), a sensor failure on pack 1 (both open)
+        self.give(4, limits=(56000, 500, 0, 100, 0x09), status=(1 << pt.DOCP, 1000, 0))
+        self.give(1, limits=(56000, 0, 0, 100, 0x00), status=(1 << pt.SENSOR_FAIL, 1000, 0))
+        self.assertEqual(self.limits(), (53000, 100000, 100000, 4))  # 3 and 4; 2 alone
+        for name in ("COVP", "CUVP", "DOCP", "SENSOR_FAIL"):
+            self.assertTrue(self.view.engine.names & 1 << pt.NAMES.index(name), name)
+        # all charge FETs open too: nothing asked
+        self.give(3, limits=(56000, 500, 0, 100, 0x00))
+        self.give(4, limits=(56000, 500, 0, 100, 0x00))
+        self.assertEqual(self.limits(), (53000, 0, 100000, 4))
+        self.assertFalse(self.view.limits.charge_enable)
+        self.assertTrue(self.view.limits.discharge_enable)
+        self.give(2, limits=(53000, 0, 1000, 100, 0x00))
+        self.assertEqual(self.limits(), (53000, 0, 0, 4))
+        self.assertFalse(self.view.limits.discharge_enable)
+
+    def test_a_fet_change_asks_for_the_system_at_once(self):
+        self.give(2)
+        f = frames(limits=(56000, 500, 1000, 100, 0x1A))[pl.LIMITS]
+        self.assertTrue(self.packs.take(2, pl.LIMITS, f, 1100))
+        self.assertFalse(self.packs.take(2, pl.LIMITS, f, 1200))
+
+    def test_soc_soh_extremes_measurements_requests(self):
+        self.give(
+            1,
+            cells=(3300, 3350, 2, 7, 8000),
+            measure=(52800, 105, 200, 260),
+            status=(0, 1000, 40),
+            limits=(56000, 500, 1000, 100, 0x1B),
+        )
+        self.give(
+            2,
+            cells=(3290, 3320, 9, 16, 2000),
+            measure=(52700, -35, 180, 300),
+            status=(1 << pt.HIGH_TEMP, 500, 12),
+            limits=(56000, 500, 1000, 90, 0x3B),
+        )
+        self.view.aggregate(self.packs, 0)
+        v = self.view
+        s = v.sample
+        # SOC weighted by capacity: (8000 x 1000 + 2000 x 500) / 1500 = 6000
+        self.assertEqual(v.soc.shown_cpct, 6000)
+        self.assertEqual(v.soc.soh_pct(), 95)
+        self.assertEqual(v.soc.cycles, 40)
+        self.assertEqual((s.min_mv, s.min_cell, v.min_pack), (3290, 8, 2))
+        self.assertEqual((s.max_mv, s.max_cell, v.max_pack), (3350, 6, 1))
+        self.assertEqual((s.stack_mv, v.reported_ma), (52750, 7000))
+        self.assertEqual((s.cell_tmin_dc, s.cell_tmax_dc, s.cell_tavg_dc), (180, 300, 235))
+        self.assertTrue(v.limits.force_charge)
+        self.assertFalse(v.limits.full_request)
+        self.assertTrue(v.engine.names & 1 << pt.HIGH_TEMP)
+        self.assertEqual(v.cfg.capacity_mah, 2 * self.r.cfg.capacity_mah)
+        self.assertEqual(v.modules, 2)
+
+    def test_lost_and_back(self):
+        self.give(1, now=1000)
+        self.give(2, now=1000)
+        self.assertFalse(self.packs.check(1000 + LOST_MS - 1))
+        self.assertTrue(self.packs.check(1000 + LOST_MS))
+        self.assertEqual((self.packs.count, self.packs.lost), (0, 2))
+        self.assertEqual(self.packs.lost_list(), [1, 2])
+        self.assertEqual(self.limits(), (self.r.bms.limits.cvl_mv, 0, 0, 0))
+        self.assertFalse(self.packs.check(1000 + 2 * LOST_MS))  # logged once
+        self.assertTrue(self.give(2, now=9000))
+        self.assertEqual((self.packs.count, self.packs.lost), (1, 1))
+        self.assertEqual(self.limits(), (56000, 50000, 100000, 1))
+        self.assertTrue(self.view.engine.names & 1 << pt.PACK_LOST)
+        ups = [(r[1], r[4], r[5]) for r in logged(self.log, ev.COMM, ev.COMM_PACK)]
+        self.assertEqual(ups, [(4000, 0, 1), (4000, 0, 2), (9000, 1, 2)])
+        self.packs.forget()
+        self.assertEqual((self.packs.count, self.packs.lost), (0, 0))
+
+
+class _Pin:
+    def value(self, v=None):
+        return 0
+
+
+class _Uart:
+    def __init__(self, data):
+        self.data = bytearray(data)
+
+    def any(self):
+        return len(self.data)
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data))
+        buf[:n] = self.data[:n]
+        self.data = self.data[n:]
+        return n
+
+
+class BinaryFramesTest(unittest.TestCase):
+    def test_pylon_and_beacons_on_one_port(self):
+        beacon = hx("A5 01 02 00 58")
+        data = b"~2002464F0000FD99\r" + beacon + b"\x00\x13" + beacon[:3]
+        port = Rs485(_Uart(data), _Pin())
+        port.binary(packchain.START, packchain.LENGTH)
+        got = []
+        n = port.poll(0)
+        while n:
+            got.append((port.kind, bytes(port.frame[:n])))
+            n = port.poll(0)
+        self.assertEqual(got, [(0x7E, b"2002464F0000FD99"), (0xA5, beacon)])
+        self.assertEqual(port.garbage, 2)  # the noise between
+        self.assertEqual(port.poll(200), 0)  # the cut beacon times out
+        self.assertEqual(port.timeouts, 1)
+
+    def test_a_port_without_binary_frames_counts_them_as_noise(self):
+        port = Rs485(_Uart(hx("A5 01 02 00 58")), _Pin())
+        self.assertEqual(port.poll(0), 0)
+        self.assertEqual(port.garbage, 5)
+
+
+@cpython_only("cantools")
+class PackLinkDbcTest(unittest.TestCase):
+    """tools/bms_packlink.dbc and the monitor read what the firmware sends."""
+
+    def test_the_monitor_decodes_every_summary_frame(self):
+        import monitor_decode_can as mon
+
+        r = PackLinkFramesTest.rig(None)
+        b = r.bms
+        b.limits.cvl_mv = 55500
+        b.limits.ccl_ma = 45000
+        b.engine.names = 1 << pt.COVP
+        buf = bytearray(8)
+        got = {}
+        for msg in (pl.CELLS, pl.MEASURE, pl.LIMITS, pl.STATUS):
+            pl.encode(msg, buf, b, True)
+            line = "(12.5) can0 %08X#%s" % (pl.can_id(msg, 7), bytes(buf).hex().upper())
+            f = mon.decode_can_line(line)
+            self.assertEqual(f.problems, [])
+            got[f.name] = f.signals
+        self.assertEqual(
+            sorted(got), ["pack7-cells", "pack7-limits", "pack7-measure", "pack7-status"]
+        )
+        s = b.sample
+        self.assertAlmostEqual(got["pack7-cells"]["Min_Cell_Voltage"], 3.25)
+        self.assertEqual(got["pack7-cells"]["Max_Cell_Number"], 12)
+        self.assertAlmostEqual(got["pack7-cells"]["SOC"], 51.23)
+        self.assertAlmostEqual(got["pack7-measure"]["Pack_Voltage"], s.stack_mv / 1000)
+        self.assertAlmostEqual(got["pack7-measure"]["Pack_Current"], -12.3)
+        self.assertAlmostEqual(got["pack7-measure"]["Max_Cell_Temperature"], 26.2)
+        lim = got["pack7-limits"]
+        self.assertAlmostEqual(lim["Charge_Voltage_Limit"], 55.5)
+        self.assertAlmostEqual(lim["Charge_Current_Limit"], 45.0)
+        self.assertEqual((lim["Master"], lim["Charge_FET"], lim["Force_Charge"]), (1, 1, 0))
+        st = got["pack7-status"]
+        self.assertEqual(
+            (st["Protection_Warning_Bits"], round(st["Full_Capacity"] * 10), st["Cycles"]),
+            (2, 987, 17),
+        )
+
+
+class _Can:
+    def __init__(self):
+        self.sent = []
+        self.free = True
+
+    def send(self, can_id, buf, n, ext=False):
+        if self.free:
+            self.sent.append((can_id, bytes(buf[:n]), ext))
+        return self.free
+
+
+class _Link:
+    def __init__(self):
+        self.can = _Can()
+        self.rs485 = None
+        self.can_ok = True
+
+
+class _Frame:
+    def __init__(self, can_id, data=bytes(8)):
+        self.can_id = can_id
+        self.data = data
+        self.dlc = len(data)
+
+
+class _WireUart(_Uart):
+    def __init__(self, data=b""):
+        super().__init__(data)
+        self.written = []
+
+    def write(self, data):
+        self.written.append(bytes(data))
+        return len(data)
+
+    def txdone(self):
+        return True
+
+
+class PackLinkUnitTest(unittest.TestCase):
+    """The glue on fakes: what the inverter link hands over, Link OUT, a full TX."""
+
+    def setUp(self):
+        from packlink import PackLink
+
+        self.r = Rig(NO_LEAK).settle()
+        self.r.tick()
+        self.log = ev.EventLog()
+        self.link = _Link()
+        self.uart = _WireUart(b"\x00\x13")  # noise coming back up Link OUT
+        self.port = Rs485(self.uart, _Pin())
+        self.pk = PackLink(self.link, self.port, self.log, 0)
+
+    def test_frames_from_link_in(self):
+        pk = self.pk
+        pk.frame_in(hx("C5 01 02 03"), 4, 0xC5, 10)  # the service link's: not ours
+        pk.frame_in(hx("A5 01 02 00 57"), 5, 0xA5, 10)  # a bad check
+        self.assertEqual((pk.beacons_in, pk.bad_frames), (0, 1))
+        pk.frame_in(hx("A5 01 02 00 58"), 5, 0xA5, 20)
+        self.assertEqual((pk.beacons_in, pk.addr.address), (1, 3))
+        pk.pylon_in(30)  # a slave's Link IN is never an inverter's
+        self.assertEqual((pk.addr.address, pk.addr.master), (3, False))
+        self.assertFalse(pk.take(_Frame(0x305), 40))  # not the pack link's
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.CELLS, 2)), 40))  # another slave's
+
+    def test_beacons_noise_and_a_full_tx(self):
+        pk = self.pk
+        b = self.r.bms
+        pk.pylon_in(5)  # an inverter on Link IN: the master at once
+        self.assertTrue(pk.addr.master)
+        self.assertFalse(self.link.muted)
+        pk.poll(b, 5)
+        self.assertEqual(self.uart.written, [hx("A5 01 01 01 58")])
+        self.assertEqual(pk.bad_frames, 0)  # the noise is bytes, not frames: the port's
+        self.assertEqual(self.port.garbage, 2)
+        self.assertEqual(self.link.can.sent, [])  # alone: silent on the pack link
+        # a slave's frame: the master keeps a table, and speaks from now on
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 2)), 6))
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # our own address
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 3), bytes(4)), 6))  # short
+        self.assertEqual(pk.packs.count, 0)
+        self.link.can.free = False
+        pk.poll(b, 7)
+        self.assertEqual(self.link.can.sent, [])
+        self.link.can.free = True
+        pk.poll(b, 8)  # LIMITS first, at once
+        self.assertEqual([i for i, _d, _e in self.link.can.sent], [pl.can_id(pl.LIMITS, 1)])
+
+    def test_the_system_passes_an_inverters_limits_to_the_pack(self):
+        b = self.r.bms
+        view = SystemView(b)
+        calls = []
+        b.limits.set_external = lambda *a: calls.append(a) or True
+        self.assertTrue(view.limits.set_external(1, 2, 3, 4, 5))
+        self.assertEqual(calls, [(1, 2, 3, 4, 5)])

@@ -1,0 +1,271 @@
+"""Parallel packs, whole firmware instances: addressing in every power-up order, the M/S
+LED, slaves silent towards the inverter, the system's limits on the master, a pack lost
+and returning, hot add and remove, the master restarting (firmware/packlink.py with
+bms/addressing.py and packsystem.py, on the chain rig: each pack its own App, board,
+flash and clock reading; only the simulated CAN bus and RS485 wires between them).
+"""
+
+import unittest
+
+from chain_rig import Chain
+from packsystem import LOST_MS
+from support import cpython_only, logged
+from test_inverter_link import Tap
+
+from bms import events as ev
+from bms.addressing import BEACON_MS, LISTEN_MS, MAX_PACKS, Addressing
+from boards.host.world.bus.canbus import frame_bits
+
+SPACING_MS = 700  # between the power-ups of a test's packs
+READY_MS = 10000  # the manual: "wait for 10s", then only the master's M/S LED is lit
+
+
+def permutations(items):
+    if len(items) <= 1:
+        return [list(items)]
+    out = []
+    for i in range(len(items)):
+        for rest in permutations(items[:i] + items[i + 1 :]):
+            out.append([items[i]] + rest)
+    return out
+
+
+def chain_of(n, order=None, inverter="none", spacing_ms=SPACING_MS, **keys):
+    c = Chain(n, inverter=inverter, **keys)
+    for k in order or range(1, n + 1):
+        c.power(k)
+        c.run(spacing_ms)
+    return c
+
+
+def expected(n):
+    return [(k, k == 1) for k in range(1, n + 1)]
+
+
+def pack_events(app):
+    """COMM_PACK events as (t_ms, 1 back / 0 lost, address)."""
+    return [(r[1], r[4], r[5]) for r in logged(app.events, ev.COMM, ev.COMM_PACK)]
+
+
+class AddressingTest(unittest.TestCase):
+    def test_every_power_up_order_of_three(self):
+        for order in permutations([1, 2, 3]):
+            c = chain_of(3, order, spacing_ms=0)
+            last = c.t_ms
+            c.run_to(last + READY_MS - 1)
+            self.assertEqual(c.addresses(), expected(3), order)
+            self.assertEqual(c.ms_leds(), [1, 0, 0], order)
+            master = c.link(1)
+            self.assertEqual((master.packs.count, master.view.modules), (3, 3), order)
+            for k in (2, 3):
+                self.assertTrue(c.app(k).link.muted, order)
+            self.assertFalse(c.app(1).link.muted)
+
+    def test_orders_spread_in_time(self):
+        for order in ([3, 2, 1], [2, 3, 1], [1, 3, 2]):
+            c = chain_of(3, order)
+            c.run(READY_MS - SPACING_MS)
+            self.assertEqual(c.addresses(), expected(3), order)
+            self.assertEqual(c.ms_leds(), [1, 0, 0], order)
+
+    def test_single_pack_is_master_with_its_led_off(self):
+        c = chain_of(1)
+        c.run(READY_MS)
+        self.assertEqual(c.addresses(), [(1, True)])
+        self.assertEqual(c.ms_leds(), [0])
+        link = c.link(1)
+        self.assertIsNone(link.packs)  # no other pack heard: no system kept at all
+        self.assertIs(link.report(c.app(1).bms), c.app(1).bms)
+        self.assertEqual(c.warnings(1), [])
+
+    def test_a_master_is_master_only_after_listening(self):
+        c = Chain(1)
+        c.power(1)
+        c.run(LISTEN_MS - 1)
+        self.assertEqual(c.addresses(), [(0, False)])
+        self.assertTrue(c.app(1).link.muted)
+        c.run(2)
+        self.assertEqual(c.addresses(), [(1, True)])
+        roles = [(r[1], r[4], r[5]) for r in logged(c.app(1).events, ev.COMM, ev.COMM_ROLE)]
+        self.assertEqual(roles, [(LISTEN_MS, 1, 1)])  # address 1, the master
+
+    @cpython_only("a 32-pack system is slow on the MicroPython unix port")
+    def test_thirty_two_in_a_shuffled_order(self):
+        order = [(k * 13) % 32 + 1 for k in range(32)]  # every pack once, out of order
+        self.assertEqual(sorted(order), list(range(1, 33)))
+        c = Chain(32, inverter="can")
+        tap = c.sim.bus.attach(Tap())
+        for k in order:
+            c.power(k)
+            c.run(50)
+        c.run(5000)
+        self.assertEqual(c.addresses(), expected(32))
+        # the bus load with the inverter set and every pack's summaries (goal: < 20 %)
+        start_us = c.t_ms * 1000
+        c.run(2000)
+        bits = sum(frame_bits(i, e, False, d) for i, e, d, t in tap.frames if t >= start_us)
+        self.assertLess(bits * 100 // (500000 * 2), 20)
+        self.assertGreater(bits, 32 * 4 * 2 * 128)  # every pack's four frames, twice
+        self.assertEqual(c.ms_leds(), [1] + [0] * 31)
+        view = c.link(1).view
+        self.assertEqual(
+            (view.modules, view.limits.ccl_ma, view.limits.dcl_ma), (32, 1600000, 1600000)
+        )
+
+
+def chain_model(order, delays):
+    """The addressing state machines alone, wired as a chain: a beacon from pack k
+    reaches pack k+1 (if it is on) delays[k] ms later. Packs power up in `order`, 100 ms
+    apart. Returns each pack's (address, master) READY_MS after the last power-up."""
+    n = len(order)
+    on_at = {}
+    for i, k in enumerate(order):
+        on_at[k] = i * 100
+    end = (n - 1) * 100 + READY_MS
+    packs = {}
+    queue = []  # (t, to pack, address)
+    for t in range(0, end + 1, 10):
+        for k in range(1, n + 1):
+            if on_at[k] == t:
+                packs[k] = Addressing(t)
+        queue.sort()
+        while queue and queue[0][0] <= t:
+            _t, k, a = queue.pop(0)
+            if k in packs:
+                packs[k].heard(a, t)
+        for k in sorted(packs):
+            a = packs[k]
+            if a.step(t) and k < n:
+                queue.append((t + delays[k - 1], k + 1, a.address))
+    return [(packs[k].address, packs[k].master) for k in range(1, n + 1)]
+
+
+class AddressingModelTest(unittest.TestCase):
+    def test_model_in_order(self):
+        self.assertEqual(chain_model([1, 2, 3, 4], [10, 10, 10]), expected(4))
+
+    @cpython_only("hypothesis")
+    def test_random_orders_of_thirty_two(self):
+        from hypothesis import given, settings
+        from hypothesis import strategies as st
+
+        @settings(max_examples=25, deadline=None)
+        @given(
+            st.permutations(list(range(1, MAX_PACKS + 1))),
+            st.lists(st.integers(0, BEACON_MS // 2), min_size=31, max_size=31),
+        )
+        def check(order, delays):
+            delays = [d // 10 * 10 + 10 for d in delays]
+            self.assertEqual(chain_model(order, delays), expected(MAX_PACKS))
+
+        check()
+
+
+class InverterTest(unittest.TestCase):
+    def test_only_the_master_speaks_and_slaves_ignore_their_dip(self):
+        c = Chain(3, inverter="can")
+        tap = c.sim.bus.attach(Tap())
+        for pack in c.packs[1:]:
+            pack.dip = 0b1000000  # protocol ID2 (Schneider) on the slaves: ignored
+        for k in (2, 3, 1):
+            c.power(k)
+            c.run(SPACING_MS)
+        c.run(5000)  # FETs settled: no LIMITS frame out of turn
+        start_us = c.t_ms * 1000
+        c.run(5000)
+        frames = [(i, e) for i, e, _d, t in tap.frames if t >= start_us]
+        self.assertEqual(len([1 for i, e in frames if i == 0x351 and not e]), 5)  # 1 a second
+        self.assertEqual([i for i, e in frames if e and not 0x1BA00000 <= i <= 0x1BA0FFFF], [])
+        # 4 summary frames a second from each pack, master included
+        for k in (1, 2, 3):
+            n = len([1 for i, e in frames if e and i & 0xFF == k])
+            self.assertIn(n, (20, 21), k)  # (the slot at the window's edge)
+        inv = c.sim.inverter
+        self.assertEqual(inv.ccl_ma, 150000)  # the system's sum, told to the inverter
+
+    def test_rs485_inverter_on_the_masters_link_in(self):
+        c = chain_of(3, inverter="rs485")
+        c.run(5000)
+        self.assertEqual(c.addresses(), expected(3))
+        inv = c.sim.inverter
+        self.assertGreater(inv.replies, 0)
+        self.assertEqual((inv.cvl_mv, inv.ccl_ma), (56000, 150000))
+        self.assertEqual(c.link(1).bad_frames, 0)  # the polls were never taken for a pack
+        self.assertEqual(c.link(1).beacons_in, 0)
+
+
+class LossTest(unittest.TestCase):
+    def setUp(self):
+        self.c = chain_of(3)
+        self.c.run(5000)  # past boot_settle_ms and the pre-charge: every FET on
+        self.assertEqual(self.c.warnings(1), [])
+
+    def limits(self):
+        lim = self.c.link(1).view.limits
+        return lim.ccl_ma, lim.dcl_ma
+
+    def test_a_slave_lost_and_returning(self):
+        c = self.c
+        self.assertEqual(self.limits(), (150000, 150000))
+        c.power(3, False)
+        off = c.t_ms
+        c.run(LOST_MS - 300)
+        self.assertEqual(c.warnings(1), [])
+        self.assertEqual(self.limits(), (150000, 150000))
+        c.run(400)
+        self.assertEqual(c.warnings(1), ["PACK_LOST"])
+        self.assertEqual(self.limits(), (100000, 100000))  # its share out of the limits
+        self.assertEqual(c.ms_leds(), [1, 0, 0])
+        lost = pack_events(c.app(1))
+        self.assertEqual(len(lost), 1)
+        self.assertEqual(lost[0][1:], (0, 3))
+        # 3 s after its last frame (sent in the last 250 ms before it went off)
+        self.assertTrue(off + LOST_MS - 250 <= lost[0][0] <= off + LOST_MS, lost)
+        self.assertEqual(c.link(1).packs.lost_list(), [3])
+        c.power(3)
+        c.run(5000)
+        self.assertEqual(c.addresses(), expected(3))
+        self.assertEqual(c.warnings(1), [])
+        self.assertEqual(self.limits(), (150000, 150000))
+        self.assertEqual(pack_events(c.app(1))[-1][1:], (1, 3))
+
+    def test_the_master_lost_and_restarting(self):
+        c = self.c
+        c.power(1, False)
+        c.run(LOST_MS + 1000)
+        for k in (2, 3):
+            self.assertEqual(c.warnings(k), ["PACK_LOST"], k)
+            self.assertEqual(pack_events(c.app(k))[-1][1:], (0, 1))
+            b = c.app(k).bms
+            self.assertTrue(b.chg and b.dsg, k)  # each keeps protecting (and serving) itself
+            self.assertTrue(c.app(k).link.muted, k)  # and never speaks for the system
+        self.assertEqual(c.addresses()[1:], [(2, False), (3, False)])
+        c.power(1)
+        c.run(3000)
+        self.assertEqual(c.addresses(), expected(3))
+        for k in (1, 2, 3):
+            self.assertEqual(c.warnings(k), [], k)
+        self.assertEqual(pack_events(c.app(2))[-1][1:], (1, 1))
+        self.assertEqual(c.ms_leds(), [1, 0, 0])
+
+    def test_hot_add_at_the_end(self):
+        c = Chain(4)
+        for k in (1, 2, 3):
+            c.power(k)
+        c.run(3000)
+        self.assertEqual(c.link(1).packs.count, 3)
+        c.power(4)
+        c.run(5000)  # it closes its FETs after boot_settle_ms
+        self.assertEqual(c.addresses(), expected(4))
+        self.assertEqual(c.link(1).view.limits.ccl_ma, 200000)
+        self.assertEqual(c.warnings(1), [])
+
+    def test_a_middle_pack_restarting_finds_its_place(self):
+        c = self.c
+        c.power(2, False)
+        c.run(500)
+        c.power(2)
+        c.run(3000)
+        self.assertEqual(c.addresses(), expected(3))
+        self.assertEqual(c.warnings(1), [])
+        self.assertEqual(c.link(1).packs.count, 3)
