@@ -77,6 +77,21 @@ class PatternTest(unittest.TestCase):
         logic.select(pnl.SHOW_DISCHARGE, 0, 6000, False, 2000)
         self.assertEqual(logic.origin, 2000)
 
+    def test_each_input_of_a_selection_counts_on_its_own(self):
+        # the warning, the SOC LEDs lit and M/S each change the patterns, whatever the
+        # others do at the same tick (select() skips inputs it saw last time)
+        logic = pnl.PanelLogic()
+        logic.select(pnl.SHOW_STANDBY, 1, 1000, False, 0)  # warning, 1 SOC LED
+        logic.select(pnl.SHOW_STANDBY, 0, 6000, False, 100)  # no warning, 3 SOC LEDs
+        w = waveforms(logic)
+        self.assertEqual(w["alm"], OFF)
+        self.assertEqual((w["soc1"], w["soc2"], w["soc3"], w["soc4"]), (ON, ON, ON, OFF))
+        logic.select(pnl.SHOW_STANDBY, 1, 9000, False, 200)  # warning, 4 SOC LEDs
+        logic.select(pnl.SHOW_STANDBY, 0, 3000, True, 300)  # M/S on, 2 SOC LEDs
+        w = waveforms(logic)
+        self.assertEqual((w["alm"], w["ms"]), (OFF, ON))
+        self.assertEqual((w["soc1"], w["soc2"], w["soc3"], w["soc4"]), (ON, ON, OFF, OFF))
+
     def test_soc_leds_by_25_percent(self):
         cases = (
             (0, 0),

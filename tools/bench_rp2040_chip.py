@@ -12,12 +12,15 @@ Uploaded by tools/bench_rp2040.py with the firmware as armv6m .mpy files and
   inverter heartbeat received every second);
 - UART: the RS485 port 1 with a Pylon 0x42 request every second, mid-way between ticks;
 - the LEDs, FET pins and relays are real GPIO pins; the inputs (DIP switch, buttons,
-  the reverse-polarity detector) read as pulled up, as on a board at rest.
+  the reverse-polarity detector) are real input pins read through an inverting
+  machine.Signal (C, as a Pin): high, as pulled up on a board at rest (the emulator
+  does not model the pads' pull-ups).
 Prints `key value` lines; cycles from the 125 MHz cycle counter at 0x4005800C.
 
-The fakes are Python, a board's buses are C: the cycles spent inside a fake are taken
-out of every figure and each bus call is counted as BUS_CALL_CYCLES instead (the C call
-and its setup; the transfer's own bus time is aside, as in DESIGN.md's budget).
+The fakes are Python, a board's buses are C: the cycles spent in a fake, from its call
+to its return (calibrated at start: FAKE_CALL_CYCLES, the Python call's own cost), are
+taken out of every figure and each bus call is counted as BUS_CALL_CYCLES instead (the C
+call and its setup; the transfer's own bus time is aside, as in DESIGN.md's budget).
 """
 
 import gc
@@ -29,18 +32,45 @@ from array import array  # noqa: E402
 
 import bench_replies as rec  # noqa: E402
 import micropython  # noqa: E402
-from machine import Pin, mem32  # noqa: E402
+from machine import Pin, Signal, mem32  # noqa: E402
 
 _CYC = 0x4005800C
 _MASK = 0x3FFFFFFF
 BUS_CALL_CYCLES = 2000
 # cycles spent inside the fakes, and how many bus calls they took
 FAKE = array("i", (0, 0))
+# a fake's Python call and return around what it counts itself (set by _calibrate())
+FAKE_CALL = array("i", (0,))
 
 
 def _faked(c0):
-    FAKE[0] += (mem32[_CYC] - c0) & _MASK
+    FAKE[0] += ((mem32[_CYC] - c0) & _MASK) + FAKE_CALL[0]
     FAKE[1] += 1
+
+
+class _Probe:
+    def call(self, addr, reg, buf):
+        _faked(mem32[_CYC])
+
+
+def _calibrate():
+    """FAKE_CALL: what a call of a fake costs beyond what it counts inside (its Python
+    call and return), from a fake that does nothing else, less an empty loop's turn."""
+    p = _Probe()
+    buf = bytearray(4)
+    n = 50
+    c0 = mem32[_CYC]
+    for _ in range(n):
+        pass
+    loop = (mem32[_CYC] - c0) & _MASK
+    f0 = FAKE[0]
+    c0 = mem32[_CYC]
+    for _ in range(n):
+        p.call(1, 2, buf)
+    outside = ((mem32[_CYC] - c0) & _MASK) - loop
+    FAKE_CALL[0] = (outside - (FAKE[0] - f0)) // n
+    FAKE[0] = 0
+    FAKE[1] = 0
 
 
 def cycles():
@@ -232,11 +262,10 @@ class FakeUart:
         return True
 
 
-class PulledUp:
-    """An input pin at rest (the emulator does not model the pads' pull-ups)."""
-
-    def value(self):
-        return 1
+def pulled_up(n):
+    """An input pin at rest: high (the emulator's pads read low without a pull-up
+    model, so through an inverting Signal: C, as the Pin a board reads)."""
+    return Signal(Pin(n, Pin.IN), invert=True)
 
 
 class FakeWdt:
@@ -303,16 +332,16 @@ class BenchBoard:
     def __init__(self):
         out = Pin.OUT
         leds = [Pin(n, out, value=0) for n in (2, 3, 4, 5, 6, 7, 8)]
-        dip = [PulledUp() for _ in range(7)]
-        button = PulledUp()
+        dip = [pulled_up(n) for n in (9, 10, 11, 12, 13, 14, 15)]
+        button = pulled_up(16)
         cfetoff = Pin(17, out, value=1)
         dfetoff = Pin(18, out, value=1)
         pre = Pin(19, out, value=0)
-        reverse = PulledUp()
+        reverse = pulled_up(20)
         relay_chg = Pin(21, out, value=0)
         relay_dsg = Pin(22, out, value=0)
-        passive = PulledUp()
-        rsd = PulledUp()
+        passive = pulled_up(26)
+        rsd = pulled_up(27)
         self.i2c = FakeI2C(rec.I2C_BOOT)
         self.afe = BQ76952(self.i2c, r_sense_uohm=rec.R_SENSE_UOHM)
         self.fets = Fets(cfetoff, dfetoff, pre, reverse)
@@ -483,6 +512,7 @@ def run(app, board, t0, t1, step):
 
 
 def main():
+    _calibrate()
     board = BenchBoard()
     app = App(board)
     afe = board.afe
@@ -537,6 +567,7 @@ def main():
     print("rp2040_cycles_per_100ms", per_100ms)
     print("rp2040_can_frames_per_s", frames // seconds)
     print("rp2040_rs485_replies_per_s", replies // seconds)
+    print("rp2040_fake_call_cycles", FAKE_CALL[0])
     print("rp2040_heap_total_bytes", gc.mem_free() + gc.mem_alloc())
     print("rp2040_heap_imports_bytes", _FREE_BEFORE - _FREE_IMPORTED)
     print("rp2040_heap_free_start_bytes", _FREE_BEFORE)

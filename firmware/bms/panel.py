@@ -68,11 +68,19 @@ class PanelLogic:
 
     def select(self, show, warning, soc_cpct, ms_on, now):
         """Pick the patterns for `show` (a SHOW_* code)."""
-        lit = soc_leds(soc_cpct)
-        key = show | lit << 4 | (32 if warning else 0) | (64 if ms_on else 0)
-        if key == self._key:
-            return
-        self._key = key
+        # show in bits 0-3, the SOC LEDs lit (0-4) in bits 4-6, then the two flags
+        key = show | soc_leds(soc_cpct) << 4 | (128 if warning else 0) | (256 if ms_on else 0)
+        if key != self._key:
+            # (the same inputs give the same patterns: called every tick, select() keeps
+            # to 11 words of frame, which MicroPython takes from the C stack, not the heap)
+            self._key = key
+            self._patterns(key, now)
+
+    def _patterns(self, key, now):
+        show = key & 15
+        lit = (key >> 4) & 7
+        warning = key & 128
+        ms_on = key & 256
         p = self._next
         for i in range(7):
             p[i] = OFF
