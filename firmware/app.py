@@ -158,6 +158,7 @@ class App:
         boots = (self.state.get("boots", 0) + 1) & _COUNT_MASK
         self.state["boots"] = boots
         self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
+        self._stored_config(now)
         if self._overrides:
             try:
                 self.cfg.update(self._overrides)
@@ -176,6 +177,7 @@ class App:
         if board.rs485 is not None:
             board.rs485.set_baud(self.baud)
         self.link = InverterLink(board.can, board.rs485, self.protocol)
+        self.link.service_app = self
         self.link.start(now)
         self._can_setup(now)
         self.afe_ok = self._afe_setup(now)
@@ -187,6 +189,19 @@ class App:
         self._last_flush = now
         self._last_save = now
         self._save_state(now)
+
+    def _stored_config(self, now):
+        """The config written over the service link (on flash, with a CRC) goes over the
+        board's overrides; one that cannot be read is logged and left out."""
+        try:
+            saved = self.store.load_config()
+        except Exception:  # noqa: BLE001 - never stops a boot: the defaults protect
+            self.events.log(now, ev.CONFIG, 1, -1)
+            return
+        if saved:
+            merged = dict(self._overrides or {})
+            merged.update(saved["values"])
+            self._overrides = merged
 
     def _afe_setup(self, now, reprobe=False):
         """Find the front end, give it our configuration (read back), hand it the FETs.

@@ -61,6 +61,7 @@ _BUS_OFF_WINDOW_MS = const(60000)
 # not spoken never takes a board's RAM. The heartbeat ids the receive path compares are
 # the codecs' own, repeated here so that no codec is needed to recognise them
 # (test_inverter_link checks that they agree).
+_SERVICE_START = const(0xC5)  # service.frame.START: a service frame on RS485 port 1
 PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
 GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
 SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
@@ -153,6 +154,9 @@ class InverterLink:
         self.rs485 = rs485
         self.protocol = protocol
         self.server = None
+        self.service = None  # service.server.Server, made at the first service frame
+        self.service_app = None  # what it serves (App sets it)
+        self.service_address = 1
         if rs485 is not None and protocol == 0:
             from protocols import pylon_rs485
 
@@ -303,7 +307,12 @@ class InverterLink:
                     # the UART's end can lag its due time by up to 1 ms: then retry in 1
                     left = port.tx_left_ms(now)
                     return left if left > 0 else 1
+                if self.service is not None and self.service.restart_due:
+                    self.service.restart(now)  # its reply has gone out
                 return 1000
+            if port.frame[0] == _SERVICE_START:
+                self._service(port, n, now)
+                continue
             if server is None:
                 continue
             others = server.not_ours
@@ -315,6 +324,17 @@ class InverterLink:
                 self._spoke(now)
             if length:
                 port.send(server.reply(length), now)
+
+    def _service(self, port, n, now):
+        """A service frame (its first byte): the service modules load at the first one."""
+        svc = self.service
+        if svc is None:
+            from service.server import Server
+
+            svc = self.service = Server(self.service_app, self.service_address)
+        length = svc.handle(port.frame, n, now)
+        if length:
+            port.send(memoryview(svc.out)[:length], now)
 
     def _can(self, b, now):
         """Receive, read the error state when due, send what is due; returns ms until a

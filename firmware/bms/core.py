@@ -142,6 +142,8 @@ class Bms:
         self._rsd = False
         self._afe_safety = 0
         self.parallel = False  # more than one pack on the link (M/S LED)
+        self.unlocked = False  # the service link's physical unlock (two RESET presses)
+        self.unlock_at = 0
 
     # -- the tick --------------------------------------------------------------------
     def step(self, s, inp, now, dt_ms):
@@ -265,7 +267,10 @@ class Bms:
 
     def _button(self, action, now):
         self.events.log(now, ev.RESET, action, self.button.held_ms)
-        if action == btn.RESET:
+        if action == btn.UNLOCK:
+            self.unlocked = True
+            self.unlock_at = now
+        if action == btn.RESET or action == btn.UNLOCK:
             self.engine.reset()
             self.precharge.reset()
             self.sleeping = False
@@ -400,7 +405,15 @@ class Bms:
             show = pnl.SHOW_DISCHARGE
         else:
             show = pnl.SHOW_STANDBY
-        self.panel.select(show, names & LED_WARNINGS, self.soc.shown_cpct, self.parallel, now)
+        unlocked = self.unlocked and self.unlock_valid(now)
+        lit = self.soc.shown_cpct
+        self.panel.select(show, names & LED_WARNINGS, lit, self.parallel, now, unlocked)
+
+    def unlock_valid(self, now):
+        """Whether the service link may write (unlock_valid_ms since the gesture)."""
+        if self.unlocked and ticks.diff(now, self.unlock_at) >= self.cfg.unlock_valid_ms:
+            self.unlocked = False
+        return self.unlocked
 
     # -- for the trace, the protocols and the panel ----------------------------------
     def protection_names(self):

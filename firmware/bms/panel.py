@@ -5,6 +5,9 @@ called on the 50 ms beat and turns the patterns into levels at that instant. Fla
 patterns start with their ON phase at the moment the selection changes, so a new state
 is visible at once and every waveform is reproducible.
 
+Ours beside the manual's: the M/S LED flashing FLASH2 while the service link is unlocked
+(the manual only ever lights M/S steadily, on the master).
+
 Patterns: FLASH1 0.25 s on / 3.75 s off, FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5.
 """
 
@@ -66,10 +69,12 @@ class PanelLogic:
         self.show = SHOW_OFF
         self._key = -1  # select()'s inputs last time: the same give the same patterns
 
-    def select(self, show, warning, soc_cpct, ms_on, now):
-        """Pick the patterns for `show` (a SHOW_* code)."""
+    def select(self, show, warning, soc_cpct, ms_on, now, unlocked=False):
+        """Pick the patterns for `show` (a SHOW_* code); unlocked: the service unlock."""
         lit = soc_leds(soc_cpct)
         key = show | lit << 4 | (32 if warning else 0) | (64 if ms_on else 0)
+        if unlocked:
+            key |= 128
         if key == self._key:
             return
         self._key = key
@@ -105,6 +110,8 @@ class PanelLogic:
                 p[SOC1 + (lit - 1 if lit else 0)] = FLASH2
         if show != SHOW_OFF and ms_on:
             p[MS] = ON
+        if unlocked:
+            p[MS] = FLASH2
         self.show = show
         changed = False
         for i in range(7):

@@ -9,7 +9,11 @@ the last stop bit is due (10 bits a byte at the baud rate, rounded up to whole m
 Received bytes are assembled into frames that start with SOI (`~`) and end with EOI
 (`\\r`), in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
 one longer than the buffer, an empty one (SOI EOI) and bytes outside any frame are dropped
-and counted.
+and counted. Binary frames share the port: one starts with a byte of BINARY_STARTS (the
+service link's 0xC5) and is `start, two header bytes, length, length bytes, CRC-16`, so
+its end is known from its 4th byte (its CRC is its decoder's business); it is kept whole,
+start byte included, so the frame's first byte picks its decoder (a text frame is kept
+without its SOI and never starts with one of these).
 
 The board makes the UART with `timeout=0`, so reads never block the protection tick, and
 with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest is
@@ -30,6 +34,9 @@ _EOI = const(0x0D)
 _LF = const(0x0A)
 FRAME_MAX = const(256)  # a Pylon 0x42 request is 18 characters, its reply 150
 _CHUNK = const(64)
+_BIN_HEAD = const(4)  # a binary frame's start, two header bytes and its length
+_BIN_EXTRA = const(6)  # the header and the CRC-16 around the payload
+BINARY_STARTS = b"\xc5"  # the service link (firmware/service/frame.py)
 _CHAR_BITS = const(10)  # 8N1: start, 8 data, stop
 _COUNT_MASK = const(0x3FFFFFFF)
 _TX_STUCK_MS = const(100)  # past the due end: the UART will not say done, DE is dropped
@@ -53,6 +60,7 @@ class Rs485:
         self.frame = bytearray(FRAME_MAX)  # the characters between SOI and EOI
         self.n = 0
         self._in = False
+        self._need = 0  # inside a binary frame: its length so far known (0: not in one)
         self._last = 0
         self._chunk = bytearray(_CHUNK)
         self._pos = 0
@@ -75,7 +83,9 @@ class Rs485:
     def quiet(self):
         """Nothing for poll() to do: no byte waiting or held, no frame half read (its gap
         timer runs in poll()), no reply going out."""
-        return not (self.sending or self._in or self._pos < self._len or self.uart.any())
+        return not (
+            self.sending or self._in or self._need or self._pos < self._len or self.uart.any()
+        )
 
     def poll(self, now):
         """Returns the length of a complete frame now in self.frame (0: none yet). Call
@@ -94,8 +104,9 @@ class Rs485:
                 got = self.uart.readinto(self._chunk)
                 if not got:
                     # nothing more: a frame unfinished for gap_ms will not be finished
-                    if self._in and ticks.diff(now, self._last) > self.gap_ms:
+                    if (self._in or self._need) and ticks.diff(now, self._last) > self.gap_ms:
                         self._in = False
+                        self._need = 0
                         self.timeouts = (self.timeouts + 1) & _COUNT_MASK
                     return 0
                 self._pos = 0
@@ -110,7 +121,25 @@ class Rs485:
                 elif self._skip:
                     self._skip -= 1
                     continue
-                if c == _SOI:
+                if self._need:
+                    n = self.n
+                    self.frame[n] = c
+                    n += 1
+                    self.n = n
+                    if n == _BIN_HEAD:
+                        self._need = c + _BIN_EXTRA
+                        if self._need > FRAME_MAX:
+                            self._need = 0
+                            self.overlong = (self.overlong + 1) & _COUNT_MASK
+                    elif n >= self._need:
+                        self._need = 0
+                        self.frames = (self.frames + 1) & _COUNT_MASK
+                        return n
+                elif not self._in and c in BINARY_STARTS:
+                    self.frame[0] = c
+                    self.n = 1
+                    self._need = _BIN_HEAD
+                elif c == _SOI:
                     if self._in:
                         self.restarts = (self.restarts + 1) & _COUNT_MASK
                     self._in = True

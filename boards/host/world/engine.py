@@ -584,7 +584,7 @@ class Simulator:
 
 # names for the event log's integers (the firmware keeps integers; people read these)
 _RESET_CAUSES = (None, "power_on", "hard", "watchdog", "deep_sleep", "soft")
-_BUTTON = (None, "reset", "sleep_wake", "restart")
+_BUTTON = (None, "reset", "sleep_wake", "restart", "unlock")
 _RELEASE_PATHS = (None, "value", "time", "current", "charger", "reset")
 _PRECHARGE = (None, "started", "done", "timed_out")
 _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
