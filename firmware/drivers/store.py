@@ -126,6 +126,8 @@ class Store:
         records.sort(key=lambda r: r[0])
         records = records[-log.size :]
         log.next_seq = 0
+        # a log cleared over the service link starts later than 0
+        log.floor = records[0][0] if records else 0
         for seq, t_ms, code, what, value, extra in records:
             log.next_seq = seq
             log.log(t_ms, code, what, value, extra)
