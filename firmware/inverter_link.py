@@ -157,6 +157,7 @@ class InverterLink:
         self.service = None  # service.server.Server, made at the first service frame
         self.service_app = None  # what it serves (App sets it)
         self.service_address = 1
+        self.restart_pending = False  # the service asked for a restart once its reply is out
         if rs485 is not None and protocol == 0:
             from protocols import pylon_rs485
 
@@ -278,7 +279,7 @@ class InverterLink:
         # the common case, in a few statements (the loop polls every few ms): no byte
         # in, no reply going out, no CAN interrupt, no frame and no error check due; the
         # slow path below would do nothing and return the same
-        if (rs is None or rs.quiet()) and (
+        if (rs is None or rs.quiet() and not self.restart_pending) and (
             not can_ok or ticks.diff(self._quiet_until, now) > 0 and not self.can.attention()
         ):
             return ticks.diff(self._due, now) if can_ok else 1000
@@ -307,7 +308,8 @@ class InverterLink:
                     # the UART's end can lag its due time by up to 1 ms: then retry in 1
                     left = port.tx_left_ms(now)
                     return left if left > 0 else 1
-                if self.service is not None and self.service.restart_due:
+                if self.restart_pending:
+                    self.restart_pending = False
                     self.service.restart(now)  # its reply has gone out
                 return 1000
             if port.frame[0] == _SERVICE_START:
@@ -335,6 +337,9 @@ class InverterLink:
         length = svc.handle(port.frame, n, now)
         if length:
             port.send(memoryview(svc.out)[:length], now)
+        if svc.restart_due:
+            svc.restart_due = False
+            self.restart_pending = True
 
     def _can(self, b, now):
         """Receive, read the error state when due, send what is due; returns ms until a

@@ -85,6 +85,40 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual(sim.packs[0].app.cfg.covp_trip_mv, 3650)
 
 
+@cpython_only("argparse, rich")
+class UpdateCommandTest(unittest.TestCase):
+    def test_update_with_progress_and_clear_errors(self):
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update", seed=7, sizes=(400, 100))
+        other, _m = make_bundle("bmsctl_update_esp32", board="esp32", seed=8, sizes=(10,))
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        rc, _o, err = cli(sim, "update", new)
+        self.assertEqual(
+            (rc, err),
+            (1, "bmsctl: no unlock: press RESET twice within 2 s at the pack, then retry\n"),
+        )
+        rc, _o, err = cli(sim, "update", other)
+        self.assertEqual(
+            (rc, err), (1, "bmsctl: wrong board: pack 1 is host, the bundle is for esp32\n")
+        )
+        rc, _o, err = cli(sim, "update", ROOT + "/nowhere")
+        self.assertIn("no manifest.json", err)
+        pack = sim.packs[0]
+        for _ in range(2):
+            pack.press_button(True)
+            sim.run(sim.t_ms + 200)
+            pack.press_button(False)
+            sim.run(sim.t_ms + 200)
+        rc, out, err = cli(sim, "update", new)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("running 0.12.0 (build %s) on trial" % m["build"], out)
+        self.assertEqual(pack.image, "img_a")
+        rc, out, _e = cli(sim, "--json", "version")
+        self.assertEqual(json.loads(out)["build"], m["build"])
+
+
 @cpython_only("pyserial and a pseudo-terminal")
 class PtyTest(unittest.TestCase):
     def test_status_over_the_pty_in_real_time(self):

@@ -6,10 +6,12 @@
     bmsctl.py --port PORT config get [KEY]
     bmsctl.py --port PORT config set KEY VALUE      (press RESET twice within 2 s first)
     bmsctl.py --port PORT clock | restart | lock
+    bmsctl.py --port PORT update BUNDLE             (make bundle's folder; unlock first)
     --pack N (1..32, default 1) or --all (every pack that answers); --json for scripts.
 
 Tables by default (rich), JSON with --json. Errors are one line and exit status 1: no
-unlock, a refused value (with the key's range), a pack that does not answer.
+unlock, a refused value (with the key's range), a pack that does not answer, a bundle
+for another board, a hash mismatch, a pack that did not come back after an update.
 """
 
 import hostpath  # noqa: F401 - firmware/ on the path (the frame codec, event names)
@@ -151,12 +153,50 @@ def one(args, c, pack, out):
         if not args.json:
             _table(title + " config", ("key", "value", "unit", "default", "min", "max"), rows, out)
         return rows
+    if cmd == "update":
+        return update(args, c, pack, out)
     if cmd == "clock":
         now = int(time.time())
         c.set_clock(pack, now)
         return {"clock": now}
     getattr(c, cmd)(pack)  # restart, lock
     return {cmd: True}
+
+
+def update(args, c, pack, out):
+    """Send, arm, and wait for the pack to come back running the bundle's build."""
+    import os
+
+    if not os.path.isfile(args.bundle + "/manifest.json"):
+        raise ServiceError("%s: no manifest.json (make bundle BOARD=...)" % args.bundle)
+    board = c.version(pack)["board"]
+    with open(args.bundle + "/manifest.json") as f:
+        want = json.load(f)
+    if want.get("board") != board:
+        raise ServiceError(
+            "wrong board: pack %d is %s, the bundle is for %s" % (pack, board, want.get("board"))
+        )
+    if args.json:
+        manifest = c.update(pack, args.bundle)
+    else:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        columns = ("pack %d" % pack, BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(file=out)) as bar:
+            task = bar.add_task("update", total=None)
+
+            def progress(done, total):
+                bar.update(task, completed=done, total=total)
+
+            manifest = c.update(pack, args.bundle, progress)
+    v = c.wait_back(pack, manifest["build"])
+    if not args.json:
+        out.write(
+            "pack %d: running %s (build %s) on trial; it confirms after %d s of valid readings\n"
+            % (pack, manifest.get("version"), v["build"], 30)
+        )
+    return {"version": manifest.get("version"), "build": v["build"]}
 
 
 def parser():
@@ -171,6 +211,8 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("status", "cells", "version", "counters", "clock", "restart", "lock"):
         sub.add_parser(name)
+    u = sub.add_parser("update")
+    u.add_argument("bundle", help="the folder make bundle BOARD=... wrote (build/bundle/BOARD)")
     e = sub.add_parser("events")
     e.add_argument("--since", type=int, default=0)
     e.add_argument("--follow", action="store_true")

@@ -14,9 +14,10 @@ from service import frame as fr
 class ServiceError(Exception):
     """A reply with an error status, or none at all."""
 
-    def __init__(self, message, status=None):
+    def __init__(self, message, status=None, payload=b""):
         super().__init__(message)
         self.status = status
+        self.payload = payload
 
 
 STATUS_TEXT = {
@@ -26,7 +27,12 @@ STATUS_TEXT = {
     fr.ERR_CONFIG: "config refused",
     fr.ERR_RANGE: "beyond the end",
     fr.ERR_STORE: "the pack's flash could not be written",
+    fr.ERR_BOARD: "wrong board: the bundle is",
+    fr.ERR_HASH: "hash mismatch",
+    fr.ERR_OFFSET: "the transfer stands elsewhere",
+    fr.ERR_BUSY: "no update now",
 }
+CHUNK = 224  # data bytes in one UPDATE_CHUNK (its frame: 236 of MAX_PAYLOAD)
 
 
 def _s32(b, k):
@@ -55,6 +61,8 @@ class Client:
         status = reply[0]
         if status != fr.OK:
             text = STATUS_TEXT.get(status, "error %d" % status)
+            if status == fr.ERR_OFFSET:
+                raise ServiceError(text, status, bytes(reply[1:]))
             detail = bytes(reply[1:]).decode()
             raise ServiceError(text + (": " + detail if detail else ""), status)
         return bytes(reply[1:])
@@ -175,6 +183,79 @@ class Client:
 
     def lock(self, address):
         self.request(address, fr.LOCK)
+
+    # -- firmware update ---------------------------------------------------------------
+    def update_state(self, address):
+        return _state(self.request(address, fr.UPDATE_STATE))
+
+    def update(self, address, bundle, progress=None, hash_retries=3):
+        """Send the bundle folder (tools/bundle.py's output) and arm it; returns its
+        manifest. Resumes where the pack's staging stands. progress(done, total) is
+        called as bytes go out. The pack restarts into it after (see wait_back)."""
+        import hashlib
+
+        with open(bundle + "/manifest.json", "rb") as f:
+            raw = f.read()
+        manifest = json.loads(raw)
+        blobs = [raw]
+        for path, _size, _sha in manifest["files"]:
+            with open(bundle + "/" + path, "rb") as f:
+                blobs.append(f.read())
+        total = sum(len(b) for b in blobs)
+        st = _state(
+            self.request(address, fr.UPDATE_BEGIN, hashlib.sha256(raw).digest() + _be32(len(raw)))
+        )
+        fails = 0
+        while st["done"] < len(blobs):
+            k = st["done"]
+            at = st["size"]
+            if progress is not None:
+                progress(sum(len(b) for b in blobs[:k]) + at, total)
+            data = blobs[k][at : at + CHUNK]
+            try:
+                st = _state(
+                    self.request(
+                        address, fr.UPDATE_CHUNK, bytes((k >> 8, k & 0xFF)) + _be32(at) + data
+                    )
+                )
+            except ServiceError as e:
+                if e.status == fr.ERR_OFFSET:
+                    st = _state(e.payload)
+                    continue
+                if e.status == fr.ERR_HASH and fails < hash_retries:
+                    fails += 1
+                    st = self.update_state(address)
+                    continue
+                raise
+        if progress is not None:
+            progress(total, total)
+        for k in range(1, len(blobs)):
+            p = self.request(address, fr.UPDATE_ARM, bytes((k >> 8, k & 0xFF)))
+        if not p[0]:
+            raise ServiceError("pack %d did not arm the image" % address)
+        return manifest
+
+    def wait_back(self, address, build, tries=20):
+        """After an update: the pack answers again running `build`; raises if not."""
+        for _ in range(tries):
+            try:
+                v = self.version(address)
+            except ServiceError:
+                continue
+            if v.get("build") == build:
+                return v
+        raise ServiceError("pack %d did not come back with build %s" % (address, build))
+
+
+def _state(p):
+    """An update state reply: the staged manifest's hash, files done, the size of the
+    file in progress, the file count (0 until the manifest is staged)."""
+    return {
+        "sha": bytes(p[:32]),
+        "done": fr.get16(p, 32),
+        "size": fr.get32(p, 34),
+        "count": fr.get16(p, 38),
+    }
 
 
 def _be32(v):

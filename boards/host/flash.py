@@ -9,9 +9,20 @@ Tests make it fail as a worn or disturbed flash does, to reach the firmware's er
 paths: fs.fail("read", "state.json") makes the next read of that file raise
 OSError(EIO), fs.fail("write", "events", times=-1) every open for writing of a path
 starting with "events" until fs.fail("write", "events", 0) (see MemFS.fail).
+
+Like littlefs, a file opened for writing keeps its old content until it is closed: what
+was written lands whole at close or not at all, and a rename replaces its destination
+atomically. fs.cut_at(k) makes the k-th of these commits (a close after writing, a
+rename, a remove) the moment the power goes: it does not happen, PowerCut (not an
+Exception: nothing in the firmware catches it, as nothing runs on) is raised, and every
+operation raises it until fs.power_on(). fs.commits counts them.
 """
 
 import errno
+
+
+class PowerCut(BaseException):
+    """The power went: nothing more runs (see MemFS.cut_at)."""
 
 
 class _File:
@@ -21,15 +32,17 @@ class _File:
         self.mode = mode
         self.pos = 0
         fs.check("write" if "w" in mode or "a" in mode else "read", path)
+        self.data = None  # what a write open will commit at close
         if "w" in mode:
-            fs.files[path] = bytearray()
+            self.data = bytearray()
         elif "a" in mode:
-            fs.files.setdefault(path, bytearray())
+            self.data = bytearray(fs.files.get(path, b""))
         elif path not in fs.files:
             raise OSError(errno.ENOENT)
         self.binary = "b" in mode
 
     def read(self, n=-1):
+        self.fs.powered()
         data = self.fs.files[self.path]
         end = len(data) if n < 0 else min(len(data), self.pos + n)
         chunk = bytes(data[self.pos : end])
@@ -37,6 +50,7 @@ class _File:
         return chunk if self.binary else chunk.decode()
 
     def readinto(self, buf):
+        self.fs.powered()
         data = self.fs.files[self.path]
         n = min(len(buf), len(data) - self.pos)
         buf[0:n] = data[self.pos : self.pos + n]
@@ -44,13 +58,18 @@ class _File:
         return n
 
     def write(self, data):
+        self.fs.powered()
         if not self.binary:
             data = data.encode()
-        self.fs.files[self.path].extend(data)
+        self.data.extend(data)
         return len(data)
 
     def close(self):
-        if "w" in self.mode or "a" in self.mode:
+        if self.data is not None:
+            data = self.data
+            self.data = None
+            self.fs.commit()
+            self.fs.files[self.path] = data
             self.fs.syncs += 1
 
     def __enter__(self):
@@ -65,6 +84,29 @@ class MemFS:
         self.files = {}
         self.syncs = 0
         self.faults = {}  # (op, path prefix) -> [calls to let pass, calls to fail]
+        self.commits = 0
+        self.cut = 0  # the commit the power goes at (0: none)
+        self.down = False
+
+    def cut_at(self, k):
+        """The power goes at the k-th commit from now (see the module's docstring)."""
+        self.cut = self.commits + k
+
+    def power_on(self):
+        self.cut = 0
+        self.down = False
+
+    def powered(self):
+        if self.down:
+            raise PowerCut()
+
+    def commit(self):
+        """A change about to land: counted, or the power goes here."""
+        self.powered()
+        self.commits += 1
+        if self.commits == self.cut:
+            self.down = True
+            raise PowerCut()
 
     def fail(self, op, path="", times=1, after=0):
         """Make `op` raise OSError(EIO) on paths starting with `path` ("": any): the next
@@ -74,6 +116,7 @@ class MemFS:
         self.faults[(op, path)] = [after, times]
 
     def check(self, op, path):
+        self.powered()
         for key in self.faults:
             rule = self.faults[key]
             if key[0] == op and path.startswith(key[1]) and rule[1] != 0:
@@ -91,15 +134,21 @@ class MemFS:
         self.check("remove", path)
         if path not in self.files:
             raise OSError(errno.ENOENT)
+        self.commit()
         del self.files[path]
 
     def rename(self, old, new):
         self.check("rename", old)
         if old not in self.files:
             raise OSError(errno.ENOENT)
+        self.commit()
         self.files[new] = self.files.pop(old)
 
+    def mkdir(self, path):
+        pass  # folders are implicit in the names here; littlefs makes them
+
     def stat(self, path):
+        self.powered()
         if path not in self.files:
             raise OSError(errno.ENOENT)
         return (0x8000, 0, 0, 0, 0, 0, len(self.files[path]), 0, 0, 0)

@@ -37,6 +37,7 @@ COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode c
 AFE_SAFETY = const(
     19
 )  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
+UPDATE = const(20)  # a firmware image: what service.image.ARMED/TRIAL/CONFIRMED/ROLLED_BACK
 # CONFIG's what: persisted state values of the wrong type or range dropped (value: how many)
 CONFIG_STATE = const(2)
 CONFIG_SERVICE = const(3)  # a key written over the service link: value, extra the key's index
@@ -67,6 +68,7 @@ NAMES = (
     "LIMIT",
     "COMM",
     "AFE_SAFETY",
+    "UPDATE",
 )
 
 

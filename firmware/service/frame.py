@@ -32,6 +32,11 @@ CLEAR_EVENTS = const(0x11)
 SET_CLOCK = const(0x12)
 RESTART = const(0x13)
 LOCK = const(0x14)  # ends the unlock now (needs none)
+# firmware update (service/update.py): the state is a read, the rest writes
+UPDATE_STATE = const(0x20)
+UPDATE_BEGIN = const(0x21)
+UPDATE_CHUNK = const(0x22)
+UPDATE_ARM = const(0x23)
 
 # a reply's status
 OK = const(0)
@@ -41,6 +46,10 @@ ERR_LOCKED = const(3)  # a write without the physical unlock
 ERR_CONFIG = const(4)  # a config value refused: the payload says which key and range
 ERR_RANGE = const(5)  # a page or index beyond the end
 ERR_STORE = const(6)  # the flash could not be written
+ERR_BOARD = const(7)  # an update for another board
+ERR_HASH = const(8)  # a staged file's SHA-256 is not the manifest's (it is sent again)
+ERR_OFFSET = const(9)  # a chunk not where the transfer stands (the payload says where)
+ERR_BUSY = const(10)  # no update now: a new image is on trial, or nothing is staged
 
 
 def crc16(buf, start, end):

@@ -25,6 +25,7 @@ from bms import events as ev
 from bms import ticks
 from bms.config import KEYS, SPEC, Config, ConfigError
 from service import frame as fr
+from service.update import UpdateError
 
 VERSION = "0.11.0"
 _EVENT_SIZE = const(18)  # seq(4) t_ms(4) code(1) what(1) value(4) extra(4)
@@ -53,6 +54,7 @@ class Server:
         self.docs = {}  # command -> the snapshot being paged
         self.clock = None  # (epoch s, ticks ms) set by SET_CLOCK
         self.restart_due = False  # RESTART answered: the link restarts once it has gone out
+        self.updater = None  # service.update.Updater, made at the first update request
         # counters
         self.requests = 0
         self.bad_frames = 0  # CRC or length
@@ -77,6 +79,10 @@ class Server:
             length = self._dispatch(cmd, payload, now)
         except ConfigError as e:
             length = self._error(fr.ERR_CONFIG, str(e))
+        except UpdateError as e:
+            length = self._error(e.status, str(e))
+            if e.status == fr.ERR_OFFSET:  # where the transfer stands, to go on from
+                length = 1 + self._update().state(self.out, fr.HEAD + 1)
         except OSError:
             length = self._error(fr.ERR_STORE)
         if address == fr.ALL:
@@ -94,10 +100,12 @@ class Server:
             return self._events(fr.get32(p, 0)) if len(p) == 4 else self._error(fr.ERR_FORMAT)
         if cmd == fr.CONFIG:
             return self._config(p[0]) if len(p) == 1 else self._error(fr.ERR_FORMAT)
+        if cmd == fr.UPDATE_STATE:
+            return self._ok(self._update().state(self.out, fr.HEAD + 1))
         if cmd == fr.LOCK:
             self.app.bms.unlocked = False
             return self._ok(0)
-        if cmd < fr.SET_CONFIG or cmd > fr.RESTART:
+        if not (fr.SET_CONFIG <= cmd <= fr.RESTART or fr.UPDATE_BEGIN <= cmd <= fr.UPDATE_ARM):
             return self._error(fr.ERR_COMMAND)
         if not self.app.bms.unlock_valid(now):
             self.refused = (self.refused + 1) & _COUNT_MASK
@@ -111,10 +119,44 @@ class Server:
                 return self._error(fr.ERR_FORMAT)
             self.clock = (fr.get32(p, 0), now)
             return self._ok(0)
-        if p:  # RESTART
-            return self._error(fr.ERR_FORMAT)
-        self.restart_due = True
-        return self._ok(0)
+        if cmd == fr.RESTART:
+            if p:
+                return self._error(fr.ERR_FORMAT)
+            self.restart_due = True
+            return self._ok(0)
+        return self._updating(cmd, p, now)
+
+    def _update(self):
+        if self.updater is None:
+            from service.update import Updater
+
+            self.updater = Updater(self.app.store.fs, getattr(self.app.board, "name", "host"))
+        return self.updater
+
+    def _updating(self, cmd, p, now):
+        """BEGIN sha(32) length(4); CHUNK file(2) offset(4) data; ARM file(2). Each
+        replies the transfer's state (ARM: armed(1), and a restart follows the last)."""
+        up = self._update()
+        k = fr.HEAD + 1
+        if cmd == fr.UPDATE_BEGIN:
+            if len(p) != 36:
+                return self._error(fr.ERR_FORMAT)
+            up.begin(p[:32], fr.get32(p, 32))
+        elif cmd == fr.UPDATE_CHUNK:
+            if len(p) < 6:
+                return self._error(fr.ERR_FORMAT)
+            up.chunk(fr.get16(p, 0), fr.get32(p, 2), p[6:])
+        else:
+            if len(p) != 2:
+                return self._error(fr.ERR_FORMAT)
+            count = up.count()
+            armed = up.arm(fr.get16(p, 0))
+            self.out[k] = 1 if armed else 0
+            if armed:
+                self.app.events.log(now, ev.UPDATE, 0, count - 1)
+                self.restart_due = True
+            return self._ok(1)
+        return self._ok(up.state(self.out, k))
 
     def _ok(self, length):
         """The OK status before `length` payload bytes already at out[HEAD + 1:]."""
@@ -150,7 +192,7 @@ class Server:
             return {
                 "version": VERSION,
                 "build": build_hash(app.store.fs),
-                "board": getattr(app.board, "NAME", "host"),
+                "board": getattr(app.board, "name", "host"),
                 "address": self.address,
             }
         if cmd == fr.COUNTERS:
@@ -312,7 +354,6 @@ class Server:
     def restart(self, now):
         """RESTART, once its reply has gone out: between ticks, the state saved and the
         FETs off, as the RESET button's 6 s restart; the stored config applies at start."""
-        self.restart_due = False
         app = self.app
         app.fets.off()
         app._save_state(now)
@@ -348,9 +389,14 @@ class Server:
 
 
 def build_hash(fs):
-    """The active image's bundle hash (its manifest's), "dev" for a source tree."""
+    """The running image's bundle hash (its manifest's), "dev" for a source tree. An
+    image armed but not booted yet (a trial without a try) is not the one running."""
     try:
         with fs.open("image.json") as f:
-            return json.loads(f.read()).get("build", "dev")
-    except (OSError, ValueError, AttributeError):
+            p = json.loads(f.read())
+    except (OSError, ValueError):
         return "dev"
+    if type(p) is not dict:
+        return "dev"
+    key = "previous_build" if p.get("trial") and not p.get("tries") else "build"
+    return p.get(key) or "dev"

@@ -9,6 +9,8 @@ jump. Everything here runs under CPython and MicroPython (benchmarks run firmwar
 model in one MicroPython process); tools/sim.py is the front end for people.
 """
 
+from service import image
+
 from app import STAGE_STORE, App
 from bms import events as ev
 from bms import protections as pt
@@ -108,6 +110,9 @@ class SimPack:
         if self.can_chip is not None:
             self.board.can_int.sim_watch(self._can_int)
         self._apply_inputs()
+        # what boards/main.py does first: the image to run (the host runs its sources
+        # whatever the pointer says; the pointer's trial and rollback are the same)
+        self.image = image.select(self.flash)[0]
         self.app = App(self.board, self.config)
         self.powered = True
         self.app.start(self.clock.ticks_ms())
@@ -594,7 +599,8 @@ _STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", 
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")
-_CONFIG = ("accepted", "refused", "state_dropped")
+_CONFIG = ("accepted", "refused", "state_dropped", "service_write", "cleared")
+_UPDATE = ("armed", "trial", "confirmed", "rolled_back")
 # by the bit of bms.limits' LIM_* flags
 _LIMITS = (None, "force_charge", "full_charge_request", None, "float")
 
@@ -610,6 +616,7 @@ _WHAT_NAMES = {
     ev.SENSOR: _SENSOR,
     ev.COMM: _COMM,
     ev.LIMIT: _LIMITS,
+    ev.UPDATE: _UPDATE,
 }
 
 
