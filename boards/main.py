@@ -43,6 +43,8 @@ def config_overrides():
 def boot_image(fs, root):
     """Pick the image (service/image.py: a trial counted, or rolled back) and put its
     folder, under root, first on sys.path; returns the pointer."""
+    import sys  # (the module's own may be a test's stand-in)
+
     from service import image
 
     folder, pointer = image.select(fs)

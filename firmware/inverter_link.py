@@ -312,8 +312,9 @@ class InverterLink:
                     self.restart_pending = False
                     self.service.restart(now)  # its reply has gone out
                 return 1000
-            if port.frame[0] == _SERVICE_START:
-                self._service(port, n, now)
+            if port.binary:  # (a text frame's first character can be any byte)
+                if port.frame[0] == _SERVICE_START:
+                    self._service(port, n, now)
                 continue
             if server is None:
                 continue

@@ -6,7 +6,7 @@ import io
 import json
 import unittest
 
-from support import ROOT, cpython_only, make_sim
+from support import ROOT, cpython_only, make_sim, press_unlock
 
 SIM = ROOT + "/tools/sim.py"
 
@@ -68,11 +68,7 @@ class CommandsTest(unittest.TestCase):
         sim = make_sim(inverter="none")
         sim.run(5000)
         pack = sim.packs[0]
-        for _ in range(2):
-            pack.press_button(True)
-            sim.run(sim.t_ms + 200)
-            pack.press_button(False)
-            sim.run(sim.t_ms + 200)
+        press_unlock(sim, pack)
         rc, out, _e = cli(sim, "config", "set", "covp_trip_mv", "3801")
         self.assertEqual(rc, 1)
         rc, out, err = cli(sim, "config", "set", "covp_trip_mv", "x")
@@ -106,11 +102,7 @@ class UpdateCommandTest(unittest.TestCase):
         rc, _o, err = cli(sim, "update", ROOT + "/nowhere")
         self.assertIn("no manifest.json", err)
         pack = sim.packs[0]
-        for _ in range(2):
-            pack.press_button(True)
-            sim.run(sim.t_ms + 200)
-            pack.press_button(False)
-            sim.run(sim.t_ms + 200)
+        press_unlock(sim, pack)
         rc, out, err = cli(sim, "update", new)
         self.assertEqual(rc, 0, err)
         self.assertIn("running 0.12.0 (build %s) on trial" % m["build"], out)

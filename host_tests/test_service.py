@@ -12,7 +12,7 @@ from support import cpython_only, logged, make_sim
 from bms import button as btn
 from bms import events as ev
 from bms import panel as pnl
-from bms.config import KEYS
+from bms.config import KEYS, Config
 
 
 def crc_ok(raw):
@@ -186,6 +186,24 @@ class MalformedTest(unittest.TestCase):
             self.assertEqual(rig.raw(raw), fr.encode(1, raw[2] | fr.REPLY, status))
         self.assertEqual(rig.app.link.service.errors, len(cases))
 
+    def test_a_request_that_raises_is_answered_not_a_fault(self):
+        rig = Rig()
+        rig.client.version(1)  # the service is loaded
+        svc = rig.app.link.service
+
+        def broken():
+            raise KeyError("x")
+
+        svc._cells = broken
+        raw = rig.raw(fr.encode(1, fr.CELLS))
+        self.assertEqual(
+            raw, fr.encode(1, fr.CELLS | fr.REPLY, b"\x0bKeyError('x',)"[:1] + raw[5:-2])
+        )
+        self.assertIn(b"KeyError", raw)
+        self.assertEqual((svc.failures, rig.app.exceptions), (1, 0))
+        rig.sim.run(rig.sim.t_ms + 1000)
+        self.assertTrue(rig.app.bms.dsg)  # the pack carries on
+
     def test_pylon_still_answers_beside_the_service(self):
         rig = Rig(inverter="none")
         ask = b"~20024642E00202FD33\r"
@@ -231,13 +249,11 @@ class MalformedPropertyTest(unittest.TestCase):
 
 class UnlockTest(unittest.TestCase):
     def test_button_gesture(self):
-        class Cfg:
-            button_min_ms = 50
-            button_sleep_ms = 3000
-            button_restart_ms = 6000
-            button_unlock_ms = 2000
-
-        b = btn.Button(Cfg())
+        cfg = Config()  # RESET from 50 ms, sleep from 3 s, the pair within 2 s
+        self.assertEqual(
+            (cfg.button_min_ms, cfg.button_sleep_ms, cfg.button_unlock_ms), (50, 3000, 2000)
+        )
+        b = btn.Button(cfg)
         # two presses, the second released 2000 ms after the first began: UNLOCK
         self.assertEqual([b.step(True, 0), b.step(False, 200)], [btn.NONE, btn.RESET])
         self.assertEqual([b.step(True, 1500), b.step(False, 2000)], [btn.NONE, btn.UNLOCK])
@@ -254,7 +270,7 @@ class UnlockTest(unittest.TestCase):
         b.step(True, 13400)
         self.assertEqual(b.step(False, 13500), btn.RESET)
         # a bounce does not count as a press
-        b = btn.Button(Cfg())
+        b = btn.Button(cfg)
         b.step(True, 0)
         b.step(False, 40)
         b.step(True, 100)

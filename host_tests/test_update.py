@@ -14,7 +14,7 @@ from bmsctl_client import Client, ServiceError, SimTransport
 from service import frame as fr
 from service import image
 from service.server import Server
-from support import ensure_build, logged, make_sim
+from support import ensure_build, logged, make_sim, press_unlock
 
 from bms import events as ev
 from boards.host.flash import MemFS, PowerCut
@@ -351,11 +351,7 @@ class SimUpdateTest(unittest.TestCase):
         with self.assertRaises(ServiceError) as e:
             c.update(1, new)
         self.assertEqual(e.exception.status, fr.ERR_LOCKED)
-        for _ in range(2):
-            pack.press_button(True)
-            sim.run(sim.t_ms + 200)
-            pack.press_button(False)
-            sim.run(sim.t_ms + 200)
+        press_unlock(sim, pack)
         c.update(1, new)
         v = c.wait_back(1, m["build"])
         self.assertEqual(v["build"], m["build"])
@@ -380,11 +376,7 @@ class SimUpdateTest(unittest.TestCase):
         sim.run(5000)
         pack = sim.packs[0]
         c = Client(SimTransport(sim), timeout_s=0.3, retries=0)
-        for _ in range(2):
-            pack.press_button(True)
-            sim.run(sim.t_ms + 200)
-            pack.press_button(False)
-            sim.run(sim.t_ms + 200)
+        press_unlock(sim, pack)
         c.update(1, new)
         c.wait_back(1, m["build"])
         self.assertEqual(pack.image, "img_a")

@@ -31,6 +31,7 @@ STATUS_TEXT = {
     fr.ERR_HASH: "hash mismatch",
     fr.ERR_OFFSET: "the transfer stands elsewhere",
     fr.ERR_BUSY: "no update now",
+    fr.ERR_INTERNAL: "the pack failed on the request",
 }
 CHUNK = 224  # data bytes in one UPDATE_CHUNK (its frame: 236 of MAX_PAYLOAD)
 

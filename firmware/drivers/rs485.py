@@ -12,8 +12,12 @@ one longer than the buffer, an empty one (SOI EOI) and bytes outside any frame a
 and counted. Binary frames share the port: one starts with a byte of BINARY_STARTS (the
 service link's 0xC5) and is `start, two header bytes, length, length bytes, CRC-16`, so
 its end is known from its 4th byte (its CRC is its decoder's business); it is kept whole,
-start byte included, so the frame's first byte picks its decoder (a text frame is kept
-without its SOI and never starts with one of these).
+start byte included, so the frame's first byte picks its decoder (`binary` says which
+kind poll() returned: a text frame is kept without its SOI, and its first character
+can be any byte). Its second byte is an address
+(0..32, or 0xFF for all): a start byte followed by anything else was line noise (counted
+as garbage, and the byte after it is taken as any byte outside a frame), so noise is
+less likely to swallow the Pylon request after it.
 
 The board makes the UART with `timeout=0`, so reads never block the protection tick, and
 with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest is
@@ -36,6 +40,8 @@ FRAME_MAX = const(256)  # a Pylon 0x42 request is 18 characters, its reply 150
 _CHUNK = const(64)
 _BIN_HEAD = const(4)  # a binary frame's start, two header bytes and its length
 _BIN_EXTRA = const(6)  # the header and the CRC-16 around the payload
+_ADDRESS_MAX = const(32)  # a binary frame's second byte: 0..32 or _ALL
+_ALL = const(0xFF)
 BINARY_STARTS = b"\xc5"  # the service link (firmware/service/frame.py)
 _CHAR_BITS = const(10)  # 8N1: start, 8 data, stop
 _COUNT_MASK = const(0x3FFFFFFF)
@@ -61,6 +67,7 @@ class Rs485:
         self.n = 0
         self._in = False
         self._need = 0  # inside a binary frame: its length so far known (0: not in one)
+        self.binary = False  # the frame poll() returned is a binary one
         self._last = 0
         self._chunk = bytearray(_CHUNK)
         self._pos = 0
@@ -121,6 +128,9 @@ class Rs485:
                 elif self._skip:
                     self._skip -= 1
                     continue
+                if self._need and self.n == 1 and c > _ADDRESS_MAX and c != _ALL:
+                    self._need = 0  # not an address: the start byte was noise
+                    self.garbage = (self.garbage + 1) & _COUNT_MASK
                 if self._need:
                     n = self.n
                     self.frame[n] = c
@@ -134,6 +144,7 @@ class Rs485:
                     elif n >= self._need:
                         self._need = 0
                         self.frames = (self.frames + 1) & _COUNT_MASK
+                        self.binary = True
                         return n
                 elif not self._in and c in BINARY_STARTS:
                     self.frame[0] = c
@@ -151,6 +162,7 @@ class Rs485:
                     self._in = False
                     if self.n:
                         self.frames = (self.frames + 1) & _COUNT_MASK
+                        self.binary = False
                         return self.n
                     # SOI EOI holds nothing: line noise (a 0 would end the caller's loop)
                     self.garbage = (self.garbage + 1) & _COUNT_MASK

@@ -50,6 +50,7 @@ ERR_BOARD = const(7)  # an update for another board
 ERR_HASH = const(8)  # a staged file's SHA-256 is not the manifest's (it is sent again)
 ERR_OFFSET = const(9)  # a chunk not where the transfer stands (the payload says where)
 ERR_BUSY = const(10)  # no update now: a new image is on trial, or nothing is staged
+ERR_INTERNAL = const(11)  # the request raised in the pack (counted; the pack protects on)
 
 
 def crc16(buf, start, end):

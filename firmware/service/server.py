@@ -61,6 +61,7 @@ class Server:
         self.not_ours = 0
         self.errors = 0  # error replies
         self.refused = 0  # writes without the unlock
+        self.failures = 0  # requests that raised (ERR_INTERNAL)
 
     # -- the frame ---------------------------------------------------------------------
     def handle(self, buf, n, now):
@@ -85,6 +86,10 @@ class Server:
                 length = 1 + self._update().state(self.out, fr.HEAD + 1)
         except OSError:
             length = self._error(fr.ERR_STORE)
+        except Exception as e:  # noqa: BLE001 - a service request never reaches the safety
+            # net: the FETs must not open for a read that went wrong
+            self.failures = (self.failures + 1) & _COUNT_MASK
+            length = self._error(fr.ERR_INTERNAL, repr(e))
         if address == fr.ALL:
             return 0
         return fr.seal(self.out, self.address, cmd | fr.REPLY, length)
@@ -205,7 +210,6 @@ class Server:
         b = app.bms
         s = app.sample
         t = s.temps_dc
-        lim = b.limits
         logic = b.panel
         leds = logic.leds(ticks.diff(now, logic.origin))
         return {
@@ -223,16 +227,7 @@ class Server:
             "protections": b.protection_names(),
             "warnings": b.warning_names(),
             "balancing": b.balancer.cells(),
-            "limits": {
-                "cvl_mv": lim.cvl_mv,
-                "ccl_ma": lim.ccl_ma,
-                "dcl_ma": lim.dcl_ma,
-                "dvl_mv": lim.dvl_mv,
-                "charge_enable": lim.charge_enable,
-                "discharge_enable": lim.discharge_enable,
-                "force_charge": lim.force_charge,
-                "full_charge_request": lim.full_request,
-            },
+            "limits": b.limits.as_dict(),
             "inputs": {"passive": app.inputs.passive, "rsd": app.inputs.rsd},
             "unlocked": b.unlock_valid(now),
         }
@@ -252,6 +247,7 @@ class Server:
                 "not_ours": self.not_ours,
                 "errors": self.errors,
                 "refused": self.refused,
+                "failures": self.failures,
             },
         }
         port = app.board.rs485

@@ -560,17 +560,7 @@ class Simulator:
         rec["protections"] = b.protection_names()
         rec["warnings"] = b.warning_names()
         rec["balancing"] = b.balancer.cells()
-        lim = b.limits
-        rec["limits"] = {
-            "cvl_mv": lim.cvl_mv,
-            "ccl_ma": lim.ccl_ma,
-            "dcl_ma": lim.dcl_ma,
-            "dvl_mv": lim.dvl_mv,
-            "charge_enable": lim.charge_enable,
-            "discharge_enable": lim.discharge_enable,
-            "force_charge": lim.force_charge,
-            "full_charge_request": lim.full_request,
-        }
+        rec["limits"] = b.limits.as_dict()
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         return rec
 
