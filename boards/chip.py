@@ -39,6 +39,9 @@ class LittleFs:
     def open(self, name, mode="r"):
         return open(self._path(name), mode)
 
+    def mkdir(self, name):
+        os.mkdir(self._path(name))
+
     def remove(self, name):
         os.remove(self._path(name))
 

@@ -5,6 +5,12 @@ board file of the bundle (build/bundle/BOARD/). Config overrides, if any, are a 
 object in config.json on the board (for example {"console_status_ms": 1000}): refused ones
 are logged and the defaults kept, as App does on the host. tools/selftest.py imports
 this module for make_board() (the name is then "main", so nothing runs).
+
+It is also the boot loader of firmware updates (firmware/service/image.py): before the
+firmware is imported it reads the pointer file on the data folder and puts the chosen
+image's folder first on sys.path (none: the factory image at the root); a new image on
+trial that raised at boot is rolled back and the board restarted. main.py itself is
+never replaced over the link.
 """
 
 import sys
@@ -35,10 +41,48 @@ def config_overrides(fs=None):
     return values if type(values) is dict else None
 
 
-def main():
-    from app import App
+def boot_image(fs, root):
+    """Pick the image (service/image.py: a trial counted, or rolled back) and put its
+    folder, under root, first on sys.path; returns the pointer."""
+    import sys  # (the module's own may be a test's stand-in)
 
-    App(make_board(), config_overrides()).run()
+    from service import image
+
+    folder, pointer = image.select(fs)
+    # the chosen image's own modules from here on (these two were the factory's)
+    for name in ("service.image", "service"):
+        if name in sys.modules:
+            del sys.modules[name]
+    if folder:
+        sys.path.insert(0, root + "/" + folder)
+    return pointer
+
+
+def boot_failed(fs, pointer, why):
+    """The firmware raised before running: a new image on trial is rolled back (True)."""
+    from service import image
+
+    if not image.read(fs).get("trial"):
+        return False
+    image.rollback(fs, pointer, "exception at boot: " + why)
+    return True
+
+
+def main():
+    import machine
+
+    from boards.chip import DATA_DIR, LittleFs
+
+    fs = LittleFs()
+    pointer = boot_image(fs, DATA_DIR)
+    try:
+        from app import App
+
+        App(make_board(), config_overrides()).run()
+    except Exception as e:
+        if boot_failed(fs, pointer, repr(e)):
+            machine.reset()
+        raise
 
 
 if __name__ == "__main__":

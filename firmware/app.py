@@ -98,7 +98,17 @@ def checked_state(raw):
 
 
 # events written to flash at the next housekeeping beat rather than within a minute
-_URGENT = (ev.BOOT, ev.TRIP, ev.LATCH, ev.LOCK, ev.EXCEPTION, ev.RESET, ev.CONFIG, ev.SENSOR)
+_URGENT = (
+    ev.BOOT,
+    ev.TRIP,
+    ev.LATCH,
+    ev.LOCK,
+    ev.EXCEPTION,
+    ev.RESET,
+    ev.CONFIG,
+    ev.SENSOR,
+    ev.UPDATE,
+)
 
 
 class App:
@@ -151,6 +161,9 @@ class App:
         self._state_read = False  # the state on flash was read (or there is none)
         self._bad_reads = 0
         self.implausible = 0  # front-end readings refused as outside physics
+        self.trial = None  # a new image on trial (service/image.py): confirmed when healthy
+        self._trial_s = 0
+        self._trial_exc = 0
 
     @property
     def role(self):
@@ -177,6 +190,8 @@ class App:
         boots = (self.state.get("boots", 0) + 1) & _COUNT_MASK
         self.state["boots"] = boots
         self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
+        self._image_boot(now)
+        self._stored_config(now)
         if self._overrides:
             try:
                 self.cfg.update(self._overrides)
@@ -195,6 +210,7 @@ class App:
         if board.rs485 is not None:
             board.rs485.set_baud(self.baud)
         self.link = InverterLink(board.can, board.rs485, self.protocol)
+        self.link.service_app = self
         self.link.start(now)
         out = board.rs485_out  # Link OUT: the next pack of a parallel system
         if out is not None:
@@ -210,6 +226,55 @@ class App:
         self._last_flush = now
         self._last_save = now
         self._save_state(now)
+
+    def _image_boot(self, now):
+        """After an update (a pointer on flash): log what the boot chose, and watch a new
+        image's trial. Without one the service modules stay unloaded."""
+        fs = self.store.fs
+        try:
+            fs.stat("image.json")
+        except Exception:  # noqa: BLE001 - none (or unreadable): the factory image runs
+            return
+        from service import image
+
+        p = image.read(fs)
+        if p.get("trial"):
+            self.trial = p
+            self.events.log(now, ev.UPDATE, image.TRIAL, p.get("tries", 0))
+        elif p.get("note") and not p.get("noted"):
+            what = image.CONFIRMED if p.get("note") == "confirmed" else image.ROLLED_BACK
+            self.events.log(now, ev.UPDATE, what)
+            p["noted"] = 1
+            try:
+                image.write(fs, p)
+            except Exception:  # noqa: BLE001 - logged again at the next boot, no harm
+                pass
+
+    def _trial_step(self, now):
+        """Once a second during a new image's trial: TRIAL_S healthy seconds in a row (a
+        valid reading, no exception) confirm it; until then a reset rolls it back."""
+        from service import image
+
+        healthy = self.sample.valid and self.exceptions == self._trial_exc
+        self._trial_exc = self.exceptions
+        self._trial_s = self._trial_s + 1 if healthy else 0
+        if self._trial_s >= image.TRIAL_S:
+            self.trial = None
+            image.confirm(self.store.fs)
+            self.events.log(now, ev.UPDATE, image.CONFIRMED)
+
+    def _stored_config(self, now):
+        """The config written over the service link (on flash, with a CRC) goes over the
+        board's overrides; one that cannot be read is logged and left out."""
+        try:
+            saved = self.store.load_config()
+        except Exception:  # noqa: BLE001 - never stops a boot: the defaults protect
+            self.events.log(now, ev.CONFIG, 1, -1)
+            return
+        if saved:
+            merged = dict(self._overrides or {})
+            merged.update(saved["values"])
+            self._overrides = merged
 
     def _afe_setup(self, now, reprobe=False):
         """Find the front end, give it our configuration (read back), hand it the FETs.
@@ -490,6 +555,8 @@ class App:
                 self.events.log(now, ev.DIP, bits, dipsw.effective_protocol(bits), self.dip)
             self._stage = STAGE_COMMS
             self._link_events(now)
+            if self.trial is not None:
+                self._trial_step(now)
         except Exception as exc:  # noqa: BLE001
             self._fail(now, exc)
         try:

@@ -62,6 +62,7 @@ _BUS_OFF_WINDOW_MS = const(60000)
 # not spoken never takes a board's RAM. The heartbeat ids the receive path compares are
 # the codecs' own, repeated here so that no codec is needed to recognise them
 # (test_inverter_link checks that they agree).
+_SERVICE_START = const(0xC5)  # service.frame.START: a service frame on RS485 port 1
 PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
 GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
 SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
@@ -159,6 +160,10 @@ class InverterLink:
         self.rs485 = rs485
         self.protocol = protocol
         self.server = None
+        self.service = None  # service.server.Server, made at the first service frame
+        self.service_app = None  # what it serves (App sets it)
+        self.service_address = 1
+        self.restart_pending = False  # the service asked for a restart once its reply is out
         if rs485 is not None and protocol == 0:
             from protocols import pylon_rs485
 
@@ -286,7 +291,7 @@ class InverterLink:
         # the common case, in a few statements (the loop polls every few ms): no byte
         # in, no reply going out, no CAN interrupt, no frame and no error check due; the
         # slow path below would do nothing and return the same
-        if (rs is None or rs.quiet()) and (
+        if (rs is None or rs.quiet() and not self.restart_pending) and (
             not can_ok or ticks.diff(self._quiet_until, now) > 0 and not self.can.attention()
         ):
             return ticks.diff(self._due, now) if can_ok else 1000
@@ -315,9 +320,14 @@ class InverterLink:
                     # the UART's end can lag its due time by up to 1 ms: then retry in 1
                     left = port.tx_left_ms(now)
                     return left if left > 0 else 1
+                if self.restart_pending:
+                    self.restart_pending = False
+                    self.service.restart(now)  # its reply has gone out
                 return 1000
-            if port.kind != _SOI:
-                if self.chain is not None:
+            if port.binary:  # its first byte picks its decoder
+                if port.kind == _SERVICE_START:
+                    self._service(port, n, now)
+                elif self.chain is not None:
                     self.chain.frame_in(port.frame, n, port.kind, now)
                 continue
             if self.muted and self.chain is not None:
@@ -333,6 +343,20 @@ class InverterLink:
                 self._spoke(now)
             if length:
                 port.send(server.reply(length), now)
+
+    def _service(self, port, n, now):
+        """A service frame (its first byte): the service modules load at the first one."""
+        svc = self.service
+        if svc is None:
+            from service.server import Server
+
+            svc = self.service = Server(self.service_app, self.service_address)
+        length = svc.handle(port.frame, n, now)
+        if length:
+            port.send(memoryview(svc.out)[:length], now)
+        if svc.restart_due:
+            svc.restart_due = False
+            self.restart_pending = True
 
     def _can(self, b, now):
         """Receive, read the error state when due, send what is due; returns ms until a

@@ -49,9 +49,9 @@ class PackLink:
         self.events = events
         self.addr = Addressing(now)
         if port_out is not None:
-            port_out.binary(packchain.START, packchain.LENGTH)
+            port_out.binary_frames(packchain.START, packchain.LENGTH)
         if link.rs485 is not None:
-            link.rs485.binary(packchain.START, packchain.LENGTH)
+            link.rs485.binary_frames(packchain.START, packchain.LENGTH)
         link.chain = self
         link.peer = self
         link.muted = True  # until this pack knows it is the master

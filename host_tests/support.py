@@ -47,6 +47,15 @@ def make_sim(seed=1, start_ticks=0, **keys):
     return Simulator(scenario(**keys), seed=seed, start_ticks=start_ticks)
 
 
+def press_unlock(sim, pack):
+    """The service link's unlock at the pack: two short RESET presses (bms/button.py)."""
+    for _ in range(2):
+        pack.press_button(True)
+        sim.run(sim.t_ms + 200)
+        pack.press_button(False)
+        sim.run(sim.t_ms + 200)
+
+
 def run_trace(sim, seconds, trace_ms=None):
     """Run sim for `seconds` more and return the trace records written meanwhile."""
     records = []

@@ -211,6 +211,7 @@ class ButtonTest(unittest.TestCase):
             button_min_ms = 50
             button_sleep_ms = 3000
             button_restart_ms = 6000
+            button_unlock_ms = 2000
 
         b = btn.Button(Cfg())
         self.assertEqual(b.step(True, 0), btn.NONE)

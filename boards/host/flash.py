@@ -13,9 +13,12 @@ starting with "events" until fs.fail("write", "events", 0) (see MemFS.fail).
 It keeps littlefs's guarantees, which the store relies on: a file opened for writing
 keeps what it held (or, created, is empty) until close commits the new content at once,
 so an append is all there or not there; a rename replaces its target atomically.
-fs.cut_after(n) cuts the power after n more steps (each filesystem call, and each byte
-written, is one step; see MemFS.cut_after): the call in progress raises PowerCut, what
-was not committed is lost, and the files stay as they were until the next boot.
+Two ways to cut the power, for the power-cut harnesses: fs.cut_after(n) after n more
+steps (each filesystem call, and each byte written, is one step; see MemFS.cut_after),
+fs.cut_at(k) at the k-th commit from now (a close after writing, a rename, a remove;
+fs.commits counts them). The call in progress raises PowerCut (not an Exception:
+nothing in the firmware catches it, as nothing runs on), what was not committed is
+lost, and every call raises it until fs.power_on() (the next boot).
 """
 
 import errno
@@ -43,6 +46,7 @@ class _File:
         fs.step()
 
     def read(self, n=-1):
+        self.fs.powered()
         data = self.fs.files[self.path]
         end = len(data) if n < 0 else min(len(data), self.pos + n)
         chunk = bytes(data[self.pos : end])
@@ -50,6 +54,7 @@ class _File:
         return chunk if self.binary else chunk.decode()
 
     def readinto(self, buf):
+        self.fs.powered()
         data = self.fs.files[self.path]
         n = min(len(buf), len(data) - self.pos)
         buf[0:n] = data[self.pos : self.pos + n]
@@ -57,6 +62,7 @@ class _File:
         return n
 
     def write(self, data):
+        self.fs.powered()
         if not self.binary:
             data = data.encode()
         self.fs.step_bytes(self.new, data)
@@ -67,6 +73,7 @@ class _File:
         if self.fs.off:
             raise PowerCut()  # a `with` closing after the cut: nothing reaches flash
         if self.writing:
+            self.fs.commit()
             self.writing = False
             self.fs.files[self.path] = self.new
             self.fs.syncs += 1
@@ -85,26 +92,50 @@ class MemFS:
         self.syncs = 0
         self.faults = {}  # (op, path prefix) -> [calls to let pass, calls to fail]
         self.steps = 0  # filesystem calls and bytes written, for a power-cut harness
-        self.cut_at = -1  # the step at which the power goes (-1: never)
-        self.off = False  # the power went: nothing more is written until cut_after()
+        self._cut_step = -1  # the step at which the power goes (-1: never)
+        self.commits = 0
+        self._cut_commit = 0  # the commit at which the power goes (0: never)
+        self.off = False  # the power went: nothing more is written until power_on()
 
     def cut_after(self, n):
         """Cut the power at the n-th step from now (n >= 1; -1: never): it raises
         PowerCut once it took effect. A step is every open, write, close, rename, remove
         and stat, and every byte written."""
-        self.cut_at = -1 if n < 0 else self.steps + n
+        self._cut_step = -1 if n < 0 else self.steps + n
         self.off = False
+
+    def cut_at(self, k):
+        """Cut the power at the k-th commit from now (a close after writing, a rename, a
+        remove): that one does not happen."""
+        self._cut_commit = self.commits + k
+
+    def power_on(self):
+        self._cut_step = -1
+        self._cut_commit = 0
+        self.off = False
+
+    def powered(self):
+        if self.off:
+            raise PowerCut()
+
+    def commit(self):
+        """A change about to land: counted, or the power goes here."""
+        self.powered()
+        self.commits += 1
+        if self.commits == self._cut_commit:
+            self.off = True
+            raise PowerCut()
 
     def step(self):
         self.steps += 1
-        if self.steps == self.cut_at or self.off:
-            self.cut_at = -1
+        if self.steps == self._cut_step or self.off:
+            self._cut_step = -1
             self.off = True
             raise PowerCut()
 
     def step_bytes(self, buf, data):
         """Append data to buf, a step per byte (a cut may come at any byte)."""
-        if self.cut_at <= self.steps or self.cut_at > self.steps + len(data):
+        if self._cut_step <= self.steps or self._cut_step > self.steps + len(data):
             buf.extend(data)
             self.steps += len(data)
             return
@@ -120,6 +151,7 @@ class MemFS:
         self.faults[(op, path)] = [after, times]
 
     def check(self, op, path):
+        self.powered()
         for key in self.faults:
             rule = self.faults[key]
             if key[0] == op and path.startswith(key[1]) and rule[1] != 0:
@@ -137,6 +169,7 @@ class MemFS:
         self.check("remove", path)
         if path not in self.files:
             raise OSError(errno.ENOENT)
+        self.commit()
         del self.files[path]
         self.step()
 
@@ -144,10 +177,15 @@ class MemFS:
         self.check("rename", old)
         if old not in self.files:
             raise OSError(errno.ENOENT)
+        self.commit()
         self.files[new] = self.files.pop(old)
         self.step()
 
+    def mkdir(self, path):
+        pass  # folders are implicit in the names here; littlefs makes them
+
     def stat(self, path):
+        self.powered()
         if path not in self.files:
             raise OSError(errno.ENOENT)
         self.step()

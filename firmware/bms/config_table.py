@@ -116,6 +116,8 @@ SPEC = (
     ("button_min_ms", 50, 10, 1000),  # shorter presses are bounce
     ("button_sleep_ms", 3000, 500, 10000),  # from here to button_restart_ms: sleep / wake
     ("button_restart_ms", 6000, 1000, 30000),  # held this long: restart (the manual's 6 s)
+    ("button_unlock_ms", 2000, 500, 5000),  # two RESET presses within it: the service unlock
+    ("unlock_valid_ms", 600000, 60000, 3600000),  # how long the unlock lasts
     ("precharge_retry_ms", 2000, 0, 60000),  # pause between pre-charge tries
     ("inverter_lost_ms", 60000, 5000, 600000),
     # sleep (low-power mode)
@@ -203,5 +205,6 @@ RULES = (
     ("afe_blind_ms", "<=", "sensor_delay_ms"),
     ("button_min_ms", "<", "button_sleep_ms"),
     ("button_sleep_ms", "<", "button_restart_ms"),
+    ("button_min_ms", "<", "button_unlock_ms"),
     ("warn_hyst_mv", "<", "imbalance_warn_mv"),
 )

@@ -163,6 +163,8 @@ class Bms:
         self._afe_safety = 0
         self.parallel = False  # more than one pack on the link (M/S LED)
         self.modules = 1  # packs in what the frames report (the system's view has more)
+        self.unlocked = False  # the service link's physical unlock (two RESET presses)
+        self.unlock_at = 0
 
     # -- the tick --------------------------------------------------------------------
     def step(self, s, inp, now, dt_ms):
@@ -289,7 +291,10 @@ class Bms:
 
     def _button(self, action, now):
         self.events.log(now, ev.RESET, action, self.button.held_ms)
-        if action == btn.RESET:
+        if action == btn.UNLOCK:
+            self.unlocked = True
+            self.unlock_at = now
+        if action == btn.RESET or action == btn.UNLOCK:
             self.engine.reset()
             self.precharge.reset()
             self.sleeping = False
@@ -415,7 +420,7 @@ class Bms:
     def _panel(self, names, inp, now):
         # (no local: a frame of more than 11 words is allocated on the heap, per call)
         self.panel.select(
-            self._show(names, inp), names & LED_WARNINGS, self.soc.shown_cpct, self.parallel, now
+            self._show(names, inp), names & LED_WARNINGS, self.soc.shown_cpct, self._ms(now), now
         )
 
     def _show(self, names, inp):
@@ -441,6 +446,19 @@ class Bms:
         else:
             show = SHOW_STANDBY
         return show
+
+    def _ms(self, now):
+        """The M/S LED's flags for the panel (panel.MS_*)."""
+        ms = pnl.MS_ON if self.parallel else 0
+        if self.unlocked and self.unlock_valid(now):
+            ms |= pnl.MS_UNLOCKED
+        return ms
+
+    def unlock_valid(self, now):
+        """Whether the service link may write (unlock_valid_ms since the gesture)."""
+        if self.unlocked and ticks.diff(now, self.unlock_at) >= self.cfg.unlock_valid_ms:
+            self.unlocked = False
+        return self.unlocked
 
     # -- for the trace, the protocols and the panel ----------------------------------
     def protection_names(self):

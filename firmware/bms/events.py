@@ -37,8 +37,11 @@ COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode c
 AFE_SAFETY = const(
     19
 )  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
+UPDATE = const(20)  # a firmware image: what service.image.ARMED/TRIAL/CONFIRMED/ROLLED_BACK
 # CONFIG's what: persisted state values of the wrong type or range dropped (value: how many)
 CONFIG_STATE = const(2)
+CONFIG_SERVICE = const(3)  # a key written over the service link: value, extra the key's index
+CONFIG_CLEARED = const(4)  # the log cleared over the service link: value the last seq cleared
 # COMM's what
 COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: driver fault code)
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
@@ -67,6 +70,7 @@ NAMES = (
     "LIMIT",
     "COMM",
     "AFE_SAFETY",
+    "UPDATE",
 )
 
 
@@ -74,6 +78,7 @@ class EventLog:
     def __init__(self, size=SIZE):
         self.size = size
         self.next_seq = 0  # sequence number the next record gets
+        self.floor = 0  # records below this were cleared (clear())
         # typed arrays: 4 bytes a slot for times and values, 1 for code and what
         self.t_ms = array("i", bytes(4 * size))
         self.code = bytearray(size)
@@ -92,7 +97,11 @@ class EventLog:
 
     def oldest_seq(self):
         n = self.next_seq - self.size
-        return n if n > 0 else 0
+        return n if n > self.floor else self.floor
+
+    def clear(self):
+        """Forget every record; the sequence numbers go on from where they were."""
+        self.floor = self.next_seq
 
     def get(self, seq):
         """The record with this sequence number as a tuple, or None if overwritten or unborn."""

@@ -5,6 +5,9 @@ called on the 50 ms beat and turns the patterns into levels at that instant. Fla
 patterns start with their ON phase at the moment the selection changes, so a new state
 is visible at once and every waveform is reproducible.
 
+Ours beside the manual's: the M/S LED flashing FLASH2 while the service link is unlocked
+(the manual only ever lights M/S steadily, on the master).
+
 Patterns: FLASH1 0.25 s on / 3.75 s off, FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5.
 """
 
@@ -58,6 +61,10 @@ def soc_leds(soc_cpct):
     return 4
 
 
+MS_ON = const(1)  # select()'s ms: the M/S LED lit (the master of a parallel system)
+MS_UNLOCKED = const(2)  # the service link's unlock: M/S flashes (FLASH2)
+
+
 class PanelLogic:
     def __init__(self):
         self.pattern = bytearray(7)
@@ -66,10 +73,11 @@ class PanelLogic:
         self.show = SHOW_OFF
         self._key = -1  # select()'s inputs last time: the same give the same patterns
 
-    def select(self, show, warning, soc_cpct, ms_on, now):
-        """Pick the patterns for `show` (a SHOW_* code)."""
-        # show in bits 0-3, the SOC LEDs lit (0-4) in bits 4-6, then the two flags
-        key = show | soc_leds(soc_cpct) << 4 | (128 if warning else 0) | (256 if ms_on else 0)
+    def select(self, show, warning, soc_cpct, ms, now):
+        """Pick the patterns for `show` (a SHOW_* code); ms: MS_ON (the M/S LED: the
+        master of a parallel system) and MS_UNLOCKED (the service unlock) or-ed."""
+        # show in bits 0-3, the SOC LEDs lit (0-4) in bits 4-6, then the flags
+        key = show | soc_leds(soc_cpct) << 4 | (128 if warning else 0) | (ms & 3) << 8
         if key != self._key:
             # (the same inputs give the same patterns: called every tick, select() keeps
             # to 11 words of frame, which MicroPython takes from the C stack, not the heap)
@@ -81,6 +89,7 @@ class PanelLogic:
         lit = (key >> 4) & 7
         warning = key & 128
         ms_on = key & 256
+        unlocked = key & 512
         p = self._next
         for i in range(7):
             p[i] = OFF
@@ -113,6 +122,8 @@ class PanelLogic:
                 p[SOC1 + (lit - 1 if lit else 0)] = FLASH2
         if show != SHOW_OFF and ms_on:
             p[MS] = ON
+        if unlocked:
+            p[MS] = FLASH2
         self.show = show
         changed = False
         for i in range(7):

@@ -7,10 +7,18 @@ to DE, the usual wiring, our receiver is off while DE is high). So `send` record
 the last stop bit is due (10 bits a byte at the baud rate, rounded up to whole ms) and
 `tx_left_ms` tells the main loop how long to sleep before it polls again to release DE.
 Received bytes are assembled into frames that start with SOI (`~`) and end with EOI
-(`\\r`), or, for a start byte registered with binary() (the pack chain's 0xA5), into
-binary frames of that fixed length; `kind` says which (SOI, or the start byte, kept in
-frame[0]). All in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout),
-one longer than the buffer, an empty one (SOI EOI) and bytes outside any frame are dropped
+(`\\r`), kept without SOI and EOI. Binary frames share the port, each picked by its
+first byte, kept whole (start byte in frame[0]); `kind` is the start byte of the frame
+poll() returned (SOI for a text frame, whose first character can be any byte) and
+`binary` whether it is one:
+- the service link's (SERVICE_START, 0xC5): `start, address, command, length, length
+  bytes, CRC-16`, its end known from its 4th byte (its CRC is its decoder's business).
+  Its second byte is an address (0..32, or 0xFF for all): a start byte followed by
+  anything else was line noise (counted as garbage, the byte after it taken as any byte
+  outside a frame), so noise is less likely to swallow the Pylon request after it;
+- fixed-length ones registered with binary_frames() (the pack chain's 0xA5 beacon).
+All in a bounded buffer; a frame left unfinished for `gap_ms` (inter-byte timeout), one
+longer than the buffer, an empty one (SOI EOI) and bytes outside any frame are dropped
 and counted.
 
 The board makes the UART with `timeout=0`, so reads never block the protection tick, and
@@ -32,6 +40,12 @@ _EOI = const(0x0D)
 _LF = const(0x0A)
 FRAME_MAX = const(256)  # a Pylon 0x42 request is 18 characters, its reply 150
 _CHUNK = const(64)
+_BIN_HEAD = const(4)  # a binary frame's start, two header bytes and its length
+_BIN_EXTRA = const(6)  # the header and the CRC-16 around the payload
+_ADDRESS_MAX = const(32)  # a binary frame's second byte: 0..32 or _ALL
+_ALL = const(0xFF)
+SERVICE_START = const(0xC5)  # the service link (firmware/service/frame.py)
+_HEADER = const(1)  # _lens: a frame whose length is in its 4th byte
 _CHAR_BITS = const(10)  # 8N1: start, 8 data, stop
 _COUNT_MASK = const(0x3FFFFFFF)
 _TX_STUCK_MS = const(100)  # past the due end: the UART will not say done, DE is dropped
@@ -54,10 +68,15 @@ class Rs485:
         de.value(0)
         self.frame = bytearray(FRAME_MAX)  # the characters between SOI and EOI
         self.n = 0
-        self.kind = _SOI  # the last frame's start byte
-        self._lens = None  # binary frame length by start byte (binary())
-        self._need = 0  # the length of the binary frame being read (0: none)
-        self._in = False
+        self.kind = _SOI  # the last frame's start byte (SOI: a text frame)
+        self.binary = False  # the frame poll() returned is a binary one
+        # binary frames by start byte: their fixed length, or _HEADER (their length in
+        # their 4th byte); the service link's start is known to every port
+        self._lens = bytearray(256)
+        self._lens[SERVICE_START] = _HEADER
+        self._need = 0  # inside a binary frame: its length so far known (0: not in one)
+        self._hdr = False  # that frame is a header-framed one
+        self._in = False  # inside a text frame
         self._last = 0
         self._chunk = bytearray(_CHUNK)
         self._pos = 0
@@ -73,11 +92,9 @@ class Rs485:
         self.sent = 0
         self.tx_errors = 0  # short writes: the UART took less than the whole reply
 
-    def binary(self, start, length):
+    def binary_frames(self, start, length):
         """Frames starting with byte `start` are binary, `length` bytes long (start
-        included): another protocol sharing the port, picked by its first byte."""
-        if self._lens is None:
-            self._lens = bytearray(256)
+        included, 2..255): another protocol sharing the port, picked by its first byte."""
         self._lens[start] = length
 
     def set_baud(self, baud):
@@ -87,7 +104,9 @@ class Rs485:
     def quiet(self):
         """Nothing for poll() to do: no byte waiting or held, no frame half read (its gap
         timer runs in poll()), no reply going out."""
-        return not (self.sending or self._in or self._pos < self._len or self.uart.any())
+        return not (
+            self.sending or self._in or self._need or self._pos < self._len or self.uart.any()
+        )
 
     def poll(self, now):
         """Returns the length of a complete frame now in self.frame (0: none yet). Call
@@ -106,7 +125,7 @@ class Rs485:
                 got = self.uart.readinto(self._chunk)
                 if not got:
                     # nothing more: a frame unfinished for gap_ms will not be finished
-                    if self._in and ticks.diff(now, self._last) > self.gap_ms:
+                    if (self._in or self._need) and ticks.diff(now, self._last) > self.gap_ms:
                         self._in = False
                         self._need = 0
                         self.timeouts = (self.timeouts + 1) & _COUNT_MASK
@@ -123,15 +142,28 @@ class Rs485:
                 elif self._skip:
                     self._skip -= 1
                     continue
-                if self._need:  # a binary frame: every byte is data, up to its length
-                    self.frame[self.n] = c
-                    self.n += 1
-                    if self.n >= self._need:
-                        self._in = False
+                if self._need:  # inside a binary frame
+                    n = self.n
+                    if self._hdr and n == 1 and c > _ADDRESS_MAX and c != _ALL:
+                        # not an address: the start byte was noise; this byte is judged
+                        # as any byte outside a frame, below
                         self._need = 0
-                        self.frames = (self.frames + 1) & _COUNT_MASK
-                        return self.n
-                    continue
+                        self.garbage = (self.garbage + 1) & _COUNT_MASK
+                    else:
+                        self.frame[n] = c
+                        n += 1
+                        self.n = n
+                        if self._hdr and n == _BIN_HEAD:
+                            self._need = c + _BIN_EXTRA
+                            if self._need > FRAME_MAX:
+                                self._need = 0
+                                self.overlong = (self.overlong + 1) & _COUNT_MASK
+                        elif n >= self._need:
+                            self._need = 0
+                            self.frames = (self.frames + 1) & _COUNT_MASK
+                            self.binary = True
+                            return n
+                        continue
                 if c == _SOI:
                     self.kind = _SOI
                     if self._in:
@@ -139,19 +171,20 @@ class Rs485:
                     self._in = True
                     self.n = 0
                 elif not self._in:
-                    lens = self._lens
-                    if lens is not None and lens[c]:
+                    length = self._lens[c]
+                    if length:  # a binary frame's start byte: kept in frame[0]
                         self.kind = c
                         self.frame[0] = c
                         self.n = 1
-                        self._in = True
-                        self._need = lens[c]
+                        self._hdr = length == _HEADER
+                        self._need = _BIN_HEAD if self._hdr else length
                     elif c != _LF:  # a CR LF ending is tolerated, not counted
                         self.garbage = (self.garbage + 1) & _COUNT_MASK
                 elif c == _EOI:
                     self._in = False
                     if self.n:
                         self.frames = (self.frames + 1) & _COUNT_MASK
+                        self.binary = False
                         return self.n
                     # SOI EOI holds nothing: line noise (a 0 would end the caller's loop)
                     self.garbage = (self.garbage + 1) & _COUNT_MASK

@@ -36,6 +36,8 @@ _STATE = "state.json"
 _STATE_TMP = "state.tmp"
 _STATE_BAD = "state.bad"
 _HEAD = '{"v": 1, "state": '
+_CONFIG = "config.json"  # the service link's config writes (service/server.py)
+_CONFIG_TMP = "config.tmp"
 _TAIL = ', "crc": '
 _CRC_MASK = const(0x3FFFFFFF)  # 30 bits: a small int on every port
 
@@ -124,6 +126,8 @@ class Store:
         records.sort(key=lambda r: r[0])
         records = records[-log.size :]
         log.next_seq = 0
+        # a log cleared over the service link starts later than 0
+        log.floor = records[0][0] if records else 0
         for seq, t_ms, code, what, value, extra in records:
             log.next_seq = seq
             log.log(t_ms, code, what, value, extra)
@@ -179,6 +183,17 @@ class Store:
             self.flushed_seq = seq
         return written
 
+    def clear_events(self):
+        """Both event files removed (the log was cleared): what follows starts a file."""
+        for name in _FILES:
+            try:
+                self.fs.remove(name)
+            except OSError as e:
+                if not e.args or e.args[0] != errno.ENOENT:
+                    raise
+        self.active = 0
+        self.in_active = 0
+
     # -- state ---------------------------------------------------------------------
     def load_state(self):
         """The state dict, {} if none was ever saved. Raises OSError if the file cannot be
@@ -203,7 +218,33 @@ class Store:
         self.fs.rename(_STATE, _STATE_BAD)
 
     def save_state(self, state):
-        body = json.dumps(state)
-        with self.fs.open(_STATE_TMP, "w") as f:
-            f.write("%s%s%s%d}" % (_HEAD, body, _TAIL, _crc(body)))
-        self.fs.rename(_STATE_TMP, _STATE)
+        _save(self.fs, _STATE, _STATE_TMP, state)
+
+    # -- config written over the service link ----------------------------------------
+    def load_config(self):
+        """{"rev": N, "values": {key: value}} as last saved, {} if never; raises as
+        load_state does (the values are the config table's to judge)."""
+        data = _read(self.fs, _CONFIG)
+        if data is None:
+            return {}
+        text = data.decode()
+        end = text.rfind(_TAIL)
+        body = text[len(_HEAD) : end]
+        if not text.startswith(_HEAD) or end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
+            raise ValueError("config CRC")
+        saved = json.loads(body)
+        if type(saved) is not dict or type(saved.get("values")) is not dict:
+            raise ValueError("config")
+        return saved
+
+    def save_config(self, saved):
+        _save(self.fs, _CONFIG, _CONFIG_TMP, saved)
+
+
+def _save(fs, name, tmp, value):
+    """value as JSON with the format's version and a CRC, written to tmp and renamed over
+    name: a power cut leaves the old file or the new one."""
+    body = json.dumps(value)
+    with fs.open(tmp, "w") as f:
+        f.write("%s%s%s%d}" % (_HEAD, body, _TAIL, _crc(body)))
+    fs.rename(tmp, name)

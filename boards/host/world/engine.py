@@ -10,6 +10,7 @@ model in one MicroPython process); tools/sim.py is the front end for people.
 """
 
 import micropython
+from service import image
 
 from app import STAGE_STORE, App
 from bms import events as ev
@@ -128,6 +129,9 @@ class SimPack:
         if self.can_chip is not None:
             self.board.can_int.sim_watch(self._can_int)
         self._apply_inputs()
+        # what boards/main.py does first: the image to run (the host runs its sources
+        # whatever the pointer says; the pointer's trial and rollback are the same)
+        self.image = image.select(self.flash)[0]
         self.app = App(self.board, self.config)
         self.powered = True
         self.app.start(self.ticks.ticks_ms())
@@ -646,17 +650,7 @@ class Simulator:
         rec["protections"] = b.protection_names()
         rec["warnings"] = b.warning_names()
         rec["balancing"] = b.balancer.cells()
-        lim = b.limits
-        rec["limits"] = {
-            "cvl_mv": lim.cvl_mv,
-            "ccl_ma": lim.ccl_ma,
-            "dcl_ma": lim.dcl_ma,
-            "dvl_mv": lim.dvl_mv,
-            "charge_enable": lim.charge_enable,
-            "discharge_enable": lim.discharge_enable,
-            "force_charge": lim.force_charge,
-            "full_charge_request": lim.full_request,
-        }
+        rec["limits"] = b.limits.as_dict()
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         address = getattr(app, "address", None)
         if address is not None:
@@ -692,7 +686,7 @@ class Simulator:
 
 # names for the event log's integers (the firmware keeps integers; people read these)
 _RESET_CAUSES = (None, "power_on", "hard", "watchdog", "deep_sleep", "soft")
-_BUTTON = (None, "reset", "sleep_wake", "restart")
+_BUTTON = (None, "reset", "sleep_wake", "restart", "unlock")
 _RELEASE_PATHS = (None, "value", "time", "current", "charger", "reset")
 _PRECHARGE = (None, "started", "done", "timed_out")
 _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
@@ -702,7 +696,8 @@ _STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", 
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")
-_CONFIG = ("accepted", "refused", "state_dropped")
+_CONFIG = ("accepted", "refused", "state_dropped", "service_write", "cleared")
+_UPDATE = ("armed", "trial", "confirmed", "rolled_back")
 # by the bit of bms.limits' LIM_* flags
 _LIMITS = (None, "force_charge", "full_charge_request", None, "float")
 
@@ -718,6 +713,7 @@ _WHAT_NAMES = {
     ev.SENSOR: _SENSOR,
     ev.COMM: _COMM,
     ev.LIMIT: _LIMITS,
+    ev.UPDATE: _UPDATE,
 }
 
 

@@ -1,0 +1,149 @@
+"""tools/bmsctl.py, the host tool: its commands in-process on the simulator's wire (fast),
+and once end to end against `tools/sim.py --rs485-pty` in real time over pyserial.
+CPython-only: argparse, rich, pyserial and a pseudo-terminal."""
+
+import io
+import json
+import unittest
+
+from support import ROOT, cpython_only, make_sim, press_unlock
+
+SIM = ROOT + "/tools/sim.py"
+
+
+def cli(sim, *argv):
+    import contextlib
+
+    import bmsctl
+    from bmsctl_client import SimTransport
+
+    out = io.StringIO()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = bmsctl.main(list(argv), transport=SimTransport(sim), out=out)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@cpython_only("argparse, rich")
+class CommandsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = make_sim(inverter="none")
+        cls.sim.run(5000)
+
+    def test_status_table_and_json(self):
+        rc, out, _e = cli(self.sim, "status")
+        self.assertEqual(rc, 0)
+        self.assertIn("pack 1 status", out)
+        self.assertIn("standby", out)
+        rc, out, _e = cli(self.sim, "--json", "status")
+        self.assertEqual(json.loads(out)["mode"], "standby")
+
+    def test_cells_events_config(self):
+        rc, out, _e = cli(self.sim, "--json", "cells")
+        self.assertEqual(len(json.loads(out)["cells_mv"]), 16)
+        rc, out, _e = cli(self.sim, "--json", "events", "--since", "1")
+        rows = json.loads(out)
+        self.assertEqual(rows[0]["seq"], 1)
+        rc, out, _e = cli(self.sim, "events")
+        self.assertIn("BOOT", out)
+        rc, out, _e = cli(self.sim, "--json", "config", "get", "covp_trip_mv")
+        self.assertEqual(json.loads(out)[0]["max"], 3800)
+        rc, out, _e = cli(self.sim, "config", "get")
+        self.assertIn("covp_trip_mv", out)
+        self.assertIn("0.1C", out)
+
+    def test_clear_errors(self):
+        rc, _o, err = cli(self.sim, "config", "set", "covp_trip_mv", "3650")
+        self.assertEqual(rc, 1)
+        self.assertIn("no unlock: press RESET twice within 2 s", err)
+        rc, _o, err = cli(self.sim, "config", "get", "nope")
+        self.assertEqual((rc, err), (1, "bmsctl: unknown config key 'nope'\n"))
+        rc, _o, err = cli(self.sim, "--pack", "7", "--timeout", "0.2", "cells")
+        self.assertEqual((rc, err), (1, "bmsctl: pack 7 did not answer\n"))
+        rc, out, _e = cli(self.sim, "--all", "--timeout", "0.2", "--json", "version")
+        self.assertEqual(list(json.loads(out)), ["1"])
+
+    def test_set_after_unlock(self):
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        pack = sim.packs[0]
+        press_unlock(sim, pack)
+        rc, out, _e = cli(sim, "config", "set", "covp_trip_mv", "3801")
+        self.assertEqual(rc, 1)
+        rc, out, err = cli(sim, "config", "set", "covp_trip_mv", "x")
+        self.assertIn("VALUE must be an integer", err)
+        rc, out, _e = cli(sim, "config", "set", "covp_trip_mv", "3650")
+        self.assertEqual(rc, 0)
+        self.assertIn("revision 1", out)
+        self.assertEqual(cli(sim, "restart")[0], 0)
+        sim.run(sim.t_ms + 1000)
+        self.assertEqual(sim.packs[0].app.cfg.covp_trip_mv, 3650)
+
+
+@cpython_only("argparse, rich")
+class UpdateCommandTest(unittest.TestCase):
+    def test_update_with_progress_and_clear_errors(self):
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update", seed=7, sizes=(400, 100))
+        other, _m = make_bundle("bmsctl_update_esp32", board="esp32", seed=8, sizes=(10,))
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        rc, _o, err = cli(sim, "update", new)
+        self.assertEqual(
+            (rc, err),
+            (1, "bmsctl: no unlock: press RESET twice within 2 s at the pack, then retry\n"),
+        )
+        rc, _o, err = cli(sim, "update", other)
+        self.assertEqual(
+            (rc, err), (1, "bmsctl: wrong board: pack 1 is host, the bundle is for esp32\n")
+        )
+        rc, _o, err = cli(sim, "update", ROOT + "/nowhere")
+        self.assertIn("no manifest.json", err)
+        pack = sim.packs[0]
+        press_unlock(sim, pack)
+        rc, out, err = cli(sim, "update", new)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("running 0.12.0 (build %s) on trial" % m["build"], out)
+        self.assertEqual(pack.image, "img_a")
+        rc, out, _e = cli(sim, "--json", "version")
+        self.assertEqual(json.loads(out)["build"], m["build"])
+
+
+@cpython_only("pyserial and a pseudo-terminal")
+class PtyTest(unittest.TestCase):
+    def test_status_over_the_pty_in_real_time(self):
+        import subprocess
+        import sys
+        import time
+
+        proc = subprocess.Popen(
+            [sys.executable, SIM, "--rs485-pty", "--duration", "30"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            text=True,
+        )
+        self.addCleanup(proc.wait, 5)
+        self.addCleanup(proc.kill)
+        port = None
+        deadline = time.monotonic() + 20
+        while port is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("RS485 port: "):
+                port = line[len("RS485 port: ") :].strip()
+        self.assertIsNotNone(port)
+        time.sleep(1.0)
+        done = subprocess.run(
+            [sys.executable, ROOT + "/tools/bmsctl.py", "--port", port, "--json", "cells"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(len(json.loads(done.stdout)["cells_mv"]), 16)
+
+
+if __name__ == "__main__":
+    unittest.main()

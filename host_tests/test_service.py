@@ -1,0 +1,394 @@
+"""The service link on RS485 port 1 (firmware/service/): every request and its reply to
+the byte, malformed frames, writes without and with the physical unlock, config refused
+and applied at the next start, the event log paged and cleared; through the host tool's
+client (tools/bmsctl_client.py) on the simulator's wire, in simulated time."""
+
+import unittest
+
+from bmsctl_client import Client, ServiceError, SimTransport
+from service import frame as fr
+from support import cpython_only, logged, make_sim
+
+from bms import button as btn
+from bms import events as ev
+from bms import panel as pnl
+from bms.config import KEYS, Config
+
+
+def crc_ok(raw):
+    return fr.valid(bytearray(raw), len(raw))
+
+
+class Rig:
+    """A pack in the simulator with a client on its RS485 port 1."""
+
+    def __init__(self, **keys):
+        keys.setdefault("inverter", "none")
+        self.sim = make_sim(**keys)
+        self.sim.run(5000)
+        self.t = SimTransport(self.sim)
+        self.client = Client(self.t, timeout_s=0.5, retries=0)
+        self.pack = self.sim.packs[0]
+
+    @property
+    def app(self):
+        return self.pack.app
+
+    def raw(self, frame, wait_ms=300):
+        """Send raw bytes; what came back within wait_ms."""
+        self.t.write(frame)
+        return self.t.read(wait_ms / 1000)
+
+    def press(self, ms=200):
+        self.pack.press_button(True)
+        self.sim.run(self.sim.t_ms + ms)
+        self.pack.press_button(False)
+        self.sim.run(self.sim.t_ms + 200)
+
+    def unlock(self):
+        self.press()
+        self.press()
+
+
+class FrameTest(unittest.TestCase):
+    def test_crc_and_layout(self):
+        # CRC-16/CCITT-FALSE check value: "123456789" -> 0x29B1
+        self.assertEqual(fr.crc16(b"123456789", 0, 9), 0x29B1)
+        self.assertEqual(fr.encode(1, fr.CELLS), b"\xc5\x01\x03\x00\xe9\x42")
+        raw = fr.encode(0xFF, fr.VERSION, b"\x00\x00")
+        self.assertEqual(raw[:6], b"\xc5\xff\x01\x02\x00\x00")
+        self.assertTrue(crc_ok(raw))
+        self.assertFalse(crc_ok(raw[:-1] + bytes((raw[-1] ^ 1,))))
+        self.assertFalse(crc_ok(raw + b"\x00"))  # the length says otherwise
+        self.assertEqual(fr.get32(b"\xff\xff\xff\xfe", 0), -2)
+
+
+class ReadTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rig = Rig()
+
+    def test_cells_reply_exact(self):
+        rig = self.rig
+        raw = rig.raw(fr.encode(1, fr.CELLS))
+        # OK, valid, 16 cells big-endian (read a few ticks ago: within the noise)
+        self.assertEqual(raw[:6], b"\xc5\x01\x83\x22\x00\x01")
+        self.assertEqual(len(raw), 40)
+        self.assertTrue(crc_ok(raw))
+        cells = rig.app.sample.cells_mv
+        for k in range(16):
+            self.assertLess(abs((raw[6 + 2 * k] << 8 | raw[7 + 2 * k]) - cells[k]), 10)
+        body = bytes([0x00, 0x01]) + b"".join(bytes((c >> 8, c & 0xFF)) for c in cells)
+        frame = fr.encode(1, fr.CELLS | fr.REPLY, body)
+        self.assertEqual(frame[-2:], bytes.fromhex("%04x" % fr.crc16(frame, 0, len(frame) - 2)))
+        got = rig.client.cells(1)
+        self.assertEqual(len(got["cells_mv"]), 16)
+        self.assertTrue(got["valid"])
+
+    def test_version_page_exact(self):
+        raw = self.rig.raw(fr.encode(1, fr.VERSION, b"\x00\x00"))
+        doc = b'{"version": "0.11.0", "build": "dev", "board": "host", "address": 1}'
+        body = b"\x00" + bytes((0, len(doc), 0, 0)) + doc
+        # the key order of a JSON object is the runtime's: compare it decoded
+        self.assertEqual(raw[:9], fr.encode(1, 0x81, body)[:9])
+        self.assertEqual(len(raw), len(doc) + 11)
+        self.assertTrue(crc_ok(raw))
+        v = self.rig.client.version(1)
+        self.assertEqual((v["version"], v["build"], v["board"]), ("0.11.0", "dev", "host"))
+
+    def test_status_paged_has_the_trace_keys(self):
+        st = self.rig.client.status(1)
+        for key in ("mode", "cells_mv", "pack_mv", "current_ma", "temps_dc", "fets", "relays"):
+            self.assertIn(key, st)
+        for key in ("leds", "protections", "warnings", "limits", "inputs", "balancing"):
+            self.assertIn(key, st)
+        self.assertEqual(st["mode"], "standby")
+        self.assertEqual(len(st["cells_mv"]), 16)
+        self.assertFalse(st["unlocked"])
+        raw = self.rig.raw(fr.encode(1, fr.STATUS, b"\x00\x00"))
+        self.assertEqual(raw[3], fr.MAX_PAYLOAD)  # more than one page
+        total = raw[5] << 8 | raw[6]
+        self.assertGreater(total, fr.MAX_PAYLOAD - 5)
+        # a page beyond the end
+        far = fr.encode(1, fr.STATUS, bytes(((total + 1) >> 8, (total + 1) & 0xFF)))
+        self.assertEqual(self.rig.raw(far), fr.encode(1, fr.STATUS | fr.REPLY, b"\x05"))
+
+    def test_config_rows(self):
+        rows = self.rig.client.config(1)
+        self.assertEqual([r["key"] for r in rows], list(KEYS))
+        row = rows[KEYS.index("covp_trip_mv")]
+        want = {"value": 3600, "unit": "mV", "default": 3600, "min": 3300, "max": 3800}
+        self.assertEqual({k: row[k] for k in want}, want)
+        self.assertEqual(rows[KEYS.index("chtp_trip_dc")]["unit"], "0.1C")
+        self.assertEqual(rows[KEYS.index("tick_ms")]["unit"], "ms")
+        raw = self.rig.raw(fr.encode(1, fr.CONFIG, bytes((len(KEYS),))))
+        self.assertEqual(raw, fr.encode(1, fr.CONFIG | fr.REPLY, b"\x05"))
+
+    def test_config_first_row_exact(self):
+        raw = self.rig.raw(fr.encode(1, fr.CONFIG, b"\x00"))
+        head = bytes((0, len(KEYS), 0))
+        row = b"\x0ccapacity_mah" + bytes.fromhex("000186a0000186a0000027100003d090") + b"\x03mAh"
+        self.assertEqual(raw[4:8], head + b"\x00"[:0] + bytes((raw[7],)))
+        self.assertEqual(raw[8 : 8 + len(row)], row)
+
+    def test_events_paged_from_a_sequence_number(self):
+        rig = self.rig
+        log = rig.app.events
+        records, nxt, clock = rig.client.all_events(1)
+        self.assertEqual(nxt, log.next_seq)
+        self.assertEqual(clock, (0, 0))
+        self.assertEqual([r[0] for r in records], list(range(log.oldest_seq(), log.next_seq)))
+        self.assertEqual(records[0], log.get(records[0][0]))
+        got, nxt2, _c = rig.client.events(1, since=nxt - 1)
+        self.assertEqual(got, [log.get(nxt - 1)])
+        raw = rig.raw(fr.encode(1, fr.EVENTS, bytes((0, 0, 0, 0))))
+        self.assertEqual(raw[3], 17 + 18 * min(12, log.next_seq) + 1)
+        self.assertEqual(raw[4:9], b"\x00\x00\x00\x00\x00")  # OK, oldest 0
+
+    def test_counters(self):
+        c = self.rig.client.counters(1)
+        self.assertEqual(c["exceptions"], 0)
+        self.assertGreater(c["service"]["requests"], 0)
+        self.assertIn("rs485", c)
+
+
+class MalformedTest(unittest.TestCase):
+    def test_bad_frames_dropped_and_counted(self):
+        rig = Rig()
+        good = fr.encode(1, fr.CELLS)
+        cases = (
+            good[:-1] + bytes((good[-1] ^ 0xFF,)),  # CRC
+            b"\xc5\x01\x03",  # cut short: the gap ends it
+            b"\xc5\x01\x03\xfb" + bytes(10),  # a length beyond the buffer
+            fr.encode(2, fr.CELLS),  # another pack
+            fr.encode(fr.ALL, fr.CELLS),  # everyone: done, not answered
+        )
+        for raw in cases:
+            self.assertEqual(rig.raw(raw, 400), b"")
+        svc = rig.app.link.service
+        port = rig.app.board.rs485
+        self.assertEqual((svc.bad_frames, svc.not_ours, port.overlong), (1, 1, 1))
+        self.assertGreaterEqual(port.timeouts, 1)
+        self.assertEqual(rig.app.exceptions, 0)
+        # the pack answers as before
+        self.assertEqual(rig.raw(good)[:5], b"\xc5\x01\x83\x22\x00")
+
+    def test_error_replies(self):
+        rig = Rig()
+        cases = (
+            (fr.encode(1, 0x7F), b"\x01"),  # unknown command
+            (fr.encode(1, fr.CELLS, b"\x00"), b"\x02"),  # payload where none goes
+            (fr.encode(1, fr.EVENTS, b"\x00"), b"\x02"),
+            (fr.encode(1, fr.STATUS), b"\x02"),
+            (fr.encode(1, fr.CONFIG, b""), b"\x02"),
+        )
+        for raw, status in cases:
+            self.assertEqual(rig.raw(raw), fr.encode(1, raw[2] | fr.REPLY, status))
+        self.assertEqual(rig.app.link.service.errors, len(cases))
+
+    def test_a_request_that_raises_is_answered_not_a_fault(self):
+        rig = Rig()
+        rig.client.version(1)  # the service is loaded
+        svc = rig.app.link.service
+
+        def broken():
+            raise KeyError("x")
+
+        svc._cells = broken
+        raw = rig.raw(fr.encode(1, fr.CELLS))
+        self.assertEqual(
+            raw, fr.encode(1, fr.CELLS | fr.REPLY, b"\x0bKeyError('x',)"[:1] + raw[5:-2])
+        )
+        self.assertIn(b"KeyError", raw)
+        self.assertEqual((svc.failures, rig.app.exceptions), (1, 0))
+        rig.sim.run(rig.sim.t_ms + 1000)
+        self.assertTrue(rig.app.bms.dsg)  # the pack carries on
+
+    def test_pylon_still_answers_beside_the_service(self):
+        rig = Rig(inverter="none")
+        ask = b"~20024642E00202FD33\r"
+        reply = rig.raw(ask)
+        self.assertEqual(reply[:9], b"~20024600")
+        self.assertEqual(rig.client.cells(1)["valid"], True)
+        self.assertEqual(rig.raw(ask)[:9], b"~20024600")
+
+
+@cpython_only("hypothesis")
+class MalformedPropertyTest(unittest.TestCase):
+    def test_any_bytes_never_crash(self):
+        from hypothesis import given, settings
+        from hypothesis import strategies as st
+        from service.server import Server
+
+        rig = Rig()
+        server = Server(rig.app, 1)
+
+        @settings(max_examples=300, deadline=None)
+        @given(st.binary(min_size=0, max_size=260), st.booleans())
+        def check(data, fix):
+            buf = bytearray(data)
+            if fix and len(buf) >= fr.OVERHEAD:
+                buf[0] = fr.START
+                buf[1] = 1
+                buf[2] &= 0x1F  # a known command more often
+                buf[3] = len(buf) - fr.OVERHEAD if len(buf) - fr.OVERHEAD < 256 else 0
+                n = buf[3] + fr.OVERHEAD
+                buf = buf[:n]
+                fr.seal(buf, 1, buf[2], buf[3])
+            n = server.handle(buf, len(buf), rig.sim.clock.ticks_ms())
+            if n:
+                out = server.out
+                self.assertTrue(fr.valid(out, n))
+                self.assertEqual(out[2], buf[2] | fr.REPLY)
+                if buf[2] >= fr.SET_CONFIG and buf[2] <= fr.RESTART:
+                    self.assertEqual(out[4], fr.ERR_LOCKED)  # never unlocked here
+
+        check()
+        self.assertEqual(rig.app.exceptions, 0)
+
+
+class UnlockTest(unittest.TestCase):
+    def test_button_gesture(self):
+        cfg = Config()  # RESET from 50 ms, sleep from 3 s, the pair within 2 s
+        self.assertEqual(
+            (cfg.button_min_ms, cfg.button_sleep_ms, cfg.button_unlock_ms), (50, 3000, 2000)
+        )
+        b = btn.Button(cfg)
+        # two presses, the second released 2000 ms after the first began: UNLOCK
+        self.assertEqual([b.step(True, 0), b.step(False, 200)], [btn.NONE, btn.RESET])
+        self.assertEqual([b.step(True, 1500), b.step(False, 2000)], [btn.NONE, btn.UNLOCK])
+        # a third press is a RESET again, and starts a new pair
+        self.assertEqual([b.step(True, 2100), b.step(False, 2200)], [btn.NONE, btn.RESET])
+        # released 2001 ms after the first began: too late, a RESET that starts a pair
+        self.assertEqual([b.step(True, 3000), b.step(False, 4101)], [btn.NONE, btn.RESET])
+        self.assertEqual([b.step(True, 4300), b.step(False, 4400)], [btn.NONE, btn.UNLOCK])
+        # a sleep press between ends the pair
+        b.step(True, 10000)
+        b.step(False, 10100)
+        b.step(True, 10200)
+        self.assertEqual(b.step(False, 13300), btn.SLEEP_WAKE)
+        b.step(True, 13400)
+        self.assertEqual(b.step(False, 13500), btn.RESET)
+        # a bounce does not count as a press
+        b = btn.Button(cfg)
+        b.step(True, 0)
+        b.step(False, 40)
+        b.step(True, 100)
+        self.assertEqual(b.step(False, 200), btn.RESET)
+        b.step(False, 2200)  # idle ticks: the pair's window passes
+        b.step(True, 2150)
+        self.assertEqual(b.step(False, 2250), btn.RESET)
+
+    def test_writes_need_the_unlock_which_lasts_10_minutes(self):
+        rig = Rig()
+        c = rig.client
+        with self.assertRaises(ServiceError) as e:
+            c.set_config(1, "covp_trip_mv", 3650)
+        self.assertEqual(e.exception.status, fr.ERR_LOCKED)
+        for cmd in (fr.SET_CONFIG, fr.CLEAR_EVENTS, fr.SET_CLOCK, fr.RESTART):
+            raw = rig.raw(fr.encode(1, cmd))
+            self.assertEqual(raw, fr.encode(1, cmd | fr.REPLY, b"\x03"))
+        self.assertEqual(rig.app.link.service.refused, 5)
+        # one press: a RESET, still locked
+        rig.press()
+        self.assertFalse(rig.app.bms.unlocked)
+        self.assertEqual(logged(rig.app.events, ev.RESET)[-1][3], btn.RESET)
+        rig.press()
+        b = rig.app.bms
+        self.assertTrue(b.unlocked)
+        self.assertEqual(logged(rig.app.events, ev.RESET)[-1][3], btn.UNLOCK)
+        self.assertEqual(b.panel.pattern[pnl.MS], pnl.FLASH2)
+        self.assertTrue(c.status(1)["unlocked"])
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3650), 1)
+        # valid for unlock_valid_ms from the gesture, then locked again
+        at = b.unlock_at
+        rig.sim.run(rig.sim.t_ms + 600000 - (rig.sim.t_ms - at) - 500)
+        self.assertTrue(b.unlock_valid(rig.sim.clock.ticks_ms()))
+        rig.sim.run(rig.sim.t_ms + 600)
+        self.assertFalse(b.unlocked)
+        self.assertEqual(b.panel.pattern[pnl.MS], pnl.OFF)
+        with self.assertRaises(ServiceError):
+            c.set_config(1, "covp_trip_mv", 3660)
+
+    def test_lock_ends_the_unlock(self):
+        rig = Rig()
+        rig.unlock()
+        rig.client.lock(1)
+        self.assertFalse(rig.app.bms.unlocked)
+        rig.sim.run(rig.sim.t_ms + 200)
+        self.assertEqual(rig.app.bms.panel.pattern[pnl.MS], pnl.OFF)
+
+
+class WriteTest(unittest.TestCase):
+    def test_config_refused_with_key_and_range(self):
+        rig = Rig()
+        rig.unlock()
+        c = rig.client
+        for key, value, text in (
+            ("covp_trip_mv", 3801, "covp_trip_mv = 3801 is outside the allowed range 3300..3800"),
+            ("covp_trip_mv", 3299, "covp_trip_mv = 3299 is outside the allowed range 3300..3800"),
+            ("no_such_key", 1, "unknown config key 'no_such_key'"),
+            ("covp_release_mv", 3700, "covp_release_mv = 3700 must be < covp_trip_mv = 3600"),
+        ):
+            with self.assertRaises(ServiceError) as e:
+                c.set_config(1, key, value)
+            self.assertEqual(e.exception.status, fr.ERR_CONFIG)
+            self.assertIn(text, str(e.exception))
+        self.assertEqual(rig.pack.flash.files.get("config.json"), None)
+        # the top of the range is taken, and one inside the rules
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3800), 1)
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 2)
+
+    def test_config_stored_then_applied_at_restart(self):
+        rig = Rig()
+        rig.unlock()
+        c = rig.client
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3650), 1)
+        self.assertEqual(c.set_config(1, "cocp_warn_ma", 50000), 2)
+        stored = rig.app.store.load_config()
+        self.assertEqual(
+            stored, {"rev": 2, "values": {"covp_trip_mv": 3650, "cocp_warn_ma": 50000}}
+        )
+        # not applied mid-run
+        self.assertEqual(rig.app.cfg.covp_trip_mv, 3600)
+        self.assertEqual(logged(rig.app.events, ev.CONFIG, ev.CONFIG_SERVICE)[-1][4], 50000)
+        old = rig.app
+        c.restart(1)
+        rig.sim.run(rig.sim.t_ms + 500)
+        self.assertIsNot(rig.app, old)
+        self.assertEqual(rig.pack.reboots, 1)
+        self.assertEqual(rig.app.cfg.covp_trip_mv, 3650)
+        self.assertEqual(rig.app.cfg.cocp_warn_ma, 50000)
+        rows = {r["key"]: r for r in c.config(1)}
+        self.assertEqual(rows["covp_trip_mv"]["value"], 3650)
+        self.assertEqual(rows["covp_trip_mv"]["default"], 3600)
+        # a corrupt stored config is left out (logged): the defaults protect
+        data = rig.pack.flash.files["config.json"]
+        data[-3] ^= 0x01
+        rig.pack.power_off()
+        rig.pack.power_on()
+        self.assertEqual(rig.app.cfg.covp_trip_mv, 3600)
+        self.assertEqual(logged(rig.app.events, ev.CONFIG, 1)[-1][4], -1)
+
+    def test_clear_events_and_clock(self):
+        rig = Rig()
+        rig.unlock()
+        c = rig.client
+        log = rig.app.events
+        before = log.next_seq
+        c.set_clock(1, 1767225600)
+        c.clear_events(1)
+        records, nxt, clock = c.all_events(1)
+        self.assertEqual(clock[0], 1767225600)
+        self.assertEqual([r[2:5] for r in records], [(ev.CONFIG, ev.CONFIG_CLEARED, before - 1)])
+        self.assertEqual(records[0][0], before)
+        # and on flash: a reboot does not bring them back
+        rig.sim.run(rig.sim.t_ms + 2000)
+        rig.pack.power_off()
+        rig.pack.power_on()
+        seqs = [log2[0] for log2 in c.all_events(1)[0]]
+        self.assertEqual(seqs[0], before)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,397 @@
+"""Firmware update over the service link (firmware/service/update.py, image.py and
+boards/main.py's boot): a bundle staged, checked and armed, the new image's trial
+confirmed or rolled back, a transfer broken and resumed, a wrong board and a hash
+mismatch refused, and a power cut at every write of an update (the host flash behaves as
+littlefs: a write lands at close or not at all, a rename is atomic), after which the pack
+boots the old image or the new one, whole, never neither."""
+
+import hashlib
+import json
+import os
+import unittest
+
+from bmsctl_client import Client, ServiceError, SimTransport
+from service import frame as fr
+from service import image
+from service.server import Server
+from support import ensure_build, logged, make_sim, press_unlock
+
+from bms import events as ev
+from boards.host.flash import MemFS, PowerCut
+from drivers.store import Store
+
+
+def make_bundle(name, board="host", sizes=(700, 300, 0, 1000), seed=1):
+    """A small bundle folder (files of pseudo-random bytes) with its manifest."""
+    dest = ensure_build() + "/" + name
+    for d in (dest, dest + "/bms"):
+        try:
+            os.mkdir(d)
+        except OSError:
+            pass
+    rows = []
+    x = seed
+    for i in range(len(sizes)):
+        data = bytearray(sizes[i])
+        for k in range(sizes[i]):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+            data[k] = x >> 16 & 0xFF
+        rel = ("bms/f%d.mpy" if i % 2 else "f%d.mpy") % i
+        with open(dest + "/" + rel, "wb") as f:
+            f.write(data)
+        rows.append([rel, len(data), hashlib_hex(data)])
+    build = hashlib_hex(json.dumps([board, rows, seed]).encode())[:16]
+    manifest = {"version": "0.12.0", "board": board, "build": build, "files": rows}
+    with open(dest + "/manifest.json", "w") as f:
+        f.write(json.dumps(manifest))
+    return dest, manifest
+
+
+def hashlib_hex(data):
+    return "".join("%02x" % b for b in hashlib.sha256(data).digest())
+
+
+def staged_ok(fs, folder, manifest):
+    """Every file of manifest whole in folder on fs."""
+    for path, size, sha in manifest["files"]:
+        data = fs.files.get(folder + "/" + path)
+        if data is None or len(data) != size or hashlib_hex(bytes(data)) != sha:
+            return False
+    return True
+
+
+class _Bms:
+    def unlock_valid(self, now):
+        return True
+
+
+class _Board:
+    name = "host"
+    restarts = 0
+
+    def restart(self):
+        self.restarts += 1
+
+
+class _Fets:
+    def off(self):
+        pass
+
+
+class FakeApp:
+    """What the service server reaches of the app, on a bare flash (no simulator)."""
+
+    def __init__(self, fs):
+        self.bms = _Bms()
+        self.board = _Board()
+        self.fets = _Fets()
+        self.store = Store(fs)
+        self.events = ev.EventLog()
+
+    def _save_state(self, now):
+        return True
+
+
+class Direct:
+    """A transport straight into a Server (a new one is a pack after a restart)."""
+
+    def __init__(self, server, fail_after=-1):
+        self.server = server
+        self.reply = b""
+        self.fail_after = fail_after  # writes until the line breaks (-1: never)
+
+    def write(self, data):
+        if self.fail_after == 0:
+            self.reply = b""
+            return
+        self.fail_after -= 1
+        buf = bytearray(data)
+        n = self.server.handle(buf, len(buf), 0)
+        self.reply = bytes(self.server.out[:n])
+
+    def read(self, timeout_s):
+        r = self.reply
+        self.reply = b""
+        return r
+
+
+def client_for(fs, fail_after=-1):
+    server = Server(FakeApp(fs), 1)
+    return Client(Direct(server, fail_after), timeout_s=0.1, retries=0), server
+
+
+def installed(old, old_manifest):
+    """A flash with img_a running (confirmed), from the `old` bundle."""
+    fs = MemFS()
+    for path, _size, _sha in old_manifest["files"]:
+        with open(old + "/" + path, "rb") as f:
+            fs.files["img_a/" + path] = bytearray(f.read())
+    image.write(fs, {"image": "img_a", "build": old_manifest["build"], "trial": 0})
+    return fs
+
+
+class UpdateFlowTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.old, cls.old_m = make_bundle("update_old", seed=1)
+        cls.new, cls.new_m = make_bundle("update_new", seed=2)
+
+    def test_update_arms_a_trial_that_is_confirmed(self):
+        fs = installed(self.old, self.old_m)
+        c, server = client_for(fs)
+        seen = []
+        m = c.update(1, self.new, progress=lambda done, total: seen.append((done, total)))
+        self.assertEqual(m["build"], self.new_m["build"])
+        total = sum(r[1] for r in self.new_m["files"]) + len(
+            open(self.new + "/manifest.json").read()
+        )
+        self.assertEqual(seen[-1], (total, total))
+        self.assertTrue(server.restart_due)
+        p = image.read(fs)
+        self.assertEqual(
+            (p["image"], p["previous"], p["trial"], p["tries"]), ("img_b", "img_a", 1, 0)
+        )
+        self.assertTrue(staged_ok(fs, "img_b", self.new_m))
+        self.assertNotIn("stage.json", fs.files)
+        self.assertEqual(logged(server.app.events, ev.UPDATE)[-1][3:5], (image.ARMED, 4))
+        # the boot counts a try; the running image confirms
+        self.assertEqual(image.select(fs)[0], "img_b")
+        self.assertTrue(image.confirm(fs))
+        self.assertEqual(image.select(fs)[0], "img_b")
+        self.assertFalse(image.confirm(fs))
+        # the next update goes to the other slot, the running one untouched
+        c, server = client_for(fs)
+        c.update(1, self.old)
+        self.assertEqual(image.read(fs)["image"], "img_a")
+        self.assertTrue(staged_ok(fs, "img_b", self.new_m))
+
+    def test_a_pack_that_does_not_come_back(self):
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs)
+        c.update(1, self.new)
+        # armed, never restarted: it still runs (and reports) the old build
+        self.assertEqual(c.version(1)["build"], self.old_m["build"])
+        with self.assertRaises(ServiceError) as e:
+            c.wait_back(1, self.new_m["build"], tries=3)
+        self.assertEqual(
+            str(e.exception), "pack 1 did not come back with build %s" % self.new_m["build"]
+        )
+
+    def test_reset_during_the_trial_rolls_back(self):
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs)
+        c.update(1, self.new)
+        self.assertEqual(image.select(fs)[0], "img_b")  # its first boot
+        folder, p = image.select(fs)  # again, unconfirmed: a watchdog reset, a crash
+        self.assertEqual(folder, "img_a")
+        self.assertEqual(p["build"], self.old_m["build"])
+        self.assertEqual(p["failed"], self.new_m["build"])
+        self.assertIn("trial not confirmed", p["note"])
+        self.assertEqual(image.select(fs)[0], "img_a")  # and stays there
+
+    def test_exception_at_boot_rolls_back(self):
+        from boards import main  # the boot loader
+
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs)
+        c.update(1, self.new)
+        pointer = main.boot_image(fs, "/data")
+        self.assertEqual(pointer["image"], "img_b")
+        self.assertTrue(main.boot_failed(fs, pointer, "ImportError('x')"))
+        p = image.read(fs)
+        self.assertEqual((p["image"], p["note"]), ("img_a", "exception at boot: ImportError('x')"))
+        self.assertFalse(main.boot_failed(fs, p, "again"))  # not on trial: nothing to undo
+        import sys
+
+        sys.path.remove("/data/img_b")
+
+    def test_no_update_while_on_trial(self):
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs)
+        c.update(1, self.new)
+        with self.assertRaises(ServiceError) as e:
+            client_for(fs)[0].update(1, self.old)
+        self.assertEqual(e.exception.status, fr.ERR_BUSY)
+
+    def test_wrong_board_and_hash_mismatch(self):
+        other, _m = make_bundle("update_rp2040", board="rp2040", seed=3)
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs)
+        with self.assertRaises(ServiceError) as e:
+            c.update(1, other)
+        self.assertEqual(e.exception.status, fr.ERR_BOARD)
+        self.assertIn("wrong board: the bundle is: for rp2040, this is host", str(e.exception))
+        self.assertNotIn("stage.json", fs.files)
+        self.assertEqual(image.read(fs)["image"], "img_a")
+        # a bundle whose file does not match its manifest
+        bad, m = make_bundle("update_bad", seed=4)
+        with open(bad + "/" + m["files"][0][0], "r+b") as f:
+            f.write(b"\x00\x01")
+        with self.assertRaises(ServiceError) as e:
+            c.update(1, bad)
+        self.assertEqual(e.exception.status, fr.ERR_HASH)
+        self.assertIn("f0.mpy", str(e.exception))
+        self.assertEqual(image.read(fs)["image"], "img_a")
+
+    def test_flash_changed_after_transfer_is_caught_at_arm(self):
+        fs = installed(self.old, self.old_m)
+        c, server = client_for(fs)
+        # the whole transfer, then a staged byte flipped before ARM
+        orig = server.updater.arm if server.updater else None
+        self.assertIsNone(orig)
+        up_arm = []
+
+        def flip_then_arm(k):
+            if not up_arm:
+                up_arm.append(k)
+                fs.files["img_b/bms/f1.mpy"][5] ^= 0xFF
+            return real(k)
+
+        c.update_state(1)  # makes the updater
+        real = server.updater.arm
+        server.updater.arm = flip_then_arm
+        with self.assertRaises(ServiceError) as e:
+            c.update(1, self.new)
+        self.assertEqual(e.exception.status, fr.ERR_HASH)
+        self.assertEqual(image.read(fs)["image"], "img_a")
+        server.updater.arm = real
+        c.update(1, self.new)  # sends that file again, and arms
+        self.assertTrue(staged_ok(fs, "img_b", self.new_m))
+        self.assertEqual(image.read(fs)["image"], "img_b")
+
+    def test_broken_transfer_resumes(self):
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs, fail_after=6)  # the line breaks after 6 requests
+        with self.assertRaises(ServiceError) as e:
+            c.update(1, self.new)
+        self.assertIn("did not answer", str(e.exception))
+        st = c.update_state(1) if False else None
+        self.assertIsNone(st)
+        # a new session (the pack restarted meanwhile: nothing in RAM)
+        c2, server2 = client_for(fs)
+        st = c2.update_state(1)
+        self.assertEqual(
+            st["sha"], hashlib.sha256(open(self.new + "/manifest.json", "rb").read()).digest()
+        )
+        self.assertGreater(st["done"] * 10000 + st["size"], 0)
+        sent = []
+        tr = c2.t
+        write = tr.write
+
+        def counting(data):
+            sent.append(data[2])
+            write(data)
+
+        tr.write = counting
+        c2.update(1, self.new)
+        total_chunks = 0
+        for blob_len in [len(open(self.new + "/manifest.json").read())] + [
+            r[1] for r in self.new_m["files"]
+        ]:
+            total_chunks += max(1, -(-blob_len // 224))
+        self.assertLess(sent.count(fr.UPDATE_CHUNK), total_chunks)  # went on, not over
+        self.assertTrue(staged_ok(fs, "img_b", self.new_m))
+
+    def test_power_cut_at_every_write(self):
+        """Cut the power at the k-th flash commit of: the transfer, arming, the first
+        boot, the confirmation; then boot (the image must be whole: the old or the new),
+        resume what is left, and end on the new image."""
+        old_m = self.old_m
+        new_m = self.new_m
+
+        def whole(fs, folder):
+            return staged_ok(fs, folder, old_m if folder == "img_a" else new_m)
+
+        def sequence(fs):
+            c, _s = client_for(fs)
+            p = image.read(fs)
+            if not (p.get("image") == "img_b" and p.get("build") == new_m["build"]):
+                c.update(1, self.new)
+            image.select(fs)
+            image.confirm(fs)
+
+        fs = installed(self.old, old_m)
+        start = fs.commits
+        sequence(fs)
+        writes = fs.commits - start
+        self.assertGreater(writes, 15)
+        outcomes = {}
+        for k in range(1, writes + 1):
+            fs = installed(self.old, old_m)
+            fs.cut_at(k)
+            with self.assertRaises(PowerCut):
+                sequence(fs)
+            fs.power_on()
+            folder, _p = image.select(fs)  # the boot after the cut
+            self.assertIn(folder, ("img_a", "img_b"), k)
+            self.assertTrue(whole(fs, folder), (k, folder))
+            outcomes[folder] = outcomes.get(folder, 0) + 1
+            # what was left is done: the pack ends on the new image
+            if folder == "img_b" and image.read(fs).get("trial"):
+                image.confirm(fs)
+            elif folder == "img_a":
+                if image.read(fs).get("trial"):
+                    image.confirm(fs)
+                sequence(fs)
+                self.assertEqual(image.select(fs)[0], "img_b", k)
+            self.assertTrue(whole(fs, "img_b"), k)
+            self.assertEqual(image.read(fs)["build"], new_m["build"], k)
+        self.assertEqual(set(outcomes), {"img_a", "img_b"})
+
+
+class SimUpdateTest(unittest.TestCase):
+    """bmsctl's client against a pack in the simulator, over its RS485 port 1."""
+
+    def test_update_end_to_end(self):
+        new, m = make_bundle("update_sim", seed=5, sizes=(500, 200))
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        pack = sim.packs[0]
+        c = Client(SimTransport(sim), timeout_s=0.3, retries=0)
+        with self.assertRaises(ServiceError) as e:
+            c.update(1, new)
+        self.assertEqual(e.exception.status, fr.ERR_LOCKED)
+        press_unlock(sim, pack)
+        c.update(1, new)
+        v = c.wait_back(1, m["build"])
+        self.assertEqual(v["build"], m["build"])
+        self.assertEqual(pack.reboots, 1)
+        self.assertEqual(pack.image, "img_a")
+        app = pack.app
+        self.assertEqual(logged(app.events, ev.UPDATE, image.TRIAL)[-1][4], 1)
+        self.assertIsNotNone(app.trial)
+        sim.run(sim.t_ms + (image.TRIAL_S + 2) * 1000)
+        self.assertIsNone(app.trial)
+        self.assertEqual(len(logged(app.events, ev.UPDATE, image.CONFIRMED)), 1)
+        self.assertEqual(image.read(pack.flash)["trial"], 0)
+        # a restart after: the confirmed image stays, logged once
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual(pack.image, "img_a")
+        self.assertEqual(len(logged(pack.app.events, ev.UPDATE, image.CONFIRMED)), 1)
+
+    def test_unhealthy_trial_rolls_back(self):
+        new, m = make_bundle("update_sim2", seed=6, sizes=(300,))
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        pack = sim.packs[0]
+        c = Client(SimTransport(sim), timeout_s=0.3, retries=0)
+        press_unlock(sim, pack)
+        c.update(1, new)
+        c.wait_back(1, m["build"])
+        self.assertEqual(pack.image, "img_a")
+        # readings lost: the trial is not confirmed; the reset that follows rolls back
+        pack.apply_fault("afe_lost")
+        sim.run(sim.t_ms + (image.TRIAL_S + 5) * 1000)
+        self.assertIsNotNone(pack.app.trial)
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual(pack.image, "")  # the factory image it came from
+        rolled = logged(pack.app.events, ev.UPDATE, image.ROLLED_BACK)
+        self.assertEqual(len(rolled), 1)
+        self.assertEqual(c.version(1)["build"], "dev")
+        self.assertEqual(image.read(pack.flash)["failed"], m["build"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,254 @@
+"""bmsctl: read and configure a pack over its service link (RS485 port 1).
+
+    bmsctl.py --port /dev/ttyUSB0 status            (the simulator: tools/sim.py --rs485-pty)
+    bmsctl.py --port PORT cells | version | counters
+    bmsctl.py --port PORT events [--since SEQ] [--follow]
+    bmsctl.py --port PORT config get [KEY]
+    bmsctl.py --port PORT config set KEY VALUE      (press RESET twice within 2 s first)
+    bmsctl.py --port PORT clock | restart | lock
+    bmsctl.py --port PORT update BUNDLE             (make bundle's folder; unlock first)
+    --pack N (1..32, default 1) or --all (every pack that answers); --json for scripts.
+
+Tables by default (rich), JSON with --json. Errors are one line and exit status 1: no
+unlock, a refused value (with the key's range), a pack that does not answer, a bundle
+for another board, a hash mismatch, a pack that did not come back after an update.
+"""
+
+import hostpath  # noqa: F401 - firmware/ on the path (the frame codec, event names)
+
+import argparse
+import json
+import sys
+import time
+
+from bmsctl_client import Client, ServiceError
+
+from bms import events as ev
+
+
+class SerialTransport:
+    def __init__(self, port, baud):
+        import serial
+
+        self.s = serial.Serial(port, baud, timeout=0)
+
+    def write(self, data):
+        self.s.reset_input_buffer()
+        self.s.write(data)
+
+    def read(self, timeout_s):
+        end = time.monotonic() + timeout_s
+        out = bytearray()
+        while True:
+            out.extend(self.s.read(4096))
+            if time.monotonic() >= end:
+                return bytes(out)
+            time.sleep(0.005)
+
+
+def event_row(rec, clock):
+    seq, t_ms, code, what, value, extra = rec
+    name = ev.NAMES[code] if 0 < code < len(ev.NAMES) else str(code)
+    when = "%d.%03d" % (t_ms // 1000, t_ms % 1000)
+    if clock[0]:
+        stamp = clock[0] + (t_ms - clock[1]) // 1000
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
+    return {"seq": seq, "time": when, "code": name, "what": what, "value": value, "extra": extra}
+
+
+def _table(title, columns, rows, out):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[str(r.get(c, "")) for c in columns])
+    Console(file=out, width=120).print(t)
+
+
+def _flat(doc, prefix=""):
+    rows = []
+    for key in doc:
+        v = doc[key]
+        if type(v) is dict:
+            rows.extend(_flat(v, prefix + key + "."))
+        else:
+            rows.append({"key": prefix + key, "value": v})
+    return rows
+
+
+def run(args, client, out):
+    packs = list(range(1, 33)) if args.all else [args.pack]
+    results = {}
+    for pack in packs:
+        try:
+            results[pack] = one(args, client, pack, out)
+        except ServiceError as e:
+            if args.all and "did not answer" in str(e):
+                continue  # --all: the packs that answer
+            raise
+    if args.all and not results:
+        raise ServiceError("no pack answered")
+    if args.json:
+        doc = results if args.all else results[args.pack]
+        out.write(json.dumps(doc) + "\n")
+    return 0
+
+
+def one(args, c, pack, out):
+    cmd = args.command
+    title = "pack %d" % pack
+    if cmd in ("status", "version", "counters"):
+        doc = getattr(c, cmd)(pack)
+        if not args.json:
+            _table(title + " " + cmd, ("key", "value"), _flat(doc), out)
+        return doc
+    if cmd == "cells":
+        doc = c.cells(pack)
+        if not args.json:
+            rows = [{"cell": k + 1, "mV": v} for k, v in enumerate(doc["cells_mv"])]
+            _table(
+                title + " cells" + ("" if doc["valid"] else " (not valid)"),
+                ("cell", "mV"),
+                rows,
+                out,
+            )
+        return doc
+    if cmd == "events":
+        since = args.since
+        shown = []
+        while True:
+            records, since, clock = c.all_events(pack, since)
+            rows = [event_row(r, clock) for r in records]
+            shown.extend(rows)
+            if not args.json and rows:
+                _table(
+                    title + " events", ("seq", "time", "code", "what", "value", "extra"), rows, out
+                )
+            if not args.follow:
+                return shown
+            time.sleep(args.interval)
+    if cmd == "config":
+        if args.action == "set":
+            try:
+                value = int(args.value)
+            except ValueError:
+                raise ServiceError(
+                    "%s: VALUE must be an integer, not %r" % (args.key, args.value)
+                ) from None
+            rev = c.set_config(pack, args.key, value)
+            if not args.json:
+                out.write(
+                    "pack %d: %s = %d stored (revision %d), applied at the next start "
+                    "(bmsctl restart)\n" % (pack, args.key, value, rev)
+                )
+            return {"key": args.key, "value": value, "revision": rev}
+        rows = c.config(pack)
+        if args.key:
+            rows = [r for r in rows if r["key"] == args.key]
+            if not rows:
+                raise ServiceError("unknown config key %r" % args.key)
+        if not args.json:
+            _table(title + " config", ("key", "value", "unit", "default", "min", "max"), rows, out)
+        return rows
+    if cmd == "update":
+        return update(args, c, pack, out)
+    if cmd == "clock":
+        now = int(time.time())
+        c.set_clock(pack, now)
+        return {"clock": now}
+    getattr(c, cmd)(pack)  # restart, lock
+    return {cmd: True}
+
+
+def update(args, c, pack, out):
+    """Send, arm, and wait for the pack to come back running the bundle's build."""
+    import os
+
+    if not os.path.isfile(args.bundle + "/manifest.json"):
+        raise ServiceError("%s: no manifest.json (make bundle BOARD=...)" % args.bundle)
+    board = c.version(pack)["board"]
+    with open(args.bundle + "/manifest.json") as f:
+        want = json.load(f)
+    if want.get("board") != board:
+        raise ServiceError(
+            "wrong board: pack %d is %s, the bundle is for %s" % (pack, board, want.get("board"))
+        )
+    if args.json:
+        manifest = c.update(pack, args.bundle)
+    else:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        columns = ("pack %d" % pack, BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(file=out)) as bar:
+            task = bar.add_task("update", total=None)
+
+            def progress(done, total):
+                bar.update(task, completed=done, total=total)
+
+            manifest = c.update(pack, args.bundle, progress)
+    v = c.wait_back(pack, manifest["build"])
+    if not args.json:
+        out.write(
+            "pack %d: running %s (build %s) on trial; it confirms after %d s of valid readings\n"
+            % (pack, manifest.get("version"), v["build"], 30)
+        )
+    return {"version": manifest.get("version"), "build": v["build"]}
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="bmsctl", description=__doc__.split("\n")[0])
+    p.add_argument("--port", help="the serial port of the RS485 adapter (or the simulator's pty)")
+    p.add_argument("--baud", type=int, default=9600, help="9600, or 115200 with DIP 1 ON")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--pack", type=int, default=1, help="the pack's address, 1..32")
+    who.add_argument("--all", action="store_true", help="every pack that answers")
+    p.add_argument("--json", action="store_true", help="JSON instead of tables")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for a reply")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("status", "cells", "version", "counters", "clock", "restart", "lock"):
+        sub.add_parser(name)
+    u = sub.add_parser("update")
+    u.add_argument("bundle", help="the folder make bundle BOARD=... wrote (build/bundle/BOARD)")
+    e = sub.add_parser("events")
+    e.add_argument("--since", type=int, default=0)
+    e.add_argument("--follow", action="store_true")
+    e.add_argument("--interval", type=float, default=1.0)
+    cfg = sub.add_parser("config")
+    csub = cfg.add_subparsers(dest="action", required=True)
+    g = csub.add_parser("get")
+    g.add_argument("key", nargs="?")
+    s = csub.add_parser("set")
+    s.add_argument("key")
+    s.add_argument("value")
+    return p
+
+
+def main(argv=None, transport=None, out=None):
+    args = parser().parse_args(argv)
+    out = out or sys.stdout
+    if not 1 <= args.pack <= 32:
+        sys.stderr.write("bmsctl: --pack must be 1..32\n")
+        return 2
+    if transport is None:
+        if not args.port:
+            sys.stderr.write(
+                "bmsctl: --port is needed (the RS485 adapter or the simulator's pty)\n"
+            )
+            return 2
+        transport = SerialTransport(args.port, args.baud)
+    client = Client(transport, timeout_s=args.timeout, retries=0 if args.all else 2)
+    try:
+        return run(args, client, out)
+    except ServiceError as e:
+        sys.stderr.write("bmsctl: %s\n" % e)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
