@@ -43,14 +43,24 @@ class DeployTest(unittest.TestCase):
                 return "\n".join("H %s %s" % (p, h) for p, h in device.items())
             return ""
 
-        copied = flash.flash("esp32", "/dev/ttyUSB0", runner)
+        report = []
+        copied = flash.flash("esp32", "/dev/ttyUSB0", runner, report.append)
         self.assertEqual(copied, ["app.mpy", "protocols/pylon_can.mpy"])
+        self.assertEqual(report[:2], ["copied    app.mpy", "copied    protocols/pylon_can.mpy"])
+        self.assertTrue(report[2].startswith("2 copied, "))
         cmd = calls[-1]
         self.assertEqual(cmd[1:3], ["connect", "/dev/ttyUSB0"])
         self.assertEqual(cmd[-1], "reset")
         cps = [cmd[k + 2] for k in range(len(cmd)) if cmd[k] == "cp"]
         self.assertEqual(cps, [":app.mpy", ":protocols/pylon_can.mpy"])
         self.assertIn("protocols", cmd[cmd.index("exec") + 1])  # the folder made first
+        # the firmware's watchdog, still running after mpremote stopped main.py, is fed
+        # by the hash query, before the folders and before every file
+        self.assertTrue(calls[0][-1].startswith(flash.KEEPALIVE))
+        self.assertTrue(cmd[cmd.index("exec") + 1].startswith(flash.KEEPALIVE))
+        for k in range(len(cmd)):
+            if cmd[k] == "cp":
+                self.assertEqual(cmd[k - 3 : k - 1], ["exec", flash.KEEPALIVE])
 
     def test_nothing_changed_still_resets(self):
         import bundle
@@ -64,7 +74,9 @@ class DeployTest(unittest.TestCase):
             calls.append(cmd)
             return "\n".join("H %s %s" % (p, h) for p, h in local.items())
 
-        self.assertEqual(flash.flash("rp2040", "auto", runner), [])
+        report = []
+        self.assertEqual(flash.flash("rp2040", "auto", runner, report.append), [])
+        self.assertEqual(report, ["0 copied, %d unchanged; board reset (auto)" % len(local)])
         self.assertEqual(calls[-1][-1], "reset")
 
     def test_package_json_lists_what_the_bundle_holds(self):

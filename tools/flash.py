@@ -6,6 +6,13 @@ the new firmware, and prints what it copied. PORT is what `mpremote connect` tak
 (/dev/ttyACM0, COM3, a shortcut such as a0 or u0); the default is mpremote's `auto`, the
 first USB serial port. MicroPython must already be on the board (its UF2 or bin file).
 
+The firmware's watchdog (4 s) keeps running when mpremote stops main.py (a soft reset
+does not stop it on either chip), and nobody feeds it during a copy: every mpremote run
+here therefore starts with KEEPALIVE and feeds it again after each file, with the longest
+timeout the RP2040 takes. On a board where no watchdog ran it starts one; the reset at
+the end clears it, and a copy that fails half-way ends in that watchdog's reset into
+main.py instead of a board left in the raw REPL.
+
     python tools/flash.py BOARD [PORT]
 """
 
@@ -17,9 +24,15 @@ import subprocess
 import sys
 
 MPREMOTE = hostpath.ROOT + "/.venv/bin/mpremote"
+# run on the board before and between copies (see above)
+KEEPALIVE = (
+    "from machine import WDT\ntry:\n    WDT(timeout=8000).feed()\nexcept Exception:\n    pass"
+)
 
 # run on the board: each path and its SHA-256, or "-" when it is not there
-_HASH_SCRIPT = """
+_HASH_SCRIPT = (
+    KEEPALIVE
+    + """
 import hashlib, binascii
 def _h(p):
     try:
@@ -38,6 +51,7 @@ def _h(p):
 for _p in %r:
     print('H', _p, _h(_p))
 """
+)
 
 
 def local_files(bundle):
@@ -66,7 +80,8 @@ def plan(local, device):
 
 
 def copy_command(port, bundle, paths):
-    """One mpremote run: the folders made, each changed file copied, then a reset."""
+    """One mpremote run: the folders made, each changed file copied (the watchdog fed
+    before each), then a reset."""
     cmd = [MPREMOTE, "connect", port]
     folders = sorted(set(os.path.dirname(p) for p in paths if os.path.dirname(p)))
     if folders:
@@ -79,9 +94,9 @@ def copy_command(port, bundle, paths):
         mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" % (
             sorted(wanted, key=len),
         )
-        cmd += ["exec", mk + "        pass", "+"]
+        cmd += ["exec", KEEPALIVE + "\n" + mk + "        pass", "+"]
     for p in paths:
-        cmd += ["cp", bundle + "/" + p, ":" + p, "+"]
+        cmd += ["exec", KEEPALIVE, "+", "cp", bundle + "/" + p, ":" + p, "+"]
     return cmd + ["reset"]
 
 
@@ -92,7 +107,7 @@ def run(cmd):
     return done.stdout
 
 
-def flash(board, port="auto", runner=run):
+def flash(board, port="auto", runner=run, out=print):
     bundle = hostpath.ROOT + "/build/bundle/" + board
     if not os.path.isdir(bundle):
         raise SystemExit("flash: no bundle for %s: run make bundle BOARD=%s" % (board, board))
@@ -105,10 +120,8 @@ def flash(board, port="auto", runner=run):
     else:
         runner([MPREMOTE, "connect", port, "reset"])
     for p in paths:
-        print("copied    " + p)
-    print(
-        "%d copied, %d unchanged; board reset (%s)" % (len(paths), len(local) - len(paths), port)
-    )
+        out("copied    " + p)
+    out("%d copied, %d unchanged; board reset (%s)" % (len(paths), len(local) - len(paths), port))
     return paths
 
 

@@ -1,12 +1,17 @@
 """Bench self-test of a chip board's wiring: `mpremote run tools/selftest.py`.
 
-Runs on the board (after `make flash`), builds it through main.make_board() without the
-watchdog, and checks: the BQ76952's device number, 16 plausible cells, temperatures and
-current (the chip configured as the firmware does); the MCP2515 in loopback mode (a
-frame sent comes back; nothing reaches the CAN bus); RS485 port 1 to port 2 over a
-loop cable (A-A, B-B); an LED walk; the DIP switch and the inputs read; each relay
-clicked once. Prints a PASS/FAIL table. It never closes a FET: CFETOFF and DFETOFF stay
-high and the pre-charge output low throughout. On the host, run(board) takes a board.
+Runs on the board (after `make flash`), builds it through main.make_board() and checks:
+the BQ76952's device number, 16 plausible cells, temperatures and current (the chip
+configured as the firmware does); the MCP2515 in loopback mode (a frame sent comes back;
+nothing reaches the CAN bus); RS485 port 1 to port 2 over a loop cable (A-A, B-B); an
+LED walk; the DIP switch and the inputs read; each relay clicked once. Prints a
+PASS/FAIL table. It never closes a FET: CFETOFF and DFETOFF stay high and the
+pre-charge output low throughout. On the host, run(board) takes a board.
+
+The watchdog: mpremote stops main.py with a soft reset, which does not stop the 4 s
+watchdog the firmware started (on either chip), so the board is built with its
+watchdog and the self-test feeds it between checks. After the table nobody feeds it:
+the board restarts into the firmware about 4 s later.
 """
 
 import time
@@ -26,6 +31,12 @@ def _sleep(ms):
 def run(board, sleep_ms=_sleep, out=print):
     del _RESULTS[:]
     board.fets.off()  # and never anything else: no FET closes in a self-test
+    wdt = board.wdt
+
+    def pause(ms):
+        wdt.feed()
+        sleep_ms(ms)
+
     afe = board.afe
     ok = afe.probe()
     check("BQ76952 device number 0x7695", ok, "errors %d" % afe.errors)
@@ -33,9 +44,10 @@ def run(board, sleep_ms=_sleep, out=print):
         from bms.config import Config
         from bms.sample import Sample
 
+        wdt.feed()
         configured = afe.configure(Config())
         check("BQ76952 configured (read back)", configured)
-        sleep_ms(300)  # a full measurement set takes three of its 63 ms loops
+        pause(300)  # a full measurement set takes three of its 63 ms loops
         s = Sample()
         got = afe.read(s) and s.reduce()
         cells = list(s.cells_mv)
@@ -58,7 +70,7 @@ def run(board, sleep_ms=_sleep, out=print):
             if can.recv(f):
                 back = f.can_id == 0x123 and bytes(f.data) == b"\x11\x22\x33\x44\x55\x66\x77\x88"
                 break
-            sleep_ms(1)
+            pause(1)
         check("MCP2515 loopback", back, "fault %d" % can.fault)
     p1 = board.rs485
     p2 = getattr(board, "rs485_out", None)
@@ -69,7 +81,7 @@ def run(board, sleep_ms=_sleep, out=print):
         p1.send(msg, 0)
         got = 0
         for t in range(50):
-            sleep_ms(5)
+            pause(5)
             p1.service()
             got = p2.poll(t * 5)
             if got:
@@ -78,7 +90,7 @@ def run(board, sleep_ms=_sleep, out=print):
     panel = board.panel
     for k in range(7):
         panel.show(1 << k)
-        sleep_ms(150)
+        pause(150)
     panel.show(0)
     check("LED walk (watch: RUN ALM SOC1-4 M/S)", True, "visual")
     check("DIP switch read", True, "positions ON: %s" % bin(panel.read_dip()))
@@ -91,11 +103,12 @@ def run(board, sleep_ms=_sleep, out=print):
     )
     for charge, discharge in ((1, 0), (0, 1)):
         dry.write(charge, discharge)
-        sleep_ms(300)
+        pause(300)
         dry.open_all()
-        sleep_ms(300)
+        pause(300)
     check("relays clicked once each (listen)", True, "output 1, then output 2")
     board.fets.off()
+    wdt.feed()
     width = max(len(n) for n, _ok, _d in _RESULTS)
     for name, ok, detail in _RESULTS:
         out("%-4s %s  %s" % ("PASS" if ok else "FAIL", name + " " * (width - len(name)), detail))
@@ -107,4 +120,4 @@ def run(board, sleep_ms=_sleep, out=print):
 if __name__ == "__main__":
     import main
 
-    run(main.make_board(watchdog=False))
+    run(main.make_board())
