@@ -559,10 +559,10 @@ def frame_reference(chunks, gap_ms, frame_max):
     """The RS485 port's framing, from its docstring: frames start with SOI and end with
     EOI; SOI inside a frame restarts it; a frame unfinished for gap_ms, one longer than
     the buffer, an empty one and bytes outside any frame (a LF aside) are dropped and
-    counted. Binary frames (a start byte of BINARY_STARTS, an address, a byte, a length,
+    counted. Binary frames (the service link's start byte SERVICE_START, an address, a byte, a length,
     the payload, a CRC-16) are counted as frames and not the Pylon server's. Each
     input ends with an idle gap longer than gap_ms. Returns (frames, counts)."""
-    from drivers.rs485 import BINARY_STARTS
+    from drivers.rs485 import SERVICE_START
 
     counts = {"frames": 0, "garbage": 0, "overlong": 0, "timeouts": 0, "restarts": 0}
     frames = []
@@ -586,7 +586,7 @@ def frame_reference(chunks, gap_ms, frame_max):
                 elif len(binary) >= 4 and len(binary) == binary[3] + 6:
                     binary = None
                     counts["frames"] += 1
-            elif not inside and c in BINARY_STARTS:
+            elif not inside and c == SERVICE_START:
                 binary = bytearray((c,))
             elif c == 0x7E:
                 if inside:
