@@ -559,8 +559,9 @@ def frame_reference(chunks, gap_ms, frame_max):
     """The RS485 port's framing, from its docstring: frames start with SOI and end with
     EOI; SOI inside a frame restarts it; a frame unfinished for gap_ms, one longer than
     the buffer, an empty one and bytes outside any frame (a LF aside) are dropped and
-    counted. Binary frames (the service link's start byte SERVICE_START, an address, a byte, a length,
-    the payload, a CRC-16) are counted as frames and not the Pylon server's. Each
+    counted. Binary frames (the service link's start byte SERVICE_START, an address, a
+    byte, a length, the payload, a CRC-16) are counted as frames and not the Pylon
+    server's. Each
     input ends with an idle gap longer than gap_ms. Returns (frames, counts)."""
     from drivers.rs485 import SERVICE_START
 
