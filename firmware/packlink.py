@@ -20,11 +20,6 @@
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
-# imported at boot with everything else, not when the first other pack is heard: a
-# module loaded late, into a heap that has filled, makes the interned-name pool grow
-# there, and on an ESP32 that can fail for want of a contiguous block (host_tests/
-# test_heap.py showed it)
-import packsystem
 from micropython import const
 
 from bms import events as ev
@@ -33,7 +28,7 @@ from bms.addressing import Addressing
 from protocols import packchain
 from protocols import packlink_can as pl
 
-LOST_MS = packsystem.LOST_MS  # the master, lost on a slave, as a slave is on the master
+LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
 _SLOT_MS = const(250)  # one summary frame per slot: the four in a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)
@@ -110,6 +105,9 @@ class PackLink:
         if src == adr.address or f.dlc != 8:
             return True  # our own address from another pack: a chain being re-addressed
         if self.packs is None:
+            # a single pack never loads the system's module (its code and tables)
+            import packsystem
+
             self.packs = packsystem.Packs(self.events)
             self._limits_now = True  # our own summary from now on (the slaves' master)
         if self.packs.take(src, msg, f.data, now):
@@ -223,6 +221,8 @@ class PackLink:
             return
         self._beat_now = False
         if self.view is None:
+            import packsystem
+
             self.view = packsystem.SystemView(b)
         self.view.aggregate(packs, now)
         self.pack_lost = packs.lost > 0

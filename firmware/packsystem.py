@@ -37,7 +37,7 @@ from bms.sample import Sample
 from protocols import packlink_can as pl
 from protocols.fields import s16le, u16le_at, u32le_at
 
-LOST_MS = const(3000)
+LOST_MS = const(3000)  # (packlink.LOST_MS: the same, tested)
 _SLOTS = const(33)  # addresses 1..32 (0 unused)
 _FRAME = const(8)
 _ROW = const(32)  # four frames a pack

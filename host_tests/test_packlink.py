@@ -180,6 +180,13 @@ def frames(
 
 
 class SystemTest(unittest.TestCase):
+    def test_the_link_and_the_system_lose_a_pack_alike(self):
+        # packlink keeps its own copy: a single pack never loads packsystem
+        import packlink
+
+        self.assertEqual(packlink.LOST_MS, LOST_MS)
+        self.assertEqual(LOST_MS, 3000)
+
     def setUp(self):
         self.r = Rig(NO_LEAK).settle()
         self.log = ev.EventLog()
