@@ -45,7 +45,6 @@ _BIN_EXTRA = const(6)  # the header and the CRC-16 around the payload
 _ADDRESS_MAX = const(32)  # a binary frame's second byte: 0..32 or _ALL
 _ALL = const(0xFF)
 SERVICE_START = const(0xC5)  # the service link (firmware/service/frame.py)
-_HEADER = const(1)  # _lens: a frame whose length is in its 4th byte
 _CHAR_BITS = const(10)  # 8N1: start, 8 data, stop
 _COUNT_MASK = const(0x3FFFFFFF)
 _TX_STUCK_MS = const(100)  # past the due end: the UART will not say done, DE is dropped
@@ -70,10 +69,9 @@ class Rs485:
         self.n = 0
         self.kind = _SOI  # the last frame's start byte (SOI: a text frame)
         self.binary = False  # the frame poll() returned is a binary one
-        # binary frames by start byte: their fixed length, or _HEADER (their length in
-        # their 4th byte); the service link's start is known to every port
-        self._lens = bytearray(256)
-        self._lens[SERVICE_START] = _HEADER
+        # fixed-length binary frames by start byte (binary_frames(); None: none, no
+        # table); the service link's header-framed ones are known to every port
+        self._lens = None
         self._need = 0  # inside a binary frame: its length so far known (0: not in one)
         self._hdr = False  # that frame is a header-framed one
         self._in = False  # inside a text frame
@@ -95,6 +93,8 @@ class Rs485:
     def binary_frames(self, start, length):
         """Frames starting with byte `start` are binary, `length` bytes long (start
         included, 2..255): another protocol sharing the port, picked by its first byte."""
+        if self._lens is None:
+            self._lens = bytearray(256)
         self._lens[start] = length
 
     def set_baud(self, baud):
@@ -171,13 +171,14 @@ class Rs485:
                     self._in = True
                     self.n = 0
                 elif not self._in:
-                    length = self._lens[c]
-                    if length:  # a binary frame's start byte: kept in frame[0]
+                    lens = self._lens
+                    length = lens[c] if lens is not None else 0
+                    if c == SERVICE_START or length:  # a binary frame: kept from frame[0]
                         self.kind = c
                         self.frame[0] = c
                         self.n = 1
-                        self._hdr = length == _HEADER
-                        self._need = _BIN_HEAD if self._hdr else length
+                        self._hdr = not length
+                        self._need = length if length else _BIN_HEAD
                     elif c != _LF:  # a CR LF ending is tolerated, not counted
                         self.garbage = (self.garbage + 1) & _COUNT_MASK
                 elif c == _EOI:
