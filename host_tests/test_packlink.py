@@ -119,7 +119,23 @@ class PackLinkFramesTest(unittest.TestCase):
         b.engine.names = 1 << pt.COVP | 1 << pt.PACK_LOST
         self.assertEqual(self.frame(pl.STATUS, b)[:4], hx("02 00 00 01"))
         buf = bytearray(8)
-        self.assertEqual(pl.encode(5, buf, b, False), 0)
+        self.assertEqual(pl.encode(11, buf, b, False), 0)
+        self.assertEqual(pl.encode(0, buf, b, False), 0)
+
+    def test_cells_and_temperatures(self):
+        b = self.rig().bms
+        s = b.sample
+        for i in range(16):
+            s.cells_mv[i] = 3200 + i  # 0x0C80 + i
+        s.temps_dc[0] = -5  # -0.5 C: 0xFFFB
+        s.temps_dc[4] = 255  # the board
+        s.temps_dc[5] = 412  # the MOSFETs
+        self.assertEqual(self.frame(pl.CELLS_1, b), hx("80 0C 81 0C 82 0C 83 0C"))
+        self.assertEqual(self.frame(pl.CELLS_1 + 1, b), hx("84 0C 85 0C 86 0C 87 0C"))
+        self.assertEqual(self.frame(pl.CELLS_1 + 2, b), hx("88 0C 89 0C 8A 0C 8B 0C"))
+        self.assertEqual(self.frame(pl.CELLS_1 + 3, b), hx("8C 0C 8D 0C 8E 0C 8F 0C"))
+        self.assertEqual(self.frame(pl.TEMPS_1, b), hx("FB FF E7 00 FA 00 06 01"))
+        self.assertEqual(self.frame(pl.TEMPS_2, b), hx("FF 00 9C 01 00 00 00 00"))
 
 
 class AddressingTest(unittest.TestCase):
@@ -402,6 +418,7 @@ class _Link:
     def __init__(self):
         self.can = _Can()
         self.rs485 = None
+        self.server = None
         self.can_ok = True
 
 
