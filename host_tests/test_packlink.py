@@ -402,6 +402,35 @@ class PackLinkDbcTest(unittest.TestCase):
             (2, 987, 17),
         )
 
+    def test_the_monitor_decodes_the_cells_and_temperatures(self):
+        import monitor_decode_can as mon
+
+        b = PackLinkFramesTest.rig(None).bms
+        s = b.sample
+        for i in range(16):
+            s.cells_mv[i] = 3200 + i
+        s.temps_dc[0] = -5
+        s.temps_dc[5] = 412
+        buf = bytearray(8)
+        got = {}
+        texts = []
+        for msg in range(pl.CELLS_1, pl.TEMPS_2 + 1):
+            pl.encode(msg, buf, b, False)
+            line = "(1.0) can0 %08X#%s" % (pl.can_id(msg, 3), bytes(buf).hex().upper())
+            f = mon.decode_can_line(line)
+            self.assertEqual(f.problems, [])
+            got.update(f.signals)
+            texts.append(f.text())
+        cells = [round(got["Cell_%02d_Voltage" % (i + 1)] * 1000) for i in range(16)]
+        self.assertEqual(cells, [3200 + i for i in range(16)])
+        self.assertAlmostEqual(got["Cell_Temperature_1"], -0.5)
+        self.assertAlmostEqual(got["Cell_Temperature_4"], 26.2)
+        self.assertAlmostEqual(got["Board_Temperature"], s.temps_dc[4] / 10)
+        self.assertAlmostEqual(got["MOSFET_Temperature"], 41.2)
+        self.assertIn("pack3-cells5-8", texts[1])
+        self.assertIn("V5 3.204 V", texts[1])
+        self.assertIn("Tmosfet 41.2", texts[5])
+
 
 class _Can:
     def __init__(self):
