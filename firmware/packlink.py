@@ -3,7 +3,7 @@
 - Addressing (bms/addressing.py): the beacons heard on Link IN (port 1, handed over by
   the inverter link, which reads that port) and those sent out of Link OUT (port 2).
 - The pack link (protocols/packlink_can.py): every addressed slave, and the master once
-  it has heard another pack, sends its four summary frames, one every _SLOT_MS, and its
+  it has heard another pack, sends its ten frames, one every _SLOT_MS, and its
   LIMITS frame at once when its FET flags change (checked every _FLAGS_MS), so the
   master can take a pack that opens out of the limits within a few tens of ms rather
   than a second. A pack alone sends nothing on the pack link: a single pack's bus
@@ -13,6 +13,8 @@
   gives the inverter link what to encode: the system, or the pack itself while it is
   alone. The system is computed on the link's beat (_BEAT_MS) and at once when a pack's
   FETs change, is lost or returns, never per tick.
+- The master's Pylon RS485 server answers for the other packs at their own addresses
+  (view(): pack a's values, decoded from its frames only when a request asks for them).
 - Loss: a pack silent for LOST_MS (3 s) is lost on the master (PACK_LOST, an event with
   its address, out of the limits at once); on a slave, the master silent that long
   raises its own PACK_LOST (event with address 1); each pack keeps protecting itself.
@@ -29,7 +31,7 @@ from protocols import packchain
 from protocols import packlink_can as pl
 
 LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
-_SLOT_MS = const(250)  # one summary frame per slot: the four in a second
+_SLOT_MS = const(100)  # one frame per slot: the ten in a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)
 
@@ -50,10 +52,13 @@ class PackLink:
         link.chain = self
         link.peer = self
         link.muted = True  # until this pack knows it is the master
+        if link.server is not None:
+            link.server.peers = self  # the other packs' answers come from view()
         self.beacon = bytearray(packchain.LENGTH)
         self.buf = bytearray(8)
         self.packs = None  # packsystem.Packs, on a master that has heard another pack
         self.view = None  # packsystem.SystemView, with it
+        self.pack_view = None  # packsystem.PackView, made at the first request for a pack
         self.pack_lost = False
         self.ms_led = False
         self._msg = pl.CELLS  # the next summary frame
@@ -123,6 +128,22 @@ class PackLink:
         if v is not None and (self.packs.count > 1 or self.packs.lost):
             return v
         return b
+
+    def peer(self, a, own):
+        """Pack a's values, shaped as the core, for the RS485 server; None unless this is
+        the master and pack a (not this one) is counted now. own: the core."""
+        packs = self.packs
+        if packs is None or a == self.addr.address or not (1 <= a <= pl.MAX_ADDRESS):
+            return None
+        if not packs.present(a):
+            return None
+        v = self.pack_view
+        if v is None:
+            import packsystem  # (loaded already: packs exist)
+
+            v = self.pack_view = packsystem.PackView()
+        v.fill(packs, a, own)
+        return v
 
     def poll(self, b, now):
         """Beacons, summaries, loss and the system; returns ms until something is due.

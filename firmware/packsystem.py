@@ -4,8 +4,9 @@ values for the inverter out.
 Packs is the table of the summaries heard on the pack link (protocols/packlink_can.py,
 the master's own included), by chain address, as raw frames: take() copies 8 bytes and
 nothing else, so the receive path stays cheap; a pack counts once all four of its
-frames have come. check() finds the packs silent for LOST_MS (PACK_LOST, an event
-naming the pack; cleared and logged again when it returns).
+summary frames have come (the other six, its cells and temperatures, are for PackView).
+check() finds the packs silent for LOST_MS (PACK_LOST, an event naming the pack; cleared
+and logged again when it returns).
 
 SystemView looks to the protocol encoders like the core (bms.core.Bms: sample, soc,
 limits, engine, cfg, reported_ma...), with the system's values, filled by aggregate()
@@ -23,6 +24,11 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
 - cell min/max over the system, with the pack they are in (min_pack, max_pack);
 - pack voltage the mean, current the sum, temperatures min/max; force and full charge
   requested if any pack asks; `modules` the packs counted.
+
+PackView is one pack's own values, shaped as the core likewise, for the Pylon RS485
+server's answer at that pack's address; fill() decodes them from the table when a request
+asks (never per tick). Its sample is invalid until all six cell and temperature frames
+have come since the pack was (re)counted: the server then says so (RTN 91), never zeros.
 """
 
 from array import array
@@ -40,8 +46,9 @@ from protocols.fields import s16le, u16le_at, u32le_at
 LOST_MS = const(3000)  # (packlink.LOST_MS: the same, tested)
 _SLOTS = const(33)  # addresses 1..32 (0 unused)
 _FRAME = const(8)
-_ROW = const(32)  # four frames a pack
-_ALL = const(0x0F)
+_ROW = const(80)  # ten frames a pack
+_ALL = const(0x0F)  # the four summary frames
+_ALL_MORE = const(0x3F)  # the six cell and temperature frames
 _UNKNOWN = const(0)
 _PRESENT = const(1)
 _LOST = const(2)
@@ -50,6 +57,10 @@ _OFF_CELLS = const(0)
 _OFF_MEASURE = const(8)
 _OFF_LIMITS = const(16)
 _OFF_STATUS = const(24)
+_OFF_CELLS_1 = const(32)
+_OFF_TEMPS_1 = const(64)
+_OFF_TEMPS_2 = const(72)
+_MAS_PER_DAH = const(360000)  # 0.1 Ah in mAs
 _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
 
 
@@ -58,7 +69,8 @@ class Packs:
         self.events = events
         self.raw = bytearray(_SLOTS * _ROW)
         self.seen = array("i", bytes(4 * _SLOTS))
-        self.got = bytearray(_SLOTS)  # bit (msg - 1) of each frame heard since known
+        self.got = bytearray(_SLOTS)  # bit (msg - 1) of each summary frame since known
+        self.more = bytearray(_SLOTS)  # bit (msg - 5) of each cell/temperature frame
         self.state = bytearray(_SLOTS)
         self.lost = 0  # packs lost now
         self.count = 0  # packs present now
@@ -75,6 +87,9 @@ class Packs:
         for k in range(_FRAME):
             raw[off + k] = data[k]
         self.seen[src] = now
+        if msg > pl.N_SUMMARY:
+            self.more[src] |= 1 << (msg - pl.N_SUMMARY - 1)
+            return False
         self.got[src] |= 1 << (msg - 1)
         st = self.state[src]
         if st != _PRESENT and self.got[src] == _ALL:
@@ -100,6 +115,7 @@ class Packs:
             if age >= LOST_MS:
                 self.state[a] = _LOST
                 self.got[a] = 0
+                self.more[a] = 0
                 self.count -= 1
                 self.lost += 1
                 self.events.log(now, ev.COMM, ev.COMM_PACK, 0, a)
@@ -114,6 +130,7 @@ class Packs:
         for a in range(_SLOTS):
             self.state[a] = _UNKNOWN
             self.got[a] = 0
+            self.more[a] = 0
         self.lost = 0
         self.count = 0
 
@@ -122,6 +139,16 @@ class Packs:
 
     def lost_list(self):
         return [a for a in range(1, _SLOTS) if self.state[a] == _LOST]
+
+
+class _NoLimits:
+    """A pack other than the master: the inverter's 0x94 limits never reach it."""
+
+    cvl_mv = 0
+    dvl_mv = 0
+
+    def set_external(self, *args):
+        return None
 
 
 class _Soc:
@@ -285,3 +312,61 @@ class SystemView:
         self.relay_dsg = lim.discharge_enable
         self.mode = own.mode
         self.started = own.started
+
+
+class PackView:
+    """One pack's own values from its frames, shaped as the core (see the docstring)."""
+
+    def __init__(self):
+        self.sample = Sample()
+        self.soc = _Soc()
+        self.limits = _Limits(_NoLimits())
+        self.engine = _Engine()
+        self.cfg = None
+        self.reported_ma = 0
+        self.chg = self.dsg = self.pre = False
+
+    def fill(self, packs, a, own):
+        """Pack a's values (a counted pack); own: the master's core or its SystemView,
+        for what every pack shares (the config: slaves keep the defaults)."""
+        raw = packs.raw
+        o = a * _ROW
+        self.cfg = own.cfg
+        s = self.sample
+        s.valid = packs.more[a] == _ALL_MORE
+        cells = s.cells_mv
+        for i in range(16):
+            cells[i] = u16le_at(raw, o + _OFF_CELLS_1 + 2 * i)
+        t = s.temps_dc
+        for i in range(4):
+            t[i] = s16le(raw, o + _OFF_TEMPS_1 + 2 * i)
+        t[4] = s16le(raw, o + _OFF_TEMPS_2)
+        t[5] = s16le(raw, o + _OFF_TEMPS_2 + 2)
+        s.min_mv = u16le_at(raw, o + _OFF_CELLS)
+        s.max_mv = u16le_at(raw, o + _OFF_CELLS + 2)
+        s.min_cell = raw[o + _OFF_CELLS + 4] - 1
+        s.max_cell = raw[o + _OFF_CELLS + 5] - 1
+        s.stack_mv = u16le_at(raw, o + _OFF_MEASURE)
+        s.cell_tmin_dc = s16le(raw, o + _OFF_MEASURE + 4)
+        s.cell_tmax_dc = s16le(raw, o + _OFF_MEASURE + 6)
+        self.reported_ma = s16le(raw, o + _OFF_MEASURE + 2) * 100
+        f = raw[o + _OFF_LIMITS + 7]
+        self.chg = f & pl.F_CHG_FET != 0
+        self.dsg = f & (pl.F_DSG_FET | pl.F_PRE_FET) != 0
+        self.pre = f & pl.F_PRE_FET != 0
+        lim = self.limits
+        lim.cvl_mv = u16le_at(raw, o + _OFF_LIMITS)
+        lim.dvl_mv = own.limits.dvl_mv
+        lim.ccl_ma = u16le_at(raw, o + _OFF_LIMITS + 2) * 100
+        lim.dcl_ma = u16le_at(raw, o + _OFF_LIMITS + 4) * 100
+        lim.charge_enable = f & pl.F_CHG_OK != 0
+        lim.discharge_enable = f & pl.F_DSG_OK != 0
+        lim.force_charge = f & pl.F_FORCE != 0
+        lim.full_request = f & pl.F_FULL != 0
+        soc = self.soc
+        soc.shown_cpct = u16le_at(raw, o + _OFF_CELLS + 6)
+        soc.soh = raw[o + _OFF_LIMITS + 6]
+        soc.cycles = u16le_at(raw, o + _OFF_STATUS + 6)
+        soc.full_mas = u16le_at(raw, o + _OFF_STATUS + 4) * _MAS_PER_DAH
+        soc.q_mas = (soc.full_mas // 10000) * soc.shown_cpct
+        self.engine.names = u32le_at(raw, o + _OFF_STATUS)

@@ -119,7 +119,23 @@ class PackLinkFramesTest(unittest.TestCase):
         b.engine.names = 1 << pt.COVP | 1 << pt.PACK_LOST
         self.assertEqual(self.frame(pl.STATUS, b)[:4], hx("02 00 00 01"))
         buf = bytearray(8)
-        self.assertEqual(pl.encode(5, buf, b, False), 0)
+        self.assertEqual(pl.encode(11, buf, b, False), 0)
+        self.assertEqual(pl.encode(0, buf, b, False), 0)
+
+    def test_cells_and_temperatures(self):
+        b = self.rig().bms
+        s = b.sample
+        for i in range(16):
+            s.cells_mv[i] = 3200 + i  # 0x0C80 + i
+        s.temps_dc[0] = -5  # -0.5 C: 0xFFFB
+        s.temps_dc[4] = 255  # the board
+        s.temps_dc[5] = 412  # the MOSFETs
+        self.assertEqual(self.frame(pl.CELLS_1, b), hx("80 0C 81 0C 82 0C 83 0C"))
+        self.assertEqual(self.frame(pl.CELLS_1 + 1, b), hx("84 0C 85 0C 86 0C 87 0C"))
+        self.assertEqual(self.frame(pl.CELLS_1 + 2, b), hx("88 0C 89 0C 8A 0C 8B 0C"))
+        self.assertEqual(self.frame(pl.CELLS_1 + 3, b), hx("8C 0C 8D 0C 8E 0C 8F 0C"))
+        self.assertEqual(self.frame(pl.TEMPS_1, b), hx("FB FF E7 00 FA 00 06 01"))
+        self.assertEqual(self.frame(pl.TEMPS_2, b), hx("FF 00 9C 01 00 00 00 00"))
 
 
 class AddressingTest(unittest.TestCase):
@@ -393,6 +409,35 @@ class PackLinkDbcTest(unittest.TestCase):
             (2, 987, 17),
         )
 
+    def test_the_monitor_decodes_the_cells_and_temperatures(self):
+        import monitor_decode_can as mon
+
+        b = PackLinkFramesTest.rig(None).bms
+        s = b.sample
+        for i in range(16):
+            s.cells_mv[i] = 3200 + i
+        s.temps_dc[0] = -5
+        s.temps_dc[5] = 412
+        buf = bytearray(8)
+        got = {}
+        texts = []
+        for msg in range(pl.CELLS_1, pl.TEMPS_2 + 1):
+            pl.encode(msg, buf, b, False)
+            line = "(1.0) can0 %08X#%s" % (pl.can_id(msg, 3), bytes(buf).hex().upper())
+            f = mon.decode_can_line(line)
+            self.assertEqual(f.problems, [])
+            got.update(f.signals)
+            texts.append(f.text())
+        cells = [round(got["Cell_%02d_Voltage" % (i + 1)] * 1000) for i in range(16)]
+        self.assertEqual(cells, [3200 + i for i in range(16)])
+        self.assertAlmostEqual(got["Cell_Temperature_1"], -0.5)
+        self.assertAlmostEqual(got["Cell_Temperature_4"], 26.2)
+        self.assertAlmostEqual(got["Board_Temperature"], s.temps_dc[4] / 10)
+        self.assertAlmostEqual(got["MOSFET_Temperature"], 41.2)
+        self.assertIn("pack3-cells5-8", texts[1])
+        self.assertIn("V5 3.204 V", texts[1])
+        self.assertIn("Tmosfet 41.2", texts[5])
+
 
 class _Can:
     def __init__(self):
@@ -409,6 +454,7 @@ class _Link:
     def __init__(self):
         self.can = _Can()
         self.rs485 = None
+        self.server = None
         self.can_ok = True
 
 

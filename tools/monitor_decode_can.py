@@ -339,12 +339,33 @@ def _fmt_pack_status(m, s):
     ]
 
 
+def _short(name):
+    """Cell_05_Voltage -> V5, Cell_Temperature_2 -> T2, Board_Temperature -> Tboard."""
+    parts = name.split("_")
+    if parts[-1] == "Voltage":
+        return "V%d" % int(parts[1])
+    if parts[0] == "Cell":
+        return "T" + parts[-1]
+    return "T" + parts[0].lower()
+
+
+def _fmt_pack_signals(m, s):
+    """Every signal of the message, in its order (the cells, the temperatures)."""
+    return [_num(m, s, sig.name, _short(sig.name)) for sig in m.signals]
+
+
 # pack-link message (id bits 8-15) -> (short name, formatter)
 PACKLINK_FRAMES = {
     0x01: ("cells", _fmt_pack_cells),
     0x02: ("measure", _fmt_pack_measure),
     0x03: ("limits", _fmt_pack_limits),
     0x04: ("status", _fmt_pack_status),
+    0x05: ("cells1-4", _fmt_pack_signals),
+    0x06: ("cells5-8", _fmt_pack_signals),
+    0x07: ("cells9-12", _fmt_pack_signals),
+    0x08: ("cells13-16", _fmt_pack_signals),
+    0x09: ("temps1", _fmt_pack_signals),
+    0x0A: ("temps2", _fmt_pack_signals),
 }
 
 

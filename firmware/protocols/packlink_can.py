@@ -6,8 +6,10 @@ Schneider's 29-bit set is 0x310-0x333):
     id = BASE | msg << 8 | src        (src: the sender's chain address 1..32, 0 = none yet)
 The service link (another module) uses SERVICE_BASE; one acceptance mask (FILTER, MASK)
 passes both ranges. Little endian, every frame 8 bytes. tools/bms_packlink.dbc decodes
-them. A pack sends its four frames once a second (and LIMITS at once when its FETs
-change: see packlink.py):
+them. A pack sends its ten frames once a second (and LIMITS at once when its FETs
+change: see packlink.py). The first four are its summary, for the system's values; the
+other six carry what the master's Pylon RS485 server needs to answer for this pack at its
+own address (0x42 and 0x44: every cell and every temperature sensor):
 
 | msg | bytes |
 |---|---|
@@ -15,6 +17,9 @@ change: see packlink.py):
 | MEASURE 0x02 | u16 pack mV, s16 current 0.1 A (+ charging), s16 min cell temp 0.1 C, s16 max |
 | LIMITS 0x03 | u16 CVL mV, u16 CCL 0.1 A, u16 DCL 0.1 A, u8 SOH %, u8 flags (F_*) |
 | STATUS 0x04 | u32 protection/warning bits (bms.protections), u16 capacity 0.1 Ah, u16 cycles |
+| CELLS_1..CELLS_4 0x05-0x08 | u16 cell mV x 4: cells 1-4, 5-8, 9-12, 13-16 |
+| TEMPS_1 0x09 | s16 0.1 C x 4: the cell sensors (Sample.temps_dc slots 0-3) |
+| TEMPS_2 0x0A | s16 0.1 C board (slot 4), s16 MOSFETs (slot 5), 4 bytes 0 |
 """
 
 from micropython import const
@@ -31,7 +36,11 @@ CELLS = const(0x01)
 MEASURE = const(0x02)
 LIMITS = const(0x03)
 STATUS = const(0x04)
-N_MSGS = const(4)
+CELLS_1 = const(0x05)
+TEMPS_1 = const(0x09)
+TEMPS_2 = const(0x0A)
+N_SUMMARY = const(4)  # CELLS..STATUS: what the system's values need
+N_MSGS = const(10)
 MAX_ADDRESS = const(32)
 
 # LIMITS byte 7
@@ -108,6 +117,18 @@ def encode(msg, buf, b, master):
         u32le(buf, 0, b.engine.names)
         u16le(buf, 4, soc.full_mas // _MAS_PER_DAH)
         u16le(buf, 6, soc.cycles & 0xFFFF)
+    elif CELLS_1 <= msg < TEMPS_1:
+        cells = s.cells_mv
+        i = (msg - CELLS_1) * 4
+        for k in range(4):
+            u16le(buf, 2 * k, cells[i + k])
+    elif msg == TEMPS_1:
+        t = s.temps_dc
+        for k in range(4):
+            u16le(buf, 2 * k, t[k])
+    elif msg == TEMPS_2:
+        u16le(buf, 0, s.temps_dc[4])
+        u16le(buf, 2, s.temps_dc[5])
     else:
         return 0
     return 8

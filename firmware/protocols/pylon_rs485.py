@@ -17,6 +17,12 @@ address whose INFO command byte names another pack (not our address, not 0xFF) g
 Each case is counted; counters wrap at 2**30 (as SNMP counters do) so they stay small
 ints. Replies are built in preallocated buffers.
 
+Parallel packs: on the master, peers (packlink.PackLink) gives the other packs' values,
+and ADR = address + k answers for chain address k + 1 (address + 0: this pack, with what
+it is handed, the system's values as today), every reply labelled with that ADR; an ADR
+of no pack counted gets no reply, as a frame for another battery. 0x94 at another pack's
+ADR is refused (RTN 90): the inverter's limits apply to the master only.
+
 0x94 (set charge/discharge management) is taken only inside our own envelope (the
 config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V, and a DVL
 over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
@@ -170,6 +176,8 @@ def lchksum(lenid):
 class Server:
     def __init__(self, address=2):
         self.address = address
+        self.peers = None  # packlink.PackLink on a pack of a parallel system
+        self.at = address  # the ADR the request being answered was for
         self.info = bytearray(_MAX_INFO)  # the reply's INFO, binary
         self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
         self._views = {}
@@ -214,9 +222,16 @@ class Server:
         cid1 = self._byte(frame, 4)
         cid2 = self._byte(frame, 6)
         anyone = cid2 == VERSION or cid2 == MANUFACTURER
+        self.at = self.address
         if adr != self.address and not anyone:
-            self.not_ours = (self.not_ours + 1) & _COUNT_MASK
-            return 0
+            peer = None
+            if self.peers is not None and adr > self.address:
+                peer = self.peers.peer(adr - self.address + 1, b)
+            if peer is None:
+                self.not_ours = (self.not_ours + 1) & _COUNT_MASK
+                return 0
+            self.at = adr
+            b = peer
         total = _sum(frame, 0, n - 4)
         got = self._byte(frame, n - 4) << 8 | self._byte(frame, n - 2)
         if got != (-total) & 0xFFFF:
@@ -248,8 +263,8 @@ class Server:
     # -- commands ------------------------------------------------------------------
     def _dispatch(self, ver, cid2, m, b, now):
         req = self.req
-        cmd = req[0] if m else self.address
-        if cmd != self.address and cmd != 0xFF and cid2 in _WITH_CMD:
+        cmd = req[0] if m else self.at
+        if cmd != self.at and cmd != 0xFF and cid2 in _WITH_CMD:
             # the frame's ADR is ours, so no other pack answers: say why, not silence
             self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
             return self._reply(ver, RTN_ADR, 0)
@@ -273,15 +288,18 @@ class Server:
         if cid2 == MANAGEMENT:
             return self._reply(ver, RTN_OK, self._management(b, cmd))
         if cid2 == SERIAL:
-            self.info[0] = self.address
+            self.info[0] = self.at
             self.info[1:17] = SERIAL_NUMBER
             return self._reply(ver, RTN_OK, 17)
         if cid2 == SOFTWARE:
-            self.info[0] = self.address
+            self.info[0] = self.at
             self.info[1:3] = SW_VERSION
             self.info[3:6] = MAIN_VERSION
             return self._reply(ver, RTN_OK, 6)
         if cid2 == SET_MANAGEMENT:
+            if self.at != self.address:
+                self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
+                return self._reply(ver, RTN_ADR, 0)
             return self._reply(ver, self._set_management(b, m, now), 0)
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, RTN_CID2, 0)
@@ -328,7 +346,7 @@ class Server:
         names = b.engine.names
         info = self.info
         info[0] = 0x00  # DATAFLAG
-        info[1] = self.address if cmd == 0xFF else cmd
+        info[1] = self.at if cmd == 0xFF else cmd
         info[2] = 16
         k = 3
         errors = 0
@@ -399,7 +417,7 @@ class Server:
     def _management(self, b, cmd):
         lim = b.limits
         info = self.info
-        info[0] = self.address if cmd == 0xFF else cmd
+        info[0] = self.at if cmd == 0xFF else cmd
         k = self._put16(1, lim.cvl_mv)
         k = self._put16(k, lim.dvl_mv)
         k = self._put16(k, lim.ccl_ma // 100)
@@ -448,7 +466,7 @@ class Server:
         out[0] = 0x7E  # ~
         # (no tuple of the four: built at run time, it would allocate on every reply)
         k = self._hex2(1, ver)
-        k = self._hex2(k, self.address)
+        k = self._hex2(k, self.at)
         k = self._hex2(k, CID1_BATTERY)
         k = self._hex2(k, rtn)
         lenid = 2 * info_len
