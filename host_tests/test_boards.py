@@ -10,6 +10,7 @@ carries the store, and the README's wiring tables match the board files.
 """
 
 import sys
+import time
 import unittest
 
 import strict_machine as sm
@@ -21,7 +22,11 @@ _BOARD_MODULES = ("boards.chip", "boards.rp2040.board", "boards.esp32.board", "b
 
 
 class _Time:
-    """What the board takes from `time` (sleep_us for the MCP2515's reset polls)."""
+    """The boards' `time` (boards/chip.py's): sleep_us (the MCP2515's reset polls) as a
+    no-op, the rest the host's."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
 
 
 def _sleep_us(us):
@@ -49,7 +54,7 @@ def build(chip, data_dir=None):
 
         chip_mod.DATA_DIR = data_dir or ensure_build() + "/board_data"
         module = __import__("boards.%s.board" % chip, None, None, ["Board"])
-        module.time = FakeTime
+        sys.modules["boards.chip"].time = FakeTime
         board = module.Board()
     finally:
         if saved is None:
@@ -188,7 +193,7 @@ class BoardCase:
         sys.modules["machine"] = fake
         try:
             module = __import__("boards.%s.board" % self.CHIP, None, None, ["Board"])
-            module.time = FakeTime
+            sys.modules["boards.chip"].time = FakeTime
             module.Board(watchdog=False)
         finally:
             if saved is None:
@@ -277,8 +282,8 @@ class MainTest(unittest.TestCase):
             main.sys = FakeSys(platform)
             if platform in ("rp2", "esp32"):
                 chip = "rp2040" if platform == "rp2" else platform
-                module = __import__("boards.%s.board" % chip, None, None, ["Board"])
-                module.time = FakeTime
+                __import__("boards.%s.board" % chip, None, None, ["Board"])
+                sys.modules["boards.chip"].time = FakeTime
             return main.make_board(watchdog=False)
         finally:
             if saved_machine is None:

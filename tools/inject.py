@@ -135,11 +135,8 @@ class Case:
     def reset_by_watchdog(self):
         """What the engine does when the watchdog expires (SimPack.poll), here for a
         firmware that never returned to it."""
-        pack = self.pack
-        pack.reboots += 1
-        pack.model.advance(self.sim.t_ms)
-        pack.power_on(machine.WDT_RESET)
-        pack.next_us = self.sim.clock.t_us
+        self.pack.reboot(machine.WDT_RESET, self.sim.t_ms)
+        self.pack.next_us = self.sim.clock.t_us
 
     def outputs(self):
         """fault_matrix.outputs() and the ALM LED."""

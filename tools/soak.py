@@ -260,11 +260,8 @@ class Soak:
         """What the engine does when the watchdog expires (SimPack.poll)."""
         from boards.host import machine
 
-        pack = self.pack
-        pack.reboots += 1
-        pack.model.advance(self.sim.t_ms)
-        pack.power_on(machine.WDT_RESET)
-        pack.next_us = self.sim.clock.t_us
+        self.pack.reboot(machine.WDT_RESET, self.sim.t_ms)
+        self.pack.next_us = self.sim.clock.t_us
 
     def run(self):
         import gc

@@ -16,19 +16,7 @@ The GPIO matrix routes I2C, SPI and UART to any pin, within these limits:
 The README's "Hardware" section is the wiring table for people.
 """
 
-import time
-
-from machine import I2C, SPI, UART, WDT, Pin
-
-from boards.chip import ChipBoard, LittleFs, NoWatchdog, expander_bit
-from drivers.bq76952 import BQ76952
-from drivers.drycontact import DryContact
-from drivers.fets import Fets
-from drivers.mcp23s17 import IN, OUT, Mcp23s17
-from drivers.mcp2515 import MCP2515
-from drivers.panel import Panel
-from drivers.rs485 import Rs485
-from drivers.store import Store
+from boards.chip import ChipBoard
 
 # signal -> Pico GPIO (an int) or MCP23S17 expander pin (a str); every pin once
 PINS = {
@@ -87,62 +75,9 @@ DIPS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
 
 class Board(ChipBoard):
     name = "esp32"
+    input_pull_up = False  # GPIO34-39 have no pull-ups: those inputs are pulled up on the board
 
     def __init__(self, watchdog=True):
         """watchdog: start the watchdog (it cannot be stopped again); tools/selftest.py
         builds the board without it."""
-        p = PINS
-        out = Pin.OUT
-        inp = Pin.IN
-        up = Pin.PULL_UP
-        # the FET pins first, at their safe level, before anything else can take time
-        cfetoff = Pin(p["AFE_CFETOFF"], out, value=1)
-        dfetoff = Pin(p["AFE_DFETOFF"], out, value=1)
-        pre = Pin(p["FET_PRECHARGE"], out, value=0)
-        # GPIO34-39 have no pull-ups: those inputs are pulled up on the board
-        self.reverse_in = Pin(p["IN_REVERSE"], inp)
-        self.alert = Pin(p["AFE_ALERT"], inp, up)
-        self.i2c = I2C(I2C_ID, scl=Pin(p["I2C_SCL"]), sda=Pin(p["I2C_SDA"]), freq=I2C_HZ)
-        self.afe = BQ76952(self.i2c, r_sense_uohm=R_SENSE_UOHM)
-        self.fets = Fets(cfetoff, dfetoff, pre, self.reverse_in)
-        can_cs = Pin(p["CAN_CS"], out, value=1)
-        exp_cs = Pin(p["EXP_CS"], out, value=1)
-        self.spi = SPI(
-            SPI_ID,
-            baudrate=SPI_HZ,
-            polarity=0,
-            phase=0,
-            sck=Pin(p["SPI_SCK"]),
-            mosi=Pin(p["SPI_MOSI"]),
-            miso=Pin(p["SPI_MISO"]),
-        )
-        self.expander = x = Mcp23s17(self.spi, exp_cs)
-        relay_chg = x.pin(expander_bit(p["RELAY_CHG"]), OUT)
-        relay_dsg = x.pin(expander_bit(p["RELAY_DSG"]), OUT)
-        leds = [x.pin(expander_bit(p[n]), OUT) for n in LEDS]
-        dip = [x.pin(expander_bit(p[n]), IN, True) for n in DIPS]
-        button = Pin(p["BTN_RESET"], inp)
-        self.panel = Panel(leds, dip, button)
-        passive = Pin(p["IN_PASSIVE"], inp)
-        rsd = Pin(p["IN_RSD"], inp)
-        self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
-        self.can_int = Pin(p["CAN_INT"], inp, up)
-        self.can = MCP2515(self.spi, can_cs, CAN_OSC_HZ, self.can_int, time.sleep_us)
-        self.rs485 = self._port(UART_LINK_IN, "RS485_1_")
-        self.rs485_out = self._port(UART_LINK_OUT, "RS485_2_")
-        self.store = Store(LittleFs())
-        self.wdt = WDT(timeout=WDT_TIMEOUT_MS) if watchdog else NoWatchdog()
-
-    def _port(self, uart_id, prefix):
-        p = PINS
-        de = Pin(p[prefix + "DE"], Pin.OUT, value=0)
-        uart = UART(
-            uart_id,
-            baudrate=9600,
-            tx=Pin(p[prefix + "TX"]),
-            rx=Pin(p[prefix + "RX"]),
-            txbuf=UART_BUF,
-            rxbuf=UART_BUF,
-            timeout=0,
-        )
-        return Rs485(uart, de)
+        self.build(globals(), watchdog)

@@ -420,7 +420,11 @@ class Bms:
     def _panel(self, names, inp, now):
         # (no local: a frame of more than 11 words is allocated on the heap, per call)
         self.panel.select(
-            self._show(names, inp), names & LED_WARNINGS, self.soc.shown_cpct, self._ms(now), now
+            self._show(names, inp),
+            names & LED_WARNINGS,
+            self.soc.shown_cpct,
+            self._ms(now) if self.unlocked else self.parallel,  # (no call while locked)
+            now,
         )
 
     def _show(self, names, inp):
@@ -448,7 +452,7 @@ class Bms:
         return show
 
     def _ms(self, now):
-        """The M/S LED's flags for the panel (panel.MS_*)."""
+        """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""
         ms = pnl.MS_ON if self.parallel else 0
         if self.unlocked and self.unlock_valid(now):
             ms |= pnl.MS_UNLOCKED

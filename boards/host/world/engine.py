@@ -281,11 +281,16 @@ class SimPack:
         elif self.board.restart_requested:
             cause = machine.SOFT_RESET
         if cause:
-            self.reboots += 1
-            self.model.advance(t_ms)
-            self.power_on(cause)
+            self.reboot(cause, t_ms)
             return 0
         return wait
+
+    def reboot(self, cause, t_ms):
+        """The firmware starts again at t_ms (the watchdog, a restart): the pack's
+        physics carry on up to then."""
+        self.reboots += 1
+        self.model.advance(t_ms)
+        self.power_on(cause)
 
 
 class Simulator:

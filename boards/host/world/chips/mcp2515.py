@@ -333,17 +333,7 @@ class MCP2515Sim:
                     self.t_us = bus.now_us
                 if self._boff:
                     self._check_bus_off()
-                r = self.regs
-                f = r[CANINTF]
-                v = (
-                    (f & 0x03)
-                    | ((r[TXB0CTRL] & _TXREQ) >> 1)
-                    | ((f & 0x04) << 1)
-                    | ((r[TXB1CTRL] & _TXREQ) << 1)
-                    | ((f & 0x08) << 2)
-                    | ((r[TXB2CTRL] & _TXREQ) << 3)
-                    | ((f & 0x10) << 3)
-                )  # _read_status()
+                v = self._read_status()
                 self._repeat = v
                 self._st = _ST_REPEAT
                 if rbuf is not None:
