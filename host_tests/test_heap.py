@@ -1,45 +1,80 @@
-"""The firmware boots and serves inside an ESP32's heap (the unix port, -X heapsize).
+"""The firmware boots and serves inside each chip's heap (the unix port, -X heapsize).
 
-An ESP32 without PSRAM gives MicroPython about 111 936 bytes of heap
-(../shared/spec/hardware.md section 5); `-X heapsize=109wK` gives the 64-bit unix port
-the same number of words (pointers and object headers are twice the size here). The
-firmware, compiled to .mpy as a board loads it, boots and runs a minute of service with
-both inverter links busy (tools/heap_serve_upy.py: real drivers on small fakes of the
-buses, no simulated world in the heap). A MemoryError, or a firmware that no longer
-answers, fails the test: the firmware has outgrown the chip.
+tools/heap_serve_upy.py boots the firmware and runs a minute of service with both
+inverter links busy (real drivers on small fakes of the buses, no simulated world in
+the heap); a MemoryError, or a firmware that no longer answers, fails the test.
+
+The unix port is 64-bit. Its `w` heap suffix doubles every byte (a 109wK heap is
+223 232 B), but only pointers and object headers double: bytecode, strings and byte
+buffers keep their size, so a `w`-scaled heap is roomier than the chip's. The heap is
+instead a chip's heap divided by bench.HEAP_32_PER_64, measured by running the same
+script on the emulated RP2040:
+- .mpy files, as `make flash` copies them, in a Pico's heap;
+- run in place from a ROMFS image (the RAM profile of the frozen firmware manifest.py
+  builds, which the README prescribes for the ESP32) in an ESP32's heap, plus the
+  image's own bytes (in flash on a board, in this heap here).
+Measured with this script (2026-12-05): the .mpy files need a 196 KB heap here (the
+Pico's test gives 269 KB), so they do not fit an ESP32 (158 KB here; 111 136 B held on
+the emulated RP2040 against the ESP32's 111 936 B): bench.py's esp32_heap_free_pct_est
+says so. In place the firmware needs 128 KB here beside its image (the ESP32's test
+gives 158 KB).
 """
 
 import unittest
 
 from support import ROOT, cpython_only, ensure_build
 
-ESP32_HEAP = "109wK"  # 111 936 B on the chip, in 32-bit words: 109.3 K
+
+def _run(firmware, heap_bytes):
+    import os
+    import subprocess
+
+    import bench_rp2040
+
+    import bench
+
+    replies = ensure_build() + "/heap_replies"
+    os.makedirs(replies, exist_ok=True)
+    bench_rp2040.record_replies(replies + "/bench_replies.py")
+    cmd = [bench.UPY, "-X", "heapsize=%d" % heap_bytes, "tools/heap_serve_upy.py"]
+    out = subprocess.run(cmd + [firmware, replies], cwd=ROOT, capture_output=True, text=True)
+    return out
 
 
 @cpython_only("starts the unix port with its own heap size (subprocess)")
-class Esp32HeapTest(unittest.TestCase):
-    def test_boot_and_serve_in_an_esp32_heap(self):
-        import os
-        import subprocess
-
-        import bench_rp2040
-
-        import bench
-
-        mpy = bench.compile_bytecode()
-        replies = ensure_build() + "/heap_replies"
-        os.makedirs(replies, exist_ok=True)
-        bench_rp2040.record_replies(replies + "/bench_replies.py")
-        out = subprocess.run(
-            [bench.UPY, "-X", "heapsize=" + ESP32_HEAP, "tools/heap_serve_upy.py", mpy, replies],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+class ChipHeapTest(unittest.TestCase):
+    def serves(self, out):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         words = out.stdout.split()
         figures = dict(zip(words[0::2], (int(w) for w in words[1::2])))
         self.assertEqual(figures["exceptions"], 0)
         self.assertGreaterEqual(figures["replies"], 59)  # the RS485 master's polls, answered
         self.assertGreaterEqual(figures["frames"], 600)  # the CAN set, 11 frames a second
-        self.assertLess(figures["service"], figures["heap"])
+        return figures
+
+    def test_mpy_files_boot_and_serve_in_a_pico_heap(self):
+        import bench
+
+        heap = int(bench.PICO_HEAP_BYTES / bench.HEAP_32_PER_64)
+        self.serves(_run(bench.compile_bytecode(), heap))
+
+    def test_frozen_firmware_boots_and_serves_in_an_esp32_heap(self):
+        import os
+
+        import bench
+
+        image = bench.build_romfs(bench.compile_bytecode(), ensure_build() + "/firmware.romfs")
+        heap = int(bench.ESP32_HEAP_BYTES / bench.HEAP_32_PER_64) + os.stat(image)[6]
+        self.serves(_run(image, heap))
+
+    def test_a_heap_too_small_is_a_memory_error(self):
+        # half the ESP32's: the run must fail the way a firmware that outgrew a chip does
+        import os
+
+        import bench
+
+        image = bench.build_romfs(bench.compile_bytecode(), ensure_build() + "/firmware.romfs")
+        heap = int(0.5 * bench.ESP32_HEAP_BYTES / bench.HEAP_32_PER_64) + os.stat(image)[6]
+        out = _run(image, heap)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("MemoryError", out.stdout)

@@ -113,6 +113,15 @@ HEAP_32BIT_IMPORTS = 0.84
 HEAP_32BIT_OBJECTS = 0.6
 ESP32_HEAP_BYTES = 111936  # without PSRAM (../shared/spec/hardware.md section 5)
 BUILD = hostpath.ROOT + "/build"
+PICO_HEAP_BYTES = 190000  # a Pico's heap as the issue counts it (the emulated one: 221 808 free)
+# Bytes a 32-bit port holds per byte the unix port holds, measured on the whole firmware:
+# tools/heap_serve_upy.py (boot, then a minute serving both links) keeps 157 216 B in
+# service here (x64 .mpy) and 111 136 B on the emulated RP2040 (armv6m .mpy, MicroPython
+# 1.24.1, tools/bench_rp2040.py's emulator). host_tests/test_heap.py sizes the unix
+# port's heap as a chip's heap divided by it. It is the loaded-files mix (bytecode keeps
+# its size, objects halve); run in place, the heap holds objects only, whose ratio is
+# lower, so a heap sized with this one is stricter than the chip there.
+HEAP_32_PER_64 = 0.707
 SIM_SECONDS = 6 * 3600
 SIM_SECONDS_32PACKS = 120
 PACKS = 32
@@ -169,6 +178,22 @@ def compile_bytecode():
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 _run([MPY_CROSS, "-march=x64", "-o", dst, src])
     return out_root
+
+
+def build_romfs(mpy_dir, out):
+    """A ROMFS image of mpy_dir (mpremote's builder, as `mpremote romfs build` makes it):
+    the unix port mounts it with vfs.VfsRom and runs the .mpy files in place, the RAM
+    profile of frozen modules (manifest.py)."""
+    import contextlib
+    import io
+
+    from mpremote.romfs import make_romfs
+
+    with contextlib.redirect_stdout(io.StringIO()):  # its tree listing
+        image = make_romfs(mpy_dir, mpy_cross=False)
+    with open(out, "wb") as f:
+        f.write(image)
+    return out
 
 
 def upy_json(*args):

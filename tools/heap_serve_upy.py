@@ -1,20 +1,38 @@
-"""Boot and serve inside a heap the size of an ESP32's (run by host_tests/test_heap.py).
+"""Boot and serve inside a chip-sized heap (run by host_tests/test_heap.py).
 
-    micropython -X heapsize=109wK tools/heap_serve_upy.py MPYDIR REPLIES_DIR
+    micropython -X heapsize=N tools/heap_serve_upy.py MPYDIR REPLIES_DIR
+    micropython -X heapsize=N tools/heap_serve_upy.py IMAGE.romfs REPLIES_DIR
 
-The firmware from MPYDIR (.mpy files for the unix port), the App with its real drivers
-on small fakes of its buses (as tools/bench_rp2040_chip.py does on the emulated Pico):
-the BQ76952's measurement replies recorded from the simulated pack (REPLIES_DIR/
-bench_replies.py, written by tools/bench_rp2040.py's record_replies), a register-level
-MCP2515 that sends at once and receives the inverter's 0x305 each second, the RS485
-port with the Pylon master's 0x42 each second. No simulated world shares the heap, so
-a MemoryError here is the firmware's. Prints the heap held after boot and in service,
-and exits 1 on a MemoryError.
+The firmware from MPYDIR (.mpy files for the unix port, loaded into the heap as `make
+flash` copies them to a board), or executed in place from a ROMFS image of those files
+(mounted with vfs.VfsRom, as frozen modules run: bytecode and constants stay where the
+image is; the image sits in this heap here, in flash on a board), and the App with its
+real drivers on small fakes of its buses (as tools/bench_rp2040_chip.py does on the
+emulated Pico): the BQ76952's measurement replies recorded from the simulated pack
+(REPLIES_DIR/bench_replies.py, written by tools/bench_rp2040.py's record_replies), a
+register-level MCP2515 that sends at once and receives the inverter's 0x305 each
+second, the RS485 port with the Pylon master's 0x42 each second. No simulated world
+shares the heap, so a MemoryError here is the firmware's. Prints the heap held after
+boot and in service, and exits 1 on a MemoryError. The same script runs unchanged on
+the emulated RP2040 (a Pico's heap, 32-bit), which is how test_heap.py's 64-bit
+heap sizes are calibrated.
 """
 
 import sys
 
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
+_FIRMWARE = sys.argv[1]
+if _FIRMWARE.endswith(".romfs"):
+    import os
+
+    import vfs
+
+    # read into one buffer of its size: a growing read would leave holes in the heap
+    _IMAGE = bytearray(os.stat(_FIRMWARE)[6])
+    with open(_FIRMWARE, "rb") as _f:
+        _f.readinto(_IMAGE)
+    vfs.mount(vfs.VfsRom(_IMAGE), "/rom")
+    _FIRMWARE = "/rom"
+sys.path[:0] = [_FIRMWARE, sys.argv[2]]
 
 import gc  # noqa: E402
 
