@@ -12,6 +12,7 @@ snapshot's aggregates, so no row walks the cells.
 import micropython
 from micropython import const
 
+from bms.lazy import drop
 from bms.protect import (
     OPEN_CHG,
     OPEN_DSG,
@@ -189,15 +190,9 @@ def build(c):
     temperature at the start of each discharge (the continuous limit). The table's code
     is in bms/protection_rows.py, loaded for this once (the core is built at boot) and
     dropped again: it would hold 4 KB of a board's heap."""
-    import sys
-
-    import bms
     from bms import protection_rows
 
     try:
         return protection_rows.rows(c)
     finally:
-        # dropped from the registry, its code goes too (as bms.config does its table)
-        del sys.modules["bms.protection_rows"]
-        if hasattr(bms, "protection_rows"):
-            del bms.protection_rows
+        drop("bms.protection_rows")

@@ -32,6 +32,8 @@ manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
 import micropython
 from micropython import const
 
+from bms.lazy import drop
+
 ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
 
 ADDRESS = const(0x08)
@@ -165,18 +167,12 @@ def data_memory(cfg, r_sense_uohm):
     """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2).
     The table's code is in drivers/bq76952_dm.py, loaded for a configuration only (at
     boot, after a chip reset) and dropped again: it would hold 3 KB of a board's heap."""
-    import sys
-
-    import drivers
     from drivers import bq76952_dm
 
     try:
         return bq76952_dm.table(cfg, r_sense_uohm)
     finally:
-        # dropped from the registry, its code goes too (as bms.config does its table)
-        del sys.modules["drivers.bq76952_dm"]
-        if hasattr(drivers, "bq76952_dm"):
-            del drivers.bq76952_dm
+        drop("drivers.bq76952_dm")
 
 
 class BQ76952:
