@@ -1,0 +1,85 @@
+"""What the core leaves out of a tick to save a board's cycles, and that it loses nothing.
+
+Bms.step() calls a part only when it has something to do (a call costs an RP2040 about
+3000 cycles): the idle RESET button is not stepped, the inputs are not compared again
+while none changed. And the literals it uses instead of another module's names (a
+module attribute costs a lookup per use) are those names' values.
+"""
+
+import unittest
+
+from core_rig import Rig
+
+from bms import button as btn
+from bms import core
+from bms import events as ev
+from bms import protections as pt
+
+
+class _Counting:
+    """Counts the calls of one method of one object, calling it through."""
+
+    def __init__(self, obj, name):
+        self.calls = 0
+        f = getattr(obj, name)
+
+        def counted(*args):
+            self.calls += 1
+            return f(*args)
+
+        setattr(obj, name, counted)
+
+
+class LiteralsTest(unittest.TestCase):
+    def test_the_literals_are_the_protections_values(self):
+        self.assertEqual(core.FET_CHG, pt.FET_CHG)
+        self.assertEqual(core.FET_DSG, pt.FET_DSG)
+        self.assertEqual(core.FET_PRE, pt.FET_PRE)
+        self.assertEqual(core.PACK_LOST_SLOT, pt.V_PACK_LOST)
+
+
+class SkippedCallsTest(unittest.TestCase):
+    def setUp(self):
+        self.r = Rig()
+        self.r.settle()
+
+    def test_an_idle_button_is_not_stepped(self):
+        button = _Counting(self.r.bms.button, "step")
+        self.r.tick(10)
+        self.assertEqual(button.calls, 0)
+
+    def test_a_press_is_stepped_until_the_unlock_window_is_over(self):
+        r = self.r
+        button = _Counting(r.bms.button, "step")
+        r.inp.button = True
+        r.tick(5)  # 500 ms: a RESET press
+        r.inp.button = False
+        r.tick()
+        self.assertEqual(button.calls, 6)
+        self.assertTrue(r.logged(ev.RESET, btn.RESET))
+        self.assertTrue(r.bms.button.first)  # an UNLOCK may follow: still stepped
+        r.tick(int(r.cfg.button_unlock_ms // 100) + 1)
+        self.assertFalse(r.bms.button.first)  # the window closed at a step
+        calls = button.calls
+        r.tick(3)
+        self.assertEqual(button.calls, calls)
+
+    def test_inputs_are_compared_only_when_one_changed(self):
+        r = self.r
+        inputs = _Counting(r.bms, "_inputs")
+        r.tick(3)
+        self.assertEqual(inputs.calls, 0)
+        for name, value in (("afe_safety", 0x80), ("passive", True), ("rsd", True)):
+            setattr(r.inp, name, value)
+            r.tick()
+            self.assertEqual(inputs.calls, 1, name)
+            r.tick()
+            self.assertEqual(inputs.calls, 1, name)  # taken: equal again
+            inputs.calls = 0
+        self.assertTrue(r.logged(ev.AFE_SAFETY))
+        self.assertTrue(r.logged(ev.INPUT, core.IN_PASSIVE))
+        self.assertTrue(r.logged(ev.INPUT, core.IN_RSD))
+
+
+if __name__ == "__main__":
+    unittest.main()
