@@ -8,12 +8,14 @@ module attribute costs a lookup per use) are those names' values.
 
 import unittest
 
+import test_bq76952 as bq_tests  # (the module: its test classes stay out of this one)
 from core_rig import Rig
 
 from bms import button as btn
 from bms import core
 from bms import events as ev
 from bms import protections as pt
+from bms.sample import Sample
 
 
 class _Counting:
@@ -28,6 +30,21 @@ class _Counting:
             return f(*args)
 
         setattr(obj, name, counted)
+
+
+class ShortCircuitAttributeTest(unittest.TestCase):
+    def test_scd_is_short_circuit_as_of_the_last_read(self):
+        model, chip, afe, _rec = bq_tests.rig()
+        bq_tests.ReadTest.attach(None, chip, 0, 0)  # both FETs on: a short draws its current
+        s = Sample()
+        self.assertFalse(afe.scd)
+        self.assertTrue(afe.read(s))
+        self.assertEqual((afe.scd, afe.short_circuit()), (False, False))
+        model.short = True
+        chip.sync_faults()
+        chip.refresh()
+        afe.read(s)
+        self.assertEqual((afe.scd, afe.short_circuit()), (True, True))
 
 
 class LiteralsTest(unittest.TestCase):
@@ -63,6 +80,20 @@ class SkippedCallsTest(unittest.TestCase):
         calls = button.calls
         r.tick(3)
         self.assertEqual(button.calls, calls)
+
+    def test_sleep_is_judged_unless_awake_flowing_and_both_timers_stopped(self):
+        r = self.r
+        sleep = _Counting(r.bms, "_sleep")
+        r.tick(3)  # at rest: the idle timer runs
+        self.assertEqual(sleep.calls, 3)
+        r.current(-20000)
+        r.tick(3)  # the first tick stops the idle timer, the others are left out
+        self.assertEqual(sleep.calls, 4)
+        self.assertEqual((r.bms._idle_since, r.bms._cuvp_since), (-1, -1))
+        r.current(0)
+        r.tick()
+        self.assertEqual(sleep.calls, 5)
+        self.assertGreaterEqual(r.bms._idle_since, 0)
 
     def test_inputs_are_compared_only_when_one_changed(self):
         r = self.r

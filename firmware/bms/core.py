@@ -229,7 +229,16 @@ class Bms:
                     self.soc.calibrate_full(now)
                 if empty:
                     self.soc.calibrate_empty(now)
-        self._sleep(names, chg_flow, charger, inp, now)
+        # (awake, no CUVP, a current reported and neither timer running: _sleep() would
+        # only keep both timers stopped)
+        if (
+            self.sleeping
+            or names & CUVP_BIT
+            or self.reported_ma == 0
+            or self._cuvp_since >= 0
+            or self._idle_since >= 0
+        ):
+            self._sleep(names, chg_flow, charger, inp, now)
         self._mode(names, inp, now)
         fets_open = not (self.chg or self.dsg or self.pre)
         self._fets(s, inp, now, dt_ms)

@@ -207,6 +207,7 @@ class BQ76952:
         self.safety_a = 0  # Safety Status A, B, C from the last read()
         self.safety_b = 0
         self.safety_c = 0
+        self.scd = False  # short_circuit() as of the last read(): an attribute, no call
         self.balancing = 0  # the mask last written to CB_ACTIVE_CELLS
         self.configured = False
 
@@ -426,6 +427,7 @@ class BQ76952:
         if not ok:
             return False
         self.safety_a = m[2]
+        self.scd = m[2] & SAFETY_A_SCD != 0
         self.safety_b = m[6]
         self.safety_c = m[10]
         _decode(m, self._temps, _TEMP_OFFSETS, sample)
