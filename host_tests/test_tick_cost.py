@@ -12,7 +12,7 @@ import test_bq76952 as bq_tests  # (the module: its test classes stay out of thi
 from core_rig import Rig
 
 from bms import button as btn
-from bms import core
+from bms import core, precharge
 from bms import events as ev
 from bms import protections as pt
 from bms.sample import Sample
@@ -53,6 +53,7 @@ class LiteralsTest(unittest.TestCase):
         self.assertEqual(core.FET_DSG, pt.FET_DSG)
         self.assertEqual(core.FET_PRE, pt.FET_PRE)
         self.assertEqual(core.PACK_LOST_SLOT, pt.V_PACK_LOST)
+        self.assertEqual(core.PRECHARGE_CLOSED, precharge.CLOSED)
 
 
 class SkippedCallsTest(unittest.TestCase):
@@ -94,6 +95,18 @@ class SkippedCallsTest(unittest.TestCase):
         r.tick()
         self.assertEqual(sleep.calls, 5)
         self.assertGreaterEqual(r.bms._idle_since, 0)
+
+    def test_a_closed_discharge_path_is_not_stepped_while_wanted(self):
+        r = self.r
+        self.assertEqual(r.bms.precharge.state, precharge.CLOSED)
+        pre = _Counting(r.bms.precharge, "step")
+        r.tick(3)
+        self.assertEqual(pre.calls, 0)
+        self.assertEqual(r.fets(), (True, True))
+        r.cell(0, 2700)  # CUVP: the discharge path opens
+        r.tick(int(r.cfg.cuvp_delay_ms // 100) + 1)
+        self.assertGreater(pre.calls, 0)
+        self.assertEqual(r.fets(), (True, False))
 
     def test_inputs_are_compared_only_when_one_changed(self):
         r = self.r

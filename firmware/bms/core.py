@@ -94,6 +94,7 @@ FET_CHG = const(1)
 FET_DSG = const(2)
 FET_PRE = const(4)
 PACK_LOST_SLOT = const(19)
+PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
 SENSOR_BLIND = const(2)
@@ -430,7 +431,10 @@ class Bms:
         self.allow_dsg = allow_dsg
         self.chg = allow_chg or self._guard_chg
         pre = self.precharge
-        pre.step(allow_dsg or self._guard_dsg, s.stack_mv, s.ld_mv, now)
+        want = allow_dsg or self._guard_dsg
+        # (a discharge path closed and still wanted stays closed: no call needed)
+        if not want or pre.state != PRECHARGE_CLOSED or pre.failed:
+            pre.step(want, s.stack_mv, s.ld_mv, now)
         self.dsg = pre.dsg
         self.pre = pre.pre
         # dry contact 2 says "discharge enabled" once the discharge path is really there
