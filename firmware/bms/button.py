@@ -28,7 +28,9 @@ class Button:
         self.sleep_ms = cfg.button_sleep_ms
         self.restart_ms = cfg.button_restart_ms
         self.unlock_ms = cfg.button_unlock_ms
-        self._first = False  # a RESET press was released: an UNLOCK may follow
+        # a RESET press was released: an UNLOCK may follow (while down or first, step() has
+        # work; else the core need not call it)
+        self.first = False
         self._first_at = 0  # when it started
         self.down = False
         self.since = 0
@@ -49,8 +51,8 @@ class Button:
                 return RESTART
             return NONE
         if not self.down:
-            if self._first and ticks.diff(now, self._first_at) > self.unlock_ms:
-                self._first = False  # (also keeps the tick difference from wrapping)
+            if self.first and ticks.diff(now, self._first_at) > self.unlock_ms:
+                self.first = False  # (also keeps the tick difference from wrapping)
             return NONE
         self.down = False
         held = ticks.diff(now, self.since)
@@ -58,11 +60,11 @@ class Button:
         if self.fired or held < self.min_ms:
             return NONE
         if held >= self.sleep_ms:
-            self._first = False
+            self.first = False
             return SLEEP_WAKE
-        if self._first and ticks.diff(now, self._first_at) <= self.unlock_ms:
-            self._first = False
+        if self.first and ticks.diff(now, self._first_at) <= self.unlock_ms:
+            self.first = False
             return UNLOCK
-        self._first = True
+        self.first = True
         self._first_at = self.since
         return RESET

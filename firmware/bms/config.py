@@ -14,6 +14,8 @@ module is dropped. SPEC and RULES iterate the packed rows.
 
 from array import array
 
+from bms.lazy import drop
+
 _RELATIONS = ("<", "<=", ">", ">=")
 
 
@@ -21,9 +23,6 @@ def _pack():
     """The keys, an array of (default, lowest, highest) per key, and the rules as index
     triples, from bms.config_table, which is then dropped (tuples of tuples cost a board
     15 KB of heap; these, 2 KB)."""
-    import sys
-
-    import bms
     from bms import config_table as t
 
     keys = tuple(row[0] for row in t.SPEC)
@@ -33,10 +32,7 @@ def _pack():
         for a, relation, b in t.RULES
         for n in (keys.index(a), _RELATIONS.index(relation), keys.index(b))
     )
-    # dropped from the registry, the module's code goes too (kept, it holds 9 KB)
-    del sys.modules["bms.config_table"]
-    if hasattr(bms, "config_table"):
-        del bms.config_table
+    drop("bms.config_table")  # its code goes too (kept, it holds 9 KB)
     return keys, nums, rules
 
 

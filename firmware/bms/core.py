@@ -88,6 +88,14 @@ CUVP_BIT = const(1 << 3)
 DOCP_BIT = const(1 << 10)
 COCP_BIT = const(1 << 9)
 
+# bms.protections' FET_* and V_PACK_LOST, as literals for the same reason
+# (test_tick_cost checks them)
+FET_CHG = const(1)
+FET_DSG = const(2)
+FET_PRE = const(4)
+PACK_LOST_SLOT = const(19)
+PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
+
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
 SENSOR_BLIND = const(2)
 SENSOR_BACK = const(3)
@@ -178,7 +186,16 @@ class Bms:
         dsg_flow = i <= -eff
         charger = valid and not self.chg and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
         if valid:
-            self._fill(s, inp)
+            # the values every row reads, from the snapshot's aggregates (the FETs as
+            # commanded at the last tick)
+            fets = 0
+            if self.chg:
+                fets = FET_CHG
+            if self.dsg:
+                fets |= FET_DSG
+            if self.pre:
+                fets |= FET_PRE
+            fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
             if not self.started:
                 self._start(s, now)
             # a discharge starting: its temperature sets DOCP's continuous limit
@@ -186,13 +203,19 @@ class Bms:
             if discharging and not self._discharging:
                 self._set_docp_limit(s)
             self._discharging = discharging
-        self._inputs(inp, now)
-        action = self.button.step(inp.button, now)
-        if action != BUTTON_NONE:
-            self._button(action, now)
+        # (each call only when it has something to do: a call costs a board ~3000 cycles)
+        if inp.afe_safety != self._afe_safety or inp.passive != self._passive:
+            self._inputs(inp, now)
+        elif inp.rsd != self._rsd:
+            self._inputs(inp, now)
+        button = self.button
+        if inp.button or button.down or button.first:  # else it is idle: NONE
+            action = button.step(inp.button, now)
+            if action != BUTTON_NONE:
+                self._button(action, now)
         vals = self.vals
         pt.flags(vals, valid, inp.scd, inp.reverse, self.precharge.failed)
-        vals[pt.V_PACK_LOST] = 1 if inp.pack_lost else 0
+        vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
         before = self.engine.names
         self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
         names = self.engine.names
@@ -207,7 +230,16 @@ class Bms:
                     self.soc.calibrate_full(now)
                 if empty:
                     self.soc.calibrate_empty(now)
-        self._sleep(names, chg_flow, charger, inp, now)
+        # (awake, no CUVP, a current reported and neither timer running: _sleep() would
+        # only keep both timers stopped)
+        if (
+            self.sleeping
+            or names & CUVP_BIT
+            or self.reported_ma == 0
+            or self._cuvp_since >= 0
+            or self._idle_since >= 0
+        ):
+            self._sleep(names, chg_flow, charger, inp, now)
         self._mode(names, inp, now)
         fets_open = not (self.chg or self.dsg or self.pre)
         self._fets(s, inp, now, dt_ms)
@@ -258,17 +290,6 @@ class Bms:
         self._first_ms = now
         self.soc.start(s.sum_mv // CELLS, self.stored_soc, now)
         self._set_docp_limit(s)
-
-    def _fill(self, s, inp):
-        """The values every row reads, from the snapshot's aggregates."""
-        fets = 0
-        if self.chg:
-            fets = pt.FET_CHG
-        if self.dsg:
-            fets |= pt.FET_DSG
-        if self.pre:
-            fets |= pt.FET_PRE
-        fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
 
     def _set_docp_limit(self, s):
         """The manual: 100 A continuous when the discharge starts at or below 30 C."""
@@ -410,7 +431,10 @@ class Bms:
         self.allow_dsg = allow_dsg
         self.chg = allow_chg or self._guard_chg
         pre = self.precharge
-        pre.step(allow_dsg or self._guard_dsg, s.stack_mv, s.ld_mv, now)
+        want = allow_dsg or self._guard_dsg
+        # (a discharge path closed and still wanted stays closed: no call needed)
+        if not want or pre.state != PRECHARGE_CLOSED or pre.failed:
+            pre.step(want, s.stack_mv, s.ld_mv, now)
         self.dsg = pre.dsg
         self.pre = pre.pre
         # dry contact 2 says "discharge enabled" once the discharge path is really there

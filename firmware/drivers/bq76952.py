@@ -29,10 +29,10 @@ manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
   invalid and the core decides (3 s of invalid readings is a sensor failure).
 """
 
-import struct
-
 import micropython
 from micropython import const
+
+from bms.lazy import drop
 
 ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
 
@@ -101,15 +101,7 @@ _TEMP_OFFSETS = b"\x10\x14\x18\x1c\x20\x24"
 
 _RETRIES = const(2)
 _POLLS = const(20)  # subcommand completion polls (each an I2C read, ~100 us)
-COMM_TYPE_I2C_FAST_CRC = const(0x12)
-
-# the chip's own protections sit this far beyond the firmware's (a backstop only)
-_COV_MARGIN_MV = const(150)
-_CUV_MARGIN_MV = const(300)
-_OCC_MARGIN_MA = const(30000)
-_OCD_MARGIN_MA = const(40000)
-_OT_MARGIN_C = const(5)
-_HW_DELAY_MS = const(2000)  # CUV/COV delay: longer than the firmware's 1 s
+COMM_TYPE_I2C_FAST_CRC = const(0x12)  # (bq76952_dm writes it; the tests read it here)
 
 
 def _crc_table():
@@ -171,96 +163,16 @@ def _decode(m: ptr8, t: ptr8, offsets: ptr8, sample):
         i += 1
 
 
-def _u1(v):
-    return struct.pack("<B", v)
-
-
-def _i1(v):
-    return struct.pack("<b", v)
-
-
-def _u2(v):
-    return struct.pack("<H", v)
-
-
-def _i2(v):
-    return struct.pack("<h", v)
-
-
-def _f4(v):
-    return struct.pack("<f", v)
-
-
-def _delay_code(ms):
-    """CUV/COV/OCC/OCD delays: 3.3 ms * (2 + n) (TRM; one public driver forgets the 2)."""
-    return int(ms * 10 // 33) - 2
-
-
 def data_memory(cfg, r_sense_uohm):
-    """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2)."""
-    shunt_mv = r_sense_uohm / 1000.0  # mV across the shunt per A
-    cc_gain = 7568.4 / r_sense_uohm  # TRM 4.12: 7.5684 / Rsense[mOhm]
-    cov = (cfg.covp_trip_mv + _COV_MARGIN_MV) * 10 // 506  # 50.6 mV units
-    cuv = (cfg.cuvp_trip_mv - _CUV_MARGIN_MV) * 10 // 506
-    occ = int((cfg.cocp2_trip_ma + _OCC_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)  # 2 mV units
-    ocd1 = int((cfg.docp3_trip_ma + _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)
-    ocd2 = int((cfg.docp3_trip_ma + 2 * _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)
-    scd_mv = cfg.scp_trip_ma / 1000 * shunt_mv
-    scd = 0
-    for i in range(len(SCD_MV)):
-        if SCD_MV[i] <= scd_mv:
-            scd = i
-    scd_delay = cfg.scp_delay_us // 15 + 1  # (n - 1) * 15 us
-    return [
-        # setup
-        (0x9303, _u1(0x06)),  # DA Configuration: 10 mA, 10 mV (CC2 +-327 A)
-        (0x9304, _u2(0xFFFF)),  # Vcell Mode: all 16 cells
-        (0x91A8, _f4(cc_gain)),  # CC Gain
-        (0x91AC, _f4(cc_gain * 298261.6178)),  # Capacity Gain
-        (0x92FA, _u1(0x02)),  # CFETOFF pin: CHG off input [uncertain encoding: TRM family]
-        (0x92FB, _u1(0x02)),  # DFETOFF pin: DSG off input
-        (0x92FD, _u1(0x07)),  # TS1: 18k NTC, cell temperature
-        (0x92FE, _u1(0x07)),  # TS2
-        (0x92FF, _u1(0x07)),  # TS3
-        (0x9300, _u1(0x07)),  # HDQ: fourth cell sensor
-        (0x9301, _u1(0x0B)),  # DCHG: 18k NTC, measured only (ambient)
-        (0x9302, _u1(0x0F)),  # DDSG: 18k NTC, FET temperature
-        (0x9308, _u1(0x0D)),  # FET Options: series FETs, host and FET control enabled
-        (0x9343, _u2(0x0010)),  # Mfg Status Init: FET_EN, the chip runs its FETs
-        (0x9335, _u1(0x00)),  # Balancing Configuration: host commands allowed
-        (0x9336, _i1(cfg.balance_min_temp_dc // 10)),  # balancing: min cell temp C
-        (0x9337, _i1(cfg.balance_max_temp_dc // 10 + _OT_MARGIN_C)),  # max cell temp C
-        (0x9338, _i1(70)),  # max internal temp C
-        (0x933A, _u1(cfg.balance_max_cells)),  # Cell Balance Max Cells
-        # the chip's protections, beyond the firmware's
-        (0x9261, _u1(0xFC)),  # Enabled Protections A: SCD OCD2 OCD1 OCC COV CUV
-        (0x9262, _u1(0xB3)),  # Enabled Protections B: OTF OTD OTC UTD UTC
-        (0x9265, _u1(0x98)),  # CHG FET Protections A: SCD OCC COV (TRM: 0x98 or 0x18)
-        (0x9269, _u1(0xE4)),  # DSG FET Protections A: SCD OCD2 OCD1 CUV
-        (0x9275, _u1(cuv)),
-        (0x9276, _u2(_delay_code(_HW_DELAY_MS))),
-        (0x9278, _u1(cov)),
-        (0x9279, _u2(_delay_code(_HW_DELAY_MS))),
-        (0x9280, _u1(occ)),
-        (0x9281, _u1(127)),  # OCC delay: the longest, 426 ms
-        (0x9282, _u1(ocd1)),
-        (0x9283, _u1(127)),
-        (0x9284, _u1(ocd2)),
-        (0x9285, _u1(_delay_code(50))),
-        (0x9286, _u1(scd)),
-        (0x9287, _u1(scd_delay)),
-        (0x9294, _u1(5)),  # SCD recovery: 5 s (the firmware latches SCP anyway)
-        (0x929A, _i1(cfg.chtp_trip_dc // 10 + _OT_MARGIN_C)),  # OTC C
-        (0x929D, _i1(cfg.dhtp_trip_dc // 10 + _OT_MARGIN_C)),  # OTD C
-        (0x92A0, _u1(cfg.mos_otp_trip_dc // 10 + _OT_MARGIN_C)),  # OTF C
-        (0x92A6, _i1(cfg.cltp_trip_dc // 10 - _OT_MARGIN_C)),  # UTC C
-        (0x92A9, _i1(cfg.dltp_trip_dc // 10 - _OT_MARGIN_C)),  # UTD C
-        (0x9239, _u1(COMM_TYPE_I2C_FAST_CRC)),  # Comm Type: fast I2C with CRC
-    ]
+    """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2).
+    The table's code is in drivers/bq76952_dm.py, loaded for a configuration only (at
+    boot, after a chip reset) and dropped again: it would hold 3 KB of a board's heap."""
+    from drivers import bq76952_dm
 
-
-# SCD Threshold enumeration, mV across the shunt (TRM)
-SCD_MV = (10, 20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500)
+    try:
+        return bq76952_dm.table(cfg, r_sense_uohm)
+    finally:
+        drop("drivers.bq76952_dm")
 
 
 class BQ76952:
@@ -295,6 +207,7 @@ class BQ76952:
         self.safety_a = 0  # Safety Status A, B, C from the last read()
         self.safety_b = 0
         self.safety_c = 0
+        self.scd = False  # short_circuit() as of the last read(): an attribute, no call
         self.balancing = 0  # the mask last written to CB_ACTIVE_CELLS
         self.configured = False
 
@@ -514,6 +427,7 @@ class BQ76952:
         if not ok:
             return False
         self.safety_a = m[2]
+        self.scd = m[2] & SAFETY_A_SCD != 0
         self.safety_b = m[6]
         self.safety_c = m[10]
         _decode(m, self._temps, _TEMP_OFFSETS, sample)

@@ -1,0 +1,15 @@
+"""Modules a board needs once in a while (at boot, when a chip restarts): imported when
+needed and dropped after, so that their code does not stay in the heap.
+"""
+
+import sys
+
+
+def drop(name):
+    """Forget module `name` (dotted): the registry's entry and its package's attribute.
+    The module's code is then freed with the caller's last reference."""
+    sys.modules.pop(name, None)
+    k = name.rfind(".")
+    parent = sys.modules.get(name[:k]) if k > 0 else None
+    if parent is not None and hasattr(parent, name[k + 1 :]):
+        delattr(parent, name[k + 1 :])
