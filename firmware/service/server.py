@@ -50,6 +50,7 @@ class Server:
         """app: the running App (its core, config, event log, store, board)."""
         self.app = app
         self.address = address
+        self.me = address  # the address of the request being answered
         self.out = bytearray(fr.MAX_PAYLOAD + fr.OVERHEAD)
         self.docs = {}  # command -> the snapshot being paged
         self.clock = None  # (epoch s, ticks ms) set by SET_CLOCK
@@ -64,13 +65,16 @@ class Server:
         self.failures = 0  # requests that raised (ERR_INTERNAL)
 
     # -- the frame ---------------------------------------------------------------------
-    def handle(self, buf, n, now):
-        """A received frame in buf[:n]; returns the reply's length in self.out (0: none)."""
+    def handle(self, buf, n, now, me=0):
+        """A received frame in buf[:n]; returns the reply's length in self.out (0: none).
+        me: the address this link knows the pack by (CAN: its chain address), else
+        self.address (RS485 port 1)."""
         if not fr.valid(buf, n):
             self.bad_frames = (self.bad_frames + 1) & _COUNT_MASK
             return 0
+        me = self.me = me or self.address
         address = buf[1]
-        if address != self.address and address != fr.ALL:
+        if address != me and address != fr.ALL:
             self.not_ours = (self.not_ours + 1) & _COUNT_MASK
             return 0
         self.requests = (self.requests + 1) & _COUNT_MASK
@@ -92,7 +96,7 @@ class Server:
             length = self._error(fr.ERR_INTERNAL, repr(e))
         if address == fr.ALL:
             return 0
-        return fr.seal(self.out, self.address, cmd | fr.REPLY, length)
+        return fr.seal(self.out, me, cmd | fr.REPLY, length)
 
     def _dispatch(self, cmd, p, now):
         if cmd == fr.VERSION or cmd == fr.STATUS or cmd == fr.COUNTERS:
@@ -198,7 +202,7 @@ class Server:
                 "version": VERSION,
                 "build": build_hash(app.store.fs),
                 "board": getattr(app.board, "name", "host"),
-                "address": self.address,
+                "address": self.me,
             }
         if cmd == fr.COUNTERS:
             return self._counters()
@@ -271,6 +275,8 @@ class Server:
         can = app.board.can
         if can is not None:
             out["can"] = {"bus_off": can.bus_off, "tec": can.tec}
+        if link.service_can is not None:
+            out["service_can"] = link.service_can.counters()
         return out
 
     def _cells(self):
