@@ -11,7 +11,7 @@ from support import ROOT, cpython_only, make_sim, press_unlock
 SIM = ROOT + "/tools/sim.py"
 
 
-def cli(sim, *argv):
+def cli(sim, *argv, transport=None):
     import contextlib
 
     import bmsctl
@@ -20,7 +20,7 @@ def cli(sim, *argv):
     out = io.StringIO()
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = bmsctl.main(list(argv), transport=SimTransport(sim), out=out)
+        rc = bmsctl.main(list(argv), transport=transport or SimTransport(sim), out=out)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -109,6 +109,69 @@ class UpdateCommandTest(unittest.TestCase):
         self.assertEqual(pack.image, "img_a")
         rc, out, _e = cli(sim, "--json", "version")
         self.assertEqual(json.loads(out)["build"], m["build"])
+
+
+@cpython_only("argparse, rich")
+class CanCommandsTest(unittest.TestCase):
+    """The same commands on the simulated CAN bus (in-process, in simulated time)."""
+
+    def test_reads_writes_and_update_over_can(self):
+        from bmsctl_client import SimCanTransport
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_can", seed=9, sizes=(300, 50))
+        sim = make_sim(inverter="can")
+        sim.run(3000)
+        t = SimCanTransport(sim)
+        rc, out, _e = cli(sim, "--json", "status", transport=t)
+        self.assertEqual((rc, json.loads(out)["mode"]), (0, "standby"))
+        rc, out, _e = cli(sim, "--json", "config", "get", "covp_trip_mv", transport=t)
+        self.assertEqual(json.loads(out)[0]["max"], 3800)
+        rc, out, _e = cli(sim, "--all", "--timeout", "0.2", "--json", "version", transport=t)
+        self.assertEqual(list(json.loads(out)), ["1"])
+        rc, _o, err = cli(sim, "update", new, transport=t)
+        self.assertIn("no unlock", err)
+        pack = sim.packs[0]
+        press_unlock(sim, pack)
+        rc, out, err = cli(sim, "update", new, transport=t)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("(build %s) on trial" % m["build"], out)
+        self.assertEqual(sim.inverter.received.get(0x351, 0) > 0, True)
+
+
+@cpython_only("python-can, msgpack and multicast on loopback")
+class UdpMulticastTest(unittest.TestCase):
+    def test_status_over_udp_multicast_in_real_time(self):
+        import os
+        import subprocess
+        import sys
+        import time
+
+        group = "239.74.%d.%d" % (os.getpid() >> 8 & 0xFF, os.getpid() & 0xFF)  # no crosstalk
+        proc = subprocess.Popen(
+            [sys.executable, SIM, "--can-udp", group, "--duration", "30"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            text=True,
+        )
+        self.addCleanup(proc.wait, 5)
+        self.addCleanup(proc.kill)
+        line = ""
+        deadline = time.monotonic() + 20
+        while not line.startswith("CAN: ") and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        self.assertEqual(line.strip(), "CAN: udp_multicast " + group)
+        time.sleep(1.0)
+        done = subprocess.run(
+            [sys.executable, ROOT + "/tools/bmsctl.py", "--interface", "udp_multicast"]
+            + ["--channel", group, "--json", "cells"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(len(json.loads(done.stdout)["cells_mv"]), 16)
 
 
 @cpython_only("pyserial and a pseudo-terminal")
