@@ -24,6 +24,30 @@ def cli(sim, *argv, transport=None):
     return rc, out.getvalue(), err.getvalue()
 
 
+def real_time_sim(test, *options, said):
+    """tools/sim.py in real time for 30 s (killed at the test's end); what it printed
+    after `said` (its port), once it has."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, SIM, "--duration", "30"] + list(options),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        text=True,
+    )
+    test.addCleanup(proc.wait, 5)
+    test.addCleanup(proc.kill)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith(said):
+            return line[len(said) :].strip()
+    test.fail("sim.py never said %r" % said)
+
+
 @cpython_only("argparse, rich")
 class CommandsTest(unittest.TestCase):
     @classmethod
@@ -148,20 +172,9 @@ class UdpMulticastTest(unittest.TestCase):
         import time
 
         group = "239.74.%d.%d" % (os.getpid() >> 8 & 0xFF, os.getpid() & 0xFF)  # no crosstalk
-        proc = subprocess.Popen(
-            [sys.executable, SIM, "--can-udp", group, "--duration", "30"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            text=True,
+        self.assertEqual(
+            real_time_sim(self, "--can-udp", group, said="CAN: "), "udp_multicast " + group
         )
-        self.addCleanup(proc.wait, 5)
-        self.addCleanup(proc.kill)
-        line = ""
-        deadline = time.monotonic() + 20
-        while not line.startswith("CAN: ") and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-        self.assertEqual(line.strip(), "CAN: udp_multicast " + group)
         time.sleep(1.0)
         done = subprocess.run(
             [sys.executable, ROOT + "/tools/bmsctl.py", "--interface", "udp_multicast"]
@@ -181,22 +194,7 @@ class PtyTest(unittest.TestCase):
         import sys
         import time
 
-        proc = subprocess.Popen(
-            [sys.executable, SIM, "--rs485-pty", "--duration", "30"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            text=True,
-        )
-        self.addCleanup(proc.wait, 5)
-        self.addCleanup(proc.kill)
-        port = None
-        deadline = time.monotonic() + 20
-        while port is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith("RS485 port: "):
-                port = line[len("RS485 port: ") :].strip()
-        self.assertIsNotNone(port)
+        port = real_time_sim(self, "--rs485-pty", said="RS485 port: ")
         time.sleep(1.0)
         done = subprocess.run(
             [sys.executable, ROOT + "/tools/bmsctl.py", "--port", port, "--json", "cells"],
