@@ -362,6 +362,9 @@ class InverterLink:
     def _service(self, port, n, now):
         """A service frame (its first byte): the service modules load at the first one."""
         svc = self.server_for_service()
+        relay = self.can_ok and port.frame[1] != self.service_address
+        if relay and self._can_service().relay(port, port.frame, n, now):
+            return  # for another pack: its reply comes back over CAN
         length = svc.handle(port.frame, n, now)
         if length:
             port.send(memoryview(svc.out)[:length], now)
@@ -446,14 +449,17 @@ class InverterLink:
                 break
         return n
 
-    def _service_can(self, f, now):
-        """A frame of the service range: the CAN service loads at the first one."""
+    def _can_service(self):
         sc = self.service_can
         if sc is None:
             from service.can_link import CanService
 
             sc = self.service_can = CanService(self)
-        sc.take(f, now)
+        return sc
+
+    def _service_can(self, f, now):
+        """A frame of the service range: the CAN service loads at the first one."""
+        self._can_service().take(f, now)
 
     def _send(self, b, now):
         can = self.can

@@ -163,6 +163,79 @@ class CanCommandsTest(unittest.TestCase):
         self.assertEqual(sim.inverter.received.get(0x351, 0) > 0, True)
 
 
+class _CutAfterArm:
+    """The master's port 1, where pack `cut` loses its power as its last ARM goes out."""
+
+    def __init__(self, sim, cut):
+        from bmsctl_client import SimTransport
+
+        self.t = SimTransport(sim)
+        self.sim = sim
+        self.cut = cut
+
+    def write(self, data):
+        self.t.write(data)
+        if data[1] == self.cut and data[2] == 0x23:  # UPDATE_ARM
+            self.sim.run(self.sim.t_ms + 300)
+            self.sim.packs[self.cut - 1].power_off()
+
+    def read(self, timeout_s):
+        return self.t.read(timeout_s)
+
+
+@cpython_only("argparse, rich")
+class SystemUpdateTest(unittest.TestCase):
+    """update --all through the master's RS485 port 1: four packs, one at a time."""
+
+    def test_four_packs_one_at_a_time(self):
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_all", seed=11, sizes=(300, 50))
+        sim = make_sim(inverter="can", packs=4)
+        sim.run(5000)
+        argv = ("--all", "--timeout", "0.6", "update", new)
+        rc, _o, err = cli(sim, *argv)
+        self.assertEqual(
+            (rc, err),
+            (1, "bmsctl: no unlock: press RESET twice within 2 s at the master, then retry\n"),
+        )
+        press_unlock(sim, sim.packs[0])
+        rc, out, err = cli(sim, *argv)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("unlock confirmed by packs 1, 2, 3, 4\n", out)
+        lines = [ln for ln in out.splitlines() if "on trial" in ln]
+        self.assertEqual(
+            [ln.split(":")[0] for ln in lines], ["pack 2", "pack 3", "pack 4", "pack 1"]
+        )
+        self.assertEqual([p.image for p in sim.packs], ["img_a"] * 4)
+        for k in range(4):
+            self.assertEqual(
+                cli(sim, "--json", "--pack", str(k + 1), "version")[1].count(m["build"]), 1
+            )
+
+    def test_a_pack_that_did_not_come_back(self):
+        from test_update import make_bundle
+
+        new, _m = make_bundle("bmsctl_update_all_cut", seed=12, sizes=(200,))
+        sim = make_sim(inverter="none", packs=3)
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        rc, _o, err = cli(
+            sim,
+            "--all",
+            "--timeout",
+            "0.6",
+            "--json",
+            "update",
+            new,
+            transport=_CutAfterArm(sim, 2),
+        )
+        self.assertEqual(rc, 1)
+        self.assertIn("bmsctl: pack 2 did not come back with build", err)
+        self.assertIn("; updated: none; not updated: 1, 3\n", err)
+        self.assertEqual([p.image for p in sim.packs[::2]], ["", ""])
+
+
 @cpython_only("python-can, msgpack and multicast on loopback")
 class UdpMulticastTest(unittest.TestCase):
     def test_status_over_udp_multicast_in_real_time(self):

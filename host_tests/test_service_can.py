@@ -153,10 +153,13 @@ class CanServiceTest(unittest.TestCase):
         self.assertEqual(svc.poll(11), 1)
         self.assertEqual(c.sent, [])
         c.pending = False
-        for t in range(12, 16):
-            self.assertEqual(svc.poll(t), 1)
-        self.assertEqual(svc.poll(16), 1000)  # 26 bytes: 4 segments, one per poll
-        self.assertEqual([i for i, _d in c.sent], [0x1BB00203] * 4)
+        self.assertEqual(svc.poll(12), 1)  # the first at once
+        self.assertEqual(svc.poll(13), 1)  # the next SEG_GAP_MS (2) after it
+        self.assertEqual(len(c.sent), 1)
+        for t in (14, 16, 18):
+            svc.poll(t)
+            self.assertEqual(svc.poll(t + 1), 1 if t < 18 else 1000)
+        self.assertEqual([i for i, _d in c.sent], [0x1BB00203] * 4)  # 26 bytes: 4 segments
         self.assertEqual([d[0] for _i, d in c.sent], [0, 1, 2, 0x83])
         a = can.Assembler()
         self.assertEqual(feed_all(a, [d for _i, d in c.sent]), 26)
@@ -203,11 +206,11 @@ class CanServiceTest(unittest.TestCase):
         self.link.server.restart_due = True
         request(svc, 3, fr.encode(3, fr.RESTART), 0)
         self.assertFalse(self.link.server.restart_due)
-        for t in range(1, 5):  # the reply's 4 segments (26 bytes), one per poll
+        for t in (1, 3, 5, 7):  # the reply's 4 segments (26 bytes), 2 ms apart
             self.assertEqual(svc.poll(t), 1)
         self.assertEqual(self.link.server.restarted, [])
-        self.assertEqual(svc.poll(5), 1000)
-        self.assertEqual(self.link.server.restarted, [5])
+        self.assertEqual(svc.poll(8), 1000)
+        self.assertEqual(self.link.server.restarted, [8])
         self.assertFalse(svc.busy())
 
 

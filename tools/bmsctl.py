@@ -122,6 +122,8 @@ def _flat(doc, prefix=""):
 
 
 def run(args, client, out):
+    if args.all and args.command == "update":
+        return update_all(args, client, out)
     packs = list(range(1, 33)) if args.all else [args.pack]
     results = {}
     for pack in packs:
@@ -239,6 +241,69 @@ def update(args, c, pack, out):
             % (pack, manifest.get("version"), v["build"], 30)
         )
     return {"version": manifest.get("version"), "build": v["build"]}
+
+
+def update_all(args, c, out):
+    """Every pack of a parallel system, one at a time, the others protecting and the
+    system up: the packs that answer (through the master on RS485 port 1, or each on
+    CAN), each checked for the bundle's board; the master's unlock relayed to every
+    slave, each confirming it, before anything is sent (the master's unlock covers the
+    system only when every pack confirms); then the slaves in address order and the
+    master last, each sent, armed and back on the new build before the next. A pack
+    that does not come back stops the round: the packs after it keep their image."""
+    import os
+
+    if not os.path.isfile(args.bundle + "/manifest.json"):
+        raise ServiceError("%s: no manifest.json (make bundle BOARD=...)" % args.bundle)
+    packs = []
+    for pack in range(1, 33):
+        try:
+            packs.append((pack, c.version(pack)))
+        except ServiceError as e:
+            if "did not answer" not in str(e):
+                raise
+    c.retries = 2  # (the search asked each address once)
+    if not packs:
+        raise ServiceError("no pack answered")
+    if packs[0][0] != 1:
+        raise ServiceError("no master (pack 1) answered")
+    with open(args.bundle + "/manifest.json") as f:
+        want = json.load(f)
+    for pack, v in packs:
+        if v["board"] != want.get("board"):
+            raise ServiceError(
+                "wrong board: pack %d is %s, the bundle is for %s"
+                % (pack, v["board"], want.get("board"))
+            )
+    if not c.status(1).get("unlocked"):
+        raise ServiceError("no unlock: press RESET twice within 2 s at the master, then retry")
+    for pack, _v in packs[1:]:
+        try:
+            c.unlock_relay(pack)
+        except ServiceError as e:
+            raise ServiceError("pack %d did not confirm the unlock: %s" % (pack, e)) from None
+    if not args.json:
+        out.write(
+            "unlock confirmed by pack%s %s\n"
+            % ("s" if len(packs) > 1 else "", ", ".join(str(p) for p, _v in packs))
+        )
+    done = {}
+    for pack, _v in packs[1:] + packs[:1]:
+        try:
+            done[pack] = update(args, c, pack, out)
+        except ServiceError as e:
+            left = [p for p, _v in packs if p not in done and p != pack]
+            raise ServiceError(
+                "%s; updated: %s; not updated: %s"
+                % (e, _list(done), _list(left) if left else "none")
+            ) from None
+    if args.json:
+        out.write(json.dumps(done) + "\n")
+    return 0
+
+
+def _list(packs):
+    return ", ".join(str(p) for p in packs) or "none"
 
 
 def parser():

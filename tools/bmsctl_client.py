@@ -185,6 +185,11 @@ class Client:
     def lock(self, address):
         self.request(address, fr.LOCK)
 
+    def unlock_relay(self, address):
+        """The master's unlock relayed to slave `address` (sent through the master, which
+        adds what is left of its own unlock; refused if the master is not unlocked)."""
+        self.request(address, fr.UNLOCK_RELAY)
+
     # -- firmware update ---------------------------------------------------------------
     def update_state(self, address):
         return _state(self.request(address, fr.UPDATE_STATE))

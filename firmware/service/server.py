@@ -31,6 +31,7 @@ VERSION = "0.11.0"
 _EVENT_SIZE = const(18)  # seq(4) t_ms(4) code(1) what(1) value(4) extra(4)
 _EVENTS_MAX = const(12)  # records in one reply (12 x 18 + 10 <= MAX_PAYLOAD)
 _COUNT_MASK = const(0x3FFFFFFF)
+_UNLOCK = const(4)  # bms.button.UNLOCK: the event's `what`
 _UNITS = (("_mv", "mV"), ("_ma", "mA"), ("_dc", "0.1C"), ("_ms", "ms"), ("_mah", "mAh"))
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 
@@ -114,6 +115,8 @@ class Server:
         if cmd == fr.LOCK:
             self.app.bms.unlocked = False
             return self._ok(0)
+        if cmd == fr.UNLOCK_RELAY:
+            return self._unlock_relay(p, now)
         if not (fr.SET_CONFIG <= cmd <= fr.RESTART or fr.UPDATE_BEGIN <= cmd <= fr.UPDATE_ARM):
             return self._error(fr.ERR_COMMAND)
         if not self.app.bms.unlock_valid(now):
@@ -378,6 +381,28 @@ class Server:
         self.app.events.log(now, ev.CONFIG, ev.CONFIG_SERVICE, value, KEYS.index(key))
         fr.put32(self.out, fr.HEAD + 1, rev)
         return self._ok(4)
+
+    def _unlock_relay(self, p, now):
+        """The master's unlock, relayed (the master sends it only while its own holds):
+        a slave takes it for what is left of the master's (ms, 4), shows it as its own
+        and logs it (RESET unlock, value -1: relayed). A master, or a pack without an
+        address, is unlocked at the pack only."""
+        app = self.app
+        if len(p) != 4:
+            return self._error(fr.ERR_FORMAT)
+        left = fr.get32(p, 0)
+        valid_ms = app.cfg.unlock_valid_ms
+        if not 0 < left <= valid_ms:
+            return self._error(fr.ERR_FORMAT)
+        a = app.address
+        if a is None or a < 2:
+            self.refused = (self.refused + 1) & _COUNT_MASK
+            return self._error(fr.ERR_LOCKED, "a master is unlocked at the pack only")
+        b = app.bms
+        b.unlocked = True
+        b.unlock_at = ticks.add(now, left - valid_ms)
+        app.events.log(now, ev.RESET, _UNLOCK, -1, 1)
+        return self._ok(0)
 
     def _clear_events(self, p, now):
         if p:
