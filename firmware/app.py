@@ -438,6 +438,13 @@ class App:
             return 1000  # nothing to report before the first tick
         try:
             pk = self.packlink
+            n = self.link.notice  # a service restart announced (service/restart.py)
+            if n is not None:
+                if n.due(now):
+                    return 1
+                w = pk.poll(n.view(b), now)
+                c = self.link.poll(n.view(pk.report(b)), now)
+                return c if c < w else w
             w = pk.poll(b, now)
             c = self.link.poll(pk.report(b), now)
             return c if c < w else w

@@ -167,6 +167,7 @@ class InverterLink:
         self.service_app = None  # what it serves (App sets it)
         self.service_address = 1
         self.restart_pending = False  # the service asked for a restart once its reply is out
+        self.notice = None  # service.restart.Notice: a restart announced (App.comms)
         if rs485 is not None and protocol == 0:
             from protocols import pylon_rs485
 

@@ -101,7 +101,7 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("revision 1", out)
         self.assertEqual(cli(sim, "restart")[0], 0)
-        sim.run(sim.t_ms + 1000)
+        sim.run(sim.t_ms + 4000)
         self.assertEqual(sim.packs[0].app.cfg.covp_trip_mv, 3650)
 
 

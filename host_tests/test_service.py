@@ -355,7 +355,9 @@ class WriteTest(unittest.TestCase):
         self.assertEqual(logged(rig.app.events, ev.CONFIG, ev.CONFIG_SERVICE)[-1][4], 50000)
         old = rig.app
         c.restart(1)
-        rig.sim.run(rig.sim.t_ms + 500)
+        rig.sim.run(rig.sim.t_ms + 2500)  # the inverter told first (service/restart.py)
+        self.assertIs(rig.app, old)
+        rig.sim.run(rig.sim.t_ms + 1000)
         self.assertIsNot(rig.app, old)
         self.assertEqual(rig.pack.reboots, 1)
         self.assertEqual(rig.app.cfg.covp_trip_mv, 3650)

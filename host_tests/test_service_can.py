@@ -272,17 +272,14 @@ class SimulatorCanTest(unittest.TestCase):
 class CanWriteTest(unittest.TestCase):
     def test_unlocked_write_and_restart_over_can(self):
         from bmsctl_client import Client, SimCanTransport
-        from support import make_sim, press_unlock
+        from support import unlocked_sim
 
-        sim = make_sim(inverter="can")
-        sim.run(3000)
-        pack = sim.packs[0]
-        press_unlock(sim, pack)
+        sim, pack = unlocked_sim(inverter="can")
         c = Client(SimCanTransport(sim))
         self.assertEqual(c.set_config(1, "covp_trip_mv", 3650), 1)
         boots = c.counters(1)["boots"]
         c.restart(1)
-        sim.run(sim.t_ms + 3000)
+        sim.run(sim.t_ms + 4000)
         self.assertEqual(c.counters(1)["boots"], boots + 1)
         self.assertEqual(pack.app.cfg.covp_trip_mv, 3650)
 

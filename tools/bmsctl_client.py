@@ -241,8 +241,10 @@ class Client:
             raise ServiceError("pack %d did not arm the image" % address)
         return manifest
 
-    def wait_back(self, address, build, tries=20):
-        """After an update: the pack answers again running `build`; raises if not."""
+    def wait_back(self, address, build, tries=20, pause_s=0.5):
+        """After an update: the pack answers again running `build`; raises if not. A
+        pack still on the old build is announcing its restart to the inverter (a few
+        seconds): asked again pause_s later."""
         for _ in range(tries):
             try:
                 v = self.version(address)
@@ -250,6 +252,7 @@ class Client:
                 continue
             if v.get("build") == build:
                 return v
+            self.t.read(pause_s)  # (what comes meanwhile is no reply to anything)
         raise ServiceError("pack %d did not come back with build %s" % (address, build))
 
 

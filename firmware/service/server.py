@@ -357,12 +357,15 @@ class Server:
 
     # -- writes ------------------------------------------------------------------------
     def restart(self, now):
-        """RESTART, once its reply has gone out: between ticks, the state saved and the
-        FETs off, as the RESET button's 6 s restart; the stored config applies at start."""
-        app = self.app
-        app.fets.off()
-        app._save_state(now)
-        app.board.restart()
+        """RESTART, once its reply has gone out: announced to the inverter first
+        (service/restart.py: NOTICE_MS asking for no current), then between ticks the
+        FETs off, the state saved and the restart, as the RESET button's 6 s restart; the
+        stored config applies at start."""
+        from service.restart import Notice
+
+        link = self.app.link
+        if link.notice is None:
+            link.notice = Notice(self.app, now)
 
     def _set_config(self, p, now):
         """name_len name value(4): checked against the whole table with the values stored
