@@ -67,3 +67,30 @@ class RestartNoticeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ClockKeptTest(unittest.TestCase):
+    def test_the_wall_clock_goes_on_across_a_service_restart(self):
+        sim, pack = unlocked_sim(inverter="none")
+        c = Client(SimTransport(sim))
+        epoch = 1800000000  # 2027-01-15
+        c.set_clock(1, epoch)
+        set_at = sim.t_ms
+        _r, _n, clock = c.events(1)
+        self.assertEqual(clock[0], epoch)
+        c.restart(1)
+        sim.run(sim.t_ms + NOTICE_MS + 500)
+        self.assertEqual(pack.reboots, 1)
+        _r, _n, clock = c.events(1)
+        # the boot's ticks at the restart's epoch: at most a little behind the truth
+        truth = epoch + (sim.t_ms - set_at) // 1000
+        now_epoch = clock[0] + (pack.app.board.ticks_ms() - clock[1]) // 1000
+        self.assertLessEqual(now_epoch, truth)
+        self.assertGreaterEqual(now_epoch, truth - 2)
+        self.assertNotIn("clock_s", pack.app.state)  # taken once
+        # a power cycle: nothing carried (the time off is not known)
+        pack.power_off()
+        sim.run(sim.t_ms + 1000)
+        pack.power_on()
+        sim.run(sim.t_ms + 1000)
+        self.assertEqual(c.events(1)[2], (0, 0))

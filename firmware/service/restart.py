@@ -5,7 +5,9 @@ charge and discharge enable bits off, no force or full charge request (the inver
 frames and Pylon RS485 answers, and on a slave its pack-link LIMITS, from which the
 master's system leaves it out). The inverter ramps its current down while the FETs stay
 as the core has them; then, between ticks, the FETs go off, the state is saved and the
-board restarts (the new image, or the stored config, applies at the start). Everything
+board restarts (the new image, or the stored config, applies at the start; the wall
+clock set over the service link goes on from the restart, a second or so behind: the
+state carries it to the next boot, App.start). Everything
 else the links report is the core's own, and the protection runs on throughout.
 
 Loaded only when a restart is asked for over the service link; the app checks
@@ -69,6 +71,9 @@ class Notice:
             return False
         app = self.app
         app.fets.off()
+        c = app.service_clock
+        if c is not None:  # the wall clock at the restart: the next boot takes it up
+            app.state["clock_s"] = c[0] + ticks.diff(now, c[1]) // 1000
         app._save_state(now)
         app.link.notice = None
         app.board.restart()

@@ -54,7 +54,6 @@ class Server:
         self.me = address  # the address of the request being answered
         self.out = bytearray(fr.MAX_PAYLOAD + fr.OVERHEAD)
         self.docs = {}  # command -> the snapshot being paged
-        self.clock = None  # (epoch s, ticks ms) set by SET_CLOCK
         self.restart_due = False  # RESTART answered: the link restarts once it has gone out
         self.updater = None  # service.update.Updater, made at the first update request
         # counters
@@ -129,7 +128,7 @@ class Server:
         if cmd == fr.SET_CLOCK:
             if len(p) != 4:
                 return self._error(fr.ERR_FORMAT)
-            self.clock = (fr.get32(p, 0), now)
+            self.app.service_clock = (fr.get32(p, 0), now)  # (kept across a restart)
             return self._ok(0)
         if cmd == fr.RESTART:
             if p:
@@ -302,7 +301,7 @@ class Server:
         oldest = log.oldest_seq()
         fr.put32(out, k, oldest)
         fr.put32(out, k + 4, log.next_seq)
-        clock = self.clock or (0, 0)
+        clock = self.app.service_clock or (0, 0)
         fr.put32(out, k + 8, clock[0])
         fr.put32(out, k + 12, clock[1])
         seq = since if since > oldest else oldest
