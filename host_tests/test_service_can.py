@@ -214,6 +214,67 @@ class CanServiceTest(unittest.TestCase):
         self.assertFalse(svc.busy())
 
 
+class _Port:
+    sending = False
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, data, now):
+        self.sent.append(bytes(data))
+
+
+class RelayUnitTest(unittest.TestCase):
+    """The master's relay alone: which frames it takes, its reply window both sides."""
+
+    def setUp(self):
+        from service.can_link import CanService
+
+        self.link = _Link()
+        self.link.service_app.address = 1
+        self.svc = CanService(self.link)
+        self.port = _Port()
+
+    def relay(self, raw, now):
+        return self.svc.relay(self.port, bytearray(raw), len(raw), now)
+
+    def reply(self, raw, now, src=3):
+        for seg in can.segments(raw, len(raw)):
+            self.svc.take(_Frame(can.can_id(can.REPLY, src), seg), now)
+
+    def test_what_is_relayed(self):
+        req = fr.encode(3, fr.CELLS)
+        bad = bytearray(req)
+        bad[-1] ^= 1
+        self.assertFalse(self.relay(bad, 0))  # the server counts it
+        self.assertFalse(self.relay(fr.encode(1, fr.CELLS), 0))  # ours
+        self.assertFalse(self.relay(fr.encode(33, fr.CELLS), 0))  # no such pack
+        self.assertFalse(self.relay(fr.encode(fr.ALL, fr.LOCK), 0))  # ours too, and relayed
+        self.assertEqual(self.svc.tx_id, 0x1BB001FF)
+        self.assertTrue(self.relay(req, 0))
+        self.assertEqual((self.svc.tx_id, bytes(self.svc.tx[: self.svc.n])), (0x1BB00103, req))
+        self.link.service_app.address = 2  # a slave relays nothing
+        self.assertFalse(self.relay(req, 0))
+
+    def test_the_reply_window_both_sides(self):
+        req = fr.encode(3, fr.CELLS)
+        answer = fr.encode(3, fr.CELLS | fr.REPLY, bytes(33))
+        self.relay(req, 1000)
+        self.reply(fr.encode(4, fr.CELLS | fr.REPLY, bytes(33)), 1100, src=4)  # not awaited
+        self.reply(answer, 1799)
+        self.assertEqual(self.port.sent, [answer])
+        self.relay(req, 2000)
+        self.reply(answer, 2800)  # too late: the client has given up on it
+        self.assertEqual((self.svc.relay_lost, self.svc.relayed, len(self.port.sent)), (1, 1, 1))
+        self.relay(req, 3000)
+        self.relay(req, 3100)  # the one before never answered
+        self.assertEqual(self.svc.relay_lost, 2)
+        self.port.sending = True  # (a client that did not wait)
+        self.reply(answer, 3200)
+        self.assertEqual((self.svc.relayed, len(self.port.sent)), (2, 1))
+        self.assertEqual(self.svc.counters()["relayed"], 2)
+
+
 class SimulatorCanTest(unittest.TestCase):
     """The service link on the simulated CAN bus, with the inverter's frames beside it."""
 
