@@ -145,6 +145,8 @@ class CanServiceTest(unittest.TestCase):
         self.assertEqual(svc.requests, 2)
 
     def test_reply_segments_paced(self):
+        from service.can_link import SEG_GAP_MS
+
         svc = self.svc
         c = self.link.can
         request(svc, 3, fr.encode(3, fr.STATUS, b"\x00\x00"), 10)
@@ -154,11 +156,12 @@ class CanServiceTest(unittest.TestCase):
         self.assertEqual(c.sent, [])
         c.pending = False
         self.assertEqual(svc.poll(12), 1)  # the first at once
-        self.assertEqual(svc.poll(13), 1)  # the next SEG_GAP_MS (2) after it
+        self.assertEqual(svc.poll(13), SEG_GAP_MS - 1)  # the next SEG_GAP_MS after it
+        self.assertEqual(svc.poll(11 + SEG_GAP_MS), 1)
         self.assertEqual(len(c.sent), 1)
-        for t in (14, 16, 18):
-            svc.poll(t)
-            self.assertEqual(svc.poll(t + 1), 1 if t < 18 else 1000)
+        for k in (1, 2, 3):
+            svc.poll(12 + k * SEG_GAP_MS)
+        self.assertEqual(svc.poll(13 + 3 * SEG_GAP_MS), 1000)
         self.assertEqual([i for i, _d in c.sent], [0x1BB00203] * 4)  # 26 bytes: 4 segments
         self.assertEqual([d[0] for _i, d in c.sent], [0, 1, 2, 0x83])
         a = can.Assembler()
@@ -196,21 +199,32 @@ class CanServiceTest(unittest.TestCase):
         svc.take(_Frame(ident, last), 199)
         self.assertEqual((svc.requests, svc.asm.broken), (1, 0))
         svc.take(_Frame(ident, first), 300)
-        svc.take(_Frame(ident, last), 500)  # 200 ms late: the request is dropped
+        self.assertTrue(svc.busy())  # a request begun: the loop reads every ms
+        svc.poll(499)
+        self.assertEqual((svc.asm.next, svc.asm.broken), (1, 0))
+        svc.poll(500)  # 200 ms without its next segment: dropped
+        self.assertEqual((svc.asm.next, svc.asm.broken), (0, 1))
+        svc.take(_Frame(ident, last), 501)
         self.assertEqual((svc.requests, svc.asm.broken), (1, 1))
-        request(svc, 3, raw, 600, skip=(0,))
-        self.assertEqual(svc.asm.broken, 1)  # a lone tail is no frame: nothing begun
+        svc.take(_Frame(ident, first), 600)
+        svc.take(_Frame(ident, last), 800)  # (noticed by the segment when no poll did)
+        self.assertEqual((svc.requests, svc.asm.broken), (1, 2))
+        request(svc, 3, raw, 900, skip=(0,))
+        self.assertEqual(svc.asm.broken, 2)  # a lone tail is no frame: nothing begun
 
     def test_restart_after_the_reply(self):
         svc = self.svc
         self.link.server.restart_due = True
         request(svc, 3, fr.encode(3, fr.RESTART), 0)
         self.assertFalse(self.link.server.restart_due)
-        for t in (1, 3, 5, 7):  # the reply's 4 segments (26 bytes), 2 ms apart
-            self.assertEqual(svc.poll(t), 1)
+        from service.can_link import SEG_GAP_MS
+
+        for k in range(4):  # the reply's 4 segments (26 bytes)
+            self.assertEqual(svc.poll(1 + k * SEG_GAP_MS), 1)
         self.assertEqual(self.link.server.restarted, [])
-        self.assertEqual(svc.poll(8), 1000)
-        self.assertEqual(self.link.server.restarted, [8])
+        t = 2 + 3 * SEG_GAP_MS
+        self.assertEqual(svc.poll(t), 1000)
+        self.assertEqual(self.link.server.restarted, [t])
         self.assertFalse(svc.busy())
 
 
@@ -264,13 +278,20 @@ class RelayUnitTest(unittest.TestCase):
         self.reply(answer, 1799)
         self.assertEqual(self.port.sent, [answer])
         self.relay(req, 2000)
+        self.assertTrue(self.svc.busy())  # a reply awaited: the loop reads every ms
+        self.assertEqual(self.svc.poll(2799), 1)
         self.reply(answer, 2800)  # too late: the client has given up on it
         self.assertEqual((self.svc.relay_lost, self.svc.relayed, len(self.port.sent)), (1, 1, 1))
-        self.relay(req, 3000)
-        self.relay(req, 3100)  # the one before never answered
-        self.assertEqual(self.svc.relay_lost, 2)
+        self.relay(req, 2900)
+        self.svc.poll(3699)
+        self.assertEqual((self.svc.relay_lost, self.svc.relay_from), (1, 3))
+        self.svc.poll(3700)  # given up without a frame
+        self.assertEqual((self.svc.relay_lost, self.svc.relay_from), (2, 0))
+        self.relay(req, 4000)
+        self.relay(req, 4100)  # the one before never answered
+        self.assertEqual(self.svc.relay_lost, 3)
         self.port.sending = True  # (a client that did not wait)
-        self.reply(answer, 3200)
+        self.reply(answer, 4200)
         self.assertEqual((self.svc.relayed, len(self.port.sent)), (2, 1))
         self.assertEqual(self.svc.counters()["relayed"], 2)
 

@@ -51,10 +51,11 @@ class SerialTransport:
 class CanTransport:
     """A python-can bus (a USB adapter: --interface socketcan --channel can0, ...; the
     simulator: --interface udp_multicast --channel GROUP). A request's segments go out
-    gap_ms apart: a pack reads its controller's two receive buffers between its ticks,
-    so a burst would overrun them (a lost segment costs the request: it is sent again)."""
+    gap_ms apart: a pack reads its controller's two receive buffers between its ticks
+    (its loop sleeps up to 5 ms until a request has begun), so a burst would overrun
+    them (a lost segment costs the request: it is sent again)."""
 
-    def __init__(self, interface, channel, bitrate=500000, gap_ms=2.0):
+    def __init__(self, interface, channel, bitrate=500000, gap_ms=5.0):
         import can
         from bmsctl_client import CanFraming
 
@@ -317,7 +318,7 @@ def parser():
     )
     p.add_argument("--channel", help="the python-can channel (can0; udp_multicast: the group)")
     p.add_argument("--bitrate", type=int, default=500000, help="the CAN bitrate")
-    p.add_argument("--gap-ms", type=float, default=2.0, help="ms between a request's CAN frames")
+    p.add_argument("--gap-ms", type=float, default=5.0, help="ms between a request's CAN frames")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--pack", type=int, default=1, help="the pack's address, 1..32")
     who.add_argument("--all", action="store_true", help="every pack that answers")

@@ -12,7 +12,9 @@ the other packs' replies unless the relay waits for one.
 Pacing: a segment goes out only while no frame of ours waits in the controller and at
 least SEG_GAP_MS after the one before, so two of the three TX buffers stay free for the
 inverter's frames and the pack link's (whose ids win arbitration over the service range
-anyway), and a pack reading its two receive buffers between ticks keeps up. A frame that
+anyway), and a pack reading its two receive buffers keeps up: while segments come in
+(a request begun, a relayed reply awaited) busy() holds and the loop reads every ms,
+so only a tick (a few ms on the RP2040) lies between two reads. A frame that
 cannot go out for _STALE_MS (nobody acknowledges, bus-off) is dropped and counted, as is
 one overtaken by a new one. A request whose next segment comes _GAP_MS late is dropped
 and counted (the sender gave up on it; its retry starts again at index 0).
@@ -30,7 +32,7 @@ from bms import ticks
 from service import can as sc
 from service import frame as fr
 
-SEG_GAP_MS = const(2)
+SEG_GAP_MS = const(4)
 _GAP_MS = const(200)
 _STALE_MS = const(500)
 _RELAY_MS = const(800)
@@ -65,8 +67,10 @@ class CanService:
         self.relay_lost = 0  # relayed requests without a reply in time
 
     def busy(self):
-        """Whether poll() has something to do (a frame or a restart waits)."""
-        return self.at < self.n or self.restart
+        """Whether poll() has something to do: a frame to send, a restart, or segments
+        coming in (a request being put together, a relayed reply awaited: the loop then
+        reads the controller every ms, so its two receive buffers keep up)."""
+        return self.at < self.n or self.restart or self.asm.next or self.relay_from
 
     def take(self, f, now):
         """A CAN frame of the service range."""
@@ -80,11 +84,9 @@ class CanService:
         if kind != sc.REQUEST or me is None or (to != me and to != fr.ALL):
             return
         self.segments_in = (self.segments_in + 1) & _COUNT_MASK
-        asm = self.asm
-        if asm.next and ticks.diff(now, self._last_rx) >= _GAP_MS:
-            asm.next = 0  # the rest never came
-            asm.broken = (asm.broken + 1) & _COUNT_MASK
+        self._expire(now)
         self._last_rx = now
+        asm = self.asm
         n = asm.feed(f.data, f.dlc)
         if not n:
             return
@@ -109,9 +111,19 @@ class CanService:
         self.index = 0
         self._last_tx = now
 
+    def _expire(self, now):
+        asm = self.asm
+        if asm.next and ticks.diff(now, self._last_rx) >= _GAP_MS:
+            asm.next = 0  # the rest never came
+            asm.broken = (asm.broken + 1) & _COUNT_MASK
+        if self.relay_from and ticks.diff(now, self.relay_until) >= 0:
+            self.relay_from = 0  # the pack never answered: the client has given up
+            self.relay_lost = (self.relay_lost + 1) & _COUNT_MASK
+
     def poll(self, now):
         """Send the next segment when its time has come and the controller has no frame
         of ours waiting; returns ms until poll() should run again."""
+        self._expire(now)
         if self.at < self.n:
             since = ticks.diff(now, self._last_tx)
             if since < SEG_GAP_MS and self.at:  # (the first segment goes at once)
@@ -126,7 +138,7 @@ class CanService:
         if self.restart:
             self.restart = False
             self.link.server_for_service().restart(now)  # the reply has gone out
-        return 1000
+        return 1 if self.asm.next or self.relay_from else 1000
 
     def _send(self, can):
         end = self.at + 7
@@ -190,9 +202,8 @@ class CanService:
         return out, fr.seal(out, to, fr.UNLOCK_RELAY, 4)
 
     def _relay_reply(self, f, now):
-        if ticks.diff(now, self.relay_until) >= 0:
-            self.relay_from = 0
-            self.relay_lost = (self.relay_lost + 1) & _COUNT_MASK
+        self._expire(now)
+        if not self.relay_from:
             return
         a = self.relay_asm
         n = a.feed(f.data, f.dlc)
