@@ -72,6 +72,9 @@ _STATE_RANGES = {
     "cycles": (0, _COUNT_MASK),
     "no_full_s": (0, _COUNT_MASK),
     "latched": (0, 255),
+    # the wall clock (epoch s) at a service restart: read once at the next boot (beyond
+    # 2**30, but never on the tick's path)
+    "clock_s": (0, 0x7FFFFFFF),
 }
 
 
@@ -162,6 +165,7 @@ class App:
         self._bad_reads = 0
         self.implausible = 0  # front-end readings refused as outside physics
         self.trial = None  # a new image on trial (service/image.py): confirmed when healthy
+        self.service_clock = None  # (epoch s, ticks ms): the service link's SET_CLOCK
         self._trial_s = 0
         self._trial_exc = 0
 
@@ -187,6 +191,9 @@ class App:
         self.fets.off()
         self.dry.open_all()
         self.state = self._restore(now)
+        clock_s = self.state.pop("clock_s", None)  # a service restart's (service/restart.py)
+        if clock_s is not None:
+            self.service_clock = (clock_s, now)
         boots = (self.state.get("boots", 0) + 1) & _COUNT_MASK
         self.state["boots"] = boots
         self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
@@ -438,6 +445,13 @@ class App:
             return 1000  # nothing to report before the first tick
         try:
             pk = self.packlink
+            n = self.link.notice  # a service restart announced (service/restart.py)
+            if n is not None:
+                if n.due(now):
+                    return 1
+                w = pk.poll(n.view(b), now)
+                c = self.link.poll(n.view(pk.report(b)), now)
+                return c if c < w else w
             w = pk.poll(b, now)
             c = self.link.poll(pk.report(b), now)
             return c if c < w else w

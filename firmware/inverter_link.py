@@ -63,6 +63,8 @@ _BUS_OFF_WINDOW_MS = const(60000)
 # the codecs' own, repeated here so that no codec is needed to recognise them
 # (test_inverter_link checks that they agree).
 _SERVICE_START = const(0xC5)  # service.frame.START: a service frame on RS485 port 1
+_SERVICE_BASE = const(0x1BB00000)  # service.can.BASE_ID: the service range on CAN
+_RANGE_MASK = const(0x1FFF0000)
 PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
 GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
 SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
@@ -161,9 +163,11 @@ class InverterLink:
         self.protocol = protocol
         self.server = None
         self.service = None  # service.server.Server, made at the first service frame
+        self.service_can = None  # service.can_link.CanService, at the first on CAN
         self.service_app = None  # what it serves (App sets it)
         self.service_address = 1
         self.restart_pending = False  # the service asked for a restart once its reply is out
+        self.notice = None  # service.restart.Notice: a restart announced (App.comms)
         if rs485 is not None and protocol == 0:
             from protocols import pylon_rs485
 
@@ -306,6 +310,9 @@ class InverterLink:
             due = self._due
             if self._growatt or ticks.diff(self._next_check, due) < 0:
                 due = self._next_check if not self._growatt else now
+            sc = self.service_can
+            if sc is not None and sc.busy():
+                due = now  # the next poll sends the reply's next segment
             self._quiet_until = due
         return wait if wait < rs_wait else rs_wait
 
@@ -344,13 +351,21 @@ class InverterLink:
             if length:
                 port.send(server.reply(length), now)
 
-    def _service(self, port, n, now):
-        """A service frame (its first byte): the service modules load at the first one."""
+    def server_for_service(self):
+        """The service link's Server (RS485 and CAN share it), loaded at first use."""
         svc = self.service
         if svc is None:
             from service.server import Server
 
             svc = self.service = Server(self.service_app, self.service_address)
+        return svc
+
+    def _service(self, port, n, now):
+        """A service frame (its first byte): the service modules load at the first one."""
+        svc = self.server_for_service()
+        relay = self.can_ok and port.frame[1] != self.service_address
+        if relay and self._can_service().relay(port, port.frame, n, now):
+            return  # for another pack: its reply comes back over CAN
         length = svc.handle(port.frame, n, now)
         if length:
             port.send(memoryview(svc.out)[:length], now)
@@ -369,6 +384,11 @@ class InverterLink:
             self._next_check = ticks.add(now, _CHECK_MS)
             can.check()
         wait = self._send(b, now) if can.ok else 1000
+        sc = self.service_can
+        if sc is not None and sc.busy() and can.ok:
+            w = sc.poll(now)  # a reply's next segment (paced), or the restart after it
+            if w < wait:
+                wait = w
         if not can.ok:  # reset, browned out, or nothing drives MISO
             self._can_down(can.fault)
         elif can.bus_off != self._bus_off_seen:  # check() or a failed send saw one begin
@@ -409,7 +429,9 @@ class InverterLink:
             if f.rtr:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             elif f.ext:
-                if self.peer is not None and self.peer.take(f, now):
+                if f.can_id & _RANGE_MASK == _SERVICE_BASE:
+                    self._service_can(f, now)
+                elif self.peer is not None and self.peer.take(f, now):
                     pass
                 elif f.can_id == SCHNEIDER_HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
@@ -427,6 +449,18 @@ class InverterLink:
             if not can.rx_more:  # the other buffer was empty: no READ STATUS to learn it
                 break
         return n
+
+    def _can_service(self):
+        sc = self.service_can
+        if sc is None:
+            from service.can_link import CanService
+
+            sc = self.service_can = CanService(self)
+        return sc
+
+    def _service_can(self, f, now):
+        """A frame of the service range: the CAN service loads at the first one."""
+        self._can_service().take(f, now)
 
     def _send(self, b, now):
         can = self.can

@@ -56,6 +56,16 @@ def press_unlock(sim, pack):
         sim.run(sim.t_ms + 200)
 
 
+def unlocked_sim(**keys):
+    """A simulator 3 s after power-on with pack 1 unlocked for the service link; returns
+    (sim, pack 1)."""
+    sim = make_sim(**keys)
+    sim.run(3000)
+    pack = sim.packs[0]
+    press_unlock(sim, pack)
+    return sim, pack
+
+
 def run_trace(sim, seconds, trace_ms=None):
     """Run sim for `seconds` more and return the trace records written meanwhile."""
     records = []

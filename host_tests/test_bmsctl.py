@@ -11,7 +11,7 @@ from support import ROOT, cpython_only, make_sim, press_unlock
 SIM = ROOT + "/tools/sim.py"
 
 
-def cli(sim, *argv):
+def cli(sim, *argv, transport=None):
     import contextlib
 
     import bmsctl
@@ -20,8 +20,32 @@ def cli(sim, *argv):
     out = io.StringIO()
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = bmsctl.main(list(argv), transport=SimTransport(sim), out=out)
+        rc = bmsctl.main(list(argv), transport=transport or SimTransport(sim), out=out)
     return rc, out.getvalue(), err.getvalue()
+
+
+def real_time_sim(test, *options, said):
+    """tools/sim.py in real time for 30 s (killed at the test's end); what it printed
+    after `said` (its port), once it has."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, SIM, "--duration", "30"] + list(options),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        text=True,
+    )
+    test.addCleanup(proc.wait, 5)
+    test.addCleanup(proc.kill)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith(said):
+            return line[len(said) :].strip()
+    test.fail("sim.py never said %r" % said)
 
 
 @cpython_only("argparse, rich")
@@ -77,7 +101,7 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("revision 1", out)
         self.assertEqual(cli(sim, "restart")[0], 0)
-        sim.run(sim.t_ms + 1000)
+        sim.run(sim.t_ms + 4000)
         self.assertEqual(sim.packs[0].app.cfg.covp_trip_mv, 3650)
 
 
@@ -111,6 +135,131 @@ class UpdateCommandTest(unittest.TestCase):
         self.assertEqual(json.loads(out)["build"], m["build"])
 
 
+@cpython_only("argparse, rich")
+class CanCommandsTest(unittest.TestCase):
+    """The same commands on the simulated CAN bus (in-process, in simulated time)."""
+
+    def test_reads_writes_and_update_over_can(self):
+        from bmsctl_client import SimCanTransport
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_can", seed=9, sizes=(300, 50))
+        sim = make_sim(inverter="can")
+        sim.run(3000)
+        t = SimCanTransport(sim)
+        rc, out, _e = cli(sim, "--json", "status", transport=t)
+        self.assertEqual((rc, json.loads(out)["mode"]), (0, "standby"))
+        rc, out, _e = cli(sim, "--json", "config", "get", "covp_trip_mv", transport=t)
+        self.assertEqual(json.loads(out)[0]["max"], 3800)
+        rc, out, _e = cli(sim, "--all", "--timeout", "0.2", "--json", "version", transport=t)
+        self.assertEqual(list(json.loads(out)), ["1"])
+        rc, _o, err = cli(sim, "update", new, transport=t)
+        self.assertIn("no unlock", err)
+        pack = sim.packs[0]
+        press_unlock(sim, pack)
+        rc, out, err = cli(sim, "update", new, transport=t)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("(build %s) on trial" % m["build"], out)
+        self.assertEqual(sim.inverter.received.get(0x351, 0) > 0, True)
+
+
+class _CutAfterArm:
+    """The master's port 1, where pack `cut` loses its power as its last ARM goes out."""
+
+    def __init__(self, sim, cut):
+        from bmsctl_client import SimTransport
+
+        self.t = SimTransport(sim)
+        self.sim = sim
+        self.cut = cut
+
+    def write(self, data):
+        self.t.write(data)
+        if data[1] == self.cut and data[2] == 0x23:  # UPDATE_ARM
+            self.sim.run(self.sim.t_ms + 300)
+            self.sim.packs[self.cut - 1].power_off()
+
+    def read(self, timeout_s):
+        return self.t.read(timeout_s)
+
+
+@cpython_only("argparse, rich")
+class SystemUpdateTest(unittest.TestCase):
+    """update --all through the master's RS485 port 1: four packs, one at a time."""
+
+    def test_four_packs_one_at_a_time(self):
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_all", seed=11, sizes=(300, 50))
+        sim = make_sim(inverter="can", packs=4)
+        sim.run(5000)
+        argv = ("--all", "--timeout", "0.6", "update", new)
+        rc, _o, err = cli(sim, *argv)
+        self.assertEqual(
+            (rc, err),
+            (1, "bmsctl: no unlock: press RESET twice within 2 s at the master, then retry\n"),
+        )
+        press_unlock(sim, sim.packs[0])
+        rc, out, err = cli(sim, *argv)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("unlock confirmed by packs 1, 2, 3, 4\n", out)
+        lines = [ln for ln in out.splitlines() if "on trial" in ln]
+        self.assertEqual(
+            [ln.split(":")[0] for ln in lines], ["pack 2", "pack 3", "pack 4", "pack 1"]
+        )
+        self.assertEqual([p.image for p in sim.packs], ["img_a"] * 4)
+        for k in range(4):
+            self.assertEqual(
+                cli(sim, "--json", "--pack", str(k + 1), "version")[1].count(m["build"]), 1
+            )
+
+    def test_a_pack_that_did_not_come_back(self):
+        from test_update import make_bundle
+
+        new, _m = make_bundle("bmsctl_update_all_cut", seed=12, sizes=(200,))
+        sim = make_sim(inverter="none", packs=3)
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        rc, _o, err = cli(
+            sim,
+            "--all",
+            "--timeout",
+            "0.6",
+            "--json",
+            "update",
+            new,
+            transport=_CutAfterArm(sim, 2),
+        )
+        self.assertEqual(rc, 1)
+        self.assertIn("bmsctl: pack 2 did not come back with build", err)
+        self.assertIn("; updated: none; not updated: 1, 3\n", err)
+        self.assertEqual([p.image for p in sim.packs[::2]], ["", ""])
+
+
+@cpython_only("python-can, msgpack and multicast on loopback")
+class UdpMulticastTest(unittest.TestCase):
+    def test_status_over_udp_multicast_in_real_time(self):
+        import os
+        import subprocess
+        import sys
+        import time
+
+        group = "239.74.%d.%d" % (os.getpid() >> 8 & 0xFF, os.getpid() & 0xFF)  # no crosstalk
+        self.assertEqual(
+            real_time_sim(self, "--can-udp", group, said="CAN: "), "udp_multicast " + group
+        )
+        time.sleep(1.0)
+        done = subprocess.run(
+            [sys.executable, ROOT + "/tools/bmsctl.py", "--interface", "udp_multicast"]
+            + ["--channel", group, "--json", "cells"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(len(json.loads(done.stdout)["cells_mv"]), 16)
+
+
 @cpython_only("pyserial and a pseudo-terminal")
 class PtyTest(unittest.TestCase):
     def test_status_over_the_pty_in_real_time(self):
@@ -118,22 +267,7 @@ class PtyTest(unittest.TestCase):
         import sys
         import time
 
-        proc = subprocess.Popen(
-            [sys.executable, SIM, "--rs485-pty", "--duration", "30"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            text=True,
-        )
-        self.addCleanup(proc.wait, 5)
-        self.addCleanup(proc.kill)
-        port = None
-        deadline = time.monotonic() + 20
-        while port is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith("RS485 port: "):
-                port = line[len("RS485 port: ") :].strip()
-        self.assertIsNotNone(port)
+        port = real_time_sim(self, "--rs485-pty", said="RS485 port: ")
         time.sleep(1.0)
         done = subprocess.run(
             [sys.executable, ROOT + "/tools/bmsctl.py", "--port", port, "--json", "cells"],

@@ -160,14 +160,15 @@ class MalformedTest(unittest.TestCase):
             good[:-1] + bytes((good[-1] ^ 0xFF,)),  # CRC
             b"\xc5\x01\x03",  # cut short: the gap ends it
             b"\xc5\x01\x03\xfb" + bytes(10),  # a length beyond the buffer
-            fr.encode(2, fr.CELLS),  # another pack
+            fr.encode(2, fr.CELLS),  # another pack: relayed on CAN (nobody answers there)
             fr.encode(fr.ALL, fr.CELLS),  # everyone: done, not answered
         )
         for raw in cases:
             self.assertEqual(rig.raw(raw, 400), b"")
         svc = rig.app.link.service
         port = rig.app.board.rs485
-        self.assertEqual((svc.bad_frames, svc.not_ours, port.overlong), (1, 1, 1))
+        self.assertEqual((svc.bad_frames, svc.not_ours, port.overlong), (1, 0, 1))
+        self.assertEqual(rig.app.link.service_can.relay_from, 2)
         self.assertGreaterEqual(port.timeouts, 1)
         self.assertEqual(rig.app.exceptions, 0)
         # the pack answers as before
@@ -354,7 +355,9 @@ class WriteTest(unittest.TestCase):
         self.assertEqual(logged(rig.app.events, ev.CONFIG, ev.CONFIG_SERVICE)[-1][4], 50000)
         old = rig.app
         c.restart(1)
-        rig.sim.run(rig.sim.t_ms + 500)
+        rig.sim.run(rig.sim.t_ms + 2500)  # the inverter told first (service/restart.py)
+        self.assertIs(rig.app, old)
+        rig.sim.run(rig.sim.t_ms + 1000)
         self.assertIsNot(rig.app, old)
         self.assertEqual(rig.pack.reboots, 1)
         self.assertEqual(rig.app.cfg.covp_trip_mv, 3650)

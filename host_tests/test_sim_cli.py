@@ -89,6 +89,9 @@ class OptionsTest(unittest.TestCase):
             rc, text = run_main("--inverter", kind, "--fast", "--duration", "2")
             self.assertEqual((rc, text), (0, ""), kind)
         self.assertIn("real time", self.assert_refused("--rs485-pty", "--fast", "--duration", "1"))
+        text = self.assert_refused("--can-udp", "239.74.163.2", "--fast", "--duration", "1")
+        self.assertIn("real time", text)
+        self.assertIn("--can-udp", self.assert_refused("--can-udp", "no-group", "--duration", "1"))
         text = self.assert_refused("--can-log", BUILD + "/no/such/dir/x.log", "--duration", "1")
         self.assertIn("CAN log", text)
 

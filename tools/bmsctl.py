@@ -1,6 +1,8 @@
-"""bmsctl: read and configure a pack over its service link (RS485 port 1).
+"""bmsctl: read and configure a pack over its service link (RS485 port 1 or CAN).
 
     bmsctl.py --port /dev/ttyUSB0 status            (the simulator: tools/sim.py --rs485-pty)
+    bmsctl.py --interface socketcan --channel can0 status
+    bmsctl.py --interface udp_multicast --channel 239.74.163.2 status  (sim.py --can-udp)
     bmsctl.py --port PORT cells | version | counters
     bmsctl.py --port PORT events [--since SEQ] [--follow]
     bmsctl.py --port PORT config get [KEY]
@@ -46,6 +48,47 @@ class SerialTransport:
             time.sleep(0.005)
 
 
+class CanTransport:
+    """A python-can bus (a USB adapter: --interface socketcan --channel can0, ...; the
+    simulator: --interface udp_multicast --channel GROUP). A request's segments go out
+    gap_ms apart: a pack reads its controller's two receive buffers between its ticks
+    (its loop sleeps up to 5 ms until a request has begun), so a burst would overrun
+    them (a lost segment costs the request: it is sent again)."""
+
+    def __init__(self, interface, channel, bitrate=500000, gap_ms=5.0):
+        import can
+        from bmsctl_client import CanFraming
+
+        self._can = can
+        kw = {} if interface == "udp_multicast" else {"bitrate": bitrate}
+        self.bus = can.Bus(interface=interface, channel=channel, **kw)
+        self.gap_s = gap_ms / 1000
+        self.framing = CanFraming()
+
+    def write(self, data):
+        while self.bus.recv(0) is not None:
+            pass  # what came before the request is not its reply
+        for ident, seg in self.framing.request(data):
+            self.bus.send(self._can.Message(arbitration_id=ident, data=seg, is_extended_id=True))
+            time.sleep(self.gap_s)
+
+    def read(self, timeout_s):
+        end = time.monotonic() + timeout_s
+        out = bytearray()
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return bytes(out)
+            m = self.bus.recv(left)
+            if m is not None and m.is_extended_id and not m.is_remote_frame:
+                out.extend(self.framing.reply(m.arbitration_id, bytes(m.data)))
+                if out:
+                    return bytes(out)
+
+    def close(self):
+        self.bus.shutdown()
+
+
 def event_row(rec, clock):
     seq, t_ms, code, what, value, extra = rec
     name = ev.NAMES[code] if 0 < code < len(ev.NAMES) else str(code)
@@ -80,6 +123,8 @@ def _flat(doc, prefix=""):
 
 
 def run(args, client, out):
+    if args.all and args.command == "update":
+        return update_all(args, client, out)
     packs = list(range(1, 33)) if args.all else [args.pack]
     results = {}
     for pack in packs:
@@ -199,10 +244,81 @@ def update(args, c, pack, out):
     return {"version": manifest.get("version"), "build": v["build"]}
 
 
+def update_all(args, c, out):
+    """Every pack of a parallel system, one at a time, the others protecting and the
+    system up: the packs that answer (through the master on RS485 port 1, or each on
+    CAN), each checked for the bundle's board; the master's unlock relayed to every
+    slave, each confirming it, before anything is sent (the master's unlock covers the
+    system only when every pack confirms); then the slaves in address order and the
+    master last, each sent, armed and back on the new build before the next. A pack
+    that does not come back stops the round: the packs after it keep their image."""
+    import os
+
+    if not os.path.isfile(args.bundle + "/manifest.json"):
+        raise ServiceError("%s: no manifest.json (make bundle BOARD=...)" % args.bundle)
+    packs = []
+    for pack in range(1, 33):
+        try:
+            packs.append((pack, c.version(pack)))
+        except ServiceError as e:
+            if "did not answer" not in str(e):
+                raise
+    c.retries = 2  # (the search asked each address once)
+    if not packs:
+        raise ServiceError("no pack answered")
+    if packs[0][0] != 1:
+        raise ServiceError("no master (pack 1) answered")
+    with open(args.bundle + "/manifest.json") as f:
+        want = json.load(f)
+    for pack, v in packs:
+        if v["board"] != want.get("board"):
+            raise ServiceError(
+                "wrong board: pack %d is %s, the bundle is for %s"
+                % (pack, v["board"], want.get("board"))
+            )
+    if not c.status(1).get("unlocked"):
+        raise ServiceError("no unlock: press RESET twice within 2 s at the master, then retry")
+    for pack, _v in packs[1:]:
+        try:
+            c.unlock_relay(pack)
+        except ServiceError as e:
+            raise ServiceError("pack %d did not confirm the unlock: %s" % (pack, e)) from None
+    if not args.json:
+        out.write(
+            "unlock confirmed by pack%s %s\n"
+            % ("s" if len(packs) > 1 else "", ", ".join(str(p) for p, _v in packs))
+        )
+    done = {}
+    for pack, _v in packs[1:] + packs[:1]:
+        try:
+            done[pack] = update(args, c, pack, out)
+        except ServiceError as e:
+            left = [p for p, _v in packs if p not in done and p != pack]
+            raise ServiceError(
+                "%s; updated: %s; not updated: %s"
+                % (e, _list(done), _list(left) if left else "none")
+            ) from None
+    if args.json:
+        out.write(json.dumps(done) + "\n")
+    return 0
+
+
+def _list(packs):
+    return ", ".join(str(p) for p in packs) or "none"
+
+
 def parser():
     p = argparse.ArgumentParser(prog="bmsctl", description=__doc__.split("\n")[0])
     p.add_argument("--port", help="the serial port of the RS485 adapter (or the simulator's pty)")
     p.add_argument("--baud", type=int, default=9600, help="9600, or 115200 with DIP 1 ON")
+    p.add_argument(
+        "--interface",
+        help="CAN instead of RS485: a python-can interface (socketcan, pcan, slcan, ...; "
+        "the simulator's: udp_multicast)",
+    )
+    p.add_argument("--channel", help="the python-can channel (can0; udp_multicast: the group)")
+    p.add_argument("--bitrate", type=int, default=500000, help="the CAN bitrate")
+    p.add_argument("--gap-ms", type=float, default=5.0, help="ms between a request's CAN frames")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--pack", type=int, default=1, help="the pack's address, 1..32")
     who.add_argument("--all", action="store_true", help="every pack that answers")
@@ -233,13 +349,22 @@ def main(argv=None, transport=None, out=None):
     if not 1 <= args.pack <= 32:
         sys.stderr.write("bmsctl: --pack must be 1..32\n")
         return 2
-    if transport is None:
-        if not args.port:
+    own = transport is None
+    if own:
+        if args.interface:
+            try:
+                transport = CanTransport(args.interface, args.channel, args.bitrate, args.gap_ms)
+            except Exception as e:  # noqa: BLE001 - python-can's, for the interface named
+                sys.stderr.write("bmsctl: CAN %s %s: %s\n" % (args.interface, args.channel, e))
+                return 2
+        elif not args.port:
             sys.stderr.write(
-                "bmsctl: --port is needed (the RS485 adapter or the simulator's pty)\n"
+                "bmsctl: --port or --interface is needed (the RS485 adapter or the "
+                "simulator's pty; a python-can interface)\n"
             )
             return 2
-        transport = SerialTransport(args.port, args.baud)
+        else:
+            transport = SerialTransport(args.port, args.baud)
     client = Client(transport, timeout_s=args.timeout, retries=0 if args.all else 2)
     try:
         return run(args, client, out)
@@ -248,6 +373,9 @@ def main(argv=None, transport=None, out=None):
         return 1
     except KeyboardInterrupt:
         return 0
+    finally:
+        if own and hasattr(transport, "close"):
+            transport.close()
 
 
 if __name__ == "__main__":

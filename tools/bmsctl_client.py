@@ -185,6 +185,11 @@ class Client:
     def lock(self, address):
         self.request(address, fr.LOCK)
 
+    def unlock_relay(self, address):
+        """The master's unlock relayed to slave `address` (sent through the master, which
+        adds what is left of its own unlock; refused if the master is not unlocked)."""
+        self.request(address, fr.UNLOCK_RELAY)
+
     # -- firmware update ---------------------------------------------------------------
     def update_state(self, address):
         return _state(self.request(address, fr.UPDATE_STATE))
@@ -236,8 +241,10 @@ class Client:
             raise ServiceError("pack %d did not arm the image" % address)
         return manifest
 
-    def wait_back(self, address, build, tries=20):
-        """After an update: the pack answers again running `build`; raises if not."""
+    def wait_back(self, address, build, tries=20, pause_s=0.5):
+        """After an update: the pack answers again running `build`; raises if not. A
+        pack still on the old build is announcing its restart to the inverter (a few
+        seconds): asked again pause_s later."""
         for _ in range(tries):
             try:
                 v = self.version(address)
@@ -245,6 +252,7 @@ class Client:
                 continue
             if v.get("build") == build:
                 return v
+            self.t.read(pause_s)  # (what comes meanwhile is no reply to anything)
         raise ServiceError("pack %d did not come back with build %s" % (address, build))
 
 
@@ -282,3 +290,59 @@ class SimTransport:
         buf = bytearray(n)
         self.port.read_into(buf, n)
         return bytes(buf)
+
+
+class CanFraming:
+    """The service frames of a transport on CAN (firmware/service/can.py): a request cut
+    into segments under the id of the pack it is for, the packs' reply segments put
+    together again (one assembly per replying pack), the whole frames handed on as the
+    byte stream the Client reads."""
+
+    def __init__(self):
+        self.asm = {}  # replying address -> service.can.Assembler
+
+    def request(self, data):
+        """[(can_id, payload)] for one whole service frame (its address byte picks the id)."""
+        from service import can
+
+        ident = can.can_id(can.REQUEST, data[1])
+        return [(ident, seg) for seg in can.segments(data, len(data))]
+
+    def reply(self, can_id, data):
+        """A received CAN frame; the service frame it completes, else b""."""
+        from service import can
+
+        kind_address = can.parse_id(can_id)
+        if kind_address is None or kind_address[0] != can.REPLY:
+            return b""
+        a = self.asm.get(kind_address[1])
+        if a is None:
+            a = self.asm[kind_address[1]] = can.Assembler()
+        n = a.feed(data, len(data))
+        return bytes(a.buf[:n]) if n else b""
+
+
+class SimCanTransport:
+    """The simulator's CAN bus as a transport, in simulated time: a port node
+    (boards/host/world/bus/can_port.py) attached to its bus, as a USB adapter would be."""
+
+    def __init__(self, sim, port=None):
+        from boards.host.world.bus.can_port import CanPort
+
+        self.sim = sim
+        self.port = port if port is not None else sim.bus.attach(CanPort())
+        self.framing = CanFraming()
+
+    def write(self, data):
+        self.port.take()  # what came before the request is not its reply
+        for ident, seg in self.framing.request(data):
+            self.port.send(ident, seg)
+
+    def read(self, timeout_s):
+        sim = self.sim
+        sim.run(sim.t_ms + int(timeout_s * 1000))
+        out = bytearray()
+        for f in self.port.take():
+            if f[1]:
+                out.extend(self.framing.reply(f[0], f[3]))
+        return bytes(out)

@@ -35,6 +35,11 @@ options:
   --rs485-pty      real time only (CPython): serve the master's RS485 port 1 on a
                    pseudo-terminal and print "RS485 port: /dev/pts/N"; it replaces the
                    simulated RS485 inverter (a CAN inverter stays on the bus)
+  --can-udp GROUP  real time only (CPython, python-can with msgpack): the CAN bus on
+                   python-can's udp_multicast interface, channel GROUP (an IPv4 or
+                   IPv6 multicast group on loopback, e.g. 239.74.163.2): every frame of
+                   the simulated bus goes to it, what others send to it comes onto the
+                   bus (bmsctl --interface udp_multicast --channel GROUP)
   --seed N         seed for the pack model's random choices (default 1)
   -h, --help       this text
 
@@ -141,6 +146,7 @@ _VALUED = (
     "--trace",
     "--trace-ms",
     "--can-log",
+    "--can-udp",
     "--seed",
 )
 _FLAGS = ("--fast", "--rs485-pty", "--help", "-h")
@@ -203,6 +209,11 @@ def parse_args(argv):
             raise UsageError("--rs485-pty runs in real time only (a client needs real time)")
         if hostpath.MICROPYTHON:
             raise UsageError("--rs485-pty needs CPython (os.openpty)")
+    if "--can-udp" in opts:
+        if "--fast" in opts:
+            raise UsageError("--can-udp runs in real time only (a client needs real time)")
+        if hostpath.MICROPYTHON:
+            raise UsageError("--can-udp needs CPython (python-can)")
     return opts
 
 
@@ -321,6 +332,7 @@ def main(argv, out=None):
             rs485_port=pty,
             epoch_s=int(time.time()),
         )
+        udp = _can_udp(sim, opts["--can-udp"]) if "--can-udp" in opts else None
         trace = TraceWriter(opts["--trace"]) if "--trace" in opts else None
     except (UsageError, ScenarioError) as exc:
         out.write("sim.py: error: %s\n" % exc)
@@ -328,6 +340,11 @@ def main(argv, out=None):
     if pty is not None:
         out.write("RS485 port: %s\n" % pty.name)
         out.flush()
+    if udp is not None:
+        out.write("CAN: udp_multicast %s\n" % udp.channel)
+        out.flush()
+    pumps = [p for p in (pty, udp) if p is not None]
+    pump = _Pumps(pumps) if pumps else None
     if trace is not None:
         sim.set_trace(trace, opts.get("--trace-ms"))
     end_ms = None if duration is None else int(duration * 1000)
@@ -347,19 +364,40 @@ def main(argv, out=None):
                     LiveView = None
                 if LiveView is not None:
                     with LiveView(sim) as live:
-                        run_realtime(sim, end_ms, live.update, pty)
+                        run_realtime(sim, end_ms, live.update, pump)
                     view = True
             if view is None:
-                run_realtime(sim, end_ms, _plain_view(out), pty)
+                run_realtime(sim, end_ms, _plain_view(out), pump)
     finally:
         if trace is not None:
             trace.close()
         if can_log is not None:
             can_log.close()
-        if pty is not None:
-            pty.close()
+        for p in pumps:
+            p.close()
     out.write(_results_line(opts, trace, sim))
     return 0
+
+
+class _Pumps:
+    """The real-time loop's outside ports (the RS485 pty, the CAN gateway), pumped as one."""
+
+    def __init__(self, ports):
+        self.ports = ports
+
+    def pump(self):
+        for p in self.ports:
+            p.pump()
+
+
+def _can_udp(sim, channel):
+    """The simulated bus on python-can's udp_multicast (boards/host/world/bus/can_udp.py)."""
+    try:
+        from boards.host.world.bus.can_udp import UdpGateway
+
+        return sim.bus.attach(UdpGateway(channel))
+    except Exception as exc:  # noqa: BLE001 - python-can's errors (no msgpack, a bad group)
+        raise UsageError("--can-udp %s: %s" % (channel, exc)) from None
 
 
 def _results_line(opts, trace, sim):

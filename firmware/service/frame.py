@@ -32,6 +32,8 @@ CLEAR_EVENTS = const(0x11)
 SET_CLOCK = const(0x12)
 RESTART = const(0x13)
 LOCK = const(0x14)  # ends the unlock now (needs none)
+# the master's unlock, relayed to a slave (service/can_link.py): what is left of it (4)
+UNLOCK_RELAY = const(0x15)
 # firmware update (service/update.py): the state is a read, the rest writes
 UPDATE_STATE = const(0x20)
 UPDATE_BEGIN = const(0x21)

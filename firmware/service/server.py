@@ -31,6 +31,7 @@ VERSION = "0.11.0"
 _EVENT_SIZE = const(18)  # seq(4) t_ms(4) code(1) what(1) value(4) extra(4)
 _EVENTS_MAX = const(12)  # records in one reply (12 x 18 + 10 <= MAX_PAYLOAD)
 _COUNT_MASK = const(0x3FFFFFFF)
+_UNLOCK = const(4)  # bms.button.UNLOCK: the event's `what`
 _UNITS = (("_mv", "mV"), ("_ma", "mA"), ("_dc", "0.1C"), ("_ms", "ms"), ("_mah", "mAh"))
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 
@@ -50,9 +51,9 @@ class Server:
         """app: the running App (its core, config, event log, store, board)."""
         self.app = app
         self.address = address
+        self.me = address  # the address of the request being answered
         self.out = bytearray(fr.MAX_PAYLOAD + fr.OVERHEAD)
         self.docs = {}  # command -> the snapshot being paged
-        self.clock = None  # (epoch s, ticks ms) set by SET_CLOCK
         self.restart_due = False  # RESTART answered: the link restarts once it has gone out
         self.updater = None  # service.update.Updater, made at the first update request
         # counters
@@ -64,13 +65,16 @@ class Server:
         self.failures = 0  # requests that raised (ERR_INTERNAL)
 
     # -- the frame ---------------------------------------------------------------------
-    def handle(self, buf, n, now):
-        """A received frame in buf[:n]; returns the reply's length in self.out (0: none)."""
+    def handle(self, buf, n, now, me=0):
+        """A received frame in buf[:n]; returns the reply's length in self.out (0: none).
+        me: the address this link knows the pack by (CAN: its chain address), else
+        self.address (RS485 port 1)."""
         if not fr.valid(buf, n):
             self.bad_frames = (self.bad_frames + 1) & _COUNT_MASK
             return 0
+        me = self.me = me or self.address
         address = buf[1]
-        if address != self.address and address != fr.ALL:
+        if address != me and address != fr.ALL:
             self.not_ours = (self.not_ours + 1) & _COUNT_MASK
             return 0
         self.requests = (self.requests + 1) & _COUNT_MASK
@@ -92,7 +96,7 @@ class Server:
             length = self._error(fr.ERR_INTERNAL, repr(e))
         if address == fr.ALL:
             return 0
-        return fr.seal(self.out, self.address, cmd | fr.REPLY, length)
+        return fr.seal(self.out, me, cmd | fr.REPLY, length)
 
     def _dispatch(self, cmd, p, now):
         if cmd == fr.VERSION or cmd == fr.STATUS or cmd == fr.COUNTERS:
@@ -110,6 +114,8 @@ class Server:
         if cmd == fr.LOCK:
             self.app.bms.unlocked = False
             return self._ok(0)
+        if cmd == fr.UNLOCK_RELAY:
+            return self._unlock_relay(p, now)
         if not (fr.SET_CONFIG <= cmd <= fr.RESTART or fr.UPDATE_BEGIN <= cmd <= fr.UPDATE_ARM):
             return self._error(fr.ERR_COMMAND)
         if not self.app.bms.unlock_valid(now):
@@ -122,7 +128,7 @@ class Server:
         if cmd == fr.SET_CLOCK:
             if len(p) != 4:
                 return self._error(fr.ERR_FORMAT)
-            self.clock = (fr.get32(p, 0), now)
+            self.app.service_clock = (fr.get32(p, 0), now)  # (kept across a restart)
             return self._ok(0)
         if cmd == fr.RESTART:
             if p:
@@ -198,7 +204,7 @@ class Server:
                 "version": VERSION,
                 "build": build_hash(app.store.fs),
                 "board": getattr(app.board, "name", "host"),
-                "address": self.address,
+                "address": self.me,
             }
         if cmd == fr.COUNTERS:
             return self._counters()
@@ -271,6 +277,8 @@ class Server:
         can = app.board.can
         if can is not None:
             out["can"] = {"bus_off": can.bus_off, "tec": can.tec}
+        if link.service_can is not None:
+            out["service_can"] = link.service_can.counters()
         return out
 
     def _cells(self):
@@ -293,7 +301,7 @@ class Server:
         oldest = log.oldest_seq()
         fr.put32(out, k, oldest)
         fr.put32(out, k + 4, log.next_seq)
-        clock = self.clock or (0, 0)
+        clock = self.app.service_clock or (0, 0)
         fr.put32(out, k + 8, clock[0])
         fr.put32(out, k + 12, clock[1])
         seq = since if since > oldest else oldest
@@ -348,12 +356,15 @@ class Server:
 
     # -- writes ------------------------------------------------------------------------
     def restart(self, now):
-        """RESTART, once its reply has gone out: between ticks, the state saved and the
-        FETs off, as the RESET button's 6 s restart; the stored config applies at start."""
-        app = self.app
-        app.fets.off()
-        app._save_state(now)
-        app.board.restart()
+        """RESTART, once its reply has gone out: announced to the inverter first
+        (service/restart.py: NOTICE_MS asking for no current), then between ticks the
+        FETs off, the state saved and the restart, as the RESET button's 6 s restart; the
+        stored config applies at start."""
+        from service.restart import Notice
+
+        link = self.app.link
+        if link.notice is None:
+            link.notice = Notice(self.app, now)
 
     def _set_config(self, p, now):
         """name_len name value(4): checked against the whole table with the values stored
@@ -372,6 +383,28 @@ class Server:
         self.app.events.log(now, ev.CONFIG, ev.CONFIG_SERVICE, value, KEYS.index(key))
         fr.put32(self.out, fr.HEAD + 1, rev)
         return self._ok(4)
+
+    def _unlock_relay(self, p, now):
+        """The master's unlock, relayed (the master sends it only while its own holds):
+        a slave takes it for what is left of the master's (ms, 4), shows it as its own
+        and logs it (RESET unlock, value -1: relayed). A master, or a pack without an
+        address, is unlocked at the pack only."""
+        app = self.app
+        if len(p) != 4:
+            return self._error(fr.ERR_FORMAT)
+        left = fr.get32(p, 0)
+        valid_ms = app.cfg.unlock_valid_ms
+        if not 0 < left <= valid_ms:
+            return self._error(fr.ERR_FORMAT)
+        a = app.address
+        if a is None or a < 2:
+            self.refused = (self.refused + 1) & _COUNT_MASK
+            return self._error(fr.ERR_LOCKED, "a master is unlocked at the pack only")
+        b = app.bms
+        b.unlocked = True
+        b.unlock_at = ticks.add(now, left - valid_ms)
+        app.events.log(now, ev.RESET, _UNLOCK, -1, 1)
+        return self._ok(0)
 
     def _clear_events(self, p, now):
         if p:

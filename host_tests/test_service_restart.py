@@ -1,0 +1,96 @@
+"""A service restart told to the inverter first (service/restart.py): for NOTICE_MS the
+frames ask for no current (CCL, DCL 0, the enable bits off) while the pack protects on,
+then the FETs off, the state saved, the restart. Frame bytes on the simulated bus; a
+slave's pack-link LIMITS the same way."""
+
+import unittest
+
+from bmsctl_client import Client, SimTransport
+from service.restart import NOTICE_MS
+from support import make_sim, press_unlock, unlocked_sim
+
+from boards.host.world.bus.can_port import CanPort
+
+
+class RestartNoticeTest(unittest.TestCase):
+    def test_the_inverter_told_before_the_restart(self):
+        sim, pack = unlocked_sim(inverter="can")
+        tap = sim.bus.attach(CanPort())
+        sim.run(sim.t_ms + 1000)
+        got = tap.take()
+        lim = [f[3] for f in got if f[0] == 0x351][-1]
+        self.assertGreater(lim[2] | lim[3] << 8, 0)  # CCL before
+        self.assertGreater(lim[4] | lim[5] << 8, 0)  # DCL
+        self.assertEqual([f[3] for f in got if f[0] == 0x35C][-1][0] & 0xC0, 0xC0)
+        app = pack.app
+        boots = app.state["boots"]
+        Client(SimTransport(sim)).restart(1)
+        asked = sim.t_ms
+        n = app.link.notice
+        self.assertIsNotNone(n)
+        start = n.until - NOTICE_MS
+        tap.take()
+        sim.run(start + NOTICE_MS - 100)  # (ticks of the pack: its clock is the sim's)
+        self.assertIs(pack.app, app)  # still running, protecting
+        self.assertTrue(app.bms.chg and app.bms.dsg)  # the FETs as the core has them
+        got = tap.take()
+        lims = [f[3] for f in got if f[0] == 0x351]
+        reqs = [f[3] for f in got if f[0] == 0x35C]
+        self.assertGreaterEqual(len(lims), 2)  # one a second: the inverter hears it
+        for f in lims:
+            self.assertEqual(bytes(f[2:6]), b"\x00\x00\x00\x00")  # CCL 0, DCL 0
+            self.assertGreater(f[0] | f[1] << 8, 500)  # CVL its own (0.1 V)
+        for f in reqs:
+            self.assertEqual(f[0], 0)  # charge, discharge enable, force, full: all off
+        self.assertLess(start - asked, 300)  # from the reply on
+        sim.run(start + NOTICE_MS + 200)
+        self.assertIsNot(pack.app, app)
+        self.assertEqual(pack.app.state["boots"], boots + 1)
+        self.assertFalse(app.fets.chg or app.fets.dsg)  # off across the restart
+
+    def test_a_slave_leaves_the_system_first(self):
+        sim = make_sim(inverter="none", packs=2)
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        c = Client(SimTransport(sim))
+        c.unlock_relay(2)
+        tap = sim.bus.attach(CanPort())
+        c.restart(2)
+        sim.run(sim.t_ms + 2000)
+        lims = [f[3] for f in tap.take() if f[0] == 0x1BA00302]  # LIMITS from pack 2
+        self.assertGreaterEqual(len(lims), 1)
+        for f in lims:
+            self.assertEqual(bytes(f[2:6]), b"\x00\x00\x00\x00")
+            self.assertEqual(f[7] & 0x18, 0)  # F_CHG_OK, F_DSG_OK off
+        self.assertEqual(sim.packs[0].app.link.notice, None)  # the master goes on
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class ClockKeptTest(unittest.TestCase):
+    def test_the_wall_clock_goes_on_across_a_service_restart(self):
+        sim, pack = unlocked_sim(inverter="none")
+        c = Client(SimTransport(sim))
+        epoch = 1800000000  # 2027-01-15
+        c.set_clock(1, epoch)
+        set_at = sim.t_ms
+        _r, _n, clock = c.events(1)
+        self.assertEqual(clock[0], epoch)
+        c.restart(1)
+        sim.run(sim.t_ms + NOTICE_MS + 500)
+        self.assertEqual(pack.reboots, 1)
+        _r, _n, clock = c.events(1)
+        # the boot's ticks at the restart's epoch: at most a little behind the truth
+        truth = epoch + (sim.t_ms - set_at) // 1000
+        now_epoch = clock[0] + (pack.app.board.ticks_ms() - clock[1]) // 1000
+        self.assertLessEqual(now_epoch, truth)
+        self.assertGreaterEqual(now_epoch, truth - 2)
+        self.assertNotIn("clock_s", pack.app.state)  # taken once
+        # a power cycle: nothing carried (the time off is not known)
+        pack.power_off()
+        sim.run(sim.t_ms + 1000)
+        pack.power_on()
+        sim.run(sim.t_ms + 1000)
+        self.assertEqual(c.events(1)[2], (0, 0))
