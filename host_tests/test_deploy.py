@@ -84,3 +84,64 @@ class DeployTest(unittest.TestCase):
         from support import read
 
         self.assertEqual(read("package.json"), bundle.package_json())
+
+
+def frozen(manifest):
+    """The board paths of the .py files a manifest freezes, read the way MicroPython's
+    makemanifest reads it: paths relative to the manifest's folder, a package taken whole
+    (or its `files`), include() followed; the port's own manifest ($(PORT_DIR)) left out."""
+    import os
+
+    out = []
+
+    def run(path):
+        here = os.path.dirname(path)
+
+        def include(p):
+            if not p.startswith("$(PORT_DIR)"):
+                run(os.path.normpath(os.path.join(here, p)))
+
+        def package(name, files=None, base_path="."):
+            base = os.path.normpath(os.path.join(here, base_path))
+            if files is None:
+                files = []
+                for top, _, names in os.walk(os.path.join(base, name)):
+                    rel = os.path.relpath(top, os.path.join(base, name))
+                    files += [os.path.normpath(os.path.join(rel, n)) for n in names]
+            out.extend(name + "/" + f for f in files if f.endswith(".py"))
+
+        def module(name, base_path="."):
+            out.append(name)
+
+        with open(path) as f:
+            code = f.read()
+        exec(code, {"include": include, "package": package, "module": module})
+
+    run(manifest)
+    return sorted(out)
+
+
+@cpython_only("walks the folders (os.walk) and executes the manifests")
+class ManifestTest(unittest.TestCase):
+    def test_each_board_image_freezes_every_file_the_bundle_holds(self):
+        # a module the bundle has and the image lacks is an ImportError on a frozen board
+        import bundle
+
+        for board in sorted(bundle.MARCH):
+            want = sorted(
+                rel[:-4] + ".py" for _, rel in bundle.sources(board) if rel[-4:] == ".mpy"
+            )
+            got = frozen(ROOT + "/boards/" + board + "/manifest.py")
+            self.assertEqual(got, want, board)
+
+    def test_a_module_left_out_of_the_manifest_is_seen(self):
+        import os
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(tmp + "/firmware/bms")
+            for name in ("firmware/bms/a.py", "firmware/app.py"):
+                open(tmp + "/" + name, "w").close()
+            with open(tmp + "/manifest.py", "w") as f:
+                f.write('package("bms", base_path="firmware")\n')
+            self.assertEqual(frozen(tmp + "/manifest.py"), ["bms/a.py"])
