@@ -402,7 +402,7 @@ class App:
             # release the RS485 bus before anything else: a tick takes a while on a board,
             # and the master's next request must not find our driver still on
             try:
-                rs.service()
+                rs.service(now)
             except Exception as exc:  # noqa: BLE001 - the safety net, as for comms
                 self._stage = STAGE_COMMS
                 self._fail(now, exc)
