@@ -225,6 +225,13 @@ class PackLink:
         self._master_seen = now
         self._master_lost = False
         self._limits_now = adr.address != 0 and not adr.master
+        slave = adr.address if not adr.master else 0
+        link = self.link
+        if slave != link.slave_address:
+            # the CAN filters follow the role: a slave reads only the master's frames
+            link.slave_address = slave
+            if link.can_ok:
+                link.start_can(now)  # (a failure: the app logs it and starts it again)
 
     def _summary(self, b, now):
         """The next summary frame (LIMITS first when the flags changed)."""
