@@ -22,7 +22,7 @@ from boards.host.flash import MemFS
 from boards.host.world.bus.canbus import CanBus, CandumpLog
 from boards.host.world.bus.uart import Rs485Wire
 from boards.host.world.chips.bq76952 import BQ76952Sim
-from boards.host.world.chips.mcp2515 import MCP2515Sim
+from boards.host.world.chips.mcp2515 import REFUSED_MAX, REFUSED_PER_PACK, MCP2515Sim
 from boards.host.world.dc_bus import DcBus
 from boards.host.world.inverters import CONTROL_US, CanInverter, Rs485Inverter
 from boards.host.world.pack_model import PackModel, Rng
@@ -342,6 +342,8 @@ class Simulator:
                 ticks=ticks,
             )
             pack.bus_stop = self._bus_stop
+            if n > 1:  # each controller remembers every id a pack of them refuses
+                pack.can_chip.refused_max = REFUSED_MAX + REFUSED_PER_PACK * n
             self.packs.append(pack)
         # packs in parallel share the DC bus (world/dc_bus.py); one pack takes it all
         self.dc = None
