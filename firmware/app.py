@@ -182,6 +182,13 @@ class App:
             return None
         return pk.addr.address
 
+    @property
+    def told(self):
+        """What the inverter is told, shaped as the core: the system's values on the
+        master of packs in parallel, else this pack's own (the trace's `limits`)."""
+        pk = self.packlink
+        return self.bms if pk is None else pk.report(self.bms)
+
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
         self.fets.off()

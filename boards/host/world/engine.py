@@ -657,7 +657,10 @@ class Simulator:
         rec["protections"] = b.protection_names()
         rec["warnings"] = b.warning_names()
         rec["balancing"] = b.balancer.cells()
-        rec["limits"] = b.limits.as_dict()
+        told = app.told
+        rec["limits"] = told.limits.as_dict()  # on the master: the system's (sim.md)
+        if told is not b:  # (a trace key of ours: the master's own pack beside them)
+            rec["own_limits"] = b.limits.as_dict()
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         address = getattr(app, "address", None)
         if address is not None:
