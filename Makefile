@@ -17,7 +17,7 @@ SIMARGS ?=
 # the CPython suite under pytest with coverage of firmware/ (settings in pyproject.toml)
 PYTEST_COV := $(PY) -m pytest -q -p no:cacheprovider --cov --cov-report=
 
-.PHONY: help sim test test-cpython test-micropython coverage bench bench-long fuzz soak lint mpy clean
+.PHONY: help sim test test-cpython test-micropython coverage bench bench-long test-long fuzz soak lint mpy clean
 
 help:
 	@echo "make sim               the firmware against a simulated pack, live view (SIMARGS='...' passes options)"
@@ -27,6 +27,7 @@ help:
 	@echo "make coverage          the CPython suite with coverage of firmware/, per file"
 	@echo "make bench             speed, memory and link figures (about 5 minutes)"
 	@echo "make bench-long        the 30-day SOC and 14-day balancing figures (about 25 minutes)"
+	@echo "make test-long         the hour of 32 packs in parallel with a CAN inverter, judged (about 10 minutes)"
 	@echo "make fuzz              the reliability harness: fuzzing (1e6 inputs per decoder), fault matrix, exception injection"
 	@echo "make soak              the 30-day soak under MicroPython: exceptions, missed and false trips, events lost, heap, SOC"
 	@echo "make lint              ruff check and ruff format --check"
@@ -91,6 +92,11 @@ bench: $(STAMP)
 
 bench-long: $(STAMP)
 	$(PY) tools/bench.py --long
+
+# issue 12: the hour of 32 packs in parallel with a CAN inverter, judged from its trace
+# (tools/parallel_hour.py; CPython, about 6 CPU minutes; make test runs its first 75 s)
+test-long: $(STAMP)
+	$(PY) tools/parallel_hour.py
 
 # issue 14: every input decoder fuzzed (FUZZ_COUNT inputs each, two decoders at a time),
 # the fault matrix (from ticks_ms 0, then across the 2**30 wrap) and the exception

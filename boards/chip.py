@@ -139,7 +139,7 @@ class ChipBoard:
             rxbuf=self._uart_buf,
             timeout=0,
         )
-        return Rs485(uart, de)
+        return Rs485(uart, de, txbuf=self._uart_buf)
 
     def ticks_ms(self):
         return time.ticks_ms()

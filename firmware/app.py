@@ -186,6 +186,13 @@ class App:
             return None
         return pk.addr.address
 
+    @property
+    def told(self):
+        """What the inverter is told, shaped as the core: the system's values on the
+        master of packs in parallel, else this pack's own (the trace's `limits`)."""
+        pk = self.packlink
+        return self.bms if pk is None else pk.report(self.bms)
+
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
         self.fets.off()
@@ -409,7 +416,7 @@ class App:
             # release the RS485 bus before anything else: a tick takes a while on a board,
             # and the master's next request must not find our driver still on
             try:
-                rs.service()
+                rs.service(now)
             except Exception as exc:  # noqa: BLE001 - the safety net, as for comms
                 self._stage = STAGE_COMMS
                 self._fail(now, exc)

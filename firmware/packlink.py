@@ -145,6 +145,19 @@ class PackLink:
         v.fill(packs, a, own)
         return v
 
+    def system(self, b):
+        """Whether b (what report() gave) is the system's values: the RS485 server's
+        system answer (INFO FF) then holds a block for each pack (member())."""
+        return b is self.view and b is not None
+
+    def member(self, a, b):
+        """Pack a's own values for the system answer, shaped as the core: the master's
+        own core at its own address, else peer(); None when pack a is not counted.
+        b: the system's values (system(b) holds)."""
+        if a == self.addr.address:
+            return b.own
+        return self.peer(a, b)
+
     def poll(self, b, now):
         """Beacons, summaries, loss and the system; returns ms until something is due.
         Called as often as the loop turns: between wakes (at most _FLAGS_MS apart) it
@@ -212,6 +225,13 @@ class PackLink:
         self._master_seen = now
         self._master_lost = False
         self._limits_now = adr.address != 0 and not adr.master
+        slave = adr.address if not adr.master else 0
+        link = self.link
+        if slave != link.slave_address:
+            # the CAN filters follow the role: a slave reads only the master's frames
+            link.slave_address = slave
+            if link.can_ok:
+                link.start_can(now)  # (a failure: the app logs it and starts it again)
 
     def _summary(self, b, now):
         """The next summary frame (LIMITS first when the flags changed)."""

@@ -38,6 +38,7 @@ from micropython import const
 from bms import events as ev
 from bms import ticks
 from bms.config import KEYS, Config
+from bms.limits import Limits
 from bms.protections import PACK_LOST
 from bms.sample import Sample
 from protocols import packlink_can as pl
@@ -178,6 +179,8 @@ class _Limits:
     def set_external(self, *args):
         # an inverter's own limits (Pylon 0x94) apply to the master's pack, as in one
         return self.own.set_external(*args)
+
+    as_dict = Limits.as_dict  # the trace's and the service link's view (allocates)
 
 
 class _Engine:

@@ -456,6 +456,12 @@ class _Link:
         self.rs485 = None
         self.server = None
         self.can_ok = True
+        self.slave_address = 0
+        self.starts = 0
+
+    def start_can(self, now):
+        self.starts += 1
+        return True
 
 
 class _Frame:

@@ -286,3 +286,64 @@ class BenchFiguresTest(unittest.TestCase):
         self.assertNotEqual([e["pack"] for e in ons], list(range(1, 33)))
         self.assertEqual(last_s, 1 + 31 * 0.5)
         self.assertEqual(scenario["events"][0], {"at_s": 0, "power": "off"})
+
+
+class _EveryStep:
+    """uart.CHANGES as if bytes reached a port before every look: the engine then asks
+    every pack for its next wake at every step, as it did before it kept them."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __getitem__(self, i):
+        self.n += 1
+        return self.n
+
+    def __setitem__(self, i, v):
+        pass
+
+
+class WakeCacheTest(unittest.TestCase):
+    """The engine keeps each pack's next wake between the steps that poll it (engine.py
+    _next_us): every pack is polled at the same microseconds, and the trace is the same,
+    as when every pack is asked at every step, with the RS485 chain busy (beacons, an
+    RS485 inverter) and packs switched."""
+
+    def run_both(self, build):
+        from boards.host.world.bus import uart
+
+        out = []
+        for changes in (uart.CHANGES, _EveryStep()):
+            kept = uart.CHANGES
+            uart.CHANGES = changes
+            try:
+                s = build()
+                polls = []
+                for pack in s.packs:
+                    pack.poll = self.logged(s, pack, polls)
+                records = run_trace(s, 6, 500)
+                s.packs[2].power_off()
+                records += run_trace(s, 3, 500)
+                s.packs[2].power_on()
+                records += run_trace(s, 3, 500)
+                out.append((polls, records))
+            finally:
+                uart.CHANGES = kept
+        self.assertGreater(len(out[0][0]), 1000)
+        self.assertEqual(out[0][0], out[1][0])
+        self.assertEqual(out[0][1], out[1][1])
+
+    def logged(self, s, pack, polls):
+        poll = pack.poll
+
+        def logged_poll(t_ms, now_ticks):
+            polls.append((s.clock.t_us, pack.index))
+            return poll(t_ms, now_ticks)
+
+        return logged_poll
+
+    def test_rs485_inverter(self):
+        self.run_both(lambda: make_sim(packs=4, inverter="rs485"))
+
+    def test_can_inverter(self):
+        self.run_both(lambda: make_sim(packs=4, inverter="can"))

@@ -398,9 +398,13 @@ class AlarmInfoTest(ServerCase):
                 b.engine.names = 1 << pt.NAMES.index(name) if on else 0
                 self.assertEqual(self.alarms()[29], flag if on else 0, name)
 
-    def test_system_query_answers_with_the_address(self):
+    def test_system_query_answers_with_the_module_count(self):
+        # a pack alone: one module, its block (test_system_rs485: packs in parallel)
         d = decode(self, self.ask(body(0x20, 2, 0x46, 0x44, b"\xff"))).info
-        self.assertEqual(d[1], 2)
+        self.assertEqual(d[1], 1)
+        self.assertEqual(
+            d[2:], decode(self, self.ask(body(0x20, 2, 0x46, 0x44, b"\x02"))).info[2:]
+        )
 
 
 # -- errors and leniency ---------------------------------------------------------------------

@@ -23,7 +23,8 @@ and counted.
 
 The board makes the UART with `timeout=0`, so reads never block the protection tick, and
 with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest is
-210), so `write` queues a reply at once instead of blocking until it has fitted through
+210; the system answer of 32 packs, 4054, is fed in parts as the buffer drains, see
+send()), so `write` queues a reply at once instead of blocking until it has fitted through
 the hardware FIFO (on ESP32 a 150-byte reply takes 20 ms at 9600 baud) or taking only
 part of it. A short write is a failed reply: DE drops at once and it is counted in
 `tx_errors`, as is a UART still not done _TX_STUCK_MS after the due end. Counters wrap
@@ -51,13 +52,18 @@ _TX_STUCK_MS = const(100)  # past the due end: the UART will not say done, DE is
 
 
 class Rs485:
-    def __init__(self, uart, de, gap_ms=100, echo=False, baud=9600):
+    def __init__(self, uart, de, gap_ms=100, echo=False, baud=9600, txbuf=FRAME_MAX):
         """uart: a machine.UART made with timeout=0 and txbuf >= FRAME_MAX; de: the
         transceiver's DE pin (output, high drives the bus); gap_ms: the inter-byte
         timeout within a frame; echo: the transceiver's receiver stays on while driving
         (RE not tied to DE), so our own bytes come back and are skipped; baud: the
-        UART's rate until set_baud (it times our transmissions)."""
+        UART's rate until set_baud (it times our transmissions); txbuf: the UART's
+        transmit buffer (a longer reply is fed to it as it drains)."""
         self.uart = uart
+        self.txbuf = txbuf
+        self._rest = None  # a long reply: the buffer still being fed to the UART
+        self._fed = 0  # bytes of it written so far
+        self._tx_start = 0  # when its first byte went (ticks ms)
         self.de = de
         self.gap_ms = gap_ms
         self.baud = baud
@@ -112,7 +118,7 @@ class Rs485:
         """Returns the length of a complete frame now in self.frame (0: none yet). Call
         again until it returns 0: a read can hold several frames."""
         if self.sending:
-            self.service()
+            self.service(now)
             if self.sending:
                 if ticks.diff(now, self._tx_end) < _TX_STUCK_MS:
                     return 0  # our own transmission: the transceiver's receiver is off
@@ -210,26 +216,74 @@ class Rs485:
         # which the caller's 1 ms retry while `sending` covers
         ms = -((-n * _CHAR_BITS * 1000) // self.baud)
         self._tx_end = ticks.add(now, ms)
+        if n > self.txbuf:
+            # more than the UART holds: a write would block until the rest fitted (4 s
+            # for the 4 KB system answer at 9600 baud); fed in as it drains instead
+            self._rest = data
+            self._tx_start = now
+            self._fed = 0
+            self._feed(now)
+            return
+        self._write(data, n, n)
+
+    def _write(self, data, n, unsent):
+        """Write data (n bytes); unsent: the bytes of the reply not yet written before."""
         got = self.uart.write(data)
         if got is None or got < n:
             # a cut reply is no reply; holding DE for the rest would only block the bus
             self.de.value(0)
             self.sending = False
             if self.echo:
-                self._skip -= n  # what did go out is judged as received bytes
+                self._skip -= unsent  # what did go out is judged as received bytes
+            self._rest = None
             self.tx_errors = (self.tx_errors + 1) & _COUNT_MASK
             return
-        self.sent = (self.sent + 1) & _COUNT_MASK
+        if self._rest is None:
+            self.sent = (self.sent + 1) & _COUNT_MASK
+
+    def _drained(self, now):
+        """Bytes of the long reply surely sent by now (1 ms short: ours are whole ms)."""
+        ms = ticks.diff(now, self._tx_start) - 1
+        return ms * self.baud // (_CHAR_BITS * 1000) if ms > 0 else 0
+
+    def _feed(self, now):
+        """Write as much of the long reply as the UART's buffer surely has room for."""
+        data = self._rest
+        fed = self._fed
+        room = self.txbuf - (fed - self._drained(now))
+        n = len(data) - fed
+        if room < n:
+            n = room
+        if n <= 0:
+            return
+        self._fed = fed + n
+        # (a slice of the caller's memoryview: an allocation per part, never per tick)
+        self._write(data[fed : fed + n], n, len(data) - fed)
+        if self._rest is not None and self._fed >= len(data):
+            self._rest = None
+            self.sent = (self.sent + 1) & _COUNT_MASK
 
     def tx_left_ms(self, now):
-        """ms until our transmission's last stop bit is due (0: not sending, or due)."""
+        """ms until our transmission's last stop bit is due (0: not sending, or due), or
+        while a long reply is fed, until half the UART's buffer has drained."""
         if not self.sending:
             return 0
         left = ticks.diff(self._tx_end, now)
+        if self._rest is not None:
+            half = self._fed - self.txbuf // 2
+            due = -((-half * _CHAR_BITS * 1000) // self.baud) + 1
+            feed = ticks.diff(ticks.add(self._tx_start, due), now)
+            left = feed if feed < left else left
         return left if left > 0 else 0
 
-    def service(self):
-        """Release the bus once the last stop bit has left the UART."""
+    def service(self, now=None):
+        """Feed a long reply on (given now), and release the bus once the last stop bit
+        has left the UART."""
+        if self._rest is not None:
+            if now is not None:
+                self._feed(now)
+            if self._rest is not None:
+                return  # the UART may be empty between two parts: DE stays
         if self.sending and self.uart.txdone():
             self.de.value(0)
             self.sending = False

@@ -21,7 +21,13 @@ Parallel packs: on the master, peers (packlink.PackLink) gives the other packs' 
 and ADR = address + k answers for chain address k + 1 (address + 0: this pack, with what
 it is handed, the system's values as today), every reply labelled with that ADR; an ADR
 of no pack counted gets no reply, as a frame for another battery. 0x94 at another pack's
-ADR is refused (RTN 90): the inverter's limits apply to the master only.
+ADR is refused (RTN 90): the inverter's limits apply to the master only. The system
+answer (0x42 and 0x44 with INFO FF at the master's ADR, protocols.md 4.1) holds the
+module count and one block per pack counted, in chain order (_system()): 4054 characters
+on the wire for 32 packs, in a buffer made at the first such request, never at boot
+(drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
+LENID's 12 bits hold 4095 characters of INFO, the 32-pack 0x42 needs 4036, so the
+answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 
 0x94 (set charge/discharge management) is taken only inside our own envelope (the
 config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V, and a DVL
@@ -83,6 +89,14 @@ _STATUS1 = (
     (0, 1 << pt.POVP | 1 << pt.COVP),
 )
 _MAX_INFO = const(96)  # bytes of INFO in a reply (0x42 needs 66)
+_HEAD = const(13)  # `~` and the 12 header characters: where INFO starts
+# the system answer (0x42 or 0x44 with INFO FF on a master with others): at most
+# SYSTEM_PACKS blocks (packlink_can.MAX_ADDRESS) of at most BLOCK_42 bytes (0x44's are
+# 32) after INFOFLAG and the count: 2 + 32 x 63 = 2018 bytes, 4036 characters, within
+# LENID's 12 bits (4095)
+SYSTEM_PACKS = const(32)
+BLOCK_42 = const(63)
+SYSTEM_OUT = const(18 + 2 * (2 + SYSTEM_PACKS * BLOCK_42))
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 _SET_MIN_GAP_MV = const(1000)  # 0x94: CV at least this far above DV
 # commands whose INFO starts with a command byte that names the pack (protocols.md 4.1)
@@ -181,6 +195,10 @@ class Server:
         self.info = bytearray(_MAX_INFO)  # the reply's INFO, binary
         self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
         self._views = {}
+        self.big = None  # the system answer's reply, made at the first one (SYSTEM_OUT)
+        self.big_out = False  # the last reply is in self.big
+        self._big_view = None
+        self._big_n = 0
         self.req = bytearray(64)  # the request's INFO, binary
         # counters
         self.replies = 0
@@ -268,6 +286,13 @@ class Server:
             # the frame's ADR is ours, so no other pack answers: say why, not silence
             self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
             return self._reply(ver, RTN_ADR, 0)
+        if (
+            cmd == 0xFF
+            and (cid2 == ANALOG or cid2 == ALARMS)
+            and self.peers is not None
+            and self.peers.system(b)
+        ):
+            return self._system(ver, cid2, b)
         if cid2 == ANALOG:
             if not b.sample.valid:  # the last cells read are stale: say so, not them
                 self.blind = (self.blind + 1) & _COUNT_MASK
@@ -317,14 +342,18 @@ class Server:
         return k + 3
 
     def _analog(self, b, cmd):
-        s = b.sample
-        soc = b.soc
         info = self.info
         info[0] = 0x11  # INFOFLAG
         info[1] = 1 if cmd == 0xFF else cmd  # module count (system query) or the address
-        info[2] = 16
-        k = 3
-        k = _put16s(info, k, s.cells_mv, 16)
+        return self._analog_block(b, 2)
+
+    def _analog_block(self, b, k):
+        """Pack b's 0x42 block (cell count to total capacity 2) into info[k:]."""
+        s = b.sample
+        soc = b.soc
+        info = self.info
+        info[k] = 16
+        k = _put16s(info, k + 1, s.cells_mv, 16)
         t = s.temps_dc
         info[k] = 6
         k += 1
@@ -341,14 +370,19 @@ class Server:
         return self._put24(k, soc.full_mas // 3600)  # full
 
     def _alarms(self, b, cmd):
+        info = self.info
+        info[0] = 0x00  # DATAFLAG
+        info[1] = 1 if cmd == 0xFF else cmd  # module count (system query), as 0x42's
+        return self._alarms_block(b, 2)
+
+    def _alarms_block(self, b, k):
+        """Pack b's 0x44 block (cell count to status 5) into info[k:]."""
         s = b.sample
         cfg = b.cfg
         names = b.engine.names
         info = self.info
-        info[0] = 0x00  # DATAFLAG
-        info[1] = self.at if cmd == 0xFF else cmd
-        info[2] = 16
-        k = 3
+        info[k] = 16
+        k += 1
         errors = 0
         for i in range(16):
             v = s.cells_mv[i]
@@ -460,21 +494,58 @@ class Server:
         b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
         return RTN_OK
 
+    def _system(self, ver, cid2, b):
+        """0x42 or 0x44 with INFO FF on the master of packs in parallel: INFOFLAG (0x11;
+        DATAFLAG 0 for 0x44), the module count, then each pack's own block in chain
+        order, written straight as hex into a buffer made at the first such request.
+        A pack counted whose readings are not valid (the master's front end lost; a
+        pack whose cells and temperatures have not all come since it was counted) is
+        left out, never sent as zeros: the count says how many blocks follow."""
+        out = self.big
+        if out is None:
+            out = self.big = bytearray(SYSTEM_OUT)
+        peers = self.peers
+        info = self.info
+        k = _HEAD + 4  # the blocks first: INFOFLAG and the count go in last
+        count = 0
+        for a in range(1, SYSTEM_PACKS + 1):
+            p = peers.member(a, b)
+            if p is None or not p.sample.valid:
+                continue
+            m = self._analog_block(p, 0) if cid2 == ANALOG else self._alarms_block(p, 0)
+            k = _hex(out, k, info, m, _HEX)
+            count += 1
+        info[0] = 0x11 if cid2 == ANALOG else 0x00
+        info[1] = count
+        self._head(out, ver, RTN_OK, k - _HEAD)
+        _hex(out, _HEAD, info, 2, _HEX)
+        self.big_out = True
+        return self._tail(out, k)
+
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):
         out = self.out
+        self.big_out = False
+        k = _hex(out, self._head(out, ver, rtn, 2 * info_len), self.info, info_len, _HEX)
+        return self._tail(out, k)
+
+    def _head(self, out, ver, rtn, lenid):
+        """`~`, VER, ADR, CID1, RTN and LENGTH for lenid characters of INFO; returns
+        where the INFO starts (_HEAD)."""
         out[0] = 0x7E  # ~
         # (no tuple of the four: built at run time, it would allocate on every reply)
-        k = self._hex2(1, ver)
-        k = self._hex2(k, self.at)
-        k = self._hex2(k, CID1_BATTERY)
-        k = self._hex2(k, rtn)
-        lenid = 2 * info_len
+        k = _hex2(out, 1, ver)
+        k = _hex2(out, k, self.at)
+        k = _hex2(out, k, CID1_BATTERY)
+        k = _hex2(out, k, rtn)
         length = lchksum(lenid) << 12 | lenid
         for shift in _NIBBLES:
             out[k] = _HEX[(length >> shift) & 0xF]
             k += 1
-        k = _hex(out, k, self.info, info_len, _HEX)
+        return k
+
+    def _tail(self, out, k):
+        """CHKSUM and CR after the INFO ending at out[k]; returns the reply's length."""
         check = (-_sum(out, 1, k)) & 0xFFFF
         for shift in _NIBBLES:
             out[k] = _HEX[(check >> shift) & 0xF]
@@ -483,16 +554,23 @@ class Server:
         self.replies = (self.replies + 1) & _COUNT_MASK
         return k + 1
 
-    def _hex2(self, k, v):
-        out = self.out
-        out[k] = _HEX[v >> 4]
-        out[k + 1] = _HEX[v & 0xF]
-        return k + 2
-
     def reply(self, n):
-        """The first n bytes of the reply, as a memoryview made once per length."""
+        """The first n bytes of the last reply, as a memoryview made once per length
+        (the system answer's: once per length in a row, its length changing only with
+        the packs counted)."""
+        if self.big_out:
+            if n != self._big_n:
+                self._big_view = memoryview(self.big)[:n]
+                self._big_n = n
+            return self._big_view
         view = self._views.get(n)
         if view is None:
             view = memoryview(self.out)[:n]
             self._views[n] = view
         return view
+
+
+def _hex2(out, k, v):
+    out[k] = _HEX[v >> 4]
+    out[k + 1] = _HEX[v & 0xF]
+    return k + 2

@@ -19,10 +19,11 @@ from boards.host import machine
 from boards.host.board import CAN_OSC_HZ, HostBoard
 from boards.host.clock import PackClock, SimClock
 from boards.host.flash import MemFS
+from boards.host.world.bus import uart as _uart
 from boards.host.world.bus.canbus import CanBus, CandumpLog
 from boards.host.world.bus.uart import Rs485Wire
 from boards.host.world.chips.bq76952 import BQ76952Sim
-from boards.host.world.chips.mcp2515 import MCP2515Sim
+from boards.host.world.chips.mcp2515 import REFUSED_MAX, REFUSED_PER_PACK, MCP2515Sim
 from boards.host.world.dc_bus import DcBus
 from boards.host.world.inverters import CONTROL_US, CanInverter, Rs485Inverter
 from boards.host.world.pack_model import PackModel, Rng
@@ -96,6 +97,10 @@ class SimPack:
         self.ports = tuple(p for p in (link_port, link_out_port) if p is not None)
         self.wake = False  # the firmware has something to handle now (CAN INT)
         self.next_us = 0  # when the firmware is next due by its own schedule
+        # the engine's copy of next_wake_us() (-1: to be asked again) and whether a
+        # transmission of ours has ended with DE still high (due at every step)
+        self.wake_next = -1
+        self.stuck = False
         self.model = PackModel(
             seed=seed * 100 + index,
             soc_pct=initial["soc_pct"],
@@ -111,6 +116,7 @@ class SimPack:
         self.reboots = 0
 
     def power_on(self, cause=machine.PWRON_RESET):
+        self.wake_next = -1  # (the engine asks its next wake again)
         if cause == machine.PWRON_RESET:
             self.chip.power_on_reset()
             if self.can_chip is not None:
@@ -140,6 +146,7 @@ class SimPack:
         self.next_us = self.clock.t_us
 
     def power_off(self):
+        self.wake_next = -1
         self.powered = False
         self.app = None
         self.board = None
@@ -288,6 +295,7 @@ class SimPack:
     def reboot(self, cause, t_ms):
         """The firmware starts again at t_ms (the watchdog, a restart): the pack's
         physics carry on up to then."""
+        self.wake_next = -1
         self.reboots += 1
         self.model.advance(t_ms)
         self.power_on(cause)
@@ -342,6 +350,8 @@ class Simulator:
                 ticks=ticks,
             )
             pack.bus_stop = self._bus_stop
+            if n > 1:  # each controller remembers every id a pack of them refuses
+                pack.can_chip.refused_max = REFUSED_MAX + REFUSED_PER_PACK * n
             self.packs.append(pack)
         # packs in parallel share the DC bus (world/dc_bus.py); one pack takes it all
         self.dc = None
@@ -493,6 +503,7 @@ class Simulator:
         return t
 
     _event_ms = 0  # when _due_events has something to do (cached _next_event_ms())
+    _wakes_seen = -1  # uart.CHANGES when the packs' wake_next were asked (-1: ask all)
 
     # -- running ------------------------------------------------------------------------
     def set_trace(self, callback, trace_ms=None):
@@ -534,6 +545,7 @@ class Simulator:
         """Advance the world to end_ms (absolute simulated ms); can be called again."""
         clock = self.clock
         end_us = end_ms * 1000
+        self._wakes_seen = -1  # packs may have been switched or rebooted from outside
         while True:
             t_us = clock.t_us
             if t_us != self._done_us:
@@ -548,6 +560,7 @@ class Simulator:
         t = t_us // 1000
         if t >= self._event_ms:
             self._due_events(t)
+            self._wakes_seen = -1
         bus = self.bus
         while bus.now_us < t_us:
             bus.stop = False
@@ -558,7 +571,15 @@ class Simulator:
         if t_us >= self._next_control_us and (inv is not None or self.dc is not None):
             self._control(t_us)
         sample = t >= self._next_trace
+        changes = _uart.CHANGES
         for pack in self.packs:
+            if (
+                t_us < pack.wake_next
+                and changes[0] == self._wakes_seen
+                and not (sample or pack.wake or pack.stuck)
+                and pack.app is not None  # (switched off: its ports' wakes still count)
+            ):
+                continue  # what next_wake_us() said still holds: due() would say no
             if pack.due(t_us) or sample:
                 ticks = pack.ticks
                 w = pack.poll(t, ticks.ticks_ms())
@@ -566,6 +587,7 @@ class Simulator:
                     w = pack.app.work_wait_ms
                 # the firmware counts its own ms
                 pack.next_us = ticks.sim_us_at(ticks.t_ms + (w if w > 0 else 1))
+                pack.wake_next = -1
         dc = self.dc
         if dc is not None and dc.dirty:  # a pack's FETs changed: its share moves now
             for pack in self.packs:
@@ -576,12 +598,26 @@ class Simulator:
                 pack.step_to(t)
             self._trace([self.record(pack) for pack in self.packs])
             self._next_trace += self._trace_ms
+            self._wakes_seen = -1  # (a trace callback may reboot or move a pack)
 
     @micropython.native
     def _next_us(self, t_us, end_us):
         nxt = end_us
+        # each pack's next wake, asked again only of the packs polled since, unless bytes
+        # reached a port (a pack's next wake cannot move otherwise): with many packs, most
+        # steps poll one of them
+        changes = _uart.CHANGES[0]
+        every = changes != self._wakes_seen
+        self._wakes_seen = changes
         for pack in self.packs:
-            w = pack.next_wake_us(t_us)
+            w = pack.wake_next
+            if every or w < 0:
+                w = pack.wake_next = pack.next_wake_us(t_us)
+                stuck = False
+                for port in pack.ports:
+                    if port.de_high and port.tx_end_us <= t_us:
+                        stuck = True
+                pack.stuck = stuck
             if w < nxt:
                 nxt = w
         if self._event_ms * 1000 < nxt:
@@ -655,7 +691,10 @@ class Simulator:
         rec["protections"] = b.protection_names()
         rec["warnings"] = b.warning_names()
         rec["balancing"] = b.balancer.cells()
-        rec["limits"] = b.limits.as_dict()
+        told = app.told
+        rec["limits"] = told.limits.as_dict()  # on the master: the system's (sim.md)
+        if told is not b:  # (a trace key of ours: the master's own pack beside them)
+            rec["own_limits"] = b.limits.as_dict()
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         address = getattr(app, "address", None)
         if address is not None:

@@ -25,6 +25,10 @@ _SLICES = hasattr(bytes, "translate")
 _FOREVER = 1 << 62
 RX_IDLE_BITS = 32
 RX_RING = 1024
+# how many times a port's wake_us was set by another port's bytes (an arrival, or a cut
+# that dropped some), on every wire: while it holds, the engine keeps each pack's next
+# wake from the last time it asked (engine.py, many packs)
+CHANGES = [0]
 
 
 class Rs485Wire:
@@ -183,6 +187,7 @@ class Port:
             came[k] = sender
         self._wr = wr + n
         self.wake_us = start + sender.char_us(len(buf)) + self.idle_us()
+        CHANGES[0] += 1
 
     def _de_changed(self, pin, level):
         self.de_high = bool(level)
@@ -228,6 +233,7 @@ class Port:
         self._known = 0  # the ring was rewritten: count again
         if dropped and self.wake_us is not None:  # idle after the last byte that made it
             self.wake_us = last + self.idle_us() if wr > rd else None
+            CHANGES[0] += 1
         return dropped
 
     def take_wake(self, now_us):

@@ -174,8 +174,11 @@ _READ_RX_FROM_SIDH = (0x90, 0x94)
 
 
 # identifiers remembered as refused (the first ones seen: on a bus of packs, the
-# inverter set and the other packs' frames; a bounded memory whatever comes)
+# inverter set and the other packs' frames; a bounded memory whatever comes); a
+# system of packs sets refused_max to hold its ids (REFUSED_PER_PACK a pack: the pack
+# link's ten frames, with room), as a slave refuses the other slaves' 31 x 10
 REFUSED_MAX = 64
+REFUSED_PER_PACK = 16
 
 
 class MCP2515Sim:
@@ -191,6 +194,7 @@ class MCP2515Sim:
             raise ValueError("osc_hz: the simulated board has an 8 or 16 MHz crystal")
         self.osc_hz = osc_hz
         self.int_pin = int_pin
+        self.refused_max = REFUSED_MAX
         self.bus = None
         self.t_us = 0
         self.regs = bytearray(128)
@@ -1038,7 +1042,7 @@ class MCP2515Sim:
                 hit = 2  # masks and filters off: FILHIT shows RXF2
         if hit >= 0:
             self._to_rxb1(hit, False, can_id, ext, rtr, data)
-        elif key >= 0 and len(self._refused) < REFUSED_MAX:
+        elif key >= 0 and len(self._refused) < self.refused_max:
             self._refused[key] = True
 
     def _to_rxb1(self, hit, rolled, can_id, ext, rtr, data):

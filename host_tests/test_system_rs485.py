@@ -1,0 +1,259 @@
+"""The Pylon RS485 system answer: 0x42 and 0x44 with INFO FF at the master's ADR (2) give
+INFOFLAG (DATAFLAG for 0x44), the module count and one block per pack counted, in chain
+order (protocols.md 4.1 and 4.3; firmware/protocols/pylon_rs485.py Server._system), and
+the RS485 driver feeds a reply longer than the UART's buffer as it drains
+(drivers/rs485.py).
+
+Exact bytes for 1, 2 and 4 packs: each pack's block is built here from its own core, in
+its own firmware instance on the chain rig (test_parallel_rs485.analog_block for the
+packs heard on the pack link; the master's own block from its core, its capacities
+unrounded). The size at 32 packs (4036 characters of INFO, LENID's 12 bits hold 4095)
+with a stand-in for the pack link.
+"""
+
+import unittest
+
+from support import cpython_only
+from test_parallel import chain_of
+from test_parallel_rs485 import analog_block, cells_of, request
+from test_pylon_rs485 import decode, pack16, wire
+
+from boards.host import machine
+from drivers.rs485 import Rs485
+from protocols.fields import div_round
+from protocols.pylon_rs485 import BLOCK_42, SYSTEM_OUT, SYSTEM_PACKS, Server
+
+ASK_ALL = request(2, 0x42, b"\xff")
+ALARMS_ALL = request(2, 0x44, b"\xff")
+
+
+def own_block(b):
+    """The master's own 0x42 block, from its core (capacities as the core holds them)."""
+    t = b.sample.temps_dc
+    out = bytes([16]) + pack16(*b.sample.cells_mv) + bytes([6])
+    out += pack16(*[t[s] + 2731 for s in (4, 0, 1, 2, 3, 5)])
+    out += pack16(div_round(b.reported_ma, 100) & 0xFFFF, b.sample.stack_mv, 0xFFFF)
+    out += bytes([4]) + pack16(0xFFFF, b.soc.cycles)
+    for v in (b.soc.q_mas // 3600, b.soc.full_mas // 3600):
+        out += bytes([(v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF])
+    return out
+
+
+def system_of(n):
+    c = chain_of(n, inverter="rs485")
+    for k in range(1, n + 1):
+        cells = cells_of(k)
+        c.sim.apply({"pack": k, "cell_mv": {str(i + 1): cells[i] for i in range(16)}})
+    c.run(4000)  # addressed, counted, and every frame sent since the overrides
+    return c
+
+
+class SystemAnswerTest(unittest.TestCase):
+    def ask(self, c, chars):
+        app = c.app(1)
+        server = app.link.server
+        got = server.handle(chars, len(chars), app.packlink.report(app.bms), c.t_ms)
+        return bytes(server.reply(got)) if got else None
+
+    def expect_analog(self, c, n):
+        info = bytes([0x11, n]) + own_block(c.app(1).bms)
+        for k in range(2, n + 1):
+            info += analog_block(c.app(k).bms, cells_of(k))
+        return wire(0x20, 2, 0x46, 0, info)
+
+    def expect_alarms(self, c, n):
+        info = bytes([0x00, n])
+        for k in range(1, n + 1):
+            alone = Server(k + 1)  # the pack's own 0x44, as a pack alone at that ADR
+            frame = request(k + 1, 0x44, bytes([k + 1]))
+            got = alone.handle(frame, len(frame), c.app(k).bms, c.t_ms)
+            info += decode(self, bytes(alone.out[:got])).info[2:]
+        return wire(0x20, 2, 0x46, 0, info)
+
+    def test_one_pack(self):
+        c = system_of(1)
+        server = c.app(1).link.server
+        self.assertEqual(self.ask(c, ASK_ALL), self.expect_analog(c, 1))
+        self.assertEqual(self.ask(c, ALARMS_ALL), self.expect_alarms(c, 1))
+        self.assertIsNone(server.big)  # a pack alone never makes the system's buffer
+
+    def test_two_and_four_packs(self):
+        for n in (2, 4):
+            c = system_of(n)
+            server = c.app(1).link.server
+            self.assertIsNone(server.big)
+            raw = self.ask(c, ASK_ALL)
+            self.assertEqual(raw, self.expect_analog(c, n), n)
+            self.assertEqual(len(server.big), SYSTEM_OUT)
+            self.assertEqual(len(raw), 18 + 2 * (2 + n * BLOCK_42))
+            self.assertEqual(self.ask(c, ALARMS_ALL), self.expect_alarms(c, n), n)
+            # a single pack's query at the master's ADR: the master's block, as before
+            got = decode(self, self.ask(c, request(2, 0x42, b"\x02"))).info
+            self.assertEqual(got[:2], b"\x11\x02")
+            big = server.big
+            self.ask(c, ASK_ALL)
+            self.assertIs(server.big, big)  # made once
+
+    def test_a_pack_not_all_heard_is_left_out(self):
+        c = system_of(4)
+        link = c.link(1)
+        link.packs.more[3] = 0  # pack 3's cells since it was counted: not all come
+        d = decode(self, self.ask(c, ASK_ALL))
+        self.assertEqual(d.info[1], 3)
+        want = own_block(c.app(1).bms) + analog_block(c.app(2).bms, cells_of(2))
+        want += analog_block(c.app(4).bms, cells_of(4))
+        self.assertEqual(d.info[2:], want)
+
+    @cpython_only("python-pylontech")
+    def test_python_pylontech_get_values(self):
+        from pylontech import Pylontech
+
+        c = system_of(4)
+        test = self
+
+        class Port:
+            reply = b""
+
+            def write(self, frame):
+                self.reply = test.ask(c, frame[1:-1]) or b""
+
+            def readline(self):
+                return self.reply
+
+        p = Pylontech.__new__(Pylontech)
+        p.s = Port()
+        v = p.get_values()
+        self.assertEqual(v.NumberOfModules, 4)
+        for k in range(1, 5):
+            m = v.Module[k - 1]
+            self.assertEqual([round(x * 1000) for x in m.CellVoltages], cells_of(k))
+            self.assertEqual(round(m.Voltage * 1000), c.app(k).bms.sample.stack_mv)
+        soc = c.link(1).view.soc.shown_cpct
+        self.assertLess(abs(v.StateOfCharge * 10000 - soc), 2)
+
+
+class _Members:
+    """The pack link as the server sees it: n packs, all the same core."""
+
+    def __init__(self, core, n):
+        self.core = core
+        self.n = n
+
+    def system(self, b):
+        return True
+
+    def member(self, a, b):
+        return self.core if a <= self.n else None
+
+    def peer(self, a, b):
+        return None
+
+
+class ThirtyTwoPacksTest(unittest.TestCase):
+    def test_the_largest_answer_fits_lenid(self):
+        from test_pylon_rs485 import make
+
+        r = make()
+        server = Server(2)
+        server.peers = _Members(r.bms, SYSTEM_PACKS)
+        got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+        raw = bytes(server.reply(got))
+        self.assertEqual(got, SYSTEM_OUT)  # 4054 characters on the wire
+        self.assertEqual(raw[9:13], b"1FC4")  # LENID 0xFC4 = 4036 <= 4095
+        d = decode(self, raw)
+        self.assertEqual(d.info[:2], bytes([0x11, 32]))
+        block = d.info[2 : 2 + BLOCK_42]
+        self.assertEqual(d.info[2:], block * 32)
+        got = server.handle(ALARMS_ALL, len(ALARMS_ALL), r.bms, 0)
+        d = decode(self, bytes(server.reply(got)))
+        self.assertEqual((d.info[:2], len(d.info)), (bytes([0, 32]), 2 + 32 * 32))
+
+
+class DrainingUart:
+    """A UART whose transmit buffer holds `size` bytes, sent at `baud` (8N1) from the
+    first write; a write takes at most the room left (then counted as an overflow).
+    Times in microseconds (t_us), set by the test."""
+
+    def __init__(self, size, baud):
+        self.size = size
+        self.baud = baud
+        self.t_us = 0
+        self.end_u = 0  # when the last byte queued is sent, in us x baud
+        self.out = bytearray()
+        self.writes = 0
+        self.overflows = 0
+        self.most = 0
+
+    def init(self, **kw):
+        pass
+
+    def queued(self):
+        now_u = self.t_us * self.baud
+        left = self.end_u - now_u
+        return -(-left // 10000000) if left > 0 else 0
+
+    def write(self, buf):
+        room = self.size - self.queued()
+        n = len(buf)
+        if n > room:
+            self.overflows += 1
+            n = room
+        now_u = self.t_us * self.baud
+        self.end_u = (self.end_u if self.end_u > now_u else now_u) + n * 10000000
+        self.out += bytes(buf[:n])
+        self.writes += 1
+        q = self.queued()
+        self.most = q if q > self.most else self.most
+        return n
+
+    def txdone(self):
+        return self.queued() == 0
+
+    def any(self):
+        return 0
+
+    def readinto(self, buf):
+        return None
+
+
+class LongReplyTest(unittest.TestCase):
+    def send(self, baud, size, n):
+        uart = DrainingUart(size, baud)
+        de = machine.Pin("DE", machine.Pin.OUT, value=0)
+        rs = Rs485(uart, de, baud=baud, txbuf=size)
+        data = bytes((i * 7) & 0xFF for i in range(n))
+        now = 1000
+        uart.t_us = now * 1000
+        rs.send(memoryview(data), now)
+        end = now + -(-n * 10000 // baud)  # the last stop bit, rounded up to a ms
+        while rs.sending:
+            self.assertEqual(de.value(), 1)
+            self.assertLessEqual(now, end + 2)
+            w = rs.tx_left_ms(now)
+            now += w if w > 0 else 1
+            uart.t_us = now * 1000
+            rs.service(now)
+        self.assertEqual(de.value(), 0)
+        self.assertEqual(bytes(uart.out), data)
+        self.assertEqual((uart.overflows, rs.tx_errors, rs.sent), (0, 0, 1))
+        self.assertLessEqual(uart.most, size)
+        self.assertGreaterEqual(now, end)
+        return uart
+
+    def test_the_32_pack_answer_through_a_256_byte_buffer(self):
+        for baud in (9600, 115200):
+            uart = self.send(baud, 256, SYSTEM_OUT)
+            # fed at half the buffer drained: about 2 x 4054 / 256 parts, never byte by byte
+            self.assertLess(uart.writes, 40, baud)
+
+    def test_a_reply_that_fits_is_one_write(self):
+        self.assertEqual(self.send(9600, 256, 256).writes, 1)
+        self.assertEqual(self.send(9600, 256, 257).writes, 2)
+
+    def test_a_short_write_of_a_part_drops_de(self):
+        uart = DrainingUart(256, 9600)
+        de = machine.Pin("DE", machine.Pin.OUT, value=0)
+        rs = Rs485(uart, de, txbuf=512)  # more than the UART holds: the write is cut
+        rs.send(memoryview(bytes(600)), 0)
+        self.assertEqual((de.value(), rs.sending, rs.tx_errors, rs.sent), (0, False, 1, 0))
+        self.assertEqual(rs.tx_left_ms(0), 0)
