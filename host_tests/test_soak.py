@@ -111,6 +111,20 @@ class DaysTest(unittest.TestCase):
         self.assertEqual(sorted(faults), ["afe_crc", "clear", "clear", "short_circuit"])
         self.assertEqual(sum(1 for e in events if e.get("inverter") == "silent"), 1)
 
+    def test_a_day_is_the_same_day_whichever_life_runs_it(self):
+        # day 16 of the soak: the second of a 15-day life's days, or a life's first
+        day_s = 3600
+        alone = soak.Soak(1, 4, day_s, first_day=16)
+        later = soak.Soak(2, 4, day_s, first_day=15)
+        n = len(alone.sim.scenario["events"])
+        second = [e for e in later.sim.scenario["events"] if e["at_s"] >= day_s]
+        self.assertEqual(len(second), n)
+        shifted = [dict(e, at_s=e["at_s"] - day_s) for e in second]
+        self.assertEqual(shifted, alone.sim.scenario["events"])
+        self.assertEqual(later.wdt_s[1] - day_s, alone.wdt_s[0])
+        other = soak.Soak(1, 4, day_s, first_day=17)
+        self.assertNotEqual(other.sim.scenario["events"], alone.sim.scenario["events"])
+
     def test_records_lost_across_a_reset_are_counted(self):
         old = Holder([(t, ev.COMM, 1) for t in range(10)], 8)
         new = Holder([(t, ev.COMM, 1) for t in range(10)], 10)

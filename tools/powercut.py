@@ -2,6 +2,7 @@
 
     python tools/powercut.py [--only CASE[,CASE]] [--stride N] [-v]
     micropython tools/powercut.py [...]
+    python tools/powercut.py --runtimes cpython,micropython [...]   (make powercut)
 
 The real firmware runs on the simulated board; its flash (boards/host/flash.py) keeps
 littlefs's guarantees. Each case is a stretch of the pack's life that writes to flash:
@@ -14,7 +15,8 @@ littlefs's guarantees. Each case is a stretch of the pack's life that writes to 
 - trip: a COVP trip while charging (the urgent events and the state, at once);
 - restart: the RESET button held 6 s (the state saved without latches, then the restart);
 - set_aside: a state.json that is not one, kept as state.bad after five reads;
-- config: config.json rewritten by a person (open, write, close), then the boot.
+- config: config.json rewritten by a person (open, write, close), then the boot;
+- and the service link's: update, config_link, clear (tools/powercut_service.py).
 The case runs once uncut, counting the flash's steps (every filesystem call and every
 byte written), then once per step with the power cut after it (every `--stride`-th
 byte, and every call). After each cut the pack boots again and:
@@ -29,7 +31,9 @@ byte, and every call). After each cut the pack boots again and:
 For config: the configuration in effect is the old or the new one, never the defaults.
 
 Prints one line per case, `cases passed: P of N`, and each failure with its reproduction
-(case and step); exit status 1 on a failure.
+(case and step); exit status 1 on a failure. With --runtimes each runtime runs it in a
+process of its own, side by side, and the figures (cuts run and passed, the boots that
+found the old state and the new one, flushed events lost) go into bench/results.json.
 """
 
 import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
@@ -38,6 +42,8 @@ import json
 import sys
 
 from fault_matrix import outputs
+from powercut_service import CASES as SERVICE_CASES
+from powercut_service import ServiceRun, mark_calls
 
 from bms import events as ev
 from bms.config import Config
@@ -52,12 +58,13 @@ CFG = Config()
 LIFE_MS = 15000  # the first life, before the case
 AFTER_MS = 6000  # the case's own stretch after it starts
 OVER_MV = 3700  # a cell over COVP from the reboot on
-CASES = ("boot", "rotation", "torn", "trip", "restart", "set_aside", "config")
+SIM_CASES = ("boot", "rotation", "torn", "trip", "restart", "set_aside", "config")
+CASES = SIM_CASES + SERVICE_CASES
 CONFIG_OLD = {"covp_delay_ms": 1500}
 CONFIG_NEW = {"covp_delay_ms": 2000, "console_status_ms": 0}
 
 
-class Run:
+class SimRun:
     """One run of a case: uncut (cut < 0) or with the power cut at step `cut` (>= 1)."""
 
     def __init__(self, name, cut=-1):
@@ -66,6 +73,8 @@ class Run:
         self.errors = []
         self.flushed = 0  # the store's flushed_seq when the power went
         self.used = 0  # the log's next_seq then: every number below it was used
+        self.outcome = None  # "old" or "new": what the boot after the cut restored
+        self.lost = 0  # flushed records not on flash after the cut
         self.calls = set()  # uncut: the steps that end a filesystem call (not a byte)
 
     def fail(self, what, *args):
@@ -120,10 +129,12 @@ class Run:
         """The case's stretch: every write in it is under the cut."""
         start = self.prepare()
         t0 = self.sim.t_ms
+        data = self.fs.files.get("state.json")
+        self.state0 = None if data is None else bytes(data)  # the old state
         self.fs.cut_after(self.cut)
         self.step0 = self.fs.steps
-        if self.cut < 0:
-            self.mark_calls()
+        if self.cut < 0:  # an uncut run appends whole writes: its bytes are not noted
+            mark_calls(self.fs, self.calls, self.step0)
         if start is not None:
             start()
         if self.name == "trip":
@@ -131,18 +142,6 @@ class Run:
         elif self.name == "restart":
             self.sim.apply({"button": "reset", "hold_s": 7})
         self.sim.run(t0 + AFTER_MS + (3000 if self.name == "restart" else 0))
-
-    def mark_calls(self):
-        """Note which steps end a filesystem call: a strided run still cuts at each."""
-        fs = self.fs
-        real_step = fs.step
-        run = self
-
-        def step():
-            real_step()
-            run.calls.add(fs.steps - run.step0)
-
-        fs.step = step  # an uncut run appends whole writes: its bytes do not come here
 
     # -- after the cut ----------------------------------------------------------------------
     def reboot(self):
@@ -191,6 +190,7 @@ class Run:
             r = old.events.get(seq)
             if r[2] != ev.SKIPPED and on_flash.get(seq) != r:
                 lost.append(seq)
+        self.lost = len(lost)
         if lost:
             self.fail("flushed events lost: %r", lost[:5])
         self.flushed = flushed
@@ -239,6 +239,7 @@ class Run:
             delay = app.cfg.covp_delay_ms
             if delay not in (CONFIG_OLD["covp_delay_ms"], CONFIG_NEW["covp_delay_ms"]):
                 self.fail("configuration in effect: covp_delay_ms %d", delay)
+            self.outcome = "old" if delay == CONFIG_OLD["covp_delay_ms"] else "new"
 
     def run(self):
         try:
@@ -256,6 +257,7 @@ class Run:
                 return self
             data = self.fs.files.get("state.json")
             version = None if data is None else bytes(data)
+            self.outcome = "old" if version == self.state0 else "new"
             self.check_flash(self.pack.app)
             self.reboot()
             self.check_state(version)
@@ -288,8 +290,11 @@ def _logged(log, code):
     return [log.get(s) for s in range(log.oldest_seq(), log.next_seq) if log.get(s)[2] == code]
 
 
-def run_case(name, stride=1, verbose=False):
-    """Every cut of one case: (steps, runs with a failure, runs)."""
+def run_case(name, stride=1, verbose=False, tally=None):
+    """Every cut of one case: (steps, runs with a failure, runs). tally: a dict that
+    counts the outcomes ("old", "new": what the boot after a cut restored) and "lost"
+    (flushed records missing)."""
+    Run = SimRun if name in SIM_CASES else ServiceRun
     whole = Run(name).run()
     if whole.errors:
         return whole.steps, [whole], 1
@@ -300,6 +305,9 @@ def run_case(name, stride=1, verbose=False):
             continue
         r = Run(name, cut).run()
         runs += 1
+        if tally is not None:
+            tally[r.outcome] = tally.get(r.outcome, 0) + 1
+            tally["lost"] = tally.get("lost", 0) + r.lost
         if r.errors:
             failed.append(r)
             if verbose:
@@ -307,21 +315,16 @@ def run_case(name, stride=1, verbose=False):
     return whole.steps, failed, runs
 
 
-def main(argv):
-    names = CASES
-    stride = 1
-    verbose = "-v" in argv
-    if "--only" in argv:
-        names = argv[argv.index("--only") + 1].split(",")
-    if "--stride" in argv:
-        stride = int(argv[argv.index("--stride") + 1])
+def run(names, stride=1, verbose=False):
+    """Every cut of each case, a line per case; the figures and the failures."""
+    tally = {"old": 0, "new": 0, "lost": 0}
     total = passed = 0
     failures = []
     for name in names:
-        steps, failed, runs = run_case(name, stride, verbose)
+        steps, failed, runs = run_case(name, stride, verbose, tally)
         total += runs
         passed += runs - len(failed)
-        print("%-10s steps %4d  cuts %4d  passed %4d" % (name, steps, runs, runs - len(failed)))
+        print("%-11s steps %4d  cuts %4d  passed %4d" % (name, steps, runs, runs - len(failed)))
         failures.extend(failed)
     print("cases passed: %d of %d" % (passed, total))
     for r in failures[:20]:
@@ -329,6 +332,65 @@ def main(argv):
             "FAIL %s cut %d: %s (reproduce: tools/powercut.py --only %s -v)"
             % (r.name, r.cut, "; ".join(r.errors), r.name)
         )
+    figures = {
+        "cuts_run": total,
+        "cuts_passed": passed,
+        "states_old": tally["old"],
+        "states_new": tally["new"],
+        "events_lost": tally["lost"],
+    }
+    return figures, failures
+
+
+def both(argv):
+    """--runtimes cpython,micropython: each runs every cut side by side (a process each);
+    their figures go into bench/results.json as powercut_<figure>_<runtime>."""
+    import subprocess
+    import time
+
+    from soak import merge_results
+
+    start = time.time()
+    rest = [a for a in argv if a != "--runtimes"]
+    runtimes = rest.pop(rest.index(argv[argv.index("--runtimes") + 1])).split(",")
+    procs = []
+    for rt in runtimes:
+        exe = hostpath.ROOT + "/.venv/bin/" + ("micropython" if rt == "micropython" else "python")
+        cmd = [exe, hostpath.TOOLS + "/powercut.py", "--figures"] + rest
+        procs.append((rt, subprocess.Popen(cmd, stdout=subprocess.PIPE), time.time()))
+    figures = {}
+    status = 0
+    for rt, p, t0 in procs:
+        out = p.communicate()[0].decode()
+        for line in out.splitlines():
+            if line.startswith("POWERCUT "):
+                for key, value in json.loads(line[9:]).items():
+                    figures["powercut_%s_%s" % (key, rt)] = value
+            else:
+                print("%s: %s" % (rt, line))
+        figures["powercut_s_%s" % rt] = round(time.time() - t0)
+        status = status or p.returncode
+    stride = int(rest[rest.index("--stride") + 1]) if "--stride" in rest else 1
+    context = {"date": time.strftime("%Y-%m-%d %H:%M"), "stride": stride, "cases": list(CASES)}
+    merge_results(figures, context, "powercut_", "_context_powercut")
+    wall = round(time.time() - start)
+    print("make powercut: %d s; results written to bench/results.json" % wall)
+    return status
+
+
+def main(argv):
+    if "--runtimes" in argv:
+        return both(argv)
+    names = CASES
+    stride = 1
+    verbose = "-v" in argv
+    if "--only" in argv:
+        names = argv[argv.index("--only") + 1].split(",")
+    if "--stride" in argv:
+        stride = int(argv[argv.index("--stride") + 1])
+    figures, failures = run(names, stride, verbose)
+    if "--figures" in argv:
+        print("POWERCUT " + json.dumps(figures))
     return 1 if failures else 0
 
 
