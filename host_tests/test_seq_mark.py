@@ -118,6 +118,21 @@ class MarkTest(unittest.TestCase):
         self.assertEqual(store.append_events(log), 17)
         self.assertEqual(store.seq_mark, 27 + SEQ_BLOCK)
 
+    def test_a_mark_not_written_at_boot_is_written_before_the_first_record(self):
+        fs = MemFS()
+        Store(fs).append_events(logged_log(10))  # the mark at 10 + SEQ_BLOCK
+        fs.fail("write", "seqmark")  # the boot's reservation fails: the boot goes on
+        log = ev.EventLog()
+        store = Store(fs)
+        self.assertEqual(store.load_events(log), 10)
+        self.assertEqual((store.errors, store.loaded), (1, True))
+        self.assertEqual(log.next_seq, 10 + SEQ_BLOCK)
+        self.assertEqual(store.seq_mark, 10 + SEQ_BLOCK)  # the old mark still holds
+        self.assertTrue(store.reserve_due(log))  # so the app flushes at its next beat
+        log.log(0, ev.BOOT, 1, 1)
+        self.assertEqual(store.append_events(log), 1)
+        self.assertEqual(Store(fs)._read_mark(), 11 + 2 * SEQ_BLOCK)
+
     def test_a_cut_at_every_step_of_a_mark_leaves_the_old_or_the_new(self):
         for cut in range(1, 20):
             fs = MemFS()
