@@ -17,7 +17,7 @@ SIMARGS ?=
 # the CPython suite under pytest with coverage of firmware/ (settings in pyproject.toml)
 PYTEST_COV := $(PY) -m pytest -q -p no:cacheprovider --cov --cov-report=
 
-.PHONY: help sim test test-cpython test-micropython coverage bench bench-long test-long fuzz soak lint mpy clean
+.PHONY: help sim test test-cpython test-micropython coverage bench bench-long test-long fuzz soak powercut lint mpy clean
 
 help:
 	@echo "make sim               the firmware against a simulated pack, live view (SIMARGS='...' passes options)"
@@ -30,6 +30,7 @@ help:
 	@echo "make test-long         the hour of 32 packs in parallel with a CAN inverter, judged (about 10 minutes)"
 	@echo "make fuzz              the reliability harness: fuzzing (1e6 inputs per decoder), fault matrix, exception injection"
 	@echo "make soak              the 30-day soak under MicroPython: exceptions, missed and false trips, events lost, heap, SOC"
+	@echo "make powercut          power cut at every byte and call of every persistent write, under both runtimes"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make mpy               every firmware file compiled for RP2040 and ESP32"
 	@echo "make clean             remove build/"
@@ -100,9 +101,8 @@ test-long: $(STAMP)
 
 # issue 14: every input decoder fuzzed (FUZZ_COUNT inputs each, two decoders at a time),
 # the fault matrix (from ticks_ms 0, then across the 2**30 wrap) and the exception
-# injection, the power cut at every step of every write (under MicroPython, where the
-# firmware runs on a board); each prints its figures and findings, and all of them run
-# whatever one finds
+# injection, the power cut at every step of every write (make powercut); each prints its
+# figures and findings, and all of them run whatever one finds
 FUZZ_COUNT ?= 1000000
 fuzz: $(STAMP)
 	@st=0; \
@@ -110,8 +110,16 @@ fuzz: $(STAMP)
 	$(PY) tools/fault_matrix.py || st=1; \
 	$(PY) tools/fault_matrix.py --wrap || st=1; \
 	$(PY) tools/inject.py || st=1; \
-	$(UPY) tools/powercut.py || st=1; \
+	$(PY) tools/powercut.py --runtimes cpython,micropython || st=1; \
 	exit $$st
+
+# issue 14: the power cut at every byte written and after every filesystem call of every
+# persistent write sequence (the pack's: boot, events, state, config, restart, set-aside;
+# the service link's: update, config, clear), under CPython and MicroPython side by side;
+# the figures (cuts run and passed, old or new state found, events lost) into
+# bench/results.json
+powercut: $(STAMP)
+	$(PY) tools/powercut.py --runtimes cpython,micropython
 
 # issue 14: the 30-day soak (SOAK_DAYS seeded random days, the firmware at its 100 ms tick
 # under MicroPython, SOAK_JOBS lives side by side), judged by a checker reading the trace

@@ -644,7 +644,9 @@ class App:
             if log.get(k)[2] in _URGENT:
                 urgent = True
                 break
-        if urgent or ticks.diff(now, self._last_flush) >= _EVENT_FLUSH_MS:
+        # (and before the log's numbers reach the mark reserved on flash, see drivers/store)
+        due = ticks.diff(now, self._last_flush) >= _EVENT_FLUSH_MS
+        if urgent or due or self.store.reserve_due(log):
             try:
                 self.store.append_events(log)
             except Exception:  # noqa: BLE001 - the records wait in RAM for the next beat

@@ -72,6 +72,7 @@ def emit(app, now, period_ms=1000, out=print):
         seq = log.oldest_seq()
     while seq < log.next_seq:
         r = log.get(seq)
-        out("EV %d %d %d %d %d %d" % r)
+        if r[2]:  # not a number skipped at a boot (events.SKIPPED)
+            out("EV %d %d %d %d %d %d" % r)
         seq += 1
     _seen[0] = seq

@@ -96,6 +96,7 @@ class Holder:
         self.store = self
         self.per_file = 256
         self.flushed_seq = flushed
+        self.skipped = 0
 
 
 class DaysTest(unittest.TestCase):
@@ -109,6 +110,20 @@ class DaysTest(unittest.TestCase):
         faults = [e["fault"] for e in events if "fault" in e]
         self.assertEqual(sorted(faults), ["afe_crc", "clear", "clear", "short_circuit"])
         self.assertEqual(sum(1 for e in events if e.get("inverter") == "silent"), 1)
+
+    def test_a_day_is_the_same_day_whichever_life_runs_it(self):
+        # day 16 of the soak: the second of a 15-day life's days, or a life's first
+        day_s = 3600
+        alone = soak.Soak(1, 4, day_s, first_day=16)
+        later = soak.Soak(2, 4, day_s, first_day=15)
+        n = len(alone.sim.scenario["events"])
+        second = [e for e in later.sim.scenario["events"] if e["at_s"] >= day_s]
+        self.assertEqual(len(second), n)
+        shifted = [dict(e, at_s=e["at_s"] - day_s) for e in second]
+        self.assertEqual(shifted, alone.sim.scenario["events"])
+        self.assertEqual(later.wdt_s[1] - day_s, alone.wdt_s[0])
+        other = soak.Soak(1, 4, day_s, first_day=17)
+        self.assertNotEqual(other.sim.scenario["events"], alone.sim.scenario["events"])
 
     def test_records_lost_across_a_reset_are_counted(self):
         old = Holder([(t, ev.COMM, 1) for t in range(10)], 8)
@@ -129,14 +144,17 @@ class TraceAcrossResetsTest(unittest.TestCase):
         lines = []
         s.sim.set_trace(lines.extend, 1000)
         s.sim.run(5000)
-        flushed = s.pack.app.store.flushed_seq
+        mark = s.pack.app.store.seq_mark
+        used = s.pack.app.events.next_seq
         s.watchdog_reset()
         s.sim.run(8000)
         after = [e for r in lines if r["t_ms"] >= 5000 for e in r["events"]]
         self.assertEqual(after[0]["code"], "BOOT")
         self.assertTrue(all(e["t_ms"] >= 5000 for e in after))
-        # numbered on from the last record on flash (those logged after it were lost)
-        self.assertEqual(after[0]["seq"], flushed)
+        # numbered on from the mark reserved on flash: past every number used before,
+        # even those of records logged after the last flush (lost with the reset)
+        self.assertEqual(after[0]["seq"], mark)
+        self.assertGreaterEqual(mark, used)
         boots = [e["what"] for r in lines for e in r["events"] if e["code"] == "BOOT"]
         self.assertEqual(boots, ["power_on", "watchdog"])
 

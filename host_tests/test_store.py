@@ -8,7 +8,7 @@ from support import logged, make_sim
 from bms import dip as dipsw
 from bms import events as ev
 from boards.host.flash import MemFS
-from drivers.store import Store
+from drivers.store import SEQ_BLOCK, Store
 
 
 def filled_log(n, start_t=0):
@@ -26,10 +26,15 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(store.append_events(log), 10)
         self.assertEqual(store.append_events(log), 0)
         restored = ev.EventLog()
-        self.assertEqual(Store(fs).load_events(restored), 10)
-        self.assertEqual(restored.next_seq, 10)
+        again = Store(fs)
+        self.assertEqual(again.load_events(restored), 10)
         for seq in range(10):
             self.assertEqual(restored.get(seq), log.get(seq))
+        # the numbers reserved ahead (a block from the last append) are skipped
+        self.assertEqual(restored.next_seq, 10 + SEQ_BLOCK)
+        self.assertEqual(again.skipped, SEQ_BLOCK)
+        self.assertEqual(restored.get(10), (10, 0, ev.SKIPPED, 0, 0, 0))
+        self.assertEqual(restored.get(9 + SEQ_BLOCK)[2], ev.SKIPPED)
 
     def test_rotation_keeps_the_newest_and_bounds_the_files(self):
         fs = MemFS()
@@ -43,8 +48,9 @@ class StoreTest(unittest.TestCase):
         self.assertLessEqual(sum(len(b) for b in fs.files.values()), 2 * 256 * 20)
         restored = ev.EventLog()
         Store(fs).load_events(restored)
-        self.assertEqual(restored.next_seq, 1000)
-        self.assertEqual(restored.oldest_seq(), 1000 - 256)
+        self.assertGreaterEqual(restored.next_seq, 1000 + SEQ_BLOCK // 2)
+        self.assertLessEqual(restored.next_seq, 1000 + SEQ_BLOCK)
+        self.assertEqual(restored.oldest_seq(), restored.next_seq - 256)
         self.assertEqual(restored.get(999)[4], 999)
 
     def test_appending_continues_after_a_reload(self):
@@ -54,11 +60,14 @@ class StoreTest(unittest.TestCase):
         log2 = ev.EventLog()
         store2 = Store(fs)
         store2.load_events(log2)
+        boot = log2.next_seq
+        self.assertEqual(boot, 300 + SEQ_BLOCK)
         log2.log(9999, ev.BOOT, 1, 2)
         store2.append_events(log2)
         log3 = ev.EventLog()
         Store(fs).load_events(log3)
-        self.assertEqual(log3.get(300)[1:4], (9999, ev.BOOT, 1))
+        self.assertEqual(log3.get(boot)[1:4], (9999, ev.BOOT, 1))
+        self.assertEqual(log3.get(boot - 1)[2], ev.SKIPPED)
         self.assertEqual(log3.get(299), log.get(299))
 
     def test_a_torn_record_is_dropped_and_appends_stay_aligned(self):
@@ -68,11 +77,12 @@ class StoreTest(unittest.TestCase):
         log = ev.EventLog()
         store = Store(fs)
         self.assertEqual(store.load_events(log), 5)
+        boot = log.next_seq
         log.log(77, ev.BOOT, 1, 1)
         store.append_events(log)
         again = ev.EventLog()
         Store(fs).load_events(again)
-        self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
+        self.assertEqual(again.get(boot)[1:3], (77, ev.BOOT))
 
     def test_state_is_replaced_atomically_and_garbage_is_not_taken_for_none(self):
         fs = MemFS()

@@ -10,7 +10,7 @@ import app as app_module
 from bms import events as ev
 from boards.host import machine
 from boards.host.flash import MemFS
-from drivers.store import Store
+from drivers.store import SEQ_BLOCK, Store
 
 RATED_MAS = 100000 * 3600  # the default capacity
 LEARNED_MAS = 340000000
@@ -82,8 +82,8 @@ class BootRestoreTest(unittest.TestCase):
         self.assertEqual(store_events(app)[-1], (4, -app_module.STORE_APPEND))
         again = ev.EventLog()
         Store(fs).load_events(again)
-        self.assertEqual(again.next_seq, app.events.next_seq)
-        for seq in range(again.next_seq):
+        self.assertEqual(again.next_seq, app.store.seq_mark)  # on from the mark
+        for seq in range(app.events.next_seq):
             self.assertEqual(again.get(seq), app.events.get(seq))
 
     def test_a_state_read_error_at_boot_is_retried_never_saved_over(self):
@@ -152,11 +152,11 @@ class TornRecordTest(unittest.TestCase):
             store.append_events(log)
         self.assertEqual(len(fs.files["events0.bin"]), 5 * 20 + 3)
         self.assertEqual(store.append_events(log), 1)
-        self.assertEqual(seqs(fs, "events0.bin"), [0, 1, 2, 3, 4, 5])
+        self.assertEqual(seqs(fs, "events0.bin"), [0, 1, 2, 3, 4, 5 + SEQ_BLOCK])
         self.assertNotIn("events.tmp", fs.files)
         again = ev.EventLog()
         Store(fs).load_events(again)
-        self.assertEqual(again.get(5)[1:3], (77, ev.BOOT))
+        self.assertEqual(again.get(5 + SEQ_BLOCK)[1:3], (77, ev.BOOT))
 
 
 class SaveFaultTest(unittest.TestCase):
@@ -230,16 +230,18 @@ class EventFileFaultTest(unittest.TestCase):
             store.append_events(log)
         self.assertEqual(seqs(fs, "events0.bin"), [8, 9])
         self.assertEqual(seqs(fs, "events1.bin"), [4, 5, 6, 7])
-        self.assertEqual(store.append_events(log), 2)  # loaded: the two follow the flash's
-        self.assertEqual(seqs(fs, "events0.bin"), [8, 9, 10, 11])
-        self.assertEqual(log.get(10)[1:3], (100, ev.BOOT))
+        self.assertEqual(store.append_events(log), 2)  # loaded: the two follow the mark
+        mark = 10 + SEQ_BLOCK  # reserved by the first life's append
+        self.assertEqual(seqs(fs, "events0.bin"), [8, 9, mark, mark + 1])
+        self.assertEqual(log.get(mark)[1:3], (100, ev.BOOT))
         self.assertEqual(log.get(9), filled_log(10).get(9))
         again = ev.EventLog()
         Store(fs, per_file=4).load_events(again)
         # 0-3 were rotated out of the flash: the log starts at the oldest it holds
-        self.assertEqual((again.oldest_seq(), again.next_seq), (4, 12))
+        # the load reserved a block past the two it numbered
+        self.assertEqual((again.oldest_seq(), again.next_seq), (4, mark + 2 + SEQ_BLOCK))
         self.assertIsNone(again.get(3))
-        self.assertEqual(again.get(11)[1:3], (101, ev.DIP))
+        self.assertEqual(again.get(mark + 1)[1:3], (101, ev.DIP))
 
     def test_a_failed_append_is_rewritten_not_lost(self):
         fs = MemFS()
@@ -260,7 +262,7 @@ class EventFileFaultTest(unittest.TestCase):
         sim = make_sim()
         sim.run(3000)
         pack = sim.packs[0]
-        old = pack.app.store.flushed_seq  # the records on flash
+        old = pack.app.store.seq_mark  # the numbers reserved on flash
         pack.flash.fail("read", "events1.bin", times=2)  # at boot and the first beat
         pack.power_on(machine.WDT_RESET)
         app = pack.app
@@ -274,7 +276,7 @@ class EventFileFaultTest(unittest.TestCase):
         sim.run(sim.t_ms + 1000)  # the record of it working again reaches flash too
         again = ev.EventLog()
         Store(pack.flash).load_events(again)
-        self.assertEqual(again.next_seq, app.events.next_seq)
+        self.assertEqual(again.next_seq, app.store.seq_mark)
         self.assertEqual(again.get(old + 1), app.events.get(old + 1))
 
 

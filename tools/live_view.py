@@ -66,7 +66,9 @@ class LiveView:
         log = app.events
         seq = max(self._seen, log.oldest_seq())
         while seq < log.next_seq:
-            self.events.append(event_text(log.get(seq)))
+            r = log.get(seq)
+            if r[2]:  # not a number a boot skipped (events.SKIPPED)
+                self.events.append(event_text(r))
             seq += 1
         self._seen = seq
         del self.events[:-8]

@@ -2,6 +2,7 @@
 
     python tools/powercut.py [--only CASE[,CASE]] [--stride N] [-v]
     micropython tools/powercut.py [...]
+    python tools/powercut.py --runtimes cpython,micropython [...]   (make powercut)
 
 The real firmware runs on the simulated board; its flash (boards/host/flash.py) keeps
 littlefs's guarantees. Each case is a stretch of the pack's life that writes to flash:
@@ -14,21 +15,25 @@ littlefs's guarantees. Each case is a stretch of the pack's life that writes to 
 - trip: a COVP trip while charging (the urgent events and the state, at once);
 - restart: the RESET button held 6 s (the state saved without latches, then the restart);
 - set_aside: a state.json that is not one, kept as state.bad after five reads;
-- config: config.json rewritten by a person (open, write, close), then the boot.
+- config: config.json rewritten by a person (open, write, close), then the boot;
+- and the service link's: update, config_link, clear (tools/powercut_service.py).
 The case runs once uncut, counting the flash's steps (every filesystem call and every
 byte written), then once per step with the power cut after it (every `--stride`-th
 byte, and every call). After each cut the pack boots again and:
 - the state restored is a state the firmware saved, the last committed before the cut
   (the old one or the new one), read without error, and the boot count continues;
 - no flushed event is lost (every record the firmware's store had written, among the
-  newest the log holds), and the sequence numbers continue from the last on flash;
+  newest the log holds); the new life's numbers are past every number the old one
+  used (flushed or not) and the numbers on flash only go up;
 - the pack protects from its first tick: a cell at 3700 mV from the boot trips COVP
   within its delay plus one tick, the charge FET never closes, and once the cell reads
   normal again the pack serves; no exception, no store error.
 For config: the configuration in effect is the old or the new one, never the defaults.
 
 Prints one line per case, `cases passed: P of N`, and each failure with its reproduction
-(case and step); exit status 1 on a failure.
+(case and step); exit status 1 on a failure. With --runtimes each runtime runs it in a
+process of its own, side by side, and the figures (cuts run and passed, the boots that
+found the old state and the new one, flushed events lost) go into bench/results.json.
 """
 
 import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
@@ -37,6 +42,8 @@ import json
 import sys
 
 from fault_matrix import outputs
+from powercut_service import CASES as SERVICE_CASES
+from powercut_service import ServiceRun, mark_calls
 
 from bms import events as ev
 from bms.config import Config
@@ -51,12 +58,13 @@ CFG = Config()
 LIFE_MS = 15000  # the first life, before the case
 AFTER_MS = 6000  # the case's own stretch after it starts
 OVER_MV = 3700  # a cell over COVP from the reboot on
-CASES = ("boot", "rotation", "torn", "trip", "restart", "set_aside", "config")
+SIM_CASES = ("boot", "rotation", "torn", "trip", "restart", "set_aside", "config")
+CASES = SIM_CASES + SERVICE_CASES
 CONFIG_OLD = {"covp_delay_ms": 1500}
 CONFIG_NEW = {"covp_delay_ms": 2000, "console_status_ms": 0}
 
 
-class Run:
+class SimRun:
     """One run of a case: uncut (cut < 0) or with the power cut at step `cut` (>= 1)."""
 
     def __init__(self, name, cut=-1):
@@ -64,6 +72,9 @@ class Run:
         self.cut = cut
         self.errors = []
         self.flushed = 0  # the store's flushed_seq when the power went
+        self.used = 0  # the log's next_seq then: every number below it was used
+        self.outcome = None  # "old" or "new": what the boot after the cut restored
+        self.lost = 0  # flushed records not on flash after the cut
         self.calls = set()  # uncut: the steps that end a filesystem call (not a byte)
 
     def fail(self, what, *args):
@@ -118,10 +129,12 @@ class Run:
         """The case's stretch: every write in it is under the cut."""
         start = self.prepare()
         t0 = self.sim.t_ms
+        data = self.fs.files.get("state.json")
+        self.state0 = None if data is None else bytes(data)  # the old state
         self.fs.cut_after(self.cut)
         self.step0 = self.fs.steps
-        if self.cut < 0:
-            self.mark_calls()
+        if self.cut < 0:  # an uncut run appends whole writes: its bytes are not noted
+            mark_calls(self.fs, self.calls, self.step0)
         if start is not None:
             start()
         if self.name == "trip":
@@ -129,18 +142,6 @@ class Run:
         elif self.name == "restart":
             self.sim.apply({"button": "reset", "hold_s": 7})
         self.sim.run(t0 + AFTER_MS + (3000 if self.name == "restart" else 0))
-
-    def mark_calls(self):
-        """Note which steps end a filesystem call: a strided run still cuts at each."""
-        fs = self.fs
-        real_step = fs.step
-        run = self
-
-        def step():
-            real_step()
-            run.calls.add(fs.steps - run.step0)
-
-        fs.step = step  # an uncut run appends whole writes: its bytes do not come here
 
     # -- after the cut ----------------------------------------------------------------------
     def reboot(self):
@@ -186,22 +187,26 @@ class Run:
         flushed = old.store.flushed_seq
         lost = []
         for seq in range(max(flushed - old.store.per_file, old.events.oldest_seq()), flushed):
-            if on_flash.get(seq) != old.events.get(seq):
+            r = old.events.get(seq)
+            if r[2] != ev.SKIPPED and on_flash.get(seq) != r:
                 lost.append(seq)
+        self.lost = len(lost)
         if lost:
             self.fail("flushed events lost: %r", lost[:5])
         self.flushed = flushed
+        self.used = old.events.next_seq
 
     def check_events(self):
-        """After the reboot: the log holds what flash held, and numbers on from it."""
+        """After the reboot: the log holds what flash held, and numbers on past every
+        number used before the cut."""
         log = self.pack.app.events
         for r in _flash(self.fs):
             if r[0] >= log.oldest_seq() and log.get(r[0]) != r:
                 self.fail("event %d on flash not loaded", r[0])
                 return
         boots = [r[0] for r in _logged(log, ev.BOOT)]
-        if not boots or boots[-1] < self.flushed:
-            self.fail("boot event seq %r before the flushed %d", boots[-1:], self.flushed)
+        if not boots or boots[-1] < self.used:
+            self.fail("boot event seq %r: numbers up to %d were used", boots[-1:], self.used)
 
     def check_after(self):
         """The rebooted pack protects from its first tick, serves, and writes in order."""
@@ -228,12 +233,13 @@ class Run:
         if app.exceptions or (app.store_errors and self.name != "set_aside"):
             self.fail("exceptions %d, store errors %d", app.exceptions, app.store_errors)
         seqs = [r[0] for r in Store(self.fs).load_events(ev.EventLog()) and _flash(self.fs)]
-        if seqs != sorted(set(seqs)) or seqs != list(range(seqs[0], seqs[0] + len(seqs))):
-            self.fail("sequence numbers on flash not continuous: %s", _gaps(seqs))
+        if seqs != sorted(set(seqs)):
+            self.fail("sequence numbers on flash not increasing: %s", _unordered(seqs))
         if self.name == "config":
             delay = app.cfg.covp_delay_ms
             if delay not in (CONFIG_OLD["covp_delay_ms"], CONFIG_NEW["covp_delay_ms"]):
                 self.fail("configuration in effect: covp_delay_ms %d", delay)
+            self.outcome = "old" if delay == CONFIG_OLD["covp_delay_ms"] else "new"
 
     def run(self):
         try:
@@ -251,6 +257,7 @@ class Run:
                 return self
             data = self.fs.files.get("state.json")
             version = None if data is None else bytes(data)
+            self.outcome = "old" if version == self.state0 else "new"
             self.check_flash(self.pack.app)
             self.reboot()
             self.check_state(version)
@@ -275,16 +282,19 @@ def _flash(fs):
     return out
 
 
-def _gaps(seqs):
-    return [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1][:5]
+def _unordered(seqs):
+    return [(a, b) for a, b in zip(seqs, seqs[1:]) if b <= a][:5]
 
 
 def _logged(log, code):
     return [log.get(s) for s in range(log.oldest_seq(), log.next_seq) if log.get(s)[2] == code]
 
 
-def run_case(name, stride=1, verbose=False):
-    """Every cut of one case: (steps, runs with a failure, runs)."""
+def run_case(name, stride=1, verbose=False, tally=None):
+    """Every cut of one case: (steps, runs with a failure, runs). tally: a dict that
+    counts the outcomes ("old", "new": what the boot after a cut restored) and "lost"
+    (flushed records missing)."""
+    Run = SimRun if name in SIM_CASES else ServiceRun
     whole = Run(name).run()
     if whole.errors:
         return whole.steps, [whole], 1
@@ -295,6 +305,9 @@ def run_case(name, stride=1, verbose=False):
             continue
         r = Run(name, cut).run()
         runs += 1
+        if tally is not None:
+            tally[r.outcome] = tally.get(r.outcome, 0) + 1
+            tally["lost"] = tally.get("lost", 0) + r.lost
         if r.errors:
             failed.append(r)
             if verbose:
@@ -302,21 +315,16 @@ def run_case(name, stride=1, verbose=False):
     return whole.steps, failed, runs
 
 
-def main(argv):
-    names = CASES
-    stride = 1
-    verbose = "-v" in argv
-    if "--only" in argv:
-        names = argv[argv.index("--only") + 1].split(",")
-    if "--stride" in argv:
-        stride = int(argv[argv.index("--stride") + 1])
+def run(names, stride=1, verbose=False):
+    """Every cut of each case, a line per case; the figures and the failures."""
+    tally = {"old": 0, "new": 0, "lost": 0}
     total = passed = 0
     failures = []
     for name in names:
-        steps, failed, runs = run_case(name, stride, verbose)
+        steps, failed, runs = run_case(name, stride, verbose, tally)
         total += runs
         passed += runs - len(failed)
-        print("%-10s steps %4d  cuts %4d  passed %4d" % (name, steps, runs, runs - len(failed)))
+        print("%-11s steps %4d  cuts %4d  passed %4d" % (name, steps, runs, runs - len(failed)))
         failures.extend(failed)
     print("cases passed: %d of %d" % (passed, total))
     for r in failures[:20]:
@@ -324,6 +332,65 @@ def main(argv):
             "FAIL %s cut %d: %s (reproduce: tools/powercut.py --only %s -v)"
             % (r.name, r.cut, "; ".join(r.errors), r.name)
         )
+    figures = {
+        "cuts_run": total,
+        "cuts_passed": passed,
+        "states_old": tally["old"],
+        "states_new": tally["new"],
+        "events_lost": tally["lost"],
+    }
+    return figures, failures
+
+
+def both(argv):
+    """--runtimes cpython,micropython: each runs every cut side by side (a process each);
+    their figures go into bench/results.json as powercut_<figure>_<runtime>."""
+    import subprocess
+    import time
+
+    from soak import merge_results
+
+    start = time.time()
+    rest = [a for a in argv if a != "--runtimes"]
+    runtimes = rest.pop(rest.index(argv[argv.index("--runtimes") + 1])).split(",")
+    procs = []
+    for rt in runtimes:
+        exe = hostpath.ROOT + "/.venv/bin/" + ("micropython" if rt == "micropython" else "python")
+        cmd = [exe, hostpath.TOOLS + "/powercut.py", "--figures"] + rest
+        procs.append((rt, subprocess.Popen(cmd, stdout=subprocess.PIPE), time.time()))
+    figures = {}
+    status = 0
+    for rt, p, t0 in procs:
+        out = p.communicate()[0].decode()
+        for line in out.splitlines():
+            if line.startswith("POWERCUT "):
+                for key, value in json.loads(line[9:]).items():
+                    figures["powercut_%s_%s" % (key, rt)] = value
+            else:
+                print("%s: %s" % (rt, line))
+        figures["powercut_s_%s" % rt] = round(time.time() - t0)
+        status = status or p.returncode
+    stride = int(rest[rest.index("--stride") + 1]) if "--stride" in rest else 1
+    context = {"date": time.strftime("%Y-%m-%d %H:%M"), "stride": stride, "cases": list(CASES)}
+    merge_results(figures, context, "powercut_", "_context_powercut")
+    wall = round(time.time() - start)
+    print("make powercut: %d s; results written to bench/results.json" % wall)
+    return status
+
+
+def main(argv):
+    if "--runtimes" in argv:
+        return both(argv)
+    names = CASES
+    stride = 1
+    verbose = "-v" in argv
+    if "--only" in argv:
+        names = argv[argv.index("--only") + 1].split(",")
+    if "--stride" in argv:
+        stride = int(argv[argv.index("--stride") + 1])
+    figures, failures = run(names, stride, verbose)
+    if "--figures" in argv:
+        print("POWERCUT " + json.dumps(figures))
     return 1 if failures else 0
 
 

@@ -5,6 +5,8 @@ mode change...), `what` which protection, mode or input, and `value`/`extra` the
 measurements that caused it. Logging writes into preallocated lists, so it is safe in
 the tick. Readers (the trace, persistence, the protocols) ask for records after a
 sequence number they remember; if they fall more than SIZE behind they see the gap.
+A boot skips the numbers the last life may have used without writing them to flash
+(drivers/store.py); those slots read as SKIPPED records, which readers pass over.
 """
 
 from array import array
@@ -14,6 +16,7 @@ from micropython import const
 SIZE = const(256)
 
 # codes
+SKIPPED = const(0)  # a number skipped at a boot: no event has it
 BOOT = const(1)  # what: reset cause, value: boot count
 MODE = const(2)  # what: new mode, value: old mode
 TRIP = const(3)  # what: protection, value: the measurement, extra: cell/sensor index
@@ -50,7 +53,7 @@ COMM_PACK = const(3)  # a pack on the pack link: value 1 back / 0 lost, extra it
 COMM_ROLE = const(4)  # this pack's chain address changed: value the address, extra 1 master
 
 NAMES = (
-    None,
+    "SKIPPED",
     "BOOT",
     "MODE",
     "TRIP",
@@ -94,6 +97,22 @@ class EventLog:
         self.value[i] = value
         self.extra[i] = extra
         self.next_seq += 1
+
+    def skip_to(self, seq):
+        """Go on from sequence number seq (above next_seq): the numbers between are
+        SKIPPED (slots zeroed, so no older record shows through them)."""
+        n = seq - self.next_seq
+        if n > self.size:
+            n = self.size
+        for k in range(n):
+            i = (self.next_seq + k) % self.size
+            self.t_ms[i] = 0
+            self.code[i] = SKIPPED
+            self.what[i] = 0
+            self.value[i] = 0
+            self.extra[i] = 0
+        if seq > self.next_seq:
+            self.next_seq = seq
 
     def oldest_seq(self):
         n = self.next_seq - self.size

@@ -12,6 +12,14 @@ behind a thin adapter in the board file; an in-memory one on the host).
   A record torn by a power cut mid-write is cut off at the next boot (the whole records
   written to a temporary file renamed over it); if that fails the whole records still
   load, and the cut is tried again before the next append.
+- Sequence numbers are never used twice, even for records a power cut or a reset took
+  before they reached flash: seqmark.bin holds a mark the log's numbers stay below,
+  written (atomically, renamed over) ahead of use in blocks of SEQ_BLOCK, so it costs a
+  small write every SEQ_BLOCK // 2 records. A boot goes on from that mark, skipping the
+  numbers between the last record on flash and it (events.SKIPPED in the log) and
+  reserving the next block at once. Only a log running more than half a block ahead of
+  the housekeeping beat that renews the mark, or a flash that refuses the mark's
+  writes, can get past it.
 - The state (boot count, SOC, learned capacity, cycles) is JSON written to a temporary
   file and renamed over the old one: littlefs renames atomically, so a power cut leaves
   the old state or the new one, never a mix. The file carries a version and a CRC of
@@ -28,6 +36,8 @@ import struct
 
 from micropython import const
 
+from bms.events import SKIPPED as ev_skipped
+
 _FMT = "<iiBBxxii"  # seq, t_ms, code, what, (pad), value, extra
 _SIZE = 20
 _FILES = ("events0.bin", "events1.bin")
@@ -36,6 +46,9 @@ _STATE = "state.json"
 _STATE_TMP = "state.tmp"
 _STATE_BAD = "state.bad"
 _HEAD = '{"v": 1, "state": '
+_SEQ = "seqmark.bin"  # the mark: seq and seq ^ _CRC_MASK, little-endian int32
+_SEQ_TMP = "seqmark.tmp"
+SEQ_BLOCK = const(32)
 _CONFIG = "config.json"  # the service link's config writes (service/server.py)
 _CONFIG_TMP = "config.tmp"
 _TAIL = ', "crc": '
@@ -83,6 +96,8 @@ class Store:
         self.errors = 0
         self.loaded = True  # False after a load that failed: appending waits for one
         self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
+        self.seq_mark = 0  # the log's numbers below this are reserved on flash
+        self.skipped = 0  # numbers skipped at the last load (used, maybe, by the last life)
 
     # -- events --------------------------------------------------------------------
     def _read_file(self, i):
@@ -122,6 +137,7 @@ class Store:
             self.errors += 1
             raise
         held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
+        mark = self._read_mark()
         records = files[0] + files[1]
         records.sort(key=lambda r: r[0])
         records = records[-log.size :]
@@ -129,16 +145,55 @@ class Store:
         # a log cleared over the service link starts later than 0
         log.floor = records[0][0] if records else 0
         for seq, t_ms, code, what, value, extra in records:
-            log.next_seq = seq
+            log.skip_to(seq)  # a boot's skipped numbers between records
             log.log(t_ms, code, what, value, extra)
+        if mark < 0:  # not a mark: as far as one runs ahead of the last record, and more
+            mark = log.next_seq + 2 * SEQ_BLOCK
+        self.skipped = mark - log.next_seq if mark > log.next_seq else 0
+        log.skip_to(mark)
+        self.seq_mark = log.next_seq
         self.flushed_seq = log.next_seq
         for r in held:
-            log.log(r[1], r[2], r[3], r[4], r[5])
+            if r[2] != ev_skipped:
+                log.log(r[1], r[2], r[3], r[4], r[5])
         last = [f[-1][0] if f else -1 for f in files]
         self.active = 0 if last[0] >= last[1] else 1
         self.in_active = len(files[self.active])
         self.loaded = True
+        try:
+            self.reserve(log)  # before this boot's records take numbers
+        except OSError:
+            pass  # counted; the next append writes the mark first
         return len(records)
+
+    def _read_mark(self):
+        """The mark on flash: 0 if none was written, -1 if what is there is not one."""
+        data = _read(self.fs, _SEQ)
+        if data is None:
+            return 0
+        if len(data) != 8:
+            return -1
+        seq, check = struct.unpack("<ii", data)
+        return seq if check == seq ^ _CRC_MASK and seq >= 0 else -1
+
+    def reserve_due(self, log):
+        """The log's numbers near the mark: the next append must move it first."""
+        return log.next_seq + SEQ_BLOCK // 2 > self.seq_mark
+
+    def reserve(self, log):
+        """Move the mark a block past the log's next number if it is near; raises
+        OSError (counted) if the mark could not be written."""
+        if not self.reserve_due(log):
+            return
+        mark = log.next_seq + SEQ_BLOCK
+        try:
+            with self.fs.open(_SEQ_TMP, "wb") as f:
+                f.write(struct.pack("<ii", mark, mark ^ _CRC_MASK))
+            self.fs.rename(_SEQ_TMP, _SEQ)
+        except OSError:
+            self.errors += 1
+            raise
+        self.seq_mark = mark
 
     def append_events(self, log):
         """Write the records logged since the last call; returns how many. Raises OSError
@@ -153,6 +208,7 @@ class Store:
             if i == self.active:
                 self.in_active = len(data) // _SIZE
             self.torn = -1
+        self.reserve(log)  # no record reaches flash with a number past the mark
         start = self.flushed_seq
         if start < log.oldest_seq():
             start = log.oldest_seq()  # overwritten before they could be written

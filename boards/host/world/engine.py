@@ -722,7 +722,9 @@ class Simulator:
         if seq < log.oldest_seq():
             seq = log.oldest_seq()
         while seq < log.next_seq:
-            out.append(event_dict(log.get(seq)))
+            r = log.get(seq)
+            if r[2] != ev.SKIPPED:  # a number a boot skipped: no event
+                out.append(event_dict(r))
             seq += 1
         pack.events_seen = seq
         return out
