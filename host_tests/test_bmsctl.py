@@ -203,10 +203,13 @@ class SystemUpdateTest(unittest.TestCase):
         rc, out, err = cli(sim, *argv)
         self.assertEqual(rc, 0, err)
         self.assertIn("unlock confirmed by packs 1, 2, 3, 4\n", out)
-        lines = [ln for ln in out.splitlines() if "on trial" in ln]
+        lines = [ln for ln in out.splitlines() if "on trial" in ln or ln.endswith(": confirmed")]
+        # each pack past its trial before the next is sent anything
         self.assertEqual(
-            [ln.split(":")[0] for ln in lines], ["pack 2", "pack 3", "pack 4", "pack 1"]
+            [ln.split(":")[0] for ln in lines],
+            ["pack 2", "pack 2", "pack 3", "pack 3", "pack 4", "pack 4", "pack 1", "pack 1"],
         )
+        self.assertEqual([ln.endswith("confirmed") for ln in lines], [False, True] * 4)
         self.assertEqual([p.image for p in sim.packs], ["img_a"] * 4)
         for k in range(4):
             self.assertEqual(
@@ -234,6 +237,31 @@ class SystemUpdateTest(unittest.TestCase):
         self.assertIn("bmsctl: pack 2 did not come back with build", err)
         self.assertIn("; updated: none; not updated: 1, 3\n", err)
         self.assertEqual([p.image for p in sim.packs[::2]], ["", ""])
+
+    def test_a_pack_that_does_not_confirm_stops_the_round(self):
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_all_trial", seed=13, sizes=(200,))
+        sim = make_sim(inverter="none", packs=3)
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        t = _LostAfterArm(sim, 2)
+        rc, _o, err = cli(sim, "--all", "--timeout", "0.6", "--json", "update", new, transport=t)
+        self.assertEqual(rc, 1)
+        self.assertIn("bmsctl: pack 2 did not confirm build %s" % m["build"], err)
+        self.assertIn("; updated: none; not updated: 1, 3\n", err)
+        self.assertIsNotNone(sim.packs[1].app.trial)  # still on trial: a reset rolls it back
+        self.assertEqual([p.image for p in sim.packs[::2]], ["", ""])
+
+
+class _LostAfterArm(_CutAfterArm):
+    """The master's port 1, where pack `cut`'s front end goes silent as its last ARM goes
+    out: the new image boots but never has the valid readings that confirm it."""
+
+    def write(self, data):
+        self.t.write(data)
+        if data[1] == self.cut and data[2] == 0x23:  # UPDATE_ARM
+            self.sim.packs[self.cut - 1].apply_fault("afe_lost")
 
 
 @cpython_only("python-can, msgpack and multicast on loopback")

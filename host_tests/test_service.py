@@ -87,14 +87,16 @@ class ReadTest(unittest.TestCase):
 
     def test_version_page_exact(self):
         raw = self.rig.raw(fr.encode(1, fr.VERSION, b"\x00\x00"))
-        doc = b'{"version": "0.11.0", "build": "dev", "board": "host", "address": 1}'
+        doc = b'{"version": "0.11.0", "build": "dev", "board": "host", "address": 1, "trial": 0}'
         body = b"\x00" + bytes((0, len(doc), 0, 0)) + doc
         # the key order of a JSON object is the runtime's: compare it decoded
         self.assertEqual(raw[:9], fr.encode(1, 0x81, body)[:9])
         self.assertEqual(len(raw), len(doc) + 11)
         self.assertTrue(crc_ok(raw))
         v = self.rig.client.version(1)
-        self.assertEqual((v["version"], v["build"], v["board"]), ("0.11.0", "dev", "host"))
+        self.assertEqual(
+            (v["version"], v["build"], v["board"], v["trial"]), ("0.11.0", "dev", "host", 0)
+        )
 
     def test_status_paged_has_the_trace_keys(self):
         st = self.rig.client.status(1)

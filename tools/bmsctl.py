@@ -24,8 +24,12 @@ import sys
 import time
 
 from bmsctl_client import Client, ServiceError
+from service import image
 
 from bms import events as ev
+
+# beyond a new image's trial (image.TRIAL_S): the restart and a reading's first seconds
+CONFIRM_SLACK_S = 20
 
 
 class SerialTransport:
@@ -208,8 +212,9 @@ def one(args, c, pack, out):
     return {cmd: True}
 
 
-def update(args, c, pack, out):
-    """Send, arm, and wait for the pack to come back running the bundle's build."""
+def update(args, c, pack, out, confirm=True):
+    """Send, arm, and wait for the pack to come back running the bundle's build (and, with
+    confirm, for its trial to confirm it)."""
     import os
 
     if not os.path.isfile(args.bundle + "/manifest.json"):
@@ -239,8 +244,12 @@ def update(args, c, pack, out):
     if not args.json:
         out.write(
             "pack %d: running %s (build %s) on trial; it confirms after %d s of valid readings\n"
-            % (pack, manifest.get("version"), v["build"], 30)
+            % (pack, manifest.get("version"), v["build"], image.TRIAL_S)
         )
+    if confirm:
+        c.wait_confirmed(pack, v["build"], image.TRIAL_S + CONFIRM_SLACK_S)
+        if not args.json:
+            out.write("pack %d: confirmed\n" % pack)
     return {"version": manifest.get("version"), "build": v["build"]}
 
 
@@ -250,8 +259,9 @@ def update_all(args, c, out):
     CAN), each checked for the bundle's board; the master's unlock relayed to every
     slave, each confirming it, before anything is sent (the master's unlock covers the
     system only when every pack confirms); then the slaves in address order and the
-    master last, each sent, armed and back on the new build before the next. A pack
-    that does not come back stops the round: the packs after it keep their image."""
+    master last, each sent, armed, back on the new build and past its trial (confirmed)
+    before the next. A pack that does not come back, or rolls back, stops the round: the
+    packs after it keep their image."""
     import os
 
     if not os.path.isfile(args.bundle + "/manifest.json"):
@@ -291,7 +301,7 @@ def update_all(args, c, out):
     done = {}
     for pack, _v in packs[1:] + packs[:1]:
         try:
-            done[pack] = update(args, c, pack, out)
+            done[pack] = update(args, c, pack, out, confirm=True)
         except ServiceError as e:
             left = [p for p, _v in packs if p not in done and p != pack]
             raise ServiceError(

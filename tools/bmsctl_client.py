@@ -255,6 +255,28 @@ class Client:
             self.t.read(pause_s)  # (what comes meanwhile is no reply to anything)
         raise ServiceError("pack %d did not come back with build %s" % (address, build))
 
+    def wait_confirmed(self, address, build, timeout_s, pause_s=1.0):
+        """After wait_back: the pack confirms its new image (its trial's healthy seconds,
+        service/image.py); raises if it rolled back to another build, or is still on
+        trial after timeout_s."""
+        waited = 0.0
+        while True:
+            try:
+                v = self.version(address)
+            except ServiceError:
+                v = None  # (restarting: a rollback is a restart)
+            if v is not None:
+                if v.get("build") != build:
+                    raise ServiceError(
+                        "pack %d rolled back from build %s to %s" % (address, build, v["build"])
+                    )
+                if not v.get("trial"):
+                    return v
+            if waited >= timeout_s:
+                raise ServiceError("pack %d did not confirm build %s" % (address, build))
+            self.t.read(pause_s)
+            waited += pause_s
+
 
 def _state(p):
     """An update state reply: the staged manifest's hash, files done, the size of the

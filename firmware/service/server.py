@@ -205,6 +205,8 @@ class Server:
                 "build": build_hash(app.store.fs),
                 "board": getattr(app.board, "name", "host"),
                 "address": self.me,
+                # a new image still on trial (not confirmed): bmsctl waits it out
+                "trial": 0 if app.trial is None else 1,
             }
         if cmd == fr.COUNTERS:
             return self._counters()
