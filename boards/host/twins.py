@@ -41,29 +41,46 @@ ARGS = {
 }
 
 
-class _Rows:
-    """protect._scan's rows regrouped for C loops (itemgetters of the slots that the rows
-    tripping above and those tripping below read, and of their trips), made again when
-    the engine's src, over or trips change; `fits`: no trip is one the kernel folds."""
+def _getter(indexes):
+    """itemgetter of indexes that gives a tuple for any number of them."""
+    if len(indexes) == 1:
+        indexes = indexes * 2  # an itemgetter of one index gives the value alone
+    if not indexes:
+        return lambda seq: ()
+    return itemgetter(*indexes)
 
-    def __init__(self, src, over, trip, n):
+
+class _Rows:
+    """protect._scan's rows regrouped for C loops, made again when the engine's src, over,
+    trips or row states change: the rows already active (todo, in order), and of the idle
+    ones, getters of the slots read by those that trip above their value and by those that
+    trip below, with their trips (negated for the latter). fits: no trip is one the kernel
+    folds."""
+
+    def __init__(self, src, over, trip, state, n):
         self.src = bytes(src)
         self.over = bytes(over)
         self.trip = array("i", trip)
+        self.state = bytes(state)
         self.n = n
-        self.idle = bytes(n)
-        up = [i for i in range(n) if over[i]]
-        down = [i for i in range(n) if not over[i]]
-        # an itemgetter of one index gives a value, not a tuple
-        self.fits = len(up) > 1 and len(down) > 1 and max(trip) <= _FOLD
-        if self.fits:
-            self.up_vals = itemgetter(*[src[i] for i in up])
-            self.up_trips = itemgetter(*up)(trip)
-            self.down_vals = itemgetter(*[src[i] for i in down])
-            self.down_trips = tuple([-t for t in itemgetter(*down)(trip)])
+        self.active = bytes([i for i in range(n) if state[i]])
+        idle = [i for i in range(n) if not state[i]]
+        up = [i for i in idle if over[i]]
+        down = [i for i in idle if not over[i]]
+        self.fits = max(trip) <= _FOLD
+        self.up_vals = _getter([src[i] for i in up])
+        self.up_trips = _getter(up)(trip)
+        self.down_vals = _getter([src[i] for i in down])
+        self.down_trips = tuple([-t for t in _getter(down)(trip)])
 
-    def same(self, src, over, trip, n):
-        return n == self.n and trip == self.trip and src == self.src and over == self.over
+    def same(self, src, over, trip, state, n):
+        return (
+            n == self.n
+            and state == self.state
+            and trip == self.trip
+            and src == self.src
+            and over == self.over
+        )
 
 
 _rows = [None]
@@ -71,18 +88,21 @@ _rows = [None]
 
 def scan(vals, src, over, trip, state, flags, todo, n, valid):
     """protect._scan: the rows that need the Python logic this tick, into todo. The
-    common tick (a valid reading, no row active, none at its trip) is found by C loops;
-    any other goes to the kernel itself. Exact: a value the kernel would fold (above
-    2**30 - 1) either makes a row above its trip look due here (then the kernel decides)
-    or is checked for (the rows below their trip)."""
-    rows = _rows[0]
-    if rows is None or not rows.same(src, over, trip, n):
-        rows = _rows[0] = _Rows(src, over, trip, n)
-    if valid and rows.fits and state == rows.idle:
-        if not any(map(ge, rows.up_vals(vals), rows.up_trips)):
+    common tick (a valid reading, no idle row at its trip) is found by C loops: the
+    active rows, known since the states last changed; any other goes to the kernel
+    itself. Exact: a value the kernel would fold (above 2**30 - 1) either makes a row
+    tripping above it look due here (then the kernel decides) or is checked for (the
+    rows tripping below)."""
+    if valid:
+        rows = _rows[0]
+        if rows is None or not rows.same(src, over, trip, state, n):
+            rows = _rows[0] = _Rows(src, over, trip, state, n)
+        if rows.fits and not any(map(ge, rows.up_vals(vals), rows.up_trips)):
             down = rows.down_vals(vals)
-            if max(down) <= _FOLD and not any(map(le, down, rows.down_trips)):
-                return 0
+            if not down or max(down) <= _FOLD and not any(map(le, down, rows.down_trips)):
+                k = len(rows.active)
+                todo[0:k] = rows.active
+                return k
     return KERNELS["_scan"](vals, src, over, trip, state, flags, todo, n, valid)
 
 
