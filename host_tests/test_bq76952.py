@@ -249,12 +249,12 @@ class ReadTest(unittest.TestCase):
     def test_current_sign_units_and_gain(self):
         model, chip, afe, _rec = rig()
         model.set_fets(True, True, False)
-        model.demand_a = -42.5
+        model.set_demand(-42.5)
         chip.refresh()
         s = Sample()
         afe.read(s)
         self.assertAlmostEqual(s.current_ma, -42500, delta=20)
-        model.demand_a = 250.0  # beyond a 16-bit mA reading: the 10 mA unit covers it
+        model.set_demand(250.0)  # beyond a 16-bit mA reading: the 10 mA unit covers it
         chip.refresh()
         afe.read(s)
         self.assertAlmostEqual(s.current_ma, 250000, delta=20)
@@ -263,7 +263,7 @@ class ReadTest(unittest.TestCase):
         model, chip, afe, _rec = rig()
         chip._dm_put(0x91A8, struct.pack("<f", 7.4768))  # the chip's default CC Gain
         model.set_fets(True, True, False)
-        model.demand_a = -40.0
+        model.set_demand(-40.0)
         chip.refresh()
         s = Sample()
         self.assertTrue(afe.read(s))
@@ -401,7 +401,7 @@ class OwnProtectionTest(unittest.TestCase):
     def test_the_chip_opens_the_discharge_fet_on_its_own_over_current(self):
         model, chip, _afe, _r = rig()
         ReadTest.attach(None, chip, 0, 0)
-        model.demand_a = -260.0  # beyond its OCD1 (240 A, 426 ms)
+        model.set_demand(-260.0)  # beyond its OCD1 (240 A, 426 ms)
         for _ in range(5):  # 0 .. 400 ms held
             chip.refresh()
         self.assertEqual(model.fet_states()[:2], (True, True))

@@ -171,7 +171,7 @@ class DcBusTest(unittest.TestCase):
         bus = DcBus(models)
         models[0].set_fets(False, False, False)
         bus.forced[1] = True
-        models[1].demand_a = 5.0
+        models[1].set_demand(5.0)
         bus.split(-30.0)
         self.assertEqual(models[0].current_a, 0.0)
         self.assertEqual(models[1].current_a, 5.0)  # its own supply, untouched

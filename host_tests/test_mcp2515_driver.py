@@ -134,7 +134,7 @@ class InitTest(unittest.TestCase):
         written = (chip.regs[CNF1], chip.regs[CNF2], chip.regs[CNF3])
         self.assertEqual(written, cnf)
         self.assertEqual(written, BIT_TIMING_500K[osc_hz])
-        self.assertEqual(chip.bitrate_bps, 500000)
+        self.assertEqual(chip.bitrate_bps(), 500000)
         self.assertEqual(chip.mode, sim.MODE_NORMAL)  # confirmed normal mode
         self.assertEqual(chip.regs[CANSTAT], 0x00)  # OPMOD normal, no interrupt
         self.assertEqual(chip.regs[CANCTRL] & 0xF0, 0x00)  # REQOP normal, ABAT clear
@@ -740,7 +740,7 @@ class ResetPollTest(unittest.TestCase):
             self.assertEqual(slept, [500] * sleeps, hold_us)
             self.assertEqual((drv.ok, drv.fault), (True, mcp2515.FAULT_NONE))
             self.assertEqual(chip.mode, sim.MODE_NORMAL)
-            self.assertEqual(chip.bitrate_bps, 500000)
+            self.assertEqual(chip.bitrate_bps(), 500000)
 
     def test_a_chip_slower_than_5_ms_is_given_up(self):
         drv, chip, slept = self.start(4501)
@@ -1020,13 +1020,13 @@ class ConfigReadBackTest(unittest.TestCase):
         chip.glitch_write(CNF3, 0x03)
         self.assertFalse(drv.init(HEARTBEATS_STD))
         self.assertEqual(drv.fault, mcp2515.FAULT_TIMING)
-        self.assertEqual(chip.bitrate_bps, 571428)  # what it would have run at
+        self.assertEqual(chip.bitrate_bps(), 571428)  # what it would have run at
         self.assertEqual(chip.mode, sim.MODE_CONFIG)
         self.assertTrue(other.send(0x305, DATA8, 8))
         bus.run_until(bus.next_event_us())
         self.assertEqual((bus.errors, chip.rec, len(tap.frames)), (0, 0, 1))  # no error frames
         self.assertTrue(drv.init(HEARTBEATS_STD))
-        self.assertEqual(chip.bitrate_bps, 500000)
+        self.assertEqual(chip.bitrate_bps(), 500000)
 
     def test_a_zeroed_mask_does_not_let_other_ids_in(self):
         bus = CanBus()

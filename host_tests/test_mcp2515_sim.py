@@ -204,13 +204,13 @@ class BitTimingTest(unittest.TestCase):
         chip16, _ = node(None, 16000000, CNF_16MHZ_500K)
         own16, _ = node(None, 16000000, (0x03, 0xBA, 0x00))  # 75 % sample point
         wrong, _ = node(None, 8000000, CNF_16MHZ_500K)
-        self.assertEqual(chip8.bitrate_bps, 500000)
-        self.assertEqual(chip16.bitrate_bps, 500000)
-        self.assertEqual(own16.bitrate_bps, 500000)
-        self.assertEqual(wrong.bitrate_bps, 250000)
+        self.assertEqual(chip8.bitrate_bps(), 500000)
+        self.assertEqual(chip16.bitrate_bps(), 500000)
+        self.assertEqual(own16.bitrate_bps(), 500000)
+        self.assertEqual(wrong.bitrate_bps(), 250000)
         # 8 MHz / 1 Mbit 00/80/80 from public tables: PS2 = 1 TQ is below the minimum
         bad, _ = node(None, 8000000, (0x80, 0x80, 0x00))
-        self.assertEqual(bad.bitrate_bps, 0)
+        self.assertEqual(bad.bitrate_bps(), 0)
 
     def test_8_and_16_mhz_chips_talk_and_a_wrong_setting_does_not(self):
         bus = CanBus()
@@ -590,13 +590,13 @@ class ErrorCounterTest(unittest.TestCase):
         self.assertEqual(spi_b.reg(0x1D), 16)  # the receiver counted 16 error frames
         bus.run_until(31 * attempt)
         self.assertEqual(spi_a.reg(0x1C), 248)
-        self.assertFalse(a.bus_off)
+        self.assertFalse(a.is_bus_off())
         bus.run_until(32 * attempt)
         t_off = 32 * attempt
         self.assertEqual(spi_a.reg(0x1C), 255)  # the register stops at 255
         self.assertEqual(a.tec, 256)
         self.assertEqual(spi_a.reg(0x2D), 0x35)  # TXBO
-        self.assertTrue(a.bus_off)
+        self.assertTrue(a.is_bus_off())
         self.assertIsNone(bus.next_event_us())  # bus-off: it does not offer its frame
         # 128 x 11 recessive bits = 2816 us, counted from the error delimiter (11 bits,
         # 22 us, before the error frame ended)
@@ -605,7 +605,7 @@ class ErrorCounterTest(unittest.TestCase):
         bus.run_until(t_off + 2816 - 22)
         self.assertEqual(spi_a.reg(0x2D), 0x00)
         self.assertEqual(spi_a.read(0x1C, 2), b"\x00\x00")
-        self.assertFalse(a.bus_off)
+        self.assertFalse(a.is_bus_off())
         end = bus.next_event_us()  # the pending frame goes out again
         self.assertEqual(end, t_off + 2794 + frame_bits(0x351, False, False, DATA8) * 2)
         bus.run_until(end)
@@ -622,7 +622,7 @@ class ErrorCounterTest(unittest.TestCase):
         bus.inject_errors(a, 32)
         t_off = 32 * (frame_bits(0x351, False, False, b"\x01") + 6) * 2
         bus.run_until(t_off)
-        self.assertTrue(a.bus_off)
+        self.assertTrue(a.is_bus_off())
         # B sends three frames back to back: each ends with 11 recessive bits (ACK
         # delimiter, EOF, intermission), one occurrence however long the frame is
         t3 = t_off
@@ -636,9 +636,9 @@ class ErrorCounterTest(unittest.TestCase):
         # the error frame's delimiter and intermission, B's three frames, then 124 x 22 us
         # of idle bus make the 128 occurrences
         bus.run_until(t3 + 124 * 22 - 1)
-        self.assertTrue(a.bus_off)
+        self.assertTrue(a.is_bus_off())
         bus.run_until(t3 + 124 * 22)
-        self.assertFalse(a.bus_off)
+        self.assertFalse(a.is_bus_off())
         self.assertEqual(spi_a.reg(0x2D), 0x00)
 
     def test_configuration_mode_clears_counters(self):

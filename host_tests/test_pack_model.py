@@ -68,22 +68,22 @@ class FetTest(unittest.TestCase):
     def test_charge_fet_off_blocks_charge_but_not_discharge(self):
         m = PackModel(soc_pct=50)
         m.set_fets(False, True, False)
-        m.demand_a = 30.0
+        m.set_demand(30.0)
         run(m, 1000)
         self.assertEqual(m.current_a, 0.0)
         self.assertEqual(m.link, LINK_CHARGER)
         self.assertGreater(m.link_v(), 57.0)  # the charger's voltage shows at the terminal
-        m.demand_a = -30.0
+        m.set_demand(-30.0)
         run(m, 1000)
         self.assertEqual(m.current_a, -30.0)  # through the charge FET's body diode
 
     def test_discharge_fet_off_blocks_discharge_but_not_charge(self):
         m = PackModel(soc_pct=50)
         m.set_fets(True, False, False)
-        m.demand_a = -30.0
+        m.set_demand(-30.0)
         run(m, 1000)
         self.assertEqual(m.current_a, 0.0)
-        m.demand_a = 30.0
+        m.set_demand(30.0)
         run(m, 1000)
         self.assertEqual(m.current_a, 30.0)
         self.assertEqual(m.link, LINK_CONNECTED)
@@ -94,7 +94,7 @@ class FetTest(unittest.TestCase):
         through_diode = PackModel(soc_pct=50)
         through_diode.set_fets(False, True, False)
         for m in (through_fet, through_diode):
-            m.demand_a = -60.0
+            m.set_demand(-60.0)
             run(m, 600 * 1000, step=1000)
         self.assertLess(through_fet.t_mos_c, 30.0)
         self.assertGreater(through_diode.t_mos_c, 45.0)
@@ -102,7 +102,7 @@ class FetTest(unittest.TestCase):
     def test_stuck_fet_conducts_regardless(self):
         m = PackModel(soc_pct=50)
         m.stuck_dsg = True
-        m.demand_a = -20.0
+        m.set_demand(-20.0)
         run(m, 1000)
         self.assertEqual(m.current_a, -20.0)
 
@@ -111,7 +111,7 @@ class ChargeTest(unittest.TestCase):
     def test_coulombs_move_soc(self):
         m = PackModel(soc_pct=50)
         m.set_fets(True, True, False)
-        m.demand_a = 50.0
+        m.set_demand(50.0)
         run(m, HOUR_MS // 2, step=1000)
         self.assertAlmostEqual(m.true_soc_pct(), 75.0, delta=0.5)
 
@@ -119,11 +119,11 @@ class ChargeTest(unittest.TestCase):
         m = PackModel(soc_pct=50)
         rest = sum(m.cells_mv()) / N_CELLS
         m.set_fets(True, True, False)
-        m.demand_a = -100.0
+        m.set_demand(-100.0)
         run(m, 1000)
         loaded = sum(m.cells_mv()) / N_CELLS
         self.assertLess(loaded, rest - 40)
-        m.demand_a = 0.0
+        m.set_demand(0.0)
         run(m, 600 * 1000, step=1000)
         relaxed = sum(m.cells_mv()) / N_CELLS
         self.assertLess(abs(relaxed - ocv_mv(m.true_soc_pct())), 5)
@@ -156,7 +156,7 @@ class HeatTest(unittest.TestCase):
     def test_i2r_heating_toward_a_steady_rise(self):
         m = PackModel(soc_pct=50, temp_c=25)
         m.set_fets(True, True, False)
-        m.demand_a = -100.0
+        m.set_demand(-100.0)
         run(m, HOUR_MS // 4, step=1000)
         self.assertGreater(m.t_cells_c, 26.0)
         self.assertLess(m.t_cells_c, 36.0)

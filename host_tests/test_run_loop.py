@@ -27,7 +27,7 @@ class LoopRig:
         sim = make_sim(initial={"soc_pct": 60})
         pack = sim.packs[0]
         pack.power_off()
-        pack.model.demand_a = -20.0  # a load, as with no inverter (forced bench current)
+        pack.model.set_demand(-20.0)  # a load, as with no inverter (forced bench current)
         self.clock = sim.clock
         self.pack = pack
         self.end_ms = self.clock.t_ms + end_ms

@@ -443,4 +443,8 @@ def _open_log(path):
 
 
 if __name__ == "__main__":
+    if sys.implementation.name == "cpython":
+        from boards.host import twins
+
+        twins.install()  # the viper kernels' CPython twins (boards/host/twins.py says why)
     sys.exit(main(sys.argv[1:]))

@@ -200,4 +200,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.implementation.name == "cpython":
+        from boards.host import twins
+
+        twins.install()  # as tools/sim.py runs
     main(sys.argv[1:])

@@ -36,7 +36,7 @@ class Pin:
         self.id = id
         self.mode = self.IN
         self.pull = None
-        self._out = 0
+        self.level = 0  # what firmware drives (no property: see MCP2515Sim.is_bus_off)
         self._driven = None  # level forced from outside (inputs), None = floating
         self._listeners = []
         self._watchers = []
@@ -56,13 +56,13 @@ class Pin:
     def value(self, x=None):
         if x is None:
             if self.mode == 1:  # OUT
-                return self._out
+                return self.level
             if self._driven is not None:
                 return self._driven
             return 1 if self.pull == 1 else 0  # PULL_UP
         level = 1 if x else 0
-        if level != self._out:
-            self._out = level
+        if level != self.level:
+            self.level = level
             listeners = self._listeners
             for i in range(len(listeners)):  # (native code: an index loop allocates nothing)
                 listeners[i](self, level)
@@ -103,10 +103,6 @@ class Pin:
     def sim_listen(self, callback):
         """Call callback(pin, level) whenever firmware changes this output."""
         self._listeners.append(callback)
-
-    @property
-    def level(self):
-        return self._out
 
 
 class I2C:
@@ -191,14 +187,14 @@ class SPI:
                 return
             sel = None
             for i in range(len(devices)):
-                if not devices[i][0]._out:
+                if not devices[i][0].level:
                     sel = devices[i][1]
                     break
             self._sel = sel
 
         cs_pin.sim_listen(_edge)
         for cs, dev in devices:  # its chip select may be low already
-            if not cs._out:
+            if not cs.level:
                 self._sel = dev
                 break
 

@@ -180,7 +180,7 @@ class DcBus:
             if not self.forced[k]:
                 m = models[k]
                 if m.demand_a != amps[k]:
-                    m.demand_a = amps[k]
+                    m.set_demand(amps[k])
         self.dirty = False
         self.splits += 1
         return amps

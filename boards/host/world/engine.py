@@ -418,7 +418,7 @@ class Simulator:
             if self.dc is not None and "pack" in e:
                 # one pack's own supply, off the DC bus (the bus keeps the site's current)
                 self.dc.forced[e["pack"] - 1] = True
-                targets[0].model.demand_a = float(e["current_a"])
+                targets[0].model.set_demand(float(e["current_a"]))
             elif self.inverter is not None:
                 self.demand_a = float(e["current_a"])
                 self._control(self.clock.t_us)
@@ -429,7 +429,7 @@ class Simulator:
                 self.demand_a = float(e["current_a"])
                 share = self.demand_a / len(targets)
                 for pack in targets:
-                    pack.model.demand_a = share
+                    pack.model.set_demand(share)
         if "cable_mohm" in e and self.dc is not None:  # one pack: in series, no effect
             for pack in targets:
                 self.dc.cable_ohm[pack.index - 1] = e["cable_mohm"] / 1000.0
@@ -538,7 +538,7 @@ class Simulator:
         pack.step_to(t_us // 1000)
         amps = self.inverter.decide(self.demand_a, pack.model, t_us)
         if amps != pack.model.demand_a:
-            pack.model.demand_a = amps
+            pack.model.set_demand(amps)
         self._next_control_us = t_us + CONTROL_US
 
     def run(self, end_ms):

@@ -192,7 +192,7 @@ class PackModel:
         self.chg_on = False
         self.dsg_on = False
         self.pre_on = False
-        self._demand_a = 0.0
+        self.demand_a = 0.0
         self.charger_v = CHARGER_OPEN_V
         self.short = False
         self.reverse = False
@@ -259,7 +259,7 @@ class PackModel:
         chg, dsg, pre = self.fet_states()
         current = 0.0
         link = LINK_FLOATING
-        demand = self._demand_a
+        demand = self.demand_a
         if self.reverse:
             link = LINK_REVERSED
         elif self.short:
@@ -285,14 +285,11 @@ class PackModel:
             self.dirty = True
         self.current_a = current
 
-    @property
-    def demand_a(self):
-        """What the site asks: + charge, - discharge (A)."""
-        return self._demand_a
-
-    @demand_a.setter
-    def demand_a(self, amps):
-        self._demand_a = amps
+    # (a method, not a property setter: under MicroPython one property on a class makes
+    # every attribute store on its instances look the class up first, 3x slower)
+    def set_demand(self, amps):
+        """What the site asks: + charge, - discharge (A); demand_a holds it."""
+        self.demand_a = amps
         self.settle()
 
     @micropython.native

@@ -224,9 +224,9 @@ class MCP2515Sim:
         r = self.regs
         for i in range(128):
             r[i] = 0
-        self._mode = MODE_CONFIG
-        self._tec = 0
-        self._rec = 0
+        self.mode = MODE_CONFIG
+        self.tec = 0
+        self.rec = 0
         self._boff = False
         self._boff_occ = 0  # occurrences of 11 recessive bits counted while bus-off
         self._boff_run = 0  # where the current recessive run began
@@ -244,26 +244,13 @@ class MCP2515Sim:
         self._rxclr = 0
         self._irq_update()
 
-    @property
-    def mode(self):
-        """The operation mode (OPMOD): MODE_NORMAL, MODE_SLEEP, ... MODE_CONFIG."""
-        return self._mode
-
-    @property
-    def tec(self):
-        """The transmit error counter, beyond 255 while bus-off (the register stops at 255)."""
-        return self._tec
-
-    @property
-    def rec(self):
-        return self._rec
-
-    @property
-    def bus_off(self):
+    # mode, tec and rec are plain attributes, bus-off and the bit rate methods: under
+    # MicroPython one property on a class makes every attribute store on its instances
+    # (a dozen per SPI transfer here) look the class up first, 3x slower
+    def is_bus_off(self):
         self._check_bus_off()
         return self._boff
 
-    @property
     def bitrate_bps(self):
         """The bit rate CNF1-3 give from the crystal, 0 if the segments are not valid."""
         r = self.regs
@@ -385,7 +372,7 @@ class MCP2515Sim:
             if b == _READ and n > 2:
                 a = wbuf[1] & 0x7F
                 k = n - 2
-                if a + k <= (0x80 if self._mode == MODE_CONFIG else _NEXT_HIDDEN[a]):
+                if a + k <= (0x80 if self.mode == MODE_CONFIG else _NEXT_HIDDEN[a]):
                     self._command(b)
                     if rbuf is not None:
                         rbuf[0] = 0xFF
@@ -410,7 +397,7 @@ class MCP2515Sim:
             if st == _ST_READ:
                 a = self._ptr
                 out = regs[a]
-                if _HIDDEN[a] and self._mode != MODE_CONFIG:
+                if _HIDDEN[a] and self.mode != MODE_CONFIG:
                     out = 0
                 self._ptr = (a + 1) & 0x7F
             elif st == _ST_WRITE:
@@ -483,7 +470,7 @@ class MCP2515Sim:
         self._st = _ST_CMD
         # _irq_update(), when CANSTAT or the INT pin would change
         f = r[CANINTF] & r[CANINTE]
-        if (0 if f else 1) != self._int_level or r[CANSTAT] != (self._mode << 5) | (_ICOD[f] << 1):
+        if (0 if f else 1) != self._int_level or r[CANSTAT] != (self.mode << 5) | (_ICOD[f] << 1):
             self._irq_update()
 
     @micropython.native
@@ -567,7 +554,7 @@ class MCP2515Sim:
         elif low == 0x0E or a == TEC or a == REC:
             pass  # CANSTAT, TEC and REC are read-only
         elif _CONFIG_ONLY[a]:
-            if self._mode == MODE_CONFIG:
+            if self.mode == MODE_CONFIG:
                 if a == TXRTSCTRL:
                     r[a] = (r[a] & 0x38) | (v & 0x07)  # bits 5:3 are the pin levels
                 else:
@@ -582,7 +569,7 @@ class MCP2515Sim:
                 woken = v & _WAKIF and not r[a] & _WAKIF
                 r[a] = v
                 # the MCU may set WAKIF to make a wake-up attempt (DS 10.2)
-                if woken and self._mode == MODE_SLEEP and r[CANINTE] & _WAKIF:
+                if woken and self.mode == MODE_SLEEP and r[CANINTE] & _WAKIF:
                     self._enter(MODE_LISTEN)
             elif a == EFLG:
                 r[a] = (r[a] & 0x3F) | (v & 0xC0)  # only RX1OVR and RX0OVR are writable
@@ -626,18 +613,18 @@ class MCP2515Sim:
             v = (r[CANCTRL] & 0x1F) | (mode << 5)
             for i in range(8):
                 r[0x0F + 16 * i] = v
-        old = self._mode
+        old = self.mode
         if mode == old:
             return
-        self._mode = mode
+        self.mode = mode
         if mode == MODE_CONFIG:
             # entering configuration mode clears the error counters (DS 10.1)
-            self._tec = 0
-            self._rec = 0
+            self.tec = 0
+            self.rec = 0
             self._boff = False
             self._error_state(False)
         elif old == MODE_CONFIG:
-            self._timing_ok = self.bitrate_bps == self._bus_bitrate()
+            self._timing_ok = self.bitrate_bps() == self._bus_bitrate()
         self._irq_update()
         if mode == MODE_LOOPBACK:
             self._loopback()
@@ -650,7 +637,7 @@ class MCP2515Sim:
             r[a] = v & 0x0B  # setting TXREQ clears ABTF, MLOA and TXERR
             if self.bus is not None:
                 self.bus.quiet = False  # a frame to offer
-            if self._mode == MODE_LOOPBACK:
+            if self.mode == MODE_LOOPBACK:
                 self._loopback()
         elif old & _TXREQ and not v & _TXREQ:
             r[a] = (old & 0x70) | (v & 0x03)
@@ -663,7 +650,7 @@ class MCP2515Sim:
     def _irq_update(self):
         r = self.regs
         f = r[CANINTF] & r[CANINTE]
-        stat = (self._mode << 5) | (_ICOD[f] << 1)
+        stat = (self.mode << 5) | (_ICOD[f] << 1)
         if r[CANSTAT] != stat:
             for i in range(8):
                 r[0x0E + 16 * i] = stat
@@ -731,15 +718,15 @@ class MCP2515Sim:
     def can_attached(self, bus):
         self.bus = bus
         self.t_us = bus.now_us
-        if self._mode != MODE_CONFIG:
-            self._timing_ok = self.bitrate_bps == bus.bitrate
+        if self.mode != MODE_CONFIG:
+            self._timing_ok = self.bitrate_bps() == bus.bitrate
 
     @micropython.native
     def can_offer(self):
         r = self.regs
         if not (r[TXB0CTRL] | r[TXB1CTRL] | r[TXB2CTRL]) & _TXREQ:
             return None
-        if self._mode != MODE_NORMAL or not self._timing_ok or r[CANCTRL] & _ABAT:
+        if self.mode != MODE_NORMAL or not self._timing_ok or r[CANCTRL] & _ABAT:
             return None
         if self._boff:
             self._check_bus_off()
@@ -757,7 +744,7 @@ class MCP2515Sim:
 
     @micropython.native
     def can_acks(self):
-        if self._mode != MODE_NORMAL or not self._timing_ok:
+        if self.mode != MODE_NORMAL or not self._timing_ok:
             return False
         if self._boff:
             self._check_bus_off()
@@ -769,9 +756,9 @@ class MCP2515Sim:
         receives nor sleeps."""
         r = self.regs
         if not tx:
-            return self._mode != MODE_NORMAL and self._mode != MODE_SLEEP
+            return self.mode != MODE_NORMAL and self.mode != MODE_SLEEP
         return (
-            self._tec >= 128
+            self.tec >= 128
             and not self._boff
             and not r[CANCTRL] & (_OSM | _ABAT)
             and r[CANINTF] & _MERRF
@@ -807,18 +794,18 @@ class MCP2515Sim:
         r = self.regs
         r[TXB0CTRL + 16 * n] &= ~_TXREQ
         r[CANINTF] |= _TX0IF << n
-        if self._tec > 0:
-            self._tec -= 1
+        if self.tec > 0:
+            self.tec -= 1
             self._error_state(True)
         self._irq_update()
 
     @micropython.native
     def can_receive(self, frame, t_us):
         self.t_us = t_us
-        mode = self._mode
+        mode = self.mode
         if (
             mode == MODE_NORMAL
-            and not self._rec
+            and not self.rec
             and not self._boff
             and self._timing_ok
             and not self._filters_dirty
@@ -838,8 +825,8 @@ class MCP2515Sim:
             if not self._timing_ok:
                 self._rx_error()
             else:
-                if self._rec:
-                    self._rec = 127 if self._rec > 127 else self._rec - 1
+                if self.rec:
+                    self.rec = 127 if self.rec > 127 else self.rec - 1
                     self._error_state(True)
                 self._accept(frame[0], frame[1], frame[2], frame[3])
         elif mode == MODE_LISTEN:
@@ -865,23 +852,23 @@ class MCP2515Sim:
                 c &= ~_TXREQ  # one-shot: attempted once
             r[ctrl] = c
             r[CANINTF] |= _MERRF
-            passive = self._tec >= 128 or self._rec >= 128
+            passive = self.tec >= 128 or self.rec >= 128
             bus = self.bus
             # ISO 11898-1: an error-passive transmitter does not count an ACK error
             if not (passive and bus is not None and bus.ack_error):
-                self._tec += 8
-                if self._tec > 255 and not self._boff:
+                self.tec += 8
+                if self.tec > 255 and not self._boff:
                     self._boff = True
                     self._boff_occ = 0
                     # the error delimiter and intermission are the first 11 recessive bits
                     self._boff_run = t_us - 11 * self._bit_us()
             self._error_state(True)
         elif self._boff:
-            if not self._bus_off_event(t_us) and self._mode == MODE_NORMAL:
+            if not self._bus_off_event(t_us) and self.mode == MODE_NORMAL:
                 self._rx_error()
-        elif self._mode == MODE_NORMAL:
+        elif self.mode == MODE_NORMAL:
             self._rx_error()
-        elif self._mode == MODE_SLEEP:
+        elif self.mode == MODE_SLEEP:
             self._wake()
         self._irq_update()
 
@@ -892,14 +879,14 @@ class MCP2515Sim:
 
     # -- errors --------------------------------------------------------------------------------
     def _rx_error(self):
-        if self._rec < 255:
-            self._rec += 1
+        if self.rec < 255:
+            self.rec += 1
         self.regs[CANINTF] |= _MERRF
         self._error_state(True)
 
     def _error_state(self, flag):
         r = self.regs
-        tec, rec = self._tec, self._rec
+        tec, rec = self.tec, self.rec
         e = 0
         if self._boff:
             e |= _TXBO
@@ -945,8 +932,8 @@ class MCP2515Sim:
 
     def _recover(self):
         self._boff = False
-        self._tec = 0
-        self._rec = 0
+        self.tec = 0
+        self.rec = 0
         self._error_state(True)
         self._irq_update()
 
