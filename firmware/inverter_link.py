@@ -260,7 +260,8 @@ class InverterLink:
                 filters = FILTERS_EXT if self.ext else FILTERS_STD
             self.can_ok = can.init(filters)
             self.can_fault = can.fault
-        except OSError:
+        except Exception:  # noqa: BLE001 - an SPI error, or no RAM for the setup module:
+            # the controller is down and the app starts it again; never the FETs' business
             self.can_ok = False
             self.can_fault = FAULT_SPI
         if self.can_ok:

@@ -9,11 +9,14 @@ filter: the id that passes and its neighbours that do not), then on the chain ri
 
 import unittest
 
+from chain_rig import Chain
+from support import logged
 from test_mcp2515_driver import node
 from test_parallel import chain_of
 
+from bms import events as ev
 from boards.host.world.bus.canbus import CanBus
-from drivers.mcp2515 import CanFrame
+from drivers.mcp2515 import FAULT_SPI, CanFrame
 from inverter_link import FILTERS_STD, slave_filters
 
 
@@ -92,3 +95,31 @@ class ChainFilterTest(unittest.TestCase):
         c.run(4000)
         for k in (2, 3, 4):
             self.assertTrue(c.link(k).pack_lost, k)
+
+    def test_a_failed_restart_on_a_change_of_role_is_a_can_fault_not_an_exception(self):
+        # the setup module loads at each start: no RAM for it at the change of role puts
+        # the controller down (counted, started again by the app), never the FETs safe
+        c = Chain(2, inverter="can")
+        c.power(1)
+        c.run(3000)
+        c.power(2)
+        app = c.app(2)
+        can = app.board.can
+        real = can.init
+        fails = []
+
+        def init(filters=None, mode=None):
+            if filters is not None and not fails and app.link.slave_address:
+                fails.append(1)
+                raise MemoryError
+            return real(filters) if mode is None else real(filters, mode)
+
+        can.init = init
+        c.run(3000)
+        self.assertEqual(fails, [1])
+        self.assertEqual(app.exceptions, 0)
+        self.assertEqual((app.link.slave_address, app.link.can_ok), (2, True))
+        self.assertEqual(logged(app.events, ev.EXCEPTION), [])
+        downs = [r[4:6] for r in logged(app.events, ev.COMM, ev.COMM_CAN)]
+        self.assertIn((0, FAULT_SPI), downs)
+        self.assertEqual(downs[-1][0], 1)

@@ -104,7 +104,9 @@ class MarkTest(unittest.TestCase):
         self.assertEqual((log.next_seq, store.skipped), (10, 0))
         self.assertEqual(store.seq_mark, 10 + SEQ_BLOCK)
 
-    def test_no_record_reaches_flash_past_a_mark_that_could_not_be_written(self):
+    def test_records_reach_flash_when_the_mark_cannot_be_written(self):
+        # a TRIP must not wait in RAM on a failing mark: the records go, the failure is
+        # raised after them (counted), and a boot continues past the last of them
         fs = MemFS()
         store = Store(fs)
         log = logged_log(10)
@@ -113,10 +115,29 @@ class MarkTest(unittest.TestCase):
         fs.fail("write", "seqmark")
         with self.assertRaises(OSError):
             store.append_events(log)
-        self.assertEqual((store.errors, store.flushed_seq), (1, 10))
-        self.assertEqual(len(fs.files["events0.bin"]), 10 * 20)
-        self.assertEqual(store.append_events(log), 17)
+        self.assertEqual((store.errors, store.flushed_seq), (1, 27))
+        self.assertEqual(len(fs.files["events0.bin"]), 27 * 20)
+        self.assertEqual(store.seq_mark, 10 + SEQ_BLOCK)  # the old mark
+        self.assertEqual(store.append_events(log), 0)  # the mark moved, nothing left
         self.assertEqual(store.seq_mark, 27 + SEQ_BLOCK)
+        reborn = ev.EventLog()
+        Store(fs).load_events(reborn)
+        self.assertEqual(reborn.next_seq, 27 + SEQ_BLOCK)
+
+    def test_a_boot_goes_on_past_records_written_beyond_a_mark_never_moved(self):
+        fs = MemFS()
+        store = Store(fs)
+        log = logged_log(10)
+        store.append_events(log)  # the mark at 10 + SEQ_BLOCK
+        logged_log(SEQ_BLOCK + 5, log)
+        fs.fail("write", "seqmark")
+        with self.assertRaises(OSError):
+            store.append_events(log)
+        self.assertEqual(store.flushed_seq, 15 + SEQ_BLOCK)  # past the mark on flash
+        reborn = ev.EventLog()
+        store2 = Store(fs)
+        store2.load_events(reborn)
+        self.assertEqual((reborn.next_seq, store2.skipped), (15 + SEQ_BLOCK, 0))
 
     def test_a_mark_not_written_at_boot_is_written_before_the_first_record(self):
         fs = MemFS()

@@ -65,10 +65,6 @@ class RestartNoticeTest(unittest.TestCase):
         self.assertEqual(sim.packs[0].app.link.notice, None)  # the master goes on
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ClockKeptTest(unittest.TestCase):
     def test_the_wall_clock_goes_on_across_a_service_restart(self):
         sim, pack = unlocked_sim(inverter="none")
@@ -94,3 +90,7 @@ class ClockKeptTest(unittest.TestCase):
         pack.power_on()
         sim.run(sim.t_ms + 1000)
         self.assertEqual(c.events(1)[2], (0, 0))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -19,7 +19,8 @@ behind a thin adapter in the board file; an in-memory one on the host).
   numbers between the last record on flash and it (events.SKIPPED in the log) and
   reserving the next block at once. Only a log running more than half a block ahead of
   the housekeeping beat that renews the mark, or a flash that refuses the mark's
-  writes, can get past it.
+  writes, can get past it; records still go to flash then (a boot goes on past the
+  last of them), only numbers of records lost with RAM may come again.
 - The state (boot count, SOC, learned capacity, cycles) is JSON written to a temporary
   file and renamed over the old one: littlefs renames atomically, so a power cut leaves
   the old state or the new one, never a mix. The file carries a version and a CRC of
@@ -208,7 +209,15 @@ class Store:
             if i == self.active:
                 self.in_active = len(data) // _SIZE
             self.torn = -1
-        self.reserve(log)  # no record reaches flash with a number past the mark
+        # the mark first, so a reset cannot hand these numbers out again; if it cannot be
+        # written the records still go (a TRIP on flash is worth more than numbers that
+        # only records lost with RAM could repeat: a boot continues past the last record
+        # on flash anyway), and the failure is raised after them
+        failed = None
+        try:
+            self.reserve(log)
+        except OSError as e:
+            failed = e
         start = self.flushed_seq
         if start < log.oldest_seq():
             start = log.oldest_seq()  # overwritten before they could be written
@@ -237,6 +246,8 @@ class Store:
             seq += n
             written += n
             self.flushed_seq = seq
+        if failed is not None:
+            raise failed
         return written
 
     def clear_events(self):
