@@ -81,6 +81,7 @@ class FakeApp:
         self.fets = _Fets()
         self.store = Store(fs)
         self.events = ev.EventLog()
+        self.trial = None  # App.trial: no new image on trial
 
     def _save_state(self, now):
         return True
