@@ -13,7 +13,7 @@ from drivers.drycontact import DryContact
 from drivers.fets import Fets
 from drivers.mcp2515 import MCP2515
 from drivers.panel import Panel
-from drivers.rs485 import Rs485
+from drivers.rs485 import FRAME_MAX, Rs485
 from drivers.store import Store
 
 LED_PINS = ("LED_RUN", "LED_ALM", "LED_SOC1", "LED_SOC2", "LED_SOC3", "LED_SOC4", "LED_MS")
@@ -85,7 +85,9 @@ class HostBoard:
             return None
         de = self._pin(de_name, machine.Pin.OUT, value=0)
         port.attach_de(de)
-        return Rs485(machine.UART(uart_id, 9600, port=port, timeout=0), de)
+        # a transmit buffer as the boards' (UART_BUF): a write past it is cut and counted
+        uart = machine.UART(uart_id, 9600, port=port, timeout=0, txbuf=FRAME_MAX)
+        return Rs485(uart, de, txbuf=FRAME_MAX)
 
     def set_dip(self, bits):
         for i in range(len(DIP_PINS)):

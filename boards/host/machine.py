@@ -245,10 +245,12 @@ class UART:
         self.port = port
         self.init(baudrate, bits, parity, stop, **kw)
 
-    def init(self, baudrate=9600, bits=8, parity=None, stop=1, *, timeout=0, **kw):
+    def init(self, baudrate=9600, bits=8, parity=None, stop=1, *, timeout=0, txbuf=None, **kw):
         self.baudrate = baudrate
         self.timeout = timeout
         self.port.set_format(baudrate, bits, parity, stop)
+        if txbuf is not None:  # the transmit buffer's size (unlimited unless given)
+            self.port.txbuf = txbuf
 
     def any(self):
         return self.port.available()

@@ -63,7 +63,8 @@ class Rs485:
         self.txbuf = txbuf
         self._rest = None  # a long reply: the buffer still being fed to the UART
         self._fed = 0  # bytes of it written so far
-        self._tx_start = 0  # when its first byte went (ticks ms)
+        self._tx_start = 0  # when the UART last started from empty (ticks ms)
+        self._fed0 = 0  # bytes of it written before then (all sent by then)
         self.de = de
         self.gap_ms = gap_ms
         self.baud = baud
@@ -118,14 +119,14 @@ class Rs485:
         """Returns the length of a complete frame now in self.frame (0: none yet). Call
         again until it returns 0: a read can hold several frames."""
         if self.sending:
-            self.service(now)
-            if self.sending:
-                if ticks.diff(now, self._tx_end) < _TX_STUCK_MS:
+            if ticks.diff(now, self._tx_end) < _TX_STUCK_MS or self.uart.txdone():
+                self.service(now)
+                if self.sending:
                     return 0  # our own transmission: the transceiver's receiver is off
-                # a UART that never reports done must not hold the bus for good
-                self.de.value(0)
-                self.sending = False
-                self.tx_errors = (self.tx_errors + 1) & _COUNT_MASK
+            else:
+                # a UART that never reports done must not hold the bus for good (nor be
+                # fed the rest of a long reply: DE is low from here)
+                self._drop()
         while True:
             if self._pos >= self._len:
                 got = self.uart.readinto(self._chunk)
@@ -212,54 +213,78 @@ class Rs485:
             # what already waits (read or in the UART) came first; then our echo
             self._ahead = self._len - self._pos + self.uart.any()
             self._skip += n
-        # rounded up; now is whole ms, so the real end can still be up to 1 ms later,
-        # which the caller's 1 ms retry while `sending` covers
-        ms = -((-n * _CHAR_BITS * 1000) // self.baud)
-        self._tx_end = ticks.add(now, ms)
+        self._tx_end = ticks.add(now, self._char_ms(n))
         if n > self.txbuf:
             # more than the UART holds: a write would block until the rest fitted (4 s
             # for the 4 KB system answer at 9600 baud); fed in as it drains instead
             self._rest = data
-            self._tx_start = now
             self._fed = 0
+            self._fed0 = 0
+            self._tx_start = now  # (also when a UART never says done, see _feed)
             self._feed(now)
             return
         self._write(data, n, n)
+
+    def _char_ms(self, n):
+        """ms for n characters, rounded up; now is whole ms, so the real end can still be
+        up to 1 ms later, which the caller's 1 ms retry while `sending` covers."""
+        return -((-n * _CHAR_BITS * 1000) // self.baud)
 
     def _write(self, data, n, unsent):
         """Write data (n bytes); unsent: the bytes of the reply not yet written before."""
         got = self.uart.write(data)
         if got is None or got < n:
             # a cut reply is no reply; holding DE for the rest would only block the bus
-            self.de.value(0)
-            self.sending = False
-            if self.echo:
-                self._skip -= unsent  # what did go out is judged as received bytes
-            self._rest = None
-            self.tx_errors = (self.tx_errors + 1) & _COUNT_MASK
+            self._drop(unsent)
             return
         if self._rest is None:
             self.sent = (self.sent + 1) & _COUNT_MASK
 
-    def _drained(self, now):
-        """Bytes of the long reply surely sent by now (1 ms short: ours are whole ms)."""
-        ms = ticks.diff(now, self._tx_start) - 1
-        return ms * self.baud // (_CHAR_BITS * 1000) if ms > 0 else 0
+    def _drop(self, unsent=0):
+        """Give the reply up: DE low, the part of a long reply not yet written with it
+        (unsent: of a cut write), counted as an error."""
+        self.de.value(0)
+        self.sending = False
+        rest = self._rest
+        if rest is not None:
+            if not unsent:
+                unsent = len(rest) - self._fed
+            self._rest = None
+        if self.echo:
+            self._skip -= unsent  # what did go out is judged as received bytes
+        self.tx_errors = (self.tx_errors + 1) & _COUNT_MASK
 
     def _feed(self, now):
-        """Write as much of the long reply as the UART's buffer surely has room for."""
+        """Write as much of the long reply as the UART's buffer surely has room for:
+        txbuf, less what was written since the UART last started from empty and cannot
+        have been sent yet (1 ms short: our times are whole ms). The estimate restarts
+        whenever the UART is found empty: held up (flash write, GC) past the drain, the
+        loop would otherwise count time the UART stood idle as bytes sent, and write
+        more than fits (cut on an RP2040, blocking the loop on an ESP32). On a board the
+        hardware FIFO behind the buffer (32 bytes on RP2040, 128 on ESP32) is spare."""
         data = self._rest
         fed = self._fed
-        room = self.txbuf - (fed - self._drained(now))
-        n = len(data) - fed
+        total = len(data)
+        if self.uart.txdone():
+            self._tx_start = now
+            self._fed0 = fed
+            self._tx_end = ticks.add(now, self._char_ms(total - fed))
+        queued = fed - self._fed0
+        ms = ticks.diff(now, self._tx_start) - 1
+        if ms >= self._char_ms(queued):
+            queued = 0  # (and ms x baud stays a small int however long the hold-up)
+        elif ms > 0:
+            queued -= ms * self.baud // (_CHAR_BITS * 1000)
+        n = total - fed
+        room = self.txbuf - queued
         if room < n:
             n = room
         if n <= 0:
             return
         self._fed = fed + n
         # (a slice of the caller's memoryview: an allocation per part, never per tick)
-        self._write(data[fed : fed + n], n, len(data) - fed)
-        if self._rest is not None and self._fed >= len(data):
+        self._write(data[fed : fed + n], n, total - fed)
+        if self._rest is not None and self._fed >= total:
             self._rest = None
             self.sent = (self.sent + 1) & _COUNT_MASK
 
@@ -270,8 +295,8 @@ class Rs485:
             return 0
         left = ticks.diff(self._tx_end, now)
         if self._rest is not None:
-            half = self._fed - self.txbuf // 2
-            due = -((-half * _CHAR_BITS * 1000) // self.baud) + 1
+            half = self._fed - self._fed0 - self.txbuf // 2
+            due = self._char_ms(half) + 1
             feed = ticks.diff(ticks.add(self._tx_start, due), now)
             left = feed if feed < left else left
         return left if left > 0 else 0

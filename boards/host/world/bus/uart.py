@@ -2,9 +2,10 @@
 
 A character takes (start + data + parity + stop) bits at the port's baud rate: 8N1 at
 9600 baud is 1.0417 ms. A port's write() queues its bytes behind whatever it is still
-sending; each byte reaches the other ports when its stop bit ends. A port with a
-driver-enable pin puts bytes on the wire only while DE is high: bytes written with DE
-low never arrive, and dropping DE while bytes are still going cuts them (counted).
+sending (all of them, or with a finite `txbuf` as a board's UART has, only what fits);
+each byte reaches the other ports when its stop bit ends. A port with a driver-enable
+pin puts bytes on the wire only while DE is high: bytes written with DE low never
+arrive, and dropping DE while bytes are still going cuts them (counted).
 A port's receiver is off while its own DE is high (/RE tied to DE, the usual wiring):
 a byte whose reception overlaps that time is dropped (counted in `rx_dropped_de`), so
 a peer that starts talking before we have released the bus loses its first bytes.
@@ -71,6 +72,12 @@ class Port:
         self.bytes_out = 0
         self.rx_dropped_de = 0  # bytes that arrived while our own DE was high
         self.rx_last_us = 0  # when the last byte read had arrived (end of its stop bit)
+        # the transmit buffer in bytes (machine.UART's txbuf; None: unlimited): a write
+        # takes only what fits, the writes cut so are counted in tx_overflows
+        self.txbuf = None
+        self.tx_overflows = 0
+        self._burst_us = 0  # when the UART last started from empty
+        self._burst_n = 0  # bytes written since
         self._de_rise_us = 0
         self.attach_de(de_pin)
 
@@ -98,7 +105,23 @@ class Port:
     def write(self, buf):
         now = self.clock.t_us
         n = len(buf)
-        start = self.tx_end_us if self.tx_end_us > now else now
+        if self.txbuf is not None:
+            room = self.txbuf - self.queued()
+            if n > room:
+                # what does not fit is refused, as an RP2040 does once its FIFO stops
+                # draining (an ESP32 would block the loop instead): counted
+                self.tx_overflows += 1
+                n = room if room > 0 else 0
+                if not n:
+                    return None  # EAGAIN: nothing taken
+                buf = memoryview(buf)[:n]
+        if self.tx_end_us > now:
+            start = self.tx_end_us
+        else:
+            start = now
+            self._burst_us = now
+            self._burst_n = 0
+        self._burst_n += n
         self.tx_end_us = start + self.char_us(n)
         if self.de is not None and not self.de.level:
             self.wire.lost += n
@@ -116,6 +139,15 @@ class Port:
 
     def txdone(self):
         return self.clock.t_us >= self.tx_end_us
+
+    def queued(self):
+        """Bytes written and not yet fully sent (the one being shifted out included)."""
+        now = self.clock.t_us
+        if self.tx_end_us <= now:
+            return 0
+        # counted from the burst's start: per-write rounding of tx_end_us does not add up
+        sent = (now - self._burst_us) * self.baud // (self.char_bits * 1000000)
+        return self._burst_n - sent if sent < self._burst_n else 1
 
     def available(self):
         now = self.clock.t_us
