@@ -148,6 +148,18 @@ class RelayTest(unittest.TestCase):
         self.sim.run(self.sim.t_ms + 1100)  # the master's next TEMPS_2 says locked
         self.assertEqual([p.app.bms.unlocked for p in self.sim.packs], [False] * 3 + [True])
 
+    def test_a_slaves_own_unlock_after_a_relayed_one_stays(self):
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        self.c.unlock_relay(2, tries=1)
+        slave = self.sim.packs[1].app
+        self.assertIsNotNone(slave.packlink.relay_at)
+        press_unlock(self.sim, self.sim.packs[1])  # at the slave: its own, 10 minutes
+        self.c.lock(1)
+        self.sim.run(self.sim.t_ms + 3000)  # the master's announcements say locked
+        self.assertTrue(slave.bms.unlocked)
+        self.assertIsNone(slave.packlink.relay_at)
+
     def test_the_slaves_unlock_ends_when_the_announcement_stops(self):
         press_unlock(self.sim, self.sim.packs[0])
         self.sim.run(self.sim.t_ms + 1100)
