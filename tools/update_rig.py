@@ -81,6 +81,7 @@ class FakeApp:
         self.fets = _Fets()
         self.store = Store(fs)
         self.events = ev.EventLog()
+        self.trial = None  # no image on trial (the VERSION read reports it)
 
     def _save_state(self, now):
         return True
