@@ -19,6 +19,10 @@
   its address, out of the limits at once); on a slave, the master silent that long
   raises its own PACK_LOST (event with address 1); each pack keeps protecting itself.
 - The M/S LED (ms_led): on the master while at least one other pack is counted.
+- The master's service unlock, announced in its TEMPS_2 frame: a slave takes an
+  UNLOCK_RELAY (service/server.py) only while the master's latest announcement, heard
+  within UNLOCK_HEARD_MS, says unlocked, for no longer than it has left; the relayed
+  unlock ends when the master's announcement says less (locked) or stops.
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
@@ -31,6 +35,7 @@ from protocols import packchain
 from protocols import packlink_can as pl
 
 LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
+UNLOCK_HEARD_MS = const(2500)  # the master's unlock announcement (1 s apart) is trusted so long
 _SLOT_MS = const(100)  # one frame per slot: the ten in a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)
@@ -71,6 +76,9 @@ class PackLink:
         self._changes = 0
         self._master_seen = now  # a slave: when the master was last heard
         self._master_lost = False
+        self._unlock_ms = 0  # a slave: the master's unlock as last announced
+        self._unlock_heard = None  # when (None: never)
+        self.relay_at = None  # the core's unlock_at the relayed unlock set (None: none)
         # counters
         self.beacons_in = 0
         self.bad_frames = 0  # chain frames that failed their check
@@ -106,6 +114,8 @@ class PackLink:
         if not adr.master:
             if src == 1 and adr.address > 1:
                 self._master_seen = now
+                if msg == pl.TEMPS_2 and f.dlc == 8:
+                    self._master_unlock(pl.unlock_ms(f.data), now)
             return True
         if src == adr.address or f.dlc != 8:
             return True  # our own address from another pack: a chain being re-addressed
@@ -120,6 +130,39 @@ class PackLink:
         return True
 
     _beat_now = False
+
+    # -- the master's unlock, on a slave ---------------------------------------------------
+    def master_unlock_left(self, now):
+        """What is left of the master's unlock (ms) as its latest announcement says, 0
+        on a master or a pack without an address, or when that is older than
+        UNLOCK_HEARD_MS or says locked."""
+        heard = self._unlock_heard
+        if heard is None or self.addr.master or self.addr.address < 2:
+            return 0
+        age = ticks.diff(now, heard)
+        if age >= UNLOCK_HEARD_MS or age >= self._unlock_ms:
+            return 0
+        return self._unlock_ms - age
+
+    def _master_unlock(self, left, now):
+        self._unlock_ms = left
+        self._unlock_heard = now
+        if self.relay_at is not None:
+            self._relayed_cap(left, now)
+
+    def _relayed_cap(self, left, now):
+        """The relayed unlock no longer than the master's (left ms from now): ended when
+        that is 0. Forgotten once the core's unlock is no longer the relayed one (ended, or
+        given again by this pack's own RESET)."""
+        b = self.link.service_app.bms
+        valid_ms = b.cfg.unlock_valid_ms
+        if not b.unlocked or b.unlock_at != self.relay_at:
+            self.relay_at = None
+        elif left <= 0:
+            b.unlocked = False
+            self.relay_at = None
+        elif ticks.diff(ticks.add(now, left - valid_ms), b.unlock_at) < 0:
+            b.unlock_at = self.relay_at = ticks.add(now, left - valid_ms)
 
     # -- the loop's part -------------------------------------------------------------------
     def report(self, b):
@@ -201,6 +244,8 @@ class PackLink:
                     self._master_lost = lost
                     self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
                 self.pack_lost = lost
+                if self.relay_at is not None and not self.master_unlock_left(now):
+                    self._relayed_cap(0, now)  # the master's announcement stopped
         wake = self._next_flags
         if speaks and ticks.diff(self._next_slot, wake) < 0:
             wake = self._next_slot
@@ -222,6 +267,7 @@ class PackLink:
         self.packs = None
         self.pack_lost = False
         self.ms_led = False
+        self._unlock_heard = None  # (a new master: its announcements from now)
         self._master_seen = now
         self._master_lost = False
         self._limits_now = adr.address != 0 and not adr.master
@@ -239,6 +285,8 @@ class PackLink:
         msg = pl.LIMITS if self._limits_now else self._msg
         buf = self.buf
         pl.encode(msg, buf, b, adr.master)
+        if msg == pl.TEMPS_2:
+            pl.put_unlock(buf, b, now)
         if self.packs is not None:  # the master's own line in its table
             if self.packs.take(adr.address, msg, buf, now):
                 self._beat_now = True

@@ -216,6 +216,33 @@ class SystemUpdateTest(unittest.TestCase):
                 cli(sim, "--json", "--pack", str(k + 1), "version")[1].count(m["build"]), 1
             )
 
+    def test_three_packs_over_can(self):
+        """The same round with the laptop on CAN: each slave takes the unlock straight from
+        the laptop because the master announces its own on the pack link."""
+        from bmsctl_client import SimCanTransport
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_all_can", seed=14, sizes=(200,))
+        sim = make_sim(inverter="none", packs=3)
+        sim.run(5000)
+        t = SimCanTransport(sim)
+        argv = ("--all", "--timeout", "0.6", "update", new)
+        rc, _o, err = cli(sim, *argv, transport=t)
+        self.assertEqual(
+            (rc, err),
+            (1, "bmsctl: no unlock: press RESET twice within 2 s at the master, then retry\n"),
+        )
+        press_unlock(sim, sim.packs[0])
+        rc, out, err = cli(sim, *argv, transport=t)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("unlock confirmed by packs 1, 2, 3\n", out)
+        lines = [ln for ln in out.splitlines() if ln.endswith(": confirmed")]
+        self.assertEqual(lines, ["pack 2: confirmed", "pack 3: confirmed", "pack 1: confirmed"])
+        self.assertEqual([p.image for p in sim.packs], ["img_a"] * 3)
+        for k in range(3):
+            v = cli(sim, "--json", "--pack", str(k + 1), "version", transport=t)[1]
+            self.assertEqual(v.count(m["build"]), 1)
+
     def test_a_pack_that_did_not_come_back(self):
         from test_update import make_bundle
 

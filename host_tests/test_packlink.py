@@ -137,6 +137,30 @@ class PackLinkFramesTest(unittest.TestCase):
         self.assertEqual(self.frame(pl.TEMPS_1, b), hx("FB FF E7 00 FA 00 06 01"))
         self.assertEqual(self.frame(pl.TEMPS_2, b), hx("FF 00 9C 01 00 00 00 00"))
 
+    def test_temps_2_announces_the_unlock(self):
+        b = self.rig().bms
+        b.sample.temps_dc[4] = 255
+        b.sample.temps_dc[5] = 412
+        buf = bytearray(8)
+        pl.encode(pl.TEMPS_2, buf, b, True)
+        pl.put_unlock(buf, b, 5000)  # locked: 0
+        self.assertEqual(bytes(buf), hx("FF 00 9C 01 00 00 00 00"))
+        b.unlocked = True
+        b.unlock_at = 5000
+        valid_ms = b.cfg.unlock_valid_ms
+        self.assertEqual(valid_ms, 600000)
+        pl.put_unlock(buf, b, 5000)  # 600 s: 6000 (0.1 s)
+        self.assertEqual(bytes(buf), hx("FF 00 9C 01 70 17 00 00"))
+        self.assertEqual(pl.unlock_ms(buf), 600000)
+        pl.put_unlock(buf, b, 5000 + valid_ms - 199)  # 199 ms left: 0.1 s, rounded down
+        self.assertEqual(pl.unlock_ms(buf), 100)
+        pl.encode(pl.TEMPS_2, buf, b, True)
+        pl.put_unlock(buf, b, 5000 + valid_ms - 99)  # 99 ms left: announced as locked
+        self.assertEqual(pl.unlock_ms(buf), 0)
+        pl.put_unlock(buf, b, 5000 + valid_ms)  # run out
+        self.assertEqual(pl.unlock_ms(buf), 0)
+        self.assertFalse(b.unlocked)
+
 
 class AddressingTest(unittest.TestCase):
     def test_alone_becomes_master_after_listening(self):
@@ -434,6 +458,11 @@ class PackLinkDbcTest(unittest.TestCase):
         self.assertAlmostEqual(got["Cell_Temperature_4"], 26.2)
         self.assertAlmostEqual(got["Board_Temperature"], s.temps_dc[4] / 10)
         self.assertAlmostEqual(got["MOSFET_Temperature"], 41.2)
+        self.assertEqual(got["Service_Unlock_Left"], 0)
+        b.unlocked = True
+        pl.put_unlock(buf, b, b.unlock_at + 100)  # (buf: TEMPS_2, the last one encoded)
+        f = mon.decode_can_line("(1.0) can0 %08X#%s" % (pl.can_id(pl.TEMPS_2, 1), buf.hex()))
+        self.assertAlmostEqual(f.signals["Service_Unlock_Left"], 599.9)
         self.assertIn("pack3-cells5-8", texts[1])
         self.assertIn("V5 3.204 V", texts[1])
         self.assertIn("Tmosfet 41.2", texts[5])

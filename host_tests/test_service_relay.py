@@ -1,15 +1,26 @@
 """The master's relay (service/can_link.py): RS485 port 1's requests for the other packs
 go out on CAN and their replies come back out of port 1; the master's unlock relayed to
-the slaves (UNLOCK_RELAY), refused without it and by a master; four packs in the
-simulator."""
+the slaves (UNLOCK_RELAY), taken by a slave only while the master announces its unlock on
+the pack link (TEMPS_2), whoever sends the request, and refused by a master; four packs in
+the simulator."""
 
 import unittest
 
 from bmsctl_client import Client, ServiceError, SimCanTransport, SimTransport
+from packlink import UNLOCK_HEARD_MS
 from service import frame as fr
 from support import logged, make_sim, press_unlock
 
 from bms import events as ev
+from bms import ticks
+
+LEFT_10_S = b"\x00\x00\x27\x10"  # UNLOCK_RELAY's payload: 10 000 ms
+LEFT_600_S = b"\x00\x09\x27\xc0"  # 600 000 ms: the most
+
+
+def end(b):
+    """When the core b's unlock runs out (its clock)."""
+    return ticks.add(b.unlock_at, b.cfg.unlock_valid_ms)
 
 
 class RelayTest(unittest.TestCase):
@@ -39,14 +50,17 @@ class RelayTest(unittest.TestCase):
         slave = self.sim.packs[1].app
         self.assertFalse(slave.bms.unlocked)
         press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)  # the master's next TEMPS_2 announces it
         for a in (2, 3, 4):
-            self.c.unlock_relay(a)
+            self.c.unlock_relay(a, tries=1)
         for pack in self.sim.packs:
             self.assertTrue(pack.app.bms.unlocked)
         self.assertEqual(logged(slave.events, ev.RESET, 4)[-1][4], -1)  # relayed
-        # it ends with the master's (what was left of it when relayed; each pack's
-        # clock started when it was powered, a few ms apart)
-        self.assertLess(abs(slave.bms.unlock_at - self.master.bms.unlock_at), 20)
+        # it ends no later than the master's (announced in 0.1 s, rounded down, heard
+        # up to a second ago; each pack's clock started when it was powered, a few ms
+        # apart)
+        early = ticks.diff(end(self.master.bms), end(slave.bms))
+        self.assertTrue(-20 < early < 120, early)
         # LOCK to every pack: done by the master and relayed (no reply)
         self.c.t.write(fr.encode(fr.ALL, fr.LOCK))
         self.sim.run(self.sim.t_ms + 500)
@@ -54,16 +68,112 @@ class RelayTest(unittest.TestCase):
 
     def test_refused_by_a_master_and_malformed(self):
         direct = Client(SimCanTransport(self.sim))
-        left = b"\x00\x00\x27\x10"  # 10 s
         with self.assertRaises(ServiceError) as e:
-            direct.request(1, fr.UNLOCK_RELAY, left)  # the master, on CAN: at the pack only
+            direct.request(1, fr.UNLOCK_RELAY, LEFT_10_S)  # the master, on CAN: at the pack only
         self.assertIn("a master is unlocked at the pack only", str(e.exception))
-        for bad in (b"", b"\x00\x00\x00\x00", b"\x00\x09\x27\xc1", b"\x00\x00\x27"):
+        for bad in (b"\x00\x00\x00\x00", b"\x00\x09\x27\xc1", b"\x00\x00\x27", b"\x00" * 5):
             with self.assertRaises(ServiceError) as e:
                 direct.request(2, fr.UNLOCK_RELAY, bad)
             self.assertEqual(e.exception.status, fr.ERR_FORMAT, bad)
-        direct.request(2, fr.UNLOCK_RELAY, b"\x00\x09\x27\xc0")  # 600 000 ms: the most
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        direct.request(2, fr.UNLOCK_RELAY, LEFT_600_S)  # (no more than the master's)
         self.assertTrue(self.sim.packs[1].app.bms.unlocked)
+
+    def test_a_forged_request_on_can_while_the_master_is_locked(self):
+        """The old bypass: anyone on CAN sending UNLOCK_RELAY to a slave directly."""
+        direct = Client(SimCanTransport(self.sim))
+        slave = self.sim.packs[1].app
+        for payload in (b"", LEFT_10_S, LEFT_600_S):
+            with self.assertRaises(ServiceError) as e:
+                direct.request(2, fr.UNLOCK_RELAY, payload)
+            self.assertEqual(e.exception.status, fr.ERR_LOCKED)
+            self.assertIn("the master is not unlocked", str(e.exception))
+        self.assertFalse(slave.bms.unlocked)
+        self.assertEqual(direct.counters(2)["service"]["refused"], 3)
+        with self.assertRaises(ServiceError) as e:
+            direct.request(2, fr.SET_CLOCK, b"\x00\x00\x00\x01")
+        self.assertEqual(e.exception.status, fr.ERR_LOCKED)
+
+    def test_taken_on_can_while_the_master_is_unlocked(self):
+        direct = Client(SimCanTransport(self.sim))
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        direct.request(3, fr.UNLOCK_RELAY)  # (bmsctl on CAN: no payload)
+        slave = self.sim.packs[2].app
+        self.assertTrue(slave.bms.unlocked)
+        early = ticks.diff(end(self.master.bms), end(slave.bms))
+        self.assertTrue(-20 < early < 120, early)
+        direct.request(4, fr.UNLOCK_RELAY, LEFT_10_S)  # less than the master's: 10 s
+        other = self.sim.packs[3].app
+        self.sim.run(self.sim.t_ms + 9800)
+        self.assertTrue(other.bms.unlock_valid(self.sim.packs[3].ticks.ticks_ms()))
+        self.sim.run(self.sim.t_ms + 400)
+        self.assertFalse(other.bms.unlock_valid(self.sim.packs[3].ticks.ticks_ms()))
+
+    def test_the_announcement_heard_too_long_ago(self):
+        """Both sides of UNLOCK_HEARD_MS and of the master's time left, at the slave's
+        server (its own clock)."""
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        slave = self.sim.packs[1].app
+        pk = slave.packlink
+        heard = pk._unlock_heard
+        left = pk._unlock_ms
+        self.assertTrue(590000 < left <= 600000, left)
+        self.assertEqual(pk.master_unlock_left(heard), left)
+        self.assertEqual(pk.master_unlock_left(heard + UNLOCK_HEARD_MS - 1), left - 2499)
+        self.assertEqual(pk.master_unlock_left(heard + UNLOCK_HEARD_MS), 0)
+        svc = slave.link.server_for_service()
+        req = fr.encode(2, fr.UNLOCK_RELAY)
+        n = svc.handle(bytearray(req), len(req), heard + UNLOCK_HEARD_MS, 2)
+        self.assertEqual(svc.out[fr.HEAD], fr.ERR_LOCKED, bytes(svc.out[:n]))
+        self.assertFalse(slave.bms.unlocked)
+        n = svc.handle(bytearray(req), len(req), heard + UNLOCK_HEARD_MS - 1, 2)
+        self.assertEqual(svc.out[fr.HEAD], fr.OK)
+        self.assertEqual(end(slave.bms), heard + left)  # what the master had left
+        # the master's time left, as announced: both sides of its end
+        pk._unlock_ms = 2000
+        self.assertEqual(pk.master_unlock_left(heard + 1999), 1)
+        self.assertEqual(pk.master_unlock_left(heard + 2000), 0)
+
+    def test_the_slaves_unlock_ends_when_the_masters_does(self):
+        press_unlock(self.sim, self.sim.packs[0])
+        press_unlock(self.sim, self.sim.packs[3])  # pack 4's own, at the pack
+        self.sim.run(self.sim.t_ms + 1100)
+        for a in (2, 3):
+            self.c.unlock_relay(a, tries=1)
+        self.c.lock(1)
+        self.assertFalse(self.master.bms.unlocked)
+        self.sim.run(self.sim.t_ms + 1100)  # the master's next TEMPS_2 says locked
+        self.assertEqual([p.app.bms.unlocked for p in self.sim.packs], [False] * 3 + [True])
+
+    def test_a_slaves_own_unlock_after_a_relayed_one_stays(self):
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        self.c.unlock_relay(2, tries=1)
+        slave = self.sim.packs[1].app
+        self.assertIsNotNone(slave.packlink.relay_at)
+        press_unlock(self.sim, self.sim.packs[1])  # at the slave: its own, 10 minutes
+        self.c.lock(1)
+        self.sim.run(self.sim.t_ms + 3000)  # the master's announcements say locked
+        self.assertTrue(slave.bms.unlocked)
+        self.assertIsNone(slave.packlink.relay_at)
+
+    def test_the_slaves_unlock_ends_when_the_announcement_stops(self):
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        self.c.unlock_relay(2, tries=1)
+        slave = self.sim.packs[1].app
+        heard = slave.packlink._unlock_heard
+        self.sim.packs[0].power_off()
+        self.assertTrue(slave.bms.unlocked)
+        while slave.bms.unlocked:
+            self.sim.run(self.sim.t_ms + 10)
+        gone = ticks.diff(
+            self.sim.packs[1].ticks.ticks_ms(), heard
+        )  # (checked on the link's beat, 100 ms)
+        self.assertTrue(UNLOCK_HEARD_MS <= gone <= UNLOCK_HEARD_MS + 110, gone)
 
 
 if __name__ == "__main__":

@@ -185,10 +185,20 @@ class Client:
     def lock(self, address):
         self.request(address, fr.LOCK)
 
-    def unlock_relay(self, address):
-        """The master's unlock relayed to slave `address` (sent through the master, which
-        adds what is left of its own unlock; refused if the master is not unlocked)."""
-        self.request(address, fr.UNLOCK_RELAY)
+    def unlock_relay(self, address, tries=3, pause_s=0.6):
+        """The master's unlock relayed to slave `address`: through the master (which adds
+        what is left of its own unlock) or on CAN straight to the slave; refused unless
+        the slave hears the master announce its unlock on the pack link. The master
+        announces it once a second: a slave that has not heard it yet is asked again
+        (pause_s later, `tries` times in all)."""
+        for _ in range(tries - 1):
+            try:
+                return self.request(address, fr.UNLOCK_RELAY)
+            except ServiceError as e:
+                if "the master is not unlocked" not in str(e):
+                    raise
+            self.t.read(pause_s)  # (what comes meanwhile is no reply to anything)
+        return self.request(address, fr.UNLOCK_RELAY)
 
     # -- firmware update ---------------------------------------------------------------
     def update_state(self, address):

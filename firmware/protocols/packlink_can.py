@@ -19,11 +19,16 @@ own address (0x42 and 0x44: every cell and every temperature sensor):
 | STATUS 0x04 | u32 protection/warning bits (bms.protections), u16 capacity 0.1 Ah, u16 cycles |
 | CELLS_1..CELLS_4 0x05-0x08 | u16 cell mV x 4: cells 1-4, 5-8, 9-12, 13-16 |
 | TEMPS_1 0x09 | s16 0.1 C x 4: the cell sensors (Sample.temps_dc slots 0-3) |
-| TEMPS_2 0x0A | s16 0.1 C board (slot 4), s16 MOSFETs (slot 5), 4 bytes 0 |
+| TEMPS_2 0x0A | s16 0.1 C board (slot 4), s16 MOSFETs (slot 5), u16 unlock 0.1 s, 2 bytes 0 |
+
+TEMPS_2's unlock: what is left of the sender's service-link unlock (0: locked; put_unlock).
+The master's is what a slave checks before it takes an UNLOCK_RELAY (packlink.py): an
+unlock reaches a slave only while the one given by a person at the master holds.
 """
 
 from micropython import const
 
+from bms import ticks
 from protocols.fields import clear, div_round, u16le, u32le
 
 BASE = const(0x1BA00000)
@@ -87,6 +92,18 @@ def flags(b, master):
     if master:
         f |= F_MASTER
     return f
+
+
+def put_unlock(buf, b, now):
+    """TEMPS_2's bytes 4-5 (buf encoded): what is left of b's unlock, 0.1 s rounded
+    down (announced no longer than it holds), 0 when locked."""
+    if b.unlock_valid(now):
+        u16le(buf, 4, (b.cfg.unlock_valid_ms - ticks.diff(now, b.unlock_at)) // 100)
+
+
+def unlock_ms(data):
+    """The unlock a TEMPS_2 frame announces, in ms (0: locked)."""
+    return (data[4] | data[5] << 8) * 100
 
 
 def encode(msg, buf, b, master):

@@ -23,7 +23,8 @@ The relay (master only, address 1): a valid request on port 1 for pack 2..32 goe
 CAN as it came; the reply from that pack within _RELAY_MS goes out of port 1 as it came
 (its CRC is the pack's). One request at a time, as a half-duplex client asks. A request
 to ALL is done here and relayed too. UNLOCK_RELAY is relayed only while this pack's own
-unlock holds, with what is left of it: the slaves' unlock ends with the master's.
+unlock holds, with what is left of it; a slave takes it only while this pack's pack-link
+announcement says so too (packlink.py), and its unlock ends with ours.
 """
 
 from micropython import const

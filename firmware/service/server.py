@@ -389,24 +389,36 @@ class Server:
         return self._ok(4)
 
     def _unlock_relay(self, p, now):
-        """The master's unlock, relayed (the master sends it only while its own holds):
-        a slave takes it for what is left of the master's (ms, 4), shows it as its own
-        and logs it (RESET unlock, value -1: relayed). A master, or a pack without an
-        address, is unlocked at the pack only."""
+        """The master's unlock, relayed: a slave takes it only while the master's latest
+        pack-link announcement says it is unlocked (packlink.py), whoever sent the
+        request (the master's RS485 relay, or anyone on CAN), for no longer than the
+        master has left (nor than the ms the master's relay adds, 4, when given); shows it
+        as its own and logs it (RESET unlock, value -1: relayed). A master, or a pack
+        without an address, is unlocked at the pack only."""
         app = self.app
-        if len(p) != 4:
-            return self._error(fr.ERR_FORMAT)
-        left = fr.get32(p, 0)
         valid_ms = app.cfg.unlock_valid_ms
-        if not 0 < left <= valid_ms:
+        if len(p) == 4:
+            asked = fr.get32(p, 0)
+            if not 0 < asked <= valid_ms:
+                return self._error(fr.ERR_FORMAT)
+        elif p:
             return self._error(fr.ERR_FORMAT)
+        else:
+            asked = valid_ms
         a = app.address
         if a is None or a < 2:
             self.refused = (self.refused + 1) & _COUNT_MASK
             return self._error(fr.ERR_LOCKED, "a master is unlocked at the pack only")
+        pk = app.packlink
+        left = pk.master_unlock_left(now)
+        if not left:
+            self.refused = (self.refused + 1) & _COUNT_MASK
+            return self._error(fr.ERR_LOCKED, "the master is not unlocked")
+        if asked < left:
+            left = asked
         b = app.bms
         b.unlocked = True
-        b.unlock_at = ticks.add(now, left - valid_ms)
+        b.unlock_at = pk.relay_at = ticks.add(now, left - valid_ms)
         app.events.log(now, ev.RESET, _UNLOCK, -1, 1)
         return self._ok(0)
 
