@@ -131,6 +131,17 @@ def _rand_s(rng, lo, hi):
     return int(rng.uniform(lo, hi))
 
 
+# a cell or sensor held at a value for a while, then released: (event key, its name
+# (None: the day's random cell), value, seconds held)
+_SET_AND_CLEAR = {
+    "covp": ("cell_mv", None, 3650, 5),
+    "cuvp": ("cell_mv", None, 2700, 5),
+    "hot": ("temp_c", "cells", 60, 10),
+    "glitch_cell": ("cell_mv", None, 3700, 0.3),
+    "glitch_ntc": ("temp_c", "cell1", 70, 0.3),
+}
+
+
 def day_events(rng, day, day_s):
     """The scenario events of one day and the second of its watchdog reset."""
     base = day * day_s
@@ -158,21 +169,11 @@ def day_events(rng, day, day_s):
         kind = order[i]
         at = base + i * slot + _rand_s(rng, 0, slot // 2)
         cell = str(_rand_s(rng, 1, 17))
-        if kind == "covp":
-            ev.append({"at_s": at, "cell_mv": {cell: 3650}})
-            ev.append({"at_s": at + 5, "cell_mv": {cell: None}})
-        elif kind == "cuvp":
-            ev.append({"at_s": at, "cell_mv": {cell: 2700}})
-            ev.append({"at_s": at + 5, "cell_mv": {cell: None}})
-        elif kind == "hot":
-            ev.append({"at_s": at, "temp_c": {"cells": 60}})
-            ev.append({"at_s": at + 10, "temp_c": {"cells": None}})
-        elif kind == "glitch_cell":
-            ev.append({"at_s": at, "cell_mv": {cell: 3700}})
-            ev.append({"at_s": at + 0.3, "cell_mv": {cell: None}})
-        elif kind == "glitch_ntc":
-            ev.append({"at_s": at, "temp_c": {"cell1": 70}})
-            ev.append({"at_s": at + 0.3, "temp_c": {"cell1": None}})
+        if kind in _SET_AND_CLEAR:
+            key, name, value, hold_s = _SET_AND_CLEAR[kind]
+            name = cell if name is None else name
+            ev.append({"at_s": at, key: {name: value}})
+            ev.append({"at_s": at + hold_s, key: {name: None}})
         elif kind == "afe_crc":
             ev.append({"at_s": at, "fault": "afe_crc"})
             ev.append({"at_s": at + 1, "fault": "clear"})
