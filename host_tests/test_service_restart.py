@@ -22,6 +22,8 @@ class RestartNoticeTest(unittest.TestCase):
         self.assertGreater(lim[2] | lim[3] << 8, 0)  # CCL before
         self.assertGreater(lim[4] | lim[5] << 8, 0)  # DCL
         self.assertEqual([f[3] for f in got if f[0] == 0x35C][-1][0] & 0xC0, 0xC0)
+        # Victron's modules: 1 ok, none blocking charge
+        self.assertEqual(bytes([f[3] for f in got if f[0] == 0x372][-1][:4]), b"\x01\0\0\0")
         app = pack.app
         boots = app.state["boots"]
         Client(SimTransport(sim)).restart(1)
@@ -42,6 +44,10 @@ class RestartNoticeTest(unittest.TestCase):
             self.assertGreater(f[0] | f[1] << 8, 500)  # CVL its own (0.1 V)
         for f in reqs:
             self.assertEqual(f[0], 0)  # charge, discharge enable, force, full: all off
+        mods = [f[3] for f in got if f[0] == 0x372]
+        self.assertGreaterEqual(len(mods), 2)
+        for f in mods:  # the module shown blocking both, as the limits say
+            self.assertEqual(bytes(f[:6]), b"\x01\0\x01\0\x01\0")
         self.assertLess(start - asked, 300)  # from the reply on
         sim.run(start + NOTICE_MS + 200)
         self.assertIsNot(pack.app, app)

@@ -40,7 +40,11 @@ class _NoCurrent:
 
 
 class _Stopping:
-    """The core (or the system's view) as the links see it during the notice."""
+    """The core (or the system's view) as the links see it during the notice: charge and
+    discharge shown blocked too (Victron's 0x372 counts modules blocking either)."""
+
+    allow_chg = False
+    relay_dsg = False
 
     def __init__(self, b):
         self._b = b
