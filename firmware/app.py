@@ -515,7 +515,7 @@ class App:
         else:
             s.valid = False
         inp = self.inputs
-        inp.scd = afe.scd  # (short_circuit() as an attribute: a call costs a board 3000 cycles)
+        inp.scd = afe.scd  # (an attribute, not a method: a call costs a board 3000 cycles)
         inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16
         inp.reverse = self.fets.reversed()
         dry = self.dry

@@ -323,7 +323,7 @@ class ReadTest(unittest.TestCase):
         chip.refresh()
         s = Sample()
         afe.read(s)
-        self.assertTrue(afe.short_circuit())
+        self.assertTrue(afe.scd)
         self.assertEqual(model.fet_states()[:2], (False, False))
 
     def attach(self, chip, cfet, dfet):

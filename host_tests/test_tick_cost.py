@@ -16,6 +16,7 @@ from bms import core, precharge
 from bms import events as ev
 from bms import protections as pt
 from bms.sample import Sample
+from drivers.bq76952 import SAFETY_A_SCD
 
 
 class _Counting:
@@ -33,18 +34,20 @@ class _Counting:
 
 
 class ShortCircuitAttributeTest(unittest.TestCase):
-    def test_scd_is_short_circuit_as_of_the_last_read(self):
+    def test_scd_is_the_safety_status_bit_as_of_the_last_read(self):
         model, chip, afe, _rec = bq_tests.rig()
         bq_tests.ReadTest.attach(None, chip, 0, 0)  # both FETs on: a short draws its current
         s = Sample()
         self.assertFalse(afe.scd)
         self.assertTrue(afe.read(s))
-        self.assertEqual((afe.scd, afe.short_circuit()), (False, False))
+        self.assertFalse(afe.scd)
+        self.assertEqual(afe.safety_a & SAFETY_A_SCD, 0)
         model.short = True
         chip.sync_faults()
         chip.refresh()
         afe.read(s)
-        self.assertEqual((afe.scd, afe.short_circuit()), (True, True))
+        self.assertTrue(afe.scd)
+        self.assertEqual(afe.safety_a & SAFETY_A_SCD, SAFETY_A_SCD)
 
 
 class LiteralsTest(unittest.TestCase):

@@ -207,7 +207,7 @@ class BQ76952:
         self.safety_a = 0  # Safety Status A, B, C from the last read()
         self.safety_b = 0
         self.safety_c = 0
-        self.scd = False  # short_circuit() as of the last read(): an attribute, no call
+        self.scd = False  # the SCD bit of Safety Status A as of the last read()
         self.balancing = 0  # the mask last written to CB_ACTIVE_CELLS
         self.configured = False
 
@@ -432,10 +432,6 @@ class BQ76952:
         self.safety_c = m[10]
         _decode(m, self._temps, _TEMP_OFFSETS, sample)
         return True
-
-    def short_circuit(self):
-        """The chip's short-circuit detector fired (Safety Status A, SCD)."""
-        return bool(self.safety_a & SAFETY_A_SCD)
 
     def read_fet_status(self):
         """FET Status byte (FET_CHG, FET_DSG...), or None if the bus failed."""
