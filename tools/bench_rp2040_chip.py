@@ -585,6 +585,7 @@ def main():
     import sys
 
     print("service_modules", " ".join(sorted(m for m in sys.modules if m[:5] != "bench")))
+    micropython.qstr_info()  # the interned names: every module's, kept after it is dropped
 
 
 main()

@@ -9,7 +9,10 @@ the firmware as armv6m .mpy files as a board loads them:
   and class objects, and whatever it builds at import;
 - then tools/bench_rp2040_chip.py runs the app into service as `make bench` does, and the
   modules left in sys.modules there are the ones it holds.
-A module whose code goes back after its use (bms/lazy.py) shows as not held.
+A module whose code goes back after its use (bms/lazy.py) shows as not held; its names
+stay interned (the qstr pools: the last line, from micropython.qstr_info() in service).
+A module's figure includes a new qstr pool when its names needed one (the pools grow by
+doubling), so a small module can show a few KB: the sum is exact, single rows are not.
 
     .venv/bin/python tools/rp2040_heap.py      # the table, largest first, and the totals
 """
@@ -115,10 +118,13 @@ def measure():
     if figures is None:
         return None, why
     held = set()
+    qstr = ""
     for line in text.getvalue().splitlines():
         if line.startswith("service_modules "):
             held = set(line.split()[1:])
-    return (cost, held, figures), None
+        elif line.startswith("qstr pool"):
+            qstr = line
+    return (cost, held, qstr, figures), None
 
 
 def main():
@@ -126,7 +132,7 @@ def main():
     if got is None:
         print("rp2040_heap: skipped: " + why)
         return 0
-    cost, held, figures = got
+    cost, held, qstr, figures = got
     print("%-28s %8s  %s" % ("module", "bytes", "in service"))
     for name in sorted(cost, key=lambda n: -cost[n]):
         print("%-28s %8d  %s" % (name, cost[name], "held" if name in held else "-"))
@@ -135,6 +141,7 @@ def main():
     for key in ("rp2040_heap_imports_bytes", "rp2040_heap_objects_bytes"):
         print("%-28s %8d" % (key, figures.get(key, 0)))
     print("%-28s %8d" % ("rp2040_heap_free_service", figures["rp2040_heap_free_service_bytes"]))
+    print("in service, " + qstr)
     return 0
 
 
