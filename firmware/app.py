@@ -16,17 +16,17 @@ with the simulated time instead, so the same code runs in both places.
 
 import micropython
 from micropython import const
-from packlink import PackLink
+from packlink import PackLink  # noqa: F401 - held in service (app_boot.py builds it)
 
 from bms import dip as dipsw
 from bms import events as ev
-from bms import ticks
-from bms.config import Config, ConfigError
-from bms.core import Bms, Inputs
+from bms import lazy, ticks
+from bms.config import Config
+from bms.core import Inputs
 from bms.protections import SENSOR_FAIL
 from bms.sample import Sample
 from drivers.panel import LED_ALM
-from inverter_link import InverterLink
+from inverter_link import InverterLink  # noqa: F401 - held in service (app_boot.py builds it)
 
 _LED_MS = const(50)
 _SENSOR_FAIL_BIT = 1 << SENSOR_FAIL
@@ -54,51 +54,11 @@ STORE_STATE = const(2)  # reading the state
 STORE_SAVE = const(3)  # writing the state
 STORE_APPEND = const(4)  # writing events
 STORE_SET_ASIDE = const(5)  # a state that stayed unreadable kept as state.bad (once)
-_BAD_READS = const(5)  # reads in a row of a state that is not one before it is set aside
 # on a board, the longest sleep between polls: the UART's receive buffer and the CAN
 # controller's two receive buffers must be emptied before they overflow
 COMM_POLL_MS = const(5)
 CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
-
-# what a persisted state may hold: key -> the range of its int (of each int in the list,
-# for latched: [row, state, ...]); anything else is dropped at load, never used (a float
-# cycles made a protocol encoder raise at every poll, a string boots the boot itself).
-# Below 2**30: a small int on every port.
-_STATE_RANGES = {
-    "boots": (0, _COUNT_MASK),
-    "soc_q": (0, _COUNT_MASK),
-    "soc_full": (1, _COUNT_MASK),
-    "cycles": (0, _COUNT_MASK),
-    "no_full_s": (0, _COUNT_MASK),
-    "latched": (0, 255),
-    # the wall clock (epoch s) at a service restart: read once at the next boot (beyond
-    # 2**30, but never on the tick's path)
-    "clock_s": (0, 0x7FFFFFFF),
-}
-
-
-def _in_range(v, r):
-    return type(v) is int and r[0] <= v <= r[1]
-
-
-def checked_state(raw):
-    """The keys of a persisted state whose values have the right type and range, and
-    how many others were dropped."""
-    st = {}
-    for key in raw:
-        v = raw[key]
-        r = _STATE_RANGES.get(key)
-        if r is None:
-            continue
-        if key == "latched":
-            ok = type(v) is list and all(_in_range(x, r) for x in v)
-        else:
-            ok = _in_range(v, r)
-        if ok:
-            st[key] = v
-    return st, len(raw) - len(st)
-
 
 # events written to flash at the next housekeeping beat rather than within a minute
 _URGENT = (
@@ -195,74 +155,9 @@ class App:
 
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
-        self.fets.off()
-        self.dry.open_all()
-        self.state = self._restore(now)
-        clock_s = self.state.pop("clock_s", None)  # a service restart's (service/restart.py)
-        if clock_s is not None:
-            self.service_clock = (clock_s, now)
-        boots = (self.state.get("boots", 0) + 1) & _COUNT_MASK
-        self.state["boots"] = boots
-        self.events.log(now, ev.BOOT, self.board.reset_cause(), boots)
-        self._image_boot(now)
-        self._stored_config(now)
-        if self._overrides:
-            try:
-                self.cfg.update(self._overrides)
-                self.events.log(now, ev.CONFIG, 0, len(self._overrides))
-            except ConfigError:
-                self.events.log(now, ev.CONFIG, 1, len(self._overrides))
-        self.bms = Bms(self.cfg, self.events)
-        self._take_state(now)
-        self._saved_latched = self.bms.engine.latched()
-        self.dip = self.panel.read_dip()
-        self.protocol = dipsw.effective_protocol(self.dip)
-        self.baud = dipsw.baud(self.dip)
-        self.events.log(now, ev.DIP, self.dip, self.protocol, self.baud // 100)
-        self._dip_seen = self.dip
-        board = self.board
-        if board.rs485 is not None:
-            board.rs485.set_baud(self.baud)
-        self.link = InverterLink(board.can, board.rs485, self.protocol)
-        self.link.service_app = self
-        self.link.start(now)
-        out = board.rs485_out  # Link OUT: the next pack of a parallel system
-        if out is not None:
-            out.set_baud(self.baud)
-        self.packlink = PackLink(self.link, out, self.events, now)
-        self._can_setup(now)
-        self.afe_ok = self._afe_setup(now)
-        self.tick_ms = self.cfg.tick_ms
-        self._next_tick = now
-        self._next_led = now
-        self._last_tick = now
-        self._next_house = now
-        self._last_flush = now
-        self._last_save = now
-        self._save_state(now)
-
-    def _image_boot(self, now):
-        """After an update (a pointer on flash): log what the boot chose, and watch a new
-        image's trial. Without one the service modules stay unloaded."""
-        fs = self.store.fs
-        try:
-            fs.stat("image.json")
-        except Exception:  # noqa: BLE001 - none (or unreadable): the factory image runs
-            return
-        from service import image
-
-        p = image.read(fs)
-        if p.get("trial"):
-            self.trial = p
-            self.events.log(now, ev.UPDATE, image.TRIAL, p.get("tries", 0))
-        elif p.get("note") and not p.get("noted"):
-            what = image.CONFIRMED if p.get("note") == "confirmed" else image.ROLLED_BACK
-            self.events.log(now, ev.UPDATE, what)
-            p["noted"] = 1
-            try:
-                image.write(fs, p)
-            except Exception:  # noqa: BLE001 - logged again at the next boot, no harm
-                pass
+        """Boot: restore the log and state, take the stored config, build the core and
+        the links (app_boot.py, loaded for it and dropped after)."""
+        lazy.run("app_boot", "start", self, now)
 
     def _trial_step(self, now):
         """Once a second during a new image's trial: TRIAL_S healthy seconds in a row (a
@@ -276,19 +171,6 @@ class App:
             self.trial = None
             image.confirm(self.store.fs)
             self.events.log(now, ev.UPDATE, image.CONFIRMED)
-
-    def _stored_config(self, now):
-        """The config written over the service link (on flash, with a CRC) goes over the
-        board's overrides; one that cannot be read is logged and left out."""
-        try:
-            saved = self.store.load_config()
-        except Exception:  # noqa: BLE001 - never stops a boot: the defaults protect
-            self.events.log(now, ev.CONFIG, 1, -1)
-            return
-        if saved:
-            merged = dict(self._overrides or {})
-            merged.update(saved["values"])
-            self._overrides = merged
 
     def _afe_setup(self, now, reprobe=False):
         """Find the front end, give it our configuration (read back), hand it the FETs.
@@ -305,79 +187,9 @@ class App:
             self.events.log(now, ev.SENSOR, 1 if ok else 0, afe.errors)
         return ok
 
-    def _restore(self, now):
-        """The persisted event log and state, each on its own: storage trouble never stops
-        a boot, and a state that could not be read is not saved over (see _save_state)."""
-        try:
-            self.store.load_events(self.events)
-        except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
-            self._store_fail(now, STORE_EVENTS)
-        st = self._load_state(now)
-        return {} if st is None else st
-
-    def _load_state(self, now):
-        """The persisted state, its values checked, or None if it cannot be read now
-        (housekeeping tries again; until then nothing is saved over it)."""
-        try:
-            st = self.store.load_state()
-        except ValueError:  # read, but not a state
-            st = self._set_aside(now)
-        except Exception:  # noqa: BLE001
-            st = None
-        if st is None:
-            self._store_fail(now, STORE_STATE)
-            return None
-        st, dropped = checked_state(st)
-        if dropped:
-            self.store_errors = (self.store_errors + 1) & _COUNT_MASK
-            self.events.log(now, ev.CONFIG, ev.CONFIG_STATE, dropped)
-        self._state_read = True
-        if self.store_degraded:
-            self._store_ok(now, STORE_STATE)
-        return st
-
-    def _set_aside(self, now):
-        """A misread passes, bad content stays: after _BAD_READS reads in a row it is kept
-        as state.bad, and {} returned so that the state is saved again (a pack without
-        one forgets its latched faults at a watchdog reset). None until then."""
-        self._bad_reads += 1
-        if self._bad_reads < _BAD_READS:
-            return None
-        try:
-            self.store.set_aside()
-        except Exception:  # noqa: BLE001
-            return None
-        self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, STORE_SET_ASIDE)
-        return {}
-
     def _adopt_state(self, now):
-        """Read the state that could not be read at boot, and take it as the boot would
-        have (latched faults after a watchdog reset, learned capacity, cycles, time
-        without a full charge); returns whether it was read."""
-        st = self._load_state(now)
-        if st is None:
-            return False
-        st["boots"] = (st.get("boots", 0) + 1) & _COUNT_MASK
-        self.state = st
-        self._take_state(now)
-        return True
-
-    def _take_state(self, now):
-        """Hand the persisted state to the core, at boot or later (see _adopt_state): a
-        core that has started keeps the charge it counted and takes the rest."""
-        st = self.state
-        b = self.bms
-        stored = self._stored_soc()
-        if not b.started:
-            b.stored_soc = stored
-        elif stored is not None:
-            b.soc.restore(stored[1], stored[2])
-        b.limits.no_full_s += st.get("no_full_s", 0)
-        # faults that need a person survive a watchdog reset; a power cycle is that person
-        if self.board.reset_cause() == PWRON_RESET:
-            st["latched"] = []
-        else:
-            b.engine.restore_latched(st.get("latched", []), now)
+        """Read the state that could not be read at boot (app_boot.py); whether it was."""
+        return lazy.run("app_boot", "adopt_state", self, now)
 
     def _store_fail(self, now, op):
         """A storage operation failed: counted, and logged when it starts failing (a flash
@@ -393,12 +205,6 @@ class App:
         if self.store_degraded & bit:
             self.store_degraded &= ~bit
             self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, -op)
-
-    def _stored_soc(self):
-        st = self.state
-        if "soc_q" in st and "soc_full" in st:
-            return (st["soc_q"], st["soc_full"], st.get("cycles", 0))
-        return None
 
     # -- scheduling ----------------------------------------------------------------
     def tick_due(self, now):

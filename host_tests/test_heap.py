@@ -13,16 +13,25 @@ script on the emulated RP2040:
 - run in place from a ROMFS image (the RAM profile of the frozen firmware manifest.py
   builds, which the README prescribes for the ESP32) in an ESP32's heap, plus the
   image's own bytes (in flash on a board, in this heap here).
-Measured with this script (2026-12-05): the .mpy files need a 196 KB heap here (the
-Pico's test gives 269 KB), so they do not fit an ESP32 (158 KB here; 111 136 B held on
-the emulated RP2040 against the ESP32's 111 936 B): bench.py's esp32_heap_free_pct_est
-says so. In place the firmware needs 128 KB here beside its image (the ESP32's test
-gives 158 KB).
+Measured with this script (2026-12-05): the .mpy files do not fit an ESP32 (158 KB
+here; 111 136 B held on the emulated RP2040 against the ESP32's 111 936 B): bench.py's
+esp32_heap_free_pct_est says so. In place the firmware needs 128 KB here beside its image
+(the ESP32's test gives 158 KB).
+
+The .mpy files get less than a Pico's heap: MPY_HEAP_BYTES, what they need today and a
+margin, so that the firmware growing in RAM fails here long before it outgrows a Pico.
 """
 
 import unittest
 
 from support import ROOT, cpython_only, ensure_build
+
+# The .mpy files serve in a 211 952-byte heap here and not in 209 408 (bisected,
+# 2026-12-06, after app_boot, bq76952_setup and store_load left the heap in service:
+# tools/bench_rp2040.py 91 696 B free of the RP2040's 233 664 in service): that and 10 KB
+# (about 7 KB on a 32-bit port). Move it down when the firmware shrinks, up only with a
+# reason (what grew, and why the RP2040 figure still holds).
+MPY_HEAP_BYTES = 222000
 
 
 def _run(firmware, heap_bytes):
@@ -55,8 +64,9 @@ class ChipHeapTest(unittest.TestCase):
     def test_mpy_files_boot_and_serve_in_a_pico_heap(self):
         import bench
 
-        heap = int(bench.PICO_HEAP_BYTES / bench.HEAP_32_PER_64)
-        self.serves(_run(bench.compile_bytecode(), heap))
+        # stricter than the Pico's own heap (scaled): today's need and a margin
+        self.assertLess(MPY_HEAP_BYTES, int(bench.PICO_HEAP_BYTES / bench.HEAP_32_PER_64))
+        self.serves(_run(bench.compile_bytecode(), MPY_HEAP_BYTES))
 
     def test_frozen_firmware_boots_and_serves_in_an_esp32_heap(self):
         import os

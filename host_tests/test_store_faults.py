@@ -4,6 +4,7 @@ and a transient error heals (MemFS.fail makes the host flash fail on request).""
 import json
 import unittest
 
+import app_boot
 from support import logged, make_sim
 
 import app as app_module
@@ -377,4 +378,4 @@ class StateValuesTest(unittest.TestCase):
             ({"boots": True}, {}),
         )
         for raw, kept in cases:
-            self.assertEqual(app_module.checked_state(raw), (kept, len(raw) - len(kept)), raw)
+            self.assertEqual(app_boot.checked_state(raw), (kept, len(raw) - len(kept)), raw)

@@ -581,6 +581,11 @@ def main():
     print("rp2040_can_heartbeats_missed", board.spi.delivered - app.link.heartbeats)
     # the driver's count of receive overruns (EFLG RX0OVR/RX1OVR, read by its check())
     print("rp2040_can_rx_overflows", board.can.rx_overflows)
+    # the firmware modules held in service (tools/rp2040_heap.py sets them beside their cost)
+    import sys
+
+    print("service_modules", " ".join(sorted(m for m in sys.modules if m[:5] != "bench")))
+    micropython.qstr_info()  # the interned names: every module's, kept after it is dropped
 
 
 main()

@@ -44,6 +44,7 @@ import sys
 from fault_matrix import outputs
 from powercut_service import CASES as SERVICE_CASES
 from powercut_service import ServiceRun, mark_calls
+from powercut_service import flash_records as _flash
 
 from bms import events as ev
 from bms.config import Config
@@ -272,14 +273,6 @@ def _load(data):
     fs = MemFS()
     fs.files["state.json"] = bytearray(data)
     return Store(fs).load_state()
-
-
-def _flash(fs):
-    """Every record on flash, by sequence number."""
-    store = Store(fs)
-    out = store._read_file(0) + store._read_file(1)
-    out.sort(key=lambda r: r[0])
-    return out
 
 
 def _unordered(seqs):

@@ -76,7 +76,7 @@ class Case:
             for i in range(20):
                 log.log(i * 100, ev.COMM, ev.COMM_INVERTER, 1, i)
             store.append_events(log)
-            self.old = [r for r in _flash(fs)]
+            self.old = [r for r in flash_records(fs)]
         return fs
 
     def sequence(self, fs):
@@ -141,7 +141,7 @@ class Case:
         except OSError as e:
             self.fail("the event files are not readable: %r", e)
             return
-        held = _flash(fs)
+        held = flash_records(fs)
         if held and held[-1][2] == ev.CONFIG and held[-1][3] == ev.CONFIG_CLEARED:
             held = held[:-1]  # the clear's record, flushed
         if held and held != self.old:
@@ -153,9 +153,12 @@ class Case:
             )
 
 
-def _flash(fs):
+def flash_records(fs):
+    """Every record on flash, by sequence number."""
+    from drivers.store_load import read_file
+
     store = Store(fs)
-    out = store._read_file(0) + store._read_file(1)
+    out = read_file(store, 0) + read_file(store, 1)
     out.sort(key=lambda r: r[0])
     return out
 

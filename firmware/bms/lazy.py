@@ -13,3 +13,13 @@ def drop(name):
     parent = sys.modules.get(name[:k]) if k > 0 else None
     if parent is not None and hasattr(parent, name[k + 1 :]):
         delattr(parent, name[k + 1 :])
+
+
+def run(name, fn, *args):
+    """Call function `fn` of module `name` (dotted), imported for the call and dropped
+    after it, even when it raises."""
+    __import__(name)
+    try:
+        return getattr(sys.modules[name], fn)(*args)
+    finally:
+        drop(name)

@@ -32,7 +32,7 @@ manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
 import micropython
 from micropython import const
 
-from bms.lazy import drop
+from bms import lazy
 
 ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
 
@@ -65,12 +65,9 @@ SUB_ALL_FETS_OFF = const(0x0095)
 SUB_FET_CONTROL = const(0x0097)
 SUB_SWAP_COMM_MODE = const(0x29BC)
 
-_MFG_FET_EN = const(0x10)
 # Battery Status bits
-_BS_CFGUPDATE = const(0x01)
-_BS_SLEEP_EN = const(0x04)  # the chip may enter SLEEP (measurements every few seconds)
 BS_POR = const(0x08)  # the chip was reset since our last EXIT_CFGUPDATE
-_BS_UNCONFIGURED = const(0x0D)  # POR, CFGUPDATE or SLEEP_EN: measurements are not ours
+BS_UNCONFIGURED = const(0x0D)  # POR, CFGUPDATE or SLEEP_EN: measurements are not ours
 
 # FET_CONTROL bits: 1 forces that driver off; 0 lets the chip turn it on
 _FC_DSG_OFF = const(0x01)
@@ -100,7 +97,7 @@ _KELVIN_DC = const(2732)
 _TEMP_OFFSETS = b"\x10\x14\x18\x1c\x20\x24"
 
 _RETRIES = const(2)
-_POLLS = const(20)  # subcommand completion polls (each an I2C read, ~100 us)
+POLLS = const(20)  # subcommand completion polls (each an I2C read, ~100 us)
 COMM_TYPE_I2C_FAST_CRC = const(0x12)  # (bq76952_dm writes it; the tests read it here)
 
 
@@ -167,12 +164,7 @@ def data_memory(cfg, r_sense_uohm):
     """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2).
     The table's code is in drivers/bq76952_dm.py, loaded for a configuration only (at
     boot, after a chip reset) and dropped again: it would hold 3 KB of a board's heap."""
-    from drivers import bq76952_dm
-
-    try:
-        return bq76952_dm.table(cfg, r_sense_uohm)
-    finally:
-        drop("drivers.bq76952_dm")
+    return lazy.run("drivers.bq76952_dm", "table", cfg, r_sense_uohm)
 
 
 class BQ76952:
@@ -284,7 +276,7 @@ class BQ76952:
 
     def _wait(self, sub):
         """Poll 0x3E/0x3F until the chip echoes the subcommand (done)."""
-        for _ in range(_POLLS):
+        for _ in range(POLLS):
             if self._raw_read(CMD_SUBCMD, self._two_v):
                 b = self._two
                 if self._value(b, 0) | self._value(b, 1) << 8 == sub:
@@ -316,35 +308,9 @@ class BQ76952:
 
     # -- identity and setup ----------------------------------------------------------
     def probe(self):
-        """Find the chip: its Battery Status and device number, in the mode we speak, then
-        in the other. A chip that has answered in CRC mode is taken without CRC only when
-        it shows POR (it was reset, so its CRC mode went with our configuration); a noisy
-        bus is not a reset. Whenever the chip's mode or POR says our configuration is
-        gone, `configured` drops and no reading is given until configure() has run."""
-        mode = self.crc
-        for crc in (mode, not mode):
-            self.crc = crc
-            status = self._identify()
-            if status < 0 or (crc != mode and self.crc_seen and not status & BS_POR):
-                continue
-            if crc:
-                self.crc_seen = True
-            elif status & BS_POR:
-                self.crc_seen = False
-            if crc != mode or status & _BS_UNCONFIGURED:
-                self.configured = False
-            return True
-        self.crc = mode  # no answer: the chip's mode is still the one we knew
-        return False
-
-    def _identify(self):
-        """Battery Status if the chip answers with its device number, else -1. (Read
-        without CRC, a chip in CRC mode gives data/CRC pairs that the status read cannot
-        tell from data; the device number needs a write, which such a chip NACKs.)"""
-        status = self.battery_status()
-        if status is None or self.device_number() != DEVICE_NUMBER_ID:
-            return -1
-        return status
+        """Find the chip, in the mode we speak, then in the other (see
+        drivers/bq76952_setup.py, loaded for it and dropped after): whether it answered."""
+        return lazy.run("drivers.bq76952_setup", "probe", self)
 
     def device_number(self):
         if not self.subcommand_read(SUB_DEVICE_NUMBER, 2):
@@ -357,55 +323,13 @@ class BQ76952:
         return self._value(self._two, 0) | self._value(self._two, 1) << 8
 
     def configure(self, cfg):
-        """Write our data memory in CONFIG_UPDATE, leave it, read every value back, and
-        switch to CRC mode. True only if all of it worked."""
-        self.configured = False
-        table = data_memory(cfg, self.r_sense_uohm)
-        if not self.subcommand(SUB_SET_CFGUPDATE) or not self._status_bit(_BS_CFGUPDATE, True):
-            return False
-        for address, data in table:
-            if not self.dm_write(address, data):
-                self.subcommand(SUB_EXIT_CFGUPDATE)
-                return False
-        if not self.subcommand(SUB_EXIT_CFGUPDATE) or not self._status_bit(_BS_CFGUPDATE, False):
-            return False
-        for address, data in table:
-            if not self.dm_read(address, 32):
-                return False
-            for k in range(len(data)):
-                if self.response(k) != data[k]:
-                    return False
-        # SLEEP would measure only every few seconds at rest: a stale reading that passes
-        # every check. (Power Config[SLEEP] is read at power-up only; a reset sets POR and
-        # brings us back here.)
-        if not self.subcommand(SUB_SLEEP_DISABLE) or not self._status_bit(_BS_SLEEP_EN, False):
-            return False
-        if not self.crc:
-            if not self.subcommand(SUB_SWAP_COMM_MODE):
-                return False
-            self.crc = True
-        # the first answer in CRC mode: from here on only a reset (POR) leaves it
-        self.configured = self.device_number() == DEVICE_NUMBER_ID
-        if self.configured:
-            self.crc_seen = True
-        return self.configured
-
-    def _status_bit(self, bit, want):
-        for _ in range(_POLLS):
-            status = self.battery_status()
-            if status is not None and bool(status & bit) == want:
-                return True
-        return False
+        """Our data memory written and read back, SLEEP off, CRC mode on
+        (drivers/bq76952_setup.py): True only if all of it worked."""
+        return lazy.run("drivers.bq76952_setup", "configure", self, cfg)
 
     def enable_fet_control(self):
-        """Put the FETs under the chip's own logic (FET_EN) with no host override over
-        I2C: from then on the CFETOFF/DFETOFF pins and the chip's protections decide."""
-        if not self.subcommand_read(SUB_MANUFACTURING_STATUS, 2):
-            return False
-        enabled = self.response(0) & _MFG_FET_EN
-        if not self.set_fets(True, True):
-            return False
-        return bool(enabled) or self.subcommand(SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
+        """The FETs under the chip's own logic (drivers/bq76952_setup.py)."""
+        return lazy.run("drivers.bq76952_setup", "enable_fet_control", self)
 
     # -- measurements --------------------------------------------------------------
     @micropython.native
@@ -419,7 +343,7 @@ class BQ76952:
             and self._raw_read(CMD_INT_TEMP, self._temps_v)
         )
         m = self._meas
-        if ok and (m[32] & _BS_UNCONFIGURED):  # Battery Status (0x12), low byte
+        if ok and (m[32] & BS_UNCONFIGURED):  # Battery Status (0x12), low byte
             self.configured = False  # reset, or CONFIG_UPDATE: needs configure() again
             self.resets = (self.resets + 1) & _COUNT_MASK
             ok = False

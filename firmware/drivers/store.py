@@ -37,7 +37,7 @@ import struct
 
 from micropython import const
 
-from bms.events import SKIPPED as ev_skipped
+from bms import lazy
 
 _FMT = "<iiBBxxii"  # seq, t_ms, code, what, (pad), value, extra
 _SIZE = 20
@@ -101,24 +101,6 @@ class Store:
         self.skipped = 0  # numbers skipped at the last load (used, maybe, by the last life)
 
     # -- events --------------------------------------------------------------------
-    def _read_file(self, i):
-        data = _read(self.fs, _FILES[i])
-        if data is None:
-            return []
-        whole = len(data) // _SIZE
-        if whole * _SIZE != len(data):
-            # a record torn by a power cut: cut off so appends stay aligned; the whole
-            # ones load even if that fails (it is tried again before the next append)
-            try:
-                self._cut(i, data)
-            except OSError:
-                self.errors += 1
-                self.torn = i
-        out = []
-        for k in range(whole):
-            out.append(struct.unpack_from(_FMT, data, k * _SIZE))
-        return out
-
     def _cut(self, i, data):
         """File i without the torn record at its end: the whole records go to a temporary
         file renamed over it, so a failure or a power cut leaves the old file, never less."""
@@ -131,41 +113,7 @@ class Store:
         log already holds (logged after a load failed) follow them with the next sequence
         numbers, to be written by the next append. Raises OSError if a file cannot be
         read: `log` is left as it was and append_events loads first."""
-        self.loaded = False
-        try:
-            files = [self._read_file(0), self._read_file(1)]
-        except OSError:
-            self.errors += 1
-            raise
-        held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
-        mark = self._read_mark()
-        records = files[0] + files[1]
-        records.sort(key=lambda r: r[0])
-        records = records[-log.size :]
-        log.next_seq = 0
-        # a log cleared over the service link starts later than 0
-        log.floor = records[0][0] if records else 0
-        for seq, t_ms, code, what, value, extra in records:
-            log.skip_to(seq)  # a boot's skipped numbers between records
-            log.log(t_ms, code, what, value, extra)
-        if mark < 0:  # not a mark: as far as one runs ahead of the last record, and more
-            mark = log.next_seq + 2 * SEQ_BLOCK
-        self.skipped = mark - log.next_seq if mark > log.next_seq else 0
-        log.skip_to(mark)
-        self.seq_mark = log.next_seq
-        self.flushed_seq = log.next_seq
-        for r in held:
-            if r[2] != ev_skipped:
-                log.log(r[1], r[2], r[3], r[4], r[5])
-        last = [f[-1][0] if f else -1 for f in files]
-        self.active = 0 if last[0] >= last[1] else 1
-        self.in_active = len(files[self.active])
-        self.loaded = True
-        try:
-            self.reserve(log)  # before this boot's records take numbers
-        except OSError:
-            pass  # counted; the next append writes the mark first
-        return len(records)
+        return lazy.run("drivers.store_load", "load_events", self, log)
 
     def _read_mark(self):
         """The mark on flash: 0 if none was written, -1 if what is there is not one."""
@@ -265,20 +213,7 @@ class Store:
     def load_state(self):
         """The state dict, {} if none was ever saved. Raises OSError if the file cannot be
         read and ValueError if what it holds is not a state: never taken for "none"."""
-        data = _read(self.fs, _STATE)
-        if data is None:
-            return {}
-        text = data.decode()
-        if text.startswith(_HEAD):
-            end = text.rfind(_TAIL)
-            body = text[len(_HEAD) : end]
-            if end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
-                raise ValueError("state CRC")
-            text = body
-        state = json.loads(text)
-        if type(state) is not dict or "v" in state:
-            raise ValueError("state")  # not one, or of a version this firmware does not know
-        return state
+        return lazy.run("drivers.store_load", "load_state", self.fs)
 
     def set_aside(self):
         """Keep a state that stays unreadable as state.bad; the next save starts afresh."""
@@ -291,18 +226,7 @@ class Store:
     def load_config(self):
         """{"rev": N, "values": {key: value}} as last saved, {} if never; raises as
         load_state does (the values are the config table's to judge)."""
-        data = _read(self.fs, _CONFIG)
-        if data is None:
-            return {}
-        text = data.decode()
-        end = text.rfind(_TAIL)
-        body = text[len(_HEAD) : end]
-        if not text.startswith(_HEAD) or end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
-            raise ValueError("config CRC")
-        saved = json.loads(body)
-        if type(saved) is not dict or type(saved.get("values")) is not dict:
-            raise ValueError("config")
-        return saved
+        return lazy.run("drivers.store_load", "load_config", self.fs)
 
     def save_config(self, saved):
         _save(self.fs, _CONFIG, _CONFIG_TMP, saved)

@@ -1,0 +1,239 @@
+"""What the app does once: its boot (the log and state restored, the stored config, the
+core and the links built), and the reading of a state that could not be read at boot.
+
+App.start() and App._adopt_state() load this module through bms/lazy.py and drop it
+again, so its code does not stay in a board's heap in service.
+"""
+
+from micropython import const
+from packlink import PackLink
+
+from app import (
+    PWRON_RESET,
+    STAGE_STORE,
+    STORE_EVENTS,
+    STORE_SET_ASIDE,
+    STORE_STATE,
+)
+from bms import dip as dipsw
+from bms import events as ev
+from bms.config import ConfigError
+from bms.core import Bms
+from inverter_link import InverterLink
+
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
+_BAD_READS = const(5)  # reads in a row of a state that is not one before it is set aside
+
+# what a persisted state may hold: key -> the range of its int (of each int in the list,
+# for latched: [row, state, ...]); anything else is dropped at load, never used (a float
+# cycles made a protocol encoder raise at every poll, a string boots the boot itself).
+# Below 2**30: a small int on every port.
+_STATE_RANGES = {
+    "boots": (0, _COUNT_MASK),
+    "soc_q": (0, _COUNT_MASK),
+    "soc_full": (1, _COUNT_MASK),
+    "cycles": (0, _COUNT_MASK),
+    "no_full_s": (0, _COUNT_MASK),
+    "latched": (0, 255),
+    # the wall clock (epoch s) at a service restart: read once at the next boot (beyond
+    # 2**30, but never on the tick's path)
+    "clock_s": (0, 0x7FFFFFFF),
+}
+
+
+def _in_range(v, r):
+    return type(v) is int and r[0] <= v <= r[1]
+
+
+def checked_state(raw):
+    """The keys of a persisted state whose values have the right type and range, and
+    how many others were dropped."""
+    st = {}
+    for key in raw:
+        v = raw[key]
+        r = _STATE_RANGES.get(key)
+        if r is None:
+            continue
+        if key == "latched":
+            ok = type(v) is list and all(_in_range(x, r) for x in v)
+        else:
+            ok = _in_range(v, r)
+        if ok:
+            st[key] = v
+    return st, len(raw) - len(st)
+
+
+def start(app, now):
+    """App.start(): the FETs and dry contacts safe, the event log and state restored,
+    the config (stored, then the board's overrides) taken, the core built with the
+    state, the DIP read, the links, the CAN controller and the front end started, and
+    the state saved."""
+    app.fets.off()
+    app.dry.open_all()
+    app.state = restore(app, now)
+    clock_s = app.state.pop("clock_s", None)  # a service restart's (service/restart.py)
+    if clock_s is not None:
+        app.service_clock = (clock_s, now)
+    boots = (app.state.get("boots", 0) + 1) & _COUNT_MASK
+    app.state["boots"] = boots
+    app.events.log(now, ev.BOOT, app.board.reset_cause(), boots)
+    image_boot(app, now)
+    stored_config(app, now)
+    if app._overrides:
+        try:
+            app.cfg.update(app._overrides)
+            app.events.log(now, ev.CONFIG, 0, len(app._overrides))
+        except ConfigError:
+            app.events.log(now, ev.CONFIG, 1, len(app._overrides))
+    app.bms = Bms(app.cfg, app.events)
+    take_state(app, now)
+    app._saved_latched = app.bms.engine.latched()
+    app.dip = app.panel.read_dip()
+    app.protocol = dipsw.effective_protocol(app.dip)
+    app.baud = dipsw.baud(app.dip)
+    app.events.log(now, ev.DIP, app.dip, app.protocol, app.baud // 100)
+    app._dip_seen = app.dip
+    board = app.board
+    if board.rs485 is not None:
+        board.rs485.set_baud(app.baud)
+    app.link = InverterLink(board.can, board.rs485, app.protocol)
+    app.link.service_app = app
+    app.link.start(now)
+    out = board.rs485_out  # Link OUT: the next pack of a parallel system
+    if out is not None:
+        out.set_baud(app.baud)
+    app.packlink = PackLink(app.link, out, app.events, now)
+    app._can_setup(now)
+    app.afe_ok = app._afe_setup(now)
+    app.tick_ms = app.cfg.tick_ms
+    app._next_tick = now
+    app._next_led = now
+    app._last_tick = now
+    app._next_house = now
+    app._last_flush = now
+    app._last_save = now
+    app._save_state(now)
+
+
+def image_boot(app, now):
+    """After an update (a pointer on flash): log what the boot chose, and watch a new
+    image's trial. Without one the service modules stay unloaded."""
+    fs = app.store.fs
+    try:
+        fs.stat("image.json")
+    except Exception:  # noqa: BLE001 - none (or unreadable): the factory image runs
+        return
+    from service import image
+
+    p = image.read(fs)
+    if p.get("trial"):
+        app.trial = p
+        app.events.log(now, ev.UPDATE, image.TRIAL, p.get("tries", 0))
+    elif p.get("note") and not p.get("noted"):
+        what = image.CONFIRMED if p.get("note") == "confirmed" else image.ROLLED_BACK
+        app.events.log(now, ev.UPDATE, what)
+        p["noted"] = 1
+        try:
+            image.write(fs, p)
+        except Exception:  # noqa: BLE001 - logged again at the next boot, no harm
+            pass
+
+
+def stored_config(app, now):
+    """The config written over the service link (on flash, with a CRC) goes over the
+    board's overrides; one that cannot be read is logged and left out."""
+    try:
+        saved = app.store.load_config()
+    except Exception:  # noqa: BLE001 - never stops a boot: the defaults protect
+        app.events.log(now, ev.CONFIG, 1, -1)
+        return
+    if saved:
+        merged = dict(app._overrides or {})
+        merged.update(saved["values"])
+        app._overrides = merged
+
+
+def restore(app, now):
+    """The persisted event log and state, each on its own: storage trouble never stops
+    a boot, and a state that could not be read is not saved over (see App._save_state)."""
+    try:
+        app.store.load_events(app.events)
+    except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
+        app._store_fail(now, STORE_EVENTS)
+    st = load_state(app, now)
+    return {} if st is None else st
+
+
+def load_state(app, now):
+    """The persisted state, its values checked, or None if it cannot be read now
+    (housekeeping tries again; until then nothing is saved over it)."""
+    try:
+        st = app.store.load_state()
+    except ValueError:  # read, but not a state
+        st = set_aside(app, now)
+    except Exception:  # noqa: BLE001
+        st = None
+    if st is None:
+        app._store_fail(now, STORE_STATE)
+        return None
+    st, dropped = checked_state(st)
+    if dropped:
+        app.store_errors = (app.store_errors + 1) & _COUNT_MASK
+        app.events.log(now, ev.CONFIG, ev.CONFIG_STATE, dropped)
+    app._state_read = True
+    if app.store_degraded:
+        app._store_ok(now, STORE_STATE)
+    return st
+
+
+def set_aside(app, now):
+    """A misread passes, bad content stays: after _BAD_READS reads in a row it is kept
+    as state.bad, and {} returned so that the state is saved again (a pack without
+    one forgets its latched faults at a watchdog reset). None until then."""
+    app._bad_reads += 1
+    if app._bad_reads < _BAD_READS:
+        return None
+    try:
+        app.store.set_aside()
+    except Exception:  # noqa: BLE001
+        return None
+    app.events.log(now, ev.EXCEPTION, STAGE_STORE, app.store_errors, STORE_SET_ASIDE)
+    return {}
+
+
+def adopt_state(app, now):
+    """Read the state that could not be read at boot, and take it as the boot would
+    have (latched faults after a watchdog reset, learned capacity, cycles, time
+    without a full charge); returns whether it was read."""
+    st = load_state(app, now)
+    if st is None:
+        return False
+    st["boots"] = (st.get("boots", 0) + 1) & _COUNT_MASK
+    app.state = st
+    take_state(app, now)
+    return True
+
+
+def take_state(app, now):
+    """Hand the persisted state to the core, at boot or later (see adopt_state): a
+    core that has started keeps the charge it counted and takes the rest."""
+    st = app.state
+    b = app.bms
+    stored = stored_soc(app)
+    if not b.started:
+        b.stored_soc = stored
+    elif stored is not None:
+        b.soc.restore(stored[1], stored[2])
+    b.limits.no_full_s += st.get("no_full_s", 0)
+    # faults that need a person survive a watchdog reset; a power cycle is that person
+    if app.board.reset_cause() == PWRON_RESET:
+        st["latched"] = []
+    else:
+        b.engine.restore_latched(st.get("latched", []), now)
+
+
+def stored_soc(app):
+    st = app.state
+    if "soc_q" in st and "soc_full" in st:
+        return (st["soc_q"], st["soc_full"], st.get("cycles", 0))
+    return None

@@ -1,0 +1,114 @@
+"""The BQ76952's setup: finding the chip and its I2C mode, writing our data memory and
+reading it back, handing it the FETs. Needed at boot and after the chip was reset (or
+lost), so drivers/bq76952.py loads this module for it and drops it again: its code does
+not stay in a board's heap in service.
+"""
+
+from micropython import const
+
+from drivers.bq76952 import (
+    BS_POR,
+    BS_UNCONFIGURED,
+    DEVICE_NUMBER_ID,
+    POLLS,
+    SUB_EXIT_CFGUPDATE,
+    SUB_FET_ENABLE,
+    SUB_MANUFACTURING_STATUS,
+    SUB_SET_CFGUPDATE,
+    SUB_SLEEP_DISABLE,
+    SUB_SWAP_COMM_MODE,
+    data_memory,
+)
+
+_MFG_FET_EN = const(0x10)
+_BS_CFGUPDATE = const(0x01)
+_BS_SLEEP_EN = const(0x04)  # the chip may enter SLEEP (measurements every few seconds)
+
+
+def probe(drv):
+    """Find the chip: its Battery Status and device number, in the mode we speak, then
+    in the other. A chip that has answered in CRC mode is taken without CRC only when
+    it shows POR (it was reset, so its CRC mode went with our configuration); a noisy
+    bus is not a reset. Whenever the chip's mode or POR says our configuration is
+    gone, `configured` drops and no reading is given until configure() has run."""
+    mode = drv.crc
+    for crc in (mode, not mode):
+        drv.crc = crc
+        status = _identify(
+            drv,
+        )
+        if status < 0 or (crc != mode and drv.crc_seen and not status & BS_POR):
+            continue
+        if crc:
+            drv.crc_seen = True
+        elif status & BS_POR:
+            drv.crc_seen = False
+        if crc != mode or status & BS_UNCONFIGURED:
+            drv.configured = False
+        return True
+    drv.crc = mode  # no answer: the chip's mode is still the one we knew
+    return False
+
+
+def _identify(drv):
+    """Battery Status if the chip answers with its device number, else -1. (Read
+    without CRC, a chip in CRC mode gives data/CRC pairs that the status read cannot
+    tell from data; the device number needs a write, which such a chip NACKs.)"""
+    status = drv.battery_status()
+    if status is None or drv.device_number() != DEVICE_NUMBER_ID:
+        return -1
+    return status
+
+
+def configure(drv, cfg):
+    """Write our data memory in CONFIG_UPDATE, leave it, read every value back, and
+    switch to CRC mode. True only if all of it worked."""
+    drv.configured = False
+    table = data_memory(cfg, drv.r_sense_uohm)
+    if not drv.subcommand(SUB_SET_CFGUPDATE) or not _status_bit(drv, _BS_CFGUPDATE, True):
+        return False
+    for address, data in table:
+        if not drv.dm_write(address, data):
+            drv.subcommand(SUB_EXIT_CFGUPDATE)
+            return False
+    if not drv.subcommand(SUB_EXIT_CFGUPDATE) or not _status_bit(drv, _BS_CFGUPDATE, False):
+        return False
+    for address, data in table:
+        if not drv.dm_read(address, 32):
+            return False
+        for k in range(len(data)):
+            if drv.response(k) != data[k]:
+                return False
+    # SLEEP would measure only every few seconds at rest: a stale reading that passes
+    # every check. (Power Config[SLEEP] is read at power-up only; a reset sets POR and
+    # brings us back here.)
+    if not drv.subcommand(SUB_SLEEP_DISABLE) or not _status_bit(drv, _BS_SLEEP_EN, False):
+        return False
+    if not drv.crc:
+        if not drv.subcommand(SUB_SWAP_COMM_MODE):
+            return False
+        drv.crc = True
+    # the first answer in CRC mode: from here on only a reset (POR) leaves it
+    drv.configured = drv.device_number() == DEVICE_NUMBER_ID
+    if drv.configured:
+        drv.crc_seen = True
+    return drv.configured
+
+
+def _status_bit(drv, bit, want):
+    for _ in range(POLLS):
+        status = drv.battery_status()
+        if status is not None and bool(status & bit) == want:
+            return True
+    return False
+
+
+def enable_fet_control(drv):
+    """Put the FETs under the chip's own logic (FET_EN) with no host override over
+    I2C: from then on the CFETOFF/DFETOFF pins and the chip's protections decide."""
+    if not drv.subcommand_read(SUB_MANUFACTURING_STATUS, 2):
+        return False
+    enabled = drv.response(0) & _MFG_FET_EN
+    if not drv.set_fets(True, True):
+        return False
+    return bool(enabled) or drv.subcommand(SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN

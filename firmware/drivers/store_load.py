@@ -1,0 +1,119 @@
+"""Reading what drivers/store.py keeps on flash: the event files (a torn record cut off),
+the state and the service link's config, each checked. Needed at boot (and when a read
+that failed there is tried again), so Store loads this module for it and drops it again:
+its code does not stay in a board's heap in service.
+"""
+
+import json
+import struct
+
+from bms.events import SKIPPED as ev_skipped
+from drivers.store import (
+    _CONFIG,
+    _FILES,
+    _FMT,
+    _HEAD,
+    _SIZE,
+    _STATE,
+    _TAIL,
+    SEQ_BLOCK,
+    _crc,
+    _read,
+)
+
+
+def read_file(store, i):
+    data = _read(store.fs, _FILES[i])
+    if data is None:
+        return []
+    whole = len(data) // _SIZE
+    if whole * _SIZE != len(data):
+        # a record torn by a power cut: cut off so appends stay aligned; the whole
+        # ones load even if that fails (it is tried again before the next append)
+        try:
+            store._cut(i, data)
+        except OSError:
+            store.errors += 1
+            store.torn = i
+    out = []
+    for k in range(whole):
+        out.append(struct.unpack_from(_FMT, data, k * _SIZE))
+    return out
+
+
+def load_events(store, log):
+    """Refill `log` with the newest records on flash; returns how many. Records the
+    log already holds (logged after a load failed) follow them with the next sequence
+    numbers, to be written by the next append. Raises OSError if a file cannot be
+    read: `log` is left as it was and append_events loads first."""
+    store.loaded = False
+    try:
+        files = [read_file(store, 0), read_file(store, 1)]
+    except OSError:
+        store.errors += 1
+        raise
+    held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
+    mark = store._read_mark()
+    records = files[0] + files[1]
+    records.sort(key=lambda r: r[0])
+    records = records[-log.size :]
+    log.next_seq = 0
+    # a log cleared over the service link starts later than 0
+    log.floor = records[0][0] if records else 0
+    for seq, t_ms, code, what, value, extra in records:
+        log.skip_to(seq)  # a boot's skipped numbers between records
+        log.log(t_ms, code, what, value, extra)
+    if mark < 0:  # not a mark: as far as one runs ahead of the last record, and more
+        mark = log.next_seq + 2 * SEQ_BLOCK
+    store.skipped = mark - log.next_seq if mark > log.next_seq else 0
+    log.skip_to(mark)
+    store.seq_mark = log.next_seq
+    store.flushed_seq = log.next_seq
+    for r in held:
+        if r[2] != ev_skipped:
+            log.log(r[1], r[2], r[3], r[4], r[5])
+    last = [f[-1][0] if f else -1 for f in files]
+    store.active = 0 if last[0] >= last[1] else 1
+    store.in_active = len(files[store.active])
+    store.loaded = True
+    try:
+        store.reserve(log)  # before this boot's records take numbers
+    except OSError:
+        pass  # counted; the next append writes the mark first
+    return len(records)
+
+
+def load_state(fs):
+    """The state dict, {} if none was ever saved. Raises OSError if the file cannot be
+    read and ValueError if what it holds is not a state: never taken for "none"."""
+    data = _read(fs, _STATE)
+    if data is None:
+        return {}
+    text = data.decode()
+    if text.startswith(_HEAD):
+        end = text.rfind(_TAIL)
+        body = text[len(_HEAD) : end]
+        if end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
+            raise ValueError("state CRC")
+        text = body
+    state = json.loads(text)
+    if type(state) is not dict or "v" in state:
+        raise ValueError("state")  # not one, or of a version this firmware does not know
+    return state
+
+
+def load_config(fs):
+    """{"rev": N, "values": {key: value}} as last saved, {} if never; raises as
+    load_state does (the values are the config table's to judge)."""
+    data = _read(fs, _CONFIG)
+    if data is None:
+        return {}
+    text = data.decode()
+    end = text.rfind(_TAIL)
+    body = text[len(_HEAD) : end]
+    if not text.startswith(_HEAD) or end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
+        raise ValueError("config CRC")
+    saved = json.loads(body)
+    if type(saved) is not dict or type(saved.get("values")) is not dict:
+        raise ValueError("config")
+    return saved
