@@ -265,7 +265,8 @@ class Bms:
         # (judged only while it bleeds or has a decision due: otherwise neither branch
         # below would change anything, and the tick is short of cycles on a board)
         bal = self.balancer
-        if bal.mask or bal.due(now):
+        # (bal.due() written out: a call costs a board more than the test)
+        if bal.mask or bal._next < 0 or ticks.diff(now, bal._next) >= 0:
             if (
                 self.settled
                 and valid
@@ -442,17 +443,9 @@ class Bms:
         self.relay_dsg = allow_dsg and self.dsg
 
     def _panel(self, names, inp, now):
-        # (no local: a frame of more than 11 words is allocated on the heap, per call)
-        self.panel.select(
-            self._show(names, inp),
-            names & LED_WARNINGS,
-            self.soc.shown_cpct,
-            self._ms(now) if self.unlocked else self.parallel,  # (no call while locked)
-            now,
-        )
-
-    def _show(self, names, inp):
-        """What the panel shows (a SHOW_* code)."""
+        """What the panel shows (a SHOW_* code, the first that applies), to its logic.
+        (Few locals: a frame of more than 11 words is allocated on the heap, per call;
+        one method, not two: a call costs a board more than these tests.)"""
         if self.sleeping:
             show = SHOW_OFF
         elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
@@ -473,7 +466,13 @@ class Bms:
             show = SHOW_DISCHARGE
         else:
             show = SHOW_STANDBY
-        return show
+        self.panel.select(
+            show,
+            names & LED_WARNINGS,
+            self.soc.shown_cpct,
+            self._ms(now) if self.unlocked else self.parallel,  # (no call while locked)
+            now,
+        )
 
     def _ms(self, now):
         """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""
