@@ -3,6 +3,7 @@
 - Limits.step() computes nothing when every input is the one of its last step and no
   hold or expiry runs (float, an inverter's limits): the result would be the same. Here
   against a twin that computes at every step, over seeded random inputs that repeat.
+- PanelLogic.select() works out the SOC LEDs itself, as soc_leds() does.
 - App has no property (nor anything else that makes MicroPython look the class up
   before every attribute store on its objects): role, address and told come from
   __getattr__, which runs only when the attribute is not found.
@@ -14,6 +15,7 @@ import test_tick_cost as cost_tests  # (the module: its test classes stay out of
 from core_rig import Rig
 
 from app import App
+from bms import panel as pnl
 from bms.config import Config
 from bms.limits import LIM_FULL, Limits
 from bms.sample import Sample
@@ -136,6 +138,14 @@ class LimitsSkipTest(unittest.TestCase):
         r.cell(0, 3500)  # into the taper: computed at once
         r.tick()
         self.assertEqual(lim.ccl_ma, 27500)
+
+
+class PanelSelectTest(unittest.TestCase):
+    def test_the_soc_leds_select_lights_are_those_of_soc_leds(self):
+        p = pnl.PanelLogic()
+        for cpct in range(-1, 10001):
+            p.select(pnl.SHOW_STANDBY, 0, cpct, 0, 0)
+            self.assertEqual(p._key >> 4 & 7, pnl.soc_leds(cpct), cpct)
 
 
 class AppAccessorsTest(unittest.TestCase):

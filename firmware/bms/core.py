@@ -240,7 +240,26 @@ class Bms:
             or self._idle_since >= 0
         ):
             self._sleep(names, chg_flow, charger, inp, now)
-        self._mode(names, inp, now)
+        # the pack mode: fault and sleep at once, a current-driven change once it has
+        # held mode_debounce_ms (written out here: a call costs a board ~4000 cycles)
+        mode = self.mode
+        if self.sleeping:
+            target = SLEEP
+        elif names & FAILURES or inp.hold:
+            target = FAULT
+        else:
+            r = self.reported_ma
+            target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
+            if mode != SLEEP and mode != FAULT and target != mode:
+                if self._pending_mode != target:
+                    self._pending_mode = target
+                    self._pending_since = now
+                if ticks.diff(now, self._pending_since) < cfg.mode_debounce_ms:
+                    target = -1  # not held long enough yet: no change, the count goes on
+        if target >= 0:
+            self._pending_mode = -1
+            if target != mode:
+                self._set_mode(target, now)
         fets_open = not (self.chg or self.dsg or self.pre)
         self._fets(s, inp, now, dt_ms)
         live = self.started and valid  # (the first valid tick has started)
@@ -358,25 +377,6 @@ class Bms:
             self.sleeping = True
             self._cuvp_since = -1
             self._idle_since = -1
-
-    def _mode(self, names, inp, now):
-        mode = self.mode
-        if self.sleeping:
-            target = SLEEP
-        elif names & FAILURES or inp.hold:
-            target = FAULT
-        else:
-            r = self.reported_ma
-            target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
-            if mode != SLEEP and mode != FAULT and target != mode:
-                if self._pending_mode != target:
-                    self._pending_mode = target
-                    self._pending_since = now
-                if ticks.diff(now, self._pending_since) < self.cfg.mode_debounce_ms:
-                    return
-        self._pending_mode = -1
-        if target != mode:
-            self._set_mode(target, now)
 
     def _set_mode(self, target, now):
         self.events.log(now, ev.MODE, target, self.mode)
