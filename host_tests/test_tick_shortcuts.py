@@ -1,8 +1,9 @@
 """The tick's shortcuts for a board's cycles, and that they change no result.
 
-- Limits.step() computes nothing when every input is the one of its last step and no
-  hold or expiry runs (float, an inverter's limits): the result would be the same. Here
-  against a twin that computes at every step, over seeded random inputs that repeat.
+- Bms.step() leaves Limits.step() out while every input it reads is the one of its last
+  step, no hold or expiry runs (float, an inverter's limits) and no second of its count
+  is complete: the result would be the same. Here against a twin that steps them at
+  every tick, over seeded random inputs that mostly repeat.
 - PanelLogic.select() works out the SOC LEDs itself, as soc_leds() does.
 - App has no property (nor anything else that makes MicroPython look the class up
   before every attribute store on its objects): role, address and told come from
@@ -15,12 +16,14 @@ import test_tick_cost as cost_tests  # (the module: its test classes stay out of
 from core_rig import Rig
 
 from app import App
+from bms import core
 from bms import panel as pnl
-from bms.config import Config
-from bms.limits import LIM_FULL, Limits
-from bms.sample import Sample
+from bms import protections as pt
 
-DAY_MS = 86400 * 1000
+NO_LEAK = {"soc_self_discharge_ma": 0}  # the SOC moves only with the current
+# DCL up to 100 A, so that DOCP's continuous limit for a warm discharge (50 A) shows
+WIDE = {"soc_self_discharge_ma": 0, "dcl_ma": 100000}
+LOW_SOC = (14580000, 360000000, 0)  # 4.05 %: the force-charge request comes and goes
 
 
 class _Rand:
@@ -52,92 +55,138 @@ def _outputs(lim):
 
 
 class LimitsSkipTest(unittest.TestCase):
-    def run_twins(self, seed, steps, dt_ms, holds=True):
-        """Steps two Limits alike, one computing at every step; returns how many steps
-        the other skipped. holds: the float and an inverter's limits come now and then
-        (while one runs, every step computes)."""
-        cfg = Config()
-        fast = Limits(cfg)
-        full = Limits(cfg)
-        s = Sample()
-        rnd = _Rand(seed)
-        # a few values each, across the ramps and thresholds (min above max is fine here)
-        cells = (2700, 2950, 3000, 3300, 3300, 3450, 3500, 3530, 3565, 3580)
-        temps = (-100, 0, 50, 250, 250, 250, 420, 470)
-        socs = (300, 400, 800, 5000, 9699, 9700)
-        stacks = (40000, 51000, 51500, 53000, 57000)  # (float ends below 52 V)
-        s.max_mv, s.min_mv, s.tmax_dc, s.tmin_dc, s.stack_mv = 3300, 3300, 250, 250, 51000
-        soc, cap, chg, dsg = 5000, 100000, True, True
-        computed = cost_tests._Counting(fast, "_changed")  # (called by a computing step only)
-        now = 0
-        for k in range(steps):
-            which = rnd.pick(27)  # one input changes (else those of the last step again)
-            if which == 0:
-                s.max_mv = cells[rnd.pick(len(cells))]
-            elif which == 1:
-                s.min_mv = cells[rnd.pick(len(cells))]
-            elif which == 2:
-                s.tmax_dc = temps[rnd.pick(len(temps))]
-            elif which == 3:
-                s.tmin_dc = temps[rnd.pick(len(temps))]
-            elif which == 4:
-                s.stack_mv = stacks[rnd.pick(len(stacks))]
-            elif which == 5:
-                soc = socs[rnd.pick(len(socs))]
-            elif which == 6:
-                cap = (100000, 30000)[rnd.pick(2)]
-            elif which == 7:
-                chg = rnd.pick(5) != 0
-            elif which == 8:
-                dsg = rnd.pick(5) != 0
-            event = rnd.pick(100 if holds else 600)
-            for lim in (fast, full):
-                if event == 0 and holds:
-                    lim.charged_full()
-                elif event == 1 and holds:
-                    lim.set_external(52000, 49000, 30000, 40000, now, 5000)
-                elif event == 2:
-                    lim.blind()
-                elif event == 3:
-                    lim.no_full_s = 30 * 86400 - 1  # the full-charge request a second away
-            full._in_max = full._in_soc = None  # (the twin: never the inputs of its last step)
-            a = fast.step(s, chg, dsg, soc, cap, now, dt_ms)
-            b = full.step(s, chg, dsg, soc, cap, now, dt_ms)
-            self.assertEqual((a, _outputs(fast)), (b, _outputs(full)), (seed, k))
-            now += dt_ms
-        return steps - computed.calls
+    """Bms.step() leaves Limits.step() out while nothing it reads has changed."""
 
-    def test_the_same_result_as_computing_every_step(self):
-        for seed in (1, 2, 3):
-            skipped = self.run_twins(seed, 1500, 100, False)
-            self.assertGreater(skipped, 500, seed)  # the shortcut was taken, often
+    def run_twins(self, seed, ticks, holds):
+        """Ticks two rigs alike, one stepping its limits at every tick; returns how many
+        ticks the other left them out. holds: the float and an inverter's limits come
+        now and then (while one runs, every tick steps them)."""
+        rigs = (Rig(WIDE, stored_soc=LOW_SOC).settle(), Rig(WIDE, stored_soc=LOW_SOC).settle())
+        fast, full = rigs
+        computed = cost_tests._Counting(fast.bms.limits, "_changed")  # (by a step only)
+        rnd = _Rand(seed)
+        # a few values each, across the ramps and the thresholds
+        cells = (2950, 3000, 3050, 3300, 3300, 3300, 3450, 3500, 3530, 3565, 3580)
+        if holds:
+            cells += (3620,)  # COVP: its calibration to full starts the float
+        temps = (0, 50, 250, 250, 250, 350, 420, 470, 520)
+        for k in range(ticks):
+            which = rnd.pick(40)  # one input changes (else all as at the last tick)
+            cell = cells[rnd.pick(len(cells))]
+            slot = rnd.pick(4)
+            dc = temps[rnd.pick(len(temps))]
+            ma = (0, 0, 20000, -30000, -30000, 300)[rnd.pick(6)]
+            event = rnd.pick(150 if holds else 100000)
+            for r in rigs:
+                if which == 0:
+                    r.cell(slot, cell)
+                elif which == 1:
+                    r.temps(dc, slot)
+                elif which == 2:
+                    r.current(ma)
+                elif which == 3:
+                    r.s.valid = not r.s.valid  # (the rig's sample: blind for a tick)
+                elif which == 4:
+                    r.inp.rsd = not r.inp.rsd  # (no charge, no discharge, nothing else)
+                lim = r.bms.limits
+                if event == 0:
+                    lim.charged_full()
+                elif event == 1:
+                    lim.set_external(52000, 49000, 30000, 40000, r.now, 3000)
+                elif event == 2:
+                    lim.no_full_s = 30 * 86400 - 1  # the full-charge request a second away
+            full.bms._lim_due = True  # (the twin: steps its limits at every tick)
+            fast.tick()
+            full.tick()
+            self.assertEqual(_outputs(fast.bms.limits), _outputs(full.bms.limits), (seed, k))
+            self.assertEqual(fast.bms.mode, full.bms.mode, (seed, k))
+            self.assertEqual(fast.events.next_seq, full.events.next_seq, (seed, k))
+            seq = fast.events.next_seq - 1
+            self.assertEqual(fast.events.get(seq), full.events.get(seq), (seed, k))
+        return ticks - computed.calls
+
+    def test_the_same_result_as_stepping_them_every_tick(self):
+        for seed in (1, 2):
+            skipped = self.run_twins(seed, 1200, False)
+            self.assertGreater(skipped, 400, seed)  # left out, often
 
     def test_the_same_across_the_holds_and_expiries(self):
-        # the float and an inverter's limits come and go; 1 s steps, so that the float's
-        # exit hold, the external limits' expiry and the full-charge request's seconds
-        # run out within the run
-        for seed in (4, 5):
-            self.run_twins(seed, 600, 1000)
+        for seed in (3, 4):
+            self.run_twins(seed, 1200, True)
 
-    def test_the_full_charge_request_comes_on_time_with_the_same_inputs(self):
-        lim = Limits(Config())
-        s = Sample()
-        s.max_mv, s.min_mv, s.tmax_dc, s.tmin_dc, s.stack_mv = 3300, 3300, 250, 250, 53000
-        self.assertEqual(lim.step(s, True, True, 5000, 100000, 0, 100), 0)
-        lim.no_full_s = 30 * 86400 - 1
-        got = [lim.step(s, True, True, 5000, 100000, 100 * k, 100) for k in range(1, 11)]
-        self.assertEqual(got, [0] * 8 + [LIM_FULL, 0])  # the 1 s since the first step
-        self.assertTrue(lim.full_request)
+    def test_a_full_charge_request_restored_shows_at_the_next_tick(self):
+        r = Rig(NO_LEAK).settle()
+        r.tick()
+        r.bms.limits.no_full_s = 30 * 86400  # (as the app restores it)
+        r.tick()
+        self.assertTrue(r.bms.limits.full_request)
 
-    def test_a_repeated_step_is_skipped_and_a_changed_input_is_not(self):
-        r = Rig().settle()
+    def test_the_tick_after_a_blind_one_steps_them(self):
+        r = Rig(NO_LEAK).settle()
+        r.tick()
+        r.s.valid = False
+        r.tick()
+        self.assertEqual(r.bms.limits.ccl_ma, 0)
+        r.s.valid = True
+        r.tick()
+        self.assertEqual(r.bms.limits.ccl_ma, 50000)
+
+    def test_a_charge_stopped_by_itself_steps_them(self):
+        # the passive input set to stop charging only: nothing else the limits read moves
+        r = Rig({"soc_self_discharge_ma": 0, "passive_action": 1}).settle()
+        r.tick()
+        r.inp.passive = True
+        r.tick()
+        self.assertEqual((r.bms.limits.ccl_ma, r.bms.limits.dcl_ma), (0, 50000))
+
+    def test_a_discharge_stopped_by_itself_steps_them(self):
+        r = Rig({"soc_self_discharge_ma": 0, "passive_action": 2}).settle()
+        r.tick()
+        r.inp.passive = True
+        r.tick()
+        self.assertEqual((r.bms.limits.ccl_ma, r.bms.limits.dcl_ma), (50000, 0))
+
+    def test_the_soc_reaching_the_force_charge_level_steps_them(self):
+        r = Rig(NO_LEAK, stored_soc=LOW_SOC).settle()
+        r.current(-27000)  # (0.01 % in 13.3 ticks: not on a whole second)
+        for _ in range(200):
+            r.tick()
+            if r.bms.soc.cpct <= 400:
+                break
+        self.assertEqual(r.bms.soc.cpct, 400)
+        self.assertTrue(r.bms.limits.force_charge)  # at the tick the SOC got there
+
+    def test_a_warm_discharge_start_steps_them(self):
+        # DOCP's continuous limit follows the temperature at the start of a discharge
+        r = Rig(WIDE, stored_soc=(198018000, 360000000, 0)).settle()  # 55.005 %
+        r.temps(350)  # above docp_cont_temp_dc: 50 A continuous
+        r.tick()
+        self.assertEqual(r.bms.limits.dcl_ma, 100000)
+        while r.bms._lim_dt != 0:  # (stepped at a second's end: the next are not)
+            r.tick()
+        r.tick()
+        r.current(-1000)  # (0.01 % in 36 s: the SOC does not move now)
+        r.tick()
+        self.assertEqual(r.bms.limits.dcl_ma, 50000)
+
+    def test_a_repeated_tick_leaves_them_out_and_a_changed_cell_does_not(self):
+        r = Rig(NO_LEAK).settle()
         lim = r.bms.limits
+        r.tick()
         computed = cost_tests._Counting(lim, "_changed")
         r.tick()
         self.assertEqual((computed.calls, lim.ccl_ma), (0, 50000))
-        r.cell(0, 3500)  # into the taper: computed at once
+        r.cell(0, 3500)  # into the taper: stepped at once
         r.tick()
-        self.assertEqual(lim.ccl_ma, 27500)
+        self.assertEqual((computed.calls, lim.ccl_ma), (1, 27500))
+
+
+class CoreLiteralsTest(unittest.TestCase):
+    def test_the_value_slots_are_the_protections_slots(self):
+        self.assertEqual(core.SCD_SLOT, pt.V_SCD)
+        self.assertEqual(core.REVERSE_SLOT, pt.V_REVERSE)
+        self.assertEqual(core.AFE_BAD_SLOT, pt.V_AFE_BAD)
+        self.assertEqual(core.PRECHARGE_FAIL_SLOT, pt.V_PRECHARGE_FAIL)
 
 
 class PanelSelectTest(unittest.TestCase):

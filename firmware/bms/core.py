@@ -94,6 +94,11 @@ FET_CHG = const(1)
 FET_DSG = const(2)
 FET_PRE = const(4)
 PACK_LOST_SLOT = const(19)
+# bms.protections' yes/no value slots, for the same reason (test_tick_shortcuts checks them)
+SCD_SLOT = const(8)
+REVERSE_SLOT = const(9)
+AFE_BAD_SLOT = const(15)
+PRECHARGE_FAIL_SLOT = const(17)
 PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
@@ -135,6 +140,15 @@ class Bms:
         self.soc = Soc(cfg, events)
         self.balancer = Balancer(cfg)
         self.limits = Limits(cfg)
+        # the limits' inputs at their last step, the time since not yet counted by them,
+        # and whether the next tick must step them whatever the inputs
+        self._lim_due = True
+        self._lim_dt = 0
+        self._lim_chg = False
+        self._lim_dsg = False
+        self._lim_soc = 0
+        self._lim_cap = 0
+        self._lim_full_s = 0
         self.sample = None  # the last sample stepped (what the protocols report)
         self.stored_soc = stored_soc
         self.zero_ma = cfg.current_zero_ma
@@ -185,6 +199,7 @@ class Bms:
         chg_flow = i >= eff
         dsg_flow = i <= -eff
         charger = valid and not self.chg and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
+        moved = 1
         if valid:
             # the values every row reads, from the snapshot's aggregates (the FETs as
             # commanded at the last tick)
@@ -195,7 +210,7 @@ class Bms:
                 fets |= FET_DSG
             if self.pre:
                 fets |= FET_PRE
-            fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
+            moved = fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
             if not self.started:
                 self._start(s, now)
             # a discharge starting: its temperature sets DOCP's continuous limit
@@ -213,8 +228,12 @@ class Bms:
             action = button.step(inp.button, now)
             if action != BUTTON_NONE:
                 self._button(action, now)
+        # the rows' yes/no values, set every tick (valid or not)
         vals = self.vals
-        pt.flags(vals, valid, inp.scd, inp.reverse, self.precharge.failed)
+        vals[AFE_BAD_SLOT] = 0 if valid else 1
+        vals[SCD_SLOT] = 1 if inp.scd else 0
+        vals[REVERSE_SLOT] = 1 if inp.reverse else 0
+        vals[PRECHARGE_FAIL_SLOT] = 1 if self.precharge.failed else 0
         vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
         before = self.engine.names
         self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
@@ -271,11 +290,38 @@ class Bms:
             self.limits.charged_full()
         self._was_full = soc.full_seen
         lim = self.limits
+        changed = 0
         if live:
             # a discharge path still pre-charging is not there yet for the inverter
             dsg = self.allow_dsg and self.dsg
-            changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt_ms)
+            # not stepped while every input it reads is the one of its last step, no hold
+            # or expiry runs (float, an inverter's limits) and no second of its count is
+            # complete: it would give the same (its count gets the time at the next step)
+            dt = self._lim_dt + dt_ms
+            if (
+                moved
+                or self._lim_due
+                or dt + lim._ms >= 1000
+                or lim.floating
+                or lim.ext_active
+                or self.allow_chg != self._lim_chg
+                or dsg != self._lim_dsg
+                or soc.cpct != self._lim_soc
+                or self.docp_cont_ma != self._lim_cap
+                or lim.no_full_s != self._lim_full_s  # (the app restores it at boot)
+            ):
+                self._lim_due = False
+                self._lim_dt = 0
+                self._lim_chg = self.allow_chg
+                self._lim_dsg = dsg
+                self._lim_soc = soc.cpct
+                self._lim_cap = self.docp_cont_ma
+                changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
+                self._lim_full_s = lim.no_full_s
+            else:
+                self._lim_dt = dt
         else:
+            self._lim_due = True  # (the time not yet counted stays: blind ticks add none)
             changed = lim.blind()
         if changed:
             self._limit_events(changed, lim.flags, soc.cpct, now)

@@ -33,9 +33,7 @@ From the manual's inverter settings (pack.md) and our derived choices:
 step() and blind() return the requests that changed (LIM_*), for the event log.
 All integer arithmetic; the derating factors are in 0.1 % (permille). The config is
 read once, into a tuple (step() runs every tick: an attribute read costs about a
-thousand cycles on an RP2040), a ramp is computed only off its flat part, and a step
-whose inputs are those of the last one, with no hold or expiry running, computes nothing:
-its result would be the same.
+thousand cycles on an RP2040), and a ramp is computed only off its flat part.
 """
 
 from micropython import const
@@ -118,15 +116,6 @@ class Limits:
         self._ms = 0
         self._low_since = -1
         self._stack_mv = cfg.dvl_mv  # the last pack voltage read (none yet: DVL)
-        # step()'s other inputs at its last full computation (None: compute at the next)
-        self._in_max = None
-        self._in_min = 0
-        self._in_tmax = 0
-        self._in_tmin = 0
-        self._in_soc = 0
-        self._in_cap = 0
-        self._in_chg = False
-        self._in_dsg = False
         self._held = False  # charging stopped by CCL reaching 0, until it may resume
         self.flags = 0  # LIM_* as last stepped
 
@@ -134,40 +123,6 @@ class Limits:
         """s: the reduced sample; allow_*: what the protections allow; soc_cpct: the SOC
         estimate; dcl_cap_ma: DOCP's continuous limit for this discharge. Returns the LIM_*
         flags that changed."""
-        # the seconds without a full SOC (the full-charge request), from the time alone
-        self._ms += dt_ms
-        if self._ms >= 1000:
-            whole = self._ms // 1000
-            self._ms -= whole * 1000
-            if self.no_full_s < _FULL_REQUEST_S:
-                self.no_full_s += whole
-        if soc_cpct >= _FULL_SOC_CPCT:
-            self.no_full_s = 0
-        full = self.no_full_s >= _FULL_REQUEST_S
-        # every input as at the last step and no hold or expiry running (float, an
-        # inverter's limits): the same limits again, and no request changed
-        if (
-            s.max_mv == self._in_max
-            and s.min_mv == self._in_min
-            and s.stack_mv == self._stack_mv
-            and s.tmax_dc == self._in_tmax
-            and s.tmin_dc == self._in_tmin
-            and soc_cpct == self._in_soc
-            and dcl_cap_ma == self._in_cap
-            and allow_chg == self._in_chg
-            and allow_dsg == self._in_dsg
-            and not (self.floating or self.ext_active)
-            and full == (self.flags & LIM_FULL != 0)
-        ):
-            return 0
-        self._in_max = s.max_mv
-        self._in_min = s.min_mv
-        self._in_tmax = s.tmax_dc
-        self._in_tmin = s.tmin_dc
-        self._in_soc = soc_cpct
-        self._in_cap = dcl_cap_ma
-        self._in_chg = allow_chg
-        self._in_dsg = allow_dsg
         c = self.cfg
         self._stack_mv = s.stack_mv
         # float after full, back to absorption once the pack has been low a while
@@ -246,6 +201,15 @@ class Limits:
                 self._fc_until = until if until > release else release
         elif soc_cpct >= self._fc_until:
             self._force = False
+        self._ms += dt_ms
+        if self._ms >= 1000:
+            whole = self._ms // 1000
+            self._ms -= whole * 1000
+            if self.no_full_s < _FULL_REQUEST_S:
+                self.no_full_s += whole
+        if soc_cpct >= _FULL_SOC_CPCT:
+            self.no_full_s = 0
+        full = self.no_full_s >= _FULL_REQUEST_S
         self.force_charge = self._force and ccl > 0
         self.full_request = full and ccl > 0
         return self._changed(full)
@@ -253,7 +217,6 @@ class Limits:
     def blind(self):
         """No valid reading: ask for no current and nothing else; CVL no higher than the
         last pack voltage read, DVL kept. Returns the LIM_* flags that changed."""
-        self._in_max = None  # the next step() computes
         self.ccl_ma = 0
         self.dcl_ma = 0
         self.charge_enable = False
