@@ -526,9 +526,9 @@ class App:
         inp.comm_age_ms = self.link.age_ms(now)
         pk = self.packlink
         inp.pack_lost = pk.pack_lost
-        self.bms.parallel = pk.ms_led
-        self._stage = STAGE_CORE
         b = self.bms
+        b.parallel = pk.ms_led
+        self._stage = STAGE_CORE
         b.step(s, inp, now, self.dt_ms)
         self._stage = STAGE_WRITE
         self.fets.set(b.chg, b.dsg, b.pre)
