@@ -129,29 +129,27 @@ class App:
         self._trial_s = 0
         self._trial_exc = 0
 
-    @property
-    def role(self):
-        """ "master" or "slave" once the chain has decided (a lone pack is its own
-        master), else None: what the trace and the service reads show."""
-        pk = self.packlink
-        if pk is None or not pk.addr.address:
-            return None
-        return "master" if pk.addr.master else "slave"
-
-    @property
-    def address(self):
-        """This pack's address in the chain (1 = the master), None until decided."""
-        pk = self.packlink
-        if pk is None or not pk.addr.address:
-            return None
-        return pk.addr.address
-
-    @property
-    def told(self):
-        """What the inverter is told, shaped as the core: the system's values on the
-        master of packs in parallel, else this pack's own (the trace's `limits`)."""
-        pk = self.packlink
-        return self.bms if pk is None else pk.report(self.bms)
+    def __getattr__(self, name):
+        """role, address and told, computed when read. (Not properties: a class with a
+        property looks itself up before every attribute store on its objects, which
+        costs an RP2040 about 2500 cycles a store; __getattr__ runs only on a miss.)
+        - role: "master" or "slave" once the chain has decided (a lone pack is its own
+          master), else None: what the trace and the service reads show;
+        - address: this pack's address in the chain (1 = the master), None until
+          decided;
+        - told: what the inverter is told, shaped as the core: the system's values on
+          the master of packs in parallel, else this pack's own (the trace's `limits`)."""
+        if name == "told":
+            pk = self.packlink
+            return self.bms if pk is None else pk.report(self.bms)
+        if name == "role" or name == "address":
+            pk = self.packlink
+            if pk is None or not pk.addr.address:
+                return None
+            if name == "address":
+                return pk.addr.address
+            return "master" if pk.addr.master else "slave"
+        raise AttributeError(name)
 
     # -- boot ----------------------------------------------------------------------
     def start(self, now):
@@ -334,9 +332,9 @@ class App:
         inp.comm_age_ms = self.link.age_ms(now)
         pk = self.packlink
         inp.pack_lost = pk.pack_lost
-        self.bms.parallel = pk.ms_led
-        self._stage = STAGE_CORE
         b = self.bms
+        b.parallel = pk.ms_led
+        self._stage = STAGE_CORE
         b.step(s, inp, now, self.dt_ms)
         self._stage = STAGE_WRITE
         self.fets.set(b.chg, b.dsg, b.pre)

@@ -31,17 +31,15 @@ class Balancer:
         self.max_cells = cfg.balance_max_cells
         self.mask = 0  # bit i = cell i+1 bleeding
         self.issue = False  # a decision to send to the front end
-        self._next = 0
-        self._started = False
+        self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
 
     def due(self, now):
         """A decision is due (step() would decide, not return at once)."""
-        return not self._started or ticks.diff(now, self._next) >= 0
+        return self._next < 0 or ticks.diff(now, self._next) >= 0
 
     def step(self, s, allowed, now):
-        if self._started and ticks.diff(now, self._next) < 0:
+        if self._next >= 0 and ticks.diff(now, self._next) < 0:
             return
-        self._started = True
         self._next = ticks.add(now, BALANCE_PERIOD_MS)
         self.issue = True
         if (

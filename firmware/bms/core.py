@@ -94,6 +94,11 @@ FET_CHG = const(1)
 FET_DSG = const(2)
 FET_PRE = const(4)
 PACK_LOST_SLOT = const(19)
+# bms.protections' yes/no value slots, for the same reason (test_tick_shortcuts checks them)
+SCD_SLOT = const(8)
+REVERSE_SLOT = const(9)
+AFE_BAD_SLOT = const(15)
+PRECHARGE_FAIL_SLOT = const(17)
 PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
@@ -135,6 +140,15 @@ class Bms:
         self.soc = Soc(cfg, events)
         self.balancer = Balancer(cfg)
         self.limits = Limits(cfg)
+        # the limits' inputs at their last step, the time since not yet counted by them,
+        # and whether the next tick must step them whatever the inputs
+        self._lim_due = True
+        self._lim_dt = 0
+        self._lim_chg = False
+        self._lim_dsg = False
+        self._lim_soc = 0
+        self._lim_cap = 0
+        self._lim_full_s = 0
         self.sample = None  # the last sample stepped (what the protocols report)
         self.stored_soc = stored_soc
         self.zero_ma = cfg.current_zero_ma
@@ -185,6 +199,7 @@ class Bms:
         chg_flow = i >= eff
         dsg_flow = i <= -eff
         charger = valid and not self.chg and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
+        moved = 1
         if valid:
             # the values every row reads, from the snapshot's aggregates (the FETs as
             # commanded at the last tick)
@@ -195,7 +210,7 @@ class Bms:
                 fets |= FET_DSG
             if self.pre:
                 fets |= FET_PRE
-            fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
+            moved = fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
             if not self.started:
                 self._start(s, now)
             # a discharge starting: its temperature sets DOCP's continuous limit
@@ -213,8 +228,12 @@ class Bms:
             action = button.step(inp.button, now)
             if action != BUTTON_NONE:
                 self._button(action, now)
+        # the rows' yes/no values, set every tick (valid or not)
         vals = self.vals
-        pt.flags(vals, valid, inp.scd, inp.reverse, self.precharge.failed)
+        vals[AFE_BAD_SLOT] = 0 if valid else 1
+        vals[SCD_SLOT] = 1 if inp.scd else 0
+        vals[REVERSE_SLOT] = 1 if inp.reverse else 0
+        vals[PRECHARGE_FAIL_SLOT] = 1 if self.precharge.failed else 0
         vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
         before = self.engine.names
         self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
@@ -240,7 +259,26 @@ class Bms:
             or self._idle_since >= 0
         ):
             self._sleep(names, chg_flow, charger, inp, now)
-        self._mode(names, inp, now)
+        # the pack mode: fault and sleep at once, a current-driven change once it has
+        # held mode_debounce_ms (written out here: a call costs a board ~4000 cycles)
+        mode = self.mode
+        if self.sleeping:
+            target = SLEEP
+        elif names & FAILURES or inp.hold:
+            target = FAULT
+        else:
+            r = self.reported_ma
+            target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
+            if mode != SLEEP and mode != FAULT and target != mode:
+                if self._pending_mode != target:
+                    self._pending_mode = target
+                    self._pending_since = now
+                if ticks.diff(now, self._pending_since) < cfg.mode_debounce_ms:
+                    target = -1  # not held long enough yet: no change, the count goes on
+        if target >= 0:
+            self._pending_mode = -1
+            if target != mode:
+                self._set_mode(target, now)
         fets_open = not (self.chg or self.dsg or self.pre)
         self._fets(s, inp, now, dt_ms)
         live = self.started and valid  # (the first valid tick has started)
@@ -252,11 +290,38 @@ class Bms:
             self.limits.charged_full()
         self._was_full = soc.full_seen
         lim = self.limits
+        changed = 0
         if live:
             # a discharge path still pre-charging is not there yet for the inverter
             dsg = self.allow_dsg and self.dsg
-            changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt_ms)
+            # not stepped while every input it reads is the one of its last step, no hold
+            # or expiry runs (float, an inverter's limits) and no second of its count is
+            # complete: it would give the same (its count gets the time at the next step)
+            dt = self._lim_dt + dt_ms
+            if (
+                moved
+                or self._lim_due
+                or dt + lim._ms >= 1000
+                or lim.floating
+                or lim.ext_active
+                or self.allow_chg != self._lim_chg
+                or dsg != self._lim_dsg
+                or soc.cpct != self._lim_soc
+                or self.docp_cont_ma != self._lim_cap
+                or lim.no_full_s != self._lim_full_s  # (the app restores it at boot)
+            ):
+                self._lim_due = False
+                self._lim_dt = 0
+                self._lim_chg = self.allow_chg
+                self._lim_dsg = dsg
+                self._lim_soc = soc.cpct
+                self._lim_cap = self.docp_cont_ma
+                changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
+                self._lim_full_s = lim.no_full_s
+            else:
+                self._lim_dt = dt
         else:
+            self._lim_due = True  # (the time not yet counted stays: blind ticks add none)
             changed = lim.blind()
         if changed:
             self._limit_events(changed, lim.flags, soc.cpct, now)
@@ -265,7 +330,8 @@ class Bms:
         # (judged only while it bleeds or has a decision due: otherwise neither branch
         # below would change anything, and the tick is short of cycles on a board)
         bal = self.balancer
-        if bal.mask or bal.due(now):
+        # (bal.due() written out: a call costs a board more than the test)
+        if bal.mask or bal._next < 0 or ticks.diff(now, bal._next) >= 0:
             if (
                 self.settled
                 and valid
@@ -358,25 +424,6 @@ class Bms:
             self._cuvp_since = -1
             self._idle_since = -1
 
-    def _mode(self, names, inp, now):
-        mode = self.mode
-        if self.sleeping:
-            target = SLEEP
-        elif names & FAILURES or inp.hold:
-            target = FAULT
-        else:
-            r = self.reported_ma
-            target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
-            if mode != SLEEP and mode != FAULT and target != mode:
-                if self._pending_mode != target:
-                    self._pending_mode = target
-                    self._pending_since = now
-                if ticks.diff(now, self._pending_since) < self.cfg.mode_debounce_ms:
-                    return
-        self._pending_mode = -1
-        if target != mode:
-            self._set_mode(target, now)
-
     def _set_mode(self, target, now):
         self.events.log(now, ev.MODE, target, self.mode)
         self.mode = target
@@ -442,17 +489,9 @@ class Bms:
         self.relay_dsg = allow_dsg and self.dsg
 
     def _panel(self, names, inp, now):
-        # (no local: a frame of more than 11 words is allocated on the heap, per call)
-        self.panel.select(
-            self._show(names, inp),
-            names & LED_WARNINGS,
-            self.soc.shown_cpct,
-            self._ms(now) if self.unlocked else self.parallel,  # (no call while locked)
-            now,
-        )
-
-    def _show(self, names, inp):
-        """What the panel shows (a SHOW_* code)."""
+        """What the panel shows (a SHOW_* code, the first that applies), to its logic.
+        (Few locals: a frame of more than 11 words is allocated on the heap, per call;
+        one method, not two: a call costs a board more than these tests.)"""
         if self.sleeping:
             show = SHOW_OFF
         elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
@@ -473,7 +512,13 @@ class Bms:
             show = SHOW_DISCHARGE
         else:
             show = SHOW_STANDBY
-        return show
+        self.panel.select(
+            show,
+            names & LED_WARNINGS,
+            self.soc.shown_cpct,
+            self._ms(now) if self.unlocked else self.parallel,  # (no call while locked)
+            now,
+        )
 
     def _ms(self, now):
         """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""

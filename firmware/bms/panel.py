@@ -77,7 +77,9 @@ class PanelLogic:
         """Pick the patterns for `show` (a SHOW_* code); ms: MS_ON (the M/S LED: the
         master of a parallel system) and MS_UNLOCKED (the service unlock) or-ed."""
         # show in bits 0-3, the SOC LEDs lit (0-4) in bits 4-6, then the flags
-        key = show | soc_leds(soc_cpct) << 4 | (128 if warning else 0) | (ms & 3) << 8
+        # (soc_leds() written out, no local added: a call costs a board more than this)
+        key = 0 if soc_cpct <= 0 else (4 if soc_cpct >= 7500 else soc_cpct // 2500 + 1)
+        key = show | key << 4 | (128 if warning else 0) | (ms & 3) << 8
         if key != self._key:
             # (the same inputs give the same patterns: called every tick, select() keeps
             # to 11 words of frame, which MicroPython takes from the C stack, not the heap)

@@ -274,16 +274,16 @@ class Engine:
         seen."""
         state = self.state
         trip = self.trip
-        rel = self.rel
         flags = self.flags
         todo = self.todo
         reset = self._reset
-        self._reset = False
         if reset:
+            self._reset = False
             for lk in range(len(self.lock_n)):
                 self.lock_n[lk] = 0
         k = _scan(vals, self.src, self.over, trip, state, flags, todo, self.n, 1 if valid else 0)
         for j in range(k):
+            rel = self.rel  # (here: most ticks find no row)
             i = todo[j]
             st = state[i]
             f = flags[i]

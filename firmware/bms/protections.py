@@ -113,31 +113,30 @@ ptr32 = int  # viper's pointer type, named for CPython (annotations are evaluate
 
 
 @micropython.viper
-def flags(vals: ptr32, valid: bool, scd: bool, reverse: bool, precharge_failed: bool):
-    """The rows' yes/no values, set every tick (valid or not)."""
-    vals[V_AFE_BAD] = 0 if valid else 1
-    vals[V_SCD] = 1 if scd else 0
-    vals[V_REVERSE] = 1 if reverse else 0
-    vals[V_PRECHARGE_FAIL] = 1 if precharge_failed else 0
-
-
-@micropython.viper
-def fill(s, vals: ptr32, extra, zero_ma: int, fets: int, age_ms: int):
+def fill(s, vals: ptr32, extra, zero_ma: int, fets: int, age_ms: int) -> int:
     """The values every row reads, from the reduced sample s (its aggregates), into vals
     (array('i')) with the cell or sensor number of each in extra (logged with a trip).
     zero_ma: the current reported as 0 below it; fets: FET_* as commanded at the
-    previous tick; age_ms: since the inverter last spoke. (Viper: every tick.)"""
+    previous tick; age_ms: since the inverter last spoke. (Viper: every tick.)
+    Returns 1 when the highest or lowest cell, the stack or the warmest or coldest
+    sensor differs from the last fill (what the inverter limits read), else 0. (On a
+    64-bit port a negative value read back differs: 1, never a change missed.)"""
     i = int(s.current_ma)
     hi = int(s.max_mv)
     lo = int(s.min_mv)
+    stack = int(s.stack_mv)
+    tmax = int(s.tmax_dc)
+    tmin = int(s.tmin_dc)
+    moved = 0
+    if vals[V_MAX_CELL] != hi or vals[V_MIN_CELL] != lo or vals[V_STACK] != stack:
+        moved = 1
+    elif vals[V_TMAX] != tmax or vals[V_TMIN] != tmin:
+        moved = 1
     vals[V_MAX_CELL] = hi
     extra[V_MAX_CELL] = int(s.max_cell) + 1
     vals[V_MIN_CELL] = lo
     extra[V_MIN_CELL] = int(s.min_cell) + 1
-    stack = int(s.stack_mv)
     vals[V_STACK] = stack
-    tmax = int(s.tmax_dc)
-    tmin = int(s.tmin_dc)
     tmax_n = int(s.tmax_slot) + 1
     tmin_n = int(s.tmin_slot) + 1
     vals[V_TMAX] = tmax
@@ -177,6 +176,7 @@ def fill(s, vals: ptr32, extra, zero_ma: int, fets: int, age_ms: int):
         bad = 0 - i
     vals[V_MOS_FAIL_I] = bad
     vals[V_INVERTER_AGE] = age_ms
+    return moved
 
 
 OVER = True

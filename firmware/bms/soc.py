@@ -201,8 +201,14 @@ class Soc:
             if self.dsg_mas >= self.full_mas:
                 self.dsg_mas -= self.full_mas
                 self.cycles += 1
-        self.q_mas = 0 if q < 0 else (self.full_mas if q > self.full_mas else q)
-        self._update()
+        q = 0 if q < 0 else (self.full_mas if q > self.full_mas else q)
+        self.q_mas = q
+        # (_update() written out: a call costs a board more than its three lines)
+        c = q // (self.full_mas // _CAP)
+        self.cpct = c = c if c < _CAP else _CAP
+        if self.full_seen and c < 9900:
+            self.full_seen = False
+        self.shown_cpct = c if self.full_seen or c < 9900 else 9900
 
     def _learn_offset(self, current_ma):
         """Average what the sensor reads while no current can flow."""
