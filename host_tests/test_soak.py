@@ -85,6 +85,7 @@ class CheckerTest(unittest.TestCase):
     def test_a_calibration_on_a_false_reading_is_judged_apart(self):
         c = soak.Checker(lies=[(10000, 19000)])
         rec = line(0)  # 50.0 against 51.5
+        rec["events"] = [{"code": "SOC", "what": "empty", "t_ms": 0}]
         far = dict(line(12000), soc_pct=100.0)
         far["events"] = [{"code": "SOC", "what": "full", "t_ms": 11000}]  # in the lie
         later = dict(line(20000), soc_pct=100.0)
@@ -114,8 +115,13 @@ class CheckerTest(unittest.TestCase):
         rec = line(0)
         rec["events"] = [{"code": "EXCEPTION", "what": "core"}]
         c = feed(soak.Checker(), [rec])
-        self.assertEqual(c.soc_max, 1.5)
         self.assertEqual(len(c.exceptions), 1)
+        # before the first calibration: the first boot's guess, apart
+        self.assertEqual((c.soc_first_max, c.soc_max), (1.5, 0.0))
+        full = dict(line(1000), soc_pct=98.0)  # against 51.5: a checker sees it
+        full["events"] = [{"code": "SOC", "what": "full", "t_ms": 1000}]
+        feed(c, [full, dict(line(2000), soc_pct=54.5)])
+        self.assertEqual((c.soc_first_max, c.soc_max), (1.5, 46.5))
 
 
 def samples(days, per_day, module_b=0, app_b=0, reset_at=0.5):
@@ -150,6 +156,7 @@ class HeapTest(unittest.TestCase):
             part.update({"judged": 4, "lost": 0, "unflushed": 0, "resets": 15, "heap": []})
             part.update({"unflushed_urgent": 0, "unflushed_what": []})
             part.update({"soc_max": 1.0, "soc_end": [1.0], "soc_lied_max": 0.0})
+            part.update({"soc_first_max": 3.0})
             part.update({"lied_cals": 0})
             part["heap_trend"] = soak.heap_trend(samples(15, 24, 0, module_b))
             figures = soak.combine([part])
