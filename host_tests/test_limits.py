@@ -147,7 +147,8 @@ class LimitTest(unittest.TestCase):
 
     def test_a_pack_above_the_lowered_cvl_keeps_it(self):
         r = Rig().settle()
-        r.cells([3540] * 15 + [3650])  # 56.75 V: COVP, and the SOC calibrates to full
+        r.current(10000)  # charging: COVP ends the charge, and the SOC calibrates to full
+        r.cells([3540] * 15 + [3650])  # 56.75 V
         r.run_ms(1100)
         self.assertTrue(r.active("COVP"))
         self.assertEqual(lim(r).cvl_mv, 54600)  # the float voltage, below the pack

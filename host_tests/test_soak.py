@@ -8,9 +8,11 @@ watchdog reset) compressed into one simulated hour, under both runtimes; `make s
 runs the 30 real days.
 """
 
+import gc
 import unittest
 
 import soak
+from support import cpython_only
 
 from bms import events as ev
 from boards.host.world.pack_model import Rng
@@ -80,12 +82,90 @@ class CheckerTest(unittest.TestCase):
         lines = [line(0, 3599), line(1000, protections=["COVP"])]
         self.assertEqual(feed(soak.Checker(), lines).false, [(1000, "COVP")])
 
+    def test_a_calibration_on_a_false_reading_is_judged_apart(self):
+        c = soak.Checker(lies=[(10000, 19000)])
+        rec = line(0)  # 50.0 against 51.5
+        rec["events"] = [{"code": "SOC", "what": "empty", "t_ms": 0}]
+        far = dict(line(12000), soc_pct=100.0)
+        far["events"] = [{"code": "SOC", "what": "full", "t_ms": 11000}]  # in the lie
+        later = dict(line(20000), soc_pct=100.0)
+        stored = dict(line(30000), soc_pct=100.0)
+        stored["events"] = [{"code": "SOC", "what": "start_stored", "t_ms": 30000}]
+        feed(c, [rec, far, later, stored])
+        self.assertEqual((c.soc_max, c.soc_lied_max, c.lied_cals), (1.5, 48.5, 1))
+        back = line(40000)  # 50.0 against 51.5 again
+        back["events"] = [{"code": "SOC", "what": "rest_ocv", "t_ms": 40000}]
+        wrong = dict(line(41000), soc_pct=60.0)
+        feed(c, [back, wrong])
+        self.assertEqual((c.soc_max, c.soc_lied, c.lied_cals), (8.5, False, 1))
+
+    def test_the_false_readings_of_a_day(self):
+        events = [
+            {"at_s": 5, "cell_mv": {"3": 3650}},
+            {"at_s": 7, "current_a": 3},
+            {"at_s": 10, "cell_mv": {"3": None}},
+            {"at_s": 20, "fault": "afe_crc"},
+            {"at_s": 21, "fault": "clear"},
+            {"at_s": 30, "temp_c": {"cells": 60}},
+            {"at_s": 40, "temp_c": {"cells": None}},
+        ]
+        self.assertEqual(soak.lies(events), [(5000, 14000), (20000, 25000), (30000, 44000)])
+
     def test_the_soc_error_and_the_exceptions(self):
         rec = line(0)
         rec["events"] = [{"code": "EXCEPTION", "what": "core"}]
         c = feed(soak.Checker(), [rec])
-        self.assertEqual(c.soc_max, 1.5)
         self.assertEqual(len(c.exceptions), 1)
+        # before the first calibration: the first boot's guess, apart
+        self.assertEqual((c.soc_first_max, c.soc_max), (1.5, 0.0))
+        full = dict(line(1000), soc_pct=98.0)  # against 51.5: a checker sees it
+        full["events"] = [{"code": "SOC", "what": "full", "t_ms": 1000}]
+        feed(c, [full, dict(line(2000), soc_pct=54.5)])
+        self.assertEqual((c.soc_first_max, c.soc_max), (1.5, 46.5))
+
+
+def samples(days, per_day, module_b=0, app_b=0, reset_at=0.5):
+    """A life's heap samples (t, age, bytes) from its second day on: a module leak of
+    module_b and an App leak of app_b bytes a day, the firmware reset each day at
+    reset_at, and a scatter of -16..+16 bytes."""
+    out = []
+    for k in range(per_day, days * per_day + 1):
+        t = k / per_day
+        born = int(t - reset_at) + reset_at
+        y = 600000 + module_b * t + app_b * (t - born) + (k * 7919 % 33 - 16)
+        out.append((t, t - born, y))
+    return out
+
+
+class HeapTest(unittest.TestCase):
+    def test_the_trend_sees_a_leak_wherever_the_firmware_keeps_it(self):
+        self.assertLess(abs(soak.heap_trend(samples(15, 24))), 2)
+        # kept across resets (a module's), or by one life (lost at its reset): a heap
+        # read at each day's end sees the first, not the second; the trend both
+        for module_b, app_b in ((200, 0), (0, 200), (200, 200)):
+            trend = soak.heap_trend(samples(15, 24, module_b, app_b))
+            self.assertLess(abs(trend - module_b - app_b), 3, (module_b, app_b))
+        no_reset = [(t, t + 3, y) for t, a, y in samples(15, 24, 200)]
+        self.assertLess(abs(soak.heap_trend(no_reset) - 200), 3)
+        self.assertIsNone(soak.heap_trend(samples(1, 24)))  # a day: no trend
+        self.assertIsNone(soak.heap_trend([]))
+
+    def test_a_leak_of_200_bytes_a_day_misses_the_goal(self):
+        def growth(module_b):
+            part = {"days": 15, "first_day": 0, "exceptions": 0, "missed": [], "false": []}
+            part.update({"judged": 4, "lost": 0, "unflushed": 0, "resets": 15, "heap": []})
+            part.update({"unflushed_urgent": 0, "unflushed_what": []})
+            part.update({"soc_max": 1.0, "soc_end": [1.0], "soc_lied_max": 0.0})
+            part.update({"soc_first_max": 3.0})
+            part.update({"lied_cals": 0})
+            part["heap_trend"] = soak.heap_trend(samples(15, 24, 0, module_b))
+            figures = soak.combine([part])
+            check = [g[2] for g in soak.GOALS if g[0] == "soak_heap_growth_bytes"][0]
+            return figures["soak_heap_growth_bytes"], check(figures["soak_heap_growth_bytes"])
+
+        self.assertEqual(growth(0), (0, True))
+        self.assertEqual(growth(200), (6000, False))  # 30 days at 200 B
+        self.assertEqual(growth(130), (3900, True))
 
 
 class Holder:
@@ -124,6 +204,12 @@ class DaysTest(unittest.TestCase):
         self.assertEqual(later.wdt_s[1] - day_s, alone.wdt_s[0])
         other = soak.Soak(1, 4, day_s, first_day=17)
         self.assertNotEqual(other.sim.scenario["events"], alone.sim.scenario["events"])
+
+    def test_the_records_a_reset_took_before_their_flush(self):
+        old = Holder([(1, ev.TRIP, 1), (2, ev.MODE, 1), (3, ev.WARN, 1), (4, ev.TRIP, 2)], 2)
+        self.assertEqual(soak.unflushed(old), (["WARN", "TRIP"], 1))
+        old.flushed_seq = 4
+        self.assertEqual(soak.unflushed(old), ([], 0))
 
     def test_records_lost_across_a_reset_are_counted(self):
         old = Holder([(t, ev.COMM, 1) for t in range(10)], 8)
@@ -170,7 +256,23 @@ class SoakDayTest(unittest.TestCase):
         self.assertEqual(f["lost"], 0)
         self.assertGreaterEqual(f["judged"], 4)  # COVP, CUVP, CHTP, DHTP at least
         self.assertGreaterEqual(f["resets"], 1)  # the watchdog's
-        self.assertEqual(len(f["heap"]), 1)
+        # the firmware's heap is MicroPython's figure; one day is its warm-up
+        self.assertEqual(len(f["heap"]), 1 if hasattr(gc, "mem_alloc") else 0)
+        self.assertEqual((s.heap_samples(), f["heap_trend"]), ([], None))
+        self.assertIsInstance(s.sim.bus._bits, dict)  # the world's memo firmware_heap empties
+
+
+class BenchTableTest(unittest.TestCase):
+    @cpython_only("tools/bench.py imports CPython modules (platform, subprocess)")
+    def test_make_bench_keeps_the_soak_figures(self):
+        import bench
+
+        keys = ["tick_us", "soak_heap_growth_bytes", "powercut_cuts", "soc_max_error_pct_30d"]
+        results = dict((k, 1) for k in keys + ["_context"])
+        self.assertEqual(bench.replaced(results, False), ["tick_us"])
+        self.assertEqual(bench.replaced(results, True), sorted(bench.LONG_KEYS))
+        for key in ("soak_heap_growth_bytes", "soak_soc_error_max_pct"):
+            self.assertIn(key, [f[0] for f in bench.FIGURES])
 
 
 if __name__ == "__main__":

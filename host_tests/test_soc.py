@@ -2,6 +2,7 @@
 
 import unittest
 
+from core_rig import Rig
 from support import logged, make_sim
 
 from bms import events as ev
@@ -177,6 +178,59 @@ class CalibrationTest(unittest.TestCase):
         s, _ = fresh(stored=(RATED_MAS * 30 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
         run(s, 0, 2 * socm.OCV_REST_MS, step=1000, avg=3300)
         self.assertEqual(s.cpct, 3000)
+
+
+def trip(cells, current_ma):
+    """A settled core at 55 % (its OCV start), these cells and current for 1.1 s (a COVP
+    or CUVP trip): the SOC calibrations it logged, the SOC (0.01 %) after, the rig."""
+    r = Rig().settle()
+    r.current(current_ma)
+    r.cells(cells)
+    r.run_ms(1100)
+    return [e[3] for e in r.logged(ev.SOC)[1:]], r.bms.soc.cpct, r
+
+
+# one cell at 3650 mV (COVP) or 2700 mV (CUVP), the pack's average (sum // 16) either
+# side of the OCV knee: 3371 / 3370 mV, 3199 / 3200 mV
+HIGH_IN_KNEE = [3358] + [3352] * 14 + [3650]
+HIGH_ON_PLATEAU = [3357] + [3352] * 14 + [3650]
+LOW_IN_KNEE = [2700, 3237] + [3233] * 14
+LOW_ON_PLATEAU = [2700, 3238] + [3233] * 14
+
+
+class TripCalibrationTest(unittest.TestCase):
+    """COVP and CUVP calibrate the SOC only where they end a charge or a discharge: the
+    soak's single cell read at 3650 mV for 5 s, the pack at 27 % and discharging, made
+    the SOC 100 % (and CUVP at 98 % made it 0, and the next full charge learned a 91 %
+    SOH from it)."""
+
+    def test_covp_while_charging_in_the_knee_is_full(self):
+        self.assertEqual(sum(HIGH_IN_KNEE) // 16, 3371)
+        cals, cpct, r = trip(HIGH_IN_KNEE, 10000)
+        self.assertTrue(r.active("COVP"))
+        self.assertEqual((cals, cpct), ([socm.CAL_FULL], 10000))
+
+    def test_covp_on_the_plateau_at_rest_or_discharging_keeps_the_count(self):
+        self.assertEqual(sum(HIGH_ON_PLATEAU) // 16, 3370)
+        for cells, ma in ((HIGH_ON_PLATEAU, 10000), (HIGH_IN_KNEE, 0), (HIGH_IN_KNEE, -10000)):
+            cals, cpct, r = trip(cells, ma)
+            self.assertTrue(r.active("COVP"))  # it protects all the same
+            self.assertEqual(cals, [], (cells, ma))
+            self.assertTrue(5490 <= cpct <= 5510, cpct)  # 55 % from the OCV, counted on
+
+    def test_cuvp_while_discharging_in_the_knee_is_empty(self):
+        self.assertEqual(sum(LOW_IN_KNEE) // 16, 3199)
+        cals, cpct, r = trip(LOW_IN_KNEE, -10000)
+        self.assertTrue(r.active("CUVP"))
+        self.assertEqual((cals, cpct), ([socm.CAL_EMPTY], 0))
+
+    def test_cuvp_on_the_plateau_at_rest_or_charging_keeps_the_count(self):
+        self.assertEqual(sum(LOW_ON_PLATEAU) // 16, 3200)
+        for cells, ma in ((LOW_ON_PLATEAU, -10000), (LOW_IN_KNEE, 0), (LOW_IN_KNEE, 10000)):
+            cals, cpct, r = trip(cells, ma)
+            self.assertTrue(r.active("CUVP"))
+            self.assertEqual(cals, [], (cells, ma))
+            self.assertTrue(5490 <= cpct <= 5510, cpct)  # 55 % from the OCV, counted on
 
 
 class SimulatedTest(unittest.TestCase):

@@ -87,6 +87,18 @@ Figures of `make bench` (each with its goal where there is one):
   reports `role` and `address` (app.role, app.address); until then it is given as
   null with the reason, never as a number.
 
+Figures of `make soak` shown in the table (tools/soak.py says how each is taken):
+soak_heap_growth_bytes, the firmware's heap growth over a 30-day month at the trend of
+the soak's days (goal: < 4096; a leak of 200 B a day misses it) and that trend a day;
+soak_soc_error_max_pct and soak_soc_error_end_of_day_pct, |soc_pct - true_soc_pct| at
+any trace line and at each day's end (goal: <= 5) from a life's first calibration on
+(the first boot's guess before it: soak_soc_error_before_calibration_pct), without the
+stretches a calibration on one of the soak's false readings (a cell read at 3650 mV...)
+moved the SOC, which soak_soc_error_false_reading_pct and
+soak_soc_false_reading_calibrations give apart;
+soak_events_unflushed_at_reset, routine records logged since the last flush that a
+reset took (by design: flushed within a minute; trips and boots are flushed at once).
+
 Figures of `make bench-long` (about 25 minutes on a 2-core machine, both runs at once):
 soc_error_pct_at_boot, soc_max_error_pct_30d, balance_spread_mv_end,
 balance_days_to_30mv (above). The two scenarios are written to bench/scenarios/ (run them
@@ -255,6 +267,15 @@ FIGURES = (
     ("soc_max_error_pct_30d", "%", "<= 3", lambda v, r: v <= 3, "bench-long"),
     ("balance_spread_mv_end", "mV", "< 30", lambda v, r: v < 30, "bench-long"),
     ("balance_days_to_30mv", "d", "", None, "bench-long"),
+    # the soak's (tools/soak.py, make soak): its other figures it prints itself
+    ("soak_heap_growth_bytes", "B", "< 4096", lambda v, r: v < 4096, "soak"),
+    ("soak_heap_trend_bytes_per_day", "B", "", None, "soak"),
+    ("soak_soc_error_max_pct", "%", "<= 5", lambda v, r: v <= 5, "soak"),
+    ("soak_soc_error_end_of_day_pct", "%", "<= 5", lambda v, r: v <= 5, "soak"),
+    ("soak_soc_error_before_calibration_pct", "%", "", None, "soak"),
+    ("soak_soc_error_false_reading_pct", "%", "", None, "soak"),
+    ("soak_soc_false_reading_calibrations", "", "", None, "soak"),
+    ("soak_events_unflushed_at_reset", "", "", None, "soak"),
 )
 LONG_KEYS = (
     "soc_error_pct_at_boot",
@@ -264,6 +285,8 @@ LONG_KEYS = (
     "balance_days_to_30mv",
 )
 
+
+OTHER_TOOLS = ("soak_", "powercut_")  # the prefixes of figures other tools write
 
 SCENARIOS = hostpath.ROOT + "/bench/scenarios"
 DAY_S = 86400
@@ -587,16 +610,20 @@ def _previous():
         return {}
 
 
+def replaced(results, long_run):
+    """The keys of results this run's figures replace whole: its own set's. The other
+    run's set stays, and so do the figures tools/soak.py and tools/powercut.py write."""
+    mine = set(LONG_KEYS) if long_run else set(results) - set(LONG_KEYS)
+    return sorted(k for k in mine if not k.startswith(OTHER_TOOLS) and not k.startswith("_"))
+
+
 def main(argv):
     start = time.perf_counter()
     long_run = "--long" in argv
     measured = measure_long() if long_run else measure()
     results = _previous()
-    # this run's figures replace its own set whole; the other run's set stays
-    mine = set(LONG_KEYS) if long_run else set(results) - set(LONG_KEYS)
-    for key in mine:
-        if not key.startswith("_"):
-            results.pop(key, None)
+    for key in replaced(results, long_run):
+        results.pop(key, None)
     results.update(measured)
     context = {
         "date": time.strftime("%Y-%m-%d %H:%M"),

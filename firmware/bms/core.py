@@ -51,7 +51,7 @@ from bms.precharge import Precharge
 from bms.protect import OPEN_CHG, OPEN_DSG, Engine
 from bms.protections import fill as fill_vals
 from bms.sample import CELLS, T_MOS
-from bms.soc import Soc
+from bms.soc import OCV_HIGH_KNEE_MV, OCV_LOW_KNEE_MV, Soc
 
 OFF = const(0)
 STANDBY = const(1)
@@ -245,9 +245,15 @@ class Bms:
         empty = names & CUVP_BIT and not before & CUVP_BIT
         if (full or empty) and live and not (full and empty):
             if cfg.sensor_cell_low_mv <= s.min_mv and s.max_mv <= cfg.sensor_cell_high_mv:
-                if full:
+                # and only where the trip ends a charge (a discharge): its current
+                # flowing and the pack's average in the curve's knee. One cell at its
+                # limit against the current, or with the pack on the plateau, is a
+                # weak cell or a bad reading: it trips, but says nothing of the charge
+                # (the soak's 5 s readings made the count jump to 100 % at 27 %)
+                avg_mv = s.sum_mv // CELLS
+                if full and self.reported_ma > 0 and avg_mv > OCV_HIGH_KNEE_MV:
                     self.soc.calibrate_full(now)
-                if empty:
+                if empty and self.reported_ma < 0 and avg_mv < OCV_LOW_KNEE_MV:
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)
