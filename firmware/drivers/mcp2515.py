@@ -62,6 +62,14 @@ than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
   only ever moves the tail and the drain only the head, so a drain that interrupts
   recv() never disturbs it. Frames lost in the ring count in rx_ring_dropped; those
   the chip lost (EFLG RX0OVR/RX1OVR, seen by check()) in rx_overflows, as before.
+- The limit: a soft interrupt waits for the VM, and the VM takes no opportunity inside
+  a C call (the front end's 58-byte block read is ~1.4 ms at 400 kHz) nor, on the
+  emulated RP2040, for stretches of the tick (tools/bench_rp2040_chip.py measures the
+  longest: rp2040_sched_gap_worst_cycles). More than two frames' time (~0.5 ms) without
+  one still loses frames in the chip (counted in rx_overflows); host_tests/test_can_burst
+  shows both sides. A hard interrupt (RP2040 only: the ESP32 port has none for pins)
+  would not wait; drain() allocates nothing, so it could run in one (an SPI error
+  there would need the emergency exception buffer).
 - A garbled read (the two status reads disagree, an impossible header) is counted in
   rx_garbled and not stored; an OSError in the handler is left for the loop (the frame
   stays in the chip, INT low: the loop's recv() drains and meets the error itself).
@@ -451,19 +459,25 @@ class MCP2515:
         (those dropped included)."""
         if not self._n:
             return 0
-        self._draining = True
         got = 0
-        try:
-            # bounded: a chip (or a stuck MISO) that always reads full cannot keep the
-            # loop here; what is left holds INT low for the next drain, and check() judges
-            for _ in range(self._n + 2):
-                self.irq_pending = False
-                k = self._fetch()
-                got += k
-                if not k and not self.irq_pending:
-                    break
-        finally:
-            self._draining = False
+        # a second round for a handler that came after the last pass looked (INT stays
+        # low then: no new edge would bring it back before the chip overflows)
+        for _ in range(2):
+            self._draining = True
+            try:
+                # bounded: a chip (or a stuck MISO) that always reads full cannot keep
+                # the loop here; what is left holds INT low for the next drain, and
+                # check() judges
+                for _ in range(self._n + 2):
+                    self.irq_pending = False
+                    k = self._fetch()
+                    got += k
+                    if not k and not self.irq_pending:
+                        break
+            finally:
+                self._draining = False
+            if not self.irq_pending:
+                break
         return got
 
     def _fetch(self):
