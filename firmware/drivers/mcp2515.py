@@ -64,12 +64,12 @@ than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
   the chip lost (EFLG RX0OVR/RX1OVR, seen by check()) in rx_overflows, as before.
 - The limit: a soft interrupt waits for the VM, and the VM takes no opportunity inside
   a C call (the front end's 58-byte block read is ~1.4 ms at 400 kHz) nor, on the
-  emulated RP2040, for stretches of the tick (tools/bench_rp2040_chip.py measures the
-  longest: rp2040_sched_gap_worst_cycles). More than two frames' time (~0.5 ms) without
-  one still loses frames in the chip (counted in rx_overflows); host_tests/test_can_burst
-  shows both sides. A hard interrupt (RP2040 only: the ESP32 port has none for pins)
-  would not wait; drain() allocates nothing, so it could run in one (an SPI error
-  there would need the emergency exception buffer).
+  emulated RP2040, for stretches of the tick (a soft machine.Timer at 8 kHz saw up to
+  ~95 000 cycles, 0.76 ms, between two of its callbacks). More than two frames' time
+  (~0.5 ms) without one still loses frames in the chip (counted in rx_overflows);
+  host_tests/test_can_burst shows both sides. A hard interrupt (RP2040 only: the ESP32
+  port has none for pins) would not wait; drain() allocates nothing, so it could run
+  in one (an SPI error there would need the emergency exception buffer).
 - A garbled read (the two status reads disagree, an impossible header) is counted in
   rx_garbled and not stored; an OSError in the handler is left for the loop (the frame
   stays in the chip, INT low: the loop's recv() drains and meets the error itself).
