@@ -19,7 +19,7 @@ from drivers.bq76952 import BQ76952
 from drivers.drycontact import DryContact
 from drivers.fets import Fets
 from drivers.mcp23s17 import IN, OUT, Mcp23s17
-from drivers.mcp2515 import MCP2515
+from drivers.mcp2515 import MCP2515, RING_FRAMES
 from drivers.panel import Panel
 from drivers.rs485 import Rs485
 from drivers.store import Store
@@ -106,7 +106,14 @@ class ChipBoard:
             mosi=Pin(p["SPI_MOSI"]),
             miso=Pin(p["SPI_MISO"]),
         )
-        self.expander = x = Mcp23s17(self.spi, exp_cs)
+        # the CAN controller first: the expander on the same bus takes it as its lock
+        self.can_int = Pin(p["CAN_INT"], Pin.IN, Pin.PULL_UP)
+        self.can = MCP2515(
+            self.spi, can_cs, c["CAN_OSC_HZ"], self.can_int, time.sleep_us, RING_FRAMES
+        )
+        # a soft interrupt (Pin.irq's default): run by the scheduler, see drivers/mcp2515
+        self.can_int.irq(self.can.irq_handler, Pin.IRQ_FALLING)
+        self.expander = x = Mcp23s17(self.spi, exp_cs, self.can)
         relay_chg = x.pin(expander_bit(p["RELAY_CHG"]), OUT)
         relay_dsg = x.pin(expander_bit(p["RELAY_DSG"]), OUT)
         leds = [x.pin(expander_bit(p[n]), OUT) for n in c["LEDS"]]
@@ -115,8 +122,6 @@ class ChipBoard:
         passive = self._input("IN_PASSIVE")
         rsd = self._input("IN_RSD")
         self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
-        self.can_int = Pin(p["CAN_INT"], Pin.IN, Pin.PULL_UP)
-        self.can = MCP2515(self.spi, can_cs, c["CAN_OSC_HZ"], self.can_int, time.sleep_us)
         self.rs485 = self._port(c["UART_LINK_IN"], "RS485_1_")
         self.rs485_out = self._port(c["UART_LINK_OUT"], "RS485_2_")
         self.store = Store(LittleFs())

@@ -169,7 +169,19 @@ def _pin_class(m):
         def off(self):
             self.value(0)
 
-        def irq(self, handler=None, trigger=12):
+        def irq(self, handler=None, trigger=12, hard=False):
+            # only an input can interrupt, with a handler and an edge this Pin knows
+            if self.mode != self.IN:
+                raise Refused("GPIO%d: an interrupt on a pin that is not an input" % self.id)
+            if handler is not None and not callable(handler):
+                raise Refused("GPIO%d: the interrupt handler is not callable" % self.id)
+            if trigger & ~(self.IRQ_FALLING | self.IRQ_RISING) or not trigger:
+                raise Refused("GPIO%d: unknown trigger %r" % (self.id, trigger))
+            if hard and m.chip == ESP32:
+                raise Refused("GPIO%d: the ESP32 port has no hard pin interrupts" % self.id)
+            m.built.append(
+                ("irq", self.id, {"handler": handler, "trigger": trigger, "hard": hard})
+            )
             return None
 
     return Pin

@@ -16,6 +16,7 @@ import unittest
 import strict_machine as sm
 from support import ensure_build, read
 
+from drivers.mcp2515 import RING_FRAMES
 from drivers.panel import LED_ALM, LED_RUN
 
 _BOARD_MODULES = ("boards.chip", "boards.rp2040.board", "boards.esp32.board", "boards.main")
@@ -132,6 +133,18 @@ class BoardCase:
         self.assertIs(self.board.can.sleep_us, FakeTime.sleep_us)
         self.assertEqual(self.board.can.osc_hz, 8000000)
         self.assertIsNotNone(self.board.can.int_pin)
+
+    def test_can_int_drains_through_a_soft_interrupt(self):
+        # the CAN controller's INT pin: its falling edge runs the driver's handler (a
+        # soft interrupt, through the scheduler), the ring is there, the expander on the
+        # same bus takes the driver as its lock
+        ((gpio, args),) = built(self.fake, "irq")
+        self.assertEqual(gpio, self.pins["CAN_INT"])
+        self.assertEqual(args["trigger"], self.fake.Pin.IRQ_FALLING)
+        self.assertFalse(args["hard"])
+        self.assertIs(args["handler"], self.board.can.irq_handler)
+        self.assertEqual(self.board.can._n, RING_FRAMES)
+        self.assertIs(self.board.expander.lock, self.board.can)
 
     def test_two_rs485_ports_with_room_for_a_whole_reply(self):
         uarts = built(self.fake, "UART")

@@ -29,10 +29,28 @@ class PinTest(unittest.TestCase):
     def test_irq_on_edges(self):
         seen = []
         p = machine.Pin("Z", machine.Pin.IN, machine.Pin.PULL_UP)
-        p.irq(lambda pin: seen.append(pin.value()), machine.Pin.IRQ_FALLING)
+        p.irq(lambda pin: seen.append(pin.value()), machine.Pin.IRQ_FALLING, hard=True)
         p.sim_drive(0)
         p.sim_drive(None)
         self.assertEqual(seen, [0])
+
+    def test_soft_irq_runs_at_the_next_bus_transaction(self):
+        seen = []
+        p = machine.Pin("S", machine.Pin.IN, machine.Pin.PULL_UP)
+        p.irq(lambda pin: seen.append(pin.value()), machine.Pin.IRQ_FALLING)
+        p.sim_drive(0)
+        p.sim_drive(None)
+        p.sim_drive(0)  # due already: queued once, as the scheduler's queue holds it
+        self.assertEqual(seen, [])
+        machine.SPI(0).write_readinto(bytearray(1), bytearray(1))
+        self.assertEqual(seen, [0])
+        p.sim_drive(None)
+        p.sim_drive(0)
+        machine.I2C(0, devices={}).scan()  # not a transaction
+        self.assertEqual(seen, [0])
+        self.assertEqual(machine.sim_run_scheduled(), 1)
+        self.assertEqual(seen, [0, 0])
+        self.assertEqual(machine.sim_run_scheduled(), 0)
 
     def test_listener_sees_changes_only(self):
         seen = []

@@ -502,7 +502,7 @@ class ModeBehaviourTest(unittest.TestCase):
         a, spi_a = node(bus)
         edges = []
         pin = machine.Pin("INT", machine.Pin.IN, machine.Pin.PULL_UP)
-        pin.irq(lambda p: edges.append(p.value()), machine.Pin.IRQ_FALLING)
+        pin.irq(lambda p: edges.append(p.value()), machine.Pin.IRQ_FALLING, hard=True)
         b, spi_b = node(bus, 16000000, CNF_16MHZ_500K, int_pin=pin)
         self.assertEqual(pin.value(), 1)
         spi_b.write(0x2B, 0x02)  # RX1IE only

@@ -11,7 +11,7 @@ from boards.host import machine
 from drivers.bq76952 import BQ76952
 from drivers.drycontact import DryContact
 from drivers.fets import Fets
-from drivers.mcp2515 import MCP2515
+from drivers.mcp2515 import MCP2515, RING_FRAMES
 from drivers.panel import Panel
 from drivers.rs485 import FRAME_MAX, Rs485
 from drivers.store import Store
@@ -75,7 +75,10 @@ class HostBoard:
             self.can_int = self._pin("CAN_INT", inp, up)
             can_chip.attach_int(self.can_int)
             self.spi = machine.SPI(1, baudrate=10000000, devices=[(cs, can_chip)])
-            self.can = MCP2515(self.spi, cs, CAN_OSC_HZ, self.can_int)
+            self.can = MCP2515(self.spi, cs, CAN_OSC_HZ, self.can_int, None, RING_FRAMES)
+            # a soft interrupt, as on the chip boards: it runs at the firmware's next
+            # bus transaction (machine.sim_run_scheduled)
+            self.can_int.irq(self.can.irq_handler, machine.Pin.IRQ_FALLING)
         self.rs485 = self._rs485(1, "RS485_DE", link_port)
         self.rs485_out = self._rs485(2, "RS485_2_DE", link_out_port)
 

@@ -42,6 +42,8 @@ class Pin:
         self._watchers = []
         self._irq = None
         self._irq_trigger = 0
+        self._irq_hard = False
+        self._queued = False  # a soft handler waits in _scheduled
         self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None):
@@ -76,9 +78,13 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING):
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, hard=False):
+        """hard: the handler runs at the edge; otherwise (MicroPython's default, a soft
+        interrupt) at the VM's next opportunity, which here is the firmware's next bus
+        transaction (see sim_run_scheduled())."""
         self._irq = handler
         self._irq_trigger = trigger
+        self._irq_hard = hard
 
     # -- the simulator's side ------------------------------------------------------
     @micropython.native
@@ -91,7 +97,11 @@ class Pin:
             if self._irq is not None:
                 edge = self.IRQ_RISING if after else self.IRQ_FALLING
                 if self._irq_trigger & edge:
-                    self._irq(self)
+                    if self._irq_hard:
+                        self._irq(self)
+                    elif not self._queued:
+                        self._queued = True
+                        _scheduled.append(self)
             watchers = self._watchers
             for i in range(len(watchers)):
                 watchers[i](self, after)
@@ -103,6 +113,27 @@ class Pin:
     def sim_listen(self, callback):
         """Call callback(pin, level) whenever firmware changes this output."""
         self._listeners.append(callback)
+
+
+# Soft interrupts waiting to run, as MicroPython's scheduler queue: the pins whose
+# handler is due. On a board the VM runs them between bytecodes, but never inside a C
+# call (an I2C or SPI transfer); here they run at the start of the firmware's next bus
+# transaction, the point where the firmware next gives the VM an opportunity that
+# matters to a driver on a bus (and where a real handler may find that bus busy).
+_scheduled = []
+
+
+def sim_run_scheduled():
+    """Run the soft interrupt handlers that are due (a test calls it for the VM's
+    opportunities between transactions); returns how many ran."""
+    n = 0
+    while _scheduled:
+        pin = _scheduled.pop(0)
+        pin._queued = False
+        if pin._irq is not None:
+            pin._irq(pin)
+            n += 1
+    return n
 
 
 class I2C:
@@ -122,6 +153,8 @@ class I2C:
 
     @micropython.native
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        if _scheduled:
+            sim_run_scheduled()
         dev = self.devices.get(addr)
         if dev is None:
             raise OSError(errno.ENODEV)
@@ -133,6 +166,8 @@ class I2C:
         return bytes(buf)
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        if _scheduled:
+            sim_run_scheduled()
         self._device(addr).i2c_write(memaddr, buf)
 
     def writeto(self, addr, buf, stop=True):
@@ -199,6 +234,8 @@ class SPI:
                 break
 
     def write(self, buf):
+        if _scheduled:
+            sim_run_scheduled()
         dev = self._sel
         if dev is not None:
             dev.spi_transfer(buf, None)
@@ -214,6 +251,8 @@ class SPI:
 
     @micropython.native
     def write_readinto(self, write_buf, read_buf):
+        if _scheduled:
+            sim_run_scheduled()
         dev = self._sel
         if dev is None:
             for i in range(len(read_buf)):

@@ -23,10 +23,13 @@ OUT = const(1)
 
 
 class Mcp23s17:
-    def __init__(self, spi, cs):
-        """spi: the machine.SPI it shares (mode 0, up to 10 MHz); cs: its chip select."""
+    def __init__(self, spi, cs, lock=None):
+        """spi: the machine.SPI it shares (mode 0, up to 10 MHz); cs: its chip select;
+        lock: the CAN controller's driver (drivers.mcp2515), whose INT handler must not
+        talk on the bus while this chip is selected (its busy and release())."""
         self.spi = spi
         self.cs = cs
+        self.lock = lock
         self._w = bytearray(3)
         self._r = bytearray(3)
         self.olat = bytearray(2)  # ports A and B, as written
@@ -39,11 +42,16 @@ class Mcp23s17:
         w[0] = op
         w[1] = reg
         w[2] = value
+        lock = self.lock
+        if lock is not None:
+            lock.busy = True
         self.cs.value(0)
         try:
             self.spi.write_readinto(w, self._r)
         finally:
             self.cs.value(1)
+            if lock is not None:
+                lock.release()
         return self._r[2]
 
     def write_reg(self, reg, value):

@@ -35,6 +35,44 @@ preallocated buffers: no allocation per frame.
   no chip gives (MISO floating or stuck: bits the chip does not implement read 1); then
   ok goes False, fault (FAULT_*) says why, and the caller starts it again with init().
   An OSError from the SPI is the caller's to catch (FAULT_SPI names it).
+
+Receiving while the loop is busy (ring_frames > 0, what the boards build): at 500 kbit/s
+a frame of 8 data bytes lasts about 0.25 ms on the wire, so the chip's two RX buffers
+hold 0.5 ms of a burst (31 slaves' pack-link frames, the inverter's heartbeats), far less
+than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
+- drain() moves every frame waiting in the chip into a receive ring: ring_frames slots
+  of 14 bytes in one bytearray (the READ RX BUFFER answer as it arrives, with a
+  preallocated memoryview per slot as its target: one transfer per frame, no copy, no
+  allocation). recv() then reads from the ring, in arrival order, draining the chip
+  first only when the ring is empty. 48 frames hold a whole 32-pack burst plus the
+  inverter's frames with room to spare; the cost is 48 x 14 B of ring and 48 views
+  (16 B each) and their list: about 1.7 KB.
+- irq(pin) is the INT pin's handler (the boards wire Pin.irq(trigger=IRQ_FALLING) with
+  irq_handler, a bound method made once). Pin.irq's default is a soft interrupt: the
+  port runs the handler through MicroPython's scheduler at the next opportunity of the
+  VM (between bytecodes, never inside a C call such as an I2C transfer), so it may
+  allocate and call the SPI; a hard IRQ (hard=True, which the ESP32 port does not
+  offer) would need micropython.schedule(irq_handler, pin) to get there. Between
+  bytecodes may still be inside one of our SPI transactions (chip select low) or the
+  expander's on the same bus: every transaction sets busy (the expander takes this
+  driver as its lock), and a handler that finds it set only leaves irq_pending, which
+  the transaction's end (release()) services.
+- A full ring drops the newest frame (read from the chip to free its buffer, then
+  discarded), as the chip itself does when both of its buffers are full: the consumer
+  only ever moves the tail and the drain only the head, so a drain that interrupts
+  recv() never disturbs it. Frames lost in the ring count in rx_ring_dropped; those
+  the chip lost (EFLG RX0OVR/RX1OVR, seen by check()) in rx_overflows, as before.
+- The limit: a soft interrupt waits for the VM, and the VM takes no opportunity inside
+  a C call (the front end's 58-byte block read is ~1.4 ms at 400 kHz) nor, on the
+  emulated RP2040, for stretches of the tick (a soft machine.Timer at 8 kHz saw up to
+  ~95 000 cycles, 0.76 ms, between two of its callbacks). More than two frames' time
+  (~0.5 ms) without one still loses frames in the chip (counted in rx_overflows);
+  host_tests/test_can_burst shows both sides. A hard interrupt (RP2040 only: the ESP32
+  port has none for pins) would not wait; drain() allocates nothing, so it could run
+  in one (an SPI error there would need the emergency exception buffer).
+- A garbled read (the two status reads disagree, an impossible header) is counted in
+  rx_garbled and not stored; an OSError in the handler is left for the loop (the frame
+  stays in the chip, INT low: the loop's recv() drains and meets the error itself).
 """
 
 from micropython import const
@@ -75,6 +113,10 @@ _DLC_UNIMPLEMENTED = const(0x80)
 # (drivers/mcp2515_setup.py)
 _BUF_LEN = const(48)
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
+# a ring slot: the READ RX BUFFER answer (byte 0 clocked in with the instruction, then
+# SIDH, SIDL, EID8, EID0, DLC and 8 data bytes)
+_SLOT = const(14)
+RING_FRAMES = const(48)  # what the boards give: see the docstring
 
 # why ok is False
 FAULT_NONE = const(0)
@@ -124,12 +166,35 @@ class CanFrame:
         self.data = bytearray(8)
 
 
+def _decode(r, frame):
+    """A READ RX BUFFER answer (r[1] = SIDH ... r[13] = D7) into frame (a CanFrame)."""
+    sidh = r[1]
+    sidl = r[2]
+    std = sidh << 3 | sidl >> 5
+    if sidl & _EXIDE:  # IDE
+        frame.can_id = std << 18 | (sidl & 0x03) << 16 | r[3] << 8 | r[4]
+        frame.ext = True
+        frame.rtr = bool(r[5] & _RTR)
+    else:
+        frame.can_id = std
+        frame.ext = False
+        frame.rtr = bool(sidl & 0x10)  # SRR: a standard remote frame
+    n = r[5] & 0x0F
+    if n > 8:
+        n = 8
+    frame.dlc = n
+    data = frame.data
+    for i in range(n):
+        data[i] = r[6 + i]
+
+
 class MCP2515:
-    def __init__(self, spi, cs, osc_hz=8000000, int_pin=None, sleep_us=None):
+    def __init__(self, spi, cs, osc_hz=8000000, int_pin=None, sleep_us=None, ring_frames=0):
         """int_pin: the chip's INT output (active low), if the board wires it: then a
         poll with nothing received costs one pin read instead of an SPI transfer.
         sleep_us: time.sleep_us, the wait between CANSTAT polls after RESET; without it
-        the polls follow each other at once."""
+        the polls follow each other at once. ring_frames: the receive ring's size (0:
+        none, recv() reads the chip directly)."""
         self.spi = spi
         self.cs = cs
         self.osc_hz = osc_hz
@@ -162,6 +227,19 @@ class MCP2515:
         self.tec = 0
         self.rec = 0
         self._eflg = 0
+        # the receive ring (see the docstring): head and tail run over 0..2n-1, so that
+        # a full ring and an empty one differ
+        self.busy = False  # inside an SPI transaction on the shared bus
+        self.irq_pending = False  # the INT handler came while busy
+        self._draining = False
+        self.rx_ring_dropped = 0  # frames dropped because the ring was full
+        self.irq_errors = 0  # OSErrors met by the INT handler
+        self._n = ring_frames
+        self._head = 0
+        self._tail = 0
+        ring = bytearray(ring_frames * _SLOT)
+        self._slots = [memoryview(ring)[i * _SLOT : (i + 1) * _SLOT] for i in range(ring_frames)]
+        self.irq_handler = self.irq  # bound once: a bound method made per call allocates
         cs.value(1)
 
     # -- SPI -------------------------------------------------------------------------
@@ -178,11 +256,23 @@ class MCP2515:
         if v is None:
             v = self._views_for(n)
         w, r = v
+        self.busy = True
         self.cs.value(0)
         try:
             self.spi.write_readinto(w, r)
         finally:
             self.cs.value(1)
+            # release(), inlined: a call more on every transfer costs the tick
+            self.busy = False
+            if self.irq_pending and not self._draining:
+                self.drain()
+
+    def release(self):
+        """The end of a transaction on the shared SPI bus (ours or the expander's): a
+        drain the INT handler could not do meanwhile is done now."""
+        self.busy = False
+        if self.irq_pending and not self._draining:
+            self.drain()
 
     def read_reg(self, addr):
         w = self._w
@@ -294,7 +384,7 @@ class MCP2515:
 
     def attention(self):
         """Whether the chip may have something to say (a frame, an error change)."""
-        return self.int_pin is None or not self.int_pin.value()
+        return self._head != self._tail or self.int_pin is None or not self.int_pin.value()
 
     def recv(self, frame):
         """Read one received frame into frame (a CanFrame); False when none waits, and
@@ -302,7 +392,10 @@ class MCP2515:
         counted in rx_garbled). rx_more: after a frame, whether RX STATUS said the other
         buffer was full too; when it did not, the caller need not ask again at once (one
         READ STATUS saved per poll): a frame that came in since waits for its next poll,
-        holding INT low."""
+        holding INT low. With a ring: the oldest frame of the ring (the chip is drained
+        first when the ring is empty); rx_more says whether another one waits there."""
+        if self._n:
+            return self._pop(frame)
         w = self._w
         w[0] = _READ_STATUS  # (status() inlined: one call fewer on every poll)
         w[1] = 0
@@ -323,38 +416,134 @@ class MCP2515:
         # READ RX BUFFER from a command of its own (zeros after the instruction: nothing
         # to clear per frame), the transfer inlined; the buffer's RXnIF clears as chip
         # select rises
-        cs = self.cs
-        cs.value(0)
-        try:
-            self.spi.write_readinto(self._rx_cmd[0 if st & _ST_RX0IF else 1], self._rx_ans)
-        finally:
-            cs.value(1)
-        r = self._r
-        sidh = r[1]
-        sidl = r[2]
-        if sidl & _SIDL_UNIMPLEMENTED or r[5] & _DLC_UNIMPLEMENTED:
-            # not a chip's answer (a floating MISO reads 0xFF): dropped and counted; one
-            # glitch is not a dead chip, so check() (soon: the caller asks for it) judges
-            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+        if not self._read_rx(0 if st & _ST_RX0IF else 1, self._rx_ans):
             return False
-        std = sidh << 3 | sidl >> 5
-        if sidl & _EXIDE:  # IDE
-            frame.can_id = std << 18 | (sidl & 0x03) << 16 | r[3] << 8 | r[4]
-            frame.ext = True
-            frame.rtr = bool(r[5] & _RTR)
-        else:
-            frame.can_id = std
-            frame.ext = False
-            frame.rtr = bool(sidl & 0x10)  # SRR: a standard remote frame
-        n = r[5] & 0x0F
-        if n > 8:
-            n = 8
-        frame.dlc = n
-        data = frame.data
-        for i in range(n):
-            data[i] = r[6 + i]
+        _decode(self._r, frame)
         self.received = (self.received + 1) & _COUNT_MASK
         return True
+
+    def _read_rx(self, b, dst):
+        """READ RX BUFFER b into dst (14 bytes; the buffer's RXnIF clears as chip select
+        rises). False for a header no chip gives (not a chip's answer: a floating MISO
+        reads 0xFF): dropped and counted; one glitch is not a dead chip, so check()
+        (soon: the caller asks for it) judges."""
+        cs = self.cs
+        self.busy = True
+        cs.value(0)
+        try:
+            self.spi.write_readinto(self._rx_cmd[b], dst)
+        finally:
+            cs.value(1)
+            self.release()
+        if dst[2] & _SIDL_UNIMPLEMENTED or dst[5] & _DLC_UNIMPLEMENTED:
+            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+            return False
+        return True
+
+    # -- the receive ring ------------------------------------------------------------
+    def irq(self, pin=None):
+        """The INT pin's handler: drain now, or at the end of the transaction under way."""
+        if self.busy or self._draining:
+            self.irq_pending = True
+            return
+        try:
+            self.drain()
+        except OSError:
+            # the frame stays in the chip (INT low): the loop's next recv() drains and
+            # meets the error itself (FAULT_SPI)
+            self.busy = False
+            self.irq_errors = (self.irq_errors + 1) & _COUNT_MASK
+
+    def drain(self):
+        """Move every frame waiting in the chip into the ring; returns how many were read
+        (those dropped included)."""
+        if not self._n:
+            return 0
+        got = 0
+        # a second round for a handler that came after the last pass looked (INT stays
+        # low then: no new edge would bring it back before the chip overflows)
+        for _ in range(2):
+            self._draining = True
+            try:
+                # bounded: a chip (or a stuck MISO) that always reads full cannot keep
+                # the loop here; what is left holds INT low for the next drain, and
+                # check() judges
+                for _ in range(self._n + 2):
+                    self.irq_pending = False
+                    k = self._fetch()
+                    got += k
+                    if not k and not self.irq_pending:
+                        break
+            finally:
+                self._draining = False
+            if not self.irq_pending:
+                break
+        return got
+
+    def _fetch(self):
+        """One pass: the RX buffers both status reads call full, RXB0 first (with the
+        rollover, RXB1 takes a frame only while RXB0 is full); returns the frames read."""
+        w = self._w
+        r = self._r
+        w[0] = _READ_STATUS
+        w[1] = 0
+        self._xfer(2)
+        st = r[1] & (_ST_RX0IF | _ST_RX1IF)
+        if not st:
+            return 0
+        w[0] = _RX_STATUS
+        self._xfer(2)
+        if st & ~(r[1] >> 6):  # as in recv(): a buffer only READ STATUS calls full
+            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+            return 0
+        got = 0
+        if st & _ST_RX0IF:
+            got = self._take(0)
+        if st & _ST_RX1IF:
+            got += self._take(1)
+        return got
+
+    def _take(self, b):
+        """RX buffer b into the ring's head slot; into the scratch buffer, dropped and
+        counted, when the ring is full. Returns 1 when a frame was read (the chip's
+        buffer is free again), 0 for a garbled read."""
+        head = self._head
+        n = self._n
+        used = head - self._tail
+        if used < 0:
+            used += 2 * n
+        if used >= n:
+            if not self._read_rx(b, self._rx_ans):
+                return 0
+            self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
+            return 1
+        if not self._read_rx(b, self._slots[head if head < n else head - n]):
+            return 0  # garbled: a drain that reads only these stops
+        head += 1
+        self._head = 0 if head == 2 * n else head
+        self.received = (self.received + 1) & _COUNT_MASK
+        return 1
+
+    def _pop(self, frame):
+        tail = self._tail
+        if tail == self._head:
+            self.drain()
+            if tail == self._head:
+                self.rx_more = False
+                return False
+        n = self._n
+        _decode(self._slots[tail if tail < n else tail - n], frame)
+        tail += 1
+        if tail == 2 * n:
+            tail = 0
+        self._tail = tail
+        self.rx_more = tail != self._head
+        return True
+
+    def pending(self):
+        """How many frames wait in the ring."""
+        used = self._head - self._tail
+        return used + 2 * self._n if used < 0 else used
 
     def check(self):
         """Read the error state and the error counters; count episodes; recover what
