@@ -323,8 +323,7 @@ class App:
         inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16
         inp.reverse = self.fets.reversed()
         dry = self.dry
-        inp.rsd = dry.rapid_shutdown()
-        inp.passive = dry.passive()
+        dry.read(inp)
         inp.button = self.panel.pressed()
         if self.safe_hold_ms > 0 and s.valid:
             self.safe_hold_ms -= self.dt_ms
