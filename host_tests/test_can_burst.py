@@ -201,6 +201,24 @@ class RingTest(unittest.TestCase):
         self.assertEqual(can.pending(), 2)
         self.assertEqual(chip.regs[0x2C] & 0x03, 0)
 
+    def test_handler_leaves_the_loops_command_and_answer_alone(self):
+        # a soft handler runs between bytecodes: after the loop filled its command, or at
+        # the end of its transaction before it reads the answer
+        bus, can, chip, _ = rig(RING_FRAMES)
+        queue_burst(bus, False)
+        bus.run_until(600)  # two frames in the chip, the handler due
+        can._w[0] = 0x03  # READ CANCTRL, filled, not yet clocked out
+        can._w[1] = 0x0F
+        self.assertEqual(machine.sim_run_scheduled(), 1)
+        self.assertEqual(can.pending(), 2)
+        self.assertEqual(bytes(can._w[:2]), b"\x03\x0f")
+        queue_burst(bus, False)
+        bus.run_until(1800)
+        can.busy = True  # the handler comes inside the loop's transaction...
+        machine.sim_run_scheduled()
+        self.assertEqual(can.read_reg(0x0F), chip.regs[0x0F])  # ...its answer kept
+        self.assertGreater(can.pending(), 2)
+
     def test_handler_waits_for_the_expander_on_the_same_bus(self):
         from drivers.mcp23s17 import Mcp23s17
 

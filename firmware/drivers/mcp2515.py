@@ -209,6 +209,8 @@ class MCP2515:
         self._rx_cmd[0][0] = _READ_RX[0]
         self._rx_cmd[1][0] = _READ_RX[1]
         self._rx_ans = self._views_for(14)[1]
+        self._dw = bytearray(2)  # the drain's status reads (_fetch): never _w/_r
+        self._dr = bytearray(2)
         self.ok = False
         self.fault = FAULT_NONE
         self.rx_more = False  # recv(): the other RX buffer was full too
@@ -422,6 +424,16 @@ class MCP2515:
         self.received = (self.received + 1) & _COUNT_MASK
         return True
 
+    def _xfer_into(self, w, r):
+        """A transaction of the drain's, on its own buffers."""
+        self.busy = True
+        self.cs.value(0)
+        try:
+            self.spi.write_readinto(w, r)
+        finally:
+            self.cs.value(1)
+            self.release()
+
     def _read_rx(self, b, dst):
         """READ RX BUFFER b into dst (14 bytes; the buffer's RXnIF clears as chip select
         rises). False for a header no chip gives (not a chip's answer: a floating MISO
@@ -483,16 +495,18 @@ class MCP2515:
     def _fetch(self):
         """One pass: the RX buffers both status reads call full, RXB0 first (with the
         rollover, RXB1 takes a frame only while RXB0 is full); returns the frames read."""
-        w = self._w
-        r = self._r
+        # its own buffers, never _w/_r: a soft handler runs between any two bytecodes,
+        # e.g. after the loop filled _w for a command and before it clocks it out, and a
+        # drain at a transaction's end runs before the loop reads that answer from _r
+        w = self._dw
+        r = self._dr
         w[0] = _READ_STATUS
-        w[1] = 0
-        self._xfer(2)
+        self._xfer_into(w, r)
         st = r[1] & (_ST_RX0IF | _ST_RX1IF)
         if not st:
             return 0
         w[0] = _RX_STATUS
-        self._xfer(2)
+        self._xfer_into(w, r)
         if st & ~(r[1] >> 6):  # as in recv(): a buffer only READ STATUS calls full
             self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
             return 0
