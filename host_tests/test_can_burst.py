@@ -219,6 +219,14 @@ class RingTest(unittest.TestCase):
         self.assertEqual(can.read_reg(0x0F), chip.regs[0x0F])  # ...its answer kept
         self.assertGreater(can.pending(), 2)
 
+    def test_a_full_ring_drops_without_touching_the_loops_answer(self):
+        bus, can, _, _ = rig(4)
+        queue_burst(bus, False)
+        can._r[2] = 0x5A
+        busy(bus, 0, 3000, GAP_OK_US)  # the ring fills, the rest is read and dropped
+        self.assertGreater(can.rx_ring_dropped, 0)
+        self.assertEqual(can._r[2], 0x5A)
+
     def test_handler_waits_for_the_expander_on_the_same_bus(self):
         from drivers.mcp23s17 import Mcp23s17
 

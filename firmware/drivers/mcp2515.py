@@ -211,6 +211,7 @@ class MCP2515:
         self._rx_ans = self._views_for(14)[1]
         self._dw = bytearray(2)  # the drain's status reads (_fetch): never _w/_r
         self._dr = bytearray(2)
+        self._dropped = bytearray(14)  # a frame the full ring drops, read to free the chip
         self.ok = False
         self.fault = FAULT_NONE
         self.rx_more = False  # recv(): the other RX buffer was full too
@@ -527,7 +528,7 @@ class MCP2515:
         if used < 0:
             used += 2 * n
         if used >= n:
-            if not self._read_rx(b, self._rx_ans):
+            if not self._read_rx(b, self._dropped):
                 return 0
             self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
             return 1
