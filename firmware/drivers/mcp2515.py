@@ -426,7 +426,8 @@ class MCP2515:
         return True
 
     def _xfer_into(self, w, r):
-        """A transaction of the drain's, on its own buffers."""
+        """A transaction on buffers of the caller's (the drain's status reads, READ RX
+        BUFFER)."""
         self.busy = True
         self.cs.value(0)
         try:
@@ -440,14 +441,7 @@ class MCP2515:
         rises). False for a header no chip gives (not a chip's answer: a floating MISO
         reads 0xFF): dropped and counted; one glitch is not a dead chip, so check()
         (soon: the caller asks for it) judges."""
-        cs = self.cs
-        self.busy = True
-        cs.value(0)
-        try:
-            self.spi.write_readinto(self._rx_cmd[b], dst)
-        finally:
-            cs.value(1)
-            self.release()
+        self._xfer_into(self._rx_cmd[b], dst)
         if dst[2] & _SIDL_UNIMPLEMENTED or dst[5] & _DLC_UNIMPLEMENTED:
             self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
             return False
