@@ -116,6 +116,7 @@ _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port all
 # a ring slot: the READ RX BUFFER answer (byte 0 clocked in with the instruction, then
 # SIDH, SIDL, EID8, EID0, DLC and 8 data bytes)
 _SLOT = const(14)
+_BOTH_FULL = const(0x100)  # _full(): RX STATUS says both buffers hold a frame
 RING_FRAMES = const(48)  # what the boards give: see the docstring
 
 # why ok is False
@@ -209,7 +210,7 @@ class MCP2515:
         self._rx_cmd[0][0] = _READ_RX[0]
         self._rx_cmd[1][0] = _READ_RX[1]
         self._rx_ans = self._views_for(14)[1]
-        self._dw = bytearray(2)  # the drain's status reads (_fetch): never _w/_r
+        self._dw = bytearray(2)  # the status reads of _full(): never _w/_r
         self._dr = bytearray(2)
         self._dropped = bytearray(14)  # a frame the full ring drops, read to free the chip
         self.ok = False
@@ -399,23 +400,10 @@ class MCP2515:
         first when the ring is empty); rx_more says whether another one waits there."""
         if self._n:
             return self._pop(frame)
-        w = self._w
-        w[0] = _READ_STATUS  # (status() inlined: one call fewer on every poll)
-        w[1] = 0
-        self._xfer(2)
-        st = self._r[1] & (_ST_RX0IF | _ST_RX1IF)
+        st = self._full()
         if not st:
             return False
-        # RX STATUS bits 7:6 are RXB1 and RXB0 full: confirm before reading a buffer that
-        # still holds the frame read last (a new frame may fill one in between: only a
-        # buffer READ STATUS calls full and RX STATUS does not is a disagreement)
-        w[0] = _RX_STATUS
-        self._xfer(2)
-        full = self._r[1] >> 6
-        if st & ~full:
-            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-            return False
-        self.rx_more = full == _ST_RX0IF | _ST_RX1IF
+        self.rx_more = st & _BOTH_FULL != 0
         # READ RX BUFFER from a command of its own (zeros after the instruction: nothing
         # to clear per frame), the transfer inlined; the buffer's RXnIF clears as chip
         # select rises
@@ -425,8 +413,32 @@ class MCP2515:
         self.received = (self.received + 1) & _COUNT_MASK
         return True
 
+    def _full(self):
+        """The RX buffers READ STATUS calls full (_ST_RX0IF, _ST_RX1IF), or-ed with
+        _BOTH_FULL when RX STATUS says both are; 0 for none, and for a disagreement
+        (counted in rx_garbled). RX STATUS bits 7:6 confirm before a buffer that still
+        holds the frame read last is read again (a new frame may fill one in between:
+        only a buffer READ STATUS calls full and RX STATUS does not is a disagreement).
+        On buffers of its own, never _w/_r: the INT handler's drain runs between any two
+        bytecodes, e.g. after the loop filled _w for a command and before it clocked it
+        out, and at a transaction's end before the loop reads that answer from _r."""
+        w = self._dw
+        r = self._dr
+        w[0] = _READ_STATUS
+        self._xfer_into(w, r)
+        st = r[1] & (_ST_RX0IF | _ST_RX1IF)
+        if not st:
+            return 0
+        w[0] = _RX_STATUS
+        self._xfer_into(w, r)
+        full = r[1] >> 6
+        if st & ~full:
+            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+            return 0
+        return st | _BOTH_FULL if full == _ST_RX0IF | _ST_RX1IF else st
+
     def _xfer_into(self, w, r):
-        """A transaction on buffers of the caller's (the drain's status reads, READ RX
+        """A transaction on buffers of the caller's (_full()'s status reads, READ RX
         BUFFER)."""
         self.busy = True
         self.cs.value(0)
@@ -490,20 +502,8 @@ class MCP2515:
     def _fetch(self):
         """One pass: the RX buffers both status reads call full, RXB0 first (with the
         rollover, RXB1 takes a frame only while RXB0 is full); returns the frames read."""
-        # its own buffers, never _w/_r: a soft handler runs between any two bytecodes,
-        # e.g. after the loop filled _w for a command and before it clocks it out, and a
-        # drain at a transaction's end runs before the loop reads that answer from _r
-        w = self._dw
-        r = self._dr
-        w[0] = _READ_STATUS
-        self._xfer_into(w, r)
-        st = r[1] & (_ST_RX0IF | _ST_RX1IF)
+        st = self._full()
         if not st:
-            return 0
-        w[0] = _RX_STATUS
-        self._xfer_into(w, r)
-        if st & ~(r[1] >> 6):  # as in recv(): a buffer only READ STATUS calls full
-            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
             return 0
         got = 0
         if st & _ST_RX0IF:
