@@ -81,6 +81,8 @@ class App:
         self.afe = board.afe
         self.fets = board.fets
         self.panel = board.panel
+        self._reverse_in = board.fets.reverse_pin  # (read by the tick: see _tick)
+        self._button_in = board.panel.button
         self.dry = board.dry
         self.wdt = board.wdt
         self.store = board.store
@@ -300,7 +302,7 @@ class App:
     @micropython.native
     def _tick(self, now):
         self._stage = STAGE_READ
-        self.dt_ms = ticks.diff(now, self._last_tick)
+        self.dt_ms = dt = ticks.diff(now, self._last_tick)
         self._last_tick = now
         # the front end reads into the spare sample, which becomes the sample only when
         # the reading is good: an invalid one (failed transfer, failed CRC, a value
@@ -321,20 +323,24 @@ class App:
         inp = self.inputs
         inp.scd = afe.scd  # (an attribute, not a method: a call costs a board 3000 cycles)
         inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16
-        inp.reverse = self.fets.reversed()
+        # the reverse-polarity detector and the RESET button, active low (drivers/fets.py,
+        # drivers/panel.py), read here from their pins: a method call each would cost a
+        # board ~2500 cycles more
+        inp.reverse = not self._reverse_in.value()
         dry = self.dry
         dry.read(inp)
-        inp.button = self.panel.pressed()
-        if self.safe_hold_ms > 0 and s.valid:
-            self.safe_hold_ms -= self.dt_ms
-        inp.hold = self.safe_hold_ms > 0
+        inp.button = not self._button_in.value()
+        hold = self.safe_hold_ms
+        if hold > 0 and s.valid:
+            self.safe_hold_ms = hold = hold - dt
+        inp.hold = hold > 0
         inp.comm_age_ms = self.link.age_ms(now)
         pk = self.packlink
         inp.pack_lost = pk.pack_lost
         b = self.bms
         b.parallel = pk.ms_led
         self._stage = STAGE_CORE
-        b.step(s, inp, now, self.dt_ms)
+        b.step(s, inp, now, dt)
         self._stage = STAGE_WRITE
         self.fets.set(b.chg, b.dsg, b.pre)
         dry.write(b.relay_chg, b.relay_dsg)

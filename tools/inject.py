@@ -68,8 +68,9 @@ class Injected(Exception):
 # point: (stage, the inverter it needs, where the call is (a path from the app), method)
 POINTS = (
     ("read.afe", "read", "can", "afe", "read"),
-    ("read.reverse_input", "read", "can", "fets", "reversed"),
-    ("read.button", "read", "can", "panel", "pressed"),
+    # (the tick reads these two pins itself, app.py: the pin read is the call)
+    ("read.reverse_input", "read", "can", "_reverse_in", "value"),
+    ("read.button", "read", "can", "_button_in", "value"),
     ("read.link_age", "read", "can", "link", "age_ms"),
     ("core.step", "core", "can", "bms", "step"),
     ("write.fets", "write", "can", "fets", "set"),

@@ -194,27 +194,30 @@ class Bms:
         valid = s.valid
         i = s.current_ma
         zero = self.zero_ma
-        self.reported_ma = i if (i >= zero or i <= -zero) else 0
+        # (locals for what is read more than once: an attribute read costs a board ~400
+        # cycles, a local almost nothing)
+        self.reported_ma = rep = i if (i >= zero or i <= -zero) else 0
         eff = self.eff_ma
         chg_flow = i >= eff
         dsg_flow = i <= -eff
-        charger = valid and not self.chg and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
+        # the FETs as commanded at the last tick
+        fets = 0
+        if self.chg:
+            fets = FET_CHG
+        if self.dsg:
+            fets |= FET_DSG
+        if self.pre:
+            fets |= FET_PRE
+        charger = valid and not fets & FET_CHG and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
+        eng = self.engine
         moved = 1
         if valid:
-            # the values every row reads, from the snapshot's aggregates (the FETs as
-            # commanded at the last tick)
-            fets = 0
-            if self.chg:
-                fets = FET_CHG
-            if self.dsg:
-                fets |= FET_DSG
-            if self.pre:
-                fets |= FET_PRE
+            # the values every row reads, from the snapshot's aggregates
             moved = fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
             if not self.started:
                 self._start(s, now)
             # a discharge starting: its temperature sets DOCP's continuous limit
-            discharging = self.reported_ma < 0
+            discharging = rep < 0
             if discharging and not self._discharging:
                 self._set_docp_limit(s)
             self._discharging = discharging
@@ -235,12 +238,12 @@ class Bms:
         vals[REVERSE_SLOT] = 1 if inp.reverse else 0
         vals[PRECHARGE_FAIL_SLOT] = 1 if self.precharge.failed else 0
         vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
-        before = self.engine.names
-        self.engine.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
-        names = self.engine.names
+        before = eng.names
+        eng.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
+        names = eng.names
         # SOC calibrations on the trips, from a plausible reading only (a loose sense
         # wire trips COVP and CUVP together and says nothing about the charge)
-        live = self.started and valid
+        live = self.started and valid  # (the first valid tick has started)
         full = names & COVP_BIT and not before & COVP_BIT
         empty = names & CUVP_BIT and not before & CUVP_BIT
         if (full or empty) and live and not (full and empty):
@@ -251,16 +254,16 @@ class Bms:
                 # weak cell or a bad reading: it trips, but says nothing of the charge
                 # (the soak's 5 s readings made the count jump to 100 % at 27 %)
                 avg_mv = s.sum_mv // CELLS
-                if full and self.reported_ma > 0 and avg_mv > OCV_HIGH_KNEE_MV:
+                if full and rep > 0 and avg_mv > OCV_HIGH_KNEE_MV:
                     self.soc.calibrate_full(now)
-                if empty and self.reported_ma < 0 and avg_mv < OCV_LOW_KNEE_MV:
+                if empty and rep < 0 and avg_mv < OCV_LOW_KNEE_MV:
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)
         if (
             self.sleeping
             or names & CUVP_BIT
-            or self.reported_ma == 0
+            or rep == 0
             or self._cuvp_since >= 0
             or self._idle_since >= 0
         ):
@@ -273,8 +276,7 @@ class Bms:
         elif names & FAILURES or inp.hold:
             target = FAULT
         else:
-            r = self.reported_ma
-            target = CHARGE if r > 0 else (DISCHARGE if r < 0 else STANDBY)
+            target = CHARGE if rep > 0 else (DISCHARGE if rep < 0 else STANDBY)
             if mode != SLEEP and mode != FAULT and target != mode:
                 if self._pending_mode != target:
                     self._pending_mode = target
@@ -285,13 +287,67 @@ class Bms:
             self._pending_mode = -1
             if target != mode:
                 self._set_mode(target, now)
-        fets_open = not (self.chg or self.dsg or self.pre)
-        self._fets(s, inp, now, dt_ms)
-        live = self.started and valid  # (the first valid tick has started)
-        if live:
-            self.soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, fets_open, now)
-        # what to ask of the inverter (a calibration to full starts the float voltage)
+        # the FETs and the dry contacts (written out: a method of its own would cost a board
+        # a frame on the heap, ~17 000 cycles, as this one's is anyway)
+        if not self.settled and self.started:
+            self.settled = ticks.diff(now, self._first_ms) >= cfg.boot_settle_ms
+        # blind: no valid reading for afe_blind_ms. The FETs open at once; the sensor
+        # failure itself latches after sensor_delay_ms (pack.md)
+        blind_ms = self._blind_ms
+        if valid:
+            if blind_ms:
+                if blind_ms >= self._afe_blind_ms:
+                    self.events.log(now, ev.SENSOR, SENSOR_BACK, blind_ms)
+                self._blind_ms = blind_ms = 0
+        else:
+            if blind_ms < self._afe_blind_ms <= blind_ms + dt_ms:
+                self.events.log(now, ev.SENSOR, SENSOR_BLIND, blind_ms + dt_ms)
+            self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
+        blind = blind_ms >= self._afe_blind_ms
+        stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
+        passive = cfg.passive_action if inp.passive else 0
+        allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
+        allow_dsg = not (stop or eng.blocked & OPEN_DSG or passive & 2)
+        # the diode guard (see the module docstring); never against a latched or locked row
+        guard = not (stop or eng.hard or passive)
+        # (the current it guards flows only while the other direction stays allowed)
+        if (
+            guard
+            and not allow_chg
+            and allow_dsg
+            and not eng.blocked_hold & OPEN_CHG
+            and (self._guard_chg or dsg_flow)
+        ):
+            self._guard_chg = rep < 0
+        else:
+            self._guard_chg = False
+        if (
+            guard
+            and not allow_dsg
+            and allow_chg
+            and not eng.blocked_hold & OPEN_DSG
+            and (self._guard_dsg or chg_flow)
+        ):
+            self._guard_dsg = rep > 0
+        else:
+            self._guard_dsg = False
+        self.allow_chg = allow_chg
+        self.allow_dsg = allow_dsg
+        self.chg = allow_chg or self._guard_chg
+        pre = self.precharge
+        want = allow_dsg or self._guard_dsg
+        # (a discharge path closed and still wanted stays closed: no call needed)
+        if not want or pre.state != PRECHARGE_CLOSED or pre.failed:
+            pre.step(want, s.stack_mv, s.ld_mv, now)
+        self.dsg = pre.dsg
+        self.pre = pre.pre
+        # dry contact 2 says "discharge enabled" once the discharge path is really there
+        self.relay_chg = allow_chg
+        self.relay_dsg = allow_dsg and self.dsg
         soc = self.soc
+        if live:
+            soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, not fets, now)
+        # what to ask of the inverter (a calibration to full starts the float voltage)
         if soc.full_seen and not self._was_full:
             self.limits.charged_full()
         self._was_full = soc.full_seen
@@ -299,7 +355,7 @@ class Bms:
         changed = 0
         if live:
             # a discharge path still pre-charging is not there yet for the inverter
-            dsg = self.allow_dsg and self.dsg
+            dsg = allow_dsg and self.dsg
             # not stepped while every input it reads is the one of its last step, no hold
             # or expiry runs (float, an inverter's limits) and no second of its count is
             # complete: it would give the same (its count gets the time at the next step)
@@ -310,7 +366,7 @@ class Bms:
                 or dt + lim._ms >= 1000
                 or lim.floating
                 or lim.ext_active
-                or self.allow_chg != self._lim_chg
+                or allow_chg != self._lim_chg
                 or dsg != self._lim_dsg
                 or soc.cpct != self._lim_soc
                 or self.docp_cont_ma != self._lim_cap
@@ -318,11 +374,11 @@ class Bms:
             ):
                 self._lim_due = False
                 self._lim_dt = 0
-                self._lim_chg = self.allow_chg
+                self._lim_chg = allow_chg
                 self._lim_dsg = dsg
                 self._lim_soc = soc.cpct
                 self._lim_cap = self.docp_cont_ma
-                changed = lim.step(s, self.allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
+                changed = lim.step(s, allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
                 self._lim_full_s = lim.no_full_s
             else:
                 self._lim_dt = dt
@@ -341,7 +397,7 @@ class Bms:
             if (
                 self.settled
                 and valid
-                and self.reported_ma >= 0
+                and rep >= 0
                 and not (names & NO_BALANCING)
                 and not (inp.rsd or inp.hold or self.sleeping)
             ):
@@ -434,97 +490,36 @@ class Bms:
         self.events.log(now, ev.MODE, target, self.mode)
         self.mode = target
 
-    def _fets(self, s, inp, now, dt_ms):
-        cfg = self.cfg
-        if not self.settled and self.started:
-            self.settled = ticks.diff(now, self._first_ms) >= cfg.boot_settle_ms
-        eng = self.engine
-        # blind: no valid reading for afe_blind_ms. The FETs open at once; the sensor
-        # failure itself latches after sensor_delay_ms (pack.md)
-        blind_ms = self._blind_ms
-        if s.valid:
-            if blind_ms:
-                if blind_ms >= self._afe_blind_ms:
-                    self.events.log(now, ev.SENSOR, SENSOR_BACK, blind_ms)
-                self._blind_ms = blind_ms = 0
-        else:
-            if blind_ms < self._afe_blind_ms <= blind_ms + dt_ms:
-                self.events.log(now, ev.SENSOR, SENSOR_BLIND, blind_ms + dt_ms)
-            self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
-        blind = blind_ms >= self._afe_blind_ms
-        stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
-        passive = cfg.passive_action if inp.passive else 0
-        allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
-        allow_dsg = not (stop or eng.blocked & OPEN_DSG or passive & 2)
-        # the diode guard (see the module docstring); never against a latched or locked row
-        i = s.current_ma
-        guard = not (stop or eng.hard or passive)
-        # (the current it guards flows only while the other direction stays allowed)
-        if (
-            guard
-            and not allow_chg
-            and allow_dsg
-            and not eng.blocked_hold & OPEN_CHG
-            and (self._guard_chg or i <= -self.eff_ma)
-        ):
-            self._guard_chg = self.reported_ma < 0
-        else:
-            self._guard_chg = False
-        if (
-            guard
-            and not allow_dsg
-            and allow_chg
-            and not eng.blocked_hold & OPEN_DSG
-            and (self._guard_dsg or i >= self.eff_ma)
-        ):
-            self._guard_dsg = self.reported_ma > 0
-        else:
-            self._guard_dsg = False
-        self.allow_chg = allow_chg
-        self.allow_dsg = allow_dsg
-        self.chg = allow_chg or self._guard_chg
-        pre = self.precharge
-        want = allow_dsg or self._guard_dsg
-        # (a discharge path closed and still wanted stays closed: no call needed)
-        if not want or pre.state != PRECHARGE_CLOSED or pre.failed:
-            pre.step(want, s.stack_mv, s.ld_mv, now)
-        self.dsg = pre.dsg
-        self.pre = pre.pre
-        # dry contact 2 says "discharge enabled" once the discharge path is really there
-        self.relay_chg = allow_chg
-        self.relay_dsg = allow_dsg and self.dsg
-
     def _panel(self, names, inp, now):
         """What the panel shows (a SHOW_* code, the first that applies), to its logic.
-        (Few locals: a frame of more than 11 words is allocated on the heap, per call;
-        one method, not two: a call costs a board more than these tests.)"""
+        (One method, not two: a call costs a board more than these tests. And at most 11
+        words of frame, arguments and stack included: MicroPython puts a bigger frame on
+        the heap at every call, which costs an RP2040 ~17 000 cycles in a heap in service.
+        So no local of its own: `inp`, once read, carries the code, and the low bits of
+        `names`, which hold no warning, the M/S flags.)"""
         if self.sleeping:
-            show = SHOW_OFF
+            inp = SHOW_OFF
         elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
-            show = SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
+            inp = SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
         elif names & TEMPERATURES:
-            show = SHOW_TEMPERATURE
+            inp = SHOW_TEMPERATURE
         elif names & DOCP_BIT:
-            show = SHOW_DOCP
+            inp = SHOW_DOCP
         elif names & UNDER_VOLTAGES:
-            show = SHOW_UVP
+            inp = SHOW_UVP
         elif inp.rsd:
-            show = SHOW_RSD
+            inp = SHOW_RSD
         elif names & COCP_BIT:
-            show = SHOW_COCP
+            inp = SHOW_COCP
         elif self.mode == CHARGE:
-            show = SHOW_CHARGE
+            inp = SHOW_CHARGE
         elif self.mode == DISCHARGE:
-            show = SHOW_DISCHARGE
+            inp = SHOW_DISCHARGE
         else:
-            show = SHOW_STANDBY
-        self.panel.select(
-            show,
-            names & LED_WARNINGS,
-            self.soc.shown_cpct,
-            self._ms(now) if self.unlocked else self.parallel,  # (no call while locked)
-            now,
-        )
+            inp = SHOW_STANDBY
+        # (no call while locked)
+        names = names & LED_WARNINGS | (self._ms(now) if self.unlocked else self.parallel)
+        self.panel.select(inp, names & LED_WARNINGS, self.soc.shown_cpct, names & 3, now)
 
     def _ms(self, now):
         """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""
