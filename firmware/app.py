@@ -81,7 +81,10 @@ class App:
         self.afe = board.afe
         self.fets = board.fets
         self.panel = board.panel
-        self._reverse_in = board.fets.reverse_pin  # (read by the tick: see _tick)
+        # the input pins the tick reads (see tick())
+        self._reverse_in = board.fets.reverse_pin
+        self._passive_in = board.dry.passive_in
+        self._rsd_in = board.dry.rsd_in
         self._button_in = board.panel.button
         self.dry = board.dry
         self.wdt = board.wdt
@@ -90,7 +93,7 @@ class App:
         self.packlink = None
         self.events = ev.EventLog()
         self.sample = Sample()
-        self._spare = Sample()  # what the front end reads into (see _tick)
+        self._spare = Sample()  # what the front end reads into (see tick())
         self.inputs = Inputs()
         self.cfg = Config()
         self._overrides = config
@@ -286,9 +289,67 @@ class App:
     @micropython.native
     def tick(self, now):
         self.healthy = False
+        # (the tick's work written out in this try: a method of its own would cost a board
+        # a call, ~2500 cycles)
+        # (the stage in a local, given to _fail() only when it is needed: a write to an
+        # attribute costs a board ~700 cycles)
+        stage = STAGE_READ
         try:
-            self._tick(now)
+            self.dt_ms = dt = ticks.diff(now, self._last_tick)
+            self._last_tick = now
+            # the front end reads into the spare sample, which becomes the sample only when
+            # the reading is good: an invalid one (failed transfer, failed CRC, a value
+            # outside physics) leaves the last good values, marked invalid (the blind path)
+            s = self.sample
+            afe = self.afe
+            spare = self._spare
+            if afe.read(spare):
+                if spare.reduce():
+                    self.sample = spare
+                    self._spare = s
+                    s = spare
+                else:
+                    self.implausible = (self.implausible + 1) & _COUNT_MASK
+                    s.valid = False
+            else:
+                s.valid = False
+            inp = self.inputs
+            inp.scd = afe.scd  # (an attribute, not a method: a call costs a board 3000 cycles)
+            inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16
+            # the reverse-polarity detector, the dry contact's inputs and the RESET button,
+            # all active low (drivers/fets.py, drycontact.py, panel.py), read here from their
+            # pins: a driver's method call each would cost a board ~2500 cycles more
+            inp.reverse = not self._reverse_in.value()
+            inp.passive = not self._passive_in.value()
+            inp.rsd = not self._rsd_in.value()
+            inp.button = not self._button_in.value()
+            hold = self.safe_hold_ms
+            if hold > 0 and s.valid:
+                self.safe_hold_ms = hold = hold - dt
+            inp.hold = hold > 0
+            inp.comm_age_ms = self.link.age_ms(now)
+            pk = self.packlink
+            inp.pack_lost = pk.pack_lost
+            b = self.bms
+            b.parallel = pk.ms_led
+            stage = STAGE_CORE
+            b.step(s, inp, now, dt)
+            stage = STAGE_WRITE
+            self.fets.set(b.chg, b.dsg, b.pre)
+            self.dry.write(b.relay_chg, b.relay_dsg)
+            if b.balancer.issue:
+                b.balancer.issue = False
+                afe.set_balancing(b.balancer.mask)
+            if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
+                b.restart = False
+                self._save_state(now, True)
+                self.board.restart()
+            self.ticks = (self.ticks + 1) & _COUNT_MASK
+            # healthy: a valid reading, or the sensor failure already latched (the safe state
+            # is established and held; a reset loop would only flood the event log)
+            self.healthy = s.valid or b.engine.names & _SENSOR_FAIL_BIT
         except Exception as exc:  # noqa: BLE001 - the safety net: anything at all
+            self._stage = stage
             self._fail(now, exc)
             return
         self._failed = False
@@ -298,63 +359,6 @@ class App:
             return  # failing again before the safe state's hold was over: no more feeding
         if self.healthy:
             self.wdt.feed()
-
-    @micropython.native
-    def _tick(self, now):
-        self._stage = STAGE_READ
-        self.dt_ms = dt = ticks.diff(now, self._last_tick)
-        self._last_tick = now
-        # the front end reads into the spare sample, which becomes the sample only when
-        # the reading is good: an invalid one (failed transfer, failed CRC, a value
-        # outside physics) leaves the last good values, marked invalid (the blind path)
-        s = self.sample
-        afe = self.afe
-        spare = self._spare
-        if afe.read(spare):
-            if spare.reduce():
-                self.sample = spare
-                self._spare = s
-                s = spare
-            else:
-                self.implausible = (self.implausible + 1) & _COUNT_MASK
-                s.valid = False
-        else:
-            s.valid = False
-        inp = self.inputs
-        inp.scd = afe.scd  # (an attribute, not a method: a call costs a board 3000 cycles)
-        inp.afe_safety = afe.safety_a | afe.safety_b << 8 | afe.safety_c << 16
-        # the reverse-polarity detector and the RESET button, active low (drivers/fets.py,
-        # drivers/panel.py), read here from their pins: a method call each would cost a
-        # board ~2500 cycles more
-        inp.reverse = not self._reverse_in.value()
-        dry = self.dry
-        dry.read(inp)
-        inp.button = not self._button_in.value()
-        hold = self.safe_hold_ms
-        if hold > 0 and s.valid:
-            self.safe_hold_ms = hold = hold - dt
-        inp.hold = hold > 0
-        inp.comm_age_ms = self.link.age_ms(now)
-        pk = self.packlink
-        inp.pack_lost = pk.pack_lost
-        b = self.bms
-        b.parallel = pk.ms_led
-        self._stage = STAGE_CORE
-        b.step(s, inp, now, dt)
-        self._stage = STAGE_WRITE
-        self.fets.set(b.chg, b.dsg, b.pre)
-        dry.write(b.relay_chg, b.relay_dsg)
-        if b.balancer.issue:
-            b.balancer.issue = False
-            afe.set_balancing(b.balancer.mask)
-        if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
-            b.restart = False
-            self._save_state(now, True)
-            self.board.restart()
-        self.ticks = (self.ticks + 1) & _COUNT_MASK
-        # healthy: a valid reading, or the sensor failure already latched (the safe state
-        # is established and held; a reset loop would only flood the event log)
-        self.healthy = s.valid or b.engine.names & _SENSOR_FAIL_BIT
 
     @micropython.native
     def led_beat(self, now):

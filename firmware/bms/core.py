@@ -130,7 +130,7 @@ class Bms:
         self.cfg = cfg
         self.events = events
         self.vals = array("i", bytes(4 * pt.N_VALS))  # the engine reads it with viper
-        self.extra = [0] * pt.N_VALS
+        self.extra = array("i", bytes(4 * pt.N_VALS))  # (as vals: fill() writes it with viper)
         self.extra[pt.V_MOS_T] = T_MOS + 1  # the one sensor this slot reads
         rows, self._docp_row = pt.build(cfg)
         self.engine = Engine(rows, events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
@@ -284,7 +284,8 @@ class Bms:
                 if ticks.diff(now, self._pending_since) < cfg.mode_debounce_ms:
                     target = -1  # not held long enough yet: no change, the count goes on
         if target >= 0:
-            self._pending_mode = -1
+            if self._pending_mode != -1:  # (a read, not a write, every tick: cheaper)
+                self._pending_mode = -1
             if target != mode:
                 self._set_mode(target, now)
         # the FETs and the dry contacts (written out: a method of its own would cost a board
@@ -306,30 +307,23 @@ class Bms:
         blind = blind_ms >= self._afe_blind_ms
         stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
         passive = cfg.passive_action if inp.passive else 0
-        allow_chg = not (stop or eng.blocked & OPEN_CHG or passive & 1)
-        allow_dsg = not (stop or eng.blocked & OPEN_DSG or passive & 2)
-        # the diode guard (see the module docstring); never against a latched or locked row
-        guard = not (stop or eng.hard or passive)
-        # (the current it guards flows only while the other direction stays allowed)
-        if (
-            guard
-            and not allow_chg
-            and allow_dsg
-            and not eng.blocked_hold & OPEN_CHG
-            and (self._guard_chg or dsg_flow)
-        ):
-            self._guard_chg = rep < 0
-        else:
+        blocked = eng.blocked
+        allow_chg = not (stop or blocked & OPEN_CHG or passive & 1)
+        allow_dsg = not (stop or blocked & OPEN_DSG or passive & 2)
+        # the diode guard (see the module docstring); never against a latched or locked row.
+        # The current it guards flows only while the other direction stays allowed: with
+        # both directions allowed, or neither, neither guard holds (judged first: the tick)
+        if allow_chg != allow_dsg and not (stop or eng.hard or passive):
+            if not allow_chg and not eng.blocked_hold & OPEN_CHG and (self._guard_chg or dsg_flow):
+                self._guard_chg = rep < 0
+            else:
+                self._guard_chg = False
+            if not allow_dsg and not eng.blocked_hold & OPEN_DSG and (self._guard_dsg or chg_flow):
+                self._guard_dsg = rep > 0
+            else:
+                self._guard_dsg = False
+        elif self._guard_chg or self._guard_dsg:
             self._guard_chg = False
-        if (
-            guard
-            and not allow_dsg
-            and allow_chg
-            and not eng.blocked_hold & OPEN_DSG
-            and (self._guard_dsg or chg_flow)
-        ):
-            self._guard_dsg = rep > 0
-        else:
             self._guard_dsg = False
         self.allow_chg = allow_chg
         self.allow_dsg = allow_dsg
@@ -348,9 +342,10 @@ class Bms:
         if live:
             soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, not fets, now)
         # what to ask of the inverter (a calibration to full starts the float voltage)
-        if soc.full_seen and not self._was_full:
-            self.limits.charged_full()
-        self._was_full = soc.full_seen
+        if soc.full_seen != self._was_full:  # (no write while it stays: the tick)
+            if soc.full_seen:
+                self.limits.charged_full()
+            self._was_full = soc.full_seen
         lim = self.limits
         changed = 0
         if live:

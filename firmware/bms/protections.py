@@ -113,9 +113,10 @@ ptr32 = int  # viper's pointer type, named for CPython (annotations are evaluate
 
 
 @micropython.viper
-def fill(s, vals: ptr32, extra, zero_ma: int, fets: int, age_ms: int) -> int:
+def fill(s, vals: ptr32, extra: ptr32, zero_ma: int, fets: int, age_ms: int) -> int:
     """The values every row reads, from the reduced sample s (its aggregates), into vals
-    (array('i')) with the cell or sensor number of each in extra (logged with a trip).
+    (array('i')) with the cell or sensor number of each in extra (array('i'), logged with
+    a trip).
     zero_ma: the current reported as 0 below it; fets: FET_* as commanded at the
     previous tick; age_ms: since the inverter last spoke. (Viper: every tick.)
     Returns 1 when the highest or lowest cell, the stack or the warmest or coldest

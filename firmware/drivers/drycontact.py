@@ -33,8 +33,9 @@ class DryContact:
         self.discharge = False
 
     def read(self, inp):
-        """Both inputs in one call, into the core's inputs (inp.passive, inp.rsd): the tick
-        reads them this way, as a method call costs a board more than the two pin reads."""
+        """Both inputs in one call, into the core's inputs (inp.passive, inp.rsd). (The
+        tick reads the two pins itself, app.py: a method call costs a board more than the
+        pin reads.)"""
         inp.passive = not self.passive_in.value()
         inp.rsd = not self.rsd_in.value()
 
