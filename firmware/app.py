@@ -34,7 +34,15 @@ PWRON_RESET = const(1)  # machine.PWRON_RESET on rp2 and esp32
 _HOUSEKEEPING_MS = const(1000)
 _EVENT_FLUSH_MS = const(60000)  # routine events reach flash within this
 _STATE_SAVE_MS = const(600000)  # the SOC is saved at least this often
-_STATE_SAVE_CPCT = const(100)  # or when it moved this much (0.01 %), or the mode changed
+# or when it moved this much (0.01 %), or the mode changed. A watchdog's reset loses the
+# charge counted since the last save (the next boot starts from it): up to this step,
+# 0.25 %. Flash wear: a pack swinging 100 % down and up once a day saves ~800 times a
+# day (plus at most 144 timed saves), each a small file written and renamed on littlefs
+# (a few metadata commits of ~100-200 B: ~10 saves fill a 4 KB block before littlefs
+# compacts it, one erase), so ~80-100 erases a day, which littlefs spreads over the
+# filesystem's free blocks (~300 on a 1.4 MB RP2040 one: an erase per block every ~4
+# days, ~1000 years to 100 000 cycles; ~6 years if it never moved the pair).
+_STATE_SAVE_CPCT = const(25)
 # after an unexpected exception the safe state holds until this long of healthy ticks
 SAFE_HOLD_MS = const(3000)
 
