@@ -36,12 +36,13 @@ _EVENT_FLUSH_MS = const(60000)  # routine events reach flash within this
 _STATE_SAVE_MS = const(600000)  # the SOC is saved at least this often
 # or when it moved this much (0.01 %), or the mode changed. A watchdog's reset loses the
 # charge counted since the last save (the next boot starts from it): up to this step,
-# 0.25 %. Flash wear: a pack swinging 100 % down and up once a day saves ~800 times a
-# day (plus at most 144 timed saves), each a small file written and renamed on littlefs
-# (a few metadata commits of ~100-200 B: ~10 saves fill a 4 KB block before littlefs
-# compacts it, one erase), so ~80-100 erases a day, which littlefs spreads over the
-# filesystem's free blocks (~300 on a 1.4 MB RP2040 one: an erase per block every ~4
-# days, ~1000 years to 100 000 cycles; ~6 years if it never moved the pair).
+# 0.25 % (it was 1 %, and the soak's daily reset fell in the evening's discharge). Flash
+# wear: a pack swinging 100 % down and up once a day saves ~800 times a day (with the
+# timed saves, under ~950), each a 137 B file written and renamed on littlefs: at worst
+# (not inlined in the directory, MicroPython's default cache) a fresh 4 KB block
+# erased per save plus the metadata's commits, ~1000 erases a day. littlefs allocates
+# round the free blocks (and moves metadata every 100 erases): over the ~300 free
+# blocks of an RP2040's 1.4 MB, ~3.5 erases a block a day, 100 000 cycles in ~75 years.
 _STATE_SAVE_CPCT = const(25)
 # after an unexpected exception the safe state holds until this long of healthy ticks
 SAFE_HOLD_MS = const(3000)
