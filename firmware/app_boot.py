@@ -222,6 +222,7 @@ def take_state(app, now):
     stored = stored_soc(app)
     if not b.started:
         b.stored_soc = stored
+        b.warm_start = app.board.reset_cause() != PWRON_RESET
     elif stored is not None:
         b.soc.restore(stored[1], stored[2])
     b.limits.no_full_s += st.get("no_full_s", 0)

@@ -60,6 +60,24 @@ class OcvTest(unittest.TestCase):
         self.assertEqual(s.cpct, 6200)
         self.assertEqual(logged(log, ev.SOC)[0][3], socm.CAL_START_STORED)
 
+    def test_warm_start_in_a_knee_trusts_the_stored_count(self):
+        # a watchdog's reset or a restart: the count is one save step old, the cells
+        # loaded a moment ago (the same stored count and voltage as the cold start above)
+        log = ev.EventLog()
+        s = socm.Soc(Config({}), log)
+        s.start(3150, (RATED_MAS * 12 // 100, RATED_MAS, 3), 1000, True)
+        self.assertEqual(s.cpct, 1200)
+        self.assertNotEqual(socm.soc_from_ocv(3150), 1200)
+        self.assertEqual(logged(log, ev.SOC)[0][3], socm.CAL_START_STORED)
+        self.assertEqual(s.cycles, 3)
+
+    def test_warm_start_with_nothing_stored_estimates_from_the_curve(self):
+        log = ev.EventLog()
+        s = socm.Soc(Config({}), log)
+        s.start(3150, None, 1000, True)
+        self.assertEqual(s.cpct, socm.soc_from_ocv(3150))
+        self.assertEqual(logged(log, ev.SOC)[0][3], socm.CAL_START_OCV)
+
     def test_first_boot_on_the_plateau_estimates_from_the_curve(self):
         s, _log = fresh(stored=None, avg_mv=3300)
         self.assertEqual(s.cpct, socm.soc_from_ocv(3300))

@@ -151,6 +151,7 @@ class Bms:
         self._lim_full_s = 0
         self.sample = None  # the last sample stepped (what the protocols report)
         self.stored_soc = stored_soc
+        self.warm_start = False  # not a power-on: the SOC starts from stored_soc (bms/soc)
         self.zero_ma = cfg.current_zero_ma
         self.eff_ma = cfg.effective_current_ma
         # decisions
@@ -411,7 +412,7 @@ class Bms:
     def _start(self, s, now):
         self.started = True
         self._first_ms = now
-        self.soc.start(s.sum_mv // CELLS, self.stored_soc, now)
+        self.soc.start(s.sum_mv // CELLS, self.stored_soc, now, self.warm_start)
         self._set_docp_limit(s)
 
     def _set_docp_limit(self, s):

@@ -10,7 +10,11 @@ uA*s, SOC in 0.01 % (0..10000).
 - The start: from the open-circuit voltage where the LiFePO4 curve is steep enough to
   tell (below OCV_LOW_KNEE_MV or above OCV_HIGH_KNEE_MV per cell), otherwise from the
   persisted value, and from the curve only when nothing was persisted (a first boot).
-  After OCV_REST_MS at rest in a knee, the count is corrected toward the curve.
+  A warm start (a watchdog's reset, a restart: RAM lost, not time) takes the persisted
+  value in the knees too: it is at most one save step old, while the cells, loaded a
+  moment ago, are not at rest and their voltage is not the curve's (a reset at 11.6 %
+  while discharging at 10 A read 15.8 %). After OCV_REST_MS at rest in a knee, the count is
+  corrected toward the curve.
 - Full: max cell >= full_cell_mv with 0 < charge current < full_current_ma for
   full_hold_ms, or a COVP trip: 100 %. Empty: a CUVP trip: 0 %.
 - Between a calibration to empty and one to full (or the reverse) the charge counted is
@@ -121,12 +125,13 @@ class Soc:
         self._offset_n = 0
 
     # -- start ---------------------------------------------------------------------
-    def start(self, avg_cell_mv, stored, now):
-        """stored: (q_mas, full_mas, cycles) persisted earlier, or None."""
+    def start(self, avg_cell_mv, stored, now, warm=False):
+        """stored: (q_mas, full_mas, cycles) persisted earlier, or None. warm: the reset
+        was not a power-on (the persisted count is fresh, the cells not at rest)."""
         if stored is not None:
             self.restore(stored[1], stored[2])
         knee = avg_cell_mv < OCV_LOW_KNEE_MV or avg_cell_mv > OCV_HIGH_KNEE_MV
-        if stored is not None and not knee:
+        if stored is not None and (warm or not knee):
             self._set(min(max(stored[0], 0), self.full_mas), now, CAL_START_STORED)
         else:
             self._set_cpct(soc_from_ocv(avg_cell_mv), now, CAL_START_OCV)
