@@ -11,7 +11,6 @@ import unittest
 
 import micropython
 
-from bms.core import Inputs
 from drivers.drycontact import DryContact
 from drivers.mcp23s17 import IN, OUT, Mcp23s17
 from drivers.panel import Panel
@@ -117,15 +116,12 @@ class Mcp23s17Test(unittest.TestCase):
         self.assertEqual(chip.reg[0x14] & 0x80, 0)  # the charge relay open again
         self.assertEqual(bits, 0)  # every position OFF (pulled up)
 
-    def test_the_dry_inputs_read_in_one_call_active_low(self):
+    def test_the_dry_inputs_read_active_low(self):
         passive_in = Cs(Chip())
         rsd_in = Cs(Chip())
         dry = DryContact(Cs(Chip()), Cs(Chip()), passive_in, rsd_in)
-        inp = Inputs()
         for passive_level, rsd_level in ((1, 1), (0, 1), (1, 0), (0, 0)):
             passive_in.level = passive_level
             rsd_in.level = rsd_level
-            dry.read(inp)
-            got = (inp.passive, inp.rsd)
+            got = (dry.passive(), dry.rapid_shutdown())
             self.assertEqual(got, (passive_level == 0, rsd_level == 0))
-            self.assertEqual(got, (dry.passive(), dry.rapid_shutdown()))

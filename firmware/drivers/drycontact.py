@@ -32,13 +32,8 @@ class DryContact:
         self.charge = False
         self.discharge = False
 
-    def read(self, inp):
-        """Both inputs in one call, into the core's inputs (inp.passive, inp.rsd). (The
-        tick reads the two pins itself, app.py: a method call costs a board more than the
-        pin reads.)"""
-        inp.passive = not self.passive_in.value()
-        inp.rsd = not self.rsd_in.value()
-
+    # (the tick reads the two input pins itself, app.py: a method call costs a board
+    # more than the pin read)
     def passive(self):
         return not self.passive_in.value()
 
