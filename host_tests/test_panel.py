@@ -176,6 +176,13 @@ class SelectionTest(unittest.TestCase):
         self.assertFalse(LED_WARNINGS & (1 << INVERTER_LOST))
         self.assertFalse(LED_WARNINGS & (1 << PACK_LOST))
 
+    def test_the_warning_bits_leave_room_for_the_ms_flags(self):
+        # Bms._panel carries the M/S flags in the low bits of the warnings it passes on
+        from bms.core import LED_WARNINGS
+
+        self.assertEqual(LED_WARNINGS & (pnl.MS_ON | pnl.MS_UNLOCKED), 0)
+        self.assertEqual(pnl.MS_ON | pnl.MS_UNLOCKED, 3)
+
 
 class PinTest(unittest.TestCase):
     """End to end: the LED pins of the simulated board, sampled every 50 ms."""
