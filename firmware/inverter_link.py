@@ -158,41 +158,14 @@ class InverterLink:
 
     def start_can(self, now):
         """Reset and configure the CAN controller; True when it runs, else can_fault
-        says why."""
-        can = self.can
-        if can is None:
-            self.can_ok = False
-            return False
+        says why. (Its code is in inverter_link_init.py, loaded for it and dropped after:
+        at boot, a role change and a restart after a fault only.)"""
         try:
-            if self.slave_address:
-                filters = slave_filters(self.ext, self.slave_address)
-            else:
-                filters = FILTERS_EXT if self.ext else FILTERS_STD
-            self.can_ok = can.init(filters)
-            self.can_fault = can.fault
-        except Exception:  # noqa: BLE001 - an SPI error, or no RAM for the setup module:
-            # the controller is down and the app starts it again; never the FETs' business
+            return lazy.run("inverter_link_init", "start_can", self, now)
+        except Exception:  # noqa: BLE001 - no RAM for the module: down, started again later
             self.can_ok = False
             self.can_fault = FAULT_SPI
-        if self.can_ok:
-            # the missed frames are skipped by whole periods: each id keeps its slot in
-            # the schedule (never two of one id within 200 ms, no burst of the missed)
-            nxt = self.next_ms
-            for k in range(len(nxt)):
-                period = self.periods[k]
-                ahead = ticks.diff(nxt[k], now)
-                if ahead < 0:
-                    nxt[k] = ticks.add(nxt[k], (period - 1 - ahead) // period * period)
-                elif ahead > period:  # down for days: the tick difference wrapped
-                    nxt[k] = ticks.add(now, self.offsets[k])
-            self._due = now
-            self._quiet_until = now
-            self._next_check = ticks.add(now, _CHECK_MS)
-            self._growatt = 0
-            self._pending_since = _NEVER
-            self._bus_off_seen = can.bus_off  # a fresh start: the episodes count afresh
-            self._bus_off_n = 0
-        return self.can_ok
+            return False
 
     def age_ms(self, now):
         """ms since the inverter last spoke (since start() if it never did), at most

@@ -7,12 +7,15 @@ from array import array
 
 from micropython import const
 
-from drivers.mcp2515 import FAULT_NONE, CanFrame
+from bms import ticks
+from drivers.mcp2515 import FAULT_NONE, FAULT_SPI, CanFrame
+from inverter_link import FILTERS_EXT, FILTERS_STD, slave_filters
 
 _SET_PERIOD_MS = const(1000)  # inverter_link's
 _GRID_MS = const(100)  # inverter_link's: frames go out on the tick's grid
 _NEVER = const(-1)
 _BUS_OFF_LIMIT = const(3)  # inverter_link's
+_CHECK_MS = const(1000)  # inverter_link's: the CAN controller's error state
 
 
 def init(self, can, rs485, protocol, address):
@@ -113,3 +116,41 @@ def load(protocol):
         victron_can.EXTREMES,
     )
     return frames + tuple((can_id, victron_can) for can_id in ids)
+
+
+def start_can(link, now):
+    """InverterLink.start_can()."""
+    can = link.can
+    if can is None:
+        link.can_ok = False
+        return False
+    try:
+        if link.slave_address:
+            filters = slave_filters(link.ext, link.slave_address)
+        else:
+            filters = FILTERS_EXT if link.ext else FILTERS_STD
+        link.can_ok = can.init(filters)
+        link.can_fault = can.fault
+    except Exception:  # noqa: BLE001 - an SPI error, or no RAM for the setup module:
+        # the controller is down and the app starts it again; never the FETs' business
+        link.can_ok = False
+        link.can_fault = FAULT_SPI
+    if link.can_ok:
+        # the missed frames are skipped by whole periods: each id keeps its slot in
+        # the schedule (never two of one id within 200 ms, no burst of the missed)
+        nxt = link.next_ms
+        for k in range(len(nxt)):
+            period = link.periods[k]
+            ahead = ticks.diff(nxt[k], now)
+            if ahead < 0:
+                nxt[k] = ticks.add(nxt[k], (period - 1 - ahead) // period * period)
+            elif ahead > period:  # down for days: the tick difference wrapped
+                nxt[k] = ticks.add(now, link.offsets[k])
+        link._due = now
+        link._quiet_until = now
+        link._next_check = ticks.add(now, _CHECK_MS)
+        link._growatt = 0
+        link._pending_since = _NEVER
+        link._bus_off_seen = can.bus_off  # a fresh start: the episodes count afresh
+        link._bus_off_n = 0
+    return link.can_ok

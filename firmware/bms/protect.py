@@ -409,12 +409,6 @@ class Engine:
         return out
 
     def restore_latched(self, pairs, now):
-        """Put back what latched() returned before a reset; logged with value -1."""
-        for k in range(0, len(pairs) - 1, 2):
-            i = pairs[k]
-            st = pairs[k + 1]
-            if type(i) is int and 0 <= i < self.n and (st == LATCHED or st == LOCKED):
-                self.state[i] = st
-                self._dirty = True
-                self._begin(i, now, False)
-                self.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, self.name[i], -1)
+        """Put back what latched() returned before a reset; logged with value -1.
+        (At boot only: its code is in bms/protect_init.py, loaded for it.)"""
+        lazy.run("bms.protect_init", "restore_latched", self, pairs, now)

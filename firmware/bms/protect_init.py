@@ -7,7 +7,8 @@ from array import array
 
 from micropython import const
 
-from bms.protect import normalised_trip
+from bms import events as ev
+from bms.protect import LATCHED, LOCKED, normalised_trip
 
 _NO_REL = const(0x3FFFFFFF)  # bms.protect's: a release value never reached
 
@@ -73,3 +74,15 @@ def init(self, rows, events, lock_count, lock_window_ms, groups, locks):
     self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
     self._reset = False
     self._dirty = False  # a row went to or from TRIPPED and beyond: summarise again
+
+
+def restore_latched(engine, pairs, now):
+    """Engine.restore_latched()."""
+    for k in range(0, len(pairs) - 1, 2):
+        i = pairs[k]
+        st = pairs[k + 1]
+        if type(i) is int and 0 <= i < engine.n and (st == LATCHED or st == LOCKED):
+            engine.state[i] = st
+            engine._dirty = True
+            engine._begin(i, now, False)
+            engine.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, engine.name[i], -1)
