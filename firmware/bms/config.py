@@ -34,7 +34,21 @@ def _pack():
         for n in (keys.index(a), _RELATIONS.index(relation), keys.index(b))
     )
     drop("bms.config_table")  # its code goes too (kept, it holds 9 KB)
-    return keys, nums, rules
+
+    # The keys as the interpreter's interned names. A board loads the table's strings as
+    # objects of their own (about 40 B each, 4.7 KB for the table) where a name is not
+    # interned yet, and every key is interned anyway, as a Config attribute: the names
+    # dir() returns are the interned ones, which take no heap of their own.
+    class Names:  # a scratch object: its attributes intern the keys
+        pass
+
+    o = Names()
+    for k in keys:
+        setattr(o, k, 0)
+    names = {}
+    for name in dir(o):
+        names[name] = name
+    return tuple(names[k] for k in keys), nums, rules
 
 
 KEYS, _NUMS, _RULE_INDEX = _pack()
