@@ -108,7 +108,10 @@ def compile_firmware(dest):
             rel = os.path.relpath(src, ROOT + "/firmware")
             out = dest + "/" + rel[:-3] + ".mpy"
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            subprocess.run([MPY_CROSS, "-march=armv6m", "-o", out, src], check=True)
+            # named as tools/bundle.py names it on a board (its path there, not this
+            # machine's: the name is interned on the chip)
+            cmd = [MPY_CROSS, "-march=armv6m", "-s", rel, "-o", out, src]
+            subprocess.run(cmd, check=True)
 
 
 def measure():
