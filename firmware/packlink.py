@@ -48,6 +48,7 @@ class PackLink:
         the pack link is built once, at boot."""
         lazy.run("packlink_init", "init", self, link, port_out, events, now)
 
+    # -- what the inverter link hands over ----------------------------------------------
     def frame_in(self, buf, n, kind, now):
         """A frame on Link IN that is not a Pylon one."""
         if kind != packchain.START:
@@ -220,27 +221,10 @@ class PackLink:
         return wait if wait > 0 else 1
 
     def _role_changed(self, now):
-        adr = self.addr
-        self._changes = adr.changes
-        self.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
-        self.link.muted = not adr.master
-        if self.packs is not None:
-            self.packs.forget()
-        self.view = None
-        self.packs = None
-        self.pack_lost = False
-        self.ms_led = False
-        self._unlock_heard = None  # (a new master: its announcements from now)
-        self._master_seen = now
-        self._master_lost = False
-        self._limits_now = adr.address != 0 and not adr.master
-        slave = adr.address if not adr.master else 0
-        link = self.link
-        if slave != link.slave_address:
-            # the CAN filters follow the role: a slave reads only the master's frames
-            link.slave_address = slave
-            if link.can_ok:
-                link.start_can(now)  # (a failure: the app logs it and starts it again)
+        """The chain gave this pack a new address or role. (Its code is in
+        packlink_init.py, loaded for it and dropped after: roles change at boot and when
+        the chain changes, never in steady service.)"""
+        lazy.run("packlink_init", "role_changed", self, now)
 
     def _summary(self, b, now):
         """The next summary frame (LIMITS first when the flags changed)."""

@@ -3,6 +3,7 @@ boot builds and dropped after, so that its code does not stay in a board's heap.
 attribute of a PackLink is made here.
 """
 
+from bms import events as ev
 from bms.addressing import Addressing
 from protocols import packchain
 from protocols import packlink_can as pl
@@ -49,4 +50,26 @@ def init(self, link, port_out, events, now):
     self.peer_frames = 0
 
 
-# -- what the inverter link hands over ----------------------------------------------
+def role_changed(pk, now):
+    """PackLink._role_changed()."""
+    adr = pk.addr
+    pk._changes = adr.changes
+    pk.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
+    pk.link.muted = not adr.master
+    if pk.packs is not None:
+        pk.packs.forget()
+    pk.view = None
+    pk.packs = None
+    pk.pack_lost = False
+    pk.ms_led = False
+    pk._unlock_heard = None  # (a new master: its announcements from now)
+    pk._master_seen = now
+    pk._master_lost = False
+    pk._limits_now = adr.address != 0 and not adr.master
+    slave = adr.address if not adr.master else 0
+    link = pk.link
+    if slave != link.slave_address:
+        # the CAN filters follow the role: a slave reads only the master's frames
+        link.slave_address = slave
+        if link.can_ok:
+            link.start_can(now)  # (a failure: the app logs it and starts it again)

@@ -39,6 +39,3 @@ def init(self, address):
     self.set_dcl_ma = 0
     self.set_until = 0
     self.set_active = False
-
-
-# -- reading a frame -----------------------------------------------------------
