@@ -75,8 +75,8 @@ def _ramp(x, x_full, x_zero, floor=0):
 class Limits:
     def __init__(self, cfg):
         """cfg: the config (bms.config.Config). The body (every attribute, commented) is
-        in bms/limits_init.py, loaded for it and dropped after: built once, at boot."""
-        lazy.run("bms.limits_init", "init", self, cfg)
+        in bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
+        lazy.run("bms.parts_init", "limits", self, cfg)
 
     def step(self, s, allow_chg, allow_dsg, soc_cpct, dcl_cap_ma, now, dt_ms):
         """s: the reduced sample; allow_*: what the protections allow; soc_cpct: the SOC

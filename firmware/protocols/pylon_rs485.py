@@ -441,9 +441,32 @@ class Server:
         Currents are a maximum, so one above ours is clamped to ours rather than refused:
         refusing would also throw away the voltages of a master that sends its own
         rating."""
-        from protocols import pylon_rs485_more as more  # loaded at the first 0x94, kept
-
-        return more.set_management(self, b, m, now)
+        if m < 9:
+            self.bad_format = (self.bad_format + 1) & _COUNT_MASK
+            return RTN_FORMAT
+        r = self.req
+        cv = r[1] << 8 | r[2]
+        dv = r[3] << 8 | r[4]
+        ccl = (r[5] << 8 | r[6]) * 100
+        dcl = r[7] << 8 | r[8]
+        if dcl & 0x8000:
+            dcl = 0x10000 - dcl  # negative, as 0x92 sends it: lenient, the size is meant
+        dcl *= 100
+        cfg = b.cfg
+        if (
+            dv < cfg.dvl_mv
+            or dv > cfg.float_exit_mv
+            or cv > cfg.cvl_mv
+            or cv < dv + _SET_MIN_GAP_MV
+        ):
+            self.bad_data = (self.bad_data + 1) & _COUNT_MASK
+            return RTN_DATA
+        if ccl > cfg.ccl_ma:
+            ccl = cfg.ccl_ma
+        if dcl > cfg.dcl_ma:
+            dcl = cfg.dcl_ma
+        b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
+        return RTN_OK
 
     def _system(self, ver, cid2, b):
         """0x42 or 0x44 with INFO FF on the master of packs in parallel: INFOFLAG (0x11;
@@ -452,9 +475,26 @@ class Server:
         A pack counted whose readings are not valid (the master's front end lost; a
         pack whose cells and temperatures have not all come since it was counted) is
         left out, never sent as zeros: the count says how many blocks follow."""
-        from protocols import pylon_rs485_more as more  # loaded at the first one, kept
-
-        return more.system(self, ver, cid2, b)
+        out = self.big
+        if out is None:
+            out = self.big = bytearray(SYSTEM_OUT)
+        peers = self.peers
+        info = self.info
+        k = _HEAD + 4  # the blocks first: INFOFLAG and the count go in last
+        count = 0
+        for a in range(1, SYSTEM_PACKS + 1):
+            p = peers.member(a, b)
+            if p is None or not p.sample.valid:
+                continue
+            m = self._analog_block(p, 0) if cid2 == ANALOG else self._alarms_block(p, 0)
+            k = _hex(out, k, info, m, _HEX)
+            count += 1
+        info[0] = 0x11 if cid2 == ANALOG else 0x00
+        info[1] = count
+        self._head(out, ver, RTN_OK, k - _HEAD)
+        _hex(out, _HEAD, info, 2, _HEX)
+        self.big_out = True
+        return self._tail(out, k)
 
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):
