@@ -25,13 +25,11 @@ _BUS_OFF_WINDOW_MS) is put down here: can_ok False, can_fault says why. The pack
 RS485 port carry on; the app starts the controller again (start_can()).
 """
 
-from array import array
-
 import micropython
 from micropython import const
 
-from bms import ticks
-from drivers.mcp2515 import FAULT_BUS_OFF, FAULT_NONE, FAULT_SPI, CanFrame
+from bms import lazy, ticks
+from drivers.mcp2515 import FAULT_BUS_OFF, FAULT_SPI
 
 _SET_PERIOD_MS = const(1000)
 # frames go out on the tick's grid, right after the tick that computed their values
@@ -113,35 +111,8 @@ def slave_filters(ext, address):
 
 def _load(protocol):
     """The CAN frame set of protocol id 0, 1 or 2, as (id, codec) in sending order, its
-    codecs imported now. ID1: the Pylon V1.2 set with 0x379 (and Growatt's on request);
-    ID0: the same plus the SMA/Victron frames; ID2: the Schneider set."""
-    if protocol == 2:
-        from protocols import schneider_can
-
-        return tuple((can_id, schneider_can) for can_id, _p, _o in schneider_can.FRAMES)
-    from protocols import pylon_can
-
-    ids = (
-        pylon_can.LIMITS,
-        pylon_can.SOC,
-        pylon_can.MEASURE,
-        pylon_can.ALARMS,
-        pylon_can.REQUESTS,
-        pylon_can.NAME,
-        pylon_can.CAPACITY,
-    )
-    frames = tuple((can_id, pylon_can) for can_id in ids)
-    if protocol == 1:
-        return frames
-    from protocols import victron_can
-
-    ids = (
-        victron_can.ALARMS_PAIRS,
-        victron_can.OVERVIEW,
-        victron_can.MODULES,
-        victron_can.EXTREMES,
-    )
-    return frames + tuple((can_id, victron_can) for can_id in ids)
+    codecs imported now (inverter_link_init.py)."""
+    return lazy.run("inverter_link_init", "load", protocol)
 
 
 # The schedule's scans in viper: a quiet poll finds nothing due without a Python loop
@@ -172,71 +143,10 @@ def _ahead(nxt: ptr32, n: int, now: int) -> int:
 class InverterLink:
     def __init__(self, can, rs485, protocol, address=2):
         """can: drivers.mcp2515.MCP2515 or None; rs485: drivers.rs485.Rs485 (port 1,
-        Link IN) or None; protocol: the DIP's effective protocol id (0, 1, 2)."""
-        self.can = can
-        self.rs485 = rs485
-        self.protocol = protocol
-        self.server = None
-        self.service = None  # service.server.Server, made at the first service frame
-        self.service_can = None  # service.can_link.CanService, at the first on CAN
-        self.service_app = None  # what it serves (App sets it)
-        self.service_address = 1
-        self.restart_pending = False  # the service asked for a restart once its reply is out
-        self.notice = None  # service.restart.Notice: a restart announced (App.comms)
-        if rs485 is not None and protocol == 0:
-            from protocols import pylon_rs485
-
-            self.server = pylon_rs485.Server(address)
-        self.growatt = None  # Growatt's codec, answering its 0x301 (ID1 only)
-        if protocol == 1:
-            from protocols import growatt_can
-
-            self.growatt = growatt_can
-        self.buf = bytearray(8)
-        self.rx = CanFrame()
-        # parallel packs (packlink.py): a slave is muted (it never speaks to the
-        # inverter); the pack link's CAN frames go to peer.take(frame, now), the RS485
-        # frames that are not Pylon's to chain.frame_in(buf, n, kind, now)
-        self.muted = False
-        self.peer = None
-        self.chain = None
-        self.ext = protocol == 2
-        self.slave_address = 0  # a slave of packs in parallel: its filters (packlink.py)
-        self.frames = _load(protocol)
-        if protocol == 2:
-            table = self.frames[0][1].FRAMES
-            self.periods = tuple(period for _id, period, _o in table)
-            self.offsets = tuple(offset for _id, _p, offset in table)
-        else:
-            n = len(self.frames)
-            self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
-            # frame k of n k/n of the way into the second, on the grid (ID0: 11 frames
-            # in the 10 ticks of a second)
-            self.offsets = tuple(_SET_PERIOD_MS * k // n // _GRID_MS * _GRID_MS for k in range(n))
-        n = len(self.frames)
-        self.next_ms = array("i", bytes(4 * n))  # when each frame is next due (ticks ms)
-        self.can_ok = False
-        self.can_fault = FAULT_NONE  # why can_ok is False: drivers.mcp2515's FAULT_*
-        self.heard = _NEVER  # when the inverter last spoke
-        self._since = 0  # boot: the age counts from here until it first speaks
-        self._growatt = 0  # Growatt frames still to send for the last 0x301 (count down)
-        self._pending_since = _NEVER
-        self._next_check = 0
-        self._due = 0  # the earliest of next_ms
-        self._quiet_until = 0  # the earliest of _due and _next_check: poll()'s fast path
-        # counters
-        self.heartbeats = 0
-        self.polls = 0
-        # frames that are not a heartbeat: another node's, a remote frame, a heartbeat id
-        # with another length
-        self.rx_other = 0
-        self.tx_skipped = 0  # no free TX buffer when a frame was due
-        self.stale_dropped = 0
-        self.can_faults = 0  # times the running controller failed
-        self._bus_off_seen = 0  # the driver's bus-off count when last looked at
-        self._bus_off_at = [0] * _BUS_OFF_LIMIT  # when the last episodes were seen (ring)
-        self._bus_off_k = 0  # the ring's oldest entry, where the next goes
-        self._bus_off_n = 0  # episodes in the ring since the controller was started
+        Link IN) or None; protocol: the DIP's effective protocol id (0, 1, 2). The body
+        (every attribute, commented) is in inverter_link_init.py, loaded for it and
+        dropped after: the link is built once, at boot."""
+        lazy.run("inverter_link_init", "init", self, can, rs485, protocol, address)
 
     def start(self, now):
         """The schedule from now; the CAN controller is started by start_can()."""
@@ -248,41 +158,14 @@ class InverterLink:
 
     def start_can(self, now):
         """Reset and configure the CAN controller; True when it runs, else can_fault
-        says why."""
-        can = self.can
-        if can is None:
-            self.can_ok = False
-            return False
+        says why. (Its code is in inverter_link_init.py, loaded for it and dropped after:
+        at boot, a role change and a restart after a fault only.)"""
         try:
-            if self.slave_address:
-                filters = slave_filters(self.ext, self.slave_address)
-            else:
-                filters = FILTERS_EXT if self.ext else FILTERS_STD
-            self.can_ok = can.init(filters)
-            self.can_fault = can.fault
-        except Exception:  # noqa: BLE001 - an SPI error, or no RAM for the setup module:
-            # the controller is down and the app starts it again; never the FETs' business
+            return lazy.run("inverter_link_init", "start_can", self, now)
+        except Exception:  # noqa: BLE001 - no RAM for the module: down, started again later
             self.can_ok = False
             self.can_fault = FAULT_SPI
-        if self.can_ok:
-            # the missed frames are skipped by whole periods: each id keeps its slot in
-            # the schedule (never two of one id within 200 ms, no burst of the missed)
-            nxt = self.next_ms
-            for k in range(len(nxt)):
-                period = self.periods[k]
-                ahead = ticks.diff(nxt[k], now)
-                if ahead < 0:
-                    nxt[k] = ticks.add(nxt[k], (period - 1 - ahead) // period * period)
-                elif ahead > period:  # down for days: the tick difference wrapped
-                    nxt[k] = ticks.add(now, self.offsets[k])
-            self._due = now
-            self._quiet_until = now
-            self._next_check = ticks.add(now, _CHECK_MS)
-            self._growatt = 0
-            self._pending_since = _NEVER
-            self._bus_off_seen = can.bus_off  # a fresh start: the episodes count afresh
-            self._bus_off_n = 0
-        return self.can_ok
+            return False
 
     def age_ms(self, now):
         """ms since the inverter last spoke (since start() if it never did), at most

@@ -29,8 +29,7 @@ Nothing here blocks or allocates on the quiet path; the app calls poll() between
 from micropython import const
 
 from bms import events as ev
-from bms import ticks
-from bms.addressing import Addressing
+from bms import lazy, ticks
 from protocols import packchain
 from protocols import packlink_can as pl
 
@@ -44,45 +43,10 @@ _BEAT_MS = const(1000)
 class PackLink:
     def __init__(self, link, port_out, events, now):
         """link: the InverterLink (its CAN controller and RS485 port 1 reader); port_out:
-        drivers.rs485.Rs485 on Link OUT, or None; events: the event log."""
-        self.link = link
-        self.can = link.can
-        self.out = port_out
-        self.events = events
-        self.addr = Addressing(now)
-        if port_out is not None:
-            port_out.binary_frames(packchain.START, packchain.LENGTH)
-        if link.rs485 is not None:
-            link.rs485.binary_frames(packchain.START, packchain.LENGTH)
-        link.chain = self
-        link.peer = self
-        link.muted = True  # until this pack knows it is the master
-        if link.server is not None:
-            link.server.peers = self  # the other packs' answers come from view()
-        self.beacon = bytearray(packchain.LENGTH)
-        self.buf = bytearray(8)
-        self.packs = None  # packsystem.Packs, on a master that has heard another pack
-        self.view = None  # packsystem.SystemView, with it
-        self.pack_view = None  # packsystem.PackView, made at the first request for a pack
-        self.pack_lost = False
-        self.ms_led = False
-        self._msg = pl.CELLS  # the next summary frame
-        self._next_slot = now
-        self._next_flags = now
-        self._next_beat = now
-        self._wake = now  # poll()'s fast path holds until then
-        self._flags = -1  # the FET flags last sent
-        self._limits_now = False  # LIMITS goes out at the next chance
-        self._changes = 0
-        self._master_seen = now  # a slave: when the master was last heard
-        self._master_lost = False
-        self._unlock_ms = 0  # a slave: the master's unlock as last announced
-        self._unlock_heard = None  # when (None: never)
-        self.relay_at = None  # the core's unlock_at the relayed unlock set (None: none)
-        # counters
-        self.beacons_in = 0
-        self.bad_frames = 0  # chain frames that failed their check
-        self.peer_frames = 0
+        drivers.rs485.Rs485 on Link OUT, or None; events: the event log. The body (every
+        attribute, commented) is in packlink_init.py, loaded for it and dropped after:
+        the pack link is built once, at boot."""
+        lazy.run("packlink_init", "init", self, link, port_out, events, now)
 
     # -- what the inverter link hands over ----------------------------------------------
     def frame_in(self, buf, n, kind, now):
@@ -257,27 +221,10 @@ class PackLink:
         return wait if wait > 0 else 1
 
     def _role_changed(self, now):
-        adr = self.addr
-        self._changes = adr.changes
-        self.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
-        self.link.muted = not adr.master
-        if self.packs is not None:
-            self.packs.forget()
-        self.view = None
-        self.packs = None
-        self.pack_lost = False
-        self.ms_led = False
-        self._unlock_heard = None  # (a new master: its announcements from now)
-        self._master_seen = now
-        self._master_lost = False
-        self._limits_now = adr.address != 0 and not adr.master
-        slave = adr.address if not adr.master else 0
-        link = self.link
-        if slave != link.slave_address:
-            # the CAN filters follow the role: a slave reads only the master's frames
-            link.slave_address = slave
-            if link.can_ok:
-                link.start_can(now)  # (a failure: the app logs it and starts it again)
+        """The chain gave this pack a new address or role. (Its code is in
+        packlink_init.py, loaded for it and dropped after: roles change at boot and when
+        the chain changes, never in steady service.)"""
+        lazy.run("packlink_init", "role_changed", self, now)
 
     def _summary(self, b, now):
         """The next summary frame (LIMITS first when the flags changed)."""

@@ -189,7 +189,7 @@ def compile_bytecode():
                 rel = os.path.relpath(src, hostpath.FIRMWARE)
                 dst = os.path.join(out_root, rel[:-3] + ".mpy")
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                _run([MPY_CROSS, "-march=x64", "-o", dst, src])
+                _run([MPY_CROSS, "-march=x64", "-s", rel, "-o", dst, src])  # as bundle.py
     return out_root
 
 

@@ -108,7 +108,10 @@ def compile_firmware(dest):
             rel = os.path.relpath(src, ROOT + "/firmware")
             out = dest + "/" + rel[:-3] + ".mpy"
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            subprocess.run([MPY_CROSS, "-march=armv6m", "-o", out, src], check=True)
+            # named as tools/bundle.py names it on a board (its path there, not this
+            # machine's: the name is interned on the chip)
+            cmd = [MPY_CROSS, "-march=armv6m", "-s", rel, "-o", out, src]
+            subprocess.run(cmd, check=True)
 
 
 def measure():
@@ -138,11 +141,14 @@ def measure():
     with open(empty, "w") as f:
         f.write("import gc\ngc.collect()\nprint('rp2040_heap_free_empty_bytes', gc.mem_free())\n")
     base = subprocess.run(["node", script, empty], cwd=emu, capture_output=True, text=True)
+    held = None
     for line in (base.stdout + out.stdout).splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0].startswith("rp2040_"):
             figures[parts[0]] = int(parts[1])
         else:
+            if parts[:1] == ["service_modules"]:
+                held = set(parts[1:])
             print(line)
     if "rp2040_heap_free_empty_bytes" in figures and "rp2040_heap_free_start_bytes" in figures:
         bench = figures["rp2040_heap_free_empty_bytes"] - figures["rp2040_heap_free_start_bytes"]
@@ -151,18 +157,26 @@ def measure():
             if key in figures:
                 figures[key] += bench
     if "rp2040_heap_free_service_bytes" in figures and "rp2040_heap_imports_bytes" in figures:
-        figures.update(esp32_frozen(figures))
+        figures.update(esp32_frozen(figures, held))
     return figures, None
 
 
-def frozen_ram_bytes():
+def frozen_ram_bytes(held=None):
     """What the firmware's modules would hold in RAM frozen into the image: counted
-    from the sources (every module, function, class and name, so an upper bound: the
-    app imports only the codecs of one protocol, and underscore consts take no slot)."""
+    from the sources of the modules held in service (held: their dotted names, the
+    chip's service_modules; a module loaded for a boot or a rare command and dropped
+    after holds nothing then), or of every module when held is None; every function,
+    class and name of each, so an upper bound (underscore consts take no slot)."""
     n = {"funcs": 0, "classes": 0, "modules": 0, "names": 0}
     for top, _dirs, files in os.walk(ROOT + "/firmware"):
         for name in files:
             if not name.endswith(".py"):
+                continue
+            rel = os.path.relpath(top + "/" + name, ROOT + "/firmware")[:-3]
+            dotted = rel.replace("/", ".")
+            if dotted.endswith(".__init__"):
+                dotted = dotted[: -len(".__init__")]
+            if held is not None and dotted not in held:
                 continue
             with open(top + "/" + name) as f:
                 tree = ast.parse(f.read())
@@ -188,14 +202,15 @@ def frozen_ram_bytes():
     )
 
 
-def esp32_frozen(figures):
+def esp32_frozen(figures, held=None):
     """The ESP32's heap free in service with the firmware frozen, estimated from the
     RP2040's (both 32-bit ports: the same object sizes): the heap the firmware holds in
     service on the RP2040 less what its imports took (bytecode, constants, qstrs:
-    flash, once frozen), plus what frozen modules still make in RAM."""
+    flash, once frozen), plus what frozen modules still make in RAM (of the modules
+    held in service, when the chip said which)."""
     used = figures["rp2040_heap_total_bytes"] - figures["rp2040_heap_free_service_bytes"]
     objects = used - figures["rp2040_heap_imports_bytes"]
-    frozen = frozen_ram_bytes()
+    frozen = frozen_ram_bytes(held)
     free = ESP32_HEAP_BYTES - objects - frozen
     return {
         "rp2040_heap_objects_bytes": objects,

@@ -85,7 +85,10 @@ def build(board, dest=None):
         out = dest + "/" + rel
         os.makedirs(os.path.dirname(out), exist_ok=True)
         if rel.endswith(".mpy"):
-            cmd = [MPY_CROSS, "-march=" + MARCH[board], "-o", out, src]
+            # the source's name on the board (tracebacks name it), not this machine's
+            # path: shorter interned names, and the same bytes from any checkout
+            name = rel[:-4] + ".py"
+            cmd = [MPY_CROSS, "-march=" + MARCH[board], "-s", name, "-o", out, src]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit("bundle: mpy-cross failed on %s:\n%s" % (src, done.stderr))

@@ -15,7 +15,7 @@ also keeps the chip's own balancing timer from running out.
 
 from micropython import const
 
-from bms import ticks
+from bms import lazy, ticks
 from bms.sample import CELLS
 
 BALANCE_PERIOD_MS = const(10000)
@@ -23,15 +23,9 @@ BALANCE_PERIOD_MS = const(10000)
 
 class Balancer:
     def __init__(self, cfg):
-        self.start_mv = cfg.balance_start_mv
-        self.delta_mv = cfg.balance_delta_mv
-        self.stop_mv = cfg.balance_stop_mv
-        self.min_dc = cfg.balance_min_temp_dc
-        self.max_dc = cfg.balance_max_temp_dc
-        self.max_cells = cfg.balance_max_cells
-        self.mask = 0  # bit i = cell i+1 bleeding
-        self.issue = False  # a decision to send to the front end
-        self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
+        """cfg: the config. The body (every attribute, commented) is in
+        bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
+        lazy.run("bms.parts_init", "balancer", self, cfg)
 
     def due(self, now):
         """A decision is due (step() would decide, not return at once)."""

@@ -13,7 +13,7 @@ Sampled every tick (so lengths are resolved to the tick):
 
 from micropython import const
 
-from bms import ticks
+from bms import lazy, ticks
 
 NONE = const(0)
 RESET = const(1)
@@ -24,18 +24,9 @@ UNLOCK = const(4)
 
 class Button:
     def __init__(self, cfg):
-        self.min_ms = cfg.button_min_ms
-        self.sleep_ms = cfg.button_sleep_ms
-        self.restart_ms = cfg.button_restart_ms
-        self.unlock_ms = cfg.button_unlock_ms
-        # a RESET press was released: an UNLOCK may follow (while down or first, step() has
-        # work; else the core need not call it)
-        self.first = False
-        self._first_at = 0  # when it started
-        self.down = False
-        self.since = 0
-        self.fired = False
-        self.held_ms = 0  # length of the last press
+        """cfg: the config. The body (every attribute, commented) is in
+        bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
+        lazy.run("bms.parts_init", "button", self, cfg)
 
     def step(self, pressed, now):
         """The action due this tick (one of the codes above)."""

@@ -14,6 +14,7 @@ module is dropped. SPEC and RULES iterate the packed rows.
 
 from array import array
 
+from bms import lazy
 from bms.lazy import drop
 
 _RELATIONS = ("<", "<=", ">", ">=")
@@ -33,10 +34,25 @@ def _pack():
         for n in (keys.index(a), _RELATIONS.index(relation), keys.index(b))
     )
     drop("bms.config_table")  # its code goes too (kept, it holds 9 KB)
-    return keys, nums, rules
+
+    # The keys as the interpreter's interned names. A board loads the table's strings as
+    # objects of their own (about 40 B each, 4.7 KB for the table) where a name is not
+    # interned yet, and every key is interned anyway, as a Config attribute: the names
+    # dir() returns are the interned ones, which take no heap of their own.
+    class Names:  # a scratch object: its attributes intern the keys
+        pass
+
+    o = Names()
+    for k in keys:
+        setattr(o, k, 0)
+    names = {}
+    for name in dir(o):
+        names[name] = name
+    return tuple(names[k] for k in keys), nums, rules
 
 
 KEYS, _NUMS, _RULE_INDEX = _pack()
+del _pack  # run once: its code goes
 
 
 class _Spec:
@@ -65,16 +81,6 @@ class ConfigError(ValueError):
     pass
 
 
-def _holds(a, relation, b):
-    if relation == "<":
-        return a < b
-    if relation == "<=":
-        return a <= b
-    if relation == ">":
-        return a > b
-    return a >= b
-
-
 class Config:
     """The active configuration; read the values as attributes (cfg.covp_trip_mv)."""
 
@@ -88,31 +94,7 @@ class Config:
         return {key: getattr(self, key) for key in KEYS}
 
     def update(self, values):
-        """Apply a dict of new values, all or nothing; raises ConfigError naming the key."""
-        merged = self.as_dict()
-        for key in values:
-            value = values[key]
-            if key not in merged:
-                raise ConfigError("unknown config key %r" % key)
-            lo, hi = _range(key)
-            if type(value) is not int:
-                raise ConfigError("%s must be an integer in %d..%d, not %r" % (key, lo, hi, value))
-            if not lo <= value <= hi:
-                raise ConfigError(
-                    "%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi)
-                )
-            merged[key] = value
-        for a, relation, b in RULES:
-            if not _holds(merged[a], relation, merged[b]):
-                raise ConfigError(
-                    "%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b])
-                )
-        for key in values:
-            setattr(self, key, values[key])
-
-
-def _range(key):
-    if key not in KEYS:
-        raise ConfigError("unknown config key %r" % key)
-    k = 3 * KEYS.index(key)
-    return _NUMS[k + 1], _NUMS[k + 2]
+        """Apply a dict of new values, all or nothing; raises ConfigError naming the key.
+        (Its code is in bms/config_update.py, loaded for it and dropped after: the config
+        changes at boot and on a service write, never in service otherwise.)"""
+        lazy.run("bms.config_update", "update", self, values)

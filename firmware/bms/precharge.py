@@ -13,7 +13,7 @@ within the margin (an inverter holding its bus up, a charger) needs no pre-charg
 from micropython import const
 
 from bms import events as ev
-from bms import ticks
+from bms import lazy, ticks
 
 IDLE = const(0)
 RUNNING = const(1)
@@ -28,17 +28,9 @@ TIMED_OUT = const(3)
 
 class Precharge:
     def __init__(self, cfg, events):
-        self.margin_mv = cfg.precharge_margin_mv
-        self.timeout_ms = cfg.precharge_timeout_ms
-        self.retry_ms = cfg.precharge_retry_ms
-        self.max_tries = cfg.precharge_tries
-        self.events = events
-        self.state = IDLE
-        self.tries = 0
-        self.since = 0
-        self.failed = False
-        self.dsg = False  # outputs of step()
-        self.pre = False
+        """cfg: the config; events: the event log. The body (every attribute, commented) is in
+        bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
+        lazy.run("bms.parts_init", "precharge", self, cfg, events)
 
     def reset(self):
         """RESET: forget failed tries."""

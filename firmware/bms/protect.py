@@ -51,13 +51,11 @@ and only those run the Python logic; the summary (blocked FETs, names) is recomp
 a second kernel only when a row changed state. `vals` and the trips are array('i').
 """
 
-from array import array
-
 import micropython
 from micropython import const
 
 from bms import events as ev
-from bms import ticks
+from bms import lazy, ticks
 
 ptr8 = ptr32 = int  # viper's pointer types, named for CPython (annotations are evaluated)
 
@@ -195,66 +193,20 @@ def _summary(state: ptr8, action: ptr8, name: ptr8, out: ptr32, n: int):
 
 class Engine:
     def __init__(self, rows, events, lock_count=3, lock_window_ms=600000, groups=4, locks=4):
-        n = len(rows)
-        self.n = n
-        self.events = events
-        self.name = bytearray(n)
-        self.src = bytearray(n)
-        self.over = bytearray(n)  # 1: trips above (sign +1), 0: below (sign -1)
-        self.trip = array("i", bytes(4 * n))
-        self.delay = [0] * n
-        self.rel = [0] * n
-        self.rel_after = [0] * n
-        self.action = bytearray(n)
-        self.flags = bytearray(n)
-        self.group = bytearray(n)
-        self.lock = bytearray(n)
-        self.state = bytearray(n)
-        # the debounce rule's count, per row (trip side while PENDING, release side while
-        # TRIPPED): the current window's start (also the trip time), the time held in it
-        # and in the previous window, the time since the condition was last seen (-1:
-        # seen at the last look), and when the row was last looked at
-        self.since = [0] * n
-        self.held = [0] * n
-        self.prev = [0] * n
-        self.quiet = [0] * n
-        self.seen = [0] * n
-        self.todo = bytearray(n)  # the rows _scan found for this tick
-        self.out = array("i", bytes(20))  # _summary's results
-        self.lock_count = lock_count
-        self.lock_window_ms = lock_window_ms
-        # the last `lock_count` trip times of each lockout group, and how many are valid
-        self.lock_times = [[0] * lock_count for _ in range(locks + 1)]
-        self.lock_n = bytearray(locks + 1)
-        # the rows of each release group, to judge a group release without a walk
-        members = [[] for _ in range(groups + 1)]
-        for i in range(n):
-            row = rows[i]
-            sign = 1 if row.over else -1
-            self.name[i] = row.name
-            self.src[i] = row.src
-            self.over[i] = 1 if row.over else 0
-            self.trip[i] = normalised_trip(row.trip, row.over, row.inclusive)
-            self.delay[i] = row.delay_ms
-            self.rel[i] = _NO_REL if row.rel is None else row.rel * sign
-            self.rel_after[i] = row.rel_after_ms
-            self.action[i] = row.action
-            self.flags[i] = row.flags
-            self.group[i] = row.group
-            self.lock[i] = row.lock
-            if row.group:
-                members[row.group].append(i)
-        self.members = [tuple(m) for m in members]
-        # after step(): FET action bits of every active row; those of latched or locked
-        # rows; whether an active row opens both FETs (a fault); names as bit masks
-        self.blocked = 0
-        self.blocked_hold = 0
-        self.hard = False
-        self.names = 0
-        self.locked = 0
-        self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
-        self._reset = False
-        self._dirty = False  # a row went to or from TRIPPED and beyond: summarise again
+        """rows: the table (Row objects, bms/protections.py); events: the event log.
+        The body (every attribute, commented) is in bms/protect_init.py, loaded for it
+        and dropped after: the engine is built once, at boot."""
+        lazy.run(
+            "bms.protect_init",
+            "init",
+            self,
+            rows,
+            events,
+            lock_count,
+            lock_window_ms,
+            groups,
+            locks,
+        )
 
     def set_trip(self, i, value, over, inclusive):
         """Change one row's trip value at run time (DOCP's continuous limit)."""
@@ -457,12 +409,6 @@ class Engine:
         return out
 
     def restore_latched(self, pairs, now):
-        """Put back what latched() returned before a reset; logged with value -1."""
-        for k in range(0, len(pairs) - 1, 2):
-            i = pairs[k]
-            st = pairs[k + 1]
-            if type(i) is int and 0 <= i < self.n and (st == LATCHED or st == LOCKED):
-                self.state[i] = st
-                self._dirty = True
-                self._begin(i, now, False)
-                self.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, self.name[i], -1)
+        """Put back what latched() returned before a reset; logged with value -1.
+        (At boot only: its code is in bms/protect_init.py, loaded for it.)"""
+        lazy.run("bms.protect_init", "restore_latched", self, pairs, now)

@@ -112,6 +112,7 @@ def _crc_table():
 
 
 CRC_TABLE = _crc_table()
+del _crc_table  # run once: its code goes
 
 
 def crc8(data, crc=0):

@@ -34,7 +34,7 @@ heap-allocated long.
 
 from micropython import const
 
-from bms import ticks
+from bms import lazy, ticks
 
 _SOI = const(0x7E)
 _EOI = const(0x0D)
@@ -58,44 +58,10 @@ class Rs485:
         timeout within a frame; echo: the transceiver's receiver stays on while driving
         (RE not tied to DE), so our own bytes come back and are skipped; baud: the
         UART's rate until set_baud (it times our transmissions); txbuf: the UART's
-        transmit buffer (a longer reply is fed to it as it drains)."""
-        self.uart = uart
-        self.txbuf = txbuf
-        self._rest = None  # a long reply: the buffer still being fed to the UART
-        self._fed = 0  # bytes of it written so far
-        self._tx_start = 0  # when the UART last started from empty (ticks ms)
-        self._fed0 = 0  # bytes of it written before then (all sent by then)
-        self.de = de
-        self.gap_ms = gap_ms
-        self.baud = baud
-        self.echo = echo
-        self._ahead = 0  # bytes that came before our echo: parsed, not skipped
-        self._skip = 0  # our own echo still to come
-        de.value(0)
-        self.frame = bytearray(FRAME_MAX)  # the characters between SOI and EOI
-        self.n = 0
-        self.kind = _SOI  # the last frame's start byte (SOI: a text frame)
-        self.binary = False  # the frame poll() returned is a binary one
-        # fixed-length binary frames by start byte (binary_frames(); None: none, no
-        # table); the service link's header-framed ones are known to every port
-        self._lens = None
-        self._need = 0  # inside a binary frame: its length so far known (0: not in one)
-        self._hdr = False  # that frame is a header-framed one
-        self._in = False  # inside a text frame
-        self._last = 0
-        self._chunk = bytearray(_CHUNK)
-        self._pos = 0
-        self._len = 0
-        self.sending = False
-        self._tx_end = 0  # when the last stop bit of our transmission is due (ticks ms)
-        # counters
-        self.frames = 0
-        self.garbage = 0  # bytes outside a frame
-        self.overlong = 0
-        self.timeouts = 0
-        self.restarts = 0  # SOI inside a frame: the partial one is dropped
-        self.sent = 0
-        self.tx_errors = 0  # short writes: the UART took less than the whole reply
+        transmit buffer (a longer reply is fed to it as it drains).
+        The body (every attribute, commented) is in drivers/rs485_init.py, loaded for
+        it and dropped after: a board builds its ports once."""
+        lazy.run("drivers.rs485_init", "init", self, uart, de, gap_ms, echo, baud, txbuf)
 
     def binary_frames(self, start, length):
         """Frames starting with byte `start` are binary, `length` bytes long (start

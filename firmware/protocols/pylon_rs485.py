@@ -38,6 +38,7 @@ currents are clamped to our configured CCL/DCL.
 import micropython
 from micropython import const
 
+from bms import lazy
 from bms import protections as pt
 from protocols.fields import div_round
 from protocols.pylon_can import request_flags
@@ -189,36 +190,9 @@ def lchksum(lenid):
 
 class Server:
     def __init__(self, address=2):
-        self.address = address
-        self.peers = None  # packlink.PackLink on a pack of a parallel system
-        self.at = address  # the ADR the request being answered was for
-        self.info = bytearray(_MAX_INFO)  # the reply's INFO, binary
-        self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
-        self._views = {}
-        self.big = None  # the system answer's reply, made at the first one (SYSTEM_OUT)
-        self.big_out = False  # the last reply is in self.big
-        self._big_view = None
-        self._big_n = 0
-        self.req = bytearray(64)  # the request's INFO, binary
-        # counters
-        self.replies = 0
-        self.not_frames = 0  # garbage, no `~`, non-hex, too short
-        self.not_ours = 0  # another address
-        self.bad_chksum = 0
-        self.bad_lchksum = 0
-        self.bad_cid = 0
-        self.bad_format = 0
-        self.bad_data = 0  # 0x94 values out of range
-        self.bad_adr = 0  # at our address, but the command byte names another pack
-        self.blind = 0  # 0x42 refused (RTN 91) while the readings are lost
-        self.extra_info = 0
-        # 0x94: limits set by the inverter, valid until set_until_ms
-        self.set_cv_mv = 0
-        self.set_dv_mv = 0
-        self.set_ccl_ma = 0
-        self.set_dcl_ma = 0
-        self.set_until = 0
-        self.set_active = False
+        """address: this pack's ADR. The body (every attribute, commented) is in
+        protocols/pylon_rs485_init.py, loaded for it and dropped after: built once."""
+        lazy.run("protocols.pylon_rs485_init", "init", self, address)
 
     # -- reading a frame -----------------------------------------------------------
     def _byte(self, frame, k):

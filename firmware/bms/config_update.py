@@ -1,0 +1,44 @@
+"""Config.update (bms/config.py), loaded by bms.lazy for a change of the config (at boot,
+on a service write) and dropped after, so that its code does not stay in a board's heap.
+"""
+
+from bms.config import _NUMS, KEYS, RULES, ConfigError
+
+
+def _holds(a, relation, b):
+    if relation == "<":
+        return a < b
+    if relation == "<=":
+        return a <= b
+    if relation == ">":
+        return a > b
+    return a >= b
+
+
+def update(cfg, values):
+    """Apply a dict of new values, all or nothing; raises ConfigError naming the key."""
+    merged = cfg.as_dict()
+    for key in values:
+        value = values[key]
+        if key not in merged:
+            raise ConfigError("unknown config key %r" % key)
+        lo, hi = _range(key)
+        if type(value) is not int:
+            raise ConfigError("%s must be an integer in %d..%d, not %r" % (key, lo, hi, value))
+        if not lo <= value <= hi:
+            raise ConfigError("%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi))
+        merged[key] = value
+    for a, relation, b in RULES:
+        if not _holds(merged[a], relation, merged[b]):
+            raise ConfigError(
+                "%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b])
+            )
+    for key in values:
+        setattr(cfg, key, values[key])
+
+
+def _range(key):
+    if key not in KEYS:
+        raise ConfigError("unknown config key %r" % key)
+    k = 3 * KEYS.index(key)
+    return _NUMS[k + 1], _NUMS[k + 2]

@@ -1,0 +1,95 @@
+"""The constructors of the core's parts a boot builds once (bms/limits.py's Limits,
+bms/precharge.py's Precharge, bms/balance.py's Balancer, bms/button.py's Button), loaded
+by bms.lazy for each and dropped after, so that their code does not stay in a board's
+heap. Every attribute of those objects is made here.
+"""
+
+from bms.precharge import IDLE
+
+
+def limits(self, cfg):
+    self.cfg = cfg
+    c = cfg
+    self._k = (
+        c.ccl_ma,
+        c.taper_start_mv,
+        c.taper_end_mv,
+        c.ccl_zero_mv,
+        c.ccl_taper_floor_pct * 10,
+        c.chtp_warn_dc,
+        c.chtp_trip_dc,
+        c.charge_cold_full_dc,
+        c.cltp_trip_dc,
+        c.dcl_ma,
+        c.dcl_taper_start_mv,
+        c.cuvp_trip_mv,
+        c.dhtp_warn_dc,
+        c.dhtp_trip_dc,
+        c.discharge_cold_full_dc,
+        c.dltp_trip_dc,
+    )
+    self.cvl_mv = cfg.cvl_mv
+    self.ccl_ma = 0
+    self.dcl_ma = 0
+    self.dvl_mv = cfg.dvl_mv
+    self.charge_enable = False
+    self.discharge_enable = False
+    self.force_charge = False  # as sent (only while the pack can take a charge)
+    self._force = False  # as judged from the SOC and the cells
+    self._fc_until = 0  # the SOC (0.01 %) that ends the request
+    self.full_request = False
+    self.floating = False
+    self.no_full_s = 0  # seconds since the SOC last reached 97 % (persisted by the app)
+    # limits an inverter set (Pylon RS485 0x94), applied only where stricter
+    self.ext_until = 0
+    self.ext_active = False
+    self.ext_cv_mv = 0
+    self.ext_dv_mv = 0
+    self.ext_ccl_ma = 0
+    self.ext_dcl_ma = 0
+    self._ms = 0
+    self._low_since = -1
+    self._stack_mv = cfg.dvl_mv  # the last pack voltage read (none yet: DVL)
+    self._held = False  # charging stopped by CCL reaching 0, until it may resume
+    self.flags = 0  # LIM_* as last stepped
+
+
+def precharge(self, cfg, events):
+    self.margin_mv = cfg.precharge_margin_mv
+    self.timeout_ms = cfg.precharge_timeout_ms
+    self.retry_ms = cfg.precharge_retry_ms
+    self.max_tries = cfg.precharge_tries
+    self.events = events
+    self.state = IDLE
+    self.tries = 0
+    self.since = 0
+    self.failed = False
+    self.dsg = False  # outputs of step()
+    self.pre = False
+
+
+def balancer(self, cfg):
+    self.start_mv = cfg.balance_start_mv
+    self.delta_mv = cfg.balance_delta_mv
+    self.stop_mv = cfg.balance_stop_mv
+    self.min_dc = cfg.balance_min_temp_dc
+    self.max_dc = cfg.balance_max_temp_dc
+    self.max_cells = cfg.balance_max_cells
+    self.mask = 0  # bit i = cell i+1 bleeding
+    self.issue = False  # a decision to send to the front end
+    self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
+
+
+def button(self, cfg):
+    self.min_ms = cfg.button_min_ms
+    self.sleep_ms = cfg.button_sleep_ms
+    self.restart_ms = cfg.button_restart_ms
+    self.unlock_ms = cfg.button_unlock_ms
+    # a RESET press was released: an UNLOCK may follow (while down or first, step() has
+    # work; else the core need not call it)
+    self.first = False
+    self._first_at = 0  # when it started
+    self.down = False
+    self.since = 0
+    self.fired = False
+    self.held_ms = 0  # length of the last press

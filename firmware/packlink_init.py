@@ -1,0 +1,75 @@
+"""The pack link's constructor (packlink.py's PackLink), loaded by bms.lazy for the one a
+boot builds and dropped after, so that its code does not stay in a board's heap. Every
+attribute of a PackLink is made here.
+"""
+
+from bms import events as ev
+from bms.addressing import Addressing
+from protocols import packchain
+from protocols import packlink_can as pl
+
+
+def init(self, link, port_out, events, now):
+    self.link = link
+    self.can = link.can
+    self.out = port_out
+    self.events = events
+    self.addr = Addressing(now)
+    if port_out is not None:
+        port_out.binary_frames(packchain.START, packchain.LENGTH)
+    if link.rs485 is not None:
+        link.rs485.binary_frames(packchain.START, packchain.LENGTH)
+    link.chain = self
+    link.peer = self
+    link.muted = True  # until this pack knows it is the master
+    if link.server is not None:
+        link.server.peers = self  # the other packs' answers come from view()
+    self.beacon = bytearray(packchain.LENGTH)
+    self.buf = bytearray(8)
+    self.packs = None  # packsystem.Packs, on a master that has heard another pack
+    self.view = None  # packsystem.SystemView, with it
+    self.pack_view = None  # packsystem.PackView, made at the first request for a pack
+    self.pack_lost = False
+    self.ms_led = False
+    self._msg = pl.CELLS  # the next summary frame
+    self._next_slot = now
+    self._next_flags = now
+    self._next_beat = now
+    self._wake = now  # poll()'s fast path holds until then
+    self._flags = -1  # the FET flags last sent
+    self._limits_now = False  # LIMITS goes out at the next chance
+    self._changes = 0
+    self._master_seen = now  # a slave: when the master was last heard
+    self._master_lost = False
+    self._unlock_ms = 0  # a slave: the master's unlock as last announced
+    self._unlock_heard = None  # when (None: never)
+    self.relay_at = None  # the core's unlock_at the relayed unlock set (None: none)
+    # counters
+    self.beacons_in = 0
+    self.bad_frames = 0  # chain frames that failed their check
+    self.peer_frames = 0
+
+
+def role_changed(pk, now):
+    """PackLink._role_changed()."""
+    adr = pk.addr
+    pk._changes = adr.changes
+    pk.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
+    pk.link.muted = not adr.master
+    if pk.packs is not None:
+        pk.packs.forget()
+    pk.view = None
+    pk.packs = None
+    pk.pack_lost = False
+    pk.ms_led = False
+    pk._unlock_heard = None  # (a new master: its announcements from now)
+    pk._master_seen = now
+    pk._master_lost = False
+    pk._limits_now = adr.address != 0 and not adr.master
+    slave = adr.address if not adr.master else 0
+    link = pk.link
+    if slave != link.slave_address:
+        # the CAN filters follow the role: a slave reads only the master's frames
+        link.slave_address = slave
+        if link.can_ok:
+            link.start_can(now)  # (a failure: the app logs it and starts it again)
