@@ -256,6 +256,21 @@ class RequestTest(unittest.TestCase):
         r.tick()
         self.assertFalse(lim(r).force_charge)
 
+    def test_force_charge_from_a_low_cell_near_full_ends_at_100_percent(self):
+        r = Rig(NO_LEAK).settle()
+        r.bms.soc._set_cpct(9820, r.now, 0)
+        r.cell(9, 3000)
+        r.tick()
+        self.assertTrue(lim(r).force_charge)
+        r.cell(9, 3300)
+        # the rise of 4 % would end at 102.2 %: the request ends at 100 % instead
+        r.bms.soc._set_cpct(9999, r.now, 0)
+        r.tick()
+        self.assertTrue(lim(r).force_charge)
+        r.bms.soc._set_cpct(10000, r.now, 0)
+        r.tick()
+        self.assertFalse(lim(r).force_charge)
+
     def test_full_charge_request_after_30_days_below_97_percent(self):
         r = Rig(NO_LEAK).settle()
         r.bms.soc._set_cpct(9000, r.now, 0)

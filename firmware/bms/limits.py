@@ -42,6 +42,7 @@ from bms import lazy, ticks
 
 FLOAT_EXIT_HOLD_MS = const(60000)
 _FULL_SOC_CPCT = const(9700)
+_SOC_MAX_CPCT = const(10000)
 _FULL_REQUEST_S = const(30 * 86400)
 _PERMILLE = const(1000)
 _GAP_MV = const(1000)  # DVL stays at least this far below CVL
@@ -157,6 +158,11 @@ class Limits:
                 rise = (c.force_charge_release_soc_pct - c.force_charge_soc_pct) * 100
                 until = soc_cpct + rise
                 release = c.force_charge_release_soc_pct * 100
+                # (a low cell near full: the rise would pass 100 %, which the SOC never
+                # reaches, and the request would stand until a reset; the soak's 2700 mV
+                # glitch at 98 % did that)
+                if until > _SOC_MAX_CPCT:
+                    until = _SOC_MAX_CPCT
                 self._fc_until = until if until > release else release
         elif soc_cpct >= self._fc_until:
             self._force = False
