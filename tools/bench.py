@@ -70,7 +70,8 @@ Figures of `make bench` (each with its goal where there is one):
   boards/rp2040 wires it (goal 0), and for comparison _soft_lost (a soft handler, the
   boards before) and _soft_chunked_lost (soft with the front end read in 4-byte
   transfers, boards/esp32's wiring, on the RP2040's CPU), with that read's cost
-  (rp2040_tick_read_chunked_cycles beside rp2040_tick_read_cycles). Without the emulator's files (firmware image, bootrom, rp2040js) they are
+  (rp2040_tick_read_chunked_cycles beside rp2040_tick_read_cycles). Without the
+  emulator's files (firmware image, bootrom, rp2040js) they are
   skipped, saying so, and nothing fails;
 - esp32_heap_free_pct_frozen_est: the ESP32's heap (111 936 B without PSRAM) free in
   service with the firmware frozen into the image (manifest.py, README), estimated
