@@ -8,6 +8,8 @@ simulator.
 import struct
 import unittest
 
+from fuzz import sample_state
+
 from bms.config import Config
 from bms.sample import Sample
 from boards.host import machine
@@ -344,19 +346,8 @@ def chunked(chip, rec, chunk):
 
 
 def fields(afe, s):
-    return (
-        list(s.cells_mv),
-        s.stack_mv,
-        s.pack_mv,
-        s.ld_mv,
-        s.current_ma,
-        list(s.temps_dc),
-        s.valid,
-        afe.safety_a,
-        afe.safety_b,
-        afe.safety_c,
-        afe.scd,
-    )
+    """What a reading gives: the sample's fields (tools/fuzz.py's) and the safety status."""
+    return sample_state(s) + (afe.safety_a, afe.safety_b, afe.safety_c, afe.scd)
 
 
 class ChunkedReadTest(unittest.TestCase):

@@ -205,6 +205,22 @@ def ticks(bus, can, afe_reads, n=6):
     return got, afe
 
 
+def broken_spi(exc):
+    """A controller with two frames waiting behind an SPI that raises exc: (bus, the
+    driver, its working SPI)."""
+    bus, can, _, _ = rig(RING_FRAMES, irq=False)
+    queue_burst(bus, False)
+    bus.run_until(600)
+    spi = can.spi
+
+    class Broken:
+        def write_readinto(self, w, r):
+            raise exc
+
+    can.spi = Broken()
+    return bus, can, spi
+
+
 class HardInterruptTest(unittest.TestCase):
     """The INT handler as a hard interrupt (boards/rp2040): it runs at the edge, inside the
     front end's I2C reads, where a soft one waits for the read's end."""
@@ -288,16 +304,7 @@ class HardInterruptTest(unittest.TestCase):
 
     def test_any_error_in_the_handler_is_counted_never_raised(self):
         # one escaping a hard interrupt would disable the handler for good
-        bus, can, _, _ = rig(RING_FRAMES, irq=False)
-        queue_burst(bus, False)
-        bus.run_until(600)
-        spi = can.spi
-
-        class Broken:
-            def write_readinto(self, w, r):
-                raise ValueError  # not even an OSError
-
-        can.spi = Broken()
+        bus, can, spi = broken_spi(ValueError)  # not even an OSError
         can.irq(None)
         can.irq(None)
         self.assertEqual((can.irq_errors, can.busy, can._draining), (2, False, False))
@@ -400,16 +407,7 @@ class RingTest(unittest.TestCase):
         self.assertFalse(can.busy)
 
     def test_handler_leaves_an_spi_error_to_the_loop(self):
-        bus, can, chip, _ = rig(RING_FRAMES, irq=False)
-        queue_burst(bus, False)
-        bus.run_until(600)
-        spi = can.spi
-
-        class Broken:
-            def write_readinto(self, w, r):
-                raise OSError(5)
-
-        can.spi = Broken()
+        bus, can, spi = broken_spi(OSError(5))
         can.irq(None)
         self.assertEqual((can.irq_errors, can.busy, can.pending()), (1, False, 0))
         with self.assertRaises(OSError):
