@@ -32,10 +32,11 @@ SLAVES = 31
 BURST = SLAVES + 2  # and the inverter's 0x305 and 0x307
 
 
-def rig(ring, irq=True):
+def rig(ring, irq=True, hard=False):
     """A master's controller on a bus with the burst queued: its 31 slaves' pack-link
     frames (a node each, all ready at once) and the inverter's two heartbeats; and a
-    listener that hears the bus's order."""
+    listener that hears the bus's order. hard: the INT handler as a hard interrupt
+    (boards/rp2040), else a soft one."""
     bus = CanBus()
     pin = machine.Pin("INT_BURST", machine.Pin.IN, machine.Pin.PULL_UP)
     chip = MCP2515Sim(8000000, pin)
@@ -46,7 +47,7 @@ def rig(ring, irq=True):
     can = MCP2515(spi, cs, 8000000, pin, None, ring)
     assert can.init(FILTERS_STD)
     if irq:
-        pin.irq(can.irq_handler, machine.Pin.IRQ_FALLING)
+        pin.irq(can.irq_handler, machine.Pin.IRQ_FALLING, hard=hard)
     listener = CanPort()
     bus.attach(listener)
     return bus, can, chip, listener
@@ -159,6 +160,158 @@ class BurstTest(unittest.TestCase):
         self.assertEqual(can.rx_ring_dropped, 0)
 
 
+def i2c_us(n):
+    """An I2C read of n bytes at 400 kHz, the address bytes and repeated start included
+    (9 bits a byte, 2.5 us a bit)."""
+    return ((n + 3) * 9 + 3) * 5 // 2
+
+
+class FrontEnd:
+    """The BQ76952 on its I2C bus, as the CAN bus sees it: each read takes its time on
+    the wire, during which the CAN bus runs on (frames arrive, INT falls, a hard handler
+    runs inside the read); notes what the ring held at each read's end."""
+
+    def __init__(self, bus, can):
+        self.bus = bus
+        self.can = can
+        self.t_us = 0
+        self.seen = []
+
+    def i2c_read(self, reg, buf):
+        self.t_us += i2c_us(len(buf))
+        self.bus.run_until(self.t_us)
+        self.seen.append(self.can.pending())
+        for i in range(len(buf)):
+            buf[i] = 0
+
+
+def ticks(bus, can, afe_reads, n=6):
+    """n ticks of the loop, each the front end's measurement reads (afe_reads: bytes per
+    transfer on the wire; the block reads are 116 and 40, the ESP32's chunks 11 each),
+    then the loop's poll of what was received; returns the ids read, in order."""
+    i2c = machine.I2C(0, devices={0x08: None})
+    afe = FrontEnd(bus, can)
+    i2c.devices[0x08] = afe
+    buf = {n: bytearray(n) for n in afe_reads}
+    f = CanFrame()
+    got = []
+    for _ in range(n):
+        for k in afe_reads:
+            i2c.readfrom_mem_into(0x08, 0x02, buf[k])  # a soft handler runs at its start
+        machine.sim_run_scheduled()  # the VM's opportunity after the last read
+        while can.attention() and can.recv(f):
+            got.append(f.can_id)
+    can.check()
+    return got, afe
+
+
+def broken_spi(exc):
+    """A controller with two frames waiting behind an SPI that raises exc: (bus, the
+    driver, its working SPI)."""
+    bus, can, _, _ = rig(RING_FRAMES, irq=False)
+    queue_burst(bus, False)
+    bus.run_until(600)
+    spi = can.spi
+
+    class Broken:
+        def write_readinto(self, w, r):
+            raise exc
+
+    can.spi = Broken()
+    return bus, can, spi
+
+
+class HardInterruptTest(unittest.TestCase):
+    """The INT handler as a hard interrupt (boards/rp2040): it runs at the edge, inside the
+    front end's I2C reads, where a soft one waits for the read's end."""
+
+    def setUp(self):
+        machine.sim_run_scheduled()
+
+    def test_a_soft_handler_loses_the_burst_during_the_block_reads(self):
+        bus, can, _, listener = rig(RING_FRAMES)
+        queue_burst(bus)
+        got, afe = ticks(bus, can, (116, 40))
+        self.assertEqual(len(heard(listener)), BURST)
+        self.assertLess(len(got), BURST)
+        self.assertGreaterEqual(can.rx_overflows, 1)
+        self.assertEqual(afe.seen[0], 0)  # nothing drained inside the first read
+
+    def test_a_hard_handler_receives_it_whole_inside_the_reads(self):
+        bus, can, _, listener = rig(RING_FRAMES, hard=True)
+        queue_burst(bus)
+        got, afe = ticks(bus, can, (116, 40))
+        self.assertEqual(streams(got), streams(heard(listener)))
+        self.assertEqual((can.received, can.rx_overflows, can.rx_ring_dropped), (BURST, 0, 0))
+        self.assertGreater(afe.seen[0], 2)  # drained inside the first read: more than 2
+        self.assertEqual(can.irq_errors, 0)
+
+    def test_a_soft_handler_keeps_up_between_short_reads(self):
+        # boards/esp32: the same reads in transfers of 4 data bytes (11 on the wire)
+        bus, can, _, listener = rig(RING_FRAMES)
+        queue_burst(bus)
+        got, _afe = ticks(bus, can, (11,) * 20)
+        self.assertEqual(streams(got), streams(heard(listener)))
+        self.assertEqual((can.received, can.rx_overflows, can.rx_ring_dropped), (BURST, 0, 0))
+
+    def test_transfers_of_two_frames_time_still_lose(self):
+        # the chunk's bound: 19 bytes on the wire (8 data bytes), 0.44 ms, is two frames
+        bus, can, _, listener = rig(RING_FRAMES)
+        queue_burst(bus)
+        got, _afe = ticks(bus, can, (19,) * 10)
+        self.assertLess(len(got), BURST)
+        self.assertGreaterEqual(can.rx_overflows, 1)
+
+    def test_a_hard_handler_inside_our_transaction_waits_for_its_end(self):
+        bus, can, chip, _ = rig(RING_FRAMES, hard=True)
+        queue_burst(bus, False)
+        can.busy = True  # the loop inside a transaction: the handler only notes it
+        bus.run_until(600)
+        self.assertTrue(can.irq_pending)
+        self.assertEqual(can.pending(), 0)
+        self.assertEqual(machine.sim_run_scheduled(), 0)  # nothing queued: it ran at once
+        can.release()
+        self.assertEqual((can.pending(), can.irq_pending), (2, False))
+
+    def test_the_hard_handler_allocates_nothing(self):
+        # a port locks the heap around a hard handler: so does this one's wrapper (under
+        # MicroPython an allocation raises MemoryError, caught and counted in irq_errors)
+        bus, can, _, listener = rig(8, irq=False)
+        can.drain()  # warm-up (see AllocationTest)
+        handler = can.irq_handler
+
+        def locked(pin):
+            micropython.heap_lock()
+            try:
+                handler(pin)
+            finally:
+                micropython.heap_unlock()
+
+        can.int_pin.irq(locked, machine.Pin.IRQ_FALLING, hard=True)
+        queue_burst(bus, False)
+        f = CanFrame()
+        ids = [0] * BURST
+        n = 0
+        t = 0
+        while t < 12000:
+            t += 400
+            bus.run_until(t)
+            while can.recv(f):
+                ids[n] = f.can_id
+                n += 1
+        self.assertEqual(ids[:n], heard(listener))
+        self.assertEqual((can.irq_errors, can.rx_ring_dropped, can.rx_overflows), (0, 0, 0))
+
+    def test_any_error_in_the_handler_is_counted_never_raised(self):
+        # one escaping a hard interrupt would disable the handler for good
+        bus, can, spi = broken_spi(ValueError)  # not even an OSError
+        can.irq(None)
+        can.irq(None)
+        self.assertEqual((can.irq_errors, can.busy, can._draining), (2, False, False))
+        can.spi = spi
+        self.assertEqual(can.drain(), 2)
+
+
 class RingTest(unittest.TestCase):
     def setUp(self):
         machine.sim_run_scheduled()
@@ -254,16 +407,7 @@ class RingTest(unittest.TestCase):
         self.assertFalse(can.busy)
 
     def test_handler_leaves_an_spi_error_to_the_loop(self):
-        bus, can, chip, _ = rig(RING_FRAMES, irq=False)
-        queue_burst(bus, False)
-        bus.run_until(600)
-        spi = can.spi
-
-        class Broken:
-            def write_readinto(self, w, r):
-                raise OSError(5)
-
-        can.spi = Broken()
+        bus, can, spi = broken_spi(OSError(5))
         can.irq(None)
         self.assertEqual((can.irq_errors, can.busy, can.pending()), (1, False, 0))
         with self.assertRaises(OSError):

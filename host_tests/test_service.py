@@ -153,6 +153,25 @@ class ReadTest(unittest.TestCase):
         self.assertGreater(c["service"]["requests"], 0)
         self.assertIn("rs485", c)
 
+    def test_the_can_receive_counters_in_counters_and_the_trace(self):
+        can = self.rig.app.board.can
+        keys = ("rx_overflows", "rx_ring_dropped", "irq_errors", "rx_garbled")
+        saved = [getattr(can, k) for k in keys]
+        try:
+            for i, k in enumerate(keys):
+                setattr(can, k, 3 + i)
+            want = {"rx_overflows": 3, "rx_ring_dropped": 4, "irq_errors": 5, "rx_garbled": 6}
+            c = self.rig.client.counters(1)["can"]
+            self.assertEqual({k: c[k] for k in want}, want)
+            self.assertEqual(c["received"], can.received)
+            self.assertEqual((c["bus_off"], c["tec"]), (can.bus_off, can.tec))  # as before
+            rec = self.rig.sim.record(self.rig.pack)
+            want["received"] = can.received
+            self.assertEqual(rec["can_rx"], want)
+        finally:
+            for k, v in zip(keys, saved):
+                setattr(can, k, v)
+
 
 class MalformedTest(unittest.TestCase):
     def test_bad_frames_dropped_and_counted(self):

@@ -63,7 +63,15 @@ Figures of `make bench` (each with its goal where there is one):
   and an RS485 0x42 reply, each with the link's poll around it; the heap free after boot
   and in service (goal >= 100 000), the allocation per tick (goal 0), the MCP2515's
   receive overruns during the run (goal 0) and the inverter heartbeats not received
-  (goal 0). Without the emulator's files (firmware image, bootrom, rp2040js) they are
+  (goal 0); a CAN burst while the loop runs (31 pack-link frames and the inverter's
+  two at 500 kbit/s, one every 221 us, from a hardware frame clock, started at each
+  tick and each RS485 request, the front end's I2C reads taking their wire time):
+  rp2040_can_burst_frames sent and rp2040_can_burst_lost with the INT handler hard, as
+  boards/rp2040 wires it (goal 0), and for comparison _soft_lost (a soft handler, the
+  boards before) and _soft_chunked_lost (soft with the front end read in 4-byte
+  transfers, boards/esp32's wiring, on the RP2040's CPU), with that read's cost
+  (rp2040_tick_read_chunked_cycles beside rp2040_tick_read_cycles). Without the
+  emulator's files (firmware image, bootrom, rp2040js) they are
   skipped, saying so, and nothing fails;
 - esp32_heap_free_pct_frozen_est: the ESP32's heap (111 936 B without PSRAM) free in
   service with the firmware frozen into the image (manifest.py, README), estimated
@@ -257,6 +265,11 @@ FIGURES = (
     ("rp2040_alloc_bytes_per_tick", "B", "0", lambda v, r: v == 0, "bench"),
     ("rp2040_can_rx_overflows", "", "0", lambda v, r: v == 0, "bench"),
     ("rp2040_can_heartbeats_missed", "", "0", lambda v, r: v == 0, "bench"),
+    ("rp2040_can_burst_frames", "", "", None, "bench"),
+    ("rp2040_can_burst_lost", "", "0", lambda v, r: v == 0, "bench"),
+    ("rp2040_can_burst_soft_lost", "", "", None, "bench"),
+    ("rp2040_can_burst_soft_chunked_lost", "", "", None, "bench"),
+    ("rp2040_tick_read_chunked_cycles", "cy", "", None, "bench"),
     ("frozen_modules_ram_bytes_est", "B", "", None, "bench"),
     ("esp32_heap_free_pct_frozen_est", "%", ">= 30", lambda v, r: v >= 30, "bench"),
     ("can_bus_load_pct_32packs", "%", "< 20", lambda v, r: v < 20, "bench"),

@@ -17,6 +17,11 @@ Uploaded by tools/bench_rp2040.py with the firmware as armv6m .mpy files and
   does not model the pads' pull-ups).
 Prints `key value` lines; cycles from the 125 MHz cycle counter at 0x4005800C.
 
+Last, a CAN burst while the loop runs (burst_phase(), issue 16 item 3): 31 slaves' pack
+link frames and the inverter's two, arriving on the wire at 500 kbit/s whatever the CPU
+does, across whole ticks (the front-end read included) and RS485 replies, with the INT
+handler wired as each board wires it; the frames sent, received and lost.
+
 The fakes are Python, a board's buses are C: the cycles spent in a fake, from its call
 to its return (calibrated at start: FAKE_CALL_CYCLES, the Python call's own cost), are
 taken out of every figure and each bus call is counted as BUS_CALL_CYCLES instead (the C
@@ -33,6 +38,7 @@ from array import array  # noqa: E402
 import bench_replies as rec  # noqa: E402
 import micropython  # noqa: E402
 from machine import Pin, Signal, mem32  # noqa: E402
+from micropython import const  # noqa: E402
 
 _CYC = 0x4005800C
 _MASK = 0x3FFFFFFF
@@ -77,7 +83,8 @@ def cycles():
     return mem32[_CYC]
 
 
-ptr8 = int  # viper's pointer type (a name for the linter)
+ptr8 = int  # viper's pointer types (names for the linter)
+ptr32 = int
 
 
 @micropython.viper
@@ -86,6 +93,29 @@ def _copy(dst: ptr8, src: ptr8, n: int):
     while i < n:
         dst[i] = src[i]
         i += 1
+
+
+# WIRE[0] 1: a bus transfer also takes its time on the wire, as the C call does (the
+# burst phase; the cycle figures leave the transfer's own bus time aside)
+WIRE = array("i", (0,))
+_TIMERAWL = const(0x40054028)  # the microsecond timer, low word
+
+
+@micropython.viper
+def _wait_us(us: int):
+    """Wait us microseconds in machine code: like a C call (an I2C transfer), it gives
+    MicroPython's scheduler no opportunity (a soft interrupt waits for its end); a hard
+    interrupt still comes."""
+    t = ptr32(_TIMERAWL)
+    start = t[0]
+    while t[0] - start < us:
+        pass
+
+
+def _i2c_us(n):
+    """An I2C transfer of n bytes after the address and register bytes (a read's
+    repeated start and address included) at 400 kHz: 9 bits a byte, 2.5 us a bit."""
+    return ((n + 3) * 9 + 3) * 5 // 2
 
 
 class FakeI2C:
@@ -99,10 +129,15 @@ class FakeI2C:
             _faked(c0)
             raise OSError(5)
         _copy(buf, reply, len(reply))  # (a slice would allocate: a real bus does not)
+        if WIRE[0]:
+            _wait_us(_i2c_us(len(buf)))
         _faked(c0)
 
     def writeto_mem(self, addr, reg, buf):
-        _faked(mem32[_CYC])
+        c0 = mem32[_CYC]
+        if WIRE[0]:
+            _wait_us(_i2c_us(len(buf)) - 22)  # no repeated start, no second address
+        _faked(c0)
 
 
 _CANSTAT = 0x0E
@@ -111,6 +146,40 @@ _CANINTF = 0x2C
 _TXB_CTRL = (0x30, 0x40, 0x50)
 _TX_LOAD = (0x31, 0x36, 0x41, 0x46, 0x51, 0x56)
 _RX_READ = (0x61, 0x66, 0x71, 0x76)
+
+
+@micropython.viper
+def _arrive(r: ptr8, img: ptr8, o: int, rxb1: int) -> int:
+    """A frame (13 bytes at img[o]: SIDH, SIDL, EID8, EID0, DLC, 8 data bytes) received
+    into the register file r as the chip stores it (DS20001801 4.2, 4.5): a frame RXB0's
+    filters take goes to RXB0, else (rollover, BUKT) to RXB1; one of RXB1's filters
+    (rxb1) to RXB1 only; with its buffer(s) full it is lost (RX1OVR, and ERRIF, which
+    holds INT low). Returns bit 0: INT fell (no enabled flag was set before); bit 1: lost.
+    Viper: it runs in the frame clock's hard interrupt, whose own cost is the loop's
+    loss (a Python copy took more than a frame's time)."""
+    intf = r[0x2C]
+    before = intf & r[0x2B]
+    if rxb1 == 0 and (intf & 1) == 0:
+        a = 0x61
+        intf |= 1
+    elif (intf & 2) == 0:
+        a = 0x71
+        intf |= 2
+    else:
+        r[0x2D] = r[0x2D] | 0x80
+        r[0x2C] = intf | 0x20
+        fell = 0
+        if before == 0 and (r[0x2B] & 0x20) != 0:
+            fell = 1
+        return 2 | fell
+    i = 0
+    while i < 13:
+        r[a + i] = img[o + i]
+        i += 1
+    r[0x2C] = intf
+    if before == 0:
+        return 1
+    return 0
 
 
 class FakeMcp2515Spi:
@@ -515,6 +584,244 @@ def run(app, board, t0, t1, step):
         now += wait if 0 < wait < step else step
 
 
+# -- a CAN burst while the loop runs -------------------------------------------------
+# Frames arrive on the wire whatever the CPU does. The frame clock is hardware: two DMA
+# channels, each moving one word paced by the DMA's TIMER0 and chained to the other, so
+# a transfer ends every frame time, each end raising a hard DMA interrupt (rp2.DMA.irq,
+# hard=True) that puts the next frame into the fake MCP2515 as the chip would and, when
+# INT falls, fires the INT handler as the board wires it: called there and then (a hard
+# Pin.irq runs at the edge, inside whatever the loop does: boards/rp2040) or through
+# micropython.schedule (a soft Pin.irq: boards/esp32). machine.Timer cannot be that
+# clock: the rp2 port of v1.24.1 schedules its callbacks (ports/rp2/machine_timer.c), so
+# none would come inside a C call. rp2040js (1.4.1) reads TIMER0 as a period of
+# X / Y * 1e6 / clk_sys us (the silicon as a rate, clk_sys * X / Y): set for the
+# emulator, and the period is measured (rp2040_can_burst_frame_us) so a change shows.
+_DMA_TIMER0 = const(0x50000420)
+_DMA_MULTI_TRIGGER = const(0x50000430)
+_DMA_ABORT = const(0x50000444)
+_TREQ_TIMER0 = const(0x3B)
+SLAVES = 31
+BURST = SLAVES + 2  # and the inverter's 0x305 and 0x307
+# every frame as short as the burst's shortest (0x305: 11-bit id, 8 data bytes, 108 bits
+# and 3 of intermission, no stuff bits) at 500 kbit/s: the pack link's 29-bit frames
+# take 131 bits and more, so the bench's burst comes faster than a bus can bring it
+FRAME_US = 222
+HARD = 1  # BURST_STATE[_WIRING]: the INT handler hard (boards/rp2040)
+SOFT = 2  # soft (boards/esp32)
+_NEXT = const(0)  # BURST_STATE: the next frame of the burst (BURST: none running)
+_WIRING = const(1)
+_QUEUED = const(2)  # a soft handler waits in the scheduler
+_LOST = const(3)  # frames the chip found no buffer for
+_FIRST_US = const(4)
+_LAST_US = const(5)
+BURST_STATE = array("i", (BURST, 0, 0, 0, 0, 0, 0))
+_BURSTS = const(6)
+
+
+def burst_frames(app):
+    """The burst as the chip's RX buffer images (13 bytes a frame) and which go to RXB1:
+    31 pack-link frames (each a different message of a pack's ten, the bench pack's
+    values) to RXB0, the inverter's heartbeats to RXB1. Their source is the bench pack's
+    own address: the link takes them as a chain being re-addressed (consumed at once),
+    where 31 slaves' would build the master's system, which does not fit in the heap
+    beside the bench's own code (MemoryError in the link); the driver receives them the
+    same way."""
+    from protocols import packlink_can as pl
+
+    img = bytearray(13 * BURST)
+    rxb1 = bytearray(BURST)
+    data = bytearray(8)
+    for k in range(BURST):
+        o = 13 * k
+        if k < SLAVES:
+            msg = k % pl.N_MSGS + 1
+            pl.encode(msg, data, app.bms, False)
+            i = pl.can_id(msg, app.address or 1)
+            img[o] = (i >> 21) & 0xFF
+            img[o + 1] = ((i >> 13) & 0xE0) | 0x08 | ((i >> 16) & 0x03)
+            img[o + 2] = (i >> 8) & 0xFF
+            img[o + 3] = i & 0xFF
+        else:
+            i = 0x305 if k == SLAVES else 0x307
+            for j in range(8):
+                data[j] = 0
+            if i == 0x307:
+                data[0:3] = b"VIC"
+            img[o] = i >> 3
+            img[o + 1] = (i & 7) << 5
+            rxb1[k] = 1
+        img[o + 4] = 8
+        img[o + 5 : o + 13] = data
+    return img, rxb1
+
+
+class FrameClock:
+    """The frame clock (see above). Its handlers are bound methods: a closure over more
+    than a few names allocates its arguments at every call (py/objclosure.c), which a
+    hard interrupt cannot (MemoryError, and the port disables the handler)."""
+
+    def __init__(self, board, img, rxb1):
+        import time
+
+        import rp2
+
+        self.regs = board.spi.regs
+        self.pin = board.can.int_pin
+        self.handler = board.can.irq_handler
+        self.img = img
+        self.rxb1 = rxb1
+        self.ticks_us = time.ticks_us
+        self.soft_handler = self.soft  # bound once, as the driver's irq_handler
+        self.words = bytearray(8)
+        self.dma = (rp2.DMA(), rp2.DMA())
+        a, b = self.dma
+        self.mask = 1 << a.channel | 1 << b.channel
+        self.first = 1 << a.channel
+        arrival = self.arrival
+        for d, nxt in ((a, b), (b, a)):
+            ctrl = d.pack_ctrl(
+                size=2,
+                inc_read=False,
+                inc_write=False,
+                treq_sel=_TREQ_TIMER0,
+                chain_to=nxt.channel,
+                irq_quiet=False,  # (pack_ctrl's default is quiet: no interrupt)
+            )
+            d.config(read=self.words, write=memoryview(self.words)[4:], count=1, ctrl=ctrl)
+            d.irq(arrival, hard=True)
+        mem32[_DMA_TIMER0] = (FRAME_US * 125) << 16 | 1  # see above: the emulator's reading
+
+    def soft(self, pin):
+        BURST_STATE[_QUEUED] = 0
+        self.handler(pin)
+
+    def arrival(self, dma, st=BURST_STATE, arrive=_arrive):
+        """A transfer's end: the next frame arrives (a hard interrupt). Its cost is the
+        loop's loss (the CPU it takes from the loop during a burst), so it is kept short:
+        the chip's part in viper, names in locals."""
+        k = st[_NEXT]
+        if k >= BURST:
+            return
+        st[_NEXT] = k + 1
+        if k == 0 or k + 1 == BURST:
+            st[_LAST_US if k else _FIRST_US] = self.ticks_us() & 0x3FFFFFFF
+            if k:
+                mem32[_DMA_ABORT] = self.mask
+        got = arrive(self.regs, self.img, 13 * k, self.rxb1[k])
+        if got:
+            if got & 2:
+                st[_LOST] += 1
+            if got & 1:
+                if st[_WIRING] == HARD:
+                    self.handler(self.pin)
+                elif st[_WIRING] == SOFT and not st[_QUEUED]:
+                    st[_QUEUED] = 1
+                    micropython.schedule(self.soft_handler, self.pin)
+
+    def start(self):
+        BURST_STATE[_NEXT] = 0
+        BURST_STATE[_BURSTS] += 1
+        mem32[_DMA_MULTI_TRIGGER] = self.first
+
+    def running(self):
+        return BURST_STATE[_NEXT] < BURST
+
+    def close(self):
+        mem32[_DMA_ABORT] = self.mask
+        for d in self.dma:
+            d.irq(None)
+            d.close()
+
+
+def run_burst(app, board, clock, t0, t1, step):
+    """run() with a burst started at every tick (the front-end read comes first in it)
+    and at every RS485 request (its reply), one at a time."""
+    now = t0
+    while now < t1:
+        if now % 1000 == 550:
+            board.uart.inject(rec.PYLON_42)
+        # at 500 the RS485 request's burst follows at 550 instead (a burst outlasts the
+        # loop's few ms between them)
+        if (now % 100 == 0 and now % 1000 != 500 or now % 1000 == 550) and not clock.running():
+            clock.start()
+        wait = app.poll(now)
+        now += wait if 0 < wait < step else step
+    for _ in range(1000):  # (bounded: a clock that stopped must not hang the bench)
+        if not clock.running():
+            break
+        app.poll(now)
+
+
+def burst_phase(app, board, t, chunk):
+    """The three wirings, each over 3 s of the loop (about 30 bursts): soft with the
+    front end's block reads (the boards before), hard (boards/rp2040), soft with the
+    measurement reads in transfers of chunk data bytes (boards/esp32)."""
+    from drivers import bq76952
+
+    afe = board.afe
+    can = board.can
+    add_chunk_replies(rec.I2C_SERVICE, chunk)
+    blocks = (afe._meas_chunks, afe._temps_chunks)
+    chunked = (
+        bq76952._chunks(bq76952.CMD_SAFETY_ALERT_A, afe._meas, chunk),
+        bq76952._chunks(bq76952.CMD_INT_TEMP, afe._temps, chunk),
+    )
+    # the chunked read's cost (the bus time aside, as for rp2040_tick_read_cycles)
+    afe._meas_chunks, afe._temps_chunks = chunked
+    read = Meter(afe, "read")
+    run(app, board, t, t + 2000, 5)
+    t += 2000
+    read.remove()
+    print("rp2040_tick_read_chunked_cycles", read.avg())
+    afe._meas_chunks, afe._temps_chunks = blocks
+    img, rxb1 = burst_frames(app)
+    clock = FrameClock(board, img, rxb1)
+    WIRE[0] = 1
+    for name, wiring, chunks in (
+        ("soft", SOFT, blocks),
+        ("", HARD, blocks),
+        ("soft_chunked", SOFT, chunked),
+    ):
+        afe._meas_chunks, afe._temps_chunks = chunks
+        BURST_STATE[_WIRING] = wiring
+        BURST_STATE[_BURSTS] = 0
+        BURST_STATE[_LOST] = 0
+        got0 = can.received
+        dropped0 = can.rx_ring_dropped
+        exc0 = app.exceptions
+        run_burst(app, board, clock, t, t + 3000, 5)
+        t += 3000
+        key = "rp2040_can_burst_" + (name + "_" if name else "")
+        print(key + "frames", BURST_STATE[_BURSTS] * BURST)
+        print(key + "received", can.received - got0)
+        print(key + "lost", BURST_STATE[_LOST] + can.rx_ring_dropped - dropped0)
+        if app.exceptions != exc0:
+            print("burst exceptions", app.exceptions - exc0, getattr(app, "last_exception", None))
+    WIRE[0] = 0
+    first = BURST_STATE[_FIRST_US]
+    last = BURST_STATE[_LAST_US]
+    print("rp2040_can_burst_frame_us", ((last - first) & 0x3FFFFFFF) // (BURST - 1))
+    clock.close()
+    afe._meas_chunks, afe._temps_chunks = blocks
+
+
+def add_chunk_replies(replies, chunk):
+    """The recorded block replies cut into the transfers of chunk data bytes the
+    chunked read asks for, each with its first CRC over its own register."""
+    from drivers import bq76952
+
+    t = bq76952.CRC_TABLE
+    for key in list(replies):
+        base = key >> 8
+        block = replies[key]
+        for k in range(0, len(block) // 2, chunk):
+            n = min(chunk, len(block) // 2 - k)
+            b = bytearray(block[2 * k : 2 * (k + n)])
+            reg = base + k
+            b[1] = t[t[t[t[0x10] ^ reg] ^ 0x11] ^ b[0]]
+            replies[(reg << 8) | (2 * n)] = bytes(b)
+
+
 def main():
     _calibrate()
     board = BenchBoard()
@@ -590,6 +897,8 @@ def main():
 
     print("service_modules", " ".join(sorted(m for m in sys.modules if m[:5] != "bench")))
     micropython.qstr_info()  # the interned names: every module's, kept after it is dropped
+    # last: it loads more (the master of a full system, the DMA frame clock)
+    burst_phase(app, board, t + 2000, 4)  # 4: boards/esp32's afe_chunk
 
 
 main()

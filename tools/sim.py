@@ -104,7 +104,12 @@ Choices where sim.md is silent:
   - trace extras: "current_raw_ma" (before the 0.5 A reporting threshold), "inputs"
     (the dry-contact inputs) and "valid" (false while the front end gives no good
     reading: the measured fields then hold the last good one); "protections" also
-    shows RSD while rapid shutdown holds
+    shows RSD while rapid shutdown holds; "can_rx", the CAN controller's receive
+    counters since the firmware started: "received" frames, "rx_overflows" (episodes
+    of frames lost in the MCP2515, both receive buffers full), "rx_ring_dropped"
+    (frames dropped by the driver's full receive ring), "irq_errors" (errors met by
+    its INT handler), "rx_garbled" (reads dropped as no chip's); bmsctl counters
+    shows the same under "can"
 The simulated inverter:
   - can: with the DIP's protocol ID0 or ID1 it sends 0x305 (8 x 00) every second and
     reads 0x351, 0x356 and 0x35C; with ID2 it is a Schneider gateway (29-bit 0x310

@@ -79,9 +79,11 @@ class Pin:
         self.value(0)
 
     def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, hard=False):
-        """hard: the handler runs at the edge; otherwise (MicroPython's default, a soft
-        interrupt) at the VM's next opportunity, which here is the firmware's next bus
-        transaction (see sim_run_scheduled())."""
+        """hard: the handler runs at the edge, inside whatever the firmware is doing (a
+        transfer on another bus too, when the world drives the pin from there: a device
+        that moves the world on by its transfer's time); otherwise (MicroPython's
+        default, a soft interrupt) at the VM's next opportunity, which here is the
+        firmware's next bus transaction (see sim_run_scheduled())."""
         self._irq = handler
         self._irq_trigger = trigger
         self._irq_hard = hard

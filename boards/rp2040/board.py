@@ -70,6 +70,9 @@ DIPS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
 
 class Board(ChipBoard):
     name = "rp2040"
+    # the CAN INT handler as a hard interrupt: it drains the MCP2515 inside the front
+    # end's I2C reads too (tools/bench_rp2040_chip.py: rp2040_can_burst_lost)
+    can_irq_hard = True
 
     def __init__(self, watchdog=True):
         """watchdog: start the watchdog (it cannot be stopped again); tools/selftest.py

@@ -48,31 +48,35 @@ than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
   inverter's frames with room to spare; the cost is 48 x 14 B of ring and 48 views
   (16 B each) and their list: about 1.7 KB.
 - irq(pin) is the INT pin's handler (the boards wire Pin.irq(trigger=IRQ_FALLING) with
-  irq_handler, a bound method made once). Pin.irq's default is a soft interrupt: the
-  port runs the handler through MicroPython's scheduler at the next opportunity of the
-  VM (between bytecodes, never inside a C call such as an I2C transfer), so it may
-  allocate and call the SPI; a hard IRQ (hard=True, which the ESP32 port does not
-  offer) would need micropython.schedule(irq_handler, pin) to get there. Between
-  bytecodes may still be inside one of our SPI transactions (chip select low) or the
-  expander's on the same bus: every transaction sets busy (the expander takes this
-  driver as its lock), and a handler that finds it set only leaves irq_pending, which
-  the transaction's end (release()) services.
+  irq_handler, a bound method made once). As a soft interrupt (Pin.irq's default, the
+  only kind the ESP32 port has for pins) the port runs it through MicroPython's
+  scheduler at the next opportunity of the VM (between bytecodes, never inside a C call
+  such as an I2C transfer, nor inside native or viper code). As a hard one (hard=True,
+  what boards/rp2040 wires) it runs at the edge, inside whatever the loop is doing, C
+  calls included, with the heap locked: drain() allocates nothing (its buffers, views
+  and counters are made here, small ints stay below 2**30), and the rp2 port's SPI
+  transfers under 32 bytes (all of the drain's) are the SDK's blocking loop, no DMA to
+  claim, no lock. Either way the handler may come inside one of our SPI transactions
+  (chip select low) or the expander's on the same bus: every transaction sets busy (the
+  expander takes this driver as its lock), and a handler that finds it set only leaves
+  irq_pending, which the transaction's end (release()) services.
 - A full ring drops the newest frame (read from the chip to free its buffer, then
   discarded), as the chip itself does when both of its buffers are full: the consumer
   only ever moves the tail and the drain only the head, so a drain that interrupts
   recv() never disturbs it. Frames lost in the ring count in rx_ring_dropped; those
   the chip lost (EFLG RX0OVR/RX1OVR, seen by check()) in rx_overflows, as before.
-- The limit: a soft interrupt waits for the VM, and the VM takes no opportunity inside
-  a C call (the front end's 58-byte block read is ~1.4 ms at 400 kHz) nor, on the
-  emulated RP2040, for stretches of the tick (a soft machine.Timer at 8 kHz saw up to
-  ~95 000 cycles, 0.76 ms, between two of its callbacks). More than two frames' time
-  (~0.5 ms) without one still loses frames in the chip (counted in rx_overflows);
-  host_tests/test_can_burst shows both sides. A hard interrupt (RP2040 only: the ESP32
-  port has none for pins) would not wait; drain() allocates nothing, so it could run
-  in one (an SPI error there would need the emergency exception buffer).
+- The limit of a soft interrupt: it waits for the VM, and the VM takes no opportunity
+  inside a C call (the front end's measurement read, 116 bytes with their CRCs, is
+  ~2.7 ms at 400 kHz) nor inside native code, and more than two frames' time (~0.45 ms)
+  without one loses frames in the chip (counted in rx_overflows). host_tests/
+  test_can_burst shows both sides, tools/bench_rp2040_chip.py measures it on the
+  emulated RP2040 (rp2040_can_burst_*). So the RP2040 board wires the handler hard; the
+  ESP32 board, which cannot, reads the front end in short transfers instead
+  (drivers/bq76952.py, chunk), each shorter than two frames.
 - A garbled read (the two status reads disagree, an impossible header) is counted in
-  rx_garbled and not stored; an OSError in the handler is left for the loop (the frame
-  stays in the chip, INT low: the loop's recv() drains and meets the error itself).
+  rx_garbled and not stored; an error in the handler (an OSError from the SPI) is
+  counted in irq_errors and left for the loop (the frame stays in the chip, INT low: the
+  loop's recv() drains and meets the error itself).
 """
 
 from micropython import const
@@ -467,9 +471,9 @@ class MCP2515:
             return
         try:
             self.drain()
-        except OSError:
-            # the frame stays in the chip (INT low): the loop's next recv() drains and
-            # meets the error itself (FAULT_SPI)
+        except Exception:  # noqa: BLE001 - any: one escaping a hard interrupt disables
+            # the handler for good. The frame stays in the chip (INT low): the loop's next
+            # recv() runs the same drain and meets the error itself (an OSError: FAULT_SPI)
             self.busy = False
             self.irq_errors = (self.irq_errors + 1) & _COUNT_MASK
 

@@ -278,7 +278,17 @@ class Server:
             out["pylon"] = {"not_frames": server.not_frames, "not_ours": server.not_ours}
         can = app.board.can
         if can is not None:
-            out["can"] = {"bus_off": can.bus_off, "tec": can.tec}
+            out["can"] = {
+                "bus_off": can.bus_off,
+                "tec": can.tec,
+                # receiving (drivers/mcp2515.py): frames taken, lost in the chip (overflow
+                # episodes), dropped by the full ring, the INT handler's errors, garbled
+                "received": can.received,
+                "rx_overflows": can.rx_overflows,
+                "rx_ring_dropped": can.rx_ring_dropped,
+                "irq_errors": can.irq_errors,
+                "rx_garbled": can.rx_garbled,
+            }
         if link.service_can is not None:
             out["service_can"] = link.service_can.counters()
         return out

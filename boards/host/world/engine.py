@@ -696,6 +696,9 @@ class Simulator:
         if told is not b:  # (a trace key of ours: the master's own pack beside them)
             rec["own_limits"] = b.limits.as_dict()
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
+        can = pack.board.can
+        if can is not None:  # (a trace key of ours: the CAN receive counters)
+            rec["can_rx"] = can_rx(can)
         address = getattr(app, "address", None)
         if address is not None:
             rec["address"] = address
@@ -728,6 +731,20 @@ class Simulator:
             seq += 1
         pack.events_seen = seq
         return out
+
+
+def can_rx(can):
+    """The CAN controller's receive counters (drivers/mcp2515.py), as the service link's
+    COUNTERS document names them: frames received, chip overflow episodes (frames lost
+    while both RX buffers were full), frames the full ring dropped, the INT handler's
+    errors, garbled reads."""
+    return {
+        "received": can.received,
+        "rx_overflows": can.rx_overflows,
+        "rx_ring_dropped": can.rx_ring_dropped,
+        "irq_errors": can.irq_errors,
+        "rx_garbled": can.rx_garbled,
+    }
 
 
 # names for the event log's integers (the firmware keeps integers; people read these)
