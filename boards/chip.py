@@ -78,12 +78,10 @@ class ChipBoard:
 
     restart_requested = False
     input_pull_up = True  # the GPIO inputs use the chip's pull-ups (else the board's)
-    # how the MCP2515's INT handler keeps up with a CAN burst while the loop is busy
-    # (drivers/mcp2515.py): a hard interrupt, which runs inside any C call (the RP2040),
-    # or a soft one with the front end's measurement reads cut into transfers of at most
-    # afe_chunk data bytes, between which it runs (the ESP32: no hard pin interrupts)
+    # the MCP2515's INT handler as a hard interrupt, which keeps up with a CAN burst
+    # inside any C call (the RP2040), or a soft one (the ESP32 has no hard pin
+    # interrupts): see drivers/mcp2515.py
     can_irq_hard = False
-    afe_chunk = 0
 
     def build(self, c, watchdog):
         """The buses and the pack's drivers from c, a board.py's constants (PINS, I2C_ID,
@@ -99,7 +97,7 @@ class ChipBoard:
         self.reverse_in = self._input("IN_REVERSE")
         self.alert = Pin(p["AFE_ALERT"], Pin.IN, Pin.PULL_UP)
         self.i2c = I2C(c["I2C_ID"], scl=Pin(p["I2C_SCL"]), sda=Pin(p["I2C_SDA"]), freq=c["I2C_HZ"])
-        self.afe = BQ76952(self.i2c, r_sense_uohm=c["R_SENSE_UOHM"], chunk=self.afe_chunk)
+        self.afe = BQ76952(self.i2c, r_sense_uohm=c["R_SENSE_UOHM"])
         self.fets = Fets(cfetoff, dfetoff, pre, self.reverse_in)
         can_cs = Pin(p["CAN_CS"], out, value=1)
         exp_cs = Pin(p["EXP_CS"], out, value=1)

@@ -8,8 +8,6 @@ simulator.
 import struct
 import unittest
 
-from fuzz import sample_state
-
 from bms.config import Config
 from bms.sample import Sample
 from boards.host import machine
@@ -333,108 +331,6 @@ class ReadTest(unittest.TestCase):
         d = machine.Pin("D", machine.Pin.OUT, value=dfet)
         chip.attach_fet_pins(c, d)
         return c, d
-
-
-def chunked(chip, rec, chunk):
-    """A second driver on the configured chip of rig(), reading in transfers of chunk
-    data bytes (boards/esp32)."""
-    afe = BQ76952(
-        machine.I2C(0, devices={0x08: rec}), r_sense_uohm=sim_chip.R_SENSE_UOHM, chunk=chunk
-    )
-    afe.crc = afe.crc_seen = afe.configured = True
-    return afe
-
-
-def fields(afe, s):
-    """What a reading gives: the sample's fields (tools/fuzz.py's) and the safety status."""
-    return sample_state(s) + (afe.safety_a, afe.safety_b, afe.safety_c, afe.scd)
-
-
-class ChunkedReadTest(unittest.TestCase):
-    """The measurement blocks in short transfers (the ESP32 board's chunk, so the soft CAN
-    handler runs between them): the same reading as the block read, the same invalid
-    path."""
-
-    def test_the_reading_is_the_block_reads(self):
-        model, chip, afe, rec = rig(soc=70.0, temp=18.0)
-        model.set_fets(True, True, False)
-        model.set_demand(-42.5)
-        chip.cell_override[3] = 3650
-        chip.cell_override[15] = -120
-        chip.refresh()
-        block = Sample()
-        self.assertTrue(afe.read(block))
-        for chunk in (4, 5, 2, 1, 58, 64):
-            afe4 = chunked(chip, rec, chunk)
-            rec.log = []
-            s = Sample()
-            self.assertTrue(afe4.read(s), chunk)
-            self.assertEqual(fields(afe4, s), fields(afe, block), chunk)
-        self.assertEqual(block.cells_mv[3], 3650)
-
-    def test_transfers_of_whole_registers(self):
-        _m, chip, _afe, rec = rig()
-        afe = chunked(chip, rec, 5)  # rounded down to whole registers: 4 data bytes
-        rec.log = []
-        self.assertTrue(afe.read(Sample()))
-        want = [(r, 8) for r in range(0x02, 0x3A, 4)] + [(0x3A, 4)]
-        want += [(r, 8) for r in range(0x68, 0x7C, 4)]
-        self.assertEqual(rec.reads(), want)
-        afe = chunked(chip, rec, 1)  # at least one register
-        rec.log = []
-        afe.read(Sample())
-        self.assertEqual(len(rec.reads()), 29 + 10)
-        self.assertEqual(rec.reads()[:2], [(0x02, 4), (0x04, 4)])
-        afe = chunked(chip, rec, 0)  # none: the two blocks
-        rec.log = []
-        afe.read(Sample())
-        self.assertEqual(rec.reads(), [(0x02, 116), (0x68, 40)])
-
-    def test_corrupted_replies_are_still_the_invalid_path(self):
-        _m, chip, _afe, rec = rig()
-        afe = chunked(chip, rec, 4)
-        s = Sample()
-        self.assertTrue(afe.read(s))
-        before = list(s.cells_mv)
-        chip.crc_corrupt = True
-        self.assertFalse(afe.read(s))
-        self.assertFalse(s.valid)
-        self.assertEqual(afe.crc_errors, 3)  # the first transfer, tried three times
-        self.assertEqual(list(s.cells_mv), before)  # nothing of it became a reading
-
-    def test_a_bad_transfer_mid_block_is_retried_then_invalid(self):
-        _m, chip, _afe, rec = rig()
-        afe = chunked(chip, rec, 4)
-        real = chip.i2c_read
-        bad = [0]
-
-        def flaky(reg, buf):
-            real(reg, buf)
-            if reg == 0x2A and bad[0]:  # cells 12-13: a flipped data bit
-                bad[0] -= 1
-                buf[2] ^= 0x01
-
-        chip.i2c_read = flaky
-        s = Sample()
-        bad[0] = 2  # two bad replies, the third try good
-        self.assertTrue(afe.read(s))
-        self.assertEqual((afe.crc_errors, afe.errors), (2, 2))
-        bad[0] = 3  # three: the transfer fails, the reading is invalid
-        self.assertFalse(afe.read(s))
-        self.assertFalse(s.valid)
-        self.assertEqual((afe.crc_errors, afe.errors), (5, 5))
-        chip.lost = True  # no answer at all: counted as errors, not CRC errors
-        self.assertFalse(afe.read(s))
-        self.assertEqual((afe.crc_errors, afe.errors), (5, 8))
-
-    def test_a_reset_chip_is_seen_through_the_chunks(self):
-        _m, chip, _afe, rec = rig()
-        afe = chunked(chip, rec, 4)
-        chip.otp_crc = True  # reset into CRC mode: only Battery Status (fifth transfer) says
-        chip.power_on_reset()
-        chip.refresh()
-        self.assertFalse(afe.read(Sample()))
-        self.assertEqual((afe.configured, afe.resets), (False, 1))
 
 
 class FetTest(unittest.TestCase):

@@ -67,10 +67,8 @@ Figures of `make bench` (each with its goal where there is one):
   two at 500 kbit/s, one every 221 us, from a hardware frame clock, started at each
   tick and each RS485 request, the front end's I2C reads taking their wire time):
   rp2040_can_burst_frames sent and rp2040_can_burst_lost with the INT handler hard, as
-  boards/rp2040 wires it (goal 0), and for comparison _soft_lost (a soft handler, the
-  boards before) and _soft_chunked_lost (soft with the front end read in 4-byte
-  transfers, boards/esp32's wiring, on the RP2040's CPU), with that read's cost
-  (rp2040_tick_read_chunked_cycles beside rp2040_tick_read_cycles). Without the
+  boards/rp2040 wires it (goal 0), and for comparison _soft_lost (a soft handler, as
+  boards/esp32 wires it, on the RP2040's CPU). Without the
   emulator's files (firmware image, bootrom, rp2040js) they are
   skipped, saying so, and nothing fails;
 - esp32_heap_free_pct_frozen_est: the ESP32's heap (111 936 B without PSRAM) free in
@@ -268,8 +266,6 @@ FIGURES = (
     ("rp2040_can_burst_frames", "", "", None, "bench"),
     ("rp2040_can_burst_lost", "", "0", lambda v, r: v == 0, "bench"),
     ("rp2040_can_burst_soft_lost", "", "", None, "bench"),
-    ("rp2040_can_burst_soft_chunked_lost", "", "", None, "bench"),
-    ("rp2040_tick_read_chunked_cycles", "cy", "", None, "bench"),
     ("frozen_modules_ram_bytes_est", "B", "", None, "bench"),
     ("esp32_heap_free_pct_frozen_est", "%", ">= 30", lambda v, r: v >= 30, "bench"),
     ("can_bus_load_pct_32packs", "%", "< 20", lambda v, r: v < 20, "bench"),

@@ -752,37 +752,14 @@ def run_burst(app, board, clock, t0, t1, step):
         app.poll(now)
 
 
-def burst_phase(app, board, t, chunk):
-    """The three wirings, each over 3 s of the loop (about 30 bursts): soft with the
-    front end's block reads (the boards before), hard (boards/rp2040), soft with the
-    measurement reads in transfers of chunk data bytes (boards/esp32)."""
-    from drivers import bq76952
-
-    afe = board.afe
+def burst_phase(app, board, t):
+    """The two wirings, each over 3 s of the loop (about 30 bursts): soft (the ESP32's,
+    the boards before) and hard (boards/rp2040)."""
     can = board.can
-    add_chunk_replies(rec.I2C_SERVICE, chunk)
-    blocks = (afe._meas_chunks, afe._temps_chunks)
-    chunked = (
-        bq76952._chunks(bq76952.CMD_SAFETY_ALERT_A, afe._meas, chunk),
-        bq76952._chunks(bq76952.CMD_INT_TEMP, afe._temps, chunk),
-    )
-    # the chunked read's cost (the bus time aside, as for rp2040_tick_read_cycles)
-    afe._meas_chunks, afe._temps_chunks = chunked
-    read = Meter(afe, "read")
-    run(app, board, t, t + 2000, 5)
-    t += 2000
-    read.remove()
-    print("rp2040_tick_read_chunked_cycles", read.avg())
-    afe._meas_chunks, afe._temps_chunks = blocks
     img, rxb1 = burst_frames(app)
     clock = FrameClock(board, img, rxb1)
     WIRE[0] = 1
-    for name, wiring, chunks in (
-        ("soft", SOFT, blocks),
-        ("", HARD, blocks),
-        ("soft_chunked", SOFT, chunked),
-    ):
-        afe._meas_chunks, afe._temps_chunks = chunks
+    for name, wiring in (("soft", SOFT), ("", HARD)):
         BURST_STATE[_WIRING] = wiring
         BURST_STATE[_BURSTS] = 0
         BURST_STATE[_LOST] = 0
@@ -802,24 +779,6 @@ def burst_phase(app, board, t, chunk):
     last = BURST_STATE[_LAST_US]
     print("rp2040_can_burst_frame_us", ((last - first) & 0x3FFFFFFF) // (BURST - 1))
     clock.close()
-    afe._meas_chunks, afe._temps_chunks = blocks
-
-
-def add_chunk_replies(replies, chunk):
-    """The recorded block replies cut into the transfers of chunk data bytes the
-    chunked read asks for, each with its first CRC over its own register."""
-    from drivers import bq76952
-
-    t = bq76952.CRC_TABLE
-    for key in list(replies):
-        base = key >> 8
-        block = replies[key]
-        for k in range(0, len(block) // 2, chunk):
-            n = min(chunk, len(block) // 2 - k)
-            b = bytearray(block[2 * k : 2 * (k + n)])
-            reg = base + k
-            b[1] = t[t[t[t[0x10] ^ reg] ^ 0x11] ^ b[0]]
-            replies[(reg << 8) | (2 * n)] = bytes(b)
 
 
 def main():
@@ -898,7 +857,7 @@ def main():
     print("service_modules", " ".join(sorted(m for m in sys.modules if m[:5] != "bench")))
     micropython.qstr_info()  # the interned names: every module's, kept after it is dropped
     # last: it loads more (the master of a full system, the DMA frame clock)
-    burst_phase(app, board, t + 2000, 4)  # 4: boards/esp32's afe_chunk
+    burst_phase(app, board, t + 2000)
 
 
 main()

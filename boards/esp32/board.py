@@ -76,11 +76,9 @@ DIPS = ("DIP1", "DIP2", "DIP3", "DIP4", "DIP5", "DIP6", "DIP7")
 class Board(ChipBoard):
     name = "esp32"
     input_pull_up = False  # GPIO34-39 have no pull-ups: those inputs are pulled up on the board
-    # no hard pin interrupts on this port: the CAN INT handler is soft, so the front end's
-    # measurement reads go in transfers of 4 data bytes (11 bytes on the wire with the
-    # address bytes and CRCs, ~0.25 ms at 400 kHz), shorter than the ~0.45 ms two CAN
-    # frames take to fill the MCP2515's two receive buffers
-    afe_chunk = 4
+    # no hard pin interrupts on this port: the CAN INT handler is soft (can_irq_hard
+    # False), and a burst that comes while the loop is in a C call or in native code for
+    # longer than two frames (~0.45 ms) overflows the chip (counted: drivers/mcp2515.py)
 
     def __init__(self, watchdog=True):
         """watchdog: start the watchdog (it cannot be stopped again); tools/selftest.py

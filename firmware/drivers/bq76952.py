@@ -27,18 +27,6 @@ manuals), software guide SLUAA11 (see ../shared/spec/hardware.md section 1).
   carries Battery Status, so a reset (or CONFIG_UPDATE) is seen at the next tick.
 - Errors: every transfer is retried _RETRIES times; after that the reading is marked
   invalid and the core decides (3 s of invalid readings is a sensor failure).
-- chunk (a constructor option, boards/esp32): the two measurement blocks read in
-  transfers of at most chunk data bytes instead of one each (116 and 40 bytes on the
-  wire, ~2.7 ms and ~1 ms at 400 kHz). A soft interrupt cannot run inside a C call, so
-  the CAN controller's INT handler (drivers/mcp2515.py) waits out a whole block read,
-  and the controller's two receive buffers hold only ~0.45 ms of a burst; between two
-  short transfers it runs. Every register's two bytes stay in one transfer (a value
-  split over two reads can tear: TI E2E 1328137), every transfer carries its own CRCs
-  (the first over the address bytes too) and its retries, and the values are the same
-  registers the block read gives. Neither read is one instant of the chip: it updates
-  each value in its own slot of a ~63 ms measurement loop (SLUSE13 10.1.1), so the
-  block read's 2.7 ms and the chunks' few ms more both read each value as last
-  measured, at most one loop apart, with no snapshot of the whole block either way.
 """
 
 import micropython
@@ -173,21 +161,6 @@ def _decode(m: ptr8, t: ptr8, offsets: ptr8, sample):
         i += 1
 
 
-def _chunks(reg, buf, chunk):
-    """The transfers of a CRC-mode block from reg into buf (data/CRC pairs) of at most
-    chunk data bytes, whole 2-byte registers each: ((register, view), ...); None for
-    chunk 0 (one transfer)."""
-    if not chunk:
-        return None
-    step = max(2, chunk & ~1)  # data bytes per transfer, whole registers
-    out = []
-    mv = memoryview(buf)
-    for k in range(0, len(buf) // 2, step):
-        n = min(step, len(buf) // 2 - k)
-        out.append((reg + k, mv[2 * k : 2 * (k + n)]))
-    return tuple(out)
-
-
 def data_memory(cfg, r_sense_uohm):
     """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2).
     The table's code is in drivers/bq76952_dm.py, loaded for a configuration only (at
@@ -196,9 +169,7 @@ def data_memory(cfg, r_sense_uohm):
 
 
 class BQ76952:
-    def __init__(self, i2c, addr=ADDRESS, r_sense_uohm=250, chunk=0):
-        """chunk: the measurement blocks in transfers of at most this many data bytes
-        (rounded down to whole registers; 0: one transfer each; see the docstring)."""
+    def __init__(self, i2c, addr=ADDRESS, r_sense_uohm=250):
         self.i2c = i2c
         self.addr = addr
         self.r_sense_uohm = r_sense_uohm
@@ -217,9 +188,6 @@ class BQ76952:
         self._temps = bytearray(40)  # 0x68..0x7B
         self._meas_v = (memoryview(self._meas)[:58], memoryview(self._meas))
         self._temps_v = (memoryview(self._temps)[:20], memoryview(self._temps))
-        # chunked (CRC mode): (register, view of its data/CRC pairs) per transfer
-        self._meas_chunks = _chunks(CMD_SAFETY_ALERT_A, self._meas, chunk)
-        self._temps_chunks = _chunks(CMD_INT_TEMP, self._temps, chunk)
         self._one = bytearray(2)
         self._one_v = (memoryview(self._one)[:1], memoryview(self._one))
         self._two = bytearray(4)
@@ -252,28 +220,6 @@ class BQ76952:
             self.crc_errors = (self.crc_errors + 1) & _COUNT_MASK
             self.errors = (self.errors + 1) & _COUNT_MASK
         return False
-
-    def _read_chunks(self, chunks):
-        """A measurement block in the transfers chunks lists, each CRC-checked and retried
-        as _raw_read() does. Bytecode, not native: the loop's jumps between transfers are
-        where the VM runs a soft interrupt (native code takes no such opportunity)."""
-        read = self._readfrom_mem_into
-        addr = self.addr
-        for i in range(len(chunks)):
-            reg, view = chunks[i]
-            for _ in range(_RETRIES + 1):
-                try:
-                    read(addr, reg, view)
-                except OSError:
-                    self.errors = (self.errors + 1) & _COUNT_MASK
-                    continue
-                if _crc_good(CRC_TABLE, view, len(view), reg):
-                    break
-                self.crc_errors = (self.crc_errors + 1) & _COUNT_MASK
-                self.errors = (self.errors + 1) & _COUNT_MASK
-            else:
-                return False
-        return True
 
     def _wview(self, n):
         view = self._wviews.get(n)
@@ -392,18 +338,11 @@ class BQ76952:
         """Fill sample's raw fields and the safety status; returns and records whether
         the reading is ours: a configured chip, in CRC mode, every transfer good, and no
         reset or CONFIG_UPDATE since configure()."""
-        if self._meas_chunks is not None and self.crc:
-            ok = (
-                self.configured
-                and self._read_chunks(self._meas_chunks)
-                and self._read_chunks(self._temps_chunks)
-            )
-        else:
-            ok = (
-                self.configured
-                and self._raw_read(CMD_SAFETY_ALERT_A, self._meas_v)
-                and self._raw_read(CMD_INT_TEMP, self._temps_v)
-            )
+        ok = (
+            self.configured
+            and self._raw_read(CMD_SAFETY_ALERT_A, self._meas_v)
+            and self._raw_read(CMD_INT_TEMP, self._temps_v)
+        )
         m = self._meas
         if ok and (m[32] & BS_UNCONFIGURED):  # Battery Status (0x12), low byte
             self.configured = False  # reset, or CONFIG_UPDATE: needs configure() again

@@ -70,9 +70,11 @@ than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
   ~2.7 ms at 400 kHz) nor inside native code, and more than two frames' time (~0.45 ms)
   without one loses frames in the chip (counted in rx_overflows). host_tests/
   test_can_burst shows both sides, tools/bench_rp2040_chip.py measures it on the
-  emulated RP2040 (rp2040_can_burst_*). So the RP2040 board wires the handler hard; the
-  ESP32 board, which cannot, reads the front end in short transfers instead
-  (drivers/bq76952.py, chunk), each shorter than two frames.
+  emulated RP2040 (rp2040_can_burst_*). So the RP2040 board wires the handler hard. The
+  ESP32 port cannot: its soft handler loses a burst that meets a long C call or native
+  stretch (reading the front end in short transfers was tried, and on the emulated
+  RP2040's CPU the soft handler still lost most of a burst, for 100 000 more cycles a
+  tick: the rest of the tick gives it too few opportunities).
 - A garbled read (the two status reads disagree, an impossible header) is counted in
   rx_garbled and not stored; an error in the handler (an OSError from the SPI) is
   counted in irq_errors and left for the loop (the frame stays in the chip, INT low: the
