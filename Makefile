@@ -102,14 +102,15 @@ test-long: $(STAMP)
 # issue 14: every input decoder fuzzed (FUZZ_COUNT inputs each, two decoders at a time),
 # the fault matrix (from ticks_ms 0, then across the 2**30 wrap) and the exception
 # injection, the power cut at every step of every write (make powercut); each prints its
-# figures and findings, and all of them run whatever one finds
+# figures and findings and writes them into bench/results.json, and all of them run
+# whatever one finds
 FUZZ_COUNT ?= 1000000
 fuzz: $(STAMP)
 	@st=0; \
-	$(PY) tools/fuzz.py --count $(FUZZ_COUNT) --jobs 2 || st=1; \
-	$(PY) tools/fault_matrix.py || st=1; \
-	$(PY) tools/fault_matrix.py --wrap || st=1; \
-	$(PY) tools/inject.py || st=1; \
+	$(PY) tools/fuzz.py --count $(FUZZ_COUNT) --jobs 2 --results || st=1; \
+	$(PY) tools/fault_matrix.py --results || st=1; \
+	$(PY) tools/fault_matrix.py --wrap --results || st=1; \
+	$(PY) tools/inject.py --results || st=1; \
 	$(PY) tools/powercut.py --runtimes cpython,micropython || st=1; \
 	exit $$st
 

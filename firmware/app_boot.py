@@ -160,6 +160,9 @@ def restore(app, now):
         app.store.load_events(app.events)
     except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
         app._store_fail(now, STORE_EVENTS)
+    if app.store.dropped:  # records no firmware wrote: counted and told, never shown
+        app.store_errors = (app.store_errors + 1) & _COUNT_MASK
+        app.events.log(now, ev.CONFIG, ev.CONFIG_EVENTS, app.store.dropped)
     st = load_state(app, now)
     return {} if st is None else st
 

@@ -2,6 +2,7 @@
 and a transient error heals (MemFS.fail makes the host flash fail on request)."""
 
 import json
+import struct
 import unittest
 
 import app_boot
@@ -379,3 +380,121 @@ class StateValuesTest(unittest.TestCase):
         )
         for raw, kept in cases:
             self.assertEqual(app_boot.checked_state(raw), (kept, len(raw) - len(kept)), raw)
+
+
+def record(seq, code=ev.WARN, t_ms=0):
+    return struct.pack("<iiBBxxii", seq, t_ms, code, 0, seq, 0)
+
+
+def flash_with(*files):
+    """A MemFS whose event files hold these records (lists of bytes)."""
+    fs = MemFS()
+    for i, recs in enumerate(files):
+        fs.files["events%d.bin" % i] = bytearray(b"".join(recs))
+    return fs
+
+
+def loaded(fs):
+    store = Store(fs)
+    log = ev.EventLog()
+    n = store.load_events(log)
+    recs = [log.get(s) for s in range(log.oldest_seq(), log.next_seq)]
+    return store, log, n, [r[0] for r in recs if r[2] != ev.SKIPPED]
+
+
+class CorruptRecordTest(unittest.TestCase):
+    """No CRC guards an event record, so a flipped bit on flash is a record no firmware
+    wrote (found by tools/fuzz.py's store decoder): dropped and counted at the load, never
+    a reason to lose the records around it or to number the next ones past the small ints."""
+
+    def test_a_number_flipped_high_at_the_end_is_dropped_and_appending_goes_on(self):
+        fs = flash_with([record(s) for s in range(5)] + [record(0x40000005)])
+        store, log, n, held = loaded(fs)
+        self.assertEqual((n, store.dropped), (5, 1))
+        self.assertEqual(held[:5], [0, 1, 2, 3, 4])
+        log.log(9, ev.BOOT, 3, 99)
+        seq = log.next_seq - 1
+        self.assertLess(seq, 1 << 29)
+        store.append_events(log)  # no struct.error for a number past 2**31
+        _store, again, _n, _held = loaded(fs)
+        self.assertEqual(again.get(seq), log.get(seq))
+
+    def test_numbers_just_below_and_at_the_limit(self):
+        limit = 1 << 29
+        _store, log, n, _held = loaded(flash_with([record(limit - 1)]))
+        self.assertEqual((n, log.get(limit - 1)[0]), (1, limit - 1))
+        store, _log, n, _held = loaded(flash_with([record(limit)]))
+        self.assertEqual((n, store.dropped), (0, 1))
+        store, _log, n, _held = loaded(flash_with([record(-1)]))
+        self.assertEqual((n, store.dropped), (0, 1))
+
+    def test_a_number_out_of_line_in_the_middle_loses_only_itself(self):
+        recs = [record(s) for s in range(10)]
+        recs[4] = record(70000)  # above those after it
+        recs[7] = record(2)  # below those before it
+        store, _log, n, held = loaded(flash_with(recs))
+        self.assertEqual((n, store.dropped), (8, 2))
+        self.assertEqual(held, [0, 1, 2, 3, 5, 6, 8, 9])
+
+    def test_a_code_no_firmware_logs_is_dropped(self):
+        last = len(ev.NAMES) - 1
+        recs = [record(0), record(1, code=last), record(2, code=last + 1), record(3)]
+        store, log, n, _held = loaded(flash_with(recs))
+        self.assertEqual((n, store.dropped), (3, 1))
+        self.assertEqual([log.get(s)[2] for s in (0, 1, 3)], [ev.WARN, last, ev.WARN])
+        self.assertEqual(log.get(2)[2], ev.SKIPPED)
+
+    def test_a_number_both_files_hold_is_kept_once(self):
+        fs = flash_with([record(s) for s in range(4)], [record(3), record(4), record(5)])
+        store, log, n, _held = loaded(fs)
+        self.assertEqual((n, store.dropped), (6, 1))
+        self.assertEqual(log.get(5)[0], 5)
+
+    def test_a_clean_flash_drops_nothing(self):
+        store, _log, n, _held = loaded(flash_with([record(s) for s in range(6)]))
+        self.assertEqual((n, store.dropped), (6, 0))
+
+    def test_the_app_counts_and_logs_what_it_dropped(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        pack.flash.files["events0.bin"] = bytearray(
+            b"".join([record(s) for s in range(3)] + [record(-5), record(0x7FFFFFF0)])
+        )
+        pack.power_on(machine.WDT_RESET)
+        app = pack.app
+        self.assertEqual(app.store_errors, 1)
+        self.assertEqual(logged(app.events, ev.CONFIG, ev.CONFIG_EVENTS)[0][4], 2)
+        sim.run(sim.t_ms + 2000)
+        self.assertEqual(app.exceptions, 0)
+        self.assertEqual(app.store_degraded, 0)
+
+    def test_a_state_nested_too_deep_is_set_aside_not_retried_for_ever(self):
+        sim = make_sim()
+        pack = sim.packs[0]
+        deep = b"[" * 100000 + b"]" * 100000
+        pack.flash.files["state.json"] = bytearray(deep)
+        with self.assertRaises(ValueError):
+            pack.app.store.load_state()
+        pack.power_on(machine.WDT_RESET)
+        sim.run(sim.t_ms + 2000)  # the boot's read and four beats: five in a row
+        self.assertEqual(bytes(pack.flash.files["state.bad"]), deep)
+        self.assertEqual(pack.app.store.load_state()["boots"], 1)
+
+    def test_a_mark_at_the_limit_is_not_a_mark(self):
+        for mark, want in (((1 << 29) - 1, (1 << 29) - 1), (1 << 29, -1)):
+            fs = MemFS()
+            fs.files["seqmark.bin"] = bytearray(struct.pack("<ii", mark, mark ^ 0x3FFFFFFF))
+            self.assertEqual(Store(fs)._read_mark(), want)
+
+    def test_appends_go_on_after_the_dropped_records_and_the_file_still_rotates(self):
+        recs = [record(s) for s in range(4)]
+        recs[1] = record(900)
+        fs = flash_with(recs)
+        store = Store(fs, per_file=4)
+        log = ev.EventLog()
+        store.load_events(log)
+        self.assertEqual((store.dropped, store.active, store.in_active), (1, 0, 4))
+        log.log(1, ev.BOOT)
+        store.append_events(log)  # the file holds 4: the other takes over
+        self.assertEqual((store.active, store.in_active), (1, 1))
+        self.assertEqual(len(fs.files["events0.bin"]), 4 * 20)

@@ -285,6 +285,10 @@ FIGURES = (
     ("balance_spread_mv_end", "mV", "< 30", lambda v, r: v < 30, "bench-long"),
     ("balance_days_to_30mv", "d", "", None, "bench-long"),
     # the soak's (tools/soak.py, make soak): its other figures it prints itself
+    ("soak_exceptions", "", "0", lambda v, r: v == 0, "soak"),
+    ("soak_missed_trips", "", "0", lambda v, r: v == 0, "soak"),
+    ("soak_false_trips", "", "0", lambda v, r: v == 0, "soak"),
+    ("soak_events_lost", "", "0", lambda v, r: v == 0, "soak"),
     ("soak_heap_growth_bytes", "B", "< 4096", lambda v, r: v < 4096, "soak"),
     ("soak_heap_trend_bytes_per_day", "B", "", None, "soak"),
     ("soak_soc_error_max_pct", "%", "<= 5", lambda v, r: v <= 5, "soak"),
@@ -293,7 +297,47 @@ FIGURES = (
     ("soak_soc_error_false_reading_pct", "%", "", None, "soak"),
     ("soak_soc_false_reading_calibrations", "", "", None, "soak"),
     ("soak_events_unflushed_at_reset", "", "", None, "soak"),
+    # make fuzz's (tools/fuzz.py, fault_matrix.py, inject.py, powercut.py)
+    ("fuzz_inputs_min", "", ">= 1000000", lambda v, r: v >= 1000000, "fuzz"),
+    ("fuzz_findings", "", "0", lambda v, r: v == 0, "fuzz"),
+    (
+        "fault_matrix_cells_passed",
+        "",
+        "all run",
+        lambda v, r: _all(v, r, "fault_matrix_cells"),
+        "fuzz",
+    ),
+    (
+        "fault_matrix_wrap_cells_passed",
+        "",
+        "all run",
+        lambda v, r: _all(v, r, "fault_matrix_wrap_cells"),
+        "fuzz",
+    ),
+    ("inject_cases_passed", "", "all run", lambda v, r: _all(v, r, "inject_cases"), "fuzz"),
+    (
+        "powercut_cuts_passed_cpython",
+        "",
+        "all run",
+        lambda v, r: _all(v, r, "powercut_cuts", "_cpython"),
+        "powercut",
+    ),
+    (
+        "powercut_cuts_passed_micropython",
+        "",
+        "all run",
+        lambda v, r: _all(v, r, "powercut_cuts", "_micropython"),
+        "powercut",
+    ),
+    ("powercut_events_lost_micropython", "", "0", lambda v, r: v == 0, "powercut"),
 )
+
+
+def _all(passed, results, stem, runtime=""):
+    """A harness's goal: every case it ran passed (its _run figure beside this one)."""
+    return passed == results.get(stem + "_run" + runtime)
+
+
 LONG_KEYS = (
     "soc_error_pct_at_boot",
     "soc_max_error_pct_30d",
@@ -303,7 +347,8 @@ LONG_KEYS = (
 )
 
 
-OTHER_TOOLS = ("soak_", "powercut_")  # the prefixes of figures other tools write
+# the prefixes of figures other tools write (make soak, make fuzz, make powercut)
+OTHER_TOOLS = ("soak_", "powercut_", "fuzz_", "fault_matrix_", "inject_")
 
 SCENARIOS = hostpath.ROOT + "/bench/scenarios"
 DAY_S = 86400
@@ -629,7 +674,7 @@ def _previous():
 
 def replaced(results, long_run):
     """The keys of results this run's figures replace whole: its own set's. The other
-    run's set stays, and so do the figures tools/soak.py and tools/powercut.py write."""
+    run's set stays, and so do the figures of the tools named in OTHER_TOOLS."""
     mine = set(LONG_KEYS) if long_run else set(results) - set(LONG_KEYS)
     return sorted(k for k in mine if not k.startswith(OTHER_TOOLS) and not k.startswith("_"))
 

@@ -1,6 +1,7 @@
 """The fault matrix (issue 14, items 2 and 6): every fault kind in every mode.
 
     python tools/fault_matrix.py [--seed S] [--wrap] [--only KIND[,KIND]] [--mode M[,M]] [-v]
+                                 [--results]
     micropython tools/fault_matrix.py [...]
 
 Every fault kind of ../shared/spec/sim.md and the simulator's extensions
@@ -31,6 +32,8 @@ protection table and derived defaults and from the firmware's own table for the 
 each protection opens (bms/protections.py). `--wrap` starts the board's ticks_ms 10 s
 before it wraps at 2**30 (item 6): the faults then strike across the wrap.
 Prints the matrix and `cells passed: P of N`; exit status 1 when a cell failed.
+--results (CPython, make fuzz) puts fault_matrix_cells_run and fault_matrix_cells_passed
+(fault_matrix_wrap_... with --wrap) into bench/results.json.
 """
 
 import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
@@ -671,6 +674,8 @@ def table(cells, rows=ROWS, modes=MODES, seed=1, start_ticks=0):
 
 def main(argv):
     seed, start, rows, modes, verbose = 1, 0, ROWS, MODES, False
+    write = "--results" in argv
+    argv = [a for a in argv if a != "--results"]
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -705,7 +710,25 @@ def main(argv):
                 "%s / %s: %s%s"
                 % (key[0], key[1], cell.fault, " latent: " + cell.latent if cell.latent else "")
             )
-    return 1 if any(c.errors for c in cells.values()) else 0
+    failed = sum(1 for c in cells.values() if c.errors)
+    if write:
+        _write(len(cells), failed, seed, start)
+    return 1 if failed else 0
+
+
+def _write(run, failed, seed, start):
+    """The figures into bench/results.json (the run from 0 and the wrap's, each its own)."""
+    import time
+
+    import results
+
+    wrap = "_wrap" if start == WRAP_START else ""
+    figs = {"fault_matrix%s_cells_run" % wrap: run}
+    figs["fault_matrix%s_cells_passed" % wrap] = run - failed
+    context = {"date": time.strftime("%Y-%m-%d %H:%M"), "seed": seed, "start_ticks": start}
+    prefix = "fault_matrix_wrap_" if wrap else "fault_matrix_cells_"
+    results.merge(figs, context, prefix, "_context_fault_matrix" + wrap)
+    print("make fuzz: fault matrix figures written to bench/results.json")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Fuzzing every input decoder of the firmware (issue 14, item 1).
 
     python tools/fuzz.py [--count N] [--seed S] [--only NAME[,NAME]] [--case K] [--jobs J]
+                         [--results]
     micropython tools/fuzz.py [--count N] [--seed S] [--only NAME] [--case K]
 
 Each decoder is one class below: a seeded generator (random bytes, and valid inputs
@@ -29,6 +30,9 @@ Prints one line per decoder with its count, findings, seconds and allocation gro
 then every finding with its input and the command that reproduces it (the case alone,
 on a fresh fixture). Exit status 1 when anything was found. `make fuzz` runs 1 000 000
 inputs per decoder; the test suite (host_tests/test_fuzz.py) 10 000 under both runtimes.
+--results (CPython) puts the figures into bench/results.json: fuzz_inputs_min (the fewest
+inputs a decoder ran), fuzz_findings, fuzz_growth_max and fuzz_by_decoder
+({decoder: [inputs, findings, seconds, growth]}).
 """
 
 import hostpath
@@ -368,8 +372,6 @@ class Decoder:
     """One decoder: a fixture, a generator and a checker."""
 
     name = ""
-    # findings reported to the owner of the code, not fixed here: (message prefix, owner)
-    known = ()
 
     def __init__(self, seed):
         self.seed = seed
@@ -1357,16 +1359,6 @@ class StoreLoad(Decoder):
     faults are restored) on the same flash and runs it for a second and a half."""
 
     name = "store"
-    # drivers/store.py belongs to the engineer changing the store (issue 14, items 4-5)
-    _OWNER = "drivers/store.py (reported to its owner, not fixed here)"
-    known = (
-        ("load_state raised", _OWNER),  # deep JSON nesting: RecursionError / MemoryError
-        ("load_events raised", _OWNER),
-        ("the new record is lost", _OWNER),  # a record with a negative or huge seq
-        ("sequence numbers changed on reload", _OWNER),
-        ("append_events after the load raised", _OWNER),  # seq >= 2**31: struct.error
-        ("records out of order", _OWNER),
-    )
 
     def __init__(self, seed):
         self.rng = Rng(seed + 99)
@@ -1421,20 +1413,29 @@ class StoreLoad(Decoder):
         expect(store.flushed_seq == log.next_seq, "flushed_seq %r", store.flushed_seq)
         try:
             state = store.load_state()
+        except ValueError:
+            state = {}  # not a state: the documented answer (the boot sets it aside)
         except Exception as exc:  # noqa: BLE001
             raise Bad("load_state raised %r" % exc) from None
         expect(type(state) is dict, "state %r", state)
-        # the firmware goes on writing: the next record follows the loaded ones
+        # the firmware goes on writing: the next record follows the loaded ones, and a
+        # reload finds it and every loaded record under the same numbers (the mark may
+        # skip numbers after them: a reload starts past it)
+        held = [log.get(s) for s in range(log.oldest_seq(), log.next_seq)]
         log.log(123, ev.BOOT, 3, 99)
+        seq = log.next_seq - 1
         try:
             store.append_events(log)
         except Exception as exc:  # noqa: BLE001
             raise Bad("append_events after the load raised %r" % exc) from None
+        expect(log.next_seq < 1 << 30, "sequence number %r past the small ints", seq)
         again = ev.EventLog()
         Store(fs).load_events(again)
-        last = again.get(again.next_seq - 1)
-        expect(last is not None and last[2:5] == (ev.BOOT, 3, 99), "the new record is lost")
-        expect(again.next_seq == log.next_seq, "sequence numbers changed on reload")
+        expect(again.get(seq) == log.get(seq), "the new record is lost")
+        for r in held:  # those the reloaded ring still holds (its skips count)
+            if r[2] != ev.SKIPPED and r[0] >= again.oldest_seq():
+                expect(again.get(r[0]) == r, "record %r changed on reload", r)
+        expect(again.next_seq > seq, "sequence numbers went back on reload")
 
     def boot(self, files):
         from boards.host import machine
@@ -1752,7 +1753,6 @@ class Result:
         self.count = count
         self.ran = 0
         self.findings = []  # (case, what, input as text)
-        self.known = {}  # prefix -> [owner, how many, first case, what, input as text]
         self.growth = 0
         self.ms = 0
 
@@ -1794,9 +1794,6 @@ def run(cls, count, seed=1, case=None, max_findings=5):
         if what is None:
             result.ran += 1
             continue
-        if _known(dec, result, k, what, inp):
-            result.ran += 1
-            continue
         result.findings.append((k, what, dec.show(inp)))
         result.ran += 1
         if len(result.findings) >= max_findings:
@@ -1819,31 +1816,15 @@ def run(cls, count, seed=1, case=None, max_findings=5):
     return result
 
 
-def _known(dec, result, k, what, inp):
-    """Record a finding of a kind already reported to the code's owner; True if it is."""
-    for prefix, owner in dec.known:
-        if what.startswith(prefix):
-            entry = result.known.get(prefix)
-            if entry is None:
-                result.known[prefix] = [owner, 1, k, what, dec.show(inp)]
-            else:
-                entry[1] += 1
-            return True
-    return False
-
-
 def report(results, seed, out=None):
     out = out or sys.stdout
     runtime = sys.implementation.name
     out.write("fuzz (%s, seed %d)\n" % (runtime, seed))
-    head = ("decoder", "inputs", "findings", "known", "seconds", "growth")
-    out.write("%-14s %9s %9s %6s %8s %7s\n" % head)
+    head = ("decoder", "inputs", "findings", "seconds", "growth")
+    out.write("%-14s %9s %9s %8s %7s\n" % head)
     for r in results:
-        known = 0
-        for entry in r.known.values():
-            known += entry[1]
-        row = (r.name, r.ran, len(r.findings), known, r.ms / 1000, r.growth)
-        out.write("%-14s %9d %9d %6d %8.1f %7d\n" % row)
+        row = (r.name, r.ran, len(r.findings), r.ms / 1000, r.growth)
+        out.write("%-14s %9d %9d %8.1f %7d\n" % row)
     for r in results:
         for case, what, text in r.findings:
             out.write("FINDING %s case %d: %s\n" % (r.name, case, what))
@@ -1854,20 +1835,34 @@ def report(results, seed, out=None):
                     "  reproduce: python tools/fuzz.py --only %s --seed %d --case %d\n"
                     % (r.name, seed, case)
                 )
+
+
+def figures(results):
+    """The bench/results.json keys of a run (--results)."""
+    by = {}
     for r in results:
-        for prefix in sorted(r.known):
-            owner, n, case, what, text = r.known[prefix]
-            out.write("KNOWN %s (%d inputs), owner %s\n" % (r.name, n, owner))
-            out.write("  first: case %d: %s\n" % (case, what))
-            out.write("  input: %s\n" % text)
-            out.write(
-                "  reproduce: python tools/fuzz.py --only %s --seed %d --case %d\n"
-                % (r.name, seed, case)
-            )
+        by[r.name] = [r.ran, len(r.findings), round(r.ms / 1000), r.growth]
+    return {
+        "fuzz_inputs_min": min(v[0] for v in by.values()),
+        "fuzz_findings": sum(v[1] for v in by.values()),
+        "fuzz_growth_max": max(v[3] for v in by.values()),
+        "fuzz_by_decoder": by,
+    }
+
+
+class _Ran:
+    """A child's figures line, as a Result for figures()."""
+
+    def __init__(self, name, fig):
+        self.name = name
+        self.ran, nfind, self.ms, self.growth = fig
+        self.findings = [None] * nfind
+        self.ms *= 1000
 
 
 def _parallel(names, count, seed, jobs):
-    """CPython: one process per decoder, `jobs` at a time; their reports in order."""
+    """CPython: one process per decoder, `jobs` at a time; their reports in order, and
+    their figures."""
     import subprocess
 
     procs = []
@@ -1878,19 +1873,26 @@ def _parallel(names, count, seed, jobs):
         while pending and len(procs) < jobs:
             name = pending.pop(0)
             cmd = [sys.executable, __file__, "--only", name, "--count", str(count)]
-            cmd += ["--seed", str(seed)]
+            cmd += ["--seed", str(seed), "--figures"]
             procs.append((name, subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)))
         name, proc = procs.pop(0)
         text, _ = proc.communicate()
         outputs[name] = text
         failed = failed or proc.returncode != 0
+    ran = []
     for name in names:
-        sys.stdout.write(outputs[name])
-    return 1 if failed else 0
+        for line in outputs[name].splitlines(True):
+            if line.startswith("FUZZ "):
+                ran.append(_Ran(name, json.loads(line[5:])[name]))
+            else:
+                sys.stdout.write(line)
+    return (1 if failed else 0), ran
 
 
 def main(argv):
     count, seed, only, case, jobs = 10000, 1, None, None, 1
+    flags = [a for a in argv if a in ("--results", "--figures")]
+    argv = [a for a in argv if a not in flags]
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -1915,11 +1917,29 @@ def main(argv):
             print("no such decoder: %s (%s)" % (name, ", ".join(names)))
             return 2
     chosen = [cls for cls in DECODERS if only is None or cls.name in only]
+    start = _clock_ms()
     if jobs > 1 and not MICROPYTHON and case is None and len(chosen) > 1:
-        return _parallel([cls.name for cls in chosen], count, seed, jobs)
-    results = [run(cls, count, seed, case) for cls in chosen]
-    report(results, seed)
-    return 1 if any(r.findings for r in results) else 0
+        status, results = _parallel([cls.name for cls in chosen], count, seed, jobs)
+    else:
+        results = [run(cls, count, seed, case) for cls in chosen]
+        report(results, seed)
+        status = 1 if any(r.findings for r in results) else 0
+    if "--figures" in flags:  # a child's, for its parent
+        print("FUZZ " + json.dumps(figures(results)["fuzz_by_decoder"]))
+    if "--results" in flags:
+        _write(figures(results), count, seed, jobs, _clock_ms() - start)
+    return status
+
+
+def _write(figs, count, seed, jobs, ms):
+    import time
+
+    import results
+
+    context = {"date": time.strftime("%Y-%m-%d %H:%M"), "runtime": sys.implementation.name}
+    context.update({"count": count, "seed": seed, "jobs": jobs, "wall_s": ms // 1000})
+    results.merge(figs, context, "fuzz_", "_context_fuzz")
+    print("make fuzz: fuzz figures written to bench/results.json")
 
 
 if __name__ == "__main__":

@@ -43,3 +43,10 @@ if MICROPYTHON:
     # -X heapsize=64M) fills with garbage between collections: collect every 1 MB
     # allocated instead, which keeps long simulations at a constant speed.
     gc.threshold(1 << 20)
+else:
+    # Boot-only firmware modules are imported and dropped again at each use (bms/lazy.py),
+    # as on a board: without cached bytecode CPython compiles them every time (a tenth of
+    # a second a boot, most of a fuzzed store load). PYTHONDONTWRITEBYTECODE, set on some
+    # machines, is overridden for the programs in tools/, the cache kept under build/.
+    sys.pycache_prefix = ROOT + "/build/pycache"
+    sys.dont_write_bytecode = False

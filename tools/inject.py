@@ -1,6 +1,6 @@
 """Exception injection (issue 14, item 3): every stage of the firmware raises or hangs.
 
-    python tools/inject.py [--only POINT[,POINT]] [-v]
+    python tools/inject.py [--only POINT[,POINT]] [-v] [--results]
     micropython tools/inject.py [...]
 
 Each injection point is a call the firmware makes in one stage: the tick's read, core
@@ -24,6 +24,8 @@ flash missed is written once it works again. A hang in them is ended by the watc
 like any other.
 
 Prints one line per point and mode and `cases passed: P of N`; exit status 1 on a failure.
+--results (CPython, make fuzz) puts inject_cases_run and inject_cases_passed into
+bench/results.json.
 """
 
 import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
@@ -391,6 +393,8 @@ def report(cases):
 
 def main(argv):
     points = None
+    write = "--results" in argv
+    argv = [a for a in argv if a != "--results"]
     i = 0
     while i < len(argv):
         if argv[i] == "--only" and i + 1 < len(argv):
@@ -401,7 +405,18 @@ def main(argv):
             return 2
     cases = run_all(points)
     print(report(cases))
-    return 1 if any(c.errors for c in cases) else 0
+    failed = sum(1 for c in cases if c.errors)
+    if write:
+        import time
+
+        import results
+
+        figs = {"inject_cases_run": len(cases), "inject_cases_passed": len(cases) - failed}
+        results.merge(
+            figs, {"date": time.strftime("%Y-%m-%d %H:%M")}, "inject_", "_context_inject"
+        )
+        print("make fuzz: injection figures written to bench/results.json")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

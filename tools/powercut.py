@@ -341,7 +341,7 @@ def both(argv):
     import subprocess
     import time
 
-    from soak import merge_results
+    import results
 
     start = time.time()
     rest = [a for a in argv if a != "--runtimes"]
@@ -365,7 +365,7 @@ def both(argv):
         status = status or p.returncode
     stride = int(rest[rest.index("--stride") + 1]) if "--stride" in rest else 1
     context = {"date": time.strftime("%Y-%m-%d %H:%M"), "stride": stride, "cases": list(CASES)}
-    merge_results(figures, context, "powercut_", "_context_powercut")
+    results.merge(figures, context, "powercut_", "_context_powercut")
     wall = round(time.time() - start)
     print("make powercut: %d s; results written to bench/results.json" % wall)
     return status

@@ -616,8 +616,10 @@ def main(argv):
                 " --days %d; t_ms counts from its first day)"
                 % (what, seed, p["first_day"], p["days"])
             )
+    import results  # CPython: the parent alone writes
+
     wall = round(time.time() - start)
-    merge_results(
+    results.merge(
         figures,
         {
             "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -631,25 +633,6 @@ def main(argv):
     )
     print("make soak: %d s; results written to bench/results.json" % wall)
     return 0 if ok else 1
-
-
-def merge_results(figures, context, prefix, context_key):
-    """figures into bench/results.json, replacing every key of the last run's set (those
-    starting with prefix) whole; the other keys kept."""
-    path = hostpath.ROOT + "/bench/results.json"
-    try:
-        with open(path) as f:
-            results = json.load(f)
-    except (OSError, ValueError):
-        results = {}
-    for key in list(results):
-        if key.startswith(prefix):
-            results.pop(key)
-    results.update(figures)
-    results[context_key] = context
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ UPDATE = const(20)  # a firmware image: what service.image.ARMED/TRIAL/CONFIRMED
 CONFIG_STATE = const(2)
 CONFIG_SERVICE = const(3)  # a key written over the service link: value, extra the key's index
 CONFIG_CLEARED = const(4)  # the log cleared over the service link: value the last seq cleared
+# event records on flash no firmware wrote (a number or code out of line) dropped at boot
+CONFIG_EVENTS = const(5)  # value: how many
 # COMM's what
 COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: driver fault code)
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning

@@ -54,6 +54,9 @@ _CONFIG = "config.json"  # the service link's config writes (service/server.py)
 _CONFIG_TMP = "config.tmp"
 _TAIL = ', "crc": '
 _CRC_MASK = const(0x3FFFFFFF)  # 30 bits: a small int on every port
+# no firmware numbers this many records (17 years at one a second): a record or mark at or
+# past it is a flipped bit, and one taken would soon leave the small ints (2**30)
+SEQ_LIMIT = const(1 << 29)
 
 
 def _crc32(data, crc=0):
@@ -99,6 +102,7 @@ class Store:
         self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
         self.seq_mark = 0  # the log's numbers below this are reserved on flash
         self.skipped = 0  # numbers skipped at the last load (used, maybe, by the last life)
+        self.dropped = 0  # records on flash no firmware wrote (a flipped bit), at the last load
 
     # -- events --------------------------------------------------------------------
     def _cut(self, i, data):
@@ -123,7 +127,7 @@ class Store:
         if len(data) != 8:
             return -1
         seq, check = struct.unpack("<ii", data)
-        return seq if check == seq ^ _CRC_MASK and seq >= 0 else -1
+        return seq if check == seq ^ _CRC_MASK and 0 <= seq < SEQ_LIMIT else -1
 
     def reserve_due(self, log):
         """The log's numbers near the mark: the next append must move it first."""

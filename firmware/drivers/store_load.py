@@ -7,6 +7,7 @@ its code does not stay in a board's heap in service.
 import json
 import struct
 
+from bms.events import NAMES as ev_names
 from bms.events import SKIPPED as ev_skipped
 from drivers.store import (
     _CONFIG,
@@ -17,15 +18,23 @@ from drivers.store import (
     _STATE,
     _TAIL,
     SEQ_BLOCK,
+    SEQ_LIMIT,
     _crc,
     _read,
 )
 
 
 def read_file(store, i):
+    """The records of event file i a firmware could have written, in order."""
+    return records_in(store, i)[0]
+
+
+def records_in(store, i):
+    """(the records of event file i a firmware could have written, how many the file
+    holds): appends go on after all of them."""
     data = _read(store.fs, _FILES[i])
     if data is None:
-        return []
+        return [], 0
     whole = len(data) // _SIZE
     if whole * _SIZE != len(data):
         # a record torn by a power cut: cut off so appends stay aligned; the whole
@@ -37,7 +46,42 @@ def read_file(store, i):
             store.torn = i
     out = []
     for k in range(whole):
-        out.append(struct.unpack_from(_FMT, data, k * _SIZE))
+        r = struct.unpack_from(_FMT, data, k * _SIZE)
+        if 0 <= r[0] < SEQ_LIMIT and r[2] < len(ev_names):
+            out.append(r)
+    kept = in_line(out)
+    store.dropped += whole - len(kept)
+    return kept, whole
+
+
+def in_line(records):
+    """The records as a firmware wrote them into one file: numbers rising (an append goes
+    on from the last, a boot skips ahead). No CRC guards a record, so a flipped bit shows
+    as a number out of line: the longest rising run is kept (patience sorting, the
+    smallest numbers on ties) and the rest dropped."""
+    tails = []  # tails[k]: the index of the lowest last number of a run of k + 1
+    prev = []
+    for i in range(len(records)):
+        seq = records[i][0]
+        lo = 0
+        hi = len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if records[tails[mid]][0] < seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        prev.append(tails[lo - 1] if lo else -1)
+        if lo == len(tails):
+            tails.append(i)
+        else:
+            tails[lo] = i
+    out = []
+    i = tails[-1] if tails else -1
+    while i >= 0:
+        out.append(records[i])
+        i = prev[i]
+    out.reverse()
     return out
 
 
@@ -47,15 +91,24 @@ def load_events(store, log):
     numbers, to be written by the next append. Raises OSError if a file cannot be
     read: `log` is left as it was and append_events loads first."""
     store.loaded = False
+    store.dropped = 0
     try:
-        files = [read_file(store, 0), read_file(store, 1)]
+        files = [records_in(store, 0), records_in(store, 1)]
     except OSError:
         store.errors += 1
         raise
     held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
     mark = store._read_mark()
+    whole = [files[0][1], files[1][1]]
+    files = [files[0][0], files[1][0]]
     records = files[0] + files[1]
     records.sort(key=lambda r: r[0])
+    # the files never share a number (one is emptied before it takes over): a second
+    # record with one is a flipped bit
+    for k in range(len(records) - 1, 0, -1):
+        if records[k][0] == records[k - 1][0]:
+            records.pop(k)
+            store.dropped += 1
     records = records[-log.size :]
     log.next_seq = 0
     # a log cleared over the service link starts later than 0
@@ -74,13 +127,22 @@ def load_events(store, log):
             log.log(r[1], r[2], r[3], r[4], r[5])
     last = [f[-1][0] if f else -1 for f in files]
     store.active = 0 if last[0] >= last[1] else 1
-    store.in_active = len(files[store.active])
+    store.in_active = whole[store.active]
     store.loaded = True
     try:
         store.reserve(log)  # before this boot's records take numbers
     except OSError:
         pass  # counted; the next append writes the mark first
     return len(records)
+
+
+def _json(text):
+    """json.loads, with nesting too deep to parse (CPython's RecursionError) a ValueError
+    like any other text that is not the file's: bad content, not a read that failed."""
+    try:
+        return json.loads(text)
+    except RuntimeError:
+        raise ValueError("nesting") from None
 
 
 def load_state(fs):
@@ -96,7 +158,7 @@ def load_state(fs):
         if end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
             raise ValueError("state CRC")
         text = body
-    state = json.loads(text)
+    state = _json(text)
     if type(state) is not dict or "v" in state:
         raise ValueError("state")  # not one, or of a version this firmware does not know
     return state
@@ -113,7 +175,7 @@ def load_config(fs):
     body = text[len(_HEAD) : end]
     if not text.startswith(_HEAD) or end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
         raise ValueError("config CRC")
-    saved = json.loads(body)
+    saved = _json(body)
     if type(saved) is not dict or type(saved.get("values")) is not dict:
         raise ValueError("config")
     return saved

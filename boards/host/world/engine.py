@@ -759,7 +759,7 @@ _STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", 
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off")
-_CONFIG = ("accepted", "refused", "state_dropped", "service_write", "cleared")
+_CONFIG = ("accepted", "refused", "state_dropped", "service_write", "cleared", "events_dropped")
 _UPDATE = ("armed", "trial", "confirmed", "rolled_back")
 # by the bit of bms.limits' LIM_* flags
 _LIMITS = (None, "force_charge", "full_charge_request", None, "float")
