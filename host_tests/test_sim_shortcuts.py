@@ -6,6 +6,7 @@ its index loop, and the cache of compiled modules against a fresh compile."""
 import unittest
 
 from support import ROOT, cpython_only, ensure_build
+from test_mcp2515_sim import Recorder
 
 from boards.host import machine
 from boards.host.world.bus import uart
@@ -37,24 +38,10 @@ class Bytewise:
         self.chip.spi_end()
 
 
-class Acker:
-    def can_offer(self):
-        return None
-
-    def can_sent(self, frame, t_us):
-        pass
-
-    def can_receive(self, frame, t_us):
-        self.frames.append(frame)
-
-    frames = None
-
-
 def chip_on_bus(bytewise):
     bus = CanBus()
     chip = bus.attach(MCP2515Sim())
-    acker = bus.attach(Acker())
-    acker.frames = []
+    acker = bus.attach(Recorder())  # acknowledges, and writes down (frame, t_us)
     cs = machine.Pin("CS", machine.Pin.OUT, value=1)
     spi = machine.SPI(0, devices=[(cs, Bytewise(chip) if bytewise else chip)])
 
