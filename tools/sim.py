@@ -449,7 +449,8 @@ def _open_log(path):
 
 if __name__ == "__main__":
     if sys.implementation.name == "cpython":
-        from boards.host import twins
+        from boards.host import codecache, twins
 
         twins.install()  # the viper kernels' CPython twins (boards/host/twins.py says why)
+        codecache.install()  # a dropped module imported again is not compiled again
     sys.exit(main(sys.argv[1:]))

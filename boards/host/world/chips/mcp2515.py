@@ -170,6 +170,7 @@ _ICOD = _icod_table()
 
 
 _LOAD_FROM_SIDH = (0x40, 0x42, 0x44)
+_RTS_ONE = {0x81: TXB0CTRL, 0x82: TXB1CTRL, 0x84: TXB2CTRL}  # RTS of one buffer: its TXBnCTRL
 _READ_RX_FROM_SIDH = (0x90, 0x94)
 
 
@@ -333,8 +334,13 @@ class MCP2515Sim:
                         rbuf[i] = v
                 return
             if b in _LOAD_FROM_SIDH and n <= 14:
-                self._command(b)
-                a = self._ptr
+                # _command(b), inlined: every frame sent loads a buffer so
+                bus = self.bus
+                if bus is not None:
+                    self.t_us = bus.now_us
+                if self._boff:
+                    self._check_bus_off()
+                a = 0x31 + ((b & 6) << 3)  # TXBnSIDH
                 if _SLICES:
                     regs[a : a + n - 1] = wbuf[1:n]
                 else:  # a slice of wbuf would allocate
@@ -356,7 +362,18 @@ class MCP2515Sim:
                         rbuf[i] = 0xFF
                 return
             if n == 1:  # RTS, RESET: the instruction alone
-                self._command(b)
+                if b in _RTS_ONE:
+                    # _command(b) for an RTS of one buffer, inlined: every frame sent
+                    bus = self.bus
+                    if bus is not None:
+                        self.t_us = bus.now_us
+                    if self._boff:
+                        self._check_bus_off()
+                    ctrl = _RTS_ONE[b]
+                    self._txctrl(ctrl, regs[ctrl] | _TXREQ)
+                    self._st = _ST_IGNORE
+                else:
+                    self._command(b)
                 if rbuf is not None:
                     rbuf[0] = 0xFF
                 return
