@@ -268,9 +268,6 @@ class MCP2515:
         self._rx_cmd = (bytearray(14), bytearray(14))
         self._rx_cmd[0][0] = _READ_RX[0]
         self._rx_cmd[1][0] = _READ_RX[1]
-        self._rx_ans = self._views_for(14)[1]
-        self._dw = bytearray(2)  # the status reads of _full(): never _w/_r
-        self._dr = bytearray(2)
         self.ok = False
         self.fault = FAULT_NONE
         self.rx_more = False  # recv(): the other RX buffer was full too
@@ -299,14 +296,24 @@ class MCP2515:
         self._n = ring_frames
         self._ring = bytearray(ring_frames * _SLOT)
         self._ht = array("i", (0, 0, ring_frames * _SLOT))  # head, tail, size (bytes)
-        # the drain's own buffers (never _w/_r, which the handler may interrupt): a READ
-        # RX BUFFER answer, then RX STATUS with its byte clocked out twice into its start
+        # the receiving's own buffers (never _w/_r: the handler may come between any two
+        # bytecodes, e.g. after the loop filled _w for a command and before it clocked it
+        # out, and at a transaction's end before the loop reads that answer from _r): a
+        # READ RX BUFFER answer, and the status reads (RX STATUS with its byte clocked out
+        # three times), _overflow()'s and _full()'s, into its start
         self._buf = bytearray(_SLOT)
-        self._sw = bytearray(3)
-        self._sw[0] = _RX_STATUS
-        self._sr = memoryview(self._buf)[:3]
-        self._ow = bytearray(4)  # _overflow()'s reads and writes
-        self._or = bytearray(4)
+        self._sw = bytearray(4)
+        self._sr = memoryview(self._buf)[:4]
+        self._drain_with = (
+            ring_frames + 2,  # the passes of a drain round: see irq()
+            cs,
+            self._buf,
+            self._sw,
+            self._sr,
+            self._rx_cmd,
+            self._ht,
+            self._ring,
+        )
         self.irq_handler = self.irq  # bound once: a bound method made per call allocates
         cs.value(1)
 
@@ -470,11 +477,16 @@ class MCP2515:
             return False
         self.rx_more = st & _BOTH_FULL != 0
         # READ RX BUFFER from a command of its own (zeros after the instruction: nothing
-        # to clear per frame), the transfer inlined; the buffer's RXnIF clears as chip
-        # select rises
-        if not self._read_rx(0 if st & _ST_RX0IF else 1, self._rx_ans):
+        # to clear per frame); the buffer's RXnIF clears as chip select rises
+        buf = self._buf
+        self._xfer_into(self._rx_cmd[0 if st & _ST_RX0IF else 1], buf)
+        # a header no chip gives (not a chip's answer: a floating MISO reads 0xFF) is
+        # dropped and counted; one glitch is not a dead chip, so check() (soon: the
+        # caller asks for it) judges
+        if buf[2] & _SIDL_UNIMPLEMENTED or buf[5] & _DLC_UNIMPLEMENTED:
+            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
             return False
-        _decode(self._r, frame, 0)
+        _decode(buf, frame, 0)
         self.received = (self.received + 1) & _COUNT_MASK
         return True
 
@@ -483,12 +495,9 @@ class MCP2515:
         _BOTH_FULL when RX STATUS says both are; 0 for none, and for a disagreement
         (counted in rx_garbled). RX STATUS bits 7:6 confirm before a buffer that still
         holds the frame read last is read again (a new frame may fill one in between:
-        only a buffer READ STATUS calls full and RX STATUS does not is a disagreement).
-        On buffers of its own, never _w/_r: the INT handler's drain runs between any two
-        bytecodes, e.g. after the loop filled _w for a command and before it clocked it
-        out, and at a transaction's end before the loop reads that answer from _r."""
-        w = self._dw
-        r = self._dr
+        only a buffer READ STATUS calls full and RX STATUS does not is a disagreement)."""
+        w = self._sw
+        r = self._sr
         w[0] = _READ_STATUS
         self._xfer_into(w, r)
         st = r[1] & (_ST_RX0IF | _ST_RX1IF)
@@ -503,8 +512,7 @@ class MCP2515:
         return st | _BOTH_FULL if full == _ST_RX0IF | _ST_RX1IF else st
 
     def _xfer_into(self, w, r):
-        """A transaction on buffers of the caller's (_full()'s status reads, READ RX
-        BUFFER)."""
+        """A transaction on buffers of the caller's (the status reads, READ RX BUFFER)."""
         self.busy = True
         self.cs.value(0)
         try:
@@ -512,17 +520,6 @@ class MCP2515:
         finally:
             self.cs.value(1)
             self.release()
-
-    def _read_rx(self, b, dst):
-        """READ RX BUFFER b into dst (14 bytes; the buffer's RXnIF clears as chip select
-        rises). False for a header no chip gives (not a chip's answer: a floating MISO
-        reads 0xFF): dropped and counted; one glitch is not a dead chip, so check()
-        (soon: the caller asks for it) judges."""
-        self._xfer_into(self._rx_cmd[b], dst)
-        if dst[2] & _SIDL_UNIMPLEMENTED or dst[5] & _DLC_UNIMPLEMENTED:
-            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-            return False
-        return True
 
     # -- the receive ring ------------------------------------------------------------
     def irq(self, pin=None):
@@ -540,18 +537,16 @@ class MCP2515:
         if self.busy or self._draining:
             self.irq_pending = True
             return 0
-        n = self._n
-        if not n:
+        if not self._n:
             return 0
         got = 0
-        cs = self.cs
-        spi = self.spi
-        buf = self._buf
-        sw = self._sw
-        sr = self._sr
-        cmd = self._rx_cmd
-        ht = self._ht
-        ring = self._ring
+        n, cs, buf, sw, sr, cmd, ht, ring = self._drain_with  # (one attribute load)
+        spi = self.spi  # (not in it: a test swaps the SPI for a broken one)
+        p = self.int_pin
+        # the INT pin tells the handler (not the loop's drain, bounded by the status reads
+        # alone) that nothing more waits: one pin read instead of a status transfer
+        edge = p if pin != _LOOP else None
+        sw[0] = _RX_STATUS  # (_full() and _overflow() use it too)
         try:
             # a second round for a handler that came after the last pass looked (INT
             # stays low then: no new edge would bring it back before the chip overflows)
@@ -561,7 +556,7 @@ class MCP2515:
                 self._draining = True
                 # bounded: a chip (or a stuck MISO) that always reads full cannot keep the
                 # loop here; what is left holds INT low for the next drain
-                passes = n + 2
+                passes = n
                 while passes:
                     passes -= 1
                     self.irq_pending = False
@@ -577,10 +572,10 @@ class MCP2515:
                         if self.irq_pending:
                             continue
                         # both buffers empty, INT still low: an error flag holds it (an
-                        # overflow), and no edge comes again until it is cleared
-                        if self._overflow():
-                            continue
-                        break
+                        # overflow?), and no edge comes again until it is cleared
+                        if p is None or p.value() or not self._overflow():
+                            break
+                        continue
                     k = 0  # frames read in this pass (stored or dropped)
                     b = 0
                     while full:
@@ -600,8 +595,12 @@ class MCP2515:
                         full >>= 1
                         b += 1
                     got += k
-                    if not k and not self.irq_pending:
+                    if self.irq_pending:
+                        continue
+                    if not k:
                         break  # garbled reads only: a drain that reads only these stops
+                    if edge is not None and edge.value():
+                        break  # INT high: both buffers empty, no error flag
                 self._draining = False
                 if not self.irq_pending:
                     break
@@ -619,23 +618,21 @@ class MCP2515:
         return self.irq(_LOOP)
 
     def _overflow(self):
-        """Both RX buffers empty: does INT still hold low for an overflow? The chip sets
+        """Both RX buffers empty and INT still low: is it an overflow? The chip sets
         ERRIF with EFLG RX0OVR/RX1OVR, and INT stays low until both are cleared, so an
         edge-triggered handler would see no edge again (the frames after it would wait
         for the loop's poll and overflow again) until check() cleared them. So the drain
         clears them, counting the episode in rx_overflows as check() does: once between
         two check()s (an episode of a burst the loop could not follow is one). True when
         it cleared them; any other error flag holding INT is check()'s to read."""
-        pin = self.int_pin
-        if pin is None or pin.value():
-            return False
-        w = self._ow
-        r = self._or
+        w = self._sw
+        r = self._sr
         w[0] = _READ
         w[1] = _CANINTF
         w[2] = 0
         w[3] = 0
         self._xfer_into(w, r)  # CANINTF, EFLG
+        w[0] = _RX_STATUS  # (the drain's, as it was)
         if not r[3] & (_RX0OVR | _RX1OVR):
             return False
         if not self._ovr_counted:
@@ -648,6 +645,7 @@ class MCP2515:
         w[1] = _CANINTF
         w[2] = _ERRIF
         self._xfer_into(w, r)
+        w[0] = _RX_STATUS
         return True
 
     def _pop(self, frame):
