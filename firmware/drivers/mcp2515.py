@@ -41,15 +41,15 @@ a frame of 8 data bytes lasts about 0.25 ms on the wire, so the chip's two RX bu
 hold 0.5 ms of a burst (31 slaves' pack-link frames, the inverter's heartbeats), far less
 than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
 - drain() moves every frame waiting in the chip into a receive ring: ring_frames slots
-  of 14 bytes in one bytearray (the READ RX BUFFER answer, read into one buffer and
+  of 13 bytes in one bytearray (the READ RX BUFFER answer, read into one buffer and
   copied into the head slot by _put(), in viper: one transfer per frame, no
   allocation). recv() then reads from the ring, in arrival order, draining the chip
   first only when the ring is empty. 48 frames hold a whole 32-pack burst plus the
-  inverter's frames with room to spare; the cost is 48 x 14 B of ring (a memoryview
+  inverter's frames with room to spare; the cost is 48 x 13 B of ring (a memoryview
   per slot to read into, as before, cost 1 KB more).
 - The drain is paid once a frame at the bus's pace (~0.22 ms a frame at 500 kbit/s,
   27 750 cycles at 125 MHz), so it is one flat body (irq()): a pass is one RX STATUS
-  (its byte clocked out twice, the two compared) and a READ RX BUFFER of each buffer
+  (its byte clocked out again, the first two compared) and a READ RX BUFFER of each buffer
   it calls full: three transfers a frame when frames come one by one.
 - irq(pin) is the INT pin's handler (the boards wire Pin.irq(trigger=IRQ_FALLING) with
   irq_handler, a bound method made once). As a soft interrupt (Pin.irq's default, the
@@ -103,7 +103,7 @@ _READ_STATUS = const(0xA0)
 _RX_STATUS = const(0xB0)
 _LOAD_TX = (0x40, 0x42, 0x44)  # TXB0/1/2 from SIDH
 _RTS = (0x81, 0x82, 0x84)
-_READ_RX = (0x90, 0x94)  # RXB0/1 from SIDH
+_READ_RX = const(0x90)  # RXB0 from SIDH; RXB1 at 0x94
 
 _CANSTAT = const(0x0E)
 _CANCTRL = const(0x0F)
@@ -129,9 +129,10 @@ _DLC_UNIMPLEMENTED = const(0x80)
 # (drivers/mcp2515_setup.py)
 _BUF_LEN = const(48)
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
-# a ring slot: the READ RX BUFFER answer (byte 0 clocked in with the instruction, then
-# SIDH, SIDL, EID8, EID0, DLC and 8 data bytes)
-_SLOT = const(14)
+# a READ RX BUFFER answer: byte 0 clocked in with the instruction, then SIDH, SIDL,
+# EID8, EID0, DLC and 8 data bytes; a ring slot holds all but byte 0
+_ANSWER = const(14)
+_SLOT = const(13)
 _BOTH_FULL = const(0x100)  # _full(): RX STATUS says both buffers hold a frame
 RING_FRAMES = const(48)  # what the boards give: see the docstring
 # _put()'s answers
@@ -218,7 +219,7 @@ ptr32 = int
 
 @micropython.viper
 def _put(ring: ptr8, ht: ptr32, src: ptr8) -> int:
-    """A READ RX BUFFER answer (src, _SLOT bytes) into the ring's head slot. ht: head and
+    """A READ RX BUFFER answer (src) but its byte 0 into the ring's head slot. ht: head and
     tail (byte offsets over 0..2 * size - 1, so that a full ring and an empty one differ)
     and size (the ring's bytes). _STORED; _RING_FULL when no slot is free: the newest
     frame is dropped, as the chip drops one when both its buffers are full (the consumer
@@ -239,7 +240,7 @@ def _put(ring: ptr8, ht: ptr32, src: ptr8) -> int:
         o -= size
     i = 0
     while i < _SLOT:
-        ring[o + i] = src[i]
+        ring[o + i] = src[i + 1]
         i += 1
     head += _SLOT
     if head == 2 * size:
@@ -265,9 +266,9 @@ class MCP2515:
         self._cfg = bytearray(_CANINTE + 1)  # what init() wrote to RXF0..CANINTE
         self._views = {}  # n -> (write view, read view) of the first n bytes
         # recv()'s READ RX BUFFER of RXB0 and RXB1: the instruction, 13 bytes clocked in
-        self._rx_cmd = (bytearray(14), bytearray(14))
-        self._rx_cmd[0][0] = _READ_RX[0]
-        self._rx_cmd[1][0] = _READ_RX[1]
+        # READ RX BUFFER: the instruction (its RXB0 or RXB1 set per read), 13 bytes
+        # clocked in
+        self._rx_cmd = bytearray(_ANSWER)
         self.ok = False
         self.fault = FAULT_NONE
         self.rx_more = False  # recv(): the other RX buffer was full too
@@ -301,7 +302,7 @@ class MCP2515:
         # out, and at a transaction's end before the loop reads that answer from _r): a
         # READ RX BUFFER answer, and the status reads (RX STATUS with its byte clocked out
         # three times), _overflow()'s and _full()'s, into its start
-        self._buf = bytearray(_SLOT)
+        self._buf = bytearray(_ANSWER)
         self._sw = bytearray(4)
         self._sr = memoryview(self._buf)[:4]
         self._drain_with = (
@@ -479,7 +480,9 @@ class MCP2515:
         # READ RX BUFFER from a command of its own (zeros after the instruction: nothing
         # to clear per frame); the buffer's RXnIF clears as chip select rises
         buf = self._buf
-        self._xfer_into(self._rx_cmd[0 if st & _ST_RX0IF else 1], buf)
+        cmd = self._rx_cmd
+        cmd[0] = _READ_RX if st & _ST_RX0IF else _READ_RX | 4
+        self._xfer_into(cmd, buf)
         # a header no chip gives (not a chip's answer: a floating MISO reads 0xFF) is
         # dropped and counted; one glitch is not a dead chip, so check() (soon: the
         # caller asks for it) judges
@@ -580,8 +583,9 @@ class MCP2515:
                     b = 0
                     while full:
                         if full & 1:
+                            cmd[0] = _READ_RX | b  # RXB0, or RXB1 (b 4)
                             cs.value(0)
-                            spi.write_readinto(cmd[b], buf)  # RXnIF clears as CS rises
+                            spi.write_readinto(cmd, buf)  # RXnIF clears as CS rises
                             cs.value(1)
                             stored = _put(ring, ht, buf)
                             if stored == _STORED:
@@ -593,7 +597,7 @@ class MCP2515:
                             else:  # a header no chip gives: dropped, counted, not stored
                                 self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
                         full >>= 1
-                        b += 1
+                        b += 4
                     got += k
                     if self.irq_pending:
                         continue
@@ -657,7 +661,8 @@ class MCP2515:
                 self.rx_more = False
                 return False
         size = ht[2]
-        _decode(self._ring, frame, tail if tail < size else tail - size)
+        # (a slot holds the answer from its byte 1: _decode() reads from r[o + 1])
+        _decode(self._ring, frame, (tail if tail < size else tail - size) - 1)
         tail += _SLOT
         if tail == 2 * size:
             tail = 0
