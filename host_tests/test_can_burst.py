@@ -155,7 +155,9 @@ class BurstTest(unittest.TestCase):
         queue_burst(bus)
         got = run(bus, can, RS485_REPLY_WORST_US, AFE_READ_US)
         self.assertEqual(len(heard(listener)), BURST)
-        self.assertEqual(len(got), 8)
+        # (8 before the drain cleared the overflow: INT then stayed low, and no edge
+        # brought the handler back until check())
+        self.assertEqual(len(got), 14)
         self.assertEqual(can.rx_overflows, 1)
         self.assertEqual(can.rx_ring_dropped, 0)
 
@@ -430,6 +432,92 @@ class RingTest(unittest.TestCase):
         bus.run_until(300)
         self.assertEqual(can.drain(), 0)
         self.assertEqual(chip.regs[0x2C] & 0x01, 0x01)  # still in the chip for recv()
+
+
+class OverflowTest(unittest.TestCase):
+    """After a chip overflow (EFLG RX0OVR/RX1OVR, with ERRIF) INT stays low: an edge-triggered
+    handler would see no edge again until check() cleared them. The drain clears them and
+    counts the episode (once between two check()s, as check() counts it)."""
+
+    def setUp(self):
+        machine.sim_run_scheduled()
+
+    def overflowed(self, hard=True):
+        # the handler held off (the loop inside a transaction) while 3 frames come: 2 kept
+        bus, can, chip, listener = rig(RING_FRAMES, hard=hard)
+        queue_burst(bus, False)
+        can.busy = True
+        bus.run_until(1100)
+        machine.sim_run_scheduled()
+        self.assertEqual(len(heard(listener)), 3)
+        self.assertEqual(chip.regs[0x2D] & 0xC0, 0x80)  # RX1OVR
+        self.assertEqual(chip.regs[0x2C] & 0x23, 0x23)  # ERRIF, RX0IF, RX1IF
+        self.assertTrue(can.irq_pending)
+        return bus, can, chip, listener
+
+    def test_the_drain_clears_an_overflow_and_edges_drain_again(self):
+        for hard in (True, False):
+            bus, can, chip, listener = self.overflowed(hard)
+            can.release()  # the transaction's end: the drain the handler left
+            self.assertEqual((can.pending(), can.rx_overflows), (2, 1))
+            self.assertEqual((chip.regs[0x2D] & 0xC0, chip.regs[0x2C] & 0x23), (0, 0))
+            self.assertEqual(can.int_pin.value(), 1)  # INT high again
+            # the frames after it are drained by their edges, the loop reading nothing
+            busy(bus, 1100, 3000, GAP_OK_US)
+            n = len(heard(listener))
+            self.assertGreater(n, 8)
+            self.assertEqual(can.pending(), 2 + n)
+            self.assertEqual((can.rx_overflows, can.rx_ring_dropped), (1, 0))
+            self.assertEqual(chip.regs[0x2C] & 0x23, 0)
+
+    def test_without_the_clearing_no_edge_comes_until_check(self):
+        # the other side: a drain that leaves the overflow (before this fix) keeps INT low
+        bus, can, chip, listener = self.overflowed()
+        overflow = can._overflow
+        can._overflow = lambda: False
+        can.release()
+        self.assertEqual((can.pending(), can.rx_overflows), (2, 0))
+        self.assertEqual(can.int_pin.value(), 0)
+        bus.run_until(4000)
+        self.assertGreater(len(heard(listener)), 8)
+        self.assertEqual(can.pending(), 2)  # no edge: nothing drained
+        can._overflow = overflow
+        self.assertEqual(can.check() & 0xC0, 0x80)  # check() counts and clears it
+        self.assertEqual(can.rx_overflows, 1)
+        self.assertEqual(can.drain(), 2)  # the two the chip kept meanwhile
+        self.assertEqual(can.int_pin.value(), 1)
+
+    def test_an_episode_is_counted_once_between_checks(self):
+        bus, can, chip, _ = self.overflowed()
+        can.release()
+        self.assertEqual(can.rx_overflows, 1)
+        queue_burst(bus, False)
+        can.busy = True  # a second overflow before check(): the same episode
+        bus.run_until(bus.now_us + 1100)
+        self.assertEqual(chip.regs[0x2D] & 0xC0, 0x80)
+        can.release()
+        self.assertEqual((can.rx_overflows, chip.regs[0x2D] & 0xC0), (1, 0))
+        self.assertEqual(can.check() & 0xC0, 0)  # nothing left for check() to count
+        self.assertEqual(can.rx_overflows, 1)
+        can.busy = True  # after check(): a new episode
+        bus.run_until(bus.now_us + 1100)
+        can.release()
+        self.assertEqual(can.rx_overflows, 2)
+        # and check() does not count again what the drain counted
+        can.check()
+        self.assertEqual(can.rx_overflows, 2)
+
+    def test_another_error_flag_is_left_for_check(self):
+        # ERRIF without an overflow (an error state changed): INT stays low for check()
+        bus, can, chip, _ = rig(RING_FRAMES, hard=True)
+        chip.regs[0x2C] |= 0x20
+        chip._irq_update()
+        self.assertEqual(can.drain(), 0)
+        self.assertEqual((chip.regs[0x2C] & 0x20, can.int_pin.value()), (0x20, 0))
+        self.assertEqual(can.rx_overflows, 0)
+        can.check()
+        self.assertEqual((chip.regs[0x2C] & 0x20, can.int_pin.value()), (0, 1))
+        self.assertEqual(can.rx_overflows, 0)
 
 
 class AllocationTest(unittest.TestCase):

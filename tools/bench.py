@@ -64,16 +64,16 @@ Figures of `make bench` (each with its goal where there is one):
   and in service (goal >= 100 000), the allocation per tick (goal 0), the MCP2515's
   receive overruns during the run (goal 0) and the inverter heartbeats not received
   (goal 0); a CAN burst while the loop runs (31 pack-link frames and the inverter's
-  two at 500 kbit/s, one every 221 us, from a hardware frame clock, started at each
-  tick and each RS485 request, the front end's I2C reads taking their wire time):
-  rp2040_can_burst_frames sent and rp2040_can_burst_lost with the INT handler hard, as
-  boards/rp2040 wires it (goal 0), and for comparison _soft_lost (a soft handler, as
-  boards/esp32 wires it, on the RP2040's CPU); the last burst's time per frame in each
-  wiring (rp2040_can_burst_frame_us, _soft_frame_us): a hard handler runs inside the
-  frame clock's interrupt and holds the next arrival back, which a real bus would not,
-  so a hard burst's 0 lost holds at the bus's pace only when the handler's cycles per
-  frame received (rp2040_can_drain_cycles_per_frame) stay within one frame time (goal
-  <= 27 750: 222 us at 125 MHz). Without the
+  two at 500 kbit/s, one every 222 us of the chip's clock whatever the handler does,
+  started at each tick and each RS485 request, the front end's I2C reads taking their
+  wire time; the fakes' own Python is taken off that clock): rp2040_can_burst_frames
+  sent and rp2040_can_burst_lost with the INT handler hard, as boards/rp2040 wires it
+  (goal 0), and for comparison _soft_lost (a soft handler, as boards/esp32 wires it, on
+  the RP2040's CPU); the pace the frames arrived at in each wiring
+  (rp2040_can_burst_frame_us, _soft_frame_us: the bus's, as arrivals no longer wait for
+  the handler), and the hard handler's cycles per frame received
+  (rp2040_can_drain_cycles_per_frame), which a long burst needs within one frame time
+  (goal <= 27 750: 222 us at 125 MHz). Without the
   emulator's files (firmware image, bootrom, rp2040js) they are
   skipped, saying so, and nothing fails;
 - esp32_heap_free_pct_frozen_est: the ESP32's heap (111 936 B without PSRAM) free in

@@ -20,7 +20,8 @@ Prints `key value` lines; cycles from the 125 MHz cycle counter at 0x4005800C.
 Last, a CAN burst while the loop runs (burst_phase(), issue 16 item 3): 31 slaves' pack
 link frames and the inverter's two, arriving on the wire at 500 kbit/s whatever the CPU
 does, across whole ticks (the front-end read included) and RS485 replies, with the INT
-handler wired as each board wires it; the frames sent, received and lost.
+handler wired as each board wires it; the frames sent, received and lost. The frames
+arrive by the chip's clock (see CLK), never waiting for the handler.
 
 The fakes are Python, a board's buses are C: the cycles spent in a fake, from its call
 to its return (calibrated at start: FAKE_CALL_CYCLES, the Python call's own cost), are
@@ -37,7 +38,7 @@ from array import array  # noqa: E402
 
 import bench_replies as rec  # noqa: E402
 import micropython  # noqa: E402
-from machine import Pin, Signal, mem32  # noqa: E402
+from machine import Pin, Signal, disable_irq, enable_irq, mem32  # noqa: E402
 from micropython import const  # noqa: E402
 
 _CYC = 0x4005800C
@@ -47,11 +48,49 @@ BUS_CALL_CYCLES = 2000
 FAKE = array("i", (0, 0))
 # a fake's Python call and return around what it counts itself (set by _calibrate())
 FAKE_CALL = array("i", (0,))
+# a real GPIO's value() (set by _calibrate()): what the fake INT pin's read is counted as
+PIN_CALL = array("i", (0,))
 
 
 def _faked(c0):
     FAKE[0] += ((mem32[_CYC] - c0) & _MASK) + FAKE_CALL[0]
     FAKE[1] += 1
+
+
+ptr8 = int  # viper's pointer types (names for the linter)
+ptr32 = int
+_CYCLES = const(0x4005800C)
+_M30 = const(0x3FFFFFFF)
+# The chip's clock, for the burst: the cycle counter less CLK[0], the cycles a board would
+# not spend: the fakes' Python beyond what their C call costs (BUS_CALL_CYCLES, and an SPI
+# transfer's bytes on the wire), and the frame clock's interrupts (see FrameClock) but the
+# INT handler they run. Frames arrive, and the I2C transfers last, by this clock: so the
+# handler meets the bus at its pace on a board's CPU, the fakes' cost taken out. The fakes
+# keep interrupts off while they run, so that no arrival is judged at a time the clock
+# takes back at their end.
+CLK = array("i", (0,))
+_SPI_BYTE_CYCLES = const(100)  # 8 bits at 10 MHz (boards/rp2040 SPI_HZ), 125 MHz
+
+
+@micropython.viper
+def _raw() -> int:
+    return ptr32(_CYCLES)[0] & _M30
+
+
+@micropython.viper
+def _chip(clk: ptr32) -> int:
+    return (ptr32(_CYCLES)[0] - clk[0]) & _M30
+
+
+@micropython.viper
+def _skew_add(clk: ptr32, c: int):
+    clk[0] = (clk[0] + c) & _M30
+
+
+def _skew(k0, modeled):
+    """A fake that began at chip time k0 ends: what it took beyond modeled (the board's
+    cost) is taken off the chip's clock."""
+    _skew_add(CLK, ((_chip(CLK) - k0) & _M30) + FAKE_CALL[0] - modeled)
 
 
 class _Probe:
@@ -77,14 +116,15 @@ def _calibrate():
     FAKE_CALL[0] = (outside - (FAKE[0] - f0)) // n
     FAKE[0] = 0
     FAKE[1] = 0
+    pin = Pin(28, Pin.IN)  # (a pin no fake or board pin uses)
+    c0 = mem32[_CYC]
+    for _ in range(n):
+        pin.value()
+    PIN_CALL[0] = (((mem32[_CYC] - c0) & _MASK) - loop) // n
 
 
 def cycles():
     return mem32[_CYC]
-
-
-ptr8 = int  # viper's pointer types (names for the linter)
-ptr32 = int
 
 
 @micropython.viper
@@ -98,17 +138,18 @@ def _copy(dst: ptr8, src: ptr8, n: int):
 # WIRE[0] 1: a bus transfer also takes its time on the wire, as the C call does (the
 # burst phase; the cycle figures leave the transfer's own bus time aside)
 WIRE = array("i", (0,))
-_TIMERAWL = const(0x40054028)  # the microsecond timer, low word
 
 
 @micropython.viper
-def _wait_us(us: int):
-    """Wait us microseconds in machine code: like a C call (an I2C transfer), it gives
-    MicroPython's scheduler no opportunity (a soft interrupt waits for its end); a hard
-    interrupt still comes."""
-    t = ptr32(_TIMERAWL)
-    start = t[0]
-    while t[0] - start < us:
+def _wait(clk: ptr32, us: int):
+    """Wait us microseconds of the chip's clock in machine code: like a C call (an I2C
+    transfer), it gives MicroPython's scheduler no opportunity (a soft interrupt waits for
+    its end); a hard interrupt still comes, and the INT handler's time runs on the wire's
+    (the controller's FIFO keeps the transfer going)."""
+    t = ptr32(_CYCLES)
+    c = us * 125
+    start = t[0] - clk[0]
+    while ((t[0] - clk[0] - start) & _M30) < c:
         pass
 
 
@@ -124,19 +165,25 @@ class FakeI2C:
 
     def readfrom_mem_into(self, addr, reg, buf):
         c0 = mem32[_CYC]
+        irq = disable_irq()
+        k0 = _chip(CLK)
         reply = self.replies.get(reg << 8 | len(buf))
         if reply is None:
+            _skew(k0, BUS_CALL_CYCLES)
+            enable_irq(irq)
             _faked(c0)
             raise OSError(5)
         _copy(buf, reply, len(reply))  # (a slice would allocate: a real bus does not)
+        _skew(k0, BUS_CALL_CYCLES)
+        enable_irq(irq)
         if WIRE[0]:
-            _wait_us(_i2c_us(len(buf)))
+            _wait(CLK, _i2c_us(len(buf)))
         _faked(c0)
 
     def writeto_mem(self, addr, reg, buf):
         c0 = mem32[_CYC]
         if WIRE[0]:
-            _wait_us(_i2c_us(len(buf)) - 22)  # no repeated start, no second address
+            _wait(CLK, _i2c_us(len(buf)) - 22)  # no repeated start, no second address
         _faked(c0)
 
 
@@ -148,38 +195,61 @@ _TX_LOAD = (0x31, 0x36, 0x41, 0x46, 0x51, 0x56)
 _RX_READ = (0x61, 0x66, 0x71, 0x76)
 
 
+# BURST_STATE: the burst under way (see FrameClock)
+_NEXT = const(0)  # the next frame of the burst (BURST: none running)
+_WIRING = const(1)
+_QUEUED = const(2)  # a soft handler waits in the scheduler
+_LOST = const(3)  # frames the chip found no buffer for
+_T0 = const(4)  # the chip's time the first frame is complete (CLK)
+_EDGE = const(5)  # INT fell since the handler was last run for it (a pin's latched edge)
+_BURSTS = const(6)
+_DRAIN_CYCLES = const(7)  # the hard handler's cycles (the fakes' Python replaced)
+_BURST = const(33)  # BURST below
+# every frame as short as the burst's shortest (0x305: 11-bit id, 8 data bytes, 108 bits
+# and 3 of intermission, no stuff bits) at 500 kbit/s: the pack link's 29-bit frames
+# take 131 bits and more, so the bench's burst comes faster than a bus can bring it
+FRAME_US = 222
+_FRAME_CYCLES = const(27750)  # FRAME_US at 125 MHz
+
+
 @micropython.viper
-def _arrive(r: ptr8, img: ptr8, o: int, rxb1: int) -> int:
-    """A frame (13 bytes at img[o]: SIDH, SIDL, EID8, EID0, DLC, 8 data bytes) received
-    into the register file r as the chip stores it (DS20001801 4.2, 4.5): a frame RXB0's
-    filters take goes to RXB0, else (rollover, BUKT) to RXB1; one of RXB1's filters
-    (rxb1) to RXB1 only; with its buffer(s) full it is lost (RX1OVR, and ERRIF, which
-    holds INT low). Returns bit 0: INT fell (no enabled flag was set before); bit 1: lost.
-    Viper: it runs in the frame clock's hard interrupt, whose own cost is the loop's
-    loss (a Python copy took more than a frame's time)."""
-    intf = r[0x2C]
-    before = intf & r[0x2B]
-    if rxb1 == 0 and (intf & 1) == 0:
-        a = 0x61
-        intf |= 1
-    elif (intf & 2) == 0:
-        a = 0x71
-        intf |= 2
-    else:
-        r[0x2D] = r[0x2D] | 0x80
-        r[0x2C] = intf | 0x20
-        fell = 0
-        if before == 0 and (r[0x2B] & 0x20) != 0:
-            fell = 1
-        return 2 | fell
-    i = 0
-    while i < 13:
-        r[a + i] = img[o + i]
-        i += 1
-    r[0x2C] = intf
-    if before == 0:
-        return 1
-    return 0
+def _catch_up(r: ptr8, img: ptr8, rxb1: ptr8, st: ptr32, now: int):
+    """The frames of the burst complete by the chip's time now (frame k at st[_T0] + k
+    frame times), each received into the register file r as the chip stores it
+    (DS20001801 4.2, 4.5): a frame RXB0's filters take (rxb1[k] 0; 13 bytes at img[13 * k]:
+    SIDH, SIDL, EID8, EID0, DLC, 8 data bytes) goes to RXB0, else (rollover, BUKT) to RXB1;
+    one of RXB1's filters (rxb1[k] 1) to RXB1 only; with its buffer(s) full it is lost
+    (st[_LOST]; RX1OVR, and ERRIF, which holds INT low). An INT that falls (no enabled
+    flag was set before) latches st[_EDGE], as the pin's edge detector does."""
+    k = st[_NEXT]
+    while k < _BURST:
+        if ((now - st[_T0] - k * _FRAME_CYCLES) & _M30) >= 0x20000000:
+            break  # not yet complete
+        intf = r[0x2C]
+        inte = r[0x2B]
+        before = intf & inte
+        a = 0
+        if rxb1[k] == 0 and (intf & 1) == 0:
+            a = 0x61
+            intf |= 1
+        elif (intf & 2) == 0:
+            a = 0x71
+            intf |= 2
+        else:
+            r[0x2D] = r[0x2D] | 0x80
+            intf |= 0x20
+            st[_LOST] = st[_LOST] + 1
+        if a:
+            o = 13 * k
+            i = 0
+            while i < 13:
+                r[a + i] = img[o + i]
+                i += 1
+        r[0x2C] = intf
+        if before == 0 and (intf & inte) != 0:
+            st[_EDGE] = 1
+        k += 1
+    st[_NEXT] = k
 
 
 class FakeMcp2515Spi:
@@ -190,6 +260,7 @@ class FakeMcp2515Spi:
         self.regs = bytearray(128)
         self.sent = 0
         self.delivered = 0  # frames deliver() put in RXB0
+        self.clock = None  # the burst's FrameClock while one runs
         self._reset()
 
     def _reset(self):
@@ -219,7 +290,13 @@ class FakeMcp2515Spi:
 
     def write_readinto(self, w, rd):
         c0 = mem32[_CYC]
+        irq = disable_irq()
+        k0 = _chip(CLK)
+        if self.clock is not None:
+            self.clock.catch_up()  # the chip as it is by now
         self._transfer(w, rd)
+        _skew(k0, BUS_CALL_CYCLES + len(w) * _SPI_BYTE_CYCLES)
+        enable_irq(irq)
         _faked(c0)
 
     def _transfer(self, w, rd):
@@ -276,16 +353,25 @@ class FakeMcp2515Spi:
 
 
 class FakeInt:
-    """The MCP2515's INT pin: low while an enabled interrupt flag is set."""
+    """The MCP2515's INT pin: low while an enabled interrupt flag is set. On a board a GPIO:
+    its read is counted as a real pin's value() (PIN_CALL), not as a bus call."""
 
     def __init__(self, spi):
         self.regs = spi.regs
+        self.spi = spi
 
     def value(self):
         c0 = mem32[_CYC]
+        irq = disable_irq()
+        k0 = _chip(CLK)
+        if self.spi.clock is not None:
+            self.spi.clock.catch_up()
         r = self.regs
         v = 0 if r[_CANINTF] & r[0x2B] else 1
+        _skew(k0, PIN_CALL[0])
+        enable_irq(irq)
         _faked(c0)
+        FAKE[0] += BUS_CALL_CYCLES - PIN_CALL[0]  # counted as a pin read, not a bus call
         return v
 
 
@@ -313,11 +399,15 @@ class FakeUart:
 
     def readinto(self, buf):
         c0 = mem32[_CYC]
+        irq = disable_irq()
+        k0 = _chip(CLK)
         k = 0
         while k < len(buf) and self.at < self.n:
             buf[k] = self.rx[self.at]
             self.at += 1
             k += 1
+        _skew(k0, BUS_CALL_CYCLES)
+        enable_irq(irq)
         _faked(c0)
         return k if k else None
 
@@ -585,37 +675,32 @@ def run(app, board, t0, t1, step):
 
 
 # -- a CAN burst while the loop runs -------------------------------------------------
-# Frames arrive on the wire whatever the CPU does. The frame clock is hardware: two DMA
-# channels, each moving one word paced by the DMA's TIMER0 and chained to the other, so
-# a transfer ends every frame time, each end raising a hard DMA interrupt (rp2.DMA.irq,
-# hard=True) that puts the next frame into the fake MCP2515 as the chip would and, when
-# INT falls, fires the INT handler as the board wires it: called there and then (a hard
-# Pin.irq runs at the edge, inside whatever the loop does: boards/rp2040) or through
-# micropython.schedule (a soft Pin.irq: boards/esp32). machine.Timer cannot be that
-# clock: the rp2 port of v1.24.1 schedules its callbacks (ports/rp2/machine_timer.c), so
-# none would come inside a C call. rp2040js (1.4.1) reads TIMER0 as a period of
-# X / Y * 1e6 / clk_sys us (the silicon as a rate, clk_sys * X / Y): set for the
-# emulator, and the period is measured (rp2040_can_burst_frame_us) so a change shows.
+# Frames arrive on the wire whatever the CPU does: frame k of a burst is complete k frame
+# times after the first, by the chip's clock (CLK), and it is put into the fake MCP2515 as
+# the chip would (_catch_up()) whenever the firmware next looks at the chip (an SPI
+# transfer, an INT pin read) or the frame clock ticks, whichever comes first: so an
+# arrival never waits for the handler, and the chip overflows when both buffers are full
+# at the frame's time, as the silicon does. The frame clock is hardware: two DMA channels,
+# each moving one word paced by the DMA's TIMER0 and chained to the other, so a transfer
+# ends TICKS times a frame time, each end raising a hard DMA interrupt (rp2.DMA.irq,
+# hard=True) that brings the chip up to date and, when INT fell, fires the INT handler
+# as the board wires it: called there and then (a hard Pin.irq runs at the edge, inside
+# whatever the loop does: boards/rp2040; the tick's own cost is off the chip's clock) or
+# through micropython.schedule (a soft Pin.irq: boards/esp32). A hard handler running
+# holds the ticks back, not the arrivals; an edge while it runs (INT rose at a read and
+# fell again) runs it again after, as a pin's latched edge does. machine.Timer cannot be
+# the clock: the rp2 port of v1.24.1 schedules its callbacks (ports/rp2/machine_timer.c),
+# so none would come inside a C call. rp2040js (1.4.1) reads TIMER0 as a period of
+# X / Y * 1e6 / clk_sys us (the silicon as a rate, clk_sys * X / Y): set for the emulator.
 _DMA_TIMER0 = const(0x50000420)
 _DMA_MULTI_TRIGGER = const(0x50000430)
 _DMA_ABORT = const(0x50000444)
 _TREQ_TIMER0 = const(0x3B)
 SLAVES = 31
 BURST = SLAVES + 2  # and the inverter's 0x305 and 0x307
-# every frame as short as the burst's shortest (0x305: 11-bit id, 8 data bytes, 108 bits
-# and 3 of intermission, no stuff bits) at 500 kbit/s: the pack link's 29-bit frames
-# take 131 bits and more, so the bench's burst comes faster than a bus can bring it
-FRAME_US = 222
+TICKS = 4  # the frame clock's ticks a frame time: an edge waits at most a quarter frame
 HARD = 1  # BURST_STATE[_WIRING]: the INT handler hard (boards/rp2040)
 SOFT = 2  # soft (boards/esp32)
-_NEXT = const(0)  # BURST_STATE: the next frame of the burst (BURST: none running)
-_WIRING = const(1)
-_QUEUED = const(2)  # a soft handler waits in the scheduler
-_LOST = const(3)  # frames the chip found no buffer for
-_FIRST_US = const(4)
-_LAST_US = const(5)
-_BURSTS = const(6)
-_DRAIN_CYCLES = const(7)  # the hard handler's cycles (the fakes' Python replaced)
 BURST_STATE = array("i", (BURST, 0, 0, 0, 0, 0, 0, 0))
 
 
@@ -662,8 +747,6 @@ class FrameClock:
     hard interrupt cannot (MemoryError, and the port disables the handler)."""
 
     def __init__(self, board, img, rxb1):
-        import time
-
         import rp2
 
         self.regs = board.spi.regs
@@ -671,14 +754,13 @@ class FrameClock:
         self.handler = board.can.irq_handler
         self.img = img
         self.rxb1 = rxb1
-        self.ticks_us = time.ticks_us
         self.soft_handler = self.soft  # bound once, as the driver's irq_handler
         self.words = bytearray(8)
         self.dma = (rp2.DMA(), rp2.DMA())
         a, b = self.dma
         self.mask = 1 << a.channel | 1 << b.channel
         self.first = 1 << a.channel
-        arrival = self.arrival
+        tick = self.tick
         for d, nxt in ((a, b), (b, a)):
             ctrl = d.pack_ctrl(
                 size=2,
@@ -689,31 +771,36 @@ class FrameClock:
                 irq_quiet=False,  # (pack_ctrl's default is quiet: no interrupt)
             )
             d.config(read=self.words, write=memoryview(self.words)[4:], count=1, ctrl=ctrl)
-            d.irq(arrival, hard=True)
-        mem32[_DMA_TIMER0] = (FRAME_US * 125) << 16 | 1  # see above: the emulator's reading
+            d.irq(tick, hard=True)
+        # see above: the emulator's reading
+        mem32[_DMA_TIMER0] = (_FRAME_CYCLES // TICKS) << 16 | 1
+        board.spi.clock = self
 
     def soft(self, pin):
         BURST_STATE[_QUEUED] = 0
         self.handler(pin)
 
-    def arrival(self, dma, st=BURST_STATE, arrive=_arrive):
-        """A transfer's end: the next frame arrives (a hard interrupt). Its cost is the
-        loop's loss (the CPU it takes from the loop during a burst), so it is kept short:
-        the chip's part in viper, names in locals."""
-        k = st[_NEXT]
-        if k >= BURST:
-            return
-        st[_NEXT] = k + 1
-        if k == 0 or k + 1 == BURST:
-            st[_LAST_US if k else _FIRST_US] = self.ticks_us() & 0x3FFFFFFF
-            if k:
-                mem32[_DMA_ABORT] = self.mask
-        got = arrive(self.regs, self.img, 13 * k, self.rxb1[k])
-        if got:
-            if got & 2:
-                st[_LOST] += 1
-            if got & 1:
-                if st[_WIRING] == HARD:
+    def catch_up(self):
+        _catch_up(self.regs, self.img, self.rxb1, BURST_STATE, _chip(CLK))
+
+    def tick(self, dma, st=BURST_STATE, clk=CLK):
+        """A transfer's end (a hard interrupt): the chip up to date, and the INT handler
+        for an edge. Its own cycles, all but the handler's, are taken off the chip's
+        clock; the handler's (the fakes' Python replaced) are summed in _DRAIN_CYCLES."""
+        e0 = _raw()
+        if st[_NEXT] < _BURST:
+            _catch_up(self.regs, self.img, self.rxb1, st, _chip(clk))
+        if st[_NEXT] >= _BURST:
+            # the last frame is in (perhaps at a fake's transfer): the clock stops after
+            # this tick, which still runs the handler for an edge left
+            mem32[_DMA_ABORT] = self.mask
+        if st[_EDGE]:
+            if st[_WIRING] == HARD:
+                n = 0
+                while st[_EDGE] and n < 8:  # (bounded: a tick must end)
+                    n += 1
+                    st[_EDGE] = 0
+                    _skew_add(clk, (_raw() - e0) & _M30)
                     # (the counter is mod 2**30, a small int: nothing allocated here)
                     c0 = mem32[_CYC]
                     f0 = FAKE[0]
@@ -721,13 +808,20 @@ class FrameClock:
                     self.handler(self.pin)
                     c = ((mem32[_CYC] - c0) & _MASK) - (FAKE[0] - f0)
                     st[_DRAIN_CYCLES] += c + (FAKE[1] - n0) * BUS_CALL_CYCLES
-                elif st[_WIRING] == SOFT and not st[_QUEUED]:
+                    e0 = _raw()
+            else:
+                st[_EDGE] = 0
+                if st[_WIRING] == SOFT and not st[_QUEUED]:
                     st[_QUEUED] = 1
                     micropython.schedule(self.soft_handler, self.pin)
+        _skew_add(clk, (_raw() - e0) & _M30)
 
     def start(self):
-        BURST_STATE[_NEXT] = 0
-        BURST_STATE[_BURSTS] += 1
+        st = BURST_STATE
+        st[_EDGE] = 0
+        st[_T0] = (_chip(CLK) + _FRAME_CYCLES) & _M30
+        st[_NEXT] = 0
+        st[_BURSTS] += 1
         mem32[_DMA_MULTI_TRIGGER] = self.first
 
     def running(self):
@@ -738,6 +832,7 @@ class FrameClock:
         for d in self.dma:
             d.irq(None)
             d.close()
+        self.regs = None
 
 
 def run_burst(app, board, clock, t0, t1, step):
@@ -780,14 +875,10 @@ def burst_phase(app, board, t):
         print(key + "frames", BURST_STATE[_BURSTS] * BURST)
         print(key + "received", can.received - got0)
         print(key + "lost", BURST_STATE[_LOST] + can.rx_ring_dropped - dropped0)
-        # the last burst's arrivals, first to last: a hard handler runs inside the frame
-        # clock's interrupt, which holds the next arrival back (a real bus would not
-        # wait): so the frame time is given for each wiring, and the hard handler's
-        # cycles per frame received, which a burst at the bus's pace needs below
-        # FRAME_US * 125 (27 750)
-        first = BURST_STATE[_FIRST_US]
-        last = BURST_STATE[_LAST_US]
-        print(key + "frame_us", ((last - first) & 0x3FFFFFFF) // (BURST - 1))
+        # the pace the frames arrived at, by the chip's clock (they never wait for the
+        # handler); and the hard handler's cycles per frame received, which must stay
+        # below a frame time (27 750) for a long burst
+        print(key + "frame_us", _FRAME_CYCLES // 125)
         if wiring == HARD:
             got = max(1, can.received - got0)
             print("rp2040_can_drain_cycles_per_frame", BURST_STATE[_DRAIN_CYCLES] // got)
@@ -795,6 +886,7 @@ def burst_phase(app, board, t):
             print("burst exceptions", app.exceptions - exc0, getattr(app, "last_exception", None))
     WIRE[0] = 0
     clock.close()
+    board.spi.clock = None
 
 
 def main():
@@ -854,6 +946,7 @@ def main():
     print("rp2040_can_frames_per_s", frames // seconds)
     print("rp2040_rs485_replies_per_s", replies // seconds)
     print("rp2040_fake_call_cycles", FAKE_CALL[0])
+    print("rp2040_pin_read_cycles", PIN_CALL[0])
     print("rp2040_heap_total_bytes", gc.mem_free() + gc.mem_alloc())
     print("rp2040_heap_imports_bytes", _FREE_BEFORE - _FREE_IMPORTED)
     print("rp2040_heap_free_start_bytes", _FREE_BEFORE)
