@@ -7,6 +7,24 @@ lower bounds. The chip script's buses answer what the simulated chips answered h
 BQ76952's measurement replies are recorded from a simulated pack charging at 20 A with a
 CAN inverter, the RS485 request is the simulated Pylon master's 0x42.
 
+rp2040_heap_free_service_bytes is what a board holds free in service, as near as the
+bench can make it. Until stop 24 it flattered a board by about 10 KB (main at 9e1ebee:
+95 776 B as the bench had it, 85 513 B as below): 7.9 KB for what only a board loads
+(the second point), 2.6 KB of qstr pools (the third), 0.3 KB the other way (files):
+- the bench's own code is given back (rp2040_heap_bench_code_bytes), and so are the
+  store's files, in the heap here (RamFs) and in flash on a board;
+- the chip script loads what a board loads besides: main.py and the board files, held
+  while the loop runs (about 8 KB with drivers/mcp23s17.py, which boards/chip.py
+  imports), and the modules the boot loads and drops (the image selection, the front
+  end's configuration, which the bench skips);
+- the interned names (qstrs) as a board holds them: the bench's credit gave back the
+  pools and text of every name the chip script started with, the firmware's among them,
+  and so charged the firmware only the pools above those; a board holds every pool its
+  own names need, from the first. board_names() counts them from the chip's list of
+  names, without the bench's own (rp2040_heap_qstr_board_bytes against _charged_bytes).
+Still not counted: the board's machine objects (C objects, small) in place of the fakes,
+which are counted.
+
 The emulator's files (firmware image, bootrom, rp2040js) are never in this repository:
 they are looked for in $RP2040EMU, else ~/rp2040emu (see that README). Without them the
 bench says so and gives no figures.
@@ -112,6 +130,13 @@ def compile_firmware(dest):
             # machine's: the name is interned on the chip)
             cmd = [MPY_CROSS, "-march=armv6m", "-s", rel, "-o", out, src]
             subprocess.run(cmd, check=True)
+    # what a board runs besides the firmware (tools/bundle.py): main.py (compiled there
+    # from source at boot) and the RP2040's board files; the chip script loads them
+    for rel in ("main.py", "boards/chip.py", "boards/rp2040/board.py"):
+        src = ROOT + ("/boards/main.py" if rel == "main.py" else "/" + rel)
+        out = dest + "/" + rel[:-3] + ".mpy"
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run([MPY_CROSS, "-march=armv6m", "-s", rel, "-o", out, src], check=True)
 
 
 def measure():
@@ -135,6 +160,8 @@ def measure():
     if out.returncode != 0:
         return None, "the emulator run failed:\n" + out.stdout + out.stderr
     figures = {}
+    lines = out.stdout.splitlines()
+    names = [line[2:-1] for line in lines if line.startswith("Q(")]
     # the heap a script starts with when it is (almost) empty: what this bench's own code
     # and fakes take is given back, so the figure is the firmware's on a board
     empty = BUILD + "/empty.py"
@@ -142,7 +169,9 @@ def measure():
         f.write("import gc\ngc.collect()\nprint('rp2040_heap_free_empty_bytes', gc.mem_free())\n")
     base = subprocess.run(["node", script, empty], cwd=emu, capture_output=True, text=True)
     held = None
-    for line in (base.stdout + out.stdout).splitlines():
+    for line in base.stdout.splitlines() + lines:
+        if line.startswith("Q("):
+            continue  # the interned names (board_names())
         parts = line.split()
         if len(parts) == 2 and parts[0].startswith("rp2040_"):
             figures[parts[0]] = int(parts[1])
@@ -156,9 +185,103 @@ def measure():
         for key in ("rp2040_heap_free_boot_bytes", "rp2040_heap_free_service_bytes"):
             if key in figures:
                 figures[key] += bench
+        # the store's files are in the heap here, in flash on a board
+        if "rp2040_heap_ramfs_bytes" in figures:
+            figures["rp2040_heap_free_service_bytes"] += figures["rp2040_heap_ramfs_bytes"]
     if "rp2040_heap_free_service_bytes" in figures and "rp2040_heap_imports_bytes" in figures:
         figures.update(esp32_frozen(figures, held))
+        figures.update(board_names(lines, names, fw))
+        # as a board holds it: the firmware's names in the pools a board's own count
+        # needs, not the pools above the bench's names that the bench's credit left
+        if "rp2040_heap_qstr_board_bytes" in figures:
+            figures["rp2040_heap_free_service_bytes"] -= (
+                figures["rp2040_heap_qstr_board_bytes"] - figures["rp2040_heap_qstr_charged_bytes"]
+            )
     return figures, None
+
+
+# the dynamic qstr pools of MicroPython 1.24 on a 32-bit port: the first holds 20 names,
+# each next one twice the last; a pool is a GC block of a 24 B header and 6 B a name (a
+# pointer, a 1-byte hash and a 1-byte length), and each name's text takes its length + 1
+QSTR_FIRST_POOL = 20
+
+
+def qstr_pool_bytes(n):
+    """The heap n dynamic names' pools take (their text aside)."""
+    total = 0
+    alloc = QSTR_FIRST_POOL
+    while n > 0:
+        total += (24 + 6 * alloc + 15) // 16 * 16
+        n -= alloc
+        alloc *= 2
+    return total
+
+
+def mpy_names(path):
+    """The names a .mpy file interns when it is loaded: its qstr table (mpy v6), less
+    those the firmware image has (flagged static)."""
+    with open(path, "rb") as f:
+        b = f.read()
+
+    def uint(i):
+        v = 0
+        while True:
+            c = b[i]
+            i += 1
+            v = v << 7 | c & 0x7F
+            if not c & 0x80:
+                return v, i
+
+    n, i = uint(4)  # after "M", the version, the flags and the small-int bits
+    _objs, i = uint(i)
+    out = set()
+    for _ in range(n):
+        v, i = uint(i)
+        if not v & 1:
+            out.add(b[i : i + (v >> 1)].decode())
+            i += (v >> 1) + 1
+    return out
+
+
+def qstr_totals(line):
+    """{n_pool, n_qstr, n_str_data_bytes, n_total_bytes} of a qstr_info() line."""
+    pairs = line.split(": ", 1)[1].split(", ")
+    return {k: int(v) for k, v in (kv.split("=") for kv in pairs)}
+
+
+def board_names(lines, names, fw):
+    """The interned names (qstrs) as a board holds them in service, against what the
+    bench charges the firmware for them. The chip script lists its own names as it
+    starts (compiled before it runs, they come first), then every name in service.
+    The bench's names that no module it loaded interns (its fakes, meters, locals) are
+    never on a board; a board holds all the others. The bench's credit
+    (rp2040_heap_bench_code_bytes) gives back the pools and text of every name it
+    started with, the firmware's among them, so the firmware is charged only the
+    pools added above those: a board holds every pool its own count needs, from the
+    first. main() takes the difference out of rp2040_heap_free_service_bytes."""
+    info = [qstr_totals(line) for line in lines if line.startswith("qstr pool:")]
+    if len(info) < 2 or len(names) != info[0]["n_qstr"] + info[-1]["n_qstr"]:
+        raise SystemExit("bench_rp2040: the chip script did not list its interned names")
+    start, service = info[0], info[-1]
+    own, held = names[: start["n_qstr"]], names[start["n_qstr"] :]
+    if qstr_pool_bytes(len(held)) != service["n_total_bytes"] - service["n_str_data_bytes"]:
+        raise SystemExit("bench_rp2040: the qstr pools are not sized as QSTR_FIRST_POOL says")
+    firmware = set()
+    for name in held:
+        if name.endswith(".mpy") and os.path.exists(fw + "/" + name):
+            firmware |= mpy_names(fw + "/" + name)
+            mod = name[:-4].replace("/", ".")
+            firmware |= {mod, mod.rsplit(".", 1)[-1], name[:-4] + ".py"}
+    bench_only = set(n for n in own if n not in firmware)
+    kept = [n for n in held if n not in bench_only]
+    board = qstr_pool_bytes(len(kept)) + sum(len(n.encode()) + 1 for n in kept)
+    return {
+        "rp2040_qstr_names_service": len(held),
+        "rp2040_qstr_names_bench_only": len(bench_only),
+        "rp2040_qstr_names_board": len(kept),
+        "rp2040_heap_qstr_board_bytes": board,
+        "rp2040_heap_qstr_charged_bytes": service["n_total_bytes"] - start["n_total_bytes"],
+    }
 
 
 def frozen_ram_bytes(held=None):

@@ -34,10 +34,15 @@ import gc
 gc.collect()
 _FREE_BEFORE = gc.mem_free()
 
+import micropython  # noqa: E402
+
+# the names this script interned (compiled before it runs), for tools/bench_rp2040.py:
+# those no firmware module has are the bench's own, which a board never interns
+micropython.qstr_info(1)
+
 from array import array  # noqa: E402
 
 import bench_replies as rec  # noqa: E402
-import micropython  # noqa: E402
 from machine import Pin, Signal, disable_irq, enable_irq, mem32  # noqa: E402
 from micropython import const  # noqa: E402
 
@@ -483,6 +488,26 @@ from drivers.panel import Panel  # noqa: E402
 from drivers.rs485 import Rs485  # noqa: E402
 from drivers.store import Store  # noqa: E402
 
+
+def _as_a_board():
+    """What a board loads besides what this bench builds, so that its code and names
+    count as on a board: main.py and the board files (held while the loop runs), and
+    what main.py and the boot load and drop: the image selection (service/image.py) and
+    the front end's configuration (the bench starts the driver configured)."""
+    import main  # noqa: F401 - boards/main.py (a file on the board: compiled there)
+
+    from boards.rp2040 import board  # noqa: F401 - and boards/chip.py
+
+    for name in ("service.image", "drivers.bq76952_setup", "drivers.bq76952_dm"):
+        __import__(name)
+        lazy.drop(name)
+    lazy.drop("service")
+    return main, board
+
+
+from bms import lazy  # noqa: E402
+
+_BOARD_MODULES = _as_a_board()
 gc.collect()
 _FREE_IMPORTED = gc.mem_free()
 
@@ -952,6 +977,10 @@ def main():
     print("rp2040_heap_free_start_bytes", _FREE_BEFORE)
     print("rp2040_heap_free_boot_bytes", free_boot)
     print("rp2040_heap_free_service_bytes", free_service)
+    # the store's files, here in the heap (RamFs), on a board in flash: each a bytes
+    # object (16 B) and its data (GC blocks of 16 B)
+    files = board.store.fs.files.values()
+    print("rp2040_heap_ramfs_bytes", sum(16 + (len(b) + 16) // 16 * 16 for b in files))
     print("rp2040_alloc_bytes_per_tick", heaps[0].per_call())
     print("rp2040_alloc_bytes_per_led_beat", heaps[1].per_call())
     print("rp2040_alloc_bytes_per_comms_poll", heaps[2].per_call())
@@ -964,7 +993,9 @@ def main():
     import sys
 
     print("service_modules", " ".join(sorted(m for m in sys.modules if m[:5] != "bench")))
-    micropython.qstr_info()  # the interned names: every module's, kept after it is dropped
+    # the interned names: every module's, kept after it is dropped (each is listed for
+    # tools/bench_rp2040.py, which takes out the bench's own)
+    micropython.qstr_info(1)
     # last: it loads more (the master of a full system, the DMA frame clock)
     burst_phase(app, board, t + 2000)
 

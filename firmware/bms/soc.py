@@ -27,7 +27,7 @@ uA*s, SOC in 0.01 % (0..10000).
 from micropython import const
 
 from bms import events as ev
-from bms import ticks
+from bms import lazy, ticks
 
 # OCV (mV per cell, average) -> SOC (0.01 %): a generic LiFePO4 curve at 25 C
 _OCV_MV = (
@@ -98,31 +98,9 @@ def soc_from_ocv(cell_mv):
 
 class Soc:
     def __init__(self, cfg, events):
-        self.events = events
-        self.rated_mas = cfg.capacity_mah * 3600
-        self.full_mas = self.rated_mas
-        self.full_cell_mv = cfg.full_cell_mv
-        self.full_current_ma = cfg.full_current_ma
-        self.full_hold_ms = cfg.full_hold_ms
-        self.zero_ma = cfg.current_zero_ma
-        self.leak_ma = cfg.soc_self_discharge_ma
-        self.q_mas = self.full_mas // 2
-        self.rem_uas = 0
-        self.cpct = 5000  # estimate, 0.01 %
-        self.shown_cpct = 5000  # what the panel and the inverter see
-        self.known = False
-        self.full_seen = False  # calibrated to full since the last dip below 99 %
-        self.offset_ma = 0
-        self.cycles = 0
-        self.dsg_mas = 0  # discharged since the last whole cycle
-        self.cal = 0  # the last calibration: CAL_FULL, CAL_EMPTY or 0
-        self.cal_count = 0  # calibrations so far (the app saves the state after each)
-        self.cal_q = 0  # counted charge at that calibration (for capacity learning)
-        self.count_since_cal = 0  # mAs counted (signed) since the last calibration
-        self._full_since = -1
-        self._rest_since = 0
-        self._offset_acc = 0
-        self._offset_n = 0
+        """The counter's every attribute is made in bms/parts_init.py, loaded for it and
+        dropped after: built once, at boot."""
+        lazy.run("bms.parts_init", "soc", self, cfg, events)
 
     # -- start ---------------------------------------------------------------------
     def start(self, avg_cell_mv, stored, now, warm=False):

@@ -1,0 +1,81 @@
+"""The constructor of bms/core.py's Bms, loaded by bms.lazy for it and dropped after, so
+that its code does not stay in a board's heap: the core is built once, at boot. Every
+attribute of a Bms is made here.
+"""
+
+from array import array
+
+from bms import button as btn
+from bms import panel as pnl
+from bms import protections as pt
+from bms.balance import Balancer
+from bms.core import STANDBY
+from bms.limits import Limits
+from bms.precharge import Precharge
+from bms.protect import Engine
+from bms.sample import T_MOS
+from bms.soc import Soc
+
+
+def init(self, cfg, events, stored_soc):
+    self.cfg = cfg
+    self.events = events
+    self.vals = array("i", bytes(4 * pt.N_VALS))  # the engine reads it with viper
+    self.extra = array("i", bytes(4 * pt.N_VALS))  # (as vals: fill() writes it with viper)
+    self.extra[pt.V_MOS_T] = T_MOS + 1  # the one sensor this slot reads
+    rows, self._docp_row = pt.build(cfg)
+    self.engine = Engine(rows, events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
+    self.precharge = Precharge(cfg, events)
+    self.button = btn.Button(cfg)
+    self.panel = pnl.PanelLogic()
+    self.soc = Soc(cfg, events)
+    self.balancer = Balancer(cfg)
+    self.limits = Limits(cfg)
+    # the limits' inputs at their last step, the time since not yet counted by them,
+    # and whether the next tick must step them whatever the inputs
+    self._lim_due = True
+    self._lim_dt = 0
+    self._lim_chg = False
+    self._lim_dsg = False
+    self._lim_soc = 0
+    self._lim_cap = 0
+    self._lim_full_s = 0
+    self.sample = None  # the last sample stepped (what the protocols report)
+    self.stored_soc = stored_soc
+    self.warm_start = False  # not a power-on: the SOC starts from stored_soc (bms/soc)
+    self.zero_ma = cfg.current_zero_ma
+    self.eff_ma = cfg.effective_current_ma
+    # decisions
+    self.chg = False
+    self.dsg = False
+    self.pre = False
+    self.allow_chg = False
+    self.allow_dsg = False
+    self.relay_chg = False
+    self.relay_dsg = False
+    self.mode = STANDBY
+    self.reported_ma = 0
+    self.restart = False
+    self.sleeping = False
+    self.docp_cont_ma = cfg.docp_cont_ma
+    self._afe_blind_ms = cfg.afe_blind_ms  # (read every tick: one lookup, not two)
+    # state
+    self.started = False
+    self.settled = False  # boot_settle_ms since the first valid reading
+    self._first_ms = 0
+    self._guard_chg = False
+    self._guard_dsg = False
+    self._pending_mode = -1
+    self._pending_since = 0
+    self._discharging = False
+    self._cuvp_since = -1
+    self._idle_since = -1
+    self._blind_ms = 0  # how long the readings have been invalid
+    self._was_full = False
+    self._passive = False
+    self._rsd = False
+    self._afe_safety = 0
+    self.parallel = False  # more than one pack on the link (M/S LED)
+    self.modules = 1  # packs in what the frames report (the system's view has more)
+    self.unlocked = False  # the service link's physical unlock (two RESET presses)
+    self.unlock_at = 0

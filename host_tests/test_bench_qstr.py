@@ -1,0 +1,134 @@
+"""tools/bench_rp2040.py's count of the interned names (qstrs) as a board holds them.
+
+The RP2040 bench gives back what its own script took, the qstr pools and text of every
+name the script started with included, so it charged the firmware only the pools above
+those; board_names() counts every pool a board's own names need, from the first, and
+leaves out the names only the bench has.
+"""
+
+import unittest
+
+from support import BUILD, cpython_only, ensure_build
+
+
+def _line(n_qstr, text_bytes):
+    """A micropython.qstr_info() summary line for n_qstr names as the pools hold them."""
+    import bench_rp2040
+
+    pools = bench_rp2040.qstr_pool_bytes(n_qstr)
+    n_pool = 0
+    while bench_rp2040.qstr_pool_bytes(sum(20 << k for k in range(n_pool))) < pools:
+        n_pool += 1
+    return "qstr pool: n_pool=%d, n_qstr=%d, n_str_data_bytes=%d, n_total_bytes=%d" % (
+        n_pool,
+        n_qstr,
+        text_bytes,
+        pools + text_bytes,
+    )
+
+
+@cpython_only("runs mpy-cross (subprocess)")
+class QstrPoolTest(unittest.TestCase):
+    def test_pools_as_measured_on_the_emulated_pico(self):
+        import bench_rp2040
+
+        # micropython.qstr_info() on the emulated RPI_PICO 1.24.1: 4 pools for 228 names
+        # (3612 B, of which 1692 B text), 7 pools for 1612 (31859 B, 16403 B text)
+        self.assertEqual(bench_rp2040.qstr_pool_bytes(228), 3612 - 1692)
+        self.assertEqual(bench_rp2040.qstr_pool_bytes(1612), 31859 - 16403)
+        self.assertEqual(bench_rp2040.qstr_pool_bytes(0), 0)
+        self.assertEqual(bench_rp2040.qstr_pool_bytes(20), 144)
+        self.assertEqual(bench_rp2040.qstr_pool_bytes(21), 144 + 272)
+        # the seventh pool (1280 names, 7712 B) comes with the 1261st name
+        self.assertEqual(
+            bench_rp2040.qstr_pool_bytes(1261) - bench_rp2040.qstr_pool_bytes(1260), 7712
+        )
+
+    def _mpy(self, folder, name, source):
+        import os
+        import subprocess
+
+        import bench_rp2040
+
+        src = folder + "/" + name + ".py"
+        with open(src, "w") as f:
+            f.write(source)
+        out = folder + "/" + name + ".mpy"
+        cmd = [bench_rp2040.MPY_CROSS, "-march=armv6m", "-s", name + ".py", "-o", out, src]
+        subprocess.run(cmd, check=True)
+        os.remove(src)
+        return out
+
+    def _folder(self):
+        import os
+
+        ensure_build()
+        folder = BUILD + "/qstr_test"
+        os.makedirs(folder, exist_ok=True)
+        return folder
+
+    def test_a_modules_names_are_its_dynamic_qstrs(self):
+        import bench_rp2040
+
+        path = self._mpy(
+            self._folder(), "qmod", "class Pack:\n    cell_mv = 3\n\nprint(len('x'))\n"
+        )
+        names = bench_rp2040.mpy_names(path)
+        self.assertIn("Pack", names)
+        self.assertIn("cell_mv", names)
+        self.assertIn("qmod.py", names)
+        self.assertNotIn("print", names)  # in the firmware image's own table
+        self.assertNotIn("len", names)
+
+    def test_the_bench_names_are_left_out_and_every_pool_counted(self):
+        import bench_rp2040
+
+        fw = self._folder()
+        self._mpy(fw, "fwmod", "def shared_name():\n    return fw_only_name\n")
+        own = ["bench_only_name", "shared_name"]  # what the chip script started with
+        later = ["fwmod.mpy", "fwmod.py", "fw_only_name"]
+        held = own + later
+        text = sum(len(n) + 1 for n in held)
+        lines = [_line(len(own), sum(len(n) + 1 for n in own)), _line(len(held), text)]
+        got = bench_rp2040.board_names(lines, own + held, fw)
+        kept = ["shared_name"] + later
+        self.assertEqual(got["rp2040_qstr_names_service"], 5)
+        self.assertEqual(got["rp2040_qstr_names_bench_only"], 1)
+        self.assertEqual(got["rp2040_qstr_names_board"], 4)
+        # a board: the first pool (144 B) and its 4 names' text
+        self.assertEqual(got["rp2040_heap_qstr_board_bytes"], 144 + sum(len(n) + 1 for n in kept))
+        # the bench charged only what came after its start: the same pool, the later text
+        self.assertEqual(got["rp2040_heap_qstr_charged_bytes"], sum(len(n) + 1 for n in later))
+
+    def test_a_board_past_a_pools_edge_holds_the_whole_pool(self):
+        import bench_rp2040
+
+        fw = self._folder()
+        self._mpy(fw, "fwmod", "def shared_name():\n    return 1\n")
+        own = ["b%d" % i for i in range(15)] + ["shared_name"]
+        later = ["fwmod.mpy", "fwmod.py"] + ["f%d" % i for i in range(4)]
+        held = own + later  # 22 names: two pools; without the bench's 15, one
+        lines = [
+            _line(len(own), sum(len(n) + 1 for n in own)),
+            _line(len(held), sum(len(n) + 1 for n in held)),
+        ]
+        got = bench_rp2040.board_names(lines, own + held, fw)
+        self.assertEqual(got["rp2040_qstr_names_board"], 7)
+        self.assertEqual(
+            got["rp2040_heap_qstr_board_bytes"],
+            144 + sum(len(n) + 1 for n in ["shared_name"] + later),
+        )
+        self.assertEqual(
+            got["rp2040_heap_qstr_charged_bytes"], 272 + sum(len(n) + 1 for n in later)
+        )
+
+    def test_a_listing_that_does_not_add_up_is_refused(self):
+        import bench_rp2040
+
+        lines = [_line(2, 10), _line(3, 12)]
+        with self.assertRaises(SystemExit):
+            bench_rp2040.board_names(lines, ["a", "b", "a"], self._folder())
+
+
+if __name__ == "__main__":
+    unittest.main()
