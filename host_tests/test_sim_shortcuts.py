@@ -5,7 +5,7 @@ its index loop, and the cache of compiled modules against a fresh compile."""
 
 import unittest
 
-from support import ROOT, cpython_only, ensure_build
+from support import ROOT, cpython_only
 from test_mcp2515_sim import Recorder
 
 from boards.host import machine
@@ -156,59 +156,12 @@ class AfeCellsTest(unittest.TestCase):
         self.assertEqual(fast[20][8] | fast[20][9] << 8, 3650)  # cell 5 overridden
 
 
-@cpython_only("importlib's source loader")
-class CodeCacheTest(unittest.TestCase):
-    def setUp(self):
+@cpython_only("CPython's bytecode cache")
+class BytecodeCacheTest(unittest.TestCase):
+    def test_the_tools_cache_bytecode_under_build_whatever_the_environment_says(self):
         import sys
 
-        from boards.host import codecache
-
-        self.codecache = codecache
-        self.folder = ensure_build() + "/codecache_test"
-        import os
-
-        try:
-            os.mkdir(self.folder)
-        except OSError:
-            pass
-        self.path = self.folder + "/cc_probe_mod.py"
-        sys.path.insert(0, self.folder)
-        codecache.install()
-
-    def tearDown(self):
-        import sys
-
-        self.codecache.uninstall()
-        sys.path.remove(self.folder)
-        sys.modules.pop("cc_probe_mod", None)
-
-    def load(self, text):
-        import importlib
-        import sys
-
-        with open(self.path, "w") as f:
-            f.write(text)
-        sys.modules.pop("cc_probe_mod", None)
-        importlib.invalidate_caches()
-        return importlib.import_module("cc_probe_mod")
-
-    def test_a_module_imported_again_runs_its_code_again_without_compiling(self):
-        first = self.load("ran = [1]\ndef f():\n    return 1\n")
-        first.ran.append(2)
-        again = self.load("ran = [1]\ndef f():\n    return 1\n")
-        self.assertIsNot(first, again)
-        self.assertEqual(again.ran, [1])  # its body ran afresh: its own globals
-        self.assertIs(first.f.__code__, again.f.__code__)  # the same compiled code
-        edited = self.load("ran = [3]\ndef f():\n    return 2\n")
-        self.assertEqual((edited.ran, edited.f()), ([3], 2))  # a new source compiles
-
-    def test_install_twice_and_uninstall_restore_the_loader(self):
-        import importlib.machinery
-
-        loader = importlib.machinery.SourceFileLoader
-        self.assertIs(loader.source_to_code, self.codecache._source_to_code)
-        self.codecache.install()
-        self.assertIs(self.codecache._original.__name__, "source_to_code")
-        self.codecache.uninstall()
-        self.assertIsNot(loader.source_to_code, self.codecache._source_to_code)
-        self.assertIn(ROOT, self.path)
+        # boot-only modules are imported again at each use (bms/lazy.py): without the
+        # cache, CPython compiles them every time (PYTHONDONTWRITEBYTECODE machines)
+        self.assertFalse(sys.dont_write_bytecode)
+        self.assertEqual(sys.pycache_prefix, ROOT + "/build/pycache")

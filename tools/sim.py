@@ -449,8 +449,7 @@ def _open_log(path):
 
 if __name__ == "__main__":
     if sys.implementation.name == "cpython":
-        from boards.host import codecache, twins
+        from boards.host import twins
 
         twins.install()  # the viper kernels' CPython twins (boards/host/twins.py says why)
-        codecache.install()  # a dropped module imported again is not compiled again
     sys.exit(main(sys.argv[1:]))
