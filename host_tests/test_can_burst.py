@@ -294,6 +294,7 @@ class HardInterruptTest(unittest.TestCase):
         can.irq(None)
         can.irq(None)
         self.assertEqual((can.irq_errors, can.busy, can._draining), (2, False, False))
+        self.assertEqual(can.cs.value(), 1)  # the raising transfer does not hold the bus
         can.spi = spi
         self.assertEqual(can.drain(), 2)
 

@@ -609,6 +609,7 @@ class MCP2515:
                 if not self.irq_pending:
                     break
         except Exception:  # noqa: BLE001 - any (see above)
+            cs.value(1)  # a transfer that raised must not hold the shared bus
             self._draining = False
             if pin == _LOOP:
                 raise
