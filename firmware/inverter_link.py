@@ -333,7 +333,8 @@ class InverterLink:
             if f.rtr:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             elif f.ext:
-                if f.can_id & _RANGE_MASK == _SERVICE_BASE:
+                # (a link without an app, a rig or a tool's, has no one to serve: other)
+                if f.can_id & _RANGE_MASK == _SERVICE_BASE and self.service_app is not None:
                     self._service_can(f, now)
                 elif self.peer is not None and self.peer.take(f, now):
                     pass

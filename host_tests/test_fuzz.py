@@ -93,6 +93,20 @@ class FoundTest(unittest.TestCase):
             self.assertEqual((link.heartbeats, link.rx_other), (1, 1))
             self.assertEqual(link.heard, now + 20)
 
+    def test_a_service_request_to_a_link_without_an_app_is_another_frame(self):
+        # inverter_link: a link built without an app (a rig's, a tool's) handed a service
+        # request to the CAN service, which asked the missing app for its address
+        from service import can as sc
+
+        chip, drv = fuzz.can_chip_node()
+        b, now = fuzz.settled_core()
+        link = InverterLink(drv, None, 0)
+        link.start(now)
+        self.assertTrue(link.start_can(now))
+        chip.can_receive((sc.can_id(sc.REQUEST, 1), True, False, bytes(8)), 1000)
+        link.poll(b, now + 10)
+        self.assertEqual((link.rx_other, link.service_can), (1, None))
+
     def test_an_empty_rs485_frame_does_not_hold_up_the_request_behind_it(self):
         # drivers/rs485: `~\r` returned 0 ("no frame"), so the link stopped reading and
         # the request after it in the same read waited for another poll
