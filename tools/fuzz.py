@@ -1837,27 +1837,22 @@ def report(results, seed, out=None):
                 )
 
 
-def figures(results):
-    """The bench/results.json keys of a run (--results)."""
+def by_decoder(results):
+    """{decoder: [inputs, findings, seconds, growth]} of a run's Results."""
     by = {}
     for r in results:
         by[r.name] = [r.ran, len(r.findings), round(r.ms / 1000), r.growth]
+    return by
+
+
+def figures(by):
+    """The bench/results.json keys of a run (--results), from by_decoder()'s table."""
     return {
         "fuzz_inputs_min": min(v[0] for v in by.values()),
         "fuzz_findings": sum(v[1] for v in by.values()),
         "fuzz_growth_max": max(v[3] for v in by.values()),
         "fuzz_by_decoder": by,
     }
-
-
-class _Ran:
-    """A child's figures line, as a Result for figures()."""
-
-    def __init__(self, name, fig):
-        self.name = name
-        self.ran, nfind, self.ms, self.growth = fig
-        self.findings = [None] * nfind
-        self.ms *= 1000
 
 
 def _parallel(names, count, seed, jobs):
@@ -1879,14 +1874,14 @@ def _parallel(names, count, seed, jobs):
         text, _ = proc.communicate()
         outputs[name] = text
         failed = failed or proc.returncode != 0
-    ran = []
+    by = {}
     for name in names:
         for line in outputs[name].splitlines(True):
             if line.startswith("FUZZ "):
-                ran.append(_Ran(name, json.loads(line[5:])[name]))
+                by.update(json.loads(line[5:]))
             else:
                 sys.stdout.write(line)
-    return (1 if failed else 0), ran
+    return (1 if failed else 0), by
 
 
 def main(argv):
@@ -1919,15 +1914,16 @@ def main(argv):
     chosen = [cls for cls in DECODERS if only is None or cls.name in only]
     start = _clock_ms()
     if jobs > 1 and not MICROPYTHON and case is None and len(chosen) > 1:
-        status, results = _parallel([cls.name for cls in chosen], count, seed, jobs)
+        status, by = _parallel([cls.name for cls in chosen], count, seed, jobs)
     else:
         results = [run(cls, count, seed, case) for cls in chosen]
         report(results, seed)
         status = 1 if any(r.findings for r in results) else 0
+        by = by_decoder(results)
     if "--figures" in flags:  # a child's, for its parent
-        print("FUZZ " + json.dumps(figures(results)["fuzz_by_decoder"]))
+        print("FUZZ " + json.dumps(by))
     if "--results" in flags:
-        _write(figures(results), count, seed, jobs, _clock_ms() - start)
+        _write(figures(by), count, seed, jobs, _clock_ms() - start)
     return status
 
 

@@ -93,15 +93,13 @@ def load_events(store, log):
     store.loaded = False
     store.dropped = 0
     try:
-        files = [records_in(store, 0), records_in(store, 1)]
+        (files0, whole0), (files1, whole1) = records_in(store, 0), records_in(store, 1)
     except OSError:
         store.errors += 1
         raise
     held = [log.get(seq) for seq in range(log.oldest_seq(), log.next_seq)]
     mark = store._read_mark()
-    whole = [files[0][1], files[1][1]]
-    files = [files[0][0], files[1][0]]
-    records = files[0] + files[1]
+    records = files0 + files1
     records.sort(key=lambda r: r[0])
     # the files never share a number (one is emptied before it takes over): a second
     # record with one is a flipped bit
@@ -125,9 +123,10 @@ def load_events(store, log):
     for r in held:
         if r[2] != ev_skipped:
             log.log(r[1], r[2], r[3], r[4], r[5])
-    last = [f[-1][0] if f else -1 for f in files]
-    store.active = 0 if last[0] >= last[1] else 1
-    store.in_active = whole[store.active]
+    # the active file: the one whose last record is the newer
+    newer = (files1[-1][0] if files1 else -1) > (files0[-1][0] if files0 else -1)
+    store.active = 1 if newer else 0
+    store.in_active = whole1 if newer else whole0
     store.loaded = True
     try:
         store.reserve(log)  # before this boot's records take numbers
