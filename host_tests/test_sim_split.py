@@ -23,7 +23,9 @@ class SplitTest(unittest.TestCase):
         total = 0
         for _k, v in parts:
             total += v
-        self.assertTrue(abs(total - per_tick) < 0.01 * per_tick + 0.1, (total, per_tick))
+        # (the timers' cost taken off is measured, so a busy machine can make a part
+        # small or even below 0: the sum still holds)
+        self.assertTrue(abs(total - per_tick) < 0.01 * abs(per_tick) + 0.1, (total, per_tick))
 
     def test_bad_options_print_the_usage(self):
         with self.assertRaises(SystemExit):
