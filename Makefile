@@ -166,9 +166,9 @@ typecheck: $(foreach b,$(CHIP_BOARDS),build/stubs/$(b)/.installed)
 	  case $$b in rp2040) plat=rp2;; *) plat=$$b;; esac; \
 	  MYPYPATH=build/stubs/$$b:firmware:. $(VENV)/bin/mypy --config-file boards/mypy.ini \
 	    --platform $$plat --custom-typeshed-dir build/stubs/$$b \
-	    --cache-dir build/mypy_cache/$$b -m boards.chip -m boards.$$b.board -m boards.main \
+	    --cache-dir build/mypy_cache/$$b -m boards.chip -m boards.chip_build -m boards.$$b.board -m boards.main \
 	    || exit 1; \
-	done; echo "typecheck: boards/chip.py, boards/main.py and both board files pass mypy"
+	done; echo "typecheck: boards/chip.py, chip_build.py, boards/main.py and both board files pass mypy"
 
 # what CI checks for the boards: the type check and both bundles
 boards: typecheck

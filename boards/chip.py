@@ -4,34 +4,17 @@
   folder on the flash filesystem MicroPython mounts at boot (littlefs v2 on both ports),
   so the event log and the state sit apart from the code.
 - ChipBoard: the buses and drivers built from a board's pin map and bus numbers (the
-  constants of its board.py), the clock, the sleep between polls, the reset cause and
-  the restart, from MicroPython's time and machine modules, and expander pin names to
-  bit numbers.
+  constants of its board.py; the building itself is in chip_build.py, loaded for it and
+  dropped after), the clock, the sleep between polls, the reset cause and the restart,
+  from MicroPython's time and machine modules.
 """
 
 import os
 import time
 
 import machine
-from machine import I2C, SPI, UART, WDT, Pin
-
-from drivers.bq76952 import BQ76952
-from drivers.drycontact import DryContact
-from drivers.fets import Fets
-from drivers.mcp23s17 import IN, OUT, Mcp23s17
-from drivers.mcp2515 import MCP2515, RING_FRAMES
-from drivers.panel import Panel
-from drivers.rs485 import Rs485
-from drivers.store import Store
 
 DATA_DIR = "/data"
-# the MCP23S17 expander's pins by name, as its datasheet prints them
-_PORTS = ("GPA", "GPB")
-
-
-def expander_bit(name):
-    """'GPA0'..'GPB7' -> 0..15 (drivers.mcp23s17's pin numbers)."""
-    return _PORTS.index(name[:3]) * 8 + int(name[3])
 
 
 class LittleFs:
@@ -85,72 +68,14 @@ class ChipBoard:
 
     def build(self, c, watchdog):
         """The buses and the pack's drivers from c, a board.py's constants (PINS, I2C_ID,
-        SPI_ID, UART_LINK_IN, UART_LINK_OUT and the rest); watchdog: start it."""
-        p = c["PINS"]
-        self._pins = p
-        self._uart_buf = c["UART_BUF"]
-        out = Pin.OUT
-        # the FET pins first, at their safe level, before anything else can take time
-        cfetoff = Pin(p["AFE_CFETOFF"], out, value=1)
-        dfetoff = Pin(p["AFE_DFETOFF"], out, value=1)
-        pre = Pin(p["FET_PRECHARGE"], out, value=0)
-        self.reverse_in = self._input("IN_REVERSE")
-        self.alert = Pin(p["AFE_ALERT"], Pin.IN, Pin.PULL_UP)
-        self.i2c = I2C(c["I2C_ID"], scl=Pin(p["I2C_SCL"]), sda=Pin(p["I2C_SDA"]), freq=c["I2C_HZ"])
-        self.afe = BQ76952(self.i2c, r_sense_uohm=c["R_SENSE_UOHM"])
-        self.fets = Fets(cfetoff, dfetoff, pre, self.reverse_in)
-        can_cs = Pin(p["CAN_CS"], out, value=1)
-        exp_cs = Pin(p["EXP_CS"], out, value=1)
-        self.spi = SPI(
-            c["SPI_ID"],
-            baudrate=c["SPI_HZ"],
-            polarity=0,
-            phase=0,
-            sck=Pin(p["SPI_SCK"]),
-            mosi=Pin(p["SPI_MOSI"]),
-            miso=Pin(p["SPI_MISO"]),
-        )
-        # the CAN controller first: the expander on the same bus takes it as its lock
-        self.can_int = Pin(p["CAN_INT"], Pin.IN, Pin.PULL_UP)
-        self.can = MCP2515(
-            self.spi, can_cs, c["CAN_OSC_HZ"], self.can_int, time.sleep_us, RING_FRAMES
-        )
-        if self.can_irq_hard:
-            self.can_int.irq(self.can.irq_handler, Pin.IRQ_FALLING, hard=True)
-        else:  # (the ESP32 port's Pin.irq takes no `hard` argument)
-            self.can_int.irq(self.can.irq_handler, Pin.IRQ_FALLING)
-        self.expander = x = Mcp23s17(self.spi, exp_cs, self.can)
-        relay_chg = x.pin(expander_bit(p["RELAY_CHG"]), OUT)
-        relay_dsg = x.pin(expander_bit(p["RELAY_DSG"]), OUT)
-        leds = [x.pin(expander_bit(p[n]), OUT) for n in c["LEDS"]]
-        dip = [x.pin(expander_bit(p[n]), IN, True) for n in c["DIPS"]]
-        self.panel = Panel(leds, dip, self._input("BTN_RESET"))
-        passive = self._input("IN_PASSIVE")
-        rsd = self._input("IN_RSD")
-        self.dry = DryContact(relay_chg, relay_dsg, passive, rsd)
-        self.rs485 = self._port(c["UART_LINK_IN"], "RS485_1_")
-        self.rs485_out = self._port(c["UART_LINK_OUT"], "RS485_2_")
-        self.store = Store(LittleFs())
-        self.wdt = WDT(timeout=c["WDT_TIMEOUT_MS"]) if watchdog else NoWatchdog()
+        SPI_ID, UART_LINK_IN, UART_LINK_OUT and the rest); watchdog: start it. The body
+        is in boards/chip_build.py, loaded for it and dropped after: a board is built
+        once, at boot. (Imported here, not at the top: main.py imports this module
+        before it puts the chosen image's folder on sys.path.)"""
+        from bms import lazy
 
-    def _input(self, name):
-        if self.input_pull_up:
-            return Pin(self._pins[name], Pin.IN, Pin.PULL_UP)
-        return Pin(self._pins[name], Pin.IN)
-
-    def _port(self, uart_id, prefix):
-        p = self._pins
-        de = Pin(p[prefix + "DE"], Pin.OUT, value=0)
-        uart = UART(
-            uart_id,
-            baudrate=9600,
-            tx=Pin(p[prefix + "TX"]),
-            rx=Pin(p[prefix + "RX"]),
-            txbuf=self._uart_buf,
-            rxbuf=self._uart_buf,
-            timeout=0,
-        )
-        return Rs485(uart, de, txbuf=self._uart_buf)
+        # (this module's time: a test's stand-in replaces it)
+        lazy.run("boards.chip_build", "build", self, c, watchdog, time.sleep_us)
 
     def ticks_ms(self):
         return time.ticks_ms()

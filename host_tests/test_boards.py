@@ -100,6 +100,16 @@ class BoardCase:
             else:
                 self.assertEqual(function, "in", name)
 
+    def test_the_build_is_dropped_once_the_board_is_built(self):
+        # boards/chip_build.py runs once, at boot (bms.lazy): its code must not stay in
+        # a board's heap, neither registered nor as the boards package's attribute
+        import boards
+
+        self.assertNotIn("boards.chip_build", sys.modules)
+        self.assertFalse(hasattr(boards, "chip_build"))
+        self.assertFalse(hasattr(self.module.Board, "_port"))
+        self.assertIsNotNone(self.board.rs485_out)  # (and it did build the board)
+
     def test_expander_pins_once_each(self):
         names = [v for v in self.pins.values() if type(v) is str]
         self.assertEqual(len(names), 16)

@@ -37,7 +37,11 @@ Figures of `make bench` (each with its goal where there is one):
   arrays, frame and RX buffers: about a fifth of the objects) keeping theirs: 0.6.
   esp32_heap_free_pct_est is what that leaves of an ESP32's 111 936-byte heap when the
   firmware is loaded as .mpy files (goal >= 30; frozen into the image, manifest.py,
-  the imports' bytecode and qstrs stay in flash);
+  the imports' bytecode and qstrs stay in flash). Until stop 25 the in-service figure
+  left the objects out (bench_upy.py kept the app alive past its power-off: service
+  112 640 B, less than the imports, and 15.5 % free); counted, the .mpy files do not fit
+  an ESP32 (service about 148 000 B here, below 0 % free), as the emulated RP2040's
+  heap in service says too;
 - soc_max_error_pct_30d: 30 days of daily cycles with the current sensor reading 0.5 %
   high plus 50 mA, from a first boot that does not know the SOC: the largest
   |soc_pct - true_soc_pct| after the first full charge (goal: <= 3), and the error at

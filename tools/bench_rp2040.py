@@ -12,7 +12,10 @@ bench can make it. Until stop 24 it flattered a board by about 10 KB (main at 9e
 95 776 B as the bench had it, 85 513 B as below): 7.9 KB for what only a board loads
 (the second point), 2.6 KB of qstr pools (the third), 0.3 KB the other way (files):
 - the bench's own code is given back (rp2040_heap_bench_code_bytes), and so are the
-  store's files, in the heap here (RamFs) and in flash on a board;
+  store's files, in the heap here (RamFs) and in flash on a board; since stop 25 also
+  the objects the bench's definitions make before the firmware is imported (its
+  function and class objects, the recorded replies: rp2040_heap_bench_defs_bytes), which
+  were counted as the firmware's imports and held in service;
 - the chip script loads what a board loads besides: main.py and the board files, held
   while the loop runs (about 8 KB with drivers/mcp23s17.py, which boards/chip.py
   imports), and the modules the boot loads and drops (the image selection, the front
@@ -132,7 +135,7 @@ def compile_firmware(dest):
             subprocess.run(cmd, check=True)
     # what a board runs besides the firmware (tools/bundle.py): main.py (compiled there
     # from source at boot) and the RP2040's board files; the chip script loads them
-    for rel in ("main.py", "boards/chip.py", "boards/rp2040/board.py"):
+    for rel in ("main.py", "boards/chip.py", "boards/chip_build.py", "boards/rp2040/board.py"):
         src = ROOT + ("/boards/main.py" if rel == "main.py" else "/" + rel)
         out = dest + "/" + rel[:-3] + ".mpy"
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -182,6 +185,8 @@ def measure():
     if "rp2040_heap_free_empty_bytes" in figures and "rp2040_heap_free_start_bytes" in figures:
         bench = figures["rp2040_heap_free_empty_bytes"] - figures["rp2040_heap_free_start_bytes"]
         figures["rp2040_heap_bench_code_bytes"] = bench
+        # and the objects its definitions made before the firmware's imports
+        bench += figures.get("rp2040_heap_bench_defs_bytes", 0)
         for key in ("rp2040_heap_free_boot_bytes", "rp2040_heap_free_service_bytes"):
             if key in figures:
                 figures[key] += bench

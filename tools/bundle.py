@@ -40,6 +40,7 @@ def sources(board):
                 out.append((src, rel[:-3] + ".mpy"))
     boards = hostpath.ROOT + "/boards"
     out.append((boards + "/chip.py", "boards/chip.mpy"))
+    out.append((boards + "/chip_build.py", "boards/chip_build.mpy"))
     out.append((boards + "/" + board + "/board.py", "boards/" + board + "/board.mpy"))
     out.append((boards + "/main.py", "main.py"))
     return out

@@ -5,4 +5,4 @@
 # the board, so config.json and a new main.py need no new image.
 include("$(PORT_DIR)/boards/manifest.py")
 include("../../manifest.py")
-package("boards", files=("chip.py", "esp32/board.py"), base_path="../..")
+package("boards", files=("chip.py", "chip_build.py", "esp32/board.py"), base_path="../..")
