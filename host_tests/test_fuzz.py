@@ -70,6 +70,88 @@ class SeededFuzzTest(unittest.TestCase):
         self.assertEqual(again.findings[0][2], text)
 
 
+class Leaky(fuzz.ConfigLoad):
+    """The config decoder with a leak: every `every`-th input keeps a small object (in a
+    list the decoder keeps), or `once` objects kept at input `at` alone."""
+
+    name = "leaky"
+    every = 0
+    at = -1
+    once = 0
+
+    def __init__(self, seed):
+        fuzz.ConfigLoad.__init__(self, seed)
+        self.kept = []
+        self.k = 0
+
+    def check(self, inp):
+        fuzz.ConfigLoad.check(self, inp)
+        if self.every and self.k % self.every == 0:
+            self.kept.append(bytearray(8))
+        if self.k == self.at:
+            self.kept.extend(bytearray(8) for _ in range(self.once))
+        self.k += 1
+
+
+class GrowthTest(unittest.TestCase):
+    """Memory growth is judged at its trend over the run (fuzz.trend_growth): a leak per
+    input is a finding however small, what is allocated once early in the run is not."""
+
+    def leak(self, every=0, at=-1, once=0):
+        Leaky.every, Leaky.at, Leaky.once = every, at, once
+        try:
+            return fuzz.run(Leaky, 2000, SEED)
+        finally:
+            Leaky.every, Leaky.at, Leaky.once = 0, -1, 0
+
+    def growth_findings(self, result):
+        return [f for f in result.findings if f[1].startswith("memory grew by")]
+
+    def test_a_small_leak_per_input_is_a_finding(self):
+        result = self.leak(every=8)  # one small object every 8th input: 225 over the run
+        self.assertEqual(result.ran, 2000)
+        self.assertEqual(len(self.growth_findings(result)), 1, result.findings)
+        self.assertGreater(result.growth, fuzz.GROWTH_LIMIT)
+        marks = result.marks()
+        self.assertEqual(len(marks), fuzz.MARKS + 1)
+        self.assertEqual((marks[0][0], marks[-1][0]), (200, 2000))  # after the warm-up
+
+    def test_no_leak_is_no_finding(self):
+        result = self.leak()
+        self.assertEqual(result.findings, [])
+        self.assertLess(abs(result.growth), fuzz.GROWTH_LIMIT)
+
+    def test_an_allocation_once_early_in_the_run_is_not_growth(self):
+        # 600 objects kept at the run's 350th input (of 2000): a path met for the first time
+        result = self.leak(at=350, once=600)
+        self.assertEqual(result.findings, [])
+        marks = result.marks()
+        self.assertGreater(marks[-1][1] - marks[0][1], fuzz.GROWTH_LIMIT)  # the difference
+        self.assertLess(abs(result.growth), fuzz.GROWTH_LIMIT)  # the trend
+
+    @cpython_only("CPython's type attribute cache")
+    def test_names_the_type_cache_keeps_are_not_growth(self):
+        # each of its 4096 entries keeps the last name looked up in it: names made at run
+        # time (bms.lazy.drop() slices one) lived on there and grew the scenario decoder's
+        # blocks over a long run
+        before = fuzz.mem()
+        names = ["name%d" % k for k in range(3000)]  # (an entry is picked by the address)
+        for name in names:
+            hasattr(self, name)
+        del names
+        self.assertLess(fuzz.mem() - before, 20)  # (without emptying it: about 500)
+
+    def test_the_trend_of_readings(self):
+        line = [(k, 1000 + k // 4) for k in range(500, 10001, 500)]
+        self.assertEqual(fuzz.trend_growth(line), 2375)  # a leak: what it grew by
+        early = [(k, 1000 + (k > 2000) * 900) for k in range(500, 10001, 500)]
+        self.assertEqual(fuzz.trend_growth(early), 0)  # once, before a quarter of the run
+        late = [(k, 1000 + (k > 8000) * 900) for k in range(500, 10001, 500)]
+        self.assertEqual(fuzz.trend_growth(late), 1344)  # once, late: most of it counts
+        self.assertEqual(fuzz.trend_growth([(500, 10), (501, 40)]), 30)
+        self.assertEqual(fuzz.trend_growth([(500, 10), (900, 10), (1300, 12)]), 4)
+
+
 # -- what the fuzzer found, fixed at the source ------------------------------------------------
 
 

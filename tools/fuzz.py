@@ -12,8 +12,13 @@ that judges every input against the properties of the issue:
 - invalid input changes no state but a counter (each checker snapshots the state);
 - every reply follows the protocol (checked with codecs written here from the specs,
   never with the firmware's own helpers);
-- no allocation growth over the run: memory after the run against memory after the
-  warm-up (gc.mem_alloc() under MicroPython, allocated blocks under CPython); under
+- no allocation growth over the run: memory (gc.mem_alloc() under MicroPython, allocated
+  blocks under CPython, after a collection) read 16 times over the run after the
+  warm-up (the first inputs, then each decoder's rare() inputs: the paths random inputs
+  meet seldom, whose first use allocates once), its growth taken at its trend (the
+  least-squares slope from a quarter of the run on, times the inputs run): a per-input
+  leak counts in full, what a first use or an interpreter cache adds once early does
+  not. A run of 100 000 inputs or more prints each reading (stderr) as it goes. Under
   MicroPython the calls the firmware makes on its per-tick path (the RS485 server, the
   CAN receive path, the drivers' reads) also run with the heap locked, so a single
   allocation is a finding.
@@ -40,6 +45,7 @@ import hostpath
 import gc
 import json
 import sys
+from array import array
 
 import micropython
 
@@ -59,7 +65,14 @@ def expect(cond, what, *args):
 
 
 def mem():
-    """A measure of live memory: bytes under MicroPython, allocated blocks under CPython."""
+    """A measure of live memory: bytes under MicroPython, allocated blocks under CPython.
+    CPython's type attribute cache (4096 entries) holds a reference to the last name
+    looked up in each entry: names made at run time (bms.lazy's drop() slices one, every
+    class of a module imported again takes new entries) live on in it, up to 4096 blocks
+    that fill the entries slowly over a run. It is emptied before counting: what it
+    holds is the interpreter's, and no object the firmware keeps is freed by it."""
+    if not MICROPYTHON:
+        sys._clear_type_cache()
     gc.collect()
     if MICROPYTHON:
         return gc.mem_alloc()
@@ -381,6 +394,11 @@ class Decoder:
 
     def check(self, inp):
         raise NotImplementedError
+
+    def rare(self):
+        """Inputs that reach the paths the random ones meet seldom, run once at the end of
+        the warm-up: what they allocate the first time is not growth over the run."""
+        return ()
 
     def show(self, inp):
         """The input as people read it in a finding."""
@@ -1183,9 +1201,21 @@ class Bq76952Chip(Decoder):
             for i in range(2, n, 2):
                 buf[i + 1] = t[buf[i]]
 
+    MODES = ("random", "flip", "valid", "valid", "status", "once", "lost", "none")
+
     def generate(self, rng):
-        mode = pick(rng, ("random", "flip", "valid", "valid", "status", "once", "lost", "none"))
+        mode = pick(rng, self.MODES)
         return mode, pick(rng, self.OPS), rbytes(rng, 128), rng.next() & 0xFFFF
+
+    def rare(self):
+        """Every operation under every kind of garbage, from three pools."""
+        pools = (bytes(range(128)), bytes(128), bytes((0xFF,)) * 128)
+        return [
+            (mode, op, pool, 0x5A5A)
+            for pool in pools
+            for mode in sorted(set(self.MODES))
+            for op in self.OPS[11:]
+        ]
 
     def check(self, inp):
         mode, op, pool, mask = inp
@@ -1384,6 +1414,18 @@ class StoreLoad(Decoder):
                 data = data[: rng.next() % (len(data) + 1)]
             files[name] = bytes(data)
         return files, rng.next() % 128 == 0
+
+    def rare(self):
+        """The app booted on each flash, on one with its files garbled, on an empty one
+        and on one whose state is not a state."""
+        out = [(files, True) for files in self.golden]
+        garbled = {}
+        for name, data in self.golden[2].items():
+            garbled[name] = bytes(data[:7]) + bytes(max(0, len(data) - 7))
+        out.append((garbled, True))
+        out.append(({}, True))
+        out.append(({"state.json": b"[" * 2000 + b"]" * 2000}, True))
+        return out
 
     def check(self, inp):
         files, boot = inp
@@ -1680,6 +1722,17 @@ class ScenarioParse(Decoder):
                 return "[" * depth + json.dumps(s) + "]" * depth, False
         return json.dumps(s), rng.next() % 50 == 0
 
+    def rare(self):
+        """Every base scenario as text and as a file, refusals of each kind (not JSON, too
+        deep, not a scenario, a file not UTF-8), and a run of one pack and of two."""
+        for text in self.base:
+            yield text, True
+        for text in ("{", "[" * 5000 + "]" * 5000, '{"packs": "x"}'):
+            yield text, True
+        for text in self.base[-2:]:
+            self.accepted = 0  # (a generator: set as each comes) the next one accepted runs
+            yield text, False
+
     def check(self, inp):
         from boards.host.world.scenario import ScenarioError, load, parse, validate
 
@@ -1754,7 +1807,16 @@ class Result:
         self.ran = 0
         self.findings = []  # (case, what, input as text)
         self.growth = 0
+        # the memory readings after the warm-up: inputs run, memory (arrays made before
+        # the first reading, so that the readings themselves add nothing to the memory)
+        self.at_k = array("i", [0] * (MARKS + 1))
+        self.at_mem = array("i", [0] * (MARKS + 1))
+        self.n_marks = 0
         self.ms = 0
+
+    def marks(self):
+        """The readings: [(inputs run, memory)]."""
+        return [(self.at_k[i], self.at_mem[i]) for i in range(self.n_marks)]
 
 
 def _clock_ms():
@@ -1767,49 +1829,100 @@ def _clock_ms():
 
 # MicroPython bytes; CPython allocated blocks (interpreter caches move a little)
 GROWTH_LIMIT = 2048 if MICROPYTHON else 200
+MARKS = 16  # memory readings over the run after the warm-up (and one at its end)
+
+
+def trend_growth(marks):
+    """The memory growth over a run at its trend: the least-squares slope of the readings
+    [(inputs run, memory)] from a quarter of the run on, times the inputs run after the
+    warm-up. A per-input leak grows alike between every two readings, so its figure is
+    what it grew by; what grows once (a path met for the first time, an interpreter
+    cache filled) settles early, and the late readings' slope is flat."""
+    first, last = marks[0][0], marks[-1][0]
+    late = [m for m in marks if 4 * (m[0] - first) >= last - first]
+    n = len(late)
+    if n < 2:
+        return marks[-1][1] - marks[0][1]
+    mk = sum(m[0] for m in late) / n
+    my = sum(m[1] for m in late) / n
+    sxx = sxy = 0.0
+    for k, y in late:
+        sxx += (k - mk) * (k - mk)
+        sxy += (k - mk) * (y - my)
+    return round(sxy / sxx * (last - first))
+
+
+def judge(dec, inp):
+    """What is wrong with the decoder's handling of one input (None: nothing)."""
+    try:
+        dec.check(inp)
+    except Bad as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - the property: nothing escapes
+        return "raised %r" % (exc,)
+    return None
+
+
+def read_memory(result, ran):
+    n = result.n_marks
+    result.at_k[n] = ran
+    result.at_mem[n] = mem()
+    result.n_marks = n + 1
+    if result.count >= 100000:  # a long run (make fuzz) says how far it got
+        grown = result.at_mem[n] - result.at_mem[0]
+        line = "fuzz %s: %d of %d inputs, %d findings, memory %+d since the warm-up\n"
+        sys.stderr.write(line % (result.name, ran, result.count, len(result.findings), grown))
 
 
 def run(cls, count, seed=1, case=None, max_findings=5):
-    """Run `count` inputs (or the one input `case`) of decoder class cls."""
+    """Run `count` inputs (or the one input `case`) of decoder class cls. After the
+    warm-up (the first inputs, then the decoder's rare() inputs) memory is read MARKS
+    times and at the end, and its growth judged at its trend (trend_growth())."""
     result = Result(cls.name, count)
     start = _clock_ms()
     dec = cls(seed)
     cases = range(count) if case is None else (case,)
-    span = min(count // 10, 500) if case is None else 0
-    warm = span  # locking (MicroPython) and the memory baseline start here
-    base = None
+    span = min(count // 10, 500)
+    warm = span if case is None else -1  # the heap locked (MicroPython) and memory read from here
+    at = ()  # the inputs before which memory is read
     _locking[0] = case is not None
+    ran = 0
     for k in cases:
         if k == warm:
-            base = mem()
+            for inp in dec.rare():  # paths the random inputs meet seldom: first use allocates
+                what = judge(dec, inp)
+                if what is not None:
+                    result.findings.append((-1, "warm-up input: " + what, dec.show(inp)))
+            at = [warm + (count - warm) * j // MARKS for j in range(1, MARKS)]
+            result.n_marks = 0
+            read_memory(result, k)
             _locking[0] = True
+        elif k in at:
+            read_memory(result, k)
         inp = dec.generate(case_rng(seed, k))
-        what = None
-        try:
-            dec.check(inp)
-        except Bad as exc:
-            what = str(exc)
-        except Exception as exc:  # noqa: BLE001 - the property: nothing escapes
-            what = "raised %r" % (exc,)
+        what = judge(dec, inp)
+        ran = k + 1
+        result.ran += 1
         if what is None:
-            result.ran += 1
             continue
         result.findings.append((k, what, dec.show(inp)))
-        result.ran += 1
         if len(result.findings) >= max_findings:
             break
         dec = cls(seed)  # a fresh fixture after a finding, warmed up again
-        base = None
+        result.n_marks = 0
+        at = ()
         _locking[0] = False
         warm = k + 1 + span
     # (under a line tracer, coverage.py's in make test, the tracer's own records of lines
     # reached for the first time grow CPython's blocks: MicroPython's run judges growth)
-    if base is not None and (MICROPYTHON or sys.gettrace() is None):
-        result.growth = mem() - base
+    if result.n_marks and (MICROPYTHON or sys.gettrace() is None):
+        read_memory(result, ran)
+        result.growth = trend_growth(result.marks())
         if result.growth > GROWTH_LIMIT:
-            what = "memory grew by %d %s over the run" % (
+            what = "memory grew by %d %s over the run at its trend (readings %r)" % (
                 result.growth,
                 "bytes" if MICROPYTHON else "blocks",
+                result.marks(),
             )
             result.findings.append((-1, what, ""))
     result.ms = _clock_ms() - start
