@@ -14,7 +14,7 @@ import time
 import unittest
 
 import strict_machine as sm
-from support import ensure_build, read
+from support import ROOT, ensure_build, read
 
 from drivers.mcp2515 import RING_FRAMES
 from drivers.panel import LED_ALM, LED_RUN
@@ -324,6 +324,42 @@ class MainTest(unittest.TestCase):
         self.assertEqual(self.pick("esp32").name, "esp32")
         with self.assertRaises(RuntimeError):
             self.pick("linux")
+
+    def test_what_main_imports_before_the_image_is_chosen_loads_no_firmware(self):
+        # main.py imports boards.chip (DATA_DIR, LittleFs) before boot_image() puts an
+        # updated image's folder first on sys.path: a firmware module loaded by that
+        # import would come from the factory image whatever the update (so chip.py's
+        # drivers are imported in chip_build.py, after). Firmware modules are taken out
+        # of sys.modules for the import and put back as they were.
+        import os
+
+        tops = []
+        for name in os.listdir(ROOT + "/firmware"):
+            tops.append(name[:-3] if name.endswith(".py") else name)
+        saved = {}
+        for name in list(sys.modules):
+            if name.split(".")[0] in tops:
+                saved[name] = sys.modules.pop(name)
+        saved_machine = sys.modules.get("machine")
+        _forget_boards()
+        sys.modules["machine"] = sm.make(sm.RP2040)
+        try:
+            import boards.chip  # noqa: F401
+            import boards.main  # noqa: F401
+
+            loaded = sorted(n for n in sys.modules if n.split(".")[0] in tops)
+        finally:
+            for name in list(sys.modules):
+                if name.split(".")[0] in tops:
+                    del sys.modules[name]
+            sys.modules.update(saved)
+            if saved_machine is None:
+                del sys.modules["machine"]
+            else:
+                sys.modules["machine"] = saved_machine
+            _forget_boards()
+        self.assertTrue(len(saved) > 10)  # (the firmware was loaded: the check means something)
+        self.assertEqual(loaded, [])
 
 
 class FakeSys:
