@@ -299,6 +299,7 @@ class FakeMcp2515Spi:
         k0 = _chip(CLK)
         if self.clock is not None:
             self.clock.catch_up()  # the chip as it is by now
+            self.clock.transfer(w[0])
         self._transfer(w, rd)
         _skew(k0, BUS_CALL_CYCLES + len(w) * _SPI_BYTE_CYCLES)
         enable_irq(irq)
@@ -728,6 +729,39 @@ HARD = 1  # BURST_STATE[_WIRING]: the INT handler hard (boards/rp2040)
 SOFT = 2  # soft (boards/esp32)
 BURST_STATE = array("i", (BURST, 0, 0, 0, 0, 0, 0, 0))
 
+# What the burst measures besides its counts (issue 16 item 3: where a frame is lost).
+# PROBE: the hard handler's deferrals (it found the bus held: busy, or a drain of the
+# loop's under way), how long each waited, by the chip's clock, for the drain that served
+# it, and which of the loop's operations held it; LOSS: each frame the chip lost, by what
+# the drain was doing then (_S_*) and what the loop was doing (_PH_*).
+_P_DEFERRALS = const(0)
+_P_DEFER_BUSY = const(1)  # of which the bus held by a transaction (busy)
+_P_DEFER_DRAIN = const(2)  # of which a drain of the loop's under way (_draining)
+_P_DEFER_AT = const(3)  # the chip's time of the deferral not served yet, -1: none
+_P_HOLD_WORST = const(4)  # the longest wait from a deferral to its drain (cycles)
+_P_HOLD_SUM = const(5)
+_P_HOLD_N = const(6)
+_P_PHASE = const(7)  # the loop's operation now (_PH_*)
+_P_OP = const(8)  # the first byte of the loop's last SPI transfer
+_P_DEFER_PHASE = const(9)  # the loop's operation at the outstanding deferral
+_P_DEFER_OP = const(10)
+_P_WORST_PHASE = const(11)  # ...at the longest one
+_P_WORST_OP = const(12)
+_P_IN_HANDLER = const(13)  # the frame clock is running the hard handler
+_P_LOSS_N = const(14)  # loss records kept (LOSSES)
+PROBE = array("i", (0,) * 15)
+# the loop's operations (app.poll's parts), and the drain's state when a frame is lost
+PHASES = ("other", "tick", "led_beat", "housekeeping", "comms")
+STATES = ("handler_running", "deferred", "loop_drain", "edge_waiting", "no_edge")
+_S_HANDLER = const(0)  # the hard handler is draining: it did not keep up
+_S_DEFERRED = const(1)  # the handler deferred (bus held), its drain not begun yet
+_S_LOOP_DRAIN = const(2)  # a drain of the loop's is running (release(), recv())
+_S_EDGE = const(3)  # INT fell, the frame clock has not run the handler yet
+_S_NO_EDGE = const(4)  # INT low and nothing pending: no edge will bring the handler
+LOSS = array("i", (0,) * (len(STATES) * len(PHASES)))
+_LOSS_KEEP = const(24)
+LOSSES = array("i", (0,) * (_LOSS_KEEP * 5))  # frame, chip cycles into the burst, state, phase, op
+
 
 def burst_frames(app):
     """The burst as the chip's RX buffer images (13 bytes a frame) and which go to RXB1:
@@ -777,6 +811,7 @@ class FrameClock:
         self.regs = board.spi.regs
         self.pin = board.can.int_pin
         self.handler = board.can.irq_handler
+        self.can = board.can
         self.img = img
         self.rxb1 = rxb1
         self.soft_handler = self.soft  # bound once, as the driver's irq_handler
@@ -803,10 +838,60 @@ class FrameClock:
 
     def soft(self, pin):
         BURST_STATE[_QUEUED] = 0
+        PROBE[_P_IN_HANDLER] = 1
         self.handler(pin)
+        PROBE[_P_IN_HANDLER] = 0
 
     def catch_up(self):
-        _catch_up(self.regs, self.img, self.rxb1, BURST_STATE, _chip(CLK))
+        st = BURST_STATE
+        lost = st[_LOST]
+        _catch_up(self.regs, self.img, self.rxb1, st, _chip(CLK))
+        if st[_LOST] != lost:
+            self.lost(st[_LOST] - lost)
+
+    def transfer(self, op):
+        """An SPI transfer beginning (op: its instruction): the loop's last one noted; a
+        drain's RX STATUS serves the deferral outstanding (its wait measured)."""
+        p = PROBE
+        if self.can._draining:
+            at = p[_P_DEFER_AT]
+            if op == 0xB0 and at >= 0:
+                hold = (_chip(CLK) - at) & _M30
+                p[_P_DEFER_AT] = -1
+                p[_P_HOLD_SUM] += hold
+                p[_P_HOLD_N] += 1
+                if hold > p[_P_HOLD_WORST]:
+                    p[_P_HOLD_WORST] = hold
+                    p[_P_WORST_PHASE] = p[_P_DEFER_PHASE]
+                    p[_P_WORST_OP] = p[_P_DEFER_OP]
+        elif not p[_P_IN_HANDLER]:
+            p[_P_OP] = op
+
+    def lost(self, n):
+        """n frames the chip just lost: noted by what the drain and the loop were doing
+        (runs with interrupts off, or in the frame clock's: nothing allocated)."""
+        can = self.can
+        p = PROBE
+        if p[_P_IN_HANDLER]:
+            s = _S_HANDLER
+        elif can._draining:
+            s = _S_LOOP_DRAIN
+        elif p[_P_DEFER_AT] >= 0:
+            s = _S_DEFERRED
+        elif BURST_STATE[_EDGE]:
+            s = _S_EDGE
+        else:
+            s = _S_NO_EDGE
+        LOSS[s * 5 + p[_P_PHASE]] += n
+        k = p[_P_LOSS_N]
+        if k < _LOSS_KEEP:
+            p[_P_LOSS_N] = k + 1
+            o = k * 5
+            LOSSES[o] = BURST_STATE[_NEXT] - 1
+            LOSSES[o + 1] = (_chip(CLK) - BURST_STATE[_T0] + _FRAME_CYCLES) & _M30
+            LOSSES[o + 2] = s
+            LOSSES[o + 3] = p[_P_PHASE]
+            LOSSES[o + 4] = p[_P_OP]
 
     def tick(self, dma, st=BURST_STATE, clk=CLK):
         """A transfer's end (a hard interrupt): the chip up to date, and the INT handler
@@ -814,7 +899,10 @@ class FrameClock:
         clock; the handler's (the fakes' Python replaced) are summed in _DRAIN_CYCLES."""
         e0 = _raw()
         if st[_NEXT] < _BURST:
+            lost = st[_LOST]
             _catch_up(self.regs, self.img, self.rxb1, st, _chip(clk))
+            if st[_LOST] != lost:
+                self.lost(st[_LOST] - lost)
         if st[_NEXT] >= _BURST:
             # the last frame is in (perhaps at a fake's transfer): the clock stops after
             # this tick, which still runs the handler for an edge left
@@ -827,10 +915,21 @@ class FrameClock:
                     st[_EDGE] = 0
                     _skew_add(clk, (_raw() - e0) & _M30)
                     # (the counter is mod 2**30, a small int: nothing allocated here)
+                    can = self.can
+                    p = PROBE
+                    if can.busy or can._draining:  # the handler will only note it
+                        p[_P_DEFERRALS] += 1
+                        p[_P_DEFER_BUSY if can.busy else _P_DEFER_DRAIN] += 1
+                        if p[_P_DEFER_AT] < 0:
+                            p[_P_DEFER_AT] = _chip(clk)
+                            p[_P_DEFER_PHASE] = p[_P_PHASE]
+                            p[_P_DEFER_OP] = p[_P_OP]
                     c0 = mem32[_CYC]
                     f0 = FAKE[0]
                     n0 = FAKE[1]
+                    p[_P_IN_HANDLER] = 1
                     self.handler(self.pin)
+                    p[_P_IN_HANDLER] = 0
                     c = ((mem32[_CYC] - c0) & _MASK) - (FAKE[0] - f0)
                     st[_DRAIN_CYCLES] += c + (FAKE[1] - n0) * BUS_CALL_CYCLES
                     e0 = _raw()
@@ -879,12 +978,62 @@ def run_burst(app, board, clock, t0, t1, step):
         app.poll(now)
 
 
+def _phased(obj, name, phase):
+    """obj.name (one argument) marks the loop's operation in PROBE while it runs."""
+    f = getattr(obj, name)
+
+    def marked(now):
+        PROBE[_P_PHASE] = phase
+        r = f(now)
+        PROBE[_P_PHASE] = 0
+        return r
+
+    setattr(obj, name, marked)
+
+
+def burst_probe(key):
+    """The burst's measurement (PROBE, LOSS, LOSSES) as printed lines; cleared after."""
+    p = PROBE
+    print(key + "deferrals", p[_P_DEFERRALS])
+    print(key + "deferrals_busy", p[_P_DEFER_BUSY])
+    print(key + "deferrals_drain", p[_P_DEFER_DRAIN])
+    print(key + "busy_hold_worst_cycles", p[_P_HOLD_WORST])
+    print(key + "busy_hold_avg_cycles", p[_P_HOLD_SUM] // max(1, p[_P_HOLD_N]))
+    if p[_P_HOLD_N]:
+        print("burst hold worst in", PHASES[p[_P_WORST_PHASE]], "after op 0x%02x" % p[_P_WORST_OP])
+    n = len(PHASES)
+    for i in range(len(LOSS)):
+        if LOSS[i]:
+            print("burst lost", LOSS[i], "drain", STATES[i // n], "loop", PHASES[i % n])
+    for k in range(p[_P_LOSS_N]):
+        o = k * 5
+        print(
+            "burst loss frame %d at %d cycles: drain %s, loop %s, op 0x%02x"
+            % (
+                LOSSES[o],
+                LOSSES[o + 1],
+                STATES[LOSSES[o + 2]],
+                PHASES[LOSSES[o + 3]],
+                LOSSES[o + 4],
+            )
+        )
+    for i in range(len(p)):
+        p[i] = 0
+    p[_P_DEFER_AT] = -1
+    for i in range(len(LOSS)):
+        LOSS[i] = 0
+
+
 def burst_phase(app, board, t):
     """The two wirings, each over 3 s of the loop (about 30 bursts): soft (the ESP32's,
     the boards before) and hard (boards/rp2040)."""
     can = board.can
     img, rxb1 = burst_frames(app)
     clock = FrameClock(board, img, rxb1)
+    for i, name in enumerate(PHASES):
+        if i:
+            _phased(app, name, i)
+    PROBE[_P_DEFER_AT] = -1
     WIRE[0] = 1
     for name, wiring in (("soft", SOFT), ("", HARD)):
         BURST_STATE[_WIRING] = wiring
@@ -893,6 +1042,7 @@ def burst_phase(app, board, t):
         BURST_STATE[_DRAIN_CYCLES] = 0
         got0 = can.received
         dropped0 = can.rx_ring_dropped
+        errors0 = can.irq_errors
         exc0 = app.exceptions
         run_burst(app, board, clock, t, t + 3000, 5)
         t += 3000
@@ -907,9 +1057,14 @@ def burst_phase(app, board, t):
         if wiring == HARD:
             got = max(1, can.received - got0)
             print("rp2040_can_drain_cycles_per_frame", BURST_STATE[_DRAIN_CYCLES] // got)
+        burst_probe(key)
+        # errors the handler met (a hard one that allocates meets MemoryError): 0
+        print(key + "irq_errors", can.irq_errors - errors0)
         if app.exceptions != exc0:
             print("burst exceptions", app.exceptions - exc0, getattr(app, "last_exception", None))
     WIRE[0] = 0
+    for name in PHASES[1:]:
+        delattr(app, name)
     clock.close()
     board.spi.clock = None
 
