@@ -306,7 +306,7 @@ class MCP2515:
         self._sw = bytearray(4)
         self._sr = memoryview(self._buf)[:4]
         self._drain_with = (
-            ring_frames + 2,  # the passes of a drain round: see irq()
+            ring_frames + 2,  # the passes of a drain: see irq()
             cs,
             self._buf,
             self._sw,
@@ -551,15 +551,11 @@ class MCP2515:
         edge = p if pin != _LOOP else None
         sw[0] = _RX_STATUS  # (_full() and _overflow() use it too)
         try:
-            # a second round for a handler that came after the last pass looked (INT
-            # stays low then: no new edge would bring it back before the chip overflows)
-            rounds = 2
-            while rounds:
-                rounds -= 1
+            # bounded, over the whole drain: a chip (or a stuck MISO) that always reads
+            # full cannot keep the loop here; what is left holds INT low for the loop's poll
+            passes = n
+            while True:
                 self._draining = True
-                # bounded: a chip (or a stuck MISO) that always reads full cannot keep the
-                # loop here; what is left holds INT low for the next drain
-                passes = n
                 while passes:
                     passes -= 1
                     self.irq_pending = False
@@ -569,7 +565,7 @@ class MCP2515:
                     full = buf[1] >> 6
                     if full & ~(buf[2] >> 6):
                         self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-                        rounds = 0
+                        passes = 0  # (the drain ends)
                         break
                     if not full:
                         if self.irq_pending:
@@ -606,7 +602,12 @@ class MCP2515:
                     if edge is not None and edge.value():
                         break  # INT high: both buffers empty, no error flag
                 self._draining = False
-                if not self.irq_pending:
+                # a handler that came after the last pass looked found _draining and left
+                # irq_pending: INT stays low then, and no new edge would bring it back
+                # before the chip overflows: so the drain goes on, however often that
+                # happens (it stopped after a second time: the frames left waited for the
+                # loop's next transaction or poll)
+                if not self.irq_pending or not passes:
                     break
         except Exception:  # noqa: BLE001 - any (see above)
             cs.value(1)  # a transfer that raised must not hold the shared bus
