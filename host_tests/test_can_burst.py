@@ -313,6 +313,8 @@ class HardInterruptTest(unittest.TestCase):
                     bus.run_until(bus.now_us + 300)
                 return v
 
+            __call__ = value  # (as a Pin: the handler calls it)
+
         can.int_pin = Late()
         can.busy = True  # the loop inside a transaction: the handler defers
         bus.run_until(bus.now_us + 300)

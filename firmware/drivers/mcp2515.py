@@ -559,9 +559,11 @@ class MCP2515:
                 while passes:
                     passes -= 1
                     self.irq_pending = False
-                    cs.value(0)
+                    # (a Pin called: its value() without the method's lookup, paid 4 times
+                    # a frame)
+                    cs(0)
                     spi.write_readinto(sw, sr)
-                    cs.value(1)
+                    cs(1)
                     full = buf[1] >> 6
                     if full & ~(buf[2] >> 6):
                         self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
@@ -575,31 +577,34 @@ class MCP2515:
                         if p is None or p.value() or not self._overflow():
                             break
                         continue
+                    # RXB0 first (with the rollover, RXB1 takes a frame only while RXB0 is
+                    # full), then RXB1 if it is full too: b, the READ RX BUFFER of one (no
+                    # loop over the bits: its turns were paid once a frame)
+                    b = _READ_RX if full & _ST_RX0IF else _READ_RX | 4
                     k = 0  # frames read in this pass (stored or dropped)
-                    b = 0
-                    while full:
-                        if full & 1:
-                            cmd[0] = _READ_RX | b  # RXB0, or RXB1 (b 4)
-                            cs.value(0)
-                            spi.write_readinto(cmd, buf)  # RXnIF clears as CS rises
-                            cs.value(1)
-                            stored = _put(ring, ht, buf)
-                            if stored == _STORED:
-                                self.received = (self.received + 1) & _COUNT_MASK
-                                k += 1
-                            elif stored == _RING_FULL:
-                                self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
-                                k += 1
-                            else:  # a header no chip gives: dropped, counted, not stored
-                                self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-                        full >>= 1
-                        b += 4
+                    while True:
+                        cmd[0] = b
+                        cs(0)
+                        spi.write_readinto(cmd, buf)  # RXnIF clears as CS rises
+                        cs(1)
+                        stored = _put(ring, ht, buf)
+                        if stored == _STORED:
+                            self.received = (self.received + 1) & _COUNT_MASK
+                            k += 1
+                        elif stored == _RING_FULL:
+                            self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
+                            k += 1
+                        else:  # a header no chip gives: dropped, counted, not stored
+                            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+                        if b != _READ_RX or full != _ST_RX0IF | _ST_RX1IF:
+                            break
+                        b = _READ_RX | 4
                     got += k
                     if self.irq_pending:
                         continue
                     if not k:
                         break  # garbled reads only: a drain that reads only these stops
-                    if edge is not None and edge.value():
+                    if edge is not None and edge():
                         break  # INT high: both buffers empty, no error flag
                 self._draining = False
                 # a handler that came after the last pass looked found _draining and left
