@@ -581,7 +581,7 @@ class MCP2515:
                     # full), then RXB1 if it is full too: b, the READ RX BUFFER of one (no
                     # loop over the bits: its turns were paid once a frame)
                     b = _READ_RX if full & _ST_RX0IF else _READ_RX | 4
-                    k = 0  # frames read in this pass (stored or dropped)
+                    k = got  # got before this pass: frames read (stored or dropped)
                     while True:
                         cmd[0] = b
                         cs(0)
@@ -590,19 +590,18 @@ class MCP2515:
                         stored = _put(ring, ht, buf)
                         if stored == _STORED:
                             self.received = (self.received + 1) & _COUNT_MASK
-                            k += 1
+                            got += 1
                         elif stored == _RING_FULL:
                             self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
-                            k += 1
+                            got += 1
                         else:  # a header no chip gives: dropped, counted, not stored
                             self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-                        if b != _READ_RX or full != _ST_RX0IF | _ST_RX1IF:
+                        if full != _ST_RX0IF | _ST_RX1IF or b != _READ_RX:
                             break
                         b = _READ_RX | 4
-                    got += k
                     if self.irq_pending:
                         continue
-                    if not k:
+                    if got == k:
                         break  # garbled reads only: a drain that reads only these stops
                     if edge is not None and edge():
                         break  # INT high: both buffers empty, no error flag
