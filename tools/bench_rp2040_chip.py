@@ -762,7 +762,9 @@ _P_WORST_OP = const(12)
 _P_IN_HANDLER = const(13)  # the frame clock is running the hard handler
 _P_LOSS_N = const(14)  # loss records kept (LOSSES)
 _P_HANDLER_CHIP = const(15)  # the chip's time the hard handler's calls took (cycles)
-PROBE = array("i", (0,) * 16)
+# (made by burst_phase(), after the heap in service is measured: the bench's, not a
+# board's)
+PROBE = None
 # the loop's operations (app.poll's parts), and the drain's state when a frame is lost
 PHASES = ("other", "tick", "led_beat", "housekeeping", "comms")
 STATES = ("handler_running", "deferred", "loop_drain", "edge_waiting", "no_edge")
@@ -771,9 +773,9 @@ _S_DEFERRED = const(1)  # the handler deferred (bus held), its drain not begun y
 _S_LOOP_DRAIN = const(2)  # a drain of the loop's is running (release(), recv())
 _S_EDGE = const(3)  # INT fell, the frame clock has not run the handler yet
 _S_NO_EDGE = const(4)  # INT low and nothing pending: no edge will bring the handler
-LOSS = array("i", (0,) * (len(STATES) * len(PHASES)))
+LOSS = None
 _LOSS_KEEP = const(24)
-LOSSES = array("i", (0,) * (_LOSS_KEEP * 5))  # frame, chip cycles into the burst, state, phase, op
+LOSSES = None  # frame, chip cycles into the burst, state, phase, op (_LOSS_KEEP)
 
 
 def burst_frames(app):
@@ -1044,6 +1046,10 @@ def burst_probe(key):
 def burst_phase(app, board, t):
     """The two wirings, each over 3 s of the loop (about 30 bursts): soft (the ESP32's,
     the boards before) and hard (boards/rp2040)."""
+    global PROBE, LOSS, LOSSES
+    PROBE = array("i", (0,) * 16)
+    LOSS = array("i", (0,) * (len(STATES) * len(PHASES)))
+    LOSSES = array("i", (0,) * (_LOSS_KEEP * 5))
     can = board.can
     img, rxb1 = burst_frames(app)
     clock = FrameClock(board, img, rxb1)
