@@ -288,6 +288,59 @@ class HardInterruptTest(unittest.TestCase):
         self.assertEqual(ids[:n], heard(listener))
         self.assertEqual((can.irq_errors, can.rx_ring_dropped, can.rx_overflows), (0, 0, 0))
 
+    def racing(self, late, ring=RING_FRAMES):
+        """A drain the loop runs (the transaction's end, release()) while a hard handler
+        comes `late` times just as it ends: after its last pass read INT high, a frame
+        arrives, INT falls and the handler finds the drain still under way (_draining):
+        it only leaves irq_pending. Returns the driver, the chip's INT pin and the frames
+        the bus sent."""
+        bus, can, chip, listener = rig(ring, hard=True)
+        queue_burst(bus, False)
+        pin = can.int_pin
+        bus.run_until(300)  # the first frame, drained by the handler at its edge
+        self.assertEqual((can.pending(), can.irq_pending), (1, False))
+
+        class Late:
+            # the INT pin as the drain reads it: a frame arrives just after a read that
+            # found it high (the handler's own drain reads the pin too: only the loop's
+            # is raced, the handler never nests)
+            left = late
+
+            def value(self):
+                v = pin.value()
+                if v and self.left and can._draining:
+                    self.left -= 1
+                    bus.run_until(bus.now_us + 300)
+                return v
+
+            __call__ = value  # (as a Pin: the handler calls it)
+
+        can.int_pin = Late()
+        can.busy = True  # the loop inside a transaction: the handler defers
+        bus.run_until(bus.now_us + 300)
+        self.assertTrue(can.irq_pending)
+        can.release()  # the transaction's end: the loop's drain, raced `late` times
+        return can, pin, heard(listener)
+
+    def test_a_handler_deferred_as_the_drain_ends_is_served_every_time(self):
+        for late in (1, 2, 3):
+            can, pin, sent = self.racing(late)
+            # every frame sent is in the ring, nothing left in the chip, INT high
+            self.assertEqual(can.pending(), len(sent))
+            self.assertEqual(len(sent), 2 + late)
+            self.assertEqual((can.irq_pending, pin.value(), can.busy), (False, 1, False))
+
+    def test_a_drain_raced_without_end_stops_at_its_bound(self):
+        # a handler deferred at the end of every round: the drain's passes are its bound
+        # (a burst's frames keep coming), what is left waits for the loop's poll
+        can, pin, sent = self.racing(1000, 8)
+        # 10 passes (the ring's 8 and 2): each race takes two, one finding the buffers
+        # empty (then the frame comes) and one reading that frame; the fifth race's frame
+        # is left in the chip
+        self.assertEqual(len(sent), 7)
+        self.assertEqual(can.pending(), 6)
+        self.assertEqual((can.irq_pending, pin.value(), can._draining), (True, 0, False))
+
     def test_any_error_in_the_handler_is_counted_never_raised(self):
         # one escaping a hard interrupt would disable the handler for good
         bus, can, spi = broken_spi(ValueError)  # not even an OSError

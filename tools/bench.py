@@ -77,7 +77,12 @@ Figures of `make bench` (each with its goal where there is one):
   (rp2040_can_burst_frame_us, _soft_frame_us: the bus's, as arrivals no longer wait for
   the handler), and the hard handler's cycles per frame received
   (rp2040_can_drain_cycles_per_frame), which a long burst needs within one frame time
-  (goal <= 27 750: 222 us at 125 MHz). Without the
+  (goal <= 27 750: 222 us at 125 MHz); where frames are lost: the hard handler's
+  deferrals (it found the bus held by a transaction or a drain of the loop's under way,
+  rp2040_can_burst_deferrals) and the longest wait from one to the drain that served it
+  (rp2040_can_burst_busy_hold_worst_cycles), the handler's errors
+  (rp2040_can_burst_irq_errors, goal 0), and each lost frame by what the drain and the
+  loop were doing (printed lines). Without the
   emulator's files (firmware image, bootrom, rp2040js) they are
   skipped, saying so, and nothing fails;
 - esp32_heap_free_pct_frozen_est: the ESP32's heap (111 936 B without PSRAM) free in
@@ -278,6 +283,9 @@ FIGURES = (
     ("rp2040_can_burst_frame_us", "us", "", None, "bench"),
     ("rp2040_can_burst_soft_frame_us", "us", "", None, "bench"),
     ("rp2040_can_drain_cycles_per_frame", "cy", "<= 27750", lambda v, r: v <= 27750, "bench"),
+    ("rp2040_can_burst_deferrals", "", "", None, "bench"),
+    ("rp2040_can_burst_busy_hold_worst_cycles", "cy", "", None, "bench"),
+    ("rp2040_can_burst_irq_errors", "", "0", lambda v, r: v == 0, "bench"),
     ("frozen_modules_ram_bytes_est", "B", "", None, "bench"),
     ("esp32_heap_free_pct_frozen_est", "%", ">= 30", lambda v, r: v >= 30, "bench"),
     ("can_bus_load_pct_32packs", "%", "< 20", lambda v, r: v < 20, "bench"),

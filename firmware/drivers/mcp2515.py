@@ -306,7 +306,7 @@ class MCP2515:
         self._sw = bytearray(4)
         self._sr = memoryview(self._buf)[:4]
         self._drain_with = (
-            ring_frames + 2,  # the passes of a drain round: see irq()
+            ring_frames + 2,  # the passes of a drain: see irq()
             cs,
             self._buf,
             self._sw,
@@ -551,25 +551,23 @@ class MCP2515:
         edge = p if pin != _LOOP else None
         sw[0] = _RX_STATUS  # (_full() and _overflow() use it too)
         try:
-            # a second round for a handler that came after the last pass looked (INT
-            # stays low then: no new edge would bring it back before the chip overflows)
-            rounds = 2
-            while rounds:
-                rounds -= 1
+            # bounded, over the whole drain: a chip (or a stuck MISO) that always reads
+            # full cannot keep the loop here; what is left holds INT low for the loop's poll
+            passes = n
+            while True:
                 self._draining = True
-                # bounded: a chip (or a stuck MISO) that always reads full cannot keep the
-                # loop here; what is left holds INT low for the next drain
-                passes = n
                 while passes:
                     passes -= 1
                     self.irq_pending = False
-                    cs.value(0)
+                    # (a Pin called: its value() without the method's lookup, paid 4 times
+                    # a frame)
+                    cs(0)
                     spi.write_readinto(sw, sr)
-                    cs.value(1)
+                    cs(1)
                     full = buf[1] >> 6
                     if full & ~(buf[2] >> 6):
                         self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-                        rounds = 0
+                        passes = 0  # (the drain ends)
                         break
                     if not full:
                         if self.irq_pending:
@@ -579,34 +577,41 @@ class MCP2515:
                         if p is None or p.value() or not self._overflow():
                             break
                         continue
-                    k = 0  # frames read in this pass (stored or dropped)
-                    b = 0
-                    while full:
-                        if full & 1:
-                            cmd[0] = _READ_RX | b  # RXB0, or RXB1 (b 4)
-                            cs.value(0)
-                            spi.write_readinto(cmd, buf)  # RXnIF clears as CS rises
-                            cs.value(1)
-                            stored = _put(ring, ht, buf)
-                            if stored == _STORED:
-                                self.received = (self.received + 1) & _COUNT_MASK
-                                k += 1
-                            elif stored == _RING_FULL:
-                                self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
-                                k += 1
-                            else:  # a header no chip gives: dropped, counted, not stored
-                                self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
-                        full >>= 1
-                        b += 4
-                    got += k
+                    # RXB0 first (with the rollover, RXB1 takes a frame only while RXB0 is
+                    # full), then RXB1 if it is full too: b, the READ RX BUFFER of one (no
+                    # loop over the bits: its turns were paid once a frame)
+                    b = _READ_RX if full & _ST_RX0IF else _READ_RX | 4
+                    k = got  # got before this pass: frames read (stored or dropped)
+                    while True:
+                        cmd[0] = b
+                        cs(0)
+                        spi.write_readinto(cmd, buf)  # RXnIF clears as CS rises
+                        cs(1)
+                        stored = _put(ring, ht, buf)
+                        if stored == _STORED:
+                            self.received = (self.received + 1) & _COUNT_MASK
+                            got += 1
+                        elif stored == _RING_FULL:
+                            self.rx_ring_dropped = (self.rx_ring_dropped + 1) & _COUNT_MASK
+                            got += 1
+                        else:  # a header no chip gives: dropped, counted, not stored
+                            self.rx_garbled = (self.rx_garbled + 1) & _COUNT_MASK
+                        if full != _ST_RX0IF | _ST_RX1IF or b != _READ_RX:
+                            break
+                        b = _READ_RX | 4
                     if self.irq_pending:
                         continue
-                    if not k:
+                    if got == k:
                         break  # garbled reads only: a drain that reads only these stops
-                    if edge is not None and edge.value():
+                    if edge is not None and edge():
                         break  # INT high: both buffers empty, no error flag
                 self._draining = False
-                if not self.irq_pending:
+                # a handler that came after the last pass looked found _draining and left
+                # irq_pending: INT stays low then, and no new edge would bring it back
+                # before the chip overflows: so the drain goes on, however often that
+                # happens (it stopped after a second time: the frames left waited for the
+                # loop's next transaction or poll)
+                if not self.irq_pending or not passes:
                     break
         except Exception:  # noqa: BLE001 - any (see above)
             cs.value(1)  # a transfer that raised must not hold the shared bus
