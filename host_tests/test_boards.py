@@ -44,12 +44,27 @@ def _forget_boards():
             del sys.modules[name]
 
 
-def build(chip, data_dir=None):
-    """(the board module, a constructed Board, the fake machine) for chip."""
-    fake = sm.make(chip)
+def _fake_machine(fake):
+    """`fake` as `machine`, the board modules forgotten; returns what was there."""
     saved = sys.modules.get("machine")
     _forget_boards()
     sys.modules["machine"] = fake
+    return saved
+
+
+def _machine_back(saved):
+    """`machine` as it was before _fake_machine(), the board modules forgotten."""
+    if saved is None:
+        del sys.modules["machine"]
+    else:
+        sys.modules["machine"] = saved
+    _forget_boards()
+
+
+def build(chip, data_dir=None):
+    """(the board module, a constructed Board, the fake machine) for chip."""
+    fake = sm.make(chip)
+    saved = _fake_machine(fake)
     try:
         import boards.chip as chip_mod
 
@@ -58,11 +73,7 @@ def build(chip, data_dir=None):
         sys.modules["boards.chip"].time = FakeTime
         board = module.Board()
     finally:
-        if saved is None:
-            del sys.modules["machine"]
-        else:
-            sys.modules["machine"] = saved
-        _forget_boards()
+        _machine_back(saved)
     return module, board, fake
 
 
@@ -212,19 +223,13 @@ class BoardCase:
 
     def test_watchdog_left_out_for_a_tool(self):
         fake = sm.make(self.CHIP)
-        saved = sys.modules.get("machine")
-        _forget_boards()
-        sys.modules["machine"] = fake
+        saved = _fake_machine(fake)
         try:
             module = __import__("boards.%s.board" % self.CHIP, None, None, ["Board"])
             sys.modules["boards.chip"].time = FakeTime
             module.Board(watchdog=False)
         finally:
-            if saved is None:
-                del sys.modules["machine"]
-            else:
-                sys.modules["machine"] = saved
-            _forget_boards()
+            _machine_back(saved)
         self.assertEqual(built(fake, "WDT"), [])
 
 
@@ -296,10 +301,8 @@ class StrictFakeTest(unittest.TestCase):
 class MainTest(unittest.TestCase):
     def pick(self, platform):
         fake = sm.make(sm.ESP32 if platform == "esp32" else sm.RP2040)
-        saved_machine = sys.modules.get("machine")
         saved_platform = sys.platform
-        _forget_boards()
-        sys.modules["machine"] = fake
+        saved_machine = _fake_machine(fake)
         try:
             import boards.chip as chip_mod
 
@@ -312,11 +315,7 @@ class MainTest(unittest.TestCase):
                 sys.modules["boards.chip"].time = FakeTime
             return main.make_board(watchdog=False)
         finally:
-            if saved_machine is None:
-                del sys.modules["machine"]
-            else:
-                sys.modules["machine"] = saved_machine
-            _forget_boards()
+            _machine_back(saved_machine)
             self.assertEqual(sys.platform, saved_platform)
 
     def test_picks_the_board_by_platform(self):
@@ -340,9 +339,7 @@ class MainTest(unittest.TestCase):
         for name in list(sys.modules):
             if name.split(".")[0] in tops:
                 saved[name] = sys.modules.pop(name)
-        saved_machine = sys.modules.get("machine")
-        _forget_boards()
-        sys.modules["machine"] = sm.make(sm.RP2040)
+        saved_machine = _fake_machine(sm.make(sm.RP2040))
         try:
             import boards.chip  # noqa: F401
             import boards.main  # noqa: F401
@@ -353,11 +350,7 @@ class MainTest(unittest.TestCase):
                 if name.split(".")[0] in tops:
                     del sys.modules[name]
             sys.modules.update(saved)
-            if saved_machine is None:
-                del sys.modules["machine"]
-            else:
-                sys.modules["machine"] = saved_machine
-            _forget_boards()
+            _machine_back(saved_machine)
         self.assertTrue(len(saved) > 10)  # (the firmware was loaded: the check means something)
         self.assertEqual(loaded, [])
 
@@ -402,17 +395,11 @@ class LittleFsTest(unittest.TestCase):
 
         from bms.events import BOOT, EventLog
 
-        saved = sys.modules.get("machine")
-        sys.modules["machine"] = sm.make(sm.RP2040)
-        _forget_boards()
+        saved = _fake_machine(sm.make(sm.RP2040))
         try:
             from boards.chip import LittleFs
         finally:
-            if saved is None:
-                del sys.modules["machine"]
-            else:
-                sys.modules["machine"] = saved
-            _forget_boards()
+            _machine_back(saved)
         from drivers.store import Store
 
         fs = LittleFs(self.folder())
