@@ -10,10 +10,11 @@ for --short and --long simulated seconds (defaults 60 and 360), and prints the
 instructions per simulated second and per 100 ms tick: the difference of the two runs,
 so the start-up (the interpreter, the imports, the boot) cancels. CPU time, which
 tools/bench.py measures, moves by up to a fifth between two runs of the same code while
-other jobs load the machine; the instruction count of a run moves by a few in a
-million (PYTHONHASHSEED is fixed). It does not see stalls (cache misses, memory), so it
-judges a change of the work done, not of its memory traffic. Needs valgrind; the
-MicroPython run takes about 4 minutes with the defaults, the CPython one 2.
+other jobs load the machine; two runs of the same code execute the same number of
+instructions, to the last one (PYTHONHASHSEED is fixed). It does not see stalls (cache
+misses, memory), so it judges a change of the work done, not of its memory traffic.
+Needs valgrind; the MicroPython run takes about 4 minutes with the defaults, the CPython
+one 2.
 """
 
 import hostpath
