@@ -32,10 +32,3 @@ def init(self, address):
     self.bad_adr = 0  # at our address, but the command byte names another pack
     self.blind = 0  # 0x42 refused (RTN 91) while the readings are lost
     self.extra_info = 0
-    # 0x94: limits set by the inverter, valid until set_until_ms
-    self.set_cv_mv = 0
-    self.set_dv_mv = 0
-    self.set_ccl_ma = 0
-    self.set_dcl_ma = 0
-    self.set_until = 0
-    self.set_active = False
