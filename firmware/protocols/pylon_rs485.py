@@ -23,9 +23,9 @@ it is handed, the system's values as today), every reply labelled with that ADR;
 of no pack counted gets no reply, as a frame for another battery. 0x94 at another pack's
 ADR is refused (RTN 90): the inverter's limits apply to the master only. The system
 answer (0x42 and 0x44 with INFO FF at the master's ADR, protocols.md 4.1) holds the
-module count and one block per pack counted, in chain order (_system()): 4054 characters
-on the wire for 32 packs, in a buffer made at the first such request, never at boot
-(drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
+module count and one block per pack counted, in chain order (pylon_rs485_system.py):
+4054 characters on the wire for 32 packs, in a buffer made at the first such request,
+never at boot (drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
 LENID's 12 bits hold 4095 characters of INFO, the 32-pack 0x42 needs 4036, so the
 answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 
@@ -33,6 +33,11 @@ answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V, and a DVL
 over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
 currents are clamped to our configured CCL/DCL.
+
+Only what the every-second polls need stays here (0x42, 0x44, 0x92). The rest loads on
+demand: pylon_rs485_rare.py for 0x47, 0x4F, 0x51, 0x93 and 0x96 (imported for the reply
+and dropped), pylon_rs485_set.py for 0x94 and pylon_rs485_system.py for the system
+answer (imported at the first one and kept).
 """
 
 import micropython
@@ -100,7 +105,6 @@ SYSTEM_PACKS = const(32)
 BLOCK_42 = const(63)
 SYSTEM_OUT = const(18 + 2 * (2 + SYSTEM_PACKS * BLOCK_42))
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
-_SET_MIN_GAP_MV = const(1000)  # 0x94: CV at least this far above DV
 # commands whose INFO starts with a command byte that names the pack (protocols.md 4.1)
 _WITH_CMD = const((_ANALOG, _ALARMS, _MANAGEMENT, _SERIAL, _SET_MANAGEMENT, _SOFTWARE))
 # asked when an inverter or a client starts or scans the bus, never in the polls that
@@ -258,7 +262,11 @@ class Server:
             and self.peers is not None
             and self.peers.system(b)
         ):
-            return self._system(ver, cid2, b)
+            # on a master, loaded at the first system answer and kept: a pack alone never
+            # needs its code
+            from protocols.pylon_rs485_system import system
+
+            return system(self, ver, cid2, b)
         info = self.info
         if cid2 == _ANALOG:
             if not b.sample.valid:  # the last cells read are stale: say so, not them
@@ -286,7 +294,11 @@ class Server:
             if self.at != self.address:
                 self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
                 return self._reply(ver, RTN_ADR, 0)
-            return self._reply(ver, self._set_management(b, m, now), 0)
+            # loaded at the first 0x94 and kept (an inverter that sets limits sends them
+            # again within 10 s): most inverters never do
+            from protocols.pylon_rs485_set import set_management
+
+            return self._reply(ver, set_management(self, b, m, now), 0)
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, _RTN_CID2, 0)
 
@@ -377,69 +389,6 @@ class Server:
         info[k + 3] = errors & 0xFF
         info[k + 4] = errors >> 8
         return k + 5
-
-    def _set_management(self, b, m, now):
-        """0x94: the inverter narrows the limits for 10 s (it can only make them stricter:
-        bms.limits applies the tighter of the two). Voltages outside our own envelope are
-        refused (RTN 06): whatever bms.limits makes of them, a DV above what the pack can
-        hold or a CV above our absorption voltage is never a request we carry out.
-        Currents are a maximum, so one above ours is clamped to ours rather than refused:
-        refusing would also throw away the voltages of a master that sends its own
-        rating."""
-        if m < 9:
-            self.bad_format = (self.bad_format + 1) & _COUNT_MASK
-            return _RTN_FORMAT
-        r = self.req
-        cv = r[1] << 8 | r[2]
-        dv = r[3] << 8 | r[4]
-        ccl = (r[5] << 8 | r[6]) * 100
-        dcl = r[7] << 8 | r[8]
-        if dcl & 0x8000:
-            dcl = 0x10000 - dcl  # negative, as 0x92 sends it: lenient, the size is meant
-        dcl *= 100
-        cfg = b.cfg
-        if (
-            dv < cfg.dvl_mv
-            or dv > cfg.float_exit_mv
-            or cv > cfg.cvl_mv
-            or cv < dv + _SET_MIN_GAP_MV
-        ):
-            self.bad_data = (self.bad_data + 1) & _COUNT_MASK
-            return _RTN_DATA
-        if ccl > cfg.ccl_ma:
-            ccl = cfg.ccl_ma
-        if dcl > cfg.dcl_ma:
-            dcl = cfg.dcl_ma
-        b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
-        return _RTN_OK
-
-    def _system(self, ver, cid2, b):
-        """0x42 or 0x44 with INFO FF on the master of packs in parallel: INFOFLAG (0x11;
-        DATAFLAG 0 for 0x44), the module count, then each pack's own block in chain
-        order, written straight as hex into a buffer made at the first such request.
-        A pack counted whose readings are not valid (the master's front end lost; a
-        pack whose cells and temperatures have not all come since it was counted) is
-        left out, never sent as zeros: the count says how many blocks follow."""
-        out = self.big
-        if out is None:
-            out = self.big = bytearray(SYSTEM_OUT)
-        peers = self.peers
-        info = self.info
-        k = _HEAD + 4  # the blocks first: INFOFLAG and the count go in last
-        count = 0
-        for a in range(1, SYSTEM_PACKS + 1):
-            p = peers.member(a, b)
-            if p is None or not p.sample.valid:
-                continue
-            m = self._analog_block(p, 0) if cid2 == _ANALOG else self._alarms_block(p, 0)
-            k = _hex(out, k, info, m, _HEX)
-            count += 1
-        info[0] = 0x11 if cid2 == _ANALOG else 0x00
-        info[1] = count
-        self._head(out, ver, _RTN_OK, k - _HEAD)
-        _hex(out, _HEAD, info, 2, _HEX)
-        self.big_out = True
-        return self._tail(out, k)
 
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):
