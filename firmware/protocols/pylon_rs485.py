@@ -23,7 +23,7 @@ it is handed, the system's values as today), every reply labelled with that ADR;
 of no pack counted gets no reply, as a frame for another battery. 0x94 at another pack's
 ADR is refused (RTN 90): the inverter's limits apply to the master only. The system
 answer (0x42 and 0x44 with INFO FF at the master's ADR, protocols.md 4.1) holds the
-module count and one block per pack counted, in chain order (pylon_rs485_system.py):
+module count and one block per pack counted, in chain order (pylon_rs485_rare.py):
 4054 characters on the wire for 32 packs, in a buffer made at the first such request,
 never at boot (drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
 LENID's 12 bits hold 4095 characters of INFO, the 32-pack 0x42 needs 4036, so the
@@ -34,10 +34,11 @@ config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V,
 over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
 currents are clamped to our configured CCL/DCL.
 
-Only what the every-second polls need stays here (0x42, 0x44, 0x92). The rest loads on
-demand: pylon_rs485_rare.py for 0x47, 0x4F, 0x51, 0x93 and 0x96 (imported for the reply
-and dropped), pylon_rs485_set.py for 0x94 and pylon_rs485_system.py for the system
-answer (imported at the first one and kept).
+Only what the every-second polls need is here (0x42, 0x44, 0x92, and 0x4F, which a
+Voltronic asks with them). The rest, 0x47, 0x51, 0x93 and 0x96 (an inverter's or a
+client's start, a bus scan), 0x94 and the system answer, is in pylon_rs485_rare.py,
+imported at the first request it answers and kept (so that a reply never allocates): a
+pack never asked them never holds that code.
 """
 
 import micropython
@@ -49,6 +50,7 @@ from protocols.fields import div_round
 from protocols.pylon_can import request_flags
 
 _CID1_BATTERY = const(0x46)
+_PROTOCOL_VERSION = const(0x33)  # V3.3, reported in the VER field of the 0x4F reply
 
 _RTN_OK = const(0x00)
 _RTN_VER = const(0x01)
@@ -107,10 +109,10 @@ SYSTEM_OUT = const(18 + 2 * (2 + SYSTEM_PACKS * BLOCK_42))
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 # commands whose INFO starts with a command byte that names the pack (protocols.md 4.1)
 _WITH_CMD = const((_ANALOG, _ALARMS, _MANAGEMENT, _SERIAL, _SET_MANAGEMENT, _SOFTWARE))
-# asked when an inverter or a client starts or scans the bus, never in the polls that
-# come every second (0x42, 0x44, 0x92; 0x94 within 10 s): answered by
-# protocols/pylon_rs485_rare.py, loaded for the reply and dropped after
-_RARE = const((_PARAMETERS, _VERSION, _MANUFACTURER, _SERIAL, _SOFTWARE))
+# asked when an inverter or a client starts or scans the bus, not in the polls that come
+# every second (0x42, 0x44, 0x92; a Voltronic asks 0x4F too, answered here): their code is
+# in protocols/pylon_rs485_rare.py
+_RARE = const((_PARAMETERS, _MANUFACTURER, _SERIAL, _SOFTWARE))
 
 
 ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
@@ -262,11 +264,7 @@ class Server:
             and self.peers is not None
             and self.peers.system(b)
         ):
-            # on a master, loaded at the first system answer and kept: a pack alone never
-            # needs its code
-            from protocols.pylon_rs485_system import system
-
-            return system(self, ver, cid2, b)
+            return self._rare().system(self, ver, cid2, b)
         info = self.info
         if cid2 == _ANALOG:
             if not b.sample.valid:  # the last cells read are stale: say so, not them
@@ -288,17 +286,15 @@ class Server:
             k = self._put16(k, -(lim.dcl_ma // 100))  # negative, as python-pylontech expects
             info[k] = request_flags(lim)
             return self._reply(ver, _RTN_OK, k + 1)
+        if cid2 == _VERSION:
+            return self._reply(_PROTOCOL_VERSION, _RTN_OK, 0)
         if cid2 in _RARE:
-            return lazy.run("protocols.pylon_rs485_rare", "reply", self, ver, cid2, b)
+            return self._rare().answer(self, ver, cid2, b)
         if cid2 == _SET_MANAGEMENT:
             if self.at != self.address:
                 self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
                 return self._reply(ver, RTN_ADR, 0)
-            # loaded at the first 0x94 and kept (an inverter that sets limits sends them
-            # again within 10 s): most inverters never do
-            from protocols.pylon_rs485_set import set_management
-
-            return self._reply(ver, set_management(self, b, m, now), 0)
+            return self._reply(ver, self._rare().set_management(self, b, m, now), 0)
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, _RTN_CID2, 0)
 
@@ -389,6 +385,16 @@ class Server:
         info[k + 3] = errors & 0xFF
         info[k + 4] = errors >> 8
         return k + 5
+
+    def _rare(self):
+        """protocols/pylon_rs485_rare.py, imported at the first request it answers and kept
+        (an import allocates, even of a module already loaded)."""
+        rare = self.rare
+        if rare is None:
+            from protocols import pylon_rs485_rare as rare
+
+            self.rare = rare
+        return rare
 
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):

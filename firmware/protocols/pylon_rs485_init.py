@@ -15,6 +15,7 @@ def init(self, address):
     self.info = bytearray(_MAX_INFO)  # the reply's INFO, binary
     self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
     self._views = {}
+    self.rare = None  # protocols.pylon_rs485_rare, imported at the first request it answers
     self.big = None  # the system answer's reply, made at the first one (SYSTEM_OUT)
     self.big_out = False  # the last reply is in self.big
     self._big_view = None
