@@ -66,8 +66,8 @@ _RANGE_MASK = const(0x1FFF0000)
 PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
 GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
 SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
-VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
-_HEARTBEATS_STD = (PYLON_KEEPALIVE, VICTRON_KEEPALIVE, GROWATT_REQUEST)
+_VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
+_HEARTBEATS_STD = const((PYLON_KEEPALIVE, _VICTRON_KEEPALIVE, GROWATT_REQUEST))
 # their length: 0x305 is 8 x 00 (Pylon, SMA, Sol-Ark), Victron's 0x307 "VIC" 8 bytes,
 # Growatt's 0x301 `11 22 .. 88` (../shared/spec/protocols.md); Schneider's 0x310 has no
 # documented length, so any is taken
@@ -78,14 +78,14 @@ _HEARTBEAT_DLC = const(8)
 PACK_RANGE = const(0x1BA00000)  # packlink_can.FILTER
 PACK_MASK = const(0x1FEF0000)  # packlink_can.MASK
 _PACKS = ((PACK_MASK, True), [(PACK_RANGE, True)])
-_STD_EXACT = (0x7FF, False)
+_STD_EXACT = const((0x7FF, False))
 FILTERS_STD = (
     _PACKS[0],
     _PACKS[1],
     _STD_EXACT,
-    [(PYLON_KEEPALIVE, False), (VICTRON_KEEPALIVE, False), (GROWATT_REQUEST, False)],
+    [(PYLON_KEEPALIVE, False), (_VICTRON_KEEPALIVE, False), (GROWATT_REQUEST, False)],
 )
-_EXT_EXACT = (0x1FFFFFFF, True)
+_EXT_EXACT = const((0x1FFFFFFF, True))
 FILTERS_EXT = (
     _PACKS[0],
     _PACKS[1],
@@ -94,7 +94,7 @@ FILTERS_EXT = (
 )
 
 
-SERVICE_ALL = const(0x1BB001FF)  # service/can.py: a REQUEST to every pack
+_SERVICE_ALL = const(0x1BB001FF)  # service/can.py: a REQUEST to every pack
 
 
 def slave_filters(ext, address):
@@ -105,8 +105,8 @@ def slave_filters(ext, address):
     other slaves' frames, 31 x 10 a second on a full system, never reach the SPI bus."""
     own = ((PACK_MASK | 0xFF, True), [(PACK_RANGE | 1, True), (PACK_RANGE | address, True)])
     if ext:
-        return (own[0], own[1], _EXT_EXACT, [(SCHNEIDER_HEARTBEAT, True), (SERVICE_ALL, True)])
-    return (own[0], own[1], _STD_EXACT, FILTERS_STD[3] + [(SERVICE_ALL, True)])
+        return (own[0], own[1], _EXT_EXACT, [(SCHNEIDER_HEARTBEAT, True), (_SERVICE_ALL, True)])
+    return (own[0], own[1], _STD_EXACT, FILTERS_STD[3] + [(_SERVICE_ALL, True)])
 
 
 def _load(protocol):

@@ -484,6 +484,16 @@ class RsServer(Decoder):
 
         check_handle(server, b, chars, blind, self.before, call)
 
+    def rare(self):
+        """A request of each command whose code the server imports at its first
+        (protocols/pylon_rs485_rare.py: 0x47, 0x51, 0x93, 0x96, and 0x94, refused for its
+        values): that import is its one allocation."""
+        out = []
+        for cid2 in (0x47, 0x51, 0x93, 0x96, 0x94):
+            info = bytes((ADDRESS,)) + (bytes(8) if cid2 == 0x94 else b"")
+            out.append((pylon_body(0x20, ADDRESS, CID1, cid2, info), False))
+        return out
+
 
 def check_handle(server, b, chars, blind, before, call):
     """call() hands chars to the server and returns (reply length, reply); the counters,

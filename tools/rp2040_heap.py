@@ -15,6 +15,13 @@ A module's figure includes a new qstr pool when its names needed one (the pools 
 doubling), so a small module can show a few KB: the sum is exact, single rows are not.
 
     .venv/bin/python tools/rp2040_heap.py      # the table, largest first, and the totals
+
+The names (no emulator needed): names() counts, per module, the names its .mpy interns
+when it is loaded and those no other module (firmware or board file) has, which are the
+ones it alone costs; for the modules named, each function's own .mpy bytes and names.
+A name is never freed, so a module loaded and dropped still costs its names.
+
+    .venv/bin/python tools/rp2040_heap.py names [module ...]
 """
 
 import hostpath
@@ -25,6 +32,7 @@ import io
 import os
 import subprocess
 import sys
+import textwrap
 
 import bench_rp2040
 
@@ -127,7 +135,92 @@ def measure():
     return (cost, held, qstr, figures), None
 
 
+def _compile(src, rel, out):
+    cmd = [bench_rp2040.MPY_CROSS, "-march=armv6m", "-s", rel, "-o", out, src]
+    subprocess.run(cmd, check=True)
+    return os.path.getsize(out)
+
+
+def module_names(folder):
+    """{module: (names its .mpy interns, its .mpy bytes)} for every firmware module and
+    the board files bench_rp2040 loads, compiled into folder."""
+    bench_rp2040.compile_firmware(folder)
+    found = {}
+    for top, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".mpy"):
+                path = top + "/" + name
+                mod = os.path.relpath(path, folder)[:-4].replace("/", ".")
+                found[mod] = (bench_rp2040.mpy_names(path), os.path.getsize(path))
+    return found
+
+
+def function_costs(mod, folder):
+    """[(function, .mpy bytes, names only it adds)] of module mod's top-level functions
+    and methods: each compiled alone after the module's imports and constants, less
+    what those take alone."""
+    path = FIRMWARE + "/" + mod.replace(".", "/") + ".py"
+    with open(path) as f:
+        text = f.read()
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    head = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            head.append(ast.get_source_segment(text, node))
+        elif isinstance(node, ast.Assign) and "const(" in ast.get_source_segment(text, node):
+            head.append(ast.get_source_segment(text, node))
+    head = "\n".join(head) + "\n"
+    base_src = folder + "/fn_base.py"
+    with open(base_src, "w") as f:
+        f.write(head)
+    base = _compile(base_src, "fn.py", folder + "/fn_base.mpy")
+    base_names = bench_rp2040.mpy_names(folder + "/fn_base.mpy")
+    out = []
+    for node in tree.body:
+        defs = [(node.name, node, "")] if isinstance(node, ast.FunctionDef) else []
+        if isinstance(node, ast.ClassDef):
+            defs = [
+                (node.name + "." + d.name, d, "class _C:\n")
+                for d in node.body
+                if isinstance(d, ast.FunctionDef)
+            ]
+        for name, d, wrap in defs:
+            first = d.decorator_list[0].lineno if d.decorator_list else d.lineno
+            body = "\n".join(lines[first - 1 : d.end_lineno])
+            src = folder + "/fn.py"
+            with open(src, "w") as f:
+                f.write(head + wrap + (body if wrap else textwrap.dedent(body)) + "\n")
+            size = _compile(src, "fn.py", folder + "/fn.mpy") - base
+            own = bench_rp2040.mpy_names(folder + "/fn.mpy") - base_names - {"_C"}
+            out.append((name, size, own))
+    return out
+
+
+def names(wanted):
+    folder = bench_rp2040.BUILD + "/names"
+    found = module_names(folder)
+    seen = {}
+    for mod in found:
+        for n in found[mod][0]:
+            seen[n] = seen.get(n, 0) + 1
+    print("%-28s %6s %6s %7s" % ("module", "names", "only", "mpy B"))
+    for mod in sorted(found, key=lambda m: -len(found[m][0])):
+        own = sorted(n for n in found[mod][0] if seen[n] == 1)
+        print("%-28s %6d %6d %7d" % (mod, len(found[mod][0]), len(own), found[mod][1]))
+        if mod in wanted:
+            print("    only here: " + " ".join(own))
+    print("%-28s %6d" % ("names in all", len(seen)))
+    for mod in wanted:
+        print("\n%s: function, .mpy bytes, names only it adds to the module's head" % mod)
+        for name, size, own in function_costs(mod, folder):
+            print("  %-34s %6d  %s" % (name, size, " ".join(sorted(own))))
+    return 0
+
+
 def main():
+    if sys.argv[1:2] == ["names"]:
+        return names(sys.argv[2:])
     got, why = measure()
     if got is None:
         print("rp2040_heap: skipped: " + why)

@@ -89,38 +89,6 @@ BY_RESET = const(5)
 _NO_REL = const(0x3FFFFFFF)  # a release value never reached: only other paths release
 
 
-class Row:
-    """One row of the table, as written in bms/protections.py (normalised by Engine)."""
-
-    def __init__(
-        self,
-        name,
-        src,
-        over,
-        inclusive,
-        trip,
-        delay_ms,
-        rel=None,
-        rel_after_ms=0,
-        action=0,
-        flags=0,
-        group=0,
-        lock=0,
-    ):
-        self.name = name  # index into the protection or warning names
-        self.src = src  # slot in vals
-        self.over = over  # True: trips above; False: trips below
-        self.inclusive = inclusive  # True: >= / <=; False: > / <
-        self.trip = trip
-        self.delay_ms = delay_ms
-        self.rel = rel  # release value (inclusive), None: no value release
-        self.rel_after_ms = rel_after_ms
-        self.action = action
-        self.flags = flags
-        self.group = group  # release group, 0: none
-        self.lock = lock  # lockout group, 0: none
-
-
 def normalised_trip(value, over, inclusive):
     """A trip value as the engine compares it: value*sign >= this."""
     return value * (1 if over else -1) + (0 if inclusive else 1)
@@ -193,7 +161,7 @@ def _summary(state: ptr8, action: ptr8, name: ptr8, out: ptr32, n: int):
 
 class Engine:
     def __init__(self, rows, events, lock_count=3, lock_window_ms=600000, groups=4, locks=4):
-        """rows: the table (Row objects, bms/protections.py); events: the event log.
+        """rows: the table (Row objects, bms/protection_rows.py); events: the event log.
         The body (every attribute, commented) is in bms/protect_init.py, loaded for it
         and dropped after: the engine is built once, at boot."""
         lazy.run(

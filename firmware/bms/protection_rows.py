@@ -15,7 +15,6 @@ from bms.protect import (
     F_WARNING,
     OPEN_CHG,
     OPEN_DSG,
-    Row,
 )
 from bms.protections import (
     BOTH,
@@ -72,6 +71,39 @@ from bms.protections import (
     V_TMAX,
     V_TMIN,
 )
+
+
+class Row:
+    """One row of the table (normalised by bms.protect.Engine). Only built here, at boot:
+    its code goes with this module."""
+
+    def __init__(
+        self,
+        name,
+        src,
+        over,
+        inclusive,
+        trip,
+        delay_ms,
+        rel=None,
+        rel_after_ms=0,
+        action=0,
+        flags=0,
+        group=0,
+        lock=0,
+    ):
+        self.name = name  # index into the protection or warning names
+        self.src = src  # slot in vals
+        self.over = over  # True: trips above; False: trips below
+        self.inclusive = inclusive  # True: >= / <=; False: > / <
+        self.trip = trip
+        self.delay_ms = delay_ms
+        self.rel = rel  # release value (inclusive), None: no value release
+        self.rel_after_ms = rel_after_ms
+        self.action = action
+        self.flags = flags
+        self.group = group  # release group, 0: none
+        self.lock = lock  # lockout group, 0: none
 
 
 def rows(c):

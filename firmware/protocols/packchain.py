@@ -12,23 +12,23 @@ from micropython import const
 
 START = const(0xA5)
 LENGTH = const(5)
-BEACON = const(0x01)
-FLAG_MASTER = const(0x01)
+_BEACON = const(0x01)
+_FLAG_MASTER = const(0x01)
 
 
 def encode_beacon(buf, address, master):
     """The beacon into buf[0:LENGTH]; returns LENGTH."""
     buf[0] = START
-    buf[1] = BEACON
+    buf[1] = _BEACON
     buf[2] = address
-    buf[3] = FLAG_MASTER if master else 0
-    buf[4] = (-(START + BEACON + address + buf[3])) & 0xFF
+    buf[3] = _FLAG_MASTER if master else 0
+    buf[4] = (-(START + _BEACON + address + buf[3])) & 0xFF
     return LENGTH
 
 
 def beacon_address(frame, n):
     """The address a valid beacon in frame[0:n] carries, else 0 (a bad frame)."""
-    if n != LENGTH or frame[0] != START or frame[1] != BEACON:
+    if n != LENGTH or frame[0] != START or frame[1] != _BEACON:
         return 0
     if (frame[0] + frame[1] + frame[2] + frame[3] + frame[4]) & 0xFF:
         return 0

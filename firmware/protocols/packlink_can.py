@@ -32,7 +32,7 @@ from bms import ticks
 from protocols.fields import clear, div_round, u16le, u32le
 
 BASE = const(0x1BA00000)
-SERVICE_BASE = const(0x1BB00000)
+_SERVICE_BASE = const(0x1BB00000)
 FILTER = const(0x1BA00000)  # with MASK: bit 20 (pack link / service) and the low 16 free
 MASK = const(0x1FEF0000)
 RANGE_MASK = const(0x1FFF0000)
@@ -56,7 +56,7 @@ F_CHG_OK = const(0x08)  # the pack asks for charge (charge enable)
 F_DSG_OK = const(0x10)
 F_FORCE = const(0x20)  # force charge request
 F_FULL = const(0x40)  # full charge request
-F_MASTER = const(0x80)
+_F_MASTER = const(0x80)
 
 _MAS_PER_DAH = const(360000)  # 0.1 Ah in mAs
 
@@ -90,7 +90,7 @@ def flags(b, master):
     if lim.full_request:
         f |= F_FULL
     if master:
-        f |= F_MASTER
+        f |= _F_MASTER
     return f
 
 

@@ -22,7 +22,7 @@ NAME = const(0x35E)
 CAPACITY = const(0x379)
 KEEPALIVE = const(0x305)  # from the inverter
 
-MANUFACTURER = b"PYLON   "  # Deye and others look for a name starting with PYLON
+_MANUFACTURER = const(b"PYLON   ")  # Deye and others look for a name starting with PYLON
 
 
 def _m(*names):
@@ -90,7 +90,7 @@ def encode(can_id, buf, b):
     elif can_id == REQUESTS:
         buf[0] = request_flags(lim)
     elif can_id == NAME:
-        buf[0:8] = MANUFACTURER
+        buf[0:8] = _MANUFACTURER
     elif can_id == CAPACITY:
         u16le(buf, 0, b.cfg.capacity_mah // 1000)  # installed capacity, Ah
     else:

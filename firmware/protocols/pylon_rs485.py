@@ -23,9 +23,9 @@ it is handed, the system's values as today), every reply labelled with that ADR;
 of no pack counted gets no reply, as a frame for another battery. 0x94 at another pack's
 ADR is refused (RTN 90): the inverter's limits apply to the master only. The system
 answer (0x42 and 0x44 with INFO FF at the master's ADR, protocols.md 4.1) holds the
-module count and one block per pack counted, in chain order (_system()): 4054 characters
-on the wire for 32 packs, in a buffer made at the first such request, never at boot
-(drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
+module count and one block per pack counted, in chain order (pylon_rs485_rare.py):
+4054 characters on the wire for 32 packs, in a buffer made at the first such request,
+never at boot (drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
 LENID's 12 bits hold 4095 characters of INFO, the 32-pack 0x42 needs 4036, so the
 answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 
@@ -33,6 +33,12 @@ answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V, and a DVL
 over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
 currents are clamped to our configured CCL/DCL.
+
+Only what the every-second polls need is here (0x42, 0x44, 0x92, and 0x4F, which a
+Voltronic asks with them). The rest, 0x47, 0x51, 0x93 and 0x96 (an inverter's or a
+client's start, a bus scan), 0x94 and the system answer, is in pylon_rs485_rare.py,
+imported at the first request it answers and kept (so that a reply never allocates): a
+pack never asked them never holds that code.
 """
 
 import micropython
@@ -43,31 +49,31 @@ from bms import protections as pt
 from protocols.fields import div_round
 from protocols.pylon_can import request_flags
 
-CID1_BATTERY = const(0x46)
-PROTOCOL_VERSION = const(0x33)  # V3.3, reported in the VER field of the 0x4F reply
+_CID1_BATTERY = const(0x46)
+_PROTOCOL_VERSION = const(0x33)  # V3.3, reported in the VER field of the 0x4F reply
 
-RTN_OK = const(0x00)
-RTN_VER = const(0x01)
-RTN_CHKSUM = const(0x02)
-RTN_LCHKSUM = const(0x03)
-RTN_CID2 = const(0x04)
-RTN_FORMAT = const(0x05)
-RTN_DATA = const(0x06)
+_RTN_OK = const(0x00)
+_RTN_VER = const(0x01)
+_RTN_CHKSUM = const(0x02)
+_RTN_LCHKSUM = const(0x03)
+_RTN_CID2 = const(0x04)
+_RTN_FORMAT = const(0x05)
+_RTN_DATA = const(0x06)
 RTN_ADR = const(0x90)
 RTN_INTERNAL = const(0x91)  # internal communication error: the front end's readings lost
 
-ANALOG = const(0x42)
-ALARMS = const(0x44)
-PARAMETERS = const(0x47)
-VERSION = const(0x4F)
-MANUFACTURER = const(0x51)
-MANAGEMENT = const(0x92)
-SERIAL = const(0x93)
-SET_MANAGEMENT = const(0x94)
-SOFTWARE = const(0x96)
+_ANALOG = const(0x42)
+_ALARMS = const(0x44)
+_PARAMETERS = const(0x47)
+_VERSION = const(0x4F)
+_MANUFACTURER = const(0x51)
+_MANAGEMENT = const(0x92)
+_SERIAL = const(0x93)
+_SET_MANAGEMENT = const(0x94)
+_SOFTWARE = const(0x96)
 
 SET_EXPIRY_MS = const(10000)  # 0x94 limits lapse unless re-sent within 10 s
-KELVIN_OFFSET = const(2731)  # temperatures: 0.1 K with this offset (25.5 C = 2986)
+_KELVIN_OFFSET = const(2731)  # temperatures: 0.1 K with this offset (25.5 C = 2986)
 
 BATTERY_NAME = b"OB-LFP-16S"  # 10 characters
 MANUFACTURER_NAME = b"OPEN BMS FIRMWARE   "  # 20 characters
@@ -75,10 +81,12 @@ SERIAL_NUMBER = b"OPENBMS000000001"  # 16 characters
 SW_VERSION = b"\x01\x00"
 MAIN_VERSION = b"\x01\x00\x00"
 
-_HEX = b"0123456789ABCDEF"
-# module-level tuples: a literal tuple in a loop is built (allocated) each time it runs
-_NIBBLES = (12, 8, 4, 0)  # shifts of a 16-bit value's hex digits, first to last
-_TEMP_ORDER = (4, 0, 1, 2, 3, 5)  # T1 the BMS board, T2-T5 the cell groups, T6 the MOSFETs
+_HEX = const(b"0123456789ABCDEF")
+# constant tuples: a literal tuple in a loop is built (allocated) each time it runs, a
+# const() one is made once, when the module is loaded, and takes no global name
+_NIBBLES = const((12, 8, 4, 0))  # shifts of a 16-bit value's hex digits, first to last
+# T1 the BMS board, T2-T5 the cell groups, T6 the MOSFETs
+_TEMP_ORDER = const((4, 0, 1, 2, 3, 5))
 # 0x44 status 1: (bit, protections that set it)
 _STATUS1 = (
     (7, 1 << pt.PUVP),
@@ -99,9 +107,12 @@ SYSTEM_PACKS = const(32)
 BLOCK_42 = const(63)
 SYSTEM_OUT = const(18 + 2 * (2 + SYSTEM_PACKS * BLOCK_42))
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
-_SET_MIN_GAP_MV = const(1000)  # 0x94: CV at least this far above DV
 # commands whose INFO starts with a command byte that names the pack (protocols.md 4.1)
-_WITH_CMD = (ANALOG, ALARMS, MANAGEMENT, SERIAL, SET_MANAGEMENT, SOFTWARE)
+_WITH_CMD = const((_ANALOG, _ALARMS, _MANAGEMENT, _SERIAL, _SET_MANAGEMENT, _SOFTWARE))
+# asked when an inverter or a client starts or scans the bus, not in the polls that come
+# every second (0x42, 0x44, 0x92; a Voltronic asks 0x4F too, answered here): their code is
+# in protocols/pylon_rs485_rare.py
+_RARE = const((_PARAMETERS, _MANUFACTURER, _SERIAL, _SOFTWARE))
 
 
 ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
@@ -175,15 +186,6 @@ def _put16s(info: ptr8, k: int, values, n: int) -> int:
     return k
 
 
-def _nib(c):
-    if 48 <= c <= 57:
-        return c - 48
-    c |= 0x20  # lower case letters
-    if 97 <= c <= 102:
-        return c - 87
-    return -1
-
-
 def lchksum(lenid):
     return (-((lenid & 0xF) + (lenid >> 4 & 0xF) + (lenid >> 8 & 0xF))) & 0xF
 
@@ -195,11 +197,6 @@ class Server:
         lazy.run("protocols.pylon_rs485_init", "init", self, address)
 
     # -- reading a frame -----------------------------------------------------------
-    def _byte(self, frame, k):
-        hi = _nib(frame[k])
-        lo = _nib(frame[k + 1])
-        return -1 if hi < 0 or lo < 0 else hi << 4 | lo
-
     def handle(self, frame, n, b, now):
         """frame[0:n]: the characters between `~` and `\\r`. Returns the reply's length
         in self.out (0: no reply). b: the core (bms.core.Bms)."""
@@ -209,11 +206,14 @@ class Server:
         if not _hex_only(frame, n):
             self.not_frames = (self.not_frames + 1) & _COUNT_MASK
             return 0
-        ver = self._byte(frame, 0)
-        adr = self._byte(frame, 2)
-        cid1 = self._byte(frame, 4)
-        cid2 = self._byte(frame, 6)
-        anyone = cid2 == VERSION or cid2 == MANUFACTURER
+        req = self.req
+        _unhex(frame, 0, req, 6)  # the header's bytes, through LENGTH
+        ver = req[0]
+        adr = req[1]
+        cid1 = req[2]
+        cid2 = req[3]
+        length = req[4] << 8 | req[5]
+        anyone = cid2 == _VERSION or cid2 == _MANUFACTURER
         self.at = self.address
         if adr != self.address and not anyone:
             peer = None
@@ -225,31 +225,29 @@ class Server:
             self.at = adr
             b = peer
         total = _sum(frame, 0, n - 4)
-        got = self._byte(frame, n - 4) << 8 | self._byte(frame, n - 2)
-        if got != (-total) & 0xFFFF:
+        _unhex(frame, n - 4, req, 2)
+        if req[0] << 8 | req[1] != (-total) & 0xFFFF:
             self.bad_chksum = (self.bad_chksum + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_CHKSUM, 0)
-        length = self._byte(frame, 8) << 8 | self._byte(frame, 10)
+            return self._reply(ver, _RTN_CHKSUM, 0)
         lenid = length & 0xFFF
         if length >> 12 != lchksum(lenid):
             self.bad_lchksum = (self.bad_lchksum + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_LCHKSUM, 0)
+            return self._reply(ver, _RTN_LCHKSUM, 0)
         have = n - 16
         if have < lenid or lenid & 1:
             self.bad_format = (self.bad_format + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_FORMAT, 0)
+            return self._reply(ver, _RTN_FORMAT, 0)
         if have > lenid:
             # lenient: the extra characters are ignored
             self.extra_info = (self.extra_info + 1) & _COUNT_MASK
-        req = self.req
         m = lenid // 2
         if m > len(req):
             self.bad_format = (self.bad_format + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_FORMAT, 0)
+            return self._reply(ver, _RTN_FORMAT, 0)
         _unhex(frame, 12, req, m)
-        if cid1 != CID1_BATTERY:
+        if cid1 != _CID1_BATTERY:
             self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_CID2, 0)
+            return self._reply(ver, _RTN_CID2, 0)
         return self._dispatch(ver, cid2, m, b, now)
 
     # -- commands ------------------------------------------------------------------
@@ -262,46 +260,43 @@ class Server:
             return self._reply(ver, RTN_ADR, 0)
         if (
             cmd == 0xFF
-            and (cid2 == ANALOG or cid2 == ALARMS)
+            and (cid2 == _ANALOG or cid2 == _ALARMS)
             and self.peers is not None
             and self.peers.system(b)
         ):
-            return self._system(ver, cid2, b)
-        if cid2 == ANALOG:
+            return self._rare().system(self, ver, cid2, b)
+        info = self.info
+        if cid2 == _ANALOG:
             if not b.sample.valid:  # the last cells read are stale: say so, not them
                 self.blind = (self.blind + 1) & _COUNT_MASK
                 return self._reply(ver, RTN_INTERNAL, 0)
-            return self._reply(ver, RTN_OK, self._analog(b, cmd))
-        if cid2 == ALARMS:
-            return self._reply(ver, RTN_OK, self._alarms(b, cmd))
-        if cid2 == PARAMETERS:
-            return self._reply(ver, RTN_OK, self._parameters(b))
-        if cid2 == VERSION:
-            return self._reply(PROTOCOL_VERSION, RTN_OK, 0)
-        if cid2 == MANUFACTURER:
-            info = self.info
-            info[0:10] = BATTERY_NAME
-            info[10:12] = SW_VERSION
-            info[12:32] = MANUFACTURER_NAME
-            return self._reply(ver, RTN_OK, 32)
-        if cid2 == MANAGEMENT:
-            return self._reply(ver, RTN_OK, self._management(b, cmd))
-        if cid2 == SERIAL:
-            self.info[0] = self.at
-            self.info[1:17] = SERIAL_NUMBER
-            return self._reply(ver, RTN_OK, 17)
-        if cid2 == SOFTWARE:
-            self.info[0] = self.at
-            self.info[1:3] = SW_VERSION
-            self.info[3:6] = MAIN_VERSION
-            return self._reply(ver, RTN_OK, 6)
-        if cid2 == SET_MANAGEMENT:
+            info[0] = 0x11  # INFOFLAG
+            info[1] = 1 if cmd == 0xFF else cmd  # module count (system query) or the address
+            return self._reply(ver, _RTN_OK, self._analog_block(b, 2))
+        if cid2 == _ALARMS:
+            info[0] = 0x00  # DATAFLAG
+            info[1] = 1 if cmd == 0xFF else cmd  # module count (system query), as 0x42's
+            return self._reply(ver, _RTN_OK, self._alarms_block(b, 2))
+        if cid2 == _MANAGEMENT:
+            lim = b.limits
+            info[0] = self.at if cmd == 0xFF else cmd
+            k = self._put16(1, lim.cvl_mv)
+            k = self._put16(k, lim.dvl_mv)
+            k = self._put16(k, lim.ccl_ma // 100)
+            k = self._put16(k, -(lim.dcl_ma // 100))  # negative, as python-pylontech expects
+            info[k] = request_flags(lim)
+            return self._reply(ver, _RTN_OK, k + 1)
+        if cid2 == _VERSION:
+            return self._reply(_PROTOCOL_VERSION, _RTN_OK, 0)
+        if cid2 in _RARE:
+            return self._rare().answer(self, ver, cid2, b)
+        if cid2 == _SET_MANAGEMENT:
             if self.at != self.address:
                 self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
                 return self._reply(ver, RTN_ADR, 0)
-            return self._reply(ver, self._set_management(b, m, now), 0)
+            return self._reply(ver, self._rare().set_management(self, b, m, now), 0)
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
-        return self._reply(ver, RTN_CID2, 0)
+        return self._reply(ver, _RTN_CID2, 0)
 
     def _put16(self, k, v):
         self.info[k] = (v >> 8) & 0xFF
@@ -315,12 +310,6 @@ class Server:
         info[k + 2] = v & 0xFF
         return k + 3
 
-    def _analog(self, b, cmd):
-        info = self.info
-        info[0] = 0x11  # INFOFLAG
-        info[1] = 1 if cmd == 0xFF else cmd  # module count (system query) or the address
-        return self._analog_block(b, 2)
-
     def _analog_block(self, b, k):
         """Pack b's 0x42 block (cell count to total capacity 2) into info[k:]."""
         s = b.sample
@@ -332,7 +321,7 @@ class Server:
         info[k] = 6
         k += 1
         for slot in _TEMP_ORDER:
-            k = self._put16(k, t[slot] + KELVIN_OFFSET)
+            k = self._put16(k, t[slot] + _KELVIN_OFFSET)
         k = self._put16(k, div_round(b.reported_ma, 100))
         k = self._put16(k, s.stack_mv)
         k = self._put16(k, 0xFFFF)  # remaining capacity 1: unused above 65 Ah
@@ -342,12 +331,6 @@ class Server:
         k = self._put16(k, soc.cycles)
         k = self._put24(k, soc.q_mas // 3600)  # remaining, mAh
         return self._put24(k, soc.full_mas // 3600)  # full
-
-    def _alarms(self, b, cmd):
-        info = self.info
-        info[0] = 0x00  # DATAFLAG
-        info[1] = 1 if cmd == 0xFF else cmd  # module count (system query), as 0x42's
-        return self._alarms_block(b, 2)
 
     def _alarms_block(self, b, k):
         """Pack b's 0x44 block (cell count to status 5) into info[k:]."""
@@ -403,98 +386,15 @@ class Server:
         info[k + 4] = errors >> 8
         return k + 5
 
-    def _parameters(self, b):
-        cfg = b.cfg
-        info = self.info
-        info[0] = 0x11  # INFOFLAG
-        # one call per field: a tuple of them would be built (allocated) on every reply
-        k = self._put16(1, cfg.covp_warn_mv)
-        k = self._put16(k, cfg.cuvp_warn_mv)
-        k = self._put16(k, cfg.cuvp_trip_mv)
-        k = self._put16(k, cfg.chtp_trip_dc + KELVIN_OFFSET)
-        k = self._put16(k, cfg.cltp_trip_dc + KELVIN_OFFSET)
-        k = self._put16(k, cfg.ccl_ma // 100)
-        k = self._put16(k, cfg.povp_warn_mv)
-        k = self._put16(k, cfg.puvp_warn_mv)
-        k = self._put16(k, cfg.puvp_trip_mv)
-        k = self._put16(k, cfg.dhtp_trip_dc + KELVIN_OFFSET)
-        k = self._put16(k, cfg.dltp_trip_dc + KELVIN_OFFSET)
-        k = self._put16(k, -(cfg.dcl_ma // 100))  # negative, as real packs send it
-        return k
+    def _rare(self):
+        """protocols/pylon_rs485_rare.py, imported at the first request it answers and kept
+        (an import allocates, even of a module already loaded)."""
+        rare = self.rare
+        if rare is None:
+            from protocols import pylon_rs485_rare as rare
 
-    def _management(self, b, cmd):
-        lim = b.limits
-        info = self.info
-        info[0] = self.at if cmd == 0xFF else cmd
-        k = self._put16(1, lim.cvl_mv)
-        k = self._put16(k, lim.dvl_mv)
-        k = self._put16(k, lim.ccl_ma // 100)
-        k = self._put16(k, -(lim.dcl_ma // 100))  # negative, as python-pylontech expects
-        info[k] = request_flags(lim)
-        return k + 1
-
-    def _set_management(self, b, m, now):
-        """0x94: the inverter narrows the limits for 10 s (it can only make them stricter:
-        bms.limits applies the tighter of the two). Voltages outside our own envelope are
-        refused (RTN 06): whatever bms.limits makes of them, a DV above what the pack can
-        hold or a CV above our absorption voltage is never a request we carry out.
-        Currents are a maximum, so one above ours is clamped to ours rather than refused:
-        refusing would also throw away the voltages of a master that sends its own
-        rating."""
-        if m < 9:
-            self.bad_format = (self.bad_format + 1) & _COUNT_MASK
-            return RTN_FORMAT
-        r = self.req
-        cv = r[1] << 8 | r[2]
-        dv = r[3] << 8 | r[4]
-        ccl = (r[5] << 8 | r[6]) * 100
-        dcl = r[7] << 8 | r[8]
-        if dcl & 0x8000:
-            dcl = 0x10000 - dcl  # negative, as 0x92 sends it: lenient, the size is meant
-        dcl *= 100
-        cfg = b.cfg
-        if (
-            dv < cfg.dvl_mv
-            or dv > cfg.float_exit_mv
-            or cv > cfg.cvl_mv
-            or cv < dv + _SET_MIN_GAP_MV
-        ):
-            self.bad_data = (self.bad_data + 1) & _COUNT_MASK
-            return RTN_DATA
-        if ccl > cfg.ccl_ma:
-            ccl = cfg.ccl_ma
-        if dcl > cfg.dcl_ma:
-            dcl = cfg.dcl_ma
-        b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
-        return RTN_OK
-
-    def _system(self, ver, cid2, b):
-        """0x42 or 0x44 with INFO FF on the master of packs in parallel: INFOFLAG (0x11;
-        DATAFLAG 0 for 0x44), the module count, then each pack's own block in chain
-        order, written straight as hex into a buffer made at the first such request.
-        A pack counted whose readings are not valid (the master's front end lost; a
-        pack whose cells and temperatures have not all come since it was counted) is
-        left out, never sent as zeros: the count says how many blocks follow."""
-        out = self.big
-        if out is None:
-            out = self.big = bytearray(SYSTEM_OUT)
-        peers = self.peers
-        info = self.info
-        k = _HEAD + 4  # the blocks first: INFOFLAG and the count go in last
-        count = 0
-        for a in range(1, SYSTEM_PACKS + 1):
-            p = peers.member(a, b)
-            if p is None or not p.sample.valid:
-                continue
-            m = self._analog_block(p, 0) if cid2 == ANALOG else self._alarms_block(p, 0)
-            k = _hex(out, k, info, m, _HEX)
-            count += 1
-        info[0] = 0x11 if cid2 == ANALOG else 0x00
-        info[1] = count
-        self._head(out, ver, RTN_OK, k - _HEAD)
-        _hex(out, _HEAD, info, 2, _HEX)
-        self.big_out = True
-        return self._tail(out, k)
+            self.rare = rare
+        return rare
 
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):
@@ -510,7 +410,7 @@ class Server:
         # (no tuple of the four: built at run time, it would allocate on every reply)
         k = _hex2(out, 1, ver)
         k = _hex2(out, k, self.at)
-        k = _hex2(out, k, CID1_BATTERY)
+        k = _hex2(out, k, _CID1_BATTERY)
         k = _hex2(out, k, rtn)
         length = lchksum(lenid) << 12 | lenid
         for shift in _NIBBLES:

@@ -15,6 +15,7 @@ def init(self, address):
     self.info = bytearray(_MAX_INFO)  # the reply's INFO, binary
     self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
     self._views = {}
+    self.rare = None  # protocols.pylon_rs485_rare, imported at the first request it answers
     self.big = None  # the system answer's reply, made at the first one (SYSTEM_OUT)
     self.big_out = False  # the last reply is in self.big
     self._big_view = None
@@ -32,10 +33,3 @@ def init(self, address):
     self.bad_adr = 0  # at our address, but the command byte names another pack
     self.blind = 0  # 0x42 refused (RTN 91) while the readings are lost
     self.extra_info = 0
-    # 0x94: limits set by the inverter, valid until set_until_ms
-    self.set_cv_mv = 0
-    self.set_dv_mv = 0
-    self.set_ccl_ma = 0
-    self.set_dcl_ma = 0
-    self.set_until = 0
-    self.set_active = False

@@ -52,14 +52,14 @@ _WARN_BITS = (
 # 0x326 state by the core's mode (off, standby, charge, discharge, fault, sleep): online
 # while the FETs serve; starting during the boot checks
 _STARTING = const(2)
-_STATES = (0, 3, 3, 3, 4, 1)
-# 16 characters in the 20 slots (chars 19..0) of 0x330 bytes 4-7, 0x331 and 0x332: they
-# fill chars 19..4; 0x332 bytes 4-7 (chars 3..0) go out as 00
-SERIAL = b"OPENBMS-0000001 "
-# its pieces, cut once: a slice taken in encode() would allocate every 10 s
-_SERIAL_330 = SERIAL[0:4]
-_SERIAL_331 = SERIAL[4:12]
-_SERIAL_332 = SERIAL[12:16]
+_STATES = const((0, 3, 3, 3, 4, 1))
+# the serial number "OPENBMS-0000001 ": 16 characters in the 20 slots (chars 19..0) of
+# 0x330 bytes 4-7, 0x331 and 0x332: they fill chars 19..4; 0x332 bytes 4-7 (chars 3..0)
+# go out as 00. In its frames' pieces (a slice taken in encode() would allocate every
+# 10 s), as constants (no global names)
+_SERIAL_330 = const(b"OPEN")
+_SERIAL_331 = const(b"BMS-0000")
+_SERIAL_332 = const(b"001 ")
 
 
 def _bits(names, table):

@@ -28,8 +28,8 @@ EXTREMES = const(0x373)
 _ACTIVE = const(1)
 _OK = const(2)
 
-CHEMISTRY = b"LF"  # LiFePO4, ASCII as the overview's type field [UNCERTAIN byte split]
-HW_VERSION = const(0x0100)
+_CHEMISTRY = const(b"LF")  # LiFePO4, ASCII as the overview's type field [UNCERTAIN byte split]
+_HW_VERSION = const(0x0100)
 SW_VERSION = const(0x0100)
 
 
@@ -88,8 +88,8 @@ def encode(can_id, buf, b):
         _pair(buf, 4, 7, soft & (1 << pt.DOCP) or high_current and not charging)
         _pair(buf, 4, 8, soft & (1 << pt.COCP) or high_current and charging)
     elif can_id == OVERVIEW:
-        buf[0:2] = CHEMISTRY
-        u16le(buf, 2, HW_VERSION)
+        buf[0:2] = _CHEMISTRY
+        u16le(buf, 2, _HW_VERSION)
         u16le(buf, 4, b.cfg.capacity_mah // 1000)
         u16le(buf, 6, SW_VERSION)
     elif can_id == MODULES:
