@@ -62,26 +62,24 @@ def release():
     _held_nums = _held_rules = None
 
 
-class _Spec:
-    """The rows as (key, default, lowest, highest)."""
+class _Rows:
+    """SPEC's rows as (key, default, lowest, highest), or RULES' as (a, relation, b)."""
+
+    def __init__(self, rules):
+        self.rules = rules
 
     def __iter__(self):
-        nums = numbers()[0]
-        for k in range(len(KEYS)):
-            yield KEYS[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
+        nums, r = numbers()
+        if self.rules:
+            for k in range(0, len(r), 3):
+                yield KEYS[r[k]], _RELATIONS[r[k + 1]], KEYS[r[k + 2]]
+        else:
+            for k in range(len(KEYS)):
+                yield KEYS[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
 
 
-class _Rules:
-    """The rules as (a, relation, b)."""
-
-    def __iter__(self):
-        r = numbers()[1]
-        for k in range(0, len(r), 3):
-            yield KEYS[r[k]], _RELATIONS[r[k + 1]], KEYS[r[k + 2]]
-
-
-SPEC = _Spec()
-RULES = _Rules()
+SPEC = _Rows(False)
+RULES = _Rows(True)
 
 
 class ConfigError(ValueError):
