@@ -118,33 +118,11 @@ class App:
         the links (app_boot.py, loaded for it and dropped after)."""
         lazy.run("app_boot", "start", self, now)
 
-    def _trial_step(self, now):
-        """Once a second during a new image's trial: TRIAL_S healthy seconds in a row (a
-        valid reading, no exception) confirm it; until then a reset rolls it back."""
-        from service import image
-
-        healthy = self.sample.valid and self.exceptions == self._trial_exc
-        self._trial_exc = self.exceptions
-        self._trial_s = self._trial_s + 1 if healthy else 0
-        if self._trial_s >= image.TRIAL_S:
-            self.trial = None
-            image.confirm(self.store.fs)
-            self.events.log(now, ev.UPDATE, image.CONFIRMED)
-
     def _afe_setup(self, now, reprobe=False):
-        """Find the front end, give it our configuration (read back), hand it the FETs.
-        The driver says whether the chip still holds our configuration (no reset since):
-        only then is CONFIG_UPDATE, which drops the FETs, skipped on a re-probe."""
-        afe = self.afe
-        ok = afe.probe()
-        again = ok and not (reprobe and afe.configured)
-        if again:
-            ok = afe.configure(self.cfg)
-        ok = ok and afe.enable_fet_control()
-        # log changes and every configuration that took, not every failed retry
-        if not reprobe or ok != self.afe_ok or (again and ok):
-            self.events.log(now, ev.SENSOR, 1 if ok else 0, afe.errors)
-        return ok
+        """Find the front end, give it our configuration, hand it the FETs; whether it
+        worked (app_chips.py, loaded for it and dropped after: at boot, and while the
+        front end gives no reading)."""
+        return lazy.run("app_chips", "afe_setup", self, now, reprobe)
 
     def _adopt_state(self, now):
         """Read the state that could not be read at boot (app_boot.py); whether it was."""
@@ -346,7 +324,9 @@ class App:
             self._stage = STAGE_COMMS
             self._link_events(now)
             if self.trial is not None:
-                self._trial_step(now)
+                import app_trial  # held while a new image is on trial, dropped after
+
+                app_trial.step(self, now)
         except Exception as exc:  # noqa: BLE001
             self._fail(now, exc)
         try:
@@ -370,19 +350,9 @@ class App:
             self._fail(now, exc)
 
     def _can_setup(self, now):
-        """(Re)start the CAN controller; a missing or failing one is logged (with the
-        driver's FAULT_* as extra) and tried again every CAN_RETRY_MS, never allowed to
-        stop the pack."""
-        if self.board.can is None:
-            return
-        try:
-            ok = self.link.start_can(now)
-        except Exception:  # noqa: BLE001 - an SPI failure must not stop the boot
-            ok = False
-        if ok or not self._can_failed:  # a failure is logged once, not at every retry
-            self.events.log(now, ev.COMM, ev.COMM_CAN, 1 if ok else 0, self.link.can_fault)
-        self._can_failed = not ok
-        self._can_retry_at = ticks.add(now, CAN_RETRY_MS)
+        """(Re)start the CAN controller (app_chips.py, loaded for it and dropped after: at
+        boot, and every CAN_RETRY_MS while it fails)."""
+        lazy.run("app_chips", "can_setup", self, now)
 
     def _link_events(self, now):
         link = self.link
@@ -428,37 +398,9 @@ class App:
                 self._store_ok(now, STORE_APPEND)
 
     def _save_state(self, now, unlatch=False):
-        """The state to flash (unlatch: with no latched faults, for a clean restart);
-        returns whether it got there. A state that could not be read is never saved
-        over: it is read first."""
-        if not self._state_read and not self._adopt_state(now):
-            return False
-        st = self.state
-        b = self.bms
-        started = b is not None and b.started
-        if started:
-            soc = b.soc
-            latched = b.engine.latched()
-            st["soc_q"] = soc.q_mas
-            st["soc_full"] = soc.full_mas
-            st["cycles"] = soc.cycles
-            st["no_full_s"] = b.limits.no_full_s
-            st["latched"] = latched
-        if unlatch:
-            st["latched"] = []
-        try:
-            self.store.save_state(st)
-        except Exception:  # noqa: BLE001
-            self._store_fail(now, STORE_SAVE)
-            return False
-        if started:  # what is on flash now: housekeeping saves again when it changes
-            self._saved_cpct = soc.cpct
-            self._saved_cal = soc.cal_count
-            self._saved_mode = b.mode
-            self._saved_latched = latched
-        if self.store_degraded:
-            self._store_ok(now, STORE_SAVE)
-        return True
+        """The state to flash (app_save.py, loaded for it and dropped after: a save is
+        rare); returns whether it got there."""
+        return lazy.run("app_save", "save_state", self, now, unlatch)
 
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot

@@ -15,9 +15,9 @@ from app import (
     STORE_SET_ASIDE,
     STORE_STATE,
 )
+from bms import config
 from bms import dip as dipsw
 from bms import events as ev
-from bms.config import ConfigError
 from bms.core import Bms
 from inverter_link import InverterLink
 
@@ -83,7 +83,7 @@ def start(app, now):
         try:
             app.cfg.update(app._overrides)
             app.events.log(now, ev.CONFIG, 0, len(app._overrides))
-        except ConfigError:
+        except config.ConfigError:
             app.events.log(now, ev.CONFIG, 1, len(app._overrides))
     app.bms = Bms(app.cfg, app.events)
     take_state(app, now)
@@ -113,6 +113,7 @@ def start(app, now):
     app._last_flush = now
     app._last_save = now
     app._save_state(now)
+    config.release()  # the config is built: its defaults and ranges go (bms/config.py)
 
 
 def image_boot(app, now):

@@ -172,3 +172,19 @@ class BootTest(unittest.TestCase):
         app = sim.packs[0].app
         self.assertEqual(app.cfg.covp_trip_mv, 3650)
         self.assertEqual(codes(app, ev.CONFIG)[0][3], 0)
+
+    def test_boot_leaves_its_once_only_code_and_the_config_numbers_out_of_the_heap(self):
+        import sys
+
+        from bms import config
+
+        sim = make_sim()
+        app = sim.packs[0].app
+        self.assertIsNone(config._held_nums)  # released at the boot's end
+        for name in ("app_boot", "app_init", "app_chips", "app_save", "app_trial"):
+            self.assertNotIn(name, sys.modules)
+        self.assertTrue(app._state_read)  # the boot saved it (app_save, loaded and dropped)
+        self.assertIn("state.json", app.store.fs.files)
+        sim.run(2000)
+        self.assertNotIn("app_save", sys.modules)
+        self.assertEqual(app.exceptions, 0)

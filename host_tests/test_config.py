@@ -163,3 +163,38 @@ class RefusalTest(unittest.TestCase):
     def test_consistent_change_of_several_keys(self):
         c = Config({"covp_trip_mv": 3650, "covp_release_mv": 3450, "covp_warn_mv": 3600})
         self.assertEqual((c.covp_trip_mv, c.covp_release_mv, c.covp_warn_mv), (3650, 3450, 3600))
+
+
+class ReleaseTest(unittest.TestCase):
+    """The defaults, ranges and rules are let go at the end of a boot (config.release())
+    and packed from the table again, the same, at their next use."""
+
+    def test_released_numbers_come_back_the_same(self):
+        import sys
+
+        from bms import config
+
+        nums, rules = config.numbers()
+        nums, spec, rule_rows = list(nums), list(SPEC), list(RULES)
+        config.release()
+        self.assertIsNone(config._held_nums)
+        self.assertIsNone(config._held_rules)
+        again, again_rules = config.numbers()
+        self.assertEqual(list(again), nums)
+        self.assertEqual(again_rules, rules)
+        self.assertIs(config.numbers()[0], again)  # held again until the next release
+        for name in ("bms.config_table", "bms.config_pack"):
+            self.assertNotIn(name, sys.modules)
+        config.release()
+        self.assertEqual(list(SPEC), spec)
+        config.release()
+        self.assertEqual(list(RULES), rule_rows)
+        config.release()
+        self.assertEqual(Config().as_dict(), {row[0]: row[1] for row in spec})
+        config.release()
+        with self.assertRaises(ConfigError):
+            Config({"covp_release_mv": 3650})  # a rule, checked after a release
+        config.release()
+        with self.assertRaises(ConfigError):
+            Config({"covp_trip_mv": 3801})  # a range
+        self.assertEqual(Config({"covp_trip_mv": 3800}).covp_trip_mv, 3800)

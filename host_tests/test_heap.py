@@ -32,11 +32,21 @@ from support import ROOT, cpython_only, ensure_build
 # about 96 000 B free of the RP2040's 233 664 in service): that and 10 KB (about 7 KB on
 # a 32-bit port). Move it down when the firmware shrinks, up only with a reason (what
 # grew, and why the RP2040 figure still holds).
-# The edge is not sharp: where the heap fragments decides a run (main at 7979794 served
-# from 212 000 to 215 000 and not in 206 000-211 000). Since the Pylon RS485 server's rare
-# commands load on demand it serves in 204 000, 207 000-210 000 and 212 000 and not in
-# 206 000 or 211 000: 210 000, which main's firmware did not pass.
-MPY_HEAP_BYTES = 210000
+# The edge is not sharp: where the heap fragments decides a run, and the sizes that serve
+# are not one range (heapB26 found a firmware serving in 204 000 and 210 000 but not in
+# 206 000 or 211 000), so this limit keeps a margin and cannot show a gain of 2 KB.
+MPY_HEAP_BYTES = 215000
+# Re-bisected 2026-12-06 (heapA26): main at 7979794 serves in 207 488 B and not in 207 424
+# (the replies recorded since); with the config's numbers released after the boot and
+# the app's and the BQ76952's rare code loaded only for its use it is about the same
+# (208 256 / 208 208, and 208 000 served on a second run: the lowest heap is set by the
+# boot's peak, the once-only modules loaded in turn, and by fragmentation, not by what
+# service holds). What service holds is the gain, so it is held to a limit of its own:
+# the heap in use after the minute of service (heap_serve_upy.py's `service`), 165 632 B
+# at 7979794, 162 784 B since (about 2 KB on a 32-bit port: tools/bench_rp2040.py 92 996 B
+# free of the RP2040's heap in service, from 90 436). Move it down when the firmware
+# shrinks, up only with a reason, as MPY_HEAP_BYTES.
+MPY_SERVICE_BYTES = 164500
 
 
 def _run(firmware, heap_bytes):
@@ -71,7 +81,8 @@ class ChipHeapTest(unittest.TestCase):
 
         # stricter than the Pico's own heap (scaled): today's need and a margin
         self.assertLess(MPY_HEAP_BYTES, int(bench.PICO_HEAP_BYTES / bench.HEAP_32_PER_64))
-        self.serves(_run(bench.compile_bytecode(), MPY_HEAP_BYTES))
+        figures = self.serves(_run(bench.compile_bytecode(), MPY_HEAP_BYTES))
+        self.assertLess(figures["service"], MPY_SERVICE_BYTES)
 
     def test_frozen_firmware_boots_and_serves_in_an_esp32_heap(self):
         import os

@@ -7,38 +7,27 @@ not the manufacturer's. A value is accepted only if it is an int inside its rang
 the whole set stays consistent (a release beyond its trip is refused); an update is all
 or nothing, and a refusal names the key and the allowed range.
 
-The table itself is in bms/config_table.py, written for people; at import it is packed
-into a tuple of keys, an array of numbers and a string of rule indices, and the table
-module is dropped. SPEC and RULES iterate the packed rows.
+The table itself is in bms/config_table.py, written for people. At import its keys are
+taken (as interned names, KEYS) and its numbers packed: an array of (default, lowest,
+highest) per key and the rules as index triples; the table module is then dropped. The
+keys stay. The numbers are needed only to build a Config and to check a change (at boot;
+later on a service request, or when a parallel system's master builds its view): they
+are let go when the boot is over (release(), from app_boot.py), and packed from the
+table again (bms/config_pack.py) at their next use, then held until the next boot's
+end. SPEC and RULES iterate the packed rows.
 """
 
-from array import array
-
 from bms import lazy
-from bms.lazy import drop
 
 _RELATIONS = ("<", "<=", ">", ">=")
 
 
-def _pack():
-    """The keys, an array of (default, lowest, highest) per key, and the rules as index
-    triples, from bms.config_table, which is then dropped (tuples of tuples cost a board
-    15 KB of heap; these, 2 KB)."""
-    from bms import config_table as t
+def _interned(keys):
+    """The keys as the interpreter's interned names. A board loads the table's strings as
+    objects of their own (about 40 B each, 4.7 KB for the table) where a name is not
+    interned yet, and every key is interned anyway, as a Config attribute: the names
+    dir() returns are the interned ones, which take no heap of their own."""
 
-    keys = tuple(row[0] for row in t.SPEC)
-    nums = array("i", [n for row in t.SPEC for n in row[1:]])
-    rules = bytes(
-        n
-        for a, relation, b in t.RULES
-        for n in (keys.index(a), _RELATIONS.index(relation), keys.index(b))
-    )
-    drop("bms.config_table")  # its code goes too (kept, it holds 9 KB)
-
-    # The keys as the interpreter's interned names. A board loads the table's strings as
-    # objects of their own (about 40 B each, 4.7 KB for the table) where a name is not
-    # interned yet, and every key is interned anyway, as a Config attribute: the names
-    # dir() returns are the interned ones, which take no heap of their own.
     class Names:  # a scratch object: its attributes intern the keys
         pass
 
@@ -48,33 +37,49 @@ def _pack():
     names = {}
     for name in dir(o):
         names[name] = name
-    return tuple(names[k] for k in keys), nums, rules
+    return tuple(names[k] for k in keys)
 
 
-KEYS, _NUMS, _RULE_INDEX = _pack()
-del _pack  # run once: its code goes
+_keys, _held_nums, _held_rules = lazy.run("bms.config_pack", "pack", _RELATIONS)
+KEYS = _interned(_keys)
+del _keys, _interned  # run once: its code goes
 
 
-class _Spec:
-    """The rows as (key, default, lowest, highest)."""
+def numbers():
+    """(nums, rules): the defaults and ranges, (default, lowest, highest) per key in an
+    array, and the rules as (a, relation, b) index triples in bytes; packed from the
+    table again if release() let them go."""
+    global _held_nums, _held_rules
+    if _held_nums is None:
+        _held_nums, _held_rules = lazy.run("bms.config_pack", "pack", _RELATIONS)[1:]
+    return _held_nums, _held_rules
+
+
+def release():
+    """The boot is over: the numbers are let go (1.6 KB of a board's heap in service,
+    until a service request or a parallel system's view needs them again)."""
+    global _held_nums, _held_rules
+    _held_nums = _held_rules = None
+
+
+class _Rows:
+    """SPEC's rows as (key, default, lowest, highest), or RULES' as (a, relation, b)."""
+
+    def __init__(self, rules):
+        self.rules = rules
 
     def __iter__(self):
-        nums = _NUMS
-        for k in range(len(KEYS)):
-            yield KEYS[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
+        nums, r = numbers()
+        if self.rules:
+            for k in range(0, len(r), 3):
+                yield KEYS[r[k]], _RELATIONS[r[k + 1]], KEYS[r[k + 2]]
+        else:
+            for k in range(len(KEYS)):
+                yield KEYS[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
 
 
-class _Rules:
-    """The rules as (a, relation, b)."""
-
-    def __iter__(self):
-        r = _RULE_INDEX
-        for k in range(0, len(r), 3):
-            yield KEYS[r[k]], _RELATIONS[r[k + 1]], KEYS[r[k + 2]]
-
-
-SPEC = _Spec()
-RULES = _Rules()
+SPEC = _Rows(False)
+RULES = _Rows(True)
 
 
 class ConfigError(ValueError):
@@ -85,8 +90,9 @@ class Config:
     """The active configuration; read the values as attributes (cfg.covp_trip_mv)."""
 
     def __init__(self, overrides=None):
+        nums = numbers()[0]
         for k in range(len(KEYS)):
-            setattr(self, KEYS[k], _NUMS[3 * k])
+            setattr(self, KEYS[k], nums[3 * k])
         if overrides:
             self.update(overrides)
 

@@ -2,7 +2,7 @@
 on a service write) and dropped after, so that its code does not stay in a board's heap.
 """
 
-from bms.config import _NUMS, KEYS, RULES, ConfigError
+from bms.config import _RELATIONS, KEYS, ConfigError, numbers
 
 
 def _holds(a, relation, b):
@@ -17,18 +17,20 @@ def _holds(a, relation, b):
 
 def update(cfg, values):
     """Apply a dict of new values, all or nothing; raises ConfigError naming the key."""
+    nums, rules = numbers()
     merged = cfg.as_dict()
     for key in values:
         value = values[key]
         if key not in merged:
             raise ConfigError("unknown config key %r" % key)
-        lo, hi = _range(key)
+        lo, hi = _range(nums, key)
         if type(value) is not int:
             raise ConfigError("%s must be an integer in %d..%d, not %r" % (key, lo, hi, value))
         if not lo <= value <= hi:
             raise ConfigError("%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi))
         merged[key] = value
-    for a, relation, b in RULES:
+    for k in range(0, len(rules), 3):
+        a, relation, b = KEYS[rules[k]], _RELATIONS[rules[k + 1]], KEYS[rules[k + 2]]
         if not _holds(merged[a], relation, merged[b]):
             raise ConfigError(
                 "%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b])
@@ -37,8 +39,8 @@ def update(cfg, values):
         setattr(cfg, key, values[key])
 
 
-def _range(key):
+def _range(nums, key):
     if key not in KEYS:
         raise ConfigError("unknown config key %r" % key)
     k = 3 * KEYS.index(key)
-    return _NUMS[k + 1], _NUMS[k + 2]
+    return nums[k + 1], nums[k + 2]

@@ -43,26 +43,28 @@ _ADDR_R = const(0x11)
 _COUNT_MASK = const(0x3FFFFFFF)  # error counters wrap: a dead chip counts every tick
 
 # direct commands
-CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07, then up to CC2
-CMD_BATTERY_STATUS = const(0x12)  # read with the measurements: 0x02..0x3B in one block
-CMD_CELL1 = const(0x14)  # cells 1..16 at 0x14..0x32, stack 0x34, PACK 0x36, LD 0x38, CC2 0x3A
-CMD_SUBCMD = const(0x3E)
-CMD_BUFFER = const(0x40)
-CMD_CHECKSUM = const(0x60)
-CMD_INT_TEMP = const(0x68)  # 0x68..0x7A: internal, CFETOFF, DFETOFF, ALERT, TS1-3, HDQ, DCHG, DDSG
-CMD_FET_STATUS = const(0x7F)
+_CMD_SAFETY_ALERT_A = const(0x02)  # alert/status A, B, C at 0x02..0x07, then up to CC2
+_CMD_BATTERY_STATUS = const(0x12)  # read with the measurements: 0x02..0x3B in one block
+_CMD_CELL1 = const(0x14)  # cells 1..16 at 0x14..0x32, stack 0x34, PACK 0x36, LD 0x38, CC2 0x3A
+_CMD_SUBCMD = const(0x3E)
+_CMD_BUFFER = const(0x40)
+_CMD_CHECKSUM = const(0x60)
+_CMD_INT_TEMP = const(
+    0x68
+)  # 0x68..0x7A: internal, CFETOFF, DFETOFF, ALERT, TS1-3, HDQ, DCHG, DDSG
+_CMD_FET_STATUS = const(0x7F)
 
 # subcommands
 SUB_DEVICE_NUMBER = const(0x0001)
-SUB_RESET = const(0x0012)
+_SUB_RESET = const(0x0012)
 SUB_FET_ENABLE = const(0x0022)
 SUB_MANUFACTURING_STATUS = const(0x0057)
-SUB_CB_ACTIVE_CELLS = const(0x0083)
+_SUB_CB_ACTIVE_CELLS = const(0x0083)
 SUB_SLEEP_DISABLE = const(0x009A)
 SUB_SET_CFGUPDATE = const(0x0090)
 SUB_EXIT_CFGUPDATE = const(0x0092)
-SUB_ALL_FETS_OFF = const(0x0095)
-SUB_FET_CONTROL = const(0x0097)
+_SUB_ALL_FETS_OFF = const(0x0095)
+_SUB_FET_CONTROL = const(0x0097)
 SUB_SWAP_COMM_MODE = const(0x29BC)
 
 # Battery Status bits
@@ -80,11 +82,11 @@ FET_CHG = const(0x01)
 FET_DSG = const(0x04)
 
 # Safety Status A (0x03) bits
-SAFETY_A_CUV = const(0x04)
+_SAFETY_A_CUV = const(0x04)
 SAFETY_A_COV = const(0x08)
-SAFETY_A_OCC = const(0x10)
-SAFETY_A_OCD1 = const(0x20)
-SAFETY_A_OCD2 = const(0x40)
+_SAFETY_A_OCC = const(0x10)
+_SAFETY_A_OCD1 = const(0x20)
+_SAFETY_A_OCD2 = const(0x40)
 SAFETY_A_SCD = const(0x80)
 
 # units set by DA Configuration = 0x06: stack/PACK/LD in 10 mV, current in 10 mA
@@ -235,7 +237,7 @@ class BQ76952:
         s[1] = sub >> 8
         for k in range(n):
             s[2 + k] = data[k]
-        if not self._raw_write(CMD_SUBCMD, s, 2 + n):
+        if not self._raw_write(_CMD_SUBCMD, s, 2 + n):
             return False
         if data is None:
             return True
@@ -244,36 +246,7 @@ class BQ76952:
             total += s[k]
         s[0] = ~total & 0xFF
         s[1] = n + 4
-        return self._raw_write(CMD_CHECKSUM, s, 2)
-
-    def _wait(self, sub):
-        """Poll 0x3E/0x3F until the chip echoes the subcommand (done)."""
-        for _ in range(POLLS):
-            if self._raw_read(CMD_SUBCMD, self._two_v):
-                b = self._two
-                if self._value(b, 0) | self._value(b, 1) << 8 == sub:
-                    return True
-        return False
-
-    def subcommand_read(self, sub, n):
-        """Issue a read subcommand; its first n response bytes land in self.response()."""
-        if not self.subcommand(sub) or not self._wait(sub):
-            return False
-        return self._read_block(n)
-
-    def _read_block(self, n):
-        views = self._block_v
-        if n != 32:
-            views = (memoryview(self._block)[:n], memoryview(self._block)[: 2 * n])
-        return self._raw_read(CMD_BUFFER, views)
-
-    def response(self, k):
-        """Byte k of the last subcommand or data-memory response."""
-        return self._value(self._block, k)
-
-    def dm_read(self, address, n):
-        """Read n bytes of data memory at address into the response buffer."""
-        return self.subcommand_read(address, n)
+        return self._raw_write(_CMD_CHECKSUM, s, 2)
 
     def dm_write(self, address, data):
         return self.subcommand(address, data, len(data))
@@ -285,12 +258,11 @@ class BQ76952:
         return lazy.run("drivers.bq76952_setup", "probe", self)
 
     def device_number(self):
-        if not self.subcommand_read(SUB_DEVICE_NUMBER, 2):
-            return None
-        return self.response(0) | self.response(1) << 8
+        """The chip's device number (0x7695), or None (drivers/bq76952_setup.py)."""
+        return lazy.run("drivers.bq76952_setup", "device_number", self)
 
     def battery_status(self):
-        if not self._raw_read(CMD_BATTERY_STATUS, self._two_v):
+        if not self._raw_read(_CMD_BATTERY_STATUS, self._two_v):
             return None
         return self._value(self._two, 0) | self._value(self._two, 1) << 8
 
@@ -311,8 +283,8 @@ class BQ76952:
         reset or CONFIG_UPDATE since configure()."""
         ok = (
             self.configured
-            and self._raw_read(CMD_SAFETY_ALERT_A, self._meas_v)
-            and self._raw_read(CMD_INT_TEMP, self._temps_v)
+            and self._raw_read(_CMD_SAFETY_ALERT_A, self._meas_v)
+            and self._raw_read(_CMD_INT_TEMP, self._temps_v)
         )
         m = self._meas
         if ok and (m[32] & BS_UNCONFIGURED):  # Battery Status (0x12), low byte
@@ -331,7 +303,7 @@ class BQ76952:
 
     def read_fet_status(self):
         """FET Status byte (FET_CHG, FET_DSG...), or None if the bus failed."""
-        if not self._raw_read(CMD_FET_STATUS, self._one_v):
+        if not self._raw_read(_CMD_FET_STATUS, self._one_v):
             return None
         return self._one[0]
 
@@ -344,10 +316,10 @@ class BQ76952:
         if not dsg:
             bits |= _FC_DSG_OFF
         self._one[0] = bits
-        return self.subcommand(SUB_FET_CONTROL, self._one, 1)
+        return self.subcommand(_SUB_FET_CONTROL, self._one, 1)
 
     def all_fets_off(self):
-        return self.subcommand(SUB_ALL_FETS_OFF)
+        return self.subcommand(_SUB_ALL_FETS_OFF)
 
     def set_balancing(self, mask):
         """Bleed the cells in mask (bit 0 = cell 1) through CB_ACTIVE_CELLS; 0 stops. The
@@ -356,7 +328,7 @@ class BQ76952:
         b = self._two
         b[0] = mask & 0xFF
         b[1] = mask >> 8
-        ok = self.subcommand(SUB_CB_ACTIVE_CELLS, b, 2)
+        ok = self.subcommand(_SUB_CB_ACTIVE_CELLS, b, 2)
         if ok:
             self.balancing = mask
         return ok

@@ -1,7 +1,8 @@
 """The BQ76952's setup: finding the chip and its I2C mode, writing our data memory and
-reading it back, handing it the FETs. Needed at boot and after the chip was reset (or
-lost), so drivers/bq76952.py loads this module for it and drops it again: its code does
-not stay in a board's heap in service.
+reading it back, handing it the FETs; and the reads only the setup, the self-test and the
+tests make (subcommand responses, data memory, the device number). Needed at boot and
+after the chip was reset (or lost), so drivers/bq76952.py loads this module for it and
+drops it again: its code does not stay in a board's heap in service.
 """
 
 from micropython import const
@@ -11,6 +12,7 @@ from drivers.bq76952 import (
     BS_UNCONFIGURED,
     DEVICE_NUMBER_ID,
     POLLS,
+    SUB_DEVICE_NUMBER,
     SUB_EXIT_CFGUPDATE,
     SUB_FET_ENABLE,
     SUB_MANUFACTURING_STATUS,
@@ -20,6 +22,9 @@ from drivers.bq76952 import (
     data_memory,
 )
 
+# drivers/bq76952.py's direct commands (private there: a board interns no name for them)
+_CMD_SUBCMD = const(0x3E)
+_CMD_BUFFER = const(0x40)
 _MFG_FET_EN = const(0x10)
 _BS_CFGUPDATE = const(0x01)
 _BS_SLEEP_EN = const(0x04)  # the chip may enter SLEEP (measurements every few seconds)
@@ -34,9 +39,7 @@ def probe(drv):
     mode = drv.crc
     for crc in (mode, not mode):
         drv.crc = crc
-        status = _identify(
-            drv,
-        )
+        status = _identify(drv)
         if status < 0 or (crc != mode and drv.crc_seen and not status & BS_POR):
             continue
         if crc:
@@ -55,7 +58,7 @@ def _identify(drv):
     without CRC, a chip in CRC mode gives data/CRC pairs that the status read cannot
     tell from data; the device number needs a write, which such a chip NACKs.)"""
     status = drv.battery_status()
-    if status is None or drv.device_number() != DEVICE_NUMBER_ID:
+    if status is None or device_number(drv) != DEVICE_NUMBER_ID:
         return -1
     return status
 
@@ -74,10 +77,10 @@ def configure(drv, cfg):
     if not drv.subcommand(SUB_EXIT_CFGUPDATE) or not _status_bit(drv, _BS_CFGUPDATE, False):
         return False
     for address, data in table:
-        if not drv.dm_read(address, 32):
+        if not subcommand_read(drv, address, 32):
             return False
         for k in range(len(data)):
-            if drv.response(k) != data[k]:
+            if response(drv, k) != data[k]:
                 return False
     # SLEEP would measure only every few seconds at rest: a stale reading that passes
     # every check. (Power Config[SLEEP] is read at power-up only; a reset sets POR and
@@ -89,7 +92,7 @@ def configure(drv, cfg):
             return False
         drv.crc = True
     # the first answer in CRC mode: from here on only a reset (POR) leaves it
-    drv.configured = drv.device_number() == DEVICE_NUMBER_ID
+    drv.configured = device_number(drv) == DEVICE_NUMBER_ID
     if drv.configured:
         drv.crc_seen = True
     return drv.configured
@@ -106,9 +109,43 @@ def _status_bit(drv, bit, want):
 def enable_fet_control(drv):
     """Put the FETs under the chip's own logic (FET_EN) with no host override over
     I2C: from then on the CFETOFF/DFETOFF pins and the chip's protections decide."""
-    if not drv.subcommand_read(SUB_MANUFACTURING_STATUS, 2):
+    if not subcommand_read(drv, SUB_MANUFACTURING_STATUS, 2):
         return False
-    enabled = drv.response(0) & _MFG_FET_EN
+    enabled = response(drv, 0) & _MFG_FET_EN
     if not drv.set_fets(True, True):
         return False
     return bool(enabled) or drv.subcommand(SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
+
+
+# -- the reads: subcommand responses, data memory, the device number --------------------
+def response(drv, k):
+    """Byte k of the last subcommand or data-memory response."""
+    return drv._value(drv._block, k)
+
+
+def subcommand_read(drv, sub, n):
+    """Issue a read subcommand (or a data-memory read: sub is its address); its first n
+    response bytes land in the response buffer (response())."""
+    if not drv.subcommand(sub) or not _wait(drv, sub):
+        return False
+    views = drv._block_v
+    if n != 32:
+        views = (memoryview(drv._block)[:n], memoryview(drv._block)[: 2 * n])
+    return drv._raw_read(_CMD_BUFFER, views)
+
+
+def _wait(drv, sub):
+    """Poll 0x3E/0x3F until the chip echoes the subcommand (done)."""
+    for _ in range(POLLS):
+        if drv._raw_read(_CMD_SUBCMD, drv._two_v):
+            b = drv._two
+            if drv._value(b, 0) | drv._value(b, 1) << 8 == sub:
+                return True
+    return False
+
+
+def device_number(drv):
+    """The chip's device number (DEVICE_NUMBER_ID), or None."""
+    if not subcommand_read(drv, SUB_DEVICE_NUMBER, 2):
+        return None
+    return response(drv, 0) | response(drv, 1) << 8
