@@ -115,6 +115,12 @@ def record_replies(path):
             lines.append("    0x%04X: %r," % (reg << 8 | n, bytes(buf)))
         lines.append("}")
     lines.append("PYLON_42 = %r" % rs485_request(2, 0x42, bytes((2,))))
+    # an RS485 inverter's requests by the second: at its start the protocol version, the
+    # maker and the system parameters (0x4F, 0x51, 0x47: their code is loaded at the first
+    # and kept, so a board in service holds it), then 0x42 each second:
+    # PYLON_POLLS[min(second, 3)]
+    starts = tuple(rs485_request(2, cid2) for cid2 in (0x4F, 0x51, 0x47))
+    lines.append("PYLON_POLLS = %r" % (starts + (rs485_request(2, 0x42, bytes((2,))),),))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

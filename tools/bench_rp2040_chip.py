@@ -10,7 +10,8 @@ Uploaded by tools/bench_rp2040.py with the firmware as armv6m .mpy files and
   starts configured, in CRC mode;
 - SPI: a small register-level MCP2515 (instructions, CANSTAT mode, TX at once, an
   inverter heartbeat received every second);
-- UART: the RS485 port 1 with a Pylon 0x42 request every second, mid-way between ticks;
+- UART: the RS485 port 1 with a Pylon request every second, mid-way between ticks (an
+  inverter's start, 0x4F, 0x51 and 0x47, then 0x42);
 - the LEDs, FET pins and relays are real GPIO pins; the inputs (DIP switch, buttons,
   the reverse-polarity detector) are real input pins read through an inverting
   machine.Signal (C, as a Pin): high, as pulled up on a board at rest (the emulator
@@ -738,7 +739,7 @@ def run(app, board, t0, t1, step):
         if now % 1000 == 0:
             board.spi.deliver(0x305, bytes(8))
         if now % 1000 == 550:
-            board.uart.inject(rec.PYLON_42)
+            board.uart.inject(rec.PYLON_POLLS[min(now // 1000, 3)])
         if app.bms.chg:
             board.i2c.replies = rec.I2C_SERVICE
         wait = app.poll(now)

@@ -11,7 +11,8 @@ real drivers on small fakes of its buses (as tools/bench_rp2040_chip.py does on 
 emulated Pico): the BQ76952's measurement replies recorded from the simulated pack
 (REPLIES_DIR/bench_replies.py, written by tools/bench_rp2040.py's record_replies), a
 register-level MCP2515 that sends at once and receives the inverter's 0x305 each
-second, the RS485 port with the Pylon master's 0x42 each second. No simulated world
+second, the RS485 port with an inverter's requests (0x4F, 0x51 and 0x47 at its start,
+then 0x42 each second). No simulated world
 shares the heap, so a MemoryError here is the firmware's. Prints the heap held after
 boot and in service, and exits 1 on a MemoryError. The same script runs unchanged on
 the emulated RP2040 (a Pico's heap, 32-bit), which is how test_heap.py's 64-bit
@@ -245,7 +246,7 @@ def main():
             if now % 1000 == 0:
                 board.spi.deliver(0x305)
             if now % 1000 == 550:
-                board.uart.inject(rec.PYLON_42)
+                board.uart.inject(rec.PYLON_POLLS[min(now // 1000, 3)])
             if app.bms.chg:
                 board.i2c.replies = rec.I2C_SERVICE
             wait = app.poll(now)
