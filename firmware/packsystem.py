@@ -37,7 +37,7 @@ from micropython import const
 
 from bms import events as ev
 from bms import ticks
-from bms.config import KEYS, Config
+from bms.config import Config
 from bms.limits import Limits
 from bms.protections import PACK_LOST
 from bms.sample import Sample
@@ -198,10 +198,7 @@ class SystemView:
         self.soc = _Soc()
         self.limits = _Limits(own.limits)
         self.engine = _Engine()
-        cfg = Config()
-        for key in KEYS:
-            setattr(cfg, key, getattr(own.cfg, key))
-        self.cfg = cfg
+        self.cfg = Config(base=own.cfg)
         self.rated_mah = own.cfg.capacity_mah
         self.modules = 1
         self.min_pack = 1

@@ -89,10 +89,16 @@ class ConfigError(ValueError):
 class Config:
     """The active configuration; read the values as attributes (cfg.covp_trip_mv)."""
 
-    def __init__(self, overrides=None):
-        nums = numbers()[0]
-        for k in range(len(KEYS)):
-            setattr(self, KEYS[k], nums[3 * k])
+    def __init__(self, overrides=None, base=None):
+        """The defaults, or base's values (a Config): a parallel system's master makes its
+        view's copy after the boot, and a copy needs no defaults packed again."""
+        if base is None:
+            nums = numbers()[0]
+            for k in range(len(KEYS)):
+                setattr(self, KEYS[k], nums[3 * k])
+        else:
+            for key in KEYS:
+                setattr(self, key, getattr(base, key))
         if overrides:
             self.update(overrides)
 

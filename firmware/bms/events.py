@@ -37,9 +37,8 @@ PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
 SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
 LIMIT = const(17)  # what: bms.limits LIM_* request, value: 1 on / 0 off, extra: SOC 0.01 %
 COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode count)
-AFE_SAFETY = const(
-    19
-)  # the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
+# the front end's own protections: value: Safety Status A|B<<8|C<<16, extra: before
+AFE_SAFETY = const(19)
 UPDATE = const(20)  # a firmware image: what service.image.ARMED/TRIAL/CONFIRMED/ROLLED_BACK
 # CONFIG's what: persisted state values of the wrong type or range dropped (value: how many)
 CONFIG_STATE = const(2)

@@ -49,9 +49,8 @@ _CMD_CELL1 = const(0x14)  # cells 1..16 at 0x14..0x32, stack 0x34, PACK 0x36, LD
 _CMD_SUBCMD = const(0x3E)
 _CMD_BUFFER = const(0x40)
 _CMD_CHECKSUM = const(0x60)
-_CMD_INT_TEMP = const(
-    0x68
-)  # 0x68..0x7A: internal, CFETOFF, DFETOFF, ALERT, TS1-3, HDQ, DCHG, DDSG
+# 0x68..0x7A: internal, CFETOFF, DFETOFF, ALERT, TS1-3, HDQ, DCHG, DDSG
+_CMD_INT_TEMP = const(0x68)
 _CMD_FET_STATUS = const(0x7F)
 
 # subcommands
