@@ -149,12 +149,9 @@ class InverterLink:
         lazy.run("inverter_link_init", "init", self, can, rs485, protocol, address)
 
     def start(self, now):
-        """The schedule from now; the CAN controller is started by start_can()."""
-        self._since = now
-        self._next_check = now
-        for k in range(len(self.frames)):
-            self.next_ms[k] = ticks.add(now, self.offsets[k])
-        self._due = now
+        """The schedule from now; the CAN controller is started by start_can(). (At boot:
+        the code is in inverter_link_init.py, loaded for it.)"""
+        lazy.run("inverter_link_init", "start", self, now)
 
     def start_can(self, now):
         """Reset and configure the CAN controller; True when it runs, else can_fault

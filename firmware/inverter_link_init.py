@@ -154,3 +154,12 @@ def start_can(link, now):
         link._bus_off_seen = can.bus_off  # a fresh start: the episodes count afresh
         link._bus_off_n = 0
     return link.can_ok
+
+
+def start(self, now):
+    """InverterLink.start(): the schedule from now."""
+    self._since = now
+    self._next_check = now
+    for k in range(len(self.frames)):
+        self.next_ms[k] = ticks.add(now, self.offsets[k])
+    self._due = now

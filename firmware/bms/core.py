@@ -29,7 +29,6 @@ from bms import button as btn
 from bms import events as ev
 from bms import lazy, ticks
 from bms import panel as pnl
-from bms import protections as pt
 from bms.balance import Balancer  # noqa: F401 - held in service (core_init.py builds it)
 from bms.button import NONE as BUTTON_NONE
 from bms.limits import Limits  # noqa: F401 - held in service (core_init.py builds it)
@@ -53,7 +52,7 @@ from bms.soc import OCV_HIGH_KNEE_MV, OCV_LOW_KNEE_MV, Soc  # noqa: F401 - (core
 
 OFF = const(0)
 STANDBY = const(1)
-CHARGE = const(2)
+_CHARGE = const(2)
 DISCHARGE = const(3)
 FAULT = const(4)
 SLEEP = const(5)
@@ -100,8 +99,8 @@ PRECHARGE_FAIL_SLOT = const(17)
 PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
-SENSOR_BLIND = const(2)
-SENSOR_BACK = const(3)
+_SENSOR_BLIND = const(2)
+_SENSOR_BACK = const(3)
 
 # INPUT event `what`
 IN_PASSIVE = const(1)
@@ -157,7 +156,7 @@ class Bms:
             # the values every row reads, from the snapshot's aggregates
             moved = fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
             if not self.started:
-                self._start(s, now)
+                lazy.run("bms.core_init", "start", self, s, now)  # once, at boot
             # a discharge starting: its temperature sets DOCP's continuous limit
             discharging = rep < 0
             if discharging and not self._discharging:
@@ -218,7 +217,7 @@ class Bms:
         elif names & FAILURES or inp.hold:
             target = FAULT
         else:
-            target = CHARGE if rep > 0 else (DISCHARGE if rep < 0 else STANDBY)
+            target = _CHARGE if rep > 0 else (DISCHARGE if rep < 0 else STANDBY)
             if mode != SLEEP and mode != FAULT and target != mode:
                 if self._pending_mode != target:
                     self._pending_mode = target
@@ -240,11 +239,11 @@ class Bms:
         if valid:
             if blind_ms:
                 if blind_ms >= self._afe_blind_ms:
-                    self.events.log(now, ev.SENSOR, SENSOR_BACK, blind_ms)
+                    self.events.log(now, ev.SENSOR, _SENSOR_BACK, blind_ms)
                 self._blind_ms = blind_ms = 0
         else:
             if blind_ms < self._afe_blind_ms <= blind_ms + dt_ms:
-                self.events.log(now, ev.SENSOR, SENSOR_BLIND, blind_ms + dt_ms)
+                self.events.log(now, ev.SENSOR, _SENSOR_BLIND, blind_ms + dt_ms)
             self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
         blind = blind_ms >= self._afe_blind_ms
         stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
@@ -350,12 +349,6 @@ class Bms:
                 self.events.log(now, ev.LIMIT, bit, 1 if flags & bit else 0, soc_cpct)
             bit <<= 1
 
-    def _start(self, s, now):
-        self.started = True
-        self._first_ms = now
-        self.soc.start(s.sum_mv // CELLS, self.stored_soc, now, self.warm_start)
-        self._set_docp_limit(s)
-
     def _set_docp_limit(self, s):
         """The manual: 100 A continuous when the discharge starts at or below 30 C."""
         cfg = self.cfg
@@ -448,7 +441,7 @@ class Bms:
             inp = SHOW_RSD
         elif names & COCP_BIT:
             inp = SHOW_COCP
-        elif self.mode == CHARGE:
+        elif self.mode == _CHARGE:
             inp = SHOW_CHARGE
         elif self.mode == DISCHARGE:
             inp = SHOW_DISCHARGE
@@ -474,20 +467,10 @@ class Bms:
     # -- for the trace, the protocols and the panel ----------------------------------
     def protection_names(self):
         """Active protections by the manual's names, locked ones with ':LOCKED', and RSD
-        while the rapid-shutdown input holds the pack off."""
-        out = []
-        names = self.engine.names
-        for n in range(1, pt.FIRST_WARNING):
-            if names & (1 << n):
-                out.append(pt.NAMES[n] + (":LOCKED" if self.engine.locked & (1 << n) else ""))
-        if self._rsd:
-            out.append("RSD")
-        return out
+        while the rapid-shutdown input holds the pack off (a service reader: the code is
+        in bms/core_status.py, loaded for the call)."""
+        return lazy.run("bms.core_status", "protections", self)
 
     def warning_names(self):
-        out = []
-        names = self.engine.names
-        for n in range(pt.FIRST_WARNING, len(pt.NAMES)):
-            if names & (1 << n):
-                out.append(pt.NAMES[n])
-        return out
+        """Active warnings by the manual's names (bms/core_status.py, loaded for it)."""
+        return lazy.run("bms.core_status", "warnings", self)

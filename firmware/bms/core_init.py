@@ -13,7 +13,7 @@ from bms.core import STANDBY
 from bms.limits import Limits
 from bms.precharge import Precharge
 from bms.protect import Engine
-from bms.sample import T_MOS
+from bms.sample import CELLS, T_MOS
 from bms.soc import Soc
 
 
@@ -79,3 +79,12 @@ def init(self, cfg, events, stored_soc):
     self.modules = 1  # packs in what the frames report (the system's view has more)
     self.unlocked = False  # the service link's physical unlock (two RESET presses)
     self.unlock_at = 0
+
+
+def start(self, s, now):
+    """The first valid sample: the SOC from the persisted count or the cells, and DOCP's
+    continuous limit from the temperature."""
+    self.started = True
+    self._first_ms = now
+    self.soc.start(s.sum_mv // CELLS, self.stored_soc, now, self.warm_start)
+    self._set_docp_limit(s)

@@ -99,22 +99,6 @@ class EventLog:
         self.extra[i] = extra
         self.next_seq += 1
 
-    def skip_to(self, seq):
-        """Go on from sequence number seq (above next_seq): the numbers between are
-        SKIPPED (slots zeroed, so no older record shows through them)."""
-        n = seq - self.next_seq
-        if n > self.size:
-            n = self.size
-        for k in range(n):
-            i = (self.next_seq + k) % self.size
-            self.t_ms[i] = 0
-            self.code[i] = SKIPPED
-            self.what[i] = 0
-            self.value[i] = 0
-            self.extra[i] = 0
-        if seq > self.next_seq:
-            self.next_seq = seq
-
     def oldest_seq(self):
         n = self.next_seq - self.size
         return n if n > self.floor else self.floor

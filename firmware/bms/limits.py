@@ -220,17 +220,9 @@ class Limits:
         self.ext_active = True
 
     def as_dict(self):
-        """What the trace and the service link's status show (allocates: not per tick)."""
-        return {
-            "cvl_mv": self.cvl_mv,
-            "ccl_ma": self.ccl_ma,
-            "dcl_ma": self.dcl_ma,
-            "dvl_mv": self.dvl_mv,
-            "charge_enable": self.charge_enable,
-            "discharge_enable": self.discharge_enable,
-            "force_charge": self.force_charge,
-            "full_charge_request": self.full_request,
-        }
+        """What the trace and the service link's status show (allocates: not per tick;
+        the code is in bms/core_status.py, loaded for the call)."""
+        return lazy.run("bms.core_status", "limits", self)
 
     def charged_full(self):
         """A calibration to full: hold the float voltage from now."""

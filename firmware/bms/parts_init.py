@@ -4,7 +4,18 @@ bms/soc.py's Soc), loaded by bms.lazy for each and dropped after, so that their 
 does not stay in a board's heap. Every attribute of those objects is made here.
 """
 
+from micropython import const
+
 from bms.precharge import IDLE
+from bms.soc import (
+    CAL_START_OCV,
+    CAL_START_STORED,
+    OCV_HIGH_KNEE_MV,
+    OCV_LOW_KNEE_MV,
+    soc_from_ocv,
+)
+
+_CAP = const(10000)  # bms/soc.py's: 100.00 %
 
 
 def limits(self, cfg):
@@ -121,3 +132,26 @@ def soc(self, cfg, events):
     self._rest_since = 0
     self._offset_acc = 0
     self._offset_n = 0
+
+
+def soc_start(self, avg_cell_mv, stored, now, warm):
+    """Soc.start(): the count from the persisted one, or from the cells' voltage."""
+    if stored is not None:
+        soc_restore(self, stored[1], stored[2])
+    knee = avg_cell_mv < OCV_LOW_KNEE_MV or avg_cell_mv > OCV_HIGH_KNEE_MV
+    if stored is not None and (warm or not knee):
+        self._set(min(max(stored[0], 0), self.full_mas), now, CAL_START_STORED)
+    else:
+        self._set_cpct(soc_from_ocv(avg_cell_mv), now, CAL_START_OCV)
+    self.known = True
+    self._rest_since = now
+
+
+def soc_restore(self, full, cycles):
+    """Soc.restore(): the learned capacity (if within 50..110 % of rated) and the cycle
+    count persisted earlier; the SOC keeps its percentage (a count already running keeps
+    counting)."""
+    if self.rated_mas // 2 <= full <= self.rated_mas * 11 // 10:
+        self.q_mas = self.cpct * (full // _CAP)
+        self.full_mas = full
+    self.cycles = cycles

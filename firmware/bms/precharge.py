@@ -16,8 +16,8 @@ from bms import events as ev
 from bms import lazy, ticks
 
 IDLE = const(0)
-RUNNING = const(1)
-WAITING = const(2)
+_RUNNING = const(1)
+_WAITING = const(2)
 CLOSED = const(3)
 
 # PRECHARGE event `what`
@@ -36,13 +36,13 @@ class Precharge:
         """RESET: forget failed tries."""
         self.tries = 0
         self.failed = False
-        if self.state == WAITING:
+        if self.state == _WAITING:
             self.state = IDLE
 
     def step(self, want_dsg, stack_mv, ld_mv, now):
         """Decide the discharge and pre-charge FETs for this tick."""
         if not want_dsg or self.failed:
-            if self.state != WAITING:  # a retry pause runs on
+            if self.state != _WAITING:  # a retry pause runs on
                 self.state = IDLE
             self.dsg = False
             self.pre = False
@@ -52,10 +52,10 @@ class Precharge:
         # (few locals, the rare paths in methods of their own: a frame of more than 11
         # words is allocated on the heap at every call, and this one runs every tick)
         near = ld_mv >= stack_mv - self.margin_mv
-        if self.state == RUNNING:
+        if self.state == _RUNNING:
             self._running(near, ld_mv, now)
             return
-        if self.state == WAITING and ticks.diff(now, self.since) < self.retry_ms:
+        if self.state == _WAITING and ticks.diff(now, self.since) < self.retry_ms:
             return
         if near:
             self._close()
@@ -75,10 +75,10 @@ class Precharge:
                 self.failed = True
                 self.state = IDLE
             else:
-                self.state = WAITING
+                self.state = _WAITING
 
     def _start(self, ld_mv, now):
-        self.state = RUNNING
+        self.state = _RUNNING
         self.since = now
         self.pre = True
         self.events.log(now, ev.PRECHARGE, STARTED, ld_mv, self.tries + 1)

@@ -15,7 +15,7 @@ import micropython
 from micropython import const
 
 CELLS = const(16)
-TEMPS = const(6)
+_TEMPS = const(6)
 # temps_dc slots: four cell sensors, then ambient (the BMS board) and the MOSFETs
 T_AMBIENT = const(4)
 T_MOS = const(5)
@@ -36,7 +36,7 @@ class Sample:
         self.pack_mv = 0  # PACK terminal, outside the FETs
         self.ld_mv = 0  # load side of the discharge FET (pre-charge progress)
         self.current_ma = 0  # + charging, - discharging
-        self.temps_dc = [0] * TEMPS  # 0.1 degC
+        self.temps_dc = [0] * _TEMPS  # 0.1 degC
         self.valid = False  # False when the last read failed
         # aggregates, filled by reduce()
         self.max_mv = 0

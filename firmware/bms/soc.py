@@ -105,24 +105,14 @@ class Soc:
     # -- start ---------------------------------------------------------------------
     def start(self, avg_cell_mv, stored, now, warm=False):
         """stored: (q_mas, full_mas, cycles) persisted earlier, or None. warm: the reset
-        was not a power-on (the persisted count is fresh, the cells not at rest)."""
-        if stored is not None:
-            self.restore(stored[1], stored[2])
-        knee = avg_cell_mv < OCV_LOW_KNEE_MV or avg_cell_mv > OCV_HIGH_KNEE_MV
-        if stored is not None and (warm or not knee):
-            self._set(min(max(stored[0], 0), self.full_mas), now, CAL_START_STORED)
-        else:
-            self._set_cpct(soc_from_ocv(avg_cell_mv), now, CAL_START_OCV)
-        self.known = True
-        self._rest_since = now
+        was not a power-on (the persisted count is fresh, the cells not at rest). Once, at
+        the first valid sample: the code is in bms/parts_init.py, loaded for it."""
+        lazy.run("bms.parts_init", "soc_start", self, avg_cell_mv, stored, now, warm)
 
     def restore(self, full, cycles):
-        """The learned capacity (if within 50..110 % of rated) and the cycle count persisted
-        earlier; the SOC keeps its percentage (a count already running keeps counting)."""
-        if self.rated_mas // 2 <= full <= self.rated_mas * 11 // 10:
-            self.q_mas = self.cpct * (full // _CAP)
-            self.full_mas = full
-        self.cycles = cycles
+        """The learned capacity and cycle count persisted earlier (at boot: the code is in
+        bms/parts_init.py, loaded for it)."""
+        lazy.run("bms.parts_init", "soc_restore", self, full, cycles)
 
     def _set_cpct(self, cpct, now, why):
         self._set(cpct * (self.full_mas // _CAP), now, why)

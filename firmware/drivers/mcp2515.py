@@ -272,7 +272,7 @@ class MCP2515:
         self.ok = False
         self.fault = FAULT_NONE
         self.rx_more = False  # recv(): the other RX buffer was full too
-        self._mode = MODE_NORMAL  # the mode set_mode() confirmed last
+        self._mode = MODE_NORMAL  # the mode mcp2515_setup confirmed last
         # counters
         self.sent = 0
         self.received = 0
@@ -358,14 +358,6 @@ class MCP2515:
         self._xfer(3)
         return self._r[2]
 
-    def write_regs(self, addr, *values):
-        w = self._w
-        w[0] = _WRITE
-        w[1] = addr
-        for i in range(len(values)):
-            w[2 + i] = values[i]
-        self._xfer(2 + len(values))
-
     def modify(self, addr, mask, value):
         w = self._w
         w[0] = _BIT_MODIFY
@@ -382,31 +374,6 @@ class MCP2515:
         return self._r[1]
 
     # -- setup -------------------------------------------------------------------------
-    def reset(self):
-        self._w[0] = _RESET
-        self._xfer(1)
-
-    def set_mode(self, mode):
-        """Request a mode and confirm it from CANSTAT (pending frames finish first), and the
-        request from CANCTRL (nothing else in it changed: ABAT and OSM clear, the clock
-        output as RESET left it); check() expects the chip to stay in the mode confirmed
-        last."""
-        self.modify(_CANCTRL, _MODE_MASK, mode)
-        w = self._w
-        r = self._r
-        w[0] = _READ
-        w[1] = _CANSTAT
-        for _ in range(50):
-            w[2] = 0
-            w[3] = 0
-            self._xfer(4)  # CANSTAT, CANCTRL
-            if r[2] & _MODE_MASK == mode:
-                if r[3] != mode | _CANCTRL_LOW_SET:
-                    return False
-                self._mode = mode
-                return True
-        return False
-
     def init(self, filters=None, mode=MODE_NORMAL):
         """Reset and configure for 500 kbit/s. filters: (mask0, [f0, f1], mask1, [f2..f5])
         as (can_id, ext) pairs, or None to accept every frame. The caller lets the

@@ -21,10 +21,13 @@ from drivers.mcp2515 import (
 
 # the registers and bits of drivers/mcp2515.py that only the start uses (or both: a
 # const is the module's own, so the shared ones are repeated here)
+_RESET = const(0xC0)
 _READ = const(0x03)
+_WRITE = const(0x02)
 _RXF0 = const(0x00)
 _RXF2 = const(0x08)
 _CANSTAT = const(0x0E)
+_CANCTRL = const(0x0F)
 _RXM0 = const(0x20)
 _RXM1 = const(0x24)
 _CNF3 = const(0x28)
@@ -34,6 +37,7 @@ _CANINTE = const(0x2B)
 _RXB0CTRL = const(0x60)
 _RXB1CTRL = const(0x70)
 _MODE_MASK = const(0xE0)
+_CANCTRL_LOW_SET = const(0x07)  # CLKEN, CLKPRE 11: the clock output as RESET leaves it
 # what init() writes and reads back: the bits of RXBnCTRL it sets (RXM; BUKT in RXB0),
 # the others being read-only (BUKT1, RXRTR, FILHIT)
 _RXM_ANY = const(0x60)  # RXM 11: masks and filters off
@@ -57,7 +61,7 @@ def init(self, filters, mode):
     if cnf is None:
         self.fault = FAULT_CRYSTAL
         return False
-    self.reset()
+    _reset(self)
     sleep = self.sleep_us
     for _ in range(_RESET_POLLS):
         if self.read_reg(_CANSTAT) & _MODE_MASK == MODE_CONFIG:
@@ -72,7 +76,7 @@ def init(self, filters, mode):
     cfg[_CNF2] = cnf[1]
     cfg[_CNF1] = cnf[0]
     cfg[_CANINTE] = _CANINTE_SET  # RX0, RX1 and errors on INT
-    self.write_regs(_CNF3, cnf[2], cnf[1], cnf[0], _CANINTE_SET)  # adjacent: one WRITE
+    _write_regs(self, _CNF3, cnf[2], cnf[1], cnf[0], _CANINTE_SET)  # adjacent: one WRITE
     if filters is None:
         first = _CNF3  # masks and filters unused: nothing to read back there
         rxb0 = _RXM_ANY | _BUKT  # everything, rollover
@@ -91,14 +95,14 @@ def init(self, filters, mode):
             _put_id(self, addr, can_id, ext, True)
         rxb0 = _BUKT  # RXM 00: through the filters, rollover
         rxb1 = 0x00
-    self.write_regs(_RXB0CTRL, rxb0)
-    self.write_regs(_RXB1CTRL, rxb1)
+    _write_regs(self, _RXB0CTRL, rxb0)
+    _write_regs(self, _RXB1CTRL, rxb1)
     fault = _read_back(self, first, rxb0, rxb1)
     if fault != FAULT_NONE:
         self.fault = fault
         return False
     self._eflg = 0  # RESET cleared the error state
-    self.ok = self.set_mode(mode)
+    self.ok = _set_mode(self, mode)
     self.fault = FAULT_NONE if self.ok else FAULT_NO_MODE
     return self.ok
 
@@ -123,7 +127,7 @@ def _put_id(self, addr, can_id, ext, is_filter):
     cfg[addr + 1] = sidl
     cfg[addr + 2] = eid8
     cfg[addr + 3] = eid0
-    self.write_regs(addr, sidh, sidl, eid8, eid0)
+    _write_regs(self, addr, sidh, sidl, eid8, eid0)
 
 
 def _read_block(self, addr, n):
@@ -159,3 +163,39 @@ def _read_back(self, first, rxb0, rxb1):
     if r[2] & _RXB0CTRL_SET != rxb0 or r[2 + _RXB1CTRL - _RXB0CTRL] & _RXB1CTRL_SET != rxb1:
         return FAULT_CONFIG
     return FAULT_NONE
+
+
+def _reset(self):
+    self._w[0] = _RESET
+    self._xfer(1)
+
+
+def _write_regs(self, addr, *values):
+    w = self._w
+    w[0] = _WRITE
+    w[1] = addr
+    for i in range(len(values)):
+        w[2 + i] = values[i]
+    self._xfer(2 + len(values))
+
+
+def _set_mode(self, mode):
+    """Request a mode and confirm it from CANSTAT (pending frames finish first), and the
+    request from CANCTRL (nothing else in it changed: ABAT and OSM clear, the clock
+    output as RESET left it); MCP2515.check() expects the chip to stay in the mode
+    confirmed last."""
+    self.modify(_CANCTRL, _MODE_MASK, mode)
+    w = self._w
+    r = self._r
+    w[0] = _READ
+    w[1] = _CANSTAT
+    for _ in range(50):
+        w[2] = 0
+        w[3] = 0
+        self._xfer(4)  # CANSTAT, CANCTRL
+        if r[2] & _MODE_MASK == mode:
+            if r[3] != mode | _CANCTRL_LOW_SET:
+                return False
+            self._mode = mode
+            return True
+    return False

@@ -12,7 +12,7 @@ LED_RUN = const(0x01)
 LED_ALM = const(0x02)
 LED_SOC1 = const(0x04)  # SOC LEDs 1..4 are bits 2..5
 LED_MS = const(0x40)
-LED_COUNT = const(7)
+_LED_COUNT = const(7)
 
 
 class Panel:
@@ -31,7 +31,7 @@ class Panel:
         changed = mask ^ self.shown
         if not changed:
             return
-        for i in range(LED_COUNT):
+        for i in range(_LED_COUNT):
             if changed & (1 << i):
                 self.leds[i].value((mask >> i) & 1)
         self.shown = mask

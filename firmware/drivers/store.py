@@ -32,7 +32,6 @@ behind a thin adapter in the board file; an in-memory one on the host).
 """
 
 import errno
-import json
 import struct
 
 from micropython import const
@@ -203,15 +202,9 @@ class Store:
         return written
 
     def clear_events(self):
-        """Both event files removed (the log was cleared): what follows starts a file."""
-        for name in _FILES:
-            try:
-                self.fs.remove(name)
-            except OSError as e:
-                if not e.args or e.args[0] != errno.ENOENT:
-                    raise
-        self.active = 0
-        self.in_active = 0
+        """Both event files removed (the log was cleared): what follows starts a file. (A
+        service request: the code is in drivers/store_save.py, loaded for it.)"""
+        lazy.run("drivers.store_save", "clear_events", self)
 
     # -- state ---------------------------------------------------------------------
     def load_state(self):
@@ -224,7 +217,9 @@ class Store:
         self.fs.rename(_STATE, _STATE_BAD)
 
     def save_state(self, state):
-        _save(self.fs, _STATE, _STATE_TMP, state)
+        """state as JSON with a CRC, written to a temporary file and renamed over the old
+        one (drivers/store_save.py, loaded for it: a state changes now and then)."""
+        lazy.run("drivers.store_save", "save", self.fs, _STATE, _STATE_TMP, state)
 
     # -- config written over the service link ----------------------------------------
     def load_config(self):
@@ -233,13 +228,5 @@ class Store:
         return lazy.run("drivers.store_load", "load_config", self.fs)
 
     def save_config(self, saved):
-        _save(self.fs, _CONFIG, _CONFIG_TMP, saved)
-
-
-def _save(fs, name, tmp, value):
-    """value as JSON with the format's version and a CRC, written to tmp and renamed over
-    name: a power cut leaves the old file or the new one."""
-    body = json.dumps(value)
-    with fs.open(tmp, "w") as f:
-        f.write("%s%s%s%d}" % (_HEAD, body, _TAIL, _crc(body)))
-    fs.rename(tmp, name)
+        """As save_state(), for the service link's config writes."""
+        lazy.run("drivers.store_save", "save", self.fs, _CONFIG, _CONFIG_TMP, saved)

@@ -112,12 +112,12 @@ def load_events(store, log):
     # a log cleared over the service link starts later than 0
     log.floor = records[0][0] if records else 0
     for seq, t_ms, code, what, value, extra in records:
-        log.skip_to(seq)  # a boot's skipped numbers between records
+        _skip_to(log, seq)  # a boot's skipped numbers between records
         log.log(t_ms, code, what, value, extra)
     if mark < 0:  # not a mark: as far as one runs ahead of the last record, and more
         mark = log.next_seq + 2 * SEQ_BLOCK
     store.skipped = mark - log.next_seq if mark > log.next_seq else 0
-    log.skip_to(mark)
+    _skip_to(log, mark)
     store.seq_mark = log.next_seq
     store.flushed_seq = log.next_seq
     for r in held:
@@ -178,3 +178,21 @@ def load_config(fs):
     if type(saved) is not dict or type(saved.get("values")) is not dict:
         raise ValueError("config")
     return saved
+
+
+def _skip_to(log, seq):
+    """The log goes on from sequence number seq (above next_seq): the numbers between are
+    SKIPPED (slots zeroed, so no older record shows through them). Only a boot's load
+    does it, so the code is here and not in bms/events.py's EventLog."""
+    n = seq - log.next_seq
+    if n > log.size:
+        n = log.size
+    for k in range(n):
+        i = (log.next_seq + k) % log.size
+        log.t_ms[i] = 0
+        log.code[i] = ev_skipped
+        log.what[i] = 0
+        log.value[i] = 0
+        log.extra[i] = 0
+    if seq > log.next_seq:
+        log.next_seq = seq
