@@ -40,6 +40,7 @@ import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
 
 import sys
 
+from bms import core_status
 from bms import events as ev
 from bms import protections as pt
 from bms.config import Config
@@ -321,7 +322,7 @@ class Cell:
         return self.pack.app
 
     def names(self):
-        return self.app.bms.protection_names()
+        return core_status.protections(self.app.bms)  # held here: a call a tick
 
     def outputs(self):
         return outputs(self.pack.board.pins)

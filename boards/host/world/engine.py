@@ -13,6 +13,7 @@ import micropython
 from service import image
 
 from app import STAGE_STORE, App
+from bms import core_status
 from bms import events as ev
 from bms import protections as pt
 from boards.host import machine
@@ -688,13 +689,16 @@ class Simulator:
             "discharge": bool(pins["RELAY_DSG"].level),
         }
         rec["leds"] = {"run": leds[0], "alm": leds[1], "soc": leds[2:6], "ms": leds[6]}
-        rec["protections"] = b.protection_names()
-        rec["warnings"] = b.warning_names()
+        # bms/core_status.py called here, held by the host: through the core it is loaded
+        # and dropped per call (a board's service request), which every trace sample
+        # would pay
+        rec["protections"] = core_status.protections(b)
+        rec["warnings"] = core_status.warnings(b)
         rec["balancing"] = b.balancer.cells()
         told = app.told
-        rec["limits"] = told.limits.as_dict()  # on the master: the system's (sim.md)
+        rec["limits"] = core_status.limits(told.limits)  # on the master: the system's (sim.md)
         if told is not b:  # (a trace key of ours: the master's own pack beside them)
-            rec["own_limits"] = b.limits.as_dict()
+            rec["own_limits"] = core_status.limits(b.limits)
         rec["inputs"] = {"passive": app.inputs.passive, "rsd": app.inputs.rsd}
         can = pack.board.can
         if can is not None:  # (a trace key of ours: the CAN receive counters)
