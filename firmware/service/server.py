@@ -22,7 +22,7 @@ import json
 from micropython import const
 
 from bms import events as ev
-from bms import ticks
+from bms import lazy, ticks
 from bms.config import KEYS, SPEC, Config, ConfigError
 from service import frame as fr
 from service.update import UpdateError
@@ -213,7 +213,17 @@ class Server:
         return self._status(now)
 
     def _status(self, now):
-        """What the trace shows (../shared/spec/sim.md), from the firmware's side."""
+        """What the trace shows (../shared/spec/sim.md), from the firmware's side; the
+        names and limits from bms/core_status.py, loaded once for the reply (the core's
+        protection_names(), warning_names() and Limits.as_dict() would load it each)."""
+        from bms import core_status
+
+        try:
+            return self._status_with(core_status, now)
+        finally:
+            lazy.drop("bms.core_status")
+
+    def _status_with(self, cs, now):
         app = self.app
         b = app.bms
         s = app.sample
@@ -232,10 +242,10 @@ class Server:
             "fets": {"charge": b.chg, "discharge": b.dsg, "precharge": b.pre},
             "relays": {"charge": b.relay_chg, "discharge": b.relay_dsg},
             "leds": leds,
-            "protections": b.protection_names(),
-            "warnings": b.warning_names(),
+            "protections": cs.protections(b),
+            "warnings": cs.warnings(b),
             "balancing": b.balancer.cells(),
-            "limits": b.limits.as_dict(),
+            "limits": cs.limits(b.limits),
             "inputs": {"passive": app.inputs.passive, "rsd": app.inputs.rsd},
             "unlocked": b.unlock_valid(now),
         }
