@@ -26,6 +26,19 @@ class DeployTest(unittest.TestCase):
             head = f.read(4)
         self.assertEqual(head[0], ord("M"))  # an .mpy, with native code for armv6m
 
+    def test_each_mpy_is_named_by_its_path_on_the_board(self):
+        import bench_rp2040
+        import bundle
+
+        dest, _made = bundle.build("rp2040", ROOT + "/build/test_bundle")
+        # the name tracebacks show is the one the import interns for __file__: no
+        # second name per module on the board, nor this machine's path
+        for rel in ("bms/ticks.mpy", "app.mpy", "boards/rp2040/board.mpy"):
+            names = bench_rp2040.mpy_names(dest + "/" + rel)
+            self.assertIn(rel, names)
+            self.assertNotIn(rel[:-4] + ".py", names)
+            self.assertFalse([n for n in names if ROOT in n or n.endswith(".py")], rel)
+
     def test_flash_copies_only_what_changed_then_resets(self):
         import bundle
         import flash

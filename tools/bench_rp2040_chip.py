@@ -1,8 +1,9 @@
 """Runs ON an (emulated) RP2040: the firmware's cost per tick, per LED beat and per
 comms poll, and its heap, with the real App and drivers on fake buses.
 
-Uploaded by tools/bench_rp2040.py with the firmware as armv6m .mpy files and
-`bench_replies.py` (what the simulated chips answered on the host). The buses:
+Compiled by tools/bench_rp2040.py to an armv6m .mpy (bench_chip.mpy, imported by a
+one-line script), uploaded with the firmware as armv6m .mpy files and `bench_replies.py`
+(what the simulated chips answered on the host). The buses:
 - I2C: the BQ76952's recorded replies for the measurement reads (CRC-framed, as the chip
   sends them): at rest while the FETs are open, charging at 20 A once the charge FET is
   closed;
