@@ -21,12 +21,10 @@ _CHECK_MS = const(1000)  # inverter_link's: the CAN controller's error state
 def init(self, can, rs485, protocol, address):
     self.can = can
     self.rs485 = rs485
-    self.protocol = protocol
     self.server = None
     self.service = None  # service.server.Server, made at the first service frame
     self.service_can = None  # service.can_link.CanService, at the first on CAN
     self.service_app = None  # what it serves (App sets it)
-    self.service_address = 1
     self.restart_pending = False  # the service asked for a restart once its reply is out
     self.notice = None  # service.restart.Notice: a restart announced (App.comms)
     if rs485 is not None and protocol == 0:
@@ -40,12 +38,11 @@ def init(self, can, rs485, protocol, address):
         self.growatt = growatt_can
     self.buf = bytearray(8)
     self.rx = CanFrame()
-    # parallel packs (packlink.py): a slave is muted (it never speaks to the
-    # inverter); the pack link's CAN frames go to peer.take(frame, now), the RS485
-    # frames that are not Pylon's to chain.frame_in(buf, n, kind, now)
+    # parallel packs (packlink.py's PackLink): a slave is muted (it never speaks to the
+    # inverter); the pack link's CAN frames go to packlink.take(frame, now), the RS485
+    # frames that are not Pylon's to packlink.frame_in(buf, n, kind, now)
     self.muted = False
-    self.peer = None
-    self.chain = None
+    self.packlink = None
     self.ext = protocol == 2
     self.slave_address = 0  # a slave of packs in parallel: its filters (packlink.py)
     self.frames = load(protocol)
