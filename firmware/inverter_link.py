@@ -379,10 +379,10 @@ class InverterLink:
         k = _next_due(nxt, count, now, 0)
         while k >= 0:
             self._drop_stale(now)
-            can_id, codec = self.frames[k]
+            can_id = self.ids[k]
             if self.muted:  # a slave: the schedule runs on, nothing is sent
                 pass
-            elif not can.send(can_id, buf, codec.encode(can_id, buf, b), self.ext):
+            elif not can.send(can_id, buf, self.codecs[k].encode(can_id, buf, b), self.ext):
                 # skipped, not delayed: the next one is fresh
                 self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
             period = self.periods[k]

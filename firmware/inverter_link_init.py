@@ -45,18 +45,21 @@ def init(self, can, rs485, protocol, address):
     self.packlink = None
     self.ext = protocol == 2
     self.slave_address = 0  # a slave of packs in parallel: its filters (packlink.py)
-    self.frames = load(protocol)
+    # the frame set in sending order: frame k is ids[k], encoded by codecs[k] (two flat
+    # tuples: a pair per frame would hold eleven more objects)
+    frames = load(protocol)
+    self.ids = tuple(can_id for can_id, _c in frames)
+    self.codecs = tuple(codec for _i, codec in frames)
+    n = len(frames)
     if protocol == 2:
-        table = self.frames[0][1].FRAMES
+        table = self.codecs[0].FRAMES
         self.periods = tuple(period for _id, period, _o in table)
         self.offsets = tuple(offset for _id, _p, offset in table)
     else:
-        n = len(self.frames)
-        self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
+        self.periods = tuple(_SET_PERIOD_MS for _f in frames)
         # frame k of n k/n of the way into the second, on the grid (ID0: 11 frames
         # in the 10 ticks of a second)
         self.offsets = tuple(_SET_PERIOD_MS * k // n // _GRID_MS * _GRID_MS for k in range(n))
-    n = len(self.frames)
     self.next_ms = array("i", bytes(4 * n))  # when each frame is next due (ticks ms)
     self.can_ok = False
     self.can_fault = FAULT_NONE  # why can_ok is False: drivers.mcp2515's FAULT_*
@@ -157,6 +160,6 @@ def start(self, now):
     """InverterLink.start(): the schedule from now."""
     self._since = now
     self._next_check = now
-    for k in range(len(self.frames)):
+    for k in range(len(self.ids)):
         self.next_ms[k] = ticks.add(now, self.offsets[k])
     self._due = now
