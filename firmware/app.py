@@ -18,7 +18,6 @@ import micropython
 from micropython import const
 from packlink import PackLink  # noqa: F401 - held in service (app_boot.py builds it)
 
-from bms import dip as dipsw
 from bms import events as ev
 from bms import lazy, ticks
 from bms.config import Config  # noqa: F401 - held in service (app_init.py builds it)
@@ -124,25 +123,6 @@ class App:
         front end gives no reading)."""
         return lazy.run("app_chips", "afe_setup", self, now, reprobe)
 
-    def _adopt_state(self, now):
-        """Read the state that could not be read at boot (app_boot.py); whether it was."""
-        return lazy.run("app_boot", "adopt_state", self, now)
-
-    def _store_fail(self, now, op):
-        """A storage operation failed: counted, and logged when it starts failing (a flash
-        that keeps failing must not flood the event log)."""
-        self.store_errors = (self.store_errors + 1) & _COUNT_MASK
-        bit = 1 << op
-        if not self.store_degraded & bit:
-            self.store_degraded |= bit
-            self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, op)
-
-    def _store_ok(self, now, op):
-        bit = 1 << op
-        if self.store_degraded & bit:
-            self.store_degraded &= ~bit
-            self.events.log(now, ev.EXCEPTION, STAGE_STORE, self.store_errors, -op)
-
     # -- scheduling ----------------------------------------------------------------
     def tick_due(self, now):
         return ticks.diff(now, self._next_tick) >= 0
@@ -195,15 +175,13 @@ class App:
             return 1000  # nothing to report before the first tick
         try:
             pk = self.packlink
-            n = self.link.notice  # a service restart announced (service/restart.py)
-            if n is not None:
-                if n.due(now):
-                    return 1
-                w = pk.poll(n.view(b), now)
-                c = self.link.poll(n.view(pk.report(b)), now)
-                return c if c < w else w
-            w = pk.poll(b, now)
-            c = self.link.poll(pk.report(b), now)
+            # a service restart announced (service/restart.py): the links report its view
+            n = self.link.notice
+            if n is not None and n.due(now):
+                return 1
+            w = pk.poll(b if n is None else n.view(b), now)
+            told = pk.report(b)
+            c = self.link.poll(told if n is None else n.view(told), now)
             return c if c < w else w
         except Exception as exc:  # noqa: BLE001
             self._stage = STAGE_COMMS
@@ -318,9 +296,10 @@ class App:
             if not self.afe_ok or not self.sample.valid:
                 self.afe_ok = self._afe_setup(now, reprobe=True)
             bits = self.panel.read_dip()
-            if bits != self._dip_seen:
+            if bits != self._dip_seen:  # (rare: bms/dip.py is loaded for it and dropped)
                 self._dip_seen = bits
-                self.events.log(now, ev.DIP, bits, dipsw.effective_protocol(bits), self.dip)
+                proto = lazy.run("bms.dip", "effective_protocol", bits)
+                self.events.log(now, ev.DIP, bits, proto, self.dip)
             self._stage = STAGE_COMMS
             self._link_events(now)
             if self.trial is not None:
@@ -349,11 +328,6 @@ class App:
         except Exception as exc:  # noqa: BLE001 - the store's own failures stay in the store
             self._fail(now, exc)
 
-    def _can_setup(self, now):
-        """(Re)start the CAN controller (app_chips.py, loaded for it and dropped after: at
-        boot, and every CAN_RETRY_MS while it fails)."""
-        lazy.run("app_chips", "can_setup", self, now)
-
     def _link_events(self, now):
         link = self.link
         if not (self._can_failed or link.can_ok or self.board.can is None):
@@ -363,10 +337,12 @@ class App:
             self._can_failed = True
             self._can_retry_at = now
         if self._can_failed and ticks.diff(now, self._can_retry_at) >= 0:
-            self._can_setup(now)
+            # (re)start the CAN controller (app_chips.py, loaded for it and dropped after:
+            # at boot, and every CAN_RETRY_MS while it fails)
+            lazy.run("app_chips", "can_setup", self, now)
         present = link.heard_ever() and link.age_ms(now) < self.cfg.inverter_lost_ms
         if present and not self._present:
-            self.events.log(now, ev.COMM, ev.COMM_INVERTER, 1, link.protocol)
+            self.events.log(now, ev.COMM, ev.COMM_INVERTER, 1, self.protocol)
         self._present = present  # its loss is the INVERTER_LOST warning
         can = self.board.can
         if can is not None and can.bus_off != self._bus_off:
@@ -386,16 +362,9 @@ class App:
         # (and before the log's numbers reach the mark reserved on flash, see drivers/store)
         due = ticks.diff(now, self._last_flush) >= _EVENT_FLUSH_MS
         if urgent or due or self.store.reserve_due(log):
-            try:
-                self.store.append_events(log)
-            except Exception:  # noqa: BLE001 - the records wait in RAM for the next beat
-                # the event files not read at boot are read first (Store.append_events)
-                self._store_fail(now, STORE_APPEND if self.store.loaded else STORE_EVENTS)
-                return
-            self._last_flush = now
-            if self.store_degraded:
-                self._store_ok(now, STORE_EVENTS)
-                self._store_ok(now, STORE_APPEND)
+            # the write (app_save.py, loaded for it and dropped after: at most once a
+            # minute in service, or after an urgent event)
+            lazy.run("app_save", "flush_events", self, now)
 
     def _save_state(self, now, unlatch=False):
         """The state to flash (app_save.py, loaded for it and dropped after: a save is

@@ -1,7 +1,7 @@
 """What the app does once: its boot (the log and state restored, the stored config, the
 core and the links built), and the reading of a state that could not be read at boot.
 
-App.start() and App._adopt_state() load this module through bms/lazy.py and drop it
+App.start() and app_save.save_state() load this module through bms/lazy.py and drop it
 again, so its code does not stay in a board's heap in service.
 """
 
@@ -15,8 +15,7 @@ from app import (
     STORE_SET_ASIDE,
     STORE_STATE,
 )
-from bms import config
-from bms import dip as dipsw
+from bms import config, lazy
 from bms import events as ev
 from bms.core import Bms
 from inverter_link import InverterLink
@@ -78,19 +77,21 @@ def start(app, now):
     app.state["boots"] = boots
     app.events.log(now, ev.BOOT, app.board.reset_cause(), boots)
     image_boot(app, now)
-    stored_config(app, now)
-    if app._overrides:
+    overrides = stored_config(app, now, app._overrides)
+    del app._overrides  # read here only: the app keeps no copy
+    if overrides:
         try:
-            app.cfg.update(app._overrides)
-            app.events.log(now, ev.CONFIG, 0, len(app._overrides))
+            app.cfg.update(overrides)
+            app.events.log(now, ev.CONFIG, 0, len(overrides))
         except config.ConfigError:
-            app.events.log(now, ev.CONFIG, 1, len(app._overrides))
+            app.events.log(now, ev.CONFIG, 1, len(overrides))
     app.bms = Bms(app.cfg, app.events)
     take_state(app, now)
     app._saved_latched = app.bms.engine.latched()
     app.dip = app.panel.read_dip()
-    app.protocol = dipsw.effective_protocol(app.dip)
-    app.baud = dipsw.baud(app.dip)
+    # (bms/dip.py is loaded for each and dropped after: read at boot, and at a change)
+    app.protocol = lazy.run("bms.dip", "effective_protocol", app.dip)
+    app.baud = lazy.run("bms.dip", "baud", app.dip)
     app.events.log(now, ev.DIP, app.dip, app.protocol, app.baud // 100)
     app._dip_seen = app.dip
     board = app.board
@@ -103,7 +104,7 @@ def start(app, now):
     if out is not None:
         out.set_baud(app.baud)
     app.packlink = PackLink(app.link, out, app.events, now)
-    app._can_setup(now)
+    lazy.run("app_chips", "can_setup", app, now)
     app.afe_ok = app._afe_setup(now)
     app.tick_ms = app.cfg.tick_ms
     app._next_tick = now
@@ -129,6 +130,8 @@ def image_boot(app, now):
     p = image.read(fs)
     if p.get("trial"):
         app.trial = p
+        app._trial_s = 0  # healthy seconds in a row (app_trial.py)
+        app._trial_exc = 0  # the exception count at the last second
         app.events.log(now, ev.UPDATE, image.TRIAL, p.get("tries", 0))
     elif p.get("note") and not p.get("noted"):
         what = image.CONFIRMED if p.get("note") == "confirmed" else image.ROLLED_BACK
@@ -140,18 +143,19 @@ def image_boot(app, now):
             pass
 
 
-def stored_config(app, now):
-    """The config written over the service link (on flash, with a CRC) goes over the
-    board's overrides; one that cannot be read is logged and left out."""
+def stored_config(app, now, overrides):
+    """The board's overrides with the config written over the service link (on flash,
+    with a CRC) over them; one that cannot be read is logged and left out."""
     try:
         saved = app.store.load_config()
     except Exception:  # noqa: BLE001 - never stops a boot: the defaults protect
         app.events.log(now, ev.CONFIG, 1, -1)
-        return
+        return overrides
     if saved:
-        merged = dict(app._overrides or {})
+        merged = dict(overrides or {})
         merged.update(saved["values"])
-        app._overrides = merged
+        return merged
+    return overrides
 
 
 def restore(app, now):
@@ -160,7 +164,7 @@ def restore(app, now):
     try:
         app.store.load_events(app.events)
     except Exception:  # noqa: BLE001 - a corrupt flash must not keep the pack off
-        app._store_fail(now, STORE_EVENTS)
+        lazy.run("app_save", "store_fail", app, now, STORE_EVENTS)
     if app.store.dropped:  # records no firmware wrote: counted and told, never shown
         app.store_errors = (app.store_errors + 1) & _COUNT_MASK
         app.events.log(now, ev.CONFIG, ev.CONFIG_EVENTS, app.store.dropped)
@@ -178,7 +182,7 @@ def load_state(app, now):
     except Exception:  # noqa: BLE001
         st = None
     if st is None:
-        app._store_fail(now, STORE_STATE)
+        lazy.run("app_save", "store_fail", app, now, STORE_STATE)
         return None
     st, dropped = checked_state(st)
     if dropped:
@@ -186,7 +190,7 @@ def load_state(app, now):
         app.events.log(now, ev.CONFIG, ev.CONFIG_STATE, dropped)
     app._state_read = True
     if app.store_degraded:
-        app._store_ok(now, STORE_STATE)
+        lazy.run("app_save", "store_ok", app, now, STORE_STATE)
     return st
 
 
@@ -194,7 +198,8 @@ def set_aside(app, now):
     """A misread passes, bad content stays: after _BAD_READS reads in a row it is kept
     as state.bad, and {} returned so that the state is saved again (a pack without
     one forgets its latched faults at a watchdog reset). None until then."""
-    app._bad_reads += 1
+    # (made at the first bad read: an app whose state reads well never holds it)
+    app._bad_reads = getattr(app, "_bad_reads", 0) + 1
     if app._bad_reads < _BAD_READS:
         return None
     try:

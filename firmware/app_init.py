@@ -31,7 +31,7 @@ def init(self, board, config):
     self._spare = Sample()  # what the front end reads into (see tick())
     self.inputs = Inputs()
     self.cfg = Config()
-    self._overrides = config
+    self._overrides = config  # the boot reads it and lets it go (app_boot.py)
     self.state = {}
     self.bms = None
     self.afe_ok = False
@@ -62,9 +62,7 @@ def init(self, board, config):
     self.store_errors = 0
     self.store_degraded = 0  # 1 << STORE_* of the storage operations failing now
     self._state_read = False  # the state on flash was read (or there is none)
-    self._bad_reads = 0
     self.implausible = 0  # front-end readings refused as outside physics
     self.trial = None  # a new image on trial (service/image.py): confirmed when healthy
     self.service_clock = None  # (epoch s, ticks ms): the service link's SET_CLOCK
-    self._trial_s = 0
-    self._trial_exc = 0
+    # (a trial's own counters are made with it: app_boot.py's image_boot)

@@ -1,18 +1,26 @@
-"""The state to flash, for app.py's App: the SOC, learned capacity, cycles, time without
-a full charge and the latched faults, written when they changed (housekeeping), before a
-clean restart and at boot. A save is a rare event (at most every few minutes in service)
-and writes a file anyway, so App loads this module through bms/lazy.py for it and drops
-it again: its code does not stay in a board's heap between saves.
+"""The app's writes to flash, for app.py's App: the state (the SOC, learned capacity,
+cycles, time without a full charge and the latched faults), written when it changed
+(housekeeping), before a clean restart and at boot; the event log's new records, at most
+once a minute in service or after an urgent event; and the count and log of the storage
+operations that fail and work again. A write is a rare event and writes a file anyway,
+so App loads this module through bms/lazy.py for it and drops it again: its code does
+not stay in a board's heap between writes.
 """
 
-from app import STORE_SAVE
+from micropython import const
+
+from app import STAGE_STORE, STORE_APPEND, STORE_EVENTS, STORE_SAVE
+from bms import events as ev
+from bms import lazy
+
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
 
 def save_state(app, now, unlatch):
     """The state to flash (unlatch: with no latched faults, for a clean restart);
     returns whether it got there. A state that could not be read is never saved
-    over: it is read first."""
-    if not app._state_read and not app._adopt_state(now):
+    over: it is read first (app_boot.py, loaded for it)."""
+    if not app._state_read and not lazy.run("app_boot", "adopt_state", app, now):
         return False
     st = app.state
     b = app.bms
@@ -30,7 +38,7 @@ def save_state(app, now, unlatch):
     try:
         app.store.save_state(st)
     except Exception:  # noqa: BLE001
-        app._store_fail(now, STORE_SAVE)
+        store_fail(app, now, STORE_SAVE)
         return False
     if started:  # what is on flash now: housekeeping saves again when it changes
         app._saved_cpct = soc.cpct
@@ -38,5 +46,39 @@ def save_state(app, now, unlatch):
         app._saved_mode = b.mode
         app._saved_latched = latched
     if app.store_degraded:
-        app._store_ok(now, STORE_SAVE)
+        store_ok(app, now, STORE_SAVE)
     return True
+
+
+def flush_events(app, now):
+    """The event log's records not yet on flash, appended (App._flush decided it is
+    time); a failure leaves them in RAM for the next beat."""
+    store = app.store
+    try:
+        store.append_events(app.events)
+    except Exception:  # noqa: BLE001 - the records wait in RAM for the next beat
+        # the event files not read at boot are read first (Store.append_events)
+        store_fail(app, now, STORE_APPEND if store.loaded else STORE_EVENTS)
+        return
+    app._last_flush = now
+    if app.store_degraded:
+        store_ok(app, now, STORE_EVENTS)
+        store_ok(app, now, STORE_APPEND)
+
+
+def store_fail(app, now, op):
+    """A storage operation (app.STORE_*) failed: counted, and logged when it starts
+    failing (a flash that keeps failing must not flood the event log)."""
+    app.store_errors = (app.store_errors + 1) & _COUNT_MASK
+    bit = 1 << op
+    if not app.store_degraded & bit:
+        app.store_degraded |= bit
+        app.events.log(now, ev.EXCEPTION, STAGE_STORE, app.store_errors, op)
+
+
+def store_ok(app, now, op):
+    """A storage operation that failed works again: logged (extra -op)."""
+    bit = 1 << op
+    if app.store_degraded & bit:
+        app.store_degraded &= ~bit
+        app.events.log(now, ev.EXCEPTION, STAGE_STORE, app.store_errors, -op)

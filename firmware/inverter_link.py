@@ -61,6 +61,7 @@ _BUS_OFF_WINDOW_MS = const(60000)
 # the codecs' own, repeated here so that no codec is needed to recognise them
 # (test_inverter_link checks that they agree).
 _SERVICE_START = const(0xC5)  # service.frame.START: a service frame on RS485 port 1
+_SERVICE_ADDRESS = const(1)  # the service link's address of this pack on RS485 port 1
 _SERVICE_BASE = const(0x1BB00000)  # service.can.BASE_ID: the service range on CAN
 _RANGE_MASK = const(0x1FFF0000)
 PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
@@ -235,11 +236,11 @@ class InverterLink:
             if port.binary:  # its first byte picks its decoder
                 if port.kind == _SERVICE_START:
                     self._service(port, n, now)
-                elif self.chain is not None:
-                    self.chain.frame_in(port.frame, n, port.kind, now)
+                elif self.packlink is not None:
+                    self.packlink.frame_in(port.frame, n, port.kind, now)
                 continue
-            if self.muted and self.chain is not None:
-                self.chain.pylon_in(now)  # an inverter on our Link IN: we are the master
+            if self.muted and self.packlink is not None:
+                self.packlink.pylon_in(now)  # an inverter on our Link IN: we are the master
             if server is None or self.muted:
                 continue
             others = server.not_ours
@@ -258,13 +259,13 @@ class InverterLink:
         if svc is None:
             from service.server import Server
 
-            svc = self.service = Server(self.service_app, self.service_address)
+            svc = self.service = Server(self.service_app, _SERVICE_ADDRESS)
         return svc
 
     def _service(self, port, n, now):
         """A service frame (its first byte): the service modules load at the first one."""
         svc = self.server_for_service()
-        relay = self.can_ok and port.frame[1] != self.service_address
+        relay = self.can_ok and port.frame[1] != _SERVICE_ADDRESS
         if relay and self._can_service().relay(port, port.frame, n, now):
             return  # for another pack: its reply comes back over CAN
         length = svc.handle(port.frame, n, now)
@@ -277,7 +278,7 @@ class InverterLink:
     def _can(self, b, now):
         """Receive, read the error state when due, send what is due; returns ms until a
         frame is next due. A controller that stopped answering as configured is put
-        down here: the app starts it again (App._can_setup)."""
+        down here: the app starts it again (app_chips.can_setup)."""
         can = self.can
         if can.attention() and not self._receive(now) and can.int_pin is not None:
             self._next_check = now  # INT without a frame: an error flag to read
@@ -332,8 +333,8 @@ class InverterLink:
             elif f.ext:
                 # (a link without an app, a rig or a tool's, has no one to serve: other)
                 if f.can_id & _RANGE_MASK == _SERVICE_BASE and self.service_app is not None:
-                    self._service_can(f, now)
-                elif self.peer is not None and self.peer.take(f, now):
+                    self._can_service().take(f, now)  # (the CAN service loads at the first)
+                elif self.packlink is not None and self.packlink.take(f, now):
                     pass
                 elif f.can_id == SCHNEIDER_HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
@@ -360,10 +361,6 @@ class InverterLink:
             sc = self.service_can = CanService(self)
         return sc
 
-    def _service_can(self, f, now):
-        """A frame of the service range: the CAN service loads at the first one."""
-        self._can_service().take(f, now)
-
     def _send(self, b, now):
         can = self.can
         buf = self.buf
@@ -382,10 +379,10 @@ class InverterLink:
         k = _next_due(nxt, count, now, 0)
         while k >= 0:
             self._drop_stale(now)
-            can_id, codec = self.frames[k]
+            can_id = self.ids[k]
             if self.muted:  # a slave: the schedule runs on, nothing is sent
                 pass
-            elif not can.send(can_id, buf, codec.encode(can_id, buf, b), self.ext):
+            elif not can.send(can_id, buf, self.codecs[k].encode(can_id, buf, b), self.ext):
                 # skipped, not delayed: the next one is fresh
                 self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
             period = self.periods[k]

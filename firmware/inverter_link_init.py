@@ -21,12 +21,10 @@ _CHECK_MS = const(1000)  # inverter_link's: the CAN controller's error state
 def init(self, can, rs485, protocol, address):
     self.can = can
     self.rs485 = rs485
-    self.protocol = protocol
     self.server = None
     self.service = None  # service.server.Server, made at the first service frame
     self.service_can = None  # service.can_link.CanService, at the first on CAN
     self.service_app = None  # what it serves (App sets it)
-    self.service_address = 1
     self.restart_pending = False  # the service asked for a restart once its reply is out
     self.notice = None  # service.restart.Notice: a restart announced (App.comms)
     if rs485 is not None and protocol == 0:
@@ -40,26 +38,28 @@ def init(self, can, rs485, protocol, address):
         self.growatt = growatt_can
     self.buf = bytearray(8)
     self.rx = CanFrame()
-    # parallel packs (packlink.py): a slave is muted (it never speaks to the
-    # inverter); the pack link's CAN frames go to peer.take(frame, now), the RS485
-    # frames that are not Pylon's to chain.frame_in(buf, n, kind, now)
+    # parallel packs (packlink.py's PackLink): a slave is muted (it never speaks to the
+    # inverter); the pack link's CAN frames go to packlink.take(frame, now), the RS485
+    # frames that are not Pylon's to packlink.frame_in(buf, n, kind, now)
     self.muted = False
-    self.peer = None
-    self.chain = None
+    self.packlink = None
     self.ext = protocol == 2
     self.slave_address = 0  # a slave of packs in parallel: its filters (packlink.py)
-    self.frames = load(protocol)
+    # the frame set in sending order: frame k is ids[k], encoded by codecs[k] (two flat
+    # tuples: a pair per frame would hold eleven more objects)
+    frames = load(protocol)
+    self.ids = tuple(can_id for can_id, _c in frames)
+    self.codecs = tuple(codec for _i, codec in frames)
+    n = len(frames)
     if protocol == 2:
-        table = self.frames[0][1].FRAMES
+        table = self.codecs[0].FRAMES
         self.periods = tuple(period for _id, period, _o in table)
         self.offsets = tuple(offset for _id, _p, offset in table)
     else:
-        n = len(self.frames)
-        self.periods = tuple(_SET_PERIOD_MS for _f in self.frames)
+        self.periods = tuple(_SET_PERIOD_MS for _f in frames)
         # frame k of n k/n of the way into the second, on the grid (ID0: 11 frames
         # in the 10 ticks of a second)
         self.offsets = tuple(_SET_PERIOD_MS * k // n // _GRID_MS * _GRID_MS for k in range(n))
-    n = len(self.frames)
     self.next_ms = array("i", bytes(4 * n))  # when each frame is next due (ticks ms)
     self.can_ok = False
     self.can_fault = FAULT_NONE  # why can_ok is False: drivers.mcp2515's FAULT_*
@@ -160,6 +160,6 @@ def start(self, now):
     """InverterLink.start(): the schedule from now."""
     self._since = now
     self._next_check = now
-    for k in range(len(self.frames)):
+    for k in range(len(self.ids)):
         self.next_ms[k] = ticks.add(now, self.offsets[k])
     self._due = now

@@ -19,8 +19,7 @@ def init(self, link, port_out, events, now):
         port_out.binary_frames(packchain.START, packchain.LENGTH)
     if link.rs485 is not None:
         link.rs485.binary_frames(packchain.START, packchain.LENGTH)
-    link.chain = self
-    link.peer = self
+    link.packlink = self  # its frames on Link IN and on CAN come here
     link.muted = True  # until this pack knows it is the master
     if link.server is not None:
         link.server.peers = self  # the other packs' answers come from view()

@@ -67,7 +67,7 @@ class Rs485:
         """Frames starting with byte `start` are binary, `length` bytes long (start
         included, 2..255): another protocol sharing the port, picked by its first byte."""
         if self._lens is None:
-            self._lens = bytearray(256)
+            self._lens = {}  # (a table of 256 would hold 256 B for one or two starts)
         self._lens[start] = length
 
     def set_baud(self, baud):
@@ -145,7 +145,7 @@ class Rs485:
                     self.n = 0
                 elif not self._in:
                     lens = self._lens
-                    length = lens[c] if lens is not None else 0
+                    length = lens.get(c, 0) if lens is not None else 0
                     if c == SERVICE_START or length:  # a binary frame: kept from frame[0]
                         self.kind = c
                         self.frame[0] = c

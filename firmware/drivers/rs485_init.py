@@ -29,8 +29,8 @@ def init(self, uart, de, gap_ms, echo, baud, txbuf):
     self.n = 0
     self.kind = _SOI  # the last frame's start byte (SOI: a text frame)
     self.binary = False  # the frame poll() returned is a binary one
-    # fixed-length binary frames by start byte (binary_frames(); None: none, no
-    # table); the service link's header-framed ones are known to every port
+    # fixed-length binary frames: start byte -> length (binary_frames(); None: none,
+    # no dict); the service link's header-framed ones are known to every port
     self._lens = None
     self._need = 0  # inside a binary frame: its length so far known (0: not in one)
     self._hdr = False  # that frame is a header-framed one
