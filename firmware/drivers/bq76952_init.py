@@ -28,8 +28,6 @@ def init(self, i2c, addr, r_sense_uohm):
     self._one_v = (memoryview(self._one)[:1], memoryview(self._one))
     self._two = bytearray(4)
     self._two_v = (memoryview(self._two)[:2], memoryview(self._two))
-    self._block = bytearray(64)  # a data-memory or subcommand response
-    self._block_v = (memoryview(self._block)[:32], memoryview(self._block))
     self._wbuf = bytearray(72)  # outgoing bytes (with CRCs in CRC mode)
     self._wviews = {}  # length -> memoryview of _wbuf, made once per length
     self._scratch = bytearray(36)  # subcommand and data-memory payloads

@@ -29,6 +29,12 @@ _MFG_FET_EN = const(0x10)
 _BS_CFGUPDATE = const(0x01)
 _BS_SLEEP_EN = const(0x04)  # the chip may enter SLEEP (measurements every few seconds)
 
+# a data-memory or subcommand response (twice the size for CRC mode: data, CRC, ...), and
+# the views read into (data only, or with the CRCs): the module's, made as it is loaded for
+# a setup and freed with it, since service reads no response
+_block = bytearray(64)
+_block_v = (memoryview(_block)[:32], memoryview(_block))
+
 
 def probe(drv):
     """Find the chip: its Battery Status and device number, in the mode we speak, then
@@ -120,7 +126,7 @@ def enable_fet_control(drv):
 # -- the reads: subcommand responses, data memory, the device number --------------------
 def response(drv, k):
     """Byte k of the last subcommand or data-memory response."""
-    return drv._value(drv._block, k)
+    return drv._value(_block, k)
 
 
 def subcommand_read(drv, sub, n):
@@ -128,9 +134,9 @@ def subcommand_read(drv, sub, n):
     response bytes land in the response buffer (response())."""
     if not drv.subcommand(sub) or not _wait(drv, sub):
         return False
-    views = drv._block_v
+    views = _block_v
     if n != 32:
-        views = (memoryview(drv._block)[:n], memoryview(drv._block)[: 2 * n])
+        views = (memoryview(_block)[:n], memoryview(_block)[: 2 * n])
     return drv._raw_read(_CMD_BUFFER, views)
 
 

@@ -12,10 +12,10 @@ writes, 0x41 reads. Transfers use preallocated buffers: no allocation per call.
 
 from micropython import const
 
+from bms import lazy
+
 _WRITE = const(0x40)
 _READ = const(0x41)
-_IODIR = const(0x00)
-_GPPU = const(0x0C)
 _GPIO = const(0x12)
 _OLAT = const(0x14)
 IN = const(0)
@@ -26,16 +26,10 @@ class Mcp23s17:
     def __init__(self, spi, cs, lock=None):
         """spi: the machine.SPI it shares (mode 0, up to 10 MHz); cs: its chip select;
         lock: the CAN controller's driver (drivers.mcp2515), whose INT handler must not
-        talk on the bus while this chip is selected (its busy and release())."""
-        self.spi = spi
-        self.cs = cs
-        self.lock = lock
-        self._w = bytearray(3)
-        self._r = bytearray(3)
-        self.olat = bytearray(2)  # ports A and B, as written
-        self.iodir = bytearray(b"\xff\xff")  # the reset state: every pin an input
-        self.gppu = bytearray(2)
-        cs.value(1)
+        talk on the bus while this chip is selected (its busy and release()). The body
+        (every attribute) is in drivers/mcp23s17_setup.py, loaded for it and dropped
+        after, as for pin() and verify(): the board's build uses them, service does not."""
+        lazy.run("drivers.mcp23s17_setup", "init", self, spi, cs, lock)
 
     def _xfer(self, op, reg, value):
         w = self._w
@@ -63,29 +57,13 @@ class Mcp23s17:
     def pin(self, n, mode, pull_up=False, value=0):
         """Expander pin n (0-7 GPA0-7, 8-15 GPB0-7) as an input (with its pull-up) or an
         output at `value`; the chip is configured at once (latch before direction, so an
-        output never shows another level first)."""
-        port = n >> 3
-        bit = 1 << (n & 7)
-        if mode == OUT:
-            self._set(self.olat, _OLAT, port, bit, value)
-            self._set(self.iodir, _IODIR, port, bit, 0)
-        else:
-            self._set(self.gppu, _GPPU, port, bit, pull_up)
-            self._set(self.iodir, _IODIR, port, bit, 1)
-        return ExpanderPin(self, port, bit)
-
-    def _set(self, shadow, reg, port, bit, on):
-        shadow[port] = (shadow[port] | bit) if on else (shadow[port] & ~bit)
-        self.write_reg(reg + port, shadow[port])
+        output never shows another level first). (drivers/mcp23s17_setup.py)"""
+        return lazy.run("drivers.mcp23s17_setup", "pin", self, n, mode, pull_up, value)
 
     def verify(self):
-        """Whether the chip holds the direction and pull-ups written (one is there)."""
-        for port in range(2):
-            if self.read_reg(_IODIR + port) != self.iodir[port]:
-                return False
-            if self.read_reg(_GPPU + port) != self.gppu[port]:
-                return False
-        return True
+        """Whether the chip holds the direction and pull-ups written (one is there)
+        (drivers/mcp23s17_setup.py)."""
+        return lazy.run("drivers.mcp23s17_setup", "verify", self)
 
 
 class ExpanderPin:

@@ -88,12 +88,10 @@ than a tick (~2.5 ms on an RP2040) or an RS485 reply (~4 ms). So:
   loop's recv() drains and meets the error itself).
 """
 
-from array import array
-
 import micropython
 from micropython import const
 
-from bms.lazy import drop
+from bms import lazy
 
 _RESET = const(0xC0)
 _READ = const(0x03)
@@ -125,9 +123,9 @@ _SIDL_UNIMPLEMENTED = const(0x04)  # RXBnSIDL bit 2
 # RXBnDLC bit 7 is unimplemented (0); bits 5:4 are reserved, unknown ("x") in the data
 # sheet, so not judged
 _DLC_UNIMPLEMENTED = const(0x80)
-# the driver's buffers: the longest transfer is init()'s read-back of RXF0..CANINTE
-# (drivers/mcp2515_setup.py)
-_BUF_LEN = const(48)
+# the driver's buffers: the longest transfer is send()'s LOAD TX BUFFER of 8 data bytes
+# (init()'s read-back, longer, has buffers of its own: drivers/mcp2515_setup.py)
+_BUF_LEN = const(14)
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 # a READ RX BUFFER answer: byte 0 clocked in with the instruction, then SIDH, SIDL,
 # EID8, EID0, DLC and 8 data bytes; a ring slot holds all but byte 0
@@ -255,82 +253,20 @@ class MCP2515:
         poll with nothing received costs one pin read instead of an SPI transfer.
         sleep_us: time.sleep_us, the wait between CANSTAT polls after RESET; without it
         the polls follow each other at once. ring_frames: the receive ring's size (0:
-        none, recv() reads the chip directly)."""
-        self.spi = spi
-        self.cs = cs
-        self.osc_hz = osc_hz
-        self.int_pin = int_pin
-        self.sleep_us = sleep_us
-        self._w = bytearray(_BUF_LEN)  # outgoing bytes
-        self._r = bytearray(_BUF_LEN)  # incoming bytes
-        self._cfg = bytearray(_CANINTE + 1)  # what init() wrote to RXF0..CANINTE
-        self._views = {}  # n -> (write view, read view) of the first n bytes
-        # recv()'s READ RX BUFFER of RXB0 and RXB1: the instruction, 13 bytes clocked in
-        # READ RX BUFFER: the instruction (its RXB0 or RXB1 set per read), 13 bytes
-        # clocked in
-        self._rx_cmd = bytearray(_ANSWER)
-        self.ok = False
-        self.fault = FAULT_NONE
-        self.rx_more = False  # recv(): the other RX buffer was full too
-        self._mode = MODE_NORMAL  # the mode mcp2515_setup confirmed last
-        # counters
-        self.sent = 0
-        self.received = 0
-        self.tx_busy = 0  # send() found no free buffer
-        self.rx_overflows = 0
-        # frames dropped because their header no chip would send, and reads the two
-        # status instructions disagreed on
-        self.rx_garbled = 0
-        self.bus_off = 0  # bus-off episodes
-        self.passive = 0  # error-passive episodes
-        self.dropped_stale = 0  # frames dropped while bus-off
-        self.tec = 0
-        self.rec = 0
-        self._eflg = 0
-        self._ovr_counted = False  # the drain counted an overflow since check() last did
-        # the receive ring (see the docstring and _put())
-        self.busy = False  # inside an SPI transaction on the shared bus
-        self.irq_pending = False  # the INT handler came while busy
-        self._draining = False
-        self.rx_ring_dropped = 0  # frames dropped because the ring was full
-        self.irq_errors = 0  # errors met by the INT handler
-        self._n = ring_frames
-        self._ring = bytearray(ring_frames * _SLOT)
-        self._ht = array("i", (0, 0, ring_frames * _SLOT))  # head, tail, size (bytes)
-        # the receiving's own buffers (never _w/_r: the handler may come between any two
-        # bytecodes, e.g. after the loop filled _w for a command and before it clocked it
-        # out, and at a transaction's end before the loop reads that answer from _r): a
-        # READ RX BUFFER answer, and the status reads (RX STATUS with its byte clocked out
-        # three times), _overflow()'s and _full()'s, into its start
-        self._buf = bytearray(_ANSWER)
-        self._sw = bytearray(4)
-        self._sr = memoryview(self._buf)[:4]
-        self._drain_with = (
-            ring_frames + 2,  # the passes of a drain: see irq()
-            cs,
-            self._buf,
-            self._sw,
-            self._sr,
-            self._rx_cmd,
-            self._ht,
-            self._ring,
+        none, recv() reads the chip directly). The body (every attribute, commented) is
+        in drivers/mcp2515_setup.py, loaded for it and dropped after: the driver is built
+        once, at boot."""
+        lazy.run(
+            "drivers.mcp2515_setup", "build", self, spi, cs, osc_hz, int_pin, sleep_us, ring_frames
         )
-        self.irq_handler = self.irq  # bound once: a bound method made per call allocates
-        cs.value(1)
 
     # -- SPI -------------------------------------------------------------------------
-    def _views_for(self, n):
-        v = self._views.get(n)
-        if v is None:
-            v = (memoryview(self._w)[:n], memoryview(self._r)[:n])
-            self._views[n] = v
-        return v
-
     def _xfer(self, n):
         """Exchange the first n bytes of _w, the answer into _r."""
-        v = self._views.get(n)  # (not a call to _views_for(): one call fewer per transfer)
-        if v is None:
-            v = self._views_for(n)
+        v = self._views.get(n)
+        if v is None:  # a length's first transfer: its views, made once
+            v = (memoryview(self._w)[:n], memoryview(self._r)[:n])
+            self._views[n] = v
         w, r = v
         self.busy = True
         self.cs.value(0)
@@ -379,12 +315,7 @@ class MCP2515:
         as (can_id, ext) pairs, or None to accept every frame. The caller lets the
         crystal start (a few ms after power-up) before calling this. (The work is in
         drivers/mcp2515_setup.py, loaded for this and dropped after: a start is rare.)"""
-        from drivers import mcp2515_setup
-
-        try:
-            return mcp2515_setup.init(self, filters, mode)
-        finally:
-            drop("drivers.mcp2515_setup")
+        return lazy.run("drivers.mcp2515_setup", "init", self, filters, mode)
 
     # -- frames ----------------------------------------------------------------------
     def send(self, can_id, data, n, ext=False, rtr=False):

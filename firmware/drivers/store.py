@@ -91,17 +91,10 @@ def _read(fs, name):
 
 class Store:
     def __init__(self, fs, per_file=256):
-        self.fs = fs
-        self.per_file = per_file
-        self.active = 0
-        self.in_active = 0  # records in the active file
-        self.flushed_seq = 0  # every record below this sequence number is on flash
-        self.errors = 0
-        self.loaded = True  # False after a load that failed: appending waits for one
-        self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
-        self.seq_mark = 0  # the log's numbers below this are reserved on flash
-        self.skipped = 0  # numbers skipped at the last load (used, maybe, by the last life)
-        self.dropped = 0  # records on flash no firmware wrote (a flipped bit), at the last load
+        """fs: the filesystem (see above); per_file: records an event file holds. The body
+        (every attribute, commented) is in drivers/store_load.py, loaded for it and
+        dropped after: the store is built once, at boot, and loads the log then."""
+        lazy.run("drivers.store_load", "init", self, fs, per_file)
 
     # -- events --------------------------------------------------------------------
     def _cut(self, i, data):

@@ -1,7 +1,7 @@
 """Reading what drivers/store.py keeps on flash: the event files (a torn record cut off),
-the state and the service link's config, each checked. Needed at boot (and when a read
-that failed there is tried again), so Store loads this module for it and drops it again:
-its code does not stay in a board's heap in service.
+the state and the service link's config, each checked; and the Store's constructor.
+Needed at boot (and when a read that failed there is tried again), so Store loads this
+module for it and drops it again: its code does not stay in a board's heap in service.
 """
 
 import json
@@ -22,6 +22,21 @@ from drivers.store import (
     _crc,
     _read,
 )
+
+
+def init(self, fs, per_file):
+    """Store(fs, per_file): every attribute of the store."""
+    self.fs = fs
+    self.per_file = per_file
+    self.active = 0
+    self.in_active = 0  # records in the active file
+    self.flushed_seq = 0  # every record below this sequence number is on flash
+    self.errors = 0
+    self.loaded = True  # False after a load that failed: appending waits for one
+    self.torn = -1  # a file whose torn record could not be cut off: appends would misalign
+    self.seq_mark = 0  # the log's numbers below this are reserved on flash
+    self.skipped = 0  # numbers skipped at the last load (used, maybe, by the last life)
+    self.dropped = 0  # records on flash no firmware wrote (a flipped bit), at the last load
 
 
 def read_file(store, i):

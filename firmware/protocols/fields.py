@@ -1,4 +1,5 @@
-"""Putting integers into frame buffers: little and big endian, 16 and 32 bits.
+"""Putting integers into frame buffers: little endian, 16 and 32 bits (the big-endian
+writers, of the Growatt and Schneider sets only, are in protocols/fields_be.py).
 
 Values are masked to their width, so a signed value goes in as two's complement. No
 allocation: the buffers are the caller's. The writers are viper: every frame calls them
@@ -14,20 +15,6 @@ ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated
 def u16le(buf: ptr8, off: int, v: int):
     buf[off] = v & 0xFF
     buf[off + 1] = (v >> 8) & 0xFF
-
-
-@micropython.viper
-def u16be(buf: ptr8, off: int, v: int):
-    buf[off] = (v >> 8) & 0xFF
-    buf[off + 1] = v & 0xFF
-
-
-@micropython.viper
-def u32be(buf: ptr8, off: int, v: int):
-    buf[off] = (v >> 24) & 0xFF
-    buf[off + 1] = (v >> 16) & 0xFF
-    buf[off + 2] = (v >> 8) & 0xFF
-    buf[off + 3] = v & 0xFF
 
 
 def clear(buf):

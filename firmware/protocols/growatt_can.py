@@ -10,7 +10,8 @@ the Pylon 0x359 layout there, which Growatt-compatible inverters show as flags.
 from micropython import const
 
 from protocols import pylon_can
-from protocols.fields import clear, div_round, u16be
+from protocols.fields import clear, div_round
+from protocols.fields_be import u16be
 
 REQUEST = const(0x301)
 FIRST = const(0x311)

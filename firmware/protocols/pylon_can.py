@@ -32,31 +32,34 @@ def _m(*names):
     return bits
 
 
-# 0x359: (byte, bit, names that set it) -- protocols.md section 1, the table "0x359 bits"
+# 0x359: (bit, names that set it), bit 8 * byte + bit of the four flag bytes --
+# protocols.md section 1, the table "0x359 bits" (pairs: a tuple of two takes 16 B of a
+# board's heap, one of three 32)
 ALARM_BITS = (
-    (0, 1, _m(pt.COVP, pt.POVP)),  # protection: cell or module over-voltage
-    (0, 2, _m(pt.CUVP, pt.PUVP)),  # under-voltage
-    (0, 3, _m(pt.CHTP, pt.DHTP, pt.MOS_OTP)),  # cell over-temperature
-    (0, 4, _m(pt.CLTP, pt.DLTP)),  # cell under-temperature
-    (0, 7, _m(pt.DOCP, pt.SCP)),  # discharge over-current
-    (1, 0, _m(pt.COCP)),  # charge over-current
-    (1, 3, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL)),  # system error
-    (2, 1, _m(pt.HIGH_VOLTAGE)),  # alarms (warnings): cell or module high voltage
-    (2, 2, _m(pt.LOW_VOLTAGE)),
-    (2, 3, _m(pt.HIGH_TEMP)),
-    (2, 4, _m(pt.LOW_TEMP)),
-    (2, 7, _m(pt.HIGH_CURRENT)),  # discharge high current (charge: byte 3 bit 0)
-    (3, 3, _m(pt.PACK_LOST)),  # internal communication failure
+    (8 * 0 + 1, _m(pt.COVP, pt.POVP)),  # protection: cell or module over-voltage
+    (8 * 0 + 2, _m(pt.CUVP, pt.PUVP)),  # under-voltage
+    (8 * 0 + 3, _m(pt.CHTP, pt.DHTP, pt.MOS_OTP)),  # cell over-temperature
+    (8 * 0 + 4, _m(pt.CLTP, pt.DLTP)),  # cell under-temperature
+    (8 * 0 + 7, _m(pt.DOCP, pt.SCP)),  # discharge over-current
+    (8 * 1 + 0, _m(pt.COCP)),  # charge over-current
+    (8 * 1 + 3, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL)),  # system error
+    (8 * 2 + 1, _m(pt.HIGH_VOLTAGE)),  # alarms (warnings): cell or module high voltage
+    (8 * 2 + 2, _m(pt.LOW_VOLTAGE)),
+    (8 * 2 + 3, _m(pt.HIGH_TEMP)),
+    (8 * 2 + 4, _m(pt.LOW_TEMP)),
+    (8 * 2 + 7, _m(pt.HIGH_CURRENT)),  # discharge high current (charge: byte 3 bit 0)
+    (8 * 3 + 3, _m(pt.PACK_LOST)),  # internal communication failure
 )
+del _m  # run at import only: its code goes
 
 
 def alarm_bytes(buf, names, charging):
     """The four 0x359 flag bytes (also used by the Growatt set) into buf[0:4]."""
     for i in range(4):
         buf[i] = 0
-    for byte, bit, mask in ALARM_BITS:
+    for bit, mask in ALARM_BITS:
         if names & mask:
-            buf[byte] |= 1 << bit
+            buf[bit >> 3] |= 1 << (bit & 7)
     if names & (1 << pt.HIGH_CURRENT) and charging:
         buf[2] &= ~0x80
         buf[3] |= 0x01  # charge high current

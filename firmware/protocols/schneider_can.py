@@ -9,7 +9,8 @@ must be requested from Schneider Electric Solar: we send 0.
 from micropython import const
 
 from bms import protections as pt
-from protocols.fields import clear, div_round, u16be, u32be
+from protocols.fields import clear, div_round
+from protocols.fields_be import u16be, u32be
 
 HEARTBEAT = const(0x310)
 

@@ -46,22 +46,26 @@ _WARNINGS = _m(
     pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT, pt.HIGH_TEMP, pt.LOW_TEMP
 )
 
-# (pair index 0..15 within the 4 bytes, the names it reports); pair k is byte k // 4,
-# bits 2*(k % 4). A name that is a fault or locked sets the alarm, any other the warning.
+# the names each pair reports, by pair index k (0..12 of the 16 within the 4 bytes: pair k
+# is byte k // 4, bits 2*(k % 4)); 0 for a pair we do not have (sent as 00). A name that
+# is a fault or locked sets the alarm, any other the warning. (Masks only, the index by
+# position: a tuple of (k, mask) per pair took 16 B more of a board's heap each.)
 PAIRS = (
-    (0, _PROTECTIONS | _WARNINGS),  # general
-    (1, _m(pt.COVP, pt.POVP, pt.HIGH_VOLTAGE)),  # battery high voltage
-    (2, _m(pt.CUVP, pt.PUVP, pt.LOW_VOLTAGE)),  # battery low voltage
-    (3, _m(pt.DHTP, pt.CHTP, pt.MOS_OTP, pt.HIGH_TEMP)),  # high temperature
-    (4, _m(pt.DLTP, pt.CLTP, pt.LOW_TEMP)),  # low temperature
-    (5, _m(pt.CHTP, pt.HIGH_TEMP)),  # high temperature while charging
-    (6, _m(pt.CLTP, pt.LOW_TEMP)),  # low temperature while charging
-    (7, _m(pt.DOCP)),  # high (discharge) current; the warning also by the sign below
-    (8, _m(pt.COCP)),  # high charge current
-    (10, _m(pt.SCP)),  # short circuit
-    (11, _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL, pt.PACK_LOST)),  # BMS
-    (12, _m(pt.CELL_IMBALANCE)),  # cell imbalance
+    _PROTECTIONS | _WARNINGS,  # 0: general
+    _m(pt.COVP, pt.POVP, pt.HIGH_VOLTAGE),  # 1: battery high voltage
+    _m(pt.CUVP, pt.PUVP, pt.LOW_VOLTAGE),  # 2: battery low voltage
+    _m(pt.DHTP, pt.CHTP, pt.MOS_OTP, pt.HIGH_TEMP),  # 3: high temperature
+    _m(pt.DLTP, pt.CLTP, pt.LOW_TEMP),  # 4: low temperature
+    _m(pt.CHTP, pt.HIGH_TEMP),  # 5: high temperature while charging
+    _m(pt.CLTP, pt.LOW_TEMP),  # 6: low temperature while charging
+    _m(pt.DOCP),  # 7: high (discharge) current; the warning also by the sign below
+    _m(pt.COCP),  # 8: high charge current
+    0,  # 9: contactor (none)
+    _m(pt.SCP),  # 10: short circuit
+    _m(pt.SENSOR_FAIL, pt.MOS_FAIL, pt.REVERSE, pt.PRECHARGE_FAIL, pt.PACK_LOST),  # 11: BMS
+    _m(pt.CELL_IMBALANCE),  # 12: cell imbalance
 )
+del _m  # run at import only: its code goes
 
 
 def _pair(buf, base, k, active):
@@ -81,9 +85,11 @@ def encode(can_id, buf, b):
         soft = names & ~hard
         high_current = names & (1 << pt.HIGH_CURRENT)
         charging = b.reported_ma > 0
-        for k, mask in PAIRS:
-            _pair(buf, 0, k, hard & mask)
-            _pair(buf, 4, k, soft & mask)
+        for k in range(len(PAIRS)):
+            mask = PAIRS[k]
+            if mask:
+                _pair(buf, 0, k, hard & mask)
+                _pair(buf, 4, k, soft & mask)
         # pairs 7 and 8: the high current warning by direction
         _pair(buf, 4, 7, soft & (1 << pt.DOCP) or high_current and not charging)
         _pair(buf, 4, 8, soft & (1 << pt.COCP) or high_current and charging)
