@@ -27,10 +27,6 @@ class Balancer:
         bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
         lazy.run("bms.parts_init", "balancer", self, cfg)
 
-    def due(self, now):
-        """A decision is due (step() would decide, not return at once)."""
-        return self._next < 0 or ticks.diff(now, self._next) >= 0
-
     def step(self, s, allowed, now):
         if self._next >= 0 and ticks.diff(now, self._next) < 0:
             return
