@@ -71,10 +71,9 @@ def limits(self, cfg):
 
 
 def precharge(self, cfg, events):
-    self.margin_mv = cfg.precharge_margin_mv
-    self.timeout_ms = cfg.precharge_timeout_ms
-    self.retry_ms = cfg.precharge_retry_ms
-    self.max_tries = cfg.precharge_tries
+    # (its margin, timeout, retry pause and tries read from cfg where used: no copy of
+    # them in each object; a config changes only with a restart, which builds a new one)
+    self.cfg = cfg
     self.events = events
     self.state = IDLE
     self.tries = 0
@@ -85,22 +84,16 @@ def precharge(self, cfg, events):
 
 
 def balancer(self, cfg):
-    self.start_mv = cfg.balance_start_mv
-    self.delta_mv = cfg.balance_delta_mv
-    self.stop_mv = cfg.balance_stop_mv
-    self.min_dc = cfg.balance_min_temp_dc
-    self.max_dc = cfg.balance_max_temp_dc
-    self.max_cells = cfg.balance_max_cells
+    # (its thresholds read from cfg at each decision, every BALANCE_PERIOD_MS: no copy of
+    # them in each object; a config changes only with a restart, which builds a new one)
+    self.cfg = cfg
     self.mask = 0  # bit i = cell i+1 bleeding
     self.issue = False  # a decision to send to the front end
     self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
 
 
 def button(self, cfg):
-    self.min_ms = cfg.button_min_ms
-    self.sleep_ms = cfg.button_sleep_ms
-    self.restart_ms = cfg.button_restart_ms
-    self.unlock_ms = cfg.button_unlock_ms
+    self.cfg = cfg  # (the press lengths read from it where used: no copy of them here)
     # a RESET press was released: an UNLOCK may follow (while down or first, step() has
     # work; else the core need not call it)
     self.first = False
