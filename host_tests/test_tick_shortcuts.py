@@ -14,6 +14,7 @@ import unittest
 
 import test_tick_cost as cost_tests  # (the module: its test classes stay out of this one)
 from core_rig import Rig
+from support import cpython_only
 
 from app import App
 from bms import core
@@ -187,6 +188,32 @@ class CoreLiteralsTest(unittest.TestCase):
         self.assertEqual(core.REVERSE_SLOT, pt.V_REVERSE)
         self.assertEqual(core.AFE_BAD_SLOT, pt.V_AFE_BAD)
         self.assertEqual(core.PRECHARGE_FAIL_SLOT, pt.V_PRECHARGE_FAIL)
+
+    @cpython_only("MicroPython folds a private const away: the core's literals are not read")
+    def test_the_private_literals_are_their_modules_numbers(self):
+        from bms import button as btn
+        from bms import protect, sample, soc
+
+        pairs = [
+            (core._OPEN_CHG, protect.OPEN_CHG),
+            (core._OPEN_DSG, protect.OPEN_DSG),
+            (core._CELLS, sample.CELLS),
+            (core._OCV_LOW_KNEE_MV, soc.OCV_LOW_KNEE_MV),
+            (core._OCV_HIGH_KNEE_MV, soc.OCV_HIGH_KNEE_MV),
+            (core._BUTTON_NONE, btn.NONE),
+            (core._BUTTON_RESET, btn.RESET),
+            (core._BUTTON_SLEEP_WAKE, btn.SLEEP_WAKE),
+            (core._BUTTON_RESTART, btn.RESTART),
+            (core._BUTTON_UNLOCK, btn.UNLOCK),
+            (core._MS_ON, pnl.MS_ON),
+            (core._MS_UNLOCKED, pnl.MS_UNLOCKED),
+        ]
+        for name in dir(pnl):
+            if name.startswith("SHOW_"):
+                pairs.append((getattr(core, "_" + name), getattr(pnl, name)))
+        self.assertEqual(len(pairs), 22)
+        for mine, theirs in pairs:
+            self.assertEqual(mine, theirs)
 
 
 class PanelSelectTest(unittest.TestCase):

@@ -27,30 +27,27 @@ class Balancer:
         bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
         lazy.run("bms.parts_init", "balancer", self, cfg)
 
-    def due(self, now):
-        """A decision is due (step() would decide, not return at once)."""
-        return self._next < 0 or ticks.diff(now, self._next) >= 0
-
     def step(self, s, allowed, now):
         if self._next >= 0 and ticks.diff(now, self._next) < 0:
             return
         self._next = ticks.add(now, BALANCE_PERIOD_MS)
         self.issue = True
+        c = self.cfg
         if (
             not allowed
             or not s.valid
-            or s.max_mv < self.start_mv
-            or s.cell_tmin_dc < self.min_dc
-            or s.cell_tmax_dc > self.max_dc
+            or s.max_mv < c.balance_start_mv
+            or s.cell_tmin_dc < c.balance_min_temp_dc
+            or s.cell_tmax_dc > c.balance_max_temp_dc
         ):
             self.mask = 0
             return
         cells = s.cells_mv
-        start = s.min_mv + self.delta_mv
-        keep = s.min_mv + self.stop_mv
+        start = s.min_mv + c.balance_delta_mv
+        keep = s.min_mv + c.balance_stop_mv
         was = self.mask
         mask = 0
-        for _ in range(self.max_cells):
+        for _ in range(c.balance_max_cells):
             best = -1
             best_mv = 0
             for i in range(CELLS):

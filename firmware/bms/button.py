@@ -36,24 +36,24 @@ class Button:
                 self.since = now
                 self.fired = False
                 return NONE
-            if not self.fired and ticks.diff(now, self.since) >= self.restart_ms:
+            if not self.fired and ticks.diff(now, self.since) >= self.cfg.button_restart_ms:
                 self.fired = True
                 self.held_ms = ticks.diff(now, self.since)
                 return RESTART
             return NONE
         if not self.down:
-            if self.first and ticks.diff(now, self._first_at) > self.unlock_ms:
+            if self.first and ticks.diff(now, self._first_at) > self.cfg.button_unlock_ms:
                 self.first = False  # (also keeps the tick difference from wrapping)
             return NONE
         self.down = False
         held = ticks.diff(now, self.since)
         self.held_ms = held
-        if self.fired or held < self.min_ms:
+        if self.fired or held < self.cfg.button_min_ms:
             return NONE
-        if held >= self.sleep_ms:
+        if held >= self.cfg.button_sleep_ms:
             self.first = False
             return SLEEP_WAKE
-        if self.first and ticks.diff(now, self._first_at) <= self.unlock_ms:
+        if self.first and ticks.diff(now, self._first_at) <= self.cfg.button_unlock_ms:
             self.first = False
             return UNLOCK
         self.first = True

@@ -25,30 +25,19 @@ Choices beyond the manual, each in one place below:
 
 from micropython import const
 
-from bms import button as btn
+# the parts bms/core_init.py builds, loaded with the core as before (they are held in
+# service anyway; the heap a board imports into is laid out as it was): `import bms.x`
+# binds no name but the package's, so no global per part
+import bms.balance  # noqa: F401
+import bms.button  # noqa: F401
+import bms.limits  # noqa: F401
+import bms.panel  # noqa: F401
+import bms.precharge  # noqa: F401
+import bms.sample  # noqa: F401
+import bms.soc  # noqa: F401
 from bms import events as ev
 from bms import lazy, ticks
-from bms import panel as pnl
-from bms.balance import Balancer  # noqa: F401 - held in service (core_init.py builds it)
-from bms.button import NONE as BUTTON_NONE
-from bms.limits import Limits  # noqa: F401 - held in service (core_init.py builds it)
-from bms.panel import (
-    SHOW_CHARGE,
-    SHOW_COCP,
-    SHOW_DISCHARGE,
-    SHOW_DOCP,
-    SHOW_FAILURE,
-    SHOW_OFF,
-    SHOW_RSD,
-    SHOW_STANDBY,
-    SHOW_TEMPERATURE,
-    SHOW_UVP,
-)
-from bms.precharge import Precharge  # noqa: F401 - held in service (core_init.py builds it)
-from bms.protect import OPEN_CHG, OPEN_DSG, Engine  # noqa: F401 - (core_init.py builds it)
 from bms.protections import fill as fill_vals
-from bms.sample import CELLS
-from bms.soc import OCV_HIGH_KNEE_MV, OCV_LOW_KNEE_MV, Soc  # noqa: F401 - (core_init.py)
 
 OFF = const(0)
 STANDBY = const(1)
@@ -98,6 +87,35 @@ AFE_BAD_SLOT = const(15)
 PRECHARGE_FAIL_SLOT = const(17)
 PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
+# The other modules' numbers the core reads, as private literals for the same reason (a
+# name imported is a global: a dictionary slot of the module, and a lookup at every use;
+# test_tick_shortcuts checks them against their modules under CPython, as MicroPython
+# folds a private const away)
+_OPEN_CHG = const(1)  # bms.protect's OPEN_CHG
+_OPEN_DSG = const(2)  # bms.protect's OPEN_DSG
+_CELLS = const(16)  # bms.sample's CELLS
+_OCV_LOW_KNEE_MV = const(3200)  # bms.soc's OCV_LOW_KNEE_MV
+_OCV_HIGH_KNEE_MV = const(3370)  # bms.soc's OCV_HIGH_KNEE_MV
+# bms.button's actions
+_BUTTON_NONE = const(0)
+_BUTTON_RESET = const(1)
+_BUTTON_SLEEP_WAKE = const(2)
+_BUTTON_RESTART = const(3)
+_BUTTON_UNLOCK = const(4)
+# bms.panel's M/S flags and SHOW_* codes
+_MS_ON = const(1)
+_MS_UNLOCKED = const(2)
+_SHOW_OFF = const(0)
+_SHOW_FAILURE = const(1)
+_SHOW_TEMPERATURE = const(2)
+_SHOW_DOCP = const(3)
+_SHOW_UVP = const(4)
+_SHOW_RSD = const(5)
+_SHOW_COCP = const(6)
+_SHOW_CHARGE = const(7)
+_SHOW_DISCHARGE = const(8)
+_SHOW_STANDBY = const(9)
+
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
 _SENSOR_BLIND = const(2)
 _SENSOR_BACK = const(3)
@@ -111,15 +129,10 @@ class Inputs:
     """What the app reads besides the front end, refilled every tick."""
 
     def __init__(self):
-        self.scd = False  # the front end reports a short circuit
-        self.reverse = False  # the reverse-polarity detector
-        self.rsd = False  # rapid-shutdown input (dry contact 6)
-        self.passive = False  # passive input (dry contact 5)
-        self.button = False  # RESET held
-        self.hold = False  # the app's safe-state hold after an unexpected exception
-        self.comm_age_ms = 0  # ms since the inverter last spoke (capped)
-        self.pack_lost = False  # a pack of the parallel system is lost (packlink.py)
-        self.afe_safety = 0  # the front end's Safety Status A | B << 8 | C << 16
+        """Every input at rest. The body (every attribute, commented) is in
+        bms/core_init.py, loaded for it and dropped after: the app builds its inputs
+        once, at boot."""
+        lazy.run("bms.core_init", "inputs", self)
 
 
 class Bms:
@@ -170,7 +183,7 @@ class Bms:
         button = self.button
         if inp.button or button.down or button.first:  # else it is idle: NONE
             action = button.step(inp.button, now)
-            if action != BUTTON_NONE:
+            if action != _BUTTON_NONE:
                 self._button(action, now)
         # the rows' yes/no values, set every tick (valid or not)
         vals = self.vals
@@ -194,10 +207,10 @@ class Bms:
                 # limit against the current, or with the pack on the plateau, is a
                 # weak cell or a bad reading: it trips, but says nothing of the charge
                 # (the soak's 5 s readings made the count jump to 100 % at 27 %)
-                avg_mv = s.sum_mv // CELLS
-                if full and rep > 0 and avg_mv > OCV_HIGH_KNEE_MV:
+                avg_mv = s.sum_mv // _CELLS
+                if full and rep > 0 and avg_mv > _OCV_HIGH_KNEE_MV:
                     self.soc.calibrate_full(now)
-                if empty and rep < 0 and avg_mv < OCV_LOW_KNEE_MV:
+                if empty and rep < 0 and avg_mv < _OCV_LOW_KNEE_MV:
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)
@@ -249,17 +262,25 @@ class Bms:
         stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
         passive = cfg.passive_action if inp.passive else 0
         blocked = eng.blocked
-        allow_chg = not (stop or blocked & OPEN_CHG or passive & 1)
-        allow_dsg = not (stop or blocked & OPEN_DSG or passive & 2)
+        allow_chg = not (stop or blocked & _OPEN_CHG or passive & 1)
+        allow_dsg = not (stop or blocked & _OPEN_DSG or passive & 2)
         # the diode guard (see the module docstring); never against a latched or locked row.
         # The current it guards flows only while the other direction stays allowed: with
         # both directions allowed, or neither, neither guard holds (judged first: the tick)
         if allow_chg != allow_dsg and not (stop or eng.hard or passive):
-            if not allow_chg and not eng.blocked_hold & OPEN_CHG and (self._guard_chg or dsg_flow):
+            if (
+                not allow_chg
+                and not eng.blocked_hold & _OPEN_CHG
+                and (self._guard_chg or dsg_flow)
+            ):
                 self._guard_chg = rep < 0
             else:
                 self._guard_chg = False
-            if not allow_dsg and not eng.blocked_hold & OPEN_DSG and (self._guard_dsg or chg_flow):
+            if (
+                not allow_dsg
+                and not eng.blocked_hold & _OPEN_DSG
+                and (self._guard_dsg or chg_flow)
+            ):
                 self._guard_dsg = rep > 0
             else:
                 self._guard_dsg = False
@@ -281,7 +302,7 @@ class Bms:
         self.relay_dsg = allow_dsg and self.dsg
         soc = self.soc
         if live:
-            soc.step(i, dt_ms, s.max_mv, s.sum_mv // CELLS, not fets, now)
+            soc.step(i, dt_ms, s.max_mv, s.sum_mv // _CELLS, not fets, now)
         # what to ask of the inverter (a calibration to full starts the float voltage)
         if soc.full_seen != self._was_full:  # (no write while it stays: the tick)
             if soc.full_seen:
@@ -328,7 +349,8 @@ class Bms:
         # (judged only while it bleeds or has a decision due: otherwise neither branch
         # below would change anything, and the tick is short of cycles on a board)
         bal = self.balancer
-        # (bal.due() written out: a call costs a board more than the test)
+        # (a decision due: _next passed, or -1 before the first; tested here, not in a
+        # method: a call costs a board more than the test)
         if bal.mask or bal._next < 0 or ticks.diff(now, bal._next) >= 0:
             if (
                 self.settled
@@ -370,16 +392,16 @@ class Bms:
 
     def _button(self, action, now):
         self.events.log(now, ev.RESET, action, self.button.held_ms)
-        if action == btn.UNLOCK:
+        if action == _BUTTON_UNLOCK:
             self.unlocked = True
             self.unlock_at = now
-        if action == btn.RESET or action == btn.UNLOCK:
+        if action == _BUTTON_RESET or action == _BUTTON_UNLOCK:
             self.engine.reset()
             self.precharge.reset()
             self.sleeping = False
-        elif action == btn.SLEEP_WAKE:
+        elif action == _BUTTON_SLEEP_WAKE:
             self.sleeping = not self.sleeping
-        elif action == btn.RESTART:
+        elif action == _BUTTON_RESTART:
             self.restart = True
 
     def _sleep(self, names, chg_flow, charger, inp, now):
@@ -428,34 +450,34 @@ class Bms:
         So no local of its own: `inp`, once read, carries the code, and the low bits of
         `names`, which hold no warning, the M/S flags.)"""
         if self.sleeping:
-            inp = SHOW_OFF
+            inp = _SHOW_OFF
         elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
-            inp = SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
+            inp = _SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
         elif names & TEMPERATURES:
-            inp = SHOW_TEMPERATURE
+            inp = _SHOW_TEMPERATURE
         elif names & DOCP_BIT:
-            inp = SHOW_DOCP
+            inp = _SHOW_DOCP
         elif names & UNDER_VOLTAGES:
-            inp = SHOW_UVP
+            inp = _SHOW_UVP
         elif inp.rsd:
-            inp = SHOW_RSD
+            inp = _SHOW_RSD
         elif names & COCP_BIT:
-            inp = SHOW_COCP
+            inp = _SHOW_COCP
         elif self.mode == _CHARGE:
-            inp = SHOW_CHARGE
+            inp = _SHOW_CHARGE
         elif self.mode == DISCHARGE:
-            inp = SHOW_DISCHARGE
+            inp = _SHOW_DISCHARGE
         else:
-            inp = SHOW_STANDBY
+            inp = _SHOW_STANDBY
         # (no call while locked)
         names = names & LED_WARNINGS | (self._ms(now) if self.unlocked else self.parallel)
         self.panel.select(inp, names & LED_WARNINGS, self.soc.shown_cpct, names & 3, now)
 
     def _ms(self, now):
         """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""
-        ms = pnl.MS_ON if self.parallel else 0
+        ms = _MS_ON if self.parallel else 0
         if self.unlocked and self.unlock_valid(now):
-            ms |= pnl.MS_UNLOCKED
+            ms |= _MS_UNLOCKED
         return ms
 
     def unlock_valid(self, now):

@@ -1,6 +1,6 @@
-"""The constructor of bms/core.py's Bms, loaded by bms.lazy for it and dropped after, so
-that its code does not stay in a board's heap: the core is built once, at boot. Every
-attribute of a Bms is made here.
+"""The constructors of bms/core.py's Bms and Inputs, loaded by bms.lazy for each and
+dropped after, so that their code does not stay in a board's heap: both are built once,
+at boot. Every attribute of a Bms and of an Inputs is made here.
 """
 
 from array import array
@@ -88,3 +88,16 @@ def start(self, s, now):
     self._first_ms = now
     self.soc.start(s.sum_mv // CELLS, self.stored_soc, now, self.warm_start)
     self._set_docp_limit(s)
+
+
+def inputs(self):
+    """Inputs(): every input at rest."""
+    self.scd = False  # the front end reports a short circuit
+    self.reverse = False  # the reverse-polarity detector
+    self.rsd = False  # rapid-shutdown input (dry contact 6)
+    self.passive = False  # passive input (dry contact 5)
+    self.button = False  # RESET held
+    self.hold = False  # the app's safe-state hold after an unexpected exception
+    self.comm_age_ms = 0  # ms since the inverter last spoke (capped)
+    self.pack_lost = False  # a pack of the parallel system is lost (packlink.py)
+    self.afe_safety = 0  # the front end's Safety Status A | B << 8 | C << 16

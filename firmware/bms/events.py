@@ -9,9 +9,9 @@ A boot skips the numbers the last life may have used without writing them to fla
 (drivers/store.py); those slots read as SKIPPED records, which readers pass over.
 """
 
-from array import array
-
 from micropython import const
+
+from bms import lazy
 
 SIZE = const(256)
 
@@ -80,15 +80,10 @@ NAMES = (
 
 class EventLog:
     def __init__(self, size=SIZE):
-        self.size = size
-        self.next_seq = 0  # sequence number the next record gets
-        self.floor = 0  # records below this were cleared (clear())
-        # typed arrays: 4 bytes a slot for times and values, 1 for code and what
-        self.t_ms = array("i", bytes(4 * size))
-        self.code = bytearray(size)
-        self.what = bytearray(size)
-        self.value = array("i", bytes(4 * size))
-        self.extra = array("i", bytes(4 * size))
+        """A ring of `size` records. The body (every attribute, commented) is in
+        bms/parts_init.py, loaded for it and dropped after: a board builds its log once,
+        at boot."""
+        lazy.run("bms.parts_init", "event_log", self, size)
 
     def log(self, t_ms, code, what=0, value=0, extra=0):
         i = self.next_seq % self.size

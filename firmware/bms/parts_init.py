@@ -1,8 +1,11 @@
-"""The constructors of the core's parts a boot builds once (bms/limits.py's Limits,
+"""The constructors of the objects a board builds once (bms/limits.py's Limits,
 bms/precharge.py's Precharge, bms/balance.py's Balancer, bms/button.py's Button,
-bms/soc.py's Soc), loaded by bms.lazy for each and dropped after, so that their code
-does not stay in a board's heap. Every attribute of those objects is made here.
+bms/soc.py's Soc, bms/sample.py's Sample and bms/events.py's EventLog), loaded by
+bms.lazy for each and dropped after, so that their code does not stay in a board's heap.
+Every attribute of those objects is made here.
 """
+
+from array import array
 
 from micropython import const
 
@@ -16,6 +19,8 @@ from bms.soc import (
 )
 
 _CAP = const(10000)  # bms/soc.py's: 100.00 %
+_CELLS = const(16)  # bms/sample.py's CELLS
+_TEMPS = const(6)  # temps_dc's slots: four cell sensors, ambient, the MOSFETs
 
 
 def limits(self, cfg):
@@ -66,10 +71,9 @@ def limits(self, cfg):
 
 
 def precharge(self, cfg, events):
-    self.margin_mv = cfg.precharge_margin_mv
-    self.timeout_ms = cfg.precharge_timeout_ms
-    self.retry_ms = cfg.precharge_retry_ms
-    self.max_tries = cfg.precharge_tries
+    # (its margin, timeout, retry pause and tries read from cfg where used: no copy of
+    # them in each object; a config changes only with a restart, which builds a new one)
+    self.cfg = cfg
     self.events = events
     self.state = IDLE
     self.tries = 0
@@ -80,22 +84,16 @@ def precharge(self, cfg, events):
 
 
 def balancer(self, cfg):
-    self.start_mv = cfg.balance_start_mv
-    self.delta_mv = cfg.balance_delta_mv
-    self.stop_mv = cfg.balance_stop_mv
-    self.min_dc = cfg.balance_min_temp_dc
-    self.max_dc = cfg.balance_max_temp_dc
-    self.max_cells = cfg.balance_max_cells
+    # (its thresholds read from cfg at each decision, every BALANCE_PERIOD_MS: no copy of
+    # them in each object; a config changes only with a restart, which builds a new one)
+    self.cfg = cfg
     self.mask = 0  # bit i = cell i+1 bleeding
     self.issue = False  # a decision to send to the front end
     self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
 
 
 def button(self, cfg):
-    self.min_ms = cfg.button_min_ms
-    self.sleep_ms = cfg.button_sleep_ms
-    self.restart_ms = cfg.button_restart_ms
-    self.unlock_ms = cfg.button_unlock_ms
+    self.cfg = cfg  # (the press lengths read from it where used: no copy of them here)
     # a RESET press was released: an UNLOCK may follow (while down or first, step() has
     # work; else the core need not call it)
     self.first = False
@@ -119,14 +117,12 @@ def soc(self, cfg, events):
     self.rem_uas = 0
     self.cpct = 5000  # estimate, 0.01 %
     self.shown_cpct = 5000  # what the panel and the inverter see
-    self.known = False
     self.full_seen = False  # calibrated to full since the last dip below 99 %
     self.offset_ma = 0
     self.cycles = 0
     self.dsg_mas = 0  # discharged since the last whole cycle
     self.cal = 0  # the last calibration: CAL_FULL, CAL_EMPTY or 0
     self.cal_count = 0  # calibrations so far (the app saves the state after each)
-    self.cal_q = 0  # counted charge at that calibration (for capacity learning)
     self.count_since_cal = 0  # mAs counted (signed) since the last calibration
     self._full_since = -1
     self._rest_since = 0
@@ -143,7 +139,6 @@ def soc_start(self, avg_cell_mv, stored, now, warm):
         self._set(min(max(stored[0], 0), self.full_mas), now, CAL_START_STORED)
     else:
         self._set_cpct(soc_from_ocv(avg_cell_mv), now, CAL_START_OCV)
-    self.known = True
     self._rest_since = now
 
 
@@ -155,3 +150,41 @@ def soc_restore(self, full, cycles):
         self.q_mas = self.cpct * (full // _CAP)
         self.full_mas = full
     self.cycles = cycles
+
+
+def sample(self):
+    """Sample(): the raw fields the front-end driver writes, and the aggregates
+    Sample.reduce() fills."""
+    self.cells_mv = [0] * _CELLS
+    self.stack_mv = 0  # top of the cell stack: the battery voltage
+    self.pack_mv = 0  # PACK terminal, outside the FETs
+    self.ld_mv = 0  # load side of the discharge FET (pre-charge progress)
+    self.current_ma = 0  # + charging, - discharging
+    self.temps_dc = [0] * _TEMPS  # 0.1 degC
+    self.valid = False  # False when the last read failed
+    # aggregates, filled by reduce()
+    self.max_mv = 0
+    self.min_mv = 0
+    self.max_cell = 0  # index 0..15
+    self.min_cell = 0
+    self.sum_mv = 0
+    self.tmax_dc = 0  # cell sensors and ambient
+    self.tmin_dc = 0
+    self.tmax_slot = 0  # which temps_dc slot holds tmax_dc / tmin_dc
+    self.tmin_slot = 0
+    self.cell_tmax_dc = 0  # cell sensors only
+    self.cell_tmin_dc = 0
+    self.cell_tavg_dc = 0
+
+
+def event_log(self, size):
+    """EventLog(size): an empty ring of `size` records."""
+    self.size = size
+    self.next_seq = 0  # sequence number the next record gets
+    self.floor = 0  # records below this were cleared (clear())
+    # typed arrays: 4 bytes a slot for times and values, 1 for code and what
+    self.t_ms = array("i", bytes(4 * size))
+    self.code = bytearray(size)
+    self.what = bytearray(size)
+    self.value = array("i", bytes(4 * size))
+    self.extra = array("i", bytes(4 * size))

@@ -51,11 +51,11 @@ class Precharge:
             return
         # (few locals, the rare paths in methods of their own: a frame of more than 11
         # words is allocated on the heap at every call, and this one runs every tick)
-        near = ld_mv >= stack_mv - self.margin_mv
+        near = ld_mv >= stack_mv - self.cfg.precharge_margin_mv
         if self.state == _RUNNING:
             self._running(near, ld_mv, now)
             return
-        if self.state == _WAITING and ticks.diff(now, self.since) < self.retry_ms:
+        if self.state == _WAITING and ticks.diff(now, self.since) < self.cfg.precharge_retry_ms:
             return
         if near:
             self._close()
@@ -66,12 +66,12 @@ class Precharge:
         if near:
             self.events.log(now, ev.PRECHARGE, DONE, ld_mv, self.tries + 1)
             self._close()
-        elif ticks.diff(now, self.since) >= self.timeout_ms:
+        elif ticks.diff(now, self.since) >= self.cfg.precharge_timeout_ms:
             self.tries += 1
             self.events.log(now, ev.PRECHARGE, TIMED_OUT, ld_mv, self.tries)
             self.pre = False
             self.since = now
-            if self.tries >= self.max_tries:
+            if self.tries >= self.cfg.precharge_tries:
                 self.failed = True
                 self.state = IDLE
             else:

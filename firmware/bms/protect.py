@@ -160,21 +160,11 @@ def _summary(state: ptr8, action: ptr8, name: ptr8, out: ptr32, n: int):
 
 
 class Engine:
-    def __init__(self, rows, events, lock_count=3, lock_window_ms=600000, groups=4, locks=4):
+    def __init__(self, rows, events, lock_count=3, lock_window_ms=600000):
         """rows: the table (Row objects, bms/protection_rows.py); events: the event log.
         The body (every attribute, commented) is in bms/protect_init.py, loaded for it
         and dropped after: the engine is built once, at boot."""
-        lazy.run(
-            "bms.protect_init",
-            "init",
-            self,
-            rows,
-            events,
-            lock_count,
-            lock_window_ms,
-            groups,
-            locks,
-        )
+        lazy.run("bms.protect_init", "init", self, rows, events, lock_count, lock_window_ms)
 
     def set_trip(self, i, value, over, inclusive):
         """Change one row's trip value at run time (DOCP's continuous limit)."""
@@ -340,17 +330,18 @@ class Engine:
     def _count_lock(self, lk, now):
         """Record an event of lockout group lk; True when it is the lock_count-th
         within the window."""
-        times = self.lock_times[lk]
+        times = self.lock_times
         count = self.lock_count
+        first = lk * count  # group lk's times, oldest first
         k = self.lock_n[lk]
         if k == count:
-            for j in range(count - 1):
+            for j in range(first, first + count - 1):
                 times[j] = times[j + 1]
             k -= 1
-        times[k] = now
+        times[first + k] = now
         k += 1
         self.lock_n[lk] = k
-        return k == count and ticks.diff(now, times[0]) <= self.lock_window_ms
+        return k == count and ticks.diff(now, times[first]) <= self.lock_window_ms
 
     def _release(self, i, now, vals, how):
         self._dirty = True

@@ -11,9 +11,13 @@ from bms import events as ev
 from bms.protect import LATCHED, LOCKED, normalised_trip
 
 _NO_REL = const(0x3FFFFFFF)  # bms.protect's: a release value never reached
+# the highest release group and lockout group a row may name (bms.protections' G_* and
+# L_* number 1 and 2)
+_GROUPS = const(4)
+_LOCKS = const(4)
 
 
-def init(self, rows, events, lock_count, lock_window_ms, groups, locks):
+def init(self, rows, events, lock_count, lock_window_ms):
     n = len(rows)
     self.n = n
     self.events = events
@@ -42,11 +46,12 @@ def init(self, rows, events, lock_count, lock_window_ms, groups, locks):
     self.out = array("i", bytes(20))  # _summary's results
     self.lock_count = lock_count
     self.lock_window_ms = lock_window_ms
-    # the last `lock_count` trip times of each lockout group, and how many are valid
-    self.lock_times = [[0] * lock_count for _ in range(locks + 1)]
-    self.lock_n = bytearray(locks + 1)
+    # the last `lock_count` trip times of each lockout group (group lk's from index
+    # lk * lock_count: one list, not a list of lists), and how many are valid
+    self.lock_times = [0] * (lock_count * (_LOCKS + 1))
+    self.lock_n = bytearray(_LOCKS + 1)
     # the rows of each release group, to judge a group release without a walk
-    members = [[] for _ in range(groups + 1)]
+    members = [[] for _ in range(_GROUPS + 1)]
     for i in range(n):
         row = rows[i]
         sign = 1 if row.over else -1

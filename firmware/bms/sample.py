@@ -14,9 +14,10 @@ still reads inside them, so that its own SENSOR_FAIL row names it.
 import micropython
 from micropython import const
 
+from bms import lazy
+
 CELLS = const(16)
-_TEMPS = const(6)
-# temps_dc slots: four cell sensors, then ambient (the BMS board) and the MOSFETs
+# temps_dc's six slots: four cell sensors, then ambient (the BMS board) and the MOSFETs
 T_AMBIENT = const(4)
 T_MOS = const(5)
 
@@ -31,26 +32,11 @@ TEMP_DC_MAX = const(3000)
 
 class Sample:
     def __init__(self):
-        self.cells_mv = [0] * CELLS
-        self.stack_mv = 0  # top of the cell stack: the battery voltage
-        self.pack_mv = 0  # PACK terminal, outside the FETs
-        self.ld_mv = 0  # load side of the discharge FET (pre-charge progress)
-        self.current_ma = 0  # + charging, - discharging
-        self.temps_dc = [0] * _TEMPS  # 0.1 degC
-        self.valid = False  # False when the last read failed
-        # aggregates, filled by reduce()
-        self.max_mv = 0
-        self.min_mv = 0
-        self.max_cell = 0  # index 0..15
-        self.min_cell = 0
-        self.sum_mv = 0
-        self.tmax_dc = 0  # cell sensors and ambient
-        self.tmin_dc = 0
-        self.tmax_slot = 0  # which temps_dc slot holds tmax_dc / tmin_dc
-        self.tmin_slot = 0
-        self.cell_tmax_dc = 0  # cell sensors only
-        self.cell_tmin_dc = 0
-        self.cell_tavg_dc = 0
+        """The raw fields (cells_mv, stack_mv, pack_mv, ld_mv, current_ma, temps_dc,
+        valid) and the aggregates reduce() fills. The body (every attribute, commented) is
+        in bms/parts_init.py, loaded for it and dropped after: a board builds its samples
+        once."""
+        lazy.run("bms.parts_init", "sample", self)
 
     @micropython.viper
     def reduce(self) -> bool:
