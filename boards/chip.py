@@ -7,6 +7,8 @@
   constants of its board.py; the building itself is in chip_build.py, loaded for it and
   dropped after), the clock, the sleep between polls, the reset cause and the restart,
   from MicroPython's time and machine modules.
+What only the building needs (NoWatchdog, the pin-name decoding) is in chip_build.py, so
+that a board in service does not hold it.
 """
 
 import os
@@ -46,14 +48,6 @@ class LittleFs:
 
     def stat(self, name):
         return os.stat(self._path(name))
-
-
-class NoWatchdog:
-    """In the watchdog's place when a tool (tools/selftest.py) drives the board: a
-    started machine.WDT cannot be stopped, and a self-test does not feed it."""
-
-    def feed(self):
-        pass
 
 
 class ChipBoard:

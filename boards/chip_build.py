@@ -1,11 +1,12 @@
 """ChipBoard.build() (boards/chip.py): the buses and the pack's drivers of a chip board,
 loaded by bms.lazy for it and dropped after, so that its code does not stay in a board's
-heap: a board is built once, at boot.
+heap: a board is built once, at boot. NoWatchdog is here too: a board built with its
+watchdog never makes one.
 """
 
 from machine import I2C, SPI, UART, WDT, Pin
 
-from boards.chip import LittleFs, NoWatchdog
+from boards.chip import LittleFs
 from drivers.bq76952 import BQ76952
 from drivers.drycontact import DryContact
 from drivers.fets import Fets
@@ -14,6 +15,15 @@ from drivers.mcp2515 import MCP2515, RING_FRAMES
 from drivers.panel import Panel
 from drivers.rs485 import Rs485
 from drivers.store import Store
+
+
+class NoWatchdog:
+    """In the watchdog's place when a tool (tools/selftest.py) drives the board: a
+    started machine.WDT cannot be stopped, and a self-test does not feed it."""
+
+    def feed(self):
+        pass
+
 
 # the MCP23S17 expander's pins by name, as its datasheet prints them
 _PORTS = ("GPA", "GPB")

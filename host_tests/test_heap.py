@@ -49,18 +49,21 @@ MPY_HEAP_BYTES = 215000
 # 0x47) asked, as a real one does, so their module is held: 161 824 B (RP2040: 94 260 B
 # free). With more once-only and service-only code on demand (heapD26: the core's first
 # sample, the SOC's start, the status's names and limits, the store's saves, the
-# MCP2515's reset and mode change): 160 832 B (RP2040: 95 188 B free). With the app's
-# event flush and storage failures in app_save.py, bms/dip.py loaded for the DIP's
-# decoding and dropped, a port's binary frame lengths in a dict, not a 256 B table, and
-# the link's frame set in two flat tuples (heapE27): 159 232 B. With the drivers'
-# once-built constructors and setup on demand (heapG27: the MCP2515's, the expander's and
-# its pins', the store's), the BQ76952's response buffer and the MCP2515's setup buffers
-# only in their setup modules, the big-endian writers only where they are spoken, the
-# Pylon and Victron tables in fewer objects, two tick methods as bytecode: 158 816 B
-# alone. With the samples', the event log's and the inputs' constructors on demand, the
-# core's borrowed numbers as literals and the balancer, button and pre-charge reading the
-# config (heapF27): 159 584 B alone. MERGED. Move it down when the firmware shrinks, up
-# only with a reason, as MPY_HEAP_BYTES.
+# MCP2515's reset and mode change): 160 832 B (RP2040: 95 188 B free). Stop 27, four
+# helpers on 6ed87b7, each alone: the app's event flush and storage failures in
+# app_save.py, bms/dip.py loaded for the DIP's decoding and dropped, a port's binary frame
+# lengths in a dict, not a 256 B table, the link's frame set in two flat tuples (heapE27:
+# 159 232 B); the drivers' once-built constructors and setup on demand (the MCP2515's,
+# the expander's and its pins', the store's), the BQ76952's response buffer and the
+# MCP2515's setup buffers only in their setup modules, the big-endian writers only where
+# they are spoken, the Pylon and Victron tables in fewer objects, two tick methods as
+# bytecode (heapG27: 158 816 B); the samples', the event log's and the inputs'
+# constructors on demand, the core's borrowed numbers as literals, the balancer, button
+# and pre-charge reading the config (heapF27: 159 584 B); the config's keys released
+# after the boot as its numbers are, the boards' NoWatchdog built only when used
+# (heapC27: 160 064 B). All four, with each .mpy named by its path on the board: MERGED B
+# (RP2040: MERGEDRP B free). Move it down when the firmware shrinks, up only with a
+# reason, as MPY_HEAP_BYTES.
 MPY_SERVICE_BYTES = 160300
 
 
@@ -129,3 +132,37 @@ class ChipHeapTest(unittest.TestCase):
         out = _run(image, heap)
         self.assertEqual(out.returncode, 1, out.stdout)
         self.assertIn("MemoryError", out.stdout)
+
+
+@cpython_only("starts the unix port (subprocess)")
+class ObjectsMapTest(unittest.TestCase):
+    """tools/rp2040_heap.py objects: the objects the App holds in service, by owner."""
+
+    def test_the_map_names_the_owners_and_sizes_them_as_a_32_bit_port(self):
+        import rp2040_heap
+
+        from bms import config
+
+        rows, later, names = rp2040_heap.objects()
+        found = {}
+        for mod, cls, attrs, inst, held, _top in rows:
+            found.setdefault((mod, cls), []).append((attrs, inst, held))
+            self.assertEqual(inst % 16, 0)  # whole GC blocks
+            self.assertEqual(held % 16, 0)
+        for owner in (("app", "App"), ("bms.core", "Bms"), ("bms.protect", "Engine")):
+            self.assertEqual(len(found[owner]), 1, owner)
+        # the config: one attribute a key, 119 of them in a table of 127 slots
+        ((attrs, inst, held),) = found[("bms.config", "Config")]
+        self.assertEqual(attrs, len(config.keys()))
+        self.assertEqual(inst, rp2040_heap.instance_bytes(attrs))
+        # (the object's 16 B, and 127 slots of 8 B in whole 16-byte blocks: 1 024 B)
+        self.assertEqual(rp2040_heap.instance_bytes(119), 16 + 1024)
+        self.assertEqual(rp2040_heap.instance_bytes(127), 16 + 1024)
+        self.assertEqual(rp2040_heap.instance_bytes(128), 16 + 1344)  # 167 slots
+        self.assertEqual(held, 0)  # its values are small ints
+        # the MCP2515's receive ring (as the boards build it) is among what it holds
+        ((attrs, inst, held),) = found[("drivers.mcp2515", "MCP2515")]
+        self.assertGreater(held, 13 * 48)
+        # the rare RS485 commands an inverter's start asked for stay loaded, not as objects
+        self.assertIn("protocols.pylon_rs485_rare", later)
+        self.assertGreater(len(names), 100)  # the boot's modules' names, kept

@@ -22,6 +22,23 @@ ones it alone costs; for the modules named, each function's own .mpy bytes and n
 A name is never freed, so a module loaded and dropped still costs its names.
 
     .venv/bin/python tools/rp2040_heap.py names [module ...]
+
+The objects held in service (no emulator needed, seconds): what the App reaches after a
+minute of service (tools/heap_serve_upy.py's run on the unix port, its MCP2515 with the
+boards' receive ring), per owner, the module of each instance's class: per class its
+instances, their attributes, the bytes the instances take (object and attribute table)
+and those held beside them (buffers, arrays, lists, tuples, dicts, bound methods: each
+counted to the instance whose attribute reaches it first, the largest named). Anything
+the imports reach (module globals, class tables, constants) is left out: it is in
+rp2040_heap_imports_bytes. Sized as a 32-bit port allocates (whole 16-byte blocks; an
+attribute table grows to MicroPython's sizes, 8 B a slot), from type and length: an
+estimate, within a block or two an object (a str of up to 10 characters is taken as a
+name, closures as 32 B, their cells unseen; a machine.Pin, 16 B here, is in ROM on the
+rp2 port). The last lines list what rp2040_heap_objects_bytes holds besides: the
+modules loaded after the imports and held (a protocol, the rare commands) and the names
+interned after them.
+
+    .venv/bin/python tools/rp2040_heap.py objects
 """
 
 import hostpath
@@ -218,9 +235,296 @@ def names(wanted):
     return 0
 
 
+# -- the objects held in service (`objects`) ---------------------------------------------
+# Appended to tools/heap_serve_upy.py's definitions (its last line, the run, replaced) and
+# run on the unix port: the firmware's modules imported as its Board and App import them,
+# everything they reach marked as the imports' (bytecode, constants, class tables), then
+# its minute of service, then the walk from the App. Sizes as a 32-bit port allocates
+# them (MicroPython 1.24: whole 16-byte GC blocks), from each object's type and length.
+OBJECTS = r'''
+import app as _app_module
+
+# the MCP2515 with the receive ring and INT pin, as the boards build it
+_ServeBoard = Board
+
+
+class Board(_ServeBoard):
+    def __init__(self):
+        from drivers.mcp2515 import MCP2515, RING_FRAMES
+
+        _ServeBoard.__init__(self)
+        self.can = MCP2515(self.spi, Pin(), 8000000, Pin(), None, RING_FRAMES)
+
+
+for _name in ("bq76952", "drycontact", "fets", "mcp2515", "panel", "rs485", "store"):
+    __import__("drivers." + _name)
+
+_APPS = []
+_app_init = _app_module.App.__init__
+
+
+def _kept(self, *args):
+    _APPS.append(self)
+    _app_init(self, *args)
+
+
+_app_module.App.__init__ = _kept
+
+_SLOTS = MAP_SLOTS
+_ITEM = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 4, "L": 4, "f": 4, "q": 8}
+_SEEN = {}
+
+
+def _blocks(n):
+    return (n + 15) // 16 * 16
+
+
+def _slots(n):
+    for a in _SLOTS:
+        if a >= n:
+            return a
+    return n + n // 2
+
+
+def _fields(o):
+    """An instance's attributes (a dict), or None for anything else."""
+    if isinstance(o, type) or type(o).__name__ == "module":
+        return None
+    try:
+        return o.__dict__
+    except AttributeError:
+        return None
+
+
+def _own(o):
+    """(32-bit bytes, kind, what it holds) of a non-instance object by itself. A str of
+    up to 10 characters is taken as interned (a name in the code: no heap)."""
+    t = type(o)
+    if t is int:
+        return (0 if -0x40000000 <= o < 0x40000000 else 32), "int", ()
+    if t is str:
+        return (0 if len(o) <= 10 else 16 + _blocks(len(o) + 1)), "str", ()
+    if t is bytes:
+        return 16 + _blocks(len(o) + 1), "bytes", ()
+    if t is float:
+        return 16, "float", ()
+    if t is tuple:
+        return _blocks(8 + 4 * len(o)), "tuple", o
+    if t is list:
+        return 16 + _blocks(4 * max(len(o), 1)), "list", o
+    if t is dict:
+        return 16 + _blocks(8 * _slots(len(o))), "dict", list(o.items())
+    if t is set or t is frozenset:
+        return 16 + _blocks(4 * _slots(len(o))), "set", list(o)
+    if t is bytearray:
+        return 16 + _blocks(len(o)), "bytearray", ()
+    if t is memoryview:
+        return 16, "memoryview", ()
+    name = t.__name__
+    if name == "array":
+        return 16 + _blocks(len(o) * _ITEM.get(repr(o)[7], 4)), "array", ()
+    if name in ("function", "closure", "generator", "bound_method"):
+        return {"bound_method": 16, "function": 32}.get(name, 48), name, ()
+    return 16, name, ()  # a C object (a machine.Pin is in ROM on the rp2 port: 0)
+
+
+def _heap(o):
+    return not (o is None or type(o) is bool or type(o) is type or type(o).__name__ == "module")
+
+
+def _mark(roots):
+    """Everything roots reach, as the imports': not counted in the map."""
+    stack = list(roots)
+    while stack:
+        o = stack.pop()
+        if not _heap(o) and type(o) is not type:
+            continue
+        i = id(o)
+        if i in _SEEN:
+            continue
+        _SEEN[i] = 1
+        d = _fields(o)
+        if type(o) is type:
+            try:
+                d = o.__dict__
+            except AttributeError:
+                continue
+        if d is not None:
+            stack.extend(d.values())
+        else:
+            stack.extend(_own(o)[2])
+
+
+def _walk(root):
+    """{id: [class module, class, attributes, instance bytes, held bytes, {attr: bytes}]}
+    for every instance root reaches that the imports do not; what is not an instance
+    (lists, buffers, tuples, bound methods...) counts to the instance whose attribute
+    reaches it first."""
+    found = {}
+    stack = [(root, None, None)]
+    while stack:
+        o, owner, attr = stack.pop()
+        if not _heap(o) or id(o) in _SEEN:
+            continue
+        _SEEN[id(o)] = 1
+        d = _fields(o)
+        if d is not None:
+            t = type(o)
+            try:
+                mod = t.__module__
+            except AttributeError:
+                mod = "?"
+            e = [mod, t.__name__, len(d), 16 + _blocks(8 * _slots(len(d))), 0, {}]
+            found[id(o)] = e
+            for k in d:
+                stack.append((d[k], e, k))
+            continue
+        n, kind, kids = _own(o)
+        if owner is not None:
+            owner[4] += n
+            owner[5][attr] = owner[5].get(attr, 0) + n
+        for k in kids:
+            stack.append((k, owner, attr))
+    return found
+
+
+_mark(list(sys.modules.values()) + [Board, _ServeBoard])
+_before = set(sys.modules)
+import micropython  # noqa: E402
+
+micropython.qstr_info()
+main()
+micropython.qstr_info(1)
+for _e in _walk(_APPS[0]).values():
+    _top = sorted(_e[5].items(), key=lambda kv: -kv[1])[:3]
+    print("obj", _e[0], _e[1], _e[2], _e[3], _e[4], " ".join("%s=%d" % kv for kv in _top if kv[1]))
+for _m in sorted(set(sys.modules) - _before):
+    print("module_after_imports", _m)
+'''
+
+
+# an attribute table (a map) grows from empty to these sizes, each time it is full
+# (MicroPython 1.24, py/map.c hash_allocation_sizes)
+MAP_SLOTS = (0, 2, 4, 6, 8, 10, 12, 17, 23, 29, 37, 47, 59, 73, 97, 127, 167, 223, 293, 389)
+
+
+def instance_bytes(attrs):
+    """An instance with attrs attributes on a 32-bit port: its object (16 B) and its
+    attribute table (8 B a slot, whole 16-byte blocks)."""
+    slots = next(a for a in MAP_SLOTS + (attrs + attrs // 2,) if a >= attrs)
+    return 16 + (8 * slots + 15) // 16 * 16
+
+
+def objects():
+    """The objects the App holds after a minute of service, by owner (tools/heap_serve_upy.py's
+    run on the unix port, sized for a 32-bit port): printed as a table."""
+    import bench
+
+    mpy = bench.compile_bytecode()
+    replies = bench_rp2040.BUILD + "/objects"
+    os.makedirs(replies, exist_ok=True)
+    bench_rp2040.record_replies(replies + "/bench_replies.py")
+    with open(ROOT + "/tools/heap_serve_upy.py") as f:
+        serve = f.read().rstrip()
+    if not serve.endswith("\nsys.exit(main())"):
+        raise SystemExit("rp2040_heap objects: tools/heap_serve_upy.py no longer ends in its run")
+    script = replies + "/heap_objects_upy.py"
+    with open(script, "w") as f:
+        f.write(serve[: -len("sys.exit(main())")] + OBJECTS.replace("MAP_SLOTS", repr(MAP_SLOTS)))
+    out = subprocess.run(
+        [bench.UPY, "-X", "heapsize=64M", script, mpy, replies],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    later = []
+    qstr = [line for line in out.stdout.splitlines() if line.startswith("qstr pool:")]
+    first = bench_rp2040.qstr_totals(qstr[0])["n_qstr"] if qstr else 0
+    names = [line[2:-1] for line in out.stdout.splitlines() if line.startswith("Q(")][first:]
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["obj"]:
+            rows.append(
+                (parts[1], parts[2], int(parts[3]), int(parts[4]), int(parts[5]), parts[6:])
+            )
+        elif parts[:1] == ["module_after_imports"]:
+            later.append(parts[1])
+    if out.returncode != 0 or not rows:
+        raise SystemExit("rp2040_heap objects: the run failed:\n" + out.stdout + out.stderr)
+    return rows, later, names
+
+
+def objects_table(rows, later, names=()):
+    """The table: per owner (the module of the class, __main__ being the bench's fake
+    board), per class its instances, their attributes, the bytes the instances take
+    (object and attribute table) and those their attributes hold beside (buffers,
+    lists, tuples, bound methods: the largest named)."""
+    owners = {}
+    for mod, cls, attrs, inst, held, top in rows:
+        c = owners.setdefault(mod, {}).setdefault(cls, [0, 0, 0, 0, {}])
+        c[0] += 1
+        c[1] += attrs
+        c[2] += inst
+        c[3] += held
+        for kv in top:
+            k, v = kv.rsplit("=", 1)
+            c[4][k] = c[4].get(k, 0) + int(v)
+    lines = [
+        "%-22s %-20s %4s %6s %6s %6s %6s  %s"
+        % ("owner", "class", "n", "attrs", "inst B", "held B", "total", "largest held")
+    ]
+    total = 0
+
+    def bytes_of(mod):
+        return sum(c[2] + c[3] for c in owners[mod].values())
+
+    for mod in sorted(owners, key=lambda m: -bytes_of(m)):
+        name = "board (bench fake)" if mod == "__main__" else mod
+        for cls in sorted(owners[mod], key=lambda k: -(owners[mod][k][2] + owners[mod][k][3])):
+            n, attrs, inst, held, top = owners[mod][cls]
+            big = sorted(top.items(), key=lambda kv: -kv[1])[:3]
+            lines.append(
+                "%-22s %-20s %4d %6d %6d %6d %6d  %s"
+                % (
+                    name,
+                    cls,
+                    n,
+                    attrs,
+                    inst,
+                    held,
+                    inst + held,
+                    " ".join("%s %d" % kv for kv in big),
+                )
+            )
+            name = ""
+        total += bytes_of(mod)
+    lines.append(
+        "%-22s %-20s %4d %6d %6s %6s %6d"
+        % ("all", "", len(rows), sum(r[2] for r in rows), "", "", total)
+    )
+    if later:
+        lines.append(
+            "modules loaded after the imports and held (their code is in "
+            "rp2040_heap_objects_bytes too): " + " ".join(later)
+        )
+    if names:
+        # a name's text and its pool entry (6 B), the pools aside: see bench_rp2040
+        text = sum(len(n.encode()) + 1 for n in names)
+        lines.append(
+            "names interned after the imports (the boot's modules loaded and "
+            "dropped, and those held): %d, %d B of text and entries"
+            % (len(names), text + 6 * len(names))
+        )
+    return "\n".join(lines)
+
+
 def main():
     if sys.argv[1:2] == ["names"]:
         return names(sys.argv[2:])
+    if sys.argv[1:2] == ["objects"]:
+        print(objects_table(*objects()))
+        return 0
     got, why = measure()
     if got is None:
         print("rp2040_heap: skipped: " + why)

@@ -14,7 +14,9 @@ keys stay. The numbers are needed only to build a Config and to check a change (
 later on a service request, or when a parallel system's master builds its view): they
 are let go when the boot is over (release(), from app_boot.py), and packed from the
 table again (bms/config_pack.py) at their next use, then held until the next boot's
-end. SPEC and RULES iterate the packed rows.
+end. So are the keys (KEYS, a module attribute served by __getattr__ below: 0.5 KB): a
+board in service reads the values only, as a Config's attributes. SPEC and RULES iterate
+the packed rows.
 """
 
 from bms import lazy
@@ -40,26 +42,47 @@ def _interned(keys):
     return tuple(names[k] for k in keys)
 
 
-_keys, _held_nums, _held_rules = lazy.run("bms.config_pack", "pack", _RELATIONS)
-KEYS = _interned(_keys)
-del _keys, _interned  # run once: its code goes
+_held_keys, _held_nums, _held_rules = lazy.run("bms.config_pack", "pack", _RELATIONS)
+_held_keys = _interned(_held_keys)
+del _interned  # run once: its code goes
+
+
+def _pack():
+    """The keys, numbers and rules packed from the table again, after a release()."""
+    global _held_keys, _held_nums, _held_rules
+    # (the keys are interned names by now: the table's strings load as those names)
+    _held_keys, _held_nums, _held_rules = lazy.run("bms.config_pack", "pack", _RELATIONS)
+
+
+def keys():
+    """KEYS: the keys as a tuple, in the table's order (the numbers' and the rules'
+    index); packed from the table again if release() let them go."""
+    if _held_keys is None:
+        _pack()
+    return _held_keys
 
 
 def numbers():
     """(nums, rules): the defaults and ranges, (default, lowest, highest) per key in an
     array, and the rules as (a, relation, b) index triples in bytes; packed from the
     table again if release() let them go."""
-    global _held_nums, _held_rules
     if _held_nums is None:
-        _held_nums, _held_rules = lazy.run("bms.config_pack", "pack", _RELATIONS)[1:]
+        _pack()
     return _held_nums, _held_rules
 
 
 def release():
-    """The boot is over: the numbers are let go (1.6 KB of a board's heap in service,
-    until a service request or a parallel system's view needs them again)."""
-    global _held_nums, _held_rules
-    _held_nums = _held_rules = None
+    """The boot is over: the keys and numbers are let go (2.1 KB of a board's heap in
+    service, until a service request or a parallel system's view needs them again)."""
+    global _held_keys, _held_nums, _held_rules
+    _held_keys = _held_nums = _held_rules = None
+
+
+def __getattr__(name):
+    """bms.config.KEYS (and `from bms.config import KEYS`): keys(), not held in service."""
+    if name == "KEYS":
+        return keys()
+    raise AttributeError(name)
 
 
 class _Rows:
@@ -70,12 +93,13 @@ class _Rows:
 
     def __iter__(self):
         nums, r = numbers()
+        names = keys()
         if self.rules:
             for k in range(0, len(r), 3):
-                yield KEYS[r[k]], _RELATIONS[r[k + 1]], KEYS[r[k + 2]]
+                yield names[r[k]], _RELATIONS[r[k + 1]], names[r[k + 2]]
         else:
-            for k in range(len(KEYS)):
-                yield KEYS[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
+            for k in range(len(names)):
+                yield names[k], nums[3 * k], nums[3 * k + 1], nums[3 * k + 2]
 
 
 SPEC = _Rows(False)
@@ -94,16 +118,19 @@ class Config:
         view's copy after the boot, and a copy needs no defaults packed again."""
         if base is None:
             nums = numbers()[0]
-            for k in range(len(KEYS)):
-                setattr(self, KEYS[k], nums[3 * k])
+            names = keys()
+            for k in range(len(names)):
+                setattr(self, names[k], nums[3 * k])
         else:
-            for key in KEYS:
-                setattr(self, key, getattr(base, key))
+            # base's own attributes: its keys, without packing them again after the boot
+            values = base.__dict__
+            for key in values:
+                setattr(self, key, values[key])
         if overrides:
             self.update(overrides)
 
     def as_dict(self):
-        return {key: getattr(self, key) for key in KEYS}
+        return {key: getattr(self, key) for key in keys()}
 
     def update(self, values):
         """Apply a dict of new values, all or nothing; raises ConfigError naming the key.

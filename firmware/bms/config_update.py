@@ -2,7 +2,7 @@
 on a service write) and dropped after, so that its code does not stay in a board's heap.
 """
 
-from bms.config import _RELATIONS, KEYS, ConfigError, numbers
+from bms.config import _RELATIONS, ConfigError, keys, numbers
 
 
 def _holds(a, relation, b):
@@ -29,8 +29,9 @@ def update(cfg, values):
         if not lo <= value <= hi:
             raise ConfigError("%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi))
         merged[key] = value
+    names = keys()
     for k in range(0, len(rules), 3):
-        a, relation, b = KEYS[rules[k]], _RELATIONS[rules[k + 1]], KEYS[rules[k + 2]]
+        a, relation, b = names[rules[k]], _RELATIONS[rules[k + 1]], names[rules[k + 2]]
         if not _holds(merged[a], relation, merged[b]):
             raise ConfigError(
                 "%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b])
@@ -40,7 +41,8 @@ def update(cfg, values):
 
 
 def _range(nums, key):
-    if key not in KEYS:
+    names = keys()
+    if key not in names:
         raise ConfigError("unknown config key %r" % key)
-    k = 3 * KEYS.index(key)
+    k = 3 * names.index(key)
     return nums[k + 1], nums[k + 2]
