@@ -61,10 +61,10 @@ MPY_HEAP_BYTES = 215000
 # constructors on demand, the core's borrowed numbers as literals, the balancer, button
 # and pre-charge reading the config (heapF27: 159 584 B); the config's keys released
 # after the boot as its numbers are, the boards' NoWatchdog built only when used
-# (heapC27: 160 064 B). All four, with each .mpy named by its path on the board: MERGED B
-# (RP2040: MERGEDRP B free). Move it down when the firmware shrinks, up only with a
+# (heapC27: 160 064 B). All four, with each .mpy named by its path on the board: 154 816 B
+# (RP2040: 101 628 B free). Move it down when the firmware shrinks, up only with a
 # reason, as MPY_HEAP_BYTES.
-MPY_SERVICE_BYTES = 160300
+MPY_SERVICE_BYTES = 156300
 
 
 def _run(firmware, heap_bytes):

@@ -125,6 +125,16 @@ def jammed(test):
 
 
 class InitTest(unittest.TestCase):
+    def test_the_built_buffers_are_the_drivers_lengths(self):
+        # mcp2515_setup.build() makes the buffers whose lengths the driver's hot paths
+        # assume (_BUF_LEN, _ANSWER, _SLOT: private, so folded away on MicroPython)
+        pin = machine.Pin("CS", machine.Pin.OUT, value=1)
+        drv = MCP2515(machine.SPI(0), pin, 8000000, ring_frames=mcp2515.RING_FRAMES)
+        self.assertEqual((len(drv._w), len(drv._r)), (14, 14))  # send()'s longest
+        self.assertEqual((len(drv._rx_cmd), len(drv._buf)), (14, 14))  # an RX answer
+        self.assertEqual(len(drv._ring), drv._n * 13)  # a slot: all but byte 0
+        self.assertEqual(drv._ht[2], len(drv._ring))
+
     def check_init(self, osc_hz, cnf):
         bus = CanBus()
         drv, chip = node(bus, osc_hz)

@@ -166,7 +166,7 @@ def measure():
         shutil.copy(SHARED_SCRIPT, script)  # node finds rp2040js beside the script
     # the chip script loaded as a board loads code, an armv6m .mpy: sent as source, its
     # 45 KB and the compile's temporaries left the heap in pieces, so that the 7th qstr
-    # pool (about 9 KB in one piece, taken when the names reach ~1 260) did not fit with
+    # pool (7.7 KB in one piece, taken when the names reach ~1 260) did not fit with
     # 85 KB free once the firmware had one name a module fewer
     chip = BUILD + "/bench_main.py"
     with open(chip, "w") as f:
