@@ -25,16 +25,6 @@ Choices beyond the manual, each in one place below:
 
 from micropython import const
 
-# the parts bms/core_init.py builds, loaded with the core as before (they are held in
-# service anyway; the heap a board imports into is laid out as it was): `import bms.x`
-# binds no name but the package's, so no global per part
-import bms.balance  # noqa: F401
-import bms.button  # noqa: F401
-import bms.limits  # noqa: F401
-import bms.panel  # noqa: F401
-import bms.precharge  # noqa: F401
-import bms.sample  # noqa: F401
-import bms.soc  # noqa: F401
 from bms import events as ev
 from bms import lazy, ticks
 from bms.protections import fill as fill_vals
