@@ -122,6 +122,23 @@ class QstrPoolTest(unittest.TestCase):
             got["rp2040_heap_qstr_charged_bytes"], 272 + sum(len(n) + 1 for n in later)
         )
 
+    def test_the_names_a_module_loaded_on_demand_would_add(self):
+        import os
+
+        import bench_rp2040
+
+        fw = self._folder() + "/on_demand"
+        os.makedirs(fw + "/pkg", exist_ok=True)
+        self._mpy(fw, "held", "def kept_name():\n    return 1\n")
+        self._mpy(fw + "/pkg", "rare", "def kept_name():\n    return rare_only\n")
+        self._mpy(fw, bench_rp2040.CHIP_MPY[:-4], "bench_name = 1\n")  # the bench's own
+        interned = ["held", "held.mpy", "kept_name", "held.py"]
+        got = bench_rp2040.on_demand_names(fw, interned)
+        # rare's names (its source's name, rare.py here, among them), its module's and its
+        # file's, less those interned already
+        self.assertEqual(got, ["pkg.rare", "pkg/rare.mpy", "rare", "rare.py", "rare_only"])
+        self.assertEqual(bench_rp2040.on_demand_names(fw, interned + got), [])
+
     def test_a_listing_that_does_not_add_up_is_refused(self):
         import bench_rp2040
 
@@ -159,3 +176,55 @@ class FirmwareNamesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@cpython_only("imports tools/bench_rp2040.py (subprocess, ast)")
+class HeapRoomTest(unittest.TestCase):
+    """What a board can still take in service without a new piece of heap: the names
+    before the next qstr pool, and the heap's largest free piece."""
+
+    def test_the_room_left_in_the_pools_and_the_next_pools_size(self):
+        import bench_rp2040
+
+        self.assertEqual(bench_rp2040.qstr_room(0), (0, 144))  # the first pool: 20 names
+        self.assertEqual(bench_rp2040.qstr_room(1), (19, 272))
+        self.assertEqual(bench_rp2040.qstr_room(20), (0, 272))
+        self.assertEqual(bench_rp2040.qstr_room(21), (39, 512))
+        # past the seventh pool's start (the 1261st name), 1280 names to its end; the
+        # eighth would be 2560 names, 15 392 B in one piece
+        self.assertEqual(bench_rp2040.qstr_room(1260), (0, 7712))
+        self.assertEqual(bench_rp2040.qstr_room(1261), (1279, 15392))
+        self.assertEqual(bench_rp2040.qstr_room(2540), (0, 15392))
+        # the room and the pools the bytes count agree
+        for n in (1, 19, 20, 21, 300, 1261, 2540, 2541):
+            room, _next = bench_rp2040.qstr_room(n)
+            self.assertEqual(
+                bench_rp2040.qstr_pool_bytes(n + room), bench_rp2040.qstr_pool_bytes(n)
+            )
+            self.assertGreater(
+                bench_rp2040.qstr_pool_bytes(n + room + 1), bench_rp2040.qstr_pool_bytes(n)
+            )
+
+    def test_the_largest_free_piece_read_from_mem_info(self):
+        import bench_rp2040
+
+        lines = [
+            "largest_free service",
+            "stack: 532 out of 7936",
+            "GC: total: 233664, used: 131920, free: 101744",
+            " No. of 1-blocks: 1234, 2-blocks: 234, max blk sz: 264, max free sz: 2113",
+            "rp2040_heap_free_master_bytes 91447",
+            "largest_free master",
+            "GC: total: 233664, used: 142000, free: 91664",
+            " No. of 1-blocks: 1300, 2-blocks: 240, max blk sz: 264, max free sz: 97",
+            # a mem_info() the bench did not ask for is no figure
+            " No. of 1-blocks: 1, 2-blocks: 2, max blk sz: 3, max free sz: 4",
+        ]
+        self.assertEqual(
+            bench_rp2040.largest_free(lines),
+            {
+                "rp2040_heap_largest_free_service_bytes": 2113 * 16,
+                "rp2040_heap_largest_free_master_bytes": 97 * 16,
+            },
+        )
+        self.assertEqual(bench_rp2040.largest_free(["max free sz: 5"]), {})

@@ -84,7 +84,7 @@ class SystemAnswerTest(unittest.TestCase):
             self.assertIsNone(server.big)
             raw = self.ask(c, ASK_ALL)
             self.assertEqual(raw, self.expect_analog(c, n), n)
-            self.assertEqual(len(server.big), SYSTEM_OUT)
+            self.assertEqual(len(server.big), _size(8))  # room for 8 packs (1 KB)
             self.assertEqual(len(raw), 18 + 2 * (2 + n * BLOCK_42))
             self.assertEqual(self.ask(c, ALARMS_ALL), self.expect_alarms(c, n), n)
             # a single pack's query at the master's ADR: the master's block, as before
@@ -132,6 +132,11 @@ class SystemAnswerTest(unittest.TestCase):
         self.assertLess(abs(v.StateOfCharge * 10000 - soc), 2)
 
 
+def _size(packs):
+    """The system answer's length with packs blocks of BLOCK_42 bytes."""
+    return 18 + 2 * (2 + packs * BLOCK_42)
+
+
 class _Members:
     """The pack link as the server sees it: n packs, all the same core."""
 
@@ -167,6 +172,93 @@ class ThirtyTwoPacksTest(unittest.TestCase):
         got = server.handle(ALARMS_ALL, len(ALARMS_ALL), r.bms, 0)
         d = decode(self, bytes(server.reply(got)))
         self.assertEqual((d.info[:2], len(d.info)), (bytes([0, 32]), 2 + 32 * 32))
+        self.assertEqual(len(server.big), SYSTEM_OUT)
+
+    def test_the_buffer_grows_by_eight_packs_as_the_system_does(self):
+        from test_pylon_rs485 import make
+
+        r = make()
+        server = Server(2)
+        members = server.peers = _Members(r.bms, 1)
+        sizes = []
+        for n in (1, 8, 9, 16, 17, 32, 5):
+            members.n = n
+            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            raw = bytes(server.reply(got))
+            sizes.append(len(server.big))
+            # the same answer as a server that never grew its buffer
+            fresh = Server(2)
+            fresh.peers = _Members(r.bms, n)
+            fresh.big = bytearray(SYSTEM_OUT)
+            want = fresh.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            self.assertEqual(raw, bytes(fresh.reply(want)), n)
+            self.assertEqual(len(raw), _size(n))
+        # kept as large as the largest system seen
+        self.assertEqual(
+            sizes, [_size(8), _size(8), _size(16), _size(16), _size(24), SYSTEM_OUT, SYSTEM_OUT]
+        )
+
+    def test_no_room_for_the_answer_is_an_error_reply_not_an_exception(self):
+        # the emulated RP2040's master of 32 packs had 60 KB free in service, none of it in
+        # a 4 KB piece: bytearray(SYSTEM_OUT) raised MemoryError, which reached the app's
+        # safety net (FETs off, then a reset). Now RTN 91, counted, and tried again.
+        from test_pylon_rs485 import make
+
+        import protocols.pylon_rs485_rare as rare
+
+        r = make()
+        server = Server(2)
+        members = server.peers = _Members(r.bms, 8)
+        server._rare()  # loaded (as by an inverter's start), so its builtins can be shadowed
+        made = []
+        bytes_type = bytearray
+
+        def room_up_to(most):
+            def alloc(n):
+                if n > most:
+                    raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+                made.append(n)
+                return bytes_type(n)
+
+            return alloc
+
+        rare.bytearray = room_up_to(0)
+        try:
+            for k in (1, 2):  # no buffer at all yet
+                got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+                d = decode(self, bytes(server.reply(got)))
+                self.assertEqual((d.rtn, d.info), (0x91, b""))
+                self.assertEqual(server.no_room, k)
+                self.assertIsNone(server.big)
+            rare.bytearray = room_up_to(_size(8))
+            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            self.assertEqual(decode(self, bytes(server.reply(got))).info[:2], bytes([0x11, 8]))
+            small = server.big
+            members.n = 9  # 9 packs need the next size, and it has no room
+            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            self.assertEqual(decode(self, bytes(server.reply(got))).rtn, 0x91)
+            self.assertEqual(server.no_room, 3)
+            self.assertIs(server.big, small)  # kept
+            members.n = 8  # what fits is answered still
+            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            self.assertEqual(decode(self, bytes(server.reply(got))).info[:2], bytes([0x11, 8]))
+        finally:
+            del rare.bytearray
+        members.n = 32
+        got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+        self.assertEqual(got, SYSTEM_OUT)
+        # no room and no pack counted at once: still RTN 91, not an answer with no buffer
+        other = Server(2)
+        other.peers = _Members(r.bms, 0)
+        other._rare()
+        rare.bytearray = room_up_to(0)
+        try:
+            n = other.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+        finally:
+            del rare.bytearray
+        self.assertEqual((decode(self, bytes(other.reply(n))).rtn, other.no_room), (0x91, 1))
+        self.assertEqual(decode(self, bytes(server.reply(got))).info[:2], bytes([0x11, 32]))
+        self.assertEqual((server.no_room, made), (3, [_size(8)]))
 
 
 class DrainingUart:

@@ -126,6 +126,8 @@ def record_replies(path):
     # PYLON_POLLS[min(second, 3)]
     starts = tuple(rs485_request(2, cid2) for cid2 in (0x4F, 0x51, 0x47))
     lines.append("PYLON_POLLS = %r" % (starts + (rs485_request(2, 0x42, bytes((2,))),),))
+    # the master's system: every pack's analog values at once (INFO FF)
+    lines.append("PYLON_SYSTEM = %r" % rs485_request(2, 0x42, bytes((0xFF,))))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -151,6 +153,15 @@ def compile_firmware(dest):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         name = rel if rel == "main.py" else bundle.source_name(rel)
         subprocess.run([MPY_CROSS, "-march=armv6m", "-s", name, "-o", out, src], check=True)
+
+
+# the heap free after boot, in service (a lone pack) and on the master of 32 packs:
+# each gets the bench's code back, the last two the store's files and the names too
+HEAP_FREE = (
+    "rp2040_heap_free_boot_bytes",
+    "rp2040_heap_free_service_bytes",
+    "rp2040_heap_free_master_bytes",
+)
 
 
 def measure():
@@ -191,7 +202,8 @@ def measure():
     with open(empty, "w") as f:
         f.write("import gc\ngc.collect()\nprint('rp2040_heap_free_empty_bytes', gc.mem_free())\n")
     base = subprocess.run(["node", script, empty], cwd=emu, capture_output=True, text=True)
-    held = None
+    held = held_master = None
+    figures.update(largest_free(lines))
     for line in base.stdout.splitlines() + lines:
         if line.startswith("Q("):
             continue  # the interned names (board_names())
@@ -201,28 +213,51 @@ def measure():
         else:
             if parts[:1] == ["service_modules"]:
                 held = set(parts[1:])
+            elif parts[:1] == ["master_modules"]:
+                held_master = set(parts[1:])
             print(line)
     if "rp2040_heap_free_empty_bytes" in figures and "rp2040_heap_free_start_bytes" in figures:
         bench = figures["rp2040_heap_free_empty_bytes"] - figures["rp2040_heap_free_start_bytes"]
         figures["rp2040_heap_bench_code_bytes"] = bench
         # and the objects its definitions made before the firmware's imports
         bench += figures.get("rp2040_heap_bench_defs_bytes", 0)
-        for key in ("rp2040_heap_free_boot_bytes", "rp2040_heap_free_service_bytes"):
+        for key in HEAP_FREE[:3]:
             if key in figures:
                 figures[key] += bench
         # the store's files are in the heap here, in flash on a board
-        if "rp2040_heap_ramfs_bytes" in figures:
-            figures["rp2040_heap_free_service_bytes"] += figures["rp2040_heap_ramfs_bytes"]
+        for key in HEAP_FREE[1:3]:
+            if key in figures:
+                figures[key] += figures.get("rp2040_heap_ramfs_bytes", 0)
     if "rp2040_heap_free_service_bytes" in figures and "rp2040_heap_imports_bytes" in figures:
-        figures.update(esp32_frozen(figures, held))
         figures.update(board_names(lines, names, fw))
         # as a board holds it: the firmware's names in the pools a board's own count
         # needs, not the pools above the bench's names that the bench's credit left
         if "rp2040_heap_qstr_board_bytes" in figures:
-            figures["rp2040_heap_free_service_bytes"] -= (
-                figures["rp2040_heap_qstr_board_bytes"] - figures["rp2040_heap_qstr_charged_bytes"]
-            )
+            for key in HEAP_FREE[1:3]:
+                if key in figures:
+                    figures[key] -= (
+                        figures["rp2040_heap_qstr_board_bytes"]
+                        - figures["rp2040_heap_qstr_charged_bytes"]
+                    )
+        figures.update(esp32_figures(figures, held, held_master))
     return figures, None
+
+
+def largest_free(lines):
+    """{rp2040_heap_largest_free_<when>_bytes: the heap's largest free piece} from the
+    chip's "largest_free <when>" lines, each followed by micropython.mem_info()'s text,
+    whose "max free sz" counts GC blocks of 16 B. The bench's own code, loaded below the
+    firmware, is not given back here: a board's largest piece can only be larger."""
+    out = {}
+    when = None
+    for line in lines:
+        if line.startswith("largest_free "):
+            when = line.split()[1]
+        elif when is not None and "max free sz: " in line:
+            blocks = int(line.split("max free sz: ")[1].split(",")[0])
+            out["rp2040_heap_largest_free_%s_bytes" % when] = 16 * blocks
+            when = None
+    return out
 
 
 # the dynamic qstr pools of MicroPython 1.24 on a 32-bit port: the first holds 20 names,
@@ -240,6 +275,32 @@ def qstr_pool_bytes(n):
         n -= alloc
         alloc *= 2
     return total
+
+
+def qstr_room(n):
+    """(names the pools of n dynamic names can still take, the next pool's bytes): past
+    that room the next name takes a pool twice the last, in one piece."""
+    alloc = QSTR_FIRST_POOL
+    capacity = 0
+    while capacity < n:
+        capacity += alloc
+        alloc *= 2
+    return capacity - n, (24 + 6 * alloc + 15) // 16 * 16
+
+
+def on_demand_names(fw, interned):
+    """The names every firmware module in fw (.mpy files) would intern that are not
+    interned yet: the worst case of the modules loaded on demand in service (a service
+    request, a firmware update, a DIP change, the master's system) all loading."""
+    new = set()
+    for top, _dirs, files in os.walk(fw):
+        for name in files:
+            if not name.endswith(".mpy") or name == CHIP_MPY:
+                continue
+            rel = os.path.relpath(top + "/" + name, fw)
+            mod = rel[:-4].replace("/", ".")
+            new |= mpy_names(top + "/" + name) | {rel, mod, mod.rsplit(".", 1)[-1]}
+    return sorted(new - set(interned))
 
 
 def mpy_names(path):
@@ -300,7 +361,11 @@ def board_names(lines, names, fw):
     bench_only = set(n for n in own if n not in firmware)
     kept = [n for n in held if n not in bench_only]
     board = qstr_pool_bytes(len(kept)) + sum(len(n.encode()) + 1 for n in kept)
+    room, next_pool = qstr_room(len(kept))
     return {
+        "rp2040_qstr_names_room": room,
+        "rp2040_qstr_names_on_demand": len(on_demand_names(fw, kept)),
+        "rp2040_qstr_next_pool_bytes": next_pool,
         "rp2040_qstr_names_service": len(held),
         "rp2040_qstr_names_bench_only": len(bench_only),
         "rp2040_qstr_names_board": len(kept),
@@ -350,21 +415,33 @@ def frozen_ram_bytes(held=None):
     )
 
 
-def esp32_frozen(figures, held=None):
-    """The ESP32's heap free in service with the firmware frozen, estimated from the
-    RP2040's (both 32-bit ports: the same object sizes): the heap the firmware holds in
-    service on the RP2040 less what its imports took (bytecode, constants, qstrs:
-    flash, once frozen), plus what frozen modules still make in RAM (of the modules
-    held in service, when the chip said which)."""
-    used = figures["rp2040_heap_total_bytes"] - figures["rp2040_heap_free_service_bytes"]
-    objects = used - figures["rp2040_heap_imports_bytes"]
+def esp32_figures(figures, held=None, held_master=None):
+    """The ESP32's heap free, estimated from the RP2040's (both 32-bit ports: the same
+    object sizes, the same bytecode): in service with the firmware as .mpy files
+    (esp32_heap_free_pct_est: what it holds on the RP2040, imports and objects), and
+    frozen, in service and on the master of 32 packs (_frozen_est, _frozen_master_est:
+    the imports' bytecode, constants and qstrs stay in flash, what frozen modules still
+    make in RAM is counted instead, of the modules held then when the chip said which).
+    Each as a share of the ESP32's heap; below 0 the firmware does not fit."""
+    total = figures["rp2040_heap_total_bytes"]
+    imports = figures["rp2040_heap_imports_bytes"]
+    used = total - figures["rp2040_heap_free_service_bytes"]
     frozen = frozen_ram_bytes(held)
-    free = ESP32_HEAP_BYTES - objects - frozen
-    return {
-        "rp2040_heap_objects_bytes": objects,
+    out = {
+        "rp2040_heap_objects_bytes": used - imports,
         "frozen_modules_ram_bytes_est": frozen,
-        "esp32_heap_free_pct_frozen_est": round(100 * free / ESP32_HEAP_BYTES, 1),
+        "esp32_heap_free_pct_est": _esp32_pct(used),
+        "esp32_heap_free_pct_frozen_est": _esp32_pct(used - imports + frozen),
     }
+    if "rp2040_heap_free_master_bytes" in figures:
+        used = total - figures["rp2040_heap_free_master_bytes"]
+        frozen = frozen_ram_bytes(held_master)
+        out["esp32_heap_free_pct_frozen_master_est"] = _esp32_pct(used - imports + frozen)
+    return out
+
+
+def _esp32_pct(held_bytes):
+    return round(100 * (ESP32_HEAP_BYTES - held_bytes) / ESP32_HEAP_BYTES, 1)
 
 
 def main():

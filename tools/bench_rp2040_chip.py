@@ -329,6 +329,23 @@ class FakeMcp2515Spi:
             r[0x66 + i] = data[i]
         r[_CANINTF] |= 0x01
 
+    def deliver_ext(self, ident, data):
+        """A 29-bit frame into RXB0 (the pack link's); False, delivering nothing, while
+        RXB0 is still full."""
+        r = self.regs
+        if r[_CANINTF] & 0x01:
+            return False
+        self.delivered += 1
+        r[0x61] = ident >> 21
+        r[0x62] = ((ident >> 13) & 0xE0) | 0x08 | ((ident >> 16) & 0x03)
+        r[0x63] = (ident >> 8) & 0xFF
+        r[0x64] = ident & 0xFF
+        r[0x65] = len(data)
+        for i in range(len(data)):
+            r[0x66 + i] = data[i]
+        r[_CANINTF] |= 0x01
+        return True
+
     def write_readinto(self, w, rd):
         c0 = mem32[_CYC]
         irq = disable_irq()
@@ -423,6 +440,7 @@ class FakeUart:
         self.n = 0
         self.at = 0
         self.replies = 0
+        self.tx_bytes = 0
 
     def init(self, **kw):
         pass
@@ -453,6 +471,7 @@ class FakeUart:
 
     def write(self, data):
         self.replies += 1
+        self.tx_bytes += len(data)
         _faked(mem32[_CYC])
         return len(data)
 
@@ -1130,6 +1149,66 @@ def burst_phase(app, board, t):
     board.spi.clock = None
 
 
+def master_phase(app, board, t):
+    """The master of a full system (32 packs): the 31 others' pack-link frames, each
+    pack's ten in turn (about 330 frames a second, as 31 packs send them), while the loop
+    runs; then the master's tick, and its heap once the bench's burst objects are gone:
+    rp2040_heap_free_master_bytes (tools/bench_rp2040.py gives the bench's code back as
+    for the service figure). A lone pack (the service figure) never loads the system's
+    module (packsystem.py) nor builds its table."""
+    global PROBE, LOSS, LOSSES
+    PROBE = LOSS = LOSSES = None
+    from protocols import packlink_can as pl
+
+    spi = board.spi
+    data = bytearray(8)
+    frames = SLAVES * pl.N_MSGS
+    k = 0
+    exc0 = app.exceptions
+    uart = board.uart
+    for t1, metered in ((t + 4000, False), (t + 6000, True)):
+        if metered:
+            tick = Meter(app, "tick")
+            tx0 = uart.tx_bytes
+        now = t
+        beat = t  # the inverter's heartbeat, each second
+        ask = t + 550  # the RS485 inverter's request for the system, each second
+        while now < t1:
+            if now >= beat:
+                spi.deliver(0x305, bytes(8))
+                beat += 1000
+            if metered and now >= ask:
+                uart.inject(rec.PYLON_SYSTEM)
+                ask += 1000
+            if app.bms.chg:
+                board.i2c.replies = rec.I2C_SERVICE
+            src = 2 + k % SLAVES
+            msg = 1 + (k // SLAVES) % pl.N_MSGS
+            pl.encode(msg, data, app.bms, False)  # the bench pack's values, for every pack
+            if spi.deliver_ext(pl.can_id(msg, src), data):
+                k = (k + 1) % frames
+            wait = app.poll(now)
+            now += wait if 0 < wait < 3 else 3
+        t = t1
+    tick.remove()
+    packs = app.link.packlink.packs
+    print("master packs", packs.count if packs is not None else 0, "lost", packs and packs.lost)
+    if app.exceptions != exc0:
+        print("master exceptions", app.exceptions - exc0, getattr(app, "last_exception", None))
+    print("rp2040_tick_master_cycles", tick.avg())
+    # the system's answer (0x42, INFO FF: a block for each pack, about 4 KB), each second
+    print("rp2040_master_system_reply_bytes", (uart.tx_bytes - tx0) // 2)
+    # the answers refused for want of a piece of heap that large (RTN 91)
+    print("rp2040_master_system_no_room", app.link.server.no_room)
+    gc.collect()
+    print("rp2040_heap_free_master_bytes", gc.mem_free())
+    import sys
+
+    print("master_modules", " ".join(sorted(m for m in sys.modules if m[:5] != "bench")))
+    print("largest_free master")
+    micropython.mem_info()
+
+
 def main():
     _calibrate()
     board = BenchBoard()
@@ -1140,6 +1219,8 @@ def main():
     app.start(0)
     gc.collect()
     free_boot = gc.mem_free()
+    print("largest_free boot")
+    micropython.mem_info()
     run(app, board, 0, 6000, 5)  # past boot settle and pre-charge, into service
     b = app.bms
     print("mode", b.mode, "valid", app.sample.valid, "fets", b.chg, b.dsg, b.protection_names())
@@ -1195,6 +1276,9 @@ def main():
     print("rp2040_heap_free_start_bytes", _FREE_BEFORE)
     print("rp2040_heap_free_boot_bytes", free_boot)
     print("rp2040_heap_free_service_bytes", free_service)
+    # the heap's largest free piece (tools/bench_rp2040.py reads mem_info's max free sz)
+    print("largest_free service")
+    micropython.mem_info()
     # the store's files, here in the heap (RamFs), on a board in flash: each a bytes
     # object (16 B) and its data (GC blocks of 16 B)
     files = board.store.fs.files.values()
@@ -1214,8 +1298,9 @@ def main():
     # the interned names: every module's, kept after it is dropped (each is listed for
     # tools/bench_rp2040.py, which takes out the bench's own)
     micropython.qstr_info(1)
-    # last: it loads more (the master of a full system, the DMA frame clock)
+    # last: they load more (the DMA frame clock, the master's system)
     burst_phase(app, board, t + 2000)
+    master_phase(app, board, t + 8000)
 
 
 main()

@@ -60,7 +60,7 @@ _RTN_CID2 = const(0x04)
 _RTN_FORMAT = const(0x05)
 _RTN_DATA = const(0x06)
 RTN_ADR = const(0x90)
-RTN_INTERNAL = const(0x91)  # internal communication error: the front end's readings lost
+RTN_INTERNAL = const(0x91)  # internal error: the readings lost, no room for the system answer
 
 _ANALOG = const(0x42)
 _ALARMS = const(0x44)

@@ -16,7 +16,7 @@ def init(self, address):
     self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
     self._views = {}
     self.rare = None  # protocols.pylon_rs485_rare, imported at the first request it answers
-    self.big = None  # the system answer's reply, made at the first one (SYSTEM_OUT)
+    self.big = None  # the system answer's reply: made at the first, grown 1 KB at a time
     self.big_out = False  # the last reply is in self.big
     self._big_view = None
     self._big_n = 0
@@ -32,4 +32,5 @@ def init(self, address):
     self.bad_data = 0  # 0x94 values out of range
     self.bad_adr = 0  # at our address, but the command byte names another pack
     self.blind = 0  # 0x42 refused (RTN 91) while the readings are lost
+    self.no_room = 0  # a system answer refused (RTN 91): no room for its buffer
     self.extra_info = 0
