@@ -55,6 +55,32 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(restored.oldest_seq(), restored.next_seq - 256)
         self.assertEqual(restored.get(999)[4], 999)
 
+    def test_a_long_flush_is_written_32_records_at_a_time(self):
+        # at most 640 B in one piece: a heap in service can have much more free, in pieces
+        sizes = []
+
+        class Fs(MemFS):
+            def open(self, path, mode="r"):
+                f = MemFS.open(self, path, mode)
+                if path.startswith("events") and mode == "ab":
+                    write = f.write
+
+                    def counted(b):
+                        sizes.append(len(b))
+                        return write(b)
+
+                    f.write = counted
+                return f
+
+        fs = Fs()
+        log = filled_log(100)
+        self.assertEqual(Store(fs).append_events(log), 100)
+        self.assertEqual(sizes, [640, 640, 640, 80])
+        restored = ev.EventLog()
+        Store(fs).load_events(restored)
+        for seq in range(100):
+            self.assertEqual(restored.get(seq), log.get(seq))
+
     def test_appending_continues_after_a_reload(self):
         fs = MemFS()
         log = filled_log(300)

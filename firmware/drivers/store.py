@@ -41,6 +41,7 @@ from bms import lazy
 _FMT = "<iiBBxxii"  # seq, t_ms, code, what, (pad), value, extra
 _SIZE = 20
 _FILES = ("events0.bin", "events1.bin")
+_CHUNK = const(32)  # records written at a time (640 B)
 _EVENTS_TMP = "events.tmp"
 _STATE = "state.json"
 _STATE_TMP = "state.tmp"
@@ -176,6 +177,10 @@ class Store:
                 self.active = other
                 self.in_active = 0
             n = min(log.next_seq - seq, self.per_file - self.in_active)
+            if n > _CHUNK:
+                # (a flush after flash failures holds up to the log's 256 records: 5 KB
+                # in one piece, which a heap in service may not have free in one piece)
+                n = _CHUNK
             buf = bytearray(n * _SIZE)
             for k in range(n):
                 _seq, t_ms, code, what, value, extra = log.get(seq + k)
