@@ -14,6 +14,7 @@ from core_rig import Rig
 from bms import button as btn
 from bms import core, precharge
 from bms import events as ev
+from bms import panel as pnl
 from bms import protections as pt
 from bms.sample import Sample
 from drivers.bq76952 import SAFETY_A_SCD
@@ -126,6 +127,94 @@ class SkippedCallsTest(unittest.TestCase):
         self.assertTrue(r.logged(ev.AFE_SAFETY))
         self.assertTrue(r.logged(ev.INPUT, core.IN_PASSIVE))
         self.assertTrue(r.logged(ev.INPUT, core.IN_RSD))
+
+
+class PanelSkipTest(unittest.TestCase):
+    """Bms.step() asks the panel's logic again only when PanelLogic.patterns_key() of what
+    it shows changed, or while the service unlock runs (it ends with time)."""
+
+    def setUp(self):
+        self.r = Rig({"soc_self_discharge_ma": 0}).settle()
+        self.panel = _Counting(self.r.bms, "_panel")
+
+    def test_the_same_key_is_not_selected_again(self):
+        r = self.r
+        key = r.bms.panel._key
+        r.tick(5)
+        self.assertEqual(self.panel.calls, 0)
+        self.assertEqual(r.bms.panel._key, key)
+
+    def test_a_new_show_code_is_selected_at_its_tick(self):
+        r = self.r
+        r.current(20000)  # charging: the mode changes once it held mode_debounce_ms
+        ticks = 0
+        while core.MODE_NAMES[r.bms.mode] != "charge":
+            r.tick()
+            ticks += 1
+        self.assertEqual(self.panel.calls, 1)  # at the tick the mode changed, not before
+        self.assertGreater(ticks, 1)
+        self.assertEqual(r.bms.panel.show, pnl.SHOW_CHARGE)
+        r.tick(3)
+        self.assertEqual(self.panel.calls, 1)
+
+    def test_the_soc_leds_and_the_ms_led_are_selected(self):
+        r = self.r
+        soc = r.bms.soc  # (it does not move here: no current, no self-discharge)
+        self.assertEqual(r.bms.panel._key >> 4 & 7, 3)  # three SOC LEDs
+        soc.q_mas = soc.full_mas // 10000 * 7499  # still three: the same key
+        r.tick()
+        self.assertEqual((soc.shown_cpct, self.panel.calls), (7499, 0))
+        soc.q_mas = soc.full_mas // 10000 * 7500  # four
+        r.tick()
+        self.assertEqual(self.panel.calls, 1)
+        self.assertEqual(r.bms.panel._key >> 4 & 7, 4)
+        r.bms.parallel = True  # the M/S LED (the app sets it at every tick)
+        r.tick()
+        self.assertEqual(self.panel.calls, 2)
+        self.assertEqual(r.bms.panel.pattern[pnl.MS], pnl.ON)
+        r.tick(3)
+        self.assertEqual(self.panel.calls, 2)
+
+    def test_selected_at_every_tick_while_unlocked_and_once_after(self):
+        r = self.r
+        r.bms.unlocked = True
+        r.bms.unlock_at = r.now
+        r.tick(3)
+        self.assertEqual(self.panel.calls, 3)
+        self.assertEqual(r.bms.panel.pattern[pnl.MS], pnl.FLASH2)
+        r.wait(r.cfg.unlock_valid_ms)
+        # ended at a _panel() call, which selected the patterns without it
+        self.assertFalse(r.bms.unlocked)
+        self.assertEqual(r.bms.panel.pattern[pnl.MS], pnl.OFF)
+        calls = self.panel.calls
+        r.tick(3)
+        self.assertEqual(self.panel.calls, calls)
+
+
+class DriverSkipTest(unittest.TestCase):
+    """The app calls the FET and dry-contact drivers only when an output differs from
+    what the driver holds, so an output set by anything else is commanded again."""
+
+    def test_the_drivers_are_called_only_for_a_change(self):
+        from support import make_sim
+
+        sim = make_sim()
+        pack = sim.packs[0]
+        app = pack.app
+        sim.run(6000)  # in service: both FETs closed, both contacts closed
+        self.assertEqual(pack.model.fet_states()[:2], (True, True))
+        fets = _Counting(app.fets, "set")
+        dry = _Counting(app.dry, "write")
+        sim.run(7000)
+        self.assertEqual((fets.calls, dry.calls), (0, 0))
+        app.fets.off()  # (as a service restart's notice does: the core still wants them)
+        app.dry.open_all()
+        sim.run(7100)
+        self.assertEqual((fets.calls, dry.calls), (1, 1))
+        self.assertEqual(pack.model.fet_states()[:2], (True, True))
+        self.assertTrue(pack.board.pins["RELAY_CHG"].level)
+        sim.run(7500)
+        self.assertEqual((fets.calls, dry.calls), (1, 1))
 
 
 if __name__ == "__main__":

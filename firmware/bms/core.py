@@ -27,6 +27,7 @@ from micropython import const
 
 from bms import events as ev
 from bms import lazy, ticks
+from bms.panel import patterns_key
 from bms.protections import fill as fill_vals
 
 OFF = const(0)
@@ -154,21 +155,28 @@ class Bms:
             fets |= FET_PRE
         charger = valid and not fets & FET_CHG and s.pack_mv >= s.stack_mv + cfg.charger_detect_mv
         eng = self.engine
+        vals = self.vals
+        extra = self.extra
+        started = self.started
         moved = 1
         if valid:
             # the values every row reads, from the snapshot's aggregates
-            moved = fill_vals(s, self.vals, self.extra, self.zero_ma, fets, inp.comm_age_ms)
-            if not self.started:
+            moved = fill_vals(s, vals, extra, zero, fets, inp.comm_age_ms)
+            if not started:
                 lazy.run("bms.core_init", "start", self, s, now)  # once, at boot
+                started = self.started
             # a discharge starting: its temperature sets DOCP's continuous limit
             discharging = rep < 0
-            if discharging and not self._discharging:
-                self._set_docp_limit(s)
-            self._discharging = discharging
+            if discharging != self._discharging:  # (written only when it changes: the tick)
+                if discharging:
+                    self._set_docp_limit(s)
+                self._discharging = discharging
         # (each call only when it has something to do: a call costs a board ~3000 cycles)
-        if inp.afe_safety != self._afe_safety or inp.passive != self._passive:
+        rsd = inp.rsd
+        passive = inp.passive
+        if inp.afe_safety != self._afe_safety or passive != self._passive:
             self._inputs(inp, now)
-        elif inp.rsd != self._rsd:
+        elif rsd != self._rsd:
             self._inputs(inp, now)
         button = self.button
         if inp.button or button.down or button.first:  # else it is idle: NONE
@@ -176,18 +184,19 @@ class Bms:
             if action != _BUTTON_NONE:
                 self._button(action, now)
         # the rows' yes/no values, set every tick (valid or not)
-        vals = self.vals
+        pre = self.precharge
+        failed = pre.failed  # (after the button: RESET clears it; nothing else until pre.step)
         vals[AFE_BAD_SLOT] = 0 if valid else 1
         vals[SCD_SLOT] = 1 if inp.scd else 0
         vals[REVERSE_SLOT] = 1 if inp.reverse else 0
-        vals[PRECHARGE_FAIL_SLOT] = 1 if self.precharge.failed else 0
+        vals[PRECHARGE_FAIL_SLOT] = 1 if failed else 0
         vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
         before = eng.names
-        eng.step(vals, self.extra, now, valid, chg_flow, dsg_flow, charger)
+        eng.step(vals, extra, now, valid, chg_flow, dsg_flow, charger)
         names = eng.names
         # SOC calibrations on the trips, from a plausible reading only (a loose sense
         # wire trips COVP and CUVP together and says nothing about the charge)
-        live = self.started and valid  # (the first valid tick has started)
+        live = started and valid  # (the first valid tick has started)
         full = names & COVP_BIT and not before & COVP_BIT
         empty = names & CUVP_BIT and not before & CUVP_BIT
         if (full or empty) and live and not (full and empty):
@@ -204,20 +213,23 @@ class Bms:
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)
+        sleeping = self.sleeping
         if (
-            self.sleeping
+            sleeping
             or names & CUVP_BIT
             or rep == 0
             or self._cuvp_since >= 0
             or self._idle_since >= 0
         ):
             self._sleep(names, chg_flow, charger, inp, now)
+            sleeping = self.sleeping  # (fixed from here to the tick's end)
         # the pack mode: fault and sleep at once, a current-driven change once it has
         # held mode_debounce_ms (written out here: a call costs a board ~4000 cycles)
         mode = self.mode
-        if self.sleeping:
+        hold = inp.hold
+        if sleeping:
             target = SLEEP
-        elif names & FAILURES or inp.hold:
+        elif names & FAILURES or hold:
             target = FAULT
         else:
             target = _CHARGE if rep > 0 else (DISCHARGE if rep < 0 else STANDBY)
@@ -232,10 +244,12 @@ class Bms:
                 self._pending_mode = -1
             if target != mode:
                 self._set_mode(target, now)
+                mode = target
         # the FETs and the dry contacts (written out: a method of its own would cost a board
-        # a frame on the heap, ~17 000 cycles, as this one's is anyway)
-        if not self.settled and self.started:
-            self.settled = ticks.diff(now, self._first_ms) >= cfg.boot_settle_ms
+        # a call and a frame on the heap, as this one's is anyway)
+        settled = self.settled
+        if not settled and started:
+            self.settled = settled = ticks.diff(now, self._first_ms) >= cfg.boot_settle_ms
         # blind: no valid reading for afe_blind_ms. The FETs open at once; the sensor
         # failure itself latches after sensor_delay_ms (pack.md)
         blind_ms = self._blind_ms
@@ -249,8 +263,8 @@ class Bms:
                 self.events.log(now, ev.SENSOR, _SENSOR_BLIND, blind_ms + dt_ms)
             self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
         blind = blind_ms >= self._afe_blind_ms
-        stop = inp.rsd or inp.hold or self.sleeping or not self.settled or blind
-        passive = cfg.passive_action if inp.passive else 0
+        stop = rsd or hold or sleeping or not settled or blind
+        passive = cfg.passive_action if passive else 0
         blocked = eng.blocked
         allow_chg = not (stop or blocked & _OPEN_CHG or passive & 1)
         allow_dsg = not (stop or blocked & _OPEN_DSG or passive & 2)
@@ -280,16 +294,17 @@ class Bms:
         self.allow_chg = allow_chg
         self.allow_dsg = allow_dsg
         self.chg = allow_chg or self._guard_chg
-        pre = self.precharge
         want = allow_dsg or self._guard_dsg
         # (a discharge path closed and still wanted stays closed: no call needed)
-        if not want or pre.state != PRECHARGE_CLOSED or pre.failed:
+        if not want or pre.state != PRECHARGE_CLOSED or failed:
             pre.step(want, s.stack_mv, s.ld_mv, now)
-        self.dsg = pre.dsg
+        self.dsg = dsg = pre.dsg
         self.pre = pre.pre
-        # dry contact 2 says "discharge enabled" once the discharge path is really there
+        # dry contact 2 says "discharge enabled" once the discharge path is really there; so
+        # do the limits (a discharge path still pre-charging is not there yet for the inverter)
+        dsg = allow_dsg and dsg
         self.relay_chg = allow_chg
-        self.relay_dsg = allow_dsg and self.dsg
+        self.relay_dsg = dsg
         soc = self.soc
         if live:
             soc.step(i, dt_ms, s.max_mv, s.sum_mv // _CELLS, not fets, now)
@@ -301,8 +316,6 @@ class Bms:
         lim = self.limits
         changed = 0
         if live:
-            # a discharge path still pre-charging is not there yet for the inverter
-            dsg = allow_dsg and self.dsg
             # not stepped while every input it reads is the one of its last step, no hold
             # or expiry runs (float, an inverter's limits) and no second of its count is
             # complete: it would give the same (its count gets the time at the next step)
@@ -343,16 +356,44 @@ class Bms:
         # method: a call costs a board more than the test)
         if bal.mask or bal._next < 0 or ticks.diff(now, bal._next) >= 0:
             if (
-                self.settled
+                settled
                 and valid
                 and rep >= 0
                 and not (names & NO_BALANCING)
-                and not (inp.rsd or inp.hold or self.sleeping)
+                and not (rsd or hold or sleeping)
             ):
                 bal.step(s, True, now)
             else:
                 bal.stop()
-        self._panel(names, inp, now)
+        # what the panel shows: the first SHOW_* code that applies
+        if sleeping:
+            show = _SHOW_OFF
+        elif names & FAILURES or hold or blind:
+            show = _SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
+        elif names & TEMPERATURES:
+            show = _SHOW_TEMPERATURE
+        elif names & DOCP_BIT:
+            show = _SHOW_DOCP
+        elif names & UNDER_VOLTAGES:
+            show = _SHOW_UVP
+        elif rsd:
+            show = _SHOW_RSD
+        elif names & COCP_BIT:
+            show = _SHOW_COCP
+        elif mode == _CHARGE:
+            show = _SHOW_CHARGE
+        elif mode == DISCHARGE:
+            show = _SHOW_DISCHARGE
+        else:
+            show = _SHOW_STANDBY
+        # the patterns chosen again only when their key (PanelLogic.select()'s) changed, or
+        # while the service unlock runs (it ends with time): in most ticks the same key
+        # would change nothing, and _panel() costs a board ~10 000 cycles. (Out of the
+        # unlock, _panel() passes the M/S flags as self.parallel.)
+        if self.unlocked or self.panel._key != patterns_key(
+            show, names & LED_WARNINGS, soc.shown_cpct, self.parallel
+        ):
+            self._panel(names, show, now)
 
     def _limit_events(self, changed, flags, soc_cpct, now):
         bit = 1
@@ -432,36 +473,16 @@ class Bms:
         self.events.log(now, ev.MODE, target, self.mode)
         self.mode = target
 
-    def _panel(self, names, inp, now):
-        """What the panel shows (a SHOW_* code, the first that applies), to its logic.
-        (One method, not two: a call costs a board more than these tests. And at most 11
-        words of frame, arguments and stack included: MicroPython puts a bigger frame on
-        the heap at every call, which costs an RP2040 ~17 000 cycles in a heap in service.
-        So no local of its own: `inp`, once read, carries the code, and the low bits of
-        `names`, which hold no warning, the M/S flags.)"""
-        if self.sleeping:
-            inp = _SHOW_OFF
-        elif names & FAILURES or inp.hold or self._blind_ms >= self._afe_blind_ms:
-            inp = _SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
-        elif names & TEMPERATURES:
-            inp = _SHOW_TEMPERATURE
-        elif names & DOCP_BIT:
-            inp = _SHOW_DOCP
-        elif names & UNDER_VOLTAGES:
-            inp = _SHOW_UVP
-        elif inp.rsd:
-            inp = _SHOW_RSD
-        elif names & COCP_BIT:
-            inp = _SHOW_COCP
-        elif self.mode == _CHARGE:
-            inp = _SHOW_CHARGE
-        elif self.mode == DISCHARGE:
-            inp = _SHOW_DISCHARGE
-        else:
-            inp = _SHOW_STANDBY
+    def _panel(self, names, show, now):
+        """The panel's patterns for `show` (a SHOW_* code: step() picks it from its locals,
+        where the states it tests are at hand), with the warnings and the M/S flags, to its
+        logic. (At most 11 words of frame, arguments and stack included: MicroPython puts a
+        bigger frame on the heap at every call, an allocation that costs an RP2040 3000
+        cycles and more in a heap in service. So no local of its own: the low bits of
+        `names`, which hold no warning, carry the M/S flags.)"""
         # (no call while locked)
         names = names & LED_WARNINGS | (self._ms(now) if self.unlocked else self.parallel)
-        self.panel.select(inp, names & LED_WARNINGS, self.soc.shown_cpct, names & 3, now)
+        self.panel.select(show, names & LED_WARNINGS, self.soc.shown_cpct, names & 3, now)
 
     def _ms(self, now):
         """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""

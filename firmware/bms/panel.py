@@ -1,7 +1,8 @@
 """The front panel's LED patterns, exactly as the manual's table (section 3.3.3.4).
 
-select() is called every tick with the state and picks one pattern per LED; leds() is
-called on the 50 ms beat and turns the patterns into levels at that instant. Flash
+select() is given the state and picks one pattern per LED (the core calls it when the
+state's patterns_key() changed, which most ticks it does not); leds() is called on the
+50 ms beat and turns the patterns into levels at that instant. Flash
 patterns start with their ON phase at the moment the selection changes, so a new state
 is visible at once and every waveform is reproducible.
 
@@ -65,26 +66,32 @@ MS_ON = const(1)  # select()'s ms: the M/S LED lit (the master of a parallel sys
 MS_UNLOCKED = const(2)  # the service link's unlock: M/S flashes (FLASH2)
 
 
+def patterns_key(show, warning, soc_cpct, ms):
+    """select()'s inputs as the patterns depend on them, one number: show in bits 0-3,
+    the SOC LEDs lit (0-4) in bits 4-6, then the warning and the M/S flags. The same
+    key gives the same patterns (the core asks select() only when it changes)."""
+    # (soc_leds() written out: a call costs a board more than this)
+    lit = 0 if soc_cpct <= 0 else (4 if soc_cpct >= 7500 else soc_cpct // 2500 + 1)
+    return show | lit << 4 | (128 if warning else 0) | (ms & 3) << 8
+
+
 class PanelLogic:
     def __init__(self):
         self.pattern = bytearray(7)
         self._next = bytearray(7)
         self.origin = 0
         self.show = SHOW_OFF
-        self._key = -1  # select()'s inputs last time: the same give the same patterns
+        self._key = -1  # select()'s last patterns_key() (the core reads it: bms/core.py)
 
     def select(self, show, warning, soc_cpct, ms, now):
         """Pick the patterns for `show` (a SHOW_* code); ms: MS_ON (the M/S LED: the
         master of a parallel system) and MS_UNLOCKED (the service unlock) or-ed."""
-        # show in bits 0-3, the SOC LEDs lit (0-4) in bits 4-6, then the flags
-        # (soc_leds() written out, no local added: a call costs a board more than this)
-        key = 0 if soc_cpct <= 0 else (4 if soc_cpct >= 7500 else soc_cpct // 2500 + 1)
-        key = show | key << 4 | (128 if warning else 0) | (ms & 3) << 8
-        if key != self._key:
-            # (the same inputs give the same patterns: called every tick, select() keeps
-            # to 11 words of frame, which MicroPython takes from the C stack, not the heap)
-            self._key = key
-            self._patterns(key, now)
+        # (the key in show's place: no local added, so the frame keeps to 11 words, which
+        # MicroPython takes from the C stack, not the heap)
+        show = patterns_key(show, warning, soc_cpct, ms)
+        if show != self._key:  # (the same key gives the same patterns)
+            self._key = show
+            self._patterns(show, now)
 
     def _patterns(self, key, now):
         show = key & 15

@@ -180,14 +180,15 @@ class BQ76952:
     @micropython.native
     def _raw_read(self, reg, views):
         """Read into views[crc] (data bytes only, or data/CRC pairs); checks the CRCs."""
-        buf = views[1] if self.crc else views[0]
+        crc = self.crc  # (read once: a local costs nothing in native code, an attribute ~250)
+        buf = views[1] if crc else views[0]
         for _ in range(_RETRIES + 1):
             try:
                 self._readfrom_mem_into(self.addr, reg, buf)
             except OSError:
                 self.errors = (self.errors + 1) & _COUNT_MASK
                 continue
-            if not self.crc or _crc_good(CRC_TABLE, buf, len(buf), reg):
+            if not crc or _crc_good(CRC_TABLE, buf, len(buf), reg):
                 return True
             self.crc_errors = (self.crc_errors + 1) & _COUNT_MASK
             self.errors = (self.errors + 1) & _COUNT_MASK
@@ -293,8 +294,9 @@ class BQ76952:
         sample.valid = ok
         if not ok:
             return False
-        self.safety_a = m[2]
-        self.scd = m[2] & SAFETY_A_SCD != 0
+        a = m[2]
+        self.safety_a = a
+        self.scd = a & SAFETY_A_SCD != 0
         self.safety_b = m[6]
         self.safety_c = m[10]
         _decode(m, self._temps, _TEMP_OFFSETS, sample)
