@@ -119,6 +119,20 @@ def record_replies(path):
             chip.i2c_read(reg, buf)
             lines.append("    0x%04X: %r," % (reg << 8 | n, bytes(buf)))
         lines.append("}")
+    # ten readings in a row, each tick's (the simulated chip's noise: the last mV of a
+    # cell, ten mA of the current), as a real front end gives them: the core's work that
+    # runs only when a reading moved (the limits) runs then, as on a board
+    lines.append("I2C_LIVE = (")
+    for _ in range(10):
+        sim.run(sim.t_ms + 100)
+        chip.refresh()
+        lines.append("    {")
+        for reg, n in READS:
+            buf = bytearray(n)
+            chip.i2c_read(reg, buf)
+            lines.append("        0x%04X: %r," % (reg << 8 | n, bytes(buf)))
+        lines.append("    },")
+    lines.append(")")
     lines.append("PYLON_42 = %r" % rs485_request(2, 0x42, bytes((2,))))
     # an RS485 inverter's requests by the second: at its start the protocol version, the
     # maker and the system parameters (0x4F, 0x51, 0x47: their code is loaded at the first
