@@ -621,10 +621,14 @@ class Simulator:
                 pack.stuck = stuck
             if w < nxt:
                 nxt = w
-        if self._event_ms * 1000 < nxt:
-            nxt = self._event_ms * 1000
-        if self._next_trace * 1000 < nxt:
-            nxt = self._next_trace * 1000
+        # (_FOREVER, nothing due, stays in ms: in us it would be a big int, which
+        # MicroPython allocates on the heap at every step)
+        event_ms = self._event_ms
+        if event_ms < _FOREVER and event_ms * 1000 < nxt:
+            nxt = event_ms * 1000
+        trace_ms = self._next_trace
+        if trace_ms < _FOREVER and trace_ms * 1000 < nxt:
+            nxt = trace_ms * 1000
         inv = self.inverter
         if (inv is not None or self.dc is not None) and self._next_control_us < nxt:
             nxt = self._next_control_us

@@ -129,6 +129,25 @@ def _frame_bytes(regs: ptr8, framed: ptr8, t: ptr8, lo: int, hi: int):
         r += 1
 
 
+@micropython.viper
+def _put_cells(regs: ptr8, vals) -> int:
+    """struct.pack_into("<16h", regs, 0x14, *vals) for MicroPython, where the star-args
+    call allocates its arguments on the heap; 0 (nothing written) when a value does not
+    fit 16 bits, for struct itself to refuse as it would have."""
+    i = 0
+    while i < 16:
+        if int(vals[i]) < -32768 or int(vals[i]) > 32767:
+            return 0
+        i += 1
+    i = 0
+    while i < 16:
+        v = int(vals[i])
+        regs[0x14 + 2 * i] = v
+        regs[0x15 + 2 * i] = v >> 8
+        i += 1
+    return 1
+
+
 _FOREVER_C = 1e9
 _SLACK_MARGIN_C = 1e-9  # far above the float error of a zone's few operations (1e-14)
 
@@ -274,7 +293,8 @@ class BQ76952Sim:
                 if overrides[i] is not None:
                     vals[i] = overrides[i]
         regs = self.regs
-        struct.pack_into("<16h", regs, 0x14, *vals)  # TRM: I2
+        if _FAST_FRAME or not _put_cells(regs, vals):
+            struct.pack_into("<16h", regs, 0x14, *vals)  # TRM: I2
         if not (
             model.cells_version == self._pw_cells
             and model.current_a == self._pw_current
@@ -606,7 +626,10 @@ class BQ76952Sim:
 
     @micropython.native
     def _status_regs(self):
-        real_chg, real_dsg, _ = self.model.fet_states()
+        model = self.model
+        # model.fet_states() without its tuple (a heap allocation under MicroPython)
+        real_chg = model.chg_on or model.stuck_chg
+        real_dsg = model.dsg_on or model.stuck_dsg
         regs = self.regs
         fet = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
         if regs[0x7F] != fet:
