@@ -311,6 +311,7 @@ class WDT:
         if self.clock is not None:
             self.fed_ms = self.clock.t_ms
 
+    @micropython.native
     def sim_expired(self):
         return self.clock is not None and self.clock.t_ms - self.fed_ms > self.timeout
 
@@ -331,9 +332,11 @@ class UART:
         if txbuf is not None:  # the transmit buffer's size (unlimited unless given)
             self.port.txbuf = txbuf
 
+    @micropython.native
     def any(self):
         return self.port.available()
 
+    @micropython.native
     def readinto(self, buf, nbytes=-1):
         """Up to len(buf) (or nbytes) bytes that have arrived; None when there are none
         (the non-blocking read of a UART made with timeout=0)."""

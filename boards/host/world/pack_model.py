@@ -408,6 +408,7 @@ class PackModel:
             r += self.r0[i] * f
         return emf, r
 
+    @micropython.native
     def _r_factor(self):
         """Cell resistance rises in the cold: about x2 at 0 C, x3 at -10 C."""
         t = self.t_cells_c

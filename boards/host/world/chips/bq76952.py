@@ -32,6 +32,7 @@ import math
 import struct
 
 import micropython
+from micropython import const
 
 from boards.host.world.pack_model import N_CELLS
 
@@ -40,25 +41,25 @@ try:
 except ImportError:  # MicroPython: refresh() takes its index loop
     add = None
 
-DEVICE_NUMBER = 0x7695
-FW_VERSION = 0x0100
-KELVIN_DC = 2732
-R_SENSE_UOHM = 250  # the shunt on the simulated board (boards/host/board.py says the same)
+DEVICE_NUMBER = const(0x7695)
+FW_VERSION = const(0x0100)
+KELVIN_DC = const(2732)
+R_SENSE_UOHM = const(250)  # the shunt on the simulated board (boards/host/board.py says the same)
 BLEED_OHM = 56.0  # external balancing resistors
 
 # FET Status bits
-_CHG_FET = 0x01
-_DSG_FET = 0x04
-_MFG_FET_EN = 0x10
-_FC_DSG_OFF = 0x01
-_FC_CHG_OFF = 0x04
+_CHG_FET = const(0x01)
+_DSG_FET = const(0x04)
+_MFG_FET_EN = const(0x10)
+_FC_DSG_OFF = const(0x01)
+_FC_CHG_OFF = const(0x04)
 
 # temperature registers, by Sample slot: TS1, TS2, TS3, HDQ (cells), DCHG (ambient), DDSG (MOS)
 TEMP_REGS = (0x70, 0x72, 0x74, 0x76, 0x78, 0x7A)
-_T_INT = 0x68
+_T_INT = const(0x68)
 
-_DM_BASE = 0x9180
-_DM_SIZE = 0x280
+_DM_BASE = const(0x9180)
+_DM_SIZE = const(0x280)
 # data-memory defaults after reset that the chip's behaviour reads (TRM)
 _DM_DEFAULTS = (
     (0x91A8, struct.pack("<f", 7.4768)),  # CC Gain
@@ -659,6 +660,7 @@ class BQ76952Sim:
             self._frame(0x00, 0x14)
 
     # -- I2C -----------------------------------------------------------------------------
+    @micropython.native
     def i2c_read(self, reg, buf):
         if self.lost:
             raise OSError(errno.ETIMEDOUT)
