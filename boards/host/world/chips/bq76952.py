@@ -133,16 +133,13 @@ def _frame_bytes(regs: ptr8, framed: ptr8, t: ptr8, lo: int, hi: int):
 @micropython.viper
 def _put_cells(regs: ptr8, vals) -> int:
     """struct.pack_into("<16h", regs, 0x14, *vals) for MicroPython, where the star-args
-    call allocates its arguments on the heap; 0 (nothing written) when a value does not
-    fit 16 bits, for struct itself to refuse as it would have."""
-    i = 0
-    while i < 16:
-        if int(vals[i]) < -32768 or int(vals[i]) > 32767:
-            return 0
-        i += 1
+    call allocates its arguments on the heap; 0 at a value that does not fit 16 bits, for
+    struct itself to refuse it as it would have (a scenario's values always fit)."""
     i = 0
     while i < 16:
         v = int(vals[i])
+        if v < -32768 or v > 32767:
+            return 0
         regs[0x14 + 2 * i] = v
         regs[0x15 + 2 * i] = v >> 8
         i += 1
@@ -365,10 +362,10 @@ class BQ76952Sim:
                 return
             # at rest the temperatures creep towards the ambient for hours in their last
             # digits: while they stay closer to where the readings were made than any
-            # reading is to its rounding step, no reading can change (the slacks below)
-            dc = tc - seen[0]
-            dm = tm - seen[2]
-            if -self._tc_slack < dc < self._tc_slack and -self._tm_slack < dm < self._tm_slack:
+            # reading is to its rounding step, no reading can change (the bounds below;
+            # kept as bounds, not as differences, so that no float is made per reading,
+            # which MicroPython allocates)
+            if self._tc_lo < tc < self._tc_hi and self._tm_lo < tm < self._tm_hi:
                 return
         self._t_seen = (tc, amb, tm)
         self._ntc_seen = list(self.ntc_fault)
@@ -386,8 +383,12 @@ class BQ76952Sim:
                 room = _step_room(temps[z]) / g
                 if room < slack:
                     slack = room
-        self._tc_slack = slack - _SLACK_MARGIN_C
-        self._tm_slack = _step_room(tm) - _SLACK_MARGIN_C
+        slack -= _SLACK_MARGIN_C
+        self._tc_lo = tc - slack
+        self._tc_hi = tc + slack
+        slack = _step_room(tm) - _SLACK_MARGIN_C
+        self._tm_lo = tm - slack
+        self._tm_hi = tm + slack
         dcs = self.temps_dc
         changed = False
         for slot in range(6):
@@ -584,8 +585,8 @@ class BQ76952Sim:
 
     scd = False
     scd_since_ms = 0
-    _tc_slack = 0.0  # see _temperatures()
-    _tm_slack = 0.0
+    _tc_lo = _tc_hi = 0.0  # see _temperatures()
+    _tm_lo = _tm_hi = 0.0
     current_ma = 0.0
 
     # -- FETs --------------------------------------------------------------------------
