@@ -661,7 +661,8 @@ class BQ76952Sim:
             self._frame(0x00, 0x14)
 
     # -- I2C -----------------------------------------------------------------------------
-    @micropython.native
+    # (bytecode, not native: MicroPython's bytecode keeps the slice of `buf[:] = view` on
+    # the stack, native code would allocate it; the driver's reads run with the heap locked)
     def i2c_read(self, reg, buf):
         if self.lost:
             raise OSError(errno.ETIMEDOUT)
