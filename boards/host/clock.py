@@ -7,8 +7,9 @@ and ESP32, so a test can start the board just before the wrap.
 """
 
 import micropython
+from micropython import const
 
-_MASK = 0x3FFFFFFF
+_MASK = const(0x3FFFFFFF)
 
 
 class SimClock:
@@ -36,6 +37,7 @@ class SimClock:
         self.t_us = t_us
         self.t_ms = t_us // 1000
 
+    @micropython.native
     def sim_us_at(self, local_ms):
         """The simulated time (us) at which this clock reads local_ms (see PackClock)."""
         return local_ms * 1000

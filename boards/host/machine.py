@@ -230,28 +230,7 @@ class SPI:
         """Wire a simulated device whose chip select is cs_pin (active low)."""
         devices = self._devices
         devices.append((cs_pin, device))
-
-        @micropython.native
-        def _edge(pin, level):
-            # _sel: the first device in the list whose chip select is low
-            if level:
-                device.spi_end()
-                if self._sel is not device:
-                    return  # it was not the selected one: nothing changes
-                if len(devices) == 1:
-                    self._sel = None
-                    return
-            elif self._sel is None:
-                self._sel = device  # the only one low
-                return
-            sel = None
-            for i in range(len(devices)):
-                if not devices[i][0].level:
-                    sel = devices[i][1]
-                    break
-            self._sel = sel
-
-        cs_pin.sim_listen(_edge)
+        cs_pin.sim_listen(_ChipSelect(self, device).edge)
         for cs, dev in devices:  # its chip select may be low already
             if not cs.level:
                 self._sel = dev
@@ -285,6 +264,43 @@ class SPI:
         dev.spi_transfer(write_buf, read_buf)
 
 
+class _ChipSelect:
+    """One device's chip select on an SPI bus: its edges end the device's transaction and
+    keep the bus's selected device (a bound method rather than a closure: under MicroPython
+    a closure over more than three names copies its arguments to the heap at every call)."""
+
+    def __init__(self, spi, device):
+        self.spi = spi
+        self.device = device
+        self.devices = spi._devices
+        # bound once: a method lookup on the chip first misses in its nearly full
+        # attribute table (MicroPython), at every chip-select edge
+        self.spi_end = device.spi_end
+
+    @micropython.native
+    def edge(self, pin, level):
+        # _sel: the first device in the list whose chip select is low
+        spi = self.spi
+        device = self.device
+        if level:
+            self.spi_end()
+            if spi._sel is not device:
+                return  # it was not the selected one: nothing changes
+            if len(self.devices) == 1:
+                spi._sel = None
+                return
+        elif spi._sel is None:
+            spi._sel = device  # the only one low
+            return
+        devices = self.devices
+        sel = None
+        for i in range(len(devices)):
+            if not devices[i][0].level:
+                sel = devices[i][1]
+                break
+        spi._sel = sel
+
+
 class WDT:
     def __init__(self, id=0, timeout=5000, *, clock=None):
         self.timeout = timeout
@@ -295,6 +311,7 @@ class WDT:
         if self.clock is not None:
             self.fed_ms = self.clock.t_ms
 
+    @micropython.native
     def sim_expired(self):
         return self.clock is not None and self.clock.t_ms - self.fed_ms > self.timeout
 
@@ -315,9 +332,11 @@ class UART:
         if txbuf is not None:  # the transmit buffer's size (unlimited unless given)
             self.port.txbuf = txbuf
 
+    @micropython.native
     def any(self):
         return self.port.available()
 
+    @micropython.native
     def readinto(self, buf, nbytes=-1):
         """Up to len(buf) (or nbytes) bytes that have arrived; None when there are none
         (the non-blocking read of a UART made with timeout=0)."""

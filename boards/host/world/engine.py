@@ -10,6 +10,7 @@ model in one MicroPython process); tools/sim.py is the front end for people.
 """
 
 import micropython
+from micropython import const
 from service import image
 
 from app import STAGE_STORE, App
@@ -32,9 +33,9 @@ from boards.host.world.scenario import parse_fault
 
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 TEMP_SLOTS = {"cell1": 0, "cell2": 1, "cell3": 2, "cell4": 3, "ambient": 4, "mos": 5}
-NTC_OPEN_DC = -500  # what an open thermistor reads as (below the chip's range)
-NTC_SHORT_DC = 1500
-_FOREVER = 1 << 60
+NTC_OPEN_DC = const(-500)  # what an open thermistor reads as (below the chip's range)
+NTC_SHORT_DC = const(1500)
+_FOREVER = const(1 << 60)
 
 # a pack whose BMS is not powered: nothing measured, everything dark and open
 OFF_STATE = {
@@ -542,6 +543,7 @@ class Simulator:
             pack.model.set_demand(amps)
         self._next_control_us = t_us + CONTROL_US
 
+    @micropython.native
     def run(self, end_ms):
         """Advance the world to end_ms (absolute simulated ms); can be called again."""
         clock = self.clock
@@ -621,10 +623,14 @@ class Simulator:
                 pack.stuck = stuck
             if w < nxt:
                 nxt = w
-        if self._event_ms * 1000 < nxt:
-            nxt = self._event_ms * 1000
-        if self._next_trace * 1000 < nxt:
-            nxt = self._next_trace * 1000
+        # (_FOREVER, nothing due, stays in ms: in us it would be a big int, which
+        # MicroPython allocates on the heap at every step)
+        event_ms = self._event_ms
+        if event_ms < _FOREVER and event_ms * 1000 < nxt:
+            nxt = event_ms * 1000
+        trace_ms = self._next_trace
+        if trace_ms < _FOREVER and trace_ms * 1000 < nxt:
+            nxt = trace_ms * 1000
         inv = self.inverter
         if (inv is not None or self.dc is not None) and self._next_control_us < nxt:
             nxt = self._next_control_us

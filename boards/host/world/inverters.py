@@ -22,12 +22,13 @@ Without fresh limits from the BMS for BMS_TIMEOUT_US it stops using the battery.
 """
 
 import micropython
+from micropython import const
 
-CONTROL_US = 1000000  # how often it re-decides its current
-BMS_TIMEOUT_US = 10000000
+CONTROL_US = const(1000000)  # how often it re-decides its current
+BMS_TIMEOUT_US = const(10000000)
 FORCE_CHARGE_A = 10.0
-DVL_RESUME_MV = 2000
-HEARTBEAT_US = 1000000
+DVL_RESUME_MV = const(2000)
+HEARTBEAT_US = const(1000000)
 _KEEPALIVE = (0x305, False, False, bytes(8))
 _GROWATT_REQUEST = (0x301, False, False, bytes((0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88)))
 _SCHNEIDER_HEARTBEAT = (0x310, True, False, bytes(8))
@@ -143,6 +144,7 @@ class CanInverter(Inverter):
     def next_event_us(self):
         return None if self.silent else self.next_hb_us
 
+    @micropython.native
     def step(self, now_us):
         if not self.silent and now_us >= self.next_hb_us:
             self.queue.append(self.heartbeat)

@@ -256,7 +256,11 @@ class PackModel:
     def settle(self):
         """Recompute what flows now from the present conditions (FETs, demand, faults);
         runs after every change of them and at the end of every advance()."""
-        chg, dsg, pre = self.fet_states()
+        # fet_states(), inlined: under MicroPython its tuple is a heap allocation, and the
+        # method lookup first misses in this instance's nearly full attribute table
+        chg = self.chg_on or self.stuck_chg
+        dsg = self.dsg_on or self.stuck_dsg
+        pre = self.pre_on
         current = 0.0
         link = LINK_FLOATING
         demand = self.demand_a
@@ -303,7 +307,9 @@ class PackModel:
 
     @micropython.native
     def _integrate(self, dt):
-        chg, dsg, pre = self.fet_states()
+        chg = self.chg_on or self.stuck_chg  # fet_states(), inlined (see settle())
+        dsg = self.dsg_on or self.stuck_dsg
+        pre = self.pre_on
         current = self.current_a
         if self.link == LINK_FLOATING:
             current = self._link_step(dt, pre)
@@ -402,6 +408,7 @@ class PackModel:
             r += self.r0[i] * f
         return emf, r
 
+    @micropython.native
     def _r_factor(self):
         """Cell resistance rises in the cold: about x2 at 0 C, x3 at -10 C."""
         t = self.t_cells_c

@@ -44,6 +44,7 @@ at the end of their 3-bit intermission, when the bus is free again.
 """
 
 import micropython
+from micropython import const
 
 # -- frame length ------------------------------------------------------------------
 # The stuffed part of a frame (SOF to the end of the CRC) is processed 8 bits at a time:
@@ -51,7 +52,7 @@ import micropython
 # stuffing state. A stuffing state is (value of the current run, its length 1..4): a run
 # reaching 5 inserts a complementary stuff bit, which starts a new run of length 1.
 
-_POLY = 0x4599
+_POLY = const(0x4599)
 
 
 def _crc_table():
@@ -169,7 +170,7 @@ def frame_bits(can_id, ext, rtr, data):
 # An error attempt is the frame up to its ACK slot (the error is flagged from the next
 # bit), then an error flag of 6 bits, its delimiter of 8 and the intermission: in place
 # of the 11 bits of ACK delimiter, EOF and intermission that is 6 bits more.
-ERROR_EXTRA_BITS = 6
+ERROR_EXTRA_BITS = const(6)
 
 
 def arbitration_key(frame):

@@ -19,13 +19,16 @@ the UART's interrupt: 32 bit periods on the RP2040's PL011), and wakes that port
 firmware then.
 """
 
-_GARBLED = 0xFF
+import micropython
+from micropython import const
+
+_GARBLED = const(0xFF)
 # CPython copies a slice faster than a loop; MicroPython would allocate the slice (the
 # firmware's reads are checked with the heap locked)
 _SLICES = hasattr(bytes, "translate")
 _FOREVER = 1 << 62
-RX_IDLE_BITS = 32
-RX_RING = 1024
+RX_IDLE_BITS = const(32)
+RX_RING = const(1024)
 _GARBLED_RUN = bytes([_GARBLED]) * RX_RING
 # how many times a port's wake_us was set by another port's bytes (an arrival, or a cut
 # that dropped some), on every wire: while it holds, the engine keeps each pack's next
@@ -150,6 +153,7 @@ class Port:
         sent = (now - self._burst_us) * self.baud // (self.char_bits * 1000000)
         return self._burst_n - sent if sent < self._burst_n else 1
 
+    @micropython.native
     def available(self):
         now = self.clock.t_us
         if self.de_high and self._de_rise_us < now:
@@ -167,6 +171,7 @@ class Port:
         self._known_us = now
         return k - self._rd
 
+    @micropython.native
     def read_into(self, buf, n):
         if self._rd >= self._wr:
             return 0

@@ -32,6 +32,7 @@ import math
 import struct
 
 import micropython
+from micropython import const
 
 from boards.host.world.pack_model import N_CELLS
 
@@ -40,25 +41,25 @@ try:
 except ImportError:  # MicroPython: refresh() takes its index loop
     add = None
 
-DEVICE_NUMBER = 0x7695
-FW_VERSION = 0x0100
-KELVIN_DC = 2732
-R_SENSE_UOHM = 250  # the shunt on the simulated board (boards/host/board.py says the same)
+DEVICE_NUMBER = const(0x7695)
+FW_VERSION = const(0x0100)
+KELVIN_DC = const(2732)
+R_SENSE_UOHM = const(250)  # the shunt on the simulated board (boards/host/board.py says the same)
 BLEED_OHM = 56.0  # external balancing resistors
 
 # FET Status bits
-_CHG_FET = 0x01
-_DSG_FET = 0x04
-_MFG_FET_EN = 0x10
-_FC_DSG_OFF = 0x01
-_FC_CHG_OFF = 0x04
+_CHG_FET = const(0x01)
+_DSG_FET = const(0x04)
+_MFG_FET_EN = const(0x10)
+_FC_DSG_OFF = const(0x01)
+_FC_CHG_OFF = const(0x04)
 
 # temperature registers, by Sample slot: TS1, TS2, TS3, HDQ (cells), DCHG (ambient), DDSG (MOS)
 TEMP_REGS = (0x70, 0x72, 0x74, 0x76, 0x78, 0x7A)
-_T_INT = 0x68
+_T_INT = const(0x68)
 
-_DM_BASE = 0x9180
-_DM_SIZE = 0x280
+_DM_BASE = const(0x9180)
+_DM_SIZE = const(0x280)
 # data-memory defaults after reset that the chip's behaviour reads (TRM)
 _DM_DEFAULTS = (
     (0x91A8, struct.pack("<f", 7.4768)),  # CC Gain
@@ -127,6 +128,22 @@ def _frame_bytes(regs: ptr8, framed: ptr8, t: ptr8, lo: int, hi: int):
         framed[2 * r] = d
         framed[2 * r + 1] = t[d]
         r += 1
+
+
+@micropython.viper
+def _put_cells(regs: ptr8, vals) -> int:
+    """struct.pack_into("<16h", regs, 0x14, *vals) for MicroPython, where the star-args
+    call allocates its arguments on the heap; 0 at a value that does not fit 16 bits, for
+    struct itself to refuse it as it would have (a scenario's values always fit)."""
+    i = 0
+    while i < 16:
+        v = int(vals[i])
+        if v < -32768 or v > 32767:
+            return 0
+        regs[0x14 + 2 * i] = v
+        regs[0x15 + 2 * i] = v >> 8
+        i += 1
+    return 1
 
 
 _FOREVER_C = 1e9
@@ -274,7 +291,8 @@ class BQ76952Sim:
                 if overrides[i] is not None:
                     vals[i] = overrides[i]
         regs = self.regs
-        struct.pack_into("<16h", regs, 0x14, *vals)  # TRM: I2
+        if _FAST_FRAME or not _put_cells(regs, vals):
+            struct.pack_into("<16h", regs, 0x14, *vals)  # TRM: I2
         if not (
             model.cells_version == self._pw_cells
             and model.current_a == self._pw_current
@@ -344,10 +362,10 @@ class BQ76952Sim:
                 return
             # at rest the temperatures creep towards the ambient for hours in their last
             # digits: while they stay closer to where the readings were made than any
-            # reading is to its rounding step, no reading can change (the slacks below)
-            dc = tc - seen[0]
-            dm = tm - seen[2]
-            if -self._tc_slack < dc < self._tc_slack and -self._tm_slack < dm < self._tm_slack:
+            # reading is to its rounding step, no reading can change (the bounds below;
+            # kept as bounds, not as differences, so that no float is made per reading,
+            # which MicroPython allocates)
+            if self._tc_lo < tc < self._tc_hi and self._tm_lo < tm < self._tm_hi:
                 return
         self._t_seen = (tc, amb, tm)
         self._ntc_seen = list(self.ntc_fault)
@@ -365,8 +383,12 @@ class BQ76952Sim:
                 room = _step_room(temps[z]) / g
                 if room < slack:
                     slack = room
-        self._tc_slack = slack - _SLACK_MARGIN_C
-        self._tm_slack = _step_room(tm) - _SLACK_MARGIN_C
+        slack -= _SLACK_MARGIN_C
+        self._tc_lo = tc - slack
+        self._tc_hi = tc + slack
+        slack = _step_room(tm) - _SLACK_MARGIN_C
+        self._tm_lo = tm - slack
+        self._tm_hi = tm + slack
         dcs = self.temps_dc
         changed = False
         for slot in range(6):
@@ -563,8 +585,8 @@ class BQ76952Sim:
 
     scd = False
     scd_since_ms = 0
-    _tc_slack = 0.0  # see _temperatures()
-    _tm_slack = 0.0
+    _tc_lo = _tc_hi = 0.0  # see _temperatures()
+    _tm_lo = _tm_hi = 0.0
     current_ma = 0.0
 
     # -- FETs --------------------------------------------------------------------------
@@ -606,7 +628,10 @@ class BQ76952Sim:
 
     @micropython.native
     def _status_regs(self):
-        real_chg, real_dsg, _ = self.model.fet_states()
+        model = self.model
+        # model.fet_states() without its tuple (a heap allocation under MicroPython)
+        real_chg = model.chg_on or model.stuck_chg
+        real_dsg = model.dsg_on or model.stuck_dsg
         regs = self.regs
         fet = (_CHG_FET if real_chg else 0) | (_DSG_FET if real_dsg else 0)
         if regs[0x7F] != fet:
@@ -636,6 +661,8 @@ class BQ76952Sim:
             self._frame(0x00, 0x14)
 
     # -- I2C -----------------------------------------------------------------------------
+    # (bytecode, not native: MicroPython's bytecode keeps the slice of `buf[:] = view` on
+    # the stack, native code would allocate it; the driver's reads run with the heap locked)
     def i2c_read(self, reg, buf):
         if self.lost:
             raise OSError(errno.ETIMEDOUT)

@@ -38,83 +38,84 @@ that talks to this chip allocates nothing.
 """
 
 import micropython
+from micropython import const
 
 # SPI instructions
-_RESET = 0xC0
-_READ = 0x03
-_WRITE = 0x02
-_READ_STATUS = 0xA0
-_RX_STATUS = 0xB0
-_BIT_MODIFY = 0x05
+_RESET = const(0xC0)
+_READ = const(0x03)
+_WRITE = const(0x02)
+_READ_STATUS = const(0xA0)
+_RX_STATUS = const(0xB0)
+_BIT_MODIFY = const(0x05)
 
 # registers
-BFPCTRL = 0x0C
-TXRTSCTRL = 0x0D
-CANSTAT = 0x0E
-CANCTRL = 0x0F
-TEC = 0x1C
-REC = 0x1D
-CNF3 = 0x28
-CNF2 = 0x29
-CNF1 = 0x2A
-CANINTE = 0x2B
-CANINTF = 0x2C
-EFLG = 0x2D
-TXB0CTRL = 0x30
-TXB1CTRL = 0x40
-TXB2CTRL = 0x50
-RXB0CTRL = 0x60
-RXB1CTRL = 0x70
+BFPCTRL = const(0x0C)
+TXRTSCTRL = const(0x0D)
+CANSTAT = const(0x0E)
+CANCTRL = const(0x0F)
+TEC = const(0x1C)
+REC = const(0x1D)
+CNF3 = const(0x28)
+CNF2 = const(0x29)
+CNF1 = const(0x2A)
+CANINTE = const(0x2B)
+CANINTF = const(0x2C)
+EFLG = const(0x2D)
+TXB0CTRL = const(0x30)
+TXB1CTRL = const(0x40)
+TXB2CTRL = const(0x50)
+RXB0CTRL = const(0x60)
+RXB1CTRL = const(0x70)
 
 # operation modes (REQOP / OPMOD, bits 7:5)
-MODE_NORMAL = 0
-MODE_SLEEP = 1
-MODE_LOOPBACK = 2
-MODE_LISTEN = 3
-MODE_CONFIG = 4
+MODE_NORMAL = const(0)
+MODE_SLEEP = const(1)
+MODE_LOOPBACK = const(2)
+MODE_LISTEN = const(3)
+MODE_CONFIG = const(4)
 
 # CANCTRL
-_ABAT = 0x10
-_OSM = 0x08
+_ABAT = const(0x10)
+_OSM = const(0x08)
 # CANINTE / CANINTF
-_RX0IF = 0x01
-_RX1IF = 0x02
-_TX0IF = 0x04
-_ERRIF = 0x20
-_WAKIF = 0x40
-_MERRF = 0x80
+_RX0IF = const(0x01)
+_RX1IF = const(0x02)
+_TX0IF = const(0x04)
+_ERRIF = const(0x20)
+_WAKIF = const(0x40)
+_MERRF = const(0x80)
 # TXBnCTRL
-_ABTF = 0x40
-_MLOA = 0x20
-_TXERR = 0x10
-_TXREQ = 0x08
+_ABTF = const(0x40)
+_MLOA = const(0x20)
+_TXERR = const(0x10)
+_TXREQ = const(0x08)
 # EFLG
-_RX1OVR = 0x80
-_RX0OVR = 0x40
-_TXBO = 0x20
-_TXEP = 0x10
-_RXEP = 0x08
-_TXWAR = 0x04
-_RXWAR = 0x02
-_EWARN = 0x01
+_RX1OVR = const(0x80)
+_RX0OVR = const(0x40)
+_TXBO = const(0x20)
+_TXEP = const(0x10)
+_RXEP = const(0x08)
+_TXWAR = const(0x04)
+_RXWAR = const(0x02)
+_EWARN = const(0x01)
 # RXBnCTRL
-_BUKT = 0x04
-_RXRTR = 0x08
+_BUKT = const(0x04)
+_RXRTR = const(0x08)
 
 _FILTERS = (0x00, 0x04, 0x08, 0x10, 0x14, 0x18)  # RXF0-5 (0x0C-0x0F are not a filter)
 _MASKS = (0x20, 0x24)
 
 # SPI states
-_ST_CMD = 0
-_ST_ADDR_READ = 1
-_ST_READ = 2
-_ST_ADDR_WRITE = 3
-_ST_WRITE = 4
-_ST_BM_ADDR = 5
-_ST_BM_MASK = 6
-_ST_BM_DATA = 7
-_ST_REPEAT = 8
-_ST_IGNORE = 9
+_ST_CMD = const(0)
+_ST_ADDR_READ = const(1)
+_ST_READ = const(2)
+_ST_ADDR_WRITE = const(3)
+_ST_WRITE = const(4)
+_ST_BM_ADDR = const(5)
+_ST_BM_MASK = const(6)
+_ST_BM_DATA = const(7)
+_ST_REPEAT = const(8)
+_ST_IGNORE = const(9)
 
 
 def _flags(addrs):
@@ -178,8 +179,8 @@ _READ_RX_FROM_SIDH = (0x90, 0x94)
 # inverter set and the other packs' frames; a bounded memory whatever comes); a
 # system of packs sets refused_max to hold its ids (REFUSED_PER_PACK a pack: the pack
 # link's ten frames, with room), as a slave refuses the other slaves' 31 x 10
-REFUSED_MAX = 64
-REFUSED_PER_PACK = 16
+REFUSED_MAX = const(64)
+REFUSED_PER_PACK = const(16)
 
 
 class MCP2515Sim:
@@ -528,6 +529,7 @@ class MCP2515Sim:
         else:
             self._st = _ST_IGNORE
 
+    @micropython.native
     def _read_status(self):
         r = self.regs
         f = r[CANINTF]
@@ -646,6 +648,7 @@ class MCP2515Sim:
         if mode == MODE_LOOPBACK:
             self._loopback()
 
+    @micropython.native
     def _txctrl(self, a, v):
         r = self.regs
         old = r[a]
@@ -691,22 +694,20 @@ class MCP2515Sim:
                 best_p = c & 3
         return best
 
+    @micropython.native
     def _tx_frame(self, n):
         f = self._txcache[n]
         if f is None:
             r = self.regs
             base = 0x31 + 16 * n
-            sidh, sidl, eid8, eid0, dlc = (
-                r[base],
-                r[base + 1],
-                r[base + 2],
-                r[base + 3],
-                r[base + 4],
-            )
+            # (one register at a time: under MicroPython a tuple of five is a heap object)
+            sidh = r[base]
+            sidl = r[base + 1]
+            dlc = r[base + 4]
             can_id = (sidh << 3) | (sidl >> 5)
             ext = (sidl & 0x08) != 0
             if ext:
-                can_id = (can_id << 18) | ((sidl & 3) << 16) | (eid8 << 8) | eid0
+                can_id = (can_id << 18) | ((sidl & 3) << 16) | (r[base + 2] << 8) | r[base + 3]
             rtr = (dlc & 0x40) != 0
             length = dlc & 0x0F
             if length > 8:
