@@ -191,31 +191,5 @@ class PanelSkipTest(unittest.TestCase):
         self.assertEqual(self.panel.calls, calls)
 
 
-class DriverSkipTest(unittest.TestCase):
-    """The app calls the FET and dry-contact drivers only when an output differs from
-    what the driver holds, so an output set by anything else is commanded again."""
-
-    def test_the_drivers_are_called_only_for_a_change(self):
-        from support import make_sim
-
-        sim = make_sim()
-        pack = sim.packs[0]
-        app = pack.app
-        sim.run(6000)  # in service: both FETs closed, both contacts closed
-        self.assertEqual(pack.model.fet_states()[:2], (True, True))
-        fets = _Counting(app.fets, "set")
-        dry = _Counting(app.dry, "write")
-        sim.run(7000)
-        self.assertEqual((fets.calls, dry.calls), (0, 0))
-        app.fets.off()  # (as a service restart's notice does: the core still wants them)
-        app.dry.open_all()
-        sim.run(7100)
-        self.assertEqual((fets.calls, dry.calls), (1, 1))
-        self.assertEqual(pack.model.fet_states()[:2], (True, True))
-        self.assertTrue(pack.board.pins["RELAY_CHG"].level)
-        sim.run(7500)
-        self.assertEqual((fets.calls, dry.calls), (1, 1))
-
-
 if __name__ == "__main__":
     unittest.main()
