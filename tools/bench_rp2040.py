@@ -109,29 +109,27 @@ def record_replies(path):
         '"""Recorded by tools/bench_rp2040.py from the simulated chips (do not edit)."""',
         "R_SENSE_UOHM = %d" % pack.app.afe.r_sense_uohm,
     ]
-    # at rest with the FETs open (the boot checks), then charging in service
-    for t_ms, name in ((1000, "I2C_BOOT"), (15000, "I2C_SERVICE")):
+
+    def reading(t_ms, head, indent, tail):
+        """The measurement reads' replies at t_ms, as a dict's lines."""
         sim.run(t_ms)
         chip.refresh()
-        lines.append("%s = {" % name)
+        lines.append(head)
         for reg, n in READS:
             buf = bytearray(n)
             chip.i2c_read(reg, buf)
-            lines.append("    0x%04X: %r," % (reg << 8 | n, bytes(buf)))
-        lines.append("}")
+            lines.append("%s0x%04X: %r," % (indent, reg << 8 | n, bytes(buf)))
+        lines.append(tail)
+
+    # at rest with the FETs open (the boot checks), then charging in service
+    reading(1000, "I2C_BOOT = {", "    ", "}")
+    reading(15000, "I2C_SERVICE = {", "    ", "}")
     # ten readings in a row, each tick's (the simulated chip's noise: the last mV of a
     # cell, ten mA of the current), as a real front end gives them: the core's work that
     # runs only when a reading moved (the limits) runs then, as on a board
     lines.append("I2C_LIVE = (")
     for _ in range(10):
-        sim.run(sim.t_ms + 100)
-        chip.refresh()
-        lines.append("    {")
-        for reg, n in READS:
-            buf = bytearray(n)
-            chip.i2c_read(reg, buf)
-            lines.append("        0x%04X: %r," % (reg << 8 | n, bytes(buf)))
-        lines.append("    },")
+        reading(sim.t_ms + 100, "    {", "        ", "    },")
     lines.append(")")
     lines.append("PYLON_42 = %r" % rs485_request(2, 0x42, bytes((2,))))
     # an RS485 inverter's requests by the second: at its start the protocol version, the
