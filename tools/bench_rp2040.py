@@ -233,24 +233,21 @@ def measure():
         figures["rp2040_heap_bench_code_bytes"] = bench
         # and the objects its definitions made before the firmware's imports
         bench += figures.get("rp2040_heap_bench_defs_bytes", 0)
-        for key in HEAP_FREE[:3]:
+        for key in HEAP_FREE:
             if key in figures:
                 figures[key] += bench
         # the store's files are in the heap here, in flash on a board
-        for key in HEAP_FREE[1:3]:
+        for key in HEAP_FREE[1:]:
             if key in figures:
                 figures[key] += figures.get("rp2040_heap_ramfs_bytes", 0)
     if "rp2040_heap_free_service_bytes" in figures and "rp2040_heap_imports_bytes" in figures:
         figures.update(board_names(lines, names, fw))
         # as a board holds it: the firmware's names in the pools a board's own count
         # needs, not the pools above the bench's names that the bench's credit left
-        if "rp2040_heap_qstr_board_bytes" in figures:
-            for key in HEAP_FREE[1:3]:
-                if key in figures:
-                    figures[key] -= (
-                        figures["rp2040_heap_qstr_board_bytes"]
-                        - figures["rp2040_heap_qstr_charged_bytes"]
-                    )
+        extra = figures["rp2040_heap_qstr_board_bytes"] - figures["rp2040_heap_qstr_charged_bytes"]
+        for key in HEAP_FREE[1:]:
+            if key in figures:
+                figures[key] -= extra
         figures.update(esp32_figures(figures, held, held_master))
     return figures, None
 

@@ -751,16 +751,19 @@ class Heap:
         return self.acc[0] // self.acc[1] if self.acc[1] else 0
 
 
-def run(app, board, t0, t1, step):
+def run(app, board, t0, t1, step, live=None):
     """Drive app.poll as a board's loop does (sleeping at most COMM_POLL_MS), with the
-    inverter's heartbeat and RS485 request each second."""
+    inverter's heartbeat and RS485 request each second; live: readings to give in turn,
+    one each 100 ms (else the same one in service)."""
     now = t0
     while now < t1:
         if now % 1000 == 0:
             board.spi.deliver(0x305, bytes(8))
         if now % 1000 == 550:
             board.uart.inject(rec.PYLON_POLLS[min(now // 1000, 3)])
-        if app.bms.chg:
+        if live is not None:
+            board.i2c.replies = live[(now // 100) % len(live)]
+        elif app.bms.chg:
             board.i2c.replies = rec.I2C_SERVICE
         wait = app.poll(now)
         now += wait if 0 < wait < step else step
@@ -1156,16 +1159,7 @@ def live_ticks(app, board, t):
     moved (the limits, up to 40 000 cycles) runs once a second instead. Returns the
     meter (its average: rp2040_tick_live_cycles)."""
     meter = Meter(app, "tick")
-    live = rec.I2C_LIVE
-    now = t
-    while now < t + 2000:
-        if now % 1000 == 0:
-            board.spi.deliver(0x305, bytes(8))
-        if now % 1000 == 550:
-            board.uart.inject(rec.PYLON_POLLS[3])
-        board.i2c.replies = live[(now // 100) % len(live)]
-        wait = app.poll(now)
-        now += wait if 0 < wait < 5 else 5
+    run(app, board, t, t + 2000, 5, rec.I2C_LIVE)
     meter.remove()
     board.i2c.replies = rec.I2C_SERVICE
     return meter
