@@ -37,7 +37,6 @@ from micropython import const
 
 from bms import events as ev
 from bms import ticks
-from bms.config import Config
 from bms.limits import Limits
 from bms.protections import PACK_LOST
 from bms.sample import Sample
@@ -183,6 +182,19 @@ class _Limits:
     as_dict = Limits.as_dict  # the trace's and the service link's view (allocates)
 
 
+class _Cfg:
+    """The master's config as the system's: its values, with the capacity of the packs
+    counted (a copy of the whole config would hold 1 KB more of a board's heap)."""
+
+    def __init__(self, own):
+        self.own = own
+        self.capacity_mah = own.capacity_mah
+
+    def __getattr__(self, name):
+        # (called only for a name not found here: every key but capacity_mah)
+        return getattr(self.own, name)
+
+
 class _Engine:
     def __init__(self):
         self.names = 0
@@ -198,7 +210,7 @@ class SystemView:
         self.soc = _Soc()
         self.limits = _Limits(own.limits)
         self.engine = _Engine()
-        self.cfg = Config(base=own.cfg)
+        self.cfg = _Cfg(own.cfg)
         self.rated_mah = own.cfg.capacity_mah
         self.modules = 1
         self.min_pack = 1

@@ -198,23 +198,3 @@ class ReleaseTest(unittest.TestCase):
         with self.assertRaises(ConfigError):
             Config({"covp_trip_mv": 3801})  # a range
         self.assertEqual(Config({"covp_trip_mv": 3800}).covp_trip_mv, 3800)
-
-    def test_a_copy_packs_nothing_again(self):
-        # a parallel master's view (packsystem.SystemView) copies its own config after the
-        # boot: with base, no defaults are packed (the table's 24 KB for a moment on a
-        # board, and 1.6 KB held after)
-        from bms import config
-
-        own = Config({"covp_trip_mv": 3800, "capacity_mah": 50000})
-        config.release()
-        copy = Config(base=own)
-        self.assertIsNone(config._held_nums)
-        self.assertEqual(copy.as_dict(), own.as_dict())
-        self.assertEqual((copy.covp_trip_mv, copy.capacity_mah), (3800, 50000))
-        copy.capacity_mah = 100000  # the view's own, not the pack's
-        self.assertEqual(own.capacity_mah, 50000)
-        copy = Config({"covp_trip_mv": 3700}, base=own)  # overrides on top, still checked
-        self.assertEqual(copy.covp_trip_mv, 3700)
-        self.assertIsNotNone(config._held_nums)  # the check needed the ranges
-        with self.assertRaises(ConfigError):
-            Config({"covp_trip_mv": 3801}, base=own)

@@ -333,6 +333,28 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(v.cfg.capacity_mah, 2 * self.r.cfg.capacity_mah)
         self.assertEqual(v.modules, 2)
 
+    def test_the_views_config_is_the_masters_with_the_systems_capacity(self):
+        # no copy of the config (1 KB of a board's heap, and at first its table unpacked
+        # again): the master's values, read through, and the capacity of the packs counted
+        from bms import config
+
+        own = self.r.cfg
+        config.release()
+        view = SystemView(self.r.bms)
+        self.assertIsNone(config._held_nums)
+        for key in ("covp_trip_mv", "cuvp_warn_mv", "chtp_trip_dc", "dcl_ma"):
+            self.assertEqual(getattr(view.cfg, key), getattr(own, key), key)
+        self.assertEqual(view.cfg.capacity_mah, own.capacity_mah)
+        self.give(1)
+        self.give(2)
+        self.give(3)
+        view.aggregate(self.packs, 0)
+        self.assertEqual(view.cfg.capacity_mah, 3 * own.capacity_mah)
+        self.assertEqual(own.capacity_mah, 100000)  # the pack's own, untouched
+        self.assertEqual(sorted(view.cfg.__dict__), ["capacity_mah", "own"])
+        with self.assertRaises(AttributeError):
+            view.cfg.no_such_key  # noqa: B018 (the lookup is the test)
+
     def test_lost_and_back(self):
         self.give(1, now=1000)
         self.give(2, now=1000)

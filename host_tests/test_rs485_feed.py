@@ -5,9 +5,11 @@ The 32-pack system answer, 4054 bytes, goes through a 256-byte buffer (a board's
 UART_BUF) at 9600 and 115200 baud while the main loop wakes when tx_left_ms says, and is
 held up once (a flash write, a GC) for 0 to 2000 ms in the middle: every byte reaches the
 peer in order, no write is refused for want of room, DE stays high to the last stop bit
-and drops within the loop's 1 ms retry after it. A UART that never reports done gives the
-reply up with the part still unwritten: counted as an error, not as sent, nothing more
-written, and the echo of what was written skipped exactly.
+and drops within the loop's 1 ms retry after it. The same for the answer as the Pylon
+server writes it, in parts of at most 1 KB (protocols/pylon_rs485_rare.py), and for parts
+of any length: they go out one after the other as one reply. A UART that never reports
+done gives the reply up with the part still unwritten: counted as an error, not as
+sent, nothing more written, and the echo of what was written skipped exactly.
 """
 
 import unittest
@@ -18,6 +20,8 @@ from boards.host.world.bus.uart import Rs485Wire
 from drivers.rs485 import Rs485
 
 REPLY = 4054  # protocols.pylon_rs485.SYSTEM_OUT: the 32-pack system answer
+PARTS = (1025, 1008, 1008, 1013)  # its parts as the Pylon server writes them
+ODD = (0, 1, 300, 256, 255, 257, 0, 3, 2982)  # any lengths, empty ones too
 TXBUF = 256  # boards/rp2040/board.py and boards/esp32/board.py UART_BUF
 HOLDS_MS = (0, 150, 200, 500, 2000)
 START_MS = 1000
@@ -25,6 +29,17 @@ START_MS = 1000
 
 def reply_bytes(n):
     return bytes((i * 7 + (i >> 8)) & 0xFF for i in range(n))
+
+
+def split(data, lengths):
+    """data as a list of memoryviews of the given lengths (the server's parts)."""
+    parts = []
+    k = 0
+    for n in lengths:
+        parts.append(memoryview(data)[k : k + n])
+        k += n
+    assert k == len(data)
+    return parts
 
 
 def reply_ms(n, baud):
@@ -52,13 +67,14 @@ class Wire:
                 return
             self.got += self._buf[:n]
 
-    def reply(self, data, hold_at_ms, hold_ms):
-        """Send data at START_MS; the loop wakes as tx_left_ms says (1 ms while it says
-        0) and, once past hold_at_ms, stalls for hold_ms. Returns the time (us) DE fell."""
+    def reply(self, data, hold_at_ms, hold_ms, lengths=None):
+        """Send data at START_MS (in parts of the given lengths); the loop wakes as
+        tx_left_ms says (1 ms while it says 0) and, once past hold_at_ms, stalls for
+        hold_ms. Returns the time (us) DE fell."""
         rs = self.rs
         now = START_MS
         self.clock.set(now)
-        rs.send(memoryview(data), now)
+        rs.send(memoryview(data) if lengths is None else split(data, lengths), now)
         held = False
         while rs.sending:
             assert self.de.value() == 1
@@ -77,12 +93,12 @@ class Wire:
 
 
 class HeldUpLoopTest(unittest.TestCase):
-    def check(self, baud, hold_ms):
+    def check(self, baud, hold_ms, lengths=None):
         w = Wire(baud)
         data = reply_bytes(REPLY)
         hold_at = reply_ms(REPLY, baud) // 3
-        fell_us = w.reply(data, hold_at, hold_ms)
-        what = (baud, hold_ms)
+        fell_us = w.reply(data, hold_at, hold_ms, lengths)
+        what = (baud, hold_ms, lengths)
         self.assertEqual(w.de.value(), 0, what)
         self.assertEqual(w.port.tx_overflows, 0, what)  # no write beyond the room
         self.assertEqual((w.rs.sent, w.rs.tx_errors), (1, 0), what)
@@ -107,6 +123,27 @@ class HeldUpLoopTest(unittest.TestCase):
     def test_115200_baud(self):
         for hold_ms in HOLDS_MS:
             self.check(115200, hold_ms)
+
+    def test_the_answer_in_the_servers_parts(self):
+        for baud in (9600, 115200):
+            for hold_ms in HOLDS_MS:
+                self.check(baud, hold_ms, PARTS)
+
+    def test_parts_of_any_length(self):
+        self.assertEqual(sum(ODD), REPLY)
+        for baud in (9600, 115200):
+            for hold_ms in (0, 200):
+                self.check(baud, hold_ms, ODD)
+
+    def test_parts_shorter_than_the_buffer_go_as_one_reply(self):
+        w = Wire(9600)
+        data = reply_bytes(100)
+        w.rs.send(split(data, (60, 0, 40)), START_MS)
+        self.assertEqual(w.rs.sent, 1)  # both written at once
+        w.clock.set(START_MS + reply_ms(100, 9600) + 1)
+        w.rs.poll(START_MS + reply_ms(100, 9600) + 1)
+        w.drain()
+        self.assertEqual((w.got, w.de.value(), w.rs.tx_errors), (data, 0, 0))
 
     def test_a_hold_up_at_the_first_part(self):
         # the loop stalls right after send(): the first 256 bytes drain, then the rest
@@ -166,11 +203,12 @@ class NeverDoneUart:
 
 
 class StuckUartTest(unittest.TestCase):
-    def stuck(self, echo):
+    def stuck(self, echo, lengths=None):
         uart = NeverDoneUart()
         de = machine.Pin("DE", machine.Pin.OUT, value=0)
         rs = Rs485(uart, de, echo=echo, txbuf=TXBUF)
-        rs.send(memoryview(reply_bytes(REPLY)), 0)
+        data = reply_bytes(REPLY)
+        rs.send(memoryview(data) if lengths is None else split(data, lengths), 0)
         self.assertEqual(uart.written, TXBUF)
         end = reply_ms(REPLY, 9600)  # 4223 ms: when the UART should have finished
         # the loop held up past the due end: one more part, then the stuck path
@@ -190,8 +228,17 @@ class StuckUartTest(unittest.TestCase):
     def test_the_stuck_path_ends_a_long_reply(self):
         self.stuck(False)
 
+    def test_the_stuck_path_ends_a_reply_in_parts(self):
+        self.stuck(False, ODD)
+
     def test_the_echo_of_what_was_written_is_skipped_exactly(self):
-        rs, uart = self.stuck(True)
+        self.echo_skipped(None)
+
+    def test_the_echo_of_parts_written_is_skipped_exactly(self):
+        self.echo_skipped(ODD)
+
+    def echo_skipped(self, lengths):
+        rs, uart = self.stuck(True, lengths)
         frame = b"~20024A42E00202FD33\r"
         uart.rx = bytearray(reply_bytes(2 * TXBUF)) + frame
         n = rs.poll(20000)

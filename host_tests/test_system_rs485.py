@@ -22,9 +22,24 @@ from boards.host import machine
 from drivers.rs485 import Rs485
 from protocols.fields import div_round
 from protocols.pylon_rs485 import BLOCK_42, SYSTEM_OUT, SYSTEM_PACKS, Server
+from protocols.pylon_rs485_system import PART, Answer
 
 ASK_ALL = request(2, 0x42, b"\xff")
 ALARMS_ALL = request(2, 0x44, b"\xff")
+
+
+def raw(server, n):
+    """The last reply's n bytes as they go on the wire: the system answer's parts one
+    after the other (each no longer than PART: never a 4 KB piece of heap)."""
+    got = server.reply(n)
+    if type(got) is not list:
+        return bytes(got)
+    out = b""
+    for part in got:
+        assert len(part) <= PART
+        out += bytes(part)
+    assert len(out) == n
+    return out
 
 
 def own_block(b):
@@ -53,7 +68,7 @@ class SystemAnswerTest(unittest.TestCase):
         app = c.app(1)
         server = app.link.server
         got = server.handle(chars, len(chars), app.packlink.report(app.bms), c.t_ms)
-        return bytes(server.reply(got)) if got else None
+        return raw(server, got) if got else None
 
     def expect_analog(self, c, n):
         info = bytes([0x11, n]) + own_block(c.app(1).bms)
@@ -84,15 +99,16 @@ class SystemAnswerTest(unittest.TestCase):
             self.assertIsNone(server.big)
             raw = self.ask(c, ASK_ALL)
             self.assertEqual(raw, self.expect_analog(c, n), n)
-            self.assertEqual(len(server.big), _size(8))  # room for 8 packs (1 KB)
+            self.assertEqual([len(p) for p in server.big.parts], [PART])  # 8 packs (1 KB)
             self.assertEqual(len(raw), 18 + 2 * (2 + n * BLOCK_42))
             self.assertEqual(self.ask(c, ALARMS_ALL), self.expect_alarms(c, n), n)
             # a single pack's query at the master's ADR: the master's block, as before
             got = decode(self, self.ask(c, request(2, 0x42, b"\x02"))).info
             self.assertEqual(got[:2], b"\x11\x02")
-            big = server.big
+            part = server.big.parts[0]
             self.ask(c, ASK_ALL)
-            self.assertIs(server.big, big)  # made once
+            self.assertEqual(len(server.big.parts), 1)
+            self.assertIs(server.big.parts[0], part)  # made once
 
     def test_a_pack_not_all_heard_is_left_out(self):
         c = system_of(4)
@@ -162,103 +178,146 @@ class ThirtyTwoPacksTest(unittest.TestCase):
         server = Server(2)
         server.peers = _Members(r.bms, SYSTEM_PACKS)
         got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-        raw = bytes(server.reply(got))
+        wired = raw(server, got)
         self.assertEqual(got, SYSTEM_OUT)  # 4054 characters on the wire
-        self.assertEqual(raw[9:13], b"1FC4")  # LENID 0xFC4 = 4036 <= 4095
-        d = decode(self, raw)
+        # in 4 parts of 8 blocks: the header and INFOFLAG in the first, the tail in the last
+        self.assertEqual([len(v) for v in server.reply(got)], [1025, 1008, 1008, 1013])
+        self.assertEqual(wired[9:13], b"1FC4")  # LENID 0xFC4 = 4036 <= 4095
+        d = decode(self, wired)
         self.assertEqual(d.info[:2], bytes([0x11, 32]))
         block = d.info[2 : 2 + BLOCK_42]
         self.assertEqual(d.info[2:], block * 32)
         got = server.handle(ALARMS_ALL, len(ALARMS_ALL), r.bms, 0)
-        d = decode(self, bytes(server.reply(got)))
+        d = decode(self, raw(server, got))
         self.assertEqual((d.info[:2], len(d.info)), (bytes([0, 32]), 2 + 32 * 32))
-        self.assertEqual(len(server.big), SYSTEM_OUT)
+        # 0x44's blocks are 32 bytes: 15 in the first part, 16 in the second, 1 in the third
+        self.assertEqual([len(v) for v in server.reply(got)], [977, 1024, 69])
+        self.assertEqual([len(p) for p in server.big.parts], [PART] * 4)
 
-    def test_the_buffer_grows_by_eight_packs_as_the_system_does(self):
+    def test_a_part_more_for_each_eight_packs_as_the_system_grows(self):
         from test_pylon_rs485 import make
 
         r = make()
         server = Server(2)
         members = server.peers = _Members(r.bms, 1)
-        sizes = []
+        parts = []
         for n in (1, 8, 9, 16, 17, 32, 5):
             members.n = n
             got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-            raw = bytes(server.reply(got))
-            sizes.append(len(server.big))
-            # the same answer as a server that never grew its buffer
+            wired = raw(server, got)
+            parts.append(len(server.big.parts))
+            # the same answer as a server that had every part from the start
             fresh = Server(2)
             fresh.peers = _Members(r.bms, n)
-            fresh.big = bytearray(SYSTEM_OUT)
+            fresh.big = Answer()
+            fresh.big.parts = [bytearray(PART) for _ in range(4)]
             want = fresh.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-            self.assertEqual(raw, bytes(fresh.reply(want)), n)
-            self.assertEqual(len(raw), _size(n))
-        # kept as large as the largest system seen
-        self.assertEqual(
-            sizes, [_size(8), _size(8), _size(16), _size(16), _size(24), SYSTEM_OUT, SYSTEM_OUT]
-        )
+            self.assertEqual(wired, raw(fresh, want), n)
+            self.assertEqual(len(wired), _size(n))
+            self.assertEqual(len(server.reply(got)), (n + 7) // 8)  # the parts sent
+        # kept for the largest system seen; never a piece larger than PART
+        self.assertEqual(parts, [1, 1, 2, 2, 3, 4, 4])
+        self.assertEqual(PART, _size(8))
 
-    def test_no_room_for_the_answer_is_an_error_reply_not_an_exception(self):
+    def test_no_room_for_a_part_is_an_error_reply_not_an_exception(self):
         # the emulated RP2040's master of 32 packs had 60 KB free in service, none of it in
         # a 4 KB piece: bytearray(SYSTEM_OUT) raised MemoryError, which reached the app's
-        # safety net (FETs off, then a reset). Now RTN 91, counted, and tried again.
+        # safety net (FETs off, then a reset). The answer is now made of 1 KB parts; when
+        # even one does not fit: RTN 91, counted, and tried again at the next request.
         from test_pylon_rs485 import make
 
-        import protocols.pylon_rs485_rare as rare
+        import protocols.pylon_rs485_system as system
 
         r = make()
         server = Server(2)
         members = server.peers = _Members(r.bms, 8)
-        server._rare()  # loaded (as by an inverter's start), so its builtins can be shadowed
         made = []
         bytes_type = bytearray
 
-        def room_up_to(most):
+        def room_for(parts):
+            """A heap with room for `parts` pieces of PART bytes, none larger."""
+            left = [parts]
+
             def alloc(n):
-                if n > most:
+                if n > PART or not left[0]:
                     raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+                left[0] -= 1
                 made.append(n)
                 return bytes_type(n)
 
             return alloc
 
-        rare.bytearray = room_up_to(0)
+        def answer(srv):
+            got = srv.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            return decode(self, raw(srv, got))
+
+        system.bytearray = room_for(0)
         try:
-            for k in (1, 2):  # no buffer at all yet
-                got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-                d = decode(self, bytes(server.reply(got)))
+            for k in (1, 2):  # no part at all yet
+                d = answer(server)
                 self.assertEqual((d.rtn, d.info), (0x91, b""))
                 self.assertEqual(server.no_room, k)
-                self.assertIsNone(server.big)
-            rare.bytearray = room_up_to(_size(8))
-            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-            self.assertEqual(decode(self, bytes(server.reply(got))).info[:2], bytes([0x11, 8]))
-            small = server.big
-            members.n = 9  # 9 packs need the next size, and it has no room
-            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-            self.assertEqual(decode(self, bytes(server.reply(got))).rtn, 0x91)
+                self.assertEqual(server.big.parts, [])
+            system.bytearray = room_for(1)
+            self.assertEqual(answer(server).info[:2], bytes([0x11, 8]))
+            first = server.big.parts[0]
+            members.n = 9  # 9 packs need a second part, and it has no room
+            self.assertEqual(answer(server).rtn, 0x91)
             self.assertEqual(server.no_room, 3)
-            self.assertIs(server.big, small)  # kept
+            self.assertEqual(len(server.big.parts), 1)
+            self.assertIs(server.big.parts[0], first)  # kept
             members.n = 8  # what fits is answered still
-            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
-            self.assertEqual(decode(self, bytes(server.reply(got))).info[:2], bytes([0x11, 8]))
+            self.assertEqual(answer(server).info[:2], bytes([0x11, 8]))
+            system.bytearray = room_for(2)
+            members.n = 32  # two parts more fit, the fourth does not
+            self.assertEqual(answer(server).rtn, 0x91)
+            self.assertEqual((server.no_room, len(server.big.parts)), (4, 3))
         finally:
-            del rare.bytearray
+            del system.bytearray
         members.n = 32
         got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
         self.assertEqual(got, SYSTEM_OUT)
-        # no room and no pack counted at once: still RTN 91, not an answer with no buffer
+        # no room and no pack counted at once: still RTN 91, not an answer with no part
         other = Server(2)
         other.peers = _Members(r.bms, 0)
-        other._rare()
-        rare.bytearray = room_up_to(0)
+        system.bytearray = room_for(0)
         try:
-            n = other.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+            d = answer(other)
         finally:
-            del rare.bytearray
-        self.assertEqual((decode(self, bytes(other.reply(n))).rtn, other.no_room), (0x91, 1))
-        self.assertEqual(decode(self, bytes(server.reply(got))).info[:2], bytes([0x11, 32]))
-        self.assertEqual((server.no_room, made), (3, [_size(8)]))
+            del system.bytearray
+        self.assertEqual((d.rtn, other.no_room), (0x91, 1))
+        self.assertEqual(decode(self, raw(server, got)).info[:2], bytes([0x11, 32]))
+        self.assertEqual((server.no_room, made), (4, [PART] * 3))
+
+
+class NoRoomForTheCodeTest(unittest.TestCase):
+    def test_no_room_for_the_answers_code_is_an_error_reply_too(self):
+        # the module and its Answer are made at the first system request: a MemoryError
+        # there is RTN 91 as well, and the next request tries again
+        import sys
+
+        from test_pylon_rs485 import make
+
+        class NoRoom:
+            @staticmethod
+            def Answer():
+                raise MemoryError("memory allocation failed")
+
+        r = make()
+        server = Server(2)
+        server.peers = _Members(r.bms, 2)
+        name = "protocols.pylon_rs485_system"
+        real = sys.modules[name]
+        sys.modules[name] = NoRoom
+        try:
+            got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+        finally:
+            sys.modules[name] = real
+        d = decode(self, raw(server, got))
+        self.assertEqual((d.rtn, d.info, server.no_room, server.big), (0x91, b"", 1, None))
+        got = server.handle(ASK_ALL, len(ASK_ALL), r.bms, 0)
+        self.assertEqual(decode(self, raw(server, got)).info[:2], bytes([0x11, 2]))
+        self.assertIsInstance(server.big, Answer)
 
 
 class DrainingUart:

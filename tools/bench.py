@@ -103,7 +103,7 @@ Figures of `make bench` (each with its goal where there is one):
   _boot_bytes after the boot). On that master an RS485 inverter asks for the system
   each second (0x42, INFO FF): rp2040_master_system_reply_bytes, the answer's length
   (goal 4054: 32 packs' blocks), and rp2040_master_system_no_room, the answers refused
-  (RTN 91) because the answer's 4 KB buffer found no piece of heap that large (goal 0).
+  (RTN 91) because a 1 KB part of the answer found no piece of heap that large (goal 0).
   Without the
   emulator's files (firmware image, bootrom, rp2040js) they are
   skipped, saying so, and nothing fails;

@@ -113,19 +113,12 @@ class ConfigError(ValueError):
 class Config:
     """The active configuration; read the values as attributes (cfg.covp_trip_mv)."""
 
-    def __init__(self, overrides=None, base=None):
-        """The defaults, or base's values (a Config): a parallel system's master makes its
-        view's copy after the boot, and a copy needs no defaults packed again."""
-        if base is None:
-            nums = numbers()[0]
-            names = keys()
-            for k in range(len(names)):
-                setattr(self, names[k], nums[3 * k])
-        else:
-            # base's own attributes: its keys, without packing them again after the boot
-            values = base.__dict__
-            for key in values:
-                setattr(self, key, values[key])
+    def __init__(self, overrides=None):
+        """The defaults, with overrides (a dict) applied and checked."""
+        nums = numbers()[0]
+        names = keys()
+        for k in range(len(names)):
+            setattr(self, names[k], nums[3 * k])
         if overrides:
             self.update(overrides)
 

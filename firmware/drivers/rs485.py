@@ -23,10 +23,10 @@ and counted.
 
 The board makes the UART with `timeout=0`, so reads never block the protection tick, and
 with `txbuf` of at least FRAME_MAX bytes (a whole reply: the Pylon server's longest is
-210; the system answer of 32 packs, 4054, is fed in parts as the buffer drains, see
-send()), so `write` queues a reply at once instead of blocking until it has fitted through
-the hardware FIFO (on ESP32 a 150-byte reply takes 20 ms at 9600 baud) or taking only
-part of it. A short write is a failed reply: DE drops at once and it is counted in
+210; the system answer of 32 packs, 4054 in 1 KB parts, is fed as the buffer drains, see
+send()), so `write` queues a reply at once instead of blocking until it has fitted
+through the hardware FIFO (on ESP32 a 150-byte reply takes 20 ms at 9600 baud) or taking
+only part of it. A short write is a failed reply: DE drops at once and it is counted in
 `tx_errors`, as is a UART still not done _TX_STUCK_MS after the due end. Counters wrap
 at 2**30 (as SNMP counters do): past that a 32-bit port's small int would become a
 heap-allocated long.
@@ -170,9 +170,17 @@ class Rs485:
                     self.n += 1
 
     def send(self, data, now):
-        """Start sending data (a buffer that stays unchanged until the send is done) at
-        now (ticks ms)."""
-        n = len(data)
+        """Start sending data at now (ticks ms): a buffer, or a list of buffers that go
+        out one after the other as one reply (the Pylon system answer, written in 1 KB
+        parts so that it never needs a 4 KB piece of heap). Each stays unchanged until
+        the send is done."""
+        many = type(data) is list
+        if many:
+            n = 0
+            for part in data:
+                n += len(part)
+        else:
+            n = len(data)
         self.de.value(1)
         self.sending = True
         if self.echo:
@@ -180,12 +188,16 @@ class Rs485:
             self._ahead = self._len - self._pos + self.uart.any()
             self._skip += n
         self._tx_end = ticks.add(now, self._char_ms(n))
-        if n > self.txbuf:
+        if many or n > self.txbuf:
             # more than the UART holds: a write would block until the rest fitted (4 s
             # for the 4 KB system answer at 9600 baud); fed in as it drains instead
-            self._rest = data
+            # (a list of one for a buffer: a few bytes, as the caller's view of it)
+            self._rest = data if many else [data]
+            self._total = n
             self._fed = 0
             self._fed0 = 0
+            self._part = 0
+            self._off = 0
             self._tx_start = now  # (also when a UART never says done, see _feed)
             self._feed(now)
             return
@@ -211,10 +223,9 @@ class Rs485:
         (unsent: of a cut write), counted as an error."""
         self.de.value(0)
         self.sending = False
-        rest = self._rest
-        if rest is not None:
+        if self._rest is not None:
             if not unsent:
-                unsent = len(rest) - self._fed
+                unsent = self._total - self._fed
             self._rest = None
         if self.echo:
             self._skip -= unsent  # what did go out is judged as received bytes
@@ -228,9 +239,8 @@ class Rs485:
         loop would otherwise count time the UART stood idle as bytes sent, and write
         more than fits (cut on an RP2040, blocking the loop on an ESP32). On a board the
         hardware FIFO behind the buffer (32 bytes on RP2040, 128 on ESP32) is spare."""
-        data = self._rest
         fed = self._fed
-        total = len(data)
+        total = self._total
         if self.uart.txdone():
             self._tx_start = now
             self._fed0 = fed
@@ -245,12 +255,30 @@ class Rs485:
         room = self.txbuf - queued
         if room < n:
             n = room
-        if n <= 0:
-            return
-        self._fed = fed + n
-        # (a slice of the caller's memoryview: an allocation per part, never per tick)
-        self._write(data[fed : fed + n], n, total - fed)
-        if self._rest is not None and self._fed >= total:
+        parts = self._rest
+        while n > 0:
+            part = parts[self._part]
+            off = self._off
+            m = len(part) - off
+            if m <= 0:  # an empty part
+                self._part += 1
+                self._off = 0
+                continue
+            if m > n:
+                m = n
+            self._fed = fed + m
+            # (a slice of the caller's buffer: an allocation per write, never per tick)
+            self._write(part[off : off + m], m, total - fed)
+            if self._rest is None:
+                return  # a short write: given up
+            fed += m
+            n -= m
+            off += m
+            if off >= len(part):
+                self._part += 1
+                off = 0
+            self._off = off
+        if fed >= total:
             self._rest = None
             self.sent = (self.sent + 1) & _COUNT_MASK
 

@@ -14,8 +14,11 @@ _CHUNK = const(64)  # drivers.rs485's: bytes read from the UART at a time
 def init(self, uart, de, gap_ms, echo, baud, txbuf):
     self.uart = uart
     self.txbuf = txbuf
-    self._rest = None  # a long reply: the buffer still being fed to the UART
+    self._rest = None  # a long reply: the list of its parts, still being fed to the UART
+    self._total = 0  # its bytes
     self._fed = 0  # bytes of it written so far
+    self._part = 0  # the part being written
+    self._off = 0  # bytes of that part written
     self._tx_start = 0  # when the UART last started from empty (ticks ms)
     self._fed0 = 0  # bytes of it written before then (all sent by then)
     self.de = de

@@ -23,9 +23,11 @@ it is handed, the system's values as today), every reply labelled with that ADR;
 of no pack counted gets no reply, as a frame for another battery. 0x94 at another pack's
 ADR is refused (RTN 90): the inverter's limits apply to the master only. The system
 answer (0x42 and 0x44 with INFO FF at the master's ADR, protocols.md 4.1) holds the
-module count and one block per pack counted, in chain order (pylon_rs485_rare.py):
-4054 characters on the wire for 32 packs, in a buffer made at the first such request,
-never at boot (drivers.rs485 feeds it to the UART as its buffer drains). 32 blocks fit one frame:
+module count and one block per pack counted, in chain order (pylon_rs485_system.py):
+4054 characters on the wire for 32 packs, written in parts of 1 KB (a heap in service
+has no 4 KB piece to spare) made at the first such request, never at boot, and sent one
+after the other (drivers.rs485 feeds them to the UART as its buffer drains). 32 blocks
+fit one frame:
 LENID's 12 bits hold 4095 characters of INFO, the 32-pack 0x42 needs 4036, so the
 answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 
@@ -36,9 +38,9 @@ currents are clamped to our configured CCL/DCL.
 
 Only what the every-second polls need is here (0x42, 0x44, 0x92, and 0x4F, which a
 Voltronic asks with them). The rest, 0x47, 0x51, 0x93 and 0x96 (an inverter's or a
-client's start, a bus scan), 0x94 and the system answer, is in pylon_rs485_rare.py,
-imported at the first request it answers and kept (so that a reply never allocates): a
-pack never asked them never holds that code.
+client's start, a bus scan) and 0x94, is in pylon_rs485_rare.py, and the system answer
+in pylon_rs485_system.py, each imported at the first request it answers and kept (so that
+a reply never allocates): a pack never asked them never holds that code.
 """
 
 import micropython
@@ -264,7 +266,7 @@ class Server:
             and self.peers is not None
             and self.peers.system(b)
         ):
-            return self._rare().system(self, ver, cid2, b)
+            return self._system(ver, cid2, b)
         info = self.info
         if cid2 == _ANALOG:
             if not b.sample.valid:  # the last cells read are stale: say so, not them
@@ -396,6 +398,22 @@ class Server:
             self.rare = rare
         return rare
 
+    def _system(self, ver, cid2, b):
+        """The system answer (protocols/pylon_rs485_system.py), its code and its Answer
+        made at the first request and kept; without room for them, RTN 91 as without
+        room for its parts."""
+        big = self.big
+        if big is None:
+            try:
+                from protocols.pylon_rs485_system import Answer
+
+                big = Answer()
+            except MemoryError:
+                self.no_room = (self.no_room + 1) & _COUNT_MASK
+                return self._reply(ver, RTN_INTERNAL, 0)
+            self.big = big
+        return big.build(self, ver, cid2, b)
+
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):
         out = self.out
@@ -418,9 +436,11 @@ class Server:
             k += 1
         return k
 
-    def _tail(self, out, k):
-        """CHKSUM and CR after the INFO ending at out[k]; returns the reply's length."""
-        check = (-_sum(out, 1, k)) & 0xFFFF
+    def _tail(self, out, k, lo=1, before=0):
+        """CHKSUM and CR after the INFO ending at out[k]; returns the reply's length (in
+        out). The checksum covers out[lo:k] and the characters before it whose sum is
+        before (the system answer's parts before out)."""
+        check = (-(before + _sum(out, lo, k))) & 0xFFFF
         for shift in _NIBBLES:
             out[k] = _HEX[(check >> shift) & 0xF]
             k += 1
@@ -429,14 +449,10 @@ class Server:
         return k + 1
 
     def reply(self, n):
-        """The first n bytes of the last reply, as a memoryview made once per length
-        (the system answer's: once per length in a row, its length changing only with
-        the packs counted)."""
+        """The last reply, n bytes: a memoryview of them, made once per length; the
+        system answer's, a list of views of its parts (for drivers.rs485's send)."""
         if self.big_out:
-            if n != self._big_n:
-                self._big_view = memoryview(self.big)[:n]
-                self._big_n = n
-            return self._big_view
+            return self.big.views()
         view = self._views.get(n)
         if view is None:
             view = memoryview(self.out)[:n]

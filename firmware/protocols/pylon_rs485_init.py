@@ -16,10 +16,8 @@ def init(self, address):
     self.out = bytearray(18 + 2 * _MAX_INFO)  # the reply on the wire
     self._views = {}
     self.rare = None  # protocols.pylon_rs485_rare, imported at the first request it answers
-    self.big = None  # the system answer's reply: made at the first, grown 1 KB at a time
+    self.big = None  # the system answer (pylon_rs485_system.Answer), made at the first
     self.big_out = False  # the last reply is in self.big
-    self._big_view = None
-    self._big_n = 0
     self.req = bytearray(64)  # the request's INFO, binary
     # counters
     self.replies = 0
@@ -32,5 +30,5 @@ def init(self, address):
     self.bad_data = 0  # 0x94 values out of range
     self.bad_adr = 0  # at our address, but the command byte names another pack
     self.blind = 0  # 0x42 refused (RTN 91) while the readings are lost
-    self.no_room = 0  # a system answer refused (RTN 91): no room for its buffer
+    self.no_room = 0  # a system answer refused (RTN 91): no room for a part of it
     self.extra_info = 0

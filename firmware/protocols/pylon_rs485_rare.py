@@ -1,42 +1,32 @@
 """The Pylon RS485 server's code that a pack polled as most inverters poll never runs
 (protocols/pylon_rs485.py's Server): the rare commands 0x47, 0x51, 0x93 and 0x96 (an
-inverter's or a client's start, a bus scan), 0x94 (set charge/discharge management, which
-few inverters send) and the system answer of a master of packs in parallel. Imported at
-the first request that needs it and kept (Server.rare): a reply must not allocate, and an
-inverter that sends 0x94 or asks a master for the system sends it again within seconds.
-A pack never asked them never holds this code.
+inverter's or a client's start, a bus scan) and 0x94 (set charge/discharge management,
+which few inverters send). Imported at the first request that needs it and kept
+(Server.rare): a reply must not allocate, and an inverter that sends 0x94 sends it again
+within seconds. A pack never asked them never holds this code (nor the system answer's:
+protocols/pylon_rs485_system.py).
 """
 
 from micropython import const
 
 from protocols.pylon_rs485 import (
     BATTERY_NAME,
-    BLOCK_42,
     MAIN_VERSION,
     MANUFACTURER_NAME,
     SERIAL_NUMBER,
     SET_EXPIRY_MS,
     SW_VERSION,
-    SYSTEM_PACKS,
-    _hex,
 )
 
 # protocols.pylon_rs485's
 _RTN_OK = const(0x00)
 _RTN_FORMAT = const(0x05)
 _RTN_DATA = const(0x06)
-_RTN_INTERNAL = const(0x91)
-_ANALOG = const(0x42)
 _MANUFACTURER = const(0x51)
 _SERIAL = const(0x93)
 _SOFTWARE = const(0x96)
 _KELVIN_OFFSET = const(2731)
 _COUNT_MASK = const(0x3FFFFFFF)
-_HEX = const(b"0123456789ABCDEF")
-_HEAD = const(13)  # `~` and the 12 header characters: where INFO starts
-_TAIL = const(5)  # CHKSUM and CR
-_STEP = const(8)  # packs the system answer's buffer grows by
-_EMPTY = const(22)  # the system answer's length without a block (SYSTEM_OUT's formula)
 
 _SET_MIN_GAP_MV = const(1000)  # 0x94: CV at least this far above DV
 
@@ -107,66 +97,3 @@ def set_management(self, b, m, now):
         dcl = cfg.dcl_ma
     b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
     return _RTN_OK
-
-
-def system(self, ver, cid2, b):
-    """0x42 or 0x44 with INFO FF, for Server self on the master b (bms.core.Bms):
-    INFOFLAG (0x11; DATAFLAG 0 for 0x44), the module count, then each pack's own block
-    in chain order, written straight as hex into a buffer made at the first such request
-    and kept; returns the reply's length. A pack counted whose readings are not valid
-    (the master's front end lost; a pack whose cells and temperatures have not all come
-    since it was counted) is left out, never sent as zeros: the count says how many
-    blocks follow.
-    The buffer holds 8 packs' blocks (1 KB), and 8 more each time a system answer needs
-    them (4 KB for 32): a heap in service can have far more free than 4 KB, but in
-    pieces (the emulated RP2040's master of 32 packs: 60 KB free, none of it in a 4 KB
-    piece), and most systems have a few packs. Without room for it the answer is RTN
-    91, counted (no_room), and the next system request tries again: a reply that cannot
-    be built is the protocol's error, never the safety net's (FETs off, then a reset)."""
-    out = self.big
-    if out is None:
-        out = _room(self, None, 0)
-    peers = self.peers
-    info = self.info
-    k = _HEAD + 4  # the blocks first: INFOFLAG and the count go in last
-    count = 0
-    for a in range(1, SYSTEM_PACKS + 1):
-        p = peers.member(a, b)
-        if p is None or not p.sample.valid:
-            continue
-        m = self._analog_block(p, 0) if cid2 == _ANALOG else self._alarms_block(p, 0)
-        if out is not None and k + 2 * m + _TAIL > len(out):
-            out = _room(self, out, k)
-        if out is None:
-            break
-        k = _hex(out, k, info, m, _HEX)
-        count += 1
-    if out is None:
-        self.no_room = (self.no_room + 1) & _COUNT_MASK
-        return self._reply(ver, _RTN_INTERNAL, 0)
-    info[0] = 0x11 if cid2 == _ANALOG else 0x00
-    info[1] = count
-    self._head(out, ver, _RTN_OK, k - _HEAD)
-    _hex(out, _HEAD, info, 2, _HEX)
-    self.big_out = True
-    return self._tail(out, k)
-
-
-def _room(self, out, k):
-    """The system answer's buffer for _STEP packs more than out holds (None: the first),
-    up to SYSTEM_PACKS, with out's first k bytes; None without a piece of heap that
-    large (out is kept)."""
-    packs = _STEP
-    if out is not None:
-        packs += (len(out) - _EMPTY) // (2 * BLOCK_42)
-    if packs > SYSTEM_PACKS:
-        packs = SYSTEM_PACKS
-    try:
-        new = bytearray(_EMPTY + 2 * packs * BLOCK_42)
-    except MemoryError:
-        return None
-    if k:
-        new[:k] = memoryview(out)[:k]
-    self.big = new
-    self._big_n = 0  # reply()'s view is of the buffer before
-    return new
