@@ -85,9 +85,17 @@ class PackLink:
             return True  # our own address from another pack: a chain being re-addressed
         if self.packs is None:
             # a single pack never loads the system's module (its code and tables)
-            import packsystem
+            if 0 <= ticks.diff(now, self._no_room_at) < _BEAT_MS:
+                # no room a moment ago: not tried at every frame (a stamp from long ago
+                # can look ahead of now once the ticks wrapped: then it is tried)
+                return True
+            try:
+                import packsystem
 
-            self.packs = packsystem.Packs(self.events)
+                self.packs = packsystem.Packs(self.events)
+            except MemoryError:
+                self._no_room(now)
+                return True
             self._limits_now = True  # our own summary from now on (the slaves' master)
         if self.packs.take(src, msg, f.data, now):
             self._beat_now = True
@@ -146,9 +154,13 @@ class PackLink:
             return None
         v = self.pack_view
         if v is None:
-            import packsystem  # (loaded already: packs exist)
+            try:
+                import packsystem  # (loaded already: packs exist)
 
-            v = self.pack_view = packsystem.PackView()
+                v = self.pack_view = packsystem.PackView()
+            except MemoryError:
+                self._no_room(None)
+                return None
         v.fill(packs, a, own)
         return v
 
@@ -220,6 +232,16 @@ class PackLink:
             wait = left if 0 < left < wait else (1 if left <= 0 else wait)
         return wait if wait > 0 else 1
 
+    def _no_room(self, now):
+        """No room in the heap for the system's table or views (now: when, None for a
+        request's view). A MemoryError here would reach the app's safety net (FETs off,
+        then a reset); instead this master speaks for itself alone (report(): its own
+        values and limits, less current than the system could take, never more) and for
+        no other pack at its address, counted, and tries again (at most each _BEAT_MS)."""
+        self.no_room = (self.no_room + 1) & 0x3FFFFFFF
+        if now is not None:
+            self._no_room_at = now
+
     def _role_changed(self, now):
         """The chain gave this pack a new address or role. (Its code is in
         packlink_init.py, loaded for it and dropped after: roles change at boot and when
@@ -257,9 +279,13 @@ class PackLink:
             return
         self._beat_now = False
         if self.view is None:
-            import packsystem
+            try:
+                import packsystem
 
-            self.view = packsystem.SystemView(b)
+                self.view = packsystem.SystemView(b)
+            except MemoryError:
+                self._no_room(now)
+                return  # tried again at the next beat
         self.view.aggregate(packs, now)
         self.pack_lost = packs.lost > 0
         self.ms_led = packs.count > 1

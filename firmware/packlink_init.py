@@ -4,6 +4,7 @@ attribute of a PackLink is made here.
 """
 
 from bms import events as ev
+from bms import ticks
 from bms.addressing import Addressing
 from protocols import packchain
 from protocols import packlink_can as pl
@@ -43,10 +44,12 @@ def init(self, link, port_out, events, now):
     self._unlock_ms = 0  # a slave: the master's unlock as last announced
     self._unlock_heard = None  # when (None: never)
     self.relay_at = None  # the core's unlock_at the relayed unlock set (None: none)
+    self._no_room_at = ticks.add(now, -1000)  # when the system's table last found no room
     # counters
     self.beacons_in = 0
     self.bad_frames = 0  # chain frames that failed their check
     self.peer_frames = 0
+    self.no_room = 0  # the system's table or a view not made: no room in the heap
 
 
 def role_changed(pk, now):

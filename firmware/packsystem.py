@@ -47,6 +47,7 @@ LOST_MS = const(3000)  # (packlink.LOST_MS: the same, tested)
 _SLOTS = const(33)  # addresses 1..32 (0 unused)
 _FRAME = const(8)
 _ROW = const(80)  # ten frames a pack
+_PIECE = const(8)  # packs in each piece of the table (640 B)
 _ALL = const(0x0F)  # the four summary frames
 _ALL_MORE = const(0x3F)  # the six cell and temperature frames
 _UNKNOWN = const(0)
@@ -67,7 +68,12 @@ _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
 class Packs:
     def __init__(self, events):
         self.events = events
-        self.raw = bytearray(_SLOTS * _ROW)
+        # the frames, by address: packs 8 k .. 8 k + 7 in raw[k] (the last: 32 alone). A
+        # pack becomes a master in service, where the heap has no 2.6 KB piece to spare
+        raw = self.raw = []
+        for a in range(0, _SLOTS, _PIECE):
+            n = _SLOTS - a
+            raw.append(bytearray((_PIECE if n > _PIECE else n) * _ROW))
         self.seen = array("i", bytes(4 * _SLOTS))
         self.got = bytearray(_SLOTS)  # bit (msg - 1) of each summary frame since known
         self.more = bytearray(_SLOTS)  # bit (msg - 5) of each cell/temperature frame
@@ -81,8 +87,8 @@ class Packs:
         came (back): the system is then computed again at once."""
         if not (1 <= src <= pl.MAX_ADDRESS and 1 <= msg <= pl.N_MSGS):
             return False
-        raw = self.raw
-        off = src * _ROW + (msg - 1) * _FRAME
+        raw = self.raw[src // _PIECE]
+        off = src % _PIECE * _ROW + (msg - 1) * _FRAME
         changed = msg == pl.LIMITS and raw[off + 7] != data[7]
         for k in range(_FRAME):
             raw[off + k] = data[k]
@@ -224,7 +230,7 @@ class SystemView:
     def aggregate(self, packs, now):
         """The system's values from the packs present (the master's own among them)."""
         own = self.own
-        raw = packs.raw
+        pieces = packs.raw
         n = n_chg = n_dsg = 0
         cvl = _BIG
         ccl_min = dcl_min = _BIG
@@ -239,7 +245,8 @@ class SystemView:
         for a in range(1, _SLOTS):
             if not packs.present(a):
                 continue
-            o = a * _ROW
+            raw = pieces[a // _PIECE]
+            o = a % _PIECE * _ROW
             n += 1
             f = raw[o + _OFF_LIMITS + 7]
             v = u16le_at(raw, o + _OFF_LIMITS)
@@ -341,8 +348,8 @@ class PackView:
     def fill(self, packs, a, own):
         """Pack a's values (a counted pack); own: the master's core or its SystemView,
         for what every pack shares (the config: slaves keep the defaults)."""
-        raw = packs.raw
-        o = a * _ROW
+        raw = packs.raw[a // _PIECE]
+        o = a % _PIECE * _ROW
         self.cfg = own.cfg
         s = self.sample
         s.valid = packs.more[a] == _ALL_MORE

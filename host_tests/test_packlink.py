@@ -333,6 +333,26 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(v.cfg.capacity_mah, 2 * self.r.cfg.capacity_mah)
         self.assertEqual(v.modules, 2)
 
+    def test_every_address_has_its_own_row_across_the_tables_pieces(self):
+        # the table is in pieces of 8 packs (a 2.6 KB piece may not be free in service):
+        # the addresses at each piece's edges, and 32 alone in the last
+        from packsystem import PackView
+
+        edges = (1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32)
+        for a in edges:
+            self.give(a, cells=(3000 + a, 3400 + a, 2, 3, 5000), measure=(52000 + a, a, 200, 300))
+        self.assertEqual([len(p) for p in self.packs.raw], [640, 640, 640, 640, 80])
+        self.assertEqual(self.limits()[3], len(edges))
+        s = self.view.sample
+        self.assertEqual((s.min_mv, self.view.min_pack), (3001, 1))
+        self.assertEqual((s.max_mv, self.view.max_pack), (3432, 32))
+        self.assertEqual(self.view.reported_ma, sum(edges) * 100)
+        v = PackView()
+        for a in edges:
+            v.fill(self.packs, a, self.view)
+            got = (v.sample.min_mv, v.sample.max_mv, v.sample.stack_mv, v.reported_ma)
+            self.assertEqual(got, (3000 + a, 3400 + a, 52000 + a, a * 100), a)
+
     def test_the_views_config_is_the_masters_with_the_systems_capacity(self):
         # no copy of the config (1 KB of a board's heap, and at first its table unpacked
         # again): the master's values, read through, and the capacity of the packs counted
@@ -591,3 +611,93 @@ class PackLinkUnitTest(unittest.TestCase):
         b.limits.set_external = lambda *a: calls.append(a) or True
         self.assertTrue(view.limits.set_external(1, 2, 3, 4, 5))
         self.assertEqual(calls, [(1, 2, 3, 4, 5)])
+
+
+class NoRoomTest(unittest.TestCase):
+    """A pack becomes a master in service, where the heap may have no room for the
+    system's table or views: the MemoryError once reached the app's safety net (FETs
+    off, then a reset). Now the master speaks for itself alone, counted, and tries again
+    at most each second."""
+
+    def setUp(self):
+        import packsystem
+        from packlink import PackLink
+
+        self.packsystem = packsystem
+        self.r = Rig(NO_LEAK).settle()
+        self.r.tick()
+        self.link = _Link()
+        self.pk = PackLink(self.link, None, ev.EventLog(), 0)
+        self.pk.pylon_in(5)  # an inverter on Link IN: the master at once
+        self.calls = 0
+
+    def no_room(self, *args):
+        self.calls += 1
+        raise MemoryError("memory allocation failed")
+
+    def give(self, src, now):
+        for msg, data in sorted(frames().items()):
+            self.assertTrue(self.pk.take(_Frame(pl.can_id(msg, src), data), now))
+
+    def test_no_room_for_the_table(self):
+        pk, b = self.pk, self.r.bms
+        real = self.packsystem.Packs
+        self.packsystem.Packs = self.no_room
+        try:
+            self.give(2, 100)  # 10 frames: one try, the rest within the second
+            self.assertEqual((pk.packs, pk.no_room, self.calls), (None, 1, 1))
+            self.give(2, 1099)
+            self.assertEqual((pk.no_room, self.calls), (1, 1))
+            pk.poll(b, 1099)
+            self.assertIs(pk.report(b), b)  # its own values: one pack's limits
+            self.give(2, 1100)  # a second on: tried again
+            self.assertEqual((pk.packs, pk.no_room, self.calls), (None, 2, 2))
+        finally:
+            self.packsystem.Packs = real
+        self.give(2, 2099)  # room again, but within the second
+        self.assertIsNone(pk.packs)
+        self.give(2, 2100)
+        self.assertEqual((pk.packs.count, pk.no_room), (1, 2))
+
+    def test_a_refusal_long_ago_does_not_hold_the_table_back(self):
+        # ticks wrap (2**30 ms, 12.4 days): a stamp half that old looks ahead of now
+        from bms import ticks
+
+        pk = self.pk
+        real = self.packsystem.Packs
+        self.packsystem.Packs = self.no_room
+        try:
+            self.give(2, 100)
+        finally:
+            self.packsystem.Packs = real
+        later = ticks.add(100, (1 << 29) + 500)  # 6.2 days on: 100 looks 536 870 412 ms ahead
+        self.assertLess(ticks.diff(later, 100), 0)
+        self.give(2, later)
+        self.assertIsNotNone(pk.packs)
+        self.assertEqual(pk.no_room, 1)
+
+    def test_no_room_for_the_views(self):
+        pk, b = self.pk, self.r.bms
+        self.give(2, 100)
+        real = self.packsystem.SystemView
+        self.packsystem.SystemView = self.no_room
+        try:
+            pk.poll(b, 100)
+            pk.poll(b, 1100)  # the beats: the system is made at each
+            self.assertEqual((pk.view, pk.no_room, self.calls), (None, 2, 2))
+            self.assertIs(pk.report(b), b)
+        finally:
+            self.packsystem.SystemView = real
+        for t in range(1200, 3200, 100):  # the master's own four summary frames
+            self.give(2, t)
+            pk.poll(b, t)
+        self.assertIsNot(pk.report(b), b)
+        self.assertEqual(pk.report(b).modules, 2)
+        real = self.packsystem.PackView
+        self.packsystem.PackView = self.no_room
+        try:
+            self.assertIsNone(pk.peer(2, b))  # no answer at pack 2's address: counted
+            self.assertEqual((pk.no_room, pk.pack_view), (3, None))
+        finally:
+            self.packsystem.PackView = real
+        self.assertIsNotNone(pk.peer(2, b))

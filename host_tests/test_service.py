@@ -152,6 +152,10 @@ class ReadTest(unittest.TestCase):
         self.assertEqual(c["exceptions"], 0)
         self.assertGreater(c["service"]["requests"], 0)
         self.assertIn("rs485", c)
+        # the heap's refusals (1 KB parts of the system answer; the system's table)
+        self.assertEqual(c["pylon"]["no_room"], self.rig.app.link.server.no_room)
+        pk = self.rig.app.link.packlink  # (every pack has its pack link)
+        self.assertEqual(c["packlink"], {"bad_frames": pk.bad_frames, "no_room": 0})
 
     def test_the_can_receive_counters_in_counters_and_the_trace(self):
         can = self.rig.app.board.can

@@ -285,7 +285,16 @@ class Server:
         }
         server = link.server
         if server is not None:
-            out["pylon"] = {"not_frames": server.not_frames, "not_ours": server.not_ours}
+            out["pylon"] = {
+                "not_frames": server.not_frames,
+                "not_ours": server.not_ours,
+                "no_room": server.no_room,  # system answers refused (RTN 91): no heap
+            }
+        pk = link.packlink
+        if pk is not None:
+            # the system's table or views not made for want of heap: the master spoke for
+            # itself alone meanwhile
+            out["packlink"] = {"bad_frames": pk.bad_frames, "no_room": pk.no_room}
         can = app.board.can
         if can is not None:
             out["can"] = {
