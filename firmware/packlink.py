@@ -85,9 +85,7 @@ class PackLink:
             return True  # our own address from another pack: a chain being re-addressed
         if self.packs is None:
             # a single pack never loads the system's module (its code and tables)
-            if 0 <= ticks.diff(now, self._no_room_at) < _BEAT_MS:
-                # no room a moment ago: not tried at every frame (a stamp from long ago
-                # can look ahead of now once the ticks wrapped: then it is tried)
+            if self._waits(now):
                 return True
             try:
                 import packsystem
@@ -138,11 +136,19 @@ class PackLink:
 
     # -- the loop's part -------------------------------------------------------------------
     def report(self, b):
-        """What the inverter link encodes: the system on a master with others, else b."""
+        """What the inverter link encodes: the system on a master with others, else b
+        (no current asked while the system's table or views found no room)."""
         v = self.view
         if v is not None and (self.packs.count > 1 or self.packs.lost):
             return v
-        return b
+        if self._no_room_at is None:
+            return b
+        s = self._stopped
+        if s is None:
+            from nocurrent import Stopped  # (a few bytes: past this, the safety net's)
+
+            s = self._stopped = Stopped(b)
+        return s
 
     def peer(self, a, own):
         """Pack a's values, shaped as the core, for the RS485 server; None unless this is
@@ -154,13 +160,7 @@ class PackLink:
             return None
         v = self.pack_view
         if v is None:
-            try:
-                import packsystem  # (loaded already: packs exist)
-
-                v = self.pack_view = packsystem.PackView()
-            except MemoryError:
-                self._no_room(None)
-                return None
+            return None  # (made with the system's view: a reply must not allocate)
         v.fill(packs, a, own)
         return v
 
@@ -233,14 +233,22 @@ class PackLink:
         return wait if wait > 0 else 1
 
     def _no_room(self, now):
-        """No room in the heap for the system's table or views (now: when, None for a
-        request's view). A MemoryError here would reach the app's safety net (FETs off,
-        then a reset); instead this master speaks for itself alone (report(): its own
-        values and limits, less current than the system could take, never more) and for
-        no other pack at its address, counted, and tries again (at most each _BEAT_MS)."""
+        """No room in the heap for the system's table or views: a MemoryError here would
+        reach the app's safety net (FETs off, then a reset). Without them this master
+        knows nothing of the other packs' limits, and its own could be more than a
+        derated pack's share: until they are made, the inverter is asked for no current
+        (report(); the FETs stay as each pack has them), each try counted and the first
+        logged (COMM_SYSTEM 0; 1 when made), and tried again no sooner than _BEAT_MS on."""
         self.no_room = (self.no_room + 1) & 0x3FFFFFFF
-        if now is not None:
-            self._no_room_at = now
+        if self._no_room_at is None:
+            self.events.log(now, ev.COMM, ev.COMM_SYSTEM, 0, self.no_room)
+        self._no_room_at = now
+
+    def _waits(self, now):
+        """A try for room less than _BEAT_MS ago failed (a stamp from long ago can look
+        ahead of now once the ticks wrapped: then it is tried)."""
+        at = self._no_room_at
+        return at is not None and 0 <= ticks.diff(now, at) < _BEAT_MS
 
     def _role_changed(self, now):
         """The chain gave this pack a new address or role. (Its code is in
@@ -279,13 +287,22 @@ class PackLink:
             return
         self._beat_now = False
         if self.view is None:
+            if self._waits(now):
+                return
             try:
                 import packsystem
 
                 self.view = packsystem.SystemView(b)
+                # (a pack's own values for the RS485 server: made now, not at a request)
+                self.pack_view = packsystem.PackView()
             except MemoryError:
+                self.view = None
                 self._no_room(now)
-                return  # tried again at the next beat
+                return
+            if self._no_room_at is not None:  # the system again: the inverter told so
+                self._no_room_at = None
+                self._stopped = None
+                self.events.log(now, ev.COMM, ev.COMM_SYSTEM, 1, self.no_room)
         self.view.aggregate(packs, now)
         self.pack_lost = packs.lost > 0
         self.ms_led = packs.count > 1

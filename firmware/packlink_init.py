@@ -4,7 +4,6 @@ attribute of a PackLink is made here.
 """
 
 from bms import events as ev
-from bms import ticks
 from bms.addressing import Addressing
 from protocols import packchain
 from protocols import packlink_can as pl
@@ -28,7 +27,7 @@ def init(self, link, port_out, events, now):
     self.buf = bytearray(8)
     self.packs = None  # packsystem.Packs, on a master that has heard another pack
     self.view = None  # packsystem.SystemView, with it
-    self.pack_view = None  # packsystem.PackView, made at the first request for a pack
+    self.pack_view = None  # packsystem.PackView, made with the view
     self.pack_lost = False
     self.ms_led = False
     self._msg = pl.CELLS  # the next summary frame
@@ -44,7 +43,8 @@ def init(self, link, port_out, events, now):
     self._unlock_ms = 0  # a slave: the master's unlock as last announced
     self._unlock_heard = None  # when (None: never)
     self.relay_at = None  # the core's unlock_at the relayed unlock set (None: none)
-    self._no_room_at = ticks.add(now, -1000)  # when the system's table last found no room
+    self._no_room_at = None  # the system's table or views last found no room (None: made)
+    self._stopped = None  # nocurrent.Stopped: the core as report() gives it meanwhile
     # counters
     self.beacons_in = 0
     self.bad_frames = 0  # chain frames that failed their check
@@ -61,7 +61,10 @@ def role_changed(pk, now):
     if pk.packs is not None:
         pk.packs.forget()
     pk.view = None
+    pk.pack_view = None
     pk.packs = None
+    pk._no_room_at = None
+    pk._stopped = None
     pk.pack_lost = False
     pk.ms_led = False
     pk._unlock_heard = None  # (a new master: its announcements from now)

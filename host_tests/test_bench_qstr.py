@@ -158,11 +158,12 @@ class QstrPoolTest(unittest.TestCase):
 # (RTN 91 without room for its buffer); 1 827 at stop 29 for the system answer in 1 KB
 # parts, in a module and a class of its own (pylon_rs485_system.Answer: build, views,
 # parts, ends, used), and the RS485 driver's reply in parts (_total, _part, _off); 1 828
-# for the pack link's _no_room (a master without room for the system's table speaks for
-# itself alone). The Pylon server's: 128 at stop 29 (its system answer made in a module of
-# its own; without room for it, RTN 91). Move these down when names go, up only with a
-# reason.
-FIRMWARE_NAMES = 1828
+# for the pack link's _no_room; 1 833 for its no-current fallback without room for the
+# system's table (_waits, _stopped, COMM_SYSTEM, and the no-current view in a module of
+# its own, nocurrent.py: NoCurrent, Stopped, shared with a service restart). The Pylon
+# server's: 128 at stop 29 (its system answer made in a module of its own; without room
+# for it, RTN 91). Move these down when names go, up only with a reason.
+FIRMWARE_NAMES = 1833
 PYLON_RS485_NAMES = 128
 
 

@@ -616,8 +616,10 @@ class PackLinkUnitTest(unittest.TestCase):
 class NoRoomTest(unittest.TestCase):
     """A pack becomes a master in service, where the heap may have no room for the
     system's table or views: the MemoryError once reached the app's safety net (FETs
-    off, then a reset). Now the master speaks for itself alone, counted, and tries again
-    at most each second."""
+    off, then a reset). Now the master asks the inverter for no current until they are
+    made (it knows nothing of the others' limits, and its own could be more than a
+    derated pack's share), logs it, counts each try and tries again at most each
+    second."""
 
     def setUp(self):
         import packsystem
@@ -627,7 +629,8 @@ class NoRoomTest(unittest.TestCase):
         self.r = Rig(NO_LEAK).settle()
         self.r.tick()
         self.link = _Link()
-        self.pk = PackLink(self.link, None, ev.EventLog(), 0)
+        self.log = ev.EventLog()
+        self.pk = PackLink(self.link, None, self.log, 0)
         self.pk.pylon_in(5)  # an inverter on Link IN: the master at once
         self.calls = 0
 
@@ -639,18 +642,35 @@ class NoRoomTest(unittest.TestCase):
         for msg, data in sorted(frames().items()):
             self.assertTrue(self.pk.take(_Frame(pl.can_id(msg, src), data), now))
 
+    def told_no_current(self):
+        b = self.r.bms
+        told = self.pk.report(b)
+        self.assertIsNot(told, b)
+        lim = told.limits
+        got = (lim.ccl_ma, lim.dcl_ma, lim.charge_enable, lim.discharge_enable)
+        self.assertEqual(got, (0, 0, False, False))
+        self.assertEqual((told.allow_chg, told.relay_dsg), (False, False))
+        # the rest is the pack's own
+        self.assertIs(told.sample, b.sample)
+        self.assertEqual(lim.cvl_mv, b.limits.cvl_mv)
+
+    def system_events(self):
+        return [(r[1], r[4], r[5]) for r in logged(self.log, ev.COMM, ev.COMM_SYSTEM)]
+
     def test_no_room_for_the_table(self):
         pk, b = self.pk, self.r.bms
+        self.assertIs(pk.report(b), b)  # alone
         real = self.packsystem.Packs
         self.packsystem.Packs = self.no_room
         try:
             self.give(2, 100)  # 10 frames: one try, the rest within the second
             self.assertEqual((pk.packs, pk.no_room, self.calls), (None, 1, 1))
+            self.told_no_current()
             self.give(2, 1099)
             self.assertEqual((pk.no_room, self.calls), (1, 1))
             pk.poll(b, 1099)
-            self.assertIs(pk.report(b), b)  # its own values: one pack's limits
-            self.give(2, 1100)  # a second on: tried again
+            self.told_no_current()
+            self.give(2, 1100)  # a second on: tried again, counted, not logged again
             self.assertEqual((pk.packs, pk.no_room, self.calls), (None, 2, 2))
         finally:
             self.packsystem.Packs = real
@@ -658,6 +678,34 @@ class NoRoomTest(unittest.TestCase):
         self.assertIsNone(pk.packs)
         self.give(2, 2100)
         self.assertEqual((pk.packs.count, pk.no_room), (1, 2))
+        self.told_no_current()  # until the system's view is made too
+        for t in range(2100, 3200, 100):  # the master's own four summary frames
+            self.give(2, t)
+            pk.poll(b, t)
+        self.assertEqual(pk.report(b).modules, 2)  # the system's values
+        self.assertEqual(self.system_events(), [(100, 0, 1), (2100, 1, 2)])
+
+    def test_no_room_for_the_views(self):
+        for make in ("SystemView", "PackView"):
+            self.setUp()
+            pk, b = self.pk, self.r.bms
+            self.give(2, 100)
+            real = getattr(self.packsystem, make)
+            setattr(self.packsystem, make, self.no_room)
+            try:
+                for t in range(100, 1200, 100):  # tried at 100 and at the beat 1 s on
+                    pk.poll(b, t)
+                self.assertEqual((pk.view, pk.pack_view, self.calls), (None, None, 2), make)
+                self.told_no_current()
+                self.assertIsNone(pk.peer(2, b))  # no answer at pack 2's address
+            finally:
+                setattr(self.packsystem, make, real)
+            for t in range(1200, 3200, 100):  # the master's own four summary frames
+                self.give(2, t)
+                pk.poll(b, t)
+            self.assertEqual(pk.report(b).modules, 2, make)
+            self.assertIsNotNone(pk.peer(2, b))  # made with the view: a reply allocates none
+            self.assertEqual(self.system_events(), [(100, 0, 1), (2100, 1, 2)])  # a beat
 
     def test_a_refusal_long_ago_does_not_hold_the_table_back(self):
         # ticks wrap (2**30 ms, 12.4 days): a stamp half that old looks ahead of now
@@ -676,28 +724,16 @@ class NoRoomTest(unittest.TestCase):
         self.assertIsNotNone(pk.packs)
         self.assertEqual(pk.no_room, 1)
 
-    def test_no_room_for_the_views(self):
+    def test_a_new_role_ends_the_episode(self):
         pk, b = self.pk, self.r.bms
-        self.give(2, 100)
-        real = self.packsystem.SystemView
-        self.packsystem.SystemView = self.no_room
+        real = self.packsystem.Packs
+        self.packsystem.Packs = self.no_room
         try:
-            pk.poll(b, 100)
-            pk.poll(b, 1100)  # the beats: the system is made at each
-            self.assertEqual((pk.view, pk.no_room, self.calls), (None, 2, 2))
-            self.assertIs(pk.report(b), b)
+            self.give(2, 100)
         finally:
-            self.packsystem.SystemView = real
-        for t in range(1200, 3200, 100):  # the master's own four summary frames
-            self.give(2, t)
-            pk.poll(b, t)
-        self.assertIsNot(pk.report(b), b)
-        self.assertEqual(pk.report(b).modules, 2)
-        real = self.packsystem.PackView
-        self.packsystem.PackView = self.no_room
-        try:
-            self.assertIsNone(pk.peer(2, b))  # no answer at pack 2's address: counted
-            self.assertEqual((pk.no_room, pk.pack_view), (3, None))
-        finally:
-            self.packsystem.PackView = real
-        self.assertIsNotNone(pk.peer(2, b))
+            self.packsystem.Packs = real
+        self.told_no_current()
+        pk.frame_in(hx("A5 01 02 00 58"), 5, 0xA5, 200)  # a master upstream: a slave now
+        pk.poll(b, 200)
+        self.assertFalse(pk.addr.master)
+        self.assertIs(pk.report(b), b)

@@ -6,8 +6,8 @@ UART_BUF) at 9600 and 115200 baud while the main loop wakes when tx_left_ms says
 held up once (a flash write, a GC) for 0 to 2000 ms in the middle: every byte reaches the
 peer in order, no write is refused for want of room, DE stays high to the last stop bit
 and drops within the loop's 1 ms retry after it. The same for the answer as the Pylon
-server writes it, in parts of at most 1 KB (protocols/pylon_rs485_rare.py), and for parts
-of any length: they go out one after the other as one reply. A UART that never reports
+server writes it, in parts of at most 1 KB (protocols/pylon_rs485_system.py), and for
+parts of any length: they go out one after the other as one reply. A UART that never reports
 done gives the reply up with the part still unwritten: counted as an error, not as
 sent, nothing more written, and the echo of what was written skipped exactly.
 """

@@ -401,6 +401,20 @@ class LongReplyTest(unittest.TestCase):
         self.assertEqual(self.send(9600, 256, 256).writes, 1)
         self.assertEqual(self.send(9600, 256, 257).writes, 2)
 
+    def test_a_short_write_inside_the_parts_drops_de(self):
+        # the second part does not fit what the UART has left: cut, nothing more written
+        uart = DrainingUart(256, 9600)
+        de = machine.Pin("DE", machine.Pin.OUT, value=0)
+        rs = Rs485(uart, de, txbuf=512)  # more than the UART holds: the write is cut
+        data = bytes(range(256)) * 3
+        rs.send([memoryview(data)[:100], memoryview(data)[100:400], memoryview(data)[400:]], 0)
+        self.assertEqual((de.value(), rs.sending, rs.tx_errors, rs.sent), (0, False, 1, 0))
+        self.assertEqual((uart.writes, bytes(uart.out)), (2, data[:256]))
+        for t in range(1, 2000, 50):  # nothing more goes with DE low
+            uart.t_us = t * 1000
+            rs.service(t)
+        self.assertEqual(uart.writes, 2)
+
     def test_a_short_write_of_a_part_drops_de(self):
         uart = DrainingUart(256, 9600)
         de = machine.Pin("DE", machine.Pin.OUT, value=0)

@@ -52,6 +52,9 @@ COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
 COMM_BUS_OFF = const(2)  # the CAN controller went bus-off (extra: its error count)
 COMM_PACK = const(3)  # a pack on the pack link: value 1 back / 0 lost, extra its address
 COMM_ROLE = const(4)  # this pack's chain address changed: value the address, extra 1 master
+# the master's table of the system: value 0 no room in the heap for it (the inverter asked
+# for no current meanwhile) / 1 made after that; extra the tries refused so far
+COMM_SYSTEM = const(5)
 
 NAMES = (
     "SKIPPED",

@@ -343,14 +343,18 @@ class Server:
         info[k] = 16
         k += 1
         errors = 0
+        # the thresholds read once (on the master, b.cfg reads through to its own config)
+        high = cfg.covp_warn_mv
+        low = cfg.cuvp_warn_mv
+        cells = s.cells_mv
         for i in range(16):
-            v = s.cells_mv[i]
+            v = cells[i]
             if v > 4200 or v < 1000:
                 state = 0xF0
                 errors |= 1 << i
-            elif v >= cfg.covp_warn_mv:
+            elif v >= high:
                 state = 0x02
-            elif v <= cfg.cuvp_warn_mv:
+            elif v <= low:
                 state = 0x01
             else:
                 state = 0
@@ -358,10 +362,13 @@ class Server:
             k += 1
         info[k] = 6
         k += 1
+        hot = cfg.chtp_warn_dc
+        low = cfg.cltp_warn_dc
+        temps = s.temps_dc
         for slot in _TEMP_ORDER:
-            v = s.temps_dc[slot]
-            high = cfg.mos_otp_warn_dc if slot == 5 else cfg.chtp_warn_dc
-            info[k] = 0x02 if v >= high else (0x01 if v <= cfg.cltp_warn_dc else 0)
+            v = temps[slot]
+            high = cfg.mos_otp_warn_dc if slot == 5 else hot
+            info[k] = 0x02 if v >= high else (0x01 if v <= low else 0)
             k += 1
         high_current = names & (1 << pt.HIGH_CURRENT)
         info[k] = 0x02 if high_current and b.reported_ma > 0 else 0  # charge current

@@ -95,7 +95,8 @@ class Answer:
 
     def views(self):
         """The last answer's parts, as a list of views of their lengths (drivers.rs485's
-        send), each made again only when its length changed (with the packs counted)."""
+        send), each made again only when its length changed (with the packs counted, or
+        from 0x42's to 0x44's: a few bytes a reply, never per tick)."""
         views = self._views
         ends = self.ends
         used = self.used

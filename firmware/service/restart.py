@@ -1,57 +1,25 @@
 """A service restart (RESTART, or an update armed) announced before it happens.
 
-For NOTICE_MS the links report the pack as asking for no current: CCL and DCL 0, the
-charge and discharge enable bits off, no force or full charge request (the inverter's
-frames and Pylon RS485 answers, and on a slave its pack-link LIMITS, from which the
-master's system leaves it out). The inverter ramps its current down while the FETs stay
-as the core has them; then, between ticks, the FETs go off, the state is saved and the
-board restarts (the new image, or the stored config, applies at the start; the wall
-clock set over the service link goes on from the restart, a second or so behind: the
-state carries it to the next boot, App.start). Everything
-else the links report is the core's own, and the protection runs on throughout.
+For NOTICE_MS the links report the pack as asking for no current (nocurrent.py: CCL and
+DCL 0, the charge and discharge enable bits off, no force or full charge request) in the
+inverter's frames and Pylon RS485 answers, and on a slave in its pack-link LIMITS, from
+which the master's system leaves it out. The inverter ramps its current down while the
+FETs stay as the core has them; then, between ticks, the FETs go off, the state is saved
+and the board restarts (the new image, or the stored config, applies at the start; the
+wall clock set over the service link goes on from the restart, a second or so behind:
+the state carries it to the next boot, App.start). Everything else the links report is
+the core's own, and the protection runs on throughout.
 
 Loaded only when a restart is asked for over the service link; the app checks
 `link.notice` between ticks (App.comms).
 """
 
 from micropython import const
+from nocurrent import Stopped
 
 from bms import ticks
 
 NOTICE_MS = const(3000)
-
-
-class _NoCurrent:
-    """A Limits (or the system's) asking for nothing; the rest (CVL, DVL, set_external)
-    its own."""
-
-    ccl_ma = 0
-    dcl_ma = 0
-    charge_enable = False
-    discharge_enable = False
-    force_charge = False
-    full_request = False
-
-    def __init__(self, lim):
-        self._lim = lim
-
-    def __getattr__(self, name):
-        return getattr(self._lim, name)
-
-
-class _Stopping:
-    """The core (or the system's view) as the links see it during the notice: charge and
-    discharge shown blocked too (Victron's 0x372 counts modules blocking either)."""
-
-    allow_chg = False
-    relay_dsg = False
-
-    def __init__(self, b):
-        self._b = b
-        self.limits = _NoCurrent(b.limits)
-
-    def __getattr__(self, name):
-        return getattr(self._b, name)
 
 
 class Notice:
@@ -65,7 +33,7 @@ class Notice:
         for what, v in self._views:
             if what is b:
                 return v
-        v = _Stopping(b)
+        v = Stopped(b)
         self._views.append((b, v))
         return v
 

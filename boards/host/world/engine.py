@@ -768,7 +768,7 @@ _STAGES = (None, "read", "core", "write", "led", "boot", "store", "comms")
 _STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", "set_aside")
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
-_COMM = ("can", "inverter", "bus_off")
+_COMM = ("can", "inverter", "bus_off", "pack", "role", "system")
 _CONFIG = ("accepted", "refused", "state_dropped", "service_write", "cleared", "events_dropped")
 _UPDATE = ("armed", "trial", "confirmed", "rolled_back")
 # by the bit of bms.limits' LIM_* flags
