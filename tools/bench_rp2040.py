@@ -30,6 +30,16 @@ bench can make it. Until stop 24 it flattered a board by about 10 KB (main at 9e
 Still not counted: the board's machine objects (C objects, small) in place of the fakes,
 which are counted.
 
+The ESP32 figures (esp32_figures()) are estimated from these. Frozen into the image, a
+module's bytecode, constants and qstrs stay in flash: the frozen estimates take out the
+imports' cost and, since stop 29, that of the modules loaded after them and held (the
+SOC, the limits, the inverter's protocol, the rare commands...; the master's system),
+measured by one more short run (LATE_CHIP, a minute or two): the chip script's imports,
+then each of those modules alone, gc.mem_free() after a gc.collect() before and after
+its import (rp2040_heap_late_modules_bytes, _master_bytes; at 444b175 19 004 B and
+24 982 B, which the estimates had counted as RAM: 37.6 % and 21.0 % free then, 54.6 %
+and 43.3 % with them out).
+
 The emulator's files (firmware image, bootrom, rp2040js) are never in this repository:
 they are looked for in $RP2040EMU, else ~/rp2040emu (see that README). Without them the
 bench says so and gives no figures.
@@ -248,6 +258,10 @@ def measure():
         for key in HEAP_FREE[1:]:
             if key in figures:
                 figures[key] -= extra
+        late, why = measure_late(script, emu, fw, held, held_master)
+        if late is None:
+            return None, why
+        figures.update(late_bytes(late, held, held_master))
         figures.update(esp32_figures(figures, held, held_master))
     return figures, None
 
@@ -383,6 +397,125 @@ def board_names(lines, names, fw):
     }
 
 
+# the run that measures, on the emulated chip, what each firmware module loaded after the
+# imports and held costs when it is imported: the chip script's imports as they are
+# (imports_source()), the tables an import adds to grown beforehand (a map never shrinks: their
+# growth, RAM frozen or not, is no module's cost), then each module alone after a
+# gc.collect(), its own imports loaded, with the interned names' totals after each
+LATE_CHIP = """import gc
+import micropython
+import sys
+
+%s
+
+gc.collect()
+order = %r
+for i in range(len(order)):
+    sys.modules["late%%d" %% i] = None
+    if "." in order[i]:
+        pkg = sys.modules.get(order[i][: order[i].rfind(".")])
+        if pkg is not None:
+            setattr(pkg, "late%%d" %% i, None)
+for i in range(len(order)):
+    del sys.modules["late%%d" %% i]
+    if "." in order[i]:
+        pkg = sys.modules.get(order[i][: order[i].rfind(".")])
+        if pkg is not None:
+            delattr(pkg, "late%%d" %% i)
+i = pkg = None
+micropython.qstr_info()
+for name in order:
+    if name in sys.modules:
+        continue  # one of the imports (or loaded by a module before it)
+    gc.collect()
+    f0 = gc.mem_free()
+    __import__(name)
+    gc.collect()
+    f1 = gc.mem_free()
+    print("late_bytes", name, f0 - f1)
+    micropython.qstr_info()
+"""
+
+
+def imports_source():
+    """The chip script's imports of the firmware and the board files, as source: its
+    statements between _FREE_BENCH and _FREE_IMPORTED (what rp2040_heap_imports_bytes
+    measures)."""
+    with open(ROOT + "/tools/bench_rp2040_chip.py") as f:
+        src = f.read()
+    marks = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            marks[node.targets[0].id] = node
+    first, last = marks["_FREE_BENCH"].end_lineno, marks["_FREE_IMPORTED"].lineno - 1
+    return "\n".join(src.splitlines()[first:last])
+
+
+def late_order(held, held_master=None):
+    """The firmware modules held in service, then those the master holds besides, each
+    list leaves first (a module after its own imports): the late run skips those the
+    imports loaded."""
+    import rp2040_heap
+
+    order = rp2040_heap.leaves_first(rp2040_heap.modules())
+    first = [m for m in order if m in held]
+    return first + [m for m in order if m in (held_master or ()) and m not in held]
+
+
+def measure_late(script, emu, fw, held, held_master):
+    """({module: late cost}, None) from a short run of LATE_CHIP (late_module_costs()), or
+    (None, why)."""
+    if held is None:
+        return None, "bench_rp2040: the chip script did not list the modules held in service"
+    order = tuple(late_order(held, held_master))
+    chip = BUILD + "/late_modules.py"
+    with open(chip, "w") as f:
+        f.write(LATE_CHIP % (imports_source(), order))
+    out = subprocess.run(
+        ["node", script, "--max-s", "120", chip, fw], cwd=emu, capture_output=True, text=True
+    )
+    if out.returncode != 0 or "Traceback" in out.stdout:
+        return None, "the late modules' run failed:\n" + out.stdout + out.stderr
+    return late_module_costs(out.stdout.splitlines()), None
+
+
+def late_module_costs(lines):
+    """{module: what its import cost that a frozen image keeps in flash} from the late
+    run's lines (LATE_CHIP: a qstr_info() line, then for each module its late_bytes line
+    and a qstr_info() line): the heap its import took (bytecode, constants, the names it
+    interned first, and its module, function and class objects, which frozen_ram_bytes()
+    counts back), the qstr pools it happened to open replaced by a 6 B entry a new name
+    (a pool is taken whole when the names reach its start, so where they fall depends on
+    every name before: the entry is what each name surely takes, a lower bound)."""
+    costs = {}
+    prev = None
+    name = None
+    for line in lines:
+        if line.startswith("qstr pool:"):
+            q = qstr_totals(line)
+            if name is not None:
+                pools = q["n_total_bytes"] - q["n_str_data_bytes"]
+                pools -= prev["n_total_bytes"] - prev["n_str_data_bytes"]
+                costs[name] += 6 * (q["n_qstr"] - prev["n_qstr"]) - pools
+            prev = q
+            name = None
+        elif line.startswith("late_bytes "):
+            _, name, n = line.split()
+            costs[name] = int(n)
+    return costs
+
+
+def late_bytes(costs, held, held_master=None):
+    """The late modules' costs (late_module_costs()) summed over those held in service
+    (rp2040_heap_late_modules_bytes) and on the master (_master_bytes): what the frozen
+    estimates take out besides the imports."""
+    out = {"rp2040_heap_late_modules_bytes": sum(costs[m] for m in costs if m in held)}
+    if held_master is not None:
+        master = sum(costs[m] for m in costs if m in held_master)
+        out["rp2040_heap_late_modules_master_bytes"] = master
+    return out
+
+
 def frozen_ram_bytes(held=None):
     """What the firmware's modules would hold in RAM frozen into the image: counted
     from the sources of the modules held in service (held: their dotted names, the
@@ -428,24 +561,32 @@ def esp32_figures(figures, held=None, held_master=None):
     """The ESP32's heap free, estimated from the RP2040's (both 32-bit ports: the same
     object sizes, the same bytecode): in service with the firmware as .mpy files
     (esp32_heap_free_pct_est: what it holds on the RP2040, imports and objects), and
-    frozen, in service and on the master of 32 packs (_frozen_est, _frozen_master_est:
-    the imports' bytecode, constants and qstrs stay in flash, what frozen modules still
-    make in RAM is counted instead, of the modules held then when the chip said which).
-    Each as a share of the ESP32's heap; below 0 the firmware does not fit."""
+    frozen, in service and on the master of 32 packs (_frozen_est, _frozen_master_est).
+    Frozen, a module's bytecode, constants and qstrs stay in flash: taken out are those
+    of the imports (rp2040_heap_imports_bytes) and those of the modules loaded after
+    them and held (rp2040_heap_late_modules_bytes, _master_bytes: each module's import
+    measured alone by the late run, late_module_costs(); without them the estimates
+    counted that code as RAM). Both measured amounts include the modules' module,
+    function and class objects, which frozen modules still make in RAM: what
+    frozen_ram_bytes() counts is added back once, for the modules held then when the
+    chip said which. Each as a share of the ESP32's heap; below 0 the firmware does not
+    fit."""
     total = figures["rp2040_heap_total_bytes"]
     imports = figures["rp2040_heap_imports_bytes"]
     used = total - figures["rp2040_heap_free_service_bytes"]
     frozen = frozen_ram_bytes(held)
+    late = figures.get("rp2040_heap_late_modules_bytes", 0)
     out = {
         "rp2040_heap_objects_bytes": used - imports,
         "frozen_modules_ram_bytes_est": frozen,
         "esp32_heap_free_pct_est": _esp32_pct(used),
-        "esp32_heap_free_pct_frozen_est": _esp32_pct(used - imports + frozen),
+        "esp32_heap_free_pct_frozen_est": _esp32_pct(used - imports - late + frozen),
     }
     if "rp2040_heap_free_master_bytes" in figures:
         used = total - figures["rp2040_heap_free_master_bytes"]
         frozen = frozen_ram_bytes(held_master)
-        out["esp32_heap_free_pct_frozen_master_est"] = _esp32_pct(used - imports + frozen)
+        late = figures.get("rp2040_heap_late_modules_master_bytes", 0)
+        out["esp32_heap_free_pct_frozen_master_est"] = _esp32_pct(used - imports - late + frozen)
     return out
 
 
