@@ -218,10 +218,6 @@ class BQ76952:
             self._wviews[n] = view
         return view
 
-    # (native, as subcommand(): in bytecode each one's frame is above 11 words, allocated on
-    # the heap at every call, which after a collection costs an RP2040 10 000 cycles and
-    # more to find room for: three of them in the balancing command re-issued every 10 s)
-    @micropython.native
     def _raw_write(self, reg, data, n):
         """Write data[0:n] to reg, framed with CRCs in CRC mode."""
         w = self._wbuf
@@ -248,7 +244,6 @@ class BQ76952:
         return buf[2 * k] if self.crc else buf[k]
 
     # -- subcommands and data memory ----------------------------------------------------
-    @micropython.native
     def subcommand(self, sub, data=None, n=0):
         """A subcommand, with data[0:n] if given (then checksum and length follow)."""
         s = self._scratch
