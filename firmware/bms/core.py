@@ -27,7 +27,7 @@ from micropython import const
 
 from bms import events as ev
 from bms import lazy, ticks
-from bms.limits import requests as lim_requests
+from bms.limits import requests  # (Limits.step()'s end, called alone: see step())
 from bms.panel import patterns_key
 from bms.protections import fill as fill_vals
 
@@ -349,7 +349,7 @@ class Bms:
                 # ~35 000 cycles, its worst tick)
                 self._lim_dt = 0
                 self._lim_soc = soc.cpct
-                changed = lim_requests(lim, s.min_mv, soc.cpct, dt)
+                changed = requests(lim, s.min_mv, soc.cpct, dt)
                 self._lim_full_s = lim.no_full_s
             else:
                 self._lim_dt = dt
