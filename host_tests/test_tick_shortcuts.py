@@ -191,13 +191,14 @@ class CoreLiteralsTest(unittest.TestCase):
 
     @cpython_only("MicroPython folds a private const away: the core's literals are not read")
     def test_the_private_literals_are_their_modules_numbers(self):
+        from bms import balance, protect, sample, soc
         from bms import button as btn
-        from bms import protect, sample, soc
 
         pairs = [
             (core._OPEN_CHG, protect.OPEN_CHG),
             (core._OPEN_DSG, protect.OPEN_DSG),
             (core._CELLS, sample.CELLS),
+            (balance._CELLS, sample.CELLS),
             (core._OCV_LOW_KNEE_MV, soc.OCV_LOW_KNEE_MV),
             (core._OCV_HIGH_KNEE_MV, soc.OCV_HIGH_KNEE_MV),
             (core._BUTTON_NONE, btn.NONE),
@@ -211,7 +212,7 @@ class CoreLiteralsTest(unittest.TestCase):
         for name in dir(pnl):
             if name.startswith("SHOW_"):
                 pairs.append((getattr(core, "_" + name), getattr(pnl, name)))
-        self.assertEqual(len(pairs), 22)
+        self.assertEqual(len(pairs), 23)
         for mine, theirs in pairs:
             self.assertEqual(mine, theirs)
 

@@ -27,6 +27,7 @@ from micropython import const
 
 from bms import events as ev
 from bms import lazy, ticks
+from bms.limits import requests  # (Limits.step()'s end, called alone: see step())
 from bms.panel import patterns_key
 from bms.protections import fill as fill_vals
 
@@ -323,14 +324,11 @@ class Bms:
             if (
                 moved
                 or self._lim_due
-                or dt + lim._ms >= 1000
                 or lim.floating
                 or lim.ext_active
                 or allow_chg != self._lim_chg
                 or dsg != self._lim_dsg
-                or soc.cpct != self._lim_soc
                 or self.docp_cont_ma != self._lim_cap
-                or lim.no_full_s != self._lim_full_s  # (the app restores it at boot)
             ):
                 self._lim_due = False
                 self._lim_dt = 0
@@ -339,6 +337,19 @@ class Bms:
                 self._lim_soc = soc.cpct
                 self._lim_cap = self.docp_cont_ma
                 changed = lim.step(s, allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
+                self._lim_full_s = lim.no_full_s
+            elif (
+                dt + lim._ms >= 1000
+                or soc.cpct != self._lim_soc
+                or lim.no_full_s != self._lim_full_s  # (the app restores it at boot)
+            ):
+                # only the SOC or the time moved: the currents and voltages would come
+                # out as at the last step, so only the requests and the count (the end
+                # of Limits.step(); the whole step in the once-a-second tick cost a board
+                # ~35 000 cycles, its worst tick)
+                self._lim_dt = 0
+                self._lim_soc = soc.cpct
+                changed = requests(lim, s.min_mv, soc.cpct, dt)
                 self._lim_full_s = lim.no_full_s
             else:
                 self._lim_dt = dt

@@ -73,6 +73,49 @@ def _ramp(x, x_full, x_zero, floor=0):
     return _PERMILLE - k * (_PERMILLE - floor) // _PERMILLE
 
 
+def requests(lim, min_mv, soc_cpct, dt_ms):
+    """The requests (force charge, full charge) and the count of seconds without a full
+    charge, with the currents as lim's last step() left them; returns the LIM_* flags
+    that changed. The end of step(); the core calls it alone when nothing step() reads
+    has changed but the SOC or the time: the currents and voltages would come out the
+    same, and step() costs an RP2040 ~35 000 cycles. (A function, not a method: a
+    method's lookup misses first in the object's full attribute table. Few locals: a
+    frame of more than 11 words is allocated on the heap at every call.)"""
+    c = lim.cfg
+    if soc_cpct <= c.force_charge_soc_pct * 100 or min_mv <= c.force_charge_cell_mv:
+        if not lim._force:
+            _force_start(lim, soc_cpct)
+    elif soc_cpct >= lim._fc_until:
+        lim._force = False
+    dt_ms += lim._ms  # (the count's ms, not yet a whole second)
+    if dt_ms >= 1000:
+        whole = dt_ms // 1000
+        dt_ms -= whole * 1000
+        if lim.no_full_s < _FULL_REQUEST_S:
+            lim.no_full_s += whole
+    lim._ms = dt_ms
+    if soc_cpct >= _FULL_SOC_CPCT:
+        lim.no_full_s = 0
+    full = lim.no_full_s >= _FULL_REQUEST_S
+    lim.force_charge = lim._force and lim.ccl_ma > 0
+    lim.full_request = full and lim.ccl_ma > 0
+    return lim._changed(full)
+
+
+def _force_start(lim, soc_cpct):
+    """A force-charge request begins: held until the SOC has risen by the request's
+    span, and at least to its release level."""
+    c = lim.cfg
+    lim._force = True
+    until = soc_cpct + (c.force_charge_release_soc_pct - c.force_charge_soc_pct) * 100
+    # (a low cell near full: the rise would pass 100 %, which the SOC never reaches, and
+    # the request would stand until a reset; the soak's 2700 mV glitch at 98 % did that)
+    if until > _SOC_MAX_CPCT:
+        until = _SOC_MAX_CPCT
+    release = c.force_charge_release_soc_pct * 100
+    lim._fc_until = until if until > release else release
+
+
 class Limits:
     def __init__(self, cfg):
         """cfg: the config (bms.config.Config). The body (every attribute, commented) is
@@ -151,33 +194,7 @@ class Limits:
         self.dvl_mv = dvl
         self.charge_enable = ccl > 0
         self.discharge_enable = dcl > 0
-        # requests
-        if soc_cpct <= c.force_charge_soc_pct * 100 or s.min_mv <= c.force_charge_cell_mv:
-            if not self._force:
-                self._force = True
-                rise = (c.force_charge_release_soc_pct - c.force_charge_soc_pct) * 100
-                until = soc_cpct + rise
-                release = c.force_charge_release_soc_pct * 100
-                # (a low cell near full: the rise would pass 100 %, which the SOC never
-                # reaches, and the request would stand until a reset; the soak's 2700 mV
-                # glitch at 98 % did that)
-                if until > _SOC_MAX_CPCT:
-                    until = _SOC_MAX_CPCT
-                self._fc_until = until if until > release else release
-        elif soc_cpct >= self._fc_until:
-            self._force = False
-        self._ms += dt_ms
-        if self._ms >= 1000:
-            whole = self._ms // 1000
-            self._ms -= whole * 1000
-            if self.no_full_s < _FULL_REQUEST_S:
-                self.no_full_s += whole
-        if soc_cpct >= _FULL_SOC_CPCT:
-            self.no_full_s = 0
-        full = self.no_full_s >= _FULL_REQUEST_S
-        self.force_charge = self._force and ccl > 0
-        self.full_request = full and ccl > 0
-        return self._changed(full)
+        return requests(self, s.min_mv, soc_cpct, dt_ms)
 
     def blind(self):
         """No valid reading: ask for no current and nothing else; CVL no higher than the

@@ -90,6 +90,7 @@ def balancer(self, cfg):
     self.mask = 0  # bit i = cell i+1 bleeding
     self.issue = False  # a decision to send to the front end
     self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
+    self._mv = array("i", (0,) * _CELLS)  # the cells' values for balance._choose()
 
 
 def button(self, cfg):
