@@ -160,13 +160,13 @@ class QstrPoolTest(unittest.TestCase):
 # parts, ends, used), and the RS485 driver's reply in parts (_total, _part, _off); 1 828
 # for the pack link's _no_room; 1 833 for its no-current fallback without room for the
 # system's table (_waits, _stopped, COMM_SYSTEM, and the no-current view in a module of
-# its own, nocurrent.py: NoCurrent, Stopped, shared with a service restart); 1 837 for the
+# its own, nocurrent.py: NoCurrent, Stopped, shared with a service restart); 1 836 for the
 # worst tick's (worst29): limits.requests() and its _force_start() (the once-a-second
 # tick without the whole Limits.step()), balance._choose() and its _mv (the balancing
-# decision in viper), the BQ76952's _frame() (its writes framed in viper). The Pylon
+# decision in viper). The Pylon
 # server's: 128 at stop 29 (its system answer made in a module of its own; without room
 # for it, RTN 91). Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1837
+FIRMWARE_NAMES = 1836
 PYLON_RS485_NAMES = 128
 
 

@@ -140,23 +140,6 @@ def _crc_good(t: ptr8, buf: ptr8, n: int, reg: int) -> bool:
 
 
 @micropython.viper
-def _frame(t: ptr8, w: ptr8, data: ptr8, n: int, reg: int):
-    """data[0:n] into w framed for CRC mode: each byte followed by its CRC, the first's
-    taken over the write address and the register too. (Viper: a Python loop framing the
-    balancing command's two writes cost an RP2040 ~25 000 cycles, in the tick that also
-    makes the balancing decision every 10 s.)"""
-    b = data[0]
-    w[0] = b
-    w[1] = t[t[t[_ADDR_W] ^ reg] ^ b]
-    k = 1
-    while k < n:
-        b = data[k]
-        w[2 * k] = b
-        w[2 * k + 1] = t[b]
-        k += 1
-
-
-@micropython.viper
 def _decode(m: ptr8, t: ptr8, offsets: ptr8, sample):
     """A CRC-mode measurement (registers 0x02 to 0x3B in m, the temperatures from 0x68 in
     t) into sample: signed fields (TRM: I2), data bytes at even offsets (register r at
@@ -222,14 +205,17 @@ class BQ76952:
         """Write data[0:n] to reg, framed with CRCs in CRC mode."""
         w = self._wbuf
         if self.crc:
-            _frame(CRC_TABLE, w, data, n, reg)
-            n *= 2
+            t = CRC_TABLE
+            w[0] = data[0]
+            w[1] = t[t[t[_ADDR_W] ^ reg] ^ data[0]]
+            for k in range(1, n):
+                b = data[k]
+                w[2 * k] = b
+                w[2 * k + 1] = t[b]
+            view = self._wview(2 * n)
         else:
             for k in range(n):
                 w[k] = data[k]
-        # (the view looked up here: a call of _wview() costs a board ~2000 cycles)
-        view = self._wviews.get(n)
-        if view is None:
             view = self._wview(n)
         for _ in range(_RETRIES + 1):
             try:
@@ -249,15 +235,15 @@ class BQ76952:
         s = self._scratch
         s[0] = sub & 0xFF
         s[1] = sub >> 8
-        total = s[0] + s[1]  # the checksum's sum, taken as the bytes are copied (one loop)
         for k in range(n):
-            b = data[k]
-            s[2 + k] = b
-            total += b
+            s[2 + k] = data[k]
         if not self._raw_write(_CMD_SUBCMD, s, 2 + n):
             return False
         if data is None:
             return True
+        total = 0
+        for k in range(2 + n):
+            total += s[k]
         s[0] = ~total & 0xFF
         s[1] = n + 4
         return self._raw_write(_CMD_CHECKSUM, s, 2)
