@@ -707,17 +707,21 @@ class NoRoomTest(unittest.TestCase):
             self.assertIsNotNone(pk.peer(2, b))  # made with the view: a reply allocates none
             self.assertEqual(self.system_events(), [(100, 0, 1), (2100, 1, 2)])  # a beat
 
+    def refused_at(self, now):
+        """Pack 2's frames at now, with no room for the table."""
+        real = self.packsystem.Packs
+        self.packsystem.Packs = self.no_room
+        try:
+            self.give(2, now)
+        finally:
+            self.packsystem.Packs = real
+
     def test_a_refusal_long_ago_does_not_hold_the_table_back(self):
         # ticks wrap (2**30 ms, 12.4 days): a stamp half that old looks ahead of now
         from bms import ticks
 
         pk = self.pk
-        real = self.packsystem.Packs
-        self.packsystem.Packs = self.no_room
-        try:
-            self.give(2, 100)
-        finally:
-            self.packsystem.Packs = real
+        self.refused_at(100)
         later = ticks.add(100, (1 << 29) + 500)  # 6.2 days on: 100 looks 536 870 412 ms ahead
         self.assertLess(ticks.diff(later, 100), 0)
         self.give(2, later)
@@ -726,12 +730,7 @@ class NoRoomTest(unittest.TestCase):
 
     def test_a_new_role_ends_the_episode(self):
         pk, b = self.pk, self.r.bms
-        real = self.packsystem.Packs
-        self.packsystem.Packs = self.no_room
-        try:
-            self.give(2, 100)
-        finally:
-            self.packsystem.Packs = real
+        self.refused_at(100)
         self.told_no_current()
         pk.frame_in(hx("A5 01 02 00 58"), 5, 0xA5, 200)  # a master upstream: a slave now
         pk.poll(b, 200)
