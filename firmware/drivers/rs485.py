@@ -260,20 +260,17 @@ class Rs485:
             part = parts[self._part]
             off = self._off
             m = len(part) - off
-            if m <= 0:  # an empty part
-                self._part += 1
-                self._off = 0
-                continue
             if m > n:
                 m = n
-            self._fed = fed + m
-            # (a slice of the caller's buffer: an allocation per write, never per tick)
-            self._write(part[off : off + m], m, total - fed)
-            if self._rest is None:
-                return  # a short write: given up
-            fed += m
-            n -= m
-            off += m
+            if m:  # (an empty part is only passed over)
+                self._fed = fed + m
+                # (a slice of the caller's buffer: an allocation per write, never per tick)
+                self._write(part[off : off + m], m, total - fed)
+                if self._rest is None:
+                    return  # a short write: given up
+                fed += m
+                n -= m
+                off += m
             if off >= len(part):
                 self._part += 1
                 off = 0

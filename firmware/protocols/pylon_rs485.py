@@ -407,19 +407,21 @@ class Server:
 
     def _system(self, ver, cid2, b):
         """The system answer (protocols/pylon_rs485_system.py), its code and its Answer
-        made at the first request and kept; without room for them, RTN 91 as without
-        room for its parts."""
+        made at the first request and kept; without room for them or for a part of the
+        answer, RTN 91, counted, and the next request tries again."""
         big = self.big
         if big is None:
             try:
                 from protocols.pylon_rs485_system import Answer
 
-                big = Answer()
+                big = self.big = Answer()
             except MemoryError:
-                self.no_room = (self.no_room + 1) & _COUNT_MASK
-                return self._reply(ver, RTN_INTERNAL, 0)
-            self.big = big
-        return big.build(self, ver, cid2, b)
+                big = None
+        n = big.build(self, ver, cid2, b) if big is not None else 0
+        if n:
+            return n
+        self.no_room = (self.no_room + 1) & _COUNT_MASK
+        return self._reply(ver, RTN_INTERNAL, 0)
 
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):

@@ -9,9 +9,9 @@ PART bytes, each with room for 8 packs' blocks, made one more each time an answe
 it (4 for 32 packs), and drivers.rs485 sends them one after the other: a heap in service
 can have far more free than 4 KB but in pieces (the emulated RP2040's master of 32
 packs: 60 KB free, none of it in a 4 KB piece), and most systems have a few packs.
-Without room for a part the answer is RTN 91, counted (Server.no_room), and the next
-request tries again: a reply that cannot be built is the protocol's error, never the
-safety net's (FETs off, then a reset).
+Without room for a part, build() gives 0 and the server answers RTN 91, counted
+(Server.no_room), and the next request tries again: a reply that cannot be built is the
+protocol's error, never the safety net's (FETs off, then a reset).
 """
 
 from micropython import const
@@ -25,9 +25,7 @@ PART = const(22 + 2 * 8 * _BLOCK_42)
 
 # protocols.pylon_rs485's
 _RTN_OK = const(0x00)
-_RTN_INTERNAL = const(0x91)
 _ANALOG = const(0x42)
-_COUNT_MASK = const(0x3FFFFFFF)
 _HEX = const(b"0123456789ABCDEF")
 _HEAD = const(13)  # `~` and the 12 header characters: where INFO starts
 _TAIL = const(5)  # CHKSUM and CR
@@ -45,15 +43,14 @@ class Answer:
         """The answer to 0x42 (cid2 _ANALOG) or 0x44 for Server server on the master b
         (bms.core.Bms): INFOFLAG (0x11; DATAFLAG 0 for 0x44), the module count, then
         each pack's own block in chain order, written straight as hex into the parts;
-        returns the reply's length (in the parts when server.big_out, else in
-        server.out: RTN 91). A pack counted whose readings are not valid (the master's
-        front end lost; a pack whose cells and temperatures have not all come since it
-        was counted) is left out, never sent as zeros: the count says how many blocks
-        follow."""
+        returns the reply's length (0: no room for a part). A pack counted whose
+        readings are not valid (the master's front end lost; a pack whose cells and
+        temperatures have not all come since it was counted) is left out, never sent as
+        zeros: the count says how many blocks follow."""
         parts = self.parts
         ends = self.ends
         if not parts and not self._more():
-            return _no_room(server, ver)
+            return 0
         info = server.info
         peers = server.peers
         i = 0  # the part being written
@@ -72,7 +69,7 @@ class Answer:
                 i += 1
                 k = 0
                 if i == len(parts) and not self._more():
-                    return _no_room(server, ver)
+                    return 0
             k = _hex(parts[i], k, info, m, _HEX)
             count += 1
         ends[i] = k
@@ -117,8 +114,3 @@ class Answer:
         except MemoryError:
             return False
         return True
-
-
-def _no_room(server, ver):
-    server.no_room = (server.no_room + 1) & _COUNT_MASK
-    return server._reply(ver, _RTN_INTERNAL, 0)

@@ -292,8 +292,8 @@ class Server:
             }
         pk = link.packlink
         if pk is not None:
-            # the system's table or views not made for want of heap: the master spoke for
-            # itself alone meanwhile
+            # the system's table or views not made for want of heap: the master asked the
+            # inverter for no current meanwhile
             out["packlink"] = {"bad_frames": pk.bad_frames, "no_room": pk.no_room}
         can = app.board.can
         if can is not None:
