@@ -53,38 +53,43 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	@echo "make lint: nothing written (ruff's findings, if any, are above)"
 
-# every firmware file must compile for the two targets (RP2040 and ESP32)
+# every firmware file must compile for the two targets (RP2040 and ESP32), and for this
+# machine (host: the unix port's .mpy files, which the MicroPython suite runs as a board
+# loads them); each folder anew, so that no file removed from firmware/ lingers there
 mpy: $(STAMP)
-	@for arch in armv6m xtensawin; do \
+	@for arch in armv6m xtensawin host; do \
+	  rm -rf build/mpy/$$arch; \
 	  for f in $(FIRMWARE); do \
-	    out=build/mpy/$$arch/$${f%.py}.mpy; mkdir -p $$(dirname $$out); \
+	    out=build/mpy/$$arch/$${f#firmware/}; out=$${out%.py}.mpy; mkdir -p $$(dirname $$out); \
 	    $(MPYCROSS) -march=$$arch -o $$out $$f || exit 1; \
 	  done; \
-	done; echo "make mpy: $(words $(FIRMWARE)) files compiled for armv6m and xtensawin into build/mpy/"
+	done; echo "make mpy: $(words $(FIRMWARE)) files compiled for armv6m, xtensawin and this machine (host) into build/mpy/"
 
 test-cpython: $(STAMP)
 	@$(PY) tools/test.py; rc=$$?; echo "make test-cpython: results above, nothing written"; exit $$rc
 
-test-micropython: $(STAMP)
-	@$(UPY_TEST) tools/test.py; rc=$$?; echo "make test-micropython: results above, nothing written"; exit $$rc
+test-micropython: mpy
+	@$(UPY_TEST) tools/test.py --mpy build/mpy/host; rc=$$?; echo "make test-micropython: results above, nothing written"; exit $$rc
 
 # The two suites run side by side (two cores); each prints its closing line, then the
 # coverage of firmware/ by the CPython suite is checked against its goal.
 test: lint mpy boards
 	@mkdir -p build; rm -f build/.coverage; \
 	$(PYTEST_COV) > build/test-cpython.log 2>&1 & cp=$$!; \
-	$(UPY_TEST) tools/test.py > build/test-micropython.log 2>&1; up=$$?; \
+	$(UPY_TEST) tools/test.py --mpy build/mpy/host > build/test-micropython.log 2>&1; up=$$?; \
 	wait $$cp; cr=$$?; \
 	cat build/test-cpython.log build/test-micropython.log; \
 	$(PY) tools/coverage_check.py || cr=1; \
 	echo "make test: logs in build/test-cpython.log and build/test-micropython.log, coverage data in build/.coverage"; \
 	test $$cr -eq 0 -a $$up -eq 0
 
+# every test traced, the long runs too (make test leaves them out), each test's lines
+# recorded: the gate's figure, and what only the long runs reach (goal: nothing)
 coverage: $(STAMP)
 	@mkdir -p build; rm -f build/.coverage; \
-	$(PYTEST_COV) > build/test-coverage.log 2>&1; cr=$$?; \
+	$(PYTEST_COV) --cover-long-runs --cov-context=test > build/test-coverage.log 2>&1; cr=$$?; \
 	tail -n 1 build/test-coverage.log; \
-	$(PY) tools/coverage_check.py --table || cr=1; \
+	$(PY) tools/coverage_check.py --table --long-runs || cr=1; \
 	echo "make coverage: the table above; HTML in build/coverage/index.html, pytest's log in build/test-coverage.log"; \
 	exit $$cr
 

@@ -1,10 +1,16 @@
 """pytest's view of host_tests/: the rules tools/test.py applies, for `pytest host_tests`.
 
 The paths come from pyproject.toml (tools/ and host_tests/ on sys.path, so `hostpath`
-and `support` import as under tools/test.py). Only tests marked with
+and `support` import as under tools/test.py) and from hostpath, imported here as
+tools/test.py imports it first: firmware/ and the repository, so that one test file
+runs alone (`pytest host_tests/test_service.py`) as in the whole suite. Only tests marked with
 support.cpython_only may skip, and only under MicroPython, which pytest never runs:
 any skip here is reported as a failure, as tools/test.py counts it.
 """
+
+import hostpath  # the paths, before any test module imports the firmware
+
+import os
 
 import pytest
 
@@ -17,3 +23,26 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = "NOT ALLOWED TO SKIP (tools/test.py's rule): %s" % reason
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--cover-long-runs",
+        action="store_true",
+        help="trace support.long_run tests for coverage too (make coverage)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    # support.long_run: the test's run is not traced for coverage (pytest-cov's mark),
+    # unless --cover-long-runs; their node ids go to build/long_runs.txt either way, for
+    # tools/coverage_check.py to tell what only they reach
+    names = []
+    for item in items:
+        if getattr(item.obj, "long_run", False) or getattr(item.cls, "long_run", False):
+            names.append(item.nodeid)
+            if not config.getoption("--cover-long-runs"):
+                item.add_marker(pytest.mark.no_cover)
+    os.makedirs(hostpath.ROOT + "/build", exist_ok=True)
+    with open(hostpath.ROOT + "/build/long_runs.txt", "w") as f:
+        f.write("".join(n + "\n" for n in names))

@@ -1,6 +1,7 @@
 """Helpers shared by the host tests (both runtimes).
 
 - cpython_only: the one allowed reason to skip (tools/test.py refuses any other).
+- long_run: a test that make test's coverage run leaves untraced.
 - make_sim / run_trace: a simulator from a scenario dict, and its trace as a list.
 - logged: the event-log records of one code.
 - count_spi: the command byte of every SPI transfer a simulated chip sees from now on.
@@ -35,6 +36,17 @@ def ensure_build():
 def cpython_only(why):
     """Mark a test (or class) that needs CPython: hypothesis, a real client library..."""
     return unittest.skipIf(MICROPYTHON, "CPython-only: " + why)
+
+
+def long_run(obj):
+    """Mark a test (or class) that runs a long simulation: under pytest-cov (make test's
+    CPython half) it runs without the coverage tracer, which slows it three to four
+    times (host_tests/conftest.py). Only a test whose every firmware line and branch a
+    traced test reaches as well may carry it: make coverage traces every test and lists
+    what only a long run reaches (tools/coverage_check.py --long-runs; goal: nothing)."""
+    if not MICROPYTHON:  # (MicroPython functions take no attributes; pytest never runs there)
+        obj.long_run = True
+    return obj
 
 
 def scenario(**keys):

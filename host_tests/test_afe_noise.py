@@ -9,7 +9,7 @@ still in CRC mode). A front end that resets comes back configured again.
 
 import unittest
 
-from support import cpython_only, logged, make_sim, run_trace
+from support import cpython_only, logged, long_run, make_sim, run_trace
 from test_scenarios import at, events, fets, run
 
 from bms import events as ev
@@ -139,6 +139,7 @@ def random_bursts(rng):
     return bursts
 
 
+@long_run
 class BitFlipPropertyTest(unittest.TestCase):
     def test_seeded_bursts(self):
         # the property over seeded cases, under both runtimes

@@ -6,7 +6,7 @@ import io
 import json
 import unittest
 
-from support import ROOT, cpython_only, make_sim, press_unlock
+from support import ROOT, cpython_only, long_run, make_sim, press_unlock
 
 SIM = ROOT + "/tools/sim.py"
 
@@ -183,6 +183,7 @@ class _CutAfterArm:
         return self.t.read(timeout_s)
 
 
+@long_run
 @cpython_only("argparse, rich")
 class SystemUpdateTest(unittest.TestCase):
     """update --all through the master's RS485 port 1: four packs, one at a time."""

@@ -10,7 +10,7 @@ import unittest
 
 import fault_matrix as fm
 from core_rig import Rig
-from support import make_sim
+from support import long_run, make_sim
 
 from bms import core
 from boards.host.world.scenario import FAULTS, FAULTS_WITH_ARG
@@ -26,6 +26,7 @@ def failures(cells):
     return out
 
 
+@long_run
 class FaultMatrixTest(unittest.TestCase):
     def check(self, start_ticks):
         cells = fm.run_matrix(SEED, start_ticks)

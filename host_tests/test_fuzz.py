@@ -11,7 +11,7 @@ import sys
 import unittest
 
 import fuzz
-from support import cpython_only, ensure_build, logged, make_sim
+from support import cpython_only, ensure_build, logged, long_run, make_sim
 
 from bms import events as ev
 from boards.host import machine
@@ -45,6 +45,7 @@ class SeededFuzzTest(unittest.TestCase):
     def test_bq76952_chip(self):
         self.fuzz(fuzz.Bq76952Chip)
 
+    @long_run
     def test_store(self):
         self.fuzz(fuzz.StoreLoad)
 

@@ -10,7 +10,7 @@ import unittest
 
 import micropython
 from core_rig import Rig
-from support import count_spi, logged, make_sim, run_trace
+from support import count_spi, logged, long_run, make_sim, run_trace
 
 from bms import events as ev
 from bms import protections as pt
@@ -224,6 +224,7 @@ class SupervisionTest(unittest.TestCase):
         self.assertEqual(sim.wire.collisions, 0)
 
 
+@long_run
 class InverterObeysTest(unittest.TestCase):
     def test_charge_and_discharge_capped_at_the_limits(self):
         sim = make_sim(

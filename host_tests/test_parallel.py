@@ -9,7 +9,7 @@ import unittest
 
 from chain_rig import Chain
 from packsystem import LOST_MS
-from support import cpython_only, logged
+from support import cpython_only, logged, long_run
 from test_inverter_link import Tap
 
 from bms import events as ev
@@ -47,6 +47,7 @@ def pack_events(app):
     return [(r[1], r[4], r[5]) for r in logged(app.events, ev.COMM, ev.COMM_PACK)]
 
 
+@long_run
 class AddressingTest(unittest.TestCase):
     def test_every_power_up_order_of_three(self):
         for order in permutations([1, 2, 3]):

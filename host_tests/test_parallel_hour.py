@@ -11,7 +11,7 @@ here on made-up trace lines, on both sides of each rule.
 import unittest
 
 from parallel_hour import SCENARIO, SystemJudge, run
-from support import cpython_only
+from support import cpython_only, long_run
 
 CI_SECONDS = 75
 
@@ -112,6 +112,7 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(len(j.failures), 1)
 
 
+@long_run
 class ThirtyTwoPacksTest(unittest.TestCase):
     @cpython_only("minutes of 32 firmware instances")
     def test_the_first_minutes(self):

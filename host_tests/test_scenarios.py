@@ -9,7 +9,7 @@ import json
 import unittest
 
 import sim
-from support import ROOT, ensure_build
+from support import ROOT, ensure_build, long_run
 
 SCENARIOS = ROOT + "/host_tests/scenarios/"
 
@@ -77,6 +77,7 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual((trip["t_ms"], trip["value"], trip["extra"]), (11000, 3650, 3))
         self.assertEqual(events(t, "RELEASE", "COVP")[0]["extra"], "value")
 
+    @long_run
     def test_discharge_to_empty_sleeps_and_a_charger_wakes_it(self):
         t = run("discharge_to_empty.json", trace_ms=1000)
         trip = events(t, "TRIP", "CUVP")[0]
@@ -187,6 +188,7 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual(events(t, "WARN", "INVERTER_LOST")[0]["t_ms"], 69000)
         self.assertEqual(len(events(t, "COMM", "inverter")), 2)  # heard at boot and again
 
+    @long_run
     def test_charge_to_full(self):
         t = run("charge_to_full.json", trace_ms=10000)
         self.assertTrue(all(r["protections"] == [] for r in t))

@@ -70,6 +70,30 @@ class RestartNoticeTest(unittest.TestCase):
             self.assertEqual(f[7] & 0x18, 0)  # F_CHG_OK, F_DSG_OK off
         self.assertEqual(sim.packs[0].app.link.notice, None)  # the master goes on
 
+    def test_the_master_tells_the_inverter_no_current_for_the_system(self):
+        # the links ask the notice for two views: the core's (the pack link's LIMITS)
+        # and the system's (the inverter's frames), each made once and kept
+        sim = make_sim(inverter="can", packs=2)
+        sim.run(8000)
+        master = sim.packs[0].app
+        self.assertIsNotNone(master.packlink.system)
+        press_unlock(sim, sim.packs[0])
+        tap = sim.bus.attach(CanPort())
+        Client(SimTransport(sim)).restart(1)
+        n = master.link.notice
+        self.assertIsNotNone(n)
+        sim.run(n.until - 100)
+        self.assertIs(sim.packs[0].app, master)
+        views = [v for _, v in n._views]
+        self.assertEqual(len(views), 2)
+        self.assertIs(n.view(master.bms), views[0])
+        self.assertIs(n.view(master.packlink.report(master.bms)), views[1])
+        lims = [f[3] for f in tap.take() if f[0] == 0x351]
+        self.assertGreaterEqual(len(lims), 2)
+        for f in lims:
+            self.assertEqual(bytes(f[2:6]), b"\x00\x00\x00\x00")  # CCL 0, DCL 0
+        self.assertTrue(sim.packs[1].app.bms.dsg)  # the slave's FETs as its core has them
+
 
 class ClockKeptTest(unittest.TestCase):
     def test_the_wall_clock_goes_on_across_a_service_restart(self):

@@ -12,7 +12,7 @@ import gc
 import unittest
 
 import soak
-from support import cpython_only
+from support import cpython_only, long_run
 
 from bms import events as ev
 from boards.host.world.pack_model import Rng
@@ -245,6 +245,7 @@ class TraceAcrossResetsTest(unittest.TestCase):
         self.assertEqual(boots, ["power_on", "watchdog"])
 
 
+@long_run
 class SoakDayTest(unittest.TestCase):
     def test_a_day_compressed_into_an_hour(self):
         s = soak.Soak(1, 3, day_s=3600)

@@ -3,7 +3,7 @@
 import unittest
 
 from core_rig import Rig
-from support import logged, make_sim
+from support import logged, long_run, make_sim
 
 from bms import events as ev
 from bms import soc as socm
@@ -192,6 +192,16 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(s.cpct, socm.soc_from_ocv(3100))
         self.assertEqual(logged(log, ev.SOC)[-1][3], socm.CAL_REST_OCV)
 
+    def test_rest_in_a_knee_corrects_only_a_count_2_percent_off(self):
+        target = socm.soc_from_ocv(3100)
+        for off, corrected in ((199, False), (200, True), (-199, False), (-200, True)):
+            stored = ((target + off) * (RATED_MAS // 10000), RATED_MAS, 0)
+            s, log = fresh(stored=stored, soc_self_discharge_ma=0)
+            self.assertEqual(s.cpct, target + off)
+            run(s, 0, socm.OCV_REST_MS, avg=3100)
+            self.assertEqual(s.cpct, target if corrected else target + off, off)
+            self.assertEqual(len(logged(log, ev.SOC)), 2 if corrected else 1, off)
+
     def test_rest_on_the_plateau_changes_nothing(self):
         s, _ = fresh(stored=(RATED_MAS * 30 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
         run(s, 0, 2 * socm.OCV_REST_MS, step=1000, avg=3300)
@@ -251,6 +261,7 @@ class TripCalibrationTest(unittest.TestCase):
             self.assertTrue(5490 <= cpct <= 5510, cpct)  # 55 % from the OCV, counted on
 
 
+@long_run
 class SimulatedTest(unittest.TestCase):
     def test_converges_after_the_first_full_charge_from_an_unknown_start(self):
         sim = make_sim(

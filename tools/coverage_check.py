@@ -11,12 +11,19 @@ fall below GOAL_BRANCH_PCT, or when there is no data.
 
 Lines that cannot run on the host are marked in the source with a
 `# pragma: no cover - why` comment, each one saying why; nothing is left out in bulk.
+
+make test's run leaves the tests marked support.long_run untraced (the tracer slows
+their simulations three to four times), so its figure counts what the other tests
+reach. make coverage traces them too, with each test's context, and --long-runs then
+lists every line and branch that only long runs reach (build/long_runs.txt names them)
+and exits 1 if there is one: the rule is that a focused test reaches it as well.
 """
 
 import hostpath
 
 import json
 import os
+import re
 import sys
 
 GOAL_BRANCH_PCT = 95.0
@@ -64,7 +71,50 @@ def main(argv):
             totals["num_branches"],
         )
     )
+    if "--long-runs" in argv and not only_long_runs(cov.get_data()):
+        ok = False
     return 0 if ok else 1
+
+
+def only_long_runs(data, names=hostpath.ROOT + "/build/long_runs.txt"):
+    """Print the arcs (lines and branches) reached only in the contexts of the long runs
+    (node ids, a line each in the file `names`); whether there were none."""
+    try:
+        with open(names) as f:
+            long_runs = set(line.strip() for line in f if line.strip())
+    except OSError:
+        long_runs = set()
+    contexts = data.measured_contexts()
+    if contexts <= {""}:
+        print("coverage: no test contexts in the data (make coverage records them)")
+        return False
+    # a context is "node id|phase": a long run's setup and teardown are traced in make test
+    slow = sorted(c for c in contexts if c.endswith("|run") and c[:-4] in long_runs)
+    found = []
+    if slow:
+        either = "(?:%s)$" % "|".join(re.escape(c) for c in slow)
+        reached = _arcs(data, ["^" + either])
+        others = _arcs(data, ["^(?!%s)" % either])
+        for path, arc in sorted(reached - others):
+            ctx = [c for c in slow if (path, arc) in _arcs(data, ["^%s$" % re.escape(c)])]
+            found.append((os.path.relpath(path, hostpath.ROOT), arc, ctx[0][:-4]))
+    for path, arc, test in found:
+        print("only a long run reaches %s %d->%d (%s)" % (path, arc[0], arc[1], test))
+    print(
+        "coverage: %d long-run tests; %d lines and branches only they reach (goal 0: %s)"
+        % (len(long_runs), len(found), "ok" if not found else "MISSED")
+    )
+    return not found
+
+
+def _arcs(data, patterns):
+    """Every (file, arc) of the contexts the patterns select."""
+    data.set_query_contexts(patterns)
+    out = set()
+    for path in data.measured_files():
+        out.update((path, arc) for arc in data.arcs(path) or ())
+    data.set_query_contexts(None)
+    return out
 
 
 if __name__ == "__main__":
