@@ -34,15 +34,18 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    # support.long_run: the test's run is not traced for coverage (pytest-cov's mark),
-    # unless --cover-long-runs; their node ids go to build/long_runs.txt either way, for
-    # tools/coverage_check.py to tell what only they reach
+    # support.long_run: the test's run is not traced for coverage (pytest-cov's mark);
+    # with --cover-long-runs it is, and their node ids go to build/long_runs.txt for
+    # tools/coverage_check.py to tell what only they reach (written by that run alone: a
+    # test may run pytest on one file)
+    cover = config.getoption("--cover-long-runs")
     names = []
     for item in items:
         if getattr(item.obj, "long_run", False) or getattr(item.cls, "long_run", False):
             names.append(item.nodeid)
-            if not config.getoption("--cover-long-runs"):
+            if not cover:
                 item.add_marker(pytest.mark.no_cover)
-    os.makedirs(hostpath.ROOT + "/build", exist_ok=True)
-    with open(hostpath.ROOT + "/build/long_runs.txt", "w") as f:
-        f.write("".join(n + "\n" for n in names))
+    if cover:
+        os.makedirs(hostpath.ROOT + "/build", exist_ok=True)
+        with open(hostpath.ROOT + "/build/long_runs.txt", "w") as f:
+            f.write("".join(n + "\n" for n in names))

@@ -101,6 +101,8 @@ class LongRunsTest(unittest.TestCase):
                 " (goal 0: MISSED)",
             ],
         )
+        with contextlib.redirect_stdout(io.StringIO()):  # no list: nothing is judged
+            self.assertFalse(coverage_check.only_long_runs(data, long_runs + ".none"))
         data.set_context("t.py::B::test_focused|run")
         data.add_arcs({f: [(2, 4), (7, 8)]})
         with contextlib.redirect_stdout(io.StringIO()):

@@ -83,7 +83,8 @@ def only_long_runs(data, names=hostpath.ROOT + "/build/long_runs.txt"):
         with open(names) as f:
             long_runs = set(line.strip() for line in f if line.strip())
     except OSError:
-        long_runs = set()
+        print("coverage: no list of the long runs in %s (make coverage writes it)" % names)
+        return False
     contexts = data.measured_contexts()
     if contexts <= {""}:
         print("coverage: no test contexts in the data (make coverage records them)")
