@@ -23,16 +23,16 @@ help:
 	@echo "make sim               the firmware against a simulated pack, live view (SIMARGS='...' passes options)"
 	@echo "make test              ruff, mpy-cross, the suite under CPython (pytest) and MicroPython, coverage >= 95 %"
 	@echo "make test-cpython      the suite under CPython alone (tools/test.py; pytest host_tests is the same)"
-	@echo "make test-micropython  the suite under MicroPython alone"
-	@echo "make coverage          the CPython suite with coverage of firmware/, per file"
-	@echo "make bench             speed, memory and link figures (about 5 minutes)"
+	@echo "make test-micropython  the suite under MicroPython alone (on the .mpy files of make mpy)"
+	@echo "make coverage          the CPython suite with coverage of firmware/, per file, and what only long runs reach"
+	@echo "make bench             speed, memory and link figures (about 3.5 minutes)"
 	@echo "make bench-long        the 30-day SOC and 14-day balancing figures (about 25 minutes)"
 	@echo "make test-long         the hour of 32 packs in parallel with a CAN inverter, judged (about 10 minutes)"
 	@echo "make fuzz              the reliability harness: fuzzing (1e6 inputs per decoder), fault matrix, exception injection"
 	@echo "make soak              the 30-day soak under MicroPython: exceptions, missed and false trips, events lost, heap, SOC"
 	@echo "make powercut          power cut at every byte and call of every persistent write, under both runtimes"
 	@echo "make lint              ruff check and ruff format --check"
-	@echo "make mpy               every firmware file compiled for RP2040 and ESP32"
+	@echo "make mpy               every firmware file compiled for RP2040, ESP32 and this machine (host)"
 	@echo "make clean             remove build/"
 	@echo "make bundle BOARD=b    the files for board b (rp2040, esp32) in build/bundle/b"
 	@echo "make flash BOARD=b     copy the bundle to a board with mpremote (PORT=... or auto)"
@@ -55,14 +55,18 @@ lint: $(STAMP)
 
 # every firmware file must compile for the two targets (RP2040 and ESP32), and for this
 # machine (host: the unix port's .mpy files, which the MicroPython suite runs as a board
-# loads them); each folder anew, so that no file removed from firmware/ lingers there
+# loads them); each folder made anew beside the old one, then put in its place, so that no
+# file removed from firmware/ lingers and a suite running from it meanwhile finds it whole
 mpy: $(STAMP)
 	@for arch in armv6m xtensawin host; do \
-	  rm -rf build/mpy/$$arch; \
+	  rm -rf build/mpy/$$arch.new; \
 	  for f in $(FIRMWARE); do \
-	    out=build/mpy/$$arch/$${f#firmware/}; out=$${out%.py}.mpy; mkdir -p $$(dirname $$out); \
+	    out=build/mpy/$$arch.new/$${f#firmware/}; out=$${out%.py}.mpy; mkdir -p $$(dirname $$out); \
 	    $(MPYCROSS) -march=$$arch -o $$out $$f || exit 1; \
 	  done; \
+	  rm -rf build/mpy/$$arch.old; \
+	  if [ -d build/mpy/$$arch ]; then mv build/mpy/$$arch build/mpy/$$arch.old; fi; \
+	  mv build/mpy/$$arch.new build/mpy/$$arch; \
 	done; echo "make mpy: $(words $(FIRMWARE)) files compiled for armv6m, xtensawin and this machine (host) into build/mpy/"
 
 test-cpython: $(STAMP)

@@ -33,19 +33,24 @@ def pytest_addoption(parser):
     )
 
 
+def _long_run(item):
+    return getattr(item.obj, "long_run", False) or getattr(item.cls, "long_run", False)
+
+
 def pytest_collection_modifyitems(config, items):
-    # support.long_run: the test's run is not traced for coverage (pytest-cov's mark);
-    # with --cover-long-runs it is, and their node ids go to build/long_runs.txt for
-    # tools/coverage_check.py to tell what only they reach (written by that run alone: a
-    # test may run pytest on one file)
-    cover = config.getoption("--cover-long-runs")
-    names = []
-    for item in items:
-        if getattr(item.obj, "long_run", False) or getattr(item.cls, "long_run", False):
-            names.append(item.nodeid)
-            if not cover:
+    # support.long_run: the test's run is not traced for coverage (pytest-cov's mark),
+    # unless --cover-long-runs
+    if not config.getoption("--cover-long-runs"):
+        for item in items:
+            if _long_run(item):
                 item.add_marker(pytest.mark.no_cover)
-    if cover:
+
+
+def pytest_collection_finish(session):
+    # with --cover-long-runs, the long runs selected (node ids) go to build/long_runs.txt
+    # for tools/coverage_check.py to tell what only they reach (that run alone writes it:
+    # a test may run pytest on one file)
+    if session.config.getoption("--cover-long-runs"):
         os.makedirs(hostpath.ROOT + "/build", exist_ok=True)
         with open(hostpath.ROOT + "/build/long_runs.txt", "w") as f:
-            f.write("".join(n + "\n" for n in names))
+            f.write("".join(i.nodeid + "\n" for i in session.items if _long_run(i)))

@@ -53,13 +53,17 @@ class RunnerTest(unittest.TestCase):
         os.remove(tree + "/drivers/fets.mpy")
         os.makedirs(tree + "/gone")
         open(tree + "/gone/old.mpy", "wb").close()  # a module removed from firmware/
+        open(tree + "/gone/new.py", "wb").close()  # not in firmware/ either
+        open(tree + "/app.py", "wb").close()  # a source among the .mpy files
         refused = _run(suite)
         self.assertEqual(refused.returncode, 2)
         self.assertEqual(
             refused.stdout.splitlines()[1:],
             [
+                "  %s/app.py is a source among the .mpy files" % tree,
                 "  %s is older than its source" % ticks_mpy,
                 "  %s/drivers/fets.py is not compiled" % hostpath.FIRMWARE,
+                "  %s/gone/new.py is a source among the .mpy files" % tree,
                 "  %s/gone/old.mpy has no source" % tree,
             ],
         )
@@ -97,12 +101,17 @@ class LongRunsTest(unittest.TestCase):
             [
                 "only a long run reaches firmware/bms/soc.py 2->4 (t.py::Long::test_other)",
                 "only a long run reaches firmware/bms/soc.py 7->8 (t.py::Long::test_other)",
-                "coverage: 2 long-run tests; 2 lines and branches only they reach"
-                " (goal 0: MISSED)",
+                "coverage: 2 long-run tests (0 reach no firmware line); 2 arcs only they"
+                " reach (goal 0: MISSED)",
             ],
         )
         with contextlib.redirect_stdout(io.StringIO()):  # no list: nothing is judged
             self.assertFalse(coverage_check.only_long_runs(data, long_runs + ".none"))
+        other_names = ensure_build() + "/long_runs_other.txt"
+        with open(other_names, "w") as out:
+            out.write("t.py::Long::test_slow[1]\n")  # named apart from every context
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertFalse(coverage_check.only_long_runs(data, other_names))
         data.set_context("t.py::B::test_focused|run")
         data.add_arcs({f: [(2, 4), (7, 8)]})
         with contextlib.redirect_stdout(io.StringIO()):

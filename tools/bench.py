@@ -672,22 +672,12 @@ def parallel_figures():
 
 def measure():
     """make bench: the speed, memory and link figures."""
-    import threading
-
     os.makedirs(BUILD, exist_ok=True)
     results = {}
-    # the emulated RP2040 (node on one core, four to five minutes) beside the rest: its
-    # figures are cycles and bytes, which the load on the other core does not move
-    chip = {}
-
-    def on_the_chip():
-        try:
-            chip["figures"] = rp2040_figures()
-        except BaseException as exc:  # noqa: BLE001 - given to the main thread
-            chip["failed"] = exc
-
-    emulator = threading.Thread(target=on_the_chip)
-    emulator.start()
+    # the emulated RP2040 (node on one core, about three minutes) beside the rest: its
+    # figures are cycles and bytes, which the work on the other core does not move; the
+    # wall-clock ones here (tick_us, the *_wall figures) need that second core to hold
+    emulator = RP2040Beside()
     for key, python, inverter in (
         ("sim_speed_x_cpython", sys.executable, "can"),
         ("sim_speed_x_micropython", UPY, "can"),
@@ -705,25 +695,51 @@ def measure():
     results.update(upy_json("tick"))
     results.update(upy_json("comms"))
     results.update(heap_figures(upy_json("heap", compile_bytecode())))
-    emulator.join()
-    if "failed" in chip:
-        raise chip["failed"]
-    results.update(chip["figures"])
+    results.update(emulator.figures())
     # the emulated RP2040's measure when it ran, else the unix port's estimate
     results.setdefault("esp32_heap_free_pct_est", results["esp32_heap_free_pct_est_unix"])
     return results
 
 
-def rp2040_figures():
-    """The RP2040 figures (tools/bench_rp2040.py), or none, saying why, when the
-    emulator's files are not on this machine (CI has no firmware image)."""
-    import bench_rp2040
+class RP2040Beside:
+    """The RP2040 figures (tools/bench_rp2040.py) measured in a thread beside the caller's
+    work, or none, saying why, when the emulator's files are not on this machine (CI has
+    no firmware image). Its in-process simulation (the recorded replies) runs here, on
+    the caller's thread: the simulated world's module state is not for two threads."""
 
-    figures, why = bench_rp2040.measure()
-    if figures is None:
-        print("bench: the RP2040 figures skipped: " + why)
-        return {}
-    return figures
+    def __init__(self):
+        import threading
+
+        import bench_rp2040
+
+        self.out = {}
+        prepared, why = bench_rp2040.prepare()
+        if prepared is None:
+            self.out["figures"] = None, why
+            self.thread = None
+            return
+        # (a daemon: a failure on the caller's side ends the bench without waiting for it)
+        self.thread = threading.Thread(target=self._run, args=(prepared,), daemon=True)
+        self.thread.start()
+
+    def _run(self, prepared):
+        import bench_rp2040
+
+        try:
+            self.out["figures"] = bench_rp2040.measure(prepared)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+            self.out["failed"] = exc
+
+    def figures(self):
+        if self.thread is not None:
+            self.thread.join()
+        if "failed" in self.out:
+            raise self.out["failed"]
+        figures, why = self.out["figures"]
+        if figures is None:
+            print("bench: the RP2040 figures skipped: " + why)
+            return {}
+        return figures
 
 
 def heap_figures(h):

@@ -186,14 +186,27 @@ HEAP_FREE = (
 )
 
 
-def measure():
-    """The figures as a dict, or (None, why) when the emulator is not here."""
+def prepare():
+    """((the emulator's folder, the firmware's), None) with the firmware compiled and the
+    bench's replies recorded (an in-process simulation), or (None, why) when the emulator
+    is not here."""
     emu, why = emulator_dir()
     if emu is None:
         return None, why
     fw = BUILD + "/fw"
     compile_firmware(fw)
     record_replies(fw + "/bench_replies.py")
+    return (emu, fw), None
+
+
+def measure(prepared=None):
+    """The figures as a dict, or (None, why) when the emulator is not here. prepared:
+    what prepare() gave (make bench runs it first, then this beside other work)."""
+    if prepared is None:
+        prepared, why = prepare()
+        if prepared is None:
+            return None, why
+    emu, fw = prepared
     script = emu + "/run_on_rp2040.mjs"
     if os.path.exists(SHARED_SCRIPT):
         shutil.copy(SHARED_SCRIPT, script)  # node finds rp2040js beside the script

@@ -15,7 +15,7 @@ def _parent(path):
     return path[:i] if i > 0 else "/"
 
 
-def _absolute(path):
+def absolute(path):
     if path.startswith("/"):
         return path
     import os
@@ -23,7 +23,7 @@ def _absolute(path):
     return os.getcwd() + "/" + path
 
 
-TOOLS = _parent(_absolute(__file__))
+TOOLS = _parent(absolute(__file__))
 ROOT = _parent(TOOLS)
 FIRMWARE = ROOT + "/firmware"
 TESTS = ROOT + "/host_tests"

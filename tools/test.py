@@ -64,17 +64,23 @@ def _isdir(path):
 
 def _stale(mpy_dir, src_dir):
     """What keeps the .mpy files in mpy_dir from being src_dir as it is: a source without
-    its .mpy, an .mpy without its source (a file removed), an .mpy older than its source."""
+    its .mpy, an .mpy without its source (a file removed), an .mpy older than its source
+    (by modification time: whole seconds under MicroPython), a source in mpy_dir (it
+    would be imported before its .mpy)."""
     found = []
     for name in sorted(set(_listing(src_dir)) | set(_listing(mpy_dir))):
         src, mpy = src_dir + "/" + name, mpy_dir + "/" + name
         if name.endswith(".py"):
-            mpy = mpy[:-3] + ".mpy"
-            built = _stat(mpy, 8)
+            if _stat(mpy, 0) is not None:
+                found.append("%s is a source among the .mpy files" % mpy)
+            written = _stat(src, 8)
+            built = _stat(mpy[:-3] + ".mpy", 8)
+            if written is None:
+                continue  # (the .mpy, if any, is reported under its own name)
             if built is None:
                 found.append("%s is not compiled" % src)
-            elif built < _stat(src, 8):
-                found.append("%s is older than its source" % mpy)
+            elif built < written:
+                found.append("%s is older than its source" % (mpy[:-3] + ".mpy"))
         elif name.endswith(".mpy"):
             if _stat(src[:-4] + ".py", 0) is None:
                 found.append("%s has no source" % mpy)
@@ -118,7 +124,7 @@ def main(argv):
                 for line in stale[:10]:
                     print("  " + line)
                 sys.exit(2)
-            sys.path.insert(0, argv[i])  # ahead of firmware/
+            sys.path.insert(0, hostpath.absolute(argv[i]))  # ahead of firmware/
         else:
             names.append(arg[:-3] if arg.endswith(".py") else arg.rsplit("/", 1)[-1])
         i += 1
