@@ -31,6 +31,14 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn(" passed", out.stdout)
 
+    def test_a_pattern_that_matches_no_test_fails(self):
+        for python in (sys.executable, UPY):
+            out = _run([python, "tools/test.py", "-k", "no_such_test", "test_ticks"])
+            self.assertEqual(out.returncode, 1, python)
+            self.assertIn("no test matches -k no_such_test", out.stdout)
+            ran = _run([python, "tools/test.py", "-k", "wrap", "test_ticks"])
+            self.assertEqual(ran.returncode, 0, ran.stdout)
+
     def test_mpy_runs_the_suite_from_a_tree_that_matches_and_refuses_any_other(self):
         import shutil
 

@@ -169,6 +169,9 @@ def main(argv):
     for line in bad_skips:
         print("NOT ALLOWED TO SKIP: " + line)
     failed += len(bad_skips)
+    if pattern and not result.testsRun:  # a typo in -k is not a pass
+        print("no test matches -k %s" % pattern)
+        failed += 1
     print("%d passed, %d failed, %d skipped (%s)" % (passed, failed, skipped, runtime))
     return 1 if failed else 0
 
