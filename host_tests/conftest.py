@@ -2,8 +2,8 @@
 
 The paths come from pyproject.toml (tools/ and host_tests/ on sys.path, so `hostpath`
 and `support` import as under tools/test.py) and from hostpath, imported here as
-tools/test.py imports it first: firmware/ and the repository, so that one test file
-runs alone (`pytest host_tests/test_service.py`) as in the whole suite. Only tests marked with
+tools/test.py imports it first (firmware/ and the repository): one test file runs alone
+(`pytest host_tests/test_service.py`) as in the whole suite. Only tests marked with
 support.cpython_only may skip, and only under MicroPython, which pytest never runs:
 any skip here is reported as a failure, as tools/test.py counts it.
 """
