@@ -114,13 +114,13 @@ test-long: $(STAMP)
 # figures and findings and writes them into bench/results.json, and all of them run
 # whatever one finds
 FUZZ_COUNT ?= 1000000
-fuzz: $(STAMP)
+fuzz: mpy
 	@st=0; \
 	$(PY) tools/fuzz.py --count $(FUZZ_COUNT) --jobs 2 --results || st=1; \
 	$(PY) tools/fault_matrix.py --results || st=1; \
 	$(PY) tools/fault_matrix.py --wrap --results || st=1; \
 	$(PY) tools/inject.py --results || st=1; \
-	$(PY) tools/powercut.py --runtimes cpython,micropython || st=1; \
+	$(PY) tools/powercut.py --runtimes cpython,micropython --mpy build/mpy/host || st=1; \
 	exit $$st
 
 # issue 14: the power cut at every byte written and after every filesystem call of every
@@ -128,8 +128,8 @@ fuzz: $(STAMP)
 # the service link's: update, config, clear), under CPython and MicroPython side by side;
 # the figures (cuts run and passed, old or new state found, events lost) into
 # bench/results.json
-powercut: $(STAMP)
-	$(PY) tools/powercut.py --runtimes cpython,micropython
+powercut: mpy
+	$(PY) tools/powercut.py --runtimes cpython,micropython --mpy build/mpy/host
 
 # issue 14: the 30-day soak (SOAK_DAYS seeded random days, the firmware at its 100 ms tick
 # under MicroPython, SOAK_JOBS lives side by side), judged by a checker reading the trace

@@ -2,7 +2,7 @@
 
     python tools/powercut.py [--only CASE[,CASE]] [--stride N] [-v]
     micropython tools/powercut.py [...]
-    python tools/powercut.py --runtimes cpython,micropython [...]   (make powercut)
+    python tools/powercut.py --runtimes cpython,micropython [--mpy DIR] [...]   (make powercut)
 
 The real firmware runs on the simulated board; its flash (boards/host/flash.py) keeps
 littlefs's guarantees. Each case is a stretch of the pack's life that writes to flash:
@@ -33,7 +33,10 @@ For config: the configuration in effect is the old or the new one, never the def
 Prints one line per case, `cases passed: P of N`, and each failure with its reproduction
 (case and step); exit status 1 on a failure. With --runtimes each runtime runs it in a
 process of its own, side by side, and the figures (cuts run and passed, the boots that
-found the old state and the new one, flushed events lost) go into bench/results.json.
+found the old state and the new one, flushed events lost) go into bench/results.json;
+--mpy DIR gives MicroPython's the firmware as .mpy files (make mpy's build/mpy/host, as a
+board loads it: tools/hostpath.py), without which it compiles each module that a boot
+loads and drops again at every boot.
 """
 
 import hostpath  # noqa: F401 - puts firmware/ and boards/ on sys.path
@@ -346,10 +349,15 @@ def both(argv):
     start = time.time()
     rest = [a for a in argv if a != "--runtimes"]
     runtimes = rest.pop(rest.index(argv[argv.index("--runtimes") + 1])).split(",")
+    mpy = []  # --mpy DIR: MicroPython's firmware as .mpy files (tools/hostpath.py)
+    if "--mpy" in rest:
+        i = rest.index("--mpy")
+        mpy, rest = rest[i : i + 2], rest[:i] + rest[i + 2 :]
     procs = []
     for rt in runtimes:
         exe = hostpath.ROOT + "/.venv/bin/" + ("micropython" if rt == "micropython" else "python")
-        cmd = [exe, hostpath.TOOLS + "/powercut.py", "--figures"] + rest
+        own = mpy if rt == "micropython" else []
+        cmd = [exe, hostpath.TOOLS + "/powercut.py", "--figures"] + own + rest
         procs.append((rt, subprocess.Popen(cmd, stdout=subprocess.PIPE), time.time()))
     figures = {}
     status = 0
