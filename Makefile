@@ -66,7 +66,7 @@ mpy: $(STAMP)
 	  done; \
 	  rm -rf build/mpy/$$arch.old; \
 	  if [ -d build/mpy/$$arch ]; then mv build/mpy/$$arch build/mpy/$$arch.old; fi; \
-	  mv build/mpy/$$arch.new build/mpy/$$arch; \
+	  mv build/mpy/$$arch.new build/mpy/$$arch; rm -rf build/mpy/$$arch.old; \
 	done; echo "make mpy: $(words $(FIRMWARE)) files compiled for armv6m, xtensawin and this machine (host) into build/mpy/"
 
 test-cpython: $(STAMP)
