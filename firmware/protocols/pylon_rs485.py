@@ -363,12 +363,12 @@ class Server:
         info[k] = 6
         k += 1
         hot = cfg.chtp_warn_dc
-        low = cfg.cltp_warn_dc
+        cold = cfg.cltp_warn_dc
         temps = s.temps_dc
         for slot in _TEMP_ORDER:
             v = temps[slot]
             high = cfg.mos_otp_warn_dc if slot == 5 else hot
-            info[k] = 0x02 if v >= high else (0x01 if v <= low else 0)
+            info[k] = 0x02 if v >= high else (0x01 if v <= cold else 0)
             k += 1
         high_current = names & (1 << pt.HIGH_CURRENT)
         info[k] = 0x02 if high_current and b.reported_ma > 0 else 0  # charge current
