@@ -303,6 +303,15 @@ class PackLink:
                 self._no_room_at = None
                 self._stopped = None
                 self.events.log(now, ev.COMM, ev.COMM_SYSTEM, 1, self.no_room)
-        self.view.aggregate(packs, now)
+        view = self.view
+        lim = view.limits
+        ccl = lim.ccl_ma
+        dcl = lim.dcl_ma
+        view.aggregate(packs, now)
+        if lim.ccl_ma < ccl or lim.dcl_ma < dcl:
+            # fewer packs take the current: the inverter must know before its next second
+            import packsystem  # (loaded: the view is its)
+
+            packsystem.limits_fell(self.link, now)
         self.pack_lost = packs.lost > 0
         self.ms_led = packs.count > 1

@@ -5,18 +5,22 @@ Packs is the table of the summaries heard on the pack link (protocols/packlink_c
 the master's own included), by chain address, as raw frames: take() copies 8 bytes and
 nothing else, so the receive path stays cheap; a pack counts once all four of its
 summary frames have come (the other six, its cells and temperatures, are for PackView).
-check() finds the packs silent for LOST_MS (PACK_LOST, an event naming the pack; cleared
-and logged again when it returns).
+check() finds the packs silent for STALE_MS, which then count in no current limit
+(whatever their last frames said of their FETs: a pack that lost its power or restarted
+says nothing more, and the others would take its share meanwhile), and those silent for
+LOST_MS (PACK_LOST, an event naming the pack; cleared and logged again when it returns).
 
 SystemView looks to the protocol encoders like the core (bms.core.Bms: sample, soc,
 limits, engine, cfg, reported_ma...), with the system's values, filled by aggregate()
 on the link's beat and whenever a pack's FETs change or a pack is lost, never per tick:
 - CVL: the lowest of the packs';
 - CCL: (packs whose charge FET is on) x (the lowest CCL among them), DCL likewise with
-  the discharge FETs. This is how the limits prevent cascades: packs in parallel share
-  the inverter's current, so each must be able to take the system's current divided by
-  the packs that take it; a pack that opens (COVP, CUVP, DOCP, a sensor failure) adds
-  0 at once and the others' share is still within the weakest one's limit, and a pack
+  the discharge FETs, less the packs silent for STALE_MS. This is how the limits keep
+  cascades short: packs in parallel share the inverter's current, so each must be able
+  to take the system's current divided by the packs that take it; a pack that opens
+  (COVP, CUVP, DOCP, a sensor failure) says so at once (its LIMITS frame) and one that
+  goes silent counts no more after STALE_MS, and a fall goes to the inverter at once
+  (packlink.py), so the others carry its share only until the inverter follows; a pack
   tapering near full brings the whole system's current down instead of being pushed
   into COVP by its neighbours' share;
 - SOC weighted by each pack's full capacity; SOH the mean; cycles the highest;
@@ -33,6 +37,7 @@ have come since the pack was (re)counted: the server then says so (RTN 91), neve
 
 from array import array
 
+import micropython
 from micropython import const
 
 from bms import events as ev
@@ -44,6 +49,8 @@ from protocols import packlink_can as pl
 from protocols.fields import s16le, u16le_at, u32le_at
 
 LOST_MS = const(3000)  # (packlink.LOST_MS: the same, tested)
+# a pack sends a frame every 100 ms: five missed, it counts in no current limit
+STALE_MS = const(500)
 _SLOTS = const(33)  # addresses 1..32 (0 unused)
 _FRAME = const(8)
 _ROW = const(80)  # ten frames a pack
@@ -63,6 +70,60 @@ _OFF_TEMPS_1 = const(64)
 _OFF_TEMPS_2 = const(72)
 _MAS_PER_DAH = const(360000)  # 0.1 Ah in mAs
 _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
+_TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
+_HALF = const(0x20000000)
+_PYLON_LIMITS = const(0x351)  # the inverter frames with CCL and DCL (limits_fell())
+_SCHNEIDER_LIMITS = const(0x322)
+_GAP_MS = const(200)  # the least time between two frames of one id (protocols.md)
+
+ptr8 = ptr32 = int  # viper's pointer types, named for CPython (annotations are evaluated)
+
+
+@micropython.viper
+def _walk(seen: ptr32, state: ptr8, stale: ptr8, now: int) -> int:
+    """One pass over the packs present (Packs.check()): marks those silent for STALE_MS;
+    returns the ms until the next is due to go silent or to be lost, times 4, plus 1 when
+    one was marked now and 2 when one is due to be lost now (check() does that part).
+    (Viper: on a master of 32 packs this runs every few ticks.)"""
+    wait = LOST_MS
+    out = 0
+    a = 1
+    while a < _SLOTS:
+        if state[a] == _PRESENT:
+            age = ((now - seen[a] + _HALF) & _TICKS_MASK) - _HALF
+            if age >= LOST_MS:
+                out |= 2
+            else:
+                if age >= STALE_MS:
+                    if stale[a] == 0:
+                        stale[a] = 1
+                        out |= 1
+                    left = LOST_MS - age
+                else:
+                    left = STALE_MS - age
+                if left < wait:
+                    wait = left
+        a += 1
+    return (wait << 2) | out
+
+
+def limits_fell(link, now):
+    """The system's CCL or DCL fell (a pack opened or went silent, and the others take
+    its share until the inverter follows): the inverter link's (inverter_link.py) frames
+    that carry them go out now instead of at their period, still no sooner than _GAP_MS
+    after their last. (Here, not in the link: a pack alone never holds this code.)"""
+    nxt = link.next_ms
+    ids = link.ids
+    for k in range(len(nxt)):
+        if ids[k] == _PYLON_LIMITS or ids[k] == _SCHNEIDER_LIMITS:
+            soonest = ticks.add(nxt[k], _GAP_MS - link.periods[k])  # the last, + the gap
+            if ticks.diff(soonest, now) < 0:
+                soonest = now
+            if ticks.diff(soonest, nxt[k]) < 0:
+                nxt[k] = soonest
+                if ticks.diff(soonest, link._due) < 0:
+                    link._due = soonest
+                link._quiet_until = now  # (the link's poll would not look before)
 
 
 class Packs:
@@ -78,9 +139,14 @@ class Packs:
         self.got = bytearray(_SLOTS)  # bit (msg - 1) of each summary frame since known
         self.more = bytearray(_SLOTS)  # bit (msg - 5) of each cell/temperature frame
         self.state = bytearray(_SLOTS)
+        self.stale = bytearray(_SLOTS)  # 1: present, but silent for STALE_MS
         self.lost = 0  # packs lost now
         self.count = 0  # packs present now
-        self._due = 0  # the earliest a present pack can be lost (check()'s fast path)
+        # the earliest a present pack can fall silent or be lost (check()'s fast path); a
+        # pack that comes (or is heard again) makes it now, so that the next check()
+        # walks the table and sets it: a fixed start would look ahead of the ticks for
+        # half their period (6.2 days) and hold every loss back
+        self._due = 0
 
     def take(self, src, msg, data, now):
         """A summary frame; returns True when the pack's FET flags changed or the pack
@@ -93,6 +159,10 @@ class Packs:
         for k in range(_FRAME):
             raw[off + k] = data[k]
         self.seen[src] = now
+        if self.stale[src]:  # heard again: it counts in the limits again, now
+            self.stale[src] = 0
+            self._due = now  # (its next silence may come before the walk's due time)
+            changed = True
         if msg > pl.N_SUMMARY:
             self.more[src] |= 1 << (msg - pl.N_SUMMARY - 1)
             return False
@@ -101,6 +171,7 @@ class Packs:
         if st != _PRESENT and self.got[src] == _ALL:
             self.state[src] = _PRESENT
             self.count += 1
+            self._due = now
             if st == _LOST:
                 self.lost -= 1
                 self.events.log(now, ev.COMM, ev.COMM_PACK, 1, src)
@@ -108,28 +179,24 @@ class Packs:
         return changed and st == _PRESENT
 
     def check(self, now):
-        """Mark the packs silent for LOST_MS lost; returns whether any was. Cheap to
-        call often: the table is walked only once the earliest loss is due."""
+        """Mark the packs silent for STALE_MS (out of the limits) and those silent for
+        LOST_MS lost; returns whether any was. Cheap to call often: the table is walked
+        only once the earliest of those is due."""
         if ticks.diff(now, self._due) < 0:
             return False
-        out = False
-        wait = LOST_MS
-        for a in range(1, _SLOTS):
-            if self.state[a] != _PRESENT:
-                continue
-            age = ticks.diff(now, self.seen[a])
-            if age >= LOST_MS:
-                self.state[a] = _LOST
-                self.got[a] = 0
-                self.more[a] = 0
-                self.count -= 1
-                self.lost += 1
-                self.events.log(now, ev.COMM, ev.COMM_PACK, 0, a)
-                out = True
-            elif LOST_MS - age < wait:
-                wait = LOST_MS - age
-        self._due = ticks.add(now, wait)
-        return out
+        r = _walk(self.seen, self.state, self.stale, now)
+        if r & 2:  # (rare: a loss, logged)
+            for a in range(1, _SLOTS):
+                if self.state[a] == _PRESENT and ticks.diff(now, self.seen[a]) >= LOST_MS:
+                    self.state[a] = _LOST
+                    self.got[a] = 0
+                    self.more[a] = 0
+                    self.stale[a] = 0
+                    self.count -= 1
+                    self.lost += 1
+                    self.events.log(now, ev.COMM, ev.COMM_PACK, 0, a)
+        self._due = ticks.add(now, r >> 2)
+        return r & 3 != 0
 
     def forget(self):
         """Every pack unknown (this pack's role changed)."""
@@ -137,6 +204,7 @@ class Packs:
             self.state[a] = _UNKNOWN
             self.got[a] = 0
             self.more[a] = 0
+            self.stale[a] = 0
         self.lost = 0
         self.count = 0
 
@@ -242,13 +310,15 @@ class SystemView:
         thi = -0x7FFF
         force = full = False
         s = self.sample
+        stale = packs.stale
         for a in range(1, _SLOTS):
             if not packs.present(a):
                 continue
             raw = pieces[a // _PIECE]
             o = a % _PIECE * _ROW
             n += 1
-            f = raw[o + _OFF_LIMITS + 7]
+            # a silent pack's FETs are taken as open: it takes no share of the current
+            f = 0 if stale[a] else raw[o + _OFF_LIMITS + 7]
             v = u16le_at(raw, o + _OFF_LIMITS)
             if v < cvl:
                 cvl = v

@@ -11,8 +11,8 @@ from support import make_sim
 
 
 class Chain:
-    def __init__(self, n, inverter="none", **keys):
-        self.sim = sim = make_sim(packs=n, inverter=inverter, **keys)
+    def __init__(self, n, inverter="none", start_ticks=0, **keys):
+        self.sim = sim = make_sim(start_ticks=start_ticks, packs=n, inverter=inverter, **keys)
         self.packs = sim.packs
         for pack in self.packs:
             pack.power_off()

@@ -180,6 +180,12 @@ class WireTest(unittest.TestCase):
         self.assertEqual(table[0x9282], bytes((30,)))  # OCD1 60 mV = 240 A
         self.assertEqual(table[0x9286], bytes((5,)))  # SCD 100 mV = 400 A
         self.assertEqual(table[0x9287], bytes((17,)))  # (17 - 1) * 15 us = 240 us
+        # the config's range ends where the chip's field does (1..31)
+        for us, code in ((15, 2), (450, 31)):
+            table = dict(drv.data_memory(Config({"scp_delay_us": us}), 250))
+            self.assertEqual(table[0x9287], bytes((code,)), us)
+        with self.assertRaises(ValueError):
+            Config({"scp_delay_us": 451})
         self.assertEqual(table[0x9239], bytes((0x12,)))  # I2C fast with CRC
         import struct
 

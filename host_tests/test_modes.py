@@ -214,10 +214,25 @@ class ButtonTest(unittest.TestCase):
             button_unlock_ms = 2000
 
         b = btn.Button(Cfg())
-        self.assertEqual(b.step(True, 0), btn.NONE)
-        self.assertEqual(b.step(False, 40), btn.NONE)
+        self.assertEqual(b.step(False, 0), btn.NONE)  # up when first sampled
         self.assertEqual(b.step(True, 100), btn.NONE)
-        self.assertEqual(b.step(False, 150), btn.RESET)
+        self.assertEqual(b.step(False, 140), btn.NONE)
+        self.assertEqual(b.step(True, 200), btn.NONE)
+        self.assertEqual(b.step(False, 250), btn.RESET)
+
+    def test_a_press_down_at_boot_counts_only_after_its_release(self):
+        # held through the boot (or stuck): no RESTART however long, no action on release
+        r = Rig()
+        r.inp.button = True
+        r.run_ms(20000)
+        self.assertFalse(r.bms.restart)
+        r.inp.button = False
+        r.tick()
+        self.assertEqual(r.logged(ev.RESET), [])
+        # the next press is a press
+        press(r, 6000)
+        self.assertTrue(r.bms.restart)
+        self.assertEqual(r.logged(ev.RESET)[-1][3:5], (btn.RESTART, 6000))
 
 
 class InputTest(unittest.TestCase):

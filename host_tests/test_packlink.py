@@ -10,11 +10,12 @@ computed with the codecs.
 import unittest
 
 from core_rig import Rig
-from packsystem import LOST_MS, Packs, SystemView
+from packsystem import LOST_MS, STALE_MS, Packs, SystemView
 from support import cpython_only, logged
 
 from bms import events as ev
 from bms import protections as pt
+from bms import ticks
 from bms.addressing import BEACON_MS, LISTEN_MS, Addressing
 from drivers.rs485 import Rs485
 from protocols import packchain
@@ -378,6 +379,7 @@ class SystemTest(unittest.TestCase):
     def test_lost_and_back(self):
         self.give(1, now=1000)
         self.give(2, now=1000)
+        self.assertTrue(self.packs.check(1000 + STALE_MS))  # silent: out of the limits
         self.assertFalse(self.packs.check(1000 + LOST_MS - 1))
         self.assertTrue(self.packs.check(1000 + LOST_MS))
         self.assertEqual((self.packs.count, self.packs.lost), (0, 2))
@@ -392,6 +394,55 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(ups, [(4000, 0, 1), (4000, 0, 2), (9000, 1, 2)])
         self.packs.forget()
         self.assertEqual((self.packs.count, self.packs.lost), (0, 0))
+
+    def test_lost_at_any_ticks(self):
+        PERIOD = ticks.PERIOD
+        # the table made while the ticks stand anywhere in their period, the losses
+        # through the wrap too (a fixed first due time once looked ahead of ticks in the
+        # period's upper half, and no pack was ever lost there)
+        for start in (0, PERIOD // 2 - 1, PERIOD // 2, PERIOD // 2 + 100, PERIOD - 1000):
+            packs = Packs(self.log)
+            for src in (1, 2):
+                for msg, data in sorted(frames().items()):
+                    packs.take(src, msg, data, start)
+            self.assertFalse(packs.check(ticks.add(start, STALE_MS - 1)))
+            self.assertTrue(packs.check(ticks.add(start, STALE_MS)), start)
+            self.assertEqual(list(packs.stale[1:3]), [1, 1])
+            packs.take(1, pl.CELLS, frames()[pl.CELLS], ticks.add(start, 1000))
+            self.assertEqual(list(packs.stale[1:3]), [0, 1])
+            self.assertTrue(packs.check(ticks.add(start, 1000 + STALE_MS)), start)
+            self.assertFalse(packs.check(ticks.add(start, LOST_MS - 1)), start)
+            self.assertTrue(packs.check(ticks.add(start, LOST_MS)), start)
+            self.assertEqual(packs.lost_list(), [2])
+            self.assertFalse(packs.check(ticks.add(start, 1000 + LOST_MS - 1)), start)
+            self.assertTrue(packs.check(ticks.add(start, 1000 + LOST_MS)), start)
+            self.assertEqual(packs.lost_list(), [1, 2])
+            # forgotten (a new role), then a pack again: lost as at first
+            packs.forget()
+            later = ticks.add(start, 10 * LOST_MS)
+            for msg, data in sorted(frames().items()):
+                packs.take(2, msg, data, later)
+            self.assertFalse(packs.check(ticks.add(later, STALE_MS - 1)), start)
+            self.assertTrue(packs.check(ticks.add(later, STALE_MS)), start)
+            self.assertFalse(packs.check(ticks.add(later, LOST_MS - 1)), start)
+            self.assertTrue(packs.check(ticks.add(later, LOST_MS)), start)
+
+    def test_a_silent_pack_takes_no_share_until_heard(self):
+        self.give(1, now=1000)
+        self.give(2, now=1000)
+        self.packs.check(1000)
+        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
+        self.give(1, now=1400)
+        self.assertFalse(self.packs.check(1000 + STALE_MS - 1))
+        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
+        self.assertTrue(self.packs.check(1000 + STALE_MS))  # pack 2: silent 500 ms
+        # still counted (no PACK_LOST before LOST_MS), but in no current limit
+        self.assertEqual(self.limits(), (56000, 50000, 100000, 2))
+        self.assertEqual((self.packs.count, self.packs.lost), (2, 0))
+        self.assertFalse(self.view.engine.names & 1 << pt.PACK_LOST)
+        # a frame of it: back in the limits at once (take() says the system changed)
+        self.assertTrue(self.packs.take(2, pl.CELLS, frames()[pl.CELLS], 1600))
+        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
 
 
 class _Pin:

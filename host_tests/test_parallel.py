@@ -8,12 +8,13 @@ flash and clock reading; only the simulated CAN bus and RS485 wires between them
 import unittest
 
 from chain_rig import Chain
-from packsystem import LOST_MS
+from packsystem import LOST_MS, STALE_MS
 from support import cpython_only, logged, long_run
 from test_inverter_link import Tap
 
 from bms import events as ev
 from bms.addressing import BEACON_MS, LISTEN_MS, MAX_PACKS, Addressing
+from bms.ticks import PERIOD
 from boards.host.world.bus.canbus import frame_bits
 
 SPACING_MS = 700  # between the power-ups of a test's packs
@@ -184,6 +185,39 @@ class InverterTest(unittest.TestCase):
         inv = c.sim.inverter
         self.assertEqual(inv.ccl_ma, 150000)  # the system's sum, told to the inverter
 
+    def test_a_pack_gone_silent_leaves_the_limits_before_the_others_trip(self):
+        # two packs charging at the system's CCL (2 x 50 A); pack 2 loses its power: its
+        # share goes to the master, whose COCP (> 90 A for 1 s) would trip unless the
+        # inverter hears the lower CCL first. Silent for STALE_MS, pack 2 counts no more,
+        # and the fall goes out at once, not at 0x351's next second
+        c = Chain(2, inverter="can", events=[{"at_s": 0, "current_a": 200}])
+        tap = c.sim.bus.attach(Tap())
+        for k in (1, 2):
+            c.power(k)
+            c.run(SPACING_MS)
+        c.run_to(60000)
+        self.assertEqual(c.sim.inverter.ccl_ma, 100000)
+        c.power(2, False)
+        off_us = c.t_ms * 1000
+        c.run(6000)
+        told = [
+            (t, d[2] | d[3] << 8)
+            for i, e, d, t in tap.frames
+            if i == 0x351 and not e and t >= off_us
+        ]
+        # 50 A within STALE_MS (+ its last frame's 100 ms and the master's poll) of the
+        # power going, out of its second's turn, no sooner than 200 ms after the 0x351
+        # before it; then on its second again
+        k = [ccl for _t, ccl in told].index(500)
+        self.assertEqual([ccl for _t, ccl in told[:k]], [1000] * k)
+        fell = told[k][0]
+        self.assertLessEqual(fell - off_us, (STALE_MS + 200) * 1000, told)
+        before = [t for i, e, d, t in tap.frames if i == 0x351 and not e and t < fell]
+        self.assertGreaterEqual(fell - before[-1], 200000)
+        self.assertLess(fell - before[-1], 900000)  # (not its second's turn)
+        self.assertEqual([ccl for _t, ccl in told[k:]], [500] * (len(told) - k))
+        self.assertEqual(c.app(1).bms.protection_names(), [])
+
     def test_rs485_inverter_on_the_masters_link_in(self):
         c = chain_of(3, inverter="rs485")
         c.run(5000)
@@ -210,9 +244,15 @@ class LossTest(unittest.TestCase):
         self.assertEqual(self.limits(), (150000, 150000))
         c.power(3, False)
         off = c.t_ms
-        c.run(LOST_MS - 300)
-        self.assertEqual(c.warnings(1), [])
+        # its last frame went out in the last 100 ms: silent for STALE_MS from then, it
+        # takes no share of the current, before it is lost (no warning yet)
+        c.run_to(off + STALE_MS - 101)
         self.assertEqual(self.limits(), (150000, 150000))
+        c.run_to(off + STALE_MS + 100)
+        self.assertEqual(self.limits(), (100000, 100000))
+        c.run_to(off + LOST_MS - 300)
+        self.assertEqual(c.warnings(1), [])
+        self.assertEqual(self.limits(), (100000, 100000))
         c.run(500)  # (the warning shows at the master's tick after the loss)
         self.assertEqual(c.warnings(1), ["PACK_LOST"])
         self.assertEqual(self.limits(), (100000, 100000))  # its share out of the limits
@@ -229,6 +269,21 @@ class LossTest(unittest.TestCase):
         self.assertEqual(c.warnings(1), [])
         self.assertEqual(self.limits(), (150000, 150000))
         self.assertEqual(pack_events(c.app(1))[-1][1:], (1, 3))
+
+    def test_a_slave_lost_with_the_ticks_in_their_upper_half(self):
+        # the master's table made at ticks past half their period (6.2 to 12.4 days up)
+        c = self.c = chain_of(3, start_ticks=PERIOD // 2 + 1000)
+        c.run(5000)
+        self.assertEqual(self.limits(), (150000, 150000))
+        c.power(3, False)
+        c.run(STALE_MS + 100)
+        self.assertEqual(self.limits(), (100000, 100000))
+        c.run(LOST_MS - 300 - STALE_MS - 100)
+        self.assertEqual(c.warnings(1), [])
+        c.run(500)
+        self.assertEqual(c.warnings(1), ["PACK_LOST"])
+        self.assertEqual(self.limits(), (100000, 100000))
+        self.assertEqual(c.link(1).packs.lost_list(), [3])
 
     def test_the_master_lost_and_restarting(self):
         c = self.c

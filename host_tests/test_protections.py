@@ -8,6 +8,7 @@ changed default fails here.
 import unittest
 
 from core_rig import TICK, Rig
+from support import logged, make_sim
 
 from bms import events as ev
 from bms import protections as pt
@@ -84,6 +85,8 @@ SENSOR_ROWS = (
     ("NTC open", temp, -401, -400),
     ("NTC open (MOS)", mos, -401, -400),
     ("NTC shorted", ambient, 1251, 1250),
+    ("NTC shorted (cells)", temp, 1251, 1250),
+    ("NTC shorted (MOS)", mos, 1251, 1250),
     ("sum vs stack", lambda r, v: r._stack(52800 + v), 2001, 2000),
     ("sum vs stack, low", lambda r, v: r._stack(52800 - v), 2001, 2000),
 )
@@ -173,6 +176,29 @@ class RowTest(unittest.TestCase):
                 setter(r, clear_at)
                 self.assert_released_after(r, name, 1000)
                 self.assertTrue(r.logged(ev.WARN_CLEAR, pt.NAMES.index(name)))
+
+    def test_the_discharge_temperature_warnings_each_alone(self):
+        # the DHTP and DLTP warnings share their names with the CHTP and CLTP ones, which
+        # come first with the defaults: each moved past its twin, so it shows alone
+        for keys, name, setter, at, below, clear_at, clear_not in (
+            ({"dhtp_warn_dc": 400}, "HIGH_TEMP", temp, 400, 399, 380, 381),
+            ({"dhtp_warn_dc": 400}, "HIGH_TEMP", ambient, 400, 399, 380, 381),
+            ({"dltp_warn_dc": 50}, "LOW_TEMP", temp, 50, 51, 70, 69),
+            ({"dltp_warn_dc": 50}, "LOW_TEMP", ambient, 50, 51, 70, 69),
+            ({}, "LOW_TEMP", ambient, 0, 1, 20, 19),
+        ):
+            with self.subTest(keys=keys, setter=setter.__name__):
+                r = Rig(keys).settle()
+                setter(r, below)
+                r.run_ms(5000)
+                self.assertFalse(r.active(name))
+                setter(r, at)
+                self.assert_trips_after(r, name, 1000)
+                setter(r, clear_not)
+                r.run_ms(5000)
+                self.assertTrue(r.active(name))
+                setter(r, clear_at)
+                self.assert_released_after(r, name, 1000)
 
     def test_warnings_open_no_fet(self):
         r = Rig().settle()
@@ -444,6 +470,90 @@ class LockoutTest(unittest.TestCase):
                 r.run_ms(60000)
         self.assertTrue(r.locked("DOCP"))
         self.assertEqual(r.bms.protection_names(), ["DOCP:LOCKED"])
+
+
+class FrontEndOverCurrentTest(unittest.TestCase):
+    # the BQ76952's own trips (Safety Status A: OCC 0x10, OCD1 0x20, OCD2 0x40), which
+    # cut a current beyond our steps before their delays end: trips of ours at once
+    CASES = (
+        ("COCP", 0x10, (False, True)),
+        ("DOCP", 0x20, (True, False)),
+        ("DOCP", 0x40, (True, False)),
+    )
+
+    def test_a_chip_trip_is_ours_at_once_and_released_60_s_after_it_ends(self):
+        for name, bit, fets in self.CASES:
+            with self.subTest(bit=bit):
+                r = Rig().settle()
+                r.inp.afe_safety = 0x04 | 0x08  # the chip's CUV and COV: not it
+                r.run_ms(5000)
+                self.assertFalse(r.active(name))
+                r.inp.afe_safety = bit
+                r.tick()
+                self.assertTrue(r.active(name))
+                self.assertEqual(r.bms.protection_names(), [name])  # not the other way
+                self.assertEqual(r.fets(), fets)
+                # held back while the chip's trip holds
+                r.run_ms(65000)
+                self.assertTrue(r.active(name))
+                r.inp.afe_safety = 0
+                r.tick()
+                self.assertFalse(r.active(name))
+                self.assertEqual(r.logged(ev.RELEASE, pt.NAMES.index(name))[-1][5], BY_TIME)
+                # a short one: released exactly 60 s after its trip
+                r.inp.afe_safety = bit
+                r.tick()
+                r.inp.afe_safety = 0
+                r.run_ms(60000 - TICK)
+                self.assertTrue(r.active(name))
+                r.tick()
+                self.assertFalse(r.active(name))
+                self.assertEqual(r.fets(), (True, True))
+
+    def test_chip_trips_count_towards_the_lockout(self):
+        for name, bit, fets in self.CASES:
+            with self.subTest(bit=bit):
+                r = Rig().settle()
+                for k in range(3):
+                    r.inp.afe_safety = bit
+                    r.tick()
+                    r.inp.afe_safety = 0
+                    if k < 2:
+                        r.run_ms(60000)
+                        self.assertFalse(r.active(name))
+                self.assertTrue(r.locked(name))
+                r.run_ms(3600000)
+                self.assertTrue(r.locked(name))
+                self.assertEqual(r.fets(), fets)
+
+    def test_the_simulated_chip_cutting_130_a_locks_at_its_third_cut(self):
+        # 130 A of charge: beyond the chip's OCC (120 A, 426 ms), which cuts it before
+        # our 1 s step; each cut is a COCP of ours, held 60 s, the third one locks (the
+        # chip's recovery alone switched the FET on and off for as long as it lasted)
+        sim = make_sim(events=[{"at_s": 10, "current_a": 130}])
+        sim.every_led_beat = False
+        sim.run(200000)
+        app = sim.packs[0].app
+        self.assertEqual(
+            [r[1] for r in logged(app.events, ev.TRIP, pt.COCP)], [10500, 71100, 131700]
+        )
+        self.assertEqual([r[1] for r in logged(app.events, ev.LOCK, pt.COCP)], [131700])
+        self.assertEqual(app.bms.protection_names(), ["COCP:LOCKED"])
+        self.assertLessEqual(len(logged(app.events, ev.AFE_SAFETY)), 6)
+
+    def test_one_of_ours_and_two_of_the_chips_lock(self):
+        r = Rig().settle()
+        r.current(95000)
+        r.run_ms(1100)
+        self.assertTrue(r.active("COCP"))
+        r.current(0)
+        for _ in range(2):
+            r.run_ms(60000)
+            self.assertFalse(r.active("COCP"))
+            r.inp.afe_safety = 0x10
+            r.tick()
+            r.inp.afe_safety = 0
+        self.assertTrue(r.locked("COCP"))
 
 
 class LatchTest(unittest.TestCase):

@@ -280,6 +280,7 @@ class UnlockTest(unittest.TestCase):
             (cfg.button_min_ms, cfg.button_sleep_ms, cfg.button_unlock_ms), (50, 3000, 2000)
         )
         b = btn.Button(cfg)
+        b.step(False, 0)  # up when first sampled (a press down then counts for nothing)
         # two presses, the second released 2000 ms after the first began: UNLOCK
         self.assertEqual([b.step(True, 0), b.step(False, 200)], [btn.NONE, btn.RESET])
         self.assertEqual([b.step(True, 1500), b.step(False, 2000)], [btn.NONE, btn.UNLOCK])
@@ -297,6 +298,7 @@ class UnlockTest(unittest.TestCase):
         self.assertEqual(b.step(False, 13500), btn.RESET)
         # a bounce does not count as a press
         b = btn.Button(cfg)
+        b.step(False, 0)
         b.step(True, 0)
         b.step(False, 40)
         b.step(True, 100)

@@ -109,7 +109,9 @@ class LimitsSkipTest(unittest.TestCase):
     def test_the_same_result_as_stepping_them_every_tick(self):
         for seed in (1, 2):
             skipped = self.run_twins(seed, 1200, False)
-            self.assertGreater(skipped, 400, seed)  # left out, often
+            # left out, often (not while a cell is at 3.00 V or below, which these
+            # cells often are: the force-charge hold then counts at every tick)
+            self.assertGreater(skipped, 200, seed)
 
     def test_the_same_across_the_holds_and_expiries(self):
         for seed in (3, 4):
@@ -193,6 +195,7 @@ class CoreLiteralsTest(unittest.TestCase):
     def test_the_private_literals_are_their_modules_numbers(self):
         from bms import balance, protect, sample, soc
         from bms import button as btn
+        from drivers import bq76952 as bq
 
         pairs = [
             (core._OPEN_CHG, protect.OPEN_CHG),
@@ -208,11 +211,15 @@ class CoreLiteralsTest(unittest.TestCase):
             (core._BUTTON_UNLOCK, btn.UNLOCK),
             (core._MS_ON, pnl.MS_ON),
             (core._MS_UNLOCKED, pnl.MS_UNLOCKED),
+            (core._AFE_OCC_SLOT, pt.V_AFE_OCC),
+            (core._AFE_OCD_SLOT, pt.V_AFE_OCD),
+            (core._AFE_OCC, bq._SAFETY_A_OCC),
+            (core._AFE_OCD, bq._SAFETY_A_OCD1 | bq._SAFETY_A_OCD2),
         ]
         for name in dir(pnl):
             if name.startswith("SHOW_"):
                 pairs.append((getattr(core, "_" + name), getattr(pnl, name)))
-        self.assertEqual(len(pairs), 23)
+        self.assertEqual(len(pairs), 27)
         for mine, theirs in pairs:
             self.assertEqual(mine, theirs)
 

@@ -9,6 +9,9 @@ Sampled every tick (so lengths are resolved to the tick):
 - a second RESET press released within button_unlock_ms (2 s) of the first one's start:
   UNLOCK, the service link's physical unlock. It is a RESET press all the same (the
   core does what RESET does), so the gesture takes nothing from the manual's meanings.
+A press already down when the button is first sampled counts for nothing: the first
+action needs a release seen after boot (a stuck button would otherwise restart the BMS,
+clearing every latched fault, every 6 s).
 """
 
 from micropython import const

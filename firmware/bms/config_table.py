@@ -71,7 +71,7 @@ SPEC = (
     ("ocp_lock_window_ms", 600000, 10000, 86400000),
     # short circuit: detected by the analog front end's hardware comparator
     ("scp_trip_ma", 400000, 100000, 1000000),
-    ("scp_delay_us", 250, 15, 1000),
+    ("scp_delay_us", 250, 15, 450),  # the chip's SCD delay field: 1..31, (n - 1) x 15 us
     # warnings: set at the warning value, cleared this far back inside it
     ("imbalance_warn_mv", 300, 10, 2000),
     ("warn_hyst_mv", 20, 0, 500),

@@ -76,6 +76,11 @@ PACK_LOST_SLOT = const(19)
 SCD_SLOT = const(8)
 REVERSE_SLOT = const(9)
 AFE_BAD_SLOT = const(15)
+_AFE_OCC_SLOT = const(20)
+_AFE_OCD_SLOT = const(21)
+# the front end's Safety Status A bits in Inputs.afe_safety (drivers/bq76952.py)
+_AFE_OCC = const(0x10)
+_AFE_OCD = const(0x60)  # OCD1, OCD2
 PRECHARGE_FAIL_SLOT = const(17)
 PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
@@ -192,6 +197,9 @@ class Bms:
         vals[REVERSE_SLOT] = 1 if inp.reverse else 0
         vals[PRECHARGE_FAIL_SLOT] = 1 if failed else 0
         vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
+        afe = inp.afe_safety
+        vals[_AFE_OCC_SLOT] = 1 if afe & _AFE_OCC else 0
+        vals[_AFE_OCD_SLOT] = 1 if afe & _AFE_OCD else 0
         before = eng.names
         eng.step(vals, extra, now, valid, chg_flow, dsg_flow, charger)
         names = eng.names
@@ -342,6 +350,7 @@ class Bms:
                 dt + lim._ms >= 1000
                 or soc.cpct != self._lim_soc
                 or lim.no_full_s != self._lim_full_s  # (the app restores it at boot)
+                or lim._low_ms >= 0  # a low cell: its force-charge hold counts each tick
             ):
                 # only the SOC or the time moved: the currents and voltages would come
                 # out as at the last step, so only the requests and the count (the end

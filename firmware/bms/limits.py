@@ -82,7 +82,17 @@ def requests(lim, min_mv, soc_cpct, dt_ms):
     method's lookup misses first in the object's full attribute table. Few locals: a
     frame of more than 11 words is allocated on the heap at every call.)"""
     c = lim.cfg
-    if soc_cpct <= c.force_charge_soc_pct * 100 or min_mv <= c.force_charge_cell_mv:
+    # a low cell asks once it has held warn_delay_ms, as the LOW_VOLTAGE warning at the
+    # same 3.00 V does: one reading (a glitch, a sense wire lifting) must not start a
+    # request that stands until the SOC has risen by 4 %
+    if min_mv <= c.force_charge_cell_mv:
+        if lim._low_ms < 0:
+            lim._low_ms = 0
+        elif lim._low_ms < c.warn_delay_ms:
+            lim._low_ms += dt_ms
+    else:
+        lim._low_ms = -1
+    if soc_cpct <= c.force_charge_soc_pct * 100 or lim._low_ms >= c.warn_delay_ms:
         if not lim._force:
             _force_start(lim, soc_cpct)
     elif soc_cpct >= lim._fc_until:

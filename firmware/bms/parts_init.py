@@ -53,6 +53,7 @@ def limits(self, cfg):
     self.force_charge = False  # as sent (only while the pack can take a charge)
     self._force = False  # as judged from the SOC and the cells
     self._fc_until = 0  # the SOC (0.01 %) that ends the request
+    self._low_ms = -1  # how long a cell has been at force_charge_cell_mv or below (-1: not)
     self.full_request = False
     self.floating = False
     self.no_full_s = 0  # seconds since the SOC last reached 97 % (persisted by the app)
@@ -99,9 +100,12 @@ def button(self, cfg):
     # work; else the core need not call it)
     self.first = False
     self._first_at = 0  # when it started
-    self.down = False
+    # as if a press had fired already: one held when the button is first sampled (stuck,
+    # or held through the boot) counts only from its release, so a stuck button restarts
+    # the BMS, clearing its latches, once at most rather than every 6 s
+    self.down = True
     self.since = 0
-    self.fired = False
+    self.fired = True
     self.held_ms = 0  # length of the last press
 
 

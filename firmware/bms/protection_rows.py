@@ -51,6 +51,8 @@ from bms.protections import (
     SENSOR_FAIL,
     UNDER,
     V_AFE_BAD,
+    V_AFE_OCC,
+    V_AFE_OCD,
     V_ALL_TMAX,
     V_ALL_TMIN,
     V_CHG_I,
@@ -138,6 +140,14 @@ def rows(c):
             rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
         Row(COCP, V_CHG_I, OVER, EXCL, c.cocp2_trip_ma, c.cocp2_delay_ms,
             rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
+        # the front end's own trips, set beyond the steps above (drivers/bq76952_dm.py),
+        # cut a current too large for their delays by themselves: counted as trips of
+        # ours, so that they are held for the release time and lock out as the manual
+        # says, instead of the chip recovering into the fault again and again
+        Row(COCP, V_AFE_OCC, OVER, INCL, 1, 0, rel_after_ms=c.cocp_release_ms,
+            action=OPEN_CHG, lock=L_COCP),
+        Row(DOCP, V_AFE_OCD, OVER, INCL, 1, 0, rel_after_ms=c.docp_release_ms,
+            action=OPEN_DSG, lock=L_DOCP),
     ]
     # above the continuous limit; its trip is set when a discharge starts
     docp_cont = len(rows)

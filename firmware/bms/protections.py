@@ -93,7 +93,9 @@ V_MOS_FAIL_I = const(16)  # current in a direction whose FET is commanded off
 V_PRECHARGE_FAIL = const(17)  # 1 once the pre-charge tries are used up
 V_INVERTER_AGE = const(18)  # ms since the inverter last spoke (capped)
 V_PACK_LOST = const(19)  # 1 while a pack of the parallel system is lost (packlink.py)
-N_VALS = const(20)
+V_AFE_OCC = const(20)  # 1 while the front end's own charge over-current trip holds
+V_AFE_OCD = const(21)  # 1 while one of its discharge over-current trips (OCD1, OCD2) holds
+N_VALS = const(22)
 MOS_SLOT = const(5)  # bms.sample's T_MOS (a const of this module, for the viper kernel)
 
 # release groups and lockout groups
