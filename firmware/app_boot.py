@@ -84,7 +84,16 @@ def start(app, now):
             app.cfg.update(overrides)
             app.events.log(now, ev.CONFIG, 0, len(overrides))
         except config.ConfigError:
-            app.events.log(now, ev.CONFIG, 1, len(overrides))
+            # a key this firmware does not take (a range narrowed since it was stored)
+            # costs that key, not the whole config: the others, if consistent without it
+            kept, dropped = lazy.run("bms.config_update", "usable", overrides)
+            app.events.log(now, ev.CONFIG, 1, dropped if dropped else len(overrides))
+            if dropped and kept:
+                try:
+                    app.cfg.update(kept)
+                    app.events.log(now, ev.CONFIG, 0, len(kept))
+                except config.ConfigError:
+                    app.events.log(now, ev.CONFIG, 1, len(kept))
     app.bms = Bms(app.cfg, app.events)
     take_state(app, now)
     app._saved_latched = app.bms.engine.latched()

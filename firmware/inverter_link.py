@@ -385,6 +385,8 @@ class InverterLink:
             elif not can.send(can_id, buf, self.codecs[k].encode(can_id, buf, b), self.ext):
                 # skipped, not delayed: the next one is fresh
                 self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
+            elif k == self.lim_k:
+                self.lim_sent = now  # (packsystem.limits_fell() keeps 200 ms from it)
             period = self.periods[k]
             nxt[k] = ticks.add(nxt[k], period)
             if ticks.diff(nxt[k], now) <= 0:  # fell behind: keep the spacing

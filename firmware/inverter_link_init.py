@@ -12,6 +12,8 @@ from drivers.mcp2515 import FAULT_NONE, FAULT_SPI, CanFrame
 from inverter_link import FILTERS_EXT, FILTERS_STD, slave_filters
 
 _SET_PERIOD_MS = const(1000)  # inverter_link's
+_PYLON_LIMITS = const(0x351)  # the frames with CCL and DCL
+_SCHNEIDER_LIMITS = const(0x322)
 _GRID_MS = const(100)  # inverter_link's: frames go out on the tick's grid
 _NEVER = const(-1)
 _BUS_OFF_LIMIT = const(3)  # inverter_link's
@@ -61,6 +63,14 @@ def init(self, can, rs485, protocol, address):
         # in the 10 ticks of a second)
         self.offsets = tuple(_SET_PERIOD_MS * k // n // _GRID_MS * _GRID_MS for k in range(n))
     self.next_ms = array("i", bytes(4 * n))  # when each frame is next due (ticks ms)
+    # the frame with CCL and DCL (-1: none) and when it last went out: a fall of the
+    # system's limits sends it early, 200 ms after that at the soonest (packsystem.py)
+    self.lim_k = -1
+    for k in range(n):
+        if self.ids[k] == _PYLON_LIMITS or self.ids[k] == _SCHNEIDER_LIMITS:
+            self.lim_k = k
+            break
+    self.lim_sent = 0
     self.can_ok = False
     self.can_fault = FAULT_NONE  # why can_ok is False: drivers.mcp2515's FAULT_*
     self.heard = _NEVER  # when the inverter last spoke

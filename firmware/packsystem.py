@@ -72,9 +72,8 @@ _MAS_PER_DAH = const(360000)  # 0.1 Ah in mAs
 _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
 _HALF = const(0x20000000)
-_PYLON_LIMITS = const(0x351)  # the inverter frames with CCL and DCL (limits_fell())
-_SCHNEIDER_LIMITS = const(0x322)
 _GAP_MS = const(200)  # the least time between two frames of one id (protocols.md)
+_LATE_MS = const(200)  # check() called this long after the last: the loop was held up
 
 ptr8 = ptr32 = int  # viper's pointer types, named for CPython (annotations are evaluated)
 
@@ -109,21 +108,22 @@ def _walk(seen: ptr32, state: ptr8, stale: ptr8, now: int) -> int:
 
 def limits_fell(link, now):
     """The system's CCL or DCL fell (a pack opened or went silent, and the others take
-    its share until the inverter follows): the inverter link's (inverter_link.py) frames
-    that carry them go out now instead of at their period, still no sooner than _GAP_MS
-    after their last. (Here, not in the link: a pack alone never holds this code.)"""
+    its share until the inverter follows): the inverter link's (inverter_link.py) frame
+    that carries them goes out now instead of at its period, still no sooner than
+    _GAP_MS after it last went out. (Here, not in the link: a pack alone never holds
+    this code.)"""
+    k = link.lim_k
+    if k < 0:
+        return
     nxt = link.next_ms
-    ids = link.ids
-    for k in range(len(nxt)):
-        if ids[k] == _PYLON_LIMITS or ids[k] == _SCHNEIDER_LIMITS:
-            soonest = ticks.add(nxt[k], _GAP_MS - link.periods[k])  # the last, + the gap
-            if ticks.diff(soonest, now) < 0:
-                soonest = now
-            if ticks.diff(soonest, nxt[k]) < 0:
-                nxt[k] = soonest
-                if ticks.diff(soonest, link._due) < 0:
-                    link._due = soonest
-                link._quiet_until = now  # (the link's poll would not look before)
+    soonest = ticks.add(link.lim_sent, _GAP_MS)
+    if ticks.diff(soonest, now) < 0:
+        soonest = now
+    if ticks.diff(soonest, nxt[k]) < 0:
+        nxt[k] = soonest
+        if ticks.diff(soonest, link._due) < 0:
+            link._due = soonest
+        link._quiet_until = now  # (the link's poll would not look before)
 
 
 class Packs:
@@ -147,6 +147,7 @@ class Packs:
         # walks the table and sets it: a fixed start would look ahead of the ticks for
         # half their period (6.2 days) and hold every loss back
         self._due = 0
+        self._last = 0  # when check() was last called
 
     def take(self, src, msg, data, now):
         """A summary frame; returns True when the pack's FET flags changed or the pack
@@ -159,13 +160,14 @@ class Packs:
         for k in range(_FRAME):
             raw[off + k] = data[k]
         self.seen[src] = now
-        if self.stale[src]:  # heard again: it counts in the limits again, now
+        back = self.stale[src]
+        if back:  # heard again: it counts in the limits again, now
             self.stale[src] = 0
             self._due = now  # (its next silence may come before the walk's due time)
             changed = True
         if msg > pl.N_SUMMARY:
             self.more[src] |= 1 << (msg - pl.N_SUMMARY - 1)
-            return False
+            return back != 0  # (only a pack present is marked silent)
         self.got[src] |= 1 << (msg - 1)
         st = self.state[src]
         if st != _PRESENT and self.got[src] == _ALL:
@@ -182,7 +184,13 @@ class Packs:
         """Mark the packs silent for STALE_MS (out of the limits) and those silent for
         LOST_MS lost; returns whether any was. Cheap to call often: the table is walked
         only once the earliest of those is due."""
+        last = self._last
+        self._last = now
         if ticks.diff(now, self._due) < 0:
+            return False
+        if ticks.diff(now, last) > _LATE_MS:
+            # the loop was held up (a flash write...): the frames heard meanwhile still
+            # wait in the receive buffer, read after this; judge at the next call
             return False
         r = _walk(self.seen, self.state, self.stale, now)
         if r & 2:  # (rare: a loss, logged)

@@ -167,6 +167,17 @@ class BootTest(unittest.TestCase):
         self.assertEqual(pack.app.cfg.covp_trip_mv, Config().covp_trip_mv)
         self.assertEqual(codes(pack.app, ev.CONFIG)[0][3], 1)
 
+    def test_a_key_out_of_range_costs_that_key_only(self):
+        # stored by a firmware whose range was wider (scp_delay_us up to 1000 before)
+        sim = make_sim()
+        pack = sim.packs[0]
+        pack.config = {"scp_delay_us": 1000, "capacity_mah": 120000, "nope": 1}
+        pack.power_off()
+        pack.power_on()
+        cfg = pack.app.cfg
+        self.assertEqual((cfg.scp_delay_us, cfg.capacity_mah), (250, 120000))
+        self.assertEqual([r[3:5] for r in codes(pack.app, ev.CONFIG)], [(1, 2), (0, 1)])
+
     def test_accepted_config_is_used(self):
         sim = make_sim(config={"covp_trip_mv": 3650})
         app = sim.packs[0].app

@@ -165,11 +165,12 @@ class QstrPoolTest(unittest.TestCase):
 # tick without the whole Limits.step()), balance._choose() and its _mv (the balancing
 # decision in viper). The Pylon
 # server's: 128 at stop 29 (its system answer made in a module of its own; without room
-# for it, RTN 91); 1 843 at stop 31: the front end's over-current trips as rows
+# for it, RTN 91); 1 846 at stop 31: the front end's over-current trips as rows
 # (V_AFE_OCC, V_AFE_OCD), the force-charge hold (_low_ms), a silent pack out of the
-# system's limits and their fall sent at once (STALE_MS, stale, _walk, limits_fell).
+# system's limits and their fall sent at once (STALE_MS, stale, _walk, limits_fell,
+# lim_k, lim_sent), a stored config's out-of-range key dropped alone (usable).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1843
+FIRMWARE_NAMES = 1846
 PYLON_RS485_NAMES = 128
 
 

@@ -220,6 +220,13 @@ def frames(
     return out
 
 
+def checked(packs, now):
+    """Packs.check() as the master's loop calls it, at least every 100 ms: 100 ms
+    before now, then at now (a call after a longer gap is the loop held up)."""
+    packs.check(ticks.add(now, -100))
+    return packs.check(now)
+
+
 class SystemTest(unittest.TestCase):
     def test_the_link_and_the_system_lose_a_pack_alike(self):
         # packlink keeps its own copy: a single pack never loads packsystem
@@ -379,13 +386,13 @@ class SystemTest(unittest.TestCase):
     def test_lost_and_back(self):
         self.give(1, now=1000)
         self.give(2, now=1000)
-        self.assertTrue(self.packs.check(1000 + STALE_MS))  # silent: out of the limits
-        self.assertFalse(self.packs.check(1000 + LOST_MS - 1))
-        self.assertTrue(self.packs.check(1000 + LOST_MS))
+        self.assertTrue(checked(self.packs, 1000 + STALE_MS))  # silent: out of the limits
+        self.assertFalse(checked(self.packs, 1000 + LOST_MS - 1))
+        self.assertTrue(checked(self.packs, 1000 + LOST_MS))
         self.assertEqual((self.packs.count, self.packs.lost), (0, 2))
         self.assertEqual(self.packs.lost_list(), [1, 2])
         self.assertEqual(self.limits(), (self.r.bms.limits.cvl_mv, 0, 0, 0))
-        self.assertFalse(self.packs.check(1000 + 2 * LOST_MS))  # logged once
+        self.assertFalse(checked(self.packs, 1000 + 2 * LOST_MS))  # logged once
         self.assertTrue(self.give(2, now=9000))
         self.assertEqual((self.packs.count, self.packs.lost), (1, 1))
         self.assertEqual(self.limits(), (56000, 50000, 100000, 1))
@@ -405,37 +412,57 @@ class SystemTest(unittest.TestCase):
             for src in (1, 2):
                 for msg, data in sorted(frames().items()):
                     packs.take(src, msg, data, start)
-            self.assertFalse(packs.check(ticks.add(start, STALE_MS - 1)))
-            self.assertTrue(packs.check(ticks.add(start, STALE_MS)), start)
+            self.assertFalse(checked(packs, ticks.add(start, STALE_MS - 1)))
+            self.assertTrue(checked(packs, ticks.add(start, STALE_MS)), start)
             self.assertEqual(list(packs.stale[1:3]), [1, 1])
             packs.take(1, pl.CELLS, frames()[pl.CELLS], ticks.add(start, 1000))
             self.assertEqual(list(packs.stale[1:3]), [0, 1])
-            self.assertTrue(packs.check(ticks.add(start, 1000 + STALE_MS)), start)
-            self.assertFalse(packs.check(ticks.add(start, LOST_MS - 1)), start)
-            self.assertTrue(packs.check(ticks.add(start, LOST_MS)), start)
+            self.assertTrue(checked(packs, ticks.add(start, 1000 + STALE_MS)), start)
+            self.assertFalse(checked(packs, ticks.add(start, LOST_MS - 1)), start)
+            self.assertTrue(checked(packs, ticks.add(start, LOST_MS)), start)
             self.assertEqual(packs.lost_list(), [2])
-            self.assertFalse(packs.check(ticks.add(start, 1000 + LOST_MS - 1)), start)
-            self.assertTrue(packs.check(ticks.add(start, 1000 + LOST_MS)), start)
+            self.assertFalse(checked(packs, ticks.add(start, 1000 + LOST_MS - 1)), start)
+            self.assertTrue(checked(packs, ticks.add(start, 1000 + LOST_MS)), start)
             self.assertEqual(packs.lost_list(), [1, 2])
             # forgotten (a new role), then a pack again: lost as at first
             packs.forget()
             later = ticks.add(start, 10 * LOST_MS)
             for msg, data in sorted(frames().items()):
                 packs.take(2, msg, data, later)
-            self.assertFalse(packs.check(ticks.add(later, STALE_MS - 1)), start)
-            self.assertTrue(packs.check(ticks.add(later, STALE_MS)), start)
-            self.assertFalse(packs.check(ticks.add(later, LOST_MS - 1)), start)
-            self.assertTrue(packs.check(ticks.add(later, LOST_MS)), start)
+            self.assertFalse(checked(packs, ticks.add(later, STALE_MS - 1)), start)
+            self.assertTrue(checked(packs, ticks.add(later, STALE_MS)), start)
+            self.assertFalse(checked(packs, ticks.add(later, LOST_MS - 1)), start)
+            self.assertTrue(checked(packs, ticks.add(later, LOST_MS)), start)
+
+    def test_no_silence_is_judged_after_a_held_up_loop(self):
+        # the loop held up 600 ms (a flash write): the frames heard meanwhile still wait
+        # in the receive buffer; the first call after it judges nothing, the next one
+        # (after those frames) does
+        self.give(1, now=1000)
+        self.give(2, now=1000)
+        self.assertFalse(checked(self.packs, 1100))
+        self.assertFalse(self.packs.check(1700))
+        self.give(1, now=1701)
+        self.assertTrue(self.packs.check(1710))
+        self.assertEqual(list(self.packs.stale[1:3]), [0, 1])
+
+    def test_a_cell_frame_brings_a_silent_pack_back_at_once(self):
+        self.give(1, now=1000)
+        self.give(2, now=1000)
+        self.give(1, now=1400)
+        self.assertTrue(checked(self.packs, 1000 + STALE_MS))
+        self.assertTrue(self.packs.take(2, pl.CELLS_1, bytes(8), 1600))
+        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
 
     def test_a_silent_pack_takes_no_share_until_heard(self):
         self.give(1, now=1000)
         self.give(2, now=1000)
-        self.packs.check(1000)
+        checked(self.packs, 1000)
         self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
         self.give(1, now=1400)
-        self.assertFalse(self.packs.check(1000 + STALE_MS - 1))
+        self.assertFalse(checked(self.packs, 1000 + STALE_MS - 1))
         self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
-        self.assertTrue(self.packs.check(1000 + STALE_MS))  # pack 2: silent 500 ms
+        self.assertTrue(checked(self.packs, 1000 + STALE_MS))  # pack 2: silent 500 ms
         # still counted (no PACK_LOST before LOST_MS), but in no current limit
         self.assertEqual(self.limits(), (56000, 50000, 100000, 2))
         self.assertEqual((self.packs.count, self.packs.lost), (2, 0))

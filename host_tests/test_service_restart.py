@@ -76,7 +76,7 @@ class RestartNoticeTest(unittest.TestCase):
         sim = make_sim(inverter="can", packs=2)
         sim.run(8000)
         master = sim.packs[0].app
-        self.assertIsNotNone(master.packlink.system)
+        self.assertIsNotNone(master.packlink.view)  # the master has its system's view
         press_unlock(sim, sim.packs[0])
         tap = sim.bus.attach(CanPort())
         Client(SimTransport(sim)).restart(1)

@@ -109,9 +109,8 @@ class LimitsSkipTest(unittest.TestCase):
     def test_the_same_result_as_stepping_them_every_tick(self):
         for seed in (1, 2):
             skipped = self.run_twins(seed, 1200, False)
-            # left out, often (not while a cell is at 3.00 V or below, which these
-            # cells often are: the force-charge hold then counts at every tick)
-            self.assertGreater(skipped, 200, seed)
+            # left out, often (not in a low cell's 1 s force-charge hold: stepped)
+            self.assertGreater(skipped, 350, seed)
 
     def test_the_same_across_the_holds_and_expiries(self):
         for seed in (3, 4):

@@ -40,6 +40,22 @@ def update(cfg, values):
         setattr(cfg, key, values[key])
 
 
+def usable(values):
+    """values less the keys this firmware does not take alone (unknown, not an integer,
+    out of range: a stored config from a firmware whose ranges were wider), and how many
+    those were. The rules between keys are update()'s."""
+    nums = numbers()[0]
+    names = keys()
+    kept = {}
+    for key in values:
+        value = values[key]
+        if key in names and type(value) is int:
+            lo, hi = _range(nums, key)
+            if lo <= value <= hi:
+                kept[key] = value
+    return kept, len(values) - len(kept)
+
+
 def _range(nums, key):
     names = keys()
     if key not in names:

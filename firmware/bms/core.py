@@ -350,7 +350,7 @@ class Bms:
                 dt + lim._ms >= 1000
                 or soc.cpct != self._lim_soc
                 or lim.no_full_s != self._lim_full_s  # (the app restores it at boot)
-                or lim._low_ms >= 0  # a low cell: its force-charge hold counts each tick
+                or 0 <= lim._low_ms < cfg.warn_delay_ms  # a low cell's force-charge hold
             ):
                 # only the SOC or the time moved: the currents and voltages would come
                 # out as at the last step, so only the requests and the count (the end

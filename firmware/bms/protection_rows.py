@@ -140,14 +140,6 @@ def rows(c):
             rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
         Row(COCP, V_CHG_I, OVER, EXCL, c.cocp2_trip_ma, c.cocp2_delay_ms,
             rel_after_ms=c.cocp_release_ms, action=OPEN_CHG, lock=L_COCP),
-        # the front end's own trips, set beyond the steps above (drivers/bq76952_dm.py),
-        # cut a current too large for their delays by themselves: counted as trips of
-        # ours, so that they are held for the release time and lock out as the manual
-        # says, instead of the chip recovering into the fault again and again
-        Row(COCP, V_AFE_OCC, OVER, INCL, 1, 0, rel_after_ms=c.cocp_release_ms,
-            action=OPEN_CHG, lock=L_COCP),
-        Row(DOCP, V_AFE_OCD, OVER, INCL, 1, 0, rel_after_ms=c.docp_release_ms,
-            action=OPEN_DSG, lock=L_DOCP),
     ]
     # above the continuous limit; its trip is set when a discharge starts
     docp_cont = len(rows)
@@ -182,6 +174,16 @@ def rows(c):
         Row(MOS_FAIL, V_MOS_FAIL_I, OVER, EXCL, c.mos_fail_ma, c.mos_fail_delay_ms,
             action=BOTH, flags=latch),
         Row(PRECHARGE_FAIL, V_PRECHARGE_FAIL, OVER, INCL, 1, 0, action=OPEN_DSG, flags=latch),
+        # the front end's own over-current trips, set beyond the steps above
+        # (drivers/bq76952_dm.py), cut a current too large for their delays by
+        # themselves: counted as trips of ours, so that they are held for the release
+        # time and lock out as the manual says, instead of the chip recovering into the
+        # fault again and again. (Last: the latched rows keep the numbers a saved state
+        # names them by.)
+        Row(COCP, V_AFE_OCC, OVER, INCL, 1, 0, rel_after_ms=c.cocp_release_ms,
+            action=OPEN_CHG, lock=L_COCP),
+        Row(DOCP, V_AFE_OCD, OVER, INCL, 1, 0, rel_after_ms=c.docp_release_ms,
+            action=OPEN_DSG, lock=L_DOCP),
     ]
     hv = c.warn_hyst_mv
     hp = c.warn_hyst_pack_mv
