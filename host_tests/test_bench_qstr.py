@@ -168,9 +168,10 @@ class QstrPoolTest(unittest.TestCase):
 # for it, RTN 91); 1 846 at stop 31: the front end's over-current trips as rows
 # (V_AFE_OCC, V_AFE_OCD), the force-charge hold (_low_ms), a silent pack out of the
 # system's limits and their fall sent at once (STALE_MS, stale, _walk, limits_fell,
-# lim_k, lim_sent), a stored config's out-of-range key dropped alone (usable).
+# lim_k, lim_sent), a stored config's out-of-range key dropped alone (usable, and
+# _refusal, the one check of a key that update() and usable() share).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1846
+FIRMWARE_NAMES = 1847
 PYLON_RS485_NAMES = 128
 
 

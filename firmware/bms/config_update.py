@@ -21,13 +21,9 @@ def update(cfg, values):
     merged = cfg.as_dict()
     for key in values:
         value = values[key]
-        if key not in merged:
-            raise ConfigError("unknown config key %r" % key)
-        lo, hi = _range(nums, key)
-        if type(value) is not int:
-            raise ConfigError("%s must be an integer in %d..%d, not %r" % (key, lo, hi, value))
-        if not lo <= value <= hi:
-            raise ConfigError("%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi))
+        why = _refusal(nums, key, value)
+        if why is not None:
+            raise ConfigError(why)
         merged[key] = value
     names = keys()
     for k in range(0, len(rules), 3):
@@ -45,15 +41,24 @@ def usable(values):
     out of range: a stored config from a firmware whose ranges were wider), and how many
     those were. The rules between keys are update()'s."""
     nums = numbers()[0]
-    names = keys()
     kept = {}
     for key in values:
-        value = values[key]
-        if key in names and type(value) is int:
-            lo, hi = _range(nums, key)
-            if lo <= value <= hi:
-                kept[key] = value
+        if _refusal(nums, key, values[key]) is None:
+            kept[key] = values[key]
     return kept, len(values) - len(kept)
+
+
+def _refusal(nums, key, value):
+    """Why key = value is refused on its own (unknown, not an integer, out of range),
+    or None."""
+    if key not in keys():
+        return "unknown config key %r" % key
+    lo, hi = _range(nums, key)
+    if type(value) is not int:
+        return "%s must be an integer in %d..%d, not %r" % (key, lo, hi, value)
+    if not lo <= value <= hi:
+        return "%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi)
+    return None
 
 
 def _range(nums, key):

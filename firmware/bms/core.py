@@ -197,9 +197,6 @@ class Bms:
         vals[REVERSE_SLOT] = 1 if inp.reverse else 0
         vals[PRECHARGE_FAIL_SLOT] = 1 if failed else 0
         vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
-        afe = inp.afe_safety
-        vals[_AFE_OCC_SLOT] = 1 if afe & _AFE_OCC else 0
-        vals[_AFE_OCD_SLOT] = 1 if afe & _AFE_OCD else 0
         before = eng.names
         eng.step(vals, extra, now, valid, chg_flow, dsg_flow, charger)
         names = eng.names
@@ -431,9 +428,15 @@ class Bms:
         self.engine.set_trip(self._docp_row, limit, True, False)
 
     def _inputs(self, inp, now):
-        if inp.afe_safety != self._afe_safety:  # the chip's own protections acted
-            self.events.log(now, ev.AFE_SAFETY, 0, inp.afe_safety, self._afe_safety)
-            self._afe_safety = inp.afe_safety
+        afe = inp.afe_safety
+        if afe != self._afe_safety:  # the chip's own protections acted
+            self.events.log(now, ev.AFE_SAFETY, 0, afe, self._afe_safety)
+            self._afe_safety = afe
+            # its over-current trips are rows of ours (set here, at a change: the slots
+            # keep their values between ticks)
+            vals = self.vals
+            vals[_AFE_OCC_SLOT] = 1 if afe & _AFE_OCC else 0
+            vals[_AFE_OCD_SLOT] = 1 if afe & _AFE_OCD else 0
         if inp.passive != self._passive:
             self._passive = inp.passive
             self.events.log(now, ev.INPUT, IN_PASSIVE, 1 if inp.passive else 0)
