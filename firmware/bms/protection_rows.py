@@ -5,6 +5,8 @@ so its code does not stay in a board's heap. The rows follow the manual (section
 and pack.md's derived defaults (see bms/protections.py).
 """
 
+from collections import namedtuple
+
 from bms.protect import (
     F_ANY_SAMPLE,
     F_GROUP,
@@ -74,38 +76,47 @@ from bms.protections import (
     V_TMIN,
 )
 
+# A row is one tuple (its fields by name). Instances of a class each held a dict that
+# grew field by field, and the dicts they outgrew were left as holes between them: the
+# boot's heap was then too broken for the core's next large block on an ESP32.
+_Row = namedtuple(
+    "Row",
+    (
+        "name",  # index into the protection or warning names
+        "src",  # slot in vals
+        "over",  # True: trips above; False: trips below
+        "inclusive",  # True: >= / <=; False: > / <
+        "trip",
+        "delay_ms",
+        "rel",  # release value (inclusive), None: no value release
+        "rel_after_ms",
+        "action",
+        "flags",
+        "group",  # release group, 0: none
+        "lock",  # lockout group, 0: none
+    ),
+)
 
-class Row:
+
+def Row(
+    name,
+    src,
+    over,
+    inclusive,
+    trip,
+    delay_ms,
+    rel=None,
+    rel_after_ms=0,
+    action=0,
+    flags=0,
+    group=0,
+    lock=0,
+):
     """One row of the table (normalised by bms.protect.Engine). Only built here, at boot:
     its code goes with this module."""
-
-    def __init__(
-        self,
-        name,
-        src,
-        over,
-        inclusive,
-        trip,
-        delay_ms,
-        rel=None,
-        rel_after_ms=0,
-        action=0,
-        flags=0,
-        group=0,
-        lock=0,
-    ):
-        self.name = name  # index into the protection or warning names
-        self.src = src  # slot in vals
-        self.over = over  # True: trips above; False: trips below
-        self.inclusive = inclusive  # True: >= / <=; False: > / <
-        self.trip = trip
-        self.delay_ms = delay_ms
-        self.rel = rel  # release value (inclusive), None: no value release
-        self.rel_after_ms = rel_after_ms
-        self.action = action
-        self.flags = flags
-        self.group = group  # release group, 0: none
-        self.lock = lock  # lockout group, 0: none
+    return _Row(
+        name, src, over, inclusive, trip, delay_ms, rel, rel_after_ms, action, flags, group, lock
+    )
 
 
 def rows(c):
