@@ -243,11 +243,12 @@ class InverterLink:
                 self.packlink.pylon_in(now)  # an inverter on our Link IN: we are the master
             if server is None or self.muted:
                 continue
-            others = server.not_ours
+            intact = server.intact
             length = server.handle(port.frame, n, b, now)
-            if length or server.not_ours != others:
-                # a frame for us (whatever its errors), or a poll of another battery:
-                # either way the inverter is there
+            if server.intact != intact:
+                # a whole frame, for us (whatever its other errors) or another battery:
+                # the inverter is there. One that fails its checksum is answered if
+                # ours, and counted, but proves no one there
                 self.polls = (self.polls + 1) & _COUNT_MASK
                 self._spoke(now)
             if length:

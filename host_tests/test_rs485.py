@@ -807,6 +807,43 @@ class DeReleaseTest(unittest.TestCase):
         loop.run_until(300000)
         self.assertEqual((loop.link.polls, loop.link.server.not_ours), (1, 0))
 
+    def test_only_a_whole_frame_is_the_inverter_heard(self):
+        # A frame that fails its CHKSUM is noise or broken on the wire: answered RTN 02
+        # when it names us, counted, and no sign of an inverter (its age runs on to
+        # INVERTER_LOST). One that passes is a sender's whole frame, whatever else is
+        # wrong with it (here its LCHKSUM), and a poll of another battery is one too.
+        loop = BoardLoop(9600, 0)
+        link, server, peer = loop.link, loop.link.server, loop.lp.peer
+        steps = (
+            # frame, its counter, the reply's RTN (None: no reply), heard
+            (ASK_92[:-2] + b"F\r", "bad_chksum", b"02", False),  # ours, one digit off
+            (framed(b"20034692E00203")[:-2] + b"0\r", "not_ours", None, False),
+            (framed(b"20024692F00202"), "bad_lchksum", b"03", True),
+            (framed(b"20034692E00203"), "not_ours", None, True),
+            (ASK_92, "replies", b"00", True),
+        )
+        t_us = 0
+        heard = False
+        for frame, counter, rtn, whole in steps:
+            drain(peer)
+            before = getattr(server, counter)
+            polls, age_before = link.polls, link.age_ms(loop.lp.at(t_us))
+            peer.write(frame)
+            t_us += 1000000
+            loop.run_until(t_us)
+            self.assertEqual(getattr(server, counter), before + 1, frame)
+            reply = drain(peer)
+            self.assertEqual(reply[7:9] if reply else None, rtn, frame)
+            self.assertEqual(link.polls, polls + whole, frame)
+            heard = heard or whole
+            self.assertEqual(link.heard_ever(), heard, frame)
+            age = link.age_ms(loop.lp.at(t_us))
+            if whole:
+                self.assertLess(age, 1000, frame)  # heard when it arrived
+            else:
+                self.assertEqual(age, age_before + 1000, frame)  # still running
+        self.assertEqual(server.intact, 3)
+
     def test_a_quick_master_is_heard(self):
         # the master asks again 2 characters after our reply: with DE released in time
         # its request reaches our receiver whole and is answered

@@ -215,6 +215,14 @@ class Server:
         cid1 = req[2]
         cid2 = req[3]
         length = req[4] << 8 | req[5]
+        # CHKSUM covers every character: a frame that passes it is a sender's whole
+        # frame (whatever else is wrong with it), one that fails is noise or broken on
+        # the wire and is no sign of the inverter (the link's `heard`)
+        total = _sum(frame, 0, n - 4)
+        _unhex(frame, n - 4, req, 2)
+        whole = req[0] << 8 | req[1] == (-total) & 0xFFFF
+        if whole:
+            self.intact = (self.intact + 1) & _COUNT_MASK
         anyone = cid2 == _VERSION or cid2 == _MANUFACTURER
         self.at = self.address
         if adr != self.address and not anyone:
@@ -226,9 +234,7 @@ class Server:
                 return 0
             self.at = adr
             b = peer
-        total = _sum(frame, 0, n - 4)
-        _unhex(frame, n - 4, req, 2)
-        if req[0] << 8 | req[1] != (-total) & 0xFFFF:
+        if not whole:
             self.bad_chksum = (self.bad_chksum + 1) & _COUNT_MASK
             return self._reply(ver, _RTN_CHKSUM, 0)
         lenid = length & 0xFFF

@@ -23,6 +23,7 @@ def init(self, address):
     self.replies = 0
     self.not_frames = 0  # garbage, no `~`, non-hex, too short
     self.not_ours = 0  # another address
+    self.intact = 0  # frames that passed CHKSUM, ours or not: the inverter heard
     self.bad_chksum = 0
     self.bad_lchksum = 0
     self.bad_cid = 0
