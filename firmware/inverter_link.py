@@ -243,12 +243,13 @@ class InverterLink:
                 self.packlink.pylon_in(now)  # an inverter on our Link IN: we are the master
             if server is None or self.muted:
                 continue
-            intact = server.intact
+            garbage = server.not_frames
+            broken = server.bad_chksum
             length = server.handle(port.frame, n, b, now)
-            if server.intact != intact:
+            if server.not_frames == garbage and server.bad_chksum == broken:
                 # a whole frame, for us (whatever its other errors) or another battery:
-                # the inverter is there. One that fails its checksum is answered if
-                # ours, and counted, but proves no one there
+                # the inverter is there. Garbage, or a frame that fails its checksum
+                # (answered if ours), is counted but proves no one there
                 self.polls = (self.polls + 1) & _COUNT_MASK
                 self._spoke(now)
             if length:

@@ -216,13 +216,12 @@ class Server:
         cid2 = req[3]
         length = req[4] << 8 | req[5]
         # CHKSUM covers every character: a frame that passes it is a sender's whole
-        # frame (whatever else is wrong with it), one that fails is noise or broken on
-        # the wire and is no sign of the inverter (the link's `heard`)
+        # frame (whatever else is wrong with it); one that fails is noise or broken on
+        # the wire, counted bad_chksum whatever address it seems to name (that may be
+        # the broken byte), and no sign of the inverter (inverter_link's poll)
         total = _sum(frame, 0, n - 4)
         _unhex(frame, n - 4, req, 2)
         whole = req[0] << 8 | req[1] == (-total) & 0xFFFF
-        if whole:
-            self.intact = (self.intact + 1) & _COUNT_MASK
         anyone = cid2 == _VERSION or cid2 == _MANUFACTURER
         self.at = self.address
         if adr != self.address and not anyone:
@@ -230,7 +229,10 @@ class Server:
             if self.peers is not None and adr > self.address:
                 peer = self.peers.peer(adr - self.address + 1, b)
             if peer is None:
-                self.not_ours = (self.not_ours + 1) & _COUNT_MASK
+                if whole:
+                    self.not_ours = (self.not_ours + 1) & _COUNT_MASK
+                else:
+                    self.bad_chksum = (self.bad_chksum + 1) & _COUNT_MASK
                 return 0
             self.at = adr
             b = peer

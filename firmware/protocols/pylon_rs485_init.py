@@ -22,9 +22,8 @@ def init(self, address):
     # counters
     self.replies = 0
     self.not_frames = 0  # garbage, no `~`, non-hex, too short
-    self.not_ours = 0  # another address
-    self.intact = 0  # frames that passed CHKSUM, ours or not: the inverter heard
-    self.bad_chksum = 0
+    self.not_ours = 0  # another address (a whole frame)
+    self.bad_chksum = 0  # ours (answered RTN 02) or not
     self.bad_lchksum = 0
     self.bad_cid = 0
     self.bad_format = 0
