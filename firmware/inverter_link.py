@@ -14,10 +14,11 @@ buffer at the moment they are queued, so they carry the newest values.
 Supervision: the inverter is present while its heartbeat (0x305/0x307, Growatt's 0x301,
 Schneider's 0x310) or its RS485 polls keep coming; a heartbeat is a data frame, never a
 remote frame, and 0x305/0x307/0x301 carry 8 bytes (a frame that fails this is counted
-in rx_other, no sign of life). `age_ms()` is the time since it last spoke (since boot
-if it never did; it stops at about 6.2 days and stays there), which the core turns into
-INVERTER_LOST. Nothing here blocks: the app calls poll() outside the
-protection tick and as often as it can.
+in rx_other, no sign of life); a poll is a whole frame (one that fails its CHKSUM is
+counted by the server, no sign of life either). `age_ms()` is the time since it last
+spoke (since boot if it never did; it stops at about 6.2 days and stays there), which
+the core turns into INVERTER_LOST. Nothing here blocks: the app calls poll() outside
+the protection tick and as often as it can.
 
 A CAN controller that fails while running (the SPI raises OSError, the chip was reset or
 browned out, nothing drives MISO, or it went bus-off _BUS_OFF_LIMIT times within

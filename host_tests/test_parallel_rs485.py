@@ -115,6 +115,18 @@ class SystemRs485Test(unittest.TestCase):
         # 0x4F at any ADR: the master answers, as ADR 2
         self.assertEqual(self.ask(request(N + 2, 0x4F)), wire(0x33, 2, 0x46, 0))
 
+    def test_a_broken_frame_at_a_packs_address_gets_rtn_02_as_that_pack(self):
+        # the master answers for its packs' addresses: a frame that fails its CHKSUM at
+        # one of them gets RTN 02 as that pack; beyond them, and as a 0x4F (its CID2 may
+        # be the broken byte), no reply. Each is counted bad_chksum, none not_ours
+        s = self.server
+        before = (s.bad_chksum, s.not_ours)
+        broken = body(0x20, 3, 0x46, 0x42, b"\x03", chk=0)
+        self.assertEqual(self.ask(broken), wire(0x20, 3, 0x46, 0x02))
+        self.assertIsNone(self.ask(body(0x20, N + 2, 0x46, 0x42, bytes([N + 2]), chk=0)))
+        self.assertIsNone(self.ask(body(0x20, N + 2, 0x46, 0x4F, chk=0)))
+        self.assertEqual((s.bad_chksum, s.not_ours), (before[0] + 3, before[1]))
+
     def test_set_management_and_another_packs_command_byte_refused(self):
         s = self.server
         before = s.bad_adr

@@ -162,7 +162,9 @@ class ReadTest(unittest.TestCase):
         self.assertEqual(raw[4:9], b"\x00\x00\x00\x00\x00")  # OK, oldest 0
 
     def test_counters(self):
+        self.rig.app.link.server.bad_chksum = 7  # broken RS485 frames, ours or not
         c = self.rig.client.counters(1)
+        self.assertEqual(c["pylon"]["bad_chksum"], 7)
         self.assertEqual(c["exceptions"], 0)
         self.assertGreater(c["service"]["requests"], 0)
         self.assertIn("rs485", c)

@@ -287,11 +287,10 @@ def classify(chars, blind, cfg):
             return "not_frames", None, False, 0, 0, None
     head = unhex(chars, 0, 4)
     ver, adr, cid1, cid2 = head[0], head[1], head[2], head[3]
-    ours = adr == ADDRESS or cid2 in (0x4F, 0x51)
     if int(chars[n - 4 :].decode(), 16) != chk(chars[: n - 4]):
-        # broken: answered only at our address (its ADR may be the broken byte)
-        return "bad_chksum", 0x02 if ours else None, False, ver, cid2, None
-    if not ours:
+        # broken: answered only at our address (its CID2 may be the broken byte too)
+        return "bad_chksum", 0x02 if adr == ADDRESS else None, False, ver, cid2, None
+    if adr != ADDRESS and cid2 not in (0x4F, 0x51):
         return "not_ours", None, False, ver, cid2, None
     length = int(chars[8:12].decode(), 16)
     lenid = length & 0xFFF

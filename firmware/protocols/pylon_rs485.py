@@ -222,7 +222,8 @@ class Server:
         total = _sum(frame, 0, n - 4)
         _unhex(frame, n - 4, req, 2)
         whole = req[0] << 8 | req[1] == (-total) & 0xFFFF
-        anyone = cid2 == _VERSION or cid2 == _MANUFACTURER
+        # (a broken frame's CID2 is no more to be trusted than its ADR)
+        anyone = whole and (cid2 == _VERSION or cid2 == _MANUFACTURER)
         self.at = self.address
         if adr != self.address and not anyone:
             peer = None

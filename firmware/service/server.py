@@ -288,6 +288,7 @@ class Server:
             out["pylon"] = {
                 "not_frames": server.not_frames,
                 "not_ours": server.not_ours,
+                "bad_chksum": server.bad_chksum,  # broken frames, ours or not
                 "no_room": server.no_room,  # system answers refused (RTN 91): no heap
             }
         pk = link.packlink
