@@ -358,8 +358,10 @@ class App:
         if seq >= log.next_seq:
             return
         urgent = False
+        codes = log.code  # (each record's code where it lies: get() would make a tuple a
+        size = log.size  # record, every second while the events wait for their write)
         for k in range(max(seq, log.oldest_seq()), log.next_seq):
-            if log.get(k)[2] in _URGENT:
+            if codes[k % size] in _URGENT:
                 urgent = True
                 break
         # (and before the log's numbers reach the mark reserved on flash, see drivers/store)

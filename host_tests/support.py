@@ -96,6 +96,22 @@ def logged(log, code, what=None):
     return out
 
 
+def heap_locked(fn):
+    """fn(now), called with MicroPython's heap locked: an allocation in it is a
+    MemoryError (which the app's safety net counts). Under CPython heap_lock is a
+    stand-in. (One argument: a *args call would allocate its tuple.)"""
+    import micropython
+
+    def locked(now):
+        micropython.heap_lock()
+        try:
+            return fn(now)
+        finally:
+            micropython.heap_unlock()
+
+    return locked
+
+
 def listdir_py(folder):
     """Every .py file under ROOT/folder, recursively, as paths relative to ROOT."""
     import os

@@ -8,9 +8,8 @@ link itself (its age over days, its SPI traffic without an INT pin).
 
 import unittest
 
-import micropython
 from core_rig import Rig
-from support import count_spi, logged, long_run, make_sim, run_trace
+from support import count_spi, heap_locked, logged, long_run, make_sim, run_trace
 
 from bms import events as ev
 from bms import protections as pt
@@ -395,23 +394,14 @@ class ControllerTest(unittest.TestCase):
 
 class AllocationTest(unittest.TestCase):
     def test_the_link_allocates_nothing(self):
-        # under MicroPython an allocation with the heap locked raises MemoryError, which
-        # the app's safety net would count; under CPython heap_lock is a stand-in
+        # (support.heap_locked: an allocation would be a MemoryError, counted by the
+        # app's safety net)
         for kind in ("can", "rs485", "growatt"):
             dip = "0000010" if kind == "growatt" else "0000000"
             sim = make_sim(inverter=kind, dip=dip, events=[{"at_s": 0, "current_a": -20}])
             sim.run(5000)  # warmed up: views and buffers made once
             app = sim.packs[0].app
-            real = app.comms
-
-            def locked(now, real=real):
-                micropython.heap_lock()
-                try:
-                    return real(now)
-                finally:
-                    micropython.heap_unlock()
-
-            app.comms = locked
+            app.comms = heap_locked(app.comms)
             sim.run(15000)
             self.assertEqual(app.exceptions, 0, kind)
             self.assertGreater(app.link.polls + app.link.heartbeats, 9, kind)

@@ -3,7 +3,7 @@
 import errno
 import unittest
 
-from support import logged, make_sim
+from support import heap_locked, logged, make_sim
 
 from bms import dip as dipsw
 from bms import events as ev
@@ -207,6 +207,20 @@ class RebootTest(unittest.TestCase):
         self.assertEqual(self.flushed(app, ev.MODE), [])
         sim.run(mode[1] + 60000)
         self.assertEqual(len(self.flushed(app, ev.MODE)), 1)
+
+    def test_events_waiting_for_their_write_cost_no_allocation(self):
+        # every second housekeeping looks among the waiting events for an urgent one: it
+        # reads their codes where they lie (a tuple a record, every second for up to a
+        # minute, fed the heap's garbage)
+        sim = make_sim(events=[{"at_s": 70, "current_a": 10}])
+        sim.run(72000)
+        app = sim.packs[0].app
+        waiting = (app.store.flushed_seq, app.events.next_seq)
+        self.assertLess(waiting[0], waiting[1])
+        app._flush = heap_locked(app._flush)
+        sim.run(95000)
+        self.assertEqual((app.store.flushed_seq, app.events.next_seq), waiting)  # no write
+        self.assertEqual(app.exceptions, 0)
 
 
 def low_knee_sim(*events):
