@@ -313,6 +313,26 @@ class PylonTest(FrameCase):
         r = make(cells=3320, current=-12540)
         self.assertFrame(pylon_can, 0x356, r.bms, "C0 14 83 FF FA 00 00 00")
 
+    def test_a_system_current_past_its_field_is_held_at_the_fields_end(self):
+        # 32 packs at -110 A: -3520 A is past a signed 16-bit field of 0.1 A, and wrapped
+        # it read +3033.6 A, charging. Held at -3276.7 A (0x8001: 0x8000 is SMA's
+        # "invalid") and +3276.7 A, each side of each edge; Growatt's 0x313 the same
+        r = make(cells=3320)
+        cases = (
+            (-3520000, 0x8001),
+            (-3276650, 0x8001),  # -32767 after rounding: the floor itself
+            (-3276649, 0x8002),
+            (3276649, 0x7FFE),
+            (3276650, 0x7FFF),  # 32767 after rounding: the ceiling itself
+            (3520000, 0x7FFF),
+        )
+        for ma, field in cases:
+            r.bms.reported_ma = ma
+            n, pylon = encode(pylon_can, 0x356, r.bms)
+            self.assertEqual(pylon[2] | pylon[3] << 8, field, ma)
+            n, growatt = encode(growatt_can, 0x313, r.bms)
+            self.assertEqual(growatt[2] << 8 | growatt[3], field, ma)
+
     def test_alarms_nominal(self):
         self.assertFrame(pylon_can, 0x359, make().bms, "00 00 00 00 01 50 4E 00")
 

@@ -239,6 +239,14 @@ class PylibRequestTest(ServerCase):
         self.assertEqual(be24(d, 62), b.soc.full_mas // 3600)
         self.assertEqual(len(d), 65)
 
+    def test_a_system_current_past_its_field_is_held_at_the_fields_end(self):
+        # the master's 0x42 carries the system's current: 32 packs at -110 A wrapped to
+        # +3033.6 A, charging; held at -3276.7 A (0x8001, protocols.fields.deciamps)
+        for ma, field in ((-3520000, 0x8001), (-3276649, 0x8002), (3520000, 0x7FFF)):
+            self.r.bms.reported_ma = ma
+            d = decode(self, self.ask(b"20024642E00202FD33")).info
+            self.assertEqual(be16(d, 48), field, ma)
+
     def test_analog_values_all_packs(self):
         raw = self.ask(b"20024642E002FFFD09")
         # one module: the byte after INFOFLAG is the module count

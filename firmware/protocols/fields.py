@@ -42,6 +42,18 @@ def div_round(a: int, b: int) -> int:
 
 
 @micropython.viper
+def deciamps(ma: int) -> int:
+    """ma in 0.1 A, rounded as div_round(), held within a signed 16-bit field: the sum of
+    32 packs' currents can pass 3276.7 A, and a wrapped value reads as the other
+    direction. -32768 (0x8000) is SMA's "invalid", so the floor is -32767."""
+    if ma >= 0:
+        d = (ma + 50) // 100
+        return d if d < 32767 else 32767
+    d = 0 - ((0 - ma + 50) // 100)
+    return d if d > -32767 else -32767
+
+
+@micropython.viper
 def u32le(buf: ptr8, off: int, v: int):
     buf[off] = v & 0xFF
     buf[off + 1] = (v >> 8) & 0xFF

@@ -10,7 +10,7 @@ the Pylon 0x359 layout there, which Growatt-compatible inverters show as flags.
 from micropython import const
 
 from protocols import pylon_can
-from protocols.fields import clear, div_round
+from protocols.fields import clear, deciamps, div_round
 from protocols.fields_be import u16be
 
 REQUEST = const(0x301)
@@ -39,7 +39,7 @@ def encode(can_id, buf, b):
         buf[7] = 16  # cells
     elif can_id == 0x313:
         u16be(buf, 0, div_round(s.stack_mv, 10))
-        u16be(buf, 2, div_round(b.reported_ma, 100))
+        u16be(buf, 2, deciamps(b.reported_ma))
         u16be(buf, 4, s.cell_tmax_dc)
         buf[6] = soc.shown_cpct // 100
         buf[7] = soc.soh_pct() & 0x7F

@@ -11,7 +11,7 @@ and active protection/warning names).
 from micropython import const
 
 from bms import protections as pt
-from protocols.fields import clear, div_round, u16le
+from protocols.fields import clear, deciamps, div_round, u16le
 
 LIMITS = const(0x351)
 SOC = const(0x355)
@@ -83,7 +83,7 @@ def encode(can_id, buf, b):
         u16le(buf, 4, soc)  # 0.01 %
     elif can_id == MEASURE:
         u16le(buf, 0, div_round(s.stack_mv, 10))  # 0.01 V
-        u16le(buf, 2, div_round(b.reported_ma, 100))  # 0.1 A, + charging
+        u16le(buf, 2, deciamps(b.reported_ma))  # 0.1 A, + charging
         u16le(buf, 4, s.cell_tavg_dc)  # 0.1 C
     elif can_id == ALARMS:
         alarm_bytes(buf, b.engine.names, b.reported_ma > 0)

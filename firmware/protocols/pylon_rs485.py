@@ -48,7 +48,7 @@ from micropython import const
 
 from bms import lazy
 from bms import protections as pt
-from protocols.fields import div_round
+from protocols.fields import deciamps
 from protocols.pylon_can import request_flags
 
 _CID1_BATTERY = const(0x46)
@@ -333,7 +333,7 @@ class Server:
         k += 1
         for slot in _TEMP_ORDER:
             k = self._put16(k, t[slot] + _KELVIN_OFFSET)
-        k = self._put16(k, div_round(b.reported_ma, 100))
+        k = self._put16(k, deciamps(b.reported_ma))
         k = self._put16(k, s.stack_mv)
         k = self._put16(k, 0xFFFF)  # remaining capacity 1: unused above 65 Ah
         info[k] = 4  # user-defined items: 4 for a pack over 65 Ah
