@@ -728,9 +728,12 @@ class NoRoomTest(unittest.TestCase):
         got = (lim.ccl_ma, lim.dcl_ma, lim.charge_enable, lim.discharge_enable)
         self.assertEqual(got, (0, 0, False, False))
         self.assertEqual((told.allow_chg, told.relay_dsg), (False, False))
-        # the rest is the pack's own
+        # CVL down to the pack's voltage, as Limits stops a charge (Victron); the rest is
+        # the pack's own
+        self.assertLess(b.sample.stack_mv, b.limits.cvl_mv)
+        self.assertEqual(lim.cvl_mv, b.sample.stack_mv)
         self.assertIs(told.sample, b.sample)
-        self.assertEqual(lim.cvl_mv, b.limits.cvl_mv)
+        self.assertEqual(lim.dvl_mv, b.limits.dvl_mv)
 
     def system_events(self):
         return [(r[1], r[4], r[5]) for r in logged(self.log, ev.COMM, ev.COMM_SYSTEM)]

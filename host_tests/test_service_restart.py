@@ -39,9 +39,12 @@ class RestartNoticeTest(unittest.TestCase):
         lims = [f[3] for f in got if f[0] == 0x351]
         reqs = [f[3] for f in got if f[0] == 0x35C]
         self.assertGreaterEqual(len(lims), 2)  # one a second: the inverter hears it
+        own_cvl = app.bms.limits.cvl_mv // 100
         for f in lims:
             self.assertEqual(bytes(f[2:6]), b"\x00\x00\x00\x00")  # CCL 0, DCL 0
-            self.assertGreater(f[0] | f[1] << 8, 500)  # CVL its own (0.1 V)
+            # CVL down to the pack's voltage (0.1 V), as the limits stop a charge
+            self.assertEqual(f[0] | f[1] << 8, (app.sample.stack_mv + 50) // 100)
+            self.assertLess(f[0] | f[1] << 8, own_cvl)
         for f in reqs:
             self.assertEqual(f[0], 0)  # charge, discharge enable, force, full: all off
         mods = [f[3] for f in got if f[0] == 0x372]

@@ -192,7 +192,9 @@ class CoreLiteralsTest(unittest.TestCase):
 
     @cpython_only("MicroPython folds a private const away: the core's literals are not read")
     def test_the_private_literals_are_their_modules_numbers(self):
-        from bms import balance, protect, sample, soc
+        import nocurrent
+
+        from bms import balance, limits, protect, sample, soc
         from bms import button as btn
         from drivers import bq76952 as bq
 
@@ -214,11 +216,12 @@ class CoreLiteralsTest(unittest.TestCase):
             (core._AFE_OCD_SLOT, pt.V_AFE_OCD),
             (core._AFE_OCC, bq._SAFETY_A_OCC),
             (core._AFE_OCD, bq._SAFETY_A_OCD1 | bq._SAFETY_A_OCD2),
+            (nocurrent._CVL_FLOOR_MV, limits._CVL_FLOOR_MV),
         ]
         for name in dir(pnl):
             if name.startswith("SHOW_"):
                 pairs.append((getattr(core, "_" + name), getattr(pnl, name)))
-        self.assertEqual(len(pairs), 27)
+        self.assertEqual(len(pairs), 28)
         for mine, theirs in pairs:
             self.assertEqual(mine, theirs)
 
