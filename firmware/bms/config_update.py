@@ -51,19 +51,14 @@ def usable(values):
 def _refusal(nums, key, value):
     """Why key = value is refused on its own (unknown, not an integer, out of range),
     or None."""
-    if key not in keys():
+    names = keys()
+    if key not in names:
         return "unknown config key %r" % key
-    lo, hi = _range(nums, key)
+    k = 3 * names.index(key)
+    lo = nums[k + 1]
+    hi = nums[k + 2]
     if type(value) is not int:
         return "%s must be an integer in %d..%d, not %r" % (key, lo, hi, value)
     if not lo <= value <= hi:
         return "%s = %d is outside the allowed range %d..%d" % (key, value, lo, hi)
     return None
-
-
-def _range(nums, key):
-    names = keys()
-    if key not in names:
-        raise ConfigError("unknown config key %r" % key)
-    k = 3 * names.index(key)
-    return nums[k + 1], nums[k + 2]

@@ -46,10 +46,9 @@ def deciamps(current_ma):
     the sum of 32 packs' currents can pass 3276.7 A, and a wrapped value reads as the
     other direction. -32768 (0x8000) is SMA's "invalid", so the floor is -32767.
     (Bytecode: a frame a second calls it, and as viper it took 311 B of a board's heap.)"""
-    if current_ma >= 0:
-        d = (current_ma + 50) // 100
-        return d if d < 32767 else 32767
-    d = 0 - ((0 - current_ma + 50) // 100)
+    d = div_round(current_ma, 100)
+    if d > 32767:
+        return 32767
     return d if d > -32767 else -32767
 
 
