@@ -323,7 +323,7 @@ class App:
             moved = abs(soc.cpct - self._saved_cpct) >= _STATE_SAVE_CPCT
             due = ticks.diff(now, self._last_save) >= _STATE_SAVE_MS
             changed = soc.cal_count != self._saved_cal or b.mode != self._saved_mode
-            changed = changed or b.engine.latched() != self._saved_latched
+            changed = changed or b.engine.latch_moves != self._saved_latch_moves
             # a state not read at boot is read first (see _save_state)
             if (b.started and (moved or due or changed)) or not self._state_read:
                 if self._save_state(now):  # else still due: tried again at the next beat

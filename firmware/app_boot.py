@@ -96,7 +96,7 @@ def start(app, now):
                     app.events.log(now, ev.CONFIG, 1, len(kept))
     app.bms = Bms(app.cfg, app.events)
     take_state(app, now)
-    app._saved_latched = app.bms.engine.latched()
+    app._saved_latch_moves = app.bms.engine.latch_moves
     app.dip = app.panel.read_dip()
     # (bms/dip.py is loaded for each and dropped after: read at boot, and at a change)
     app.protocol = lazy.run("bms.dip", "effective_protocol", app.dip)

@@ -44,7 +44,7 @@ def save_state(app, now, unlatch):
         app._saved_cpct = soc.cpct
         app._saved_cal = soc.cal_count
         app._saved_mode = b.mode
-        app._saved_latched = latched
+        app._saved_latch_moves = b.engine.latch_moves
     if app.store_degraded:
         store_ok(app, now, STORE_SAVE)
     return True

@@ -229,6 +229,40 @@ def low_knee_sim(*events):
     return make_sim(initial={"soc_pct": 14}, events=[{"at_s": 5, "current_a": -30}] + list(events))
 
 
+class LatchSaveTest(unittest.TestCase):
+    """The latched faults reach flash when they move, and only then; housekeeping asks
+    every second without building the list (Engine.latch_moves)."""
+
+    def test_a_latch_and_its_reset_are_saved_at_the_next_beat(self):
+        sim = make_sim(
+            initial={"soc_pct": 60},
+            events=[
+                {"at_s": 4, "current_a": -20},
+                {"at_s": 10, "fault": "short_circuit"},
+                {"at_s": 20, "fault": "clear"},
+                {"at_s": 30, "button": "reset", "hold_s": 1},
+            ],
+        )
+        sim.run(10000)
+        pack = sim.packs[0]
+        app = pack.app
+        latched = app.bms.engine.latched()
+        self.assertNotEqual(latched, [])
+        self.assertEqual(app.store.load_state()["latched"], latched)  # the beat at 10.0 s
+        sim.run(12000)  # the latch's events reach flash too
+        syncs = pack.flash.syncs
+        app.housekeeping = heap_locked(app.housekeeping)
+        sim.run(30000)
+        self.assertEqual(app.exceptions, 0)  # no allocation to look for a move
+        self.assertEqual(pack.flash.syncs, syncs)  # nothing moved: nothing written
+        del app.housekeeping  # (a save allocates)
+        sim.run(30900)  # RESET, held 1 s from 30 s (the short cleared at 20 s)
+        self.assertEqual(app.bms.engine.latched(), latched)
+        sim.run(31000)  # released, and saved at the same beat
+        self.assertEqual(app.bms.engine.latched(), [])
+        self.assertEqual(app.store.load_state()["latched"], [])
+
+
 class SocAcrossResetsTest(unittest.TestCase):
     """The soak's SOC error (5.95 %, goal 5): its daily watchdog reset came at ~22 h, in
     the evening's discharge, and the boot took the SOC from the OCV of loaded cells."""

@@ -77,6 +77,9 @@ def init(self, rows, events, lock_count, lock_window_ms):
     self.names = 0
     self.locked = 0
     self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
+    # rows gone to or from LATCHED or LOCKED, counted: what latched() returns has moved
+    # when this has (housekeeping asks each second, and latched() builds a list)
+    self.latch_moves = 0
     self._reset = False
     self._dirty = False  # a row went to or from TRIPPED and beyond: summarise again
 
@@ -89,5 +92,6 @@ def restore_latched(engine, pairs, now):
         if type(i) is int and 0 <= i < engine.n and (st == LATCHED or st == LOCKED):
             engine.state[i] = st
             engine._dirty = True
+            engine.latch_moves += 1
             engine._begin(i, now, False)
             engine.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, engine.name[i], -1)
