@@ -27,7 +27,11 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
 - protections and warnings OR-ed (plus PACK_LOST while a pack is lost);
 - cell min/max over the system, with the pack they are in (min_pack, max_pack);
 - pack voltage the mean, current the sum, temperatures min/max; force and full charge
-  requested if any pack asks; `modules` the packs counted.
+  requested if any pack asks; `modules` the packs counted, `online` those of them heard
+  within STALE_MS, `offline` the others and the packs lost; `allow_chg` and `relay_dsg`
+  the packs whose charge and discharge FETs are on (the core's bools, as counts);
+- capacities in mAh (soc.full_mah, soc.q_mah: the core's are properties), since the
+  system's in mAs would outgrow a small int from 3 packs.
 
 PackView is one pack's own values, shaped as the core likewise, for the Pylon RS485
 server's answer at that pack's address; fill() decodes them from the table when a request
@@ -68,7 +72,6 @@ _OFF_STATUS = const(24)
 _OFF_CELLS_1 = const(32)
 _OFF_TEMPS_1 = const(64)
 _OFF_TEMPS_2 = const(72)
-_MAS_PER_DAH = const(360000)  # 0.1 Ah in mAs
 _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
 _HALF = const(0x20000000)
@@ -237,8 +240,8 @@ class _Soc:
     def __init__(self):
         self.shown_cpct = 0
         self.cycles = 0
-        self.full_mas = 1
-        self.q_mas = 0
+        self.full_mah = 1  # (bms.soc.Soc's properties)
+        self.q_mah = 0
         self.soh = 100
 
     def soh_pct(self):
@@ -295,6 +298,8 @@ class SystemView:
         self.cfg = _Cfg(own.cfg)
         self.rated_mah = own.cfg.capacity_mah
         self.modules = 1
+        self.online = 1
+        self.offline = 0
         self.min_pack = 1
         self.max_pack = 1
         self.reported_ma = 0
@@ -307,7 +312,7 @@ class SystemView:
         """The system's values from the packs present (the master's own among them)."""
         own = self.own
         pieces = packs.raw
-        n = n_chg = n_dsg = 0
+        n = n_chg = n_dsg = n_stale = 0
         cvl = _BIG
         ccl_min = dcl_min = _BIG
         cap = soc_w = soh = cycles = names = 0
@@ -327,6 +332,7 @@ class SystemView:
             n += 1
             # a silent pack's FETs are taken as open: it takes no share of the current
             f = 0 if stale[a] else raw[o + _OFF_LIMITS + 7]
+            n_stale += stale[a]
             v = u16le_at(raw, o + _OFF_LIMITS)
             if v < cvl:
                 cvl = v
@@ -368,6 +374,8 @@ class SystemView:
             thi = w if w > thi else thi
             t_mid += (v + w) // 2
         self.modules = n
+        self.online = n - n_stale
+        self.offline = n_stale + packs.lost
         lim = self.limits
         lim.dvl_mv = own.limits.dvl_mv
         if n == 0:  # nothing counted yet (not even our own frames): the pack alone
@@ -375,6 +383,7 @@ class SystemView:
             lim.ccl_ma = lim.dcl_ma = 0
             lim.charge_enable = lim.discharge_enable = False
             lim.force_charge = lim.full_request = False
+            self.allow_chg = self.relay_dsg = 0
             return
         lim.cvl_mv = cvl
         lim.ccl_ma = n_chg * ccl_min * 100 if n_chg else 0
@@ -387,8 +396,8 @@ class SystemView:
         soc.shown_cpct = soc_w // cap if cap else own.soc.shown_cpct
         soc.soh = soh // n
         soc.cycles = cycles
-        soc.full_mas = own.soc.full_mas
-        soc.q_mas = (soc.full_mas // 10000) * soc.shown_cpct
+        soc.full_mah = cap * 100  # (cap in 0.1 Ah, soc_w in 0.1 Ah x 0.01 %)
+        soc.q_mah = soc_w // 100
         self.engine.names = names | (_PACK_LOST_BIT if packs.lost else 0) | own.engine.names
         self.engine.locked = own.engine.locked
         self.cfg.capacity_mah = self.rated_mah * n
@@ -405,8 +414,9 @@ class SystemView:
         self.reported_ma = i_sum * 100
         self.chg = n_chg > 0
         self.dsg = n_dsg > 0
-        self.allow_chg = lim.charge_enable
-        self.relay_dsg = lim.discharge_enable
+        # (counts, where the core has bools: Victron's 0x372 counts the packs blocking)
+        self.allow_chg = n_chg
+        self.relay_dsg = n_dsg
         self.mode = own.mode
         self.started = own.started
 
@@ -464,6 +474,7 @@ class PackView:
         soc.shown_cpct = u16le_at(raw, o + _OFF_CELLS + 6)
         soc.soh = raw[o + _OFF_LIMITS + 6]
         soc.cycles = u16le_at(raw, o + _OFF_STATUS + 6)
-        soc.full_mas = u16le_at(raw, o + _OFF_STATUS + 4) * _MAS_PER_DAH
-        soc.q_mas = (soc.full_mas // 10000) * soc.shown_cpct
+        c = u16le_at(raw, o + _OFF_STATUS + 4)  # 0.1 Ah
+        soc.full_mah = c * 100
+        soc.q_mah = c * soc.shown_cpct // 100
         self.engine.names = u32le_at(raw, o + _OFF_STATUS)

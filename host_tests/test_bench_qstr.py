@@ -174,9 +174,12 @@ class QstrPoolTest(unittest.TestCase):
 # instead of an instance whose dict grew and left holes in the boot's heap; 1 851: the
 # current's 0.1 A field held at its ends (deciamps: 32 packs' sum wrapped to a charge);
 # 1 852: the no-current view's CVL down to the pack's voltage (property, in nocurrent.py,
-# loaded only for a restart's notice or a master without room).
+# loaded only for a restart's notice or a master without room); 1 856 at stop 33: the
+# latched rows' moves counted (latch_moves: housekeeping built a list a second to compare),
+# capacities in mAh (full_mah, q_mah: the system's in mAs outgrew a small int, and its
+# protocols sent the master's own) and Victron's 0x372 counts (online, offline).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1852
+FIRMWARE_NAMES = 1856
 PYLON_RS485_NAMES = 128
 
 

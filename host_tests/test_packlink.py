@@ -340,6 +340,70 @@ class SystemTest(unittest.TestCase):
         self.assertTrue(v.engine.names & 1 << pt.HIGH_TEMP)
         self.assertEqual(v.cfg.capacity_mah, 2 * self.r.cfg.capacity_mah)
         self.assertEqual(v.modules, 2)
+        # the capacities the packs report (0.1 Ah), summed: 150 Ah, of which 80 + 10 Ah left
+        self.assertEqual((v.soc.full_mah, v.soc.q_mah), (150000, 90000))
+
+    def test_victrons_module_counts(self):
+        # 0x372: modules OK, blocking charge, blocking discharge, offline (once 1, 0 or 1,
+        # 0 or 1, 0 whatever the system)
+        from protocols import victron_can
+
+        def counts():
+            self.view.aggregate(self.packs, 0)
+            buf = bytearray(8)
+            victron_can.encode(victron_can.MODULES, buf, self.view)
+            return tuple(buf[k] | buf[k + 1] << 8 for k in range(0, 8, 2))
+
+        for a in range(1, 6):
+            self.give(a, now=1000)
+        self.assertEqual(counts(), (5, 0, 0, 0))
+        self.give(2, now=1000, limits=(56000, 0, 1000, 100, 0x12))  # COVP: charge FET open
+        self.give(3, now=1000, limits=(56000, 500, 0, 100, 0x09))  # CUVP: discharge open
+        self.give(4, now=1000, limits=(56000, 0, 0, 100, 0x00))  # a fault: both open
+        self.assertEqual(counts(), (5, 2, 2, 0))
+        for a in (1, 2, 3, 4):  # pack 5 silent: out of the limits, offline
+            self.give(a, now=1000 + STALE_MS // 2, limits=(56000, 500, 1000, 100, 0x1B))
+        self.assertTrue(checked(self.packs, 1000 + STALE_MS))
+        self.assertEqual(counts(), (4, 0, 0, 1))
+        for a in (1, 2, 3, 4):
+            self.give(a, now=1000 + LOST_MS - 100)
+        self.assertTrue(checked(self.packs, 1000 + LOST_MS))  # lost: still offline
+        self.assertEqual((self.packs.count, self.packs.lost), (4, 1))
+        self.assertEqual(counts(), (4, 0, 0, 1))
+        # a pack alone: its own FETs
+        b = self.r.bms
+        buf = bytearray(8)
+        victron_can.encode(victron_can.MODULES, buf, b)
+        self.assertEqual(bytes(buf), bytes([1, 0, 0, 0, 0, 0, 0, 0]))
+        b.allow_chg = False
+        victron_can.encode(victron_can.MODULES, buf, b)
+        self.assertEqual(bytes(buf), bytes([1, 0, 1, 0, 0, 0, 0, 0]))
+
+    def test_the_capacity_fields_carry_the_systems_capacity(self):
+        # Growatt's 0x314 and Schneider's 0x326 once held the master's own capacity (the
+        # system's in mAs is no small int from 3 packs); Growatt's 0x312 said 1 pack
+        from protocols import growatt_can, schneider_can
+
+        buf = bytearray(8)
+        for n, left, full, ah in ((2, 0x3A98, 0x4E20, 200), (32, 0xFFFF, 0xFFFF, 3200)):
+            for a in range(1, n + 1):
+                self.give(a, cells=(3300, 3300, 1, 1, 7500), status=(0, 1000, 0))
+            self.view.aggregate(self.packs, 0)
+            soc = self.view.soc
+            self.assertEqual((soc.full_mah, soc.q_mah), (n * 100000, n * 75000))
+            growatt_can.encode(0x314, buf, self.view)  # 10 mAh, held at 655.35 Ah
+            self.assertEqual((buf[0] << 8 | buf[1], buf[2] << 8 | buf[3]), (left, full))
+            growatt_can.encode(0x312, buf, self.view)
+            self.assertEqual(buf[4], n)
+            schneider_can.encode(0x326, buf, self.view)
+            self.assertEqual(buf[6] << 8 | buf[7], ah)
+        # a pack alone: its own, from the core's mAs
+        b = self.r.bms
+        growatt_can.encode(0x314, buf, b)
+        self.assertEqual(buf[2] << 8 | buf[3], b.soc.full_mas // 36000)
+        self.assertEqual(buf[4] if growatt_can.encode(0x312, buf, b) else -1, 1)
+        self.assertEqual(b.soc.full_mah, b.soc.full_mas // 3600)
+        self.assertEqual(b.soc.q_mah, b.soc.q_mas // 3600)
 
     def test_every_address_has_its_own_row_across_the_tables_pieces(self):
         # the table is in pieces of 8 packs (a 2.6 KB piece may not be free in service):

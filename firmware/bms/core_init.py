@@ -77,6 +77,8 @@ def init(self, cfg, events, stored_soc):
     self._afe_safety = 0
     self.parallel = False  # more than one pack on the link (M/S LED)
     self.modules = 1  # packs in what the frames report (the system's view has more)
+    self.online = 1  # of them heard; and packs silent or lost (Victron's 0x372)
+    self.offline = 0
     self.unlocked = False  # the service link's physical unlock (two RESET presses)
     self.unlock_at = 0
 

@@ -223,3 +223,13 @@ class Soc:
 
     def soh_pct(self):
         return self.full_mas * 100 // self.rated_mas
+
+    # The charge in mAh, for the protocols' capacity fields: the unit the system's view
+    # (packsystem.py) shares, whose sums in mAs would outgrow a small int from 3 packs.
+    @property
+    def q_mah(self):
+        return self.q_mas // 3600
+
+    @property
+    def full_mah(self):
+        return self.full_mas // 3600

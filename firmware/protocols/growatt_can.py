@@ -33,7 +33,7 @@ def encode(can_id, buf, b):
         u16be(buf, 6, 2 if r > 0 else (3 if r < 0 else 1))  # 01 idle, 10 charge, 11 discharge
     elif can_id == 0x312:
         pylon_can.alarm_bytes(buf, b.engine.names, b.reported_ma > 0)
-        buf[4] = 1  # pack number
+        buf[4] = b.modules  # packs in the system (as in Pylon 0x359, whose layout this is)
         buf[5] = 0x50  # manufacturer code "PN"
         buf[6] = 0x4E
         buf[7] = 16  # cells
@@ -44,8 +44,9 @@ def encode(can_id, buf, b):
         buf[6] = soc.shown_cpct // 100
         buf[7] = soc.soh_pct() & 0x7F
     elif can_id == 0x314:
-        u16be(buf, 0, soc.q_mas // 36000)  # 10 mAh
-        u16be(buf, 2, soc.full_mas // 36000)
+        # 10 mAh: 655.35 Ah at most, a system of 6 packs (held there above: never a wrap)
+        u16be(buf, 0, min(soc.q_mah // 10, 0xFFFF))
+        u16be(buf, 2, min(soc.full_mah // 10, 0xFFFF))
         u16be(buf, 4, s.max_mv - s.min_mv)
         u16be(buf, 6, soc.cycles)
     elif 0x315 <= can_id <= 0x318:

@@ -99,10 +99,13 @@ def encode(can_id, buf, b):
         u16le(buf, 4, b.cfg.capacity_mah // 1000)
         u16le(buf, 6, SW_VERSION)
     elif can_id == MODULES:
-        u16le(buf, 0, b.modules)  # modules OK
-        u16le(buf, 2, 0 if b.allow_chg else 1)  # modules blocking charge
-        u16le(buf, 4, 0 if b.relay_dsg else 1)  # blocking discharge (or pre-charging)
-        u16le(buf, 6, 0)  # offline
+        # the packs heard; of them, those blocking charge and discharge (or pre-charging);
+        # those silent or lost (allow_chg, relay_dsg: the core's bools, the system's counts)
+        n = b.online
+        u16le(buf, 0, n)
+        u16le(buf, 2, n - b.allow_chg)
+        u16le(buf, 4, n - b.relay_dsg)
+        u16le(buf, 6, b.offline)
     elif can_id == EXTREMES:
         u16le(buf, 0, s.min_mv)
         u16le(buf, 2, s.max_mv)
