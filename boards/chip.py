@@ -82,6 +82,11 @@ class ChipBoard:
         DEEPSLEEP_RESET 4, SOFT_RESET 5 on both ports, as the app logs it."""
         return machine.reset_cause()
 
+    def unique_id(self):
+        """machine.unique_id(): the RP2040's flash id (8 bytes), the ESP32's MAC (6): the
+        pack's serial number."""
+        return machine.unique_id()
+
     def restart(self):
         self.restart_requested = True
         machine.reset()

@@ -36,7 +36,8 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
 PackView is one pack's own values, shaped as the core likewise, for the Pylon RS485
 server's answer at that pack's address; fill() decodes them from the table when a request
 asks (never per tick). Its sample is invalid until all six cell and temperature frames
-have come since the pack was (re)counted: the server then says so (RTN 91), never zeros.
+have come since the pack was (re)counted: the server then says so (RTN 91), never zeros;
+its serial number (uid) is None until its IDENT frame has come, likewise.
 """
 
 from array import array
@@ -57,10 +58,11 @@ LOST_MS = const(3000)  # (packlink.LOST_MS: the same, tested)
 STALE_MS = const(500)
 _SLOTS = const(33)  # addresses 1..32 (0 unused)
 _FRAME = const(8)
-_ROW = const(80)  # ten frames a pack
-_PIECE = const(8)  # packs in each piece of the table (640 B)
+_ROW = const(88)  # eleven frames a pack
+_PIECE = const(8)  # packs in each piece of the table (704 B)
 _ALL = const(0x0F)  # the four summary frames
 _ALL_MORE = const(0x3F)  # the six cell and temperature frames
+_IDENT_BIT = const(0x40)  # (in more, beside them)
 _UNKNOWN = const(0)
 _PRESENT = const(1)
 _LOST = const(2)
@@ -72,6 +74,7 @@ _OFF_STATUS = const(24)
 _OFF_CELLS_1 = const(32)
 _OFF_TEMPS_1 = const(64)
 _OFF_TEMPS_2 = const(72)
+_OFF_IDENT = const(80)
 _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
 _HALF = const(0x20000000)
@@ -133,14 +136,14 @@ class Packs:
     def __init__(self, events):
         self.events = events
         # the frames, by address: packs 8 k .. 8 k + 7 in raw[k] (the last: 32 alone). A
-        # pack becomes a master in service, where the heap has no 2.6 KB piece to spare
+        # pack becomes a master in service, where the heap has no 2.9 KB piece to spare
         raw = self.raw = []
         for a in range(0, _SLOTS, _PIECE):
             n = _SLOTS - a
             raw.append(bytearray((_PIECE if n > _PIECE else n) * _ROW))
         self.seen = array("i", bytes(4 * _SLOTS))
         self.got = bytearray(_SLOTS)  # bit (msg - 1) of each summary frame since known
-        self.more = bytearray(_SLOTS)  # bit (msg - 5) of each cell/temperature frame
+        self.more = bytearray(_SLOTS)  # bit (msg - 5) of each cell/temperature frame, IDENT
         self.state = bytearray(_SLOTS)
         self.stale = bytearray(_SLOTS)  # 1: present, but silent for STALE_MS
         self.lost = 0  # packs lost now
@@ -296,6 +299,7 @@ class SystemView:
         self.limits = _Limits(own.limits)
         self.engine = _Engine()
         self.cfg = _Cfg(own.cfg)
+        self.uid = own.uid  # (the master's: the system speaks as it)
         self.rated_mah = own.cfg.capacity_mah
         self.modules = 1
         self.online = 1
@@ -432,6 +436,8 @@ class PackView:
         self.cfg = None
         self.reported_ma = 0
         self.chg = self.dsg = self.pre = False
+        self._uid = bytearray(8)
+        self.uid = None
 
     def fill(self, packs, a, own):
         """Pack a's values (a counted pack); own: the master's core or its SystemView,
@@ -440,7 +446,15 @@ class PackView:
         o = a % _PIECE * _ROW
         self.cfg = own.cfg
         s = self.sample
-        s.valid = packs.more[a] == _ALL_MORE
+        more = packs.more[a]
+        s.valid = more & _ALL_MORE == _ALL_MORE
+        # its serial number once its IDENT has come (else None: the server says so)
+        if more & _IDENT_BIT:
+            self.uid = self._uid
+            for i in range(8):
+                self._uid[i] = raw[o + _OFF_IDENT + i]
+        else:
+            self.uid = None
         cells = s.cells_mv
         for i in range(16):
             cells[i] = u16le_at(raw, o + _OFF_CELLS_1 + 2 * i)

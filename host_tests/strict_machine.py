@@ -83,6 +83,9 @@ class _Machine:
     def reset_cause(self):
         return self.PWRON_RESET
 
+    def unique_id(self):
+        return bytes(range(1, 9)) if self.chip == RP2040 else bytes(range(1, 7))  # MAC: 6
+
     def reset(self):
         self.resets += 1
 

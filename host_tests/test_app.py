@@ -152,6 +152,25 @@ class SafetyNetTest(unittest.TestCase):
 
 
 class BootTest(unittest.TestCase):
+    def test_the_serial_number_is_the_boards_unique_id(self):
+        # an RP2040's flash id has 8 bytes, an ESP32's MAC 6: right-aligned in the 8 the
+        # protocols send (16 hex characters), longer ones keep their last 8
+        from app import App
+        from boards.host.board import HostBoard
+
+        sim = make_sim(packs=2)
+        self.assertEqual(sim.packs[0].app.bms.uid, bytes.fromhex("E6614104032B1A01"))
+        self.assertEqual(sim.packs[1].app.bms.uid, bytes.fromhex("E6614104032B1A02"))
+        p = sim.packs[0]
+        for given, uid in (
+            ("240AC4123456", "0000240AC4123456"),
+            ("0102030405060708090A", "030405060708090A"),
+        ):
+            board = HostBoard(sim.clock, p.chip, p.model, p.flash, unique_id=bytes.fromhex(given))
+            app = App(board)
+            app.start(sim.t_ms)
+            self.assertEqual(app.bms.uid, bytes.fromhex(uid))
+
     def test_boot_logs_boot_and_dip(self):
         sim = make_sim(dip="1000010")
         app = sim.packs[0].app

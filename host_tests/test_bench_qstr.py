@@ -177,9 +177,11 @@ class QstrPoolTest(unittest.TestCase):
 # loaded only for a restart's notice or a master without room); 1 856 at stop 33: the
 # latched rows' moves counted (latch_moves: housekeeping built a list a second to compare),
 # capacities in mAh (full_mah, q_mah: the system's in mAs outgrew a small int, and its
-# protocols sent the master's own) and Victron's 0x372 counts (online, offline).
+# protocols sent the master's own) and Victron's 0x372 counts (online, offline); 1 860:
+# each pack's serial number from its chip's unique id (unique_id, uid, put_hex, IDENT on
+# the pack link: every pack said OPENBMS000000001).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1856
+FIRMWARE_NAMES = 1860
 PYLON_RS485_NAMES = 128
 
 

@@ -656,10 +656,11 @@ class SchneiderTest(FrameCase):
         # cell Tmax 26.0 C, Tmin 24.0 C, Vmax, Vmin 3320 mV
         self.assertFrame(schneider_can, 0x327, b, "01 04 00 F0 0C F8 0C F8")
         self.assertFrame(schneider_can, 0x328, b, "00 00 00 00 00 00 00 00")
-        # ids 0 (to be assigned by Schneider), then the serial "OPENBMS-0000001 "
+        # ids 0 (to be assigned by Schneider), then the serial "OPENE6614104032B1A07"
+        b.uid[:] = bytes.fromhex("E6614104032B1A07")
         self.assertFrame(schneider_can, 0x330, b, "00 00 00 00 4F 50 45 4E")
-        self.assertFrame(schneider_can, 0x331, b, "42 4D 53 2D 30 30 30 30")
-        self.assertFrame(schneider_can, 0x332, b, "30 30 31 20 00 00 00 00")
+        self.assertFrame(schneider_can, 0x331, b, "45 36 36 31 34 31 30 34")
+        self.assertFrame(schneider_can, 0x332, b, "30 33 32 42 31 41 30 37")
         self.assertFrame(schneider_can, 0x333, b, "53 45 42 4D 53 00 00 00", 6)
         lim = b.limits
         lim.ccl_ma, lim.dcl_ma = 30000, 40000  # CCL and DCL in their own fields

@@ -119,8 +119,12 @@ class PackLinkFramesTest(unittest.TestCase):
         self.assertEqual(self.frame(pl.STATUS, b), hx("00 00 00 00 DB 03 11 00"))
         b.engine.names = 1 << pt.COVP | 1 << pt.PACK_LOST
         self.assertEqual(self.frame(pl.STATUS, b)[:4], hx("02 00 00 01"))
+        # IDENT: the board's unique id, as it is (right-aligned: the app's)
+        b.uid[:] = hx("E6 61 41 04 03 2B 1A 07")
+        self.assertEqual(pl.IDENT, 0x0B)
+        self.assertEqual(self.frame(pl.IDENT, b), hx("E6 61 41 04 03 2B 1A 07"))
         buf = bytearray(8)
-        self.assertEqual(pl.encode(11, buf, b, False), 0)
+        self.assertEqual(pl.encode(12, buf, b, False), 0)
         self.assertEqual(pl.encode(0, buf, b, False), 0)
 
     def test_cells_and_temperatures(self):
@@ -406,14 +410,14 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(b.soc.q_mah, b.soc.q_mas // 3600)
 
     def test_every_address_has_its_own_row_across_the_tables_pieces(self):
-        # the table is in pieces of 8 packs (a 2.6 KB piece may not be free in service):
+        # the table is in pieces of 8 packs (a 2.9 KB piece may not be free in service):
         # the addresses at each piece's edges, and 32 alone in the last
         from packsystem import PackView
 
         edges = (1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32)
         for a in edges:
             self.give(a, cells=(3000 + a, 3400 + a, 2, 3, 5000), measure=(52000 + a, a, 200, 300))
-        self.assertEqual([len(p) for p in self.packs.raw], [640, 640, 640, 640, 80])
+        self.assertEqual([len(p) for p in self.packs.raw], [704, 704, 704, 704, 88])
         self.assertEqual(self.limits()[3], len(edges))
         s = self.view.sample
         self.assertEqual((s.min_mv, self.view.min_pack), (3001, 1))
@@ -650,6 +654,13 @@ class PackLinkDbcTest(unittest.TestCase):
         self.assertIn("pack3-cells5-8", texts[1])
         self.assertIn("V5 3.204 V", texts[1])
         self.assertIn("Tmosfet 41.2", texts[5])
+        b.uid[:] = hx("E6 61 41 04 03 2B 1A 07")
+        pl.encode(pl.IDENT, buf, b, False)
+        f = mon.decode_can_line("(1.0) can0 %08X#%s" % (pl.can_id(pl.IDENT, 3), buf.hex()))
+        self.assertEqual(f.problems, [])
+        self.assertEqual(f.signals["Unique_Id"], 0xE6614104032B1A07)
+        self.assertIn("pack3-ident", f.text())
+        self.assertIn("serial E6614104032B1A07", f.text())
 
 
 class _Can:
@@ -745,6 +756,29 @@ class PackLinkUnitTest(unittest.TestCase):
         self.link.can.free = True
         pk.poll(b, 8)  # LIMITS first, at once
         self.assertEqual([i for i, _d, _e in self.link.can.sent], [pl.can_id(pl.LIMITS, 1)])
+
+    def test_eleven_frames_in_ten_slots_a_second(self):
+        # IDENT (the pack's serial number) goes at once after TEMPS_2, in its slot: the
+        # others keep their second
+        pk = self.pk
+        b = self.r.bms
+        b.uid[:] = hx("E6 61 41 04 03 2B 1A 07")
+        pk.pylon_in(5)
+        pk.take(_Frame(pl.can_id(pl.LIMITS, 2)), 6)  # another pack: the master speaks
+        sent = self.link.can.sent
+        when = []
+        for now in range(10, 2200):
+            before = len(sent)
+            pk.poll(b, now)
+            when += [now] * (len(sent) - before)
+        msgs = [pl.split(i)[0] for i, _d, _e in sent]
+        every = list(range(1, 12))  # CELLS .. TEMPS_2, IDENT
+        self.assertEqual(msgs[:23], [pl.LIMITS] + every + every)  # LIMITS first, at once
+        slots = when[12:23]
+        self.assertEqual(slots[10], slots[9])  # IDENT beside TEMPS_2
+        self.assertEqual([b - a for a, b in zip(slots, slots[1:])], [100] * 9 + [0])
+        self.assertEqual(when[23] - slots[9], 100)  # then the next second's CELLS
+        self.assertEqual(sent[22][1], hx("E6 61 41 04 03 2B 1A 07"))
 
     def test_the_system_passes_an_inverters_limits_to_the_pack(self):
         b = self.r.bms

@@ -163,9 +163,11 @@ class SystemRs485Test(unittest.TestCase):
             with contextlib.redirect_stdout(io.StringIO()):  # it prints its debug
                 m = p.get_management_info(k + 1)
             self.assertEqual(m.ChargeVoltageLimit, self.own(k).limits.cvl_mv / 1000)
-        serial = p.get_module_serial_number(2).ModuleSerialNumber.decode()
-        found = p.scan_for_batteries(2, N + 3)
-        self.assertEqual(found, {k + 1: serial for k in range(1, N + 1)})
+        # each pack's own serial number: its board's unique id (the simulator's end in
+        # the pack's number), the others' from their IDENT frames
+        serials = {k + 1: "E6614104032B1A%02X" % k for k in range(1, N + 1)}
+        self.assertEqual(p.get_module_serial_number(2).ModuleSerialNumber.decode(), serials[2])
+        self.assertEqual(p.scan_for_batteries(2, N + 3), serials)
 
 
 class LostPackTest(unittest.TestCase):
@@ -198,7 +200,7 @@ class PackViewTest(unittest.TestCase):
         b = r.bms
         packs = Packs(ev.EventLog())
         buf = bytearray(8)
-        for msg in range(1, pl.N_MSGS):  # all but TEMPS_2
+        for msg in range(1, pl.TEMPS_2):  # all but TEMPS_2 (and IDENT)
             pl.encode(msg, buf, b, False)
             packs.take(2, msg, buf, 0)
         self.assertTrue(packs.present(2))
@@ -222,3 +224,14 @@ class PackViewTest(unittest.TestCase):
         d = decode(self, bytes(server.out[:got]))
         self.assertEqual((d.adr, d.rtn, d.info[1]), (3, 0, 3))
         self.assertEqual(d.info[2:], analog_block(b, list(b.sample.cells_mv)))
+        # its serial number likewise: not known before its IDENT frame
+        frame = request(3, 0x93, b"\x03")
+        got = server.handle(frame, len(frame), b, 0)
+        self.assertEqual(bytes(server.out[:got]), wire(0x20, 3, 0x46, RTN_INTERNAL))
+        b.uid[:] = bytes.fromhex("E6614104032B1A07")
+        pl.encode(pl.IDENT, buf, b, False)
+        b.uid[:] = bytes(8)  # (the master's own: not what pack 2 answers)
+        packs.take(2, pl.IDENT, buf, 0)
+        got = server.handle(frame, len(frame), b, 0)
+        d = decode(self, bytes(server.out[:got]))
+        self.assertEqual((d.adr, d.rtn, d.info), (3, 0, b"\x03E6614104032B1A07"))

@@ -335,9 +335,10 @@ class PylibRequestTest(ServerCase):
         self.assertEqual(d[1:], pack16(53150, 48000, 0, 0x10000 - 500) + bytes([0x40]))
 
     def test_serial_number(self):
+        # the board's unique id in hex (app_boot.py: right-aligned, an ESP32's MAC is 6)
+        self.r.bms.uid[:] = bytes.fromhex("0000E6614104032B")
         raw = self.ask(b"20024693E00202FD2D")
-        self.assertEqual(raw, wire(0x20, 2, 0x46, 0, b"\x02" + pylon_rs485.SERIAL_NUMBER))
-        self.assertEqual(len(pylon_rs485.SERIAL_NUMBER), 16)
+        self.assertEqual(raw, wire(0x20, 2, 0x46, 0, b"\x020000E6614104032B"))
         self.counts(replies=1)
 
     def test_software_version(self):
@@ -951,10 +952,11 @@ class PythonPylontechTest(ServerCase):
         s = p.get_system_parameters()
         self.assertEqual((s.CellHighVoltageLimit, s.ChargeHighTemperatureLimit), (3.55, 50.0))
         self.assertEqual(s.DischargeCurrentLimit, -50.0)
+        self.r.bms.uid[:] = bytes.fromhex("E6614104032B1A07")
         sn = p.get_module_serial_number(2)
-        self.assertEqual(sn.ModuleSerialNumber, pylon_rs485.SERIAL_NUMBER)
+        self.assertEqual(sn.ModuleSerialNumber, b"E6614104032B1A07")
         info = p.get_manufacturer_info()
         self.assertEqual(info.DeviceName, pylon_rs485.BATTERY_NAME)
         self.assertEqual(p.get_protocol_version().ver, b"\x33")
-        self.assertEqual(p.scan_for_batteries(1, 4), {2: pylon_rs485.SERIAL_NUMBER.decode()})
+        self.assertEqual(p.scan_for_batteries(1, 4), {2: "E6614104032B1A07"})
         self.counts(replies=9, not_ours=2)  # a found battery is asked twice

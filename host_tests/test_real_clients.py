@@ -418,7 +418,7 @@ class PylontechClientTest(unittest.TestCase):
         self.assertEqual(p.DischargeCurrentLimit, -(cfg.dcl_ma // 100) / 10)  # negative
         serial = calls["serial"][1]
         self.assertEqual(serial.CommandValue, 2)
-        self.assertEqual(serial.ModuleSerialNumber, pylon_rs485.SERIAL_NUMBER)
+        self.assertEqual(serial.ModuleSerialNumber, b"E6614104032B1A01")  # the sim's pack 1
 
         # 0x42: the measurements against the trace line nearest the request
         values = calls["values"][1]

@@ -339,6 +339,10 @@ def _fmt_pack_status(m, s):
     ]
 
 
+def _fmt_pack_ident(m, s):
+    return [("serial", "%016X" % int(s.get("Unique_Id", 0)))]
+
+
 def _short(name):
     """Cell_05_Voltage -> V5, Cell_Temperature_2 -> T2, Board_Temperature -> Tboard."""
     parts = name.split("_")
@@ -366,6 +370,7 @@ PACKLINK_FRAMES = {
     0x08: ("cells13-16", _fmt_pack_signals),
     0x09: ("temps1", _fmt_pack_signals),
     0x0A: ("temps2", _fmt_pack_signals),
+    0x0B: ("ident", _fmt_pack_ident),
 }
 
 

@@ -35,14 +35,17 @@ class HostBoard:
         can_chip=None,
         link_port=None,
         link_out_port=None,
+        unique_id=b"\xe6\x61\x41\x04\x03\x2b\x1a\x01",
     ):
         """flash: the pack's simulated flash filesystem (it outlives the board); can_chip:
         the simulated MCP2515 (on the simulator's CAN bus), or None for a board without
         one; link_port: the RS485 port 1 (Link IN) end of a simulated wire, or None;
-        link_out_port: the RS485 port 2 (Link OUT) end, to the next pack, or None."""
+        link_out_port: the RS485 port 2 (Link OUT) end, to the next pack, or None;
+        unique_id: what machine.unique_id() gives (an RP2040's 8 bytes)."""
         self.clock = clock
         self.model = model
         self._reset_cause = reset_cause
+        self._unique_id = unique_id
         self.pins = {}
         out = machine.Pin.OUT
         inp = machine.Pin.IN
@@ -113,6 +116,9 @@ class HostBoard:
 
     def reset_cause(self):
         return self._reset_cause
+
+    def unique_id(self):
+        return self._unique_id
 
     restart_requested = False
 

@@ -77,6 +77,9 @@ def init(self, cfg, events, stored_soc):
     self._afe_safety = 0
     self.parallel = False  # more than one pack on the link (M/S LED)
     self.modules = 1  # packs in what the frames report (the system's view has more)
+    # the board's unique id, right-aligned (app_boot.py sets it): the serial number the
+    # protocols report (16 hex characters) and the pack link's IDENT frame
+    self.uid = bytearray(8)
     self.online = 1  # of them heard; and packs silent or lost (Victron's 0x372)
     self.offline = 0
     self.unlocked = False  # the service link's physical unlock (two RESET presses)

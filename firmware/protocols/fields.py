@@ -7,6 +7,9 @@ a few times, and a viper call costs an RP2040 a quarter of a Python one.
 """
 
 import micropython
+from micropython import const
+
+_HEX = const(b"0123456789ABCDEF")
 
 ptr8 = int  # viper's pointer type, named for CPython (annotations are evaluated)
 
@@ -50,6 +53,18 @@ def deciamps(current_ma):
     if d > 32767:
         return 32767
     return d if d > -32767 else -32767
+
+
+def put_hex(buf, k, src, first, n):
+    """src[first:first + n] as upper-case hex characters into buf[k:] (a pack's serial
+    number, its chip's unique id: protocols/pylon_rs485_rare.py, schneider_can.py);
+    returns the end. (Indices, not a slice, and a range, not an iterator: no allocation.)"""
+    for i in range(first, first + n):
+        v = src[i]
+        buf[k] = _HEX[v >> 4]
+        buf[k + 1] = _HEX[v & 0xF]
+        k += 2
+    return k
 
 
 @micropython.viper

@@ -6,10 +6,11 @@ Schneider's 29-bit set is 0x310-0x333):
     id = BASE | msg << 8 | src        (src: the sender's chain address 1..32, 0 = none yet)
 The service link (another module) uses SERVICE_BASE; one acceptance mask (FILTER, MASK)
 passes both ranges. Little endian, every frame 8 bytes. tools/bms_packlink.dbc decodes
-them. A pack sends its ten frames once a second (and LIMITS at once when its FETs
-change: see packlink.py). The first four are its summary, for the system's values; the
-other six carry what the master's Pylon RS485 server needs to answer for this pack at its
-own address (0x42 and 0x44: every cell and every temperature sensor):
+them. A pack sends its eleven frames once a second, IDENT in TEMPS_2's slot (and LIMITS
+at once when its FETs change: see packlink.py). The first four are its summary, for the
+system's values; the other seven carry what the master's Pylon RS485 server needs to
+answer for this pack at its own address (0x42 and 0x44: every cell and every temperature
+sensor; 0x93: its serial number):
 
 | msg | bytes |
 |---|---|
@@ -20,6 +21,7 @@ own address (0x42 and 0x44: every cell and every temperature sensor):
 | CELLS_1..CELLS_4 0x05-0x08 | u16 cell mV x 4: cells 1-4, 5-8, 9-12, 13-16 |
 | TEMPS_1 0x09 | s16 0.1 C x 4: the cell sensors (Sample.temps_dc slots 0-3) |
 | TEMPS_2 0x0A | s16 0.1 C board (slot 4), s16 MOSFETs (slot 5), u16 unlock 0.1 s, 2 bytes 0 |
+| IDENT 0x0B | the pack's unique id (its chip's, right-aligned): its serial number |
 
 TEMPS_2's unlock: what is left of the sender's service-link unlock (0: locked; put_unlock).
 The master's is what a slave checks before it takes an UNLOCK_RELAY (packlink.py): an
@@ -44,8 +46,9 @@ STATUS = const(0x04)
 CELLS_1 = const(0x05)
 TEMPS_1 = const(0x09)
 TEMPS_2 = const(0x0A)
+IDENT = const(0x0B)
 N_SUMMARY = const(4)  # CELLS..STATUS: what the system's values need
-N_MSGS = const(10)
+N_MSGS = const(11)
 MAX_ADDRESS = const(32)
 
 # LIMITS byte 7
@@ -146,6 +149,8 @@ def encode(msg, buf, b, master):
     elif msg == TEMPS_2:
         u16le(buf, 0, s.temps_dc[4])
         u16le(buf, 2, s.temps_dc[5])
+    elif msg == IDENT:
+        buf[0:8] = b.uid
     else:
         return 0
     return 8

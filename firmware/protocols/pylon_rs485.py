@@ -79,7 +79,6 @@ _KELVIN_OFFSET = const(2731)  # temperatures: 0.1 K with this offset (25.5 C = 2
 
 BATTERY_NAME = b"OB-LFP-16S"  # 10 characters
 MANUFACTURER_NAME = b"OPEN BMS FIRMWARE   "  # 20 characters
-SERIAL_NUMBER = b"OPENBMS000000001"  # 16 characters
 SW_VERSION = b"\x01\x00"
 MAIN_VERSION = b"\x01\x00\x00"
 

@@ -9,11 +9,12 @@ protocols/pylon_rs485_system.py).
 
 from micropython import const
 
+from protocols.fields import put_hex
 from protocols.pylon_rs485 import (
     BATTERY_NAME,
     MAIN_VERSION,
     MANUFACTURER_NAME,
-    SERIAL_NUMBER,
+    RTN_INTERNAL,
     SET_EXPIRY_MS,
     SW_VERSION,
 )
@@ -41,8 +42,14 @@ def answer(self, ver, cid2, b):
         info[12:32] = MANUFACTURER_NAME
         return self._reply(ver, _RTN_OK, 32)
     if cid2 == _SERIAL:
+        # the pack's chip's unique id in hex; another pack's before its IDENT frame has
+        # come is not known yet: said so (RTN 91), never a made-up one
+        uid = b.uid
+        if uid is None:
+            self.blind = (self.blind + 1) & _COUNT_MASK
+            return self._reply(ver, RTN_INTERNAL, 0)
         info[0] = self.at
-        info[1:17] = SERIAL_NUMBER
+        put_hex(info, 1, uid, 0, 8)
         return self._reply(ver, _RTN_OK, 17)
     if cid2 == _SOFTWARE:
         info[0] = self.at

@@ -9,7 +9,7 @@ must be requested from Schneider Electric Solar: we send 0.
 from micropython import const
 
 from bms import protections as pt
-from protocols.fields import clear, div_round
+from protocols.fields import clear, div_round, put_hex
 from protocols.fields_be import u16be, u32be
 
 HEARTBEAT = const(0x310)
@@ -54,13 +54,9 @@ _WARN_BITS = (
 # while the FETs serve; starting during the boot checks
 _STARTING = const(2)
 _STATES = const((0, 3, 3, 3, 4, 1))
-# the serial number "OPENBMS-0000001 ": 16 characters in the 20 slots (chars 19..0) of
-# 0x330 bytes 4-7, 0x331 and 0x332: they fill chars 19..4; 0x332 bytes 4-7 (chars 3..0)
-# go out as 00. In its frames' pieces (a slice taken in encode() would allocate every
-# 10 s), as constants (no global names)
+# the serial number in the 20 slots (chars 19..0) of 0x330 bytes 4-7, 0x331 and 0x332:
+# "OPEN", then the pack's unique id in 16 hex characters (the one Pylon's 0x93 gives)
 _SERIAL_330 = const(b"OPEN")
-_SERIAL_331 = const(b"BMS-0000")
-_SERIAL_332 = const(b"001 ")
 
 
 def _bits(names, table):
@@ -126,9 +122,9 @@ def encode(can_id, buf, b):
     elif can_id == 0x330:
         buf[4:8] = _SERIAL_330  # manufacturer and model ids 0: to be assigned by Schneider
     elif can_id == 0x331:
-        buf[0:8] = _SERIAL_331
+        put_hex(buf, 0, b.uid, 0, 4)
     elif can_id == 0x332:
-        buf[0:4] = _SERIAL_332
+        put_hex(buf, 0, b.uid, 4, 4)
     elif can_id == 0x333:
         buf[0:6] = b"SEBMS\x00"
         return 6

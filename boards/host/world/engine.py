@@ -133,6 +133,7 @@ class SimPack:
             can_chip=self.can_chip,
             link_port=self.link_port,
             link_out_port=self.link_out_port,
+            unique_id=b"\xe6\x61\x41\x04\x03\x2b\x1a" + bytes((self.index,)),
         )
         if self.can_chip is not None:
             self.board.can_int.sim_watch(self._can_int)
