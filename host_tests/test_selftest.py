@@ -45,6 +45,15 @@ def rig(loop_cable):
     return sim, pack, board, sleep_ms
 
 
+def id_lines(text):
+    """(PASS or FAIL, the serial) of the table's unique id lines."""
+    out = []
+    for line in text.split("\n"):
+        if "unique id (the serial number)" in line:
+            out.append((line[:4], line.split()[-1]))
+    return out
+
+
 class SelftestTest(unittest.TestCase):
     def run_selftest(self, loop_cable):
         sim, pack, board, sleep_ms = rig(loop_cable)
@@ -61,9 +70,21 @@ class SelftestTest(unittest.TestCase):
             self.assertIn("PASS " + name, text)
         self.assertIn("PASS MCP2515 loopback", text)
         self.assertIn("PASS RS485 port 1 -> port 2", text)
-        self.assertIn("selftest: 11 checks, 0 failed", text)
+        self.assertIn(("PASS", "E6614104032B1A01"), id_lines(text))
+        self.assertIn("selftest: 12 checks, 0 failed", text)
 
     def test_a_board_without_port_2_fails_that_check_only(self):
         failed, text = self.run_selftest(loop_cable=False)
         self.assertIn("FAIL RS485 port 1 -> port 2", text)
         self.assertEqual(failed, 1, text)
+
+    def test_an_esp32_mac_is_its_serial_and_no_id_fails(self):
+        for uid, line in (
+            (b"\x24\x0a\xc4\x12\x34\x56", ("PASS", "0000240AC4123456")),
+            (bytes(8), ("FAIL", "0000000000000000")),
+        ):
+            sim, pack, board, sleep_ms = rig(True)
+            board.unique_id = lambda uid=uid: uid
+            lines = []
+            selftest.run(board, sleep_ms, lines.append)
+            self.assertEqual(id_lines("\n".join(lines)), [line])

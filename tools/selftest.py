@@ -4,7 +4,8 @@ Runs on the board (after `make flash`), builds it through main.make_board() and 
 the BQ76952's device number, 16 plausible cells, temperatures and current (the chip
 configured as the firmware does); the MCP2515 in loopback mode (a frame sent comes back;
 nothing reaches the CAN bus); RS485 port 1 to port 2 over a loop cable (A-A, B-B); an
-LED walk; the DIP switch and the inputs read; each relay clicked once. Prints a
+LED walk; the DIP switch and the inputs read; each relay clicked once; the chip's unique
+id, which is the pack's serial number (write it on the pack's label). Prints a
 PASS/FAIL table. It never closes a FET: CFETOFF and DFETOFF stay high and the
 pre-charge output low throughout. On the host, run(board) takes a board.
 
@@ -107,6 +108,12 @@ def run(board, sleep_ms=_sleep, out=print):
         dry.open_all()
         pause(300)
     check("relays clicked once each (listen)", True, "output 1, then output 2")
+    # the serial number the firmware reports (Pylon 0x93): the chip's unique id, right-
+    # aligned in 8 bytes as app_boot.py does; all zeros or all ones is no id
+    uid = bytes(board.unique_id())
+    ident = (bytes(8) + uid)[-8:]
+    serial = "".join("%02X" % v for v in ident)
+    check("unique id (the serial number)", ident not in (bytes(8), b"\xff" * 8), serial)
     board.fets.off()
     wdt.feed()
     width = max(len(n) for n, _ok, _d in _RESULTS)
