@@ -179,9 +179,10 @@ class QstrPoolTest(unittest.TestCase):
 # capacities in mAh (full_mah, q_mah: the system's in mAs outgrew a small int, and its
 # protocols sent the master's own) and Victron's 0x372 counts (online, offline); 1 860:
 # each pack's serial number from its chip's unique id (unique_id, uid, put_hex, IDENT on
-# the pack link: every pack said OPENBMS000000001).
+# the pack link: every pack said OPENBMS000000001); 1 862: the service link's version
+# document says it too (serial, _serial: in service/server.py, loaded on demand).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1860
+FIRMWARE_NAMES = 1862
 PYLON_RS485_NAMES = 128
 
 

@@ -91,7 +91,10 @@ class ReadTest(unittest.TestCase):
 
     def test_version_page_exact(self):
         raw = self.rig.raw(fr.encode(1, fr.VERSION, b"\x00\x00"))
-        doc = b'{"version": "0.11.0", "build": "dev", "board": "host", "address": 1, "trial": 0}'
+        doc = (
+            b'{"version": "0.11.0", "build": "dev", "board": "host", "address": 1,'
+            b' "serial": "E6614104032B1A01", "trial": 0}'
+        )
         body = b"\x00" + bytes((0, len(doc), 0, 0)) + doc
         # the key order of a JSON object is the runtime's: compare it decoded
         self.assertEqual(raw[:9], fr.encode(1, 0x81, body)[:9])
@@ -101,6 +104,7 @@ class ReadTest(unittest.TestCase):
         self.assertEqual(
             (v["version"], v["build"], v["board"], v["trial"]), ("0.11.0", "dev", "host", 0)
         )
+        self.assertEqual(v["serial"], "E6614104032B1A01")  # Pylon 0x93's, the board's id
 
     def test_status_paged_has_the_trace_keys(self):
         st = self.rig.client.status(1)

@@ -24,6 +24,7 @@ from micropython import const
 from bms import events as ev
 from bms import lazy, ticks
 from bms.config import KEYS, SPEC, Config, ConfigError
+from protocols.fields import put_hex
 from service import frame as fr
 from service.update import UpdateError
 
@@ -205,6 +206,7 @@ class Server:
                 "build": build_hash(app.store.fs),
                 "board": getattr(app.board, "name", "host"),
                 "address": self.me,
+                "serial": _serial(app.bms.uid),
                 # a new image still on trial (not confirmed): bmsctl waits it out
                 "trial": 0 if app.trial is None else 1,
             }
@@ -475,3 +477,10 @@ def build_hash(fs):
         return "dev"
     key = "previous_build" if p.get("trial") and not p.get("tries") else "build"
     return p.get(key) or "dev"
+
+
+def _serial(uid):
+    """The pack's serial number as the inverter protocols give it (16 hex digits)."""
+    text = bytearray(16)
+    put_hex(text, 0, uid, 0, 8)
+    return text.decode()
