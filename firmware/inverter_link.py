@@ -104,7 +104,7 @@ def slave_filters(ext, address):
     only ones a slave reads) and, under the same mask, the service frames to this
     address; every service REQUEST to all packs and the inverter's heartbeats in RXB1
     (under RXB1's 11-bit mask the extended filter takes the whole service range). The
-    other slaves' frames, 31 x 10 a second on a full system, never reach the SPI bus."""
+    other slaves' frames, 31 x 11 a second on a full system, never reach the SPI bus."""
     own = ((PACK_MASK | 0xFF, True), [(PACK_RANGE | 1, True), (PACK_RANGE | address, True)])
     if ext:
         return (own[0], own[1], _EXT_EXACT, [(SCHNEIDER_HEARTBEAT, True), (_SERVICE_ALL, True)])

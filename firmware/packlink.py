@@ -3,11 +3,11 @@
 - Addressing (bms/addressing.py): the beacons heard on Link IN (port 1, handed over by
   the inverter link, which reads that port) and those sent out of Link OUT (port 2).
 - The pack link (protocols/packlink_can.py): every addressed slave, and the master once
-  it has heard another pack, sends its eleven frames in ten slots of _SLOT_MS, and its
-  LIMITS frame at once when its FET flags change (checked every _FLAGS_MS), so the
-  master can take a pack that opens out of the limits within a few tens of ms rather
-  than a second. A pack alone sends nothing on the pack link: a single pack's bus
-  carries the inverter set only, as before.
+  it has heard another pack, sends its eleven frames in ten slots of _SLOT_MS (IDENT in
+  the second half of TEMPS_2's), and its LIMITS frame at once when its FET flags change
+  (checked every _FLAGS_MS), so the master can take a pack that opens out of the limits
+  within a few tens of ms rather than a second. A pack alone sends nothing on the pack
+  link: a single pack's bus carries the inverter set only, as before.
 - On the master, once another pack is heard: the table of packs and the system's values
   (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
@@ -35,7 +35,7 @@ from protocols import packlink_can as pl
 
 LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
 UNLOCK_HEARD_MS = const(2500)  # the master's unlock announcement (1 s apart) is trusted so long
-_SLOT_MS = const(100)  # a frame per slot (IDENT beside TEMPS_2): the eleven in a second
+_SLOT_MS = const(100)  # a frame per slot (IDENT halfway through TEMPS_2's): eleven a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)
 
@@ -274,10 +274,10 @@ class PackLink:
             self._limits_now = False
         if msg == self._msg:
             self._msg = msg + 1 if msg < pl.N_MSGS else pl.CELLS
-            if msg == pl.TEMPS_2:
-                self._summary(b, now)  # IDENT in the same slot: still ten slots a second
-            else:
-                self._next_slot = ticks.add(now, _SLOT_MS)
+            # IDENT halfway through TEMPS_2's slot: still ten slots a second, and never two
+            # frames of one pack back to back (a master's MCP2515 holds two)
+            half = msg == pl.TEMPS_2 or msg == pl.IDENT
+            self._next_slot = ticks.add(now, _SLOT_MS // 2 if half else _SLOT_MS)
 
     def _system(self, b, now):
         packs = self.packs

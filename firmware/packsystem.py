@@ -37,7 +37,7 @@ PackView is one pack's own values, shaped as the core likewise, for the Pylon RS
 server's answer at that pack's address; fill() decodes them from the table when a request
 asks (never per tick). Its sample is invalid until all six cell and temperature frames
 have come since the pack was (re)counted: the server then says so (RTN 91), never zeros;
-its serial number (uid) is None until its IDENT frame has come, likewise.
+its serial number (uid) is None until its IDENT frame has come (no reply to 0x93 then).
 """
 
 from array import array

@@ -451,6 +451,30 @@ class SystemTest(unittest.TestCase):
         with self.assertRaises(AttributeError):
             view.cfg.no_such_key  # noqa: B018 (the lookup is the test)
 
+    def test_a_pack_lost_and_back_is_known_again_by_its_ident_only(self):
+        from packsystem import PackView
+
+        def ident(a, uid, now):
+            self.packs.take(a, pl.IDENT, uid, now)
+
+        v = PackView()
+        self.give(2, now=1000)
+        v.fill(self.packs, 2, self.view)
+        self.assertIsNone(v.uid)  # counted, its IDENT not come
+        ident(2, hx("E6 61 41 04 03 2B 1A 02"), 1000)
+        self.give(3, now=1000)
+        ident(3, hx("E6 61 41 04 03 2B 1A 03"), 1000)
+        for a, uid in ((2, "E6 61 41 04 03 2B 1A 02"), (3, "E6 61 41 04 03 2B 1A 03")):
+            v.fill(self.packs, a, self.view)  # one view, filled for each address
+            self.assertEqual(v.uid, hx(uid), a)
+        self.assertTrue(checked(self.packs, 1000 + LOST_MS))  # both lost
+        self.give(2, now=9000)  # back (or another pack at its address): not known yet
+        v.fill(self.packs, 2, self.view)
+        self.assertIsNone(v.uid)
+        ident(2, hx("E6 61 41 04 03 2B 1A 09"), 9000)
+        v.fill(self.packs, 2, self.view)
+        self.assertEqual(v.uid, hx("E6 61 41 04 03 2B 1A 09"))
+
     def test_lost_and_back(self):
         self.give(1, now=1000)
         self.give(2, now=1000)
@@ -758,8 +782,9 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual([i for i, _d, _e in self.link.can.sent], [pl.can_id(pl.LIMITS, 1)])
 
     def test_eleven_frames_in_ten_slots_a_second(self):
-        # IDENT (the pack's serial number) goes at once after TEMPS_2, in its slot: the
-        # others keep their second
+        # IDENT (the pack's serial number) goes halfway through TEMPS_2's slot: the others
+        # keep their second, and no two frames of a pack go back to back (a master's
+        # MCP2515 holds two)
         pk = self.pk
         b = self.r.bms
         b.uid[:] = hx("E6 61 41 04 03 2B 1A 07")
@@ -775,8 +800,7 @@ class PackLinkUnitTest(unittest.TestCase):
         every = list(range(1, 12))  # CELLS .. TEMPS_2, IDENT
         self.assertEqual(msgs[:23], [pl.LIMITS] + every + every)  # LIMITS first, at once
         slots = when[12:23]
-        self.assertEqual(slots[10], slots[9])  # IDENT beside TEMPS_2
-        self.assertEqual([b - a for a, b in zip(slots, slots[1:])], [100] * 9 + [0])
+        self.assertEqual([b - a for a, b in zip(slots, slots[1:])], [100] * 9 + [50])
         self.assertEqual(when[23] - slots[9], 100)  # then the next second's CELLS
         self.assertEqual(sent[22][1], hx("E6 61 41 04 03 2B 1A 07"))
 

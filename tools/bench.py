@@ -90,7 +90,7 @@ Figures of `make bench` (each with its goal where there is one):
   (rp2040_can_burst_busy_hold_worst_cycles), the handler's errors
   (rp2040_can_burst_irq_errors, goal 0), and each lost frame by what the drain and the
   loop were doing (printed lines); last, the master of a full system (the 31 other
-  packs' pack-link frames, each pack's ten in turn, about 330 a second, while the loop
+  packs' pack-link frames, each pack's eleven in turn, about 341 a second, while the loop
   runs): rp2040_tick_master_cycles (goal <= 250 000) and rp2040_heap_free_master_bytes,
   the heap free on the master with the system's table and views built (goal >= 100 000,
   as in service: the product is 1 to 32 packs); what the heap can still take without a

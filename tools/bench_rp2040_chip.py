@@ -1170,7 +1170,7 @@ def live_ticks(app, board, t):
 
 def master_phase(app, board, t):
     """The master of a full system (32 packs): the 31 others' pack-link frames, each
-    pack's ten in turn (about 330 frames a second, as 31 packs send them), while the loop
+    pack's eleven in turn (about 341 frames a second, as 31 packs send them), while the loop
     runs; then the master's tick, and its heap once the bench's burst objects are gone:
     rp2040_heap_free_master_bytes (tools/bench_rp2040.py gives the bench's code back as
     for the service figure). A lone pack (the service figure) never loads the system's

@@ -313,11 +313,11 @@ class Engine:
         lk = self.lock[i]
         if lk and not self._group_active(lk) and self._count_lock(lk, now):
             self.state[i] = LOCKED
-            self.latch_moves += 1
+            self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
             self.events.log(now, ev.LOCK, name, self.lock_count)
         elif self.flags[i] & F_LATCH:
             self.state[i] = LATCHED
-            self.latch_moves += 1
+            self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
             self.events.log(now, ev.LATCH, name, value)
         else:
             self.state[i] = TRIPPED
@@ -348,7 +348,7 @@ class Engine:
     def _release(self, i, now, vals, how):
         self._dirty = True
         if self.state[i] >= LATCHED:
-            self.latch_moves += 1
+            self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
         self.state[i] = IDLE
         name = self.name[i]
         if not self.flags[i] & F_WARNING:

@@ -92,6 +92,6 @@ def restore_latched(engine, pairs, now):
         if type(i) is int and 0 <= i < engine.n and (st == LATCHED or st == LOCKED):
             engine.state[i] = st
             engine._dirty = True
-            engine.latch_moves += 1
+            engine.latch_moves = (engine.latch_moves + 1) & 0x3FFFFFFF
             engine._begin(i, now, False)
             engine.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, engine.name[i], -1)

@@ -6,11 +6,11 @@ Schneider's 29-bit set is 0x310-0x333):
     id = BASE | msg << 8 | src        (src: the sender's chain address 1..32, 0 = none yet)
 The service link (another module) uses SERVICE_BASE; one acceptance mask (FILTER, MASK)
 passes both ranges. Little endian, every frame 8 bytes. tools/bms_packlink.dbc decodes
-them. A pack sends its eleven frames once a second, IDENT in TEMPS_2's slot (and LIMITS
-at once when its FETs change: see packlink.py). The first four are its summary, for the
-system's values; the other seven carry what the master's Pylon RS485 server needs to
-answer for this pack at its own address (0x42 and 0x44: every cell and every temperature
-sensor; 0x93: its serial number):
+them. A pack sends its eleven frames once a second, IDENT halfway through TEMPS_2's slot
+(and LIMITS at once when its FETs change: see packlink.py). The first four are its
+summary, for the system's values; the other seven carry what the master's Pylon RS485
+server needs to answer for this pack at its own address (0x42 and 0x44: every cell and
+every temperature sensor; 0x93: its serial number):
 
 | msg | bytes |
 |---|---|

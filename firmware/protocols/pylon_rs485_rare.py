@@ -14,7 +14,6 @@ from protocols.pylon_rs485 import (
     BATTERY_NAME,
     MAIN_VERSION,
     MANUFACTURER_NAME,
-    RTN_INTERNAL,
     SET_EXPIRY_MS,
     SW_VERSION,
 )
@@ -42,12 +41,13 @@ def answer(self, ver, cid2, b):
         info[12:32] = MANUFACTURER_NAME
         return self._reply(ver, _RTN_OK, 32)
     if cid2 == _SERIAL:
-        # the pack's chip's unique id in hex; another pack's before its IDENT frame has
-        # come is not known yet: said so (RTN 91), never a made-up one
+        # the pack's chip's unique id in hex. Another pack's before its IDENT frame has
+        # come is not known: no reply (counted), never a made-up one. Not RTN 91: a bus
+        # scan (python-pylontech's) takes any reply for a battery and then fails on it
         uid = b.uid
         if uid is None:
             self.blind = (self.blind + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_INTERNAL, 0)
+            return 0
         info[0] = self.at
         put_hex(info, 1, uid, 0, 8)
         return self._reply(ver, _RTN_OK, 17)

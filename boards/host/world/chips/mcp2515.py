@@ -178,7 +178,7 @@ _READ_RX_FROM_SIDH = (0x90, 0x94)
 # identifiers remembered as refused (the first ones seen: on a bus of packs, the
 # inverter set and the other packs' frames; a bounded memory whatever comes); a
 # system of packs sets refused_max to hold its ids (REFUSED_PER_PACK a pack: the pack
-# link's ten frames, with room), as a slave refuses the other slaves' 31 x 10
+# link's eleven frames, with room), as a slave refuses the other slaves' 31 x 11
 REFUSED_MAX = const(64)
 REFUSED_PER_PACK = const(16)
 
