@@ -30,8 +30,8 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
   requested if any pack asks; `modules` the packs counted, `online` those of them heard
   within STALE_MS, `offline` the others and the packs lost; `allow_chg` and `relay_dsg`
   the packs whose charge and discharge FETs are on (the core's bools, as counts);
-- capacities in mAh (soc.full_mah, soc.q_mah: the core's are properties), since the
-  system's in mAs would outgrow a small int from 3 packs.
+- capacities in mAh (soc.full_mah(), soc.q_mah(), as the core's Soc has them), since
+  the system's in mAs would outgrow a small int from 3 packs.
 
 PackView is one pack's own values, shaped as the core likewise, for the Pylon RS485
 server's answer at that pack's address; fill() decodes them from the table when a request
@@ -243,12 +243,18 @@ class _Soc:
     def __init__(self):
         self.shown_cpct = 0
         self.cycles = 0
-        self.full_mah = 1  # (bms.soc.Soc's properties)
-        self.q_mah = 0
+        self._full_mah = 1
+        self._q_mah = 0
         self.soh = 100
 
     def soh_pct(self):
         return self.soh
+
+    def q_mah(self):
+        return self._q_mah
+
+    def full_mah(self):
+        return self._full_mah
 
 
 class _Limits:
@@ -400,8 +406,8 @@ class SystemView:
         soc.shown_cpct = soc_w // cap if cap else own.soc.shown_cpct
         soc.soh = soh // n
         soc.cycles = cycles
-        soc.full_mah = cap * 100  # (cap in 0.1 Ah, soc_w in 0.1 Ah x 0.01 %)
-        soc.q_mah = soc_w // 100
+        soc._full_mah = cap * 100  # (cap in 0.1 Ah, soc_w in 0.1 Ah x 0.01 %)
+        soc._q_mah = soc_w // 100
         self.engine.names = names | (_PACK_LOST_BIT if packs.lost else 0) | own.engine.names
         self.engine.locked = own.engine.locked
         self.cfg.capacity_mah = self.rated_mah * n
@@ -489,6 +495,6 @@ class PackView:
         soc.soh = raw[o + _OFF_LIMITS + 6]
         soc.cycles = u16le_at(raw, o + _OFF_STATUS + 6)
         c = u16le_at(raw, o + _OFF_STATUS + 4)  # 0.1 Ah
-        soc.full_mah = c * 100
-        soc.q_mah = c * soc.shown_cpct // 100
+        soc._full_mah = c * 100
+        soc._q_mah = c * soc.shown_cpct // 100
         self.engine.names = u32le_at(raw, o + _OFF_STATUS)

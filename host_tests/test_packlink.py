@@ -345,7 +345,7 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(v.cfg.capacity_mah, 2 * self.r.cfg.capacity_mah)
         self.assertEqual(v.modules, 2)
         # the capacities the packs report (0.1 Ah), summed: 150 Ah, of which 80 + 10 Ah left
-        self.assertEqual((v.soc.full_mah, v.soc.q_mah), (150000, 90000))
+        self.assertEqual((v.soc.full_mah(), v.soc.q_mah()), (150000, 90000))
 
     def test_victrons_module_counts(self):
         # 0x372: modules OK, blocking charge, blocking discharge, offline (once 1, 0 or 1,
@@ -394,7 +394,7 @@ class SystemTest(unittest.TestCase):
                 self.give(a, cells=(3300, 3300, 1, 1, 7500), status=(0, 1000, 0))
             self.view.aggregate(self.packs, 0)
             soc = self.view.soc
-            self.assertEqual((soc.full_mah, soc.q_mah), (n * 100000, n * 75000))
+            self.assertEqual((soc.full_mah(), soc.q_mah()), (n * 100000, n * 75000))
             growatt_can.encode(0x314, buf, self.view)  # 10 mAh, held at 655.35 Ah
             self.assertEqual((buf[0] << 8 | buf[1], buf[2] << 8 | buf[3]), (left, full))
             growatt_can.encode(0x312, buf, self.view)
@@ -406,8 +406,8 @@ class SystemTest(unittest.TestCase):
         growatt_can.encode(0x314, buf, b)
         self.assertEqual(buf[2] << 8 | buf[3], b.soc.full_mas // 36000)
         self.assertEqual(buf[4] if growatt_can.encode(0x312, buf, b) else -1, 1)
-        self.assertEqual(b.soc.full_mah, b.soc.full_mas // 3600)
-        self.assertEqual(b.soc.q_mah, b.soc.q_mas // 3600)
+        self.assertEqual(b.soc.full_mah(), b.soc.full_mas // 3600)
+        self.assertEqual(b.soc.q_mah(), b.soc.q_mas // 3600)
 
     def test_every_address_has_its_own_row_across_the_tables_pieces(self):
         # the table is in pieces of 8 packs (a 2.9 KB piece may not be free in service):

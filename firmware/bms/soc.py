@@ -226,10 +226,10 @@ class Soc:
 
     # The charge in mAh, for the protocols' capacity fields: the unit the system's view
     # (packsystem.py) shares, whose sums in mAs would outgrow a small int from 3 packs.
-    @property
+    # (Methods, not properties: a property on the class makes every attribute store on
+    # its instances look through the class first, 34 000 cycles a tick on an RP2040.)
     def q_mah(self):
         return self.q_mas // 3600
 
-    @property
     def full_mah(self):
         return self.full_mas // 3600

@@ -45,8 +45,8 @@ def encode(can_id, buf, b):
         buf[7] = soc.soh_pct() & 0x7F
     elif can_id == 0x314:
         # 10 mAh: 655.35 Ah at most, six 100 Ah packs (held there above: never a wrap)
-        u16be(buf, 0, min(soc.q_mah // 10, 0xFFFF))
-        u16be(buf, 2, min(soc.full_mah // 10, 0xFFFF))
+        u16be(buf, 0, min(soc.q_mah() // 10, 0xFFFF))
+        u16be(buf, 2, min(soc.full_mah() // 10, 0xFFFF))
         u16be(buf, 4, s.max_mv - s.min_mv)
         u16be(buf, 6, soc.cycles)
     elif 0x315 <= can_id <= 0x318:

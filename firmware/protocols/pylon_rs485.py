@@ -339,8 +339,8 @@ class Server:
         k += 1
         k = self._put16(k, 0xFFFF)  # total capacity 1
         k = self._put16(k, soc.cycles)
-        k = self._put24(k, soc.q_mah)  # remaining
-        return self._put24(k, soc.full_mah)  # full
+        k = self._put24(k, soc.q_mah())  # remaining
+        return self._put24(k, soc.full_mah())  # full
 
     def _alarms_block(self, b, k):
         """Pack b's 0x44 block (cell count to status 5) into info[k:]."""

@@ -111,7 +111,7 @@ def encode(can_id, buf, b):
         u16be(buf, 0, state)
         u16be(buf, 2, b.soc.cycles)
         u16be(buf, 4, b.soc.soh_pct())
-        u16be(buf, 6, b.soc.full_mah // 1000)  # Ah
+        u16be(buf, 6, b.soc.full_mah() // 1000)  # Ah
     elif can_id == 0x327:
         u16be(buf, 0, s.cell_tmax_dc)
         u16be(buf, 2, s.cell_tmin_dc)
