@@ -454,7 +454,7 @@ class PackView:
         s = self.sample
         more = packs.more[a]
         s.valid = more & _ALL_MORE == _ALL_MORE
-        # its serial number once its IDENT has come (else None: the server says so)
+        # its serial number once its IDENT has come (else None: no reply to 0x93)
         if more & _IDENT_BIT:
             self.uid = self._uid
             for i in range(8):
