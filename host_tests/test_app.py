@@ -198,9 +198,9 @@ class BootTest(unittest.TestCase):
         self.assertEqual([r[3:5] for r in codes(pack.app, ev.CONFIG)], [(1, 2), (0, 1)])
 
     def test_accepted_config_is_used(self):
-        sim = make_sim(config={"covp_trip_mv": 3650})
+        sim = make_sim(config={"covp_trip_mv": 3590})
         app = sim.packs[0].app
-        self.assertEqual(app.cfg.covp_trip_mv, 3650)
+        self.assertEqual(app.cfg.covp_trip_mv, 3590)
         self.assertEqual(codes(app, ev.CONFIG)[0][3], 0)
 
     def test_boot_leaves_its_once_only_code_and_the_config_numbers_out_of_the_heap(self):

@@ -127,13 +127,14 @@ class RefusalTest(unittest.TestCase):
     def test_out_of_range_names_key_and_range(self):
         msg = self.refused({"covp_trip_mv": 4200})
         self.assertIn("covp_trip_mv", msg)
-        self.assertIn("3300..3800", msg)
+        self.assertIn("3300..3600", msg)
 
     def test_range_edges_are_inclusive(self):
         c = Config()
-        c.update({"covp_trip_mv": 3800})
-        self.assertEqual(c.covp_trip_mv, 3800)
-        self.refused({"covp_trip_mv": 3801})
+        c.update({"covp_delay_ms": 60000})
+        self.assertEqual(c.covp_delay_ms, 60000)
+        self.refused({"covp_delay_ms": 60001})
+        self.refused({"covp_trip_mv": 3601})
         self.refused({"capacity_mah": 9999})
 
     def test_unknown_key(self):
@@ -146,23 +147,95 @@ class RefusalTest(unittest.TestCase):
             self.assertIn("integer", msg)
 
     def test_release_beyond_trip_is_refused(self):
-        msg = self.refused({"covp_release_mv": 3650})
+        msg = self.refused({"covp_release_mv": 3600})  # in its range, not below the trip
         self.assertIn("covp_release_mv", msg)
         self.assertIn("covp_trip_mv", msg)
-        self.refused({"cuvp_release_mv": 2700})
-        self.refused({"chtp_release_dc": 500})
-        self.refused({"cltp_release_dc": -60})
+        for key, value, trip in (
+            ("cuvp_release_mv", 2800, "cuvp_trip_mv"),
+            ("chtp_release_dc", 500, "chtp_trip_dc"),
+            ("cltp_release_dc", -50, "cltp_trip_dc"),
+        ):
+            self.assertIn("must be", self.refused({key: value}), key)  # a rule, not a range
+            self.assertIn(trip, self.refused({key: value}), key)
 
     def test_update_is_all_or_nothing(self):
         c = Config()
         with self.assertRaises(ConfigError):
-            c.update({"covp_trip_mv": 3650, "covp_delay_ms": -1})
+            c.update({"covp_trip_mv": 3550, "covp_delay_ms": -1})
         self.assertEqual(c.covp_trip_mv, 3600)
         self.assertEqual(c.covp_delay_ms, 1000)
 
     def test_consistent_change_of_several_keys(self):
-        c = Config({"covp_trip_mv": 3650, "covp_release_mv": 3450, "covp_warn_mv": 3600})
-        self.assertEqual((c.covp_trip_mv, c.covp_release_mv, c.covp_warn_mv), (3650, 3450, 3600))
+        c = Config(
+            {
+                "covp_trip_mv": 3590,
+                "covp_release_mv": 3350,
+                "covp_warn_mv": 3500,
+                "ccl_zero_mv": 3570,
+            }
+        )
+        self.assertEqual((c.covp_trip_mv, c.covp_release_mv, c.covp_warn_mv), (3590, 3350, 3500))
+
+
+class ManualEnvelopeTest(unittest.TestCase):
+    """A setting may be stricter than the product, never looser: no range passes the
+    manual's limits (pack.md, "From the manual") on the unsafe side, or, where our derived
+    default already sits past one (DHTP 55 C against discharge to 50 C, COCP 72 A and
+    90 A against 70 A), that default. The front end's own backstops are set from these
+    keys too (drivers/bq76952_dm.py), so a wider range would move them as well."""
+
+    # (key, "max" or "min", the limit)
+    LIMITS = (
+        ("covp_trip_mv", "max", 3600),  # cells 2.80 - 3.60 V
+        ("covp_release_mv", "max", 3600),
+        ("covp_warn_mv", "max", 3600),
+        ("cuvp_trip_mv", "min", 2800),
+        ("cuvp_release_mv", "min", 2800),
+        ("cuvp_warn_mv", "min", 2800),
+        ("povp_trip_mv", "max", 57600),  # the pack 44.8 - 57.6 V
+        ("povp_release_mv", "max", 57600),
+        ("povp_warn_mv", "max", 57600),
+        ("puvp_trip_mv", "min", 44800),
+        ("puvp_release_mv", "min", 44800),
+        ("puvp_warn_mv", "min", 44800),
+        ("chtp_trip_dc", "max", 500),  # charge -5 ... 50 C
+        ("cltp_trip_dc", "min", -50),
+        ("dhtp_trip_dc", "max", 550),  # discharge -10 ... 50 C (DHTP: the derived 55 C)
+        ("dltp_trip_dc", "min", -100),
+        ("cocp1_trip_ma", "max", 72000),  # charge at most 70 A (the derived 72 A, 90 A)
+        ("cocp2_trip_ma", "max", 90000),
+        ("docp_cont_ma", "max", 100000),  # 100 A continuous from a start at <= 30 C
+        ("docp_cont_hot_ma", "max", 100000),
+        ("docp_cont_temp_dc", "max", 300),
+        ("docp1_delay_ms", "max", 300000),  # 101 - 119 A for 5 min
+        ("docp2_trip_ma", "max", 120000),  # 120 - 200 A for 15 s
+        ("docp2_delay_ms", "max", 15000),
+        ("docp3_trip_ma", "max", 200000),
+        ("ocp_lock_count", "max", 3),  # locked after 3 consecutive trips
+        ("cvl_mv", "max", 57600),  # what the inverter is asked for
+        ("float_mv", "max", 57600),
+        ("dvl_mv", "min", 44800),
+        ("ccl_ma", "max", 70000),
+        ("dcl_ma", "max", 100000),
+    )
+
+    def test_no_range_passes_the_manuals_limits(self):
+        rows = {row[0]: row for row in SPEC}
+        for key, side, limit in self.LIMITS:
+            _key, default, lo, hi = rows[key]
+            if side == "max":
+                self.assertLessEqual(hi, limit, key)
+            else:
+                self.assertGreaterEqual(lo, limit, key)
+            self.assertTrue(lo <= default <= hi, key)
+
+    def test_a_value_past_the_limit_is_refused_naming_the_key(self):
+        for key, side, limit in self.LIMITS:
+            beyond = limit + 1 if side == "max" else limit - 1
+            with self.assertRaises(ConfigError) as ctx:
+                Config({key: beyond})
+            self.assertIn(key, str(ctx.exception))
+            self.assertIn("outside the allowed range", str(ctx.exception))
 
 
 class ReleaseTest(unittest.TestCase):
@@ -193,8 +266,8 @@ class ReleaseTest(unittest.TestCase):
         self.assertEqual(Config().as_dict(), {row[0]: row[1] for row in spec})
         config.release()
         with self.assertRaises(ConfigError):
-            Config({"covp_release_mv": 3650})  # a rule, checked after a release
+            Config({"covp_release_mv": 3600})  # a rule, checked after a release
         config.release()
         with self.assertRaises(ConfigError):
-            Config({"covp_trip_mv": 3801})  # a range
-        self.assertEqual(Config({"covp_trip_mv": 3800}).covp_trip_mv, 3800)
+            Config({"covp_trip_mv": 3601})  # a range
+        self.assertEqual(Config({"covp_delay_ms": 60000}).covp_delay_ms, 60000)

@@ -85,7 +85,7 @@ class ScenarioTest(unittest.TestCase):
     def test_firmware_config_is_checked_by_the_firmware(self):
         msg = self.refused('{"config": {"covp_trip_mv": 9999}}')
         self.assertIn("covp_trip_mv", msg)
-        self.assertIn("3300..3800", msg)
+        self.assertIn("3300..3600", msg)
 
     def test_fault_grammar(self):
         self.assertEqual(parse_fault("f", "ntc_open:2"), ("ntc_open", 2))

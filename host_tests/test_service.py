@@ -127,7 +127,7 @@ class ReadTest(unittest.TestCase):
         rows = self.rig.client.config(1)
         self.assertEqual([r["key"] for r in rows], list(KEYS))
         row = rows[KEYS.index("covp_trip_mv")]
-        want = {"value": 3600, "unit": "mV", "default": 3600, "min": 3300, "max": 3800}
+        want = {"value": 3600, "unit": "mV", "default": 3600, "min": 3300, "max": 3600}
         self.assertEqual({k: row[k] for k in want}, want)
         self.assertEqual(rows[KEYS.index("chtp_trip_dc")]["unit"], "0.1C")
         self.assertEqual(rows[KEYS.index("tick_ms")]["unit"], "ms")
@@ -331,7 +331,7 @@ class UnlockTest(unittest.TestCase):
         rig = Rig()
         c = rig.client
         with self.assertRaises(ServiceError) as e:
-            c.set_config(1, "covp_trip_mv", 3650)
+            c.set_config(1, "covp_trip_mv", 3590)
         self.assertEqual(e.exception.status, fr.ERR_LOCKED)
         for cmd in (fr.SET_CONFIG, fr.CLEAR_EVENTS, fr.SET_CLOCK, fr.RESTART):
             raw = rig.raw(fr.encode(1, cmd))
@@ -347,7 +347,7 @@ class UnlockTest(unittest.TestCase):
         self.assertEqual(logged(rig.app.events, ev.RESET)[-1][3], btn.UNLOCK)
         self.assertEqual(b.panel.pattern[pnl.MS], pnl.FLASH2)
         self.assertTrue(c.status(1)["unlocked"])
-        self.assertEqual(c.set_config(1, "covp_trip_mv", 3650), 1)
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 1)
         # valid for unlock_valid_ms from the gesture, then locked again
         at = b.unlock_at
         rig.sim.run(rig.sim.t_ms + 600000 - (rig.sim.t_ms - at) - 500)
@@ -356,7 +356,7 @@ class UnlockTest(unittest.TestCase):
         self.assertFalse(b.unlocked)
         self.assertEqual(b.panel.pattern[pnl.MS], pnl.OFF)
         with self.assertRaises(ServiceError):
-            c.set_config(1, "covp_trip_mv", 3660)
+            c.set_config(1, "covp_trip_mv", 3595)
 
     def test_lock_ends_the_unlock(self):
         rig = Rig()
@@ -373,10 +373,10 @@ class WriteTest(unittest.TestCase):
         rig.unlock()
         c = rig.client
         for key, value, text in (
-            ("covp_trip_mv", 3801, "covp_trip_mv = 3801 is outside the allowed range 3300..3800"),
-            ("covp_trip_mv", 3299, "covp_trip_mv = 3299 is outside the allowed range 3300..3800"),
+            ("covp_trip_mv", 3601, "covp_trip_mv = 3601 is outside the allowed range 3300..3600"),
+            ("covp_trip_mv", 3299, "covp_trip_mv = 3299 is outside the allowed range 3300..3600"),
             ("no_such_key", 1, "unknown config key 'no_such_key'"),
-            ("covp_release_mv", 3700, "covp_release_mv = 3700 must be < covp_trip_mv = 3600"),
+            ("covp_release_mv", 3600, "covp_release_mv = 3600 must be < covp_trip_mv = 3600"),
         ):
             with self.assertRaises(ServiceError) as e:
                 c.set_config(1, key, value)
@@ -384,18 +384,18 @@ class WriteTest(unittest.TestCase):
             self.assertIn(text, str(e.exception))
         self.assertEqual(rig.pack.flash.files.get("config.json"), None)
         # the top of the range is taken, and one inside the rules
-        self.assertEqual(c.set_config(1, "covp_trip_mv", 3800), 1)
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3600), 1)
         self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 2)
 
     def test_config_stored_then_applied_at_restart(self):
         rig = Rig()
         rig.unlock()
         c = rig.client
-        self.assertEqual(c.set_config(1, "covp_trip_mv", 3650), 1)
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 1)
         self.assertEqual(c.set_config(1, "cocp_warn_ma", 50000), 2)
         stored = rig.app.store.load_config()
         self.assertEqual(
-            stored, {"rev": 2, "values": {"covp_trip_mv": 3650, "cocp_warn_ma": 50000}}
+            stored, {"rev": 2, "values": {"covp_trip_mv": 3590, "cocp_warn_ma": 50000}}
         )
         # not applied mid-run
         self.assertEqual(rig.app.cfg.covp_trip_mv, 3600)
@@ -407,10 +407,10 @@ class WriteTest(unittest.TestCase):
         rig.sim.run(rig.sim.t_ms + 1000)
         self.assertIsNot(rig.app, old)
         self.assertEqual(rig.pack.reboots, 1)
-        self.assertEqual(rig.app.cfg.covp_trip_mv, 3650)
+        self.assertEqual(rig.app.cfg.covp_trip_mv, 3590)
         self.assertEqual(rig.app.cfg.cocp_warn_ma, 50000)
         rows = {r["key"]: r for r in c.config(1)}
-        self.assertEqual(rows["covp_trip_mv"]["value"], 3650)
+        self.assertEqual(rows["covp_trip_mv"]["value"], 3590)
         self.assertEqual(rows["covp_trip_mv"]["default"], 3600)
         # a corrupt stored config is left out (logged): the defaults protect
         data = rig.pack.flash.files["config.json"]

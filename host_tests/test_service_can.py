@@ -340,7 +340,7 @@ class SimulatorCanTest(unittest.TestCase):
         from bmsctl_client import ServiceError
 
         with self.assertRaises(ServiceError) as e:
-            self.c.set_config(1, "covp_trip_mv", 3650)
+            self.c.set_config(1, "covp_trip_mv", 3590)
         self.assertEqual(e.exception.status, fr.ERR_LOCKED)
         self.assertEqual(self.t.port.take(), [])  # nothing else came back
 
@@ -358,12 +358,12 @@ class CanWriteTest(unittest.TestCase):
 
         sim, pack = unlocked_sim(inverter="can")
         c = Client(SimCanTransport(sim))
-        self.assertEqual(c.set_config(1, "covp_trip_mv", 3650), 1)
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 1)
         boots = c.counters(1)["boots"]
         c.restart(1)
         sim.run(sim.t_ms + 4000)
         self.assertEqual(c.counters(1)["boots"], boots + 1)
-        self.assertEqual(pack.app.cfg.covp_trip_mv, 3650)
+        self.assertEqual(pack.app.cfg.covp_trip_mv, 3590)
 
 
 if __name__ == "__main__":

@@ -1698,7 +1698,7 @@ class ScenarioParse(Decoder):
             if name.endswith(".json"):
                 with open(folder + name) as f:
                     self.base.append(f.read())
-        self.base.append('{"initial": {"soc_pct": 10}, "config": {"covp_trip_mv": 3650}}')
+        self.base.append('{"initial": {"soc_pct": 10}, "config": {"covp_trip_mv": 3590}}')
         self.base.append('{"packs": 2, "dip": "1000010", "events": [{"at_s": 0, "pack": 2}]}')
         self.accepted = 0
         self.path = None

@@ -4,6 +4,9 @@ this module, so its tuples do not stay in a board's heap.
 """
 
 # key, default, lowest, highest. Grouped as in pack.md; "manual" marks the manual's numbers.
+# A range stops at the manual's limit on the unsafe side (or at our derived default where
+# that sits past it: DHTP 55 C, COCP 72 and 90 A): a setting may be stricter than the
+# product, never looser, and the front end's backstops follow these keys too.
 SPEC = (
     # the pack (manual: 100 Ah rated, 16 cells)
     ("capacity_mah", 100000, 10000, 250000),  # charge is counted in mAs: keep it < 2**30
@@ -11,63 +14,63 @@ SPEC = (
     ("current_zero_ma", 500, 0, 5000),  # manual: below 0.5 A reported as 0 A
     ("effective_current_ma", 2000, 100, 20000),  # "effective" current for COVP/CUVP/SCP releases
     # cell and pack voltage protections
-    ("covp_trip_mv", 3600, 3300, 3800),
+    ("covp_trip_mv", 3600, 3300, 3600),
     ("covp_delay_ms", 1000, 0, 60000),
-    ("covp_release_mv", 3400, 3000, 3800),
-    ("covp_warn_mv", 3550, 3000, 3800),
-    ("povp_trip_mv", 57600, 52800, 60800),  # manual: max 57.6 V
+    ("covp_release_mv", 3400, 3000, 3600),
+    ("covp_warn_mv", 3550, 3000, 3600),
+    ("povp_trip_mv", 57600, 52800, 57600),  # manual: max 57.6 V
     ("povp_delay_ms", 1000, 0, 60000),
-    ("povp_release_mv", 54400, 48000, 60800),
-    ("povp_warn_mv", 56800, 48000, 60800),
-    ("cuvp_trip_mv", 2800, 2000, 3200),
+    ("povp_release_mv", 54400, 48000, 57600),
+    ("povp_warn_mv", 56800, 48000, 57600),
+    ("cuvp_trip_mv", 2800, 2800, 3200),
     ("cuvp_delay_ms", 1000, 0, 60000),
-    ("cuvp_release_mv", 3000, 2000, 3400),
-    ("cuvp_warn_mv", 3000, 2000, 3400),
-    ("puvp_trip_mv", 44800, 32000, 51200),  # manual: min 44.8 V
+    ("cuvp_release_mv", 3000, 2800, 3400),
+    ("cuvp_warn_mv", 3000, 2800, 3400),
+    ("puvp_trip_mv", 44800, 44800, 51200),  # manual: min 44.8 V
     ("puvp_delay_ms", 1000, 0, 60000),
-    ("puvp_release_mv", 48000, 32000, 54400),
-    ("puvp_warn_mv", 48000, 32000, 54400),
+    ("puvp_release_mv", 48000, 44800, 54400),
+    ("puvp_warn_mv", 48000, 44800, 54400),
     # temperatures (cell sensors and ambient; MOS separately)
-    ("chtp_trip_dc", 500, 300, 700),  # manual: charge up to 50 C
+    ("chtp_trip_dc", 500, 300, 500),  # manual: charge up to 50 C
     ("chtp_delay_ms", 2000, 0, 60000),
-    ("chtp_release_dc", 450, 200, 700),
-    ("chtp_warn_dc", 450, 200, 700),
-    ("dhtp_trip_dc", 550, 300, 800),
+    ("chtp_release_dc", 450, 200, 500),
+    ("chtp_warn_dc", 450, 200, 500),
+    ("dhtp_trip_dc", 550, 300, 550),
     ("dhtp_delay_ms", 2000, 0, 60000),
-    ("dhtp_release_dc", 500, 200, 800),
-    ("dhtp_warn_dc", 500, 200, 800),
-    ("cltp_trip_dc", -50, -300, 100),  # manual: charge from -5 C
+    ("dhtp_release_dc", 500, 200, 550),
+    ("dhtp_warn_dc", 500, 200, 550),
+    ("cltp_trip_dc", -50, -50, 100),  # manual: charge from -5 C
     ("cltp_delay_ms", 2000, 0, 60000),
-    ("cltp_release_dc", 0, -300, 150),
-    ("cltp_warn_dc", 0, -300, 150),
-    ("dltp_trip_dc", -100, -400, 100),  # manual: discharge from -10 C
+    ("cltp_release_dc", 0, -50, 150),
+    ("cltp_warn_dc", 0, -50, 150),
+    ("dltp_trip_dc", -100, -100, 100),  # manual: discharge from -10 C
     ("dltp_delay_ms", 2000, 0, 60000),
-    ("dltp_release_dc", -50, -400, 150),
-    ("dltp_warn_dc", -50, -400, 150),
+    ("dltp_release_dc", -50, -100, 150),
+    ("dltp_warn_dc", -50, -100, 150),
     ("mos_otp_trip_dc", 900, 600, 1250),
     ("mos_otp_delay_ms", 2000, 0, 60000),
     ("mos_otp_release_dc", 700, 300, 1250),
     ("mos_otp_warn_dc", 800, 300, 1250),
     # charge over-current: two steps, automatic release, lockout
-    ("cocp1_trip_ma", 72000, 10000, 150000),
+    ("cocp1_trip_ma", 72000, 10000, 72000),
     ("cocp1_delay_ms", 10000, 0, 600000),
-    ("cocp2_trip_ma", 90000, 10000, 200000),
+    ("cocp2_trip_ma", 90000, 10000, 90000),
     ("cocp2_delay_ms", 1000, 0, 600000),
     ("cocp_release_ms", 60000, 1000, 3600000),
-    ("cocp_warn_ma", 60000, 10000, 150000),
+    ("cocp_warn_ma", 60000, 10000, 72000),
     # discharge over-current (manual: 100 A continuous if the discharge started at or
     # below 30 C, else our 50 A; 101-119 A for 5 min; 120-200 A for 15 s)
-    ("docp_cont_ma", 100000, 10000, 200000),
-    ("docp_cont_hot_ma", 50000, 10000, 200000),
-    ("docp_cont_temp_dc", 300, 0, 600),
-    ("docp1_delay_ms", 300000, 0, 3600000),
-    ("docp2_trip_ma", 120000, 10000, 300000),
-    ("docp2_delay_ms", 15000, 0, 600000),
-    ("docp3_trip_ma", 200000, 10000, 500000),
-    ("docp3_delay_ms", 500, 0, 60000),
+    ("docp_cont_ma", 100000, 10000, 100000),
+    ("docp_cont_hot_ma", 50000, 10000, 100000),
+    ("docp_cont_temp_dc", 300, 0, 300),
+    ("docp1_delay_ms", 300000, 0, 300000),
+    ("docp2_trip_ma", 120000, 10000, 120000),
+    ("docp2_delay_ms", 15000, 0, 15000),
+    ("docp3_trip_ma", 200000, 10000, 200000),
+    ("docp3_delay_ms", 500, 0, 15000),
     ("docp_release_ms", 60000, 1000, 3600000),
-    ("docp_warn_ma", 95000, 10000, 300000),
-    ("ocp_lock_count", 3, 1, 20),
+    ("docp_warn_ma", 95000, 10000, 100000),
+    ("ocp_lock_count", 3, 1, 3),
     ("ocp_lock_window_ms", 600000, 10000, 86400000),
     # short circuit: detected by the analog front end's hardware comparator
     ("scp_trip_ma", 400000, 100000, 1000000),
