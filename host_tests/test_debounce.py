@@ -22,7 +22,7 @@ from bms.protect import IDLE, PENDING, TRIPPED, Engine
 from boards.host.world.pack_model import Rng
 
 CFG = Config()
-ROWS, _DOCP_CONT = pt.build(CFG)
+ROWS, _DOCP_CONT, _DOCP_WARN = pt.build(CFG)
 START = (1 << 30) - 5000  # the board's ticks_ms wraps at 2**30 during the runs
 
 

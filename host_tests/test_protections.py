@@ -362,6 +362,28 @@ class OverCurrentTest(unittest.TestCase):
                 r.run_ms(310000)
                 self.assertFalse(r.active("DOCP"))
 
+    def test_the_discharge_warning_follows_a_hot_start(self):
+        # 95 A below a cool start's 100 A, 47.5 A below a hot start's 50 A: a hot
+        # discharge is warned before DOCP trips (the warning stayed at 95 A once)
+        for start_dc, at, below, clear_at, clear_not in (
+            (300, 95001, 95000, 90000, 90001),
+            (301, 47501, 47500, 42500, 42501),
+        ):
+            with self.subTest(start_dc=start_dc):
+                r = Rig().settle()
+                r.temps(start_dc, 0)
+                r.current(-below)
+                r.run_ms(5000)
+                self.assertFalse(r.active("HIGH_CURRENT"))
+                r.current(-at)
+                RowTest.assert_trips_after(self, r, "HIGH_CURRENT", 1000)
+                r.current(-clear_not)
+                r.run_ms(5000)
+                self.assertTrue(r.active("HIGH_CURRENT"))
+                r.current(-clear_at)
+                RowTest.assert_released_after(self, r, "HIGH_CURRENT", 1000)
+                self.assertFalse(r.active("DOCP"))
+
     def test_limit_is_fixed_for_the_whole_discharge(self):
         r = Rig().settle()
         r.current(-60000)  # starts cool: 100 A applies all the way

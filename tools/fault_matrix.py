@@ -66,7 +66,7 @@ TEMP_DELAY_MS = max(
 )
 
 # the FET each protection opens, from the firmware's table (bms/protections.py)
-_ROWS, _DOCP = pt.build(CFG)
+_ROWS, _DOCP, _DOCP_WARN = pt.build(CFG)
 ACTION = {}
 for _row in _ROWS:
     _name = pt.NAMES[_row.name]

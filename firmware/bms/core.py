@@ -425,7 +425,15 @@ class Bms:
         hot = s.cell_tmax_dc > cfg.docp_cont_temp_dc
         limit = cfg.docp_cont_hot_ma if hot else cfg.docp_cont_ma
         self.docp_cont_ma = limit
-        self.engine.set_trip(self._docp_row, limit, True, False)
+        eng = self.engine
+        eng.set_trip(self._docp_row, limit, True, False)
+        # the discharge current warning keeps its place below the limit (95 A of 100 A:
+        # 47.5 A of a hot start's 50 A), else a hot discharge trips DOCP unwarned. (In
+        # 0.1 A steps: a product in mA would pass 2**30.)
+        warn = cfg.docp_warn_ma
+        if hot:
+            warn = warn // 100 * (limit // 100) // (cfg.docp_cont_ma // 100) * 100
+        eng.set_trip(self._docp_warn_row, warn, True, False, warn - cfg.warn_hyst_ma)
 
     def _inputs(self, inp, now):
         afe = inp.afe_safety

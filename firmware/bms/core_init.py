@@ -23,7 +23,7 @@ def init(self, cfg, events, stored_soc):
     self.vals = array("i", bytes(4 * pt.N_VALS))  # the engine reads it with viper
     self.extra = array("i", bytes(4 * pt.N_VALS))  # (as vals: fill() writes it with viper)
     self.extra[pt.V_MOS_T] = T_MOS + 1  # the one sensor this slot reads
-    rows, self._docp_row = pt.build(cfg)
+    rows, self._docp_row, self._docp_warn_row = pt.build(cfg)
     self.engine = Engine(rows, events, cfg.ocp_lock_count, cfg.ocp_lock_window_ms)
     self.precharge = Precharge(cfg, events)
     self.button = btn.Button(cfg)

@@ -166,9 +166,12 @@ class Engine:
         and dropped after: the engine is built once, at boot."""
         lazy.run("bms.protect_init", "init", self, rows, events, lock_count, lock_window_ms)
 
-    def set_trip(self, i, value, over, inclusive):
-        """Change one row's trip value at run time (DOCP's continuous limit)."""
+    def set_trip(self, i, value, over, inclusive, rel=None):
+        """Change one row's trip value (and release value) at run time (DOCP's
+        continuous limit and its warning)."""
         self.trip[i] = normalised_trip(value, over, inclusive)
+        if rel is not None:
+            self.rel[i] = rel if over else -rel
 
     def reset(self):
         """RESET: at the next step, clear the latched and locked rows whose condition has

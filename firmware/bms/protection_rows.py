@@ -120,8 +120,9 @@ def Row(
 
 
 def rows(c):
-    """The rows for config c, and the index of the DOCP row whose trip follows the
-    temperature at the start of each discharge (the continuous limit)."""
+    """The rows for config c, and the indices of the DOCP row whose trip follows the
+    temperature at the start of each discharge (the continuous limit) and of the
+    discharge current warning, which follows it."""
     latch = F_LATCH
     # fmt: off
     rows = [
@@ -223,4 +224,6 @@ def rows(c):
         Row(PACK_LOST, V_PACK_LOST, OVER, INCL, 1, 0, 0, flags=w | F_ANY_SAMPLE),
     ]
     # fmt: on
-    return rows, docp_cont
+    for i in range(len(rows)):
+        if rows[i].name == HIGH_CURRENT and rows[i].src == V_DSG_I:
+            return rows, docp_cont, i

@@ -189,8 +189,9 @@ EXCL = False  # > or <
 
 
 def build(c):
-    """The rows for config c, and the index of the DOCP row whose trip follows the
-    temperature at the start of each discharge (the continuous limit). The table's code
+    """The rows for config c, and the indices of the DOCP row whose trip follows the
+    temperature at the start of each discharge (the continuous limit) and of the
+    discharge current warning, which follows it. The table's code
     is in bms/protection_rows.py, loaded for this once (the core is built at boot) and
     dropped again: it would hold 4 KB of a board's heap."""
     from bms import protection_rows
