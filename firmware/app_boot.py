@@ -95,9 +95,8 @@ def start(app, now):
                 except config.ConfigError:
                     app.events.log(now, ev.CONFIG, 1, len(kept))
     app.bms = Bms(app.cfg, app.events)
-    ident = app.board.unique_id()  # 8 bytes on an RP2040, the MAC's 6 on an ESP32
-    n = len(ident) if len(ident) < 8 else 8
-    app.bms.uid[8 - n :] = ident[len(ident) - n :]
+    # 8 bytes on an RP2040, the MAC's 6 on an ESP32: right-aligned in the 8 sent
+    app.bms.uid[:] = (bytes(8) + bytes(app.board.unique_id()))[-8:]
     take_state(app, now)
     app._saved_latch_moves = app.bms.engine.latch_moves
     app.dip = app.panel.read_dip()

@@ -110,10 +110,12 @@ def run(board, sleep_ms=_sleep, out=print):
     check("relays clicked once each (listen)", True, "output 1, then output 2")
     # the serial number the firmware reports (Pylon 0x93): the chip's unique id, right-
     # aligned in 8 bytes as app_boot.py does; all zeros or all ones is no id
-    uid = bytes(board.unique_id())
-    ident = (bytes(8) + uid)[-8:]
-    serial = "".join("%02X" % v for v in ident)
-    check("unique id (the serial number)", ident not in (bytes(8), b"\xff" * 8), serial)
+    from protocols.fields import put_hex
+
+    ident = (bytes(8) + bytes(board.unique_id()))[-8:]
+    serial = bytearray(16)
+    put_hex(serial, 0, ident, 0, 8)
+    check("unique id (the serial number)", ident not in (bytes(8), b"\xff" * 8), serial.decode())
     board.fets.off()
     wdt.feed()
     width = max(len(n) for n, _ok, _d in _RESULTS)

@@ -316,14 +316,14 @@ class Engine:
         lk = self.lock[i]
         if lk and not self._group_active(lk) and self._count_lock(lk, now):
             self.state[i] = LOCKED
-            self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
             self.events.log(now, ev.LOCK, name, self.lock_count)
         elif self.flags[i] & F_LATCH:
             self.state[i] = LATCHED
-            self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
             self.events.log(now, ev.LATCH, name, value)
         else:
             self.state[i] = TRIPPED
+            return
+        self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
 
     def _group_active(self, lk):
         """A row of lockout group lk is already active: this trip is the same event."""
