@@ -73,7 +73,6 @@ from bms.protections import (
     V_STACK,
     V_SUM_DIFF,
     V_TMAX,
-    V_TMIN,
 )
 
 # A row is one tuple (its fields by name). Instances of a class each held a dict that
@@ -136,14 +135,16 @@ def rows(c):
             action=OPEN_DSG, flags=F_REL_CHG, group=G_DISCHARGE_END),
         Row(PUVP, V_STACK, UNDER, INCL, c.puvp_trip_mv, c.puvp_delay_ms, c.puvp_release_mv,
             action=OPEN_DSG, flags=F_REL_CHG | F_GROUP, group=G_DISCHARGE_END),
-        # temperatures (cell sensors and ambient; the MOSFETs on their own sensor)
+        # temperatures. Too hot: the cell sensors and ambient, the MOSFETs on their own
+        # sensor and limit (they run hotter). Too cold: every sensor, the MOSFETs' too
+        # (the manual's CLTP/DLTP: "cell/environment/MOS temperature is under the range")
         Row(CHTP, V_TMAX, OVER, EXCL, c.chtp_trip_dc, c.chtp_delay_ms, c.chtp_release_dc,
             action=OPEN_CHG),
         Row(DHTP, V_TMAX, OVER, EXCL, c.dhtp_trip_dc, c.dhtp_delay_ms, c.dhtp_release_dc,
             action=OPEN_DSG),
-        Row(CLTP, V_TMIN, UNDER, EXCL, c.cltp_trip_dc, c.cltp_delay_ms, c.cltp_release_dc,
+        Row(CLTP, V_ALL_TMIN, UNDER, EXCL, c.cltp_trip_dc, c.cltp_delay_ms, c.cltp_release_dc,
             action=OPEN_CHG),
-        Row(DLTP, V_TMIN, UNDER, EXCL, c.dltp_trip_dc, c.dltp_delay_ms, c.dltp_release_dc,
+        Row(DLTP, V_ALL_TMIN, UNDER, EXCL, c.dltp_trip_dc, c.dltp_delay_ms, c.dltp_release_dc,
             action=OPEN_DSG),
         Row(MOS_OTP, V_MOS_T, OVER, EXCL, c.mos_otp_trip_dc, c.mos_otp_delay_ms,
             c.mos_otp_release_dc, action=BOTH),
@@ -211,8 +212,8 @@ def rows(c):
         Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.chtp_warn_dc, d, c.chtp_warn_dc - ht, flags=w),
         Row(HIGH_TEMP, V_TMAX, OVER, INCL, c.dhtp_warn_dc, d, c.dhtp_warn_dc - ht, flags=w),
         Row(HIGH_TEMP, V_MOS_T, OVER, INCL, c.mos_otp_warn_dc, d, c.mos_otp_warn_dc - ht, flags=w),
-        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.cltp_warn_dc, d, c.cltp_warn_dc + ht, flags=w),
-        Row(LOW_TEMP, V_TMIN, UNDER, INCL, c.dltp_warn_dc, d, c.dltp_warn_dc + ht, flags=w),
+        Row(LOW_TEMP, V_ALL_TMIN, UNDER, INCL, c.cltp_warn_dc, d, c.cltp_warn_dc + ht, flags=w),
+        Row(LOW_TEMP, V_ALL_TMIN, UNDER, INCL, c.dltp_warn_dc, d, c.dltp_warn_dc + ht, flags=w),
         Row(HIGH_CURRENT, V_CHG_I, OVER, EXCL, c.cocp_warn_ma, d, c.cocp_warn_ma - hi, flags=w),
         Row(HIGH_CURRENT, V_DSG_I, OVER, EXCL, c.docp_warn_ma, d, c.docp_warn_ma - hi, flags=w),
         Row(CELL_IMBALANCE, V_IMBALANCE, OVER, EXCL, c.imbalance_warn_mv, d,
