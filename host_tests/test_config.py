@@ -158,6 +158,14 @@ class RefusalTest(unittest.TestCase):
             self.assertIn("must be", self.refused({key: value}), key)  # a rule, not a range
             self.assertIn(trip, self.refused({key: value}), key)
 
+    def test_current_warning_hysteresis_below_each_warning(self):
+        # a release at or below 0 A would hold the warning for ever
+        for warn in ("cocp_warn_ma", "docp_warn_ma"):
+            msg = self.refused({warn: 10000, "warn_hyst_ma": 10000})
+            self.assertIn("warn_hyst_ma = 10000 must be < %s = 10000" % warn, msg)
+            c = Config({warn: 10000, "warn_hyst_ma": 9999})
+            self.assertEqual(c.warn_hyst_ma, 9999)
+
     def test_update_is_all_or_nothing(self):
         c = Config()
         with self.assertRaises(ConfigError):

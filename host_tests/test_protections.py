@@ -47,6 +47,8 @@ def spread(r, v):
     r.cell(7, 3300 + v)
 
 
+SENSOR_SLOT = {temp: 1, ambient: 4, mos: 5}  # the temperature slot each setter moves
+
 # name, setter, trips at, does not trip at, delay ms, releases at, does not release at,
 # (charge FET, discharge FET) while tripped
 VALUE_ROWS = (
@@ -62,6 +64,9 @@ VALUE_ROWS = (
     ("CLTP", ambient, -51, -50, 2000, 0, -1, (False, True)),
     ("DLTP", temp, -101, -100, 2000, -50, -51, (False, False)),  # and CLTP
     ("DLTP", ambient, -101, -100, 2000, -50, -51, (False, False)),
+    # the manual's CLTP/DLTP name the MOS temperature too (its own row only when hot)
+    ("CLTP", mos, -51, -50, 2000, 0, -1, (False, True)),
+    ("DLTP", mos, -101, -100, 2000, -50, -51, (False, False)),
     ("MOS_OTP", mos, 901, 900, 2000, 700, 701, (False, False)),
 )
 
@@ -73,6 +78,7 @@ WARNING_ROWS = (
     ("HIGH_TEMP", temp, 450, 449, 430, 431),
     ("HIGH_TEMP", mos, 800, 799, 780, 781),
     ("LOW_TEMP", temp, 0, 1, 20, 19),
+    ("LOW_TEMP", mos, 0, 1, 20, 19),
     ("HIGH_CURRENT", charge, 60001, 60000, 55000, 55001),
     ("HIGH_CURRENT", discharge, 95001, 95000, 90000, 90001),
     ("CELL_IMBALANCE", spread, 301, 300, 280, 281),
@@ -129,6 +135,8 @@ class RowTest(unittest.TestCase):
                 trip = r.logged(ev.TRIP, pt.NAMES.index(name))[-1]
                 self.assertEqual(trip[1], r.now)
                 self.assertEqual(trip[4], trip_at)
+                if setter in SENSOR_SLOT:  # the sensor logged: the one that tripped
+                    self.assertEqual(trip[5], SENSOR_SLOT[setter] + 1)
                 setter(r, rel_not)
                 r.run_ms(30000)
                 self.assertTrue(r.active(name), "released before its release value")
@@ -383,6 +391,22 @@ class OverCurrentTest(unittest.TestCase):
                 r.current(-clear_at)
                 RowTest.assert_released_after(self, r, "HIGH_CURRENT", 1000)
                 self.assertFalse(r.active("DOCP"))
+
+    def test_a_hot_warning_below_its_hysteresis_releases_at_rest(self):
+        # a 10 A warning of a 100 A limit is 2 A from a 20 A hot start: with 5 A of
+        # hysteresis its release is 0 A (not -3 A, which no current reaches)
+        r = Rig({"docp_warn_ma": 10000, "docp_cont_hot_ma": 20000}).settle()
+        r.temps(301, 0)
+        r.current(-2000)
+        r.run_ms(5000)
+        self.assertFalse(r.active("HIGH_CURRENT"))
+        r.current(-2001)
+        RowTest.assert_trips_after(self, r, "HIGH_CURRENT", 1000)
+        r.current(-1)
+        r.run_ms(5000)
+        self.assertTrue(r.active("HIGH_CURRENT"))
+        r.current(0)
+        RowTest.assert_released_after(self, r, "HIGH_CURRENT", 1000)
 
     def test_limit_is_fixed_for_the_whole_discharge(self):
         r = Rig().settle()

@@ -210,4 +210,7 @@ RULES = (
     ("button_sleep_ms", "<", "button_restart_ms"),
     ("button_min_ms", "<", "button_unlock_ms"),
     ("warn_hyst_mv", "<", "imbalance_warn_mv"),
+    # (else a current warning's release is at or below 0 A, and it holds for ever)
+    ("warn_hyst_ma", "<", "cocp_warn_ma"),
+    ("warn_hyst_ma", "<", "docp_warn_ma"),
 )

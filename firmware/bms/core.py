@@ -433,7 +433,9 @@ class Bms:
         warn = cfg.docp_warn_ma
         if hot:
             warn = warn // 100 * (limit // 100) // (cfg.docp_cont_ma // 100) * 100
-        eng.set_trip(self._docp_warn_row, warn, True, False, warn - cfg.warn_hyst_ma)
+        # (a hot warning can fall below the hysteresis: it releases at rest, not never)
+        rel = warn - cfg.warn_hyst_ma
+        eng.set_trip(self._docp_warn_row, warn, True, False, rel if rel > 0 else 0)
 
     def _inputs(self, inp, now):
         afe = inp.afe_safety
