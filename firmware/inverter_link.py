@@ -70,10 +70,14 @@ GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
 SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
 _VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
 _HEARTBEATS_STD = const((PYLON_KEEPALIVE, _VICTRON_KEEPALIVE, GROWATT_REQUEST))
-# their length: 0x305 is 8 x 00 (Pylon, SMA, Sol-Ark), Victron's 0x307 "VIC" 8 bytes,
-# Growatt's 0x301 `11 22 .. 88` (../shared/spec/protocols.md); Schneider's 0x310 has no
-# documented length, so any is taken
+# their length: 0x305 is 8 bytes (zeros from Pylon's inverters, a Sunny Island's
+# readings), Victron's 0x307 "VIC" 8 bytes, Growatt's 0x301 `11 22 .. 88`
+# (../shared/spec/protocols.md); Schneider's 0x310 has no documented length: any is taken
 _HEARTBEAT_DLC = const(8)
+# A Sunny Island's 0x305 carries its battery readings (protocols.md 2a: voltage, current,
+# temperature, SOC), the others' are zeros. The SI silently rejects a 0x351 value outside
+# its ranges, so once one is heard (ID0) the limits are kept within them (pylon_can).
+_ZEROS = const(b"\x00\x00\x00\x00\x00\x00\x00\x00")
 # receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs. RXB0
 # (two deep with its rollover into RXB1) takes the busier pack link and service ranges
 # (protocols/packlink_can.py: one mask passes both), RXB1 the inverter's heartbeats
@@ -347,6 +351,8 @@ class InverterLink:
             elif f.can_id in _HEARTBEATS_STD and f.dlc == _HEARTBEAT_DLC and not self.ext:
                 self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
+                if self.sma == 0 and f.can_id == PYLON_KEEPALIVE and f.data != _ZEROS:
+                    self.sma = 1  # readings, not a keep-alive's zeros: a Sunny Island
                 gw = self.growatt
                 if f.can_id == GROWATT_REQUEST and gw is not None and not self.muted:
                     self._growatt = gw.LAST - gw.FIRST + 1
@@ -383,13 +389,16 @@ class InverterLink:
         while k >= 0:
             self._drop_stale(now)
             can_id = self.ids[k]
-            if self.muted:  # a slave: the schedule runs on, nothing is sent
-                pass
-            elif not can.send(can_id, buf, self.codecs[k].encode(can_id, buf, b), self.ext):
-                # skipped, not delayed: the next one is fresh
-                self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
-            elif k == self.lim_k:
-                self.lim_sent = now  # (packsystem.limits_fell() keeps 200 ms from it)
+            if not self.muted:  # (a slave: the schedule runs on, nothing is sent)
+                codec = self.codecs[k]
+                n = codec.encode(can_id, buf, b)
+                if k == self.lim_k and self.sma > 0:
+                    codec.sma_range(buf)
+                if not can.send(can_id, buf, n, self.ext):
+                    # skipped, not delayed: the next one is fresh
+                    self.tx_skipped = (self.tx_skipped + 1) & _COUNT_MASK
+                elif k == self.lim_k:
+                    self.lim_sent = now  # (packsystem.limits_fell() keeps 200 ms from it)
             period = self.periods[k]
             nxt[k] = ticks.add(nxt[k], period)
             if ticks.diff(nxt[k], now) <= 0:  # fell behind: keep the spacing

@@ -71,6 +71,9 @@ def init(self, can, rs485, protocol, address):
             self.lim_k = k
             break
     self.lim_sent = 0
+    # ID0: 1 once a Sunny Island is heard (its 0x305 is not zeros), whose ranges 0x351
+    # then keeps (pylon_can.sma_range); 0 until then; -1 on ID1 and ID2 (not looked for)
+    self.sma = 0 if protocol == 0 else -1
     self.can_ok = False
     self.can_fault = FAULT_NONE  # why can_ok is False: drivers.mcp2515's FAULT_*
     self.heard = _NEVER  # when the inverter last spoke

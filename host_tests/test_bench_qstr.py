@@ -183,9 +183,11 @@ class QstrPoolTest(unittest.TestCase):
 # document says it too (serial, _serial: in service/server.py, loaded on demand); 1 864:
 # the capacities in mAh as methods, not properties (the views' _q_mah, _full_mah): a
 # property on Soc cost every tick 34 000 cycles; 1 865: the discharge current warning
-# follows a hot start's lower DOCP limit (_docp_warn_row: it stayed at 95 A over 50 A).
+# follows a hot start's lower DOCP limit (_docp_warn_row: it stayed at 95 A over 50 A);
+# 1 867 at stop 34: a Sunny Island's ranges kept in 0x351 (sma, sma_range: the SI rejects
+# a value outside them silently, and three packs ask for more than its 120 A).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1865
+FIRMWARE_NAMES = 1867
 PYLON_RS485_NAMES = 128
 
 

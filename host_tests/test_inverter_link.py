@@ -8,6 +8,7 @@ link itself (its age over days, its SPI traffic without an INT pin).
 
 import unittest
 
+import micropython
 from core_rig import Rig
 from support import count_spi, heap_locked, logged, long_run, make_sim, run_trace
 
@@ -746,6 +747,75 @@ class HeartbeatFrameTest(unittest.TestCase):
         del calls[:]
         self.assertEqual(link._receive(self.t), 0)  # nothing waits: READ STATUS alone
         self.assertEqual(calls, [0xA0])
+
+
+# a Sunny Island's 0x305 (protocols.md 2a): 51.2 V, -12.3 A (charging), 25.0 C, 80.0 %
+SI_0X305 = bytes((0x00, 0x02, 0x85, 0xFF, 0xFA, 0x00, 0x20, 0x03))
+
+
+class SunnyIslandRangeTest(HeartbeatFrameTest):
+    """ID0: once a Sunny Island is heard (its 0x305 carries readings, not zeros), 0x351
+    keeps within its ranges (CCL and DCL 0-120.0 A, DVL 41-48 V), which it otherwise
+    rejects silently: three packs or more ask for more current, and the config allows a
+    DVL up to 52 V. Victron and the others on ID0 send zeros and get the whole value."""
+
+    def limits(self, ccl_ma, dcl_ma, dvl_mv):
+        """The values 0x351 carries next (CVL, CCL, DCL, DVL in 0.1 V and 0.1 A) when the
+        core's limits are these."""
+        lim = self.core.limits
+        lim.ccl_ma, lim.dcl_ma, lim.dvl_mv = ccl_ma, dcl_ma, dvl_mv
+        n = len(self.tap.frames)
+        self.poll_for(1000)
+        sent = [d for i, _e, d, _t in self.tap.frames[n:] if i == 0x351][-1]
+        return tuple(sent[k] | sent[k + 1] << 8 for k in range(0, 8, 2))
+
+    def heartbeat(self, data):
+        self.assertTrue(self.peer.send(0x305, data, 8))
+        self.poll_for(20)
+
+    def test_a_sunny_island_gets_its_ranges(self):
+        self.rig(0)
+        self.heartbeat(bytes(8))  # a keep-alive's zeros: not a Sunny Island
+        self.assertEqual(self.link.sma, 0)
+        self.assertEqual(self.limits(150000, 120100, 52000), (560, 1500, 1201, 520))
+        self.heartbeat(SI_0X305)
+        self.assertEqual(self.link.sma, 1)
+        self.assertEqual(self.limits(150000, 120100, 52000), (560, 1200, 1200, 480))
+        # both sides of each limit
+        self.assertEqual(self.limits(120000, 120000, 48000), (560, 1200, 1200, 480))
+        self.assertEqual(self.limits(119900, 50000, 47900), (560, 1199, 500, 479))
+        self.assertEqual(self.limits(120100, 0, 48100), (560, 1200, 0, 480))
+        self.heartbeat(bytes(8))  # heard once, it stays a Sunny Island until a restart
+        self.assertEqual(self.limits(150000, 150000, 52000), (560, 1200, 1200, 480))
+        self.assertEqual(self.link.heartbeats, 3)
+
+    def test_other_protocols_do_not_look_for_one(self):
+        for protocol, values in ((1, (560, 1500, 1500, 520)),):
+            self.rig(protocol)
+            self.heartbeat(SI_0X305)
+            self.assertEqual(self.link.sma, -1)
+            self.assertEqual(self.limits(150000, 150000, 52000), values)
+        self.rig(2)
+        self.assertEqual(self.link.sma, -1)
+
+    def test_no_allocation_once_one_is_heard(self):
+        self.rig(0)
+        self.heartbeat(SI_0X305)
+        lim = self.core.limits
+        lim.ccl_ma = lim.dcl_ma = 150000
+        self.poll_for(100)
+        n = len(self.tap.frames)
+        poll = self.link.poll
+        for _ in range(400):  # 2 s: two 0x351 encoded and kept in range, heap locked
+            self.t += 5
+            self.bus.run_until(self.t * 1000)
+            micropython.heap_lock()
+            try:
+                poll(self.core, self.t)
+            finally:
+                micropython.heap_unlock()
+        sent = [d for i, _e, d, _t in self.tap.frames[n:] if i == 0x351]
+        self.assertEqual([d[2:6] for d in sent], [b"\xb0\x04\xb0\x04"] * 2)
 
 
 class BusOffRestartTest(unittest.TestCase):

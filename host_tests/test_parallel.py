@@ -230,6 +230,49 @@ class InverterTest(unittest.TestCase):
         self.assertEqual(c.link(1).beacons_in, 0)
 
 
+class SunnyIslandTest(unittest.TestCase):
+    """Three packs on an SMA Sunny Island (ID0): the system asks 150 A, past the SI's
+    120.0 A, which it rejects silently (protocols.md 2a). The master hears the SI's
+    0x305 readings and keeps 0x351 within its ranges, so the SI takes 120 A."""
+
+    def charging(self):
+        c = chain_of(3, inverter="sma", events=[{"at_s": 0, "current_a": 200}])
+        c.run_to(30000)
+        return c
+
+    def test_the_system_charges_at_the_sunny_islands_most(self):
+        c = self.charging()
+        inv = c.sim.inverter
+        self.assertEqual(c.app(1).link.sma, 1)
+        self.assertEqual(c.link(1).view.limits.ccl_ma, 150000)  # the system's own
+        self.assertEqual(
+            (inv.cvl_mv, inv.ccl_ma, inv.dcl_ma, inv.dvl_mv), (56000, 120000, 120000, 48000)
+        )
+        self.assertEqual(inv.rejected, 0)
+        self.assertEqual(inv.current_a, 120.0)
+        total = sum(c.app(k).bms.sample.current_ma for k in (1, 2, 3))
+        self.assertTrue(117000 <= total <= 120000, total)
+        for k in (1, 2, 3):
+            self.assertEqual(c.app(k).bms.protection_names(), [], k)
+
+    def test_unclamped_the_sunny_island_keeps_a_stale_limit(self):
+        # what the SI does with the system's 150 A: it keeps the last value it took (two
+        # packs' 100 A, before the third was counted) and rejects every 0x351's
+        link = None
+        c = Chain(3, inverter="sma", events=[{"at_s": 0, "current_a": 200}])
+        for k in (1, 2, 3):
+            c.power(k)
+            if link is None:
+                link = c.app(1).link
+                link.sma = -1  # as on ID1: never looked for
+            c.run(SPACING_MS)
+        c.run_to(30000)
+        inv = c.sim.inverter
+        self.assertEqual(inv.ccl_ma, 100000)
+        self.assertGreater(inv.rejected, 20)
+        self.assertEqual(inv.current_a, 100.0)
+
+
 class LossTest(unittest.TestCase):
     def setUp(self):
         self.c = chain_of(3)

@@ -63,7 +63,7 @@ class OptionsTest(unittest.TestCase):
         self.assertIn("--packs", self.assert_refused("--packs", "x"))
         self.assertIn("--packs", self.assert_refused("--packs", "33"))
         self.assertIn("--dip", self.assert_refused("--dip", "01"))
-        self.assertIn("--inverter", self.assert_refused("--inverter", "sma"))
+        self.assertIn("--inverter", self.assert_refused("--inverter", "victron"))
         self.assertIn("--duration", self.assert_refused("--duration", "-5"))
         self.assertIn("--trace-ms", self.assert_refused("--trace-ms", "0"))
         self.assertIn("needs a value", self.assert_refused("--seed"))
@@ -85,7 +85,7 @@ class OptionsTest(unittest.TestCase):
         self.assertIn("events[0].pack", self.assert_refused("--scenario", bad, "--packs", "2"))
 
     def test_inverter_options(self):
-        for kind in ("can", "rs485", "none", "growatt"):
+        for kind in ("can", "rs485", "none", "growatt", "sma"):
             rc, text = run_main("--inverter", kind, "--fast", "--duration", "2")
             self.assertEqual((rc, text), (0, ""), kind)
         self.assertIn("real time", self.assert_refused("--rs485-pty", "--fast", "--duration", "1"))

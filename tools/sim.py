@@ -23,7 +23,7 @@ options:
                    see "Parallel packs" below)
   --dip BITS       the master's DIP switch, 7 characters 0/1, position 1 first
                    (0000000 = 9600 baud, protocol ID0; slaves keep 0000000)
-  --inverter KIND  can (default), rs485, none, or growatt (the simulated inverter on
+  --inverter KIND  can (default), rs485, none, growatt or sma (the simulated inverter on
                    the master's Link IN; see "The simulated inverter" below)
   --scenario FILE  a scenario file (JSON); without one the pack idles
   --duration S     simulated seconds to run (default: the scenario's duration_s,
@@ -114,7 +114,11 @@ The simulated inverter:
   - can: with the DIP's protocol ID0 or ID1 it sends 0x305 (8 x 00) every second and
     reads 0x351, 0x356 and 0x35C; with ID2 it is a Schneider gateway (29-bit 0x310
     heartbeat; reads 0x321, 0x322, 0x323, 0x325). growatt (extension): Growatt's 0x301
-    request every second; it reads the 0x311-0x319 answer (protocol ID1).
+    request every second; it reads the 0x311-0x319 answer (protocol ID1). sma
+    (extension): an SMA Sunny Island (protocols.md 2a): its 0x305 every second carries
+    its readings (voltage, current, 25.0 C, SOC), and of 0x351 it takes only the values
+    within its ranges (CVL 41-63 V, CCL and DCL 0-120 A, DVL 41-48 V), keeping the
+    last one taken of any other (before any: 54 V, 0 A, 0 A, 41 V)
   - rs485: the Pylon RS485 master: each second 0x42 then 0x92 to address 2, each after
     the previous reply or 500 ms, at the DIP's baud rate (position 1 ON: 115200).
   - what it does with current_a (the site's demand): caps charging at CCL and
@@ -208,7 +212,7 @@ def parse_args(argv):
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
     if "--inverter" in opts and opts["--inverter"] not in INVERTERS:
-        raise UsageError("--inverter must be can, rs485, none or growatt")
+        raise UsageError("--inverter must be can, rs485, none, growatt or sma")
     if "--rs485-pty" in opts:
         if "--fast" in opts:
             raise UsageError("--rs485-pty runs in real time only (a client needs real time)")

@@ -22,6 +22,8 @@ NAME = const(0x35E)
 CAPACITY = const(0x379)
 KEEPALIVE = const(0x305)  # from the inverter
 
+_SMA_MAX_DA = const(1200)  # a Sunny Island's 0x351 current limits, 0.1 A
+_SMA_MAX_DVL_DV = const(480)  # and its discharge voltage, 0.1 V (41-48 V)
 _MANUFACTURER = const(b"PYLON   ")  # Deye and others look for a name starting with PYLON
 
 
@@ -99,6 +101,20 @@ def encode(can_id, buf, b):
     else:
         return 0
     return 8
+
+
+def sma_range(buf):
+    """0x351 (encoded in buf) within a Sunny Island's ranges (protocols.md 2a), which
+    silently rejects a value outside them: charge and discharge current at most 120.0 A
+    (a system of three packs or more asks for more), discharge voltage at most 48.0 V
+    (the config allows 52.0 V; a rejected value would leave the SI at its 41 V). The
+    charge voltage's 41-63 V holds any config."""
+    if (buf[3] << 8 | buf[2]) > _SMA_MAX_DA:
+        u16le(buf, 2, _SMA_MAX_DA)
+    if (buf[5] << 8 | buf[4]) > _SMA_MAX_DA:
+        u16le(buf, 4, _SMA_MAX_DA)
+    if (buf[7] << 8 | buf[6]) > _SMA_MAX_DVL_DV:
+        u16le(buf, 6, _SMA_MAX_DVL_DV)
 
 
 def request_flags(lim):

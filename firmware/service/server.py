@@ -284,6 +284,7 @@ class Server:
             "polls": link.polls,
             "heartbeats": link.heartbeats,
             "rx_other": link.rx_other,
+            "sma": link.sma,  # 1: a Sunny Island heard, 0x351 kept within its ranges
         }
         server = link.server
         if server is not None:

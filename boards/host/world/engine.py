@@ -365,9 +365,9 @@ class Simulator:
         if kind == "rs485" and rs485_port is None:
             self.inverter = Rs485Inverter(self.clock, self.wire.port(), address=2)
             self.inverter.port.set_format(115200 if dip & 0x01 else 9600)
-        elif kind in ("can", "growatt"):
+        elif kind in ("can", "growatt", "sma"):
             pid = (dip >> 5) & 0x03
-            variant = "growatt" if kind == "growatt" else ("schneider" if pid == 2 else "pylon")
+            variant = kind if kind != "can" else ("schneider" if pid == 2 else "pylon")
             self.inverter = self.bus.attach(CanInverter(self.clock, variant))
         self._inv_port = getattr(self.inverter, "port", None)
         # False: wake the firmware for its LED beat only where a trace line samples the

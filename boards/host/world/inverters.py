@@ -2,10 +2,12 @@
 
 Kinds (sim.md `--inverter`):
 - CanInverter: on the CAN bus. With the Pylon/Victron sets (DIP protocol ID0 and ID1) it
-  sends the 0x305 keep-alive every second (8 x 00, as Victron, SMA and Deye do) and reads
+  sends the 0x305 keep-alive every second (8 x 00, as Victron and Deye do) and reads
   0x351 (limits), 0x356 (voltage) and 0x35C (requests); variant "growatt" sends Growatt's
   0x301 request every second instead and reads 0x311/0x313/0x319; with protocol ID2 it
-  is a Schneider gateway: 29-bit 0x310 heartbeat, reading 0x321/0x322/0x323/0x325.
+  is a Schneider gateway: 29-bit 0x310 heartbeat, reading 0x321/0x322/0x323/0x325;
+  variant "sma" is a Sunny Island (protocols.md 2a): its 0x305 carries its readings, and
+  it silently rejects a 0x351 value outside its range, keeping the last one it took.
 - Rs485Inverter: the Pylon RS485 master: every second it asks 0x42 (analog values) and
   0x92 (charge/discharge management) of address 2, each a turnaround (4 ms) after the
   previous reply's last byte (or after a 500 ms timeout); its frames are built here,
@@ -32,6 +34,10 @@ HEARTBEAT_US = const(1000000)
 _KEEPALIVE = (0x305, False, False, bytes(8))
 _GROWATT_REQUEST = (0x301, False, False, bytes((0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88)))
 _SCHNEIDER_HEARTBEAT = (0x310, True, False, bytes(8))
+# a Sunny Island's 0x351 ranges (0.1 V, 0.1 A) by byte offset, and its defaults
+SMA_RANGES = ((0, 410, 630), (2, 0, 1200), (4, 0, 1200), (6, 410, 480))
+SMA_DEFAULTS = (54000, 0, 0, 41000)
+SMA_TEMP_DC = 250  # the battery temperature it reports (its own sensor's)
 
 
 def u16le(d, k):
@@ -139,6 +145,10 @@ class CanInverter(Inverter):
         else:
             self.heartbeat = _KEEPALIVE
         self._req = 0  # Schneider's 0x325 commands, Growatt's 0x319 byte 0
+        self.rejected = 0  # a Sunny Island's: 0x351 values outside its ranges
+        self.soc_pct = 0
+        if variant == "sma":
+            self.cvl_mv, self.ccl_ma, self.dcl_ma, self.dvl_mv = SMA_DEFAULTS
 
     @micropython.native
     def next_event_us(self):
@@ -147,6 +157,8 @@ class CanInverter(Inverter):
     @micropython.native
     def step(self, now_us):
         if not self.silent and now_us >= self.next_hb_us:
+            if self.variant == "sma":
+                self.heartbeat = self._sma_readings()
             self.queue.append(self.heartbeat)
             if self.bus is not None:
                 self.bus.quiet = False
@@ -154,6 +166,16 @@ class CanInverter(Inverter):
             self.next_hb_us += HEARTBEAT_US
             if self.next_hb_us <= now_us:
                 self.next_hb_us = now_us + HEARTBEAT_US
+
+    def _sma_readings(self):
+        """A Sunny Island's 0x305: battery voltage (0.1 V), current (0.1 A, negative while
+        charging), temperature (0.1 C), SOC (0.1 %)."""
+        d = bytearray(8)
+        values = (self.pack_mv // 100, round(-self.current_a * 10), SMA_TEMP_DC, self.soc_pct * 10)
+        for i, v in enumerate(values):
+            d[2 * i] = v & 0xFF
+            d[2 * i + 1] = (v >> 8) & 0xFF
+        return (0x305, False, False, bytes(d))
 
     def set_silent(self, silent, now_us):
         self.silent = silent
@@ -194,6 +216,8 @@ class CanInverter(Inverter):
             return
         elif v == "growatt":
             self._growatt(can_id, d, t_us)
+        elif v == "sma" and can_id == 0x351 and len(d) >= 8:
+            self._sma_limits(d, t_us)
         else:
             self._pylon(can_id, d, t_us)
 
@@ -207,10 +231,26 @@ class CanInverter(Inverter):
             self.limits_us = t_us
         elif can_id == 0x356 and len(d) >= 2:
             self.pack_mv = s16le(d, 0) * 10
+        elif can_id == 0x355 and len(d) >= 2:
+            self.soc_pct = u16le(d, 0)
         elif can_id == 0x35C and len(d) >= 1:
             self.charge_enable = bool(d[0] & 0x80)
             self.discharge_enable = bool(d[0] & 0x40)
             self.force_charge = bool(d[0] & 0x30)
+
+    def _sma_limits(self, d, t_us):
+        """0x351 as a Sunny Island takes it: each value within its range, or the last
+        one it took (SMA: "values outside the allowed range are silently rejected")."""
+        now = [self.cvl_mv // 100, self.ccl_ma // 100, self.dcl_ma // 100, self.dvl_mv // 100]
+        for i, (k, lo, hi) in enumerate(SMA_RANGES):
+            v = s16le(d, k) if k in (2, 4) else u16le(d, k)
+            if lo <= v <= hi:
+                now[i] = v
+            else:
+                self.rejected += 1
+        self.cvl_mv, self.dvl_mv = now[0] * 100, now[3] * 100
+        self.ccl_ma, self.dcl_ma = now[1] * 100, now[2] * 100
+        self.limits_us = t_us
 
     def _growatt(self, can_id, d, t_us):
         if can_id == 0x311 and len(d) >= 6:

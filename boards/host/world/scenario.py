@@ -29,7 +29,8 @@ FAULTS_WITH_ARG = (
     "fet_stuck",
 )
 TEMP_SENSORS = ("cells", "cell1", "cell2", "cell3", "cell4", "ambient", "mos")
-INVERTERS = ("can", "rs485", "none", "growatt")  # growatt: an extension (0x301 requests)
+# growatt, sma: extensions (Growatt's 0x301 requests; a Sunny Island's 0x305 and ranges)
+INVERTERS = ("can", "rs485", "none", "growatt", "sma")
 
 TOP_KEYS = (
     "name",
