@@ -28,6 +28,11 @@ from drivers.panel import LED_ALM
 from inverter_link import InverterLink  # noqa: F401 - held in service (app_boot.py builds it)
 
 _LED_MS = const(50)
+_HEARD_MS = const(1000)  # an inverter heard within this needs no look at the pack link
+# a whole number of every LED pattern's period (bms/panel.py): the LED beat moves the
+# pattern's origin on by it, phase kept, so that a pattern held for days never reaches
+# the 6.2-day reach of a tick difference (it went steady ON there)
+_REPHASE_MS = const(3600000)
 _SENSOR_FAIL_BIT = 1 << SENSOR_FAIL
 PWRON_RESET = const(1)  # machine.PWRON_RESET on rp2 and esp32
 _HOUSEKEEPING_MS = const(1000)
@@ -238,8 +243,10 @@ class App:
             if hold > 0 and s.valid:
                 self.safe_hold_ms = hold = hold - dt
             inp.hold = hold > 0
-            inp.comm_age_ms = self.link.age_ms(now)
+            age = self.link.age_ms(now)
             pk = self.packlink
+            # (the inverter heard within the second: no call; a slave's is its master)
+            inp.comm_age_ms = age if age < _HEARD_MS else pk.comm_age_ms(age, now)
             inp.pack_lost = pk.pack_lost
             b = self.bms
             b.parallel = pk.ms_led
@@ -282,7 +289,11 @@ class App:
                 self.panel.show(LED_ALM)
                 return
             logic = self.bms.panel
-            self.panel.show(logic.leds(ticks.diff(now, logic.origin)))
+            elapsed = ticks.diff(now, logic.origin)
+            if elapsed >= _REPHASE_MS:
+                logic.origin = ticks.add(logic.origin, _REPHASE_MS)
+                elapsed -= _REPHASE_MS
+            self.panel.show(logic.leds(elapsed))
         except Exception as exc:  # noqa: BLE001
             self._stage = STAGE_LED
             self._fail(now, exc)

@@ -18,6 +18,7 @@
 - Loss: a pack silent for LOST_MS (3 s) is lost on the master (PACK_LOST, an event with
   its address, out of the limits at once); on a slave, the master silent that long
   raises its own PACK_LOST (event with address 1); each pack keeps protecting itself.
+  While a slave hears its master, its communication is the master's (comm_age_ms()).
 - The M/S LED (ms_led): on the master while at least one other pack is counted.
 - The master's service unlock, announced in its TEMPS_2 frame: a slave takes an
   UNLOCK_RELAY (service/server.py) only while the master's latest announcement, heard
@@ -216,6 +217,8 @@ class PackLink:
                     self._system(b, now)
             else:
                 lost = ticks.diff(now, self._master_seen) >= LOST_MS
+                if lost:  # (held there: a tick difference turns negative after 6.2 days)
+                    self._master_seen = ticks.add(now, -LOST_MS)
                 if lost != self._master_lost:
                     self._master_lost = lost
                     self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
@@ -231,6 +234,16 @@ class PackLink:
             left = out.tx_left_ms(now)
             wait = left if 0 < left < wait else (1 if left <= 0 else wait)
         return wait if wait > 0 else 1
+
+    def comm_age_ms(self, age, now):
+        """A pack's communication, for its INVERTER_LOST and its idle sleep: age, the
+        inverter's (ms), or on a slave that hears its master, the master's: the master
+        speaks to the inverter for the system, and an RS485 inverter is heard by the
+        master alone (a slave there showed INVERTER_LOST and slept after 48 h idle)."""
+        if self.addr.master or self._master_lost:
+            return age
+        m = ticks.diff(now, self._master_seen)
+        return m if m < age else age
 
     def _no_room(self, now):
         """No room in the heap for the system's table or views: a MemoryError here would

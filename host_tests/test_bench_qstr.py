@@ -185,9 +185,12 @@ class QstrPoolTest(unittest.TestCase):
 # property on Soc cost every tick 34 000 cycles; 1 865: the discharge current warning
 # follows a hot start's lower DOCP limit (_docp_warn_row: it stayed at 95 A over 50 A);
 # 1 867 at stop 34: a Sunny Island's ranges kept in 0x351 (sma, sma_range: the SI rejects
-# a value outside them silently, and three packs ask for more than its 120 A).
+# a value outside them silently, and three packs ask for more than its 120 A); 1 869:
+# a pack asleep after CUVP asks for the charge that wakes it (sleep_cuvp: it asked for
+# CCL 0 and slept until a person came) and a slave's communication is its master
+# (comm_age_ms: a slave of an RS485 system showed INVERTER_LOST and slept after 48 h).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1867
+FIRMWARE_NAMES = 1869
 PYLON_RS485_NAMES = 128
 
 

@@ -224,6 +224,39 @@ class SupervisionTest(unittest.TestCase):
         self.assertEqual(sim.wire.collisions, 0)
 
 
+# a night off-grid: a cell read at 2.70 V (CUVP) and nothing to charge from until 2400 s
+CUVP_NIGHT = {
+    "inverter": "can",
+    "initial": {"soc_pct": 30},
+    "events": [
+        {"at_s": 0, "inverter": "no_source", "cell_mv": {"3": 2700}},
+        {"at_s": 2400, "inverter": "source", "cell_mv": {"3": None}},
+    ],
+}
+
+
+def asleep_cuvp_then_charged(test, sim):
+    """A CUVP_NIGHT run: every pack asleep from 30 min after its CUVP, asking for a force
+    charge (one pack's CCL), woken and charged once the inverter can charge again."""
+    packs = [p.app.bms for p in sim.packs]
+    inv = sim.inverter
+    sim.run(1799000)
+    test.assertEqual(
+        [(b.sleeping, b.protection_names()) for b in packs], [(False, ["CUVP"])] * len(packs)
+    )
+    sim.run(1802000)
+    test.assertEqual([b.sleeping for b in packs], [True] * len(packs))
+    test.assertEqual((inv.ccl_ma, inv.charge_enable, inv.force_charge), (50000, True, True))
+    sim.run(2399000)
+    test.assertEqual([b.sleeping for b in packs], [True] * len(packs))
+    test.assertEqual(inv.current_a, 0.0)  # nothing to charge from
+    sim.run(2405000)
+    test.assertEqual(
+        [(b.sleeping, b.protection_names()) for b in packs], [(False, [])] * len(packs)
+    )
+    test.assertAlmostEqual(sum(b.sample.current_ma for b in packs), 10000, delta=100)
+
+
 @long_run
 class InverterObeysTest(unittest.TestCase):
     def test_charge_and_discharge_capped_at_the_limits(self):
@@ -240,6 +273,12 @@ class InverterObeysTest(unittest.TestCase):
         for r in trace:
             self.assertEqual(r["protections"], [], r["t_ms"])
             self.assertNotIn("HIGH_CURRENT", r["warnings"])
+
+    def test_asleep_after_cuvp_a_pack_is_charged_awake_once_a_source_returns(self):
+        # the pack sleeps after 30 min and keeps asking for a (force) charge, which the
+        # inverter gives when its source returns: its voltage at the open FETs wakes the
+        # pack (it asked for CCL 0 and charge disabled: it slept until someone came)
+        asleep_cuvp_then_charged(self, make_sim(**CUVP_NIGHT))
 
     def test_full_charge_holds_cvl_then_floats(self):
         sim = make_sim(

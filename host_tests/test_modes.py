@@ -82,8 +82,70 @@ class SleepTest(unittest.TestCase):
         self.assertEqual(r.now - t_trip, 30 * MIN)
         self.assertEqual(r.mode(), "sleep")
         self.assertEqual(r.fets(), (False, False))
-        self.assertFalse(r.bms.relay_chg or r.bms.relay_dsg)
         self.assertEqual(r.logged(ev.MODE)[-1][3], SLEEP)
+        # its FETs open, it asks for the charge that wakes it, as awake: a force charge
+        # at CCL 50 A and CVL 56.0 V, the charge dry contact closed
+        lim = r.bms.limits
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, False))
+        self.assertEqual((lim.ccl_ma, lim.dcl_ma, lim.cvl_mv), (50000, 0, 56000))
+        self.assertEqual((lim.charge_enable, lim.discharge_enable), (True, False))
+        self.assertTrue(lim.force_charge)
+
+    def test_asleep_after_cuvp_it_wakes_at_the_charge_it_asked_for(self):
+        r = Rig().settle()
+        r.cell(5, 2700)
+        r.run_ms(1100)
+        r.wait(30 * MIN)
+        self.assertEqual((r.bms.sleeping, r.bms.limits.charge_enable), (True, True))
+        r.link(r.s.stack_mv + 999)  # the inverter raising its voltage: not yet a charger
+        r.tick()
+        self.assertTrue(r.bms.sleeping)
+        r.link(r.s.stack_mv + 1000)
+        r.tick()
+        self.assertFalse(r.bms.sleeping)
+        self.assertEqual(r.fets(), (True, False))  # charge: CUVP still holds discharge
+        r.link(None)
+        r.current(10000)
+        r.cell(5, 2850)  # lifted by the charge above CUVP's 2.80 V: released by it
+        r.tick()
+        self.assertFalse(r.active("CUVP"))
+
+    def test_asleep_after_cuvp_it_asks_nothing_a_protection_forbids(self):
+        r = Rig().settle()
+        r.cell(5, 2700)
+        r.temps(-60)  # CLTP too: no charge below -5 C
+        r.run_ms(2100)
+        r.wait(30 * MIN)
+        self.assertTrue(r.bms.sleeping and r.active("CLTP"))
+        lim = r.bms.limits
+        self.assertEqual((lim.ccl_ma, lim.charge_enable, lim.force_charge), (0, False, False))
+        self.assertFalse(r.bms.relay_chg)
+        r.temps(0)  # warm again: the request comes back, still asleep
+        r.run_ms(2100)
+        self.assertTrue(r.bms.sleeping)
+        self.assertEqual((lim.ccl_ma > 0, lim.charge_enable, r.bms.relay_chg), (True,) * 3)
+
+    def test_asleep_by_the_button_or_idle_it_asks_for_nothing(self):
+        r = self.asleep()
+        r.wait(MIN)
+        lim = r.bms.limits
+        self.assertEqual((lim.ccl_ma, lim.dcl_ma, lim.charge_enable), (0, 0, False))
+        self.assertFalse(r.bms.relay_chg or r.bms.relay_dsg)
+        r = Rig()
+        r.comm_since = r.now
+        r.wait(48 * HOUR + MIN)
+        self.assertTrue(r.bms.sleeping)
+        self.assertEqual((r.bms.limits.ccl_ma, r.bms.relay_chg), (0, False))
+        # a CUVP sleep ended by the button and begun again by it asks for nothing either
+        r = Rig().settle()
+        r.cell(5, 2700)
+        r.run_ms(1100)
+        r.wait(30 * MIN)
+        press(r, 4000)  # awake
+        press(r, 4000)  # asleep, by hand
+        r.wait(MIN)
+        self.assertTrue(r.bms.sleeping)
+        self.assertEqual((r.bms.limits.charge_enable, r.bms.relay_chg), (False, False))
 
     def test_a_charge_restarts_the_cuvp_sleep_timer(self):
         r = Rig().settle()
@@ -123,6 +185,20 @@ class SleepTest(unittest.TestCase):
         self.assertFalse(r.bms.sleeping)  # idle only 2 h
         r.wait(46 * HOUR)
         self.assertTrue(r.bms.sleeping)
+
+    def test_idle_for_days_while_talking_sleeps_48_h_after_the_silence(self):
+        # the idle timer held at its limit: a tick difference turns negative past 6.2
+        # days, and the sleep came days late
+        for days in (1, 5, 7, 13):
+            r = Rig().settle()
+            r.inp.comm_age_ms = 1000
+            r.wait(days * 24 * HOUR)
+            self.assertFalse(r.bms.sleeping)
+            r.comm_since = r.now  # the inverter goes silent
+            r.wait(48 * HOUR - MIN)
+            self.assertFalse(r.bms.sleeping, days)
+            r.wait(MIN + TICK)
+            self.assertTrue(r.bms.sleeping, days)
 
     def test_communication_keeps_it_awake(self):
         r = Rig().settle()

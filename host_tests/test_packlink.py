@@ -307,6 +307,25 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(self.limits(), (53000, 0, 0, 4))
         self.assertFalse(self.view.limits.discharge_enable)
 
+    def test_packs_asleep_after_cuvp_ask_for_one_packs_charge(self):
+        # every FET open, each asking for a charge (and a force charge): with CCL 0 the
+        # inverter would never raise the voltage that wakes them (bms/core.py)
+        asking = pl.F_CHG_OK | pl.F_FORCE
+        cuvp = (1 << pt.CUVP, 1000, 0)
+        for a, ccl in ((1, 500), (2, 300), (3, 500)):
+            self.give(a, limits=(56000, ccl, 0, 100, asking), status=cuvp)
+        self.assertEqual(self.limits(), (56000, 30000, 0, 3))  # the lowest of one pack
+        lim = self.view.limits
+        self.assertEqual((lim.charge_enable, lim.force_charge), (True, True))
+        # one awake, its charge FET on: the system's CCL as ever, its share alone
+        self.give(3, limits=(56000, 500, 0, 100, pl.F_CHG_FET | asking), status=cuvp)
+        self.assertEqual(self.limits(), (56000, 50000, 0, 3))
+        # none asking (asleep by the button, or a protection forbids the charge): none
+        for a in (1, 2, 3):
+            self.give(a, limits=(56000, 0, 0, 100, 0), status=cuvp)
+        self.assertEqual(self.limits(), (56000, 0, 0, 3))
+        self.assertFalse(self.view.limits.charge_enable)
+
     def test_a_fet_change_asks_for_the_system_at_once(self):
         self.give(2)
         f = frames(limits=(56000, 500, 1000, 100, 0x1A))[pl.LIMITS]

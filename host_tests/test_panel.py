@@ -11,6 +11,7 @@ from core_rig import Rig
 from support import make_sim
 
 from bms import panel as pnl
+from bms import ticks
 
 STEP = 50
 SAMPLES = 80  # 4 s
@@ -218,3 +219,28 @@ class PinTest(unittest.TestCase):
         self.assertEqual(
             sim.record(sim.packs[0])["leds"], {"run": 0, "alm": 0, "soc": [0, 0, 0, 0], "ms": 0}
         )
+
+
+class HeldForDaysTest(unittest.TestCase):
+    def test_a_pattern_held_for_days_keeps_flashing_in_phase(self):
+        # the LED beat moves the origin on by whole periods: a tick difference turns
+        # negative after 6.2 days, and standby's FLASH1 went steady ON there
+        for period in pnl._PERIOD_MS:
+            self.assertEqual(3600000 % period, 0)
+        sim = make_sim(initial={"soc_pct": 60})
+        sim.run(0)
+        pack = sim.packs[0]
+        app, logic = pack.app, pack.app.bms.panel
+        now = origin = logic.origin
+        for _hour in range(8 * 24):  # the beat over 8 days, once an hour here
+            now = ticks.add(now, 3600 * 1000)
+            app.led_beat(now)
+        self.assertEqual(logic.show, pnl.SHOW_STANDBY)  # (held: no tick in between)
+        # 8 days from the origin: a whole number of FLASH1's 4 s, so its phase is 0 now
+        self.assertEqual(ticks.diff(now, logic.origin) % 4000, 0)
+        self.assertNotEqual(logic.origin, origin)
+        run = ""
+        for k in range(SAMPLES):
+            app.led_beat(ticks.add(now, k * STEP))
+            run += "1" if pack.board.pins["LED_RUN"].level else "0"
+        self.assertEqual(run, FLASH1)

@@ -10,9 +10,10 @@ import unittest
 from chain_rig import Chain
 from packsystem import LOST_MS, STALE_MS
 from support import cpython_only, logged, long_run
-from test_inverter_link import Tap
+from test_inverter_link import CUVP_NIGHT, Tap, asleep_cuvp_then_charged
 
 from bms import events as ev
+from bms import ticks
 from bms.addressing import BEACON_MS, LISTEN_MS, MAX_PACKS, Addressing
 from bms.ticks import PERIOD
 from boards.host.world.bus.canbus import frame_bits
@@ -230,6 +231,16 @@ class InverterTest(unittest.TestCase):
         self.assertEqual(c.link(1).beacons_in, 0)
 
 
+class CuvpSleepTest(unittest.TestCase):
+    def test_packs_asleep_after_cuvp_are_charged_awake_once_a_source_returns(self):
+        # both asleep, every FET open: the master asks for one pack's CCL, and the
+        # inverter's voltage at the open FETs wakes both (test_inverter_link: one pack)
+        c = Chain(2, **CUVP_NIGHT)
+        for k in (1, 2):
+            c.power(k)
+        asleep_cuvp_then_charged(self, c.sim)
+
+
 class SunnyIslandTest(unittest.TestCase):
     """Three packs on an SMA Sunny Island (ID0): the system asks 150 A, past the SI's
     120.0 A, which it rejects silently (protocols.md 2a). The master hears the SI's
@@ -369,3 +380,37 @@ class LossTest(unittest.TestCase):
         self.assertEqual(c.addresses(), expected(3))
         self.assertEqual(c.warnings(1), [])
         self.assertEqual(c.link(1).packs.count, 3)
+
+
+class SlaveCommunicationTest(unittest.TestCase):
+    """A slave's communication is its master while it hears it: an RS485 inverter is
+    heard by the master alone, and a slave there showed INVERTER_LOST for ever and slept
+    after its idle time while the system ran."""
+
+    def test_a_slave_of_an_rs485_system_follows_its_master(self):
+        c = chain_of(2, inverter="rs485", config={"sleep_idle_ms": 60000})
+        c.run_to(200000)  # idle for more than sleep_idle_ms, the inverter polling
+        for k in (1, 2):
+            self.assertEqual(c.app(k).bms.warning_names(), [], k)
+            self.assertFalse(c.app(k).bms.sleeping, k)
+        self.assertGreater(c.app(2).link.age_ms(c.packs[1].ticks.ticks_ms()), 60000)
+        # the master gone: PACK_LOST at once, and the inverter is lost with it
+        c.power(1, False)
+        c.run(LOST_MS + 200)
+        self.assertEqual(c.app(2).bms.warning_names(), ["INVERTER_LOST", "PACK_LOST"])
+        c.run(60000)  # idle and unheard for sleep_idle_ms since the master went
+        self.assertTrue(c.app(2).bms.sleeping)
+
+    def test_a_slave_that_lost_its_master_for_days_stays_lost(self):
+        # (a tick difference turns negative after 6.2 days: PACK_LOST cleared itself)
+        c = chain_of(2)
+        c.run(5000)
+        c.power(1, False)
+        c.run(LOST_MS + 200)
+        pk, b = c.link(2), c.app(2).bms
+        self.assertTrue(pk.pack_lost)
+        now = c.packs[1].ticks.ticks_ms()
+        for _hour in range(8 * 24):  # the slave's loop polling through 8 days, hourly here
+            now = ticks.add(now, 3600 * 1000)
+            pk.poll(b, now)
+            self.assertTrue(pk.pack_lost, _hour)

@@ -128,6 +128,8 @@ The simulated inverter:
     once a second, and stops using the battery after 10 s without limits from it.
   - event "inverter": "silent" stops its heartbeat or polls; over CAN it keeps
     listening and obeying, over RS485 it gets no limits and stops after 10 s.
+    "no_source" (extension): nothing to charge from (a night off-grid), so it charges
+    not at all, whatever it is asked; "source": it can again.
   - a CAN frame nobody else acknowledges is retried, as on a real bus: with
     --inverter none the pack's controller goes error-passive and the log stays empty
     (the log is a listen-only tap: it acknowledges nothing)

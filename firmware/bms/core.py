@@ -19,6 +19,12 @@ Choices beyond the manual, each in one place below:
   closes so the discharge does not heat its body diode (and the reverse). It never
   applies while a fault opens both FETs, during rapid shutdown, sleep or the safe state;
 - current-driven mode changes must hold mode_debounce_ms; fault and sleep are immediate;
+- asleep after CUVP (its FETs open), the pack asks the inverter for the charge that
+  wakes it, as if awake (limits, force-charge request, the charge dry contact): only a
+  charger seen at its terminals wakes it by itself, and an inverter that obeys CCL 0 and
+  charge-enable clear never shows one, so the over-discharged pack would wait for a
+  person while its cells drain. Asleep by the button or for want of an inverter, it
+  asks for nothing;
 - RESET clears latched and locked protections only; protections that release by
   themselves keep their state.
 """
@@ -299,6 +305,12 @@ class Bms:
             self._guard_dsg = False
         self.allow_chg = allow_chg
         self.allow_dsg = allow_dsg
+        # what the inverter and the charge dry contact are told: the FETs' verdict, or
+        # asleep after CUVP, that of the pack awake (see the module docstring)
+        ask_chg = allow_chg
+        if sleeping and self.sleep_cuvp:
+            ask_chg = not (rsd or hold or not settled or blind or blocked & _OPEN_CHG)
+            ask_chg = ask_chg and not passive & 1
         self.chg = allow_chg or self._guard_chg
         want = allow_dsg or self._guard_dsg
         # (a discharge path closed and still wanted stays closed: no call needed)
@@ -309,7 +321,7 @@ class Bms:
         # dry contact 2 says "discharge enabled" once the discharge path is really there; so
         # do the limits (a discharge path still pre-charging is not there yet for the inverter)
         dsg = allow_dsg and dsg
-        self.relay_chg = allow_chg
+        self.relay_chg = ask_chg
         self.relay_dsg = dsg
         soc = self.soc
         if live:
@@ -331,17 +343,17 @@ class Bms:
                 or self._lim_due
                 or lim.floating
                 or lim.ext_active
-                or allow_chg != self._lim_chg
+                or ask_chg != self._lim_chg
                 or dsg != self._lim_dsg
                 or self.docp_cont_ma != self._lim_cap
             ):
                 self._lim_due = False
                 self._lim_dt = 0
-                self._lim_chg = allow_chg
+                self._lim_chg = ask_chg
                 self._lim_dsg = dsg
                 self._lim_soc = soc.cpct
                 self._lim_cap = self.docp_cont_ma
-                changed = lim.step(s, allow_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
+                changed = lim.step(s, ask_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
                 self._lim_full_s = lim.no_full_s
             elif (
                 dt + lim._ms >= 1000
@@ -465,6 +477,7 @@ class Bms:
             self.sleeping = False
         elif action == _BUTTON_SLEEP_WAKE:
             self.sleeping = not self.sleeping
+            self.sleep_cuvp = False
         elif action == _BUTTON_RESTART:
             self.restart = True
 
@@ -490,15 +503,21 @@ class Bms:
                 self._idle_since = now
         else:
             self._idle_since = -1
-        idle = (
-            self._idle_since >= 0
-            and ticks.diff(now, self._idle_since) >= self.cfg.sleep_idle_ms
-            and inp.comm_age_ms >= self.cfg.sleep_idle_ms
-        )
+        idle = False
+        if self._idle_since >= 0 and ticks.diff(now, self._idle_since) >= self.cfg.sleep_idle_ms:
+            # held at the limit while an inverter talks: a tick difference turns negative
+            # after 6.2 days, which put the sleep off by days
+            self._idle_since = ticks.add(now, -self.cfg.sleep_idle_ms)
+            idle = inp.comm_age_ms >= self.cfg.sleep_idle_ms
         if idle or (
             self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= self.cfg.sleep_cuvp_ms
         ):
             self.sleeping = True
+            # (after CUVP: the pack asks for the charge that wakes it; see the docstring)
+            self.sleep_cuvp = (
+                self._cuvp_since >= 0
+                and ticks.diff(now, self._cuvp_since) >= self.cfg.sleep_cuvp_ms
+            )
             self._cuvp_since = -1
             self._idle_since = -1
 

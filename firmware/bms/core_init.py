@@ -57,6 +57,7 @@ def init(self, cfg, events, stored_soc):
     self.reported_ma = 0
     self.restart = False
     self.sleeping = False
+    self.sleep_cuvp = False  # asleep after CUVP: the pack still asks for a charge
     self.docp_cont_ma = cfg.docp_cont_ma
     self._afe_blind_ms = cfg.afe_blind_ms  # (read every tick: one lookup, not two)
     # state

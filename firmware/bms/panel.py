@@ -25,7 +25,7 @@ FLASH1 = const(2)
 FLASH2 = const(3)
 FLASH3 = const(4)
 _ON_MS = array("H", (0, 1, 250, 500, 500))
-_PERIOD_MS = array("H", (1, 1, 4000, 1000, 2000))
+_PERIOD_MS = array("H", (1, 1, 4000, 1000, 2000))  # (app.py's _REPHASE_MS: a multiple)
 
 # LED slots (bit order of drivers.panel)
 RUN = const(0)

@@ -17,7 +17,9 @@ charger drives (+ charging). A pack's FETs decide which way it conducts:
 The sum of those is continuous, non-decreasing and piecewise linear in V, so V is found
 exactly: the segment between two knees (the diode paths' thresholds) that holds the
 total, then one division. When no pack can take the asked direction at all, nothing
-flows (the inverter's bus voltage rises or falls away from the packs).
+flows (the inverter's bus voltage rises or falls away from the packs): an inverter that
+would charge (`charger`) then shows its voltage at the terminals of every pack that
+cannot take a charge, as a charger at a lone pack's open FETs does (pack_model.py).
 
 The split is re-done when the total changes, when any pack's FETs change (a pack that
 opens throws its share onto the others at that instant) and once a second as the packs'
@@ -32,6 +34,7 @@ CHARGE_ONLY = 1  # the discharge FET is off: charge passes its body diode
 DISCHARGE_ONLY = 2
 BLOCKED = 3
 CABLE_HOP_OHM = 0.001  # the default cable per pack along the chain: pack k has k mOhm
+CHARGER_WAIT_A = 1e-6  # the demand of a charger that a pack's open FETs keep out
 
 
 def _current(v, e, r, path):
@@ -140,6 +143,7 @@ class DcBus:
         self.total_a = 0.0
         self.v_bus = None
         self.dirty = False  # a pack's FETs changed since the last split
+        self.charger = False  # the inverter would charge (its bus rises where none takes it)
         self.splits = 0
         for m in models:
             m.on_fets = self._changed
@@ -176,11 +180,15 @@ class DcBus:
         emf_v, r_ohm, paths = self._inputs()
         self.v_bus, amps = share(total_a, emf_v, r_ohm, paths)
         models = self.models
+        waiting = self.charger and total_a <= 0.0  # nothing flows: the charger's voltage
         for k in range(len(models)):
             if not self.forced[k]:
                 m = models[k]
-                if m.demand_a != amps[k]:
-                    m.set_demand(amps[k])
+                a = amps[k]
+                if waiting and paths[k] != BOTH and paths[k] != CHARGE_ONLY:
+                    a = CHARGER_WAIT_A  # (a charge its FETs block: the model shows the charger)
+                if m.demand_a != a:
+                    m.set_demand(a)
         self.dirty = False
         self.splits += 1
         return amps

@@ -438,7 +438,11 @@ class Simulator:
                 self.dc.cable_ohm[pack.index - 1] = e["cable_mohm"] / 1000.0
             self.dc.dirty = True
         if "inverter" in e and self.inverter is not None:
-            self.inverter.set_silent(e["inverter"] == "silent", self.clock.t_us)
+            what = e["inverter"]
+            if what in ("no_source", "source"):
+                self.inverter.source = what == "source"
+            else:
+                self.inverter.set_silent(what == "silent", self.clock.t_us)
         if "ambient_c" in e:
             for pack in targets:
                 pack.model.ambient_c = float(e["ambient_c"])
@@ -534,6 +538,7 @@ class Simulator:
             amps = self.demand_a
             if self.inverter is not None:
                 amps = self.inverter.decide(self.demand_a, self.dc, t_us)
+                self.dc.charger = self.inverter.pushing
             self.dc.split(amps)
             self._next_control_us = t_us + CONTROL_US
             return

@@ -19,7 +19,8 @@ What it does with the pack (sim.md): `current_a` is what the site asks of it. It
 charging at CCL and discharging at DCL, charges only with charge enable and discharges
 only with discharge enable, stops discharging at DVL (until the pack is 2 V above it),
 charges at FORCE_CHARGE_A on a force-charge request, and holds the pack at CVL as a
-charger in constant voltage does (a source at CVL behind the pack's resistance).
+charger in constant voltage does (a source at CVL behind the pack's resistance); with
+no source (event "inverter": "no_source", a night off-grid) it charges not at all.
 Without fresh limits from the BMS for BMS_TIMEOUT_US it stops using the battery.
 """
 
@@ -84,6 +85,8 @@ class Inverter:
         self.limits_us = None  # when the limits last came
         self.low_cut = False
         self.current_a = 0.0
+        self.source = True  # something to charge from (False: a night off-grid)
+        self.pushing = False  # it charges now, or would if a pack's FETs let it
 
     @micropython.native
     def fresh(self, now_us):
@@ -92,6 +95,7 @@ class Inverter:
     @micropython.native
     def decide(self, demand_a, model, now_us):
         """The current (A, + charging) it drives into the pack now."""
+        self.pushing = False
         if not self.fresh(now_us):
             self.current_a = 0.0
             return 0.0
@@ -103,9 +107,10 @@ class Inverter:
         if self.force_charge and amps < FORCE_CHARGE_A:
             amps = FORCE_CHARGE_A
         if amps > 0:
-            if not self.charge_enable:
+            if not (self.charge_enable and self.source):
                 amps = 0.0
             else:
+                self.pushing = True
                 ccl = self.ccl_ma / 1000.0
                 if amps > ccl:
                     amps = ccl

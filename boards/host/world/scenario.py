@@ -31,6 +31,8 @@ FAULTS_WITH_ARG = (
 TEMP_SENSORS = ("cells", "cell1", "cell2", "cell3", "cell4", "ambient", "mos")
 # growatt, sma: extensions (Growatt's 0x301 requests; a Sunny Island's 0x305 and ranges)
 INVERTERS = ("can", "rs485", "none", "growatt", "sma")
+# no_source, source: extensions (nothing to charge from, a night off-grid; and back)
+INVERTER_EVENTS = ("silent", "talking", "no_source", "source")
 
 TOP_KEYS = (
     "name",
@@ -171,8 +173,8 @@ def _check_event(where, e, packs):
         raise ScenarioError("%s.power must be on or off" % where)
     if "dip" in e:
         check_dip(where + ".dip", e["dip"])
-    if "inverter" in e and e["inverter"] not in ("silent", "talking"):
-        raise ScenarioError("%s.inverter must be silent or talking" % where)
+    if "inverter" in e and e["inverter"] not in INVERTER_EVENTS:
+        raise ScenarioError("%s.inverter must be silent, talking, no_source or source" % where)
     if len(e) == 1 + ("pack" in e):
         raise ScenarioError("%s: does nothing (no action besides at_s)" % where)
 
