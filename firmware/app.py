@@ -243,10 +243,13 @@ class App:
             if hold > 0 and s.valid:
                 self.safe_hold_ms = hold = hold - dt
             inp.hold = hold > 0
-            age = self.link.age_ms(now)
+            link = self.link
+            age = link.age_ms(now)
             pk = self.packlink
-            # (the inverter heard within the second: no call; a slave's is its master)
-            inp.comm_age_ms = age if age < _HEARD_MS else pk.comm_age_ms(age, now)
+            # a slave's is its master (no call while the inverter was heard within 1 s)
+            inp.comm_age_ms = (
+                age if age < _HEARD_MS or not link.muted else pk.comm_age_ms(age, now)
+            )
             inp.pack_lost = pk.pack_lost
             b = self.bms
             b.parallel = pk.ms_led

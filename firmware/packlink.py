@@ -236,11 +236,11 @@ class PackLink:
         return wait if wait > 0 else 1
 
     def comm_age_ms(self, age, now):
-        """A pack's communication, for its INVERTER_LOST and its idle sleep: age, the
-        inverter's (ms), or on a slave that hears its master, the master's: the master
-        speaks to the inverter for the system, and an RS485 inverter is heard by the
-        master alone (a slave there showed INVERTER_LOST and slept after 48 h idle)."""
-        if self.addr.master or self._master_lost:
+        """A slave's communication, for its INVERTER_LOST and its idle sleep: age, the
+        inverter's (ms), or while it hears its master, the master's: the master speaks to
+        the inverter for the system, and an RS485 inverter is heard by the master alone
+        (a slave there showed INVERTER_LOST and slept after 48 h idle)."""
+        if self._master_lost:
             return age
         m = ticks.diff(now, self._master_seen)
         return m if m < age else age
