@@ -41,6 +41,11 @@ class ChoiceTest(unittest.TestCase):
         cells = [3370] * 16
         cells[4] = 3399  # 29 mV above the rest, and the highest below 3.40 V
         self.assertEqual(self.decide(cells).cells(), [])
+        low = [3360] * 16  # (40 mV below: the start alone decides)
+        low[4] = 3399
+        self.assertEqual(self.decide(low).cells(), [])
+        low[4] = 3400  # pack.md: max cell >= 3.40 V
+        self.assertEqual(self.decide(low).cells(), [5])
         cells[4] = 3401
         self.assertEqual(self.decide(cells).cells(), [5])
         cells[4] = 3450

@@ -65,15 +65,22 @@ class LimitTest(unittest.TestCase):
             (475, 25000, 50000),
             (500, 0, 50000),
             (525, 0, 25000),
+            (550, 0, 0),  # DHTP's 55.0 C, not yet over it: DCL down to 0
             (100, 50000, 50000),
             (-50, 5000, 30000),
             (0, 20000, 50000),  # 20050 mA in whole 0.1 A
+            (-100, 5000, 10000),  # DLTP's -10.0 C: DCL's floor, 20 % (CCL's, 10 %)
         )
         for dc, ccl, dcl in cases:
             r = Rig().settle()
             r.temps(dc)
             r.tick()
             self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (ccl, dcl), dc)
+        # the floors exactly, where the 0.1 A step does not round them (100 A, 70 A)
+        r = Rig({"dcl_ma": 100000, "ccl_ma": 70000}).settle()
+        r.temps(-100)
+        r.tick()
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (7000, 20000))
 
     def test_dcl_follows_the_warm_start_limit(self):
         r = Rig({"dcl_ma": 100000}).settle()  # the most the pack allows
@@ -224,19 +231,13 @@ class LimitTest(unittest.TestCase):
 
 class RequestTest(unittest.TestCase):
     def test_force_charge_from_4_percent_until_8(self):
-        r = Rig(NO_LEAK).settle()
-        r.bms.soc._set_cpct(401, r.now, 0)
-        r.tick()
-        self.assertFalse(lim(r).force_charge)
-        r.bms.soc._set_cpct(400, r.now, 0)
-        r.tick()
-        self.assertTrue(lim(r).force_charge)
-        r.bms.soc._set_cpct(799, r.now, 0)
-        r.tick()
-        self.assertTrue(lim(r).force_charge)
-        r.bms.soc._set_cpct(800, r.now, 0)
-        r.tick()
-        self.assertFalse(lim(r).force_charge)
+        # from 3 %, the request's span (4 %) would end at 7 %: the release stays 8 %
+        for start in (400, 300):
+            r = Rig(NO_LEAK).settle()
+            for cpct, force in ((401, False), (start, True), (799, True), (800, False)):
+                r.bms.soc._set_cpct(cpct, r.now, 0)
+                r.tick()
+                self.assertEqual(lim(r).force_charge, force, (start, cpct))
 
     def test_force_charge_on_a_low_cell(self):
         r = Rig(NO_LEAK).settle()

@@ -195,9 +195,9 @@ class SleepTest(unittest.TestCase):
             r.wait(days * 24 * HOUR)
             self.assertFalse(r.bms.sleeping)
             r.comm_since = r.now  # the inverter goes silent
-            r.wait(48 * HOUR - MIN)
+            r.wait(48 * HOUR - TICK)  # silent 48 h less a tick
             self.assertFalse(r.bms.sleeping, days)
-            r.wait(MIN + TICK)
+            r.tick()  # silent 48 h
             self.assertTrue(r.bms.sleeping, days)
 
     def test_communication_keeps_it_awake(self):

@@ -401,6 +401,16 @@ class SlaveCommunicationTest(unittest.TestCase):
         c.run(60000)  # idle and unheard for sleep_idle_ms since the master went
         self.assertTrue(c.app(2).bms.sleeping)
 
+    def test_a_slave_loses_its_master_3_s_after_it_last_heard_it(self):
+        for after_ms, lost in ((LOST_MS - 1, False), (LOST_MS, True)):
+            c = chain_of(2)
+            c.run(5000)
+            c.power(1, False)
+            pk, b = c.link(2), c.app(2).bms
+            self.assertFalse(pk.pack_lost)
+            pk.poll(b, ticks.add(pk._master_seen, after_ms))  # (its loop's next turn)
+            self.assertEqual(pk.pack_lost, lost, after_ms)
+
     def test_a_slave_that_lost_its_master_for_days_stays_lost(self):
         # (a tick difference turns negative after 6.2 days: PACK_LOST cleared itself)
         c = chain_of(2)

@@ -157,6 +157,19 @@ class CalibrationTest(unittest.TestCase):
         run(s, 10000, HOUR_MS)
         self.assertEqual(s.shown_cpct, 9900)
 
+    def test_the_calibrated_top_holds_down_to_99_00_percent(self):
+        # counted down to exactly 99.00 % it is still the calibrated top (a rise shows
+        # above 99 again); one step lower it is not, and the next rise stops at 99 %
+        for cpct, shown_after in ((9900, 9950), (9899, 9900)):
+            s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
+            s.calibrate_full(s._t)
+            s.q_mas = RATED_MAS // 10000 * cpct
+            socm._count(s, 0, 0)
+            self.assertEqual((s.cpct, s.shown_cpct), (cpct, cpct))
+            s.q_mas = RATED_MAS // 10000 * 9950
+            socm._count(s, 0, 0)
+            self.assertEqual(s.shown_cpct, shown_after, cpct)
+
     def test_capacity_learned_between_full_and_empty(self):
         s, log = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
         s.calibrate_full(s._t)
