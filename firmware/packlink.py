@@ -18,7 +18,8 @@
 - Loss: a pack silent for LOST_MS (3 s) is lost on the master (PACK_LOST, an event with
   its address, out of the limits at once); on a slave, the master silent that long
   raises its own PACK_LOST (event with address 1); each pack keeps protecting itself.
-  While a slave hears its master, its communication is the master's (comm_age_ms()).
+  A slave's communication follows the master's (comm_age_ms()): an RS485 inverter is
+  heard by the master alone.
 - The M/S LED (ms_led): on the master while at least one other pack is counted.
 - The master's service unlock, announced in its TEMPS_2 frame: a slave takes an
   UNLOCK_RELAY (service/server.py) only while the master's latest announcement, heard
@@ -35,6 +36,8 @@ from protocols import packchain
 from protocols import packlink_can as pl
 
 LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
+# bms.protections.INVERTER_LOST (23): byte 2, bit 7 of a STATUS frame's protection bits
+_INVERTER_LOST_B2 = const(0x80)
 UNLOCK_HEARD_MS = const(2500)  # the master's unlock announcement (1 s apart) is trusted so long
 _SLOT_MS = const(100)  # a frame per slot (IDENT halfway through TEMPS_2's): eleven a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
@@ -79,8 +82,12 @@ class PackLink:
         if not adr.master:
             if src == 1 and adr.address > 1:
                 self._master_seen = now
-                if msg == pl.TEMPS_2 and f.dlc == 8:
+                if f.dlc != 8:
+                    pass
+                elif msg == pl.TEMPS_2:
                     self._master_unlock(pl.unlock_ms(f.data), now)
+                elif msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
+                    self._heard_at = now  # the master hears the inverter (comm_age_ms)
             return True
         if src == adr.address or f.dlc != 8:
             return True  # our own address from another pack: a chain being re-addressed
@@ -237,13 +244,17 @@ class PackLink:
 
     def comm_age_ms(self, age, now):
         """A slave's communication, for its INVERTER_LOST and its idle sleep: age, the
-        inverter's (ms), or while it hears its master, the master's: the master speaks to
-        the inverter for the system, and an RS485 inverter is heard by the master alone
-        (a slave there showed INVERTER_LOST and slept after 48 h idle)."""
-        if self._master_lost:
-            return age
-        m = ticks.diff(now, self._master_seen)
-        return m if m < age else age
+        inverter's (ms), or if less, the time since its master last said it hears the
+        inverter (its STATUS without INVERTER_LOST, each second): an RS485 inverter is
+        heard by the master alone (a slave there showed INVERTER_LOST and slept after
+        48 h idle while the system ran), and with the master silent or without an
+        inverter, the slave's age grows as the master's. (The reference is held at most
+        age behind: a tick difference turns negative after 6.2 days.)"""
+        m = ticks.diff(now, self._heard_at)
+        if 0 <= m < age:
+            return m
+        self._heard_at = ticks.add(now, -age)
+        return age
 
     def _no_room(self, now):
         """No room in the heap for the system's table or views: a MemoryError here would

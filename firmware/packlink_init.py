@@ -39,6 +39,7 @@ def init(self, link, port_out, events, now):
     self._limits_now = False  # LIMITS goes out at the next chance
     self._changes = 0
     self._master_seen = now  # a slave: when the master was last heard
+    self._heard_at = now  # a slave: when the master last said it hears the inverter
     self._master_lost = False
     self._unlock_ms = 0  # a slave: the master's unlock as last announced
     self._unlock_heard = None  # when (None: never)

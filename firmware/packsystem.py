@@ -16,14 +16,15 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
 - CVL: the lowest of the packs';
 - CCL: (packs whose charge FET is on) x (the lowest CCL among them), DCL likewise with
   the discharge FETs, less the packs silent for STALE_MS; with no charge FET on, one
-  pack's CCL when packs asleep after CUVP ask for the charge that wakes them. This is
-  how the limits keep cascades short: packs in parallel share the inverter's current, so
-  each must be able to take the system's current divided by the packs that take it; a
-  pack that opens (COVP, CUVP, DOCP, a sensor failure) says so at once (its LIMITS
-  frame) and one that goes silent counts no more after STALE_MS, and a fall goes to the
-  inverter at once (packlink.py), so the others carry its share only until the inverter
-  follows; a pack tapering near full brings the whole system's current down instead of
-  being pushed into COVP by its neighbours' share;
+  pack's CCL (at the CVL of those asking) when packs asleep after CUVP ask for the
+  charge that wakes them. This is how the limits keep cascades short: packs in parallel
+  share the inverter's current, so each must be able to take the system's current
+  divided by the packs that take it; a pack that opens (COVP, CUVP, DOCP, a sensor
+  failure) says so at once (its LIMITS frame) and one that goes silent counts no more
+  after STALE_MS, and a fall goes to the inverter at once (packlink.py), so the others
+  carry its share only until the inverter follows; a pack tapering near full brings the
+  whole system's current down instead of being pushed into COVP by its neighbours'
+  share;
 - SOC weighted by each pack's full capacity; SOH the mean; cycles the highest;
 - protections and warnings OR-ed (plus PACK_LOST while a pack is lost);
 - cell min/max over the system, with the pack they are in (min_pack, max_pack);
@@ -325,7 +326,7 @@ class SystemView:
         pieces = packs.raw
         n = n_chg = n_dsg = n_stale = 0
         cvl = _BIG
-        ccl_min = dcl_min = wake_ccl = _BIG
+        ccl_min = dcl_min = wake_ccl = wake_cvl = _BIG
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
         lo = _BIG
@@ -356,6 +357,9 @@ class SystemView:
                 v = u16le_at(raw, o + _OFF_LIMITS + 2)
                 if v < wake_ccl:
                     wake_ccl = v
+                v = u16le_at(raw, o + _OFF_LIMITS)
+                if v < wake_cvl:
+                    wake_cvl = v
             if f & pl.F_DSG_FET:
                 n_dsg += 1
                 v = u16le_at(raw, o + _OFF_LIMITS + 4)
@@ -404,8 +408,11 @@ class SystemView:
         lim.ccl_ma = n_chg * ccl_min * 100 if n_chg else 0
         if not n_chg and wake_ccl < _BIG:
             # no pack takes a charge, and some sleep after CUVP asking for one: one pack's
-            # worth, so that the inverter raises its voltage, which wakes them (bms/core.py)
+            # worth, so that the inverter raises its voltage, which wakes them (bms/core.py),
+            # to their CVL (a pack that forbids a charge asks for its own voltage, which
+            # would hold the inverter below theirs: its open charge FET keeps it out)
             lim.ccl_ma = wake_ccl * 100
+            lim.cvl_mv = wake_cvl
         lim.dcl_ma = n_dsg * dcl_min * 100 if n_dsg else 0
         lim.charge_enable = lim.ccl_ma > 0
         lim.discharge_enable = lim.dcl_ma > 0

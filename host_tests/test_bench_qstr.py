@@ -188,9 +188,11 @@ class QstrPoolTest(unittest.TestCase):
 # a value outside them silently, and three packs ask for more than its 120 A); 1 869:
 # a pack asleep after CUVP asks for the charge that wakes it (sleep_cuvp: it asked for
 # CCL 0 and slept until a person came) and a slave's communication is its master
-# (comm_age_ms: a slave of an RS485 system showed INVERTER_LOST and slept after 48 h).
+# (comm_age_ms: a slave of an RS485 system showed INVERTER_LOST and slept after 48 h);
+# 1 870: a slave's communication follows the master's word on the inverter (_heard_at:
+# following the master's frames alone kept a slave of a system with no inverter awake).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1869
+FIRMWARE_NAMES = 1870
 PYLON_RS485_NAMES = 128
 
 

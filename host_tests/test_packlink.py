@@ -317,6 +317,10 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(self.limits(), (56000, 30000, 0, 3))  # the lowest of one pack
         lim = self.view.limits
         self.assertEqual((lim.charge_enable, lim.force_charge), (True, True))
+        # one forbidding a charge (CLTP) asks for its own voltage: the wake keeps the
+        # asking packs' CVL (its open charge FET keeps the charge out of it)
+        self.give(3, limits=(44500, 0, 0, 100, 0), status=(1 << pt.CLTP, 1000, 0))
+        self.assertEqual(self.limits(), (56000, 30000, 0, 3))
         # one awake, its charge FET on: the system's CCL as ever, its share alone
         self.give(3, limits=(56000, 500, 0, 100, pl.F_CHG_FET | asking), status=cuvp)
         self.assertEqual(self.limits(), (56000, 50000, 0, 3))

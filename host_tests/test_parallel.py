@@ -383,9 +383,10 @@ class LossTest(unittest.TestCase):
 
 
 class SlaveCommunicationTest(unittest.TestCase):
-    """A slave's communication is its master while it hears it: an RS485 inverter is
-    heard by the master alone, and a slave there showed INVERTER_LOST for ever and slept
-    after its idle time while the system ran."""
+    """A slave's communication follows its master's (its STATUS frames say whether it
+    hears the inverter): an RS485 inverter is heard by the master alone, and a slave
+    there showed INVERTER_LOST for ever and slept after its idle time while the system
+    ran; with no inverter, a slave sleeps as its master does."""
 
     def test_a_slave_of_an_rs485_system_follows_its_master(self):
         c = chain_of(2, inverter="rs485", config={"sleep_idle_ms": 60000})
@@ -394,12 +395,23 @@ class SlaveCommunicationTest(unittest.TestCase):
             self.assertEqual(c.app(k).bms.warning_names(), [], k)
             self.assertFalse(c.app(k).bms.sleeping, k)
         self.assertGreater(c.app(2).link.age_ms(c.packs[1].ticks.ticks_ms()), 60000)
-        # the master gone: PACK_LOST at once, and the inverter is lost with it
+        # the master gone: PACK_LOST at 3 s, the inverter lost 60 s after its last word
         c.power(1, False)
         c.run(LOST_MS + 200)
+        self.assertEqual(c.app(2).bms.warning_names(), ["PACK_LOST"])
+        c.run(60000 - LOST_MS)  # idle and unheard for sleep_idle_ms since the master went
         self.assertEqual(c.app(2).bms.warning_names(), ["INVERTER_LOST", "PACK_LOST"])
-        c.run(60000)  # idle and unheard for sleep_idle_ms since the master went
         self.assertTrue(c.app(2).bms.sleeping)
+
+    def test_without_an_inverter_the_slaves_sleep_as_the_master_does(self):
+        # the master keeps speaking on the pack link: its STATUS says INVERTER_LOST
+        c = chain_of(2, config={"sleep_idle_ms": 60000})
+        c.run_to(59000)
+        self.assertEqual([c.app(k).bms.sleeping for k in (1, 2)], [False, False])
+        c.run_to(125000)  # INVERTER_LOST from 60 s on the master, a second later here
+        for k in (1, 2):
+            self.assertIn("INVERTER_LOST", c.app(k).bms.warning_names(), k)
+            self.assertTrue(c.app(k).bms.sleeping, k)
 
     def test_a_slave_loses_its_master_3_s_after_it_last_heard_it(self):
         for after_ms, lost in ((LOST_MS - 1, False), (LOST_MS, True)):
@@ -424,3 +436,7 @@ class SlaveCommunicationTest(unittest.TestCase):
             now = ticks.add(now, 3600 * 1000)
             pk.poll(b, now)
             self.assertTrue(pk.pack_lost, _hour)
+            age = c.app(2).link.age_ms(now)  # (capped at 6.2 days)
+            comm = pk.comm_age_ms(age, now)
+            self.assertTrue(min(3600 * 1000 * (_hour + 1), age) <= comm <= age, (_hour, comm))
+        self.assertEqual(comm, age)  # (held at the cap: never negative)

@@ -392,9 +392,10 @@ class OverCurrentTest(unittest.TestCase):
                 RowTest.assert_released_after(self, r, "HIGH_CURRENT", 1000)
                 self.assertFalse(r.active("DOCP"))
 
-    def test_a_hot_warning_below_its_hysteresis_releases_at_rest(self):
+    def test_a_hot_warning_below_its_hysteresis_releases_at_half_of_itself(self):
         # a 10 A warning of a 100 A limit is 2 A from a 20 A hot start: with 5 A of
-        # hysteresis its release is 0 A (not -3 A, which no current reaches)
+        # hysteresis its release is 1 A (not -3 A, which no current reaches, nor 0 A,
+        # which an idle draw or an offset never reaches)
         r = Rig({"docp_warn_ma": 10000, "docp_cont_hot_ma": 20000}).settle()
         r.temps(301, 0)
         r.current(-2000)
@@ -402,10 +403,10 @@ class OverCurrentTest(unittest.TestCase):
         self.assertFalse(r.active("HIGH_CURRENT"))
         r.current(-2001)
         RowTest.assert_trips_after(self, r, "HIGH_CURRENT", 1000)
-        r.current(-1)
+        r.current(-1001)
         r.run_ms(5000)
         self.assertTrue(r.active("HIGH_CURRENT"))
-        r.current(0)
+        r.current(-1000)
         RowTest.assert_released_after(self, r, "HIGH_CURRENT", 1000)
 
     def test_limit_is_fixed_for_the_whole_discharge(self):

@@ -6,7 +6,7 @@ aggregates), the protection engine, the RESET button, sleep, the pack mode, the 
 
 Decisions, read by app.py after step():
 - chg, dsg, pre: the FET commands; relay_chg, relay_dsg: the dry contacts (closed while
-  charging / discharging is allowed);
+  charging / discharging is allowed, and relay_chg asleep after CUVP: see below);
 - mode: off/standby/charge/discharge/fault/sleep; reported_ma: the current as reported
   (0 below the 0.5 A threshold);
 - panel: the LED patterns (bms/panel.py); restart: the RESET button asks for a restart.
@@ -445,9 +445,10 @@ class Bms:
         warn = cfg.docp_warn_ma
         if hot:
             warn = warn // 100 * (limit // 100) // (cfg.docp_cont_ma // 100) * 100
-        # (a hot warning can fall below the hysteresis: it releases at rest, not never)
+        # (a hot warning can fall to the hysteresis or below it: it releases at half of
+        # itself then, not at 0 A, which an idle draw or an offset never reaches)
         rel = warn - cfg.warn_hyst_ma
-        eng.set_trip(self._docp_warn_row, warn, True, False, rel if rel > 0 else 0)
+        eng.set_trip(self._docp_warn_row, warn, True, False, rel if rel > warn // 2 else warn // 2)
 
     def _inputs(self, inp, now):
         afe = inp.afe_safety

@@ -17,9 +17,10 @@ charger drives (+ charging). A pack's FETs decide which way it conducts:
 The sum of those is continuous, non-decreasing and piecewise linear in V, so V is found
 exactly: the segment between two knees (the diode paths' thresholds) that holds the
 total, then one division. When no pack can take the asked direction at all, nothing
-flows (the inverter's bus voltage rises or falls away from the packs): an inverter that
-would charge (`charger`) then shows its voltage at the terminals of every pack that
-cannot take a charge, as a charger at a lone pack's open FETs does (pack_model.py).
+flows (the inverter's bus voltage rises or falls away from the packs). An inverter that
+would charge (`charger`) while nothing flows (no pack can take it, or those that can
+are at its CVL) shows a charger's open voltage (pack_model.CHARGER_OPEN_V, not the bus
+voltage) at every pack whose FETs keep the charge out, as a lone pack's model does.
 
 The split is re-done when the total changes, when any pack's FETs change (a pack that
 opens throws its share onto the others at that instant) and once a second as the packs'
