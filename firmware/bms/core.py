@@ -275,10 +275,17 @@ class Bms:
                 self.events.log(now, ev.SENSOR, _SENSOR_BLIND, blind_ms + dt_ms)
             self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
         blind = blind_ms >= self._afe_blind_ms
-        stop = rsd or hold or sleeping or not settled or blind
+        stop = rsd or hold or not settled or blind  # (and sleep, below)
         passive = cfg.passive_action if passive else 0
         blocked = eng.blocked
-        allow_chg = not (stop or blocked & _OPEN_CHG or passive & 1)
+        # the charge verdict of the pack awake: the FETs follow it awake only, the inverter
+        # and the charge dry contact asleep after CUVP too (see the module docstring)
+        ask_chg = not (stop or blocked & _OPEN_CHG or passive & 1)
+        allow_chg = ask_chg and not sleeping
+        if sleeping:
+            stop = True
+            if not self.sleep_cuvp:
+                ask_chg = False
         allow_dsg = not (stop or blocked & _OPEN_DSG or passive & 2)
         # the diode guard (see the module docstring); never against a latched or locked row.
         # The current it guards flows only while the other direction stays allowed: with
@@ -305,12 +312,6 @@ class Bms:
             self._guard_dsg = False
         self.allow_chg = allow_chg
         self.allow_dsg = allow_dsg
-        # what the inverter and the charge dry contact are told: the FETs' verdict, or
-        # asleep after CUVP, that of the pack awake (see the module docstring)
-        ask_chg = allow_chg
-        if sleeping and self.sleep_cuvp:
-            ask_chg = not (rsd or hold or not settled or blind or blocked & _OPEN_CHG)
-            ask_chg = ask_chg and not passive & 1
         self.chg = allow_chg or self._guard_chg
         want = allow_dsg or self._guard_dsg
         # (a discharge path closed and still wanted stays closed: no call needed)
@@ -510,17 +511,15 @@ class Bms:
             # after 6.2 days, which put the sleep off by days
             self._idle_since = ticks.add(now, -self.cfg.sleep_idle_ms)
             idle = inp.comm_age_ms >= self.cfg.sleep_idle_ms
-        if idle or (
-            self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= self.cfg.sleep_cuvp_ms
-        ):
-            self.sleeping = True
-            # (after CUVP: the pack asks for the charge that wakes it; see the docstring)
-            self.sleep_cuvp = (
-                self._cuvp_since >= 0
-                and ticks.diff(now, self._cuvp_since) >= self.cfg.sleep_cuvp_ms
-            )
-            self._cuvp_since = -1
-            self._idle_since = -1
+        if self._cuvp_since >= 0 and ticks.diff(now, self._cuvp_since) >= self.cfg.sleep_cuvp_ms:
+            self.sleep_cuvp = True  # it asks for the charge that wakes it (the docstring)
+        elif idle:
+            self.sleep_cuvp = False
+        else:
+            return
+        self.sleeping = True
+        self._cuvp_since = -1
+        self._idle_since = -1
 
     def _set_mode(self, target, now):
         self.events.log(now, ev.MODE, target, self.mode)

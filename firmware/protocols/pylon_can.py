@@ -11,7 +11,7 @@ and active protection/warning names).
 from micropython import const
 
 from bms import protections as pt
-from protocols.fields import clear, deciamps, div_round, u16le
+from protocols.fields import clear, deciamps, div_round, u16le, u16le_at
 
 LIMITS = const(0x351)
 SOC = const(0x355)
@@ -109,12 +109,10 @@ def sma_range(buf):
     (a system of three packs or more asks for more), discharge voltage at most 48.0 V
     (the config allows 52.0 V; a rejected value would leave the SI at its 41 V). The
     charge voltage's 41-63 V holds any config."""
-    if (buf[3] << 8 | buf[2]) > _SMA_MAX_DA:
-        u16le(buf, 2, _SMA_MAX_DA)
-    if (buf[5] << 8 | buf[4]) > _SMA_MAX_DA:
-        u16le(buf, 4, _SMA_MAX_DA)
-    if (buf[7] << 8 | buf[6]) > _SMA_MAX_DVL_DV:
-        u16le(buf, 6, _SMA_MAX_DVL_DV)
+    for k in range(2, 8, 2):  # CCL, DCL, DVL
+        v = _SMA_MAX_DVL_DV if k == 6 else _SMA_MAX_DA
+        if u16le_at(buf, k) > v:
+            u16le(buf, k, v)
 
 
 def request_flags(lim):
