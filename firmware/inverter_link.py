@@ -65,11 +65,11 @@ _SERVICE_START = const(0xC5)  # service.frame.START: a service frame on RS485 po
 _SERVICE_ADDRESS = const(1)  # the service link's address of this pack on RS485 port 1
 _SERVICE_BASE = const(0x1BB00000)  # service.can.BASE_ID: the service range on CAN
 _RANGE_MASK = const(0x1FFF0000)
-PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
-GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
-SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
+_PYLON_KEEPALIVE = const(0x305)  # pylon_can.KEEPALIVE
+_GROWATT_REQUEST = const(0x301)  # growatt_can.REQUEST
+_SCHNEIDER_HEARTBEAT = const(0x310)  # schneider_can.HEARTBEAT, 29-bit
 _VICTRON_KEEPALIVE = const(0x307)  # a Victron GX's "VIC" frame, beside its 0x305
-_HEARTBEATS_STD = const((PYLON_KEEPALIVE, _VICTRON_KEEPALIVE, GROWATT_REQUEST))
+_HEARTBEATS_STD = const((_PYLON_KEEPALIVE, _VICTRON_KEEPALIVE, _GROWATT_REQUEST))
 # their length: 0x305 is 8 bytes (zeros from Pylon's inverters, a Sunny Island's
 # readings), Victron's 0x307 "VIC" 8 bytes, Growatt's 0x301 `11 22 .. 88`
 # (../shared/spec/protocols.md); Schneider's 0x310 has no documented length: any is taken
@@ -89,14 +89,14 @@ FILTERS_STD = (
     _PACKS[0],
     _PACKS[1],
     _STD_EXACT,
-    [(PYLON_KEEPALIVE, False), (_VICTRON_KEEPALIVE, False), (GROWATT_REQUEST, False)],
+    [(_PYLON_KEEPALIVE, False), (_VICTRON_KEEPALIVE, False), (_GROWATT_REQUEST, False)],
 )
 _EXT_EXACT = const((0x1FFFFFFF, True))
 FILTERS_EXT = (
     _PACKS[0],
     _PACKS[1],
     _EXT_EXACT,
-    [(SCHNEIDER_HEARTBEAT, True)],
+    [(_SCHNEIDER_HEARTBEAT, True)],
 )
 
 
@@ -111,7 +111,7 @@ def slave_filters(ext, address):
     other slaves' frames, 31 x 11 a second on a full system, never reach the SPI bus."""
     own = ((PACK_MASK | 0xFF, True), [(PACK_RANGE | 1, True), (PACK_RANGE | address, True)])
     if ext:
-        return (own[0], own[1], _EXT_EXACT, [(SCHNEIDER_HEARTBEAT, True), (_SERVICE_ALL, True)])
+        return (own[0], own[1], _EXT_EXACT, [(_SCHNEIDER_HEARTBEAT, True), (_SERVICE_ALL, True)])
     return (own[0], own[1], _STD_EXACT, FILTERS_STD[3] + [(_SERVICE_ALL, True)])
 
 
@@ -343,7 +343,7 @@ class InverterLink:
                     self._can_service().take(f, now)  # (the CAN service loads at the first)
                 elif self.packlink is not None and self.packlink.take(f, now):
                     pass
-                elif f.can_id == SCHNEIDER_HEARTBEAT and self.ext:
+                elif f.can_id == _SCHNEIDER_HEARTBEAT and self.ext:
                     self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                     self._spoke(now)
                 else:
@@ -351,10 +351,10 @@ class InverterLink:
             elif f.can_id in _HEARTBEATS_STD and f.dlc == _HEARTBEAT_DLC and not self.ext:
                 self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
-                if self.sma == 0 and f.can_id == PYLON_KEEPALIVE and f.data != _ZEROS:
+                if self.sma == 0 and f.can_id == _PYLON_KEEPALIVE and f.data != _ZEROS:
                     self.sma = 1  # readings, not a keep-alive's zeros: a Sunny Island
                 gw = self.growatt
-                if f.can_id == GROWATT_REQUEST and gw is not None and not self.muted:
+                if f.can_id == _GROWATT_REQUEST and gw is not None and not self.muted:
                     self._growatt = gw.LAST - gw.FIRST + 1
             else:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK

@@ -38,7 +38,7 @@ from protocols import packlink_can as pl
 LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
 # bms.protections.INVERTER_LOST (23): byte 2, bit 7 of a STATUS frame's protection bits
 _INVERTER_LOST_B2 = const(0x80)
-UNLOCK_HEARD_MS = const(2500)  # the master's unlock announcement (1 s apart) is trusted so long
+_UNLOCK_HEARD_MS = const(2500)  # the master's unlock announcement (1 s apart) is trusted so long
 _SLOT_MS = const(100)  # a frame per slot (IDENT halfway through TEMPS_2's): eleven a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)
@@ -118,7 +118,7 @@ class PackLink:
         if heard is None or self.addr.master or self.addr.address < 2:
             return 0
         age = ticks.diff(now, heard)
-        if age >= UNLOCK_HEARD_MS or age >= self._unlock_ms:
+        if age >= _UNLOCK_HEARD_MS or age >= self._unlock_ms:
             return 0
         return self._unlock_ms - age
 

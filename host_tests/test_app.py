@@ -2,13 +2,16 @@
 
 import unittest
 
+import fwconst
 from support import logged, make_sim
 
 from app import SAFE_HOLD_MS, STAGE_READ
 from bms import events as ev
 from bms.config import Config
-from bms.core import FAULT, STANDBY
+from bms.core import STANDBY
 from boards.host import machine
+
+FAULT = fwconst.of("bms.core").FAULT
 
 
 def codes(app, code):

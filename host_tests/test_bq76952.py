@@ -8,6 +8,8 @@ simulator.
 import struct
 import unittest
 
+import fwconst
+
 from bms.config import Config
 from bms.sample import Sample
 from boards.host import machine
@@ -16,6 +18,8 @@ from boards.host.world.chips.bq76952 import BQ76952Sim
 from boards.host.world.pack_model import PackModel, Rng
 from drivers import bq76952 as drv
 from drivers.bq76952 import BQ76952
+
+bq76952_consts = fwconst.of("drivers.bq76952")
 
 
 class Recorder:
@@ -387,7 +391,7 @@ class OwnProtectionTest(unittest.TestCase):
         self.assertEqual(model.fet_states()[:2], (False, True))
         s = Sample()
         afe.read(s)
-        self.assertEqual(afe.safety_a & drv.SAFETY_A_COV, drv.SAFETY_A_COV)
+        self.assertEqual(afe.safety_a & bq76952_consts.SAFETY_A_COV, bq76952_consts.SAFETY_A_COV)
         chip.cell_override[4] = None
         chip.refresh()
         self.assertEqual(model.fet_states()[:2], (True, True))

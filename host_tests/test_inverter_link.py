@@ -8,6 +8,7 @@ link itself (its age over days, its SPI traffic without an INT pin).
 
 import unittest
 
+import fwconst
 import micropython
 from core_rig import Rig
 from support import count_spi, heap_locked, logged, long_run, make_sim, run_trace
@@ -22,6 +23,9 @@ from drivers import mcp2515
 from drivers.mcp2515 import MCP2515
 from inverter_link import InverterLink
 from protocols import schneider_can
+
+mcp2515_consts = fwconst.of("drivers.mcp2515")
+inverter_link_consts = fwconst.of("inverter_link")
 
 ID0 = (0x351, 0x355, 0x356, 0x359, 0x35A, 0x35C, 0x35E, 0x35F, 0x372, 0x373, 0x379)
 ID1 = (0x351, 0x355, 0x356, 0x359, 0x35C, 0x35E, 0x379)
@@ -527,7 +531,7 @@ class CanFailureTest(unittest.TestCase):
         # the fourth frame after the reset found no free buffer and read CANSTAT: found
         # in configuration mode, restarted at the next beat
         self.assertEqual(
-            comm_can(app), [(0, 1, 0), (11000, 0, mcp2515.FAULT_MODE_LOST), (11000, 1, 0)]
+            comm_can(app), [(0, 1, 0), (11000, 0, mcp2515_consts.FAULT_MODE_LOST), (11000, 1, 0)]
         )
         self.assertEqual(app.board.can.tx_busy, 1)
         self.assertEqual(app.link.tx_skipped, 1)
@@ -558,7 +562,7 @@ class CanFailureTest(unittest.TestCase):
     def test_a_floating_miso_is_noticed_and_nothing_made_up(self):
         sim, app = self.fail_at_10_s(floating)
         self.assertEqual(
-            comm_can(app), [(0, 1, 0), (11000, 0, mcp2515.FAULT_GARBLED), (31000, 1, 0)]
+            comm_can(app), [(0, 1, 0), (11000, 0, mcp2515_consts.FAULT_GARBLED), (31000, 1, 0)]
         )
         link = app.link
         self.assertEqual(link.rx_other, 0)  # no 0x1FFFFFFF frames out of the 0xFF reads
@@ -949,12 +953,11 @@ if __name__ == "__main__":
 
 class HeartbeatIdsTest(unittest.TestCase):
     def test_the_links_copies_of_the_heartbeat_ids_are_the_codecs(self):
-        import inverter_link as il
         from protocols import growatt_can, pylon_can, schneider_can
 
-        self.assertEqual(il.PYLON_KEEPALIVE, pylon_can.KEEPALIVE)
-        self.assertEqual(il.GROWATT_REQUEST, growatt_can.REQUEST)
-        self.assertEqual(il.SCHNEIDER_HEARTBEAT, schneider_can.HEARTBEAT)
+        self.assertEqual(inverter_link_consts.PYLON_KEEPALIVE, pylon_can.KEEPALIVE)
+        self.assertEqual(inverter_link_consts.GROWATT_REQUEST, growatt_can.REQUEST)
+        self.assertEqual(inverter_link_consts.SCHNEIDER_HEARTBEAT, schneider_can.HEARTBEAT)
 
     def test_each_protocol_loads_its_own_set(self):
         import inverter_link as il

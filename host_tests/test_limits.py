@@ -2,12 +2,18 @@
 
 import unittest
 
+import fwconst
 from core_rig import TICK, Rig
 from support import cpython_only
 
 from bms import events as ev
 from bms.config import Config
-from bms.limits import FLOAT_EXIT_HOLD_MS, LIM_FLOAT, LIM_FORCE, LIM_FULL, Limits, _ramp
+from bms.limits import Limits, _ramp
+
+FLOAT_EXIT_HOLD_MS = fwconst.of("bms.limits").FLOAT_EXIT_HOLD_MS
+LIM_FLOAT = fwconst.of("bms.limits").LIM_FLOAT
+LIM_FORCE = fwconst.of("bms.limits").LIM_FORCE
+LIM_FULL = fwconst.of("bms.limits").LIM_FULL
 
 DAY_MS = 86400 * 1000
 NO_LEAK = {"soc_self_discharge_ma": 0}  # SOC exactly where a test puts it

@@ -9,6 +9,7 @@ and their bit times) and what the other driver reads back, not the driver's own 
 
 import unittest
 
+import fwconst
 import micropython
 from support import count_spi
 
@@ -18,6 +19,8 @@ from boards.host.world.chips import mcp2515 as sim
 from boards.host.world.chips.mcp2515 import MCP2515Sim
 from drivers import mcp2515
 from drivers.mcp2515 import BIT_TIMING_500K, MCP2515, MODE_LOOPBACK, CanFrame
+
+mcp2515_consts = fwconst.of("drivers.mcp2515")
 
 OSC8 = 8000000
 OSC16 = 16000000
@@ -800,7 +803,7 @@ class FaultTest(unittest.TestCase):
         self.assertTrue(a.ok)
         self.chip_a.reset()  # a brown-out of the chip alone: configuration mode
         self.assertEqual(a.check(), -1)
-        self.assertEqual((a.ok, a.fault), (False, mcp2515.FAULT_MODE_LOST))
+        self.assertEqual((a.ok, a.fault), (False, mcp2515_consts.FAULT_MODE_LOST))
         self.assertTrue(a.init())
         self.assertEqual((a.ok, a.fault), (True, mcp2515.FAULT_NONE))
         self.assertEqual(a.check(), 0)
@@ -812,7 +815,7 @@ class FaultTest(unittest.TestCase):
             self.assertTrue(a.send(0x351 + i, DATA8, 8))
         self.assertTrue(a.ok)
         self.assertFalse(a.send(0x354, DATA8, 8))
-        self.assertEqual((a.ok, a.fault, a.tx_busy), (False, mcp2515.FAULT_MODE_LOST, 1))
+        self.assertEqual((a.ok, a.fault, a.tx_busy), (False, mcp2515_consts.FAULT_MODE_LOST, 1))
         self.assertEqual(a.bus_off, 0)
 
     def test_loopback_is_the_mode_check_expects_after_init_in_loopback(self):
@@ -822,7 +825,7 @@ class FaultTest(unittest.TestCase):
         self.assertTrue(a.ok)
         self.chip_a.reset()
         self.assertEqual(a.check(), -1)
-        self.assertEqual(a.fault, mcp2515.FAULT_MODE_LOST)
+        self.assertEqual(a.fault, mcp2515_consts.FAULT_MODE_LOST)
 
     def test_floating_miso(self):
         a, b = self.a, self.b
@@ -834,11 +837,13 @@ class FaultTest(unittest.TestCase):
         # dropped and counted; check() judges the chip
         self.assertEqual((b.ok, b.rx_garbled, b.received), (True, 1, 0))
         self.assertEqual(b.check(), -1)
-        self.assertEqual((b.ok, b.fault), (False, mcp2515.FAULT_GARBLED))
+        self.assertEqual((b.ok, b.fault), (False, mcp2515_consts.FAULT_GARBLED))
         self.assertEqual((b.bus_off, b.passive, b.rx_overflows), (0, 0, 0))  # none made up
         b.ok = True
         self.assertFalse(b.send(0x351, DATA8, 8))  # every TXREQ reads set
-        self.assertEqual((b.ok, b.fault, b.tx_busy, b.sent), (False, mcp2515.FAULT_GARBLED, 1, 0))
+        self.assertEqual(
+            (b.ok, b.fault, b.tx_busy, b.sent), (False, mcp2515_consts.FAULT_GARBLED, 1, 0)
+        )
         del self.chip_b.spi_transfer
         self.assertTrue(b.init())
         self.assertEqual(drain(b), [])  # RESET emptied the buffer
@@ -869,7 +874,7 @@ class FaultTest(unittest.TestCase):
         a = self.a
         self.chip_a.spi_transfer = stuck_low
         self.assertEqual(a.check(), -1)  # CANSTAT says normal, CANCTRL's clock bits read 0
-        self.assertEqual((a.ok, a.fault), (False, mcp2515.FAULT_GARBLED))
+        self.assertEqual((a.ok, a.fault), (False, mcp2515_consts.FAULT_GARBLED))
 
 
 class FailedSendTest(unittest.TestCase):

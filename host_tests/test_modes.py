@@ -2,11 +2,16 @@
 
 import unittest
 
+import fwconst
 from core_rig import TICK, Rig
 
 from bms import button as btn
 from bms import events as ev
-from bms.core import DISCHARGE, FAULT, SLEEP
+from bms.core import SLEEP
+
+button_consts = fwconst.of("bms.button")
+DISCHARGE = fwconst.of("bms.core").DISCHARGE
+FAULT = fwconst.of("bms.core").FAULT
 
 MIN = 60 * 1000
 HOUR = 60 * MIN
@@ -258,8 +263,8 @@ class ButtonTest(unittest.TestCase):
         cases = (
             (100, btn.RESET),
             (2900, btn.RESET),
-            (3000, btn.SLEEP_WAKE),
-            (5900, btn.SLEEP_WAKE),
+            (3000, button_consts.SLEEP_WAKE),
+            (5900, button_consts.SLEEP_WAKE),
         )
         for held, action in cases:
             with self.subTest(held=held):

@@ -9,6 +9,7 @@ computed with the codecs.
 
 import unittest
 
+import fwconst
 from core_rig import Rig
 from packsystem import LOST_MS, STALE_MS, Packs, SystemView
 from support import cpython_only, logged
@@ -16,10 +17,16 @@ from support import cpython_only, logged
 from bms import events as ev
 from bms import protections as pt
 from bms import ticks
-from bms.addressing import BEACON_MS, LISTEN_MS, Addressing
+from bms.addressing import Addressing
 from drivers.rs485 import Rs485
 from protocols import packchain
 from protocols import packlink_can as pl
+
+BEACON_MS = fwconst.of("bms.addressing").BEACON_MS
+LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
+
+ticks_consts = fwconst.of("bms.ticks")
+packlink_can_consts = fwconst.of("protocols.packlink_can")
 
 NO_LEAK = {"soc_self_discharge_ma": 0, "warn_delay_ms": 0}
 
@@ -135,11 +142,17 @@ class PackLinkFramesTest(unittest.TestCase):
         s.temps_dc[0] = -5  # -0.5 C: 0xFFFB
         s.temps_dc[4] = 255  # the board
         s.temps_dc[5] = 412  # the MOSFETs
-        self.assertEqual(self.frame(pl.CELLS_1, b), hx("80 0C 81 0C 82 0C 83 0C"))
-        self.assertEqual(self.frame(pl.CELLS_1 + 1, b), hx("84 0C 85 0C 86 0C 87 0C"))
-        self.assertEqual(self.frame(pl.CELLS_1 + 2, b), hx("88 0C 89 0C 8A 0C 8B 0C"))
-        self.assertEqual(self.frame(pl.CELLS_1 + 3, b), hx("8C 0C 8D 0C 8E 0C 8F 0C"))
-        self.assertEqual(self.frame(pl.TEMPS_1, b), hx("FB FF E7 00 FA 00 06 01"))
+        self.assertEqual(self.frame(packlink_can_consts.CELLS_1, b), hx("80 0C 81 0C 82 0C 83 0C"))
+        self.assertEqual(
+            self.frame(packlink_can_consts.CELLS_1 + 1, b), hx("84 0C 85 0C 86 0C 87 0C")
+        )
+        self.assertEqual(
+            self.frame(packlink_can_consts.CELLS_1 + 2, b), hx("88 0C 89 0C 8A 0C 8B 0C")
+        )
+        self.assertEqual(
+            self.frame(packlink_can_consts.CELLS_1 + 3, b), hx("8C 0C 8D 0C 8E 0C 8F 0C")
+        )
+        self.assertEqual(self.frame(packlink_can_consts.TEMPS_1, b), hx("FB FF E7 00 FA 00 06 01"))
         self.assertEqual(self.frame(pl.TEMPS_2, b), hx("FF 00 9C 01 00 00 00 00"))
 
     def test_temps_2_announces_the_unlock(self):
@@ -518,7 +531,7 @@ class SystemTest(unittest.TestCase):
         self.assertEqual((self.packs.count, self.packs.lost), (0, 0))
 
     def test_lost_at_any_ticks(self):
-        PERIOD = ticks.PERIOD
+        PERIOD = ticks_consts.PERIOD
         # the table made while the ticks stand anywhere in their period, the losses
         # through the wrap too (a fixed first due time once looked ahead of ticks in the
         # period's upper half, and no pack was ever lost there)
@@ -566,7 +579,7 @@ class SystemTest(unittest.TestCase):
         self.give(2, now=1000)
         self.give(1, now=1400)
         self.assertTrue(checked(self.packs, 1000 + STALE_MS))
-        self.assertTrue(self.packs.take(2, pl.CELLS_1, bytes(8), 1600))
+        self.assertTrue(self.packs.take(2, packlink_can_consts.CELLS_1, bytes(8), 1600))
         self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
 
     def test_a_silent_pack_takes_no_share_until_heard(self):
@@ -680,7 +693,7 @@ class PackLinkDbcTest(unittest.TestCase):
         buf = bytearray(8)
         got = {}
         texts = []
-        for msg in range(pl.CELLS_1, pl.TEMPS_2 + 1):
+        for msg in range(packlink_can_consts.CELLS_1, pl.TEMPS_2 + 1):
             pl.encode(msg, buf, b, False)
             line = "(1.0) can0 %08X#%s" % (pl.can_id(msg, 3), bytes(buf).hex().upper())
             f = mon.decode_can_line(line)

@@ -7,11 +7,14 @@ the panel's state began.
 
 import unittest
 
+import fwconst
 from core_rig import Rig
 from support import make_sim
 
 from bms import panel as pnl
 from bms import ticks
+
+panel_consts = fwconst.of("bms.panel")
 
 STEP = 50
 SAMPLES = 80  # 4 s
@@ -35,19 +38,19 @@ def waveforms(logic, start=0):
 
 # the manual's table at 60 % SOC (three SOC LEDs lit): show, warning -> RUN, ALM, SOC1..4
 TABLE = (
-    ("standby", pnl.SHOW_STANDBY, 0, FLASH1, OFF, (ON, ON, ON, OFF)),
-    ("standby warning", pnl.SHOW_STANDBY, 1, FLASH1, FLASH3, (ON, ON, ON, OFF)),
-    ("charge", pnl.SHOW_CHARGE, 0, ON, OFF, (ON, ON, FLASH2, OFF)),
-    ("charge warning", pnl.SHOW_CHARGE, 1, ON, FLASH3, (ON, ON, FLASH2, OFF)),
-    ("charge COCP", pnl.SHOW_COCP, 0, FLASH1, OFF, (ON, ON, ON, OFF)),
-    ("discharge", pnl.SHOW_DISCHARGE, 0, FLASH3, OFF, (ON, ON, ON, OFF)),
-    ("discharge warning", pnl.SHOW_DISCHARGE, 1, FLASH3, FLASH3, (ON, ON, ON, OFF)),
-    ("discharge CUVP/PUVP", pnl.SHOW_UVP, 0, OFF, FLASH3, (OFF, OFF, OFF, OFF)),
-    ("discharge DOCP", pnl.SHOW_DOCP, 0, OFF, ON, (OFF, OFF, OFF, OFF)),
-    ("temperature", pnl.SHOW_TEMPERATURE, 0, OFF, ON, (ON, ON, OFF, OFF)),
-    ("failure", pnl.SHOW_FAILURE, 0, OFF, ON, (OFF, OFF, OFF, OFF)),
-    ("sleep / off", pnl.SHOW_OFF, 0, OFF, OFF, (OFF, OFF, OFF, OFF)),
-    ("rapid shutdown", pnl.SHOW_RSD, 0, OFF, ON, (ON, ON, ON, OFF)),
+    ("standby", panel_consts.SHOW_STANDBY, 0, FLASH1, OFF, (ON, ON, ON, OFF)),
+    ("standby warning", panel_consts.SHOW_STANDBY, 1, FLASH1, FLASH3, (ON, ON, ON, OFF)),
+    ("charge", panel_consts.SHOW_CHARGE, 0, ON, OFF, (ON, ON, FLASH2, OFF)),
+    ("charge warning", panel_consts.SHOW_CHARGE, 1, ON, FLASH3, (ON, ON, FLASH2, OFF)),
+    ("charge COCP", panel_consts.SHOW_COCP, 0, FLASH1, OFF, (ON, ON, ON, OFF)),
+    ("discharge", panel_consts.SHOW_DISCHARGE, 0, FLASH3, OFF, (ON, ON, ON, OFF)),
+    ("discharge warning", panel_consts.SHOW_DISCHARGE, 1, FLASH3, FLASH3, (ON, ON, ON, OFF)),
+    ("discharge CUVP/PUVP", panel_consts.SHOW_UVP, 0, OFF, FLASH3, (OFF, OFF, OFF, OFF)),
+    ("discharge DOCP", panel_consts.SHOW_DOCP, 0, OFF, ON, (OFF, OFF, OFF, OFF)),
+    ("temperature", panel_consts.SHOW_TEMPERATURE, 0, OFF, ON, (ON, ON, OFF, OFF)),
+    ("failure", panel_consts.SHOW_FAILURE, 0, OFF, ON, (OFF, OFF, OFF, OFF)),
+    ("sleep / off", panel_consts.SHOW_OFF, 0, OFF, OFF, (OFF, OFF, OFF, OFF)),
+    ("rapid shutdown", panel_consts.SHOW_RSD, 0, OFF, ON, (ON, ON, ON, OFF)),
 )
 
 
@@ -65,30 +68,30 @@ class PatternTest(unittest.TestCase):
 
     def test_patterns_repeat(self):
         logic = pnl.PanelLogic()
-        logic.select(pnl.SHOW_STANDBY, 1, 6000, False, 0)
+        logic.select(panel_consts.SHOW_STANDBY, 1, 6000, False, 0)
         self.assertEqual(waveforms(logic, 4000)["run"], FLASH1)
         self.assertEqual(waveforms(logic, 4000)["alm"], FLASH3)
         self.assertEqual(waveforms(logic, 40000)["run"], FLASH1)
 
     def test_flashing_restarts_with_a_new_state_only(self):
         logic = pnl.PanelLogic()
-        logic.select(pnl.SHOW_STANDBY, 0, 6000, False, 1000)
-        logic.select(pnl.SHOW_STANDBY, 0, 6000, False, 1700)  # same state: same phase
+        logic.select(panel_consts.SHOW_STANDBY, 0, 6000, False, 1000)
+        logic.select(panel_consts.SHOW_STANDBY, 0, 6000, False, 1700)  # same state: same phase
         self.assertEqual(logic.origin, 1000)
-        logic.select(pnl.SHOW_DISCHARGE, 0, 6000, False, 2000)
+        logic.select(panel_consts.SHOW_DISCHARGE, 0, 6000, False, 2000)
         self.assertEqual(logic.origin, 2000)
 
     def test_each_input_of_a_selection_counts_on_its_own(self):
         # the warning, the SOC LEDs lit and M/S each change the patterns, whatever the
         # others do at the same tick (select() skips inputs it saw last time)
         logic = pnl.PanelLogic()
-        logic.select(pnl.SHOW_STANDBY, 1, 1000, False, 0)  # warning, 1 SOC LED
-        logic.select(pnl.SHOW_STANDBY, 0, 6000, False, 100)  # no warning, 3 SOC LEDs
+        logic.select(panel_consts.SHOW_STANDBY, 1, 1000, False, 0)  # warning, 1 SOC LED
+        logic.select(panel_consts.SHOW_STANDBY, 0, 6000, False, 100)  # no warning, 3 SOC LEDs
         w = waveforms(logic)
         self.assertEqual(w["alm"], OFF)
         self.assertEqual((w["soc1"], w["soc2"], w["soc3"], w["soc4"]), (ON, ON, ON, OFF))
-        logic.select(pnl.SHOW_STANDBY, 1, 9000, False, 200)  # warning, 4 SOC LEDs
-        logic.select(pnl.SHOW_STANDBY, 0, 3000, True, 300)  # M/S on, 2 SOC LEDs
+        logic.select(panel_consts.SHOW_STANDBY, 1, 9000, False, 200)  # warning, 4 SOC LEDs
+        logic.select(panel_consts.SHOW_STANDBY, 0, 3000, True, 300)  # M/S on, 2 SOC LEDs
         w = waveforms(logic)
         self.assertEqual((w["alm"], w["ms"]), (OFF, ON))
         self.assertEqual((w["soc1"], w["soc2"], w["soc3"], w["soc4"]), (ON, ON, OFF, OFF))
@@ -111,7 +114,7 @@ class PatternTest(unittest.TestCase):
     def test_charging_flashes_the_highest_lit_led(self):
         for cpct, flashing in ((500, 0), (3000, 1), (6000, 2), (9000, 3), (0, 0)):
             logic = pnl.PanelLogic()
-            logic.select(pnl.SHOW_CHARGE, 0, cpct, False, 0)
+            logic.select(panel_consts.SHOW_CHARGE, 0, cpct, False, 0)
             w = waveforms(logic)
             for k in range(4):
                 expected = FLASH2 if k == flashing else (ON if k < flashing else OFF)
@@ -119,9 +122,9 @@ class PatternTest(unittest.TestCase):
 
     def test_ms_led_on_the_master_in_parallel_mode(self):
         logic = pnl.PanelLogic()
-        logic.select(pnl.SHOW_STANDBY, 0, 6000, True, 0)
+        logic.select(panel_consts.SHOW_STANDBY, 0, 6000, True, 0)
         self.assertEqual(waveforms(logic)["ms"], ON)
-        logic.select(pnl.SHOW_OFF, 0, 6000, True, 0)
+        logic.select(panel_consts.SHOW_OFF, 0, 6000, True, 0)
         self.assertEqual(waveforms(logic)["ms"], OFF)
 
 
@@ -133,45 +136,45 @@ class SelectionTest(unittest.TestCase):
 
     def test_states(self):
         r = Rig().settle()
-        self.assertEqual(self.show(r), pnl.SHOW_STANDBY)
+        self.assertEqual(self.show(r), panel_consts.SHOW_STANDBY)
         r.current(10000)
         r.run_ms(1100)
-        self.assertEqual(self.show(r), pnl.SHOW_CHARGE)
+        self.assertEqual(self.show(r), panel_consts.SHOW_CHARGE)
         r.current(95000)
         r.run_ms(1100)
-        self.assertEqual(self.show(r), pnl.SHOW_COCP)
+        self.assertEqual(self.show(r), panel_consts.SHOW_COCP)
         r.current(-20000)
         r.run_ms(1100)
-        self.assertEqual(self.show(r), pnl.SHOW_COCP)  # until COCP releases (60 s)
+        self.assertEqual(self.show(r), panel_consts.SHOW_COCP)  # until COCP releases (60 s)
         r.run_ms(60000)
-        self.assertEqual(self.show(r), pnl.SHOW_DISCHARGE)
+        self.assertEqual(self.show(r), panel_consts.SHOW_DISCHARGE)
 
     def test_priorities(self):
         r = Rig().settle()
         r.cell(2, 2700)
         r.run_ms(1100)
-        self.assertEqual(self.show(r), pnl.SHOW_UVP)
+        self.assertEqual(self.show(r), panel_consts.SHOW_UVP)
         r.current(-250000)
         r.run_ms(600)
-        self.assertEqual(self.show(r), pnl.SHOW_DOCP)
+        self.assertEqual(self.show(r), panel_consts.SHOW_DOCP)
         r.current(0)
         r.temps(600, 0)
         r.run_ms(2100)
-        self.assertEqual(self.show(r), pnl.SHOW_TEMPERATURE)
+        self.assertEqual(self.show(r), panel_consts.SHOW_TEMPERATURE)
         r.inp.scd = True
         r.tick()
-        self.assertEqual(self.show(r), pnl.SHOW_FAILURE)
+        self.assertEqual(self.show(r), panel_consts.SHOW_FAILURE)
 
     def test_covp_shows_standby_with_the_high_voltage_warning(self):
         r = Rig().settle()
         r.cell(2, 3650)
         r.run_ms(1100)
         self.assertTrue(r.active("COVP"))
-        self.assertEqual(self.show(r), pnl.SHOW_STANDBY)
+        self.assertEqual(self.show(r), panel_consts.SHOW_STANDBY)
         self.assertEqual(waveforms(r.bms.panel)["alm"], FLASH3)
 
     def test_inverter_and_pack_warnings_do_not_light_alm(self):
-        from bms.core import LED_WARNINGS
+        LED_WARNINGS = fwconst.of("bms.core").LED_WARNINGS
         from bms.protections import INVERTER_LOST, PACK_LOST
 
         self.assertFalse(LED_WARNINGS & (1 << INVERTER_LOST))
@@ -179,10 +182,10 @@ class SelectionTest(unittest.TestCase):
 
     def test_the_warning_bits_leave_room_for_the_ms_flags(self):
         # Bms._panel carries the M/S flags in the low bits of the warnings it passes on
-        from bms.core import LED_WARNINGS
+        LED_WARNINGS = fwconst.of("bms.core").LED_WARNINGS
 
-        self.assertEqual(LED_WARNINGS & (pnl.MS_ON | pnl.MS_UNLOCKED), 0)
-        self.assertEqual(pnl.MS_ON | pnl.MS_UNLOCKED, 3)
+        self.assertEqual(LED_WARNINGS & (panel_consts.MS_ON | panel_consts.MS_UNLOCKED), 0)
+        self.assertEqual(panel_consts.MS_ON | panel_consts.MS_UNLOCKED, 3)
 
 
 class PinTest(unittest.TestCase):
@@ -207,7 +210,7 @@ class PinTest(unittest.TestCase):
     def test_charging_top_soc_led_flash2(self):
         sim = make_sim(initial={"soc_pct": 60}, events=[{"at_s": 5, "current_a": 20}])
         sim.run(8000)
-        self.assertEqual(sim.packs[0].app.bms.panel.show, pnl.SHOW_CHARGE)
+        self.assertEqual(sim.packs[0].app.bms.panel.show, panel_consts.SHOW_CHARGE)
         origin = sim.packs[0].app.bms.panel.origin
         sim_start = origin + 4000
         self.assertEqual(self.pin_waveform(sim, sim_start, "LED_SOC3"), FLASH2)
@@ -235,7 +238,7 @@ class HeldForDaysTest(unittest.TestCase):
         for _hour in range(8 * 24):  # the beat over 8 days, once an hour here
             now = ticks.add(now, 3600 * 1000)
             app.led_beat(now)
-        self.assertEqual(logic.show, pnl.SHOW_STANDBY)  # (held: no tick in between)
+        self.assertEqual(logic.show, panel_consts.SHOW_STANDBY)  # (held: no tick in between)
         # 8 days from the origin: a whole number of FLASH1's 4 s, so its phase is 0 now
         self.assertEqual(ticks.diff(now, logic.origin) % 4000, 0)
         self.assertNotEqual(logic.origin, origin)

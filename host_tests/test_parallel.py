@@ -7,6 +7,7 @@ flash and clock reading; only the simulated CAN bus and RS485 wires between them
 
 import unittest
 
+import fwconst
 from chain_rig import Chain
 from packsystem import LOST_MS, STALE_MS
 from support import cpython_only, logged, long_run
@@ -14,9 +15,12 @@ from test_inverter_link import CUVP_NIGHT, Tap, asleep_cuvp_then_charged
 
 from bms import events as ev
 from bms import ticks
-from bms.addressing import BEACON_MS, LISTEN_MS, MAX_PACKS, Addressing
-from bms.ticks import PERIOD
+from bms.addressing import MAX_PACKS, Addressing
 from boards.host.world.bus.canbus import frame_bits
+
+BEACON_MS = fwconst.of("bms.addressing").BEACON_MS
+LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
+PERIOD = fwconst.of("bms.ticks").PERIOD
 
 SPACING_MS = 700  # between the power-ups of a test's packs
 READY_MS = 10000  # the manual: "wait for 10s", then only the master's M/S LED is lit

@@ -10,6 +10,7 @@ firmware instance on the chain rig, and the cell voltages the simulator forces o
 
 import unittest
 
+import fwconst
 from packsystem import LOST_MS, Packs, PackView
 from support import cpython_only
 from test_parallel import chain_of
@@ -18,7 +19,10 @@ from test_pylon_rs485 import body, decode, make, pack16, wire
 from bms import events as ev
 from protocols import packlink_can as pl
 from protocols.fields import div_round
-from protocols.pylon_rs485 import RTN_ADR, RTN_INTERNAL, Server
+from protocols.pylon_rs485 import Server
+
+RTN_ADR = fwconst.of("protocols.pylon_rs485").RTN_ADR
+RTN_INTERNAL = fwconst.of("protocols.pylon_rs485").RTN_INTERNAL
 
 N = 4
 # pack k's cell i (0-based): 3280 + 10 k + i mV, 3290..3335, every value of the system

@@ -2,11 +2,13 @@
 
 import unittest
 
+import fwconst
 from core_rig import TICK, Rig
 from support import logged, make_sim
 
 from bms import events as ev
-from bms import precharge as pc
+
+precharge_consts = fwconst.of("bms.precharge")
 
 BOOT_SETTLE_MS = 3000
 
@@ -31,7 +33,7 @@ class PrechargeTest(unittest.TestCase):
         r.tick()
         self.assertEqual(r.fets(), (True, False))
         self.assertTrue(r.bms.pre)
-        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (pc.STARTED, 0, 1))
+        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.STARTED, 0, 1))
         r.link(52800 - 2001)
         r.tick()
         self.assertFalse(r.bms.dsg)
@@ -39,7 +41,7 @@ class PrechargeTest(unittest.TestCase):
         r.tick()
         self.assertTrue(r.bms.dsg)
         self.assertFalse(r.bms.pre)
-        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (pc.DONE, 50800, 1))
+        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.DONE, 50800, 1))
 
     def test_three_tries_of_3_s_then_failure(self):
         r = settled_with_link(10000)
@@ -51,7 +53,9 @@ class PrechargeTest(unittest.TestCase):
             self.assertTrue(r.bms.pre, "try %d ended early" % attempt)
             r.tick()
             self.assertFalse(r.bms.pre)
-            self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (pc.TIMED_OUT, 10000, attempt))
+            self.assertEqual(
+                r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.TIMED_OUT, 10000, attempt)
+            )
             if attempt < 3:
                 r.run_ms(2000 - TICK)
                 self.assertFalse(r.bms.pre, "retried early")
@@ -92,7 +96,7 @@ class PhysicsTest(unittest.TestCase):
         pack = sim.packs[0]
         self.assertTrue(pack.model.pre_on)
         sim.run(BOOT_SETTLE_MS + 2000)
-        records = logged(pack.app.events, ev.PRECHARGE, pc.DONE)
+        records = logged(pack.app.events, ev.PRECHARGE, precharge_consts.DONE)
         self.assertEqual(len(records), 1)
         self.assertTrue(BOOT_SETTLE_MS < records[0][1] <= BOOT_SETTLE_MS + 1500)
         self.assertEqual(pack.model.fet_states(), (True, True, False))

@@ -7,12 +7,16 @@ changed default fails here.
 
 import unittest
 
+import fwconst
 from core_rig import TICK, Rig
 from support import logged, make_sim
 
 from bms import events as ev
 from bms import protections as pt
-from bms.protect import BY_CHARGER, BY_CURRENT, BY_RESET, BY_TIME, BY_VALUE
+from bms.protect import BY_CHARGER, BY_CURRENT, BY_RESET, BY_VALUE
+
+core_consts = fwconst.of("bms.core")
+BY_TIME = fwconst.of("bms.protect").BY_TIME
 
 
 def cell(r, v):
@@ -847,15 +851,18 @@ class CoreMasksTest(unittest.TestCase):
 
         m = core._mask
         self.assertEqual(
-            core.FAILURES, m(pt.SCP, pt.REVERSE, pt.SENSOR_FAIL, pt.MOS_FAIL, pt.PRECHARGE_FAIL)
+            core_consts.FAILURES,
+            m(pt.SCP, pt.REVERSE, pt.SENSOR_FAIL, pt.MOS_FAIL, pt.PRECHARGE_FAIL),
         )
-        self.assertEqual(core.TEMPERATURES, m(pt.CHTP, pt.DHTP, pt.CLTP, pt.DLTP, pt.MOS_OTP))
-        self.assertEqual(core.UNDER_VOLTAGES, m(pt.CUVP, pt.PUVP))
+        self.assertEqual(
+            core_consts.TEMPERATURES, m(pt.CHTP, pt.DHTP, pt.CLTP, pt.DLTP, pt.MOS_OTP)
+        )
+        self.assertEqual(core_consts.UNDER_VOLTAGES, m(pt.CUVP, pt.PUVP))
         warnings = (pt.CELL_IMBALANCE, pt.LOW_VOLTAGE, pt.HIGH_VOLTAGE, pt.HIGH_CURRENT)
-        self.assertEqual(core.LED_WARNINGS, m(*warnings) | m(pt.HIGH_TEMP, pt.LOW_TEMP))
+        self.assertEqual(core_consts.LED_WARNINGS, m(*warnings) | m(pt.HIGH_TEMP, pt.LOW_TEMP))
         below_warnings = (1 << pt.FIRST_WARNING) - 2
-        self.assertEqual(core.NO_BALANCING, below_warnings & ~m(pt.COVP, pt.POVP))
-        self.assertEqual(core.COVP_BIT, m(pt.COVP))
-        self.assertEqual(core.CUVP_BIT, m(pt.CUVP))
-        self.assertEqual(core.DOCP_BIT, m(pt.DOCP))
-        self.assertEqual(core.COCP_BIT, m(pt.COCP))
+        self.assertEqual(core_consts.NO_BALANCING, below_warnings & ~m(pt.COVP, pt.POVP))
+        self.assertEqual(core_consts.COVP_BIT, m(pt.COVP))
+        self.assertEqual(core_consts.CUVP_BIT, m(pt.CUVP))
+        self.assertEqual(core_consts.DOCP_BIT, m(pt.DOCP))
+        self.assertEqual(core_consts.COCP_BIT, m(pt.COCP))

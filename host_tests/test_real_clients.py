@@ -21,10 +21,12 @@ import io
 import json
 import unittest
 
+import fwconst
 from support import ROOT, cpython_only, ensure_build
 
-from bms.addressing import LISTEN_MS
 from boards.host.world.inverters import s16be, s32be, u16be, u32be
+
+LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
 
 DBC = ROOT + "/tools/bms_id0.dbc"
 SIM = ROOT + "/tools/sim.py"

@@ -10,11 +10,13 @@ COMM_POLL_MS, and the pack in service at the end.
 
 import unittest
 
+import fwconst
 from support import make_sim
 
 from app import COMM_POLL_MS, App
-from bms.core import DISCHARGE
 from boards.host.board import HostBoard
+
+DISCHARGE = fwconst.of("bms.core").DISCHARGE
 
 
 class _Minute(Exception):

@@ -2,6 +2,8 @@
 
 import unittest
 
+import fwconst
+
 from bms.sample import (
     CELL_MV_MAX,
     CELL_MV_MIN,
@@ -14,6 +16,8 @@ from bms.sample import (
     TEMP_DC_MIN,
     Sample,
 )
+
+protections_consts = fwconst.of("bms.protections")
 
 
 class SampleTest(unittest.TestCase):
@@ -97,6 +101,5 @@ class PhysicsTest(unittest.TestCase):
 
 class SlotTest(unittest.TestCase):
     def test_the_fill_kernel_reads_the_mos_sensor_slot(self):
-        from bms import protections
 
-        self.assertEqual(protections.MOS_SLOT, T_MOS)
+        self.assertEqual(protections_consts.MOS_SLOT, T_MOS)

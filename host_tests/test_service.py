@@ -5,6 +5,7 @@ client (tools/bmsctl_client.py) on the simulator's wire, in simulated time."""
 
 import unittest
 
+import fwconst
 from bmsctl_client import Client, ServiceError, SimTransport
 from service import frame as fr
 from support import cpython_only, logged, make_sim
@@ -13,6 +14,8 @@ from bms import button as btn
 from bms import events as ev
 from bms import panel as pnl
 from bms.config import KEYS, Config
+
+button_consts = fwconst.of("bms.button")
 
 
 def crc_ok(raw):
@@ -313,7 +316,7 @@ class UnlockTest(unittest.TestCase):
         b.step(True, 10000)
         b.step(False, 10100)
         b.step(True, 10200)
-        self.assertEqual(b.step(False, 13300), btn.SLEEP_WAKE)
+        self.assertEqual(b.step(False, 13300), button_consts.SLEEP_WAKE)
         b.step(True, 13400)
         self.assertEqual(b.step(False, 13500), btn.RESET)
         # a bounce does not count as a press

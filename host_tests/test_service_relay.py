@@ -6,13 +6,15 @@ the simulator."""
 
 import unittest
 
+import fwconst
 from bmsctl_client import Client, ServiceError, SimCanTransport, SimTransport
-from packlink import UNLOCK_HEARD_MS
 from service import frame as fr
 from support import logged, make_sim, press_unlock
 
 from bms import events as ev
 from bms import ticks
+
+UNLOCK_HEARD_MS = fwconst.of("packlink").UNLOCK_HEARD_MS
 
 LEFT_10_S = b"\x00\x00\x27\x10"  # UNLOCK_RELAY's payload: 10 000 ms
 LEFT_600_S = b"\x00\x09\x27\xc0"  # 600 000 ms: the most

@@ -2,12 +2,15 @@
 
 import unittest
 
+import fwconst
 from core_rig import Rig
 from support import logged, long_run, make_sim
 
 from bms import events as ev
 from bms import soc as socm
 from bms.config import Config
+
+soc_consts = fwconst.of("bms.soc")
 
 RATED_MAS = 100000 * 3600
 HOUR_MS = 3600 * 1000
@@ -178,7 +181,7 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(s.full_mas, 95000 * 3600)
         self.assertEqual(s.soh_pct(), 95)
         self.assertEqual(s.cpct, 0)
-        learned = [r for r in logged(log, ev.SOC) if r[3] == socm.LEARNED_CAPACITY]
+        learned = [r for r in logged(log, ev.SOC) if r[3] == soc_consts.LEARNED_CAPACITY]
         self.assertEqual(learned[0][4:6], (95000, 95))
 
     def test_implausible_capacity_is_not_learned(self):
@@ -199,11 +202,11 @@ class CalibrationTest(unittest.TestCase):
 
     def test_rest_in_a_knee_corrects_the_count(self):
         s, log = fresh(stored=(RATED_MAS * 30 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
-        run(s, 0, socm.OCV_REST_MS - 100, avg=3100)
+        run(s, 0, soc_consts.OCV_REST_MS - 100, avg=3100)
         self.assertEqual(s.cpct, 3000)
         run(s, 0, 100, avg=3100)
         self.assertEqual(s.cpct, socm.soc_from_ocv(3100))
-        self.assertEqual(logged(log, ev.SOC)[-1][3], socm.CAL_REST_OCV)
+        self.assertEqual(logged(log, ev.SOC)[-1][3], soc_consts.CAL_REST_OCV)
 
     def test_rest_in_a_knee_corrects_only_a_count_2_percent_off(self):
         target = socm.soc_from_ocv(3100)
@@ -211,13 +214,13 @@ class CalibrationTest(unittest.TestCase):
             stored = ((target + off) * (RATED_MAS // 10000), RATED_MAS, 0)
             s, log = fresh(stored=stored, soc_self_discharge_ma=0)
             self.assertEqual(s.cpct, target + off)
-            run(s, 0, socm.OCV_REST_MS, avg=3100)
+            run(s, 0, soc_consts.OCV_REST_MS, avg=3100)
             self.assertEqual(s.cpct, target if corrected else target + off, off)
             self.assertEqual(len(logged(log, ev.SOC)), 2 if corrected else 1, off)
 
     def test_rest_on_the_plateau_changes_nothing(self):
         s, _ = fresh(stored=(RATED_MAS * 30 // 100, RATED_MAS, 0), soc_self_discharge_ma=0)
-        run(s, 0, 2 * socm.OCV_REST_MS, step=1000, avg=3300)
+        run(s, 0, 2 * soc_consts.OCV_REST_MS, step=1000, avg=3300)
         self.assertEqual(s.cpct, 3000)
 
 

@@ -13,6 +13,7 @@ with a stand-in for the pack link.
 
 import unittest
 
+import fwconst
 from support import cpython_only
 from test_parallel import chain_of
 from test_parallel_rs485 import analog_block, cells_of, request
@@ -21,8 +22,11 @@ from test_pylon_rs485 import decode, pack16, wire
 from boards.host import machine
 from drivers.rs485 import Rs485
 from protocols.fields import div_round
-from protocols.pylon_rs485 import BLOCK_42, SYSTEM_OUT, SYSTEM_PACKS, Server
+from protocols.pylon_rs485 import SYSTEM_PACKS, Server
 from protocols.pylon_rs485_system import PART, Answer
+
+BLOCK_42 = fwconst.of("protocols.pylon_rs485").BLOCK_42
+SYSTEM_OUT = fwconst.of("protocols.pylon_rs485").SYSTEM_OUT
 
 ASK_ALL = request(2, 0x42, b"\xff")
 ALARMS_ALL = request(2, 0x44, b"\xff")

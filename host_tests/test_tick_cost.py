@@ -8,6 +8,7 @@ module attribute costs a lookup per use) are those names' values.
 
 import unittest
 
+import fwconst
 import test_bq76952 as bq_tests  # (the module: its test classes stay out of this one)
 from core_rig import Rig
 
@@ -17,7 +18,10 @@ from bms import events as ev
 from bms import panel as pnl
 from bms import protections as pt
 from bms.sample import Sample
-from drivers.bq76952 import SAFETY_A_SCD
+
+core_consts = fwconst.of("bms.core")
+panel_consts = fwconst.of("bms.panel")
+SAFETY_A_SCD = fwconst.of("drivers.bq76952").SAFETY_A_SCD
 
 
 class _Counting:
@@ -56,8 +60,8 @@ class LiteralsTest(unittest.TestCase):
         self.assertEqual(core.FET_CHG, pt.FET_CHG)
         self.assertEqual(core.FET_DSG, pt.FET_DSG)
         self.assertEqual(core.FET_PRE, pt.FET_PRE)
-        self.assertEqual(core.PACK_LOST_SLOT, pt.V_PACK_LOST)
-        self.assertEqual(core.PRECHARGE_CLOSED, precharge.CLOSED)
+        self.assertEqual(core_consts.PACK_LOST_SLOT, pt.V_PACK_LOST)
+        self.assertEqual(core_consts.PRECHARGE_CLOSED, precharge.CLOSED)
 
 
 class SkippedCallsTest(unittest.TestCase):
@@ -153,7 +157,7 @@ class PanelSkipTest(unittest.TestCase):
             ticks += 1
         self.assertEqual(self.panel.calls, 1)  # at the tick the mode changed, not before
         self.assertGreater(ticks, 1)
-        self.assertEqual(r.bms.panel.show, pnl.SHOW_CHARGE)
+        self.assertEqual(r.bms.panel.show, panel_consts.SHOW_CHARGE)
         r.tick(3)
         self.assertEqual(self.panel.calls, 1)
 

@@ -12,14 +12,17 @@
 
 import unittest
 
+import fwconst
 import test_tick_cost as cost_tests  # (the module: its test classes stay out of this one)
 from core_rig import Rig
-from support import cpython_only
 
 from app import App
-from bms import core
 from bms import panel as pnl
 from bms import protections as pt
+
+button_consts = fwconst.of("bms.button")
+core_consts = fwconst.of("bms.core")
+panel_consts = fwconst.of("bms.panel")
 
 NO_LEAK = {"soc_self_discharge_ma": 0}  # the SOC moves only with the current
 # DCL up to 100 A, so that DOCP's continuous limit for a warm discharge (50 A) shows
@@ -185,43 +188,42 @@ class LimitsSkipTest(unittest.TestCase):
 
 class CoreLiteralsTest(unittest.TestCase):
     def test_the_value_slots_are_the_protections_slots(self):
-        self.assertEqual(core.SCD_SLOT, pt.V_SCD)
-        self.assertEqual(core.REVERSE_SLOT, pt.V_REVERSE)
-        self.assertEqual(core.AFE_BAD_SLOT, pt.V_AFE_BAD)
-        self.assertEqual(core.PRECHARGE_FAIL_SLOT, pt.V_PRECHARGE_FAIL)
+        self.assertEqual(core_consts.SCD_SLOT, pt.V_SCD)
+        self.assertEqual(core_consts.REVERSE_SLOT, pt.V_REVERSE)
+        self.assertEqual(core_consts.AFE_BAD_SLOT, pt.V_AFE_BAD)
+        self.assertEqual(core_consts.PRECHARGE_FAIL_SLOT, pt.V_PRECHARGE_FAIL)
 
-    @cpython_only("MicroPython folds a private const away: the core's literals are not read")
     def test_the_private_literals_are_their_modules_numbers(self):
-        import nocurrent
-
-        from bms import balance, limits, protect, sample, soc
+        # (read from the sources: MicroPython folds a private const away)
         from bms import button as btn
-        from drivers import bq76952 as bq
+        from bms import protect, sample, soc
 
+        c = core_consts
+        bq = fwconst.of("drivers.bq76952")
         pairs = [
-            (core._OPEN_CHG, protect.OPEN_CHG),
-            (core._OPEN_DSG, protect.OPEN_DSG),
-            (core._CELLS, sample.CELLS),
-            (balance._CELLS, sample.CELLS),
-            (core._OCV_LOW_KNEE_MV, soc.OCV_LOW_KNEE_MV),
-            (core._OCV_HIGH_KNEE_MV, soc.OCV_HIGH_KNEE_MV),
-            (core._BUTTON_NONE, btn.NONE),
-            (core._BUTTON_RESET, btn.RESET),
-            (core._BUTTON_SLEEP_WAKE, btn.SLEEP_WAKE),
-            (core._BUTTON_RESTART, btn.RESTART),
-            (core._BUTTON_UNLOCK, btn.UNLOCK),
-            (core._MS_ON, pnl.MS_ON),
-            (core._MS_UNLOCKED, pnl.MS_UNLOCKED),
-            (core._AFE_OCC_SLOT, pt.V_AFE_OCC),
-            (core._AFE_OCD_SLOT, pt.V_AFE_OCD),
-            (core._AFE_OCC, bq._SAFETY_A_OCC),
-            (core._AFE_OCD, bq._SAFETY_A_OCD1 | bq._SAFETY_A_OCD2),
-            (nocurrent._CVL_FLOOR_MV, limits._CVL_FLOOR_MV),
+            (c.OPEN_CHG, protect.OPEN_CHG),
+            (c.OPEN_DSG, protect.OPEN_DSG),
+            (c.CELLS, sample.CELLS),
+            (fwconst.of("bms.balance").CELLS, sample.CELLS),
+            (c.OCV_LOW_KNEE_MV, soc.OCV_LOW_KNEE_MV),
+            (c.OCV_HIGH_KNEE_MV, soc.OCV_HIGH_KNEE_MV),
+            (c.BUTTON_NONE, btn.NONE),
+            (c.BUTTON_RESET, btn.RESET),
+            (c.BUTTON_SLEEP_WAKE, button_consts.SLEEP_WAKE),
+            (c.BUTTON_RESTART, btn.RESTART),
+            (c.BUTTON_UNLOCK, btn.UNLOCK),
+            (c.MS_ON, panel_consts.MS_ON),
+            (c.MS_UNLOCKED, panel_consts.MS_UNLOCKED),
+            (c.AFE_OCC_SLOT, pt.V_AFE_OCC),
+            (c.AFE_OCD_SLOT, pt.V_AFE_OCD),
+            (c.AFE_OCC, bq.SAFETY_A_OCC),
+            (c.AFE_OCD, bq.SAFETY_A_OCD1 | bq.SAFETY_A_OCD2),
+            (fwconst.of("nocurrent").CVL_FLOOR_MV, fwconst.of("bms.limits").CVL_FLOOR_MV),
         ]
-        for name in dir(pnl):
-            if name.startswith("SHOW_"):
-                pairs.append((getattr(core, "_" + name), getattr(pnl, name)))
-        self.assertEqual(len(pairs), 28)
+        shows = [name for name in dir(panel_consts) if name.startswith("SHOW_")]
+        for name in shows:
+            pairs.append((getattr(c, name), getattr(panel_consts, name)))
+        self.assertEqual(len(shows), 10)
         for mine, theirs in pairs:
             self.assertEqual(mine, theirs)
 
@@ -230,7 +232,7 @@ class PanelSelectTest(unittest.TestCase):
     def test_the_soc_leds_select_lights_are_those_of_soc_leds(self):
         p = pnl.PanelLogic()
         for cpct in range(-1, 10001):
-            p.select(pnl.SHOW_STANDBY, 0, cpct, 0, 0)
+            p.select(panel_consts.SHOW_STANDBY, 0, cpct, 0, 0)
             self.assertEqual(p._key >> 4 & 7, pnl.soc_leds(cpct), cpct)
 
 

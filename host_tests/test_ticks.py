@@ -2,7 +2,11 @@
 
 import unittest
 
+import fwconst
+
 from bms import ticks
+
+ticks_consts = fwconst.of("bms.ticks")
 
 
 class TicksTest(unittest.TestCase):
@@ -11,19 +15,19 @@ class TicksTest(unittest.TestCase):
         self.assertEqual(ticks.diff(1000, 1500), -500)
 
     def test_across_the_wrap(self):
-        before = ticks.PERIOD - 30
+        before = ticks_consts.PERIOD - 30
         after = ticks.add(before, 100)
         self.assertEqual(after, 70)
         self.assertEqual(ticks.diff(after, before), 100)
         self.assertEqual(ticks.diff(before, after), -100)
 
     def test_half_period_limits(self):
-        half = ticks.PERIOD // 2
+        half = ticks_consts.PERIOD // 2
         self.assertEqual(ticks.diff(half - 1, 0), half - 1)
         self.assertEqual(ticks.diff(half, 0), -half)  # as time.ticks_diff: ambiguous beyond
 
     def test_results_stay_small_ints(self):
-        for a in (0, 1, ticks.PERIOD - 1):
-            for b in (0, 1, ticks.PERIOD - 1):
+        for a in (0, 1, ticks_consts.PERIOD - 1):
+            for b in (0, 1, ticks_consts.PERIOD - 1):
                 self.assertLess(abs(ticks.diff(a, b)), 2**30)
                 self.assertLess(ticks.add(a, b), 2**30)

@@ -20,8 +20,8 @@ from micropython import const
 
 from bms import ticks
 
-LISTEN_MS = const(500)  # two and a half beacon periods
-BEACON_MS = const(200)
+_LISTEN_MS = const(500)  # two and a half beacon periods
+_BEACON_MS = const(200)
 MAX_PACKS = const(32)
 
 
@@ -50,13 +50,13 @@ class Addressing:
         """Decide the role once the listening time is over; returns whether a beacon is
         due now (then the caller sends one and it is due again BEACON_MS later)."""
         if not self._heard and self.address == 0:
-            if ticks.diff(now, self._start) >= LISTEN_MS:
+            if ticks.diff(now, self._start) >= _LISTEN_MS:
                 self._set(1, True)
         if self.address == 0:
             return False
         if self.send_now or ticks.diff(now, self._next_beacon) >= 0:
             self.send_now = False
-            self._next_beacon = ticks.add(now, BEACON_MS)
+            self._next_beacon = ticks.add(now, _BEACON_MS)
             return True
         return False
 

@@ -20,7 +20,7 @@ from bms import lazy, ticks
 
 NONE = const(0)
 RESET = const(1)
-SLEEP_WAKE = const(2)
+_SLEEP_WAKE = const(2)
 RESTART = const(3)
 UNLOCK = const(4)
 
@@ -55,7 +55,7 @@ class Button:
             return NONE
         if held >= self.cfg.button_sleep_ms:
             self.first = False
-            return SLEEP_WAKE
+            return _SLEEP_WAKE
         if self.first and ticks.diff(now, self._first_at) <= self.cfg.button_unlock_ms:
             self.first = False
             return UNLOCK

@@ -40,8 +40,8 @@ from bms.protections import fill as fill_vals
 OFF = const(0)
 STANDBY = const(1)
 _CHARGE = const(2)
-DISCHARGE = const(3)
-FAULT = const(4)
+_DISCHARGE = const(3)
+_FAULT = const(4)
 SLEEP = const(5)
 MODE_NAMES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 
@@ -57,38 +57,38 @@ def _mask(*names):
 # them against _mask()): a const is folded into the code where a module global would
 # cost a dictionary lookup at every use, every tick
 # SCP, REVERSE, SENSOR_FAIL, MOS_FAIL, PRECHARGE_FAIL
-FAILURES = const(1 << 11 | 1 << 12 | 1 << 13 | 1 << 14 | 1 << 15)
+_FAILURES = const(1 << 11 | 1 << 12 | 1 << 13 | 1 << 14 | 1 << 15)
 # CHTP, DHTP, CLTP, DLTP, MOS_OTP
-TEMPERATURES = const(1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 16)
-UNDER_VOLTAGES = const(1 << 3 | 1 << 4)  # CUVP, PUVP
+_TEMPERATURES = const(1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 16)
+_UNDER_VOLTAGES = const(1 << 3 | 1 << 4)  # CUVP, PUVP
 # the manual's "warning" for the ALM LED: imbalance, low/high voltage, high current,
 # temperature (CELL_IMBALANCE, LOW_VOLTAGE, HIGH_VOLTAGE, HIGH_CURRENT, HIGH_TEMP, LOW_TEMP)
-LED_WARNINGS = const(1 << 17 | 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 | 1 << 22)
+_LED_WARNINGS = const(1 << 17 | 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 | 1 << 22)
 # protections during which no cell is bled: all but the charge-end ones (bleeding the
 # high cell is what COVP/POVP need): bits 1 to FIRST_WARNING - 1, less COVP and POVP
-NO_BALANCING = const(((1 << 17) - 2) & ~(1 << 1 | 1 << 2))
-COVP_BIT = const(1 << 1)
-CUVP_BIT = const(1 << 3)
-DOCP_BIT = const(1 << 10)
-COCP_BIT = const(1 << 9)
+_NO_BALANCING = const(((1 << 17) - 2) & ~(1 << 1 | 1 << 2))
+_COVP_BIT = const(1 << 1)
+_CUVP_BIT = const(1 << 3)
+_DOCP_BIT = const(1 << 10)
+_COCP_BIT = const(1 << 9)
 
 # bms.protections' FET_* and V_PACK_LOST, as literals for the same reason
 # (test_tick_cost checks them)
 FET_CHG = const(1)
 FET_DSG = const(2)
 FET_PRE = const(4)
-PACK_LOST_SLOT = const(19)
+_PACK_LOST_SLOT = const(19)
 # bms.protections' yes/no value slots, for the same reason (test_tick_shortcuts checks them)
-SCD_SLOT = const(8)
-REVERSE_SLOT = const(9)
-AFE_BAD_SLOT = const(15)
+_SCD_SLOT = const(8)
+_REVERSE_SLOT = const(9)
+_AFE_BAD_SLOT = const(15)
 _AFE_OCC_SLOT = const(20)
 _AFE_OCD_SLOT = const(21)
 # the front end's Safety Status A bits in Inputs.afe_safety (drivers/bq76952.py)
 _AFE_OCC = const(0x10)
 _AFE_OCD = const(0x60)  # OCD1, OCD2
-PRECHARGE_FAIL_SLOT = const(17)
-PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
+_PRECHARGE_FAIL_SLOT = const(17)
+_PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
 
 # The other modules' numbers the core reads, as private literals for the same reason (a
 # name imported is a global: a dictionary slot of the module, and a lookup at every use;
@@ -198,19 +198,19 @@ class Bms:
         # the rows' yes/no values, set every tick (valid or not)
         pre = self.precharge
         failed = pre.failed  # (after the button: RESET clears it; nothing else until pre.step)
-        vals[AFE_BAD_SLOT] = 0 if valid else 1
-        vals[SCD_SLOT] = 1 if inp.scd else 0
-        vals[REVERSE_SLOT] = 1 if inp.reverse else 0
-        vals[PRECHARGE_FAIL_SLOT] = 1 if failed else 0
-        vals[PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
+        vals[_AFE_BAD_SLOT] = 0 if valid else 1
+        vals[_SCD_SLOT] = 1 if inp.scd else 0
+        vals[_REVERSE_SLOT] = 1 if inp.reverse else 0
+        vals[_PRECHARGE_FAIL_SLOT] = 1 if failed else 0
+        vals[_PACK_LOST_SLOT] = 1 if inp.pack_lost else 0
         before = eng.names
         eng.step(vals, extra, now, valid, chg_flow, dsg_flow, charger)
         names = eng.names
         # SOC calibrations on the trips, from a plausible reading only (a loose sense
         # wire trips COVP and CUVP together and says nothing about the charge)
         live = started and valid  # (the first valid tick has started)
-        full = names & COVP_BIT and not before & COVP_BIT
-        empty = names & CUVP_BIT and not before & CUVP_BIT
+        full = names & _COVP_BIT and not before & _COVP_BIT
+        empty = names & _CUVP_BIT and not before & _CUVP_BIT
         if (full or empty) and live and not (full and empty):
             if cfg.sensor_cell_low_mv <= s.min_mv and s.max_mv <= cfg.sensor_cell_high_mv:
                 # and only where the trip ends a charge (a discharge): its current
@@ -228,7 +228,7 @@ class Bms:
         sleeping = self.sleeping
         if (
             sleeping
-            or names & CUVP_BIT
+            or names & _CUVP_BIT
             or rep == 0
             or self._cuvp_since >= 0
             or self._idle_since >= 0
@@ -241,11 +241,11 @@ class Bms:
         hold = inp.hold
         if sleeping:
             target = SLEEP
-        elif names & FAILURES or hold:
-            target = FAULT
+        elif names & _FAILURES or hold:
+            target = _FAULT
         else:
-            target = _CHARGE if rep > 0 else (DISCHARGE if rep < 0 else STANDBY)
-            if mode != SLEEP and mode != FAULT and target != mode:
+            target = _CHARGE if rep > 0 else (_DISCHARGE if rep < 0 else STANDBY)
+            if mode != SLEEP and mode != _FAULT and target != mode:
                 if self._pending_mode != target:
                     self._pending_mode = target
                     self._pending_since = now
@@ -315,7 +315,7 @@ class Bms:
         self.chg = allow_chg or self._guard_chg
         want = allow_dsg or self._guard_dsg
         # (a discharge path closed and still wanted stays closed: no call needed)
-        if not want or pre.state != PRECHARGE_CLOSED or failed:
+        if not want or pre.state != _PRECHARGE_CLOSED or failed:
             pre.step(want, s.stack_mv, s.ld_mv, now)
         self.dsg = dsg = pre.dsg
         self.pre = pre.pre
@@ -389,7 +389,7 @@ class Bms:
                 settled
                 and valid
                 and rep >= 0
-                and not (names & NO_BALANCING)
+                and not (names & _NO_BALANCING)
                 and not (rsd or hold or sleeping)
             ):
                 bal.step(s, True, now)
@@ -398,21 +398,21 @@ class Bms:
         # what the panel shows: the first SHOW_* code that applies
         if sleeping:
             show = _SHOW_OFF
-        elif names & FAILURES or hold or blind:
+        elif names & _FAILURES or hold or blind:
             show = _SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
-        elif names & TEMPERATURES:
+        elif names & _TEMPERATURES:
             show = _SHOW_TEMPERATURE
-        elif names & DOCP_BIT:
+        elif names & _DOCP_BIT:
             show = _SHOW_DOCP
-        elif names & UNDER_VOLTAGES:
+        elif names & _UNDER_VOLTAGES:
             show = _SHOW_UVP
         elif rsd:
             show = _SHOW_RSD
-        elif names & COCP_BIT:
+        elif names & _COCP_BIT:
             show = _SHOW_COCP
         elif mode == _CHARGE:
             show = _SHOW_CHARGE
-        elif mode == DISCHARGE:
+        elif mode == _DISCHARGE:
             show = _SHOW_DISCHARGE
         else:
             show = _SHOW_STANDBY
@@ -421,7 +421,7 @@ class Bms:
         # would change nothing, and _panel() costs a board ~10 000 cycles. (Out of the
         # unlock, _panel() passes the M/S flags as self.parallel.)
         if self.unlocked or self.panel._key != patterns_key(
-            show, names & LED_WARNINGS, soc.shown_cpct, self.parallel
+            show, names & _LED_WARNINGS, soc.shown_cpct, self.parallel
         ):
             self._panel(names, show, now)
 
@@ -495,7 +495,7 @@ class Bms:
             if charger:
                 self.sleeping = False
             return
-        if names & CUVP_BIT and self.reported_ma <= 0 and not (chg_flow or charger):
+        if names & _CUVP_BIT and self.reported_ma <= 0 and not (chg_flow or charger):
             if self._cuvp_since < 0:
                 self._cuvp_since = now
         else:
@@ -533,8 +533,8 @@ class Bms:
         cycles and more in a heap in service. So no local of its own: the low bits of
         `names`, which hold no warning, carry the M/S flags.)"""
         # (no call while locked)
-        names = names & LED_WARNINGS | (self._ms(now) if self.unlocked else self.parallel)
-        self.panel.select(show, names & LED_WARNINGS, self.soc.shown_cpct, names & 3, now)
+        names = names & _LED_WARNINGS | (self._ms(now) if self.unlocked else self.parallel)
+        self.panel.select(show, names & _LED_WARNINGS, self.soc.shown_cpct, names & 3, now)
 
     def _ms(self, now):
         """The M/S LED's flags for the panel (panel.MS_*) while the unlock may hold."""

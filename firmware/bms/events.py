@@ -13,7 +13,7 @@ from micropython import const
 
 from bms import lazy
 
-SIZE = const(256)
+_SIZE = const(256)
 
 # codes
 SKIPPED = const(0)  # a number skipped at a boot: no event has it
@@ -82,7 +82,7 @@ NAMES = (
 
 
 class EventLog:
-    def __init__(self, size=SIZE):
+    def __init__(self, size=_SIZE):
         """A ring of `size` records. The body (every attribute, commented) is in
         bms/parts_init.py, loaded for it and dropped after: a board builds its log once,
         at boot."""

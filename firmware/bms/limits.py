@@ -40,7 +40,7 @@ from micropython import const
 
 from bms import lazy, ticks
 
-FLOAT_EXIT_HOLD_MS = const(60000)
+_FLOAT_EXIT_HOLD_MS = const(60000)
 _FULL_SOC_CPCT = const(9700)
 _SOC_MAX_CPCT = const(10000)
 _FULL_REQUEST_S = const(30 * 86400)
@@ -55,9 +55,9 @@ _RESUME_DC = const(10)
 
 # the requests and states worth an event (step()'s change mask, the LIMIT event's `what`);
 # the enables follow the protections, which have events of their own
-LIM_FORCE = const(1)
-LIM_FULL = const(2)
-LIM_FLOAT = const(4)
+_LIM_FORCE = const(1)
+_LIM_FULL = const(2)
+_LIM_FLOAT = const(4)
 
 
 def _ramp(x, x_full, x_zero, floor=0):
@@ -143,7 +143,7 @@ class Limits:
             if s.stack_mv < c.float_exit_mv:
                 if self._low_since < 0:
                     self._low_since = now
-                elif ticks.diff(now, self._low_since) >= FLOAT_EXIT_HOLD_MS:
+                elif ticks.diff(now, self._low_since) >= _FLOAT_EXIT_HOLD_MS:
                     self.floating = False
             else:
                 self._low_since = -1
@@ -224,11 +224,11 @@ class Limits:
         go at the top of a charge; the log must not."""
         f = 0
         if self._force:
-            f |= LIM_FORCE
+            f |= _LIM_FORCE
         if full:
-            f |= LIM_FULL
+            f |= _LIM_FULL
         if self.floating:
-            f |= LIM_FLOAT
+            f |= _LIM_FLOAT
         changed = f ^ self.flags
         self.flags = f
         return changed

@@ -34,16 +34,16 @@ SOC1 = const(2)
 MS = const(6)
 
 # what the panel shows, in priority order (the first that applies wins)
-SHOW_OFF = const(0)  # power off or asleep
-SHOW_FAILURE = const(1)  # cell/NTC/sensor failure, MOS failure, reversed polarity/SCP, pre-charge
-SHOW_TEMPERATURE = const(2)  # CHTP/DHTP/CLTP/DLTP and MOS over-temperature
-SHOW_DOCP = const(3)
-SHOW_UVP = const(4)  # CUVP/PUVP
-SHOW_RSD = const(5)  # rapid shutdown asserted (not in the manual: ours)
-SHOW_COCP = const(6)
-SHOW_CHARGE = const(7)
-SHOW_DISCHARGE = const(8)
-SHOW_STANDBY = const(9)
+_SHOW_OFF = const(0)  # power off or asleep
+_SHOW_FAILURE = const(1)  # cell/NTC/sensor failure, MOS failure, reversed polarity/SCP, pre-charge
+_SHOW_TEMPERATURE = const(2)  # CHTP/DHTP/CLTP/DLTP and MOS over-temperature
+_SHOW_DOCP = const(3)
+_SHOW_UVP = const(4)  # CUVP/PUVP
+_SHOW_RSD = const(5)  # rapid shutdown asserted (not in the manual: ours)
+_SHOW_COCP = const(6)
+_SHOW_CHARGE = const(7)
+_SHOW_DISCHARGE = const(8)
+_SHOW_STANDBY = const(9)
 
 # the temperature row's SOC LEDs are garbled in the manual; our reading: 1-2 on, 3-4 off
 TEMPERATURE_SOC = (ON, ON, OFF, OFF)
@@ -62,8 +62,8 @@ def soc_leds(soc_cpct):
     return 4
 
 
-MS_ON = const(1)  # select()'s ms: the M/S LED lit (the master of a parallel system)
-MS_UNLOCKED = const(2)  # the service link's unlock: M/S flashes (FLASH2)
+_MS_ON = const(1)  # select()'s ms: the M/S LED lit (the master of a parallel system)
+_MS_UNLOCKED = const(2)  # the service link's unlock: M/S flashes (FLASH2)
 
 
 def patterns_key(show, warning, soc_cpct, ms):
@@ -80,7 +80,7 @@ class PanelLogic:
         self.pattern = bytearray(7)
         self._next = bytearray(7)
         self.origin = 0
-        self.show = SHOW_OFF
+        self.show = _SHOW_OFF
         self._key = -1  # select()'s last patterns_key() (the core reads it: bms/core.py)
 
     def select(self, show, warning, soc_cpct, ms, now):
@@ -103,23 +103,23 @@ class PanelLogic:
         for i in range(7):
             p[i] = OFF
         alarm = FLASH3 if warning else OFF
-        if show == SHOW_FAILURE or show == SHOW_DOCP:
+        if show == _SHOW_FAILURE or show == _SHOW_DOCP:
             p[ALM] = ON
-        elif show == SHOW_TEMPERATURE:
+        elif show == _SHOW_TEMPERATURE:
             p[ALM] = ON
             for k in range(4):
                 p[SOC1 + k] = TEMPERATURE_SOC[k]
-        elif show == SHOW_UVP:
+        elif show == _SHOW_UVP:
             p[ALM] = FLASH3
-        elif show != SHOW_OFF:
-            if show == SHOW_RSD:
+        elif show != _SHOW_OFF:
+            if show == _SHOW_RSD:
                 p[ALM] = ON
-            elif show == SHOW_COCP:
+            elif show == _SHOW_COCP:
                 p[RUN] = FLASH1
-            elif show == SHOW_CHARGE:
+            elif show == _SHOW_CHARGE:
                 p[RUN] = ON
                 p[ALM] = alarm
-            elif show == SHOW_DISCHARGE:
+            elif show == _SHOW_DISCHARGE:
                 p[RUN] = FLASH3
                 p[ALM] = alarm
             else:
@@ -127,9 +127,9 @@ class PanelLogic:
                 p[ALM] = alarm
             for k in range(lit):
                 p[SOC1 + k] = ON
-            if show == SHOW_CHARGE:
+            if show == _SHOW_CHARGE:
                 p[SOC1 + (lit - 1 if lit else 0)] = FLASH2
-        if show != SHOW_OFF and ms_on:
+        if show != _SHOW_OFF and ms_on:
             p[MS] = ON
         if unlocked:
             p[MS] = FLASH2

@@ -21,9 +21,9 @@ _WAITING = const(2)
 CLOSED = const(3)
 
 # PRECHARGE event `what`
-STARTED = const(1)
-DONE = const(2)
-TIMED_OUT = const(3)
+_STARTED = const(1)
+_DONE = const(2)
+_TIMED_OUT = const(3)
 
 
 class Precharge:
@@ -64,11 +64,11 @@ class Precharge:
 
     def _running(self, near, ld_mv, now):
         if near:
-            self.events.log(now, ev.PRECHARGE, DONE, ld_mv, self.tries + 1)
+            self.events.log(now, ev.PRECHARGE, _DONE, ld_mv, self.tries + 1)
             self._close()
         elif ticks.diff(now, self.since) >= self.cfg.precharge_timeout_ms:
             self.tries += 1
-            self.events.log(now, ev.PRECHARGE, TIMED_OUT, ld_mv, self.tries)
+            self.events.log(now, ev.PRECHARGE, _TIMED_OUT, ld_mv, self.tries)
             self.pre = False
             self.since = now
             if self.tries >= self.cfg.precharge_tries:
@@ -81,7 +81,7 @@ class Precharge:
         self.state = _RUNNING
         self.since = now
         self.pre = True
-        self.events.log(now, ev.PRECHARGE, STARTED, ld_mv, self.tries + 1)
+        self.events.log(now, ev.PRECHARGE, _STARTED, ld_mv, self.tries + 1)
 
     def _close(self):
         self.state = CLOSED

@@ -81,7 +81,7 @@ F_GROUP = const(0x40)  # a value release waits for every row of its release grou
 
 # release paths, logged as the RELEASE event's `extra`
 BY_VALUE = const(1)
-BY_TIME = const(2)
+_BY_TIME = const(2)
 BY_CURRENT = const(3)
 BY_CHARGER = const(4)
 BY_RESET = const(5)
@@ -235,7 +235,7 @@ class Engine:
                     after = self.rel_after[i]
                     if after:
                         if gone and ticks.diff(now, self.since[i]) >= after:
-                            how = BY_TIME
+                            how = _BY_TIME
                     elif rel[i] != _NO_REL:
                         back = v <= rel[i] and (not f & F_GROUP or self._group_back(i, vals))
                         h = self._hold(i, now, back, self.delay[i])

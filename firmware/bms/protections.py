@@ -77,7 +77,7 @@ V_MAX_CELL = const(0)
 V_MIN_CELL = const(1)
 V_STACK = const(2)
 V_TMAX = const(3)  # cell sensors and ambient
-V_TMIN = const(4)
+_V_TMIN = const(4)
 V_MOS_T = const(5)
 V_CHG_I = const(6)  # charge current, 0 while discharging
 V_DSG_I = const(7)  # discharge current as a positive number
@@ -96,7 +96,7 @@ V_PACK_LOST = const(19)  # 1 while a pack of the parallel system is lost (packli
 V_AFE_OCC = const(20)  # 1 while the front end's own charge over-current trip holds
 V_AFE_OCD = const(21)  # 1 while one of its discharge over-current trips (OCD1, OCD2) holds
 N_VALS = const(22)
-MOS_SLOT = const(5)  # bms.sample's T_MOS (a const of this module, for the viper kernel)
+_MOS_SLOT = const(5)  # bms.sample's T_MOS (a const of this module, for the viper kernel)
 
 # release groups and lockout groups
 G_CHARGE_END = const(1)
@@ -133,7 +133,7 @@ def fill(s, vals: ptr32, extra: ptr32, zero_ma: int, fets: int, age_ms: int) -> 
     moved = 0
     if vals[V_MAX_CELL] != hi or vals[V_MIN_CELL] != lo or vals[V_STACK] != stack:
         moved = 1
-    elif vals[V_TMAX] != tmax or vals[V_TMIN] != tmin:
+    elif vals[V_TMAX] != tmax or vals[_V_TMIN] != tmin:
         moved = 1
     vals[V_MAX_CELL] = hi
     extra[V_MAX_CELL] = int(s.max_cell) + 1
@@ -144,9 +144,9 @@ def fill(s, vals: ptr32, extra: ptr32, zero_ma: int, fets: int, age_ms: int) -> 
     tmin_n = int(s.tmin_slot) + 1
     vals[V_TMAX] = tmax
     extra[V_TMAX] = tmax_n
-    vals[V_TMIN] = tmin
-    extra[V_TMIN] = tmin_n
-    mos = int(s.temps_dc[MOS_SLOT])
+    vals[_V_TMIN] = tmin
+    extra[_V_TMIN] = tmin_n
+    mos = int(s.temps_dc[_MOS_SLOT])
     vals[V_MOS_T] = mos
     vals[V_CHG_I] = i if i > 0 else 0
     vals[V_DSG_I] = 0 - i if i < 0 else 0
@@ -154,13 +154,13 @@ def fill(s, vals: ptr32, extra: ptr32, zero_ma: int, fets: int, age_ms: int) -> 
         vals[V_IMBALANCE] = hi - lo  # held while current flows
     if mos > tmax:
         vals[V_ALL_TMAX] = mos
-        extra[V_ALL_TMAX] = MOS_SLOT + 1
+        extra[V_ALL_TMAX] = _MOS_SLOT + 1
     else:
         vals[V_ALL_TMAX] = tmax
         extra[V_ALL_TMAX] = tmax_n
     if mos < tmin:
         vals[V_ALL_TMIN] = mos
-        extra[V_ALL_TMIN] = MOS_SLOT + 1
+        extra[V_ALL_TMIN] = _MOS_SLOT + 1
     else:
         vals[V_ALL_TMIN] = tmin
         extra[V_ALL_TMIN] = tmin_n

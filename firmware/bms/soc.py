@@ -68,7 +68,7 @@ _OCV_CPCT = (
 )
 OCV_LOW_KNEE_MV = const(3200)
 OCV_HIGH_KNEE_MV = const(3370)
-OCV_REST_MS = const(1800000)  # 30 min at rest before trusting the curve during operation
+_OCV_REST_MS = const(1800000)  # 30 min at rest before trusting the curve during operation
 _OCV_CORRECT_CPCT = const(200)  # correct only when the count is this far off
 
 # SOC event `what`
@@ -76,8 +76,8 @@ CAL_START_OCV = const(1)
 CAL_START_STORED = const(2)
 CAL_FULL = const(3)
 CAL_EMPTY = const(4)
-CAL_REST_OCV = const(5)
-LEARNED_CAPACITY = const(6)
+_CAL_REST_OCV = const(5)
+_LEARNED_CAPACITY = const(6)
 
 _CAP = const(10000)
 _MAX_DT_MS = const(2000)  # keeps current * dt below 2**30
@@ -180,7 +180,7 @@ class Soc:
         # charge reads the threshold once)
         if current_ma >= self.zero_ma or current_ma <= -self.zero_ma:
             self._rest_since = now
-        elif ticks.diff(now, self._rest_since) >= OCV_REST_MS:
+        elif ticks.diff(now, self._rest_since) >= _OCV_REST_MS:
             self._rest_correct(avg_cell_mv, now)
             self._rest_since = now
 
@@ -198,7 +198,7 @@ class Soc:
             return
         target = soc_from_ocv(avg_cell_mv)
         if abs(target - self.cpct) >= _OCV_CORRECT_CPCT:
-            self._set_cpct(target, now, CAL_REST_OCV)
+            self._set_cpct(target, now, _CAL_REST_OCV)
 
     # -- calibrations --------------------------------------------------------------
     def calibrate_full(self, now):
@@ -217,7 +217,7 @@ class Soc:
             measured = abs(self.count_since_cal)
             if self.rated_mas // 2 <= measured <= self.rated_mas * 11 // 10:
                 self.full_mas = measured
-                self.events.log(now, ev.SOC, LEARNED_CAPACITY, measured // 3600, self.soh_pct())
+                self.events.log(now, ev.SOC, _LEARNED_CAPACITY, measured // 3600, self.soh_pct())
         self.cal = kind
         self.count_since_cal = 0
 

@@ -13,7 +13,7 @@ RP2040 a quarter of a Python one. Arguments below 2**30 keep the machine words o
 import micropython
 from micropython import const
 
-PERIOD = const(0x40000000)
+_PERIOD = const(0x40000000)
 _MASK = const(0x3FFFFFFF)
 _HALF = const(0x20000000)
 

@@ -82,11 +82,11 @@ FET_DSG = const(0x04)
 
 # Safety Status A (0x03) bits
 _SAFETY_A_CUV = const(0x04)
-SAFETY_A_COV = const(0x08)
+_SAFETY_A_COV = const(0x08)
 _SAFETY_A_OCC = const(0x10)
 _SAFETY_A_OCD1 = const(0x20)
 _SAFETY_A_OCD2 = const(0x40)
-SAFETY_A_SCD = const(0x80)
+_SAFETY_A_SCD = const(0x80)
 
 # units set by DA Configuration = 0x06: stack/PACK/LD in 10 mV, current in 10 mA
 _USER_V_MV = const(10)
@@ -296,7 +296,7 @@ class BQ76952:
             return False
         a = m[2]
         self.safety_a = a
-        self.scd = a & SAFETY_A_SCD != 0
+        self.scd = a & _SAFETY_A_SCD != 0
         self.safety_b = m[6]
         self.safety_c = m[10]
         _decode(m, self._temps, _TEMP_OFFSETS, sample)

@@ -145,8 +145,8 @@ FAULT_CRYSTAL = const(1)  # no bit timing for this crystal
 FAULT_NO_RESET = const(2)  # no configuration mode after RESET: absent, unpowered, no clock
 FAULT_TIMING = const(3)  # the bit timing (CNF1-3) did not read back
 FAULT_NO_MODE = const(4)  # the requested mode was not confirmed, or CANCTRL not as written
-FAULT_MODE_LOST = const(5)  # left its mode by itself: reset or browned out
-FAULT_GARBLED = const(6)  # reads no chip gives: MISO floating or stuck
+_FAULT_MODE_LOST = const(5)  # left its mode by itself: reset or browned out
+_FAULT_GARBLED = const(6)  # reads no chip gives: MISO floating or stuck
 FAULT_SPI = const(7)  # the SPI raised OSError (set by the caller that caught it)
 FAULT_CONFIG = const(8)  # a mask, filter, RXBnCTRL or CANINTE did not read back
 # bus-off again and again: the link puts the controller down for a restart (set by
@@ -611,9 +611,9 @@ class MCP2515:
             self._xfer(6)
             stat = r[4]
             if stat & _CANSTAT_UNIMPLEMENTED or r[5] & _CANCTRL_LOW != _CANCTRL_LOW_SET:
-                fault = FAULT_GARBLED
+                fault = _FAULT_GARBLED
             elif stat & _MODE_MASK != self._mode:
-                fault = FAULT_MODE_LOST
+                fault = _FAULT_MODE_LOST
             else:
                 fault = FAULT_NONE
                 break

@@ -43,8 +43,8 @@ CELLS = const(0x01)
 MEASURE = const(0x02)
 LIMITS = const(0x03)
 STATUS = const(0x04)
-CELLS_1 = const(0x05)
-TEMPS_1 = const(0x09)
+_CELLS_1 = const(0x05)
+_TEMPS_1 = const(0x09)
 TEMPS_2 = const(0x0A)
 IDENT = const(0x0B)
 N_SUMMARY = const(4)  # CELLS..STATUS: what the system's values need
@@ -137,12 +137,12 @@ def encode(msg, buf, b, master):
         u32le(buf, 0, b.engine.names)
         u16le(buf, 4, soc.full_mas // _MAS_PER_DAH)
         u16le(buf, 6, soc.cycles & 0xFFFF)
-    elif CELLS_1 <= msg < TEMPS_1:
+    elif _CELLS_1 <= msg < _TEMPS_1:
         cells = s.cells_mv
-        i = (msg - CELLS_1) * 4
+        i = (msg - _CELLS_1) * 4
         for k in range(4):
             u16le(buf, 2 * k, cells[i + k])
-    elif msg == TEMPS_1:
+    elif msg == _TEMPS_1:
         t = s.temps_dc
         for k in range(4):
             u16le(buf, 2 * k, t[k])

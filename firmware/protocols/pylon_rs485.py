@@ -61,8 +61,8 @@ _RTN_LCHKSUM = const(0x03)
 _RTN_CID2 = const(0x04)
 _RTN_FORMAT = const(0x05)
 _RTN_DATA = const(0x06)
-RTN_ADR = const(0x90)
-RTN_INTERNAL = const(0x91)  # internal error: the readings lost, no room for the system answer
+_RTN_ADR = const(0x90)
+_RTN_INTERNAL = const(0x91)  # internal error: the readings lost, no room for the system answer
 
 _ANALOG = const(0x42)
 _ALARMS = const(0x44)
@@ -105,8 +105,8 @@ _HEAD = const(13)  # `~` and the 12 header characters: where INFO starts
 # 32) after INFOFLAG and the count: 2 + 32 x 63 = 2018 bytes, 4036 characters, within
 # LENID's 12 bits (4095)
 SYSTEM_PACKS = const(32)
-BLOCK_42 = const(63)
-SYSTEM_OUT = const(18 + 2 * (2 + SYSTEM_PACKS * BLOCK_42))
+_BLOCK_42 = const(63)
+_SYSTEM_OUT = const(18 + 2 * (2 + SYSTEM_PACKS * _BLOCK_42))
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 # commands whose INFO starts with a command byte that names the pack (protocols.md 4.1)
 _WITH_CMD = const((_ANALOG, _ALARMS, _MANAGEMENT, _SERIAL, _SET_MANAGEMENT, _SOFTWARE))
@@ -267,7 +267,7 @@ class Server:
         if cmd != self.at and cmd != 0xFF and cid2 in _WITH_CMD:
             # the frame's ADR is ours, so no other pack answers: say why, not silence
             self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
-            return self._reply(ver, RTN_ADR, 0)
+            return self._reply(ver, _RTN_ADR, 0)
         if (
             cmd == 0xFF
             and (cid2 == _ANALOG or cid2 == _ALARMS)
@@ -279,7 +279,7 @@ class Server:
         if cid2 == _ANALOG:
             if not b.sample.valid:  # the last cells read are stale: say so, not them
                 self.blind = (self.blind + 1) & _COUNT_MASK
-                return self._reply(ver, RTN_INTERNAL, 0)
+                return self._reply(ver, _RTN_INTERNAL, 0)
             info[0] = 0x11  # INFOFLAG
             info[1] = 1 if cmd == 0xFF else cmd  # module count (system query) or the address
             return self._reply(ver, _RTN_OK, self._analog_block(b, 2))
@@ -303,7 +303,7 @@ class Server:
         if cid2 == _SET_MANAGEMENT:
             if self.at != self.address:
                 self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
-                return self._reply(ver, RTN_ADR, 0)
+                return self._reply(ver, _RTN_ADR, 0)
             return self._reply(ver, self._rare().set_management(self, b, m, now), 0)
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, _RTN_CID2, 0)
@@ -429,7 +429,7 @@ class Server:
         if n:
             return n
         self.no_room = (self.no_room + 1) & _COUNT_MASK
-        return self._reply(ver, RTN_INTERNAL, 0)
+        return self._reply(ver, _RTN_INTERNAL, 0)
 
     # -- writing a reply -----------------------------------------------------------
     def _reply(self, ver, rtn, info_len):
