@@ -77,23 +77,28 @@ def start(app, now):
     app.state["boots"] = boots
     app.events.log(now, ev.BOOT, app.board.reset_cause(), boots)
     image_boot(app, now)
-    overrides = stored_config(app, now, app._overrides)
+    board = app._overrides
+    overrides = stored_config(app, now, board)
     del app._overrides  # read here only: the app keeps no copy
     if overrides:
         try:
             app.cfg.update(overrides)
             app.events.log(now, ev.CONFIG, 0, len(overrides))
         except config.ConfigError:
-            # a key this firmware does not take (a range narrowed since it was stored)
-            # costs that key, not the whole config: the others, if consistent without it
             kept, dropped = lazy.run("bms.config_update", "usable", overrides)
             app.events.log(now, ev.CONFIG, 1, dropped if dropped else len(overrides))
-            if dropped and kept:
-                try:
-                    app.cfg.update(kept)
-                    app.events.log(now, ev.CONFIG, 0, len(kept))
-                except config.ConfigError:
-                    app.events.log(now, ev.CONFIG, 1, len(kept))
+            # then what holds, in turn (update() is all or nothing): without the keys this
+            # firmware does not take (a range narrowed since they were stored), else the
+            # board's config.json alone (values stored that no longer agree with it: it
+            # changed since), else the defaults
+            for alt in (kept if dropped else None, board if overrides is not board else None):
+                if alt:
+                    try:
+                        app.cfg.update(alt)
+                        app.events.log(now, ev.CONFIG, 0, len(alt))
+                        break
+                    except config.ConfigError:
+                        app.events.log(now, ev.CONFIG, 1, len(alt))
     app.bms = Bms(app.cfg, app.events)
     # 8 bytes on an RP2040, the MAC's 6 on an ESP32: right-aligned in the 8 sent
     app.bms.uid[:] = (bytes(8) + bytes(app.board.unique_id()))[-8:]

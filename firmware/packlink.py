@@ -83,13 +83,16 @@ class PackLink:
             if src == 1 and adr.address > 1:
                 self._master_seen = now
                 if f.dlc != 8:
-                    pass
+                    self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
                 elif msg == pl.TEMPS_2:
                     self._master_unlock(pl.unlock_ms(f.data), now)
                 elif msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
                     self._heard_at = now  # the master hears the inverter (comm_age_ms)
             return True
-        if src == adr.address or f.dlc != 8:
+        if f.dlc != 8:
+            self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
+            return True
+        if src == adr.address:
             return True  # our own address from another pack: a chain being re-addressed
         if self.packs is None:
             # a single pack never loads the system's module (its code and tables)
@@ -103,8 +106,11 @@ class PackLink:
                 self._no_room(now)
                 return True
             self._limits_now = True  # our own summary from now on (the slaves' master)
-        if self.packs.take(src, msg, f.data, now):
+        took = self.packs.take(src, msg, f.data, now)
+        if took:
             self._beat_now = True
+        elif took is None:
+            self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
         return True
 
     _beat_now = False

@@ -2,8 +2,9 @@
 values for the inverter out.
 
 Packs is the table of the summaries heard on the pack link (protocols/packlink_can.py,
-the master's own included), by chain address, as raw frames: take() copies 8 bytes and
-nothing else, so the receive path stays cheap; a pack counts once all four of its
+the master's own included), by chain address, as raw frames: take() checks a frame's
+values against what a pack can send (plausible(): a frame outside that is dropped, and
+PackLink counts it in bad_frames) and copies its 8 bytes; a pack counts once all four of its
 summary frames have come (the other six, its cells and temperatures, are for PackView).
 check() finds the packs silent for STALE_MS, which then count in no current limit
 (whatever their last frames said of their FETs: a pack that lost its power or restarted
@@ -78,6 +79,22 @@ _OFF_TEMPS_1 = const(64)
 _OFF_TEMPS_2 = const(72)
 _OFF_IDENT = const(80)
 _BIG = const(0x3FFFFFFF)  # above any value compared (a small int on every port)
+# What a pack's frames can say, in their encodings (a pack sends its own checked values:
+# bms.sample's physics, bms.limits' CVL floor, the config's ceilings, a capacity learned
+# up to 110 % of the rated): a frame outside them is garbage (another firmware, a broken
+# node), dropped and counted (PackLink.bad_frames), never a value the inverter is told
+_CELL_MV_MAX = const(5500)  # bms.sample's CELL_MV_MAX (a cell below 0 V is sent as garbage)
+_TEMP_DC_MIN = const(-2732)  # bms.sample's
+_TEMP_DC_MAX = const(3000)
+_CELLS = const(16)
+_SOC_MAX = const(10000)
+_CVL_MIN_MV = const(41000)  # bms.limits' CVL floor
+_CVL_MAX_MV = const(57600)  # the config's cvl_mv ceiling
+_CCL_MAX_DA = const(700)  # ccl_ma's ceiling, 70 A
+_DCL_MAX_DA = const(1000)  # dcl_ma's, 100 A
+_SOH_MAX = const(110)
+_CAPACITY_MAX_DAH = const(2750)  # capacity_mah's ceiling, 250 Ah, learned 10 % above
+_MSG_TEMPS_1 = const(0x09)  # packlink_can's TEMPS_1
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
 _HALF = const(0x20000000)
 _GAP_MS = const(200)  # the least time between two frames of one id (protocols.md)
@@ -134,6 +151,47 @@ def limits_fell(link, now):
         link._quiet_until = now  # (the link's poll would not look before)
 
 
+def _temps_ok(d, start, end):
+    for off in range(start, end, 2):
+        t = s16le(d, off)
+        if t < _TEMP_DC_MIN or t > _TEMP_DC_MAX:
+            return False
+    return True
+
+
+def plausible(msg, d):
+    """Whether a pack-link frame (message msg, bytes d) says what a pack can."""
+    if msg == pl.CELLS:
+        lo = u16le_at(d, 0)
+        return (
+            lo <= u16le_at(d, 2) <= _CELL_MV_MAX
+            and 1 <= d[4] <= _CELLS
+            and 1 <= d[5] <= _CELLS
+            and u16le_at(d, 6) <= _SOC_MAX
+        )
+    if msg == pl.MEASURE:
+        return _temps_ok(d, 4, 8) and s16le(d, 4) <= s16le(d, 6)
+    if msg == pl.LIMITS:
+        return (
+            _CVL_MIN_MV <= u16le_at(d, 0) <= _CVL_MAX_MV
+            and u16le_at(d, 2) <= _CCL_MAX_DA
+            and u16le_at(d, 4) <= _DCL_MAX_DA
+            and d[6] <= _SOH_MAX
+        )
+    if msg == pl.STATUS:
+        return 0 < u16le_at(d, 4) <= _CAPACITY_MAX_DAH
+    if msg < _MSG_TEMPS_1:  # CELLS_1..CELLS_4
+        for off in range(0, _FRAME, 2):
+            if u16le_at(d, off) > _CELL_MV_MAX:
+                return False
+        return True
+    if msg == _MSG_TEMPS_1:
+        return _temps_ok(d, 0, _FRAME)
+    if msg == pl.TEMPS_2:  # the board's and the MOSFETs' sensors, then the unlock
+        return _temps_ok(d, 0, 4)
+    return True  # IDENT: any serial number
+
+
 class Packs:
     def __init__(self, events):
         self.events = events
@@ -158,10 +216,12 @@ class Packs:
         self._last = 0  # when check() was last called
 
     def take(self, src, msg, data, now):
-        """A summary frame; returns True when the pack's FET flags changed or the pack
-        came (back): the system is then computed again at once."""
-        if not (1 <= src <= pl.MAX_ADDRESS and 1 <= msg <= pl.N_MSGS):
-            return False
+        """A pack's frame; returns True when the pack's FET flags changed or the pack
+        came (back): the system is then computed again at once; None when the frame
+        fails its checks (an address or message no pack has, a value no pack sends),
+        dropped."""
+        if not (1 <= src <= pl.MAX_ADDRESS and 1 <= msg <= pl.N_MSGS and plausible(msg, data)):
+            return None
         raw = self.raw[src // _PIECE]
         off = src % _PIECE * _ROW + (msg - 1) * _FRAME
         changed = msg == pl.LIMITS and raw[off + 7] != data[7]

@@ -79,6 +79,24 @@ class PackLinkFramesTest(unittest.TestCase):
         self.assertEqual(pl.encode(msg, buf, b, master), 8)
         return bytes(buf)
 
+    def test_a_cell_below_zero_is_sent_as_zero(self):
+        # (a broken sense wire: the pack's own SENSOR_FAIL; the field has no sign, and
+        # the wrapped value, 65 436 mV, was a frame no master takes: the master's own
+        # line in its table would have gone stale)
+        r = self.rig()
+        cells = [3300] * 16
+        cells[5] = -100
+        r.cells(cells)
+        r.tick()
+        b = r.bms
+        self.assertEqual(b.sample.min_mv, -100)
+        self.assertEqual(self.frame(pl.CELLS, b)[:6], hx("00 00 E4 0C 06 01"))
+        cells_1 = packlink_can_consts.CELLS_1
+        self.assertEqual(self.frame(cells_1 + 1, b), hx("E4 0C 00 00 E4 0C E4 0C"))
+        packs = Packs(ev.EventLog())
+        for msg in (pl.CELLS, cells_1 + 1):
+            self.assertIsNotNone(packs.take(1, msg, self.frame(msg, b), 0))
+
     def test_ids(self):
         self.assertEqual(pl.can_id(pl.CELLS, 1), 0x1BA00101)
         self.assertEqual(pl.can_id(pl.STATUS, 32), 0x1BA00420)
@@ -582,6 +600,110 @@ class SystemTest(unittest.TestCase):
         self.assertTrue(self.packs.take(2, packlink_can_consts.CELLS_1, bytes(8), 1600))
         self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
 
+    def test_a_frame_no_pack_sends_is_dropped(self):
+        # each bound from both sides: a frame at it is taken, one step past it is not
+        # (None: dropped, for PackLink's bad_frames), and the table keeps what it had
+        def cells(*v):
+            return b"".join(bytes((x & 0xFF, x >> 8 & 0xFF)) for x in v)
+
+        edges = [
+            (
+                pl.CELLS,
+                frames(cells=(3300, 5500, 1, 16, 10000)),
+                frames(cells=(3300, 5501, 1, 1, 0)),
+            ),
+            (pl.CELLS, frames(cells=(3300, 3300, 1, 1, 0)), frames(cells=(3301, 3300, 1, 1, 0))),
+            (pl.CELLS, frames(cells=(3300, 3300, 16, 1, 0)), frames(cells=(3300, 3300, 0, 1, 0))),
+            (pl.CELLS, frames(cells=(3300, 3300, 1, 16, 0)), frames(cells=(3300, 3300, 17, 1, 0))),
+            (pl.CELLS, frames(cells=(3300, 3300, 1, 16, 0)), frames(cells=(3300, 3300, 1, 0, 0))),
+            (pl.CELLS, frames(cells=(3300, 3300, 1, 1, 0)), frames(cells=(3300, 3300, 1, 17, 0))),
+            (pl.CELLS, frames(), frames(cells=(3300, 3300, 1, 1, 10001))),
+            (pl.MEASURE, frames(measure=(0, 0, -2732, 3000)), frames(measure=(0, 0, -2733, 0))),
+            (pl.MEASURE, frames(measure=(0, 0, 0, 3000)), frames(measure=(0, 0, 0, 3001))),
+            (pl.MEASURE, frames(measure=(0, 0, 250, 250)), frames(measure=(0, 0, 251, 250))),
+            (pl.LIMITS, frames(limits=(41000, 0, 0, 0, 0)), frames(limits=(40999, 0, 0, 0, 0))),
+            (
+                pl.LIMITS,
+                frames(limits=(57600, 700, 1000, 110, 0xFF)),
+                frames(limits=(57601, 0, 0, 0, 0)),
+            ),
+            (pl.LIMITS, frames(), frames(limits=(56000, 701, 0, 0, 0))),
+            (pl.LIMITS, frames(), frames(limits=(56000, 0, 1001, 0, 0))),
+            (pl.LIMITS, frames(), frames(limits=(56000, 0, 0, 111, 0))),
+            (pl.STATUS, frames(status=(0xFFFFFFFF, 1, 0xFFFF)), frames(status=(0, 0, 0))),
+            (pl.STATUS, frames(status=(0, 2750, 0)), frames(status=(0, 2751, 0))),
+        ]
+        cells_1 = packlink_can_consts.CELLS_1
+        temps_1 = packlink_can_consts.TEMPS_1
+        for k in range(4):
+            at = [3300] * 4
+            at[k] = 5500
+            good = cells(*at)
+            at[k] = 5501
+            edges.append((cells_1 + k, {cells_1 + k: good}, {cells_1 + k: cells(*at)}))
+            at = [250] * 4
+            at[k] = -2732
+            good = cells(*at)
+            at[k] = -2733
+            edges.append((temps_1, {temps_1: good}, {temps_1: cells(*at)}))
+            at[k] = 3000
+            good = cells(*at)
+            at[k] = 3001
+            edges.append((temps_1, {temps_1: good}, {temps_1: cells(*at)}))
+        # TEMPS_2: the board's and the MOSFETs' sensors, then the unlock (any)
+        edges.append(
+            (
+                pl.TEMPS_2,
+                {pl.TEMPS_2: cells(-2732, 3000, 0xFFFF, 0)},
+                {pl.TEMPS_2: cells(-2733, 0, 0, 0)},
+            )
+        )
+        edges.append(
+            (pl.TEMPS_2, {pl.TEMPS_2: cells(0, 3000, 0, 0)}, {pl.TEMPS_2: cells(0, 3001, 0, 0)})
+        )
+        edges.append((pl.IDENT, {pl.IDENT: b"\xff" * 8}, None))  # any serial number
+        for msg, good, bad in edges:
+            packs = Packs(self.log)
+            self.assertIsNotNone(packs.take(2, msg, good[msg], 1000), (msg, good[msg]))
+            if bad is not None:
+                raw = bytes(packs.raw[0])
+                self.assertIsNone(packs.take(2, msg, bad[msg], 1100), (msg, bad[msg]))
+                self.assertEqual(bytes(packs.raw[0]), raw)
+                self.assertEqual(packs.seen[2], 1000)  # no sign of life either
+
+    def test_the_bounds_are_what_a_pack_can_send(self):
+        from bms import config_table, sample
+
+        mine = fwconst.of("packsystem")
+        spec = {row[0]: row for row in config_table.SPEC}
+        self.assertEqual(mine.CELL_MV_MAX, sample.CELL_MV_MAX)
+        self.assertEqual(
+            (mine.TEMP_DC_MIN, mine.TEMP_DC_MAX), (sample.TEMP_DC_MIN, sample.TEMP_DC_MAX)
+        )
+        self.assertEqual(mine.CELLS, sample.CELLS)
+        self.assertEqual(mine.CVL_MIN_MV, fwconst.of("bms.limits").CVL_FLOOR_MV)
+        self.assertEqual(mine.CVL_MAX_MV, spec["cvl_mv"][3])
+        self.assertEqual(mine.CCL_MAX_DA * 100, spec["ccl_ma"][3])
+        self.assertEqual(mine.DCL_MAX_DA * 100, spec["dcl_ma"][3])
+        # a capacity learned up to 110 % of the rated (bms/soc.py)
+        self.assertEqual(mine.CAPACITY_MAX_DAH * 100, spec["capacity_mah"][3] * 11 // 10)
+        self.assertEqual(mine.SOH_MAX, 110)
+        self.assertEqual(mine.MSG_TEMPS_1, packlink_can_consts.TEMPS_1)
+
+    def test_a_pack_that_sends_garbage_is_lost(self):
+        # its frames dropped, it is silent to the system: out of the limits at STALE_MS,
+        # PACK_LOST at LOST_MS, as a pack that went quiet
+        self.give(1, now=1000)
+        self.give(2, now=1000)
+        garbage = frames(cells=(0xFFFF, 0xFFFF, 0, 0, 0xFFFF))[pl.CELLS]
+        for now in range(1100, 1000 + LOST_MS, 100):
+            self.give(1, now=now)
+            self.assertIsNone(self.packs.take(2, pl.CELLS, garbage, now))
+            checked(self.packs, now)
+        self.assertEqual(self.limits(), (56000, 50000, 100000, 2))
+        self.assertTrue(checked(self.packs, 1000 + LOST_MS))
+        self.assertEqual(self.packs.lost_list(), [2])
+
     def test_a_silent_pack_takes_no_share_until_heard(self):
         self.give(1, now=1000)
         self.give(2, now=1000)
@@ -793,6 +915,9 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual((pk.addr.address, pk.addr.master), (3, False))
         self.assertFalse(pk.take(_Frame(0x305), 40))  # not the pack link's
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.CELLS, 2)), 40))  # another slave's
+        self.assertEqual(pk.bad_frames, 1)
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.TEMPS_2, 1), bytes(7)), 40))  # short
+        self.assertEqual(pk.bad_frames, 2)
 
     def test_beacons_noise_and_a_full_tx(self):
         pk = self.pk
@@ -810,6 +935,14 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # our own address
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 3), bytes(4)), 6))  # short
         self.assertEqual(pk.packs.count, 0)
+        # dropped and counted: the short one, and the zeros (CVL 0: no pack sends it)
+        self.assertEqual(pk.bad_frames, 2)
+        ok = _Frame(pl.can_id(pl.LIMITS, 2), frames()[pl.LIMITS])
+        self.assertTrue(pk.take(ok, 6))
+        self.assertEqual(pk.bad_frames, 2)
+        for ident in (pl.can_id(pl.LIMITS, 33), pl.can_id(0, 2), pl.can_id(12, 2)):
+            self.assertTrue(pk.take(_Frame(ident, frames()[pl.LIMITS]), 6))
+        self.assertEqual(pk.bad_frames, 5)
         self.link.can.free = False
         pk.poll(b, 7)
         self.assertEqual(self.link.can.sent, [])

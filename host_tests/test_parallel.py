@@ -17,6 +17,7 @@ from bms import events as ev
 from bms import ticks
 from bms.addressing import MAX_PACKS, Addressing
 from boards.host.world.bus.canbus import frame_bits
+from protocols import packlink_can as pl
 
 BEACON_MS = fwconst.of("bms.addressing").BEACON_MS
 LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
@@ -233,6 +234,69 @@ class InverterTest(unittest.TestCase):
         self.assertEqual((inv.cvl_mv, inv.ccl_ma), (56000, 150000))
         self.assertEqual(c.link(1).bad_frames, 0)  # the polls were never taken for a pack
         self.assertEqual(c.link(1).beacons_in, 0)
+
+
+class _Sender:
+    """A node on the bus that sends what it is given (29-bit data frames)."""
+
+    def __init__(self):
+        self.queue = []
+
+    def can_offer(self):
+        return self.queue[0] if self.queue else None
+
+    def can_sent(self, frame, t_us):
+        self.queue.pop(0)
+
+    def can_receive(self, frame, t_us):
+        pass
+
+    def send(self, msg, src, data):
+        self.queue.append((pl.can_id(msg, src), True, False, bytes(data)))
+
+
+def _le(*values):
+    return b"".join(bytes((v & 0xFF, v >> 8 & 0xFF)) for v in values)
+
+
+class GarbagePeerTest(unittest.TestCase):
+    """A node on the pack link at address 2 whose frames say what no pack can (another
+    firmware, a broken node): the master drops and counts them, and the inverter hears
+    the master's own values. (Taken, they once gave the inverter a max cell of 65.5 V, a
+    SOC of 354 %, CVL 0 V, and a Growatt master a ValueError at every frame: FETs off and
+    a watchdog reset every 5 s.)"""
+
+    def garbage(self, inverter, dip=None):
+        c = Chain(1, inverter=inverter, **({"dip": dip} if dip else {}))
+        c.power(1)
+        c.run(3000)
+        tap = c.sim.bus.attach(Tap())
+        node = c.sim.bus.attach(_Sender())
+        for _ in range(6):
+            node.send(pl.CELLS, 2, _le(3300, 0xFFFF) + b"\x01\x02" + _le(0xFFFF))
+            node.send(pl.MEASURE, 2, _le(0xFFFF, 0, -32768, 260))
+            node.send(pl.LIMITS, 2, _le(0, 500, 500) + b"\x64\x1b")
+            node.send(pl.STATUS, 2, _le(0, 0, 1000, 5))  # (this one a pack can send)
+            c.run(500)
+        app = c.app(1)
+        self.assertEqual((app.exceptions, app.bms.chg, app.bms.dsg), (0, True, True))
+        self.assertEqual(c.link(1).bad_frames, 18)
+        self.assertEqual(c.link(1).view.modules, 1)
+        return app, [f for f in tap.frames if f[3] >= (c.t_ms - 1000) * 1000]
+
+    def test_the_pylon_inverter_hears_the_master_alone(self):
+        app, frames = self.garbage("can")
+        last = {i: d for i, e, d, _t in frames if not e}
+        b = app.bms
+        soc = b.soc.shown_cpct
+        self.assertEqual(last[0x355][:2], _le(soc // 100))
+        self.assertEqual(last[0x373][:4], _le(b.sample.min_mv, b.sample.max_mv))
+        self.assertEqual(last[0x351][:2], _le(b.limits.cvl_mv // 100))
+
+    def test_a_growatt_master_keeps_serving(self):
+        app, frames = self.garbage("growatt", dip="0000010")
+        last = {i: d for i, e, d, _t in frames if not e}
+        self.assertEqual(last[0x313][6], app.bms.soc.shown_cpct // 100)
 
 
 class CuvpSleepTest(unittest.TestCase):

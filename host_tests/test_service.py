@@ -423,6 +423,62 @@ class WriteTest(unittest.TestCase):
         self.assertEqual(rig.app.cfg.covp_trip_mv, 3600)
         self.assertEqual(logged(rig.app.events, ev.CONFIG, 1)[-1][4], -1)
 
+    def test_config_checked_over_the_boards_own(self):
+        # the board's config.json (its overrides) is part of the next start's config: a
+        # write is checked over it, not over the defaults alone (checked so, 2900 was
+        # taken, and at the start the set broke a rule: every override and value lost)
+        board = {"cuvp_trip_mv": 3000, "cuvp_warn_mv": 3100, "cuvp_release_mv": 3200}
+        rig = Rig(config=board)
+        rig.unlock()
+        c = rig.client
+        with self.assertRaises(ServiceError) as e:
+            c.set_config(1, "cuvp_warn_mv", 3000)
+        self.assertEqual(e.exception.status, fr.ERR_CONFIG)
+        self.assertIn("cuvp_warn_mv = 3000 must be > cuvp_trip_mv = 3000", str(e.exception))
+        self.assertEqual(c.set_config(1, "cuvp_warn_mv", 3001), 1)
+        c.restart(1)
+        rig.sim.run(rig.sim.t_ms + 4000)
+        self.assertEqual(rig.pack.reboots, 1)
+        cfg = rig.app.cfg
+        self.assertEqual(
+            (cfg.cuvp_trip_mv, cfg.cuvp_warn_mv, cfg.cuvp_release_mv), (3000, 3001, 3200)
+        )
+
+    def test_values_stored_that_no_longer_agree_with_the_board(self):
+        # the board's config.json changed since the values were written: the start takes
+        # the board's overrides alone (and says so), not the defaults
+        rig = Rig()
+        rig.unlock()
+        self.assertEqual(rig.client.set_config(1, "cuvp_warn_mv", 2900), 1)
+        rig.pack.power_off()
+        board = {"cuvp_trip_mv": 3000, "cuvp_warn_mv": 3100, "cuvp_release_mv": 3200}
+        rig.pack.config = board
+        rig.pack.power_on()
+        cfg = rig.app.cfg
+        self.assertEqual(
+            (cfg.cuvp_trip_mv, cfg.cuvp_warn_mv, cfg.cuvp_release_mv), (3000, 3100, 3200)
+        )
+        # refused: the merged three (the stored 2900 over the board's 3100; each key
+        # taken alone, none to drop); taken: the board's three
+        told = [r[3:5] for r in logged(rig.app.events, ev.CONFIG) if r[3] in (0, 1)]
+        self.assertEqual(told[-2:], [(1, 3), (0, 3)])
+
+    def test_a_stored_config_that_cannot_be_read_is_written_anew(self):
+        rig = Rig()
+        rig.unlock()
+        c = rig.client
+        self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 1)
+        rig.pack.flash.files["config.json"][-3] ^= 0x01
+        # the boot leaves it out; a write no longer fails on it (every write did, with
+        # the pack's internal error: no config could be written again)
+        self.assertEqual(c.set_config(1, "cocp_warn_ma", 50000), 1)
+        self.assertEqual(
+            rig.app.store.load_config(), {"rev": 1, "values": {"cocp_warn_ma": 50000}}
+        )
+        c.restart(1)
+        rig.sim.run(rig.sim.t_ms + 4000)
+        self.assertEqual((rig.app.cfg.cocp_warn_ma, rig.app.cfg.covp_trip_mv), (50000, 3600))
+
     def test_clear_events_and_clock(self):
         rig = Rig()
         rig.unlock()

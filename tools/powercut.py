@@ -80,6 +80,7 @@ class SimRun:
         self.outcome = None  # "old" or "new": what the boot after the cut restored
         self.lost = 0  # flushed records not on flash after the cut
         self.calls = set()  # uncut: the steps that end a filesystem call (not a byte)
+        self.steps = 0  # (set by run(); 0 when the case failed before its end)
 
     def fail(self, what, *args):
         self.errors.append(what % args if args else what)

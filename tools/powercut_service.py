@@ -173,6 +173,7 @@ class ServiceRun:
         self.case = Case(name)
         self.errors = self.case.errors
         self.lost = 0  # no event log kept through these (clear empties it on purpose)
+        self.steps = 0  # (set by run(); 0 when the case failed before its end)
 
     @property
     def outcome(self):

@@ -12,6 +12,7 @@ from service import image
 from service.server import Server
 
 from bms import events as ev
+from bms.config import Config
 from boards.host.flash import MemFS
 from drivers.store import Store
 
@@ -79,6 +80,7 @@ class FakeApp:
 
     def __init__(self, fs):
         self.bms = _Bms()
+        self.cfg = Config()  # the running config (a config write is checked over it)
         self.board = _Board()
         self.fets = _Fets()
         self.store = Store(fs)

@@ -115,8 +115,9 @@ def encode(msg, buf, b, master):
     clear(buf)
     s = b.sample
     if msg == CELLS:
-        u16le(buf, 0, s.min_mv)
-        u16le(buf, 2, s.max_mv)
+        # (a cell read below 0 V, a broken sense wire, is sent as 0: the field has no sign)
+        u16le(buf, 0, s.min_mv if s.min_mv > 0 else 0)
+        u16le(buf, 2, s.max_mv if s.max_mv > 0 else 0)
         buf[4] = s.min_cell + 1
         buf[5] = s.max_cell + 1
         u16le(buf, 6, b.soc.shown_cpct)
@@ -141,7 +142,8 @@ def encode(msg, buf, b, master):
         cells = s.cells_mv
         i = (msg - _CELLS_1) * 4
         for k in range(4):
-            u16le(buf, 2 * k, cells[i + k])
+            v = cells[i + k]
+            u16le(buf, 2 * k, v if v > 0 else 0)
     elif msg == _TEMPS_1:
         t = s.temps_dc
         for k in range(4):

@@ -405,16 +405,24 @@ class Server:
 
     def _set_config(self, p, now):
         """name_len name value(4): checked against the whole table with the values stored
-        so far, stored, applied at the next start. Replies the stored revision (4)."""
+        so far over the running config (the board's config.json in it), stored, applied
+        at the next start. Replies the stored revision (4). A stored config that cannot
+        be read (the boot left it out) is written anew."""
         if len(p) < 6 or len(p) != p[0] + 5:
             return self._error(fr.ERR_FORMAT)
         key = p[1 : 1 + p[0]].decode()
         value = fr.get32(p, 1 + p[0])
         store = self.app.store
-        saved = store.load_config()
+        try:
+            saved = store.load_config()
+        except ValueError:  # its CRC or its form: nothing in it applies at a start
+            saved = {}
         values = saved.get("values", {})
         values[key] = value
-        Config(values)  # raises ConfigError naming the key and its range
+        # (the next start's config: the defaults, the board's overrides, the values stored)
+        check = self.app.cfg.as_dict()
+        check.update(values)
+        Config(check)  # raises ConfigError naming the key and its range
         rev = saved.get("rev", 0) + 1
         store.save_config({"rev": rev, "values": values})
         self.app.events.log(now, ev.CONFIG, ev.CONFIG_SERVICE, value, KEYS.index(key))
