@@ -42,29 +42,36 @@ def config_overrides(fs=None):
 
 
 def boot_image(fs, root):
-    """Pick the image (service/image.py: a trial counted, or rolled back) and put its
-    folder, under root, first on sys.path; returns the pointer."""
+    """Pick the image (service/image.py: a trial counted, or rolled back; on a flash that
+    takes no write, the image before a trial) and put its folder, under root, first on
+    sys.path; returns the folder ("": the factory image) and the pointer."""
     import sys  # (the module's own may be a test's stand-in)
 
     from service import image
 
-    folder, pointer = image.select(fs)
-    # the chosen image's own modules from here on (these two were the factory's)
-    for name in ("service.image", "service"):
+    folder, pointer = image.choose(fs)
+    # the chosen image's own modules from here on: these were the factory's, imported
+    # to read the pointer (main() imports boards.chip for the flash); left here, the
+    # image's own board files (shipped, their hashes checked) would never run
+    for name in ("service.image", "service", "boards.chip", "boards"):
         if name in sys.modules:
             del sys.modules[name]
     if folder:
         sys.path.insert(0, root + "/" + folder)
-    return pointer
+    return folder, pointer
 
 
-def boot_failed(fs, pointer, why):
-    """The firmware raised before running: a new image on trial is rolled back (True)."""
+def boot_failed(fs, folder, pointer, why):
+    """The firmware raised before running: the new image on trial that raised (folder
+    is the image that ran) is rolled back (True; False on a flash that takes no write)."""
     from service import image
 
-    if not image.read(fs).get("trial"):
+    if not image.read(fs).get("trial") or folder != pointer.get("image"):
         return False
-    image.rollback(fs, pointer, "exception at boot: " + why)
+    try:
+        image.rollback(fs, pointer, "exception at boot: " + why)
+    except OSError:
+        return False
     return True
 
 
@@ -74,13 +81,15 @@ def main():
     from boards.chip import DATA_DIR, LittleFs
 
     fs = LittleFs()
-    pointer = boot_image(fs, DATA_DIR)
+    folder, pointer = boot_image(fs, DATA_DIR)
     try:
         from app import App
 
-        App(make_board(), config_overrides()).run()
+        board = make_board()
+        board.image = folder  # the image running: only its own trial is watched (App)
+        App(board, config_overrides()).run()
     except Exception as e:
-        if boot_failed(fs, pointer, repr(e)):
+        if boot_failed(fs, folder, pointer, repr(e)):
             machine.reset()
         raise
 

@@ -67,6 +67,7 @@ STORE_STATE = const(2)  # reading the state
 STORE_SAVE = const(3)  # writing the state
 STORE_APPEND = const(4)  # writing events
 STORE_SET_ASIDE = const(5)  # a state that stayed unreadable kept as state.bad (once)
+# 6: the image pointer's write at the end of a new image's trial (app_trial.py)
 # on a board, the longest sleep between polls: the UART's receive buffer and the CAN
 # controller's two receive buffers must be emptied before they overflow
 COMM_POLL_MS = const(5)
@@ -266,7 +267,7 @@ class App:
                 afe.set_balancing(b.balancer.mask)
             if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
                 b.restart = False
-                self._save_state(now, True)
+                self._save_state(now, True, True)
                 self.board.restart()
             self.ticks = (self.ticks + 1) & _COUNT_MASK
             # healthy: a valid reading, or the sensor failure already latched (the safe state
@@ -384,10 +385,11 @@ class App:
             # minute in service, or after an urgent event)
             lazy.run("app_save", "flush_events", self, now)
 
-    def _save_state(self, now, unlatch=False):
+    def _save_state(self, now, unlatch=False, restart=False):
         """The state to flash (app_save.py, loaded for it and dropped after: a save is
-        rare); returns whether it got there."""
-        return lazy.run("app_save", "save_state", self, now, unlatch)
+        rare), and before a restart the event log's records not yet there; returns
+        whether the state got there."""
+        return lazy.run("app_save", "save_state", self, now, unlatch, restart)
 
     def _fail(self, now, exc):
         """Safe state first, then the log; every step guarded so one failure cannot

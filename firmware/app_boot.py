@@ -144,10 +144,13 @@ def image_boot(app, now):
     from service import image
 
     p = image.read(fs)
+    if p.get("trial") and p.get("image") != getattr(app.board, "image", p.get("image")):
+        return  # the image before it runs (the flash took no write): its trial is not ours
     if p.get("trial"):
         app.trial = p
         app._trial_s = 0  # healthy seconds in a row (app_trial.py)
         app._trial_exc = 0  # the exception count at the last second
+        app._trial_age_s = 0  # seconds of the trial so far
         app.events.log(now, ev.UPDATE, image.TRIAL, p.get("tries", 0))
     elif p.get("note") and not p.get("noted"):
         what = image.CONFIRMED if p.get("note") == "confirmed" else image.ROLLED_BACK

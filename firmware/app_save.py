@@ -16,10 +16,14 @@ from bms import lazy
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
 
-def save_state(app, now, unlatch):
+def save_state(app, now, unlatch, restart=False):
     """The state to flash (unlatch: with no latched faults, for a clean restart);
     returns whether it got there. A state that could not be read is never saved
-    over: it is read first (app_boot.py, loaded for it)."""
+    over: it is read first (app_boot.py, loaded for it). Before a restart (restart),
+    the event log's records not yet on flash go first: the next boot skips the numbers
+    they had, and a routine record (a mode, a limit) waits up to a minute for its write."""
+    if restart:
+        flush_events(app, now)
     if not app._state_read and not lazy.run("app_boot", "adopt_state", app, now):
         return False
     st = app.state

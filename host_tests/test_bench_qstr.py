@@ -194,9 +194,13 @@ class QstrPoolTest(unittest.TestCase):
 # 1 809 at stop 35 (the Pylon server's: 123): the constants no other firmware module
 # reads became private, 61 of them (the tests and tools read them with tools/fwconst.py);
 # 1 812: a master checks its peers' frames (plausible, _temps_ok, took: a garbage SOC
-# crashed a Growatt master into a reset loop, and a garbage CVL of 0 reached the inverter).
+# crashed a Growatt master into a reset loop, and a garbage CVL of 0 reached the inverter);
+# 1 816: a new image's trial bounded and its pointer's write retried (_trial_age_s,
+# TRIAL_LIMIT_S: an image failing more than 3 s apart ran on for ever), the image before a
+# trial booted on a flash that takes no write (choose: main.py stopped before the
+# watchdog), a restart's unwritten records written first (restart, in app_save).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1812
+FIRMWARE_NAMES = 1816
 PYLON_RS485_NAMES = 123
 
 

@@ -183,6 +183,58 @@ class _CutAfterArm:
         return self.t.read(timeout_s)
 
 
+class _Watch:
+    """The master's port 1, noting when each pack restarts and how many packs were ever
+    restarting (off, or on notice) at once."""
+
+    def __init__(self, sim):
+        from bmsctl_client import SimTransport
+
+        self.t = SimTransport(sim)
+        self.sim = sim
+        self.boots = [p.reboots for p in sim.packs]
+        self.restarted = []  # (pack, t_ms), in order
+        self.most_down = 0
+
+    def write(self, data):
+        self.t.write(data)
+
+    def read(self, timeout_s):
+        sim = self.sim
+        end = sim.t_ms + int(timeout_s * 1000)
+        got = b""
+        while True:
+            got += self.t.read(0.05)
+            down = 0
+            for k, p in enumerate(sim.packs):
+                if p.reboots != self.boots[k]:
+                    self.boots[k] = p.reboots
+                    self.restarted.append((k + 1, sim.t_ms))
+                if p.app is None or p.app.link.notice is not None:
+                    down += 1
+            self.most_down = max(self.most_down, down)
+            if got or sim.t_ms >= end:
+                return got
+
+
+@cpython_only("argparse, rich")
+class SystemRestartTest(unittest.TestCase):
+    def test_restart_all_one_pack_at_a_time(self):
+        # (bmsctl --all restart sent every pack its RESTART without waiting: the bank's
+        # packs restarted within 350 ms of each other, every FET open together)
+        sim = make_sim(inverter="can", packs=3, events=[{"at_s": 0, "current_a": -60}])
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        w = _Watch(sim)
+        rc, out, err = cli(sim, "--all", "--timeout", "0.6", "restart", transport=w)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("unlock confirmed by packs 1, 2, 3\n", out)
+        self.assertIn("pack 2 restarted\npack 3 restarted\npack 1 restarted\n", out)
+        self.assertEqual([k for k, _t in w.restarted], [2, 3, 1])
+        self.assertEqual([p.reboots for p in sim.packs], [1, 1, 1])
+        self.assertEqual(w.most_down, 1)
+
+
 @long_run
 @cpython_only("argparse, rich")
 class SystemUpdateTest(unittest.TestCase):

@@ -88,15 +88,70 @@ class UpdateFlowTest(unittest.TestCase):
         fs = installed(self.old, self.old_m)
         c, _s = client_for(fs)
         c.update(1, self.new)
-        pointer = main.boot_image(fs, "/data")
-        self.assertEqual(pointer["image"], "img_b")
-        self.assertTrue(main.boot_failed(fs, pointer, "ImportError('x')"))
+        folder, pointer = main.boot_image(fs, "/data")
+        self.assertEqual((folder, pointer["image"]), ("img_b", "img_b"))
+        self.assertFalse(main.boot_failed(fs, "img_a", pointer, "x"))  # not the trial's
+        fs.fail("write", "image.tmp", times=1)
+        self.assertFalse(main.boot_failed(fs, folder, pointer, "x"))  # no write: raised
+        self.assertEqual(image.read(fs)["image"], "img_b")
+        self.assertTrue(main.boot_failed(fs, folder, pointer, "ImportError('x')"))
         p = image.read(fs)
         self.assertEqual((p["image"], p["note"]), ("img_a", "exception at boot: ImportError('x')"))
-        self.assertFalse(main.boot_failed(fs, p, "again"))  # not on trial: nothing to undo
+        self.assertFalse(
+            main.boot_failed(fs, "img_a", p, "again")
+        )  # not on trial: nothing to undo
         import sys
 
         sys.path.remove("/data/img_b")
+
+    def test_the_image_runs_its_own_board_files(self):
+        # main.py imports boards.chip (for the flash) from the factory's root before the
+        # image's folder goes first on sys.path: left in sys.modules, the image's boards/
+        # (in the bundle, hashes checked) never ran, the factory's built its drivers
+        import sys
+
+        from boards import main
+
+        fs = installed(self.old, self.old_m)
+        saved = {name: sys.modules.get(name) for name in ("boards", "boards.chip")}
+        sys.modules["boards.chip"] = unittest  # (a stand-in: as main.py left it)
+        try:
+            main.boot_image(fs, "/data")
+            self.assertNotIn("boards.chip", sys.modules)
+            self.assertNotIn("boards", sys.modules)
+            self.assertEqual(sys.path[0], "/data/img_a")
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+            sys.path.remove("/data/img_a")
+
+    def test_a_flash_that_takes_no_write_boots_the_image_before(self):
+        # the pointer's write at boot (the try counted, or the rollback) refused by a full
+        # or failing flash raised out of main.py before the watchdog: no firmware ran, at
+        # every power-up. The image before the trial runs, the pointer as it was
+        from boards import main
+
+        fs = installed(self.old, self.old_m)
+        c, _s = client_for(fs)
+        c.update(1, self.new)
+        armed = image.read(fs)
+        for tries in (0, 1):
+            armed["tries"] = tries
+            image.write(fs, armed)
+            fs.fail("write", "image.tmp", times=1)
+            folder, p = main.boot_image(fs, "/data")
+            self.assertEqual((folder, p), ("img_a", armed))
+            self.assertEqual(image.read(fs), armed)
+            import sys
+
+            sys.path.remove("/data/img_a")
+        self.assertEqual(image.choose(fs)[0], "img_a")  # (tries 1: rolled back now)
+        confirmed = installed(self.old, self.old_m)
+        confirmed.fail("write", "image.tmp", times=1)
+        self.assertEqual(image.choose(confirmed)[0], "img_a")  # (no write needed)
 
     def test_no_update_while_on_trial(self):
         fs = installed(self.old, self.old_m)
@@ -264,15 +319,7 @@ class SimUpdateTest(unittest.TestCase):
         self.assertEqual(len(logged(pack.app.events, ev.UPDATE, image.CONFIRMED)), 1)
 
     def test_unhealthy_trial_rolls_back(self):
-        new, m = make_bundle("update_sim2", seed=6, sizes=(300,))
-        sim = make_sim(inverter="none")
-        sim.run(5000)
-        pack = sim.packs[0]
-        c = Client(SimTransport(sim), timeout_s=0.3, retries=0)
-        press_unlock(sim, pack)
-        c.update(1, new)
-        c.wait_back(1, m["build"])
-        self.assertEqual(pack.image, "img_a")
+        sim, pack, m, c = self.updated("update_sim2", 6)
         # readings lost: the trial is not confirmed; the reset that follows rolls back
         pack.apply_fault("afe_lost")
         sim.run(sim.t_ms + (image.TRIAL_S + 5) * 1000)
@@ -284,6 +331,78 @@ class SimUpdateTest(unittest.TestCase):
         self.assertEqual(len(rolled), 1)
         self.assertEqual(c.version(1)["build"], "dev")
         self.assertEqual(image.read(pack.flash)["failed"], m["build"])
+
+    def test_a_boot_that_could_not_count_its_try_leaves_the_trial_alone(self):
+        # the image before the trial ran (the flash took no write at boot): it must not
+        # confirm the new image's trial, which would make an image never run the one the
+        # next boot takes as proven
+        sim, pack, m, _c = self.updated("update_sim5", 9, back=False)
+        pack.flash.fail("write", "image.tmp", times=1)  # the boot's write of the try
+        sim.run(sim.t_ms + 5000)
+        self.assertEqual((pack.reboots, pack.image), (1, ""))
+        self.assertIsNone(pack.app.trial)
+        sim.run(sim.t_ms + (image.TRIAL_S + 5) * 1000)
+        p = image.read(pack.flash)
+        self.assertEqual((p["image"], p["trial"], p.get("tries", 0)), ("img_a", 1, 0))
+        pack.power_off()
+        pack.power_on()  # the flash takes writes again: the new image, on trial
+        self.assertEqual(pack.image, "img_a")
+        self.assertIsNotNone(pack.app.trial)
+
+    def updated(self, name, seed, back=True):
+        """A pack sent a new image and armed, and its client; back: restarted into it,
+        on trial."""
+        new, m = make_bundle(name, seed=seed, sizes=(300,))
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        pack = sim.packs[0]
+        c = Client(SimTransport(sim), timeout_s=0.3, retries=0)
+        press_unlock(sim, pack)
+        c.update(1, new)
+        if back:
+            c.wait_back(1, m["build"])
+            self.assertEqual((pack.image, pack.reboots), ("img_a", 1))
+        return sim, pack, m, c
+
+    def test_a_trial_never_healthy_rolls_back_by_itself(self):
+        # no reset comes (failures too far apart for the watchdog, or readings that never
+        # come): within TRIAL_LIMIT_S the trial rolls the image back and restarts, the
+        # inverter told first as for a service restart (it ran on the new image for ever)
+        sim, pack, m, _c = self.updated("update_sim3", 7)
+        booted = sim.t_ms
+        pack.apply_fault("afe_lost")
+        sim.run(booted + (image.TRIAL_LIMIT_S - 2) * 1000)
+        self.assertTrue(image.read(pack.flash)["trial"])
+        sim.run(booted + image.TRIAL_LIMIT_S * 1000)
+        p = image.read(pack.flash)
+        self.assertEqual((p["image"], p["trial"], p["failed"]), ("", 0, m["build"]))
+        self.assertEqual(p["note"], "trial: not 30 s healthy in a row within 600 s")
+        self.assertIsNone(pack.app.trial)
+        self.assertEqual(pack.reboots, 1)  # the notice first
+        sim.run(sim.t_ms + 3500)
+        self.assertEqual((pack.reboots, pack.image), (2, ""))
+        self.assertEqual(len(logged(pack.app.events, ev.UPDATE, image.ROLLED_BACK)), 1)
+
+    def test_a_confirmation_the_flash_refuses_is_written_again(self):
+        # (the trial was forgotten before the pointer's write: a write that failed was
+        # an exception in the safety net, FETs off, never written again, and the next
+        # reset rolled a good image back)
+        sim, pack, _m, _c = self.updated("update_sim4", 8)
+        app = pack.app
+        pack.flash.fail("write", "image.tmp", times=1)
+        sim.run(sim.t_ms + (image.TRIAL_S + 2) * 1000)
+        self.assertEqual(app.exceptions, 0)
+        self.assertTrue(app.bms.dsg)
+        self.assertIsNone(app.trial)
+        self.assertEqual(image.read(pack.flash)["trial"], 0)
+        self.assertEqual(len(logged(app.events, ev.UPDATE, image.CONFIRMED)), 1)
+        # counted, logged when it failed (extra: the operation) and when it worked again
+        self.assertEqual(app.store_errors, 1)
+        stored = [r[5] for r in logged(app.events, ev.EXCEPTION)]
+        self.assertEqual(stored, [6, -6])
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual(pack.image, "img_a")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
     bmsctl.py --port PORT events [--since SEQ] [--follow]
     bmsctl.py --port PORT config get [KEY]
     bmsctl.py --port PORT config set KEY VALUE      (press RESET twice within 2 s first)
-    bmsctl.py --port PORT clock | restart | lock
+    bmsctl.py --port PORT clock | restart | lock    (--all restart: one pack at a time)
     bmsctl.py --port PORT update BUNDLE             (make bundle's folder; unlock first)
     --pack N (1..32, default 1) or --all (every pack that answers); --json for scripts.
 
@@ -129,6 +129,8 @@ def _flat(doc, prefix=""):
 def run(args, client, out):
     if args.all and args.command == "update":
         return update_all(args, client, out)
+    if args.all and args.command == "restart":
+        return restart_all(args, client, out)
     packs = list(range(1, 33)) if args.all else [args.pack]
     results = {}
     for pack in packs:
@@ -266,6 +268,33 @@ def update_all(args, c, out):
 
     if not os.path.isfile(args.bundle + "/manifest.json"):
         raise ServiceError("%s: no manifest.json (make bundle BOARD=...)" % args.bundle)
+    packs = _system(c)
+    with open(args.bundle + "/manifest.json") as f:
+        want = json.load(f)
+    for pack, v in packs:
+        if v["board"] != want.get("board"):
+            raise ServiceError(
+                "wrong board: pack %d is %s, the bundle is for %s"
+                % (pack, v["board"], want.get("board"))
+            )
+    _relay_unlock(args, c, packs, out)
+    done = {}
+    for pack, _v in packs[1:] + packs[:1]:
+        try:
+            done[pack] = update(args, c, pack, out, confirm=True)
+        except ServiceError as e:
+            left = [p for p, _v in packs if p not in done and p != pack]
+            raise ServiceError(
+                "%s; updated: %s; not updated: %s"
+                % (e, _list(done), _list(left) if left else "none")
+            ) from None
+    if args.json:
+        out.write(json.dumps(done) + "\n")
+    return 0
+
+
+def _system(c):
+    """The packs that answer, as (pack, version), the master (pack 1) first."""
     packs = []
     for pack in range(1, 33):
         try:
@@ -278,14 +307,11 @@ def update_all(args, c, out):
         raise ServiceError("no pack answered")
     if packs[0][0] != 1:
         raise ServiceError("no master (pack 1) answered")
-    with open(args.bundle + "/manifest.json") as f:
-        want = json.load(f)
-    for pack, v in packs:
-        if v["board"] != want.get("board"):
-            raise ServiceError(
-                "wrong board: pack %d is %s, the bundle is for %s"
-                % (pack, v["board"], want.get("board"))
-            )
+    return packs
+
+
+def _relay_unlock(args, c, packs, out):
+    """The master's unlock relayed to every slave, each confirming it."""
     if not c.status(1).get("unlocked"):
         raise ServiceError("no unlock: press RESET twice within 2 s at the master, then retry")
     for pack, _v in packs[1:]:
@@ -298,16 +324,21 @@ def update_all(args, c, out):
             "unlock confirmed by pack%s %s\n"
             % ("s" if len(packs) > 1 else "", ", ".join(str(p) for p, _v in packs))
         )
+
+
+def restart_all(args, c, out):
+    """Every pack that answers restarted one at a time (the master's unlock relayed to
+    the slaves first, as for update --all), the slaves in address order and the master
+    last, each back (one boot more) before the next: the bank never loses every pack's
+    current at once (a pack refuses a RESTART addressed to every pack)."""
+    packs = _system(c)
+    _relay_unlock(args, c, packs, out)
     done = {}
     for pack, _v in packs[1:] + packs[:1]:
-        try:
-            done[pack] = update(args, c, pack, out, confirm=True)
-        except ServiceError as e:
-            left = [p for p, _v in packs if p not in done and p != pack]
-            raise ServiceError(
-                "%s; updated: %s; not updated: %s"
-                % (e, _list(done), _list(left) if left else "none")
-            ) from None
+        c.restart_and_wait(pack)
+        done[pack] = {"restart": True}
+        if not args.json:
+            out.write("pack %d restarted\n" % pack)
     if args.json:
         out.write(json.dumps(done) + "\n")
     return 0

@@ -182,6 +182,20 @@ class Client:
     def restart(self, address):
         self.request(address, fr.RESTART)
 
+    def restart_and_wait(self, address, tries=40, pause_s=0.5):
+        """RESTART, then until the pack answers again with one boot more (its restart
+        waits a notice to the inverter, service/restart.py); raises if it does not."""
+        boots = self.counters(address)["boots"]
+        self.restart(address)
+        for _ in range(tries):
+            self.t.read(pause_s)  # (what comes meanwhile is no reply to anything)
+            try:
+                if self.counters(address)["boots"] != boots:
+                    return
+            except (ServiceError, ValueError):
+                continue  # restarting (a document's pages from both sides of it: not JSON)
+        raise ServiceError("pack %d did not come back after its restart" % address)
+
     def lock(self, address):
         self.request(address, fr.LOCK)
 

@@ -87,7 +87,7 @@ class FakeApp:
         self.events = ev.EventLog()
         self.trial = None  # App.trial: no new image on trial
 
-    def _save_state(self, now):
+    def _save_state(self, now, unlatch=False, restart=False):
         return True
 
 

@@ -7,7 +7,7 @@ that is not running. `image.json` says which runs:
 "note": why}. It is only ever replaced by writing image.tmp and renaming it over (atomic
 on littlefs): a power cut leaves the old pointer or the new one.
 
-At boot (boards/main.py; on the host, the host board) select() picks the folder. A
+At boot (boards/main.py; on the host, the host board) choose() picks the folder. A
 pointer in trial was armed by an update: its first boot counts a try; booting again
 before the firmware confirmed the trial (a watchdog reset, an exception at boot, a power
 cut) rolls back to the previous image and says why in `note`. The running firmware
@@ -25,6 +25,7 @@ TRIAL = 1  # the new image's first boot
 CONFIRMED = 2
 ROLLED_BACK = 3
 TRIAL_S = 30  # healthy seconds (a valid reading, no exception) that confirm a new image
+TRIAL_LIMIT_S = 600  # without them by then, the trial rolls the image back (app_trial.py)
 
 
 def read(fs):
@@ -66,6 +67,17 @@ def select(fs):
             p["tries"] = 1
             write(fs, p)
     return p.get("image", ""), p
+
+
+def choose(fs):
+    """select(), on a flash that may take no write (full, failing): a new image whose try
+    cannot be counted does not run, the image before it does (the pointer left as it
+    was: the next boot tries again); the folder to run and the pointer."""
+    try:
+        return select(fs)
+    except OSError:
+        p = read(fs)
+        return p.get("previous", "") if p.get("trial") else p.get("image", ""), p
 
 
 def confirm(fs):

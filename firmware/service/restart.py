@@ -46,7 +46,7 @@ class Notice:
         c = app.service_clock
         if c is not None:  # the wall clock at the restart: the next boot takes it up
             app.state["clock_s"] = c[0] + ticks.diff(now, c[1]) // 1000
-        app._save_state(now)
+        app._save_state(now, False, True)  # (the event log's new records first)
         app.link.notice = None
         app.board.restart()
         return True

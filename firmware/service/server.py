@@ -62,7 +62,7 @@ class Server:
         self.bad_frames = 0  # CRC or length
         self.not_ours = 0
         self.errors = 0  # error replies
-        self.refused = 0  # writes without the unlock
+        self.refused = 0  # writes without the unlock, a restart or an arm to every pack
         self.failures = 0  # requests that raised (ERR_INTERNAL)
 
     # -- the frame ---------------------------------------------------------------------
@@ -80,6 +80,11 @@ class Server:
             return 0
         self.requests = (self.requests + 1) & _COUNT_MASK
         cmd = buf[2]
+        if address == fr.ALL and (cmd == fr.RESTART or cmd == fr.UPDATE_ARM):
+            # a parallel system's packs all restarting at once is the whole bank's
+            # current gone together: one pack at a time (bmsctl --all does so)
+            self.refused = (self.refused + 1) & _COUNT_MASK
+            return 0
         payload = bytes(buf[fr.HEAD : n - 2])
         try:
             length = self._dispatch(cmd, payload, now)

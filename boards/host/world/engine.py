@@ -140,7 +140,7 @@ class SimPack:
         self._apply_inputs()
         # what boards/main.py does first: the image to run (the host runs its sources
         # whatever the pointer says; the pointer's trial and rollback are the same)
-        self.image = image.select(self.flash)[0]
+        self.image = self.board.image = image.choose(self.flash)[0]
         self.app = App(self.board, self.config)
         self.powered = True
         self.app.start(self.ticks.ticks_ms())
