@@ -198,9 +198,11 @@ class QstrPoolTest(unittest.TestCase):
 # 1 816: a new image's trial bounded and its pointer's write retried (_trial_age_s,
 # TRIAL_LIMIT_S: an image failing more than 3 s apart ran on for ever), the image before a
 # trial booted on a flash that takes no write (choose: main.py stopped before the
-# watchdog), a restart's unwritten records written first (restart, in app_save).
+# watchdog), a restart's unwritten records written first (restart, in app_save); 1 818:
+# the build a pack reports is the one its board runs (running, before: after that
+# fallback it reported the new build, confirmed), a pointer read strictly to confirm it.
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1816
+FIRMWARE_NAMES = 1818
 PYLON_RS485_NAMES = 123
 
 

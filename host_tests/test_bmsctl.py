@@ -185,7 +185,8 @@ class _CutAfterArm:
 
 class _Watch:
     """The master's port 1, noting when each pack restarts and how many packs were ever
-    restarting (off, or on notice) at once."""
+    out of the bank's current at once (restarting, on notice, or back with its discharge
+    FET still open)."""
 
     def __init__(self, sim):
         from bmsctl_client import SimTransport
@@ -210,7 +211,7 @@ class _Watch:
                 if p.reboots != self.boots[k]:
                     self.boots[k] = p.reboots
                     self.restarted.append((k + 1, sim.t_ms))
-                if p.app is None or p.app.link.notice is not None:
+                if p.app is None or p.app.link.notice is not None or not p.app.bms.dsg:
                     down += 1
             self.most_down = max(self.most_down, down)
             if got or sim.t_ms >= end:
@@ -221,9 +222,15 @@ class _Watch:
 class SystemRestartTest(unittest.TestCase):
     def test_restart_all_one_pack_at_a_time(self):
         # (bmsctl --all restart sent every pack its RESTART without waiting: the bank's
-        # packs restarted within 350 ms of each other, every FET open together)
-        sim = make_sim(inverter="can", packs=3, events=[{"at_s": 0, "current_a": -60}])
-        sim.run(5000)
+        # packs restarted within 350 ms of each other, every FET open together; then the
+        # next pack's restart came as soon as the last answered, before its boot settled)
+        sim = make_sim(
+            inverter="can",
+            packs=3,
+            events=[{"at_s": 0, "current_a": -60}],
+            config={"boot_settle_ms": 8000},
+        )
+        sim.run(12000)
         press_unlock(sim, sim.packs[0])
         w = _Watch(sim)
         rc, out, err = cli(sim, "--all", "--timeout", "0.6", "restart", transport=w)

@@ -111,11 +111,15 @@ class UpdateFlowTest(unittest.TestCase):
         import sys
 
         from boards import main
+        from boards.host.flash import MemFS
 
         fs = installed(self.old, self.old_m)
         saved = {name: sys.modules.get(name) for name in ("boards", "boards.chip")}
         sys.modules["boards.chip"] = unittest  # (a stand-in: as main.py left it)
         try:
+            # the factory image: its own, kept (a second copy would cost the heap)
+            self.assertEqual(main.boot_image(MemFS(), "/data"), ("", {}))
+            self.assertIs(sys.modules["boards.chip"], unittest)
             main.boot_image(fs, "/data")
             self.assertNotIn("boards.chip", sys.modules)
             self.assertNotIn("boards", sys.modules)
@@ -336,7 +340,7 @@ class SimUpdateTest(unittest.TestCase):
         # the image before the trial ran (the flash took no write at boot): it must not
         # confirm the new image's trial, which would make an image never run the one the
         # next boot takes as proven
-        sim, pack, m, _c = self.updated("update_sim5", 9, back=False)
+        sim, pack, m, c = self.updated("update_sim5", 9, back=False)
         pack.flash.fail("write", "image.tmp", times=1)  # the boot's write of the try
         sim.run(sim.t_ms + 5000)
         self.assertEqual((pack.reboots, pack.image), (1, ""))
@@ -344,10 +348,21 @@ class SimUpdateTest(unittest.TestCase):
         sim.run(sim.t_ms + (image.TRIAL_S + 5) * 1000)
         p = image.read(pack.flash)
         self.assertEqual((p["image"], p["trial"], p.get("tries", 0)), ("img_a", 1, 0))
+        self.assertEqual(c.version(1)["build"], "dev")  # the image it runs
         pack.power_off()
         pack.power_on()  # the flash takes writes again: the new image, on trial
         self.assertEqual(pack.image, "img_a")
         self.assertIsNotNone(pack.app.trial)
+        # reset again on trial, and the rollback's write refused: the image before runs,
+        # and says so (it said the new build, confirmed, and bmsctl took it as done)
+        pack.flash.fail("write", "image.tmp", times=1)
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual((pack.image, image.read(pack.flash)["tries"]), ("", 1))
+        v = c.version(1)
+        self.assertEqual((v["build"], v["trial"]), ("dev", 0))
+        with self.assertRaises(ServiceError):
+            c.wait_confirmed(1, m["build"], 1)
 
     def updated(self, name, seed, back=True):
         """A pack sent a new image and armed, and its client; back: restarted into it,
@@ -387,22 +402,25 @@ class SimUpdateTest(unittest.TestCase):
         # (the trial was forgotten before the pointer's write: a write that failed was
         # an exception in the safety net, FETs off, never written again, and the next
         # reset rolled a good image back)
-        sim, pack, _m, _c = self.updated("update_sim4", 8)
-        app = pack.app
-        pack.flash.fail("write", "image.tmp", times=1)
-        sim.run(sim.t_ms + (image.TRIAL_S + 2) * 1000)
-        self.assertEqual(app.exceptions, 0)
-        self.assertTrue(app.bms.dsg)
-        self.assertIsNone(app.trial)
-        self.assertEqual(image.read(pack.flash)["trial"], 0)
-        self.assertEqual(len(logged(app.events, ev.UPDATE, image.CONFIRMED)), 1)
-        # counted, logged when it failed (extra: the operation) and when it worked again
-        self.assertEqual(app.store_errors, 1)
-        stored = [r[5] for r in logged(app.events, ev.EXCEPTION)]
-        self.assertEqual(stored, [6, -6])
-        pack.power_off()
-        pack.power_on()
-        self.assertEqual(pack.image, "img_a")
+        # (and a pointer the flash failed to read was taken for one not on trial: logged
+        # confirmed, forgotten, and rolled back at the next reset)
+        for op, path in (("write", "image.tmp"), ("read", "image.json")):
+            sim, pack, _m, _c = self.updated("update_sim4", 8)
+            app = pack.app
+            pack.flash.fail(op, path, times=1)
+            sim.run(sim.t_ms + (image.TRIAL_S + 2) * 1000)
+            self.assertEqual(app.exceptions, 0, op)
+            self.assertTrue(app.bms.dsg, op)
+            self.assertIsNone(app.trial, op)
+            self.assertEqual(image.read(pack.flash)["trial"], 0, op)
+            self.assertEqual(len(logged(app.events, ev.UPDATE, image.CONFIRMED)), 1, op)
+            # counted, logged when it failed (extra: the operation) and when it worked again
+            self.assertEqual(app.store_errors, 1, op)
+            stored = [r[5] for r in logged(app.events, ev.EXCEPTION)]
+            self.assertEqual(stored, [6, -6], op)
+            pack.power_off()
+            pack.power_on()
+            self.assertEqual(pack.image, "img_a", op)
 
 
 if __name__ == "__main__":

@@ -182,16 +182,23 @@ class Client:
     def restart(self, address):
         self.request(address, fr.RESTART)
 
-    def restart_and_wait(self, address, tries=40, pause_s=0.5):
-        """RESTART, then until the pack answers again with one boot more (its restart
-        waits a notice to the inverter, service/restart.py); raises if it does not."""
+    def restart_and_wait(self, address, tries=240, pause_s=0.5):
+        """RESTART, then until the pack answers again with one boot more and every FET
+        that was on before on again: it carries its share of the current again (its
+        restart waits a notice to the inverter, service/restart.py; its boot settles,
+        boot_settle_ms, and pre-charges first); raises if it does not within tries."""
         boots = self.counters(address)["boots"]
+        was = self.status(address)["fets"]
         self.restart(address)
+        back = False
         for _ in range(tries):
             self.t.read(pause_s)  # (what comes meanwhile is no reply to anything)
             try:
-                if self.counters(address)["boots"] != boots:
-                    return
+                back = back or self.counters(address)["boots"] != boots
+                if back:
+                    fets = self.status(address)["fets"]
+                    if all(fets[k] for k in ("charge", "discharge") if was[k]):
+                        return
             except (ServiceError, ValueError):
                 continue  # restarting (a document's pages from both sides of it: not JSON)
         raise ServiceError("pack %d did not come back after its restart" % address)

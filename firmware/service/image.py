@@ -28,12 +28,17 @@ TRIAL_S = 30  # healthy seconds (a valid reading, no exception) that confirm a n
 TRIAL_LIMIT_S = 600  # without them by then, the trial rolls the image back (app_trial.py)
 
 
-def read(fs):
-    """The pointer as a dict, {} for the factory image (none, or unreadable)."""
+def read(fs, strict=False):
+    """The pointer as a dict, {} for the factory image (none, or unreadable; strict: a
+    flash that fails the read raises OSError)."""
     try:
         with fs.open(POINTER) as f:
             p = json.loads(f.read())
-    except (OSError, ValueError):
+    except ValueError:
+        return {}
+    except OSError:
+        if strict:
+            raise
         return {}
     ok = type(p) is dict and (p.get("image", "") in SLOTS or p.get("image", "") == "")
     return p if ok else {}
@@ -81,8 +86,9 @@ def choose(fs):
 
 
 def confirm(fs):
-    """The running image has proved itself: no rollback from now on."""
-    p = read(fs)
+    """The running image has proved itself: no rollback from now on. (A pointer the
+    flash fails to read raises OSError: the caller tries again.)"""
+    p = read(fs, True)
     if p.get("trial"):
         p["trial"] = 0
         p["note"] = "confirmed"

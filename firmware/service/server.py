@@ -208,7 +208,7 @@ class Server:
         if cmd == fr.VERSION:
             return {
                 "version": VERSION,
-                "build": build_hash(app.store.fs),
+                "build": build_hash(app.store.fs, getattr(app.board, "image", None)),
                 "board": getattr(app.board, "name", "host"),
                 "address": self.me,
                 "serial": _serial(app.bms.uid),
@@ -479,9 +479,11 @@ class Server:
         return self._ok(0)
 
 
-def build_hash(fs):
+def build_hash(fs, running=None):
     """The running image's bundle hash (its manifest's), "dev" for a source tree. An
-    image armed but not booted yet (a trial without a try) is not the one running."""
+    image armed but not booted yet (a trial without a try), or one the board does not
+    run (running: the board's image folder, when it says; the image before a trial
+    runs on a flash that took no write at boot), is not the one running."""
     try:
         with fs.open("image.json") as f:
             p = json.loads(f.read())
@@ -489,8 +491,10 @@ def build_hash(fs):
         return "dev"
     if type(p) is not dict:
         return "dev"
-    key = "previous_build" if p.get("trial") and not p.get("tries") else "build"
-    return p.get(key) or "dev"
+    before = p.get("trial") and not p.get("tries")
+    if before or (running is not None and running != p.get("image")):
+        return p.get("previous_build") or "dev"
+    return p.get("build") or "dev"
 
 
 def _serial(uid):
