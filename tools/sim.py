@@ -22,7 +22,8 @@ options:
   --packs N        packs in parallel, 1 to 32 (default 1, or the scenario's packs;
                    see "Parallel packs" below)
   --dip BITS       the master's DIP switch, 7 characters 0/1, position 1 first
-                   (0000000 = 9600 baud, protocol ID0; slaves keep 0000000)
+                   (0000000 = 9600 baud, protocol ID0; slaves keep 0000000 but
+                   the master's position 1, the baud rate: pack.md, all packs alike)
   --inverter KIND  can (default), rs485, none, growatt or sma (the simulated inverter on
                    the master's Link IN; see "The simulated inverter" below)
   --scenario FILE  a scenario file (JSON); without one the pack idles
@@ -76,7 +77,16 @@ Parallel packs (--packs N, N > 1):
   - trace: one line per pack per period; "role" is what the pack's firmware reports
     (app.role: "master" or "slave"), null while it is off or reports nothing (the
     simulator never guesses it); a lone pack is always "master". Extra key "address":
-    the firmware's app.address (null while it has none); present with several packs
+    the firmware's app.address (null while it has none); present with several packs.
+    A pack switched off has null cells_mv, pack_mv, current_ma, temps_dc, soc_pct,
+    soh_pct and limits. "limits" also carries dvl_mv, charge_enable,
+    discharge_enable, force_charge and full_charge_request; extra keys "inputs"
+    (passive, rsd), "can_rx" (the CAN controller's receive counters) and, on the
+    master of packs in parallel, "own_limits" (its own pack's beside the system's)
+  - the trace's events go on across a restart: a record the last boot logged after the
+    last line and wrote before it restarted (a RESET restart's) is in the next line
+  - the run ends at --duration with no line of its own (the last line is the last
+    period's)
 Choices where sim.md is silent:
   - a trace line is written at t=0 and then every period, after the firmware has run
     at that instant; `events` holds the log entries since the previous line
@@ -206,8 +216,8 @@ def parse_args(argv):
             opts["--duration"] = float(opts["--duration"])
         except ValueError:
             raise UsageError("--duration needs a number of seconds") from None
-        if not opts["--duration"] > 0:
-            raise UsageError("--duration must be positive")
+        if not 0 < opts["--duration"] <= 1e9:  # (not inf or nan: a run has an end)
+            raise UsageError("--duration must be positive, at most 1e9 s")
     if "--dip" in opts:
         try:
             check_dip("--dip", opts["--dip"])
@@ -230,10 +240,11 @@ def parse_args(argv):
 
 def build(opts):
     """The scenario (file or defaults) with the command-line options applied."""
-    scenario = load(opts["--scenario"]) if "--scenario" in opts else validate({})
-    if "--packs" in opts:
-        scenario["packs"] = opts["--packs"]
-        validate(scenario)  # events may name packs beyond the new count
+    packs = opts.get("--packs")
+    if "--scenario" in opts:
+        scenario = load(opts["--scenario"], packs)  # (its events may name packs up to it)
+    else:
+        scenario = validate({} if packs is None else {"packs": packs})
     if "--dip" in opts:
         scenario["dip"] = opts["--dip"]
     if "--inverter" in opts:
@@ -358,7 +369,7 @@ def main(argv, out=None):
     pump = _Pumps(pumps) if pumps else None
     if trace is not None:
         sim.set_trace(trace, opts.get("--trace-ms"))
-    end_ms = None if duration is None else int(duration * 1000)
+    end_ms = None if duration is None else int(round(duration * 1000))
     _stop_on_sigterm()
     try:
         if "--fast" in opts:

@@ -114,7 +114,7 @@ class SimPack:
         self.board = None
         self.app = None
         self.powered = False
-        self.events_seen = 0
+        self.events_seen = None  # the next record the trace shows (None: never booted)
         self.reboots = 0
 
     def power_on(self, cause=machine.PWRON_RESET):
@@ -144,8 +144,11 @@ class SimPack:
         self.app = App(self.board, self.config)
         self.powered = True
         self.app.start(self.ticks.ticks_ms())
-        # the trace shows what this boot logs, not the records it loaded from flash again
-        self.events_seen = self.app.store.flushed_seq
+        # the trace shows the records it has not shown: what this boot logs, and what the
+        # last one logged after the last trace line and wrote before its restart (a RESET
+        # restart's record), not the records loaded from flash again
+        if self.events_seen is None:
+            self.events_seen = self.app.store.flushed_seq
         self.next_us = self.clock.t_us
 
     def power_off(self):
@@ -465,7 +468,7 @@ class Simulator:
                 for pack in targets:
                     pack.set_input(name, v)
         if "button" in e:
-            release = self.clock.t_ms + int(e.get("hold_s", 0.5) * 1000)
+            release = self.clock.t_ms + _ms(e.get("hold_s", 0.5))
             for pack in targets:
                 pack.press_button(True)
                 self._button_releases.append((release, pack))
@@ -486,7 +489,7 @@ class Simulator:
     def _due_events(self, t_ms):
         while self._next_event < len(self._events):
             e = self._events[self._next_event]
-            if int(e["at_s"] * 1000) > t_ms:
+            if _ms(e["at_s"]) > t_ms:
                 break
             self.apply(e)
             self._next_event += 1
@@ -503,7 +506,7 @@ class Simulator:
     def _next_event_ms(self):
         t = _FOREVER
         if self._next_event < len(self._events):
-            t = int(self._events[self._next_event]["at_s"] * 1000)
+            t = _ms(self._events[self._next_event]["at_s"])
         for release, _pack in self._button_releases:
             if release < t:
                 t = release
@@ -771,7 +774,15 @@ _PRECHARGE = (None, "started", "done", "timed_out")
 _SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
 _STAGES = (None, "read", "core", "write", "led", "boot", "store", "comms")
 # an EXCEPTION at the store stage: the failing operation (app.STORE_*) as extra
-_STORE_OPS = (None, "events_load", "state_load", "state_save", "events_append", "set_aside")
+_STORE_OPS = (
+    None,
+    "events_load",
+    "state_load",
+    "state_save",
+    "events_append",
+    "set_aside",
+    "image_pointer",
+)
 _INPUTS = (None, "passive", "rsd")
 _SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
 _COMM = ("can", "inverter", "bus_off", "pack", "role", "system")
@@ -794,6 +805,12 @@ _WHAT_NAMES = {
     ev.LIMIT: _LIMITS,
     ev.UPDATE: _UPDATE,
 }
+
+
+def _ms(seconds):
+    """A scenario's seconds in ms, to the nearest (1.001 * 1000 is 1000.99...: truncated,
+    an event came 1 ms early)."""
+    return int(round(seconds * 1000))
 
 
 def _name(table, i):

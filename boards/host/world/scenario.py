@@ -215,7 +215,9 @@ def validate(s):
     return s
 
 
-def parse(text):
+def parse(text, packs=None):
+    """A scenario from its JSON text; packs: the command line's count, over the file's
+    (before the check: its events may name packs beyond the file's count)."""
     try:
         s = json.loads(text)
     except ValueError as exc:
@@ -224,10 +226,12 @@ def parse(text):
         raise ScenarioError("malformed JSON: nested too deep") from None
     if type(s) is not dict:
         raise ScenarioError("a scenario is a JSON object")
+    if packs is not None:
+        s["packs"] = packs
     return validate(s)
 
 
-def load(path):
+def load(path, packs=None):
     try:
         with open(path) as f:
             text = f.read()
@@ -235,4 +239,4 @@ def load(path):
         raise ScenarioError("cannot read scenario file %s" % path) from None
     except ValueError:  # UnicodeError: not text
         raise ScenarioError("scenario file %s is not UTF-8 text" % path) from None
-    return parse(text)
+    return parse(text, packs)
