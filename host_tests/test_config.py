@@ -131,9 +131,9 @@ class RefusalTest(unittest.TestCase):
 
     def test_range_edges_are_inclusive(self):
         c = Config()
-        c.update({"covp_delay_ms": 60000})
-        self.assertEqual(c.covp_delay_ms, 60000)
-        self.refused({"covp_delay_ms": 60001})
+        c.update({"covp_delay_ms": 2000})
+        self.assertEqual(c.covp_delay_ms, 2000)
+        self.refused({"covp_delay_ms": 2001})
         self.refused({"covp_trip_mv": 3601})
         self.refused({"capacity_mah": 9999})
 
@@ -165,6 +165,18 @@ class RefusalTest(unittest.TestCase):
             self.assertIn("warn_hyst_ma = 10000 must be < %s = 10000" % warn, msg)
             c = Config({warn: 10000, "warn_hyst_ma": 9999})
             self.assertEqual(c.warn_hyst_ma, 9999)
+
+    def test_the_lockout_window_holds_a_steady_over_currents_trips(self):
+        # (a window of 10 s took trips that a 60 s release keeps apart: never a lockout)
+        msg = self.refused({"ocp_lock_window_ms": 10000})  # COCP's 10 s step
+        self.assertIn("cocp1_delay_ms = 10000 must be < ocp_lock_window_ms = 10000", msg)
+        quick = {"cocp1_delay_ms": 9999, "docp1_delay_ms": 9999, "docp2_delay_ms": 9999}
+        c = Config(dict(quick, ocp_lock_window_ms=10000))
+        self.assertEqual(c.ocp_lock_window_ms, 10000)
+        msg = self.refused({"ocp_lock_window_ms": 20000, "docp1_delay_ms": 20000})
+        self.assertIn("docp1_delay_ms = 20000 must be < ocp_lock_window_ms = 20000", msg)
+        c = Config({"ocp_lock_window_ms": 20000, "docp1_delay_ms": 19999})
+        self.assertEqual(c.docp1_delay_ms, 19999)
 
     def test_update_is_all_or_nothing(self):
         c = Config()
@@ -213,7 +225,16 @@ class ManualEnvelopeTest(unittest.TestCase):
         ("cocp1_trip_ma", "max", 72000),  # charge at most 70 A (the derived 72 A, 90 A)
         ("cocp2_trip_ma", "max", 90000),
         ("docp_cont_ma", "max", 100000),  # 100 A continuous from a start at <= 30 C
-        ("docp_cont_hot_ma", "max", 100000),
+        ("docp_cont_hot_ma", "max", 50000),  # after a start above 30 C: 50 A (derived)
+        ("cocp1_delay_ms", "max", 10000),  # the steps' delays: the manual's at most
+        ("cocp2_delay_ms", "max", 1000),
+        ("docp3_delay_ms", "max", 500),
+        # the voltages': the front end's own backstop (2 s), which a longer delay left to
+        # act first, 150 mV past COVP and 300 mV past CUVP
+        ("covp_delay_ms", "max", 2000),
+        ("povp_delay_ms", "max", 2000),
+        ("cuvp_delay_ms", "max", 2000),
+        ("puvp_delay_ms", "max", 2000),
         ("docp_cont_temp_dc", "max", 300),
         ("docp1_delay_ms", "max", 300000),  # 101 - 119 A for 5 min
         ("docp2_trip_ma", "max", 120000),  # 120 - 200 A for 15 s
@@ -278,4 +299,4 @@ class ReleaseTest(unittest.TestCase):
         config.release()
         with self.assertRaises(ConfigError):
             Config({"covp_trip_mv": 3601})  # a range
-        self.assertEqual(Config({"covp_delay_ms": 60000}).covp_delay_ms, 60000)
+        self.assertEqual(Config({"covp_delay_ms": 2000}).covp_delay_ms, 2000)

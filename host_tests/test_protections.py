@@ -464,34 +464,54 @@ class LockoutTest(unittest.TestCase):
         self.trip_cocp(r)  # the count starts over after RESET
         self.assertFalse(r.locked("COCP"))
 
-    def test_trips_spread_over_more_than_10_min_do_not_lock(self):
+    def series(self, gaps_ms):
+        """COCP trips: one, then one at each gap after the last one's release (60 s after
+        it); returns the rig."""
         r = Rig().settle()
-        start = r.now
-        for k in range(3):
-            self.trip_cocp(r)
-            if k < 2:
-                r.run_ms(300000)
-        self.assertGreater(r.now - start, 600000)
-        self.assertFalse(r.locked("COCP"))
-
-    def trips_at(self, offsets_ms):
-        """COCP trips at t0 and then at t0 + each offset; returns the rig."""
-        r = Rig().settle()
-        r.current(95000)
-        r.run_ms(1100)
-        t0 = r.now
-        for offset in offsets_ms:
-            r.current(0)
-            r.run_ms(t0 + offset - 1100 - r.now)
+        self.trip_cocp(r)
+        for gap in gaps_ms:
+            r.run_ms(60000)
+            rel = r.logged(ev.RELEASE, pt.COCP)[-1][1]
+            r.run_ms(rel + gap - 1100 - r.now)
             r.current(95000)
             r.run_ms(1100)
-            self.assertEqual(r.now - t0, offset)
-            self.assertTrue(r.active("COCP"))
+            self.assertEqual(r.logged(ev.TRIP, pt.COCP)[-1][1], rel + gap)
+            r.current(0)
         return r
 
     def test_window_edge(self):
-        self.assertTrue(self.trips_at((300000, 600000)).locked("COCP"))
-        self.assertFalse(self.trips_at((300000, 600100)).locked("COCP"))
+        # consecutive: each trip within the window (10 min) of the last release
+        self.assertTrue(self.series((1100, 600000)).locked("COCP"))
+        self.assertFalse(self.series((1100, 600100)).locked("COCP"))
+
+    def test_ten_clean_minutes_begin_a_new_series(self):
+        self.assertFalse(self.series((600100, 1100)).locked("COCP"))
+        r = self.series((600100, 1100, 1100))
+        self.assertTrue(r.locked("COCP"))
+        self.assertEqual(len(r.logged(ev.TRIP, pt.COCP)), 4)
+
+    def test_a_steady_overload_of_the_slowest_step_locks(self):
+        # 110 A: DOCP's 5-min step trips, releases after 60 s, trips 5 min later... (the
+        # window counted from the first trip never held three of them: 5 min of 110 A in
+        # every 6, for ever)
+        r = Rig().settle()
+
+        def run(ms):  # 110 A drawn while the discharge FET lets it
+            for _ in range(ms // TICK):
+                r.current(-110000 if r.fets()[1] else 0)
+                r.tick()
+
+        run(700000)
+        trips = [rec[1] for rec in r.logged(ev.TRIP, pt.DOCP)]
+        self.assertEqual(len(trips), 2)
+        self.assertFalse(r.locked("DOCP"))
+        run(400000)
+        trips = [rec[1] for rec in r.logged(ev.TRIP, pt.DOCP)]
+        self.assertEqual(len(trips), 3)
+        self.assertLess(trips[2] - trips[0], 2 * 370000)  # (a 10 min window from the first)
+        self.assertGreater(trips[2] - trips[0], 600000)
+        self.assertTrue(r.locked("DOCP"))
+        self.assertEqual(r.fets(), (True, False))
 
     def test_two_steps_tripping_together_are_one_event(self):
         for name, first, second, gap in (

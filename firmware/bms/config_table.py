@@ -6,7 +6,9 @@ this module, so its tuples do not stay in a board's heap.
 # key, default, lowest, highest. Grouped as in pack.md; "manual" marks the manual's numbers.
 # A range stops at the manual's limit on the unsafe side (or at our derived default where
 # that sits past it: DHTP 55 C, COCP 72 and 90 A): a setting may be stricter than the
-# product, never looser, and the front end's backstops follow these keys too.
+# product, never looser, and the front end's backstops follow these keys too. So do the
+# delays: the over-current steps' at the manual's, the cell and pack voltages' at the
+# front end's own backstop (2 s: a longer one left the chip to act first, past the limit).
 SPEC = (
     # the pack (manual: 100 Ah rated, 16 cells)
     ("capacity_mah", 100000, 10000, 250000),  # charge is counted in mAs: keep it < 2**30
@@ -15,19 +17,19 @@ SPEC = (
     ("effective_current_ma", 2000, 100, 20000),  # "effective" current for COVP/CUVP/SCP releases
     # cell and pack voltage protections
     ("covp_trip_mv", 3600, 3300, 3600),
-    ("covp_delay_ms", 1000, 0, 60000),
+    ("covp_delay_ms", 1000, 0, 2000),  # (the front end's own backstop: 2 s, +150 mV)
     ("covp_release_mv", 3400, 3000, 3600),
     ("covp_warn_mv", 3550, 3000, 3600),
     ("povp_trip_mv", 57600, 52800, 57600),  # manual: max 57.6 V
-    ("povp_delay_ms", 1000, 0, 60000),
+    ("povp_delay_ms", 1000, 0, 2000),
     ("povp_release_mv", 54400, 48000, 57600),
     ("povp_warn_mv", 56800, 48000, 57600),
     ("cuvp_trip_mv", 2800, 2800, 3200),
-    ("cuvp_delay_ms", 1000, 0, 60000),
+    ("cuvp_delay_ms", 1000, 0, 2000),  # (the front end's own backstop: 2 s, -300 mV)
     ("cuvp_release_mv", 3000, 2800, 3400),
     ("cuvp_warn_mv", 3000, 2800, 3400),
     ("puvp_trip_mv", 44800, 44800, 51200),  # manual: min 44.8 V
-    ("puvp_delay_ms", 1000, 0, 60000),
+    ("puvp_delay_ms", 1000, 0, 2000),
     ("puvp_release_mv", 48000, 44800, 54400),
     ("puvp_warn_mv", 48000, 44800, 54400),
     # temperatures (cell sensors and ambient; MOS separately)
@@ -53,21 +55,21 @@ SPEC = (
     ("mos_otp_warn_dc", 800, 300, 1250),
     # charge over-current: two steps, automatic release, lockout
     ("cocp1_trip_ma", 72000, 10000, 72000),
-    ("cocp1_delay_ms", 10000, 0, 600000),
+    ("cocp1_delay_ms", 10000, 0, 10000),
     ("cocp2_trip_ma", 90000, 10000, 90000),
-    ("cocp2_delay_ms", 1000, 0, 600000),
+    ("cocp2_delay_ms", 1000, 0, 1000),
     ("cocp_release_ms", 60000, 1000, 3600000),
     ("cocp_warn_ma", 60000, 10000, 72000),
     # discharge over-current (manual: 100 A continuous if the discharge started at or
     # below 30 C, else our 50 A; 101-119 A for 5 min; 120-200 A for 15 s)
     ("docp_cont_ma", 100000, 10000, 100000),
-    ("docp_cont_hot_ma", 50000, 10000, 100000),
+    ("docp_cont_hot_ma", 50000, 10000, 50000),
     ("docp_cont_temp_dc", 300, 0, 300),
     ("docp1_delay_ms", 300000, 0, 300000),
     ("docp2_trip_ma", 120000, 10000, 120000),
     ("docp2_delay_ms", 15000, 0, 15000),
     ("docp3_trip_ma", 200000, 10000, 200000),
-    ("docp3_delay_ms", 500, 0, 15000),
+    ("docp3_delay_ms", 500, 0, 500),
     ("docp_release_ms", 60000, 1000, 3600000),
     ("docp_warn_ma", 95000, 10000, 100000),
     ("ocp_lock_count", 3, 1, 3),
@@ -188,6 +190,10 @@ RULES = (
     ("docp3_delay_ms", "<=", "docp2_delay_ms"),
     ("docp_warn_ma", "<=", "docp_cont_ma"),
     ("docp3_trip_ma", "<", "scp_trip_ma"),
+    # a steady over-current trips, releases and trips again a step's delay later: within
+    # the lockout window, so that its trips are consecutive and lock (bms/protect.py)
+    ("cocp1_delay_ms", "<", "ocp_lock_window_ms"),
+    ("docp1_delay_ms", "<", "ocp_lock_window_ms"),
     ("sensor_cell_low_mv", "<", "cuvp_trip_mv"),
     ("sensor_cell_high_mv", ">", "covp_trip_mv"),
     ("balance_start_mv", "<", "covp_trip_mv"),

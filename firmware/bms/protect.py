@@ -2,8 +2,9 @@
 
 Each row watches one value (a slot of the per-tick `vals` list) and walks
 IDLE -> PENDING (the delay runs) -> TRIPPED -> IDLE again (released), or stays in
-LATCHED (released only by RESET or its own release path) or LOCKED (too many trips in
-the lockout window; RESET only). Warnings are rows with no FET action.
+LATCHED (released only by RESET or its own release path) or LOCKED (lock_count trips in
+a row, each within the lockout window of the last release; RESET only). Warnings are
+rows with no FET action.
 
 Comparisons are normalised when the table is built: a row is over its trip when
 `vals[src] * sign >= trip` and back in range when `vals[src] * sign <= rel`, so "> 50 C"
@@ -333,20 +334,16 @@ class Engine:
         return False
 
     def _count_lock(self, lk, now):
-        """Record an event of lockout group lk; True when it is the lock_count-th
-        within the window."""
-        times = self.lock_times
-        count = self.lock_count
-        first = lk * count  # group lk's times, oldest first
+        """Record an event of lockout group lk; True when it is the lock_count-th in a
+        row (the manual: "locked after three consecutive times"): each within the window
+        of the group's last release. (Counted from the first trip, a window of 10 min
+        never held three of DOCP's 5-min step: 110 A ran 5 min in every 6 for ever.)"""
         k = self.lock_n[lk]
-        if k == count:
-            for j in range(first, first + count - 1):
-                times[j] = times[j + 1]
-            k -= 1
-        times[first + k] = now
+        if k and ticks.diff(now, self.lock_rel[lk]) > self.lock_window_ms:
+            k = 0  # it ran clean for the window since the last: a new series
         k += 1
         self.lock_n[lk] = k
-        return k == count and ticks.diff(now, times[first]) <= self.lock_window_ms
+        return k >= self.lock_count
 
     def _release(self, i, now, vals, how):
         self._dirty = True
@@ -355,6 +352,8 @@ class Engine:
         self.state[i] = IDLE
         name = self.name[i]
         if not self.flags[i] & F_WARNING:
+            if self.lock[i]:
+                self.lock_rel[self.lock[i]] = now  # (consecutive trips: _count_lock)
             self.events.log(now, ev.RELEASE, name, vals[self.src[i]], how)
             return
         for j in range(self.n):

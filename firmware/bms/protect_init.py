@@ -46,9 +46,9 @@ def init(self, rows, events, lock_count, lock_window_ms):
     self.out = array("i", bytes(20))  # _summary's results
     self.lock_count = lock_count
     self.lock_window_ms = lock_window_ms
-    # the last `lock_count` trip times of each lockout group (group lk's from index
-    # lk * lock_count: one list, not a list of lists), and how many are valid
-    self.lock_times = [0] * (lock_count * (_LOCKS + 1))
+    # each lockout group's trips in a row (consecutive: each within lock_window_ms of
+    # the group's last release), and that release's time
+    self.lock_rel = [0] * (_LOCKS + 1)
     self.lock_n = bytearray(_LOCKS + 1)
     # the rows of each release group, to judge a group release without a walk
     members = [[] for _ in range(_GROUPS + 1)]
