@@ -177,7 +177,7 @@ class WireTest(unittest.TestCase):
         table = dict(drv.data_memory(Config(), 250))
         self.assertEqual(table[0x9303], b"\x06")  # 10 mA, 10 mV
         self.assertEqual(table[0x9304], b"\xff\xff")  # 16 cells
-        self.assertEqual(table[0x9278], bytes((74,)))  # COV 74 * 50.6 = 3744 mV > 3600
+        self.assertEqual(table[0x9278], bytes((72,)))  # COV 72 * 50.6 = 3643 mV: 3600-3650
         self.assertEqual(table[0x9275], bytes((49,)))  # CUV 49 * 50.6 = 2479 mV < 2800
         self.assertEqual(table[0x9279], (604).to_bytes(2, "little"))  # 3.3 ms * 606 = 2 s
         self.assertEqual(table[0x9280], bytes((15,)))  # OCC 30 mV over 0.25 mOhm = 120 A
@@ -383,7 +383,7 @@ class OwnProtectionTest(unittest.TestCase):
     def test_the_chip_opens_the_charge_fet_on_its_own_cov(self):
         model, chip, afe, _r = rig()
         ReadTest.attach(None, chip, 0, 0)
-        chip.cell_override[4] = 3750  # above its COV (3744 mV), beyond the firmware's 3600
+        chip.cell_override[4] = 3650  # above its COV (3643 mV), beyond the firmware's 3600
         for _ in range(20):  # 2 s
             chip.refresh()
         self.assertEqual(model.fet_states()[:2], (True, True))

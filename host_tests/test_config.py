@@ -230,7 +230,7 @@ class ManualEnvelopeTest(unittest.TestCase):
         ("cocp2_delay_ms", "max", 1000),
         ("docp3_delay_ms", "max", 500),
         # the voltages': the front end's own backstop (2 s), which a longer delay left to
-        # act first, 150 mV past COVP and 300 mV past CUVP
+        # act first, 50 mV past COVP and 300 mV past CUVP
         ("covp_delay_ms", "max", 2000),
         ("povp_delay_ms", "max", 2000),
         ("cuvp_delay_ms", "max", 2000),

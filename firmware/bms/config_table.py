@@ -17,7 +17,7 @@ SPEC = (
     ("effective_current_ma", 2000, 100, 20000),  # "effective" current for COVP/CUVP/SCP releases
     # cell and pack voltage protections
     ("covp_trip_mv", 3600, 3300, 3600),
-    ("covp_delay_ms", 1000, 0, 2000),  # (the front end's own backstop: 2 s, +150 mV)
+    ("covp_delay_ms", 1000, 0, 2000),  # (the front end's own backstop: 2 s, +50 mV)
     ("covp_release_mv", 3400, 3000, 3600),
     ("covp_warn_mv", 3550, 3000, 3600),
     ("povp_trip_mv", 57600, 52800, 57600),  # manual: max 57.6 V
