@@ -14,7 +14,8 @@ LOST_MS (PACK_LOST, an event naming the pack; cleared and logged again when it r
 SystemView looks to the protocol encoders like the core (bms.core.Bms: sample, soc,
 limits, engine, cfg, reported_ma...), with the system's values, filled by aggregate()
 on the link's beat and whenever a pack's FETs change or a pack is lost, never per tick:
-- CVL: the lowest of the packs';
+- CVL: the lowest of the packs' that take the charge (their charge FET on, or silent);
+  with none, the lowest of all;
 - CCL: (packs whose charge FET is on) x (the lowest CCL among them), DCL likewise with
   the discharge FETs, less the packs silent for STALE_MS; with no charge FET on, one
   pack's CCL (at the CVL of those asking) when packs asleep after CUVP ask for the
@@ -385,7 +386,7 @@ class SystemView:
         own = self.own
         pieces = packs.raw
         n = n_chg = n_dsg = n_stale = 0
-        cvl = _BIG
+        cvl = cvl_open = _BIG
         ccl_min = dcl_min = wake_ccl = wake_cvl = _BIG
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
@@ -406,8 +407,14 @@ class SystemView:
             f = 0 if stale[a] else raw[o + _OFF_LIMITS + 7]
             n_stale += stale[a]
             v = u16le_at(raw, o + _OFF_LIMITS)
-            if v < cvl:
-                cvl = v
+            # the CVL of the packs that take the charge (and of the silent, whose FETs are
+            # not known): a pack whose charge FET is open (a trip, a lockout: its CVL is
+            # its own voltage) held the inverter there, and the others never charged
+            if f & pl.F_CHG_FET or stale[a]:
+                if v < cvl:
+                    cvl = v
+            elif v < cvl_open:
+                cvl_open = v
             if f & pl.F_CHG_FET:
                 n_chg += 1
                 v = u16le_at(raw, o + _OFF_LIMITS + 2)
@@ -464,7 +471,7 @@ class SystemView:
             lim.force_charge = lim.full_request = False
             self.allow_chg = self.relay_dsg = 0
             return
-        lim.cvl_mv = cvl
+        lim.cvl_mv = cvl if cvl < _BIG else cvl_open
         lim.ccl_ma = n_chg * ccl_min * 100 if n_chg else 0
         if not n_chg and wake_ccl < _BIG:
             # no pack takes a charge, and some sleep after CUVP asking for one: one pack's

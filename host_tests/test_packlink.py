@@ -307,6 +307,26 @@ class SystemTest(unittest.TestCase):
         self.give(2, limits=(55000, 300, 1000, 100, 0x1B))
         self.assertEqual(self.limits(), (55000, 90000, 300000, 3))
 
+    def test_the_cvl_of_the_packs_that_take_the_charge(self):
+        # a pack whose charge FET is open (tripped, locked out) says its own voltage as its
+        # CVL: it held the inverter there and the others never charged (a pack locked out
+        # after joining low stopped the whole system's charge for good)
+        self.give(1, now=1000)
+        self.give(2, now=1000)
+        self.give(3, now=1000, limits=(50900, 0, 1000, 100, 0x12))
+        self.assertEqual(self.limits(), (56000, 100000, 300000, 3))
+        self.give(2, now=1000, limits=(55500, 500, 1000, 100, 0x1B))  # one tapering: its
+        self.assertEqual(self.limits()[0], 55500)
+        # a silent pack's FETs are not known: its CVL still counts
+        self.give(1, now=1400)
+        self.give(3, now=1400, limits=(50900, 0, 1000, 100, 0x12))
+        self.assertTrue(checked(self.packs, 1000 + STALE_MS))  # pack 2 silent
+        self.assertEqual(self.limits(), (55500, 50000, 200000, 3))
+        # none takes the charge (nor asks for a wake): the lowest of all
+        self.give(1, now=1600, limits=(53000, 0, 1000, 100, 0x12))
+        self.give(2, now=1600, limits=(54000, 0, 1000, 100, 0x12))
+        self.assertEqual(self.limits(), (50900, 0, 300000, 3))
+
     def test_covp_cuvp_docp_sensor_fail(self):
         covp = 1 << pt.COVP
         self.give(1)
@@ -317,15 +337,16 @@ class SystemTest(unittest.TestCase):
         self.assertTrue(self.give(2, limits=(53000, 0, 1000, 100, 0x12), status=(covp, 1000, 0)))
         again = frames(limits=(53000, 0, 1000, 100, 0x12))[pl.LIMITS]
         self.assertFalse(self.packs.take(2, pl.LIMITS, again, 1100))  # the same flags
-        self.assertEqual(self.limits(), (53000, 150000, 400000, 4))
+        # (its CVL, its own voltage, no longer holds the others: its charge FET is open)
+        self.assertEqual(self.limits(), (56000, 150000, 400000, 4))
         self.assertTrue(self.view.engine.names & covp)
         # CUVP on pack 3: its discharge FET open
         self.give(3, limits=(56000, 500, 0, 100, 0x09), status=(1 << pt.CUVP, 1000, 0))
-        self.assertEqual(self.limits(), (53000, 150000, 300000, 4))
+        self.assertEqual(self.limits(), (56000, 150000, 300000, 4))
         # DOCP on pack 4 (discharge open), a sensor failure on pack 1 (both open)
         self.give(4, limits=(56000, 500, 0, 100, 0x09), status=(1 << pt.DOCP, 1000, 0))
         self.give(1, limits=(56000, 0, 0, 100, 0x00), status=(1 << pt.SENSOR_FAIL, 1000, 0))
-        self.assertEqual(self.limits(), (53000, 100000, 100000, 4))  # 3 and 4; 2 alone
+        self.assertEqual(self.limits(), (56000, 100000, 100000, 4))  # 3 and 4; 2 alone
         for name in ("COVP", "CUVP", "DOCP", "SENSOR_FAIL"):
             self.assertTrue(self.view.engine.names & 1 << pt.NAMES.index(name), name)
         # all charge FETs open too: nothing asked

@@ -10,7 +10,8 @@ period must show:
 - exactly one master, pack 1, and the other 31 slaves, each at its own address
   (address = pack: the chain's order), with nothing lost (no PACK_LOST);
 - on the master (its `limits` the system's, `own_limits` its own pack's), CVL the
-  lowest of the packs' own; CCL = (packs whose charge FET is on)
+  lowest of the packs' own whose charge FET is on (of all, when none is); CCL = (packs
+  whose charge FET is on)
   x (the lowest CCL among them), DCL likewise with the discharge FETs
   (firmware/packsystem.py), whenever those inputs have held for the last SETTLE_S of
   periods (the master aggregates once a second, from frames up to a second old).
@@ -79,8 +80,11 @@ class SystemJudge:
         if len(chg) < self.packs:
             self.open_periods += 1
         self.min_chg = min(self.min_chg, len(chg))
+        # CVL: the lowest of the packs that take the charge (all of them when none does;
+        # no pack is silent in this run)
+        cvls = [x[2] for x in inputs if x[0]] or [x[2] for x in inputs]
         want = (
-            min(x[2] for x in inputs),
+            min(cvls),
             len(chg) * min(chg) if chg else 0,
             len(dsg) * min(dsg) if dsg else 0,
         )
