@@ -78,19 +78,17 @@ class PackLink:
         msg = (ident >> 8) & 0xFF  # (no tuple from pl.split: this runs per frame)
         src = ident & 0xFF
         self.peer_frames = (self.peer_frames + 1) & 0x3FFFFFFF
+        if f.dlc != 8:  # (every pack-link frame is 8 bytes: dropped, no sign of life)
+            self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
+            return True
         adr = self.addr
         if not adr.master:
             if src == 1 and adr.address > 1:
                 self._master_seen = now
-                if f.dlc != 8:
-                    self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
-                elif msg == pl.TEMPS_2:
+                if msg == pl.TEMPS_2:
                     self._master_unlock(pl.unlock_ms(f.data), now)
                 elif msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
                     self._heard_at = now  # the master hears the inverter (comm_age_ms)
-            return True
-        if f.dlc != 8:
-            self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
             return True
         if src == adr.address:
             return True  # our own address from another pack: a chain being re-addressed

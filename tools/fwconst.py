@@ -42,8 +42,13 @@ def _expression(line):
     return None
 
 
+_read = {}  # module -> its Consts: each source read once
+
+
 def of(module):
     """The constants of the firmware module `module` ("bms.core") as attributes."""
+    if module in _read:
+        return _read[module]
     with open(hostpath.FIRMWARE + "/" + module.replace(".", "/") + ".py") as f:
         lines = f.read().split("\n")
     out = Consts(module)
@@ -61,4 +66,5 @@ def of(module):
             continue
         scope[name] = value
         setattr(out, name.lstrip("_"), value)
+    _read[module] = out
     return out
