@@ -72,6 +72,7 @@ STORE_SET_ASIDE = const(5)  # a state that stayed unreadable kept as state.bad (
 # controller's two receive buffers must be emptied before they overflow
 COMM_POLL_MS = const(5)
 CAN_RETRY_MS = const(10000)  # a CAN controller that did not start is tried again
+_CAN_CLEAN_MS = const(60000)  # a CAN controller down again sooner fails quietly (app_chips)
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
 # events written to flash at the next housekeeping beat rather than within a minute
@@ -348,11 +349,10 @@ class App:
     def _link_events(self, now):
         link = self.link
         if not (self._can_failed or link.can_ok or self.board.can is None):
-            # the controller failed while running (the link put it down): logged once
-            # with why, and started again at once, since a reset chip needs only that
-            self.events.log(now, ev.COMM, ev.COMM_CAN, 0, link.can_fault)
-            self._can_failed = True
-            self._can_retry_at = now
+            lazy.run("app_chips", "can_down", self, now)  # the link put it down
+        elif self._can_silent and ticks.diff(now, self._can_down_at) >= _CAN_CLEAN_MS:
+            self.events.log(now, ev.COMM, ev.COMM_CAN, 1, -self._can_silent)
+            self._can_silent = 0
         if self._can_failed and ticks.diff(now, self._can_retry_at) >= 0:
             # (re)start the CAN controller (app_chips.py, loaded for it and dropped after:
             # at boot, and every CAN_RETRY_MS while it fails)
@@ -363,8 +363,7 @@ class App:
         self._present = present  # its loss is the INVERTER_LOST warning
         can = self.board.can
         if can is not None and can.bus_off != self._bus_off:
-            self._bus_off = can.bus_off
-            self.events.log(now, ev.COMM, ev.COMM_BUS_OFF, can.bus_off, can.tec)
+            lazy.run("app_chips", "bus_off", self, can, now)
 
     def _flush(self, now):
         log = self.events

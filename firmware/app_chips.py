@@ -5,9 +5,14 @@ controller's retry every CAN_RETRY_MS), so App loads this module through bms/laz
 it and drops it again: its code does not stay in a board's heap in service.
 """
 
+from micropython import const
+
 from app import CAN_RETRY_MS
 from bms import events as ev
 from bms import ticks
+
+_CAN_CLEAN_MS = const(60000)  # app's
+_BUS_OFF_LOG_MS = const(600000)
 
 
 def afe_setup(app, now, reprobe):
@@ -36,7 +41,37 @@ def can_setup(app, now):
         ok = app.link.start_can(now)
     except Exception:  # noqa: BLE001 - an SPI failure must not stop the boot
         ok = False
-    if ok or not app._can_failed:  # a failure is logged once, not at every retry
+    # a failure is logged once, not at every retry; nor a restart in a quiet streak
+    if (ok and not app._can_silent) or not app._can_failed:
         app.events.log(now, ev.COMM, ev.COMM_CAN, 1 if ok else 0, app.link.can_fault)
     app._can_failed = not ok
     app._can_retry_at = ticks.add(now, CAN_RETRY_MS)
+
+
+def can_down(app, now):
+    """The link put the CAN controller down while it ran: logged with why, and started
+    again at once, since a reset chip needs only that. Down again within _CAN_CLEAN_MS (a
+    restart that does not cure it: a bus-off at every try, from a wrong bit rate or a
+    shorted pair), it is tried every CAN_RETRY_MS and logged no more, nor its bus-offs,
+    until it has run clean that long (app._link_events logs that, with the count): at
+    one failure a second, the log lost every trip in minutes."""
+    app._can_failed = True
+    at = app._can_down_at
+    if at >= 0 and ticks.diff(now, at) < _CAN_CLEAN_MS:
+        app._can_silent += 1
+        app._can_retry_at = ticks.add(now, CAN_RETRY_MS)
+    else:
+        app.events.log(now, ev.COMM, ev.COMM_CAN, 0, app.link.can_fault)
+        app._can_retry_at = now
+    app._can_down_at = now
+
+
+def bus_off(app, can, now):
+    """The CAN controller's bus-off count moved: logged once a _BUS_OFF_LOG_MS at most,
+    with the count so far, and not while the controller fails quietly (can_down): a bus
+    that keeps failing must not push the trips off the log."""
+    app._bus_off = can.bus_off
+    at = app._bus_off_at
+    if not app._can_silent and (at < 0 or ticks.diff(now, at) >= _BUS_OFF_LOG_MS):
+        app._bus_off_at = now
+        app.events.log(now, ev.COMM, ev.COMM_BUS_OFF, can.bus_off, can.tec)

@@ -56,9 +56,12 @@ def init(self, board, config):
     self.dt_ms = 0
     self.work_wait_ms = 0
     self._present = False  # the inverter, as last logged
-    self._bus_off = 0  # the CAN controller's bus-off count, as last logged
+    self._bus_off = 0  # the CAN controller's bus-off count, as last seen
+    self._bus_off_at = -1  # when a bus-off was last logged (-1: never)
     self._can_failed = False
     self._can_retry_at = 0
+    self._can_down_at = -1  # when the link last put the controller down (-1: never)
+    self._can_silent = 0  # its failures since, not logged (see app._link_events)
     self.store_errors = 0
     self.store_degraded = 0  # 1 << STORE_* of the storage operations failing now
     self._state_read = False  # the state on flash was read (or there is none)

@@ -21,16 +21,16 @@ the core turns into INVERTER_LOST. Nothing here blocks: the app calls poll() out
 the protection tick and as often as it can.
 
 A CAN controller that fails while running (the SPI raises OSError, the chip was reset or
-browned out, nothing drives MISO, or it went bus-off _BUS_OFF_LIMIT times within
-_BUS_OFF_WINDOW_MS) is put down here: can_ok False, can_fault says why. The pack and the
-RS485 port carry on; the app starts the controller again (start_can()).
+browned out, nothing drives MISO, or it went bus-off three times within a minute) is put
+down here: can_ok False, can_fault says why. The pack and the RS485 port carry on; the app
+starts the controller again (start_can()).
 """
 
 import micropython
 from micropython import const
 
 from bms import lazy, ticks
-from drivers.mcp2515 import FAULT_BUS_OFF, FAULT_SPI
+from drivers.mcp2515 import FAULT_SPI
 
 _SET_PERIOD_MS = const(1000)
 # frames go out on the tick's grid, right after the tick that computed their values
@@ -53,9 +53,8 @@ ptr32 = int  # viper's pointer type, named for CPython (annotations are evaluate
 # does not cure, most likely our own node (a bit timing that a glitch or a brown-out
 # changed makes every frame an error): the controller is put down and the app restarts
 # it (RESET, configuration written and read back). A bus that fails for other reasons
-# gets at most one restart per three episodes (each start begins the count again).
-_BUS_OFF_LIMIT = const(3)
-_BUS_OFF_WINDOW_MS = const(60000)
+# gets at most one restart per three episodes (each start begins the count again):
+# inverter_link_init.bus_off().
 
 # The codecs are imported by _load() for the protocol the DIP selects, so a set that is
 # not spoken never takes a board's RAM. The heartbeat ids the receive path compares are
@@ -305,22 +304,9 @@ class InverterLink:
         return wait
 
     def _bus_off(self, now):
-        """Note the new bus-off episodes at now; the _BUS_OFF_LIMIT-th since the start
-        within _BUS_OFF_WINDOW_MS puts the controller down for a restart."""
-        count = self.can.bus_off
-        new = (count - self._bus_off_seen) & _COUNT_MASK
-        self._bus_off_seen = count
-        at = self._bus_off_at
-        k = self._bus_off_k
-        for _ in range(new if new < _BUS_OFF_LIMIT else _BUS_OFF_LIMIT):
-            at[k] = now
-            k = k + 1 if k + 1 < _BUS_OFF_LIMIT else 0
-            if self._bus_off_n < _BUS_OFF_LIMIT:
-                self._bus_off_n += 1
-        self._bus_off_k = k
-        # at[k] is now the oldest of the last _BUS_OFF_LIMIT
-        if self._bus_off_n >= _BUS_OFF_LIMIT and ticks.diff(now, at[k]) < _BUS_OFF_WINDOW_MS:
-            self._can_down(FAULT_BUS_OFF)
+        """New bus-off episodes seen at now (rare: the code is in inverter_link_init.py,
+        loaded for it and dropped after)."""
+        lazy.run("inverter_link_init", "bus_off", self, now)
 
     def _can_down(self, fault):
         self.can_ok = False
@@ -356,6 +342,7 @@ class InverterLink:
                 gw = self.growatt
                 if f.can_id == _GROWATT_REQUEST and gw is not None and not self.muted:
                     self._growatt = gw.LAST - gw.FIRST + 1
+                    self._growatt_at = now
             else:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
             if not can.rx_more:  # the other buffer was empty: no READ STATUS to learn it
@@ -373,6 +360,13 @@ class InverterLink:
     def _send(self, b, now):
         can = self.can
         buf = self.buf
+        if self._growatt:
+            # an answer nobody takes (the inverter unplugged as it asked) is given up
+            # after _STALE_MS, its frames dropped as the set's are: it stopped the set for
+            # as long, and went out 10 s stale when the inverter came back
+            self._drop_stale(now)
+            if ticks.diff(now, self._growatt_at) >= _STALE_MS:
+                self._growatt = 0  # (the next request asks again)
         while self._growatt:
             gw = self.growatt
             can_id = gw.LAST + 1 - self._growatt

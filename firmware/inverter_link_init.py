@@ -1,6 +1,7 @@
 """The inverter link's constructor (inverter_link.py's InverterLink) and the frame sets,
 loaded by bms.lazy for the one link a boot builds and dropped after, so that their code
-does not stay in a board's heap. Every attribute of an InverterLink is made here.
+does not stay in a board's heap. Every attribute of an InverterLink is made here. Also
+its rare paths: the CAN controller's start, a bus-off episode.
 """
 
 from array import array
@@ -8,7 +9,7 @@ from array import array
 from micropython import const
 
 from bms import ticks
-from drivers.mcp2515 import FAULT_NONE, FAULT_SPI, CanFrame
+from drivers.mcp2515 import FAULT_BUS_OFF, FAULT_NONE, FAULT_SPI, CanFrame
 from inverter_link import FILTERS_EXT, FILTERS_STD, slave_filters
 
 _SET_PERIOD_MS = const(1000)  # inverter_link's
@@ -16,7 +17,8 @@ _PYLON_LIMITS = const(0x351)  # the frames with CCL and DCL
 _SCHNEIDER_LIMITS = const(0x322)
 _GRID_MS = const(100)  # inverter_link's: frames go out on the tick's grid
 _NEVER = const(-1)
-_BUS_OFF_LIMIT = const(3)  # inverter_link's
+_BUS_OFF_LIMIT = const(3)
+_BUS_OFF_WINDOW_MS = const(60000)
 _CHECK_MS = const(1000)  # inverter_link's: the CAN controller's error state
 
 
@@ -79,6 +81,7 @@ def init(self, can, rs485, protocol, address):
     self.heard = _NEVER  # when the inverter last spoke
     self._since = 0  # boot: the age counts from here until it first speaks
     self._growatt = 0  # Growatt frames still to send for the last 0x301 (count down)
+    self._growatt_at = 0  # when that request came
     self._pending_since = _NEVER
     self._next_check = 0
     self._due = 0  # the earliest of next_ms
@@ -176,3 +179,23 @@ def start(self, now):
     for k in range(len(self.ids)):
         self.next_ms[k] = ticks.add(now, self.offsets[k])
     self._due = now
+
+
+def bus_off(link, now):
+    """InverterLink._bus_off(): note the new bus-off episodes at now; the
+    _BUS_OFF_LIMIT-th since the start within _BUS_OFF_WINDOW_MS puts the controller down
+    for a restart."""
+    count = link.can.bus_off
+    new = (count - link._bus_off_seen) & 0x3FFFFFFF
+    link._bus_off_seen = count
+    at = link._bus_off_at
+    k = link._bus_off_k
+    for _ in range(new if new < _BUS_OFF_LIMIT else _BUS_OFF_LIMIT):
+        at[k] = now
+        k = k + 1 if k + 1 < _BUS_OFF_LIMIT else 0
+        if link._bus_off_n < _BUS_OFF_LIMIT:
+            link._bus_off_n += 1
+    link._bus_off_k = k
+    # at[k] is now the oldest of the last _BUS_OFF_LIMIT
+    if link._bus_off_n >= _BUS_OFF_LIMIT and ticks.diff(now, at[k]) < _BUS_OFF_WINDOW_MS:
+        link._can_down(FAULT_BUS_OFF)

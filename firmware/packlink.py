@@ -65,10 +65,14 @@ class PackLink:
             self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
 
     def pylon_in(self, now):
-        """A Pylon frame on Link IN while muted: an inverter there, we are the master."""
+        """A Pylon frame on Link IN while muted: an inverter there, we are the master (at
+        once: the request wants its answer)."""
         self.addr.inverter()
         if self.addr.changes != self._changes:
             self._role_changed(now)
+        if self._unmute_at is not None and self.addr.master:  # (held: role_changed)
+            self._unmute_at = None
+            self.link.muted = False
 
     def take(self, f, now):
         """A 29-bit CAN frame; True when it is a pack-link frame (consumed)."""
@@ -133,18 +137,9 @@ class PackLink:
             self._relayed_cap(left, now)
 
     def _relayed_cap(self, left, now):
-        """The relayed unlock no longer than the master's (left ms from now): ended when
-        that is 0. Forgotten once the core's unlock is no longer the relayed one (ended, or
-        given again by this pack's own RESET)."""
-        b = self.link.service_app.bms
-        valid_ms = b.cfg.unlock_valid_ms
-        if not b.unlocked or b.unlock_at != self.relay_at:
-            self.relay_at = None
-        elif left <= 0:
-            b.unlocked = False
-            self.relay_at = None
-        elif ticks.diff(ticks.add(now, left - valid_ms), b.unlock_at) < 0:
-            b.unlock_at = self.relay_at = ticks.add(now, left - valid_ms)
+        """The relayed unlock capped by the master's (rare: the code is in
+        packlink_init.py, loaded for it and dropped after)."""
+        lazy.run("packlink_init", "relayed_cap", self, left, now)
 
     # -- the loop's part -------------------------------------------------------------------
     def report(self, b):
@@ -224,6 +219,9 @@ class PackLink:
                 self._summary(b, now)
         if adr.address:
             if adr.master:
+                if self._unmute_at is not None and ticks.diff(now, self._unmute_at) >= 0:
+                    self._unmute_at = None  # no pack upstream demoted it (role_changed)
+                    self.link.muted = False
                 if self.packs is not None:
                     self._system(b, now)
             else:

@@ -1,12 +1,18 @@
 """The pack link's constructor (packlink.py's PackLink), loaded by bms.lazy for the one a
 boot builds and dropped after, so that its code does not stay in a board's heap. Every
-attribute of a PackLink is made here.
+attribute of a PackLink is made here. Also its rare paths: a new role, the relayed unlock's
+cap.
 """
 
+from micropython import const
+
 from bms import events as ev
+from bms import ticks
 from bms.addressing import Addressing
 from protocols import packchain
 from protocols import packlink_can as pl
+
+_MASTER_HOLD_MS = const(300)  # a beacon period and a half: the pack upstream's is due
 
 
 def init(self, link, port_out, events, now):
@@ -21,6 +27,7 @@ def init(self, link, port_out, events, now):
         link.rs485.binary_frames(packchain.START, packchain.LENGTH)
     link.packlink = self  # its frames on Link IN and on CAN come here
     link.muted = True  # until this pack knows it is the master
+    self._unmute_at = None  # a new master speaks from then (role_changed; None: not held)
     if link.server is not None:
         link.server.peers = self  # the other packs' answers come from view()
     self.beacon = bytearray(packchain.LENGTH)
@@ -58,7 +65,13 @@ def role_changed(pk, now):
     adr = pk.addr
     pk._changes = adr.changes
     pk.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
-    pk.link.muted = not adr.master
+    # a pack that took the master's role for want of a beacon speaks to the inverter
+    # only when no pack upstream has demoted it within _MASTER_HOLD_MS: packs powered
+    # together all end their listening at once, and the first frames went out from each
+    # (32 of one ID within 8 ms, each of one pack's capacity)
+    # (made master by an inverter's request on Link IN: pylon_in() lets it speak at once)
+    pk.link.muted = True
+    pk._unmute_at = ticks.add(now, _MASTER_HOLD_MS) if adr.master else None
     if pk.packs is not None:
         pk.packs.forget()
     pk.view = None
@@ -79,3 +92,18 @@ def role_changed(pk, now):
         link.slave_address = slave
         if link.can_ok:
             link.start_can(now)  # (a failure: the app logs it and starts it again)
+
+
+def relayed_cap(pk, left, now):
+    """PackLink._relayed_cap(): the relayed unlock no longer than the master's (left ms
+    from now): ended when that is 0. Forgotten once the core's unlock is no longer the
+    relayed one (ended, or given again by this pack's own RESET)."""
+    b = pk.link.service_app.bms
+    valid_ms = b.cfg.unlock_valid_ms
+    if not b.unlocked or b.unlock_at != pk.relay_at:
+        pk.relay_at = None
+    elif left <= 0:
+        b.unlocked = False
+        pk.relay_at = None
+    elif ticks.diff(ticks.add(now, left - valid_ms), b.unlock_at) < 0:
+        b.unlock_at = pk.relay_at = ticks.add(now, left - valid_ms)

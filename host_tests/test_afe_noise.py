@@ -194,6 +194,31 @@ class FrontEndResetTest(unittest.TestCase):
         self.assertEqual(app.afe.resets, 1)
 
 
+class FlakyFrontEndScenarioTest(unittest.TestCase):
+    def test_a_front_end_that_resets_every_3_s_fails(self):
+        # each reset: about a second of invalid readings, the FETs open under 10 A; the
+        # tenth in a row fails the front end (it switched the FETs 200 times in 10 min)
+        sim = make_sim(
+            initial={"soc_pct": 60, "temp_c": 25}, events=[{"at_s": 0, "current_a": -10}]
+        )
+        pack = sim.packs[0]
+        run_trace(sim, 10)
+        trace = []
+        for _ in range(15):
+            pack.chip.power_on_reset()
+            trace += run_trace(sim, 3)
+        check_readings(self, trace)
+        dsg = [fets(r)[1] for r in trace]
+        opened = sum(1 for a, b in zip(dsg, dsg[1:]) if a and not b)
+        self.assertEqual(opened, 10)
+        failing = events(trace, "SENSOR", "failing")
+        self.assertEqual([e["value"] for e in failing], [10])
+        rec = trace[-1]
+        self.assertTrue(rec["valid"])  # the chip works between its resets...
+        self.assertEqual(rec["protections"], ["SENSOR_FAIL"])  # ...but is not trusted
+        self.assertEqual(fets(rec), (False, False, False))
+
+
 class ImplausibleReadingTest(unittest.TestCase):
     def test_a_value_outside_physics_is_not_a_reading(self):
         sim = make_sim(

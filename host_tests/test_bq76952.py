@@ -18,6 +18,7 @@ from boards.host.world.chips.bq76952 import BQ76952Sim
 from boards.host.world.pack_model import PackModel, Rng
 from drivers import bq76952 as drv
 from drivers.bq76952 import BQ76952
+from drivers.bq76952_dm import SCD_MV
 
 bq76952_consts = fwconst.of("drivers.bq76952")
 
@@ -50,13 +51,14 @@ class Recorder:
         return [(reg, len(data)) for op, reg, data in self.log if op == "r"]
 
 
-def rig(soc=50.0, temp=25.0, configured=True):
+def rig(soc=50.0, temp=25.0, configured=True, config=None):
     model = PackModel(soc_pct=soc, temp_c=temp)
     chip = BQ76952Sim(model, Rng(1))
     rec = Recorder(chip)
     afe = BQ76952(machine.I2C(0, devices={0x08: rec}), r_sense_uohm=sim_chip.R_SENSE_UOHM)
     if configured:
-        assert afe.probe() and afe.configure(Config()) and afe.enable_fet_control()
+        cfg = Config(config or {})
+        assert afe.probe() and afe.configure(cfg) and afe.enable_fet_control()
     chip.refresh()
     return model, chip, afe, rec
 
@@ -191,6 +193,14 @@ class WireTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             Config({"scp_delay_us": 451})
         self.assertEqual(table[0x9239], bytes((0x12,)))  # I2C fast with CRC
+        # SCD: the chip's step at or above the setting, never under it (nor under DOCP)
+        for scp_ma, code in ((400000, 5), (200001, 3), (240000, 3), (240001, 4)):
+            cfg = Config({"scp_trip_ma": scp_ma})
+            scd = dict(drv.data_memory(cfg, 250))[0x9286][0]
+            self.assertEqual(scd, code, scp_ma)
+            self.assertGreaterEqual(SCD_MV[scd] * 4000, scp_ma)  # mV over 0.25 mOhm
+        cfg = Config({"scp_trip_ma": 1000000})
+        self.assertEqual(dict(drv.data_memory(cfg, 1000))[0x9286], bytes((15,)))  # its top
         import struct
 
         gain = struct.unpack("<f", table[0x91A8])[0]
@@ -417,6 +427,17 @@ class OwnProtectionTest(unittest.TestCase):
         self.assertEqual(model.fet_states()[:2], (True, True))
         chip.refresh()  # 500 ms
         self.assertEqual(model.fet_states()[:2], (True, False))
+
+    def test_its_short_circuit_step_is_at_or_above_the_setting(self):
+        # scp_trip_ma 230 A: the step below (160 A) cut DOCP's 120-200 A range
+        for amps, cut in ((235.0, False), (245.0, True)):
+            model, chip, afe, _r = rig(config={"scp_trip_ma": 230000})
+            ReadTest.attach(None, chip, 0, 0)
+            model.set_demand(-amps)
+            chip.refresh()
+            self.assertEqual(model.fet_states()[1], not cut, amps)
+            afe.read(Sample())
+            self.assertEqual(afe.scd, cut, amps)
 
 
 class BalancingTest(unittest.TestCase):

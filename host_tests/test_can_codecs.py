@@ -578,6 +578,23 @@ class GrowattTest(FrameCase):
         set_soc(r, 5000, cycles=1234, soh_pct=94)
         self.assertFrame(growatt_can, 0x314, r.bms, "12 5C 24 B8 00 46 04 D2")
 
+    def test_capacity_past_the_field_keeps_the_soc(self):
+        # 32 packs of 250 Ah at 50 %: each of the two held alone at 655.35 Ah read 100 %
+        r = make()
+        soc = r.bms.soc
+        soc.full_mah = lambda: 8000000
+        soc.q_mah = lambda: 4000000
+        soc.shown_cpct = 5000
+        n, frame = encode(growatt_can, 0x314, r.bms)
+        self.assertEqual(frame[:4], bytes.fromhex("7FFF FFFF"))
+        soc.full_mah = lambda: 655350  # at the field's end: as it is
+        soc.q_mah = lambda: 327675
+        n, frame = encode(growatt_can, 0x314, r.bms)
+        self.assertEqual(frame[:4], bytes.fromhex("7FFF FFFF"))
+        soc.q_mah = lambda: 300000
+        n, frame = encode(growatt_can, 0x314, r.bms)
+        self.assertEqual(frame[:4], bytes.fromhex("7530 FFFF"))
+
     def test_cell_voltages(self):
         r = make(cells=[3201 + i for i in range(16)])
         self.assertFrame(growatt_can, 0x315, r.bms, "0C 81 0C 82 0C 83 0C 84")

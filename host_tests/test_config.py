@@ -178,6 +178,23 @@ class RefusalTest(unittest.TestCase):
         c = Config({"ocp_lock_window_ms": 20000, "docp1_delay_ms": 19999})
         self.assertEqual(c.docp1_delay_ms, 19999)
 
+    def test_the_ntc_short_stays_above_the_mosfets_trip(self):
+        # its row reads the MOSFET sensor too: a FET at its own over-temperature latched
+        # SENSOR_FAIL, which only RESET clears
+        msg = self.refused({"sensor_ntc_short_dc": 900})
+        self.assertIn("mos_otp_trip_dc = 900 must be < sensor_ntc_short_dc = 900", msg)
+        self.assertEqual(Config({"sensor_ntc_short_dc": 901}).sensor_ntc_short_dc, 901)
+
+    def test_the_sensor_delay_ends_before_the_watchdog(self):
+        # the boards' watchdog (4 s) is fed only with valid readings or SENSOR_FAIL
+        # latched: a longer delay reset the board again and again, never latching
+        self.assertIn("sensor_delay_ms", self.refused({"sensor_delay_ms": 3001}))
+        self.assertEqual(Config({"sensor_delay_ms": 3000}).sensor_delay_ms, 3000)
+        from boards.host import board
+
+        longest = [row[3] for row in SPEC if row[0] == "sensor_delay_ms"][0]
+        self.assertLess(longest + 2 * Config().tick_ms, board.WDT_TIMEOUT_MS)
+
     def test_update_is_all_or_nothing(self):
         c = Config()
         with self.assertRaises(ConfigError):

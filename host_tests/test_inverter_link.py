@@ -667,7 +667,7 @@ class HeartbeatFrameTest(unittest.TestCase):
         self.bus = bus = CanBus()
         self.tap = bus.attach(Tap())
         self.chip = bus.attach(MCP2515Sim(8000000))
-        peer_chip = bus.attach(MCP2515Sim(16000000))
+        self.peer_chip = peer_chip = bus.attach(MCP2515Sim(16000000))
         spi = machine.SPI(0)
         cs = machine.Pin("CS", machine.Pin.OUT, value=1)
         peer_cs = machine.Pin("CS_PEER", machine.Pin.OUT, value=1)
@@ -709,6 +709,27 @@ class HeartbeatFrameTest(unittest.TestCase):
                 other += 1
             self.assertEqual(got, (hb, other, heard), (hex(can_id), dlc, ext, rtr))
         self.assertEqual(self.link.can.received, len(cases))
+
+    def test_a_growatt_answer_nobody_takes_is_given_up(self):
+        # the inverter asks and is unplugged: its answer, never acknowledged, stopped the
+        # Pylon set for as long (10 s here) and went out 10 s stale when it came back
+        self.rig(1)
+        self.poll_for(2000)
+        link = self.link
+        self.assertTrue(self.peer.send(0x301, PAYLOAD, 8))
+        self.bus.run_until(self.t * 1000 + 400)
+        self.peer_chip.reset()  # gone: nothing acknowledges
+        self.poll_for(10000)
+        self.assertEqual(link._growatt, 0)
+        self.assertGreater(link.stale_dropped, 0)
+        for k in range(len(link.next_ms)):  # the set's schedule ran on
+            self.assertGreater(ticks.diff(link.next_ms[k], self.t), 0, k)
+        n = len(self.tap.frames)
+        self.assertTrue(self.peer.init())  # back
+        self.poll_for(3000)
+        sent = [i for i, _e, _d, _t in self.tap.frames[n:]]
+        self.assertEqual([i for i in sent if i in GROWATT_SET], [])  # none stale
+        self.assertIn(0x351, sent)
 
     def test_id0_heartbeats_are_8_byte_data_frames(self):
         self.rig(0)
@@ -866,7 +887,7 @@ class BusOffRestartTest(unittest.TestCase):
     app restarts it at once; fewer, or further apart, are left to the chip's own
     recovery."""
 
-    def bus_offs(self, at_s, end_s):
+    def bus_offs(self, at_s, end_s, logged_at_s=None):
         sim = make_sim(inverter="can")
         pack = sim.packs[0]
         for t in at_s:
@@ -875,7 +896,9 @@ class BusOffRestartTest(unittest.TestCase):
         sim.run(end_s * 1000)
         app = pack.app
         self.assertEqual(app.board.can.bus_off, len(at_s))
-        self.assertEqual(len(logged(app.events, ev.COMM, ev.COMM_BUS_OFF)), len(at_s))
+        # logged one in ten minutes at most (the next beat after it), with the count so far
+        off = [(r[1] // 1000, r[4]) for r in logged(app.events, ev.COMM, ev.COMM_BUS_OFF)]
+        self.assertEqual(off, logged_at_s or [(at_s[0] + 1, 1)])
         self.assertEqual(app.exceptions, 0)
         self.assertTrue(app.link.can_ok)
         self.assertGreater(sim.inverter.limits_us, (end_s - 2) * 1000000)  # frames flow
@@ -896,13 +919,40 @@ class BusOffRestartTest(unittest.TestCase):
         self.assertEqual(app.link.can_faults, 0)
 
     def test_a_restart_begins_the_count_again(self):
-        app = self.bus_offs((5, 10, 15, 20, 25, 30), 35)
+        app = self.bus_offs((5, 10, 15, 615, 620, 625), 630, [(6, 1), (616, 4)])
         down = mcp2515.FAULT_BUS_OFF
         self.assertEqual(
             comm_can(app),
-            [(0, 1, 0), (16000, 0, down), (16000, 1, 0), (31000, 0, down), (31000, 1, 0)],
+            [(0, 1, 0), (16000, 0, down), (16000, 1, 0), (626000, 0, down), (626000, 1, 0)],
         )
         self.assertEqual(app.link.can_faults, 2)
+
+    def test_down_again_within_a_minute_it_is_retried_quietly(self):
+        # a restart that does not cure it: tried every CAN_RETRY_MS, not logged until it
+        # has run a minute clean, then once, with the failures it did not log
+        app = self.bus_offs((5, 10, 15, 20, 25, 30), 100)
+        down = mcp2515.FAULT_BUS_OFF
+        self.assertEqual(
+            comm_can(app), [(0, 1, 0), (16000, 0, down), (16000, 1, 0), (91000, 1, -1)]
+        )
+        self.assertEqual(app.link.can_faults, 2)
+
+    def test_a_bus_that_never_works_does_not_flood_the_log(self):
+        # every frame the controller sends ends in an error frame (a wrong bit rate, a
+        # shorted pair): it used to log 3 events a second, and the trips were lost
+        sim = make_sim(inverter="can", events=[{"at_s": 1, "current_a": -20}])
+        sim.run(5000)
+        pack = sim.packs[0]
+        app = pack.app
+        seq0 = app.events.next_seq
+        sim.bus.inject_errors(pack.can_chip, 10**9)
+        sim.run(605000)
+        comm = [(r[3], r[4]) for r in logged(app.events, ev.COMM) if r[0] >= seq0]
+        self.assertEqual(comm, [(ev.COMM_CAN, 0), (ev.COMM_CAN, 1), (ev.COMM_BUS_OFF, 3)])
+        # restarted at once, then every CAN_RETRY_MS (10 s): not at every beat
+        self.assertLessEqual(app.link.can_faults, 61)
+        self.assertEqual(app.exceptions, 0)
+        self.assertTrue(pack.model.fet_states()[1])
 
 
 class Counting:

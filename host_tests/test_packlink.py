@@ -464,7 +464,9 @@ class SystemTest(unittest.TestCase):
         from protocols import growatt_can, schneider_can
 
         buf = bytearray(8)
-        for n, left, full, ah in ((2, 0x3A98, 0x4E20, 200), (32, 0xFFFF, 0xFFFF, 3200)):
+        # (past its 655.35 Ah, 0x314's full capacity is held there and the remaining one
+        # scaled with it: 75 %, where each held alone read 100 %)
+        for n, left, full, ah in ((2, 0x3A98, 0x4E20, 200), (32, 0xBFFF, 0xFFFF, 3200)):
             for a in range(1, n + 1):
                 self.give(a, cells=(3300, 3300, 1, 1, 7500), status=(0, 1000, 0))
             self.view.aggregate(self.packs, 0)
@@ -939,6 +941,25 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual(pk.bad_frames, 1)
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.TEMPS_2, 1), bytes(7)), 40))  # short
         self.assertEqual(pk.bad_frames, 2)
+
+    def test_a_master_by_listening_speaks_after_a_hold_or_an_inverters_request(self):
+        pk = self.pk
+        b = self.r.bms
+        pk.poll(b, 500)  # LISTEN_MS without a beacon: the master, held back
+        self.assertTrue(pk.addr.master)
+        self.assertTrue(self.link.muted)
+        pk.poll(b, 799)
+        self.assertTrue(self.link.muted)
+        pk.poll(b, 800)  # 300 ms and no pack upstream: it speaks
+        self.assertFalse(self.link.muted)
+        # held again (a new link), and an inverter asks on Link IN: at once
+        self.setUp()
+        pk = self.pk
+        pk.poll(self.r.bms, 500)
+        self.assertTrue(self.link.muted)
+        pk.pylon_in(600)
+        self.assertFalse(self.link.muted)
+        self.assertTrue(pk.addr.master)
 
     def test_beacons_noise_and_a_full_tx(self):
         pk = self.pk

@@ -22,6 +22,7 @@ from protocols import packlink_can as pl
 BEACON_MS = fwconst.of("bms.addressing").BEACON_MS
 LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
 PERIOD = fwconst.of("bms.ticks").PERIOD
+MASTER_HOLD_MS = fwconst.of("packlink_init").MASTER_HOLD_MS
 
 SPACING_MS = 700  # between the power-ups of a test's packs
 READY_MS = 10000  # the manual: "wait for 10s", then only the master's M/S LED is lit
@@ -96,6 +97,32 @@ class AddressingTest(unittest.TestCase):
         self.assertEqual(c.addresses(), [(1, True)])
         roles = [(r[1], r[4], r[5]) for r in logged(c.app(1).events, ev.COMM, ev.COMM_ROLE)]
         self.assertEqual(roles, [(LISTEN_MS, 1, 1)])  # address 1, the master
+
+    def test_packs_powered_together_leave_the_inverter_to_the_master(self):
+        # every pack ends its listening at once and takes the master's role until the
+        # beacon of the pack upstream demotes it: each spoke to the inverter meanwhile
+        # (four copies of one ID within a millisecond, each with one pack's capacity)
+        c = Chain(4, inverter="can")
+        for k in range(1, 5):
+            c.power(k)
+        senders = set()
+        for k in range(1, 5):
+            can = c.app(k).board.can
+
+            def send(can_id, data, n, ext=False, rtr=False, _k=k, _real=can.send):
+                if not ext:
+                    senders.add(_k)
+                return _real(can_id, data, n, ext, rtr)
+
+            can.send = send
+        c.run(LISTEN_MS + MASTER_HOLD_MS - 1)
+        self.assertEqual(c.addresses(), expected(4))
+        self.assertTrue(c.app(1).link.muted)  # held: an upstream beacon could come yet
+        self.assertEqual(senders, set())
+        c.run(100)  # (the pack link's next look)
+        self.assertFalse(c.app(1).link.muted)
+        c.run(3000)
+        self.assertEqual(senders, {1})
 
     @cpython_only("a 32-pack system is slow on the MicroPython unix port")
     def test_thirty_two_in_a_shuffled_order(self):

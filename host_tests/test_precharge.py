@@ -78,6 +78,22 @@ class PrechargeTest(unittest.TestCase):
         self.assertFalse(r.active("PRECHARGE_FAIL"))
         self.assertEqual(r.fets(), (True, True))
 
+    def test_a_pause_begun_a_week_ago_is_over(self):
+        # a try timed out, then discharge not wanted (rapid shutdown) for days: the
+        # pause's tick difference wrapped negative after 6.2 days and held the next try
+        # off for 5 days more
+        for days in (2, 7):
+            r = settled_with_link(10000)
+            r.tick()
+            r.run_ms(3000)
+            self.assertFalse(r.bms.pre)
+            r.inp.rsd = True
+            r.tick()
+            r.wait(days * 86400000)
+            r.inp.rsd = False
+            r.tick(2)
+            self.assertTrue(r.bms.pre, days)
+
     def test_a_protection_during_precharge_aborts_it(self):
         r = settled_with_link(0)
         r.tick()

@@ -421,10 +421,19 @@ class OverCurrentTest(unittest.TestCase):
         r.run_ms(400000)
         self.assertFalse(r.active("DOCP"))
         self.assertEqual(r.bms.docp_cont_ma, 100000)
+        # a pause shorter than mode_debounce_ms (1 s) does not end the discharge (one of
+        # a tick halved the limit here)
+        for ticks in (1, 9):
+            r.current(0)
+            r.tick(ticks)
+            r.current(-60000)
+            r.tick()
+            self.assertEqual(r.bms.docp_cont_ma, 100000, ticks)
         r.current(0)
-        r.tick(2)
+        r.tick(10)
         r.current(-60000)  # a new discharge, now hot: 50 A
         RowTest.assert_trips_after(self, r, "DOCP", 300000)
+        self.assertEqual(r.bms.docp_cont_ma, 50000)
 
     def test_a_higher_step_trips_first(self):
         r = Rig().settle()
@@ -483,6 +492,15 @@ class LockoutTest(unittest.TestCase):
         # consecutive: each trip within the window (10 min) of the last release
         self.assertTrue(self.series((1100, 600000)).locked("COCP"))
         self.assertFalse(self.series((1100, 600100)).locked("COCP"))
+
+    def test_a_trip_a_week_later_begins_a_new_series(self):
+        # past 6.2 days the tick difference wraps negative: it read as within the window
+        # (one trip 6.3 to 12.4 days after two locked the pack)
+        for days in (5, 7, 12.3):
+            r = self.series((1100,))
+            r.wait(int(days * 86400000))
+            self.trip_cocp(r)
+            self.assertFalse(r.locked("COCP"), days)
 
     def test_ten_clean_minutes_begin_a_new_series(self):
         self.assertFalse(self.series((600100, 1100)).locked("COCP"))
@@ -753,6 +771,32 @@ class LatchTest(unittest.TestCase):
         RowTest.assert_trips_after(self, r, "SENSOR_FAIL", 3000)
         self.assertEqual(r.fets(), (False, False))
 
+    def test_a_pending_row_frozen_for_a_week_counts_its_delay_again(self):
+        # COVP pending, then a week without a valid reading (SENSOR_FAIL latched, RESET
+        # after): its times were 7 days old, the differences wrapped negative, and the
+        # row could not trip for 5 days more
+        for days in (2, 7):
+            r = Rig().settle()
+            cell(r, 3620)
+            r.current(20000)
+            r.run_ms(500)
+            self.assertFalse(r.active("COVP"))
+            r.s.valid = False
+            r.wait(days * 86400000)
+            r.s.valid = True
+            r.inp.button = True
+            r.tick(2)
+            r.inp.button = False
+            if days == 2:  # (held before the blind stretch: trips at once)
+                r.tick()
+                self.assertTrue(r.active("COVP"), days)
+                continue
+            # its whole delay (1 s), from the first valid tick (the button's first)
+            r.run_ms(1000 - 2 * TICK)
+            self.assertFalse(r.active("COVP"), days)
+            r.tick()
+            self.assertTrue(r.active("COVP"), days)
+
     def test_invalid_readings_freeze_the_other_rows(self):
         r = Rig().settle()
         cell(r, 3650)
@@ -825,6 +869,104 @@ class LatchTest(unittest.TestCase):
         r.inp.button = False
         r.tick()
         self.assertTrue(r.active("COVP"))
+
+
+class FlakyFrontEndTest(unittest.TestCase):
+    """A front end that keeps failing and coming back: afe_spell_count spells of invalid
+    readings, each starting within afe_spell_window_ms of the last, fail it until RESET
+    (each spell alone too short for the 3 s latch)."""
+
+    SPELL_MS = 200  # two invalid ticks: not even blind (afe_blind_ms 300)
+
+    def spell(self, r, gap_ms):
+        """One spell of invalid readings, then gap_ms of valid ones."""
+        r.s.valid = False
+        r.run_ms(self.SPELL_MS)
+        r.s.valid = True
+        r.run_ms(gap_ms)
+
+    def flaky(self, r, spells, gap_ms=5800):
+        for _ in range(spells):
+            self.spell(r, gap_ms)
+
+    def failing(self, r):
+        return r.logged(ev.SENSOR, 4)
+
+    def test_the_tenth_spell_in_a_row_latches_sensor_fail(self):
+        r = Rig().settle()
+        r.current(-10000)
+        self.flaky(r, 9)
+        r.run_ms(60000)
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual(self.failing(r), [])
+        r = Rig().settle()
+        r.current(-10000)
+        self.flaky(r, 9)
+        start = r.now + TICK  # the tenth spell's first tick
+        r.s.valid = False
+        r.tick()
+        self.assertEqual([(e[1], e[4]) for e in self.failing(r)], [(start, 10)])
+        r.s.valid = True
+        # from here the readings count as invalid: the row latches its delay after the
+        # spell's first tick (the spell before is more than a delay back)
+        r.run_ms(self.cfg().sensor_delay_ms - TICK)
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        r.tick()
+        self.assertTrue(r.active("SENSOR_FAIL"))
+        self.assertEqual(r.fets(), (False, False))
+        self.assertEqual(r.mode(), "fault")
+        r.run_ms(600000)  # good readings do not release it
+        self.assertTrue(r.active("SENSOR_FAIL"))
+
+    def cfg(self):
+        return Rig().cfg
+
+    def test_the_window_counts_from_the_last_spell(self):
+        window = self.cfg().afe_spell_window_ms
+        gap = window - self.SPELL_MS  # each spell starts exactly a window after the last
+        r = Rig().settle()
+        self.flaky(r, 10, gap)
+        self.assertEqual(len(self.failing(r)), 1)
+        r = Rig().settle()
+        self.flaky(r, 10, gap + TICK)  # a tick later: each spell begins a new row
+        r.run_ms(10000)
+        self.assertEqual(self.failing(r), [])
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        # nine in a row, a pause, nine more: two rows of nine
+        r = Rig().settle()
+        self.flaky(r, 9)
+        r.run_ms(window)
+        self.flaky(r, 9)
+        r.run_ms(10000)
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        self.spell(r, 10000)
+        self.assertTrue(r.active("SENSOR_FAIL"))
+
+    def test_a_spell_of_one_tick_counts(self):
+        r = Rig().settle()
+        for _ in range(10):
+            r.s.valid = False
+            r.tick()
+            r.s.valid = True
+            r.tick(2)  # one tick in three invalid (a cell read outside physics, say)
+        r.run_ms(self.cfg().sensor_delay_ms)
+        self.assertTrue(r.active("SENSOR_FAIL"))
+
+    def test_reset_releases_it_and_the_count_starts_again(self):
+        r = Rig().settle()
+        self.flaky(r, 10)
+        r.run_ms(5000)
+        self.assertTrue(r.active("SENSOR_FAIL"))
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        r.tick()
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        self.flaky(r, 9)
+        r.run_ms(60000)
+        self.assertFalse(r.active("SENSOR_FAIL"))
+        self.assertEqual(r.fets(), (True, True))
 
 
 class ActionTest(unittest.TestCase):

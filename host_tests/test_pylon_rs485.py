@@ -247,6 +247,19 @@ class PylibRequestTest(ServerCase):
             d = decode(self, self.ask(b"20024642E00202FD33")).info
             self.assertEqual(be16(d, 48), field, ma)
 
+    def test_a_cell_or_stack_past_its_field_is_held_at_the_fields_end(self):
+        # a cell read below 0 V (an open sense wire) wrapped to 65.2 V; a stack above
+        # 65.5 V (a runaway charge, still a reading up to 88 V) to a few volts
+        s = self.r.bms.sample
+        s.cells_mv[5] = -300
+        s.cells_mv[6] = 70000
+        s.stack_mv = 66000
+        d = decode(self, self.ask(b"20024642E00202FD33")).info
+        self.assertEqual((be16(d, 3 + 10), be16(d, 3 + 12)), (0, 0xFFFF))
+        self.assertEqual(be16(d, 50), 0xFFFF)
+        s.stack_mv = 65534
+        self.assertEqual(be16(decode(self, self.ask(b"20024642E00202FD33")).info, 50), 65534)
+
     def test_analog_values_all_packs(self):
         raw = self.ask(b"20024642E002FFFD09")
         # one module: the byte after INFOFLAG is the module count
@@ -556,6 +569,8 @@ class ErrorTest(ServerCase):
     def test_analog_values_refused_while_the_readings_are_lost(self):
         # RTN 91: the front end's cells are stale; the alarms and the (zero) limits still
         # answer, so the inverter learns why and asks for no current
+        self.r.cell(0, 3560)
+        self.r.tick()
         self.r.s.valid = False
         self.r.tick()
         raw = self.ask(body(0x20, 2, 0x46, 0x42, b"\x02"))
@@ -563,7 +578,13 @@ class ErrorTest(ServerCase):
         reply = decode(self, self.ask(body(0x20, 2, 0x46, 0x92, b"\x02")))
         self.assertEqual(reply.rtn, 0)
         self.assertEqual(reply.info[5:9], bytes(4))  # CCL 0, DCL 0
-        self.assertEqual(decode(self, self.ask(body(0x20, 2, 0x46, 0x44, b"\x02"))).rtn, 0)
+        # the alarms: every cell and sensor in error (F0), not the states of the last
+        # values (a cell at its warning read before the loss was still "above")
+        d = decode(self, self.ask(body(0x20, 2, 0x46, 0x44, b"\x02"))).info
+        self.assertEqual(
+            d[2:26], bytes([16]) + bytes([0xF0] * 16) + bytes([6]) + bytes([0xF0] * 6)
+        )
+        self.assertEqual(d[-2:], b"\xff\xff")  # status 4 and 5: every cell
         self.counts(replies=3, blind=1)
         self.r.s.valid = True
         self.r.tick()

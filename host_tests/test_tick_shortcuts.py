@@ -20,7 +20,6 @@ from app import App
 from bms import panel as pnl
 from bms import protections as pt
 
-button_consts = fwconst.of("bms.button")
 core_consts = fwconst.of("bms.core")
 panel_consts = fwconst.of("bms.panel")
 
@@ -208,10 +207,6 @@ class CoreLiteralsTest(unittest.TestCase):
             (c.OCV_LOW_KNEE_MV, soc.OCV_LOW_KNEE_MV),
             (c.OCV_HIGH_KNEE_MV, soc.OCV_HIGH_KNEE_MV),
             (c.BUTTON_NONE, btn.NONE),
-            (c.BUTTON_RESET, btn.RESET),
-            (c.BUTTON_SLEEP_WAKE, button_consts.SLEEP_WAKE),
-            (c.BUTTON_RESTART, btn.RESTART),
-            (c.BUTTON_UNLOCK, btn.UNLOCK),
             (c.MS_ON, panel_consts.MS_ON),
             (c.MS_UNLOCKED, panel_consts.MS_UNLOCKED),
             (c.AFE_OCC_SLOT, pt.V_AFE_OCC),

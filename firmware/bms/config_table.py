@@ -98,8 +98,16 @@ SPEC = (
     ("sensor_ntc_short_dc", 1250, 900, 1500),
     ("sensor_sum_diff_mv", 2000, 200, 10000),
     ("sensor_offset_ma", 2000, 100, 10000),
-    ("sensor_delay_ms", 3000, 0, 60000),
+    # (at most 3 s: a board whose readings stay invalid is reset by its watchdog after 4 s,
+    # which would come before the latch, and again at every boot)
+    ("sensor_delay_ms", 3000, 0, 3000),
     ("afe_blind_ms", 300, 100, 3000),  # invalid readings this long open the FETs at once
+    # a front end that keeps failing and coming back (resets, a loose bus, a cell read
+    # outside physics now and then) fails too: this many spells of invalid readings, each
+    # starting within afe_spell_window_ms of the last, make its readings count as invalid
+    # until RESET (SENSOR_FAIL latches after sensor_delay_ms)
+    ("afe_spell_count", 10, 2, 100),
+    ("afe_spell_window_ms", 60000, 1000, 3600000),
     ("mos_fail_ma", 2000, 500, 20000),
     ("mos_fail_delay_ms", 2000, 100, 60000),
     # pre-charge of a capacitive inverter input before the discharge FET closes
@@ -180,6 +188,8 @@ RULES = (
     ("dltp_warn_dc", ">=", "dltp_trip_dc"),
     ("mos_otp_release_dc", "<", "mos_otp_trip_dc"),
     ("mos_otp_warn_dc", "<=", "mos_otp_trip_dc"),
+    # (the NTC-short row reads the MOSFET sensor too: a hot FET latched SENSOR_FAIL)
+    ("mos_otp_trip_dc", "<", "sensor_ntc_short_dc"),
     ("cocp1_trip_ma", "<", "cocp2_trip_ma"),
     ("cocp2_delay_ms", "<=", "cocp1_delay_ms"),
     ("cocp_warn_ma", "<=", "cocp1_trip_ma"),

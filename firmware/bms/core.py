@@ -101,10 +101,6 @@ _OCV_LOW_KNEE_MV = const(3200)  # bms.soc's OCV_LOW_KNEE_MV
 _OCV_HIGH_KNEE_MV = const(3370)  # bms.soc's OCV_HIGH_KNEE_MV
 # bms.button's actions
 _BUTTON_NONE = const(0)
-_BUTTON_RESET = const(1)
-_BUTTON_SLEEP_WAKE = const(2)
-_BUTTON_RESTART = const(3)
-_BUTTON_UNLOCK = const(4)
 # bms.panel's M/S flags and SHOW_* codes
 _MS_ON = const(1)
 _MS_UNLOCKED = const(2)
@@ -122,6 +118,7 @@ _SHOW_STANDBY = const(9)
 # SENSOR event `what` (the app logs 0 and 1 for the front end's probe)
 _SENSOR_BLIND = const(2)
 _SENSOR_BACK = const(3)
+_SENSOR_FLAKY = const(4)
 
 # INPUT event `what`
 IN_PASSIVE = const(1)
@@ -181,7 +178,15 @@ class Bms:
             discharging = rep < 0
             if discharging != self._discharging:  # (written only when it changes: the tick)
                 if discharging:
-                    self._set_docp_limit(s)
+                    # a new discharge, not one paused for less than mode_debounce_ms (as
+                    # the mode: a 100 ms pause, at cells warmed to 35 C by a cool start's
+                    # 100 A, halved its limit and tripped DOCP 5 min on); a pause begun
+                    # more than 6.2 days ago (the difference wrapped negative) is over too
+                    end = self._dsg_end
+                    if end < 0 or not 0 <= ticks.diff(now, end) < cfg.mode_debounce_ms:
+                        self._set_docp_limit(s)
+                else:
+                    self._dsg_end = now
                 self._discharging = discharging
         # (each call only when it has something to do: a call costs a board ~3000 cycles)
         rsd = inp.rsd
@@ -194,11 +199,12 @@ class Bms:
         if inp.button or button.down or button.first:  # else it is idle: NONE
             action = button.step(inp.button, now)
             if action != _BUTTON_NONE:
-                self._button(action, now)
+                # (a person's press: its code in bms/core_init.py, loaded for it)
+                lazy.run("bms.core_init", "button", self, action, now)
         # the rows' yes/no values, set every tick (valid or not)
         pre = self.precharge
         failed = pre.failed  # (after the button: RESET clears it; nothing else until pre.step)
-        vals[_AFE_BAD_SLOT] = 0 if valid else 1
+        vals[_AFE_BAD_SLOT] = self._afe_failing if valid else 1
         vals[_SCD_SLOT] = 1 if inp.scd else 0
         vals[_REVERSE_SLOT] = 1 if inp.reverse else 0
         vals[_PRECHARGE_FAIL_SLOT] = 1 if failed else 0
@@ -218,10 +224,12 @@ class Bms:
                 # limit against the current, or with the pack on the plateau, is a
                 # weak cell or a bad reading: it trips, but says nothing of the charge
                 # (the soak's 5 s readings made the count jump to 100 % at 27 %)
+                # (the current as measured, not as reported: a discharge under the 0.5 A
+                # threshold, an inverter's standby draw, is the usual slow way to CUVP)
                 avg_mv = s.sum_mv // _CELLS
-                if full and rep > 0 and avg_mv > _OCV_HIGH_KNEE_MV:
+                if full and i > 0 and avg_mv > _OCV_HIGH_KNEE_MV:
                     self.soc.calibrate_full(now)
-                if empty and rep < 0 and avg_mv < _OCV_LOW_KNEE_MV:
+                if empty and i < 0 and avg_mv < _OCV_LOW_KNEE_MV:
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)
@@ -271,9 +279,27 @@ class Bms:
                     self.events.log(now, ev.SENSOR, _SENSOR_BACK, blind_ms)
                 self._blind_ms = blind_ms = 0
         else:
+            if not blind_ms:
+                # a spell of invalid readings begins: afe_spell_count of them, each within
+                # afe_spell_window_ms of the last, fail the front end until RESET (a chip
+                # that resets every few seconds, a bus that drops out, a cell read outside
+                # physics one tick in three: each spell too short for the latch, yet every
+                # blind one opens the FETs under load, and the readings between them are
+                # not to be trusted)
+                n = self._spells
+                if n and 0 <= ticks.diff(now, self._spell_ms) <= cfg.afe_spell_window_ms:
+                    n += 1
+                else:
+                    n = 1
+                self._spells = n
+                self._spell_ms = now
+                if n == cfg.afe_spell_count:
+                    self._afe_failing = 1
+                    self.events.log(now, ev.SENSOR, _SENSOR_FLAKY, n)
             if blind_ms < self._afe_blind_ms <= blind_ms + dt_ms:
                 self.events.log(now, ev.SENSOR, _SENSOR_BLIND, blind_ms + dt_ms)
-            self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms)
+            # (at least 1: the spell's first tick counts it once, whatever its dt)
+            self._blind_ms = blind_ms = min(blind_ms + dt_ms, cfg.sensor_delay_ms) or 1
         blind = blind_ms >= self._afe_blind_ms
         stop = rsd or hold or not settled or blind  # (and sleep, below)
         passive = cfg.passive_action if passive else 0
@@ -467,21 +493,6 @@ class Bms:
         if inp.rsd != self._rsd:
             self._rsd = inp.rsd
             self.events.log(now, ev.INPUT, IN_RSD, 1 if inp.rsd else 0)
-
-    def _button(self, action, now):
-        self.events.log(now, ev.RESET, action, self.button.held_ms)
-        if action == _BUTTON_UNLOCK:
-            self.unlocked = True
-            self.unlock_at = now
-        if action == _BUTTON_RESET or action == _BUTTON_UNLOCK:
-            self.engine.reset()
-            self.precharge.reset()
-            self.sleeping = False
-        elif action == _BUTTON_SLEEP_WAKE:
-            self.sleeping = not self.sleeping
-            self.sleep_cuvp = False
-        elif action == _BUTTON_RESTART:
-            self.restart = True
 
     def _sleep(self, names, chg_flow, charger, inp, now):
         """Low-power mode after CUVP held without charge, or after sleep_idle_ms both

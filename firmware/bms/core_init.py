@@ -1,11 +1,13 @@
 """The constructors of bms/core.py's Bms and Inputs, loaded by bms.lazy for each and
 dropped after, so that their code does not stay in a board's heap: both are built once,
-at boot. Every attribute of a Bms and of an Inputs is made here.
+at boot. Every attribute of a Bms and of an Inputs is made here. Also the core's answer
+to a RESET button action, loaded for a person's press.
 """
 
 from array import array
 
 from bms import button as btn
+from bms import events as ev
 from bms import panel as pnl
 from bms import protections as pt
 from bms.balance import Balancer
@@ -69,9 +71,13 @@ def init(self, cfg, events, stored_soc):
     self._pending_mode = -1
     self._pending_since = 0
     self._discharging = False
+    self._dsg_end = -1  # when the last discharge stopped (-1: none yet)
     self._cuvp_since = -1
     self._idle_since = -1
     self._blind_ms = 0  # how long the readings have been invalid
+    self._spells = 0  # spells of invalid readings in a row (see Bms.step)
+    self._spell_ms = 0  # when the last began
+    self._afe_failing = 0  # 1: too many spells, the readings count as invalid until RESET
     self._was_full = False
     self._passive = False
     self._rsd = False
@@ -107,3 +113,21 @@ def inputs(self):
     self.comm_age_ms = 0  # ms since the inverter last spoke (capped)
     self.pack_lost = False  # a pack of the parallel system is lost (packlink.py)
     self.afe_safety = 0  # the front end's Safety Status A | B << 8 | C << 16
+
+
+def button(self, action, now):
+    """Bms's answer to a RESET button action (bms/button.py): rare, a person's press."""
+    self.events.log(now, ev.RESET, action, self.button.held_ms)
+    if action == btn.UNLOCK:
+        self.unlocked = True
+        self.unlock_at = now
+    if action == btn.RESET or action == btn.UNLOCK:
+        self._spells = self._afe_failing = 0
+        self.engine.reset()
+        self.precharge.reset()
+        self.sleeping = False
+    elif action == btn.RESTART:
+        self.restart = True
+    else:  # sleep or wake
+        self.sleeping = not self.sleeping
+        self.sleep_cuvp = False

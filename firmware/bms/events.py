@@ -32,7 +32,8 @@ EXCEPTION = const(11)  # what: where (tick stage), value: count
 # app.STORE_* operation when it starts failing, minus it when it works again)
 CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept) / CONFIG_STATE
 INPUT = const(13)  # what: input (passive/rsd), value: new level
-SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back; value
+SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back,
+# 4 failing (spells of invalid readings: bms.core); value: ms lost (2, 3), spells (4)
 PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
 SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
 LIMIT = const(17)  # what: bms.limits LIM_* request, value: 1 on / 0 off, extra: SOC 0.01 %
@@ -48,6 +49,7 @@ CONFIG_CLEARED = const(4)  # the log cleared over the service link: value the la
 CONFIG_EVENTS = const(5)  # value: how many
 # COMM's what
 COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: driver fault code)
+# (1 with extra -n: after n failures not logged, it has run a minute clean: app.py)
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
 COMM_BUS_OFF = const(2)  # the CAN controller went bus-off (extra: its error count)
 COMM_PACK = const(3)  # a pack on the pack link: value 1 back / 0 lost, extra its address

@@ -116,6 +116,13 @@ def soc(self, cfg, events):
     self.full_cell_mv = cfg.full_cell_mv
     self.full_current_ma = cfg.full_current_ma
     self.full_hold_ms = cfg.full_hold_ms
+    # the cells' average held by a float charge (within 160 mV of the pack's float
+    # voltage), if that is in the curve's upper knee: a float set lower says nothing of
+    # the charge (no float calibration then)
+    from bms.soc import OCV_HIGH_KNEE_MV
+
+    mv = (cfg.float_mv - 160) // 16
+    self.float_cell_mv = mv if mv > OCV_HIGH_KNEE_MV else 0x7FFF
     self.zero_ma = cfg.current_zero_ma
     self.leak_ma = cfg.soc_self_discharge_ma
     self.q_mas = self.full_mas // 2
@@ -151,7 +158,7 @@ def soc_restore(self, full, cycles):
     """Soc.restore(): the learned capacity (if within 50..110 % of rated) and the cycle
     count persisted earlier; the SOC keeps its percentage (a count already running keeps
     counting)."""
-    if self.rated_mas // 2 <= full <= self.rated_mas * 11 // 10:
+    if self.rated_mas // 2 <= full <= self.rated_mas // 10 * 11:
         self.q_mas = self.cpct * (full // _CAP)
         self.full_mas = full
     self.cycles = cycles

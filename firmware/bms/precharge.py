@@ -55,7 +55,12 @@ class Precharge:
         if self.state == _RUNNING:
             self._running(near, ld_mv, now)
             return
-        if self.state == _WAITING and ticks.diff(now, self.since) < self.cfg.precharge_retry_ms:
+        # (a pause begun more than 6.2 days ago, discharge not wanted meanwhile, is over:
+        # the difference wrapped negative, and held discharge off for 5 days more)
+        if (
+            self.state == _WAITING
+            and 0 <= ticks.diff(now, self.since) < self.cfg.precharge_retry_ms
+        ):
             return
         if near:
             self._close()

@@ -279,9 +279,15 @@ class Engine:
             return 1 if on else -1
         seen = self.seen
         dt = ticks.diff(now, seen[i])
+        el = ticks.diff(now, self.since[i])
+        if dt < 0 or el < 0:
+            # last looked at more than 6.2 days ago (a pending row is frozen while the
+            # readings are invalid): the differences wrapped, and read as days to come;
+            # its count begins again here (it held COVP off for 5 days after a week blind)
+            self._begin(i, now, on)
+            return 0
         seen[i] = now
         held = self.held
-        el = ticks.diff(now, self.since[i])
         if el >= span:  # a new window: the current one becomes the previous one
             self.prev[i] = held[i] if el < 2 * span else 0
             held[i] = 0
@@ -339,8 +345,10 @@ class Engine:
         of the group's last release. (Counted from the first trip, a window of 10 min
         never held three of DOCP's 5-min step: 110 A ran 5 min in every 6 for ever.)"""
         k = self.lock_n[lk]
-        if k and ticks.diff(now, self.lock_rel[lk]) > self.lock_window_ms:
-            k = 0  # it ran clean for the window since the last: a new series
+        if k and not 0 <= ticks.diff(now, self.lock_rel[lk]) <= self.lock_window_ms:
+            # it ran clean for the window since the last (or for more than 6.2 days: the
+            # difference wrapped, and a single trip a week on locked the pack): a new series
+            k = 0
         k += 1
         self.lock_n[lk] = k
         return k >= self.lock_count

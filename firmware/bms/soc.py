@@ -16,7 +16,9 @@ uA*s, SOC in 0.01 % (0..10000).
   while discharging at 10 A read 15.8 %). After OCV_REST_MS at rest in a knee, the count is
   corrected toward the curve.
 - Full: max cell >= full_cell_mv with 0 < charge current < full_current_ma for
-  full_hold_ms, or a COVP trip: 100 %. Empty: a CUVP trip: 0 %.
+  full_hold_ms (the pack's average in the upper knee), the pack held within 160 mV of
+  the float voltage with less than full_current_ma for _FLOAT_HOLD_MS, or a COVP trip:
+  100 %. Empty: a CUVP trip: 0 %. At rest after either, the curve does not undo it.
 - Between a calibration to empty and one to full (or the reverse) the charge counted is
   the pack's full capacity: it is learned (within 50..110 % of rated) and SOH = full /
   rated. Cycles count discharged charge in units of the full capacity.
@@ -70,6 +72,7 @@ OCV_LOW_KNEE_MV = const(3200)
 OCV_HIGH_KNEE_MV = const(3370)
 _OCV_REST_MS = const(1800000)  # 30 min at rest before trusting the curve during operation
 _OCV_CORRECT_CPCT = const(200)  # correct only when the count is this far off
+_FLOAT_HOLD_MS = const(1800000)  # at the float voltage this long: full (the manual's 0.5 h)
 
 # SOC event `what`
 CAL_START_OCV = const(1)
@@ -106,14 +109,31 @@ def _count(soc, current_ma, dt_ms):
     whole = i // 1000
     soc.rem_uas = i - whole * 1000
     q = soc.q_mas + whole
-    soc.count_since_cal += whole
     full = soc.full_mas
     if whole < 0:
         soc.dsg_mas -= whole
         if soc.dsg_mas >= full:
             soc.dsg_mas -= full
             soc.cycles += 1
-    q = 0 if q < 0 else (full if q > full else q)
+    if 0 <= q <= full:
+        soc.count_since_cal += whole
+    else:
+        # pinned at an end: what lies past the end of the last calibration is not charge
+        # (a float current or an offset at 100 %, a standby draw at 0 %) and is not
+        # counted toward the capacity; past the other end it is (the capacity may be more
+        # than the estimate), up to what can be learned. (A week of float at 60 mA learned
+        # 90 % of the capacity; at 0.3 A the count passed 2**30 in 42 days: a long int.)
+        n = soc.count_since_cal + whole
+        if q > full:
+            if soc.cal == CAL_FULL:
+                n -= q - full
+            q = full
+        else:
+            if soc.cal == CAL_EMPTY:
+                n -= q
+            q = 0
+        top = soc.rated_mas // 10 * 11
+        soc.count_since_cal = n if -top <= n <= top else (top if n > 0 else -top)
     soc.q_mas = q
     # the SOC from it (the flag read once)
     c = q // (full // _CAP)
@@ -164,17 +184,10 @@ class Soc:
         # (the count in a function of its own: a frame of more than 11 words is allocated
         # on the heap at every call, and this one runs every tick)
         _count(self, current_ma, dt_ms)
-        # full: high cell, small charge current, held (once per charge)
-        if (
-            not self.full_seen
-            and max_cell_mv >= self.full_cell_mv
-            and 0 < current_ma < self.full_current_ma
-        ):
-            if self._full_since < 0:
-                self._full_since = now
-            elif ticks.diff(now, self._full_since) >= self.full_hold_ms:
-                self.calibrate_full(now)
-        else:
+        # full (once per charge), judged only with the cells up there
+        if max_cell_mv >= self.full_cell_mv or avg_cell_mv >= self.float_cell_mv:
+            self._full_check(current_ma, max_cell_mv, avg_cell_mv, now)
+        elif self._full_since >= 0:
             self._full_since = -1
         # rest: correct toward the curve in its knees (a current flowing tested first: a
         # charge reads the threshold once)
@@ -183,6 +196,28 @@ class Soc:
         elif ticks.diff(now, self._rest_since) >= _OCV_REST_MS:
             self._rest_correct(avg_cell_mv, now)
             self._rest_since = now
+
+    def _full_check(self, current_ma, max_cell_mv, avg_cell_mv, now):
+        """Full: a high cell and a small charge current held full_hold_ms, with the pack's
+        average in the curve's upper knee (as for COVP in bms/core.py: one cell up there
+        and the rest on the plateau is a weak cell, one out of balance or a bad reading,
+        and learned a capacity of 50 %); or the pack held at the float voltage with a
+        small current for _FLOAT_HOLD_MS (the manual: "floating 0.5 - 1 h calibrates
+        it"; float, 3.41 V a cell, never reaches full_cell_mv, and a pack that floated
+        between one day's charge and the next was never calibrated again)."""
+        hold = -1
+        if not self.full_seen and current_ma < self.full_current_ma:
+            if max_cell_mv >= self.full_cell_mv and current_ma > 0:
+                if avg_cell_mv > OCV_HIGH_KNEE_MV:
+                    hold = self.full_hold_ms
+            elif avg_cell_mv >= self.float_cell_mv and current_ma > -self.zero_ma:
+                hold = _FLOAT_HOLD_MS
+        if hold < 0:
+            self._full_since = -1
+        elif self._full_since < 0:
+            self._full_since = now
+        elif ticks.diff(now, self._full_since) >= hold:
+            self.calibrate_full(now)
 
     def _learn_offset(self, current_ma):
         """Average what the sensor reads while no current can flow."""
@@ -195,6 +230,12 @@ class Soc:
 
     def _rest_correct(self, avg_cell_mv, now):
         if OCV_LOW_KNEE_MV <= avg_cell_mv <= OCV_HIGH_KNEE_MV:
+            return
+        if self.full_seen or (self.cal == CAL_EMPTY and self.q_mas == 0):
+            # calibrated to full and not discharged since, or to empty and not charged:
+            # cells that relax to 3.40 V read 97.9 % on the generic curve, which undid
+            # the calibration (a sawtooth at the top, and the 99 % cap back); a cell
+            # rebounding after CUVP read 7.6 % of a pack at its cut-off
             return
         target = soc_from_ocv(avg_cell_mv)
         if abs(target - self.cpct) >= _OCV_CORRECT_CPCT:
@@ -215,14 +256,15 @@ class Soc:
         """A full swing between the two calibrations measures the capacity."""
         if self.cal and self.cal != kind:
             measured = abs(self.count_since_cal)
-            if self.rated_mas // 2 <= measured <= self.rated_mas * 11 // 10:
+            if self.rated_mas // 2 <= measured <= self.rated_mas // 10 * 11:
                 self.full_mas = measured
                 self.events.log(now, ev.SOC, _LEARNED_CAPACITY, measured // 3600, self.soh_pct())
         self.cal = kind
         self.count_since_cal = 0
 
     def soh_pct(self):
-        return self.full_mas * 100 // self.rated_mas
+        # (full_mas * 100 would be 3.6e10: a long int, allocated at every call)
+        return self.full_mas // (self.rated_mas // 100)
 
     # The charge in mAh, for the protocols' capacity fields: the unit the system's view
     # (packsystem.py) shares, whose sums in mAs would outgrow a small int from 3 packs.

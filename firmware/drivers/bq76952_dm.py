@@ -59,10 +59,11 @@ def table(cfg, r_sense_uohm):
     ocd1 = int((cfg.docp3_trip_ma + _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)
     ocd2 = int((cfg.docp3_trip_ma + 2 * _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)
     scd_mv = cfg.scp_trip_ma / 1000 * shunt_mv
-    scd = 0
-    for i in range(len(SCD_MV)):
-        if SCD_MV[i] <= scd_mv:
-            scd = i
+    # the first step at or above the setting (or the last): rounded down, the chip cut
+    # currents the DOCP steps allow (230 A was 160 A, under DOCP's 200 A for 0.5 s)
+    scd = len(SCD_MV) - 1
+    while scd and SCD_MV[scd - 1] >= scd_mv:
+        scd -= 1
     scd_delay = cfg.scp_delay_us // 15 + 1  # (n - 1) * 15 us
     return [
         # setup

@@ -44,9 +44,15 @@ def encode(can_id, buf, b):
         buf[6] = soc.shown_cpct // 100
         buf[7] = soc.soh_pct() & 0x7F
     elif can_id == 0x314:
-        # 10 mAh: 655.35 Ah at most, six 100 Ah packs (held there above: never a wrap)
-        u16be(buf, 0, min(soc.q_mah() // 10, 0xFFFF))
-        u16be(buf, 2, min(soc.full_mah() // 10, 0xFFFF))
+        # 10 mAh: 655.35 Ah at most, six 100 Ah packs. Above, the full capacity is held
+        # there and the remaining one scaled with it (each held alone read 100 %)
+        full = soc.full_mah() // 10
+        if full > 0xFFFF:
+            u16be(buf, 0, 0xFFFF * soc.shown_cpct // 10000)
+            u16be(buf, 2, 0xFFFF)
+        else:
+            u16be(buf, 0, soc.q_mah() // 10)
+            u16be(buf, 2, full)
         u16be(buf, 4, s.max_mv - s.min_mv)
         u16be(buf, 6, soc.cycles)
     elif 0x315 <= can_id <= 0x318:

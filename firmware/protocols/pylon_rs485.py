@@ -175,11 +175,16 @@ def _hex(out: ptr8, k: int, src: ptr8, n: int, digits: ptr8) -> int:
 
 @micropython.viper
 def _put16s(info: ptr8, k: int, values, n: int) -> int:
-    """n values of a list as big-endian 16-bit words into info[k:]; returns the index
-    after."""
+    """n values of a list as big-endian unsigned 16-bit words into info[k:], held at 0
+    and 65 535 (a cell read at -0.3 V, an open sense wire, wrapped to 65.2 V); returns
+    the index after."""
     i = 0
     while i < n:
         v = int(values[i])
+        if v < 0:
+            v = 0
+        elif v > 0xFFFF:
+            v = 0xFFFF
         info[k] = (v >> 8) & 0xFF
         info[k + 1] = v & 0xFF
         k += 2
@@ -333,7 +338,8 @@ class Server:
         for slot in _TEMP_ORDER:
             k = self._put16(k, t[slot] + _KELVIN_OFFSET)
         k = self._put16(k, deciamps(b.reported_ma))
-        k = self._put16(k, s.stack_mv)
+        v = s.stack_mv
+        k = self._put16(k, v if v < 0xFFFF else 0xFFFF)  # (held: up to 88 V is a reading)
         k = self._put16(k, 0xFFFF)  # remaining capacity 1: unused above 65 Ah
         info[k] = 4  # user-defined items: 4 for a pack over 65 Ah
         k += 1
@@ -343,8 +349,12 @@ class Server:
         return self._put24(k, soc.full_mah())  # full
 
     def _alarms_block(self, b, k):
-        """Pack b's 0x44 block (cell count to status 5) into info[k:]."""
+        """Pack b's 0x44 block (cell count to status 5) into info[k:]. Readings not valid
+        (the front end lost, or a pack just joined whose cells are not heard yet) are
+        every cell and sensor in error (F0), not the states of the last values: the
+        protection status bytes still tell the inverter why."""
         s = b.sample
+        stale = not s.valid
         cfg = b.cfg
         names = b.engine.names
         info = self.info
@@ -357,7 +367,7 @@ class Server:
         cells = s.cells_mv
         for i in range(16):
             v = cells[i]
-            if v > 4200 or v < 1000:
+            if stale or v > 4200 or v < 1000:
                 state = 0xF0
                 errors |= 1 << i
             elif v >= high:
@@ -376,7 +386,10 @@ class Server:
         for slot in _TEMP_ORDER:
             v = temps[slot]
             high = cfg.mos_otp_warn_dc if slot == 5 else hot
-            info[k] = 0x02 if v >= high else (0x01 if v <= cold else 0)
+            if stale:
+                info[k] = 0xF0
+            else:
+                info[k] = 0x02 if v >= high else (0x01 if v <= cold else 0)
             k += 1
         high_current = names & (1 << pt.HIGH_CURRENT)
         info[k] = 0x02 if high_current and b.reported_ma > 0 else 0  # charge current

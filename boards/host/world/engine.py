@@ -784,7 +784,7 @@ _STORE_OPS = (
     "image_pointer",
 )
 _INPUTS = (None, "passive", "rsd")
-_SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back")
+_SENSOR = ("probe_failed", "configured", "readings_lost", "readings_back", "failing")
 _COMM = ("can", "inverter", "bus_off", "pack", "role", "system")
 _CONFIG = ("accepted", "refused", "state_dropped", "service_write", "cleared", "events_dropped")
 _UPDATE = ("armed", "trial", "confirmed", "rolled_back")

@@ -44,6 +44,8 @@ except ImportError:  # MicroPython: refresh() takes its index loop
 DEVICE_NUMBER = const(0x7695)
 FW_VERSION = const(0x0100)
 KELVIN_DC = const(2732)
+# SCD thresholds, mV across the shunt (TRM SLUUBY2, Protections:SCD:Threshold)
+_SCD_MV = (10, 20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500)
 R_SENSE_UOHM = const(250)  # the shunt on the simulated board (boards/host/board.py says the same)
 BLEED_OHM = 56.0  # external balancing resistors
 
@@ -484,6 +486,9 @@ class BQ76952Sim:
             (0x0200, en_b & 0x02, _COLD_T, -(self.dm_i1(0x92A9) * 10 - 1), 2000, 50),
         )
         self._checks = [r for r in rows if r[1]]
+        # SCD's comparator, at its step's current (the model's short trips it too)
+        step_mv = _SCD_MV[self.dm_u1(0x9286) & 0x0F]
+        self._scd_ma = step_mv * 1000000 // R_SENSE_UOHM if en_a & 0x80 else 1 << 60
         # per kind of measurement, the lowest threshold of its enabled rows
         lowest = [1 << 60] * 7
         for r in self._checks:
@@ -515,7 +520,10 @@ class BQ76952Sim:
             # (quiet, nothing tripped or pending, and every value below the lowest
             # threshold of its kind: the rows below would change nothing)
             self._check_rows(cells, i_ma, t, dt)
-        if (
+        if not self.scd and -i_ma >= self._scd_ma and self.model.dsg_on:
+            self.scd = True  # (within its delay: microseconds)
+            self.scd_since_ms = self.t_ms
+        elif (
             self.scd
             and not self.model.short
             and self.t_ms - self.scd_since_ms >= 1000 * self.dm_u1(0x9294)
