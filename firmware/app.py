@@ -350,7 +350,13 @@ class App:
         link = self.link
         if not (self._can_failed or link.can_ok or self.board.can is None):
             lazy.run("app_chips", "can_down", self, now)  # the link put it down
-        elif self._can_silent and ticks.diff(now, self._can_down_at) >= _CAN_CLEAN_MS:
+        elif (
+            self._can_silent
+            and link.can_ok
+            and not 0 <= ticks.diff(now, self._can_down_at) < _CAN_CLEAN_MS
+        ):
+            # running clean that long since it last went down (a restart that fails is
+            # no recovery: can_ok stays False)
             self.events.log(now, ev.COMM, ev.COMM_CAN, 1, -self._can_silent)
             self._can_silent = 0
         if self._can_failed and ticks.diff(now, self._can_retry_at) >= 0:

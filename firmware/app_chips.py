@@ -41,9 +41,12 @@ def can_setup(app, now):
         ok = app.link.start_can(now)
     except Exception:  # noqa: BLE001 - an SPI failure must not stop the boot
         ok = False
-    # a failure is logged once, not at every retry; nor a restart in a quiet streak
-    if (ok and not app._can_silent) or not app._can_failed:
+    # a failure is logged once, not at every retry; a restart in a quiet streak (can_down)
+    # is not, but its failure is (the streak ends there: the log must not end on "up")
+    silent = app._can_silent
+    if (ok and not silent) or (not ok and (silent or not app._can_failed)):
         app.events.log(now, ev.COMM, ev.COMM_CAN, 1 if ok else 0, app.link.can_fault)
+        app._can_silent = 0
     app._can_failed = not ok
     app._can_retry_at = ticks.add(now, CAN_RETRY_MS)
 
@@ -57,7 +60,7 @@ def can_down(app, now):
     one failure a second, the log lost every trip in minutes."""
     app._can_failed = True
     at = app._can_down_at
-    if at >= 0 and ticks.diff(now, at) < _CAN_CLEAN_MS:
+    if at >= 0 and 0 <= ticks.diff(now, at) < _CAN_CLEAN_MS:
         app._can_silent += 1
         app._can_retry_at = ticks.add(now, CAN_RETRY_MS)
     else:
@@ -72,6 +75,6 @@ def bus_off(app, can, now):
     that keeps failing must not push the trips off the log."""
     app._bus_off = can.bus_off
     at = app._bus_off_at
-    if not app._can_silent and (at < 0 or ticks.diff(now, at) >= _BUS_OFF_LOG_MS):
+    if not app._can_silent and (at < 0 or not 0 <= ticks.diff(now, at) < _BUS_OFF_LOG_MS):
         app._bus_off_at = now
         app.events.log(now, ev.COMM, ev.COMM_BUS_OFF, can.bus_off, can.tec)

@@ -306,7 +306,10 @@ class InverterLink:
     def _bus_off(self, now):
         """New bus-off episodes seen at now (rare: the code is in inverter_link_init.py,
         loaded for it and dropped after)."""
-        lazy.run("inverter_link_init", "bus_off", self, now)
+        try:
+            lazy.run("inverter_link_init", "bus_off", self, now)
+        except MemoryError:  # no room to load it: not the safe state's business; the
+            pass  # episodes are still new at the next poll
 
     def _can_down(self, fault):
         self.can_ok = False

@@ -137,9 +137,18 @@ class PackLink:
             self._relayed_cap(left, now)
 
     def _relayed_cap(self, left, now):
-        """The relayed unlock capped by the master's (rare: the code is in
-        packlink_init.py, loaded for it and dropped after)."""
-        lazy.run("packlink_init", "relayed_cap", self, left, now)
+        """The relayed unlock no longer than the master's (left ms from now): ended when
+        that is 0. Forgotten once the core's unlock is no longer the relayed one (ended, or
+        given again by this pack's own RESET)."""
+        b = self.link.service_app.bms
+        valid_ms = b.cfg.unlock_valid_ms
+        if not b.unlocked or b.unlock_at != self.relay_at:
+            self.relay_at = None
+        elif left <= 0:
+            b.unlocked = False
+            self.relay_at = None
+        elif ticks.diff(ticks.add(now, left - valid_ms), b.unlock_at) < 0:
+            b.unlock_at = self.relay_at = ticks.add(now, left - valid_ms)
 
     # -- the loop's part -------------------------------------------------------------------
     def report(self, b):

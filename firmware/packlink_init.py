@@ -1,7 +1,6 @@
 """The pack link's constructor (packlink.py's PackLink), loaded by bms.lazy for the one a
 boot builds and dropped after, so that its code does not stay in a board's heap. Every
-attribute of a PackLink is made here. Also its rare paths: a new role, the relayed unlock's
-cap.
+attribute of a PackLink is made here. Also a rare path of it: a new role.
 """
 
 from micropython import const
@@ -92,18 +91,3 @@ def role_changed(pk, now):
         link.slave_address = slave
         if link.can_ok:
             link.start_can(now)  # (a failure: the app logs it and starts it again)
-
-
-def relayed_cap(pk, left, now):
-    """PackLink._relayed_cap(): the relayed unlock no longer than the master's (left ms
-    from now): ended when that is 0. Forgotten once the core's unlock is no longer the
-    relayed one (ended, or given again by this pack's own RESET)."""
-    b = pk.link.service_app.bms
-    valid_ms = b.cfg.unlock_valid_ms
-    if not b.unlocked or b.unlock_at != pk.relay_at:
-        pk.relay_at = None
-    elif left <= 0:
-        b.unlocked = False
-        pk.relay_at = None
-    elif ticks.diff(ticks.add(now, left - valid_ms), b.unlock_at) < 0:
-        b.unlock_at = pk.relay_at = ticks.add(now, left - valid_ms)

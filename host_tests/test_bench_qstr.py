@@ -201,7 +201,7 @@ class QstrPoolTest(unittest.TestCase):
 # watchdog), a restart's unwritten records written first (restart, in app_save); 1 818:
 # the build a pack reports is the one its board runs (running, before: after that
 # fallback it reported the new build, confirmed), a pointer read strictly to confirm it.
-# 1 831 at stop 36: a front end failing again and again fails (afe_spell_count,
+# 1 831 at stop 36 (review: +1, -1): a front end failing again and again fails (afe_spell_count,
 # afe_spell_window_ms, _spells, _spell_ms, _afe_failing: a chip resetting every 3 s
 # switched the FETs under load 1200 times an hour), a discharge paused under 1 s keeps
 # its DOCP limit (_dsg_end: 100 ms halved it), a CAN bus failing at every restart fails
@@ -209,8 +209,9 @@ class QstrPoolTest(unittest.TestCase):
 # the log), a new master waits for a beacon from upstream before it speaks (_unmute_at:
 # packs powered together all spoke), a Growatt answer nobody takes is given up
 # (_growatt_at: it stopped the Pylon set), the float voltage held half an hour is full
-# (float_cell_mv, _full_check: the manual's float calibration); RESET's answer
-# (_button) and the relayed unlock's cap (relayed_cap) moved to modules loaded for them.
+# (float_cell_mv, learn: the manual's float calibration, no end point for the capacity),
+# the count held at an end is not capacity (_pinned: a week of float learned 90 %);
+# RESET's answer (_button) moved to a module loaded for it.
 # Move these down when names go, up only with a reason.
 FIRMWARE_NAMES = 1831
 PYLON_RS485_NAMES = 123

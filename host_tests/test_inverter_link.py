@@ -937,6 +937,29 @@ class BusOffRestartTest(unittest.TestCase):
         )
         self.assertEqual(app.link.can_faults, 2)
 
+    def test_a_quiet_restart_that_fails_is_logged(self):
+        # down again within a minute (quiet), then the controller dies (nothing drives
+        # MISO): the log must not end on the restart before
+        sim = make_sim(inverter="can")
+        pack = sim.packs[0]
+        for t in (5, 10, 15, 20, 25, 30):
+            sim.run(t * 1000)
+            sim.bus.inject_errors(pack.can_chip, 40)
+        sim.run(35000)
+        pack.can_chip.spi_transfer = floating
+        sim.run(300000)
+        app = pack.app
+        down = mcp2515.FAULT_BUS_OFF
+        dead = mcp2515.FAULT_NO_RESET  # (its restart found no chip)
+        self.assertEqual(
+            comm_can(app), [(0, 1, 0), (16000, 0, down), (16000, 1, 0), (41000, 0, dead)]
+        )
+        self.assertFalse(app.link.can_ok)
+        del pack.can_chip.spi_transfer  # it answers again: up at the next retry, logged
+        sim.run(320000)
+        self.assertEqual(comm_can(app)[-1][:2], (301000, 1))  # (retried every 10 s)
+        self.assertTrue(app.link.can_ok)
+
     def test_a_bus_that_never_works_does_not_flood_the_log(self):
         # every frame the controller sends ends in an error frame (a wrong bit rate, a
         # shorted pair): it used to log 3 events a second, and the trips were lost

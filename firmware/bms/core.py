@@ -99,6 +99,7 @@ _OPEN_DSG = const(2)  # bms.protect's OPEN_DSG
 _CELLS = const(16)  # bms.sample's CELLS
 _OCV_LOW_KNEE_MV = const(3200)  # bms.soc's OCV_LOW_KNEE_MV
 _OCV_HIGH_KNEE_MV = const(3370)  # bms.soc's OCV_HIGH_KNEE_MV
+_CAL_FLOW_MA = const(100)  # a current flowing, for the SOC calibrations at COVP and CUVP
 # bms.button's actions
 _BUTTON_NONE = const(0)
 # bms.panel's M/S flags and SHOW_* codes
@@ -225,11 +226,12 @@ class Bms:
                 # weak cell or a bad reading: it trips, but says nothing of the charge
                 # (the soak's 5 s readings made the count jump to 100 % at 27 %)
                 # (the current as measured, not as reported: a discharge under the 0.5 A
-                # threshold, an inverter's standby draw, is the usual slow way to CUVP)
+                # threshold, an inverter's standby draw, is the usual slow way to CUVP;
+                # past the sensor's noise at rest, though)
                 avg_mv = s.sum_mv // _CELLS
-                if full and i > 0 and avg_mv > _OCV_HIGH_KNEE_MV:
+                if full and i >= _CAL_FLOW_MA and avg_mv > _OCV_HIGH_KNEE_MV:
                     self.soc.calibrate_full(now)
-                if empty and i < 0 and avg_mv < _OCV_LOW_KNEE_MV:
+                if empty and i <= -_CAL_FLOW_MA and avg_mv < _OCV_LOW_KNEE_MV:
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)

@@ -117,12 +117,10 @@ def soc(self, cfg, events):
     self.full_current_ma = cfg.full_current_ma
     self.full_hold_ms = cfg.full_hold_ms
     # the cells' average held by a float charge (within 160 mV of the pack's float
-    # voltage), if that is in the curve's upper knee: a float set lower says nothing of
-    # the charge (no float calibration then)
-    from bms.soc import OCV_HIGH_KNEE_MV
-
+    # voltage), if that is well inside the curve's upper knee (3.39 V: a float of 54.4 V
+    # or more): a float set lower says little of the charge (no float calibration then)
     mv = (cfg.float_mv - 160) // 16
-    self.float_cell_mv = mv if mv > OCV_HIGH_KNEE_MV else 0x7FFF
+    self.float_cell_mv = mv if mv >= 3390 else 0x7FFF
     self.zero_ma = cfg.current_zero_ma
     self.leak_ma = cfg.soc_self_discharge_ma
     self.q_mas = self.full_mas // 2

@@ -17,8 +17,9 @@ uA*s, SOC in 0.01 % (0..10000).
   corrected toward the curve.
 - Full: max cell >= full_cell_mv with 0 < charge current < full_current_ma for
   full_hold_ms (the pack's average in the upper knee), the pack held within 160 mV of
-  the float voltage with less than full_current_ma for _FLOAT_HOLD_MS, or a COVP trip:
-  100 %. Empty: a CUVP trip: 0 %. At rest after either, the curve does not undo it.
+  the float voltage by a charge under full_current_ma for _FLOAT_HOLD_MS (not an end
+  point for the capacity), or a COVP trip: 100 %. Empty: a CUVP trip: 0 %. At rest after
+  either, the curve does not undo it.
 - Between a calibration to empty and one to full (or the reverse) the charge counted is
   the pack's full capacity: it is learned (within 50..110 % of rated) and SOH = full /
   rated. Cycles count discharged charge in units of the full capacity.
@@ -81,6 +82,7 @@ CAL_FULL = const(3)
 CAL_EMPTY = const(4)
 _CAL_REST_OCV = const(5)
 _LEARNED_CAPACITY = const(6)
+_CAL_FLOAT = const(7)  # full by the float voltage held (no end point for the capacity)
 
 _CAP = const(10000)
 _MAX_DT_MS = const(2000)  # keeps current * dt below 2**30
@@ -118,32 +120,44 @@ def _count(soc, current_ma, dt_ms):
     if 0 <= q <= full:
         soc.count_since_cal += whole
     else:
-        # pinned at an end: what lies past the end of the last calibration is not charge
-        # (a float current or an offset at 100 %, a standby draw at 0 %) and is not
-        # counted toward the capacity; past the other end it is (the capacity may be more
-        # than the estimate), up to what can be learned. (A week of float at 60 mA learned
-        # 90 % of the capacity; at 0.3 A the count passed 2**30 in 42 days: a long int.)
-        n = soc.count_since_cal + whole
-        if q > full:
-            if soc.cal == CAL_FULL:
-                n -= q - full
-            q = full
-        else:
-            if soc.cal == CAL_EMPTY:
-                n -= q
-            q = 0
-        top = soc.rated_mas // 10 * 11
-        soc.count_since_cal = n if -top <= n <= top else (top if n > 0 else -top)
+        # (in a function of its own, with few arguments: two more locals or stack slots
+        # here made the frame more than 11 words, allocated on the heap at every tick)
+        q = _pinned(soc, q, whole)
     soc.q_mas = q
-    # the SOC from it (the flag read once)
-    c = q // (full // _CAP)
-    soc.cpct = c = c if c < _CAP else _CAP
+    # the SOC from it (the flag read once; in i, done with: a local more is a word more)
+    i = q // (full // _CAP)
+    soc.cpct = i = i if i < _CAP else _CAP
     if soc.full_seen:
-        if c < 9900:
+        if i < 9900:
             soc.full_seen = False
-        soc.shown_cpct = c
+        soc.shown_cpct = i
     else:
-        soc.shown_cpct = c if c < 9900 else 9900
+        soc.shown_cpct = i if i < 9900 else 9900
+
+
+def _pinned(soc, q, n):
+    """The count moved by n mAs past an end (q outside 0..full); returns q held there.
+    Past the end of the last calibration, the pack not having left it since (its count
+    from there not yet the other way), what is counted is not charge (a float current or
+    an offset at 100 %, a standby draw at 0 %) and does not count toward the capacity;
+    past the other end, or back at the first from the other side, it does (the capacity
+    may be more than the estimate). The count stays just past what can be learned. (A
+    week of float at 60 mA learned 90 % of the capacity; at 0.3 A the count passed 2**30
+    in 42 days: a long int.)"""
+    c = soc.count_since_cal
+    full = soc.full_mas
+    if q > full:
+        if soc.cal == CAL_FULL and c >= 0:
+            n -= q - full
+        q = full
+    else:
+        if soc.cal == CAL_EMPTY and c <= 0:
+            n -= q
+        q = 0
+    c += n
+    top = soc.rated_mas // 10 * 11 + 1  # (past it: refused by _learn, as before)
+    soc.count_since_cal = c if -top <= c <= top else (top if c > 0 else -top)
+    return q
 
 
 class Soc:
@@ -184,9 +198,33 @@ class Soc:
         # (the count in a function of its own: a frame of more than 11 words is allocated
         # on the heap at every call, and this one runs every tick)
         _count(self, current_ma, dt_ms)
-        # full (once per charge), judged only with the cells up there
+        # full (once per charge), judged only with the cells up there: a high cell and a
+        # small charge current held full_hold_ms, with the pack's average in the upper
+        # knee (as for COVP in bms/core.py: one cell up there and the rest on the plateau
+        # is a weak cell, one out of balance or a bad reading, and learned a capacity of
+        # 50 %); or the pack held at the float voltage by a small charge current for
+        # _FLOAT_HOLD_MS (the manual: "floating 0.5 - 1 h calibrates it"; float, 3.41 V a
+        # cell, never reaches full_cell_mv, and a pack that floated between one day's
+        # charge and the next was never calibrated again). (The hold in dt_ms, done with:
+        # a local more, or a call with more arguments, made the frame more than 11 words,
+        # allocated on the heap at every tick.)
         if max_cell_mv >= self.full_cell_mv or avg_cell_mv >= self.float_cell_mv:
-            self._full_check(current_ma, max_cell_mv, avg_cell_mv, now)
+            dt_ms = -1
+            if not self.full_seen and 0 < current_ma < self.full_current_ma:
+                if max_cell_mv >= self.full_cell_mv:
+                    if avg_cell_mv > OCV_HIGH_KNEE_MV:
+                        dt_ms = self.full_hold_ms
+                elif avg_cell_mv >= self.float_cell_mv:
+                    dt_ms = _FLOAT_HOLD_MS
+            if dt_ms < 0:
+                self._full_since = -1
+            elif self._full_since < 0:
+                self._full_since = now
+            elif ticks.diff(now, self._full_since) >= dt_ms:
+                if dt_ms == _FLOAT_HOLD_MS:
+                    self.calibrate_full(now, False)
+                else:
+                    self.calibrate_full(now)
         elif self._full_since >= 0:
             self._full_since = -1
         # rest: correct toward the curve in its knees (a current flowing tested first: a
@@ -196,28 +234,6 @@ class Soc:
         elif ticks.diff(now, self._rest_since) >= _OCV_REST_MS:
             self._rest_correct(avg_cell_mv, now)
             self._rest_since = now
-
-    def _full_check(self, current_ma, max_cell_mv, avg_cell_mv, now):
-        """Full: a high cell and a small charge current held full_hold_ms, with the pack's
-        average in the curve's upper knee (as for COVP in bms/core.py: one cell up there
-        and the rest on the plateau is a weak cell, one out of balance or a bad reading,
-        and learned a capacity of 50 %); or the pack held at the float voltage with a
-        small current for _FLOAT_HOLD_MS (the manual: "floating 0.5 - 1 h calibrates
-        it"; float, 3.41 V a cell, never reaches full_cell_mv, and a pack that floated
-        between one day's charge and the next was never calibrated again)."""
-        hold = -1
-        if not self.full_seen and current_ma < self.full_current_ma:
-            if max_cell_mv >= self.full_cell_mv and current_ma > 0:
-                if avg_cell_mv > OCV_HIGH_KNEE_MV:
-                    hold = self.full_hold_ms
-            elif avg_cell_mv >= self.float_cell_mv and current_ma > -self.zero_ma:
-                hold = _FLOAT_HOLD_MS
-        if hold < 0:
-            self._full_since = -1
-        elif self._full_since < 0:
-            self._full_since = now
-        elif ticks.diff(now, self._full_since) >= hold:
-            self.calibrate_full(now)
 
     def _learn_offset(self, current_ma):
         """Average what the sensor reads while no current can flow."""
@@ -242,11 +258,17 @@ class Soc:
             self._set_cpct(target, now, _CAL_REST_OCV)
 
     # -- calibrations --------------------------------------------------------------
-    def calibrate_full(self, now):
-        self._learn(CAL_FULL, now)
+    def calibrate_full(self, now, learn=True):
+        """100 %. learn: an end point for the capacity; not the float voltage's (a pack
+        held there is 98 % or more, not 100: learned as full, its capacity was 98 %)."""
+        if learn:
+            self._learn(CAL_FULL, now)
+        else:
+            self.cal = 0
+            self.count_since_cal = 0
         self._full_since = -1
         self.full_seen = True
-        self._set(self.full_mas, now, CAL_FULL)
+        self._set(self.full_mas, now, CAL_FULL if learn else _CAL_FLOAT)
 
     def calibrate_empty(self, now):
         self._learn(CAL_EMPTY, now)

@@ -771,7 +771,16 @@ _RESET_CAUSES = (None, "power_on", "hard", "watchdog", "deep_sleep", "soft")
 _BUTTON = (None, "reset", "sleep_wake", "restart", "unlock")
 _RELEASE_PATHS = (None, "value", "time", "current", "charger", "reset")
 _PRECHARGE = (None, "started", "done", "timed_out")
-_SOC = (None, "start_ocv", "start_stored", "full", "empty", "rest_ocv", "learned_capacity")
+_SOC = (
+    None,
+    "start_ocv",
+    "start_stored",
+    "full",
+    "empty",
+    "rest_ocv",
+    "learned_capacity",
+    "float_full",
+)
 _STAGES = (None, "read", "core", "write", "led", "boot", "store", "comms")
 # an EXCEPTION at the store stage: the failing operation (app.STORE_*) as extra
 _STORE_OPS = (
