@@ -195,14 +195,21 @@ class App:
             self._fail(now, exc)
             return 1000
 
-    def run(self):  # pragma: no cover - a board's loop: on the host the simulator calls poll()
-        """The board's main loop; never returns."""
+    def run(self):
+        """The board's main loop (on the host the simulator calls poll(); the tests run
+        this one on a fake clock); it ends only by an exception, in the safe state."""
         board = self.board
         self.start(board.ticks_ms())
-        while True:
-            wait = self.poll(board.ticks_ms())
-            if wait > 0:
-                board.sleep_ms(wait if wait < COMM_POLL_MS else COMM_POLL_MS)
+        try:
+            while True:
+                wait = self.poll(board.ticks_ms())
+                if wait > 0:
+                    board.sleep_ms(wait if wait < COMM_POLL_MS else COMM_POLL_MS)
+        except BaseException as exc:  # noqa: BLE001 - the loop ends: the pack unwatched
+            # (Ctrl-C on the USB console is a KeyboardInterrupt, no Exception: past the
+            # safety net, it left the FETs closed with nothing protecting the pack)
+            self._fail(board.ticks_ms(), exc)
+            raise
 
     # -- the tick ------------------------------------------------------------------
     @micropython.native
@@ -384,7 +391,9 @@ class App:
                 urgent = True
                 break
         # (and before the log's numbers reach the mark reserved on flash, see drivers/store)
-        due = ticks.diff(now, self._last_flush) >= _EVENT_FLUSH_MS
+        # (a last flush more than 6.2 days ago, a quiet pack's, is due too: the difference
+        # wrapped negative and held records in RAM for days)
+        due = not 0 <= ticks.diff(now, self._last_flush) < _EVENT_FLUSH_MS
         if urgent or due or self.store.reserve_due(log):
             # the write (app_save.py, loaded for it and dropped after: at most once a
             # minute in service, or after an urgent event)

@@ -222,8 +222,17 @@ class PackLink:
             self._next_flags = ticks.add(now, _FLAGS_MS)
         speaks = adr.address and (self.packs is not None or not adr.master)
         if speaks:
-            if flags_due and pl.flags(b, adr.master) != self._flags:
-                self._limits_now = True
+            if flags_due and not self._limits_now:
+                # LIMITS at once when the FETs change, or a limit falls (a derating: the
+                # others take its share until the inverter follows; it waited for its slot)
+                lim = b.limits
+                sent = self._sent_lim
+                if (
+                    pl.flags(b, adr.master) != self._flags
+                    or lim.ccl_ma // 100 < sent >> 11
+                    or lim.dcl_ma // 100 < sent & 0x7FF
+                ):
+                    self._limits_now = True
             if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
                 self._summary(b, now)
         if adr.address:
@@ -306,6 +315,7 @@ class PackLink:
             return  # no free TX buffer: tried again at the next poll
         if msg == pl.LIMITS:
             self._flags = buf[7]
+            self._sent_lim = (buf[2] | buf[3] << 8) << 11 | buf[4] | buf[5] << 8  # (< 2**21)
             self._limits_now = False
         if msg == self._msg:
             self._msg = msg + 1 if msg < pl.N_MSGS else pl.CELLS

@@ -42,6 +42,7 @@ def init(self, link, port_out, events, now):
     self._next_beat = now
     self._wake = now  # poll()'s fast path holds until then
     self._flags = -1  # the FET flags last sent
+    self._sent_lim = 0  # and the CCL and DCL (0.1 A): CCL << 11 | DCL
     self._limits_now = False  # LIMITS goes out at the next chance
     self._changes = 0
     self._master_seen = now  # a slave: when the master was last heard

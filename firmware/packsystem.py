@@ -94,6 +94,7 @@ _CVL_MAX_MV = const(57600)  # the config's cvl_mv ceiling
 _CCL_MAX_DA = const(700)  # ccl_ma's ceiling, 70 A
 _DCL_MAX_DA = const(1000)  # dcl_ma's, 100 A
 _SOH_MAX = const(110)
+_SHARE_MIN_DA = const(20)  # the system's current the sharing is judged from, 2 A
 _CAPACITY_MAX_DAH = const(2750)  # capacity_mah's ceiling, 250 Ah, learned 10 % above
 _MSG_TEMPS_1 = const(0x09)  # packlink_can's TEMPS_1
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
@@ -150,6 +151,26 @@ def limits_fell(link, now):
         if ticks.diff(soonest, link._due) < 0:
             link._due = soonest
         link._quiet_until = now  # (the link's poll would not look before)
+
+
+def _shared(n, lo, v, i, m):
+    """The system's CCL or DCL (mA) of n packs taking the current, the lowest limit of
+    theirs lo (0.1 A): n times it where they share it alike, but packs never do (their
+    voltages and their cables differ: 8 packs at 800 A carried 133 A down to 76 A, and the
+    first tripped DOCP, then the next, until four were out): no more than the total at
+    which the pack with the most current for its limit (v, at i, of the m flowing now,
+    in 0.1 A) takes its limit, as the packs share the current now. (At least that pack's
+    limit: pessimistic at a small current, where the cells' voltages decide the sharing,
+    it grows as the current does. Arguments named as elsewhere: each new name is an
+    interned string in a board's heap.)"""
+    if not n:
+        return 0
+    lo *= n
+    if i and m >= _SHARE_MIN_DA:
+        m = v * m // i
+        if m < lo:
+            lo = m
+    return lo * 100
 
 
 def _temps_ok(d, start, end):
@@ -217,15 +238,21 @@ class Packs:
         self._last = 0  # when check() was last called
 
     def take(self, src, msg, data, now):
-        """A pack's frame; returns True when the pack's FET flags changed or the pack
-        came (back): the system is then computed again at once; None when the frame
-        fails its checks (an address or message no pack has, a value no pack sends),
-        dropped."""
+        """A pack's frame; returns True when the pack's FET flags changed, a limit of its
+        fell or the pack came (back): the system is then computed again at once; None
+        when the frame fails its checks (an address or message no pack has, a value no
+        pack sends), dropped."""
         if not (1 <= src <= pl.MAX_ADDRESS and 1 <= msg <= pl.N_MSGS and plausible(msg, data)):
             return None
         raw = self.raw[src // _PIECE]
         off = src % _PIECE * _ROW + (msg - 1) * _FRAME
-        changed = msg == pl.LIMITS and raw[off + 7] != data[7]
+        # (LIMITS: its FET flags changed, or a limit fell: the others take its share
+        # until the inverter follows)
+        changed = msg == pl.LIMITS and (
+            raw[off + 7] != data[7]
+            or u16le_at(data, 2) < u16le_at(raw, off + 2)
+            or u16le_at(data, 4) < u16le_at(raw, off + 4)
+        )
         for k in range(_FRAME):
             raw[off + k] = data[k]
         self.seen[src] = now
@@ -385,9 +412,12 @@ class SystemView:
         """The system's values from the packs present (the master's own among them)."""
         own = self.own
         pieces = packs.raw
-        n = n_chg = n_dsg = n_stale = 0
+        n = n_chg = n_dsg = n_stale = n_ccl = n_dcl = 0
         cvl = cvl_open = _BIG
         ccl_min = dcl_min = wake_ccl = wake_cvl = _BIG
+        # the pack with the most current for its limit, each way (its limit, its current,
+        # in 0.1 A; 0: none yet)
+        chg_v = chg_i = dsg_v = dsg_i = 0
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
         lo = _BIG
@@ -415,11 +445,21 @@ class SystemView:
                     cvl = v
             elif v < cvl_open:
                 cvl_open = v
+            cur = s16le(raw, o + _OFF_MEASURE + 2)  # (0.1 A, + charging)
+            i_sum += cur
+            # a pack whose FET is on but which asks for no current (readings lost for a
+            # tick, a derating down to 0 before its trip) is leaving: it protects itself,
+            # and the others' limits count (its CCL or DCL of 0 held the whole bank)
             if f & pl.F_CHG_FET:
                 n_chg += 1
-                v = u16le_at(raw, o + _OFF_LIMITS + 2)
-                if v < ccl_min:
-                    ccl_min = v
+                if f & pl.F_CHG_OK:
+                    n_ccl += 1
+                    v = u16le_at(raw, o + _OFF_LIMITS + 2)
+                    if v < ccl_min:
+                        ccl_min = v
+                    if cur > 0 and (not chg_i or v * chg_i < chg_v * cur):
+                        chg_v = v
+                        chg_i = cur
             elif f & pl.F_CHG_OK:  # its FET open, asking for a charge: asleep after CUVP
                 v = u16le_at(raw, o + _OFF_LIMITS + 2)
                 if v < wake_ccl:
@@ -429,9 +469,14 @@ class SystemView:
                     wake_cvl = v
             if f & pl.F_DSG_FET:
                 n_dsg += 1
-                v = u16le_at(raw, o + _OFF_LIMITS + 4)
-                if v < dcl_min:
-                    dcl_min = v
+                if f & pl.F_DSG_OK:
+                    n_dcl += 1
+                    v = u16le_at(raw, o + _OFF_LIMITS + 4)
+                    if v < dcl_min:
+                        dcl_min = v
+                    if cur < 0 and (not dsg_i or v * dsg_i < dsg_v * -cur):
+                        dsg_v = v
+                        dsg_i = -cur
             force = force or f & pl.F_FORCE
             full = full or f & pl.F_FULL
             soh += raw[o + _OFF_LIMITS + 6]
@@ -453,7 +498,6 @@ class SystemView:
                 s.max_cell = raw[o + _OFF_CELLS + 5] - 1
                 self.max_pack = a
             mv_sum += u16le_at(raw, o + _OFF_MEASURE)
-            i_sum += s16le(raw, o + _OFF_MEASURE + 2)
             v = s16le(raw, o + _OFF_MEASURE + 4)
             w = s16le(raw, o + _OFF_MEASURE + 6)
             tlo = v if v < tlo else tlo
@@ -472,7 +516,7 @@ class SystemView:
             self.allow_chg = self.relay_dsg = 0
             return
         lim.cvl_mv = cvl if cvl < _BIG else cvl_open
-        lim.ccl_ma = n_chg * ccl_min * 100 if n_chg else 0
+        lim.ccl_ma = _shared(n_ccl, ccl_min, chg_v, chg_i, i_sum)
         if not n_chg and wake_ccl < _BIG:
             # no pack takes a charge, and some sleep after CUVP asking for one: one pack's
             # worth, so that the inverter raises its voltage, which wakes them (bms/core.py),
@@ -480,7 +524,7 @@ class SystemView:
             # would hold the inverter below theirs: its open charge FET keeps it out)
             lim.ccl_ma = wake_ccl * 100
             lim.cvl_mv = wake_cvl
-        lim.dcl_ma = n_dsg * dcl_min * 100 if n_dsg else 0
+        lim.dcl_ma = _shared(n_dcl, dcl_min, dsg_v, dsg_i, -i_sum)
         lim.charge_enable = lim.ccl_ma > 0
         lim.discharge_enable = lim.dcl_ma > 0
         lim.force_charge = bool(force) and lim.charge_enable

@@ -76,6 +76,24 @@ class ScheduleTest(unittest.TestCase):
             self.assertTrue(190 <= dc <= 215, dc)
 
 
+class FlushTest(unittest.TestCase):
+    def test_records_after_a_week_without_any_reach_flash_within_a_minute(self):
+        # a pack at rest logs nothing for days: its last flush more than 6.2 days back,
+        # the difference wrapped negative and held the next records in RAM for days more
+        from bms import ticks
+
+        for quiet_ms in (86400000, 2**29 + 60000):
+            sim = make_sim(inverter="none")
+            sim.run(120000)
+            app = sim.packs[0].app
+            app._last_flush = ticks.add(sim.clock.ticks_ms(), -quiet_ms)
+            seq = app.events.next_seq
+            sim.apply({"current_a": -20})  # a load: MODE, PRECHARGE records (not urgent)
+            sim.run(120000 + 61000)
+            self.assertGreater(app.events.next_seq, seq, quiet_ms)
+            self.assertEqual(app.store.flushed_seq, app.events.next_seq, quiet_ms)
+
+
 class SafetyNetTest(unittest.TestCase):
     def break_reads(self, app):
         def boom(sample):

@@ -307,6 +307,50 @@ class SystemTest(unittest.TestCase):
         self.give(2, limits=(55000, 300, 1000, 100, 0x1B))
         self.assertEqual(self.limits(), (55000, 90000, 300000, 3))
 
+    def test_the_limits_follow_how_the_packs_share_the_current(self):
+        # three packs of DCL 100 A, CCL 50 A (0.1 A in the frames, + charging)
+        def give(*currents):
+            for a, da in zip((1, 2, 3), currents):
+                self.give(a, measure=(52800, da, 250, 250))
+
+        give(-500, -500, -500)  # alike: three times the lowest
+        self.assertEqual(self.limits()[2], 300000)
+        # pack 1 takes 60 A of 120: the bank may draw 100 / 60 * 120 = 200 A, where pack
+        # 1 takes its own 100 A (at 300 A it took 150 and tripped DOCP, then the next)
+        give(-600, -300, -300)
+        self.assertEqual(self.limits()[1:3], (150000, 200000))
+        give(300, 200, 100)  # charging: pack 1 takes half: 50 A / (30 / 60) = 100 A
+        self.assertEqual(self.limits()[1:3], (100000, 300000))
+        # the sharing judged from 2 A of the bank's current; below it the packs' alike
+        give(-10, -9, 0)
+        self.assertEqual(self.limits()[2], 300000)
+        give(-10, -9, -1)
+        self.assertEqual(self.limits()[2], 1000 * 20 // 10 * 100)
+        # a pack at 0 A (under its 0.5 A threshold) takes no share: not the one
+        give(-600, 0, -600)
+        self.assertEqual(self.limits()[2], 1000 * 1200 // 600 * 100)
+
+    def test_a_pack_asking_for_nothing_with_its_fet_on_is_leaving(self):
+        # readings lost for a tick (its DCL 0, the FET still on): its 0 held the bank's
+        # discharge at 0, a blackout of the loads of a whole system; it protects itself
+        for a in (1, 2, 3):
+            self.give(a)
+        self.give(3, limits=(56000, 500, 0, 100, 0x0B))  # FETs on, discharge not asked
+        self.assertEqual(self.limits()[1:3], (150000, 200000))
+        self.give(3, limits=(56000, 0, 1000, 100, 0x13))  # charge not asked, FET on
+        self.assertEqual(self.limits()[1:3], (100000, 300000))
+
+    def test_a_limit_that_falls_is_taken_at_once(self):
+        for a in (1, 2, 3):
+            self.give(a)
+        lim = frames(limits=(56000, 500, 800, 100, 0x1B))[pl.LIMITS]
+        self.assertTrue(self.packs.take(2, pl.LIMITS, lim, 1100))  # DCL 100 -> 80 A
+        self.assertFalse(self.packs.take(2, pl.LIMITS, lim, 1200))  # the same
+        up = frames(limits=(56000, 500, 900, 100, 0x1B))[pl.LIMITS]
+        self.assertFalse(self.packs.take(2, pl.LIMITS, up, 1300))  # a rise: at its beat
+        down = frames(limits=(56000, 400, 900, 100, 0x1B))[pl.LIMITS]
+        self.assertTrue(self.packs.take(2, pl.LIMITS, down, 1400))  # CCL 50 -> 40 A
+
     def test_the_cvl_of_the_packs_that_take_the_charge(self):
         # a pack whose charge FET is open (tripped, locked out) says its own voltage as its
         # CVL: it held the inverter there and the others never charged (a pack locked out
@@ -1014,6 +1058,31 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual([b - a for a, b in zip(slots, slots[1:])], [100] * 9 + [50])
         self.assertEqual(when[23] - slots[9], 100)  # then the next second's CELLS
         self.assertEqual(sent[22][1], hx("E6 61 41 04 03 2B 1A 07"))
+
+    def test_a_limit_that_falls_goes_out_at_once(self):
+        # a derating (80 A to 20 A of DCL) waited for LIMITS' slot, up to a second, while
+        # the others took its share; a rise waits for it
+        pk = self.pk
+        b = self.r.bms
+        pk.frame_in(hx("A5 01 02 00 58"), 5, 0xA5, 5)  # pack 2's beacon: a slave, 3
+        sent = self.link.can.sent
+        for now in range(10, 1500):
+            pk.poll(b, now)
+
+        def limits_from(start, end):
+            n = len(sent)
+            for now in range(start, end):
+                pk.poll(b, now)
+            return [i for i, _d, _e in sent[n:] if pl.split(i)[0] == pl.LIMITS]
+
+        self.assertEqual(limits_from(1500, 1520), [])  # (not its slot)
+        b.limits.dcl_ma -= 100
+        self.assertEqual(limits_from(1520, 1640), [pl.can_id(pl.LIMITS, 3)])
+        b.limits.dcl_ma += 100
+        b.limits.ccl_ma -= 100
+        self.assertEqual(limits_from(1640, 1760), [pl.can_id(pl.LIMITS, 3)])
+        b.limits.ccl_ma += 100
+        self.assertEqual(limits_from(1760, 1880), [])
 
     def test_the_system_passes_an_inverters_limits_to_the_pack(self):
         b = self.r.bms

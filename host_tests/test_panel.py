@@ -165,6 +165,23 @@ class SelectionTest(unittest.TestCase):
         r.tick()
         self.assertEqual(self.show(r), panel_consts.SHOW_FAILURE)
 
+    def test_asleep_a_failure_or_a_temperature_still_shows(self):
+        # asleep, a pack at 70 C or with its connection reversed showed dark, as if off
+        r = Rig().settle()
+        r.inp.button = True
+        r.run_ms(4000)  # held 3 to 6 s: asleep
+        r.inp.button = False
+        r.tick()
+        self.assertTrue(r.bms.sleeping)
+        self.assertEqual(self.show(r), panel_consts.SHOW_OFF)
+        r.temps(700)
+        r.run_ms(2100)
+        self.assertEqual(self.show(r), panel_consts.SHOW_TEMPERATURE)
+        r.inp.reverse = True
+        r.tick()
+        self.assertEqual(self.show(r), panel_consts.SHOW_FAILURE)
+        self.assertTrue(r.bms.sleeping)
+
     def test_covp_shows_standby_with_the_high_voltage_warning(self):
         r = Rig().settle()
         r.cell(2, 3650)

@@ -230,7 +230,9 @@ class InverterTest(unittest.TestCase):
             c.power(k)
             c.run(SPACING_MS)
         c.run_to(60000)
-        self.assertEqual(c.sim.inverter.ccl_ma, 100000)
+        # (2 x 50 A as the packs share it: the master, nearer the inverter, takes more)
+        before = c.sim.inverter.ccl_ma
+        self.assertTrue(90000 <= before < 100000, before)
         c.power(2, False)
         off_us = c.t_ms * 1000
         c.run(6000)
@@ -243,7 +245,7 @@ class InverterTest(unittest.TestCase):
         # power going, out of its second's turn, no sooner than 200 ms after the 0x351
         # before it; then on its second again
         k = [ccl for _t, ccl in told].index(500)
-        self.assertEqual([ccl for _t, ccl in told[:k]], [1000] * k)
+        self.assertTrue(all(900 <= ccl < 1000 for _t, ccl in told[:k]), told[:k])
         fell = told[k][0]
         self.assertLessEqual(fell - off_us, (STALE_MS + 200) * 1000, told)
         before = [t for i, e, d, t in tap.frames if i == 0x351 and not e and t < fell]
@@ -350,7 +352,9 @@ class SunnyIslandTest(unittest.TestCase):
         c = self.charging()
         inv = c.sim.inverter
         self.assertEqual(c.app(1).link.sma, 1)
-        self.assertEqual(c.link(1).view.limits.ccl_ma, 150000)  # the system's own
+        # the system's own: 3 x 50 A, less as the packs share it (the nearest takes more)
+        own = c.link(1).view.limits.ccl_ma
+        self.assertTrue(120000 < own < 150000, own)
         self.assertEqual(
             (inv.cvl_mv, inv.ccl_ma, inv.dcl_ma, inv.dvl_mv), (56000, 120000, 120000, 48000)
         )
@@ -362,11 +366,12 @@ class SunnyIslandTest(unittest.TestCase):
             self.assertEqual(c.app(k).bms.protection_names(), [], k)
 
     def test_unclamped_the_sunny_island_keeps_a_stale_limit(self):
-        # what the SI does with the system's 150 A: it keeps the last value it took (two
-        # packs' 100 A, before the third was counted) and rejects every 0x351's
+        # what the SI does with the system's 4 x 50 A (less as the packs share it, but
+        # past its 120 A): it keeps the last value it took (fewer packs', before the
+        # fourth was counted) and rejects every 0x351's
         link = None
-        c = Chain(3, inverter="sma", events=[{"at_s": 0, "current_a": 200}])
-        for k in (1, 2, 3):
+        c = Chain(4, inverter="sma", events=[{"at_s": 0, "current_a": 200}])
+        for k in (1, 2, 3, 4):
             c.power(k)
             if link is None:
                 link = c.app(1).link
@@ -374,9 +379,10 @@ class SunnyIslandTest(unittest.TestCase):
             c.run(SPACING_MS)
         c.run_to(30000)
         inv = c.sim.inverter
-        self.assertEqual(inv.ccl_ma, 100000)
+        self.assertGreater(c.link(1).view.limits.ccl_ma, 120000)
+        self.assertLessEqual(inv.ccl_ma, 120000)
         self.assertGreater(inv.rejected, 20)
-        self.assertEqual(inv.current_a, 100.0)
+        self.assertEqual(inv.current_a, inv.ccl_ma / 1000)
 
 
 class LossTest(unittest.TestCase):

@@ -1,7 +1,8 @@
 """The 32-pack scenario with a CAN inverter (host_tests/scenarios/parallel_32packs_1h.json)
 judged from its trace by tools/parallel_hour.py's SystemJudge: one master, 32 addresses
 in chain order, and the master's limits by the system rule (CVL the lowest; CCL and DCL
-the packs whose FET takes that direction times the lowest limit among them).
+no more than the packs whose FET takes that direction times the lowest limit among them,
+no less than that lowest).
 
 make test runs its first 75 s (addressing, 25 A a pack of charge, pack 17 in COVP from
 40 s: its share leaves CCL); `make test-long` runs the hour. The judge itself is checked
@@ -56,7 +57,10 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual((j.failures, j.periods, j.exact), ([], 3, 2))
 
     def test_a_limit_off_the_rule_fails_once_steady(self):
-        for ccl in (50000 * 4 - 1, 50000 * 4 + 100):
+        # (below the sum is the packs' sharing, down to the lowest pack's own limit)
+        ok = self.judge([system(ccl=50000), system(ccl=50000)])
+        self.assertEqual(ok.failures, [])
+        for ccl in (50000 - 1, 50000 * 4 + 100):
             j = self.judge([system(ccl=ccl), system(ccl=ccl)])
             self.assertEqual(len(j.failures), 1, ccl)
             self.assertIn("the rule gives", j.failures[0][1])

@@ -53,6 +53,8 @@ class LoopRig:
     def sleep_ms(self, ms):
         self.sleeps.append(ms)
         if self.clock.t_ms + ms > self.end_ms:
+            # (the count before run() ends: its end is one, the safe state taken)
+            self.exceptions = self.app.exceptions
             raise _Minute
         self.clock.advance(ms)
         self.pack.model.advance(self.clock.t_ms)
@@ -66,13 +68,30 @@ class LoopRig:
 
 
 class RunLoopTest(unittest.TestCase):
+    def test_ctrl_c_leaves_the_pack_in_the_safe_state(self):
+        # a KeyboardInterrupt (Ctrl-C on the USB console) is no Exception: it ended the
+        # loop past the safety net with the FETs closed and nothing watching the pack
+        rig = LoopRig()
+
+        def ctrl_c(ms):
+            if rig.clock.t_ms >= 10000:
+                raise KeyboardInterrupt
+            rig.sleep_ms_real(ms)
+
+        rig.sleep_ms_real = rig.sleep_ms
+        rig.board.sleep_ms = ctrl_c
+        with self.assertRaises(KeyboardInterrupt):
+            rig.app.run()
+        self.assertEqual(rig.pack.model.fet_states()[:2], (False, False))
+        self.assertEqual(rig.app.exceptions, 1)
+
     def check_grid(self, rig):
         t = rig.ticks_at
         self.assertEqual(len(t), 601)  # t = 0, 100, ... 60000
         for k in range(len(t)):
             self.assertEqual(t[k] - t[0], 100 * k)  # on the grid: no drift, no burst
         self.assertTrue(all(0 < ms <= COMM_POLL_MS for ms in rig.sleeps))
-        self.assertEqual(rig.app.exceptions, 0)
+        self.assertEqual(rig.exceptions, 0)
 
     def test_a_minute_in_real_time_keeps_the_tick_on_time(self):
         rig = LoopRig().run()

@@ -10,11 +10,12 @@ period must show:
 - exactly one master, pack 1, and the other 31 slaves, each at its own address
   (address = pack: the chain's order), with nothing lost (no PACK_LOST);
 - on the master (its `limits` the system's, `own_limits` its own pack's), CVL the
-  lowest of the packs' own whose charge FET is on (of all, when none is); CCL = (packs
-  whose charge FET is on)
-  x (the lowest CCL among them), DCL likewise with the discharge FETs
-  (firmware/packsystem.py), whenever those inputs have held for the last SETTLE_S of
-  periods (the master aggregates once a second, from frames up to a second old).
+  lowest of the packs' own whose charge FET is on (of all, when none is); CCL no more
+  than (packs whose charge FET is on) x (the lowest CCL among them), and no less than
+  that lowest (the master holds it to what the packs take as they share the current:
+  firmware/packsystem.py), DCL likewise with the discharge FETs, whenever those inputs
+  have held for the last SETTLE_S of periods (the master aggregates once a second, from
+  frames up to a second old).
 It also counts the periods with a pack's charge FET open, to show the rule at work.
 Exit status 0 when the judge found nothing. CPython (an hour of 32 firmware instances
 takes minutes); host_tests/test_parallel_hour.py runs the first minutes in make test.
@@ -83,13 +84,15 @@ class SystemJudge:
         # CVL: the lowest of the packs that take the charge (all of them when none does;
         # no pack is silent in this run)
         cvls = [x[2] for x in inputs if x[0]] or [x[2] for x in inputs]
-        want = (
-            min(cvls),
-            len(chg) * min(chg) if chg else 0,
-            len(dsg) * min(dsg) if dsg else 0,
-        )
         lim = master["limits"]
         got = (lim["cvl_mv"], lim["ccl_ma"], lim["dcl_ma"])
+        # (CCL and DCL within their bounds: the most the rule allows where the packs share
+        # the current alike, at least the lowest pack's; exact when outside them)
+        want = (
+            min(cvls),
+            _within(got[1], chg),
+            _within(got[2], dsg),
+        )
         self._inputs.append(inputs)
         if len(self._inputs) > self.settle:
             self._inputs.pop(0)
@@ -107,6 +110,15 @@ class SystemJudge:
             self.min_chg,
             self.packs,
         )
+
+
+def _within(got, limits):
+    """got when it lies between the lowest of the limits and their count times it (0
+    when there are none), else the bound it passed."""
+    if not limits:
+        return 0
+    lo = min(limits)
+    return min(max(got, lo), len(limits) * lo)
 
 
 def run(path=SCENARIO, seconds=None, period_ms=1000):

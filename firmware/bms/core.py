@@ -423,13 +423,15 @@ class Bms:
                 bal.step(s, True, now)
             else:
                 bal.stop()
-        # what the panel shows: the first SHOW_* code that applies
-        if sleeping:
-            show = _SHOW_OFF
-        elif names & _FAILURES or hold or blind:
+        # what the panel shows: the first SHOW_* code that applies (a failure and a
+        # temperature before sleep: asleep, a FET conducting though open, a reversed
+        # connection or a pack at 70 C showed dark, as if switched off)
+        if names & _FAILURES or hold or blind:
             show = _SHOW_FAILURE  # (blind: the safe state, as for a lost front end)
         elif names & _TEMPERATURES:
             show = _SHOW_TEMPERATURE
+        elif sleeping:
+            show = _SHOW_OFF
         elif names & _DOCP_BIT:
             show = _SHOW_DOCP
         elif names & _UNDER_VOLTAGES:

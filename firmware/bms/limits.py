@@ -14,8 +14,8 @@ From the manual's inverter settings (pack.md) and our derived choices:
   temperature limits; 0 when charging is not allowed. Both currents in whole 0.1 A (the
   frames' unit). Once CCL has reached 0 it stays 0 until the highest cell is _RESUME_MV
   below ccl_zero_mv and the warmest sensor _RESUME_DC below CHTP's trip;
-- DCL: the discharge current (50 A standard, up to 100 A by config, never above DOCP's
-  continuous limit for this discharge), tapering as the lowest cell nears empty, derated
+- DCL: the discharge current (50 A standard, up to 100 A by config, never above 90 % of
+  DOCP's continuous limit for this discharge), tapering as the lowest cell nears empty, derated
   near the discharge temperature limits; 0 when discharging is not allowed (the core
   counts a discharge path still pre-charging as not allowed);
 - DVL: the low-voltage cut-off (48.0 V);
@@ -162,6 +162,9 @@ class Limits:
             ccl = ccl * _ramp(tmax, chw, cht) // _PERMILLE
         if tmin < ccold:
             ccl = ccl * _ramp(tmin, ccold, clt, 100) // _PERMILLE
+        # (a tenth under DOCP's continuous limit: at it, as a warm start's 50 A made it, an
+        # inverter's one per cent more, or a pack's share of a system's, tripped DOCP)
+        dcl_cap_ma -= dcl_cap_ma // 10
         if dcl_cap_ma < dcl:
             dcl = dcl_cap_ma
         if min_mv < dts:

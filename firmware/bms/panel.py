@@ -33,7 +33,8 @@ ALM = const(1)
 SOC1 = const(2)
 MS = const(6)
 
-# what the panel shows, in priority order (the first that applies wins)
+# what the panel shows, in priority order (the first that applies wins: bms/core.py),
+# but for asleep, which comes after a failure and a temperature
 _SHOW_OFF = const(0)  # power off or asleep
 _SHOW_FAILURE = const(1)  # cell/NTC/sensor failure, MOS failure, reversed polarity/SCP, pre-charge
 _SHOW_TEMPERATURE = const(2)  # CHTP/DHTP/CLTP/DLTP and MOS over-temperature

@@ -137,8 +137,8 @@ def _count(soc, current_ma, dt_ms):
 
 def _pinned(soc, q, n):
     """The count moved by n mAs past an end (q outside 0..full); returns q held there.
-    Past the end of the last calibration, the pack not having left it since (its count
-    from there not yet the other way), what is counted is not charge (a float current or
+    Past the end of the last calibration, the pack not having left it since (the count
+    since then not yet the other way), what is counted is not charge (a float current or
     an offset at 100 %, a standby draw at 0 %) and does not count toward the capacity;
     past the other end, or back at the first from the other side, it does (the capacity
     may be more than the estimate). The count stays just past what can be learned. (A
