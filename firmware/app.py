@@ -427,5 +427,9 @@ class App:
             self.panel.show(LED_ALM)
         except Exception:  # noqa: BLE001
             pass
-        self.events.log(now, ev.EXCEPTION, self._stage, self.exceptions)
+        if not self._again:
+            # (one record an episode: failing again within the hold, a failure that
+            # repeats at every poll logged 800 records in 4 s and pushed every trip off
+            # the log; the count goes on, and the next record's value says how many)
+            self.events.log(now, ev.EXCEPTION, self._stage, self.exceptions)
         self.last_exception = exc

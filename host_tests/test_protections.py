@@ -464,7 +464,7 @@ class LockoutTest(unittest.TestCase):
         self.assertTrue(r.locked("COCP"))
         self.assertEqual(r.fets(), (False, True))
         r.inp.button = True
-        r.tick()
+        r.tick(2)  # (two samples: one is bounce)
         r.inp.button = False
         r.tick()
         self.assertFalse(r.active("COCP"))

@@ -16,7 +16,8 @@ are seeded random choices. For each cell:
   one-direction stop (that FET off and that contact open; the diode guard may keep the
   FET closed while the other direction's current flows) within the protection's delay
   plus one tick, its TRIP (and LATCH) logged in that window, and nothing tripped early;
-- the panel as the manual's table (pack.md "LEDs"; sleep dark, our reading);
+- the panel as the manual's table (pack.md "LEDs"; sleep dark but for a failure or a
+  temperature, our reading);
 - recovery exactly by the manual's release path and no other: with the fault still
   there a RESET press releases nothing; with the fault gone the values release by
   themselves after their delay and the latched rows do not; the wrong current (a charge
@@ -93,13 +94,13 @@ PANEL_ORDER = (
 
 
 def panel_row(names, sleeping):
-    if sleeping:
-        return "sleep"
-    for row, members in PANEL_ORDER:
+    # asleep: dark, but for a failure or a temperature (a FET conducting though open, a
+    # reversed connection, a hot pack showed dark, as if switched off)
+    for row, members in PANEL_ORDER[:2] if sleeping else PANEL_ORDER:
         for name in members:
             if name in names:
                 return row
-    return None  # the mode's own row (standby, charge, discharge)
+    return "sleep" if sleeping else None  # else the mode's own row
 
 
 # -- the table ---------------------------------------------------------------------------------

@@ -126,7 +126,9 @@ SPEC = (
         0,
         3,
     ),  # passive input: 0 log only, 1 stop charge, 2 stop discharge, 3 both
-    ("button_min_ms", 50, 10, 1000),  # shorter presses are bounce
+    # shorter presses are bounce (150 ms: two samples at the 100 ms tick; one sample, a
+    # glitch on the line, cleared every latch and lockout as RESET does)
+    ("button_min_ms", 150, 10, 1000),
     ("button_sleep_ms", 3000, 500, 10000),  # from here to button_restart_ms: sleep / wake
     ("button_restart_ms", 6000, 1000, 30000),  # held this long: restart (the manual's 6 s)
     ("button_unlock_ms", 2000, 500, 5000),  # two RESET presses within it: the service unlock

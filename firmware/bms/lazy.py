@@ -2,6 +2,7 @@
 needed and dropped after, so that their code does not stay in the heap.
 """
 
+import gc
 import sys
 
 
@@ -17,8 +18,15 @@ def drop(name):
 
 def run(name, fn, *args):
     """Call function `fn` of module `name` (dotted), imported for the call and dropped
-    after it, even when it raises."""
-    __import__(name)
+    after it, even when it raises. A heap too fragmented to load it is collected once
+    and tried again (the code needs a block of its size: in service the largest free
+    one is a few KB)."""
+    try:
+        __import__(name)
+    except MemoryError:
+        drop(name)
+        gc.collect()
+        __import__(name)
     try:
         return getattr(sys.modules[name], fn)(*args)
     finally:
