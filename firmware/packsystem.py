@@ -16,17 +16,18 @@ limits, engine, cfg, reported_ma...), with the system's values, filled by aggreg
 on the link's beat and whenever a pack's FETs change or a pack is lost, never per tick:
 - CVL: the lowest of the packs' that take the charge (their charge FET on, or silent);
   with none, the lowest of all;
-- CCL: (packs whose charge FET is on) x (the lowest CCL among them), DCL likewise with
-  the discharge FETs, less the packs silent for STALE_MS; with no charge FET on, one
-  pack's CCL (at the CVL of those asking) when packs asleep after CUVP ask for the
-  charge that wakes them. This is how the limits keep cascades short: packs in parallel
-  share the inverter's current, so each must be able to take the system's current
-  divided by the packs that take it; a pack that opens (COVP, CUVP, DOCP, a sensor
-  failure) says so at once (its LIMITS frame) and one that goes silent counts no more
-  after STALE_MS, and a fall goes to the inverter at once (packlink.py), so the others
-  carry its share only until the inverter follows; a pack tapering near full brings the
-  whole system's current down instead of being pushed into COVP by its neighbours'
-  share;
+- CCL: (packs whose charge FET is on and that ask for a charge) x (the lowest CCL among
+  them), DCL likewise with the discharge FETs, less the packs silent for STALE_MS; and
+  no more than the current at which the pack with the most current for its limit takes
+  that limit, as the packs share it (_shared: they never share alike). With no charge
+  FET on, one pack's CCL (at the CVL of those asking) when packs asleep after CUVP ask
+  for the charge that wakes them. This is how the limits keep cascades short: a pack
+  that opens (COVP, CUVP, DOCP, a sensor failure) or asks for nothing with its FET still
+  on (it protects itself) says so at once (its LIMITS frame), one that goes silent
+  counts no more after STALE_MS, and a fall goes to the inverter at once (packlink.py),
+  so the others carry its share only until the inverter follows; a pack tapering near
+  full brings the whole system's current down instead of being pushed into COVP by its
+  neighbours' share;
 - SOC weighted by each pack's full capacity; SOH the mean; cycles the highest;
 - protections and warnings OR-ed (plus PACK_LOST while a pack is lost);
 - cell min/max over the system, with the pack they are in (min_pack, max_pack);
@@ -94,7 +95,6 @@ _CVL_MAX_MV = const(57600)  # the config's cvl_mv ceiling
 _CCL_MAX_DA = const(700)  # ccl_ma's ceiling, 70 A
 _DCL_MAX_DA = const(1000)  # dcl_ma's, 100 A
 _SOH_MAX = const(110)
-_SHARE_MIN_DA = const(20)  # the system's current the sharing is judged from, 2 A
 _CAPACITY_MAX_DAH = const(2750)  # capacity_mah's ceiling, 250 Ah, learned 10 % above
 _MSG_TEMPS_1 = const(0x09)  # packlink_can's TEMPS_1
 _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
@@ -151,26 +151,6 @@ def limits_fell(link, now):
         if ticks.diff(soonest, link._due) < 0:
             link._due = soonest
         link._quiet_until = now  # (the link's poll would not look before)
-
-
-def _shared(n, lo, v, i, m):
-    """The system's CCL or DCL (mA) of n packs taking the current, the lowest limit of
-    theirs lo (0.1 A): n times it where they share it alike, but packs never do (their
-    voltages and their cables differ: 8 packs at 800 A carried 133 A down to 76 A, and the
-    first tripped DOCP, then the next, until four were out): no more than the total at
-    which the pack with the most current for its limit (v, at i, of the m flowing now,
-    in 0.1 A) takes its limit, as the packs share the current now. (At least that pack's
-    limit: pessimistic at a small current, where the cells' voltages decide the sharing,
-    it grows as the current does. Arguments named as elsewhere: each new name is an
-    interned string in a board's heap.)"""
-    if not n:
-        return 0
-    lo *= n
-    if i and m >= _SHARE_MIN_DA:
-        m = v * m // i
-        if m < lo:
-            lo = m
-    return lo * 100
 
 
 def _temps_ok(d, start, end):
@@ -407,6 +387,7 @@ class SystemView:
         self.allow_chg = self.relay_dsg = False
         self.mode = own.mode
         self.started = False
+        self._spread = [1000, 1000]  # the sharing last judged, CCL's and DCL's (_shared)
 
     def aggregate(self, packs, now):
         """The system's values from the packs present (the master's own among them)."""
@@ -416,8 +397,10 @@ class SystemView:
         cvl = cvl_open = _BIG
         ccl_min = dcl_min = wake_ccl = wake_cvl = _BIG
         # the pack with the most current for its limit, each way (its limit, its current,
-        # in 0.1 A; 0: none yet)
-        chg_v = chg_i = dsg_v = dsg_i = 0
+        # in 0.1 A; 0: none yet), and the current of the packs counted, each way (in
+        # their direction; against it: packs balancing each other, which says nothing
+        # of how they share a load)
+        chg_v = chg_i = dsg_v = dsg_i = i_chg = i_dsg = 0
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
         lo = _BIG
@@ -457,9 +440,11 @@ class SystemView:
                     v = u16le_at(raw, o + _OFF_LIMITS + 2)
                     if v < ccl_min:
                         ccl_min = v
-                    if cur > 0 and (not chg_i or v * chg_i < chg_v * cur):
-                        chg_v = v
-                        chg_i = cur
+                    if cur > 0:
+                        i_chg += cur
+                        if not chg_i or v * chg_i < chg_v * cur:
+                            chg_v = v
+                            chg_i = cur
             elif f & pl.F_CHG_OK:  # its FET open, asking for a charge: asleep after CUVP
                 v = u16le_at(raw, o + _OFF_LIMITS + 2)
                 if v < wake_ccl:
@@ -474,9 +459,11 @@ class SystemView:
                     v = u16le_at(raw, o + _OFF_LIMITS + 4)
                     if v < dcl_min:
                         dcl_min = v
-                    if cur < 0 and (not dsg_i or v * dsg_i < dsg_v * -cur):
-                        dsg_v = v
-                        dsg_i = -cur
+                    if cur < 0:
+                        i_dsg -= cur
+                        if not dsg_i or v * dsg_i < dsg_v * -cur:
+                            dsg_v = v
+                            dsg_i = -cur
             force = force or f & pl.F_FORCE
             full = full or f & pl.F_FULL
             soh += raw[o + _OFF_LIMITS + 6]
@@ -516,7 +503,8 @@ class SystemView:
             self.allow_chg = self.relay_dsg = 0
             return
         lim.cvl_mv = cvl if cvl < _BIG else cvl_open
-        lim.ccl_ma = _shared(n_ccl, ccl_min, chg_v, chg_i, i_sum)
+        odd = i_chg and i_dsg  # (some packs charge the others)
+        lim.ccl_ma = self._shared(0, n_ccl, ccl_min, chg_v, chg_i, 0 if odd else i_chg)
         if not n_chg and wake_ccl < _BIG:
             # no pack takes a charge, and some sleep after CUVP asking for one: one pack's
             # worth, so that the inverter raises its voltage, which wakes them (bms/core.py),
@@ -524,7 +512,7 @@ class SystemView:
             # would hold the inverter below theirs: its open charge FET keeps it out)
             lim.ccl_ma = wake_ccl * 100
             lim.cvl_mv = wake_cvl
-        lim.dcl_ma = _shared(n_dcl, dcl_min, dsg_v, dsg_i, -i_sum)
+        lim.dcl_ma = self._shared(1, n_dcl, dcl_min, dsg_v, dsg_i, 0 if odd else i_dsg)
         lim.charge_enable = lim.ccl_ma > 0
         lim.discharge_enable = lim.dcl_ma > 0
         lim.force_charge = bool(force) and lim.charge_enable
@@ -556,6 +544,27 @@ class SystemView:
         self.relay_dsg = n_dsg
         self.mode = own.mode
         self.started = own.started
+
+    def _shared(self, k, n, lo, v, i, m):
+        """The system's CCL (k 0) or DCL (k 1), in mA, of n packs taking the current, the
+        lowest limit of theirs lo (0.1 A): n times it where they share it alike, but
+        packs never do (their voltages and their cables differ: 8 packs at 800 A carried
+        133 A down to 76 A, and the first tripped DOCP, then the next, until four were
+        out): no more than the current at which the pack with the most current for its
+        limit (v, at i, of the m the counted packs carry now, in 0.1 A) takes that limit,
+        judged while they carry a tenth of n times the lowest or more (a load: at a few
+        amps the cells' voltages decide the sharing, and packs joining or charging each
+        other, m given as 0, say nothing of a load), else as last judged (at rest the
+        nearest pack took 219 A of a load step at n times the lowest, and tripped).
+        (Never less than one pack's limit: v * m // i >= v.)"""
+        if not n:
+            return 0
+        lo *= n  # (alike)
+        f = self._spread
+        if i and m * 10 >= lo:
+            m = v * m // i
+            f[k] = lo * 1000 // m if m < lo else 1000  # how far from alike, per mille
+        return lo * 1000 // f[k] * 100
 
 
 class PackView:

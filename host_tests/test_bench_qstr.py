@@ -215,9 +215,10 @@ class QstrPoolTest(unittest.TestCase):
 # system's CCL and DCL to what the packs take as they share the current (_shared: 8
 # packs at the sum tripped DOCP one after another) and a slave's falling limit goes out
 # at once (_sent_lim); 1 835: a rare path's module, refused for want of room, is tried
-# again after a collection (gc, collect: the safety net opened the FETs for it).
+# again after a collection (gc, collect: the safety net opened the FETs for it); 1 836:
+# the sharing last judged under a load, kept for a step of load from rest (_spread).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1835
+FIRMWARE_NAMES = 1836
 PYLON_RS485_NAMES = 123
 
 

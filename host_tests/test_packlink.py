@@ -314,21 +314,29 @@ class SystemTest(unittest.TestCase):
                 self.give(a, measure=(52800, da, 250, 250))
 
         give(-500, -500, -500)  # alike: three times the lowest
-        self.assertEqual(self.limits()[2], 300000)
+        self.assertEqual(self.limits()[1:3], (150000, 300000))
         # pack 1 takes 60 A of 120: the bank may draw 100 / 60 * 120 = 200 A, where pack
         # 1 takes its own 100 A (at 300 A it took 150 and tripped DOCP, then the next)
         give(-600, -300, -300)
         self.assertEqual(self.limits()[1:3], (150000, 200000))
-        give(300, 200, 100)  # charging: pack 1 takes half: 50 A / (30 / 60) = 100 A
-        self.assertEqual(self.limits()[1:3], (100000, 300000))
-        # the sharing judged from 2 A of the bank's current; below it the packs' alike
-        give(-10, -9, 0)
-        self.assertEqual(self.limits()[2], 300000)
-        give(-10, -9, -1)
-        self.assertEqual(self.limits()[2], 1000 * 20 // 10 * 100)
-        # a pack at 0 A (under its 0.5 A threshold) takes no share: not the one
+        # charging: pack 1 takes half, 50 A / (30 / 60) = 100 A; the DCL as last judged
+        # (at rest the nearest pack took 219 A of a load step at three times the lowest)
+        give(300, 200, 100)
+        self.assertEqual(self.limits()[1:3], (100000, 200000))
+        give(-10, -9, 0)  # a few amps, under a tenth of 300 A: as last judged
+        self.assertEqual(self.limits()[1:3], (100000, 200000))
+        give(-300, 200, 100)  # pack 1 charging the others: says nothing of a load
+        self.assertEqual(self.limits()[1:3], (100000, 200000))
+        give(-400, -350, -250)  # from a tenth: pack 1's 40 A of 100 A, 250 A
+        self.assertEqual(self.limits()[2], 250000)
+        # a pack at 0 A (under its 0.5 A threshold) takes no share: not the one; and a
+        # pack that counts in no limit (its FETs open) none of the current either
         give(-600, 0, -600)
-        self.assertEqual(self.limits()[2], 1000 * 1200 // 600 * 100)
+        self.assertEqual(self.limits()[2], 200000)
+        self.give(2, measure=(52800, -900, 250, 250), limits=(53000, 500, 1000, 100, 0x09))
+        self.assertEqual(self.limits()[2], 200000)  # (2 x 100: pack 2 is out)
+        give(-500, -500, -500)  # alike again (the CCL as last judged)
+        self.assertEqual(self.limits()[1:3], (100000, 300000))
 
     def test_a_pack_asking_for_nothing_with_its_fet_on_is_leaving(self):
         # readings lost for a tick (its DCL 0, the FET still on): its 0 held the bank's

@@ -298,9 +298,9 @@ class MalformedPropertyTest(unittest.TestCase):
 
 class UnlockTest(unittest.TestCase):
     def test_button_gesture(self):
-        cfg = Config()  # RESET from 50 ms, sleep from 3 s, the pair within 2 s
+        cfg = Config()  # RESET from 150 ms, sleep from 3 s, the pair within 2 s
         self.assertEqual(
-            (cfg.button_min_ms, cfg.button_sleep_ms, cfg.button_unlock_ms), (50, 3000, 2000)
+            (cfg.button_min_ms, cfg.button_sleep_ms, cfg.button_unlock_ms), (150, 3000, 2000)
         )
         b = btn.Button(cfg)
         b.step(False, 0)  # up when first sampled (a press down then counts for nothing)
@@ -308,27 +308,27 @@ class UnlockTest(unittest.TestCase):
         self.assertEqual([b.step(True, 0), b.step(False, 200)], [btn.NONE, btn.RESET])
         self.assertEqual([b.step(True, 1500), b.step(False, 2000)], [btn.NONE, btn.UNLOCK])
         # a third press is a RESET again, and starts a new pair
-        self.assertEqual([b.step(True, 2100), b.step(False, 2200)], [btn.NONE, btn.RESET])
+        self.assertEqual([b.step(True, 2100), b.step(False, 2300)], [btn.NONE, btn.RESET])
         # released 2001 ms after the first began: too late, a RESET that starts a pair
         self.assertEqual([b.step(True, 3000), b.step(False, 4101)], [btn.NONE, btn.RESET])
-        self.assertEqual([b.step(True, 4300), b.step(False, 4400)], [btn.NONE, btn.UNLOCK])
+        self.assertEqual([b.step(True, 4300), b.step(False, 4500)], [btn.NONE, btn.UNLOCK])
         # a sleep press between ends the pair
         b.step(True, 10000)
-        b.step(False, 10100)
-        b.step(True, 10200)
+        b.step(False, 10200)
+        b.step(True, 10300)
         self.assertEqual(b.step(False, 13300), button_consts.SLEEP_WAKE)
         b.step(True, 13400)
-        self.assertEqual(b.step(False, 13500), btn.RESET)
-        # a bounce does not count as a press
+        self.assertEqual(b.step(False, 13600), btn.RESET)
+        # a bounce (one sample, 100 ms at the tick) does not count as a press
         b = btn.Button(cfg)
         b.step(False, 0)
         b.step(True, 0)
-        b.step(False, 40)
-        b.step(True, 100)
-        self.assertEqual(b.step(False, 200), btn.RESET)
-        b.step(False, 2200)  # idle ticks: the pair's window passes
-        b.step(True, 2150)
-        self.assertEqual(b.step(False, 2250), btn.RESET)
+        self.assertEqual(b.step(False, 100), btn.NONE)
+        b.step(True, 200)
+        self.assertEqual(b.step(False, 400), btn.RESET)
+        b.step(False, 2400)  # idle ticks: the pair's window passes
+        b.step(True, 2350)
+        self.assertEqual(b.step(False, 2550), btn.RESET)
 
     def test_writes_need_the_unlock_which_lasts_10_minutes(self):
         rig = Rig()
