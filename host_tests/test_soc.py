@@ -155,7 +155,9 @@ class CalibrationTest(unittest.TestCase):
                                    (3402, 5000, False), (3402, 0, False),
                                    (3402, -300, False)):  # fmt: skip
             s, log = fresh(stored=(RATED_MAS * 90 // 100, RATED_MAS, 0))
-            run(s, current, hold, max_cell=3420, avg=avg)  # the first step starts it
+            # (the first step starts it; in 1 s steps, then 100 ms ones to the edge)
+            run(s, current, hold - 1000, step=1000, max_cell=3420, avg=avg)
+            run(s, current, 1900, max_cell=3420, avg=avg)
             self.assertLess(s.shown_cpct, 10000, (avg, current))
             run(s, current, 100, max_cell=3420, avg=avg)
             self.assertEqual(s.shown_cpct == 10000, full, (avg, current))
@@ -164,7 +166,7 @@ class CalibrationTest(unittest.TestCase):
         # a float set low says little of the charge: from 54.4 V (3.39 V a cell) only
         for float_mv, avg, full in ((54390, 3389, False), (54400, 3390, True)):
             s, _ = fresh(stored=(RATED_MAS * 90 // 100, RATED_MAS, 0), float_mv=float_mv)
-            run(s, 300, hold + 100, max_cell=3400, avg=avg)
+            run(s, 300, hold + 1000, step=1000, max_cell=3400, avg=avg)
             self.assertEqual(s.shown_cpct == 10000, full, float_mv)
 
     def test_a_float_calibration_is_no_end_point_for_the_capacity(self):
@@ -172,7 +174,7 @@ class CalibrationTest(unittest.TestCase):
         s, log = fresh(stored=(0, RATED_MAS, 0), soc_self_discharge_ma=0)
         s.calibrate_empty(s._t)
         run(s, 95000, HOUR_MS, step=1000)
-        run(s, 300, soc_consts.FLOAT_HOLD_MS + 100, max_cell=3420, avg=3410)
+        run(s, 300, soc_consts.FLOAT_HOLD_MS + 1000, step=1000, max_cell=3420, avg=3410)
         self.assertEqual((s.shown_cpct, s.full_mas), (10000, RATED_MAS))
         self.assertEqual([r for r in logged(log, ev.SOC) if r[3] == 6], [])  # LEARNED
         run(s, -95000, HOUR_MS, step=1000)  # nor for the next empty
@@ -223,11 +225,11 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(learned[0][4:6], (95000, 95))
 
     def test_float_after_a_full_calibration_is_not_capacity(self):
-        # two days on float at 60 mA (reported as 0 A, counted all the same) after the
-        # calibration to full: it went into the capacity learned at the next CUVP (97 %)
+        # a day on float at 60 mA (reported as 0 A, counted all the same) after the
+        # calibration to full: it went into the capacity learned at the next CUVP (98 %)
         s, log = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
         s.calibrate_full(s._t)
-        run(s, 60, 2 * 24 * HOUR_MS, step=2000)
+        run(s, 60, 24 * HOUR_MS, step=2000)
         self.assertEqual((s.cpct, s.count_since_cal), (10000, 0))
         run(s, -100000, HOUR_MS, step=1000)
         s.calibrate_empty(s._t)
