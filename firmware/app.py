@@ -358,9 +358,7 @@ class App:
         if not (self._can_failed or link.can_ok or self.board.can is None):
             lazy.run("app_chips", "can_down", self, now)  # the link put it down
         elif (
-            self._can_silent
-            and link.can_ok
-            and not 0 <= ticks.diff(now, self._can_down_at) < _CAN_CLEAN_MS
+            self._can_silent and link.can_ok and ticks.age(now, self._can_down_at) >= _CAN_CLEAN_MS
         ):
             # running clean that long since it last went down (a restart that fails is
             # no recovery: can_ok stays False)
@@ -391,9 +389,8 @@ class App:
                 urgent = True
                 break
         # (and before the log's numbers reach the mark reserved on flash, see drivers/store)
-        # (a last flush more than 6.2 days ago, a quiet pack's, is due too: the difference
-        # wrapped negative and held records in RAM for days)
-        due = not 0 <= ticks.diff(now, self._last_flush) < _EVENT_FLUSH_MS
+        # (a last flush more than 6.2 days ago, a quiet pack's, is due too: ticks.age)
+        due = ticks.age(now, self._last_flush) >= _EVENT_FLUSH_MS
         if urgent or due or self.store.reserve_due(log):
             # the write (app_save.py, loaded for it and dropped after: at most once a
             # minute in service, or after an urgent event)

@@ -60,7 +60,7 @@ def can_down(app, now):
     one failure a second, the log lost every trip in minutes."""
     app._can_failed = True
     at = app._can_down_at
-    if at >= 0 and 0 <= ticks.diff(now, at) < _CAN_CLEAN_MS:
+    if at >= 0 and ticks.age(now, at) < _CAN_CLEAN_MS:
         app._can_silent += 1
         app._can_retry_at = ticks.add(now, CAN_RETRY_MS)
     else:
@@ -75,6 +75,6 @@ def bus_off(app, can, now):
     that keeps failing must not push the trips off the log."""
     app._bus_off = can.bus_off
     at = app._bus_off_at
-    if not app._can_silent and (at < 0 or not 0 <= ticks.diff(now, at) < _BUS_OFF_LOG_MS):
+    if not app._can_silent and (at < 0 or ticks.age(now, at) >= _BUS_OFF_LOG_MS):
         app._bus_off_at = now
         app.events.log(now, ev.COMM, ev.COMM_BUS_OFF, can.bus_off, can.tec)

@@ -20,6 +20,7 @@ _NEVER = const(-1)
 _BUS_OFF_LIMIT = const(3)
 _BUS_OFF_WINDOW_MS = const(60000)
 _CHECK_MS = const(1000)  # inverter_link's: the CAN controller's error state
+_COUNT_MASK = const(0x3FFFFFFF)  # inverter_link's: its counters wrap here
 
 
 def init(self, can, rs485, protocol, address):
@@ -186,7 +187,7 @@ def bus_off(link, now):
     _BUS_OFF_LIMIT-th since the start within _BUS_OFF_WINDOW_MS puts the controller down
     for a restart."""
     count = link.can.bus_off
-    new = (count - link._bus_off_seen) & 0x3FFFFFFF
+    new = (count - link._bus_off_seen) & _COUNT_MASK
     link._bus_off_seen = count
     at = link._bus_off_at
     k = link._bus_off_k

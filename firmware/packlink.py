@@ -292,7 +292,7 @@ class PackLink:
         """A try for room less than _BEAT_MS ago failed (a stamp from long ago can look
         ahead of now once the ticks wrapped: then it is tried)."""
         at = self._no_room_at
-        return at is not None and 0 <= ticks.diff(now, at) < _BEAT_MS
+        return at is not None and ticks.age(now, at) < _BEAT_MS
 
     def _role_changed(self, now):
         """The chain gave this pack a new address or role. (Its code is in

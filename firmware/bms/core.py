@@ -184,7 +184,7 @@ class Bms:
                     # 100 A, halved its limit and tripped DOCP 5 min on); a pause begun
                     # more than 6.2 days ago (the difference wrapped negative) is over too
                     end = self._dsg_end
-                    if end < 0 or not 0 <= ticks.diff(now, end) < cfg.mode_debounce_ms:
+                    if end < 0 or ticks.age(now, end) >= cfg.mode_debounce_ms:
                         self._set_docp_limit(s)
                 else:
                     self._dsg_end = now
@@ -289,7 +289,7 @@ class Bms:
                 # blind one opens the FETs under load, and the readings between them are
                 # not to be trusted)
                 n = self._spells
-                if n and 0 <= ticks.diff(now, self._spell_ms) <= cfg.afe_spell_window_ms:
+                if n and ticks.age(now, self._spell_ms) <= cfg.afe_spell_window_ms:
                     n += 1
                 else:
                     n = 1

@@ -56,11 +56,8 @@ class Precharge:
             self._running(near, ld_mv, now)
             return
         # (a pause begun more than 6.2 days ago, discharge not wanted meanwhile, is over:
-        # the difference wrapped negative, and held discharge off for 5 days more)
-        if (
-            self.state == _WAITING
-            and 0 <= ticks.diff(now, self.since) < self.cfg.precharge_retry_ms
-        ):
+        # ticks.age; read as ahead, it held discharge off for 5 days more)
+        if self.state == _WAITING and ticks.age(now, self.since) < self.cfg.precharge_retry_ms:
             return
         if near:
             self._close()

@@ -345,9 +345,9 @@ class Engine:
         of the group's last release. (Counted from the first trip, a window of 10 min
         never held three of DOCP's 5-min step: 110 A ran 5 min in every 6 for ever.)"""
         k = self.lock_n[lk]
-        if k and not 0 <= ticks.diff(now, self.lock_rel[lk]) <= self.lock_window_ms:
-            # it ran clean for the window since the last (or for more than 6.2 days: the
-            # difference wrapped, and a single trip a week on locked the pack): a new series
+        if k and ticks.age(now, self.lock_rel[lk]) > self.lock_window_ms:
+            # it ran clean for the window since the last (or for more than 6.2 days:
+            # ticks.age; read as ahead, a single trip a week on locked the pack): a new series
             k = 0
         k += 1
         self.lock_n[lk] = k
