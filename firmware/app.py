@@ -424,9 +424,12 @@ class App:
             self.panel.show(LED_ALM)
         except Exception:  # noqa: BLE001
             pass
-        if not self._again:
+        b = self.bms
+        if not (self._again or b is not None and b.afe_failing):
             # (one record an episode: failing again within the hold, a failure that
             # repeats at every poll logged 800 records in 4 s and pushed every trip off
-            # the log; the count goes on, and the next record's value says how many)
+            # the log; and none once episodes that kept coming back have failed the pack
+            # (bms/core.py, _spell), one every 4 s for ever; the count goes on, and the
+            # next record's value says how many)
             self.events.log(now, ev.EXCEPTION, self._stage, self.exceptions)
         self.last_exception = exc

@@ -12,6 +12,7 @@ from bms.core import STANDBY
 from boards.host import machine
 
 FAULT = fwconst.of("bms.core").FAULT
+DISCHARGE = fwconst.of("bms.core").DISCHARGE
 
 
 def codes(app, code):
@@ -192,6 +193,44 @@ class SafetyNetTest(unittest.TestCase):
         )
         sim.run(6000)
         self.assertEqual(pack.app.exceptions, 0)  # the fresh firmware reads fine
+
+    def test_a_failure_that_keeps_coming_back_fails_the_pack_until_reset(self):
+        # a read failing every 4 s, each after the last one's hold: the FETs opened under
+        # the load every 4 s for ever, one record each, and the watchdog never saw it
+        sim = make_sim()
+        pack = sim.packs[0]
+        app = pack.app
+        sim.apply({"current_a": -20})
+        sim.run(10000)
+        real_read = app.afe.read
+        clock = sim.clock
+
+        def sometimes(sample):
+            if clock.ticks_ms() % 4000 == 0:
+                raise Boom("simulated bug")
+            return real_read(sample)
+
+        app.afe.read = sometimes
+        sim.run(48000)  # ten episodes, t = 12 ... 48 s
+        self.assertEqual(len(codes(app, ev.EXCEPTION)), 10)
+        sim.run(48100)  # its hold seen by the core at the next tick
+        self.assertEqual([r[1] for r in logged(app.events, ev.SENSOR, 4)], [48100])
+        sim.run(48000 + app.cfg.sensor_delay_ms)
+        self.assertNotIn("SENSOR_FAIL", app.bms.protection_names())
+        sim.run(48100 + app.cfg.sensor_delay_ms)
+        self.assertIn("SENSOR_FAIL", app.bms.protection_names())
+        sim.run(600000)
+        self.assertEqual(pack.model.fet_states(), (False, False, False))
+        self.assertEqual(pack.reboots, 0)
+        self.assertEqual(app.exceptions, 148)  # counted, not logged: ten records
+        self.assertEqual(len(codes(app, ev.EXCEPTION)), 10)
+        app.afe.read = real_read
+        pack.press_button(True)
+        sim.run(600300)
+        pack.press_button(False)
+        sim.run(620000)
+        self.assertEqual(app.bms.protection_names(), [])
+        self.assertEqual(app.bms.mode, DISCHARGE)
 
     def test_lost_front_end_is_unhealthy_but_no_exception(self):
         sim = make_sim()

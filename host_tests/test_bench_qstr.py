@@ -202,7 +202,7 @@ class QstrPoolTest(unittest.TestCase):
 # the build a pack reports is the one its board runs (running, before: after that
 # fallback it reported the new build, confirmed), a pointer read strictly to confirm it.
 # 1 831 at stop 36 (review: +1, -1): a front end failing again and again fails (afe_spell_count,
-# afe_spell_window_ms, _spells, _spell_ms, _afe_failing: a chip resetting every 3 s
+# afe_spell_window_ms, _spells, _spell_ms, afe_failing: a chip resetting every 3 s
 # switched the FETs under load 1200 times an hour), a discharge paused under 1 s keeps
 # its DOCP limit (_dsg_end: 100 ms halved it), a CAN bus failing at every restart fails
 # quietly (_can_down_at, _can_silent, can_down: 3 events a second pushed every trip off
@@ -217,8 +217,12 @@ class QstrPoolTest(unittest.TestCase):
 # at once (_sent_lim); 1 835: a rare path's module, refused for want of room, is tried
 # again after a collection (gc, collect: the safety net opened the FETs for it); 1 836:
 # the sharing last judged under a load, kept for a step of load from rest (_spread).
+# 1 838 at stop 37: the safe state after an exception counts as a front end's spell
+# (_spell: a failure every 4 s opened the FETs under load every 4 s for ever), and the
+# charge through the open discharge FET's body diodes is held to diode_charge_ma (50 A
+# put 40 W in them for as long as a DOCP lockout stood).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1836
+FIRMWARE_NAMES = 1838
 PYLON_RS485_NAMES = 123
 
 

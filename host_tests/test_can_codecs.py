@@ -255,12 +255,12 @@ class PylonTest(FrameCase):
         r.run_ms(1100)
         self.assertTrue(r.active("COVP"))
         self.assertFrame(pylon_can, 0x351, r.bms, "14 02 00 00 F4 01 E0 01")
-        # CUVP: DCL 0
+        # CUVP: DCL 0, CCL 10 A (through the open discharge FET's body diodes)
         r = make()
         r.cell(3, 2700)
         r.run_ms(1100)
         self.assertTrue(r.active("CUVP"))
-        self.assertFrame(pylon_can, 0x351, r.bms, "30 02 F4 01 00 00 E0 01")
+        self.assertFrame(pylon_can, 0x351, r.bms, "30 02 64 00 00 00 E0 01")
 
     def test_limits_resolution(self):
         # voltages round to 0.1 V; currents round down, never above the core's limit

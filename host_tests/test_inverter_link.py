@@ -241,7 +241,8 @@ CUVP_NIGHT = {
 
 def asleep_cuvp_then_charged(test, sim):
     """A CUVP_NIGHT run: every pack asleep from 30 min after its CUVP, asking for a force
-    charge (one pack's CCL), woken and charged once the inverter can charge again."""
+    charge (one pack's CCL through its open discharge FET's body diodes, diode_charge_ma),
+    woken and charged once the inverter can charge again."""
     packs = [p.app.bms for p in sim.packs]
     inv = sim.inverter
     sim.run(1799000)
@@ -250,7 +251,7 @@ def asleep_cuvp_then_charged(test, sim):
     )
     sim.run(1802000)
     test.assertEqual([b.sleeping for b in packs], [True] * len(packs))
-    test.assertEqual((inv.ccl_ma, inv.charge_enable, inv.force_charge), (50000, True, True))
+    test.assertEqual((inv.ccl_ma, inv.charge_enable, inv.force_charge), (10000, True, True))
     sim.run(2399000)
     test.assertEqual([b.sleeping for b in packs], [True] * len(packs))
     test.assertEqual(inv.current_a, 0.0)  # nothing to charge from

@@ -203,13 +203,53 @@ class LimitTest(unittest.TestCase):
         self.assertFalse(r.bms.dsg)
         self.assertEqual(lim(r).dcl_ma, 0)
         self.assertFalse(lim(r).discharge_enable)
-        self.assertEqual(lim(r).ccl_ma, 50000)
+        # (a charge meanwhile flows through the open discharge FET's body diodes)
+        self.assertEqual(lim(r).ccl_ma, r.cfg.diode_charge_ma)
         r.link(None)  # charged: the discharge FET closes, then the inverter may draw
         r.tick()
         self.assertTrue(r.bms.dsg)
         r.tick()
         self.assertEqual(lim(r).dcl_ma, 50000)
+        self.assertEqual(lim(r).ccl_ma, 50000)
         self.assertTrue(lim(r).discharge_enable)
+
+    def test_charge_through_the_open_discharge_fet_is_held_to_the_diodes_current(self):
+        # a DOCP lockout holds the discharge FET open until RESET while the pack may
+        # charge: at 50 A its body diodes took 40 W for as long as it stood
+        r = Rig().settle()
+        for _ in range(3):
+            r.current(-130000)
+            r.run_ms(15100)
+            self.assertTrue(r.active("DOCP"))
+            r.current(0)
+            r.run_ms(60000)
+        self.assertTrue(r.locked("DOCP"))
+        self.assertEqual(r.fets(), (True, False))
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (10000, 0))
+        self.assertTrue(lim(r).charge_enable)
+        r.current(9000)  # the charge the inverter is asked for: the lock stays
+        r.run_ms(600000)
+        self.assertTrue(r.locked("DOCP"))
+        self.assertEqual(r.fets(), (True, False))
+        self.assertEqual(lim(r).ccl_ma, 10000)
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        r.run_ms(1000)
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual(lim(r).ccl_ma, 50000)
+        # a row the charge releases (CUVP: effective charge current): the cap until then
+        r = Rig(config={"diode_charge_ma": 20000}).settle()
+        r.cell(3, 2700)
+        r.run_ms(1100)
+        self.assertTrue(r.active("CUVP"))
+        self.assertEqual(lim(r).ccl_ma, 20000)
+        r.cell(3, 2850)  # (a charge lifts it over the trip, short of the release)
+        r.current(15000)
+        r.run_ms(1000)
+        self.assertFalse(r.active("CUVP"))
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual(lim(r).ccl_ma, 50000)
 
     def test_discharge_forbidden(self):
         r = Rig().settle()

@@ -89,10 +89,11 @@ class SleepTest(unittest.TestCase):
         self.assertEqual(r.fets(), (False, False))
         self.assertEqual(r.logged(ev.MODE)[-1][3], SLEEP)
         # its FETs open, it asks for the charge that wakes it, as awake: a force charge
-        # at CCL 50 A and CVL 56.0 V, the charge dry contact closed
+        # at CVL 56.0 V, the charge dry contact closed; CCL as through the open
+        # discharge FET's body diodes (diode_charge_ma) until the charge releases CUVP
         lim = r.bms.limits
         self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, False))
-        self.assertEqual((lim.ccl_ma, lim.dcl_ma, lim.cvl_mv), (50000, 0, 56000))
+        self.assertEqual((lim.ccl_ma, lim.dcl_ma, lim.cvl_mv), (10000, 0, 56000))
         self.assertEqual((lim.charge_enable, lim.discharge_enable), (True, False))
         self.assertTrue(lim.force_charge)
 
@@ -437,6 +438,8 @@ class OutputTest(unittest.TestCase):
         r.current(0)
         r.tick()
         self.assertEqual(r.fets(), (True, False))
+        # the charge asked for meanwhile: what the diodes take (bms/limits.py)
+        self.assertEqual(r.bms.limits.ccl_ma, r.cfg.diode_charge_ma)
         r.current(1999)
         r.tick()
         self.assertEqual(r.fets(), (True, False))
@@ -444,9 +447,39 @@ class OutputTest(unittest.TestCase):
         r.tick()
         self.assertEqual(r.fets(), (True, True))
         self.assertFalse(r.bms.relay_dsg)
+        r.tick()
+        self.assertEqual((r.bms.limits.ccl_ma, r.bms.limits.dcl_ma), (50000, 0))
         r.current(-3000)  # a discharge: the FET opens again at once
         r.tick()
         self.assertEqual(r.fets(), (True, False))
+        r.tick()
+        self.assertEqual(r.bms.limits.ccl_ma, r.cfg.diode_charge_ma)
+
+    def test_diode_guard_for_the_passive_inputs_one_direction(self):
+        # the passive input stopping the discharge, the day's charge went through the
+        # discharge FETs' body diodes (at 50 A, 40 W for as long as it was held)
+        r = Rig({"passive_action": 2}).settle()
+        r.inp.passive = True
+        r.tick()
+        self.assertEqual(r.fets(), (True, False))
+        r.current(9000)
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, False))
+        r.tick()
+        self.assertEqual((r.bms.limits.ccl_ma, r.bms.limits.dcl_ma), (50000, 0))
+        r.current(-3000)
+        r.tick()
+        self.assertEqual(r.fets(), (True, False))
+        r = Rig({"passive_action": 1}).settle()
+        r.inp.passive = True
+        r.current(-9000)
+        r.tick(2)
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (False, True))
+        r.current(3000)
+        r.tick()
+        self.assertEqual(r.fets(), (False, True))
 
     def test_no_diode_guard_against_a_locked_protection(self):
         r = Rig().settle()

@@ -103,9 +103,10 @@ SPEC = (
     ("sensor_delay_ms", 3000, 0, 3000),
     ("afe_blind_ms", 300, 100, 3000),  # invalid readings this long open the FETs at once
     # a front end that keeps failing and coming back (resets, a loose bus, a cell read
-    # outside physics now and then) fails too: this many spells of invalid readings, each
-    # starting within afe_spell_window_ms of the last, make its readings count as invalid
-    # until RESET (SENSOR_FAIL latches after sensor_delay_ms)
+    # outside physics now and then, a driver that raises) fails too: this many spells of
+    # invalid readings or of the app's safe state after an exception, each starting
+    # within afe_spell_window_ms of the last, make its readings count as invalid until
+    # RESET (SENSOR_FAIL latches after sensor_delay_ms)
     ("afe_spell_count", 10, 2, 100),
     ("afe_spell_window_ms", 60000, 1000, 3600000),
     ("mos_fail_ma", 2000, 500, 20000),
@@ -150,6 +151,8 @@ SPEC = (
     ("dvl_mv", 48000, 44800, 52000),  # low voltage cut-off
     ("ccl_ma", 50000, 0, 70000),  # standard 50 A, at most 70 A
     ("dcl_ma", 50000, 0, 100000),  # standard 50 A, at most 100 A (50 A after a warm start)
+    # CCL while the discharge FET is open: the charge flows through its body diode
+    ("diode_charge_ma", 10000, 1000, 70000),
     ("taper_start_mv", 3450, 3300, 3650),  # CCL falls from here on the highest cell...
     ("taper_end_mv", 3550, 3300, 3650),  # ...to ccl_taper_floor_pct of itself here
     ("ccl_taper_floor_pct", 10, 0, 100),
@@ -231,4 +234,7 @@ RULES = (
     # (else a current warning's release is at or below 0 A, and it holds for ever)
     ("warn_hyst_ma", "<", "cocp_warn_ma"),
     ("warn_hyst_ma", "<", "docp_warn_ma"),
+    # (else a charge through the open discharge FET is never seen: the diode guard and
+    # the releases on effective charge current wait for it, bms/core.py)
+    ("effective_current_ma", "<", "diode_charge_ma"),
 )

@@ -14,10 +14,13 @@ Decisions, read by app.py after step():
 Choices beyond the manual, each in one place below:
 - FETs stay open until boot_settle_ms of valid readings have passed, so no protection
   is skipped because its delay had not run yet at power-up;
-- the diode guard: while only charge-direction protections (COVP, CHTP...) hold the
-  charge FET open and the pack discharges at least effective_current_ma, the charge FET
-  closes so the discharge does not heat its body diode (and the reverse). It never
-  applies while a fault opens both FETs, during rapid shutdown, sleep or the safe state;
+- the diode guard: while only charge-direction protections (COVP, CHTP...) or the
+  passive input hold the charge FET open and the pack discharges at least
+  effective_current_ma, the charge FET closes so the discharge does not heat its body
+  diode (and the reverse). It never applies while a fault opens both FETs, during rapid
+  shutdown, sleep or the safe state, nor against a latched or locked row (a DOCP
+  lockout: the charge through the open discharge FET is then held to diode_charge_ma,
+  bms/limits.py);
 - current-driven mode changes must hold mode_debounce_ms; fault and sleep are immediate;
 - asleep after CUVP (its FETs open), the pack asks the inverter for the charge that
   wakes it, as if awake (limits, force-charge request, the charge dry contact): only a
@@ -202,10 +205,18 @@ class Bms:
             if action != _BUTTON_NONE:
                 # (a person's press: its code in bms/core_init.py, loaded for it)
                 lazy.run("bms.core_init", "button", self, action, now)
+        hold = inp.hold
+        if hold != self._held:
+            self._held = hold
+            if hold:
+                # a new safe-state hold, a failure the app caught, is a spell too (_spell):
+                # a failure that came back slower than the hold opened the FETs under load
+                # every few seconds for ever, and the watchdog never saw it
+                self._spell(now)
         # the rows' yes/no values, set every tick (valid or not)
         pre = self.precharge
         failed = pre.failed  # (after the button: RESET clears it; nothing else until pre.step)
-        vals[_AFE_BAD_SLOT] = self._afe_failing if valid else 1
+        vals[_AFE_BAD_SLOT] = self.afe_failing if valid else 1
         vals[_SCD_SLOT] = 1 if inp.scd else 0
         vals[_REVERSE_SLOT] = 1 if inp.reverse else 0
         vals[_PRECHARGE_FAIL_SLOT] = 1 if failed else 0
@@ -248,7 +259,6 @@ class Bms:
         # the pack mode: fault and sleep at once, a current-driven change once it has
         # held mode_debounce_ms (written out here: a call costs a board ~4000 cycles)
         mode = self.mode
-        hold = inp.hold
         if sleeping:
             target = SLEEP
         elif names & _FAILURES or hold:
@@ -282,22 +292,7 @@ class Bms:
                 self._blind_ms = blind_ms = 0
         else:
             if not blind_ms:
-                # a spell of invalid readings begins: afe_spell_count of them, each within
-                # afe_spell_window_ms of the last, fail the front end until RESET (a chip
-                # that resets every few seconds, a bus that drops out, a cell read outside
-                # physics one tick in three: each spell too short for the latch, yet every
-                # blind one opens the FETs under load, and the readings between them are
-                # not to be trusted)
-                n = self._spells
-                if n and ticks.age(now, self._spell_ms) <= cfg.afe_spell_window_ms:
-                    n += 1
-                else:
-                    n = 1
-                self._spells = n
-                self._spell_ms = now
-                if n == cfg.afe_spell_count:
-                    self._afe_failing = 1
-                    self.events.log(now, ev.SENSOR, _SENSOR_FLAKY, n)
+                self._spell(now)
             if blind_ms < self._afe_blind_ms <= blind_ms + dt_ms:
                 self.events.log(now, ev.SENSOR, _SENSOR_BLIND, blind_ms + dt_ms)
             # (at least 1: the spell's first tick counts it once, whatever its dt)
@@ -318,7 +313,7 @@ class Bms:
         # the diode guard (see the module docstring); never against a latched or locked row.
         # The current it guards flows only while the other direction stays allowed: with
         # both directions allowed, or neither, neither guard holds (judged first: the tick)
-        if allow_chg != allow_dsg and not (stop or eng.hard or passive):
+        if allow_chg != allow_dsg and not (stop or eng.hard):
             if (
                 not allow_chg
                 and not eng.blocked_hold & _OPEN_CHG
@@ -352,6 +347,9 @@ class Bms:
         dsg = allow_dsg and dsg
         self.relay_chg = ask_chg
         self.relay_dsg = dsg
+        # and as the limits read it (Limits.step): 1 there, 0 closed by the diode guard
+        # alone, -1 open (a charge flows through its FETs' body diodes)
+        path = 1 if dsg else (0 if self.dsg else -1)
         soc = self.soc
         if live:
             soc.step(i, dt_ms, s.max_mv, s.sum_mv // _CELLS, not fets, now)
@@ -373,16 +371,16 @@ class Bms:
                 or lim.floating
                 or lim.ext_active
                 or ask_chg != self._lim_chg
-                or dsg != self._lim_dsg
+                or path != self._lim_dsg
                 or self.docp_cont_ma != self._lim_cap
             ):
                 self._lim_due = False
                 self._lim_dt = 0
                 self._lim_chg = ask_chg
-                self._lim_dsg = dsg
+                self._lim_dsg = path
                 self._lim_soc = soc.cpct
                 self._lim_cap = self.docp_cont_ma
-                changed = lim.step(s, ask_chg, dsg, soc.cpct, self.docp_cont_ma, now, dt)
+                changed = lim.step(s, ask_chg, path, soc.cpct, self.docp_cont_ma, now, dt)
                 self._lim_full_s = lim.no_full_s
             elif (
                 dt + lim._ms >= 1000
@@ -535,6 +533,24 @@ class Bms:
         self.sleeping = True
         self._cuvp_since = -1
         self._idle_since = -1
+
+    def _spell(self, now):
+        """A spell of invalid readings, or of the app's safe-state hold, begins:
+        afe_spell_count of them, each within afe_spell_window_ms of the last, fail the
+        front end until RESET (a chip that resets every few seconds, a bus that drops
+        out, a cell read outside physics one tick in three, a driver that raises now and
+        then: each spell too short for the latch, yet every one opens the FETs under
+        load, and the readings between them are not to be trusted)."""
+        n = self._spells
+        if n and ticks.age(now, self._spell_ms) <= self.cfg.afe_spell_window_ms:
+            n += 1
+        else:
+            n = 1
+        self._spells = n
+        self._spell_ms = now
+        if n == self.cfg.afe_spell_count:
+            self.afe_failing = 1
+            self.events.log(now, ev.SENSOR, _SENSOR_FLAKY, n)
 
     def _set_mode(self, target, now):
         self.events.log(now, ev.MODE, target, self.mode)

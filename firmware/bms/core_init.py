@@ -38,7 +38,7 @@ def init(self, cfg, events, stored_soc):
     self._lim_due = True
     self._lim_dt = 0
     self._lim_chg = False
-    self._lim_dsg = False
+    self._lim_dsg = 2  # (the discharge path as last given to the limits: none yet)
     self._lim_soc = 0
     self._lim_cap = 0
     self._lim_full_s = 0
@@ -75,9 +75,10 @@ def init(self, cfg, events, stored_soc):
     self._cuvp_since = -1
     self._idle_since = -1
     self._blind_ms = 0  # how long the readings have been invalid
-    self._spells = 0  # spells of invalid readings in a row (see Bms.step)
+    self._spells = 0  # spells of invalid readings or safe-state holds in a row (Bms._spell)
     self._spell_ms = 0  # when the last began
-    self._afe_failing = 0  # 1: too many spells, the readings count as invalid until RESET
+    self.afe_failing = 0  # 1: too many spells, the readings count as invalid until RESET
+    self._held = False  # the app's safe-state hold as the last tick saw it
     self._was_full = False
     self._passive = False
     self._rsd = False
@@ -122,7 +123,7 @@ def button(self, action, now):
         self.unlocked = True
         self.unlock_at = now
     if action == btn.RESET or action == btn.UNLOCK:
-        self._spells = self._afe_failing = 0
+        self._spells = self.afe_failing = 0
         self.engine.reset()
         self.precharge.reset()
         self.sleeping = False
