@@ -304,7 +304,33 @@ class ButtonTest(unittest.TestCase):
         self.assertEqual(b.step(True, 100), btn.NONE)
         self.assertEqual(b.step(False, 140), btn.NONE)
         self.assertEqual(b.step(True, 200), btn.NONE)
-        self.assertEqual(b.step(False, 250), btn.RESET)
+        self.assertEqual(b.step(False, 400), btn.NONE)  # one sample, however long: bounce
+        self.assertEqual(b.step(True, 500), btn.NONE)
+        self.assertEqual(b.step(True, 520), btn.NONE)
+        self.assertEqual(b.step(False, 549), btn.NONE)  # two samples, 49 ms
+        self.assertEqual(b.step(True, 600), btn.NONE)
+        self.assertEqual(b.step(True, 620), btn.NONE)
+        self.assertEqual(b.step(False, 650), btn.RESET)
+
+    def test_one_sample_is_bounce_at_any_tick(self):
+        # at a 200 ms tick one sample read as 200 ms, past button_min_ms (150): a glitch
+        # on the line cleared a latched SCP
+        for tick_ms in (100, 200, 1000):
+            with self.subTest(tick_ms=tick_ms):
+                r = Rig({"tick_ms": tick_ms}).settle()
+                r.inp.scd = True
+                r._step(tick_ms)
+                r.inp.scd = False
+                r._step(tick_ms)
+                self.assertTrue(r.active("SCP"))
+                for samples, cleared in ((1, False), (2, True)):
+                    r.inp.button = True
+                    for _ in range(samples):
+                        r._step(tick_ms)
+                    r.inp.button = False
+                    r._step(tick_ms)
+                    self.assertEqual(r.active("SCP"), not cleared)
+                    self.assertEqual(len(r.logged(ev.RESET)), 1 if cleared else 0)
 
     def test_a_press_down_at_boot_counts_only_after_its_release(self):
         # held through the boot (or stuck): no RESTART however long, no action on release

@@ -21,6 +21,57 @@ def settled_with_link(link_mv):
 
 
 class PrechargeTest(unittest.TestCase):
+    def test_tries_cut_short_count_and_pause(self):
+        # discharging allowed and forbidden again every 2.5 s (chatter on the passive
+        # input), shorter than a try: uncounted and unpaused, the resistor was on 576 s
+        # in 600 and the failure never latched
+        r = settled_with_link(10000)
+        r.cfg.passive_action = 2
+        r.tick()
+        on_ms = 0
+        for k in range(3):
+            self.assertTrue(r.bms.pre, k)
+            for _ in range(20):
+                r.tick()
+                on_ms += TICK if r.bms.pre else 0
+            r.inp.passive = True
+            r.tick()
+            self.assertFalse(r.bms.pre)
+            self.assertEqual(
+                r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.CUT_SHORT, 10000, k + 1)
+            )
+            r.inp.passive = False
+            if k < 2:
+                r.run_ms(2000 - TICK)  # the pause after it, discharging allowed again
+                self.assertFalse(r.bms.pre, k)
+                r.tick()
+        r.run_ms(600000)
+        self.assertTrue(r.active("PRECHARGE_FAIL"))
+        self.assertEqual(len(r.logged(ev.PRECHARGE, precharge_consts.STARTED)), 3)
+        self.assertEqual(on_ms, 3 * 2000)
+        # RESET: a try at once, the last pause over long ago; a RESET within a pause
+        # waits for its end
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        r.tick()
+        self.assertFalse(r.active("PRECHARGE_FAIL"))
+        self.assertTrue(r.bms.pre)
+        r.inp.passive = True
+        r.tick()
+        r.inp.passive = False
+        cut = r.now
+        r.run_ms(1000)
+        r.inp.button = True
+        r.tick(2)
+        r.inp.button = False
+        while r.now != cut + 2000 - TICK:
+            r.tick()
+            self.assertFalse(r.bms.pre)
+        r.tick()
+        self.assertTrue(r.bms.pre)
+        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.STARTED, 10000, 1))
+
     def test_no_precharge_when_the_load_side_is_already_up(self):
         r = settled_with_link(52800 - 2000)
         r.tick()

@@ -153,7 +153,7 @@ def trip(name, delay_key, latched=False, paths=(BY_VALUE,)):
 SENSOR_FAIL = trip("SENSOR_FAIL", "sensor_delay_ms", True, RESET_ONLY)
 MOS_FAIL = trip("MOS_FAIL", "mos_fail_delay_ms", True, RESET_ONLY)
 # pack.md: 3 tries of precharge_timeout_ms, precharge_retry_ms apart, then a failure; a
-# RESET gives it 3 tries again (bms/precharge.py)
+# RESET gives it 3 tries again once the last one's pause is over (bms/precharge.py)
 PRECHARGE_MS = CFG.precharge_tries * CFG.precharge_timeout_ms
 PRECHARGE_MS += (CFG.precharge_tries - 1) * CFG.precharge_retry_ms
 
@@ -549,7 +549,8 @@ class Cell:
         retry = [t for t in held if t.retries]
         if retry:
             seq = self.app.events.next_seq
-            self.wait(PRECHARGE_MS + 2 * TICK)
+            # (after the pause that followed the last try: it runs on after RESET)
+            self.wait(CFG.precharge_retry_ms + PRECHARGE_MS + 2 * TICK)
             for t in retry:
                 if not [r for r in self.logged(ev.TRIP, seq) if pt.NAMES[r[3]] == t.name]:
                     self.fail("%s: the new tries did not fail again", t.name)

@@ -1,7 +1,8 @@
 """The RESET button: press lengths become actions.
 
 Sampled every tick (so lengths are resolved to the tick):
-- shorter than button_min_ms: bounce, ignored;
+- shorter than button_min_ms, or seen pressed at one sample only: bounce, ignored (one
+  sample reads as a tick long: at a 200 ms tick a glitch on the line cleared every latch);
 - released before button_sleep_ms (3 s): RESET - clear latched faults and lockouts, wake;
 - released between button_sleep_ms and button_restart_ms (3-6 s): sleep, or wake;
 - held for button_restart_ms (6 s): restart the BMS at that moment (the manual's
@@ -35,10 +36,11 @@ class Button:
         """The action due this tick (one of the codes above)."""
         if pressed:
             if not self.down:
-                self.down = True
+                self.down = 1  # (samples seen pressed, counted to 2)
                 self.since = now
                 self.fired = False
                 return NONE
+            self.down = 2
             if not self.fired and ticks.diff(now, self.since) >= self.cfg.button_restart_ms:
                 self.fired = True
                 self.held_ms = ticks.diff(now, self.since)
@@ -48,10 +50,11 @@ class Button:
             if self.first and ticks.diff(now, self._first_at) > self.cfg.button_unlock_ms:
                 self.first = False  # (also keeps the tick difference from wrapping)
             return NONE
-        self.down = False
+        once = self.down == 1
+        self.down = 0
         held = ticks.diff(now, self.since)
         self.held_ms = held
-        if self.fired or held < self.cfg.button_min_ms:
+        if self.fired or once or held < self.cfg.button_min_ms:
             return NONE
         if held >= self.cfg.button_sleep_ms:
             self.first = False

@@ -34,7 +34,7 @@ CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept) / CONFIG_STAT
 INPUT = const(13)  # what: input (passive/rsd), value: new level
 SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back,
 # 4 failing (spells of invalid readings: bms.core); value: ms lost (2, 3), spells (4)
-PRECHARGE = const(15)  # what: started/done/timed out, value: ld_mv, extra: try
+PRECHARGE = const(15)  # what: started/done/timed out/cut short, value: ld_mv, extra: try
 SOC = const(16)  # what: calibration kind, value: new SOC 0.01 %, extra: old
 LIMIT = const(17)  # what: bms.limits LIM_* request, value: 1 on / 0 off, extra: SOC 0.01 %
 COMM = const(18)  # what: COMM_*, value: 1 up / 0 failed (bus-off: the episode count)

@@ -103,7 +103,7 @@ def button(self, cfg):
     # as if a press had fired already: one held when the button is first sampled (stuck,
     # or held through the boot) counts only from its release, so a stuck button restarts
     # the BMS, clearing its latches, once at most rather than every 6 s
-    self.down = True
+    self.down = 2  # (samples seen pressed: 0 up, 1 one, 2 more)
     self.since = 0
     self.fired = True
     self.held_ms = 0  # length of the last press

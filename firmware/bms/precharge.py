@@ -5,8 +5,10 @@ than `precharge_margin_mv` below the stack, the pre-charge FET (a resistor path)
 switched on first. The discharge FET closes, and the pre-charge FET opens, at the first
 tick the load side is within the margin. A try that has not got there within
 `precharge_timeout_ms` ends with the pre-charge FET off and, after
-`precharge_retry_ms`, the next try; when `precharge_tries` tries have failed, `failed`
-is set (the PRECHARGE_FAIL protection latches on it) until RESET. A load side already
+`precharge_retry_ms`, the next try; so does a try cut short because discharging is no
+longer allowed. When `precharge_tries` tries in a row have ended so, `failed` is set
+(the PRECHARGE_FAIL protection latches on it) until RESET, and the pause after the last
+one still runs after RESET: the resistor is rated for pulses. A load side already
 within the margin (an inverter holding its bus up, a charger) needs no pre-charge.
 """
 
@@ -24,6 +26,7 @@ CLOSED = const(3)
 _STARTED = const(1)
 _DONE = const(2)
 _TIMED_OUT = const(3)
+_CUT_SHORT = const(4)
 
 
 class Precharge:
@@ -33,16 +36,18 @@ class Precharge:
         lazy.run("bms.parts_init", "precharge", self, cfg, events)
 
     def reset(self):
-        """RESET: forget failed tries."""
+        """RESET: forget failed tries (a retry pause runs on)."""
         self.tries = 0
         self.failed = False
-        if self.state == _WAITING:
-            self.state = IDLE
 
     def step(self, want_dsg, stack_mv, ld_mv, now):
         """Decide the discharge and pre-charge FETs for this tick."""
         if not want_dsg or self.failed:
-            if self.state != _WAITING:  # a retry pause runs on
+            if self.state == _RUNNING:
+                # (uncounted, a permission that came and went every 2.5 s, chatter on the
+                # passive or RSD input, kept the resistor on 576 s in 600, never failing)
+                self._end(_CUT_SHORT, ld_mv, now)
+            elif self.state != _WAITING:  # a retry pause runs on
                 self.state = IDLE
             self.dsg = False
             self.pre = False
@@ -69,15 +74,17 @@ class Precharge:
             self.events.log(now, ev.PRECHARGE, _DONE, ld_mv, self.tries + 1)
             self._close()
         elif ticks.diff(now, self.since) >= self.cfg.precharge_timeout_ms:
-            self.tries += 1
-            self.events.log(now, ev.PRECHARGE, _TIMED_OUT, ld_mv, self.tries)
-            self.pre = False
-            self.since = now
-            if self.tries >= self.cfg.precharge_tries:
-                self.failed = True
-                self.state = IDLE
-            else:
-                self.state = _WAITING
+            self._end(_TIMED_OUT, ld_mv, now)
+
+    def _end(self, what, ld_mv, now):
+        """A try ends without the load side near: counted, then the pause."""
+        self.tries += 1
+        self.events.log(now, ev.PRECHARGE, what, ld_mv, self.tries)
+        self.pre = False
+        self.since = now
+        self.state = _WAITING
+        if self.tries >= self.cfg.precharge_tries:
+            self.failed = True
 
     def _start(self, ld_mv, now):
         self.state = _RUNNING
