@@ -50,7 +50,7 @@ def line(app, now):
         app.panel.shown,
         b.engine.names,
         b.engine.locked,
-        1 if b._rsd else 0,
+        b._in_on & 1,  # RSD (bms.core's _IN_RSD)
         lim.cvl_mv,
         lim.ccl_ma,
         lim.dcl_ma,

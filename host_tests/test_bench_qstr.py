@@ -221,9 +221,11 @@ class QstrPoolTest(unittest.TestCase):
 # (_spell: a failure every 4 s opened the FETs under load every 4 s for ever), and the
 # charge through the open discharge FET's body diodes is held to diode_charge_ma (50 A
 # put 40 W in them for as long as a DOCP lockout stood); 1 839: a pre-charge try cut
-# short ends as a timed-out one does (_end: uncounted, chatter kept the resistor on).
+# short ends as a timed-out one does (_end: uncounted, chatter kept the resistor on);
+# 1 840: the passive and RSD inputs let go 1 s after they read released (_in_raw, _in_at,
+# _in_on for _rsd, _passive: chatter switched the FETs five times a second).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1839
+FIRMWARE_NAMES = 1840
 PYLON_RS485_NAMES = 123
 
 

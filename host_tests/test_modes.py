@@ -360,9 +360,34 @@ class InputTest(unittest.TestCase):
         self.assertIn("RSD", r.bms.protection_names())
         self.assertEqual(r.logged(ev.INPUT)[-1][3:5], (2, 1))
         r.inp.rsd = False
+        r.run_ms(1000)  # released once it has read released for 1 s
+        self.assertEqual(r.fets(), (False, False))
         r.tick()
         self.assertEqual(r.fets(), (True, True))
         self.assertEqual(r.logged(ev.INPUT)[-1][3:5], (2, 0))
+
+    def test_an_input_chattering_holds_the_pack_off_and_logs_twice(self):
+        # the RSD input chattering every 200 ms switched the FETs under load five times a
+        # second, and its records pushed every trip off the log
+        for name, what in (("rsd", 2), ("passive", 1)):
+            with self.subTest(name=name):
+                r = Rig({"passive_action": 3}).settle()
+                start = r.now
+                for _ in range(50):
+                    setattr(r.inp, name, True)
+                    r.tick()
+                    self.assertEqual(r.fets(), (False, False))
+                    setattr(r.inp, name, False)
+                    r.tick()
+                    self.assertEqual(r.fets(), (False, False))
+                r.run_ms(1000 - TICK)
+                self.assertEqual(r.fets(), (False, False))
+                r.tick()
+                self.assertEqual(r.fets(), (True, True))
+                self.assertEqual(
+                    [e[1:5] for e in r.logged(ev.INPUT)],
+                    [(start + TICK, ev.INPUT, what, 1), (r.now, ev.INPUT, what, 0)],
+                )
 
     def test_passive_input_is_logged_and_acts_as_configured(self):
         for action, fets in (

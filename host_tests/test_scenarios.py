@@ -133,8 +133,10 @@ class ScenarioTest(unittest.TestCase):
         self.assertIn("RSD", rec["protections"])
         self.assertTrue(rec["inputs"]["rsd"])
         self.assertEqual(at(t, 11000)["current_ma"], 0)
-        self.assertEqual(fets(at(t, 15000)), (True, False, True))  # pre-charge first
-        self.assertEqual(fets(at(t, 16500))[:2], (True, True))
+        # released at 15 s: it lets go once it has read released for 1 s, pre-charge first
+        self.assertEqual(fets(at(t, 15900)), (False, False, False))
+        self.assertEqual(fets(at(t, 16000)), (True, False, True))
+        self.assertEqual(fets(at(t, 17500))[:2], (True, True))
 
     def test_afe_lost(self):
         t = run("afe_lost.json")

@@ -127,6 +127,10 @@ _SENSOR_FLAKY = const(4)
 # INPUT event `what`
 IN_PASSIVE = const(1)
 IN_RSD = const(2)
+# the inputs as bits (Bms._inputs), and how long one reads released before it lets go
+_IN_RSD = const(1)
+_IN_PASSIVE = const(2)
+_INPUT_RELEASE_MS = const(1000)
 
 
 class Inputs:
@@ -193,12 +197,14 @@ class Bms:
                     self._dsg_end = now
                 self._discharging = discharging
         # (each call only when it has something to do: a call costs a board ~3000 cycles)
-        rsd = inp.rsd
-        passive = inp.passive
-        if inp.afe_safety != self._afe_safety or passive != self._passive:
-            self._inputs(inp, now)
-        elif rsd != self._rsd:
-            self._inputs(inp, now)
+        raw = _IN_RSD if inp.rsd else 0
+        if inp.passive:
+            raw |= _IN_PASSIVE
+        on = self._in_on
+        if raw != self._in_raw or raw != on or inp.afe_safety != self._afe_safety:
+            on = self._inputs(inp, raw, now)
+        rsd = on & _IN_RSD
+        passive = on & _IN_PASSIVE
         button = self.button
         if inp.button or button.down or button.first:  # else it is idle: NONE
             action = button.step(inp.button, now)
@@ -479,7 +485,9 @@ class Bms:
         rel = warn - cfg.warn_hyst_ma
         eng.set_trip(self._docp_warn_row, warn, True, False, rel if rel > warn // 2 else warn // 2)
 
-    def _inputs(self, inp, now):
+    def _inputs(self, inp, raw, now):
+        """The front end's safety flags, and the passive and RSD inputs (raw: _IN_* bits
+        as read); returns the inputs' bits as they act."""
         afe = inp.afe_safety
         if afe != self._afe_safety:  # the chip's own protections acted
             self.events.log(now, ev.AFE_SAFETY, 0, afe, self._afe_safety)
@@ -489,12 +497,23 @@ class Bms:
             vals = self.vals
             vals[_AFE_OCC_SLOT] = 1 if afe & _AFE_OCC else 0
             vals[_AFE_OCD_SLOT] = 1 if afe & _AFE_OCD else 0
-        if inp.passive != self._passive:
-            self._passive = inp.passive
-            self.events.log(now, ev.INPUT, IN_PASSIVE, 1 if inp.passive else 0)
-        if inp.rsd != self._rsd:
-            self._rsd = inp.rsd
-            self.events.log(now, ev.INPUT, IN_RSD, 1 if inp.rsd else 0)
+        # an input acts at once, and lets go once it has read released for
+        # _INPUT_RELEASE_MS: chattering every 200 ms, it switched the FETs under load five
+        # times a second, and its records pushed every trip off the log
+        if raw != self._in_raw:
+            self._in_raw = raw
+            self._in_at = now
+        on = self._in_on
+        now_on = on | raw
+        if ticks.age(now, self._in_at) >= _INPUT_RELEASE_MS:
+            now_on = raw
+        if now_on != on:
+            self._in_on = now_on
+            if (now_on ^ on) & _IN_PASSIVE:
+                self.events.log(now, ev.INPUT, IN_PASSIVE, 1 if now_on & _IN_PASSIVE else 0)
+            if (now_on ^ on) & _IN_RSD:
+                self.events.log(now, ev.INPUT, IN_RSD, 1 if now_on & _IN_RSD else 0)
+        return now_on
 
     def _sleep(self, names, chg_flow, charger, inp, now):
         """Low-power mode after CUVP held without charge, or after sleep_idle_ms both

@@ -80,8 +80,9 @@ def init(self, cfg, events, stored_soc):
     self.afe_failing = 0  # 1: too many spells, the readings count as invalid until RESET
     self._held = False  # the app's safe-state hold as the last tick saw it
     self._was_full = False
-    self._passive = False
-    self._rsd = False
+    self._in_raw = 0  # the passive and RSD inputs as last read (core._IN_* bits)
+    self._in_at = 0  # when they last changed
+    self._in_on = 0  # as they act: each at once, released 1 s after it reads released
     self._afe_safety = 0
     self.parallel = False  # more than one pack on the link (M/S LED)
     self.modules = 1  # packs in what the frames report (the system's view has more)

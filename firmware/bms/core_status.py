@@ -15,7 +15,7 @@ def protections(b):
     for n in range(1, pt.FIRST_WARNING):
         if names & (1 << n):
             out.append(pt.NAMES[n] + (":LOCKED" if b.engine.locked & (1 << n) else ""))
-    if b._rsd:
+    if b._in_on & 1:  # (core._IN_RSD)
         out.append("RSD")
     return out
 
