@@ -105,6 +105,114 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual(sim.packs[0].app.cfg.covp_trip_mv, 3590)
 
 
+REFUSED = (
+    "a protection is pending or tripped and a restart would release it; retry once it "
+    "has released (bmsctl --pack %d status: protections)"
+)
+
+
+def tripped(sim, pack=None):
+    """CHTP tripped (the cells at 52 C) on one pack, or every pack; held at 48 C, inside
+    its release band."""
+    for t in (52, 48):
+        e = {"temp_c": {"cells": t}}
+        if pack is not None:
+            e["pack"] = pack
+        sim.apply(e)
+        sim.run(sim.t_ms + 3000)
+
+
+@cpython_only("argparse, rich")
+class RefusedTest(unittest.TestCase):
+    def test_a_value_beyond_32_bits_is_refused_here(self):
+        # (the client sent it modulo 2**32: 4294970596 was stored as 3300, and bmsctl
+        # reported 4294970596 stored)
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        pack = sim.packs[0]
+        press_unlock(sim, pack)
+        for value in ("4294970596", "-4294964096", "2147483648", "-2147483649"):
+            rc, out, err = cli(sim, "config", "set", "covp_release_mv", value)
+            self.assertEqual(
+                (rc, out, err),
+                (
+                    1,
+                    "",
+                    "bmsctl: config refused: covp_release_mv: %s is not a 32-bit value "
+                    "(-2147483648..2147483647)\n" % value,
+                ),
+            )
+        self.assertEqual(pack.app.store.load_config(), {})
+        # the ends of 32 bits go to the pack, which refuses them by the key's range
+        for value in ("2147483647", "-2147483648"):
+            rc, _o, err = cli(sim, "config", "set", "covp_release_mv", value)
+            self.assertEqual(rc, 1)
+            self.assertIn("covp_release_mv = %s is outside the allowed range" % value, err)
+        self.assertEqual(pack.app.store.load_config(), {})
+
+    def test_restart_and_update_refused_while_a_protection_is_tripped(self):
+        from test_update import make_bundle
+
+        new, m = make_bundle("bmsctl_update_held", seed=15, sizes=(100,))
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        pack = sim.packs[0]
+        press_unlock(sim, pack)
+        tripped(sim)
+        rc, _o, err = cli(sim, "restart")
+        self.assertEqual((rc, err), (1, "bmsctl: pack 1 refused the restart: %s\n" % REFUSED % 1))
+        rc, _o, err = cli(sim, "--json", "update", new)
+        self.assertEqual((rc, err), (1, "bmsctl: pack 1 refused the update: %s\n" % REFUSED % 1))
+        self.assertEqual((pack.reboots, pack.image), (0, ""))
+        # released (below 45 C): the update sent before goes on from where it stands
+        sim.apply({"temp_c": {"cells": 25}})
+        sim.run(sim.t_ms + 3000)
+        rc, out, err = cli(sim, "--json", "update", new)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["build"], m["build"])
+        self.assertEqual((pack.reboots, pack.image), (1, "img_a"))
+
+    def test_restart_all_names_the_pack_that_refused(self):
+        sim = make_sim(inverter="can", packs=3, config={"boot_settle_ms": 8000})
+        sim.run(12000)
+        press_unlock(sim, sim.packs[0])
+        tripped(sim, 3)
+        w = _Watch(sim)
+        rc, out, err = cli(sim, "--all", "--timeout", "0.6", "restart", transport=w)
+        self.assertEqual(
+            (rc, err),
+            (
+                1,
+                "bmsctl: pack 3 refused the restart: %s; restarted: 2; not restarted: 1\n"
+                % REFUSED
+                % 3,
+            ),
+        )
+        self.assertIn("pack 2 restarted\n", out)
+        self.assertEqual([p.reboots for p in sim.packs], [0, 1, 0])
+
+    def test_update_all_names_the_pack_that_refused(self):
+        from test_update import make_bundle
+
+        new, _m = make_bundle("bmsctl_update_all_held", seed=16, sizes=(100,))
+        sim = make_sim(inverter="none", packs=2)
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        tripped(sim, 2)
+        rc, _o, err = cli(sim, "--all", "--timeout", "0.6", "--json", "update", new)
+        self.assertEqual(
+            (rc, err),
+            (
+                1,
+                "bmsctl: pack 2 refused the update: %s; updated: none; not updated: 1\n"
+                % REFUSED
+                % 2,
+            ),
+        )
+        self.assertEqual([p.image for p in sim.packs], ["", ""])
+        self.assertEqual([p.reboots for p in sim.packs], [0, 0])
+
+
 @cpython_only("argparse, rich")
 class UpdateCommandTest(unittest.TestCase):
     def test_update_with_progress_and_clear_errors(self):

@@ -13,6 +13,7 @@ from support import cpython_only, logged, make_sim
 from bms import button as btn
 from bms import events as ev
 from bms import panel as pnl
+from bms import protect as pr
 from bms.config import KEYS, Config
 
 button_consts = fwconst.of("bms.button")
@@ -253,6 +254,18 @@ class MalformedTest(unittest.TestCase):
         rig.sim.run(rig.sim.t_ms + 1000)
         self.assertTrue(rig.app.bms.dsg)  # the pack carries on
 
+    def test_a_config_key_that_is_not_text_is_malformed(self):
+        # (its name's bytes ff fe raised UnicodeDecodeError: ERR_INTERNAL, a failure)
+        rig = Rig()
+        rig.unlock()
+        for name in (b"\xff\xfe", b"covp_trip_m\xc3"):
+            payload = bytes((len(name),)) + name + b"\x00\x00\x0e\x10"
+            raw = rig.raw(fr.encode(1, fr.SET_CONFIG, payload))
+            self.assertEqual(raw, fr.encode(1, fr.SET_CONFIG | fr.REPLY, b"\x02"))
+        svc = rig.app.link.service
+        self.assertEqual((svc.failures, svc.errors), (0, 2))
+        self.assertEqual(rig.pack.flash.files.get("config.json"), None)
+
     def test_pylon_still_answers_beside_the_service(self):
         rig = Rig(inverter="none")
         ask = b"~20024642E00202FD33\r"
@@ -304,31 +317,30 @@ class UnlockTest(unittest.TestCase):
         )
         b = btn.Button(cfg)
         b.step(False, 0)  # up when first sampled (a press down then counts for nothing)
+
+        def press(t0, t1):
+            """Pressed at t0 and at the next tick's sample, released at t1."""
+            return [b.step(True, t0), b.step(True, t0 + 100), b.step(False, t1)][::2]
+
         # two presses, the second released 2000 ms after the first began: UNLOCK
-        self.assertEqual([b.step(True, 0), b.step(False, 200)], [btn.NONE, btn.RESET])
-        self.assertEqual([b.step(True, 1500), b.step(False, 2000)], [btn.NONE, btn.UNLOCK])
+        self.assertEqual(press(0, 200), [btn.NONE, btn.RESET])
+        self.assertEqual(press(1500, 2000), [btn.NONE, btn.UNLOCK])
         # a third press is a RESET again, and starts a new pair
-        self.assertEqual([b.step(True, 2100), b.step(False, 2300)], [btn.NONE, btn.RESET])
+        self.assertEqual(press(2100, 2300), [btn.NONE, btn.RESET])
         # released 2001 ms after the first began: too late, a RESET that starts a pair
-        self.assertEqual([b.step(True, 3000), b.step(False, 4101)], [btn.NONE, btn.RESET])
-        self.assertEqual([b.step(True, 4300), b.step(False, 4500)], [btn.NONE, btn.UNLOCK])
+        self.assertEqual(press(3000, 4101), [btn.NONE, btn.RESET])
+        self.assertEqual(press(4300, 4500), [btn.NONE, btn.UNLOCK])
         # a sleep press between ends the pair
-        b.step(True, 10000)
-        b.step(False, 10200)
-        b.step(True, 10300)
-        self.assertEqual(b.step(False, 13300), button_consts.SLEEP_WAKE)
-        b.step(True, 13400)
-        self.assertEqual(b.step(False, 13600), btn.RESET)
-        # a bounce (one sample, 100 ms at the tick) does not count as a press
+        self.assertEqual(press(10300, 13300)[1], button_consts.SLEEP_WAKE)
+        self.assertEqual(press(13400, 13600)[1], btn.RESET)
+        # a bounce (one sample, however long) does not count as a press
         b = btn.Button(cfg)
         b.step(False, 0)
         b.step(True, 0)
-        self.assertEqual(b.step(False, 100), btn.NONE)
-        b.step(True, 200)
-        self.assertEqual(b.step(False, 400), btn.RESET)
+        self.assertEqual(b.step(False, 200), btn.NONE)
+        self.assertEqual(press(300, 500)[1], btn.RESET)
         b.step(False, 2400)  # idle ticks: the pair's window passes
-        b.step(True, 2350)
-        self.assertEqual(b.step(False, 2550), btn.RESET)
+        self.assertEqual(press(2350, 2550)[1], btn.RESET)
 
     def test_writes_need_the_unlock_which_lasts_10_minutes(self):
         rig = Rig()
@@ -389,6 +401,30 @@ class WriteTest(unittest.TestCase):
         # the top of the range is taken, and one inside the rules
         self.assertEqual(c.set_config(1, "covp_trip_mv", 3600), 1)
         self.assertEqual(c.set_config(1, "covp_trip_mv", 3590), 2)
+
+    def test_a_value_beyond_32_bits_is_refused_by_the_client(self):
+        # (the frame's 4 bytes took it modulo 2**32: 4294970596 stored as 3300)
+        rig = Rig()
+        rig.unlock()
+        c = rig.client
+        rig.client.version(1)  # (the service modules load at the first frame)
+        asked = rig.app.link.service.requests
+        for value in ((1 << 32) + 3300, 1 << 31, -(1 << 31) - 1):
+            with self.assertRaises(ServiceError) as e:
+                c.set_config(1, "covp_release_mv", value)
+            self.assertEqual(
+                str(e.exception),
+                "config refused: covp_release_mv: %d is not a 32-bit value "
+                "(-2147483648..2147483647)" % value,
+            )
+            self.assertIsNone(e.exception.status)
+        self.assertEqual(rig.app.link.service.requests, asked)  # nothing sent
+        for value in ((1 << 31) - 1, -(1 << 31)):  # sent: the key's range refuses them
+            with self.assertRaises(ServiceError) as e:
+                c.set_config(1, "covp_release_mv", value)
+            self.assertEqual(e.exception.status, fr.ERR_CONFIG)
+        self.assertEqual(rig.app.link.service.requests, asked + 2)
+        self.assertEqual(rig.pack.flash.files.get("config.json"), None)
 
     def test_config_stored_then_applied_at_restart(self):
         rig = Rig()
@@ -523,6 +559,48 @@ class WriteTest(unittest.TestCase):
         rig.client.restart(1)  # to the pack itself: taken
         rig.sim.run(rig.sim.t_ms + 4000)
         self.assertEqual(rig.pack.reboots, 1)
+
+    def test_no_restart_or_arm_while_a_protection_is_pending_or_tripped(self):
+        # a restart keeps only the LATCHED and LOCKED rows: it released a CHTP trip at
+        # 48 C and a DOCP trip before its 60 s, so a row on its way to a trip or not
+        # released yet refuses RESTART and UPDATE_ARM; a warning (no FET action) does not
+        rig = Rig()
+        rig.unlock()
+        rig.client.version(1)  # (the service modules load at the first frame)
+        app = rig.app
+        svc = app.link.service
+        eng = app.bms.engine
+        now = rig.pack.ticks.ticks_ms()
+        row = [i for i in range(eng.n) if eng.action[i]][0]
+        warning = [i for i in range(eng.n) if not eng.action[i]][0]
+        kept = bytes(eng.state)
+        self.assertEqual(kept, bytes(eng.n))  # (every row idle)
+        refusal = b"\x0aa protection is pending or tripped"
+        for i, st, refused in (
+            (row, pr.IDLE, False),
+            (row, pr.PENDING, True),
+            (row, pr.TRIPPED, True),
+            (row, pr.LATCHED, False),
+            (row, pr.LOCKED, False),
+            (warning, pr.PENDING, False),
+            (warning, pr.TRIPPED, False),
+        ):
+            eng.state[i] = st
+            for cmd, payload in ((fr.RESTART, b""), (fr.UPDATE_ARM, b"\x00\x01")):
+                before = svc.refused
+                f = bytearray(fr.encode(1, cmd, payload))
+                n = svc.handle(f, len(f), now)
+                reply = bytes(svc.out[fr.HEAD : n - 2])
+                self.assertEqual(reply == refusal, refused, (i, st, cmd, reply))
+                self.assertEqual(svc.refused, before + (1 if refused else 0))
+                # taken: a restart follows; ARM: nothing staged, its own "not now"
+                self.assertEqual(svc.restart_due, cmd == fr.RESTART and not refused)
+                if cmd == fr.UPDATE_ARM and not refused:
+                    self.assertEqual(reply, b"\x0athe transfer is not complete")
+                svc.restart_due = False
+            eng.state[i] = kept[i]
+        self.assertIsNone(app.link.notice)
+        self.assertEqual(rig.pack.reboots, 0)
 
     def test_clear_events_and_clock(self):
         rig = Rig()

@@ -59,6 +59,25 @@ class CanCodecTest(unittest.TestCase):
         self.assertEqual(a.broken, 5)
         self.assertEqual(feed_all(a, segs), len(raw))
 
+    def test_the_broken_count_wraps_below_2_30(self):
+        # (past 2**30 a count is no small int: a 32-bit port allocates it)
+        raw = fr.encode(1, fr.STATUS, b"\x00\x00" + bytes(20))
+        segs = can.segments(raw, len(raw))
+        bad = bytearray(segs[-1])
+        bad[-1] ^= 1
+        for broken in (
+            [b""],  # nothing
+            segs[:1] + segs,  # a new frame before the last ended
+            segs[:1] + segs[2:3],  # one missing
+            segs[:-1] + [bytes(bad)],  # the CRC
+        ):
+            a = can.Assembler()
+            a.broken = 0x3FFFFFFE
+            feed_all(a, broken)
+            self.assertEqual(a.broken, 0x3FFFFFFF)
+            feed_all(a, broken)
+            self.assertEqual(a.broken, 0, broken)
+
 
 class _Can:
     """A controller: tx_pending() and send() as the MCP2515 driver's."""

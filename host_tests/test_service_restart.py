@@ -5,10 +5,12 @@ slave's pack-link LIMITS the same way."""
 
 import unittest
 
-from bmsctl_client import Client, SimTransport
+from bmsctl_client import Client, ServiceError, SimTransport
+from service import frame as fr
 from service.restart import NOTICE_MS
 from support import make_sim, press_unlock, unlocked_sim
 
+from bms.protect import PENDING, TRIPPED
 from boards.host.world.bus.can_port import CanPort
 
 
@@ -96,6 +98,72 @@ class RestartNoticeTest(unittest.TestCase):
         for f in lims:
             self.assertEqual(bytes(f[2:6]), b"\x00\x00\x00\x00")  # CCL 0, DCL 0
         self.assertTrue(sim.packs[1].app.bms.dsg)  # the slave's FETs as its core has them
+
+
+def held(app):
+    """The states of the core's rows that open a FET and are not idle."""
+    eng = app.bms.engine
+    return [eng.state[i] for i in range(eng.n) if eng.action[i] and eng.state[i]]
+
+
+class ProtectionHeldTest(unittest.TestCase):
+    """A restart keeps only the LATCHED and LOCKED rows (Engine.latched()): RESTART is
+    refused while a row is pending or tripped, or the restart would release it."""
+
+    def refused(self, c, address):
+        with self.assertRaises(ServiceError) as e:
+            c.restart(address)
+        self.assertEqual(e.exception.status, fr.ERR_BUSY)
+        self.assertEqual(str(e.exception), "not now: a protection is pending or tripped")
+
+    def test_no_restart_while_chtp_waits_for_its_release(self):
+        # (CHTP trips over 50.0 C and releases at 45.0 C: restarted at 48 C, the pack
+        # charged again inside its release band)
+        sim, pack = unlocked_sim(inverter="none")
+        app = pack.app
+        c = Client(SimTransport(sim))
+        sim.apply({"current_a": 20})
+        sim.run(sim.t_ms + 2000)
+        self.assertEqual(held(app), [])
+        sim.apply({"temp_c": {"cells": 52}})
+        sim.run(sim.t_ms + 500)
+        self.assertEqual(held(app), [PENDING])  # its 2 s delay running
+        self.refused(c, 1)
+        sim.run(sim.t_ms + 2500)
+        self.assertEqual(held(app), [TRIPPED])
+        self.refused(c, 1)
+        sim.apply({"temp_c": {"cells": 48}})
+        sim.run(sim.t_ms + 20000)
+        self.refused(c, 1)
+        sim.run(sim.t_ms + NOTICE_MS + 1000)
+        self.assertIs(pack.app, app)
+        self.assertEqual((pack.reboots, app.link.notice), (0, None))
+        st = sim.state(pack)
+        self.assertEqual((st["protections"], st["fets"]["charge"]), (["CHTP"], False))
+        self.assertEqual(app.link.service.refused, 3)
+        sim.apply({"temp_c": {"cells": 44}})
+        sim.run(sim.t_ms + 3000)
+        self.assertEqual(held(app), [])  # released
+        c.restart(1)
+        sim.run(sim.t_ms + NOTICE_MS + 500)
+        self.assertEqual(pack.reboots, 1)
+
+    def test_a_slave_refuses_through_the_masters_relay(self):
+        sim = make_sim(inverter="none", packs=2)
+        sim.run(5000)
+        press_unlock(sim, sim.packs[0])
+        c = Client(SimTransport(sim))
+        c.unlock_relay(2)
+        sim.apply({"pack": 2, "temp_c": {"cells": 52}})
+        sim.run(sim.t_ms + 3000)
+        slave = sim.packs[1].app
+        self.assertEqual((held(sim.packs[0].app), held(slave)), ([], [TRIPPED]))
+        before = slave.link.service.refused
+        self.refused(c, 2)
+        sim.run(sim.t_ms + NOTICE_MS + 1000)
+        self.assertEqual([p.reboots for p in sim.packs], [0, 0])
+        self.assertIsNone(slave.link.notice)
+        self.assertEqual(slave.link.service.refused, before + 1)
 
 
 class ClockKeptTest(unittest.TestCase):

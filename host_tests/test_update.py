@@ -291,6 +291,150 @@ class UpdateFlowTest(unittest.TestCase):
         self.assertEqual(set(outcomes), {"img_a", "img_b"})
 
 
+def send_manifest(c, raw):
+    """BEGIN a bundle whose manifest is raw and send it whole (one chunk); None when
+    taken, else the ServiceError."""
+    c.request(1, fr.UPDATE_BEGIN, hashlib.sha256(raw).digest() + len(raw).to_bytes(4, "big"))
+    try:
+        c.request(1, fr.UPDATE_CHUNK, b"\x00\x00" + bytes(4) + raw)
+    except ServiceError as e:
+        return e
+    return None
+
+
+def manifest(rows):
+    return ('{"board": "host", "build": "b", "files": %s}' % rows).replace("'", '"').encode()
+
+
+SHA = "00" * 32
+
+
+class ManifestCheckTest(unittest.TestCase):
+    """The manifest, once its hash holds, is checked before any of its files is opened:
+    a name outside the slot (littlefs resolves "..": ../../main.py from the slot wrote
+    the boot loader) or no manifest at all is ERR_FORMAT, and its stage dropped (it
+    raised ERR_INTERNAL at every request of that bundle, BEGIN too)."""
+
+    def refused(self, raw):
+        fs = installed(*make_bundle("update_old", seed=1))
+        before = set(fs.files)
+        c, server = client_for(fs)
+        e = send_manifest(c, raw)
+        self.assertIsNotNone(e, raw)
+        self.assertEqual((e.status, str(e)), (fr.ERR_FORMAT, "malformed request: not a manifest"))
+        # nothing but the manifest itself written, its stage gone
+        self.assertEqual(set(fs.files) - before, set(["img_b/manifest.json"]), raw)
+        self.assertEqual(c.update_state(1), {"sha": bytes(32), "done": 0, "size": 0, "count": 0})
+        self.assertEqual(server.failures, 0)
+        # the same bundle begins afresh (it stood wedged)
+        self.assertEqual(send_manifest(c, raw).status, fr.ERR_FORMAT)
+        return fs
+
+    def test_a_name_outside_the_slot(self):
+        for name in (
+            "../../main.py",
+            "../img_a/f0.mpy",
+            "bms/../../main.py",
+            "/main.py",
+            "main.py",
+            "./f.mpy",
+            "bms/./f.mpy",
+            "bms//f.mpy",
+            "bms/",
+            "bms/...",
+            "..",
+            ".",
+            "",
+        ):
+            fs = self.refused(manifest([["f0.mpy", 1, SHA], [name, 1, SHA]]))
+            self.assertEqual(image.read(fs)["image"], "img_a")
+        # names that only look like it are files of the slot
+        for name in ("..f.mpy", "bms/.f", "bms/main.py", "f..", "a.b/c"):
+            fs = installed(*make_bundle("update_old", seed=1))
+            c, _s = client_for(fs)
+            self.assertIsNone(send_manifest(c, manifest([[name, 1, SHA]])), name)
+            self.assertEqual(c.update_state(1)["count"], 2)
+            self.assertIn("img_b/" + name, fs.files)  # (emptied, next to come)
+
+    def test_not_a_manifest(self):
+        for raw in (
+            b"not json",
+            b"[1, 2, 3]",
+            b'"files"',
+            b'{"board": "host"}',
+            manifest([]),
+            b'{"board": "host", "files": {"f.mpy": 1}}',
+            b'{"board": "host", "files": "f.mpy"}',
+            manifest([["f.mpy", 1]]),
+            manifest([["f.mpy", 1, SHA, 0]]),
+            manifest([["f.mpy", "1", SHA]]),
+            manifest([["f.mpy", -1, SHA]]),
+            manifest([["f.mpy", 1, 0]]),
+            manifest([[1, 1, SHA]]),
+            manifest([["f.mpy", 1, SHA], 5]),
+            b"\xff\xfe",
+        ):
+            self.refused(raw)
+
+    def test_a_manifest_spoilt_on_flash_is_dropped_at_the_next_start(self):
+        fs = installed(*make_bundle("update_old", seed=1))
+        c, _s = client_for(fs)
+        self.assertIsNone(send_manifest(c, manifest([["f.mpy", 1, SHA]])))
+        self.assertEqual(c.update_state(1)["done"], 1)
+        fs.files["img_b/manifest.json"][0] ^= 0xFF  # (a flash fault)
+        c, server = client_for(fs)  # the pack restarted
+        with self.assertRaises(ServiceError) as e:
+            c.update_state(1)
+        self.assertEqual(e.exception.status, fr.ERR_FORMAT)
+        self.assertNotIn("stage.json", fs.files)
+        self.assertEqual(c.update_state(1)["count"], 0)
+        self.assertEqual(server.failures, 0)
+
+
+class _Rows:
+    """An engine's rows for the update rig: (action, state) each."""
+
+    def __init__(self, *rows):
+        self.n = len(rows)
+        self.action = bytearray(r[0] for r in rows)
+        self.state = bytearray(r[1] for r in rows)
+
+
+class ArmHeldTest(unittest.TestCase):
+    def test_no_arm_while_a_protection_is_pending_or_tripped(self):
+        # (the restart after the last ARM keeps only the LATCHED and LOCKED rows: a
+        # tripped CHTP released at 48 C)
+        old, old_m = make_bundle("update_old", seed=1)
+        new, new_m = make_bundle("update_new", seed=2)
+        fs = installed(old, old_m)
+        c, server = client_for(fs)
+        rows = server.app.bms.engine = _Rows((0, 2), (1, 2))  # a warning, CHTP tripped
+        with self.assertRaises(ServiceError) as e:
+            c.update(1, new)
+        self.assertEqual(e.exception.status, fr.ERR_BUSY)
+        self.assertEqual(str(e.exception), "not now: a protection is pending or tripped")
+        self.assertFalse(server.restart_due)
+        self.assertEqual((image.read(fs)["image"], server.refused), ("img_a", 1))
+        st = c.update_state(1)
+        self.assertEqual((st["done"], st["count"]), (5, 5))  # sent whole: kept
+        # the first file checked, then a row pending: refused, and ARM starts over
+        rows.state[1] = 0
+        c.request(1, fr.UPDATE_ARM, b"\x00\x01")
+        rows.state[1] = 1
+        with self.assertRaises(ServiceError) as e:
+            c.request(1, fr.UPDATE_ARM, b"\x00\x02")
+        self.assertEqual(e.exception.status, fr.ERR_BUSY)
+        rows.state[1] = 3  # latched: kept across the restart
+        sent = []
+        write = c.t.write
+        c.t.write = lambda data: sent.append(data[2]) or write(data)
+        c.update(1, new)
+        self.assertEqual(sent.count(fr.UPDATE_CHUNK), 0)
+        self.assertEqual(sent.count(fr.UPDATE_ARM), 4)
+        self.assertTrue(server.restart_due)
+        self.assertEqual(image.read(fs)["image"], "img_b")
+
+
 class SimUpdateTest(unittest.TestCase):
     """bmsctl's client against a pack in the simulator, over its RS485 port 1."""
 

@@ -13,7 +13,8 @@
 
 Tables by default (rich), JSON with --json. Errors are one line and exit status 1: no
 unlock, a refused value (with the key's range), a pack that does not answer, a bundle
-for another board, a hash mismatch, a pack that did not come back after an update.
+for another board, a hash mismatch, a pack that did not come back after an update, a
+restart or an update a pack refuses while a protection is pending or tripped.
 """
 
 import hostpath  # noqa: F401 - firmware/ on the path (the frame codec, event names)
@@ -24,6 +25,7 @@ import sys
 import time
 
 from bmsctl_client import Client, ServiceError
+from service import frame as fr
 from service import image
 
 from bms import events as ev
@@ -210,8 +212,26 @@ def one(args, c, pack, out):
         now = int(time.time())
         c.set_clock(pack, now)
         return {"clock": now}
-    getattr(c, cmd)(pack)  # restart, lock
+    try:
+        getattr(c, cmd)(pack)  # restart, lock
+    except ServiceError as e:
+        raise _refused(e, pack, cmd) from None
     return {cmd: True}
+
+
+def _refused(e, pack, what):
+    """A pack's "not now" (ERR_BUSY) to a restart or an update as one line that names the
+    pack (e otherwise): above all a protection pending or tripped, which the restart
+    would release (only latched and locked ones are kept across it)."""
+    if e.status != fr.ERR_BUSY:
+        return e
+    text = str(e)
+    if "protection" in text:
+        text = (
+            "a protection is pending or tripped and a restart would release it; retry once "
+            "it has released (bmsctl --pack %d status: protections)" % pack
+        )
+    return ServiceError("pack %d refused the %s: %s" % (pack, what, text), e.status)
 
 
 def update(args, c, pack, out, confirm=True):
@@ -228,20 +248,23 @@ def update(args, c, pack, out, confirm=True):
         raise ServiceError(
             "wrong board: pack %d is %s, the bundle is for %s" % (pack, board, want.get("board"))
         )
-    if args.json:
-        manifest = c.update(pack, args.bundle)
-    else:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    try:
+        if args.json:
+            manifest = c.update(pack, args.bundle)
+        else:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-        columns = ("pack %d" % pack, BarColumn(), DownloadColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(file=out)) as bar:
-            task = bar.add_task("update", total=None)
+            columns = ("pack %d" % pack, BarColumn(), DownloadColumn(), TimeRemainingColumn())
+            with Progress(*columns, console=Console(file=out)) as bar:
+                task = bar.add_task("update", total=None)
 
-            def progress(done, total):
-                bar.update(task, completed=done, total=total)
+                def progress(done, total):
+                    bar.update(task, completed=done, total=total)
 
-            manifest = c.update(pack, args.bundle, progress)
+                manifest = c.update(pack, args.bundle, progress)
+    except ServiceError as e:
+        raise _refused(e, pack, "update") from None
     v = c.wait_back(pack, manifest["build"])
     if not args.json:
         out.write(
@@ -335,7 +358,14 @@ def restart_all(args, c, out):
     _relay_unlock(args, c, packs, out)
     done = {}
     for pack, _v in packs[1:] + packs[:1]:
-        c.restart_and_wait(pack)
+        try:
+            c.restart_and_wait(pack)
+        except ServiceError as e:
+            left = [p for p, _v in packs if p not in done and p != pack]
+            raise ServiceError(
+                "%s; restarted: %s; not restarted: %s"
+                % (_refused(e, pack, "restart"), _list(done), _list(left))
+            ) from None
         done[pack] = {"restart": True}
         if not args.json:
             out.write("pack %d restarted\n" % pack)

@@ -30,7 +30,7 @@ STATUS_TEXT = {
     fr.ERR_BOARD: "wrong board: the bundle is",
     fr.ERR_HASH: "hash mismatch",
     fr.ERR_OFFSET: "the transfer stands elsewhere",
-    fr.ERR_BUSY: "no update now",
+    fr.ERR_BUSY: "not now",
     fr.ERR_INTERNAL: "the pack failed on the request",
 }
 CHUNK = 224  # data bytes in one UPDATE_CHUNK (its frame: 236 of MAX_PAYLOAD)
@@ -168,7 +168,14 @@ class Client:
 
     # -- writes ---------------------------------------------------------------------
     def set_config(self, address, key, value):
-        """Stored on the pack (applied at its next start); returns the config revision."""
+        """Stored on the pack (applied at its next start); returns the config revision.
+        A value beyond 32 bits is refused here: the frame's 4 bytes took it modulo 2**32
+        (4294970596 was stored as 3300, and reported stored as typed)."""
+        if not -(1 << 31) <= value < 1 << 31:
+            raise ServiceError(
+                "config refused: %s: %d is not a 32-bit value (-2147483648..2147483647)"
+                % (key, value)
+            )
         name = key.encode()
         p = self.request(address, fr.SET_CONFIG, bytes((len(name),)) + name + _be32(value))
         return _s32(p, 0)

@@ -21,6 +21,7 @@ REPLY = const(0x02)
 LAST = const(0x80)
 _INDEX = const(0x3F)
 _PER = const(7)  # service frame bytes in one CAN frame
+_COUNT_MASK = const(0x3FFFFFFF)  # (past 2**30 a count allocates on a 32-bit port)
 
 
 def can_id(kind, address):
@@ -63,17 +64,17 @@ class Assembler:
         """One CAN payload; returns the service frame's length in self.buf when it is
         complete and its CRC holds (0 otherwise)."""
         if dlc < 1:
-            self.broken += 1
+            self.broken = (self.broken + 1) & _COUNT_MASK
             return 0
         index = data[0] & _INDEX
         if index == 0:
-            if self.next:
-                self.broken += 1  # a new frame began before the last one ended
+            if self.next:  # a new frame began before the last one ended
+                self.broken = (self.broken + 1) & _COUNT_MASK
             self.n = 0
             self.next = 0
         if index != self.next or self.n + dlc - 1 > len(self.buf):
             if self.next:
-                self.broken += 1
+                self.broken = (self.broken + 1) & _COUNT_MASK
             self.next = 0
             return 0
         self.buf[self.n : self.n + dlc - 1] = data[1:dlc]
@@ -84,5 +85,5 @@ class Assembler:
         self.next = 0
         if fr.valid(self.buf, self.n):
             return self.n
-        self.broken += 1
+        self.broken = (self.broken + 1) & _COUNT_MASK
         return 0

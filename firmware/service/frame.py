@@ -51,7 +51,9 @@ ERR_STORE = const(6)  # the flash could not be written
 ERR_BOARD = const(7)  # an update for another board
 ERR_HASH = const(8)  # a staged file's SHA-256 is not the manifest's (it is sent again)
 ERR_OFFSET = const(9)  # a chunk not where the transfer stands (the payload says where)
-ERR_BUSY = const(10)  # no update now: a new image is on trial, or nothing is staged
+# not now: a new image is on trial, nothing is staged, or (RESTART, UPDATE_ARM) a
+# protection is pending or tripped
+ERR_BUSY = const(10)
 ERR_INTERNAL = const(11)  # the request raised in the pack (counted; the pack protects on)
 
 

@@ -5,7 +5,8 @@ bms/button.py) and are refused with ERR_LOCKED without it. Runs between ticks, f
 RS485 receive path (inverter_link.py), so it may allocate; it never changes what the
 tick is doing: a config write is validated by the firmware's own table, stored with a
 revision and a CRC, and applied at the next start (RESTART, a safe point: between
-ticks, the state saved, the FETs off across it).
+ticks, the state saved, the FETs off across it). RESTART and UPDATE_ARM are refused
+(ERR_BUSY) while a protection row is pending or tripped: the restart would forget it.
 
 Paged reads (VERSION, STATUS, COUNTERS) are JSON documents read in slices: the request
 holds the offset (2 bytes); offset 0 takes a new snapshot, later offsets read the same
@@ -33,6 +34,8 @@ _EVENT_SIZE = const(18)  # seq(4) t_ms(4) code(1) what(1) value(4) extra(4)
 _EVENTS_MAX = const(12)  # records in one reply (12 x 18 + 10 <= MAX_PAYLOAD)
 _COUNT_MASK = const(0x3FFFFFFF)
 _UNLOCK = const(4)  # bms.button.UNLOCK: the event's `what`
+_PENDING = const(1)  # bms.protect's PENDING and TRIPPED
+_TRIPPED = const(2)
 _UNITS = (("_mv", "mV"), ("_ma", "mA"), ("_dc", "0.1C"), ("_ms", "ms"), ("_mah", "mAh"))
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 
@@ -62,7 +65,9 @@ class Server:
         self.bad_frames = 0  # CRC or length
         self.not_ours = 0
         self.errors = 0  # error replies
-        self.refused = 0  # writes without the unlock, a restart or an arm to every pack
+        # writes without the unlock, a restart or an arm to every pack or while a
+        # protection is pending or tripped
+        self.refused = 0
         self.failures = 0  # requests that raised (ERR_INTERNAL)
 
     # -- the frame ---------------------------------------------------------------------
@@ -127,6 +132,18 @@ class Server:
         if not self.app.bms.unlock_valid(now):
             self.refused = (self.refused + 1) & _COUNT_MASK
             return self._error(fr.ERR_LOCKED)
+        if cmd == fr.RESTART or cmd == fr.UPDATE_ARM:
+            eng = self.app.bms.engine
+            for i in range(eng.n):
+                # a row whose delay runs or whose release has not come: a restart keeps
+                # only the LATCHED and LOCKED rows (Engine.latched()), so it released a
+                # CHTP trip at 48 C (charging again inside its release band) and a DOCP
+                # trip long before its 60 s. A warning (no FET action) may go with it.
+                if eng.action[i] and _PENDING <= eng.state[i] <= _TRIPPED:
+                    self.refused = (self.refused + 1) & _COUNT_MASK
+                    if self.updater is not None:
+                        self.updater.verified = 0  # (the next ARM checks from file 1)
+                    return self._error(fr.ERR_BUSY, "a protection is pending or tripped")
         if cmd == fr.SET_CONFIG:
             return self._set_config(p, now)
         if cmd == fr.CLEAR_EVENTS:
@@ -415,7 +432,10 @@ class Server:
         be read (the boot left it out) is written anew."""
         if len(p) < 6 or len(p) != p[0] + 5:
             return self._error(fr.ERR_FORMAT)
-        key = p[1 : 1 + p[0]].decode()
+        try:
+            key = p[1 : 1 + p[0]].decode()
+        except ValueError:  # not UTF-8, no key's name (it raised: ERR_INTERNAL)
+            return self._error(fr.ERR_FORMAT)
         value = fr.get32(p, 1 + p[0])
         store = self.app.store
         try:
@@ -435,8 +455,9 @@ class Server:
         return self._ok(4)
 
     def _unlock_relay(self, p, now):
-        """The master's unlock, relayed: a slave takes it only while the master's latest
-        pack-link announcement says it is unlocked (packlink.py), whoever sent the
+        """The master's unlock, relayed: a slave takes it only while the master's unlock,
+        as the chain's beacons on its Link IN last carried it, holds (packlink.py: never
+        a CAN frame's word, which anyone on the bus can send), whoever sent the
         request (the master's RS485 relay, or anyone on CAN), for no longer than the
         master has left (nor than the ms the master's relay adds, 4, when given); shows it
         as its own and logs it (RESET unlock, value -1: relayed). A master, or a pack

@@ -6,7 +6,9 @@ come with BEGIN), 1..n the files it lists, in its order. Chunks are appended whe
 file stands on flash (a chunk at offset 0 starts the file afresh), so after a break the
 host asks STATE and goes on from there; each frame's CRC guards its chunk. A file that
 reaches its manifest size is hashed at once: a mismatch empties it (ERR_HASH, sent
-again). Progress is `stage.json` (manifest hash, slot, files done), rewritten (tmp and
+again). The manifest is checked before any of its files is opened: each named inside
+the slot (no part empty or only dots, not main.py), else ERR_FORMAT and the stage
+dropped. Progress is `stage.json` (manifest hash, slot, files done), rewritten (tmp and
 rename) once per file, after the next file was emptied, so a power cut anywhere leaves a
 state that resumes. ARM re-reads every file from flash against the manifest, one file a
 request so that the loop is never held long, and after the last writes the pointer: the
@@ -75,9 +77,38 @@ class Updater:
 
     def _files(self):
         if self.manifest is None and self.stage and self.stage["done"] >= 1:
-            with self.fs.open(self._path(0)) as f:
-                self.manifest = json.loads(f.read())
+            self.manifest = self.read()
         return self.manifest["files"] if self.manifest else None
+
+    def read(self):
+        """The staged manifest, parsed and checked: files, each [name, size, sha] named
+        inside the slot. Anything else drops the stage (it raised ERR_INTERNAL at every
+        request until another bundle came) and is ERR_FORMAT."""
+        try:
+            with self.fs.open(self._path(0)) as f:
+                m = json.loads(f.read())
+            files = m["files"]
+            if type(files) is not list or not files:
+                raise ValueError
+            for name, size, sha in files:
+                if type(name) is not str or type(sha) is not str or type(size) is not int:
+                    raise ValueError
+                # littlefs resolves "..": ../../main.py from a slot wrote the boot loader
+                if size < 0 or name == "main.py":
+                    raise ValueError
+                for part in name.split("/"):
+                    if not part.strip("."):  # "", "." or ".." (only dots: no file's name)
+                        raise ValueError
+        except (ValueError, KeyError, TypeError):
+            self.drop()
+            raise UpdateError(fr.ERR_FORMAT, "not a manifest") from None
+        return m
+
+    def drop(self):
+        """No stage: nothing of it is any use."""
+        self.fs.remove(_STAGE)
+        self.stage = None
+        self.manifest = None
 
     def _path(self, k):
         slot = self.stage["slot"]
@@ -151,11 +182,9 @@ class Updater:
             if digest != st["sha"]:
                 self._truncate(0)
                 raise UpdateError(fr.ERR_HASH, "manifest")
-            with self.fs.open(path) as f:
-                m = json.loads(f.read())
+            m = self.read()  # (before any of its files is opened)
             if m.get("board") != self.board:
-                self.fs.remove(_STAGE)  # nothing of it is any use
-                self.stage = None
+                self.drop()
                 raise UpdateError(
                     fr.ERR_BOARD, "for %s, this is %s" % (m.get("board"), self.board)
                 )
