@@ -7,7 +7,7 @@ from core_rig import TICK, Rig
 
 from bms import button as btn
 from bms import events as ev
-from bms.core import SLEEP
+from bms.core import SLEEP, STANDBY
 
 button_consts = fwconst.of("bms.button")
 DISCHARGE = fwconst.of("bms.core").DISCHARGE
@@ -53,6 +53,43 @@ class ModeTest(unittest.TestCase):
             r.tick()
             self.assertEqual(r.mode(), mode)
             self.assertEqual(r.logged(ev.MODE)[-1][1], r.now)
+            r.run_ms(60000)  # (a change within a minute of the last is not logged)
+
+    def test_mode_changes_closer_than_a_minute_are_counted_not_logged(self):
+        # a current swinging round 0 A every 2 s (a zero-export inverter) logged 43 200
+        # records a day and pushed every trip off the log
+        r = Rig().settle()
+        r.current(-3000)
+        r.run_ms(2000)
+        self.assertEqual([e[3:6] for e in r.logged(ev.MODE)], [(DISCHARGE, STANDBY, 0)])
+        for _ in range(30):
+            r.current(3000)
+            r.run_ms(2000)
+            r.current(-3000)
+            r.run_ms(2000)
+        self.assertEqual(len(r.logged(ev.MODE)), 1)
+        r.current(0)
+        r.run_ms(61100)  # standby, then a minute without a change
+        r.current(-3000)
+        r.run_ms(1100)
+        self.assertEqual(r.mode(), "discharge")
+        # the record says what the pack did, and how many changes were left out
+        self.assertEqual(r.logged(ev.MODE)[-1][1:6], (r.now, ev.MODE, DISCHARGE, STANDBY, 61))
+        # both sides of the minute: a change 1.1 s after the current moved (its debounce)
+        for gap, logs in ((60000 - TICK, 1), (60000, 2)):
+            with self.subTest(gap=gap):
+                r = Rig().settle()
+                r.current(-3000)
+                r.run_ms(1100)
+                t1 = r.now
+                r.run_ms(gap - 1100)
+                r.current(0)
+                r.run_ms(1100)
+                self.assertEqual((r.now - t1, r.mode()), (gap, "standby"))
+                self.assertEqual(len(r.logged(ev.MODE)), logs)
+        r.inp.scd = True  # a fault is logged at once
+        r.tick()
+        self.assertEqual(r.logged(ev.MODE)[-1][3:6], (FAULT, STANDBY, 0))
 
     def test_a_blip_shorter_than_the_debounce_changes_nothing(self):
         r = Rig().settle()
@@ -178,6 +215,27 @@ class SleepTest(unittest.TestCase):
         self.assertEqual(r.now - start, 48 * HOUR - TICK)
         self.assertFalse(r.bms.sleeping)
         r.tick()
+        self.assertTrue(r.bms.sleeping)
+
+    def test_asleep_for_want_of_an_inverter_its_return_wakes_it(self):
+        # it asks for nothing asleep: an installer who fixed the cable had to press
+        # RESET at every pack
+        r = Rig()
+        r.comm_since = r.now
+        r.wait(48 * HOUR + MIN)
+        self.assertTrue(r.bms.sleeping)
+        r.comm_since = None
+        r.inp.comm_age_ms = r.cfg.inverter_lost_ms  # heard long ago: still asleep
+        r.wait(MIN)
+        self.assertTrue(r.bms.sleeping)
+        r.inp.comm_age_ms = r.cfg.inverter_lost_ms - 1
+        r.tick()
+        self.assertFalse(r.bms.sleeping)
+        self.assertEqual(r.mode(), "standby")
+        # asleep by the button, it stays asleep however much the inverter talks
+        r = self.asleep()
+        r.inp.comm_age_ms = 0
+        r.wait(HOUR)
         self.assertTrue(r.bms.sleeping)
 
     def test_idle_and_silence_must_both_last(self):

@@ -142,7 +142,7 @@ class PrechargeTest(unittest.TestCase):
             r.tick()
             r.wait(days * 86400000)
             r.inp.rsd = False
-            r.tick(2)
+            r.run_ms(1100)  # (the input lets go once it has read released for 1 s)
             self.assertTrue(r.bms.pre, days)
 
     def test_a_protection_during_precharge_aborts_it(self):

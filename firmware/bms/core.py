@@ -47,6 +47,8 @@ _DISCHARGE = const(3)
 _FAULT = const(4)
 SLEEP = const(5)
 MODE_NAMES = ("off", "standby", "charge", "discharge", "fault", "sleep")
+_MODE_QUIET_MS = const(60000)  # the current's mode changes closer than this: not logged
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
 
 def _mask(*names):
@@ -517,14 +519,18 @@ class Bms:
 
     def _sleep(self, names, chg_flow, charger, inp, now):
         """Low-power mode after CUVP held without charge, or after sleep_idle_ms both
-        idle (0 A reported) and without communication. The timers run from the first
+        idle (0 A reported) and without communication (until it speaks again, or a
+        charge: pack.md's wake-ups are a charge, RESET or a restart). The timers run from the first
         tick that saw their condition (config caps them below the 6.2-day reach of a
         tick difference). Asleep, every FET is open and no current can flow: a charge
         shows as a charger at the terminals, and a current read is the sensor's offset
         (for its SENSOR_FAIL row to judge), not a charge that wakes the pack.
         (Few locals: a frame of more than 11 words is allocated on the heap, per call.)"""
         if self.sleeping:
-            if charger:
+            # (asleep for want of an inverter, it asks for nothing: an inverter speaking
+            # again, the cause gone, wakes it, or a fixed cable needed a person at every
+            # pack)
+            if charger or self._sleep_idle and inp.comm_age_ms < self.cfg.inverter_lost_ms:
                 self.sleeping = False
             return
         if names & _CUVP_BIT and self.reported_ma <= 0 and not (chg_flow or charger):
@@ -550,6 +556,7 @@ class Bms:
         else:
             return
         self.sleeping = True
+        self._sleep_idle = not self.sleep_cuvp
         self._cuvp_since = -1
         self._idle_since = -1
 
@@ -572,8 +579,21 @@ class Bms:
             self.events.log(now, ev.SENSOR, _SENSOR_FLAKY, n)
 
     def _set_mode(self, target, now):
-        self.events.log(now, ev.MODE, target, self.mode)
+        mode = self.mode
         self.mode = target
+        # a change among standby, charge and discharge (the current's) less than
+        # _MODE_QUIET_MS after the last one is not logged, the next record counting those
+        # left out (extra): a current swinging round 0 A every 2 s, a zero-export
+        # inverter's, logged 43 200 a day and pushed every trip off the log; a fault,
+        # sleep or off is logged at once
+        if STANDBY <= mode <= _DISCHARGE and STANDBY <= target <= _DISCHARGE:
+            last = self._mode_at
+            self._mode_at = now
+            if last >= 0 and ticks.age(now, last) < _MODE_QUIET_MS:
+                self._mode_quiet = (self._mode_quiet + 1) & _COUNT_MASK
+                return
+        self.events.log(now, ev.MODE, target, mode, self._mode_quiet)
+        self._mode_quiet = 0
 
     def _panel(self, names, show, now):
         """The panel's patterns for `show` (a SHOW_* code: step() picks it from its locals,

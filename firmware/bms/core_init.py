@@ -60,6 +60,7 @@ def init(self, cfg, events, stored_soc):
     self.restart = False
     self.sleeping = False
     self.sleep_cuvp = False  # asleep after CUVP: the pack still asks for a charge
+    self._sleep_idle = False  # asleep for want of an inverter: its return wakes it
     self.docp_cont_ma = cfg.docp_cont_ma
     self._afe_blind_ms = cfg.afe_blind_ms  # (read every tick: one lookup, not two)
     # state
@@ -69,6 +70,8 @@ def init(self, cfg, events, stored_soc):
     self._guard_chg = False
     self._guard_dsg = False
     self._pending_mode = -1
+    self._mode_at = -1  # when the current last changed the mode (-1: not yet)
+    self._mode_quiet = 0  # the current's mode changes not logged since (Bms._set_mode)
     self._pending_since = 0
     self._discharging = False
     self._dsg_end = -1  # when the last discharge stopped (-1: none yet)
@@ -132,4 +135,4 @@ def button(self, action, now):
         self.restart = True
     else:  # sleep or wake
         self.sleeping = not self.sleeping
-        self.sleep_cuvp = False
+        self.sleep_cuvp = self._sleep_idle = False

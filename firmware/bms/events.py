@@ -18,7 +18,7 @@ _SIZE = const(256)
 # codes
 SKIPPED = const(0)  # a number skipped at a boot: no event has it
 BOOT = const(1)  # what: reset cause, value: boot count
-MODE = const(2)  # what: new mode, value: old mode
+MODE = const(2)  # what: new mode, value: old mode, extra: changes not logged (bms.core)
 TRIP = const(3)  # what: protection, value: the measurement, extra: cell/sensor index
 RELEASE = const(4)  # what: protection, value: the measurement, extra: release path
 LOCK = const(5)  # what: protection, value: trips in the window
