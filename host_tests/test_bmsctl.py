@@ -77,6 +77,32 @@ class CommandsTest(unittest.TestCase):
         self.assertIn("covp_trip_mv", out)
         self.assertIn("0.1C", out)
 
+    def test_event_times_across_the_ticks_wrap_and_the_boots(self):
+        import calendar
+
+        import bmsctl
+
+        from bms import events as ev
+
+        set_at = calendar.timegm((2026, 12, 7, 14, 48, 0))
+        wrap = 1 << 30
+        clock = (set_at, 100000)  # set 100 s after the ticks wrapped
+        boot = (5, wrap - 300000, ev.BOOT, 1, 2, 0)
+        trip = (6, wrap - 60000, ev.TRIP, 3, 3650, 4)  # 160 s before the clock was set
+        later = (7, 160000, ev.MODE, 2, 1, 0)
+        rows = [
+            bmsctl.event_row(r, clock, bmsctl.last_boot([boot, trip, later]))
+            for r in (boot, trip, later)
+        ]
+        self.assertEqual(
+            [r["time"] for r in rows],
+            ["2026-12-07 14:41:20", "2026-12-07 14:45:20", "2026-12-07 14:49:00"],
+        )
+        # a record of the life before the last BOOT: its ticks, never a date
+        old = (3, 7000, ev.TRIP, 3, 3650, 4)
+        self.assertEqual(bmsctl.event_row(old, clock, 5)["time"], "7.000 (earlier boot)")
+        self.assertEqual(bmsctl.last_boot([old]), -1)
+
     def test_clear_errors(self):
         rc, _o, err = cli(self.sim, "config", "set", "covp_trip_mv", "3590")
         self.assertEqual(rc, 1)

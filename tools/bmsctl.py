@@ -95,14 +95,37 @@ class CanTransport:
         self.bus.shutdown()
 
 
-def event_row(rec, clock):
+_TICKS_PERIOD = 1 << 30  # a board's ticks_ms wraps here
+
+
+def event_row(rec, clock, boot_seq=-1):
+    """One record as a row; dated from the pack's clock (epoch s at its ticks_ms, set by
+    `bmsctl clock`) when it was logged in the life the clock was set in: from the
+    record numbered boot_seq (that life's BOOT) on. A record of an earlier life shows its
+    ticks and "(earlier boot)": a chip's ticks start at 0 again at every reset, and one
+    dated from this life's clock came out an hour after the boot that followed it."""
     seq, t_ms, code, what, value, extra = rec
     name = ev.NAMES[code] if 0 < code < len(ev.NAMES) else str(code)
     when = "%d.%03d" % (t_ms // 1000, t_ms % 1000)
-    if clock[0]:
-        stamp = clock[0] + (t_ms - clock[1]) // 1000
+    if seq < boot_seq:
+        when += " (earlier boot)"
+    elif clock[0]:
+        # (the difference of two ticks modulo their period: a record logged before the
+        # ticks wrapped was dated 12.4 days ahead)
+        half = _TICKS_PERIOD // 2
+        diff = (t_ms - clock[1] + half) % _TICKS_PERIOD - half
+        stamp = clock[0] + diff // 1000
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
     return {"seq": seq, "time": when, "code": name, "what": what, "value": value, "extra": extra}
+
+
+def last_boot(records, seq=-1):
+    """The number of the last BOOT record among records (else seq): where this life of
+    the pack began."""
+    for r in records:
+        if r[2] == ev.BOOT and r[0] > seq:
+            seq = r[0]
+    return seq
 
 
 def _table(title, columns, rows, out):
@@ -172,9 +195,11 @@ def one(args, c, pack, out):
     if cmd == "events":
         since = args.since
         shown = []
+        boot = -1
         while True:
             records, since, clock = c.all_events(pack, since)
-            rows = [event_row(r, clock) for r in records]
+            boot = last_boot(records, boot)
+            rows = [event_row(r, clock, boot) for r in records]
             shown.extend(rows)
             if not args.json and rows:
                 _table(
