@@ -28,6 +28,9 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
   so the others carry its share only until the inverter follows; a pack tapering near
   full brings the whole system's current down instead of being pushed into COVP by its
   neighbours' share;
+- CCL and DCL no more than an RS485 inverter's 0x94 currents while they stand (the
+  master's pack holds them with their expiry, and their voltages, as one alone): the
+  system's bounded, not the master's pack's alone (its CCL n times over);
 - SOC weighted by each pack's full capacity; SOH the mean; cycles the highest;
 - protections and warnings OR-ed (plus PACK_LOST while a pack is lost);
 - cell min/max over the system, with the pack they are in (min_pack, max_pack);
@@ -181,7 +184,14 @@ def plausible(msg, d):
             and d[6] <= _SOH_MAX
         )
     if msg == pl.STATUS:
-        return 0 < u16le_at(d, 4) <= _CAPACITY_MAX_DAH
+        # its protection bits: bms.protections' names, 1..PACK_LOST (the last) alone. One
+        # outside them is no pack's, and OR-ed into the system's names it made them a long
+        # int (a heap block) at every aggregate() of a board
+        return (
+            0 < u16le_at(d, 4) <= _CAPACITY_MAX_DAH
+            and not d[0] & 1
+            and not u16le_at(d, 2) >> (PACK_LOST - 15)
+        )
     if msg < _MSG_TEMPS_1:  # CELLS_1..CELLS_4
         for off in range(0, _FRAME, 2):
             if u16le_at(d, off) > _CELL_MV_MAX:
@@ -304,6 +314,7 @@ class _NoLimits:
 
     cvl_mv = 0
     dvl_mv = 0
+    ext_active = False
 
     def set_external(self, *args):
         return None
@@ -340,8 +351,27 @@ class _Limits:
         self.full_request = False
 
     def set_external(self, *args):
-        # an inverter's own limits (Pylon 0x94) apply to the master's pack, as in one
-        return self.own.set_external(*args)
+        # an inverter's own limits (Pylon 0x94: CV, DV, CCL, DCL, now, expiry) go to the
+        # master's pack, which keeps them and their expiry as one alone: its CVL and DVL
+        # are the system's (aggregate()), and its currents bound the system's (_hold()),
+        # not its own alone (n packs then asked n times them: CCL 30 A read 90 A on three)
+        r = self.own.set_external(*args)
+        self._hold(args[4])  # (at once, as a pack alone takes them at its next tick)
+        return r
+
+    def _hold(self, now):
+        """The system's CCL and DCL held to the inverter's 0x94 currents while they stand
+        (bms.limits' expiry), and the enables and requests that follow them."""
+        o = self.own
+        if o.ext_active and ticks.diff(now, o.ext_until) < 0:
+            if o.ext_ccl_ma < self.ccl_ma:
+                self.ccl_ma = o.ext_ccl_ma
+            if o.ext_dcl_ma < self.dcl_ma:
+                self.dcl_ma = o.ext_dcl_ma
+        self.charge_enable = self.ccl_ma > 0
+        self.discharge_enable = self.dcl_ma > 0
+        self.force_charge = self.force_charge and self.charge_enable
+        self.full_request = self.full_request and self.charge_enable
 
     as_dict = Limits.as_dict  # the trace's and the service link's view (allocates)
 
@@ -513,10 +543,9 @@ class SystemView:
             lim.ccl_ma = wake_ccl * 100
             lim.cvl_mv = wake_cvl
         lim.dcl_ma = self._shared(1, n_dcl, dcl_min, dsg_v, dsg_i, 0 if odd else i_dsg)
-        lim.charge_enable = lim.ccl_ma > 0
-        lim.discharge_enable = lim.dcl_ma > 0
-        lim.force_charge = bool(force) and lim.charge_enable
-        lim.full_request = bool(full) and lim.charge_enable
+        lim.force_charge = bool(force)
+        lim.full_request = bool(full)
+        lim._hold(now)
         soc = self.soc
         soc.shown_cpct = soc_w // cap if cap else own.soc.shown_cpct
         soc.soh = soh // n

@@ -617,6 +617,41 @@ class GrowattTest(FrameCase):
         lim.charge_enable = lim.discharge_enable = lim.force_charge = False
         self.assertFrame(growatt_can, 0x319, r.bms, "00 0D 16 0C D0 0C 06 01")
 
+    def test_a_systems_extreme_cells_name_their_pack(self):
+        # audit: on a master of three, 0x319 sent the system's highest and lowest cell
+        # with "protect pack ID" 1, whichever pack held them. It is the highest cell's
+        # pack, the lowest's while an under-voltage stands; 0x315-0x318 carry the master's
+        # own cells (the set has room for one pack's)
+        from packsystem import Packs, SystemView
+        from test_packlink import frames
+
+        from bms import events as ev
+
+        r = make(cells=[3201 + i for i in range(16)])
+        packs = Packs(ev.EventLog())
+        view = SystemView(r.bms)
+        for a, cells in (
+            (1, (3201, 3216, 1, 16)),
+            (2, (3150, 3300, 4, 9)),
+            (3, (3190, 3500, 2, 7)),
+        ):
+            for msg, data in sorted(frames(cells=cells + (5000,)).items()):
+                packs.take(a, msg, data, 1000)
+        view.aggregate(packs, 1000)
+        self.assertEqual((view.modules, view.min_pack, view.max_pack), (3, 2, 3))
+        # max 3500 mV (pack 3's cell 7), min 3150 mV (pack 2's cell 4), pack 3
+        self.assertFrame(growatt_can, 0x319, view, "C0 0D AC 0C 4E 07 04 03")
+        low = ("CUVP", "PUVP", "LOW_VOLTAGE")
+        for name in ALL_NAMES:
+            view.engine.names = bit(name)
+            self.assertEqual(encode(growatt_can, 0x319, view)[1][7], 2 if name in low else 3, name)
+        view.engine.names = 0
+        self.assertEqual(encode(growatt_can, 0x319, view)[1][7], 3)
+        self.assertFrame(growatt_can, 0x315, view, "0C 81 0C 82 0C 83 0C 84")
+        self.assertFrame(growatt_can, 0x318, view, "0C 8D 0C 8E 0C 8F 0C 90")
+        r.bms.engine.names = bit("CUVP")  # a pack alone is pack 1, whatever stands
+        self.assertEqual(encode(growatt_can, 0x319, r.bms)[1][7], 1)
+
     def test_unknown_ids_return_0(self):
         b = make().bms
         for can_id in (0, 0x301, 0x310, 0x31A, 0x320, 0x321, 0x351, 0x10000311):

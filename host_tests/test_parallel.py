@@ -327,6 +327,52 @@ class GarbagePeerTest(unittest.TestCase):
         last = {i: d for i, e, d, _t in frames if not e}
         self.assertEqual(last[0x313][6], app.bms.soc.shown_cpct // 100)
 
+    def test_protection_bits_no_pack_has_drop_the_status_frame(self):
+        # audit: a STATUS frame's protection word was taken whatever it held, and OR-ed
+        # into the system's names 0xFE000001 made them a long int (>= 2**30) at every
+        # aggregate of a board. The names are bms.protections' bits 1..len(NAMES) - 1:
+        # a frame with any other is dropped and counted, as plausible()'s other refusals
+        import packsystem
+        from test_packlink import frames
+
+        from bms import protections as pt
+
+        top = len(pt.NAMES) - 1
+        every = (1 << top + 1) - 2
+        for names, ok in (
+            (0, True),
+            (2, True),
+            (1 << top, True),
+            (every, True),
+            (1, False),
+            (every | 1, False),
+            (1 << top + 1, False),
+            (every | 1 << top + 1, False),
+            (1 << 31, False),
+            (0xFE000001, False),
+        ):
+            d = _le(names & 0xFFFF, names >> 16, 1000, 5)
+            self.assertEqual(packsystem.plausible(pl.STATUS, d), ok, hex(names))
+        c = Chain(1)
+        c.power(1)
+        c.run(3000)
+        node = c.sim.bus.attach(_Sender())
+        link = c.link(1)
+        own = c.app(1).bms.engine
+        good = frames()
+        for _ in range(3):
+            for msg in (pl.CELLS, pl.MEASURE, pl.LIMITS):
+                node.send(msg, 2, good[msg])
+            node.send(pl.STATUS, 2, _le(0x0001, 0xFE00, 1000, 5))
+            c.run(500)
+        self.assertEqual((link.bad_frames, link.packs.count, link.view.modules), (3, 1, 1))
+        self.assertEqual(link.view.engine.names, own.names)
+        names = 1 << pt.HIGH_TEMP | 1 << top  # (a pack can send these)
+        node.send(pl.STATUS, 2, _le(names & 0xFFFF, names >> 16, 1000, 5))
+        c.run(1500)
+        self.assertEqual((link.bad_frames, link.packs.count, link.view.modules), (3, 2, 2))
+        self.assertEqual(link.view.engine.names, own.names | names)
+
 
 class CuvpSleepTest(unittest.TestCase):
     def test_packs_asleep_after_cuvp_are_charged_awake_once_a_source_returns(self):

@@ -14,12 +14,13 @@ import fwconst
 from packsystem import LOST_MS, Packs, PackView
 from support import cpython_only
 from test_parallel import chain_of
-from test_pylon_rs485 import body, decode, make, pack16, wire
+from test_pylon_rs485 import body, decode, make, pack16, s16, wire
 
 from bms import events as ev
+from bms import ticks
 from protocols import packlink_can as pl
 from protocols.fields import div_round
-from protocols.pylon_rs485 import Server
+from protocols.pylon_rs485 import SET_EXPIRY_MS, Server
 
 RTN_ADR = fwconst.of("protocols.pylon_rs485").RTN_ADR
 RTN_INTERNAL = fwconst.of("protocols.pylon_rs485").RTN_INTERNAL
@@ -172,6 +173,78 @@ class SystemRs485Test(unittest.TestCase):
         serials = {k + 1: "E6614104032B1A%02X" % k for k in range(1, N + 1)}
         self.assertEqual(p.get_module_serial_number(2).ModuleSerialNumber.decode(), serials[2])
         self.assertEqual(p.scan_for_batteries(2, N + 3), serials)
+
+
+class SystemSetManagementTest(unittest.TestCase):
+    """0x94 at the master's ADR of three packs (50 A each, 150 A the system's): the
+    inverter's currents bound the system's limits that 0x92 reports, after the aggregate,
+    for 10 s unless re-sent, as a pack alone's own (test_pylon_rs485). Audit: they went to
+    the master's pack alone, clamped to its 50 A, and the system asked three times its
+    lowest pack's: CCL 30 A read 90 A, and a 100 A ceiling was lost."""
+
+    def setUp(self):
+        self.c = chain_of(3, inverter="rs485")
+        self.c.run(4000)
+
+    def now(self):
+        return self.c.packs[0].board.ticks_ms()  # (the master's own clock, as its loop's)
+
+    def ask(self, chars):
+        app = self.c.app(1)
+        server = app.link.server
+        got = server.handle(chars, len(chars), app.packlink.report(app.bms), self.now())
+        return decode(self, bytes(server.out[:got]))
+
+    def told(self):
+        """0x92's CV and DV (mV), CCL and DCL (0.1 A, DCL as its size) and status byte."""
+        d = self.ask(request(2, 0x92, b"\x02")).info
+        return (d[1] << 8 | d[2], d[3] << 8 | d[4], d[5] << 8 | d[6], -s16(d[7] << 8 | d[8]), d[9])
+
+    def set(self, ccl_da, dcl_da):
+        info = bytes([2]) + pack16(55000, 49000, ccl_da, dcl_da)
+        self.assertEqual(self.ask(request(2, 0x94, info)).rtn, 0)
+        return self.now()
+
+    def test_the_inverters_currents_bound_the_systems_for_10_s(self):
+        c = self.c
+        self.assertEqual(self.told(), (56000, 48000, 1500, 1500, 0xC0))
+        start = self.set(300, 400)
+        # at once, as a pack alone's at its next tick; the voltages at the master's tick
+        # and the system's next aggregate (its CVL and DVL are the packs')
+        self.assertEqual(self.told()[2:], (300, 400, 0xC0))
+        c.run(1100)
+        self.assertEqual(self.told(), (55000, 49000, 300, 400, 0xC0))
+        c.run_to(c.t_ms + ticks.diff(start + SET_EXPIRY_MS - 100, self.now()))
+        self.assertEqual(self.told(), (55000, 49000, 300, 400, 0xC0))
+        c.run(2500)  # lapsed: the master's pack at its tick, the system at its next beat
+        self.assertEqual(self.told(), (56000, 48000, 1500, 1500, 0xC0))
+
+    def test_the_expiry_is_the_packs(self):
+        # both sides of it on the system's aggregate: the master's pack holds the
+        # currents, and its own CCL and DCL are 30 A and 40 A too, which its frames carry
+        # until its own lapse (the system three times them for a second, no more)
+        self.set(300, 400)
+        self.c.run(1100)
+        link = self.c.link(1)
+        view = link.view
+        until = self.c.app(1).bms.limits.ext_until
+        view.aggregate(link.packs, ticks.add(until, -1))
+        self.assertEqual((view.limits.ccl_ma, view.limits.dcl_ma), (30000, 40000))
+        view.aggregate(link.packs, until)
+        self.assertEqual((view.limits.ccl_ma, view.limits.dcl_ma), (3 * 30000, 3 * 40000))
+
+    def test_a_ceiling_between_one_packs_limits_and_the_systems_holds(self):
+        c = self.c
+        for _ in range(3):  # re-sent within 10 s: 15 s and more
+            self.set(1000, 1200)
+            c.run(5000)
+            self.assertEqual(self.told()[2:], (1000, 1200, 0xC0))
+        self.assertEqual(self.c.app(1).bms.limits.ccl_ma, 50000)  # (the master's own)
+        self.set(2000, 2000)  # above the system's: its own
+        c.run(1100)
+        self.assertEqual(self.told()[2:], (1500, 1500, 0xC0))
+        self.set(0, 1200)  # no charge: CCL 0, its enable off
+        self.assertEqual(self.told()[2:], (0, 1200, 0x40))
 
 
 class LostPackTest(unittest.TestCase):

@@ -9,6 +9,7 @@ The expected values come from the core state the rig builds and the config defau
 
 import unittest
 
+import fwconst
 from core_rig import Rig
 from support import cpython_only
 
@@ -414,11 +415,54 @@ class AlarmInfoTest(ServerCase):
             ("POVP", 0x01),
             ("COVP", 0x01),
             ("CLTP", 0),
-            ("SCP", 0),
+            ("SCP", 0x10),  # (discharge over-current, as in CAN 0x359)
         ):
             for on in (True, False):
                 b.engine.names = 1 << pt.NAMES.index(name) if on else 0
                 self.assertEqual(self.alarms()[29], flag if on else 0, name)
+
+    def test_a_pack_in_fault_mode_never_reads_all_clear(self):
+        # audit: SCP had no status-1 bit and the pack's own failures no state at all, so
+        # a pack in fault mode (FETs open) read all clear. SCP is status 1's discharge
+        # over-current (as in CAN 0x359), each failure (CAN's system error) the module
+        # voltage's "other error" F0, over its warnings; every name of the core's fault
+        # mode is one of them
+        b = self.r.bms
+        failures = 1 << pt.REVERSE | 1 << pt.SENSOR_FAIL | 1 << pt.MOS_FAIL
+        failures |= 1 << pt.PRECHARGE_FAIL
+        fault_mode = fwconst.of("bms.core").FAILURES
+        self.assertEqual(fault_mode, failures | 1 << pt.SCP)
+        for n in range(1, len(pt.NAMES)):
+            b.engine.names = 1 << n
+            d = self.alarms()
+            if failures >> n & 1:
+                self.assertEqual((d[27], d[29]), (0xF0, 0), pt.NAMES[n])
+            else:
+                self.assertNotEqual(d[27], 0xF0, pt.NAMES[n])
+            if fault_mode >> n & 1:  # (states and status 1)
+                self.assertNotEqual(d[3:19] + d[20:30], bytes(26), pt.NAMES[n])
+        for warning, state in ((pt.HIGH_VOLTAGE, 0x02), (pt.LOW_VOLTAGE, 0x01)):
+            b.engine.names = 1 << warning
+            self.assertEqual(self.alarms()[26:30], bytes([0, state, 0, 0]))
+            b.engine.names |= 1 << pt.MOS_FAIL
+            self.assertEqual(self.alarms()[26:30], bytes([0, 0xF0, 0, 0]))
+        b.engine.names = 0
+        self.assertEqual(self.alarms()[26:30], bytes(4))
+        mine = fwconst.of("protocols.pylon_rs485")
+        self.assertEqual((mine.FAILURES, mine.SCP_BIT), (failures, 1 << pt.SCP))
+
+    def test_a_short_circuit_trip_reads_as_a_discharge_over_current(self):
+        # the audit's case on the core: a real SCP trip, the pack in fault mode
+        r = self.r = make(current=-30000)
+        r.inp.scd = True
+        r.tick(2)
+        r.inp.scd = False
+        r.current(0)
+        r.tick(10)
+        self.assertEqual(r.bms.protection_names(), ["SCP"])
+        self.assertEqual((r.mode(), r.fets()), ("fault", (False, False)))
+        d = self.alarms()
+        self.assertEqual(d[26:34], bytes(3) + hx("1000000000"))
 
     def test_system_query_answers_with_the_module_count(self):
         # a pack alone: one module, its block (test_system_rs485: packs in parallel)

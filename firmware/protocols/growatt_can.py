@@ -5,6 +5,11 @@ Big endian, 11-bit ids; the inverter sends 0x301 `11 22 33 44 55 66 77 88` every
 second and the battery answers with 0x311-0x319 at once.
 [UNCERTAIN] 0x312's four fault/alarm bytes are not mapped in any public source; we send
 the Pylon 0x359 layout there, which Growatt-compatible inverters show as flags.
+
+On a master of parallel packs (packsystem.SystemView) every value is the system's but
+0x315-0x318's: they carry the master's own 16 cells (the set has room for one pack's).
+0x319's highest and lowest cell are the system's, and its "protect pack ID" the chain
+address of the pack that holds one of them.
 """
 
 from micropython import const
@@ -16,6 +21,8 @@ from protocols.fields_be import u16be
 REQUEST = const(0x301)
 FIRST = const(0x311)
 LAST = const(0x319)
+# bms.protections' CUVP, PUVP and LOW_VOLTAGE: 0x319 names the lowest cell's pack then
+_LOW_NAMES = const(1 << 3 | 1 << 4 | 1 << 18)
 
 
 def encode(can_id, buf, b):
@@ -66,7 +73,12 @@ def encode(can_id, buf, b):
         u16be(buf, 3, s.min_mv)
         buf[5] = s.max_cell + 1
         buf[6] = s.min_cell + 1
-        buf[7] = 1  # the pack with the extreme cells
+        # the pack in protection: the lowest cell's under an under-voltage, else the
+        # highest's (1 was sent for whichever pack held them). A pack alone is 1
+        if b.modules > 1:
+            buf[7] = b.min_pack if b.engine.names & _LOW_NAMES else b.max_pack
+        else:
+            buf[7] = 1
     else:
         return 0
     return 8

@@ -34,7 +34,8 @@ answer is never split or capped. A pack alone answers INFO FF with a count of 1.
 0x94 (set charge/discharge management) is taken only inside our own envelope (the
 config's DVL <= DV <= its re-start voltage (52.0 V: SMA takes no DVL above 48 V, and a DVL
 over the pack would stop it), DV + 1000 mV <= CV <= the config's CVL; otherwise RTN 06); its
-currents are clamped to our configured CCL/DCL.
+currents are clamped to our configured CCL/DCL (times the packs, on a master speaking for a
+system: they bound the system's CCL/DCL, packsystem.py, and lapse as a pack's do).
 
 Only what the every-second polls need is here (0x42, 0x44, 0x92, and 0x4F, which a
 Voltronic asks with them). The rest, 0x47, 0x51, 0x93 and 0x96 (an inverter's or a
@@ -88,16 +89,24 @@ _HEX = const(b"0123456789ABCDEF")
 _NIBBLES = const((12, 8, 4, 0))  # shifts of a 16-bit value's hex digits, first to last
 # T1 the BMS board, T2-T5 the cell groups, T6 the MOSFETs
 _TEMP_ORDER = const((4, 0, 1, 2, 3, 5))
+# bms.protections' SCP (11): a discharge over-current in 0x44's status 1, as in CAN 0x359
+# (it had no bit: a pack in fault mode read all clear)
+_SCP_BIT = const(0x800)
 # 0x44 status 1: (bit, protections that set it)
 _STATUS1 = (
     (7, 1 << pt.PUVP),
     (6, 1 << pt.CHTP),
     (5, 1 << pt.DHTP),
-    (4, 1 << pt.DOCP),
+    (4, 1 << pt.DOCP | _SCP_BIT),
     (2, 1 << pt.COCP),
     (1, 1 << pt.CUVP),
     (0, 1 << pt.POVP | 1 << pt.COVP),
 )
+# The pack's own failures (bms.protections' REVERSE, SENSOR_FAIL, MOS_FAIL and
+# PRECHARGE_FAIL, bits 12-15: CAN 0x359's system error) have no bit in 0x44's status 1:
+# they set its module-voltage state to F0, the protocol's "other error", and nothing else
+# does (without it a pack in fault mode, its FETs open, read all clear)
+_FAILURES = const(0xF000)
 _MAX_INFO = const(96)  # bytes of INFO in a reply (0x42 needs 66)
 _HEAD = const(13)  # `~` and the 12 header characters: where INFO starts
 # the system answer (0x42 or 0x44 with INFO FF on a master with others): at most
@@ -394,9 +403,13 @@ class Server:
         high_current = names & (1 << pt.HIGH_CURRENT)
         info[k] = 0x02 if high_current and b.reported_ma > 0 else 0  # charge current
         info[k + 1] = (
-            0x02
+            0xF0
+            if names & _FAILURES
+            else 0x02
             if names & (1 << pt.HIGH_VOLTAGE)
-            else (0x01 if names & (1 << pt.LOW_VOLTAGE) else 0)
+            else 0x01
+            if names & (1 << pt.LOW_VOLTAGE)
+            else 0
         )
         info[k + 2] = 0x02 if high_current and b.reported_ma < 0 else 0  # discharge current
         k += 3

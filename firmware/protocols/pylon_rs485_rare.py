@@ -82,7 +82,8 @@ def set_management(self, b, m, now):
     hold or a CV above our absorption voltage is never a request we carry out.
     Currents are a maximum, so one above ours is clamped to ours rather than refused:
     refusing would also throw away the voltages of a master that sends its own
-    rating."""
+    rating. Ours are those of the b.modules packs b speaks for: on a master of several,
+    the system's, which they bound after the aggregate (packsystem.py)."""
     if m < 9:
         self.bad_format = (self.bad_format + 1) & _COUNT_MASK
         return _RTN_FORMAT
@@ -98,9 +99,10 @@ def set_management(self, b, m, now):
     if dv < cfg.dvl_mv or dv > cfg.float_exit_mv or cv > cfg.cvl_mv or cv < dv + _SET_MIN_GAP_MV:
         self.bad_data = (self.bad_data + 1) & _COUNT_MASK
         return _RTN_DATA
-    if ccl > cfg.ccl_ma:
-        ccl = cfg.ccl_ma
-    if dcl > cfg.dcl_ma:
-        dcl = cfg.dcl_ma
+    # (clamped to one pack's config on a master, a 100 A ceiling on a 150 A system was
+    # lost: 50 A there, and the system's limit was n times its lowest pack's)
+    n = b.modules
+    ccl = min(ccl, cfg.ccl_ma * n)
+    dcl = min(dcl, cfg.dcl_ma * n)
     b.limits.set_external(cv, dv, ccl, dcl, now, SET_EXPIRY_MS)
     return _RTN_OK
