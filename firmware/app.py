@@ -38,11 +38,14 @@ PWRON_RESET = const(1)  # machine.PWRON_RESET on rp2 and esp32
 _HOUSEKEEPING_MS = const(1000)
 _EVENT_FLUSH_MS = const(60000)  # routine events reach flash within this
 _STATE_SAVE_MS = const(600000)  # the SOC is saved at least this often
-# or when it moved this much (0.01 %), or the mode changed. A watchdog's reset loses the
-# charge counted since the last save (the next boot starts from it): up to this step,
-# 0.25 % (it was 1 %, and the soak's daily reset fell in the evening's discharge). Flash
-# wear: a pack swinging 100 % down and up once a day saves ~800 times a day (with the
-# timed saves, under ~950), each a 137 B file written and renamed on littlefs: at worst
+# or when it moved this much (0.01 %), or a calibration, a latch or a lockout count moved.
+# A watchdog's reset loses the charge counted since the last save (the next boot starts
+# from it): up to this step, 0.25 % (it was 1 %, and the soak's daily reset fell in the
+# evening's discharge). Flash wear: a pack swinging 100 % down and up once a day saves
+# ~800 times a day (814 in a simulated day; with the timed saves, under ~950); a current
+# swinging +-3 A every 2 s (a zero-export inverter) 144, the timed saves (it saved at
+# every mode change, 43 200 a day, though the state holds no mode). Each is a 137 B file
+# (lockout counts open: ~60 B more) written and renamed on littlefs: at worst
 # (not inlined in the directory, MicroPython's default cache) a fresh 4 KB block
 # erased per save plus the metadata's commits, ~1000 erases a day. littlefs allocates
 # round the free blocks (and moves metadata every 100 erases): over the ~300 free
@@ -344,7 +347,8 @@ class App:
             soc = b.soc
             moved = abs(soc.cpct - self._saved_cpct) >= _STATE_SAVE_CPCT
             due = ticks.diff(now, self._last_save) >= _STATE_SAVE_MS
-            changed = soc.cal_count != self._saved_cal or b.mode != self._saved_mode
+            # (none at a mode change: see _STATE_SAVE_CPCT)
+            changed = soc.cal_count != self._saved_cal
             changed = changed or b.engine.latch_moves != self._saved_latch_moves
             # a state not read at boot is read first (see _save_state)
             if (b.started and (moved or due or changed)) or not self._state_read:

@@ -18,6 +18,8 @@ from app import (
 from bms import config, lazy
 from bms import events as ev
 from bms.core import Bms
+from bms.protect import BY_VALUE, LATCHED
+from bms.protections import SENSOR_FAIL, V_AFE_BAD
 from inverter_link import InverterLink
 
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
@@ -34,6 +36,10 @@ _STATE_RANGES = {
     "cycles": (0, _COUNT_MASK),
     "no_full_s": (0, _COUNT_MASK),
     "latched": (0, 255),
+    # the lockout series open (bms/protect.py): each group's trips so far, and how long
+    # ago (ms) its last release was (app_save.save_state)
+    "lock_n": (0, 255),
+    "lock_rel": (0, _COUNT_MASK),
     # the wall clock (epoch s) at a service restart: read once at the next boot (beyond
     # 2**30, but never on the tick's path)
     "clock_s": (0, 0x7FFFFFFF),
@@ -53,7 +59,7 @@ def checked_state(raw):
         r = _STATE_RANGES.get(key)
         if r is None:
             continue
-        if key == "latched":
+        if key == "latched" or key == "lock_n" or key == "lock_rel":
             ok = type(v) is list and all(_in_range(x, r) for x in v)
         else:
             ok = _in_range(v, r)
@@ -216,7 +222,9 @@ def load_state(app, now):
 def set_aside(app, now):
     """A misread passes, bad content stays: after _BAD_READS reads in a row it is kept
     as state.bad, and {} returned so that the state is saved again (a pack without
-    one forgets its latched faults at a watchdog reset). None until then."""
+    one forgets its latched faults at a watchdog reset; what this one held latched
+    stays unknown: after a reset that is not a power-on, the stand-in for it, see
+    take_state, is saved as latched). None until then."""
     # (made at the first bad read: an app whose state reads well never holds it)
     app._bad_reads = getattr(app, "_bad_reads", 0) + 1
     if app._bad_reads < _BAD_READS:
@@ -231,14 +239,35 @@ def set_aside(app, now):
 
 def adopt_state(app, now):
     """Read the state that could not be read at boot, and take it as the boot would
-    have (latched faults after a watchdog reset, learned capacity, cycles, time
-    without a full charge); returns whether it was read."""
+    have (latched faults and lockout series after a watchdog reset, learned capacity,
+    cycles, time without a full charge) in place of the stand-in that held the pack for
+    its latches (take_state); returns whether it was read."""
     st = load_state(app, now)
     if st is None:
         return False
     st["boots"] = (st.get("boots", 0) + 1) & _COUNT_MASK
+    eng = app.bms.engine
+    # the stand-in latched at boot, [row, LATCHED] (take_state leaves it in the state it
+    # had), or [] after a power-on
+    stand = app.state.get("latched") or [-1]
+    i = stand[0]
     app.state = st
+    if i >= 0 and eng.state[i] != LATCHED:
+        # gone: RESET, a person's, cleared what it stood for, these latches and lockout
+        # counts among them
+        st["latched"] = []
+        st.pop("lock_n", None)
+        st.pop("lock_rel", None)
     take_state(app, now)
+    if (
+        i >= 0
+        and eng.state[i] == LATCHED
+        and "latched" in st  # (one set aside, or its latches dropped: still unknown)
+        and i not in st["latched"][::2]
+        and app.bms.vals[eng.src[i]] < eng.trip[i]  # (else a failure of its own now)
+    ):
+        # the latches are known again: the stand-in goes (logged RELEASE, BY_VALUE)
+        eng._release(i, now, app.bms.vals, BY_VALUE)
     return True
 
 
@@ -257,8 +286,30 @@ def take_state(app, now):
     # faults that need a person survive a watchdog reset; a power cycle is that person
     if app.board.reset_cause() == PWRON_RESET:
         st["latched"] = []
-    else:
-        b.engine.restore_latched(st.get("latched", []), now)
+        st.pop("lock_n", None)  # (and the lockout series: the boot's save keeps st)
+        st.pop("lock_rel", None)
+        return
+    eng = b.engine
+    if not app._state_read:
+        # Latches unknown: after a reset that is not a power-on, a state that cannot be
+        # read held latches no one can see (a short circuit's, a sensor failure's, a
+        # lockout): forgotten, the FETs closed 3.4 s after the reset. A latched sensor
+        # failure (its row of the front end's readings) stands for them until the state
+        # reads (adopt_state) or a person presses RESET or holds it 6 s
+        # (app_save.save_state): the FETs held open, a fault the panel and the inverter
+        # see; saved as a latch if the state is set aside. Logged LATCH SENSOR_FAIL -1
+        # with extra STORE_STATE.
+        i = 0
+        while not (eng.name[i] == SENSOR_FAIL and eng.src[i] == V_AFE_BAD):
+            i += 1
+        st["latched"] = pairs = [i, LATCHED]  # (where adopt_state finds it)
+        lazy.run("bms.protect_init", "restore_latched", eng, pairs, now, STORE_STATE)
+        return
+    # the latched rows, and the lockout series a reset interrupted (it goes on)
+    latched = st.get("latched", [])
+    lock_n = st.get("lock_n", [])
+    lock_rel = st.get("lock_rel", [])
+    lazy.run("bms.protect_init", "restore_latched", eng, latched, now, 0, lock_n, lock_rel)
 
 
 def stored_soc(app):

@@ -51,7 +51,6 @@ def init(self, board, config):
     self._last_save = 0
     self._saved_cpct = 0
     self._saved_cal = 0
-    self._saved_mode = 0
     self._saved_latch_moves = 0
     self.dt_ms = 0
     self.work_wait_ms = 0

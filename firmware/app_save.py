@@ -1,17 +1,17 @@
 """The app's writes to flash, for app.py's App: the state (the SOC, learned capacity,
-cycles, time without a full charge and the latched faults), written when it changed
-(housekeeping), before a clean restart and at boot; the event log's new records, at most
-once a minute in service or after an urgent event; and the count and log of the storage
-operations that fail and work again. A write is a rare event and writes a file anyway,
-so App loads this module through bms/lazy.py for it and drops it again: its code does
-not stay in a board's heap between writes.
+cycles, time without a full charge, the latched faults and the lockout series open),
+written when it changed (housekeeping), before a clean restart and at boot; the event
+log's new records, at most once a minute in service or after an urgent event; and the
+count and log of the storage operations that fail and work again. A write is a rare
+event and writes a file anyway, so App loads this module through bms/lazy.py for it and
+drops it again: its code does not stay in a board's heap between writes.
 """
 
 from micropython import const
 
-from app import STAGE_STORE, STORE_APPEND, STORE_EVENTS, STORE_SAVE
+from app import STAGE_STORE, STORE_APPEND, STORE_EVENTS, STORE_SAVE, STORE_SET_ASIDE
 from bms import events as ev
-from bms import lazy
+from bms import lazy, ticks
 
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap here: past it a 32-bit port allocates
 
@@ -25,20 +25,45 @@ def save_state(app, now, unlatch, restart=False):
     if restart:
         flush_events(app, now)
     if not app._state_read and not lazy.run("app_boot", "adopt_state", app, now):
-        return False
+        if not unlatch:
+            return False
+        # the RESET button held 6 s, the state still not read: the person clears what it
+        # held latched, and the stand-in that holds the FETs open for it after a reset
+        # (app_boot.take_state), so it is kept as state.bad and a new one saved (else the
+        # restart found it unreadable again, and held the pack once more). One that cannot
+        # be set aside is not saved over: a power cycle clears the stand-in too.
+        try:
+            app.store.set_aside()
+        except Exception:  # noqa: BLE001
+            store_fail(app, now, STORE_SAVE)
+            return False
+        app.events.log(now, ev.EXCEPTION, STAGE_STORE, app.store_errors, STORE_SET_ASIDE)
+        app._state_read = True
     st = app.state
     b = app.bms
     started = b is not None and b.started
     if started:
         soc = b.soc
-        latched = b.engine.latched()
+        eng = b.engine
         st["soc_q"] = soc.q_mas
         st["soc_full"] = soc.full_mas
         st["cycles"] = soc.cycles
         st["no_full_s"] = b.limits.no_full_s
-        st["latched"] = latched
+        st["latched"] = eng.latched()
+        # the lockout series open, kept across a watchdog reset as the latches are (one
+        # after every second release started it again: the pack never locked): each
+        # group's trips so far, and how long ago its last release was (an age: a chip's
+        # ticks start again at 0)
+        lock_n = list(eng.lock_n)
+        st["lock_n"] = lock_n
+        st["lock_rel"] = [
+            ticks.age(now, eng.lock_rel[k]) if lock_n[k] else 0 for k in range(len(lock_n))
+        ]
     if unlatch:
         st["latched"] = []
+    if unlatch or not any(st.get("lock_n", ())):  # none (RESET, a clean restart): not kept
+        st.pop("lock_n", None)
+        st.pop("lock_rel", None)
     try:
         app.store.save_state(st)
     except Exception:  # noqa: BLE001
@@ -47,8 +72,7 @@ def save_state(app, now, unlatch, restart=False):
     if started:  # what is on flash now: housekeeping saves again when it changes
         app._saved_cpct = soc.cpct
         app._saved_cal = soc.cal_count
-        app._saved_mode = b.mode
-        app._saved_latch_moves = b.engine.latch_moves
+        app._saved_latch_moves = eng.latch_moves
     if app.store_degraded:
         store_ok(app, now, STORE_SAVE)
     return True

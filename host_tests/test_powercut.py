@@ -7,7 +7,9 @@ import json
 import unittest
 
 import powercut
+from support import logged
 
+from bms import events as ev
 from boards.host.flash import MemFS, PowerCut
 from boards.main import config_overrides
 from drivers import store as store_module
@@ -108,6 +110,34 @@ class PowerCutTest(unittest.TestCase):
         # the same for the service link's config save: a config that is neither
         errors = self.cut_written_in_place("save_config", "config.json", "config_link", 1)
         self.assertTrue(any("not readable" in e for e in errors), errors[:3])
+
+    def test_the_config_case_boots_on_the_persons_config_not_a_refused_one(self):
+        # the person's config.json was written where the store keeps the service link's
+        # (its CRC refused: CONFIG 1 -1 at every boot, and the harness passed)
+        r = powercut.SimRun("config")
+        r.build()
+        r.case()
+        app = r.pack.app
+        self.assertEqual([x for x in logged(app.events, ev.CONFIG) if x[3] == 1], [])
+        self.assertEqual(app.cfg.covp_delay_ms, powercut.CONFIG_NEW["covp_delay_ms"])
+        self.assertEqual(app.store.load_config(), {})  # none over the service link
+        self.assertEqual(config_overrides(powercut.RootFolder(r.fs)), powercut.CONFIG_NEW)
+
+    def test_it_finds_a_config_refused(self):
+        # a stored config (the service link's) that is not one: refused at every boot
+        real = powercut.SimRun.reboot
+
+        def reboot(run):
+            run.fs.files["config.json"] = bytearray(b'{"v": 1, "state": {}, "crc": 0}')
+            real(run)
+
+        powercut.SimRun.reboot = reboot
+        try:
+            errors = powercut.SimRun("boot", 1).run().errors
+        finally:
+            powercut.SimRun.reboot = real
+        self.assertEqual(len(errors), 1, errors)
+        self.assertTrue(errors[0].startswith("config refused: "), errors)
 
     def cut_written_in_place(self, method, name, case, stride):
         """Every cut's errors of `case` with Store.<method> writing `name` in place (the

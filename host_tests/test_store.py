@@ -3,13 +3,18 @@
 import errno
 import unittest
 
+import app_boot
+from core_rig import Rig
 from support import heap_locked, logged, make_sim
 
 from bms import dip as dipsw
 from bms import events as ev
+from bms import lazy
+from bms import protections as pt
 from bms import soc as socm
 from boards.host import machine
 from boards.host.flash import MemFS
+from drivers import store as store_module
 from drivers.store import SEQ_BLOCK, Store
 
 
@@ -125,6 +130,31 @@ class StoreTest(unittest.TestCase):
         store.set_aside()
         self.assertEqual(bytes(fs.files["state.bad"]), b"{not json")
         self.assertEqual(store.load_state(), {})
+
+    def test_a_flipped_bit_in_the_header_is_refused_not_taken_for_an_old_state(self):
+        # '"v"' read '"w"': the text no longer began with the header, so it parsed as a
+        # state from before the CRC, its CRC never checked: checked_state() dropped every
+        # key and a fresh state was saved over the latched faults
+        fs = MemFS()
+        store = Store(fs)
+        store.save_state({"boots": 7, "soc_q": 100, "latched": [18, 3]})
+        good = bytes(fs.files["state.json"])
+        head = len(store_module._HEAD)
+        self.assertEqual(good[:head].decode(), store_module._HEAD)
+        for i in range(head):
+            for bit in range(7):  # (ASCII stays ASCII: a decode error is another path)
+                data = bytearray(good)
+                data[i] ^= 1 << bit
+                fs.files["state.json"] = data
+                with self.assertRaises(ValueError, msg=(i, bit)):
+                    store.load_state()
+        # the old format (the bare state) loads while it has neither key
+        fs.files["state.json"] = bytearray(b'{"boots": 3, "soc_q": 5}')
+        self.assertEqual(store.load_state(), {"boots": 3, "soc_q": 5})
+        for bare in (b'{"boots": 3, "state": {}}', b'{"boots": 3, "crc": 5}'):
+            fs.files["state.json"] = bytearray(bare)
+            with self.assertRaises(ValueError):
+                store.load_state()
 
 
 class FlashFaultTest(unittest.TestCase):
@@ -261,6 +291,132 @@ class LatchSaveTest(unittest.TestCase):
         sim.run(31000)  # released, and saved at the same beat
         self.assertEqual(app.bms.engine.latched(), [])
         self.assertEqual(app.store.load_state()["latched"], [])
+
+
+class StateSaveTriggerTest(unittest.TestCase):
+    def test_a_current_swinging_round_zero_saves_no_state(self):
+        # +-3 A every 2 s (a zero-export inverter): a save at every mode change, 43 200 a
+        # day, though the state holds no mode; now the SOC's steps and the timed save only
+        evs = [{"at_s": 0, "current_a": 0}]
+        for k in range(300):  # 60 s to 658 s
+            evs.append({"at_s": 60 + 2 * k, "current_a": 3 if k % 2 == 0 else -3})
+        sim = make_sim(initial={"soc_pct": 50}, events=evs)
+        app = sim.packs[0].app
+        saves = []
+        save = app.store.save_state
+
+        def counted(st):
+            saves.append(sim.t_ms)
+            save(st)
+
+        app.store.save_state = counted
+        modes = []
+        while sim.t_ms < 599000:
+            sim.run(sim.t_ms + 1000)
+            if not modes or app.bms.mode != modes[-1]:
+                modes.append(app.bms.mode)
+        self.assertGreater(len(modes), 250)  # a mode change at (almost) every swing
+        self.assertEqual(saves, [0])  # the boot's
+        sim.run(600000)
+        self.assertEqual(saves, [0, 600000])  # the timed save, 10 min after the last
+        sim.run(658000)
+        self.assertEqual(saves, [0, 600000])
+
+
+class LockoutAcrossResetsTest(unittest.TestCase):
+    """DOCP locks at its third trip, each within 10 min of the last release (pack.md): the
+    series so far is saved with the state, so a watchdog reset between two trips does not
+    start it again (one after every second release, and the pack never locked)."""
+
+    def two_trips(self):
+        """150 A from 5 s: DOCP trips at 20 s and 95.9 s, released 60 s after each (the
+        second at 155.9 s, saved at the beat of 156 s); the pack at 157 s."""
+        sim = make_sim(initial={"soc_pct": 90}, events=[{"at_s": 5, "current_a": -150}])
+        sim.run(157000)
+        pack = sim.packs[0]
+        rel = [r[1] for r in logged(pack.app.events, ev.RELEASE, pt.DOCP)]
+        self.assertEqual(rel, [80000, 155900])
+        return sim, pack
+
+    def reboot(self, sim, pack, cause):
+        pack.reboot(cause, sim.t_ms)
+        pack.next_us = sim.clock.t_us
+        return pack.app
+
+    def test_a_watchdog_reset_keeps_the_lockout_series(self):
+        sim, pack = self.two_trips()
+        st = pack.app.store.load_state()
+        # DOCP's group (L_DOCP, 2): two trips, the last release 100 ms before the save
+        self.assertEqual((st["lock_n"], st["lock_rel"]), ([0, 0, 2, 0, 0], [0, 0, 100, 0, 0]))
+        app = self.reboot(sim, pack, machine.WDT_RESET)
+        eng = app.bms.engine
+        self.assertEqual(list(eng.lock_n), [0, 0, 2, 0, 0])
+        self.assertEqual(eng.lock_rel[pt.L_DOCP], 157000 - 100)  # the reset's second lost
+        sim.run(200000)
+        trip = logged(app.events, ev.TRIP, pt.DOCP)[-1]
+        self.assertEqual(
+            logged(app.events, ev.LOCK, pt.DOCP), [(trip[0] + 1, trip[1]) + (5, 10, 3, 0)]
+        )
+        self.assertEqual(app.bms.protection_names(), ["DOCP:LOCKED"])
+
+    def test_a_power_on_or_reset_ends_the_series_on_flash_too(self):
+        for how in ("power", "reset"):
+            sim, pack = self.two_trips()
+            self.assertEqual(pack.app.store.load_state()["lock_n"], [0, 0, 2, 0, 0])
+            if how == "power":  # a power cycle is a person, as for the latches
+                app = self.reboot(sim, pack, machine.PWRON_RESET)
+                self.assertEqual(list(app.bms.engine.lock_n), [0] * 5)
+            else:
+                pack.press_button(True)
+                sim.run(157300)
+                pack.press_button(False)
+                sim.run(158000)  # RESET at 157.3 s, saved at the beat of 158 s
+                app = self.reboot(sim, pack, machine.WDT_RESET)
+            self.assertNotIn("lock_n", app.store.load_state(), how)
+            self.assertNotIn("lock_rel", app.store.load_state(), how)
+            sim.run(230000)
+            boot = logged(app.events, ev.BOOT)[-1][0]
+            trips = [r for r in logged(app.events, ev.TRIP, pt.DOCP) if r[0] > boot]
+            self.assertEqual(len(trips), 1, how)  # the third: a first again
+            self.assertEqual(logged(app.events, ev.LOCK), [], how)
+
+    def restored_series(self, age_ms):
+        """A rig whose COCP series (two trips) was restored at boot, its last release
+        age_ms before; then a third trip: the rig."""
+        r = Rig(start_ms=1000).settle()  # (ticks from about 0: a chip's after a reset)
+        eng = r.bms.engine
+        series = ([0, 2, 0, 0, 0], [0, age_ms])
+        lazy.run("bms.protect_init", "restore_latched", eng, [], r.now, 0, *series)
+        self.assertEqual(list(eng.lock_n), [0, 2, 0, 0, 0])
+        t0 = r.now
+        r.current(95000)
+        r.run_ms(1100)
+        self.assertEqual(r.logged(ev.TRIP, pt.COCP)[-1][1], t0 + 1100)
+        return r
+
+    def test_a_restored_release_age_keeps_its_window(self):
+        # consecutive: the third trip within the window (10 min) of the last release
+        self.assertTrue(self.restored_series(600000 - 1100).locked("COCP"))
+        self.assertFalse(self.restored_series(600100 - 1100).locked("COCP"))
+        # a series this life has begun keeps its own count
+        r = Rig().settle()
+        eng = r.bms.engine
+        eng.lock_n[1] = 1
+        lazy.run("bms.protect_init", "restore_latched", eng, [], r.now, 0, [0, 2], [0, 0])
+        self.assertEqual(eng.lock_n[1], 1)
+
+    def test_lockout_counts_are_range_checked_at_load(self):
+        good = {"lock_n": [0, 255], "lock_rel": [0, 0x3FFFFFFF]}
+        self.assertEqual(app_boot.checked_state(good), (good, 0))
+        for bad in (
+            {"lock_n": [0, 256]},
+            {"lock_n": [-1]},
+            {"lock_n": 2},
+            {"lock_rel": [0x40000000]},
+            {"lock_rel": [-1]},
+            {"lock_rel": [1.5]},
+        ):
+            self.assertEqual(app_boot.checked_state(bad), ({}, 1), bad)
 
 
 class SocAcrossResetsTest(unittest.TestCase):

@@ -1,6 +1,7 @@
 """Persistence when the flash fails or holds bad data: nothing good is lost or overwritten,
 and a transient error heals (MemFS.fail makes the host flash fail on request)."""
 
+import errno
 import json
 import struct
 import unittest
@@ -10,6 +11,9 @@ from support import logged, make_sim
 
 import app as app_module
 from bms import events as ev
+from bms import protections as pt
+from bms.protect import BY_RESET, BY_VALUE, LATCHED
+from bms.protections import SENSOR_FAIL
 from boards.host import machine
 from boards.host.flash import MemFS
 from drivers.store import SEQ_BLOCK, Store
@@ -49,6 +53,15 @@ def latched_pack():
     st["no_full_s"] = 5000
     pack.app.store.save_state(st)
     return sim, pack, st
+
+
+def stand_in(engine):
+    """The row that stands for the latches of a state not read (app_boot.take_state):
+    SENSOR_FAIL of the front end's readings."""
+    for i in range(engine.n):
+        if engine.name[i] == SENSOR_FAIL and engine.src[i] == pt.V_AFE_BAD:
+            return i
+    return None
 
 
 def store_events(app):
@@ -96,7 +109,8 @@ class BootRestoreTest(unittest.TestCase):
         pack.power_on(machine.WDT_RESET)
         app = pack.app
         self.assertEqual(bytes(fs.files["state.json"]), before)
-        self.assertEqual(app.bms.engine.latched(), [])  # not known yet
+        # not known yet: the stand-in for them holds the pack (app_boot.take_state)
+        self.assertEqual(app.bms.engine.latched(), [stand_in(app.bms.engine), LATCHED])
         self.assertEqual(store_events(app), [(1, app_module.STORE_STATE)])
         self.assertEqual(app.store_errors, 2)
         self.assertNotEqual(app.store_degraded, 0)
@@ -137,6 +151,145 @@ class BootRestoreTest(unittest.TestCase):
                 (4, -app_module.STORE_STATE),
             ],
         )
+
+
+class LatchesUnknownTest(unittest.TestCase):
+    """After a reset that is not a power-on, a state that cannot be read leaves its
+    latches unknown: a latched SENSOR_FAIL stands for them, FETs open, until the state
+    reads or a person presses RESET (or holds it 6 s). A latched SCP was forgotten and
+    the FETs closed 3.4 s after the reset."""
+
+    def reboot(self, sim, pack, cause=machine.WDT_RESET):
+        pack.reboot(cause, sim.t_ms)
+        pack.next_us = sim.clock.t_us
+        return pack.app
+
+    def stand_in(self, app):
+        return stand_in(app.bms.engine)
+
+    def held(self, sim, pack, until_ms):
+        """Run to until_ms, the FETs open at every tick."""
+        while sim.t_ms < until_ms:
+            sim.run(sim.t_ms + 100)
+            self.assertEqual(pack.model.fet_states(), (False, False, False), sim.t_ms)
+
+    def press(self, sim, pack, ms):
+        pack.press_button(True)
+        sim.run(sim.t_ms + ms)
+        pack.press_button(False)
+
+    def test_a_state_unreadable_after_a_watchdog_reset_holds_the_pack_until_reset(self):
+        sim, pack, st = latched_pack()
+        fs = pack.flash
+        before = bytes(fs.files["state.json"])
+        fs.fail("read", "state.json", times=-1)
+        app = self.reboot(sim, pack)
+        i = self.stand_in(app)
+        self.assertEqual(app.bms.engine.latched(), [i, LATCHED])
+        latch = logged(app.events, ev.LATCH)[-1]
+        self.assertEqual(latch[1:], (15000, ev.LATCH, SENSOR_FAIL, -1, app_module.STORE_STATE))
+        self.held(sim, pack, 35000)
+        self.assertEqual(app.bms.protection_names(), ["SENSOR_FAIL"])
+        self.assertEqual(sim.state(pack)["mode"], "fault")
+        self.press(sim, pack, 300)  # RESET, a person's: seen released at the next tick
+        sim.run(35400)
+        self.assertEqual(
+            logged(app.events, ev.RELEASE)[-1][1:], (35400, ev.RELEASE, SENSOR_FAIL, 0, BY_RESET)
+        )
+        self.assertEqual(app.bms.protection_names(), [])
+        sim.run(40000)
+        self.assertEqual(pack.model.fet_states()[:2], (True, True))
+        self.assertEqual(bytes(fs.files["state.json"]), before)  # still not saved over
+
+    def test_a_state_failing_its_crc_is_set_aside_and_its_stand_in_saved(self):
+        sim, pack, st = latched_pack()
+        fs = pack.flash
+        data = fs.files["state.json"]
+        i = data.index(b'"boots"')
+        data[i + 1] ^= 1  # one flipped bit in the text: the CRC refuses it
+        bad = bytes(data)
+        app = self.reboot(sim, pack)
+        stand_in = [self.stand_in(app), LATCHED]
+        self.held(sim, pack, 17000)  # read at boot and at the beats of 15 to 17 s
+        self.assertEqual(bytes(fs.files["state.bad"]), bad)
+        self.assertEqual(app.store.load_state()["latched"], stand_in)  # not []
+        self.held(sim, pack, 25000)
+        app = self.reboot(sim, pack)  # the state reads: its latch holds the pack still
+        self.assertEqual(app.bms.engine.latched(), stand_in)
+        self.held(sim, pack, 35000)
+        self.press(sim, pack, 300)
+        sim.run(40000)
+        self.assertEqual(app.bms.protection_names(), [])
+        self.assertEqual(app.store.load_state()["latched"], [])
+
+    def test_the_stand_in_goes_when_the_state_reads_and_a_power_on_needs_none(self):
+        sim, pack, st = latched_pack()
+        fs = pack.flash
+        fs.fail("read", "state.json", times=2)  # at boot, and again at the end of start()
+        app = self.reboot(sim, pack)
+        i = self.stand_in(app)
+        self.assertEqual(app.bms.engine.latched(), [i, LATCHED])
+        sim.run(sim.t_ms + 100)  # the first housekeeping beat reads it
+        self.assertEqual(app.bms.engine.latched(), st["latched"])  # SCP's, not the stand-in
+        rel = logged(app.events, ev.RELEASE)[-1]
+        self.assertEqual(rel[1:], (15000, ev.RELEASE, SENSOR_FAIL, 0, BY_VALUE))
+        sim.run(20000)
+        self.assertEqual(app.bms.protection_names(), ["SCP"])
+        # a power cycle is the person, as for any latch: nothing stands in
+        fs.fail("read", "state.json", times=-1)
+        app = self.reboot(sim, pack, machine.PWRON_RESET)
+        self.assertEqual(app.bms.engine.latched(), [])
+        boot = logged(app.events, ev.BOOT)[-1][0]
+        self.assertEqual([r for r in logged(app.events, ev.LATCH) if r[0] > boot], [])
+        sim.run(30000)
+        self.assertEqual(pack.model.fet_states()[:2], (True, True))
+
+    def test_a_reset_before_the_state_reads_clears_what_it_held(self):
+        sim, pack, st = latched_pack()
+        fs = pack.flash
+        fs.fail("read", "state.json", times=-1)
+        app = self.reboot(sim, pack)
+        sim.run(20000)
+        self.press(sim, pack, 300)  # RESET: the person clears every latch, unseen ones too
+        sim.run(21000)
+        fs.fail("read", "state.json", 0)
+        sim.run(22000)  # read at the beat of 22 s: its SCP stays cleared, and saved so
+        self.assertTrue(app._state_read)
+        self.assertEqual(app.bms.engine.latched(), [])
+        self.assertEqual(app.store.load_state()["latched"], [])
+        self.assertEqual(app.store.load_state()["soc_full"], LEARNED_MAS)  # the rest taken
+        sim.run(25000)
+        self.assertEqual(pack.model.fet_states()[:2], (True, True))
+
+    def test_a_restart_held_6_s_clears_a_state_that_does_not_read(self):
+        sim, pack, st = latched_pack()
+        fs = pack.flash
+        old = fs.files["state.json"]
+        before = bytes(old)
+        check = fs.check
+
+        def bad_blocks(op, path):  # this file's blocks do not read; a new file's do
+            if op == "read" and fs.files.get(path) is old:
+                raise OSError(errno.EIO)
+            check(op, path)
+
+        fs.check = bad_blocks
+        app = self.reboot(sim, pack)
+        sim.run(20000)
+        self.assertEqual(app.bms.protection_names(), ["SENSOR_FAIL"])
+        pack.press_button(True)  # seen at the tick of 20.1 s
+        sim.run(26000)
+        self.assertEqual(pack.reboots, 1)
+        sim.run(26100)  # held 6 s: the restart
+        self.assertEqual(pack.reboots, 2)
+        self.assertEqual(bytes(fs.files["state.bad"]), before)  # kept for a person
+        pack.press_button(False)
+        app = pack.app
+        self.assertTrue(app._state_read)  # the state saved before the restart
+        self.assertEqual(app.bms.engine.latched(), [])
+        sim.run(32000)
+        self.assertEqual(app.bms.protection_names(), [])
+        self.assertEqual(pack.model.fet_states()[:2], (True, True))
 
 
 class TornRecordTest(unittest.TestCase):

@@ -195,6 +195,7 @@ class Engine:
             self._reset = False
             for lk in range(len(self.lock_n)):
                 self.lock_n[lk] = 0
+            self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF  # (the counts are saved)
         k = _scan(vals, self.src, self.over, trip, state, flags, todo, self.n, 1 if valid else 0)
         for j in range(k):
             rel = self.rel  # (here: most ticks find no row)
@@ -351,6 +352,9 @@ class Engine:
             k = 0
         k += 1
         self.lock_n[lk] = k
+        # saved with the state, as the latches are (a watchdog reset after every second
+        # release started the series again, and the pack never locked)
+        self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF
         return k >= self.lock_count
 
     def _release(self, i, now, vals, how):
@@ -362,6 +366,7 @@ class Engine:
         if not self.flags[i] & F_WARNING:
             if self.lock[i]:
                 self.lock_rel[self.lock[i]] = now  # (consecutive trips: _count_lock)
+                self.latch_moves = (self.latch_moves + 1) & 0x3FFFFFFF  # (saved: the same)
             self.events.log(now, ev.RELEASE, name, vals[self.src[i]], how)
             return
         for j in range(self.n):
@@ -372,7 +377,9 @@ class Engine:
 
     # -- persistence ---------------------------------------------------------------
     def latched(self):
-        """[row, state, row, state...] of the rows only RESET clears (to persist)."""
+        """[row, state, row, state...] of the rows only RESET clears (to persist, with the
+        lockout series lock_n and lock_rel: app_save.py; put back after a reset by
+        bms/protect_init.py's restore_latched, loaded for it)."""
         out = []
         for i in range(self.n):
             st = self.state[i]
@@ -380,8 +387,3 @@ class Engine:
                 out.append(i)
                 out.append(st)
         return out
-
-    def restore_latched(self, pairs, now):
-        """Put back what latched() returned before a reset; logged with value -1.
-        (At boot only: its code is in bms/protect_init.py, loaded for it.)"""
-        lazy.run("bms.protect_init", "restore_latched", self, pairs, now)

@@ -8,6 +8,7 @@ from array import array
 from micropython import const
 
 from bms import events as ev
+from bms import ticks
 from bms.protect import LATCHED, LOCKED, normalised_trip
 
 _NO_REL = const(0x3FFFFFFF)  # bms.protect's: a release value never reached
@@ -77,21 +78,37 @@ def init(self, rows, events, lock_count, lock_window_ms):
     self.names = 0
     self.locked = 0
     self.warned = 0  # warning names announced (WARN logged, WARN_CLEAR not yet)
-    # rows gone to or from LATCHED or LOCKED, counted: what latched() returns has moved
-    # when this has (housekeeping asks each second, and latched() builds a list)
+    # rows gone to or from LATCHED or LOCKED, and the lockout counts moved, counted: what
+    # the state saves of the engine (latched(), lock_n, lock_rel) has moved when this has
+    # (housekeeping asks each second, and latched() builds a list)
     self.latch_moves = 0
     self._reset = False
     self._dirty = False  # a row went to or from TRIPPED and beyond: summarise again
 
 
-def restore_latched(engine, pairs, now):
-    """Engine.restore_latched()."""
+def restore_latched(engine, pairs, now, extra=0, lock_n=(), lock_rel=()):
+    """What the state saved of the engine, put back after a reset that is not a power-on
+    (app_boot.py, at boot or at the late read of a state not read then):
+    - pairs: what latched() returned, each row logged LATCH or LOCK with value -1 and
+      extra (app.STORE_STATE for the stand-in of a state that could not be read);
+    - lock_n, lock_rel: the lockout series the reset interrupted, each group's trips so
+      far and how long ago (ms) its last release was at the save (an age: a chip's
+      ticks start again at 0). The time from that save to the reset is not known and
+      counts as none: the series may run on that much longer, a lock a person clears
+      rather than trips without end. A group this life has counted keeps its own."""
     for k in range(0, len(pairs) - 1, 2):
         i = pairs[k]
         st = pairs[k + 1]
         if type(i) is int and 0 <= i < engine.n and (st == LATCHED or st == LOCKED):
+            if engine.state[i] == st:
+                continue  # so already (the stand-in, named by the state read late): once
             engine.state[i] = st
             engine._dirty = True
             engine.latch_moves = (engine.latch_moves + 1) & 0x3FFFFFFF
             engine._begin(i, now, False)
-            engine.events.log(now, ev.LOCK if st == LOCKED else ev.LATCH, engine.name[i], -1)
+            code = ev.LOCK if st == LOCKED else ev.LATCH
+            engine.events.log(now, code, engine.name[i], -1, extra)
+    for lk in range(min(len(lock_n), len(lock_rel), len(engine.lock_n))):
+        if lock_n[lk] and not engine.lock_n[lk]:
+            engine.lock_n[lk] = lock_n[lk]
+            engine.lock_rel[lk] = ticks.add(now, -lock_rel[lk])

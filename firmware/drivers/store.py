@@ -25,7 +25,8 @@ behind a thin adapter in the board file; an in-memory one on the host).
   file and renamed over the old one: littlefs renames atomically, so a power cut leaves
   the old state or the new one, never a mix. The file carries a version and a CRC of
   the state's JSON, {"v": 1, "state": {...}, "crc": N}, so corrupt data is refused
-  rather than used; a file written before them (the bare state) still loads.
+  rather than used; a file written before them (the bare state: neither a "state" nor a
+  "crc" key) still loads.
 - A file that does not exist is empty; any other error raises OSError (and bad state
   content ValueError), so the caller can tell "nothing stored" from "not readable now"
   and does not write over what it could not read.

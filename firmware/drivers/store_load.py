@@ -166,7 +166,8 @@ def load_state(fs):
     if data is None:
         return {}
     text = data.decode()
-    if text.startswith(_HEAD):
+    bare = not text.startswith(_HEAD)
+    if not bare:
         end = text.rfind(_TAIL)
         body = text[len(_HEAD) : end]
         if end < 0 or text[end + len(_TAIL) :] != "%d}" % _crc(body):
@@ -175,6 +176,11 @@ def load_state(fs):
     state = _json(text)
     if type(state) is not dict or "v" in state:
         raise ValueError("state")  # not one, or of a version this firmware does not know
+    if bare and ("state" in state or "crc" in state):
+        # a file with a CRC whose header no longer reads as one: one flipped bit ('"w": 1')
+        # had it taken for a state from before the CRC (which has neither key), its CRC
+        # never checked, and a fresh state saved over it
+        raise ValueError("state")
     return state
 
 
