@@ -21,10 +21,36 @@
   A slave's communication follows the master's (comm_age_ms()): an RS485 inverter is
   heard by the master alone.
 - The M/S LED (ms_led): on the master while at least one other pack is counted.
-- The master's service unlock, announced in its TEMPS_2 frame: a slave takes an
-  UNLOCK_RELAY (service/server.py) only while the master's latest announcement, heard
-  within UNLOCK_HEARD_MS, says unlocked, for no longer than it has left; the relayed
-  unlock ends when the master's announcement says less (locked) or stops.
+- The master's service unlock, carried down the chain (protocols/packchain.py): the
+  master's beacons say what is left of its own unlock, each slave's what its Link IN's
+  last said, less the time since (or no word, when none came within UNLOCK_HEARD_MS).
+  A slave takes an UNLOCK_RELAY (service/server.py) only while that, heard within
+  UNLOCK_HEARD_MS, says unlocked, for no longer than it has left; the relayed unlock
+  ends when it says less (locked), or when it stops and the master's frames have
+  stopped too (_QUIET_MS). The unlock is a person's RESET presses at the master, and
+  only the pack upstream reaches a slave's Link IN: the master's TEMPS_2 frame announces
+  it too, but anything on the CAN bus (the inverter's) can send that, and a forged one
+  unlocked a slave with nobody at any pack.
+- A second master (no CAN controller hears its own frames, so a pack-link frame at a
+  master's own address 1 is another master's): a pack that restarted while the pack
+  upstream of it was off, or one at another baud rate (DIP 1) from its upstream, found
+  its Link IN silent and took the master's role; both then told the inverter their own
+  limits, each second the other's. Each such frame is dropped and counted (bad_frames);
+  an episode (none in the LOST_MS before) is logged, COMM role with value 1 and extra 2,
+  and raises PACK_LOST on the master that speaks until LOST_MS after the last (judged
+  on the system's beat). One steps down, by a rule both reach alike: a master with an
+  inverter's requests on its Link IN (link.polls: the inverter's cable marks the head
+  of the chain) never; one without does when the other's TEMPS_2 says it has them, or
+  the other's IDENT (its uid) is the lower. Stepping down is holding back: muted,
+  silent on the pack link, its table dropped, its beacons saying held so the slaves
+  behind it keep silent too (a slave behind it has an address the other master's chain
+  may also have), until no other master has been heard for _RIVAL_MS. A new master
+  holds back the same way from its start while another master is heard
+  (_MASTER_HOLD_MS, then pushed on): a pack does not become the speaking master by
+  listening alone while the bus carries another master's frames, yet its held beacon
+  still demotes a master downstream that was powered before it (its frames stop, and
+  it speaks _RIVAL_MS later). A held master whose hold is pushed on raises PACK_LOST
+  too (it is out of the system).
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
@@ -38,7 +64,18 @@ from protocols import packlink_can as pl
 LOST_MS = const(3000)  # a pack silent this long is lost (the master, on a slave, too)
 # bms.protections.INVERTER_LOST (23): byte 2, bit 7 of a STATUS frame's protection bits
 _INVERTER_LOST_B2 = const(0x80)
-_UNLOCK_HEARD_MS = const(2500)  # the master's unlock announcement (1 s apart) is trusted so long
+# the master's unlock as Link IN carries it (each beacon, 200 ms apart) is trusted so long
+_UNLOCK_HEARD_MS = const(2500)
+# packchain's beacon flags (byte 3)
+_B_HELD = const(0x02)
+_B_UNLOCK = const(0x04)
+_B_NO_WORD = const(0x08)
+_INVERTER_IN = const(0x01)  # TEMPS_2 byte 6: an inverter's requests on our Link IN
+_MASTER_HOLD_MS = const(300)  # packlink_init's: a new master's hold
+_RIVAL_MS = const(1000)  # held back until no other master has been heard so long
+# the master silent on CAN so long is gone (restarting, off), not a pack upstream of this
+# one restarting (the chain's word of its unlock stops then, the master's frames do not)
+_QUIET_MS = const(1000)
 _SLOT_MS = const(100)  # a frame per slot (IDENT halfway through TEMPS_2's): eleven a second
 _FLAGS_MS = const(100)  # the FET flags are compared this often (the tick's period)
 _BEAT_MS = const(1000)
@@ -57,17 +94,29 @@ class PackLink:
         """A frame on Link IN that is not a Pylon one."""
         if kind != packchain.START:
             return  # another protocol's (the service link's 0xC5)
+        adr = self.addr
         a = packchain.beacon_address(buf, n)
         if a:
             self.beacons_in = (self.beacons_in + 1) & 0x3FFFFFFF
-            self.addr.heard(a, now)
-        else:
+            adr.heard(a, now)
+            flags = buf[3]
+            held = now if flags & _B_HELD else None  # (a slave's hold: see packlink_init)
+            if (held is None) != (self._unmute_at is None):
+                adr.send_now = True  # the packs behind it hold, or speak, at once
+            self._unmute_at = held
+            if not flags & (_B_UNLOCK | _B_NO_WORD):
+                self._master_unlock(0, now)  # locked (its UNLOCK frame follows if not)
+            return
+        left = packchain.unlock_ms(buf, n)
+        if left < 0:
             self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
+        else:  # (its beacon came first: we are a slave; a master's use for it is none)
+            self._master_unlock(left, now)
 
     def pylon_in(self, now):
         """A Pylon frame on Link IN while muted: an inverter there, we are the master (at
-        once: the request wants its answer)."""
-        self.addr.inverter()
+        once: the request wants its answer), unless a beacon came there within LOST_MS."""
+        self.addr.inverter(now)
         if self.addr.changes != self._changes:
             self._role_changed(now)
         if self._unmute_at is not None and self.addr.master:  # (held: role_changed)
@@ -89,13 +138,33 @@ class PackLink:
         if not adr.master:
             if src == 1 and adr.address > 1:
                 self._master_seen = now
-                if msg == pl.TEMPS_2:
-                    self._master_unlock(pl.unlock_ms(f.data), now)
-                elif msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
+                # (its TEMPS_2's unlock is not taken: anyone on the bus can send that)
+                if msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
                     self._heard_at = now  # the master hears the inverter (comm_age_ms)
             return True
         if src == adr.address:
-            return True  # our own address from another pack: a chain being re-addressed
+            # another master's (see the module's docstring): dropped and counted, an
+            # episode logged. (Here, not in a module loaded for it: a master held back
+            # hears eleven a second, for as long as the other speaks.)
+            self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
+            if ticks.age(now, self._master_seen) >= LOST_MS:
+                self.events.log(now, ev.COMM, ev.COMM_ROLE, src, 2)
+            self._master_seen = now
+            if self._unmute_at is None:
+                # speaking: it holds back if the other has an inverter on its Link IN
+                # and it has none, or else the other's uid is the lower
+                if self.link.polls or not (
+                    msg == pl.TEMPS_2
+                    and f.data[6] & _INVERTER_IN
+                    or msg == pl.IDENT
+                    and f.data < self.link.service_app.bms.uid
+                ):
+                    return True
+                self._role_changed(now)  # (the same role: muted, its table dropped)
+                self._master_seen = now
+                adr.send_now = True  # held, its beacon says at once: the packs behind hold
+            self._unmute_at = ticks.add(now, _RIVAL_MS)
+            return True
         if self.packs is None:
             # a single pack never loads the system's module (its code and tables)
             if self._waits(now):
@@ -125,12 +194,17 @@ class PackLink:
         heard = self._unlock_heard
         if heard is None or self.addr.master or self.addr.address < 2:
             return 0
-        age = ticks.diff(now, heard)
+        # (a stamp from more than 6.2 days ago can read as ahead of now: as old as can be)
+        age = ticks.age(now, heard)
         if age >= _UNLOCK_HEARD_MS or age >= self._unlock_ms:
             return 0
         return self._unlock_ms - age
 
     def _master_unlock(self, left, now):
+        if (left > 0) != (self.master_unlock_left(now) > 0):
+            # unlocked or locked: the packs behind it learn it at once (each beacon after
+            # the next would add a beacon period a pack down the chain)
+            self.addr.send_now = True
         self._unlock_ms = left
         self._unlock_heard = now
         if self.relay_at is not None:
@@ -215,12 +289,26 @@ class PackLink:
             while out.poll(now):  # nothing comes back up the chain: noise, counted
                 self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
             if send and not out.sending:
-                packchain.encode_beacon(self.beacon, adr.address, adr.master)
-                out.send(self.beacon, now)
+                held = self._unmute_at is not None
+                if not adr.master:
+                    # (0 while held: none came; -1, no word, if nothing came of late)
+                    h = self._unlock_heard
+                    if h is None or ticks.age(now, h) >= _UNLOCK_HEARD_MS:
+                        left = -1
+                    else:
+                        left = self.master_unlock_left(now)
+                elif not held and b.unlock_valid(now):
+                    left = b.cfg.unlock_valid_ms - ticks.diff(now, b.unlock_at)
+                else:
+                    left = 0
+                n = packchain.encode_beacon(self.beacon, adr.address, adr.master, held, left)
+                out.send(self.frame if n == packchain.LENGTH else self.beacon, now)
         flags_due = ticks.diff(now, self._next_flags) >= 0
         if flags_due:
             self._next_flags = ticks.add(now, _FLAGS_MS)
         speaks = adr.address and (self.packs is not None or not adr.master)
+        if self._unmute_at is not None:
+            speaks = False  # held back: its frames would be another master's, or a twin's
         if speaks:
             if flags_due and not self._limits_now:
                 # LIMITS at once when the FETs change, or a limit falls (a derating: the
@@ -237,11 +325,19 @@ class PackLink:
                 self._summary(b, now)
         if adr.address:
             if adr.master:
-                if self._unmute_at is not None and ticks.diff(now, self._unmute_at) >= 0:
-                    self._unmute_at = None  # no pack upstream demoted it (role_changed)
+                held = self._unmute_at
+                if held is None:
+                    if self.packs is not None:  # (another master's frames come with a
+                        self._system(b, now)  # slave's, which make the table)
+                elif ticks.diff(now, held) >= 0:
+                    # no pack upstream demoted it (role_changed), no other master heard
+                    self._unmute_at = None
                     self.link.muted = False
-                if self.packs is not None:
-                    self._system(b, now)
+                    self._master_seen = ticks.add(now, -LOST_MS)
+                    adr.send_now = True  # the packs behind it speak at once
+                else:
+                    # held back by another master that goes on (not a new master's hold)
+                    self.pack_lost = ticks.diff(held, now) > _MASTER_HOLD_MS
             else:
                 lost = ticks.diff(now, self._master_seen) >= LOST_MS
                 if lost:  # (held there: a tick difference turns negative after 6.2 days)
@@ -250,8 +346,15 @@ class PackLink:
                     self._master_lost = lost
                     self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
                 self.pack_lost = lost
-                if self.relay_at is not None and not self.master_unlock_left(now):
-                    self._relayed_cap(0, now)  # the master's announcement stopped
+                if (
+                    self.relay_at is not None
+                    and not self.master_unlock_left(now)
+                    and ticks.diff(now, self._master_seen) >= _QUIET_MS
+                ):
+                    # the master's word stopped, and the master with it (a pack upstream
+                    # restarting stops the word alone: `bmsctl --all` restarts the slaves
+                    # one after the other, each behind the one before)
+                    self._relayed_cap(0, now)
         wake = self._next_flags
         if speaks and ticks.diff(self._next_slot, wake) < 0:
             wake = self._next_slot
@@ -307,7 +410,9 @@ class PackLink:
         buf = self.buf
         pl.encode(msg, buf, b, adr.master)
         if msg == pl.TEMPS_2:
-            pl.put_unlock(buf, b, now)
+            pl.put_unlock(buf, b, now)  # (for the monitor: no pack takes it)
+            if self.link.polls:
+                buf[6] = _INVERTER_IN
         if self.packs is not None:  # the master's own line in its table
             if self.packs.take(adr.address, msg, buf, now):
                 self._beat_now = True
@@ -361,5 +466,8 @@ class PackLink:
             import packsystem  # (loaded: the view is its)
 
             packsystem.limits_fell(self.link, now)
-        self.pack_lost = packs.lost > 0
+        rival = ticks.age(now, self._master_seen) < LOST_MS  # another master of late
+        if not rival:  # (held there: a stamp a whole tick period, 12.4 days, old reads new)
+            self._master_seen = ticks.add(now, -LOST_MS)
+        self.pack_lost = packs.lost > 0 or rival
         self.ms_led = packs.count > 1

@@ -24,6 +24,10 @@ from protocols import packlink_can as pl
 
 BEACON_MS = fwconst.of("bms.addressing").BEACON_MS
 LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
+ADDR_LOST_MS = fwconst.of("bms.addressing").LOST_MS  # (packlink.LOST_MS)
+RIVAL_MS = fwconst.of("packlink").RIVAL_MS
+UNLOCK_HEARD_MS = fwconst.of("packlink").UNLOCK_HEARD_MS
+MASTER_HOLD_MS = fwconst.of("packlink_init").MASTER_HOLD_MS
 
 ticks_consts = fwconst.of("bms.ticks")
 packlink_can_consts = fwconst.of("protocols.packlink_can")
@@ -53,6 +57,37 @@ class BeaconBytesTest(unittest.TestCase):
         self.assertEqual(packchain.beacon_address(hx("A5 01 21 00 39"), 5), 0)  # 33
         self.assertEqual(packchain.beacon_address(hx("A5 01 00 00 5A"), 5), 0)  # 0
         self.assertEqual(packchain.beacon_address(hx("A5 01 01 00 59"), 5), 1)
+
+    def test_the_beacons_flags_and_the_unlock_after_it(self):
+        # b1 held, b2 the master's unlock holds and its UNLOCK frame (msg 02, u16 0.1 s)
+        # follows in the same write
+        buf = bytearray(10)
+        self.assertEqual(packchain.encode_beacon(buf, 1, True, True), 5)
+        self.assertEqual(bytes(buf[:5]), hx("A5 01 01 03 56"))
+        self.assertEqual(packchain.encode_beacon(buf, 1, True, False, 600000), 10)
+        self.assertEqual(bytes(buf), hx("A5 01 01 05 54 A5 02 70 17 D2"))
+        self.assertEqual(packchain.encode_beacon(buf, 2, False, False, 599899), 10)
+        self.assertEqual(bytes(buf), hx("A5 01 02 04 54 A5 02 6E 17 D4"))  # rounded down
+        self.assertEqual(packchain.encode_beacon(buf, 1, True, False, 100), 10)
+        self.assertEqual(bytes(buf[5:]), hx("A5 02 01 00 58"))
+        buf[:] = bytes(10)
+        self.assertEqual(packchain.encode_beacon(buf, 1, True, False, 99), 5)  # locked
+        self.assertEqual(bytes(buf), hx("A5 01 01 01 58") + bytes(5))
+        packchain.encode_beacon(buf, 1, True, False, 0xFFFF * 100 + 100)  # (the field's most)
+        self.assertEqual(bytes(buf[5:]), hx("A5 02 FF FF 5B"))
+        # b3: no word of the master's unlock (not a word that it is locked)
+        self.assertEqual(packchain.encode_beacon(buf, 2, False, False, -1), 5)
+        self.assertEqual(bytes(buf[:5]), hx("A5 01 02 08 50"))
+
+    def test_unlock_decoding_both_sides(self):
+        self.assertEqual(packchain.unlock_ms(hx("A5 02 70 17 D2"), 5), 600000)
+        self.assertEqual(packchain.unlock_ms(hx("A5 02 01 00 58"), 5), 100)
+        self.assertEqual(packchain.unlock_ms(hx("A5 02 70 17 D3"), 5), -1)  # check
+        self.assertEqual(packchain.unlock_ms(hx("A5 02 70 17"), 4), -1)  # short
+        self.assertEqual(packchain.unlock_ms(hx("A5 01 01 05 54"), 5), -1)  # a beacon
+        self.assertEqual(packchain.beacon_address(hx("A5 02 70 17 D2"), 5), 0)
+        # a beacon's flags do not change its address (firmware without them reads it)
+        self.assertEqual(packchain.beacon_address(hx("A5 01 20 03 37"), 5), 32)
 
 
 class PackLinkFramesTest(unittest.TestCase):
@@ -227,12 +262,33 @@ class AddressingTest(unittest.TestCase):
 
     def test_an_inverter_on_link_in(self):
         a = Addressing(0)
-        a.inverter()
+        a.inverter(0)
         self.assertEqual((a.address, a.master), (1, True))
         b = Addressing(0)
         b.heard(1, 10)
-        b.inverter()  # a slave's Link IN is a pack's: never an inverter
+        b.inverter(10)  # a slave's Link IN is a pack's while its beacons come
         self.assertEqual((b.address, b.master), (2, False))
+        b.step(10 + ADDR_LOST_MS - 1)
+        b.inverter(10 + ADDR_LOST_MS - 1)
+        self.assertEqual((b.address, b.master, b.changes), (2, False, 1))
+        # no beacon for the pack link's loss time: the head of the chain was taken out
+        # and the inverter's cable moved here (it stayed a muted slave, unanswered)
+        b.inverter(10 + ADDR_LOST_MS)
+        self.assertEqual((b.address, b.master, b.changes), (1, True, 2))
+        self.assertTrue(b.send_now)  # its beacon at once: the packs behind it follow
+
+    def test_a_beacon_heard_long_ago_is_never_new(self):
+        # ticks wrap (2**30 ms, 12.4 days): the last beacon's stamp is held LOST_MS behind
+        # (a stamp a whole period old reads as a moment ago)
+        b = Addressing(0)
+        b.heard(1, 10)
+        t = 10
+        for _ in range(4):  # a whole period, stepped (the poll steps it every 100 ms)
+            t = ticks.add(t, 1 << 28)
+            b.step(t)
+        self.assertEqual(t, 10)
+        b.inverter(11)
+        self.assertEqual((b.address, b.master), (1, True))
 
 
 def frames(
@@ -676,6 +732,10 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
 
     def test_a_frame_no_pack_sends_is_dropped(self):
+        from bms.protections import NAMES
+
+        all_names = (1 << len(NAMES)) - 2
+
         # each bound from both sides: a frame at it is taken, one step past it is not
         # (None: dropped, for PackLink's bad_frames), and the table keeps what it had
         def cells(*v):
@@ -705,7 +765,10 @@ class SystemTest(unittest.TestCase):
             (pl.LIMITS, frames(), frames(limits=(56000, 701, 0, 0, 0))),
             (pl.LIMITS, frames(), frames(limits=(56000, 0, 1001, 0, 0))),
             (pl.LIMITS, frames(), frames(limits=(56000, 0, 0, 111, 0))),
-            (pl.STATUS, frames(status=(0xFFFFFFFF, 1, 0xFFFF)), frames(status=(0, 0, 0))),
+            # (every protection bit a pack has, 1..PACK_LOST; bit 0 or one above is none's)
+            (pl.STATUS, frames(status=(all_names, 1, 0xFFFF)), frames(status=(0, 0, 0))),
+            (pl.STATUS, frames(), frames(status=(1, 1, 0))),
+            (pl.STATUS, frames(), frames(status=(all_names + 2, 1, 0))),
             (pl.STATUS, frames(status=(0, 2750, 0)), frames(status=(0, 2751, 0))),
         ]
         cells_1 = packlink_can_consts.CELLS_1
@@ -939,10 +1002,17 @@ class _Link:
         self.can_ok = True
         self.slave_address = 0
         self.starts = 0
+        self.polls = 0  # Pylon requests answered on Link IN
+        self.service_app = None
 
     def start_can(self, now):
         self.starts += 1
         return True
+
+
+class _App:
+    def __init__(self, bms):
+        self.bms = bms
 
 
 class _Frame:
@@ -994,6 +1064,242 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.TEMPS_2, 1), bytes(7)), 40))  # short
         self.assertEqual(pk.bad_frames, 2)
 
+    def written(self, start, end=None):
+        """What Link OUT carried while the loop polled each ms from start to end."""
+        self.uart.written.clear()
+        for now in range(start, (start if end is None else end) + 1):
+            self.pk.poll(self.r.bms, now)
+        return b"".join(self.uart.written)
+
+    def test_a_slave_takes_the_masters_unlock_from_link_in_only(self):
+        # the master's TEMPS_2 word was taken from the CAN bus, which anyone can send on
+        # (the inverter's): a forged one, then UNLOCK_RELAY, unlocked a slave with nobody
+        # at any pack
+        pk = self.pk
+        pk.frame_in(hx("A5 01 01 01 58"), 5, 0xA5, 10)  # the master's beacon: locked
+        self.assertEqual((pk.addr.address, pk.master_unlock_left(10)), (2, 0))
+        forged = _Frame(pl.can_id(pl.TEMPS_2, 1), hx("00 00 00 00 70 17 00 00"))  # 600 s
+        self.assertTrue(pk.take(forged, 20))
+        self.assertEqual(pk.master_unlock_left(20), 0)
+        # the master's beacon says it holds, its UNLOCK frame 600 s
+        pk.frame_in(hx("A5 01 01 05 54"), 5, 0xA5, 30)
+        pk.frame_in(hx("A5 02 70 17 D2"), 5, 0xA5, 30)
+        self.assertEqual(pk.master_unlock_left(30), 600000)
+        self.assertEqual(pk.master_unlock_left(30 + 2499), 600000 - 2499)
+        self.assertEqual(pk.master_unlock_left(30 + 2500), 0)  # heard too long ago
+        self.assertEqual(pk.bad_frames, 0)
+        pk.frame_in(hx("A5 02 70 17 D3"), 5, 0xA5, 40)  # a bad check: dropped, counted
+        self.assertEqual((pk.bad_frames, pk.master_unlock_left(40)), (1, 599990))
+        pk.frame_in(hx("A5 01 01 01 58"), 5, 0xA5, 50)  # locked again: at once
+        self.assertEqual(pk.master_unlock_left(50), 0)
+
+    def test_a_slave_passes_the_masters_unlock_down_the_chain(self):
+        pk = self.pk
+        pk.frame_in(hx("A5 01 01 01 58"), 5, 0xA5, 10)
+        self.assertEqual(self.written(10, 29), hx("A5 01 02 00 58"))  # locked
+        pk.frame_in(hx("A5 01 01 05 54"), 5, 0xA5, 30)
+        pk.frame_in(hx("A5 02 70 17 D2"), 5, 0xA5, 30)
+        # unlocked: passed on at once (a beacon period a pack would add up down the chain)
+        self.assertEqual(self.written(30), hx("A5 01 02 04 54 A5 02 70 17 D2"))
+        self.assertEqual(self.written(31, 229), b"")
+        at = 230
+        while not self.written(at):  # (its next beacon: the loop's next wake from 230 on)
+            at += 1
+        self.assertTrue(230 <= at <= 330, at)
+        # what is left of it then: 600 000 - (at - 30) ms, rounded down to 0.1 s
+        left = (600000 - (at - 30)) // 100
+        sent = hx("A5 01 02 04 54 A5 02") + bytes((left & 0xFF, left >> 8))
+        self.assertEqual(b"".join(self.uart.written), sent + bytes(((-sum(sent[5:])) & 0xFF,)))
+        self.assertEqual(left, 5997)
+        # its own unlock (RESET at this pack) is its own: never passed on
+        b = self.r.bms
+        b.unlocked = True
+        b.unlock_at = at
+        pk.frame_in(hx("A5 01 01 01 58"), 5, 0xA5, at + 10)  # the master's, locked: at once
+        self.assertEqual(self.written(at + 10), hx("A5 01 02 00 58"))
+
+    def test_no_word_of_the_unlock_is_no_word_that_it_is_locked(self):
+        # a pack restarting upstream (`bmsctl --all restart` goes one slave after the
+        # other) said "locked" in its first beacon, before the word reached it, and the
+        # relayed unlock of every pack behind it ended
+        pk = self.pk
+        pk.frame_in(hx("A5 01 01 05 54"), 5, 0xA5, 10)  # unlocked: its UNLOCK frame lost
+        self.assertEqual(self.written(10), hx("A5 01 02 08 50"))  # no word yet
+        pk.frame_in(hx("A5 01 01 05 54"), 5, 0xA5, 20)
+        pk.frame_in(hx("A5 02 70 17 D2"), 5, 0xA5, 20)
+        self.assertEqual(pk.master_unlock_left(20), 600000)
+        pk.frame_in(hx("A5 01 01 09 50"), 5, 0xA5, 100)  # the pack upstream has no word
+        self.assertEqual(pk.master_unlock_left(100), 599920)  # what it had, kept
+        # nothing more for UNLOCK_HEARD_MS: no word to give downstream either
+        at = 20 + UNLOCK_HEARD_MS
+        self.assertEqual(pk.master_unlock_left(at - 1), 600000 - UNLOCK_HEARD_MS + 1)
+        self.assertEqual(pk.master_unlock_left(at), 0)
+        flags = {}
+        for now in range(21, at + 400):
+            if self.written(now):
+                flags[now] = self.uart.written[0][3]
+        self.assertEqual({f for t, f in flags.items() if t < at}, {0x04})
+        self.assertEqual({f for t, f in flags.items() if t >= at}, {0x08})
+
+    def test_a_master_announces_its_own_unlock_on_link_out(self):
+        pk = self.pk
+        b = self.r.bms
+        pk.pylon_in(5)  # an inverter on Link IN: the master at once
+        self.assertEqual(self.written(5), hx("A5 01 01 01 58"))
+        b.unlocked = True
+        b.unlock_at = 100  # (RESET twice at this pack, 600 s)
+        # 599 895 ms left at its next beacon
+        self.assertEqual(self.written(6, 205), hx("A5 01 01 05 54 A5 02 6E 17 D4"))
+        b.unlocked = False
+        self.assertEqual(self.written(206, 405), hx("A5 01 01 01 58"))
+
+    def test_a_held_beacon_keeps_the_slaves_behind_it_silent(self):
+        # a slave behind a master held back by another master may have an address the
+        # other master's chain has too: it keeps silent on the pack link while its Link
+        # IN's beacon says held, and says so on its own Link OUT at once, either way
+        pk = self.pk
+        sent = self.link.can.sent
+        pk.frame_in(hx("A5 01 01 03 56"), 5, 0xA5, 10)  # a held master upstream
+        self.assertEqual(self.written(10), hx("A5 01 02 02 56"))
+        for now in range(11, 1500, 10):
+            pk.poll(self.r.bms, now)
+        self.assertEqual(sent, [])
+        pk.frame_in(hx("A5 01 01 01 58"), 5, 0xA5, 1500)  # speaking now
+        self.assertEqual(self.written(1500), hx("A5 01 02 00 58"))  # at once
+        self.assertEqual([i for i, _d, _e in sent], [pl.can_id(pl.LIMITS, 2)])  # LIMITS first
+        pk.frame_in(hx("A5 01 01 03 56"), 5, 0xA5, 1510)
+        self.assertEqual(self.written(1510), hx("A5 01 02 02 56"))  # at once
+
+    def master(self, uid_last):
+        """The rig's pack the speaking master (LISTEN_MS, then its hold) at 1000, its uid
+        ending in uid_last."""
+        b = self.r.bms
+        b.uid[:] = bytes(7) + bytes((uid_last,))
+        self.link.service_app = _App(b)
+        self.pk.poll(b, 500)
+        self.pk.poll(b, 1000)
+        self.assertFalse(self.link.muted)
+        self.assertEqual(self.roles(), [(500, 1, 1)])
+
+    def roles(self):
+        return [(r[1], r[4], r[5]) for r in logged(self.log, ev.COMM, ev.COMM_ROLE)]
+
+    def judged(self, now):
+        """The master's PACK_LOST as its system judges it at now (pack 2's four frames
+        just come: pack 2 is no loss)."""
+        for msg, data in sorted(frames().items()):
+            self.pk.take(_Frame(pl.can_id(msg, 2), data), now)
+        self.pk._beat_now = True  # (judged now, not at the next beat)
+        self.pk.poll(self.r.bms, now)
+        return self.pk.pack_lost
+
+    def test_another_master_at_our_address_is_counted_and_logged_an_episode(self):
+        # no CAN controller hears its own frames: a pack-link frame at a master's own
+        # address is a second master's (a pack that restarted with the one upstream of it
+        # off; two told the inverter each its own limits, each second the other's)
+        pk = self.pk
+        self.master(5)
+        self.assertFalse(self.judged(1050))
+        other = _Frame(pl.can_id(pl.LIMITS, 1), frames(limits=(56000, 500, 500, 100, 0x9B))[3])
+        self.assertTrue(pk.take(other, 1100))
+        self.assertEqual(pk.bad_frames, 1)
+        self.assertEqual(self.roles()[1:], [(1100, 1, 2)])  # one COMM event an episode
+        self.assertTrue(self.judged(1100))  # the inverter and the panel see a warning
+        t = 1100 + LOST_MS - 1
+        pk.take(other, t)  # within LOST_MS of the last: the same episode
+        self.assertEqual((pk.bad_frames, len(self.roles())), (2, 2))
+        self.assertTrue(self.judged(t + LOST_MS - 1))
+        self.assertFalse(self.judged(t + LOST_MS))
+        pk.take(other, t + LOST_MS)  # a new one
+        self.assertEqual(self.roles()[2:], [(t + LOST_MS, 1, 2)])
+        self.assertFalse(self.link.muted)  # (its LIMITS alone decides nothing)
+
+    def test_the_higher_uid_steps_down_and_holds_back(self):
+        pk = self.pk
+        b = self.r.bms
+        self.master(5)
+        pk.take(_Frame(pl.can_id(pl.CELLS, 2), frames()[pl.CELLS]), 1050)  # a slave
+        self.assertIsNotNone(pk.packs)
+        higher = _Frame(pl.can_id(pl.IDENT, 1), bytes(7) + b"\x06")
+        pk.take(higher, 1100)
+        self.assertFalse(self.link.muted)  # ours is the lower: we stay
+        lower = _Frame(pl.can_id(pl.IDENT, 1), bytes(7) + b"\x04")
+        pk.take(lower, 1200)
+        self.assertTrue(self.link.muted)  # held back: silent to the inverter
+        self.assertIsNone(pk.packs)
+        self.assertEqual(len(self.roles()), 2)  # (the episode's; no role change logged)
+        sent = self.link.can.sent
+        n = len(sent)
+        self.assertEqual(self.written(1200), hx("A5 01 01 03 56"))  # held, at once
+        pk.take(_Frame(pl.can_id(pl.CELLS, 2), frames()[pl.CELLS]), 1250)
+        t = 1200 + RIVAL_MS - 1
+        for now in range(1201, t + 1):
+            pk.poll(b, now)
+        self.assertEqual(len(sent), n)  # silent on the pack link too
+        self.assertTrue(self.link.muted)
+        self.assertFalse(pk.ms_led)
+        pk.take(lower, t)  # the other goes on: held on, RIVAL_MS from its last frame
+        # out of the system: a warning on its panel while the other goes on (its hold
+        # pushed on past a new master's: not for one that ends as one would)
+        pk.poll(b, t + RIVAL_MS - MASTER_HOLD_MS - 1)
+        self.assertTrue(pk.pack_lost)
+        pk.poll(b, t + RIVAL_MS - MASTER_HOLD_MS)
+        self.assertFalse(pk.pack_lost)
+        pk.poll(b, t + RIVAL_MS - 1)
+        self.assertTrue(self.link.muted)
+        # the other went silent: this one speaks, and its beacon says so at the next poll
+        self.assertEqual(self.written(t + RIVAL_MS, t + RIVAL_MS + 1), hx("A5 01 01 01 58"))
+        self.assertFalse(self.link.muted)
+        pk.poll(b, t + RIVAL_MS + 1)
+        self.assertFalse(pk.pack_lost)
+        self.assertEqual(len(self.roles()), 2)  # (the same episode: nothing logged)
+
+    def test_an_inverter_on_link_in_decides_first(self):
+        pk = self.pk
+        self.master(5)
+        with_inverter = bytearray(8)
+        with_inverter[6] = 1  # its TEMPS_2 says an inverter asks on its Link IN
+        pk.take(_Frame(pl.can_id(pl.TEMPS_2, 1), bytes(8)), 1100)
+        self.assertFalse(self.link.muted)
+        pk.take(_Frame(pl.can_id(pl.TEMPS_2, 1), with_inverter), 1200)
+        self.assertTrue(self.link.muted)
+        # ours asks on our Link IN: we never step down, whatever the other's uid
+        self.setUp()
+        pk = self.pk
+        self.master(5)
+        self.link.polls = 3
+        pk.take(_Frame(pl.can_id(pl.TEMPS_2, 1), with_inverter), 1100)
+        pk.take(_Frame(pl.can_id(pl.IDENT, 1), bytes(8)), 1150)
+        self.assertFalse(self.link.muted)
+        # and ours says so in its own TEMPS_2 (byte 6, bit 0)
+        pk.take(_Frame(pl.can_id(pl.CELLS, 2), frames()[pl.CELLS]), 1200)
+        sent = self.link.can.sent
+        for now in range(1200, 2400):
+            pk.poll(self.r.bms, now)
+        temps_2 = [d for i, d, _e in sent if i == pl.can_id(pl.TEMPS_2, 1)]
+        self.assertEqual(temps_2[0][6], 1)
+
+    def test_a_new_master_holds_back_while_another_master_speaks(self):
+        # a pack that restarted with the pack upstream of it switched off finds its Link
+        # IN silent: it takes the master's role, but speaks only once no other master has
+        # been heard for RIVAL_MS
+        pk = self.pk
+        b = self.r.bms
+        b.uid[:] = bytes(8)  # (the lowest: a speaking master would stay)
+        self.link.service_app = _App(b)
+        other = _Frame(pl.can_id(pl.CELLS, 1), frames()[pl.CELLS])
+        for now in range(0, 5000, 100):
+            pk.take(other, now)
+            pk.poll(b, now)
+            self.assertTrue(self.link.muted, now)
+        self.assertEqual((pk.addr.address, pk.addr.master), (1, True))
+        self.assertEqual(self.link.can.sent, [])
+        self.assertEqual(self.roles(), [(500, 1, 1), (600, 1, 2)])  # one episode
+        pk.poll(b, 4900 + RIVAL_MS - 1)
+        self.assertTrue(self.link.muted)
+        pk.poll(b, 4900 + RIVAL_MS)
+        self.assertFalse(self.link.muted)
+
     def test_a_master_by_listening_speaks_after_a_hold_or_an_inverters_request(self):
         pk = self.pk
         b = self.r.bms
@@ -1026,17 +1332,18 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual(self.link.can.sent, [])  # alone: silent on the pack link
         # a slave's frame: the master keeps a table, and speaks from now on
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 2)), 6))
-        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # our own address
+        self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # another master's
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 3), bytes(4)), 6))  # short
         self.assertEqual(pk.packs.count, 0)
-        # dropped and counted: the short one, and the zeros (CVL 0: no pack sends it)
-        self.assertEqual(pk.bad_frames, 2)
+        # dropped and counted: the other master's, the short one, and the zeros (CVL 0:
+        # no pack sends it)
+        self.assertEqual(pk.bad_frames, 3)
         ok = _Frame(pl.can_id(pl.LIMITS, 2), frames()[pl.LIMITS])
         self.assertTrue(pk.take(ok, 6))
-        self.assertEqual(pk.bad_frames, 2)
+        self.assertEqual(pk.bad_frames, 3)
         for ident in (pl.can_id(pl.LIMITS, 33), pl.can_id(0, 2), pl.can_id(12, 2)):
             self.assertTrue(pk.take(_Frame(ident, frames()[pl.LIMITS]), 6))
-        self.assertEqual(pk.bad_frames, 5)
+        self.assertEqual(pk.bad_frames, 6)
         self.link.can.free = False
         pk.poll(b, 7)
         self.assertEqual(self.link.can.sent, [])

@@ -23,6 +23,7 @@ BEACON_MS = fwconst.of("bms.addressing").BEACON_MS
 LISTEN_MS = fwconst.of("bms.addressing").LISTEN_MS
 PERIOD = fwconst.of("bms.ticks").PERIOD
 MASTER_HOLD_MS = fwconst.of("packlink_init").MASTER_HOLD_MS
+LINK_LOST_MS = fwconst.of("bms.addressing").LOST_MS  # (no beacon: an inverter's request)
 
 SPACING_MS = 700  # between the power-ups of a test's packs
 READY_MS = 10000  # the manual: "wait for 10s", then only the master's M/S LED is lit
@@ -587,3 +588,127 @@ class SlaveCommunicationTest(unittest.TestCase):
             comm = pk.comm_age_ms(age, now)
             self.assertTrue(min(3600 * 1000 * (_hour + 1), age) <= comm <= age, (_hour, comm))
         self.assertEqual(comm, age)  # (held at the cap: never negative)
+
+
+class SecondMasterTest(unittest.TestCase):
+    """Two masters on one bus (packlink.py): a pack that found its Link IN silent took
+    the master's role while another master spoke, and both told the inverter each its own
+    limits (CCL 6.6 A and 100 A, a second apart); each dropped the other's frames unseen.
+    Now a pack-link frame at a master's own address is counted and logged an episode
+    (COMM role, extra 2), and one master holds back, muted and silent, with the slaves
+    behind it."""
+
+    def told(self, tap, start_us):
+        """(t_us, CCL 0.1 A) of each 0x351 the inverter got since start_us."""
+        return [
+            (t, d[2] | d[3] << 8)
+            for i, e, d, t in tap.frames
+            if i == 0x351 and not e and t >= start_us
+        ]
+
+    def roles(self, k, c):
+        return [(r[4], r[5]) for r in logged(c.app(k).events, ev.COMM, ev.COMM_ROLE)]
+
+    def test_a_pack_restarting_behind_a_pack_switched_off_holds_back(self):
+        c = Chain(4, inverter="can")
+        tap = c.sim.bus.attach(Tap())
+        for k in range(1, 5):
+            c.power(k)
+        c.run(3000)
+        c.power(2, False)
+        c.power(3, False)
+        c.run(50)
+        c.power(3)  # its Link IN silent (pack 2 off): the master's role, but held back
+        c.run(3000)
+        self.assertEqual([c.app(k).link.muted for k in (1, 3, 4)], [False, True, True])
+        self.assertEqual(self.roles(3, c), [(1, 1), (1, 2)])  # it heard another master
+        self.assertEqual(c.ms_leds(), [1, 0, 0, 0])
+        start = c.t_ms * 1000
+        c.run(2000)
+        # one master, one 0x351 a second: pack 1's, with pack 1 alone (the others lost)
+        self.assertEqual([ccl for _t, ccl in self.told(tap, start)], [500, 500])
+        srcs = [i & 0xFF for i, e, _d, t in tap.frames if e and t >= start and i >> 16 == 0x1BA0]
+        self.assertEqual(srcs, [1] * 22)  # packs 3 and 4 silent (4 is behind 3)
+        self.assertEqual(c.warnings(1), ["PACK_LOST"])
+        self.assertEqual(c.warnings(3), ["PACK_LOST"])  # out of the system: its panel says so
+        c.power(2)  # back: its beacon demotes pack 3 and the chain is whole again
+        c.run(3000)
+        self.assertEqual(c.addresses(), expected(4))
+        self.assertEqual([c.warnings(k) for k in (1, 2, 3, 4)], [[]] * 4)
+        self.assertEqual((c.link(1).packs.count, c.ms_leds()), (4, [1, 0, 0, 0]))
+
+    def masters_together(self, swap):
+        """Four packs powered together, pack 3's baud rate (DIP 1) not the others': packs
+        3 and 4 hear no beacon and take the master's role as pack 1 does. swap: pack 1
+        gets the highest uid of the three, pack 4 the lowest."""
+        c = Chain(4, inverter="can")
+        tap = c.sim.bus.attach(Tap())
+        c.packs[2].set_dip(0x01)
+        for k in range(1, 5):
+            c.power(k)
+        if swap:
+            a, b = c.app(1).bms.uid, c.app(4).bms.uid
+            a[7], b[7] = b[7], a[7]
+        c.run(1000)
+        self.assertEqual([c.app(k).link.muted for k in (1, 2, 3, 4)], [False, True, False, False])
+        self.assertEqual([a for a, _m in c.addresses()], [1, 2, 1, 1])
+        c.run(1000)  # each master's IDENT has come: the higher uids hold back
+        return c, tap
+
+    def test_two_masters_at_once_the_lower_uid_speaks(self):
+        c, tap = self.masters_together(False)
+        self.assertEqual([c.app(k).link.muted for k in (1, 2, 3, 4)], [False, True, True, True])
+        for k in (1, 3, 4):
+            self.assertEqual(self.roles(k, c), [(1, 1), (1, 2)], k)  # one episode each
+            self.assertGreater(c.link(k).bad_frames, 0, k)
+        self.assertEqual(c.warnings(1), ["PACK_LOST"])  # the inverter sees the warning
+        c.run(3000)  # (every FET on: the limits are the packs')
+        start = c.t_ms * 1000
+        c.run(3000)
+        self.assertEqual([ccl for _t, ccl in self.told(tap, start)], [1000] * 3)  # 1 and 2
+        self.assertEqual(c.warnings(1), [])  # the episode over (the others silent 3 s)
+        self.assertEqual(c.warnings(4), ["PACK_LOST"])  # left out: its panel says so
+        self.assertEqual(self.roles(1, c), [(1, 1), (1, 2)])
+
+    def test_two_masters_at_once_the_rule_holds_either_way(self):
+        # pack 4 the lowest uid: pack 1 holds back, and pack 2 behind it goes silent too
+        # (its address is one pack 4's chain could have); the bank's current is pack 4's
+        # alone to the inverter: less than the bank can take, never more
+        c, tap = self.masters_together(True)
+        self.assertEqual([c.app(k).link.muted for k in (1, 2, 3, 4)], [True, True, True, False])
+        c.run(3000)
+        start = c.t_ms * 1000
+        c.run(3000)
+        self.assertEqual([ccl for _t, ccl in self.told(tap, start)], [500] * 3)
+        srcs = {i & 0xFF for i, e, _d, t in tap.frames if e and t >= start and i >> 16 == 0x1BA0}
+        self.assertEqual(srcs, {1})
+
+    def test_an_inverter_moved_to_the_next_pack_makes_it_the_master(self):
+        # the head pack taken out and the Pylon RS485 inverter's cable moved to pack 2's
+        # Link IN: it stayed a muted slave, 115 requests unanswered a minute, until someone
+        # restarted a pack
+        from support import make_sim
+
+        sim = make_sim(packs=3, inverter="rs485")
+        sim.run(5000)
+        inv = sim.inverter
+        pk = sim.packs[1].app.packlink
+        sim.packs[0].power_off()
+        last = pk.addr._heard  # its last beacon (pack 2's clock)
+        port = sim.chain[0].port()  # (pack 2's Link IN wire)
+        port.set_format(inv.port.baud)
+        inv.port = port
+        sim._inv_port = port
+        replies = inv.replies
+        sim.run(sim.t_ms + 6000)
+        roles = [(r[1], r[4], r[5]) for r in logged(pk.events, ev.COMM, ev.COMM_ROLE)]
+        self.assertEqual(roles[-1][1:], (1, 1))
+        # a request no sooner than LOST_MS after the last beacon, and the first one after
+        # it (the inverter asks about twice a second)
+        waited = ticks.diff(roles[-1][0], last)
+        self.assertTrue(LINK_LOST_MS <= waited < LINK_LOST_MS + 1000, waited)
+        self.assertGreater(inv.replies - replies, 3)
+        self.assertFalse(sim.packs[1].app.link.muted)
+        self.assertEqual(sim.packs[2].app.packlink.addr.address, 2)
+        sim.run(sim.t_ms + 3000)
+        self.assertEqual((inv.cvl_mv, inv.ccl_ma), (56000, 100000))  # packs 2 and 3

@@ -1,8 +1,8 @@
 """The master's relay (service/can_link.py): RS485 port 1's requests for the other packs
 go out on CAN and their replies come back out of port 1; the master's unlock relayed to
-the slaves (UNLOCK_RELAY), taken by a slave only while the master announces its unlock on
-the pack link (TEMPS_2), whoever sends the request, and refused by a master; four packs in
-the simulator."""
+the slaves (UNLOCK_RELAY), taken by a slave only while the master's unlock holds as the
+chain's beacons on its Link IN carry it (never the pack link's TEMPS_2 on CAN), whoever
+sends the request, and refused by a master; four packs in the simulator."""
 
 import unittest
 
@@ -13,6 +13,7 @@ from support import logged, make_sim, press_unlock
 
 from bms import events as ev
 from bms import ticks
+from protocols import packlink_can as pl
 
 UNLOCK_HEARD_MS = fwconst.of("packlink").UNLOCK_HEARD_MS
 
@@ -176,6 +177,83 @@ class RelayTest(unittest.TestCase):
             self.sim.packs[1].ticks.ticks_ms(), heard
         )  # (checked on the link's beat, 100 ms)
         self.assertTrue(UNLOCK_HEARD_MS <= gone <= UNLOCK_HEARD_MS + 110, gone)
+
+    def test_a_forged_announcement_on_can_unlocks_no_slave(self):
+        """Audit: anything on the shared CAN bus sent the master's TEMPS_2 with an unlock
+        (bytes 4-5), then UNLOCK_RELAY, SET_CONFIG, RESTART: nobody at any pack. A slave
+        takes the master's unlock from its Link IN's beacons only."""
+        t = SimCanTransport(self.sim)
+        direct = Client(t)
+        slave = self.sim.packs[1].app
+        forged = bytes([0, 0, 0, 0, 0x70, 0x17, 0, 0])  # 600 s
+        for wait in (20, 150, 1100):
+            t.port.send(pl.can_id(pl.TEMPS_2, 1), forged)
+            self.sim.run(self.sim.t_ms + wait)
+            with self.assertRaises(ServiceError) as e:
+                direct.request(2, fr.UNLOCK_RELAY)
+            self.assertEqual(e.exception.status, fr.ERR_LOCKED)
+            self.assertIn("the master is not unlocked", str(e.exception))
+        self.assertFalse(slave.bms.unlocked)
+        with self.assertRaises(ServiceError) as e:
+            direct.request(2, fr.SET_CONFIG, bytes([6]) + b"dcl_ma" + bytes(4))
+        self.assertEqual(e.exception.status, fr.ERR_LOCKED)
+
+    def test_the_unlock_comes_down_the_chain_only(self):
+        # pack 3's Link IN cut (its cable out): the master's unlock, announced on CAN as
+        # well, reaches pack 2 and neither pack 3 nor pack 4 behind it
+        wire = self.sim.chain[1]  # pack 2's Link OUT, pack 3's Link IN
+        wire.ports.remove(wire.ports[1])
+        self.sim.run(self.sim.t_ms + UNLOCK_HEARD_MS)
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        direct = Client(SimCanTransport(self.sim))
+        direct.request(2, fr.UNLOCK_RELAY)
+        self.assertTrue(self.sim.packs[1].app.bms.unlocked)
+        for a in (3, 4):
+            with self.assertRaises(ServiceError) as e:
+                direct.request(a, fr.UNLOCK_RELAY)
+            self.assertIn("the master is not unlocked", str(e.exception))
+            self.assertFalse(self.sim.packs[a - 1].app.bms.unlocked)
+
+    def test_a_relayed_unlock_outlasts_a_pack_upstream_restarting(self):
+        # `bmsctl --all` restarts the slaves one after the other: the word of the
+        # master's unlock stops behind the one restarting (the chain runs through it),
+        # the master's frames do not; a lock at the master still ends every relayed one
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        for a in (3, 4):
+            self.c.unlock_relay(a, tries=1)
+        self.sim.packs[1].power_off()
+        self.sim.run(self.sim.t_ms + 2 * UNLOCK_HEARD_MS)
+        self.sim.packs[1].power_on()
+        self.sim.run(self.sim.t_ms + 2000)
+        self.assertEqual([p.app.bms.unlocked for p in self.sim.packs], [True, False, True, True])
+        self.c.lock(1)
+        self.sim.run(self.sim.t_ms + 1100)
+        self.assertEqual([p.app.bms.unlocked for p in self.sim.packs], [False] * 4)
+
+    def test_an_announcement_heard_days_ago_unlocks_nothing(self):
+        """Audit: past 6.2 days after the last announcement its age read negative (a tick
+        difference), and what was left of it read as hundreds of thousands of seconds,
+        even after one that said locked: an UNLOCK_RELAY then unlocked the slave."""
+        slave = self.sim.packs[1].app
+        pk = slave.packlink
+        svc = slave.link.server_for_service()
+        req = fr.encode(2, fr.UNLOCK_RELAY)
+        for unlocked in (True, False):
+            if unlocked:
+                press_unlock(self.sim, self.sim.packs[0])
+            else:
+                self.c.lock(1)
+            self.sim.run(self.sim.t_ms + 1100)
+            heard = pk._unlock_heard
+            self.assertEqual(pk.master_unlock_left(heard) > 0, unlocked)
+            for days_ms in (1 << 29, (1 << 29) + 1, 9 * 86400000, (1 << 30) - UNLOCK_HEARD_MS):
+                later = ticks.add(heard, days_ms)
+                self.assertEqual(pk.master_unlock_left(later), 0, (unlocked, days_ms))
+                n = svc.handle(bytearray(req), len(req), later, 2)
+                self.assertEqual(svc.out[fr.HEAD], fr.ERR_LOCKED, bytes(svc.out[:n]))
+            self.assertFalse(slave.bms.unlocked)
 
 
 if __name__ == "__main__":

@@ -216,8 +216,8 @@ class Client:
     def unlock_relay(self, address, tries=3, pause_s=0.6):
         """The master's unlock relayed to slave `address`: through the master (which adds
         what is left of its own unlock) or on CAN straight to the slave; refused unless
-        the slave hears the master announce its unlock on the pack link. The master
-        announces it once a second: a slave that has not heard it yet is asked again
+        the slave hears the master's unlock down the chain (each pack's beacons on its
+        RS485 Link OUT, 200 ms apart): a slave that has not heard it yet is asked again
         (pause_s later, `tries` times in all)."""
         for _ in range(tries - 1):
             try:

@@ -20,12 +20,15 @@ every temperature sensor; 0x93: its serial number):
 | STATUS 0x04 | u32 protection/warning bits (bms.protections), u16 capacity 0.1 Ah, u16 cycles |
 | CELLS_1..CELLS_4 0x05-0x08 | u16 cell mV x 4: cells 1-4, 5-8, 9-12, 13-16 |
 | TEMPS_1 0x09 | s16 0.1 C x 4: the cell sensors (Sample.temps_dc slots 0-3) |
-| TEMPS_2 0x0A | s16 0.1 C board (slot 4), s16 MOSFETs (slot 5), u16 unlock 0.1 s, 2 bytes 0 |
+| TEMPS_2 0x0A | s16 0.1 C board (slot 4), s16 MOSFETs (slot 5), u16 unlock 0.1 s, u8 link, 0 |
 | IDENT 0x0B | the pack's unique id (its chip's, right-aligned): its serial number |
 
-TEMPS_2's unlock: what is left of the sender's service-link unlock (0: locked; put_unlock).
-The master's is what a slave checks before it takes an UNLOCK_RELAY (packlink.py): an
-unlock reaches a slave only while the one given by a person at the master holds.
+TEMPS_2's unlock: what is left of the sender's service-link unlock (0: locked; put_unlock),
+for a monitor: no pack takes it, since anything on the bus can send it (a forged one
+unlocked a slave). A slave takes the master's unlock from the chain's beacons on its Link
+IN only (protocols/packchain.py, packlink.py). TEMPS_2's link byte (6): b0 an inverter's
+requests are answered on the sender's Link IN (the head of the chain: of two masters, the
+other steps down for it, packlink.py); the other bits 0. Firmware before it sent 0 there.
 """
 
 from micropython import const
