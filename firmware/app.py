@@ -36,6 +36,7 @@ _REPHASE_MS = const(3600000)
 _SENSOR_FAIL_BIT = 1 << SENSOR_FAIL
 PWRON_RESET = const(1)  # machine.PWRON_RESET on rp2 and esp32
 _HOUSEKEEPING_MS = const(1000)
+_CLOCK_STEP_MS = const(3600000)  # the service clock's anchor is moved on this often
 _EVENT_FLUSH_MS = const(60000)  # routine events reach flash within this
 _STATE_SAVE_MS = const(600000)  # the SOC is saved at least this often
 # or when it moved this much (0.01 %), or a calibration, a latch or a lockout count moved.
@@ -323,6 +324,15 @@ class App:
             self._stage = STAGE_READ
             if not self.afe_ok or not self.sample.valid:
                 self.afe_ok = self._afe_setup(now, reprobe=True)
+            c = self.service_clock
+            if c is not None and ticks.diff(now, c[1]) >= _CLOCK_STEP_MS:
+                # the wall clock's anchor moved on an hour at a time: one set more than 6.2
+                # days ago read as days ahead (bmsctl dated the records 12.4 days early,
+                # and a service restart put the clock back as much)
+                self.service_clock = (
+                    c[0] + _CLOCK_STEP_MS // 1000,
+                    ticks.add(c[1], _CLOCK_STEP_MS),
+                )
             bits = self.panel.read_dip()
             if bits != self._dip_seen:  # (rare: bms/dip.py is loaded for it and dropped)
                 self._dip_seen = bits

@@ -219,13 +219,17 @@ class QstrPoolTest(unittest.TestCase):
 # the sharing last judged under a load, kept for a step of load from rest (_spread).
 # 1 838 at stop 37: the safe state after an exception counts as a front end's spell
 # (_spell: a failure every 4 s opened the FETs under load every 4 s for ever), and the
-# charge through the open discharge FET's body diodes is held to diode_charge_ma (50 A
+# charge through the open discharge FET's body diodes is held to diode_ma (50 A
 # put 40 W in them for as long as a DOCP lockout stood); 1 839: a pre-charge try cut
 # short ends as a timed-out one does (_end: uncounted, chatter kept the resistor on);
 # 1 840: the passive and RSD inputs let go 1 s after they read released (_in_raw, _in_at,
-# _in_on for _rsd, _passive: chatter switched the FETs five times a second).
+# _in_on for _rsd, _passive: chatter switched the FETs five times a second); 1 843: the
+# current's mode changes closer than a minute are counted (_mode_at, _mode_quiet: 43 200
+# records a day pushed every trip off the log), the idle sleep is left when the inverter
+# speaks again (_sleep_idle: a fixed cable needed a person at every pack); diode_ma for
+# diode_charge_ma, and the app's _saved_mode gone.
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1840
+FIRMWARE_NAMES = 1843
 PYLON_RS485_NAMES = 123
 
 

@@ -84,24 +84,36 @@ class CommandsTest(unittest.TestCase):
 
         from bms import events as ev
 
+        def when(stamps):
+            return [time.strftime("%m-%d %H:%M:%S", time.gmtime(t)) for t in stamps]
+
+        import time
+
         set_at = calendar.timegm((2026, 12, 7, 14, 48, 0))
         wrap = 1 << 30
-        clock = (set_at, 100000)  # set 100 s after the ticks wrapped
+        day = 86400000
+        clock = (set_at, 100000)  # the anchor 100 s after the ticks wrapped
         boot = (5, wrap - 300000, ev.BOOT, 1, 2, 0)
-        trip = (6, wrap - 60000, ev.TRIP, 3, 3650, 4)  # 160 s before the clock was set
+        trip = (6, wrap - 60000, ev.TRIP, 3, 3650, 4)  # 160 s before the anchor
         later = (7, 160000, ev.MODE, 2, 1, 0)
-        rows = [
-            bmsctl.event_row(r, clock, bmsctl.last_boot([boot, trip, later]))
-            for r in (boot, trip, later)
+        records = [boot, trip, later]
+        stamps = bmsctl.event_times(records, clock, bmsctl.last_boot(records))
+        self.assertEqual(when(stamps), ["12-07 14:41:20", "12-07 14:45:20", "12-07 14:49:00"])
+        self.assertEqual(bmsctl.event_row(trip, stamps[1])["time"], "2026-12-07 14:45:20")
+        # records 7, 9 and 13 days before the anchor, each gap under 12.4 days: dated
+        old = [
+            (1, (100000 - 13 * day) % wrap, ev.BOOT, 1, 1, 0),
+            (2, (100000 - 9 * day) % wrap, ev.TRIP, 3, 3650, 4),
+            (3, (100000 - 7 * day) % wrap, ev.TRIP, 3, 3650, 4),
         ]
-        self.assertEqual(
-            [r["time"] for r in rows],
-            ["2026-12-07 14:41:20", "2026-12-07 14:45:20", "2026-12-07 14:49:00"],
-        )
+        stamps = bmsctl.event_times(old, clock, 1)
+        self.assertEqual(when(stamps), ["11-24 14:48:00", "11-28 14:48:00", "11-30 14:48:00"])
         # a record of the life before the last BOOT: its ticks, never a date
-        old = (3, 7000, ev.TRIP, 3, 3650, 4)
-        self.assertEqual(bmsctl.event_row(old, clock, 5)["time"], "7.000 (earlier boot)")
-        self.assertEqual(bmsctl.last_boot([old]), -1)
+        earlier = (3, 7000, ev.TRIP, 3, 3650, 4)
+        self.assertEqual(bmsctl.event_times([earlier, boot], clock, 5)[0], None)
+        self.assertEqual(bmsctl.event_row(earlier, None, 5)["time"], "7.000 (earlier boot)")
+        self.assertEqual(bmsctl.last_boot([earlier]), -1)
+        self.assertEqual(bmsctl.event_times(records, (0, 0), 5), [None] * 3)  # no clock
 
     def test_clear_errors(self):
         rc, _o, err = cli(self.sim, "config", "set", "covp_trip_mv", "3590")

@@ -249,12 +249,13 @@ class PylonTest(FrameCase):
     def test_limits_from_the_core(self):
         # nominal: CVL 56.0 V, CCL 50 A, DCL 50 A, DVL 48.0 V
         self.assertFrame(pylon_can, 0x351, make().bms, "30 02 F4 01 F4 01 E0 01")
-        # COVP: charge stopped by CCL 0 and CVL lowered to the pack (53.15 V), never 0
+        # COVP: charge stopped by CCL 0 and CVL lowered to the pack (53.15 V), never 0;
+        # DCL 10 A (through the open charge FET's body diodes, until the discharge)
         r = make()
         r.cell(3, 3650)
         r.run_ms(1100)
         self.assertTrue(r.active("COVP"))
-        self.assertFrame(pylon_can, 0x351, r.bms, "14 02 00 00 F4 01 E0 01")
+        self.assertFrame(pylon_can, 0x351, r.bms, "14 02 00 00 64 00 E0 01")
         # CUVP: DCL 0, CCL 10 A (through the open discharge FET's body diodes)
         r = make()
         r.cell(3, 2700)

@@ -241,7 +241,7 @@ CUVP_NIGHT = {
 
 def asleep_cuvp_then_charged(test, sim):
     """A CUVP_NIGHT run: every pack asleep from 30 min after its CUVP, asking for a force
-    charge (one pack's CCL through its open discharge FET's body diodes, diode_charge_ma),
+    charge (one pack's CCL through its open discharge FET's body diodes, diode_ma),
     woken and charged once the inverter can charge again."""
     packs = [p.app.bms for p in sim.packs]
     inv = sim.inverter

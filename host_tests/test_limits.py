@@ -204,7 +204,7 @@ class LimitTest(unittest.TestCase):
         self.assertEqual(lim(r).dcl_ma, 0)
         self.assertFalse(lim(r).discharge_enable)
         # (a charge meanwhile flows through the open discharge FET's body diodes)
-        self.assertEqual(lim(r).ccl_ma, r.cfg.diode_charge_ma)
+        self.assertEqual(lim(r).ccl_ma, r.cfg.diode_ma)
         r.link(None)  # charged: the discharge FET closes, then the inverter may draw
         r.tick()
         self.assertTrue(r.bms.dsg)
@@ -238,8 +238,22 @@ class LimitTest(unittest.TestCase):
         r.run_ms(1000)
         self.assertEqual(r.fets(), (True, True))
         self.assertEqual(lim(r).ccl_ma, 50000)
+        # a COCP lockout: the discharge through the open charge FET's diodes, likewise
+        r = Rig().settle()
+        for _ in range(3):
+            r.current(95000)
+            r.run_ms(1100)
+            self.assertTrue(r.active("COCP"))
+            r.current(0)
+            r.run_ms(60000)
+        self.assertTrue(r.locked("COCP"))
+        self.assertEqual(r.fets(), (False, True))
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (0, 10000))
+        r.current(-9000)
+        r.run_ms(600000)
+        self.assertEqual((r.fets(), lim(r).dcl_ma), ((False, True), 10000))
         # a row the charge releases (CUVP: effective charge current): the cap until then
-        r = Rig(config={"diode_charge_ma": 20000}).settle()
+        r = Rig(config={"diode_ma": 20000}).settle()
         r.cell(3, 2700)
         r.run_ms(1100)
         self.assertTrue(r.active("CUVP"))

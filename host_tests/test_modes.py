@@ -69,12 +69,18 @@ class ModeTest(unittest.TestCase):
             r.run_ms(2000)
         self.assertEqual(len(r.logged(ev.MODE)), 1)
         r.current(0)
-        r.run_ms(61100)  # standby, then a minute without a change
+        r.run_ms(1100)  # standby: the last change, left out too
+        settled = r.now
+        r.run_ms(60000 - TICK)
+        self.assertEqual(len(r.logged(ev.MODE)), 1)
+        r.tick()  # a minute without a change: the mode they ended in, and their count
+        self.assertEqual(
+            r.logged(ev.MODE)[-1][1:6], (settled + 60000, ev.MODE, STANDBY, STANDBY, 61)
+        )
         r.current(-3000)
         r.run_ms(1100)
         self.assertEqual(r.mode(), "discharge")
-        # the record says what the pack did, and how many changes were left out
-        self.assertEqual(r.logged(ev.MODE)[-1][1:6], (r.now, ev.MODE, DISCHARGE, STANDBY, 61))
+        self.assertEqual(r.logged(ev.MODE)[-1][1:6], (r.now, ev.MODE, DISCHARGE, STANDBY, 0))
         # both sides of the minute: a change 1.1 s after the current moved (its debounce)
         for gap, logs in ((60000 - TICK, 1), (60000, 2)):
             with self.subTest(gap=gap):
@@ -127,7 +133,7 @@ class SleepTest(unittest.TestCase):
         self.assertEqual(r.logged(ev.MODE)[-1][3], SLEEP)
         # its FETs open, it asks for the charge that wakes it, as awake: a force charge
         # at CVL 56.0 V, the charge dry contact closed; CCL as through the open
-        # discharge FET's body diodes (diode_charge_ma) until the charge releases CUVP
+        # discharge FET's body diodes (diode_ma) until the charge releases CUVP
         lim = r.bms.limits
         self.assertEqual((r.bms.relay_chg, r.bms.relay_dsg), (True, False))
         self.assertEqual((lim.ccl_ma, lim.dcl_ma, lim.cvl_mv), (10000, 0, 56000))
@@ -548,7 +554,7 @@ class OutputTest(unittest.TestCase):
         r.tick()
         self.assertEqual(r.fets(), (True, False))
         # the charge asked for meanwhile: what the diodes take (bms/limits.py)
-        self.assertEqual(r.bms.limits.ccl_ma, r.cfg.diode_charge_ma)
+        self.assertEqual(r.bms.limits.ccl_ma, r.cfg.diode_ma)
         r.current(1999)
         r.tick()
         self.assertEqual(r.fets(), (True, False))
@@ -562,7 +568,7 @@ class OutputTest(unittest.TestCase):
         r.tick()
         self.assertEqual(r.fets(), (True, False))
         r.tick()
-        self.assertEqual(r.bms.limits.ccl_ma, r.cfg.diode_charge_ma)
+        self.assertEqual(r.bms.limits.ccl_ma, r.cfg.diode_ma)
 
     def test_diode_guard_for_the_passive_inputs_one_direction(self):
         # the passive input stopping the discharge, the day's charge went through the

@@ -21,16 +21,18 @@ def settled_with_link(link_mv):
 
 
 class PrechargeTest(unittest.TestCase):
-    def test_tries_cut_short_count_and_pause(self):
+    def test_tries_cut_short_count_their_time_and_pause(self):
         # discharging allowed and forbidden again every 2.5 s (chatter on the passive
         # input), shorter than a try: uncounted and unpaused, the resistor was on 576 s
-        # in 600 and the failure never latched
+        # in 600 and the failure never latched. Each counts its time on, 2.1 s: the
+        # fifth brings them past three timeouts' worth (9 s), and a pause follows each
         r = settled_with_link(10000)
         r.cfg.passive_action = 2
         r.tick()
         on_ms = 0
-        for k in range(3):
+        for k in range(5):
             self.assertTrue(r.bms.pre, k)
+            self.assertFalse(r.active("PRECHARGE_FAIL"), k)
             for _ in range(20):
                 r.tick()
                 on_ms += TICK if r.bms.pre else 0
@@ -41,14 +43,41 @@ class PrechargeTest(unittest.TestCase):
                 r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.CUT_SHORT, 10000, k + 1)
             )
             r.inp.passive = False
-            if k < 2:
-                r.run_ms(2000 - TICK)  # the pause after it, discharging allowed again
+            if k < 4:
+                r.run_ms(2000 - TICK)  # the pause (the input lets go 1 s after it)
                 self.assertFalse(r.bms.pre, k)
                 r.tick()
         r.run_ms(600000)
         self.assertTrue(r.active("PRECHARGE_FAIL"))
-        self.assertEqual(len(r.logged(ev.PRECHARGE, precharge_consts.STARTED)), 3)
-        self.assertEqual(on_ms, 3 * 2000)
+        self.assertEqual(len(r.logged(ev.PRECHARGE, precharge_consts.STARTED)), 5)
+        self.assertEqual(on_ms, 5 * 2000)
+        # three cut short early (a rapid shutdown during each, 0.5 s in): no failure, and
+        # the next try that gets there resets the count
+        r = settled_with_link(10000)
+        r.tick()
+        for k in range(3):
+            self.assertTrue(r.bms.pre, k)
+            r.run_ms(500)
+            r.inp.rsd = True
+            r.tick()
+            r.inp.rsd = False
+            r.run_ms(2000 - TICK)
+            self.assertFalse(r.bms.pre, k)
+            r.tick()
+        self.assertTrue(r.bms.pre)
+        self.assertFalse(r.active("PRECHARGE_FAIL"))
+        self.assertEqual(r.bms.precharge.on_ms, 3 * 600)
+        r.link(52800)
+        r.tick()
+        self.assertEqual(r.fets(), (True, True))
+        self.assertEqual((r.bms.precharge.tries, r.bms.precharge.on_ms), (0, 0))
+        # the failure again, for RESET's pause below
+        r = settled_with_link(10000)
+        r.tick()
+        r.run_ms(3 * 3000 + 2 * 2000 + TICK)
+        self.assertTrue(r.active("PRECHARGE_FAIL"))
+        r.run_ms(600000)
+        r.cfg.passive_action = 2
         # RESET: a try at once, the last pause over long ago; a RESET within a pause
         # waits for its end
         r.inp.button = True

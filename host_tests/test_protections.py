@@ -851,44 +851,13 @@ class LatchTest(unittest.TestCase):
         r.run_ms(1200)  # COVP: charge FET commanded off
         self.assertEqual(r.fets(), (False, True))
         r.current(2000)
-        r.run_ms(5000)  # (under the leak row's delay: test_a_leak_through_open_fets...)
+        r.run_ms(10000)
         self.assertFalse(r.active("MOS_FAIL"))
         r.current(2001)
         RowTest.assert_trips_after(self, r, "MOS_FAIL", 2000)
         self.assertEqual(r.fets(), (False, False))
         r.current(0)
         r.run_ms(60000)
-        self.assertTrue(r.active("MOS_FAIL"))
-
-    def test_a_leak_through_open_fets_is_a_mos_failure(self):
-        # a stuck pre-charge FET drains an over-discharged pack through its resistor,
-        # about 1 A, under the 2 A row, with every FET commanded off (asleep after CUVP)
-        delay = 5 * Rig().cfg.mos_fail_delay_ms
-        for ma, fails in ((-499, False), (-500, True), (-1000, True)):
-            with self.subTest(ma=ma):
-                r = Rig().settle()
-                r.cell(3, 2700)
-                r.run_ms(1100)
-                self.assertEqual(r.fets(), (True, False))
-                r.current(ma)
-                r.run_ms(delay - TICK)
-                self.assertFalse(r.active("MOS_FAIL"))
-                r.run_ms(60000)
-                self.assertEqual(r.active("MOS_FAIL"), fails)
-                if fails:
-                    self.assertEqual(r.fets(), (False, False))
-                    self.assertEqual(r.mode(), "fault")
-        # the floor: every current reported (current_zero_ma 0) is not every noise
-        r = Rig({"current_zero_ma": 0}).settle()
-        r.cell(3, 2700)
-        r.run_ms(1100)
-        r.current(-199)
-        r.run_ms(60000)
-        self.assertFalse(r.active("MOS_FAIL"))
-        r.current(-200)
-        r.run_ms(delay)
-        self.assertFalse(r.active("MOS_FAIL"))
-        r.tick()  # (its delay from the first tick that saw it)
         self.assertTrue(r.active("MOS_FAIL"))
 
     def test_reset_leaves_self_releasing_protections_alone(self):

@@ -392,12 +392,17 @@ class ManifestCheckTest(unittest.TestCase):
 
 
 class _Rows:
-    """An engine's rows for the update rig: (action, state) each."""
+    """An engine's rows for the update rig: (action, state) each, each reading 0 of a
+    trip at 1000 (a tripped one is inside its release band)."""
 
     def __init__(self, *rows):
         self.n = len(rows)
         self.action = bytearray(r[0] for r in rows)
         self.state = bytearray(r[1] for r in rows)
+        self.src = bytearray(self.n)
+        self.over = bytearray(b"\x01" * self.n)
+        self.trip = [1000] * self.n
+        self.rel_after = [0] * self.n
 
 
 class ArmHeldTest(unittest.TestCase):
@@ -409,6 +414,7 @@ class ArmHeldTest(unittest.TestCase):
         fs = installed(old, old_m)
         c, server = client_for(fs)
         rows = server.app.bms.engine = _Rows((0, 2), (1, 2))  # a warning, CHTP tripped
+        server.app.bms.vals = [0]
         with self.assertRaises(ServiceError) as e:
             c.update(1, new)
         self.assertEqual(e.exception.status, fr.ERR_BUSY)

@@ -96,26 +96,57 @@ class CanTransport:
 
 
 _TICKS_PERIOD = 1 << 30  # a board's ticks_ms wraps here
+_HALF = _TICKS_PERIOD // 2
+# the pack moves its clock's anchor on every hour (app.py): a record read now is at most
+# about that after it, so one further ahead was logged more than 6.2 days before it
+_AHEAD_MS = 2 * 3600 * 1000
 
 
-def event_row(rec, clock, boot_seq=-1):
-    """One record as a row; dated from the pack's clock (epoch s at its ticks_ms, set by
-    `bmsctl clock`) when it was logged in the life the clock was set in: from the
-    record numbered boot_seq (that life's BOOT) on. A record of an earlier life shows its
-    ticks and "(earlier boot)": a chip's ticks start at 0 again at every reset, and one
-    dated from this life's clock came out an hour after the boot that followed it."""
+def _ticks_diff(a, b):
+    return (a - b + _HALF) % _TICKS_PERIOD - _HALF
+
+
+def event_times(records, clock, boot_seq=-1):
+    """The epoch seconds of each record (in seq order), or None where there is no date:
+    the clock (epoch s at the pack's ticks_ms, `bmsctl clock`) not set, or a record from
+    before this life's BOOT (numbered boot_seq: a chip's ticks start at 0 again at every
+    reset, and one dated from this life's clock came out an hour after the boot that
+    followed it). The ticks wrap every 12.4 days: the newest record is placed against the
+    clock's anchor, each older one by its ticks' distance from the one after it (a
+    record logged before a wrap was dated 12.4 days ahead; one more than 6.2 days from
+    the anchor, 12.4 days early), so any gap under 12.4 days between records dates
+    right."""
+    out = [None] * len(records)
+    if not clock[0]:
+        return out
+    d = 0
+    after = None  # the ticks of the record after this one
+    for k in range(len(records) - 1, -1, -1):
+        seq, t_ms = records[k][0], records[k][1]
+        if seq < boot_seq:
+            break
+        if after is None:
+            d = _ticks_diff(t_ms, clock[1])
+            if d > _AHEAD_MS:
+                d -= _TICKS_PERIOD
+        else:
+            d -= (after - t_ms) % _TICKS_PERIOD
+        after = t_ms
+        out[k] = clock[0] + d // 1000
+    return out
+
+
+def event_row(rec, stamp, boot_seq=-1):
+    """One record as a row: dated (stamp, epoch s, from event_times()) or, without a
+    date, its ticks ("(earlier boot)" for a record from before this life's BOOT)."""
     seq, t_ms, code, what, value, extra = rec
     name = ev.NAMES[code] if 0 < code < len(ev.NAMES) else str(code)
-    when = "%d.%03d" % (t_ms // 1000, t_ms % 1000)
-    if seq < boot_seq:
-        when += " (earlier boot)"
-    elif clock[0]:
-        # (the difference of two ticks modulo their period: a record logged before the
-        # ticks wrapped was dated 12.4 days ahead)
-        half = _TICKS_PERIOD // 2
-        diff = (t_ms - clock[1] + half) % _TICKS_PERIOD - half
-        stamp = clock[0] + diff // 1000
+    if stamp is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
+    else:
+        when = "%d.%03d" % (t_ms // 1000, t_ms % 1000)
+        if seq < boot_seq:
+            when += " (earlier boot)"
     return {"seq": seq, "time": when, "code": name, "what": what, "value": value, "extra": extra}
 
 
@@ -199,7 +230,8 @@ def one(args, c, pack, out):
         while True:
             records, since, clock = c.all_events(pack, since)
             boot = last_boot(records, boot)
-            rows = [event_row(r, clock, boot) for r in records]
+            stamps = event_times(records, clock, boot)
+            rows = [event_row(r, stamps[k], boot) for k, r in enumerate(records)]
             shown.extend(rows)
             if not args.json and rows:
                 _table(

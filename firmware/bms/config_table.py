@@ -151,8 +151,9 @@ SPEC = (
     ("dvl_mv", 48000, 44800, 52000),  # low voltage cut-off
     ("ccl_ma", 50000, 0, 70000),  # standard 50 A, at most 70 A
     ("dcl_ma", 50000, 0, 100000),  # standard 50 A, at most 100 A (50 A after a warm start)
-    # CCL while the discharge FET is open: the charge flows through its body diode
-    ("diode_charge_ma", 10000, 1000, 70000),
+    # CCL while the discharge FETs are open, DCL while the charge FETs are: the current
+    # flows through their body diodes
+    ("diode_ma", 10000, 1000, 100000),
     ("taper_start_mv", 3450, 3300, 3650),  # CCL falls from here on the highest cell...
     ("taper_end_mv", 3550, 3300, 3650),  # ...to ccl_taper_floor_pct of itself here
     ("ccl_taper_floor_pct", 10, 0, 100),
@@ -236,5 +237,5 @@ RULES = (
     ("warn_hyst_ma", "<", "docp_warn_ma"),
     # (else a charge through the open discharge FET is never seen: the diode guard and
     # the releases on effective charge current wait for it, bms/core.py)
-    ("effective_current_ma", "<", "diode_charge_ma"),
+    ("effective_current_ma", "<", "diode_ma"),
 )

@@ -18,8 +18,8 @@ Choices beyond the manual, each in one place below:
   passive input hold the charge FET open and the pack discharges at least
   effective_current_ma, the charge FET closes so the discharge does not heat its body
   diode (and the reverse). It never applies while a fault opens both FETs, during rapid
-  shutdown, sleep or the safe state, nor against a latched or locked row (a DOCP
-  lockout: the charge through the open discharge FET is then held to diode_charge_ma,
+  shutdown, sleep or the safe state, nor against a latched or locked row (a DOCP or
+  COCP lockout: the current through the open FETs' body diodes is then held to diode_ma,
   bms/limits.py);
 - current-driven mode changes must hold mode_debounce_ms; fault and sleep are immediate;
 - asleep after CUVP (its FETs open), the pack asks the inverter for the charge that
@@ -285,6 +285,10 @@ class Bms:
             if target != mode:
                 self._set_mode(target, now)
                 mode = target
+        if self._mode_quiet and ticks.age(now, self._mode_at) >= _MODE_QUIET_MS:
+            # changes left out, then none for a while: the mode they ended in is logged
+            # (with their count), or a charge left out was the last word for hours
+            self._set_mode(mode, now)
         # the FETs and the dry contacts (written out: a method of its own would cost a board
         # a call and a frame on the heap, as this one's is anyway)
         settled = self.settled
@@ -355,9 +359,11 @@ class Bms:
         dsg = allow_dsg and dsg
         self.relay_chg = ask_chg
         self.relay_dsg = dsg
-        # and as the limits read it (Limits.step): 1 there, 0 closed by the diode guard
-        # alone, -1 open (a charge flows through its FETs' body diodes)
+        # and both paths as the limits read them (Limits.step): 1 there (the charge one:
+        # asked for), 0 closed by the diode guard alone, -1 open (a current the other way
+        # flows through its FETs' body diodes)
         path = 1 if dsg else (0 if self.dsg else -1)
+        cpath = 1 if ask_chg else (0 if self.chg else -1)
         soc = self.soc
         if live:
             soc.step(i, dt_ms, s.max_mv, s.sum_mv // _CELLS, not fets, now)
@@ -378,17 +384,17 @@ class Bms:
                 or self._lim_due
                 or lim.floating
                 or lim.ext_active
-                or ask_chg != self._lim_chg
+                or cpath != self._lim_chg
                 or path != self._lim_dsg
                 or self.docp_cont_ma != self._lim_cap
             ):
                 self._lim_due = False
                 self._lim_dt = 0
-                self._lim_chg = ask_chg
+                self._lim_chg = cpath
                 self._lim_dsg = path
                 self._lim_soc = soc.cpct
                 self._lim_cap = self.docp_cont_ma
-                changed = lim.step(s, ask_chg, path, soc.cpct, self.docp_cont_ma, now, dt)
+                changed = lim.step(s, cpath, path, soc.cpct, self.docp_cont_ma, now, dt)
                 self._lim_full_s = lim.no_full_s
             elif (
                 dt + lim._ms >= 1000
@@ -583,10 +589,12 @@ class Bms:
         self.mode = target
         # a change among standby, charge and discharge (the current's) less than
         # _MODE_QUIET_MS after the last one is not logged, the next record counting those
-        # left out (extra): a current swinging round 0 A every 2 s, a zero-export
-        # inverter's, logged 43 200 a day and pushed every trip off the log; a fault,
-        # sleep or off is logged at once
-        if STANDBY <= mode <= _DISCHARGE and STANDBY <= target <= _DISCHARGE:
+        # left out (extra; a record of the mode they ended in, new and old the same, once
+        # it has held _MODE_QUIET_MS): a current swinging round 0 A every 2 s, a
+        # zero-export inverter's, logged 43 200 a day and pushed every trip off the log;
+        # a fault, sleep or off is logged at once
+        current = STANDBY <= mode <= _DISCHARGE and STANDBY <= target <= _DISCHARGE
+        if current and target != mode:  # (the same: the record of where they ended)
             last = self._mode_at
             self._mode_at = now
             if last >= 0 and ticks.age(now, last) < _MODE_QUIET_MS:

@@ -37,7 +37,7 @@ def init(self, cfg, events, stored_soc):
     # and whether the next tick must step them whatever the inputs
     self._lim_due = True
     self._lim_dt = 0
-    self._lim_chg = False
+    self._lim_chg = 2  # (the charge path as last given to the limits: none yet)
     self._lim_dsg = 2  # (the discharge path as last given to the limits: none yet)
     self._lim_soc = 0
     self._lim_cap = 0

@@ -11,11 +11,11 @@ From the manual's inverter settings (pack.md) and our derived choices:
   taper_start_mv to taper_end_mv on the highest cell (to ccl_taper_floor_pct), then to
   0 at ccl_zero_mv, short of COVP: with cells apart the pack reaches CVL late, and the
   highest cell alone would otherwise be pushed into COVP; derated near the charge
-  temperature limits; 0 when charging is not allowed; at most diode_charge_ma (10 A)
-  while the discharge FETs are open: the charge then heats their body diodes. Both
-  currents in whole 0.1 A (the frames' unit). Once CCL has reached 0 it stays 0 until
-  the highest cell is _RESUME_MV below ccl_zero_mv and the warmest sensor _RESUME_DC
-  below CHTP's trip;
+  temperature limits; 0 when charging is not allowed; at most diode_ma (10 A) while the
+  discharge FETs are open: the charge then heats their body diodes (and DCL while the
+  charge FETs are). Both currents in whole 0.1 A (the frames' unit). Once CCL has
+  reached 0 it stays 0 until the highest cell is _RESUME_MV below ccl_zero_mv and the
+  warmest sensor _RESUME_DC below CHTP's trip;
 - DCL: the discharge current (50 A standard, up to 100 A by config, never above 90 % of
   DOCP's continuous limit for this discharge), tapering as the lowest cell nears empty, derated
   near the discharge temperature limits; 0 when discharging is not allowed (the core
@@ -134,11 +134,11 @@ class Limits:
         in bms/parts_init.py, loaded for it and dropped after: built once, at boot."""
         lazy.run("bms.parts_init", "limits", self, cfg)
 
-    def step(self, s, allow_chg, dsg, soc_cpct, dcl_cap_ma, now, dt_ms):
-        """s: the reduced sample; allow_chg: what the protections allow; dsg: the
-        discharge path, 1 there (allowed and closed), 0 closed by the diode guard alone, -1
-        open; soc_cpct: the SOC estimate; dcl_cap_ma: DOCP's continuous limit for this
-        discharge. Returns the LIM_* flags that changed."""
+    def step(self, s, chg, dsg, soc_cpct, dcl_cap_ma, now, dt_ms):
+        """s: the reduced sample; chg, dsg: the charge and discharge paths, 1 there (a
+        charge asked for; a discharge allowed and closed), 0 closed by the diode guard
+        alone, -1 open; soc_cpct: the SOC estimate; dcl_cap_ma: DOCP's continuous limit
+        for this discharge. Returns the LIM_* flags that changed."""
         c = self.cfg
         self._stack_mv = s.stack_mv
         # float after full, back to absorption once the pack has been low a while
@@ -188,12 +188,14 @@ class Limits:
                 dvl = dvl if dvl > dv else dv
                 ccl = ccl if ccl < self.ext_ccl_ma else self.ext_ccl_ma
                 dcl = dcl if dcl < self.ext_dcl_ma else self.ext_dcl_ma
-        if dsg < 0 and ccl > c.diode_charge_ma:
-            # the discharge path open: a charge flows through its FETs' body diodes, about
-            # 0.8 V at the current (50 A put 40 W in them for as long as a DOCP lockout
-            # or a failed pre-charge stood). Where the diode guard closes the FET on the
-            # charge (bms/core.py), or the charge releases CUVP, the cap goes with it
-            ccl = c.diode_charge_ma
+        # a path open: a current the other way flows through its FETs' body diodes, about
+        # 0.8 V at it (50 A put 40 W in them for as long as a DOCP or COCP lockout or a
+        # failed pre-charge stood). Where the diode guard closes the FET on the current
+        # (bms/core.py), or the current releases CUVP (COVP), the cap goes with it
+        if dsg < 0 and ccl > c.diode_ma:
+            ccl = c.diode_ma
+        if chg < 0 and dcl > c.diode_ma:
+            dcl = c.diode_ma
         ccl -= ccl % _STEP_MA
         dcl -= dcl % _STEP_MA
         if ccl == 0:
@@ -203,7 +205,7 @@ class Limits:
                 self._held = False
             else:
                 ccl = 0
-        if not allow_chg or ccl == 0:
+        if chg < 1 or ccl == 0:
             ccl = 0
             # stop a charger by its voltage, not only by its current (Victron)
             if s.stack_mv < cvl:

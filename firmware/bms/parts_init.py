@@ -77,7 +77,8 @@ def precharge(self, cfg, events):
     self.cfg = cfg
     self.events = events
     self.state = IDLE
-    self.tries = 0
+    self.tries = 0  # tries since the last success (logged)
+    self.on_ms = 0  # and how long they kept the resistor on (PRECHARGE_FAIL)
     self.since = 0
     self.failed = False
     self.dsg = False  # outputs of step()

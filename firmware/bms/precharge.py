@@ -6,10 +6,14 @@ switched on first. The discharge FET closes, and the pre-charge FET opens, at th
 tick the load side is within the margin. A try that has not got there within
 `precharge_timeout_ms` ends with the pre-charge FET off and, after
 `precharge_retry_ms`, the next try; so does a try cut short because discharging is no
-longer allowed. When `precharge_tries` tries in a row have ended so, `failed` is set
-(the PRECHARGE_FAIL protection latches on it) until RESET, and the pause after the last
-one still runs after RESET: the resistor is rated for pulses. A load side already
-within the margin (an inverter holding its bus up, a charger) needs no pre-charge.
+longer allowed. When the tries since the last success have kept the resistor on for
+`precharge_tries` timeouts' worth (three timed-out tries, or more cut short), `failed`
+is set (the PRECHARGE_FAIL protection latches on it) until RESET, and the pause after
+the last one still runs after RESET: the resistor is rated for pulses. (Tries cut short
+count their time on only: uncounted, chatter on the passive input kept the resistor on
+576 s in 600 and never failed; counted whole, three cut short by a rapid shutdown
+latched a failure that needs a person.) A load side already within the margin (an
+inverter holding its bus up, a charger) needs no pre-charge.
 """
 
 from micropython import const
@@ -38,14 +42,13 @@ class Precharge:
     def reset(self):
         """RESET: forget failed tries (a retry pause runs on)."""
         self.tries = 0
+        self.on_ms = 0
         self.failed = False
 
     def step(self, want_dsg, stack_mv, ld_mv, now):
         """Decide the discharge and pre-charge FETs for this tick."""
         if not want_dsg or self.failed:
             if self.state == _RUNNING:
-                # (uncounted, a permission that came and went every 2.5 s, chatter on the
-                # passive or RSD input, kept the resistor on 576 s in 600, never failing)
                 self._end(_CUT_SHORT, ld_mv, now)
             elif self.state != _WAITING:  # a retry pause runs on
                 self.state = IDLE
@@ -77,13 +80,15 @@ class Precharge:
             self._end(_TIMED_OUT, ld_mv, now)
 
     def _end(self, what, ld_mv, now):
-        """A try ends without the load side near: counted, then the pause."""
+        """A try ends without the load side near: its time on counted, then the pause."""
         self.tries += 1
+        self.on_ms += ticks.age(now, self.since)
         self.events.log(now, ev.PRECHARGE, what, ld_mv, self.tries)
         self.pre = False
         self.since = now
         self.state = _WAITING
-        if self.tries >= self.cfg.precharge_tries:
+        c = self.cfg
+        if self.on_ms >= c.precharge_tries * c.precharge_timeout_ms:
             self.failed = True
 
     def _start(self, ld_mv, now):
@@ -95,5 +100,6 @@ class Precharge:
     def _close(self):
         self.state = CLOSED
         self.tries = 0
+        self.on_ms = 0
         self.dsg = True
         self.pre = False

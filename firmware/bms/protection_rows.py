@@ -7,8 +7,6 @@ and pack.md's derived defaults (see bms/protections.py).
 
 from collections import namedtuple
 
-from micropython import const
-
 from bms.protect import (
     F_ANY_SAMPLE,
     F_GROUP,
@@ -77,10 +75,6 @@ from bms.protections import (
     V_TMAX,
 )
 
-# the leak row's floor: a current_zero_ma of 0 (every current reported) would make the
-# sensor's noise around 0 A a failure
-_LEAK_MIN_MA = const(200)
-
 # A row is one tuple (its fields by name). Instances of a class each held a dict that
 # grew field by field, and the dicts they outgrew were left as holes between them: the
 # boot's heap was then too broken for the core's next large block on an ESP32.
@@ -129,7 +123,6 @@ def rows(c):
     temperature at the start of each discharge (the continuous limit) and of the
     discharge current warning, which follows it."""
     latch = F_LATCH
-    leak = c.current_zero_ma if c.current_zero_ma > _LEAK_MIN_MA else _LEAK_MIN_MA
     # fmt: off
     rows = [
         # charge end and discharge end (release groups: pack and cells both in range)
@@ -204,11 +197,6 @@ def rows(c):
             action=OPEN_CHG, lock=L_COCP),
         Row(DOCP, V_AFE_OCD, OVER, INCL, 1, 0, rel_after_ms=c.docp_release_ms,
             action=OPEN_DSG, lock=L_DOCP),
-        # a current the pack reports, under MOS_FAIL's, through FETs commanded off: a
-        # stuck pre-charge FET drains the pack through its resistor (about 1 A at 51 V,
-        # a pulse part at 50 W) for ever, under the 2 A row and the sensor's offset row
-        Row(MOS_FAIL, V_MOS_FAIL_I, OVER, INCL, leak, 5 * c.mos_fail_delay_ms,
-            action=BOTH, flags=latch),
     ]
     hv = c.warn_hyst_mv
     hp = c.warn_hyst_pack_mv

@@ -133,13 +133,22 @@ class Server:
             self.refused = (self.refused + 1) & _COUNT_MASK
             return self._error(fr.ERR_LOCKED)
         if cmd == fr.RESTART or cmd == fr.UPDATE_ARM:
-            eng = self.app.bms.engine
+            b = self.app.bms
+            eng = b.engine
             for i in range(eng.n):
-                # a row whose delay runs or whose release has not come: a restart keeps
-                # only the LATCHED and LOCKED rows (Engine.latched()), so it released a
-                # CHTP trip at 48 C (charging again inside its release band) and a DOCP
-                # trip long before its 60 s. A warning (no FET action) may go with it.
-                if eng.action[i] and _PENDING <= eng.state[i] <= _TRIPPED:
+                # a row whose delay runs, or tripped and waiting for its release: a restart
+                # keeps only the LATCHED and LOCKED rows (Engine.latched()), so it released
+                # a CHTP trip at 48 C (charging again inside its release band) and a DOCP
+                # trip long before its 60 s. One whose value is still past its trip trips
+                # again before the FETs close after the restart (boot_settle_ms): no
+                # refusal (a config mistake that keeps a row tripped could not be undone,
+                # a config applying only at a restart). A warning (no FET action) may go.
+                st = eng.state[i]
+                if not eng.action[i] or st < _PENDING or st > _TRIPPED:
+                    continue
+                v = b.vals[eng.src[i]]
+                past = (v if eng.over[i] else -v) >= eng.trip[i]
+                if st == _PENDING or eng.rel_after[i] or not past:
                     self.refused = (self.refused + 1) & _COUNT_MASK
                     if self.updater is not None:
                         self.updater.verified = 0  # (the next ARM checks from file 1)
