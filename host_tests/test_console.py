@@ -57,6 +57,16 @@ class ConsoleLineTest(unittest.TestCase):
         self.assertEqual(events[0], log.get(0))
         self.assertEqual(event_dict(events[0])["code"], "BOOT")
 
+    def test_a_line_cut_short_or_garbled_is_no_reading(self):
+        # (a watchdog reset mid-line, then the ROM's banner: it crashed the live view)
+        _sim, lines = self.run_pack({"console_status_ms": 1000})
+        whole = [x for x in lines if x.startswith("BMS ")][-1]
+        self.assertIsNotNone(parse_status(whole))
+        for cut in (whole[:30], whole[: len(whole) // 2], whole.replace("m=", "m=x")):
+            self.assertIsNone(parse_status(cut), cut)
+        self.assertIsNone(parse_event("EV 1 2 3 4 5 x"))
+        self.assertEqual(parse_event("EV 1 2 3 4 5 6"), (1, 2, 3, 4, 5, 6))
+
     @cpython_only("the live view draws with rich")
     def test_live_view_draws_it(self):
         from console import Console

@@ -75,6 +75,42 @@ class DeployTest(unittest.TestCase):
             if cmd[k] == "cp":
                 self.assertEqual(cmd[k - 3 : k - 1], ["exec", flash.KEEPALIVE])
 
+    def test_flash_removes_what_would_run_instead_and_refuses_the_other_chip(self):
+        # a .py twin (mpremote mip install's source: imported before the .mpy) and an
+        # image staged over the service link (main.py runs its folder first): flashed,
+        # the old firmware went on running
+        import bundle
+        import flash
+
+        dest, _made = bundle.build("rp2040")
+        local = flash.local_files(dest)
+        device = dict(local)
+        device["app.py"] = "1" * 64
+        device["data/image.json"] = "2" * 64
+        calls = []
+
+        def runner(cmd):
+            calls.append(cmd)
+            if "exec" in cmd and "import hashlib" in cmd[-1]:
+                lines = ["P " + platform] + ["H %s %s" % kv for kv in device.items()]
+                return "\n".join(lines)
+            return ""
+
+        platform = "rp2"
+        report = []
+        self.assertEqual(flash.flash("rp2040", "auto", runner, report.append), [])
+        self.assertEqual(report[:2], ["removed   app.py", "removed   data/image.json"])
+        cmd = calls[-1]
+        rm = cmd[cmd.index("exec") + 1]
+        self.assertIn("os.remove", rm)
+        self.assertIn("'app.py', 'data/image.json'", rm)
+        self.assertEqual(cmd[-1], "reset")
+        for other in ("esp32", "linux"):
+            platform = other
+            with self.assertRaises(SystemExit) as e:
+                flash.flash("rp2040", "auto", runner, report.append)
+            self.assertIn("the bundle is for rp2040", str(e.exception))
+
     def test_nothing_changed_still_resets(self):
         import bundle
         import flash

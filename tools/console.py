@@ -21,7 +21,16 @@ N_CELLS = 16
 
 
 def parse_status(text):
-    """A `BMS ...` line as the dict Simulator.state() gives (None: not a status line)."""
+    """A `BMS ...` line as the dict Simulator.state() gives (None: not a status line, or
+    one cut short or garbled: a watchdog reset mid-line, then the ROM's banner, crashed
+    the live view)."""
+    try:
+        return _status(text)
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+def _status(text):
     words = text.split()
     if not words or words[0] != "BMS":
         return None
@@ -81,7 +90,10 @@ def parse_event(text):
     words = text.split()
     if len(words) != 7 or words[0] != "EV":
         return None
-    return tuple(int(w) for w in words[1:])
+    try:
+        return tuple(int(w) for w in words[1:])
+    except ValueError:
+        return None
 
 
 class _NoSim:

@@ -2,9 +2,14 @@
 
 Copies build/bundle/BOARD/ (`make bundle`) to the board's filesystem, only the files
 whose SHA-256 differs from the board's copy, then resets the board so main.py starts
-the new firmware, and prints what it copied. PORT is what `mpremote connect` takes
-(/dev/ttyACM0, COM3, a shortcut such as a0 or u0); the default is mpremote's `auto`, the
-first USB serial port. MicroPython must already be on the board (its UF2 or bin file).
+the new firmware, and prints what it copied. It refuses a board of the other chip
+(sys.platform), and removes what would run instead of the bundle: a `.py` twin of a
+copied `.mpy` (left by `mpremote mip install`: MicroPython imports x.py before x.mpy)
+and the pointer of an image staged over the service link (data/image.json: main.py
+runs that image's folder first), so the firmware flashed is the firmware that runs.
+PORT is what `mpremote connect` takes (/dev/ttyACM0, COM3, a shortcut such as a0 or
+u0); the default is mpremote's `auto`, the first USB serial port. MicroPython must
+already be on the board (its UF2 or bin file).
 
 The firmware's watchdog (4 s) keeps running when mpremote stops main.py (a soft reset
 does not stop it on either chip), and nobody feeds it during a copy: every mpremote run
@@ -48,10 +53,14 @@ def _h(p):
         d.update(b[:n])
     f.close()
     return binascii.hexlify(d.digest()).decode()
+import sys
+print('P', sys.platform)
 for _p in %r:
     print('H', _p, _h(_p))
 """
 )
+POINTER = "data/image.json"  # boards/chip.py's DATA_DIR, service/image.py's POINTER
+PLATFORMS = {"rp2040": "rp2", "esp32": "esp32"}
 
 
 def local_files(bundle):
@@ -66,12 +75,20 @@ def local_files(bundle):
 
 
 def parse_hashes(text):
+    """{path: SHA-256 hex or "-"} from the hash query's lines, and "P": its platform."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "H":
             out[parts[1]] = parts[2]
+        elif len(parts) == 2 and parts[0] == "P":
+            out["P"] = parts[1]
     return out
+
+
+def twins(local):
+    """The .py twin of each .mpy of the bundle (main.py and the like have none)."""
+    return sorted(p[:-4] + ".py" for p in local if p.endswith(".mpy"))
 
 
 def plan(local, device):
@@ -79,10 +96,15 @@ def plan(local, device):
     return sorted(p for p, digest in local.items() if device.get(p) != digest)
 
 
-def copy_command(port, bundle, paths):
-    """One mpremote run: the folders made, each changed file copied (the watchdog fed
-    before each), then a reset."""
+def copy_command(port, bundle, paths, stale=()):
+    """One mpremote run: the stale files removed, the folders made, each changed file
+    copied (the watchdog fed before each), then a reset."""
     cmd = [MPREMOTE, "connect", port]
+    if stale:
+        rm = "import os\nfor p in %r:\n    try:\n        os.remove(p)\n    except OSError:\n" % (
+            list(stale),
+        )
+        cmd += ["exec", KEEPALIVE + "\n" + rm + "        pass", "+"]
     folders = sorted(set(os.path.dirname(p) for p in paths if os.path.dirname(p)))
     if folders:
         # every parent folder, shortest first; one that exists is fine
@@ -112,13 +134,23 @@ def flash(board, port="auto", runner=run, out=print):
     if not os.path.isdir(bundle):
         raise SystemExit("flash: no bundle for %s: run make bundle BOARD=%s" % (board, board))
     local = local_files(bundle)
-    script = _HASH_SCRIPT % (sorted(local),)
+    extra = twins(local) + [POINTER]
+    script = _HASH_SCRIPT % (sorted(local) + extra,)
     device = parse_hashes(runner([MPREMOTE, "connect", port, "exec", script]))
+    platform = device.pop("P", None)
+    if platform is not None and platform != PLATFORMS.get(board, board):
+        raise SystemExit(
+            "flash: the board on %s runs sys.platform %r: the bundle is for %s"
+            % (port, platform, board)
+        )
+    stale = [p for p in extra if device.pop(p, "-") != "-"]
     paths = plan(local, device)
-    if paths:
-        runner(copy_command(port, bundle, paths))
+    if paths or stale:
+        runner(copy_command(port, bundle, paths, stale))
     else:
         runner([MPREMOTE, "connect", port, "reset"])
+    for p in stale:
+        out("removed   " + p)
     for p in paths:
         out("copied    " + p)
     out("%d copied, %d unchanged; board reset (%s)" % (len(paths), len(local) - len(paths), port))

@@ -98,8 +98,8 @@ SPEC = (
     ("sensor_ntc_short_dc", 1250, 900, 1500),
     ("sensor_sum_diff_mv", 2000, 200, 10000),
     ("sensor_offset_ma", 2000, 100, 10000),
-    # (at most 3 s: a board whose readings stay invalid is reset by its watchdog after 4 s,
-    # which would come before the latch, and again at every boot)
+    # (at most 3 s: a board whose readings stay invalid is reset by its watchdog 4 s after
+    # the boot's end, which would come before the latch, and again at every boot)
     ("sensor_delay_ms", 3000, 0, 3000),
     ("afe_blind_ms", 300, 100, 3000),  # invalid readings this long open the FETs at once
     # a front end that keeps failing and coming back (resets, a loose bus, a cell read
