@@ -243,8 +243,12 @@ class InverterLink:
                 elif self.packlink is not None:
                     self.packlink.frame_in(port.frame, n, port.kind, now)
                 continue
-            if self.muted and self.packlink is not None:
-                self.packlink.pylon_in(now)  # an inverter on our Link IN: we are the master
+            if self.muted and self.packlink is not None and server is not None:
+                # an inverter on our Link IN: we are the master (a whole frame only, and
+                # only where the DIP speaks RS485: noise on a dangling cable made a slave
+                # of a CAN system a second master)
+                if server.valid(port.frame, n):
+                    self.packlink.pylon_in(now)
             if server is None or self.muted:
                 continue
             garbage = server.not_frames

@@ -346,6 +346,11 @@ class PackLink:
                     self._master_lost = lost
                     self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
                 self.pack_lost = lost
+                h = self._unlock_heard
+                if h is not None and ticks.age(now, h) >= _UNLOCK_HEARD_MS:
+                    # the chain's word of the unlock is old: no word (a stamp left 12.4
+                    # days read as fresh again, its unlock with it)
+                    self._unlock_heard = None
                 if (
                     self.relay_at is not None
                     and not self.master_unlock_left(now)

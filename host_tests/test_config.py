@@ -185,6 +185,30 @@ class RefusalTest(unittest.TestCase):
         self.assertIn("mos_otp_trip_dc = 900 must be < sensor_ntc_short_dc = 900", msg)
         self.assertEqual(Config({"sensor_ntc_short_dc": 901}).sensor_ntc_short_dc, 901)
 
+    def test_every_row_past_its_trip_at_a_boot_trips_before_the_fets_close(self):
+        # (a 10 s CHTP delay closed the charge FET at 52 C for 7 s after a start)
+        keys = (
+            "covp_delay_ms",
+            "povp_delay_ms",
+            "cuvp_delay_ms",
+            "puvp_delay_ms",
+            "chtp_delay_ms",
+            "dhtp_delay_ms",
+            "cltp_delay_ms",
+            "dltp_delay_ms",
+            "mos_otp_delay_ms",
+        )
+        for key in keys:
+            with self.subTest(key=key):
+                # (every other delay at the boot's 1.5 s, these keys' defaults up to 2 s)
+                short = {k: 1500 for k in keys}
+                short.update(boot_settle_ms=1500, sensor_delay_ms=1500)
+                msg = self.refused(dict(short, **{key: 1501}))
+                self.assertIn("%s = 1501 must be <= boot_settle_ms = 1500" % key, msg)
+                self.assertEqual(getattr(Config(short), key), 1500)
+        c = Config({"chtp_delay_ms": 10000, "boot_settle_ms": 10000})
+        self.assertEqual(c.chtp_delay_ms, 10000)
+
     def test_the_sensor_delay_ends_before_the_watchdog(self):
         # the boards' watchdog (4 s) is fed only with valid readings or SENSOR_FAIL
         # latched: a longer delay reset the board again and again, never latching

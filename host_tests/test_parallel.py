@@ -683,6 +683,26 @@ class SecondMasterTest(unittest.TestCase):
         srcs = {i & 0xFF for i, e, _d, t in tap.frames if e and t >= start and i >> 16 == 0x1BA0}
         self.assertEqual(srcs, {1})
 
+    def test_noise_on_a_slaves_link_in_makes_no_master(self):
+        # a dangling cable's noise ('~', a byte, CR) 3 s after the last beacon made a slave
+        # of a CAN system a second master, speaking at once; and a broken frame on an
+        # RS485 system's proves no inverter either
+        from support import make_sim
+
+        for inverter, noise in (("can", b"~\xff\r"), ("rs485", b"~20024642E00201FD35\r")):
+            with self.subTest(inverter=inverter):
+                sim = make_sim(packs=3, inverter=inverter)
+                sim.run(5000)
+                sim.packs[0].power_off()
+                pk = sim.packs[1].app.packlink
+                port = sim.chain[0].port()  # (pack 2's Link IN wire)
+                sim.run(sim.t_ms + 4000)
+                for _ in range(5):
+                    port.write(noise)
+                    sim.run(sim.t_ms + 500)
+                self.assertEqual((pk.addr.address, pk.addr.master), (2, False))
+                self.assertTrue(sim.packs[1].app.link.muted)
+
     def test_an_inverter_moved_to_the_next_pack_makes_it_the_master(self):
         # the head pack taken out and the Pylon RS485 inverter's cable moved to pack 2's
         # Link IN: it stayed a muted slave, 115 requests unanswered a minute, until someone

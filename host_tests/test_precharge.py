@@ -24,13 +24,13 @@ class PrechargeTest(unittest.TestCase):
     def test_tries_cut_short_count_their_time_and_pause(self):
         # discharging allowed and forbidden again every 2.5 s (chatter on the passive
         # input), shorter than a try: uncounted and unpaused, the resistor was on 576 s
-        # in 600 and the failure never latched. Each counts its time on, 2.1 s: the
-        # fifth brings them past three timeouts' worth (9 s), and a pause follows each
+        # in 600 and the failure never latched. Each counts its time on, 2.1 s, and a
+        # pause follows each: the fifth try ends at three timeouts' worth (9 s)
         r = settled_with_link(10000)
         r.cfg.passive_action = 2
         r.tick()
         on_ms = 0
-        for k in range(5):
+        for k in range(4):
             self.assertTrue(r.bms.pre, k)
             self.assertFalse(r.active("PRECHARGE_FAIL"), k)
             for _ in range(20):
@@ -43,14 +43,19 @@ class PrechargeTest(unittest.TestCase):
                 r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.CUT_SHORT, 10000, k + 1)
             )
             r.inp.passive = False
-            if k < 4:
-                r.run_ms(2000 - TICK)  # the pause (the input lets go 1 s after it)
-                self.assertFalse(r.bms.pre, k)
-                r.tick()
+            r.run_ms(2000 - TICK)  # the pause (the input lets go 1 s after it)
+            self.assertFalse(r.bms.pre, k)
+            r.tick()
+        self.assertEqual(r.bms.precharge.on_ms, 4 * 2100)
+        r.run_ms(500)
+        self.assertTrue(r.bms.pre)
+        r.tick()  # 600 ms on: the budget's end
+        self.assertFalse(r.bms.pre)
+        self.assertEqual(r.logged(ev.PRECHARGE)[-1][3:6], (precharge_consts.TIMED_OUT, 10000, 5))
         r.run_ms(600000)
         self.assertTrue(r.active("PRECHARGE_FAIL"))
         self.assertEqual(len(r.logged(ev.PRECHARGE, precharge_consts.STARTED)), 5)
-        self.assertEqual(on_ms, 5 * 2000)
+        self.assertEqual(on_ms, 4 * 2000)
         # three cut short early (a rapid shutdown during each, 0.5 s in): no failure, and
         # the next try that gets there resets the count
         r = settled_with_link(10000)
@@ -71,6 +76,24 @@ class PrechargeTest(unittest.TestCase):
         r.tick()
         self.assertEqual(r.fets(), (True, True))
         self.assertEqual((r.bms.precharge.tries, r.bms.precharge.on_ms), (0, 0))
+        # three cut short at 2.8 s (8.4 s): the fourth ends at the budget, 0.6 s on
+        r = settled_with_link(10000)
+        r.tick()
+        for _ in range(3):
+            r.run_ms(2700)
+            r.inp.rsd = True
+            r.tick()
+            r.inp.rsd = False
+            r.run_ms(2000 - TICK)
+            r.tick()
+        self.assertEqual(r.bms.precharge.on_ms, 3 * 2800)
+        self.assertTrue(r.bms.pre)
+        r.run_ms(500)
+        self.assertTrue(r.bms.pre)
+        r.tick()
+        self.assertFalse(r.bms.pre)
+        self.assertTrue(r.bms.precharge.failed)
+        self.assertEqual(r.bms.precharge.on_ms, 9000)
         # the failure again, for RESET's pause below
         r = settled_with_link(10000)
         r.tick()

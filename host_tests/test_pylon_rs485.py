@@ -340,13 +340,14 @@ class PylibRequestTest(ServerCase):
                 setattr(lim, field, on)
                 d = decode(self, self.ask(b"20024692E00202FD2E")).info
                 self.assertEqual(d[9], flag if on else 0, field)
-        # the core's own: COVP stops charging (CCL 0, CVL at the pack, flag b7 clear)
+        # the core's own: COVP stops charging (CCL 0, CVL at the pack, flag b7 clear);
+        # DCL 10 A through the open charge FET's body diodes until a discharge flows
         r = make()
         r.cell(3, 3650)
         r.run_ms(1100)
         self.r = r
         d = decode(self, self.ask(b"20024692E00202FD2E")).info
-        self.assertEqual(d[1:], pack16(53150, 48000, 0, 0x10000 - 500) + bytes([0x40]))
+        self.assertEqual(d[1:], pack16(53150, 48000, 0, 0x10000 - 100) + bytes([0x40]))
 
     def test_serial_number(self):
         # the board's unique id in hex (app_boot.py: right-aligned, an ESP32's MAC is 6)

@@ -255,6 +255,20 @@ class RelayTest(unittest.TestCase):
                 self.assertEqual(svc.out[fr.HEAD], fr.ERR_LOCKED, bytes(svc.out[:n]))
             self.assertFalse(slave.bms.unlocked)
 
+    def test_a_word_of_the_unlock_heard_long_ago_is_no_word(self):
+        # the chain's last word, left as it was, read as fresh again 12.4 days on (the
+        # ticks' whole period): the slave took a forged UNLOCK_RELAY for 2.5 s
+        slave = self.sim.packs[1].app
+        pk = slave.packlink
+        press_unlock(self.sim, self.sim.packs[0])
+        self.sim.run(self.sim.t_ms + 1100)
+        heard = pk._unlock_heard
+        self.assertGreater(pk.master_unlock_left(heard), 0)
+        self.sim.packs[0].power_off()  # the word stops
+        self.sim.run(self.sim.t_ms + UNLOCK_HEARD_MS + 500)
+        self.assertIsNone(pk._unlock_heard)
+        self.assertEqual(pk.master_unlock_left(ticks.add(heard, (1 << 30) + 100)), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

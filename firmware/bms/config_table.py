@@ -227,6 +227,18 @@ RULES = (
     ("charge_cold_full_dc", ">", "cltp_trip_dc"),
     ("discharge_cold_full_dc", ">", "dltp_trip_dc"),
     ("sensor_delay_ms", "<=", "boot_settle_ms"),
+    # a row whose value may stand past its trip at a boot has tripped before the FETs
+    # first close (a 10 s CHTP delay closed the charge FET at 52 C for 7 s after a start;
+    # a service restart is refused only while a row waits for its release)
+    ("covp_delay_ms", "<=", "boot_settle_ms"),
+    ("povp_delay_ms", "<=", "boot_settle_ms"),
+    ("cuvp_delay_ms", "<=", "boot_settle_ms"),
+    ("puvp_delay_ms", "<=", "boot_settle_ms"),
+    ("chtp_delay_ms", "<=", "boot_settle_ms"),
+    ("dhtp_delay_ms", "<=", "boot_settle_ms"),
+    ("cltp_delay_ms", "<=", "boot_settle_ms"),
+    ("dltp_delay_ms", "<=", "boot_settle_ms"),
+    ("mos_otp_delay_ms", "<=", "boot_settle_ms"),
     ("afe_blind_ms", "<=", "sensor_delay_ms"),
     ("button_min_ms", "<", "button_sleep_ms"),
     ("button_sleep_ms", "<", "button_restart_ms"),

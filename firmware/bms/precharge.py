@@ -76,8 +76,16 @@ class Precharge:
         if near:
             self.events.log(now, ev.PRECHARGE, _DONE, ld_mv, self.tries + 1)
             self._close()
-        elif ticks.diff(now, self.since) >= self.cfg.precharge_timeout_ms:
-            self._end(_TIMED_OUT, ld_mv, now)
+        else:
+            # (its timeout, or the tries' time on at their whole budget: a try begun just
+            # under it ran a timeout more, 32 % over)
+            c = self.cfg
+            t = ticks.diff(now, self.since)
+            if (
+                t >= c.precharge_timeout_ms
+                or self.on_ms + t >= c.precharge_tries * c.precharge_timeout_ms
+            ):
+                self._end(_TIMED_OUT, ld_mv, now)
 
     def _end(self, what, ld_mv, now):
         """A try ends without the load side near: its time on counted, then the pause."""

@@ -212,6 +212,15 @@ class Server:
         lazy.run("protocols.pylon_rs485_init", "init", self, address)
 
     # -- reading a frame -----------------------------------------------------------
+    def valid(self, frame, n):
+        """Whether frame[0:n] is a sender's whole frame (hex, its CHKSUM right), whoever
+        it is for: what a muted pack takes for an inverter on its Link IN."""
+        if n < 16 or not _hex_only(frame, n):
+            return False
+        req = self.req
+        _unhex(frame, n - 4, req, 2)
+        return req[0] << 8 | req[1] == (-_sum(frame, 0, n - 4)) & 0xFFFF
+
     def handle(self, frame, n, b, now):
         """frame[0:n]: the characters between `~` and `\\r`. Returns the reply's length
         in self.out (0: no reply). b: the core (bms.core.Bms)."""
