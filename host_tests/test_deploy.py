@@ -9,13 +9,25 @@ import unittest
 
 from support import ROOT, cpython_only
 
+_BUILT = {}
+
+
+def built(board, dest=None):
+    """bundle.build(board, dest), made once for the module (each build runs mpy-cross on
+    every firmware file, 2 s; no test here changes what it made)."""
+    import bundle
+
+    key = (board, dest)
+    if key not in _BUILT:
+        _BUILT[key] = bundle.build(board, dest) if dest else bundle.build(board)
+    return _BUILT[key]
+
 
 @cpython_only("runs mpy-cross and mpremote's command lines (subprocess)")
 class DeployTest(unittest.TestCase):
     def test_bundle_holds_the_firmware_main_and_one_board_file(self):
-        import bundle
 
-        dest, made = bundle.build("rp2040", ROOT + "/build/test_bundle")
+        dest, made = built("rp2040", ROOT + "/build/test_bundle")
         paths = [p for p, _size in made]
         self.assertIn("main.py", paths)
         self.assertIn("app.mpy", paths)
@@ -28,9 +40,8 @@ class DeployTest(unittest.TestCase):
 
     def test_each_mpy_is_named_by_its_path_on_the_board(self):
         import bench_rp2040
-        import bundle
 
-        dest, _made = bundle.build("rp2040", ROOT + "/build/test_bundle")
+        dest, _made = built("rp2040", ROOT + "/build/test_bundle")
         # the name tracebacks show is the one the import interns for __file__: no
         # second name per module on the board, nor this machine's path
         for rel in ("bms/ticks.mpy", "app.mpy", "boards/rp2040/board.mpy"):
@@ -40,10 +51,9 @@ class DeployTest(unittest.TestCase):
             self.assertFalse([n for n in names if ROOT in n or n.endswith(".py")], rel)
 
     def test_flash_copies_only_what_changed_then_resets(self):
-        import bundle
         import flash
 
-        dest, _made = bundle.build("esp32")
+        dest, _made = built("esp32")
         local = flash.local_files(dest)
         device = dict(local)
         device["app.mpy"] = "0" * 64  # changed on the board
@@ -79,10 +89,9 @@ class DeployTest(unittest.TestCase):
         # a .py twin (mpremote mip install's source: imported before the .mpy) and an
         # image staged over the service link (main.py runs its folder first): flashed,
         # the old firmware went on running
-        import bundle
         import flash
 
-        dest, _made = bundle.build("rp2040")
+        dest, _made = built("rp2040")
         local = flash.local_files(dest)
         device = dict(local)
         device["app.py"] = "1" * 64
@@ -112,10 +121,9 @@ class DeployTest(unittest.TestCase):
             self.assertIn("the bundle is for rp2040", str(e.exception))
 
     def test_nothing_changed_still_resets(self):
-        import bundle
         import flash
 
-        dest, _made = bundle.build("rp2040")
+        dest, _made = built("rp2040")
         local = flash.local_files(dest)
         calls = []
 

@@ -10,6 +10,7 @@ from service import frame as fr
 from service.restart import NOTICE_MS
 from support import make_sim, press_unlock, unlocked_sim
 
+from bms import ticks
 from bms.protect import PENDING, TRIPPED
 from boards.host.world.bus.can_port import CanPort
 
@@ -193,13 +194,14 @@ class ClockKeptTest(unittest.TestCase):
         c = Client(SimTransport(sim))
         epoch = 1800000000
         c.set_clock(1, epoch)
-        set_at = sim.t_ms
         app = pack.app
-        first = app.service_clock
-        sim.run(set_at + 3600000 - 1000)
+        # (as if set an hour less 2.5 s ago: a housekeeping beat 2.5-3.5 s on moves it)
+        first = (epoch, ticks.add(app.service_clock[1], -3600000 + 2500))
+        app.service_clock = first
+        sim.run(sim.t_ms + 1000)
         self.assertEqual(app.service_clock, first)
-        sim.run(set_at + 3600000 + 1000)
-        self.assertEqual(app.service_clock, (epoch + 3600, (first[1] + 3600000) % (1 << 30)))
+        sim.run(sim.t_ms + 3000)
+        self.assertEqual(app.service_clock, (epoch + 3600, ticks.add(first[1], 3600000)))
         _r, _n, clock = c.events(1)
         self.assertEqual(clock, app.service_clock)
 
