@@ -294,6 +294,9 @@ class PackLink:
                     # (0 while held: none came; -1, no word, if nothing came of late)
                     h = self._unlock_heard
                     if h is None or ticks.age(now, h) >= _UNLOCK_HEARD_MS:
+                        # no word: a stamp left 12.4 days read as fresh again, its
+                        # unlock with it
+                        self._unlock_heard = None
                         left = -1
                     else:
                         left = self.master_unlock_left(now)
@@ -346,11 +349,6 @@ class PackLink:
                     self._master_lost = lost
                     self.events.log(now, ev.COMM, ev.COMM_PACK, 0 if lost else 1, 1)
                 self.pack_lost = lost
-                h = self._unlock_heard
-                if h is not None and ticks.age(now, h) >= _UNLOCK_HEARD_MS:
-                    # the chain's word of the unlock is old: no word (a stamp left 12.4
-                    # days read as fresh again, its unlock with it)
-                    self._unlock_heard = None
                 if (
                     self.relay_at is not None
                     and not self.master_unlock_left(now)

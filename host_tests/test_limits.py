@@ -213,17 +213,23 @@ class LimitTest(unittest.TestCase):
         self.assertEqual(lim(r).ccl_ma, 50000)
         self.assertTrue(lim(r).discharge_enable)
 
+    def locked_out(self, name, ma, trip_ms):
+        """A rig with name (COCP or DOCP) locked: three trips of ma, trip_ms each, each
+        60 s apart (its release)."""
+        r = Rig().settle()
+        for _ in range(3):
+            r.current(ma)
+            r.run_ms(trip_ms)
+            self.assertTrue(r.active(name))
+            r.current(0)
+            r.run_ms(60000)
+        self.assertTrue(r.locked(name))
+        return r
+
     def test_charge_through_the_open_discharge_fet_is_held_to_the_diodes_current(self):
         # a DOCP lockout holds the discharge FET open until RESET while the pack may
         # charge: at 50 A its body diodes took 40 W for as long as it stood
-        r = Rig().settle()
-        for _ in range(3):
-            r.current(-130000)
-            r.run_ms(15100)
-            self.assertTrue(r.active("DOCP"))
-            r.current(0)
-            r.run_ms(60000)
-        self.assertTrue(r.locked("DOCP"))
+        r = self.locked_out("DOCP", -130000, 15100)
         self.assertEqual(r.fets(), (True, False))
         self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (10000, 0))
         self.assertTrue(lim(r).charge_enable)
@@ -239,14 +245,7 @@ class LimitTest(unittest.TestCase):
         self.assertEqual(r.fets(), (True, True))
         self.assertEqual(lim(r).ccl_ma, 50000)
         # a COCP lockout: the discharge through the open charge FET's diodes, likewise
-        r = Rig().settle()
-        for _ in range(3):
-            r.current(95000)
-            r.run_ms(1100)
-            self.assertTrue(r.active("COCP"))
-            r.current(0)
-            r.run_ms(60000)
-        self.assertTrue(r.locked("COCP"))
+        r = self.locked_out("COCP", 95000, 1100)
         self.assertEqual(r.fets(), (False, True))
         self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (0, 10000))
         r.current(-9000)

@@ -15,6 +15,17 @@ from bms.protect import PENDING, TRIPPED
 from boards.host.world.bus.can_port import CanPort
 
 
+def relayed_pair():
+    """Two packs 5 s after power-on, the master unlocked by hand and its unlock relayed
+    to the slave; returns (sim, a client on the master's port)."""
+    sim = make_sim(inverter="none", packs=2)
+    sim.run(5000)
+    press_unlock(sim, sim.packs[0])
+    c = Client(SimTransport(sim))
+    c.unlock_relay(2)
+    return sim, c
+
+
 class RestartNoticeTest(unittest.TestCase):
     def test_the_inverter_told_before_the_restart(self):
         sim, pack = unlocked_sim(inverter="can")
@@ -61,11 +72,7 @@ class RestartNoticeTest(unittest.TestCase):
         self.assertFalse(app.fets.chg or app.fets.dsg)  # off across the restart
 
     def test_a_slave_leaves_the_system_first(self):
-        sim = make_sim(inverter="none", packs=2)
-        sim.run(5000)
-        press_unlock(sim, sim.packs[0])
-        c = Client(SimTransport(sim))
-        c.unlock_relay(2)
+        sim, c = relayed_pair()
         tap = sim.bus.attach(CanPort())
         c.restart(2)
         sim.run(sim.t_ms + 2000)
@@ -167,11 +174,7 @@ class ProtectionHeldTest(unittest.TestCase):
         self.assertEqual(sim.state(pack)["protections"], ["CHTP"])
 
     def test_a_slave_refuses_through_the_masters_relay(self):
-        sim = make_sim(inverter="none", packs=2)
-        sim.run(5000)
-        press_unlock(sim, sim.packs[0])
-        c = Client(SimTransport(sim))
-        c.unlock_relay(2)
+        sim, c = relayed_pair()
         sim.apply({"pack": 2, "temp_c": {"cells": 52}})
         sim.run(sim.t_ms + 3000)
         sim.apply({"pack": 2, "temp_c": {"cells": 48}})  # inside its release band

@@ -29,6 +29,7 @@ from service import frame as fr
 from service import image
 
 from bms import events as ev
+from bms import ticks
 
 # beyond a new image's trial (image.TRIAL_S): the restart and a reading's first seconds
 CONFIRM_SLACK_S = 20
@@ -96,14 +97,9 @@ class CanTransport:
 
 
 _TICKS_PERIOD = 1 << 30  # a board's ticks_ms wraps here
-_HALF = _TICKS_PERIOD // 2
 # the pack moves its clock's anchor on every hour (app.py): a record read now is at most
 # about that after it, so one further ahead was logged more than 6.2 days before it
 _AHEAD_MS = 2 * 3600 * 1000
-
-
-def _ticks_diff(a, b):
-    return (a - b + _HALF) % _TICKS_PERIOD - _HALF
 
 
 def event_times(records, clock, boot_seq=-1):
@@ -126,7 +122,7 @@ def event_times(records, clock, boot_seq=-1):
         if seq < boot_seq:
             break
         if after is None:
-            d = _ticks_diff(t_ms, clock[1])
+            d = ticks.diff(t_ms, clock[1])
             if d > _AHEAD_MS:
                 d -= _TICKS_PERIOD
         else:

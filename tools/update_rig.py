@@ -59,11 +59,13 @@ class _Engine:
     """No protection row (RESTART and UPDATE_ARM look for one pending or tripped)."""
 
     n = 0
+    state = b""
 
 
 class _Bms:
     uid = bytes(range(1, 9))  # (the version document gives it)
     engine = _Engine()
+    vals = ()  # (what the rows read: none)
 
     def unlock_valid(self, now):
         return True

@@ -1,6 +1,7 @@
 """The protection engine's constructor (bms/protect.py's Engine), loaded by bms.lazy for
 the one engine a boot builds and dropped after, so that its code does not stay in a
-board's heap. Every attribute of an Engine is made here.
+board's heap. Every attribute of an Engine is made here; and the engine's rare
+questions (what a restart keeps and what it would lose), loaded for them likewise.
 """
 
 from array import array
@@ -9,7 +10,7 @@ from micropython import const
 
 from bms import events as ev
 from bms import ticks
-from bms.protect import LATCHED, LOCKED, normalised_trip
+from bms.protect import LATCHED, LOCKED, PENDING, TRIPPED, normalised_trip
 
 _NO_REL = const(0x3FFFFFFF)  # bms.protect's: a release value never reached
 # the highest release group and lockout group a row may name (bms.protections' G_* and
@@ -112,3 +113,22 @@ def restore_latched(engine, pairs, now, extra=0, lock_n=(), lock_rel=()):
         if lock_n[lk] and not engine.lock_n[lk]:
             engine.lock_n[lk] = lock_n[lk]
             engine.lock_rel[lk] = ticks.add(now, -lock_rel[lk])
+
+
+def restart_loses(engine, vals):
+    """Whether a restart now would release a row early: one that opens a FET and is
+    pending, or tripped and waiting for its release (its value back inside its release
+    band, or an over-current row's release time). A restart keeps only the LATCHED and
+    LOCKED rows (latched()); a row still past its trip trips again at the boot, before
+    the FETs close (config: each such delay within boot_settle_ms). vals: the values by
+    slot, as the engine reads them."""
+    state = engine.state
+    for i in range(engine.n):
+        st = state[i]
+        if not engine.action[i] or st < PENDING or st > TRIPPED:
+            continue
+        v = vals[engine.src[i]]
+        past = (v if engine.over[i] else -v) >= engine.trip[i]
+        if st == PENDING or engine.rel_after[i] or not past:
+            return True
+    return False

@@ -241,9 +241,7 @@ class Server:
         # frame (whatever else is wrong with it); one that fails is noise or broken on
         # the wire, counted bad_chksum whatever address it seems to name (that may be
         # the broken byte), and no sign of the inverter (inverter_link's poll)
-        total = _sum(frame, 0, n - 4)
-        _unhex(frame, n - 4, req, 2)
-        whole = req[0] << 8 | req[1] == (-total) & 0xFFFF
+        whole = self.valid(frame, n)
         # (a broken frame's CID2 is no more to be trusted than its ADR)
         anyone = whole and (cid2 == _VERSION or cid2 == _MANUFACTURER)
         self.at = self.address

@@ -34,8 +34,6 @@ _EVENT_SIZE = const(18)  # seq(4) t_ms(4) code(1) what(1) value(4) extra(4)
 _EVENTS_MAX = const(12)  # records in one reply (12 x 18 + 10 <= MAX_PAYLOAD)
 _COUNT_MASK = const(0x3FFFFFFF)
 _UNLOCK = const(4)  # bms.button.UNLOCK: the event's `what`
-_PENDING = const(1)  # bms.protect's PENDING and TRIPPED
-_TRIPPED = const(2)
 _UNITS = (("_mv", "mV"), ("_ma", "mA"), ("_dc", "0.1C"), ("_ms", "ms"), ("_mah", "mAh"))
 MODES = ("off", "standby", "charge", "discharge", "fault", "sleep")
 
@@ -133,26 +131,13 @@ class Server:
             self.refused = (self.refused + 1) & _COUNT_MASK
             return self._error(fr.ERR_LOCKED)
         if cmd == fr.RESTART or cmd == fr.UPDATE_ARM:
+            # (a restart released a CHTP trip at 48 C and cut DOCP's 60 s short)
             b = self.app.bms
-            eng = b.engine
-            for i in range(eng.n):
-                # a row whose delay runs, or tripped and waiting for its release: a restart
-                # keeps only the LATCHED and LOCKED rows (Engine.latched()), so it released
-                # a CHTP trip at 48 C (charging again inside its release band) and a DOCP
-                # trip long before its 60 s. One whose value is still past its trip trips
-                # again before the FETs close after the restart (boot_settle_ms): no
-                # refusal (a config mistake that keeps a row tripped could not be undone,
-                # a config applying only at a restart). A warning (no FET action) may go.
-                st = eng.state[i]
-                if not eng.action[i] or st < _PENDING or st > _TRIPPED:
-                    continue
-                v = b.vals[eng.src[i]]
-                past = (v if eng.over[i] else -v) >= eng.trip[i]
-                if st == _PENDING or eng.rel_after[i] or not past:
-                    self.refused = (self.refused + 1) & _COUNT_MASK
-                    if self.updater is not None:
-                        self.updater.verified = 0  # (the next ARM checks from file 1)
-                    return self._error(fr.ERR_BUSY, "a protection is pending or tripped")
+            if lazy.run("bms.protect_init", "restart_loses", b.engine, b.vals):
+                self.refused = (self.refused + 1) & _COUNT_MASK
+                if self.updater is not None:
+                    self.updater.verified = 0  # (the next ARM checks from file 1)
+                return self._error(fr.ERR_BUSY, "a protection is pending or tripped")
         if cmd == fr.SET_CONFIG:
             return self._set_config(p, now)
         if cmd == fr.CLEAR_EVENTS:
