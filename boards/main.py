@@ -29,16 +29,19 @@ def make_board(watchdog=True):
 
 
 def config_overrides(fs=None):
-    """The board's config.json as a dict, or None (absent or unreadable: defaults). fs: a
-    filesystem object with open() instead of the board's own (the host's flash model)."""
+    """The board's config.json as a dict; None without one; False for one that is not a
+    JSON object (the boot logs it, CONFIG 1 -2, and keeps the defaults). fs: a filesystem
+    object with open() instead of the board's own (the host's flash model)."""
     import json
 
     try:
         with (fs.open if fs else open)(CONFIG_FILE) as f:
             values = json.loads(f.read())
-    except (OSError, ValueError):
+    except OSError:
         return None
-    return values if type(values) is dict else None
+    except ValueError:  # (a UnicodeError too, on both runtimes)
+        return False
+    return values if type(values) is dict else False
 
 
 def boot_image(fs, root):

@@ -84,6 +84,9 @@ def start(app, now):
     app.events.log(now, ev.BOOT, app.board.reset_cause(), boots)
     image_boot(app, now)
     board = app._overrides
+    if board is False:  # the board's config.json, there but not readable (boards/main.py)
+        app.events.log(now, ev.CONFIG, 1, -2)
+        board = None
     overrides = stored_config(app, now, board)
     del app._overrides  # read here only: the app keeps no copy
     if overrides:

@@ -30,7 +30,9 @@ RESET = const(10)  # what: button action, value: hold time ms
 EXCEPTION = const(11)  # what: where (tick stage), value: count
 # (at app.STAGE_STORE, storage trouble handled: value the store's error count, extra the
 # app.STORE_* operation when it starts failing, minus it when it works again)
-CONFIG = const(12)  # what: 0 accepted / 1 refused (defaults kept) / CONFIG_STATE
+# what: 0 accepted / 1 refused (defaults kept) / CONFIG_STATE...; value: how many keys, or
+# at 1, -1: the config stored over the service link unreadable, -2: the board's config.json
+CONFIG = const(12)
 INPUT = const(13)  # what: input (passive/rsd), value: new level
 SENSOR = const(14)  # what: 0 probe failed, 1 configured, 2 readings lost, 3 back,
 # 4 failing (spells of invalid readings: bms.core); value: ms lost (2, 3), spells (4)
