@@ -18,19 +18,10 @@ from boards.host.world.scenario import validate
 
 MICROPYTHON = sys.implementation.name == "micropython"
 ROOT = hostpath.ROOT
-# scratch files, one folder per runtime: make test runs both suites at once
-BUILD = ROOT + "/build/" + sys.implementation.name
+BUILD = hostpath.SCRATCH
 
 
-def ensure_build():
-    import os
-
-    for path in (ROOT + "/build", BUILD):
-        try:
-            os.mkdir(path)
-        except OSError:
-            pass
-    return BUILD
+ensure_build = hostpath.scratch
 
 
 def cpython_only(why):

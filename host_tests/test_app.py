@@ -3,7 +3,7 @@
 import unittest
 
 import fwconst
-from support import logged, make_sim
+from support import logged, long_run, make_sim
 
 from app import SAFE_HOLD_MS, STAGE_READ
 from bms import events as ev
@@ -78,6 +78,7 @@ class ScheduleTest(unittest.TestCase):
 
 
 class FlushTest(unittest.TestCase):
+    @long_run
     def test_records_after_a_week_without_any_reach_flash_within_a_minute(self):
         # a pack at rest logs nothing for days: its last flush more than 6.2 days back,
         # the difference wrapped negative and held the next records in RAM for days more
@@ -194,6 +195,7 @@ class SafetyNetTest(unittest.TestCase):
         sim.run(6000)
         self.assertEqual(pack.app.exceptions, 0)  # the fresh firmware reads fine
 
+    @long_run
     def test_a_failure_that_keeps_coming_back_fails_the_pack_until_reset(self):
         # a read failing every 4 s, each after the last one's hold: the FETs opened under
         # the load every 4 s for ever, one record each, and the watchdog never saw it
@@ -293,6 +295,21 @@ class BootTest(unittest.TestCase):
         pack.power_on()
         self.assertEqual(pack.app.cfg.covp_trip_mv, Config().covp_trip_mv)
         self.assertEqual(codes(pack.app, ev.CONFIG)[0][3], 1)
+
+    def test_a_config_json_that_is_not_one_is_logged_and_the_defaults_kept(self):
+        # boards/main.py's config_overrides() gives False for it: an installer's typo
+        # used to boot on the defaults without a word
+        sim = make_sim()
+        pack = sim.packs[0]
+        pack.config = False
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual([r[3:5] for r in codes(pack.app, ev.CONFIG)], [(1, -2)])
+        self.assertEqual(pack.app.cfg.covp_trip_mv, Config().covp_trip_mv)
+        pack.config = None  # none at all: nothing to say
+        pack.power_off()
+        pack.power_on()
+        self.assertEqual(codes(pack.app, ev.CONFIG), [])
 
     def test_a_key_out_of_range_costs_that_key_only(self):
         # stored by a firmware whose range was wider (scp_delay_us up to 1000 before)

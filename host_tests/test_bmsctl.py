@@ -210,6 +210,7 @@ class RefusedTest(unittest.TestCase):
         self.assertEqual(json.loads(out)["build"], m["build"])
         self.assertEqual((pack.reboots, pack.image), (1, "img_a"))
 
+    @long_run
     def test_restart_all_names_the_pack_that_refused(self):
         sim = make_sim(inverter="can", packs=3, config={"boot_settle_ms": 8000})
         sim.run(12000)
@@ -366,6 +367,7 @@ class _Watch:
 
 @cpython_only("argparse, rich")
 class SystemRestartTest(unittest.TestCase):
+    @long_run
     def test_restart_all_one_pack_at_a_time(self):
         # (bmsctl --all restart sent every pack its RESTART without waiting: the bank's
         # packs restarted within 350 ms of each other, every FET open together; then the

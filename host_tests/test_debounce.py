@@ -12,7 +12,7 @@ the simulator (the acceptance run of the issue).
 import unittest
 from array import array
 
-from support import cpython_only, make_sim, run_trace
+from support import cpython_only, long_run, make_sim, run_trace
 
 from bms import events as ev
 from bms import protections as pt
@@ -183,6 +183,7 @@ class ChatterTripTest(unittest.TestCase):
     def test_60_percent_trips_within_twice_the_delay(self):
         self.check_duty(60, True)
 
+    @long_run
     def test_40_percent_follows_the_rule_and_never_trips_on_fast_chatter(self):
         self.check_duty(40, False)
 
@@ -328,6 +329,7 @@ class ReferenceModelTest(unittest.TestCase):
             back = random_looks(rng, 20 + rng.next() % 200)
             check_against_reference(self, index, looks, back)
 
+    @long_run
     @cpython_only("hypothesis")
     def test_hypothesis_sequences(self):
         from hypothesis import given, settings

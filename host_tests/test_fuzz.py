@@ -1,9 +1,9 @@
 """Every input decoder fuzzed (issue 14, item 1), CI-sized; what the fuzzer found, pinned.
 
 tools/fuzz.py holds one seeded generator and one checker per decoder; here each runs
-10 000 inputs under both runtimes (make fuzz runs 1 000 000), then hypothesis feeds the
-same checkers its own inputs (CPython only). The findings fixed at their source each
-have a test below that reproduces them.
+10 000 inputs under CPython and the first 2 500 of them under MicroPython (make fuzz runs
+1 000 000), then hypothesis feeds the same checkers its own inputs (CPython only). The
+findings fixed at their source each have a test below that reproduces them.
 """
 
 import json
@@ -11,19 +11,19 @@ import sys
 import unittest
 
 import fuzz
-from support import cpython_only, ensure_build, logged, long_run, make_sim
+from support import MICROPYTHON, cpython_only, ensure_build, logged, long_run, make_sim
 
 from bms import events as ev
 from boards.host import machine
 from boards.host.world.scenario import ScenarioError, load, parse
 from inverter_link import InverterLink
 
-COUNT = 10000
+COUNT = 2500 if MICROPYTHON else 10000  # (the same seed: MicroPython's are CPython's first)
 SEED = 14
 
 
 class SeededFuzzTest(unittest.TestCase):
-    """10 000 inputs per decoder: no finding."""
+    """COUNT inputs per decoder: no finding."""
 
     def fuzz(self, cls):
         result = fuzz.run(cls, COUNT, SEED)
@@ -36,12 +36,14 @@ class SeededFuzzTest(unittest.TestCase):
     def test_rs485_stream(self):
         self.fuzz(fuzz.RsStream)
 
+    @long_run
     def test_can_rx(self):
         self.fuzz(fuzz.CanRx)
 
     def test_mcp2515_chip(self):
         self.fuzz(fuzz.Mcp2515Chip)
 
+    @long_run
     def test_bq76952_chip(self):
         self.fuzz(fuzz.Bq76952Chip)
 
@@ -49,9 +51,11 @@ class SeededFuzzTest(unittest.TestCase):
     def test_store(self):
         self.fuzz(fuzz.StoreLoad)
 
+    @long_run
     def test_config(self):
         self.fuzz(fuzz.ConfigLoad)
 
+    @long_run
     def test_scenario(self):
         self.fuzz(fuzz.ScenarioParse)
 
@@ -437,6 +441,7 @@ class HypothesisFuzzTest(unittest.TestCase):
         values = st.integers(-(10**7), 10**7) | st.none() | st.booleans() | st.floats() | st.text()
         self.prop(fuzz.ConfigLoad, st.dictionaries(keys, values, max_size=6))
 
+    @long_run
     def test_scenario(self):
         from hypothesis import strategies as st
 

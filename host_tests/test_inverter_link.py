@@ -919,6 +919,7 @@ class BusOffRestartTest(unittest.TestCase):
         self.assertEqual(comm_can(app), [(0, 1, 0)])
         self.assertEqual(app.link.can_faults, 0)
 
+    @long_run
     def test_a_restart_begins_the_count_again(self):
         app = self.bus_offs((5, 10, 15, 615, 620, 625), 630, [(6, 1), (616, 4)])
         down = mcp2515.FAULT_BUS_OFF
@@ -961,6 +962,7 @@ class BusOffRestartTest(unittest.TestCase):
         self.assertEqual(comm_can(app)[-1][:2], (301000, 1))  # (retried every 10 s)
         self.assertTrue(app.link.can_ok)
 
+    @long_run
     def test_a_bus_that_never_works_does_not_flood_the_log(self):
         # every frame the controller sends ends in an error frame (a wrong bit rate, a
         # shorted pair): it used to log 3 events a second, and the trips were lost

@@ -4,7 +4,7 @@ import unittest
 
 import fwconst
 from core_rig import TICK, Rig
-from support import cpython_only
+from support import cpython_only, long_run
 
 from bms import events as ev
 from bms.config import Config
@@ -226,6 +226,7 @@ class LimitTest(unittest.TestCase):
         self.assertTrue(r.locked(name))
         return r
 
+    @long_run
     def test_charge_through_the_open_discharge_fet_is_held_to_the_diodes_current(self):
         # a DOCP lockout holds the discharge FET open until RESET while the pack may
         # charge: at 50 A its body diodes took 40 W for as long as it stood
@@ -356,6 +357,7 @@ class RequestTest(unittest.TestCase):
         r.tick()
         self.assertFalse(lim(r).force_charge)
 
+    @long_run
     def test_full_charge_request_after_30_days_below_97_percent(self):
         r = Rig(NO_LEAK).settle()
         r.bms.soc._set_cpct(9000, r.now, 0)
@@ -381,6 +383,7 @@ class RequestTest(unittest.TestCase):
         self.assertFalse(r.active("CLTP"))
         self.assertTrue(lim(r).force_charge)
 
+    @long_run
     def test_full_charge_is_not_asked_while_charging_is_forbidden(self):
         r = Rig(NO_LEAK).settle()
         r.bms.soc._set_cpct(9000, r.now, 0)
@@ -527,6 +530,7 @@ class InvariantTest(unittest.TestCase):
 
 
 class HoverTest(unittest.TestCase):
+    @long_run
     def test_a_cell_hovering_at_the_top_neither_flips_nor_floods_the_log(self):
         r = Rig(NO_LEAK).settle()
         r.bms.soc._set_cpct(9000, r.now, 0)

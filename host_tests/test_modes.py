@@ -4,6 +4,7 @@ import unittest
 
 import fwconst
 from core_rig import TICK, Rig
+from support import long_run
 
 from bms import button as btn
 from bms import events as ev
@@ -256,6 +257,7 @@ class SleepTest(unittest.TestCase):
         r.wait(46 * HOUR)
         self.assertTrue(r.bms.sleeping)
 
+    @long_run
     def test_idle_for_days_while_talking_sleeps_48_h_after_the_silence(self):
         # the idle timer held at its limit: a tick difference turns negative past 6.2
         # days, and the sleep came days late

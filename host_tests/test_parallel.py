@@ -180,6 +180,7 @@ class AddressingModelTest(unittest.TestCase):
     def test_model_in_order(self):
         self.assertEqual(chain_model([1, 2, 3, 4], [10, 10, 10]), expected(4))
 
+    @long_run
     @cpython_only("hypothesis")
     def test_random_orders_of_thirty_two(self):
         from hypothesis import given, settings
@@ -375,6 +376,7 @@ class GarbagePeerTest(unittest.TestCase):
         self.assertEqual(link.view.engine.names, own.names | names)
 
 
+@long_run
 class CuvpSleepTest(unittest.TestCase):
     def test_packs_asleep_after_cuvp_are_charged_awake_once_a_source_returns(self):
         # both asleep, every FET open: the master asks for one pack's CCL, and the
@@ -536,6 +538,7 @@ class SlaveCommunicationTest(unittest.TestCase):
     there showed INVERTER_LOST for ever and slept after its idle time while the system
     ran; with no inverter, a slave sleeps as its master does."""
 
+    @long_run
     def test_a_slave_of_an_rs485_system_follows_its_master(self):
         c = chain_of(2, inverter="rs485", config={"sleep_idle_ms": 60000})
         c.run_to(200000)  # idle for more than sleep_idle_ms, the inverter polling
@@ -551,6 +554,7 @@ class SlaveCommunicationTest(unittest.TestCase):
         self.assertEqual(c.app(2).bms.warning_names(), ["INVERTER_LOST", "PACK_LOST"])
         self.assertTrue(c.app(2).bms.sleeping)
 
+    @long_run
     def test_without_an_inverter_the_slaves_sleep_as_the_master_does(self):
         # the master keeps speaking on the pack link: its STATUS says INVERTER_LOST
         c = chain_of(2, config={"sleep_idle_ms": 60000})

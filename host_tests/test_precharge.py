@@ -4,7 +4,7 @@ import unittest
 
 import fwconst
 from core_rig import TICK, Rig
-from support import logged, make_sim
+from support import logged, long_run, make_sim
 
 from bms import events as ev
 
@@ -181,6 +181,7 @@ class PrechargeTest(unittest.TestCase):
         self.assertFalse(r.active("PRECHARGE_FAIL"))
         self.assertEqual(r.fets(), (True, True))
 
+    @long_run
     def test_a_pause_begun_a_week_ago_is_over(self):
         # a try timed out, then discharge not wanted (rapid shutdown) for days: the
         # pause's tick difference wrapped negative after 6.2 days and held the next try

@@ -9,7 +9,7 @@ import unittest
 
 import fwconst
 from core_rig import TICK, Rig
-from support import logged, make_sim
+from support import logged, long_run, make_sim
 
 from bms import events as ev
 from bms import protections as pt
@@ -361,6 +361,7 @@ class OverCurrentTest(unittest.TestCase):
                 self.assertFalse(r.active(name))
                 self.assertEqual(r.logged(ev.RELEASE, pt.NAMES.index(name))[-1][5], BY_TIME)
 
+    @long_run
     def test_continuous_limit_is_50_a_when_the_discharge_starts_above_30_c(self):
         for start_dc, limit in ((300, 100000), (301, 50000)):
             with self.subTest(start_dc=start_dc):
@@ -450,6 +451,7 @@ class LockoutTest(unittest.TestCase):
         self.assertTrue(r.active("COCP"))
         r.current(0)
 
+    @long_run
     def test_third_trip_within_10_min_locks_until_reset(self):
         r = Rig().settle()
         for _ in range(2):
@@ -493,6 +495,7 @@ class LockoutTest(unittest.TestCase):
         self.assertTrue(self.series((1100, 600000)).locked("COCP"))
         self.assertFalse(self.series((1100, 600100)).locked("COCP"))
 
+    @long_run
     def test_a_trip_a_week_later_begins_a_new_series(self):
         # past 6.2 days the tick difference wraps negative: it read as within the window
         # (one trip 6.3 to 12.4 days after two locked the pack)
@@ -599,6 +602,7 @@ class FrontEndOverCurrentTest(unittest.TestCase):
                 self.assertFalse(r.active(name))
                 self.assertEqual(r.fets(), (True, True))
 
+    @long_run
     def test_chip_trips_count_towards_the_lockout(self):
         for name, bit, fets in self.CASES:
             with self.subTest(bit=bit):

@@ -149,6 +149,7 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual(events(t, "RELEASE", "SENSOR_FAIL")[0]["extra"], "reset")
         self.assertEqual(events(t, "BOOT"), events(t, "BOOT")[:1])  # no watchdog loop
 
+    @long_run
     def test_cocp_lockout(self):
         t = run("cocp_lockout.json", trace_ms=1000)
         trips = events(t, "TRIP", "COCP")

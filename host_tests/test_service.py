@@ -8,7 +8,7 @@ import unittest
 import fwconst
 from bmsctl_client import Client, ServiceError, SimTransport
 from service import frame as fr
-from support import cpython_only, logged, make_sim
+from support import cpython_only, logged, long_run, make_sim
 
 from bms import button as btn
 from bms import events as ev
@@ -342,6 +342,7 @@ class UnlockTest(unittest.TestCase):
         b.step(False, 2400)  # idle ticks: the pair's window passes
         self.assertEqual(press(2350, 2550)[1], btn.RESET)
 
+    @long_run
     def test_writes_need_the_unlock_which_lasts_10_minutes(self):
         rig = Rig()
         c = rig.client

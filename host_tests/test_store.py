@@ -5,7 +5,7 @@ import unittest
 
 import app_boot
 from core_rig import Rig
-from support import heap_locked, logged, make_sim
+from support import heap_locked, logged, long_run, make_sim
 
 from bms import dip as dipsw
 from bms import events as ev
@@ -190,6 +190,7 @@ class FlashFaultTest(unittest.TestCase):
 
 
 class RebootTest(unittest.TestCase):
+    @long_run
     def test_power_cycle_keeps_events_boots_and_soc(self):
         sim = make_sim(
             initial={"soc_pct": 55},
@@ -294,6 +295,7 @@ class LatchSaveTest(unittest.TestCase):
 
 
 class StateSaveTriggerTest(unittest.TestCase):
+    @long_run
     def test_a_current_swinging_round_zero_saves_no_state(self):
         # +-3 A every 2 s (a zero-export inverter): a save at every mode change, 43 200 a
         # day, though the state holds no mode; now the SOC's steps and the timed save only
@@ -359,6 +361,7 @@ class LockoutAcrossResetsTest(unittest.TestCase):
         )
         self.assertEqual(app.bms.protection_names(), ["DOCP:LOCKED"])
 
+    @long_run
     def test_a_power_on_or_reset_ends_the_series_on_flash_too(self):
         for how in ("power", "reset"):
             sim, pack = self.two_trips()
@@ -454,6 +457,7 @@ class SocAcrossResetsTest(unittest.TestCase):
         self.assertEqual(start[3], socm.CAL_START_OCV)
         self.assertTrue(1000 < start[4] < 2000, start)  # the curve, not the saved 50 %
 
+    @long_run
     def test_the_state_is_saved_every_quarter_percent(self):
         # a reset loses what was counted since the last save: at most 0.25 % (was 1 %)
         sim = make_sim(initial={"soc_pct": 60}, events=[{"at_s": 5, "current_a": -10}])

@@ -7,7 +7,7 @@ import struct
 import unittest
 
 import app_boot
-from support import logged, make_sim
+from support import logged, long_run, make_sim
 
 import app as app_module
 from bms import events as ev
@@ -341,6 +341,7 @@ class SaveFaultTest(unittest.TestCase):
         sim.run(20000)  # saved: nothing more to write
         self.assertEqual(pack.flash.syncs, syncs)
 
+    @long_run
     def test_a_failed_periodic_save_is_retried_at_the_next_beat(self):
         sim = make_sim()
         pack = sim.packs[0]

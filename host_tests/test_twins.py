@@ -4,7 +4,7 @@ same results and side effects for any input, and the same traces from whole runs
 import unittest
 from array import array
 
-from support import ROOT, cpython_only, run_trace
+from support import ROOT, cpython_only, long_run, run_trace
 
 from boards.host.world.engine import Simulator
 from boards.host.world.scenario import load, validate
@@ -92,6 +92,7 @@ class TwinsTest(unittest.TestCase):
             self.scan_both([100, FOLD + 1], [0, 0, 1, 1], over, [3600, 500, -2800, -10], idle,
                            flags, 1), [2, 3])  # fmt: skip
 
+    @long_run
     def test_scan_any_rows(self):
         from hypothesis import given, settings
         from hypothesis import strategies as st

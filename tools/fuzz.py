@@ -81,15 +81,7 @@ def mem():
 
 def scratch(name):
     """A scratch file of this runtime (make test runs both suites at once)."""
-    import os
-
-    folder = hostpath.ROOT + "/build/" + sys.implementation.name
-    for path in (hostpath.ROOT + "/build", folder):
-        try:
-            os.mkdir(path)
-        except OSError:
-            pass
-    return folder + "/" + name
+    return hostpath.scratch() + "/" + name
 
 
 _locking = [False]  # after the warm-up (buffers and views made once, on first use)

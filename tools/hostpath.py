@@ -32,6 +32,18 @@ TOOLS = _parent(absolute(__file__))
 ROOT = _parent(TOOLS)
 FIRMWARE = ROOT + "/firmware"
 TESTS = ROOT + "/host_tests"
+# scratch files, a folder per runtime: make test runs both suites at once
+SCRATCH = ROOT + "/build/" + sys.implementation.name
+
+
+def scratch():
+    """SCRATCH, made if it is not there yet."""
+    for path in (ROOT + "/build", SCRATCH):
+        try:
+            os.mkdir(path)
+        except OSError:
+            pass
+    return SCRATCH
 
 
 def _stat(path, field):

@@ -19,8 +19,6 @@ cut after it; after each cut, what the next boot reads is checked:
 
 import hostpath
 
-import sys
-
 import update_rig
 from service import image
 
@@ -29,20 +27,14 @@ from boards.host.flash import MemFS, PowerCut
 from drivers.store import Store
 
 CASES = ("update", "config_link", "clear")
-BUILD = hostpath.ROOT + "/build/" + sys.implementation.name
+BUILD = hostpath.SCRATCH
 _bundles = {}
 
 
 def _bundles_made():
     """The old and the new bundle (small: every byte of them is a cut), made once."""
     if not _bundles:
-        import os
-
-        for path in (hostpath.ROOT + "/build", BUILD):
-            try:
-                os.mkdir(path)
-            except OSError:
-                pass
+        hostpath.scratch()
         _bundles["old"] = update_rig.make_bundle(BUILD + "/pc_old", sizes=(160, 90, 0, 120))
         _bundles["new"] = update_rig.make_bundle(
             BUILD + "/pc_new", sizes=(190, 70, 0, 150), seed=2
