@@ -592,9 +592,11 @@ class GrowattTest(FrameCase):
         soc.q_mah = lambda: 327675
         n, frame = encode(growatt_can, 0x314, r.bms)
         self.assertEqual(frame[:4], bytes.fromhex("7FFF FFFF"))
-        soc.q_mah = lambda: 300000
+        soc.full_mah = lambda: 100000  # 100 Ah, counted full, shown 99 % (pack.md): 99 Ah
+        soc.q_mah = lambda: 100000
+        soc.shown_cpct = 9900
         n, frame = encode(growatt_can, 0x314, r.bms)
-        self.assertEqual(frame[:4], bytes.fromhex("7530 FFFF"))
+        self.assertEqual(frame[:4], bytes.fromhex("26AC 2710"))
 
     def test_cell_voltages(self):
         r = make(cells=[3201 + i for i in range(16)])
@@ -800,6 +802,24 @@ def floors_to(value, unit, step):
     return value * unit <= step < (value + 1) * unit
 
 
+class CellBelowZeroTest(FrameCase):
+    """A cell read below 0 V (an open sense wire; bms/sample.py takes down to -500 mV as a
+    reading, which trips CUVP and SENSOR_FAIL) goes out as 0 in the unsigned cell fields,
+    as the pack link sends it: it went out as 65 236 mV, above the highest cell."""
+
+    def test_every_cell_field_sends_0(self):
+        cells = [3300] * 16
+        cells[1] = -300
+        r = make(cells=cells)
+        b = r.bms
+        self.assertTrue(b.sample.valid)
+        self.assertEqual(b.sample.min_mv, -300)
+        self.assertEqual(encode(victron_can, 0x373, b)[1][:4], hx("0000 E40C"))
+        self.assertEqual(encode(growatt_can, 0x315, b)[1], hx("0CE4 0000 0CE4 0CE4"))
+        self.assertEqual(encode(growatt_can, 0x319, b)[1][1:5], hx("0CE4 0000"))
+        self.assertEqual(encode(schneider_can, 0x327, b)[1][4:], hx("0CE4 0000"))
+
+
 @cpython_only("hypothesis")
 class CodecPropertyTest(unittest.TestCase):
     def check(self, r, names):
@@ -887,7 +907,7 @@ class CodecPropertyTest(unittest.TestCase):
         self.assertEqual(signed(be16(d, 4), 16), tmax)
         self.assertEqual((d[6], d[7]), (soc.shown_cpct // 100, soc.full_mas * 100 // RATED_MAS))
         d = frames[0x314]
-        self.assertTrue(floors_to(be16(d, 0), 36000, soc.q_mas))
+        self.assertEqual(be16(d, 0), soc.full_mas // 36000 * soc.shown_cpct // 10000)
         self.assertTrue(floors_to(be16(d, 2), 36000, soc.full_mas))
         self.assertEqual(be16(d, 4), max(s.cells_mv) - min(s.cells_mv))
         self.assertEqual(be16(d, 6), soc.cycles)

@@ -101,6 +101,11 @@ def pack16(*values):
     return bytes(out)
 
 
+def shown_mah(soc):
+    """0x42's remaining capacity: the full one at the SOC shown (not the count)."""
+    return soc.full_mas // 360000 * soc.shown_cpct // 100
+
+
 class Reply:
     def __init__(self, ver, adr, cid1, rtn, info):
         self.ver = ver
@@ -236,9 +241,19 @@ class PylibRequestTest(ServerCase):
         self.assertEqual(be16(d, 50), s.stack_mv)
         self.assertEqual((be16(d, 52), d[54], be16(d, 55)), (0xFFFF, 4, 0xFFFF))
         self.assertEqual(be16(d, 57), b.soc.cycles)
-        self.assertEqual(be24(d, 59), b.soc.q_mas // 3600)
+        self.assertEqual(be24(d, 59), shown_mah(b.soc))
         self.assertEqual(be24(d, 62), b.soc.full_mas // 3600)
         self.assertEqual(len(d), 65)
+
+    def test_remaining_capacity_is_the_soc_shown_held_at_99_until_a_full_calibration(self):
+        # counted full, not yet calibrated full: 0x355 says 99 %, and 0x42 said 100 000 mAh
+        # of 100 000 (an RS485 inverter's SOC of 100 %, and it may end the absorption
+        # that the full calibration waits for)
+        soc = self.r.bms.soc
+        set_soc(self.r, 10000)
+        self.assertEqual((soc.q_mas // 3600, soc.full_seen, soc.shown_cpct), (100000, False, 9900))
+        d = decode(self, self.ask(b"20024642E00202FD33")).info
+        self.assertEqual((be24(d, 59), be24(d, 62)), (99000, 100000))
 
     def test_a_system_current_past_its_field_is_held_at_the_fields_end(self):
         # the master's 0x42 carries the system's current: 32 packs at -110 A wrapped to
@@ -949,7 +964,7 @@ class ServerPropertyTest(ServerCase):
             )
             self.assertLessEqual(abs(s16(be16(d, 48)) * 100 - b.reported_ma) * 2, 100)
             self.assertEqual((be16(d, 50), be16(d, 57)), (sum(cells), cycles))
-            self.assertEqual(be24(d, 59), b.soc.q_mas // 3600)
+            self.assertEqual(be24(d, 59), shown_mah(b.soc))
             self.assertEqual(be24(d, 62), b.soc.full_mas // 3600)
             d = self.check_call(b"20024692E00202FD2E").info
             lim = b.limits

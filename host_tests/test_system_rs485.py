@@ -47,13 +47,14 @@ def raw(server, n):
 
 
 def own_block(b):
-    """The master's own 0x42 block, from its core (capacities as the core holds them)."""
+    """The master's own 0x42 block, from its core (the remaining capacity at the SOC
+    shown, as CAN's 0x355 gives it)."""
     t = b.sample.temps_dc
     out = bytes([16]) + pack16(*b.sample.cells_mv) + bytes([6])
     out += pack16(*[t[s] + 2731 for s in (4, 0, 1, 2, 3, 5)])
     out += pack16(div_round(b.reported_ma, 100) & 0xFFFF, b.sample.stack_mv, 0xFFFF)
     out += bytes([4]) + pack16(0xFFFF, b.soc.cycles)
-    for v in (b.soc.q_mas // 3600, b.soc.full_mas // 3600):
+    for v in (b.soc.full_mas // 360000 * b.soc.shown_cpct // 100, b.soc.full_mas // 3600):
         out += bytes([(v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF])
     return out
 

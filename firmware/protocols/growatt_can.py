@@ -58,19 +58,20 @@ def encode(can_id, buf, b):
             u16be(buf, 0, 0xFFFF * soc.shown_cpct // 10000)
             u16be(buf, 2, 0xFFFF)
         else:
-            u16be(buf, 0, soc.q_mah() // 10)
+            u16be(buf, 0, full * soc.shown_cpct // 10000)  # (the SOC shown, as 0x313's)
             u16be(buf, 2, full)
         u16be(buf, 4, s.max_mv - s.min_mv)
         u16be(buf, 6, soc.cycles)
     elif 0x315 <= can_id <= 0x318:
         first = (can_id - 0x315) * 4
         for k in range(4):
-            u16be(buf, 2 * k, s.cells_mv[first + k])
+            mv = s.cells_mv[first + k]  # (below 0 V, an open sense wire: 0, as unsigned)
+            u16be(buf, 2 * k, mv if mv > 0 else 0)
     elif can_id == 0x319:
         flags = pylon_can.request_flags(lim) & 0xF0  # bits 1-0 = 00: LFP
         buf[0] = flags
-        u16be(buf, 1, s.max_mv)
-        u16be(buf, 3, s.min_mv)
+        u16be(buf, 1, s.max_mv if s.max_mv > 0 else 0)
+        u16be(buf, 3, s.min_mv if s.min_mv > 0 else 0)
         buf[5] = s.max_cell + 1
         buf[6] = s.min_cell + 1
         # the pack in protection: the lowest cell's under an under-voltage, else the

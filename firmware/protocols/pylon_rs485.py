@@ -361,7 +361,9 @@ class Server:
         k += 1
         k = self._put16(k, 0xFFFF)  # total capacity 1
         k = self._put16(k, soc.cycles)
-        k = self._put24(k, soc.q_mah())  # remaining
+        # remaining: the SOC shown (held at 99 % until a full calibration), as CAN's
+        # 0x355 says, not the count (it read 100 % here while 0x355 said 99 %)
+        k = self._put24(k, soc.full_mah() // 100 * soc.shown_cpct // 100)
         return self._put24(k, soc.full_mah())  # full
 
     def _alarms_block(self, b, k):

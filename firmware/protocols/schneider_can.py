@@ -115,8 +115,9 @@ def encode(can_id, buf, b):
     elif can_id == 0x327:
         u16be(buf, 0, s.cell_tmax_dc)
         u16be(buf, 2, s.cell_tmin_dc)
-        u16be(buf, 4, s.max_mv)
-        u16be(buf, 6, s.min_mv)
+        # (a cell read below 0 V, an open sense wire, is sent as 0: the fields have no sign)
+        u16be(buf, 4, s.max_mv if s.max_mv > 0 else 0)
+        u16be(buf, 6, s.min_mv if s.min_mv > 0 else 0)
     elif can_id == 0x328:
         pass  # lifetime energy: not counted by this firmware (sent as 0)
     elif can_id == 0x330:

@@ -107,8 +107,9 @@ def encode(can_id, buf, b):
         u16le(buf, 4, n - b.relay_dsg)
         u16le(buf, 6, b.offline)
     elif can_id == EXTREMES:
-        u16le(buf, 0, s.min_mv)
-        u16le(buf, 2, s.max_mv)
+        # (a cell read below 0 V, an open sense wire, is sent as 0: the fields have no sign)
+        u16le(buf, 0, s.min_mv if s.min_mv > 0 else 0)
+        u16le(buf, 2, s.max_mv if s.max_mv > 0 else 0)
         u16le(buf, 4, div_round(s.cell_tmin_dc, 10) + 273)  # K
         u16le(buf, 6, div_round(s.cell_tmax_dc, 10) + 273)
     else:
