@@ -82,12 +82,27 @@ class LimitTest(unittest.TestCase):
             r.temps(dc)
             r.tick()
             self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (ccl, dcl), dc)
-        # the floors exactly, where the 0.1 A step does not round them (70 A; 100 A, held
+        # the floors exactly, where the 0.1 A step does not round them (60 A; 100 A, held
         # at 90 A under DOCP's continuous limit)
-        r = Rig({"dcl_ma": 100000, "ccl_ma": 70000}).settle()
+        r = Rig({"dcl_ma": 100000, "ccl_ma": 60000}).settle()
         r.temps(-100)
         r.tick()
-        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (7000, 18000))
+        self.assertEqual((lim(r).ccl_ma, lim(r).dcl_ma), (6000, 18000))
+
+    def test_ccl_stays_a_tenth_under_cocps_first_trip(self):
+        # at ccl_ma 70 A the margin to COCP's 72 A was 3 %; a COCP set under ccl_ma
+        # tripped on the pack's own request (the audit's: 40 A, asked 50 A, tripped at 16 s)
+        for cfg, ccl in (
+            ({"ccl_ma": 64700}, 64700),
+            ({"ccl_ma": 64800}, 64800),
+            ({"ccl_ma": 64900}, 64800),  # 72 A less a tenth
+            ({"ccl_ma": 70000}, 64800),
+            ({"cocp1_trip_ma": 40000, "cocp_warn_ma": 35000}, 36000),
+        ):
+            r = Rig(cfg).settle()
+            r.current(20000)
+            r.tick()
+            self.assertEqual(lim(r).ccl_ma, ccl, cfg)
 
     def test_dcl_follows_the_warm_start_limit(self):
         # a tenth under DOCP's continuous limit, under the pack's own warning (95 %): at

@@ -26,8 +26,13 @@ _TEMPS = const(6)  # temps_dc's slots: four cell sensors, ambient, the MOSFETs
 def limits(self, cfg):
     self.cfg = cfg
     c = cfg
+    # CCL a tenth under COCP's first trip at most, as DCL under DOCP's continuous limit
+    # (limits.py): at ccl_ma 70 A the margin to 72 A was 3 %, an inverter's one per cent
+    # more or a pack's share of a system's; and a COCP set under ccl_ma tripped on our own
+    # request (a config may lower COCP, never raise it)
+    cocp_ma = c.cocp1_trip_ma - c.cocp1_trip_ma // 10
     self._k = (
-        c.ccl_ma,
+        c.ccl_ma if c.ccl_ma < cocp_ma else cocp_ma,
         c.taper_start_mv,
         c.taper_end_mv,
         c.ccl_zero_mv,
