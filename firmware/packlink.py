@@ -177,6 +177,9 @@ class PackLink:
                 self._no_room(now)
                 return True
             self._limits_now = True  # our own summary from now on (the slaves' master)
+            # and its frames and the system's beat from now: stamps left since the start
+            # read as the future once 6.2 days old (a lone master's), and stayed so
+            self._next_slot = self._next_beat = now
         took = self.packs.take(src, msg, f.data, now)
         if took:
             self._beat_now = True

@@ -16,6 +16,8 @@ K: locked ones; S: rapid shutdown holds; lim: CVL mV, CCL mA, DCL mA; B: cells b
 (bit 0 = cell 1). Runs in housekeeping, outside the tick, and may allocate.
 """
 
+from bms import ticks
+
 _seen = [0, None]  # the next event sequence number to print; when the last line went
 _FORMAT = (
     "BMS t=%d m=%d ok=%d soc=%d i=%d v=%d c=%s T=%s F=%d%d%d R=%d%d L=%d N=%d K=%d S=%d"
@@ -62,7 +64,8 @@ def emit(app, now, period_ms=1000, out=print):
     """Print the status line (at most every period_ms; the caller runs once a second)
     and the events logged since the last call."""
     last = _seen[1]
-    if last is not None and now - last < period_ms - 500:
+    # (ticks.diff: `now - last` read -2**30 past the ticks' wrap, and no line came again)
+    if last is not None and ticks.diff(now, last) < period_ms - 500:
         return
     _seen[1] = now
     out(line(app, now))

@@ -128,6 +128,18 @@ class CoreTest(unittest.TestCase):
         self.assertTrue(r.active("CHTP"))
         self.assertEqual(r.bms.balancer.cells(), [])
 
+    def test_bleeds_again_at_once_after_a_week_without_balancing(self):
+        # a discharge (no balancing) for 6.3 days: the last decision's stamp read as the
+        # future from 6.2 days on (a tick difference), and no cell bled for days more
+        # once the charge came back (a helper's audit: 224 mV apart, an hour on)
+        r = self.balancing_rig()
+        r.current(-600)
+        r.wait((6 * 24 + 8) * 3600 * 1000)
+        self.assertEqual(r.bms.balancer.cells(), [])
+        r.current(20000)
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [4])
+
     def test_stops_in_the_safe_state_and_rapid_shutdown(self):
         r = self.balancing_rig()
         r.inp.rsd = True

@@ -16,8 +16,10 @@ from boards.host.world.engine import event_dict
 
 
 class ConsoleLineTest(unittest.TestCase):
-    def run_pack(self, config):
-        sim = make_sim(config=config, events=[{"at_s": 0, "current_a": -20}])
+    def run_pack(self, config, start_ticks=0):
+        sim = make_sim(
+            config=config, events=[{"at_s": 0, "current_a": -20}], start_ticks=start_ticks
+        )
         lines = []
         real = statusline.emit
         statusline._seen[0] = 0
@@ -39,6 +41,13 @@ class ConsoleLineTest(unittest.TestCase):
         self.assertEqual(len(status), 11)  # t = 0, 1, ... 10 s
         self.assertTrue(any(x.startswith("EV ") for x in lines))
         self.assertLess(max(len(x) for x in status), 256)  # under one console buffer
+
+    def test_one_line_a_second_across_the_ticks_wrap(self):
+        # `now - last` read -2**30 past the wrap: no line came again for 12.4 days
+        _sim, lines = self.run_pack({"console_status_ms": 1000}, start_ticks=(1 << 30) - 4000)
+        t = [int(x.split()[1][2:]) for x in lines if x.startswith("BMS ")]
+        self.assertEqual(len(t), 11, t)
+        self.assertTrue(t[0] > t[-1])  # (the wrap among them)
 
     def test_the_view_reads_what_the_trace_shows(self):
         sim, lines = self.run_pack({"console_status_ms": 1000})

@@ -532,6 +532,30 @@ class LossTest(unittest.TestCase):
         self.assertEqual(c.link(1).packs.count, 3)
 
 
+class LoneForDaysTest(unittest.TestCase):
+    def test_a_pack_joining_a_master_alone_for_a_week_is_counted(self):
+        # a lone master sends nothing on the pack link, so the stamps of its frames and
+        # of the system's beat stayed where its start set them; 6.2 days on they read as
+        # the future (a tick difference), and a pack joining then was never counted: the
+        # master's own line in its table lacked every frame but LIMITS, the inverter was
+        # told the master alone, the slave raised PACK_LOST (a helper's audit, at 6.31 days)
+        c = Chain(2)
+        c.power(1)
+        c.run(5000)
+        pk = c.link(1)
+        self.assertIsNone(pk.packs)
+        now = c.packs[0].ticks.ticks_ms()
+        week = ticks.add(now, -(6 * 24 + 8) * 3600 * 1000)  # its start, 6.3 days back
+        pk._next_slot = pk._next_beat = week
+        c.power(2)
+        c.run(5000)
+        self.assertEqual(c.addresses(), expected(2))
+        self.assertEqual(pk.packs.count, 2)
+        self.assertEqual(pk.view.limits.ccl_ma, 100000)
+        self.assertFalse(c.link(2).pack_lost)
+        self.assertEqual(c.warnings(2), [])
+
+
 class SlaveCommunicationTest(unittest.TestCase):
     """A slave's communication follows its master's (its STATUS frames say whether it
     hears the inverter): an RS485 inverter is heard by the master alone, and a slave

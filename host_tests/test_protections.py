@@ -947,6 +947,20 @@ class FlakyFrontEndTest(unittest.TestCase):
         self.spell(r, 10000)
         self.assertTrue(r.active("SENSOR_FAIL"))
 
+    def test_the_count_holds_past_the_latch_and_logs_once(self):
+        # it counted on for as long as the spells came (one tick in two: 5 a second),
+        # a long int after 6.8 years, allocating on the tick path from then on
+        r = Rig().settle()
+        for _ in range(40):
+            r.s.valid = False
+            r.tick()
+            r.s.valid = True
+            r.tick()
+        count = self.cfg().afe_spell_count
+        self.assertEqual(r.bms._spells, count + 1)
+        self.assertEqual(len(self.failing(r)), 1)
+        self.assertTrue(r.active("SENSOR_FAIL"))
+
     def test_a_spell_of_one_tick_counts(self):
         r = Rig().settle()
         for _ in range(10):

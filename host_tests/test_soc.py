@@ -115,6 +115,14 @@ class CountTest(unittest.TestCase):
         run(s, 50, HOUR_MS, step=1000)
         self.assertEqual(s.q_mas, q)
 
+    def test_a_current_past_any_offset_is_not_learned(self):
+        # a FET conducting though open, then a short: an offset of -327.68 A was learned,
+        # and current - offset at the other end made current * dt pass 2**30
+        s, _ = fresh(stored=(RATED_MAS // 2, RATED_MAS, 0), soc_self_discharge_ma=0)
+        for ma, learned in ((10000, 10000), (-10000, -10000), (10001, -10000), (-327680, -10000)):
+            run(s, ma, 3200, fets_open=True)
+            self.assertEqual(s.offset_ma, learned, ma)
+
     def test_counts_stay_small_integers(self):
         s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), capacity_mah=250000)
         run(s, 400000, 5000, step=2000)

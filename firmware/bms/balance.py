@@ -87,7 +87,11 @@ class Balancer:
         )  # fmt: skip
 
     def stop(self):
-        """Stop at once (a protection, the safe state); sent at the next issue."""
+        """Stop at once (a protection, the safe state); sent at the next issue. The next
+        decision is due as soon as balancing is allowed again (-1: the last decision's
+        stamp, kept through a block of 6.2 days or more, read as the future, and no
+        decision came for as long again)."""
+        self._next = -1
         if self.mask:
             self.mask = 0
             self.issue = True

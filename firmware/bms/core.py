@@ -573,14 +573,16 @@ class Bms:
         out, a cell read outside physics one tick in three, a driver that raises now and
         then: each spell too short for the latch, yet every one opens the FETs under
         load, and the readings between them are not to be trusted)."""
+        count = self.cfg.afe_spell_count
         n = self._spells
         if n and ticks.age(now, self._spell_ms) <= self.cfg.afe_spell_window_ms:
-            n += 1
+            if n <= count:  # (held just past it: years of spells outgrew a small int)
+                n += 1
         else:
             n = 1
         self._spells = n
         self._spell_ms = now
-        if n == self.cfg.afe_spell_count:
+        if n == count:
             self.afe_failing = 1
             self.events.log(now, ev.SENSOR, _SENSOR_FLAKY, n)
 

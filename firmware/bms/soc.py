@@ -85,7 +85,10 @@ _LEARNED_CAPACITY = const(6)
 _CAL_FLOAT = const(7)  # full by the float voltage held (no end point for the capacity)
 
 _CAP = const(10000)
-_MAX_DT_MS = const(2000)  # keeps current * dt below 2**30
+_MAX_DT_MS = const(2000)  # keeps current * dt below 2**30 (with _OFFSET_MAX_MA)
+# a reading through open FETs past sensor_offset_ma's most is no offset (a FET conducting
+# though open, a short: the SENSOR_FAIL row's): learned, current - offset reached 655 A
+_OFFSET_MAX_MA = const(10000)
 
 
 def soc_from_ocv(cell_mv):
@@ -237,6 +240,8 @@ class Soc:
 
     def _learn_offset(self, current_ma):
         """Average what the sensor reads while no current can flow."""
+        if current_ma > _OFFSET_MAX_MA or current_ma < -_OFFSET_MAX_MA:
+            return
         self._offset_acc += current_ma
         self._offset_n += 1
         if self._offset_n >= 32:
