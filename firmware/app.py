@@ -333,6 +333,7 @@ class App:
                     c[0] + _CLOCK_STEP_MS // 1000,
                     ticks.add(c[1], _CLOCK_STEP_MS),
                 )
+            self.bms.balancer.rebase(now)
             bits = self.panel.read_dip()
             if bits != self._dip_seen:  # (rare: bms/dip.py is loaded for it and dropped)
                 self._dip_seen = bits

@@ -177,9 +177,6 @@ class PackLink:
                 self._no_room(now)
                 return True
             self._limits_now = True  # our own summary from now on (the slaves' master)
-            # and its frames and the system's beat from now: stamps left since the start
-            # read as the future once 6.2 days old (a lone master's), and stayed so
-            self._next_slot = self._next_beat = now
         took = self.packs.take(src, msg, f.data, now)
         if took:
             self._beat_now = True
@@ -329,6 +326,14 @@ class PackLink:
                     self._limits_now = True
             if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
                 self._summary(b, now)
+        else:
+            # silent (alone, held back, no address yet): its stamps follow the clock, due
+            # when it speaks. Left, they read as the future 6.2 days on: a pack joining a
+            # master alone for a week was never counted, nor was a pack after a week's
+            # hold, and a pack lost then was not judged lost
+            self._next_slot = self._next_beat = now
+            if self.packs is not None:
+                self.packs._due = now
         if adr.address:
             if adr.master:
                 held = self._unmute_at

@@ -103,7 +103,6 @@ def role_changed(pk, now):
     pk._master_seen = ticks.add(now, -_LOST_MS) if adr.master else now
     pk._master_lost = False
     pk._limits_now = adr.address != 0 and not adr.master
-    pk._next_slot = pk._next_beat = now  # (a stamp 6.2 days old reads as the future)
     slave = adr.address if not adr.master else 0
     link = pk.link
     if slave != link.slave_address:

@@ -135,10 +135,23 @@ class CoreTest(unittest.TestCase):
         r = self.balancing_rig()
         r.current(-600)
         r.wait((6 * 24 + 8) * 3600 * 1000)
-        self.assertEqual(r.bms.balancer.cells(), [])
+        bal = r.bms.balancer
+        self.assertEqual(bal.cells(), [])
         r.current(20000)
         r.tick()
-        self.assertEqual(r.bms.balancer.cells(), [4])
+        self.assertEqual(bal.cells(), [])  # the stamp reads as the future
+        bal.rebase(r.now)  # (the app, once a second)
+        r.tick()
+        self.assertEqual(bal.cells(), [4])
+        # a stamp within its period stays (stopping and going on every tick must not
+        # make a decision, and a chip write, every tick)
+        due = bal._next
+        r.current(-600)
+        r.tick()
+        r.current(20000)
+        bal.rebase(r.now)
+        r.tick()
+        self.assertEqual(bal._next, due)
 
     def test_stops_in_the_safe_state_and_rapid_shutdown(self):
         r = self.balancing_rig()
@@ -149,6 +162,19 @@ class CoreTest(unittest.TestCase):
 
 
 class SimulatedTest(unittest.TestCase):
+    def test_the_app_rebases_a_stamp_that_reads_as_the_future(self):
+        from support import make_sim
+
+        from bms import ticks
+
+        sim = make_sim(initial={"soc_pct": 99, "cell_spread_mv": 60})
+        sim.run(30000)
+        pack = sim.packs[0]
+        bal = pack.app.bms.balancer
+        bal._next = ticks.add(pack.ticks.ticks_ms(), 1 << 28)  # one kept 9 days reads so
+        sim.run(32000)
+        self.assertLessEqual(ticks.diff(bal._next, pack.ticks.ticks_ms()), BALANCE_PERIOD_MS)
+
     def test_the_chip_bleeds_what_the_firmware_chose(self):
         from support import make_sim
 

@@ -77,6 +77,16 @@ class CommandsTest(unittest.TestCase):
         self.assertIn("covp_trip_mv", out)
         self.assertIn("0.1C", out)
 
+    def test_a_cell_below_0_v_shows_as_it_reads(self):
+        # an open sense wire reads below 0 V, still a reading: it showed as 65 236 mV
+        sim = make_sim(inverter="none")
+        sim.run(5000)
+        sim.apply({"cell_mv": {"2": -300}})
+        sim.run(5200)
+        self.assertEqual(sim.packs[0].app.sample.cells_mv[1], -300)
+        rc, out, _e = cli(sim, "--json", "cells")
+        self.assertEqual(json.loads(out)["cells_mv"][1], -300)
+
     def test_event_times_across_the_ticks_wrap_and_the_boots(self):
         import calendar
 

@@ -111,7 +111,10 @@ class Client:
 
     def cells(self, address):
         p = self.request(address, fr.CELLS)
-        return {"valid": bool(p[0]), "cells_mv": [fr.get16(p, k) for k in range(1, len(p), 2)]}
+        # signed: a cell read below 0 V (an open sense wire, still a reading) showed as
+        # 65 236 mV, just when the installer looks for it (no cell reads 32.767 V)
+        cells = [fr.get16(p, k) for k in range(1, len(p), 2)]
+        return {"valid": bool(p[0]), "cells_mv": [v - 0x10000 if v & 0x8000 else v for v in cells]}
 
     def events(self, address, since=0):
         """(records, next seq, (clock epoch s, ticks ms)): the records from `since` (or the

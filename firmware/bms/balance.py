@@ -87,14 +87,17 @@ class Balancer:
         )  # fmt: skip
 
     def stop(self):
-        """Stop at once (a protection, the safe state); sent at the next issue. The next
-        decision is due as soon as balancing is allowed again (-1: the last decision's
-        stamp, kept through a block of 6.2 days or more, read as the future, and no
-        decision came for as long again)."""
-        self._next = -1
+        """Stop at once (a protection, the safe state); sent at the next issue."""
         if self.mask:
             self.mask = 0
             self.issue = True
+
+    def rebase(self, now):
+        """The next decision due at once if its stamp reads as further ahead than a
+        period: kept through a block of 6.2 days or more (the app asks once a second), a
+        stamp reads as the future, and no decision came for as long again."""
+        if self._next >= 0 and ticks.diff(self._next, now) > BALANCE_PERIOD_MS:
+            self._next = -1
 
     def cells(self):
         """The cells being bled, numbered 1-16 (for the trace)."""
