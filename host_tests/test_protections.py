@@ -951,23 +951,23 @@ class FlakyFrontEndTest(unittest.TestCase):
         # it counted on for as long as the spells came (one tick in two: 5 a second),
         # a long int after 6.8 years, allocating on the tick path from then on
         r = Rig().settle()
-        for _ in range(40):
-            r.s.valid = False
-            r.tick()
-            r.s.valid = True
-            r.tick()
+        self.tick_spells(r, 40, 1)
         count = self.cfg().afe_spell_count
         self.assertEqual(r.bms._spells, count + 1)
         self.assertEqual(len(self.failing(r)), 1)
         self.assertTrue(r.active("SENSOR_FAIL"))
 
-    def test_a_spell_of_one_tick_counts(self):
-        r = Rig().settle()
-        for _ in range(10):
+    def tick_spells(self, r, n, gap_ticks):
+        """n spells of one invalid tick, each followed by gap_ticks valid ones."""
+        for _ in range(n):
             r.s.valid = False
             r.tick()
             r.s.valid = True
-            r.tick(2)  # one tick in three invalid (a cell read outside physics, say)
+            r.tick(gap_ticks)
+
+    def test_a_spell_of_one_tick_counts(self):
+        r = Rig().settle()
+        self.tick_spells(r, 10, 2)  # one tick in three invalid (a cell read outside physics)
         r.run_ms(self.cfg().sensor_delay_ms)
         self.assertTrue(r.active("SENSOR_FAIL"))
 

@@ -55,11 +55,9 @@ def encode(can_id, buf, b):
         # there and the remaining one scaled with it (each held alone read 100 %)
         full = soc.full_mah() // 10
         if full > 0xFFFF:
-            u16be(buf, 0, 0xFFFF * soc.shown_cpct // 10000)
-            u16be(buf, 2, 0xFFFF)
-        else:
-            u16be(buf, 0, full * soc.shown_cpct // 10000)  # (the SOC shown, as 0x313's)
-            u16be(buf, 2, full)
+            full = 0xFFFF
+        u16be(buf, 0, full * soc.shown_cpct // 10000)  # (the SOC shown, as 0x313's)
+        u16be(buf, 2, full)
         u16be(buf, 4, s.max_mv - s.min_mv)
         u16be(buf, 6, soc.cycles)
     elif 0x315 <= can_id <= 0x318:
