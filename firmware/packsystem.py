@@ -19,7 +19,9 @@ on the link's beat and whenever a pack's FETs change or a pack is lost, never pe
 - CCL: (packs whose charge FET is on and that ask for a charge) x (the lowest CCL among
   them), DCL likewise with the discharge FETs, less the packs silent for STALE_MS; and
   no more than the current at which the pack with the most current for its limit takes
-  that limit, as the packs share it (_shared: they never share alike). With no charge
+  that limit, as the packs share it (_shared: they never share alike, and a pack that
+  joins is judged before the limit rises), nor than n - 1 of them carry under their
+  protection's fast step when one leaves before the inverter follows. With no charge
   FET on, one pack's CCL (at the CVL of those asking) when packs asleep after CUVP ask
   for the charge that wakes them. This is how the limits keep cascades short: a pack
   that opens (COVP, CUVP, DOCP, a sensor failure) or asks for nothing with its FET still
@@ -104,6 +106,9 @@ _TICKS_MASK = const(0x3FFFFFFF)  # bms.ticks' arithmetic, for the viper walk
 _HALF = const(0x20000000)
 _GAP_MS = const(200)  # the least time between two frames of one id (protocols.md)
 _LATE_MS = const(200)  # check() called this long after the last: the loop was held up
+# a new limit reaches the inverter within a second or so and every pack's MEASURE frame
+# comes every 1.1 s: judged on frames from after the last judgment
+_SETTLE_MS = const(3000)
 
 ptr8 = ptr32 = int  # viper's pointer types, named for CPython (annotations are evaluated)
 
@@ -417,7 +422,10 @@ class SystemView:
         self.allow_chg = self.relay_dsg = False
         self.mode = own.mode
         self.started = False
-        self._spread = [1000, 1000]  # the sharing last judged, CCL's and DCL's (_shared)
+        # how the packs share the current, CCL's (k 0) and DCL's (k 1) (_shared): at k how
+        # far from alike, per mille, as last judged (0: never, taken as alike); at 2 + k the
+        # packs counted; at 4 + k when it was judged, or a pack joined or left
+        self._spread = [0, 0, 0, 0, 0, 0]
 
     def aggregate(self, packs, now):
         """The system's values from the packs present (the master's own among them)."""
@@ -427,9 +435,9 @@ class SystemView:
         cvl = cvl_open = _BIG
         ccl_min = dcl_min = wake_ccl = wake_cvl = _BIG
         # the pack with the most current for its limit, each way (its limit, its current,
-        # in 0.1 A; 0: none yet), and the current of the packs counted, each way (in
-        # their direction; against it: packs balancing each other, which says nothing
-        # of how they share a load)
+        # in 0.1 A; 0: none yet), and the net current of the packs counted, each way (in
+        # their direction: a pack taken against it, charged by the others, adds to what
+        # they carry, and the nearest pack's share of the net is its share of a load)
         chg_v = chg_i = dsg_v = dsg_i = i_chg = i_dsg = 0
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
@@ -470,8 +478,8 @@ class SystemView:
                     v = u16le_at(raw, o + _OFF_LIMITS + 2)
                     if v < ccl_min:
                         ccl_min = v
+                    i_chg += cur
                     if cur > 0:
-                        i_chg += cur
                         if not chg_i or v * chg_i < chg_v * cur:
                             chg_v = v
                             chg_i = cur
@@ -489,8 +497,8 @@ class SystemView:
                     v = u16le_at(raw, o + _OFF_LIMITS + 4)
                     if v < dcl_min:
                         dcl_min = v
+                    i_dsg -= cur
                     if cur < 0:
-                        i_dsg -= cur
                         if not dsg_i or v * dsg_i < dsg_v * -cur:
                             dsg_v = v
                             dsg_i = -cur
@@ -533,8 +541,7 @@ class SystemView:
             self.allow_chg = self.relay_dsg = 0
             return
         lim.cvl_mv = cvl if cvl < _BIG else cvl_open
-        odd = i_chg and i_dsg  # (some packs charge the others)
-        lim.ccl_ma = self._shared(0, n_ccl, ccl_min, chg_v, chg_i, 0 if odd else i_chg)
+        lim.ccl_ma = self._shared(0, n_ccl, ccl_min, chg_v, chg_i, i_chg, now)
         if not n_chg and wake_ccl < _BIG:
             # no pack takes a charge, and some sleep after CUVP asking for one: one pack's
             # worth, so that the inverter raises its voltage, which wakes them (bms/core.py),
@@ -542,7 +549,7 @@ class SystemView:
             # would hold the inverter below theirs: its open charge FET keeps it out)
             lim.ccl_ma = wake_ccl * 100
             lim.cvl_mv = wake_cvl
-        lim.dcl_ma = self._shared(1, n_dcl, dcl_min, dsg_v, dsg_i, 0 if odd else i_dsg)
+        lim.dcl_ma = self._shared(1, n_dcl, dcl_min, dsg_v, dsg_i, i_dsg, now)
         lim.force_charge = bool(force)
         lim.full_request = bool(full)
         lim._hold(now)
@@ -574,26 +581,64 @@ class SystemView:
         self.mode = own.mode
         self.started = own.started
 
-    def _shared(self, k, n, lo, v, i, m):
+    def _shared(self, k, n, lo, v, i, m, now):
         """The system's CCL (k 0) or DCL (k 1), in mA, of n packs taking the current, the
         lowest limit of theirs lo (0.1 A): n times it where they share it alike, but
         packs never do (their voltages and their cables differ: 8 packs at 800 A carried
         133 A down to 76 A, and the first tripped DOCP, then the next, until four were
-        out): no more than the current at which the pack with the most current for its
-        limit (v, at i, of the m the counted packs carry now, in 0.1 A) takes that limit,
-        judged while they carry a tenth of n times the lowest or more (a load: at a few
-        amps the cells' voltages decide the sharing, and packs joining or charging each
-        other, m given as 0, say nothing of a load), else as last judged (at rest the
-        nearest pack took 219 A of a load step at n times the lowest, and tripped).
-        (Never less than one pack's limit: v * m // i >= v.)"""
-        if not n:
-            return 0
-        lo *= n  # (alike)
+        out). So no more than the current at which the pack with the most current for
+        its limit (v, at i, of the m the counted packs carry now, net, in 0.1 A) takes
+        that limit, as last judged:
+        - judged while the packs carry a tenth of the limit or more (at a few amps the
+          cells' voltages decide the sharing, and packs charging each other say nothing
+          of a load); a fall is taken at once, a raise once every pack's frames can tell
+          of the last change (a judgment, a pack joining or leaving), _SETTLE_MS after
+          it (mixing frames from before a pack took 150 A with those after, the limit
+          rose to 150 A);
+        - never judged (a fresh master, or after no pack took the current): as alike;
+        - a pack that joins: its share is not known until judged, and the limit stays
+          where it stood (taken as alike, a joiner at a lower SOC took 153 A of a charge,
+          all of it and more from the others, and tripped COCP; one pack's limit, safer
+          for a charge, would black a house out on a discharge);
+        - a pack that leaves: the others as they shared, until judged.
+        And no more than n - 1 of them carry, shared as the n, under the fast step of their
+        over-current protection (the master's COCP's 90 A for 1 s, DOCP's 200 A for 0.5 s)
+        with a tenth to spare: a pack that leaves (a trip, its power off, a cable)
+        leaves its share to the others until the inverter follows, a second or two
+        (2 packs charging at 96 A: the one left carried 96 A for 1.06 s, tripped COCP).
+        (Never less than one pack's limit: a pack's own stands under 90 % of that step.)"""
         f = self._spread
-        if i and m * 10 >= lo:
-            m = v * m // i
-            f[k] = lo * 1000 // m if m < lo else 1000  # how far from alike, per mille
-        return lo * 1000 // f[k] * 100
+        was = f[2 + k]
+        f[2 + k] = n
+        if not n:  # (none: the sharing is as unknown as a fresh master's)
+            f[k] = 0
+            return 0
+        if n != was:
+            f[4 + k] = now
+            if n > was and f[k] and was:
+                f[k] = f[k] * n // was if f[k] < was * 1000 else n * 1000
+            elif f[k] > n * 1000:  # (packs left: one pack's limit at the least)
+                f[k] = n * 1000
+        one = lo
+        lo *= n  # (alike)
+        a = lo * 1000 // (f[k] or 1000)
+        if i and m * 10 >= a:
+            m = v * m // i  # (the current at which the nearest pack takes its limit)
+            m = lo if m > lo else one if m < one else m
+            if m < a or m > a and ticks.age(now, f[4 + k]) >= _SETTLE_MS:
+                f[4 + k] = now
+                a = m
+                f[k] = lo * 1000 // m
+        if n > 1:
+            n -= 1
+            m = f[k] or 1000
+            m = m if m < n * 1000 else n * 1000  # (at most, one of them takes it all)
+            c = self.own.cfg
+            v = (c.docp3_trip_ma if k else c.cocp2_trip_ma) // 100  # (0.1 A)
+            m = n * (v - v // 10) * 1000 // m
+            if m < a:
+                a = m
+        return a * 100
 
 
 class PackView:

@@ -29,6 +29,7 @@ RIVAL_MS = fwconst.of("packlink").RIVAL_MS
 UNLOCK_HEARD_MS = fwconst.of("packlink").UNLOCK_HEARD_MS
 MASTER_HOLD_MS = fwconst.of("packlink_init").MASTER_HOLD_MS
 
+SETTLE_MS = fwconst.of("packsystem").SETTLE_MS
 ticks_consts = fwconst.of("bms.ticks")
 packlink_can_consts = fwconst.of("protocols.packlink_can")
 
@@ -363,36 +364,82 @@ class SystemTest(unittest.TestCase):
         self.give(2, limits=(55000, 300, 1000, 100, 0x1B))
         self.assertEqual(self.limits(), (55000, 90000, 300000, 3))
 
-    def test_the_limits_follow_how_the_packs_share_the_current(self):
-        # three packs of DCL 100 A, CCL 50 A (0.1 A in the frames, + charging)
-        def give(*currents):
-            for a, da in zip((1, 2, 3), currents):
-                self.give(a, measure=(52800, da, 250, 250))
+    def at(self, now, *currents, **kw):
+        """Packs 1.. carry these currents (0.1 A, + charging): the system's CCL and DCL
+        aggregated at now."""
+        for a, da in enumerate(currents, 1):
+            self.give(a, measure=(52800, da, 250, 250), **kw)
+        self.view.aggregate(self.packs, now)
+        return (self.view.limits.ccl_ma, self.view.limits.dcl_ma)
 
-        give(-500, -500, -500)  # alike: three times the lowest
-        self.assertEqual(self.limits()[1:3], (150000, 300000))
-        # pack 1 takes 60 A of 120: the bank may draw 100 / 60 * 120 = 200 A, where pack
-        # 1 takes its own 100 A (at 300 A it took 150 and tripped DOCP, then the next)
-        give(-600, -300, -300)
-        self.assertEqual(self.limits()[1:3], (150000, 200000))
-        # charging: pack 1 takes half, 50 A / (30 / 60) = 100 A; the DCL as last judged
-        # (at rest the nearest pack took 219 A of a load step at three times the lowest)
-        give(300, 200, 100)
-        self.assertEqual(self.limits()[1:3], (100000, 200000))
-        give(-10, -9, 0)  # a few amps, under a tenth of 300 A: as last judged
-        self.assertEqual(self.limits()[1:3], (100000, 200000))
-        give(-300, 200, 100)  # pack 1 charging the others: says nothing of a load
-        self.assertEqual(self.limits()[1:3], (100000, 200000))
-        give(-400, -350, -250)  # from a tenth: pack 1's 40 A of 100 A, 250 A
-        self.assertEqual(self.limits()[2], 250000)
+    def test_the_limits_follow_how_the_packs_share_the_current(self):
+        # three packs of CCL 50 A, DCL 100 A; never judged: alike, three times the lowest
+        self.assertEqual(self.at(0, 0, 0, 0), (150000, 300000))
+        # pack 1 takes 40 A of 100: the bank may draw 100 / 40 * 100 = 250 A, where pack 1
+        # takes its own 100 A (8 packs at 800 A: the first took 133 A, tripped DOCP, then
+        # the next); a fall, at once
+        self.assertEqual(self.at(1000, -400, -350, -250), (150000, 250000))
+        # a rise waits for every pack's frames from after the last judgment
+        self.assertEqual(self.at(1000 + SETTLE_MS - 1, -350, -350, -300), (150000, 250000))
+        self.assertEqual(self.at(1000 + SETTLE_MS, -350, -350, -300), (150000, 285700))
+        # under a tenth of the limit (at a few amps the cells' voltages decide the sharing,
+        # and at rest the nearest took 219 A of a load step): as last judged
+        self.assertEqual(self.at(10000, -10, -9, -9), (150000, 285700))
+        self.assertEqual(self.at(11000, -100, -90, -90), (150000, 285700))  # (28 A)
+        self.assertEqual(self.at(12000, -290, -100, -100), (150000, 168900))  # 49 A
+        # packs charging each other: no load, no judgment
+        self.assertEqual(self.at(20000, -300, 200, 100), (150000, 168900))
+        # charging, pack 1 takes 60 A of 50 A, 10 A from the others (a pack at a lower
+        # SOC): at most one pack's limit, the least there is
+        self.assertEqual(self.at(21000, 600, -50, -50), (50000, 168900))
+        self.assertEqual(self.at(21000 + SETTLE_MS, 300, 250, 250), (133300, 168900))
         # a pack at 0 A (under its 0.5 A threshold) takes no share: not the one; and a
         # pack that counts in no limit (its FETs open) none of the current either
-        give(-600, 0, -600)
-        self.assertEqual(self.limits()[2], 200000)
+        self.assertEqual(self.at(30000, -600, 0, -600)[1], 200000)
         self.give(2, measure=(52800, -900, 250, 250), limits=(53000, 500, 1000, 100, 0x09))
-        self.assertEqual(self.limits()[2], 200000)  # (2 x 100: pack 2 is out)
-        give(-500, -500, -500)  # alike again (the CCL as last judged)
-        self.assertEqual(self.limits()[1:3], (100000, 300000))
+        self.view.aggregate(self.packs, 40000)
+        self.assertEqual(self.view.limits.dcl_ma, 133300)  # 2 x 100 as they shared, 1.5
+        self.give(1, measure=(52800, -600, 250, 250))
+        self.give(3, measure=(52800, -600, 250, 250))
+        self.view.aggregate(self.packs, 40000 + SETTLE_MS)
+        self.assertEqual(self.view.limits.dcl_ma, 180000)  # alike, one under 200 A
+
+    def test_a_pack_that_joins_leaves_the_limit_where_it_stood(self):
+        # its share is not known until judged (taken as alike, a pack at a lower SOC took
+        # 153 A of a charge and tripped COCP); one that leaves leaves the others sharing
+        # as they did
+        self.assertEqual(self.at(0, -400, -350, -250)[1], 250000)
+        self.assertEqual(self.at(1000, -400, -350, -250, 0)[1], 250000)  # pack 4 joins
+        self.assertEqual(self.at(SETTLE_MS, -320, -280, -200, -200)[1], 250000)
+        self.assertEqual(self.at(1000 + SETTLE_MS, -320, -280, -200, -200)[1], 312500)
+        self.give(4, limits=(56000, 500, 1000, 100, 0x09))  # its discharge FET opens
+        self.assertEqual(self.at(5000, -320, -280, -200)[1], 234300)  # 3 / 4 of it
+        self.assertEqual(self.at(5000 + SETTLE_MS, -350, -350, -300)[1], 285700)
+        # every pack asks for nothing: as a fresh master when they return
+        for a in (1, 2, 3):
+            self.give(a, limits=(56000, 500, 0, 100, 0x09))
+        self.assertEqual(self.at(9000)[1], 0)
+        self.give(1)
+        self.assertEqual(self.at(9100)[1], 100000)
+        self.give(2)
+        self.give(3)
+        self.assertEqual(self.at(9200)[1], 300000)
+
+    def test_the_others_carry_a_leaving_packs_share_under_the_fast_step(self):
+        # until the inverter follows (1 to 2 s), the n - 1 others carry all of it: no more
+        # than they carry under COCP's 90 A for 1 s, DOCP's 200 A for 0.5 s, less a tenth
+        # (2 packs charging at 96 A: the one left carried 96 A for 1.06 s, tripped COCP)
+        self.assertEqual(self.at(0, 0, 0), (81000, 180000))
+        self.assertEqual(self.at(0, 0, 0, 0), (150000, 300000))  # (162 A, 360 A)
+        seventy = (56000, 700, 1000, 100, 0x1B)  # (CCL 70 A)
+        self.assertEqual(self.at(0, 0, 0, 0, limits=seventy), (162000, 300000))
+        # shared unevenly, less: pack 1 takes 40 % (1.2 times alike), two as unevenly
+        self.assertEqual(self.at(1000, 400, 300, 300, limits=seventy), (135000, 300000))
+        # the master's own protection says where the fast step is (a config lowers it)
+        r = Rig(dict(NO_LEAK, cocp2_trip_ma=80000, docp3_trip_ma=150000)).settle()
+        self.view = SystemView(r.bms)
+        self.packs = Packs(self.log)
+        self.assertEqual(self.at(0, 0, 0), (72000, 135000))
 
     def test_a_pack_asking_for_nothing_with_its_fet_on_is_leaving(self):
         # readings lost for a tick (its DCL 0, the FET still on): its 0 held the bank's
@@ -400,9 +447,9 @@ class SystemTest(unittest.TestCase):
         for a in (1, 2, 3):
             self.give(a)
         self.give(3, limits=(56000, 500, 0, 100, 0x0B))  # FETs on, discharge not asked
-        self.assertEqual(self.limits()[1:3], (150000, 200000))
+        self.assertEqual(self.limits()[1:3], (150000, 180000))  # (one under 200 A)
         self.give(3, limits=(56000, 0, 1000, 100, 0x13))  # charge not asked, FET on
-        self.assertEqual(self.limits()[1:3], (100000, 300000))
+        self.assertEqual(self.limits()[1:3], (81000, 300000))
 
     def test_a_limit_that_falls_is_taken_at_once(self):
         for a in (1, 2, 3):
@@ -422,14 +469,14 @@ class SystemTest(unittest.TestCase):
         self.give(1, now=1000)
         self.give(2, now=1000)
         self.give(3, now=1000, limits=(50900, 0, 1000, 100, 0x12))
-        self.assertEqual(self.limits(), (56000, 100000, 300000, 3))
+        self.assertEqual(self.limits(), (56000, 81000, 300000, 3))
         self.give(2, now=1000, limits=(55500, 500, 1000, 100, 0x1B))  # one tapering: its
         self.assertEqual(self.limits()[0], 55500)
         # a silent pack's FETs are not known: its CVL still counts
         self.give(1, now=1400)
         self.give(3, now=1400, limits=(50900, 0, 1000, 100, 0x12))
         self.assertTrue(checked(self.packs, 1000 + STALE_MS))  # pack 2 silent
-        self.assertEqual(self.limits(), (55500, 50000, 200000, 3))
+        self.assertEqual(self.limits(), (55500, 50000, 180000, 3))
         # none takes the charge (nor asks for a wake): the lowest of all
         self.give(1, now=1600, limits=(53000, 0, 1000, 100, 0x12))
         self.give(2, now=1600, limits=(54000, 0, 1000, 100, 0x12))
@@ -454,7 +501,7 @@ class SystemTest(unittest.TestCase):
         # DOCP on pack 4 (discharge open), a sensor failure on pack 1 (both open)
         self.give(4, limits=(56000, 500, 0, 100, 0x09), status=(1 << pt.DOCP, 1000, 0))
         self.give(1, limits=(56000, 0, 0, 100, 0x00), status=(1 << pt.SENSOR_FAIL, 1000, 0))
-        self.assertEqual(self.limits(), (56000, 100000, 100000, 4))  # 3 and 4; 2 alone
+        self.assertEqual(self.limits(), (56000, 81000, 100000, 4))  # 3 and 4; 2 alone
         for name in ("COVP", "CUVP", "DOCP", "SENSOR_FAIL"):
             self.assertTrue(self.view.engine.names & 1 << pt.NAMES.index(name), name)
         # all charge FETs open too: nothing asked
@@ -729,7 +776,7 @@ class SystemTest(unittest.TestCase):
         self.give(1, now=1400)
         self.assertTrue(checked(self.packs, 1000 + STALE_MS))
         self.assertTrue(self.packs.take(2, packlink_can_consts.CELLS_1, bytes(8), 1600))
-        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
+        self.assertEqual(self.limits(), (56000, 81000, 180000, 2))  # (one under 90 A, 200 A)
 
     def test_a_frame_no_pack_sends_is_dropped(self):
         from bms.protections import NAMES
@@ -846,10 +893,10 @@ class SystemTest(unittest.TestCase):
         self.give(1, now=1000)
         self.give(2, now=1000)
         checked(self.packs, 1000)
-        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
+        self.assertEqual(self.limits(), (56000, 81000, 180000, 2))
         self.give(1, now=1400)
         self.assertFalse(checked(self.packs, 1000 + STALE_MS - 1))
-        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
+        self.assertEqual(self.limits(), (56000, 81000, 180000, 2))
         self.assertTrue(checked(self.packs, 1000 + STALE_MS))  # pack 2: silent 500 ms
         # still counted (no PACK_LOST before LOST_MS), but in no current limit
         self.assertEqual(self.limits(), (56000, 50000, 100000, 2))
@@ -857,7 +904,7 @@ class SystemTest(unittest.TestCase):
         self.assertFalse(self.view.engine.names & 1 << pt.PACK_LOST)
         # a frame of it: back in the limits at once (take() says the system changed)
         self.assertTrue(self.packs.take(2, pl.CELLS, frames()[pl.CELLS], 1600))
-        self.assertEqual(self.limits(), (56000, 100000, 200000, 2))
+        self.assertEqual(self.limits(), (56000, 81000, 180000, 2))
 
 
 class _Pin:
