@@ -277,7 +277,7 @@ class App:
             if b.balancer.issue:
                 b.balancer.issue = False
                 afe.set_balancing(b.balancer.mask)
-            if b.restart:  # the RESET button held 6 s: a clean start, latches cleared
+            if b.restart:  # the RESET button held 5 s: a clean start, latches cleared
                 b.restart = False
                 self._save_state(now, True, True)
                 self.board.restart()

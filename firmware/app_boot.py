@@ -303,7 +303,7 @@ def take_state(app, now):
         # read held latches no one can see (a short circuit's, a sensor failure's, a
         # lockout): forgotten, the FETs closed 3.4 s after the reset. A latched sensor
         # failure (its row of the front end's readings) stands for them until the state
-        # reads (adopt_state) or a person presses RESET or holds it 6 s
+        # reads (adopt_state) or a person presses RESET or holds it 5 s
         # (app_save.save_state): the FETs held open, a fault the panel and the inverter
         # see; saved as a latch if the state is set aside. Logged LATCH SENSOR_FAIL -1
         # with extra STORE_STATE.

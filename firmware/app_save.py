@@ -27,7 +27,7 @@ def save_state(app, now, unlatch, restart=False):
     if not app._state_read and not lazy.run("app_boot", "adopt_state", app, now):
         if not unlatch:
             return False
-        # the RESET button held 6 s, the state still not read: the person clears what it
+        # the RESET button held 5 s, the state still not read: the person clears what it
         # held latched, and the stand-in that holds the FETs open for it after a reset
         # (app_boot.take_state), so it is kept as state.bad and a new one saved (else the
         # restart found it unreadable again, and held the pack once more). One that cannot

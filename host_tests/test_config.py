@@ -158,6 +158,22 @@ class RefusalTest(unittest.TestCase):
             self.assertIn("must be", self.refused({key: value}), key)  # a rule, not a range
             self.assertIn(trip, self.refused({key: value}), key)
 
+    def test_the_voltages_asked_lie_inside_the_packs_own_protections(self):
+        # a POVP set under CVL opened the charge FET at every full charge (at 50 A, and
+        # again after each release), a PUVP over DVL the discharge FET at every empty one
+        msg = self.refused({"povp_trip_mv": 56000, "povp_warn_mv": 55800})
+        self.assertIn("cvl_mv = 56000 must be < povp_trip_mv = 56000", msg)
+        c = Config({"povp_trip_mv": 56001, "povp_warn_mv": 55800, "povp_release_mv": 54400})
+        self.assertEqual(c.povp_trip_mv, 56001)
+        msg = self.refused({"cvl_mv": 57600})  # the most CVL's range allows: POVP's trip
+        self.assertIn("cvl_mv = 57600 must be < povp_trip_mv = 57600", msg)
+        msg = self.refused(
+            {"puvp_trip_mv": 48000, "puvp_warn_mv": 48100, "puvp_release_mv": 48200}
+        )
+        self.assertIn("puvp_trip_mv = 48000 must be < dvl_mv = 48000", msg)
+        c = Config({"puvp_trip_mv": 47999, "puvp_warn_mv": 48100, "puvp_release_mv": 48200})
+        self.assertEqual(c.puvp_trip_mv, 47999)
+
     def test_current_warning_hysteresis_below_each_warning(self):
         # a release at or below 0 A would hold the warning for ever
         for warn in ("cocp_warn_ma", "docp_warn_ma"):

@@ -335,7 +335,7 @@ class ButtonTest(unittest.TestCase):
             (200, btn.RESET),
             (2900, btn.RESET),
             (3000, button_consts.SLEEP_WAKE),
-            (5900, button_consts.SLEEP_WAKE),
+            (4900, button_consts.SLEEP_WAKE),
         )
         for held, action in cases:
             with self.subTest(held=held):
@@ -343,15 +343,17 @@ class ButtonTest(unittest.TestCase):
                 press(r, held - TICK)
                 self.assertEqual(r.logged(ev.RESET)[-1][3:5], (action, held))
 
-    def test_six_seconds_restarts_while_held(self):
+    def test_five_seconds_restarts_while_held(self):
+        # the manual's "press RESET 6 s": a person counting 6 s lets go about then (a
+        # 6.0 s press is seen on 5.9 s of samples), so the restart comes at 5 s
         r = Rig().settle()
         r.inp.button = True
         r.tick()
-        r.run_ms(6000 - TICK)
+        r.run_ms(5000 - TICK)
         self.assertFalse(r.bms.restart)
         r.tick()
         self.assertTrue(r.bms.restart)
-        self.assertEqual(r.logged(ev.RESET)[-1][3:5], (btn.RESTART, 6000))
+        self.assertEqual(r.logged(ev.RESET)[-1][3:5], (btn.RESTART, 5000))
         r.bms.restart = False
         r.run_ms(2000)
         r.inp.button = False
@@ -408,9 +410,9 @@ class ButtonTest(unittest.TestCase):
         r.tick()
         self.assertEqual(r.logged(ev.RESET), [])
         # the next press is a press
-        press(r, 6000)
+        press(r, 5000)
         self.assertTrue(r.bms.restart)
-        self.assertEqual(r.logged(ev.RESET)[-1][3:5], (btn.RESTART, 6000))
+        self.assertEqual(r.logged(ev.RESET)[-1][3:5], (btn.RESTART, 5000))
 
 
 class InputTest(unittest.TestCase):

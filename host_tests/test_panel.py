@@ -169,7 +169,7 @@ class SelectionTest(unittest.TestCase):
         # asleep, a pack at 70 C or with its connection reversed showed dark, as if off
         r = Rig().settle()
         r.inp.button = True
-        r.run_ms(4000)  # held 3 to 6 s: asleep
+        r.run_ms(4000)  # held 3 to 5 s: asleep
         r.inp.button = False
         r.tick()
         self.assertTrue(r.bms.sleeping)

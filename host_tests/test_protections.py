@@ -695,6 +695,24 @@ class LatchTest(unittest.TestCase):
                 self.assertFalse(r.active("REVERSE"))
                 self.assertEqual(r.logged(ev.RELEASE, pt.REVERSE)[-1][5], path)
 
+    def test_a_current_read_invalid_releases_nothing(self):
+        # the last good values stay in the sample, marked invalid: a stale 20 A of charge
+        # released a latched REVERSE (and would a CUVP's current release)
+        r = Rig().settle()
+        r.current(20000)
+        r.tick(5)
+        r.s.valid = False
+        r.inp.reverse = True
+        r.tick()
+        r.inp.reverse = False
+        r.tick(20)
+        self.assertTrue(r.active("REVERSE"))
+        self.assertEqual(r.logged(ev.RELEASE, pt.REVERSE), [])
+        r.s.valid = True  # (a reading again: the charge it shows releases it)
+        r.tick()
+        self.assertFalse(r.active("REVERSE"))
+        self.assertEqual(r.logged(ev.RELEASE, pt.REVERSE)[-1][5], BY_CURRENT)
+
     def test_reverse_is_judged_without_a_front_end_reading(self):
         r = Rig().settle()
         r.s.valid = False

@@ -231,8 +231,8 @@ class TraceAcrossRestartTest(unittest.TestCase):
         for line in run_trace(sim, 20, 1000):
             shown += [(e["seq"], e["code"], e["value"]) for e in line["events"]]
         codes = [(c, v) for _s, c, v in shown]
-        self.assertIn(("RESET", 6000), codes)
-        after = [c for c, _v in codes[codes.index(("RESET", 6000)) :]]
+        self.assertIn(("RESET", 5000), codes)
+        after = [c for c, _v in codes[codes.index(("RESET", 5000)) :]]
         self.assertEqual(after.count("BOOT"), 1)  # the restart's, after it
         seqs = [seq for seq, _c, _v in shown]
         self.assertEqual(seqs, sorted(set(seqs)))  # each once, none again from flash

@@ -278,9 +278,9 @@ class LatchesUnknownTest(unittest.TestCase):
         sim.run(20000)
         self.assertEqual(app.bms.protection_names(), ["SENSOR_FAIL"])
         pack.press_button(True)  # seen at the tick of 20.1 s
-        sim.run(26000)
+        sim.run(25000)
         self.assertEqual(pack.reboots, 1)
-        sim.run(26100)  # held 6 s: the restart
+        sim.run(25100)  # held 5 s: the restart
         self.assertEqual(pack.reboots, 2)
         self.assertEqual(bytes(fs.files["state.bad"]), before)  # kept for a person
         pack.press_button(False)

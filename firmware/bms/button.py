@@ -4,15 +4,16 @@ Sampled every tick (so lengths are resolved to the tick):
 - shorter than button_min_ms, or seen pressed at one sample only: bounce, ignored (one
   sample reads as a tick long: at a 200 ms tick a glitch on the line cleared every latch);
 - released before button_sleep_ms (3 s): RESET - clear latched faults and lockouts, wake;
-- released between button_sleep_ms and button_restart_ms (3-6 s): sleep, or wake;
-- held for button_restart_ms (6 s): restart the BMS at that moment (the manual's
-  "press RESET 6 s" for a pack that will not start);
+- released between button_sleep_ms and button_restart_ms (3-5 s): sleep, or wake;
+- held for button_restart_ms (5 s): restart the BMS at that moment (the manual's
+  "press RESET 6 s" for a pack that will not start: 5 s, so that a press of "6 s" as
+  a person counts it always gets there, never the sleep);
 - a second RESET press released within button_unlock_ms (2 s) of the first one's start:
   UNLOCK, the service link's physical unlock. It is a RESET press all the same (the
   core does what RESET does), so the gesture takes nothing from the manual's meanings.
 A press already down when the button is first sampled counts for nothing: the first
 action needs a release seen after boot (a stuck button would otherwise restart the BMS,
-clearing every latched fault, every 6 s).
+clearing every latched fault, every 5 s).
 """
 
 from micropython import const

@@ -162,8 +162,10 @@ class Bms:
         # cycles, a local almost nothing)
         self.reported_ma = rep = i if (i >= zero or i <= -zero) else 0
         eff = self.eff_ma
-        chg_flow = i >= eff
-        dsg_flow = i <= -eff
+        # (a current read invalid is no current: the last good values stay in the sample
+        # marked invalid, and a stale 20 A released a latched REVERSE)
+        chg_flow = valid and i >= eff
+        dsg_flow = valid and i <= -eff
         # the FETs as commanded at the last tick
         fets = 0
         if self.chg:
