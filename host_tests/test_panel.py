@@ -111,6 +111,35 @@ class PatternTest(unittest.TestCase):
         for cpct, lit in cases:
             self.assertEqual(pnl.soc_leds(cpct), lit, cpct)
 
+    def test_an_soc_led_goes_out_a_percent_under_its_threshold(self):
+        # (an inverter holding the SOC at 50 % moved LED3 123 times an hour, and every
+        # change restarted every flash: RUN's 250 ms flash stretched to 450 ms)
+        def lit(logic):
+            return sum(1 for k in range(4) if waveforms(logic)["soc%d" % (k + 1)] == ON)
+
+        logic = pnl.PanelLogic()
+        for cpct, n in (
+            (5000, 3),  # lit at its threshold
+            (4999, 3),
+            (4900, 3),
+            (5000, 3),
+            (4899, 2),  # out a percent under it
+            (4999, 2),  # and lit again at the threshold only
+            (5000, 3),
+            (2400, 1),  # a fall past a threshold and its percent: at once
+            (100, 1),
+            (0, 0),  # empty is empty
+            (1, 1),
+            (10000, 4),
+            (7400, 4),
+            (7399, 3),
+        ):
+            logic.select(panel_consts.SHOW_STANDBY, 0, cpct, False, 0)
+            self.assertEqual(lit(logic), n, cpct)
+        start = pnl.PanelLogic()  # a first selection has no LED to keep lit
+        start.select(panel_consts.SHOW_STANDBY, 0, 4999, False, 0)
+        self.assertEqual(lit(start), 2)
+
     def test_charging_flashes_the_highest_lit_led(self):
         for cpct, flashing in ((500, 0), (3000, 1), (6000, 2), (9000, 3), (0, 0)):
             logic = pnl.PanelLogic()

@@ -464,8 +464,9 @@ class Bms:
         # while the service unlock runs (it ends with time): in most ticks the same key
         # would change nothing, and _panel() costs a board ~10 000 cycles. (Out of the
         # unlock, _panel() passes the M/S flags as self.parallel.)
-        if self.unlocked or self.panel._key != patterns_key(
-            show, names & _LED_WARNINGS, soc.shown_cpct, self.parallel
+        key = self.panel._key
+        if self.unlocked or key != patterns_key(
+            show, names & _LED_WARNINGS, soc.shown_cpct, self.parallel, key
         ):
             self._panel(names, show, now)
 

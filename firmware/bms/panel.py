@@ -7,7 +7,9 @@ patterns start with their ON phase at the moment the selection changes, so a new
 is visible at once and every waveform is reproducible.
 
 Ours beside the manual's: the M/S LED flashing FLASH2 while the service link is unlocked
-(the manual only ever lights M/S steadily, on the master).
+(the manual only ever lights M/S steadily, on the master); an SOC LED lit at its
+threshold goes out only _SOC_HYST_CPCT (1 %) below it (an inverter holding the SOC at
+50 % moved LED3 123 times an hour, and each change restarted every flash).
 
 Patterns: FLASH1 0.25 s on / 3.75 s off, FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5.
 """
@@ -63,16 +65,21 @@ def soc_leds(soc_cpct):
     return 4
 
 
+_SOC_HYST_CPCT = const(100)
 _MS_ON = const(1)  # select()'s ms: the M/S LED lit (the master of a parallel system)
 _MS_UNLOCKED = const(2)  # the service link's unlock: M/S flashes (FLASH2)
 
 
-def patterns_key(show, warning, soc_cpct, ms):
+def patterns_key(show, warning, soc_cpct, ms, key):
     """select()'s inputs as the patterns depend on them, one number: show in bits 0-3,
-    the SOC LEDs lit (0-4) in bits 4-6, then the warning and the M/S flags. The same
-    key gives the same patterns (the core asks select() only when it changes)."""
+    the SOC LEDs lit (0-4) in bits 4-6, then the warning and the M/S flags; key: the
+    last one (-1: none), whose SOC LEDs stay lit down to _SOC_HYST_CPCT under their
+    threshold. The same key gives the same patterns (the core asks select() only when
+    it changes)."""
     # (soc_leds() written out: a call costs a board more than this)
     lit = 0 if soc_cpct <= 0 else (4 if soc_cpct >= 7500 else soc_cpct // 2500 + 1)
+    if lit and lit + 1 == key >> 4 & 7 and soc_cpct + _SOC_HYST_CPCT >= lit * 2500:
+        lit += 1
     return show | lit << 4 | (128 if warning else 0) | (ms & 3) << 8
 
 
@@ -89,7 +96,7 @@ class PanelLogic:
         master of a parallel system) and MS_UNLOCKED (the service unlock) or-ed."""
         # (the key in show's place: no local added, so the frame keeps to 11 words, which
         # MicroPython takes from the C stack, not the heap)
-        show = patterns_key(show, warning, soc_cpct, ms)
+        show = patterns_key(show, warning, soc_cpct, ms, self._key)
         if show != self._key:  # (the same key gives the same patterns)
             self._key = show
             self._patterns(show, now)
