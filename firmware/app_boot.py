@@ -34,6 +34,7 @@ _STATE_RANGES = {
     "soc_q": (0, _COUNT_MASK),
     "soc_full": (1, _COUNT_MASK),
     "cycles": (0, _COUNT_MASK),
+    "dsg_mas": (0, _COUNT_MASK),
     "no_full_s": (0, _COUNT_MASK),
     "latched": (0, 255),
     # the lockout series open (bms/protect.py): each group's trips so far, and how long
@@ -289,7 +290,7 @@ def take_state(app, now):
         b.stored_soc = stored
         b.warm_start = app.board.reset_cause() != PWRON_RESET
     elif stored is not None:
-        b.soc.restore(stored[1], stored[2])
+        b.soc.restore(stored[1], stored[2], stored[3])
     b.limits.no_full_s += st.get("no_full_s", 0)
     # faults that need a person survive a watchdog reset; a power cycle is that person
     if app.board.reset_cause() == PWRON_RESET:
@@ -323,5 +324,5 @@ def take_state(app, now):
 def stored_soc(app):
     st = app.state
     if "soc_q" in st and "soc_full" in st:
-        return (st["soc_q"], st["soc_full"], st.get("cycles", 0))
+        return (st["soc_q"], st["soc_full"], st.get("cycles", 0), st.get("dsg_mas", 0))
     return None

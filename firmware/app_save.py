@@ -48,6 +48,8 @@ def save_state(app, now, unlatch, restart=False):
         st["soc_q"] = soc.q_mas
         st["soc_full"] = soc.full_mas
         st["cycles"] = soc.cycles
+        st["dsg_mas"] = soc.dsg_mas  # (the part cycle: a pack restarted every few hours
+        # more often than it went round a cycle counted none)
         st["no_full_s"] = b.limits.no_full_s
         st["latched"] = eng.latched()
         # the lockout series open, kept across a watchdog reset as the latches are (one

@@ -504,7 +504,8 @@ class StateValuesTest(unittest.TestCase):
         self.assertEqual(app.bms.engine.latched(), [])
         saved = app.store.load_state()
         self.assertEqual(
-            sorted(saved), ["boots", "cycles", "latched", "no_full_s", "soc_full", "soc_q"]
+            sorted(saved),
+            ["boots", "cycles", "dsg_mas", "latched", "no_full_s", "soc_full", "soc_q"],
         )
         self.assertEqual((saved["boots"], saved["cycles"]), (1, 0))
         self.assertTrue(bytes(pack.flash.files["state.json"]).startswith(b'{"v": 1, '))

@@ -185,11 +185,11 @@ RULES = (
     ("cuvp_warn_mv", ">", "cuvp_trip_mv"),
     ("puvp_release_mv", ">", "puvp_trip_mv"),
     ("puvp_warn_mv", ">", "puvp_trip_mv"),
-    ("cuvp_trip_mv", "<", "covp_trip_mv"),
-    ("puvp_trip_mv", "<", "povp_trip_mv"),
     # what the inverter is asked for, inside the pack's own protections (a POVP set
     # under CVL opened the charge FET at every full charge, a PUVP over DVL the discharge
-    # FET at every empty one)
+    # FET at every empty one). (POVP over PUVP follows, with the rules on float_mv and
+    # dvl_mv; COVP over CUVP from their ranges: no rule of their own, each costs a board
+    # heap at boot)
     ("cvl_mv", "<", "povp_trip_mv"),
     ("puvp_trip_mv", "<", "dvl_mv"),
     ("chtp_release_dc", "<", "chtp_trip_dc"),

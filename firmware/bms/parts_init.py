@@ -149,7 +149,7 @@ def soc(self, cfg, events):
 def soc_start(self, avg_cell_mv, stored, now, warm):
     """Soc.start(): the count from the persisted one, or from the cells' voltage."""
     if stored is not None:
-        soc_restore(self, stored[1], stored[2])
+        soc_restore(self, stored[1], stored[2], stored[3] if len(stored) > 3 else 0)
     knee = avg_cell_mv < OCV_LOW_KNEE_MV or avg_cell_mv > OCV_HIGH_KNEE_MV
     if stored is not None and (warm or not knee):
         self._set(min(max(stored[0], 0), self.full_mas), now, CAL_START_STORED)
@@ -158,14 +158,16 @@ def soc_start(self, avg_cell_mv, stored, now, warm):
     self._rest_since = now
 
 
-def soc_restore(self, full, cycles):
-    """Soc.restore(): the learned capacity (if within 50..110 % of rated) and the cycle
-    count persisted earlier; the SOC keeps its percentage (a count already running keeps
-    counting)."""
+def soc_restore(self, full, cycles, dsg):
+    """Soc.restore(): the learned capacity (if within 50..110 % of rated), the cycle
+    count and the discharge toward the next cycle (under a capacity) persisted earlier;
+    the SOC keeps its percentage (a count already running keeps counting)."""
     if self.rated_mas // 2 <= full <= self.rated_mas // 10 * 11:
         self.q_mas = self.cpct * (full // _CAP)
         self.full_mas = full
     self.cycles = cycles
+    if dsg > self.dsg_mas and dsg < self.full_mas:  # (a running count keeps its own)
+        self.dsg_mas = dsg
 
 
 def sample(self):

@@ -131,9 +131,11 @@ def _count(soc, current_ma, dt_ms):
     i = q // (full // _CAP)
     soc.cpct = i = i if i < _CAP else _CAP
     if soc.full_seen:
+        # (rounded up to the whole percent the frames send: 100 % until one is gone; the
+        # self-discharge's first tick made it 99 % at once)
         if i < 9900:
             soc.full_seen = False
-        soc.shown_cpct = i
+        soc.shown_cpct = (i + 99) // 100 * 100
     else:
         soc.shown_cpct = i if i < 9900 else 9900
 
@@ -176,10 +178,10 @@ class Soc:
         the first valid sample: the code is in bms/parts_init.py, loaded for it."""
         lazy.run("bms.parts_init", "soc_start", self, avg_cell_mv, stored, now, warm)
 
-    def restore(self, full, cycles):
-        """The learned capacity and cycle count persisted earlier (at boot: the code is in
-        bms/parts_init.py, loaded for it)."""
-        lazy.run("bms.parts_init", "soc_restore", self, full, cycles)
+    def restore(self, full, cycles, dsg=0):
+        """The learned capacity, cycle count and discharge toward the next cycle persisted
+        earlier (at boot: the code is in bms/parts_init.py, loaded for it)."""
+        lazy.run("bms.parts_init", "soc_restore", self, full, cycles, dsg)
 
     def _set_cpct(self, cpct, now, why):
         self._set(cpct * (self.full_mas // _CAP), now, why)
@@ -213,16 +215,20 @@ class Soc:
         # allocated on the heap at every tick.)
         if max_cell_mv >= self.full_cell_mv or avg_cell_mv >= self.float_cell_mv:
             dt_ms = -1
-            if not self.full_seen and 0 < current_ma < self.full_current_ma:
-                if max_cell_mv >= self.full_cell_mv:
+            if not self.full_seen and current_ma < self.full_current_ma:
+                if current_ma > 0 and max_cell_mv >= self.full_cell_mv:
                     if avg_cell_mv > OCV_HIGH_KNEE_MV:
                         dt_ms = self.full_hold_ms
-                elif avg_cell_mv >= self.float_cell_mv:
+                elif current_ma >= 0 and avg_cell_mv >= self.float_cell_mv:
+                    # (held through 0 mA too, once a charge started it: a float's current
+                    # is a sensor step or less, read 0 on two ticks of three, and each
+                    # restarted the hold: never calibrated)
                     dt_ms = _FLOAT_HOLD_MS
             if dt_ms < 0:
                 self._full_since = -1
             elif self._full_since < 0:
-                self._full_since = now
+                if current_ma > 0:  # (started by a charge: at rest a pack never is full)
+                    self._full_since = now
             elif ticks.diff(now, self._full_since) >= dt_ms:
                 if dt_ms == _FLOAT_HOLD_MS:
                     self.calibrate_full(now, False)
@@ -242,12 +248,16 @@ class Soc:
         """Average what the sensor reads while no current can flow."""
         if current_ma > _OFFSET_MAX_MA or current_ma < -_OFFSET_MAX_MA:
             return
+        # (every fourth reading, up to 32: a boot's settle gives 31 at 100 ms ticks, 3 at
+        # 1 s, and the FETs may never open again; 32 alone was never learned at all)
         self._offset_acc += current_ma
-        self._offset_n += 1
-        if self._offset_n >= 32:
-            self.offset_ma = self._offset_acc // self._offset_n
-            self._offset_acc = 0
-            self._offset_n = 0
+        n = self._offset_n + 1
+        self._offset_n = n
+        if not n & 3:
+            self.offset_ma = self._offset_acc // n
+            if n >= 32:
+                self._offset_acc = 0
+                self._offset_n = 0
 
     def _rest_correct(self, avg_cell_mv, now):
         if OCV_LOW_KNEE_MV <= avg_cell_mv <= OCV_HIGH_KNEE_MV:
