@@ -424,8 +424,9 @@ class SystemView:
         self.started = False
         # how the packs share the current, CCL's (k 0) and DCL's (k 1) (_shared): at k how
         # far from alike, per mille, as last judged (0: never, taken as alike); at 2 + k the
-        # packs counted; at 4 + k when it was judged, or a pack joined or left
-        self._spread = [0, 0, 0, 0, 0, 0]
+        # packs counted; at 4 + k when it was judged, or a pack joined or left; at 6 + k
+        # the packs counted when it was judged
+        self._spread = [0, 0, 0, 0, 0, 0, 0, 0]
 
     def aggregate(self, packs, now):
         """The system's values from the packs present (the master's own among them)."""
@@ -591,51 +592,53 @@ class SystemView:
         that limit, as last judged:
         - judged while the packs carry a tenth of the limit or more (at a few amps the
           cells' voltages decide the sharing, and packs charging each other say nothing
-          of a load); a fall is taken at once, a raise once every pack's frames can tell
-          of the last change (a judgment, a pack joining or leaving), _SETTLE_MS after
-          it (mixing frames from before a pack took 150 A with those after, the limit
-          rose to 150 A);
-        - never judged (a fresh master, or after no pack took the current): as alike;
-        - a pack that joins: its share is not known until judged, and the limit stays
-          where it stood (taken as alike, a joiner at a lower SOC took 153 A of a charge,
-          all of it and more from the others, and tripped COCP; one pack's limit, safer
-          for a charge, would black a house out on a discharge);
-        - a pack that leaves: the others as they shared, until judged.
-        And no more than n - 1 of them carry, shared as the n, under the fast step of their
-        over-current protection (the master's COCP's 90 A for 1 s, DOCP's 200 A for 0.5 s)
-        with a tenth to spare: a pack that leaves (a trip, its power off, a cable)
-        leaves its share to the others until the inverter follows, a second or two
-        (2 packs charging at 96 A: the one left carried 96 A for 1.06 s, tripped COCP).
+          of a load); a fall is taken at once, a rise of the sharing only _SETTLE_MS
+          after the last judgment or change in the packs counted, when every pack's
+          frames tell of it (frames from before a joiner took its current, mixed with
+          those after, made the sharing alike and the limit 150 A, the joiner's all);
+        - never judged (a fresh master): as alike;
+        - packs that joined since the judgment carry nothing until judged: the limit
+          stays where it stood (one pack's, safer for a charge, would black a house
+          out on a discharge); packs that left leave the others as they shared, and
+          those back share as they did (a pack dropping out every 2 s drove the limit
+          down to one pack's); with none counted, the sharing judged is kept.
+        And no more than what the others carry under the fast step of their
+        over-current protection (the master's COCP 90 A for 1 s, DOCP 200 A for 0.5 s)
+        with a tenth to spare, when one leaves (a trip, its power off, a cable) before
+        the inverter follows, a second or two: the nearest, with s of the whole, then
+        takes up to s / (1 - s) of it, if the one that left took as much (2 packs
+        charging at 96 A: the one left carried 96 A for 1.06 s and tripped COCP).
         (Never less than one pack's limit: a pack's own stands under 90 % of that step.)"""
         f = self._spread
-        was = f[2 + k]
-        f[2 + k] = n
-        if not n:  # (none: the sharing is as unknown as a fresh master's)
-            f[k] = 0
+        if not n:
             return 0
-        if n != was:
+        if n != f[2 + k]:
+            f[2 + k] = n
             f[4 + k] = now
-            if n > was and f[k] and was:
-                f[k] = f[k] * n // was if f[k] < was * 1000 else n * 1000
-            elif f[k] > n * 1000:  # (packs left: one pack's limit at the least)
-                f[k] = n * 1000
+        g = f[k]
+        if not g:
+            g = 1000
+        elif n > f[6 + k]:
+            g = g * n // f[6 + k]
+        if g > n * 1000:
+            g = n * 1000
         one = lo
         lo *= n  # (alike)
-        a = lo * 1000 // (f[k] or 1000)
+        a = lo * 1000 // g
         if i and m * 10 >= a:
             m = v * m // i  # (the current at which the nearest pack takes its limit)
             m = lo if m > lo else one if m < one else m
             if m < a or m > a and ticks.age(now, f[4 + k]) >= _SETTLE_MS:
                 f[4 + k] = now
+                f[6 + k] = n
                 a = m
-                f[k] = lo * 1000 // m
+                f[k] = g = lo * 1000 // m
         if n > 1:
-            n -= 1
-            m = f[k] or 1000
-            m = m if m < n * 1000 else n * 1000  # (at most, one of them takes it all)
             c = self.own.cfg
-            v = (c.docp3_trip_ma if k else c.cocp2_trip_ma) // 100  # (0.1 A)
-            m = n * (v - v // 10) * 1000 // m
+            m = (c.docp3_trip_ma if k else c.cocp2_trip_ma) // 100  # (0.1 A)
+            m -= m // 10
+            if g * 2 < n * 1000:  # ((n - s) / s more than one pack's)
+                m = m * (n * 1000 - g) // g
             if m < a:
                 a = m
         return a * 100
