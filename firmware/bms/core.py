@@ -467,7 +467,7 @@ class Bms:
         # unlock, _panel() passes the M/S flags as self.parallel.)
         key = self.panel._key
         if self.unlocked or key != patterns_key(
-            show, names & _LED_WARNINGS, soc.shown_cpct, self.parallel, key
+            show | 128 if names & _LED_WARNINGS else show, soc.shown_cpct, self.parallel, key
         ):
             self._panel(names, show, now)
 

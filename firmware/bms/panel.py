@@ -70,17 +70,18 @@ _MS_ON = const(1)  # select()'s ms: the M/S LED lit (the master of a parallel sy
 _MS_UNLOCKED = const(2)  # the service link's unlock: M/S flashes (FLASH2)
 
 
-def patterns_key(show, warning, soc_cpct, ms, key):
+def patterns_key(show, soc_cpct, ms, key):
     """select()'s inputs as the patterns depend on them, one number: show in bits 0-3,
-    the SOC LEDs lit (0-4) in bits 4-6, then the warning and the M/S flags; key: the
-    last one (-1: none), whose SOC LEDs stay lit down to _SOC_HYST_CPCT under their
-    threshold. The same key gives the same patterns (the core asks select() only when
-    it changes)."""
+    the SOC LEDs lit (0-4) in bits 4-6, then the warning (given in show, as 128) and
+    the M/S flags; key: the last one (-1: none), whose SOC LEDs stay lit down to
+    _SOC_HYST_CPCT under their threshold. The same key gives the same patterns (the
+    core asks select() only when it changes). (The warning in show: an argument more
+    made select()'s frame 12 words, which MicroPython takes from the heap.)"""
     # (soc_leds() written out: a call costs a board more than this)
     lit = 0 if soc_cpct <= 0 else (4 if soc_cpct >= 7500 else soc_cpct // 2500 + 1)
     if lit and lit + 1 == key >> 4 & 7 and soc_cpct + _SOC_HYST_CPCT >= lit * 2500:
         lit += 1
-    return show | lit << 4 | (128 if warning else 0) | (ms & 3) << 8
+    return show | lit << 4 | (ms & 3) << 8
 
 
 class PanelLogic:
@@ -96,7 +97,7 @@ class PanelLogic:
         master of a parallel system) and MS_UNLOCKED (the service unlock) or-ed."""
         # (the key in show's place: no local added, so the frame keeps to 11 words, which
         # MicroPython takes from the C stack, not the heap)
-        show = patterns_key(show, warning, soc_cpct, ms, self._key)
+        show = patterns_key(show | 128 if warning else show, soc_cpct, ms, self._key)
         if show != self._key:  # (the same key gives the same patterns)
             self._key = show
             self._patterns(show, now)
