@@ -100,8 +100,15 @@ def start(app, now):
             # then what holds, in turn (update() is all or nothing): without the keys this
             # firmware does not take (a range narrowed since they were stored), else the
             # board's config.json alone (values stored that no longer agree with it: it
-            # changed since), else the defaults
-            for alt in (kept if dropped else None, board if overrides is not board else None):
+            # changed since), else without the keys of the rules they break (a rule added
+            # since), else the defaults
+            ruled = lazy.run("bms.config_update", "usable", overrides, True)
+            ruled = ruled[0] if ruled[1] > dropped else None
+            for alt in (
+                kept if dropped else None,
+                board if overrides is not board else None,
+                ruled,
+            ):
                 if alt:
                     try:
                         app.cfg.update(alt)

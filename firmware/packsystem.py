@@ -608,7 +608,10 @@ class SystemView:
         the inverter follows, a second or two: the nearest, with s of the whole, then
         takes up to s / (1 - s) of it, if the one that left took as much (2 packs
         charging at 96 A: the one left carried 96 A for 1.06 s and tripped COCP).
-        (Never less than one pack's limit: a pack's own stands under 90 % of that step.)"""
+        (Never less than one pack's limit: a pack's own stands under 90 % of that step.)
+        Known short: s is read from the sharing judged against the lowest pack's limit,
+        so with one pack's own limit derated (cold, tapering) s reads smaller than it is
+        and the bound is looser (a review's run let 96 A through, and tripped COCP)."""
         f = self._spread
         if not n:
             return 0

@@ -311,16 +311,35 @@ class BootTest(unittest.TestCase):
         pack.power_on()
         self.assertEqual(codes(pack.app, ev.CONFIG), [])
 
-    def test_a_key_out_of_range_costs_that_key_only(self):
-        # stored by a firmware whose range was wider (scp_delay_us up to 1000 before)
-        sim = make_sim()
-        pack = sim.packs[0]
-        pack.config = {"scp_delay_us": 1000, "capacity_mah": 120000, "nope": 1}
+    @staticmethod
+    def booted_with(config):
+        """A pack booted again with this config: its app, and the CONFIG records."""
+        pack = make_sim().packs[0]
+        pack.config = config
         pack.power_off()
         pack.power_on()
-        cfg = pack.app.cfg
-        self.assertEqual((cfg.scp_delay_us, cfg.capacity_mah), (250, 120000))
-        self.assertEqual([r[3:5] for r in codes(pack.app, ev.CONFIG)], [(1, 2), (0, 1)])
+        return pack.app, [r[3:5] for r in codes(pack.app, ev.CONFIG)]
+
+    def test_a_key_out_of_range_costs_that_key_only(self):
+        # stored by a firmware whose range was wider (scp_delay_us up to 1000 before)
+        app, told = self.booted_with({"scp_delay_us": 1000, "capacity_mah": 120000, "nope": 1})
+        self.assertEqual((app.cfg.scp_delay_us, app.cfg.capacity_mah), (250, 120000))
+        self.assertEqual(told, [(1, 2), (0, 1)])
+
+    def test_a_rule_added_since_costs_its_keys_only(self):
+        # stored by a firmware without the rule cvl_mv < povp_trip_mv (57.6 V, the top of
+        # its range): the whole config was dropped, a DCL lowered for a 30 A fuse with it
+        app, told = self.booted_with({"cvl_mv": 57600, "dcl_ma": 30000, "ccl_ma": 30000})
+        cfg = app.cfg
+        self.assertEqual((cfg.cvl_mv, cfg.dcl_ma, cfg.ccl_ma), (56000, 30000, 30000))
+        self.assertEqual(told, [(1, 3), (0, 2)])
+        # both keys of the broken rule stored: both go back to their defaults, the rest
+        # (a POVP warning and a float voltage that hold with them) stays
+        app, told = self.booted_with({"povp_trip_mv": 56000, "povp_warn_mv": 55900,
+                                      "cvl_mv": 56000, "float_mv": 55000})  # fmt: skip
+        cfg = app.cfg
+        self.assertEqual((cfg.povp_trip_mv, cfg.cvl_mv, cfg.povp_warn_mv), (57600, 56000, 55900))
+        self.assertEqual((cfg.float_mv, told), (55000, [(1, 4), (0, 2)]))
 
     def test_accepted_config_is_used(self):
         sim = make_sim(config={"covp_trip_mv": 3590})

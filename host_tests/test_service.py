@@ -518,7 +518,7 @@ class WriteTest(unittest.TestCase):
 
     def test_a_restart_writes_the_records_not_yet_on_flash(self):
         # a routine record (a mode) waits up to a minute for its write; a clean restart
-        # (over the link, or RESET held 6 s) writes it first: it was lost, its number
+        # (over the link, or RESET held 5 s) writes it first: it was lost, its number
         # skipped at the next boot
         from drivers.store import Store
         from drivers.store_load import read_file

@@ -230,9 +230,15 @@ class CalibrationTest(unittest.TestCase):
 
     def test_the_calibrated_top_holds_down_to_99_00_percent(self):
         # counted down to exactly 99.00 % it is still the calibrated top (a rise shows
-        # 100 % again: rounded up to the whole percent, as the frames send it; the
-        # self-discharge's first tick after a calibration showed 99 %); one step lower
-        # it is not, and the next rise stops at 99 %
+        # 100 % again: rounded to the whole percent the frames send; the self-discharge's
+        # first tick after a calibration showed 99 %); one step lower it is not, and the
+        # next rise stops at 99 %
+        s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
+        s.calibrate_full(s._t)
+        for cpct, shown in ((9999, 10000), (9950, 10000), (9949, 9900), (9900, 9900)):
+            s.q_mas = RATED_MAS // 10000 * cpct
+            socm._count(s, 0, 0)
+            self.assertEqual(s.shown_cpct, shown, cpct)  # (99 % for half a percent)
         for cpct, shown_after in ((9900, 10000), (9899, 9900)):
             s, _ = fresh(stored=(RATED_MAS, RATED_MAS, 0), soc_self_discharge_ma=0)
             s.calibrate_full(s._t)

@@ -358,7 +358,7 @@ class Cell:
             self.demand(demand)
         self.run_to(BOOT_MS)
         if mode == "sleep":
-            self.press(CFG.button_sleep_ms + 500)  # pack.md: 3-6 s puts it to sleep
+            self.press(CFG.button_sleep_ms + 500)  # 3-5 s puts it to sleep
             self.wait(2 * TICK)
             if not self.app.bms.sleeping:
                 self.fail("setup: the pack did not go to sleep")

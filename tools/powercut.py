@@ -15,7 +15,7 @@ littlefs's guarantees. Each case is a stretch of the pack's life that writes to 
 - trip: a trip that latches while charging, REVERSE (the urgent events and the state, at
   once; a COVP trip saved the state only for its mode change, which no longer saves it,
   and a short's SCP holds on in the front end after a power cycle);
-- restart: the RESET button held 6 s (the state saved without latches, then the restart);
+- restart: the RESET button held 5 s (the state saved without latches, then the restart);
 - set_aside: a state.json that is not one, kept as state.bad after five reads;
 - config: config.json rewritten by a person (open, write, close), then the boot (the
   person's file in the flash's root, the store's files in their folder: RootFolder);

@@ -106,7 +106,7 @@ Choices where sim.md is silent:
     are invalid (the FETs open after 300 ms blind, SENSOR_FAIL latches after 3 s)
   - extension: fault "afe_reset" resets the front end once (a brown-out): it comes
     back with its defaults, without CRC, and the firmware configures it again
-  - button hold_s defaults to 0.5 s (README: 50 ms-3 s RESET, 3-6 s sleep/wake, 6 s restart)
+  - button hold_s defaults to 0.5 s (README: 150 ms-3 s RESET, 3-5 s sleep/wake, 5 s restart)
   - pack_mv overrides the stack (battery) voltage the front end reports; a value more
     than 2 V from the sum of the cells is itself a sensor failure after 3 s (pack.md)
   - the BMS closes its FETs 3 s after power-up (its boot checks), the discharge FET

@@ -131,11 +131,12 @@ def _count(soc, current_ma, dt_ms):
     i = q // (full // _CAP)
     soc.cpct = i = i if i < _CAP else _CAP
     if soc.full_seen:
-        # (rounded up to the whole percent the frames send: 100 % until one is gone; the
-        # self-discharge's first tick made it 99 % at once)
+        # (rounded to the whole percent the frames send: 100 % until half of one is gone,
+        # the self-discharge's first tick made it 99 % at once; rounded up, 99 % showed
+        # for 4 s of a percent's 6 min, 100 % going to 98 %)
         if i < 9900:
             soc.full_seen = False
-        soc.shown_cpct = (i + 99) // 100 * 100
+        soc.shown_cpct = (i + 50) // 100 * 100
     else:
         soc.shown_cpct = i if i < 9900 else 9900
 

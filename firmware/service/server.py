@@ -411,7 +411,7 @@ class Server:
     def restart(self, now):
         """RESTART, once its reply has gone out: announced to the inverter first
         (service/restart.py: NOTICE_MS asking for no current), then between ticks the
-        FETs off, the state saved and the restart, as the RESET button's 6 s restart; the
+        FETs off, the state saved and the restart, as the RESET button's 5 s restart; the
         stored config applies at start."""
         from service.restart import Notice
 
