@@ -425,8 +425,10 @@ class SystemView:
         # how the packs share the current, CCL's (k 0) and DCL's (k 1) (_shared): at k how
         # far from alike, per mille, as last judged (0: never, taken as alike); at 2 + k the
         # packs counted; at 4 + k when it was judged, or a pack joined or left; at 6 + k
-        # the packs counted when it was judged
-        self._spread = [0, 0, 0, 0, 0, 0, 0, 0]
+        # the packs counted when it was judged; at 8 + k, the largest current's share then,
+        # as far from alike (a pack derated, cold or tapering, is never the nearest); at 10
+        # + k the largest current now, each way (aggregate())
+        self._spread = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
 
     def aggregate(self, packs, now):
         """The system's values from the packs present (the master's own among them)."""
@@ -439,7 +441,7 @@ class SystemView:
         # in 0.1 A; 0: none yet), and the net current of the packs counted, each way (in
         # their direction: a pack taken against it, charged by the others, adds to what
         # they carry, and the nearest pack's share of the net is its share of a load)
-        chg_v = chg_i = dsg_v = dsg_i = i_chg = i_dsg = 0
+        chg_v = chg_i = dsg_v = dsg_i = i_chg = i_dsg = big_c = big_d = 0
         cap = soc_w = soh = cycles = names = 0
         mv_sum = i_sum = t_mid = 0
         lo = _BIG
@@ -480,6 +482,8 @@ class SystemView:
                     if v < ccl_min:
                         ccl_min = v
                     i_chg += cur
+                    if cur > big_c:
+                        big_c = cur
                     if cur > 0:
                         if not chg_i or v * chg_i < chg_v * cur:
                             chg_v = v
@@ -499,6 +503,8 @@ class SystemView:
                     if v < dcl_min:
                         dcl_min = v
                     i_dsg -= cur
+                    if -cur > big_d:
+                        big_d = -cur
                     if cur < 0:
                         if not dsg_i or v * dsg_i < dsg_v * -cur:
                             dsg_v = v
@@ -542,6 +548,9 @@ class SystemView:
             self.allow_chg = self.relay_dsg = 0
             return
         lim.cvl_mv = cvl if cvl < _BIG else cvl_open
+        sp = self._spread
+        sp[10] = big_c
+        sp[11] = big_d
         lim.ccl_ma = self._shared(0, n_ccl, ccl_min, chg_v, chg_i, i_chg, now)
         if not n_chg and wake_ccl < _BIG:
             # no pack takes a charge, and some sleep after CUVP asking for one: one pack's
@@ -609,9 +618,8 @@ class SystemView:
         takes up to s / (1 - s) of it, if the one that left took as much (2 packs
         charging at 96 A: the one left carried 96 A for 1.06 s and tripped COCP).
         (Never less than one pack's limit: a pack's own stands under 90 % of that step.)
-        Known short: s is read from the sharing judged against the lowest pack's limit,
-        so with one pack's own limit derated (cold, tapering) s reads smaller than it is
-        and the bound is looser (a review's run let 96 A through, and tripped COCP)."""
+        s is the largest current's share, not the nearest pack's: one pack derated (cold,
+        tapering) is the nearest with little current, and its share let 96 A through."""
         f = self._spread
         if not n:
             return 0
@@ -619,16 +627,21 @@ class SystemView:
             f[2 + k] = n
             f[4 + k] = now
         g = f[k]
+        p = f[8 + k]  # (the largest current's share, as far from alike: for the N - 1 cap)
         if not g:
-            g = 1000
+            g = p = 1000
         elif n > f[6 + k]:
             g = g * n // f[6 + k]
+            p = p * n // f[6 + k]
         if g > n * 1000:
             g = n * 1000
+        if p > n * 1000:
+            p = n * 1000
         one = lo
         lo *= n  # (alike)
         a = lo * 1000 // g
-        if i and m * 10 >= a:
+        if i and m > 0 and m * 10 >= a:
+            s = f[10 + k] * n * 1000 // m
             m = v * m // i  # (the current at which the nearest pack takes its limit)
             m = lo if m > lo else one if m < one else m
             if m < a or m > a and ticks.age(now, f[4 + k]) >= _SETTLE_MS:
@@ -636,12 +649,13 @@ class SystemView:
                 f[6 + k] = n
                 a = m
                 f[k] = g = lo * 1000 // m
+                f[8 + k] = p = s if s < n * 1000 else n * 1000
         if n > 1:
             c = self.own.cfg
             m = (c.docp3_trip_ma if k else c.cocp2_trip_ma) // 100  # (0.1 A)
             m -= m // 10
-            if g * 2 < n * 1000:  # ((n - s) / s more than one pack's)
-                m = m * (n * 1000 - g) // g
+            if p * 2 < n * 1000:  # ((n - s) / s more than one pack's)
+                m = m * (n * 1000 - p) // p
             if m < a:
                 a = m
         return a * 100

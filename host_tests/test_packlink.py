@@ -435,6 +435,22 @@ class SystemTest(unittest.TestCase):
         # one more than judged: it carries nothing until judged
         self.assertEqual(self.at(20300, 0, 0, 0, 0, 0)[1], 312500)
 
+    def test_the_share_that_bounds_a_leave_is_the_largest_currents(self):
+        # not the nearest pack's: pack 1, derated to 35 A (cold), carries 2 % and is the
+        # nearest by its own limit; pack 2 carries half, and should pack 3 leave it takes
+        # all but 2 % (that bound let 100 A through: 96 A on pack 2, COCP)
+        for a, (da, ccl) in enumerate(((20, 350), (500, 500), (480, 500)), 1):
+            self.give(a, measure=(52800, da, 250, 250), limits=(56000, ccl, 1000, 100, 0x1B))
+        self.view.aggregate(self.packs, 1000)
+        self.assertEqual(self.view.limits.ccl_ma, 81000)
+        self.give(1, measure=(52800, 20, 250, 250))  # its own 50 A: the same share
+        self.view.aggregate(self.packs, 1000 + SETTLE_MS)
+        self.assertEqual(self.view.limits.ccl_ma, 81000)
+        for a, da in ((1, 340), (2, 340), (3, 320)):  # alike but for a little
+            self.give(a, measure=(52800, da, 250, 250))
+        self.view.aggregate(self.packs, 1000 + 2 * SETTLE_MS)
+        self.assertEqual(self.view.limits.ccl_ma, 147000)  # 50 A / 0.34 (the cap: 157 A)
+
     def test_the_others_carry_a_leaving_packs_share_under_the_fast_step(self):
         # until the inverter follows (1 to 2 s), the n - 1 others carry all of it: no more
         # than they carry under COCP's 90 A for 1 s, DOCP's 200 A for 0.5 s, less a tenth
