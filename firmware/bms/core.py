@@ -251,9 +251,17 @@ class Bms:
                 # past the sensor's noise at rest, though). The knee judged on the other
                 # cells: one reading 4.2 V lifted the average of all past it, and the
                 # count went from 70 % to 100 % and learned a capacity of 69 %
-                if full and i >= _CAL_FLOW_MA and (s.sum_mv - s.max_mv) // 15 > _OCV_HIGH_KNEE_MV:
+                if (
+                    full
+                    and i >= _CAL_FLOW_MA
+                    and (s.sum_mv - s.max_mv) // (_CELLS - 1) > _OCV_HIGH_KNEE_MV
+                ):
                     self.soc.calibrate_full(now)
-                if empty and i <= -_CAL_FLOW_MA and (s.sum_mv - s.min_mv) // 15 < _OCV_LOW_KNEE_MV:
+                if (
+                    empty
+                    and i <= -_CAL_FLOW_MA
+                    and (s.sum_mv - s.min_mv) // (_CELLS - 1) < _OCV_LOW_KNEE_MV
+                ):
                     self.soc.calibrate_empty(now)
         # (awake, no CUVP, a current reported and neither timer running: _sleep() would
         # only keep both timers stopped)

@@ -8,8 +8,8 @@ is visible at once and every waveform is reproducible.
 
 Ours beside the manual's: the M/S LED flashing FLASH2 while the service link is unlocked
 (the manual only ever lights M/S steadily, on the master); an SOC LED lit at its
-threshold goes out only _SOC_HYST_CPCT (1 %) below it (an inverter holding the SOC at
-50 % moved LED3 123 times an hour, and each change restarted every flash).
+threshold goes out only _SOC_HYST_CPCT (1 %) below it (a current of +-0.4 A at 50 %
+moved LED3 123 times an hour, and each change restarted every flash).
 
 Patterns: FLASH1 0.25 s on / 3.75 s off, FLASH2 0.5 / 0.5, FLASH3 0.5 / 1.5.
 """
