@@ -626,17 +626,8 @@ class SystemView:
         if n != f[2 + k]:
             f[2 + k] = n
             f[4 + k] = now
-        g = f[k]
-        p = f[8 + k]  # (the largest current's share, as far from alike: for the N - 1 cap)
-        if not g:
-            g = p = 1000
-        elif n > f[6 + k]:
-            g = g * n // f[6 + k]
-            p = p * n // f[6 + k]
-        if g > n * 1000:
-            g = n * 1000
-        if p > n * 1000:
-            p = n * 1000
+        g = _held(f[k], n, f[6 + k])
+        p = _held(f[8 + k], n, f[6 + k])  # (the largest current's share: the N - 1 cap)
         one = lo
         lo *= n  # (alike)
         a = lo * 1000 // g
@@ -649,7 +640,7 @@ class SystemView:
                 f[6 + k] = n
                 a = m
                 f[k] = g = lo * 1000 // m
-                f[8 + k] = p = s if s < n * 1000 else n * 1000
+                f[8 + k] = p = _held(s, n, n)
         if n > 1:
             c = self.own.cfg
             m = (c.docp3_trip_ma if k else c.cocp2_trip_ma) // 100  # (0.1 A)
@@ -659,6 +650,17 @@ class SystemView:
             if m < a:
                 a = m
         return a * 100
+
+
+def _held(x, n, j):
+    """A sharing judged of j packs, x as far from alike (per mille; 0: never judged, as
+    alike), for the n counted now: those joined since carry nothing, and none takes
+    more than all of it."""
+    if not x:
+        return 1000
+    if n > j:
+        x = x * n // j
+    return x if x < n * 1000 else n * 1000
 
 
 class PackView:

@@ -231,9 +231,10 @@ class QstrPoolTest(unittest.TestCase):
 # the engine's question (restart_loses, in its lazily loaded module), not the service
 # server's reading of the engine's arrays; 1 845: the balancer's rebase (the app asks it
 # once a second: a decision stamp kept through 6.2 days without balancing read as the
-# future, and no cell bled for as long again).
+# future, and no cell bled for as long again); 1 846: packsystem's _held, the judged
+# sharing for the packs counted now (the limit's and the N - 1 cap's, once, not twice).
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1845
+FIRMWARE_NAMES = 1846
 PYLON_RS485_NAMES = 123
 
 

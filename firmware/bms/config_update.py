@@ -43,21 +43,20 @@ def usable(values, rules=False):
     (a rule added since, as cvl_mv < povp_trip_mv for a stored 57.6 V CVL, dropped the
     whole config, a 30 A DCL with it): each rule broken costs the keys stored of its
     two, back to their defaults (which keep every rule), until none is."""
-    nums = numbers()[0]
+    nums, table = numbers()
     kept = {}
     for key in values:
         if _refusal(nums, key, values[key]) is None:
             kept[key] = values[key]
     names = keys()
     broken = rules
-    rules = numbers()[1]
     while broken:
         broken = False
-        for k in range(0, len(rules), 3):
-            a, b = names[rules[k]], names[rules[k + 2]]
-            va = kept.get(a, nums[3 * rules[k]])
-            vb = kept.get(b, nums[3 * rules[k + 2]])
-            if not _holds(va, _RELATIONS[rules[k + 1]], vb):
+        for k in range(0, len(table), 3):
+            a, b = names[table[k]], names[table[k + 2]]
+            va = kept.get(a, nums[3 * table[k]])
+            vb = kept.get(b, nums[3 * table[k + 2]])
+            if not _holds(va, _RELATIONS[table[k + 1]], vb):
                 kept.pop(a, None)
                 kept.pop(b, None)
                 broken = True
