@@ -212,7 +212,7 @@ class InverterLink:
             try:
                 wait = self._can(b, now)
             except OSError:  # the SPI failed: CAN stops, the pack and RS485 carry on
-                self._can_down(FAULT_SPI)
+                self.can_down()
             due = self._due
             if self._growatt or ticks.diff(self._next_check, due) < 0:
                 due = self._next_check if not self._growatt else now
@@ -302,7 +302,7 @@ class InverterLink:
             if w < wait:
                 wait = w
         if not can.ok:  # reset, browned out, or nothing drives MISO
-            self._can_down(can.fault)
+            self.can_down(can.fault)
         elif can.bus_off != self._bus_off_seen:  # check() or a failed send saw one begin
             self._bus_off(now)
         return wait
@@ -315,7 +315,7 @@ class InverterLink:
         except MemoryError:  # no room to load it: not the safe state's business; the
             pass  # episodes are still new at the next poll
 
-    def _can_down(self, fault):
+    def can_down(self, fault=FAULT_SPI):
         self.can_ok = False
         self.can_fault = fault
         self.can_faults = (self.can_faults + 1) & _COUNT_MASK

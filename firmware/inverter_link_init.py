@@ -199,4 +199,4 @@ def bus_off(link, now):
     link._bus_off_k = k
     # at[k] is now the oldest of the last _BUS_OFF_LIMIT
     if link._bus_off_n >= _BUS_OFF_LIMIT and ticks.diff(now, at[k]) < _BUS_OFF_WINDOW_MS:
-        link._can_down(FAULT_BUS_OFF)
+        link.can_down(FAULT_BUS_OFF)

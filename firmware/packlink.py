@@ -427,8 +427,15 @@ class PackLink:
         if self.packs is not None:  # the master's own line in its table
             if self.packs.take(adr.address, msg, buf, now):
                 self._beat_now = True
-        if self.link.can_ok and not self.can.send(pl.can_id(msg, adr.address), buf, 8, True):
-            return  # no free TX buffer: tried again at the next poll
+        if self.link.can_ok:
+            try:
+                if not self.can.send(pl.can_id(msg, adr.address), buf, 8, True):
+                    return  # no free TX buffer: tried again at the next poll
+            except OSError:  # the SPI failed: CAN stops, as in the link's own poll; the
+                # pack and RS485 carry on (raised, it opened the FETs of every pack of
+                # a system at each try, and the watchdog reset the pack)
+                self.link.can_down()
+                return
         if msg == pl.LIMITS:
             self._flags = buf[7]
             self._sent_lim = (buf[2] | buf[3] << 8) << 11 | buf[4] | buf[5] << 8  # (< 2**21)

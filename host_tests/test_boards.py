@@ -165,7 +165,7 @@ class BoardCase:
         self.assertEqual(args["trigger"], self.fake.Pin.IRQ_FALLING)
         self.assertEqual(args["hard"], self.HARD)
         self.assertIs(args["handler"], self.board.can.irq_handler)
-        self.assertEqual(self.board.can._n, RING_FRAMES)
+        self.assertEqual(len(self.board.can._ring), RING_FRAMES * 13)  # 13 B a frame
         self.assertIs(self.board.expander.lock, self.board.can)
 
     def test_two_rs485_ports_with_room_for_a_whole_reply(self):

@@ -181,6 +181,13 @@ class WireTest(unittest.TestCase):
         self.assertEqual(table[0x9304], b"\xff\xff")  # 16 cells
         self.assertEqual(table[0x9278], bytes((72,)))  # COV 72 * 50.6 = 3643 mV: 3600-3650
         self.assertEqual(table[0x9275], bytes((49,)))  # CUV 49 * 50.6 = 2479 mV < 2800
+        # the chip's COV beyond the firmware's COVP over its whole range (rounded down,
+        # 3 593 mV gave 3 592.6: the chip opened the charge FET first)
+        cfg = Config()
+        for covp in range(3300, 3601):  # (its range, config_table.py)
+            cfg.covp_trip_mv = covp
+            cov_uv = dict(drv.data_memory(cfg, 250))[0x9278][0] * 50600
+            self.assertTrue(covp + 20 <= cov_uv // 1000 < covp + 71, (covp, cov_uv))
         self.assertEqual(table[0x9279], (604).to_bytes(2, "little"))  # 3.3 ms * 606 = 2 s
         self.assertEqual(table[0x9280], bytes((15,)))  # OCC 30 mV over 0.25 mOhm = 120 A
         self.assertEqual(table[0x9282], bytes((30,)))  # OCD1 60 mV = 240 A
@@ -378,6 +385,43 @@ class FetTest(unittest.TestCase):
         _m, chip, afe, _r = rig()
         afe.enable_fet_control()
         self.assertEqual(chip.manufacturing_status & 0x10, 0x10)
+
+    def test_fet_enable_is_read_back_not_assumed(self):
+        # the chip takes FET_ENABLE but the master sees the write fail: the driver's
+        # resend toggles FET_EN back off, and the FETs stayed open with readings good
+        model, chip, afe, rec = rig()
+        ReadTest.attach(None, chip, 0, 0)
+        chip.manufacturing_status &= ~0x10  # (a chip reset to FET_EN clear)
+        write = rec.i2c_write
+        lost = [1]
+
+        def lost_ack(reg, data):
+            write(reg, data)  # the chip takes it...
+            if reg == 0x3E and data[0] == 0x22 and lost:
+                lost.pop()
+                raise OSError(110)  # ...and the master sees ETIMEDOUT
+
+        rec.i2c_write = lost_ack
+        self.assertTrue(afe.enable_fet_control())
+        self.assertEqual(chip.manufacturing_status & 0x10, 0x10)
+        self.assertEqual(model.fet_states()[:2], (True, True))
+        self.assertEqual(afe.errors, 1)
+
+    def test_fet_enable_that_never_takes_fails(self):
+        _m, chip, afe, rec = rig()
+        chip.manufacturing_status &= ~0x10
+        write = rec.i2c_write
+        toggles = []
+
+        def ignored(reg, data):
+            if reg == 0x3E and data[0] == 0x22:
+                toggles.append(1)  # the chip does nothing with it
+            else:
+                write(reg, data)
+
+        rec.i2c_write = ignored
+        self.assertFalse(afe.enable_fet_control())
+        self.assertEqual(len(toggles), 2)
 
     def test_config_update_drops_the_fets(self):
         model, chip, afe, _r = rig()

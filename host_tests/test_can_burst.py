@@ -446,6 +446,38 @@ class RingTest(unittest.TestCase):
         self.assertEqual(can.pending(), 2)  # and ran as the transaction ended
         self.assertFalse(can.busy)
 
+    def test_the_expander_never_meets_the_can_chips_error(self):
+        # the drain at the end of the expander's transaction meets the CAN chip's SPI
+        # error: counted as the handler's, never raised out of an LED, a relay or the DIP
+        # (raised, it put the pack in the safe state)
+        from drivers.mcp23s17 import Mcp23s17
+
+        bus, can, chip, _ = rig(RING_FRAMES)
+
+        class Expander:
+            def spi_transfer(self, wbuf, rbuf):
+                for i in range(len(rbuf)):
+                    rbuf[i] = 0x5A
+
+            def spi_end(self):
+                pass
+
+        def spi_error(wbuf, rbuf):
+            raise OSError(5)
+
+        cs = machine.Pin("CS_EXP", machine.Pin.OUT, value=1)
+        can.spi.attach(cs, Expander())
+        x = Mcp23s17(can.spi, cs, can)
+        queue_burst(bus, False)
+        bus.run_until(600)
+        chip.spi_transfer = spi_error
+        self.assertEqual(x.read_reg(0x12), 0x5A)
+        self.assertEqual((can.irq_errors, can.busy, can.pending()), (1, False, 0))
+        with self.assertRaises(OSError):
+            can.recv(CanFrame())  # the loop meets it (InverterLink: FAULT_SPI)
+        del chip.spi_transfer
+        self.assertEqual(can.drain(), 2)
+
     def test_handler_leaves_an_spi_error_to_the_loop(self):
         bus, can, spi = broken_spi(OSError(5))
         can.irq(None)

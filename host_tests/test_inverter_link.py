@@ -519,6 +519,28 @@ class CanFailureTest(unittest.TestCase):
                 self.assertTrue(b - a > 500000 and abs(off) < 1000, (hex(can_id), a, b))
         return sim, app
 
+    def test_spi_errors_on_a_pack_of_a_system_leave_it_on(self):
+        # on a pack of a system the pack link's frames meet the error first: raised from
+        # there, it opened the FETs at every try, and the watchdog reset the pack
+        for k in (0, 1):  # the master, the slave
+            sim = make_sim(packs=2, inverter="can", events=[{"at_s": 1, "current_a": -20}])
+            sim.run(10013)  # (at 10.000 s the link's own poll met it first)
+            pack = sim.packs[k]
+            pack.can_chip.spi_transfer = spi_error
+            trace = run_trace(sim, 20, trace_ms=1000)
+            del pack.can_chip.spi_transfer
+            trace += run_trace(sim, 15, trace_ms=1000)
+            app = pack.app
+            self.assertEqual(app.exceptions, 0)
+            self.assertEqual(logged(app.events, ev.EXCEPTION), [])
+            for r in trace:
+                self.assertEqual((r["fets"]["discharge"], r["protections"]), (True, []), r)
+            self.assertEqual(
+                comm_can(app), [(0, 1, 0), (11000, 0, mcp2515.FAULT_SPI), (31000, 1, 0)]
+            )
+            for p in sim.packs:  # each carries its share all along
+                self.assertLess(p.app.sample.current_ma, -9000)
+
     def test_spi_errors_leave_the_pack_on_and_can_comes_back(self):
         sim, app = self.fail_at_10_s(spi_error)
         # down at 10 s, logged with why at the next housekeeping beat and tried at once,

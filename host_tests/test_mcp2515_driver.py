@@ -135,7 +135,7 @@ class InitTest(unittest.TestCase):
         drv = MCP2515(machine.SPI(0), pin, 8000000, ring_frames=mcp2515.RING_FRAMES)
         self.assertEqual((len(drv._w), len(drv._r)), (14, 14))  # send()'s longest
         self.assertEqual((len(drv._rx_cmd), len(drv._buf)), (14, 14))  # an RX answer
-        self.assertEqual(len(drv._ring), drv._n * 13)  # a slot: all but byte 0
+        self.assertEqual(len(drv._ring), mcp2515.RING_FRAMES * 13)  # a slot: all but byte 0
         self.assertEqual(drv._ht[2], len(drv._ring))
 
     def check_init(self, osc_hz, cnf):

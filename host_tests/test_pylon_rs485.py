@@ -36,6 +36,8 @@ COUNTERS = (
 )
 # commands whose INFO starts with the command byte naming the pack (protocols.md 4.1)
 WITH_CMD = (0x42, 0x44, 0x92, 0x93, 0x94, 0x96)
+# the CID2 of a reply (its RTN): a frame with one is dropped, never answered
+REPLIES = (0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x90, 0x91)
 # reply INFO length (bytes) of every command the server knows (protocols.md 4.3)
 INFO_BYTES = {0x42: 65, 0x44: 34, 0x47: 25, 0x4F: 0, 0x51: 32, 0x92: 10, 0x93: 17, 0x96: 6}
 
@@ -510,9 +512,20 @@ class ErrorTest(ServerCase):
         self.counts(replies=1, bad_lchksum=1)
 
     def test_unknown_cid2(self):
-        for cid2 in (0x99, 0x95, 0x61, 0x00):
+        for cid2 in (0x99, 0x95, 0x61, 0x07, 0x8F, 0x97):
             self.assertEqual(self.ask(body(0x20, 2, 0x46, cid2)), wire(0x20, 2, 0x46, 0x04))
-        self.counts(replies=4, bad_cid=4)
+        self.counts(replies=6, bad_cid=6)
+
+    def test_a_reply_gets_no_reply(self):
+        # a CID2 that is an RTN is a reply: answered with RTN 04, a reply of ours echoed
+        # back (a transceiver whose receiver hears its own sending) went round for ever
+        for rtn in REPLIES:
+            self.assertIsNone(self.ask(body(0x20, 2, 0x46, rtn)))
+        self.counts(not_ours=9)
+        reply = self.ask(body(0x20, 2, 0x46, 0x99))
+        self.assertEqual(reply, wire(0x20, 2, 0x46, 0x04))
+        self.assertIsNone(self.ask(reply[1:-1]))  # fed back: dropped
+        self.counts(replies=1, bad_cid=1, not_ours=10)
 
     def test_cid1_not_battery(self):
         # answered as a CID error (RTN 04), under our own CID1 0x46
@@ -899,7 +912,7 @@ class ServerPropertyTest(ServerCase):
         )
         def prop(ver, adr, cid2, info, lower):
             reply = self.check_call(body(ver, adr, 0x46, cid2, info, lower=lower))
-            if adr != 2 and cid2 not in (0x4F, 0x51):
+            if adr != 2 and cid2 not in (0x4F, 0x51) or cid2 in REPLIES:
                 self.assertIsNone(reply)
                 return
             self.assertIsNotNone(reply)

@@ -12,9 +12,9 @@ from micropython import const
 
 _COMM_TYPE_I2C_FAST_CRC = const(0x12)  # bq76952.COMM_TYPE_I2C_FAST_CRC
 # the chip's own protections sit this far beyond the firmware's (a backstop only). COV:
-# 50 mV gives 3 643 mV over the default 3 600 (its 50.6 mV steps), under LiFePO4's
-# 3.65 V (150 mV gave 3 744)
-_COV_MARGIN_MV = const(50)
+# the first of its 50.6 mV steps at least 20 mV over, 3 643 mV over the default 3 600,
+# under LiFePO4's 3.65 V (150 mV gave 3 744; 50 mV rounded down put 3 593's under it)
+_COV_MARGIN_MV = const(20)
 _CUV_MARGIN_MV = const(300)
 _OCC_MARGIN_MA = const(30000)
 _OCD_MARGIN_MA = const(40000)
@@ -53,7 +53,7 @@ def table(cfg, r_sense_uohm):
     """Our data-memory settings for config cfg: [(address, bytes), ...] (TRM SLUUBY2)."""
     shunt_mv = r_sense_uohm / 1000.0  # mV across the shunt per A
     cc_gain = 7568.4 / r_sense_uohm  # TRM 4.12: 7.5684 / Rsense[mOhm]
-    cov = (cfg.covp_trip_mv + _COV_MARGIN_MV) * 10 // 506  # 50.6 mV units
+    cov = -(-(cfg.covp_trip_mv + _COV_MARGIN_MV) * 10 // 506)  # 50.6 mV units, rounded up
     cuv = (cfg.cuvp_trip_mv - _CUV_MARGIN_MV) * 10 // 506
     occ = int((cfg.cocp2_trip_ma + _OCC_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)  # 2 mV units
     ocd1 = int((cfg.docp3_trip_ma + _OCD_MARGIN_MA) / 1000 * shunt_mv / 2 + 0.5)

@@ -115,12 +115,20 @@ def _status_bit(drv, bit, want):
 def enable_fet_control(drv):
     """Put the FETs under the chip's own logic (FET_EN) with no host override over
     I2C: from then on the CFETOFF/DFETOFF pins and the chip's protections decide."""
-    if not subcommand_read(drv, SUB_MANUFACTURING_STATUS, 2):
-        return False
-    enabled = response(drv, 0) & _MFG_FET_EN
     if not drv.set_fets(True, True):
         return False
-    return bool(enabled) or drv.subcommand(SUB_FET_ENABLE)  # FET_ENABLE toggles FET_EN
+    toggles = 2
+    while subcommand_read(drv, SUB_MANUFACTURING_STATUS, 2):
+        if response(drv, 0) & _MFG_FET_EN:
+            return True
+        if not toggles:
+            break
+        # FET_ENABLE toggles FET_EN: what it did is read back, not assumed (a write the
+        # chip took, resent after a lost ACK, toggled it back off: the FETs stayed open
+        # with every reading good, and nothing in service looked)
+        drv.subcommand(SUB_FET_ENABLE)
+        toggles -= 1
+    return False
 
 
 # -- the reads: subcommand responses, data memory, the device number --------------------

@@ -280,11 +280,16 @@ class MCP2515:
                 self.drain()
 
     def release(self):
-        """The end of a transaction on the shared SPI bus (ours or the expander's): a
-        drain the INT handler could not do meanwhile is done now."""
+        """The end of the expander's transaction on the shared SPI bus: a drain the INT
+        handler could not do meanwhile is done now. Its error is ours, not the expander's
+        caller's (an LED, a relay, the DIP): counted, as the handler counts its own; the
+        frames stay in the chip, INT low, and the loop's recv() meets it."""
         self.busy = False
         if self.irq_pending and not self._draining:
-            self.drain()
+            try:
+                self.drain()
+            except OSError:
+                self.irq_errors = (self.irq_errors + 1) & _COUNT_MASK
 
     def read_reg(self, addr):
         w = self._w
@@ -369,7 +374,7 @@ class MCP2515:
         READ STATUS saved per poll): a frame that came in since waits for its next poll,
         holding INT low. With a ring: the oldest frame of the ring (the chip is drained
         first when the ring is empty); rx_more says whether another one waits there."""
-        if self._n:
+        if self._ring:  # (empty: no ring)
             return self._pop(frame)
         st = self._full()
         if not st:
@@ -438,7 +443,7 @@ class MCP2515:
         if self.busy or self._draining:
             self.irq_pending = True
             return 0
-        if not self._n:
+        if not self._ring:
             return 0
         got = 0
         n, cs, buf, sw, sr, cmd, ht, ring = self._drain_with  # (one attribute load)

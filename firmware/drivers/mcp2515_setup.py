@@ -99,7 +99,6 @@ def build(self, spi, cs, osc_hz, int_pin, sleep_us, ring_frames):
     self._draining = False
     self.rx_ring_dropped = 0  # frames dropped because the ring was full
     self.irq_errors = 0  # errors met by the INT handler
-    self._n = ring_frames
     self._ring = bytearray(ring_frames * _SLOT)
     self._ht = array("i", (0, 0, ring_frames * _SLOT))  # head, tail, size (bytes)
     # the receiving's own buffers (never _w/_r: the handler may come between any two

@@ -11,7 +11,8 @@ only (python-pylontech reads up to `\\n` and asserts the checksum of what it got
 Replies carry an RTN: 00 normal, 02 CHKSUM error, 03 LCHKSUM error, 04 CID2 invalid, 05
 command format error, 06 invalid data, 90 ADR error, 91 internal communication error
 (0x42 while the front end's readings are lost: stale cells are not reported). A frame
-for another address gets no reply (another battery may answer it); a frame at our
+for another address gets no reply (another battery may answer it), nor does a reply
+(a CID2 that is an RTN); a frame at our
 address whose INFO command byte names another pack (not our address, not 0xFF) gets RTN
 90, never our data labelled as theirs; a line that is not a frame at all is dropped.
 Each case is counted; counters wrap at 2**30 (as SNMP counters do) so they stay small
@@ -326,6 +327,11 @@ class Server:
                 self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
                 return self._reply(ver, _RTN_ADR, 0)
             return self._reply(ver, self._rare().set_management(self, b, m, now), 0)
+        if cid2 <= _RTN_DATA or cid2 == _RTN_ADR or cid2 == _RTN_INTERNAL:
+            # a reply (its CID2 an RTN), not a request: answered, a reply of ours echoed
+            # back or another battery's at our ADR went round the bus for ever
+            self.not_ours = (self.not_ours + 1) & _COUNT_MASK
+            return 0
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, _RTN_CID2, 0)
 
