@@ -335,10 +335,8 @@ class App:
                 )
             self.bms.balancer.rebase(now)
             bits = self.panel.read_dip()
-            if bits != self._dip_seen:  # (rare: bms/dip.py is loaded for it and dropped)
-                self._dip_seen = bits
-                proto = lazy.run("bms.dip", "effective_protocol", bits)
-                self.events.log(now, ev.DIP, bits, proto, self.dip)
+            if bits != self._dip_seen:  # (rare: app_chips.py is loaded for it and dropped)
+                lazy.run("app_chips", "dip_changed", self, bits, now)
             self._stage = STAGE_COMMS
             self._link_events(now)
             if self.trial is not None:

@@ -2,15 +2,20 @@
 configuration, handed the FETs) and the CAN controller. Needed at boot and again after a
 failure (housekeeping's re-probe of a front end that stopped giving readings, the CAN
 controller's retry every CAN_RETRY_MS), so App loads this module through bms/lazy.py for
-it and drops it again: its code does not stay in a board's heap in service.
+it and drops it again: its code does not stay in a board's heap in service. The DIP
+switch's changes, as rare, are logged here too.
 """
 
 from micropython import const
 
 from app import CAN_RETRY_MS
 from bms import events as ev
-from bms import ticks
+from bms import lazy, ticks
 
+# DIP changes logged a boot (each takes effect at the next restart): a worn contact that
+# flapped each second filled the event log with them, and a COVP trip was gone from the
+# log and the flash within 5 minutes
+_DIP_LOGS = const(4)
 _CAN_CLEAN_MS = const(60000)  # app's
 _BUS_OFF_LOG_MS = const(600000)
 
@@ -78,3 +83,15 @@ def bus_off(app, can, now):
     if not app._can_silent and (at < 0 or ticks.age(now, at) >= _BUS_OFF_LOG_MS):
         app._bus_off_at = now
         app.events.log(now, ev.COMM, ev.COMM_BUS_OFF, can.bus_off, can.tec)
+
+
+def dip_changed(app, bits, now):
+    """The DIP switch reads other than it did (housekeeping's read): logged with its
+    protocol and the bits in use, the first _DIP_LOGS changes since the boot; the rest
+    counted (dip_changes)."""
+    app._dip_seen = bits
+    n = app.dip_changes + 1
+    app.dip_changes = n
+    if n <= _DIP_LOGS:
+        proto = lazy.run("bms.dip", "effective_protocol", bits)
+        app.events.log(now, ev.DIP, bits, proto, app.dip)

@@ -55,6 +55,7 @@ def init(self, board, config):
     self.dt_ms = 0
     self.work_wait_ms = 0
     self._present = False  # the inverter, as last logged
+    self.dip_changes = 0  # the DIP switch's changes since the boot (app_chips.dip_changed)
     self._bus_off = 0  # the CAN controller's bus-off count, as last seen
     self._bus_off_at = -1  # when a bus-off was last logged (-1: never)
     self._can_failed = False

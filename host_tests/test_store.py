@@ -489,6 +489,26 @@ class DipTest(unittest.TestCase):
         self.assertEqual(dipsw.effective_protocol(bits("0000011")), 0)
         self.assertEqual(dipsw.reserved_bits(bits("0101000")), 0b0101)
 
+    def test_a_flapping_contact_is_logged_four_times_a_boot(self):
+        # a worn contact flapping each second: every read was logged, and a COVP trip
+        # was gone from the log and the flash within 5 minutes
+        events = [{"at_s": 2, "cell_mv": {"3": 3700}}, {"at_s": 5, "cell_mv": {"3": None}}]
+        for i in range(40):
+            events.append({"at_s": 10 + i, "dip": "0000010" if i % 2 == 0 else "0000000"})
+        sim = make_sim(events=events)
+        pack = sim.packs[0]
+        sim.run(60000)
+        app = pack.app
+        self.assertEqual(app.dip_changes, 40)
+        changes = logged(app.events, ev.DIP)
+        self.assertEqual([r[1] for r in changes], [0, 10000, 11000, 12000, 13000])
+        self.assertEqual([r[3:6] for r in changes[1:3]], [(0b0100000, 1, 0), (0, 0, 0)])
+        trips = logged(app.events, ev.TRIP)
+        self.assertTrue(trips)
+        pack.reboot(1, sim.t_ms)  # what a restart finds on flash: the trips, kept
+        self.assertEqual(logged(pack.app.events, ev.TRIP)[: len(trips)], trips)
+        self.assertEqual(pack.app.dip_changes, 0)
+
     def test_a_change_is_logged_and_applies_after_restart(self):
         sim = make_sim(dip="0000000", events=[{"at_s": 5, "dip": "1000010"}])
         pack = sim.packs[0]
