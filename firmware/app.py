@@ -336,6 +336,7 @@ class App:
             self.bms.balancer.rebase(now)
             bits = self.panel.read_dip()
             if bits != self._dip_seen:  # (rare: app_chips.py is loaded for it and dropped)
+                self._dip_seen = bits  # (first: a module that cannot load fails once)
                 lazy.run("app_chips", "dip_changed", self, bits, now)
             self._stage = STAGE_COMMS
             self._link_events(now)

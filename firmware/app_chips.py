@@ -89,7 +89,6 @@ def dip_changed(app, bits, now):
     """The DIP switch reads other than it did (housekeeping's read): logged with its
     protocol and the bits in use, the first _DIP_LOGS changes since the boot; the rest
     counted (dip_changes)."""
-    app._dip_seen = bits
     n = app.dip_changes + 1
     app.dip_changes = n
     if n <= _DIP_LOGS:

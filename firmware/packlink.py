@@ -50,7 +50,9 @@
   listening alone while the bus carries another master's frames, yet its held beacon
   still demotes a master downstream that was powered before it (its frames stop, and
   it speaks _RIVAL_MS later). A held master whose hold is pushed on raises PACK_LOST
-  too (it is out of the system).
+  too (it is out of the system). Not seen (open): two masters that are each alone, as
+  neither sends a pack-link frame (a black start of three packs with the middle one off;
+  the master and the last pack both speak to the inverter, each with one pack's values).
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 

@@ -526,6 +526,12 @@ class ErrorTest(ServerCase):
         self.assertEqual(reply, wire(0x20, 2, 0x46, 0x04))
         self.assertIsNone(self.ask(reply[1:-1]))  # fed back: dropped
         self.counts(replies=1, bad_cid=1, not_ours=10)
+        # whatever its INFO: a 0x42 reply's 65 bytes, more than a request holds, were
+        # answered RTN 05 (command format) before the RTN was looked at
+        reply = self.ask(body(0x20, 2, 0x46, 0x42, b"\x02"))
+        self.assertEqual(decode(self, reply).rtn, 0)
+        self.assertIsNone(self.ask(reply[1:-1]))
+        self.counts(replies=2, bad_cid=1, not_ours=11)
 
     def test_cid1_not_battery(self):
         # answered as a CID error (RTN 04), under our own CID1 0x46

@@ -171,8 +171,10 @@ class ReadTest(unittest.TestCase):
 
     def test_counters(self):
         self.rig.app.link.server.bad_chksum = 7  # broken RS485 frames, ours or not
+        self.rig.app.dip_changes = 9  # (app_chips.dip_changed: the first four logged)
         c = self.rig.client.counters(1)
         self.assertEqual(c["pylon"]["bad_chksum"], 7)
+        self.assertEqual(c["dip_changes"], 9)
         self.assertEqual(c["exceptions"], 0)
         self.assertGreater(c["service"]["requests"], 0)
         self.assertIn("rs485", c)

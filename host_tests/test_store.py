@@ -499,7 +499,7 @@ class DipTest(unittest.TestCase):
         pack = sim.packs[0]
         sim.run(60000)
         app = pack.app
-        self.assertEqual(app.dip_changes, 40)
+        self.assertEqual(app.dip_changes, 40)  # (bmsctl counters: dip_changes)
         changes = logged(app.events, ev.DIP)
         self.assertEqual([r[1] for r in changes], [0, 10000, 11000, 12000, 13000])
         self.assertEqual([r[3:6] for r in changes[1:3]], [(0b0100000, 1, 0), (0, 0, 0)])

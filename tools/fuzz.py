@@ -159,6 +159,7 @@ def mutate(rng, data, rounds=0):
 
 CID1 = 0x46
 KNOWN = (0x42, 0x44, 0x47, 0x4F, 0x51, 0x92, 0x93, 0x94, 0x96)
+REPLIES = (0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x90, 0x91)  # a reply's CID2: its RTN
 WITH_CMD = (0x42, 0x44, 0x92, 0x93, 0x94, 0x96)  # INFO starts with the command byte
 INFO_BYTES = {0x42: 65, 0x44: 34, 0x47: 25, 0x4F: 0, 0x51: 32, 0x92: 10, 0x93: 17, 0x96: 6}
 REQ_MAX = 64  # the longest request INFO the server takes (its buffer); longer: RTN 05
@@ -283,6 +284,8 @@ def classify(chars, blind, cfg):
         # broken: answered only at our address (its CID2 may be the broken byte too)
         return "bad_chksum", 0x02 if adr == ADDRESS else None, False, ver, cid2, None
     if adr != ADDRESS and cid2 not in (0x4F, 0x51):
+        return "not_ours", None, False, ver, cid2, None
+    if cid1 == CID1 and cid2 in REPLIES:  # a reply, not a request: never answered
         return "not_ours", None, False, ver, cid2, None
     length = int(chars[8:12].decode(), 16)
     lenid = length & 0xFFF

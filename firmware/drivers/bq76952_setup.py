@@ -126,7 +126,8 @@ def enable_fet_control(drv):
         # FET_ENABLE toggles FET_EN: what it did is read back, not assumed (a write the
         # chip took, resent after a lost ACK, toggled it back off: the FETs stayed open
         # with every reading good, and nothing in service looked)
-        drv.subcommand(SUB_FET_ENABLE)
+        if drv.subcommand(SUB_FET_ENABLE):
+            _wait(drv, SUB_FET_ENABLE)  # (status read before the toggle took: again)
         toggles -= 1
     return False
 

@@ -280,16 +280,11 @@ class MCP2515:
                 self.drain()
 
     def release(self):
-        """The end of the expander's transaction on the shared SPI bus: a drain the INT
-        handler could not do meanwhile is done now. Its error is ours, not the expander's
-        caller's (an LED, a relay, the DIP): counted, as the handler counts its own; the
-        frames stay in the chip, INT low, and the loop's recv() meets it."""
+        """The end of a transaction on the shared SPI bus (ours or the expander's): a
+        drain the INT handler could not do meanwhile is done now."""
         self.busy = False
         if self.irq_pending and not self._draining:
-            try:
-                self.drain()
-            except OSError:
-                self.irq_errors = (self.irq_errors + 1) & _COUNT_MASK
+            self.drain()
 
     def read_reg(self, addr):
         w = self._w

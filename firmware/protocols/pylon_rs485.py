@@ -261,6 +261,14 @@ class Server:
         if not whole:
             self.bad_chksum = (self.bad_chksum + 1) & _COUNT_MASK
             return self._reply(ver, _RTN_CHKSUM, 0)
+        if cid1 == _CID1_BATTERY and (
+            cid2 <= _RTN_DATA or cid2 == _RTN_ADR or cid2 == _RTN_INTERNAL
+        ):
+            # a reply (its CID2 an RTN), not a request, whatever its INFO: answered, a
+            # reply of ours echoed back or another battery's at our ADR went round the
+            # bus for ever (a 0x42 reply's 65 bytes of INFO, answered RTN 05, once more)
+            self.not_ours = (self.not_ours + 1) & _COUNT_MASK
+            return 0
         lenid = length & 0xFFF
         if length >> 12 != lchksum(lenid):
             self.bad_lchksum = (self.bad_lchksum + 1) & _COUNT_MASK
@@ -327,11 +335,6 @@ class Server:
                 self.bad_adr = (self.bad_adr + 1) & _COUNT_MASK
                 return self._reply(ver, _RTN_ADR, 0)
             return self._reply(ver, self._rare().set_management(self, b, m, now), 0)
-        if cid2 <= _RTN_DATA or cid2 == _RTN_ADR or cid2 == _RTN_INTERNAL:
-            # a reply (its CID2 an RTN), not a request: answered, a reply of ours echoed
-            # back or another battery's at our ADR went round the bus for ever
-            self.not_ours = (self.not_ours + 1) & _COUNT_MASK
-            return 0
         self.bad_cid = (self.bad_cid + 1) & _COUNT_MASK
         return self._reply(ver, _RTN_CID2, 0)
 

@@ -277,6 +277,7 @@ class Server:
             "store_errors": app.store_errors,
             "implausible": app.implausible,
             "afe_errors": app.afe.errors,
+            "dip_changes": app.dip_changes,  # since the boot (the first four logged)
             "service": {
                 "requests": self.requests,
                 "bad_frames": self.bad_frames,
