@@ -127,6 +127,9 @@ def start(app, now):
     app.baud = lazy.run("bms.dip", "baud", app.dip)
     app.events.log(now, ev.DIP, app.dip, app.protocol, app.baud // 100)
     app._dip_seen = app.dip
+    # the config is built and the core with it: its defaults and ranges go
+    # (bms/config.py), before the links are built (the boot's peak, in a Pico's heap)
+    config.release()
     board = app.board
     if board.rs485 is not None:
         board.rs485.set_baud(app.baud)
@@ -147,7 +150,6 @@ def start(app, now):
     app._last_flush = now
     app._last_save = now
     app._save_state(now)
-    config.release()  # the config is built: its defaults and ranges go (bms/config.py)
     # the boot is done: the watchdog, started with the board, counts its 4 s from here.
     # (A board boots in about 1.3 s: a front end that gives no reading feeds it only once
     # SENSOR_FAIL has latched, 3 s after the first tick, and the watchdog reset the board

@@ -75,6 +75,9 @@ _B_NO_WORD = const(0x08)
 _INVERTER_IN = const(0x01)  # TEMPS_2 byte 6: an inverter's requests on our Link IN
 _MASTER_HOLD_MS = const(300)  # packlink_init's: a new master's hold
 _RIVAL_MS = const(1000)  # held back until no other master has been heard so long
+# a master that has heard other packs is silent to the inverter after its hold until its
+# table counts them, this long at the most (_speak)
+_COUNT_WAIT_MS = const(1500)
 # the master silent on CAN so long is gone (restarting, off), not a pack upstream of this
 # one restarting (the chain's word of its unlock stops then, the master's frames do not)
 _QUIET_MS = const(1000)
@@ -122,8 +125,8 @@ class PackLink:
         if self.addr.changes != self._changes:
             self._role_changed(now)
         if self._unmute_at is not None and self.addr.master:  # (held: role_changed)
-            self._unmute_at = None
-            self.link.muted = False
+            # (other packs heard: its table is made at their next frame)
+            self._speak(now, self._count_wait < 0 and self.peer_frames != 0)
 
     def take(self, f, now):
         """A 29-bit CAN frame; True when it is a pack-link frame (consumed)."""
@@ -342,10 +345,17 @@ class PackLink:
                 if held is None:
                     if self.packs is not None:  # (another master's frames come with a
                         self._system(b, now)  # slave's, which make the table)
+                    if self.link.muted and (
+                        self.view is not None
+                        and (self.packs.count > 1 or self.packs.lost)
+                        or ticks.age(now, self._count_wait) >= _COUNT_WAIT_MS
+                    ):
+                        self.link.muted = False  # the system counted (or long enough)
                 elif ticks.diff(now, held) >= 0:
                     # no pack upstream demoted it (role_changed), no other master heard
-                    self._unmute_at = None
-                    self.link.muted = False
+                    # (a new master's hold: it waits for the others heard; after another
+                    # master's, it speaks at once, as it spoke before it held back)
+                    self._speak(now, self._count_wait < 0 and self.packs is not None)
                     self._master_seen = ticks.add(now, -LOST_MS)
                     adr.send_now = True  # the packs behind it speak at once
                 else:
@@ -409,6 +419,17 @@ class PackLink:
         ahead of now once the ticks wrapped: then it is tried)."""
         at = self._no_room_at
         return at is not None and ticks.age(now, at) < _BEAT_MS
+
+    def _speak(self, now, wait):
+        """The master's hold is over: it speaks on the pack link, and to the inverter at
+        once, or with wait (a new master that heard other packs) once its table counts
+        them (poll(), _COUNT_WAIT_MS at the most). (A restarted master told the inverter
+        its own limits while its table filled, its FETs open at boot: 0 A, discharge
+        disabled, and the inverter stopped the load for a second while the others were
+        carrying it.)"""
+        self._unmute_at = None
+        self._count_wait = now
+        self.link.muted = wait
 
     def _role_changed(self, now):
         """The chain gave this pack a new address or role. (Its code is in

@@ -31,6 +31,7 @@ def init(self, link, port_out, events, now):
     # new master: until then (role_changed; pushed on while another master is heard); a
     # slave: while its upstream's beacon says held (then the time it first did)
     self._unmute_at = None
+    self._count_wait = 0  # when the master's hold ended (packlink._speak); -1: a new one's
     if link.server is not None:
         link.server.peers = self  # the other packs' answers come from view()
     self.beacon = bytearray(2 * packchain.LENGTH)  # the beacon, and the UNLOCK frame after it
@@ -73,7 +74,8 @@ def role_changed(pk, now):
     """PackLink._role_changed(); also a master held back by another master (its role the
     same: nothing logged here, packlink.py logs the episode)."""
     adr = pk.addr
-    if pk._changes != adr.changes:
+    new = pk._changes != adr.changes
+    if new:
         pk._changes = adr.changes
         pk.events.log(now, ev.COMM, ev.COMM_ROLE, adr.address, 1 if adr.master else 0)
     # a pack that took the master's role for want of a beacon speaks to the inverter
@@ -85,6 +87,8 @@ def role_changed(pk, now):
     pk.link.muted = True
     if adr.master:
         pk._unmute_at = ticks.add(now, _MASTER_HOLD_MS)
+        if new:
+            pk._count_wait = -1  # (a new master's hold, not another master's: _speak)
     elif not adr.address:
         pk._unmute_at = None
     if pk.packs is not None:

@@ -244,6 +244,44 @@ def _line(pack, role, address, ccl_ma=50000, dcl_ma=100000):
 
 
 @cpython_only("tools/bench.py runs under CPython (subprocess)")
+class MasterRestartTest(unittest.TestCase):
+    # a restarted master told the inverter its own limits while its table filled: its
+    # FETs open at boot, 0 A and discharge disabled, and the inverter stopped a 120 A
+    # load for a second while the two others were carrying it
+    def restart(self, inverter):
+        s = make_sim(
+            packs=3,
+            inverter=inverter,
+            events=[
+                {"at_s": 0, "current_a": -120},
+                {"at_s": 20, "pack": 1, "button": "reset", "hold_s": 6},
+            ],
+        )
+        s.run(24000)
+        inv = s.inverter
+        told = []
+        site = []
+
+        def seen(lines):
+            told.append((lines[0]["t_ms"], inv.dcl_ma))
+            site.append(round(-1000 * inv.current_a))  # what it drives (discharging)
+
+        s.set_trace(seen, 100)
+        s.run(36000)
+        self.assertEqual(s.packs[0].reboots, 1)  # restarted at 25 s
+        return told, site
+
+    def test_the_inverter_is_told_the_others_while_the_master_restarts(self):
+        for inverter in ("can", "rs485"):
+            told, site = self.restart(inverter)
+            # the load carried all along: 120 A, then what the two others carry (96 A:
+            # their DCL less a tenth; 93.3 A as the master comes back, not yet judged),
+            # then 120 A again (before: 0 A from 27.2 to 28.0 s)
+            self.assertGreaterEqual(min(site), 93300, inverter)
+            self.assertGreaterEqual(min(dcl for _t, dcl in told), 93300, (inverter, told))
+            self.assertEqual(site[-1], 120000, inverter)
+
+
 class BenchFiguresTest(unittest.TestCase):
     def setUp(self):
         import bench

@@ -120,8 +120,9 @@ def soc(self, cfg, events):
     self.rated_mas = cfg.capacity_mah * 3600
     self.full_mas = self.rated_mas
     self.full_cell_mv = cfg.full_cell_mv
-    self.full_current_ma = cfg.full_current_ma
-    self.full_hold_ms = cfg.full_hold_ms
+    # (the full's current and hold read from it near full only: an attribute less, and
+    # 23 fit a table of 23 slots)
+    self.cfg = cfg
     # the cells' average held by a float charge (within 160 mV of the pack's float
     # voltage), if that is well inside the curve's upper knee (3.39 V: a float of 54.4 V
     # or more): a float set lower says little of the charge (no float calibration then)

@@ -216,10 +216,10 @@ class Soc:
         # allocated on the heap at every tick.)
         if max_cell_mv >= self.full_cell_mv or avg_cell_mv >= self.float_cell_mv:
             dt_ms = -1
-            if not self.full_seen and current_ma < self.full_current_ma:
+            if not self.full_seen and current_ma < self.cfg.full_current_ma:
                 if current_ma > 0 and max_cell_mv >= self.full_cell_mv:
                     if avg_cell_mv > OCV_HIGH_KNEE_MV:
-                        dt_ms = self.full_hold_ms
+                        dt_ms = self.cfg.full_hold_ms
                 elif current_ma >= 0 and avg_cell_mv >= self.float_cell_mv:
                     # (held through 0 mA too, once a charge started it: a float's current
                     # is a sensor step or less, read 0 on two ticks of three, and each
