@@ -48,6 +48,7 @@ def init(self, can, rs485, protocol, address):
     # frames that are not Pylon's to packlink.frame_in(buf, n, kind, now)
     self.muted = False
     self.packlink = None
+    self.protocol = protocol  # the DIP's (a master's that sets one outranks another's)
     self.ext = protocol == 2
     self.slave_address = 0  # a slave of packs in parallel: its filters (packlink.py)
     # the frame set in sending order: frame k is ids[k], encoded by codecs[k] (two flat

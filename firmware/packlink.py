@@ -6,8 +6,8 @@
   it has heard another pack, sends its eleven frames in ten slots of _SLOT_MS (IDENT in
   the second half of TEMPS_2's), and its LIMITS frame at once when its FET flags change
   (checked every _FLAGS_MS), so the master can take a pack that opens out of the limits
-  within a few tens of ms rather than a second. A pack alone sends nothing on the pack
-  link: a single pack's bus carries the inverter set only, as before.
+  within a few tens of ms rather than a second. A master alone sends its TEMPS_2 and
+  IDENT only, every 0.7 s: what another master alone needs to hear it (below).
 - On the master, once another pack is heard: the table of packs and the system's values
   (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
@@ -41,7 +41,10 @@
   on the system's beat). One steps down, by a rule both reach alike: a master with an
   inverter's requests on its Link IN (link.polls: the inverter's cable marks the head
   of the chain) never; one without does when the other's TEMPS_2 says it has them, or
-  the other's IDENT (its uid) is the lower. Stepping down is holding back: muted,
+  says its DIP sets the protocol (ID1, ID2: only the master's DIP carries it, the
+  slaves' stay at the default) and its own does not, or, its own DIP at the default,
+  when the other's IDENT (its uid) is the lower (two masters whose DIPs both set it both
+  go on speaking). Stepping down is holding back: muted,
   silent on the pack link, its table dropped, its beacons saying held so the slaves
   behind it keep silent too (a slave behind it has an address the other master's chain
   may also have), until no other master has been heard for _RIVAL_MS. A new master
@@ -50,9 +53,10 @@
   listening alone while the bus carries another master's frames, yet its held beacon
   still demotes a master downstream that was powered before it (its frames stop, and
   it speaks _RIVAL_MS later). A held master whose hold is pushed on raises PACK_LOST
-  too (it is out of the system). Not seen (open): two masters that are each alone, as
-  neither sends a pack-link frame (a black start of three packs with the middle one off;
-  the master and the last pack both speak to the inverter, each with one pack's values).
+  too (it is out of the system). Two masters alone (a black start of three packs with
+  the middle one off, or two packs at different baud rates) hear each other by their
+  TEMPS_2 and IDENT: they once both spoke to the inverter, each with one pack's values,
+  and neither knew.
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
@@ -73,6 +77,7 @@ _B_HELD = const(0x02)
 _B_UNLOCK = const(0x04)
 _B_NO_WORD = const(0x08)
 _INVERTER_IN = const(0x01)  # TEMPS_2 byte 6: an inverter's requests on our Link IN
+_DIP_SET = const(0x02)  # TEMPS_2 byte 6: our DIP sets a protocol (ID1, ID2)
 _MASTER_HOLD_MS = const(300)  # packlink_init's: a new master's hold
 _RIVAL_MS = const(1000)  # held back until no other master has been heard so long
 # a master that has heard other packs is silent to the inverter after its hold until its
@@ -157,12 +162,17 @@ class PackLink:
             self._master_seen = now
             if self._unmute_at is None:
                 # speaking: it holds back if the other has an inverter on its Link IN
-                # and it has none, or else the other's uid is the lower
-                if self.link.polls or not (
+                # and it has none, or a DIP that sets the protocol and its own does not
+                # (only the master's DIP carries it: the slaves' stay at the default),
+                # or else (its own DIP at the default) the other's uid is the lower
+                link = self.link
+                dip = link.protocol
+                if link.polls or not (
                     msg == pl.TEMPS_2
-                    and f.data[6] & _INVERTER_IN
+                    and f.data[6] & (_INVERTER_IN if dip else _INVERTER_IN | _DIP_SET)
                     or msg == pl.IDENT
-                    and f.data < self.link.service_app.bms.uid
+                    and not dip
+                    and f.data < link.service_app.bms.uid
                 ):
                     return True
                 self._role_changed(now)  # (the same role: muted, its table dropped)
@@ -317,6 +327,10 @@ class PackLink:
         speaks = adr.address and (self.packs is not None or not adr.master)
         if self._unmute_at is not None:
             speaks = False  # held back: its frames would be another master's, or a twin's
+        # the next slot due; one further ahead than a master alone waits is a stamp from
+        # 6.2 days ago or more (a master alone for a week never counted a pack joining)
+        wait = ticks.diff(self._next_slot, now)
+        due = wait <= 0 or wait > 6 * _SLOT_MS
         if speaks:
             if flags_due and not self._limits_now:
                 # LIMITS at once when the FETs change, or a limit falls (a derating: the
@@ -329,10 +343,24 @@ class PackLink:
                     or lim.dcl_ma // 100 < sent & 0x7FF
                 ):
                     self._limits_now = True
-            if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
+            if self._limits_now or due:
                 self._summary(b, now)
+        elif adr.master and adr.address and self._unmute_at is None:
+            # alone: its TEMPS_2 and IDENT every 0.7 s, what another master alone needs to
+            # judge which holds back (both spoke to the inverter, each with one pack's
+            # values, and neither knew: a black start with the middle pack of three off);
+            # well inside _RIVAL_MS, or the one held back spoke again between them (the
+            # beat's stamp follows the clock, as a silent pack's: see below)
+            self._next_beat = now
+            if due:
+                if self._msg < pl.TEMPS_2:
+                    self._msg = pl.TEMPS_2  # (the nine others: no table takes them)
+                    self._next_slot = ticks.add(now if wait > 0 else self._next_slot, 6 * _SLOT_MS)
+                else:
+                    self._summary(b, now)
+            speaks = True  # (its slots wake the loop)
         else:
-            # silent (alone, held back, no address yet): its stamps follow the clock, due
+            # silent (held back, no address yet): its stamps follow the clock, due
             # when it speaks. Left, they read as the future 6.2 days on: a pack joining a
             # master alone for a week was never counted, nor was a pack after a week's
             # hold, and a pack lost then was not judged lost
@@ -445,8 +473,9 @@ class PackLink:
         pl.encode(msg, buf, b, adr.master)
         if msg == pl.TEMPS_2:
             pl.put_unlock(buf, b, now)  # (for the monitor: no pack takes it)
-            if self.link.polls:
-                buf[6] = _INVERTER_IN
+            buf[6] = (_INVERTER_IN if self.link.polls else 0) | (
+                _DIP_SET if self.link.protocol else 0
+            )
         if self.packs is not None:  # the master's own line in its table
             if self.packs.take(adr.address, msg, buf, now):
                 self._beat_now = True

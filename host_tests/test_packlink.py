@@ -1077,6 +1077,7 @@ class _Link:
         self.slave_address = 0
         self.starts = 0
         self.polls = 0  # Pylon requests answered on Link IN
+        self.protocol = 0  # the DIP's
         self.service_app = None
 
     def start_can(self, now):

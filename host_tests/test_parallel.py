@@ -535,7 +535,7 @@ class LossTest(unittest.TestCase):
 
 class LoneForDaysTest(unittest.TestCase):
     def test_a_pack_joining_a_master_alone_for_a_week_is_counted(self):
-        # a lone master sends nothing on the pack link, so the stamps of its frames and
+        # a lone master sent nothing on the pack link, so the stamps of its frames and
         # of the system's beat stayed where its start set them; 6.2 days on they read as
         # the future (a tick difference), and a pack joining then was never counted: the
         # master's own line in its table lacked every frame but LIMITS, the inverter was

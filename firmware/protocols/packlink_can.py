@@ -28,7 +28,9 @@ for a monitor: no pack takes it, since anything on the bus can send it (a forged
 unlocked a slave). A slave takes the master's unlock from the chain's beacons on its Link
 IN only (protocols/packchain.py, packlink.py). TEMPS_2's link byte (6): b0 an inverter's
 requests are answered on the sender's Link IN (the head of the chain: of two masters, the
-other steps down for it, packlink.py); the other bits 0. Firmware before it sent 0 there.
+other steps down for it, packlink.py); b1 the sender's DIP sets the protocol (ID1, ID2: of
+two masters, the one at the default steps down for it); the other bits 0. Firmware before
+them sent 0 there.
 """
 
 from micropython import const
