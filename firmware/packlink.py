@@ -7,7 +7,8 @@
   the second half of TEMPS_2's), and its LIMITS frame at once when its FET flags change
   (checked every _FLAGS_MS), so the master can take a pack that opens out of the limits
   within a few tens of ms rather than a second. A master alone sends its TEMPS_2 and
-  IDENT only, every 0.7 s: what another master alone needs to hear it (below).
+  IDENT only, one and then the other every 0.35 s: what another master alone needs to
+  hear it (below).
 - On the master, once another pack is heard: the table of packs and the system's values
   (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
@@ -83,6 +84,7 @@ _RIVAL_MS = const(1000)  # held back until no other master has been heard so lon
 # a master that has heard other packs is silent to the inverter after its hold until its
 # table counts them, this long at the most (_speak)
 _COUNT_WAIT_MS = const(1500)
+_LONE_MS = const(350)  # a master alone: its TEMPS_2, then its IDENT, this far apart
 # the master silent on CAN so long is gone (restarting, off), not a pack upstream of this
 # one restarting (the chain's word of its unlock stops then, the master's frames do not)
 _QUIET_MS = const(1000)
@@ -130,8 +132,10 @@ class PackLink:
         if self.addr.changes != self._changes:
             self._role_changed(now)
         if self._unmute_at is not None and self.addr.master:  # (held: role_changed)
-            # (other packs heard: its table is made at their next frame)
-            self._speak(now, self._count_wait < 0 and self.peer_frames != 0)
+            # (a new master that heard packs waits for its table. One asked at its boot,
+            # before any pack's frame, answers at once with its own limits: waiting then
+            # would leave a pack alone's first request at every boot unanswered)
+            self._speak(now, self._count_wait < 0 and self._packs_heard)
 
     def take(self, f, now):
         """A 29-bit CAN frame; True when it is a pack-link frame (consumed)."""
@@ -141,12 +145,16 @@ class PackLink:
         msg = (ident >> 8) & 0xFF  # (no tuple from pl.split: this runs per frame)
         src = ident & 0xFF
         self.peer_frames = (self.peer_frames + 1) & 0x3FFFFFFF
+        if src > 1:
+            self._packs_heard = True  # (not a master's: a pack a new master would count)
         if f.dlc != 8:  # (every pack-link frame is 8 bytes: dropped, no sign of life)
             self.bad_frames = (self.bad_frames + 1) & 0x3FFFFFFF
             return True
         adr = self.addr
         if not adr.master:
-            if src == 1 and adr.address > 1:
+            # (its summary frames: a master alone sends TEMPS_2 and IDENT only, and one
+            # of another chain kept alive a slave whose own master had gone)
+            if src == 1 and adr.address > 1 and msg < pl.TEMPS_2:
                 self._master_seen = now
                 # (its TEMPS_2's unlock is not taken: anyone on the bus can send that)
                 if msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
@@ -178,6 +186,16 @@ class PackLink:
                 self._role_changed(now)  # (the same role: muted, its table dropped)
                 self._master_seen = now
                 adr.send_now = True  # held, its beacon says at once: the packs behind hold
+            elif (
+                self._count_wait < 0
+                and self.link.protocol
+                and not (msg == pl.TEMPS_2 and f.data[6] & (_INVERTER_IN | _DIP_SET))
+            ):
+                # a new master whose DIP sets the protocol holds only for a rival that
+                # says it has an inverter or such a DIP: one at the default steps down at
+                # its TEMPS_2 (held on by it, a Schneider site's head started second was
+                # held for as long as the other spoke the Pylon set)
+                return True
             self._unmute_at = ticks.add(now, _RIVAL_MS)
             return True
         if self.packs is None:
@@ -192,6 +210,7 @@ class PackLink:
                 self._no_room(now)
                 return True
             self._limits_now = True  # our own summary from now on (the slaves' master)
+            self._next_slot = now  # (not the schedule of a master alone)
         took = self.packs.take(src, msg, f.data, now)
         if took:
             self._beat_now = True
@@ -330,7 +349,7 @@ class PackLink:
         # the next slot due; one further ahead than a master alone waits is a stamp from
         # 6.2 days ago or more (a master alone for a week never counted a pack joining)
         wait = ticks.diff(self._next_slot, now)
-        due = wait <= 0 or wait > 6 * _SLOT_MS
+        due = wait <= 0 or wait > _LONE_MS
         if speaks:
             if flags_due and not self._limits_now:
                 # LIMITS at once when the FETs change, or a limit falls (a derating: the
@@ -346,18 +365,24 @@ class PackLink:
             if self._limits_now or due:
                 self._summary(b, now)
         elif adr.master and adr.address and self._unmute_at is None:
-            # alone: its TEMPS_2 and IDENT every 0.7 s, what another master alone needs to
-            # judge which holds back (both spoke to the inverter, each with one pack's
-            # values, and neither knew: a black start with the middle pack of three off);
-            # well inside _RIVAL_MS, or the one held back spoke again between them (the
-            # beat's stamp follows the clock, as a silent pack's: see below)
+            # alone: its TEMPS_2 and IDENT in turn every _LONE_MS, what another master
+            # alone needs to judge which holds back (both spoke to the inverter, each with
+            # one pack's values, and neither knew: a black start with the middle pack of
+            # three off); well inside _RIVAL_MS, or the one held back spoke again between
+            # them (the beat's stamp follows the clock, as a silent pack's: see below)
             self._next_beat = now
             if due:
-                if self._msg < pl.TEMPS_2:
-                    self._msg = pl.TEMPS_2  # (the nine others: no table takes them)
-                    self._next_slot = ticks.add(now if wait > 0 else self._next_slot, 6 * _SLOT_MS)
+                msg = self._msg
+                if msg != pl.IDENT:
+                    msg = self._msg = pl.TEMPS_2  # (the nine others: no table takes them)
+                self._summary(b, now)
+                if self._msg == msg:
+                    # not sent (no free TX buffer: nobody acknowledges, an RS485 site or
+                    # an inverter off): tried a slot on, not at every poll (200 a second)
+                    self._next_slot = ticks.add(now, _SLOT_MS)
                 else:
-                    self._summary(b, now)
+                    self._msg = pl.IDENT if msg == pl.TEMPS_2 else pl.TEMPS_2
+                    self._next_slot = ticks.add(now, _LONE_MS)
             speaks = True  # (its slots wake the loop)
         else:
             # silent (held back, no address yet): its stamps follow the clock, due
@@ -373,17 +398,20 @@ class PackLink:
                 if held is None:
                     if self.packs is not None:  # (another master's frames come with a
                         self._system(b, now)  # slave's, which make the table)
-                    if self.link.muted and (
-                        self.view is not None
-                        and (self.packs.count > 1 or self.packs.lost)
-                        or ticks.age(now, self._count_wait) >= _COUNT_WAIT_MS
-                    ):
-                        self.link.muted = False  # the system counted (or long enough)
+                    if self.link.muted:
+                        age = ticks.age(now, self._count_wait)
+                        if (
+                            self.view is not None
+                            and (self.packs.count > 1 or self.packs.lost)
+                            or age >= _COUNT_WAIT_MS
+                        ):
+                            self.link.muted = False  # the system counted (or long enough)
                 elif ticks.diff(now, held) >= 0:
                     # no pack upstream demoted it (role_changed), no other master heard
-                    # (a new master's hold: it waits for the others heard; after another
+                    # (a new master's hold: it waits for the others heard, since its boot:
+                    # their frames stop while its beacon says held; after another
                     # master's, it speaks at once, as it spoke before it held back)
-                    self._speak(now, self._count_wait < 0 and self.packs is not None)
+                    self._speak(now, self._count_wait < 0 and self._packs_heard)
                     self._master_seen = ticks.add(now, -LOST_MS)
                     adr.send_now = True  # the packs behind it speak at once
                 else:

@@ -32,6 +32,7 @@ def init(self, link, port_out, events, now):
     # slave: while its upstream's beacon says held (then the time it first did)
     self._unmute_at = None
     self._count_wait = 0  # when the master's hold ended (packlink._speak); -1: a new one's
+    self._packs_heard = False  # a frame of a pack not a master's, since the boot
     if link.server is not None:
         link.server.peers = self  # the other packs' answers come from view()
     self.beacon = bytearray(2 * packchain.LENGTH)  # the beacon, and the UNLOCK frame after it

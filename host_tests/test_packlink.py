@@ -28,6 +28,7 @@ ADDR_LOST_MS = fwconst.of("bms.addressing").LOST_MS  # (packlink.LOST_MS)
 RIVAL_MS = fwconst.of("packlink").RIVAL_MS
 UNLOCK_HEARD_MS = fwconst.of("packlink").UNLOCK_HEARD_MS
 MASTER_HOLD_MS = fwconst.of("packlink_init").MASTER_HOLD_MS
+COUNT_WAIT_MS = fwconst.of("packlink").COUNT_WAIT_MS
 
 SETTLE_MS = fwconst.of("packsystem").SETTLE_MS
 ticks_consts = fwconst.of("bms.ticks")
@@ -1385,7 +1386,8 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertTrue(self.link.muted)
         pk.poll(b, 800)  # 300 ms and no pack upstream: it speaks
         self.assertFalse(self.link.muted)
-        # held again (a new link), and an inverter asks on Link IN: at once
+        # held again (a new link), and an inverter asks on Link IN: at once, no other
+        # pack heard
         self.setUp()
         pk = self.pk
         pk.poll(self.r.bms, 500)
@@ -1393,6 +1395,19 @@ class PackLinkUnitTest(unittest.TestCase):
         pk.pylon_in(600)
         self.assertFalse(self.link.muted)
         self.assertTrue(pk.addr.master)
+        # with another pack heard (a slave's frame, in its listening): once its table
+        # counts it, COUNT_WAIT_MS at the most (a restarted master told the inverter its
+        # own limits, its FETs open at boot: 0 A while the others carried the load)
+        self.setUp()
+        pk = self.pk
+        pk.take(_Frame(pl.can_id(pl.CELLS, 2), frames()[pl.CELLS]), 400)
+        pk.poll(self.r.bms, 500)
+        pk.pylon_in(600)
+        self.assertTrue(pk.addr.master)
+        pk.poll(self.r.bms, 600 + COUNT_WAIT_MS - 1)
+        self.assertTrue(self.link.muted)
+        pk.poll(self.r.bms, 600 + COUNT_WAIT_MS)
+        self.assertFalse(self.link.muted)
 
     def test_beacons_noise_and_a_full_tx(self):
         pk = self.pk
@@ -1404,7 +1419,9 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual(self.uart.written, [hx("A5 01 01 01 58")])
         self.assertEqual(pk.bad_frames, 0)  # the noise is bytes, not frames: the port's
         self.assertEqual(self.port.garbage, 2)
-        self.assertEqual(self.link.can.sent, [])  # alone: silent on the pack link
+        # alone: its TEMPS_2 only on the pack link so far (its IDENT LONE_MS on)
+        self.assertEqual([i for i, _d, _e in self.link.can.sent], [pl.can_id(pl.TEMPS_2, 1)])
+        del self.link.can.sent[:]
         # a slave's frame: the master keeps a table, and speaks from now on
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 2)), 6))
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # another master's
