@@ -45,10 +45,10 @@
   says its DIP sets the protocol (ID1, ID2: only the master's DIP carries it, the
   slaves' stay at the default) and its own does not, or, its own DIP at the default,
   when the other's IDENT (its uid) is the lower (two masters whose DIPs both set it both
-  go on speaking). Stepping down is holding back: muted,
-  silent on the pack link, its table dropped, its beacons saying held so the slaves
-  behind it keep silent too (a slave behind it has an address the other master's chain
-  may also have), until no other master has been heard for _RIVAL_MS. A new master
+  go on speaking). Stepping down is holding back: muted, silent on the pack link, its
+  table dropped, its beacons saying held so the slaves behind it keep silent too (a
+  slave behind it has an address the other master's chain may also have), until no
+  other master has been heard for _RIVAL_MS. A new master
   holds back the same way from its start while another master is heard
   (_MASTER_HOLD_MS, then pushed on): a pack does not become the speaking master by
   listening alone while the bus carries another master's frames, yet its held beacon

@@ -11,10 +11,10 @@ only (python-pylontech reads up to `\\n` and asserts the checksum of what it got
 Replies carry an RTN: 00 normal, 02 CHKSUM error, 03 LCHKSUM error, 04 CID2 invalid, 05
 command format error, 06 invalid data, 90 ADR error, 91 internal communication error
 (0x42 while the front end's readings are lost: stale cells are not reported). A frame
-for another address gets no reply (another battery may answer it), nor does a reply
-(a CID2 that is an RTN); a frame at our
-address whose INFO command byte names another pack (not our address, not 0xFF) gets RTN
-90, never our data labelled as theirs; a line that is not a frame at all is dropped.
+for another address gets no reply (another battery may answer it), nor does a reply (a
+CID2 that is an RTN); a frame at our address whose INFO command byte names another pack
+(not our address, not 0xFF) gets RTN 90, never our data labelled as theirs; a line that
+is not a frame at all is dropped.
 Each case is counted; counters wrap at 2**30 (as SNMP counters do) so they stay small
 ints. Replies are built in preallocated buffers.
 
