@@ -6,9 +6,8 @@
   it has heard another pack, sends its eleven frames in ten slots of _SLOT_MS (IDENT in
   the second half of TEMPS_2's), and its LIMITS frame at once when its FET flags change
   (checked every _FLAGS_MS), so the master can take a pack that opens out of the limits
-  within a few tens of ms rather than a second. A master alone sends its TEMPS_2 and
-  IDENT only, one and then the other every 0.35 s: what another master alone needs to
-  hear it (below).
+  within a few tens of ms rather than a second. A pack alone sends nothing on the pack
+  link: a single pack's bus carries the inverter set only, as before.
 - On the master, once another pack is heard: the table of packs and the system's values
   (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
@@ -54,10 +53,12 @@
   listening alone while the bus carries another master's frames, yet its held beacon
   still demotes a master downstream that was powered before it (its frames stop, and
   it speaks _RIVAL_MS later). A held master whose hold is pushed on raises PACK_LOST
-  too (it is out of the system). Two masters alone (a black start of three packs with
-  the middle one off, or two packs at different baud rates) hear each other by their
-  TEMPS_2 and IDENT: they once both spoke to the inverter, each with one pack's values,
-  and neither knew.
+  too (it is out of the system). Not seen (open): two masters that are each alone, as
+  neither sends a pack-link frame (a black start of three packs with the middle one off;
+  the master and the last pack both speak to the inverter, each with one pack's values).
+  A pack alone sending its TEMPS_2 and IDENT was tried (stop 40) and taken out: in a
+  staggered power-up of 32 packs the masters of the moment heard each other, and the
+  system took 2.2 s to settle rather than 1.1.
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
@@ -84,7 +85,6 @@ _RIVAL_MS = const(1000)  # held back until no other master has been heard so lon
 # a master that has heard other packs is silent to the inverter after its hold until its
 # table counts them, this long at the most (_speak)
 _COUNT_WAIT_MS = const(1500)
-_LONE_MS = const(350)  # a master alone: its TEMPS_2, then its IDENT, this far apart
 # the master silent on CAN so long is gone (restarting, off), not a pack upstream of this
 # one restarting (the chain's word of its unlock stops then, the master's frames do not)
 _QUIET_MS = const(1000)
@@ -152,9 +152,7 @@ class PackLink:
             return True
         adr = self.addr
         if not adr.master:
-            # (its summary frames: a master alone sends TEMPS_2 and IDENT only, and one
-            # of another chain kept alive a slave whose own master had gone)
-            if src == 1 and adr.address > 1 and msg < pl.TEMPS_2:
+            if src == 1 and adr.address > 1:
                 self._master_seen = now
                 # (its TEMPS_2's unlock is not taken: anyone on the bus can send that)
                 if msg == pl.STATUS and not f.data[2] & _INVERTER_LOST_B2:
@@ -210,7 +208,7 @@ class PackLink:
                 self._no_room(now)
                 return True
             self._limits_now = True  # our own summary from now on (the slaves' master)
-            self._next_slot = now  # (not the schedule of a master alone)
+            self._next_slot = now  # (its own summary at once: counted the sooner)
         took = self.packs.take(src, msg, f.data, now)
         if took:
             self._beat_now = True
@@ -346,10 +344,9 @@ class PackLink:
         speaks = adr.address and (self.packs is not None or not adr.master)
         if self._unmute_at is not None:
             speaks = False  # held back: its frames would be another master's, or a twin's
-        # the next slot due; one further ahead than a master alone waits is a stamp from
-        # 6.2 days ago or more (a master alone for a week never counted a pack joining)
+        # the next slot due; one further ahead than a slot is a stamp from 6.2 days ago
         wait = ticks.diff(self._next_slot, now)
-        due = wait <= 0 or wait > _LONE_MS
+        due = wait <= 0 or wait > _SLOT_MS
         if speaks:
             if flags_due and not self._limits_now:
                 # LIMITS at once when the FETs change, or a limit falls (a derating: the
@@ -364,28 +361,8 @@ class PackLink:
                     self._limits_now = True
             if self._limits_now or due:
                 self._summary(b, now)
-        elif adr.master and adr.address and self._unmute_at is None:
-            # alone: its TEMPS_2 and IDENT in turn every _LONE_MS, what another master
-            # alone needs to judge which holds back (both spoke to the inverter, each with
-            # one pack's values, and neither knew: a black start with the middle pack of
-            # three off); well inside _RIVAL_MS, or the one held back spoke again between
-            # them (the beat's stamp follows the clock, as a silent pack's: see below)
-            self._next_beat = now
-            if due:
-                msg = self._msg
-                if msg != pl.IDENT:
-                    msg = self._msg = pl.TEMPS_2  # (the nine others: no table takes them)
-                self._summary(b, now)
-                if self._msg == msg:
-                    # not sent (no free TX buffer: nobody acknowledges, an RS485 site or
-                    # an inverter off): tried a slot on, not at every poll (200 a second)
-                    self._next_slot = ticks.add(now, _SLOT_MS)
-                else:
-                    self._msg = pl.IDENT if msg == pl.TEMPS_2 else pl.TEMPS_2
-                    self._next_slot = ticks.add(now, _LONE_MS)
-            speaks = True  # (its slots wake the loop)
         else:
-            # silent (held back, no address yet): its stamps follow the clock, due
+            # silent (alone, held back, no address yet): its stamps follow the clock, due
             # when it speaks. Left, they read as the future 6.2 days on: a pack joining a
             # master alone for a week was never counted, nor was a pack after a week's
             # hold, and a pack lost then was not judged lost

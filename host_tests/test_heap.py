@@ -103,14 +103,13 @@ MPY_HEAP_BYTES = 215000
 # the passive and RSD inputs let go 1 s after their release, the current's mode changes
 # counted rather than logged, the idle sleep left when the inverter speaks again, the
 # service clock's anchor moved on each hour. Stop 40: 160 576 B here, from 160 256, give
-# or take 64 B with the heap's size (the layout): a master alone sends its TEMPS_2 and
-# IDENT (+192 B: two masters alone, each unaware of the other, both spoke to the
-# inverter), a restarted master silent until its table counts the packs it hears (it
-# told the inverter 0 A for a second while the others carried the load), a CAN SPI
-# error on the pack link no longer the safe state's, and a reply never answered; the
-# MCP2515 driver and the SOC counter an attribute less each (their tables a size
-# smaller). The boot fits 206 000 B (it had failed at 212 480 B
-# on 60 B more): the config's defaults let go before the links are built, not after.
+# or take 64 B with the heap's size (the layout): a restarted master silent until its
+# table counts the packs it hears (it told the inverter 0 A for a second while the
+# others carried the load), the DIP's rank between two masters, a CAN SPI error on the
+# pack link no longer the safe state's, and a reply never answered; the MCP2515 driver
+# and the SOC counter an attribute less each (their tables a size smaller). The boot
+# fits 206 000 B (it had failed at 212 480 B on 60 B more): the config's defaults are let
+# go before the links are built, not after.
 # Move it down when the firmware shrinks, up only with a reason, as MPY_HEAP_BYTES.
 MPY_SERVICE_BYTES = 160720
 

@@ -1376,6 +1376,33 @@ class PackLinkUnitTest(unittest.TestCase):
         pk.poll(b, 4900 + RIVAL_MS)
         self.assertFalse(self.link.muted)
 
+    def test_a_master_whose_dip_sets_the_protocol_outranks_one_at_the_default(self):
+        # two masters: the one whose DIP sets the protocol (ID1, ID2: only the master's
+        # DIP carries it) speaks on, whatever the serial numbers; its TEMPS_2 says so
+        # (byte 6 bit 1). A Schneider site's gateway was left with the Pylon set
+        pk = self.pk
+        b = self.r.bms
+        self.link.service_app = _App(b)
+        b.uid[:] = bytes(7) + b"\x05"
+        self.master(5)
+        lower = _Frame(pl.can_id(pl.IDENT, 1), bytes(7) + b"\x04")
+        temps_dip = _Frame(pl.can_id(pl.TEMPS_2, 1), bytes(6) + b"\x02\x00")
+        self.link.protocol = 2  # ours sets it: a lower uid does not hold it back
+        pk.take(lower, 1100)
+        self.assertFalse(self.link.muted)
+        pk.take(temps_dip, 1150)  # nor one that sets it too
+        self.assertFalse(self.link.muted)
+        self.link.protocol = 0  # ours at the default: the other's TEMPS_2 holds it back
+        pk.take(temps_dip, 1200)
+        self.assertTrue(self.link.muted)
+        # and its own TEMPS_2 says which: bit 1 as its DIP sets it
+        for protocol, bits in ((0, 0), (1, 2), (2, 2)):
+            self.link.protocol = protocol
+            pk._summary(b, 2000)  # (the next of its frames)
+            pk._msg = pl.TEMPS_2
+            pk._summary(b, 2000)
+            self.assertEqual(pk.buf[6], bits)
+
     def test_a_master_by_listening_speaks_after_a_hold_or_an_inverters_request(self):
         pk = self.pk
         b = self.r.bms
@@ -1419,9 +1446,7 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertEqual(self.uart.written, [hx("A5 01 01 01 58")])
         self.assertEqual(pk.bad_frames, 0)  # the noise is bytes, not frames: the port's
         self.assertEqual(self.port.garbage, 2)
-        # alone: its TEMPS_2 only on the pack link so far (its IDENT LONE_MS on)
-        self.assertEqual([i for i, _d, _e in self.link.can.sent], [pl.can_id(pl.TEMPS_2, 1)])
-        del self.link.can.sent[:]
+        self.assertEqual(self.link.can.sent, [])  # alone: silent on the pack link
         # a slave's frame: the master keeps a table, and speaks from now on
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 2)), 6))
         self.assertTrue(pk.take(_Frame(pl.can_id(pl.LIMITS, 1)), 6))  # another master's

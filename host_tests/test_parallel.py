@@ -535,7 +535,7 @@ class LossTest(unittest.TestCase):
 
 class LoneForDaysTest(unittest.TestCase):
     def test_a_pack_joining_a_master_alone_for_a_week_is_counted(self):
-        # a lone master sent nothing on the pack link, so the stamps of its frames and
+        # a lone master sends nothing on the pack link, so the stamps of its frames and
         # of the system's beat stayed where its start set them; 6.2 days on they read as
         # the future (a tick difference), and a pack joining then was never counted: the
         # master's own line in its table lacked every frame but LIMITS, the inverter was
@@ -701,11 +701,9 @@ class SecondMasterTest(unittest.TestCase):
             a, b = c.app(1).bms.uid, c.app(4).bms.uid
             a[7], b[7] = b[7], a[7]
         c.run(1000)
-        # three masters, each alone at first: their TEMPS_2 and IDENT are heard within
-        # the holds, and the higher uids hold back at once (before, packs 3 and 4 spoke
-        # until pack 1's slave made it speak on the pack link)
+        self.assertEqual([c.app(k).link.muted for k in (1, 2, 3, 4)], [False, True, False, False])
         self.assertEqual([a for a, _m in c.addresses()], [1, 2, 1, 1])
-        c.run(1000)
+        c.run(1000)  # each master's IDENT has come: the higher uids hold back
         return c, tap
 
     def test_two_masters_at_once_the_lower_uid_speaks(self):

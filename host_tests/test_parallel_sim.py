@@ -281,66 +281,6 @@ class MasterRestartTest(unittest.TestCase):
             self.assertEqual(site[-1], 120000, inverter)
 
 
-class LoneMastersTest(unittest.TestCase):
-    # a black start of three packs with the middle one off: the first and the last are
-    # each a master alone. Neither sent a pack-link frame, and both spoke to the inverter,
-    # each with one pack's values, with no warning anywhere
-    def black_start(self, dip="0000000", swap=False):
-        from test_inverter_link import Tap
-
-        s = make_sim(
-            packs=3, inverter="can", dip=dip, events=[{"at_s": 0, "pack": 2, "power": "off"}]
-        )
-        tap = s.bus.attach(Tap())
-        if swap:  # the last pack's uid the lower
-            a, b = s.packs[0].app.bms.uid, s.packs[2].app.bms.uid
-            a[7], b[7] = b[7], a[7]
-        s.run(10000)
-        start = len(tap.frames)
-        s.run(15000)
-        ids = [i for i, _e, _d, _t in tap.frames[start:]]
-        speaking = [k + 1 for k in (0, 2) if not s.packs[k].app.link.muted]
-        warned = [s.packs[k].app.bms.warning_names() for k in (0, 2)]
-        return speaking, warned, ids
-
-    def test_one_of_two_masters_alone_speaks_the_other_warns(self):
-        speaking, warned, ids = self.black_start()
-        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
-        self.assertEqual(ids.count(0x351), 5)  # once a second, one master
-        speaking, warned, ids = self.black_start(swap=True)  # the lower uid speaks
-        self.assertEqual((speaking, warned), ([3], [["PACK_LOST"], []]))
-        self.assertEqual(ids.count(0x351), 5)
-
-    def test_the_master_whose_dip_sets_the_protocol_speaks(self):
-        # a Schneider site: the first pack's DIP sets ID2, the others stay at the default
-        # as the manual says; the last pack's uid the lower spoke the Pylon set before
-        speaking, warned, ids = self.black_start(dip="0000001", swap=True)
-        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
-        self.assertEqual((ids.count(0x351), ids.count(0x321)), (0, 10))
-
-    def test_a_pack_alone_sends_its_temps_2_and_ident_in_turn_every_350_ms(self):
-        from test_inverter_link import Tap
-
-        from protocols import packlink_can as pl
-
-        for dip, link in (("0000000", 0), ("0000001", 2)):
-            s = make_sim(inverter="can", dip=dip)
-            tap = s.bus.attach(Tap())
-            s.run(5000)
-            start = len(tap.frames)
-            s.run(12000)
-            ours = [(i, d, t) for i, e, d, t in tap.frames[start:] if e and i >> 16 == 0x1BA0]
-            temps = [(d, t) for i, d, t in ours if i == pl.can_id(pl.TEMPS_2, 1)]
-            ident = [t for i, d, t in ours if i == pl.can_id(pl.IDENT, 1)]
-            self.assertEqual(len(temps) + len(ident), len(ours))  # nothing else
-            self.assertIn(len(temps), (9, 10))  # 7 s
-            for (d, a), (_d, b) in zip(temps, temps[1:]):
-                self.assertEqual(d[6], link)  # b1: the DIP sets the protocol
-                self.assertTrue(699000 <= b - a <= 701000, (a, b))
-                # its IDENT halfway between
-                self.assertEqual(len([t for t in ident if 349000 <= t - a <= 351000]), 1)
-
-
 @cpython_only("tools/bench.py runs under CPython (subprocess)")
 class BenchFiguresTest(unittest.TestCase):
     def setUp(self):

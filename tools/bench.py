@@ -54,8 +54,7 @@ Figures of `make bench` (each with its goal where there is one):
   same daily cycles: the spread at rest at the top on the last day (goal: < 30), and the
   day it first got there;
 - can_bus_load_pct_1pack: the share of the simulated 500 kbit/s bus that one pack and
-  the CAN inverter use (protocol ID0: eleven frames a second, the inverter's 0x305, and
-  the pack link's TEMPS_2 and IDENT of a master alone, one every 0.35 s),
+  the CAN inverter use (protocol ID0: eleven frames a second, the inverter's 0x305),
   over a minute of service, each frame with its exact stuffed length;
 - rs485_reply_ms: the simulated RS485 inverter polling at 9600 baud: from the stop bit
   of its request's last byte to the start bit of our reply's first byte, median and
