@@ -344,9 +344,6 @@ class PackLink:
         speaks = adr.address and (self.packs is not None or not adr.master)
         if self._unmute_at is not None:
             speaks = False  # held back: its frames would be another master's, or a twin's
-        # the next slot due; one further ahead than a slot is a stamp from 6.2 days ago
-        wait = ticks.diff(self._next_slot, now)
-        due = wait <= 0 or wait > _SLOT_MS
         if speaks:
             if flags_due and not self._limits_now:
                 # LIMITS at once when the FETs change, or a limit falls (a derating: the
@@ -359,7 +356,7 @@ class PackLink:
                     or lim.dcl_ma // 100 < sent & 0x7FF
                 ):
                     self._limits_now = True
-            if self._limits_now or due:
+            if self._limits_now or ticks.diff(now, self._next_slot) >= 0:
                 self._summary(b, now)
         else:
             # silent (alone, held back, no address yet): its stamps follow the clock, due

@@ -25,13 +25,10 @@ def update(cfg, values):
         if why is not None:
             raise ConfigError(why)
         merged[key] = value
-    names = keys()
-    for k in range(0, len(rules), 3):
-        a, relation, b = names[rules[k]], _RELATIONS[rules[k + 1]], names[rules[k + 2]]
-        if not _holds(merged[a], relation, merged[b]):
-            raise ConfigError(
-                "%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b])
-            )
+    bad = check(merged, rules)
+    if bad is not None:
+        a, relation, b = bad
+        raise ConfigError("%s = %d must be %s %s = %d" % (a, merged[a], relation, b, merged[b]))
     for key in values:
         setattr(cfg, key, values[key])
 
@@ -48,19 +45,31 @@ def usable(values, rules=False):
     for key in values:
         if _refusal(nums, key, values[key]) is None:
             kept[key] = values[key]
-    names = keys()
-    broken = rules
-    while broken:
-        broken = False
-        for k in range(0, len(table), 3):
-            a, b = names[table[k]], names[table[k + 2]]
-            va = kept.get(a, nums[3 * table[k]])
-            vb = kept.get(b, nums[3 * table[k + 2]])
-            if not _holds(va, _RELATIONS[table[k + 1]], vb):
-                kept.pop(a, None)
-                kept.pop(b, None)
-                broken = True
+    if rules:
+        names = keys()
+        merged = {}
+        for i in range(len(names)):
+            merged[names[i]] = nums[3 * i]  # (the defaults keep every rule)
+        merged.update(kept)
+        bad = check(merged, table)
+        while bad is not None and (bad[0] in kept or bad[2] in kept):
+            for key in (bad[0], bad[2]):
+                if key in kept:
+                    del kept[key]
+                    merged[key] = nums[3 * names.index(key)]
+            bad = check(merged, table)
     return kept, len(values) - len(kept)
+
+
+def check(values, rules):
+    """The first rule between keys (the table's, as numbers() gives it) that values, a
+    value for every key, break: (a, relation, b), or None."""
+    names = keys()
+    for k in range(0, len(rules), 3):
+        a, relation, b = names[rules[k]], _RELATIONS[rules[k + 1]], names[rules[k + 2]]
+        if not _holds(values[a], relation, values[b]):
+            return a, relation, b
+    return None
 
 
 def _refusal(nums, key, value):
