@@ -79,23 +79,32 @@ _HEARTBEAT_DLC = const(8)
 _ZEROS = const(b"\x00\x00\x00\x00\x00\x00\x00\x00")
 # receive filters: (mask, [filters]) for each RX buffer, as (id, extended) pairs. RXB0
 # (two deep with its rollover into RXB1) takes the busier pack link and service ranges
-# (protocols/packlink_can.py: one mask passes both), RXB1 the inverter's heartbeats
+# (protocols/packlink_can.py: one mask passes both), RXB1 the inverter's heartbeats and
+# another BMS's limits to the inverter (a second master alone sends nothing else: packlink.
+# other_bms; a slave's take a service REQUEST to every pack there instead)
 PACK_RANGE = const(0x1BA00000)  # packlink_can.FILTER
 PACK_MASK = const(0x1FEF0000)  # packlink_can.MASK
 _PACKS = ((PACK_MASK, True), [(PACK_RANGE, True)])
 _STD_EXACT = const((0x7FF, False))
+_PYLON_LIMITS = const(0x351)  # pylon_can.LIMITS
+_SCHNEIDER_LIMITS = const(0x321)  # schneider_can's limits frame
 FILTERS_STD = (
     _PACKS[0],
     _PACKS[1],
     _STD_EXACT,
-    [(_PYLON_KEEPALIVE, False), (_VICTRON_KEEPALIVE, False), (_GROWATT_REQUEST, False)],
+    [
+        (_PYLON_KEEPALIVE, False),
+        (_VICTRON_KEEPALIVE, False),
+        (_GROWATT_REQUEST, False),
+        (_PYLON_LIMITS, False),
+    ],
 )
 _EXT_EXACT = const((0x1FFFFFFF, True))
 FILTERS_EXT = (
     _PACKS[0],
     _PACKS[1],
     _EXT_EXACT,
-    [(_SCHNEIDER_HEARTBEAT, True)],
+    [(_SCHNEIDER_HEARTBEAT, True), (_SCHNEIDER_LIMITS, True)],
 )
 
 
@@ -111,7 +120,7 @@ def slave_filters(ext, address):
     own = ((PACK_MASK | 0xFF, True), [(PACK_RANGE | 1, True), (PACK_RANGE | address, True)])
     if ext:
         return (own[0], own[1], _EXT_EXACT, [(_SCHNEIDER_HEARTBEAT, True), (_SERVICE_ALL, True)])
-    return (own[0], own[1], _STD_EXACT, FILTERS_STD[3] + [(_SERVICE_ALL, True)])
+    return (own[0], own[1], _STD_EXACT, FILTERS_STD[3][:3] + [(_SERVICE_ALL, True)])
 
 
 def _load(protocol):
@@ -341,6 +350,8 @@ class InverterLink:
                     self._spoke(now)
                 else:
                     self.rx_other = (self.rx_other + 1) & _COUNT_MASK
+                    if f.can_id == _SCHNEIDER_LIMITS and self.packlink is not None:
+                        self.packlink.other_bms(now)
             elif f.can_id in _HEARTBEATS_STD and f.dlc == _HEARTBEAT_DLC and not self.ext:
                 self.heartbeats = (self.heartbeats + 1) & _COUNT_MASK
                 self._spoke(now)
@@ -352,6 +363,8 @@ class InverterLink:
                     self._growatt_at = now
             else:
                 self.rx_other = (self.rx_other + 1) & _COUNT_MASK
+                if f.can_id == _PYLON_LIMITS and self.packlink is not None:
+                    self.packlink.other_bms(now)
             if not can.rx_more:  # the other buffer was empty: no READ STATUS to learn it
                 break
         return n

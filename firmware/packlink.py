@@ -7,7 +7,8 @@
   the second half of TEMPS_2's), and its LIMITS frame at once when its FET flags change
   (checked every _FLAGS_MS), so the master can take a pack that opens out of the limits
   within a few tens of ms rather than a second. A pack alone sends nothing on the pack
-  link: a single pack's bus carries the inverter set only, as before.
+  link (unless it hears another BMS: below): a single pack's bus carries the inverter
+  set only.
 - On the master, once another pack is heard: the table of packs and the system's values
   (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
@@ -42,23 +43,27 @@
   inverter's requests on its Link IN (link.polls: the inverter's cable marks the head
   of the chain) never; one without does when the other's TEMPS_2 says it has them, or
   says its DIP sets the protocol (ID1, ID2: only the master's DIP carries it, the
-  slaves' stay at the default) and its own does not, or, its own DIP at the default,
-  when the other's IDENT (its uid) is the lower (two masters whose DIPs both set it both
-  go on speaking). Stepping down is holding back: muted, silent on the pack link, its
-  table dropped, its beacons saying held so the slaves behind it keep silent too (a
-  slave behind it has an address the other master's chain may also have), until no
-  other master has been heard for _RIVAL_MS. A new master
-  holds back the same way from its start while another master is heard
-  (_MASTER_HOLD_MS, then pushed on): a pack does not become the speaking master by
-  listening alone while the bus carries another master's frames, yet its held beacon
-  still demotes a master downstream that was powered before it (its frames stop, and
-  it speaks _RIVAL_MS later). A held master whose hold is pushed on raises PACK_LOST
-  too (it is out of the system). Not seen (open): two masters that are each alone, as
-  neither sends a pack-link frame (a black start of three packs with the middle one off;
-  the master and the last pack both speak to the inverter, each with one pack's values).
-  A pack alone sending its TEMPS_2 and IDENT was tried (stop 40) and taken out: in a
-  staggered power-up of 32 packs the masters of the moment heard each other, and the
-  system took 2.2 s to settle rather than 1.1.
+  slaves' stay at the default) and its own does not, or, both DIPs alike (the other's
+  last TEMPS_2 says), when the other's IDENT (its uid) is the lower. Stepping down is
+  holding back: muted, silent on the pack link, its table dropped, its beacons saying
+  held so the slaves behind it keep silent too (a slave behind it has an address the
+  other master's chain may also have), until no other master has been heard for
+  _RIVAL_MS. A new master holds back the same way from its start while another master
+  is heard (_MASTER_HOLD_MS, then pushed on): a pack does not become the speaking master
+  by listening alone while the bus carries another master's frames, yet its held beacon
+  still demotes a master downstream that was powered before it (its frames stop, and it
+  speaks _RIVAL_MS later). A held master whose hold is pushed on raises PACK_LOST
+  too (it is out of the system).
+- Two masters each alone (a black start of three packs with the middle one off, two packs
+  at different baud rates) send no pack-link frame, and both spoke to the inverter, each
+  with one pack's values. Each hears the other's limits to the inverter (0x351, or
+  Schneider's 0x321, in a master's CAN filters: other_bms()): a master alone that has
+  heard them for LOST_MS logs it (COMM role, value 1, extra 3) and speaks on the pack
+  link from then on, so the rule above holds one back. Not sooner: in a staggered
+  power-up of 32 packs the masters of the moment would hear each other and drop their
+  tables (a pack alone always sending its frames made the system settle in 2.2 s, not
+  1.1). Not found: a Schneider master and a Pylon one (their sets share no frame the
+  filters can take in beside the heartbeats).
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
@@ -166,18 +171,20 @@ class PackLink:
             if ticks.age(now, self._master_seen) >= LOST_MS:
                 self.events.log(now, ev.COMM, ev.COMM_ROLE, src, 2)
             self._master_seen = now
+            if msg == pl.TEMPS_2:
+                self._dip_seen = f.data[6] & _DIP_SET  # (its IDENT follows: the uid rule)
             if self._unmute_at is None:
                 # speaking: it holds back if the other has an inverter on its Link IN
                 # and it has none, or a DIP that sets the protocol and its own does not
                 # (only the master's DIP carries it: the slaves' stay at the default),
-                # or else (its own DIP at the default) the other's uid is the lower
+                # or else (both DIPs alike) the other's uid is the lower
                 link = self.link
                 dip = link.protocol
                 if link.polls or not (
                     msg == pl.TEMPS_2
                     and f.data[6] & (_INVERTER_IN if dip else _INVERTER_IN | _DIP_SET)
                     or msg == pl.IDENT
-                    and not dip
+                    and (not dip or self._dip_seen)
                     and f.data < link.service_app.bms.uid
                 ):
                     return True
@@ -217,6 +224,21 @@ class PackLink:
         return True
 
     _beat_now = False
+
+    def other_bms(self, now):
+        """Another BMS's limits frame to the inverter (0x351, Schneider's 0x321), which the
+        inverter link hands over. A master alone that hears them for LOST_MS (not the
+        masters of the moment of a staggered power-up) speaks on the pack link from then
+        on, so that the other master's rival rule and its own find one to hold back."""
+        since = self._since
+        if since < 0 or self.packs is not None or self.link.muted or not self.addr.master:
+            return  # (muted: this pack is not the second to speak to the inverter)
+        if ticks.age(now, self._master_seen) >= LOST_MS:
+            since = self._since = now  # (an episode: none heard in the LOST_MS before)
+        self._master_seen = now  # (another master, of the inverter's bus)
+        if ticks.age(now, since) >= LOST_MS:
+            self._since = -1
+            self.events.log(now, ev.COMM, ev.COMM_ROLE, self.addr.address, 3)
 
     # -- the master's unlock, on a slave ---------------------------------------------------
     def master_unlock_left(self, now):
@@ -341,7 +363,7 @@ class PackLink:
         flags_due = ticks.diff(now, self._next_flags) >= 0
         if flags_due:
             self._next_flags = ticks.add(now, _FLAGS_MS)
-        speaks = adr.address and (self.packs is not None or not adr.master)
+        speaks = adr.address and (self.packs is not None or not adr.master or self._since < 0)
         if self._unmute_at is not None:
             speaks = False  # held back: its frames would be another master's, or a twin's
         if speaks:
@@ -351,8 +373,8 @@ class PackLink:
                 lim = b.limits
                 sent = self._sent_lim
                 if (
-                    pl.flags(b, adr.master) != self._flags
-                    or lim.ccl_ma // 100 < sent >> 11
+                    pl.flags(b, adr.master) != sent >> 21
+                    or lim.ccl_ma // 100 < (sent >> 11) & 0x3FF
                     or lim.dcl_ma // 100 < sent & 0x7FF
                 ):
                     self._limits_now = True
@@ -483,7 +505,7 @@ class PackLink:
                 self._beat_now = True
         if self.link.can_ok:
             try:
-                if not self.can.send(pl.can_id(msg, adr.address), buf, 8, True):
+                if not self.link.can.send(pl.can_id(msg, adr.address), buf, 8, True):
                     return  # no free TX buffer: tried again at the next poll
             except OSError:  # the SPI failed: CAN stops, as in the link's own poll; the
                 # pack and RS485 carry on (raised, it opened the FETs of every pack of
@@ -491,8 +513,8 @@ class PackLink:
                 self.link.can_down()
                 return
         if msg == pl.LIMITS:
-            self._flags = buf[7]
-            self._sent_lim = (buf[2] | buf[3] << 8) << 11 | buf[4] | buf[5] << 8  # (< 2**21)
+            # (config_table: CCL < 2**10, DCL < 2**11; the flags a byte: < 2**29)
+            self._sent_lim = buf[7] << 21 | (buf[2] | buf[3] << 8) << 11 | buf[4] | buf[5] << 8
             self._limits_now = False
         if msg == self._msg:
             self._msg = msg + 1 if msg < pl.N_MSGS else pl.CELLS

@@ -17,7 +17,6 @@ _LOST_MS = const(3000)  # packlink.LOST_MS
 
 def init(self, link, port_out, events, now):
     self.link = link
-    self.can = link.can
     self.out = port_out
     self.events = events
     self.addr = Addressing(now)
@@ -48,15 +47,21 @@ def init(self, link, port_out, events, now):
     self._next_flags = now
     self._next_beat = now
     self._wake = now  # poll()'s fast path holds until then
-    self._flags = -1  # the FET flags last sent
-    self._sent_lim = 0  # and the CCL and DCL (0.1 A): CCL << 11 | DCL
+    # the last LIMITS sent: its FET flags << 21 | CCL << 11 | DCL (0.1 A); -1: none yet
+    self._sent_lim = -1
     self._limits_now = False  # LIMITS goes out at the next chance
     self._changes = 0
     # a slave: when the master was last heard; a master: when another master was last
-    # heard at its own address (LOST_MS before its role began: none yet)
+    # heard at its own address, or its limits to the inverter while this one was alone
+    # (LOST_MS before its role began: none yet)
     self._master_seen = now
     self._heard_at = now  # a slave: when the master last said it hears the inverter
     self._master_lost = False
+    # a master alone: since when another BMS's limits to the inverter have been heard
+    # without a gap of LOST_MS (packlink.other_bms); -1: for that long, it speaks on the
+    # pack link from then on
+    self._since = now
+    self._dip_seen = 0  # another master's last TEMPS_2 said its DIP sets the protocol
     self._unlock_ms = 0  # a slave: the master's unlock as its Link IN last carried it
     self._unlock_heard = None  # when (None: never)
     self.relay_at = None  # the core's unlock_at the relayed unlock set (None: none)

@@ -1376,6 +1376,43 @@ class PackLinkUnitTest(unittest.TestCase):
         pk.poll(b, 4900 + RIVAL_MS)
         self.assertFalse(self.link.muted)
 
+    def test_a_master_alone_hearing_another_bms_for_lost_ms_speaks_on_the_pack_link(self):
+        # two masters alone (a black start with the middle pack off) sent nothing on the
+        # pack link: each spoke to the inverter, and neither knew
+        pk = self.pk
+        b = self.r.bms
+        self.master(5)
+        sent = self.link.can.sent
+        for t in (1100, 2100, 3100):
+            pk.other_bms(t)
+        pk.other_bms(6100)  # a gap of LOST_MS: an episode again
+        for t in (7100, 8100, 9099):
+            pk.other_bms(t)
+            pk.poll(b, t)
+        self.assertGreaterEqual(pk._since, 0)
+        self.assertEqual(sent, [])  # alone: silent on the pack link
+        pk.other_bms(9100)  # heard for LOST_MS
+        self.assertEqual(pk._since, -1)
+        self.assertEqual(self.roles(), [(500, 1, 1), (9100, 1, 3)])
+        pk.poll(b, 9100)
+        pk.poll(b, 9200)
+        self.assertEqual([pl.split(s[0]) for s in sent], [(pl.CELLS, 1), (pl.LIMITS, 1)])
+        pk.other_bms(20000)  # once: the episode is logged when it starts to speak
+        self.assertEqual(len(self.roles()), 2)
+        # muted (held, or waiting to count its packs) it is not a second voice: not heard
+        self.setUp()
+        pk = self.pk
+        self.master(5)
+        self.link.muted = True
+        for t in range(1100, 6000, 1000):
+            pk.other_bms(t)
+        self.assertGreaterEqual(pk._since, 0)
+        self.link.muted = False
+        pk.addr.master = False  # nor on a slave
+        for t in range(6000, 11000, 1000):
+            pk.other_bms(t)
+        self.assertGreaterEqual(pk._since, 0)
+
     def test_a_master_whose_dip_sets_the_protocol_outranks_one_at_the_default(self):
         # two masters: the one whose DIP sets the protocol (ID1, ID2: only the master's
         # DIP carries it) speaks on, whatever the serial numbers; its TEMPS_2 says so
@@ -1392,6 +1429,18 @@ class PackLinkUnitTest(unittest.TestCase):
         self.assertFalse(self.link.muted)
         pk.take(temps_dip, 1150)  # nor one that sets it too
         self.assertFalse(self.link.muted)
+        # both set it (a DIP set on every pack): the lower uid speaks, as both at the
+        # default (before, both spoke on)
+        pk.take(lower, 1160)
+        self.assertTrue(self.link.muted)
+        self.setUp()
+        pk = self.pk
+        self.master(5)
+        pk.take(lower, 1100)  # at the default: a lower uid holds it back
+        self.assertTrue(self.link.muted)
+        self.setUp()
+        pk = self.pk
+        self.master(5)
         self.link.protocol = 0  # ours at the default: the other's TEMPS_2 holds it back
         pk.take(temps_dip, 1200)
         self.assertTrue(self.link.muted)

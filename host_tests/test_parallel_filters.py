@@ -17,7 +17,7 @@ from test_parallel import chain_of
 from bms import events as ev
 from boards.host.world.bus.canbus import CanBus
 from drivers.mcp2515 import FAULT_SPI, CanFrame
-from inverter_link import FILTERS_STD, slave_filters
+from inverter_link import FILTERS_EXT, FILTERS_STD, slave_filters
 
 
 def passes(filters, frames):
@@ -57,9 +57,10 @@ class SlaveFilterTest(unittest.TestCase):
         ]
         want = [1, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0]
         self.assertEqual(passes(slave_filters(False, 3), frames), [bool(w) for w in want])
-        # the master (and a pack alone) take the whole pack link
-        got = passes(FILTERS_STD, frames[:6])
-        self.assertEqual(got, [True] * 6)
+        # the master (and a pack alone) take the whole pack link, and another BMS's 0x351
+        # (a second master alone sends nothing else: packlink.other_bms)
+        got = passes(FILTERS_STD, frames[:6] + frames[8:13])
+        self.assertEqual(got, [True] * 10 + [False])
 
     def test_extended_set(self):
         frames = [
@@ -74,6 +75,9 @@ class SlaveFilterTest(unittest.TestCase):
         ]
         want = [1, 0, 1, 1, 0, 1, 0, 0]
         self.assertEqual(passes(slave_filters(True, 7), frames), [bool(w) for w in want])
+        # a master's: the pack link, the heartbeat, and another BMS's limits (0x321)
+        got = passes(FILTERS_EXT, frames[:2] + frames[5:] + [(0x321, True), (0x321, False)])
+        self.assertEqual(got, [True, True, True, False, False, True, False])
 
 
 class ChainFilterTest(unittest.TestCase):

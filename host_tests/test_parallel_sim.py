@@ -7,8 +7,9 @@ import json
 import unittest
 
 import sim
-from support import ROOT, cpython_only, ensure_build, make_sim, run_trace
+from support import ROOT, cpython_only, ensure_build, logged, make_sim, run_trace
 
+from bms import events as ev
 from boards.host.clock import PackClock, SimClock
 
 SCENARIO_4 = ROOT + "/host_tests/scenarios/parallel_4packs.json"
@@ -279,6 +280,78 @@ class MasterRestartTest(unittest.TestCase):
             self.assertGreaterEqual(min(site), 93300, inverter)
             self.assertGreaterEqual(min(dcl for _t, dcl in told), 93300, (inverter, told))
             self.assertEqual(site[-1], 120000, inverter)
+
+
+class LoneMastersTest(unittest.TestCase):
+    # a black start of three packs with the middle one off: the first and the last are
+    # each a master alone. Neither sent a pack-link frame, and both spoke to the inverter,
+    # each with one pack's values, with no warning anywhere
+    def black_start(self, dip="0000000", last_dip=None, swap=False):
+        from test_inverter_link import Tap
+
+        events = [{"at_s": 0, "pack": 2, "power": "off"}]
+        if last_dip is not None:  # the last pack's DIP too (its own mistake), from its boot
+            events += [
+                {"at_s": 0, "pack": 3, "power": "off", "dip": last_dip},
+                {"at_s": 0.1, "pack": 3, "power": "on"},
+            ]
+        s = make_sim(packs=3, inverter="can", dip=dip, events=events)
+        tap = s.bus.attach(Tap())
+        if swap:  # the last pack's uid the lower
+            a, b = s.packs[0].app.bms.uid, s.packs[2].app.bms.uid
+            a[7], b[7] = b[7], a[7]
+        s.run(10000)
+        start = len(tap.frames)
+        s.run(15000)
+        ids = [i for i, _e, _d, _t in tap.frames[start:]]
+        speaking = [k for k in (1, 3) if not s.packs[k - 1].app.link.muted]
+        warned = [s.packs[k - 1].app.bms.warning_names() for k in (1, 3)]
+        return s, speaking, warned, ids
+
+    def roles(self, s, k):
+        app = s.packs[k - 1].app
+        return [(r[4], r[5]) for r in logged(app.events, ev.COMM, ev.COMM_ROLE)]
+
+    def test_one_of_two_masters_alone_speaks_the_other_warns(self):
+        s, speaking, warned, ids = self.black_start()
+        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
+        self.assertEqual(ids.count(0x351), 5)  # once a second, one master
+        for k in (1, 3):  # each heard the other's 0x351 for 3 s, then spoke on the pack link
+            self.assertEqual(self.roles(s, k)[:2], [(1, 1), (1, 3)])
+        s, speaking, warned, ids = self.black_start(swap=True)  # the lower uid speaks
+        self.assertEqual((speaking, warned), ([3], [["PACK_LOST"], []]))
+        self.assertEqual(ids.count(0x351), 5)
+
+    def test_the_middle_pack_switched_on_joins_the_two_into_one_system(self):
+        s, speaking, warned, ids = self.black_start()
+        s.packs[1].power_on()
+        s.run(20000)
+        apps = [p.app for p in s.packs]
+        self.assertEqual([a.packlink.addr.address for a in apps], [1, 2, 3])
+        self.assertEqual([a.link.muted for a in apps], [False, True, True])
+        self.assertEqual([a.bms.warning_names() for a in apps], [[], [], []])
+        self.assertEqual(apps[0].packlink.packs.count, 3)
+
+    def test_the_master_whose_dip_sets_the_protocol_speaks(self):
+        # the first pack's DIP sets ID1, the last stays at the default as the manual says;
+        # the last pack's uid is the lower
+        s, speaking, warned, ids = self.black_start(dip="0000010", swap=True)
+        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
+        self.assertEqual(ids.count(0x351), 5)
+
+    def test_two_schneider_masters_alone_hear_each_others_0x321(self):
+        s, speaking, warned, ids = self.black_start(dip="0000001", last_dip="0000001")
+        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
+        self.assertEqual((ids.count(0x321), ids.count(0x351)), (10, 0))  # every 0.5 s, one
+
+    def test_a_pack_alone_sends_nothing_on_the_pack_link(self):
+        from test_inverter_link import Tap
+
+        s = make_sim(inverter="can")
+        tap = s.bus.attach(Tap())
+        s.run(20000)
+        self.assertEqual([i for i, e, _d, _t in tap.frames if e], [])
+        self.assertEqual(self.roles(s, 1), [(1, 1)])
 
 
 @cpython_only("tools/bench.py runs under CPython (subprocess)")

@@ -55,7 +55,10 @@ COMM_CAN = const(0)  # the CAN controller started (1) or failed (0; extra: drive
 COMM_INVERTER = const(1)  # the inverter is heard (again); its loss is a warning
 COMM_BUS_OFF = const(2)  # the CAN controller went bus-off (extra: its error count)
 COMM_PACK = const(3)  # a pack on the pack link: value 1 back / 0 lost, extra its address
-COMM_ROLE = const(4)  # this pack's chain address changed: value the address, extra 1 master
+# this pack's chain address changed: value the address, extra 1 master (0 slave); on a
+# master, extra 2: another master's pack-link frames, 3: another BMS's limits to the
+# inverter heard while alone (packlink.py)
+COMM_ROLE = const(4)
 # the master's table of the system: value 0 no room in the heap for it (the inverter asked
 # for no current meanwhile) / 1 made after that; extra the tries refused so far
 COMM_SYSTEM = const(5)
