@@ -375,7 +375,7 @@ class HypothesisFuzzTest(unittest.TestCase):
     def test_can_rx(self):
         from hypothesis import strategies as st
 
-        ids = st.sampled_from((0x305, 0x307, 0x301, 0x310, 0x351)) | st.integers(0, 0x7FF)
+        ids = st.sampled_from((0x305, 0x307, 0x301, 0x310, 0x321, 0x351)) | st.integers(0, 0x7FF)
         frame = st.tuples(ids, st.booleans(), st.booleans(), st.binary(max_size=8))
         self.prop(
             fuzz.CanRx,

@@ -745,6 +745,9 @@ HEARTBEATS = {  # protocol id: the frames that say the inverter is there (protoc
     1: ((0x305, False), (0x307, False), (0x301, False)),
     2: ((0x310, True),),
 }
+# another BMS's limits to the inverter, which a master's RXB1 takes in too (counted as
+# another node's: inverter_link.py hands them to the pack link)
+OTHER_BMS = {0: (0x351, False), 1: (0x351, False), 2: (0x321, True)}
 # the pack link's and service link's 29-bit range: one mask, RXB0 (protocols/packlink_can.py)
 PACK_ID = (0x1BA00101, True)
 PACK_RANGE = 0x1BA00000
@@ -781,7 +784,9 @@ def can_frame(rng, protocol):
         ext = bool(rng.next() & 1)
         can_id = rng.next() & (0x1FFFFFFF if ext else 0x7FF)
     else:
-        can_id, ext = pick(rng, HEARTBEATS[0] + HEARTBEATS[2] + ((0x351, False), PACK_ID))
+        can_id, ext = pick(
+            rng, HEARTBEATS[0] + HEARTBEATS[2] + (OTHER_BMS[0], OTHER_BMS[2], PACK_ID)
+        )
         if kind == 1:
             can_id ^= 1 << (rng.next() % (29 if ext else 11))
         elif kind == 2:
@@ -828,8 +833,8 @@ class CanRx(Decoder):
         beats = HEARTBEATS[protocol]
         # which reach the driver: the link's filters, RXB0 for the pack links' 29-bit
         # range (one mask) rolling over into RXB1, RXB1 for the inverter's heartbeats
-        # (exact ids; DS20001801 4.2); the rest overflow. A bare link (no pack link on
-        # it) counts the pack frames as another node's
+        # and another BMS's limits (exact ids; DS20001801 4.2); the rest overflow. A bare
+        # link (no pack link on it) counts the pack frames as another node's
         full0 = full1 = False
         delivered = []
         for can_id, ext, rtr, data in frames:
@@ -840,7 +845,7 @@ class CanRx(Decoder):
                     full0 = True
                     delivered.insert(0, (can_id, ext, rtr, len(data)))
                     continue
-            if packs or key in beats:
+            if packs or key in beats or key == OTHER_BMS[protocol]:
                 if not full1:
                     full1 = True
                     delivered.append((can_id, ext, rtr, len(data)))
