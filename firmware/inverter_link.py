@@ -81,7 +81,8 @@ _ZEROS = const(b"\x00\x00\x00\x00\x00\x00\x00\x00")
 # (two deep with its rollover into RXB1) takes the busier pack link and service ranges
 # (protocols/packlink_can.py: one mask passes both), RXB1 the inverter's heartbeats and
 # another BMS's limits to the inverter (a second master alone sends nothing else: packlink.
-# other_bms; a slave's take a service REQUEST to every pack there instead)
+# other_bms; a slave's take a service REQUEST to every pack there instead; a Schneider
+# master takes a Pylon one's in RXB0)
 PACK_RANGE = const(0x1BA00000)  # packlink_can.FILTER
 PACK_MASK = const(0x1FEF0000)  # packlink_can.MASK
 _PACKS = ((PACK_MASK, True), [(PACK_RANGE, True)])
@@ -102,7 +103,10 @@ FILTERS_STD = (
 _EXT_EXACT = const((0x1FFFFFFF, True))
 FILTERS_EXT = (
     _PACKS[0],
-    _PACKS[1],
+    # (an 11-bit filter under RXB0's mask compares the id under 0x7FB and no data: 0x351
+    # and 0x355 of a Pylon master come in, about two frames a second, none at a site
+    # without one)
+    [(PACK_RANGE, True), (_PYLON_LIMITS, False)],
     _EXT_EXACT,
     [(_SCHNEIDER_HEARTBEAT, True), (_SCHNEIDER_LIMITS, True)],
 )

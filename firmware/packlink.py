@@ -7,8 +7,8 @@
   the second half of TEMPS_2's), and its LIMITS frame at once when its FET flags change
   (checked every _FLAGS_MS), so the master can take a pack that opens out of the limits
   within a few tens of ms rather than a second. A pack alone sends nothing on the pack
-  link (unless it hears another BMS: below): a single pack's bus carries the inverter
-  set only.
+  link (unless it has heard another BMS since its boot: below): a single pack's bus
+  carries the inverter set only.
 - On the master, once another pack is heard: the table of packs and the system's values
   (packsystem.py, made only then, so a single pack holds no table). report(b)
   gives the inverter link what to encode: the system, or the pack itself while it is
@@ -59,11 +59,11 @@
   with one pack's values. Each hears the other's limits to the inverter (0x351, or
   Schneider's 0x321, in a master's CAN filters: other_bms()): a master alone that has
   heard them for LOST_MS logs it (COMM role, value 1, extra 3) and speaks on the pack
-  link from then on, so the rule above holds one back. Not sooner: in a staggered
-  power-up of 32 packs the masters of the moment would hear each other and drop their
-  tables (a pack alone always sending its frames made the system settle in 2.2 s, not
-  1.1). Not found: a Schneider master and a Pylon one (their sets share no frame the
-  filters can take in beside the heartbeats).
+  link from then on, so the rule above holds one back; so does a master that hears a
+  rival's IDENT and speaks on (a Schneider master takes a Pylon one's 0x351 in, in RXB0's
+  second filter, but not the other way round). Not sooner: in a staggered power-up of 32
+  packs the masters of the moment would hear each other and drop their tables (a pack
+  alone always sending its frames made the system settle in 2.2 s, not 1.1).
 Nothing here blocks or allocates on the quiet path; the app calls poll() between ticks.
 """
 
@@ -187,6 +187,11 @@ class PackLink:
                     and (not dip or self._dip_seen)
                     and f.data < link.service_app.bms.uid
                 ):
+                    if msg == pl.IDENT:
+                        # it speaks on: a master alone too, on the pack link from now on,
+                        # so that the other can judge (it may not take our limits to the
+                        # inverter in: a Schneider set against a Pylon one)
+                        self._since = -1
                     return True
                 self._role_changed(now)  # (the same role: muted, its table dropped)
                 self._master_seen = now

@@ -109,7 +109,7 @@ MPY_HEAP_BYTES = 215000
 # pack link no longer the safe state's, and a reply never answered; the MCP2515 driver
 # and the SOC counter an attribute less each (their tables a size smaller). The boot
 # fits 206 000 B (it had failed at 212 480 B on 60 B more): the config's defaults are let
-# go before the links are built, not after. Stop 41: 160 864 B, from 160 512: a master
+# go before the links are built, not after. Stop 41: 160 928 B, from 160 512: a master
 # alone takes another BMS's limits to the inverter (0x351, 0x321) in its filters and
 # speaks on the pack link after LOST_MS of them, so that two masters alone find each
 # other (both told the inverter one pack's values), and the rival's DIP is kept for the

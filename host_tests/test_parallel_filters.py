@@ -75,9 +75,11 @@ class SlaveFilterTest(unittest.TestCase):
         ]
         want = [1, 0, 1, 1, 0, 1, 0, 0]
         self.assertEqual(passes(slave_filters(True, 7), frames), [bool(w) for w in want])
-        # a master's: the pack link, the heartbeat, and another BMS's limits (0x321)
-        got = passes(FILTERS_EXT, frames[:2] + frames[5:] + [(0x321, True), (0x321, False)])
-        self.assertEqual(got, [True, True, True, False, False, True, False])
+        # a master's: the pack link, the heartbeat, and another BMS's limits (0x321, and a
+        # Pylon master's 0x351, with its 0x355, in RXB0)
+        others = [(0x321, True), (0x321, False), (0x351, False), (0x355, False), (0x356, False)]
+        got = passes(FILTERS_EXT, frames[:2] + frames[5:] + others)
+        self.assertEqual(got, [True, True, True, False, False, True, False, True, True, False])
 
 
 class ChainFilterTest(unittest.TestCase):

@@ -344,6 +344,20 @@ class LoneMastersTest(unittest.TestCase):
         self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
         self.assertEqual((ids.count(0x321), ids.count(0x351)), (10, 0))  # every 0.5 s, one
 
+    def test_a_schneider_master_and_a_pylon_one_alone(self):
+        # the Schneider master takes the other's 0x351 in (RXB0), not the other way round
+        s, speaking, warned, ids = self.black_start(dip="0000001")  # the last at the default
+        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
+        self.assertEqual((ids.count(0x321), ids.count(0x351)), (10, 0))
+        s, speaking, warned, ids = self.black_start(last_dip="0000001")
+        self.assertEqual((speaking, warned), ([3], [["PACK_LOST"], []]))
+        self.assertEqual((ids.count(0x321), ids.count(0x351)), (10, 0))
+        # ID1 against ID2, both set: the lower uid (the first pack's) speaks, though it
+        # hears nothing of the other's set: it speaks on the pack link at its IDENT
+        s, speaking, warned, ids = self.black_start(dip="0000010", last_dip="0000001")
+        self.assertEqual((speaking, warned), ([1], [[], ["PACK_LOST"]]))
+        self.assertEqual((ids.count(0x321), ids.count(0x351)), (0, 5))
+
     def test_a_pack_alone_sends_nothing_on_the_pack_link(self):
         from test_inverter_link import Tap
 

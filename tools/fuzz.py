@@ -840,6 +840,9 @@ class CanRx(Decoder):
         for can_id, ext, rtr, data in frames:
             key = (can_id, ext)
             packs = ext and can_id & PACK_MASK == PACK_RANGE
+            # (a Schneider master's RXB0 takes a Pylon master's 0x351 in too: its 11-bit
+            # filter under the pack mask compares the id under 0x7FB, so 0x355 with it)
+            packs = packs or protocol == 2 and not ext and can_id & 0x7FB == 0x351
             if packs:
                 if not full0:
                     full0 = True
