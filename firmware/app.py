@@ -275,8 +275,9 @@ class App:
             self.fets.set(b.chg, b.dsg, b.pre)
             self.dry.write(b.relay_chg, b.relay_dsg)
             if b.balancer.issue:
-                b.balancer.issue = False
-                afe.set_balancing(b.balancer.mask)
+                # (a write that failed goes again at the next tick: a lost stop left the
+                # cells bleeding through a discharge until the chip's own timer ran out)
+                b.balancer.issue = not afe.set_balancing(b.balancer.mask)
             if b.restart:  # the RESET button held 5 s: a clean start, latches cleared
                 b.restart = False
                 self._save_state(now, True, True)
@@ -432,6 +433,11 @@ class App:
             pass
         try:
             self.dry.open_all()
+        except Exception:  # noqa: BLE001
+            pass
+        try:  # (bleeding is a discharge too: it went on through the safe state)
+            self.bms.balancer.stop()
+            self.afe.set_balancing(0)
         except Exception:  # noqa: BLE001
             pass
         try:

@@ -160,8 +160,80 @@ class CoreTest(unittest.TestCase):
         self.assertEqual(r.bms.balancer.cells(), [])
         self.assertTrue(r.bms.balancer.issue)
 
+    def test_leaving_its_temperature_window_stops_it_at_once(self):
+        # (judged at the next decision alone, a cell bled on for up to 10 s at 46 C)
+        r = self.balancing_rig()
+        r.run_ms(500)
+        hi = r.cfg.balance_max_temp_dc
+        r.temps(hi, 0)  # at its edge: on
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [4])
+        r.temps(hi + 1, 0)  # past it (below CHTP): off at this tick
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [])
+        self.assertFalse(r.active("CHTP"))
+        r = self.balancing_rig()
+        r.run_ms(500)
+        lo = r.cfg.balance_min_temp_dc
+        r.temps(lo, 1)
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [4])
+        r.temps(lo - 1, 1)
+        r.tick()
+        self.assertEqual(r.bms.balancer.cells(), [])
+
+
+def _bleeding(pack):
+    return [i + 1 for i in range(16) if pack.model.bleed_a[i]]
+
 
 class SimulatedTest(unittest.TestCase):
+    def bleeding_sim(self):
+        from support import make_sim
+
+        sim = make_sim(initial={"soc_pct": 99, "cell_spread_mv": 60})
+        sim.run(30000)
+        pack = sim.packs[0]
+        self.assertNotEqual(_bleeding(pack), [])
+        return sim, pack
+
+    def test_a_lost_stop_write_goes_again_at_the_next_tick(self):
+        # the stop written once, lost (a NACK), and never again: the cells bled through
+        # a discharge until the chip's own timer ran out, 13 s on
+        sim, pack = self.bleeding_sim()
+        afe = pack.app.afe
+        real = afe.set_balancing
+        calls = []
+
+        def first_stop_lost(mask):
+            calls.append(mask)
+            return False if calls == [0] else real(mask)
+
+        afe.set_balancing = first_stop_lost
+        sim.apply({"current_a": -20})
+        sim.run(sim.t_ms + 200)
+        self.assertEqual(calls[:2], [0, 0])
+        self.assertEqual(_bleeding(pack), [])
+
+    def test_the_safe_state_stops_it(self):
+        sim, pack = self.bleeding_sim()
+        app = pack.app
+
+        def boom(*a):
+            raise RuntimeError("injected")
+
+        app.bms.step = boom
+        sim.run(sim.t_ms + 200)
+        self.assertGreater(app.exceptions, 0)
+        self.assertEqual(_bleeding(pack), [])
+        self.assertEqual(app.bms.balancer.mask, 0)
+
+    def test_a_chip_reset_ends_the_bleeding(self):
+        sim, pack = self.bleeding_sim()
+        sim.apply({"current_a": -20})
+        pack.chip.power_on_reset()
+        self.assertEqual(_bleeding(pack), [])
+
     def test_the_app_rebases_a_stamp_that_reads_as_the_future(self):
         from support import make_sim
 

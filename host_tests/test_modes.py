@@ -25,6 +25,7 @@ def press(r, ms):
     r.run_ms(ms)
     r.inp.button = False
     r.tick()
+    r.tick()  # (the press ends at its second sample released)
 
 
 class ModeTest(unittest.TestCase):
@@ -358,6 +359,7 @@ class ButtonTest(unittest.TestCase):
         r.run_ms(2000)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertEqual(len(r.logged(ev.RESET)), 1)  # nothing more on release
 
     def test_button_unit_bounce(self):
@@ -376,9 +378,22 @@ class ButtonTest(unittest.TestCase):
         self.assertEqual(b.step(True, 500), btn.NONE)
         self.assertEqual(b.step(True, 520), btn.NONE)
         self.assertEqual(b.step(False, 549), btn.NONE)  # two samples, 49 ms
+        self.assertEqual(b.step(False, 560), btn.NONE)
         self.assertEqual(b.step(True, 600), btn.NONE)
         self.assertEqual(b.step(True, 620), btn.NONE)
-        self.assertEqual(b.step(False, 650), btn.RESET)
+        self.assertEqual(b.step(False, 650), btn.NONE)  # released once: not over yet
+        self.assertEqual(b.step(False, 700), btn.RESET)  # twice: 50 ms, to the first
+        self.assertEqual(b.held_ms, 50)
+        # a contact bouncing open for one sample within a hold: the hold goes on (it
+        # ended at 2 s: RESET, then the rest of the hold a sleep)
+        t = 10000
+        self.assertEqual(b.step(True, t), btn.NONE)
+        got = []
+        for k in range(1, 80):
+            got.append(b.step(k != 20, t + 100 * k))
+        self.assertEqual([(k + 1, a) for k, a in enumerate(got) if a], [(60, btn.RESTART)])
+        self.assertEqual(b.step(False, t + 8000), btn.NONE)
+        self.assertEqual(b.step(False, t + 8100), btn.NONE)  # nothing after a RESTART
 
     def test_one_sample_is_bounce_at_any_tick(self):
         # at a 200 ms tick one sample read as 200 ms, past button_min_ms (150): a glitch
@@ -397,6 +412,7 @@ class ButtonTest(unittest.TestCase):
                         r._step(tick_ms)
                     r.inp.button = False
                     r._step(tick_ms)
+                    r._step(tick_ms)  # (the press ends at its second sample released)
                     self.assertEqual(r.active("SCP"), not cleared)
                     self.assertEqual(len(r.logged(ev.RESET)), 1 if cleared else 0)
 
@@ -408,6 +424,7 @@ class ButtonTest(unittest.TestCase):
         self.assertFalse(r.bms.restart)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertEqual(r.logged(ev.RESET), [])
         # the next press is a press
         press(r, 5000)

@@ -201,6 +201,7 @@ class SelectionTest(unittest.TestCase):
         r.run_ms(4000)  # held 3 to 5 s: asleep
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertTrue(r.bms.sleeping)
         self.assertEqual(self.show(r), panel_consts.SHOW_OFF)
         r.temps(700)

@@ -20,6 +20,53 @@ def settled_with_link(link_mv):
     return r
 
 
+def fets_and_relays(r):
+    b = r.bms
+    return (b.chg, b.dsg, b.pre, b.relay_chg, b.relay_dsg)
+
+
+class InvalidReadingTest(unittest.TestCase):
+    def test_an_invalid_reading_closes_nothing_and_opens_nothing(self):
+        # rapid shutdown let go while the readings were invalid (not yet blind, 300 ms):
+        # the last good reading closed both FETs and both relays, and blind 100 ms on
+        # opened them again, under load
+        on = (True, True, False, True, True)
+        off = (False, False, False, False, False)
+        r = settled_with_link(None)
+        r.tick()
+        self.assertEqual(fets_and_relays(r), on)
+        r.inp.rsd = True
+        r.tick()
+        self.assertEqual(fets_and_relays(r), off)
+        r.inp.rsd = False
+        r.run_ms(900)  # RSD holds 1 s after its release
+        self.assertEqual(fets_and_relays(r), off)
+
+        def ticks_as(valid, n, want):
+            r.s.valid = valid
+            for _ in range(n):
+                r.tick()
+                self.assertEqual(fets_and_relays(r), want)
+
+        ticks_as(False, 2, off)  # 200 ms of invalid readings: RSD over, nothing closes
+        ticks_as(True, 1, on)
+        ticks_as(False, 2, on)  # closed stays closed until blind
+        r.tick()
+        self.assertEqual(fets_and_relays(r), off)  # blind (300 ms): open at once
+
+    def test_a_pre_charge_waits_through_invalid_readings(self):
+        r = settled_with_link(10000)
+        r.tick()
+        self.assertEqual(fets_and_relays(r), (True, False, True, True, False))
+        r.s.valid = False
+        r.link(None)  # the load side near now, but read invalid: no closing on it
+        r.tick(2)
+        self.assertEqual(fets_and_relays(r), (True, False, True, True, False))
+        r.s.valid = True
+        r.tick()
+        self.assertEqual(fets_and_relays(r), (True, True, False, True, True))
+
+
 class PrechargeTest(unittest.TestCase):
     def test_tries_cut_short_count_their_time_and_pause(self):
         # discharging allowed and forbidden again every 2.5 s (chatter on the passive
@@ -107,6 +154,7 @@ class PrechargeTest(unittest.TestCase):
         r.tick(2)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertFalse(r.active("PRECHARGE_FAIL"))
         self.assertTrue(r.bms.pre)
         r.inp.passive = True

@@ -469,6 +469,7 @@ class LockoutTest(unittest.TestCase):
         r.tick(2)  # (two samples: one is bounce)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertFalse(r.active("COCP"))
         self.assertEqual(r.logged(ev.RELEASE, pt.COCP)[-1][5], BY_RESET)
         self.assertEqual(r.fets(), (True, True))
@@ -765,6 +766,7 @@ class LatchTest(unittest.TestCase):
         r.tick(2)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertFalse(r.active("REVERSE"))
 
     def test_sensor_failures_latch_after_3_s_until_reset(self):
@@ -785,6 +787,7 @@ class LatchTest(unittest.TestCase):
                 r.tick(2)
                 r.inp.button = False
                 r.tick()
+                r.tick()  # (the press ends at its second sample released)
                 self.assertFalse(r.active("SENSOR_FAIL"))
 
     def test_invalid_readings_for_3_s_are_a_sensor_failure(self):
@@ -890,6 +893,7 @@ class LatchTest(unittest.TestCase):
         r.tick(2)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertTrue(r.active("COVP"))
 
 
@@ -1044,6 +1048,7 @@ class FlakyFrontEndTest(unittest.TestCase):
         r.tick(2)
         r.inp.button = False
         r.tick()
+        r.tick()  # (the press ends at its second sample released)
         self.assertFalse(r.active("SENSOR_FAIL"))
         self.flaky(r, 9)
         r.run_ms(60000)

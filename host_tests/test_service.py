@@ -321,8 +321,10 @@ class UnlockTest(unittest.TestCase):
         b.step(False, 0)  # up when first sampled (a press down then counts for nothing)
 
         def press(t0, t1):
-            """Pressed at t0 and at the next tick's sample, released at t1."""
-            return [b.step(True, t0), b.step(True, t0 + 100), b.step(False, t1)][::2]
+            """Pressed at t0 and at the next tick's sample, released at t1 (and at the next
+            tick's sample: the press ends there)."""
+            got = [b.step(True, t0), b.step(True, t0 + 100), b.step(False, t1)]
+            return [got[0], b.step(False, t1 + 100)]
 
         # two presses, the second released 2000 ms after the first began: UNLOCK
         self.assertEqual(press(0, 200), [btn.NONE, btn.RESET])

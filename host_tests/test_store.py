@@ -289,8 +289,9 @@ class LatchSaveTest(unittest.TestCase):
         del app.housekeeping  # (a save allocates)
         sim.run(30900)  # RESET, held 1 s from 30 s (the short cleared at 20 s)
         self.assertEqual(app.bms.engine.latched(), latched)
-        sim.run(31000)  # released, and saved at the same beat
+        sim.run(31100)  # released at 31.0 s: the press over at the next sample
         self.assertEqual(app.bms.engine.latched(), [])
+        sim.run(32000)  # and saved at the next beat
         self.assertEqual(app.store.load_state()["latched"], [])
 
 

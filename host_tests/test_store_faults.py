@@ -191,10 +191,10 @@ class LatchesUnknownTest(unittest.TestCase):
         self.held(sim, pack, 35000)
         self.assertEqual(app.bms.protection_names(), ["SENSOR_FAIL"])
         self.assertEqual(sim.state(pack)["mode"], "fault")
-        self.press(sim, pack, 300)  # RESET, a person's: seen released at the next tick
-        sim.run(35400)
+        self.press(sim, pack, 300)  # RESET, a person's: seen released at the next tick,
+        sim.run(35500)  # and over at the one after
         self.assertEqual(
-            logged(app.events, ev.RELEASE)[-1][1:], (35400, ev.RELEASE, SENSOR_FAIL, 0, BY_RESET)
+            logged(app.events, ev.RELEASE)[-1][1:], (35500, ev.RELEASE, SENSOR_FAIL, 0, BY_RESET)
         )
         self.assertEqual(app.bms.protection_names(), [])
         sim.run(40000)

@@ -3,6 +3,9 @@
 Sampled every tick (so lengths are resolved to the tick):
 - shorter than button_min_ms, or seen pressed at one sample only: bounce, ignored (one
   sample reads as a tick long: at a 200 ms tick a glitch on the line cleared every latch);
+  a press ends at its second sample released in a row (its length to the first), so one
+  released sample within a hold is bounce too, and each action comes a tick after the
+  release;
 - released before button_sleep_ms (3 s): RESET - clear latched faults and lockouts, wake;
 - released between button_sleep_ms and button_restart_ms (3-5 s): sleep, or wake;
 - held for button_restart_ms (5 s): restart the BMS at that moment (the manual's
@@ -41,7 +44,7 @@ class Button:
                 self.since = now
                 self.fired = False
                 return NONE
-            self.down = 2
+            self.down = 2  # (and a single sample seen released: bounce, the press goes on)
             if not self.fired and ticks.diff(now, self.since) >= self.cfg.button_restart_ms:
                 self.fired = True
                 self.held_ms = ticks.diff(now, self.since)
@@ -51,16 +54,24 @@ class Button:
             if self.first and ticks.diff(now, self._first_at) > self.cfg.button_unlock_ms:
                 self.first = False  # (also keeps the tick difference from wrapping)
             return NONE
+        if self.down == 2:
+            # released once: the press ends at the next sample released too, as long as it
+            # was then (a contact bouncing open once in a 6 s hold ended it at 2 s: RESET,
+            # and the rest of the hold a sleep that opened a running pack's FETs)
+            self.down = 3
+            self.held_ms = ticks.diff(now, self.since)
+            return NONE
         once = self.down == 1
         self.down = 0
-        held = ticks.diff(now, self.since)
-        self.held_ms = held
+        held = self.held_ms if not once else ticks.diff(now, self.since)
         if self.fired or once or held < self.cfg.button_min_ms:
             return NONE
         if held >= self.cfg.button_sleep_ms:
             self.first = False
             return _SLEEP_WAKE
-        if self.first and ticks.diff(now, self._first_at) <= self.cfg.button_unlock_ms:
+        # (the pair's window judged at the release, its first sample released)
+        end = ticks.add(self.since, held)
+        if self.first and ticks.diff(end, self._first_at) <= self.cfg.button_unlock_ms:
             self.first = False
             return UNLOCK
         self.first = True

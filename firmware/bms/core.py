@@ -358,17 +358,21 @@ class Bms:
             self._guard_dsg = False
         self.allow_chg = allow_chg
         self.allow_dsg = allow_dsg
-        self.chg = allow_chg or self._guard_chg
+        # an invalid reading (not yet blind) opens nothing and closes nothing: what was
+        # closed stays closed, a pre-charge waits; the last good reading is no proof that
+        # a closing is safe (RSD let go in such a spell closed both FETs and both relays,
+        # and blind 100 ms on opened them again, under load)
+        self.chg = (allow_chg or self._guard_chg) and (valid or self.chg)
         want = allow_dsg or self._guard_dsg
         # (a discharge path closed and still wanted stays closed: no call needed)
-        if not want or pre.state != _PRECHARGE_CLOSED or failed:
+        if not want or valid and (pre.state != _PRECHARGE_CLOSED or failed):
             pre.step(want, s.stack_mv, s.ld_mv, now)
         self.dsg = dsg = pre.dsg
         self.pre = pre.pre
         # dry contact 2 says "discharge enabled" once the discharge path is really there; so
         # do the limits (a discharge path still pre-charging is not there yet for the inverter)
         dsg = allow_dsg and dsg
-        self.relay_chg = ask_chg
+        self.relay_chg = ask_chg and (valid or self.relay_chg)
         self.relay_dsg = dsg
         # and both paths as the limits read them (Limits.step): 1 there (the charge one:
         # asked for), 0 closed by the diode guard alone, -1 open (a current the other way
@@ -442,6 +446,10 @@ class Bms:
                 and rep >= 0
                 and not (names & _NO_BALANCING)
                 and not (rsd or hold or sleeping)
+                # (its temperature window at every tick, not at the next decision alone:
+                # a pack leaving it bled on for up to a period, 10 s)
+                and cfg.balance_min_temp_dc <= s.cell_tmin_dc
+                and s.cell_tmax_dc <= cfg.balance_max_temp_dc
             ):
                 bal.step(s, True, now)
             else:

@@ -108,8 +108,9 @@ def button(self, cfg):
     self._first_at = 0  # when it started
     # as if a press had fired already: one held when the button is first sampled (stuck,
     # or held through the boot) counts only from its release, so a stuck button restarts
-    # the BMS, clearing its latches, once at most rather than every 6 s
-    self.down = 2  # (samples seen pressed: 0 up, 1 one, 2 more)
+    # the BMS, clearing its latches, once at most rather than every 6 s; up when first
+    # sampled, it is over at once (as if released once already)
+    self.down = 3  # (samples seen pressed: 0 up, 1 one, 2 more; 3 then one released)
     self.since = 0
     self.fired = True
     self.held_ms = 0  # length of the last press

@@ -225,6 +225,9 @@ class BQ76952Sim:
         self._pending = {}  # protection bit -> ms its condition has held
         self.cb_mask = 0
         self.cb_since_ms = 0
+        # (a reset ends host balancing: the model bled on for ever, as the firmware never
+        # writes a mask of 0 again that it already holds)
+        self.model.set_bleed(0, 0.0)
         self._load_protections()
         self._apply_fets()
 
