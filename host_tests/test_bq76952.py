@@ -228,6 +228,16 @@ class ConfigureTest(unittest.TestCase):
             self.assertEqual(bytes(chip.dm[i : i + len(data)]), data, hex(address))
         self.assertEqual(chip.manufacturing_status & 0x10, 0x10)
 
+    def test_the_balance_interval_is_ours_whatever_the_otp_holds(self):
+        # a mask not repeated within it ends: the bound on a stop that did not get
+        # through (the app repeats a mask every 10 s)
+        model = PackModel()
+        chip = BQ76952Sim(model, Rng(1))
+        chip._dm_put(0x9339, b"\xff")  # an OTP with 255 s
+        afe = BQ76952(machine.I2C(0, devices={0x08: chip}), r_sense_uohm=250)
+        self.assertTrue(afe.probe() and afe.configure(Config()))
+        self.assertEqual(chip.dm_u1(0x9339), 20)
+
     def test_a_write_that_does_not_take_fails_the_verification(self):
         model = PackModel()
         chip = BQ76952Sim(model, Rng(1))

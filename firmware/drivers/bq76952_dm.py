@@ -85,6 +85,9 @@ def table(cfg, r_sense_uohm):
         (0x9336, _i1(cfg.balance_min_temp_dc // 10)),  # balancing: min cell temp C
         (0x9337, _i1(cfg.balance_max_temp_dc // 10 + _OT_MARGIN_C)),  # max cell temp C
         (0x9338, _i1(70)),  # max internal temp C
+        # Cell Balance Interval, s: a mask not repeated within it ends (the app repeats it
+        # every 10 s): the bound on any stop that does not get through, whatever the OTP
+        (0x9339, _u1(20)),
         (0x933A, _u1(cfg.balance_max_cells)),  # Cell Balance Max Cells
         # the chip's protections, beyond the firmware's
         (0x9261, _u1(0xFC)),  # Enabled Protections A: SCD OCD2 OCD1 OCC COV CUV
