@@ -274,10 +274,12 @@ class App:
             # tools/inject.py checks)
             self.fets.set(b.chg, b.dsg, b.pre)
             self.dry.write(b.relay_chg, b.relay_dsg)
-            if b.balancer.issue:
-                # (a write that failed goes again at the next tick: a lost stop left the
-                # cells bleeding through a discharge until the chip's own timer ran out)
-                b.balancer.issue = not afe.set_balancing(b.balancer.mask)
+            if b.balancer.issue is True or b.balancer.issue and s.valid:
+                # a write that failed (2) goes again at the next tick whose reading was
+                # good: a lost stop left the cells bleeding through a discharge until the
+                # chip's own timer ran out, and a bus that does not answer is not written
+                # at every tick (three timeouts more a tick)
+                b.balancer.issue = 0 if afe.set_balancing(b.balancer.mask) else 2
             if b.restart:  # the RESET button held 5 s: a clean start, latches cleared
                 b.restart = False
                 self._save_state(now, True, True)

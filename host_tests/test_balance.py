@@ -197,23 +197,41 @@ class SimulatedTest(unittest.TestCase):
         self.assertNotEqual(_bleeding(pack), [])
         return sim, pack
 
-    def test_a_lost_stop_write_goes_again_at_the_next_tick(self):
-        # the stop written once, lost (a NACK), and never again: the cells bled through
-        # a discharge until the chip's own timer ran out, 13 s on
-        sim, pack = self.bleeding_sim()
+    def writes(self, pack, lose_first=False):
+        """The masks the app writes to the front end from now on (the first one lost, a
+        NACK, if lose_first)."""
         afe = pack.app.afe
         real = afe.set_balancing
         calls = []
 
-        def first_stop_lost(mask):
+        def recorded(mask):
             calls.append(mask)
-            return False if calls == [0] else real(mask)
+            return False if lose_first and len(calls) == 1 else real(mask)
 
-        afe.set_balancing = first_stop_lost
+        afe.set_balancing = recorded
+        return calls
+
+    def test_a_lost_stop_write_goes_again_at_the_next_tick(self):
+        # the stop written once, lost (a NACK), and never again: the cells bled through
+        # a discharge until the chip's own timer ran out, 13 s on
+        sim, pack = self.bleeding_sim()
+        calls = self.writes(pack, lose_first=True)
         sim.apply({"current_a": -20})
         sim.run(sim.t_ms + 200)
         self.assertEqual(calls[:2], [0, 0])
         self.assertEqual(_bleeding(pack), [])
+
+    def test_a_bus_that_does_not_answer_is_not_written_at_every_tick(self):
+        # (the retry of a failed write waits for a good reading: a chip lost off the bus
+        # took three timed-out writes more a tick, for as long as it was lost)
+        sim, pack = self.bleeding_sim()
+        calls = self.writes(pack)
+        pack.chip.lost = True
+        sim.run(sim.t_ms + 20000)
+        self.assertEqual(calls, [0])
+        pack.chip.lost = False
+        sim.run(sim.t_ms + 1000)
+        self.assertEqual(calls[:2], [0, 0])  # at the first good reading
 
     def test_the_safe_state_stops_it(self):
         sim, pack = self.bleeding_sim()

@@ -54,6 +54,41 @@ class InvalidReadingTest(unittest.TestCase):
         r.tick()
         self.assertEqual(fets_and_relays(r), off)  # blind (300 ms): open at once
 
+    def test_relay_2_does_not_close_on_an_invalid_reading(self):
+        # the passive input stops discharging while a charge runs: the diode guard holds
+        # the discharge FET, relay 2 stays open; the input's 1 s release ends within an
+        # invalid spell: relay 2 closed on it, and blind opened it again
+        r = Rig({"passive_action": 2})
+        r.settle()
+        r.current(20000)
+        r.tick(20)
+        r.inp.passive = True
+        r.tick(5)
+        self.assertEqual(fets_and_relays(r), (True, True, False, True, False))
+        r.inp.passive = False
+        r.tick(10)
+        self.assertEqual(fets_and_relays(r)[4], False)
+        r.s.valid = False
+        r.tick(2)
+        self.assertEqual(r.bms.allow_dsg, True)
+        self.assertEqual(fets_and_relays(r)[4], False)
+
+    def test_a_pre_charge_ends_at_its_timeout_through_invalid_readings(self):
+        # (skipped while invalid, a try ran on past its timeout until blind: with
+        # afe_blind_ms 3000 and a 100 ms try, 30 times its budget)
+        r = Rig({"afe_blind_ms": 3000, "precharge_timeout_ms": 500})
+        r.link(10000)
+        r.run_ms(r.cfg.boot_settle_ms)
+        r.tick()
+        self.assertTrue(r.bms.pre)
+        r.s.valid = False
+        on = 0
+        while r.bms.pre:
+            r.tick()
+            on += TICK
+        self.assertEqual(on, 500)
+        self.assertFalse(r.bms.dsg)
+
     def test_a_pre_charge_waits_through_invalid_readings(self):
         r = settled_with_link(10000)
         r.tick()

@@ -135,7 +135,9 @@ SPEC = (
     # counting 6 s lets go about then, a 6.0 s press was seen on 5.9 s of samples, and
     # the sleep it gave opened a running pack's FETs (the load dropped, the panel dark)
     ("button_restart_ms", 5000, 1000, 30000),
-    ("button_unlock_ms", 2000, 500, 5000),  # two RESET presses within it: the service unlock
+    # two RESET presses within it: the service unlock (two samples each, and two released
+    # samples between them: 600 ms at the least at the 100 ms tick)
+    ("button_unlock_ms", 2000, 600, 5000),
     ("unlock_valid_ms", 600000, 60000, 3600000),  # how long the unlock lasts
     ("precharge_retry_ms", 2000, 0, 60000),  # pause between pre-charge tries
     ("inverter_lost_ms", 60000, 5000, 600000),

@@ -94,6 +94,7 @@ _AFE_OCC = const(0x10)
 _AFE_OCD = const(0x60)  # OCD1, OCD2
 _PRECHARGE_FAIL_SLOT = const(17)
 _PRECHARGE_CLOSED = const(3)  # bms.precharge's CLOSED
+_FAR_MV = const(-(1 << 29))  # a load side no stack is near (a pre-charge judged on time)
 
 # The other modules' numbers the core reads, as private literals for the same reason (a
 # name imported is a global: a dictionary slot of the module, and a lookup at every use;
@@ -364,16 +365,18 @@ class Bms:
         # and blind 100 ms on opened them again, under load)
         self.chg = (allow_chg or self._guard_chg) and (valid or self.chg)
         want = allow_dsg or self._guard_dsg
-        # (a discharge path closed and still wanted stays closed: no call needed)
-        if not want or valid and (pre.state != _PRECHARGE_CLOSED or failed):
-            pre.step(want, s.stack_mv, s.ld_mv, now)
+        # (a discharge path closed and still wanted stays closed: no call needed; a try
+        # under way is judged on its time alone while the reading is invalid, the load
+        # side taken as far: it ran on past its timeout, to blind)
+        if not want or valid and (pre.state != _PRECHARGE_CLOSED or failed) or pre.pre:
+            pre.step(want, s.stack_mv, s.ld_mv if valid else _FAR_MV, now)
         self.dsg = dsg = pre.dsg
         self.pre = pre.pre
         # dry contact 2 says "discharge enabled" once the discharge path is really there; so
         # do the limits (a discharge path still pre-charging is not there yet for the inverter)
         dsg = allow_dsg and dsg
         self.relay_chg = ask_chg and (valid or self.relay_chg)
-        self.relay_dsg = dsg
+        self.relay_dsg = dsg and (valid or self.relay_dsg)
         # and both paths as the limits read them (Limits.step): 1 there (the charge one:
         # asked for), 0 closed by the diode guard alone, -1 open (a current the other way
         # flows through its FETs' body diodes)

@@ -95,7 +95,9 @@ def balancer(self, cfg):
     # them in each object; a config changes only with a restart, which builds a new one)
     self.cfg = cfg
     self.mask = 0  # bit i = cell i+1 bleeding
-    self.issue = False  # a decision to send to the front end
+    # a decision to send to the front end (True; the app sets 0 once sent, 2 while a write
+    # that failed waits for a good reading to go again)
+    self.issue = False
     self._next = -1  # when the next decision is due (-1: at the first step; read by the core)
     self._mv = array("i", (0,) * _CELLS)  # the cells' values for balance._choose()
 
