@@ -239,9 +239,11 @@ class QstrPoolTest(unittest.TestCase):
 # the inverter 0 A for a second while the others carried the load); the link's
 # can_down, named for the pack link's use too, in place of _can_down; 1 850: a new
 # master waits only for packs heard that are not masters (_packs_heard: a restarted
-# master whose slaves had gone quiet at its held beacon told the inverter 0 A).
+# master whose slaves had gone quiet at its held beacon told the inverter 0 A); 1 851:
+# the balancing window in one place (Balancer.in_window), which the core asks at every
+# tick while cells bleed and step() at each decision, rather than written twice.
 # Move these down when names go, up only with a reason.
-FIRMWARE_NAMES = 1850
+FIRMWARE_NAMES = 1851
 PYLON_RS485_NAMES = 123
 
 

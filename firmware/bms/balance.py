@@ -71,13 +71,7 @@ class Balancer:
         self._next = ticks.add(now, BALANCE_PERIOD_MS)
         self.issue = True
         c = self.cfg
-        if (
-            not allowed
-            or not s.valid
-            or s.max_mv < c.balance_start_mv
-            or s.cell_tmin_dc < c.balance_min_temp_dc
-            or s.cell_tmax_dc > c.balance_max_temp_dc
-        ):
+        if not allowed or not s.valid or s.max_mv < c.balance_start_mv or not self.in_window(s):
             self.mask = 0
             return
         lo = s.min_mv
@@ -85,6 +79,12 @@ class Balancer:
             s.cells_mv, self._mv, lo + c.balance_delta_mv, lo + c.balance_stop_mv, self.mask,
             c.balance_max_cells,
         )  # fmt: skip
+
+    def in_window(self, s):
+        """Whether the cells' temperatures are within the configured balancing window
+        (the core asks at every tick while cells bleed, step() at each decision)."""
+        c = self.cfg
+        return c.balance_min_temp_dc <= s.cell_tmin_dc and s.cell_tmax_dc <= c.balance_max_temp_dc
 
     def stop(self):
         """Stop at once (a protection, the safe state); sent at the next issue."""

@@ -61,9 +61,9 @@ class Button:
             self.down = 3
             self.held_ms = ticks.diff(now, self.since)
             return NONE
-        once = self.down == 1
+        once = self.down == 1  # (seen pressed at one sample: bounce)
         self.down = 0
-        held = self.held_ms if not once else ticks.diff(now, self.since)
+        held = self.held_ms
         if self.fired or once or held < self.cfg.button_min_ms:
             return NONE
         if held >= self.cfg.button_sleep_ms:

@@ -451,8 +451,7 @@ class Bms:
                 and not (rsd or hold or sleeping)
                 # (its temperature window at every tick, not at the next decision alone:
                 # a pack leaving it bled on for up to a period, 10 s)
-                and cfg.balance_min_temp_dc <= s.cell_tmin_dc
-                and s.cell_tmax_dc <= cfg.balance_max_temp_dc
+                and bal.in_window(s)
             ):
                 bal.step(s, True, now)
             else:
